@@ -1,0 +1,221 @@
+//! The flow model shared by the codec, the text form and the compiler.
+//!
+//! Shapes follow OF1.3 §7.3.4.1 (`ofp_flow_mod`), §7.2.3 (OXM match), §7.2.4 (instructions),
+//! §7.2.5 (actions), and Open vSwitch's Nicira extensions (`nicira-ext.h`, `meta-flow.xml`).
+
+use std::net::Ipv4Addr;
+
+/// A 48-bit Ethernet address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct MacAddr(pub [u8; 6]);
+
+/// A match field with its value and optional mask (`None` = exact match).
+///
+/// Ports are OpenFlow 1.3 32-bit port numbers. Registers are `NXM_NX_REG0..15` (class 0x0001).
+/// On emit, fields are written in canonical order with prerequisites first (OVS's order).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MatchField {
+    /// OXM_OF_IN_PORT.
+    InPort(u32),
+    /// OXM_OF_ETH_DST, optional mask.
+    EthDst(MacAddr, Option<MacAddr>),
+    /// OXM_OF_ETH_SRC, optional mask.
+    EthSrc(MacAddr, Option<MacAddr>),
+    /// OXM_OF_ETH_TYPE.
+    EthType(u16),
+    /// OXM_OF_IP_PROTO (needs EthType 0x0800/0x86dd).
+    IpProto(u8),
+    /// OXM_OF_IPV4_SRC, optional mask.
+    Ipv4Src(Ipv4Addr, Option<Ipv4Addr>),
+    /// OXM_OF_IPV4_DST, optional mask.
+    Ipv4Dst(Ipv4Addr, Option<Ipv4Addr>),
+    /// OXM_OF_TCP_SRC, optional mask.
+    TcpSrc(u16, Option<u16>),
+    /// OXM_OF_TCP_DST, optional mask.
+    TcpDst(u16, Option<u16>),
+    /// OXM_OF_UDP_SRC, optional mask.
+    UdpSrc(u16, Option<u16>),
+    /// OXM_OF_UDP_DST, optional mask.
+    UdpDst(u16, Option<u16>),
+    /// OXM_OF_SCTP_SRC, optional mask.
+    SctpSrc(u16, Option<u16>),
+    /// OXM_OF_SCTP_DST, optional mask.
+    SctpDst(u16, Option<u16>),
+    /// OXM_OF_ICMPV4_TYPE.
+    IcmpType(u8),
+    /// OXM_OF_ICMPV4_CODE.
+    IcmpCode(u8),
+    /// OXM_OF_ARP_OP.
+    ArpOp(u16),
+    /// OXM_OF_ARP_SPA, optional mask.
+    ArpSpa(Ipv4Addr, Option<Ipv4Addr>),
+    /// OXM_OF_ARP_TPA, optional mask.
+    ArpTpa(Ipv4Addr, Option<Ipv4Addr>),
+    /// OXM_OF_ARP_SHA, optional mask.
+    ArpSha(MacAddr, Option<MacAddr>),
+    /// NXM_NX_REG`idx` (idx 0..=15), optional mask.
+    Reg(u8, u32, Option<u32>),
+    /// NXM_NX_CT_STATE: (value, mask); see [`ct_state`] for the bits.
+    CtState(u32, u32),
+    /// NXM_NX_CT_ZONE (not maskable).
+    CtZone(u16),
+    /// NXM_NX_CT_MARK, optional mask.
+    CtMark(u32, Option<u32>),
+    /// NXM_NX_CT_LABEL (128 bits), optional mask.
+    CtLabel(u128, Option<u128>),
+    /// NXM_NX_CONJ_ID (not maskable).
+    ConjId(u32),
+}
+
+/// ct_state bits (`lib/packets.h` CS_*, `meta-flow.xml`).
+pub mod ct_state {
+    /// Start of a new connection.
+    pub const NEW: u32 = 0x01;
+    /// Part of an established connection.
+    pub const EST: u32 = 0x02;
+    /// Related to an existing connection.
+    pub const REL: u32 = 0x04;
+    /// Reply direction.
+    pub const RPL: u32 = 0x08;
+    /// Invalid.
+    pub const INV: u32 = 0x10;
+    /// Tracked (has been through ct).
+    pub const TRK: u32 = 0x20;
+}
+
+/// A list of match fields. Order in the vector does not matter; emit sorts canonically.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Match(pub Vec<MatchField>);
+
+/// A field that an action writes or reads as a whole or by bit range (NXM/OXM header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    /// NXM_NX_REG`n` (32 bits).
+    Reg(u8),
+    /// NXM_NX_CT_MARK (32 bits).
+    CtMark,
+    /// NXM_NX_CT_LABEL (128 bits).
+    CtLabel,
+    /// NXM_OF_IN_PORT / OXM in_port.
+    InPort,
+    /// Ethernet source / destination.
+    EthSrc,
+    /// Ethernet destination.
+    EthDst,
+}
+
+/// An OpenFlow action (OF1.3 standard or Nicira extension).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// OFPAT_OUTPUT to a port (`max_len` only matters for CONTROLLER).
+    Output { port: u32, max_len: u16 },
+    /// NXAST_OUTPUT_REG: output to the port in `field[ofs..ofs+n_bits]`.
+    OutputReg { field: Field, ofs: u16, n_bits: u16 },
+    /// Load `value` into `field[ofs..ofs+n_bits]`. Emitted as OVS does: OFPAT_SET_FIELD when the
+    /// whole field is written, NXAST_REG_LOAD otherwise (`load:V->NXM_NX_REGn[a..b]`).
+    Load { field: Field, ofs: u16, n_bits: u16, value: u128 },
+    /// NXAST_CONJUNCTION: `conjunction(id, clause/n_clauses)`, clause is 1-based here.
+    Conjunction { id: u32, clause: u8, n_clauses: u8 },
+    /// NXAST_CT.
+    Ct {
+        /// `commit` flag.
+        commit: bool,
+        /// Immediate zone.
+        zone: u16,
+        /// Recirculation table (`None` = no recirculation, 0xff on the wire).
+        table: Option<u8>,
+        /// Nested `exec(...)` actions (only loads to ct_mark / ct_label).
+        exec: Vec<Action>,
+    },
+    /// NXAST_RESUBMIT_TABLE: `resubmit(,table)` with in_port kept.
+    Resubmit { table: u8 },
+    /// NXAST_NOTE bytes.
+    Note(Vec<u8>),
+    /// NXAST_CONTROLLER2 style `controller(reason=..., userdata=...)` is out of scope for the
+    /// skeleton; unknown actions round-trip raw (type, bytes after the 4-byte header).
+    Raw { kind: u16, body: Vec<u8> },
+}
+
+/// An OF1.3 instruction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Instruction {
+    /// OFPIT_GOTO_TABLE.
+    GotoTable(u8),
+    /// OFPIT_APPLY_ACTIONS.
+    ApplyActions(Vec<Action>),
+    /// OFPIT_WRITE_ACTIONS.
+    WriteActions(Vec<Action>),
+    /// OFPIT_CLEAR_ACTIONS.
+    ClearActions,
+    /// OFPIT_WRITE_METADATA (value, mask).
+    WriteMetadata(u64, u64),
+    /// OFPIT_METER.
+    Meter(u32),
+}
+
+/// OFPFC_* flow_mod commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FlowModCommand {
+    /// OFPFC_ADD (0).
+    Add,
+    /// OFPFC_MODIFY (1).
+    Modify,
+    /// OFPFC_MODIFY_STRICT (2).
+    ModifyStrict,
+    /// OFPFC_DELETE (3).
+    Delete,
+    /// OFPFC_DELETE_STRICT (4).
+    DeleteStrict,
+}
+
+/// An OF1.3 FLOW_MOD body (`struct ofp11_flow_mod`, 40 bytes + match + instructions).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowMod {
+    /// Opaque controller cookie.
+    pub cookie: u64,
+    /// Cookie mask (MODIFY/DELETE only; must be 0 on ADD).
+    pub cookie_mask: u64,
+    /// Table id (0xff = all, DELETE only).
+    pub table_id: u8,
+    /// Command.
+    pub command: FlowModCommand,
+    /// Idle timeout in seconds (0 = permanent).
+    pub idle_timeout: u16,
+    /// Hard timeout in seconds (0 = permanent).
+    pub hard_timeout: u16,
+    /// Priority (higher wins).
+    pub priority: u16,
+    /// Buffer id (0xffffffff = none).
+    pub buffer_id: u32,
+    /// DELETE filter port (0xffffffff = any).
+    pub out_port: u32,
+    /// DELETE filter group (0xffffffff = any).
+    pub out_group: u32,
+    /// OFPFF_* flags.
+    pub flags: u16,
+    /// The match.
+    pub r#match: Match,
+    /// Instructions; empty = drop.
+    pub instructions: Vec<Instruction>,
+}
+
+impl FlowMod {
+    /// An ADD flow_mod with defaults (`buffer_id`, `out_port`, `out_group` = none/any).
+    pub fn add(table_id: u8, priority: u16, r#match: Match, instructions: Vec<Instruction>) -> Self {
+        FlowMod {
+            cookie: 0,
+            cookie_mask: 0,
+            table_id,
+            command: FlowModCommand::Add,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            priority,
+            buffer_id: 0xffff_ffff,
+            out_port: 0xffff_ffff,
+            out_group: 0xffff_ffff,
+            flags: 0,
+            r#match,
+            instructions,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! RFC 7047 OVSDB client.
+#![warn(missing_docs)]

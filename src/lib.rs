@@ -1,0 +1,14 @@
+//! kakine: container-aware microsegmentation for Kubernetes on Open vSwitch.
+//!
+//! The crate holds the policy model and reference evaluator ([`policy`]), the reachability
+//! scenario runner ([`scenario`]), the OVS pipeline declaration ([`pipeline`]), the flow compiler
+//! ([`compiler`]), the node agent ([`agent`]) and the sandbox used by the demo and the tests
+//! ([`sandbox`]).
+
+pub mod agent;
+pub mod compiler;
+pub mod pipeline;
+pub mod policy;
+pub mod probe;
+pub mod sandbox;
+pub mod scenario;

@@ -1,0 +1,3 @@
+//! Policy model: parsing, validation, resolution against a cluster, and the reference evaluator.
+
+pub mod resolved;

@@ -1,0 +1,204 @@
+//! Policies resolved against a cluster: every selector turned into concrete pods and CIDRs.
+//!
+//! This is the contract between the policy front end (parsing, normalization, selection) and its
+//! two consumers: the reference evaluator ([`super::evaluate`]) and the flow compiler
+//! (`crate::compiler`). Both walk the same rules in the same precedence order; only the
+//! evaluator's verdict logic and the compiler's flows differ.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+/// A pod, named `namespace/name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PodKey {
+    /// Namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub name: String,
+}
+
+impl std::fmt::Display for PodKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Traffic direction relative to the applied-to pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    /// Traffic arriving at the applied-to pod (`ingress`, peers are sources).
+    Ingress,
+    /// Traffic leaving the applied-to pod (`egress`, peers are destinations).
+    Egress,
+}
+
+/// What a matching rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RuleAction {
+    /// Allow and commit the connection.
+    Allow,
+    /// Drop silently.
+    Drop,
+    /// Refuse actively (TCP RST / ICMP administratively prohibited).
+    Reject,
+    /// Skip the remaining tiers; K8s NetworkPolicy and then the baseline tier decide.
+    Pass,
+}
+
+/// L4 protocol of a rule's service or a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// TCP (IP protocol 6).
+    Tcp,
+    /// UDP (17).
+    Udp,
+    /// SCTP (132).
+    Sctp,
+}
+
+impl Protocol {
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
+}
+
+/// The destination ports a service entry admits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PortMatch {
+    /// Every port of the protocol.
+    Any,
+    /// `port..=end_port` (a single port has `lo == hi`).
+    Range(u16, u16),
+    /// A named container port, resolved on the destination pod (number and protocol must both
+    /// match a declared container port of that pod).
+    Named(String),
+}
+
+/// One entry of a rule's `ports`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Service {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Destination ports.
+    pub port: PortMatch,
+}
+
+/// An `ipBlock`: a CIDR minus its `except` CIDRs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IpBlock {
+    /// The block.
+    pub cidr: Ipv4Net,
+    /// Sub-blocks excluded from it.
+    pub except: Vec<Ipv4Net>,
+}
+
+impl IpBlock {
+    /// Whether `ip` lies in the block and in none of its exceptions.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        self.cidr.contains(&ip) && !self.except.iter().any(|e| e.contains(&ip))
+    }
+}
+
+/// A rule's peers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Peers {
+    /// No `from`/`to` restriction: every address.
+    Any,
+    /// The union of these pods and these IP blocks (empty = matches nothing).
+    Set {
+        /// Pods selected by podSelector / namespaceSelector / group peers.
+        pods: BTreeSet<PodKey>,
+        /// ipBlock peers.
+        ip_blocks: Vec<IpBlock>,
+    },
+}
+
+/// Where in the precedence order a rule sits.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub enum Stage {
+    /// A non-baseline tier (tier priority, e.g. securityops 100, application 250).
+    Tier(u32),
+    /// Kubernetes NetworkPolicy (allow-only; isolation is [`ResolvedPolicies::isolated`]).
+    K8s,
+    /// The baseline tier (253), evaluated after K8s NetworkPolicy.
+    Baseline,
+}
+
+/// Identity of a rule, for the "deciding rule" answer, flow annotations and cookies.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleRef {
+    /// Policy kind as the user wrote it: `ClusterNetworkPolicy`, `NetworkPolicy` (K8s), ...
+    pub kind: String,
+    /// Policy name, `namespace/name` for namespaced kinds.
+    pub policy: String,
+    /// Tier name (`application`, `baseline`, ...; `k8s` for K8s NetworkPolicy).
+    pub tier: String,
+    /// Rule name (the user's, or generated `ingress-0` style).
+    pub rule: String,
+}
+
+impl std::fmt::Display for RuleRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.tier, self.policy, self.rule)
+    }
+}
+
+/// One rule with its selectors resolved.
+#[derive(Debug, Clone)]
+pub struct ResolvedRule {
+    /// Who the rule is.
+    pub id: RuleRef,
+    /// Stage in the precedence order.
+    pub stage: Stage,
+    /// Policy priority inside its tier (lower first; 0 for K8s NetworkPolicy).
+    pub policy_priority: f64,
+    /// Rule index inside its policy and direction.
+    pub rule_index: usize,
+    /// Direction.
+    pub direction: Direction,
+    /// Action (always `Allow` for K8s NetworkPolicy).
+    pub action: RuleAction,
+    /// Pods the rule is enforced on (sources for egress, destinations for ingress).
+    pub applied_to: BTreeSet<PodKey>,
+    /// Peers (destinations for egress, sources for ingress).
+    pub peers: Peers,
+    /// `None` = all traffic; `Some(list)` = the union of the entries (an empty list matches
+    /// nothing).
+    pub services: Option<Vec<Service>>,
+}
+
+/// A pod of the cluster model, as the compiler and evaluator need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodInfo {
+    /// Its key.
+    pub key: PodKey,
+    /// IPv4 address.
+    pub ip: Ipv4Addr,
+    /// MAC address of its interface, when the cluster model gives one.
+    pub mac: Option<[u8; 6]>,
+    /// Node name, when given.
+    pub node: Option<String>,
+    /// Declared container ports: (name, protocol, number).
+    pub named_ports: Vec<(String, Protocol, u16)>,
+}
+
+/// Every rule of a policy set, resolved, in precedence order (first match wins), plus the
+/// K8s NetworkPolicy isolation sets.
+#[derive(Debug, Clone, Default)]
+pub struct ResolvedPolicies {
+    /// Rules sorted by (stage, policy_priority, policy name, rule_index); deterministic.
+    pub rules: Vec<ResolvedRule>,
+    /// Pods isolated for ingress by some K8s NetworkPolicy.
+    pub isolated_ingress: BTreeSet<PodKey>,
+    /// Pods isolated for egress by some K8s NetworkPolicy.
+    pub isolated_egress: BTreeSet<PodKey>,
+    /// The pods of the cluster, by key.
+    pub pods: Vec<PodInfo>,
+}
