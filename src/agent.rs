@@ -1,1 +1,158 @@
-//! agent
+//! The node agent: from policy input to a programmed `br-int`.
+//!
+//! One realization, in order, so that bad input never reaches OVS:
+//! 1. load and validate the input, resolve every selector (pure; any error stops here);
+//! 2. OVSDB: create or update `br-int` (OpenFlow13, fail_mode secure, the configured
+//!    datapath_type), name its flow tables, attach each local pod's host-side veth as a port
+//!    with the pod's identity in `external_ids`, and read back the assigned ofports;
+//! 3. compile the node's desired flows (pure);
+//! 4. OpenFlow: replace every flow of the bridge in **one atomic bundle** (delete all + add),
+//!    confirmed by barrier. If OVS rejects any flow, nothing changes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use openflow::flow::{FlowMod, FlowModCommand, MacAddr, Match};
+
+use crate::compiler::{self, Compiled, LocalPod};
+use crate::pipeline;
+use crate::policy::resolved::ResolvedPolicies;
+use crate::sandbox;
+
+/// How the agent reaches OVS and what it programs.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The standalone input directory (cluster model + policies).
+    pub input: PathBuf,
+    /// OVSDB target, e.g. `unix:/var/run/openvswitch/db.sock`.
+    pub ovsdb: String,
+    /// OpenFlow socket of the bridge, e.g. `/var/run/openvswitch/br-int.mgmt`.
+    pub of_socket: PathBuf,
+    /// Bridge name.
+    pub bridge: String,
+    /// `Bridge.datapath_type`: `netdev` (userspace) or `system` (kernel).
+    pub datapath_type: String,
+    /// Prefix of pods' host-side interface names ([`sandbox::host_ifname`]).
+    pub ifname_prefix: String,
+    /// This node's name; pods of other nodes are not attached. `None` = every pod is local.
+    pub node: Option<String>,
+    /// Cookie round of this agent run.
+    pub round: u16,
+}
+
+/// Agent errors. Each names the object or step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The policy input is invalid (nothing was sent to OVS).
+    #[error("{0}")]
+    Input(String),
+    /// The compiler refused the policies (nothing was sent to OVS).
+    #[error("compile: {0}")]
+    Compile(#[from] compiler::CompileError),
+    /// OVSDB failed.
+    #[error("ovsdb {target}: {source}")]
+    Ovsdb {
+        /// The OVSDB target.
+        target: String,
+        /// The error.
+        source: ovsdb::Error,
+    },
+    /// OpenFlow failed; the bundle was not applied.
+    #[error("openflow {socket}: {source}")]
+    OpenFlow {
+        /// The socket.
+        socket: PathBuf,
+        /// The error.
+        source: openflow::Error,
+    },
+}
+
+/// What one realization did.
+#[derive(Debug)]
+pub struct Realized {
+    /// The pods attached to the bridge.
+    pub pods: Vec<LocalPod>,
+    /// Pods of the model that were not attached, with the reason.
+    pub skipped: Vec<String>,
+    /// The compiled flows and rules.
+    pub compiled: Compiled,
+    /// The resolved policies.
+    pub policies: ResolvedPolicies,
+    /// Time from start to bundle committed.
+    pub elapsed: Duration,
+}
+
+/// Loads and resolves a standalone input directory.
+pub fn load_input(dir: &Path) -> Result<ResolvedPolicies, AgentError> {
+    let input = crate::policy::load_dir(dir).map_err(|e| AgentError::Input(e.to_string()))?;
+    crate::policy::resolve(&input.cluster, &input.objects).map_err(|e| AgentError::Input(e.to_string()))
+}
+
+/// A flow_mod deleting every flow of every table (`ovs-ofctl del-flows`).
+pub fn delete_all() -> FlowMod {
+    let mut f = FlowMod::add(0xff, 0, Match::default(), vec![]);
+    f.command = FlowModCommand::Delete;
+    f
+}
+
+/// Runs one realization (see the module docs).
+pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
+    let start = Instant::now();
+    let policies = load_input(&cfg.input)?;
+
+    let ovsdb_err = |source| AgentError::Ovsdb { target: cfg.ovsdb.clone(), source };
+    let db = ovsdb::Client::connect(&cfg.ovsdb).await.map_err(ovsdb_err)?;
+    let bridge = ovsdb::BridgeConfig {
+        name: cfg.bridge.clone(),
+        datapath_type: cfg.datapath_type.clone(),
+        protocols: vec!["OpenFlow13".into()],
+        fail_mode: Some("secure".into()),
+        external_ids: BTreeMap::from([("kakine.io/managed-by".into(), "kakine-agent".into())]),
+    };
+    db.ensure_bridge(&bridge).await.map_err(ovsdb_err)?;
+    db.set_flow_table_names(&cfg.bridge, &pipeline::table_names()).await.map_err(ovsdb_err)?;
+
+    let mut pods = Vec::new();
+    let mut skipped = Vec::new();
+    for pod in &policies.pods {
+        if let (Some(node), Some(pod_node)) = (&cfg.node, &pod.node) {
+            if node != pod_node {
+                continue;
+            }
+        }
+        let ifname = sandbox::host_ifname(&cfg.ifname_prefix, &pod.key.namespace, &pod.key.name);
+        if !Path::new("/sys/class/net").join(&ifname).exists() {
+            skipped.push(format!("pod {}: no interface {ifname} on this host", pod.key));
+            continue;
+        }
+        let mac = pod.mac.unwrap_or_else(|| sandbox::default_mac(pod.ip));
+        let ids = BTreeMap::from([
+            ("pod-name".to_string(), pod.key.name.clone()),
+            ("pod-namespace".to_string(), pod.key.namespace.clone()),
+            ("ip".to_string(), pod.ip.to_string()),
+            ("mac".to_string(), sandbox::mac_string(mac)),
+        ]);
+        let ofport = db.ensure_port(&cfg.bridge, &ifname, &ids).await.map_err(ovsdb_err)?;
+        pods.push(LocalPod { key: pod.key.clone(), ip: pod.ip, mac: MacAddr(mac), ofport });
+    }
+
+    let compiled = compiler::compile(&policies, &pods, cfg.round)?;
+
+    let of_err = |source| AgentError::OpenFlow { socket: cfg.of_socket.clone(), source };
+    wait_for_socket(&cfg.of_socket, Duration::from_secs(10)).await;
+    let mut conn = openflow::Connection::connect_unix(&cfg.of_socket).await.map_err(of_err)?;
+    let mut batch = Vec::with_capacity(compiled.flows.len() + 1);
+    batch.push(delete_all());
+    batch.extend(compiled.flows.iter().cloned());
+    conn.bundle(&batch).await.map_err(of_err)?;
+
+    Ok(Realized { pods, skipped, compiled, policies, elapsed: start.elapsed() })
+}
+
+async fn wait_for_socket(path: &Path, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !path.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,1 +1,690 @@
-//! compiler
+//! Policy compiler: resolved policies and local pods in, OpenFlow flow_mods out (pure).
+//!
+//! The output is the complete desired flow table of a node: the pipeline's fixed flows
+//! ([`crate::pipeline`]), the per-pod classification, anti-spoofing and forwarding flows, and the
+//! policy flows. Each rule becomes a conjunction (`conjunction(id, k/n)`, OVS
+//! `Documentation/topics/design.rst`, "Conjunctive match") over its dimensions: applied-to pods,
+//! peers, services. A rule with N peer addresses, M applied-to pods and P services takes
+//! N + M + P + 1 flows instead of N × M × P. A dimension that is unrestricted is left out; a rule
+//! left with a single dimension gets a match-all `ip` clause so that it is still a conjunction
+//! (the same trick as Antrea's "Drop all" rules).
+//!
+//! Precedence is realized by priorities: every rule gets its own priority in its table, in the
+//! order of [`ResolvedPolicies::rules`], so "first match wins" holds by construction.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use openflow::flow::{ct_state, Action, Field, FlowMod, Instruction, MacAddr, Match, MatchField};
+
+use crate::pipeline::{self, apply, prio, regs, PipelineError, TableRef};
+use crate::policy::resolved::{
+    Direction, Peers, PodInfo, PodKey, PortMatch, Protocol, ResolvedPolicies, ResolvedRule,
+    RuleAction, RuleRef, Service, Stage,
+};
+
+const ETH_TYPE_IP: u16 = 0x0800;
+const ETH_TYPE_ARP: u16 = 0x0806;
+/// OFPP_NORMAL.
+const OFPP_NORMAL: u32 = 0xffff_fffa;
+
+/// Cookie categories (`round(16) | category(8) | reserved(8) | object(32)`).
+pub mod cookie {
+    /// Fixed pipeline flows.
+    pub const PIPELINE: u8 = 1;
+    /// Per-pod flows (classifier, spoof guard, forwarding).
+    pub const POD: u8 = 2;
+    /// Policy rule flows; the object is the rule id.
+    pub const POLICY: u8 = 3;
+    /// K8s NetworkPolicy isolation drops; the object is 1 (egress) or 2 (ingress).
+    pub const ISOLATION: u8 = 4;
+
+    /// Packs a cookie.
+    pub fn make(round: u16, category: u8, object: u32) -> u64 {
+        (u64::from(round) << 48) | (u64::from(category) << 40) | u64::from(object)
+    }
+    /// Unpacks `(round, category, object)`.
+    pub fn split(cookie: u64) -> (u16, u8, u32) {
+        ((cookie >> 48) as u16, (cookie >> 40) as u8, cookie as u32)
+    }
+}
+
+/// A pod attached to this node's bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalPod {
+    /// Which pod.
+    pub key: PodKey,
+    /// Its IPv4 address.
+    pub ip: Ipv4Addr,
+    /// Its MAC address.
+    pub mac: MacAddr,
+    /// Its OpenFlow port on the bridge.
+    pub ofport: u32,
+}
+
+/// A compiled rule, for annotating flows and counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledRule {
+    /// Rule id: conj-independent, written to registers, ct_label and cookies.
+    pub id: u32,
+    /// Which rule.
+    pub rule: RuleRef,
+    /// Its direction.
+    pub direction: Direction,
+    /// Its action.
+    pub action: RuleAction,
+    /// Its OpenFlow priority.
+    pub priority: u16,
+    /// Number of flows it produced.
+    pub flows: usize,
+}
+
+/// The compiler's output.
+#[derive(Debug, Clone, Default)]
+pub struct Compiled {
+    /// Every flow of the node, in install order.
+    pub flows: Vec<FlowMod>,
+    /// The rules, by id.
+    pub rules: Vec<CompiledRule>,
+    /// Notes for the user (e.g. Reject enforced as Drop).
+    pub warnings: Vec<String>,
+}
+
+/// Compiler errors.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// A pipeline declaration was violated.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+/// Compiles the node's desired flows. `round` goes into every cookie.
+///
+/// Errors: a jump the pipeline does not declare, or more rules than a priority band holds.
+pub fn compile(
+    policies: &ResolvedPolicies,
+    local: &[LocalPod],
+    round: u16,
+) -> Result<Compiled, CompileError> {
+    let mut out = Compiled::default();
+    base_flows(&mut out.flows, round)?;
+    pod_flows(&mut out.flows, local, round)?;
+    PolicyCompiler::new(policies, local, round).run(&mut out)?;
+    Ok(out)
+}
+
+fn with_cookie(mut f: FlowMod, round: u16, category: u8, object: u32) -> FlowMod {
+    f.cookie = cookie::make(round, category, object);
+    f
+}
+
+fn t(name: &str) -> Result<TableRef, PipelineError> {
+    pipeline::table(name)
+}
+
+fn ip() -> MatchField {
+    MatchField::EthType(ETH_TYPE_IP)
+}
+
+fn ct(value: u32, mask: u32) -> MatchField {
+    MatchField::CtState(value, mask)
+}
+
+fn load(field: regs::RegField, value: u32) -> Action {
+    Action::Load { field: field.field(), ofs: field.ofs, n_bits: field.n_bits, value: value.into() }
+}
+
+fn reg_match(field: regs::RegField, value: u32) -> MatchField {
+    let (v, m) = field.match_value(value);
+    MatchField::Reg(field.reg, v, if m == u32::MAX { None } else { Some(m) })
+}
+
+/// The fixed flows of the pipeline: miss flows, conntrack, commit, output.
+fn base_flows(flows: &mut Vec<FlowMod>, round: u16) -> Result<(), CompileError> {
+    let mut push = |f: FlowMod| flows.push(with_cookie(f, round, cookie::PIPELINE, 0));
+    for (i, _) in pipeline::TABLES.iter().enumerate() {
+        let tr = t(pipeline::TABLES[i].name)?;
+        if let Some(f) = tr.miss_flow()? {
+            push(f);
+        }
+    }
+    let arp = t("ArpResponder")?;
+    push(arp.flow(
+        prio::NORMAL,
+        Match(vec![MatchField::EthType(ETH_TYPE_ARP)]),
+        vec![apply(vec![Action::Output { port: OFPP_NORMAL, max_len: 0 }])],
+    ));
+
+    let zone = t("ConntrackZone")?;
+    push(zone.flow(
+        prio::NORMAL,
+        Match(vec![ip()]),
+        vec![apply(vec![Action::Ct {
+            commit: false,
+            zone: regs::CT_ZONE,
+            table: Some(zone.next_id("ConntrackState")?),
+            exec: vec![],
+        }])],
+    ));
+
+    let state = t("ConntrackState")?;
+    let (inv, trk, new, est, rel) =
+        (ct_state::INV, ct_state::TRK, ct_state::NEW, ct_state::EST, ct_state::REL);
+    push(state.flow(prio::NORMAL, Match(vec![ct(inv | trk, inv | trk), ip()]), vec![]));
+    for bit in [est, rel] {
+        push(state.flow(
+            prio::LOW,
+            Match(vec![ct(bit | trk, new | bit | trk), ip()]),
+            vec![state.goto("EgressMetric")?],
+        ));
+    }
+    push(state.flow(
+        prio::LOW - 1,
+        Match(vec![ct(new | trk, new | trk), ip()]),
+        vec![state.goto("EgressTier")?],
+    ));
+
+    let icls = t("IngressClassifier")?;
+    for bit in [est, rel] {
+        push(icls.flow(
+            prio::NORMAL,
+            Match(vec![ct(bit | trk, new | bit | trk), ip()]),
+            vec![icls.goto("IngressMetric")?],
+        ));
+    }
+
+    for (name, _) in [("EgressMetric", ()), ("IngressMetric", ())] {
+        let m = t(name)?;
+        let (v, mask) = regs::DENY_MARK.match_value(1);
+        push(m.flow(prio::LOW, Match(vec![MatchField::Reg(0, v, Some(mask))]), vec![]));
+    }
+
+    let commit = t("ConntrackCommit")?;
+    let label_move = |reg: regs::RegField, ofs: u16| Action::Move {
+        src: reg.field(),
+        src_ofs: 0,
+        dst: Field::CtLabel,
+        dst_ofs: ofs,
+        n_bits: 32,
+    };
+    push(commit.flow(
+        prio::NORMAL,
+        Match(vec![ct(new | trk, new | trk), ip()]),
+        vec![
+            apply(vec![Action::Ct {
+                commit: true,
+                zone: regs::CT_ZONE,
+                table: None,
+                exec: vec![
+                    label_move(regs::INGRESS_RULE, regs::CT_LABEL_INGRESS_OFS),
+                    label_move(regs::EGRESS_RULE, regs::CT_LABEL_EGRESS_OFS),
+                ],
+            }]),
+            commit.goto("Output")?,
+        ],
+    ));
+
+    let output = t("Output")?;
+    let target = regs::TARGET_OFPORT;
+    push(output.flow(
+        prio::LOW,
+        Match::default(),
+        vec![apply(vec![Action::OutputReg {
+            field: target.field(),
+            ofs: target.ofs,
+            n_bits: target.n_bits,
+        }])],
+    ));
+    Ok(())
+}
+
+/// Per-pod flows: classification, ARP and IP anti-spoofing, L2 forwarding.
+fn pod_flows(flows: &mut Vec<FlowMod>, local: &[LocalPod], round: u16) -> Result<(), CompileError> {
+    let cls = t("Classifier")?;
+    let arp_guard = t("ArpSpoofGuard")?;
+    let guard = t("SpoofGuard")?;
+    let l2 = t("L2Forwarding")?;
+    for (i, pod) in local.iter().enumerate() {
+        let obj = i as u32 + 1;
+        let mut push = |f: FlowMod| flows.push(with_cookie(f, round, cookie::POD, obj));
+        let in_port = MatchField::InPort(pod.ofport);
+        push(cls.flow(
+            prio::NORMAL,
+            Match(vec![in_port.clone(), MatchField::EthType(ETH_TYPE_ARP)]),
+            vec![cls.goto("ArpSpoofGuard")?],
+        ));
+        push(cls.flow(
+            prio::LOW,
+            Match(vec![in_port.clone()]),
+            vec![apply(vec![load(regs::PKT_SOURCE, regs::SOURCE_LOCAL_POD)]), cls.goto("SpoofGuard")?],
+        ));
+        push(arp_guard.flow(
+            prio::NORMAL,
+            Match(vec![
+                in_port.clone(),
+                MatchField::EthType(ETH_TYPE_ARP),
+                MatchField::ArpSpa(pod.ip, None),
+                MatchField::ArpSha(pod.mac, None),
+            ]),
+            vec![arp_guard.goto("ArpResponder")?],
+        ));
+        push(guard.flow(
+            prio::NORMAL,
+            Match(vec![
+                in_port,
+                MatchField::EthSrc(pod.mac, None),
+                ip(),
+                MatchField::Ipv4Src(pod.ip, None),
+            ]),
+            vec![guard.goto("ConntrackZone")?],
+        ));
+        push(l2.flow(
+            prio::NORMAL,
+            Match(vec![MatchField::EthDst(pod.mac, None)]),
+            vec![apply(vec![load(regs::TARGET_OFPORT, pod.ofport)]), l2.goto("IngressClassifier")?],
+        ));
+    }
+    Ok(())
+}
+
+/// One clause's flows: each entry is the match fields of one flow (without eth_type).
+type Clause = Vec<Vec<MatchField>>;
+
+/// A rule, or the part of a rule with one set of resolved named ports.
+struct SubRule {
+    applied: Clause,
+    peers: Option<Clause>,
+    services: Option<Clause>,
+}
+
+struct PolicyCompiler<'a> {
+    policies: &'a ResolvedPolicies,
+    local: BTreeMap<&'a PodKey, &'a LocalPod>,
+    pods: BTreeMap<&'a PodKey, &'a PodInfo>,
+    round: u16,
+    next_conj: u32,
+    /// Conjunctive match flows, merged by (table, priority, match).
+    conj_flows: BTreeMap<(u8, u16, Match), (u32, Vec<Action>)>,
+}
+
+impl<'a> PolicyCompiler<'a> {
+    fn new(policies: &'a ResolvedPolicies, local: &'a [LocalPod], round: u16) -> Self {
+        PolicyCompiler {
+            policies,
+            local: local.iter().map(|p| (&p.key, p)).collect(),
+            pods: policies.pods.iter().map(|p| (&p.key, p)).collect(),
+            round,
+            next_conj: 1,
+            conj_flows: BTreeMap::new(),
+        }
+    }
+
+    fn run(mut self, out: &mut Compiled) -> Result<(), CompileError> {
+        let mut next_prio: BTreeMap<&'static str, u16> = BTreeMap::new();
+        let mut action_flows = Vec::new();
+        for (i, rule) in self.policies.rules.iter().enumerate() {
+            let id = i as u32 + 1;
+            let table = rule_table(rule)?;
+            let (top, bottom) = match rule.stage {
+                Stage::Tier(_) => (prio::TIER_TOP, prio::TIER_BOTTOM),
+                Stage::K8s => (prio::K8S_TOP, prio::TIER_BOTTOM),
+                Stage::Baseline => (prio::BASELINE_TOP, prio::BASELINE_BOTTOM),
+            };
+            let p = *next_prio.entry(table.table.name).or_insert(top);
+            if p < bottom {
+                return Err(PipelineError::PriorityExhausted(format!(
+                    "{}: more rules than priorities {bottom}..={top} in table {}",
+                    rule.id, table.table.name
+                ))
+                .into());
+            }
+            next_prio.insert(table.table.name, p - 1);
+            if rule.action == RuleAction::Reject {
+                out.warnings.push(format!(
+                    "{}: Reject is enforced as Drop until the agent answers with RST/ICMP",
+                    rule.id
+                ));
+            }
+            let before = self.conj_flows.len() + action_flows.len();
+            for sub in self.sub_rules(rule) {
+                let conj = self.next_conj;
+                self.next_conj += 1;
+                let mut clauses: Vec<Clause> = vec![sub.applied];
+                clauses.extend(sub.peers);
+                clauses.extend(sub.services);
+                if clauses.iter().any(|c| c.is_empty()) {
+                    continue; // a dimension that matches nothing: the rule never applies
+                }
+                if clauses.len() == 1 {
+                    clauses.push(vec![vec![]]);
+                }
+                let n = clauses.len() as u8;
+                for (k, clause) in clauses.into_iter().enumerate() {
+                    for fields in clause {
+                        let mut m = vec![ip()];
+                        m.extend(fields);
+                        let key = (table.id, p, Match(m));
+                        let entry = self.conj_flows.entry(key).or_insert((id, Vec::new()));
+                        entry.1.push(Action::Conjunction { id: conj, clause: k as u8 + 1, n_clauses: n });
+                    }
+                }
+                action_flows.push(with_cookie(
+                    table.flow(p, Match(vec![ip(), MatchField::ConjId(conj)]), rule_actions(rule, id, table)?),
+                    self.round,
+                    cookie::POLICY,
+                    id,
+                ));
+            }
+            if matches!(rule.action, RuleAction::Drop | RuleAction::Reject) {
+                let metric = metric_table(rule.direction)?;
+                let (v, mask) = regs::DENY_MARK.match_value(1);
+                action_flows.push(with_cookie(
+                    metric.flow(
+                        prio::NORMAL,
+                        Match(vec![MatchField::Reg(0, v, Some(mask)), reg_match(regs::DENY_RULE, id)]),
+                        vec![],
+                    ),
+                    self.round,
+                    cookie::POLICY,
+                    id,
+                ));
+            }
+            out.rules.push(CompiledRule {
+                id,
+                rule: rule.id.clone(),
+                direction: rule.direction,
+                action: rule.action,
+                priority: p,
+                flows: self.conj_flows.len() + action_flows.len() - before,
+            });
+        }
+        for ((table, priority, m), (rule_id, actions)) in std::mem::take(&mut self.conj_flows) {
+            let f = FlowMod::add(table, priority, m, vec![apply(actions)]);
+            out.flows.push(with_cookie(f, self.round, cookie::POLICY, rule_id));
+        }
+        out.flows.extend(action_flows);
+        self.isolation_flows(out)?;
+        Ok(())
+    }
+
+    fn isolation_flows(&self, out: &mut Compiled) -> Result<(), CompileError> {
+        let eg = t("EgressDefault")?;
+        for key in &self.policies.isolated_egress {
+            if let Some(pod) = self.local.get(key) {
+                let f = eg.flow(prio::ISOLATION, Match(vec![ip(), MatchField::Ipv4Src(pod.ip, None)]), vec![]);
+                out.flows.push(with_cookie(f, self.round, cookie::ISOLATION, 1));
+            }
+        }
+        let ing = t("IngressDefault")?;
+        for key in &self.policies.isolated_ingress {
+            if let Some(pod) = self.local.get(key) {
+                let f = ing.flow(prio::ISOLATION, Match(vec![ip(), reg_match(regs::TARGET_OFPORT, pod.ofport)]), vec![]);
+                out.flows.push(with_cookie(f, self.round, cookie::ISOLATION, 2));
+            }
+        }
+        Ok(())
+    }
+
+    /// The applied-to clause of a set of pods: only pods on this node are enforced here.
+    fn applied_clause<'k>(&self, dir: Direction, pods: impl IntoIterator<Item = &'k PodKey>) -> Clause {
+        let mut set = BTreeSet::new();
+        for key in pods {
+            if let Some(pod) = self.local.get(key) {
+                set.insert(match dir {
+                    Direction::Egress => vec![MatchField::Ipv4Src(pod.ip, None)],
+                    Direction::Ingress => vec![reg_match(regs::TARGET_OFPORT, pod.ofport)],
+                });
+            }
+        }
+        set.into_iter().collect()
+    }
+
+    fn peer_field(dir: Direction, net: Ipv4Net) -> Vec<MatchField> {
+        if net.prefix_len() == 0 {
+            return vec![];
+        }
+        let mask = if net.prefix_len() == 32 { None } else { Some(net.netmask()) };
+        vec![match dir {
+            Direction::Egress => MatchField::Ipv4Dst(net.network(), mask),
+            Direction::Ingress => MatchField::Ipv4Src(net.network(), mask),
+        }]
+    }
+
+    fn peer_clause<'k>(
+        &self,
+        dir: Direction,
+        pods: impl IntoIterator<Item = &'k PodKey>,
+        blocks: &[crate::policy::resolved::IpBlock],
+    ) -> Clause {
+        let mut set = BTreeSet::new();
+        for key in pods {
+            if let Some(pod) = self.pods.get(key) {
+                set.insert(Self::peer_field(dir, Ipv4Net::from(pod.ip)));
+            }
+        }
+        for b in blocks {
+            for net in cidr_minus(b.cidr.trunc(), &b.except) {
+                set.insert(Self::peer_field(dir, net));
+            }
+        }
+        set.into_iter().collect()
+    }
+
+    /// Splits a rule by resolved named ports (OVS matches numbers, names resolve per
+    /// destination pod) and builds each part's clauses.
+    fn sub_rules(&self, rule: &ResolvedRule) -> Vec<SubRule> {
+        let dir = rule.direction;
+        let (peer_pods, blocks): (Option<&BTreeSet<PodKey>>, &[_]) = match &rule.peers {
+            Peers::Any => (None, &[]),
+            Peers::Set { pods, ip_blocks } => (Some(pods), ip_blocks.as_slice()),
+        };
+        let peers_all = || match peer_pods {
+            None => None,
+            Some(pods) => Some(self.peer_clause(dir, pods, blocks)),
+        };
+        let Some(services) = &rule.services else {
+            return vec![SubRule {
+                applied: self.applied_clause(dir, &rule.applied_to),
+                peers: peers_all(),
+                services: None,
+            }];
+        };
+        let (named, numeric): (Vec<&Service>, Vec<&Service>) =
+            services.iter().partition(|s| matches!(s.port, PortMatch::Named(_)));
+        let mut subs = Vec::new();
+        if !numeric.is_empty() || named.is_empty() {
+            subs.push(SubRule {
+                applied: self.applied_clause(dir, &rule.applied_to),
+                peers: peers_all(),
+                services: Some(service_clause(numeric.iter().map(|s| (s.protocol, s.port.clone())))),
+            });
+        }
+        if named.is_empty() {
+            return subs;
+        }
+        // Destination pods of the named ports, grouped by what the names resolve to.
+        let destinations: Vec<&PodKey> = match dir {
+            Direction::Ingress => rule.applied_to.iter().collect(),
+            Direction::Egress => match peer_pods {
+                Some(pods) => pods.iter().collect(),
+                None => self.pods.keys().copied().collect(),
+            },
+        };
+        let mut groups: BTreeMap<BTreeSet<(Protocol, u16)>, Vec<&PodKey>> = BTreeMap::new();
+        for key in destinations {
+            let Some(pod) = self.pods.get(key) else { continue };
+            let resolved: BTreeSet<(Protocol, u16)> = named
+                .iter()
+                .filter_map(|s| {
+                    let PortMatch::Named(name) = &s.port else { return None };
+                    pod.named_ports
+                        .iter()
+                        .find(|(n, proto, _)| n == name && *proto == s.protocol)
+                        .map(|(_, proto, num)| (*proto, *num))
+                })
+                .collect();
+            if !resolved.is_empty() {
+                groups.entry(resolved).or_default().push(key);
+            }
+        }
+        for (ports, pods) in groups {
+            let services = Some(service_clause(ports.iter().map(|(p, n)| (*p, PortMatch::Range(*n, *n)))));
+            subs.push(match dir {
+                Direction::Ingress => SubRule {
+                    applied: self.applied_clause(dir, pods),
+                    peers: peers_all(),
+                    services,
+                },
+                Direction::Egress => SubRule {
+                    applied: self.applied_clause(dir, &rule.applied_to),
+                    peers: Some(self.peer_clause(dir, pods, &[])),
+                    services,
+                },
+            });
+        }
+        subs
+    }
+}
+
+fn service_clause(services: impl IntoIterator<Item = (Protocol, PortMatch)>) -> Clause {
+    let mut set = BTreeSet::new();
+    for (proto, port) in services {
+        let proto_field = MatchField::IpProto(proto.number());
+        let (lo, hi) = match port {
+            PortMatch::Any => (0, u16::MAX),
+            PortMatch::Range(lo, hi) => (lo, hi),
+            PortMatch::Named(_) => continue,
+        };
+        for (value, mask) in port_range_masks(lo, hi) {
+            let mask = if mask == u16::MAX { None } else { Some(mask) };
+            let mut fields = vec![proto_field.clone()];
+            if mask != Some(0) {
+                fields.push(match proto {
+                    Protocol::Tcp => MatchField::TcpDst(value, mask),
+                    Protocol::Udp => MatchField::UdpDst(value, mask),
+                    Protocol::Sctp => MatchField::SctpDst(value, mask),
+                });
+            }
+            set.insert(fields);
+        }
+    }
+    set.into_iter().collect()
+}
+
+/// The table a rule's flows live in.
+fn rule_table(rule: &ResolvedRule) -> Result<TableRef, PipelineError> {
+    let name = match (rule.direction, rule.stage) {
+        (Direction::Egress, Stage::Tier(_)) => "EgressTier",
+        (Direction::Egress, Stage::K8s) => "EgressK8s",
+        (Direction::Egress, Stage::Baseline) => "EgressDefault",
+        (Direction::Ingress, Stage::Tier(_)) => "IngressTier",
+        (Direction::Ingress, Stage::K8s) => "IngressK8s",
+        (Direction::Ingress, Stage::Baseline) => "IngressDefault",
+    };
+    t(name)
+}
+
+fn metric_table(dir: Direction) -> Result<TableRef, PipelineError> {
+    t(match dir {
+        Direction::Egress => "EgressMetric",
+        Direction::Ingress => "IngressMetric",
+    })
+}
+
+/// The instructions of a rule's `conj_id` flow.
+fn rule_actions(rule: &ResolvedRule, id: u32, table: TableRef) -> Result<Vec<Instruction>, PipelineError> {
+    let metric = match rule.direction {
+        Direction::Egress => "EgressMetric",
+        Direction::Ingress => "IngressMetric",
+    };
+    let allow_reg = match rule.direction {
+        Direction::Egress => regs::EGRESS_RULE,
+        Direction::Ingress => regs::INGRESS_RULE,
+    };
+    Ok(match rule.action {
+        RuleAction::Allow => vec![apply(vec![load(allow_reg, id)]), table.goto(metric)?],
+        RuleAction::Drop | RuleAction::Reject => vec![
+            apply(vec![load(regs::DENY_MARK, 1), load(regs::DENY_RULE, id)]),
+            table.goto(metric)?,
+        ],
+        RuleAction::Pass => vec![table.goto(match rule.direction {
+            Direction::Egress => "EgressK8s",
+            Direction::Ingress => "IngressK8s",
+        })?],
+    })
+}
+
+/// `net` minus every `except` network, as a minimal list of disjoint CIDRs.
+pub fn cidr_minus(net: Ipv4Net, except: &[Ipv4Net]) -> Vec<Ipv4Net> {
+    if except.iter().any(|e| e.contains(&net)) {
+        return vec![];
+    }
+    if !except.iter().any(|e| net.contains(e)) {
+        return vec![net];
+    }
+    match net.subnets(net.prefix_len() + 1) {
+        Ok(halves) => halves.flat_map(|h| cidr_minus(h, except)).collect(),
+        Err(_) => vec![],
+    }
+}
+
+/// A minimal set of (value, mask) pairs covering `lo..=hi` (OVS bitwise port match). A full
+/// range gives `[(0, 0)]`; a single port gives `[(port, 0xffff)]`.
+pub fn port_range_masks(lo: u16, hi: u16) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    let (mut start, end) = (u32::from(lo), u32::from(hi));
+    while start <= end {
+        // The largest aligned block starting at `start` that stays inside the range.
+        let mut size = if start == 0 { 1u32 << 16 } else { 1u32 << start.trailing_zeros() };
+        while start + size - 1 > end {
+            size >>= 1;
+        }
+        out.push((start as u16, !((size - 1) as u16)));
+        start += size;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges_become_a_minimal_prefix_cover() {
+        assert_eq!(port_range_masks(80, 80), vec![(80, 0xffff)]);
+        assert_eq!(port_range_masks(0, 65535), vec![(0, 0)]);
+        assert_eq!(port_range_masks(8080, 8082), vec![(8080, 0xfffe), (8082, 0xffff)]);
+        assert_eq!(port_range_masks(1, 3), vec![(1, 0xffff), (2, 0xfffe)]);
+        // Every port in and only in the range is covered, for a few odd ranges.
+        for (lo, hi) in [(1u16, 1000u16), (1024, 65535), (7, 9), (65535, 65535)] {
+            let cover = port_range_masks(lo, hi);
+            for p in 0..=65535u16 {
+                let hit = cover.iter().any(|(v, m)| p & m == *v);
+                assert_eq!(hit, p >= lo && p <= hi, "port {p} for {lo}..={hi}");
+            }
+        }
+    }
+
+    #[test]
+    fn ipblock_except_is_a_set_difference() {
+        let net: Ipv4Net = "10.0.0.0/24".parse().unwrap();
+        let ex: Ipv4Net = "10.0.0.128/25".parse().unwrap();
+        assert_eq!(cidr_minus(net, &[ex]), vec!["10.0.0.0/25".parse::<Ipv4Net>().unwrap()]);
+        let ex2: Ipv4Net = "10.0.0.5/32".parse().unwrap();
+        let parts = cidr_minus(net, &[ex2]);
+        assert_eq!(parts.len(), 8);
+        for i in 0..=255u8 {
+            let ip = Ipv4Addr::new(10, 0, 0, i);
+            assert_eq!(parts.iter().any(|p| p.contains(&ip)), i != 5);
+        }
+        assert!(cidr_minus(ex2, &[net]).is_empty());
+    }
+
+    #[test]
+    fn cookies_pack_round_category_and_object() {
+        let c = cookie::make(7, cookie::POLICY, 42);
+        assert_eq!(c, 0x0007_0300_0000_002a);
+        assert_eq!(cookie::split(c), (7, cookie::POLICY, 42));
+    }
+}

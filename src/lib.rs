@@ -7,6 +7,8 @@
 
 pub mod agent;
 pub mod compiler;
+pub mod demo;
+pub mod lab;
 pub mod pipeline;
 pub mod policy;
 pub mod probe;

@@ -1,1 +1,366 @@
-//! sandbox
+//! A sandbox Open vSwitch and network-namespace pods, for the demo and the tests.
+//!
+//! [`OvsSandbox`] starts its own `ovsdb-server` and `ovs-vswitchd` with their database, sockets,
+//! pid files and logs in one directory (the recipe of `../shared/reference/protocols.md` §3.1,
+//! userspace datapath, no kernel module) and stops them by the pids in their pid files when
+//! dropped. [`PodNetns`] is a pod made of a network namespace and a veth pair, the way a CNI
+//! plugin makes one; dropping it deletes the namespace (and with it the veth pair).
+//!
+//! Nothing here touches the root namespace's addresses or routes: pod addresses live only inside
+//! the pods' namespaces.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Errors of the sandbox: a command that failed or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A command exited non-zero.
+    #[error("`{cmd}` failed ({status}): {stderr}")]
+    Command {
+        /// The command line.
+        cmd: String,
+        /// Exit status.
+        status: String,
+        /// Its standard error.
+        stderr: String,
+    },
+    /// A command could not be started (not installed?).
+    #[error("cannot run `{cmd}`: {source} (is Open vSwitch / iproute2 installed? run `make deps`)")]
+    Spawn {
+        /// The program.
+        cmd: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A daemon did not come up in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// File system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path.
+        path: PathBuf,
+        /// Error.
+        source: std::io::Error,
+    },
+}
+
+/// Runs a command, returning its stdout, or an error with its stderr.
+pub fn run(cmd: &mut Command) -> Result<String, SandboxError> {
+    let line = format!("{cmd:?}").replace('"', "");
+    let out = cmd.output().map_err(|source| SandboxError::Spawn { cmd: line.clone(), source })?;
+    if !out.status.success() {
+        return Err(SandboxError::Command {
+            cmd: line,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Reads a pid file.
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
+}
+
+/// Stops the process whose pid is in `pidfile`: SIGTERM, then SIGKILL after `grace`.
+/// Does nothing when the file is missing or the process is gone.
+pub fn stop_pidfile(pidfile: &Path, grace: Duration) {
+    let Some(pid) = read_pid(pidfile) else { return };
+    if !pid_alive(pid) {
+        let _ = std::fs::remove_file(pidfile);
+        return;
+    }
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let deadline = Instant::now() + grace;
+    while pid_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if pid_alive(pid) {
+        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+    }
+    let _ = std::fs::remove_file(pidfile);
+}
+
+/// A private Open vSwitch: ovsdb-server + ovs-vswitchd in one directory.
+#[derive(Debug)]
+pub struct OvsSandbox {
+    dir: PathBuf,
+    keep: bool,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl OvsSandbox {
+    /// Starts OVS in a new temporary directory (removed on drop).
+    pub fn start_temp() -> Result<Self, SandboxError> {
+        let tmp = tempfile::Builder::new()
+            .prefix("kk-ovs-")
+            .tempdir_in("/tmp")
+            .map_err(|source| SandboxError::Io { path: "/tmp".into(), source })?;
+        let mut s = Self::start(tmp.path())?;
+        s._tmp = Some(tmp);
+        Ok(s)
+    }
+
+    /// Starts OVS with everything under `dir` (created if missing). A previous sandbox in the
+    /// same directory, if its daemons still run, is stopped first by its pid files.
+    ///
+    /// Equivalent to: `ovsdb-tool create`, `ovsdb-server --remote=punix:DIR/db.sock --detach`,
+    /// `ovs-vsctl --no-wait init`, `OVS_RUNDIR=DIR ovs-vswitchd --detach`.
+    pub fn start(dir: &Path) -> Result<Self, SandboxError> {
+        std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io { path: dir.into(), source })?;
+        let dir = dir.canonicalize().map_err(|source| SandboxError::Io { path: dir.into(), source })?;
+        let s = OvsSandbox { dir: dir.clone(), keep: false, _tmp: None };
+        s.stop_daemons();
+        for f in ["conf.db", ".conf.db.~lock~", "db.sock"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        run(Command::new("ovsdb-tool").arg("create").arg(dir.join("conf.db")).arg(schema_path()))?;
+        run(Command::new("ovsdb-server")
+            .arg(dir.join("conf.db"))
+            .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
+            .arg(format!("--pidfile={}", dir.join("ovsdb-server.pid").display()))
+            .arg(format!("--unixctl={}", dir.join("ovsdb-server.ctl").display()))
+            .arg(format!("--log-file={}", dir.join("ovsdb-server.log").display()))
+            .arg("--detach")
+            .env("OVS_RUNDIR", &dir))?;
+        run(Command::new("ovs-vsctl")
+            .arg(format!("--db=unix:{}", dir.join("db.sock").display()))
+            .arg("--no-wait")
+            .arg("init")
+            .env("OVS_RUNDIR", &dir))?;
+        run(Command::new("ovs-vswitchd")
+            .arg(format!("unix:{}", dir.join("db.sock").display()))
+            .arg(format!("--pidfile={}", dir.join("ovs-vswitchd.pid").display()))
+            .arg(format!("--unixctl={}", dir.join("ovs-vswitchd.ctl").display()))
+            .arg(format!("--log-file={}", dir.join("ovs-vswitchd.log").display()))
+            .arg("--detach")
+            .env("OVS_RUNDIR", &dir))?;
+        Ok(s)
+    }
+
+    /// Keeps the daemons running after drop (the demo's `KEEP=1`).
+    pub fn keep(&mut self) {
+        self.keep = true;
+    }
+
+    /// The sandbox directory (OVS_RUNDIR).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The OVSDB target, `unix:DIR/db.sock`.
+    pub fn db_target(&self) -> String {
+        format!("unix:{}", self.dir.join("db.sock").display())
+    }
+
+    /// The OpenFlow service socket of `bridge`, `DIR/<bridge>.mgmt`.
+    pub fn mgmt_sock(&self, bridge: &str) -> PathBuf {
+        self.dir.join(format!("{bridge}.mgmt"))
+    }
+
+    /// Waits until `bridge`'s OpenFlow socket exists.
+    pub fn wait_bridge(&self, bridge: &str, timeout: Duration) -> Result<(), SandboxError> {
+        let deadline = Instant::now() + timeout;
+        while !self.mgmt_sock(bridge).exists() {
+            if Instant::now() > deadline {
+                return Err(SandboxError::Timeout(format!(
+                    "{} did not appear within {timeout:?}",
+                    self.mgmt_sock(bridge).display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// `ovs-vsctl --db=unix:DIR/db.sock ARGS`.
+    pub fn vsctl(&self, args: &[&str]) -> Result<String, SandboxError> {
+        run(Command::new("ovs-vsctl")
+            .arg(format!("--db={}", self.db_target()))
+            .args(args)
+            .env("OVS_RUNDIR", &self.dir))
+    }
+
+    /// `ovs-ofctl -O OpenFlow13 CMD unix:DIR/<bridge>.mgmt ARGS`.
+    pub fn ofctl(&self, cmd: &str, bridge: &str, args: &[&str]) -> Result<String, SandboxError> {
+        run(Command::new("ovs-ofctl")
+            .args(["-O", "OpenFlow13", cmd])
+            .arg(format!("unix:{}", self.mgmt_sock(bridge).display()))
+            .args(args)
+            .env("OVS_RUNDIR", &self.dir))
+    }
+
+    /// `ovs-appctl -t DIR/ovs-vswitchd.ctl ARGS`.
+    pub fn appctl(&self, args: &[&str]) -> Result<String, SandboxError> {
+        run(Command::new("ovs-appctl")
+            .arg("-t")
+            .arg(self.dir.join("ovs-vswitchd.ctl"))
+            .args(args)
+            .env("OVS_RUNDIR", &self.dir))
+    }
+
+    fn stop_daemons(&self) {
+        // On the userspace datapath a bridge's internal port is a tap device that outlives
+        // ovs-vswitchd; deleting the bridges first lets vswitchd remove them.
+        let alive = |f: &str| read_pid(&self.dir.join(f)).is_some_and(pid_alive);
+        if alive("ovsdb-server.pid") && alive("ovs-vswitchd.pid") {
+            if let Ok(list) = self.vsctl(&["--timeout=5", "list-br"]) {
+                for br in list.lines().filter(|l| !l.is_empty()) {
+                    let _ = self.vsctl(&["--timeout=5", "--if-exists", "del-br", br]);
+                }
+            }
+        }
+        stop_pidfile(&self.dir.join("ovs-vswitchd.pid"), Duration::from_secs(5));
+        stop_pidfile(&self.dir.join("ovsdb-server.pid"), Duration::from_secs(5));
+    }
+
+    /// Stops the daemons now (also done on drop unless [`keep`](Self::keep) was called).
+    pub fn stop(&mut self) {
+        self.stop_daemons();
+    }
+}
+
+impl Drop for OvsSandbox {
+    fn drop(&mut self) {
+        if !self.keep {
+            self.stop_daemons();
+        }
+    }
+}
+
+/// The Open_vSwitch schema shipped by Debian's openvswitch-common.
+pub fn schema_path() -> PathBuf {
+    for p in ["/usr/share/openvswitch/vswitch.ovsschema", "/usr/local/share/openvswitch/vswitch.ovsschema"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    "/usr/share/openvswitch/vswitch.ovsschema".into()
+}
+
+/// The host-side interface name of a pod: `<prefix><8 hex digits of FNV-1a("ns/name")>`,
+/// at most 15 bytes (IFNAMSIZ). The same function names the interface when the pod is created
+/// (the CNI step) and when the agent attaches it to the bridge, like Antrea's
+/// `GenerateContainerInterfaceName`.
+pub fn host_ifname(prefix: &str, namespace: &str, name: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in namespace.bytes().chain([b'/']).chain(name.bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    let mut s = String::new();
+    s.push_str(&prefix[..prefix.len().min(7)]);
+    let _ = write!(s, "{h:08x}");
+    s
+}
+
+/// The MAC of a pod without one in the cluster model: `0a:58` + its IPv4 address, as the
+/// Kubernetes bridge CNI plugin derives it.
+pub fn default_mac(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x0a, 0x58, o[0], o[1], o[2], o[3]]
+}
+
+/// Formats a MAC as `aa:bb:cc:dd:ee:ff`.
+pub fn mac_string(mac: [u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// A pod: a network namespace with `eth0`, the peer of a host-side veth.
+#[derive(Debug)]
+pub struct PodNetns {
+    /// Network namespace name.
+    pub netns: String,
+    /// Host-side veth name (the OVS port).
+    pub host_if: String,
+    /// The pod's address.
+    pub ip: Ipv4Addr,
+    /// The pod's MAC.
+    pub mac: [u8; 6],
+    keep: bool,
+}
+
+impl PodNetns {
+    /// Creates the namespace `netns` with `eth0` (address `ip/prefix_len`, MAC `mac`) whose peer
+    /// `host_if` stays in the root namespace, up, without an address.
+    ///
+    /// Equivalent to `ip netns add`, `ip link add HOST type veth peer name eth0 netns NS`, and
+    /// inside the namespace: address, MAC, link up, lo up, and `ethtool -K eth0 tx off` (the
+    /// userspace datapath's conntrack marks partially checksummed TCP `+inv`; kernel datapath
+    /// nodes do not need it).
+    pub fn create(
+        netns: &str,
+        host_if: &str,
+        ip: Ipv4Addr,
+        prefix_len: u8,
+        mac: [u8; 6],
+    ) -> Result<Self, SandboxError> {
+        // Leftovers of an interrupted run with the same names.
+        let _ = run(Command::new("ip").args(["netns", "del", netns]));
+        let _ = run(Command::new("ip").args(["link", "del", host_if]));
+        let pod = PodNetns { netns: netns.into(), host_if: host_if.into(), ip, mac, keep: false };
+        run(Command::new("ip").args(["netns", "add", netns]))?;
+        run(Command::new("ip").args(["link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", netns]))?;
+        let ns = |args: &[&str]| run(Command::new("ip").arg("-n").arg(netns).args(args));
+        ns(&["link", "set", "eth0", "address", &mac_string(mac)])?;
+        ns(&["addr", "add", &format!("{ip}/{prefix_len}"), "dev", "eth0"])?;
+        ns(&["link", "set", "eth0", "up"])?;
+        ns(&["link", "set", "lo", "up"])?;
+        run(Command::new("ip").args(["link", "set", host_if, "up"]))?;
+        run(Command::new("ip").args(["netns", "exec", netns, "ethtool", "-K", "eth0", "tx", "off"]))?;
+        Ok(pod)
+    }
+
+    /// A command that runs `program` inside the pod's namespace (`ip netns exec NS program`).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.netns]).arg(program);
+        c
+    }
+
+    /// Keeps the namespace after drop.
+    pub fn keep(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for PodNetns {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = run(Command::new("ip").args(["netns", "del", &self.netns]));
+            let _ = run(Command::new("ip").args(["link", "del", &self.host_if]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_interface_names_fit_ifnamsiz_and_are_stable() {
+        let a = host_ifname("kk", "x", "a");
+        assert_eq!(a, host_ifname("kk", "x", "a"));
+        assert_ne!(a, host_ifname("kk", "x", "b"));
+        assert!(host_ifname("longprefix", "namespace", "pod").len() <= 15);
+        assert!(a.starts_with("kk"));
+    }
+
+    #[test]
+    fn default_mac_embeds_the_ip() {
+        assert_eq!(mac_string(default_mac(Ipv4Addr::new(10, 10, 1, 11))), "0a:58:0a:0a:01:0b");
+    }
+}

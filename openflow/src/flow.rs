@@ -114,6 +114,9 @@ pub enum Action {
     /// Load `value` into `field[ofs..ofs+n_bits]`. Emitted as OVS does: OFPAT_SET_FIELD when the
     /// whole field is written, NXAST_REG_LOAD otherwise (`load:V->NXM_NX_REGn[a..b]`).
     Load { field: Field, ofs: u16, n_bits: u16, value: u128 },
+    /// NXAST_REG_MOVE (subtype 6, 24 bytes): `move:SRC[src_ofs..]->DST[dst_ofs..]` copying
+    /// `n_bits` bits; allowed inside `ct(exec(...))` with a ct_mark / ct_label destination.
+    Move { src: Field, src_ofs: u16, dst: Field, dst_ofs: u16, n_bits: u16 },
     /// NXAST_CONJUNCTION: `conjunction(id, clause/n_clauses)`, clause is 1-based here.
     Conjunction { id: u32, clause: u8, n_clauses: u8 },
     /// NXAST_CT.
@@ -131,6 +134,24 @@ pub enum Action {
     Resubmit { table: u8 },
     /// NXAST_NOTE bytes.
     Note(Vec<u8>),
+    /// NXAST_REG_LOAD written as such even when it covers the whole field: what ovs-ofctl's
+    /// `load:V->NXM_NX_REG3[]` produces (a partial [`Action::Load`] encodes identically, so
+    /// decode yields `RegLoad` only for whole-field REG_LOADs).
+    RegLoad { field: Field, ofs: u16, n_bits: u16, value: u128 },
+    /// NXAST_CONTROLLER (20): `controller(reason=...,max_len=...,id=...)`. Plain `controller`
+    /// is `Output { port: CONTROLLER, max_len: 0xffff }` instead, as in OVS.
+    Controller {
+        /// Bytes of the packet to send (0xffff = all).
+        max_len: u16,
+        /// `ofp_packet_in_reason` (0 no_match, 1 action, 2 invalid_ttl, ...).
+        reason: u8,
+        /// Controller connection id.
+        id: u16,
+    },
+    /// OFPAT_GROUP (22): `group:N`.
+    Group(u32),
+    /// OFPAT_DEC_NW_TTL (24): `dec_ttl`.
+    DecTtl,
     /// NXAST_CONTROLLER2 style `controller(reason=..., userdata=...)` is out of scope for the
     /// skeleton; unknown actions round-trip raw (type, bytes after the 4-byte header).
     Raw { kind: u16, body: Vec<u8> },

@@ -1,1 +1,195 @@
-fn main() {}
+//! kakinectl: inspect and test kakine policy.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kakine::policy::resolved::{PodKey, Protocol};
+
+#[derive(Parser, Debug)]
+#[command(name = "kakinectl", version, about = "Inspect, explain and test kakine network policy")]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run reachability scenario files through the reference evaluator.
+    Test {
+        /// Scenario files (format: SCENARIOS.md).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the deciding rule of every failing probe in detail.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Answer "may A reach B on PORT?" from a standalone input directory, with the deciding rules.
+    Explain {
+        /// Input directory (cluster model + policies).
+        dir: PathBuf,
+        /// Client pod, `namespace/name`.
+        #[arg(long)]
+        from: String,
+        /// Server pod, `namespace/name`.
+        #[arg(long)]
+        to: String,
+        /// Destination port.
+        #[arg(long)]
+        port: u16,
+        /// TCP, UDP or SCTP.
+        #[arg(long, default_value = "TCP")]
+        protocol: String,
+    },
+    /// Compile a standalone input directory and print the flows (ovs-ofctl syntax), no OVS needed.
+    Compile {
+        /// Input directory.
+        dir: PathBuf,
+    },
+    /// The standalone demo: sandbox OVS, netns pods, kakine-agent, flows, reachability matrix.
+    Demo {
+        /// Input directory.
+        #[arg(default_value = "examples")]
+        dir: PathBuf,
+        /// Sandbox run directory.
+        #[arg(long, default_value = "run/ovs")]
+        rundir: PathBuf,
+        /// Leave OVS and the pods running.
+        #[arg(long)]
+        keep: bool,
+        /// Print each cell's deciding tier/policy/rule.
+        #[arg(long)]
+        explain: bool,
+        /// Flows shown per table.
+        #[arg(long, default_value_t = 4)]
+        flows_per_table: usize,
+        /// Stop what a `--keep` run left behind, then exit.
+        #[arg(long)]
+        clean: bool,
+    },
+    /// Traffic probes (run inside pod namespaces with `ip netns exec`).
+    Probe {
+        #[command(subcommand)]
+        cmd: ProbeCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProbeCmd {
+    /// Accept TCP connections on the given ports forever.
+    Serve {
+        /// Name written to each client.
+        #[arg(long, default_value = "kakine")]
+        name: String,
+        /// Comma-separated TCP ports.
+        #[arg(long, value_delimiter = ',')]
+        tcp: Vec<u16>,
+    },
+    /// One TCP connection attempt; exit 0 connected, 1 timed out (dropped), 2 refused (rejected).
+    Connect {
+        /// Server address.
+        ip: std::net::Ipv4Addr,
+        /// Server port.
+        port: u16,
+        /// Timeout in milliseconds.
+        #[arg(long, default_value_t = 1500)]
+        timeout_ms: u64,
+    },
+}
+
+fn pod_key(s: &str) -> anyhow::Result<PodKey> {
+    let (namespace, name) = s.split_once('/').with_context(|| format!("{s:?}: expected namespace/name"))?;
+    Ok(PodKey { namespace: namespace.into(), name: name.into() })
+}
+
+fn protocol(s: &str) -> anyhow::Result<Protocol> {
+    Ok(match s.to_ascii_uppercase().as_str() {
+        "TCP" => Protocol::Tcp,
+        "UDP" => Protocol::Udp,
+        "SCTP" => Protocol::Sctp,
+        other => anyhow::bail!("unknown protocol {other:?} (expected TCP, UDP or SCTP)"),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    match args.cmd {
+        Cmd::Test { files, explain } => {
+            let mut out = std::io::stdout();
+            let summary = kakine::scenario::run_files(&files, &mut out, explain)?;
+            if summary.failed > 0 {
+                std::process::exit(1);
+            }
+        }
+        Cmd::Explain { dir, from, to, port, protocol: proto } => {
+            let policies = kakine::agent::load_input(&dir)?;
+            let probe = kakine::policy::Probe {
+                from: pod_key(&from)?,
+                to: kakine::policy::Destination::Pod(pod_key(&to)?),
+                protocol: protocol(&proto)?,
+                port,
+            };
+            let d = kakine::policy::evaluate(&policies, &probe);
+            let rule = |r: &Option<kakine::policy::resolved::RuleRef>| {
+                r.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "-".into())
+            };
+            println!("{from} -> {to} {proto}/{port}: {:?}", d.verdict);
+            println!("  egress:  {}", rule(&d.egress));
+            println!("  ingress: {}", rule(&d.ingress));
+            println!("  {}", d.reason);
+        }
+        Cmd::Compile { dir } => {
+            let policies = kakine::agent::load_input(&dir)?;
+            let pods: Vec<_> = policies
+                .pods
+                .iter()
+                .enumerate()
+                .map(|(i, p)| kakine::compiler::LocalPod {
+                    key: p.key.clone(),
+                    ip: p.ip,
+                    mac: openflow::flow::MacAddr(p.mac.unwrap_or_else(|| kakine::sandbox::default_mac(p.ip))),
+                    ofport: i as u32 + 1,
+                })
+                .collect();
+            let compiled = kakine::compiler::compile(&policies, &pods, 1)?;
+            for f in &compiled.flows {
+                println!("{f}");
+            }
+            for r in &compiled.rules {
+                eprintln!("rule {:>4} prio {:>5} {:?} {:?} {} ({} flows)", r.id, r.priority, r.direction, r.action, r.rule, r.flows);
+            }
+        }
+        Cmd::Demo { dir, rundir, keep, explain, flows_per_table, clean } => {
+            if clean {
+                return kakine::demo::clean(&dir, &rundir);
+            }
+            let opts = kakine::demo::DemoOptions { input: dir, rundir, keep, explain, flows_per_table };
+            // Dropping the demo future on Ctrl-C drops its guards: servers, namespaces, OVS.
+            let result = tokio::select! {
+                r = kakine::demo::run(&opts) => Some(r),
+                _ = tokio::signal::ctrl_c() => None,
+            };
+            match result {
+                Some(r) => {
+                    if r? > 0 {
+                        std::process::exit(1);
+                    }
+                }
+                None => {
+                    eprintln!("\ninterrupted: OVS stopped and pods deleted");
+                    std::process::exit(130);
+                }
+            }
+        }
+        Cmd::Probe { cmd: ProbeCmd::Serve { name, tcp } } => {
+            kakine::probe::serve_tcp(&tcp, &name)?;
+        }
+        Cmd::Probe { cmd: ProbeCmd::Connect { ip, port, timeout_ms } } => {
+            let o = kakine::probe::connect_tcp(ip, port, Duration::from_millis(timeout_ms));
+            std::process::exit(o.exit_code());
+        }
+    }
+    Ok(())
+}

@@ -1,3 +1,21 @@
 //! Policy model: parsing, validation, resolution against a cluster, and the reference evaluator.
+//!
+//! The flow is `load` (YAML -> [`Input`]), [`resolve`] (selectors -> pods, precedence order ->
+//! [`ResolvedPolicies`]), then [`evaluate`] (a probe -> [`Decision`]) or the flow compiler.
 
+pub mod builder;
+pub mod error;
+pub mod evaluate;
+pub mod load;
+pub mod model;
+pub mod resolve;
 pub mod resolved;
+pub mod selector;
+pub mod validate;
+
+pub use error::{LoadError, Location, PolicyError, ResolveError};
+pub use evaluate::{evaluate, Decision, Destination, Probe, Verdict};
+pub use load::{load_dir, load_files, Input};
+pub use model::{Cluster, PolicySet};
+pub use resolve::resolve;
+pub use resolved::ResolvedPolicies;

@@ -187,6 +187,8 @@ pub struct PodInfo {
     pub node: Option<String>,
     /// Declared container ports: (name, protocol, number).
     pub named_ports: Vec<(String, Protocol, u16)>,
+    /// Every (protocol, port) the pod serves (the cluster model's `ports`, named or not).
+    pub ports: Vec<(Protocol, u16)>,
 }
 
 /// Every rule of a policy set, resolved, in precedence order (first match wins), plus the

@@ -1,0 +1,40 @@
+# kakine: `make demo` shows the product, `make test` runs every test (what CI runs).
+SHELL := /bin/bash
+CARGO ?= cargo
+RUNDIR ?= run/ovs
+DEMO_FLAGS := $(if $(filter 1,$(KEEP)),--keep) $(if $(filter 1,$(EXPLAIN)),--explain)
+
+.PHONY: all deps build demo demo-clean test golden lint check-root
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --workspace --bins
+
+check-root:
+	@if [ "$$(id -u)" -ne 0 ]; then echo "this needs root (network namespaces, veths): run it with sudo" >&2; exit 1; fi
+
+## The standalone demo: sandbox OVS in ./run, pods as netns, kakine-agent, flows, reachability.
+demo: check-root build
+	./target/debug/kakinectl demo examples --rundir $(RUNDIR) $(DEMO_FLAGS)
+
+## Stop what `make demo KEEP=1` left running.
+demo-clean:
+	./target/debug/kakinectl demo examples --rundir $(RUNDIR) --clean
+
+## Every test: unit, golden bytes, OVSDB against ovsdb-server, OpenFlow and end to end against
+## ovs-vswitchd with real traffic between network namespaces.
+test: check-root deps
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace -- --test-threads=2
+
+## Regenerate the OpenFlow golden files from OVS's own encoder.
+golden:
+	bash openflow/scripts/gen-golden.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,505 @@
+//! Actions: OF1.3 standard (§7.2.5) and Nicira extensions (`lib/ofp-actions.c`).
+//!
+//! Every action is `type u16 | len u16 (multiple of 8) | body`; Nicira actions are
+//! `0xffff | len | 0x00002320 | subtype u16 | body`, zero-padded to `len`. Unknown actions and
+//! known ones in forms this model does not express (e.g. `ct` with `force` or `nat`) decode as
+//! [`Action::Raw`] and re-emit byte for byte.
+
+use crate::error::NX_VENDOR_ID;
+use crate::flow::{Action, Field};
+use crate::oxm::{emit_tlv, ones};
+use crate::wire::{pad_to_8, put_u16_at, Reader};
+use crate::Error;
+
+/// OFPAT_OUTPUT.
+pub const OFPAT_OUTPUT: u16 = 0;
+/// OFPAT_GROUP.
+pub const OFPAT_GROUP: u16 = 22;
+/// OFPAT_DEC_NW_TTL.
+pub const OFPAT_DEC_NW_TTL: u16 = 24;
+/// OFPAT_SET_FIELD.
+pub const OFPAT_SET_FIELD: u16 = 25;
+/// OFPAT_EXPERIMENTER.
+pub const OFPAT_EXPERIMENTER: u16 = 0xffff;
+
+/// OF1.3 reserved port numbers (`ofp_port_no`).
+pub mod port {
+    /// Highest physical port.
+    pub const MAX: u32 = 0xffff_ff00;
+    /// Send back out the input port.
+    pub const IN_PORT: u32 = 0xffff_fff8;
+    /// Submit to the first table (PACKET_OUT only).
+    pub const TABLE: u32 = 0xffff_fff9;
+    /// Normal L2/L3 processing.
+    pub const NORMAL: u32 = 0xffff_fffa;
+    /// Flood (excluding blocked ports).
+    pub const FLOOD: u32 = 0xffff_fffb;
+    /// All ports but the input port.
+    pub const ALL: u32 = 0xffff_fffc;
+    /// To the controller.
+    pub const CONTROLLER: u32 = 0xffff_fffd;
+    /// The local (bridge) port.
+    pub const LOCAL: u32 = 0xffff_fffe;
+    /// Wildcard / none.
+    pub const ANY: u32 = 0xffff_ffff;
+}
+
+const NXAST_RESUBMIT_TABLE: u16 = 14;
+const NXAST_OUTPUT_REG: u16 = 15;
+const NXAST_REG_LOAD: u16 = 7;
+const NXAST_REG_MOVE: u16 = 6;
+const NXAST_NOTE: u16 = 8;
+const NXAST_CONTROLLER: u16 = 20;
+const NXAST_CONJUNCTION: u16 = 34;
+const NXAST_CT: u16 = 35;
+
+/// NXM `in_port` placeholder meaning "keep the current in_port" in resubmit.
+const NX_IN_PORT: u16 = 0xfff8;
+
+impl Field {
+    /// Width in bits.
+    pub fn bits(self) -> u16 {
+        match self {
+            Field::Reg(_) | Field::CtMark => 32,
+            Field::CtLabel => 128,
+            Field::InPort => 16,
+            Field::EthSrc | Field::EthDst => 48,
+        }
+    }
+
+    /// NXM header used by REG_LOAD / OUTPUT_REG (`NXM_NX_REG3` = 0x00010604).
+    pub fn nxm_header(self) -> u32 {
+        match self {
+            Field::Reg(n) => 0x0001_0004 | (n as u32 & 0x7f) << 9,
+            Field::CtMark => 0x0001_d604,
+            Field::CtLabel => 0x0001_d810,
+            Field::InPort => 0x0000_0002,
+            Field::EthSrc => 0x0000_0406,
+            Field::EthDst => 0x0000_0206,
+        }
+    }
+
+    /// Header OVS uses in OFPAT_SET_FIELD (OXM for Ethernet addresses, NXM otherwise).
+    pub fn set_field_header(self) -> u32 {
+        match self {
+            Field::EthSrc => 0x8000_0806,
+            Field::EthDst => 0x8000_0606,
+            f => f.nxm_header(),
+        }
+    }
+
+    /// The field for an NXM/OXM header (hasmask clear), if it is one we model.
+    pub fn from_header(h: u32) -> Option<Field> {
+        Some(match h {
+            0x0001_d604 => Field::CtMark,
+            0x0001_d810 => Field::CtLabel,
+            0x0000_0002 => Field::InPort,
+            0x0000_0406 | 0x8000_0806 => Field::EthSrc,
+            0x0000_0206 | 0x8000_0606 => Field::EthDst,
+            h if h & 0xffff_e1ff == 0x0001_0004 => Field::Reg(((h >> 9) & 0xf) as u8),
+            _ => return None,
+        })
+    }
+}
+
+fn ofs_nbits(ofs: u16, n_bits: u16) -> u16 {
+    ofs << 6 | (n_bits.saturating_sub(1) & 0x3f)
+}
+
+fn nx_header(buf: &mut Vec<u8>, subtype: u16) -> usize {
+    let start = buf.len();
+    buf.extend_from_slice(&OFPAT_EXPERIMENTER.to_be_bytes());
+    buf.extend_from_slice(&[0, 0]);
+    buf.extend_from_slice(&NX_VENDOR_ID.to_be_bytes());
+    buf.extend_from_slice(&subtype.to_be_bytes());
+    start
+}
+
+fn finish(buf: &mut Vec<u8>, start: usize) {
+    pad_to_8(buf, start);
+    let len = buf.len() - start;
+    put_u16_at(buf, start + 2, len as u16);
+}
+
+fn emit_reg_load(buf: &mut Vec<u8>, field: Field, ofs: u16, n_bits: u16, value: u128) {
+    // REG_LOAD carries at most 64 bits; OVS splits wider runs into 64-bit pieces.
+    let mut done = 0u16;
+    while done < n_bits.max(1) {
+        let n = (n_bits - done).min(64);
+        let start = nx_header(buf, NXAST_REG_LOAD);
+        buf.extend_from_slice(&ofs_nbits(ofs + done, n).to_be_bytes());
+        buf.extend_from_slice(&field.nxm_header().to_be_bytes());
+        let v = (value >> done) & ones(n as u32);
+        buf.extend_from_slice(&(v as u64).to_be_bytes());
+        finish(buf, start);
+        if n_bits == 0 {
+            break;
+        }
+        done += n;
+    }
+}
+
+impl Action {
+    /// Append this action's wire form to `buf`. A [`Action::Load`] may produce several
+    /// REG_LOADs (one per 64-bit piece) exactly as OVS does.
+    pub fn emit(&self, buf: &mut Vec<u8>) {
+        match self {
+            Action::Output { port, max_len } => {
+                buf.extend_from_slice(&[0, 0, 0, 16]);
+                buf.extend_from_slice(&port.to_be_bytes());
+                buf.extend_from_slice(&max_len.to_be_bytes());
+                buf.extend_from_slice(&[0; 6]);
+            }
+            Action::Group(g) => {
+                buf.extend_from_slice(&[0, 22, 0, 8]);
+                buf.extend_from_slice(&g.to_be_bytes());
+            }
+            Action::DecTtl => buf.extend_from_slice(&[0, 24, 0, 8, 0, 0, 0, 0]),
+            Action::Load { field, ofs, n_bits, value } => {
+                if *ofs == 0 && *n_bits == field.bits() {
+                    let start = buf.len();
+                    buf.extend_from_slice(&[0, 25, 0, 0]);
+                    emit_tlv(buf, field.set_field_header(), *value & ones(field.bits() as u32), None);
+                    finish(buf, start);
+                } else {
+                    emit_reg_load(buf, *field, *ofs, *n_bits, *value);
+                }
+            }
+            Action::RegLoad { field, ofs, n_bits, value } => emit_reg_load(buf, *field, *ofs, *n_bits, *value),
+            Action::OutputReg { field, ofs, n_bits } => {
+                let start = nx_header(buf, NXAST_OUTPUT_REG);
+                buf.extend_from_slice(&ofs_nbits(*ofs, *n_bits).to_be_bytes());
+                buf.extend_from_slice(&field.nxm_header().to_be_bytes());
+                buf.extend_from_slice(&0xffffu16.to_be_bytes());
+                finish(buf, start);
+            }
+            Action::Move { src, src_ofs, dst, dst_ofs, n_bits } => {
+                let start = nx_header(buf, NXAST_REG_MOVE);
+                for v in [*n_bits, *src_ofs, *dst_ofs] {
+                    buf.extend_from_slice(&v.to_be_bytes());
+                }
+                buf.extend_from_slice(&src.nxm_header().to_be_bytes());
+                buf.extend_from_slice(&dst.nxm_header().to_be_bytes());
+                finish(buf, start);
+            }
+            Action::Conjunction { id, clause, n_clauses } => {
+                let start = nx_header(buf, NXAST_CONJUNCTION);
+                buf.push(clause.wrapping_sub(1));
+                buf.push(*n_clauses);
+                buf.extend_from_slice(&id.to_be_bytes());
+                finish(buf, start);
+            }
+            Action::Ct { commit, zone, table, exec } => {
+                let start = nx_header(buf, NXAST_CT);
+                buf.extend_from_slice(&(*commit as u16).to_be_bytes());
+                buf.extend_from_slice(&[0; 4]);
+                buf.extend_from_slice(&zone.to_be_bytes());
+                buf.push(table.unwrap_or(0xff));
+                buf.extend_from_slice(&[0; 5]);
+                for a in exec {
+                    a.emit(buf);
+                }
+                finish(buf, start);
+            }
+            Action::Resubmit { table } => {
+                let start = nx_header(buf, NXAST_RESUBMIT_TABLE);
+                buf.extend_from_slice(&NX_IN_PORT.to_be_bytes());
+                buf.push(*table);
+                finish(buf, start);
+            }
+            Action::Note(bytes) => {
+                let start = nx_header(buf, NXAST_NOTE);
+                buf.extend_from_slice(bytes);
+                finish(buf, start);
+            }
+            Action::Controller { max_len, reason, id } => {
+                let start = nx_header(buf, NXAST_CONTROLLER);
+                buf.extend_from_slice(&max_len.to_be_bytes());
+                buf.extend_from_slice(&id.to_be_bytes());
+                buf.push(*reason);
+                finish(buf, start);
+            }
+            Action::Raw { kind, body } => {
+                buf.extend_from_slice(&kind.to_be_bytes());
+                buf.extend_from_slice(&((body.len() + 4) as u16).to_be_bytes());
+                buf.extend_from_slice(body);
+            }
+        }
+    }
+
+    /// Length of [`Action::emit`]'s output in bytes.
+    pub fn buffer_len(&self) -> usize {
+        let mut v = Vec::new();
+        self.emit(&mut v);
+        v.len()
+    }
+}
+
+/// Append a list of actions.
+pub fn emit_actions(actions: &[Action], buf: &mut Vec<u8>) {
+    for a in actions {
+        a.emit(buf);
+    }
+}
+
+/// Parse actions until the reader is empty.
+///
+/// Errors: [`Error::BadLength`] for a length that is < 8, not a multiple of 8 or past the end;
+/// [`Error::BadAction`] for a known action with an invalid body.
+pub(crate) fn parse_actions(r: &mut Reader) -> Result<Vec<Action>, Error> {
+    let mut out = Vec::new();
+    while !r.is_empty() {
+        let off = r.offset();
+        let len = r.peek_u16(2).ok_or_else(|| Error::Truncated {
+            what: "action header",
+            offset: off,
+            needed: 4,
+            available: r.remaining(),
+        })? as usize;
+        if len < 8 || len % 8 != 0 || len > r.remaining() {
+            return Err(Error::BadLength { what: "action", offset: off, length: len });
+        }
+        let mut a = r.sub("action", len)?;
+        out.push(parse_action(&mut a, off)?);
+    }
+    Ok(out)
+}
+
+fn bad(offset: usize, reason: impl Into<String>) -> Error {
+    Error::BadAction { offset, reason: reason.into() }
+}
+
+fn raw(r: &Reader, all: &[u8]) -> Action {
+    let _ = r;
+    Action::Raw { kind: u16::from_be_bytes([all[0], all[1]]), body: all[4..].to_vec() }
+}
+
+fn parse_action(r: &mut Reader, off: usize) -> Result<Action, Error> {
+    let all = r.clone().rest();
+    let kind = r.u16("action type")?;
+    let len = r.u16("action length")? as usize;
+    let fixed = |n: usize| if len == n { Ok(()) } else { Err(Error::BadLength { what: "action", offset: off, length: len }) };
+    match kind {
+        OFPAT_OUTPUT => {
+            fixed(16)?;
+            let port = r.u32("output port")?;
+            let max_len = r.u16("output max_len")?;
+            Ok(Action::Output { port, max_len })
+        }
+        OFPAT_GROUP => {
+            fixed(8)?;
+            Ok(Action::Group(r.u32("group id")?))
+        }
+        OFPAT_DEC_NW_TTL => {
+            fixed(8)?;
+            Ok(Action::DecTtl)
+        }
+        OFPAT_SET_FIELD => {
+            let h = r.u32("set_field OXM")?;
+            let n = (h & 0xff) as usize;
+            if h & 0x100 != 0 || 8 + n > len {
+                return Err(bad(off, "set_field with mask or bad OXM length"));
+            }
+            let Some(field) = Field::from_header(h) else { return Ok(raw(r, all)) };
+            if field.bits() as usize != n * 8 || h != field.set_field_header() {
+                return Ok(raw(r, all));
+            }
+            let v = r.take("set_field value", n)?.iter().fold(0u128, |a, b| a << 8 | *b as u128);
+            if r.rest().iter().any(|b| *b != 0) {
+                return Err(bad(off, "nonzero set_field padding"));
+            }
+            Ok(Action::Load { field, ofs: 0, n_bits: field.bits(), value: v })
+        }
+        OFPAT_EXPERIMENTER => {
+            let vendor = r.u32("experimenter id")?;
+            if vendor != NX_VENDOR_ID {
+                return Ok(raw(r, all));
+            }
+            let subtype = r.u16("nicira subtype")?;
+            parse_nicira(r, off, len, subtype, all)
+        }
+        _ => Ok(raw(r, all)),
+    }
+}
+
+fn subfield(r: &mut Reader, off: usize) -> Result<(Option<Field>, u16, u16), Error> {
+    let on = r.u16("ofs_nbits")?;
+    let h = r.u32("field header")?;
+    let (ofs, n_bits) = (on >> 6, (on & 0x3f) + 1);
+    let field = Field::from_header(h).filter(|f| f.nxm_header() == h);
+    if let Some(f) = field {
+        if ofs + n_bits > f.bits() {
+            return Err(bad(off, format!("bit range {}..{} outside {}-bit field", ofs, ofs + n_bits - 1, f.bits())));
+        }
+    }
+    Ok((field, ofs, n_bits))
+}
+
+fn parse_nicira(r: &mut Reader, off: usize, len: usize, subtype: u16, all: &[u8]) -> Result<Action, Error> {
+    let fixed = |n: usize| if len == n { Ok(()) } else { Err(Error::BadLength { what: "action", offset: off, length: len }) };
+    match subtype {
+        NXAST_REG_LOAD => {
+            fixed(24)?;
+            let (field, ofs, n_bits) = subfield(r, off)?;
+            let value = r.u64("reg_load value")? as u128;
+            let Some(field) = field else { return Ok(raw(r, all)) };
+            if n_bits < 64 && value >> n_bits != 0 {
+                return Err(bad(off, "reg_load value wider than its bit range"));
+            }
+            if ofs == 0 && n_bits == field.bits() {
+                Ok(Action::RegLoad { field, ofs, n_bits, value })
+            } else {
+                Ok(Action::Load { field, ofs, n_bits, value })
+            }
+        }
+        NXAST_OUTPUT_REG => {
+            fixed(24)?;
+            let (field, ofs, n_bits) = subfield(r, off)?;
+            let max_len = r.u16("output_reg max_len")?;
+            match field {
+                Some(field) if max_len == 0xffff && r.rest().iter().all(|b| *b == 0) => {
+                    Ok(Action::OutputReg { field, ofs, n_bits })
+                }
+                _ => Ok(raw(r, all)),
+            }
+        }
+        NXAST_REG_MOVE => {
+            fixed(24)?;
+            let n_bits = r.u16("reg_move n_bits")?;
+            let src_ofs = r.u16("reg_move src_ofs")?;
+            let dst_ofs = r.u16("reg_move dst_ofs")?;
+            let src = Field::from_header(r.u32("reg_move src")?);
+            let dst = Field::from_header(r.u32("reg_move dst")?);
+            match (src, dst) {
+                (Some(src), Some(dst))
+                    if src.nxm_header() == u32::from_be_bytes([all[16], all[17], all[18], all[19]])
+                        && dst.nxm_header() == u32::from_be_bytes([all[20], all[21], all[22], all[23]]) =>
+                {
+                    if n_bits == 0 || src_ofs + n_bits > src.bits() || dst_ofs + n_bits > dst.bits() {
+                        return Err(bad(off, "reg_move bit range outside its fields"));
+                    }
+                    Ok(Action::Move { src, src_ofs, dst, dst_ofs, n_bits })
+                }
+                _ => Ok(raw(r, all)),
+            }
+        }
+        NXAST_CONJUNCTION => {
+            fixed(16)?;
+            let clause = r.u8("conjunction clause")?;
+            let n_clauses = r.u8("conjunction n_clauses")?;
+            let id = r.u32("conjunction id")?;
+            Ok(Action::Conjunction { id, clause: clause.wrapping_add(1), n_clauses })
+        }
+        NXAST_RESUBMIT_TABLE => {
+            fixed(16)?;
+            let in_port = r.u16("resubmit in_port")?;
+            let table = r.u8("resubmit table")?;
+            if in_port != NX_IN_PORT || r.rest().iter().any(|b| *b != 0) {
+                return Ok(raw(r, all));
+            }
+            Ok(Action::Resubmit { table })
+        }
+        NXAST_NOTE => Ok(Action::Note(r.rest().to_vec())),
+        NXAST_CONTROLLER => {
+            fixed(16)?;
+            let max_len = r.u16("controller max_len")?;
+            let id = r.u16("controller id")?;
+            let reason = r.u8("controller reason")?;
+            if r.u8("controller pad")? != 0 {
+                return Ok(raw(r, all));
+            }
+            Ok(Action::Controller { max_len, reason, id })
+        }
+        NXAST_CT => {
+            if len < 24 {
+                return Err(Error::BadLength { what: "ct action", offset: off, length: len });
+            }
+            let flags = r.u16("ct flags")?;
+            let zone_src = r.u32("ct zone_src")?;
+            let zone = r.u16("ct zone")?;
+            let table = r.u8("ct recirc_table")?;
+            r.skip("ct pad", 3)?;
+            let alg = r.u16("ct alg")?;
+            let exec = parse_actions(r)?;
+            let plain = exec.iter().all(|a| {
+                matches!(a, Action::Load { field: Field::CtMark | Field::CtLabel, .. }
+                    | Action::RegLoad { field: Field::CtMark | Field::CtLabel, .. }
+                    | Action::Move { dst: Field::CtMark | Field::CtLabel, .. })
+            });
+            if flags & !1 != 0 || zone_src != 0 || alg != 0 || !plain {
+                return Ok(raw(r, all));
+            }
+            Ok(Action::Ct { commit: flags & 1 != 0, zone, table: (table != 0xff).then_some(table), exec })
+        }
+        _ => Ok(raw(r, all)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(a: Action, bytes: &[u8]) {
+        let mut buf = vec![0xa5; 2];
+        a.emit(&mut buf);
+        assert_eq!(&buf[2..], bytes, "emit {a:?}");
+        assert_eq!(a.buffer_len(), bytes.len());
+        let got = parse_actions(&mut Reader::new(bytes, 0)).unwrap();
+        assert_eq!(got, vec![a]);
+    }
+
+    #[test]
+    fn conjunction_matches_ovs() {
+        round_trip(
+            Action::Conjunction { id: 1001, clause: 1, n_clauses: 2 },
+            &[0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 0x22, 0, 2, 0, 0, 3, 0xe9],
+        );
+    }
+
+    #[test]
+    fn whole_field_load_is_set_field_and_reg_load_stays() {
+        round_trip(
+            Action::Load { field: Field::CtMark, ofs: 0, n_bits: 32, value: 1 },
+            &[0, 0x19, 0, 0x10, 0, 1, 0xd6, 4, 0, 0, 0, 1, 0, 0, 0, 0],
+        );
+        round_trip(
+            Action::RegLoad { field: Field::Reg(3), ofs: 0, n_bits: 32, value: 0x3e9 },
+            &[0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 7, 0, 0x1f, 0, 1, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0xe9],
+        );
+    }
+
+    #[test]
+    fn resubmit_and_output_reg_match_ovs() {
+        round_trip(Action::Resubmit { table: 1 }, &[0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 0x0e, 0xff, 0xf8, 1, 0, 0, 0]);
+        round_trip(
+            Action::OutputReg { field: Field::Reg(1), ofs: 0, n_bits: 16 },
+            &[0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 0x0f, 0, 0x0f, 0, 1, 2, 4, 0xff, 0xff, 0, 0, 0, 0, 0, 0],
+        );
+    }
+
+    #[test]
+    fn move_matches_ovs() {
+        // move:NXM_NX_REG0[0..15]->NXM_NX_REG1[0..15]
+        round_trip(
+            Action::Move { src: Field::Reg(0), src_ofs: 0, dst: Field::Reg(1), dst_ofs: 0, n_bits: 16 },
+            &[0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 6, 0, 0x10, 0, 0, 0, 0, 0, 1, 0, 4, 0, 1, 2, 4],
+        );
+    }
+
+    #[test]
+    fn unknown_action_round_trips_raw() {
+        let ct_clear = [0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 0x2b, 0, 0, 0, 0, 0, 0];
+        let got = parse_actions(&mut Reader::new(&ct_clear, 0)).unwrap();
+        let mut buf = Vec::new();
+        emit_actions(&got, &mut buf);
+        assert_eq!(buf, ct_clear);
+    }
+
+    #[test]
+    fn bad_lengths_are_errors_with_offsets() {
+        let e = parse_actions(&mut Reader::new(&[0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0], 100)).unwrap_err();
+        assert!(matches!(e, Error::BadLength { offset: 100, length: 12, .. }), "{e}");
+        let e = parse_actions(&mut Reader::new(&[0, 0, 0], 7)).unwrap_err();
+        assert!(matches!(e, Error::Truncated { offset: 7, .. }), "{e}");
+    }
+}

@@ -1,0 +1,108 @@
+//! FLOW_MOD body (OF1.3 §7.3.4.1, `struct ofp11_flow_mod`): 40 fixed bytes, the padded
+//! `ofp_match`, then instructions to the end of the message.
+
+use crate::flow::{FlowMod, FlowModCommand, Match};
+use crate::instruction::{emit_instructions, parse_instructions};
+use crate::wire::Reader;
+use crate::Error;
+
+/// OFPFF_* flags.
+pub mod flags {
+    /// Send FLOW_REMOVED when the flow expires or is deleted.
+    pub const SEND_FLOW_REM: u16 = 1;
+    /// Fail an ADD that overlaps an existing same-priority flow.
+    pub const CHECK_OVERLAP: u16 = 2;
+    /// Reset counters on MODIFY.
+    pub const RESET_COUNTS: u16 = 4;
+    /// Do not count packets.
+    pub const NO_PKT_COUNTS: u16 = 8;
+    /// Do not count bytes.
+    pub const NO_BYT_COUNTS: u16 = 0x10;
+}
+
+impl FlowModCommand {
+    /// The OFPFC_* code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// From an OFPFC_* code.
+    pub fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            0 => FlowModCommand::Add,
+            1 => FlowModCommand::Modify,
+            2 => FlowModCommand::ModifyStrict,
+            3 => FlowModCommand::Delete,
+            4 => FlowModCommand::DeleteStrict,
+            _ => return None,
+        })
+    }
+}
+
+impl FlowMod {
+    /// Append the body (everything after the 8-byte `ofp_header`).
+    pub fn emit(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.cookie.to_be_bytes());
+        buf.extend_from_slice(&self.cookie_mask.to_be_bytes());
+        buf.push(self.table_id);
+        buf.push(self.command.code());
+        buf.extend_from_slice(&self.idle_timeout.to_be_bytes());
+        buf.extend_from_slice(&self.hard_timeout.to_be_bytes());
+        buf.extend_from_slice(&self.priority.to_be_bytes());
+        buf.extend_from_slice(&self.buffer_id.to_be_bytes());
+        buf.extend_from_slice(&self.out_port.to_be_bytes());
+        buf.extend_from_slice(&self.out_group.to_be_bytes());
+        buf.extend_from_slice(&self.flags.to_be_bytes());
+        buf.extend_from_slice(&[0, 0]);
+        self.r#match.emit(buf);
+        emit_instructions(&self.instructions, buf);
+    }
+
+    /// Parse a body; `r` covers exactly the body (offsets are absolute).
+    ///
+    /// Errors: [`Error::Truncated`], [`Error::BadValue`] for an unknown command, match,
+    /// instruction and action errors.
+    pub(crate) fn parse(r: &mut Reader) -> Result<FlowMod, Error> {
+        let cookie = r.u64("flow_mod")?;
+        let cookie_mask = r.u64("flow_mod")?;
+        let table_id = r.u8("flow_mod")?;
+        let off = r.offset();
+        let cmd = r.u8("flow_mod")?;
+        let command = FlowModCommand::from_code(cmd)
+            .ok_or_else(|| Error::BadValue { offset: off, reason: format!("unknown flow_mod command {cmd}") })?;
+        let idle_timeout = r.u16("flow_mod")?;
+        let hard_timeout = r.u16("flow_mod")?;
+        let priority = r.u16("flow_mod")?;
+        let buffer_id = r.u32("flow_mod")?;
+        let out_port = r.u32("flow_mod")?;
+        let out_group = r.u32("flow_mod")?;
+        let flags = r.u16("flow_mod")?;
+        r.skip("flow_mod", 2)?;
+        let r#match = Match::parse(r)?;
+        let instructions = parse_instructions(r)?;
+        Ok(FlowMod {
+            cookie,
+            cookie_mask,
+            table_id,
+            command,
+            idle_timeout,
+            hard_timeout,
+            priority,
+            buffer_id,
+            out_port,
+            out_group,
+            flags,
+            r#match,
+            instructions,
+        })
+    }
+
+    /// The flow_mod with its match in canonical form and instructions in emit order, i.e. what
+    /// decoding its encoding gives.
+    pub fn canonical(&self) -> FlowMod {
+        let mut f = self.clone();
+        f.r#match = f.r#match.canonical();
+        f.instructions.sort_by_key(|i| i.rank());
+        f
+    }
+}

@@ -1,0 +1,309 @@
+//! MULTIPART request/reply bodies (OF1.3 §7.3.5): `type u16 | flags u16 | pad[4] | body`.
+//! FLOW stats and PORT_DESC are decoded; every other type is kept raw.
+
+use crate::flow::{Instruction, MacAddr, Match};
+use crate::instruction::{emit_instructions, parse_instructions};
+use crate::wire::{put_u16_at, Reader};
+use crate::Error;
+
+/// OFPMP_FLOW.
+pub const OFPMP_FLOW: u16 = 1;
+/// OFPMP_PORT_DESC.
+pub const OFPMP_PORT_DESC: u16 = 13;
+/// OFPMPF_REQ_MORE / OFPMPF_REPLY_MORE.
+pub const OFPMPF_MORE: u16 = 1;
+
+/// FLOW stats request (32 bytes + match).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowStatsRequest {
+    /// Table (0xff = all).
+    pub table_id: u8,
+    /// Filter by output port (0xffffffff = any).
+    pub out_port: u32,
+    /// Filter by output group (0xffffffff = any).
+    pub out_group: u32,
+    /// Cookie filter value.
+    pub cookie: u64,
+    /// Cookie filter mask (0 = any).
+    pub cookie_mask: u64,
+    /// Match filter (non-strict).
+    pub r#match: Match,
+}
+
+impl FlowStatsRequest {
+    /// All flows of `table` (`None` = all tables).
+    pub fn all(table: Option<u8>) -> Self {
+        FlowStatsRequest {
+            table_id: table.unwrap_or(0xff),
+            out_port: 0xffff_ffff,
+            out_group: 0xffff_ffff,
+            cookie: 0,
+            cookie_mask: 0,
+            r#match: Match::default(),
+        }
+    }
+}
+
+/// One FLOW stats reply entry (48 bytes + match + instructions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Table id.
+    pub table_id: u8,
+    /// Seconds the flow has been installed.
+    pub duration_sec: u32,
+    /// Nanoseconds beyond `duration_sec`.
+    pub duration_nsec: u32,
+    /// Priority.
+    pub priority: u16,
+    /// Idle timeout (s).
+    pub idle_timeout: u16,
+    /// Hard timeout (s).
+    pub hard_timeout: u16,
+    /// OFPFF_* flags.
+    pub flags: u16,
+    /// Cookie.
+    pub cookie: u64,
+    /// Packets matched.
+    pub packet_count: u64,
+    /// Bytes matched.
+    pub byte_count: u64,
+    /// The match.
+    pub r#match: Match,
+    /// Instructions (empty = drop).
+    pub instructions: Vec<Instruction>,
+}
+
+/// One `ofp_port` (64 bytes) from a PORT_DESC reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    /// Port number.
+    pub port_no: u32,
+    /// MAC address.
+    pub hw_addr: MacAddr,
+    /// Name (NUL padding removed).
+    pub name: String,
+    /// OFPPC_* bits.
+    pub config: u32,
+    /// OFPPS_* bits.
+    pub state: u32,
+    /// Current, advertised, supported, peer features (OFPPF_*).
+    pub features: [u32; 4],
+    /// Current speed (kbps).
+    pub curr_speed: u32,
+    /// Max speed (kbps).
+    pub max_speed: u32,
+}
+
+/// A MULTIPART_REQUEST body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MultipartRequest {
+    /// OFPMP_FLOW.
+    Flow(FlowStatsRequest),
+    /// OFPMP_PORT_DESC (no body).
+    PortDesc,
+    /// Any other type, body kept raw.
+    Raw {
+        /// OFPMP_* type.
+        kind: u16,
+        /// Body after the 8-byte multipart header.
+        body: Vec<u8>,
+    },
+}
+
+/// A MULTIPART_REPLY body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MultipartReply {
+    /// OFPMP_FLOW entries.
+    Flow(Vec<FlowStats>),
+    /// OFPMP_PORT_DESC entries.
+    PortDesc(Vec<Port>),
+    /// Any other type, body kept raw.
+    Raw {
+        /// OFPMP_* type.
+        kind: u16,
+        /// Body after the 8-byte multipart header.
+        body: Vec<u8>,
+    },
+}
+
+impl MultipartRequest {
+    pub(crate) fn kind(&self) -> u16 {
+        match self {
+            MultipartRequest::Flow(_) => OFPMP_FLOW,
+            MultipartRequest::PortDesc => OFPMP_PORT_DESC,
+            MultipartRequest::Raw { kind, .. } => *kind,
+        }
+    }
+
+    pub(crate) fn emit_body(&self, buf: &mut Vec<u8>) {
+        match self {
+            MultipartRequest::Flow(f) => {
+                buf.extend_from_slice(&[f.table_id, 0, 0, 0]);
+                buf.extend_from_slice(&f.out_port.to_be_bytes());
+                buf.extend_from_slice(&f.out_group.to_be_bytes());
+                buf.extend_from_slice(&[0; 4]);
+                buf.extend_from_slice(&f.cookie.to_be_bytes());
+                buf.extend_from_slice(&f.cookie_mask.to_be_bytes());
+                f.r#match.emit(buf);
+            }
+            MultipartRequest::PortDesc => {}
+            MultipartRequest::Raw { body, .. } => buf.extend_from_slice(body),
+        }
+    }
+
+    pub(crate) fn parse_body(kind: u16, r: &mut Reader) -> Result<Self, Error> {
+        Ok(match kind {
+            OFPMP_FLOW => {
+                let table_id = r.u8("flow stats request")?;
+                r.skip("flow stats request", 3)?;
+                let out_port = r.u32("flow stats request")?;
+                let out_group = r.u32("flow stats request")?;
+                r.skip("flow stats request", 4)?;
+                let cookie = r.u64("flow stats request")?;
+                let cookie_mask = r.u64("flow stats request")?;
+                let r#match = Match::parse(r)?;
+                MultipartRequest::Flow(FlowStatsRequest { table_id, out_port, out_group, cookie, cookie_mask, r#match })
+            }
+            OFPMP_PORT_DESC if r.is_empty() => MultipartRequest::PortDesc,
+            _ => MultipartRequest::Raw { kind, body: r.rest().to_vec() },
+        })
+    }
+}
+
+impl FlowStats {
+    /// Append one reply entry.
+    pub fn emit(&self, buf: &mut Vec<u8>) {
+        let start = buf.len();
+        buf.extend_from_slice(&[0, 0, self.table_id, 0]);
+        buf.extend_from_slice(&self.duration_sec.to_be_bytes());
+        buf.extend_from_slice(&self.duration_nsec.to_be_bytes());
+        buf.extend_from_slice(&self.priority.to_be_bytes());
+        buf.extend_from_slice(&self.idle_timeout.to_be_bytes());
+        buf.extend_from_slice(&self.hard_timeout.to_be_bytes());
+        buf.extend_from_slice(&self.flags.to_be_bytes());
+        buf.extend_from_slice(&[0; 4]);
+        buf.extend_from_slice(&self.cookie.to_be_bytes());
+        buf.extend_from_slice(&self.packet_count.to_be_bytes());
+        buf.extend_from_slice(&self.byte_count.to_be_bytes());
+        self.r#match.emit(buf);
+        emit_instructions(&self.instructions, buf);
+        let len = buf.len() - start;
+        put_u16_at(buf, start, len as u16);
+    }
+
+    fn parse(r: &mut Reader) -> Result<FlowStats, Error> {
+        let off = r.offset();
+        let len = r.peek_u16(0).unwrap_or(0) as usize;
+        if len < 56 || len > r.remaining() {
+            return Err(Error::BadLength { what: "flow stats entry", offset: off, length: len });
+        }
+        let mut e = r.sub("flow stats entry", len)?;
+        e.skip("flow stats", 2)?;
+        let table_id = e.u8("flow stats")?;
+        e.skip("flow stats", 1)?;
+        let duration_sec = e.u32("flow stats")?;
+        let duration_nsec = e.u32("flow stats")?;
+        let priority = e.u16("flow stats")?;
+        let idle_timeout = e.u16("flow stats")?;
+        let hard_timeout = e.u16("flow stats")?;
+        let flags = e.u16("flow stats")?;
+        e.skip("flow stats", 4)?;
+        let cookie = e.u64("flow stats")?;
+        let packet_count = e.u64("flow stats")?;
+        let byte_count = e.u64("flow stats")?;
+        let r#match = Match::parse(&mut e)?;
+        let instructions = parse_instructions(&mut e)?;
+        Ok(FlowStats {
+            table_id,
+            duration_sec,
+            duration_nsec,
+            priority,
+            idle_timeout,
+            hard_timeout,
+            flags,
+            cookie,
+            packet_count,
+            byte_count,
+            r#match,
+            instructions,
+        })
+    }
+}
+
+impl Port {
+    fn emit(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.port_no.to_be_bytes());
+        buf.extend_from_slice(&[0; 4]);
+        buf.extend_from_slice(&self.hw_addr.0);
+        buf.extend_from_slice(&[0; 2]);
+        let mut name = [0u8; 16];
+        let n = self.name.len().min(15);
+        name[..n].copy_from_slice(&self.name.as_bytes()[..n]);
+        buf.extend_from_slice(&name);
+        for v in [self.config, self.state] {
+            buf.extend_from_slice(&v.to_be_bytes());
+        }
+        for v in self.features {
+            buf.extend_from_slice(&v.to_be_bytes());
+        }
+        buf.extend_from_slice(&self.curr_speed.to_be_bytes());
+        buf.extend_from_slice(&self.max_speed.to_be_bytes());
+    }
+
+    fn parse(r: &mut Reader) -> Result<Port, Error> {
+        let port_no = r.u32("ofp_port")?;
+        r.skip("ofp_port", 4)?;
+        let mut hw = [0u8; 6];
+        hw.copy_from_slice(r.take("ofp_port", 6)?);
+        r.skip("ofp_port", 2)?;
+        let name = r.take("ofp_port", 16)?;
+        let name = String::from_utf8_lossy(name.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
+        let config = r.u32("ofp_port")?;
+        let state = r.u32("ofp_port")?;
+        let features = [r.u32("ofp_port")?, r.u32("ofp_port")?, r.u32("ofp_port")?, r.u32("ofp_port")?];
+        let curr_speed = r.u32("ofp_port")?;
+        let max_speed = r.u32("ofp_port")?;
+        Ok(Port { port_no, hw_addr: MacAddr(hw), name, config, state, features, curr_speed, max_speed })
+    }
+}
+
+impl MultipartReply {
+    pub(crate) fn kind(&self) -> u16 {
+        match self {
+            MultipartReply::Flow(_) => OFPMP_FLOW,
+            MultipartReply::PortDesc(_) => OFPMP_PORT_DESC,
+            MultipartReply::Raw { kind, .. } => *kind,
+        }
+    }
+
+    pub(crate) fn emit_body(&self, buf: &mut Vec<u8>) {
+        match self {
+            MultipartReply::Flow(v) => v.iter().for_each(|f| f.emit(buf)),
+            MultipartReply::PortDesc(v) => v.iter().for_each(|p| p.emit(buf)),
+            MultipartReply::Raw { body, .. } => buf.extend_from_slice(body),
+        }
+    }
+
+    pub(crate) fn parse_body(kind: u16, r: &mut Reader) -> Result<Self, Error> {
+        Ok(match kind {
+            OFPMP_FLOW => {
+                let mut v = Vec::new();
+                while !r.is_empty() {
+                    v.push(FlowStats::parse(r)?);
+                }
+                MultipartReply::Flow(v)
+            }
+            OFPMP_PORT_DESC => {
+                if r.remaining() % 64 != 0 {
+                    return Err(Error::BadLength { what: "port desc reply", offset: r.offset(), length: r.remaining() });
+                }
+                let mut v = Vec::new();
+                while !r.is_empty() {
+                    v.push(Port::parse(r)?);
+                }
+                MultipartReply::PortDesc(v)
+            }
+            _ => MultipartReply::Raw { kind, body: r.rest().to_vec() },
+        })
+    }
+}

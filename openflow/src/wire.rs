@@ -1,0 +1,111 @@
+//! Byte-level helpers shared by the codec: a checked big-endian reader built on nom's number
+//! parsers that reports absolute byte offsets, and padding helpers.
+
+use crate::Error;
+use nom::number::complete::{be_u128, be_u16, be_u32, be_u64, be_u8};
+use nom::Parser;
+
+type NomErr<'a> = nom::error::Error<&'a [u8]>;
+
+/// A cursor over `buf` whose offsets are reported relative to the start of the whole message
+/// (`base` is the absolute offset of `buf[0]`).
+#[derive(Debug, Clone)]
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    base: usize,
+}
+
+macro_rules! read_int {
+    ($name:ident, $ty:ty, $parser:ident, $n:expr) => {
+        pub(crate) fn $name(&mut self, what: &'static str) -> Result<$ty, Error> {
+            let rest = self.need(what, $n)?;
+            let (_, v) = $parser::<&[u8], NomErr>.parse(rest).map_err(|_| self.truncated(what, $n))?;
+            self.pos += $n;
+            Ok(v)
+        }
+    };
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8], base: usize) -> Self {
+        Reader { buf, pos: 0, base }
+    }
+
+    /// Absolute offset of the next byte.
+    pub(crate) fn offset(&self) -> usize {
+        self.base + self.pos
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    fn truncated(&self, what: &'static str, needed: usize) -> Error {
+        Error::Truncated { what, offset: self.offset(), needed, available: self.remaining() }
+    }
+
+    fn need(&self, what: &'static str, n: usize) -> Result<&'a [u8], Error> {
+        if self.remaining() < n {
+            Err(self.truncated(what, n))
+        } else {
+            Ok(&self.buf[self.pos..])
+        }
+    }
+
+    read_int!(u8, u8, be_u8, 1);
+    read_int!(u16, u16, be_u16, 2);
+    read_int!(u32, u32, be_u32, 4);
+    read_int!(u64, u64, be_u64, 8);
+    read_int!(u128, u128, be_u128, 16);
+
+    pub(crate) fn take(&mut self, what: &'static str, n: usize) -> Result<&'a [u8], Error> {
+        let rest = self.need(what, n)?;
+        let (_, v) = nom::bytes::complete::take::<usize, &[u8], NomErr>(n)
+            .parse(rest)
+            .map_err(|_| self.truncated(what, n))?;
+        self.pos += n;
+        Ok(v)
+    }
+
+    /// A sub-reader over the next `n` bytes (with correct absolute offsets).
+    pub(crate) fn sub(&mut self, what: &'static str, n: usize) -> Result<Reader<'a>, Error> {
+        let base = self.offset();
+        Ok(Reader::new(self.take(what, n)?, base))
+    }
+
+    pub(crate) fn skip(&mut self, what: &'static str, n: usize) -> Result<(), Error> {
+        self.take(what, n).map(|_| ())
+    }
+
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        let r = &self.buf[self.pos..];
+        self.pos = self.buf.len();
+        r
+    }
+
+    pub(crate) fn peek_u16(&self, at: usize) -> Option<u16> {
+        let p = self.pos + at;
+        self.buf.get(p..p + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+}
+
+/// Bytes of zero padding that bring `len` up to a multiple of 8.
+pub(crate) fn pad8(len: usize) -> usize {
+    (8 - len % 8) % 8
+}
+
+/// Append zeros so that `buf.len() - start` is a multiple of 8.
+pub(crate) fn pad_to_8(buf: &mut Vec<u8>, start: usize) {
+    let n = pad8(buf.len() - start);
+    buf.resize(buf.len() + n, 0);
+}
+
+/// Overwrite the big-endian u16 at `at`.
+pub(crate) fn put_u16_at(buf: &mut [u8], at: usize, v: u16) {
+    buf[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what kakine's demo and tests need on Debian: Open vSwitch (userspace datapath is
+# enough, no kernel module), iproute2 and ethtool. Does nothing when all is present.
+set -euo pipefail
+
+need=()
+command -v ovs-vswitchd >/dev/null 2>&1 || need+=(openvswitch-switch)
+command -v ovs-ofctl >/dev/null 2>&1 || need+=(openvswitch-common)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps: cargo not found: install a Rust toolchain (https://rustup.rs), then re-run" >&2
+  exit 1
+fi
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing Debian packages: ${need[*]}" >&2
+  echo "install-deps: run as root (sudo make ...) or: sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${need[@]}" >/dev/null

@@ -1,0 +1,264 @@
+//! A lab: the pods of a cluster model as network namespaces on a sandbox OVS, TCP servers in them,
+//! and a reachability matrix measured with real connections next to the reference evaluator's.
+//!
+//! Used by `kakinectl demo` and by the integration tests.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::policy::resolved::{PodInfo, PodKey, Protocol, ResolvedPolicies};
+use crate::policy::{evaluate, Decision, Destination, Probe, Verdict};
+use crate::probe::Outcome;
+use crate::sandbox::{self, PodNetns, SandboxError};
+
+/// A pod of the lab.
+#[derive(Debug)]
+pub struct LabPod {
+    /// The pod in the model.
+    pub info: PodInfo,
+    /// Its namespace and veth.
+    pub netns: PodNetns,
+    /// TCP ports it serves.
+    pub tcp_ports: Vec<u16>,
+}
+
+/// Pods plus their servers. Dropping it stops the servers and deletes the namespaces.
+#[derive(Debug)]
+pub struct Lab {
+    /// The pods.
+    pub pods: Vec<LabPod>,
+    servers: Vec<std::process::Child>,
+    kakinectl: PathBuf,
+}
+
+/// The prefix length that puts every pod address in one on-link subnet.
+pub fn common_prefix_len(ips: &[Ipv4Addr]) -> u8 {
+    let Some(first) = ips.first() else { return 32 };
+    let first = u32::from(*first);
+    let mut len = 32;
+    for ip in ips {
+        let diff = first ^ u32::from(*ip);
+        len = len.min(diff.leading_zeros() as u8);
+    }
+    len.min(24)
+}
+
+impl Lab {
+    /// Creates every pod of `policies.pods` as a namespace named `<prefix>-<ns>-<name>` with a host
+    /// veth named by [`sandbox::host_ifname`], and starts `kakinectl probe serve` in each on the
+    /// pod's TCP ports.
+    pub fn create(
+        policies: &ResolvedPolicies,
+        prefix: &str,
+        kakinectl: &Path,
+    ) -> Result<Lab, SandboxError> {
+        let ips: Vec<Ipv4Addr> = policies.pods.iter().map(|p| p.ip).collect();
+        let plen = common_prefix_len(&ips);
+        let mut lab = Lab { pods: Vec::new(), servers: Vec::new(), kakinectl: kakinectl.into() };
+        for info in &policies.pods {
+            let netns = format!("{prefix}-{}-{}", info.key.namespace, info.key.name);
+            let host_if = sandbox::host_ifname(prefix, &info.key.namespace, &info.key.name);
+            let mac = info.mac.unwrap_or_else(|| sandbox::default_mac(info.ip));
+            let pod = PodNetns::create(&netns, &host_if, info.ip, plen, mac)?;
+            let mut tcp_ports: Vec<u16> =
+                info.ports.iter().filter(|(p, _)| *p == Protocol::Tcp).map(|(_, n)| *n).collect();
+            tcp_ports.sort_unstable();
+            tcp_ports.dedup();
+            if !tcp_ports.is_empty() {
+                let list = tcp_ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+                let child = pod
+                    .command(kakinectl)
+                    .args(["probe", "serve", "--name", &info.key.to_string(), "--tcp", &list])
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .map_err(|source| SandboxError::Spawn { cmd: kakinectl.display().to_string(), source })?;
+                lab.servers.push(child);
+            }
+            lab.pods.push(LabPod { info: info.clone(), netns: pod, tcp_ports });
+        }
+        // Give the servers a moment to bind.
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(lab)
+    }
+
+    /// Keeps namespaces (and servers) after drop, for `KEEP=1`.
+    pub fn keep(&mut self) {
+        for p in &mut self.pods {
+            p.netns.keep();
+        }
+        self.servers.clear();
+    }
+
+    fn pod(&self, key: &PodKey) -> Option<&LabPod> {
+        self.pods.iter().find(|p| &p.info.key == key)
+    }
+
+    /// One real TCP connection attempt from `from` to `to:port`, inside `from`'s namespace.
+    pub async fn probe_tcp(&self, from: &PodKey, to_ip: Ipv4Addr, port: u16, timeout: Duration) -> Option<Outcome> {
+        let pod = self.pod(from)?;
+        let status = tokio::process::Command::new("ip")
+            .args(["netns", "exec", &pod.netns.netns])
+            .arg(&self.kakinectl)
+            .args(["probe", "connect", &to_ip.to_string(), &port.to_string()])
+            .args(["--timeout-ms", &timeout.as_millis().to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .ok()?;
+        Outcome::from_exit_code(status.code()?)
+    }
+
+    /// Measures every (client, server, served TCP port) cell with real connections, all at once,
+    /// and evaluates each with the reference evaluator.
+    pub async fn matrix(&self, policies: &ResolvedPolicies, timeout: Duration) -> Matrix {
+        let mut probes = Vec::new();
+        for to in &self.pods {
+            for &port in &to.tcp_ports {
+                for from in &self.pods {
+                    if from.info.key != to.info.key {
+                        probes.push((from.info.key.clone(), to.info.key.clone(), to.info.ip, port));
+                    }
+                }
+            }
+        }
+        let futures = probes.iter().map(|(from, _, ip, port)| self.probe_tcp(from, *ip, *port, timeout));
+        let outcomes = futures::future::join_all(futures).await;
+        let cells = probes
+            .into_iter()
+            .zip(outcomes)
+            .map(|((from, to, _, port), measured)| {
+                let probe = Probe { from: from.clone(), to: Destination::Pod(to.clone()), protocol: Protocol::Tcp, port };
+                let expected = evaluate(policies, &probe);
+                Cell { from, to, port, measured, expected }
+            })
+            .collect();
+        Matrix { pods: self.pods.iter().map(|p| p.info.key.clone()).collect(), cells }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.servers {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One probe: measured and expected.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    /// Client.
+    pub from: PodKey,
+    /// Server.
+    pub to: PodKey,
+    /// TCP port.
+    pub port: u16,
+    /// What the real connection did (`None`: the probe could not run).
+    pub measured: Option<Outcome>,
+    /// The reference evaluator's decision.
+    pub expected: Decision,
+}
+
+impl Cell {
+    /// Whether the measurement agrees with the evaluator.
+    pub fn agrees(&self) -> bool {
+        matches!(
+            (self.measured, self.expected.verdict),
+            (Some(Outcome::Connected), Verdict::Allow)
+                | (Some(Outcome::TimedOut), Verdict::Deny)
+                | (Some(Outcome::Refused), Verdict::Reject)
+        )
+    }
+}
+
+/// A reachability matrix.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    /// Pods, in row/column order.
+    pub pods: Vec<PodKey>,
+    /// Cells.
+    pub cells: Vec<Cell>,
+}
+
+fn measured_symbol(o: Option<Outcome>) -> &'static str {
+    match o {
+        Some(Outcome::Connected) => "+",
+        Some(Outcome::TimedOut) => "x",
+        Some(Outcome::Refused) => "R",
+        None => "?",
+    }
+}
+
+fn verdict_symbol(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Allow => "+",
+        Verdict::Deny => "x",
+        Verdict::Reject => "R",
+    }
+}
+
+impl Matrix {
+    /// Cells that disagree.
+    pub fn mismatches(&self) -> Vec<&Cell> {
+        self.cells.iter().filter(|c| !c.agrees()).collect()
+    }
+
+    /// Renders one measured | expected grid per port; `explain` adds the deciding rules.
+    pub fn render(&self, explain: bool) -> String {
+        let mut ports: Vec<u16> = self.cells.iter().map(|c| c.port).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        let index: BTreeMap<(&PodKey, &PodKey, u16), &Cell> =
+            self.cells.iter().map(|c| ((&c.from, &c.to, c.port), c)).collect();
+        let names: Vec<String> = self.pods.iter().map(|p| p.to_string()).collect();
+        let w = names.iter().map(String::len).max().unwrap_or(3).max(4);
+        let mut s = String::new();
+        for port in ports {
+            s.push_str(&format!("\nTCP port {port}: rows = client, columns = server; + allowed, x dropped, R rejected\n"));
+            let header: String = names.iter().map(|n| format!(" {n:>w$}")).collect();
+            s.push_str(&format!("{:w$}  measured{}   |  expected\n", "", " ".repeat(header.len().saturating_sub(8))));
+            s.push_str(&format!("{:w$} {header}   | {header}\n", ""));
+            for (i, from) in self.pods.iter().enumerate() {
+                let mut left = String::new();
+                let mut right = String::new();
+                for to in &self.pods {
+                    let (m, e) = match index.get(&(from, to, port)) {
+                        None => (".", ".".to_string()),
+                        Some(c) => {
+                            let e = verdict_symbol(c.expected.verdict);
+                            let mark = if c.agrees() { "" } else { "!" };
+                            (measured_symbol(c.measured), format!("{e}{mark}"))
+                        }
+                    };
+                    left.push_str(&format!(" {m:>w$}"));
+                    right.push_str(&format!(" {e:>w$}"));
+                }
+                s.push_str(&format!("{:>w$} {left}   | {right}\n", names[i]));
+            }
+        }
+        if explain {
+            s.push_str("\nDeciding rules (reference evaluator):\n");
+            for c in &self.cells {
+                let rule = |r: &Option<crate::policy::resolved::RuleRef>| {
+                    r.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "-".into())
+                };
+                s.push_str(&format!(
+                    "  {} -> {}:{}  measured {}  expected {:?}  egress: {}  ingress: {}{}\n",
+                    c.from,
+                    c.to,
+                    c.port,
+                    measured_symbol(c.measured),
+                    c.expected.verdict,
+                    rule(&c.expected.egress),
+                    rule(&c.expected.ingress),
+                    if c.agrees() { "" } else { "  MISMATCH" }
+                ));
+            }
+        }
+        s
+    }
+}

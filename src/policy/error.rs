@@ -1,0 +1,172 @@
+//! The one error type of the policy front end: loading, validation and resolution.
+//!
+//! Every variant that concerns an object carries a [`Location`] (file, object, field path) so the
+//! message reads like `examples/policies.yaml: ClusterNetworkPolicy "deny-x": spec.ingress[0].action:
+//! unknown action "Dorp" (expected Allow, Drop, Reject or Pass)`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where a problem is: the file, the object in it and the field path inside the object.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    /// The file the object came from (empty for objects built in code).
+    pub file: PathBuf,
+    /// `Kind "name"` of the object, when known.
+    pub object: Option<String>,
+    /// Field path inside the object (`spec.ingress[0].action`), empty for the whole object.
+    pub field: String,
+}
+
+impl Location {
+    /// A location naming only a file.
+    pub fn file(file: impl Into<PathBuf>) -> Self {
+        Location {
+            file: file.into(),
+            ..Location::default()
+        }
+    }
+
+    /// The same location, pointing at `field` instead.
+    pub fn at(&self, field: impl Into<String>) -> Self {
+        Location {
+            field: field.into(),
+            ..self.clone()
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        if !self.file.as_os_str().is_empty() {
+            parts.push(self.file.display().to_string());
+        }
+        if let Some(object) = &self.object {
+            parts.push(object.clone());
+        }
+        if !self.field.is_empty() {
+            parts.push(self.field.clone());
+        }
+        if parts.is_empty() {
+            parts.push("<input>".to_string());
+        }
+        f.write_str(&parts.join(": "))
+    }
+}
+
+/// Everything that can go wrong between YAML files and [`super::ResolvedPolicies`].
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A file or directory could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The YAML itself is malformed (the message carries the line and column).
+    #[error("{}: malformed YAML: {message}", file.display())]
+    Yaml {
+        /// The file.
+        file: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A document whose `apiVersion`/`kind` pair is not one kakine accepts.
+    #[error("{at}: unknown apiVersion/kind \"{api_version} {kind}\"")]
+    UnknownKind {
+        /// Where.
+        at: Location,
+        /// The document's apiVersion.
+        api_version: String,
+        /// The document's kind.
+        kind: String,
+    },
+    /// A field of the wrong type, a missing field, a bad enum value, an invalid CIDR... (the
+    /// message comes from the field's deserializer).
+    #[error("{at}: {message}")]
+    Field {
+        /// Where, down to the field.
+        at: Location,
+        /// What is wrong.
+        message: String,
+    },
+    /// A field kakine does not know.
+    #[error("{at}: unknown field `{name}`")]
+    UnknownField {
+        /// Where (the object holding the field).
+        at: Location,
+        /// The field's name.
+        name: String,
+    },
+    /// A real Antrea / Kubernetes feature that kakine does not implement (yet).
+    #[error("{at}: unsupported feature: {feature}")]
+    Unsupported {
+        /// Where.
+        at: Location,
+        /// The feature, in words.
+        feature: String,
+    },
+    /// A policy names a tier that is neither built in nor defined by a Tier object.
+    #[error("{at}: unknown tier \"{tier}\"")]
+    UnknownTier {
+        /// Where (`spec.tier`).
+        at: Location,
+        /// The tier name.
+        tier: String,
+    },
+    /// A `group` reference to a ClusterGroup that does not exist.
+    #[error("{at}: unknown ClusterGroup \"{group}\"")]
+    UnknownGroup {
+        /// Where.
+        at: Location,
+        /// The group name.
+        group: String,
+    },
+    /// Two objects of the same kind with the same (namespaced) name.
+    #[error("{at}: duplicate name (also defined in {})", first.display())]
+    Duplicate {
+        /// The second definition (its `metadata.name`).
+        at: Location,
+        /// The file of the first definition.
+        first: PathBuf,
+    },
+    /// `Pass` in the baseline tier: there is nothing left to pass to.
+    #[error("{at}: action Pass is not allowed in the baseline tier")]
+    PassInBaseline {
+        /// Where (`spec.ingress[i].action`).
+        at: Location,
+    },
+    /// A priority outside its allowed range.
+    #[error("{at}: priority {value} out of range (expected {range})")]
+    PriorityOutOfRange {
+        /// Where (`spec.priority`).
+        at: Location,
+        /// The value given.
+        value: f64,
+        /// The accepted range, in words.
+        range: &'static str,
+    },
+    /// Any other violated rule of the API (message says which).
+    #[error("{at}: {message}")]
+    Invalid {
+        /// Where.
+        at: Location,
+        /// What is wrong.
+        message: String,
+    },
+    /// No or more than one `Cluster` document among the inputs.
+    #[error("{message}")]
+    ClusterCount {
+        /// What was found.
+        message: String,
+    },
+}
+
+/// Errors of [`super::load_dir`] / [`super::load_files`].
+pub type LoadError = PolicyError;
+
+/// Errors of [`super::resolve`].
+pub type ResolveError = PolicyError;

@@ -1,0 +1,322 @@
+//! Reading YAML: files and directories of multi-document YAML, each document dispatched on
+//! `apiVersion` + `kind` into the [model](super::model).
+//!
+//! Documents are first parsed into a generic value, then deserialized through
+//! `serde_path_to_error`, so every error names the file, the object and the field path.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::{Location, PolicyError};
+use super::model::{
+    AntreaKind, AntreaPolicy, Cluster, ClusterGroup, Document, K8sNetworkPolicy, Origin,
+    PolicyObject, PolicySet, Tier,
+};
+use super::validate::validate;
+
+/// Antrea-compatible CRD groups accepted for Tier, ClusterNetworkPolicy, NetworkPolicy and
+/// ClusterGroup.
+pub const CRD_API_VERSIONS: [&str; 2] = ["crd.kakine.io/v1beta1", "crd.antrea.io/v1beta1"];
+
+/// apiVersion of the standalone cluster model document.
+pub const CLUSTER_API_VERSION: &str = "kakine.io/v1alpha1";
+
+/// Everything read from a set of input files.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Input {
+    /// The cluster model.
+    pub cluster: Cluster,
+    /// The policy objects, validated.
+    pub objects: PolicySet,
+}
+
+/// One document of an input file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// A `kakine.io/v1alpha1 Cluster` document.
+    Cluster(Cluster),
+    /// A policy object.
+    Object(PolicyObject),
+}
+
+/// Field names that belong to real Antrea / K8s / network-policy-api features kakine does not
+/// implement, with the feature's name.
+const UNSUPPORTED_FIELDS: &[(&str, &str)] = &[
+    ("namespaces", "namespaces.match/sameLabels peers"),
+    ("nodeSelector", "node peers (nodeSelector)"),
+    ("nodes", "node peers"),
+    ("serviceAccount", "serviceAccount peers"),
+    ("fqdn", "FQDN peers"),
+    ("protocols", "ICMP/IGMP protocols"),
+    ("l7Protocols", "L7 protocols"),
+    ("toServices", "toServices"),
+    ("service", "Service appliedTo"),
+    ("sourcePort", "source ports"),
+    ("sourceEndPort", "source ports"),
+    ("externalEntitySelector", "external entities"),
+    ("childGroups", "ClusterGroup childGroups"),
+    ("serviceReference", "ClusterGroup serviceReference"),
+    ("scope", "multicluster peer scope"),
+    ("networks", "networks peers"),
+];
+
+/// Loads every `*.yaml` / `*.yml` file of `dir` (not recursive, in name order); exactly one
+/// `Cluster` document must be among them.
+pub fn load_dir(dir: &Path) -> Result<Input, PolicyError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| PolicyError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|source| PolicyError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?
+            .path();
+        let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if yaml && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    let (cluster, objects) = load_all(&files)?;
+    match cluster {
+        Some(cluster) => Ok(Input { cluster, objects }),
+        None => Err(PolicyError::ClusterCount {
+            message: format!(
+                "{}: no {CLUSTER_API_VERSION} Cluster document among the YAML files",
+                dir.display()
+            ),
+        }),
+    }
+}
+
+/// Loads the given files; at most one `Cluster` document (none gives an empty cluster).
+pub fn load_files(paths: &[PathBuf]) -> Result<Input, PolicyError> {
+    let (cluster, objects) = load_all(paths)?;
+    Ok(Input {
+        cluster: cluster.unwrap_or_default(),
+        objects,
+    })
+}
+
+fn load_all(paths: &[PathBuf]) -> Result<(Option<Cluster>, PolicySet), PolicyError> {
+    let mut cluster: Option<(Cluster, PathBuf)> = None;
+    let mut objects = PolicySet::default();
+    for path in paths {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        for doc in parse_documents(path, &text)? {
+            match parse_document(&doc, path)? {
+                Parsed::Cluster(c) => {
+                    if let Some((_, first)) = &cluster {
+                        return Err(PolicyError::ClusterCount {
+                            message: format!(
+                                "{}: a second Cluster document (the first is in {})",
+                                path.display(),
+                                first.display()
+                            ),
+                        });
+                    }
+                    cluster = Some((c, path.clone()));
+                }
+                Parsed::Object(o) => objects.push(o),
+            }
+        }
+    }
+    validate(&objects)?;
+    Ok((cluster.map(|(c, _)| c), objects))
+}
+
+/// Splits YAML text into its documents as generic values (empty documents are skipped).
+pub fn parse_documents(file: &Path, text: &str) -> Result<Vec<Value>, PolicyError> {
+    // YAML 1.2 booleans only: a namespace named `y` or `n` must stay a string.
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| PolicyError::Yaml {
+            file: file.to_path_buf(),
+            // The first line has line and column; the source snippet after it is dropped so
+            // the error stays one line.
+            message: e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string(),
+        })?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// Parses one document, dispatching on `apiVersion` + `kind`.
+pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
+    let mut at = Location::file(file);
+    let Some(map) = doc.as_object() else {
+        return Err(PolicyError::Field {
+            at,
+            message: "a document must be a mapping with apiVersion and kind".to_string(),
+        });
+    };
+    let text = |key: &str| map.get(key).and_then(Value::as_str).unwrap_or("");
+    let (api_version, kind) = (text("apiVersion"), text("kind"));
+    for key in ["apiVersion", "kind"] {
+        if text(key).is_empty() {
+            return Err(PolicyError::Field {
+                at: at.at(key),
+                message: format!("missing or non-string {key}"),
+            });
+        }
+    }
+    let meta = map.get("metadata");
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let namespace = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str);
+    at.object = Some(match namespace {
+        Some(ns) => format!("{kind} \"{ns}/{name}\""),
+        None => format!("{kind} \"{name}\""),
+    });
+    let origin = Origin {
+        file: file.to_path_buf(),
+    };
+
+    if api_version.starts_with("policy.networking.k8s.io/") {
+        return Err(PolicyError::Unsupported {
+            at,
+            feature: format!("{kind} ({api_version})"),
+        });
+    }
+    if api_version == CLUSTER_API_VERSION && kind == "Cluster" {
+        let mut body = map.clone();
+        for key in ["apiVersion", "kind", "metadata"] {
+            body.remove(key);
+        }
+        return typed::<Cluster>(&Value::Object(body), &at).map(Parsed::Cluster);
+    }
+    let crd = CRD_API_VERSIONS.contains(&api_version);
+    let k8s = api_version == "networking.k8s.io/v1";
+    if !((crd
+        && matches!(
+            kind,
+            "Tier" | "ClusterNetworkPolicy" | "NetworkPolicy" | "ClusterGroup"
+        ))
+        || (k8s && kind == "NetworkPolicy"))
+    {
+        return Err(PolicyError::UnknownKind {
+            at,
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+        });
+    }
+    if let Some(spec) = map.get("spec") {
+        if let Some((field, feature)) = find_unsupported(spec, "spec") {
+            return Err(PolicyError::Unsupported {
+                at: at.at(field),
+                feature,
+            });
+        }
+    }
+    let object = match (k8s, kind) {
+        (true, _) => {
+            let d: Document<_> = typed(doc, &at)?;
+            PolicyObject::K8s(K8sNetworkPolicy {
+                metadata: d.metadata,
+                spec: d.spec,
+                origin,
+            })
+        }
+        (false, "Tier") => {
+            let d: Document<_> = typed(doc, &at)?;
+            PolicyObject::Tier(Tier {
+                metadata: d.metadata,
+                spec: d.spec,
+                origin,
+            })
+        }
+        (false, "ClusterGroup") => {
+            let d: Document<_> = typed(doc, &at)?;
+            PolicyObject::ClusterGroup(ClusterGroup {
+                metadata: d.metadata,
+                spec: d.spec,
+                origin,
+            })
+        }
+        (false, kind) => {
+            let d: Document<_> = typed(doc, &at)?;
+            PolicyObject::Antrea(AntreaPolicy {
+                kind: if kind == "ClusterNetworkPolicy" {
+                    AntreaKind::Cluster
+                } else {
+                    AntreaKind::Namespaced
+                },
+                metadata: d.metadata,
+                spec: d.spec,
+                origin,
+            })
+        }
+    };
+    Ok(Parsed::Object(object))
+}
+
+/// Deserializes `value` as `T`, turning errors into [`PolicyError`]s with the field path.
+pub(crate) fn typed<T: DeserializeOwned>(value: &Value, at: &Location) -> Result<T, PolicyError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let message = e.inner().to_string();
+        if let Some(rest) = message.strip_prefix("unknown field `") {
+            let name = rest.split('`').next().unwrap_or("").to_string();
+            let parent = path
+                .rsplit_once('.')
+                .map(|(p, _)| p.to_string())
+                .unwrap_or_default();
+            let field = if path.ends_with(&name) { parent } else { path };
+            return PolicyError::UnknownField {
+                at: at.at(field),
+                name,
+            };
+        }
+        PolicyError::Field {
+            at: at.at(path),
+            message,
+        }
+    })
+}
+
+/// The first out-of-scope feature used under `value` (a field path and the feature's name).
+pub fn find_unsupported(value: &Value, path: &str) -> Option<(String, String)> {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                let here = format!("{path}.{key}");
+                if let Some((_, feature)) = UNSUPPORTED_FIELDS.iter().find(|(f, _)| f == key) {
+                    return Some((here, feature.to_string()));
+                }
+                if key == "protocol" {
+                    if let Some(p) = v.as_str().filter(|p| p.starts_with("ICMP")) {
+                        return Some((here, format!("{p} protocol")));
+                    }
+                }
+                if let Some(found) = find_unsupported(v, &here) {
+                    return Some(found);
+                }
+            }
+            None
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_unsupported(v, &format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
