@@ -86,7 +86,8 @@ pub struct Realized {
 /// Loads and resolves a standalone input directory.
 pub fn load_input(dir: &Path) -> Result<ResolvedPolicies, AgentError> {
     let input = crate::policy::load_dir(dir).map_err(|e| AgentError::Input(e.to_string()))?;
-    crate::policy::resolve(&input.cluster, &input.objects).map_err(|e| AgentError::Input(e.to_string()))
+    crate::policy::resolve(&input.cluster, &input.objects)
+        .map_err(|e| AgentError::Input(e.to_string()))
 }
 
 /// A flow_mod deleting every flow of every table (`ovs-ofctl del-flows`).
@@ -101,8 +102,13 @@ pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
     let start = Instant::now();
     let policies = load_input(&cfg.input)?;
 
-    let ovsdb_err = |source| AgentError::Ovsdb { target: cfg.ovsdb.clone(), source };
-    let db = ovsdb::Client::connect(&cfg.ovsdb).await.map_err(ovsdb_err)?;
+    let ovsdb_err = |source| AgentError::Ovsdb {
+        target: cfg.ovsdb.clone(),
+        source,
+    };
+    let db = ovsdb::Client::connect(&cfg.ovsdb)
+        .await
+        .map_err(ovsdb_err)?;
     let bridge = ovsdb::BridgeConfig {
         name: cfg.bridge.clone(),
         datapath_type: cfg.datapath_type.clone(),
@@ -111,7 +117,9 @@ pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
         external_ids: BTreeMap::from([("kakine.io/managed-by".into(), "kakine-agent".into())]),
     };
     db.ensure_bridge(&bridge).await.map_err(ovsdb_err)?;
-    db.set_flow_table_names(&cfg.bridge, &pipeline::table_names()).await.map_err(ovsdb_err)?;
+    db.set_flow_table_names(&cfg.bridge, &pipeline::table_names())
+        .await
+        .map_err(ovsdb_err)?;
 
     let mut pods = Vec::new();
     let mut skipped = Vec::new();
@@ -123,7 +131,10 @@ pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
         }
         let ifname = sandbox::host_ifname(&cfg.ifname_prefix, &pod.key.namespace, &pod.key.name);
         if !Path::new("/sys/class/net").join(&ifname).exists() {
-            skipped.push(format!("pod {}: no interface {ifname} on this host", pod.key));
+            skipped.push(format!(
+                "pod {}: no interface {ifname} on this host",
+                pod.key
+            ));
             continue;
         }
         let mac = pod.mac.unwrap_or_else(|| sandbox::default_mac(pod.ip));
@@ -133,21 +144,40 @@ pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
             ("ip".to_string(), pod.ip.to_string()),
             ("mac".to_string(), sandbox::mac_string(mac)),
         ]);
-        let ofport = db.ensure_port(&cfg.bridge, &ifname, &ids).await.map_err(ovsdb_err)?;
-        pods.push(LocalPod { key: pod.key.clone(), ip: pod.ip, mac: MacAddr(mac), ofport });
+        let ofport = db
+            .ensure_port(&cfg.bridge, &ifname, &ids)
+            .await
+            .map_err(ovsdb_err)?;
+        pods.push(LocalPod {
+            key: pod.key.clone(),
+            ip: pod.ip,
+            mac: MacAddr(mac),
+            ofport,
+        });
     }
 
     let compiled = compiler::compile(&policies, &pods, cfg.round)?;
 
-    let of_err = |source| AgentError::OpenFlow { socket: cfg.of_socket.clone(), source };
+    let of_err = |source| AgentError::OpenFlow {
+        socket: cfg.of_socket.clone(),
+        source,
+    };
     wait_for_socket(&cfg.of_socket, Duration::from_secs(10)).await;
-    let mut conn = openflow::Connection::connect_unix(&cfg.of_socket).await.map_err(of_err)?;
+    let mut conn = openflow::Connection::connect_unix(&cfg.of_socket)
+        .await
+        .map_err(of_err)?;
     let mut batch = Vec::with_capacity(compiled.flows.len() + 1);
     batch.push(delete_all());
     batch.extend(compiled.flows.iter().cloned());
     conn.bundle(&batch).await.map_err(of_err)?;
 
-    Ok(Realized { pods, skipped, compiled, policies, elapsed: start.elapsed() })
+    Ok(Realized {
+        pods,
+        skipped,
+        compiled,
+        policies,
+        elapsed: start.elapsed(),
+    })
 }
 
 async fn wait_for_socket(path: &Path, timeout: Duration) {

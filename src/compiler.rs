@@ -132,7 +132,12 @@ fn ct(value: u32, mask: u32) -> MatchField {
 }
 
 fn load(field: regs::RegField, value: u32) -> Action {
-    Action::Load { field: field.field(), ofs: field.ofs, n_bits: field.n_bits, value: value.into() }
+    Action::Load {
+        field: field.field(),
+        ofs: field.ofs,
+        n_bits: field.n_bits,
+        value: value.into(),
+    }
 }
 
 fn reg_match(field: regs::RegField, value: u32) -> MatchField {
@@ -153,7 +158,10 @@ fn base_flows(flows: &mut Vec<FlowMod>, round: u16) -> Result<(), CompileError> 
     push(arp.flow(
         prio::NORMAL,
         Match(vec![MatchField::EthType(ETH_TYPE_ARP)]),
-        vec![apply(vec![Action::Output { port: OFPP_NORMAL, max_len: 0 }])],
+        vec![apply(vec![Action::Output {
+            port: OFPP_NORMAL,
+            max_len: 0,
+        }])],
     ));
 
     let zone = t("ConntrackZone")?;
@@ -169,9 +177,18 @@ fn base_flows(flows: &mut Vec<FlowMod>, round: u16) -> Result<(), CompileError> 
     ));
 
     let state = t("ConntrackState")?;
-    let (inv, trk, new, est, rel) =
-        (ct_state::INV, ct_state::TRK, ct_state::NEW, ct_state::EST, ct_state::REL);
-    push(state.flow(prio::NORMAL, Match(vec![ct(inv | trk, inv | trk), ip()]), vec![]));
+    let (inv, trk, new, est, rel) = (
+        ct_state::INV,
+        ct_state::TRK,
+        ct_state::NEW,
+        ct_state::EST,
+        ct_state::REL,
+    );
+    push(state.flow(
+        prio::NORMAL,
+        Match(vec![ct(inv | trk, inv | trk), ip()]),
+        vec![],
+    ));
     for bit in [est, rel] {
         push(state.flow(
             prio::LOW,
@@ -197,7 +214,11 @@ fn base_flows(flows: &mut Vec<FlowMod>, round: u16) -> Result<(), CompileError> 
     for (name, _) in [("EgressMetric", ()), ("IngressMetric", ())] {
         let m = t(name)?;
         let (v, mask) = regs::DENY_MARK.match_value(1);
-        push(m.flow(prio::LOW, Match(vec![MatchField::Reg(0, v, Some(mask))]), vec![]));
+        push(m.flow(
+            prio::LOW,
+            Match(vec![MatchField::Reg(0, v, Some(mask))]),
+            vec![],
+        ));
     }
 
     let commit = t("ConntrackCommit")?;
@@ -257,7 +278,10 @@ fn pod_flows(flows: &mut Vec<FlowMod>, local: &[LocalPod], round: u16) -> Result
         push(cls.flow(
             prio::LOW,
             Match(vec![in_port.clone()]),
-            vec![apply(vec![load(regs::PKT_SOURCE, regs::SOURCE_LOCAL_POD)]), cls.goto("SpoofGuard")?],
+            vec![
+                apply(vec![load(regs::PKT_SOURCE, regs::SOURCE_LOCAL_POD)]),
+                cls.goto("SpoofGuard")?,
+            ],
         ));
         push(arp_guard.flow(
             prio::NORMAL,
@@ -282,7 +306,10 @@ fn pod_flows(flows: &mut Vec<FlowMod>, local: &[LocalPod], round: u16) -> Result
         push(l2.flow(
             prio::NORMAL,
             Match(vec![MatchField::EthDst(pod.mac, None)]),
-            vec![apply(vec![load(regs::TARGET_OFPORT, pod.ofport)]), l2.goto("IngressClassifier")?],
+            vec![
+                apply(vec![load(regs::TARGET_OFPORT, pod.ofport)]),
+                l2.goto("IngressClassifier")?,
+            ],
         ));
     }
     Ok(())
@@ -366,11 +393,19 @@ impl<'a> PolicyCompiler<'a> {
                         m.extend(fields);
                         let key = (table.id, p, Match(m));
                         let entry = self.conj_flows.entry(key).or_insert((id, Vec::new()));
-                        entry.1.push(Action::Conjunction { id: conj, clause: k as u8 + 1, n_clauses: n });
+                        entry.1.push(Action::Conjunction {
+                            id: conj,
+                            clause: k as u8 + 1,
+                            n_clauses: n,
+                        });
                     }
                 }
                 action_flows.push(with_cookie(
-                    table.flow(p, Match(vec![ip(), MatchField::ConjId(conj)]), rule_actions(rule, id, table)?),
+                    table.flow(
+                        p,
+                        Match(vec![ip(), MatchField::ConjId(conj)]),
+                        rule_actions(rule, id, table)?,
+                    ),
                     self.round,
                     cookie::POLICY,
                     id,
@@ -382,7 +417,10 @@ impl<'a> PolicyCompiler<'a> {
                 action_flows.push(with_cookie(
                     metric.flow(
                         prio::NORMAL,
-                        Match(vec![MatchField::Reg(0, v, Some(mask)), reg_match(regs::DENY_RULE, id)]),
+                        Match(vec![
+                            MatchField::Reg(0, v, Some(mask)),
+                            reg_match(regs::DENY_RULE, id),
+                        ]),
                         vec![],
                     ),
                     self.round,
@@ -401,7 +439,8 @@ impl<'a> PolicyCompiler<'a> {
         }
         for ((table, priority, m), (rule_id, actions)) in std::mem::take(&mut self.conj_flows) {
             let f = FlowMod::add(table, priority, m, vec![apply(actions)]);
-            out.flows.push(with_cookie(f, self.round, cookie::POLICY, rule_id));
+            out.flows
+                .push(with_cookie(f, self.round, cookie::POLICY, rule_id));
         }
         out.flows.extend(action_flows);
         self.isolation_flows(out)?;
@@ -412,22 +451,36 @@ impl<'a> PolicyCompiler<'a> {
         let eg = t("EgressDefault")?;
         for key in &self.policies.isolated_egress {
             if let Some(pod) = self.local.get(key) {
-                let f = eg.flow(prio::ISOLATION, Match(vec![ip(), MatchField::Ipv4Src(pod.ip, None)]), vec![]);
-                out.flows.push(with_cookie(f, self.round, cookie::ISOLATION, 1));
+                let f = eg.flow(
+                    prio::ISOLATION,
+                    Match(vec![ip(), MatchField::Ipv4Src(pod.ip, None)]),
+                    vec![],
+                );
+                out.flows
+                    .push(with_cookie(f, self.round, cookie::ISOLATION, 1));
             }
         }
         let ing = t("IngressDefault")?;
         for key in &self.policies.isolated_ingress {
             if let Some(pod) = self.local.get(key) {
-                let f = ing.flow(prio::ISOLATION, Match(vec![ip(), reg_match(regs::TARGET_OFPORT, pod.ofport)]), vec![]);
-                out.flows.push(with_cookie(f, self.round, cookie::ISOLATION, 2));
+                let f = ing.flow(
+                    prio::ISOLATION,
+                    Match(vec![ip(), reg_match(regs::TARGET_OFPORT, pod.ofport)]),
+                    vec![],
+                );
+                out.flows
+                    .push(with_cookie(f, self.round, cookie::ISOLATION, 2));
             }
         }
         Ok(())
     }
 
     /// The applied-to clause of a set of pods: only pods on this node are enforced here.
-    fn applied_clause<'k>(&self, dir: Direction, pods: impl IntoIterator<Item = &'k PodKey>) -> Clause {
+    fn applied_clause<'k>(
+        &self,
+        dir: Direction,
+        pods: impl IntoIterator<Item = &'k PodKey>,
+    ) -> Clause {
         let mut set = BTreeSet::new();
         for key in pods {
             if let Some(pod) = self.local.get(key) {
@@ -444,7 +497,11 @@ impl<'a> PolicyCompiler<'a> {
         if net.prefix_len() == 0 {
             return vec![];
         }
-        let mask = if net.prefix_len() == 32 { None } else { Some(net.netmask()) };
+        let mask = if net.prefix_len() == 32 {
+            None
+        } else {
+            Some(net.netmask())
+        };
         vec![match dir {
             Direction::Egress => MatchField::Ipv4Dst(net.network(), mask),
             Direction::Ingress => MatchField::Ipv4Src(net.network(), mask),
@@ -490,14 +547,17 @@ impl<'a> PolicyCompiler<'a> {
                 services: None,
             }];
         };
-        let (named, numeric): (Vec<&Service>, Vec<&Service>) =
-            services.iter().partition(|s| matches!(s.port, PortMatch::Named(_)));
+        let (named, numeric): (Vec<&Service>, Vec<&Service>) = services
+            .iter()
+            .partition(|s| matches!(s.port, PortMatch::Named(_)));
         let mut subs = Vec::new();
         if !numeric.is_empty() || named.is_empty() {
             subs.push(SubRule {
                 applied: self.applied_clause(dir, &rule.applied_to),
                 peers: peers_all(),
-                services: Some(service_clause(numeric.iter().map(|s| (s.protocol, s.port.clone())))),
+                services: Some(service_clause(
+                    numeric.iter().map(|s| (s.protocol, s.port.clone())),
+                )),
             });
         }
         if named.is_empty() {
@@ -513,11 +573,15 @@ impl<'a> PolicyCompiler<'a> {
         };
         let mut groups: BTreeMap<BTreeSet<(Protocol, u16)>, Vec<&PodKey>> = BTreeMap::new();
         for key in destinations {
-            let Some(pod) = self.pods.get(key) else { continue };
+            let Some(pod) = self.pods.get(key) else {
+                continue;
+            };
             let resolved: BTreeSet<(Protocol, u16)> = named
                 .iter()
                 .filter_map(|s| {
-                    let PortMatch::Named(name) = &s.port else { return None };
+                    let PortMatch::Named(name) = &s.port else {
+                        return None;
+                    };
                     pod.named_ports
                         .iter()
                         .find(|(n, proto, _)| n == name && *proto == s.protocol)
@@ -529,7 +593,9 @@ impl<'a> PolicyCompiler<'a> {
             }
         }
         for (ports, pods) in groups {
-            let services = Some(service_clause(ports.iter().map(|(p, n)| (*p, PortMatch::Range(*n, *n)))));
+            let services = Some(service_clause(
+                ports.iter().map(|(p, n)| (*p, PortMatch::Range(*n, *n))),
+            ));
             subs.push(match dir {
                 Direction::Ingress => SubRule {
                     applied: self.applied_clause(dir, pods),
@@ -593,7 +659,11 @@ fn metric_table(dir: Direction) -> Result<TableRef, PipelineError> {
 }
 
 /// The instructions of a rule's `conj_id` flow.
-fn rule_actions(rule: &ResolvedRule, id: u32, table: TableRef) -> Result<Vec<Instruction>, PipelineError> {
+fn rule_actions(
+    rule: &ResolvedRule,
+    id: u32,
+    table: TableRef,
+) -> Result<Vec<Instruction>, PipelineError> {
     let metric = match rule.direction {
         Direction::Egress => "EgressMetric",
         Direction::Ingress => "IngressMetric",
@@ -636,7 +706,11 @@ pub fn port_range_masks(lo: u16, hi: u16) -> Vec<(u16, u16)> {
     let (mut start, end) = (u32::from(lo), u32::from(hi));
     while start <= end {
         // The largest aligned block starting at `start` that stays inside the range.
-        let mut size = if start == 0 { 1u32 << 16 } else { 1u32 << start.trailing_zeros() };
+        let mut size = if start == 0 {
+            1u32 << 16
+        } else {
+            1u32 << start.trailing_zeros()
+        };
         while start + size - 1 > end {
             size >>= 1;
         }
@@ -654,7 +728,10 @@ mod tests {
     fn port_ranges_become_a_minimal_prefix_cover() {
         assert_eq!(port_range_masks(80, 80), vec![(80, 0xffff)]);
         assert_eq!(port_range_masks(0, 65535), vec![(0, 0)]);
-        assert_eq!(port_range_masks(8080, 8082), vec![(8080, 0xfffe), (8082, 0xffff)]);
+        assert_eq!(
+            port_range_masks(8080, 8082),
+            vec![(8080, 0xfffe), (8082, 0xffff)]
+        );
         assert_eq!(port_range_masks(1, 3), vec![(1, 0xffff), (2, 0xfffe)]);
         // Every port in and only in the range is covered, for a few odd ranges.
         for (lo, hi) in [(1u16, 1000u16), (1024, 65535), (7, 9), (65535, 65535)] {
@@ -670,7 +747,10 @@ mod tests {
     fn ipblock_except_is_a_set_difference() {
         let net: Ipv4Net = "10.0.0.0/24".parse().unwrap();
         let ex: Ipv4Net = "10.0.0.128/25".parse().unwrap();
-        assert_eq!(cidr_minus(net, &[ex]), vec!["10.0.0.0/25".parse::<Ipv4Net>().unwrap()]);
+        assert_eq!(
+            cidr_minus(net, &[ex]),
+            vec!["10.0.0.0/25".parse::<Ipv4Net>().unwrap()]
+        );
         let ex2: Ipv4Net = "10.0.0.5/32".parse().unwrap();
         let parts = cidr_minus(net, &[ex2]);
         assert_eq!(parts.len(), 8);

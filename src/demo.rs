@@ -32,7 +32,11 @@ fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let p = exe.with_file_name(name);
     if !p.exists() {
-        bail!("{} not found next to {} (run `cargo build` first)", name, exe.display());
+        bail!(
+            "{} not found next to {} (run `cargo build` first)",
+            name,
+            exe.display()
+        );
     }
     Ok(p)
 }
@@ -45,11 +49,17 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<usize> {
     let policies = crate::agent::load_input(&opts.input)?;
 
     println!("kakine demo: standalone kakine on a sandbox Open vSwitch\n");
-    println!("[1/5] sandbox OVS (ovsdb-server + ovs-vswitchd, userspace datapath) in {}", opts.rundir.display());
+    // Whatever an earlier `--keep` run left in this run directory goes first.
+    clean(&opts.input, &opts.rundir)?;
+    println!(
+        "[1/5] sandbox OVS (ovsdb-server + ovs-vswitchd, userspace datapath) in {}",
+        opts.rundir.display()
+    );
     let mut ovs = OvsSandbox::start(&opts.rundir).context("starting the sandbox OVS")?;
 
     println!("[2/5] pods as network namespaces with veth pairs:");
-    let mut lab = Lab::create(&policies, "kk", &kakinectl).context("creating pod namespaces")?;
+    let mut lab = Lab::create(&policies, "kk", &kakinectl, Some(&opts.rundir.join("pods")))
+        .context("creating pod namespaces")?;
     for p in &lab.pods {
         println!(
             "      {:<14} {:<12} {}  netns {:<16} host veth {}  serves TCP {:?}",
@@ -87,14 +97,22 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<usize> {
     let dump = ovs.ofctl("dump-flows", "br-int", &["--names", "--no-stats"])?;
     print!("{}", excerpt(&dump, opts.flows_per_table));
 
-    println!("\n[5/5] reachability: real TCP connections between the pods vs the reference evaluator");
+    println!(
+        "\n[5/5] reachability: real TCP connections between the pods vs the reference evaluator"
+    );
     let matrix = lab.matrix(&policies, Duration::from_millis(1500)).await;
     print!("{}", matrix.render(opts.explain));
     let bad = matrix.mismatches().len();
     if bad == 0 {
-        println!("\nall {} measured cells match the reference evaluator", matrix.cells.len());
+        println!(
+            "\nall {} measured cells match the reference evaluator",
+            matrix.cells.len()
+        );
     } else {
-        println!("\n{bad} of {} cells differ from the reference evaluator (marked !)", matrix.cells.len());
+        println!(
+            "\n{bad} of {} cells differ from the reference evaluator (marked !)",
+            matrix.cells.len()
+        );
     }
     if !opts.explain {
         println!("(run with EXPLAIN=1, or kakinectl demo --explain, for each cell's deciding tier/policy/rule)");
@@ -115,9 +133,19 @@ pub fn excerpt(dump: &str, per_table: usize) -> String {
     let mut tables: Vec<(String, Vec<String>)> = Vec::new();
     for line in dump.lines() {
         let line = line.trim();
-        let Some(rest) = line.strip_prefix("table=") else { continue };
-        let (table, flow) = rest.split_once(", ").unwrap_or((rest, ""));
-        let flow = flow.strip_prefix("cookie=").map_or(flow, |f| f.split_once(", ").map_or(f, |(_, r)| r));
+        // `cookie=..., table=T, flow` (with --no-stats) or `table=T, cookie=..., flow`.
+        let mut rest = line;
+        let mut table = None;
+        while let Some((head, tail)) = rest.split_once(", ") {
+            if let Some(t) = head.strip_prefix("table=") {
+                table = Some(t);
+            } else if !head.starts_with("cookie=") {
+                break;
+            }
+            rest = tail;
+        }
+        let Some(table) = table else { continue };
+        let flow = rest;
         match tables.last_mut() {
             Some((t, flows)) if t == table => flows.push(flow.to_string()),
             _ => tables.push((table.to_string(), vec![flow.to_string()])),
@@ -138,16 +166,30 @@ pub fn excerpt(dump: &str, per_table: usize) -> String {
 
 /// Stops a sandbox left by `KEEP=1`: the daemons by pid file, the `kk-*` namespaces of the input.
 pub fn clean(input: &Path, rundir: &Path) -> anyhow::Result<()> {
+    if let Ok(entries) = std::fs::read_dir(rundir.join("pods")) {
+        for e in entries.flatten() {
+            crate::sandbox::stop_pidfile(&e.path(), Duration::from_secs(2));
+        }
+    }
+    if rundir.exists() {
+        crate::sandbox::stop_sandbox(&rundir.canonicalize()?);
+    }
     if let Ok(policies) = crate::agent::load_input(input) {
         for p in &policies.pods {
             let ns = format!("kk-{}-{}", p.key.namespace, p.key.name);
-            let _ = crate::sandbox::run(std::process::Command::new("ip").args(["netns", "del", &ns]));
             let host = crate::sandbox::host_ifname("kk", &p.key.namespace, &p.key.name);
-            let _ = crate::sandbox::run(std::process::Command::new("ip").args(["link", "del", &host]));
+            if Path::new("/run/netns").join(&ns).exists() {
+                let _ = crate::sandbox::run(
+                    std::process::Command::new("ip").args(["netns", "del", &ns]),
+                );
+            }
+            if Path::new("/sys/class/net").join(&host).exists() {
+                let _ = crate::sandbox::run(
+                    std::process::Command::new("ip").args(["link", "del", &host]),
+                );
+            }
         }
     }
-    crate::sandbox::stop_pidfile(&rundir.join("ovs-vswitchd.pid"), Duration::from_secs(5));
-    crate::sandbox::stop_pidfile(&rundir.join("ovsdb-server.pid"), Duration::from_secs(5));
     Ok(())
 }
 
@@ -157,7 +199,7 @@ mod tests {
 
     #[test]
     fn excerpt_groups_flows_by_table_and_drops_the_cookie() {
-        let dump = "OFPST_FLOW reply (OF1.3) (xid=0x2):\n table=Classifier, cookie=0x1, priority=200,in_port=1 actions=goto_table:ArpSpoofGuard\n table=Classifier, priority=190 actions=drop\n table=Output, priority=190 actions=output:NXM_NX_REG1[]\n";
+        let dump = "OFPST_FLOW reply (OF1.3) (xid=0x2):\n cookie=0x1, table=Classifier, priority=200,in_port=1 actions=goto_table:ArpSpoofGuard\n table=Classifier, priority=190 actions=drop\n table=Output, priority=190 actions=output:NXM_NX_REG1[]\n";
         let e = excerpt(dump, 1);
         assert_eq!(
             e,

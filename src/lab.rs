@@ -48,35 +48,69 @@ pub fn common_prefix_len(ips: &[Ipv4Addr]) -> u8 {
 impl Lab {
     /// Creates every pod of `policies.pods` as a namespace named `<prefix>-<ns>-<name>` with a host
     /// veth named by [`sandbox::host_ifname`], and starts `kakinectl probe serve` in each on the
-    /// pod's TCP ports.
+    /// pod's TCP ports. With `pid_dir`, each server's pid goes to `<pid_dir>/<netns>.pid` so a
+    /// later `kakinectl demo --clean` can stop servers a `--keep` run left.
     pub fn create(
         policies: &ResolvedPolicies,
         prefix: &str,
         kakinectl: &Path,
+        pid_dir: Option<&Path>,
     ) -> Result<Lab, SandboxError> {
         let ips: Vec<Ipv4Addr> = policies.pods.iter().map(|p| p.ip).collect();
         let plen = common_prefix_len(&ips);
-        let mut lab = Lab { pods: Vec::new(), servers: Vec::new(), kakinectl: kakinectl.into() };
+        let mut lab = Lab {
+            pods: Vec::new(),
+            servers: Vec::new(),
+            kakinectl: kakinectl.into(),
+        };
         for info in &policies.pods {
             let netns = format!("{prefix}-{}-{}", info.key.namespace, info.key.name);
             let host_if = sandbox::host_ifname(prefix, &info.key.namespace, &info.key.name);
             let mac = info.mac.unwrap_or_else(|| sandbox::default_mac(info.ip));
             let pod = PodNetns::create(&netns, &host_if, info.ip, plen, mac)?;
-            let mut tcp_ports: Vec<u16> =
-                info.ports.iter().filter(|(p, _)| *p == Protocol::Tcp).map(|(_, n)| *n).collect();
+            let mut tcp_ports: Vec<u16> = info
+                .ports
+                .iter()
+                .filter(|(p, _)| *p == Protocol::Tcp)
+                .map(|(_, n)| *n)
+                .collect();
             tcp_ports.sort_unstable();
             tcp_ports.dedup();
             if !tcp_ports.is_empty() {
-                let list = tcp_ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+                let list = tcp_ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",");
                 let child = pod
                     .command(kakinectl)
-                    .args(["probe", "serve", "--name", &info.key.to_string(), "--tcp", &list])
+                    .args([
+                        "probe",
+                        "serve",
+                        "--name",
+                        &info.key.to_string(),
+                        "--tcp",
+                        &list,
+                    ])
                     .stdout(std::process::Stdio::null())
                     .spawn()
-                    .map_err(|source| SandboxError::Spawn { cmd: kakinectl.display().to_string(), source })?;
+                    .map_err(|source| SandboxError::Spawn {
+                        cmd: kakinectl.display().to_string(),
+                        source,
+                    })?;
+                if let Some(dir) = pid_dir {
+                    let path = dir.join(format!("{netns}.pid"));
+                    std::fs::create_dir_all(dir)
+                        .and_then(|_| std::fs::write(&path, format!("{}\n", child.id())))
+                        .map_err(|source| SandboxError::Io { path, source })?;
+                }
                 lab.servers.push(child);
             }
-            lab.pods.push(LabPod { info: info.clone(), netns: pod, tcp_ports });
+            lab.pods.push(LabPod {
+                info: info.clone(),
+                netns: pod,
+                tcp_ports,
+            });
         }
         // Give the servers a moment to bind.
         std::thread::sleep(Duration::from_millis(200));
@@ -96,7 +130,13 @@ impl Lab {
     }
 
     /// One real TCP connection attempt from `from` to `to:port`, inside `from`'s namespace.
-    pub async fn probe_tcp(&self, from: &PodKey, to_ip: Ipv4Addr, port: u16, timeout: Duration) -> Option<Outcome> {
+    pub async fn probe_tcp(
+        &self,
+        from: &PodKey,
+        to_ip: Ipv4Addr,
+        port: u16,
+        timeout: Duration,
+    ) -> Option<Outcome> {
         let pod = self.pod(from)?;
         let status = tokio::process::Command::new("ip")
             .args(["netns", "exec", &pod.netns.netns])
@@ -124,18 +164,34 @@ impl Lab {
                 }
             }
         }
-        let futures = probes.iter().map(|(from, _, ip, port)| self.probe_tcp(from, *ip, *port, timeout));
+        let futures = probes
+            .iter()
+            .map(|(from, _, ip, port)| self.probe_tcp(from, *ip, *port, timeout));
         let outcomes = futures::future::join_all(futures).await;
         let cells = probes
             .into_iter()
             .zip(outcomes)
             .map(|((from, to, _, port), measured)| {
-                let probe = Probe { from: from.clone(), to: Destination::Pod(to.clone()), protocol: Protocol::Tcp, port };
+                let probe = Probe {
+                    from: from.clone(),
+                    to: Destination::Pod(to.clone()),
+                    protocol: Protocol::Tcp,
+                    port,
+                };
                 let expected = evaluate(policies, &probe);
-                Cell { from, to, port, measured, expected }
+                Cell {
+                    from,
+                    to,
+                    port,
+                    measured,
+                    expected,
+                }
             })
             .collect();
-        Matrix { pods: self.pods.iter().map(|p| p.info.key.clone()).collect(), cells }
+        Matrix {
+            pods: self.pods.iter().map(|p| p.info.key.clone()).collect(),
+            cells,
+        }
     }
 }
 
@@ -212,15 +268,38 @@ impl Matrix {
         let mut ports: Vec<u16> = self.cells.iter().map(|c| c.port).collect();
         ports.sort_unstable();
         ports.dedup();
-        let index: BTreeMap<(&PodKey, &PodKey, u16), &Cell> =
-            self.cells.iter().map(|c| ((&c.from, &c.to, c.port), c)).collect();
-        let names: Vec<String> = self.pods.iter().map(|p| p.to_string()).collect();
+        let index: BTreeMap<(&PodKey, &PodKey, u16), &Cell> = self
+            .cells
+            .iter()
+            .map(|c| ((&c.from, &c.to, c.port), c))
+            .collect();
+        // Pod names alone when they are unique, `namespace/name` otherwise.
+        let unique = {
+            let mut n: Vec<&str> = self.pods.iter().map(|p| p.name.as_str()).collect();
+            n.sort_unstable();
+            n.windows(2).all(|w| w[0] != w[1])
+        };
+        let names: Vec<String> = self
+            .pods
+            .iter()
+            .map(|p| {
+                if unique {
+                    p.name.clone()
+                } else {
+                    p.to_string()
+                }
+            })
+            .collect();
         let w = names.iter().map(String::len).max().unwrap_or(3).max(4);
         let mut s = String::new();
         for port in ports {
             s.push_str(&format!("\nTCP port {port}: rows = client, columns = server; + allowed, x dropped, R rejected\n"));
             let header: String = names.iter().map(|n| format!(" {n:>w$}")).collect();
-            s.push_str(&format!("{:w$}  measured{}   |  expected\n", "", " ".repeat(header.len().saturating_sub(8))));
+            s.push_str(&format!(
+                "{:w$}  measured{}   |  expected\n",
+                "",
+                " ".repeat(header.len().saturating_sub(8))
+            ));
             s.push_str(&format!("{:w$} {header}   | {header}\n", ""));
             for (i, from) in self.pods.iter().enumerate() {
                 let mut left = String::new();
@@ -244,7 +323,9 @@ impl Matrix {
             s.push_str("\nDeciding rules (reference evaluator):\n");
             for c in &self.cells {
                 let rule = |r: &Option<crate::policy::resolved::RuleRef>| {
-                    r.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "-".into())
+                    r.as_ref()
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into())
                 };
                 s.push_str(&format!(
                     "  {} -> {}:{}  measured {}  expected {:?}  egress: {}  ingress: {}{}\n",

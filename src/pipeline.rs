@@ -217,27 +217,67 @@ pub mod regs {
         }
         /// The (value, mask) that matches `value` in this range.
         pub fn match_value(&self, value: u32) -> (u32, u32) {
-            let mask = if self.n_bits == 32 { u32::MAX } else { ((1u32 << self.n_bits) - 1) << self.ofs };
+            let mask = if self.n_bits == 32 {
+                u32::MAX
+            } else {
+                ((1u32 << self.n_bits) - 1) << self.ofs
+            };
             ((value << self.ofs) & mask, mask)
         }
     }
 
     /// reg0[0..3]: where the packet came from (3 = local pod).
-    pub const PKT_SOURCE: RegField = RegField { name: "PktSource", reg: 0, ofs: 0, n_bits: 4 };
+    pub const PKT_SOURCE: RegField = RegField {
+        name: "PktSource",
+        reg: 0,
+        ofs: 0,
+        n_bits: 4,
+    };
     /// reg0[10]: a Drop/Reject rule decided; the packet drops in the metric table.
-    pub const DENY_MARK: RegField = RegField { name: "DenyMark", reg: 0, ofs: 10, n_bits: 1 };
+    pub const DENY_MARK: RegField = RegField {
+        name: "DenyMark",
+        reg: 0,
+        ofs: 10,
+        n_bits: 1,
+    };
     /// reg1: output ofport of the packet (set by L2Forwarding, matched by ingress rules).
-    pub const TARGET_OFPORT: RegField = RegField { name: "TargetOfport", reg: 1, ofs: 0, n_bits: 32 };
+    pub const TARGET_OFPORT: RegField = RegField {
+        name: "TargetOfport",
+        reg: 1,
+        ofs: 0,
+        n_bits: 32,
+    };
     /// reg3: id of the Drop/Reject rule that denied the packet.
-    pub const DENY_RULE: RegField = RegField { name: "DenyRuleId", reg: 3, ofs: 0, n_bits: 32 };
+    pub const DENY_RULE: RegField = RegField {
+        name: "DenyRuleId",
+        reg: 3,
+        ofs: 0,
+        n_bits: 32,
+    };
     /// reg5: id of the egress rule that allowed the packet.
-    pub const EGRESS_RULE: RegField = RegField { name: "EgressRuleId", reg: 5, ofs: 0, n_bits: 32 };
+    pub const EGRESS_RULE: RegField = RegField {
+        name: "EgressRuleId",
+        reg: 5,
+        ofs: 0,
+        n_bits: 32,
+    };
     /// reg6: id of the ingress rule that allowed the packet.
-    pub const INGRESS_RULE: RegField = RegField { name: "IngressRuleId", reg: 6, ofs: 0, n_bits: 32 };
+    pub const INGRESS_RULE: RegField = RegField {
+        name: "IngressRuleId",
+        reg: 6,
+        ofs: 0,
+        n_bits: 32,
+    };
 
     /// Every register field, for the overlap check and docs.
-    pub const ALL: &[RegField] =
-        &[PKT_SOURCE, DENY_MARK, TARGET_OFPORT, DENY_RULE, EGRESS_RULE, INGRESS_RULE];
+    pub const ALL: &[RegField] = &[
+        PKT_SOURCE,
+        DENY_MARK,
+        TARGET_OFPORT,
+        DENY_RULE,
+        EGRESS_RULE,
+        INGRESS_RULE,
+    ];
 
     /// PktSource value of a local pod.
     pub const SOURCE_LOCAL_POD: u32 = 3;
@@ -308,13 +348,20 @@ pub fn table(name: &str) -> Result<TableRef, PipelineError> {
         .iter()
         .enumerate()
         .find(|(_, t)| t.name == name)
-        .map(|(i, t)| TableRef { id: i as u8, table: t })
+        .map(|(i, t)| TableRef {
+            id: i as u8,
+            table: t,
+        })
         .ok_or_else(|| PipelineError::UnknownTable(name.to_string()))
 }
 
 /// `(id, name)` of every table, for OVSDB `Bridge.flow_tables`.
 pub fn table_names() -> Vec<(u8, String)> {
-    TABLES.iter().enumerate().map(|(i, t)| (i as u8, t.name.to_string())).collect()
+    TABLES
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i as u8, t.name.to_string()))
+        .collect()
 }
 
 /// The name of table `id`, if declared.
@@ -352,9 +399,16 @@ impl TableRef {
             Miss::Drop => Ok(None),
             Miss::Next => {
                 let to = self.table.next.first().ok_or_else(|| {
-                    PipelineError::UnknownTable(format!("{}: miss=Next without next", self.table.name))
+                    PipelineError::UnknownTable(format!(
+                        "{}: miss=Next without next",
+                        self.table.name
+                    ))
                 })?;
-                Ok(Some(self.flow(prio::MISS, Match::default(), vec![self.goto(to)?])))
+                Ok(Some(self.flow(
+                    prio::MISS,
+                    Match::default(),
+                    vec![self.goto(to)?],
+                )))
             }
         }
     }
@@ -367,7 +421,9 @@ pub fn apply(actions: Vec<Action>) -> Instruction {
 
 /// Renders the table list as the Markdown table `docs/pipeline.md` carries.
 pub fn markdown_table() -> String {
-    let mut s = String::from("| id | table | stage | miss | next tables | what |\n|---|---|---|---|---|---|\n");
+    let mut s = String::from(
+        "| id | table | stage | miss | next tables | what |\n|---|---|---|---|---|---|\n",
+    );
     for (i, t) in TABLES.iter().enumerate() {
         s.push_str(&format!(
             "| {} | {} | {:?} | {:?} | {} | {} |\n",
@@ -375,7 +431,11 @@ pub fn markdown_table() -> String {
             t.name,
             t.stage,
             t.miss,
-            if t.next.is_empty() { "-".to_string() } else { t.next.join(", ") },
+            if t.next.is_empty() {
+                "-".to_string()
+            } else {
+                t.next.join(", ")
+            },
             t.doc
         ));
     }
@@ -394,7 +454,11 @@ mod tests {
                 assert!(target.id as usize > i, "{} -> {} goes backwards", t.name, n);
             }
             if t.miss == Miss::Next {
-                assert!(!t.next.is_empty(), "{} has miss=Next but no next table", t.name);
+                assert!(
+                    !t.next.is_empty(),
+                    "{} has miss=Next but no next table",
+                    t.name
+                );
             }
         }
     }
@@ -427,7 +491,11 @@ mod tests {
             for b in &regs::ALL[i + 1..] {
                 if a.reg == b.reg {
                     let disjoint = a.ofs + a.n_bits <= b.ofs || b.ofs + b.n_bits <= a.ofs;
-                    assert!(disjoint, "{} and {} overlap in reg{}", a.name, b.name, a.reg);
+                    assert!(
+                        disjoint,
+                        "{} and {} overlap in reg{}",
+                        a.name, b.name, a.reg
+                    );
                 }
             }
         }
@@ -447,10 +515,16 @@ pub fn markdown_registers() -> String {
     let doc = |name: &str| match name {
         "PktSource" => "where the packet came from (3 = local pod)",
         "DenyMark" => "a Drop rule decided; the packet drops in the metric table",
-        "TargetOfport" => "output ofport, set by L2Forwarding; ingress rules match the applied-to pod here",
+        "TargetOfport" => {
+            "output ofport, set by L2Forwarding; ingress rules match the applied-to pod here"
+        }
         "DenyRuleId" => "id of the Drop rule that denied the packet (per-rule drop counters)",
-        "EgressRuleId" => "id of the egress rule that allowed the packet; committed to ct_label[32..63]",
-        "IngressRuleId" => "id of the ingress rule that allowed the packet; committed to ct_label[0..31]",
+        "EgressRuleId" => {
+            "id of the egress rule that allowed the packet; committed to ct_label[32..63]"
+        }
+        "IngressRuleId" => {
+            "id of the ingress rule that allowed the packet; committed to ct_label[0..31]"
+        }
         _ => "",
     };
     for r in regs::ALL {

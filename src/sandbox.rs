@@ -29,7 +29,9 @@ pub enum SandboxError {
         stderr: String,
     },
     /// A command could not be started (not installed?).
-    #[error("cannot run `{cmd}`: {source} (is Open vSwitch / iproute2 installed? run `make deps`)")]
+    #[error(
+        "cannot run `{cmd}`: {source} (is Open vSwitch / iproute2 installed? run `make deps`)"
+    )]
     Spawn {
         /// The program.
         cmd: String,
@@ -52,7 +54,10 @@ pub enum SandboxError {
 /// Runs a command, returning its stdout, or an error with its stderr.
 pub fn run(cmd: &mut Command) -> Result<String, SandboxError> {
     let line = format!("{cmd:?}").replace('"', "");
-    let out = cmd.output().map_err(|source| SandboxError::Spawn { cmd: line.clone(), source })?;
+    let out = cmd.output().map_err(|source| SandboxError::Spawn {
+        cmd: line.clone(),
+        source,
+    })?;
     if !out.status.success() {
         return Err(SandboxError::Command {
             cmd: line,
@@ -83,13 +88,19 @@ pub fn stop_pidfile(pidfile: &Path, grace: Duration) {
         let _ = std::fs::remove_file(pidfile);
         return;
     }
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
     let deadline = Instant::now() + grace;
     while pid_alive(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     if pid_alive(pid) {
-        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
     }
     let _ = std::fs::remove_file(pidfile);
 }
@@ -108,7 +119,10 @@ impl OvsSandbox {
         let tmp = tempfile::Builder::new()
             .prefix("kk-ovs-")
             .tempdir_in("/tmp")
-            .map_err(|source| SandboxError::Io { path: "/tmp".into(), source })?;
+            .map_err(|source| SandboxError::Io {
+                path: "/tmp".into(),
+                source,
+            })?;
         let mut s = Self::start(tmp.path())?;
         s._tmp = Some(tmp);
         Ok(s)
@@ -120,20 +134,42 @@ impl OvsSandbox {
     /// Equivalent to: `ovsdb-tool create`, `ovsdb-server --remote=punix:DIR/db.sock --detach`,
     /// `ovs-vsctl --no-wait init`, `OVS_RUNDIR=DIR ovs-vswitchd --detach`.
     pub fn start(dir: &Path) -> Result<Self, SandboxError> {
-        std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io { path: dir.into(), source })?;
-        let dir = dir.canonicalize().map_err(|source| SandboxError::Io { path: dir.into(), source })?;
-        let s = OvsSandbox { dir: dir.clone(), keep: false, _tmp: None };
+        std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
+            path: dir.into(),
+            source,
+        })?;
+        let dir = dir.canonicalize().map_err(|source| SandboxError::Io {
+            path: dir.into(),
+            source,
+        })?;
+        let s = OvsSandbox {
+            dir: dir.clone(),
+            keep: false,
+            _tmp: None,
+        };
         s.stop_daemons();
         for f in ["conf.db", ".conf.db.~lock~", "db.sock"] {
             let _ = std::fs::remove_file(dir.join(f));
         }
-        run(Command::new("ovsdb-tool").arg("create").arg(dir.join("conf.db")).arg(schema_path()))?;
+        run(Command::new("ovsdb-tool")
+            .arg("create")
+            .arg(dir.join("conf.db"))
+            .arg(schema_path()))?;
         run(Command::new("ovsdb-server")
             .arg(dir.join("conf.db"))
             .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
-            .arg(format!("--pidfile={}", dir.join("ovsdb-server.pid").display()))
-            .arg(format!("--unixctl={}", dir.join("ovsdb-server.ctl").display()))
-            .arg(format!("--log-file={}", dir.join("ovsdb-server.log").display()))
+            .arg(format!(
+                "--pidfile={}",
+                dir.join("ovsdb-server.pid").display()
+            ))
+            .arg(format!(
+                "--unixctl={}",
+                dir.join("ovsdb-server.ctl").display()
+            ))
+            .arg(format!(
+                "--log-file={}",
+                dir.join("ovsdb-server.log").display()
+            ))
             .arg("--detach")
             .env("OVS_RUNDIR", &dir))?;
         run(Command::new("ovs-vsctl")
@@ -143,9 +179,18 @@ impl OvsSandbox {
             .env("OVS_RUNDIR", &dir))?;
         run(Command::new("ovs-vswitchd")
             .arg(format!("unix:{}", dir.join("db.sock").display()))
-            .arg(format!("--pidfile={}", dir.join("ovs-vswitchd.pid").display()))
-            .arg(format!("--unixctl={}", dir.join("ovs-vswitchd.ctl").display()))
-            .arg(format!("--log-file={}", dir.join("ovs-vswitchd.log").display()))
+            .arg(format!(
+                "--pidfile={}",
+                dir.join("ovs-vswitchd.pid").display()
+            ))
+            .arg(format!(
+                "--unixctl={}",
+                dir.join("ovs-vswitchd.ctl").display()
+            ))
+            .arg(format!(
+                "--log-file={}",
+                dir.join("ovs-vswitchd.log").display()
+            ))
             .arg("--detach")
             .env("OVS_RUNDIR", &dir))?;
         Ok(s)
@@ -213,18 +258,7 @@ impl OvsSandbox {
     }
 
     fn stop_daemons(&self) {
-        // On the userspace datapath a bridge's internal port is a tap device that outlives
-        // ovs-vswitchd; deleting the bridges first lets vswitchd remove them.
-        let alive = |f: &str| read_pid(&self.dir.join(f)).is_some_and(pid_alive);
-        if alive("ovsdb-server.pid") && alive("ovs-vswitchd.pid") {
-            if let Ok(list) = self.vsctl(&["--timeout=5", "list-br"]) {
-                for br in list.lines().filter(|l| !l.is_empty()) {
-                    let _ = self.vsctl(&["--timeout=5", "--if-exists", "del-br", br]);
-                }
-            }
-        }
-        stop_pidfile(&self.dir.join("ovs-vswitchd.pid"), Duration::from_secs(5));
-        stop_pidfile(&self.dir.join("ovsdb-server.pid"), Duration::from_secs(5));
+        stop_sandbox(&self.dir);
     }
 
     /// Stops the daemons now (also done on drop unless [`keep`](Self::keep) was called).
@@ -241,9 +275,34 @@ impl Drop for OvsSandbox {
     }
 }
 
+/// Stops the OVS of a sandbox directory by its pid files, deleting its bridges first: on the
+/// userspace datapath a bridge's internal port is a tap device that outlives ovs-vswitchd.
+pub fn stop_sandbox(dir: &Path) {
+    let alive = |f: &str| read_pid(&dir.join(f)).is_some_and(pid_alive);
+    if alive("ovsdb-server.pid") && alive("ovs-vswitchd.pid") {
+        let vsctl = |args: &[&str]| {
+            run(Command::new("ovs-vsctl")
+                .arg(format!("--db=unix:{}", dir.join("db.sock").display()))
+                .arg("--timeout=5")
+                .args(args)
+                .env("OVS_RUNDIR", dir))
+        };
+        if let Ok(list) = vsctl(&["list-br"]) {
+            for br in list.lines().filter(|l| !l.is_empty()) {
+                let _ = vsctl(&["--if-exists", "del-br", br]);
+            }
+        }
+    }
+    stop_pidfile(&dir.join("ovs-vswitchd.pid"), Duration::from_secs(5));
+    stop_pidfile(&dir.join("ovsdb-server.pid"), Duration::from_secs(5));
+}
+
 /// The Open_vSwitch schema shipped by Debian's openvswitch-common.
 pub fn schema_path() -> PathBuf {
-    for p in ["/usr/share/openvswitch/vswitch.ovsschema", "/usr/local/share/openvswitch/vswitch.ovsschema"] {
+    for p in [
+        "/usr/share/openvswitch/vswitch.ovsschema",
+        "/usr/local/share/openvswitch/vswitch.ovsschema",
+    ] {
         if Path::new(p).exists() {
             return p.into();
         }
@@ -276,7 +335,10 @@ pub fn default_mac(ip: Ipv4Addr) -> [u8; 6] {
 
 /// Formats a MAC as `aa:bb:cc:dd:ee:ff`.
 pub fn mac_string(mac: [u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// A pod: a network namespace with `eth0`, the peer of a host-side veth.
@@ -311,16 +373,26 @@ impl PodNetns {
         // Leftovers of an interrupted run with the same names.
         let _ = run(Command::new("ip").args(["netns", "del", netns]));
         let _ = run(Command::new("ip").args(["link", "del", host_if]));
-        let pod = PodNetns { netns: netns.into(), host_if: host_if.into(), ip, mac, keep: false };
+        let pod = PodNetns {
+            netns: netns.into(),
+            host_if: host_if.into(),
+            ip,
+            mac,
+            keep: false,
+        };
         run(Command::new("ip").args(["netns", "add", netns]))?;
-        run(Command::new("ip").args(["link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", netns]))?;
+        run(Command::new("ip").args([
+            "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", netns,
+        ]))?;
         let ns = |args: &[&str]| run(Command::new("ip").arg("-n").arg(netns).args(args));
         ns(&["link", "set", "eth0", "address", &mac_string(mac)])?;
         ns(&["addr", "add", &format!("{ip}/{prefix_len}"), "dev", "eth0"])?;
         ns(&["link", "set", "eth0", "up"])?;
         ns(&["link", "set", "lo", "up"])?;
         run(Command::new("ip").args(["link", "set", host_if, "up"]))?;
-        run(Command::new("ip").args(["netns", "exec", netns, "ethtool", "-K", "eth0", "tx", "off"]))?;
+        run(
+            Command::new("ip").args(["netns", "exec", netns, "ethtool", "-K", "eth0", "tx", "off"])
+        )?;
         Ok(pod)
     }
 
@@ -361,6 +433,9 @@ mod tests {
 
     #[test]
     fn default_mac_embeds_the_ip() {
-        assert_eq!(mac_string(default_mac(Ipv4Addr::new(10, 10, 1, 11))), "0a:58:0a:0a:01:0b");
+        assert_eq!(
+            mac_string(default_mac(Ipv4Addr::new(10, 10, 1, 11))),
+            "0a:58:0a:0a:01:0b"
+        );
     }
 }

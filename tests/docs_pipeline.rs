@@ -3,14 +3,21 @@
 fn section<'a>(doc: &'a str, name: &str) -> &'a str {
     let begin = format!("<!-- {name}:begin -->\n");
     let end = format!("<!-- {name}:end -->");
-    let start = doc.find(&begin).unwrap_or_else(|| panic!("docs/pipeline.md lacks {begin:?}")) + begin.len();
-    let stop = doc[start..].find(&end).unwrap_or_else(|| panic!("docs/pipeline.md lacks {end:?}")) + start;
+    let start = doc
+        .find(&begin)
+        .unwrap_or_else(|| panic!("docs/pipeline.md lacks {begin:?}"))
+        + begin.len();
+    let stop = doc[start..]
+        .find(&end)
+        .unwrap_or_else(|| panic!("docs/pipeline.md lacks {end:?}"))
+        + start;
     &doc[start..stop]
 }
 
 #[test]
 fn pipeline_doc_lists_the_declared_tables_in_order() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pipeline.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pipeline.md")).unwrap();
     let expected = kakine::pipeline::markdown_table();
     assert_eq!(
         section(&doc, "tables"),
@@ -21,7 +28,8 @@ fn pipeline_doc_lists_the_declared_tables_in_order() {
 
 #[test]
 fn pipeline_doc_lists_the_declared_registers() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pipeline.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pipeline.md")).unwrap();
     let expected = kakine::pipeline::markdown_registers();
     assert_eq!(
         section(&doc, "registers"),

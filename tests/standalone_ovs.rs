@@ -11,13 +11,20 @@ use kakine::policy::resolved::{PodKey, ResolvedPolicies};
 use kakine::probe::Outcome;
 use kakine::sandbox::{self, OvsSandbox};
 
+/// Not `br-int`: on the userspace datapath a bridge is also a tap device in the root namespace,
+/// and the demo may be running next to the tests.
+const BRIDGE: &str = "kte-br0";
+
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
 
 fn key(s: &str) -> PodKey {
     let (namespace, name) = s.split_once('/').unwrap();
-    PodKey { namespace: namespace.into(), name: name.into() }
+    PodKey {
+        namespace: namespace.into(),
+        name: name.into(),
+    }
 }
 
 fn run_agent(ovs: &OvsSandbox, input: &Path, prefix: &str) -> std::process::Output {
@@ -26,17 +33,45 @@ fn run_agent(ovs: &OvsSandbox, input: &Path, prefix: &str) -> std::process::Outp
         .arg(input)
         .arg("--ovs-rundir")
         .arg(ovs.dir())
-        .args(["--datapath-type", "netdev", "--ifname-prefix", prefix, "--once"])
+        .args([
+            "--datapath-type",
+            "netdev",
+            "--ifname-prefix",
+            prefix,
+            "--bridge",
+            BRIDGE,
+            "--once",
+        ])
         .output()
         .expect("kakine-agent runs")
 }
 
-/// The last "Datapath actions:" of an `ofproto/trace` that follows conntrack recirculation as a
-/// new connection.
-fn trace(ovs: &OvsSandbox, policies: &ResolvedPolicies, lab: &Lab, from: &str, to: &str, port: u16) -> String {
-    let pod = |k: &str| policies.pods.iter().find(|p| p.key == key(k)).unwrap().clone();
+/// `ofproto/trace` of a TCP SYN from `from` to `to:port`, following conntrack recirculation as a
+/// new connection: (the last "Datapath actions:", the whole trace).
+fn trace(
+    ovs: &OvsSandbox,
+    policies: &ResolvedPolicies,
+    lab: &Lab,
+    from: &str,
+    to: &str,
+    port: u16,
+) -> (String, String) {
+    let pod = |k: &str| {
+        policies
+            .pods
+            .iter()
+            .find(|p| p.key == key(k))
+            .unwrap()
+            .clone()
+    };
     let (src, dst) = (pod(from), pod(to));
-    let src_if = &lab.pods.iter().find(|p| p.info.key == src.key).unwrap().netns.host_if;
+    let src_if = &lab
+        .pods
+        .iter()
+        .find(|p| p.info.key == src.key)
+        .unwrap()
+        .netns
+        .host_if;
     let ofport = ovs.vsctl(&["get", "Interface", src_if, "ofport"]).unwrap();
     let mac = |p: &kakine::policy::resolved::PodInfo| sandbox::mac_string(p.mac.unwrap());
     let flow = format!(
@@ -47,20 +82,44 @@ fn trace(ovs: &OvsSandbox, policies: &ResolvedPolicies, lab: &Lab, from: &str, t
         src.ip,
         dst.ip
     );
-    let out = ovs.appctl(&["ofproto/trace", "br-int", &flow, "--ct-next", "trk,new"]).unwrap();
+    let out = ovs
+        .appctl(&["ofproto/trace", BRIDGE, &flow, "--ct-next", "trk,new"])
+        .unwrap();
     let last = out
         .lines()
         .filter_map(|l| l.strip_prefix("Datapath actions: "))
         .last()
         .unwrap_or_else(|| panic!("no datapath actions in trace of {flow}:\n{out}"));
-    last.to_string()
+    (last.to_string(), out)
+}
+
+/// The cookie of the `conj_id` flow of the rule named `rule` (`policy/rule`), as the trace prints
+/// it: rule ids are positions in the precedence order, category 3 is policy.
+fn rule_cookie(policies: &ResolvedPolicies, policy_and_rule: &str) -> String {
+    let (policy, rule) = policy_and_rule.split_once('/').unwrap();
+    let i = policies
+        .rules
+        .iter()
+        .position(|r| r.id.policy.ends_with(policy) && r.id.rule == rule)
+        .unwrap_or_else(|| panic!("no rule {policy_and_rule}"));
+    format!(
+        "cookie {:#x}",
+        kakine::compiler::cookie::make(1, kakine::compiler::cookie::POLICY, i as u32 + 1)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
-    let ovs = OvsSandbox::start_temp().expect("sandbox OVS starts (needs openvswitch-switch and root)");
+    let ovs =
+        OvsSandbox::start_temp().expect("sandbox OVS starts (needs openvswitch-switch and root)");
     let policies = kakine::agent::load_input(&examples()).unwrap();
-    let lab = Lab::create(&policies, "kte", Path::new(env!("CARGO_BIN_EXE_kakinectl"))).expect("netns pods");
+    let lab = Lab::create(
+        &policies,
+        "kte",
+        Path::new(env!("CARGO_BIN_EXE_kakinectl")),
+        None,
+    )
+    .expect("netns pods");
 
     let out = run_agent(&ovs, &examples(), "kte");
     assert!(
@@ -72,20 +131,29 @@ async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
 
     // OVSDB: the bridge as configured, the pods' ports with their identity, table names.
     let get = |args: &[&str]| ovs.vsctl(args).unwrap().trim().to_string();
-    assert_eq!(get(&["get", "Bridge", "br-int", "protocols"]), "[\"OpenFlow13\"]");
-    assert_eq!(get(&["get", "Bridge", "br-int", "fail_mode"]), "secure");
-    assert_eq!(get(&["get", "Bridge", "br-int", "datapath_type"]), "netdev");
+    assert_eq!(get(&["get", "Bridge", BRIDGE, "protocols"]), "[OpenFlow13]");
+    assert_eq!(get(&["get", "Bridge", BRIDGE, "fail_mode"]), "secure");
+    assert_eq!(get(&["get", "Bridge", BRIDGE, "datapath_type"]), "netdev");
     let orders_if = sandbox::host_ifname("kte", "api", "orders");
-    assert_eq!(get(&["get", "Interface", &orders_if, "external_ids:pod-name"]), "orders");
-    assert_eq!(get(&["get", "Interface", &orders_if, "external_ids:ip"]), "\"10.10.2.10\"");
+    assert_eq!(
+        get(&["get", "Interface", &orders_if, "external_ids:pod-name"]),
+        "orders"
+    );
+    assert_eq!(
+        get(&["get", "Interface", &orders_if, "external_ids:ip"]),
+        "\"10.10.2.10\""
+    );
 
     // Flows by table name, as an operator reads them.
-    let dump = ovs.ofctl("dump-flows", "br-int", &["--names"]).unwrap();
+    let dump = ovs.ofctl("dump-flows", BRIDGE, &["--names"]).unwrap();
     for table in kakine::pipeline::TABLES.iter().map(|t| t.name) {
         if !matches!(table, "Classifier" | "ArpSpoofGuard" | "SpoofGuard") {
             continue;
         }
-        assert!(dump.contains(&format!("table={table},")), "no flows in {table}:\n{dump}");
+        assert!(
+            dump.contains(&format!("table={table},")),
+            "no flows in {table}:\n{dump}"
+        );
     }
     assert!(dump.contains("conjunction("), "{dump}");
     assert!(dump.contains("ct(commit,zone=65520"), "{dump}");
@@ -93,29 +161,88 @@ async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
     // Real TCP between the namespaces, against the reference evaluator.
     let matrix = lab.matrix(&policies, Duration::from_millis(1500)).await;
     let bad = matrix.mismatches();
-    assert!(bad.is_empty(), "cells differ from the evaluator:\n{}", matrix.render(true));
-    let count = |o: Outcome| matrix.cells.iter().filter(|c| c.measured == Some(o)).count();
-    assert!(count(Outcome::Connected) >= 5 && count(Outcome::TimedOut) >= 5, "{}", matrix.render(true));
+    assert!(
+        bad.is_empty(),
+        "cells differ from the evaluator:\n{}",
+        matrix.render(true)
+    );
+    let count = |o: Outcome| {
+        matrix
+            .cells
+            .iter()
+            .filter(|c| c.measured == Some(o))
+            .count()
+    };
+    assert!(
+        count(Outcome::Connected) >= 5 && count(Outcome::TimedOut) >= 5,
+        "{}",
+        matrix.render(true)
+    );
 
-    // ofproto/trace: one rule of each action.
+    // ofproto/trace: one rule of each action, each decided by the expected rule's flow.
+    let decided = |from: &str, to: &str, port: u16, rule: &str| {
+        let (actions, full) = trace(&ovs, &policies, &lab, from, to, port);
+        let cookie = rule_cookie(&policies, rule);
+        assert!(
+            full.contains(&cookie),
+            "{from} -> {to}:{port} not decided by {rule} ({cookie}):\n{full}"
+        );
+        (actions, full)
+    };
     // securityops Drop: web never reaches db.
-    assert_eq!(trace(&ovs, &policies, &lab, "web/frontend", "db/postgres", 5432), "drop");
-    // application Allow: frontend -> api on 8080 is output to the orders port.
+    let (actions, _) = decided(
+        "web/frontend",
+        "db/postgres",
+        5432,
+        "web-never-reaches-db/drop-web",
+    );
+    assert_eq!(actions, "drop");
+    // application Allow: frontend -> api on 8080, committed and output to the orders port.
     let orders_port = get(&["get", "Interface", &orders_if, "ofport"]);
-    let allowed = trace(&ovs, &policies, &lab, "web/frontend", "api/orders", 8080);
-    assert!(allowed.contains("ct(commit,zone=65520"), "{allowed}");
-    assert!(allowed.ends_with(&orders_port) || allowed.contains(&format!(",{orders_port}")), "{allowed}");
+    let (actions, full) = decided(
+        "web/frontend",
+        "api/orders",
+        8080,
+        "frontend-calls-api/allow-frontend",
+    );
+    assert!(actions.starts_with("ct(commit,zone=65520"), "{actions}");
+    assert!(
+        full.contains(&format!("-> output port is {orders_port}")),
+        "{full}"
+    );
     // Pass: api -> db jumps over the application-tier Drop to the K8s NetworkPolicy, which
     // admits orders and isolates everything else.
-    assert!(trace(&ovs, &policies, &lab, "api/orders", "db/postgres", 5432).contains("ct(commit"));
-    assert_eq!(trace(&ovs, &policies, &lab, "api/reports", "db/postgres", 5432), "drop");
+    let (actions, full) = decided(
+        "api/orders",
+        "db/postgres",
+        5432,
+        "api-to-db-is-the-data-teams-call/pass-api",
+    );
+    assert!(actions.starts_with("ct(commit"), "{actions}\n{full}");
+    let (actions, _) = decided(
+        "api/reports",
+        "db/postgres",
+        5432,
+        "api-to-db-is-the-data-teams-call/pass-api",
+    );
+    assert_eq!(actions, "drop");
     // Baseline Drop: admin is not the frontend, so the baseline closes the API to it.
-    assert_eq!(trace(&ovs, &policies, &lab, "web/admin", "api/orders", 8080), "drop");
+    let (actions, _) = decided(
+        "web/admin",
+        "api/orders",
+        8080,
+        "api-closed-by-default/drop-other-namespaces",
+    );
+    assert_eq!(actions, "drop");
 
     // Bad input on a programmed bridge: a clear error, and the flows stay as they were.
-    let before = ovs.ofctl("dump-flows", "br-int", &["--no-stats"]).unwrap();
+    let before = ovs.ofctl("dump-flows", BRIDGE, &["--no-stats"]).unwrap();
     let bad_dir = tempfile::tempdir().unwrap();
-    std::fs::copy(examples().join("cluster.yaml"), bad_dir.path().join("cluster.yaml")).unwrap();
+    std::fs::copy(
+        examples().join("cluster.yaml"),
+        bad_dir.path().join("cluster.yaml"),
+    )
+    .unwrap();
     std::fs::write(
         bad_dir.path().join("policy.yaml"),
         "apiVersion: crd.kakine.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: broken}\nspec:\n  priority: high\n  appliedTo: [{podSelector: {}}]\n",
@@ -124,6 +251,12 @@ async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
     let out = run_agent(&ovs, bad_dir.path(), "kte");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("policy.yaml") && err.contains("broken") && err.contains("spec.priority"), "{err}");
-    assert_eq!(ovs.ofctl("dump-flows", "br-int", &["--no-stats"]).unwrap(), before);
+    assert!(
+        err.contains("policy.yaml") && err.contains("broken") && err.contains("spec.priority"),
+        "{err}"
+    );
+    assert_eq!(
+        ovs.ofctl("dump-flows", BRIDGE, &["--no-stats"]).unwrap(),
+        before
+    );
 }

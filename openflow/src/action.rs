@@ -155,17 +155,32 @@ impl Action {
                 buf.extend_from_slice(&g.to_be_bytes());
             }
             Action::DecTtl => buf.extend_from_slice(&[0, 24, 0, 8, 0, 0, 0, 0]),
-            Action::Load { field, ofs, n_bits, value } => {
+            Action::Load {
+                field,
+                ofs,
+                n_bits,
+                value,
+            } => {
                 if *ofs == 0 && *n_bits == field.bits() {
                     let start = buf.len();
                     buf.extend_from_slice(&[0, 25, 0, 0]);
-                    emit_tlv(buf, field.set_field_header(), *value & ones(field.bits() as u32), None);
+                    emit_tlv(
+                        buf,
+                        field.set_field_header(),
+                        *value & ones(field.bits() as u32),
+                        None,
+                    );
                     finish(buf, start);
                 } else {
                     emit_reg_load(buf, *field, *ofs, *n_bits, *value);
                 }
             }
-            Action::RegLoad { field, ofs, n_bits, value } => emit_reg_load(buf, *field, *ofs, *n_bits, *value),
+            Action::RegLoad {
+                field,
+                ofs,
+                n_bits,
+                value,
+            } => emit_reg_load(buf, *field, *ofs, *n_bits, *value),
             Action::OutputReg { field, ofs, n_bits } => {
                 let start = nx_header(buf, NXAST_OUTPUT_REG);
                 buf.extend_from_slice(&ofs_nbits(*ofs, *n_bits).to_be_bytes());
@@ -173,7 +188,13 @@ impl Action {
                 buf.extend_from_slice(&0xffffu16.to_be_bytes());
                 finish(buf, start);
             }
-            Action::Move { src, src_ofs, dst, dst_ofs, n_bits } => {
+            Action::Move {
+                src,
+                src_ofs,
+                dst,
+                dst_ofs,
+                n_bits,
+            } => {
                 let start = nx_header(buf, NXAST_REG_MOVE);
                 for v in [*n_bits, *src_ofs, *dst_ofs] {
                     buf.extend_from_slice(&v.to_be_bytes());
@@ -182,14 +203,23 @@ impl Action {
                 buf.extend_from_slice(&dst.nxm_header().to_be_bytes());
                 finish(buf, start);
             }
-            Action::Conjunction { id, clause, n_clauses } => {
+            Action::Conjunction {
+                id,
+                clause,
+                n_clauses,
+            } => {
                 let start = nx_header(buf, NXAST_CONJUNCTION);
                 buf.push(clause.wrapping_sub(1));
                 buf.push(*n_clauses);
                 buf.extend_from_slice(&id.to_be_bytes());
                 finish(buf, start);
             }
-            Action::Ct { commit, zone, table, exec } => {
+            Action::Ct {
+                commit,
+                zone,
+                table,
+                exec,
+            } => {
                 let start = nx_header(buf, NXAST_CT);
                 buf.extend_from_slice(&(*commit as u16).to_be_bytes());
                 buf.extend_from_slice(&[0; 4]);
@@ -212,7 +242,11 @@ impl Action {
                 buf.extend_from_slice(bytes);
                 finish(buf, start);
             }
-            Action::Controller { max_len, reason, id } => {
+            Action::Controller {
+                max_len,
+                reason,
+                id,
+            } => {
                 let start = nx_header(buf, NXAST_CONTROLLER);
                 buf.extend_from_slice(&max_len.to_be_bytes());
                 buf.extend_from_slice(&id.to_be_bytes());
@@ -256,8 +290,12 @@ pub(crate) fn parse_actions(r: &mut Reader) -> Result<Vec<Action>, Error> {
             needed: 4,
             available: r.remaining(),
         })? as usize;
-        if len < 8 || len % 8 != 0 || len > r.remaining() {
-            return Err(Error::BadLength { what: "action", offset: off, length: len });
+        if len < 8 || !len.is_multiple_of(8) || len > r.remaining() {
+            return Err(Error::BadLength {
+                what: "action",
+                offset: off,
+                length: len,
+            });
         }
         let mut a = r.sub("action", len)?;
         out.push(parse_action(&mut a, off)?);
@@ -266,19 +304,35 @@ pub(crate) fn parse_actions(r: &mut Reader) -> Result<Vec<Action>, Error> {
 }
 
 fn bad(offset: usize, reason: impl Into<String>) -> Error {
-    Error::BadAction { offset, reason: reason.into() }
+    Error::BadAction {
+        offset,
+        reason: reason.into(),
+    }
 }
 
 fn raw(r: &Reader, all: &[u8]) -> Action {
     let _ = r;
-    Action::Raw { kind: u16::from_be_bytes([all[0], all[1]]), body: all[4..].to_vec() }
+    Action::Raw {
+        kind: u16::from_be_bytes([all[0], all[1]]),
+        body: all[4..].to_vec(),
+    }
 }
 
 fn parse_action(r: &mut Reader, off: usize) -> Result<Action, Error> {
     let all = r.clone().rest();
     let kind = r.u16("action type")?;
     let len = r.u16("action length")? as usize;
-    let fixed = |n: usize| if len == n { Ok(()) } else { Err(Error::BadLength { what: "action", offset: off, length: len }) };
+    let fixed = |n: usize| {
+        if len == n {
+            Ok(())
+        } else {
+            Err(Error::BadLength {
+                what: "action",
+                offset: off,
+                length: len,
+            })
+        }
+    };
     match kind {
         OFPAT_OUTPUT => {
             fixed(16)?;
@@ -300,15 +354,25 @@ fn parse_action(r: &mut Reader, off: usize) -> Result<Action, Error> {
             if h & 0x100 != 0 || 8 + n > len {
                 return Err(bad(off, "set_field with mask or bad OXM length"));
             }
-            let Some(field) = Field::from_header(h) else { return Ok(raw(r, all)) };
+            let Some(field) = Field::from_header(h) else {
+                return Ok(raw(r, all));
+            };
             if field.bits() as usize != n * 8 || h != field.set_field_header() {
                 return Ok(raw(r, all));
             }
-            let v = r.take("set_field value", n)?.iter().fold(0u128, |a, b| a << 8 | *b as u128);
+            let v = r
+                .take("set_field value", n)?
+                .iter()
+                .fold(0u128, |a, b| a << 8 | *b as u128);
             if r.rest().iter().any(|b| *b != 0) {
                 return Err(bad(off, "nonzero set_field padding"));
             }
-            Ok(Action::Load { field, ofs: 0, n_bits: field.bits(), value: v })
+            Ok(Action::Load {
+                field,
+                ofs: 0,
+                n_bits: field.bits(),
+                value: v,
+            })
         }
         OFPAT_EXPERIMENTER => {
             let vendor = r.u32("experimenter id")?;
@@ -329,27 +393,63 @@ fn subfield(r: &mut Reader, off: usize) -> Result<(Option<Field>, u16, u16), Err
     let field = Field::from_header(h).filter(|f| f.nxm_header() == h);
     if let Some(f) = field {
         if ofs + n_bits > f.bits() {
-            return Err(bad(off, format!("bit range {}..{} outside {}-bit field", ofs, ofs + n_bits - 1, f.bits())));
+            return Err(bad(
+                off,
+                format!(
+                    "bit range {}..{} outside {}-bit field",
+                    ofs,
+                    ofs + n_bits - 1,
+                    f.bits()
+                ),
+            ));
         }
     }
     Ok((field, ofs, n_bits))
 }
 
-fn parse_nicira(r: &mut Reader, off: usize, len: usize, subtype: u16, all: &[u8]) -> Result<Action, Error> {
-    let fixed = |n: usize| if len == n { Ok(()) } else { Err(Error::BadLength { what: "action", offset: off, length: len }) };
+fn parse_nicira(
+    r: &mut Reader,
+    off: usize,
+    len: usize,
+    subtype: u16,
+    all: &[u8],
+) -> Result<Action, Error> {
+    let fixed = |n: usize| {
+        if len == n {
+            Ok(())
+        } else {
+            Err(Error::BadLength {
+                what: "action",
+                offset: off,
+                length: len,
+            })
+        }
+    };
     match subtype {
         NXAST_REG_LOAD => {
             fixed(24)?;
             let (field, ofs, n_bits) = subfield(r, off)?;
             let value = r.u64("reg_load value")? as u128;
-            let Some(field) = field else { return Ok(raw(r, all)) };
+            let Some(field) = field else {
+                return Ok(raw(r, all));
+            };
             if n_bits < 64 && value >> n_bits != 0 {
                 return Err(bad(off, "reg_load value wider than its bit range"));
             }
             if ofs == 0 && n_bits == field.bits() {
-                Ok(Action::RegLoad { field, ofs, n_bits, value })
+                Ok(Action::RegLoad {
+                    field,
+                    ofs,
+                    n_bits,
+                    value,
+                })
             } else {
-                Ok(Action::Load { field, ofs, n_bits, value })
+                Ok(Action::Load {
+                    field,
+                    ofs,
+                    n_bits,
+                    value,
+                })
             }
         }
         NXAST_OUTPUT_REG => {
@@ -372,13 +472,22 @@ fn parse_nicira(r: &mut Reader, off: usize, len: usize, subtype: u16, all: &[u8]
             let dst = Field::from_header(r.u32("reg_move dst")?);
             match (src, dst) {
                 (Some(src), Some(dst))
-                    if src.nxm_header() == u32::from_be_bytes([all[16], all[17], all[18], all[19]])
-                        && dst.nxm_header() == u32::from_be_bytes([all[20], all[21], all[22], all[23]]) =>
+                    if src.nxm_header()
+                        == u32::from_be_bytes([all[16], all[17], all[18], all[19]])
+                        && dst.nxm_header()
+                            == u32::from_be_bytes([all[20], all[21], all[22], all[23]]) =>
                 {
-                    if n_bits == 0 || src_ofs + n_bits > src.bits() || dst_ofs + n_bits > dst.bits() {
+                    if n_bits == 0 || src_ofs + n_bits > src.bits() || dst_ofs + n_bits > dst.bits()
+                    {
                         return Err(bad(off, "reg_move bit range outside its fields"));
                     }
-                    Ok(Action::Move { src, src_ofs, dst, dst_ofs, n_bits })
+                    Ok(Action::Move {
+                        src,
+                        src_ofs,
+                        dst,
+                        dst_ofs,
+                        n_bits,
+                    })
                 }
                 _ => Ok(raw(r, all)),
             }
@@ -388,7 +497,11 @@ fn parse_nicira(r: &mut Reader, off: usize, len: usize, subtype: u16, all: &[u8]
             let clause = r.u8("conjunction clause")?;
             let n_clauses = r.u8("conjunction n_clauses")?;
             let id = r.u32("conjunction id")?;
-            Ok(Action::Conjunction { id, clause: clause.wrapping_add(1), n_clauses })
+            Ok(Action::Conjunction {
+                id,
+                clause: clause.wrapping_add(1),
+                n_clauses,
+            })
         }
         NXAST_RESUBMIT_TABLE => {
             fixed(16)?;
@@ -408,11 +521,19 @@ fn parse_nicira(r: &mut Reader, off: usize, len: usize, subtype: u16, all: &[u8]
             if r.u8("controller pad")? != 0 {
                 return Ok(raw(r, all));
             }
-            Ok(Action::Controller { max_len, reason, id })
+            Ok(Action::Controller {
+                max_len,
+                reason,
+                id,
+            })
         }
         NXAST_CT => {
             if len < 24 {
-                return Err(Error::BadLength { what: "ct action", offset: off, length: len });
+                return Err(Error::BadLength {
+                    what: "ct action",
+                    offset: off,
+                    length: len,
+                });
             }
             let flags = r.u16("ct flags")?;
             let zone_src = r.u32("ct zone_src")?;
@@ -422,14 +543,29 @@ fn parse_nicira(r: &mut Reader, off: usize, len: usize, subtype: u16, all: &[u8]
             let alg = r.u16("ct alg")?;
             let exec = parse_actions(r)?;
             let plain = exec.iter().all(|a| {
-                matches!(a, Action::Load { field: Field::CtMark | Field::CtLabel, .. }
-                    | Action::RegLoad { field: Field::CtMark | Field::CtLabel, .. }
-                    | Action::Move { dst: Field::CtMark | Field::CtLabel, .. })
+                matches!(
+                    a,
+                    Action::Load {
+                        field: Field::CtMark | Field::CtLabel,
+                        ..
+                    } | Action::RegLoad {
+                        field: Field::CtMark | Field::CtLabel,
+                        ..
+                    } | Action::Move {
+                        dst: Field::CtMark | Field::CtLabel,
+                        ..
+                    }
+                )
             });
             if flags & !1 != 0 || zone_src != 0 || alg != 0 || !plain {
                 return Ok(raw(r, all));
             }
-            Ok(Action::Ct { commit: flags & 1 != 0, zone, table: (table != 0xff).then_some(table), exec })
+            Ok(Action::Ct {
+                commit: flags & 1 != 0,
+                zone,
+                table: (table != 0xff).then_some(table),
+                exec,
+            })
         }
         _ => Ok(raw(r, all)),
     }
@@ -451,29 +587,60 @@ mod tests {
     #[test]
     fn conjunction_matches_ovs() {
         round_trip(
-            Action::Conjunction { id: 1001, clause: 1, n_clauses: 2 },
-            &[0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 0x22, 0, 2, 0, 0, 3, 0xe9],
+            Action::Conjunction {
+                id: 1001,
+                clause: 1,
+                n_clauses: 2,
+            },
+            &[
+                0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 0x22, 0, 2, 0, 0, 3, 0xe9,
+            ],
         );
     }
 
     #[test]
     fn whole_field_load_is_set_field_and_reg_load_stays() {
         round_trip(
-            Action::Load { field: Field::CtMark, ofs: 0, n_bits: 32, value: 1 },
+            Action::Load {
+                field: Field::CtMark,
+                ofs: 0,
+                n_bits: 32,
+                value: 1,
+            },
             &[0, 0x19, 0, 0x10, 0, 1, 0xd6, 4, 0, 0, 0, 1, 0, 0, 0, 0],
         );
         round_trip(
-            Action::RegLoad { field: Field::Reg(3), ofs: 0, n_bits: 32, value: 0x3e9 },
-            &[0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 7, 0, 0x1f, 0, 1, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0xe9],
+            Action::RegLoad {
+                field: Field::Reg(3),
+                ofs: 0,
+                n_bits: 32,
+                value: 0x3e9,
+            },
+            &[
+                0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 7, 0, 0x1f, 0, 1, 6, 4, 0, 0, 0, 0, 0, 0,
+                3, 0xe9,
+            ],
         );
     }
 
     #[test]
     fn resubmit_and_output_reg_match_ovs() {
-        round_trip(Action::Resubmit { table: 1 }, &[0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 0x0e, 0xff, 0xf8, 1, 0, 0, 0]);
         round_trip(
-            Action::OutputReg { field: Field::Reg(1), ofs: 0, n_bits: 16 },
-            &[0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 0x0f, 0, 0x0f, 0, 1, 2, 4, 0xff, 0xff, 0, 0, 0, 0, 0, 0],
+            Action::Resubmit { table: 1 },
+            &[
+                0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 0x0e, 0xff, 0xf8, 1, 0, 0, 0,
+            ],
+        );
+        round_trip(
+            Action::OutputReg {
+                field: Field::Reg(1),
+                ofs: 0,
+                n_bits: 16,
+            },
+            &[
+                0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 0x0f, 0, 0x0f, 0, 1, 2, 4, 0xff, 0xff, 0,
+                0, 0, 0, 0, 0,
+            ],
         );
     }
 
@@ -481,14 +648,25 @@ mod tests {
     fn move_matches_ovs() {
         // move:NXM_NX_REG0[0..15]->NXM_NX_REG1[0..15]
         round_trip(
-            Action::Move { src: Field::Reg(0), src_ofs: 0, dst: Field::Reg(1), dst_ofs: 0, n_bits: 16 },
-            &[0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 6, 0, 0x10, 0, 0, 0, 0, 0, 1, 0, 4, 0, 1, 2, 4],
+            Action::Move {
+                src: Field::Reg(0),
+                src_ofs: 0,
+                dst: Field::Reg(1),
+                dst_ofs: 0,
+                n_bits: 16,
+            },
+            &[
+                0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 6, 0, 0x10, 0, 0, 0, 0, 0, 1, 0, 4, 0, 1,
+                2, 4,
+            ],
         );
     }
 
     #[test]
     fn unknown_action_round_trips_raw() {
-        let ct_clear = [0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 0x2b, 0, 0, 0, 0, 0, 0];
+        let ct_clear = [
+            0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 0x2b, 0, 0, 0, 0, 0, 0,
+        ];
         let got = parse_actions(&mut Reader::new(&ct_clear, 0)).unwrap();
         let mut buf = Vec::new();
         emit_actions(&got, &mut buf);
@@ -497,8 +675,22 @@ mod tests {
 
     #[test]
     fn bad_lengths_are_errors_with_offsets() {
-        let e = parse_actions(&mut Reader::new(&[0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0], 100)).unwrap_err();
-        assert!(matches!(e, Error::BadLength { offset: 100, length: 12, .. }), "{e}");
+        let e = parse_actions(&mut Reader::new(
+            &[0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0],
+            100,
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::BadLength {
+                    offset: 100,
+                    length: 12,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = parse_actions(&mut Reader::new(&[0, 0, 0], 7)).unwrap_err();
         assert!(matches!(e, Error::Truncated { offset: 7, .. }), "{e}");
     }

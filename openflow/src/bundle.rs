@@ -81,6 +81,11 @@ pub struct BundleControl {
 impl BundleControl {
     /// A request of `kind` for `bundle_id` with `flags` and no properties.
     pub fn new(bundle_id: u32, kind: BundleCtrlType, flags: u16) -> Self {
-        BundleControl { bundle_id, kind, flags, properties: Vec::new() }
+        BundleControl {
+            bundle_id,
+            kind,
+            flags,
+            properties: Vec::new(),
+        }
     }
 }

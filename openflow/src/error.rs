@@ -153,7 +153,9 @@ impl OfpError {
 
     /// The xid of the offending request in `data`, if at least a header was echoed.
     pub fn request_xid(&self) -> Option<u32> {
-        self.data.get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.data
+            .get(4..8)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 }
 
@@ -283,10 +285,28 @@ const ERROR_NAMES: &[(u16, &[&str])] = &[
             "OFPGMFC_EPERM",
         ],
     ),
-    (7, &["OFPPMFC_BAD_PORT", "OFPPMFC_BAD_HW_ADDR", "OFPPMFC_BAD_CONFIG", "OFPPMFC_BAD_ADVERTISE", "OFPPMFC_EPERM"]),
-    (8, &["OFPTMFC_BAD_TABLE", "OFPTMFC_BAD_CONFIG", "OFPTMFC_EPERM"]),
-    (9, &["OFPQOFC_BAD_PORT", "OFPQOFC_BAD_QUEUE", "OFPQOFC_EPERM"]),
-    (10, &["OFPSCFC_BAD_FLAGS", "OFPSCFC_BAD_LEN", "OFPSCFC_EPERM"]),
+    (
+        7,
+        &[
+            "OFPPMFC_BAD_PORT",
+            "OFPPMFC_BAD_HW_ADDR",
+            "OFPPMFC_BAD_CONFIG",
+            "OFPPMFC_BAD_ADVERTISE",
+            "OFPPMFC_EPERM",
+        ],
+    ),
+    (
+        8,
+        &["OFPTMFC_BAD_TABLE", "OFPTMFC_BAD_CONFIG", "OFPTMFC_EPERM"],
+    ),
+    (
+        9,
+        &["OFPQOFC_BAD_PORT", "OFPQOFC_BAD_QUEUE", "OFPQOFC_EPERM"],
+    ),
+    (
+        10,
+        &["OFPSCFC_BAD_FLAGS", "OFPSCFC_BAD_LEN", "OFPSCFC_EPERM"],
+    ),
     (11, &["OFPRRFC_STALE", "OFPRRFC_UNSUP", "OFPRRFC_BAD_ROLE"]),
     (
         12,
@@ -353,8 +373,14 @@ const NICIRA_ERRORS: &[(u16, &str)] = &[
 /// OVS's name of an error (type, code, experimenter), e.g. `(3, 2, None)` → `OFPBIC_BAD_TABLE_ID`.
 pub fn error_name(kind: u16, code: u16, experimenter: Option<u32>) -> Option<&'static str> {
     match experimenter {
-        Some(ONF_VENDOR_ID) => code.checked_sub(2300).and_then(|i| ONF_BUNDLE_ERRORS.get(i as usize)).copied(),
-        Some(NX_VENDOR_ID) => NICIRA_ERRORS.iter().find(|(c, _)| *c == code).map(|(_, n)| *n),
+        Some(ONF_VENDOR_ID) => code
+            .checked_sub(2300)
+            .and_then(|i| ONF_BUNDLE_ERRORS.get(i as usize))
+            .copied(),
+        Some(NX_VENDOR_ID) => NICIRA_ERRORS
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, n)| *n),
         Some(_) => None,
         None => ERROR_NAMES
             .iter()

@@ -108,17 +108,56 @@ pub enum Field {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
     /// OFPAT_OUTPUT to a port (`max_len` only matters for CONTROLLER).
-    Output { port: u32, max_len: u16 },
+    Output {
+        /// Port number (OF1.3 32-bit, reserved ports in `action::port`).
+        port: u32,
+        /// Bytes to send to the controller (only for CONTROLLER).
+        max_len: u16,
+    },
     /// NXAST_OUTPUT_REG: output to the port in `field[ofs..ofs+n_bits]`.
-    OutputReg { field: Field, ofs: u16, n_bits: u16 },
+    OutputReg {
+        /// The field.
+        field: Field,
+        /// First bit (0 = least significant).
+        ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+    },
     /// Load `value` into `field[ofs..ofs+n_bits]`. Emitted as OVS does: OFPAT_SET_FIELD when the
     /// whole field is written, NXAST_REG_LOAD otherwise (`load:V->NXM_NX_REGn[a..b]`).
-    Load { field: Field, ofs: u16, n_bits: u16, value: u128 },
+    Load {
+        /// The field.
+        field: Field,
+        /// First bit (0 = least significant).
+        ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+        /// Value, right-aligned (bit 0 lands at `ofs`).
+        value: u128,
+    },
     /// NXAST_REG_MOVE (subtype 6, 24 bytes): `move:SRC[src_ofs..]->DST[dst_ofs..]` copying
     /// `n_bits` bits; allowed inside `ct(exec(...))` with a ct_mark / ct_label destination.
-    Move { src: Field, src_ofs: u16, dst: Field, dst_ofs: u16, n_bits: u16 },
+    Move {
+        /// Source field.
+        src: Field,
+        /// First source bit.
+        src_ofs: u16,
+        /// Destination field.
+        dst: Field,
+        /// First destination bit.
+        dst_ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+    },
     /// NXAST_CONJUNCTION: `conjunction(id, clause/n_clauses)`, clause is 1-based here.
-    Conjunction { id: u32, clause: u8, n_clauses: u8 },
+    Conjunction {
+        /// Conjunction id (matched by `conj_id`).
+        id: u32,
+        /// 1-based clause number.
+        clause: u8,
+        /// Number of clauses (2..=64).
+        n_clauses: u8,
+    },
     /// NXAST_CT.
     Ct {
         /// `commit` flag.
@@ -131,13 +170,25 @@ pub enum Action {
         exec: Vec<Action>,
     },
     /// NXAST_RESUBMIT_TABLE: `resubmit(,table)` with in_port kept.
-    Resubmit { table: u8 },
+    Resubmit {
+        /// Table to resubmit to (in_port kept).
+        table: u8,
+    },
     /// NXAST_NOTE bytes.
     Note(Vec<u8>),
     /// NXAST_REG_LOAD written as such even when it covers the whole field: what ovs-ofctl's
     /// `load:V->NXM_NX_REG3[]` produces (a partial [`Action::Load`] encodes identically, so
     /// decode yields `RegLoad` only for whole-field REG_LOADs).
-    RegLoad { field: Field, ofs: u16, n_bits: u16, value: u128 },
+    RegLoad {
+        /// The field.
+        field: Field,
+        /// First bit (0 = least significant).
+        ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+        /// Value, right-aligned (bit 0 lands at `ofs`).
+        value: u128,
+    },
     /// NXAST_CONTROLLER (20): `controller(reason=...,max_len=...,id=...)`. Plain `controller`
     /// is `Output { port: CONTROLLER, max_len: 0xffff }` instead, as in OVS.
     Controller {
@@ -154,7 +205,12 @@ pub enum Action {
     DecTtl,
     /// NXAST_CONTROLLER2 style `controller(reason=..., userdata=...)` is out of scope for the
     /// skeleton; unknown actions round-trip raw (type, bytes after the 4-byte header).
-    Raw { kind: u16, body: Vec<u8> },
+    Raw {
+        /// Action type (0xffff for experimenter actions).
+        kind: u16,
+        /// Bytes after the 4-byte type/length header.
+        body: Vec<u8>,
+    },
 }
 
 /// An OF1.3 instruction.
@@ -222,7 +278,12 @@ pub struct FlowMod {
 
 impl FlowMod {
     /// An ADD flow_mod with defaults (`buffer_id`, `out_port`, `out_group` = none/any).
-    pub fn add(table_id: u8, priority: u16, r#match: Match, instructions: Vec<Instruction>) -> Self {
+    pub fn add(
+        table_id: u8,
+        priority: u16,
+        r#match: Match,
+        instructions: Vec<Instruction>,
+    ) -> Self {
         FlowMod {
             cookie: 0,
             cookie_mask: 0,

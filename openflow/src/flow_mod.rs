@@ -68,8 +68,10 @@ impl FlowMod {
         let table_id = r.u8("flow_mod")?;
         let off = r.offset();
         let cmd = r.u8("flow_mod")?;
-        let command = FlowModCommand::from_code(cmd)
-            .ok_or_else(|| Error::BadValue { offset: off, reason: format!("unknown flow_mod command {cmd}") })?;
+        let command = FlowModCommand::from_code(cmd).ok_or_else(|| Error::BadValue {
+            offset: off,
+            reason: format!("unknown flow_mod command {cmd}"),
+        })?;
         let idle_timeout = r.u16("flow_mod")?;
         let hard_timeout = r.u16("flow_mod")?;
         let priority = r.u16("flow_mod")?;

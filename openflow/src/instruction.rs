@@ -76,11 +76,25 @@ pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Err
         let off = r.offset();
         let kind = r.u16("instruction type")?;
         let len = r.u16("instruction length")? as usize;
-        if len < 8 || len % 8 != 0 || len - 4 > r.remaining() {
-            return Err(Error::BadLength { what: "instruction", offset: off, length: len });
+        if len < 8 || !len.is_multiple_of(8) || len - 4 > r.remaining() {
+            return Err(Error::BadLength {
+                what: "instruction",
+                offset: off,
+                length: len,
+            });
         }
         let mut b = r.sub("instruction", len - 4)?;
-        let fixed = |n: usize| if len == n { Ok(()) } else { Err(Error::BadLength { what: "instruction", offset: off, length: len }) };
+        let fixed = |n: usize| {
+            if len == n {
+                Ok(())
+            } else {
+                Err(Error::BadLength {
+                    what: "instruction",
+                    offset: off,
+                    length: len,
+                })
+            }
+        };
         let inst = match kind {
             1 => {
                 fixed(8)?;
@@ -108,7 +122,12 @@ pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Err
                 fixed(8)?;
                 Instruction::Meter(b.u32("meter id")?)
             }
-            k => return Err(Error::BadInstruction { offset: off, reason: format!("unknown instruction type {k}") }),
+            k => {
+                return Err(Error::BadInstruction {
+                    offset: off,
+                    reason: format!("unknown instruction type {k}"),
+                })
+            }
         };
         out.push(inst);
     }
@@ -122,7 +141,13 @@ mod tests {
 
     #[test]
     fn meter_goes_first_whatever_the_input_order() {
-        let insts = vec![Instruction::ApplyActions(vec![Action::Output { port: 3, max_len: 0 }]), Instruction::Meter(1)];
+        let insts = vec![
+            Instruction::ApplyActions(vec![Action::Output {
+                port: 3,
+                max_len: 0,
+            }]),
+            Instruction::Meter(1),
+        ];
         let mut buf = vec![0xa5];
         emit_instructions(&insts, &mut buf);
         assert_eq!(&buf[1..9], &[0, 6, 0, 8, 0, 0, 0, 1]);

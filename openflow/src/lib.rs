@@ -39,6 +39,8 @@ mod wire;
 pub use bundle::{BundleControl, BundleCtrlType};
 pub use conn::Connection;
 pub use error::{error_name, Error, MatchError, OfpError, NX_VENDOR_ID, ONF_VENDOR_ID};
-pub use flow::{ct_state, Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField};
+pub use flow::{
+    ct_state, Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField,
+};
 pub use message::{Hello, HelloElement, Message, SwitchConfig, SwitchFeatures};
 pub use multipart::{FlowStats, FlowStatsRequest, MultipartReply, MultipartRequest, Port};

@@ -40,7 +40,10 @@ pub struct Hello {
 impl Hello {
     /// Our HELLO: version 0x04 with bitmap 0x10 (`ovs-ofctl encode-hello 0x10`).
     pub fn of13() -> Self {
-        Hello { version: OFP13_VERSION, elements: vec![HelloElement::VersionBitmap(vec![1 << OFP13_VERSION])] }
+        Hello {
+            version: OFP13_VERSION,
+            elements: vec![HelloElement::VersionBitmap(vec![1 << OFP13_VERSION])],
+        }
     }
 
     /// Whether the peer supports OF1.3: its bitmap has bit 4, or, without a bitmap, its header
@@ -157,7 +160,8 @@ pub enum Message {
 
 /// Total length of the message at the start of `buf`, once its header is there.
 pub fn frame_len(buf: &[u8]) -> Option<usize> {
-    buf.get(2..4).map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+    buf.get(2..4)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
 }
 
 impl Message {
@@ -207,7 +211,9 @@ impl Message {
                 for e in &h.elements {
                     let s = buf.len();
                     let (kind, data): (u16, Vec<u8>) = match e {
-                        HelloElement::VersionBitmap(b) => (1, b.iter().flat_map(|w| w.to_be_bytes()).collect()),
+                        HelloElement::VersionBitmap(b) => {
+                            (1, b.iter().flat_map(|w| w.to_be_bytes()).collect())
+                        }
                         HelloElement::Unknown { kind, data } => (*kind, data.clone()),
                     };
                     buf.extend_from_slice(&kind.to_be_bytes());
@@ -261,7 +267,11 @@ impl Message {
                 buf.extend_from_slice(&b.flags.to_be_bytes());
                 buf.extend_from_slice(&b.properties);
             }
-            Message::BundleAdd { bundle_id, flags, message } => {
+            Message::BundleAdd {
+                bundle_id,
+                flags,
+                message,
+            } => {
                 buf.extend_from_slice(&ONF_VENDOR_ID.to_be_bytes());
                 buf.extend_from_slice(&ONFT_BUNDLE_ADD_MESSAGE.to_be_bytes());
                 buf.extend_from_slice(&bundle_id.to_be_bytes());
@@ -274,7 +284,11 @@ impl Message {
                 buf.extend_from_slice(&NXT_SET_PACKET_IN_FORMAT.to_be_bytes());
                 buf.extend_from_slice(&f.to_be_bytes());
             }
-            Message::Experimenter { experimenter, exp_type, data } => {
+            Message::Experimenter {
+                experimenter,
+                exp_type,
+                data,
+            } => {
                 buf.extend_from_slice(&experimenter.to_be_bytes());
                 buf.extend_from_slice(&exp_type.to_be_bytes());
                 buf.extend_from_slice(data);
@@ -298,10 +312,19 @@ impl Message {
         let len = r.u16("ofp_header")? as usize;
         let xid = r.u32("ofp_header")?;
         if len < 8 || len < bytes.len() {
-            return Err(Error::BadLength { what: "ofp_header", offset: 0, length: len });
+            return Err(Error::BadLength {
+                what: "ofp_header",
+                offset: 0,
+                length: len,
+            });
         }
         if len > bytes.len() {
-            return Err(Error::Truncated { what: "message", offset: 0, needed: len, available: bytes.len() });
+            return Err(Error::Truncated {
+                what: "message",
+                offset: 0,
+                needed: len,
+                available: bytes.len(),
+            });
         }
         if version != OFP13_VERSION && kind > 1 {
             return Err(Error::BadVersion { version });
@@ -315,7 +338,11 @@ impl Message {
             if r.remaining() == n {
                 Ok(())
             } else {
-                Err(Error::BadLength { what, offset: 0, length: r.remaining() + 8 })
+                Err(Error::BadLength {
+                    what,
+                    offset: 0,
+                    length: r.remaining() + 8,
+                })
             }
         };
         Ok(match kind {
@@ -326,16 +353,25 @@ impl Message {
                     let t = r.u16("hello element")?;
                     let l = r.u16("hello element")? as usize;
                     if l < 4 {
-                        return Err(Error::BadLength { what: "hello element", offset: off, length: l });
+                        return Err(Error::BadLength {
+                            what: "hello element",
+                            offset: off,
+                            length: l,
+                        });
                     }
                     let data = r.take("hello element", l - 4)?;
                     r.skip("hello element padding", pad8(l).min(r.remaining()))?;
                     elements.push(if t == 1 {
                         HelloElement::VersionBitmap(
-                            data.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                            data.chunks_exact(4)
+                                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                                .collect(),
                         )
                     } else {
-                        HelloElement::Unknown { kind: t, data: data.to_vec() }
+                        HelloElement::Unknown {
+                            kind: t,
+                            data: data.to_vec(),
+                        }
                     });
                 }
                 Message::Hello(Hello { version, elements })
@@ -343,8 +379,17 @@ impl Message {
             1 => {
                 let kind = r.u16("error")?;
                 let code = r.u16("error")?;
-                let experimenter = if kind == 0xffff { Some(r.u32("error experimenter")?) } else { None };
-                Message::Error(OfpError { kind, code, experimenter, data: r.rest().to_vec() })
+                let experimenter = if kind == 0xffff {
+                    Some(r.u32("error experimenter")?)
+                } else {
+                    None
+                };
+                Message::Error(OfpError {
+                    kind,
+                    code,
+                    experimenter,
+                    data: r.rest().to_vec(),
+                })
             }
             2 => Message::EchoRequest(r.rest().to_vec()),
             3 => Message::EchoReply(r.rest().to_vec()),
@@ -356,7 +401,12 @@ impl Message {
                         let bundle_id = r.u32("bundle control")?;
                         let kind = BundleCtrlType::from_code(r.u16("bundle control")?);
                         let flags = r.u16("bundle control")?;
-                        Message::BundleControl(BundleControl { bundle_id, kind, flags, properties: r.rest().to_vec() })
+                        Message::BundleControl(BundleControl {
+                            bundle_id,
+                            kind,
+                            flags,
+                            properties: r.rest().to_vec(),
+                        })
                     }
                     (ONF_VENDOR_ID, ONFT_BUNDLE_ADD_MESSAGE) => {
                         let bundle_id = r.u32("bundle add")?;
@@ -364,20 +414,31 @@ impl Message {
                         let flags = r.u16("bundle add")?;
                         let off = r.offset();
                         let inner = r.rest();
-                        let (inner_xid, message) = Message::decode(inner).map_err(|e| shift(e, off))?;
+                        let (inner_xid, message) =
+                            Message::decode(inner).map_err(|e| shift(e, off))?;
                         if inner_xid != xid {
                             return Err(Error::BadValue {
                                 offset: off + 4,
-                                reason: format!("bundled message xid {inner_xid:#x} differs from {xid:#x}"),
+                                reason: format!(
+                                    "bundled message xid {inner_xid:#x} differs from {xid:#x}"
+                                ),
                             });
                         }
-                        Message::BundleAdd { bundle_id, flags, message: Box::new(message) }
+                        Message::BundleAdd {
+                            bundle_id,
+                            flags,
+                            message: Box::new(message),
+                        }
                     }
                     (NX_VENDOR_ID, NXT_SET_PACKET_IN_FORMAT) => {
                         exact(r, 4, "set_packet_in_format")?;
                         Message::SetPacketInFormat(r.u32("set_packet_in_format")?)
                     }
-                    _ => Message::Experimenter { experimenter, exp_type, data: r.rest().to_vec() },
+                    _ => Message::Experimenter {
+                        experimenter,
+                        exp_type,
+                        data: r.rest().to_vec(),
+                    },
                 }
             }
             5 => {
@@ -408,7 +469,10 @@ impl Message {
             }
             8 | 9 => {
                 exact(r, 4, "switch_config")?;
-                let c = SwitchConfig { flags: r.u16("switch_config")?, miss_send_len: r.u16("switch_config")? };
+                let c = SwitchConfig {
+                    flags: r.u16("switch_config")?,
+                    miss_send_len: r.u16("switch_config")?,
+                };
                 if kind == 8 {
                     Message::GetConfigReply(c)
                 } else {
@@ -421,9 +485,15 @@ impl Message {
                 let flags = r.u16("multipart")?;
                 r.skip("multipart", 4)?;
                 if kind == 18 {
-                    Message::MultipartRequest { flags, body: MultipartRequest::parse_body(mp, r)? }
+                    Message::MultipartRequest {
+                        flags,
+                        body: MultipartRequest::parse_body(mp, r)?,
+                    }
                 } else {
-                    Message::MultipartReply { flags, body: MultipartReply::parse_body(mp, r)? }
+                    Message::MultipartReply {
+                        flags,
+                        body: MultipartReply::parse_body(mp, r)?,
+                    }
                 }
             }
             20 => {
@@ -434,7 +504,10 @@ impl Message {
                 exact(r, 0, "barrier_reply")?;
                 Message::BarrierReply
             }
-            kind => Message::Unknown { kind, body: r.rest().to_vec() },
+            kind => Message::Unknown {
+                kind,
+                body: r.rest().to_vec(),
+            },
         })
     }
 }
@@ -442,14 +515,42 @@ impl Message {
 /// Re-base an inner message's error offsets onto the outer message.
 fn shift(e: Error, by: usize) -> Error {
     match e {
-        Error::Truncated { what, offset, needed, available } => {
-            Error::Truncated { what, offset: offset + by, needed, available }
-        }
-        Error::BadLength { what, offset, length } => Error::BadLength { what, offset: offset + by, length },
-        Error::BadMatch { offset, kind } => Error::BadMatch { offset: offset + by, kind },
-        Error::BadAction { offset, reason } => Error::BadAction { offset: offset + by, reason },
-        Error::BadInstruction { offset, reason } => Error::BadInstruction { offset: offset + by, reason },
-        Error::BadValue { offset, reason } => Error::BadValue { offset: offset + by, reason },
+        Error::Truncated {
+            what,
+            offset,
+            needed,
+            available,
+        } => Error::Truncated {
+            what,
+            offset: offset + by,
+            needed,
+            available,
+        },
+        Error::BadLength {
+            what,
+            offset,
+            length,
+        } => Error::BadLength {
+            what,
+            offset: offset + by,
+            length,
+        },
+        Error::BadMatch { offset, kind } => Error::BadMatch {
+            offset: offset + by,
+            kind,
+        },
+        Error::BadAction { offset, reason } => Error::BadAction {
+            offset: offset + by,
+            reason,
+        },
+        Error::BadInstruction { offset, reason } => Error::BadInstruction {
+            offset: offset + by,
+            reason,
+        },
+        Error::BadValue { offset, reason } => Error::BadValue {
+            offset: offset + by,
+            reason,
+        },
         e => e,
     }
 }
@@ -463,20 +564,35 @@ mod tests {
         // ovs-ofctl encode-hello 0x10
         let b = [0x04, 0, 0, 0x10, 0, 0, 0, 1, 0, 1, 0, 8, 0, 0, 0, 0x10];
         assert_eq!(Message::Hello(Hello::of13()).encode(1), b);
-        assert_eq!(Message::decode(&b).unwrap(), (1, Message::Hello(Hello::of13())));
+        assert_eq!(
+            Message::decode(&b).unwrap(),
+            (1, Message::Hello(Hello::of13()))
+        );
     }
 
     #[test]
     fn echo_reply_keeps_payload() {
         let b = [4, 2, 0, 12, 0, 0, 0, 5, 0xde, 0xad, 0xbe, 0xef];
         let (xid, m) = Message::decode(&b).unwrap();
-        assert_eq!((xid, m), (5, Message::EchoRequest(vec![0xde, 0xad, 0xbe, 0xef])));
+        assert_eq!(
+            (xid, m),
+            (5, Message::EchoRequest(vec![0xde, 0xad, 0xbe, 0xef]))
+        );
     }
 
     #[test]
     fn short_and_long_length_fields_are_errors() {
-        assert!(matches!(Message::decode(&[4, 20, 0, 4, 0, 0, 0, 1]), Err(Error::BadLength { .. })));
-        assert!(matches!(Message::decode(&[4, 20, 0, 16, 0, 0, 0, 1]), Err(Error::Truncated { needed: 16, .. })));
-        assert!(matches!(Message::decode(&[4, 20, 0]), Err(Error::Truncated { offset: 2, .. })));
+        assert!(matches!(
+            Message::decode(&[4, 20, 0, 4, 0, 0, 0, 1]),
+            Err(Error::BadLength { .. })
+        ));
+        assert!(matches!(
+            Message::decode(&[4, 20, 0, 16, 0, 0, 0, 1]),
+            Err(Error::Truncated { needed: 16, .. })
+        ));
+        assert!(matches!(
+            Message::decode(&[4, 20, 0]),
+            Err(Error::Truncated { offset: 2, .. })
+        ));
     }
 }

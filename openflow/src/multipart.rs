@@ -162,10 +162,20 @@ impl MultipartRequest {
                 let cookie = r.u64("flow stats request")?;
                 let cookie_mask = r.u64("flow stats request")?;
                 let r#match = Match::parse(r)?;
-                MultipartRequest::Flow(FlowStatsRequest { table_id, out_port, out_group, cookie, cookie_mask, r#match })
+                MultipartRequest::Flow(FlowStatsRequest {
+                    table_id,
+                    out_port,
+                    out_group,
+                    cookie,
+                    cookie_mask,
+                    r#match,
+                })
             }
             OFPMP_PORT_DESC if r.is_empty() => MultipartRequest::PortDesc,
-            _ => MultipartRequest::Raw { kind, body: r.rest().to_vec() },
+            _ => MultipartRequest::Raw {
+                kind,
+                body: r.rest().to_vec(),
+            },
         })
     }
 }
@@ -195,7 +205,11 @@ impl FlowStats {
         let off = r.offset();
         let len = r.peek_u16(0).unwrap_or(0) as usize;
         if len < 56 || len > r.remaining() {
-            return Err(Error::BadLength { what: "flow stats entry", offset: off, length: len });
+            return Err(Error::BadLength {
+                what: "flow stats entry",
+                offset: off,
+                length: len,
+            });
         }
         let mut e = r.sub("flow stats entry", len)?;
         e.skip("flow stats", 2)?;
@@ -257,13 +271,28 @@ impl Port {
         hw.copy_from_slice(r.take("ofp_port", 6)?);
         r.skip("ofp_port", 2)?;
         let name = r.take("ofp_port", 16)?;
-        let name = String::from_utf8_lossy(name.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
+        let name = String::from_utf8_lossy(name.split(|b| *b == 0).next().unwrap_or_default())
+            .into_owned();
         let config = r.u32("ofp_port")?;
         let state = r.u32("ofp_port")?;
-        let features = [r.u32("ofp_port")?, r.u32("ofp_port")?, r.u32("ofp_port")?, r.u32("ofp_port")?];
+        let features = [
+            r.u32("ofp_port")?,
+            r.u32("ofp_port")?,
+            r.u32("ofp_port")?,
+            r.u32("ofp_port")?,
+        ];
         let curr_speed = r.u32("ofp_port")?;
         let max_speed = r.u32("ofp_port")?;
-        Ok(Port { port_no, hw_addr: MacAddr(hw), name, config, state, features, curr_speed, max_speed })
+        Ok(Port {
+            port_no,
+            hw_addr: MacAddr(hw),
+            name,
+            config,
+            state,
+            features,
+            curr_speed,
+            max_speed,
+        })
     }
 }
 
@@ -294,8 +323,12 @@ impl MultipartReply {
                 MultipartReply::Flow(v)
             }
             OFPMP_PORT_DESC => {
-                if r.remaining() % 64 != 0 {
-                    return Err(Error::BadLength { what: "port desc reply", offset: r.offset(), length: r.remaining() });
+                if !r.remaining().is_multiple_of(64) {
+                    return Err(Error::BadLength {
+                        what: "port desc reply",
+                        offset: r.offset(),
+                        length: r.remaining(),
+                    });
                 }
                 let mut v = Vec::new();
                 while !r.is_empty() {
@@ -303,7 +336,10 @@ impl MultipartReply {
                 }
                 MultipartReply::PortDesc(v)
             }
-            _ => MultipartReply::Raw { kind, body: r.rest().to_vec() },
+            _ => MultipartReply::Raw {
+                kind,
+                body: r.rest().to_vec(),
+            },
         })
     }
 }

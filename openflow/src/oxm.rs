@@ -64,7 +64,13 @@ pub(crate) struct FieldInfo {
 }
 
 const fn fi(class: u16, field: u8, len: u8, maskable: bool, name: &'static str) -> FieldInfo {
-    FieldInfo { class, field, len, maskable, name }
+    FieldInfo {
+        class,
+        field,
+        len,
+        maskable,
+        name,
+    }
 }
 
 const B: u16 = OFPXMC_OPENFLOW_BASIC;
@@ -104,7 +110,13 @@ impl Fid {
     pub(crate) fn info(self) -> &'static FieldInfo {
         match self {
             Fid::Reg(_) => &REG_INFO,
-            _ => &FIELDS.iter().find(|(f, _)| *f == self).expect("every Fid has a row").1,
+            _ => {
+                &FIELDS
+                    .iter()
+                    .find(|(f, _)| *f == self)
+                    .expect("every Fid has a row")
+                    .1
+            }
         }
     }
 
@@ -122,13 +134,16 @@ impl Fid {
         if class == NX && field < 16 {
             return Some(Fid::Reg(field));
         }
-        FIELDS.iter().find(|(_, i)| i.class == class && i.field == field).map(|(f, _)| *f)
+        FIELDS
+            .iter()
+            .find(|(_, i)| i.class == class && i.field == field)
+            .map(|(f, _)| *f)
     }
 
     pub(crate) fn name(self) -> &'static str {
         const REGS: [&str; 16] = [
-            "reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9", "reg10", "reg11",
-            "reg12", "reg13", "reg14", "reg15",
+            "reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9",
+            "reg10", "reg11", "reg12", "reg13", "reg14", "reg15",
         ];
         match self {
             Fid::Reg(n) => REGS.get(n as usize).copied().unwrap_or("reg"),
@@ -234,7 +249,9 @@ impl MatchField {
         let (fid, v, m) = self.raw();
         match m {
             Some(0) => None,
-            Some(m) if m & fid.all_ones() == fid.all_ones() => Some(MatchField::from_raw(fid, v, None)),
+            Some(m) if m & fid.all_ones() == fid.all_ones() => {
+                Some(MatchField::from_raw(fid, v, None))
+            }
             Some(m) => Some(MatchField::from_raw(fid, v & m, Some(m))),
             None => Some(self.clone()),
         }
@@ -260,11 +277,6 @@ impl Match {
         let mut v: Vec<MatchField> = self.0.iter().filter_map(MatchField::normalized).collect();
         v.sort_by_key(|f| f.raw().0);
         Match(v)
-    }
-
-    /// The value of a field if present (first occurrence).
-    pub(crate) fn get(&self, fid: Fid) -> Option<(u128, Option<u128>)> {
-        self.0.iter().map(MatchField::raw).find(|(f, _, _)| *f == fid).map(|(_, v, m)| (v, m))
     }
 
     /// Length of the `ofp_match` on the wire, including padding (a multiple of 8).
@@ -308,10 +320,17 @@ impl Match {
         let kind = r.u16("ofp_match")?;
         let len = r.u16("ofp_match")? as usize;
         if kind != 1 {
-            return Err(Error::BadMatch { offset: start, kind: MatchError::BadType(kind) });
+            return Err(Error::BadMatch {
+                offset: start,
+                kind: MatchError::BadType(kind),
+            });
         }
         if len < 4 {
-            return Err(Error::BadLength { what: "ofp_match", offset: start, length: len });
+            return Err(Error::BadLength {
+                what: "ofp_match",
+                offset: start,
+                length: len,
+            });
         }
         let mut body = r.sub("ofp_match", len - 4)?;
         r.skip("ofp_match padding", pad8(len))?;
@@ -337,9 +356,12 @@ fn be_uint(b: &[u8]) -> u128 {
     b.iter().fold(0u128, |acc, x| acc << 8 | *x as u128)
 }
 
+/// A TLV as read: unmasked header, value bytes, mask bytes.
+pub(crate) type RawTlv = (u32, Vec<u8>, Option<Vec<u8>>);
+
 /// Read one TLV header and its value (+mask) without interpreting the field.
 /// Returns (header with hasmask cleared and unmasked length, value, mask).
-pub(crate) fn parse_tlv(r: &mut Reader) -> Result<(u32, Vec<u8>, Option<Vec<u8>>), Error> {
+pub(crate) fn parse_tlv(r: &mut Reader) -> Result<RawTlv, Error> {
     let off = r.offset();
     let header = r.u32("OXM header")?;
     let class = (header >> 16) as u16;
@@ -347,28 +369,48 @@ pub(crate) fn parse_tlv(r: &mut Reader) -> Result<(u32, Vec<u8>, Option<Vec<u8>>
     let mut len = (header & 0xff) as usize;
     if class == 0xffff {
         // Experimenter OXM: the length counts the 4-byte experimenter id.
-        return Err(Error::BadMatch { offset: off, kind: MatchError::BadField(header) });
+        return Err(Error::BadMatch {
+            offset: off,
+            kind: MatchError::BadField(header),
+        });
     }
     if hasmask {
-        if len % 2 != 0 || len == 0 {
-            return Err(Error::BadMatch { offset: off, kind: MatchError::BadLen(header) });
+        if !len.is_multiple_of(2) || len == 0 {
+            return Err(Error::BadMatch {
+                offset: off,
+                kind: MatchError::BadLen(header),
+            });
         }
         len /= 2;
     }
     if len > 16 {
-        return Err(Error::BadMatch { offset: off, kind: MatchError::BadLen(header) });
+        return Err(Error::BadMatch {
+            offset: off,
+            kind: MatchError::BadLen(header),
+        });
     }
     let value = r.take("OXM value", len)?.to_vec();
-    let mask = if hasmask { Some(r.take("OXM mask", len)?.to_vec()) } else { None };
+    let mask = if hasmask {
+        Some(r.take("OXM mask", len)?.to_vec())
+    } else {
+        None
+    };
     Ok(((header & !0x1ff) | len as u32, value, mask))
 }
 
 /// Resolve an unmasked header into a known field with the right length.
 pub(crate) fn lookup(header: u32, offset: usize) -> Result<Fid, Error> {
-    let fid = Fid::from_class_field((header >> 16) as u16, ((header >> 9) & 0x7f) as u8)
-        .ok_or(Error::BadMatch { offset, kind: MatchError::BadField(header) })?;
+    let fid = Fid::from_class_field((header >> 16) as u16, ((header >> 9) & 0x7f) as u8).ok_or(
+        Error::BadMatch {
+            offset,
+            kind: MatchError::BadField(header),
+        },
+    )?;
     if fid.info().len as u32 != header & 0xff {
-        return Err(Error::BadMatch { offset, kind: MatchError::BadLen(header) });
+        return Err(Error::BadMatch {
+            offset,
+            kind: MatchError::BadLen(header),
+        });
     }
     Ok(fid)
 }
@@ -432,12 +474,15 @@ mod tests {
 
     /// `ip,nw_src=10.10.0.2` from `ovs-ofctl -mmmmm -O OpenFlow13 parse-flow`.
     const IP_SRC: [u8; 24] = [
-        0x00, 0x01, 0x00, 0x12, 0x80, 0x00, 0x0a, 0x02, 0x08, 0x00, 0x80, 0x00, 0x16, 0x04, 0x0a, 0x0a, 0x00, 0x02,
-        0, 0, 0, 0, 0, 0,
+        0x00, 0x01, 0x00, 0x12, 0x80, 0x00, 0x0a, 0x02, 0x08, 0x00, 0x80, 0x00, 0x16, 0x04, 0x0a,
+        0x0a, 0x00, 0x02, 0, 0, 0, 0, 0, 0,
     ];
 
     fn ip_src() -> Match {
-        Match(vec![MatchField::Ipv4Src(Ipv4Addr::new(10, 10, 0, 2), None), MatchField::EthType(0x0800)])
+        Match(vec![
+            MatchField::Ipv4Src(Ipv4Addr::new(10, 10, 0, 2), None),
+            MatchField::EthType(0x0800),
+        ])
     }
 
     #[test]
@@ -457,15 +502,30 @@ mod tests {
 
     #[test]
     fn all_ones_mask_is_exact_and_zero_mask_is_omitted() {
-        let m = Match(vec![MatchField::Reg(1, 3, Some(u32::MAX)), MatchField::Reg(2, 3, Some(0))]);
+        let m = Match(vec![
+            MatchField::Reg(1, 3, Some(u32::MAX)),
+            MatchField::Reg(2, 3, Some(0)),
+        ]);
         assert_eq!(m.canonical(), Match(vec![MatchField::Reg(1, 3, None)]));
     }
 
     #[test]
     fn prerequisite_after_dependent_is_rejected() {
         // IPV4_SRC before ETH_TYPE.
-        let b = [0x00, 0x01, 0x00, 0x12, 0x80, 0x00, 0x16, 0x04, 10, 10, 0, 2, 0x80, 0x00, 0x0a, 0x02, 8, 0, 0, 0, 0, 0, 0, 0];
+        let b = [
+            0x00, 0x01, 0x00, 0x12, 0x80, 0x00, 0x16, 0x04, 10, 10, 0, 2, 0x80, 0x00, 0x0a, 0x02,
+            8, 0, 0, 0, 0, 0, 0, 0,
+        ];
         let e = Match::parse(&mut Reader::new(&b, 48)).unwrap_err();
-        assert!(matches!(e, Error::BadMatch { offset: 52, kind: MatchError::BadPrereq("nw_src") }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::BadMatch {
+                    offset: 52,
+                    kind: MatchError::BadPrereq("nw_src")
+                }
+            ),
+            "{e}"
+        );
     }
 }

@@ -14,13 +14,22 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use crate::action::port;
-use crate::flow::{Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField};
+use crate::flow::{
+    Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField,
+};
 use crate::flow_mod::flags;
 use crate::oxm::ones;
 use crate::Error;
 
 const CT_STATE_NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
-const REASONS: [&str; 6] = ["no_match", "action", "invalid_ttl", "action_set", "group", "packet_out"];
+const REASONS: [&str; 6] = [
+    "no_match",
+    "action",
+    "invalid_ttl",
+    "action_set",
+    "group",
+    "packet_out",
+];
 const FLAG_NAMES: [(u16, &str); 5] = [
     (flags::SEND_FLOW_REM, "send_flow_rem"),
     (flags::CHECK_OVERLAP, "check_overlap"),
@@ -42,7 +51,11 @@ const PORT_NAMES: [(u32, &str); 8] = [
 impl Display for MacAddr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
     }
 }
 
@@ -62,7 +75,10 @@ impl FromStr for MacAddr {
 }
 
 fn perr(input: &str, reason: impl Into<String>) -> Error {
-    Error::Parse { input: input.to_string(), reason: reason.into() }
+    Error::Parse {
+        input: input.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// OVS's `ds_put_hex`/`%#x`: `0` for zero, `0x..` otherwise.
@@ -75,7 +91,10 @@ fn hex(v: u128) -> String {
 }
 
 fn port_name(p: u32) -> String {
-    PORT_NAMES.iter().find(|(n, _)| *n == p).map_or_else(|| p.to_string(), |(_, s)| s.to_string())
+    PORT_NAMES
+        .iter()
+        .find(|(n, _)| *n == p)
+        .map_or_else(|| p.to_string(), |(_, s)| s.to_string())
 }
 
 fn ip_masked(v: Ipv4Addr, m: Option<Ipv4Addr>) -> String {
@@ -127,16 +146,27 @@ fn ct_state_text(v: u32, m: u32) -> String {
 
 /// Position in `match_format`'s print order, and the `key=value` text; `None` for fields
 /// folded into the protocol shorthand.
-fn field_text(f: &MatchField, shorthand_type: bool, shorthand_proto: bool, eth_type: Option<u16>) -> Option<(u8, String)> {
+fn field_text(
+    f: &MatchField,
+    shorthand_type: bool,
+    shorthand_proto: bool,
+    eth_type: Option<u16>,
+) -> Option<(u8, String)> {
     use MatchField as M;
     let arp = matches!(eth_type, Some(0x0806) | Some(0x8035));
     Some(match f {
         M::ConjId(v) => (0, format!("conj_id={v}")),
         M::CtState(v, m) => (1, format!("ct_state={}", ct_state_text(*v, *m))),
         M::CtZone(v) => (2, format!("ct_zone={v}")),
-        M::CtMark(v, m) => (3, format!("ct_mark={}", int_masked(*v as u128, m.map(u128::from)))),
+        M::CtMark(v, m) => (
+            3,
+            format!("ct_mark={}", int_masked(*v as u128, m.map(u128::from))),
+        ),
         M::CtLabel(v, m) => (4, format!("ct_label={}", int_masked(*v, *m))),
-        M::Reg(n, v, m) => (10 + *n, format!("reg{n}={}", int_masked(*v as u128, m.map(u128::from)))),
+        M::Reg(n, v, m) => (
+            10 + *n,
+            format!("reg{n}={}", int_masked(*v as u128, m.map(u128::from))),
+        ),
         M::InPort(p) => (30, format!("in_port={}", port_name(*p))),
         M::EthSrc(v, m) => (31, format!("dl_src={}", mac_masked(*v, *m))),
         M::EthDst(v, m) => (32, format!("dl_dst={}", mac_masked(*v, *m))),
@@ -153,8 +183,12 @@ fn field_text(f: &MatchField, shorthand_type: bool, shorthand_proto: bool, eth_t
         M::ArpSha(v, m) => (37, format!("arp_sha={}", mac_masked(*v, *m))),
         M::IcmpType(v) => (40, format!("icmp_type={v}")),
         M::IcmpCode(v) => (41, format!("icmp_code={v}")),
-        M::TcpSrc(v, m) | M::UdpSrc(v, m) | M::SctpSrc(v, m) => (42, format!("tp_src={}", u16_masked(*v, *m))),
-        M::TcpDst(v, m) | M::UdpDst(v, m) | M::SctpDst(v, m) => (43, format!("tp_dst={}", u16_masked(*v, *m))),
+        M::TcpSrc(v, m) | M::UdpSrc(v, m) | M::SctpSrc(v, m) => {
+            (42, format!("tp_src={}", u16_masked(*v, *m)))
+        }
+        M::TcpDst(v, m) | M::UdpDst(v, m) | M::SctpDst(v, m) => {
+            (43, format!("tp_dst={}", u16_masked(*v, *m)))
+        }
     })
 }
 
@@ -163,8 +197,20 @@ impl Match {
     /// fields in OVS's print order, comma-separated.
     pub fn to_string_with_priority(&self, priority: u16) -> String {
         let canon = self.canonical();
-        let eth_type = canon.0.iter().find_map(|f| if let MatchField::EthType(t) = f { Some(*t) } else { None });
-        let ip_proto = canon.0.iter().find_map(|f| if let MatchField::IpProto(p) = f { Some(*p) } else { None });
+        let eth_type = canon.0.iter().find_map(|f| {
+            if let MatchField::EthType(t) = f {
+                Some(*t)
+            } else {
+                None
+            }
+        });
+        let ip_proto = canon.0.iter().find_map(|f| {
+            if let MatchField::IpProto(p) = f {
+                Some(*p)
+            } else {
+                None
+            }
+        });
         let shorthand = match (eth_type, ip_proto) {
             (Some(0x0800), Some(1)) => Some(("icmp", true)),
             (Some(0x0800), Some(2)) => Some(("igmp", true)),
@@ -186,7 +232,14 @@ impl Match {
         let mut items: Vec<(u8, String)> = canon
             .0
             .iter()
-            .filter_map(|f| field_text(f, shorthand.is_some(), shorthand.is_some_and(|s| s.1), eth_type))
+            .filter_map(|f| {
+                field_text(
+                    f,
+                    shorthand.is_some(),
+                    shorthand.is_some_and(|s| s.1),
+                    eth_type,
+                )
+            })
             .collect();
         if let Some((name, _)) = shorthand {
             items.push((5, name.to_string()));
@@ -236,7 +289,10 @@ impl Field {
     fn parse_name(s: &str) -> Option<Field> {
         let s = s.trim();
         let up = s.to_ascii_uppercase();
-        if let Some(n) = up.strip_prefix("NXM_NX_REG").or_else(|| up.strip_prefix("REG")) {
+        if let Some(n) = up
+            .strip_prefix("NXM_NX_REG")
+            .or_else(|| up.strip_prefix("REG"))
+        {
             return n.parse::<u8>().ok().filter(|n| *n < 16).map(Field::Reg);
         }
         Some(match up.as_str() {
@@ -286,14 +342,40 @@ impl Display for Action {
     /// ovs-ofctl action syntax, e.g. `load:0x3e9->NXM_NX_REG3[]`, `ct(commit,table=4,zone=65520)`.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Output { port: port::CONTROLLER, max_len } => write!(f, "CONTROLLER:{max_len}"),
+            Action::Output {
+                port: port::CONTROLLER,
+                max_len,
+            } => write!(f, "CONTROLLER:{max_len}"),
             Action::Output { port, .. } if *port < port::MAX => write!(f, "output:{port}"),
             Action::Output { port, .. } => f.write_str(&port_name(*port)),
-            Action::OutputReg { field, ofs, n_bits } => write!(f, "output:{}", subfield(*field, *ofs, *n_bits)),
-            Action::Load { field, ofs: 0, n_bits, value } if *n_bits == field.bits() => {
-                write!(f, "set_field:{}->{}", field.format_value(*value), field.name())
+            Action::OutputReg { field, ofs, n_bits } => {
+                write!(f, "output:{}", subfield(*field, *ofs, *n_bits))
             }
-            Action::Load { field, ofs, n_bits, value } | Action::RegLoad { field, ofs, n_bits, value } => {
+            Action::Load {
+                field,
+                ofs: 0,
+                n_bits,
+                value,
+            } if *n_bits == field.bits() => {
+                write!(
+                    f,
+                    "set_field:{}->{}",
+                    field.format_value(*value),
+                    field.name()
+                )
+            }
+            Action::Load {
+                field,
+                ofs,
+                n_bits,
+                value,
+            }
+            | Action::RegLoad {
+                field,
+                ofs,
+                n_bits,
+                value,
+            } => {
                 // One `load:` per 64-bit REG_LOAD piece, as the wire form has them.
                 let mut done = 0u16;
                 while done < *n_bits {
@@ -307,11 +389,31 @@ impl Display for Action {
                 }
                 Ok(())
             }
-            Action::Move { src, src_ofs, dst, dst_ofs, n_bits } => {
-                write!(f, "move:{}->{}", subfield(*src, *src_ofs, *n_bits), subfield(*dst, *dst_ofs, *n_bits))
+            Action::Move {
+                src,
+                src_ofs,
+                dst,
+                dst_ofs,
+                n_bits,
+            } => {
+                write!(
+                    f,
+                    "move:{}->{}",
+                    subfield(*src, *src_ofs, *n_bits),
+                    subfield(*dst, *dst_ofs, *n_bits)
+                )
             }
-            Action::Conjunction { id, clause, n_clauses } => write!(f, "conjunction({id},{clause}/{n_clauses})"),
-            Action::Ct { commit, zone, table, exec } => {
+            Action::Conjunction {
+                id,
+                clause,
+                n_clauses,
+            } => write!(f, "conjunction({id},{clause}/{n_clauses})"),
+            Action::Ct {
+                commit,
+                zone,
+                table,
+                exec,
+            } => {
                 let mut parts = Vec::new();
                 if *commit {
                     parts.push("commit".to_string());
@@ -333,7 +435,11 @@ impl Display for Action {
                 let h: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 write!(f, "note:{}", h.join("."))
             }
-            Action::Controller { max_len, reason, id } => {
+            Action::Controller {
+                max_len,
+                reason,
+                id,
+            } => {
                 if *reason == 1 && *id == 0 {
                     return write!(f, "CONTROLLER:{max_len}");
                 }
@@ -370,7 +476,11 @@ impl Display for InstructionsText<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let mut sorted: Vec<&Instruction> = self.0.iter().collect();
         sorted.sort_by_key(|i| i.rank());
-        let parts: Vec<String> = sorted.iter().map(|i| i.to_string()).filter(|s| !s.is_empty()).collect();
+        let parts: Vec<String> = sorted
+            .iter()
+            .map(|i| i.to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
         if parts.is_empty() {
             f.write_str("drop")
         } else {
@@ -391,8 +501,12 @@ impl Display for Instruction {
                 write_list(f, a)?;
                 f.write_char(')')
             }
-            Instruction::WriteMetadata(v, u64::MAX) => write!(f, "write_metadata:{}", hex(*v as u128)),
-            Instruction::WriteMetadata(v, m) => write!(f, "write_metadata:{}/{}", hex(*v as u128), hex(*m as u128)),
+            Instruction::WriteMetadata(v, u64::MAX) => {
+                write!(f, "write_metadata:{}", hex(*v as u128))
+            }
+            Instruction::WriteMetadata(v, m) => {
+                write!(f, "write_metadata:{}/{}", hex(*v as u128), hex(*m as u128))
+            }
             Instruction::GotoTable(t) => write!(f, "goto_table:{t}"),
         }
     }
@@ -400,7 +514,12 @@ impl Display for Instruction {
 
 /// The OFPFF_* flags as ovs-ofctl words (`send_flow_rem check_overlap`), space-separated.
 pub fn flags_text(fl: u16) -> String {
-    FLAG_NAMES.iter().filter(|(b, _)| fl & b != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(" ")
+    FLAG_NAMES
+        .iter()
+        .filter(|(b, _)| fl & b != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Display for FlowMod {
@@ -473,7 +592,11 @@ fn ip_masked_parse(s: &str) -> Result<(Ipv4Addr, Option<Ipv4Addr>), Error> {
             if n > 32 {
                 return Err(perr(s, "prefix length > 32"));
             }
-            Some(Ipv4Addr::from(if n == 0 { 0 } else { u32::MAX << (32 - n) }))
+            Some(Ipv4Addr::from(if n == 0 {
+                0
+            } else {
+                u32::MAX << (32 - n)
+            }))
         }
     };
     Ok((a, m))
@@ -502,7 +625,10 @@ fn ct_state_parse(s: &str) -> Result<(u32, u32), Error> {
         rest = &rest[1..];
         let end = rest.find(['+', '-']).unwrap_or(rest.len());
         let name = &rest[..end];
-        let i = CT_STATE_NAMES.iter().position(|n| *n == name).ok_or_else(|| perr(s, "unknown ct_state flag"))?;
+        let i = CT_STATE_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .ok_or_else(|| perr(s, "unknown ct_state flag"))?;
         m |= 1 << i;
         if plus {
             v |= 1 << i;
@@ -533,9 +659,13 @@ fn split_top(s: &str) -> Vec<&str> {
 
 /// `NAME[a..b]`, `NAME[n]` or `NAME[]` → (field, ofs, n_bits).
 fn parse_subfield(s: &str) -> Result<(Field, u16, u16), Error> {
-    let (name, range) = s.split_once('[').ok_or_else(|| perr(s, "expected FIELD[bits]"))?;
+    let (name, range) = s
+        .split_once('[')
+        .ok_or_else(|| perr(s, "expected FIELD[bits]"))?;
     let field = Field::parse_name(name).ok_or_else(|| perr(s, "unknown field"))?;
-    let range = range.strip_suffix(']').ok_or_else(|| perr(s, "missing ]"))?;
+    let range = range
+        .strip_suffix(']')
+        .ok_or_else(|| perr(s, "missing ]"))?;
     let (ofs, end) = if range.is_empty() {
         (0, field.bits() - 1)
     } else if let Some((a, b)) = range.split_once("..") {
@@ -561,16 +691,26 @@ fn parse_field_value(field: Field, s: &str) -> Result<u128, Error> {
 /// `set_field:V[/M]->F`: whole field → one Load; masked → one Load per contiguous run of mask
 /// bits (what OVS encodes as REG_LOADs).
 fn parse_set_field(s: &str, arg: &str) -> Result<Vec<Action>, Error> {
-    let (val, dst) = arg.split_once("->").ok_or_else(|| perr(s, "expected set_field:VALUE->FIELD"))?;
+    let (val, dst) = arg
+        .split_once("->")
+        .ok_or_else(|| perr(s, "expected set_field:VALUE->FIELD"))?;
     let field = Field::parse_name(dst).ok_or_else(|| perr(s, "unknown set_field destination"))?;
     let (v, m) = match val.split_once('/') {
-        Some((v, m)) => (parse_field_value(field, v)?, Some(parse_field_value(field, m)?)),
+        Some((v, m)) => (
+            parse_field_value(field, v)?,
+            Some(parse_field_value(field, m)?),
+        ),
         None => (parse_field_value(field, val)?, None),
     };
     let all = ones(field.bits() as u32);
     let m = m.unwrap_or(all) & all;
     if m == all {
-        return Ok(vec![Action::Load { field, ofs: 0, n_bits: field.bits(), value: v & all }]);
+        return Ok(vec![Action::Load {
+            field,
+            ofs: 0,
+            n_bits: field.bits(),
+            value: v & all,
+        }]);
     }
     let mut out = Vec::new();
     let mut bit = 0u32;
@@ -584,7 +724,12 @@ fn parse_set_field(s: &str, arg: &str) -> Result<Vec<Action>, Error> {
             bit += 1;
         }
         let n = bit - start;
-        out.push(Action::Load { field, ofs: start as u16, n_bits: n as u16, value: (v >> start) & ones(n) });
+        out.push(Action::Load {
+            field,
+            ofs: start as u16,
+            n_bits: n as u16,
+            value: (v >> start) & ones(n),
+        });
     }
     Ok(out)
 }
@@ -597,18 +742,28 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         None => (s, None),
     };
     let paren = |a: &str| -> Result<String, Error> {
-        a.strip_prefix('(').and_then(|x| x.strip_suffix(')')).map(str::to_string).ok_or_else(|| perr(s, "expected (...)"))
+        a.strip_prefix('(')
+            .and_then(|x| x.strip_suffix(')'))
+            .map(str::to_string)
+            .ok_or_else(|| perr(s, "expected (...)"))
     };
     match (key.to_ascii_lowercase().as_str(), arg) {
         ("output", Some(a)) if a.contains('[') => {
             let (field, ofs, n_bits) = parse_subfield(a)?;
             one(Action::OutputReg { field, ofs, n_bits })
         }
-        ("output", Some(a)) => one(Action::Output { port: parse_port(a)?, max_len: 0 }),
-        ("controller", None) => one(Action::Output { port: port::CONTROLLER, max_len: u16::MAX }),
-        ("controller", Some(a)) if !a.starts_with('(') => {
-            one(Action::Output { port: port::CONTROLLER, max_len: num(a)? })
-        }
+        ("output", Some(a)) => one(Action::Output {
+            port: parse_port(a)?,
+            max_len: 0,
+        }),
+        ("controller", None) => one(Action::Output {
+            port: port::CONTROLLER,
+            max_len: u16::MAX,
+        }),
+        ("controller", Some(a)) if !a.starts_with('(') => one(Action::Output {
+            port: port::CONTROLLER,
+            max_len: num(a)?,
+        }),
         ("controller", Some(a)) => {
             let (mut max_len, mut reason, mut id) = (u16::MAX, 1u8, 0u16);
             for kv in split_top(&paren(a)?) {
@@ -616,19 +771,32 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                     Some(("max_len", v)) => max_len = num(v)?,
                     Some(("id", v)) => id = num(v)?,
                     Some(("reason", v)) => {
-                        reason = REASONS.iter().position(|r| *r == v).ok_or_else(|| perr(s, "unknown reason"))? as u8
+                        reason = REASONS
+                            .iter()
+                            .position(|r| *r == v)
+                            .ok_or_else(|| perr(s, "unknown reason"))?
+                            as u8
                     }
                     _ => return Err(perr(s, "unsupported controller option")),
                 }
             }
             if reason == 1 && id == 0 {
-                one(Action::Output { port: port::CONTROLLER, max_len })
+                one(Action::Output {
+                    port: port::CONTROLLER,
+                    max_len,
+                })
             } else {
-                one(Action::Controller { max_len, reason, id })
+                one(Action::Controller {
+                    max_len,
+                    reason,
+                    id,
+                })
             }
         }
         ("load", Some(a)) => {
-            let (v, dst) = a.split_once("->").ok_or_else(|| perr(s, "expected load:VALUE->FIELD[bits]"))?;
+            let (v, dst) = a
+                .split_once("->")
+                .ok_or_else(|| perr(s, "expected load:VALUE->FIELD[bits]"))?;
             let (field, ofs, n_bits) = parse_subfield(dst)?;
             let value = parse_field_value(field, v)?;
             if value >> n_bits != 0 {
@@ -638,26 +806,52 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                 return Err(perr(s, "load is limited to 64 bits; use set_field"));
             }
             if ofs == 0 && n_bits == field.bits() {
-                one(Action::RegLoad { field, ofs, n_bits, value })
+                one(Action::RegLoad {
+                    field,
+                    ofs,
+                    n_bits,
+                    value,
+                })
             } else {
-                one(Action::Load { field, ofs, n_bits, value })
+                one(Action::Load {
+                    field,
+                    ofs,
+                    n_bits,
+                    value,
+                })
             }
         }
         ("set_field", Some(a)) => parse_set_field(s, a),
         ("move", Some(a)) => {
-            let (src, dst) = a.split_once("->").ok_or_else(|| perr(s, "expected move:SRC[]->DST[]"))?;
+            let (src, dst) = a
+                .split_once("->")
+                .ok_or_else(|| perr(s, "expected move:SRC[]->DST[]"))?;
             let (src, src_ofs, n) = parse_subfield(src)?;
             let (dst, dst_ofs, n2) = parse_subfield(dst)?;
             if n != n2 {
                 return Err(perr(s, "source and destination widths differ"));
             }
-            one(Action::Move { src, src_ofs, dst, dst_ofs, n_bits: n })
+            one(Action::Move {
+                src,
+                src_ofs,
+                dst,
+                dst_ofs,
+                n_bits: n,
+            })
         }
         ("conjunction", Some(a)) => {
             let inner = paren(a)?;
-            let (id, rest) = inner.split_once(',').ok_or_else(|| perr(s, "expected conjunction(id,k/n)"))?;
-            let (k, n) = rest.split_once('/').ok_or_else(|| perr(s, "expected conjunction(id,k/n)"))?;
-            one(Action::Conjunction { id: num(id)?, clause: num(k)?, n_clauses: num(n)? })
+            let (id, rest) = inner
+                .split_once(',')
+                .ok_or_else(|| perr(s, "expected conjunction(id,k/n)"))?;
+            let (k, n) = rest
+                .split_once('/')
+                .ok_or_else(|| perr(s, "expected conjunction(id,k/n)"))?;
+            one(Action::Conjunction {
+                id: num(id)?,
+                clause: num(k)?,
+                n_clauses: num(n)?,
+            })
         }
         ("ct", a) => {
             let (mut commit, mut zone, mut table, mut exec) = (false, 0u16, None, Vec::new());
@@ -678,7 +872,12 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                     }
                 }
             }
-            one(Action::Ct { commit, zone, table, exec })
+            one(Action::Ct {
+                commit,
+                zone,
+                table,
+                exec,
+            })
         }
         ("resubmit", Some(a)) => {
             let inner = paren(a)?;
@@ -699,9 +898,15 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         ("group", Some(a)) => one(Action::Group(num(a)?)),
         ("dec_ttl", None) => one(Action::DecTtl),
         (_, None) if PORT_NAMES.iter().any(|(_, n)| n.eq_ignore_ascii_case(s)) => {
-            one(Action::Output { port: parse_port(s)?, max_len: 0 })
+            one(Action::Output {
+                port: parse_port(s)?,
+                max_len: 0,
+            })
         }
-        (_, None) if s.bytes().all(|b| b.is_ascii_digit()) => one(Action::Output { port: num(s)?, max_len: 0 }),
+        (_, None) if s.bytes().all(|b| b.is_ascii_digit()) => one(Action::Output {
+            port: num(s)?,
+            max_len: 0,
+        }),
         _ => Err(perr(s, "unsupported action")),
     }
 }
@@ -716,7 +921,10 @@ pub fn parse_instructions(s: &str) -> Result<Vec<Instruction>, Error> {
     let mut out = Vec::new();
     for it in items {
         if it == "drop" {
-            return Err(perr(s, "\"drop\" must not be accompanied by any other action or instruction"));
+            return Err(perr(
+                s,
+                "\"drop\" must not be accompanied by any other action or instruction",
+            ));
         } else if let Some(m) = it.strip_prefix("meter:") {
             out.push(Instruction::Meter(num(m)?));
         } else if let Some(t) = it.strip_prefix("goto_table:") {
@@ -751,7 +959,11 @@ pub fn parse_match(s: &str) -> Result<Match, Error> {
     Ok(fm.r#match)
 }
 
-fn parse_match_tokens<'a>(fm: &mut FlowMod, tokens: impl Iterator<Item = &'a str>, only_match: bool) -> Result<(), Error> {
+fn parse_match_tokens<'a>(
+    fm: &mut FlowMod,
+    tokens: impl Iterator<Item = &'a str>,
+    only_match: bool,
+) -> Result<(), Error> {
     use MatchField as M;
     let mut fields: Vec<MatchField> = Vec::new();
     let mut tp: Vec<(bool, u16, Option<u16>)> = Vec::new();
@@ -772,9 +984,15 @@ fn parse_match_tokens<'a>(fm: &mut FlowMod, tokens: impl Iterator<Item = &'a str
                 fm.cookie = c;
                 fm.cookie_mask = m.unwrap_or(0);
             }
-            ("duration" | "n_packets" | "n_bytes" | "idle_age" | "hard_age" | "importance", Some(_)) if header_field => {}
+            (
+                "duration" | "n_packets" | "n_bytes" | "idle_age" | "hard_age" | "importance",
+                Some(_),
+            ) if header_field => {}
             (w, None) if header_field && FLAG_NAMES.iter().any(|(_, n)| *n == w) => {
-                fm.flags |= FLAG_NAMES.iter().find(|(_, n)| *n == w).map_or(0, |(b, _)| *b);
+                fm.flags |= FLAG_NAMES
+                    .iter()
+                    .find(|(_, n)| *n == w)
+                    .map_or(0, |(b, _)| *b);
             }
             ("ip", None) => fields.push(M::EthType(0x0800)),
             ("ipv6", None) => fields.push(M::EthType(0x86dd)),
@@ -782,8 +1000,12 @@ fn parse_match_tokens<'a>(fm: &mut FlowMod, tokens: impl Iterator<Item = &'a str
             ("rarp", None) => fields.push(M::EthType(0x8035)),
             ("mpls", None) => fields.push(M::EthType(0x8847)),
             ("mplsm", None) => fields.push(M::EthType(0x8848)),
-            (p @ ("icmp" | "igmp" | "tcp" | "udp" | "sctp" | "icmp6" | "tcp6" | "udp6" | "sctp6"), None) => {
-                let v6 = p.ends_with('6') && p != "icmp6" || p == "icmp6";
+            (
+                p
+                @ ("icmp" | "igmp" | "tcp" | "udp" | "sctp" | "icmp6" | "tcp6" | "udp6" | "sctp6"),
+                None,
+            ) => {
+                let v6 = p.ends_with('6');
                 fields.push(M::EthType(if v6 { 0x86dd } else { 0x0800 }));
                 fields.push(M::IpProto(match p.trim_end_matches('6') {
                     "icmp" if v6 => 58,
@@ -864,7 +1086,13 @@ fn parse_match_tokens<'a>(fm: &mut FlowMod, tokens: impl Iterator<Item = &'a str
             _ => return Err(perr(tok, "unsupported match field or keyword")),
         }
     }
-    let proto = fields.iter().find_map(|f| if let M::IpProto(p) = f { Some(*p) } else { None });
+    let proto = fields.iter().find_map(|f| {
+        if let M::IpProto(p) = f {
+            Some(*p)
+        } else {
+            None
+        }
+    });
     for (src, v, m) in tp {
         fields.push(match (proto, src) {
             (Some(6), true) => M::TcpSrc(v, m),
@@ -892,10 +1120,16 @@ impl FromStr for FlowMod {
     /// Errors: [`Error::Parse`] naming the offending token.
     fn from_str(s: &str) -> Result<Self, Error> {
         let s = s.trim();
-        let i = s.find("actions=").ok_or_else(|| perr(s, "missing actions="))?;
+        let i = s
+            .find("actions=")
+            .ok_or_else(|| perr(s, "missing actions="))?;
         let (head, acts) = (&s[..i], &s[i + "actions=".len()..]);
         let mut fm = FlowMod::add(0, 0x8000, Match::default(), Vec::new());
-        parse_match_tokens(&mut fm, head.split([',', ' ']).filter(|t| !t.is_empty()), false)?;
+        parse_match_tokens(
+            &mut fm,
+            head.split([',', ' ']).filter(|t| !t.is_empty()),
+            false,
+        )?;
         fm.instructions = parse_instructions(acts)?;
         fm.command = FlowModCommand::Add;
         Ok(fm)
@@ -925,12 +1159,21 @@ mod tests {
     #[test]
     fn masked_set_field_splits_into_runs() {
         let f: FlowMod = "actions=set_field:0x5/0x5->reg0".parse().unwrap();
-        assert_eq!(f.to_string(), "actions=load:0x1->NXM_NX_REG0[0],load:0x1->NXM_NX_REG0[2]");
+        assert_eq!(
+            f.to_string(),
+            "actions=load:0x1->NXM_NX_REG0[0],load:0x1->NXM_NX_REG0[2]"
+        );
     }
 
     #[test]
     fn unknown_keyword_is_a_parse_error() {
-        assert!(matches!("frobnicate=1 actions=drop".parse::<FlowMod>(), Err(Error::Parse { .. })));
-        assert!(matches!("ip actions=drop,output:1".parse::<FlowMod>(), Err(Error::Parse { .. })));
+        assert!(matches!(
+            "frobnicate=1 actions=drop".parse::<FlowMod>(),
+            Err(Error::Parse { .. })
+        ));
+        assert!(matches!(
+            "ip actions=drop,output:1".parse::<FlowMod>(),
+            Err(Error::Parse { .. })
+        ));
     }
 }

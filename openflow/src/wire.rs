@@ -2,7 +2,7 @@
 //! parsers that reports absolute byte offsets, and padding helpers.
 
 use crate::Error;
-use nom::number::complete::{be_u128, be_u16, be_u32, be_u64, be_u8};
+use nom::number::complete::{be_u16, be_u32, be_u64, be_u8};
 use nom::Parser;
 
 type NomErr<'a> = nom::error::Error<&'a [u8]>;
@@ -20,7 +20,9 @@ macro_rules! read_int {
     ($name:ident, $ty:ty, $parser:ident, $n:expr) => {
         pub(crate) fn $name(&mut self, what: &'static str) -> Result<$ty, Error> {
             let rest = self.need(what, $n)?;
-            let (_, v) = $parser::<&[u8], NomErr>.parse(rest).map_err(|_| self.truncated(what, $n))?;
+            let (_, v) = $parser::<&[u8], NomErr>
+                .parse(rest)
+                .map_err(|_| self.truncated(what, $n))?;
             self.pos += $n;
             Ok(v)
         }
@@ -46,7 +48,12 @@ impl<'a> Reader<'a> {
     }
 
     fn truncated(&self, what: &'static str, needed: usize) -> Error {
-        Error::Truncated { what, offset: self.offset(), needed, available: self.remaining() }
+        Error::Truncated {
+            what,
+            offset: self.offset(),
+            needed,
+            available: self.remaining(),
+        }
     }
 
     fn need(&self, what: &'static str, n: usize) -> Result<&'a [u8], Error> {
@@ -61,7 +68,6 @@ impl<'a> Reader<'a> {
     read_int!(u16, u16, be_u16, 2);
     read_int!(u32, u32, be_u32, 4);
     read_int!(u64, u64, be_u64, 8);
-    read_int!(u128, u128, be_u128, 16);
 
     pub(crate) fn take(&mut self, what: &'static str, n: usize) -> Result<&'a [u8], Error> {
         let rest = self.need(what, n)?;
@@ -90,7 +96,9 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn peek_u16(&self, at: usize) -> Option<u16> {
         let p = self.pos + at;
-        self.buf.get(p..p + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+        self.buf
+            .get(p..p + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
 }
 

@@ -12,7 +12,11 @@ use kakine::pipeline;
 
 /// Command-line arguments.
 #[derive(Parser, Debug)]
-#[command(name = "kakine-agent", version, about = "kakine node agent: tiered network policy on Open vSwitch")]
+#[command(
+    name = "kakine-agent",
+    version,
+    about = "kakine node agent: tiered network policy on Open vSwitch"
+)]
 struct Args {
     /// Read the cluster model and policies from the YAML files of this directory.
     #[arg(long, value_name = "DIR")]
@@ -81,7 +85,13 @@ async fn main() -> anyhow::Result<()> {
         r.elapsed.as_millis()
     );
     for p in &r.pods {
-        println!("  port {:>3}  {:<12} {} {}", p.ofport, p.key.to_string(), p.ip, kakine::sandbox::mac_string(p.mac.0));
+        println!(
+            "  port {:>3}  {:<12} {} {}",
+            p.ofport,
+            p.key.to_string(),
+            p.ip,
+            kakine::sandbox::mac_string(p.mac.0)
+        );
     }
     if args.once {
         return Ok(());

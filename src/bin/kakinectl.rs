@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use kakine::policy::resolved::{PodKey, Protocol};
 
 #[derive(Parser, Debug)]
-#[command(name = "kakinectl", version, about = "Inspect, explain and test kakine network policy")]
+#[command(
+    name = "kakinectl",
+    version,
+    about = "Inspect, explain and test kakine network policy"
+)]
 struct Args {
     #[command(subcommand)]
     cmd: Cmd,
@@ -99,8 +103,13 @@ enum ProbeCmd {
 }
 
 fn pod_key(s: &str) -> anyhow::Result<PodKey> {
-    let (namespace, name) = s.split_once('/').with_context(|| format!("{s:?}: expected namespace/name"))?;
-    Ok(PodKey { namespace: namespace.into(), name: name.into() })
+    let (namespace, name) = s
+        .split_once('/')
+        .with_context(|| format!("{s:?}: expected namespace/name"))?;
+    Ok(PodKey {
+        namespace: namespace.into(),
+        name: name.into(),
+    })
 }
 
 fn protocol(s: &str) -> anyhow::Result<Protocol> {
@@ -123,7 +132,13 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-        Cmd::Explain { dir, from, to, port, protocol: proto } => {
+        Cmd::Explain {
+            dir,
+            from,
+            to,
+            port,
+            protocol: proto,
+        } => {
             let policies = kakine::agent::load_input(&dir)?;
             let probe = kakine::policy::Probe {
                 from: pod_key(&from)?,
@@ -133,7 +148,9 @@ async fn main() -> anyhow::Result<()> {
             };
             let d = kakine::policy::evaluate(&policies, &probe);
             let rule = |r: &Option<kakine::policy::resolved::RuleRef>| {
-                r.as_ref().map(|r| r.to_string()).unwrap_or_else(|| "-".into())
+                r.as_ref()
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "-".into())
             };
             println!("{from} -> {to} {proto}/{port}: {:?}", d.verdict);
             println!("  egress:  {}", rule(&d.egress));
@@ -149,7 +166,9 @@ async fn main() -> anyhow::Result<()> {
                 .map(|(i, p)| kakine::compiler::LocalPod {
                     key: p.key.clone(),
                     ip: p.ip,
-                    mac: openflow::flow::MacAddr(p.mac.unwrap_or_else(|| kakine::sandbox::default_mac(p.ip))),
+                    mac: openflow::flow::MacAddr(
+                        p.mac.unwrap_or_else(|| kakine::sandbox::default_mac(p.ip)),
+                    ),
                     ofport: i as u32 + 1,
                 })
                 .collect();
@@ -158,14 +177,30 @@ async fn main() -> anyhow::Result<()> {
                 println!("{f}");
             }
             for r in &compiled.rules {
-                eprintln!("rule {:>4} prio {:>5} {:?} {:?} {} ({} flows)", r.id, r.priority, r.direction, r.action, r.rule, r.flows);
+                eprintln!(
+                    "rule {:>4} prio {:>5} {:?} {:?} {} ({} flows)",
+                    r.id, r.priority, r.direction, r.action, r.rule, r.flows
+                );
             }
         }
-        Cmd::Demo { dir, rundir, keep, explain, flows_per_table, clean } => {
+        Cmd::Demo {
+            dir,
+            rundir,
+            keep,
+            explain,
+            flows_per_table,
+            clean,
+        } => {
             if clean {
                 return kakine::demo::clean(&dir, &rundir);
             }
-            let opts = kakine::demo::DemoOptions { input: dir, rundir, keep, explain, flows_per_table };
+            let opts = kakine::demo::DemoOptions {
+                input: dir,
+                rundir,
+                keep,
+                explain,
+                flows_per_table,
+            };
             // Dropping the demo future on Ctrl-C drops its guards: servers, namespaces, OVS.
             let result = tokio::select! {
                 r = kakine::demo::run(&opts) => Some(r),
@@ -183,10 +218,19 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Cmd::Probe { cmd: ProbeCmd::Serve { name, tcp } } => {
+        Cmd::Probe {
+            cmd: ProbeCmd::Serve { name, tcp },
+        } => {
             kakine::probe::serve_tcp(&tcp, &name)?;
         }
-        Cmd::Probe { cmd: ProbeCmd::Connect { ip, port, timeout_ms } } => {
+        Cmd::Probe {
+            cmd:
+                ProbeCmd::Connect {
+                    ip,
+                    port,
+                    timeout_ms,
+                },
+        } => {
             let o = kakine::probe::connect_tcp(ip, port, Duration::from_millis(timeout_ms));
             std::process::exit(o.exit_code());
         }
