@@ -536,10 +536,7 @@ impl<'a> PolicyCompiler<'a> {
             Peers::Any => (None, &[]),
             Peers::Set { pods, ip_blocks } => (Some(pods), ip_blocks.as_slice()),
         };
-        let peers_all = || match peer_pods {
-            None => None,
-            Some(pods) => Some(self.peer_clause(dir, pods, blocks)),
-        };
+        let peers_all = || peer_pods.map(|pods| self.peer_clause(dir, pods, blocks));
         let Some(services) = &rule.services else {
             return vec![SubRule {
                 applied: self.applied_clause(dir, &rule.applied_to),

@@ -442,6 +442,37 @@ pub fn markdown_table() -> String {
     s
 }
 
+/// Renders the register map as the Markdown table `docs/pipeline.md` carries.
+pub fn markdown_registers() -> String {
+    let mut s = String::from("| field | register bits | what |\n|---|---|---|\n");
+    let doc = |name: &str| match name {
+        "PktSource" => "where the packet came from (3 = local pod)",
+        "DenyMark" => "a Drop rule decided; the packet drops in the metric table",
+        "TargetOfport" => {
+            "output ofport, set by L2Forwarding; ingress rules match the applied-to pod here"
+        }
+        "DenyRuleId" => "id of the Drop rule that denied the packet (per-rule drop counters)",
+        "EgressRuleId" => {
+            "id of the egress rule that allowed the packet; committed to ct_label[32..63]"
+        }
+        "IngressRuleId" => {
+            "id of the ingress rule that allowed the packet; committed to ct_label[0..31]"
+        }
+        _ => "",
+    };
+    for r in regs::ALL {
+        s.push_str(&format!(
+            "| {} | reg{}[{}..{}] | {} |\n",
+            r.name,
+            r.reg,
+            r.ofs,
+            r.ofs + r.n_bits - 1,
+            doc(r.name)
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,35 +538,4 @@ mod tests {
         assert_eq!(regs::PKT_SOURCE.match_value(3), (3, 0xf));
         assert_eq!(regs::TARGET_OFPORT.match_value(7), (7, u32::MAX));
     }
-}
-
-/// Renders the register map as the Markdown table `docs/pipeline.md` carries.
-pub fn markdown_registers() -> String {
-    let mut s = String::from("| field | register bits | what |\n|---|---|---|\n");
-    let doc = |name: &str| match name {
-        "PktSource" => "where the packet came from (3 = local pod)",
-        "DenyMark" => "a Drop rule decided; the packet drops in the metric table",
-        "TargetOfport" => {
-            "output ofport, set by L2Forwarding; ingress rules match the applied-to pod here"
-        }
-        "DenyRuleId" => "id of the Drop rule that denied the packet (per-rule drop counters)",
-        "EgressRuleId" => {
-            "id of the egress rule that allowed the packet; committed to ct_label[32..63]"
-        }
-        "IngressRuleId" => {
-            "id of the ingress rule that allowed the packet; committed to ct_label[0..31]"
-        }
-        _ => "",
-    };
-    for r in regs::ALL {
-        s.push_str(&format!(
-            "| {} | reg{}[{}..{}] | {} |\n",
-            r.name,
-            r.reg,
-            r.ofs,
-            r.ofs + r.n_bits - 1,
-            doc(r.name)
-        ));
-    }
-    s
 }

@@ -87,8 +87,8 @@ fn trace(
         .unwrap();
     let last = out
         .lines()
-        .filter_map(|l| l.strip_prefix("Datapath actions: "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("Datapath actions: "))
         .unwrap_or_else(|| panic!("no datapath actions in trace of {flow}:\n{out}"));
     (last.to_string(), out)
 }
