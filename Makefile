@@ -31,9 +31,10 @@ test: check-root deps
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace -- --test-threads=2
 
-## Regenerate the OpenFlow golden files from OVS's own encoder.
+## Regenerate the OpenFlow and pipeline golden files from OVS's own encoder.
 golden:
 	bash openflow/scripts/gen-golden.sh
+	bash scripts/gen-pipeline-golden.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

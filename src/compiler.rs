@@ -114,6 +114,22 @@ pub fn compile(
     Ok(out)
 }
 
+/// Every pod of the model as a local pod on ports 1..=N in model order, with its MAC or the
+/// default one: what `kakinectl compile` and the pipeline golden test compile against.
+pub fn offline_pods(policies: &ResolvedPolicies) -> Vec<LocalPod> {
+    policies
+        .pods
+        .iter()
+        .enumerate()
+        .map(|(i, p)| LocalPod {
+            key: p.key.clone(),
+            ip: p.ip,
+            mac: MacAddr(p.mac.unwrap_or_else(|| crate::sandbox::default_mac(p.ip))),
+            ofport: i as u32 + 1,
+        })
+        .collect()
+}
+
 fn with_cookie(mut f: FlowMod, round: u16, category: u8, object: u32) -> FlowMod {
     f.cookie = cookie::make(round, category, object);
     f

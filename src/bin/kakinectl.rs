@@ -159,19 +159,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Compile { dir } => {
             let policies = kakine::agent::load_input(&dir)?;
-            let pods: Vec<_> = policies
-                .pods
-                .iter()
-                .enumerate()
-                .map(|(i, p)| kakine::compiler::LocalPod {
-                    key: p.key.clone(),
-                    ip: p.ip,
-                    mac: openflow::flow::MacAddr(
-                        p.mac.unwrap_or_else(|| kakine::sandbox::default_mac(p.ip)),
-                    ),
-                    ofport: i as u32 + 1,
-                })
-                .collect();
+            let pods = kakine::compiler::offline_pods(&policies);
             let compiled = kakine::compiler::compile(&policies, &pods, 1)?;
             for f in &compiled.flows {
                 println!("{f}");
