@@ -9,6 +9,12 @@ use std::time::{Duration, Instant};
 use openflow::{Connection, Error, FlowMod};
 
 /// The sandbox directory; its Drop stops both daemons by the pids in their pid files.
+/// A bridge name unique to this process: on the userspace datapath a bridge is also a tap device
+/// in the root namespace, shared by every sandbox on the machine.
+fn bridge() -> String {
+    format!("kof{}", std::process::id() % 100_000)
+}
+
 struct Sandbox {
     dir: tempfile::TempDir,
 }
@@ -82,11 +88,11 @@ impl Sandbox {
                 &format!("--db={db}"),
                 "--timeout=20",
                 "add-br",
-                "kof-br0",
+                &bridge(),
                 "--",
                 "set",
                 "Bridge",
-                "kof-br0",
+                &bridge(),
                 "datapath_type=netdev",
                 "protocols=OpenFlow13",
                 "fail_mode=secure",
@@ -94,14 +100,18 @@ impl Sandbox {
         );
         let deadline = Instant::now() + Duration::from_secs(10);
         while !sb.mgmt().exists() {
-            assert!(Instant::now() < deadline, "kof-br0.mgmt did not appear");
+            assert!(
+                Instant::now() < deadline,
+                "{}.mgmt did not appear",
+                bridge()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         sb
     }
 
     fn mgmt(&self) -> PathBuf {
-        self.dir.path().join("kof-br0.mgmt")
+        self.dir.path().join(format!("{}.mgmt", bridge()))
     }
 
     /// `ovs-ofctl -O OpenFlow13 dump-flows --no-stats`, one flow per entry.
@@ -126,6 +136,14 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // Deleting the bridge first lets ovs-vswitchd remove its tap device.
+        let _ = Command::new("ovs-vsctl")
+            .arg(format!(
+                "--db=unix:{}",
+                self.dir.path().join("db.sock").display()
+            ))
+            .args(["--timeout=5", "--if-exists", "del-br", &bridge()])
+            .status();
         for daemon in ["ovs-vswitchd", "ovsdb-server"] {
             let pidfile = self.dir.path().join(format!("{daemon}.pid"));
             let Ok(pid) = std::fs::read_to_string(&pidfile) else {
