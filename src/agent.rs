@@ -73,8 +73,8 @@ pub enum AgentError {
 pub struct Realized {
     /// The pods attached to the bridge.
     pub pods: Vec<LocalPod>,
-    /// Pods of the model that were not attached, with the reason.
-    pub skipped: Vec<String>,
+    /// What the agent did or skipped besides the flows (pods not attached, stale ports removed).
+    pub notes: Vec<String>,
     /// The compiled flows and rules.
     pub compiled: Compiled,
     /// The resolved policies.
@@ -122,7 +122,7 @@ pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
         .map_err(ovsdb_err)?;
 
     let mut pods = Vec::new();
-    let mut skipped = Vec::new();
+    let mut notes = Vec::new();
     for pod in &policies.pods {
         if let (Some(node), Some(pod_node)) = (&cfg.node, &pod.node) {
             if node != pod_node {
@@ -131,7 +131,7 @@ pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
         }
         let ifname = sandbox::host_ifname(&cfg.ifname_prefix, &pod.key.namespace, &pod.key.name);
         if !Path::new("/sys/class/net").join(&ifname).exists() {
-            skipped.push(format!(
+            notes.push(format!(
                 "pod {}: no interface {ifname} on this host",
                 pod.key
             ));
@@ -171,9 +171,26 @@ pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
     batch.extend(compiled.flows.iter().cloned());
     conn.bundle(&batch).await.map_err(of_err)?;
 
+    // Ports of pods no longer in the input (the agent's own: they carry a pod identity).
+    let attached: std::collections::BTreeSet<String> = pods
+        .iter()
+        .map(|p| sandbox::host_ifname(&cfg.ifname_prefix, &p.key.namespace, &p.key.name))
+        .collect();
+    for port in db.list_ports(&cfg.bridge).await.map_err(ovsdb_err)? {
+        if port.external_ids.contains_key("pod-name") && !attached.contains(&port.name) {
+            db.delete_port(&cfg.bridge, &port.name)
+                .await
+                .map_err(ovsdb_err)?;
+            notes.push(format!(
+                "port {} of a pod no longer in the input: removed",
+                port.name
+            ));
+        }
+    }
+
     Ok(Realized {
         pods,
-        skipped,
+        notes,
         compiled,
         policies,
         elapsed: start.elapsed(),

@@ -579,8 +579,15 @@ impl<'a> PolicyCompiler<'a> {
         // Destination pods of the named ports, grouped by what the names resolve to.
         let destinations: Vec<&PodKey> = match dir {
             Direction::Ingress => rule.applied_to.iter().collect(),
+            // A named port resolves only on a pod: the peer pods, and the pods whose address
+            // lies in an ipBlock peer (as the evaluator sees them).
             Direction::Egress => match peer_pods {
-                Some(pods) => pods.iter().collect(),
+                Some(pods) => self
+                    .pods
+                    .iter()
+                    .filter(|(k, p)| pods.contains(**k) || blocks.iter().any(|b| b.contains(p.ip)))
+                    .map(|(k, _)| *k)
+                    .collect(),
                 None => self.pods.keys().copied().collect(),
             },
         };

@@ -98,11 +98,18 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<usize> {
     print!("{}", excerpt(&dump, opts.flows_per_table));
 
     println!(
-        "\n[5/5] reachability: real TCP connections between the pods vs the reference evaluator"
+        "\n[5/5] reachability: real TCP connections between the pods vs the reference evaluator (TCP ports only)"
     );
     let matrix = lab.matrix(&policies, Duration::from_millis(1500)).await;
     print!("{}", matrix.render(opts.explain));
     let bad = matrix.mismatches().len();
+    if matrix
+        .mismatches()
+        .iter()
+        .any(|c| c.expected.verdict == crate::policy::Verdict::Reject)
+    {
+        println!("\nnote: Reject rules are enforced as Drop in this version (the agent does not send RST / ICMP yet), so their cells differ.");
+    }
     if bad == 0 {
         println!(
             "\nall {} measured cells match the reference evaluator",
@@ -120,12 +127,56 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<usize> {
     if opts.keep {
         lab.keep();
         ovs.keep();
+        let dir = rundir.display();
+        println!("\nKEEP=1: OVS and the pods stay up. Try:");
         println!(
-            "\nKEEP=1: OVS and the pods stay up. Try:\n  ovs-ofctl -O OpenFlow13 dump-flows --names unix:{0}/br-int.mgmt\n  ovs-appctl -t {0}/ovs-vswitchd.ctl ofproto/trace br-int 'in_port=...,tcp,...'\nStop with: make demo-clean",
-            rundir.display()
+            "  ovs-ofctl -O OpenFlow13 dump-flows --names unix:{dir}/br-int.mgmt table=IngressTier"
+        );
+        println!("  ovs-vsctl --db=unix:{dir}/db.sock show");
+        if let Some(t) = trace_example(&ovs, &lab, &matrix) {
+            println!("  {t}");
+        }
+        println!(
+            "  ip netns exec {} bash",
+            lab.pods
+                .first()
+                .map_or("kk-...", |p| p.netns.netns.as_str())
+        );
+        println!(
+            "Stop with: make demo-clean   (or: kakinectl demo {} --rundir {} --clean)",
+            opts.input.display(),
+            opts.rundir.display()
         );
     }
     Ok(bad)
+}
+
+/// An `ofproto/trace` command for the first dropped cell (or the first cell), as a new
+/// connection through conntrack.
+fn trace_example(ovs: &OvsSandbox, lab: &Lab, matrix: &crate::lab::Matrix) -> Option<String> {
+    let cell = matrix
+        .cells
+        .iter()
+        .find(|c| c.expected.verdict == crate::policy::Verdict::Deny)
+        .or_else(|| matrix.cells.first())?;
+    let pod = |k: &crate::policy::resolved::PodKey| lab.pods.iter().find(|p| &p.info.key == k);
+    let (from, to) = (pod(&cell.from)?, pod(&cell.to)?);
+    let ofport = ovs
+        .vsctl(&["get", "Interface", &from.netns.host_if, "ofport"])
+        .ok()?;
+    Some(format!(
+        "ovs-appctl -t {}/ovs-vswitchd.ctl ofproto/trace br-int 'in_port={},tcp,dl_src={},dl_dst={},nw_src={},nw_dst={},tp_src=40000,tp_dst={}' --ct-next trk,new   # {} -> {}:{}",
+        ovs.dir().display(),
+        ofport.trim(),
+        crate::sandbox::mac_string(from.netns.mac),
+        crate::sandbox::mac_string(to.netns.mac),
+        from.netns.ip,
+        to.netns.ip,
+        cell.port,
+        cell.from,
+        cell.to,
+        cell.port
+    ))
 }
 
 /// Groups `ovs-ofctl dump-flows --names` lines by table and keeps `per_table` of each.
@@ -166,28 +217,53 @@ pub fn excerpt(dump: &str, per_table: usize) -> String {
 
 /// Stops a sandbox left by `KEEP=1`: the daemons by pid file, the `kk-*` namespaces of the input.
 pub fn clean(input: &Path, rundir: &Path) -> anyhow::Result<()> {
-    if let Ok(entries) = std::fs::read_dir(rundir.join("pods")) {
-        for e in entries.flatten() {
-            crate::sandbox::stop_pidfile(&e.path(), Duration::from_secs(2));
+    let del_netns = |ns: &str| {
+        if Path::new("/run/netns").join(ns).exists() {
+            let _ =
+                crate::sandbox::run(std::process::Command::new("ip").args(["netns", "del", ns]));
         }
+    };
+    let del_link = |name: &str| {
+        if Path::new("/sys/class/net").join(name).exists() {
+            let _ =
+                crate::sandbox::run(std::process::Command::new("ip").args(["link", "del", name]));
+        }
+    };
+    let pods = rundir.join("pods");
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&pods)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    entries.sort();
+    for path in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "pid"))
+    {
+        crate::sandbox::stop_pidfile(path, Duration::from_secs(2));
     }
     if rundir.exists() {
         crate::sandbox::stop_sandbox(&rundir.canonicalize()?);
     }
+    for path in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "netns"))
+    {
+        if let Some(ns) = path.file_stem().and_then(|s| s.to_str()) {
+            del_netns(ns);
+        }
+        if let Ok(host_if) = std::fs::read_to_string(path) {
+            del_link(host_if.trim());
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    // Pods of the input from runs that predate the markers.
     if let Ok(policies) = crate::agent::load_input(input) {
         for p in &policies.pods {
-            let ns = format!("kk-{}-{}", p.key.namespace, p.key.name);
-            let host = crate::sandbox::host_ifname("kk", &p.key.namespace, &p.key.name);
-            if Path::new("/run/netns").join(&ns).exists() {
-                let _ = crate::sandbox::run(
-                    std::process::Command::new("ip").args(["netns", "del", &ns]),
-                );
-            }
-            if Path::new("/sys/class/net").join(&host).exists() {
-                let _ = crate::sandbox::run(
-                    std::process::Command::new("ip").args(["link", "del", &host]),
-                );
-            }
+            del_netns(&format!("kk-{}-{}", p.key.namespace, p.key.name));
+            del_link(&crate::sandbox::host_ifname(
+                "kk",
+                &p.key.namespace,
+                &p.key.name,
+            ));
         }
     }
     Ok(())

@@ -48,8 +48,9 @@ pub fn common_prefix_len(ips: &[Ipv4Addr]) -> u8 {
 impl Lab {
     /// Creates every pod of `policies.pods` as a namespace named `<prefix>-<ns>-<name>` with a host
     /// veth named by [`sandbox::host_ifname`], and starts `kakinectl probe serve` in each on the
-    /// pod's TCP ports. With `pid_dir`, each server's pid goes to `<pid_dir>/<netns>.pid` so a
-    /// later `kakinectl demo --clean` can stop servers a `--keep` run left.
+    /// pod's TCP ports. With `pid_dir`, each server's pid goes to `<pid_dir>/<netns>.pid` and each
+    /// pod's host veth to `<pid_dir>/<netns>.netns`, so a later `kakinectl demo --clean` can stop
+    /// and delete what a `--keep` run left, whatever its input was.
     pub fn create(
         policies: &ResolvedPolicies,
         prefix: &str,
@@ -67,6 +68,13 @@ impl Lab {
             let netns = format!("{prefix}-{}-{}", info.key.namespace, info.key.name);
             let host_if = sandbox::host_ifname(prefix, &info.key.namespace, &info.key.name);
             let mac = info.mac.unwrap_or_else(|| sandbox::default_mac(info.ip));
+            if let Some(dir) = pid_dir {
+                // A marker per pod, so that a later clean-up finds every namespace.
+                let path = dir.join(format!("{netns}.netns"));
+                std::fs::create_dir_all(dir)
+                    .and_then(|_| std::fs::write(&path, format!("{host_if}\n")))
+                    .map_err(|source| SandboxError::Io { path, source })?;
+            }
             let pod = PodNetns::create(&netns, &host_if, info.ip, plen, mac)?;
             let mut tcp_ports: Vec<u16> = info
                 .ports
@@ -293,7 +301,9 @@ impl Matrix {
         let w = names.iter().map(String::len).max().unwrap_or(3).max(4);
         let mut s = String::new();
         for port in ports {
-            s.push_str(&format!("\nTCP port {port}: rows = client, columns = server; + allowed, x dropped, R rejected\n"));
+            s.push_str(&format!(
+                "\nTCP port {port}: rows = client, columns = server; + allowed, x dropped, R rejected, . not probed (self, or port not served); ! differs\n"
+            ));
             let header: String = names.iter().map(|n| format!(" {n:>w$}")).collect();
             s.push_str(&format!(
                 "{:w$}  measured{}   |  expected\n",

@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod compiler;
 pub mod demo;
+pub mod engine;
 pub mod lab;
 pub mod pipeline;
 pub mod policy;

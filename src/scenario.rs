@@ -14,12 +14,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::engine::{Engine, Oracle};
 use crate::policy::error::{Location, PolicyError};
 use crate::policy::load::{parse_document, parse_documents, typed, Parsed};
 use crate::policy::model::parse_protocol;
 use crate::policy::resolved::{PodKey, Protocol, RuleRef};
 use crate::policy::selector::Labels;
-use crate::policy::{evaluate, resolve, Cluster, Destination, PolicySet, Probe, Verdict};
+use crate::policy::{resolve, Cluster, Destination, PolicySet, Probe, Verdict};
 
 /// A scenario file.
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +130,16 @@ pub fn run_files(
     out: &mut dyn Write,
     explain: bool,
 ) -> std::io::Result<Summary> {
+    run_files_with(paths, out, explain, Engine::Reference)
+}
+
+/// [`run_files`] with the probes answered by `engine`.
+pub fn run_files_with(
+    paths: &[PathBuf],
+    out: &mut dyn Write,
+    explain: bool,
+    engine: Engine,
+) -> std::io::Result<Summary> {
     let mut summary = Summary::default();
     for path in paths {
         writeln!(out, "{}", path.display())?;
@@ -143,7 +154,7 @@ pub fn run_files(
         let mut failed = false;
         let mut unsupported = None;
         for (i, step) in scenario.steps.iter().enumerate() {
-            match run_step(path, &scenario.cluster, i, step, out, explain)? {
+            match run_step(path, &scenario.cluster, i, step, out, explain, engine)? {
                 StepResult::Pass => {}
                 StepResult::Fail => failed = true,
                 StepResult::Unsupported(f) => {
@@ -240,6 +251,7 @@ fn run_step(
     step: &Step,
     out: &mut dyn Write,
     explain: bool,
+    engine: Engine,
 ) -> std::io::Result<StepResult> {
     let label = format!("step {} \"{}\"", index + 1, step.name);
     let mut objects = PolicySet::default();
@@ -287,6 +299,13 @@ fn run_step(
             return Ok(StepResult::Fail);
         }
     };
+    let mut oracle = match Oracle::new(engine, &resolved) {
+        Ok(o) => o,
+        Err(e) => {
+            writeln!(out, "  FAIL  {label}: {e}")?;
+            return Ok(StepResult::Fail);
+        }
+    };
     let mut lines = Vec::new();
     let mut failures = 0;
     for p in &step.probes {
@@ -310,7 +329,14 @@ fn run_step(
             protocol,
             port: p.port,
         };
-        let d = evaluate(&resolved, &probe);
+        let d = match oracle.decide(&probe) {
+            Ok(d) => d,
+            Err(e) => {
+                failures += 1;
+                lines.push(format!("    FAIL {} -> {}: {e}", probe.from, probe.to));
+                continue;
+            }
+        };
         let ok = d.verdict == expect;
         if !ok {
             failures += 1;

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use kakine::scenario::run_files;
+use kakine::engine::Engine;
+use kakine::scenario::{run_files, run_files_with};
 
 fn case_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/cases");
@@ -44,6 +45,20 @@ fn every_in_scope_shared_case_passes_and_unsupported_ones_name_their_feature() {
     assert!(report
         .trim_end()
         .ends_with(&format!("{} passed, 0 failed", summary.passed)));
+}
+
+#[test]
+fn every_in_scope_shared_case_passes_on_the_compiled_flows_in_the_fake_switch() {
+    let files = case_files();
+    let mut out = Vec::new();
+    let reference = run_files(&files, &mut Vec::new(), false).expect("writing to a Vec");
+    let sim = run_files_with(&files, &mut out, false, Engine::Sim).expect("writing to a Vec");
+    let report = String::from_utf8(out).expect("UTF-8 report");
+    assert_eq!(
+        sim.failed, 0,
+        "failing scenarios on the sim engine:\n{report}"
+    );
+    assert_eq!(sim.passed, reference.passed, "{report}");
 }
 
 const SMALL: &str = "\

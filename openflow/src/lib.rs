@@ -33,6 +33,7 @@ pub mod instruction;
 pub mod message;
 pub mod multipart;
 pub mod oxm;
+pub mod sim;
 pub mod text;
 mod wire;
 

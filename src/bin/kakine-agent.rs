@@ -45,7 +45,15 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    if let Err(e) = run().await {
+        // One line, the whole cause chain; no backtrace even with RUST_BACKTRACE set.
+        eprintln!("kakine-agent: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -68,8 +76,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let r = agent::realize(&cfg)
         .await
-        .with_context(|| format!("kakine-agent --standalone {}", args.standalone.display()))?;
-    for s in &r.skipped {
+        .with_context(|| format!("--standalone {}", args.standalone.display()))?;
+    for s in &r.notes {
         eprintln!("kakine-agent: warning: {s}");
     }
     for w in &r.compiled.warnings {

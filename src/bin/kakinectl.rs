@@ -25,9 +25,13 @@ enum Cmd {
         /// Scenario files (format: SCENARIOS.md).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Print the deciding rule of every failing probe in detail.
+        /// Print every probe with its deciding rules, not only the failing ones.
         #[arg(long)]
         explain: bool,
+        /// Who answers the probes: `reference` (the policy evaluator) or `sim` (the compiled
+        /// flows on the in-process FakeSwitch).
+        #[arg(long, default_value = "reference")]
+        engine: kakine::engine::Engine,
     },
     /// Answer "may A reach B on PORT?" from a standalone input directory, with the deciding rules.
     Explain {
@@ -39,8 +43,8 @@ enum Cmd {
         /// Server pod, `namespace/name`.
         #[arg(long)]
         to: String,
-        /// Destination port.
-        #[arg(long)]
+        /// Destination port (1-65535).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         port: u16,
         /// TCP, UDP or SCTP.
         #[arg(long, default_value = "TCP")]
@@ -122,12 +126,23 @@ fn protocol(s: &str) -> anyhow::Result<Protocol> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+async fn main() {
+    if let Err(e) = run(Args::parse()).await {
+        // One line, the whole cause chain; no backtrace even with RUST_BACKTRACE set.
+        eprintln!("kakinectl: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     match args.cmd {
-        Cmd::Test { files, explain } => {
+        Cmd::Test {
+            files,
+            explain,
+            engine,
+        } => {
             let mut out = std::io::stdout();
-            let summary = kakine::scenario::run_files(&files, &mut out, explain)?;
+            let summary = kakine::scenario::run_files_with(&files, &mut out, explain, engine)?;
             if summary.failed > 0 {
                 std::process::exit(1);
             }
@@ -140,6 +155,12 @@ async fn main() -> anyhow::Result<()> {
             protocol: proto,
         } => {
             let policies = kakine::agent::load_input(&dir)?;
+            for pod in [&from, &to] {
+                let key = pod_key(pod)?;
+                if !policies.pods.iter().any(|p| p.key == key) {
+                    anyhow::bail!("no pod {pod} in the cluster model of {}", dir.display());
+                }
+            }
             let probe = kakine::policy::Probe {
                 from: pod_key(&from)?,
                 to: kakine::policy::Destination::Pod(pod_key(&to)?),
@@ -190,9 +211,12 @@ async fn main() -> anyhow::Result<()> {
                 flows_per_table,
             };
             // Dropping the demo future on Ctrl-C drops its guards: servers, namespaces, OVS.
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             let result = tokio::select! {
                 r = kakine::demo::run(&opts) => Some(r),
                 _ = tokio::signal::ctrl_c() => None,
+                _ = term.recv() => None,
             };
             match result {
                 Some(r) => {
