@@ -343,3 +343,38 @@ fn missing_files_give_an_io_error_naming_the_path() {
     let err = load_dir(Path::new("/nonexistent/kakine")).expect_err("missing");
     assert!(err.to_string().starts_with("/nonexistent/kakine:"), "{err}");
 }
+
+/// Loads a cluster model alone and returns the error message, with the temp path as `DIR`.
+fn cluster_error_of(cluster: &str) -> String {
+    let (dir, result) = load(&[("cluster.yaml", cluster)]);
+    let err = result.expect_err("the cluster model is invalid");
+    err.to_string()
+        .replace(&dir.path().display().to_string(), "DIR")
+}
+
+#[test]
+fn two_pods_with_one_ip_are_refused() {
+    let cluster = format!("{CLUSTER}- {{namespace: y, name: b, ip: 10.0.0.1}}\n");
+    assert_eq!(
+        cluster_error_of(&cluster),
+        "DIR/cluster.yaml: Cluster: pods[1].ip: pod y/b: IP 10.0.0.1 is already pod x/a's"
+    );
+}
+
+#[test]
+fn a_pod_in_an_undeclared_namespace_is_refused() {
+    let cluster = format!("{CLUSTER}- {{namespace: z, name: b, ip: 10.0.0.2}}\n");
+    assert_eq!(
+        cluster_error_of(&cluster),
+        "DIR/cluster.yaml: Cluster: pods[1].namespace: pod z/b: namespace \"z\" is not declared"
+    );
+}
+
+#[test]
+fn an_end_port_below_its_port_is_refused() {
+    let policy = cnp("  priority: 1\n  appliedTo: [{podSelector: {}}]\n  ingress:\n  - action: Allow\n    ports: [{protocol: TCP, port: 9000, endPort: 8000}]\n");
+    assert_eq!(
+        error_of(&policy),
+        "DIR/policies.yaml: ClusterNetworkPolicy \"deny-x\": spec.ingress[0].ports[0].endPort: endPort 8000 is below port 9000"
+    );
+}

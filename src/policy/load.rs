@@ -150,7 +150,8 @@ pub fn parse_documents(file: &Path, text: &str) -> Result<Vec<Value>, PolicyErro
                 .next()
                 .unwrap_or_default()
                 .trim_start_matches("error: ")
-                .to_string(),
+                // The library's advice is for its API users, not for ours.
+                .replace(", set DuplicateKeyPolicy in Options if acceptable", ""),
         })?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
@@ -184,6 +185,7 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
         .and_then(Value::as_str);
     at.object = Some(match namespace {
         Some(ns) => format!("{kind} \"{ns}/{name}\""),
+        None if name.is_empty() => kind.to_string(),
         None => format!("{kind} \"{name}\""),
     });
     let origin = Origin {
@@ -201,7 +203,12 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
         for key in ["apiVersion", "kind", "metadata"] {
             body.remove(key);
         }
-        return typed::<Cluster>(&Value::Object(body), &at).map(Parsed::Cluster);
+        let cluster = typed::<Cluster>(&Value::Object(body), &at)?;
+        super::sanity::check_cluster(&cluster).map_err(|(field, message)| PolicyError::Field {
+            at: at.at(field),
+            message,
+        })?;
+        return Ok(Parsed::Cluster(cluster));
     }
     let crd = CRD_API_VERSIONS.contains(&api_version);
     let k8s = api_version == "networking.k8s.io/v1";
@@ -225,6 +232,10 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
                 feature,
             });
         }
+        super::sanity::check_spec(spec).map_err(|(field, message)| PolicyError::Field {
+            at: at.at(field),
+            message,
+        })?;
     }
     let object = match (k8s, kind) {
         (true, _) => {

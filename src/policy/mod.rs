@@ -10,6 +10,7 @@ pub mod load;
 pub mod model;
 pub mod resolve;
 pub mod resolved;
+pub mod sanity;
 pub mod selector;
 pub mod validate;
 

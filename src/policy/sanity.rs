@@ -1,0 +1,221 @@
+//! Checks the Kubernetes API server would make and serde cannot: value relations inside one
+//! document (selector operators and their values, `endPort` against `port`, `except` inside its
+//! `cidr`) and the consistency of the cluster model (unique pod names, IPs and MACs, declared
+//! namespaces, unique container port names).
+//!
+//! Each check returns the field path and the message, for the caller's [`super::Location`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::Ipv4Net;
+use serde_json::Value;
+
+use super::model::Cluster;
+
+/// A problem: field path and message.
+pub type Problem = (String, String);
+
+/// Checks every selector, port and ipBlock in a policy document's `spec`, wherever they are.
+pub fn check_spec(spec: &Value) -> Result<(), Problem> {
+    walk(spec, "spec")
+}
+
+fn walk(v: &Value, path: &str) -> Result<(), Problem> {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::Array(exprs)) = map.get("matchExpressions") {
+                for (i, e) in exprs.iter().enumerate() {
+                    check_expression(e, &format!("{path}.matchExpressions[{i}]"))?;
+                }
+            }
+            if map.contains_key("endPort") {
+                check_port_range(map, path)?;
+            }
+            if let (Some(Value::String(cidr)), Some(Value::Array(except))) =
+                (map.get("cidr"), map.get("except"))
+            {
+                check_except(cidr, except, path)?;
+            }
+            for (k, child) in map {
+                walk(child, &format!("{path}.{k}"))?;
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                walk(child, &format!("{path}[{i}]"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn check_expression(e: &Value, path: &str) -> Result<(), Problem> {
+    let op = e.get("operator").and_then(Value::as_str).unwrap_or("");
+    let n = e
+        .get("values")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    match op {
+        "In" | "NotIn" if n == 0 => Err((
+            format!("{path}.values"),
+            format!("operator {op} needs at least one value"),
+        )),
+        "Exists" | "DoesNotExist" if n > 0 => Err((
+            format!("{path}.values"),
+            format!("operator {op} takes no values (got {n})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_port_range(map: &serde_json::Map<String, Value>, path: &str) -> Result<(), Problem> {
+    let end = map.get("endPort").and_then(Value::as_u64);
+    match (map.get("port"), end) {
+        (Some(Value::String(name)), _) => Err((
+            format!("{path}.endPort"),
+            format!("endPort needs a numeric port, not the named port {name:?}"),
+        )),
+        (Some(port), Some(end)) => match port.as_u64() {
+            Some(p) if end < p => Err((
+                format!("{path}.endPort"),
+                format!("endPort {end} is below port {p}"),
+            )),
+            _ => Ok(()),
+        },
+        (None, Some(_)) => Err((
+            format!("{path}.endPort"),
+            "endPort needs a port".to_string(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_except(cidr: &str, except: &[Value], path: &str) -> Result<(), Problem> {
+    // An unparsable CIDR is reported by the typed parse with its own message.
+    let Ok(block) = cidr.parse::<Ipv4Net>() else {
+        return Ok(());
+    };
+    for (i, e) in except.iter().enumerate() {
+        let Some(Ok(net)) = e.as_str().map(str::parse::<Ipv4Net>) else {
+            continue;
+        };
+        if !block.contains(&net) {
+            return Err((
+                format!("{path}.except[{i}]"),
+                format!("{net} is not inside the block {block}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the cluster model: every pod in a declared namespace, unique `namespace/name`, IP and
+/// MAC, and unique container port names per pod.
+pub fn check_cluster(cluster: &Cluster) -> Result<(), Problem> {
+    let namespaces: BTreeSet<&str> = cluster.namespaces.iter().map(|n| n.name.as_str()).collect();
+    let mut names = BTreeSet::new();
+    let mut ips: BTreeMap<String, String> = BTreeMap::new();
+    let mut macs: BTreeMap<String, String> = BTreeMap::new();
+    for (i, pod) in cluster.pods.iter().enumerate() {
+        let at = |f: &str| format!("pods[{i}].{f}");
+        let key = format!("{}/{}", pod.namespace, pod.name);
+        if !namespaces.contains(pod.namespace.as_str()) {
+            return Err((
+                at("namespace"),
+                format!("pod {key}: namespace {:?} is not declared", pod.namespace),
+            ));
+        }
+        if !names.insert(key.clone()) {
+            return Err((at("name"), format!("pod {key} is declared twice")));
+        }
+        if let Some(other) = ips.insert(pod.ip.to_string(), key.clone()) {
+            return Err((
+                at("ip"),
+                format!("pod {key}: IP {} is already pod {other}'s", pod.ip),
+            ));
+        }
+        if let Some(mac) = &pod.mac {
+            let mac = crate::sandbox::mac_string(*mac);
+            if let Some(other) = macs.insert(mac.clone(), key.clone()) {
+                return Err((
+                    at("mac"),
+                    format!("pod {key}: MAC {mac} is already pod {other}'s"),
+                ));
+            }
+        }
+        let mut port_names = BTreeSet::new();
+        for (j, p) in pod.ports.iter().enumerate() {
+            if let Some(name) = &p.name {
+                if !port_names.insert(name.clone()) {
+                    return Err((
+                        at(&format!("ports[{j}].name")),
+                        format!("pod {key}: container port name {name:?} is used twice"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> Value {
+        serde_json::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn selector_operators_need_the_right_values() {
+        let bad = spec(
+            r#"{"appliedTo":[{"podSelector":{"matchExpressions":[{"key":"a","operator":"In","values":[]}]}}]}"#,
+        );
+        assert_eq!(
+            check_spec(&bad),
+            Err((
+                "spec.appliedTo[0].podSelector.matchExpressions[0].values".into(),
+                "operator In needs at least one value".into()
+            ))
+        );
+        let bad =
+            spec(r#"{"x":{"matchExpressions":[{"key":"a","operator":"Exists","values":["v"]}]}}"#);
+        assert!(check_spec(&bad).unwrap_err().1.contains("takes no values"));
+        let good =
+            spec(r#"{"x":{"matchExpressions":[{"key":"a","operator":"NotIn","values":["v"]}]}}"#);
+        assert_eq!(check_spec(&good), Ok(()));
+    }
+
+    #[test]
+    fn end_port_must_not_be_below_port_nor_follow_a_name() {
+        let bad = spec(r#"{"ingress":[{"ports":[{"port":9000,"endPort":8000}]}]}"#);
+        assert_eq!(
+            check_spec(&bad),
+            Err((
+                "spec.ingress[0].ports[0].endPort".into(),
+                "endPort 8000 is below port 9000".into()
+            ))
+        );
+        let bad = spec(r#"{"ingress":[{"ports":[{"port":"http","endPort":8000}]}]}"#);
+        assert!(check_spec(&bad).unwrap_err().1.contains("named port"));
+        assert_eq!(
+            check_spec(&spec(r#"{"ports":[{"port":80,"endPort":90}]}"#)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn except_must_lie_inside_its_block() {
+        let bad = spec(r#"{"to":[{"ipBlock":{"cidr":"10.0.0.0/24","except":["10.0.1.0/28"]}}]}"#);
+        assert_eq!(
+            check_spec(&bad),
+            Err((
+                "spec.to[0].ipBlock.except[0]".into(),
+                "10.0.1.0/28 is not inside the block 10.0.0.0/24".into()
+            ))
+        );
+        let good = spec(r#"{"to":[{"ipBlock":{"cidr":"10.0.0.0/24","except":["10.0.0.0/28"]}}]}"#);
+        assert_eq!(check_spec(&good), Ok(()));
+    }
+}
