@@ -11,9 +11,16 @@ use kakine::policy::resolved::{PodKey, ResolvedPolicies};
 use kakine::probe::Outcome;
 use kakine::sandbox::{self, OvsSandbox};
 
-/// Not `br-int`: on the userspace datapath a bridge is also a tap device in the root namespace,
-/// and the demo may be running next to the tests.
-const BRIDGE: &str = "kte-br0";
+/// Names unique to this test process: pods' namespaces and veths, and the bridge (on the
+/// userspace datapath a bridge is also a tap device in the root namespace), so the demo or
+/// another checkout's tests can run next to these.
+fn prefix() -> String {
+    format!("k{}", std::process::id() % 100_000)
+}
+
+fn bridge() -> String {
+    format!("{}br", prefix())
+}
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
@@ -39,7 +46,7 @@ fn run_agent(ovs: &OvsSandbox, input: &Path, prefix: &str) -> std::process::Outp
             "--ifname-prefix",
             prefix,
             "--bridge",
-            BRIDGE,
+            &bridge(),
             "--once",
         ])
         .output()
@@ -83,7 +90,7 @@ fn trace(
         dst.ip
     );
     let out = ovs
-        .appctl(&["ofproto/trace", BRIDGE, &flow, "--ct-next", "trk,new"])
+        .appctl(&["ofproto/trace", &bridge(), &flow, "--ct-next", "trk,new"])
         .unwrap();
     let last = out
         .lines()
@@ -115,13 +122,13 @@ async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
     let policies = kakine::agent::load_input(&examples()).unwrap();
     let lab = Lab::create(
         &policies,
-        "kte",
+        &prefix(),
         Path::new(env!("CARGO_BIN_EXE_kakinectl")),
         None,
     )
     .expect("netns pods");
 
-    let out = run_agent(&ovs, &examples(), "kte");
+    let out = run_agent(&ovs, &examples(), &prefix());
     assert!(
         out.status.success(),
         "agent failed:\n{}\n{}",
@@ -131,10 +138,16 @@ async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
 
     // OVSDB: the bridge as configured, the pods' ports with their identity, table names.
     let get = |args: &[&str]| ovs.vsctl(args).unwrap().trim().to_string();
-    assert_eq!(get(&["get", "Bridge", BRIDGE, "protocols"]), "[OpenFlow13]");
-    assert_eq!(get(&["get", "Bridge", BRIDGE, "fail_mode"]), "secure");
-    assert_eq!(get(&["get", "Bridge", BRIDGE, "datapath_type"]), "netdev");
-    let orders_if = sandbox::host_ifname("kte", "api", "orders");
+    assert_eq!(
+        get(&["get", "Bridge", &bridge(), "protocols"]),
+        "[OpenFlow13]"
+    );
+    assert_eq!(get(&["get", "Bridge", &bridge(), "fail_mode"]), "secure");
+    assert_eq!(
+        get(&["get", "Bridge", &bridge(), "datapath_type"]),
+        "netdev"
+    );
+    let orders_if = sandbox::host_ifname(&prefix(), "api", "orders");
     assert_eq!(
         get(&["get", "Interface", &orders_if, "external_ids:pod-name"]),
         "orders"
@@ -145,7 +158,7 @@ async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
     );
 
     // Flows by table name, as an operator reads them.
-    let dump = ovs.ofctl("dump-flows", BRIDGE, &["--names"]).unwrap();
+    let dump = ovs.ofctl("dump-flows", &bridge(), &["--names"]).unwrap();
     for table in kakine::pipeline::TABLES.iter().map(|t| t.name) {
         if !matches!(table, "Classifier" | "ArpSpoofGuard" | "SpoofGuard") {
             continue;
@@ -236,7 +249,7 @@ async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
     assert_eq!(actions, "drop");
 
     // Bad input on a programmed bridge: a clear error, and the flows stay as they were.
-    let before = ovs.ofctl("dump-flows", BRIDGE, &["--no-stats"]).unwrap();
+    let before = ovs.ofctl("dump-flows", &bridge(), &["--no-stats"]).unwrap();
     let bad_dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         examples().join("cluster.yaml"),
@@ -248,7 +261,7 @@ async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
         "apiVersion: crd.kakine.io/v1beta1\nkind: ClusterNetworkPolicy\nmetadata: {name: broken}\nspec:\n  priority: high\n  appliedTo: [{podSelector: {}}]\n",
     )
     .unwrap();
-    let out = run_agent(&ovs, bad_dir.path(), "kte");
+    let out = run_agent(&ovs, bad_dir.path(), &prefix());
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -256,7 +269,7 @@ async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
         "{err}"
     );
     assert_eq!(
-        ovs.ofctl("dump-flows", BRIDGE, &["--no-stats"]).unwrap(),
+        ovs.ofctl("dump-flows", &bridge(), &["--no-stats"]).unwrap(),
         before
     );
 }

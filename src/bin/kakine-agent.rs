@@ -72,6 +72,9 @@ async fn main() -> anyhow::Result<()> {
     for s in &r.skipped {
         eprintln!("kakine-agent: warning: {s}");
     }
+    for w in &r.policies.warnings {
+        eprintln!("kakine-agent: warning: {w}");
+    }
     for w in &r.compiled.warnings {
         eprintln!("kakine-agent: warning: {w}");
     }
