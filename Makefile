@@ -4,7 +4,7 @@ CARGO ?= cargo
 RUNDIR ?= run/ovs
 DEMO_FLAGS := $(if $(filter 1,$(KEEP)),--keep) $(if $(filter 1,$(EXPLAIN)),--explain)
 
-.PHONY: all deps build demo demo-clean test golden lint check-root
+.PHONY: all deps build demo demo-clean test proptest golden lint check-root
 
 all: build
 
@@ -30,6 +30,10 @@ demo-clean:
 test: check-root deps
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace -- --test-threads=2
+
+## The differential property test with many more random cases than `make test` runs.
+proptest:
+	PROPTEST_CASES=$${PROPTEST_CASES:-20000} $(CARGO) test --test differential -- --nocapture
 
 ## Regenerate the OpenFlow and pipeline golden files from OVS's own encoder.
 golden:

@@ -372,7 +372,9 @@ impl<'a> PolicyCompiler<'a> {
             let (top, bottom) = match rule.stage {
                 Stage::Tier(_) => (prio::TIER_TOP, prio::TIER_BOTTOM),
                 Stage::K8s => (prio::K8S_TOP, prio::TIER_BOTTOM),
-                Stage::Baseline => (prio::BASELINE_TOP, prio::BASELINE_BOTTOM),
+                Stage::Baseline | Stage::AdminBaseline => {
+                    (prio::BASELINE_TOP, prio::BASELINE_BOTTOM)
+                }
             };
             let p = *next_prio.entry(table.table.name).or_insert(top);
             if p < bottom {
@@ -529,12 +531,16 @@ impl<'a> PolicyCompiler<'a> {
         dir: Direction,
         pods: impl IntoIterator<Item = &'k PodKey>,
         blocks: &[crate::policy::resolved::IpBlock],
+        node_ips: &BTreeSet<Ipv4Addr>,
     ) -> Clause {
         let mut set = BTreeSet::new();
         for key in pods {
             if let Some(pod) = self.pods.get(key) {
                 set.insert(Self::peer_field(dir, Ipv4Net::from(pod.ip)));
             }
+        }
+        for ip in node_ips {
+            set.insert(Self::peer_field(dir, Ipv4Net::from(*ip)));
         }
         for b in blocks {
             for net in cidr_minus(b.cidr.trunc(), &b.except) {
@@ -548,11 +554,17 @@ impl<'a> PolicyCompiler<'a> {
     /// destination pod) and builds each part's clauses.
     fn sub_rules(&self, rule: &ResolvedRule) -> Vec<SubRule> {
         let dir = rule.direction;
-        let (peer_pods, blocks): (Option<&BTreeSet<PodKey>>, &[_]) = match &rule.peers {
-            Peers::Any => (None, &[]),
-            Peers::Set { pods, ip_blocks } => (Some(pods), ip_blocks.as_slice()),
+        let no_nodes = BTreeSet::new();
+        let (peer_pods, blocks, node_ips): (Option<&BTreeSet<PodKey>>, &[_], _) = match &rule.peers
+        {
+            Peers::Any => (None, &[], &no_nodes),
+            Peers::Set {
+                pods,
+                ip_blocks,
+                node_ips,
+            } => (Some(pods), ip_blocks.as_slice(), node_ips),
         };
-        let peers_all = || peer_pods.map(|pods| self.peer_clause(dir, pods, blocks));
+        let peers_all = || peer_pods.map(|pods| self.peer_clause(dir, pods, blocks, node_ips));
         let Some(services) = &rule.services else {
             return vec![SubRule {
                 applied: self.applied_clause(dir, &rule.applied_to),
@@ -568,9 +580,7 @@ impl<'a> PolicyCompiler<'a> {
             subs.push(SubRule {
                 applied: self.applied_clause(dir, &rule.applied_to),
                 peers: peers_all(),
-                services: Some(service_clause(
-                    numeric.iter().map(|s| (s.protocol, s.port.clone())),
-                )),
+                services: Some(service_clause(numeric.iter().copied().cloned())),
             });
         }
         if named.is_empty() {
@@ -591,21 +601,21 @@ impl<'a> PolicyCompiler<'a> {
                 None => self.pods.keys().copied().collect(),
             },
         };
-        let mut groups: BTreeMap<BTreeSet<(Protocol, u16)>, Vec<&PodKey>> = BTreeMap::new();
+        let mut groups: BTreeMap<BTreeSet<Service>, Vec<&PodKey>> = BTreeMap::new();
         for key in destinations {
             let Some(pod) = self.pods.get(key) else {
                 continue;
             };
-            let resolved: BTreeSet<(Protocol, u16)> = named
+            let resolved: BTreeSet<Service> = named
                 .iter()
                 .filter_map(|s| {
                     let PortMatch::Named(name) = &s.port else {
                         return None;
                     };
-                    pod.named_ports
-                        .iter()
-                        .find(|(n, proto, _)| n == name && *proto == s.protocol)
-                        .map(|(_, proto, num)| (*proto, *num))
+                    pod.named_port(name, s.protocol).map(|n| Service {
+                        port: PortMatch::Range(n, n),
+                        ..(*s).clone()
+                    })
                 })
                 .collect();
             if !resolved.is_empty() {
@@ -613,9 +623,7 @@ impl<'a> PolicyCompiler<'a> {
             }
         }
         for (ports, pods) in groups {
-            let services = Some(service_clause(
-                ports.iter().map(|(p, n)| (*p, PortMatch::Range(*n, *n))),
-            ));
+            let services = Some(service_clause(ports));
             subs.push(match dir {
                 Direction::Ingress => SubRule {
                     applied: self.applied_clause(dir, pods),
@@ -624,7 +632,7 @@ impl<'a> PolicyCompiler<'a> {
                 },
                 Direction::Egress => SubRule {
                     applied: self.applied_clause(dir, &rule.applied_to),
-                    peers: Some(self.peer_clause(dir, pods, &[])),
+                    peers: Some(self.peer_clause(dir, pods, &[], &BTreeSet::new())),
                     services,
                 },
             });
@@ -633,29 +641,57 @@ impl<'a> PolicyCompiler<'a> {
     }
 }
 
-fn service_clause(services: impl IntoIterator<Item = (Protocol, PortMatch)>) -> Clause {
+/// The flows of a services clause: per service, the protocol and the prefix covers of its
+/// destination range × its source range (`tp_dst` / `tp_src` masked matches); ICMP type and
+/// code as `icmp_type` / `icmp_code`. Named ports must be resolved before.
+fn service_clause(services: impl IntoIterator<Item = Service>) -> Clause {
     let mut set = BTreeSet::new();
-    for (proto, port) in services {
-        let proto_field = MatchField::IpProto(proto.number());
-        let (lo, hi) = match port {
+    for s in services {
+        let proto_field = MatchField::IpProto(s.protocol.number());
+        let (lo, hi) = match s.port {
             PortMatch::Any => (0, u16::MAX),
             PortMatch::Range(lo, hi) => (lo, hi),
             PortMatch::Named(_) => continue,
-        };
-        for (value, mask) in port_range_masks(lo, hi) {
-            let mask = if mask == u16::MAX { None } else { Some(mask) };
-            let mut fields = vec![proto_field.clone()];
-            if mask != Some(0) {
-                fields.push(match proto {
-                    Protocol::Tcp => MatchField::TcpDst(value, mask),
-                    Protocol::Udp => MatchField::UdpDst(value, mask),
-                    Protocol::Sctp => MatchField::SctpDst(value, mask),
-                });
+            PortMatch::Icmp {
+                icmp_type,
+                icmp_code,
+            } => {
+                let mut fields = vec![proto_field];
+                fields.extend(icmp_type.map(MatchField::IcmpType));
+                fields.extend(icmp_code.map(MatchField::IcmpCode));
+                set.insert(fields);
+                continue;
             }
-            set.insert(fields);
+        };
+        let (src_lo, src_hi) = s.source.unwrap_or((0, u16::MAX));
+        for (value, mask) in port_range_masks(lo, hi) {
+            for (src_value, src_mask) in port_range_masks(src_lo, src_hi) {
+                let mut fields = vec![proto_field.clone()];
+                fields.extend(port_field(s.protocol, false, value, mask));
+                fields.extend(port_field(s.protocol, true, src_value, src_mask));
+                set.insert(fields);
+            }
         }
     }
     set.into_iter().collect()
+}
+
+/// A masked `tp_dst` (or, with `source`, `tp_src`) match; `None` for the full range.
+fn port_field(protocol: Protocol, source: bool, value: u16, mask: u16) -> Option<MatchField> {
+    let mask = match mask {
+        0 => return None,
+        u16::MAX => None,
+        m => Some(m),
+    };
+    Some(match (protocol, source) {
+        (Protocol::Tcp, false) => MatchField::TcpDst(value, mask),
+        (Protocol::Udp, false) => MatchField::UdpDst(value, mask),
+        (Protocol::Sctp, false) => MatchField::SctpDst(value, mask),
+        (Protocol::Tcp, true) => MatchField::TcpSrc(value, mask),
+        (Protocol::Udp, true) => MatchField::UdpSrc(value, mask),
+        (Protocol::Sctp, true) => MatchField::SctpSrc(value, mask),
+        (Protocol::Icmp, _) => return None,
+    })
 }
 
 /// The table a rule's flows live in.
@@ -663,10 +699,10 @@ fn rule_table(rule: &ResolvedRule) -> Result<TableRef, PipelineError> {
     let name = match (rule.direction, rule.stage) {
         (Direction::Egress, Stage::Tier(_)) => "EgressTier",
         (Direction::Egress, Stage::K8s) => "EgressK8s",
-        (Direction::Egress, Stage::Baseline) => "EgressDefault",
+        (Direction::Egress, Stage::Baseline | Stage::AdminBaseline) => "EgressDefault",
         (Direction::Ingress, Stage::Tier(_)) => "IngressTier",
         (Direction::Ingress, Stage::K8s) => "IngressK8s",
-        (Direction::Ingress, Stage::Baseline) => "IngressDefault",
+        (Direction::Ingress, Stage::Baseline | Stage::AdminBaseline) => "IngressDefault",
     };
     t(name)
 }

@@ -68,7 +68,6 @@ pub struct SimEngine {
     switch: FakeSwitch,
     pods: BTreeMap<PodKey, LocalPod>,
     rules: Vec<CompiledRule>,
-    next_sport: u16,
 }
 
 impl SimEngine {
@@ -84,7 +83,6 @@ impl SimEngine {
             switch,
             pods: local.into_iter().map(|p| (p.key.clone(), p)).collect(),
             rules: compiled.rules,
-            next_sport: 10_000,
         })
     }
 
@@ -99,23 +97,52 @@ impl SimEngine {
             Destination::Ip(ip) => self.pods.values().find(|p| p.ip == *ip),
         }
         .ok_or_else(|| format!("destination {} is not a pod of this node", probe.to))?;
-        // A fresh source port per probe: each probe is a new connection.
-        let sport = self.next_sport;
-        self.next_sport = self.next_sport.checked_add(1).unwrap_or(10_000);
-        let build = match probe.protocol {
-            Protocol::Tcp => Packet::tcp,
-            Protocol::Udp => Packet::udp,
-            Protocol::Sctp => Packet::sctp,
+        // Each probe is a new connection: no conntrack state from earlier probes. A probe that
+        // does not fix its source port uses 0, which no realistic sourcePort range covers (the
+        // evaluator lets such a probe match no source-port rule).
+        self.switch.conntrack_mut().flush();
+        let sport = probe.source_port.unwrap_or(0);
+        let pkt = match probe.protocol {
+            Protocol::Tcp => Packet::tcp(
+                from.ofport,
+                from.mac,
+                to.mac,
+                from.ip,
+                to.ip,
+                sport,
+                probe.port,
+            ),
+            Protocol::Udp => Packet::udp(
+                from.ofport,
+                from.mac,
+                to.mac,
+                from.ip,
+                to.ip,
+                sport,
+                probe.port,
+            ),
+            Protocol::Sctp => Packet::sctp(
+                from.ofport,
+                from.mac,
+                to.mac,
+                from.ip,
+                to.ip,
+                sport,
+                probe.port,
+            ),
+            Protocol::Icmp => {
+                let (icmp_type, icmp_code) = ((probe.port >> 8) as u8, probe.port as u8);
+                Packet::icmp(
+                    from.ofport,
+                    from.mac,
+                    to.mac,
+                    from.ip,
+                    to.ip,
+                    icmp_type,
+                    icmp_code,
+                )
+            }
         };
-        let pkt = build(
-            from.ofport,
-            from.mac,
-            to.mac,
-            from.ip,
-            to.ip,
-            sport,
-            probe.port,
-        );
         let trace = self.switch.trace(&pkt).map_err(|e| e.to_string())?;
 
         let mut egress = None;
@@ -129,6 +156,9 @@ impl SimEngine {
             let Some(rule) = self.rules.iter().find(|r| r.id == object) else {
                 continue;
             };
+            if rule.action == RuleAction::Pass {
+                continue; // a Pass decides nothing; what comes after it does
+            }
             match rule.direction {
                 Direction::Egress => egress = Some(rule.rule.clone()),
                 Direction::Ingress => ingress = Some(rule.rule.clone()),

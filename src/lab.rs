@@ -185,6 +185,7 @@ impl Lab {
                     to: Destination::Pod(to.clone()),
                     protocol: Protocol::Tcp,
                     port,
+                    source_port: None,
                 };
                 let expected = evaluate(policies, &probe);
                 Cell {

@@ -18,7 +18,7 @@ use crate::engine::{Engine, Oracle};
 use crate::policy::error::{Location, PolicyError};
 use crate::policy::load::{parse_document, parse_documents, typed, Parsed};
 use crate::policy::model::parse_protocol;
-use crate::policy::resolved::{PodKey, Protocol, RuleRef};
+use crate::policy::resolved::{icmp_port, PodKey, Protocol, RuleRef};
 use crate::policy::selector::Labels;
 use crate::policy::{resolve, Cluster, Destination, PolicySet, Probe, Verdict};
 
@@ -82,10 +82,22 @@ pub struct ProbeSpec {
     /// Raw destination IP (instead of `to`).
     #[serde(default)]
     pub to_ip: Option<Ipv4Addr>,
-    /// Destination port.
+    /// Destination port (unused for ICMP).
+    #[serde(default)]
     pub port: u16,
-    /// `TCP` / `UDP` / `SCTP`.
+    /// `TCP` / `UDP` / `SCTP`, or `ICMP` (kakine extension: an echo request unless
+    /// `icmp_type` / `icmp_code` say otherwise).
     pub protocol: String,
+    /// Source port (kakine extension, for rules with `sourcePort`); absent = not fixed, and
+    /// then no source-port rule matches.
+    #[serde(default)]
+    pub source_port: Option<u16>,
+    /// ICMP type of an `ICMP` probe (default 8, echo request).
+    #[serde(default)]
+    pub icmp_type: Option<u8>,
+    /// ICMP code of an `ICMP` probe (default 0).
+    #[serde(default)]
+    pub icmp_code: Option<u8>,
     /// `allow` / `deny` / `reject`.
     pub expect: String,
     /// Inferred rather than read from the source.
@@ -194,6 +206,31 @@ pub fn read_scenario(path: &Path) -> Result<Scenario, PolicyError> {
     typed(doc, &Location::file(path))
 }
 
+/// A step's policy objects parsed and resolved against the step's cluster (the scenario's with
+/// the step's label overrides): what the evaluator and the compiler both consume.
+pub fn resolve_step(
+    path: &Path,
+    scenario: &Scenario,
+    step: &Step,
+) -> Result<crate::policy::ResolvedPolicies, PolicyError> {
+    let mut objects = PolicySet::default();
+    for doc in &step.resources {
+        match parse_document(doc, path)? {
+            Parsed::Object(o) => objects.push(*o),
+            Parsed::Cluster(_) => {
+                return Err(PolicyError::Invalid {
+                    at: Location::file(path),
+                    message: "a Cluster document among a step's resources".to_string(),
+                })
+            }
+        }
+    }
+    resolve(
+        &step_cluster(&scenario.cluster, &step.label_overrides),
+        &objects,
+    )
+}
+
 /// The cluster of a step: the base with the step's label overrides applied.
 fn step_cluster(base: &Cluster, overrides: &LabelOverrides) -> Cluster {
     let mut cluster = base.clone();
@@ -235,6 +272,7 @@ fn protocol_name(p: Protocol) -> &'static str {
         Protocol::Tcp => "TCP",
         Protocol::Udp => "UDP",
         Protocol::Sctp => "SCTP",
+        Protocol::Icmp => "ICMP",
     }
 }
 
@@ -257,7 +295,7 @@ fn run_step(
     let mut objects = PolicySet::default();
     for doc in &step.resources {
         match parse_document(doc, path) {
-            Ok(Parsed::Object(o)) => objects.push(o),
+            Ok(Parsed::Object(o)) => objects.push(*o),
             Ok(Parsed::Cluster(_)) => {
                 writeln!(
                     out,
@@ -315,7 +353,14 @@ fn run_step(
             (None, Some(ip)) => Some(Destination::Ip(ip)),
             (None, None) => None,
         };
-        let protocol: Option<Protocol> = parse_protocol(&p.protocol);
+        let protocol: Option<Protocol> = match p.protocol.as_str() {
+            "ICMP" => Some(Protocol::Icmp),
+            other => parse_protocol(other),
+        };
+        let port = match protocol {
+            Some(Protocol::Icmp) => icmp_port(p.icmp_type.unwrap_or(8), p.icmp_code.unwrap_or(0)),
+            _ => p.port,
+        };
         let expect = parse_verdict(&p.expect);
         let (Some(from), Some(to), Some(protocol), Some(expect)) = (from, to, protocol, expect)
         else {
@@ -327,7 +372,8 @@ fn run_step(
             from,
             to,
             protocol,
-            port: p.port,
+            port,
+            source_port: p.source_port,
         };
         let d = match oracle.decide(&probe) {
             Ok(d) => d,

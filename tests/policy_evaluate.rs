@@ -54,6 +54,7 @@ fn probe_on(set: &PolicySet, from: &str, to: &str, protocol: Protocol, port: u16
             to: Destination::Pod(key(to)),
             protocol,
             port,
+            source_port: None,
         },
     )
 }
@@ -360,6 +361,7 @@ fn a_raw_ip_destination_is_matched_by_ip_blocks() {
                 to: Destination::Ip(ip.parse().unwrap()),
                 protocol: Tcp,
                 port: 443,
+                source_port: None,
             },
         )
         .verdict

@@ -80,6 +80,9 @@ async fn run() -> anyhow::Result<()> {
     for s in &r.notes {
         eprintln!("kakine-agent: warning: {s}");
     }
+    for w in &r.policies.warnings {
+        eprintln!("kakine-agent: warning: {w}");
+    }
     for w in &r.compiled.warnings {
         eprintln!("kakine-agent: warning: {w}");
     }

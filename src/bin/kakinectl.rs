@@ -43,10 +43,10 @@ enum Cmd {
         /// Server pod, `namespace/name`.
         #[arg(long)]
         to: String,
-        /// Destination port (1-65535).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        /// Destination port (for ICMP: the ICMP type, e.g. 8 for a ping).
+        #[arg(long)]
         port: u16,
-        /// TCP, UDP or SCTP.
+        /// TCP, UDP, SCTP or ICMP.
         #[arg(long, default_value = "TCP")]
         protocol: String,
     },
@@ -121,7 +121,8 @@ fn protocol(s: &str) -> anyhow::Result<Protocol> {
         "TCP" => Protocol::Tcp,
         "UDP" => Protocol::Udp,
         "SCTP" => Protocol::Sctp,
-        other => anyhow::bail!("unknown protocol {other:?} (expected TCP, UDP or SCTP)"),
+        "ICMP" => Protocol::Icmp,
+        other => anyhow::bail!("unknown protocol {other:?} (expected TCP, UDP, SCTP or ICMP)"),
     })
 }
 
@@ -165,7 +166,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 from: pod_key(&from)?,
                 to: kakine::policy::Destination::Pod(pod_key(&to)?),
                 protocol: protocol(&proto)?,
-                port,
+                // For ICMP, --port is the ICMP type (code 0).
+                port: match protocol(&proto)? {
+                    Protocol::Icmp => kakine::policy::resolved::icmp_port(port as u8, 0),
+                    _ => port,
+                },
+                source_port: None,
             };
             let d = kakine::policy::evaluate(&policies, &probe);
             let rule = |r: &Option<kakine::policy::resolved::RuleRef>| {
@@ -182,6 +188,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let policies = kakine::agent::load_input(&dir)?;
             let pods = kakine::compiler::offline_pods(&policies);
             let compiled = kakine::compiler::compile(&policies, &pods, 1)?;
+            for w in &policies.warnings {
+                eprintln!("warning: {w}");
+            }
+            for w in &compiled.warnings {
+                eprintln!("warning: {w}");
+            }
             for f in &compiled.flows {
                 println!("{f}");
             }

@@ -53,6 +53,7 @@ impl Cluster {
             node: None,
             host_network: false,
             ports: Vec::new(),
+            service_account: None,
         });
         self
     }
@@ -182,7 +183,7 @@ impl AntreaPolicy {
         self.spec.applied_to.push(AppliedTo {
             pod_selector: Some(pods),
             namespace_selector: namespaces,
-            group: None,
+            ..AppliedTo::default()
         });
         self
     }
@@ -251,6 +252,8 @@ fn port(protocol: Protocol, port: Option<PortValue>, end_port: Option<u16>) -> P
         protocol,
         port,
         end_port,
+        source_port: None,
+        source_end_port: None,
     }
 }
 
@@ -263,6 +266,7 @@ impl AntreaRule {
             from: Vec::new(),
             to: Vec::new(),
             ports: Vec::new(),
+            protocols: Vec::new(),
             applied_to: Vec::new(),
             enable_logging: false,
             log_label: None,

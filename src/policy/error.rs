@@ -117,11 +117,13 @@ pub enum PolicyError {
         /// The tier name.
         tier: String,
     },
-    /// A `group` reference to a ClusterGroup that does not exist.
-    #[error("{at}: unknown ClusterGroup \"{group}\"")]
+    /// A `group` reference to a ClusterGroup (or namespaced Group) that does not exist.
+    #[error("{at}: unknown {kind} \"{group}\"")]
     UnknownGroup {
         /// Where.
         at: Location,
+        /// `ClusterGroup` or `Group`.
+        kind: &'static str,
         /// The group name.
         group: String,
     },

@@ -11,8 +11,8 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use super::resolved::{
-    Direction, Peers, PodInfo, PodKey, PortMatch, Protocol, ResolvedPolicies, ResolvedRule,
-    RuleAction, RuleRef, Stage,
+    Direction, PodInfo, PodKey, Protocol, ResolvedPolicies, ResolvedRule, RuleAction, RuleRef,
+    Stage,
 };
 
 /// Policy name of the synthetic rule reported when K8s isolation denies traffic.
@@ -45,8 +45,11 @@ pub struct Probe {
     pub to: Destination,
     /// Protocol.
     pub protocol: Protocol,
-    /// Destination port.
+    /// Destination port; for ICMP, `type << 8 | code` ([`super::resolved::icmp_port`]).
     pub port: u16,
+    /// Source port, when the probe fixes one; a rule restricting source ports matches only a
+    /// probe whose source port it contains.
+    pub source_port: Option<u16>,
 }
 
 /// The end-to-end outcome of a probe.
@@ -110,6 +113,7 @@ pub fn evaluate(p: &ResolvedPolicies, probe: &Probe) -> Decision {
     let traffic = Traffic {
         protocol: probe.protocol,
         port: probe.port,
+        source_port: probe.source_port,
         server,
     };
 
@@ -184,6 +188,7 @@ fn describe(rule: &Option<RuleRef>) -> String {
 struct Traffic<'a> {
     protocol: Protocol,
     port: u16,
+    source_port: Option<u16>,
     server: Option<&'a PodInfo>,
 }
 
@@ -193,27 +198,10 @@ impl Traffic<'_> {
             return true;
         };
         services.iter().any(|s| {
-            s.protocol == self.protocol
-                && match &s.port {
-                    PortMatch::Any => true,
-                    PortMatch::Range(lo, hi) => (*lo..=*hi).contains(&self.port),
-                    PortMatch::Named(name) => self.server.is_some_and(|pod| {
-                        pod.named_ports.iter().any(|(n, proto, number)| {
-                            n == name && *proto == self.protocol && *number == self.port
-                        })
-                    }),
-                }
+            s.matches(self.protocol, self.port, self.source_port, |name, proto| {
+                self.server.and_then(|pod| pod.named_port(name, proto))
+            })
         })
-    }
-}
-
-fn peer_matches(peers: &Peers, key: Option<&PodKey>, ip: Option<Ipv4Addr>) -> bool {
-    match peers {
-        Peers::Any => true,
-        Peers::Set { pods, ip_blocks } => {
-            key.is_some_and(|k| pods.contains(k))
-                || ip.is_some_and(|ip| ip_blocks.iter().any(|b| b.contains(ip)))
-        }
     }
 }
 
@@ -241,7 +229,7 @@ fn direction(
     let candidates = p.rules.iter().filter(|r| {
         r.direction == dir
             && r.applied_to.contains(applied)
-            && peer_matches(&r.peers, peer, peer_ip)
+            && r.peers.contains(peer, peer_ip)
             && traffic.matches(r)
     });
     let mut k8s_allow: Option<&ResolvedRule> = None;
@@ -263,15 +251,15 @@ fn direction(
             Stage::K8s => {
                 k8s_allow = k8s_allow.or(Some(rule));
             }
-            Stage::Baseline => {
+            Stage::Baseline | Stage::AdminBaseline => {
                 if let Some(allow) = k8s_allow {
                     return outcome(allow);
                 }
                 if isolated {
                     break;
                 }
-                // Validation forbids Pass in the baseline tier; should one get here, it decides
-                // nothing.
+                // Validation forbids Pass in the baseline tier and the BaselineAdminNetworkPolicy;
+                // should one get here, it decides nothing.
                 if rule.action != RuleAction::Pass {
                     return outcome(rule);
                 }

@@ -11,14 +11,17 @@ use serde_json::Value;
 
 use super::error::{Location, PolicyError};
 use super::model::{
-    AntreaKind, AntreaPolicy, Cluster, ClusterGroup, Document, K8sNetworkPolicy, Origin,
-    PolicyObject, PolicySet, Tier,
+    AdminKind, AdminPolicy, AntreaKind, AntreaPolicy, Cluster, ClusterGroup, Document,
+    K8sNetworkPolicy, Origin, PolicyObject, PolicySet, Tier,
 };
 use super::validate::validate;
 
-/// Antrea-compatible CRD groups accepted for Tier, ClusterNetworkPolicy, NetworkPolicy and
-/// ClusterGroup.
+/// Antrea-compatible CRD groups accepted for Tier, ClusterNetworkPolicy, NetworkPolicy,
+/// ClusterGroup and Group.
 pub const CRD_API_VERSIONS: [&str; 2] = ["crd.kakine.io/v1beta1", "crd.antrea.io/v1beta1"];
+
+/// apiVersion of the SIG network-policy-api AdminNetworkPolicy and BaselineAdminNetworkPolicy.
+pub const ADMIN_API_VERSION: &str = "policy.networking.k8s.io/v1alpha1";
 
 /// apiVersion of the standalone cluster model document.
 pub const CLUSTER_API_VERSION: &str = "kakine.io/v1alpha1";
@@ -37,29 +40,21 @@ pub struct Input {
 pub enum Parsed {
     /// A `kakine.io/v1alpha1 Cluster` document.
     Cluster(Cluster),
-    /// A policy object.
-    Object(PolicyObject),
+    /// A policy object (boxed: far larger than a cluster model).
+    Object(Box<PolicyObject>),
 }
 
 /// Field names that belong to real Antrea / K8s / network-policy-api features kakine does not
 /// implement, with the feature's name.
 const UNSUPPORTED_FIELDS: &[(&str, &str)] = &[
-    ("namespaces", "namespaces.match/sameLabels peers"),
-    ("nodeSelector", "node peers (nodeSelector)"),
-    ("nodes", "node peers"),
-    ("serviceAccount", "serviceAccount peers"),
     ("fqdn", "FQDN peers"),
-    ("protocols", "ICMP/IGMP protocols"),
     ("l7Protocols", "L7 protocols"),
+    ("igmp", "IGMP protocols"),
     ("toServices", "toServices"),
     ("service", "Service appliedTo"),
-    ("sourcePort", "source ports"),
-    ("sourceEndPort", "source ports"),
     ("externalEntitySelector", "external entities"),
-    ("childGroups", "ClusterGroup childGroups"),
     ("serviceReference", "ClusterGroup serviceReference"),
     ("scope", "multicluster peer scope"),
-    ("networks", "networks peers"),
 ];
 
 /// Loads every `*.yaml` / `*.yml` file of `dir` (not recursive, in name order); exactly one
@@ -126,7 +121,7 @@ fn load_all(paths: &[PathBuf]) -> Result<(Option<Cluster>, PolicySet), PolicyErr
                     }
                     cluster = Some((c, path.clone()));
                 }
-                Parsed::Object(o) => objects.push(o),
+                Parsed::Object(o) => objects.push(*o),
             }
         }
     }
@@ -192,7 +187,9 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
         file: file.to_path_buf(),
     };
 
-    if api_version.starts_with("policy.networking.k8s.io/") {
+    let admin = api_version == ADMIN_API_VERSION
+        && matches!(kind, "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy");
+    if api_version.starts_with("policy.networking.k8s.io/") && !admin {
         return Err(PolicyError::Unsupported {
             at,
             feature: format!("{kind} ({api_version})"),
@@ -215,9 +212,10 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
     if !((crd
         && matches!(
             kind,
-            "Tier" | "ClusterNetworkPolicy" | "NetworkPolicy" | "ClusterGroup"
+            "Tier" | "ClusterNetworkPolicy" | "NetworkPolicy" | "ClusterGroup" | "Group"
         ))
-        || (k8s && kind == "NetworkPolicy"))
+        || (k8s && kind == "NetworkPolicy")
+        || admin)
     {
         return Err(PolicyError::UnknownKind {
             at,
@@ -237,7 +235,20 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
             message,
         })?;
     }
-    let object = match (k8s, kind) {
+    let object = match (k8s || admin, kind) {
+        (true, "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy") => {
+            let d: Document<_> = typed(doc, &at)?;
+            PolicyObject::Admin(AdminPolicy {
+                kind: if kind == "AdminNetworkPolicy" {
+                    AdminKind::Admin
+                } else {
+                    AdminKind::Baseline
+                },
+                metadata: d.metadata,
+                spec: d.spec,
+                origin,
+            })
+        }
         (true, _) => {
             let d: Document<_> = typed(doc, &at)?;
             PolicyObject::K8s(K8sNetworkPolicy {
@@ -262,6 +273,14 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
                 origin,
             })
         }
+        (false, "Group") => {
+            let d: Document<_> = typed(doc, &at)?;
+            PolicyObject::Group(ClusterGroup {
+                metadata: d.metadata,
+                spec: d.spec,
+                origin,
+            })
+        }
         (false, kind) => {
             let d: Document<_> = typed(doc, &at)?;
             PolicyObject::Antrea(AntreaPolicy {
@@ -276,7 +295,7 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
             })
         }
     };
-    Ok(Parsed::Object(object))
+    Ok(Parsed::Object(Box::new(object)))
 }
 
 /// Deserializes `value` as `T`, turning errors into [`PolicyError`]s with the field path.

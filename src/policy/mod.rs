@@ -6,6 +6,7 @@
 pub mod builder;
 pub mod error;
 pub mod evaluate;
+pub mod lint;
 pub mod load;
 pub mod model;
 pub mod resolve;
@@ -13,6 +14,7 @@ pub mod resolved;
 pub mod sanity;
 pub mod selector;
 pub mod validate;
+pub mod validate_admin;
 
 pub use error::{LoadError, Location, PolicyError, ResolveError};
 pub use evaluate::{evaluate, Decision, Destination, Probe, Verdict};

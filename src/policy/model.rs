@@ -96,6 +96,17 @@ pub struct Pod {
     /// What the pod serves; `name` where the pod spec declares a named container port.
     #[serde(default)]
     pub ports: Vec<ContainerPort>,
+    /// The pod's `spec.serviceAccountName` (`default` when absent, as Kubernetes defaults it).
+    /// Written `service_account` or `serviceAccountName`.
+    #[serde(default, alias = "serviceAccountName")]
+    pub service_account: Option<String>,
+}
+
+impl Pod {
+    /// The service account the pod runs as (`default` when the model gives none).
+    pub fn service_account_name(&self) -> &str {
+        self.service_account.as_deref().unwrap_or("default")
+    }
 }
 
 /// A port a pod serves.
@@ -206,9 +217,64 @@ pub struct AppliedTo {
     /// Namespace selector.
     #[serde(default)]
     pub namespace_selector: Option<LabelSelector>,
-    /// ClusterGroup name.
+    /// ClusterGroup name (a Group of the policy's namespace for an Antrea NetworkPolicy).
     #[serde(default)]
     pub group: Option<String>,
+    /// Pods running as this service account.
+    #[serde(default)]
+    pub service_account: Option<ServiceAccountRef>,
+}
+
+/// A `serviceAccount` appliedTo or peer: the pods running as `namespace/name`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountRef {
+    /// Service account name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+}
+
+/// A rule's `protocols` entry (only ICMP is implemented).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleProtocol {
+    /// ICMP, optionally one type and code.
+    #[serde(default)]
+    pub icmp: Option<IcmpProtocol>,
+}
+
+/// `protocols[].icmp`: absent type (or code) = any.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IcmpProtocol {
+    /// ICMP type, 0..=255.
+    #[serde(default)]
+    pub icmp_type: Option<u8>,
+    /// ICMP code, 0..=255 (needs `icmpType`).
+    #[serde(default)]
+    pub icmp_code: Option<u8>,
+}
+
+/// `namespaces` of an Antrea peer: the namespace of each applied-to pod, or the namespaces
+/// sharing its values for some label keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PeerNamespaces {
+    /// `Self`: the applied-to pod's own namespace.
+    #[serde(default, rename = "match")]
+    pub match_: Option<NamespaceMatch>,
+    /// Label keys whose values must equal those of the applied-to pod's namespace.
+    #[serde(default)]
+    pub same_labels: Vec<String>,
+}
+
+/// `namespaces.match` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum NamespaceMatch {
+    /// The applied-to pod's own namespace.
+    #[serde(rename = "Self")]
+    Self_,
 }
 
 /// A rule of an Antrea-native policy.
@@ -227,9 +293,12 @@ pub struct AntreaRule {
     /// Destinations (egress rules); absent or empty = any.
     #[serde(default)]
     pub to: Vec<AntreaPeer>,
-    /// Ports; absent or empty = all traffic.
+    /// Ports; absent or empty (with `protocols` also empty) = all traffic.
     #[serde(default)]
     pub ports: Vec<PolicyPort>,
+    /// Non-port protocols (ICMP), in union with `ports`.
+    #[serde(default)]
+    pub protocols: Vec<RuleProtocol>,
     /// Rule-level appliedTo, overriding the policy's.
     #[serde(default)]
     pub applied_to: Vec<AppliedTo>,
@@ -254,9 +323,19 @@ pub struct AntreaPeer {
     /// IP block.
     #[serde(default)]
     pub ip_block: Option<IpBlockSpec>,
-    /// ClusterGroup name.
+    /// ClusterGroup name (a Group of the policy's namespace for an Antrea NetworkPolicy).
     #[serde(default)]
     pub group: Option<String>,
+    /// The applied-to pod's own namespace (`match: Self`) or namespaces sharing label values
+    /// (`sameLabels`); ClusterNetworkPolicy only, exclusive with `namespaceSelector`.
+    #[serde(default)]
+    pub namespaces: Option<PeerNamespaces>,
+    /// Pods running as this service account.
+    #[serde(default)]
+    pub service_account: Option<ServiceAccountRef>,
+    /// Nodes, by label: their IPs.
+    #[serde(default)]
+    pub node_selector: Option<LabelSelector>,
 }
 
 /// An `ipBlock`.
@@ -284,6 +363,12 @@ pub struct PolicyPort {
     /// Last port of a range starting at `port`.
     #[serde(default)]
     pub end_port: Option<u16>,
+    /// Source port (Antrea-native only).
+    #[serde(default)]
+    pub source_port: Option<u16>,
+    /// Last source port of a range starting at `sourcePort`.
+    #[serde(default)]
+    pub source_end_port: Option<u16>,
 }
 
 /// An int-or-string port.
@@ -320,6 +405,9 @@ pub struct ClusterGroupSpec {
     /// IP blocks.
     #[serde(default)]
     pub ip_blocks: Vec<IpBlockSpec>,
+    /// Member groups (one level: a child may not have children), in union with the above.
+    #[serde(default)]
+    pub child_groups: Vec<String>,
 }
 
 /// A `networking.k8s.io/v1` NetworkPolicy.
@@ -403,6 +491,158 @@ pub struct K8sPeer {
     pub ip_block: Option<IpBlockSpec>,
 }
 
+// ---------------------------------------------------------------------------------------------
+// SIG network-policy-api, policy.networking.k8s.io/v1alpha1
+
+/// Which upstream admin policy kind an [`AdminPolicy`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AdminKind {
+    /// `AdminNetworkPolicy`: before K8s NetworkPolicy, ordered by `priority`.
+    Admin,
+    /// `BaselineAdminNetworkPolicy` (a singleton named `default`): after K8s NetworkPolicy.
+    Baseline,
+}
+
+/// An `AdminNetworkPolicy` or `BaselineAdminNetworkPolicy`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminPolicy {
+    /// Which kind.
+    pub kind: AdminKind,
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: AdminPolicySpec,
+    /// Source file.
+    pub origin: Origin,
+}
+
+impl AdminPolicy {
+    /// The kind as written in YAML.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            AdminKind::Admin => "AdminNetworkPolicy",
+            AdminKind::Baseline => "BaselineAdminNetworkPolicy",
+        }
+    }
+}
+
+/// Spec shared by AdminNetworkPolicy and BaselineAdminNetworkPolicy.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminPolicySpec {
+    /// AdminNetworkPolicy only: 0..=1000, lower first.
+    #[serde(default)]
+    pub priority: Option<i64>,
+    /// The pods the policy applies to.
+    pub subject: AdminSubject,
+    /// Ingress rules, in order (at most 100).
+    #[serde(default)]
+    pub ingress: Vec<AdminRule>,
+    /// Egress rules, in order (at most 100).
+    #[serde(default)]
+    pub egress: Vec<AdminRule>,
+}
+
+/// `subject`: exactly one of `namespaces` and `pods`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminSubject {
+    /// Every pod of the selected namespaces.
+    #[serde(default)]
+    pub namespaces: Option<LabelSelector>,
+    /// Pods selected by both selectors.
+    #[serde(default)]
+    pub pods: Option<NamespacedPods>,
+}
+
+/// `pods: {namespaceSelector, podSelector}` of the admin APIs.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NamespacedPods {
+    /// Namespaces.
+    pub namespace_selector: LabelSelector,
+    /// Pods in them.
+    pub pod_selector: LabelSelector,
+}
+
+/// A rule of an admin policy.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminRule {
+    /// Rule name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `Allow`, `Deny` (kept as [`RuleAction::Drop`]) or, AdminNetworkPolicy only, `Pass`.
+    #[serde(deserialize_with = "de_admin_action")]
+    pub action: RuleAction,
+    /// Sources of an ingress rule (1..=100).
+    #[serde(default)]
+    pub from: Vec<AdminPeer>,
+    /// Destinations of an egress rule (1..=100).
+    #[serde(default)]
+    pub to: Vec<AdminPeer>,
+    /// Ports; absent = all traffic.
+    #[serde(default)]
+    pub ports: Option<Vec<AdminPort>>,
+}
+
+/// A peer of an admin rule: exactly one of the fields.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminPeer {
+    /// Every pod of the selected namespaces.
+    #[serde(default)]
+    pub namespaces: Option<LabelSelector>,
+    /// Pods selected by both selectors.
+    #[serde(default)]
+    pub pods: Option<NamespacedPods>,
+    /// Nodes (egress only): their IPs.
+    #[serde(default)]
+    pub nodes: Option<LabelSelector>,
+    /// CIDRs (egress only); IPv6 ones are accepted and ignored (IPv4 single stack).
+    #[serde(default)]
+    pub networks: Option<Vec<String>>,
+}
+
+/// A `ports` entry of an admin rule: exactly one of the fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminPort {
+    /// One port.
+    #[serde(default)]
+    pub port_number: Option<AdminPortNumber>,
+    /// A container port name on the destination pod (any protocol).
+    #[serde(default)]
+    pub named_port: Option<String>,
+    /// `start..=end`.
+    #[serde(default)]
+    pub port_range: Option<AdminPortRange>,
+}
+
+/// `portNumber`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminPortNumber {
+    /// Protocol (default TCP).
+    #[serde(default = "tcp", deserialize_with = "de_protocol")]
+    pub protocol: Protocol,
+    /// Port.
+    pub port: u16,
+}
+
+/// `portRange`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminPortRange {
+    /// Protocol (default TCP).
+    #[serde(default = "tcp", deserialize_with = "de_protocol")]
+    pub protocol: Protocol,
+    /// First port.
+    pub start: u16,
+    /// Last port.
+    pub end: u16,
+}
+
 /// Every policy object of an input, by kind.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PolicySet {
@@ -414,6 +654,10 @@ pub struct PolicySet {
     pub cluster_groups: Vec<ClusterGroup>,
     /// K8s NetworkPolicies.
     pub k8s_policies: Vec<K8sNetworkPolicy>,
+    /// Namespaced Antrea `Group`s (the ClusterGroup shape; `metadata.namespace` set).
+    pub groups: Vec<ClusterGroup>,
+    /// AdminNetworkPolicies and the BaselineAdminNetworkPolicy.
+    pub admin_policies: Vec<AdminPolicy>,
 }
 
 /// One parsed policy document.
@@ -427,6 +671,10 @@ pub enum PolicyObject {
     ClusterGroup(ClusterGroup),
     /// A K8s NetworkPolicy.
     K8s(K8sNetworkPolicy),
+    /// A namespaced Antrea Group.
+    Group(ClusterGroup),
+    /// An AdminNetworkPolicy or BaselineAdminNetworkPolicy.
+    Admin(AdminPolicy),
 }
 
 impl PolicySet {
@@ -437,6 +685,8 @@ impl PolicySet {
             PolicyObject::Antrea(p) => self.antrea_policies.push(p),
             PolicyObject::ClusterGroup(g) => self.cluster_groups.push(g),
             PolicyObject::K8s(p) => self.k8s_policies.push(p),
+            PolicyObject::Group(g) => self.groups.push(g),
+            PolicyObject::Admin(p) => self.admin_policies.push(p),
         }
     }
 }
@@ -495,6 +745,18 @@ fn de_protocol<'de, D: Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
             "unknown protocol \"{s}\" (expected TCP, UDP or SCTP)"
         ))
     })
+}
+
+fn de_admin_action<'de, D: Deserializer<'de>>(d: D) -> Result<RuleAction, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.as_str() {
+        "Allow" => Ok(RuleAction::Allow),
+        "Deny" => Ok(RuleAction::Drop),
+        "Pass" => Ok(RuleAction::Pass),
+        _ => Err(de::Error::custom(format!(
+            "unknown action \"{s}\" (expected Allow, Deny or Pass)"
+        ))),
+    }
 }
 
 fn de_action<'de, D: Deserializer<'de>>(d: D) -> Result<RuleAction, D::Error> {

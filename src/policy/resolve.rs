@@ -1,17 +1,23 @@
-//! Resolution: every selector of a validated [`PolicySet`] turned into concrete pods and CIDRs of
-//! a [`Cluster`], and every rule placed in the precedence order (see [`super::resolved`]).
+//! Resolution: every selector of a validated [`PolicySet`] turned into concrete pods, CIDRs and
+//! node IPs of a [`Cluster`], and every rule placed in the precedence order (see
+//! [`super::resolved`]).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use ipnet::{IpNet, Ipv4Net};
 
 use super::error::PolicyError;
 use super::model::{
-    AntreaKind, AntreaPeer, AntreaPolicy, AppliedTo, Cluster, ClusterGroup, IpBlockSpec,
-    K8sNetworkPolicy, K8sPeer, PolicyPort, PolicySet, PortValue,
+    AdminKind, AdminPeer, AdminPolicy, AdminPort, AntreaKind, AntreaPeer, AntreaPolicy, AntreaRule,
+    AppliedTo, Cluster, ClusterGroup, IpBlockSpec, K8sNetworkPolicy, K8sPeer, NamespacedPods,
+    PeerNamespaces, PolicyPort, PolicySet, PortValue, RuleProtocol, ServiceAccountRef,
 };
 use super::resolved::{
-    Direction, IpBlock, Peers, PodInfo, PodKey, PortMatch, ResolvedPolicies, ResolvedRule,
-    RuleAction, RuleRef, Service, Stage,
+    Direction, IpBlock, Peers, PodInfo, PodKey, PortMatch, Protocol, ResolvedPolicies,
+    ResolvedRule, RuleAction, RuleRef, Service, Stage, ADMIN_BASELINE_TIER, ADMIN_TIER,
+    ADMIN_TIER_PRIORITY,
 };
 use super::selector::{LabelSelector, Labels};
 use super::validate::{tier_name, tier_table, validate, BASELINE_TIER_PRIORITY};
@@ -22,13 +28,8 @@ pub const K8S_TIER: &str = "k8s";
 /// Resolves `objects` against `cluster` (validating them first).
 pub fn resolve(cluster: &Cluster, objects: &PolicySet) -> Result<ResolvedPolicies, PolicyError> {
     validate(objects)?;
-    let world = World::new(cluster);
+    let world = World::new(cluster, objects);
     let tiers = tier_table(objects);
-    let groups: BTreeMap<&str, &ClusterGroup> = objects
-        .cluster_groups
-        .iter()
-        .map(|g| (g.metadata.name.as_str(), g))
-        .collect();
     let mut out = ResolvedPolicies::default();
 
     for p in &objects.antrea_policies {
@@ -39,39 +40,11 @@ pub fn resolve(cluster: &Cluster, objects: &PolicySet) -> Result<ResolvedPolicie
         } else {
             Stage::Tier(tier_priority)
         };
-        let scope = match p.kind {
-            AntreaKind::Cluster => None,
-            AntreaKind::Namespaced => p.metadata.namespace.as_deref(),
-        };
-        for (direction, rules) in [
-            (Direction::Ingress, &p.spec.ingress),
-            (Direction::Egress, &p.spec.egress),
-        ] {
-            for (index, rule) in rules.iter().enumerate() {
-                let applied = if rule.applied_to.is_empty() {
-                    &p.spec.applied_to
-                } else {
-                    &rule.applied_to
-                };
-                let peers = match direction {
-                    Direction::Ingress => &rule.from,
-                    Direction::Egress => &rule.to,
-                };
-                out.rules.push(ResolvedRule {
-                    id: rule_ref(p, &tier, direction, index, rule.name.as_deref()),
-                    stage,
-                    policy_priority: p.spec.priority,
-                    rule_index: index,
-                    direction,
-                    action: rule.action,
-                    applied_to: world.applied_to(applied, scope, &groups),
-                    peers: world.antrea_peers(peers, scope, &groups),
-                    services: services(&rule.ports),
-                });
-            }
-        }
+        resolve_antrea(&world, p, &tier, stage, &mut out);
     }
-
+    for p in &objects.admin_policies {
+        resolve_admin(&world, p, &mut out);
+    }
     for p in &objects.k8s_policies {
         resolve_k8s(&world, p, &mut out);
     }
@@ -100,24 +73,8 @@ pub fn resolve(cluster: &Cluster, objects: &PolicySet) -> Result<ResolvedPolicie
             ports: pod.ports.iter().map(|p| (p.protocol, p.port)).collect(),
         })
         .collect();
+    out.warnings = super::lint::lint(objects, &out);
     Ok(out)
-}
-
-fn rule_ref(
-    p: &AntreaPolicy,
-    tier: &str,
-    direction: Direction,
-    index: usize,
-    name: Option<&str>,
-) -> RuleRef {
-    RuleRef {
-        kind: p.kind_name().to_string(),
-        policy: p.full_name(),
-        tier: tier.to_string(),
-        rule: name
-            .map(str::to_string)
-            .unwrap_or_else(|| generated_rule_name(direction, index)),
-    }
 }
 
 fn generated_rule_name(direction: Direction, index: usize) -> String {
@@ -127,9 +84,104 @@ fn generated_rule_name(direction: Direction, index: usize) -> String {
     }
 }
 
+fn resolve_antrea(
+    world: &World<'_>,
+    p: &AntreaPolicy,
+    tier: &str,
+    stage: Stage,
+    out: &mut ResolvedPolicies,
+) {
+    let scope = match p.kind {
+        AntreaKind::Cluster => None,
+        AntreaKind::Namespaced => p.metadata.namespace.as_deref(),
+    };
+    for (direction, rules) in [
+        (Direction::Ingress, &p.spec.ingress),
+        (Direction::Egress, &p.spec.egress),
+    ] {
+        for (index, rule) in rules.iter().enumerate() {
+            let applied = if rule.applied_to.is_empty() {
+                &p.spec.applied_to
+            } else {
+                &rule.applied_to
+            };
+            let id = RuleRef {
+                kind: p.kind_name().to_string(),
+                policy: p.full_name(),
+                tier: tier.to_string(),
+                rule: rule
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| generated_rule_name(direction, index)),
+            };
+            let applied_to = world.subjects(world.applied_to(applied, scope));
+            for (applied_to, peers) in world.antrea_rule_peers(rule, direction, applied_to, scope) {
+                out.rules.push(ResolvedRule {
+                    id: id.clone(),
+                    stage,
+                    policy_priority: p.spec.priority,
+                    rule_index: index,
+                    direction,
+                    action: rule.action,
+                    applied_to,
+                    peers,
+                    services: services(&rule.ports, &rule.protocols),
+                });
+            }
+        }
+    }
+}
+
+fn resolve_admin(world: &World<'_>, p: &AdminPolicy, out: &mut ResolvedPolicies) {
+    let (stage, tier, priority) = match p.kind {
+        AdminKind::Admin => (
+            Stage::Tier(ADMIN_TIER_PRIORITY),
+            ADMIN_TIER,
+            p.spec.priority.unwrap_or_default() as f64,
+        ),
+        AdminKind::Baseline => (Stage::AdminBaseline, ADMIN_BASELINE_TIER, 0.0),
+    };
+    let subject = &p.spec.subject;
+    let applied_to = world.subjects(match (&subject.namespaces, &subject.pods) {
+        (Some(ns), _) => world.select(None, Some(ns), None),
+        (None, Some(pods)) => world.namespaced_pods(pods),
+        (None, None) => BTreeSet::new(),
+    });
+    for (direction, rules) in [
+        (Direction::Ingress, &p.spec.ingress),
+        (Direction::Egress, &p.spec.egress),
+    ] {
+        for (index, rule) in rules.iter().enumerate() {
+            let peers = match direction {
+                Direction::Ingress => &rule.from,
+                Direction::Egress => &rule.to,
+            };
+            out.rules.push(ResolvedRule {
+                id: RuleRef {
+                    kind: p.kind_name().to_string(),
+                    policy: p.metadata.name.clone(),
+                    tier: tier.to_string(),
+                    rule: rule
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| generated_rule_name(direction, index)),
+                },
+                stage,
+                policy_priority: priority,
+                rule_index: index,
+                direction,
+                action: rule.action,
+                applied_to: applied_to.clone(),
+                peers: world.admin_peers(peers),
+                services: rule.ports.as_deref().map(admin_services),
+            });
+        }
+    }
+}
+
 fn resolve_k8s(world: &World<'_>, p: &K8sNetworkPolicy, out: &mut ResolvedPolicies) {
     let ns = p.namespace();
-    let selected = world.select(Some(&p.spec.pod_selector), None, Some(ns));
+    let selected = world.subjects(world.select(Some(&p.spec.pod_selector), None, Some(ns)));
     let (ingress, egress) = p.spec.effective_policy_types();
     for (direction, isolated, rules) in [
         (Direction::Ingress, ingress, &p.spec.ingress),
@@ -161,19 +213,21 @@ fn resolve_k8s(world: &World<'_>, p: &K8sNetworkPolicy, out: &mut ResolvedPolici
                 action: RuleAction::Allow,
                 applied_to: selected.clone(),
                 peers: world.k8s_peers(peers, ns),
-                services: services(&rule.ports),
+                services: services(&rule.ports, &[]),
             });
         }
     }
 }
 
 /// The precedence order: stage, policy priority, policy name, kind, direction, rule index.
+/// The sort is stable, so the per-namespace parts of one rule keep their namespace order.
 fn order(a: &ResolvedRule, b: &ResolvedRule) -> Ordering {
     fn stage_key(s: Stage) -> (u8, u32) {
         match s {
             Stage::Tier(p) => (0, p),
             Stage::K8s => (1, 0),
             Stage::Baseline => (2, 0),
+            Stage::AdminBaseline => (3, 0),
         }
     }
     stage_key(a.stage)
@@ -185,24 +239,57 @@ fn order(a: &ResolvedRule, b: &ResolvedRule) -> Ordering {
         .then(a.rule_index.cmp(&b.rule_index))
 }
 
-/// A rule's `ports` as services: empty = all traffic.
-fn services(ports: &[PolicyPort]) -> Option<Vec<Service>> {
-    if ports.is_empty() {
+/// A rule's `ports` and `protocols` as services: both empty = all traffic.
+fn services(ports: &[PolicyPort], protocols: &[RuleProtocol]) -> Option<Vec<Service>> {
+    if ports.is_empty() && protocols.is_empty() {
         return None;
     }
-    Some(
-        ports
-            .iter()
-            .map(|p| Service {
-                protocol: p.protocol,
-                port: match &p.port {
-                    None => PortMatch::Any,
-                    Some(PortValue::Number(n)) => PortMatch::Range(*n, p.end_port.unwrap_or(*n)),
-                    Some(PortValue::Name(name)) => PortMatch::Named(name.clone()),
-                },
-            })
-            .collect(),
-    )
+    let ports = ports.iter().map(|p| Service {
+        protocol: p.protocol,
+        port: match &p.port {
+            None => PortMatch::Any,
+            Some(PortValue::Number(n)) => PortMatch::Range(*n, p.end_port.unwrap_or(*n)),
+            Some(PortValue::Name(name)) => PortMatch::Named(name.clone()),
+        },
+        source: p
+            .source_port
+            .map(|lo| (lo, p.source_end_port.unwrap_or(lo))),
+    });
+    let icmp = protocols
+        .iter()
+        .filter_map(|p| p.icmp.as_ref())
+        .map(|i| Service {
+            protocol: Protocol::Icmp,
+            port: PortMatch::Icmp {
+                icmp_type: i.icmp_type,
+                icmp_code: i.icmp_code,
+            },
+            source: None,
+        });
+    Some(ports.chain(icmp).collect())
+}
+
+/// An admin rule's `ports`. A `namedPort` has no protocol of its own: it matches the container
+/// port of that name whatever its protocol, so it becomes one named service per protocol.
+fn admin_services(ports: &[AdminPort]) -> Vec<Service> {
+    let mut out = Vec::new();
+    for p in ports {
+        let service = |protocol, port| Service {
+            protocol,
+            port,
+            source: None,
+        };
+        if let Some(n) = &p.port_number {
+            out.push(service(n.protocol, PortMatch::Range(n.port, n.port)));
+        } else if let Some(r) = &p.port_range {
+            out.push(service(r.protocol, PortMatch::Range(r.start, r.end)));
+        } else if let Some(name) = &p.named_port {
+            for protocol in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
+                out.push(service(protocol, PortMatch::Named(name.clone())));
+            }
+        }
+    }
+    out
 }
 
 fn ip_block(b: &IpBlockSpec) -> IpBlock {
@@ -212,14 +299,51 @@ fn ip_block(b: &IpBlockSpec) -> IpBlock {
     }
 }
 
-/// The cluster with namespace labels computed once.
+/// A `networks` entry: an IPv4 CIDR (or address), or `None` for IPv6 (single stack: ignored).
+/// Validation has already rejected anything else.
+pub fn network(s: &str) -> Option<Ipv4Net> {
+    match s.parse::<IpNet>() {
+        Ok(IpNet::V4(n)) => Some(n),
+        Ok(IpNet::V6(_)) => None,
+        Err(_) => s.parse::<Ipv4Addr>().ok().map(Ipv4Net::from),
+    }
+}
+
+/// What a group or peer contributes to a rule's peers.
+#[derive(Default)]
+struct Members {
+    pods: BTreeSet<PodKey>,
+    ip_blocks: Vec<IpBlock>,
+    node_ips: BTreeSet<Ipv4Addr>,
+}
+
+impl Members {
+    fn extend(&mut self, other: Members) {
+        self.pods.extend(other.pods);
+        self.ip_blocks.extend(other.ip_blocks);
+        self.node_ips.extend(other.node_ips);
+    }
+
+    fn into_peers(self) -> Peers {
+        Peers::Set {
+            pods: self.pods,
+            ip_blocks: self.ip_blocks,
+            node_ips: self.node_ips,
+        }
+    }
+}
+
+/// The cluster with namespace labels computed once, and the groups by name.
 struct World<'a> {
     cluster: &'a Cluster,
     namespace_labels: BTreeMap<&'a str, Labels>,
+    cluster_groups: BTreeMap<&'a str, &'a ClusterGroup>,
+    /// Namespaced Groups by (namespace, name).
+    groups: BTreeMap<(&'a str, &'a str), &'a ClusterGroup>,
 }
 
 impl<'a> World<'a> {
-    fn new(cluster: &'a Cluster) -> Self {
+    fn new(cluster: &'a Cluster, objects: &'a PolicySet) -> Self {
         World {
             cluster,
             namespace_labels: cluster
@@ -227,7 +351,30 @@ impl<'a> World<'a> {
                 .iter()
                 .map(|n| (n.name.as_str(), n.effective_labels()))
                 .collect(),
+            cluster_groups: objects
+                .cluster_groups
+                .iter()
+                .map(|g| (g.metadata.name.as_str(), g))
+                .collect(),
+            groups: objects
+                .groups
+                .iter()
+                .map(|g| {
+                    let ns = g.metadata.namespace.as_deref().unwrap_or_default();
+                    ((ns, g.metadata.name.as_str()), g)
+                })
+                .collect(),
         }
+    }
+
+    /// The labels of namespace `ns` (only the implicit name label for one the model lacks).
+    fn ns_labels(&self, ns: &str) -> Labels {
+        self.namespace_labels.get(ns).cloned().unwrap_or_else(|| {
+            Labels::from([(
+                super::model::NAMESPACE_NAME_LABEL.to_string(),
+                ns.to_string(),
+            )])
+        })
     }
 
     /// Pods matching `pods` in namespaces matching `namespaces`; without a namespace selector,
@@ -238,26 +385,22 @@ impl<'a> World<'a> {
         namespaces: Option<&LabelSelector>,
         scope: Option<&str>,
     ) -> BTreeSet<PodKey> {
+        self.select_where(pods, |ns| match namespaces {
+            Some(sel) => sel.matches(&self.ns_labels(ns)),
+            None => scope.is_none_or(|s| s == ns),
+        })
+    }
+
+    /// Pods matching `pods` (all when `None`) in the namespaces `ns_filter` accepts.
+    fn select_where(
+        &self,
+        pods: Option<&LabelSelector>,
+        ns_filter: impl Fn(&str) -> bool,
+    ) -> BTreeSet<PodKey> {
         self.cluster
             .pods
             .iter()
-            .filter(|pod| match namespaces {
-                Some(sel) => {
-                    let implicit;
-                    let labels = match self.namespace_labels.get(pod.namespace.as_str()) {
-                        Some(l) => l,
-                        None => {
-                            implicit = Labels::from([(
-                                super::model::NAMESPACE_NAME_LABEL.to_string(),
-                                pod.namespace.clone(),
-                            )]);
-                            &implicit
-                        }
-                    };
-                    sel.matches(labels)
-                }
-                None => scope.is_none_or(|ns| ns == pod.namespace),
-            })
+            .filter(|pod| ns_filter(&pod.namespace))
             .filter(|pod| pods.is_none_or(|sel| sel.matches(&pod.labels)))
             .map(|pod| PodKey {
                 namespace: pod.namespace.clone(),
@@ -266,89 +409,219 @@ impl<'a> World<'a> {
             .collect()
     }
 
-    fn group(&self, g: &ClusterGroup) -> (BTreeSet<PodKey>, Vec<IpBlock>) {
-        let s = &g.spec;
-        let pods = if s.pod_selector.is_some() || s.namespace_selector.is_some() {
-            self.select(s.pod_selector.as_ref(), s.namespace_selector.as_ref(), None)
-        } else {
-            BTreeSet::new()
-        };
-        (pods, s.ip_blocks.iter().map(ip_block).collect())
+    fn namespaced_pods(&self, p: &NamespacedPods) -> BTreeSet<PodKey> {
+        self.select(Some(&p.pod_selector), Some(&p.namespace_selector), None)
     }
 
-    fn applied_to(
-        &self,
-        entries: &[AppliedTo],
-        scope: Option<&str>,
-        groups: &BTreeMap<&str, &ClusterGroup>,
-    ) -> BTreeSet<PodKey> {
+    fn service_account(&self, sa: &ServiceAccountRef) -> BTreeSet<PodKey> {
+        self.cluster
+            .pods
+            .iter()
+            .filter(|p| p.namespace == sa.namespace && p.service_account_name() == sa.name)
+            .map(|pod| PodKey {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+            })
+            .collect()
+    }
+
+    fn node_ips(&self, sel: &LabelSelector) -> BTreeSet<Ipv4Addr> {
+        self.cluster
+            .nodes
+            .iter()
+            .filter(|n| sel.matches(&n.labels))
+            .filter_map(|n| n.ip)
+            .collect()
+    }
+
+    /// Policies apply to pods with their own network namespace: host-network pods are never
+    /// subjects (as in Kubernetes and Antrea).
+    fn subjects(&self, mut set: BTreeSet<PodKey>) -> BTreeSet<PodKey> {
+        set.retain(|k| {
+            !self
+                .cluster
+                .pods
+                .iter()
+                .any(|p| p.host_network && p.namespace == k.namespace && p.name == k.name)
+        });
+        set
+    }
+
+    /// The group a policy of `scope` names: a ClusterGroup for a cluster-scoped policy, a Group
+    /// of its namespace for a namespaced one.
+    fn lookup(&self, name: &str, scope: Option<&str>) -> Option<&'a ClusterGroup> {
+        match scope {
+            None => self.cluster_groups.get(name).copied(),
+            Some(ns) => self.groups.get(&(ns, name)).copied(),
+        }
+    }
+
+    /// A group's members, with its child groups (one level, checked by validation).
+    fn group(&self, g: &ClusterGroup, scope: Option<&str>, depth: usize) -> Members {
+        let s = &g.spec;
+        let mut m = Members::default();
+        if s.pod_selector.is_some() || s.namespace_selector.is_some() {
+            m.pods = self.select(
+                s.pod_selector.as_ref(),
+                s.namespace_selector.as_ref(),
+                scope,
+            );
+        }
+        m.ip_blocks = s.ip_blocks.iter().map(ip_block).collect();
+        if depth == 0 {
+            for child in &s.child_groups {
+                if let Some(c) = self.lookup(child, scope) {
+                    m.extend(self.group(c, scope, depth + 1));
+                }
+            }
+        }
+        m
+    }
+
+    fn applied_to(&self, entries: &[AppliedTo], scope: Option<&str>) -> BTreeSet<PodKey> {
         let mut out = BTreeSet::new();
         for a in entries {
-            match &a.group {
-                Some(g) => out.extend(
-                    groups
-                        .get(g.as_str())
-                        .map(|g| self.group(g).0)
-                        .unwrap_or_default(),
-                ),
-                None => out.extend(self.select(
+            if let Some(g) = &a.group {
+                if let Some(g) = self.lookup(g, scope) {
+                    out.extend(self.group(g, scope, 0).pods);
+                }
+            } else if let Some(sa) = &a.service_account {
+                out.extend(self.service_account(sa));
+            } else {
+                out.extend(self.select(
                     a.pod_selector.as_ref(),
                     a.namespace_selector.as_ref(),
                     scope,
-                )),
+                ));
             }
         }
         out
     }
 
-    fn antrea_peers(
+    /// A rule's (applied-to, peers) pairs. Peers with `namespaces` depend on the applied-to
+    /// pod's namespace, so such a rule is split into one part per namespace.
+    fn antrea_rule_peers(
         &self,
-        peers: &[AntreaPeer],
+        rule: &AntreaRule,
+        direction: Direction,
+        applied_to: BTreeSet<PodKey>,
         scope: Option<&str>,
-        groups: &BTreeMap<&str, &ClusterGroup>,
-    ) -> Peers {
+    ) -> Vec<(BTreeSet<PodKey>, Peers)> {
+        let peers = match direction {
+            Direction::Ingress => &rule.from,
+            Direction::Egress => &rule.to,
+        };
         if peers.is_empty() {
-            return Peers::Any;
+            return vec![(applied_to, Peers::Any)];
         }
-        let mut pods = BTreeSet::new();
-        let mut ip_blocks = Vec::new();
+        if !peers.iter().any(|p| p.namespaces.is_some()) {
+            return vec![(applied_to, self.antrea_peers(peers, scope, None))];
+        }
+        let mut by_ns: BTreeMap<String, BTreeSet<PodKey>> = BTreeMap::new();
+        for k in applied_to {
+            by_ns.entry(k.namespace.clone()).or_default().insert(k);
+        }
+        by_ns
+            .into_iter()
+            .map(|(ns, pods)| {
+                let peers = self.antrea_peers(peers, scope, Some(&ns));
+                (pods, peers)
+            })
+            .collect()
+    }
+
+    /// The namespaces a `namespaces` peer means for an applied-to pod of `own`.
+    fn peer_namespaces(&self, n: &PeerNamespaces, own: &str) -> impl Fn(&str) -> bool + '_ {
+        let own_labels = self.ns_labels(own);
+        let wanted: Option<Vec<(String, String)>> = n
+            .same_labels
+            .iter()
+            .map(|k| own_labels.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
+        let own = own.to_string();
+        let self_match = n.match_.is_some();
+        move |ns: &str| {
+            if self_match {
+                return ns == own;
+            }
+            // A namespace lacking one of the keys shares nothing with anyone.
+            wanted.as_ref().is_some_and(|w| {
+                let labels = self.ns_labels(ns);
+                w.iter().all(|(k, v)| labels.get(k) == Some(v))
+            })
+        }
+    }
+
+    fn antrea_peers(&self, peers: &[AntreaPeer], scope: Option<&str>, own: Option<&str>) -> Peers {
+        let mut m = Members::default();
         for peer in peers {
             if let Some(b) = &peer.ip_block {
-                ip_blocks.push(ip_block(b));
+                m.ip_blocks.push(ip_block(b));
             } else if let Some(g) = &peer.group {
-                if let Some(g) = groups.get(g.as_str()) {
-                    let (p, b) = self.group(g);
-                    pods.extend(p);
-                    ip_blocks.extend(b);
+                if let Some(g) = self.lookup(g, scope) {
+                    m.extend(self.group(g, scope, 0));
                 }
+            } else if let Some(n) = &peer.namespaces {
+                let own = own.unwrap_or_default();
+                m.pods.extend(
+                    self.select_where(peer.pod_selector.as_ref(), self.peer_namespaces(n, own)),
+                );
+            } else if let Some(sa) = &peer.service_account {
+                m.pods.extend(self.service_account(sa));
+            } else if let Some(sel) = &peer.node_selector {
+                m.node_ips.extend(self.node_ips(sel));
             } else {
-                pods.extend(self.select(
+                m.pods.extend(self.select(
                     peer.pod_selector.as_ref(),
                     peer.namespace_selector.as_ref(),
                     scope,
                 ));
             }
         }
-        Peers::Set { pods, ip_blocks }
+        m.into_peers()
+    }
+
+    fn admin_peers(&self, peers: &[AdminPeer]) -> Peers {
+        let mut m = Members::default();
+        for peer in peers {
+            if let Some(ns) = &peer.namespaces {
+                m.pods.extend(self.select(None, Some(ns), None));
+            } else if let Some(pods) = &peer.pods {
+                m.pods.extend(self.namespaced_pods(pods));
+            } else if let Some(nodes) = &peer.nodes {
+                m.node_ips.extend(self.node_ips(nodes));
+            } else if let Some(networks) = &peer.networks {
+                m.ip_blocks
+                    .extend(
+                        networks
+                            .iter()
+                            .filter_map(|n| network(n))
+                            .map(|cidr| IpBlock {
+                                cidr,
+                                except: Vec::new(),
+                            }),
+                    );
+            }
+        }
+        m.into_peers()
     }
 
     fn k8s_peers(&self, peers: &[K8sPeer], ns: &str) -> Peers {
         if peers.is_empty() {
             return Peers::Any;
         }
-        let mut pods = BTreeSet::new();
-        let mut ip_blocks = Vec::new();
+        let mut m = Members::default();
         for peer in peers {
             if let Some(b) = &peer.ip_block {
-                ip_blocks.push(ip_block(b));
+                m.ip_blocks.push(ip_block(b));
             } else {
-                pods.extend(self.select(
+                m.pods.extend(self.select(
                     peer.pod_selector.as_ref(),
                     peer.namespace_selector.as_ref(),
                     Some(ns),
                 ));
             }
         }
-        Peers::Set { pods, ip_blocks }
+        m.into_peers()
     }
 }

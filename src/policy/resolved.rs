@@ -56,6 +56,14 @@ pub enum Protocol {
     Udp,
     /// SCTP (132).
     Sctp,
+    /// ICMP (1). A probe's `port` then carries `type << 8 | code` (see [`icmp_port`]).
+    Icmp,
+}
+
+/// The `port` of an ICMP probe: `type << 8 | code` (OpenFlow 1.0 likewise carried ICMP type and
+/// code in `tp_src` / `tp_dst`). A ping is `icmp_port(8, 0)`.
+pub fn icmp_port(icmp_type: u8, icmp_code: u8) -> u16 {
+    u16::from(icmp_type) << 8 | u16::from(icmp_code)
 }
 
 impl Protocol {
@@ -65,6 +73,7 @@ impl Protocol {
             Protocol::Tcp => 6,
             Protocol::Udp => 17,
             Protocol::Sctp => 132,
+            Protocol::Icmp => 1,
         }
     }
 }
@@ -79,15 +88,57 @@ pub enum PortMatch {
     /// A named container port, resolved on the destination pod (number and protocol must both
     /// match a declared container port of that pod).
     Named(String),
+    /// ICMP (with [`Protocol::Icmp`] only): a type and code, `None` = any.
+    Icmp {
+        /// ICMP type.
+        icmp_type: Option<u8>,
+        /// ICMP code (only with a type).
+        icmp_code: Option<u8>,
+    },
 }
 
-/// One entry of a rule's `ports`.
+/// One entry of a rule's `ports` (or `protocols`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Service {
     /// Protocol.
     pub protocol: Protocol,
     /// Destination ports.
     pub port: PortMatch,
+    /// Source ports `lo..=hi` (Antrea `sourcePort` / `sourceEndPort`); `None` = any.
+    pub source: Option<(u16, u16)>,
+}
+
+impl Service {
+    /// Whether a packet of `protocol` to `port` from `source_port` matches, with `named`
+    /// resolving a container port name on the destination to its number for this protocol.
+    pub fn matches(
+        &self,
+        protocol: Protocol,
+        port: u16,
+        source_port: Option<u16>,
+        named: impl Fn(&str, Protocol) -> Option<u16>,
+    ) -> bool {
+        if self.protocol != protocol {
+            return false;
+        }
+        if let Some((lo, hi)) = self.source {
+            if !source_port.is_some_and(|p| (lo..=hi).contains(&p)) {
+                return false;
+            }
+        }
+        match &self.port {
+            PortMatch::Any => true,
+            PortMatch::Range(lo, hi) => (*lo..=*hi).contains(&port),
+            PortMatch::Named(name) => named(name, protocol) == Some(port),
+            PortMatch::Icmp {
+                icmp_type,
+                icmp_code,
+            } => {
+                let [t, c] = port.to_be_bytes();
+                icmp_type.is_none_or(|x| x == t) && icmp_code.is_none_or(|x| x == c)
+            }
+        }
+    }
 }
 
 /// An `ipBlock`: a CIDR minus its `except` CIDRs.
@@ -115,21 +166,56 @@ pub enum Peers {
     Set {
         /// Pods selected by podSelector / namespaceSelector / group peers.
         pods: BTreeSet<PodKey>,
-        /// ipBlock peers.
+        /// ipBlock / networks peers.
         ip_blocks: Vec<IpBlock>,
+        /// IPs of the nodes selected by nodeSelector / nodes peers.
+        node_ips: BTreeSet<Ipv4Addr>,
     },
+}
+
+impl Peers {
+    /// Whether the pod `key` or the address `ip` is a peer.
+    pub fn contains(&self, key: Option<&PodKey>, ip: Option<Ipv4Addr>) -> bool {
+        match self {
+            Peers::Any => true,
+            Peers::Set {
+                pods,
+                ip_blocks,
+                node_ips,
+            } => {
+                key.is_some_and(|k| pods.contains(k))
+                    || ip.is_some_and(|ip| {
+                        node_ips.contains(&ip) || ip_blocks.iter().any(|b| b.contains(ip))
+                    })
+            }
+        }
+    }
 }
 
 /// Where in the precedence order a rule sits.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub enum Stage {
-    /// A non-baseline tier (tier priority, e.g. securityops 100, application 250).
+    /// A non-baseline tier (tier priority, e.g. securityops 100, application 250), and the
+    /// AdminNetworkPolicy tier ([`ADMIN_TIER_PRIORITY`]).
     Tier(u32),
-    /// Kubernetes NetworkPolicy (allow-only; isolation is [`ResolvedPolicies::isolated`]).
+    /// Kubernetes NetworkPolicy (allow-only; isolation is
+    /// [`ResolvedPolicies::isolated_ingress`] / [`ResolvedPolicies::isolated_egress`]).
     K8s,
     /// The baseline tier (253), evaluated after K8s NetworkPolicy.
     Baseline,
+    /// The BaselineAdminNetworkPolicy, after the baseline tier, with the same semantics (it
+    /// decides only for pods no K8s NetworkPolicy isolates).
+    AdminBaseline,
 }
+
+/// The tier position of AdminNetworkPolicies: between platform (200) and application (250).
+pub const ADMIN_TIER_PRIORITY: u32 = 220;
+
+/// [`RuleRef::tier`] of AdminNetworkPolicy rules.
+pub const ADMIN_TIER: &str = "admin";
+
+/// [`RuleRef::tier`] of BaselineAdminNetworkPolicy rules.
+pub const ADMIN_BASELINE_TIER: &str = "admin-baseline";
 
 /// Identity of a rule, for the "deciding rule" answer, flow annotations and cookies.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -191,6 +277,16 @@ pub struct PodInfo {
     pub ports: Vec<(Protocol, u16)>,
 }
 
+impl PodInfo {
+    /// The number of the container port `name` of `protocol`, if the pod declares it.
+    pub fn named_port(&self, name: &str, protocol: Protocol) -> Option<u16> {
+        self.named_ports
+            .iter()
+            .find(|(n, p, _)| n == name && *p == protocol)
+            .map(|(_, _, number)| *number)
+    }
+}
+
 /// Every rule of a policy set, resolved, in precedence order (first match wins), plus the
 /// K8s NetworkPolicy isolation sets.
 #[derive(Debug, Clone, Default)]
@@ -203,4 +299,7 @@ pub struct ResolvedPolicies {
     pub isolated_egress: BTreeSet<PodKey>,
     /// The pods of the cluster, by key.
     pub pods: Vec<PodInfo>,
+    /// Lint findings (duplicate rule names, same-priority conflicts, shadowed rules): the
+    /// policies are enforced as written, but these are likely mistakes.
+    pub warnings: Vec<super::lint::Warning>,
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::error::{Location, PolicyError};
-use super::model::{AntreaKind, AntreaPolicy, AppliedTo, Origin, PolicySet};
+use super::model::{AntreaKind, AntreaPolicy, AppliedTo, Origin, PolicyPort, PolicySet, PortValue};
 use super::resolved::RuleAction;
 
 /// The built-in tiers: (name, priority). Names match case-insensitively.
@@ -26,7 +26,8 @@ pub const DEFAULT_TIER: &str = "application";
 pub const BASELINE_TIER_PRIORITY: u32 = 253;
 
 /// Priorities a custom tier may not take (reserved by Antrea).
-const RESERVED_TIER_PRIORITIES: [i64; 4] = [251, 252, 254, 255];
+/// 220 is the AdminNetworkPolicy tier ([`super::resolved::ADMIN_TIER_PRIORITY`]).
+const RESERVED_TIER_PRIORITIES: [i64; 5] = [220, 251, 252, 254, 255];
 
 /// Accepted range of a policy's `spec.priority`.
 pub const POLICY_PRIORITY_RANGE: std::ops::RangeInclusive<f64> = 1.0..=10000.0;
@@ -92,6 +93,23 @@ pub fn validate(objects: &PolicySet) -> Result<(), PolicyError> {
     for p in &objects.k8s_policies {
         check_unique("NetworkPolicy (K8s)", p.full_name(), &p.origin)?;
     }
+    for g in &objects.groups {
+        let name = match &g.metadata.namespace {
+            Some(ns) => format!("{ns}/{}", g.metadata.name),
+            None => {
+                return Err(PolicyError::Invalid {
+                    at: object_at(&g.origin, "Group", &g.metadata.name, "metadata.namespace"),
+                    message: "a Group needs a namespace".to_string(),
+                })
+            }
+        };
+        check_unique("Group", name, &g.origin)?;
+    }
+    for p in &objects.admin_policies {
+        check_unique(p.kind_name(), p.metadata.name.clone(), &p.origin)?;
+    }
+    validate_groups(objects)?;
+    super::validate_admin::validate_admin(objects)?;
 
     let mut tier_priorities: BTreeMap<i64, String> = BUILTIN_TIERS
         .iter()
@@ -158,16 +176,45 @@ pub fn validate(objects: &PolicySet) -> Result<(), PolicyError> {
                 tier: p.spec.tier.clone().unwrap_or_default(),
             });
         };
+        let scope = match p.kind {
+            AntreaKind::Cluster => None,
+            AntreaKind::Namespaced => p.metadata.namespace.as_deref(),
+        };
+        let group_exists = |g: &str| match scope {
+            None => groups.contains(&g),
+            Some(ns) => objects
+                .groups
+                .iter()
+                .any(|x| x.metadata.name == g && x.metadata.namespace.as_deref() == Some(ns)),
+        };
+        let group_kind = if scope.is_some() {
+            "Group"
+        } else {
+            "ClusterGroup"
+        };
         let check_groups = |applied: &[AppliedTo], field: &str| {
             for (i, a) in applied.iter().enumerate() {
                 if let Some(g) = &a.group {
-                    if !groups.contains(&g.as_str()) {
+                    if !group_exists(g) {
                         return Err(PolicyError::UnknownGroup {
                             at: at.at(format!("{field}[{i}].group")),
+                            kind: group_kind,
                             group: g.clone(),
                         });
                     }
                 }
+                check_one_of(
+                    &at.at(format!("{field}[{i}]")),
+                    &[
+                        ("group", a.group.is_some()),
+                        ("serviceAccount", a.service_account.is_some()),
+                        (
+                            "podSelector/namespaceSelector",
+                            a.pod_selector.is_some() || a.namespace_selector.is_some(),
+                        ),
+                    ],
+                    true,
+                )?;
             }
             Ok(())
         };
@@ -206,16 +253,184 @@ pub fn validate(objects: &PolicySet) -> Result<(), PolicyError> {
                     });
                 }
                 for (j, peer) in peers.iter().enumerate() {
+                    let pat = at.at(format!("{field}.{peer_field}[{j}]"));
                     if let Some(g) = &peer.group {
-                        if !groups.contains(&g.as_str()) {
+                        if !group_exists(g) {
                             return Err(PolicyError::UnknownGroup {
-                                at: at.at(format!("{field}.{peer_field}[{j}].group")),
+                                at: pat.at(format!("{}.group", pat.field)),
+                                kind: group_kind,
                                 group: g.clone(),
                             });
                         }
                     }
+                    check_one_of(
+                        &pat,
+                        &[
+                            ("ipBlock", peer.ip_block.is_some()),
+                            ("group", peer.group.is_some()),
+                            ("serviceAccount", peer.service_account.is_some()),
+                            ("nodeSelector", peer.node_selector.is_some()),
+                            (
+                                "podSelector/namespaceSelector/namespaces",
+                                peer.pod_selector.is_some()
+                                    || peer.namespace_selector.is_some()
+                                    || peer.namespaces.is_some(),
+                            ),
+                        ],
+                        true,
+                    )?;
+                    if let Some(n) = &peer.namespaces {
+                        let nat = pat.at(format!("{}.namespaces", pat.field));
+                        if p.kind == AntreaKind::Namespaced {
+                            return Err(PolicyError::Invalid {
+                                at: nat,
+                                message: "namespaces peers are for ClusterNetworkPolicy only"
+                                    .to_string(),
+                            });
+                        }
+                        if peer.namespace_selector.is_some() {
+                            return Err(PolicyError::Invalid {
+                                at: nat,
+                                message: "namespaces cannot be combined with namespaceSelector"
+                                    .to_string(),
+                            });
+                        }
+                        if n.match_.is_some() != n.same_labels.is_empty() {
+                            return Err(PolicyError::Invalid {
+                                at: nat,
+                                message: "exactly one of match: Self and a non-empty sameLabels"
+                                    .to_string(),
+                            });
+                        }
+                    }
+                }
+                check_ports(&at, &field, &r.ports)?;
+                for (j, proto) in r.protocols.iter().enumerate() {
+                    let pat = at.at(format!("{field}.protocols[{j}]"));
+                    match &proto.icmp {
+                        None => {
+                            return Err(PolicyError::Invalid {
+                                at: pat,
+                                message: "expected `icmp` (the only protocol implemented)"
+                                    .to_string(),
+                            })
+                        }
+                        Some(i) if i.icmp_code.is_some() && i.icmp_type.is_none() => {
+                            return Err(PolicyError::Invalid {
+                                at: pat.at(format!("{}.icmp.icmpCode", pat.field)),
+                                message: "icmpCode needs icmpType".to_string(),
+                            })
+                        }
+                        Some(_) => {}
+                    }
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Port ranges and source port ranges of a rule are well formed.
+fn check_ports(at: &Location, field: &str, ports: &[PolicyPort]) -> Result<(), PolicyError> {
+    for (j, port) in ports.iter().enumerate() {
+        let pat = at.at(format!("{field}.ports[{j}]"));
+        if let (Some(end), Some(PortValue::Number(start))) = (port.end_port, &port.port) {
+            if end < *start {
+                return Err(PolicyError::Invalid {
+                    at: pat.at(format!("{}.endPort", pat.field)),
+                    message: format!("endPort {end} is below port {start}"),
+                });
+            }
+        }
+        match (port.source_port, port.source_end_port) {
+            (None, Some(_)) => {
+                return Err(PolicyError::Invalid {
+                    at: pat.at(format!("{}.sourceEndPort", pat.field)),
+                    message: "sourceEndPort needs sourcePort".to_string(),
+                })
+            }
+            (Some(start), Some(end)) if end < start => {
+                return Err(PolicyError::Invalid {
+                    at: pat.at(format!("{}.sourceEndPort", pat.field)),
+                    message: format!("sourceEndPort {end} is below sourcePort {start}"),
+                })
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Exactly one (or, with `allow_none`, at most one) of the named alternatives is set.
+pub(crate) fn check_one_of(
+    at: &Location,
+    alternatives: &[(&str, bool)],
+    allow_none: bool,
+) -> Result<(), PolicyError> {
+    let set: Vec<&str> = alternatives
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect();
+    if set.len() > 1 || (set.is_empty() && !allow_none) {
+        let names: Vec<&str> = alternatives.iter().map(|(n, _)| *n).collect();
+        return Err(PolicyError::Invalid {
+            at: at.clone(),
+            message: format!(
+                "expected exactly one of {}, found {}",
+                names.join(", "),
+                if set.is_empty() {
+                    "none".to_string()
+                } else {
+                    set.join(" and ")
+                }
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// ClusterGroup and Group `childGroups`: they exist, are not the group itself, and have no
+/// children of their own (one level, as in Antrea).
+fn validate_groups(objects: &PolicySet) -> Result<(), PolicyError> {
+    let all = objects
+        .cluster_groups
+        .iter()
+        .map(|g| ("ClusterGroup", g, &objects.cluster_groups))
+        .chain(objects.groups.iter().map(|g| ("Group", g, &objects.groups)));
+    for (kind, g, family) in all {
+        let name = match &g.metadata.namespace {
+            Some(ns) if kind == "Group" => format!("{ns}/{}", g.metadata.name),
+            _ => g.metadata.name.clone(),
+        };
+        for (i, child) in g.spec.child_groups.iter().enumerate() {
+            let at = object_at(&g.origin, kind, &name, &format!("spec.childGroups[{i}]"));
+            let found = family.iter().find(|c| {
+                c.metadata.name == *child && c.metadata.namespace == g.metadata.namespace
+            });
+            let Some(c) = found else {
+                return Err(PolicyError::UnknownGroup {
+                    at,
+                    kind,
+                    group: child.clone(),
+                });
+            };
+            if c.metadata.name == g.metadata.name || !c.spec.child_groups.is_empty() {
+                return Err(PolicyError::Invalid {
+                    at,
+                    message: format!(
+                        "child group \"{child}\" has child groups itself (one level only)"
+                    ),
+                });
+            }
+        }
+        let s = &g.spec;
+        let selectors = s.pod_selector.is_some() || s.namespace_selector.is_some();
+        if !s.child_groups.is_empty() && (selectors || !s.ip_blocks.is_empty()) {
+            return Err(PolicyError::Invalid {
+                at: object_at(&g.origin, kind, &name, "spec.childGroups"),
+                message: "childGroups cannot be combined with selectors or ipBlocks".to_string(),
+            });
         }
     }
     Ok(())
