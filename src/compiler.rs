@@ -734,10 +734,15 @@ fn rule_actions(
             apply(vec![load(regs::DENY_MARK, 1), load(regs::DENY_RULE, id)]),
             table.goto(metric)?,
         ],
-        RuleAction::Pass => vec![table.goto(match rule.direction {
-            Direction::Egress => "EgressK8s",
-            Direction::Ingress => "IngressK8s",
-        })?],
+        // Out of the baseline stage, a Pass skips to K8s NetworkPolicy; inside it (a v1alpha2
+        // Baseline-tier Pass), past the rest of the stage to the default allow.
+        RuleAction::Pass => match rule.stage {
+            Stage::Baseline | Stage::AdminBaseline => vec![table.goto(metric)?],
+            Stage::Tier(_) | Stage::K8s => vec![table.goto(match rule.direction {
+                Direction::Egress => "EgressK8s",
+                Direction::Ingress => "IngressK8s",
+            })?],
+        },
     })
 }
 

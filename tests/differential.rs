@@ -1,6 +1,10 @@
-//! Differential test: for random clusters and random policy sets (Antrea ClusterNetworkPolicy in
-//! every built-in tier, K8s NetworkPolicy), the compiled flows running on the FakeSwitch give the
-//! same verdict and the same deciding rules as the reference evaluator, for every probe.
+//! Differential test: for random clusters and random policy sets of every input API (Antrea
+//! ClusterNetworkPolicy in every built-in tier and namespaced NetworkPolicy, ClusterGroups with
+//! ipBlocks and childGroups, K8s NetworkPolicy, AdminNetworkPolicy, the
+//! BaselineAdminNetworkPolicy, v1alpha2 ClusterNetworkPolicy in both tiers; named ports, ICMP and
+//! sourcePort rules), the compiled flows running on the FakeSwitch give the same verdict and the
+//! same deciding rules as the reference evaluator, for every probe (TCP, UDP, an ICMP echo, and a
+//! TCP connection from a fixed source port).
 //!
 //! A failure prints the minimal case (proptest shrinks it) in the scenario format (JSON is YAML),
 //! ready to drop into a file and run with `kakinectl test --engine sim`.
@@ -18,11 +22,19 @@ use serde_json::{json, Value};
 const NAMESPACES: [&str; 3] = ["ns0", "ns1", "ns2"];
 const APPS: [&str; 3] = ["a0", "a1", "a2"];
 const TIERS: [&str; 4] = ["securityops", "platform", "application", "baseline"];
-const PROBES: [(Protocol, u16); 4] = [
-    (Protocol::Tcp, 80),
-    (Protocol::Tcp, 81),
-    (Protocol::Tcp, 8080),
-    (Protocol::Udp, 53),
+/// An ICMP echo request's probe port (`icmp_port(8, 0)`).
+const ECHO: u16 = 8 << 8;
+/// The source port of the source-port probe: inside `Port::Src(true)`'s range, outside
+/// `Port::Src(false)`'s.
+const SOURCE_PORT: u16 = 30005;
+/// Probes: protocol, destination port (ICMP: type and code), source port.
+const PROBES: [(Protocol, u16, Option<u16>); 6] = [
+    (Protocol::Tcp, 80, None),
+    (Protocol::Tcp, 81, None),
+    (Protocol::Tcp, 8080, None),
+    (Protocol::Udp, 53, None),
+    (Protocol::Tcp, 80, Some(SOURCE_PORT)),
+    (Protocol::Icmp, ECHO, None),
 ];
 
 #[derive(Debug, Clone)]
@@ -60,6 +72,12 @@ enum Peer {
         prefix: u8,
         except_pod: bool,
     },
+    /// ClusterGroup `cg<n>` (ClusterNetworkPolicy only; elsewhere all pods of the namespace).
+    Group(usize),
+    /// `namespaces: {match: Self}` (ClusterNetworkPolicy only; elsewhere all pods).
+    SelfNs,
+    /// `namespaces: {sameLabels: [env]}` (ClusterNetworkPolicy only; elsewhere all pods).
+    SameEnv,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +87,11 @@ enum Port {
     Named(&'static str),
     Udp53,
     AllTcp,
+    /// ICMP: echo request only (`true`) or any type.
+    Icmp(bool),
+    /// TCP 80 from source ports 30000..=30010 (`true`, the probe's source port inside) or
+    /// 40000..=40010 (outside). Antrea only; elsewhere TCP 80.
+    Src(bool),
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +107,8 @@ struct Acnp {
     tier: usize,
     priority: u8,
     applied: (NsSel, Sel),
+    /// `appliedTo: [{group: cg<n>}]` instead, when there are groups.
+    applied_group: Option<usize>,
     rules: Vec<Rule>,
 }
 
@@ -99,11 +124,46 @@ struct K8sNp {
     egress: Vec<K8sRule>,
 }
 
+/// A ClusterGroup `cg<i>`.
+#[derive(Debug, Clone)]
+enum GroupSpec {
+    Pods(NsSel, Sel),
+    /// An ipBlock, as [`Peer::Block`].
+    Block(usize, u8, bool),
+    /// childGroups: the listed groups that have no children of their own.
+    Children(Vec<usize>),
+}
+
+/// An Antrea namespaced NetworkPolicy.
+#[derive(Debug, Clone)]
+struct Annp {
+    ns: usize,
+    tier: usize,
+    priority: u8,
+    sel: Sel,
+    rules: Vec<Rule>,
+}
+
+/// An upstream (network-policy-api) policy: AdminNetworkPolicy, the BaselineAdminNetworkPolicy,
+/// or a v1alpha2 ClusterNetworkPolicy (`baseline` picks its tier).
+#[derive(Debug, Clone)]
+struct Upstream {
+    baseline: bool,
+    priority: u8,
+    subject: (NsSel, Option<Sel>),
+    rules: Vec<Rule>,
+}
+
 #[derive(Debug, Clone)]
 struct Case {
     pods: Vec<PodSpec>,
+    groups: Vec<GroupSpec>,
     acnps: Vec<Acnp>,
+    annps: Vec<Annp>,
     k8s: Vec<K8sNp>,
+    anps: Vec<Upstream>,
+    banp: Option<Upstream>,
+    cnps: Vec<Upstream>,
 }
 
 fn sel() -> impl Strategy<Value = Sel> {
@@ -139,6 +199,9 @@ fn peer() -> impl Strategy<Value = Peer> {
                 prefix,
                 except_pod
             }),
+        (0..3usize).prop_map(Peer::Group),
+        Just(Peer::SelfNs),
+        Just(Peer::SameEnv),
     ]
 }
 
@@ -150,6 +213,8 @@ fn port() -> impl Strategy<Value = Port> {
         prop_oneof![Just("http"), Just("web"), Just("dns")].prop_map(Port::Named),
         Just(Port::Udp53),
         Just(Port::AllTcp),
+        any::<bool>().prop_map(Port::Icmp),
+        any::<bool>().prop_map(Port::Src),
     ]
 }
 
@@ -183,12 +248,14 @@ fn case() -> impl Strategy<Value = Case> {
         0..4usize,
         1..4u8,
         (ns_sel(), sel()),
+        prop::option::weighted(0.2, 0..3usize),
         prop::collection::vec(rule(), 1..4),
     )
-        .prop_map(|(tier, priority, applied, rules)| Acnp {
+        .prop_map(|(tier, priority, applied, applied_group, rules)| Acnp {
             tier,
             priority,
             applied,
+            applied_group,
             rules,
         });
     let k8s_rules = || prop::collection::vec((peers(), ports()), 0..3);
@@ -201,12 +268,70 @@ fn case() -> impl Strategy<Value = Case> {
             egress,
         },
     );
-    (
-        prop::collection::vec(pod, 2..7),
-        prop::collection::vec(acnp, 0..4),
-        prop::collection::vec(k8s, 0..3),
+    let group = prop_oneof![
+        (ns_sel(), sel()).prop_map(|(n, s)| GroupSpec::Pods(n, s)),
+        (
+            0..8usize,
+            prop_oneof![Just(32u8), Just(24), Just(16)],
+            any::<bool>()
+        )
+            .prop_map(|(pod, prefix, except)| GroupSpec::Block(pod, prefix, except)),
+        prop::collection::vec(0..3usize, 1..3).prop_map(GroupSpec::Children),
+    ];
+    let annp = (
+        0..3usize,
+        0..4usize,
+        1..4u8,
+        sel(),
+        prop::collection::vec(rule(), 1..3),
     )
-        .prop_map(|(pods, acnps, k8s)| Case { pods, acnps, k8s })
+        .prop_map(|(ns, tier, priority, sel, rules)| Annp {
+            ns,
+            tier,
+            priority,
+            sel,
+            rules,
+        });
+    let upstream = || {
+        (
+            any::<bool>(),
+            0..4u8,
+            (ns_sel(), prop::option::of(sel())),
+            prop::collection::vec(rule(), 1..4),
+        )
+            .prop_map(|(baseline, priority, subject, rules)| Upstream {
+                baseline,
+                priority,
+                subject,
+                rules,
+            })
+    };
+    (
+        (
+            prop::collection::vec(pod, 2..7),
+            prop::collection::vec(group, 0..3),
+            prop::collection::vec(acnp, 0..3),
+            prop::collection::vec(annp, 0..2),
+        ),
+        (
+            prop::collection::vec(k8s, 0..3),
+            prop::collection::vec(upstream(), 0..3),
+            prop::option::weighted(0.3, upstream()),
+            prop::collection::vec(upstream(), 0..3),
+        ),
+    )
+        .prop_map(
+            |((pods, groups, acnps, annps), (k8s, anps, banp, cnps))| Case {
+                pods,
+                groups,
+                acnps,
+                annps,
+                k8s,
+                anps,
+                banp,
+                cnps,
+            },
+        )
 }
 
 fn pod_ip(case: &Case, i: usize) -> String {
@@ -234,7 +359,29 @@ fn ns_sel_json(s: &NsSel) -> Value {
     }
 }
 
-fn peer_json(case: &Case, p: &Peer) -> Value {
+/// Which API a peer or port is written for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Api {
+    /// Antrea ClusterNetworkPolicy: every peer and port kind.
+    Acnp,
+    /// Antrea namespaced NetworkPolicy: no groups, no `namespaces` peers.
+    Annp,
+    /// K8s NetworkPolicy: no groups, no `namespaces` peers, no ICMP, no source ports.
+    K8s,
+}
+
+fn block_cidr(case: &Case, pod: usize, prefix: u8, except_pod: bool) -> Value {
+    let i = pod % case.pods.len();
+    let ip: std::net::Ipv4Addr = pod_ip(case, i).parse().unwrap();
+    let net = ipnet::Ipv4Net::new(ip, prefix).unwrap().trunc();
+    let mut block = json!({"cidr": net.to_string()});
+    if except_pod && prefix < 32 {
+        block["except"] = json!([format!("{ip}/32")]);
+    }
+    block
+}
+
+fn peer_json(case: &Case, api: Api, p: &Peer) -> Value {
     match p {
         Peer::Pods(s) => json!({"podSelector": sel_json(s)}),
         Peer::Ns(n) => json!({"namespaceSelector": ns_sel_json(n)}),
@@ -245,28 +392,207 @@ fn peer_json(case: &Case, p: &Peer) -> Value {
             pod,
             prefix,
             except_pod,
-        } => {
-            let i = pod % case.pods.len();
-            let ip: std::net::Ipv4Addr = pod_ip(case, i).parse().unwrap();
-            let net = ipnet::Ipv4Net::new(ip, *prefix).unwrap().trunc();
-            let mut block = json!({"cidr": net.to_string()});
-            if *except_pod && *prefix < 32 {
-                block["except"] = json!([format!("{ip}/32")]);
-            }
-            json!({"ipBlock": block})
+        } => json!({"ipBlock": block_cidr(case, *pod, *prefix, *except_pod)}),
+        Peer::Group(g) if api == Api::Acnp && !case.groups.is_empty() => {
+            json!({"group": format!("cg{}", g % case.groups.len())})
         }
+        Peer::SelfNs if api == Api::Acnp => json!({"namespaces": {"match": "Self"}}),
+        Peer::SameEnv if api == Api::Acnp => json!({"namespaces": {"sameLabels": ["env"]}}),
+        Peer::Group(_) | Peer::SelfNs | Peer::SameEnv => json!({"podSelector": {}}),
     }
 }
 
-fn port_json(p: &Port) -> Value {
-    match p {
-        Port::Num(n) => json!({"protocol": "TCP", "port": n}),
-        Port::Range(a, b) => json!({"protocol": "TCP", "port": a, "endPort": b}),
-        Port::Named(n) if *n == "dns" => json!({"protocol": "UDP", "port": n}),
-        Port::Named(n) => json!({"protocol": "TCP", "port": n}),
-        Port::Udp53 => json!({"protocol": "UDP", "port": 53}),
-        Port::AllTcp => json!({"protocol": "TCP"}),
+/// A rule's `ports` and (Antrea) `protocols`.
+fn ports_json(api: Api, ports: &[Port]) -> (Vec<Value>, Vec<Value>) {
+    let mut out = Vec::new();
+    let mut protocols = Vec::new();
+    for p in ports {
+        out.push(match p {
+            Port::Num(n) => json!({"protocol": "TCP", "port": n}),
+            Port::Range(a, b) => json!({"protocol": "TCP", "port": a, "endPort": b}),
+            Port::Named(n) if *n == "dns" => json!({"protocol": "UDP", "port": n}),
+            Port::Named(n) => json!({"protocol": "TCP", "port": n}),
+            Port::Udp53 => json!({"protocol": "UDP", "port": 53}),
+            Port::AllTcp => json!({"protocol": "TCP"}),
+            Port::Icmp(echo) if api != Api::K8s => {
+                protocols.push(if *echo {
+                    json!({"icmp": {"icmpType": 8, "icmpCode": 0}})
+                } else {
+                    json!({"icmp": {}})
+                });
+                continue;
+            }
+            Port::Src(inside) if api != Api::K8s => {
+                let lo = if *inside { 30000 } else { 40000 };
+                json!({"protocol": "TCP", "port": 80, "sourcePort": lo, "sourceEndPort": lo + 10})
+            }
+            Port::Icmp(_) => json!({"protocol": "UDP", "port": 53}),
+            Port::Src(_) => json!({"protocol": "TCP", "port": 80}),
+        });
     }
+    (out, protocols)
+}
+
+/// An upstream policy's peer; `egress` admits `networks`.
+fn upstream_peer_json(case: &Case, egress: bool, p: &Peer) -> Value {
+    let pods = |n: &NsSel, s: &Sel| json!({"pods": {"namespaceSelector": ns_sel_json(n), "podSelector": sel_json(s)}});
+    match p {
+        Peer::Pods(s) => pods(&NsSel::All, s),
+        Peer::Ns(n) => json!({"namespaces": ns_sel_json(n)}),
+        Peer::NsPods(n, s) => pods(n, s),
+        Peer::Block { pod, prefix, .. } if egress => {
+            json!({"networks": [block_cidr(case, *pod, *prefix, false)["cidr"]]})
+        }
+        Peer::Block { .. } => json!({"namespaces": ns_sel_json(&NsSel::Prod)}),
+        Peer::Group(_) | Peer::SelfNs | Peer::SameEnv => json!({"namespaces": {}}),
+    }
+}
+
+/// A v1alpha1 `ports` entry.
+fn v1alpha1_port_json(p: &Port) -> Value {
+    match p {
+        Port::Num(n) => json!({"portNumber": {"protocol": "TCP", "port": n}}),
+        Port::Range(a, b) => json!({"portRange": {"protocol": "TCP", "start": a, "end": b}}),
+        Port::Named(n) => json!({"namedPort": n}),
+        Port::Udp53 | Port::Icmp(_) => json!({"portNumber": {"protocol": "UDP", "port": 53}}),
+        Port::AllTcp => json!({"portRange": {"protocol": "TCP", "start": 1, "end": 65535}}),
+        Port::Src(_) => json!({"portNumber": {"protocol": "TCP", "port": 80}}),
+    }
+}
+
+/// A v1alpha2 `protocols` entry; `named` says whether the rule's peers admit named ports.
+fn v1alpha2_protocol_json(p: &Port, named: bool) -> Value {
+    match p {
+        Port::Num(n) => json!({"tcp": {"destinationPort": {"number": n}}}),
+        Port::Range(a, b) => {
+            json!({"tcp": {"destinationPort": {"range": {"start": a, "end": b}}}})
+        }
+        Port::Named(n) if named => json!({"destinationNamedPort": n}),
+        Port::Udp53 | Port::Icmp(_) => json!({"udp": {"destinationPort": {"number": 53}}}),
+        Port::AllTcp => json!({"tcp": {"destinationPort": {"range": {"start": 1, "end": 65535}}}}),
+        Port::Named(_) | Port::Src(_) => json!({"tcp": {"destinationPort": {"number": 80}}}),
+    }
+}
+
+/// An Antrea rule (ClusterNetworkPolicy or namespaced NetworkPolicy).
+fn antrea_rule_json(case: &Case, api: Api, tier: &str, j: usize, r: &Rule) -> Value {
+    let mut action = ["Allow", "Drop", "Pass", "Reject"][r.action];
+    if action == "Pass" && tier == "baseline" {
+        action = "Drop";
+    }
+    let mut rule = json!({"name": format!("r{j}"), "action": action});
+    if let Some(peers) = &r.peers {
+        let key = if r.ingress { "from" } else { "to" };
+        rule[key] = Value::Array(peers.iter().map(|p| peer_json(case, api, p)).collect());
+    }
+    if let Some(ports) = &r.ports {
+        let (ports, protocols) = ports_json(api, ports);
+        if !ports.is_empty() {
+            rule["ports"] = Value::Array(ports);
+        }
+        if !protocols.is_empty() {
+            rule["protocols"] = Value::Array(protocols);
+        }
+    }
+    rule
+}
+
+/// Which upstream kind an [`Upstream`] is written as.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum UpstreamKind {
+    Anp,
+    Banp,
+    V1Alpha2,
+}
+
+fn upstream_json(case: &Case, kind: UpstreamKind, name: String, u: &Upstream) -> Value {
+    let subject = match &u.subject {
+        (n, None) => json!({"namespaces": ns_sel_json(n)}),
+        (n, Some(s)) => {
+            json!({"pods": {"namespaceSelector": ns_sel_json(n), "podSelector": sel_json(s)}})
+        }
+    };
+    let (mut ingress, mut egress) = (Vec::new(), Vec::new());
+    for (j, r) in u.rules.iter().enumerate() {
+        let action = match kind {
+            UpstreamKind::Anp => ["Allow", "Deny", "Pass", "Deny"][r.action],
+            UpstreamKind::Banp => ["Allow", "Deny", "Allow", "Deny"][r.action],
+            UpstreamKind::V1Alpha2 => ["Accept", "Deny", "Pass", "Deny"][r.action],
+        };
+        let peers = r
+            .peers
+            .clone()
+            .unwrap_or_else(|| vec![Peer::Ns(NsSel::All)]);
+        let peers: Vec<Value> = peers
+            .iter()
+            .map(|p| upstream_peer_json(case, !r.ingress, p))
+            .collect();
+        let named = !peers.iter().any(|p| p.get("networks").is_some());
+        let mut rule = json!({"name": format!("r{j}"), "action": action});
+        rule[if r.ingress { "from" } else { "to" }] = Value::Array(peers);
+        if let Some(ports) = &r.ports {
+            rule[if kind == UpstreamKind::V1Alpha2 {
+                "protocols"
+            } else {
+                "ports"
+            }] = match kind {
+                UpstreamKind::V1Alpha2 => ports
+                    .iter()
+                    .map(|p| v1alpha2_protocol_json(p, named))
+                    .collect(),
+                _ => ports.iter().map(v1alpha1_port_json).collect(),
+            };
+        }
+        if r.ingress {
+            ingress.push(rule)
+        } else {
+            egress.push(rule)
+        }
+    }
+    let mut spec = json!({"subject": subject, "ingress": ingress, "egress": egress});
+    let (api_version, kind_name) = match kind {
+        UpstreamKind::Anp => {
+            spec["priority"] = json!(u.priority);
+            ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy")
+        }
+        UpstreamKind::Banp => (
+            "policy.networking.k8s.io/v1alpha1",
+            "BaselineAdminNetworkPolicy",
+        ),
+        UpstreamKind::V1Alpha2 => {
+            spec["priority"] = json!(u.priority);
+            spec["tier"] = json!(if u.baseline { "Baseline" } else { "Admin" });
+            ("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy")
+        }
+    };
+    json!({"apiVersion": api_version, "kind": kind_name, "metadata": {"name": name}, "spec": spec})
+}
+
+fn group_json(case: &Case, i: usize, g: &GroupSpec) -> Value {
+    let spec = match g {
+        GroupSpec::Pods(n, s) => {
+            json!({"namespaceSelector": ns_sel_json(n), "podSelector": sel_json(s)})
+        }
+        GroupSpec::Block(pod, prefix, except) => {
+            json!({"ipBlocks": [block_cidr(case, *pod, *prefix, *except)]})
+        }
+        GroupSpec::Children(children) => {
+            let mut names: Vec<String> = children
+                .iter()
+                .map(|c| c % case.groups.len())
+                .filter(|c| *c != i && !matches!(case.groups[*c], GroupSpec::Children(_)))
+                .map(|c| format!("cg{c}"))
+                .collect();
+            names.dedup();
+            if names.is_empty() {
+                json!({"podSelector": sel_json(&Sel::Role)})
+            } else {
+                json!({"childGroups": names})
+            }
+        }
+    };
+    json!({"apiVersion": "crd.antrea.io/v1beta1", "kind": "ClusterGroup",
+           "metadata": {"name": format!("cg{i}")}, "spec": spec})
 }
 
 /// The case as a scenario document (format_version 1), without probes.
@@ -302,23 +628,22 @@ fn scenario(case: &Case) -> Value {
         })
         .collect();
     let mut resources = Vec::new();
+    for (i, g) in case.groups.iter().enumerate() {
+        resources.push(group_json(case, i, g));
+    }
     for (i, a) in case.acnps.iter().enumerate() {
         let tier = TIERS[a.tier];
-        let mut ingress = Vec::new();
-        let mut egress = Vec::new();
+        let applied = match a.applied_group {
+            Some(g) if !case.groups.is_empty() => {
+                json!({"group": format!("cg{}", g % case.groups.len())})
+            }
+            _ => {
+                json!({"namespaceSelector": ns_sel_json(&a.applied.0), "podSelector": sel_json(&a.applied.1)})
+            }
+        };
+        let (mut ingress, mut egress) = (Vec::new(), Vec::new());
         for (j, r) in a.rules.iter().enumerate() {
-            let mut action = ["Allow", "Drop", "Pass", "Reject"][r.action];
-            if action == "Pass" && tier == "baseline" {
-                action = "Drop";
-            }
-            let mut rule = json!({"name": format!("r{j}"), "action": action});
-            if let Some(peers) = &r.peers {
-                let key = if r.ingress { "from" } else { "to" };
-                rule[key] = Value::Array(peers.iter().map(|p| peer_json(case, p)).collect());
-            }
-            if let Some(ports) = &r.ports {
-                rule["ports"] = Value::Array(ports.iter().map(port_json).collect());
-            }
+            let rule = antrea_rule_json(case, Api::Acnp, tier, j, r);
             if r.ingress {
                 ingress.push(rule)
             } else {
@@ -329,7 +654,25 @@ fn scenario(case: &Case) -> Value {
             "apiVersion": "crd.antrea.io/v1beta1", "kind": "ClusterNetworkPolicy",
             "metadata": {"name": format!("acnp{i}")},
             "spec": {"tier": tier, "priority": a.priority,
-                     "appliedTo": [{"namespaceSelector": ns_sel_json(&a.applied.0), "podSelector": sel_json(&a.applied.1)}],
+                     "appliedTo": [applied],
+                     "ingress": ingress, "egress": egress}}));
+    }
+    for (i, a) in case.annps.iter().enumerate() {
+        let tier = TIERS[a.tier];
+        let (mut ingress, mut egress) = (Vec::new(), Vec::new());
+        for (j, r) in a.rules.iter().enumerate() {
+            let rule = antrea_rule_json(case, Api::Annp, tier, j, r);
+            if r.ingress {
+                ingress.push(rule)
+            } else {
+                egress.push(rule)
+            }
+        }
+        resources.push(json!({
+            "apiVersion": "crd.antrea.io/v1beta1", "kind": "NetworkPolicy",
+            "metadata": {"name": format!("annp{i}"), "namespace": NAMESPACES[a.ns]},
+            "spec": {"tier": tier, "priority": a.priority,
+                     "appliedTo": [{"podSelector": sel_json(&a.sel)}],
                      "ingress": ingress, "egress": egress}}));
     }
     for (i, k) in case.k8s.iter().enumerate() {
@@ -343,10 +686,11 @@ fn scenario(case: &Case) -> Value {
                 .map(|(peers, ports)| {
                     let mut r = json!({});
                     if let Some(p) = peers {
-                        r[key] = Value::Array(p.iter().map(|p| peer_json(case, p)).collect());
+                        r[key] =
+                            Value::Array(p.iter().map(|p| peer_json(case, Api::K8s, p)).collect());
                     }
                     if let Some(p) = ports {
-                        r["ports"] = Value::Array(p.iter().map(port_json).collect());
+                        r["ports"] = Value::Array(ports_json(Api::K8s, p).0);
                     }
                     r
                 })
@@ -357,6 +701,20 @@ fn scenario(case: &Case) -> Value {
             "metadata": {"name": format!("np{i}"), "namespace": NAMESPACES[k.ns]},
             "spec": {"podSelector": sel_json(&k.sel), "policyTypes": types,
                      "ingress": rules(&k.ingress, "from"), "egress": rules(&k.egress, "to")}}));
+    }
+    for (i, u) in case.anps.iter().enumerate() {
+        resources.push(upstream_json(case, UpstreamKind::Anp, format!("anp{i}"), u));
+    }
+    if let Some(u) = &case.banp {
+        resources.push(upstream_json(case, UpstreamKind::Banp, "default".into(), u));
+    }
+    for (i, u) in case.cnps.iter().enumerate() {
+        resources.push(upstream_json(
+            case,
+            UpstreamKind::V1Alpha2,
+            format!("cnp{i}"),
+            u,
+        ));
     }
     json!({"format_version": 1, "id": "kakine-99-differential-failure", "title": "shrunk differential case",
            "cluster": {"namespaces": namespaces, "pods": pods},
@@ -387,25 +745,37 @@ fn compare(case: &Case) -> Result<(), String> {
             if from == to {
                 continue;
             }
-            for (protocol, port) in PROBES {
+            for (protocol, port, source_port) in PROBES {
                 let probe = Probe {
                     from: from.clone(),
                     to: Destination::Pod(to.clone()),
                     protocol,
                     port,
-                    source_port: None,
+                    source_port,
                 };
                 let r = reference.decide(&probe)?;
                 let s = sim.decide(&probe)?;
                 if r.verdict != s.verdict || r.egress != s.egress || r.ingress != s.ingress {
-                    bad.push(json!({
+                    let mut probe = json!({
                         "from": from.to_string(), "to": to.to_string(), "port": port,
-                        "protocol": if protocol == Protocol::Tcp { "TCP" } else { "UDP" },
+                        "protocol": match protocol {
+                            Protocol::Tcp => "TCP",
+                            Protocol::Udp => "UDP",
+                            Protocol::Sctp => "SCTP",
+                            Protocol::Icmp => "ICMP",
+                        },
                         "expect": r.verdict.to_string(),
                         "note": format!("sim: {} (egress {:?}, ingress {:?}); reference egress {:?}, ingress {:?}",
                             s.verdict, s.egress.map(|r| r.to_string()), s.ingress.map(|r| r.to_string()),
                             r.egress.map(|r| r.to_string()), r.ingress.map(|r| r.to_string()))
-                    }));
+                    });
+                    if protocol == Protocol::Icmp {
+                        probe["port"] = json!(0);
+                    }
+                    if let Some(sport) = source_port {
+                        probe["source_port"] = json!(sport);
+                    }
+                    bad.push(probe);
                 }
             }
         }

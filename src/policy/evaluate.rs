@@ -258,11 +258,16 @@ fn direction(
                 if isolated {
                     break;
                 }
-                // Validation forbids Pass in the baseline tier and the BaselineAdminNetworkPolicy;
-                // should one get here, it decides nothing.
-                if rule.action != RuleAction::Pass {
-                    return outcome(rule);
+                // A Baseline-tier (v1alpha2) Pass skips the rest of the tier: the default
+                // allow decides. Validation forbids Pass in the Antrea baseline tier and the
+                // BaselineAdminNetworkPolicy.
+                if rule.action == RuleAction::Pass {
+                    return Outcome {
+                        verdict: Verdict::Allow,
+                        rule: None,
+                    };
                 }
+                return outcome(rule);
             }
         }
     }

@@ -19,6 +19,7 @@ use ipnet::Ipv4Net;
 
 use super::error::Location;
 use super::model::PolicySet;
+use super::model_v1alpha2::NetworkPolicyV1Alpha2;
 use super::resolved::{
     IpBlock, Peers, PodKey, PortMatch, ResolvedPolicies, ResolvedRule, RuleAction, Service, Stage,
 };
@@ -109,6 +110,13 @@ fn origins(objects: &PolicySet) -> BTreeMap<(String, String), std::path::PathBuf
         let key = (p.kind_name().to_string(), p.metadata.name.clone());
         m.insert(key, p.origin.file.clone());
     }
+    for p in &objects.network_policies_v1alpha2 {
+        let key = (
+            NetworkPolicyV1Alpha2::KIND.to_string(),
+            p.metadata.name.clone(),
+        );
+        m.insert(key, p.origin.file.clone());
+    }
     m
 }
 
@@ -134,6 +142,12 @@ fn duplicate_names(objects: &PolicySet) -> Vec<Warning> {
     }
     for p in &objects.admin_policies {
         let at = super::validate::object_at(&p.origin, p.kind_name(), &p.metadata.name, "");
+        let names = rule_names(&p.spec.ingress, &p.spec.egress, |r| r.name.as_ref());
+        check(at, names);
+    }
+    for p in &objects.network_policies_v1alpha2 {
+        let kind = NetworkPolicyV1Alpha2::KIND;
+        let at = super::validate::object_at(&p.origin, kind, &p.metadata.name, "");
         let names = rule_names(&p.spec.ingress, &p.spec.egress, |r| r.name.as_ref());
         check(at, names);
     }
@@ -167,7 +181,9 @@ fn same_effective_priority(a: &ResolvedRule, b: &ResolvedRule) -> bool {
 /// Pass hides only the tiered rules after it.
 fn can_shadow(earlier: &ResolvedRule, later: &ResolvedRule) -> bool {
     let both_k8s = earlier.stage == Stage::K8s && later.stage == Stage::K8s;
-    let pass_hides = earlier.action != RuleAction::Pass || matches!(later.stage, Stage::Tier(_));
+    let pass_hides = earlier.action != RuleAction::Pass
+        || matches!(later.stage, Stage::Tier(_))
+        || (earlier.stage == Stage::AdminBaseline && later.stage == Stage::AdminBaseline);
     !both_k8s && pass_hides
 }
 

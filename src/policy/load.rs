@@ -14,6 +14,7 @@ use super::model::{
     AdminKind, AdminPolicy, AntreaKind, AntreaPolicy, Cluster, ClusterGroup, Document,
     K8sNetworkPolicy, Origin, PolicyObject, PolicySet, Tier,
 };
+use super::model_v1alpha2::NetworkPolicyV1Alpha2;
 use super::validate::validate;
 
 /// Antrea-compatible CRD groups accepted for Tier, ClusterNetworkPolicy, NetworkPolicy,
@@ -22,6 +23,9 @@ pub const CRD_API_VERSIONS: [&str; 2] = ["crd.kakine.io/v1beta1", "crd.antrea.io
 
 /// apiVersion of the SIG network-policy-api AdminNetworkPolicy and BaselineAdminNetworkPolicy.
 pub const ADMIN_API_VERSION: &str = "policy.networking.k8s.io/v1alpha1";
+
+/// apiVersion of the SIG network-policy-api ClusterNetworkPolicy (Admin and Baseline tiers).
+pub const V1ALPHA2_API_VERSION: &str = "policy.networking.k8s.io/v1alpha2";
 
 /// apiVersion of the standalone cluster model document.
 pub const CLUSTER_API_VERSION: &str = "kakine.io/v1alpha1";
@@ -55,6 +59,7 @@ const UNSUPPORTED_FIELDS: &[(&str, &str)] = &[
     ("externalEntitySelector", "external entities"),
     ("serviceReference", "ClusterGroup serviceReference"),
     ("scope", "multicluster peer scope"),
+    ("domainNames", "domainNames peers"),
 ];
 
 /// Loads every `*.yaml` / `*.yml` file of `dir` (not recursive, in name order); exactly one
@@ -189,7 +194,8 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
 
     let admin = api_version == ADMIN_API_VERSION
         && matches!(kind, "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy");
-    if api_version.starts_with("policy.networking.k8s.io/") && !admin {
+    let v1alpha2 = api_version == V1ALPHA2_API_VERSION && kind == "ClusterNetworkPolicy";
+    if api_version.starts_with("policy.networking.k8s.io/") && !admin && !v1alpha2 {
         return Err(PolicyError::Unsupported {
             at,
             feature: format!("{kind} ({api_version})"),
@@ -215,7 +221,8 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
             "Tier" | "ClusterNetworkPolicy" | "NetworkPolicy" | "ClusterGroup" | "Group"
         ))
         || (k8s && kind == "NetworkPolicy")
-        || admin)
+        || admin
+        || v1alpha2)
     {
         return Err(PolicyError::UnknownKind {
             at,
@@ -234,6 +241,16 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
             at: at.at(field),
             message,
         })?;
+    }
+    if v1alpha2 {
+        let d: Document<_> = typed(doc, &at)?;
+        return Ok(Parsed::Object(Box::new(PolicyObject::V1Alpha2(
+            NetworkPolicyV1Alpha2 {
+                metadata: d.metadata,
+                spec: d.spec,
+                origin,
+            },
+        ))));
     }
     let object = match (k8s || admin, kind) {
         (true, "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy") => {

@@ -9,12 +9,14 @@ pub mod evaluate;
 pub mod lint;
 pub mod load;
 pub mod model;
+pub mod model_v1alpha2;
 pub mod resolve;
 pub mod resolved;
 pub mod sanity;
 pub mod selector;
 pub mod validate;
 pub mod validate_admin;
+pub mod validate_v1alpha2;
 
 pub use error::{LoadError, Location, PolicyError, ResolveError};
 pub use evaluate::{evaluate, Decision, Destination, Probe, Verdict};

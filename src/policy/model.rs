@@ -658,6 +658,8 @@ pub struct PolicySet {
     pub groups: Vec<ClusterGroup>,
     /// AdminNetworkPolicies and the BaselineAdminNetworkPolicy.
     pub admin_policies: Vec<AdminPolicy>,
+    /// `policy.networking.k8s.io/v1alpha2` ClusterNetworkPolicies (Admin and Baseline tiers).
+    pub network_policies_v1alpha2: Vec<super::model_v1alpha2::NetworkPolicyV1Alpha2>,
 }
 
 /// One parsed policy document.
@@ -675,6 +677,8 @@ pub enum PolicyObject {
     Group(ClusterGroup),
     /// An AdminNetworkPolicy or BaselineAdminNetworkPolicy.
     Admin(AdminPolicy),
+    /// A `policy.networking.k8s.io/v1alpha2` ClusterNetworkPolicy.
+    V1Alpha2(super::model_v1alpha2::NetworkPolicyV1Alpha2),
 }
 
 impl PolicySet {
@@ -687,6 +691,7 @@ impl PolicySet {
             PolicyObject::K8s(p) => self.k8s_policies.push(p),
             PolicyObject::Group(g) => self.groups.push(g),
             PolicyObject::Admin(p) => self.admin_policies.push(p),
+            PolicyObject::V1Alpha2(p) => self.network_policies_v1alpha2.push(p),
         }
     }
 }

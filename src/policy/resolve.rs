@@ -10,10 +10,12 @@ use ipnet::{IpNet, Ipv4Net};
 
 use super::error::PolicyError;
 use super::model::{
-    AdminKind, AdminPeer, AdminPolicy, AdminPort, AntreaKind, AntreaPeer, AntreaPolicy, AntreaRule,
-    AppliedTo, Cluster, ClusterGroup, IpBlockSpec, K8sNetworkPolicy, K8sPeer, NamespacedPods,
-    PeerNamespaces, PolicyPort, PolicySet, PortValue, RuleProtocol, ServiceAccountRef,
+    AdminKind, AdminPeer, AdminPolicy, AdminPort, AdminSubject, AntreaKind, AntreaPeer,
+    AntreaPolicy, AntreaRule, AppliedTo, Cluster, ClusterGroup, IpBlockSpec, K8sNetworkPolicy,
+    K8sPeer, NamespacedPods, PeerNamespaces, PolicyPort, PolicySet, PortValue, RuleProtocol,
+    ServiceAccountRef,
 };
+use super::model_v1alpha2::{CnpProtocol, CnpTier, NetworkPolicyV1Alpha2};
 use super::resolved::{
     Direction, IpBlock, Peers, PodInfo, PodKey, PortMatch, Protocol, ResolvedPolicies,
     ResolvedRule, RuleAction, RuleRef, Service, Stage, ADMIN_BASELINE_TIER, ADMIN_TIER,
@@ -44,6 +46,9 @@ pub fn resolve(cluster: &Cluster, objects: &PolicySet) -> Result<ResolvedPolicie
     }
     for p in &objects.admin_policies {
         resolve_admin(&world, p, &mut out);
+    }
+    for p in &objects.network_policies_v1alpha2 {
+        resolve_v1alpha2(&world, p, &mut out);
     }
     for p in &objects.k8s_policies {
         resolve_k8s(&world, p, &mut out);
@@ -141,12 +146,14 @@ fn resolve_admin(world: &World<'_>, p: &AdminPolicy, out: &mut ResolvedPolicies)
         ),
         AdminKind::Baseline => (Stage::AdminBaseline, ADMIN_BASELINE_TIER, 0.0),
     };
-    let subject = &p.spec.subject;
-    let applied_to = world.subjects(match (&subject.namespaces, &subject.pods) {
-        (Some(ns), _) => world.select(None, Some(ns), None),
-        (None, Some(pods)) => world.namespaced_pods(pods),
-        (None, None) => BTreeSet::new(),
-    });
+    let policy = AdminRules {
+        kind: p.kind_name(),
+        name: &p.metadata.name,
+        stage,
+        tier,
+        priority,
+        applied_to: world.admin_subject(&p.spec.subject),
+    };
     for (direction, rules) in [
         (Direction::Ingress, &p.spec.ingress),
         (Direction::Egress, &p.spec.egress),
@@ -156,25 +163,91 @@ fn resolve_admin(world: &World<'_>, p: &AdminPolicy, out: &mut ResolvedPolicies)
                 Direction::Ingress => &rule.from,
                 Direction::Egress => &rule.to,
             };
-            out.rules.push(ResolvedRule {
-                id: RuleRef {
-                    kind: p.kind_name().to_string(),
-                    policy: p.metadata.name.clone(),
-                    tier: tier.to_string(),
-                    rule: rule
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| generated_rule_name(direction, index)),
-                },
-                stage,
-                policy_priority: priority,
-                rule_index: index,
+            out.rules.push(policy.rule(
                 direction,
-                action: rule.action,
-                applied_to: applied_to.clone(),
-                peers: world.admin_peers(peers),
-                services: rule.ports.as_deref().map(admin_services),
-            });
+                index,
+                rule.name.as_deref(),
+                rule.action,
+                world.admin_peers(peers),
+                rule.ports.as_deref().map(admin_services),
+            ));
+        }
+    }
+}
+
+/// A v1alpha2 ClusterNetworkPolicy: the Admin tier sorts with AdminNetworkPolicies by
+/// priority, the Baseline tier with the BaselineAdminNetworkPolicy (which sorts as priority 0).
+fn resolve_v1alpha2(world: &World<'_>, p: &NetworkPolicyV1Alpha2, out: &mut ResolvedPolicies) {
+    let (stage, tier) = match p.spec.tier {
+        CnpTier::Admin => (Stage::Tier(ADMIN_TIER_PRIORITY), ADMIN_TIER),
+        CnpTier::Baseline => (Stage::AdminBaseline, ADMIN_BASELINE_TIER),
+    };
+    let policy = AdminRules {
+        kind: NetworkPolicyV1Alpha2::KIND,
+        name: &p.metadata.name,
+        stage,
+        tier,
+        priority: p.spec.priority as f64,
+        applied_to: world.admin_subject(&p.spec.subject),
+    };
+    for (direction, rules) in [
+        (Direction::Ingress, &p.spec.ingress),
+        (Direction::Egress, &p.spec.egress),
+    ] {
+        for (index, rule) in rules.iter().enumerate() {
+            let peers = match direction {
+                Direction::Ingress => &rule.from,
+                Direction::Egress => &rule.to,
+            };
+            out.rules.push(policy.rule(
+                direction,
+                index,
+                rule.name.as_deref(),
+                rule.action,
+                world.admin_peers(peers),
+                rule.protocols.as_deref().map(v1alpha2_services),
+            ));
+        }
+    }
+}
+
+/// What the rules of one upstream (network-policy-api) policy share.
+struct AdminRules<'p> {
+    kind: &'static str,
+    name: &'p str,
+    stage: Stage,
+    tier: &'static str,
+    priority: f64,
+    applied_to: BTreeSet<PodKey>,
+}
+
+impl AdminRules<'_> {
+    fn rule(
+        &self,
+        direction: Direction,
+        index: usize,
+        name: Option<&str>,
+        action: RuleAction,
+        peers: Peers,
+        services: Option<Vec<Service>>,
+    ) -> ResolvedRule {
+        ResolvedRule {
+            id: RuleRef {
+                kind: self.kind.to_string(),
+                policy: self.name.to_string(),
+                tier: self.tier.to_string(),
+                rule: name
+                    .map(str::to_string)
+                    .unwrap_or_else(|| generated_rule_name(direction, index)),
+            },
+            stage: self.stage,
+            policy_priority: self.priority,
+            rule_index: index,
+            direction,
+            action,
+            applied_to: self.applied_to.clone(),
+            peers,
+            services,
         }
     }
 }
@@ -284,6 +357,40 @@ fn admin_services(ports: &[AdminPort]) -> Vec<Service> {
         } else if let Some(r) = &p.port_range {
             out.push(service(r.protocol, PortMatch::Range(r.start, r.end)));
         } else if let Some(name) = &p.named_port {
+            for protocol in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
+                out.push(service(protocol, PortMatch::Named(name.clone())));
+            }
+        }
+    }
+    out
+}
+
+/// A v1alpha2 rule's `protocols`; a `destinationNamedPort`, like the v1alpha1 `namedPort`,
+/// matches the container port of that name whatever its protocol.
+fn v1alpha2_services(protocols: &[CnpProtocol]) -> Vec<Service> {
+    let mut out = Vec::new();
+    for p in protocols {
+        let service = |protocol, port| Service {
+            protocol,
+            port,
+            source: None,
+        };
+        for (protocol, ports) in [
+            (Protocol::Tcp, &p.tcp),
+            (Protocol::Udp, &p.udp),
+            (Protocol::Sctp, &p.sctp),
+        ] {
+            let Some(port) = ports.as_ref().and_then(|p| p.destination_port.as_ref()) else {
+                continue;
+            };
+            let (lo, hi) = match (&port.number, &port.range) {
+                (Some(n), _) => (*n, *n),
+                (None, Some(r)) => (r.start, r.end),
+                (None, None) => continue,
+            };
+            out.push(service(protocol, PortMatch::Range(lo, hi)));
+        }
+        if let Some(name) = &p.destination_named_port {
             for protocol in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
                 out.push(service(protocol, PortMatch::Named(name.clone())));
             }
@@ -407,6 +514,15 @@ impl<'a> World<'a> {
                 name: pod.name.clone(),
             })
             .collect()
+    }
+
+    /// The subject of an upstream policy: host-network pods excluded.
+    fn admin_subject(&self, subject: &AdminSubject) -> BTreeSet<PodKey> {
+        self.subjects(match (&subject.namespaces, &subject.pods) {
+            (Some(ns), _) => self.select(None, Some(ns), None),
+            (None, Some(pods)) => self.namespaced_pods(pods),
+            (None, None) => BTreeSet::new(),
+        })
     }
 
     fn namespaced_pods(&self, p: &NamespacedPods) -> BTreeSet<PodKey> {

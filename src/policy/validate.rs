@@ -108,8 +108,16 @@ pub fn validate(objects: &PolicySet) -> Result<(), PolicyError> {
     for p in &objects.admin_policies {
         check_unique(p.kind_name(), p.metadata.name.clone(), &p.origin)?;
     }
+    for p in &objects.network_policies_v1alpha2 {
+        check_unique(
+            "ClusterNetworkPolicy (v1alpha2)",
+            p.metadata.name.clone(),
+            &p.origin,
+        )?;
+    }
     validate_groups(objects)?;
     super::validate_admin::validate_admin(objects)?;
+    super::validate_v1alpha2::validate_v1alpha2(objects)?;
 
     let mut tier_priorities: BTreeMap<i64, String> = BUILTIN_TIERS
         .iter()

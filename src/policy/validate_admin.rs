@@ -123,7 +123,11 @@ fn check_rule(
     Ok(())
 }
 
-fn check_peer(at: &super::error::Location, dir: &str, peer: &AdminPeer) -> Result<(), PolicyError> {
+pub(crate) fn check_peer(
+    at: &super::error::Location,
+    dir: &str,
+    peer: &AdminPeer,
+) -> Result<(), PolicyError> {
     check_one_of(
         at,
         &[
