@@ -16,3 +16,4 @@ pub mod policy;
 pub mod probe;
 pub mod sandbox;
 pub mod scenario;
+pub mod stats;

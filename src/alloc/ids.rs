@@ -146,7 +146,10 @@ mod tests {
             (Some(1), Some(2), Some(3))
         );
         let b = a.next(&["c", "a", "d"]).unwrap();
-        assert_eq!((b.get(&"a"), b.get(&"c"), b.get(&"d")), (Some(1), Some(3), Some(4)));
+        assert_eq!(
+            (b.get(&"a"), b.get(&"c"), b.get(&"d")),
+            (Some(1), Some(3), Some(4))
+        );
         assert_eq!(b.get(&"b"), None);
     }
 

@@ -241,8 +241,7 @@ mod tests {
 
     fn is_strictly_decreasing_in_band(a: &Assignment<u32>, alloc: PriorityAllocator) -> bool {
         a.priorities.windows(2).all(|w| w[0].1 > w[1].1)
-            && a
-                .priorities
+            && a.priorities
                 .iter()
                 .all(|(_, p)| (alloc.lo..=alloc.hi).contains(p))
     }
@@ -333,7 +332,7 @@ mod tests {
                         } else {
                             i32::from(prev[&order[pos]])
                         };
-                        gap_before = Some(upper - lower - 1 >= 1);
+                        gap_before = Some(upper - lower > 1);
                         order.insert(pos, next_key);
                         next_key += 1;
                     }
