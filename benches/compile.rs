@@ -55,13 +55,13 @@ fn cluster() -> Cluster {
 
 fn policy(i: usize) -> AntreaPolicy {
     let sel = |k: &str, v: String| LabelSelector::labels([(k, v.as_str())]);
-    let mut rule = AntreaRule::new(if i % 5 == 0 {
+    let mut rule = AntreaRule::new(if i.is_multiple_of(5) {
         RuleAction::Drop
     } else {
         RuleAction::Allow
     })
     .named("r0");
-    rule = if i % 2 == 0 {
+    rule = if i.is_multiple_of(2) {
         rule.from(AntreaPeer::namespaces(sel(
             "team",
             format!("t{}", (i * 7) % TEAMS),
@@ -81,7 +81,7 @@ fn policy(i: usize) -> AntreaPolicy {
         rule.port(Protocol::Tcp, 80)
     };
     AntreaPolicy::test(&format!("p-{i}"))
-        .tier(if i % 10 == 0 {
+        .tier(if i.is_multiple_of(10) {
             "securityops"
         } else {
             "application"
