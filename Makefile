@@ -4,7 +4,7 @@ CARGO ?= cargo
 RUNDIR ?= run/ovs
 DEMO_FLAGS := $(if $(filter 1,$(KEEP)),--keep) $(if $(filter 1,$(EXPLAIN)),--explain)
 
-.PHONY: all deps build demo demo-clean test proptest golden lint check-root
+.PHONY: all deps build demo demo-clean test proptest golden lint bench check-root
 
 all: build
 
@@ -34,6 +34,10 @@ test: check-root deps
 ## The differential property test with many more random cases than `make test` runs.
 proptest:
 	PROPTEST_CASES=$${PROPTEST_CASES:-20000} $(CARGO) test --test differential -- --nocapture
+
+## Compile benchmark on Antrea-style shapes (10k pods, 1k policies); figures in docs/benchmarks.md.
+bench:
+	$(CARGO) bench --bench compile
 
 ## Regenerate the OpenFlow and pipeline golden files from OVS's own encoder.
 golden:

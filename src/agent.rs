@@ -162,7 +162,7 @@ pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
         socket: cfg.of_socket.clone(),
         source,
     };
-    wait_for_socket(&cfg.of_socket, Duration::from_secs(10)).await;
+    wait_for_socket(&cfg.of_socket, Duration::from_secs(30)).await;
     let mut conn = openflow::Connection::connect_unix(&cfg.of_socket)
         .await
         .map_err(of_err)?;

@@ -10,7 +10,10 @@
 //! (the same trick as Antrea's "Drop all" rules).
 //!
 //! Precedence is realized by priorities: every rule gets its own priority in its table, in the
-//! order of [`ResolvedPolicies::rules`], so "first match wins" holds by construction.
+//! order of [`ResolvedPolicies::rules`], so "first match wins" holds by construction. Priorities
+//! and rule ids come from the allocators of [`crate::alloc`], threaded from one compile to the
+//! next through [`Allocation`]: a rule keeps its priority and id across compiles, a new rule
+//! lands in a gap, and the priority changes a compile causes are listed in [`Compiled::moves`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -18,7 +21,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use openflow::flow::{ct_state, Action, Field, FlowMod, Instruction, MacAddr, Match, MatchField};
 
-use crate::pipeline::{self, apply, prio, regs, PipelineError, TableRef};
+use crate::alloc::{IdAllocator, PriorityAllocator};
+use crate::pipeline::{self, apply, packet_in, prio, regs, PipelineError, TableRef};
 use crate::policy::resolved::{
     Direction, Peers, PodInfo, PodKey, PortMatch, Protocol, ResolvedPolicies, ResolvedRule,
     RuleAction, RuleRef, Service, Stage,
@@ -63,11 +67,67 @@ pub struct LocalPod {
     pub ofport: u32,
 }
 
+/// A rule's identity across compiles: kind, tier, policy, direction and rule name
+/// (`ClusterNetworkPolicy/securityops/deny-dns/Egress/rule-0`), with `#n` appended to the n-th
+/// repeat of a name. Never a position, so inserting a rule leaves the others' keys alone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RuleKey(pub String);
+
+impl std::fmt::Display for RuleKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The keys of `rules`, in order.
+pub fn rule_keys(rules: &[ResolvedRule]) -> Vec<RuleKey> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    rules
+        .iter()
+        .map(|r| {
+            let base = format!(
+                "{}/{}/{}/{:?}/{}",
+                r.id.kind, r.id.tier, r.id.policy, r.direction, r.id.rule
+            );
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            RuleKey(if *n == 1 { base } else { format!("{base}#{n}") })
+        })
+        .collect()
+}
+
+/// What one compile hands to the next: each table's priorities by rule, and the ids of every
+/// `(rule, part)` (part 0 is the rule's id; a rule split by named ports has parts 1.. for its
+/// other conjunctions).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allocation {
+    /// Table name -> rule -> OpenFlow priority.
+    pub priorities: BTreeMap<&'static str, BTreeMap<RuleKey, u16>>,
+    /// Rule and conjunction ids, with delayed reuse.
+    pub ids: IdAllocator<(RuleKey, u32)>,
+}
+
+/// A rule whose priority a compile changed (the renumbering that goes into the same bundle).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorityMove {
+    /// The table.
+    pub table: &'static str,
+    /// The rule.
+    pub rule: RuleKey,
+    /// Previous priority.
+    pub from: u16,
+    /// New priority.
+    pub to: u16,
+}
+
 /// A compiled rule, for annotating flows and counters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompiledRule {
-    /// Rule id: conj-independent, written to registers, ct_label and cookies.
+    /// Rule id: the `conj_id` of its first conjunction, written to registers, ct_label and
+    /// cookies; stable across compiles ([`Allocation`]).
     pub id: u32,
+    /// Identity across compiles.
+    pub key: RuleKey,
     /// Which rule.
     pub rule: RuleRef,
     /// Its direction.
@@ -76,8 +136,13 @@ pub struct CompiledRule {
     pub action: RuleAction,
     /// Its OpenFlow priority.
     pub priority: u16,
-    /// Number of flows it produced.
+    /// Number of flows it uses: its conjunctive match flows (a flow shared with other rules
+    /// counts for each of them), its `conj_id` flows and its metric flow.
     pub flows: usize,
+    /// The clause sizes of each conjunction the rule became: `(peer matches, applied-to
+    /// matches, service matches)`, `None` for an unrestricted dimension (see
+    /// [`crate::stats`]).
+    pub dims: Vec<(Option<usize>, usize, Option<usize>)>,
 }
 
 /// The compiler's output.
@@ -87,8 +152,12 @@ pub struct Compiled {
     pub flows: Vec<FlowMod>,
     /// The rules, by id.
     pub rules: Vec<CompiledRule>,
-    /// Notes for the user (e.g. Reject enforced as Drop).
+    /// Notes for the user (e.g. Reject not yet answered).
     pub warnings: Vec<String>,
+    /// The allocation to pass to the next compile.
+    pub allocation: Allocation,
+    /// Rules whose priority changed against the previous allocation.
+    pub moves: Vec<PriorityMove>,
 }
 
 /// Compiler errors.
@@ -97,9 +166,12 @@ pub enum CompileError {
     /// A pipeline declaration was violated.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// No rule id left.
+    #[error(transparent)]
+    Ids(#[from] crate::alloc::IdsExhausted),
 }
 
-/// Compiles the node's desired flows. `round` goes into every cookie.
+/// Compiles the node's desired flows from scratch. `round` goes into every cookie.
 ///
 /// Errors: a jump the pipeline does not declare, or more rules than a priority band holds.
 pub fn compile(
@@ -107,11 +179,34 @@ pub fn compile(
     local: &[LocalPod],
     round: u16,
 ) -> Result<Compiled, CompileError> {
+    compile_with(policies, local, round, None)
+}
+
+/// [`compile`] against the `previous` compile's [`Allocation`]: rules keep their priorities and
+/// ids where the order allows, and [`Compiled::moves`] lists the renumbering.
+///
+/// Errors: as [`compile`], and [`CompileError::Ids`] when the id space is exhausted.
+pub fn compile_with(
+    policies: &ResolvedPolicies,
+    local: &[LocalPod],
+    round: u16,
+    previous: Option<&Allocation>,
+) -> Result<Compiled, CompileError> {
     let mut out = Compiled::default();
     base_flows(&mut out.flows, round)?;
     pod_flows(&mut out.flows, local, round)?;
-    PolicyCompiler::new(policies, local, round).run(&mut out)?;
+    let default = Allocation::default();
+    PolicyCompiler::new(policies, local, round).run(&mut out, previous.unwrap_or(&default))?;
     Ok(out)
+}
+
+/// The priority band of a rule table.
+fn band(table: &str) -> PriorityAllocator {
+    match table {
+        "EgressTier" | "IngressTier" => PriorityAllocator::new(prio::TIER_BOTTOM, prio::TIER_TOP),
+        "EgressK8s" | "IngressK8s" => PriorityAllocator::new(prio::TIER_BOTTOM, prio::K8S_TOP),
+        _ => PriorityAllocator::new(prio::BASELINE_BOTTOM, prio::BASELINE_TOP),
+    }
 }
 
 /// Every pod of the model as a local pod on ports 1..=N in model order, with its MAC or the
@@ -346,7 +441,6 @@ struct PolicyCompiler<'a> {
     local: BTreeMap<&'a PodKey, &'a LocalPod>,
     pods: BTreeMap<&'a PodKey, &'a PodInfo>,
     round: u16,
-    next_conj: u32,
     /// Conjunctive match flows, merged by (table, priority, match).
     conj_flows: BTreeMap<(u8, u16, Match), (u32, Vec<Action>)>,
 }
@@ -358,43 +452,70 @@ impl<'a> PolicyCompiler<'a> {
             local: local.iter().map(|p| (&p.key, p)).collect(),
             pods: policies.pods.iter().map(|p| (&p.key, p)).collect(),
             round,
-            next_conj: 1,
             conj_flows: BTreeMap::new(),
         }
     }
 
-    fn run(mut self, out: &mut Compiled) -> Result<(), CompileError> {
-        let mut next_prio: BTreeMap<&'static str, u16> = BTreeMap::new();
+    fn run(mut self, out: &mut Compiled, previous: &Allocation) -> Result<(), CompileError> {
+        let rules = &self.policies.rules;
+        let keys = rule_keys(rules);
+        let tables = rules
+            .iter()
+            .map(rule_table)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // Priorities, per table, in precedence order.
+        let mut orders: BTreeMap<&'static str, Vec<RuleKey>> = BTreeMap::new();
+        for (key, table) in keys.iter().zip(&tables) {
+            orders
+                .entry(table.table.name)
+                .or_default()
+                .push(key.clone());
+        }
+        let none = BTreeMap::new();
+        for (name, order) in &orders {
+            let prev = previous.priorities.get(name).unwrap_or(&none);
+            let a = band(name)
+                .assign(prev, order)
+                .map_err(|e| PipelineError::PriorityExhausted(format!("table {name}: {e}")))?;
+            out.moves.extend(a.moves.iter().map(|m| PriorityMove {
+                table: name,
+                rule: m.key.clone(),
+                from: m.from,
+                to: m.to,
+            }));
+            out.allocation.priorities.insert(name, a.to_map());
+        }
+
+        // Ids: part 0 of every rule first, so a fresh compile numbers rules 1..=N in order.
+        let subs: Vec<Vec<SubRule>> = rules.iter().map(|r| self.sub_rules(r)).collect();
+        let mut live: Vec<(RuleKey, u32)> = keys.iter().map(|k| (k.clone(), 0)).collect();
+        for (key, parts) in keys.iter().zip(&subs) {
+            live.extend((1..parts.len() as u32).map(|part| (key.clone(), part)));
+        }
+        out.allocation.ids = previous.ids.next(&live)?;
+        let ids = &out.allocation.ids;
+
         let mut action_flows = Vec::new();
-        for (i, rule) in self.policies.rules.iter().enumerate() {
-            let id = i as u32 + 1;
-            let table = rule_table(rule)?;
-            let (top, bottom) = match rule.stage {
-                Stage::Tier(_) => (prio::TIER_TOP, prio::TIER_BOTTOM),
-                Stage::K8s => (prio::K8S_TOP, prio::TIER_BOTTOM),
-                Stage::Baseline | Stage::AdminBaseline => {
-                    (prio::BASELINE_TOP, prio::BASELINE_BOTTOM)
-                }
-            };
-            let p = *next_prio.entry(table.table.name).or_insert(top);
-            if p < bottom {
-                return Err(PipelineError::PriorityExhausted(format!(
-                    "{}: more rules than priorities {bottom}..={top} in table {}",
-                    rule.id, table.table.name
-                ))
-                .into());
-            }
-            next_prio.insert(table.table.name, p - 1);
+        for (((rule, key), table), parts) in rules.iter().zip(&keys).zip(&tables).zip(subs) {
+            let table = *table;
+            let p = out.allocation.priorities[table.table.name][key];
+            let id = ids.get(&(key.clone(), 0)).expect("allocated");
             if rule.action == RuleAction::Reject {
                 out.warnings.push(format!(
-                    "{}: Reject is enforced as Drop until the agent answers with RST/ICMP",
+                    "{}: Reject sends the packet to the agent, which does not answer with RST/ICMP yet (the client sees a drop)",
                     rule.id
                 ));
             }
-            let before = self.conj_flows.len() + action_flows.len();
-            for sub in self.sub_rules(rule) {
-                let conj = self.next_conj;
-                self.next_conj += 1;
+            let mut used = 0;
+            let mut dims = Vec::new();
+            for (part, sub) in parts.into_iter().enumerate() {
+                let conj = ids.get(&(key.clone(), part as u32)).expect("allocated");
+                dims.push((
+                    sub.peers.as_ref().map(Vec::len),
+                    sub.applied.len(),
+                    sub.services.as_ref().map(Vec::len),
+                ));
                 let mut clauses: Vec<Clause> = vec![sub.applied];
                 clauses.extend(sub.peers);
                 clauses.extend(sub.services);
@@ -405,6 +526,7 @@ impl<'a> PolicyCompiler<'a> {
                     clauses.push(vec![vec![]]);
                 }
                 let n = clauses.len() as u8;
+                used += 1 + clauses.iter().map(Vec::len).sum::<usize>();
                 for (k, clause) in clauses.into_iter().enumerate() {
                     for fields in clause {
                         let mut m = vec![ip()];
@@ -430,17 +552,9 @@ impl<'a> PolicyCompiler<'a> {
                 ));
             }
             if matches!(rule.action, RuleAction::Drop | RuleAction::Reject) {
-                let metric = metric_table(rule.direction)?;
-                let (v, mask) = regs::DENY_MARK.match_value(1);
+                used += 1;
                 action_flows.push(with_cookie(
-                    metric.flow(
-                        prio::NORMAL,
-                        Match(vec![
-                            MatchField::Reg(0, v, Some(mask)),
-                            reg_match(regs::DENY_RULE, id),
-                        ]),
-                        vec![],
-                    ),
+                    metric_flow(rule, id)?,
                     self.round,
                     cookie::POLICY,
                     id,
@@ -448,11 +562,13 @@ impl<'a> PolicyCompiler<'a> {
             }
             out.rules.push(CompiledRule {
                 id,
+                key: key.clone(),
                 rule: rule.id.clone(),
                 direction: rule.direction,
                 action: rule.action,
                 priority: p,
-                flows: self.conj_flows.len() + action_flows.len() - before,
+                flows: used,
+                dims,
             });
         }
         for ((table, priority, m), (rule_id, actions)) in std::mem::take(&mut self.conj_flows) {
@@ -714,6 +830,32 @@ fn metric_table(dir: Direction) -> Result<TableRef, PipelineError> {
     })
 }
 
+/// The metric-table flow of a Drop or Reject rule: counts its packets; a Drop ends there (no
+/// actions), a Reject goes to the agent with `controller(userdata=01.02.<rule id>)`.
+fn metric_flow(rule: &ResolvedRule, id: u32) -> Result<FlowMod, PipelineError> {
+    let metric = metric_table(rule.direction)?;
+    let mut disposition = regs::DENY_MARK.match_value(1);
+    let mut actions = vec![];
+    if rule.action == RuleAction::Reject {
+        let (v, m) = regs::REJECT_MARK.match_value(1);
+        disposition = (disposition.0 | v, disposition.1 | m);
+        actions.push(apply(vec![Action::Controller2 {
+            max_len: u16::MAX,
+            reason: 1,
+            id: 0,
+            userdata: packet_in::userdata(packet_in::OP_REJECT, id),
+        }]));
+    }
+    Ok(metric.flow(
+        prio::NORMAL,
+        Match(vec![
+            MatchField::Reg(regs::DENY_MARK.reg, disposition.0, Some(disposition.1)),
+            reg_match(regs::DENY_RULE, id),
+        ]),
+        actions,
+    ))
+}
+
 /// The instructions of a rule's `conj_id` flow.
 fn rule_actions(
     rule: &ResolvedRule,
@@ -730,8 +872,16 @@ fn rule_actions(
     };
     Ok(match rule.action {
         RuleAction::Allow => vec![apply(vec![load(allow_reg, id)]), table.goto(metric)?],
-        RuleAction::Drop | RuleAction::Reject => vec![
+        RuleAction::Drop => vec![
             apply(vec![load(regs::DENY_MARK, 1), load(regs::DENY_RULE, id)]),
+            table.goto(metric)?,
+        ],
+        RuleAction::Reject => vec![
+            apply(vec![
+                load(regs::DENY_MARK, 1),
+                load(regs::REJECT_MARK, 1),
+                load(regs::DENY_RULE, id),
+            ]),
             table.goto(metric)?,
         ],
         // Out of the baseline stage, a Pass skips to K8s NetworkPolicy; inside it (a v1alpha2

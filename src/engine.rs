@@ -3,15 +3,17 @@
 //!
 //! The `sim` engine compiles the step's policies exactly as the agent does (every pod local, on
 //! ports 1..=N), applies the flow_mods to a FakeSwitch and sends one packet per probe. The verdict
-//! is where the packet went (output to the server's port = allow, dropped = deny; a drop decided
-//! by a Reject rule = reject, which the agent answers with RST / ICMP); the deciding rules come
-//! from the cookies of the `conj_id` flows the packet hit.
+//! is where the packet went: output to the server's port = allow; a packet-in whose userdata
+//! says Reject (`controller(userdata=01.02.<rule id>)` in the metric table) = reject, which the
+//! agent answers with RST / ICMP; anything else = deny. The deciding rules come from the cookies
+//! of the `conj_id` flows the packet hit, and for a reject from the packet-in's rule id.
 
 use std::collections::BTreeMap;
 
-use openflow::sim::{FakeSwitch, Packet};
+use openflow::sim::{FakeSwitch, OutPort, Packet};
 
 use crate::compiler::{self, cookie, CompiledRule, LocalPod};
+use crate::pipeline::packet_in;
 use crate::policy::resolved::{Direction, PodKey, Protocol, ResolvedPolicies, RuleAction, RuleRef};
 use crate::policy::{evaluate, Decision, Destination, Probe, Verdict};
 
@@ -173,9 +175,22 @@ impl SimEngine {
             tier: "k8s".into(),
             rule: format!("default-deny-{dir}"),
         };
+        // A reject is what the flows say: the packet ends at the controller with a Reject
+        // packet-in naming the rule.
+        let rejected_by = match (&trace.verdict.outputs[..], &trace.verdict.packet_ins[..]) {
+            ([OutPort::Controller], [userdata]) => match packet_in::parse(userdata) {
+                Some((packet_in::OP_REJECT, id)) => self.rules.iter().find(|r| r.id == id),
+                _ => None,
+            },
+            _ => None,
+        };
         let verdict = if trace.verdict.is_output_to(to.ofport) {
             Verdict::Allow
-        } else if deny_action == Some(RuleAction::Reject) {
+        } else if let Some(rule) = rejected_by {
+            match rule.direction {
+                Direction::Egress => egress = Some(rule.rule.clone()),
+                Direction::Ingress => ingress = Some(rule.rule.clone()),
+            }
             Verdict::Reject
         } else {
             if deny_action.is_none() {

@@ -1,11 +1,12 @@
 //! kakine: container-aware microsegmentation for Kubernetes on Open vSwitch.
 //!
 //! The crate holds the policy model and reference evaluator ([`policy`]), the reachability
-//! scenario runner ([`scenario`]), the OVS pipeline declaration ([`pipeline`]), the flow compiler
+//! scenario runner ([`scenario`]), the priority and id allocators ([`alloc`]), the OVS pipeline declaration ([`pipeline`]), the flow compiler
 //! ([`compiler`]), the node agent ([`agent`]) and the sandbox used by the demo and the tests
 //! ([`sandbox`]).
 
 pub mod agent;
+pub mod alloc;
 pub mod compiler;
 pub mod demo;
 pub mod engine;
@@ -15,3 +16,4 @@ pub mod policy;
 pub mod probe;
 pub mod sandbox;
 pub mod scenario;
+pub mod stats;

@@ -122,7 +122,7 @@ pub const TABLES: &[Table] = &[
         stage: Stage::EgressSecurity,
         miss: Miss::Next,
         next: &["L3Forwarding"],
-        doc: "per-rule counters; packets marked denied by a rule (reg0[10], rule id in reg3) drop here",
+        doc: "per-rule counters; packets denied by a Drop rule (reg0[10], rule id in reg3) drop here, those of a Reject rule (reg0[10..11]) go to the agent: controller(userdata=01.02.<rule id>)",
     },
     Table {
         name: "L3Forwarding",
@@ -171,7 +171,7 @@ pub const TABLES: &[Table] = &[
         stage: Stage::IngressSecurity,
         miss: Miss::Next,
         next: &["ConntrackCommit"],
-        doc: "per-rule counters; packets marked denied by a rule drop here",
+        doc: "per-rule counters; packets denied by a Drop rule drop here, those of a Reject rule go to the agent (packet-in)",
     },
     Table {
         name: "ConntrackCommit",
@@ -240,6 +240,14 @@ pub mod regs {
         ofs: 10,
         n_bits: 1,
     };
+    /// reg0[11]: the deciding rule is a Reject (set with [`DENY_MARK`]): the metric table sends
+    /// the packet to the agent instead of dropping it.
+    pub const REJECT_MARK: RegField = RegField {
+        name: "RejectMark",
+        reg: 0,
+        ofs: 11,
+        n_bits: 1,
+    };
     /// reg1: output ofport of the packet (set by L2Forwarding, matched by ingress rules).
     pub const TARGET_OFPORT: RegField = RegField {
         name: "TargetOfport",
@@ -273,6 +281,7 @@ pub mod regs {
     pub const ALL: &[RegField] = &[
         PKT_SOURCE,
         DENY_MARK,
+        REJECT_MARK,
         TARGET_OFPORT,
         DENY_RULE,
         EGRESS_RULE,
@@ -290,6 +299,30 @@ pub mod regs {
     pub const CT_LABEL_EGRESS_OFS: u16 = 32;
 }
 
+/// The userdata of the packet-ins the pipeline sends to the agent (Antrea's layout:
+/// `category, operation`, then the rule id as 4 bytes big-endian).
+pub mod packet_in {
+    /// Category of policy packet-ins (Antrea's `PacketInCategoryNP`).
+    pub const CATEGORY_POLICY: u8 = 1;
+    /// Operation: answer with TCP RST / ICMP unreachable (Antrea's `PacketInNPRejectOperation`).
+    pub const OP_REJECT: u8 = 0b10;
+
+    /// The 6-byte userdata of a packet-in for `operation` decided by rule `rule_id`.
+    pub fn userdata(operation: u8, rule_id: u32) -> Vec<u8> {
+        let mut v = vec![CATEGORY_POLICY, operation];
+        v.extend_from_slice(&rule_id.to_be_bytes());
+        v
+    }
+
+    /// `(operation, rule id)` of a policy packet-in's userdata; `None` for anything else.
+    pub fn parse(userdata: &[u8]) -> Option<(u8, u32)> {
+        match userdata {
+            [CATEGORY_POLICY, op, a, b, c, d] => Some((*op, u32::from_be_bytes([*a, *b, *c, *d]))),
+            _ => None,
+        }
+    }
+}
+
 /// Named priority bands.
 pub mod prio {
     /// Normal pipeline flows.
@@ -300,7 +333,8 @@ pub mod prio {
     pub const MISS: u16 = 0;
     /// K8s isolation drops in the default tables.
     pub const ISOLATION: u16 = 200;
-    /// Highest priority of tiered rules; each rule takes the next one down.
+    /// Highest priority of tiered rules. Rules are spread across `TIER_BOTTOM..=TIER_TOP` with
+    /// gaps, in precedence order ([`crate::alloc::PriorityAllocator`]).
     pub const TIER_TOP: u16 = 60000;
     /// Lowest priority a tiered rule may take.
     pub const TIER_BOTTOM: u16 = 1000;
@@ -445,13 +479,17 @@ pub fn markdown_table() -> String {
 /// Renders the register map as the Markdown table `docs/pipeline.md` carries.
 pub fn markdown_registers() -> String {
     let mut s = String::from("| field | register bits | what |\n|---|---|---|\n");
-    let doc = |name: &str| match name {
+    let doc = |name: &str| {
+        match name {
         "PktSource" => "where the packet came from (3 = local pod)",
-        "DenyMark" => "a Drop rule decided; the packet drops in the metric table",
+        "DenyMark" => "a Drop or Reject rule decided; the packet drops in the metric table",
+        "RejectMark" => {
+            "with DenyMark: a Reject rule decided; the metric table sends the packet to the agent (controller, userdata 01.02.<rule id>)"
+        }
         "TargetOfport" => {
             "output ofport, set by L2Forwarding; ingress rules match the applied-to pod here"
         }
-        "DenyRuleId" => "id of the Drop rule that denied the packet (per-rule drop counters)",
+        "DenyRuleId" => "id of the Drop or Reject rule that denied the packet (per-rule counters)",
         "EgressRuleId" => {
             "id of the egress rule that allowed the packet; committed to ct_label[32..63]"
         }
@@ -459,6 +497,7 @@ pub fn markdown_registers() -> String {
             "id of the ingress rule that allowed the packet; committed to ct_label[0..31]"
         }
         _ => "",
+    }
     };
     for r in regs::ALL {
         s.push_str(&format!(
@@ -533,8 +572,20 @@ mod tests {
     }
 
     #[test]
+    fn packet_in_userdata_round_trips() {
+        let u = packet_in::userdata(packet_in::OP_REJECT, 0x0102_0304);
+        assert_eq!(u, [1, 2, 1, 2, 3, 4]);
+        assert_eq!(
+            packet_in::parse(&u),
+            Some((packet_in::OP_REJECT, 0x0102_0304))
+        );
+        assert_eq!(packet_in::parse(&[]), None);
+    }
+
+    #[test]
     fn register_match_values_are_shifted_into_their_range() {
         assert_eq!(regs::DENY_MARK.match_value(1), (0x400, 0x400));
+        assert_eq!(regs::REJECT_MARK.match_value(1), (0x800, 0x800));
         assert_eq!(regs::PKT_SOURCE.match_value(3), (3, 0xf));
         assert_eq!(regs::TARGET_OFPORT.match_value(7), (7, u32::MAX));
     }

@@ -105,7 +105,7 @@ fn trace(
 }
 
 /// The cookie of the `conj_id` flow of the rule named `rule` (`policy/rule`), as the trace prints
-/// it: rule ids are positions in the precedence order, category 3 is policy.
+/// it: a fresh compile numbers rules 1..=N in precedence order, category 3 is policy.
 fn rule_cookie(policies: &ResolvedPolicies, policy_and_rule: &str) -> String {
     let (policy, rule) = policy_and_rule.split_once('/').unwrap();
     let i = policies

@@ -51,6 +51,12 @@ const NXAST_REG_MOVE: u16 = 6;
 const NXAST_NOTE: u16 = 8;
 const NXAST_CONTROLLER: u16 = 20;
 const NXAST_CONJUNCTION: u16 = 34;
+const NXAST_CONTROLLER2: u16 = 37;
+/// NXAST_CONTROLLER2 property types (`enum nx_action_controller2_prop_type`).
+const NXAC2PT_MAX_LEN: u16 = 0;
+const NXAC2PT_CONTROLLER_ID: u16 = 1;
+const NXAC2PT_REASON: u16 = 2;
+const NXAC2PT_USERDATA: u16 = 3;
 const NXAST_CT: u16 = 35;
 
 /// NXM `in_port` placeholder meaning "keep the current in_port" in resubmit.
@@ -251,6 +257,43 @@ impl Action {
                 buf.extend_from_slice(&max_len.to_be_bytes());
                 buf.extend_from_slice(&id.to_be_bytes());
                 buf.push(*reason);
+                finish(buf, start);
+            }
+            Action::Controller2 {
+                max_len,
+                reason,
+                id,
+                userdata,
+            } => {
+                let start = nx_header(buf, NXAST_CONTROLLER2);
+                buf.extend_from_slice(&[0; 6]);
+                // Each property: type, length without padding, value, zero-padded to 8 bytes
+                // (OVS `ofpprop_put`).
+                let mut prop = |kind: u16, value: &[u8]| {
+                    let p = buf.len();
+                    buf.extend_from_slice(&kind.to_be_bytes());
+                    buf.extend_from_slice(&((value.len() + 4) as u16).to_be_bytes());
+                    buf.extend_from_slice(value);
+                    pad_to_8(buf, p);
+                };
+                // OVS's `ofpprop_put_u16` writes a u16 with two bytes of padding inside the
+                // property (length 8), its `ofpprop_put_u8` a bare byte (length 5).
+                let u16_prop = |v: u16| {
+                    let [a, b] = v.to_be_bytes();
+                    [a, b, 0, 0]
+                };
+                if *max_len != u16::MAX {
+                    prop(NXAC2PT_MAX_LEN, &u16_prop(*max_len));
+                }
+                if *id != 0 {
+                    prop(NXAC2PT_CONTROLLER_ID, &u16_prop(*id));
+                }
+                if *reason != 1 {
+                    prop(NXAC2PT_REASON, &[*reason]);
+                }
+                if !userdata.is_empty() {
+                    prop(NXAC2PT_USERDATA, userdata);
+                }
                 finish(buf, start);
             }
             Action::Raw { kind, body } => {
@@ -525,6 +568,45 @@ fn parse_nicira(
                 max_len,
                 reason,
                 id,
+            })
+        }
+        NXAST_CONTROLLER2 => {
+            if r.take("controller2 pad", 6).is_err() {
+                return Ok(raw(r, all));
+            }
+            let (mut max_len, mut reason, mut id, mut userdata) = (u16::MAX, 1u8, 0u16, Vec::new());
+            while r.remaining() >= 4 {
+                let kind = r.u16("controller2 property type")?;
+                let plen = r.u16("controller2 property length")? as usize;
+                let padded = plen.div_ceil(8) * 8;
+                if plen < 4 || padded - 4 > r.remaining() {
+                    return Ok(raw(r, all));
+                }
+                let body = r.take("controller2 property", padded - 4)?;
+                let value = &body[..plen - 4];
+                match (kind, value.len()) {
+                    (NXAC2PT_MAX_LEN, 4) if value[2..] == [0, 0] => {
+                        max_len = u16::from_be_bytes([value[0], value[1]])
+                    }
+                    (NXAC2PT_CONTROLLER_ID, 4) if value[2..] == [0, 0] => {
+                        id = u16::from_be_bytes([value[0], value[1]])
+                    }
+                    (NXAC2PT_REASON, 1) => reason = value[0],
+                    (NXAC2PT_USERDATA, _) if !value.is_empty() => userdata = value.to_vec(),
+                    // pause, meter_id and unknown properties: keep the action's bytes.
+                    _ => return Ok(raw(r, all)),
+                }
+            }
+            if !r.rest().iter().all(|b| *b == 0) || userdata.is_empty() {
+                // Without userdata OVS writes NXAST_CONTROLLER; keep anything else as raw so it
+                // re-emits byte for byte.
+                return Ok(raw(r, all));
+            }
+            Ok(Action::Controller2 {
+                max_len,
+                reason,
+                id,
+                userdata,
             })
         }
         NXAST_CT => {

@@ -199,12 +199,26 @@ pub enum Action {
         /// Controller connection id.
         id: u16,
     },
+    /// NXAST_CONTROLLER2 (37): `controller(reason=...,max_len=...,id=...,userdata=01.02...)`,
+    /// what OVS emits when the action carries userdata. Properties are written as OVS does:
+    /// only those that differ from the defaults (max_len 0xffff, id 0, reason 1 = action).
+    /// A packet-in it causes carries `userdata` back to the controller unchanged.
+    Controller2 {
+        /// Bytes of the packet to send (0xffff = all).
+        max_len: u16,
+        /// `ofp_packet_in_reason` (1 = action).
+        reason: u8,
+        /// Controller connection id.
+        id: u16,
+        /// Opaque bytes returned in the packet-in (NXAC2PT_USERDATA).
+        userdata: Vec<u8>,
+    },
     /// OFPAT_GROUP (22): `group:N`.
     Group(u32),
     /// OFPAT_DEC_NW_TTL (24): `dec_ttl`.
     DecTtl,
-    /// NXAST_CONTROLLER2 style `controller(reason=..., userdata=...)` is out of scope for the
-    /// skeleton; unknown actions round-trip raw (type, bytes after the 4-byte header).
+    /// Any other action, and NXAST_CONTROLLER2 with `pause` or `meter_id`: round-trips raw
+    /// (type, bytes after the 4-byte header).
     Raw {
         /// Action type (0xffff for experimenter actions).
         kind: u16,

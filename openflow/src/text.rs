@@ -458,6 +458,29 @@ impl Display for Action {
                 }
                 write!(f, "controller({})", parts.join(","))
             }
+            Action::Controller2 {
+                max_len,
+                reason,
+                id,
+                userdata,
+            } => {
+                let mut parts = Vec::new();
+                if *reason != 1 {
+                    parts.push(match REASONS.get(*reason as usize) {
+                        Some(r) => format!("reason={r}"),
+                        None => format!("reason={reason}"),
+                    });
+                }
+                if *max_len != u16::MAX {
+                    parts.push(format!("max_len={max_len}"));
+                }
+                if *id != 0 {
+                    parts.push(format!("id={id}"));
+                }
+                let h: Vec<String> = userdata.iter().map(|b| format!("{b:02x}")).collect();
+                parts.push(format!("userdata={}", h.join(".")));
+                write!(f, "controller({})", parts.join(","))
+            }
             Action::Group(g) => write!(f, "group:{g}"),
             Action::DecTtl => f.write_str("dec_ttl"),
             Action::Raw { kind, body } => {
@@ -766,9 +789,17 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         }),
         ("controller", Some(a)) => {
             let (mut max_len, mut reason, mut id) = (u16::MAX, 1u8, 0u16);
+            let mut userdata = Vec::new();
             for kv in split_top(&paren(a)?) {
                 match kv.split_once('=') {
                     Some(("max_len", v)) => max_len = num(v)?,
+                    Some(("userdata", v)) => {
+                        userdata = v
+                            .split('.')
+                            .map(|b| u8::from_str_radix(b, 16))
+                            .collect::<Result<Vec<u8>, _>>()
+                            .map_err(|_| perr(s, "userdata is hex bytes separated by dots"))?
+                    }
                     Some(("id", v)) => id = num(v)?,
                     Some(("reason", v)) => {
                         reason = REASONS
@@ -780,7 +811,14 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                     _ => return Err(perr(s, "unsupported controller option")),
                 }
             }
-            if reason == 1 && id == 0 {
+            if !userdata.is_empty() {
+                one(Action::Controller2 {
+                    max_len,
+                    reason,
+                    id,
+                    userdata,
+                })
+            } else if reason == 1 && id == 0 {
                 one(Action::Output {
                     port: port::CONTROLLER,
                     max_len,

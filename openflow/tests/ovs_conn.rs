@@ -98,7 +98,7 @@ impl Sandbox {
                 "fail_mode=secure",
             ],
         );
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !sb.mgmt().exists() {
             assert!(
                 Instant::now() < deadline,

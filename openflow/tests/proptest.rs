@@ -194,6 +194,18 @@ fn action() -> impl Strategy<Value = Action> {
                 id,
             }
         }),
+        (
+            any::<u16>(),
+            any::<u8>(),
+            any::<u16>(),
+            prop::collection::vec(any::<u8>(), 1..12)
+        )
+            .prop_map(|(max_len, reason, id, userdata)| Action::Controller2 {
+                max_len,
+                reason,
+                id,
+                userdata,
+            }),
         any::<u32>().prop_map(Action::Group),
         Just(Action::DecTtl),
         prop::collection::vec(any::<u8>(), 1..3).prop_map(|w| Action::Raw {

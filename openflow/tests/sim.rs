@@ -199,6 +199,19 @@ fn output_to_the_input_port_is_skipped_and_normal_and_controller_are_reported() 
 }
 
 #[test]
+fn a_packet_in_carries_the_userdata_of_its_controller_action() {
+    let mut sw = switch(&[
+        "priority=10,tcp actions=controller(userdata=01.02.00.00.00.05)",
+        "priority=10,udp actions=controller",
+    ]);
+    let v = sw.process(&tcp(1, 2, 80)).unwrap();
+    assert_eq!(v.outputs, [OutPort::Controller]);
+    assert_eq!(v.packet_ins, [vec![1, 2, 0, 0, 0, 5]]);
+    let udp = Packet::udp(1, mac(1), mac(2), ip("10.0.0.1"), ip("10.0.0.2"), 5, 53);
+    assert_eq!(sw.process(&udp).unwrap().packet_ins, [Vec::<u8>::new()]);
+}
+
+#[test]
 fn resubmit_runs_a_table_and_comes_back() {
     let mut sw = switch(&[
         "priority=1 actions=resubmit(,5),output:3",

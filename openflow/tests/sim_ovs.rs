@@ -206,7 +206,7 @@ impl Sandbox {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         sb.run("ovs-vsctl", &args);
         let mgmt = sb.dir.path().join(format!("{}.mgmt", sb.br));
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !mgmt.exists() {
             assert!(
                 Instant::now() < deadline,

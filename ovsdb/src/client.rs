@@ -17,7 +17,7 @@ use crate::transport;
 use crate::Error;
 
 /// Default time [`Client`] waits for ovs-vswitchd to apply a change (`cur_cfg`, `ofport`).
-pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connection to one ovsdb-server. Cheap to clone; clones share the connection.
 ///

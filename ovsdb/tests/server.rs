@@ -98,7 +98,7 @@ impl Ovs {
     }
 
     fn nth_listening_port(&self, n: usize) -> u16 {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let log = std::fs::read_to_string(self.path("ovsdb-server.log")).unwrap_or_default();
             if let Some(port) = log
@@ -172,7 +172,7 @@ impl Ovs {
         Client::connect(&self.unix())
             .await
             .expect("connect")
-            .with_wait_timeout(Duration::from_secs(10))
+            .with_wait_timeout(Duration::from_secs(30))
     }
 }
 

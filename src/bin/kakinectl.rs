@@ -54,6 +54,10 @@ enum Cmd {
     Compile {
         /// Input directory.
         dir: PathBuf,
+        /// Print, instead of the flows, each rule's peers (N), applied-to pods (M), services
+        /// (P, and their prefix-cover entries), the N+M+P+1 floor, the flows produced, and totals.
+        #[arg(long)]
+        stats: bool,
     },
     /// The standalone demo: sandbox OVS, netns pods, kakine-agent, flows, reachability matrix.
     Demo {
@@ -184,7 +188,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             println!("  ingress: {}", rule(&d.ingress));
             println!("  {}", d.reason);
         }
-        Cmd::Compile { dir } => {
+        Cmd::Compile { dir, stats } => {
             let policies = kakine::agent::load_input(&dir)?;
             let pods = kakine::compiler::offline_pods(&policies);
             let compiled = kakine::compiler::compile(&policies, &pods, 1)?;
@@ -193,6 +197,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
             for w in &compiled.warnings {
                 eprintln!("warning: {w}");
+            }
+            if stats {
+                print!("{}", kakine::stats::stats(&policies, &compiled));
+                return Ok(());
             }
             for f in &compiled.flows {
                 println!("{f}");

@@ -129,6 +129,7 @@ struct Xlate<'a> {
     conntrack: &'a mut Conntrack,
     steps: Vec<Step>,
     outputs: Vec<OutPort>,
+    packet_ins: Vec<Vec<u8>>,
     recircs: VecDeque<(State, u8)>,
 }
 
@@ -277,7 +278,10 @@ impl Xlate<'_> {
     fn output(&mut self, st: &State, p: u32) {
         let o = match p {
             port::NORMAL => OutPort::Normal,
-            port::CONTROLLER => OutPort::Controller,
+            port::CONTROLLER => {
+                self.packet_ins.push(Vec::new());
+                OutPort::Controller
+            }
             port::FLOOD => OutPort::Flood,
             port::ALL => OutPort::All,
             port::LOCAL => OutPort::Local,
@@ -297,7 +301,14 @@ impl Xlate<'_> {
                     let p = get_bits(st.get(*field), *ofs, *n_bits) as u32;
                     self.output(st, p);
                 }
-                Action::Controller { .. } => self.outputs.push(OutPort::Controller),
+                Action::Controller { .. } => {
+                    self.outputs.push(OutPort::Controller);
+                    self.packet_ins.push(Vec::new());
+                }
+                Action::Controller2 { userdata, .. } => {
+                    self.outputs.push(OutPort::Controller);
+                    self.packet_ins.push(userdata.clone());
+                }
                 Action::Load {
                     field,
                     ofs,
@@ -489,6 +500,7 @@ impl FakeSwitch {
             conntrack: &mut self.conntrack,
             steps: Vec::new(),
             outputs: Vec::new(),
+            packet_ins: Vec::new(),
             recircs: VecDeque::new(),
         };
         x.pass(State::new(*pkt), 0)?;
@@ -501,6 +513,7 @@ impl FakeSwitch {
             verdict: Verdict {
                 outputs: x.outputs,
                 dropped,
+                packet_ins: x.packet_ins,
             },
         })
     }

@@ -43,6 +43,9 @@ pub struct Verdict {
     pub outputs: Vec<OutPort>,
     /// No output at all (the pipeline ended without one, or a table missed).
     pub dropped: bool,
+    /// The userdata of every packet-in (`controller(userdata=...)`; empty for plain
+    /// `controller`), in the order of the [`OutPort::Controller`] outputs.
+    pub packet_ins: Vec<Vec<u8>>,
 }
 
 impl Verdict {
