@@ -4,7 +4,7 @@ CARGO ?= cargo
 RUNDIR ?= run/ovs
 DEMO_FLAGS := $(if $(filter 1,$(KEEP)),--keep) $(if $(filter 1,$(EXPLAIN)),--explain)
 
-.PHONY: all deps build demo demo-clean test proptest golden lint bench check-root
+.PHONY: all deps build demo demo-clean test test-ovs proptest golden lint bench check-root
 
 all: build
 
@@ -30,6 +30,12 @@ demo-clean:
 test: check-root deps
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace -- --test-threads=2
+
+## Scenarios on a real OVS (trace and traffic) and 100 random differential cases on OVS.
+test-ovs: check-root deps
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --test scenarios_ovs -- --test-threads=2
+	OVS_DIFFERENTIAL_CASES=$${OVS_DIFFERENTIAL_CASES:-100} $(CARGO) test --test differential real_ovs -- --nocapture
 
 ## The differential property test with many more random cases than `make test` runs.
 proptest:

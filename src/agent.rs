@@ -97,10 +97,22 @@ pub fn delete_all() -> FlowMod {
     f
 }
 
-/// Runs one realization (see the module docs).
+/// Runs one realization of the input directory `cfg.input` (see the module docs).
 pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
     let start = Instant::now();
     let policies = load_input(&cfg.input)?;
+    let mut r = realize_resolved(cfg, &policies).await?;
+    r.elapsed = start.elapsed();
+    Ok(r)
+}
+
+/// Steps 2 to 4 of a realization for policies already loaded and resolved (`cfg.input` is not
+/// read): what [`realize`] does after step 1, and what the `ovs` scenario engine runs per step.
+pub async fn realize_resolved(
+    cfg: &AgentConfig,
+    policies: &ResolvedPolicies,
+) -> Result<Realized, AgentError> {
+    let start = Instant::now();
 
     let ovsdb_err = |source| AgentError::Ovsdb {
         target: cfg.ovsdb.clone(),
@@ -156,7 +168,7 @@ pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
         });
     }
 
-    let compiled = compiler::compile(&policies, &pods, cfg.round)?;
+    let compiled = compiler::compile(policies, &pods, cfg.round)?;
 
     let of_err = |source| AgentError::OpenFlow {
         socket: cfg.of_socket.clone(),
@@ -192,7 +204,7 @@ pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
         pods,
         notes,
         compiled,
-        policies,
+        policies: policies.clone(),
         elapsed: start.elapsed(),
     })
 }

@@ -1,5 +1,6 @@
-//! Verdict engines: the same probe answered by the reference evaluator or by the compiled
-//! pipeline running on the in-process flow-table interpreter ([`openflow::sim::FakeSwitch`]).
+//! Verdict engines: the same probe answered by the reference evaluator, by the compiled
+//! pipeline running on the in-process flow-table interpreter ([`openflow::sim::FakeSwitch`]), or
+//! by a real Open vSwitch programmed by the agent ([`crate::ovs_engine`]).
 //!
 //! The `sim` engine compiles the step's policies exactly as the agent does (every pod local, on
 //! ports 1..=N), applies the flow_mods to a FakeSwitch and sends one packet per probe. The verdict
@@ -13,9 +14,10 @@ use std::collections::BTreeMap;
 use openflow::sim::{FakeSwitch, OutPort, Packet};
 
 use crate::compiler::{self, cookie, CompiledRule, LocalPod};
+pub use crate::ovs_engine::{OvsEngine, OvsStep};
 use crate::pipeline::packet_in;
 use crate::policy::resolved::{Direction, PodKey, Protocol, ResolvedPolicies, RuleAction, RuleRef};
-use crate::policy::{evaluate, Decision, Destination, Probe, Verdict};
+use crate::policy::{evaluate, Cluster, Decision, Destination, Probe, Verdict};
 
 /// Which engine answers probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +26,17 @@ pub enum Engine {
     Reference,
     /// The compiled flows on the FakeSwitch.
     Sim,
+    /// The agent programming a sandbox Open vSwitch, pods as network namespaces.
+    Ovs(OvsMode),
+}
+
+/// How the `ovs` engine answers a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OvsMode {
+    /// `ofproto/trace` of the probe's first packet as a new connection.
+    Trace,
+    /// A real TCP/UDP/SCTP attempt between the pods' namespaces (`kakinectl probe connect`).
+    Traffic,
 }
 
 impl std::str::FromStr for Engine {
@@ -32,9 +45,38 @@ impl std::str::FromStr for Engine {
         match s {
             "reference" => Ok(Engine::Reference),
             "sim" => Ok(Engine::Sim),
+            "ovs" => Ok(Engine::Ovs(OvsMode::Trace)),
             other => Err(format!(
-                "unknown engine {other:?} (expected reference or sim)"
+                "unknown engine {other:?} (expected reference, sim or ovs)"
             )),
+        }
+    }
+}
+
+/// What an engine keeps across the steps of one scenario file: nothing for the in-process
+/// engines; the sandbox OVS and the pods for `ovs`. Dropping it stops and deletes them.
+pub enum Backend {
+    /// The reference evaluator or the FakeSwitch (each step loads from scratch).
+    InProcess(Engine),
+    /// A sandbox OVS with the file's pods.
+    Ovs(Box<OvsEngine>),
+}
+
+impl Backend {
+    /// Prepares `engine` for the scenario file whose world is `cluster` (for `ovs`: starts the
+    /// sandbox and makes the pods).
+    pub fn start(engine: Engine, cluster: &Cluster) -> Result<Self, String> {
+        Ok(match engine {
+            Engine::Ovs(mode) => Backend::Ovs(Box::new(OvsEngine::start(cluster, mode)?)),
+            other => Backend::InProcess(other),
+        })
+    }
+
+    /// Loads one step's policies (for `ovs`: one agent realization, one bundle).
+    pub fn load<'a>(&'a mut self, policies: &'a ResolvedPolicies) -> Result<Oracle<'a>, String> {
+        match self {
+            Backend::InProcess(engine) => Oracle::new(*engine, policies),
+            Backend::Ovs(ovs) => Ok(Oracle::Ovs(ovs.load(policies)?)),
         }
     }
 }
@@ -45,14 +87,20 @@ pub enum Oracle<'a> {
     Reference(&'a ResolvedPolicies),
     /// The compiled pipeline on a FakeSwitch.
     Sim(Box<SimEngine>),
+    /// The policies realized by the agent on a sandbox OVS.
+    Ovs(OvsStep<'a>),
 }
 
 impl<'a> Oracle<'a> {
-    /// Loads `policies` into `engine`. Errors: the compiler or the FakeSwitch refused the flows.
+    /// Loads `policies` into an in-process `engine` (`ovs` needs a [`Backend`]). Errors: the
+    /// compiler or the FakeSwitch refused the flows.
     pub fn new(engine: Engine, policies: &'a ResolvedPolicies) -> Result<Self, String> {
         Ok(match engine {
             Engine::Reference => Oracle::Reference(policies),
             Engine::Sim => Oracle::Sim(Box::new(SimEngine::new(policies)?)),
+            Engine::Ovs(_) => {
+                return Err("the ovs engine runs in a Backend (sandbox OVS and pods)".into())
+            }
         })
     }
 
@@ -61,6 +109,24 @@ impl<'a> Oracle<'a> {
         match self {
             Oracle::Reference(p) => Ok(evaluate(p, probe)),
             Oracle::Sim(s) => s.decide(probe),
+            Oracle::Ovs(o) => o.decide(probe),
+        }
+    }
+
+    /// Answers many probes, at once where the engine can (real traffic runs concurrently).
+    pub fn decide_all(&mut self, probes: &[Probe]) -> Vec<Result<Decision, String>> {
+        match self {
+            Oracle::Ovs(o) => o.decide_all(probes),
+            _ => probes.iter().map(|p| self.decide(p)).collect(),
+        }
+    }
+
+    /// What the engine wants the reader to know about the answers so far (e.g. probes answered
+    /// by a trace because the kernel cannot carry their protocol).
+    pub fn notes(&self) -> Vec<String> {
+        match self {
+            Oracle::Ovs(o) => o.notes(),
+            _ => Vec::new(),
         }
     }
 }
@@ -146,73 +212,107 @@ impl SimEngine {
             }
         };
         let trace = self.switch.trace(&pkt).map_err(|e| e.to_string())?;
-
-        let mut egress = None;
-        let mut ingress = None;
-        let mut deny_action = None;
-        for step in &trace.steps {
-            let (_, category, object) = cookie::split(step.cookie);
-            if step.conj_id.is_none() || category != cookie::POLICY {
-                continue;
-            }
-            let Some(rule) = self.rules.iter().find(|r| r.id == object) else {
-                continue;
-            };
-            if rule.action == RuleAction::Pass {
-                continue; // a Pass decides nothing; what comes after it does
-            }
-            match rule.direction {
-                Direction::Egress => egress = Some(rule.rule.clone()),
-                Direction::Ingress => ingress = Some(rule.rule.clone()),
-            }
-            if matches!(rule.action, RuleAction::Drop | RuleAction::Reject) {
-                deny_action = Some(rule.action);
-            }
-        }
-        let isolation = |dir: &str| RuleRef {
-            kind: "NetworkPolicy".into(),
-            policy: "<k8s-isolation>".into(),
-            tier: "k8s".into(),
-            rule: format!("default-deny-{dir}"),
-        };
+        let hits: Vec<Hit> = trace
+            .steps
+            .iter()
+            .filter(|step| step.priority.is_some())
+            .map(|step| Hit {
+                cookie: step.cookie,
+                conj: step.conj_id.is_some(),
+            })
+            .collect();
         // A reject is what the flows say: the packet ends at the controller with a Reject
-        // packet-in naming the rule.
-        let rejected_by = match (&trace.verdict.outputs[..], &trace.verdict.packet_ins[..]) {
-            ([OutPort::Controller], [userdata]) => match packet_in::parse(userdata) {
-                Some((packet_in::OP_REJECT, id)) => self.rules.iter().find(|r| r.id == id),
-                _ => None,
-            },
-            _ => None,
+        // packet-in.
+        let to_agent = trace.verdict.outputs == [OutPort::Controller]
+            && trace
+                .verdict
+                .packet_ins
+                .iter()
+                .any(|u| matches!(packet_in::parse(u), Some((packet_in::OP_REJECT, _))));
+        Ok(decision_from_hits(
+            &hits,
+            &self.rules,
+            trace.verdict.is_output_to(to.ofport),
+            to_agent,
+            format!("FakeSwitch: {}", trace.verdict),
+        ))
+    }
+}
+
+/// A flow a packet matched on its way through the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hit {
+    /// The flow's cookie.
+    pub cookie: u64,
+    /// Whether the flow matches on `conj_id` (a rule's action flow).
+    pub conj: bool,
+}
+
+/// The decision of a packet's path, the same for every engine that runs the compiled flows:
+/// `output` (reached the server's port) = allow; otherwise a Reject rule's flow = reject, any
+/// other drop = deny; a Reject rule's packet must also have been handed to the agent
+/// (`to_agent`), as the flows do. The deciding rules are the rules of the `conj_id` flows hit (a Pass decides
+/// nothing); with no denying rule, the K8s isolation drop of each direction that has one.
+pub(crate) fn decision_from_hits(
+    hits: &[Hit],
+    rules: &[CompiledRule],
+    output: bool,
+    to_agent: bool,
+    reason: String,
+) -> Decision {
+    let mut egress = None;
+    let mut ingress = None;
+    let mut deny_action = None;
+    for hit in hits {
+        let (_, category, object) = cookie::split(hit.cookie);
+        if !hit.conj || category != cookie::POLICY {
+            continue;
+        }
+        let Some(rule) = rules.iter().find(|r| r.id == object) else {
+            continue;
         };
-        let verdict = if trace.verdict.is_output_to(to.ofport) {
-            Verdict::Allow
-        } else if let Some(rule) = rejected_by {
-            match rule.direction {
-                Direction::Egress => egress = Some(rule.rule.clone()),
-                Direction::Ingress => ingress = Some(rule.rule.clone()),
-            }
-            Verdict::Reject
-        } else {
-            if deny_action.is_none() {
-                // No rule denied it: the K8s isolation drop of the first direction that has one.
-                for step in &trace.steps {
-                    let (_, category, object) = cookie::split(step.cookie);
-                    if category == cookie::ISOLATION && step.priority.is_some() {
-                        if object == 1 && egress.is_none() {
-                            egress = Some(isolation("egress"));
-                        } else if object == 2 && ingress.is_none() {
-                            ingress = Some(isolation("ingress"));
-                        }
+        if rule.action == RuleAction::Pass {
+            continue; // a Pass decides nothing; what comes after it does
+        }
+        match rule.direction {
+            Direction::Egress => egress = Some(rule.rule.clone()),
+            Direction::Ingress => ingress = Some(rule.rule.clone()),
+        }
+        if matches!(rule.action, RuleAction::Drop | RuleAction::Reject) {
+            deny_action = Some(rule.action);
+        }
+    }
+    let isolation = |dir: &str| RuleRef {
+        kind: "NetworkPolicy".into(),
+        policy: "<k8s-isolation>".into(),
+        tier: "k8s".into(),
+        rule: format!("default-deny-{dir}"),
+    };
+    let verdict = if output {
+        Verdict::Allow
+    } else if deny_action == Some(RuleAction::Reject) && to_agent {
+        // The flows hand a rejected packet to the agent, which answers with RST / ICMP.
+        Verdict::Reject
+    } else {
+        if deny_action.is_none() {
+            // No rule denied it: the K8s isolation drop of the first direction that has one.
+            for hit in hits {
+                let (_, category, object) = cookie::split(hit.cookie);
+                if category == cookie::ISOLATION {
+                    if object == 1 && egress.is_none() {
+                        egress = Some(isolation("egress"));
+                    } else if object == 2 && ingress.is_none() {
+                        ingress = Some(isolation("ingress"));
                     }
                 }
             }
-            Verdict::Deny
-        };
-        Ok(Decision {
-            verdict,
-            egress,
-            ingress,
-            reason: format!("FakeSwitch: {}", trace.verdict),
-        })
+        }
+        Verdict::Deny
+    };
+    Decision {
+        verdict,
+        egress,
+        ingress,
+        reason,
     }
 }

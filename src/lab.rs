@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::policy::resolved::{PodInfo, PodKey, Protocol, ResolvedPolicies};
 use crate::policy::{evaluate, Decision, Destination, Probe, Verdict};
-use crate::probe::Outcome;
+use crate::probe::{Outcome, Transport};
 use crate::sandbox::{self, PodNetns, SandboxError};
 
 /// A pod of the lab.
@@ -33,6 +33,17 @@ pub struct Lab {
     kakinectl: PathBuf,
 }
 
+/// Which servers a lab starts in its pods (`kakinectl probe serve`).
+#[derive(Debug, Clone, Copy)]
+pub struct Servers<'a> {
+    /// The `kakinectl` binary.
+    pub kakinectl: &'a Path,
+    /// Also echo on the pods' UDP ports.
+    pub udp: bool,
+    /// Also accept on the pods' SCTP ports (only where the kernel has SCTP).
+    pub sctp: bool,
+}
+
 /// The prefix length that puts every pod address in one on-link subnet.
 pub fn common_prefix_len(ips: &[Ipv4Addr]) -> u8 {
     let Some(first) = ips.first() else { return 32 };
@@ -43,6 +54,26 @@ pub fn common_prefix_len(ips: &[Ipv4Addr]) -> u8 {
         len = len.min(diff.leading_zeros() as u8);
     }
     len.min(24)
+}
+
+fn served(info: &PodInfo, protocol: Protocol) -> Vec<u16> {
+    let mut ports: Vec<u16> = info
+        .ports
+        .iter()
+        .filter(|(p, _)| *p == protocol)
+        .map(|(_, n)| *n)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+fn port_list(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl Lab {
@@ -57,62 +88,106 @@ impl Lab {
         kakinectl: &Path,
         pid_dir: Option<&Path>,
     ) -> Result<Lab, SandboxError> {
+        let servers = Servers {
+            kakinectl,
+            udp: false,
+            sctp: false,
+        };
+        Lab::create_with(policies, prefix, Some(servers), pid_dir)
+    }
+
+    /// [`Lab::create`] with a choice of servers (`None`: pods only, no process in them). The
+    /// namespaces are made in parallel; if one fails, those already made are deleted.
+    pub fn create_with(
+        policies: &ResolvedPolicies,
+        prefix: &str,
+        servers: Option<Servers<'_>>,
+        pid_dir: Option<&Path>,
+    ) -> Result<Lab, SandboxError> {
         let ips: Vec<Ipv4Addr> = policies.pods.iter().map(|p| p.ip).collect();
         let plen = common_prefix_len(&ips);
         let mut lab = Lab {
             pods: Vec::new(),
             servers: Vec::new(),
-            kakinectl: kakinectl.into(),
+            kakinectl: servers
+                .map(|s| s.kakinectl.to_path_buf())
+                .unwrap_or_default(),
         };
-        for info in &policies.pods {
-            let netns = format!("{prefix}-{}-{}", info.key.namespace, info.key.name);
-            let host_if = sandbox::host_ifname(prefix, &info.key.namespace, &info.key.name);
-            let mac = info.mac.unwrap_or_else(|| sandbox::default_mac(info.ip));
-            if let Some(dir) = pid_dir {
+        let names = |info: &PodInfo| {
+            (
+                format!("{prefix}-{}-{}", info.key.namespace, info.key.name),
+                sandbox::host_ifname(prefix, &info.key.namespace, &info.key.name),
+            )
+        };
+        if let Some(dir) = pid_dir {
+            for info in &policies.pods {
                 // A marker per pod, so that a later clean-up finds every namespace.
+                let (netns, host_if) = names(info);
                 let path = dir.join(format!("{netns}.netns"));
                 std::fs::create_dir_all(dir)
                     .and_then(|_| std::fs::write(&path, format!("{host_if}\n")))
                     .map_err(|source| SandboxError::Io { path, source })?;
             }
-            let pod = PodNetns::create(&netns, &host_if, info.ip, plen, mac)?;
-            let mut tcp_ports: Vec<u16> = info
-                .ports
+        }
+        let made: Vec<Result<PodNetns, SandboxError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = policies
+                .pods
                 .iter()
-                .filter(|(p, _)| *p == Protocol::Tcp)
-                .map(|(_, n)| *n)
+                .map(|info| {
+                    let (netns, host_if) = names(info);
+                    let mac = info.mac.unwrap_or_else(|| sandbox::default_mac(info.ip));
+                    s.spawn(move || PodNetns::create(&netns, &host_if, info.ip, plen, mac))
+                })
                 .collect();
-            tcp_ports.sort_unstable();
-            tcp_ports.dedup();
-            if !tcp_ports.is_empty() {
-                let list = tcp_ports
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let child = pod
-                    .command(kakinectl)
-                    .args([
-                        "probe",
-                        "serve",
-                        "--name",
-                        &info.key.to_string(),
-                        "--tcp",
-                        &list,
-                    ])
-                    .stdout(std::process::Stdio::null())
-                    .spawn()
-                    .map_err(|source| SandboxError::Spawn {
-                        cmd: kakinectl.display().to_string(),
-                        source,
-                    })?;
-                if let Some(dir) = pid_dir {
-                    let path = dir.join(format!("{netns}.pid"));
-                    std::fs::create_dir_all(dir)
-                        .and_then(|_| std::fs::write(&path, format!("{}\n", child.id())))
-                        .map_err(|source| SandboxError::Io { path, source })?;
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("pod creation thread"))
+                .collect()
+        });
+        let mut pods = Vec::new();
+        for (info, pod) in policies.pods.iter().zip(made) {
+            pods.push((info, pod?));
+        }
+        for (info, pod) in pods {
+            let tcp_ports = served(info, Protocol::Tcp);
+            if let Some(srv) = servers {
+                let udp_ports = if srv.udp {
+                    served(info, Protocol::Udp)
+                } else {
+                    vec![]
+                };
+                let sctp_ports = if srv.sctp {
+                    served(info, Protocol::Sctp)
+                } else {
+                    vec![]
+                };
+                if !(tcp_ports.is_empty() && udp_ports.is_empty() && sctp_ports.is_empty()) {
+                    let mut cmd = pod.command(srv.kakinectl);
+                    cmd.args(["probe", "serve", "--name", &info.key.to_string()]);
+                    for (flag, ports) in [
+                        ("--tcp", &tcp_ports),
+                        ("--udp", &udp_ports),
+                        ("--sctp", &sctp_ports),
+                    ] {
+                        if !ports.is_empty() {
+                            cmd.args([flag, &port_list(ports)]);
+                        }
+                    }
+                    let child =
+                        cmd.stdout(std::process::Stdio::null())
+                            .spawn()
+                            .map_err(|source| SandboxError::Spawn {
+                                cmd: srv.kakinectl.display().to_string(),
+                                source,
+                            })?;
+                    if let Some(dir) = pid_dir {
+                        let path = dir.join(format!("{}.pid", pod.netns));
+                        std::fs::create_dir_all(dir)
+                            .and_then(|_| std::fs::write(&path, format!("{}\n", child.id())))
+                            .map_err(|source| SandboxError::Io { path, source })?;
+                    }
+                    lab.servers.push(child);
                 }
-                lab.servers.push(child);
             }
             lab.pods.push(LabPod {
                 info: info.clone(),
@@ -120,8 +195,10 @@ impl Lab {
                 tcp_ports,
             });
         }
-        // Give the servers a moment to bind.
-        std::thread::sleep(Duration::from_millis(200));
+        if servers.is_some() {
+            // Give the servers a moment to bind.
+            std::thread::sleep(Duration::from_millis(200));
+        }
         Ok(lab)
     }
 
@@ -133,7 +210,8 @@ impl Lab {
         self.servers.clear();
     }
 
-    fn pod(&self, key: &PodKey) -> Option<&LabPod> {
+    /// The pod `key`.
+    pub fn pod(&self, key: &PodKey) -> Option<&LabPod> {
         self.pods.iter().find(|p| &p.info.key == key)
     }
 
@@ -145,11 +223,33 @@ impl Lab {
         port: u16,
         timeout: Duration,
     ) -> Option<Outcome> {
+        self.probe(from, to_ip, Transport::Tcp, port, 0, timeout)
+            .await
+    }
+
+    /// One real attempt (`kakinectl probe connect`) from `from`'s namespace to `to_ip:port` over
+    /// `transport`, from `source_port` (0 = any). `None`: the probe could not run.
+    pub async fn probe(
+        &self,
+        from: &PodKey,
+        to_ip: Ipv4Addr,
+        transport: Transport,
+        port: u16,
+        source_port: u16,
+        timeout: Duration,
+    ) -> Option<Outcome> {
         let pod = self.pod(from)?;
+        let protocol = match transport {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Sctp => "sctp",
+        };
         let status = tokio::process::Command::new("ip")
             .args(["netns", "exec", &pod.netns.netns])
             .arg(&self.kakinectl)
             .args(["probe", "connect", &to_ip.to_string(), &port.to_string()])
+            .args(["--protocol", protocol])
+            .args(["--source-port", &source_port.to_string()])
             .args(["--timeout-ms", &timeout.as_millis().to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -1,19 +1,25 @@
-//! Real-traffic probes: a TCP server that accepts on a set of ports, and a TCP client that reports
-//! whether a connection was accepted, refused or timed out.
+//! Real-traffic probes: servers that accept TCP and SCTP connections and echo UDP datagrams on a
+//! set of ports, and a client that reports whether its attempt was answered, refused or timed out.
 //!
-//! `kakinectl probe serve` and `kakinectl probe connect` wrap these; the demo and the tests run
-//! them inside pod network namespaces with `ip netns exec`.
+//! `kakinectl probe serve` and `kakinectl probe connect` wrap these; the demo, the `ovs` scenario
+//! engine with `--traffic` and the tests run them inside pod network namespaces with
+//! `ip netns exec`.
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::time::Duration;
+
+use socket2::{Domain, Socket, Type};
+
+/// IANA protocol number of SCTP (`IPPROTO_SCTP`).
+const IPPROTO_SCTP: i32 = 132;
 
 /// What a client saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The three-way handshake completed.
+    /// TCP/SCTP: the handshake completed; UDP: the datagram came back.
     Connected,
-    /// An RST came back (connection refused).
+    /// TCP: an RST came back; UDP: an ICMP port unreachable; SCTP: an ABORT.
     Refused,
     /// Nothing came back before the timeout (packets dropped).
     TimedOut,
@@ -40,25 +46,116 @@ impl Outcome {
     }
 }
 
-/// Connects to `ip:port` over TCP with a timeout.
-pub fn connect_tcp(ip: Ipv4Addr, port: u16, timeout: Duration) -> Outcome {
-    match TcpStream::connect_timeout(&SocketAddr::from((ip, port)), timeout) {
-        Ok(_) => Outcome::Connected,
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Outcome::Refused,
-        Err(_) => Outcome::TimedOut,
+/// A transport a probe runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// A TCP connection.
+    Tcp,
+    /// A UDP datagram and its echo.
+    Udp,
+    /// An SCTP association (one-to-one style socket).
+    Sctp,
+}
+
+fn outcome_of(e: &std::io::Error) -> Outcome {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset => {
+            Outcome::Refused
+        }
+        _ => Outcome::TimedOut,
     }
 }
 
-/// Listens on every `port` (TCP, all addresses) and accepts forever, writing `name\n` to each
-/// client. Returns an error if a port cannot be bound.
-pub fn serve_tcp(ports: &[u16], name: &str) -> std::io::Result<()> {
+/// One attempt to `ip:port` over `transport` from `source_port` (0 = any), with a timeout.
+/// Errors: the local socket could not be made (e.g. no SCTP in this kernel).
+pub fn connect(
+    transport: Transport,
+    ip: Ipv4Addr,
+    port: u16,
+    source_port: u16,
+    timeout: Duration,
+) -> std::io::Result<Outcome> {
+    let dst = SocketAddr::from((ip, port));
+    let src = SocketAddr::from((Ipv4Addr::UNSPECIFIED, source_port));
+    match transport {
+        Transport::Udp => {
+            let sock = UdpSocket::bind(src)?;
+            sock.connect(dst)?;
+            sock.set_read_timeout(Some(timeout))?;
+            sock.send(b"kakine probe\n")?;
+            let mut buf = [0u8; 64];
+            Ok(match sock.recv(&mut buf) {
+                Ok(_) => Outcome::Connected,
+                Err(e) => outcome_of(&e),
+            })
+        }
+        Transport::Tcp | Transport::Sctp => {
+            let sock = stream_socket(transport)?;
+            if source_port != 0 {
+                sock.set_reuse_address(true)?;
+                sock.bind(&src.into())?;
+            }
+            Ok(match sock.connect_timeout(&dst.into(), timeout) {
+                Ok(()) => Outcome::Connected,
+                Err(e) => outcome_of(&e),
+            })
+        }
+    }
+}
+
+fn stream_socket(transport: Transport) -> std::io::Result<Socket> {
+    let protocol = match transport {
+        Transport::Sctp => Some(socket2::Protocol::from(IPPROTO_SCTP)),
+        _ => Some(socket2::Protocol::TCP),
+    };
+    Socket::new(Domain::IPV4, Type::STREAM, protocol)
+}
+
+/// Whether this kernel opens SCTP sockets (the `sctp` module is loaded or loadable); checked in
+/// the caller's network namespace.
+pub fn sctp_supported() -> bool {
+    stream_socket(Transport::Sctp).is_ok()
+}
+
+/// Connects to `ip:port` over TCP with a timeout.
+pub fn connect_tcp(ip: Ipv4Addr, port: u16, timeout: Duration) -> Outcome {
+    connect(Transport::Tcp, ip, port, 0, timeout).unwrap_or(Outcome::TimedOut)
+}
+
+/// Serves forever: accepts TCP connections on `tcp` and SCTP associations on `sctp`, writing
+/// `name\n` to each client, and echoes every datagram received on `udp`. Returns an error if a
+/// port cannot be bound.
+pub fn serve(tcp: &[u16], udp: &[u16], sctp: &[u16], name: &str) -> std::io::Result<()> {
     let mut handles = Vec::new();
-    for &port in ports {
+    let greeting = format!("{name}\n");
+    for &port in tcp {
         let listener = TcpListener::bind(("0.0.0.0", port))?;
-        let greeting = format!("{name}\n");
+        let greeting = greeting.clone();
         handles.push(std::thread::spawn(move || {
             for mut stream in listener.incoming().flatten() {
                 let _ = stream.write_all(greeting.as_bytes());
+            }
+        }));
+    }
+    for &port in sctp {
+        let sock = stream_socket(Transport::Sctp)?;
+        sock.set_reuse_address(true)?;
+        sock.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
+        sock.listen(16)?;
+        let listener: TcpListener = sock.into();
+        let greeting = greeting.clone();
+        handles.push(std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let _ = stream.write_all(greeting.as_bytes());
+            }
+        }));
+    }
+    for &port in udp {
+        let sock = UdpSocket::bind(("0.0.0.0", port))?;
+        handles.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, from)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(&buf[..n], from);
             }
         }));
     }
@@ -66,4 +163,40 @@ pub fn serve_tcp(ports: &[u16], name: &str) -> std::io::Result<()> {
         let _ = h.join();
     }
     Ok(())
+}
+
+/// Listens on every `port` (TCP, all addresses) and accepts forever, writing `name\n` to each
+/// client. Returns an error if a port cannot be bound.
+pub fn serve_tcp(ports: &[u16], name: &str) -> std::io::Result<()> {
+    serve(ports, &[], &[], name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_udp_datagram_is_echoed_and_a_closed_port_is_refused() {
+        // Loopback of whatever namespace the test runs in; no address is added anywhere.
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            server.send_to(&buf[..n], from).unwrap();
+        });
+        let lo = Ipv4Addr::LOCALHOST;
+        let t = Duration::from_millis(500);
+        assert_eq!(
+            connect(Transport::Udp, lo, port, 0, t).unwrap(),
+            Outcome::Connected
+        );
+        let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        assert_eq!(
+            connect(Transport::Udp, lo, closed_port, 0, t).unwrap(),
+            Outcome::Refused
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! Reachability scenarios (`shared/design/SCENARIOS.md`, format_version 1): a cluster, steps of
 //! complete policy snapshots, and probes with expected verdicts, run through
-//! [`resolve`](crate::policy::resolve) and the reference [`evaluate`](crate::policy::evaluate).
+//! [`resolve`](crate::policy::resolve) and the reference [`evaluate`](crate::policy::evaluate), or
+//! another [`Engine`]: a [`Backend`] lives for one file (the `ovs` engine's sandbox and pods) and
+//! loads each step's policies into an [`Oracle`].
 //!
 //! This is what `kakinectl test FILE...` prints: per step `PASS` / `FAIL` / `UNSUPPORTED`, each
 //! failing probe with the rules that decided, and a closing `N passed, N failed` line counting
@@ -10,11 +12,12 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::{Engine, Oracle};
+use crate::engine::{Backend, Engine, Oracle};
 use crate::policy::error::{Location, PolicyError};
 use crate::policy::load::{parse_document, parse_documents, typed, Parsed};
 use crate::policy::model::parse_protocol;
@@ -152,8 +155,26 @@ pub fn run_files_with(
     explain: bool,
     engine: Engine,
 ) -> std::io::Result<Summary> {
+    run_files_until(paths, out, explain, engine, &AtomicBool::new(false))
+}
+
+/// [`run_files_with`] that stops before the next step once `stop` is set (e.g. by Ctrl-C), so
+/// that the `ovs` engine's sandbox and pods are dropped, not left behind; the files not run
+/// count as failed.
+pub fn run_files_until(
+    paths: &[PathBuf],
+    out: &mut dyn Write,
+    explain: bool,
+    engine: Engine,
+    stop: &AtomicBool,
+) -> std::io::Result<Summary> {
     let mut summary = Summary::default();
     for path in paths {
+        if stop.load(Ordering::Relaxed) {
+            writeln!(out, "interrupted")?;
+            summary.failed += 1;
+            break;
+        }
         writeln!(out, "{}", path.display())?;
         let scenario = match read_scenario(path) {
             Ok(s) => s,
@@ -163,10 +184,22 @@ pub fn run_files_with(
                 continue;
             }
         };
+        let mut backend = match Backend::start(engine, &scenario.cluster) {
+            Ok(b) => b,
+            Err(e) => {
+                writeln!(out, "  FAIL  cannot start the {engine:?} engine: {e}")?;
+                summary.failed += 1;
+                continue;
+            }
+        };
         let mut failed = false;
         let mut unsupported = None;
         for (i, step) in scenario.steps.iter().enumerate() {
-            match run_step(path, &scenario.cluster, i, step, out, explain, engine)? {
+            if stop.load(Ordering::Relaxed) {
+                failed = true;
+                break;
+            }
+            match run_step(path, &scenario.cluster, i, step, out, explain, &mut backend)? {
                 StepResult::Pass => {}
                 StepResult::Fail => failed = true,
                 StepResult::Unsupported(f) => {
@@ -289,7 +322,7 @@ fn run_step(
     step: &Step,
     out: &mut dyn Write,
     explain: bool,
-    engine: Engine,
+    backend: &mut Backend,
 ) -> std::io::Result<StepResult> {
     let label = format!("step {} \"{}\"", index + 1, step.name);
     let mut objects = PolicySet::default();
@@ -337,7 +370,7 @@ fn run_step(
             return Ok(StepResult::Fail);
         }
     };
-    let mut oracle = match Oracle::new(engine, &resolved) {
+    let mut oracle = match backend.load(&resolved) {
         Ok(o) => o,
         Err(e) => {
             writeln!(out, "  FAIL  {label}: {e}")?;
@@ -346,6 +379,7 @@ fn run_step(
     };
     let mut lines = Vec::new();
     let mut failures = 0;
+    let mut probes = Vec::new();
     for p in &step.probes {
         let from = pod_key(&p.from);
         let to = match (&p.to, p.to_ip) {
@@ -375,7 +409,13 @@ fn run_step(
             port,
             source_port: p.source_port,
         };
-        let d = match oracle.decide(&probe) {
+        probes.push((probe, expect));
+    }
+    let just_probes: Vec<Probe> = probes.iter().map(|(p, _)| p.clone()).collect();
+    let decisions = oracle.decide_all(&just_probes);
+    let real_ovs = matches!(oracle, Oracle::Ovs(_));
+    for ((probe, expect), d) in probes.into_iter().zip(decisions) {
+        let d = match d {
             Ok(d) => d,
             Err(e) => {
                 failures += 1;
@@ -388,8 +428,14 @@ fn run_step(
             failures += 1;
         }
         if !ok || explain {
+            // The ovs engine's reason says how the verdict was measured (trace or traffic).
+            let how = if real_ovs {
+                format!(": {}", d.reason)
+            } else {
+                String::new()
+            };
             lines.push(format!(
-                "    {} {} -> {} {}/{}: expected {expect}, got {} (egress: {}; ingress: {})",
+                "    {} {} -> {} {}/{}: expected {expect}, got {} (egress: {}; ingress: {}){how}",
                 if ok { "ok  " } else { "FAIL" },
                 probe.from,
                 probe.to,
@@ -400,6 +446,9 @@ fn run_step(
                 rule_text(&d.ingress),
             ));
         }
+    }
+    for note in oracle.notes() {
+        lines.push(format!("    note: {note}"));
     }
     let total = step.probes.len();
     let status = if failures == 0 { "PASS" } else { "FAIL" };

@@ -28,10 +28,16 @@ enum Cmd {
         /// Print every probe with its deciding rules, not only the failing ones.
         #[arg(long)]
         explain: bool,
-        /// Who answers the probes: `reference` (the policy evaluator) or `sim` (the compiled
-        /// flows on the in-process FakeSwitch).
+        /// Who answers the probes: `reference` (the policy evaluator), `sim` (the compiled
+        /// flows on the in-process FakeSwitch) or `ovs` (the agent programming a sandbox Open
+        /// vSwitch with the file's pods as network namespaces; probes answered by
+        /// `ofproto/trace`; needs root).
         #[arg(long, default_value = "reference")]
         engine: kakine::engine::Engine,
+        /// With `--engine ovs`: answer probes with real TCP/UDP/SCTP traffic between the pods'
+        /// namespaces instead of traces.
+        #[arg(long)]
+        traffic: bool,
     },
     /// Answer "may A reach B on PORT?" from a standalone input directory, with the deciding rules.
     Explain {
@@ -89,7 +95,7 @@ enum Cmd {
 
 #[derive(Subcommand, Debug)]
 enum ProbeCmd {
-    /// Accept TCP connections on the given ports forever.
+    /// Serve forever: accept TCP connections and SCTP associations, echo UDP datagrams.
     Serve {
         /// Name written to each client.
         #[arg(long, default_value = "kakine")]
@@ -97,13 +103,26 @@ enum ProbeCmd {
         /// Comma-separated TCP ports.
         #[arg(long, value_delimiter = ',')]
         tcp: Vec<u16>,
+        /// Comma-separated UDP ports (each datagram is sent back).
+        #[arg(long, value_delimiter = ',')]
+        udp: Vec<u16>,
+        /// Comma-separated SCTP ports (needs SCTP in the kernel).
+        #[arg(long, value_delimiter = ',')]
+        sctp: Vec<u16>,
     },
-    /// One TCP connection attempt; exit 0 connected, 1 timed out (dropped), 2 refused (rejected).
+    /// One attempt: a TCP or SCTP connection, or a UDP datagram waiting for its echo; exit 0
+    /// answered, 1 timed out (dropped), 2 refused (rejected: RST, ICMP port unreachable, ABORT).
     Connect {
         /// Server address.
         ip: std::net::Ipv4Addr,
         /// Server port.
         port: u16,
+        /// tcp, udp or sctp.
+        #[arg(long, value_enum, default_value = "tcp")]
+        protocol: kakine::probe::Transport,
+        /// Source port (default: any).
+        #[arg(long, default_value_t = 0)]
+        source_port: u16,
         /// Timeout in milliseconds.
         #[arg(long, default_value_t = 1500)]
         timeout_ms: u64,
@@ -145,9 +164,46 @@ async fn run(args: Args) -> anyhow::Result<()> {
             files,
             explain,
             engine,
+            traffic,
         } => {
-            let mut out = std::io::stdout();
-            let summary = kakine::scenario::run_files_with(&files, &mut out, explain, engine)?;
+            let engine = match (engine, traffic) {
+                (kakine::engine::Engine::Ovs(_), true) => {
+                    kakine::engine::Engine::Ovs(kakine::engine::OvsMode::Traffic)
+                }
+                (_, true) => anyhow::bail!("--traffic needs --engine ovs"),
+                (e, false) => e,
+            };
+            // The ovs engine drives the agent on its own runtime: run the files off this one.
+            // On Ctrl-C / SIGTERM the runner stops after the current step and drops its
+            // sandbox OVS and pods before we exit.
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stop.clone();
+            let mut runner = tokio::task::spawn_blocking(move || {
+                kakine::scenario::run_files_until(
+                    &files,
+                    &mut std::io::stdout(),
+                    explain,
+                    engine,
+                    &flag,
+                )
+            });
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let summary = tokio::select! {
+                r = &mut runner => r??,
+                _ = tokio::signal::ctrl_c() => {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let _ = runner.await;
+                    eprintln!("\ninterrupted: sandbox OVS stopped and pods deleted");
+                    std::process::exit(130);
+                }
+                _ = term.recv() => {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let _ = runner.await;
+                    eprintln!("\nterminated: sandbox OVS stopped and pods deleted");
+                    std::process::exit(143);
+                }
+            };
             if summary.failed > 0 {
                 std::process::exit(1);
             }
@@ -251,19 +307,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         Cmd::Probe {
-            cmd: ProbeCmd::Serve { name, tcp },
+            cmd:
+                ProbeCmd::Serve {
+                    name,
+                    tcp,
+                    udp,
+                    sctp,
+                },
         } => {
-            kakine::probe::serve_tcp(&tcp, &name)?;
+            kakine::probe::serve(&tcp, &udp, &sctp, &name)?;
         }
         Cmd::Probe {
             cmd:
                 ProbeCmd::Connect {
                     ip,
                     port,
+                    protocol,
+                    source_port,
                     timeout_ms,
                 },
         } => {
-            let o = kakine::probe::connect_tcp(ip, port, Duration::from_millis(timeout_ms));
+            let timeout = Duration::from_millis(timeout_ms);
+            let o = kakine::probe::connect(protocol, ip, port, source_port, timeout)
+                .with_context(|| format!("{protocol:?} socket"))?;
             std::process::exit(o.exit_code());
         }
     }

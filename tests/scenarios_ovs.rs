@@ -1,0 +1,83 @@
+//! Scenarios on a real Open vSwitch (`kakinectl test --engine ovs [--traffic]`): per file a
+//! sandbox ovs-vswitchd and the pods as network namespaces, per step the agent's realization (one
+//! bundle), per probe `ofproto/trace` or a real connection. Needs root, Open vSwitch and iproute2;
+//! fails (never skips) without.
+
+use std::path::{Path, PathBuf};
+
+use kakine::engine::{Engine, OvsMode};
+use kakine::scenario::run_files_with;
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("scenario directory {}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no scenario in {}", dir.display());
+    files
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(files: &[PathBuf], engine: Engine) -> (kakine::scenario::Summary, String) {
+    let mut out = Vec::new();
+    let summary = run_files_with(files, &mut out, false, engine).expect("writing to a Vec");
+    (summary, String::from_utf8(out).expect("UTF-8 report"))
+}
+
+#[test]
+fn every_in_scope_scenario_passes_on_a_real_ovs_programmed_by_the_agent() {
+    let mut files = yaml_files(&root().join("../shared/cases"));
+    files.extend(yaml_files(&root().join("tests/scenarios")));
+    let reference = run(&files, Engine::Reference).0;
+    let (ovs, report) = run(&files, Engine::Ovs(OvsMode::Trace));
+    assert_eq!(ovs.failed, 0, "failing scenarios on OVS:\n{report}");
+    assert_eq!(ovs.passed, reference.passed, "{report}");
+    assert_eq!(ovs.unsupported, reference.unsupported, "{report}");
+}
+
+#[test]
+fn real_tcp_and_udp_between_the_pods_meet_the_expectations() {
+    let files = [
+        root().join("../shared/cases/k8s-01-default-deny-ingress.yaml"),
+        root().join("../shared/cases/anp-05-egress-udp-rule-order.yaml"),
+        root().join("tests/scenarios/kakine-02-source-port.yaml"),
+    ];
+    let (summary, report) = run(&files, Engine::Ovs(OvsMode::Traffic));
+    assert_eq!(
+        (summary.passed, summary.failed),
+        (files.len(), 0),
+        "{report}"
+    );
+}
+
+/// The agent enforces Reject as Drop for now: a real client times out instead of being refused.
+/// The report says so for every such probe, and the file fails, because a user expecting a fast
+/// refusal does not get one.
+#[test]
+fn a_reject_rule_with_real_traffic_fails_and_says_it_is_enforced_as_drop() {
+    let files = [root().join("../shared/cases/antrea-23-reject-egress.yaml")];
+    let (summary, report) = run(&files, Engine::Ovs(OvsMode::Traffic));
+    assert_eq!((summary.passed, summary.failed), (0, 1), "{report}");
+    let rejects: Vec<&str> = report
+        .lines()
+        .filter(|l| l.contains("expected reject"))
+        .collect();
+    assert!(!rejects.is_empty(), "{report}");
+    for line in rejects {
+        assert!(
+            line.contains(
+                "expected reject, got deny (egress: ClusterNetworkPolicy application/acnp-reject-a-to-z-egress/egress-0; ingress: -): Reject is enforced as Drop until the agent sends RST"
+            ),
+            "{line}"
+        );
+    }
+    assert!(
+        !report.contains("FAIL x/a -> x/b"),
+        "only the Reject cells may fail:\n{report}"
+    );
+}
