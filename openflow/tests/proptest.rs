@@ -73,7 +73,7 @@ fn a_match() -> impl Strategy<Value = Match> {
     ];
     (common, l3).prop_map(|(mut c, l3)| {
         // One of each field: duplicates are invalid on the wire.
-        c.sort_by_key(|f| std::mem::discriminant(f).clone_key());
+        c.sort_by_key(|f| (std::mem::discriminant(f).clone_key(), reg_no(f)));
         c.dedup_by(|a, b| {
             std::mem::discriminant(a) == std::mem::discriminant(b) && reg_no(a) == reg_no(b)
         });
