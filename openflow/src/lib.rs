@@ -23,17 +23,25 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+#[macro_use]
+mod open_enum;
 pub mod action;
 pub mod bundle;
 pub mod conn;
+pub mod control;
 mod error;
 pub mod flow;
 pub mod flow_mod;
+pub mod group;
 pub mod instruction;
 pub mod message;
+pub mod meter;
 pub mod multipart;
+pub mod nicira;
 pub mod oxm;
+pub mod packet;
 pub mod sim;
+pub mod stats;
 pub mod text;
 mod wire;
 

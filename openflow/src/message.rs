@@ -6,6 +6,11 @@ use crate::bundle::{BundleControl, BundleCtrlType, ONFT_BUNDLE_ADD_MESSAGE, ONFT
 use crate::error::{NX_VENDOR_ID, ONF_VENDOR_ID};
 use crate::flow::FlowMod;
 use crate::multipart::{MultipartReply, MultipartRequest};
+use crate::control::{AsyncConfig, PortMod, Role, TableMod};
+use crate::group::GroupMod;
+use crate::meter::MeterMod;
+use crate::nicira::ExtMessage;
+use crate::packet::{FlowRemoved, PacketIn, PacketOut, PortStatus};
 use crate::wire::{pad8, put_u16_at, Reader};
 use crate::{Error, OfpError};
 
@@ -107,8 +112,36 @@ pub enum Message {
     GetConfigReply(SwitchConfig),
     /// OFPT_SET_CONFIG (9).
     SetConfig(SwitchConfig),
+    /// OFPT_PACKET_IN (10).
+    PacketIn(PacketIn),
+    /// OFPT_FLOW_REMOVED (11).
+    FlowRemoved(FlowRemoved),
+    /// OFPT_PORT_STATUS (12).
+    PortStatus(PortStatus),
+    /// OFPT_PACKET_OUT (13).
+    PacketOut(PacketOut),
     /// OFPT_FLOW_MOD (14).
     FlowMod(FlowMod),
+    /// OFPT_GROUP_MOD (15).
+    GroupMod(GroupMod),
+    /// OFPT_PORT_MOD (16).
+    PortMod(PortMod),
+    /// OFPT_TABLE_MOD (17).
+    TableMod(TableMod),
+    /// OFPT_ROLE_REQUEST (24).
+    RoleRequest(Role),
+    /// OFPT_ROLE_REPLY (25).
+    RoleReply(Role),
+    /// OFPT_GET_ASYNC_REQUEST (26).
+    GetAsyncRequest,
+    /// OFPT_GET_ASYNC_REPLY (27).
+    GetAsyncReply(AsyncConfig),
+    /// OFPT_SET_ASYNC (28).
+    SetAsync(AsyncConfig),
+    /// OFPT_METER_MOD (29).
+    MeterMod(MeterMod),
+    /// A typed Nicira/ONF extension (PACKET_IN2, RESUME, TLV table, flow monitor control).
+    Ext(ExtMessage),
     /// OFPT_MULTIPART_REQUEST (18).
     MultipartRequest {
         /// OFPMPF_REQ_MORE.
@@ -175,13 +208,27 @@ impl Message {
             Message::BundleControl(_)
             | Message::BundleAdd { .. }
             | Message::SetPacketInFormat(_)
+            | Message::Ext(_)
             | Message::Experimenter { .. } => 4,
             Message::FeaturesRequest => 5,
             Message::FeaturesReply(_) => 6,
             Message::GetConfigRequest => 7,
             Message::GetConfigReply(_) => 8,
             Message::SetConfig(_) => 9,
+            Message::PacketIn(_) => 10,
+            Message::FlowRemoved(_) => 11,
+            Message::PortStatus(_) => 12,
+            Message::PacketOut(_) => 13,
             Message::FlowMod(_) => 14,
+            Message::GroupMod(_) => 15,
+            Message::PortMod(_) => 16,
+            Message::TableMod(_) => 17,
+            Message::RoleRequest(_) => 24,
+            Message::RoleReply(_) => 25,
+            Message::GetAsyncRequest => 26,
+            Message::GetAsyncReply(_) => 27,
+            Message::SetAsync(_) => 28,
+            Message::MeterMod(_) => 29,
             Message::MultipartRequest { .. } => 18,
             Message::MultipartReply { .. } => 19,
             Message::BarrierRequest => 20,
@@ -247,6 +294,18 @@ impl Message {
                 buf.extend_from_slice(&c.miss_send_len.to_be_bytes());
             }
             Message::FlowMod(f) => f.emit(buf),
+            Message::PacketIn(p) => p.emit(buf),
+            Message::FlowRemoved(f) => f.emit(buf),
+            Message::PortStatus(p) => p.emit(buf),
+            Message::PacketOut(p) => p.emit(buf),
+            Message::GroupMod(g) => g.emit(buf),
+            Message::PortMod(p) => p.emit(buf),
+            Message::TableMod(t) => t.emit(buf),
+            Message::RoleRequest(r) | Message::RoleReply(r) => r.emit(buf),
+            Message::GetAsyncRequest => {}
+            Message::GetAsyncReply(a) | Message::SetAsync(a) => a.emit(buf),
+            Message::MeterMod(m) => m.emit(buf),
+            Message::Ext(e) => e.emit(buf),
             Message::MultipartRequest { flags, body } => {
                 buf.extend_from_slice(&body.kind().to_be_bytes());
                 buf.extend_from_slice(&flags.to_be_bytes());
@@ -434,10 +493,13 @@ impl Message {
                         exact(r, 4, "set_packet_in_format")?;
                         Message::SetPacketInFormat(r.u32("set_packet_in_format")?)
                     }
-                    _ => Message::Experimenter {
-                        experimenter,
-                        exp_type,
-                        data: r.rest().to_vec(),
+                    _ => match ExtMessage::parse(experimenter, exp_type, r) {
+                        Some(ext) => Message::Ext(ext?),
+                        None => Message::Experimenter {
+                            experimenter,
+                            exp_type,
+                            data: r.rest().to_vec(),
+                        },
                     },
                 }
             }
@@ -479,7 +541,23 @@ impl Message {
                     Message::SetConfig(c)
                 }
             }
+            10 => Message::PacketIn(PacketIn::parse(r)?),
+            11 => Message::FlowRemoved(FlowRemoved::parse(r)?),
+            12 => Message::PortStatus(PortStatus::parse(r)?),
+            13 => Message::PacketOut(PacketOut::parse(r)?),
             14 => Message::FlowMod(FlowMod::parse(r)?),
+            15 => Message::GroupMod(GroupMod::parse(r)?),
+            16 => Message::PortMod(PortMod::parse(r)?),
+            17 => Message::TableMod(TableMod::parse(r)?),
+            24 => Message::RoleRequest(Role::parse(r)?),
+            25 => Message::RoleReply(Role::parse(r)?),
+            26 => {
+                exact(r, 0, "get_async_request")?;
+                Message::GetAsyncRequest
+            }
+            27 => Message::GetAsyncReply(AsyncConfig::parse(r)?),
+            28 => Message::SetAsync(AsyncConfig::parse(r)?),
+            29 => Message::MeterMod(MeterMod::parse(r)?),
             18 | 19 => {
                 let mp = r.u16("multipart")?;
                 let flags = r.u16("multipart")?;

@@ -3,7 +3,10 @@
 
 use crate::flow::{Instruction, MacAddr, Match};
 use crate::instruction::{emit_instructions, parse_instructions};
-use crate::wire::{put_u16_at, Reader};
+use crate::group::{GroupDesc, GroupStats};
+use crate::meter::{MeterConfig, MeterStats};
+use crate::stats::*;
+use crate::wire::{exact_len, put_u16_at, Reader};
 use crate::Error;
 
 /// OFPMP_FLOW.
@@ -101,6 +104,24 @@ pub enum MultipartRequest {
     Flow(FlowStatsRequest),
     /// OFPMP_PORT_DESC (no body).
     PortDesc,
+    /// OFPMP_DESC (no body).
+    Desc,
+    /// OFPMP_AGGREGATE: same body as FLOW.
+    Aggregate(FlowStatsRequest),
+    /// OFPMP_TABLE (no body).
+    Table,
+    /// OFPMP_PORT_STATS: `port_no u32 | pad[4]` (OFPP_ANY = all).
+    PortStats(u32),
+    /// OFPMP_GROUP: `group_id u32 | pad[4]` (OFPG_ALL = all).
+    Group(u32),
+    /// OFPMP_GROUP_DESC (no body).
+    GroupDesc,
+    /// OFPMP_METER: `meter_id u32 | pad[4]` (OFPM_ALL = all).
+    Meter(u32),
+    /// OFPMP_METER_CONFIG: `meter_id u32 | pad[4]`.
+    MeterConfig(u32),
+    /// OFPMP_TABLE_FEATURES: empty to query, entries to set.
+    TableFeatures(Vec<TableFeatures>),
     /// Any other type, body kept raw.
     Raw {
         /// OFPMP_* type.
@@ -117,6 +138,24 @@ pub enum MultipartReply {
     Flow(Vec<FlowStats>),
     /// OFPMP_PORT_DESC entries.
     PortDesc(Vec<Port>),
+    /// OFPMP_DESC.
+    Desc(Desc),
+    /// OFPMP_AGGREGATE.
+    Aggregate(AggregateStats),
+    /// OFPMP_TABLE entries.
+    Table(Vec<TableStats>),
+    /// OFPMP_PORT_STATS entries.
+    PortStats(Vec<PortStats>),
+    /// OFPMP_GROUP entries.
+    Group(Vec<GroupStats>),
+    /// OFPMP_GROUP_DESC entries.
+    GroupDesc(Vec<GroupDesc>),
+    /// OFPMP_METER entries.
+    Meter(Vec<MeterStats>),
+    /// OFPMP_METER_CONFIG entries.
+    MeterConfig(Vec<MeterConfig>),
+    /// OFPMP_TABLE_FEATURES entries.
+    TableFeatures(Vec<TableFeatures>),
     /// Any other type, body kept raw.
     Raw {
         /// OFPMP_* type.
@@ -131,13 +170,22 @@ impl MultipartRequest {
         match self {
             MultipartRequest::Flow(_) => OFPMP_FLOW,
             MultipartRequest::PortDesc => OFPMP_PORT_DESC,
+            MultipartRequest::Desc => OFPMP_DESC,
+            MultipartRequest::Aggregate(_) => OFPMP_AGGREGATE,
+            MultipartRequest::Table => OFPMP_TABLE,
+            MultipartRequest::PortStats(_) => OFPMP_PORT_STATS,
+            MultipartRequest::Group(_) => OFPMP_GROUP,
+            MultipartRequest::GroupDesc => OFPMP_GROUP_DESC,
+            MultipartRequest::Meter(_) => OFPMP_METER,
+            MultipartRequest::MeterConfig(_) => OFPMP_METER_CONFIG,
+            MultipartRequest::TableFeatures(_) => OFPMP_TABLE_FEATURES,
             MultipartRequest::Raw { kind, .. } => *kind,
         }
     }
 
     pub(crate) fn emit_body(&self, buf: &mut Vec<u8>) {
         match self {
-            MultipartRequest::Flow(f) => {
+            MultipartRequest::Flow(f) | MultipartRequest::Aggregate(f) => {
                 buf.extend_from_slice(&[f.table_id, 0, 0, 0]);
                 buf.extend_from_slice(&f.out_port.to_be_bytes());
                 buf.extend_from_slice(&f.out_group.to_be_bytes());
@@ -146,14 +194,25 @@ impl MultipartRequest {
                 buf.extend_from_slice(&f.cookie_mask.to_be_bytes());
                 f.r#match.emit(buf);
             }
-            MultipartRequest::PortDesc => {}
+            MultipartRequest::PortDesc
+            | MultipartRequest::Desc
+            | MultipartRequest::Table
+            | MultipartRequest::GroupDesc => {}
+            MultipartRequest::PortStats(id)
+            | MultipartRequest::Group(id)
+            | MultipartRequest::Meter(id)
+            | MultipartRequest::MeterConfig(id) => {
+                buf.extend_from_slice(&id.to_be_bytes());
+                buf.extend_from_slice(&[0; 4]);
+            }
+            MultipartRequest::TableFeatures(v) => v.iter().for_each(|t| t.emit(buf)),
             MultipartRequest::Raw { body, .. } => buf.extend_from_slice(body),
         }
     }
 
     pub(crate) fn parse_body(kind: u16, r: &mut Reader) -> Result<Self, Error> {
         Ok(match kind {
-            OFPMP_FLOW => {
+            OFPMP_FLOW | OFPMP_AGGREGATE => {
                 let table_id = r.u8("flow stats request")?;
                 r.skip("flow stats request", 3)?;
                 let out_port = r.u32("flow stats request")?;
@@ -162,16 +221,38 @@ impl MultipartRequest {
                 let cookie = r.u64("flow stats request")?;
                 let cookie_mask = r.u64("flow stats request")?;
                 let r#match = Match::parse(r)?;
-                MultipartRequest::Flow(FlowStatsRequest {
+                let f = FlowStatsRequest {
                     table_id,
                     out_port,
                     out_group,
                     cookie,
                     cookie_mask,
                     r#match,
-                })
+                };
+                if kind == OFPMP_FLOW {
+                    MultipartRequest::Flow(f)
+                } else {
+                    MultipartRequest::Aggregate(f)
+                }
             }
             OFPMP_PORT_DESC if r.is_empty() => MultipartRequest::PortDesc,
+            OFPMP_DESC if r.is_empty() => MultipartRequest::Desc,
+            OFPMP_TABLE if r.is_empty() => MultipartRequest::Table,
+            OFPMP_GROUP_DESC if r.is_empty() => MultipartRequest::GroupDesc,
+            OFPMP_PORT_STATS | OFPMP_GROUP | OFPMP_METER | OFPMP_METER_CONFIG => {
+                exact_len(r, 8, "multipart request id")?;
+                let id = r.u32("multipart request id")?;
+                r.skip("multipart request pad", 4)?;
+                match kind {
+                    OFPMP_PORT_STATS => MultipartRequest::PortStats(id),
+                    OFPMP_GROUP => MultipartRequest::Group(id),
+                    OFPMP_METER => MultipartRequest::Meter(id),
+                    _ => MultipartRequest::MeterConfig(id),
+                }
+            }
+            OFPMP_TABLE_FEATURES => {
+                MultipartRequest::TableFeatures(entries(r, TableFeatures::parse)?)
+            }
             _ => MultipartRequest::Raw {
                 kind,
                 body: r.rest().to_vec(),
@@ -245,7 +326,7 @@ impl FlowStats {
 }
 
 impl Port {
-    fn emit(&self, buf: &mut Vec<u8>) {
+    pub(crate) fn emit(&self, buf: &mut Vec<u8>) {
         buf.extend_from_slice(&self.port_no.to_be_bytes());
         buf.extend_from_slice(&[0; 4]);
         buf.extend_from_slice(&self.hw_addr.0);
@@ -264,7 +345,7 @@ impl Port {
         buf.extend_from_slice(&self.max_speed.to_be_bytes());
     }
 
-    fn parse(r: &mut Reader) -> Result<Port, Error> {
+    pub(crate) fn parse(r: &mut Reader) -> Result<Port, Error> {
         let port_no = r.u32("ofp_port")?;
         r.skip("ofp_port", 4)?;
         let mut hw = [0u8; 6];
@@ -301,6 +382,15 @@ impl MultipartReply {
         match self {
             MultipartReply::Flow(_) => OFPMP_FLOW,
             MultipartReply::PortDesc(_) => OFPMP_PORT_DESC,
+            MultipartReply::Desc(_) => OFPMP_DESC,
+            MultipartReply::Aggregate(_) => OFPMP_AGGREGATE,
+            MultipartReply::Table(_) => OFPMP_TABLE,
+            MultipartReply::PortStats(_) => OFPMP_PORT_STATS,
+            MultipartReply::Group(_) => OFPMP_GROUP,
+            MultipartReply::GroupDesc(_) => OFPMP_GROUP_DESC,
+            MultipartReply::Meter(_) => OFPMP_METER,
+            MultipartReply::MeterConfig(_) => OFPMP_METER_CONFIG,
+            MultipartReply::TableFeatures(_) => OFPMP_TABLE_FEATURES,
             MultipartReply::Raw { kind, .. } => *kind,
         }
     }
@@ -309,6 +399,15 @@ impl MultipartReply {
         match self {
             MultipartReply::Flow(v) => v.iter().for_each(|f| f.emit(buf)),
             MultipartReply::PortDesc(v) => v.iter().for_each(|p| p.emit(buf)),
+            MultipartReply::Desc(d) => d.emit(buf),
+            MultipartReply::Aggregate(a) => a.emit(buf),
+            MultipartReply::Table(v) => v.iter().for_each(|t| t.emit(buf)),
+            MultipartReply::PortStats(v) => v.iter().for_each(|p| p.emit(buf)),
+            MultipartReply::Group(v) => v.iter().for_each(|g| g.emit(buf)),
+            MultipartReply::GroupDesc(v) => v.iter().for_each(|g| g.emit(buf)),
+            MultipartReply::Meter(v) => v.iter().for_each(|m| m.emit(buf)),
+            MultipartReply::MeterConfig(v) => v.iter().for_each(|m| m.emit(buf)),
+            MultipartReply::TableFeatures(v) => v.iter().for_each(|t| t.emit(buf)),
             MultipartReply::Raw { body, .. } => buf.extend_from_slice(body),
         }
     }
@@ -335,6 +434,24 @@ impl MultipartReply {
                     v.push(Port::parse(r)?);
                 }
                 MultipartReply::PortDesc(v)
+            }
+            OFPMP_DESC => MultipartReply::Desc(Desc::parse(r)?),
+            OFPMP_AGGREGATE => MultipartReply::Aggregate(AggregateStats::parse(r)?),
+            OFPMP_TABLE => {
+                MultipartReply::Table(fixed_entries(r, 24, "table stats", TableStats::parse)?)
+            }
+            OFPMP_PORT_STATS => MultipartReply::PortStats(fixed_entries(
+                r,
+                112,
+                "port stats",
+                PortStats::parse,
+            )?),
+            OFPMP_GROUP => MultipartReply::Group(entries(r, GroupStats::parse)?),
+            OFPMP_GROUP_DESC => MultipartReply::GroupDesc(entries(r, GroupDesc::parse)?),
+            OFPMP_METER => MultipartReply::Meter(entries(r, MeterStats::parse)?),
+            OFPMP_METER_CONFIG => MultipartReply::MeterConfig(entries(r, MeterConfig::parse)?),
+            OFPMP_TABLE_FEATURES => {
+                MultipartReply::TableFeatures(entries(r, TableFeatures::parse)?)
             }
             _ => MultipartReply::Raw {
                 kind,

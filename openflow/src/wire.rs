@@ -117,3 +117,53 @@ pub(crate) fn pad_to_8(buf: &mut Vec<u8>, start: usize) {
 pub(crate) fn put_u16_at(buf: &mut [u8], at: usize, v: u16) {
     buf[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
+
+/// Fail with [`Error::BadLength`] unless exactly `n` bytes are left (fixed-size bodies).
+pub(crate) fn exact_len(r: &Reader, n: usize, what: &'static str) -> Result<(), Error> {
+    if r.remaining() == n {
+        Ok(())
+    } else {
+        Err(Error::BadLength {
+            what,
+            offset: r.offset(),
+            length: r.remaining(),
+        })
+    }
+}
+
+/// Append `s` as a NUL-padded fixed-size field of `n` bytes (truncated to `n - 1`).
+pub(crate) fn put_str(buf: &mut Vec<u8>, s: &str, n: usize) {
+    let k = s.len().min(n - 1);
+    buf.extend_from_slice(&s.as_bytes()[..k]);
+    buf.resize(buf.len() + n - k, 0);
+}
+
+/// A NUL-padded fixed-size string field (up to the first NUL).
+pub(crate) fn get_str(b: &[u8]) -> String {
+    String::from_utf8_lossy(b.split(|x| *x == 0).next().unwrap_or_default()).into_owned()
+}
+
+/// Read a length-prefixed item (`len u16` at `at` within the item) of at least `min` bytes and
+/// return a sub-reader over it; `BadLength` when the length is short or runs past the end.
+pub(crate) fn item<'a>(
+    r: &mut Reader<'a>,
+    at: usize,
+    min: usize,
+    what: &'static str,
+) -> Result<Reader<'a>, Error> {
+    let off = r.offset();
+    let len = r.peek_u16(at).ok_or(Error::Truncated {
+        what,
+        offset: off,
+        needed: at + 2,
+        available: r.remaining(),
+    })? as usize;
+    if len < min || len > r.remaining() {
+        return Err(Error::BadLength {
+            what,
+            offset: off,
+            length: len,
+        });
+    }
+    r.sub(what, len)
+}
