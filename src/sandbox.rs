@@ -111,6 +111,29 @@ pub struct OvsSandbox {
     dir: PathBuf,
     keep: bool,
     _tmp: Option<tempfile::TempDir>,
+    /// Held for the sandbox's lifetime; see [`NETDEV_LOCK`]. Dropped after the daemons stop.
+    _lock: Option<std::fs::File>,
+}
+
+/// Only one userspace-datapath ovs-vswitchd can run on a host at a time: its datapath is the tap
+/// device `ovs-netdev`, which a second one cannot open ("Device or resource busy"). Every sandbox
+/// on the machine (tests, the demo) takes this lock for its lifetime.
+pub const NETDEV_LOCK: &str = "/tmp/ovs-netdev.lock";
+
+/// Blocks until this process holds [`NETDEV_LOCK`] (released when the file is dropped).
+pub fn lock_netdev() -> Result<std::fs::File, SandboxError> {
+    let io = |source| SandboxError::Io {
+        path: NETDEV_LOCK.into(),
+        source,
+    };
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(NETDEV_LOCK)
+        .map_err(io)?;
+    f.lock().map_err(io)?;
+    Ok(f)
 }
 
 impl OvsSandbox {
@@ -146,6 +169,7 @@ impl OvsSandbox {
             dir: dir.clone(),
             keep: false,
             _tmp: None,
+            _lock: Some(lock_netdev()?),
         };
         s.stop_daemons();
         for f in ["conf.db", ".conf.db.~lock~", "db.sock"] {

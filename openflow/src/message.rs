@@ -3,12 +3,12 @@
 //! [`Message::Unknown`] / [`Message::Experimenter`] and re-emits byte for byte.
 
 use crate::bundle::{BundleControl, BundleCtrlType, ONFT_BUNDLE_ADD_MESSAGE, ONFT_BUNDLE_CONTROL};
+use crate::control::{AsyncConfig, PortMod, Role, TableMod};
 use crate::error::{NX_VENDOR_ID, ONF_VENDOR_ID};
 use crate::flow::FlowMod;
-use crate::multipart::{MultipartReply, MultipartRequest};
-use crate::control::{AsyncConfig, PortMod, Role, TableMod};
 use crate::group::GroupMod;
 use crate::meter::MeterMod;
+use crate::multipart::{MultipartReply, MultipartRequest};
 use crate::nicira::ExtMessage;
 use crate::packet::{FlowRemoved, PacketIn, PacketOut, PortStatus};
 use crate::wire::{pad8, put_u16_at, Reader};

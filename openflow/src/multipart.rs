@@ -2,8 +2,8 @@
 //! FLOW stats and PORT_DESC are decoded; every other type is kept raw.
 
 use crate::flow::{Instruction, MacAddr, Match};
-use crate::instruction::{emit_instructions, parse_instructions};
 use crate::group::{GroupDesc, GroupStats};
+use crate::instruction::{emit_instructions, parse_instructions};
 use crate::meter::{MeterConfig, MeterStats};
 use crate::stats::*;
 use crate::wire::{exact_len, put_u16_at, Reader};
@@ -440,12 +440,9 @@ impl MultipartReply {
             OFPMP_TABLE => {
                 MultipartReply::Table(fixed_entries(r, 24, "table stats", TableStats::parse)?)
             }
-            OFPMP_PORT_STATS => MultipartReply::PortStats(fixed_entries(
-                r,
-                112,
-                "port stats",
-                PortStats::parse,
-            )?),
+            OFPMP_PORT_STATS => {
+                MultipartReply::PortStats(fixed_entries(r, 112, "port stats", PortStats::parse)?)
+            }
             OFPMP_GROUP => MultipartReply::Group(entries(r, GroupStats::parse)?),
             OFPMP_GROUP_DESC => MultipartReply::GroupDesc(entries(r, GroupDesc::parse)?),
             OFPMP_METER => MultipartReply::Meter(entries(r, MeterStats::parse)?),

@@ -279,12 +279,18 @@ fn every_known_message_decodes_to_a_typed_value() {
                     body: MultipartRequest::Raw { .. },
                     ..
                 }
-                | Message::MultipartReply { body: R::Raw { .. }, .. }
+                | Message::MultipartReply {
+                    body: R::Raw { .. },
+                    ..
+                }
         );
         assert_eq!(raw, name.starts_with("raw_"), "{name}: {m:?}");
         match (name, &m) {
             ("group_mod_ff", Message::GroupMod(g)) => {
-                assert_eq!((g.kind, g.group_id, g.buckets.len()), (GroupType::FastFailover, 2, 2));
+                assert_eq!(
+                    (g.kind, g.group_id, g.buckets.len()),
+                    (GroupType::FastFailover, 2, 2)
+                );
                 assert_eq!((g.buckets[0].watch_port, g.buckets[1].watch_group), (3, 1));
             }
             ("group_mod_select", Message::GroupMod(g)) => {
@@ -299,7 +305,10 @@ fn every_known_message_decodes_to_a_typed_value() {
                 }]
             ),
             ("flow_removed", Message::FlowRemoved(f)) => {
-                assert_eq!((f.priority, f.table_id, f.packet_count, f.byte_count), (200, 3, 7, 512))
+                assert_eq!(
+                    (f.priority, f.table_id, f.packet_count, f.byte_count),
+                    (200, 3, 7, 512)
+                )
             }
             ("packet_in2", Message::Ext(ExtMessage::PacketIn2(p))) => {
                 assert!(p.contains(&PacketIn2Prop::Cookie(0x1234)));
@@ -307,7 +316,12 @@ fn every_known_message_decodes_to_a_typed_value() {
                 let md = p.iter().find_map(|p| p.metadata_match()).unwrap().unwrap();
                 assert_eq!(md.to_string(), "in_port=3");
             }
-            ("desc_reply", Message::MultipartReply { body: R::Desc(d), .. }) => {
+            (
+                "desc_reply",
+                Message::MultipartReply {
+                    body: R::Desc(d), ..
+                },
+            ) => {
                 assert_eq!(d.hw_desc, "Open vSwitch")
             }
             ("table_reply_more", Message::MultipartReply { flags, .. }) => assert_eq!(*flags, 1),

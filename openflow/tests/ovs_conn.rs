@@ -17,6 +17,22 @@ fn bridge() -> String {
 
 struct Sandbox {
     dir: tempfile::TempDir,
+    /// Dropped after `Drop::drop` stopped the daemons.
+    _lock: std::fs::File,
+}
+
+/// Only one userspace-datapath ovs-vswitchd can run on a host at a time (its datapath is the tap
+/// device `ovs-netdev`); every sandbox on the machine holds this lock for its lifetime (the same
+/// file as `kakine::sandbox::NETDEV_LOCK`).
+fn lock_netdev() -> std::fs::File {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/ovs-netdev.lock")
+        .expect("open /tmp/ovs-netdev.lock");
+    f.lock().expect("lock /tmp/ovs-netdev.lock");
+    f
 }
 
 fn run(dir: &Path, cmd: &str, args: &[&str]) {
@@ -40,7 +56,10 @@ impl Sandbox {
             .prefix("ovs")
             .tempdir()
             .expect("tempdir");
-        let sb = Sandbox { dir };
+        let sb = Sandbox {
+            dir,
+            _lock: lock_netdev(),
+        };
         let d = sb.dir.path();
         let p = |f: &str| d.join(f).to_string_lossy().into_owned();
         let db = format!("unix:{}", p("db.sock"));

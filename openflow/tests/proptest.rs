@@ -323,12 +323,19 @@ mod new_messages {
                     prec_level: p,
                 }
             }),
-            (any::<u32>(), any::<u32>(), any::<u32>(), prop::collection::vec(any::<u8>(), 0..8))
-                .prop_map(|(rate, burst_size, experimenter, data)| MeterBand::Experimenter {
-                    rate,
-                    burst_size,
-                    experimenter,
-                    data,
+            (
+                any::<u32>(),
+                any::<u32>(),
+                any::<u32>(),
+                prop::collection::vec(any::<u8>(), 0..8)
+            )
+                .prop_map(|(rate, burst_size, experimenter, data)| {
+                    MeterBand::Experimenter {
+                        rate,
+                        burst_size,
+                        experimenter,
+                        data,
+                    }
                 }),
         ]
     }
@@ -350,37 +357,54 @@ mod new_messages {
 
     fn message() -> impl Strategy<Value = Message> {
         prop_oneof![
-            (any::<u16>(), any::<u8>(), any::<u32>(), prop::collection::vec(
-                (any::<u16>(), any::<u32>(), any::<u32>(), output()).prop_map(
-                    |(weight, watch_port, watch_group, actions)| Bucket {
-                        weight,
-                        watch_port,
-                        watch_group,
-                        actions
-                    }
-                ),
-                0..3
-            ))
+            (
+                any::<u16>(),
+                any::<u8>(),
+                any::<u32>(),
+                prop::collection::vec(
+                    (any::<u16>(), any::<u32>(), any::<u32>(), output()).prop_map(
+                        |(weight, watch_port, watch_group, actions)| Bucket {
+                            weight,
+                            watch_port,
+                            watch_group,
+                            actions
+                        }
+                    ),
+                    0..3
+                )
+            )
                 .prop_map(|(c, t, group_id, buckets)| Message::GroupMod(GroupMod {
                     command: GroupModCommand::from_code(c),
                     kind: GroupType::from_code(t),
                     group_id,
                     buckets
                 })),
-            (any::<u16>(), any::<u16>(), any::<u32>(), prop::collection::vec(band(), 0..3))
+            (
+                any::<u16>(),
+                any::<u16>(),
+                any::<u32>(),
+                prop::collection::vec(band(), 0..3)
+            )
                 .prop_map(|(c, flags, meter_id, bands)| Message::MeterMod(MeterMod {
                     command: MeterModCommand::from_code(c),
                     flags,
                     meter_id,
                     bands
                 })),
-            (any::<u32>(), any::<u32>(), output(), prop::collection::vec(any::<u8>(), 0..30))
-                .prop_map(|(buffer_id, in_port, actions, data)| Message::PacketOut(PacketOut {
-                    buffer_id,
-                    in_port,
-                    actions,
-                    data
-                })),
+            (
+                any::<u32>(),
+                any::<u32>(),
+                output(),
+                prop::collection::vec(any::<u8>(), 0..30)
+            )
+                .prop_map(|(buffer_id, in_port, actions, data)| Message::PacketOut(
+                    PacketOut {
+                        buffer_id,
+                        in_port,
+                        actions,
+                        data
+                    }
+                )),
             (any::<u32>(), any::<u64>()).prop_map(|(r, generation_id)| Message::RoleRequest(
                 Role {
                     role: ControllerRole::from_code(r),
@@ -394,8 +418,11 @@ mod new_messages {
             })),
             prop::collection::vec(prop_(), 0..6)
                 .prop_map(|p| Message::Ext(ExtMessage::PacketIn2(p))),
-            (any::<u16>(), prop::collection::vec(any::<(u16, u8, u8, u16)>(), 0..4)).prop_map(
-                |(c, maps)| Message::Ext(ExtMessage::TlvTableMod {
+            (
+                any::<u16>(),
+                prop::collection::vec(any::<(u16, u8, u8, u16)>(), 0..4)
+            )
+                .prop_map(|(c, maps)| Message::Ext(ExtMessage::TlvTableMod {
                     command: TlvTableModCommand::from_code(c),
                     maps: maps
                         .into_iter()
@@ -406,8 +433,7 @@ mod new_messages {
                             index
                         })
                         .collect()
-                })
-            ),
+                })),
             any::<u32>().prop_map(|id| Message::Ext(ExtMessage::FlowMonitorCancel(id))),
         ]
     }

@@ -124,6 +124,22 @@ fn unique_name() -> String {
 struct Sandbox {
     dir: tempfile::TempDir,
     br: String,
+    /// Dropped after `Drop::drop` stopped the daemons.
+    _lock: std::fs::File,
+}
+
+/// Only one userspace-datapath ovs-vswitchd can run on a host at a time (its datapath is the tap
+/// device `ovs-netdev`); every sandbox on the machine holds this lock for its lifetime (the same
+/// file as `kakine::sandbox::NETDEV_LOCK`).
+fn lock_netdev() -> std::fs::File {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/ovs-netdev.lock")
+        .expect("open /tmp/ovs-netdev.lock");
+    f.lock().expect("lock /tmp/ovs-netdev.lock");
+    f
 }
 
 impl Sandbox {
@@ -147,6 +163,7 @@ impl Sandbox {
         let sb = Sandbox {
             dir,
             br: unique_name(),
+            _lock: lock_netdev(),
         };
         let schema = "/usr/share/openvswitch/vswitch.ovsschema";
         sb.run("ovsdb-tool", &["create", &sb.p("conf.db"), schema]);

@@ -41,6 +41,22 @@ struct Ovs {
     vswitchd: bool,
     /// Links to delete on drop: veths, and the tap devices the netdev datapath makes for bridges.
     links: Vec<String>,
+    /// Held while an ovs-vswitchd runs; dropped after `Drop::drop` stopped it.
+    _lock: Option<std::fs::File>,
+}
+
+/// Only one userspace-datapath ovs-vswitchd can run on a host at a time (its datapath is the tap
+/// device `ovs-netdev`); every sandbox on the machine holds this lock for its lifetime (the same
+/// file as `kakine::sandbox::NETDEV_LOCK`).
+fn lock_netdev() -> std::fs::File {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/ovs-netdev.lock")
+        .expect("open /tmp/ovs-netdev.lock");
+    f.lock().expect("lock /tmp/ovs-netdev.lock");
+    f
 }
 
 impl Ovs {
@@ -54,6 +70,7 @@ impl Ovs {
             tcp_port: 0,
             vswitchd: false,
             links: Vec::new(),
+            _lock: vswitchd.then(lock_netdev),
         };
         run(Command::new("ovsdb-server").args([
             &format!("--remote=punix:{}", p("db.sock")),
