@@ -265,6 +265,36 @@ pub enum Action {
     Group(u32),
     /// OFPAT_DEC_NW_TTL (24): `dec_ttl`.
     DecTtl,
+    /// OFPAT_SET_MPLS_TTL (15): `set_mpls_ttl(N)`.
+    SetMplsTtl(u8),
+    /// OFPAT_DEC_MPLS_TTL (16): `dec_mpls_ttl`.
+    DecMplsTtl,
+    /// OFPAT_PUSH_VLAN (17): `push_vlan:0x8100` (the new tag's TPID).
+    PushVlan(u16),
+    /// OFPAT_POP_VLAN (18): `pop_vlan`.
+    PopVlan,
+    /// OFPAT_PUSH_MPLS (19): `push_mpls:0x8847` (the MPLS ethertype).
+    PushMpls(u16),
+    /// OFPAT_POP_MPLS (20): `pop_mpls:0x0800` (the ethertype of the payload).
+    PopMpls(u16),
+    /// OFPAT_SET_QUEUE (21): `set_queue:N`.
+    SetQueue(u32),
+    /// OFPAT_SET_NW_TTL (23): `mod_nw_ttl:N`.
+    SetNwTtl(u8),
+    /// NXAST_CT_CLEAR (43): `ct_clear`.
+    CtClear,
+    /// NXAST_EXIT (17): `exit`.
+    Exit,
+    /// NXAST_RESUBMIT_TABLE (14) or, with `ct`, NXAST_RESUBMIT_TABLE_CT (44) in the forms
+    /// [`Action::Resubmit`] does not cover: `resubmit:5`, `resubmit(3,4)`, `resubmit(,6,ct)`.
+    ResubmitExt {
+        /// 16-bit NXM port to resubmit as (0xfff8 = keep the current in_port).
+        in_port: u16,
+        /// Table (0xff = the current table).
+        table: u8,
+        /// Look up with the conntrack original-direction tuple.
+        ct: bool,
+    },
     /// Any other action, and NXAST_CONTROLLER2 with `pause` or `meter_id`: round-trips raw
     /// (type, bytes after the 4-byte header).
     Raw {

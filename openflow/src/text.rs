@@ -572,6 +572,32 @@ impl Display for Action {
                 write!(f, "controller({})", parts.join(","))
             }
             Action::Group(g) => write!(f, "group:{g}"),
+            Action::SetMplsTtl(t) => write!(f, "set_mpls_ttl({t})"),
+            Action::DecMplsTtl => f.write_str("dec_mpls_ttl"),
+            Action::PushVlan(e) => write!(f, "push_vlan:{e:#06x}"),
+            Action::PopVlan => f.write_str("pop_vlan"),
+            Action::PushMpls(e) => write!(f, "push_mpls:{e:#06x}"),
+            Action::PopMpls(e) => write!(f, "pop_mpls:{e:#06x}"),
+            Action::SetQueue(q) => write!(f, "set_queue:{q}"),
+            Action::SetNwTtl(t) => write!(f, "mod_nw_ttl:{t}"),
+            Action::CtClear => f.write_str("ct_clear"),
+            Action::Exit => f.write_str("exit"),
+            Action::ResubmitExt {
+                in_port,
+                table: 0xff,
+                ct: false,
+            } => write!(f, "resubmit:{}", nx_port_name(*in_port)),
+            Action::ResubmitExt { in_port, table, ct } => {
+                f.write_str("resubmit(")?;
+                if *in_port != NX_IN_PORT {
+                    f.write_str(&nx_port_name(*in_port))?;
+                }
+                f.write_char(',')?;
+                if *table != 0xff {
+                    write!(f, "{table}")?;
+                }
+                f.write_str(if *ct { ",ct)" } else { ")" })
+            }
             Action::DecTtl => f.write_str("dec_ttl"),
             Action::Raw { kind, body } => {
                 let h: String = body.iter().map(|b| format!("{b:02x}")).collect();
@@ -871,6 +897,26 @@ fn parse_set_field(s: &str, arg: &str) -> Result<Vec<Action>, Error> {
     Ok(out)
 }
 
+/// NXM's 16-bit port numbers: reserved ports are the OF1.3 ones minus 0xffff0000.
+const NX_IN_PORT: u16 = 0xfff8;
+
+fn nx_port(s: &str) -> Result<u16, Error> {
+    let p = parse_port(s)?;
+    if p >= port::MAX {
+        Ok((p & 0xffff) as u16)
+    } else {
+        u16::try_from(p).map_err(|_| perr(s, "port does not fit 16 bits"))
+    }
+}
+
+fn nx_port_name(p: u16) -> String {
+    if p >= 0xff00 {
+        port_name(0xffff_0000 | p as u32)
+    } else {
+        p.to_string()
+    }
+}
+
 fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
     let one = |a| Ok(vec![a]);
     let (key, arg) = match s.find([':', '(']) {
@@ -1031,11 +1077,34 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                 exec,
             })
         }
+        ("resubmit", Some(a)) if !a.starts_with('(') => one(Action::ResubmitExt {
+            in_port: nx_port(a)?,
+            table: 0xff,
+            ct: false,
+        }),
         ("resubmit", Some(a)) => {
             let inner = paren(a)?;
             match inner.split_once(',') {
-                Some(("", t)) => one(Action::Resubmit { table: num(t)? }),
-                _ => Err(perr(s, "only resubmit(,TABLE) is supported")),
+                Some(("", t)) if !t.contains(',') && !t.is_empty() => {
+                    one(Action::Resubmit { table: num(t)? })
+                }
+                Some((p, rest)) => {
+                    let (t, ct) = match rest.split_once(',') {
+                        Some((t, "ct")) => (t, true),
+                        Some(_) => return Err(perr(s, "expected resubmit(PORT,TABLE[,ct])")),
+                        None => (rest, false),
+                    };
+                    one(Action::ResubmitExt {
+                        in_port: if p.is_empty() {
+                            NX_IN_PORT
+                        } else {
+                            nx_port(p)?
+                        },
+                        table: if t.is_empty() { 0xff } else { num(t)? },
+                        ct,
+                    })
+                }
+                None => Err(perr(s, "expected resubmit(PORT,TABLE[,ct])")),
             }
         }
         ("note", Some(a)) => {
@@ -1048,6 +1117,16 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             one(Action::Note(bytes))
         }
         ("group", Some(a)) => one(Action::Group(num(a)?)),
+        ("set_mpls_ttl", Some(a)) => one(Action::SetMplsTtl(num(a.trim_matches(['(', ')']))?)),
+        ("dec_mpls_ttl", None) => one(Action::DecMplsTtl),
+        ("push_vlan", Some(a)) => one(Action::PushVlan(num(a)?)),
+        ("pop_vlan", None) | ("strip_vlan", None) => one(Action::PopVlan),
+        ("push_mpls", Some(a)) => one(Action::PushMpls(num(a)?)),
+        ("pop_mpls", Some(a)) => one(Action::PopMpls(num(a)?)),
+        ("set_queue", Some(a)) => one(Action::SetQueue(num(a)?)),
+        ("mod_nw_ttl", Some(a)) => one(Action::SetNwTtl(num(a)?)),
+        ("ct_clear", None) => one(Action::CtClear),
+        ("exit", None) => one(Action::Exit),
         ("dec_ttl", None) => one(Action::DecTtl),
         (_, None) if PORT_NAMES.iter().any(|(_, n)| n.eq_ignore_ascii_case(s)) => {
             one(Action::Output {
