@@ -58,6 +58,18 @@ const NXAC2PT_CONTROLLER_ID: u16 = 1;
 const NXAC2PT_REASON: u16 = 2;
 const NXAC2PT_USERDATA: u16 = 3;
 const NXAST_CT: u16 = 35;
+const NXAST_EXIT: u16 = 17;
+const NXAST_CT_CLEAR: u16 = 43;
+const NXAST_RESUBMIT_TABLE_CT: u16 = 44;
+
+/// Fixed 8-byte standard actions with a small argument: (type, argument bytes).
+fn std8(buf: &mut Vec<u8>, kind: u16, arg: &[u8]) {
+    buf.extend_from_slice(&kind.to_be_bytes());
+    buf.extend_from_slice(&[0, 8]);
+    let mut body = [0u8; 4];
+    body[..arg.len()].copy_from_slice(arg);
+    buf.extend_from_slice(&body);
+}
 
 /// NXM `in_port` placeholder meaning "keep the current in_port" in resubmit.
 const NX_IN_PORT: u16 = 0xfff8;
@@ -161,6 +173,33 @@ impl Action {
                 buf.extend_from_slice(&g.to_be_bytes());
             }
             Action::DecTtl => buf.extend_from_slice(&[0, 24, 0, 8, 0, 0, 0, 0]),
+            Action::SetMplsTtl(t) => std8(buf, 15, &[*t]),
+            Action::DecMplsTtl => std8(buf, 16, &[]),
+            Action::PushVlan(e) => std8(buf, 17, &e.to_be_bytes()),
+            Action::PopVlan => std8(buf, 18, &[]),
+            Action::PushMpls(e) => std8(buf, 19, &e.to_be_bytes()),
+            Action::PopMpls(e) => std8(buf, 20, &e.to_be_bytes()),
+            Action::SetQueue(q) => std8(buf, 21, &q.to_be_bytes()),
+            Action::SetNwTtl(t) => std8(buf, 23, &[*t]),
+            Action::CtClear => {
+                let start = nx_header(buf, NXAST_CT_CLEAR);
+                finish(buf, start);
+            }
+            Action::Exit => {
+                let start = nx_header(buf, NXAST_EXIT);
+                finish(buf, start);
+            }
+            Action::ResubmitExt { in_port, table, ct } => {
+                let subtype = if *ct {
+                    NXAST_RESUBMIT_TABLE_CT
+                } else {
+                    NXAST_RESUBMIT_TABLE
+                };
+                let start = nx_header(buf, subtype);
+                buf.extend_from_slice(&in_port.to_be_bytes());
+                buf.push(*table);
+                finish(buf, start);
+            }
             Action::Load {
                 field,
                 ofs,
@@ -391,6 +430,23 @@ fn parse_action(r: &mut Reader, off: usize) -> Result<Action, Error> {
             fixed(8)?;
             Ok(Action::DecTtl)
         }
+        15..=21 | 23 => {
+            fixed(8)?;
+            let b = r.take("action body", 4)?;
+            let (b8, b16) = (b[0], u16::from_be_bytes([b[0], b[1]]));
+            let pad_ok = |n: usize| b[n..].iter().all(|x| *x == 0);
+            Ok(match kind {
+                15 if pad_ok(1) => Action::SetMplsTtl(b8),
+                16 if pad_ok(0) => Action::DecMplsTtl,
+                17 if pad_ok(2) => Action::PushVlan(b16),
+                18 if pad_ok(0) => Action::PopVlan,
+                19 if pad_ok(2) => Action::PushMpls(b16),
+                20 if pad_ok(2) => Action::PopMpls(b16),
+                21 => Action::SetQueue(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+                23 if pad_ok(1) => Action::SetNwTtl(b8),
+                _ => raw(r, all),
+            })
+        }
         OFPAT_SET_FIELD => {
             let h = r.u32("set_field OXM")?;
             let n = (h & 0xff) as usize;
@@ -546,14 +602,25 @@ fn parse_nicira(
                 n_clauses,
             })
         }
-        NXAST_RESUBMIT_TABLE => {
+        NXAST_RESUBMIT_TABLE | NXAST_RESUBMIT_TABLE_CT => {
             fixed(16)?;
             let in_port = r.u16("resubmit in_port")?;
             let table = r.u8("resubmit table")?;
-            if in_port != NX_IN_PORT || r.rest().iter().any(|b| *b != 0) {
+            if r.rest().iter().any(|b| *b != 0) {
                 return Ok(raw(r, all));
             }
-            Ok(Action::Resubmit { table })
+            let ct = subtype == NXAST_RESUBMIT_TABLE_CT;
+            if in_port == NX_IN_PORT && table != 0xff && !ct {
+                return Ok(Action::Resubmit { table });
+            }
+            Ok(Action::ResubmitExt { in_port, table, ct })
+        }
+        NXAST_CT_CLEAR | NXAST_EXIT if len == 16 && r.rest().iter().all(|b| *b == 0) => {
+            Ok(if subtype == NXAST_EXIT {
+                Action::Exit
+            } else {
+                Action::CtClear
+            })
         }
         NXAST_NOTE => Ok(Action::Note(r.rest().to_vec())),
         NXAST_CONTROLLER => {

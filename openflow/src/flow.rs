@@ -3,7 +3,7 @@
 //! Shapes follow OF1.3 §7.3.4.1 (`ofp_flow_mod`), §7.2.3 (OXM match), §7.2.4 (instructions),
 //! §7.2.5 (actions), and Open vSwitch's Nicira extensions (`nicira-ext.h`, `meta-flow.xml`).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A 48-bit Ethernet address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -65,6 +65,54 @@ pub enum MatchField {
     CtLabel(u128, Option<u128>),
     /// NXM_NX_CONJ_ID (not maskable).
     ConjId(u32),
+    /// OXM_OF_METADATA, optional mask (`metadata=`).
+    Metadata(u64, Option<u64>),
+    /// OXM_OF_VLAN_VID: the value includes OFPVID_PRESENT 0x1000 (`dl_vlan=5` is 0x1005).
+    VlanVid(u16, Option<u16>),
+    /// OXM_OF_VLAN_PCP (needs a VLAN: VLAN_VID with the present bit).
+    VlanPcp(u8),
+    /// OXM_OF_IP_DSCP, the 6-bit DSCP (`nw_tos` is this shifted left by 2).
+    IpDscp(u8),
+    /// OXM_OF_IP_ECN (`nw_ecn`).
+    IpEcn(u8),
+    /// NXM_NX_IP_TTL (`nw_ttl`).
+    NwTtl(u8),
+    /// OXM_OF_IPV6_SRC, optional mask.
+    Ipv6Src(Ipv6Addr, Option<Ipv6Addr>),
+    /// OXM_OF_IPV6_DST, optional mask.
+    Ipv6Dst(Ipv6Addr, Option<Ipv6Addr>),
+    /// OXM_OF_IPV6_FLABEL (20 bits), optional mask.
+    Ipv6Flabel(u32, Option<u32>),
+    /// OXM_OF_ICMPV6_TYPE (printed as `icmp_type`).
+    Icmpv6Type(u8),
+    /// OXM_OF_ICMPV6_CODE (printed as `icmp_code`).
+    Icmpv6Code(u8),
+    /// OXM_OF_IPV6_ND_TARGET (needs ICMPv6 type 135 or 136), optional mask.
+    NdTarget(Ipv6Addr, Option<Ipv6Addr>),
+    /// OXM_OF_IPV6_ND_SLL (needs ICMPv6 type 135), optional mask.
+    NdSll(MacAddr, Option<MacAddr>),
+    /// OXM_OF_IPV6_ND_TLL (needs ICMPv6 type 136), optional mask.
+    NdTll(MacAddr, Option<MacAddr>),
+    /// OXM_OF_ARP_THA, optional mask.
+    ArpTha(MacAddr, Option<MacAddr>),
+    /// OXM_OF_MPLS_LABEL (20 bits; needs an MPLS eth_type).
+    MplsLabel(u32),
+    /// OXM_OF_MPLS_TC (3 bits).
+    MplsTc(u8),
+    /// OXM_OF_MPLS_BOS (1 bit).
+    MplsBos(u8),
+    /// OXM_OF_TUNNEL_ID (`tun_id`), optional mask.
+    TunnelId(u64, Option<u64>),
+    /// NXM_NX_TUN_IPV4_SRC (`tun_src`), optional mask.
+    TunSrc(Ipv4Addr, Option<Ipv4Addr>),
+    /// NXM_NX_TUN_IPV4_DST (`tun_dst`), optional mask.
+    TunDst(Ipv4Addr, Option<Ipv4Addr>),
+    /// NXM_NX_PKT_MARK, optional mask.
+    PktMark(u32, Option<u32>),
+    /// NXM_NX_DP_HASH, optional mask.
+    DpHash(u32, Option<u32>),
+    /// NXM_NX_RECIRC_ID (not maskable).
+    RecircId(u32),
 }
 
 /// ct_state bits (`lib/packets.h` CS_*, `meta-flow.xml`).
@@ -217,6 +265,36 @@ pub enum Action {
     Group(u32),
     /// OFPAT_DEC_NW_TTL (24): `dec_ttl`.
     DecTtl,
+    /// OFPAT_SET_MPLS_TTL (15): `set_mpls_ttl(N)`.
+    SetMplsTtl(u8),
+    /// OFPAT_DEC_MPLS_TTL (16): `dec_mpls_ttl`.
+    DecMplsTtl,
+    /// OFPAT_PUSH_VLAN (17): `push_vlan:0x8100` (the new tag's TPID).
+    PushVlan(u16),
+    /// OFPAT_POP_VLAN (18): `pop_vlan`.
+    PopVlan,
+    /// OFPAT_PUSH_MPLS (19): `push_mpls:0x8847` (the MPLS ethertype).
+    PushMpls(u16),
+    /// OFPAT_POP_MPLS (20): `pop_mpls:0x0800` (the ethertype of the payload).
+    PopMpls(u16),
+    /// OFPAT_SET_QUEUE (21): `set_queue:N`.
+    SetQueue(u32),
+    /// OFPAT_SET_NW_TTL (23): `mod_nw_ttl:N`.
+    SetNwTtl(u8),
+    /// NXAST_CT_CLEAR (43): `ct_clear`.
+    CtClear,
+    /// NXAST_EXIT (17): `exit`.
+    Exit,
+    /// NXAST_RESUBMIT_TABLE (14) or, with `ct`, NXAST_RESUBMIT_TABLE_CT (44) in the forms
+    /// [`Action::Resubmit`] does not cover: `resubmit:5`, `resubmit(3,4)`, `resubmit(,6,ct)`.
+    ResubmitExt {
+        /// 16-bit NXM port to resubmit as (0xfff8 = keep the current in_port).
+        in_port: u16,
+        /// Table (0xff = the current table).
+        table: u8,
+        /// Look up with the conntrack original-direction tuple.
+        ct: bool,
+    },
     /// Any other action, and NXAST_CONTROLLER2 with `pause` or `meter_id`: round-trips raw
     /// (type, bytes after the 4-byte header).
     Raw {

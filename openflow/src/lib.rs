@@ -10,8 +10,10 @@
 //!   `ovs-ofctl -O OpenFlow13 parse-flow` does (canonical order, mask normalisation) and decoded
 //!   as strictly as OVS (prerequisites, duplicates, wildcards).
 //! - Actions ([`Action`]): output, output_reg, set_field/load (REG_LOAD per piece like OVS),
-//!   conjunction, ct (commit, zone, table, exec loads), resubmit, note, controller, group,
-//!   dec_ttl; any other action round-trips as [`Action::Raw`]. Instructions: all six OF1.3 ones.
+//!   move, conjunction, ct (commit, zone, table, exec loads/moves), ct_clear, resubmit (table,
+//!   port, ct), exit, note, controller/controller2, group, dec_ttl, set/dec mpls_ttl,
+//!   push/pop vlan and mpls, set_queue, mod_nw_ttl; any other action round-trips as
+//!   [`Action::Raw`]. Instructions: all six OF1.3 ones.
 //! - Text: `Display` and `FromStr` for [`FlowMod`], `Display` for [`Match`], [`Action`] and
 //!   [`Instruction`] in `ovs-ofctl dump-flows` syntax.
 //! - [`Connection`]: handshake, atomic bundles, barrier and flow dumps over `<bridge>.mgmt`.

@@ -9,7 +9,7 @@
 //! as OVS's `oxm_pull_match` for FLOW_MOD: bad prerequisites, duplicates, value bits outside the
 //! mask, masks on unmaskable fields and unknown fields are errors carrying the TLV's byte offset.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::flow::{MacAddr, Match, MatchField};
 use crate::wire::{pad8, Reader};
@@ -25,13 +25,26 @@ pub const OFPXMC_NXM_1: u16 = 0x0001;
 /// Identifies a match field independently of its value (one row of [`FIELDS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Fid {
+    DpHash,
+    RecircId,
     ConjId,
     InPort,
     EthSrc,
     EthDst,
     EthType,
+    VlanVid,
+    VlanPcp,
+    MplsTc,
+    MplsBos,
+    MplsLabel,
     Ipv4Src,
     Ipv4Dst,
+    Ipv6Src,
+    Ipv6Dst,
+    IpDscp,
+    IpEcn,
+    NwTtl,
+    Ipv6Flabel,
     IpProto,
     TcpSrc,
     TcpDst,
@@ -41,15 +54,26 @@ pub(crate) enum Fid {
     SctpDst,
     IcmpType,
     IcmpCode,
+    Icmpv6Type,
+    Icmpv6Code,
+    NdTarget,
+    NdSll,
+    NdTll,
     ArpOp,
     ArpSpa,
     ArpTpa,
     ArpSha,
+    ArpTha,
+    TunnelId,
+    TunSrc,
+    TunDst,
     Reg(u8),
+    PktMark,
     CtState,
     CtZone,
     CtMark,
     CtLabel,
+    Metadata,
 }
 
 /// One row of the field table.
@@ -78,6 +102,8 @@ const NX: u16 = OFPXMC_NXM_1;
 
 /// The protocol table: every supported match field (OF1.3 §7.2.3.7, `meta-flow.h`).
 pub(crate) const FIELDS: &[(Fid, FieldInfo)] = &[
+    (Fid::DpHash, fi(NX, 35, 4, true, "dp_hash")),
+    (Fid::RecircId, fi(NX, 36, 4, false, "recirc_id")),
     (Fid::ConjId, fi(NX, 37, 4, false, "conj_id")),
     (Fid::InPort, fi(B, 0, 4, false, "in_port")),
     (Fid::EthSrc, fi(B, 4, 6, true, "dl_src")),
@@ -98,6 +124,28 @@ pub(crate) const FIELDS: &[(Fid, FieldInfo)] = &[
     (Fid::ArpSpa, fi(B, 22, 4, true, "arp_spa")),
     (Fid::ArpTpa, fi(B, 23, 4, true, "arp_tpa")),
     (Fid::ArpSha, fi(B, 24, 6, true, "arp_sha")),
+    (Fid::ArpTha, fi(B, 25, 6, true, "arp_tha")),
+    (Fid::Metadata, fi(B, 2, 8, true, "metadata")),
+    (Fid::VlanVid, fi(B, 6, 2, true, "dl_vlan")),
+    (Fid::VlanPcp, fi(B, 7, 1, false, "dl_vlan_pcp")),
+    (Fid::IpDscp, fi(B, 8, 1, false, "nw_tos")),
+    (Fid::IpEcn, fi(B, 9, 1, false, "nw_ecn")),
+    (Fid::NwTtl, fi(NX, 29, 1, false, "nw_ttl")),
+    (Fid::Ipv6Src, fi(B, 26, 16, true, "ipv6_src")),
+    (Fid::Ipv6Dst, fi(B, 27, 16, true, "ipv6_dst")),
+    (Fid::Ipv6Flabel, fi(B, 28, 4, true, "ipv6_label")),
+    (Fid::Icmpv6Type, fi(B, 29, 1, false, "icmpv6_type")),
+    (Fid::Icmpv6Code, fi(B, 30, 1, false, "icmpv6_code")),
+    (Fid::NdTarget, fi(B, 31, 16, true, "nd_target")),
+    (Fid::NdSll, fi(B, 32, 6, true, "nd_sll")),
+    (Fid::NdTll, fi(B, 33, 6, true, "nd_tll")),
+    (Fid::MplsLabel, fi(B, 34, 4, false, "mpls_label")),
+    (Fid::MplsTc, fi(B, 35, 1, false, "mpls_tc")),
+    (Fid::MplsBos, fi(B, 36, 1, false, "mpls_bos")),
+    (Fid::TunnelId, fi(B, 38, 8, true, "tun_id")),
+    (Fid::TunSrc, fi(NX, 31, 4, true, "tun_src")),
+    (Fid::TunDst, fi(NX, 32, 4, true, "tun_dst")),
+    (Fid::PktMark, fi(NX, 33, 4, true, "pkt_mark")),
     (Fid::CtState, fi(NX, 105, 4, true, "ct_state")),
     (Fid::CtZone, fi(NX, 106, 2, false, "ct_zone")),
     (Fid::CtMark, fi(NX, 107, 4, true, "ct_mark")),
@@ -151,8 +199,14 @@ impl Fid {
         }
     }
 
+    /// The field's all-ones mask: its byte width, except the 13-bit VLAN_VID (present bit +
+    /// VID) and the 20-bit IPv6 flow label.
     fn all_ones(self) -> u128 {
-        ones(self.info().len as u32 * 8)
+        match self {
+            Fid::VlanVid => 0x1fff,
+            Fid::Ipv6Flabel => 0xfffff,
+            _ => ones(self.info().len as u32 * 8),
+        }
     }
 }
 
@@ -181,6 +235,7 @@ impl MatchField {
     pub(crate) fn raw(&self) -> (Fid, u128, Option<u128>) {
         use MatchField as M;
         let ip = |a: &Ipv4Addr| u32::from(*a) as u128;
+        let ip6 = |a: &Ipv6Addr| u128::from(*a);
         match self {
             M::InPort(p) => (Fid::InPort, *p as u128, None),
             M::EthDst(v, m) => (Fid::EthDst, mac_bits(*v), m.map(mac_bits)),
@@ -207,6 +262,30 @@ impl MatchField {
             M::CtMark(v, m) => (Fid::CtMark, *v as u128, m.map(u128::from)),
             M::CtLabel(v, m) => (Fid::CtLabel, *v, *m),
             M::ConjId(v) => (Fid::ConjId, *v as u128, None),
+            M::Metadata(v, m) => (Fid::Metadata, *v as u128, m.map(u128::from)),
+            M::VlanVid(v, m) => (Fid::VlanVid, *v as u128, m.map(u128::from)),
+            M::VlanPcp(v) => (Fid::VlanPcp, *v as u128, None),
+            M::IpDscp(v) => (Fid::IpDscp, *v as u128, None),
+            M::IpEcn(v) => (Fid::IpEcn, *v as u128, None),
+            M::NwTtl(v) => (Fid::NwTtl, *v as u128, None),
+            M::Ipv6Src(v, m) => (Fid::Ipv6Src, ip6(v), m.as_ref().map(ip6)),
+            M::Ipv6Dst(v, m) => (Fid::Ipv6Dst, ip6(v), m.as_ref().map(ip6)),
+            M::Ipv6Flabel(v, m) => (Fid::Ipv6Flabel, *v as u128, m.map(u128::from)),
+            M::Icmpv6Type(v) => (Fid::Icmpv6Type, *v as u128, None),
+            M::Icmpv6Code(v) => (Fid::Icmpv6Code, *v as u128, None),
+            M::NdTarget(v, m) => (Fid::NdTarget, ip6(v), m.as_ref().map(ip6)),
+            M::NdSll(v, m) => (Fid::NdSll, mac_bits(*v), m.map(mac_bits)),
+            M::NdTll(v, m) => (Fid::NdTll, mac_bits(*v), m.map(mac_bits)),
+            M::ArpTha(v, m) => (Fid::ArpTha, mac_bits(*v), m.map(mac_bits)),
+            M::MplsLabel(v) => (Fid::MplsLabel, *v as u128, None),
+            M::MplsTc(v) => (Fid::MplsTc, *v as u128, None),
+            M::MplsBos(v) => (Fid::MplsBos, *v as u128, None),
+            M::TunnelId(v, m) => (Fid::TunnelId, *v as u128, m.map(u128::from)),
+            M::TunSrc(v, m) => (Fid::TunSrc, ip(v), m.as_ref().map(ip)),
+            M::TunDst(v, m) => (Fid::TunDst, ip(v), m.as_ref().map(ip)),
+            M::PktMark(v, m) => (Fid::PktMark, *v as u128, m.map(u128::from)),
+            M::DpHash(v, m) => (Fid::DpHash, *v as u128, m.map(u128::from)),
+            M::RecircId(v) => (Fid::RecircId, *v as u128, None),
         }
     }
 
@@ -240,6 +319,30 @@ impl MatchField {
             Fid::CtMark => M::CtMark(v as u32, m.map(|m| m as u32)),
             Fid::CtLabel => M::CtLabel(v, m),
             Fid::ConjId => M::ConjId(v as u32),
+            Fid::Metadata => M::Metadata(v as u64, m.map(|m| m as u64)),
+            Fid::VlanVid => M::VlanVid(v as u16, m.map(|m| m as u16)),
+            Fid::VlanPcp => M::VlanPcp(v as u8),
+            Fid::IpDscp => M::IpDscp(v as u8),
+            Fid::IpEcn => M::IpEcn(v as u8),
+            Fid::NwTtl => M::NwTtl(v as u8),
+            Fid::Ipv6Src => M::Ipv6Src(Ipv6Addr::from(v), m.map(Ipv6Addr::from)),
+            Fid::Ipv6Dst => M::Ipv6Dst(Ipv6Addr::from(v), m.map(Ipv6Addr::from)),
+            Fid::Ipv6Flabel => M::Ipv6Flabel(v as u32, m.map(|m| m as u32)),
+            Fid::Icmpv6Type => M::Icmpv6Type(v as u8),
+            Fid::Icmpv6Code => M::Icmpv6Code(v as u8),
+            Fid::NdTarget => M::NdTarget(Ipv6Addr::from(v), m.map(Ipv6Addr::from)),
+            Fid::NdSll => M::NdSll(mac(v), m.map(mac)),
+            Fid::NdTll => M::NdTll(mac(v), m.map(mac)),
+            Fid::ArpTha => M::ArpTha(mac(v), m.map(mac)),
+            Fid::MplsLabel => M::MplsLabel(v as u32),
+            Fid::MplsTc => M::MplsTc(v as u8),
+            Fid::MplsBos => M::MplsBos(v as u8),
+            Fid::TunnelId => M::TunnelId(v as u64, m.map(|m| m as u64)),
+            Fid::TunSrc => M::TunSrc(ip(v), m.map(ip)),
+            Fid::TunDst => M::TunDst(ip(v), m.map(ip)),
+            Fid::PktMark => M::PktMark(v as u32, m.map(|m| m as u32)),
+            Fid::DpHash => M::DpHash(v as u32, m.map(|m| m as u32)),
+            Fid::RecircId => M::RecircId(v as u32),
         }
     }
 
@@ -420,6 +523,8 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
     let mut seen: Vec<Fid> = Vec::new();
     let mut eth_type: Option<u16> = None;
     let mut ip_proto: Option<u8> = None;
+    let mut icmpv6_type: Option<u8> = None;
+    let mut vlan_present = false;
     while !r.is_empty() {
         let off = r.offset();
         let (header, value, mask) = parse_tlv(r)?;
@@ -447,9 +552,21 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
             Fid::UdpSrc | Fid::UdpDst => is_ip && ip_proto == Some(17),
             Fid::SctpSrc | Fid::SctpDst => is_ip && ip_proto == Some(132),
             Fid::IcmpType | Fid::IcmpCode => eth_type == Some(0x0800) && ip_proto == Some(1),
-            Fid::ArpOp | Fid::ArpSpa | Fid::ArpTpa | Fid::ArpSha => {
+            Fid::ArpOp | Fid::ArpSpa | Fid::ArpTpa | Fid::ArpSha | Fid::ArpTha => {
                 matches!(eth_type, Some(0x0806) | Some(0x8035))
             }
+            Fid::IpDscp | Fid::IpEcn | Fid::NwTtl => is_ip,
+            Fid::Ipv6Src | Fid::Ipv6Dst | Fid::Ipv6Flabel => eth_type == Some(0x86dd),
+            Fid::Icmpv6Type | Fid::Icmpv6Code => eth_type == Some(0x86dd) && ip_proto == Some(58),
+            Fid::NdTarget => {
+                eth_type == Some(0x86dd) && matches!(icmpv6_type, Some(135) | Some(136))
+            }
+            Fid::NdSll => eth_type == Some(0x86dd) && icmpv6_type == Some(135),
+            Fid::NdTll => eth_type == Some(0x86dd) && icmpv6_type == Some(136),
+            Fid::MplsLabel | Fid::MplsTc | Fid::MplsBos => {
+                matches!(eth_type, Some(0x8847) | Some(0x8848))
+            }
+            Fid::VlanPcp => vlan_present,
             _ => true,
         };
         if !prereq_ok {
@@ -458,6 +575,8 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
         match fid {
             Fid::EthType => eth_type = Some(v as u16),
             Fid::IpProto => ip_proto = Some(v as u8),
+            Fid::Icmpv6Type => icmpv6_type = Some(v as u8),
+            Fid::VlanVid => vlan_present = v & 0x1000 != 0,
             _ => {}
         }
         seen.push(fid);

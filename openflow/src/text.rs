@@ -10,7 +10,7 @@
 //! ```
 
 use std::fmt::{self, Display, Formatter, Write};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use crate::action::port;
@@ -144,50 +144,129 @@ fn ct_state_text(v: u32, m: u32) -> String {
     s
 }
 
+fn ip6_masked(v: Ipv6Addr, m: Option<Ipv6Addr>) -> String {
+    match m {
+        None => v.to_string(),
+        Some(m) => {
+            let mb = u128::from(m);
+            if mb.leading_ones() + mb.trailing_zeros() == 128 {
+                format!("{v}/{}", mb.leading_ones())
+            } else {
+                format!("{v}/{m}")
+            }
+        }
+    }
+}
+
+/// OVS's `vlan_tci` text from the OXM VLAN_VID / VLAN_PCP pair (`match_format`).
+fn vlan_text(vid: Option<(u16, Option<u16>)>, pcp: Option<u8>) -> String {
+    let (mut tci, mut mask) = (0u16, 0u16);
+    if let Some((v, m)) = vid {
+        let m = m.unwrap_or(0x1fff) & 0x1fff;
+        tci |= v & m;
+        mask |= m;
+    }
+    if let Some(p) = pcp {
+        tci |= (p as u16) << 13;
+        mask |= 0xe000;
+    }
+    let (vid_mask, pcp_mask) = (mask & 0x0fff, mask & 0xe000);
+    if mask & tci & 0x1000 != 0
+        && (vid_mask == 0 || vid_mask == 0x0fff)
+        && (pcp_mask == 0 || pcp_mask == 0xe000)
+        && (vid_mask != 0 || pcp_mask != 0)
+    {
+        let mut parts = Vec::new();
+        if vid_mask != 0 {
+            parts.push(format!("dl_vlan={}", tci & 0x0fff));
+        }
+        if pcp_mask != 0 {
+            parts.push(format!("dl_vlan_pcp={}", tci >> 13));
+        }
+        parts.join(",")
+    } else if mask == 0xffff {
+        format!("vlan_tci={tci:#06x}")
+    } else {
+        format!("vlan_tci={tci:#06x}/{mask:#06x}")
+    }
+}
+
 /// Position in `match_format`'s print order, and the `key=value` text; `None` for fields
-/// folded into the protocol shorthand.
+/// folded into the protocol shorthand or into another field's text (VLAN PCP).
 fn field_text(
     f: &MatchField,
     shorthand_type: bool,
     shorthand_proto: bool,
     eth_type: Option<u16>,
-) -> Option<(u8, String)> {
+) -> Option<(u16, String)> {
     use MatchField as M;
     let arp = matches!(eth_type, Some(0x0806) | Some(0x8035));
+    let m32 = |m: &Option<u32>| m.map(u128::from);
     Some(match f {
-        M::ConjId(v) => (0, format!("conj_id={v}")),
-        M::CtState(v, m) => (1, format!("ct_state={}", ct_state_text(*v, *m))),
-        M::CtZone(v) => (2, format!("ct_zone={v}")),
-        M::CtMark(v, m) => (
-            3,
-            format!("ct_mark={}", int_masked(*v as u128, m.map(u128::from))),
-        ),
-        M::CtLabel(v, m) => (4, format!("ct_label={}", int_masked(*v, *m))),
+        M::PktMark(v, m) => (0, format!("pkt_mark={}", int_masked(*v as u128, m32(m)))),
+        M::RecircId(v) => (1, format!("recirc_id={}", hex(*v as u128))),
+        M::DpHash(v, m) => (2, format!("dp_hash={}", int_masked(*v as u128, m32(m)))),
+        M::ConjId(v) => (3, format!("conj_id={v}")),
+        M::CtState(v, m) => (4, format!("ct_state={}", ct_state_text(*v, *m))),
+        M::CtZone(v) => (5, format!("ct_zone={v}")),
+        M::CtMark(v, m) => (6, format!("ct_mark={}", int_masked(*v as u128, m32(m)))),
+        M::CtLabel(v, m) => (7, format!("ct_label={}", int_masked(*v, *m))),
         M::Reg(n, v, m) => (
-            10 + *n,
-            format!("reg{n}={}", int_masked(*v as u128, m.map(u128::from))),
+            10 + *n as u16,
+            format!("reg{n}={}", int_masked(*v as u128, m32(m))),
         ),
-        M::InPort(p) => (30, format!("in_port={}", port_name(*p))),
-        M::EthSrc(v, m) => (31, format!("dl_src={}", mac_masked(*v, *m))),
-        M::EthDst(v, m) => (32, format!("dl_dst={}", mac_masked(*v, *m))),
-        M::EthType(v) if !shorthand_type => (33, format!("dl_type={v:#06x}")),
+        M::TunnelId(v, m) => (
+            30,
+            format!("tun_id={}", int_masked(*v as u128, m.map(u128::from))),
+        ),
+        M::TunSrc(v, m) => (31, format!("tun_src={}", ip_masked(*v, *m))),
+        M::TunDst(v, m) => (32, format!("tun_dst={}", ip_masked(*v, *m))),
+        M::Metadata(v, m) => (
+            40,
+            format!("metadata={}", int_masked(*v as u128, m.map(u128::from))),
+        ),
+        M::InPort(p) => (41, format!("in_port={}", port_name(*p))),
+        // VLAN_VID carries the PCP too (see `to_string_with_priority`); PCP alone is text-less.
+        M::VlanVid(..) | M::VlanPcp(_) => return None,
+        M::EthSrc(v, m) => (43, format!("dl_src={}", mac_masked(*v, *m))),
+        M::EthDst(v, m) => (44, format!("dl_dst={}", mac_masked(*v, *m))),
+        M::EthType(v) if !shorthand_type => (45, format!("dl_type={v:#06x}")),
         M::EthType(_) => return None,
-        M::Ipv4Src(v, m) => (34, format!("nw_src={}", ip_masked(*v, *m))),
-        M::ArpSpa(v, m) => (34, format!("arp_spa={}", ip_masked(*v, *m))),
-        M::Ipv4Dst(v, m) => (35, format!("nw_dst={}", ip_masked(*v, *m))),
-        M::ArpTpa(v, m) => (35, format!("arp_tpa={}", ip_masked(*v, *m))),
+        M::Ipv6Src(v, m) => (46, format!("ipv6_src={}", ip6_masked(*v, *m))),
+        M::Ipv6Dst(v, m) => (47, format!("ipv6_dst={}", ip6_masked(*v, *m))),
+        M::Ipv4Src(v, m) => (46, format!("nw_src={}", ip_masked(*v, *m))),
+        M::ArpSpa(v, m) => (46, format!("arp_spa={}", ip_masked(*v, *m))),
+        M::Ipv4Dst(v, m) => (47, format!("nw_dst={}", ip_masked(*v, *m))),
+        M::ArpTpa(v, m) => (47, format!("arp_tpa={}", ip_masked(*v, *m))),
+        M::Ipv6Flabel(v, m) => (
+            48,
+            match m {
+                None => format!("ipv6_label={v:#07x}"),
+                Some(m) => format!("ipv6_label={v:#07x}/{m:#07x}"),
+            },
+        ),
         M::IpProto(_) if shorthand_proto => return None,
-        M::IpProto(v) if arp => (36, format!("arp_op={v}")),
-        M::IpProto(v) => (36, format!("nw_proto={v}")),
-        M::ArpOp(v) => (36, format!("arp_op={v}")),
-        M::ArpSha(v, m) => (37, format!("arp_sha={}", mac_masked(*v, *m))),
-        M::IcmpType(v) => (40, format!("icmp_type={v}")),
-        M::IcmpCode(v) => (41, format!("icmp_code={v}")),
+        M::IpProto(v) if arp => (49, format!("arp_op={v}")),
+        M::IpProto(v) => (49, format!("nw_proto={v}")),
+        M::ArpOp(v) => (49, format!("arp_op={v}")),
+        M::IpDscp(v) => (50, format!("nw_tos={}", (*v as u16) << 2)),
+        M::IpEcn(v) => (51, format!("nw_ecn={v}")),
+        M::NwTtl(v) => (52, format!("nw_ttl={v}")),
+        M::MplsLabel(v) => (53, format!("mpls_label={v}")),
+        M::MplsTc(v) => (54, format!("mpls_tc={v}")),
+        M::MplsBos(v) => (55, format!("mpls_bos={v}")),
+        M::ArpSha(v, m) => (57, format!("arp_sha={}", mac_masked(*v, *m))),
+        M::ArpTha(v, m) => (58, format!("arp_tha={}", mac_masked(*v, *m))),
+        M::IcmpType(v) | M::Icmpv6Type(v) => (60, format!("icmp_type={v}")),
+        M::IcmpCode(v) | M::Icmpv6Code(v) => (61, format!("icmp_code={v}")),
+        M::NdTarget(v, m) => (62, format!("nd_target={}", ip6_masked(*v, *m))),
+        M::NdSll(v, m) => (63, format!("nd_sll={}", mac_masked(*v, *m))),
+        M::NdTll(v, m) => (64, format!("nd_tll={}", mac_masked(*v, *m))),
         M::TcpSrc(v, m) | M::UdpSrc(v, m) | M::SctpSrc(v, m) => {
-            (42, format!("tp_src={}", u16_masked(*v, *m)))
+            (70, format!("tp_src={}", u16_masked(*v, *m)))
         }
         M::TcpDst(v, m) | M::UdpDst(v, m) | M::SctpDst(v, m) => {
-            (43, format!("tp_dst={}", u16_masked(*v, *m)))
+            (71, format!("tp_dst={}", u16_masked(*v, *m)))
         }
     })
 }
@@ -229,7 +308,7 @@ impl Match {
             (Some(0x8848), _) => Some(("mplsm", false)),
             _ => None,
         };
-        let mut items: Vec<(u8, String)> = canon
+        let mut items: Vec<(u16, String)> = canon
             .0
             .iter()
             .filter_map(|f| {
@@ -242,7 +321,18 @@ impl Match {
             })
             .collect();
         if let Some((name, _)) = shorthand {
-            items.push((5, name.to_string()));
+            items.push((9, name.to_string()));
+        }
+        let vid = canon.0.iter().find_map(|f| match f {
+            MatchField::VlanVid(v, m) => Some((*v, *m)),
+            _ => None,
+        });
+        let pcp = canon.0.iter().find_map(|f| match f {
+            MatchField::VlanPcp(p) => Some(*p),
+            _ => None,
+        });
+        if vid.is_some() || pcp.is_some() {
+            items.push((42, vlan_text(vid, pcp)));
         }
         items.sort_by_key(|(rank, _)| *rank);
         let mut parts: Vec<String> = Vec::new();
@@ -482,6 +572,32 @@ impl Display for Action {
                 write!(f, "controller({})", parts.join(","))
             }
             Action::Group(g) => write!(f, "group:{g}"),
+            Action::SetMplsTtl(t) => write!(f, "set_mpls_ttl({t})"),
+            Action::DecMplsTtl => f.write_str("dec_mpls_ttl"),
+            Action::PushVlan(e) => write!(f, "push_vlan:{e:#06x}"),
+            Action::PopVlan => f.write_str("pop_vlan"),
+            Action::PushMpls(e) => write!(f, "push_mpls:{e:#06x}"),
+            Action::PopMpls(e) => write!(f, "pop_mpls:{e:#06x}"),
+            Action::SetQueue(q) => write!(f, "set_queue:{q}"),
+            Action::SetNwTtl(t) => write!(f, "mod_nw_ttl:{t}"),
+            Action::CtClear => f.write_str("ct_clear"),
+            Action::Exit => f.write_str("exit"),
+            Action::ResubmitExt {
+                in_port,
+                table: 0xff,
+                ct: false,
+            } => write!(f, "resubmit:{}", nx_port_name(*in_port)),
+            Action::ResubmitExt { in_port, table, ct } => {
+                f.write_str("resubmit(")?;
+                if *in_port != NX_IN_PORT {
+                    f.write_str(&nx_port_name(*in_port))?;
+                }
+                f.write_char(',')?;
+                if *table != 0xff {
+                    write!(f, "{table}")?;
+                }
+                f.write_str(if *ct { ",ct)" } else { ")" })
+            }
             Action::DecTtl => f.write_str("dec_ttl"),
             Action::Raw { kind, body } => {
                 let h: String = body.iter().map(|b| format!("{b:02x}")).collect();
@@ -625,6 +741,30 @@ fn ip_masked_parse(s: &str) -> Result<(Ipv4Addr, Option<Ipv4Addr>), Error> {
     Ok((a, m))
 }
 
+fn ip6_masked_parse(s: &str) -> Result<(Ipv6Addr, Option<Ipv6Addr>), Error> {
+    let (a, m) = match s.split_once('/') {
+        Some((a, m)) => (a, Some(m)),
+        None => (s, None),
+    };
+    let a: Ipv6Addr = a.parse().map_err(|_| perr(s, "expected an IPv6 address"))?;
+    let m = match m {
+        None => None,
+        Some(m) if m.contains(':') => Some(m.parse().map_err(|_| perr(s, "bad IPv6 mask"))?),
+        Some(m) => {
+            let n: u32 = num(m)?;
+            if n > 128 {
+                return Err(perr(s, "prefix length > 128"));
+            }
+            Some(Ipv6Addr::from(if n == 0 {
+                0
+            } else {
+                u128::MAX << (128 - n)
+            }))
+        }
+    };
+    Ok((a, m))
+}
+
 fn mac_masked_parse(s: &str) -> Result<(MacAddr, Option<MacAddr>), Error> {
     match s.split_once('/') {
         Some((a, m)) => Ok((a.parse()?, Some(m.parse()?))),
@@ -755,6 +895,26 @@ fn parse_set_field(s: &str, arg: &str) -> Result<Vec<Action>, Error> {
         });
     }
     Ok(out)
+}
+
+/// NXM's 16-bit port numbers: reserved ports are the OF1.3 ones minus 0xffff0000.
+const NX_IN_PORT: u16 = 0xfff8;
+
+fn nx_port(s: &str) -> Result<u16, Error> {
+    let p = parse_port(s)?;
+    if p >= port::MAX {
+        Ok((p & 0xffff) as u16)
+    } else {
+        u16::try_from(p).map_err(|_| perr(s, "port does not fit 16 bits"))
+    }
+}
+
+fn nx_port_name(p: u16) -> String {
+    if p >= 0xff00 {
+        port_name(0xffff_0000 | p as u32)
+    } else {
+        p.to_string()
+    }
 }
 
 fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
@@ -917,11 +1077,34 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                 exec,
             })
         }
+        ("resubmit", Some(a)) if !a.starts_with('(') => one(Action::ResubmitExt {
+            in_port: nx_port(a)?,
+            table: 0xff,
+            ct: false,
+        }),
         ("resubmit", Some(a)) => {
             let inner = paren(a)?;
             match inner.split_once(',') {
-                Some(("", t)) => one(Action::Resubmit { table: num(t)? }),
-                _ => Err(perr(s, "only resubmit(,TABLE) is supported")),
+                Some(("", t)) if !t.contains(',') && !t.is_empty() => {
+                    one(Action::Resubmit { table: num(t)? })
+                }
+                Some((p, rest)) => {
+                    let (t, ct) = match rest.split_once(',') {
+                        Some((t, "ct")) => (t, true),
+                        Some(_) => return Err(perr(s, "expected resubmit(PORT,TABLE[,ct])")),
+                        None => (rest, false),
+                    };
+                    one(Action::ResubmitExt {
+                        in_port: if p.is_empty() {
+                            NX_IN_PORT
+                        } else {
+                            nx_port(p)?
+                        },
+                        table: if t.is_empty() { 0xff } else { num(t)? },
+                        ct,
+                    })
+                }
+                None => Err(perr(s, "expected resubmit(PORT,TABLE[,ct])")),
             }
         }
         ("note", Some(a)) => {
@@ -934,6 +1117,16 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             one(Action::Note(bytes))
         }
         ("group", Some(a)) => one(Action::Group(num(a)?)),
+        ("set_mpls_ttl", Some(a)) => one(Action::SetMplsTtl(num(a.trim_matches(['(', ')']))?)),
+        ("dec_mpls_ttl", None) => one(Action::DecMplsTtl),
+        ("push_vlan", Some(a)) => one(Action::PushVlan(num(a)?)),
+        ("pop_vlan", None) | ("strip_vlan", None) => one(Action::PopVlan),
+        ("push_mpls", Some(a)) => one(Action::PushMpls(num(a)?)),
+        ("pop_mpls", Some(a)) => one(Action::PopMpls(num(a)?)),
+        ("set_queue", Some(a)) => one(Action::SetQueue(num(a)?)),
+        ("mod_nw_ttl", Some(a)) => one(Action::SetNwTtl(num(a)?)),
+        ("ct_clear", None) => one(Action::CtClear),
+        ("exit", None) => one(Action::Exit),
         ("dec_ttl", None) => one(Action::DecTtl),
         (_, None) if PORT_NAMES.iter().any(|(_, n)| n.eq_ignore_ascii_case(s)) => {
             one(Action::Output {
@@ -1005,6 +1198,7 @@ fn parse_match_tokens<'a>(
     use MatchField as M;
     let mut fields: Vec<MatchField> = Vec::new();
     let mut tp: Vec<(bool, u16, Option<u16>)> = Vec::new();
+    let mut vlan_pcp: Option<u8> = None;
     for tok in tokens {
         let (k, v) = match tok.split_once('=') {
             Some((k, v)) => (k, Some(v)),
@@ -1117,6 +1311,87 @@ fn parse_match_tokens<'a>(
                 fields.push(M::CtLabel(a, m));
             }
             ("conj_id", _) => fields.push(M::ConjId(num(need()?)?)),
+            ("metadata", _) => {
+                let (a, m) = num_masked::<u64>(need()?)?;
+                fields.push(M::Metadata(a, m));
+            }
+            ("dl_vlan", _) => {
+                let vid: u16 = num(need()?)?;
+                fields.push(M::VlanVid(0x1000 | (vid & 0x0fff), None));
+            }
+            ("dl_vlan_pcp", _) => vlan_pcp = Some(num(need()?)?),
+            ("vlan_tci", _) => {
+                let (t, m) = num_masked::<u16>(need()?)?;
+                let m = m.unwrap_or(0xffff);
+                if m & 0x1fff != 0 {
+                    fields.push(M::VlanVid(t & 0x1fff, Some(m & 0x1fff)));
+                }
+                // Without a VLAN (present bit matched as 0) the PCP is meaningless; OVS drops it.
+                match m & 0xe000 {
+                    _ if m & 0x1000 != 0 && t & 0x1000 == 0 => {}
+                    0 => {}
+                    0xe000 => fields.push(M::VlanPcp((t >> 13) as u8)),
+                    _ => return Err(perr(tok, "vlan_tci PCP bits must be all or none")),
+                }
+            }
+            ("nw_tos", _) => fields.push(M::IpDscp(num::<u8>(need()?)? >> 2)),
+            ("ip_dscp", _) => fields.push(M::IpDscp(num(need()?)?)),
+            ("nw_ecn" | "ip_ecn", _) => fields.push(M::IpEcn(num(need()?)?)),
+            ("nw_ttl", _) => fields.push(M::NwTtl(num(need()?)?)),
+            ("ipv6_src", _) => {
+                let (a, m) = ip6_masked_parse(need()?)?;
+                fields.push(M::Ipv6Src(a, m));
+            }
+            ("ipv6_dst", _) => {
+                let (a, m) = ip6_masked_parse(need()?)?;
+                fields.push(M::Ipv6Dst(a, m));
+            }
+            ("ipv6_label", _) => {
+                let (a, m) = num_masked::<u32>(need()?)?;
+                fields.push(M::Ipv6Flabel(a, m));
+            }
+            ("icmpv6_type", _) => fields.push(M::Icmpv6Type(num(need()?)?)),
+            ("icmpv6_code", _) => fields.push(M::Icmpv6Code(num(need()?)?)),
+            ("nd_target", _) => {
+                let (a, m) = ip6_masked_parse(need()?)?;
+                fields.push(M::NdTarget(a, m));
+            }
+            ("nd_sll", _) => {
+                let (a, m) = mac_masked_parse(need()?)?;
+                fields.push(M::NdSll(a, m));
+            }
+            ("nd_tll", _) => {
+                let (a, m) = mac_masked_parse(need()?)?;
+                fields.push(M::NdTll(a, m));
+            }
+            ("arp_tha", _) => {
+                let (a, m) = mac_masked_parse(need()?)?;
+                fields.push(M::ArpTha(a, m));
+            }
+            ("mpls_label", _) => fields.push(M::MplsLabel(num(need()?)?)),
+            ("mpls_tc", _) => fields.push(M::MplsTc(num(need()?)?)),
+            ("mpls_bos", _) => fields.push(M::MplsBos(num(need()?)?)),
+            ("tun_id" | "tunnel_id", _) => {
+                let (a, m) = num_masked::<u64>(need()?)?;
+                fields.push(M::TunnelId(a, m));
+            }
+            ("tun_src", _) => {
+                let (a, m) = ip_masked_parse(need()?)?;
+                fields.push(M::TunSrc(a, m));
+            }
+            ("tun_dst", _) => {
+                let (a, m) = ip_masked_parse(need()?)?;
+                fields.push(M::TunDst(a, m));
+            }
+            ("pkt_mark", _) => {
+                let (a, m) = num_masked::<u32>(need()?)?;
+                fields.push(M::PktMark(a, m));
+            }
+            ("dp_hash", _) => {
+                let (a, m) = num_masked::<u32>(need()?)?;
+                fields.push(M::DpHash(a, m));
+            }
+            ("recirc_id", _) => fields.push(M::RecircId(num(need()?)?)),
             (r, _) if r.starts_with("reg") && r[3..].parse::<u8>().is_ok_and(|n| n < 16) => {
                 let (a, m) = num_masked::<u32>(need()?)?;
                 fields.push(M::Reg(r[3..].parse().unwrap_or(0), a, m));
@@ -1131,6 +1406,21 @@ fn parse_match_tokens<'a>(
             None
         }
     });
+    if let Some(p) = vlan_pcp {
+        // A PCP match implies "has a VLAN" (OVS sets the VID present bit in the mask).
+        if !fields.iter().any(|f| matches!(f, M::VlanVid(..))) {
+            fields.push(M::VlanVid(0x1000, Some(0x1000)));
+        }
+        fields.push(M::VlanPcp(p));
+    }
+    let is_v6 = fields.iter().any(|f| matches!(f, M::EthType(0x86dd)));
+    for f in fields.iter_mut() {
+        match f {
+            M::IcmpType(t) if is_v6 => *f = M::Icmpv6Type(*t),
+            M::IcmpCode(c) if is_v6 => *f = M::Icmpv6Code(*c),
+            _ => {}
+        }
+    }
     for (src, v, m) in tp {
         fields.push(match (proto, src) {
             (Some(6), true) => M::TcpSrc(v, m),

@@ -1,7 +1,7 @@
 //! Property tests: emit-then-decode is the identity (up to canonical form) for FlowMods built
 //! from the model, and decode never panics on arbitrary bytes.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use openflow::{Action, Field, FlowMod, Instruction, MacAddr, Match, MatchField as M, Message};
 use proptest::prelude::*;
@@ -28,9 +28,22 @@ fn a_match() -> impl Strategy<Value = Match> {
             (any::<u128>(), proptest::option::of(any::<u128>()))
                 .prop_map(|(v, m)| M::CtLabel(v, m)),
             any::<u32>().prop_map(M::ConjId),
+            (any::<u64>(), proptest::option::of(any::<u64>())).prop_map(|(v, m)| M::Metadata(v, m)),
+            (any::<u64>(), proptest::option::of(any::<u64>())).prop_map(|(v, m)| M::TunnelId(v, m)),
+            (ip(), proptest::option::of(ip())).prop_map(|(a, m)| M::TunSrc(a, m)),
+            (ip(), proptest::option::of(ip())).prop_map(|(a, m)| M::TunDst(a, m)),
+            (any::<u32>(), proptest::option::of(any::<u32>())).prop_map(|(v, m)| M::PktMark(v, m)),
+            (any::<u32>(), proptest::option::of(any::<u32>())).prop_map(|(v, m)| M::DpHash(v, m)),
+            any::<u32>().prop_map(M::RecircId),
         ],
         0..5,
     );
+    let vlan = prop_oneof![
+        Just(vec![]),
+        (0u16..0x1000).prop_map(|v| vec![M::VlanVid(0x1000 | v, None)]),
+        (0u16..0x1000, 0u8..8).prop_map(|(v, p)| vec![M::VlanVid(0x1000 | v, None), M::VlanPcp(p)]),
+        Just(vec![M::VlanVid(0x1000, Some(0x1000)), M::VlanPcp(3)]),
+    ];
     let l3 = prop_oneof![
         Just(vec![]),
         (
@@ -71,7 +84,43 @@ fn a_match() -> impl Strategy<Value = Match> {
                 M::ArpSha(h, hm)
             ]),
     ];
-    (common, l3).prop_map(|(mut c, l3)| {
+    let ip6 = || any::<u128>().prop_map(Ipv6Addr::from);
+    let l3 = prop_oneof![
+        4 => l3,
+        1 => (
+            ip6(),
+            proptest::option::of(ip6()),
+            any::<u32>(),
+            0u8..64,
+            any::<u8>(),
+            mac(),
+            any::<bool>()
+        )
+            .prop_map(|(a, m, label, dscp, ttl, h, na)| {
+                vec![
+                    M::EthType(0x86dd),
+                    M::Ipv6Src(a, m),
+                    M::Ipv6Dst(a, None),
+                    M::Ipv6Flabel(label & 0xfffff, Some(label & 0xff)),
+                    M::IpDscp(dscp),
+                    M::IpEcn(ttl & 3),
+                    M::NwTtl(ttl),
+                    M::IpProto(58),
+                    M::Icmpv6Type(if na { 136 } else { 135 }),
+                    M::Icmpv6Code(0),
+                    M::NdTarget(a, m),
+                    if na { M::NdTll(h, None) } else { M::NdSll(h, None) },
+                ]
+            }),
+        1 => (0u32..0x100000, 0u8..8, 0u8..2).prop_map(|(l, tc, bos)| vec![
+            M::EthType(0x8847),
+            M::MplsLabel(l),
+            M::MplsTc(tc),
+            M::MplsBos(bos)
+        ]),
+    ];
+    (common, l3, vlan).prop_map(|(mut c, l3, vlan)| {
+        c.extend(vlan);
         // One of each field: duplicates are invalid on the wire.
         c.sort_by_key(|f| (std::mem::discriminant(f).clone_key(), reg_no(f)));
         c.dedup_by(|a, b| {
@@ -208,10 +257,26 @@ fn action() -> impl Strategy<Value = Action> {
             }),
         any::<u32>().prop_map(Action::Group),
         Just(Action::DecTtl),
+        any::<u8>().prop_map(Action::SetMplsTtl),
+        Just(Action::DecMplsTtl),
+        any::<u16>().prop_map(Action::PushVlan),
+        Just(Action::PopVlan),
+        any::<u16>().prop_map(Action::PushMpls),
+        any::<u16>().prop_map(Action::PopMpls),
+        any::<u32>().prop_map(Action::SetQueue),
+        any::<u8>().prop_map(Action::SetNwTtl),
+        Just(Action::CtClear),
+        Just(Action::Exit),
+        (any::<u16>(), any::<u8>(), any::<bool>())
+            .prop_filter("plain resubmit(,T) is Action::Resubmit", |(p, t, ct)| {
+                *p != 0xfff8 || *t == 0xff || *ct
+            })
+            .prop_map(|(in_port, table, ct)| Action::ResubmitExt { in_port, table, ct }),
+        // An unknown Nicira subtype stays raw.
         prop::collection::vec(any::<u8>(), 1..3).prop_map(|w| Action::Raw {
             kind: 0xffff,
             body: [
-                &[0, 0, 0x23, 0x20, 0, 0x2b][..],
+                &[0, 0, 0x23, 0x20, 0x7f, 0x7f][..],
                 &vec![0; 6 + 8 * (w.len() - 1)]
             ]
             .concat()

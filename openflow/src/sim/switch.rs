@@ -351,6 +351,8 @@ impl Xlate<'_> {
                 | Action::Group(_)
                 | Action::DecTtl
                 | Action::Raw { .. } => {}
+                // Header rewrites, queues, exit, ct_clear and resubmit by port are not modelled.
+                _ => {}
             }
         }
         Ok(())
