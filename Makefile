@@ -53,3 +53,14 @@ golden:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## OpenFlow codec throughput vs rovs-openflow, allocations per match field; figures in docs/benchmarks.md.
+.PHONY: bench-openflow fuzz
+bench-openflow:
+	$(CARGO) bench -p openflow --bench codec
+
+## Fuzz the message decoder and the flow text parser, FUZZ_SECONDS each (needs `cargo install cargo-fuzz`).
+FUZZ_SECONDS ?= 180
+fuzz:
+	cd openflow/fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode_message -- -max_total_time=$(FUZZ_SECONDS)
+	cd openflow/fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run parse_flow -- -max_total_time=$(FUZZ_SECONDS)

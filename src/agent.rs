@@ -175,7 +175,7 @@ pub async fn realize_resolved(
         source,
     };
     wait_for_socket(&cfg.of_socket, Duration::from_secs(30)).await;
-    let mut conn = openflow::Connection::connect_unix(&cfg.of_socket)
+    let conn = openflow::Connection::connect_unix(&cfg.of_socket)
         .await
         .map_err(of_err)?;
     let mut batch = Vec::with_capacity(compiled.flows.len() + 1);

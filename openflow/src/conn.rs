@@ -1,364 +1,400 @@
 //! A tokio OpenFlow 1.3 client for a bridge's management socket (`<rundir>/<bridge>.mgmt`,
-//! what `ovs-ofctl ... unix:/var/run/openvswitch/br-int.mgmt` talks to).
+//! what `ovs-ofctl ... unix:/var/run/openvswitch/br-int.mgmt` talks to): a thin driver around
+//! the sans-IO [`Session`].
 //!
-//! A background task owns the read half: it frames and decodes messages, answers
-//! ECHO_REQUESTs itself (OVS probes an idle mgmt connection every 60 s and drops it without a
-//! reply), and hands everything else to the [`Connection`]. Writes share the write half under a
-//! mutex, in batches, so echo replies interleave with a long bundle.
+//! One spawned task owns the socket and the session; [`Connection`] is a cloneable handle that
+//! sends it commands. The task reads and writes in the same `select!`, so ECHO_REQUESTs are
+//! answered and errors drained while a long bundle is being written, and it reconnects with
+//! backoff when the switch goes away (reported as [`AsyncEvent::Reconnected`]).
 
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, Mutex};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
-use crate::bundle::{BundleControl, BundleCtrlType, OFPBF_ATOMIC, OFPBF_ORDERED};
-use crate::message::{frame_len, Hello, SwitchConfig, SwitchFeatures};
-use crate::multipart::{FlowStatsRequest, MultipartReply, MultipartRequest, OFPMPF_MORE};
-use crate::{Error, FlowMod, FlowStats, Message, OfpError};
+use crate::multipart::{FlowStatsRequest, MultipartReply, MultipartRequest};
+use crate::session::{Config, DisconnectReason, Event, RequestId, Response, Session};
+use crate::{Error, FlowMod, FlowStats, Message, SwitchFeatures};
 
-/// Bytes written per lock of the write half.
-const WRITE_BATCH: usize = 256 * 1024;
+/// A message or connection change not tied to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AsyncEvent {
+    /// PACKET_IN, PORT_STATUS, FLOW_REMOVED, an unsolicited ERROR, ...
+    Message {
+        /// Its xid.
+        xid: u32,
+        /// The message.
+        message: Message,
+    },
+    /// The connection dropped; a reconnect is under way.
+    Disconnected(DisconnectReason),
+    /// The connection is back (handshake done); flows may need reinstalling.
+    Reconnected {
+        /// The new FEATURES_REPLY.
+        features: SwitchFeatures,
+    },
+}
 
-type Inbound = Result<(u32, Message), Error>;
+/// The stream of [`AsyncEvent`]s of one [`Connection::events`] subscription.
+#[derive(Debug)]
+pub struct AsyncEvents(mpsc::UnboundedReceiver<AsyncEvent>);
 
-/// An OpenFlow 1.3 connection to one bridge.
+impl AsyncEvents {
+    /// The next event; `None` once the connection task has ended.
+    pub async fn next(&mut self) -> Option<AsyncEvent> {
+        self.0.recv().await
+    }
+}
+
+enum Command {
+    Request(Message, oneshot::Sender<Result<Response, Error>>),
+    Send(Message),
+    Bundle(Vec<FlowMod>, oneshot::Sender<Result<Response, Error>>),
+    Subscribe(mpsc::UnboundedSender<AsyncEvent>),
+}
+
+/// A cloneable handle to an OpenFlow 1.3 connection to one bridge. The connection lives as long
+/// as any handle does.
+#[derive(Clone)]
 pub struct Connection {
-    writer: Arc<Mutex<OwnedWriteHalf>>,
-    rx: mpsc::UnboundedReceiver<Inbound>,
-    reader: JoinHandle<()>,
-    features: SwitchFeatures,
-    next_xid: u32,
-    next_bundle: u32,
+    cmd: mpsc::UnboundedSender<Command>,
+    features: Arc<Mutex<SwitchFeatures>>,
 }
 
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.reader.abort();
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("features", &self.features())
+            .finish()
     }
-}
-
-async fn read_loop(
-    mut rd: tokio::net::unix::OwnedReadHalf,
-    writer: Arc<Mutex<OwnedWriteHalf>>,
-    tx: mpsc::UnboundedSender<Inbound>,
-) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    loop {
-        while let Some(len) = frame_len(&buf) {
-            if len < 8 {
-                let _ = tx.send(Err(Error::BadLength {
-                    what: "ofp_header",
-                    offset: 0,
-                    length: len,
-                }));
-                return;
-            }
-            if buf.len() < len {
-                break;
-            }
-            let frame = buf.split_to(len);
-            match Message::decode(&frame) {
-                Ok((xid, Message::EchoRequest(data))) => {
-                    let reply = Message::EchoReply(data).encode(xid);
-                    if writer.lock().await.write_all(&reply).await.is_err() {
-                        let _ = tx.send(Err(Error::Closed));
-                        return;
-                    }
-                }
-                other => {
-                    if tx.send(other).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        buf.reserve(64 * 1024);
-        match rd.read_buf(&mut buf).await {
-            Ok(0) => {
-                let _ = tx.send(Err(Error::Closed));
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                let _ = tx.send(Err(Error::Io(e)));
-                return;
-            }
-        }
-        if buf.is_empty() {
-            buf.advance(0);
-        }
-    }
-}
-
-/// The index of `xid` in a run of `n` xids starting at `base`.
-fn index_of(xid: u32, base: u32, n: usize) -> Option<usize> {
-    let i = xid.wrapping_sub(base) as usize;
-    (i < n).then_some(i)
 }
 
 impl Connection {
-    /// Connect to a unix socket and do the handshake: HELLO (1.3 bitmap) + version check,
-    /// FEATURES_REQUEST, SET_CONFIG(miss_send_len=0xffff) so async messages are delivered on the
-    /// mgmt socket, then a BARRIER.
+    /// Connect to a unix socket and do the handshake with default timers: HELLO (1.3 bitmap)
+    /// and version negotiation, FEATURES_REQUEST, SET_CONFIG(miss_send_len=0xffff) so async
+    /// messages are delivered on the mgmt socket, then a BARRIER.
     ///
     /// Errors: [`Error::Io`] if the socket cannot be opened, [`Error::Handshake`] if the switch
-    /// does not speak OpenFlow 1.3, [`Error::Closed`] if it hangs up.
+    /// does not speak OpenFlow 1.3 or the handshake times out, [`Error::Closed`] if it hangs up.
     pub async fn connect_unix(path: impl AsRef<Path>) -> Result<Connection, Error> {
-        let stream = UnixStream::connect(path.as_ref()).await?;
-        let (rd, wr) = stream.into_split();
-        let writer = Arc::new(Mutex::new(wr));
-        let (tx, rx) = mpsc::unbounded_channel();
-        let reader = tokio::spawn(read_loop(rd, writer.clone(), tx));
-        let mut conn = Connection {
-            writer,
-            rx,
-            reader,
-            features: SwitchFeatures {
-                datapath_id: 0,
-                n_buffers: 0,
-                n_tables: 0,
-                auxiliary_id: 0,
-                capabilities: 0,
-                reserved: 0,
-            },
-            next_xid: 1,
-            next_bundle: 1,
+        Self::connect_unix_with(path, Config::default()).await
+    }
+
+    /// [`Connection::connect_unix`] with explicit timers.
+    pub async fn connect_unix_with(
+        path: impl AsRef<Path>,
+        config: Config,
+    ) -> Result<Connection, Error> {
+        let path = path.as_ref().to_path_buf();
+        let stream = UnixStream::connect(&path).await?;
+        let (cmd, rx) = mpsc::unbounded_channel();
+        let (up_tx, up_rx) = oneshot::channel();
+        let features = Arc::new(Mutex::new(SwitchFeatures {
+            datapath_id: 0,
+            n_buffers: 0,
+            n_tables: 0,
+            auxiliary_id: 0,
+            capabilities: 0,
+            reserved: 0,
+        }));
+        let now = Instant::now().into_std();
+        let mut session = Session::new(config, now);
+        let _ = session.poll_event(); // the initial Connect: we already are
+        session.connected(now);
+        let driver = Driver {
+            path,
+            session,
+            socket: Some(stream.into_split()),
+            out: Vec::new(),
+            out_off: 0,
+            waiting: HashMap::new(),
+            bundles: HashMap::new(),
+            subscribers: Vec::new(),
+            features: features.clone(),
+            up: Some(up_tx),
+            done: false,
         };
-        let xid = conn.xid();
-        conn.send(&Message::Hello(Hello::of13()), xid).await?;
-        match conn.recv().await? {
-            (_, Message::Hello(h)) if h.supports_of13() => {}
-            (_, Message::Hello(h)) => {
-                let err = Message::Error(OfpError {
-                    kind: 0,
-                    code: 0,
-                    experimenter: None,
-                    data: b"need OpenFlow 1.3".to_vec(),
-                });
-                let _ = conn.send(&err, xid).await;
-                return Err(Error::Handshake(format!(
-                    "peer does not support OpenFlow 1.3 (hello {h:?})"
-                )));
-            }
-            (_, m) => return Err(Error::Handshake(format!("expected HELLO, got {m:?}"))),
+        tokio::spawn(driver.run(rx));
+        match up_rx.await {
+            Ok(Ok(())) => Ok(Connection { cmd, features }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Closed),
         }
-        let xid = conn.xid();
-        conn.send(&Message::FeaturesRequest, xid).await?;
-        loop {
-            match conn.recv().await? {
-                (x, Message::FeaturesReply(f)) if x == xid => {
-                    conn.features = f;
-                    break;
-                }
-                (x, Message::Error(e)) if x == xid => {
-                    return Err(Error::Handshake(format!("FEATURES_REQUEST: {e}")))
-                }
-                other => tracing::debug!(?other, "ignored during handshake"),
-            }
-        }
-        let xid = conn.xid();
-        conn.send(
-            &Message::SetConfig(SwitchConfig {
-                flags: 0,
-                miss_send_len: 0xffff,
-            }),
-            xid,
-        )
-        .await?;
-        conn.barrier().await?;
-        Ok(conn)
     }
 
-    /// The switch's datapath id from FEATURES_REPLY.
+    /// The switch's datapath id from the last FEATURES_REPLY.
     pub fn datapath_id(&self) -> u64 {
-        self.features.datapath_id
+        self.features().datapath_id
     }
 
-    /// The whole FEATURES_REPLY.
+    /// The last FEATURES_REPLY.
     pub fn features(&self) -> SwitchFeatures {
-        self.features
+        *self.features.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn xid(&mut self) -> u32 {
-        let x = self.next_xid;
-        self.next_xid = self.next_xid.wrapping_add(1).max(1);
-        x
+    /// Subscribe to async messages and connection changes from now on.
+    pub fn events(&self) -> AsyncEvents {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = self.cmd.send(Command::Subscribe(tx));
+        AsyncEvents(rx)
     }
 
-    /// Send one message with `xid`.
-    pub async fn send(&mut self, msg: &Message, xid: u32) -> Result<(), Error> {
-        let bytes = msg.encode(xid);
-        self.writer.lock().await.write_all(&bytes).await?;
-        Ok(())
+    async fn call(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<Response, Error>>) -> Command,
+    ) -> Result<Response, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd.send(make(tx)).map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
     }
 
-    /// The next message from the switch that is not an ECHO_REQUEST (those are answered).
-    pub async fn recv(&mut self) -> Result<(u32, Message), Error> {
-        self.rx.recv().await.ok_or(Error::Closed)?
+    /// Send `msg` and wait for the reply with its xid (all parts for a MULTIPART_REQUEST).
+    /// Errors: [`Error::Switch`] if the switch answers with an ERROR, [`Error::Closed`] if the
+    /// connection is down.
+    pub async fn request(&self, msg: Message) -> Result<Response, Error> {
+        self.call(|tx| Command::Request(msg, tx)).await
+    }
+
+    /// Send `msg` without waiting (an ERROR for it arrives on [`Connection::events`]).
+    pub fn send(&self, msg: Message) -> Result<(), Error> {
+        self.cmd.send(Command::Send(msg)).map_err(|_| Error::Closed)
     }
 
     /// Send a BARRIER_REQUEST and wait for its reply; every earlier message has then been
     /// processed. Errors: [`Error::Switch`] if the switch answers the barrier with an error.
-    pub async fn barrier(&mut self) -> Result<(), Error> {
-        let xid = self.xid();
-        self.send(&Message::BarrierRequest, xid).await?;
-        loop {
-            match self.recv().await? {
-                (x, Message::BarrierReply) if x == xid => return Ok(()),
-                (x, Message::Error(e)) if x == xid => return Err(Error::Switch(e)),
-                other => tracing::debug!(?other, "ignored while waiting for barrier"),
-            }
-        }
-    }
-
-    async fn bundle_ctrl(
-        &mut self,
-        bundle_id: u32,
-        kind: BundleCtrlType,
-    ) -> Result<Result<(), OfpError>, Error> {
-        let xid = self.xid();
-        let msg = Message::BundleControl(BundleControl::new(
-            bundle_id,
-            kind,
-            OFPBF_ATOMIC | OFPBF_ORDERED,
-        ));
-        self.send(&msg, xid).await?;
-        loop {
-            match self.recv().await? {
-                (x, Message::BundleControl(_)) if x == xid => return Ok(Ok(())),
-                (x, Message::Error(e)) if x == xid => return Ok(Err(e)),
-                other => tracing::debug!(?other, "ignored while waiting for bundle reply"),
-            }
-        }
+    pub async fn barrier(&self) -> Result<(), Error> {
+        self.request(Message::BarrierRequest).await.map(|_| ())
     }
 
     /// Apply `flow_mods` as one atomic, ordered bundle (ONF bundle extension, like
-    /// `ovs-ofctl --bundle add-flows`): OPEN, one BUNDLE_ADD per flow_mod (written in large
-    /// batches without waiting per message), BARRIER; then COMMIT and BARRIER if no ADD failed,
-    /// DISCARD otherwise.
+    /// `ovs-ofctl --bundle add-flows`); see [`Session::bundle`].
     ///
     /// Errors: [`Error::Bundle`] when the switch rejects a flow_mod (`index` is its position in
-    /// `flow_mods`, found by xid) or the commit; nothing is applied then.
-    pub async fn bundle(&mut self, flow_mods: &[FlowMod]) -> Result<(), Error> {
+    /// `flow_mods`, found by xid) or the commit; nothing is applied then. [`Error::Closed`] if
+    /// the connection drops before the commit is confirmed.
+    pub async fn bundle(&self, flow_mods: &[FlowMod]) -> Result<(), Error> {
         if flow_mods.is_empty() {
             return Ok(());
         }
-        let bundle_id = self.next_bundle;
-        self.next_bundle = self.next_bundle.wrapping_add(1);
-        let flags = OFPBF_ATOMIC | OFPBF_ORDERED;
-        if let Err(error) = self
-            .bundle_ctrl(bundle_id, BundleCtrlType::OpenRequest)
-            .await?
-        {
-            return Err(Error::Bundle {
-                index: None,
+        let owned = flow_mods.to_vec();
+        match self.call(|tx| Command::Bundle(owned, tx)).await {
+            Ok(_) => Ok(()),
+            Err(Error::Bundle { index, error, .. }) => Err(Error::Bundle {
+                index,
+                flow: index.and_then(|i| flow_mods.get(i)).map(|f| f.to_string()),
                 error,
-                flow: None,
-            });
-        }
-        let base = self.next_xid;
-        let n = flow_mods.len();
-        self.next_xid = base.wrapping_add(n as u32).max(1);
-        let mut batch = Vec::with_capacity(WRITE_BATCH + 4096);
-        for (i, fm) in flow_mods.iter().enumerate() {
-            let add = Message::BundleAdd {
-                bundle_id,
-                flags,
-                message: Box::new(Message::FlowMod(fm.clone())),
-            };
-            add.emit(base.wrapping_add(i as u32), &mut batch);
-            if batch.len() >= WRITE_BATCH {
-                self.writer.lock().await.write_all(&batch).await?;
-                batch.clear();
-            }
-        }
-        let barrier = self.xid();
-        Message::BarrierRequest.emit(barrier, &mut batch);
-        self.writer.lock().await.write_all(&batch).await?;
-        drop(batch);
-
-        let fail = |index: Option<usize>, error: OfpError| Error::Bundle {
-            index,
-            flow: index.map(|i| flow_mods[i].to_string()),
-            error,
-        };
-        let mut first: Option<(Option<usize>, OfpError)> = None;
-        loop {
-            match self.recv().await? {
-                (x, Message::BarrierReply) if x == barrier => break,
-                (x, Message::Error(e)) => {
-                    if first.is_none() {
-                        first = Some((index_of(x, base, n), e));
-                    }
-                }
-                other => tracing::debug!(?other, "ignored during bundle"),
-            }
-        }
-        if let Some((index, error)) = first {
-            let _ = self
-                .bundle_ctrl(bundle_id, BundleCtrlType::DiscardRequest)
-                .await?;
-            return Err(fail(index, error));
-        }
-
-        let commit = self.xid();
-        let barrier = self.xid();
-        let mut buf = Message::BundleControl(BundleControl::new(
-            bundle_id,
-            BundleCtrlType::CommitRequest,
-            flags,
-        ))
-        .encode(commit);
-        Message::BarrierRequest.emit(barrier, &mut buf);
-        self.writer.lock().await.write_all(&buf).await?;
-        let (mut add_err, mut commit_err) = (None, None);
-        loop {
-            match self.recv().await? {
-                (x, Message::BarrierReply) if x == barrier => break,
-                (x, Message::Error(e)) if x == commit => commit_err = Some(e),
-                (x, Message::Error(e)) => {
-                    if add_err.is_none() {
-                        add_err = Some((index_of(x, base, n), e));
-                    }
-                }
-                other => tracing::debug!(?other, "ignored during bundle commit"),
-            }
-        }
-        match (add_err, commit_err) {
-            (Some((index, error)), _) => Err(fail(index, error)),
-            (None, Some(error)) => Err(fail(None, error)),
-            (None, None) => Ok(()),
+            }),
+            Err(e) => Err(e),
         }
     }
 
-    /// Dump flow stats of one table, or all tables when `None` (MULTIPART FLOW, reassembling
-    /// replies flagged REPLY_MORE). Errors: [`Error::Switch`] if the request is rejected.
-    pub async fn dump_flows(&mut self, table: Option<u8>) -> Result<Vec<FlowStats>, Error> {
-        let xid = self.xid();
+    /// Dump flow stats of one table, or all tables when `None` (MULTIPART FLOW, reassembled
+    /// from replies flagged REPLY_MORE). Errors: [`Error::Switch`] if the request is rejected.
+    pub async fn dump_flows(&self, table: Option<u8>) -> Result<Vec<FlowStats>, Error> {
         let req = Message::MultipartRequest {
             flags: 0,
             body: MultipartRequest::Flow(FlowStatsRequest::all(table)),
         };
-        self.send(&req, xid).await?;
         let mut out = Vec::new();
-        loop {
-            match self.recv().await? {
-                (x, Message::MultipartReply { flags, body }) if x == xid => {
-                    match body {
+        match self.request(req).await? {
+            Response::Multipart(parts) => {
+                for part in parts {
+                    match part {
                         MultipartReply::Flow(v) => out.extend(v),
                         other => return Err(Error::Unexpected(format!("{other:?}"))),
                     }
-                    if flags & OFPMPF_MORE == 0 {
-                        return Ok(out);
+                }
+                Ok(out)
+            }
+            other => Err(Error::Unexpected(format!("{other:?}"))),
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Response, Error>>;
+
+struct Driver {
+    path: PathBuf,
+    session: Session,
+    socket: Option<(OwnedReadHalf, OwnedWriteHalf)>,
+    out: Vec<u8>,
+    out_off: usize,
+    waiting: HashMap<RequestId, Reply>,
+    bundles: HashMap<RequestId, Reply>,
+    subscribers: Vec<mpsc::UnboundedSender<AsyncEvent>>,
+    features: Arc<Mutex<SwitchFeatures>>,
+    up: Option<oneshot::Sender<Result<(), Error>>>,
+    /// The first handshake failed: the task ends.
+    done: bool,
+}
+
+/// How much to read per call.
+const READ_CHUNK: usize = 64 * 1024;
+
+impl Driver {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            self.pump().await;
+            if self.done || self.up.as_ref().is_some_and(|t| t.is_closed()) {
+                return;
+            }
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(Instant::from_std)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let writing = self.out_off < self.out.len();
+            let Some((rd, wr)) = self.socket.as_mut() else {
+                tokio::select! {
+                    cmd = commands.recv() => match cmd {
+                        Some(cmd) => self.command(cmd),
+                        None => return,
+                    },
+                    _ = tokio::time::sleep_until(deadline) => {
+                        self.session.handle_timeout(Instant::now().into_std())
                     }
                 }
-                (x, Message::Error(e)) if x == xid => return Err(Error::Switch(e)),
-                other => tracing::debug!(?other, "ignored during flow dump"),
+                continue;
+            };
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => return,
+                },
+                n = rd.read(&mut buf) => {
+                    let now = Instant::now().into_std();
+                    match n {
+                        Ok(0) => self.lost(DisconnectReason::Transport("closed by the switch".into())),
+                        Ok(n) => self.session.handle_bytes(now, &buf[..n]),
+                        Err(e) => self.lost(DisconnectReason::Transport(e.to_string())),
+                    }
+                }
+                n = wr.write(&self.out[self.out_off..]), if writing => match n {
+                    Ok(n) => self.out_off += n,
+                    Err(e) => self.lost(DisconnectReason::Transport(e.to_string())),
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.session.handle_timeout(Instant::now().into_std())
+                }
+            }
+        }
+    }
+
+    fn lost(&mut self, reason: DisconnectReason) {
+        self.socket = None;
+        self.session.disconnected(Instant::now().into_std(), reason);
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Request(msg, tx) => {
+                let id = self.session.request(&msg);
+                self.waiting.insert(id, tx);
+            }
+            Command::Send(msg) => {
+                let _ = self.session.send(&msg);
+            }
+            Command::Bundle(flows, tx) => {
+                let id = self.session.bundle(&flows);
+                self.bundles.insert(id, tx);
+            }
+            Command::Subscribe(tx) => self.subscribers.push(tx),
+        }
+    }
+
+    fn publish(&mut self, ev: AsyncEvent) {
+        self.subscribers.retain(|s| s.send(ev.clone()).is_ok());
+    }
+
+    /// Move the session's output to the write buffer and act on its events.
+    async fn pump(&mut self) {
+        loop {
+            if self.out_off == self.out.len() {
+                self.out.clear();
+                self.out_off = 0;
+            }
+            while let Some(bytes) = self.session.poll_transmit() {
+                if self.socket.is_some() {
+                    self.out.extend_from_slice(&bytes);
+                }
+                if self.out.len() - self.out_off >= 4 * READ_CHUNK {
+                    break; // let the select write and read before taking more
+                }
+            }
+            let Some(ev) = self.session.poll_event() else {
+                return;
+            };
+            match ev {
+                Event::Connect => {
+                    let now = Instant::now().into_std();
+                    match UnixStream::connect(&self.path).await {
+                        Ok(s) => {
+                            self.socket = Some(s.into_split());
+                            self.out.clear();
+                            self.out_off = 0;
+                            self.session.connected(Instant::now().into_std());
+                        }
+                        Err(e) => {
+                            tracing::debug!(path = %self.path.display(), error = %e, "reconnect failed");
+                            self.session.connect_failed(now);
+                        }
+                    }
+                }
+                Event::Connected {
+                    features,
+                    reconnect,
+                } => {
+                    *self.features.lock().unwrap_or_else(|e| e.into_inner()) = features;
+                    if let Some(up) = self.up.take() {
+                        let _ = up.send(Ok(()));
+                    }
+                    if reconnect {
+                        self.publish(AsyncEvent::Reconnected { features });
+                    }
+                }
+                Event::Disconnected(reason) => {
+                    // Flush what the session queued last (HELLO_FAILED) before closing.
+                    if let Some((_, wr)) = self.socket.as_mut() {
+                        let _ = wr.write_all(&self.out[self.out_off..]).await;
+                        while let Some(bytes) = self.session.poll_transmit() {
+                            let _ = wr.write_all(&bytes).await;
+                        }
+                    }
+                    self.socket = None;
+                    self.out.clear();
+                    self.out_off = 0;
+                    if let Some(up) = self.up.take() {
+                        let _ = up.send(Err(match reason {
+                            DisconnectReason::Transport(_) => Error::Closed,
+                            other => Error::Handshake(format!("{other:?}")),
+                        }));
+                        // Never connected: no reconnection for a failed first handshake.
+                        self.done = true;
+                        return;
+                    }
+                    tracing::info!(?reason, "OpenFlow connection lost; reconnecting");
+                    self.publish(AsyncEvent::Disconnected(reason));
+                }
+                Event::Response { id, result } => {
+                    if let Some(tx) = self
+                        .waiting
+                        .remove(&id)
+                        .or_else(|| self.bundles.remove(&id))
+                    {
+                        let _ = tx.send(result);
+                    }
+                }
+                Event::Async { xid, message } => self.publish(AsyncEvent::Message { xid, message }),
+                Event::Undecodable { xid, error } => {
+                    tracing::warn!(xid, %error, "undecodable message from the switch")
+                }
             }
         }
     }

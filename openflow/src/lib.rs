@@ -16,7 +16,9 @@
 //!   [`Action::Raw`]. Instructions: all six OF1.3 ones.
 //! - Text: `Display` and `FromStr` for [`FlowMod`], `Display` for [`Match`], [`Action`] and
 //!   [`Instruction`] in `ovs-ofctl dump-flows` syntax.
-//! - [`Connection`]: handshake, atomic bundles, barrier and flow dumps over `<bridge>.mgmt`.
+//! - [`session::Session`]: the sans-IO protocol core (handshake, xids, echo, bundles,
+//!   multipart, reconnect backoff); [`Connection`]: its tokio driver, a cloneable handle over
+//!   `<bridge>.mgmt` with an async-message stream and automatic reconnection.
 //!
 //! # Sources
 //! OpenFlow Switch Specification 1.3.x (section numbers as in 1.3.1+), OVS
@@ -42,13 +44,14 @@ pub mod multipart;
 pub mod nicira;
 pub mod oxm;
 pub mod packet;
+pub mod session;
 pub mod sim;
 pub mod stats;
 pub mod text;
 mod wire;
 
 pub use bundle::{BundleControl, BundleCtrlType};
-pub use conn::Connection;
+pub use conn::{AsyncEvent, AsyncEvents, Connection};
 pub use error::{error_name, Error, MatchError, OfpError, NX_VENDOR_ID, ONF_VENDOR_ID};
 pub use flow::{
     ct_state, Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField,

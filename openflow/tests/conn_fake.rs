@@ -89,7 +89,7 @@ async fn echo_is_answered_while_waiting_and_multipart_is_reassembled() {
         s.write_all(&part(0, 2)).await.unwrap();
         assert_eq!(read_msg(&mut s).await, (0xef, Message::EchoReply(vec![])));
     });
-    let mut conn = Connection::connect_unix(&path).await.unwrap();
+    let conn = Connection::connect_unix(&path).await.unwrap();
     assert_eq!(conn.datapath_id(), 42);
     let flows = conn.dump_flows(None).await.unwrap();
     assert_eq!(flows, vec![stats(1), stats(2)]);

@@ -204,7 +204,7 @@ fn canonical(v: impl IntoIterator<Item = FlowMod>) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundles_install_atomically_and_dump_back() {
     let sb = Sandbox::start();
-    let mut conn = Connection::connect_unix(sb.mgmt()).await.expect("connect");
+    let conn = Connection::connect_unix(sb.mgmt()).await.expect("connect");
     assert_ne!(conn.datapath_id(), 0);
 
     conn.bundle(&flows()).await.expect("bundle");

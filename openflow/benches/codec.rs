@@ -1,0 +1,256 @@
+//! Codec throughput on 100k Antrea-style policy flow_mods (conjunction, ct with exec loads,
+//! reg loads, masks), side by side with the `rovs-openflow` crate on the same batch, plus
+//! allocations per decoded match field (a counting global allocator).
+//!
+//! `cargo bench -p openflow --bench codec` (or `make bench-openflow`); figures in
+//! `docs/benchmarks.md`. `cargo bench -p openflow --bench codec -- 10000` for a smaller batch.
+#![allow(unsafe_code)] // the counting allocator
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use openflow::{FlowMod, Message};
+
+struct Counting;
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// One policy rule of the model: the four flows Antrea installs for it.
+struct Rule {
+    id: u32,
+    src: Ipv4Addr,
+    dst_port: u16,
+    reg: u32,
+}
+
+fn model(n_flows: usize) -> Vec<Rule> {
+    (0..n_flows.div_ceil(4) as u32)
+        .map(|i| Rule {
+            id: 1000 + i,
+            src: Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8),
+            dst_port: 1024 + (i % 60000) as u16,
+            reg: i & 0xffff,
+        })
+        .collect()
+}
+
+fn ours(rules: &[Rule], n: usize) -> Vec<FlowMod> {
+    let mut v = Vec::with_capacity(n);
+    for r in rules {
+        let p = 100 + (r.id % 1000);
+        for text in [
+            format!("table=3, priority={p},ip,nw_src={} actions=conjunction({},1/2)", r.src, r.id),
+            format!("table=3, priority={p},tcp,reg1={:#x},tp_dst={} actions=conjunction({},2/2)", r.reg, r.dst_port, r.id),
+            format!("table=3, priority={p},conj_id={},ip actions=load:{:#x}->NXM_NX_REG3[],ct(commit,table=4,zone=65520,exec(load:0x1->NXM_NX_CT_MARK[1],load:{:#x}->NXM_NX_CT_LABEL[0..31]))", r.id, r.id, r.id),
+            format!("table=2, priority={p},ct_state=-new+trk,ct_mark=0x2/0x2,ip,nw_dst={}/24 actions=load:0x2->NXM_NX_REG0[0..3],resubmit(,3)", r.src),
+        ] {
+            v.push(text.parse().unwrap_or_else(|e| panic!("{text}: {e}")));
+        }
+    }
+    v.truncate(n);
+    v
+}
+
+/// The same rules through rovs-openflow's builder: it has no reg match, conjunction or ct exec,
+/// so each flow is the closest it can express (same match shapes with ct_mark for the reg,
+/// goto/resubmit for conjunction, ct commit + reg load).
+fn theirs(rules: &[Rule], n: usize) -> Vec<rovs_openflow::Flow> {
+    use rovs_openflow::{ActionList, Flow, Match};
+    let mut v = Vec::with_capacity(n);
+    for r in rules {
+        let p = 100 + (r.id % 1000) as u16;
+        let f1 = Flow::add()
+            .table(3)
+            .priority(p)
+            .match_fields(Match::new().eth_type(0x0800).ipv4_src(r.src, 32))
+            .actions(ActionList::new().resubmit_table(5));
+        let f2 = Flow::add()
+            .table(3)
+            .priority(p)
+            .match_fields(
+                Match::new()
+                    .eth_type(0x0800)
+                    .ip_proto(6)
+                    .ct_mark(r.reg)
+                    .tcp_dst(r.dst_port),
+            )
+            .actions(ActionList::new().resubmit_table(5));
+        let f3 = Flow::add()
+            .table(3)
+            .priority(p)
+            .match_fields(
+                Match::new()
+                    .eth_type(0x0800)
+                    .ct_mark_masked(r.id, 0xffff_ffff),
+            )
+            .actions(
+                ActionList::new()
+                    .load_field(0x0001_0604, 0, 32, r.id as u64)
+                    .ct(1, 65520, Some(4)),
+            );
+        let f4 = Flow::add()
+            .table(2)
+            .priority(p)
+            .match_fields(
+                Match::new()
+                    .eth_type(0x0800)
+                    .ct_state_masked(0x20, 0x21)
+                    .ct_mark_masked(2, 2)
+                    .ipv4_dst(r.src, 24),
+            )
+            .actions(
+                ActionList::new()
+                    .load_field(0x0001_0004, 0, 4, 2)
+                    .resubmit_table(3),
+            );
+        v.extend([f1, f2, f3, f4]);
+    }
+    v.truncate(n);
+    v
+}
+
+fn report(what: &str, n: usize, bytes: usize, secs: f64) -> f64 {
+    let rate = n as f64 / secs;
+    println!(
+        "{what:<34} {:>10.0} msg/s {:>8.1} MB/s  ({n} msgs, {:.1} MB, {:.3} s)",
+        rate,
+        bytes as f64 / secs / 1e6,
+        bytes as f64 / 1e6,
+        secs
+    );
+    rate
+}
+
+fn best<T>(mut f: impl FnMut() -> T) -> (T, f64) {
+    let mut best = f64::MAX;
+    let mut out = None;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        out = Some(r);
+    }
+    (out.unwrap(), best)
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let rules = model(n);
+    let our_flows = ours(&rules, n);
+    let their_flows = theirs(&rules, n);
+    println!("batch: {n} flow_mods, 4 Antrea shapes (best of 5 runs each)");
+
+    // Encode: whole OFPT_FLOW_MOD messages into one buffer each.
+    let (wire, t) = best(|| {
+        let mut buf = Vec::with_capacity(n * 200);
+        let mut ends = Vec::with_capacity(n);
+        for (i, f) in our_flows.iter().enumerate() {
+            let m = Message::FlowMod(f.clone());
+            m.emit(i as u32, &mut buf);
+            ends.push(buf.len());
+        }
+        (buf, ends)
+    });
+    let (buf, ends) = wire;
+    let r_ours_enc = report("encode  openflow (kakine)", n, buf.len(), t);
+    let ((rbytes, rlen), t) = best(|| {
+        let mut total = 0usize;
+        let mut out = Vec::with_capacity(n);
+        for (i, f) in their_flows.iter().enumerate() {
+            let m = f
+                .to_message(rovs_openflow::Version::Of13, i as u32)
+                .encode();
+            total += m.len();
+            out.push(m);
+        }
+        (out, total)
+    });
+    black_box(&rbytes);
+    let r_rovs_enc = report("encode  rovs-openflow 0.2.0", n, rlen, t);
+
+    // Decode: our decoder on our bytes; rovs on the same bytes (its Match + InstructionList
+    // decoders on each flow_mod body, as it has no FLOW_MOD decoder).
+    let frames: Vec<&[u8]> = ends
+        .iter()
+        .scan(0, |s, &e| {
+            let f = &buf[*s..e];
+            *s = e;
+            Some(f)
+        })
+        .collect();
+    let (decoded, t) = best(|| {
+        frames
+            .iter()
+            .map(|f| Message::decode(f).expect("decode"))
+            .collect::<Vec<_>>()
+    });
+    let r_ours_dec = report("decode  openflow (kakine)", n, buf.len(), t);
+    let fields: usize = decoded
+        .iter()
+        .map(|(_, m)| match m {
+            Message::FlowMod(f) => f.r#match.0.len(),
+            _ => 0,
+        })
+        .sum();
+    drop(decoded);
+    let ((ok, failed), t) = best(|| {
+        let (mut ok, mut failed) = (0usize, 0usize);
+        for f in &frames {
+            let body = &f[8 + 40..];
+            match rovs_openflow::Match::decode(body).and_then(|(m, used)| {
+                rovs_openflow::InstructionList::decode(&body[used..]).map(|i| (m, i))
+            }) {
+                Ok(x) => {
+                    black_box(x);
+                    ok += 1
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        (ok, failed)
+    });
+    let r_rovs_dec = report("decode  rovs-openflow 0.2.0", n, buf.len(), t);
+    println!("rovs decoded {ok} of {n} of our flow_mods ({failed} errors)");
+
+    // Allocations on the decode path, per decoded match field.
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let mut count = 0usize;
+    for f in &frames {
+        let d = Message::decode(f).expect("decode");
+        count += 1;
+        black_box(d);
+    }
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    println!(
+        "decode allocations: {allocs} for {count} flow_mods, {fields} match fields: {:.2} per flow_mod, {:.2} per match field",
+        allocs as f64 / count as f64,
+        allocs as f64 / fields as f64
+    );
+    println!(
+        "ratio kakine/rovs: encode {:.2}x, decode {:.2}x",
+        r_ours_enc / r_rovs_enc,
+        r_ours_dec / r_rovs_dec
+    );
+}

@@ -1,0 +1,759 @@
+//! The OpenFlow 1.3 client protocol without I/O (in the style of quinn-proto and OVS's
+//! `reconnect.py`): bytes and `now` go in, bytes, events and the next deadline come out. No
+//! socket, no clock, so tests replay whole exchanges.
+//!
+//! The driver's loop (see [`crate::conn`]) is:
+//! 1. feed what it read with [`Session::handle_bytes`], a closed socket with
+//!    [`Session::disconnected`], an opened one with [`Session::connected`] (or
+//!    [`Session::connect_failed`]), and call [`Session::handle_timeout`] when
+//!    [`Session::poll_timeout`] is reached;
+//! 2. write everything [`Session::poll_transmit`] gives;
+//! 3. act on every [`Session::poll_event`]: [`Event::Connect`] asks it to open a socket,
+//!    [`Event::Disconnected`] to close it.
+//!
+//! What the session does by itself: HELLO and version negotiation by bitmap (OF1.3 §6.3.1),
+//! FEATURES_REQUEST and SET_CONFIG(miss_send_len=0xffff) confirmed by a BARRIER, xid
+//! allocation and request/reply correlation, answering ECHO_REQUESTs, probing an idle peer with
+//! its own ECHO_REQUEST and declaring it dead when no byte arrives in time, multipart
+//! reassembly (REPLY_MORE), atomic bundles with errors attributed to the inner message, and
+//! reconnection with exponential backoff.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::bundle::{
+    BundleControl, BundleCtrlType, OFPBF_ATOMIC, OFPBF_ORDERED, ONFT_BUNDLE_ADD_MESSAGE,
+};
+use crate::error::ONF_VENDOR_ID;
+use crate::message::{frame_len, Hello, HelloElement, SwitchConfig, SwitchFeatures, OFP13_VERSION};
+use crate::multipart::{MultipartReply, OFPMPF_MORE};
+use crate::{Error, FlowMod, Message, OfpError};
+
+/// Bytes per buffer handed out by [`Session::poll_transmit`] for a large bundle.
+const TRANSMIT_CHUNK: usize = 256 * 1024;
+
+/// Timers and versions; [`Config::default`] follows OVS's defaults for a controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Wire versions we speak, as a HELLO bitmap (bit n = version n). Only 1.3 is decoded.
+    pub versions: u32,
+    /// Send an ECHO_REQUEST after this long without receiving anything (OVS:
+    /// `inactivity_probe`, 5 s).
+    pub probe_interval: Duration,
+    /// Declare the peer dead this long after the probe if still nothing arrived.
+    pub probe_timeout: Duration,
+    /// The whole handshake (HELLO to the BARRIER_REPLY) must finish within this.
+    pub handshake_timeout: Duration,
+    /// First reconnect delay; doubled per failed attempt, reset once connected.
+    pub backoff_min: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            versions: 1 << OFP13_VERSION,
+            probe_interval: Duration::from_secs(5),
+            probe_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
+            backoff_min: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(8),
+        }
+    }
+}
+
+/// Identifies a request made through the session; its answer comes as [`Event::Response`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// The reply carrying the request's xid (BARRIER_REPLY, FEATURES_REPLY, ECHO_REPLY, ...).
+    Message(Message),
+    /// Every MULTIPART_REPLY part, in order, up to the one without REPLY_MORE.
+    Multipart(Vec<MultipartReply>),
+    /// The bundle was committed.
+    BundleCommitted,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The driver reported the socket closed or failing.
+    Transport(String),
+    /// No byte arrived within `probe_timeout` after our ECHO_REQUEST.
+    ProbeTimeout,
+    /// The handshake did not finish within `handshake_timeout`.
+    HandshakeTimeout,
+    /// No common version (we sent HELLO_FAILED/INCOMPATIBLE), or the handshake was refused.
+    Handshake(String),
+    /// The peer sent bytes that are not OpenFlow framing.
+    Protocol(String),
+}
+
+/// What the session tells its driver and user.
+#[derive(Debug)]
+pub enum Event {
+    /// Open a transport now, then call [`Session::connected`] or [`Session::connect_failed`].
+    Connect,
+    /// The handshake finished; `reconnect` is false the first time.
+    Connected {
+        /// The FEATURES_REPLY.
+        features: SwitchFeatures,
+        /// Whether an earlier connection had been up.
+        reconnect: bool,
+    },
+    /// The connection is gone (close the transport if it is still open); pending requests
+    /// failed with [`Error::Closed`]. A reconnect follows after the backoff.
+    Disconnected(DisconnectReason),
+    /// The answer to a request.
+    Response {
+        /// Which request.
+        id: RequestId,
+        /// The reply, or the switch's ERROR ([`Error::Switch`]; [`Error::Bundle`] for
+        /// bundles, `index` being the position of the failing flow_mod), or [`Error::Closed`].
+        result: Result<Response, Error>,
+    },
+    /// A message that answers no request: PACKET_IN, PORT_STATUS, FLOW_REMOVED, an ERROR for
+    /// a message sent with [`Session::send`], ...
+    Async {
+        /// Its xid.
+        xid: u32,
+        /// The message.
+        message: Message,
+    },
+    /// A message that answers no request and could not be decoded (skipped).
+    Undecodable {
+        /// Its xid.
+        xid: u32,
+        /// Why.
+        error: Error,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting until `retry_at` to ask for a new transport.
+    Backoff { retry_at: Instant },
+    /// [`Event::Connect`] was given; waiting for the driver.
+    Connecting,
+    /// Transport up; HELLO sent.
+    Handshake { deadline: Instant, step: Handshake },
+    /// Usable.
+    Active,
+}
+
+/// The handshake step: which reply is awaited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handshake {
+    Hello,
+    Features { xid: u32 },
+    Barrier { xid: u32, features: SwitchFeatures },
+}
+
+#[derive(Debug)]
+enum Pending {
+    Single(RequestId),
+    Multipart(RequestId, Vec<MultipartReply>),
+}
+
+#[derive(Debug)]
+enum BundlePhase {
+    /// OPEN, ADDs and a BARRIER are out; errors are collected until that barrier's reply.
+    Adding { barrier: u32 },
+    /// COMMIT and a BARRIER are out.
+    Committing { commit: u32, barrier: u32 },
+    /// DISCARD is out after a failure.
+    Discarding { discard: u32 },
+}
+
+#[derive(Debug)]
+struct BundleOp {
+    id: RequestId,
+    open: u32,
+    base: u32,
+    n: usize,
+    bundle_id: u32,
+    phase: BundlePhase,
+    /// The first error: the flow_mod's index (None for OPEN/COMMIT) and the switch's ERROR.
+    failure: Option<(Option<usize>, OfpError)>,
+}
+
+impl BundleOp {
+    fn index_of(&self, xid: u32) -> Option<usize> {
+        let i = xid.wrapping_sub(self.base) as usize;
+        (i < self.n).then_some(i)
+    }
+
+    fn owns(&self, xid: u32) -> bool {
+        xid == self.open
+            || self.index_of(xid).is_some()
+            || match self.phase {
+                BundlePhase::Adding { barrier } => xid == barrier,
+                BundlePhase::Committing { commit, barrier } => xid == commit || xid == barrier,
+                BundlePhase::Discarding { discard } => xid == discard,
+            }
+    }
+}
+
+/// The sans-IO OpenFlow 1.3 client session. See the module documentation.
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    state: State,
+    backoff: Duration,
+    ever_connected: bool,
+    features: Option<SwitchFeatures>,
+    rx: Vec<u8>,
+    tx: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    next_xid: u32,
+    next_id: u64,
+    next_bundle: u32,
+    pending: HashMap<u32, Pending>,
+    bundles: Vec<BundleOp>,
+    last_rx: Instant,
+    probe_sent: Option<Instant>,
+}
+
+impl Session {
+    /// A session that asks for its first transport right away ([`Event::Connect`]). A driver
+    /// that already has a connected socket calls [`Session::connected`] straight after.
+    pub fn new(config: Config, now: Instant) -> Session {
+        Session {
+            config,
+            state: State::Connecting,
+            backoff: config.backoff_min,
+            ever_connected: false,
+            features: None,
+            rx: Vec::new(),
+            tx: VecDeque::new(),
+            events: VecDeque::from([Event::Connect]),
+            next_xid: 1,
+            next_id: 1,
+            next_bundle: 1,
+            pending: HashMap::new(),
+            bundles: Vec::new(),
+            last_rx: now,
+            probe_sent: None,
+        }
+    }
+
+    /// Whether the handshake has finished and requests are accepted.
+    pub fn is_active(&self) -> bool {
+        self.state == State::Active
+    }
+
+    /// The last FEATURES_REPLY.
+    pub fn features(&self) -> Option<SwitchFeatures> {
+        self.features
+    }
+
+    /// The transport is open: send HELLO and start the handshake.
+    pub fn connected(&mut self, now: Instant) {
+        self.tx.clear();
+        self.rx.clear();
+        self.last_rx = now;
+        self.probe_sent = None;
+        self.state = State::Handshake {
+            deadline: now + self.config.handshake_timeout,
+            step: Handshake::Hello,
+        };
+        let hello = Hello {
+            version: 31 - self.config.versions.leading_zeros() as u8,
+            elements: vec![HelloElement::VersionBitmap(vec![self.config.versions])],
+        };
+        let xid = self.xid();
+        self.queue(&Message::Hello(hello), xid);
+    }
+
+    /// Opening the transport failed: back off and ask again later.
+    pub fn connect_failed(&mut self, now: Instant) {
+        self.enter_backoff(now);
+    }
+
+    /// The transport closed or failed.
+    pub fn disconnected(&mut self, now: Instant, reason: DisconnectReason) {
+        if matches!(self.state, State::Handshake { .. } | State::Active) {
+            self.drop_connection(now, reason);
+        }
+    }
+
+    /// Allocate a fresh xid (never 0).
+    fn xid(&mut self) -> u32 {
+        let x = self.next_xid;
+        self.next_xid = self.next_xid.wrapping_add(1).max(1);
+        x
+    }
+
+    fn id(&mut self) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn queue(&mut self, msg: &Message, xid: u32) {
+        let mut buf = Vec::new();
+        msg.emit(xid, &mut buf);
+        self.tx.push_back(buf);
+    }
+
+    fn enter_backoff(&mut self, now: Instant) {
+        self.state = State::Backoff {
+            retry_at: now + self.backoff,
+        };
+        self.backoff = (self.backoff * 2).min(self.config.backoff_max);
+    }
+
+    fn drop_connection(&mut self, now: Instant, reason: DisconnectReason) {
+        self.rx.clear();
+        self.probe_sent = None;
+        for (_, p) in self.pending.drain() {
+            let id = match p {
+                Pending::Single(id) | Pending::Multipart(id, _) => id,
+            };
+            self.events.push_back(Event::Response {
+                id,
+                result: Err(Error::Closed),
+            });
+        }
+        for b in self.bundles.drain(..) {
+            self.events.push_back(Event::Response {
+                id: b.id,
+                result: Err(Error::Closed),
+            });
+        }
+        self.events.push_back(Event::Disconnected(reason));
+        self.enter_backoff(now);
+    }
+
+    /// Send `msg` and report its reply (or ERROR) as [`Event::Response`] with the returned id.
+    /// A MULTIPART_REQUEST is answered once its last part has arrived. When the session is not
+    /// active the response is [`Error::Closed`] at once.
+    pub fn request(&mut self, msg: &Message) -> RequestId {
+        let id = self.id();
+        if self.state != State::Active {
+            self.events.push_back(Event::Response {
+                id,
+                result: Err(Error::Closed),
+            });
+            return id;
+        }
+        let xid = self.xid();
+        let pending = match msg {
+            Message::MultipartRequest { .. } => Pending::Multipart(id, Vec::new()),
+            _ => Pending::Single(id),
+        };
+        self.pending.insert(xid, pending);
+        self.queue(msg, xid);
+        id
+    }
+
+    /// Send `msg` without waiting for a reply; returns its xid (an ERROR for it comes as
+    /// [`Event::Async`]), or `None` if the session is not active.
+    pub fn send(&mut self, msg: &Message) -> Option<u32> {
+        if self.state != State::Active {
+            return None;
+        }
+        let xid = self.xid();
+        self.queue(msg, xid);
+        Some(xid)
+    }
+
+    /// A BARRIER_REQUEST; its [`Response::Message`] is the BARRIER_REPLY.
+    pub fn barrier(&mut self) -> RequestId {
+        self.request(&Message::BarrierRequest)
+    }
+
+    /// Apply `flow_mods` as one atomic, ordered bundle, like `ovs-ofctl --bundle add-flows`:
+    /// OPEN, one BUNDLE_ADD per flow_mod and a BARRIER go out at once; at the barrier's reply
+    /// COMMIT + BARRIER follow if nothing failed, DISCARD otherwise. The response is
+    /// [`Response::BundleCommitted`] or [`Error::Bundle`] with the index of the first failing
+    /// flow_mod (`flow` is left `None`: the caller has the flow_mods).
+    pub fn bundle(&mut self, flow_mods: &[FlowMod]) -> RequestId {
+        let id = self.id();
+        if self.state != State::Active {
+            self.events.push_back(Event::Response {
+                id,
+                result: Err(Error::Closed),
+            });
+            return id;
+        }
+        let bundle_id = self.next_bundle;
+        self.next_bundle = self.next_bundle.wrapping_add(1);
+        let flags = OFPBF_ATOMIC | OFPBF_ORDERED;
+        let open = self.xid();
+        self.queue(
+            &Message::BundleControl(BundleControl::new(
+                bundle_id,
+                BundleCtrlType::OpenRequest,
+                flags,
+            )),
+            open,
+        );
+        // A contiguous run of xids, so an error's xid gives the flow_mod's index.
+        let mut base = self.next_xid;
+        if base.checked_add(flow_mods.len() as u32 + 1).is_none() {
+            base = 1;
+        }
+        self.next_xid = base + flow_mods.len() as u32;
+        let mut buf = Vec::with_capacity(TRANSMIT_CHUNK + 4096);
+        for (i, fm) in flow_mods.iter().enumerate() {
+            emit_bundle_add(base + i as u32, bundle_id, flags, fm, &mut buf);
+            if buf.len() >= TRANSMIT_CHUNK {
+                self.tx.push_back(std::mem::take(&mut buf));
+                buf.reserve(TRANSMIT_CHUNK + 4096);
+            }
+        }
+        let barrier = self.xid();
+        Message::BarrierRequest.emit(barrier, &mut buf);
+        self.tx.push_back(buf);
+        self.bundles.push(BundleOp {
+            id,
+            open,
+            base,
+            n: flow_mods.len(),
+            bundle_id,
+            phase: BundlePhase::Adding { barrier },
+            failure: None,
+        });
+        id
+    }
+
+    /// Bytes received from the transport.
+    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+        if !matches!(self.state, State::Handshake { .. } | State::Active) {
+            return;
+        }
+        self.last_rx = now;
+        self.probe_sent = None;
+        self.rx.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(len) = frame_len(&self.rx[start..]) {
+            if len < 8 {
+                self.drop_connection(
+                    now,
+                    DisconnectReason::Protocol(format!("message length {len} < 8")),
+                );
+                return;
+            }
+            if self.rx.len() - start < len {
+                break;
+            }
+            let frame = self.rx[start..start + len].to_vec();
+            start += len;
+            self.handle_frame(now, &frame);
+            if !matches!(self.state, State::Handshake { .. } | State::Active) {
+                return;
+            }
+        }
+        self.rx.drain(..start);
+    }
+
+    fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
+        let xid = u32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        let message = match Message::decode(frame) {
+            Ok((_, m)) => m,
+            Err(error) => {
+                if let Some(p) = self.pending.remove(&xid) {
+                    let id = match p {
+                        Pending::Single(id) | Pending::Multipart(id, _) => id,
+                    };
+                    self.events.push_back(Event::Response {
+                        id,
+                        result: Err(error),
+                    });
+                } else {
+                    self.events.push_back(Event::Undecodable { xid, error });
+                }
+                return;
+            }
+        };
+        if let Message::EchoRequest(data) = message {
+            self.queue(&Message::EchoReply(data), xid);
+            return;
+        }
+        if let State::Handshake { step, .. } = self.state {
+            self.handshake(now, step, xid, message);
+            return;
+        }
+        if let Some(p) = self.pending.remove(&xid) {
+            self.answer(xid, p, message);
+            return;
+        }
+        if let Some(i) = self.bundles.iter().position(|b| b.owns(xid)) {
+            self.bundle_message(i, xid, message);
+            return;
+        }
+        if matches!(message, Message::EchoReply(_)) {
+            return; // our probe's answer; any byte already counted as liveness
+        }
+        self.events.push_back(Event::Async { xid, message });
+    }
+
+    fn handshake(&mut self, now: Instant, step: Handshake, xid: u32, message: Message) {
+        let deadline = match self.state {
+            State::Handshake { deadline, .. } => deadline,
+            _ => return,
+        };
+        match (step, message) {
+            (Handshake::Hello, Message::Hello(h)) => match negotiate(self.config.versions, &h) {
+                Some(OFP13_VERSION) => {
+                    let xid = self.xid();
+                    self.queue(&Message::FeaturesRequest, xid);
+                    self.state = State::Handshake {
+                        deadline,
+                        step: Handshake::Features { xid },
+                    };
+                }
+                other => {
+                    let err = Message::Error(OfpError {
+                        kind: 0,
+                        code: 0,
+                        experimenter: None,
+                        data: b"need OpenFlow 1.3".to_vec(),
+                    });
+                    self.queue(&err, xid);
+                    let why = match other {
+                        Some(v) => format!("negotiated version {v:#04x}, not OpenFlow 1.3"),
+                        None => format!("no common version with peer hello {h:?}"),
+                    };
+                    self.drop_connection(now, DisconnectReason::Handshake(why));
+                }
+            },
+            (Handshake::Features { xid: want }, Message::FeaturesReply(features))
+                if xid == want =>
+            {
+                let config = SwitchConfig {
+                    flags: 0,
+                    miss_send_len: 0xffff,
+                };
+                let x = self.xid();
+                self.queue(&Message::SetConfig(config), x);
+                let barrier = self.xid();
+                self.queue(&Message::BarrierRequest, barrier);
+                self.state = State::Handshake {
+                    deadline,
+                    step: Handshake::Barrier {
+                        xid: barrier,
+                        features,
+                    },
+                };
+            }
+            (
+                Handshake::Barrier {
+                    xid: want,
+                    features,
+                },
+                Message::BarrierReply,
+            ) if xid == want => {
+                self.state = State::Active;
+                self.backoff = self.config.backoff_min;
+                self.features = Some(features);
+                self.events.push_back(Event::Connected {
+                    features,
+                    reconnect: self.ever_connected,
+                });
+                self.ever_connected = true;
+            }
+            (_, Message::Error(e)) => {
+                self.drop_connection(now, DisconnectReason::Handshake(e.to_string()))
+            }
+            (_, message) => tracing::debug!(?message, "ignored during handshake"),
+        }
+    }
+
+    fn answer(&mut self, xid: u32, pending: Pending, message: Message) {
+        let (id, result) = match (pending, message) {
+            (Pending::Single(id) | Pending::Multipart(id, _), Message::Error(e)) => {
+                (id, Err(Error::Switch(e)))
+            }
+            (Pending::Multipart(id, mut parts), Message::MultipartReply { flags, body }) => {
+                parts.push(body);
+                if flags & OFPMPF_MORE != 0 {
+                    self.pending.insert(xid, Pending::Multipart(id, parts));
+                    return;
+                }
+                (id, Ok(Response::Multipart(parts)))
+            }
+            (Pending::Single(id) | Pending::Multipart(id, _), m) => (id, Ok(Response::Message(m))),
+        };
+        self.events.push_back(Event::Response { id, result });
+    }
+
+    fn bundle_message(&mut self, i: usize, xid: u32, message: Message) {
+        let b = &mut self.bundles[i];
+        if let Message::Error(e) = message {
+            if b.failure.is_none() {
+                b.failure = Some((b.index_of(xid), e));
+            }
+            if !matches!(b.phase, BundlePhase::Discarding { discard } if discard == xid) {
+                return;
+            }
+        }
+        let flags = OFPBF_ATOMIC | OFPBF_ORDERED;
+        let bundle_id = b.bundle_id;
+        match b.phase {
+            BundlePhase::Adding { barrier } if xid == barrier => {
+                if b.failure.is_some() {
+                    let discard = self.xid();
+                    self.bundles[i].phase = BundlePhase::Discarding { discard };
+                    let ctrl = BundleControl::new(bundle_id, BundleCtrlType::DiscardRequest, flags);
+                    self.queue(&Message::BundleControl(ctrl), discard);
+                } else {
+                    let commit = self.xid();
+                    let barrier = self.xid();
+                    self.bundles[i].phase = BundlePhase::Committing { commit, barrier };
+                    let ctrl = BundleControl::new(bundle_id, BundleCtrlType::CommitRequest, flags);
+                    self.queue(&Message::BundleControl(ctrl), commit);
+                    self.queue(&Message::BarrierRequest, barrier);
+                }
+            }
+            BundlePhase::Committing { barrier, .. } if xid == barrier => self.finish_bundle(i),
+            BundlePhase::Discarding { discard } if xid == discard => self.finish_bundle(i),
+            _ => {} // OPEN_REPLY, COMMIT_REPLY
+        }
+    }
+
+    fn finish_bundle(&mut self, i: usize) {
+        let b = self.bundles.remove(i);
+        let result = match b.failure {
+            None => Ok(Response::BundleCommitted),
+            Some((index, error)) => Err(Error::Bundle {
+                index,
+                error,
+                flow: None,
+            }),
+        };
+        self.events.push_back(Event::Response { id: b.id, result });
+    }
+
+    /// The next deadline at which [`Session::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Backoff { retry_at } => Some(retry_at),
+            State::Connecting => None,
+            State::Handshake { deadline, .. } => Some(deadline),
+            State::Active => Some(match self.probe_sent {
+                Some(sent) => sent + self.config.probe_timeout,
+                None => self.last_rx + self.config.probe_interval,
+            }),
+        }
+    }
+
+    /// Time has passed: reconnect after backoff, probe an idle peer, give up on a dead one.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::Backoff { retry_at } if now >= retry_at => {
+                self.state = State::Connecting;
+                self.events.push_back(Event::Connect);
+            }
+            State::Handshake { deadline, .. } if now >= deadline => {
+                self.drop_connection(now, DisconnectReason::HandshakeTimeout)
+            }
+            State::Active => match self.probe_sent {
+                Some(sent) if now >= sent + self.config.probe_timeout => {
+                    self.drop_connection(now, DisconnectReason::ProbeTimeout)
+                }
+                None if now >= self.last_rx + self.config.probe_interval => {
+                    let xid = self.xid();
+                    self.queue(&Message::EchoRequest(Vec::new()), xid);
+                    self.probe_sent = Some(now);
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    /// The next bytes to write, in order.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.tx.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
+
+/// The version both sides speak (OF1.3 §6.3.1): the highest bit set in both bitmaps, or without a
+/// peer bitmap the lower of the two header versions if we support it.
+pub fn negotiate(ours: u32, peer: &Hello) -> Option<u8> {
+    let bitmap = peer.elements.iter().find_map(|e| match e {
+        HelloElement::VersionBitmap(b) => b.first().copied(),
+        _ => None,
+    });
+    let common = match bitmap {
+        Some(theirs) => ours & theirs,
+        None => {
+            let our_max = 31 - ours.leading_zeros().min(31) as u8;
+            let v = peer.version.min(our_max);
+            if v < 32 {
+                ours & (1u32 << v)
+            } else {
+                0
+            }
+        }
+    };
+    (common != 0).then(|| 31 - common.leading_zeros() as u8)
+}
+
+/// ONFT_BUNDLE_ADD_MESSAGE wrapping an OFPT_FLOW_MOD, both with `xid`, written straight into
+/// `buf` (no intermediate [`Message`]).
+fn emit_bundle_add(xid: u32, bundle_id: u32, flags: u16, fm: &FlowMod, buf: &mut Vec<u8>) {
+    let start = buf.len();
+    buf.extend_from_slice(&[OFP13_VERSION, 4, 0, 0]);
+    buf.extend_from_slice(&xid.to_be_bytes());
+    buf.extend_from_slice(&ONF_VENDOR_ID.to_be_bytes());
+    buf.extend_from_slice(&ONFT_BUNDLE_ADD_MESSAGE.to_be_bytes());
+    buf.extend_from_slice(&bundle_id.to_be_bytes());
+    buf.extend_from_slice(&[0, 0]);
+    buf.extend_from_slice(&flags.to_be_bytes());
+    let inner = buf.len();
+    buf.extend_from_slice(&[OFP13_VERSION, 14, 0, 0]);
+    buf.extend_from_slice(&xid.to_be_bytes());
+    fm.emit(buf);
+    let inner_len = (buf.len() - inner) as u16;
+    buf[inner + 2..inner + 4].copy_from_slice(&inner_len.to_be_bytes());
+    let len = (buf.len() - start) as u16;
+    buf[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundle_add_is_byte_identical_to_the_message_encoder() {
+        let fm: FlowMod = "table=3, priority=5,ip,nw_src=10.0.0.1 actions=drop"
+            .parse()
+            .unwrap();
+        let mut ours = Vec::new();
+        emit_bundle_add(9, 2, 3, &fm, &mut ours);
+        let msg = Message::BundleAdd {
+            bundle_id: 2,
+            flags: 3,
+            message: Box::new(Message::FlowMod(fm)),
+        };
+        assert_eq!(ours, msg.encode(9));
+    }
+
+    #[test]
+    fn negotiation_picks_the_highest_common_bit_or_the_lower_header_version() {
+        let ours = 1 << 4;
+        let with = |version, bitmap: Option<u32>| Hello {
+            version,
+            elements: bitmap
+                .map(|b| vec![HelloElement::VersionBitmap(vec![b])])
+                .unwrap_or_default(),
+        };
+        assert_eq!(negotiate(ours, &with(6, Some(0x50))), Some(4));
+        assert_eq!(negotiate(ours, &with(6, Some(0x40))), None);
+        assert_eq!(negotiate(ours, &with(6, None)), Some(4));
+        assert_eq!(negotiate(ours, &with(1, None)), None);
+        assert_eq!(negotiate(0x12, &with(4, None)), Some(4));
+    }
+}

@@ -1,0 +1,387 @@
+//! The sans-IO session driven by scripted transcripts: no socket, no clock. Each test plays the
+//! switch's side byte for byte and checks what the session writes, reports and schedules.
+
+use std::time::{Duration, Instant};
+
+use openflow::message::{Hello, HelloElement, SwitchFeatures};
+use openflow::multipart::{FlowStats, MultipartReply};
+use openflow::session::{Config, DisconnectReason, Event, Response, Session};
+use openflow::{BundleControl, BundleCtrlType, Error, FlowMod, Match, Message, OfpError};
+
+const FEATURES: SwitchFeatures = SwitchFeatures {
+    datapath_id: 0xfeed,
+    n_buffers: 0,
+    n_tables: 254,
+    auxiliary_id: 0,
+    capabilities: 0x4f,
+    reserved: 0,
+};
+
+/// A session plus the switch's view of it: everything the session wrote, decoded.
+struct Script {
+    s: Session,
+    t0: Instant,
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+impl Script {
+    fn new() -> Script {
+        let t0 = Instant::now();
+        let mut s = Session::new(Config::default(), t0);
+        assert!(matches!(s.poll_event(), Some(Event::Connect)));
+        s.connected(t0);
+        Script { s, t0 }
+    }
+
+    fn at(&self, t: f64) -> Instant {
+        self.t0 + secs(t)
+    }
+
+    /// Every message the session has queued, decoded.
+    fn sent(&mut self) -> Vec<(u32, Message)> {
+        let mut out = Vec::new();
+        while let Some(bytes) = self.s.poll_transmit() {
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;
+                out.push(Message::decode(&rest[..len]).expect("session wrote a bad message"));
+                rest = &rest[len..];
+            }
+        }
+        out
+    }
+
+    fn events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.s.poll_event()).collect()
+    }
+
+    fn switch_says(&mut self, t: f64, xid: u32, msg: Message) {
+        let now = self.at(t);
+        self.s.handle_bytes(now, &msg.encode(xid));
+    }
+
+    /// HELLO both ways, FEATURES, SET_CONFIG + BARRIER: the session is active at `t`.
+    fn handshake(&mut self, t: f64) {
+        let sent = self.sent();
+        assert!(matches!(sent[..], [(_, Message::Hello(ref h))] if h.supports_of13()));
+        self.switch_says(t, 1, Message::Hello(Hello::of13()));
+        let (xid, m) = self.sent().remove(0);
+        assert_eq!(m, Message::FeaturesRequest);
+        self.switch_says(t, xid, Message::FeaturesReply(FEATURES));
+        let sent = self.sent();
+        assert!(matches!(sent[0].1, Message::SetConfig(c) if c.miss_send_len == 0xffff));
+        assert_eq!(sent[1].1, Message::BarrierRequest);
+        assert!(!self.s.is_active());
+        self.switch_says(t, sent[1].0, Message::BarrierReply);
+        assert!(self.s.is_active());
+    }
+}
+
+fn flow(s: &str) -> FlowMod {
+    s.parse().unwrap()
+}
+
+#[test]
+fn handshake_negotiates_by_bitmap_and_reports_features() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    let ev = sc.events();
+    assert!(
+        matches!(ev[..], [Event::Connected { features, reconnect: false }] if features == FEATURES),
+        "{ev:?}"
+    );
+    assert_eq!(sc.s.features(), Some(FEATURES));
+}
+
+#[test]
+fn a_peer_without_a_common_version_gets_hello_failed_and_is_dropped() {
+    let mut sc = Script::new();
+    sc.sent();
+    let only_1_5 = Hello {
+        version: 6,
+        elements: vec![HelloElement::VersionBitmap(vec![1 << 6])],
+    };
+    sc.switch_says(0.0, 7, Message::Hello(only_1_5));
+    let sent = sc.sent();
+    assert!(
+        matches!(&sent[..], [(7, Message::Error(e))] if e.kind == 0 && e.code == 0),
+        "{sent:?}"
+    );
+    assert!(matches!(
+        sc.events()[..],
+        [Event::Disconnected(DisconnectReason::Handshake(_))]
+    ));
+}
+
+#[test]
+fn echo_requests_are_answered_and_an_idle_peer_is_probed_then_declared_dead() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    sc.events();
+    // The switch probes us: same xid, same payload.
+    sc.switch_says(1.0, 0x77, Message::EchoRequest(vec![0xde, 0xad]));
+    assert_eq!(
+        sc.sent(),
+        vec![(0x77, Message::EchoReply(vec![0xde, 0xad]))]
+    );
+    // Idle for the probe interval (5 s since the last byte at t=1): we probe.
+    assert_eq!(sc.s.poll_timeout(), Some(sc.at(6.0)));
+    sc.s.handle_timeout(sc.at(5.9));
+    assert!(sc.sent().is_empty());
+    sc.s.handle_timeout(sc.at(6.0));
+    let sent = sc.sent();
+    let [(probe, Message::EchoRequest(_))] = sent[..] else {
+        panic!("expected one ECHO_REQUEST, got {sent:?}")
+    };
+    // The reply keeps the connection alive and re-arms the idle timer.
+    sc.switch_says(7.0, probe, Message::EchoReply(vec![]));
+    assert!(sc.events().is_empty());
+    assert_eq!(sc.s.poll_timeout(), Some(sc.at(12.0)));
+    // Next probe goes unanswered: dead 5 s later, and a reconnect is scheduled.
+    sc.s.handle_timeout(sc.at(12.0));
+    assert_eq!(sc.sent().len(), 1);
+    assert_eq!(sc.s.poll_timeout(), Some(sc.at(17.0)));
+    sc.s.handle_timeout(sc.at(17.0));
+    assert!(matches!(
+        sc.events()[..],
+        [Event::Disconnected(DisconnectReason::ProbeTimeout)]
+    ));
+    assert!(!sc.s.is_active());
+    assert_eq!(sc.s.poll_timeout(), Some(sc.at(17.25)));
+}
+
+#[test]
+fn a_failing_bundle_is_discarded_and_the_error_names_the_inner_message() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    sc.events();
+    let flows = [
+        flow("table=7, priority=1 actions=drop"),
+        flow("table=5, priority=1 actions=goto_table:2"),
+        flow("table=8, priority=1 actions=drop"),
+    ];
+    let id = sc.s.bundle(&flows);
+    let sent = sc.sent();
+    assert_eq!(sent.len(), 5, "OPEN, 3 ADDs, BARRIER: {sent:?}");
+    let (open, Message::BundleControl(ref c)) = sent[0] else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(c.kind, BundleCtrlType::OpenRequest);
+    let adds: Vec<u32> = sent[1..4]
+        .iter()
+        .map(|(x, m)| {
+            assert!(matches!(m, Message::BundleAdd { .. }));
+            *x
+        })
+        .collect();
+    let (barrier, Message::BarrierRequest) = sent[4] else {
+        panic!("{sent:?}")
+    };
+    // The switch accepts OPEN, rejects the second ADD, then answers the barrier.
+    let mut reply = c.clone();
+    reply.kind = BundleCtrlType::OpenReply;
+    sc.switch_says(0.1, open, Message::BundleControl(reply));
+    let bad_table = OfpError {
+        kind: 3,
+        code: 2,
+        experimenter: None,
+        data: vec![],
+    };
+    sc.switch_says(0.1, adds[1], Message::Error(bad_table.clone()));
+    sc.switch_says(0.1, barrier, Message::BarrierReply);
+    assert!(sc.events().is_empty(), "no answer before the discard");
+    let sent = sc.sent();
+    let [(discard, Message::BundleControl(ref d))] = sent[..] else {
+        panic!("expected DISCARD, got {sent:?}")
+    };
+    assert_eq!(d.kind, BundleCtrlType::DiscardRequest);
+    let mut reply = d.clone();
+    reply.kind = BundleCtrlType::DiscardReply;
+    sc.switch_says(0.2, discard, Message::BundleControl(reply));
+    match &sc.events()[..] {
+        [Event::Response {
+            id: got,
+            result: Err(Error::Bundle { index, error, .. }),
+        }] => {
+            assert_eq!(*got, id);
+            assert_eq!(*index, Some(1));
+            assert_eq!(*error, bad_table);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_good_bundle_commits_after_its_barrier() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    sc.events();
+    let id = sc.s.bundle(&[flow("priority=1 actions=drop")]);
+    let sent = sc.sent();
+    sc.switch_says(0.1, sent[2].0, Message::BarrierReply);
+    let sent = sc.sent();
+    assert!(
+        matches!(&sent[..], [(_, Message::BundleControl(c)), (_, Message::BarrierRequest)]
+            if c.kind == BundleCtrlType::CommitRequest),
+        "{sent:?}"
+    );
+    let commit = BundleControl::new(1, BundleCtrlType::CommitReply, 3);
+    sc.switch_says(0.2, sent[0].0, Message::BundleControl(commit));
+    sc.switch_says(0.2, sent[1].0, Message::BarrierReply);
+    assert!(matches!(
+        &sc.events()[..],
+        [Event::Response { id: got, result: Ok(Response::BundleCommitted) }] if *got == id
+    ));
+}
+
+fn stats(table_id: u8) -> FlowStats {
+    FlowStats {
+        table_id,
+        duration_sec: 1,
+        duration_nsec: 2,
+        priority: 5,
+        idle_timeout: 0,
+        hard_timeout: 0,
+        flags: 0,
+        cookie: 7,
+        packet_count: 3,
+        byte_count: 4,
+        r#match: Match::default(),
+        instructions: vec![],
+    }
+}
+
+#[test]
+fn multipart_replies_are_reassembled_across_reads_and_interleaved_messages() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    sc.events();
+    let req = Message::MultipartRequest {
+        flags: 0,
+        body: openflow::MultipartRequest::Flow(openflow::FlowStatsRequest::all(None)),
+    };
+    let id = sc.s.request(&req);
+    let (xid, _) = sc.sent()[0];
+    let part = |flags, t| {
+        Message::MultipartReply {
+            flags,
+            body: MultipartReply::Flow(vec![stats(t)]),
+        }
+        .encode(xid)
+    };
+    // Three parts and a PORT_STATUS in between, delivered in odd-sized pieces.
+    let port_status = Message::Unknown {
+        kind: 12,
+        body: vec![0; 72],
+    };
+    let mut wire = part(1, 1);
+    wire.extend(port_status.encode(0));
+    wire.extend(part(1, 2));
+    wire.extend(part(0, 3));
+    for (i, piece) in wire.chunks(13).enumerate() {
+        sc.s.handle_bytes(sc.at(0.01 * i as f64), piece);
+    }
+    let ev = sc.events();
+    assert!(matches!(&ev[0], Event::Async { message, .. } if *message == port_status));
+    match &ev[1] {
+        Event::Response {
+            id: got,
+            result: Ok(Response::Multipart(parts)),
+        } => {
+            assert_eq!(*got, id);
+            let flows: Vec<FlowStats> = parts
+                .iter()
+                .flat_map(|p| match p {
+                    MultipartReply::Flow(v) => v.clone(),
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(flows, vec![stats(1), stats(2), stats(3)]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn reconnect_backs_off_exponentially_and_resets_after_a_good_handshake() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    sc.events();
+    let pending = sc.s.barrier();
+    sc.s.disconnected(sc.at(1.0), DisconnectReason::Transport("EOF".into()));
+    let ev = sc.events();
+    assert!(
+        matches!(&ev[..], [Event::Response { id, result: Err(Error::Closed) }, Event::Disconnected(_)] if *id == pending),
+        "{ev:?}"
+    );
+    // 0.25, 0.5, 1, 2, 4, 8, 8 s between failed attempts.
+    let mut t = 1.0;
+    for delay in [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0] {
+        t += delay;
+        assert_eq!(sc.s.poll_timeout(), Some(sc.at(t)), "after {delay}");
+        sc.s.handle_timeout(sc.at(t - 0.001));
+        assert!(sc.events().is_empty());
+        sc.s.handle_timeout(sc.at(t));
+        assert!(matches!(sc.events()[..], [Event::Connect]));
+        assert_eq!(sc.s.poll_timeout(), None, "waiting for the driver");
+        sc.s.connect_failed(sc.at(t));
+    }
+    t += 8.0;
+    sc.s.handle_timeout(sc.at(t));
+    assert!(matches!(sc.events()[..], [Event::Connect]));
+    sc.s.connected(sc.at(t));
+    sc.handshake(t);
+    assert!(matches!(
+        sc.events()[..],
+        [Event::Connected {
+            reconnect: true,
+            ..
+        }]
+    ));
+    sc.s.disconnected(sc.at(t + 1.0), DisconnectReason::Transport("EOF".into()));
+    sc.events();
+    assert_eq!(sc.s.poll_timeout(), Some(sc.at(t + 1.25)), "backoff reset");
+}
+
+#[test]
+fn requests_while_disconnected_fail_at_once() {
+    let mut sc = Script::new();
+    sc.sent();
+    let id = sc.s.barrier();
+    assert!(matches!(
+        &sc.events()[..],
+        [Event::Response { id: got, result: Err(Error::Closed) }] if *got == id
+    ));
+    assert!(sc.sent().is_empty());
+}
+
+#[test]
+fn a_switch_error_answers_its_request_and_an_unsolicited_one_is_async() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    sc.events();
+    let id = sc.s.request(&Message::GetConfigRequest);
+    let (xid, _) = sc.sent()[0];
+    let e = OfpError {
+        kind: 1,
+        code: 1,
+        experimenter: None,
+        data: vec![],
+    };
+    sc.switch_says(0.1, xid, Message::Error(e.clone()));
+    sc.switch_says(0.1, 0xabc, Message::Error(e.clone()));
+    let ev = sc.events();
+    assert!(
+        matches!(&ev[0], Event::Response { id: got, result: Err(Error::Switch(x)) } if *got == id && *x == e)
+    );
+    assert!(matches!(
+        &ev[1],
+        Event::Async {
+            xid: 0xabc,
+            message: Message::Error(_)
+        }
+    ));
+}
