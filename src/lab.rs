@@ -174,7 +174,10 @@ impl Lab {
                         }
                     }
                     let child =
+                        // No inherited stdio: a server outliving a `--keep` demo must not hold
+                        // the demo's output pipe open.
                         cmd.stdout(std::process::Stdio::null())
+                            .stderr(std::process::Stdio::null())
                             .spawn()
                             .map_err(|source| SandboxError::Spawn {
                                 cmd: srv.kakinectl.display().to_string(),

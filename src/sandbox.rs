@@ -413,6 +413,9 @@ impl PodNetns {
         ns(&["addr", "add", &format!("{ip}/{prefix_len}"), "dev", "eth0"])?;
         ns(&["link", "set", "eth0", "up"])?;
         ns(&["link", "set", "lo", "up"])?;
+        // Every destination on-link through eth0, whatever the pods' addresses have in common:
+        // the pod ARPs for it and the bridge decides. Inside the pod's namespace only.
+        ns(&["route", "replace", "default", "dev", "eth0"])?;
         run(Command::new("ip").args(["link", "set", host_if, "up"]))?;
         run(
             Command::new("ip").args(["netns", "exec", netns, "ethtool", "-K", "eth0", "tx", "off"])

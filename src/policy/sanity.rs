@@ -37,7 +37,17 @@ fn walk(v: &Value, path: &str) -> Result<(), Problem> {
                 check_except(cidr, except, path)?;
             }
             for (k, child) in map {
-                walk(child, &format!("{path}.{k}"))?;
+                let child_path = format!("{path}.{k}");
+                if let Value::Array(items) = child {
+                    for (i, item) in items.iter().enumerate() {
+                        match k.as_str() {
+                            "from" | "to" => check_peer(item, &format!("{child_path}[{i}]"))?,
+                            "ports" => check_port_number(item, &format!("{child_path}[{i}]"))?,
+                            _ => {}
+                        }
+                    }
+                }
+                walk(child, &child_path)?;
             }
         }
         Value::Array(items) => {
@@ -48,6 +58,33 @@ fn walk(v: &Value, path: &str) -> Result<(), Problem> {
         _ => {}
     }
     Ok(())
+}
+
+/// An `ipBlock` peer stands alone (Kubernetes: exactly one peer type per entry).
+fn check_peer(peer: &Value, path: &str) -> Result<(), Problem> {
+    let Some(map) = peer.as_object() else {
+        return Ok(());
+    };
+    if map.contains_key("ipBlock") {
+        if let Some(other) = map.keys().find(|k| *k != "ipBlock") {
+            return Err((
+                path.to_string(),
+                format!("a peer with ipBlock cannot also have {other} (one peer type per entry)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A numeric `port` is 1..=65535.
+fn check_port_number(entry: &Value, path: &str) -> Result<(), Problem> {
+    match entry.get("port").and_then(Value::as_i64) {
+        Some(p) if !(1..=65535).contains(&p) => Err((
+            format!("{path}.port"),
+            format!("port {p} is out of range 1-65535"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_expression(e: &Value, path: &str) -> Result<(), Problem> {
@@ -201,6 +238,32 @@ mod tests {
         assert!(check_spec(&bad).unwrap_err().1.contains("named port"));
         assert_eq!(
             check_spec(&spec(r#"{"ports":[{"port":80,"endPort":90}]}"#)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn an_ip_block_peer_stands_alone_and_ports_are_in_range() {
+        let bad =
+            spec(r#"{"ingress":[{"from":[{"ipBlock":{"cidr":"10.0.0.0/8"},"podSelector":{}}]}]}"#);
+        assert_eq!(
+            check_spec(&bad),
+            Err((
+                "spec.ingress[0].from[0]".into(),
+                "a peer with ipBlock cannot also have podSelector (one peer type per entry)".into()
+            ))
+        );
+        let bad = spec(r#"{"ingress":[{"ports":[{"port":0}]}]}"#);
+        assert_eq!(
+            check_spec(&bad),
+            Err((
+                "spec.ingress[0].ports[0].port".into(),
+                "port 0 is out of range 1-65535".into()
+            ))
+        );
+        assert!(check_spec(&spec(r#"{"ingress":[{"ports":[{"port":70000}]}]}"#)).is_err());
+        assert_eq!(
+            check_spec(&spec(r#"{"ingress":[{"ports":[{"port":65535}]}]}"#)),
             Ok(())
         );
     }
