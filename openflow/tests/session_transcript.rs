@@ -273,10 +273,16 @@ fn multipart_replies_are_reassembled_across_reads_and_interleaved_messages() {
         .encode(xid)
     };
     // Three parts and a PORT_STATUS in between, delivered in odd-sized pieces.
-    let port_status = Message::Unknown {
-        kind: 12,
-        body: vec![0; 72],
-    };
+    // A PORT_STATUS as the decoder sees it (typed since the message families landed).
+    let port_status = Message::decode(
+        &Message::Unknown {
+            kind: 12,
+            body: vec![0; 72],
+        }
+        .encode(0),
+    )
+    .expect("a PORT_STATUS")
+    .1;
     let mut wire = part(1, 1);
     wire.extend(port_status.encode(0));
     wire.extend(part(1, 2));
