@@ -139,13 +139,18 @@ pub struct SimEngine {
 }
 
 impl SimEngine {
-    /// Compiles `policies` with every pod local and installs the flows.
+    /// Compiles `policies` with every pod local and installs the flows — as the encoded
+    /// FLOW_MOD bytes the agent would send to OVS, so the codec is part of what is checked.
     pub fn new(policies: &ResolvedPolicies) -> Result<Self, String> {
         let local = compiler::offline_pods(policies);
         let compiled = compiler::compile(policies, &local, 1).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        for (xid, f) in compiled.flows.iter().enumerate() {
+            openflow::Message::FlowMod(f.clone()).emit(xid as u32, &mut bytes);
+        }
         let mut switch = FakeSwitch::new();
         switch
-            .apply_all(&compiled.flows)
+            .apply_message(&bytes)
             .map_err(|e| format!("FakeSwitch refused the flows: {e}"))?;
         Ok(SimEngine {
             switch,
