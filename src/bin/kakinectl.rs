@@ -228,7 +228,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 protocol: protocol(&proto)?,
                 // For ICMP, --port is the ICMP type (code 0).
                 port: match protocol(&proto)? {
-                    Protocol::Icmp => kakine::policy::resolved::icmp_port(port as u8, 0),
+                    Protocol::Icmp => {
+                        let icmp_type = u8::try_from(port).map_err(|_| {
+                            anyhow::anyhow!("ICMP type {port} is out of range 0-255")
+                        })?;
+                        kakine::policy::resolved::icmp_port(icmp_type, 0)
+                    }
                     _ => port,
                 },
                 source_port: None,
@@ -239,7 +244,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     .map(|r| r.to_string())
                     .unwrap_or_else(|| "-".into())
             };
-            println!("{from} -> {to} {proto}/{port}: {:?}", d.verdict);
+            println!(
+                "{from} -> {to} {}/{port}: {:?}",
+                proto.to_uppercase(),
+                d.verdict
+            );
             println!("  egress:  {}", rule(&d.egress));
             println!("  ingress: {}", rule(&d.ingress));
             println!("  {}", d.reason);
