@@ -2,14 +2,15 @@
 //!
 //! Every action is `type u16 | len u16 (multiple of 8) | body`; Nicira actions are
 //! `0xffff | len | 0x00002320 | subtype u16 | body`, zero-padded to `len`. Unknown actions and
-//! known ones in forms this model does not express (e.g. `ct` with `force` or `nat`) decode as
+//! known ones in forms this model does not express (e.g. `ct` with an unknown flag) decode as
 //! [`Action::Raw`] and re-emit byte for byte.
 
 use crate::error::NX_VENDOR_ID;
-use crate::flow::{Action, Field};
+use crate::flow::{Action, CtZone, Field, Nat, NatAddr};
 use crate::oxm::{emit_tlv, ones};
 use crate::wire::{pad_to_8, put_u16_at, Reader};
 use crate::Error;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// OFPAT_OUTPUT.
 pub const OFPAT_OUTPUT: u16 = 0;
@@ -58,6 +59,10 @@ const NXAC2PT_CONTROLLER_ID: u16 = 1;
 const NXAC2PT_REASON: u16 = 2;
 const NXAC2PT_USERDATA: u16 = 3;
 const NXAST_CT: u16 = 35;
+const NXAST_NAT: u16 = 36;
+/// NX_CT_F_COMMIT / NX_CT_F_FORCE.
+const NX_CT_F_COMMIT: u16 = 1;
+const NX_CT_F_FORCE: u16 = 2;
 const NXAST_EXIT: u16 = 17;
 const NXAST_CT_CLEAR: u16 = 43;
 const NXAST_RESUBMIT_TABLE_CT: u16 = 44;
@@ -155,6 +160,181 @@ fn emit_reg_load(buf: &mut Vec<u8>, field: Field, ofs: u16, n_bits: u16, value: 
         }
         done += n;
     }
+}
+
+fn emit_ct(
+    buf: &mut Vec<u8>,
+    flags: u16,
+    zone: CtZone,
+    table: Option<u8>,
+    alg: u16,
+    exec: &[Action],
+) {
+    let start = nx_header(buf, NXAST_CT);
+    buf.extend_from_slice(&flags.to_be_bytes());
+    let (src, word) = match zone {
+        CtZone::Imm(z) => (0, z),
+        CtZone::Field { field, ofs, n_bits } => (field.nxm_header(), ofs_nbits(ofs, n_bits)),
+    };
+    buf.extend_from_slice(&src.to_be_bytes());
+    buf.extend_from_slice(&word.to_be_bytes());
+    buf.push(table.unwrap_or(0xff));
+    buf.extend_from_slice(&[0; 3]);
+    buf.extend_from_slice(&alg.to_be_bytes());
+    for a in exec {
+        a.emit(buf);
+    }
+    finish(buf, start);
+}
+
+/// NX_NAT_F_* flags and NX_NAT_RANGE_* bits.
+mod nat {
+    pub const F_SRC: u16 = 1;
+    pub const F_DST: u16 = 2;
+    pub const F_PERSISTENT: u16 = 4;
+    pub const F_HASH: u16 = 8;
+    pub const F_RANDOM: u16 = 0x10;
+    pub const V4_MIN: u16 = 1;
+    pub const V4_MAX: u16 = 2;
+    pub const V6_MIN: u16 = 4;
+    pub const V6_MAX: u16 = 8;
+    pub const P_MIN: u16 = 0x10;
+    pub const P_MAX: u16 = 0x20;
+}
+
+fn emit_nat(buf: &mut Vec<u8>, n: &Nat) {
+    let start = nx_header(buf, NXAST_NAT);
+    buf.extend_from_slice(&[0, 0]);
+    let mut flags = match n.src {
+        Some(true) => nat::F_SRC,
+        Some(false) => nat::F_DST,
+        None => 0,
+    };
+    for (on, bit) in [
+        (n.persistent, nat::F_PERSISTENT),
+        (n.hash, nat::F_HASH),
+        (n.random, nat::F_RANDOM),
+    ] {
+        if on {
+            flags |= bit;
+        }
+    }
+    buf.extend_from_slice(&flags.to_be_bytes());
+    let present_at = buf.len();
+    buf.extend_from_slice(&[0, 0]);
+    let mut present = 0u16;
+    match n.addr {
+        Some(NatAddr::V4(min, max)) => {
+            present |= nat::V4_MIN;
+            buf.extend_from_slice(&min.octets());
+            if let Some(max) = max {
+                present |= nat::V4_MAX;
+                buf.extend_from_slice(&max.octets());
+            }
+        }
+        Some(NatAddr::V6(min, max)) => {
+            present |= nat::V6_MIN;
+            buf.extend_from_slice(&min.octets());
+            if let Some(max) = max {
+                present |= nat::V6_MAX;
+                buf.extend_from_slice(&max.octets());
+            }
+        }
+        None => {}
+    }
+    if let Some((min, max)) = n.ports {
+        present |= nat::P_MIN;
+        buf.extend_from_slice(&min.to_be_bytes());
+        if let Some(max) = max {
+            present |= nat::P_MAX;
+            buf.extend_from_slice(&max.to_be_bytes());
+        }
+    }
+    put_u16_at(buf, present_at, present);
+    finish(buf, start);
+}
+
+/// Decode a NAT body (after the subtype); `None` for forms the model does not express.
+fn parse_nat(r: &mut Reader) -> Option<Nat> {
+    if r.u16("nat pad").ok()? != 0 {
+        return None;
+    }
+    let flags = r.u16("nat flags").ok()?;
+    let present = r.u16("nat range_present").ok()?;
+    let src = match flags & (nat::F_SRC | nat::F_DST) {
+        0 => None,
+        nat::F_SRC => Some(true),
+        nat::F_DST => Some(false),
+        _ => return None,
+    };
+    if flags & !0x1f != 0 || present & !0x3f != 0 {
+        return None;
+    }
+    if src.is_none() && (flags != 0 || present != 0) {
+        return None;
+    }
+    let has = |b: u16| present & b != 0;
+    if (has(nat::V4_MAX) && !has(nat::V4_MIN))
+        || (has(nat::V6_MAX) && !has(nat::V6_MIN))
+        || (has(nat::P_MAX) && !has(nat::P_MIN))
+        || (has(nat::V4_MIN) && has(nat::V6_MIN))
+    {
+        return None;
+    }
+    let v4 = |r: &mut Reader| -> Option<Ipv4Addr> {
+        let b = r.take("nat ipv4", 4).ok()?;
+        Some(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+    };
+    let v6 = |r: &mut Reader| -> Option<Ipv6Addr> {
+        let b: [u8; 16] = r.take("nat ipv6", 16).ok()?.try_into().ok()?;
+        Some(Ipv6Addr::from(b))
+    };
+    let addr = if has(nat::V4_MIN) {
+        let min = v4(r)?;
+        let max = if has(nat::V4_MAX) { Some(v4(r)?) } else { None };
+        if min.is_unspecified() || max.is_some_and(|m| m.is_unspecified()) {
+            return None;
+        }
+        Some(NatAddr::V4(min, max))
+    } else if has(nat::V6_MIN) {
+        let min = v6(r)?;
+        let max = if has(nat::V6_MAX) { Some(v6(r)?) } else { None };
+        if min.is_unspecified() || max.is_some_and(|m| m.is_unspecified()) {
+            return None;
+        }
+        Some(NatAddr::V6(min, max))
+    } else {
+        None
+    };
+    let ports = if has(nat::P_MIN) {
+        let min = r.u16("nat port min").ok()?;
+        let max = if has(nat::P_MAX) {
+            Some(r.u16("nat port max").ok()?)
+        } else {
+            None
+        };
+        if min == 0 || max == Some(0) {
+            return None;
+        }
+        Some((min, max))
+    } else {
+        None
+    };
+    // OVS prints a port range only after an address.
+    if ports.is_some() && addr.is_none() {
+        return None;
+    }
+    if r.rest().iter().any(|b| *b != 0) {
+        return None;
+    }
+    Some(Nat {
+        src,
+        persistent: flags & nat::F_PERSISTENT != 0,
+        hash: flags & nat::F_HASH != 0,
+        random: flags & nat::F_RANDOM != 0,
+        addr,
+        ports,
+    })
 }
 
 impl Action {
@@ -264,18 +444,25 @@ impl Action {
                 zone,
                 table,
                 exec,
+            } => emit_ct(buf, *commit as u16, CtZone::Imm(*zone), *table, 0, exec),
+            Action::CtExt {
+                commit,
+                force,
+                zone,
+                table,
+                alg,
+                exec,
             } => {
-                let start = nx_header(buf, NXAST_CT);
-                buf.extend_from_slice(&(*commit as u16).to_be_bytes());
-                buf.extend_from_slice(&[0; 4]);
-                buf.extend_from_slice(&zone.to_be_bytes());
-                buf.push(table.unwrap_or(0xff));
-                buf.extend_from_slice(&[0; 5]);
-                for a in exec {
-                    a.emit(buf);
+                let mut flags = 0;
+                if *commit {
+                    flags |= NX_CT_F_COMMIT;
                 }
-                finish(buf, start);
+                if *force {
+                    flags |= NX_CT_F_FORCE;
+                }
+                emit_ct(buf, flags, *zone, *table, *alg, exec)
             }
+            Action::Nat(n) => emit_nat(buf, n),
             Action::Resubmit { table } => {
                 let start = nx_header(buf, NXAST_RESUBMIT_TABLE);
                 buf.extend_from_slice(&NX_IN_PORT.to_be_bytes());
@@ -703,19 +890,49 @@ fn parse_nicira(
                     } | Action::Move {
                         dst: Field::CtMark | Field::CtLabel,
                         ..
-                    }
+                    } | Action::Nat(_)
                 )
             });
-            if flags & !1 != 0 || zone_src != 0 || alg != 0 || !plain {
+            if flags & !(NX_CT_F_COMMIT | NX_CT_F_FORCE) != 0 || !plain {
                 return Ok(raw(r, all));
             }
-            Ok(Action::Ct {
-                commit: flags & 1 != 0,
-                zone,
-                table: (table != 0xff).then_some(table),
-                exec,
-            })
+            let table = (table != 0xff).then_some(table);
+            let commit = flags & NX_CT_F_COMMIT != 0;
+            let force = flags & NX_CT_F_FORCE != 0;
+            let zone = if zone_src == 0 {
+                CtZone::Imm(zone)
+            } else {
+                let (ofs, n_bits) = (zone >> 6, (zone & 0x3f) + 1);
+                match Field::from_header(zone_src) {
+                    Some(field)
+                        if field.nxm_header() == zone_src && ofs + n_bits <= field.bits() =>
+                    {
+                        CtZone::Field { field, ofs, n_bits }
+                    }
+                    _ => return Ok(raw(r, all)),
+                }
+            };
+            match zone {
+                CtZone::Imm(zone) if !force && alg == 0 => Ok(Action::Ct {
+                    commit,
+                    zone,
+                    table,
+                    exec,
+                }),
+                _ => Ok(Action::CtExt {
+                    commit,
+                    force,
+                    zone,
+                    table,
+                    alg,
+                    exec,
+                }),
+            }
         }
+        NXAST_NAT => match parse_nat(r) {
+            Some(n) if len >= 16 => Ok(Action::Nat(n)),
+            _ => Ok(raw(r, all)),
+        },
         _ => Ok(raw(r, all)),
     }
 }

@@ -295,6 +295,24 @@ pub enum Action {
         /// Look up with the conntrack original-direction tuple.
         ct: bool,
     },
+    /// NXAST_NAT (36), only inside `ct(...)`: `nat`, `nat(src=A[-B][:P[-Q]],persistent,hash,random)`.
+    Nat(Nat),
+    /// NXAST_CT in the forms [`Action::Ct`] does not cover: `force`, a zone taken from a field
+    /// (`zone=NXM_NX_REG5[0..15]`) or an `alg`.
+    CtExt {
+        /// `commit` flag.
+        commit: bool,
+        /// `force` flag (commit in this direction, ending a connection in the other).
+        force: bool,
+        /// Zone: immediate or a register bit range.
+        zone: CtZone,
+        /// Recirculation table (`None` = no recirculation).
+        table: Option<u8>,
+        /// Application-layer gateway as an L4 port (21 ftp, 69 tftp); 0 = none.
+        alg: u16,
+        /// Nested actions (`exec(...)` loads and `nat`).
+        exec: Vec<Action>,
+    },
     /// Any other action, and NXAST_CONTROLLER2 with `pause` or `meter_id`: round-trips raw
     /// (type, bytes after the 4-byte header).
     Raw {
@@ -303,6 +321,48 @@ pub enum Action {
         /// Bytes after the 4-byte type/length header.
         body: Vec<u8>,
     },
+}
+
+/// The zone of a `ct` action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CtZone {
+    /// `zone=N`.
+    Imm(u16),
+    /// `zone=FIELD[a..b]`: taken from a field's bits.
+    Field {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+    },
+}
+
+/// Address range of a [`Nat`]: `min` and, when given as `min-max`, `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NatAddr {
+    /// IPv4 range (both nonzero; OVS encodes `max` whenever it is given, even equal to `min`).
+    V4(Ipv4Addr, Option<Ipv4Addr>),
+    /// IPv6 range (printed in brackets).
+    V6(Ipv6Addr, Option<Ipv6Addr>),
+}
+
+/// NXAST_NAT body as OVS encodes it: only present range parts are on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Nat {
+    /// `None` for a bare `nat`; `Some(true)` = `src`, `Some(false)` = `dst`.
+    pub src: Option<bool>,
+    /// NX_NAT_F_PERSISTENT.
+    pub persistent: bool,
+    /// NX_NAT_F_PROTO_HASH.
+    pub hash: bool,
+    /// NX_NAT_F_PROTO_RANDOM.
+    pub random: bool,
+    /// Address range.
+    pub addr: Option<NatAddr>,
+    /// Port range (min nonzero; `max` as given, printed only when it differs from `min`).
+    pub ports: Option<(u16, Option<u16>)>,
 }
 
 /// An OF1.3 instruction.

@@ -15,7 +15,8 @@ use std::str::FromStr;
 
 use crate::action::port;
 use crate::flow::{
-    Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField,
+    Action, CtZone, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField, Nat,
+    NatAddr,
 };
 use crate::flow_mod::flags;
 use crate::oxm::ones;
@@ -428,6 +429,210 @@ fn write_list(f: &mut Formatter<'_>, actions: &[Action]) -> fmt::Result {
     Ok(())
 }
 
+/// OVS `format_CT`: flags, table, zone, a leading `nat` outside `exec(...)`, the rest inside,
+/// then `alg`.
+fn ct_text(
+    f: &mut Formatter<'_>,
+    commit: bool,
+    force: bool,
+    table: Option<u8>,
+    zone: CtZone,
+    alg: u16,
+    exec: &[Action],
+) -> fmt::Result {
+    let mut parts = Vec::new();
+    if commit {
+        parts.push("commit".to_string());
+    }
+    if force {
+        parts.push("force".to_string());
+    }
+    if let Some(t) = table {
+        parts.push(format!("table={t}"));
+    }
+    match zone {
+        CtZone::Imm(0) => {}
+        CtZone::Imm(z) => parts.push(format!("zone={z}")),
+        CtZone::Field { field, ofs, n_bits } => {
+            parts.push(format!("zone={}", subfield(field, ofs, n_bits)))
+        }
+    }
+    let mut rest = exec;
+    if let Some((first @ Action::Nat(_), tail)) = exec.split_first() {
+        parts.push(first.to_string());
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        let inner: Vec<String> = rest.iter().map(|a| a.to_string()).collect();
+        parts.push(format!("exec({})", inner.join(",")));
+    }
+    match alg {
+        0 => {}
+        21 => parts.push("alg=ftp".into()),
+        69 => parts.push("alg=tftp".into()),
+        a => parts.push(format!("alg={a}")),
+    }
+    write!(f, "ct({})", parts.join(","))
+}
+
+/// OVS `format_NAT`.
+fn nat_text(f: &mut Formatter<'_>, n: &Nat) -> fmt::Result {
+    f.write_str("nat")?;
+    let Some(src) = n.src else {
+        return Ok(());
+    };
+    f.write_str(if src { "(src" } else { "(dst" })?;
+    if let Some(addr) = n.addr {
+        f.write_char('=')?;
+        match addr {
+            NatAddr::V4(min, max) => {
+                write!(f, "{min}")?;
+                if let Some(max) = max.filter(|m| *m != min) {
+                    write!(f, "-{max}")?;
+                }
+            }
+            NatAddr::V6(min, max) => {
+                // Brackets only when a port follows (OVS `ipv6_format_addr_bracket`).
+                let b = |a: Ipv6Addr| {
+                    if n.ports.is_some() {
+                        format!("[{a}]")
+                    } else {
+                        a.to_string()
+                    }
+                };
+                f.write_str(&b(min))?;
+                if let Some(max) = max.filter(|m| *m != min) {
+                    write!(f, "-{}", b(max))?;
+                }
+            }
+        }
+        if let Some((min, max)) = n.ports {
+            write!(f, ":{min}")?;
+            if let Some(max) = max.filter(|m| *m != min) {
+                write!(f, "-{max}")?;
+            }
+        }
+    }
+    for (on, name) in [
+        (n.persistent, "persistent"),
+        (n.hash, "hash"),
+        (n.random, "random"),
+    ] {
+        if on {
+            write!(f, ",{name}")?;
+        }
+    }
+    f.write_char(')')
+}
+
+/// `nat` or `nat(src|dst[=ADDR[-ADDR][:PORT[-PORT]]][,persistent][,hash][,random])`.
+fn parse_nat(s: &str) -> Result<Nat, Error> {
+    let mut n = Nat::default();
+    let Some(inner) = s.strip_prefix("nat") else {
+        return Err(perr(s, "expected nat"));
+    };
+    if inner.is_empty() {
+        return Ok(n);
+    }
+    let inner = inner
+        .strip_prefix('(')
+        .and_then(|x| x.strip_suffix(')'))
+        .ok_or_else(|| perr(s, "expected nat(...)"))?;
+    for kv in inner.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+        let (k, v) = match kv.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (kv, None),
+        };
+        match (k, v) {
+            ("src" | "dst", v) => {
+                if n.src.is_some() {
+                    return Err(perr(s, "nat takes one of src and dst"));
+                }
+                n.src = Some(k == "src");
+                if let Some(v) = v {
+                    parse_nat_range(s, v, &mut n)?;
+                }
+            }
+            ("persistent", None) => n.persistent = true,
+            ("hash", None) => n.hash = true,
+            ("random", None) => n.random = true,
+            _ => return Err(perr(s, format!("unknown nat option {kv:?}"))),
+        }
+    }
+    if n.src.is_none() {
+        return Err(perr(s, "nat options need src or dst"));
+    }
+    Ok(n)
+}
+
+fn parse_nat_range(s: &str, v: &str, n: &mut Nat) -> Result<(), Error> {
+    let (addrs, ports) = if v.starts_with('[') {
+        // [A]-[B]:P-Q
+        match v.rfind(']') {
+            Some(i) => match v[i + 1..].strip_prefix(':') {
+                Some(p) => (&v[..=i], Some(p)),
+                None if i + 1 == v.len() => (v, None),
+                None => return Err(perr(s, "bad nat range")),
+            },
+            None => return Err(perr(s, "bad nat range")),
+        }
+    } else {
+        match v.split_once(':') {
+            Some((a, p)) => (a, Some(p)),
+            None => (v, None),
+        }
+    };
+    // An unbracketed IPv6 range carries no port.
+    let (addrs, ports) = if !v.starts_with('[') && v.matches(':').count() > 1 {
+        (v, None)
+    } else {
+        (addrs, ports)
+    };
+    let addr = if addrs.contains('[') || addrs.matches(':').count() > 1 {
+        let six = |x: &str| -> Result<Ipv6Addr, Error> {
+            let x = x.trim();
+            x.strip_prefix('[')
+                .and_then(|x| x.strip_suffix(']'))
+                .unwrap_or(x)
+                .parse()
+                .map_err(|_| perr(s, "bad nat IPv6 address"))
+        };
+        let (min, max) = match addrs.split_once('-') {
+            Some((a, b)) => (six(a)?, Some(six(b)?)),
+            None => (six(addrs)?, None),
+        };
+        NatAddr::V6(min, max.filter(|m| !m.is_unspecified()))
+    } else {
+        let four = |x: &str| -> Result<Ipv4Addr, Error> {
+            x.parse().map_err(|_| perr(s, "bad nat IPv4 address"))
+        };
+        let (min, max) = match addrs.split_once('-') {
+            Some((a, b)) => (four(a)?, Some(four(b)?)),
+            None => (four(addrs)?, None),
+        };
+        NatAddr::V4(min, max.filter(|m| !m.is_unspecified()))
+    };
+    let unspecified = match addr {
+        NatAddr::V4(a, _) => a.is_unspecified(),
+        NatAddr::V6(a, _) => a.is_unspecified(),
+    };
+    if unspecified {
+        return Err(perr(s, "nat address must be nonzero"));
+    }
+    n.addr = Some(addr);
+    if let Some(p) = ports {
+        let (min, max): (u16, Option<u16>) = match p.split_once('-') {
+            Some((a, b)) => (num(a)?, Some(num(b)?)),
+            None => (num(p)?, None),
+        };
+        if min == 0 {
+            return Err(perr(s, "nat port must be nonzero"));
+        }
+        n.ports = Some((min, max.filter(|m| *m != 0)));
+    }
+    Ok(())
+}
+
 impl Display for Action {
     /// ovs-ofctl action syntax, e.g. `load:0x3e9->NXM_NX_REG3[]`, `ct(commit,table=4,zone=65520)`.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -503,23 +708,16 @@ impl Display for Action {
                 zone,
                 table,
                 exec,
-            } => {
-                let mut parts = Vec::new();
-                if *commit {
-                    parts.push("commit".to_string());
-                }
-                if let Some(t) = table {
-                    parts.push(format!("table={t}"));
-                }
-                if *zone != 0 {
-                    parts.push(format!("zone={zone}"));
-                }
-                if !exec.is_empty() {
-                    let inner: Vec<String> = exec.iter().map(|a| a.to_string()).collect();
-                    parts.push(format!("exec({})", inner.join(",")));
-                }
-                write!(f, "ct({})", parts.join(","))
-            }
+            } => ct_text(f, *commit, false, *table, CtZone::Imm(*zone), 0, exec),
+            Action::CtExt {
+                commit,
+                force,
+                zone,
+                table,
+                alg,
+                exec,
+            } => ct_text(f, *commit, *force, *table, *zone, *alg, exec),
+            Action::Nat(n) => nat_text(f, n),
             Action::Resubmit { table } => write!(f, "resubmit(,{table})"),
             Action::Note(bytes) => {
                 let h: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -1052,30 +1250,60 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             })
         }
         ("ct", a) => {
-            let (mut commit, mut zone, mut table, mut exec) = (false, 0u16, None, Vec::new());
+            let (mut commit, mut force, mut zone, mut table, mut alg, mut exec) =
+                (false, false, CtZone::Imm(0), None, 0u16, Vec::new());
             if let Some(a) = a {
                 for kv in split_top(&paren(a)?) {
                     if kv == "commit" {
                         commit = true;
+                    } else if kv == "force" {
+                        force = true;
                     } else if let Some(z) = kv.strip_prefix("zone=") {
-                        zone = num(z)?;
+                        zone = if z.contains('[') {
+                            let (field, ofs, n_bits) = parse_subfield(z)?;
+                            CtZone::Field { field, ofs, n_bits }
+                        } else {
+                            CtZone::Imm(num(z)?)
+                        };
                     } else if let Some(t) = kv.strip_prefix("table=") {
                         table = Some(num(t)?);
+                    } else if let Some(v) = kv.strip_prefix("alg=") {
+                        alg = match v {
+                            "ftp" => 21,
+                            "tftp" => 69,
+                            _ => num(v)?,
+                        };
+                    } else if kv == "nat" || kv.starts_with("nat(") {
+                        exec.push(Action::Nat(parse_nat(kv)?));
                     } else if let Some(e) = kv.strip_prefix("exec") {
                         for x in split_top(&paren(e)?) {
-                            exec.extend(parse_action(x)?);
+                            if x == "nat" || x.starts_with("nat(") {
+                                exec.push(Action::Nat(parse_nat(x)?));
+                            } else {
+                                exec.extend(parse_action(x)?);
+                            }
                         }
                     } else {
                         return Err(perr(s, format!("unsupported ct option {kv:?}")));
                     }
                 }
             }
-            one(Action::Ct {
-                commit,
-                zone,
-                table,
-                exec,
-            })
+            match zone {
+                CtZone::Imm(zone) if !force && alg == 0 => one(Action::Ct {
+                    commit,
+                    zone,
+                    table,
+                    exec,
+                }),
+                _ => one(Action::CtExt {
+                    commit,
+                    force,
+                    zone,
+                    table,
+                    alg,
+                    exec,
+                }),
+            }
         }
         ("resubmit", Some(a)) if !a.starts_with('(') => one(Action::ResubmitExt {
             in_port: nx_port(a)?,

@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use openflow::flow::{CtZone, Nat, NatAddr};
 use openflow::{Action, Field, FlowMod, Instruction, MacAddr, Match, MatchField as M, Message};
 use proptest::prelude::*;
 
@@ -179,6 +180,49 @@ fn ct_load() -> impl Strategy<Value = Action> {
         })
 }
 
+/// `nat` as OVS encodes it: bare, or src/dst with optional ranges (ports only after an address).
+fn nat() -> impl Strategy<Value = Action> {
+    let v4 = (1u32..).prop_map(Ipv4Addr::from);
+    let v6 = (1u128..).prop_map(Ipv6Addr::from);
+    let addr = prop_oneof![
+        (v4.clone(), proptest::option::of(v4)).prop_map(|(a, b)| NatAddr::V4(a, b)),
+        (v6.clone(), proptest::option::of(v6)).prop_map(|(a, b)| NatAddr::V6(a, b)),
+    ];
+    let ports = (1u16.., proptest::option::of(1u16..));
+    prop_oneof![
+        Just(Action::Nat(Nat::default())),
+        (
+            any::<bool>(),
+            any::<[bool; 3]>(),
+            proptest::option::of(addr),
+            proptest::option::of(ports)
+        )
+            .prop_map(|(src, [persistent, hash, random], addr, ports)| {
+                Action::Nat(Nat {
+                    src: Some(src),
+                    persistent,
+                    hash,
+                    random,
+                    addr,
+                    ports: ports.filter(|_| addr.is_some()),
+                })
+            }),
+    ]
+}
+
+fn ct_exec() -> impl Strategy<Value = Vec<Action>> {
+    prop::collection::vec(prop_oneof![3 => ct_load(), 1 => nat()], 0..3)
+}
+
+fn ct_zone() -> impl Strategy<Value = CtZone> {
+    prop_oneof![
+        any::<u16>().prop_map(CtZone::Imm),
+        field()
+            .prop_flat_map(partial)
+            .prop_map(|(field, ofs, n_bits)| CtZone::Field { field, ofs, n_bits }),
+    ]
+}
+
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         (0u32..0xffff_ff00, any::<u16>())
@@ -224,7 +268,7 @@ fn action() -> impl Strategy<Value = Action> {
             any::<bool>(),
             any::<u16>(),
             proptest::option::of(0u8..0xff),
-            prop::collection::vec(ct_load(), 0..3)
+            ct_exec()
         )
             .prop_map(|(commit, zone, table, exec)| Action::Ct {
                 commit,
@@ -232,6 +276,31 @@ fn action() -> impl Strategy<Value = Action> {
                 table,
                 exec
             }),
+        (
+            any::<bool>(),
+            ct_zone(),
+            proptest::option::of(0u8..0xff),
+            prop_oneof![Just(0u16), Just(21u16), Just(69u16)],
+            ct_exec()
+        )
+            .prop_map(|(commit, zone, table, alg, exec)| Action::CtExt {
+                commit,
+                force: true,
+                zone,
+                table,
+                alg,
+                exec
+            }),
+        (any::<bool>(), any::<bool>(), ct_zone(), 1u16..).prop_map(|(commit, force, zone, alg)| {
+            Action::CtExt {
+                commit,
+                force,
+                zone,
+                table: None,
+                alg,
+                exec: vec![],
+            }
+        }),
         any::<u8>().prop_map(|table| Action::Resubmit { table }),
         (0usize..3)
             .prop_flat_map(|k| prop::collection::vec(any::<u8>(), 6 + 8 * k))
