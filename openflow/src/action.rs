@@ -59,6 +59,9 @@ const NXAC2PT_CONTROLLER_ID: u16 = 1;
 const NXAC2PT_REASON: u16 = 2;
 const NXAC2PT_USERDATA: u16 = 3;
 const NXAST_CT: u16 = 35;
+const NXAST_FIN_TIMEOUT: u16 = 19;
+const NXAST_DEC_TTL_CNT_IDS: u16 = 21;
+const NXAST_OUTPUT_TRUNC: u16 = 39;
 const NXAST_NAT: u16 = 36;
 /// NX_CT_F_COMMIT / NX_CT_F_FORCE.
 const NX_CT_F_COMMIT: u16 = 1;
@@ -463,6 +466,27 @@ impl Action {
                 emit_ct(buf, flags, *zone, *table, *alg, exec)
             }
             Action::Nat(n) => emit_nat(buf, n),
+            Action::FinTimeout { idle, hard } => {
+                let start = nx_header(buf, NXAST_FIN_TIMEOUT);
+                buf.extend_from_slice(&idle.to_be_bytes());
+                buf.extend_from_slice(&hard.to_be_bytes());
+                finish(buf, start);
+            }
+            Action::OutputTrunc { port, max_len } => {
+                let start = nx_header(buf, NXAST_OUTPUT_TRUNC);
+                buf.extend_from_slice(&port.to_be_bytes());
+                buf.extend_from_slice(&max_len.to_be_bytes());
+                finish(buf, start);
+            }
+            Action::DecTtlIds(ids) => {
+                let start = nx_header(buf, NXAST_DEC_TTL_CNT_IDS);
+                buf.extend_from_slice(&(ids.len() as u16).to_be_bytes());
+                buf.extend_from_slice(&[0; 4]);
+                for id in ids {
+                    buf.extend_from_slice(&id.to_be_bytes());
+                }
+                finish(buf, start);
+            }
             Action::Resubmit { table } => {
                 let start = nx_header(buf, NXAST_RESUBMIT_TABLE);
                 buf.extend_from_slice(&NX_IN_PORT.to_be_bytes());
@@ -928,6 +952,36 @@ fn parse_nicira(
                     exec,
                 }),
             }
+        }
+        NXAST_FIN_TIMEOUT => {
+            fixed(16)?;
+            let idle = r.u16("fin_timeout idle")?;
+            let hard = r.u16("fin_timeout hard")?;
+            if r.rest().iter().any(|b| *b != 0) {
+                return Ok(raw(r, all));
+            }
+            Ok(Action::FinTimeout { idle, hard })
+        }
+        NXAST_OUTPUT_TRUNC => {
+            fixed(16)?;
+            let port = r.u16("output_trunc port")?;
+            let max_len = r.u32("output_trunc max_len")?;
+            Ok(Action::OutputTrunc { port, max_len })
+        }
+        NXAST_DEC_TTL_CNT_IDS => {
+            let n = r.u16("dec_ttl n_controllers")? as usize;
+            let zeros = r.take("dec_ttl pad", 4)?;
+            if n == 0 || zeros.iter().any(|b| *b != 0) || len != (16 + 2 * n).div_ceil(8) * 8 {
+                return Ok(raw(r, all));
+            }
+            let mut ids = Vec::with_capacity(n);
+            for _ in 0..n {
+                ids.push(r.u16("dec_ttl id")?);
+            }
+            if r.rest().iter().any(|b| *b != 0) {
+                return Ok(raw(r, all));
+            }
+            Ok(Action::DecTtlIds(ids))
         }
         NXAST_NAT => match parse_nat(r) {
             Some(n) if len >= 16 => Ok(Action::Nat(n)),

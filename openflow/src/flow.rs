@@ -313,6 +313,23 @@ pub enum Action {
         /// Nested actions (`exec(...)` loads and `nat`).
         exec: Vec<Action>,
     },
+    /// NXAST_FIN_TIMEOUT (19): `fin_timeout(idle_timeout=N,hard_timeout=M)`; 0 = unchanged.
+    FinTimeout {
+        /// Idle timeout after a TCP FIN or RST, seconds.
+        idle: u16,
+        /// Hard timeout after a TCP FIN or RST, seconds.
+        hard: u16,
+    },
+    /// NXAST_OUTPUT_TRUNC (39): `output(port=N,max_len=M)`, output truncated to `max_len` bytes.
+    OutputTrunc {
+        /// 16-bit port number (reserved ports as 0xfff8..).
+        port: u16,
+        /// Bytes of the packet to keep.
+        max_len: u32,
+    },
+    /// NXAST_DEC_TTL_CNT_IDS (21): `dec_ttl(id,...)`, the controller ids to notify when the TTL
+    /// expires (plain `dec_ttl` is [`Action::DecTtl`]).
+    DecTtlIds(Vec<u16>),
     /// Any other action, and NXAST_CONTROLLER2 with `pause` or `meter_id`: round-trips raw
     /// (type, bytes after the 4-byte header).
     Raw {

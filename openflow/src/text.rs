@@ -718,6 +718,23 @@ impl Display for Action {
                 exec,
             } => ct_text(f, *commit, *force, *table, *zone, *alg, exec),
             Action::Nat(n) => nat_text(f, n),
+            Action::FinTimeout { idle, hard } => {
+                let mut parts = Vec::new();
+                if *idle != 0 {
+                    parts.push(format!("idle_timeout={idle}"));
+                }
+                if *hard != 0 {
+                    parts.push(format!("hard_timeout={hard}"));
+                }
+                write!(f, "fin_timeout({})", parts.join(","))
+            }
+            Action::OutputTrunc { port, max_len } => {
+                write!(f, "output(port={},max_len={max_len})", nx_port_name(*port))
+            }
+            Action::DecTtlIds(ids) => {
+                let ids: Vec<String> = ids.iter().map(u16::to_string).collect();
+                write!(f, "dec_ttl({})", ids.join(","))
+            }
             Action::Resubmit { table } => write!(f, "resubmit(,{table})"),
             Action::Note(bytes) => {
                 let h: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -1129,6 +1146,41 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             .ok_or_else(|| perr(s, "expected (...)"))
     };
     match (key.to_ascii_lowercase().as_str(), arg) {
+        ("output", Some(a)) if a.starts_with('(') => {
+            let (mut port, mut max_len) = (None, None);
+            for kv in split_top(&paren(a)?) {
+                match kv.split_once('=') {
+                    Some(("port", v)) => port = Some(nx_port(v)?),
+                    Some(("max_len", v)) => max_len = Some(num(v)?),
+                    _ => return Err(perr(s, "expected output(port=N,max_len=M)")),
+                }
+            }
+            match (port, max_len) {
+                (Some(port), Some(max_len)) => one(Action::OutputTrunc { port, max_len }),
+                _ => Err(perr(s, "output(...) needs port and max_len")),
+            }
+        }
+        ("fin_timeout", Some(a)) => {
+            let (mut idle, mut hard) = (0, 0);
+            for kv in split_top(&paren(a)?) {
+                match kv.split_once('=') {
+                    Some(("idle_timeout", v)) => idle = num(v)?,
+                    Some(("hard_timeout", v)) => hard = num(v)?,
+                    _ => return Err(perr(s, "unknown fin_timeout option")),
+                }
+            }
+            one(Action::FinTimeout { idle, hard })
+        }
+        ("dec_ttl", Some(a)) => {
+            let ids = split_top(&paren(a)?)
+                .into_iter()
+                .map(num)
+                .collect::<Result<Vec<u16>, _>>()?;
+            if ids.is_empty() {
+                return Err(perr(s, "dec_ttl(...) needs at least one id"));
+            }
+            one(Action::DecTtlIds(ids))
+        }
         ("output", Some(a)) if a.contains('[') => {
             let (field, ofs, n_bits) = parse_subfield(a)?;
             one(Action::OutputReg { field, ofs, n_bits })

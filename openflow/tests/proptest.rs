@@ -334,6 +334,10 @@ fn action() -> impl Strategy<Value = Action> {
         any::<u16>().prop_map(Action::PopMpls),
         any::<u32>().prop_map(Action::SetQueue),
         any::<u8>().prop_map(Action::SetNwTtl),
+        (any::<u16>(), any::<u16>()).prop_map(|(idle, hard)| Action::FinTimeout { idle, hard }),
+        (any::<u16>(), any::<u32>())
+            .prop_map(|(port, max_len)| Action::OutputTrunc { port, max_len }),
+        prop::collection::vec(any::<u16>(), 1..6).prop_map(Action::DecTtlIds),
         Just(Action::CtClear),
         Just(Action::Exit),
         (any::<u16>(), any::<u8>(), any::<bool>())
