@@ -59,6 +59,13 @@ const NXAC2PT_CONTROLLER_ID: u16 = 1;
 const NXAC2PT_REASON: u16 = 2;
 const NXAC2PT_USERDATA: u16 = 3;
 const NXAST_CT: u16 = 35;
+const NXAST_MULTIPATH: u16 = 10;
+const NXAST_STACK_PUSH: u16 = 27;
+const NXAST_STACK_POP: u16 = 28;
+const NXAST_SAMPLE: u16 = 29;
+const NXAST_SAMPLE2: u16 = 38;
+const NXAST_CLONE: u16 = 42;
+const NXAST_CHECK_PKT_LARGER: u16 = 49;
 const NXAST_FIN_TIMEOUT: u16 = 19;
 const NXAST_DEC_TTL_CNT_IDS: u16 = 21;
 const NXAST_OUTPUT_TRUNC: u16 = 39;
@@ -466,6 +473,81 @@ impl Action {
                 emit_ct(buf, flags, *zone, *table, *alg, exec)
             }
             Action::Nat(n) => emit_nat(buf, n),
+            Action::StackPush { field, ofs, n_bits } | Action::StackPop { field, ofs, n_bits } => {
+                let subtype = if matches!(self, Action::StackPush { .. }) {
+                    NXAST_STACK_PUSH
+                } else {
+                    NXAST_STACK_POP
+                };
+                let start = nx_header(buf, subtype);
+                buf.extend_from_slice(&ofs.to_be_bytes());
+                buf.extend_from_slice(&field.nxm_header().to_be_bytes());
+                buf.extend_from_slice(&n_bits.to_be_bytes());
+                buf.extend_from_slice(&[0; 6]);
+                finish(buf, start);
+            }
+            Action::Clone(actions) => {
+                let start = nx_header(buf, NXAST_CLONE);
+                buf.extend_from_slice(&[0; 6]);
+                for a in actions {
+                    a.emit(buf);
+                }
+                finish(buf, start);
+            }
+            Action::CheckPktLarger {
+                pkt_len,
+                field,
+                ofs,
+            } => {
+                let start = nx_header(buf, NXAST_CHECK_PKT_LARGER);
+                buf.extend_from_slice(&pkt_len.to_be_bytes());
+                buf.extend_from_slice(&ofs.to_be_bytes());
+                buf.extend_from_slice(&field.nxm_header().to_be_bytes());
+                finish(buf, start);
+            }
+            Action::Sample {
+                probability,
+                collector_set_id,
+                obs_domain_id,
+                obs_point_id,
+                sampling_port,
+            } => {
+                let subtype = if sampling_port.is_some() {
+                    NXAST_SAMPLE2
+                } else {
+                    NXAST_SAMPLE
+                };
+                let start = nx_header(buf, subtype);
+                buf.extend_from_slice(&probability.to_be_bytes());
+                for v in [collector_set_id, obs_domain_id, obs_point_id] {
+                    buf.extend_from_slice(&v.to_be_bytes());
+                }
+                if let Some(p) = sampling_port {
+                    buf.extend_from_slice(&p.to_be_bytes());
+                    buf.extend_from_slice(&[0; 6]);
+                }
+                finish(buf, start);
+            }
+            Action::Multipath {
+                fields,
+                basis,
+                algorithm,
+                max_link,
+                arg,
+                field,
+                ofs,
+                n_bits,
+            } => {
+                let start = nx_header(buf, NXAST_MULTIPATH);
+                for v in [*fields, *basis, 0, *algorithm, *max_link] {
+                    buf.extend_from_slice(&v.to_be_bytes());
+                }
+                buf.extend_from_slice(&arg.to_be_bytes());
+                buf.extend_from_slice(&[0, 0]);
+                buf.extend_from_slice(&ofs_nbits(*ofs, *n_bits).to_be_bytes());
+                buf.extend_from_slice(&field.nxm_header().to_be_bytes());
+                finish(buf, start);
+            }
             Action::FinTimeout { idle, hard } => {
                 let start = nx_header(buf, NXAST_FIN_TIMEOUT);
                 buf.extend_from_slice(&idle.to_be_bytes());
@@ -982,6 +1064,106 @@ fn parse_nicira(
                 return Ok(raw(r, all));
             }
             Ok(Action::DecTtlIds(ids))
+        }
+        NXAST_STACK_PUSH | NXAST_STACK_POP => {
+            fixed(24)?;
+            let ofs = r.u16("stack offset")?;
+            let h = r.u32("stack field")?;
+            let n_bits = r.u16("stack n_bits")?;
+            let field = Field::from_header(h).filter(|f| f.nxm_header() == h);
+            match field {
+                Some(field)
+                    if n_bits > 0
+                        && ofs as u32 + n_bits as u32 <= field.bits() as u32
+                        && r.rest().iter().all(|b| *b == 0) =>
+                {
+                    Ok(if subtype == NXAST_STACK_PUSH {
+                        Action::StackPush { field, ofs, n_bits }
+                    } else {
+                        Action::StackPop { field, ofs, n_bits }
+                    })
+                }
+                _ => Ok(raw(r, all)),
+            }
+        }
+        NXAST_CLONE => {
+            if len < 16 {
+                return Err(Error::BadLength {
+                    what: "clone action",
+                    offset: off,
+                    length: len,
+                });
+            }
+            if r.take("clone pad", 6)?.iter().any(|b| *b != 0) {
+                return Ok(raw(r, all));
+            }
+            Ok(Action::Clone(parse_actions(r)?))
+        }
+        NXAST_CHECK_PKT_LARGER => {
+            fixed(24)?;
+            let pkt_len = r.u16("check_pkt_larger pkt_len")?;
+            let ofs = r.u16("check_pkt_larger offset")?;
+            let h = r.u32("check_pkt_larger dst")?;
+            let field = Field::from_header(h).filter(|f| f.nxm_header() == h);
+            match field {
+                Some(field) if ofs < field.bits() && r.rest().iter().all(|b| *b == 0) => {
+                    Ok(Action::CheckPktLarger {
+                        pkt_len,
+                        field,
+                        ofs,
+                    })
+                }
+                _ => Ok(raw(r, all)),
+            }
+        }
+        NXAST_SAMPLE | NXAST_SAMPLE2 => {
+            fixed(if subtype == NXAST_SAMPLE { 24 } else { 32 })?;
+            let probability = r.u16("sample probability")?;
+            let collector_set_id = r.u32("sample collector_set_id")?;
+            let obs_domain_id = r.u32("sample obs_domain_id")?;
+            let obs_point_id = r.u32("sample obs_point_id")?;
+            let sampling_port = if subtype == NXAST_SAMPLE2 {
+                let p = r.u16("sample sampling_port")?;
+                if p == 0xffff || r.rest().iter().any(|b| *b != 0) {
+                    return Ok(raw(r, all));
+                }
+                Some(p)
+            } else {
+                None
+            };
+            Ok(Action::Sample {
+                probability,
+                collector_set_id,
+                obs_domain_id,
+                obs_point_id,
+                sampling_port,
+            })
+        }
+        NXAST_MULTIPATH => {
+            fixed(32)?;
+            let fields = r.u16("multipath fields")?;
+            let basis = r.u16("multipath basis")?;
+            let pad1 = r.u16("multipath pad")?;
+            let algorithm = r.u16("multipath algorithm")?;
+            let max_link = r.u16("multipath max_link")?;
+            let arg = r.u32("multipath arg")?;
+            let pad2 = r.u16("multipath pad")?;
+            let (field, ofs, n_bits) = subfield(r, off)?;
+            match field {
+                Some(field) if pad1 == 0 && pad2 == 0 && fields <= 6 && algorithm <= 3 => {
+                    Ok(Action::Multipath {
+                        fields,
+                        basis,
+                        algorithm,
+                        max_link,
+                        arg,
+                        field,
+                        ofs,
+                        n_bits,
+                    })
+                }
+                _ => Ok(raw(r, all)),
+            }
         }
         NXAST_NAT => match parse_nat(r) {
             Some(n) if len >= 16 => Ok(Action::Nat(n)),

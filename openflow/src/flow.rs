@@ -330,6 +330,70 @@ pub enum Action {
     /// NXAST_DEC_TTL_CNT_IDS (21): `dec_ttl(id,...)`, the controller ids to notify when the TTL
     /// expires (plain `dec_ttl` is [`Action::DecTtl`]).
     DecTtlIds(Vec<u16>),
+    /// NXAST_STACK_PUSH (27): `push:FIELD[a..b]`.
+    StackPush {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+    },
+    /// NXAST_STACK_POP (28): `pop:FIELD[a..b]`.
+    StackPop {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+    },
+    /// NXAST_CLONE (42): `clone(actions)`; the nested actions run on a copy of the packet.
+    Clone(Vec<Action>),
+    /// NXAST_CHECK_PKT_LARGER (49): `check_pkt_larger(N)->FIELD[bit]`, sets the bit to whether
+    /// the packet is longer than `pkt_len` bytes.
+    CheckPktLarger {
+        /// Length to compare with.
+        pkt_len: u16,
+        /// Destination field.
+        field: Field,
+        /// Destination bit.
+        ofs: u16,
+    },
+    /// NXAST_SAMPLE (29), or NXAST_SAMPLE2 (38) when `sampling_port` is given:
+    /// `sample(probability=P,collector_set_id=C,obs_domain_id=D,obs_point_id=O[,sampling_port=N])`.
+    Sample {
+        /// Packets sampled per 65535.
+        probability: u16,
+        /// IPFIX collector set.
+        collector_set_id: u32,
+        /// Observation domain id.
+        obs_domain_id: u32,
+        /// Observation point id.
+        obs_point_id: u32,
+        /// Sampling port (16-bit), SAMPLE2 only.
+        sampling_port: Option<u16>,
+    },
+    /// NXAST_MULTIPATH (10): `multipath(fields,basis,algorithm,n_links,arg,FIELD[a..b])`.
+    Multipath {
+        /// `nx_hash_fields` (eth_src 0, symmetric_l4 1, symmetric_l3l4 2, symmetric_l3l4+udp 3,
+        /// nw_src 4, nw_dst 5, symmetric_l3 6).
+        fields: u16,
+        /// Hash basis.
+        basis: u16,
+        /// modulo_n 0, hash_threshold 1, hrw 2, iter_hash 3.
+        algorithm: u16,
+        /// Number of links minus one (the wire's `max_link`).
+        max_link: u16,
+        /// Algorithm argument.
+        arg: u32,
+        /// Destination field.
+        field: Field,
+        /// First destination bit.
+        ofs: u16,
+        /// Number of destination bits.
+        n_bits: u16,
+    },
     /// Any other action, and NXAST_CONTROLLER2 with `pause` or `meter_id`: round-trips raw
     /// (type, bytes after the 4-byte header).
     Raw {

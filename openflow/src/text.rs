@@ -23,6 +23,18 @@ use crate::oxm::ones;
 use crate::Error;
 
 const CT_STATE_NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
+/// `nx_hash_fields` names, by value.
+const HASH_FIELDS: [&str; 7] = [
+    "eth_src",
+    "symmetric_l4",
+    "symmetric_l3l4",
+    "symmetric_l3l4+udp",
+    "nw_src",
+    "nw_dst",
+    "symmetric_l3",
+];
+/// `nx_mp_algorithm` names, by value.
+const MP_ALGORITHMS: [&str; 4] = ["modulo_n", "hash_threshold", "hrw", "iter_hash"];
 const REASONS: [&str; 6] = [
     "no_match",
     "action",
@@ -718,6 +730,63 @@ impl Display for Action {
                 exec,
             } => ct_text(f, *commit, *force, *table, *zone, *alg, exec),
             Action::Nat(n) => nat_text(f, n),
+            Action::StackPush { field, ofs, n_bits } => {
+                write!(f, "push:{}", subfield(*field, *ofs, *n_bits))
+            }
+            Action::StackPop { field, ofs, n_bits } => {
+                write!(f, "pop:{}", subfield(*field, *ofs, *n_bits))
+            }
+            Action::Clone(actions) if actions.is_empty() => f.write_str("clone(drop)"),
+            Action::Clone(actions) => {
+                f.write_str("clone(")?;
+                write_list(f, actions)?;
+                f.write_char(')')
+            }
+            Action::CheckPktLarger {
+                pkt_len,
+                field,
+                ofs,
+            } => write!(
+                f,
+                "check_pkt_larger({pkt_len})->{}",
+                subfield(*field, *ofs, 1)
+            ),
+            Action::Sample {
+                probability,
+                collector_set_id,
+                obs_domain_id,
+                obs_point_id,
+                sampling_port,
+            } => {
+                write!(f, "sample(probability={probability},collector_set_id={collector_set_id},obs_domain_id={obs_domain_id},obs_point_id={obs_point_id}")?;
+                if let Some(p) = sampling_port {
+                    write!(f, ",sampling_port={}", nx_port_name(*p))?;
+                }
+                f.write_char(')')
+            }
+            Action::Multipath {
+                fields,
+                basis,
+                algorithm,
+                max_link,
+                arg,
+                field,
+                ofs,
+                n_bits,
+            } => {
+                let fields = HASH_FIELDS
+                    .get(*fields as usize)
+                    .map_or_else(|| fields.to_string(), |s| s.to_string());
+                let alg = MP_ALGORITHMS
+                    .get(*algorithm as usize)
+                    .map_or_else(|| algorithm.to_string(), |s| s.to_string());
+                write!(
+                    f,
+                    "multipath({fields},{basis},{alg},{},{arg},{})",
+                    *max_link as u32 + 1,
+                    subfield(*field, *ofs, *n_bits)
+                )
+            }
             Action::FinTimeout { idle, hard } => {
                 let mut parts = Vec::new();
                 if *idle != 0 {
@@ -1159,6 +1228,92 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                 (Some(port), Some(max_len)) => one(Action::OutputTrunc { port, max_len }),
                 _ => Err(perr(s, "output(...) needs port and max_len")),
             }
+        }
+        ("push" | "pop", Some(a)) => {
+            let (field, ofs, n_bits) = parse_subfield(a)?;
+            one(if key.eq_ignore_ascii_case("push") {
+                Action::StackPush { field, ofs, n_bits }
+            } else {
+                Action::StackPop { field, ofs, n_bits }
+            })
+        }
+        ("clone", Some(a)) => {
+            let mut actions = Vec::new();
+            for x in split_top(&paren(a)?) {
+                if x != "drop" {
+                    actions.extend(parse_action(x)?);
+                }
+            }
+            one(Action::Clone(actions))
+        }
+        ("check_pkt_larger", Some(a)) => {
+            let (n, dst) = a
+                .split_once("->")
+                .ok_or_else(|| perr(s, "expected check_pkt_larger(N)->FIELD[bit]"))?;
+            let (field, ofs, n_bits) = parse_subfield(dst)?;
+            if n_bits != 1 {
+                return Err(perr(s, "check_pkt_larger writes one bit"));
+            }
+            one(Action::CheckPktLarger {
+                pkt_len: num(&paren(n)?)?,
+                field,
+                ofs,
+            })
+        }
+        ("sample", Some(a)) => {
+            let (mut probability, mut c, mut d, mut o, mut sp) = (None, 0, 0, 0, None);
+            for kv in split_top(&paren(a)?) {
+                match kv.split_once('=') {
+                    Some(("probability", v)) => probability = Some(num(v)?),
+                    Some(("collector_set_id", v)) => c = num(v)?,
+                    Some(("obs_domain_id", v)) => d = num(v)?,
+                    Some(("obs_point_id", v)) => o = num(v)?,
+                    Some(("sampling_port", v)) => sp = Some(nx_port(v)?),
+                    _ => return Err(perr(s, format!("unsupported sample option {kv:?}"))),
+                }
+            }
+            one(Action::Sample {
+                probability: probability.ok_or_else(|| perr(s, "sample needs probability"))?,
+                collector_set_id: c,
+                obs_domain_id: d,
+                obs_point_id: o,
+                sampling_port: sp.filter(|p| *p != 0xffff),
+            })
+        }
+        ("multipath", Some(a)) => {
+            let inner = paren(a)?;
+            let v = split_top(&inner);
+            let [fields, basis, alg, n_links, arg, dst] = v[..] else {
+                return Err(perr(
+                    s,
+                    "expected multipath(fields,basis,alg,n_links,arg,dst)",
+                ));
+            };
+            let fields = HASH_FIELDS
+                .iter()
+                .position(|x| *x == fields)
+                .ok_or_else(|| perr(s, "unknown multipath fields"))?
+                as u16;
+            let algorithm = MP_ALGORITHMS
+                .iter()
+                .position(|x| *x == alg)
+                .ok_or_else(|| perr(s, "unknown multipath algorithm"))?
+                as u16;
+            let n_links: u32 = num(n_links)?;
+            if !(1..=65536).contains(&n_links) {
+                return Err(perr(s, "multipath n_links out of range"));
+            }
+            let (field, ofs, n_bits) = parse_subfield(dst)?;
+            one(Action::Multipath {
+                fields,
+                basis: num(basis)?,
+                algorithm,
+                max_link: (n_links - 1) as u16,
+                arg: num(arg)?,
+                field,
+                ofs,
+                n_bits,
+            })
         }
         ("fin_timeout", Some(a)) => {
             let (mut idle, mut hard) = (0, 0);

@@ -338,6 +338,70 @@ fn action() -> impl Strategy<Value = Action> {
         (any::<u16>(), any::<u32>())
             .prop_map(|(port, max_len)| Action::OutputTrunc { port, max_len }),
         prop::collection::vec(any::<u16>(), 1..6).prop_map(Action::DecTtlIds),
+        field()
+            .prop_flat_map(|f| (Just(f), 0..f.bits(), 1..=f.bits()))
+            .prop_filter_map("range", |(field, ofs, n)| (ofs + n <= field.bits())
+                .then_some((field, ofs, n)))
+            .prop_flat_map(|(field, ofs, n_bits)| prop_oneof![
+                Just(Action::StackPush { field, ofs, n_bits }),
+                Just(Action::StackPop { field, ofs, n_bits })
+            ]),
+        prop::collection::vec(
+            prop_oneof![
+                (0u32..0xffff_ff00).prop_map(|port| Action::Output { port, max_len: 0 }),
+                any::<u8>().prop_map(|table| Action::Resubmit { table }),
+                Just(Action::Clone(vec![Action::PopVlan])),
+            ],
+            0..4
+        )
+        .prop_map(Action::Clone),
+        (any::<u16>(), field())
+            .prop_flat_map(|(pkt_len, field)| (Just(pkt_len), Just(field), 0..field.bits()))
+            .prop_map(|(pkt_len, field, ofs)| Action::CheckPktLarger {
+                pkt_len,
+                field,
+                ofs
+            }),
+        (
+            any::<u16>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            proptest::option::of(0u16..0xffff)
+        )
+            .prop_map(
+                |(probability, collector_set_id, obs_domain_id, obs_point_id, sampling_port)| {
+                    Action::Sample {
+                        probability,
+                        collector_set_id,
+                        obs_domain_id,
+                        obs_point_id,
+                        sampling_port,
+                    }
+                }
+            ),
+        (
+            0u16..=6,
+            any::<u16>(),
+            0u16..=3,
+            any::<u16>(),
+            any::<u32>(),
+            field().prop_flat_map(partial)
+        )
+            .prop_map(
+                |(fields, basis, algorithm, max_link, arg, (field, ofs, n_bits))| {
+                    Action::Multipath {
+                        fields,
+                        basis,
+                        algorithm,
+                        max_link,
+                        arg,
+                        field,
+                        ofs,
+                        n_bits,
+                    }
+                }
+            ),
         Just(Action::CtClear),
         Just(Action::Exit),
         (any::<u16>(), any::<u8>(), any::<bool>())
