@@ -6,7 +6,7 @@
 //! [`Action::Raw`] and re-emit byte for byte.
 
 use crate::error::NX_VENDOR_ID;
-use crate::flow::{Action, CtZone, Field, Nat, NatAddr};
+use crate::flow::{Action, CtZone, Field, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
 use crate::oxm::{emit_tlv, ones};
 use crate::wire::{pad_to_8, put_u16_at, Reader};
 use crate::Error;
@@ -59,6 +59,7 @@ const NXAC2PT_CONTROLLER_ID: u16 = 1;
 const NXAC2PT_REASON: u16 = 2;
 const NXAC2PT_USERDATA: u16 = 3;
 const NXAST_CT: u16 = 35;
+const NXAST_LEARN: u16 = 16;
 const NXAST_MULTIPATH: u16 = 10;
 const NXAST_STACK_PUSH: u16 = 27;
 const NXAST_STACK_POP: u16 = 28;
@@ -347,6 +348,124 @@ fn parse_nat(r: &mut Reader) -> Option<Nat> {
     })
 }
 
+fn emit_learn(buf: &mut Vec<u8>, l: &Learn) {
+    let start = nx_header(buf, NXAST_LEARN);
+    for v in [l.idle_timeout, l.hard_timeout, l.priority] {
+        buf.extend_from_slice(&v.to_be_bytes());
+    }
+    buf.extend_from_slice(&l.cookie.to_be_bytes());
+    buf.extend_from_slice(&l.flags.to_be_bytes());
+    buf.push(l.table);
+    buf.push(0);
+    buf.extend_from_slice(&l.fin_idle_timeout.to_be_bytes());
+    buf.extend_from_slice(&l.fin_hard_timeout.to_be_bytes());
+    for spec in &l.specs {
+        let mut h = spec.n_bits & 0x3ff;
+        if matches!(spec.src, LearnSrc::Imm(_)) {
+            h |= 1 << 13;
+        }
+        h |= match spec.dst {
+            LearnDst::Match { .. } => 0,
+            LearnDst::Load { .. } => 1 << 11,
+            LearnDst::Output => 2 << 11,
+        };
+        buf.extend_from_slice(&h.to_be_bytes());
+        match spec.src {
+            LearnSrc::Field { field, ofs } => {
+                buf.extend_from_slice(&field.nxm_header().to_be_bytes());
+                buf.extend_from_slice(&ofs.to_be_bytes());
+            }
+            LearnSrc::Imm(v) => {
+                let n = spec.n_bits.div_ceil(16) as usize * 2;
+                buf.extend_from_slice(&v.to_be_bytes()[16 - n.min(16)..]);
+            }
+        }
+        match spec.dst {
+            LearnDst::Match { field, ofs } | LearnDst::Load { field, ofs } => {
+                buf.extend_from_slice(&field.nxm_header().to_be_bytes());
+                buf.extend_from_slice(&ofs.to_be_bytes());
+            }
+            LearnDst::Output => {}
+        }
+    }
+    finish(buf, start);
+}
+
+/// A modelled field at `h` with room for `ofs..ofs+n_bits`.
+fn learn_field(r: &mut Reader, n_bits: u16) -> Option<(Field, u16)> {
+    let h = r.u32("learn field").ok()?;
+    let ofs = r.u16("learn ofs").ok()?;
+    let field = Field::from_header(h).filter(|f| f.nxm_header() == h)?;
+    (ofs as u32 + n_bits as u32 <= field.bits() as u32).then_some((field, ofs))
+}
+
+/// Decode a LEARN body (after the subtype); `None` for forms the model does not express.
+fn parse_learn(r: &mut Reader) -> Option<Learn> {
+    let idle_timeout = r.u16("learn idle").ok()?;
+    let hard_timeout = r.u16("learn hard").ok()?;
+    let priority = r.u16("learn priority").ok()?;
+    let cookie = r.u64("learn cookie").ok()?;
+    let flags = r.u16("learn flags").ok()?;
+    let table = r.u8("learn table").ok()?;
+    let pad = r.u8("learn pad").ok()?;
+    let fin_idle_timeout = r.u16("learn fin_idle").ok()?;
+    let fin_hard_timeout = r.u16("learn fin_hard").ok()?;
+    if flags & !3 != 0 || pad != 0 {
+        return None;
+    }
+    let mut specs = Vec::new();
+    while r.remaining() >= 2 {
+        let h = r.u16("learn spec").ok()?;
+        if h == 0 {
+            break;
+        }
+        let n_bits = h & 0x3ff;
+        if h & 0xc000 != 0 || n_bits == 0 || n_bits > 128 {
+            return None;
+        }
+        let imm = h & (1 << 13) != 0;
+        let src = if imm {
+            let n = n_bits.div_ceil(16) as usize * 2;
+            let b = r.take("learn immediate", n).ok()?;
+            let v = b.iter().fold(0u128, |a, x| a << 8 | *x as u128);
+            if n_bits < 128 && v >> n_bits != 0 {
+                return None;
+            }
+            LearnSrc::Imm(v)
+        } else {
+            let (field, ofs) = learn_field(r, n_bits)?;
+            LearnSrc::Field { field, ofs }
+        };
+        let dst = match (h >> 11) & 3 {
+            0 => {
+                let (field, ofs) = learn_field(r, n_bits)?;
+                LearnDst::Match { field, ofs }
+            }
+            1 => {
+                let (field, ofs) = learn_field(r, n_bits)?;
+                LearnDst::Load { field, ofs }
+            }
+            2 if !imm => LearnDst::Output,
+            _ => return None,
+        };
+        specs.push(LearnSpec { n_bits, src, dst });
+    }
+    if r.rest().iter().any(|b| *b != 0) {
+        return None;
+    }
+    Some(Learn {
+        table,
+        idle_timeout,
+        hard_timeout,
+        fin_idle_timeout,
+        fin_hard_timeout,
+        priority,
+        cookie,
+        flags,
+        specs,
+    })
+}
+
 impl Action {
     /// Append this action's wire form to `buf`. A [`Action::Load`] may produce several
     /// REG_LOADs (one per 64-bit piece) exactly as OVS does.
@@ -473,6 +592,7 @@ impl Action {
                 emit_ct(buf, flags, *zone, *table, *alg, exec)
             }
             Action::Nat(n) => emit_nat(buf, n),
+            Action::Learn(l) => emit_learn(buf, l),
             Action::StackPush { field, ofs, n_bits } | Action::StackPop { field, ofs, n_bits } => {
                 let subtype = if matches!(self, Action::StackPush { .. }) {
                     NXAST_STACK_PUSH
@@ -1165,6 +1285,10 @@ fn parse_nicira(
                 _ => Ok(raw(r, all)),
             }
         }
+        NXAST_LEARN if len >= 32 => match parse_learn(r) {
+            Some(l) => Ok(Action::Learn(Box::new(l))),
+            None => Ok(raw(r, all)),
+        },
         NXAST_NAT => match parse_nat(r) {
             Some(n) if len >= 16 => Ok(Action::Nat(n)),
             _ => Ok(raw(r, all)),

@@ -394,6 +394,8 @@ pub enum Action {
         /// Number of destination bits.
         n_bits: u16,
     },
+    /// NXAST_LEARN (16): `learn(table=N,...,specs)`.
+    Learn(Box<Learn>),
     /// Any other action, and NXAST_CONTROLLER2 with `pause` or `meter_id`: round-trips raw
     /// (type, bytes after the 4-byte header).
     Raw {
@@ -444,6 +446,91 @@ pub struct Nat {
     pub addr: Option<NatAddr>,
     /// Port range (min nonzero; `max` as given, printed only when it differs from `min`).
     pub ports: Option<(u16, Option<u16>)>,
+}
+
+/// The body of a `learn` action (NXAST_LEARN, `struct nx_action_learn`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Learn {
+    /// Table of the learned flow (`table=`, default 1).
+    pub table: u8,
+    /// Idle timeout of the learned flow (0 = none).
+    pub idle_timeout: u16,
+    /// Hard timeout of the learned flow (0 = none).
+    pub hard_timeout: u16,
+    /// `fin_idle_timeout` of the learned flow.
+    pub fin_idle_timeout: u16,
+    /// `fin_hard_timeout` of the learned flow.
+    pub fin_hard_timeout: u16,
+    /// Priority of the learned flow (default 0x8000).
+    pub priority: u16,
+    /// Cookie of the learned flow.
+    pub cookie: u64,
+    /// NX_LEARN_F_SEND_FLOW_REM 1, NX_LEARN_F_DELETE_LEARNED 2.
+    pub flags: u16,
+    /// The flow_mod specs, in order.
+    pub specs: Vec<LearnSpec>,
+}
+
+impl Default for Learn {
+    fn default() -> Self {
+        Learn {
+            table: 1,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            fin_idle_timeout: 0,
+            fin_hard_timeout: 0,
+            priority: 0x8000,
+            cookie: 0,
+            flags: 0,
+            specs: Vec::new(),
+        }
+    }
+}
+
+/// Source of a learn spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LearnSrc {
+    /// Bits `ofs..ofs+n_bits` of a field of the packet being processed.
+    Field {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+    },
+    /// An immediate value (right-aligned, `n_bits` wide).
+    Imm(u128),
+}
+
+/// Destination of a learn spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LearnDst {
+    /// A match field of the learned flow.
+    Match {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+    },
+    /// A `load` action in the learned flow.
+    Load {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+    },
+    /// An `output` action in the learned flow (source must be a field).
+    Output,
+}
+
+/// One `nx_flow_mod_spec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LearnSpec {
+    /// Width in bits (1..=128 here).
+    pub n_bits: u16,
+    /// Source.
+    pub src: LearnSrc,
+    /// Destination.
+    pub dst: LearnDst,
 }
 
 /// An OF1.3 instruction.

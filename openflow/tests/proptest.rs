@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use openflow::flow::{CtZone, Nat, NatAddr};
+use openflow::flow::{CtZone, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
 use openflow::{Action, Field, FlowMod, Instruction, MacAddr, Match, MatchField as M, Message};
 use proptest::prelude::*;
 
@@ -223,6 +223,79 @@ fn ct_zone() -> impl Strategy<Value = CtZone> {
     ]
 }
 
+/// A learn spec with source and destination ranges inside their fields.
+fn learn_spec() -> impl Strategy<Value = LearnSpec> {
+    (
+        field(),
+        field(),
+        0u8..5,
+        any::<u128>(),
+        any::<u16>(),
+        any::<u16>(),
+    )
+        .prop_map(|(sf, df, kind, v, a, b)| {
+            let n_bits = 1 + a % sf.bits().min(df.bits());
+            let so = b % (sf.bits() - n_bits + 1);
+            let dofs = (a / 7) % (df.bits() - n_bits + 1);
+            let imm = v & (u128::MAX >> (128 - n_bits));
+            let (src, dst) = match kind {
+                0 => (
+                    LearnSrc::Field { field: sf, ofs: so },
+                    LearnDst::Match {
+                        field: df,
+                        ofs: dofs,
+                    },
+                ),
+                1 => (
+                    LearnSrc::Imm(imm),
+                    LearnDst::Match {
+                        field: df,
+                        ofs: dofs,
+                    },
+                ),
+                2 => (
+                    LearnSrc::Field { field: sf, ofs: so },
+                    LearnDst::Load {
+                        field: df,
+                        ofs: dofs,
+                    },
+                ),
+                3 => (
+                    LearnSrc::Imm(imm),
+                    LearnDst::Load {
+                        field: df,
+                        ofs: dofs,
+                    },
+                ),
+                _ => (LearnSrc::Field { field: sf, ofs: so }, LearnDst::Output),
+            };
+            LearnSpec { n_bits, src, dst }
+        })
+}
+
+fn learn() -> impl Strategy<Value = Action> {
+    (
+        any::<(u8, u16, u16, u16, u16, u16, u64)>(),
+        0u16..4,
+        prop::collection::vec(learn_spec(), 0..5),
+    )
+        .prop_map(
+            |((table, idle, hard, fin_idle, fin_hard, priority, cookie), flags, specs)| {
+                Action::Learn(Box::new(Learn {
+                    table,
+                    idle_timeout: idle,
+                    hard_timeout: hard,
+                    fin_idle_timeout: fin_idle,
+                    fin_hard_timeout: fin_hard,
+                    priority,
+                    cookie,
+                    flags,
+                    specs,
+                }))
+            },
+        )
+}
+
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         (0u32..0xffff_ff00, any::<u16>())
@@ -402,6 +475,7 @@ fn action() -> impl Strategy<Value = Action> {
                     }
                 }
             ),
+        learn(),
         Just(Action::CtClear),
         Just(Action::Exit),
         (any::<u16>(), any::<u8>(), any::<bool>())
