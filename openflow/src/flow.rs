@@ -214,7 +214,8 @@ pub enum Action {
         zone: u16,
         /// Recirculation table (`None` = no recirculation, 0xff on the wire).
         table: Option<u8>,
-        /// Nested `exec(...)` actions (only loads to ct_mark / ct_label).
+        /// Nested actions: `exec(...)` loads/moves to ct_mark / ct_label and [`Action::Nat`]
+        /// (a leading `nat` prints outside `exec(...)`, as OVS does).
         exec: Vec<Action>,
     },
     /// NXAST_RESUBMIT_TABLE: `resubmit(,table)` with in_port kept.

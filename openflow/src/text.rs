@@ -525,13 +525,16 @@ fn nat_text(f: &mut Formatter<'_>, n: &Nat) -> fmt::Result {
             }
         }
     }
-    for (on, name) in [
-        (n.persistent, "persistent"),
-        (n.hash, "hash"),
-        (n.random, "random"),
-    ] {
-        if on {
-            write!(f, ",{name}")?;
+    // OVS prints the flags only after a range (so `nat(src,hash)` prints as `nat(src)`).
+    if n.addr.is_some() {
+        for (on, name) in [
+            (n.persistent, "persistent"),
+            (n.hash, "hash"),
+            (n.random, "random"),
+        ] {
+            if on {
+                write!(f, ",{name}")?;
+            }
         }
     }
     f.write_char(')')
@@ -1456,6 +1459,9 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                 return Err(perr(s, "multipath n_links out of range"));
             }
             let (field, ofs, n_bits) = parse_subfield(dst)?;
+            if n_bits > 64 {
+                return Err(perr(s, "multipath destination is at most 64 bits"));
+            }
             one(Action::Multipath {
                 fields,
                 basis: num(basis)?,
@@ -1621,6 +1627,9 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                     } else if let Some(z) = kv.strip_prefix("zone=") {
                         zone = if z.contains('[') {
                             let (field, ofs, n_bits) = parse_subfield(z)?;
+                            if n_bits > 64 {
+                                return Err(perr(s, "ct zone is at most 64 bits"));
+                            }
                             CtZone::Field { field, ofs, n_bits }
                         } else {
                             CtZone::Imm(num(z)?)
