@@ -2,14 +2,15 @@
 //!
 //! Every action is `type u16 | len u16 (multiple of 8) | body`; Nicira actions are
 //! `0xffff | len | 0x00002320 | subtype u16 | body`, zero-padded to `len`. Unknown actions and
-//! known ones in forms this model does not express (e.g. `ct` with `force` or `nat`) decode as
+//! known ones in forms this model does not express (e.g. `ct` with an unknown flag) decode as
 //! [`Action::Raw`] and re-emit byte for byte.
 
 use crate::error::NX_VENDOR_ID;
-use crate::flow::{Action, Field};
+use crate::flow::{Action, CtZone, Field, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
 use crate::oxm::{emit_tlv, ones};
 use crate::wire::{pad_to_8, put_u16_at, Reader};
 use crate::Error;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// OFPAT_OUTPUT.
 pub const OFPAT_OUTPUT: u16 = 0;
@@ -58,6 +59,21 @@ const NXAC2PT_CONTROLLER_ID: u16 = 1;
 const NXAC2PT_REASON: u16 = 2;
 const NXAC2PT_USERDATA: u16 = 3;
 const NXAST_CT: u16 = 35;
+const NXAST_LEARN: u16 = 16;
+const NXAST_MULTIPATH: u16 = 10;
+const NXAST_STACK_PUSH: u16 = 27;
+const NXAST_STACK_POP: u16 = 28;
+const NXAST_SAMPLE: u16 = 29;
+const NXAST_SAMPLE2: u16 = 38;
+const NXAST_CLONE: u16 = 42;
+const NXAST_CHECK_PKT_LARGER: u16 = 49;
+const NXAST_FIN_TIMEOUT: u16 = 19;
+const NXAST_DEC_TTL_CNT_IDS: u16 = 21;
+const NXAST_OUTPUT_TRUNC: u16 = 39;
+const NXAST_NAT: u16 = 36;
+/// NX_CT_F_COMMIT / NX_CT_F_FORCE.
+const NX_CT_F_COMMIT: u16 = 1;
+const NX_CT_F_FORCE: u16 = 2;
 const NXAST_EXIT: u16 = 17;
 const NXAST_CT_CLEAR: u16 = 43;
 const NXAST_RESUBMIT_TABLE_CT: u16 = 44;
@@ -155,6 +171,299 @@ fn emit_reg_load(buf: &mut Vec<u8>, field: Field, ofs: u16, n_bits: u16, value: 
         }
         done += n;
     }
+}
+
+fn emit_ct(
+    buf: &mut Vec<u8>,
+    flags: u16,
+    zone: CtZone,
+    table: Option<u8>,
+    alg: u16,
+    exec: &[Action],
+) {
+    let start = nx_header(buf, NXAST_CT);
+    buf.extend_from_slice(&flags.to_be_bytes());
+    let (src, word) = match zone {
+        CtZone::Imm(z) => (0, z),
+        CtZone::Field { field, ofs, n_bits } => (field.nxm_header(), ofs_nbits(ofs, n_bits)),
+    };
+    buf.extend_from_slice(&src.to_be_bytes());
+    buf.extend_from_slice(&word.to_be_bytes());
+    buf.push(table.unwrap_or(0xff));
+    buf.extend_from_slice(&[0; 3]);
+    buf.extend_from_slice(&alg.to_be_bytes());
+    for a in exec {
+        a.emit(buf);
+    }
+    finish(buf, start);
+}
+
+/// NX_NAT_F_* flags and NX_NAT_RANGE_* bits.
+mod nat {
+    pub const F_SRC: u16 = 1;
+    pub const F_DST: u16 = 2;
+    pub const F_PERSISTENT: u16 = 4;
+    pub const F_HASH: u16 = 8;
+    pub const F_RANDOM: u16 = 0x10;
+    pub const V4_MIN: u16 = 1;
+    pub const V4_MAX: u16 = 2;
+    pub const V6_MIN: u16 = 4;
+    pub const V6_MAX: u16 = 8;
+    pub const P_MIN: u16 = 0x10;
+    pub const P_MAX: u16 = 0x20;
+}
+
+fn emit_nat(buf: &mut Vec<u8>, n: &Nat) {
+    let start = nx_header(buf, NXAST_NAT);
+    buf.extend_from_slice(&[0, 0]);
+    let mut flags = match n.src {
+        Some(true) => nat::F_SRC,
+        Some(false) => nat::F_DST,
+        None => 0,
+    };
+    for (on, bit) in [
+        (n.persistent, nat::F_PERSISTENT),
+        (n.hash, nat::F_HASH),
+        (n.random, nat::F_RANDOM),
+    ] {
+        if on {
+            flags |= bit;
+        }
+    }
+    buf.extend_from_slice(&flags.to_be_bytes());
+    let present_at = buf.len();
+    buf.extend_from_slice(&[0, 0]);
+    let mut present = 0u16;
+    match n.addr {
+        Some(NatAddr::V4(min, max)) => {
+            present |= nat::V4_MIN;
+            buf.extend_from_slice(&min.octets());
+            if let Some(max) = max {
+                present |= nat::V4_MAX;
+                buf.extend_from_slice(&max.octets());
+            }
+        }
+        Some(NatAddr::V6(min, max)) => {
+            present |= nat::V6_MIN;
+            buf.extend_from_slice(&min.octets());
+            if let Some(max) = max {
+                present |= nat::V6_MAX;
+                buf.extend_from_slice(&max.octets());
+            }
+        }
+        None => {}
+    }
+    if let Some((min, max)) = n.ports {
+        present |= nat::P_MIN;
+        buf.extend_from_slice(&min.to_be_bytes());
+        if let Some(max) = max {
+            present |= nat::P_MAX;
+            buf.extend_from_slice(&max.to_be_bytes());
+        }
+    }
+    put_u16_at(buf, present_at, present);
+    finish(buf, start);
+}
+
+/// Decode a NAT body (after the subtype); `None` for forms the model does not express.
+fn parse_nat(r: &mut Reader) -> Option<Nat> {
+    if r.u16("nat pad").ok()? != 0 {
+        return None;
+    }
+    let flags = r.u16("nat flags").ok()?;
+    let present = r.u16("nat range_present").ok()?;
+    let src = match flags & (nat::F_SRC | nat::F_DST) {
+        0 => None,
+        nat::F_SRC => Some(true),
+        nat::F_DST => Some(false),
+        _ => return None,
+    };
+    if flags & !0x1f != 0 || present & !0x3f != 0 {
+        return None;
+    }
+    if src.is_none() && (flags != 0 || present != 0) {
+        return None;
+    }
+    let has = |b: u16| present & b != 0;
+    if (has(nat::V4_MAX) && !has(nat::V4_MIN))
+        || (has(nat::V6_MAX) && !has(nat::V6_MIN))
+        || (has(nat::P_MAX) && !has(nat::P_MIN))
+        || (has(nat::V4_MIN) && has(nat::V6_MIN))
+    {
+        return None;
+    }
+    let v4 = |r: &mut Reader| -> Option<Ipv4Addr> {
+        let b = r.take("nat ipv4", 4).ok()?;
+        Some(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+    };
+    let v6 = |r: &mut Reader| -> Option<Ipv6Addr> {
+        let b: [u8; 16] = r.take("nat ipv6", 16).ok()?.try_into().ok()?;
+        Some(Ipv6Addr::from(b))
+    };
+    let addr = if has(nat::V4_MIN) {
+        let min = v4(r)?;
+        let max = if has(nat::V4_MAX) { Some(v4(r)?) } else { None };
+        if min.is_unspecified() || max.is_some_and(|m| m.is_unspecified()) {
+            return None;
+        }
+        Some(NatAddr::V4(min, max))
+    } else if has(nat::V6_MIN) {
+        let min = v6(r)?;
+        let max = if has(nat::V6_MAX) { Some(v6(r)?) } else { None };
+        if min.is_unspecified() || max.is_some_and(|m| m.is_unspecified()) {
+            return None;
+        }
+        Some(NatAddr::V6(min, max))
+    } else {
+        None
+    };
+    let ports = if has(nat::P_MIN) {
+        let min = r.u16("nat port min").ok()?;
+        let max = if has(nat::P_MAX) {
+            Some(r.u16("nat port max").ok()?)
+        } else {
+            None
+        };
+        if min == 0 || max == Some(0) {
+            return None;
+        }
+        Some((min, max))
+    } else {
+        None
+    };
+    // OVS prints a port range only after an address.
+    if ports.is_some() && addr.is_none() {
+        return None;
+    }
+    if r.rest().iter().any(|b| *b != 0) {
+        return None;
+    }
+    Some(Nat {
+        src,
+        persistent: flags & nat::F_PERSISTENT != 0,
+        hash: flags & nat::F_HASH != 0,
+        random: flags & nat::F_RANDOM != 0,
+        addr,
+        ports,
+    })
+}
+
+fn emit_learn(buf: &mut Vec<u8>, l: &Learn) {
+    let start = nx_header(buf, NXAST_LEARN);
+    for v in [l.idle_timeout, l.hard_timeout, l.priority] {
+        buf.extend_from_slice(&v.to_be_bytes());
+    }
+    buf.extend_from_slice(&l.cookie.to_be_bytes());
+    buf.extend_from_slice(&l.flags.to_be_bytes());
+    buf.push(l.table);
+    buf.push(0);
+    buf.extend_from_slice(&l.fin_idle_timeout.to_be_bytes());
+    buf.extend_from_slice(&l.fin_hard_timeout.to_be_bytes());
+    for spec in &l.specs {
+        let mut h = spec.n_bits & 0x3ff;
+        if matches!(spec.src, LearnSrc::Imm(_)) {
+            h |= 1 << 13;
+        }
+        h |= match spec.dst {
+            LearnDst::Match { .. } => 0,
+            LearnDst::Load { .. } => 1 << 11,
+            LearnDst::Output => 2 << 11,
+        };
+        buf.extend_from_slice(&h.to_be_bytes());
+        match spec.src {
+            LearnSrc::Field { field, ofs } => {
+                buf.extend_from_slice(&field.nxm_header().to_be_bytes());
+                buf.extend_from_slice(&ofs.to_be_bytes());
+            }
+            LearnSrc::Imm(v) => {
+                let n = spec.n_bits.div_ceil(16) as usize * 2;
+                buf.extend_from_slice(&v.to_be_bytes()[16 - n.min(16)..]);
+            }
+        }
+        match spec.dst {
+            LearnDst::Match { field, ofs } | LearnDst::Load { field, ofs } => {
+                buf.extend_from_slice(&field.nxm_header().to_be_bytes());
+                buf.extend_from_slice(&ofs.to_be_bytes());
+            }
+            LearnDst::Output => {}
+        }
+    }
+    finish(buf, start);
+}
+
+/// A modelled field at `h` with room for `ofs..ofs+n_bits`.
+fn learn_field(r: &mut Reader, n_bits: u16) -> Option<(Field, u16)> {
+    let h = r.u32("learn field").ok()?;
+    let ofs = r.u16("learn ofs").ok()?;
+    let field = Field::from_header(h).filter(|f| f.nxm_header() == h)?;
+    (ofs as u32 + n_bits as u32 <= field.bits() as u32).then_some((field, ofs))
+}
+
+/// Decode a LEARN body (after the subtype); `None` for forms the model does not express.
+fn parse_learn(r: &mut Reader) -> Option<Learn> {
+    let idle_timeout = r.u16("learn idle").ok()?;
+    let hard_timeout = r.u16("learn hard").ok()?;
+    let priority = r.u16("learn priority").ok()?;
+    let cookie = r.u64("learn cookie").ok()?;
+    let flags = r.u16("learn flags").ok()?;
+    let table = r.u8("learn table").ok()?;
+    let pad = r.u8("learn pad").ok()?;
+    let fin_idle_timeout = r.u16("learn fin_idle").ok()?;
+    let fin_hard_timeout = r.u16("learn fin_hard").ok()?;
+    if flags & !3 != 0 || pad != 0 {
+        return None;
+    }
+    let mut specs = Vec::new();
+    while r.remaining() >= 2 {
+        let h = r.u16("learn spec").ok()?;
+        if h == 0 {
+            break;
+        }
+        let n_bits = h & 0x3ff;
+        if h & 0xc000 != 0 || n_bits == 0 || n_bits > 128 {
+            return None;
+        }
+        let imm = h & (1 << 13) != 0;
+        let src = if imm {
+            let n = n_bits.div_ceil(16) as usize * 2;
+            let b = r.take("learn immediate", n).ok()?;
+            let v = b.iter().fold(0u128, |a, x| a << 8 | *x as u128);
+            if n_bits < 128 && v >> n_bits != 0 {
+                return None;
+            }
+            LearnSrc::Imm(v)
+        } else {
+            let (field, ofs) = learn_field(r, n_bits)?;
+            LearnSrc::Field { field, ofs }
+        };
+        let dst = match (h >> 11) & 3 {
+            0 => {
+                let (field, ofs) = learn_field(r, n_bits)?;
+                LearnDst::Match { field, ofs }
+            }
+            1 => {
+                let (field, ofs) = learn_field(r, n_bits)?;
+                LearnDst::Load { field, ofs }
+            }
+            2 if !imm => LearnDst::Output,
+            _ => return None,
+        };
+        specs.push(LearnSpec { n_bits, src, dst });
+    }
+    if r.rest().iter().any(|b| *b != 0) {
+        return None;
+    }
+    Some(Learn {
+        table,
+        idle_timeout,
+        hard_timeout,
+        fin_idle_timeout,
+        fin_hard_timeout,
+        priority,
+        cookie,
+        flags,
+        specs,
+    })
 }
 
 impl Action {
@@ -264,15 +573,119 @@ impl Action {
                 zone,
                 table,
                 exec,
+            } => emit_ct(buf, *commit as u16, CtZone::Imm(*zone), *table, 0, exec),
+            Action::CtExt {
+                commit,
+                force,
+                zone,
+                table,
+                alg,
+                exec,
             } => {
-                let start = nx_header(buf, NXAST_CT);
-                buf.extend_from_slice(&(*commit as u16).to_be_bytes());
-                buf.extend_from_slice(&[0; 4]);
-                buf.extend_from_slice(&zone.to_be_bytes());
-                buf.push(table.unwrap_or(0xff));
-                buf.extend_from_slice(&[0; 5]);
-                for a in exec {
+                let mut flags = 0;
+                if *commit {
+                    flags |= NX_CT_F_COMMIT;
+                }
+                if *force {
+                    flags |= NX_CT_F_FORCE;
+                }
+                emit_ct(buf, flags, *zone, *table, *alg, exec)
+            }
+            Action::Nat(n) => emit_nat(buf, n),
+            Action::Learn(l) => emit_learn(buf, l),
+            Action::StackPush { field, ofs, n_bits } | Action::StackPop { field, ofs, n_bits } => {
+                let subtype = if matches!(self, Action::StackPush { .. }) {
+                    NXAST_STACK_PUSH
+                } else {
+                    NXAST_STACK_POP
+                };
+                let start = nx_header(buf, subtype);
+                buf.extend_from_slice(&ofs.to_be_bytes());
+                buf.extend_from_slice(&field.nxm_header().to_be_bytes());
+                buf.extend_from_slice(&n_bits.to_be_bytes());
+                buf.extend_from_slice(&[0; 6]);
+                finish(buf, start);
+            }
+            Action::Clone(actions) => {
+                let start = nx_header(buf, NXAST_CLONE);
+                buf.extend_from_slice(&[0; 6]);
+                for a in actions {
                     a.emit(buf);
+                }
+                finish(buf, start);
+            }
+            Action::CheckPktLarger {
+                pkt_len,
+                field,
+                ofs,
+            } => {
+                let start = nx_header(buf, NXAST_CHECK_PKT_LARGER);
+                buf.extend_from_slice(&pkt_len.to_be_bytes());
+                buf.extend_from_slice(&ofs.to_be_bytes());
+                buf.extend_from_slice(&field.nxm_header().to_be_bytes());
+                finish(buf, start);
+            }
+            Action::Sample {
+                probability,
+                collector_set_id,
+                obs_domain_id,
+                obs_point_id,
+                sampling_port,
+            } => {
+                let subtype = if sampling_port.is_some() {
+                    NXAST_SAMPLE2
+                } else {
+                    NXAST_SAMPLE
+                };
+                let start = nx_header(buf, subtype);
+                buf.extend_from_slice(&probability.to_be_bytes());
+                for v in [collector_set_id, obs_domain_id, obs_point_id] {
+                    buf.extend_from_slice(&v.to_be_bytes());
+                }
+                if let Some(p) = sampling_port {
+                    buf.extend_from_slice(&p.to_be_bytes());
+                    buf.extend_from_slice(&[0; 6]);
+                }
+                finish(buf, start);
+            }
+            Action::Multipath {
+                fields,
+                basis,
+                algorithm,
+                max_link,
+                arg,
+                field,
+                ofs,
+                n_bits,
+            } => {
+                let start = nx_header(buf, NXAST_MULTIPATH);
+                for v in [*fields, *basis, 0, *algorithm, *max_link] {
+                    buf.extend_from_slice(&v.to_be_bytes());
+                }
+                buf.extend_from_slice(&arg.to_be_bytes());
+                buf.extend_from_slice(&[0, 0]);
+                buf.extend_from_slice(&ofs_nbits(*ofs, *n_bits).to_be_bytes());
+                buf.extend_from_slice(&field.nxm_header().to_be_bytes());
+                finish(buf, start);
+            }
+            Action::FinTimeout { idle, hard } => {
+                let start = nx_header(buf, NXAST_FIN_TIMEOUT);
+                buf.extend_from_slice(&idle.to_be_bytes());
+                buf.extend_from_slice(&hard.to_be_bytes());
+                finish(buf, start);
+            }
+            Action::OutputTrunc { port, max_len } => {
+                let start = nx_header(buf, NXAST_OUTPUT_TRUNC);
+                buf.extend_from_slice(&port.to_be_bytes());
+                buf.extend_from_slice(&max_len.to_be_bytes());
+                finish(buf, start);
+            }
+            Action::DecTtlIds(ids) => {
+                let start = nx_header(buf, NXAST_DEC_TTL_CNT_IDS);
+                buf.extend_from_slice(&(ids.len() as u16).to_be_bytes());
+                buf.extend_from_slice(&[0; 4]);
+                for id in ids {
+                    buf.extend_from_slice(&id.to_be_bytes());
                 }
                 finish(buf, start);
             }
@@ -703,19 +1116,183 @@ fn parse_nicira(
                     } | Action::Move {
                         dst: Field::CtMark | Field::CtLabel,
                         ..
-                    }
+                    } | Action::Nat(_)
                 )
             });
-            if flags & !1 != 0 || zone_src != 0 || alg != 0 || !plain {
+            if flags & !(NX_CT_F_COMMIT | NX_CT_F_FORCE) != 0 || !plain {
                 return Ok(raw(r, all));
             }
-            Ok(Action::Ct {
-                commit: flags & 1 != 0,
-                zone,
-                table: (table != 0xff).then_some(table),
-                exec,
+            let table = (table != 0xff).then_some(table);
+            let commit = flags & NX_CT_F_COMMIT != 0;
+            let force = flags & NX_CT_F_FORCE != 0;
+            let zone = if zone_src == 0 {
+                CtZone::Imm(zone)
+            } else {
+                let (ofs, n_bits) = (zone >> 6, (zone & 0x3f) + 1);
+                match Field::from_header(zone_src) {
+                    Some(field)
+                        if field.nxm_header() == zone_src && ofs + n_bits <= field.bits() =>
+                    {
+                        CtZone::Field { field, ofs, n_bits }
+                    }
+                    _ => return Ok(raw(r, all)),
+                }
+            };
+            match zone {
+                CtZone::Imm(zone) if !force && alg == 0 => Ok(Action::Ct {
+                    commit,
+                    zone,
+                    table,
+                    exec,
+                }),
+                _ => Ok(Action::CtExt {
+                    commit,
+                    force,
+                    zone,
+                    table,
+                    alg,
+                    exec,
+                }),
+            }
+        }
+        NXAST_FIN_TIMEOUT => {
+            fixed(16)?;
+            let idle = r.u16("fin_timeout idle")?;
+            let hard = r.u16("fin_timeout hard")?;
+            if r.rest().iter().any(|b| *b != 0) {
+                return Ok(raw(r, all));
+            }
+            Ok(Action::FinTimeout { idle, hard })
+        }
+        NXAST_OUTPUT_TRUNC => {
+            fixed(16)?;
+            let port = r.u16("output_trunc port")?;
+            let max_len = r.u32("output_trunc max_len")?;
+            Ok(Action::OutputTrunc { port, max_len })
+        }
+        NXAST_DEC_TTL_CNT_IDS => {
+            let n = r.u16("dec_ttl n_controllers")? as usize;
+            let zeros = r.take("dec_ttl pad", 4)?;
+            if n == 0 || zeros.iter().any(|b| *b != 0) || len != (16 + 2 * n).div_ceil(8) * 8 {
+                return Ok(raw(r, all));
+            }
+            let mut ids = Vec::with_capacity(n);
+            for _ in 0..n {
+                ids.push(r.u16("dec_ttl id")?);
+            }
+            if r.rest().iter().any(|b| *b != 0) {
+                return Ok(raw(r, all));
+            }
+            Ok(Action::DecTtlIds(ids))
+        }
+        NXAST_STACK_PUSH | NXAST_STACK_POP => {
+            fixed(24)?;
+            let ofs = r.u16("stack offset")?;
+            let h = r.u32("stack field")?;
+            let n_bits = r.u16("stack n_bits")?;
+            let field = Field::from_header(h).filter(|f| f.nxm_header() == h);
+            match field {
+                Some(field)
+                    if n_bits > 0
+                        && ofs as u32 + n_bits as u32 <= field.bits() as u32
+                        && r.rest().iter().all(|b| *b == 0) =>
+                {
+                    Ok(if subtype == NXAST_STACK_PUSH {
+                        Action::StackPush { field, ofs, n_bits }
+                    } else {
+                        Action::StackPop { field, ofs, n_bits }
+                    })
+                }
+                _ => Ok(raw(r, all)),
+            }
+        }
+        NXAST_CLONE => {
+            if len < 16 {
+                return Err(Error::BadLength {
+                    what: "clone action",
+                    offset: off,
+                    length: len,
+                });
+            }
+            if r.take("clone pad", 6)?.iter().any(|b| *b != 0) {
+                return Ok(raw(r, all));
+            }
+            Ok(Action::Clone(parse_actions(r)?))
+        }
+        NXAST_CHECK_PKT_LARGER => {
+            fixed(24)?;
+            let pkt_len = r.u16("check_pkt_larger pkt_len")?;
+            let ofs = r.u16("check_pkt_larger offset")?;
+            let h = r.u32("check_pkt_larger dst")?;
+            let field = Field::from_header(h).filter(|f| f.nxm_header() == h);
+            match field {
+                Some(field) if ofs < field.bits() && r.rest().iter().all(|b| *b == 0) => {
+                    Ok(Action::CheckPktLarger {
+                        pkt_len,
+                        field,
+                        ofs,
+                    })
+                }
+                _ => Ok(raw(r, all)),
+            }
+        }
+        NXAST_SAMPLE | NXAST_SAMPLE2 => {
+            fixed(if subtype == NXAST_SAMPLE { 24 } else { 32 })?;
+            let probability = r.u16("sample probability")?;
+            let collector_set_id = r.u32("sample collector_set_id")?;
+            let obs_domain_id = r.u32("sample obs_domain_id")?;
+            let obs_point_id = r.u32("sample obs_point_id")?;
+            let sampling_port = if subtype == NXAST_SAMPLE2 {
+                let p = r.u16("sample sampling_port")?;
+                if p == 0xffff || r.rest().iter().any(|b| *b != 0) {
+                    return Ok(raw(r, all));
+                }
+                Some(p)
+            } else {
+                None
+            };
+            Ok(Action::Sample {
+                probability,
+                collector_set_id,
+                obs_domain_id,
+                obs_point_id,
+                sampling_port,
             })
         }
+        NXAST_MULTIPATH => {
+            fixed(32)?;
+            let fields = r.u16("multipath fields")?;
+            let basis = r.u16("multipath basis")?;
+            let pad1 = r.u16("multipath pad")?;
+            let algorithm = r.u16("multipath algorithm")?;
+            let max_link = r.u16("multipath max_link")?;
+            let arg = r.u32("multipath arg")?;
+            let pad2 = r.u16("multipath pad")?;
+            let (field, ofs, n_bits) = subfield(r, off)?;
+            match field {
+                Some(field) if pad1 == 0 && pad2 == 0 && fields <= 6 && algorithm <= 3 => {
+                    Ok(Action::Multipath {
+                        fields,
+                        basis,
+                        algorithm,
+                        max_link,
+                        arg,
+                        field,
+                        ofs,
+                        n_bits,
+                    })
+                }
+                _ => Ok(raw(r, all)),
+            }
+        }
+        NXAST_LEARN if len >= 32 => match parse_learn(r) {
+            Some(l) => Ok(Action::Learn(Box::new(l))),
+            None => Ok(raw(r, all)),
+        },
+        NXAST_NAT => match parse_nat(r) {
+            Some(n) if len >= 16 => Ok(Action::Nat(n)),
+            _ => Ok(raw(r, all)),
+        },
         _ => Ok(raw(r, all)),
     }
 }

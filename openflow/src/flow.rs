@@ -214,7 +214,8 @@ pub enum Action {
         zone: u16,
         /// Recirculation table (`None` = no recirculation, 0xff on the wire).
         table: Option<u8>,
-        /// Nested `exec(...)` actions (only loads to ct_mark / ct_label).
+        /// Nested actions: `exec(...)` loads/moves to ct_mark / ct_label and [`Action::Nat`]
+        /// (a leading `nat` prints outside `exec(...)`, as OVS does).
         exec: Vec<Action>,
     },
     /// NXAST_RESUBMIT_TABLE: `resubmit(,table)` with in_port kept.
@@ -295,6 +296,107 @@ pub enum Action {
         /// Look up with the conntrack original-direction tuple.
         ct: bool,
     },
+    /// NXAST_NAT (36), only inside `ct(...)`: `nat`, `nat(src=A[-B][:P[-Q]],persistent,hash,random)`.
+    Nat(Nat),
+    /// NXAST_CT in the forms [`Action::Ct`] does not cover: `force`, a zone taken from a field
+    /// (`zone=NXM_NX_REG5[0..15]`) or an `alg`.
+    CtExt {
+        /// `commit` flag.
+        commit: bool,
+        /// `force` flag (commit in this direction, ending a connection in the other).
+        force: bool,
+        /// Zone: immediate or a register bit range.
+        zone: CtZone,
+        /// Recirculation table (`None` = no recirculation).
+        table: Option<u8>,
+        /// Application-layer gateway as an L4 port (21 ftp, 69 tftp); 0 = none.
+        alg: u16,
+        /// Nested actions (`exec(...)` loads and `nat`).
+        exec: Vec<Action>,
+    },
+    /// NXAST_FIN_TIMEOUT (19): `fin_timeout(idle_timeout=N,hard_timeout=M)`; 0 = unchanged.
+    FinTimeout {
+        /// Idle timeout after a TCP FIN or RST, seconds.
+        idle: u16,
+        /// Hard timeout after a TCP FIN or RST, seconds.
+        hard: u16,
+    },
+    /// NXAST_OUTPUT_TRUNC (39): `output(port=N,max_len=M)`, output truncated to `max_len` bytes.
+    OutputTrunc {
+        /// 16-bit port number (reserved ports as 0xfff8..).
+        port: u16,
+        /// Bytes of the packet to keep.
+        max_len: u32,
+    },
+    /// NXAST_DEC_TTL_CNT_IDS (21): `dec_ttl(id,...)`, the controller ids to notify when the TTL
+    /// expires (plain `dec_ttl` is [`Action::DecTtl`]).
+    DecTtlIds(Vec<u16>),
+    /// NXAST_STACK_PUSH (27): `push:FIELD[a..b]`.
+    StackPush {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+    },
+    /// NXAST_STACK_POP (28): `pop:FIELD[a..b]`.
+    StackPop {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+    },
+    /// NXAST_CLONE (42): `clone(actions)`; the nested actions run on a copy of the packet.
+    Clone(Vec<Action>),
+    /// NXAST_CHECK_PKT_LARGER (49): `check_pkt_larger(N)->FIELD[bit]`, sets the bit to whether
+    /// the packet is longer than `pkt_len` bytes.
+    CheckPktLarger {
+        /// Length to compare with.
+        pkt_len: u16,
+        /// Destination field.
+        field: Field,
+        /// Destination bit.
+        ofs: u16,
+    },
+    /// NXAST_SAMPLE (29), or NXAST_SAMPLE2 (38) when `sampling_port` is given:
+    /// `sample(probability=P,collector_set_id=C,obs_domain_id=D,obs_point_id=O[,sampling_port=N])`.
+    Sample {
+        /// Packets sampled per 65535.
+        probability: u16,
+        /// IPFIX collector set.
+        collector_set_id: u32,
+        /// Observation domain id.
+        obs_domain_id: u32,
+        /// Observation point id.
+        obs_point_id: u32,
+        /// Sampling port (16-bit), SAMPLE2 only.
+        sampling_port: Option<u16>,
+    },
+    /// NXAST_MULTIPATH (10): `multipath(fields,basis,algorithm,n_links,arg,FIELD[a..b])`.
+    Multipath {
+        /// `nx_hash_fields` (eth_src 0, symmetric_l4 1, symmetric_l3l4 2, symmetric_l3l4+udp 3,
+        /// nw_src 4, nw_dst 5, symmetric_l3 6).
+        fields: u16,
+        /// Hash basis.
+        basis: u16,
+        /// modulo_n 0, hash_threshold 1, hrw 2, iter_hash 3.
+        algorithm: u16,
+        /// Number of links minus one (the wire's `max_link`).
+        max_link: u16,
+        /// Algorithm argument.
+        arg: u32,
+        /// Destination field.
+        field: Field,
+        /// First destination bit.
+        ofs: u16,
+        /// Number of destination bits.
+        n_bits: u16,
+    },
+    /// NXAST_LEARN (16): `learn(table=N,...,specs)`.
+    Learn(Box<Learn>),
     /// Any other action, and NXAST_CONTROLLER2 with `pause` or `meter_id`: round-trips raw
     /// (type, bytes after the 4-byte header).
     Raw {
@@ -303,6 +405,133 @@ pub enum Action {
         /// Bytes after the 4-byte type/length header.
         body: Vec<u8>,
     },
+}
+
+/// The zone of a `ct` action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CtZone {
+    /// `zone=N`.
+    Imm(u16),
+    /// `zone=FIELD[a..b]`: taken from a field's bits.
+    Field {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+    },
+}
+
+/// Address range of a [`Nat`]: `min` and, when given as `min-max`, `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NatAddr {
+    /// IPv4 range (both nonzero; OVS encodes `max` whenever it is given, even equal to `min`).
+    V4(Ipv4Addr, Option<Ipv4Addr>),
+    /// IPv6 range (printed in brackets).
+    V6(Ipv6Addr, Option<Ipv6Addr>),
+}
+
+/// NXAST_NAT body as OVS encodes it: only present range parts are on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Nat {
+    /// `None` for a bare `nat`; `Some(true)` = `src`, `Some(false)` = `dst`.
+    pub src: Option<bool>,
+    /// NX_NAT_F_PERSISTENT.
+    pub persistent: bool,
+    /// NX_NAT_F_PROTO_HASH.
+    pub hash: bool,
+    /// NX_NAT_F_PROTO_RANDOM.
+    pub random: bool,
+    /// Address range.
+    pub addr: Option<NatAddr>,
+    /// Port range (min nonzero; `max` as given, printed only when it differs from `min`).
+    pub ports: Option<(u16, Option<u16>)>,
+}
+
+/// The body of a `learn` action (NXAST_LEARN, `struct nx_action_learn`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Learn {
+    /// Table of the learned flow (`table=`, default 1).
+    pub table: u8,
+    /// Idle timeout of the learned flow (0 = none).
+    pub idle_timeout: u16,
+    /// Hard timeout of the learned flow (0 = none).
+    pub hard_timeout: u16,
+    /// `fin_idle_timeout` of the learned flow.
+    pub fin_idle_timeout: u16,
+    /// `fin_hard_timeout` of the learned flow.
+    pub fin_hard_timeout: u16,
+    /// Priority of the learned flow (default 0x8000).
+    pub priority: u16,
+    /// Cookie of the learned flow.
+    pub cookie: u64,
+    /// NX_LEARN_F_SEND_FLOW_REM 1, NX_LEARN_F_DELETE_LEARNED 2.
+    pub flags: u16,
+    /// The flow_mod specs, in order.
+    pub specs: Vec<LearnSpec>,
+}
+
+impl Default for Learn {
+    fn default() -> Self {
+        Learn {
+            table: 1,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            fin_idle_timeout: 0,
+            fin_hard_timeout: 0,
+            priority: 0x8000,
+            cookie: 0,
+            flags: 0,
+            specs: Vec::new(),
+        }
+    }
+}
+
+/// Source of a learn spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LearnSrc {
+    /// Bits `ofs..ofs+n_bits` of a field of the packet being processed.
+    Field {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+    },
+    /// An immediate value (right-aligned, `n_bits` wide).
+    Imm(u128),
+}
+
+/// Destination of a learn spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LearnDst {
+    /// A match field of the learned flow.
+    Match {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+    },
+    /// A `load` action in the learned flow.
+    Load {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+    },
+    /// An `output` action in the learned flow (source must be a field).
+    Output,
+}
+
+/// One `nx_flow_mod_spec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LearnSpec {
+    /// Width in bits (1..=128 here).
+    pub n_bits: u16,
+    /// Source.
+    pub src: LearnSrc,
+    /// Destination.
+    pub dst: LearnDst,
 }
 
 /// An OF1.3 instruction.

@@ -15,13 +15,26 @@ use std::str::FromStr;
 
 use crate::action::port;
 use crate::flow::{
-    Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField,
+    Action, CtZone, Field, FlowMod, FlowModCommand, Instruction, Learn, LearnDst, LearnSpec,
+    LearnSrc, MacAddr, Match, MatchField, Nat, NatAddr,
 };
 use crate::flow_mod::flags;
 use crate::oxm::ones;
 use crate::Error;
 
 const CT_STATE_NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
+/// `nx_hash_fields` names, by value.
+const HASH_FIELDS: [&str; 7] = [
+    "eth_src",
+    "symmetric_l4",
+    "symmetric_l3l4",
+    "symmetric_l3l4+udp",
+    "nw_src",
+    "nw_dst",
+    "symmetric_l3",
+];
+/// `nx_mp_algorithm` names, by value.
+const MP_ALGORITHMS: [&str; 4] = ["modulo_n", "hash_threshold", "hrw", "iter_hash"];
 const REASONS: [&str; 6] = [
     "no_match",
     "action",
@@ -428,6 +441,364 @@ fn write_list(f: &mut Formatter<'_>, actions: &[Action]) -> fmt::Result {
     Ok(())
 }
 
+/// OVS `format_CT`: flags, table, zone, a leading `nat` outside `exec(...)`, the rest inside,
+/// then `alg`.
+fn ct_text(
+    f: &mut Formatter<'_>,
+    commit: bool,
+    force: bool,
+    table: Option<u8>,
+    zone: CtZone,
+    alg: u16,
+    exec: &[Action],
+) -> fmt::Result {
+    let mut parts = Vec::new();
+    if commit {
+        parts.push("commit".to_string());
+    }
+    if force {
+        parts.push("force".to_string());
+    }
+    if let Some(t) = table {
+        parts.push(format!("table={t}"));
+    }
+    match zone {
+        CtZone::Imm(0) => {}
+        CtZone::Imm(z) => parts.push(format!("zone={z}")),
+        CtZone::Field { field, ofs, n_bits } => {
+            parts.push(format!("zone={}", subfield(field, ofs, n_bits)))
+        }
+    }
+    let mut rest = exec;
+    if let Some((first @ Action::Nat(_), tail)) = exec.split_first() {
+        parts.push(first.to_string());
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        let inner: Vec<String> = rest.iter().map(|a| a.to_string()).collect();
+        parts.push(format!("exec({})", inner.join(",")));
+    }
+    match alg {
+        0 => {}
+        21 => parts.push("alg=ftp".into()),
+        69 => parts.push("alg=tftp".into()),
+        a => parts.push(format!("alg={a}")),
+    }
+    write!(f, "ct({})", parts.join(","))
+}
+
+/// OVS `format_NAT`.
+fn nat_text(f: &mut Formatter<'_>, n: &Nat) -> fmt::Result {
+    f.write_str("nat")?;
+    let Some(src) = n.src else {
+        return Ok(());
+    };
+    f.write_str(if src { "(src" } else { "(dst" })?;
+    if let Some(addr) = n.addr {
+        f.write_char('=')?;
+        match addr {
+            NatAddr::V4(min, max) => {
+                write!(f, "{min}")?;
+                if let Some(max) = max.filter(|m| *m != min) {
+                    write!(f, "-{max}")?;
+                }
+            }
+            NatAddr::V6(min, max) => {
+                // Brackets only when a port follows (OVS `ipv6_format_addr_bracket`).
+                let b = |a: Ipv6Addr| {
+                    if n.ports.is_some() {
+                        format!("[{a}]")
+                    } else {
+                        a.to_string()
+                    }
+                };
+                f.write_str(&b(min))?;
+                if let Some(max) = max.filter(|m| *m != min) {
+                    write!(f, "-{}", b(max))?;
+                }
+            }
+        }
+        if let Some((min, max)) = n.ports {
+            write!(f, ":{min}")?;
+            if let Some(max) = max.filter(|m| *m != min) {
+                write!(f, "-{max}")?;
+            }
+        }
+    }
+    // OVS prints the flags only after a range (so `nat(src,hash)` prints as `nat(src)`).
+    if n.addr.is_some() {
+        for (on, name) in [
+            (n.persistent, "persistent"),
+            (n.hash, "hash"),
+            (n.random, "random"),
+        ] {
+            if on {
+                write!(f, ",{name}")?;
+            }
+        }
+    }
+    f.write_char(')')
+}
+
+/// `nat` or `nat(src|dst[=ADDR[-ADDR][:PORT[-PORT]]][,persistent][,hash][,random])`.
+fn parse_nat(s: &str) -> Result<Nat, Error> {
+    let mut n = Nat::default();
+    let Some(inner) = s.strip_prefix("nat") else {
+        return Err(perr(s, "expected nat"));
+    };
+    if inner.is_empty() {
+        return Ok(n);
+    }
+    let inner = inner
+        .strip_prefix('(')
+        .and_then(|x| x.strip_suffix(')'))
+        .ok_or_else(|| perr(s, "expected nat(...)"))?;
+    for kv in inner.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+        let (k, v) = match kv.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (kv, None),
+        };
+        match (k, v) {
+            ("src" | "dst", v) => {
+                if n.src.is_some() {
+                    return Err(perr(s, "nat takes one of src and dst"));
+                }
+                n.src = Some(k == "src");
+                if let Some(v) = v {
+                    parse_nat_range(s, v, &mut n)?;
+                }
+            }
+            ("persistent", None) => n.persistent = true,
+            ("hash", None) => n.hash = true,
+            ("random", None) => n.random = true,
+            _ => return Err(perr(s, format!("unknown nat option {kv:?}"))),
+        }
+    }
+    if n.src.is_none() {
+        return Err(perr(s, "nat options need src or dst"));
+    }
+    Ok(n)
+}
+
+fn parse_nat_range(s: &str, v: &str, n: &mut Nat) -> Result<(), Error> {
+    let (addrs, ports) = if v.starts_with('[') {
+        // [A]-[B]:P-Q
+        match v.rfind(']') {
+            Some(i) => match v[i + 1..].strip_prefix(':') {
+                Some(p) => (&v[..=i], Some(p)),
+                None if i + 1 == v.len() => (v, None),
+                None => return Err(perr(s, "bad nat range")),
+            },
+            None => return Err(perr(s, "bad nat range")),
+        }
+    } else {
+        match v.split_once(':') {
+            Some((a, p)) => (a, Some(p)),
+            None => (v, None),
+        }
+    };
+    // An unbracketed IPv6 range carries no port.
+    let (addrs, ports) = if !v.starts_with('[') && v.matches(':').count() > 1 {
+        (v, None)
+    } else {
+        (addrs, ports)
+    };
+    let addr = if addrs.contains('[') || addrs.matches(':').count() > 1 {
+        let six = |x: &str| -> Result<Ipv6Addr, Error> {
+            let x = x.trim();
+            x.strip_prefix('[')
+                .and_then(|x| x.strip_suffix(']'))
+                .unwrap_or(x)
+                .parse()
+                .map_err(|_| perr(s, "bad nat IPv6 address"))
+        };
+        let (min, max) = match addrs.split_once('-') {
+            Some((a, b)) => (six(a)?, Some(six(b)?)),
+            None => (six(addrs)?, None),
+        };
+        NatAddr::V6(min, max.filter(|m| !m.is_unspecified()))
+    } else {
+        let four = |x: &str| -> Result<Ipv4Addr, Error> {
+            x.parse().map_err(|_| perr(s, "bad nat IPv4 address"))
+        };
+        let (min, max) = match addrs.split_once('-') {
+            Some((a, b)) => (four(a)?, Some(four(b)?)),
+            None => (four(addrs)?, None),
+        };
+        NatAddr::V4(min, max.filter(|m| !m.is_unspecified()))
+    };
+    let unspecified = match addr {
+        NatAddr::V4(a, _) => a.is_unspecified(),
+        NatAddr::V6(a, _) => a.is_unspecified(),
+    };
+    if unspecified {
+        return Err(perr(s, "nat address must be nonzero"));
+    }
+    n.addr = Some(addr);
+    if let Some(p) = ports {
+        let (min, max): (u16, Option<u16>) = match p.split_once('-') {
+            Some((a, b)) => (num(a)?, Some(num(b)?)),
+            None => (num(p)?, None),
+        };
+        if min == 0 {
+            return Err(perr(s, "nat port must be nonzero"));
+        }
+        n.ports = Some((min, max.filter(|m| *m != 0)));
+    }
+    Ok(())
+}
+
+/// OVS `learn_format`.
+fn learn_text(f: &mut Formatter<'_>, l: &Learn) -> fmt::Result {
+    write!(f, "learn(table={}", l.table)?;
+    for (v, name) in [
+        (l.idle_timeout, "idle_timeout"),
+        (l.hard_timeout, "hard_timeout"),
+        (l.fin_idle_timeout, "fin_idle_timeout"),
+        (l.fin_hard_timeout, "fin_hard_timeout"),
+    ] {
+        if v != 0 {
+            write!(f, ",{name}={v}")?;
+        }
+    }
+    if l.priority != 0x8000 {
+        write!(f, ",priority={}", l.priority)?;
+    }
+    if l.flags & 1 != 0 {
+        f.write_str(",send_flow_rem")?;
+    }
+    if l.flags & 2 != 0 {
+        f.write_str(",delete_learned")?;
+    }
+    if l.cookie != 0 {
+        write!(f, ",cookie={:#x}", l.cookie)?;
+    }
+    for spec in &l.specs {
+        f.write_char(',')?;
+        let n = spec.n_bits;
+        match (spec.dst, spec.src) {
+            (LearnDst::Match { field, ofs }, LearnSrc::Imm(v)) => {
+                if ofs == 0 && n == field.bits() {
+                    write!(f, "{}={}", field.name(), field.format_value(v))?;
+                } else {
+                    write!(f, "{}={}", subfield(field, ofs, n), hex(v))?;
+                }
+            }
+            (LearnDst::Match { field, ofs }, LearnSrc::Field { field: sf, ofs: so }) => {
+                f.write_str(&subfield(field, ofs, n))?;
+                if sf != field || so != ofs {
+                    write!(f, "={}", subfield(sf, so, n))?;
+                }
+            }
+            (LearnDst::Load { field, ofs }, LearnSrc::Imm(v)) => {
+                write!(f, "load:{}->{}", hex(v), subfield(field, ofs, n))?;
+            }
+            (LearnDst::Load { field, ofs }, LearnSrc::Field { field: sf, ofs: so }) => {
+                write!(
+                    f,
+                    "load:{}->{}",
+                    subfield(sf, so, n),
+                    subfield(field, ofs, n)
+                )?;
+            }
+            (LearnDst::Output, LearnSrc::Field { field, ofs }) => {
+                write!(f, "output:{}", subfield(field, ofs, n))?;
+            }
+            (LearnDst::Output, LearnSrc::Imm(v)) => write!(f, "output:{}", hex(v))?,
+        }
+    }
+    f.write_char(')')
+}
+
+/// `FIELD[a..b]` or a whole-field name.
+fn learn_subfield(s: &str) -> Result<(Field, u16, u16), Error> {
+    if s.contains('[') {
+        parse_subfield(s)
+    } else {
+        let field = Field::parse_name(s).ok_or_else(|| perr(s, "unknown field"))?;
+        Ok((field, 0, field.bits()))
+    }
+}
+
+fn parse_learn(s: &str, inner: &str) -> Result<Learn, Error> {
+    let mut l = Learn::default();
+    for kv in split_top(inner) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "table" => l.table = num(v)?,
+            "idle_timeout" => l.idle_timeout = num(v)?,
+            "hard_timeout" => l.hard_timeout = num(v)?,
+            "fin_idle_timeout" => l.fin_idle_timeout = num(v)?,
+            "fin_hard_timeout" => l.fin_hard_timeout = num(v)?,
+            "priority" => l.priority = num(v)?,
+            "cookie" => l.cookie = num(v)?,
+            "send_flow_rem" if v.is_empty() => l.flags |= 1,
+            "delete_learned" if v.is_empty() => l.flags |= 2,
+            _ => l.specs.push(parse_learn_spec(s, kv)?),
+        }
+    }
+    Ok(l)
+}
+
+fn parse_learn_spec(s: &str, kv: &str) -> Result<LearnSpec, Error> {
+    let imm = |field: Field, n_bits: u16, v: &str| -> Result<u128, Error> {
+        let v = parse_field_value(field, v)?;
+        if n_bits < 128 && v >> n_bits != 0 {
+            return Err(perr(s, "learn value does not fit its bits"));
+        }
+        Ok(v)
+    };
+    if let Some(a) = kv.strip_prefix("load:") {
+        let (src, dst) = a
+            .split_once("->")
+            .ok_or_else(|| perr(s, "expected load:SRC->DST in learn"))?;
+        let (field, ofs, n_bits) = parse_subfield(dst)?;
+        let src = if src.contains('[') {
+            let (sf, so, sn) = parse_subfield(src)?;
+            if sn != n_bits {
+                return Err(perr(s, "learn load widths differ"));
+            }
+            LearnSrc::Field { field: sf, ofs: so }
+        } else {
+            LearnSrc::Imm(imm(field, n_bits, src)?)
+        };
+        return Ok(LearnSpec {
+            n_bits,
+            src,
+            dst: LearnDst::Load { field, ofs },
+        });
+    }
+    if let Some(a) = kv.strip_prefix("output:") {
+        let (field, ofs, n_bits) = parse_subfield(a)?;
+        return Ok(LearnSpec {
+            n_bits,
+            src: LearnSrc::Field { field, ofs },
+            dst: LearnDst::Output,
+        });
+    }
+    let (dst, src) = match kv.split_once('=') {
+        Some((d, v)) => (d, Some(v)),
+        None => (kv, None),
+    };
+    let (field, ofs, n_bits) = learn_subfield(dst)?;
+    let src = match src {
+        None => LearnSrc::Field { field, ofs },
+        Some(v) if v.contains('[') => {
+            let (sf, so, sn) = parse_subfield(v)?;
+            if sn != n_bits {
+                return Err(perr(s, "learn match widths differ"));
+            }
+            LearnSrc::Field { field: sf, ofs: so }
+        }
+        Some(v) => LearnSrc::Imm(imm(field, n_bits, v)?),
+    };
+    Ok(LearnSpec {
+        n_bits,
+        src,
+        dst: LearnDst::Match { field, ofs },
+    })
+}
+
 impl Display for Action {
     /// ovs-ofctl action syntax, e.g. `load:0x3e9->NXM_NX_REG3[]`, `ct(commit,table=4,zone=65520)`.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -503,22 +874,90 @@ impl Display for Action {
                 zone,
                 table,
                 exec,
+            } => ct_text(f, *commit, false, *table, CtZone::Imm(*zone), 0, exec),
+            Action::CtExt {
+                commit,
+                force,
+                zone,
+                table,
+                alg,
+                exec,
+            } => ct_text(f, *commit, *force, *table, *zone, *alg, exec),
+            Action::Nat(n) => nat_text(f, n),
+            Action::Learn(l) => learn_text(f, l),
+            Action::StackPush { field, ofs, n_bits } => {
+                write!(f, "push:{}", subfield(*field, *ofs, *n_bits))
+            }
+            Action::StackPop { field, ofs, n_bits } => {
+                write!(f, "pop:{}", subfield(*field, *ofs, *n_bits))
+            }
+            Action::Clone(actions) if actions.is_empty() => f.write_str("clone(drop)"),
+            Action::Clone(actions) => {
+                f.write_str("clone(")?;
+                write_list(f, actions)?;
+                f.write_char(')')
+            }
+            Action::CheckPktLarger {
+                pkt_len,
+                field,
+                ofs,
+            } => write!(
+                f,
+                "check_pkt_larger({pkt_len})->{}",
+                subfield(*field, *ofs, 1)
+            ),
+            Action::Sample {
+                probability,
+                collector_set_id,
+                obs_domain_id,
+                obs_point_id,
+                sampling_port,
             } => {
+                write!(f, "sample(probability={probability},collector_set_id={collector_set_id},obs_domain_id={obs_domain_id},obs_point_id={obs_point_id}")?;
+                if let Some(p) = sampling_port {
+                    write!(f, ",sampling_port={}", nx_port_name(*p))?;
+                }
+                f.write_char(')')
+            }
+            Action::Multipath {
+                fields,
+                basis,
+                algorithm,
+                max_link,
+                arg,
+                field,
+                ofs,
+                n_bits,
+            } => {
+                let fields = HASH_FIELDS
+                    .get(*fields as usize)
+                    .map_or_else(|| fields.to_string(), |s| s.to_string());
+                let alg = MP_ALGORITHMS
+                    .get(*algorithm as usize)
+                    .map_or_else(|| algorithm.to_string(), |s| s.to_string());
+                write!(
+                    f,
+                    "multipath({fields},{basis},{alg},{},{arg},{})",
+                    *max_link as u32 + 1,
+                    subfield(*field, *ofs, *n_bits)
+                )
+            }
+            Action::FinTimeout { idle, hard } => {
                 let mut parts = Vec::new();
-                if *commit {
-                    parts.push("commit".to_string());
+                if *idle != 0 {
+                    parts.push(format!("idle_timeout={idle}"));
                 }
-                if let Some(t) = table {
-                    parts.push(format!("table={t}"));
+                if *hard != 0 {
+                    parts.push(format!("hard_timeout={hard}"));
                 }
-                if *zone != 0 {
-                    parts.push(format!("zone={zone}"));
-                }
-                if !exec.is_empty() {
-                    let inner: Vec<String> = exec.iter().map(|a| a.to_string()).collect();
-                    parts.push(format!("exec({})", inner.join(",")));
-                }
-                write!(f, "ct({})", parts.join(","))
+                write!(f, "fin_timeout({})", parts.join(","))
+            }
+            Action::OutputTrunc { port, max_len } => {
+                write!(f, "output(port={},max_len={max_len})", nx_port_name(*port))
+            }
+            Action::DecTtlIds(ids) => {
+                let ids: Vec<String> = ids.iter().map(u16::to_string).collect();
+                write!(f, "dec_ttl({})", ids.join(","))
             }
             Action::Resubmit { table } => write!(f, "resubmit(,{table})"),
             Action::Note(bytes) => {
@@ -931,6 +1370,131 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             .ok_or_else(|| perr(s, "expected (...)"))
     };
     match (key.to_ascii_lowercase().as_str(), arg) {
+        ("output", Some(a)) if a.starts_with('(') => {
+            let (mut port, mut max_len) = (None, None);
+            for kv in split_top(&paren(a)?) {
+                match kv.split_once('=') {
+                    Some(("port", v)) => port = Some(nx_port(v)?),
+                    Some(("max_len", v)) => max_len = Some(num(v)?),
+                    _ => return Err(perr(s, "expected output(port=N,max_len=M)")),
+                }
+            }
+            match (port, max_len) {
+                (Some(port), Some(max_len)) => one(Action::OutputTrunc { port, max_len }),
+                _ => Err(perr(s, "output(...) needs port and max_len")),
+            }
+        }
+        ("push" | "pop", Some(a)) => {
+            let (field, ofs, n_bits) = parse_subfield(a)?;
+            one(if key.eq_ignore_ascii_case("push") {
+                Action::StackPush { field, ofs, n_bits }
+            } else {
+                Action::StackPop { field, ofs, n_bits }
+            })
+        }
+        ("clone", Some(a)) => {
+            let mut actions = Vec::new();
+            for x in split_top(&paren(a)?) {
+                if x != "drop" {
+                    actions.extend(parse_action(x)?);
+                }
+            }
+            one(Action::Clone(actions))
+        }
+        ("check_pkt_larger", Some(a)) => {
+            let (n, dst) = a
+                .split_once("->")
+                .ok_or_else(|| perr(s, "expected check_pkt_larger(N)->FIELD[bit]"))?;
+            let (field, ofs, n_bits) = parse_subfield(dst)?;
+            if n_bits != 1 {
+                return Err(perr(s, "check_pkt_larger writes one bit"));
+            }
+            one(Action::CheckPktLarger {
+                pkt_len: num(&paren(n)?)?,
+                field,
+                ofs,
+            })
+        }
+        ("sample", Some(a)) => {
+            let (mut probability, mut c, mut d, mut o, mut sp) = (None, 0, 0, 0, None);
+            for kv in split_top(&paren(a)?) {
+                match kv.split_once('=') {
+                    Some(("probability", v)) => probability = Some(num(v)?),
+                    Some(("collector_set_id", v)) => c = num(v)?,
+                    Some(("obs_domain_id", v)) => d = num(v)?,
+                    Some(("obs_point_id", v)) => o = num(v)?,
+                    Some(("sampling_port", v)) => sp = Some(nx_port(v)?),
+                    _ => return Err(perr(s, format!("unsupported sample option {kv:?}"))),
+                }
+            }
+            one(Action::Sample {
+                probability: probability.ok_or_else(|| perr(s, "sample needs probability"))?,
+                collector_set_id: c,
+                obs_domain_id: d,
+                obs_point_id: o,
+                sampling_port: sp.filter(|p| *p != 0xffff),
+            })
+        }
+        ("multipath", Some(a)) => {
+            let inner = paren(a)?;
+            let v = split_top(&inner);
+            let [fields, basis, alg, n_links, arg, dst] = v[..] else {
+                return Err(perr(
+                    s,
+                    "expected multipath(fields,basis,alg,n_links,arg,dst)",
+                ));
+            };
+            let fields = HASH_FIELDS
+                .iter()
+                .position(|x| *x == fields)
+                .ok_or_else(|| perr(s, "unknown multipath fields"))?
+                as u16;
+            let algorithm = MP_ALGORITHMS
+                .iter()
+                .position(|x| *x == alg)
+                .ok_or_else(|| perr(s, "unknown multipath algorithm"))?
+                as u16;
+            let n_links: u32 = num(n_links)?;
+            if !(1..=65536).contains(&n_links) {
+                return Err(perr(s, "multipath n_links out of range"));
+            }
+            let (field, ofs, n_bits) = parse_subfield(dst)?;
+            if n_bits > 64 {
+                return Err(perr(s, "multipath destination is at most 64 bits"));
+            }
+            one(Action::Multipath {
+                fields,
+                basis: num(basis)?,
+                algorithm,
+                max_link: (n_links - 1) as u16,
+                arg: num(arg)?,
+                field,
+                ofs,
+                n_bits,
+            })
+        }
+        ("learn", Some(a)) => one(Action::Learn(Box::new(parse_learn(s, &paren(a)?)?))),
+        ("fin_timeout", Some(a)) => {
+            let (mut idle, mut hard) = (0, 0);
+            for kv in split_top(&paren(a)?) {
+                match kv.split_once('=') {
+                    Some(("idle_timeout", v)) => idle = num(v)?,
+                    Some(("hard_timeout", v)) => hard = num(v)?,
+                    _ => return Err(perr(s, "unknown fin_timeout option")),
+                }
+            }
+            one(Action::FinTimeout { idle, hard })
+        }
+        ("dec_ttl", Some(a)) => {
+            let ids = split_top(&paren(a)?)
+                .into_iter()
+                .map(num)
+                .collect::<Result<Vec<u16>, _>>()?;
+            if ids.is_empty() {
+                return Err(perr(s, "dec_ttl(...) needs at least one id"));
+            }
+            one(Action::DecTtlIds(ids))
+        }
         ("output", Some(a)) if a.contains('[') => {
             let (field, ofs, n_bits) = parse_subfield(a)?;
             one(Action::OutputReg { field, ofs, n_bits })
@@ -1052,30 +1616,63 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             })
         }
         ("ct", a) => {
-            let (mut commit, mut zone, mut table, mut exec) = (false, 0u16, None, Vec::new());
+            let (mut commit, mut force, mut zone, mut table, mut alg, mut exec) =
+                (false, false, CtZone::Imm(0), None, 0u16, Vec::new());
             if let Some(a) = a {
                 for kv in split_top(&paren(a)?) {
                     if kv == "commit" {
                         commit = true;
+                    } else if kv == "force" {
+                        force = true;
                     } else if let Some(z) = kv.strip_prefix("zone=") {
-                        zone = num(z)?;
+                        zone = if z.contains('[') {
+                            let (field, ofs, n_bits) = parse_subfield(z)?;
+                            if n_bits > 64 {
+                                return Err(perr(s, "ct zone is at most 64 bits"));
+                            }
+                            CtZone::Field { field, ofs, n_bits }
+                        } else {
+                            CtZone::Imm(num(z)?)
+                        };
                     } else if let Some(t) = kv.strip_prefix("table=") {
                         table = Some(num(t)?);
+                    } else if let Some(v) = kv.strip_prefix("alg=") {
+                        alg = match v {
+                            "ftp" => 21,
+                            "tftp" => 69,
+                            _ => num(v)?,
+                        };
+                    } else if kv == "nat" || kv.starts_with("nat(") {
+                        exec.push(Action::Nat(parse_nat(kv)?));
                     } else if let Some(e) = kv.strip_prefix("exec") {
                         for x in split_top(&paren(e)?) {
-                            exec.extend(parse_action(x)?);
+                            if x == "nat" || x.starts_with("nat(") {
+                                exec.push(Action::Nat(parse_nat(x)?));
+                            } else {
+                                exec.extend(parse_action(x)?);
+                            }
                         }
                     } else {
                         return Err(perr(s, format!("unsupported ct option {kv:?}")));
                     }
                 }
             }
-            one(Action::Ct {
-                commit,
-                zone,
-                table,
-                exec,
-            })
+            match zone {
+                CtZone::Imm(zone) if !force && alg == 0 => one(Action::Ct {
+                    commit,
+                    zone,
+                    table,
+                    exec,
+                }),
+                _ => one(Action::CtExt {
+                    commit,
+                    force,
+                    zone,
+                    table,
+                    alg,
+                    exec,
+                }),
+            }
         }
         ("resubmit", Some(a)) if !a.starts_with('(') => one(Action::ResubmitExt {
             in_port: nx_port(a)?,

@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use openflow::flow::{CtZone, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
 use openflow::{Action, Field, FlowMod, Instruction, MacAddr, Match, MatchField as M, Message};
 use proptest::prelude::*;
 
@@ -179,6 +180,122 @@ fn ct_load() -> impl Strategy<Value = Action> {
         })
 }
 
+/// `nat` as OVS encodes it: bare, or src/dst with optional ranges (ports only after an address).
+fn nat() -> impl Strategy<Value = Action> {
+    let v4 = (1u32..).prop_map(Ipv4Addr::from);
+    let v6 = (1u128..).prop_map(Ipv6Addr::from);
+    let addr = prop_oneof![
+        (v4.clone(), proptest::option::of(v4)).prop_map(|(a, b)| NatAddr::V4(a, b)),
+        (v6.clone(), proptest::option::of(v6)).prop_map(|(a, b)| NatAddr::V6(a, b)),
+    ];
+    let ports = (1u16.., proptest::option::of(1u16..));
+    prop_oneof![
+        Just(Action::Nat(Nat::default())),
+        (
+            any::<bool>(),
+            any::<[bool; 3]>(),
+            proptest::option::of(addr),
+            proptest::option::of(ports)
+        )
+            .prop_map(|(src, [persistent, hash, random], addr, ports)| {
+                Action::Nat(Nat {
+                    src: Some(src),
+                    persistent,
+                    hash,
+                    random,
+                    addr,
+                    ports: ports.filter(|_| addr.is_some()),
+                })
+            }),
+    ]
+}
+
+fn ct_exec() -> impl Strategy<Value = Vec<Action>> {
+    prop::collection::vec(prop_oneof![3 => ct_load(), 1 => nat()], 0..3)
+}
+
+fn ct_zone() -> impl Strategy<Value = CtZone> {
+    prop_oneof![
+        any::<u16>().prop_map(CtZone::Imm),
+        field()
+            .prop_flat_map(partial)
+            .prop_map(|(field, ofs, n_bits)| CtZone::Field { field, ofs, n_bits }),
+    ]
+}
+
+/// A learn spec with source and destination ranges inside their fields.
+fn learn_spec() -> impl Strategy<Value = LearnSpec> {
+    (
+        field(),
+        field(),
+        0u8..5,
+        any::<u128>(),
+        any::<u16>(),
+        any::<u16>(),
+    )
+        .prop_map(|(sf, df, kind, v, a, b)| {
+            let n_bits = 1 + a % sf.bits().min(df.bits());
+            let so = b % (sf.bits() - n_bits + 1);
+            let dofs = (a / 7) % (df.bits() - n_bits + 1);
+            let imm = v & (u128::MAX >> (128 - n_bits));
+            let (src, dst) = match kind {
+                0 => (
+                    LearnSrc::Field { field: sf, ofs: so },
+                    LearnDst::Match {
+                        field: df,
+                        ofs: dofs,
+                    },
+                ),
+                1 => (
+                    LearnSrc::Imm(imm),
+                    LearnDst::Match {
+                        field: df,
+                        ofs: dofs,
+                    },
+                ),
+                2 => (
+                    LearnSrc::Field { field: sf, ofs: so },
+                    LearnDst::Load {
+                        field: df,
+                        ofs: dofs,
+                    },
+                ),
+                3 => (
+                    LearnSrc::Imm(imm),
+                    LearnDst::Load {
+                        field: df,
+                        ofs: dofs,
+                    },
+                ),
+                _ => (LearnSrc::Field { field: sf, ofs: so }, LearnDst::Output),
+            };
+            LearnSpec { n_bits, src, dst }
+        })
+}
+
+fn learn() -> impl Strategy<Value = Action> {
+    (
+        any::<(u8, u16, u16, u16, u16, u16, u64)>(),
+        0u16..4,
+        prop::collection::vec(learn_spec(), 0..5),
+    )
+        .prop_map(
+            |((table, idle, hard, fin_idle, fin_hard, priority, cookie), flags, specs)| {
+                Action::Learn(Box::new(Learn {
+                    table,
+                    idle_timeout: idle,
+                    hard_timeout: hard,
+                    fin_idle_timeout: fin_idle,
+                    fin_hard_timeout: fin_hard,
+                    priority,
+                    cookie,
+                    flags,
+                    specs,
+                }))
+            },
+        )
+}
+
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         (0u32..0xffff_ff00, any::<u16>())
@@ -224,7 +341,7 @@ fn action() -> impl Strategy<Value = Action> {
             any::<bool>(),
             any::<u16>(),
             proptest::option::of(0u8..0xff),
-            prop::collection::vec(ct_load(), 0..3)
+            ct_exec()
         )
             .prop_map(|(commit, zone, table, exec)| Action::Ct {
                 commit,
@@ -232,6 +349,31 @@ fn action() -> impl Strategy<Value = Action> {
                 table,
                 exec
             }),
+        (
+            any::<bool>(),
+            ct_zone(),
+            proptest::option::of(0u8..0xff),
+            prop_oneof![Just(0u16), Just(21u16), Just(69u16)],
+            ct_exec()
+        )
+            .prop_map(|(commit, zone, table, alg, exec)| Action::CtExt {
+                commit,
+                force: true,
+                zone,
+                table,
+                alg,
+                exec
+            }),
+        (any::<bool>(), any::<bool>(), ct_zone(), 1u16..).prop_map(|(commit, force, zone, alg)| {
+            Action::CtExt {
+                commit,
+                force,
+                zone,
+                table: None,
+                alg,
+                exec: vec![],
+            }
+        }),
         any::<u8>().prop_map(|table| Action::Resubmit { table }),
         (0usize..3)
             .prop_flat_map(|k| prop::collection::vec(any::<u8>(), 6 + 8 * k))
@@ -265,6 +407,75 @@ fn action() -> impl Strategy<Value = Action> {
         any::<u16>().prop_map(Action::PopMpls),
         any::<u32>().prop_map(Action::SetQueue),
         any::<u8>().prop_map(Action::SetNwTtl),
+        (any::<u16>(), any::<u16>()).prop_map(|(idle, hard)| Action::FinTimeout { idle, hard }),
+        (any::<u16>(), any::<u32>())
+            .prop_map(|(port, max_len)| Action::OutputTrunc { port, max_len }),
+        prop::collection::vec(any::<u16>(), 1..6).prop_map(Action::DecTtlIds),
+        field()
+            .prop_flat_map(|f| (Just(f), 0..f.bits(), 1..=f.bits()))
+            .prop_filter_map("range", |(field, ofs, n)| (ofs + n <= field.bits())
+                .then_some((field, ofs, n)))
+            .prop_flat_map(|(field, ofs, n_bits)| prop_oneof![
+                Just(Action::StackPush { field, ofs, n_bits }),
+                Just(Action::StackPop { field, ofs, n_bits })
+            ]),
+        prop::collection::vec(
+            prop_oneof![
+                (0u32..0xffff_ff00).prop_map(|port| Action::Output { port, max_len: 0 }),
+                any::<u8>().prop_map(|table| Action::Resubmit { table }),
+                Just(Action::Clone(vec![Action::PopVlan])),
+            ],
+            0..4
+        )
+        .prop_map(Action::Clone),
+        (any::<u16>(), field())
+            .prop_flat_map(|(pkt_len, field)| (Just(pkt_len), Just(field), 0..field.bits()))
+            .prop_map(|(pkt_len, field, ofs)| Action::CheckPktLarger {
+                pkt_len,
+                field,
+                ofs
+            }),
+        (
+            any::<u16>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+            proptest::option::of(0u16..0xffff)
+        )
+            .prop_map(
+                |(probability, collector_set_id, obs_domain_id, obs_point_id, sampling_port)| {
+                    Action::Sample {
+                        probability,
+                        collector_set_id,
+                        obs_domain_id,
+                        obs_point_id,
+                        sampling_port,
+                    }
+                }
+            ),
+        (
+            0u16..=6,
+            any::<u16>(),
+            0u16..=3,
+            any::<u16>(),
+            any::<u32>(),
+            field().prop_flat_map(partial)
+        )
+            .prop_map(
+                |(fields, basis, algorithm, max_link, arg, (field, ofs, n_bits))| {
+                    Action::Multipath {
+                        fields,
+                        basis,
+                        algorithm,
+                        max_link,
+                        arg,
+                        field,
+                        ofs,
+                        n_bits,
+                    }
+                }
+            ),
+        learn(),
         Just(Action::CtClear),
         Just(Action::Exit),
         (any::<u16>(), any::<u8>(), any::<bool>())
