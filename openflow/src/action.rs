@@ -1023,7 +1023,9 @@ fn parse_nicira(
                 return Ok(raw(r, all));
             }
             let ct = subtype == NXAST_RESUBMIT_TABLE_CT;
-            if in_port == NX_IN_PORT && table != 0xff && !ct {
+            // `resubmit(,T)` keeps the packet's in_port: that is Action::Resubmit, for every
+            // T, so each wire form has exactly one decoded value.
+            if in_port == NX_IN_PORT && !ct {
                 return Ok(Action::Resubmit { table });
             }
             Ok(Action::ResubmitExt { in_port, table, ct })

@@ -479,8 +479,8 @@ fn action() -> impl Strategy<Value = Action> {
         Just(Action::CtClear),
         Just(Action::Exit),
         (any::<u16>(), any::<u8>(), any::<bool>())
-            .prop_filter("plain resubmit(,T) is Action::Resubmit", |(p, t, ct)| {
-                *p != 0xfff8 || *t == 0xff || *ct
+            .prop_filter("plain resubmit(,T) is Action::Resubmit", |(p, _, ct)| {
+                *p != 0xfff8 || *ct
             })
             .prop_map(|(in_port, table, ct)| Action::ResubmitExt { in_port, table, ct }),
         // An unknown Nicira subtype stays raw.
