@@ -467,6 +467,35 @@ fn parse_learn(r: &mut Reader) -> Option<Learn> {
 }
 
 impl Action {
+    /// A `ct` action in its canonical variant: [`Action::Ct`] when the zone is immediate and
+    /// neither `force` nor `alg` is set, [`Action::CtExt`] otherwise. Decoding and text parsing
+    /// both build `ct` through here, so each wire form has one value.
+    pub fn ct(
+        commit: bool,
+        force: bool,
+        zone: CtZone,
+        table: Option<u8>,
+        alg: u16,
+        exec: Vec<Action>,
+    ) -> Action {
+        match zone {
+            CtZone::Imm(zone) if !force && alg == 0 => Action::Ct {
+                commit,
+                zone,
+                table,
+                exec,
+            },
+            _ => Action::CtExt {
+                commit,
+                force,
+                zone,
+                table,
+                alg,
+                exec,
+            },
+        }
+    }
+
     /// Append this action's wire form to `buf`. A [`Action::Load`] may produce several
     /// REG_LOADs (one per 64-bit piece) exactly as OVS does.
     pub fn emit(&self, buf: &mut Vec<u8>) {
@@ -1140,22 +1169,7 @@ fn parse_nicira(
                     _ => return Ok(raw(r, all)),
                 }
             };
-            match zone {
-                CtZone::Imm(zone) if !force && alg == 0 => Ok(Action::Ct {
-                    commit,
-                    zone,
-                    table,
-                    exec,
-                }),
-                _ => Ok(Action::CtExt {
-                    commit,
-                    force,
-                    zone,
-                    table,
-                    alg,
-                    exec,
-                }),
-            }
+            Ok(Action::ct(commit, force, zone, table, alg, exec))
         }
         NXAST_FIN_TIMEOUT => {
             fixed(16)?;

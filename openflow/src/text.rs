@@ -1657,22 +1657,7 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                     }
                 }
             }
-            match zone {
-                CtZone::Imm(zone) if !force && alg == 0 => one(Action::Ct {
-                    commit,
-                    zone,
-                    table,
-                    exec,
-                }),
-                _ => one(Action::CtExt {
-                    commit,
-                    force,
-                    zone,
-                    table,
-                    alg,
-                    exec,
-                }),
-            }
+            one(Action::ct(commit, force, zone, table, alg, exec))
         }
         ("resubmit", Some(a)) if !a.starts_with('(') => one(Action::ResubmitExt {
             in_port: nx_port(a)?,
