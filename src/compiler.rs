@@ -377,8 +377,10 @@ fn pod_flows(flows: &mut Vec<FlowMod>, local: &[LocalPod], round: u16) -> Result
     let arp_guard = t("ArpSpoofGuard")?;
     let guard = t("SpoofGuard")?;
     let l2 = t("L2Forwarding")?;
-    for (i, pod) in local.iter().enumerate() {
-        let obj = i as u32 + 1;
+    for pod in local {
+        // The object is the ofport: stable while the pod lives, so adding a pod leaves the
+        // other pods' flows (and cookies) alone.
+        let obj = pod.ofport;
         let mut push = |f: FlowMod| flows.push(with_cookie(f, round, cookie::POD, obj));
         let in_port = MatchField::InPort(pod.ofport);
         push(cls.flow(

@@ -127,6 +127,26 @@ enum ProbeCmd {
         #[arg(long, default_value_t = 1500)]
         timeout_ms: u64,
     },
+    /// Serve forever: echo every TCP connection on a port (for `probe soak`).
+    Echo {
+        /// TCP port.
+        #[arg(long)]
+        port: u16,
+    },
+    /// One long TCP connection: send a sequence number every interval and count the echoes;
+    /// prints a JSON report; exit 0 when every number came back, 1 otherwise.
+    Soak {
+        /// Server address.
+        ip: std::net::Ipv4Addr,
+        /// Server port.
+        port: u16,
+        /// How long, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Milliseconds between numbers.
+        #[arg(long, default_value_t = 10)]
+        interval_ms: u64,
+    },
 }
 
 fn pod_key(s: &str) -> anyhow::Result<PodKey> {
@@ -340,6 +360,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let o = kakine::probe::connect(protocol, ip, port, source_port, timeout)
                 .with_context(|| format!("{protocol:?} socket"))?;
             std::process::exit(o.exit_code());
+        }
+        Cmd::Probe {
+            cmd: ProbeCmd::Echo { port },
+        } => kakine::soak::echo(port).with_context(|| format!("echo server on TCP {port}"))?,
+        Cmd::Probe {
+            cmd:
+                ProbeCmd::Soak {
+                    ip,
+                    port,
+                    seconds,
+                    interval_ms,
+                },
+        } => {
+            let ms = Duration::from_millis;
+            let r = kakine::soak::soak(
+                ip,
+                port,
+                Duration::from_secs_f64(seconds),
+                ms(interval_ms),
+                ms(2000),
+            )
+            .with_context(|| format!("TCP {ip}:{port}"))?;
+            println!("{}", serde_json::to_string(&r)?);
+            std::process::exit(if r.broken || r.sent != r.echoed { 1 } else { 0 });
         }
     }
     Ok(())
