@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod alloc;
+pub mod annotate;
 pub mod compiler;
 pub mod demo;
 pub mod engine;

@@ -186,6 +186,40 @@ async fn the_live_agent_follows_its_directory_rejects_bad_input_and_repairs_drif
         .collect();
     assert!(round.is_empty(), "flows not of round 1: {round:?}");
 
+    // kakinectl dump-flows: every flow annotated from its cookie and agent.json.
+    let out = Command::new(env!("CARGO_BIN_EXE_kakinectl"))
+        .arg("dump-flows")
+        .arg("--ovs-rundir")
+        .arg(ovs.dir())
+        .args(["--bridge", &bridge])
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    let dump = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(dump.lines().count(), before.len(), "{dump}");
+    let allow = dump
+        .lines()
+        .filter(|l| l.ends_with("Ingress Allow application/frontend-calls-api/allow-frontend"))
+        .count();
+    assert!(
+        allow >= 2,
+        "the Allow rule's conj_id and match flows:\n{dump}"
+    );
+    assert!(dump.contains("# pod web/frontend (10.10.1.10)"), "{dump}");
+    assert!(dump.contains("table=IngressMetric, n_packets="), "{dump}");
+    for l in dump.lines() {
+        assert!(
+            !l.contains("unknown") && !l.contains("not kakine's") && !l.contains("stale"),
+            "{l}"
+        );
+    }
+
     // A policy added: only its flows and the shared match flows it joins are written.
     let (frontend, orders) = (key("web/frontend"), key("api/orders"));
     let orders_ip = lab.pod(&orders).unwrap().info.ip;

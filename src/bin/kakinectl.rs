@@ -65,6 +65,23 @@ enum Cmd {
         #[arg(long)]
         stats: bool,
     },
+    /// The bridge's installed flows (`ovs-ofctl dump-flows --names` syntax, with counters), each
+    /// annotated with what it is for: tier/policy/rule, pod, or pipeline (from its cookie and the
+    /// agent's `agent.json`).
+    DumpFlows {
+        /// Open vSwitch run directory (the bridge's `<bridge>.mgmt` socket is here).
+        #[arg(long, default_value = "/var/run/openvswitch", value_name = "DIR")]
+        ovs_rundir: PathBuf,
+        /// Bridge name.
+        #[arg(long, default_value = "br-int")]
+        bridge: String,
+        /// The agent's state directory (for `agent.json`).
+        #[arg(long, default_value = "/var/lib/kakine", value_name = "DIR")]
+        state_dir: PathBuf,
+        /// Only this table (name or number).
+        #[arg(long)]
+        table: Option<String>,
+    },
     /// The standalone demo: sandbox OVS, netns pods, kakine-agent, flows, reachability matrix.
     Demo {
         /// Input directory.
@@ -272,6 +289,41 @@ async fn run(args: Args) -> anyhow::Result<()> {
             println!("  egress:  {}", rule(&d.egress));
             println!("  ingress: {}", rule(&d.ingress));
             println!("  {}", d.reason);
+        }
+        Cmd::DumpFlows {
+            ovs_rundir,
+            bridge,
+            state_dir,
+            table,
+        } => {
+            let table = match table {
+                None => None,
+                Some(t) => Some(match t.parse::<u8>() {
+                    Ok(n) => n,
+                    Err(_) => {
+                        kakine::pipeline::table(&t)
+                            .map_err(|e| anyhow::anyhow!("--table {t}: {e}"))?
+                            .id
+                    }
+                }),
+            };
+            let state = kakine::state::read_agent_state(&state_dir)?;
+            if state.is_none() {
+                eprintln!(
+                    "kakinectl: no {} in {}: rules and pods are shown by id",
+                    kakine::state::AGENT_STATE,
+                    state_dir.display()
+                );
+            }
+            let sock = ovs_rundir.join(format!("{bridge}.mgmt"));
+            let conn = openflow::Connection::connect_unix(&sock)
+                .await
+                .with_context(|| format!("OpenFlow {}", sock.display()))?;
+            let mut flows = conn.dump_flows(table).await?;
+            flows.sort_by_key(|f| (f.table_id, std::cmp::Reverse(f.priority)));
+            for f in &flows {
+                println!("{}", kakine::annotate::line(f, state.as_ref()));
+            }
         }
         Cmd::Compile { dir, stats } => {
             let policies = kakine::agent::load_input(&dir)?;
