@@ -50,7 +50,13 @@ pub struct LiveConfig {
     pub drift_interval: Duration,
     /// Debounce of the watched directory.
     pub quiet: Duration,
+    /// Benchmarks only: a pod with no interface on this host is still compiled as local, on
+    /// the made-up ofport [`PHANTOM_OFPORT_BASE`] + its index in the input (no OVSDB port).
+    pub phantom_pods: bool,
 }
+
+/// First ofport of [`LiveConfig::phantom_pods`] (far above what OVS assigns to real ports).
+pub const PHANTOM_OFPORT_BASE: u32 = 0x8000;
 
 /// What one committed realization was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -549,20 +555,28 @@ impl Live {
         };
         let mut out = Vec::new();
         let mut wanted = BTreeSet::new();
-        for pod in &policies.pods {
+        for (index, pod) in policies.pods.iter().enumerate() {
             if let (Some(node), Some(pod_node)) = (&a.node, &pod.node) {
                 if node != pod_node {
                     continue;
                 }
             }
             let ifname = sandbox::host_ifname(&a.ifname_prefix, &pod.key.namespace, &pod.key.name);
+            let mac = pod.mac.unwrap_or_else(|| sandbox::default_mac(pod.ip));
             if !std::path::Path::new("/sys/class/net")
                 .join(&ifname)
                 .exists()
             {
+                if self.cfg.phantom_pods {
+                    out.push(LocalPod {
+                        key: pod.key.clone(),
+                        ip: pod.ip,
+                        mac: MacAddr(mac),
+                        ofport: PHANTOM_OFPORT_BASE + index as u32,
+                    });
+                }
                 continue;
             }
-            let mac = pod.mac.unwrap_or_else(|| sandbox::default_mac(pod.ip));
             let ofport = match self.ports.get(&pod.key) {
                 Some((n, ofport)) if *n == ifname => *ofport,
                 _ => {

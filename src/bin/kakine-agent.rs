@@ -52,6 +52,9 @@ struct Args {
     /// Seconds between drift checks (installed flows vs a dump); 0 = never.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     drift_interval: f64,
+    /// Benchmarks only: compile pods that have no interface here as local, on made-up ofports.
+    #[arg(long, hide = true)]
+    phantom_pods: bool,
 }
 
 #[tokio::main]
@@ -129,7 +132,8 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         agent: cfg,
         state_dir: Some(args.state_dir.clone()),
         drift_interval: Duration::from_secs_f64(args.drift_interval.max(0.0)),
-        quiet: Duration::from_millis(20),
+        quiet: Duration::from_millis(10),
+        phantom_pods: args.phantom_pods,
     };
     let quiet = live.quiet;
     let agent = Live::start(live).await?;
