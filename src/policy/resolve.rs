@@ -447,12 +447,19 @@ struct World<'a> {
     cluster_groups: BTreeMap<&'a str, &'a ClusterGroup>,
     /// Namespaced Groups by (namespace, name).
     groups: BTreeMap<(&'a str, &'a str), &'a ClusterGroup>,
+    /// The distinct namespaces of the pods.
+    pod_namespaces: Vec<&'a str>,
 }
 
 impl<'a> World<'a> {
     fn new(cluster: &'a Cluster, objects: &'a PolicySet) -> Self {
+        let mut pod_namespaces: Vec<&str> =
+            cluster.pods.iter().map(|p| p.namespace.as_str()).collect();
+        pod_namespaces.sort_unstable();
+        pod_namespaces.dedup();
         World {
             cluster,
+            pod_namespaces,
             namespace_labels: cluster
                 .namespaces
                 .iter()
@@ -504,10 +511,17 @@ impl<'a> World<'a> {
         pods: Option<&LabelSelector>,
         ns_filter: impl Fn(&str) -> bool,
     ) -> BTreeSet<PodKey> {
+        // The filter once per namespace, not once per pod (it may compute label maps).
+        let accepted: std::collections::BTreeSet<&str> = self
+            .pod_namespaces
+            .iter()
+            .copied()
+            .filter(|ns| ns_filter(ns))
+            .collect();
         self.cluster
             .pods
             .iter()
-            .filter(|pod| ns_filter(&pod.namespace))
+            .filter(|pod| accepted.contains(pod.namespace.as_str()))
             .filter(|pod| pods.is_none_or(|sel| sel.matches(&pod.labels)))
             .map(|pod| PodKey {
                 namespace: pod.namespace.clone(),
