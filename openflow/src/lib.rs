@@ -34,6 +34,7 @@ pub mod bundle;
 pub mod conn;
 pub mod control;
 mod error;
+pub mod error_codes;
 pub mod flow;
 pub mod flow_mod;
 pub mod group;
@@ -52,7 +53,9 @@ mod wire;
 
 pub use bundle::{BundleControl, BundleCtrlType};
 pub use conn::{AsyncEvent, AsyncEvents, Connection};
-pub use error::{error_name, Error, MatchError, OfpError, NX_VENDOR_ID, ONF_VENDOR_ID};
+pub use error::{
+    error_name, Error, ErrorCode, MatchError, OfpError, NXET_VENDOR, NX_VENDOR_ID, ONF_VENDOR_ID,
+};
 pub use flow::{
     ct_state, Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField,
 };

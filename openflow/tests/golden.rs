@@ -2,10 +2,11 @@
 //! by `scripts/gen-golden.sh` (OVS 3.1); OVS is not needed to run these tests.
 
 use openflow::bundle::{OFPBF_ATOMIC, OFPBF_ORDERED};
+use openflow::error_codes::{BadInstructionCode, OnfErrorCode};
 use openflow::multipart::FlowStatsRequest;
 use openflow::{
-    BundleControl, BundleCtrlType, Error, FlowMod, Hello, MatchError, Message, MultipartRequest,
-    OfpError, SwitchConfig, SwitchFeatures,
+    BundleControl, BundleCtrlType, Error, ErrorCode, FlowMod, Hello, MatchError, Message,
+    MultipartRequest, OfpError, SwitchConfig, SwitchFeatures,
 };
 
 /// Blocks of `key: value` lines separated by blank lines.
@@ -206,21 +207,17 @@ fn expected_message(name: &str) -> Option<(u32, Message)> {
         ),
         "error_bad_table_id" => (
             9,
-            Message::Error(OfpError {
-                kind: 3,
-                code: 2,
-                experimenter: None,
-                data: (1..=8).collect(),
-            }),
+            Message::Error(OfpError::new(
+                ErrorCode::BadInstruction(BadInstructionCode::BadTableId),
+                (1..=8).collect(),
+            )),
         ),
         "error_bundle_msg_failed" => (
             8,
-            Message::Error(OfpError {
-                kind: 0xffff,
-                code: 2313,
-                experimenter: Some(openflow::ONF_VENDOR_ID),
-                data: vec![4, 4, 0, 0x18, 0, 0, 0, 8],
-            }),
+            Message::Error(OfpError::new(
+                ErrorCode::Onf(OnfErrorCode::OfpbfcMsgFailed),
+                vec![4, 4, 0, 0x18, 0, 0, 0, 8],
+            )),
         ),
         _ => return None,
     })
