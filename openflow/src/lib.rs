@@ -41,6 +41,7 @@ pub mod group;
 pub mod instruction;
 pub mod message;
 pub mod meter;
+pub mod monitor;
 pub mod multipart;
 pub mod nicira;
 pub mod oxm;
@@ -52,7 +53,7 @@ pub mod text;
 mod wire;
 
 pub use bundle::{BundleControl, BundleCtrlType};
-pub use conn::{AsyncEvent, AsyncEvents, Connection};
+pub use conn::{AsyncEvent, AsyncEvents, Connection, FlowMonitor, MonitorEvent};
 pub use error::{
     error_name, Error, ErrorCode, MatchError, OfpError, NXET_VENDOR, NX_VENDOR_ID, ONF_VENDOR_ID,
 };
@@ -60,4 +61,5 @@ pub use flow::{
     ct_state, Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField,
 };
 pub use message::{Hello, HelloElement, Message, SwitchConfig, SwitchFeatures};
+pub use monitor::{FlowMonitorRequest, FlowUpdate, FlowUpdateEvent};
 pub use multipart::{FlowStats, FlowStatsRequest, MultipartReply, MultipartRequest, Port};
