@@ -207,7 +207,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// From the wire's `type`, `code` and (for OFPET_EXPERIMENTER) experimenter id. NXET_VENDOR
-    /// is not built here: see [`OfpError::parse`].
+    /// is not built here: it comes from the message decoder.
     pub fn from_parts(kind: u16, code: u16, experimenter: Option<u32>) -> ErrorCode {
         use ErrorCode as E;
         match (ErrorType::from_code(kind), experimenter) {
@@ -252,7 +252,7 @@ impl ErrorCode {
     }
 
     /// The wire `type`, `code` (or `exp_code`) and experimenter id (for NXET_VENDOR: 0xb0c2, 0,
-    /// no experimenter; the `nx_vendor_error` is emitted by [`OfpError::emit`]).
+    /// no experimenter; the `nx_vendor_error` follows, written by the message encoder).
     pub fn parts(self) -> (u16, u16, Option<u32>) {
         use ErrorCode as E;
         let std = |t: ErrorType, c: u16| (t.code(), c, None);
