@@ -63,7 +63,7 @@ for m in re.finditer(pat, body, re.S):
 
 
 def doc(desc):
-    desc = " ".join(re.sub(r"\s*\*\s*", " ", desc).split()).replace("[", "(").replace("]", ")").strip(". ")
+    desc = " ".join(re.sub(r"\s*\*\s*", " ", desc).split()).replace("[", "(").replace("]", ")").replace("<", "`<").replace(">", ">`").strip(". ")
     return (desc[0].upper() + desc[1:] + ".") if desc else "See OVS."
 
 

@@ -371,13 +371,13 @@ open_enum! {
         NxfmfcHardware = 12, "NXFMFC_HARDWARE";
         /// NXFMFC_BAD_TABLE_ID: A nonexistent table ID was specified in the "command" field of struct ofp_flow_mod, when the nxt_flow_mod_table_id extension is enabled.
         NxfmfcBadTableId = 13, "NXFMFC_BAD_TABLE_ID";
-        /// NXBAC_BAD_CONJUNCTION: Conjunction action must be only action present. conjunction(id, k/n) must satisfy 1 <= k <= n and 2 <= n <= 64.
+        /// NXBAC_BAD_CONJUNCTION: Conjunction action must be only action present. conjunction(id, k/n) must satisfy 1 `<= k `<= n and 2 `<= n `<= 64.
         NxbacBadConjunction = 15, "NXBAC_BAD_CONJUNCTION";
         /// NXTTMFC_BAD_COMMAND: The TLV table mod command is not recognized as a valid operation.
         NxttmfcBadCommand = 16, "NXTTMFC_BAD_COMMAND";
         /// NXTTMFC_BAD_OPT_LEN: The option length is not a valid option size for TLVs.
         NxttmfcBadOptLen = 17, "NXTTMFC_BAD_OPT_LEN";
-        /// NXTTMFC_BAD_FIELD_IDX: The field index is out of range for the supported NX_TUN_METADATA<n> match.
+        /// NXTTMFC_BAD_FIELD_IDX: The field index is out of range for the supported NX_TUN_METADATA`<n>` match.
         NxttmfcBadFieldIdx = 18, "NXTTMFC_BAD_FIELD_IDX";
         /// NXTTMFC_TABLE_FULL: The total set of configured options exceeds the maximum supported by the switch.
         NxttmfcTableFull = 19, "NXTTMFC_TABLE_FULL";
