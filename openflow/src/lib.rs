@@ -2,7 +2,8 @@
 //! tokio connection to a bridge's management socket.
 //!
 //! # What is supported
-//! - Messages ([`Message`]): HELLO (version bitmap), ERROR (incl. experimenter errors),
+//! - Messages ([`Message`]): HELLO (version bitmap), ERROR (typed [`ErrorCode`]s with OVS's
+//!   names, Nicira/ONF experimenter and NXET_VENDOR forms, offending request decoded),
 //!   ECHO, FEATURES, GET/SET_CONFIG, BARRIER, FLOW_MOD, MULTIPART (FLOW stats and PORT_DESC
 //!   decoded, the rest raw), ONF bundles (ONFT 2300/2301) and NXT_SET_PACKET_IN_FORMAT. Any
 //!   other message is kept raw and re-emitted byte for byte.
@@ -18,7 +19,8 @@
 //!   [`Instruction`] in `ovs-ofctl dump-flows` syntax.
 //! - [`session::Session`]: the sans-IO protocol core (handshake, xids, echo, bundles,
 //!   multipart, reconnect backoff); [`Connection`]: its tokio driver, a cloneable handle over
-//!   `<bridge>.mgmt` with an async-message stream and automatic reconnection.
+//!   `<bridge>.mgmt` with an async-message stream, flow monitoring ([`monitor`],
+//!   [`Connection::monitor_flows`]) and automatic reconnection.
 //!
 //! # Sources
 //! OpenFlow Switch Specification 1.3.x (section numbers as in 1.3.1+), OVS
@@ -34,12 +36,14 @@ pub mod bundle;
 pub mod conn;
 pub mod control;
 mod error;
+pub mod error_codes;
 pub mod flow;
 pub mod flow_mod;
 pub mod group;
 pub mod instruction;
 pub mod message;
 pub mod meter;
+pub mod monitor;
 pub mod multipart;
 pub mod nicira;
 pub mod oxm;
@@ -51,10 +55,13 @@ pub mod text;
 mod wire;
 
 pub use bundle::{BundleControl, BundleCtrlType};
-pub use conn::{AsyncEvent, AsyncEvents, Connection};
-pub use error::{error_name, Error, MatchError, OfpError, NX_VENDOR_ID, ONF_VENDOR_ID};
+pub use conn::{AsyncEvent, AsyncEvents, Connection, FlowMonitor, MonitorEvent};
+pub use error::{
+    error_name, Error, ErrorCode, MatchError, OfpError, NXET_VENDOR, NX_VENDOR_ID, ONF_VENDOR_ID,
+};
 pub use flow::{
     ct_state, Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField,
 };
 pub use message::{Hello, HelloElement, Message, SwitchConfig, SwitchFeatures};
+pub use monitor::{FlowMonitorRequest, FlowUpdate, FlowUpdateEvent};
 pub use multipart::{FlowStats, FlowStatsRequest, MultipartReply, MultipartRequest, Port};
