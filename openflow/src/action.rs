@@ -90,52 +90,6 @@ fn std8(buf: &mut Vec<u8>, kind: u16, arg: &[u8]) {
 /// NXM `in_port` placeholder meaning "keep the current in_port" in resubmit.
 const NX_IN_PORT: u16 = 0xfff8;
 
-impl Field {
-    /// Width in bits.
-    pub fn bits(self) -> u16 {
-        match self {
-            Field::Reg(_) | Field::CtMark => 32,
-            Field::CtLabel => 128,
-            Field::InPort => 16,
-            Field::EthSrc | Field::EthDst => 48,
-        }
-    }
-
-    /// NXM header used by REG_LOAD / OUTPUT_REG (`NXM_NX_REG3` = 0x00010604).
-    pub fn nxm_header(self) -> u32 {
-        match self {
-            Field::Reg(n) => 0x0001_0004 | (n as u32 & 0x7f) << 9,
-            Field::CtMark => 0x0001_d604,
-            Field::CtLabel => 0x0001_d810,
-            Field::InPort => 0x0000_0002,
-            Field::EthSrc => 0x0000_0406,
-            Field::EthDst => 0x0000_0206,
-        }
-    }
-
-    /// Header OVS uses in OFPAT_SET_FIELD (OXM for Ethernet addresses, NXM otherwise).
-    pub fn set_field_header(self) -> u32 {
-        match self {
-            Field::EthSrc => 0x8000_0806,
-            Field::EthDst => 0x8000_0606,
-            f => f.nxm_header(),
-        }
-    }
-
-    /// The field for an NXM/OXM header (hasmask clear), if it is one we model.
-    pub fn from_header(h: u32) -> Option<Field> {
-        Some(match h {
-            0x0001_d604 => Field::CtMark,
-            0x0001_d810 => Field::CtLabel,
-            0x0000_0002 => Field::InPort,
-            0x0000_0406 | 0x8000_0806 => Field::EthSrc,
-            0x0000_0206 | 0x8000_0606 => Field::EthDst,
-            h if h & 0xffff_e1ff == 0x0001_0004 => Field::Reg(((h >> 9) & 0xf) as u8),
-            _ => return None,
-        })
-    }
-}
-
 fn ofs_nbits(ofs: u16, n_bits: u16) -> u16 {
     ofs << 6 | (n_bits.saturating_sub(1) & 0x3f)
 }

@@ -150,6 +150,11 @@ pub enum Field {
     EthSrc,
     /// Ethernet destination.
     EthDst,
+    /// Any other field of [`crate::field::FIELDS`] or the `xreg`/`xxreg` families, by the
+    /// header OVS writes for it in Nicira actions (`NXM_OF_IP_SRC` = 0x00000e04). Build it with
+    /// [`Field::from_header`] / [`Field::from_name`], which pick the named variants above when
+    /// they apply, so each field has one value.
+    Nxm(u32),
 }
 
 /// An OpenFlow action (OF1.3 standard or Nicira extension).

@@ -34,6 +34,7 @@ pub mod bundle;
 pub mod conn;
 pub mod control;
 mod error;
+pub mod field;
 pub mod flow;
 pub mod flow_mod;
 pub mod group;

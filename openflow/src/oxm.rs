@@ -219,7 +219,8 @@ pub(crate) fn ones(bits: u32) -> u128 {
     }
 }
 
-fn mac(v: u128) -> MacAddr {
+/// The Ethernet address in the low 48 bits of `v`.
+pub(crate) fn mac(v: u128) -> MacAddr {
     let b = (v as u64).to_be_bytes();
     MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
 }

@@ -14,6 +14,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use crate::action::port;
+use crate::field::ValueFormat;
 use crate::flow::{
     Action, CtZone, Field, FlowMod, FlowModCommand, Instruction, Learn, LearnDst, LearnSpec,
     LearnSrc, MacAddr, Match, MatchField, Nat, NatAddr,
@@ -365,57 +366,20 @@ impl Display for Match {
 }
 
 impl Field {
-    /// NXM name as in `load:`/`move:`/`output:` (`NXM_NX_REG3`).
-    pub fn nxm_name(self) -> String {
-        match self {
-            Field::Reg(n) => format!("NXM_NX_REG{n}"),
-            Field::CtMark => "NXM_NX_CT_MARK".into(),
-            Field::CtLabel => "NXM_NX_CT_LABEL".into(),
-            Field::InPort => "NXM_OF_IN_PORT".into(),
-            Field::EthSrc => "NXM_OF_ETH_SRC".into(),
-            Field::EthDst => "NXM_OF_ETH_DST".into(),
-        }
-    }
-
-    /// meta-flow name as in `set_field:` (`reg3`, `ct_mark`, `eth_src`).
-    pub fn name(self) -> String {
-        match self {
-            Field::Reg(n) => format!("reg{n}"),
-            Field::CtMark => "ct_mark".into(),
-            Field::CtLabel => "ct_label".into(),
-            Field::InPort => "in_port".into(),
-            Field::EthSrc => "eth_src".into(),
-            Field::EthDst => "eth_dst".into(),
-        }
-    }
-
     fn parse_name(s: &str) -> Option<Field> {
-        let s = s.trim();
-        let up = s.to_ascii_uppercase();
-        if let Some(n) = up
-            .strip_prefix("NXM_NX_REG")
-            .or_else(|| up.strip_prefix("REG"))
-        {
-            return n.parse::<u8>().ok().filter(|n| *n < 16).map(Field::Reg);
-        }
-        Some(match up.as_str() {
-            "NXM_NX_CT_MARK" | "CT_MARK" => Field::CtMark,
-            "NXM_NX_CT_LABEL" | "CT_LABEL" => Field::CtLabel,
-            "NXM_OF_IN_PORT" | "IN_PORT" => Field::InPort,
-            "NXM_OF_ETH_SRC" | "ETH_SRC" | "DL_SRC" => Field::EthSrc,
-            "NXM_OF_ETH_DST" | "ETH_DST" | "DL_DST" => Field::EthDst,
-            _ => return None,
-        })
+        Field::from_name(s)
     }
 
+    /// The value as `set_field:` prints it (`mf_format`).
     fn format_value(self, v: u128) -> String {
-        match self {
-            Field::InPort => port_name(v as u32),
-            Field::EthSrc | Field::EthDst => {
-                let b = (v as u64).to_be_bytes();
-                MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]]).to_string()
-            }
-            _ => hex(v),
+        match self.value_format() {
+            ValueFormat::Port if self.bits() == 16 && v >= 0xff00 => port_name(v as u32 | 0xffff_0000),
+            ValueFormat::Port => port_name(v as u32),
+            ValueFormat::Mac => crate::oxm::mac(v).to_string(),
+            ValueFormat::Ipv4 => Ipv4Addr::from(v as u32).to_string(),
+            ValueFormat::Ipv6 => Ipv6Addr::from(v).to_string(),
+            ValueFormat::Dec => v.to_string(),
+            ValueFormat::Hex => hex(v),
         }
     }
 }
@@ -1283,9 +1247,18 @@ fn parse_subfield(s: &str) -> Result<(Field, u16, u16), Error> {
 }
 
 fn parse_field_value(field: Field, s: &str) -> Result<u128, Error> {
-    match field {
-        Field::EthSrc | Field::EthDst if s.contains(':') => Ok(crate::oxm::mac_bits(s.parse()?)),
-        Field::InPort => parse_port(s).map(u128::from),
+    match field.value_format() {
+        ValueFormat::Mac if s.contains(':') => Ok(crate::oxm::mac_bits(s.parse()?)),
+        ValueFormat::Ipv4 if s.contains('.') => s
+            .parse::<Ipv4Addr>()
+            .map(|a| u32::from(a) as u128)
+            .map_err(|_| perr(s, "bad IPv4 address")),
+        ValueFormat::Ipv6 if s.contains(':') => s
+            .parse::<Ipv6Addr>()
+            .map(u128::from)
+            .map_err(|_| perr(s, "bad IPv6 address")),
+        ValueFormat::Port if field.bits() == 16 => nx_port(s).map(u128::from),
+        ValueFormat::Port => parse_port(s).map(u128::from),
         _ => num(s),
     }
 }
