@@ -852,7 +852,7 @@ fn parse_action(r: &mut Reader, off: usize) -> Result<Action, Error> {
             let Some(field) = Field::from_header(h) else {
                 return Ok(raw(r, all));
             };
-            if field.bits() as usize != n * 8 || h != field.set_field_header() {
+            if h != field.set_field_header() {
                 return Ok(raw(r, all));
             }
             let v = r
@@ -861,6 +861,10 @@ fn parse_action(r: &mut Reader, off: usize) -> Result<Action, Error> {
                 .fold(0u128, |a, b| a << 8 | *b as u128);
             if r.rest().iter().any(|b| *b != 0) {
                 return Err(bad(off, "nonzero set_field padding"));
+            }
+            if field.bits() < 128 && v >> field.bits() != 0 {
+                // OVS refuses it (OFPBAC_BAD_SET_ARGUMENT); keep the bytes.
+                return Ok(raw(r, all));
             }
             Ok(Action::Load {
                 field,

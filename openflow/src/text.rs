@@ -1295,7 +1295,8 @@ fn parse_set_field(s: &str, arg: &str) -> Result<Vec<Action>, Error> {
             continue;
         }
         let start = bit;
-        while bit < field.bits() as u32 && m >> bit & 1 == 1 {
+        // OVS's `next_load_segment`: a run of mask bits, at most 64 (one REG_LOAD).
+        while bit < field.bits() as u32 && m >> bit & 1 == 1 && bit - start < 64 {
             bit += 1;
         }
         let n = bit - start;
