@@ -113,6 +113,37 @@ pub enum MatchField {
     DpHash(u32, Option<u32>),
     /// NXM_NX_RECIRC_ID (not maskable).
     RecircId(u32),
+    /// OXM_OF_IN_PHY_PORT (needs IN_PORT). OVS does not implement it.
+    InPhyPort(u32),
+    /// OXM_OF_PBB_ISID (24 bits; needs eth_type 0x88e7), optional mask. OVS does not
+    /// implement it.
+    PbbIsid(u32, Option<u32>),
+    /// OXM_OF_IPV6_EXTHDR (9 bits, `ofp_ipv6exthdr_flags`; needs IPv6), optional mask. OVS does
+    /// not implement it.
+    Ipv6Exthdr(u16, Option<u16>),
+    /// NXM_NX_IP_FRAG (`nw_frag`): bit 0 "is a fragment", bit 1 "is a later fragment"; a mask of
+    /// both bits is an exact match (`nw_frag=first` is 1, `later` 3, `not_later` 0/2).
+    IpFrag(u8, Option<u8>),
+    /// TCP flags (12 bits; needs TCP), optional mask. OF1.3 carries it as the ONF experimenter
+    /// OXM ONFOXM_ET_TCP_FLAGS, which is what OVS writes; NXM_NX_TCP_FLAGS decodes too.
+    TcpFlags(u16, Option<u16>),
+    /// NXM_NX_TUN_FLAGS: bit 0 is `oam`, optional mask.
+    TunFlags(u16, Option<u16>),
+    /// NXM_NX_CT_NW_PROTO: IP protocol of the conntrack original direction (needs a ct_state
+    /// that implies a valid entry, e.g. `+est` or `+trk-inv`).
+    CtNwProto(u8),
+    /// NXM_NX_CT_NW_SRC, optional mask (same prerequisite as [`MatchField::CtNwProto`]).
+    CtNwSrc(Ipv4Addr, Option<Ipv4Addr>),
+    /// NXM_NX_CT_NW_DST, optional mask.
+    CtNwDst(Ipv4Addr, Option<Ipv4Addr>),
+    /// NXM_NX_CT_IPV6_SRC, optional mask.
+    CtIpv6Src(Ipv6Addr, Option<Ipv6Addr>),
+    /// NXM_NX_CT_IPV6_DST, optional mask.
+    CtIpv6Dst(Ipv6Addr, Option<Ipv6Addr>),
+    /// NXM_NX_CT_TP_SRC, optional mask.
+    CtTpSrc(u16, Option<u16>),
+    /// NXM_NX_CT_TP_DST, optional mask.
+    CtTpDst(u16, Option<u16>),
 }
 
 /// ct_state bits (`lib/packets.h` CS_*, `meta-flow.xml`).

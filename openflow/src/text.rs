@@ -23,6 +23,8 @@ use crate::flow_mod::flags;
 use crate::oxm::ones;
 use crate::Error;
 
+mod fields;
+
 const CT_STATE_NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
 /// `nx_hash_fields` names, by value.
 const HASH_FIELDS: [&str; 7] = [
@@ -282,6 +284,7 @@ fn field_text(
         M::TcpDst(v, m) | M::UdpDst(v, m) | M::SctpDst(v, m) => {
             (71, format!("tp_dst={}", u16_masked(*v, *m)))
         }
+        other => return fields::field_text(other),
     })
 }
 
@@ -1952,7 +1955,10 @@ fn parse_match_tokens<'a>(
                 let (a, m) = num_masked::<u32>(need()?)?;
                 fields.push(M::Reg(r[3..].parse().unwrap_or(0), a, m));
             }
-            _ => return Err(perr(tok, "unsupported match field or keyword")),
+            _ => match fields::parse(k, v, tok)? {
+                Some(f) => fields.extend(f),
+                None => return Err(perr(tok, "unsupported match field or keyword")),
+            },
         }
     }
     let proto = fields.iter().find_map(|f| {
