@@ -211,6 +211,13 @@ impl Field {
     /// Nicira one or the OF1.3 OXM one) gives the same field. `None` for headers not in
     /// [`FIELDS`] or the register families.
     pub fn from_header(h: u32) -> Option<Field> {
+        // Fast path for what policy pipelines load and move: registers and conntrack marks.
+        match h {
+            0x0001_d604 => return Some(Field::CtMark),
+            0x0001_d810 => return Some(Field::CtLabel),
+            h if h & 0xffff_e1ff == 0x0001_0004 => return Some(Field::Reg(((h >> 9) & 0xf) as u8)),
+            _ => {}
+        }
         let canonical = match def_of_header(h)? {
             Def::Row(r) => r.header,
             Def::Family(i, n) => FAMILIES[i].2 + n as u32 * FAMILIES[i].4,

@@ -433,6 +433,65 @@ pub enum Action {
     },
     /// NXAST_LEARN (16): `learn(table=N,...,specs)`.
     Learn(Box<Learn>),
+    /// NXAST_BUNDLE (12) or, with a destination, NXAST_BUNDLE_LOAD (13):
+    /// `bundle(fields,basis,algorithm,ofport,members:1,2)` outputs to one live member port,
+    /// `bundle_load(fields,basis,algorithm,ofport,DST[a..b],members:1,2)` writes it to `DST`.
+    Bundle(Box<Bundle>),
+    /// NXAST_OUTPUT_REG2 (32): `output:FIELD[a..b]` as OVS decodes it from a switch or a
+    /// controller that chose the wider form (OVS itself writes NXAST_OUTPUT_REG, i.e.
+    /// [`Action::OutputReg`]; the text is the same, so `FromStr` gives `OutputReg`).
+    OutputReg2 {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+    },
+    /// ONF copy_field (ONF experimenter action 3200, OF1.3 extension): what OVS prints as
+    /// `move:SRC[..]->DST[..]`. OVS writes [`Action::Move`] (NXAST_REG_MOVE) for that text in
+    /// OF1.3 and this form only when re-encoding a copy_field it received; `FromStr` gives
+    /// `Move`.
+    CopyField {
+        /// Source field.
+        src: Field,
+        /// First source bit.
+        src_ofs: u16,
+        /// Destination field.
+        dst: Field,
+        /// First destination bit.
+        dst_ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+    },
+    /// NXAST_SAMPLE3 (41): `sample(...,[sampling_port=N,]ingress|egress)`, a [`Action::Sample`]
+    /// with the direction of the sampled flow.
+    SampleDir {
+        /// Packets sampled per 65535.
+        probability: u16,
+        /// IPFIX collector set.
+        collector_set_id: u32,
+        /// Observation domain id.
+        obs_domain_id: u32,
+        /// Observation point id.
+        obs_point_id: u32,
+        /// Sampling port (16-bit); `None` is OFPP_NONE (0xffff) on the wire.
+        sampling_port: Option<u16>,
+        /// `egress` (NX_ACTION_SAMPLE_EGRESS 2) or `ingress` (1).
+        egress: bool,
+    },
+    /// `set_field:V[/M]->tun_metadataN` (and `load:V->NXM_NX_TUN_METADATAN[a..b]`): a write to
+    /// variable-length Geneve option space. Unmasked it is OFPAT_SET_FIELD with the NXM header,
+    /// masked NXAST_REG_LOAD2 (33) with a masked TLV, as OVS writes them. The value's length is
+    /// the TLV's length (1..=124 bytes).
+    SetTunMetadata {
+        /// Option slot, 0..=63 (NXM_NX_TUN_METADATA0 is NXM_1 field 40).
+        idx: u8,
+        /// Value bytes.
+        value: Vec<u8>,
+        /// Mask bytes, the same length as `value`.
+        mask: Option<Vec<u8>>,
+    },
     /// Any other action, and NXAST_CONTROLLER2 with `pause` or `meter_id`: round-trips raw
     /// (type, bytes after the 4-byte header).
     Raw {
@@ -506,6 +565,11 @@ pub struct Learn {
     pub flags: u16,
     /// The flow_mod specs, in order.
     pub specs: Vec<LearnSpec>,
+    /// `limit=N`: at most N flows learned (0 = unlimited). Nonzero makes it NXAST_LEARN2.
+    pub limit: u32,
+    /// `result_dst=FIELD[bit]`: the bit set to whether the flow was learned (field, bit).
+    /// Makes it NXAST_LEARN2 with NX_LEARN_F_WRITE_RESULT (4) in the flags.
+    pub result_dst: Option<(Field, u16)>,
 }
 
 impl Default for Learn {
@@ -520,8 +584,25 @@ impl Default for Learn {
             cookie: 0,
             flags: 0,
             specs: Vec::new(),
+            limit: 0,
+            result_dst: None,
         }
     }
+}
+
+/// The body of a `bundle` / `bundle_load` action (`struct nx_action_bundle`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Bundle {
+    /// `nx_hash_fields`, as for [`Action::Multipath`] (eth_src 0, symmetric_l4 1, ...).
+    pub fields: u16,
+    /// Hash basis.
+    pub basis: u16,
+    /// NX_BD_ALG_ACTIVE_BACKUP 0, NX_BD_ALG_HRW 1.
+    pub algorithm: u16,
+    /// Member OpenFlow ports (16-bit, `member_type` NXM_OF_IN_PORT, printed `ofport`).
+    pub members: Vec<u16>,
+    /// `bundle_load` destination (field, first bit, number of bits); `None` for `bundle`.
+    pub dst: Option<(Field, u16, u16)>,
 }
 
 /// Source of a learn spec.

@@ -23,6 +23,7 @@ use crate::flow_mod::flags;
 use crate::oxm::ones;
 use crate::Error;
 
+mod actions;
 mod fields;
 
 const CT_STATE_NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
@@ -640,6 +641,12 @@ fn learn_text(f: &mut Formatter<'_>, l: &Learn) -> fmt::Result {
     if l.cookie != 0 {
         write!(f, ",cookie={:#x}", l.cookie)?;
     }
+    if l.limit != 0 {
+        write!(f, ",limit={}", l.limit)?;
+    }
+    if let Some((field, ofs)) = l.result_dst {
+        write!(f, ",result_dst={}", subfield(field, ofs, 1))?;
+    }
     for spec in &l.specs {
         f.write_char(',')?;
         let n = spec.n_bits;
@@ -701,6 +708,14 @@ fn parse_learn(s: &str, inner: &str) -> Result<Learn, Error> {
             "cookie" => l.cookie = num(v)?,
             "send_flow_rem" if v.is_empty() => l.flags |= 1,
             "delete_learned" if v.is_empty() => l.flags |= 2,
+            "limit" => l.limit = num(v)?,
+            "result_dst" => {
+                let (field, ofs, n_bits) = parse_subfield(v)?;
+                if n_bits != 1 {
+                    return Err(perr(s, "learn result_dst is one bit"));
+                }
+                l.result_dst = Some((field, ofs));
+            }
             _ => l.specs.push(parse_learn_spec(s, kv)?),
         }
     }
@@ -770,6 +785,11 @@ impl Display for Action {
     /// ovs-ofctl action syntax, e.g. `load:0x3e9->NXM_NX_REG3[]`, `ct(commit,table=4,zone=65520)`.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
+            Action::Bundle(_)
+            | Action::OutputReg2 { .. }
+            | Action::CopyField { .. }
+            | Action::SampleDir { .. }
+            | Action::SetTunMetadata { .. } => actions::fmt(f, self).unwrap_or(Ok(())),
             Action::Output {
                 port: port::CONTROLLER,
                 max_len,
@@ -1272,6 +1292,9 @@ fn parse_set_field(s: &str, arg: &str) -> Result<Vec<Action>, Error> {
     let (val, dst) = arg
         .split_once("->")
         .ok_or_else(|| perr(s, "expected set_field:VALUE->FIELD"))?;
+    if let Some(a) = actions::parse_set_tun_metadata(val, dst)? {
+        return Ok(vec![a]);
+    }
     let field = Field::parse_name(dst).ok_or_else(|| perr(s, "unknown set_field destination"))?;
     let (v, m) = match val.split_once('/') {
         Some((v, m)) => (
@@ -1394,8 +1417,10 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         }
         ("sample", Some(a)) => {
             let (mut probability, mut c, mut d, mut o, mut sp) = (None, 0, 0, 0, None);
+            let mut egress = None;
             for kv in split_top(&paren(a)?) {
                 match kv.split_once('=') {
+                    None if kv == "ingress" || kv == "egress" => egress = Some(kv == "egress"),
                     Some(("probability", v)) => probability = Some(num(v)?),
                     Some(("collector_set_id", v)) => c = num(v)?,
                     Some(("obs_domain_id", v)) => d = num(v)?,
@@ -1404,8 +1429,19 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                     _ => return Err(perr(s, format!("unsupported sample option {kv:?}"))),
                 }
             }
+            let probability = probability.ok_or_else(|| perr(s, "sample needs probability"))?;
+            if let Some(egress) = egress {
+                return one(Action::SampleDir {
+                    probability,
+                    collector_set_id: c,
+                    obs_domain_id: d,
+                    obs_point_id: o,
+                    sampling_port: sp.filter(|p| *p != 0xffff),
+                    egress,
+                });
+            }
             one(Action::Sample {
-                probability: probability.ok_or_else(|| perr(s, "sample needs probability"))?,
+                probability,
                 collector_set_id: c,
                 obs_domain_id: d,
                 obs_point_id: o,
@@ -1536,6 +1572,9 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             let (v, dst) = a
                 .split_once("->")
                 .ok_or_else(|| perr(s, "expected load:VALUE->FIELD[bits]"))?;
+            if let Some(a) = actions::parse_load_tun_metadata(s, v, dst)? {
+                return one(a);
+            }
             let (field, ofs, n_bits) = parse_subfield(dst)?;
             let value = parse_field_value(field, v)?;
             if value >> n_bits != 0 {
@@ -1697,6 +1736,9 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             port: num(s)?,
             max_len: 0,
         }),
+        (k @ ("bundle" | "bundle_load"), Some(a)) => {
+            one(actions::parse_bundle(s, k == "bundle_load", &paren(a)?)?)
+        }
         _ => Err(perr(s, "unsupported action")),
     }
 }
