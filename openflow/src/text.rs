@@ -377,7 +377,9 @@ impl Field {
     /// The value as `set_field:` prints it (`mf_format`).
     fn format_value(self, v: u128) -> String {
         match self.value_format() {
-            ValueFormat::Port if self.bits() == 16 && v >= 0xff00 => port_name(v as u32 | 0xffff_0000),
+            ValueFormat::Port if self.bits() == 16 && v >= 0xff00 => {
+                port_name(v as u32 | 0xffff_0000)
+            }
             ValueFormat::Port => port_name(v as u32),
             ValueFormat::Mac => crate::oxm::mac(v).to_string(),
             ValueFormat::Ipv4 => Ipv4Addr::from(v as u32).to_string(),

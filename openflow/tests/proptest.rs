@@ -168,7 +168,9 @@ fn a_match() -> impl Strategy<Value = Match> {
             c.extend(ct);
         }
         // in_phy_port needs in_port.
-        if c.iter().any(|f| matches!(f, M::InPhyPort(_))) && !c.iter().any(|f| matches!(f, M::InPort(_))) {
+        if c.iter().any(|f| matches!(f, M::InPhyPort(_)))
+            && !c.iter().any(|f| matches!(f, M::InPort(_)))
+        {
             c.push(M::InPort(1));
         }
         c.extend(l3);
@@ -344,7 +346,13 @@ fn learn() -> impl Strategy<Value = Action> {
         proptest::option::of(field().prop_flat_map(|f| (Just(f), 0..f.bits()))),
     )
         .prop_map(
-            |((table, idle, hard, fin_idle, fin_hard, priority, cookie), flags, specs, limit, result_dst)| {
+            |(
+                (table, idle, hard, fin_idle, fin_hard, priority, cookie),
+                flags,
+                specs,
+                limit,
+                result_dst,
+            )| {
                 Action::Learn(Box::new(Learn {
                     table,
                     idle_timeout: idle,
@@ -542,8 +550,9 @@ fn action() -> impl Strategy<Value = Action> {
                 }
             ),
         learn(),
-        (field(), field()).prop_flat_map(|(a, b)| two_ranges(a, b)).prop_flat_map(
-            |(src, src_ofs, dst, dst_ofs, n_bits)| prop_oneof![
+        (field(), field())
+            .prop_flat_map(|(a, b)| two_ranges(a, b))
+            .prop_flat_map(|(src, src_ofs, dst, dst_ofs, n_bits)| prop_oneof![
                 Just(Action::Move {
                     src,
                     src_ofs,
@@ -558,8 +567,7 @@ fn action() -> impl Strategy<Value = Action> {
                     dst_ofs,
                     n_bits
                 }),
-            ]
-        ),
+            ]),
         field()
             .prop_flat_map(partial)
             .prop_map(|(field, ofs, n_bits)| Action::OutputReg2 { field, ofs, n_bits }),
@@ -584,13 +592,15 @@ fn action() -> impl Strategy<Value = Action> {
             proptest::option::of(0u16..0xffff),
             any::<bool>()
         )
-            .prop_map(|((probability, c, d, o), sampling_port, egress)| Action::SampleDir {
-                probability,
-                collector_set_id: c,
-                obs_domain_id: d,
-                obs_point_id: o,
-                sampling_port,
-                egress,
+            .prop_map(|((probability, c, d, o), sampling_port, egress)| {
+                Action::SampleDir {
+                    probability,
+                    collector_set_id: c,
+                    obs_domain_id: d,
+                    obs_point_id: o,
+                    sampling_port,
+                    egress,
+                }
             }),
         (0u8..64, 0usize..20, any::<bool>()).prop_flat_map(|(idx, n, masked)| {
             (

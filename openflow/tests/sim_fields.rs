@@ -84,7 +84,10 @@ fn ct_clear_forgets_the_conntrack_state() {
         ])
         .unwrap()
     };
-    assert_eq!(flows("").process(&tcp()).unwrap().outputs, [OutPort::Port(5)]);
+    assert_eq!(
+        flows("").process(&tcp()).unwrap().outputs,
+        [OutPort::Port(5)]
+    );
     assert_eq!(
         flows("ct_clear,").process(&tcp()).unwrap().outputs,
         [OutPort::Port(4)]

@@ -38,15 +38,22 @@ pub(super) fn emit(a: &Action, buf: &mut Vec<u8>) {
     match a {
         Action::Bundle(b) => {
             let load = b.dst.is_some();
-            let start = nx_header(buf, if load { NXAST_BUNDLE_LOAD } else { NXAST_BUNDLE });
+            let start = nx_header(
+                buf,
+                if load {
+                    NXAST_BUNDLE_LOAD
+                } else {
+                    NXAST_BUNDLE
+                },
+            );
             for v in [b.algorithm, b.fields, b.basis] {
                 buf.extend_from_slice(&v.to_be_bytes());
             }
             buf.extend_from_slice(&NX_IN_PORT_HEADER.to_be_bytes());
             buf.extend_from_slice(&(b.members.len() as u16).to_be_bytes());
-            let (word, dst) = b.dst.map_or((0, 0), |(f, ofs, n)| {
-                (ofs_nbits(ofs, n), f.nxm_header())
-            });
+            let (word, dst) = b
+                .dst
+                .map_or((0, 0), |(f, ofs, n)| (ofs_nbits(ofs, n), f.nxm_header()));
             buf.extend_from_slice(&word.to_be_bytes());
             buf.extend_from_slice(&dst.to_be_bytes());
             buf.extend_from_slice(&[0; 4]);
@@ -97,7 +104,11 @@ pub(super) fn emit(a: &Action, buf: &mut Vec<u8>) {
                 buf.extend_from_slice(&v.to_be_bytes());
             }
             buf.extend_from_slice(&sampling_port.unwrap_or(0xffff).to_be_bytes());
-            buf.push(if *egress { SAMPLE_EGRESS } else { SAMPLE_INGRESS });
+            buf.push(if *egress {
+                SAMPLE_EGRESS
+            } else {
+                SAMPLE_INGRESS
+            });
             buf.resize(start + 32, 0);
             finish(buf, start);
         }
@@ -136,8 +147,9 @@ fn zeros(r: &mut Reader) -> bool {
 
 /// A field with Nicira header `h` (exactly as we would write it) covering `ofs..ofs+n_bits`.
 fn field_fits(h: u32, ofs: u16, n_bits: u16) -> Option<Field> {
-    Field::from_header(h)
-        .filter(|f| f.nxm_header() == h && n_bits > 0 && ofs as u32 + n_bits as u32 <= f.bits() as u32)
+    Field::from_header(h).filter(|f| {
+        f.nxm_header() == h && n_bits > 0 && ofs as u32 + n_bits as u32 <= f.bits() as u32
+    })
 }
 
 /// Decode a Nicira action of [`SUBTYPES`] (reader after the subtype). Forms the model does not
@@ -223,7 +235,7 @@ pub(super) fn parse_nicira(
             let is_md = h >> 16 == 1 && (40..104).contains(&slot);
             // Only a masked tun_metadata write has a model; OVS keeps any other REG_LOAD2 as
             // REG_LOAD2, and so do we (raw).
-            if !is_md || h & 0x100 == 0 || n == 0 || n % 2 != 0 || 10 + n > len {
+            if !is_md || h & 0x100 == 0 || n == 0 || !n.is_multiple_of(2) || 10 + n > len {
                 return Ok(raw(r, all));
             }
             let value = r.take("reg_load2 value", n / 2)?.to_vec();
@@ -264,7 +276,12 @@ pub(super) fn parse_nicira(
 }
 
 /// Decode an ONF experimenter action (reader after the experimenter id).
-pub(super) fn parse_onf(r: &mut Reader, off: usize, len: usize, all: &[u8]) -> Result<Action, Error> {
+pub(super) fn parse_onf(
+    r: &mut Reader,
+    off: usize,
+    len: usize,
+    all: &[u8],
+) -> Result<Action, Error> {
     let exp_type = r.u16("ONF action type")?;
     if exp_type != ONFACT_COPY_FIELD {
         return Ok(raw(r, all));

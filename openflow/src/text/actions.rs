@@ -82,7 +82,11 @@ fn bundle_text(f: &mut Formatter<'_>, b: &Bundle) -> fmt::Result {
     let alg = BD_ALGORITHMS
         .get(b.algorithm as usize)
         .map_or_else(|| b.algorithm.to_string(), |s| s.to_string());
-    let name = if b.dst.is_some() { "bundle_load" } else { "bundle" };
+    let name = if b.dst.is_some() {
+        "bundle_load"
+    } else {
+        "bundle"
+    };
     write!(f, "{name}({fields},{},{alg},ofport,", b.basis)?;
     if let Some((field, ofs, n_bits)) = b.dst {
         write!(f, "{},", subfield(field, ofs, n_bits))?;
@@ -103,7 +107,10 @@ pub(super) fn parse_bundle(s: &str, load: bool, inner: &str) -> Result<Action, E
     let parts = split_top(inner);
     let fixed = if load { 5 } else { 4 };
     if parts.len() < fixed + 1 {
-        return Err(perr(s, "expected bundle(fields,basis,algorithm,ofport,[dst,]members:...)"));
+        return Err(perr(
+            s,
+            "expected bundle(fields,basis,algorithm,ofport,[dst,]members:...)",
+        ));
     }
     let fields = HASH_FIELDS
         .iter()
@@ -117,7 +124,11 @@ pub(super) fn parse_bundle(s: &str, load: bool, inner: &str) -> Result<Action, E
     if parts[3] != "ofport" {
         return Err(perr(s, "bundle member type must be ofport"));
     }
-    let dst = if load { Some(parse_subfield(parts[4])?) } else { None };
+    let dst = if load {
+        Some(parse_subfield(parts[4])?)
+    } else {
+        None
+    };
     let first = parts[fixed]
         .strip_prefix("members:")
         .or_else(|| parts[fixed].strip_prefix("slaves:"))
@@ -157,14 +168,20 @@ pub(super) fn parse_set_tun_metadata(val: &str, dst: &str) -> Result<Option<Acti
 }
 
 /// `load:V->NXM_NX_TUN_METADATAN[a..b]`, which OVS turns into a masked set_field.
-pub(super) fn parse_load_tun_metadata(s: &str, val: &str, dst: &str) -> Result<Option<Action>, Error> {
+pub(super) fn parse_load_tun_metadata(
+    s: &str,
+    val: &str,
+    dst: &str,
+) -> Result<Option<Action>, Error> {
     let Some((name, range)) = dst.split_once('[') else {
         return Ok(None);
     };
     let Some(idx) = tun_metadata_slot(name) else {
         return Ok(None);
     };
-    let range = range.strip_suffix(']').ok_or_else(|| perr(s, "missing ]"))?;
+    let range = range
+        .strip_suffix(']')
+        .ok_or_else(|| perr(s, "missing ]"))?;
     let (ofs, end): (u32, u32) = match range.split_once("..") {
         Some((a, b)) => (num(a)?, num(b)?),
         None => {
@@ -173,7 +190,10 @@ pub(super) fn parse_load_tun_metadata(s: &str, val: &str, dst: &str) -> Result<O
         }
     };
     if end < ofs || end >= 128 {
-        return Err(perr(s, "tun_metadata bit range outside the 128 bits supported"));
+        return Err(perr(
+            s,
+            "tun_metadata bit range outside the 128 bits supported",
+        ));
     }
     let n = end - ofs + 1;
     let v: u128 = num(val)?;
@@ -198,10 +218,21 @@ mod tests {
 
     #[test]
     fn tun_metadata_values_are_their_shortest_bytes() {
-        assert_eq!(tun_metadata(1, 0, None), Action::SetTunMetadata { idx: 1, value: vec![], mask: None });
+        assert_eq!(
+            tun_metadata(1, 0, None),
+            Action::SetTunMetadata {
+                idx: 1,
+                value: vec![],
+                mask: None
+            }
+        );
         assert_eq!(
             tun_metadata(2, 0x3400, Some(0xff00)),
-            Action::SetTunMetadata { idx: 2, value: vec![0x34, 0], mask: Some(vec![0xff, 0]) }
+            Action::SetTunMetadata {
+                idx: 2,
+                value: vec![0x34, 0],
+                mask: Some(vec![0xff, 0])
+            }
         );
         assert_eq!(bytes_hex(&[0, 1]), "0x1");
         assert_eq!(bytes_hex(&[]), "0");

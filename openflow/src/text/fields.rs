@@ -87,16 +87,25 @@ pub(super) fn field_text(f: &MatchField) -> Option<(u16, String)> {
         M::TunFlags(v, m) => {
             let m = m.map_or(0xf, |m| m as u32 & 0xf);
             let v = *v as u32 & m;
-            (33, format!("tun_flags={}", flags_masked(&TUN_FLAGS, v, m, 0xf)))
+            (
+                33,
+                format!("tun_flags={}", flags_masked(&TUN_FLAGS, v, m, 0xf)),
+            )
         }
         M::InPhyPort(p) => (41, format!("in_phy_port={}", port_name(*p))),
-        M::Ipv6Exthdr(v, m) => (48, format!("ipv6_exthdr={}", int_masked(*v as u128, m16(m)))),
+        M::Ipv6Exthdr(v, m) => (
+            48,
+            format!("ipv6_exthdr={}", int_masked(*v as u128, m16(m))),
+        ),
         M::IpFrag(v, m) => {
             let m = m.unwrap_or(3) & 3;
             let name = FRAGS
                 .iter()
                 .find(|(_, fv, fm)| *fm == m && *fv == v & m)
-                .map_or_else(|| format!("{}/{}", hex(*v as u128), hex(m as u128)), |f| f.0.into());
+                .map_or_else(
+                    || format!("{}/{}", hex(*v as u128), hex(m as u128)),
+                    |f| f.0.into(),
+                );
             (56, format!("nw_frag={name}"))
         }
         M::PbbIsid(v, m) => (
@@ -106,7 +115,10 @@ pub(super) fn field_text(f: &MatchField) -> Option<(u16, String)> {
         M::TcpFlags(v, m) => {
             let m = m.map_or(0xfff, |m| m as u32 & 0xfff);
             let v = *v as u32 & m;
-            (72, format!("tcp_flags={}", flags_masked(&TCP_FLAGS, v, m, 0xfff)))
+            (
+                72,
+                format!("tcp_flags={}", flags_masked(&TCP_FLAGS, v, m, 0xfff)),
+            )
         }
         _ => return None,
     })
@@ -217,7 +229,10 @@ mod tests {
         assert_eq!(flags_masked(&TCP_FLAGS, 0x2, 0x12, 0xfff), "+syn-ack");
         assert_eq!(flags_masked(&TCP_FLAGS, 0x12, 0xfff, 0xfff), "syn|ack");
         assert_eq!(flags_masked(&TCP_FLAGS, 0, 0xfff, 0xfff), "0");
-        assert_eq!(flags_parse(&TCP_FLAGS, "+syn-ack", 0xfff).unwrap(), (2, 0x12));
+        assert_eq!(
+            flags_parse(&TCP_FLAGS, "+syn-ack", 0xfff).unwrap(),
+            (2, 0x12)
+        );
         assert!(flags_parse(&TCP_FLAGS, "+bogus", 0xfff).is_err());
     }
 
