@@ -787,18 +787,17 @@ impl Display for Action {
     /// ovs-ofctl action syntax, e.g. `load:0x3e9->NXM_NX_REG3[]`, `ct(commit,table=4,zone=65520)`.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Bundle(_)
-            | Action::OutputReg2 { .. }
-            | Action::CopyField { .. }
-            | Action::SampleDir { .. }
-            | Action::SetTunMetadata { .. } => actions::fmt(f, self).unwrap_or(Ok(())),
+            Action::Bundle(_) | Action::SampleDir { .. } | Action::SetTunMetadata { .. } => {
+                actions::fmt(f, self).unwrap_or(Ok(()))
+            }
             Action::Output {
                 port: port::CONTROLLER,
                 max_len,
             } => write!(f, "CONTROLLER:{max_len}"),
             Action::Output { port, .. } if *port < port::MAX => write!(f, "output:{port}"),
             Action::Output { port, .. } => f.write_str(&port_name(*port)),
-            Action::OutputReg { field, ofs, n_bits } => {
+            Action::OutputReg { field, ofs, n_bits }
+            | Action::OutputReg2 { field, ofs, n_bits } => {
                 write!(f, "output:{}", subfield(*field, *ofs, *n_bits))
             }
             Action::Load {
@@ -840,6 +839,13 @@ impl Display for Action {
                 Ok(())
             }
             Action::Move {
+                src,
+                src_ofs,
+                dst,
+                dst_ofs,
+                n_bits,
+            }
+            | Action::CopyField {
                 src,
                 src_ofs,
                 dst,

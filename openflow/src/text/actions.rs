@@ -1,5 +1,6 @@
-//! Text of the actions in `action/ext.rs`: `bundle`, `bundle_load`, `output:` (OUTPUT_REG2),
-//! `move:` (ONF copy_field), `sample(...,ingress|egress)` and `set_field:...->tun_metadataN`,
+//! Text of the actions in `action/ext.rs`: `bundle`, `bundle_load`,
+//! `sample(...,ingress|egress)` and `set_field:...->tun_metadataN` (OUTPUT_REG2 and copy_field
+//! print as `output:` and `move:` in `text.rs`),
 //! as OVS's `format_*` / `parse_*` in `lib/ofp-actions.c` and `lib/bundle.c` write and read them.
 
 use std::fmt::{self, Formatter, Write};
@@ -35,21 +36,6 @@ fn min_len(v: u128) -> usize {
 pub(super) fn fmt(f: &mut Formatter<'_>, a: &Action) -> Option<fmt::Result> {
     Some(match a {
         Action::Bundle(b) => bundle_text(f, b),
-        Action::OutputReg2 { field, ofs, n_bits } => {
-            write!(f, "output:{}", subfield(*field, *ofs, *n_bits))
-        }
-        Action::CopyField {
-            src,
-            src_ofs,
-            dst,
-            dst_ofs,
-            n_bits,
-        } => write!(
-            f,
-            "move:{}->{}",
-            subfield(*src, *src_ofs, *n_bits),
-            subfield(*dst, *dst_ofs, *n_bits)
-        ),
         Action::SampleDir {
             probability,
             collector_set_id,
