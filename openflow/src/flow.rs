@@ -144,6 +144,20 @@ pub enum MatchField {
     CtTpSrc(u16, Option<u16>),
     /// NXM_NX_CT_TP_DST, optional mask.
     CtTpDst(u16, Option<u16>),
+    /// NXM_NX_TUN_METADATA`idx` (idx 0..=63): Geneve option space, a `len`-byte value and
+    /// optional mask. `ovs-ofctl` needs no TLV map to encode it: the length is that of the value
+    /// written (`tun_metadata0=0x1234` is 2 bytes, `=0` is 0 bytes). OVS allows up to 124
+    /// bytes; this model up to 16 (longer TLVs decode as [`crate::MatchError::BadLen`]).
+    TunMetadata {
+        /// Slot 0..=63.
+        idx: u8,
+        /// Value (and mask) length in bytes, 0..=16.
+        len: u8,
+        /// Value, right-aligned in `len` bytes.
+        value: u128,
+        /// Mask, right-aligned in `len` bytes.
+        mask: Option<u128>,
+    },
 }
 
 /// ct_state bits (`lib/packets.h` CS_*, `meta-flow.xml`).

@@ -73,6 +73,8 @@ pub(crate) enum Fid {
     TunFlags,
     TunSrc,
     TunDst,
+    /// `tun_metadata<idx>` with a `len`-byte value (variable length on the wire).
+    TunMetadata(u8, u8),
     Reg(u8),
     PktMark,
     CtState,
@@ -188,11 +190,15 @@ const ONF_EXPERIMENTER: u32 = 0x4f4e_4600;
 const ONF_TCP_FLAGS_FIELD: u8 = 42;
 
 const REG_INFO: FieldInfo = fi(NX, 0, 4, true, "reg");
+/// NXM_NX_TUN_METADATA0..63 are NXM_1 fields 40..103; the length is the TLV's (see
+/// [`Fid::len`]).
+const TUN_METADATA_INFO: FieldInfo = fi(NX, 40, 0, true, "tun_metadata");
 
 impl Fid {
     pub(crate) fn info(self) -> &'static FieldInfo {
         match self {
             Fid::Reg(_) => &REG_INFO,
+            Fid::TunMetadata(..) => &TUN_METADATA_INFO,
             _ => {
                 &FIELDS
                     .iter()
@@ -208,14 +214,34 @@ impl Fid {
         let i = self.info();
         let field = match self {
             Fid::Reg(n) => n,
+            Fid::TunMetadata(idx, _) => i.field + idx,
             _ => i.field,
         };
-        (i.class as u32) << 16 | (field as u32) << 9 | i.len as u32
+        (i.class as u32) << 16 | (field as u32) << 9 | self.len() as u32
+    }
+
+    /// Value length in bytes: the table's, or a tun_metadata TLV's own.
+    pub(crate) fn len(self) -> u8 {
+        match self {
+            Fid::TunMetadata(_, len) => len,
+            _ => self.info().len,
+        }
+    }
+
+    /// The identity duplicates are checked on (a tun_metadata slot whatever its length).
+    fn key(self) -> Fid {
+        match self {
+            Fid::TunMetadata(idx, _) => Fid::TunMetadata(idx, 0),
+            f => f,
+        }
     }
 
     fn from_class_field(class: u16, field: u8) -> Option<Fid> {
         if class == NX && field < 16 {
             return Some(Fid::Reg(field));
+        }
+        if class == NX && (40..104).contains(&field) {
+            return Some(Fid::TunMetadata(field - 40, 0));
         }
         FIELDS
             .iter()
@@ -243,7 +269,7 @@ impl Fid {
             // `nxm_put_frag`: both frag bits (FLOW_NW_FRAG_MASK) count as an exact match.
             Fid::IpFrag => 0x3,
             Fid::Ipv6Exthdr => 0x1ff,
-            _ => ones(self.info().len as u32 * 8),
+            _ => ones(self.len() as u32 * 8),
         }
     }
 }
@@ -325,6 +351,12 @@ impl MatchField {
             M::PktMark(v, m) => (Fid::PktMark, *v as u128, m.map(u128::from)),
             M::DpHash(v, m) => (Fid::DpHash, *v as u128, m.map(u128::from)),
             M::RecircId(v) => (Fid::RecircId, *v as u128, None),
+            M::TunMetadata {
+                idx,
+                len,
+                value,
+                mask,
+            } => (Fid::TunMetadata(*idx, *len), *value, *mask),
             M::InPhyPort(p) => (Fid::InPhyPort, *p as u128, None),
             M::PbbIsid(v, m) => (Fid::PbbIsid, *v as u128, m.map(u128::from)),
             M::Ipv6Exthdr(v, m) => (Fid::Ipv6Exthdr, *v as u128, m.map(u128::from)),
@@ -395,6 +427,12 @@ impl MatchField {
             Fid::PktMark => M::PktMark(v as u32, m.map(|m| m as u32)),
             Fid::DpHash => M::DpHash(v as u32, m.map(|m| m as u32)),
             Fid::RecircId => M::RecircId(v as u32),
+            Fid::TunMetadata(idx, len) => M::TunMetadata {
+                idx,
+                len,
+                value: v,
+                mask: m,
+            },
             Fid::InPhyPort => M::InPhyPort(v as u32),
             Fid::PbbIsid => M::PbbIsid(v as u32, m.map(|m| m as u32)),
             Fid::Ipv6Exthdr => M::Ipv6Exthdr(v as u16, m.map(|m| m as u16)),
@@ -461,7 +499,7 @@ impl Match {
             .map(|f| {
                 let (fid, _, m) = f.raw();
                 let experimenter = if fid == Fid::TcpFlags { 4 } else { 0 };
-                experimenter + 4 + fid.info().len as usize * if m.is_some() { 2 } else { 1 }
+                experimenter + 4 + fid.len() as usize * if m.is_some() { 2 } else { 1 }
             })
             .sum::<usize>()
     }
@@ -600,7 +638,11 @@ pub(crate) fn lookup(header: u32, offset: usize) -> Result<Fid, Error> {
             kind: MatchError::BadField(header),
         },
     )?;
-    if fid.info().len as u32 != header & 0xff {
+    let fid = match fid {
+        Fid::TunMetadata(idx, _) => Fid::TunMetadata(idx, (header & 0xff) as u8),
+        f => f,
+    };
+    if fid.len() as u32 != header & 0xff {
         return Err(Error::BadMatch {
             offset,
             kind: MatchError::BadLen(header),
@@ -623,7 +665,7 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
         let fid = lookup(header, off)?;
         let name = fid.name();
         let bad = |kind| Error::BadMatch { offset: off, kind };
-        if seen.contains(&fid) {
+        if seen.contains(&fid.key()) {
             return Err(bad(MatchError::DupField(name)));
         }
         let v = be_uint(&value);
@@ -684,7 +726,7 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
             Fid::CtState => ct_state = Some((v as u32, m.map_or(u32::MAX, |m| m as u32))),
             _ => {}
         }
-        seen.push(fid);
+        seen.push(fid.key());
         if let Some(f) = MatchField::from_raw(fid, v, m).normalized() {
             fields.push(f);
         }

@@ -39,6 +39,25 @@ fn a_match() -> impl Strategy<Value = Match> {
             any::<u32>().prop_map(M::RecircId),
             (any::<u16>(), proptest::option::of(any::<u16>())).prop_map(|(v, m)| M::TunFlags(v, m)),
             any::<u32>().prop_map(M::InPhyPort),
+            (
+                0u8..64,
+                0u8..=16,
+                any::<u128>(),
+                proptest::option::of(any::<u128>())
+            )
+                .prop_map(|(idx, len, v, m)| {
+                    let all = if len == 0 {
+                        0
+                    } else {
+                        u128::MAX >> (128 - 8 * len as u32)
+                    };
+                    M::TunMetadata {
+                        idx,
+                        len,
+                        value: v & all,
+                        mask: m.map(|m| m & all),
+                    }
+                }),
         ],
         0..5,
     );

@@ -92,6 +92,12 @@ pub(super) fn field_text(f: &MatchField) -> Option<(u16, String)> {
                 format!("tun_flags={}", flags_masked(&TUN_FLAGS, v, m, 0xf)),
             )
         }
+        M::TunMetadata {
+            idx, value, mask, ..
+        } => (
+            34,
+            format!("tun_metadata{idx}={}", int_masked(*value, *mask)),
+        ),
         M::InPhyPort(p) => (41, format!("in_phy_port={}", port_name(*p))),
         M::Ipv6Exthdr(v, m) => (
             48,
@@ -178,6 +184,25 @@ pub(super) fn parse(k: &str, v: Option<&str>, tok: &str) -> Result<Option<Vec<Ma
         "ipv6_exthdr" => {
             let (a, m) = num_masked::<u16>(need()?)?;
             M::Ipv6Exthdr(a, m)
+        }
+        k if k.starts_with("tun_metadata") => {
+            let Some(idx) = k["tun_metadata".len()..]
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n < 64)
+            else {
+                return Ok(None);
+            };
+            let (value, mask) = num_masked::<u128>(need()?)?;
+            // The TLV is as long as the longer of value and mask, in whole bytes (0 for `=0`).
+            let bytes = |x: u128| (128 - x.leading_zeros()).div_ceil(8) as u8;
+            let len = bytes(value).max(mask.map_or(0, bytes));
+            M::TunMetadata {
+                idx,
+                len,
+                value,
+                mask,
+            }
         }
         _ => return parse_register_family(k, v, tok),
     };
