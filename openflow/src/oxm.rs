@@ -29,6 +29,9 @@ pub(crate) enum Fid {
     RecircId,
     ConjId,
     InPort,
+    /// NXM_OF_IN_PORT (16-bit): decoded into [`MatchField::InPort`], never emitted (OVS writes
+    /// the OXM form in OF1.3).
+    NxmInPort,
     InPhyPort,
     EthSrc,
     EthDst,
@@ -170,6 +173,7 @@ pub(crate) const FIELDS: &[(Fid, FieldInfo)] = &[
     (Fid::PbbIsid, fi(B, 37, 3, true, "pbb_isid")),
     (Fid::Ipv6Exthdr, fi(B, 39, 2, true, "ipv6_exthdr")),
     (Fid::IpFrag, fi(NX, 26, 1, true, "nw_frag")),
+    (Fid::NxmInPort, fi(OFPXMC_NXM_0, 0, 2, false, "in_port")),
     // NXM_NX_TCP_FLAGS is the identity; OF1.3 matches carry ONFOXM_ET_TCP_FLAGS (see
     // `ONF_TCP_FLAGS`).
     (Fid::TcpFlags, fi(NX, 34, 2, true, "tcp_flags")),
@@ -232,6 +236,7 @@ impl Fid {
     fn key(self) -> Fid {
         match self {
             Fid::TunMetadata(idx, _) => Fid::TunMetadata(idx, 0),
+            Fid::NxmInPort => Fid::InPort,
             f => f,
         }
     }
@@ -379,6 +384,9 @@ impl MatchField {
         let ip = |x: u128| Ipv4Addr::from(x as u32);
         match fid {
             Fid::InPort => M::InPort(v as u32),
+            // OF1.0 16-bit port: reserved ports 0xff00.. map to 0xffffff00.. (`ofp11_port`).
+            Fid::NxmInPort if v >= 0xff00 => M::InPort(v as u32 | 0xffff_0000),
+            Fid::NxmInPort => M::InPort(v as u32),
             Fid::EthDst => M::EthDst(mac(v), m.map(mac)),
             Fid::EthSrc => M::EthSrc(mac(v), m.map(mac)),
             Fid::EthType => M::EthType(v as u16),

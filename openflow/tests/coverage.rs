@@ -65,6 +65,27 @@ fn in_phy_port_follows_in_port() {
 }
 
 #[test]
+fn nxm_in_port_decodes_as_the_oxm_in_port_ovs_writes_back() {
+    for (nxm, port) in [("00000002 0005", 5), ("00000002 fffe", 0xffff_fffe)] {
+        let Ok((_, Message::FlowMod(fm))) = Message::decode(&flow_mod(nxm)) else {
+            panic!("{nxm}");
+        };
+        assert_eq!(fm.r#match, Match(vec![M::InPort(port)]));
+    }
+    let dup = Message::decode(&flow_mod("00000002 0005 80000004 00000005")).unwrap_err();
+    assert!(
+        matches!(
+            dup,
+            Error::BadMatch {
+                kind: MatchError::DupField("in_port"),
+                ..
+            }
+        ),
+        "{dup}"
+    );
+}
+
+#[test]
 fn pbb_isid_is_a_masked_24_bit_field() {
     both_ways(
         vec![M::EthType(0x88e7), M::PbbIsid(0x123456, None)],
