@@ -80,6 +80,7 @@ const NXAST_NAT: u16 = 36;
 const NX_CT_F_COMMIT: u16 = 1;
 const NX_CT_F_FORCE: u16 = 2;
 const NXAST_EXIT: u16 = 17;
+const NXAST_POP_QUEUE: u16 = 5;
 const NXAST_CT_CLEAR: u16 = 43;
 const NXAST_RESUBMIT_TABLE_CT: u16 = 44;
 
@@ -535,6 +536,10 @@ impl Action {
             }
             Action::Exit => {
                 let start = nx_header(buf, NXAST_EXIT);
+                finish(buf, start);
+            }
+            Action::PopQueue => {
+                let start = nx_header(buf, NXAST_POP_QUEUE);
                 finish(buf, start);
             }
             Action::ResubmitExt { in_port, table, ct } => {
@@ -1084,11 +1089,13 @@ fn parse_nicira(
             }
             Ok(Action::ResubmitExt { in_port, table, ct })
         }
-        NXAST_CT_CLEAR | NXAST_EXIT if len == 16 && r.rest().iter().all(|b| *b == 0) => {
-            Ok(if subtype == NXAST_EXIT {
-                Action::Exit
-            } else {
-                Action::CtClear
+        NXAST_CT_CLEAR | NXAST_EXIT | NXAST_POP_QUEUE
+            if len == 16 && r.rest().iter().all(|b| *b == 0) =>
+        {
+            Ok(match subtype {
+                NXAST_EXIT => Action::Exit,
+                NXAST_POP_QUEUE => Action::PopQueue,
+                _ => Action::CtClear,
             })
         }
         NXAST_NOTE => Ok(Action::Note(r.rest().to_vec())),

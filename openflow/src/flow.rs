@@ -336,6 +336,8 @@ pub enum Action {
     CtClear,
     /// NXAST_EXIT (17): `exit`.
     Exit,
+    /// NXAST_POP_QUEUE (5): `pop_queue`, back to the queue the packet came with.
+    PopQueue,
     /// NXAST_RESUBMIT_TABLE (14) or, with `ct`, NXAST_RESUBMIT_TABLE_CT (44) in the forms
     /// [`Action::Resubmit`] does not cover: `resubmit:5`, `resubmit(3,4)`, `resubmit(,6,ct)`.
     ResubmitExt {

@@ -1016,6 +1016,7 @@ impl Display for Action {
             Action::SetNwTtl(t) => write!(f, "mod_nw_ttl:{t}"),
             Action::CtClear => f.write_str("ct_clear"),
             Action::Exit => f.write_str("exit"),
+            Action::PopQueue => f.write_str("pop_queue"),
             Action::ResubmitExt {
                 in_port,
                 table: 0xff,
@@ -1733,6 +1734,23 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         ("mod_nw_ttl", Some(a)) => one(Action::SetNwTtl(num(a)?)),
         ("ct_clear", None) => one(Action::CtClear),
         ("exit", None) => one(Action::Exit),
+        ("pop_queue", None) => one(Action::PopQueue),
+        // OF1.0 spellings OVS turns into set_field (`ofp-actions.c` parse_SET_*).
+        ("set_tunnel" | "set_tunnel64", Some(a)) => parse_set_field(s, &format!("{a}->tun_id")),
+        ("mod_dl_src" | "mod_dl_dst" | "mod_nw_src" | "mod_nw_dst" | "mod_nw_ecn", Some(a)) => {
+            let field = match key {
+                "mod_dl_src" => "eth_src",
+                "mod_dl_dst" => "eth_dst",
+                "mod_nw_src" => "ip_src",
+                "mod_nw_dst" => "ip_dst",
+                _ => "nw_ecn",
+            };
+            parse_set_field(s, &format!("{a}->{field}"))
+        }
+        ("mod_nw_tos", Some(a)) => {
+            let tos: u8 = num(a)?;
+            parse_set_field(s, &format!("{}->ip_dscp", tos >> 2))
+        }
         ("dec_ttl", None) => one(Action::DecTtl),
         (_, None) if PORT_NAMES.iter().any(|(_, n)| n.eq_ignore_ascii_case(s)) => {
             one(Action::Output {

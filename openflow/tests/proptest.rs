@@ -643,6 +643,7 @@ fn action() -> impl Strategy<Value = Action> {
         }),
         Just(Action::CtClear),
         Just(Action::Exit),
+        Just(Action::PopQueue),
         (any::<u16>(), any::<u8>(), any::<bool>())
             .prop_filter("plain resubmit(,T) is Action::Resubmit", |(p, _, ct)| {
                 *p != 0xfff8 || *ct
