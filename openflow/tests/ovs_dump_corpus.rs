@@ -20,6 +20,11 @@ const SKIP: &[&str] = &[
     "table=7,priority=82,pkt_mark=0x10,dp_hash=0x5/0xf,ct_state=+trk,reg3=0x1 actions=drop",
 ];
 
+// Also skipped: every flow with a `tun_metadata` field. A switch accepts those only once a TLV
+// map (`ovs-ofctl add-tlv-map`) gives each option a fixed length, and the corpus uses several
+// lengths per option on purpose (parse-flow needs no map); their bytes are checked by the golden
+// test against `ovs-ofctl parse-flow`.
+
 fn ofctl(sb: &Sandbox, args: &[&str]) -> String {
     let out = Command::new("ovs-ofctl")
         .args(["-O", "OpenFlow13"])
@@ -84,7 +89,9 @@ async fn every_corpus_flow_dumps_from_ovs_as_our_display_prints_it() {
     let flows: Vec<&str> = include_str!("golden/flows.txt")
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !SKIP.contains(l))
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with('#') && !SKIP.contains(l) && !l.contains("tun_metadata")
+        })
         .collect();
     let file = sb.dir.path().join("corpus.flows");
     std::fs::write(&file, flows.join("\n") + "\n").unwrap();
