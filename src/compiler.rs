@@ -844,6 +844,8 @@ fn metric_flow(rule: &ResolvedRule, id: u32) -> Result<FlowMod, PipelineError> {
             reason: 1,
             id: 0,
             userdata: packet_in::userdata(packet_in::OP_REJECT, id),
+            pause: false,
+            meter_id: None,
         }]));
     }
     Ok(metric.flow(
