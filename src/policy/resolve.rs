@@ -54,6 +54,12 @@ pub fn resolve(cluster: &Cluster, objects: &PolicySet) -> Result<ResolvedPolicie
         resolve_k8s(&world, p, &mut out);
     }
 
+    out.np_logging = cluster
+        .namespaces
+        .iter()
+        .filter(|n| n.np_logging())
+        .map(|n| n.name.clone())
+        .collect();
     out.rules.sort_by(order);
     out.pods = cluster
         .pods
@@ -131,6 +137,8 @@ fn resolve_antrea(
                     applied_to,
                     peers,
                     services: services(&rule.ports, &rule.protocols),
+                    enable_logging: rule.enable_logging,
+                    log_label: rule.log_label.clone(),
                 });
             }
         }
@@ -248,6 +256,8 @@ impl AdminRules<'_> {
             applied_to: self.applied_to.clone(),
             peers,
             services,
+            enable_logging: false,
+            log_label: None,
         }
     }
 }
@@ -287,6 +297,8 @@ fn resolve_k8s(world: &World<'_>, p: &K8sNetworkPolicy, out: &mut ResolvedPolici
                 applied_to: selected.clone(),
                 peers: world.k8s_peers(peers, ns),
                 services: services(&rule.ports, &[]),
+                enable_logging: world.np_logging(ns),
+                log_label: None,
             });
         }
     }
@@ -450,6 +462,14 @@ struct World<'a> {
 }
 
 impl<'a> World<'a> {
+    /// Whether the namespace `ns` turns on the audit log of its K8s NetworkPolicies.
+    fn np_logging(&self, ns: &str) -> bool {
+        self.cluster
+            .namespaces
+            .iter()
+            .any(|n| n.name == ns && n.np_logging())
+    }
+
     fn new(cluster: &'a Cluster, objects: &'a PolicySet) -> Self {
         World {
             cluster,
