@@ -117,6 +117,26 @@ pub enum ExtMessage {
 }
 
 impl PacketIn2Prop {
+    /// The OXM_OF_IN_PORT of a `Metadata` property, read by walking the TLVs without decoding
+    /// the others (OVS also puts conntrack tuple fields there that [`Match`] may refuse).
+    pub fn metadata_in_port(&self) -> Option<u32> {
+        let PacketIn2Prop::Metadata(oxms) = self else {
+            return None;
+        };
+        let mut rest = oxms.as_slice();
+        while rest.len() >= 4 {
+            let header = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            let len = (header & 0xff) as usize;
+            let value = rest.get(4..4 + len)?;
+            // OXM class 0x8000 (OpenFlow basic), field 0 (IN_PORT), no mask, 4 bytes.
+            if header == 0x8000_0004 {
+                return Some(u32::from_be_bytes([value[0], value[1], value[2], value[3]]));
+            }
+            rest = &rest[4 + len..];
+        }
+        None
+    }
+
     /// The metadata as a [`Match`] (e.g. IN_PORT, regs), for a `Metadata` property.
     pub fn metadata_match(&self) -> Option<Result<Match, Error>> {
         let PacketIn2Prop::Metadata(oxms) = self else {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-use openflow::flow::{Action, MatchField};
+use openflow::flow::Action;
 use openflow::meter::{flags, MeterBand, MeterMod, MeterModCommand, OFPM_ALL};
 use openflow::multipart::{MultipartReply, MultipartRequest};
 use openflow::nicira::{ExtMessage, PacketIn2Prop};
@@ -165,14 +165,7 @@ pub fn handle(props: &[PacketIn2Prop], rules: &RuleIndex, now: SystemTime) -> Ha
             PacketIn2Prop::Packet(d) => frame = Some(d.as_slice()),
             PacketIn2Prop::TableId(t) => table = Some(*t),
             PacketIn2Prop::Userdata(u) => userdata = Some(u.as_slice()),
-            PacketIn2Prop::Metadata(_) => {
-                if let Some(Ok(m)) = p.metadata_match() {
-                    in_port = m.0.iter().find_map(|f| match f {
-                        MatchField::InPort(p) => Some(*p),
-                        _ => None,
-                    });
-                }
-            }
+            PacketIn2Prop::Metadata(_) => in_port = p.metadata_in_port(),
             _ => {}
         }
     }
