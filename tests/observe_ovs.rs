@@ -57,7 +57,11 @@ fn policies() -> ResolvedPolicies {
                 .port(Protocol::Tcp, 8080)
                 .port(Protocol::Udp, 5353),
         )
-        .ingress(AntreaRule::new(RuleAction::Drop).named("drop-rest").logged(None));
+        .ingress(
+            AntreaRule::new(RuleAction::Drop)
+                .named("drop-rest")
+                .logged(None),
+        );
     resolve(&cluster, &PolicySet::default().with(policy)).expect("policies resolve")
 }
 
@@ -69,7 +73,10 @@ fn scrape(addr: std::net::SocketAddr) -> String {
         .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(
+        out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200"),
+        "{out}"
+    );
     out.split_once("\r\n\r\n").unwrap().1.to_string()
 }
 
@@ -77,7 +84,11 @@ fn scrape(addr: std::net::SocketAddr) -> String {
 fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     body.lines()
         .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .find(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
@@ -109,7 +120,9 @@ async fn logged_and_rejected_traffic_shows_in_the_audit_log_the_clients_and_the_
     };
     // The first realization makes the bridge; the meters go in before the flows that use them
     // are installed again.
-    realize_resolved(&cfg, &policies).await.expect("agent realizes");
+    realize_resolved(&cfg, &policies)
+        .await
+        .expect("agent realizes");
     let conn = openflow::Connection::connect_unix(&cfg.of_socket)
         .await
         .expect("openflow");
@@ -119,11 +132,16 @@ async fn logged_and_rejected_traffic_shows_in_the_audit_log_the_clients_and_the_
     ensure_meters(&conn, &ObserveConfig::default())
         .await
         .expect("meters are idempotent");
-    let realized = realize_resolved(&cfg, &policies).await.expect("agent realizes");
+    let realized = realize_resolved(&cfg, &policies)
+        .await
+        .expect("agent realizes");
     let meters = ovs
         .ofctl("dump-meters", &cfg.bridge, &["-O", "OpenFlow13"])
         .unwrap();
-    assert!(meters.contains("meter=1 pktps burst stats bands=\ntype=drop rate=500 burst_size=1000"), "{meters}");
+    assert!(
+        meters.contains("meter=1 pktps burst stats bands=\ntype=drop rate=500 burst_size=1000"),
+        "{meters}"
+    );
 
     let index = RuleIndex::new(&realized.compiled, &policies, &realized.pods);
     let (_tx, rx) = tokio::sync::watch::channel(Arc::new(index));
@@ -186,21 +204,45 @@ async fn logged_and_rejected_traffic_shows_in_the_audit_log_the_clients_and_the_
         sample(&body, name, &labels).unwrap_or_else(|| panic!("no {name} for {r} in\n{body}"))
     };
     assert_eq!(get("kakine_agent_rule_sessions_total", "allow-http"), 3.0);
-    assert!(get("kakine_agent_rule_packets_total", "allow-http") > 3.0, "{body}");
-    assert!(get("kakine_agent_rule_bytes_total", "allow-http") > 180.0, "{body}");
-    assert_eq!(get("kakine_agent_rule_packets_total", "reject-alt"), 2.0, "{body}");
-    assert!(get("kakine_agent_rule_packets_total", "drop-rest") >= 1.0, "{body}");
+    assert!(
+        get("kakine_agent_rule_packets_total", "allow-http") > 3.0,
+        "{body}"
+    );
+    assert!(
+        get("kakine_agent_rule_bytes_total", "allow-http") > 180.0,
+        "{body}"
+    );
     assert_eq!(
-        sample(&body, "kakine_agent_rejects_sent_total", &[("reply", "tcp_rst")]),
+        get("kakine_agent_rule_packets_total", "reject-alt"),
+        2.0,
+        "{body}"
+    );
+    assert!(
+        get("kakine_agent_rule_packets_total", "drop-rest") >= 1.0,
+        "{body}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "kakine_agent_rejects_sent_total",
+            &[("reply", "tcp_rst")]
+        ),
         Some(1.0),
         "{body}"
     );
     assert_eq!(
-        sample(&body, "kakine_agent_rejects_sent_total", &[("reply", "icmp_admin_prohibited")]),
+        sample(
+            &body,
+            "kakine_agent_rejects_sent_total",
+            &[("reply", "icmp_admin_prohibited")]
+        ),
         Some(1.0),
         "{body}"
     );
-    assert!(!body.contains("10.77.0."), "no address in any label:\n{body}");
+    assert!(
+        !body.contains("10.77.0."),
+        "no address in any label:\n{body}"
+    );
 
     // The drop line appears once its one-second dedup window has closed.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);

@@ -1118,9 +1118,8 @@ fn parse_nicira(
                     (NXAC2PT_PAUSE, 0) => pause = true,
                     // OVS's NX_CTLR_NO_METER (u32::MAX) is never written: keep it raw.
                     (NXAC2PT_METER_ID, 4) if value != [0xff; 4] => {
-                        meter_id = Some(u32::from_be_bytes([
-                            value[0], value[1], value[2], value[3],
-                        ]))
+                        meter_id =
+                            Some(u32::from_be_bytes([value[0], value[1], value[2], value[3]]))
                     }
                     // Unknown properties: keep the action's bytes.
                     _ => return Ok(raw(r, all)),

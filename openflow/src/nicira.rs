@@ -355,3 +355,24 @@ impl ExtMessage {
         Some(parse())
     }
 }
+
+#[cfg(test)]
+mod metadata_tests {
+    use super::*;
+
+    #[test]
+    fn in_port_is_found_past_fields_the_match_decoder_refuses() {
+        // NXM_NX field 120 (a conntrack tuple field OVS puts in packet-in metadata), then
+        // OXM_OF_IN_PORT = 3.
+        let oxms = [
+            0x00, 0x01, 0xf0, 0x04, 10, 0, 0, 1, 0x80, 0x00, 0x00, 0x04, 0, 0, 0, 3,
+        ];
+        let prop = PacketIn2Prop::Metadata(oxms.to_vec());
+        assert_eq!(prop.metadata_in_port(), Some(3));
+        assert_eq!(
+            PacketIn2Prop::Metadata(oxms[..8].to_vec()).metadata_in_port(),
+            None
+        );
+        assert_eq!(PacketIn2Prop::TableId(1).metadata_in_port(), None);
+    }
+}

@@ -234,7 +234,11 @@ impl AuditLog {
 fn write_line(inner: &mut Inner, line: &str) {
     // One write per line, so that a rotation never splits a line across files.
     let bytes = format!("{line}\n");
-    if let Err(e) = inner.out.write_all(bytes.as_bytes()).and_then(|_| inner.out.flush()) {
+    if let Err(e) = inner
+        .out
+        .write_all(bytes.as_bytes())
+        .and_then(|_| inner.out.flush())
+    {
         tracing::warn!("audit log: {e}");
     }
 }

@@ -40,9 +40,18 @@ impl prometheus_client::collector::Collector for RuleCollector {
             e[2] += s.sessions;
         }
         for (i, (name, help)) in [
-            ("rule_packets", "Packets decided by the rule (metric-table flow stats)"),
-            ("rule_bytes", "Bytes decided by the rule (metric-table flow stats)"),
-            ("rule_sessions", "Connections allowed (Allow) or packets denied (Drop, Reject) by the rule"),
+            (
+                "rule_packets",
+                "Packets decided by the rule (metric-table flow stats)",
+            ),
+            (
+                "rule_bytes",
+                "Bytes decided by the rule (metric-table flow stats)",
+            ),
+            (
+                "rule_sessions",
+                "Connections allowed (Allow) or packets denied (Drop, Reject) by the rule",
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -102,7 +111,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("kakine_agent");
         let rules = Arc::new(RuleCollector::default());
         registry.register_collector(Box::new(rules.clone()));
-        let realization = Family::<Labels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        let realization =
+            Family::<Labels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
         registry.register_with_unit(
             "realization",
             "Time from a policy or pod event to its bundle committed (label kind: full, incremental, repair, restart; result: ok, error)",
@@ -110,19 +120,47 @@ impl Metrics {
             realization.clone(),
         );
         let flows = Family::<Labels, Gauge>::default();
-        registry.register("flows", "Flows installed, per pipeline table", flows.clone());
+        registry.register(
+            "flows",
+            "Flows installed, per pipeline table",
+            flows.clone(),
+        );
         let openflow_errors = Counter::default();
-        registry.register("openflow_errors", "OpenFlow errors (switch ERROR messages, failed bundles)", openflow_errors.clone());
+        registry.register(
+            "openflow_errors",
+            "OpenFlow errors (switch ERROR messages, failed bundles)",
+            openflow_errors.clone(),
+        );
         let ovsdb_errors = Counter::default();
-        registry.register("ovsdb_errors", "OVSDB errors (failed transactions and requests)", ovsdb_errors.clone());
+        registry.register(
+            "ovsdb_errors",
+            "OVSDB errors (failed transactions and requests)",
+            ovsdb_errors.clone(),
+        );
         let reconnects = Family::<Labels, Counter>::default();
-        registry.register("reconnects", "Reconnections to OVS (label connection: openflow, ovsdb)", reconnects.clone());
+        registry.register(
+            "reconnects",
+            "Reconnections to OVS (label connection: openflow, ovsdb)",
+            reconnects.clone(),
+        );
         let drift = Family::<Labels, Counter>::default();
-        registry.register("drift_repaired_flows", "Flows added or removed to repair drift (label change: added, removed)", drift.clone());
+        registry.register(
+            "drift_repaired_flows",
+            "Flows added or removed to repair drift (label change: added, removed)",
+            drift.clone(),
+        );
         let packet_ins = Family::<Labels, Counter>::default();
-        registry.register("packet_ins", "Packet-ins received (label operation: log, reject, log_reject, invalid)", packet_ins.clone());
+        registry.register(
+            "packet_ins",
+            "Packet-ins received (label operation: log, reject, log_reject, invalid)",
+            packet_ins.clone(),
+        );
         let rejects = Family::<Labels, Counter>::default();
-        registry.register("rejects_sent", "Reject answers sent by packet-out (label reply: tcp_rst, icmp_admin_prohibited)", rejects.clone());
+        registry.register(
+            "rejects_sent",
+            "Reject answers sent by packet-out (label reply: tcp_rst, icmp_admin_prohibited)",
+            rejects.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry,
             rules,
@@ -143,7 +181,10 @@ impl Metrics {
         let result = if ok { "ok" } else { "error" };
         self.0
             .realization
-            .get_or_create(&vec![("kind", kind.to_string()), ("result", result.to_string())])
+            .get_or_create(&vec![
+                ("kind", kind.to_string()),
+                ("result", result.to_string()),
+            ])
             .observe(seconds);
     }
 
@@ -188,7 +229,12 @@ impl Metrics {
 
     /// Replaces the per-rule counters shown at the next scrape.
     pub fn set_rule_stats(&self, stats: Vec<RuleStats>) {
-        *self.0.rules.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = stats;
+        *self
+            .0
+            .rules
+            .snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = stats;
     }
 
     pub(crate) fn packet_in(&self, operation: &str) {
@@ -246,7 +292,8 @@ pub async fn serve_metrics(
         async move {
             if let Some(src) = source {
                 let rules = src.rules.borrow().clone();
-                match tokio::time::timeout(SCRAPE_STATS_TIMEOUT, rule_stats(&src.conn, &rules)).await
+                match tokio::time::timeout(SCRAPE_STATS_TIMEOUT, rule_stats(&src.conn, &rules))
+                    .await
                 {
                     Ok(Ok(stats)) => metrics.set_rule_stats(stats),
                     Ok(Err(e)) => {

@@ -61,18 +61,21 @@ impl ObserveConfig {
     /// one drop band (`ovs-ofctl -O OpenFlow13 add-meter br-int
     /// meter=1,pktps,burst,stats,bands=type=drop,rate=500,burst_size=1000`).
     pub fn meters(&self) -> Vec<MeterMod> {
-        [(meters::LOG, self.log_rate), (meters::REJECT, self.reject_rate)]
-            .into_iter()
-            .map(|(meter_id, rate)| MeterMod {
-                command: MeterModCommand::Add,
-                flags: flags::PKTPS | flags::BURST | flags::STATS,
-                meter_id,
-                bands: vec![MeterBand::Drop {
-                    rate,
-                    burst_size: rate.saturating_mul(2),
-                }],
-            })
-            .collect()
+        [
+            (meters::LOG, self.log_rate),
+            (meters::REJECT, self.reject_rate),
+        ]
+        .into_iter()
+        .map(|(meter_id, rate)| MeterMod {
+            command: MeterModCommand::Add,
+            flags: flags::PKTPS | flags::BURST | flags::STATS,
+            meter_id,
+            bands: vec![MeterBand::Drop {
+                rate,
+                burst_size: rate.saturating_mul(2),
+            }],
+        })
+        .collect()
     }
 }
 
@@ -225,13 +228,23 @@ fn audit_event(
     };
     let h = ip.header();
     let (protocol, ports) = match &p.transport {
-        Some(TransportSlice::Tcp(t)) => ("TCP".to_string(), Some((t.source_port(), t.destination_port()))),
-        Some(TransportSlice::Udp(u)) => ("UDP".to_string(), Some((u.source_port(), u.destination_port()))),
+        Some(TransportSlice::Tcp(t)) => (
+            "TCP".to_string(),
+            Some((t.source_port(), t.destination_port())),
+        ),
+        Some(TransportSlice::Udp(u)) => (
+            "UDP".to_string(),
+            Some((u.source_port(), u.destination_port())),
+        ),
         Some(TransportSlice::Icmpv4(_)) => ("ICMP".to_string(), None),
         _ if h.protocol().0 == 132 => {
             // etherparse has no SCTP header; its common header starts with the two ports.
             let payload = ip.payload().payload;
-            let port = |i: usize| payload.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+            let port = |i: usize| {
+                payload
+                    .get(i..i + 2)
+                    .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            };
             ("SCTP".to_string(), port(0).zip(port(2)))
         }
         _ => (h.protocol().0.to_string(), None),
@@ -269,7 +282,10 @@ pub fn spawn_packet_ins(
 ) -> tokio::task::JoinHandle<()> {
     let mut events = conn.events();
     tokio::spawn(async move {
-        if conn.send(Message::SetPacketInFormat(PACKET_IN_FORMAT_NXT2)).is_err() {
+        if conn
+            .send(Message::SetPacketInFormat(PACKET_IN_FORMAT_NXT2))
+            .is_err()
+        {
             return;
         }
         let mut tick = tokio::time::interval(Duration::from_secs(1));

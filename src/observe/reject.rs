@@ -104,3 +104,88 @@ pub fn reject_reply(frame: &[u8]) -> Result<(Vec<u8>, RejectKind), RejectError> 
         .map_err(|e| bad(e.to_string()))?;
     Ok((out, RejectKind::IcmpAdminProhibited))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLIENT: [u8; 6] = [0xaa, 0, 0, 0, 0, 1];
+    const SERVER: [u8; 6] = [0xaa, 0, 0, 0, 0, 2];
+
+    fn syn() -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(CLIENT, SERVER)
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 8080, 1000, 64240)
+            .syn()
+            .write(&mut v, &[])
+            .unwrap();
+        v
+    }
+
+    #[test]
+    fn a_syn_is_answered_by_an_rst_ack_from_the_destination() {
+        let (reply, kind) = reject_reply(&syn()).unwrap();
+        assert_eq!(kind, RejectKind::TcpRst);
+        let p = SlicedPacket::from_ethernet(&reply).unwrap();
+        let Some(LinkSlice::Ethernet2(eth)) = p.link else {
+            panic!()
+        };
+        assert_eq!((eth.source(), eth.destination()), (SERVER, CLIENT));
+        let Some(NetSlice::Ipv4(ip)) = p.net else {
+            panic!()
+        };
+        assert_eq!(ip.header().source(), [10, 0, 0, 2]);
+        let Some(TransportSlice::Tcp(tcp)) = p.transport else {
+            panic!()
+        };
+        assert_eq!((tcp.source_port(), tcp.destination_port()), (8080, 40000));
+        assert!(tcp.rst() && tcp.ack() && !tcp.syn());
+        assert_eq!(tcp.acknowledgment_number(), 1001);
+        assert_eq!(tcp.sequence_number(), 0);
+    }
+
+    #[test]
+    fn a_udp_datagram_is_answered_by_icmp_admin_prohibited_quoting_it() {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(CLIENT, SERVER)
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(40000, 5353)
+            .write(&mut v, b"kakine probe\n")
+            .unwrap();
+        let (reply, kind) = reject_reply(&v).unwrap();
+        assert_eq!(kind, RejectKind::IcmpAdminProhibited);
+        let p = SlicedPacket::from_ethernet(&reply).unwrap();
+        let Some(TransportSlice::Icmpv4(icmp)) = p.transport else {
+            panic!()
+        };
+        assert_eq!((icmp.type_u8(), icmp.code_u8()), (3, 13));
+        // The original IP header (20 bytes) and the UDP header (8 bytes).
+        assert_eq!(icmp.payload(), &v[14..14 + 28]);
+    }
+
+    #[test]
+    fn an_rst_or_an_icmp_error_gets_no_answer() {
+        let mut rst = Vec::new();
+        PacketBuilder::ethernet2(CLIENT, SERVER)
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 8080, 1, 0)
+            .rst()
+            .write(&mut rst, &[])
+            .unwrap();
+        assert_eq!(reject_reply(&rst), Err(RejectError::NoAnswer));
+        let mut icmp_error = Vec::new();
+        PacketBuilder::ethernet2(CLIENT, SERVER)
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .icmpv4(Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Port,
+            ))
+            .write(&mut icmp_error, &[0; 28])
+            .unwrap();
+        assert_eq!(reject_reply(&icmp_error), Err(RejectError::NoAnswer));
+        assert!(matches!(
+            reject_reply(&[0; 10]),
+            Err(RejectError::Undecodable(_))
+        ));
+    }
+}

@@ -178,7 +178,8 @@ pub async fn rule_stats(
 ) -> Result<Vec<RuleStats>, openflow::Error> {
     let mut stats = BTreeMap::new();
     for name in ["EgressMetric", "IngressMetric"] {
-        let table = pipeline::table(name).map_err(|e| openflow::Error::Unexpected(e.to_string()))?;
+        let table =
+            pipeline::table(name).map_err(|e| openflow::Error::Unexpected(e.to_string()))?;
         for f in conn.dump_flows(Some(table.id)).await? {
             add_flow(&mut stats, rules, &f);
         }

@@ -761,3 +761,38 @@ impl<'a> World<'a> {
         m.into_peers()
     }
 }
+
+#[cfg(test)]
+mod logging_tests {
+    use super::*;
+    use crate::policy::model::{AntreaPolicy, AntreaRule, K8sNetworkPolicy, K8sRule};
+    use crate::policy::resolved::RuleAction;
+
+    #[test]
+    fn enable_logging_and_the_namespace_annotation_reach_the_resolved_rules() {
+        let cluster = Cluster::default()
+            .namespace("audited", &[])
+            .annotate("audited", "policy.antrea.io/enable-np-logging", "true")
+            .namespace("quiet", &[])
+            .pod("audited/a", &[], "10.0.0.1")
+            .pod("quiet/b", &[], "10.0.0.2");
+        let set = PolicySet::default()
+            .with(
+                AntreaPolicy::test("p")
+                    .applied_to_all()
+                    .ingress(AntreaRule::new(RuleAction::Drop).logged(Some("lbl"))),
+            )
+            .with(K8sNetworkPolicy::test("audited", "np").ingress(K8sRule::default()))
+            .with(K8sNetworkPolicy::test("quiet", "np").ingress(K8sRule::default()));
+        let r = resolve(&cluster, &set).unwrap();
+        let logging: Vec<(String, bool, Option<String>)> = r
+            .rules
+            .iter()
+            .map(|x| (x.id.policy.clone(), x.enable_logging, x.log_label.clone()))
+            .collect();
+        assert!(logging.contains(&("p".into(), true, Some("lbl".into()))));
+        assert!(logging.contains(&("audited/np".into(), true, None)));
+        assert!(logging.contains(&("quiet/np".into(), false, None)));
+        assert_eq!(r.np_logging, ["audited".to_string()].into());
+    }
+}
