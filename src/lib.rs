@@ -12,6 +12,7 @@ pub mod compiler;
 pub mod demo;
 pub mod engine;
 pub mod lab;
+pub mod observe;
 pub mod ovs_engine;
 pub mod pipeline;
 pub mod policy;

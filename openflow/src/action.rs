@@ -60,6 +60,8 @@ const NXAC2PT_MAX_LEN: u16 = 0;
 const NXAC2PT_CONTROLLER_ID: u16 = 1;
 const NXAC2PT_REASON: u16 = 2;
 const NXAC2PT_USERDATA: u16 = 3;
+const NXAC2PT_PAUSE: u16 = 4;
+const NXAC2PT_METER_ID: u16 = 5;
 const NXAST_CT: u16 = 35;
 const NXAST_LEARN: u16 = 16;
 const NXAST_LEARN2: u16 = 45;
@@ -760,6 +762,8 @@ impl Action {
                 reason,
                 id,
                 userdata,
+                pause,
+                meter_id,
             } => {
                 let start = nx_header(buf, NXAST_CONTROLLER2);
                 buf.extend_from_slice(&[0; 6]);
@@ -789,6 +793,12 @@ impl Action {
                 }
                 if !userdata.is_empty() {
                     prop(NXAC2PT_USERDATA, userdata);
+                }
+                if *pause {
+                    prop(NXAC2PT_PAUSE, &[]);
+                }
+                if let Some(meter) = meter_id {
+                    prop(NXAC2PT_METER_ID, &meter.to_be_bytes());
                 }
                 finish(buf, start);
             }
@@ -1118,6 +1128,7 @@ fn parse_nicira(
                 return Ok(raw(r, all));
             }
             let (mut max_len, mut reason, mut id, mut userdata) = (u16::MAX, 1u8, 0u16, Vec::new());
+            let (mut pause, mut meter_id) = (false, None);
             while r.remaining() >= 4 {
                 let kind = r.u16("controller2 property type")?;
                 let plen = r.u16("controller2 property length")? as usize;
@@ -1136,13 +1147,21 @@ fn parse_nicira(
                     }
                     (NXAC2PT_REASON, 1) => reason = value[0],
                     (NXAC2PT_USERDATA, _) if !value.is_empty() => userdata = value.to_vec(),
-                    // pause, meter_id and unknown properties: keep the action's bytes.
+                    (NXAC2PT_PAUSE, 0) => pause = true,
+                    // OVS's NX_CTLR_NO_METER (u32::MAX) is never written: keep it raw.
+                    (NXAC2PT_METER_ID, 4) if value != [0xff; 4] => {
+                        meter_id =
+                            Some(u32::from_be_bytes([value[0], value[1], value[2], value[3]]))
+                    }
+                    // Unknown properties: keep the action's bytes.
                     _ => return Ok(raw(r, all)),
                 }
             }
-            if !r.rest().iter().all(|b| *b == 0) || userdata.is_empty() {
-                // Without userdata OVS writes NXAST_CONTROLLER; keep anything else as raw so it
-                // re-emits byte for byte.
+            if !r.rest().iter().all(|b| *b == 0)
+                || (userdata.is_empty() && !pause && meter_id.is_none())
+            {
+                // Without userdata, pause or meter OVS writes NXAST_CONTROLLER; keep anything
+                // else as raw so it re-emits byte for byte.
                 return Ok(raw(r, all));
             }
             Ok(Action::Controller2 {
@@ -1150,6 +1169,8 @@ fn parse_nicira(
                 reason,
                 id,
                 userdata,
+                pause,
+                meter_id,
             })
         }
         NXAST_CT => {

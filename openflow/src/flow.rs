@@ -298,10 +298,12 @@ pub enum Action {
         /// Controller connection id.
         id: u16,
     },
-    /// NXAST_CONTROLLER2 (37): `controller(reason=...,max_len=...,id=...,userdata=01.02...)`,
-    /// what OVS emits when the action carries userdata. Properties are written as OVS does:
-    /// only those that differ from the defaults (max_len 0xffff, id 0, reason 1 = action).
-    /// A packet-in it causes carries `userdata` back to the controller unchanged.
+    /// NXAST_CONTROLLER2 (37):
+    /// `controller(reason=...,max_len=...,id=...,userdata=01.02...,pause,meter_id=N)`, what OVS
+    /// emits when the action carries userdata, `pause` or a meter. Properties are written as
+    /// OVS does (`encode_CONTROLLER` in `lib/ofp-actions.c`): only those that differ from the
+    /// defaults (max_len 0xffff, id 0, reason 1 = action, no pause, no meter). A packet-in it
+    /// causes carries `userdata` back to the controller unchanged.
     Controller2 {
         /// Bytes of the packet to send (0xffff = all).
         max_len: u16,
@@ -311,6 +313,11 @@ pub enum Action {
         id: u16,
         /// Opaque bytes returned in the packet-in (NXAC2PT_USERDATA).
         userdata: Vec<u8>,
+        /// NXAC2PT_PAUSE: freeze the pipeline until the controller resumes it (NXT_RESUME).
+        pause: bool,
+        /// NXAC2PT_METER_ID: the meter that rate-limits the packet-ins of this action in the
+        /// datapath (`None` = OVS's `NX_CTLR_NO_METER`, unmetered).
+        meter_id: Option<u32>,
     },
     /// OFPAT_GROUP (22): `group:N`.
     Group(u32),

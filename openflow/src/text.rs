@@ -987,6 +987,8 @@ impl Display for Action {
                 reason,
                 id,
                 userdata,
+                pause,
+                meter_id,
             } => {
                 let mut parts = Vec::new();
                 if *reason != 1 {
@@ -1001,8 +1003,16 @@ impl Display for Action {
                 if *id != 0 {
                     parts.push(format!("id={id}"));
                 }
-                let h: Vec<String> = userdata.iter().map(|b| format!("{b:02x}")).collect();
-                parts.push(format!("userdata={}", h.join(".")));
+                if !userdata.is_empty() {
+                    let h: Vec<String> = userdata.iter().map(|b| format!("{b:02x}")).collect();
+                    parts.push(format!("userdata={}", h.join(".")));
+                }
+                if *pause {
+                    parts.push("pause".to_string());
+                }
+                if let Some(m) = meter_id {
+                    parts.push(format!("meter_id={m}"));
+                }
                 write!(f, "controller({})", parts.join(","))
             }
             Action::Group(g) => write!(f, "group:{g}"),
@@ -1535,9 +1545,14 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         }),
         ("controller", Some(a)) => {
             let (mut max_len, mut reason, mut id) = (u16::MAX, 1u8, 0u16);
-            let mut userdata = Vec::new();
+            let (mut userdata, mut pause, mut meter_id) = (Vec::new(), false, None);
             for kv in split_top(&paren(a)?) {
+                if kv == "pause" {
+                    pause = true;
+                    continue;
+                }
                 match kv.split_once('=') {
+                    Some(("meter_id", v)) => meter_id = Some(num(v)?),
                     Some(("max_len", v)) => max_len = num(v)?,
                     Some(("userdata", v)) => {
                         userdata = v
@@ -1557,12 +1572,14 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                     _ => return Err(perr(s, "unsupported controller option")),
                 }
             }
-            if !userdata.is_empty() {
+            if !userdata.is_empty() || pause || meter_id.is_some() {
                 one(Action::Controller2 {
                     max_len,
                     reason,
                     id,
                     userdata,
+                    pause,
+                    meter_id,
                 })
             } else if reason == 1 && id == 0 {
                 one(Action::Output {

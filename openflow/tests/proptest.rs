@@ -482,14 +482,26 @@ fn action() -> impl Strategy<Value = Action> {
             any::<u16>(),
             any::<u8>(),
             any::<u16>(),
-            prop::collection::vec(any::<u8>(), 1..12)
+            prop::collection::vec(any::<u8>(), 0..12),
+            any::<bool>(),
+            prop::option::of(0..u32::MAX),
         )
-            .prop_map(|(max_len, reason, id, userdata)| Action::Controller2 {
-                max_len,
-                reason,
-                id,
-                userdata,
-            }),
+            .prop_filter(
+                "OVS writes NXAST_CONTROLLER without userdata, pause or meter",
+                |(_, _, _, userdata, pause, meter_id)| {
+                    !userdata.is_empty() || *pause || meter_id.is_some()
+                }
+            )
+            .prop_map(
+                |(max_len, reason, id, userdata, pause, meter_id)| Action::Controller2 {
+                    max_len,
+                    reason,
+                    id,
+                    userdata,
+                    pause,
+                    meter_id,
+                }
+            ),
         any::<u32>().prop_map(Action::Group),
         Just(Action::DecTtl),
         any::<u8>().prop_map(Action::SetMplsTtl),

@@ -54,6 +54,12 @@ pub fn resolve(cluster: &Cluster, objects: &PolicySet) -> Result<ResolvedPolicie
         resolve_k8s(&world, p, &mut out);
     }
 
+    out.np_logging = cluster
+        .namespaces
+        .iter()
+        .filter(|n| n.np_logging())
+        .map(|n| n.name.clone())
+        .collect();
     out.rules.sort_by(order);
     out.pods = cluster
         .pods
@@ -131,6 +137,8 @@ fn resolve_antrea(
                     applied_to,
                     peers,
                     services: services(&rule.ports, &rule.protocols),
+                    enable_logging: rule.enable_logging,
+                    log_label: rule.log_label.clone(),
                 });
             }
         }
@@ -248,6 +256,8 @@ impl AdminRules<'_> {
             applied_to: self.applied_to.clone(),
             peers,
             services,
+            enable_logging: false,
+            log_label: None,
         }
     }
 }
@@ -287,6 +297,8 @@ fn resolve_k8s(world: &World<'_>, p: &K8sNetworkPolicy, out: &mut ResolvedPolici
                 applied_to: selected.clone(),
                 peers: world.k8s_peers(peers, ns),
                 services: services(&rule.ports, &[]),
+                enable_logging: world.np_logging(ns),
+                log_label: None,
             });
         }
     }
@@ -452,6 +464,14 @@ struct World<'a> {
 }
 
 impl<'a> World<'a> {
+    /// Whether the namespace `ns` turns on the audit log of its K8s NetworkPolicies.
+    fn np_logging(&self, ns: &str) -> bool {
+        self.cluster
+            .namespaces
+            .iter()
+            .any(|n| n.name == ns && n.np_logging())
+    }
+
     fn new(cluster: &'a Cluster, objects: &'a PolicySet) -> Self {
         let mut pod_namespaces: Vec<&str> =
             cluster.pods.iter().map(|p| p.namespace.as_str()).collect();
@@ -753,5 +773,40 @@ impl<'a> World<'a> {
             }
         }
         m.into_peers()
+    }
+}
+
+#[cfg(test)]
+mod logging_tests {
+    use super::*;
+    use crate::policy::model::{AntreaPolicy, AntreaRule, K8sNetworkPolicy, K8sRule};
+    use crate::policy::resolved::RuleAction;
+
+    #[test]
+    fn enable_logging_and_the_namespace_annotation_reach_the_resolved_rules() {
+        let cluster = Cluster::default()
+            .namespace("audited", &[])
+            .annotate("audited", "policy.antrea.io/enable-np-logging", "true")
+            .namespace("quiet", &[])
+            .pod("audited/a", &[], "10.0.0.1")
+            .pod("quiet/b", &[], "10.0.0.2");
+        let set = PolicySet::default()
+            .with(
+                AntreaPolicy::test("p")
+                    .applied_to_all()
+                    .ingress(AntreaRule::new(RuleAction::Drop).logged(Some("lbl"))),
+            )
+            .with(K8sNetworkPolicy::test("audited", "np").ingress(K8sRule::default()))
+            .with(K8sNetworkPolicy::test("quiet", "np").ingress(K8sRule::default()));
+        let r = resolve(&cluster, &set).unwrap();
+        let logging: Vec<(String, bool, Option<String>)> = r
+            .rules
+            .iter()
+            .map(|x| (x.id.policy.clone(), x.enable_logging, x.log_label.clone()))
+            .collect();
+        assert!(logging.contains(&("p".into(), true, Some("lbl".into()))));
+        assert!(logging.contains(&("audited/np".into(), true, None)));
+        assert!(logging.contains(&("quiet/np".into(), false, None)));
+        assert_eq!(r.np_logging, ["audited".to_string()].into());
     }
 }
