@@ -85,7 +85,7 @@ fn cluster_yaml(s: Shape, relabel: bool) -> String {
 }
 
 fn policy_yaml(i: usize, port: u16) -> String {
-    let action = if i % 5 == 0 { "Drop" } else { "Allow" };
+    let action = if i.is_multiple_of(5) { "Drop" } else { "Allow" };
     format!(
         "apiVersion: crd.kakine.io/v1beta1
 kind: ClusterNetworkPolicy
