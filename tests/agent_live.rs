@@ -49,6 +49,8 @@ impl Agent {
             .arg(state)
             .args(["--datapath-type", "netdev", "--ifname-prefix", prefix])
             .args(["--bridge", &format!("{prefix}b"), "--drift-interval", "0.5"])
+            .args(["--metrics-addr", "127.0.0.1:0", "--audit-log"])
+            .arg(state.join("audit.log"))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(err)

@@ -31,6 +31,7 @@ use openflow::flow::MacAddr;
 
 use super::{AgentConfig, AgentError};
 use crate::compiler::{self, Allocation, Compiled, LocalPod};
+use crate::observe::{Metrics, ObserveConfig, RuleIndex};
 use crate::pipeline;
 use crate::policy::resolved::{PodKey, ResolvedPolicies};
 use crate::reconcile::{self, FlowTable};
@@ -138,6 +139,9 @@ pub struct Live {
     current: Option<Arc<ResolvedPolicies>>,
     stats: LiveStats,
     publish: tokio::sync::watch::Sender<Option<Arc<Realization>>>,
+    metrics: Metrics,
+    rules: tokio::sync::watch::Sender<Arc<RuleIndex>>,
+    meters: ObserveConfig,
 }
 
 impl Live {
@@ -177,6 +181,7 @@ impl Live {
         };
         let events = conn.events();
         let (publish, _) = tokio::sync::watch::channel(None);
+        let (rules, _) = tokio::sync::watch::channel(Arc::new(RuleIndex::default()));
         let mut live = Live {
             cfg,
             db: Some(db),
@@ -191,7 +196,11 @@ impl Live {
             current: None,
             stats: LiveStats::default(),
             publish,
+            metrics: Metrics::new(),
+            rules,
+            meters: ObserveConfig::default(),
         };
+        live.ensure_meters().await?;
         live.installed = live.dump().await?;
         live.round = reconcile::next_round(&live.installed);
         tracing::info!(
@@ -227,6 +236,29 @@ impl Live {
     /// The OpenFlow connection (for observers: packet-ins, stats).
     pub fn connection(&self) -> &openflow::Connection {
         &self.conn
+    }
+
+    /// The Prometheus metrics the agent updates (serve them with
+    /// [`crate::observe::serve_metrics`]).
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
+    }
+
+    /// The rule index of the installed flows, updated after each commit (for the packet-in
+    /// task and the per-rule statistics).
+    pub fn rule_index(&self) -> tokio::sync::watch::Receiver<Arc<RuleIndex>> {
+        self.rules.subscribe()
+    }
+
+    /// The packet-in meters (log and Reject rate limits), installed before any flow: OVS binds
+    /// a `controller(meter_id=N)` action to its meter when the flow is added.
+    async fn ensure_meters(&self) -> Result<(), AgentError> {
+        crate::observe::ensure_meters(&self.conn, &self.meters)
+            .await
+            .map_err(|source| AgentError::OpenFlow {
+                socket: self.cfg.agent.of_socket.clone(),
+                source,
+            })
     }
 
     /// The counters.
@@ -275,6 +307,33 @@ impl Live {
         at: Instant,
     ) -> Result<Arc<Realization>, AgentError> {
         let r = self.realize_inner(policies, files, kind, at).await;
+        let kind = if self.restart_pending {
+            Kind::Restart
+        } else {
+            kind
+        };
+        self.metrics
+            .realization(kind.as_str(), at.elapsed().as_secs_f64(), r.is_ok());
+        match &r {
+            Ok(_) => {
+                let names = pipeline::table_names();
+                let counts = self
+                    .installed
+                    .per_table()
+                    .into_iter()
+                    .filter_map(|(id, n)| {
+                        names
+                            .iter()
+                            .find(|(i, _)| *i == id)
+                            .map(|(_, name)| (name.as_str(), n as u64))
+                    })
+                    .collect();
+                self.metrics.flows_per_table(&counts);
+            }
+            Err(AgentError::Ovsdb { .. }) => self.metrics.ovsdb_error(),
+            Err(AgentError::OpenFlow { .. }) => self.metrics.openflow_error(),
+            Err(_) => {}
+        }
         if r.is_err() {
             self.stats.failures += 1;
         }
@@ -362,6 +421,8 @@ impl Live {
             deleted,
             latency,
         });
+        self.rules
+            .send_replace(Arc::new(RuleIndex::new(&r.compiled, &r.policies, &r.pods)));
         self.publish.send_replace(Some(r.clone()));
         Ok(r)
     }
@@ -400,6 +461,8 @@ impl Live {
                 source,
             })?;
         self.stats.repairs += 1;
+        self.metrics
+            .drift_repair(d.add.len() as u64, d.delete.len() as u64);
         tracing::info!(
             "repair committed in {:.1} ms",
             t.elapsed().as_secs_f64() * 1e3
@@ -413,6 +476,7 @@ impl Live {
     /// Errors: as [`Live::realize`].
     pub async fn resync(&mut self, at: Instant) -> Result<(), AgentError> {
         self.ports.clear();
+        self.ensure_meters().await?;
         self.installed = self.dump().await?;
         if let Some(p) = self.current.clone() {
             self.realize(p, None, Kind::Reconnect, at).await?;
@@ -470,6 +534,7 @@ impl Live {
                 ev = self.events.next() => match ev {
                     Some(AsyncEvent::Reconnected { .. }) => {
                         self.stats.openflow_reconnects += 1;
+                        self.metrics.reconnect("openflow");
                         tracing::warn!("OpenFlow connection back: reinstalling");
                         if !matches!(pending, Some(Pending::Input(_))) {
                             pending = Some(Pending::Resync(Instant::now()));
@@ -525,6 +590,7 @@ impl Live {
         if self.db.as_ref().is_none_or(|db| !db.is_connected()) {
             let db = connect_db(&self.cfg.agent).await?;
             self.stats.ovsdb_reconnects += 1;
+            self.metrics.reconnect("ovsdb");
             tracing::info!("OVSDB {} connected", self.cfg.agent.ovsdb);
             self.db = Some(db);
         }

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use kakine::agent::live::{Live, LiveConfig};
 use kakine::agent::{self, AgentConfig};
+use kakine::observe::{
+    serve_metrics, spawn_packet_ins, AuditConfig, AuditFormat, AuditLog, StatsSource,
+};
 use kakine::pipeline;
 use kakine::watch::DirSource;
 
@@ -52,6 +55,16 @@ struct Args {
     /// Seconds between drift checks (installed flows vs a dump); 0 = never.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     drift_interval: f64,
+    /// Prometheus metrics endpoint (`GET /metrics`); `off` disables it.
+    #[arg(long, default_value = "127.0.0.1:9479", value_name = "ADDR:PORT")]
+    metrics_addr: String,
+    /// Audit log of rules with enableLogging (and K8s NetworkPolicies in namespaces annotated
+    /// `kakine.io/enable-np-logging: "true"`); rotated at 100 MiB, 5 files kept.
+    #[arg(long, default_value = "/var/log/kakine/np.log", value_name = "FILE")]
+    audit_log: PathBuf,
+    /// Audit-log lines as JSON objects instead of text.
+    #[arg(long)]
+    audit_json: bool,
     /// Benchmarks only: compile pods that have no interface here as local, on made-up ofports.
     #[arg(long, hide = true)]
     phantom_pods: bool,
@@ -136,7 +149,45 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         phantom_pods: args.phantom_pods,
     };
     let quiet = live.quiet;
+    let of_socket = live.agent.of_socket.clone();
     let agent = Live::start(live).await?;
+
+    // Observability: metrics endpoint, audit log, and the packet-in task (its own connection:
+    // the packet-in format is per connection).
+    let metrics = agent.metrics();
+    if args.metrics_addr != "off" {
+        let addr: std::net::SocketAddr = args
+            .metrics_addr
+            .parse()
+            .with_context(|| format!("--metrics-addr {}", args.metrics_addr))?;
+        let source = StatsSource {
+            conn: agent.connection().clone(),
+            rules: agent.rule_index(),
+        };
+        let (bound, _task) = serve_metrics(addr, metrics.clone(), Some(source))
+            .await
+            .with_context(|| format!("--metrics-addr {addr}"))?;
+        tracing::info!("metrics on http://{bound}/metrics");
+    }
+    if let Some(dir) = args.audit_log.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("--audit-log {}", dir.display()))?;
+    }
+    let audit = AuditLog::open(&AuditConfig {
+        path: args.audit_log.clone(),
+        format: if args.audit_json {
+            AuditFormat::Json
+        } else {
+            AuditFormat::Text
+        },
+        max_bytes: 100 << 20,
+        max_files: 5,
+    })
+    .with_context(|| format!("--audit-log {}", args.audit_log.display()))?;
+    let packet_ins = openflow::Connection::connect_unix(&of_socket)
+        .await
+        .with_context(|| format!("OpenFlow {}", of_socket.display()))?;
+    spawn_packet_ins(packet_ins, agent.rule_index(), audit, metrics);
+
     let source = match DirSource::new(&args.standalone, quiet) {
         Ok(s) => Some(s),
         Err(e) => {
