@@ -56,6 +56,33 @@ spec:
   - {name: drop-rest, action: Drop, from: [{namespaceSelector: {}}]}
 ";
 
+/// The model of namespace `ns-n` alone (the split layout: one Cluster document per namespace).
+fn namespace_yaml(s: Shape, n: usize, relabel: bool) -> String {
+    let mut y = String::from("apiVersion: kakine.io/v1alpha1\nkind: Cluster\nnamespaces:\n");
+    writeln!(
+        y,
+        "- {{name: ns-{n}, labels: {{team: t{}}}}}\npods:",
+        n % 10
+    )
+    .unwrap();
+    for p in 0..s.pods {
+        let app = if relabel && p == 0 {
+            "relabeled".to_string()
+        } else {
+            format!("app{}", p % 10)
+        };
+        writeln!(
+            y,
+            "- {{namespace: ns-{n}, name: pod-{p}, labels: {{app: {app}}}, ip: 10.{}.{}.{}, ports: [{{port: 80, protocol: TCP, name: http}}]}}",
+            128 + n / 250,
+            n % 250,
+            p + 1
+        )
+        .unwrap();
+    }
+    y
+}
+
 fn cluster_yaml(s: Shape, relabel: bool) -> String {
     let mut y = String::from("apiVersion: kakine.io/v1alpha1\nkind: Cluster\nnamespaces:\n");
     y.push_str("- name: a\n- name: b\n");
@@ -246,12 +273,12 @@ async fn latency(ovs: &OvsSandbox, tmp: &Path) {
         },
         state_dir: None,
         drift_interval: Duration::ZERO,
-        quiet: Duration::from_millis(10),
+        quiet: Duration::from_millis(5),
         phantom_pods: true,
     };
     let live = Live::start(cfg).await.unwrap();
     let mut rx = live.subscribe();
-    let source = kakine::watch::DirSource::new(&dir, Duration::from_millis(10)).unwrap();
+    let source = kakine::watch::DirSource::new(&dir, Duration::from_millis(5)).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(live.run(Some(source), async {
         let _ = stop_rx.await;
@@ -277,7 +304,29 @@ async fn latency(ovs: &OvsSandbox, tmp: &Path) {
     let cluster = dir.join("cluster.yaml");
     let (plain, relabeled) = (cluster_yaml(SMALL, false), cluster_yaml(SMALL, true));
     let mut results: Vec<(&str, Vec<f64>, Vec<f64>, usize)> = vec![];
-    for kind in ["policy add", "policy update", "policy delete", "pod label"] {
+    for kind in [
+        "policy add",
+        "policy update",
+        "policy delete",
+        "pod label",
+        "pod label, split model",
+    ] {
+        if kind == "pod label, split model" {
+            // The same model, one Cluster document per namespace: a pod change re-parses only
+            // its namespace's file.
+            let base = format!(
+                "apiVersion: kakine.io/v1alpha1\nkind: Cluster\nnamespaces:\n- name: a\n- name: b\npods:\n{SOAK}"
+            );
+            std::fs::write(dir.join("cluster-00-base.yaml"), base).unwrap();
+            for n in 0..SMALL.namespaces {
+                let f = dir.join(format!("cluster-ns-{n:03}.yaml"));
+                std::fs::write(f, namespace_yaml(SMALL, n, false)).unwrap();
+            }
+            std::fs::remove_file(&cluster).unwrap();
+            let r = next(&mut rx).await;
+            rx.mark_unchanged();
+            assert_eq!(r.added + r.deleted, 0, "the split model is the same model");
+        }
         let (mut lat, mut wall, mut touched) = (vec![], vec![], 0);
         for i in 0..30 {
             let t = Instant::now();
@@ -289,9 +338,14 @@ async fn latency(ovs: &OvsSandbox, tmp: &Path) {
                 "policy delete" => {
                     std::fs::remove_file(&extra).unwrap();
                 }
-                _ => {
+                "pod label" => {
                     std::fs::write(&cluster, if i % 2 == 0 { &relabeled } else { &plain }).unwrap()
                 }
+                _ => std::fs::write(
+                    dir.join("cluster-ns-000.yaml"),
+                    namespace_yaml(SMALL, 0, i % 2 == 0),
+                )
+                .unwrap(),
             }
             let r = next(&mut rx).await;
             rx.mark_unchanged();
@@ -510,6 +564,25 @@ fn main() {
         for (name, shape) in [("small", SMALL), ("large", LARGE)] {
             let dir = tmp.path().join(name);
             write_input(&dir, shape);
+            let t = Instant::now();
+            kakine::policy::load_files(&[dir.join("cluster.yaml")]).unwrap();
+            println!(
+                "{name}: cluster.yaml alone {:.1} ms",
+                t.elapsed().as_secs_f64() * 1e3
+            );
+            let text = std::fs::read_to_string(dir.join("cluster.yaml")).unwrap();
+            let t = Instant::now();
+            let docs = kakine::policy::load::parse_documents(&dir, &text).unwrap();
+            println!(
+                "{name}: yaml parse {:.1} ms",
+                t.elapsed().as_secs_f64() * 1e3
+            );
+            let t = Instant::now();
+            let _ = kakine::policy::load::parse_document(&docs[0], &dir).unwrap();
+            println!(
+                "{name}: typed+sanity {:.1} ms",
+                t.elapsed().as_secs_f64() * 1e3
+            );
             let t = Instant::now();
             let input = kakine::policy::load_dir(&dir).unwrap();
             let t_load = t.elapsed();

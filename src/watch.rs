@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
+use std::collections::BTreeMap;
+
+use crate::policy::load::{self, Parsed};
 use crate::policy::resolved::ResolvedPolicies;
 
 /// One change of the source: the new input, or why it was rejected.
@@ -30,16 +33,46 @@ pub type Loaded = (ResolvedPolicies, Vec<(PathBuf, String)>);
 /// Loads and resolves a directory, returning the files it read as well (for the last-good
 /// copy). Errors are one line naming the file, object and field.
 pub fn load(dir: &Path) -> Result<Loaded, String> {
-    let files = crate::state::input_files(dir).map_err(|e| e.to_string())?;
-    let mut texts = Vec::with_capacity(files.len());
-    for path in &files {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        texts.push((path.clone(), text));
+    Loader::default().load(dir)
+}
+
+/// A directory loader that keeps each file's parsed documents and parses again only the files
+/// whose text changed: a one-policy edit costs the parse of that file, not of the whole input.
+#[derive(Debug, Default)]
+pub struct Loader {
+    /// Path -> (text, its documents).
+    cache: BTreeMap<PathBuf, (String, Vec<Parsed>)>,
+}
+
+impl Loader {
+    /// [`load`], reusing the parse of every unchanged file.
+    pub fn load(&mut self, dir: &Path) -> Result<Loaded, String> {
+        let files = crate::state::input_files(dir).map_err(|e| e.to_string())?;
+        let mut texts = Vec::with_capacity(files.len());
+        for path in &files {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            texts.push((path.clone(), text));
+        }
+        self.cache.retain(|p, _| files.contains(p));
+        for (path, text) in &texts {
+            if self.cache.get(path).is_some_and(|(t, _)| t == text) {
+                continue;
+            }
+            self.cache.remove(path);
+            let docs = load::parse_file(path, text).map_err(|e| e.to_string())?;
+            self.cache.insert(path.clone(), (text.clone(), docs));
+        }
+        let (cluster, objects) = load::assemble(
+            self.cache
+                .iter()
+                .map(|(p, (_, docs))| (p.as_path(), docs.as_slice())),
+        )
+        .map_err(|e| e.to_string())?;
+        let cluster = cluster.ok_or_else(|| load::no_cluster(dir).to_string())?;
+        let resolved = crate::policy::resolve(&cluster, &objects).map_err(|e| e.to_string())?;
+        Ok((resolved, texts))
     }
-    let input = crate::policy::load_dir(dir).map_err(|e| e.to_string())?;
-    let resolved =
-        crate::policy::resolve(&input.cluster, &input.objects).map_err(|e| e.to_string())?;
-    Ok((resolved, texts))
 }
 
 /// A watched input directory; see the module docs.
@@ -47,6 +80,8 @@ pub struct DirSource {
     dir: PathBuf,
     rx: mpsc::UnboundedReceiver<Instant>,
     quiet: Duration,
+    /// The parse cache, shared with the blocking load task.
+    loader: std::sync::Arc<std::sync::Mutex<Loader>>,
     /// The first file event of the change being debounced.
     first: Option<Instant>,
     /// The load of the change, once debounced.
@@ -79,10 +114,22 @@ impl DirSource {
             dir: dir.to_path_buf(),
             rx,
             quiet,
+            loader: Default::default(),
             first: None,
             loading: None,
             _watcher: watcher,
         })
+    }
+
+    /// The directory's current content (no file event needed), through the parse cache.
+    pub async fn current(&self) -> SourceEvent {
+        let (dir, loader) = (self.dir.clone(), self.loader.clone());
+        let at = Instant::now();
+        let input =
+            tokio::task::spawn_blocking(move || loader.lock().expect("loader lock").load(&dir))
+                .await
+                .unwrap_or_else(|e| Err(format!("loading the input failed: {e}")));
+        SourceEvent { at, input }
     }
 
     /// The directory.
@@ -107,7 +154,10 @@ impl DirSource {
                 }
             }
             let dir = self.dir.clone();
-            self.loading = Some(tokio::task::spawn_blocking(move || load(&dir)));
+            let loader = self.loader.clone();
+            self.loading = Some(tokio::task::spawn_blocking(move || {
+                loader.lock().expect("loader lock").load(&dir)
+            }));
         }
         let handle = self.loading.as_mut().expect("set above");
         let input = handle

@@ -146,13 +146,22 @@ fn a_directory_without_a_cluster_document_is_an_error() {
 }
 
 #[test]
-fn two_cluster_documents_are_an_error() {
-    let (_dir, result) = load(&[("a.yaml", CLUSTER), ("b.yaml", CLUSTER)]);
-    let err = result.expect_err("two clusters");
-    assert!(
-        err.to_string().contains("a second Cluster document"),
-        "{err}"
-    );
+fn cluster_documents_in_several_files_merge_and_are_checked_as_one_model() {
+    // b.yaml's pod lives in a namespace that a.yaml declares.
+    let more = "apiVersion: kakine.io/v1alpha1\nkind: Cluster\npods:\n- {namespace: y, name: c, ip: 10.0.0.3}\n";
+    let (_dir, result) = load(&[("a.yaml", CLUSTER), ("b.yaml", more)]);
+    let input = result.expect("merged");
+    assert_eq!(input.cluster.namespaces.len(), 2);
+    let pods: Vec<_> = input.cluster.pods.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(pods, ["a", "c"]);
+
+    // The same pod declared again in b.yaml: the error names b.yaml and its own index.
+    let twice = "apiVersion: kakine.io/v1alpha1\nkind: Cluster\npods:\n- {namespace: y, name: c, ip: 10.0.0.3}\n- {namespace: x, name: a, ip: 10.0.0.9}\n";
+    let (_dir, result) = load(&[("a.yaml", CLUSTER), ("b.yaml", twice)]);
+    let err = result.expect_err("a pod twice").to_string();
+    assert!(err.contains("b.yaml"), "{err}");
+    assert!(err.contains("pods[1].name"), "{err}");
+    assert!(err.contains("pod x/a is declared twice"), "{err}");
 }
 
 #[test]

@@ -506,14 +506,7 @@ impl Live {
         let mut retry_at: Option<tokio::time::Instant> = None;
         if let Some(src) = &source {
             // The source's current content (no file event happened yet).
-            let dir = src.dir().to_path_buf();
-            let input = tokio::task::spawn_blocking(move || crate::watch::load(&dir))
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()));
-            pending = Some(Pending::Input(SourceEvent {
-                at: Instant::now(),
-                input,
-            }));
+            pending = Some(Pending::Input(src.current().await));
             retry_at = Some(tokio::time::Instant::now());
         }
         loop {

@@ -145,7 +145,7 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         agent: cfg,
         state_dir: Some(args.state_dir.clone()),
         drift_interval: Duration::from_secs_f64(args.drift_interval.max(0.0)),
-        quiet: Duration::from_millis(10),
+        quiet: Duration::from_millis(5),
         phantom_pods: args.phantom_pods,
     };
     let quiet = live.quiet;

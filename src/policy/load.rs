@@ -86,12 +86,7 @@ pub fn load_dir(dir: &Path) -> Result<Input, PolicyError> {
     let (cluster, objects) = load_all(&files)?;
     match cluster {
         Some(cluster) => Ok(Input { cluster, objects }),
-        None => Err(PolicyError::ClusterCount {
-            message: format!(
-                "{}: no {CLUSTER_API_VERSION} Cluster document among the YAML files",
-                dir.display()
-            ),
-        }),
+        None => Err(no_cluster(dir)),
     }
 }
 
@@ -105,33 +100,96 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Input, PolicyError> {
 }
 
 fn load_all(paths: &[PathBuf]) -> Result<(Option<Cluster>, PolicySet), PolicyError> {
-    let mut cluster: Option<(Cluster, PathBuf)> = None;
-    let mut objects = PolicySet::default();
+    let mut parsed = Vec::with_capacity(paths.len());
     for path in paths {
         let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
             path: path.clone(),
             source,
         })?;
-        for doc in parse_documents(path, &text)? {
-            match parse_document(&doc, path)? {
+        parsed.push((path.clone(), parse_file(path, &text)?));
+    }
+    assemble(parsed.iter().map(|(p, d)| (p.as_path(), d.as_slice())))
+}
+
+/// Parses every document of one file (`file` names it in errors).
+///
+/// Errors: malformed YAML, or a document that is not a valid object (naming file, object and
+/// field).
+pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Parsed>, PolicyError> {
+    parse_documents(file, text)?
+        .iter()
+        .map(|doc| parse_document(doc, file))
+        .collect()
+}
+
+/// Puts parsed files together (in the order given): the `Cluster` documents merged into one
+/// model (nodes, namespaces and pods of each, in order: a large model can be split, say one
+/// file per namespace, so that a change re-parses only its file), checked as a whole, then the
+/// cross-object validation of [`validate`].
+///
+/// Errors: a model problem (undeclared namespace, a pod, IP or MAC twice), naming the file and
+/// the field of the document it is in; or a validation error.
+pub fn assemble<'a>(
+    files: impl IntoIterator<Item = (&'a Path, &'a [Parsed])>,
+) -> Result<(Option<Cluster>, PolicySet), PolicyError> {
+    let mut cluster: Option<Cluster> = None;
+    // Per Cluster document: its file and the index of its first pod in the merged model.
+    let mut origins: Vec<(&Path, usize)> = Vec::new();
+    let mut objects = PolicySet::default();
+    for (path, docs) in files {
+        for doc in docs {
+            match doc {
                 Parsed::Cluster(c) => {
-                    if let Some((_, first)) = &cluster {
-                        return Err(PolicyError::ClusterCount {
-                            message: format!(
-                                "{}: a second Cluster document (the first is in {})",
-                                path.display(),
-                                first.display()
-                            ),
-                        });
-                    }
-                    cluster = Some((c, path.clone()));
+                    let merged = cluster.get_or_insert_with(Cluster::default);
+                    origins.push((path, merged.pods.len()));
+                    merged.nodes.extend(c.nodes.iter().cloned());
+                    merged.namespaces.extend(c.namespaces.iter().cloned());
+                    merged.pods.extend(c.pods.iter().cloned());
                 }
-                Parsed::Object(o) => objects.push(*o),
+                Parsed::Object(o) => objects.push((**o).clone()),
             }
         }
     }
+    if let Some(c) = &cluster {
+        super::sanity::check_cluster(c).map_err(|(field, message)| {
+            // `pods[i].x` of the merged model -> the document holding pod i.
+            let index = field
+                .strip_prefix("pods[")
+                .and_then(|r| r.split(']').next())
+                .and_then(|n| n.parse::<usize>().ok());
+            let (file, field) = match index {
+                Some(i) => {
+                    let (file, first) = origins
+                        .iter()
+                        .rev()
+                        .find(|(_, first)| *first <= i)
+                        .copied()
+                        .unwrap_or((origins[0].0, 0));
+                    let rest = field.split_once(']').map(|(_, r)| r).unwrap_or("");
+                    (file, format!("pods[{}]{rest}", i - first))
+                }
+                None => (origins[0].0, field),
+            };
+            let mut at = Location::file(file);
+            at.object = Some("Cluster".to_string());
+            PolicyError::Field {
+                at: at.at(field),
+                message,
+            }
+        })?;
+    }
     validate(&objects)?;
-    Ok((cluster.map(|(c, _)| c), objects))
+    Ok((cluster, objects))
+}
+
+/// The error of a directory without a `Cluster` document.
+pub fn no_cluster(dir: &Path) -> PolicyError {
+    PolicyError::ClusterCount {
+        message: format!(
+            "{}: no {CLUSTER_API_VERSION} Cluster document among the YAML files",
+            dir.display()
+        ),
+    }
 }
 
 /// Splits YAML text into its documents as generic values (empty documents are skipped).
@@ -206,11 +264,9 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
         for key in ["apiVersion", "kind", "metadata"] {
             body.remove(key);
         }
+        // The model's own checks (declared namespaces, unique names and addresses) run in
+        // [`assemble`], on the model merged from every Cluster document.
         let cluster = typed::<Cluster>(&Value::Object(body), &at)?;
-        super::sanity::check_cluster(&cluster).map_err(|(field, message)| PolicyError::Field {
-            at: at.at(field),
-            message,
-        })?;
         return Ok(Parsed::Cluster(cluster));
     }
     let crd = CRD_API_VERSIONS.contains(&api_version);
