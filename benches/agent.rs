@@ -297,7 +297,7 @@ async fn latency(ovs: &OvsSandbox, tmp: &Path) {
     rx.mark_unchanged();
     println!(
         "{} flows installed ({} rules)",
-        first.compiled.flows.len(),
+        first.flows,
         first.compiled.rules.len()
     );
     let extra = dir.join("zz-bench.yaml");
@@ -410,6 +410,15 @@ fn spawn_agent(
             br,
         ])
         .args(["--drift-interval", "0", "--phantom-pods"])
+        .envs(
+            std::env::var("BENCH_AGENT_ENV")
+                .ok()
+                .and_then(|v| {
+                    v.split_once('=')
+                        .map(|(k, v)| vec![(k.to_string(), v.to_string())])
+                })
+                .unwrap_or_default(),
+        )
         .stdout(Stdio::null())
         .stderr(err)
         .spawn()
@@ -594,13 +603,38 @@ fn main() {
             let t_compile = t.elapsed();
             let t = Instant::now();
             let table = kakine::reconcile::FlowTable::from_flows(&flows);
+            let rss = || status_kib(std::process::id(), "VmRSS:") / 1024;
+            println!(
+                "{name}: RSS with input, policies, flows and table: {} MiB",
+                rss()
+            );
+            drop(flows);
+            drop(pods);
+            kakine::agent::live::trim_heap();
+            println!(
+                "{name}: RSS without the flow_mods (input, policies, table): {} MiB",
+                rss()
+            );
+            drop(input);
+            kakine::agent::live::trim_heap();
+            println!("{name}: RSS without the parsed input: {} MiB", rss());
+            drop(policies);
+            kakine::agent::live::trim_heap();
+            println!("{name}: RSS with the table only: {} MiB", rss());
+            let bytes: usize = table.iter().map(|f| f.encoded_len()).sum();
+            println!(
+                "{name}: table {} flows, {} encoded bytes ({:.0} B/flow)",
+                table.len(),
+                bytes,
+                bytes as f64 / table.len() as f64
+            );
             let d = kakine::reconcile::diff(&table, &table);
             let t_diff = t.elapsed();
             assert!(d.is_empty());
             let ms = |d: Duration| d.as_secs_f64() * 1e3;
             println!(
                 "{name}: {} flows; load {:.1} ms, resolve {:.1} ms, compile {:.1} ms, table+diff {:.1} ms",
-                flows.len(),
+                table.len(),
                 ms(t_load),
                 ms(t_resolve),
                 ms(t_compile),

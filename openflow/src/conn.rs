@@ -58,6 +58,11 @@ enum Command {
     Request(Message, oneshot::Sender<Result<Response, Error>>),
     Send(Message),
     Bundle(Vec<FlowMod>, oneshot::Sender<Result<Response, Error>>),
+    BundleEncoded(
+        Arc<[u8]>,
+        Vec<(u32, u32)>,
+        oneshot::Sender<Result<Response, Error>>,
+    ),
     Subscribe(mpsc::UnboundedSender<AsyncEvent>),
 }
 
@@ -190,6 +195,41 @@ impl Connection {
             Err(Error::Bundle { index, error, .. }) => Err(Error::Bundle {
                 index,
                 flow: index.and_then(|i| flow_mods.get(i)).map(|f| f.to_string()),
+                error,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`Connection::bundle`] of flow_mods already encoded: `spans` are `(offset, length)` of
+    /// FLOW_MOD bodies (what [`FlowMod::emit`] writes) in `arena`, applied in that order. For a
+    /// caller that keeps its flows encoded: nothing is decoded or copied per flow.
+    ///
+    /// Errors: as [`Connection::bundle`]; the offending flow is decoded for the message.
+    pub async fn bundle_encoded(
+        &self,
+        arena: Arc<[u8]>,
+        spans: Vec<(u32, u32)>,
+    ) -> Result<(), Error> {
+        if spans.is_empty() {
+            return Ok(());
+        }
+        let (a, sp) = (arena.clone(), spans.clone());
+        match self.call(|tx| Command::BundleEncoded(a, sp, tx)).await {
+            Ok(_) => Ok(()),
+            Err(Error::Bundle { index, error, .. }) => Err(Error::Bundle {
+                index,
+                flow: index.and_then(|i| spans.get(i)).and_then(|&(off, len)| {
+                    let body = &arena[off as usize..(off + len) as usize];
+                    let mut msg = vec![4, 14];
+                    msg.extend_from_slice(&((8 + body.len()) as u16).to_be_bytes());
+                    msg.extend_from_slice(&[0; 4]);
+                    msg.extend_from_slice(body);
+                    match Message::decode(&msg) {
+                        Ok((_, Message::FlowMod(f))) => Some(f.to_string()),
+                        _ => None,
+                    }
+                }),
                 error,
             }),
             Err(e) => Err(e),
@@ -424,6 +464,14 @@ impl Driver {
             }
             Command::Bundle(flows, tx) => {
                 let id = self.session.bundle(&flows);
+                self.bundles.insert(id, tx);
+            }
+            Command::BundleEncoded(arena, spans, tx) => {
+                let bodies: Vec<&[u8]> = spans
+                    .iter()
+                    .map(|&(off, len)| &arena[off as usize..(off + len) as usize])
+                    .collect();
+                let id = self.session.bundle_encoded(&bodies);
                 self.bundles.insert(id, tx);
             }
             Command::Subscribe(tx) => self.subscribers.push(tx),

@@ -369,6 +369,17 @@ impl Session {
     /// [`Response::BundleCommitted`] or [`Error::Bundle`] with the index of the first failing
     /// flow_mod (`flow` is left `None`: the caller has the flow_mods).
     pub fn bundle(&mut self, flow_mods: &[FlowMod]) -> RequestId {
+        self.bundle_with(flow_mods.len(), |i, buf| flow_mods[i].emit(buf))
+    }
+
+    /// [`Session::bundle`] of flow_mods already encoded: each of `bodies` is a FLOW_MOD body
+    /// (what [`FlowMod::emit`] writes, without the 8-byte header). Lets a caller that keeps its
+    /// flows encoded (a reconciler holding 100k flows) install them without decoding.
+    pub fn bundle_encoded(&mut self, bodies: &[&[u8]]) -> RequestId {
+        self.bundle_with(bodies.len(), |i, buf| buf.extend_from_slice(bodies[i]))
+    }
+
+    fn bundle_with(&mut self, n: usize, body: impl Fn(usize, &mut Vec<u8>)) -> RequestId {
         let id = self.id();
         if self.state != State::Active {
             self.events.push_back(Event::Response {
@@ -391,13 +402,13 @@ impl Session {
         );
         // A contiguous run of xids, so an error's xid gives the flow_mod's index.
         let mut base = self.next_xid;
-        if base.checked_add(flow_mods.len() as u32 + 1).is_none() {
+        if base.checked_add(n as u32 + 1).is_none() {
             base = 1;
         }
-        self.next_xid = base + flow_mods.len() as u32;
+        self.next_xid = base + n as u32;
         let mut buf = Vec::with_capacity(TRANSMIT_CHUNK + 4096);
-        for (i, fm) in flow_mods.iter().enumerate() {
-            emit_bundle_add(base + i as u32, bundle_id, flags, fm, &mut buf);
+        for i in 0..n {
+            emit_bundle_add(base + i as u32, bundle_id, flags, |b| body(i, b), &mut buf);
             if buf.len() >= TRANSMIT_CHUNK {
                 self.tx.push_back(std::mem::take(&mut buf));
                 buf.reserve(TRANSMIT_CHUNK + 4096);
@@ -411,7 +422,7 @@ impl Session {
             open,
             xids: BundleXids {
                 first: base,
-                len: flow_mods.len(),
+                len: n,
             },
             bundle_id,
             phase: BundlePhase::Adding { barrier },
@@ -704,7 +715,13 @@ pub fn negotiate(ours: u32, peer: &Hello) -> Option<u8> {
 
 /// ONFT_BUNDLE_ADD_MESSAGE wrapping an OFPT_FLOW_MOD, both with `xid`, written straight into
 /// `buf` (no intermediate [`Message`]).
-fn emit_bundle_add(xid: u32, bundle_id: u32, flags: u16, fm: &FlowMod, buf: &mut Vec<u8>) {
+fn emit_bundle_add(
+    xid: u32,
+    bundle_id: u32,
+    flags: u16,
+    body: impl FnOnce(&mut Vec<u8>),
+    buf: &mut Vec<u8>,
+) {
     let start = buf.len();
     buf.extend_from_slice(&[OFP13_VERSION, 4, 0, 0]);
     buf.extend_from_slice(&xid.to_be_bytes());
@@ -716,7 +733,7 @@ fn emit_bundle_add(xid: u32, bundle_id: u32, flags: u16, fm: &FlowMod, buf: &mut
     let inner = buf.len();
     buf.extend_from_slice(&[OFP13_VERSION, 14, 0, 0]);
     buf.extend_from_slice(&xid.to_be_bytes());
-    fm.emit(buf);
+    body(buf);
     let inner_len = (buf.len() - inner) as u16;
     buf[inner + 2..inner + 4].copy_from_slice(&inner_len.to_be_bytes());
     let len = (buf.len() - start) as u16;
@@ -733,7 +750,7 @@ mod tests {
             .parse()
             .unwrap();
         let mut ours = Vec::new();
-        emit_bundle_add(9, 2, 3, &fm, &mut ours);
+        emit_bundle_add(9, 2, 3, |b| fm.emit(b), &mut ours);
         let msg = Message::BundleAdd {
             bundle_id: 2,
             flags: 3,

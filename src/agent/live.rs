@@ -92,9 +92,12 @@ pub struct Realization {
     /// Cookie round.
     pub round: u16,
     /// The policies realized.
-    pub policies: ResolvedPolicies,
-    /// The compile.
+    pub policies: Arc<ResolvedPolicies>,
+    /// The compile (rules, allocation, warnings; its `flows` are moved into the installed
+    /// table, see `flows`).
     pub compiled: Compiled,
+    /// Flows installed.
+    pub flows: usize,
     /// The attached pods.
     pub pods: Vec<LocalPod>,
     /// Flows added (new or changed), of which changed, and deleted.
@@ -348,31 +351,31 @@ impl Live {
         at: Instant,
     ) -> Result<Arc<Realization>, AgentError> {
         let pods = self.sync_ports(&policies).await?;
-        let compiled =
+        let mut compiled =
             compiler::compile_with(&policies, &pods, self.round, self.allocation.as_ref())?;
-        let desired = FlowTable::from_flows(&compiled.flows);
+        // The flows live on only in the compact table (see `reconcile::Flow`).
+        let desired = FlowTable::from_flows(&std::mem::take(&mut compiled.flows));
         let kind = if self.restart_pending {
             Kind::Restart
         } else {
             kind
         };
-        let (mods, added, changed, deleted) = if self.restart_pending {
-            let mods = reconcile::restart(&self.installed, &desired);
-            let d = reconcile::diff(&self.installed, &desired);
-            (mods, d.add.len(), d.changed, d.delete.len())
-        } else {
+        let of_err = |source| AgentError::OpenFlow {
+            socket: self.cfg.agent.of_socket.clone(),
+            source,
+        };
+        let (added, changed, deleted) = reconcile::diff_counts(&self.installed, &desired);
+        if self.restart_pending {
+            // The whole new round, encoded straight from the table (no 100k flow_mods built).
+            let (arena, spans) = reconcile::restart_encoded(&self.installed, &desired);
+            self.conn
+                .bundle_encoded(arena.into(), spans)
+                .await
+                .map_err(of_err)?;
+        } else if added + deleted > 0 {
             let d = reconcile::diff(&self.installed, &desired);
             tracing::debug!("{kind:?} diff {d}");
-            (d.flow_mods(), d.add.len(), d.changed, d.delete.len())
-        };
-        if !mods.is_empty() {
-            self.conn
-                .bundle(&mods)
-                .await
-                .map_err(|source| AgentError::OpenFlow {
-                    socket: self.cfg.agent.of_socket.clone(),
-                    source,
-                })?;
+            self.conn.bundle(&d.flow_mods()).await.map_err(of_err)?;
         }
         let latency = at.elapsed();
         self.installed = desired;
@@ -413,7 +416,8 @@ impl Live {
         let r = Arc::new(Realization {
             kind,
             round: self.round,
-            policies: (*policies).clone(),
+            policies: policies.clone(),
+            flows: self.installed.len(),
             compiled,
             pods,
             added,
@@ -424,6 +428,7 @@ impl Live {
         self.rules
             .send_replace(Arc::new(RuleIndex::new(&r.compiled, &r.policies, &r.pods)));
         self.publish.send_replace(Some(r.clone()));
+        trim_heap();
         Ok(r)
     }
 
@@ -733,6 +738,18 @@ async fn connect_db(a: &AgentConfig) -> Result<ovsdb::Client, AgentError> {
         .await
         .map_err(err)?;
     Ok(db)
+}
+
+/// Hands the heap pages freed by a realization (the compile's flow_mods, the bundle) back to
+/// the kernel: glibc keeps them otherwise, and a 100k-flow compile would stay in the agent's
+/// RSS for good (`malloc_trim(3)`).
+#[allow(unsafe_code)]
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own arenas; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Exponential backoff: 100 ms doubling to 5 s.
