@@ -805,7 +805,7 @@ pub fn emit_actions(actions: &[Action], buf: &mut Vec<u8>) {
 /// Errors: [`Error::BadLength`] for a length that is < 8, not a multiple of 8 or past the end;
 /// [`Error::BadAction`] for a known action with an invalid body.
 pub(crate) fn parse_actions(r: &mut Reader) -> Result<Vec<Action>, Error> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(crate::wire::count_items(r.peek_rest()));
     while !r.is_empty() {
         let off = r.offset();
         let len = r.peek_u16(2).ok_or_else(|| Error::Truncated {

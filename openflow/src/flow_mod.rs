@@ -3,7 +3,8 @@
 
 use crate::flow::{FlowMod, FlowModCommand, Match};
 use crate::instruction::{emit_instructions, parse_instructions};
-use crate::wire::Reader;
+use crate::message::OFP13_VERSION;
+use crate::wire::{put_u16_at, Reader};
 use crate::Error;
 
 /// OFPFF_* flags.
@@ -56,6 +57,18 @@ impl FlowMod {
         buf.extend_from_slice(&[0, 0]);
         self.r#match.emit(buf);
         emit_instructions(&self.instructions, buf);
+    }
+
+    /// Append the whole OFPT_FLOW_MOD message: the 8-byte `ofp_header` with `xid`, then the
+    /// body. The same bytes as `Message::FlowMod(self.clone()).emit(xid, buf)` without the
+    /// clone; reserve capacity in `buf` to batch many messages without reallocating.
+    pub fn emit_message(&self, xid: u32, buf: &mut Vec<u8>) {
+        let start = buf.len();
+        buf.extend_from_slice(&[OFP13_VERSION, 14, 0, 0]);
+        buf.extend_from_slice(&xid.to_be_bytes());
+        self.emit(buf);
+        let len = buf.len() - start;
+        put_u16_at(buf, start + 2, len as u16);
     }
 
     /// Parse a body; `r` covers exactly the body (offsets are absolute).

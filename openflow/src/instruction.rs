@@ -59,10 +59,17 @@ impl Instruction {
 
 /// Append instructions in canonical order (see the module docs).
 pub fn emit_instructions(insts: &[Instruction], buf: &mut Vec<u8>) {
-    let mut sorted: Vec<&Instruction> = insts.iter().collect();
-    sorted.sort_by_key(|i| i.rank());
-    for i in sorted {
-        i.emit(buf);
+    if insts.is_sorted_by_key(|i| i.rank()) {
+        insts.iter().for_each(|i| i.emit(buf));
+        return;
+    }
+    // One pass per rank: a stable sort without a sorted copy.
+    let top = insts.iter().map(|i| i.rank()).max().unwrap_or(0);
+    for rank in 0..=top {
+        insts
+            .iter()
+            .filter(|i| i.rank() == rank)
+            .for_each(|i| i.emit(buf));
     }
 }
 
@@ -71,7 +78,7 @@ pub fn emit_instructions(insts: &[Instruction], buf: &mut Vec<u8>) {
 /// Errors: [`Error::BadLength`] for a bad instruction length, [`Error::BadInstruction`] for an
 /// unknown type, plus action errors.
 pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Error> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(crate::wire::count_items(r.peek_rest()));
     while !r.is_empty() {
         let off = r.offset();
         let kind = r.u16("instruction type")?;

@@ -1,4 +1,4 @@
-//! OpenFlow 1.3 with Open vSwitch extensions: a nom codec, the `ovs-ofctl` flow text form, and a
+//! OpenFlow 1.3 with Open vSwitch extensions: a zero-copy codec, the `ovs-ofctl` flow text form, and a
 //! tokio connection to a bridge's management socket.
 //!
 //! # What is supported
@@ -43,6 +43,7 @@ pub mod meter;
 pub mod multipart;
 pub mod nicira;
 pub mod oxm;
+mod oxm_fast;
 pub mod packet;
 pub mod session;
 pub mod sim;

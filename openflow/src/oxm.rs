@@ -152,7 +152,7 @@ pub(crate) const FIELDS: &[(Fid, FieldInfo)] = &[
     (Fid::CtLabel, fi(NX, 108, 16, true, "ct_label")),
 ];
 
-const REG_INFO: FieldInfo = fi(NX, 0, 4, true, "reg");
+pub(crate) const REG_INFO: FieldInfo = fi(NX, 0, 4, true, "reg");
 
 impl Fid {
     pub(crate) fn info(self) -> &'static FieldInfo {
@@ -178,7 +178,7 @@ impl Fid {
         (i.class as u32) << 16 | (field as u32) << 9 | i.len as u32
     }
 
-    fn from_class_field(class: u16, field: u8) -> Option<Fid> {
+    pub(crate) fn from_class_field(class: u16, field: u8) -> Option<Fid> {
         if class == NX && field < 16 {
             return Some(Fid::Reg(field));
         }
@@ -201,11 +201,16 @@ impl Fid {
 
     /// The field's all-ones mask: its byte width, except the 13-bit VLAN_VID (present bit +
     /// VID) and the 20-bit IPv6 flow label.
-    fn all_ones(self) -> u128 {
+    pub(crate) fn all_ones(self) -> u128 {
+        self.all_ones_of(self.info())
+    }
+
+    /// [`Fid::all_ones`] given the field's row (saves the table lookup).
+    pub(crate) fn all_ones_of(self, info: &FieldInfo) -> u128 {
         match self {
             Fid::VlanVid => 0x1fff,
             Fid::Ipv6Flabel => 0xfffff,
-            _ => ones(self.info().len as u32 * 8),
+            _ => ones(info.len as u32 * 8),
         }
     }
 }
@@ -402,17 +407,7 @@ impl Match {
 
     /// Append the `ofp_match` (header, TLVs in canonical order, padding) to `buf`.
     pub fn emit(&self, buf: &mut Vec<u8>) {
-        let canon = self.canonical();
-        let start = buf.len();
-        buf.extend_from_slice(&1u16.to_be_bytes());
-        buf.extend_from_slice(&[0, 0]);
-        for f in &canon.0 {
-            let (fid, v, m) = f.raw();
-            emit_tlv(buf, fid.header(), v, m);
-        }
-        let len = buf.len() - start;
-        crate::wire::put_u16_at(buf, start + 2, len as u16);
-        buf.resize(buf.len() + pad8(len), 0);
+        crate::oxm_fast::emit_match(self, buf);
     }
 
     /// Parse an `ofp_match` (including its padding) at the reader's position.
@@ -455,16 +450,12 @@ pub(crate) fn emit_tlv(buf: &mut Vec<u8>, header: u32, v: u128, m: Option<u128>)
     }
 }
 
-fn be_uint(b: &[u8]) -> u128 {
-    b.iter().fold(0u128, |acc, x| acc << 8 | *x as u128)
-}
-
-/// A TLV as read: unmasked header, value bytes, mask bytes.
-pub(crate) type RawTlv = (u32, Vec<u8>, Option<Vec<u8>>);
+/// A TLV as read: unmasked header, value bytes, mask bytes (borrowed from the message).
+pub(crate) type RawTlv<'a> = (u32, &'a [u8], Option<&'a [u8]>);
 
 /// Read one TLV header and its value (+mask) without interpreting the field.
 /// Returns (header with hasmask cleared and unmasked length, value, mask).
-pub(crate) fn parse_tlv(r: &mut Reader) -> Result<RawTlv, Error> {
+pub(crate) fn parse_tlv<'a>(r: &mut Reader<'a>) -> Result<RawTlv<'a>, Error> {
     let off = r.offset();
     let header = r.u32("OXM header")?;
     let class = (header >> 16) as u16;
@@ -492,35 +483,41 @@ pub(crate) fn parse_tlv(r: &mut Reader) -> Result<RawTlv, Error> {
             kind: MatchError::BadLen(header),
         });
     }
-    let value = r.take("OXM value", len)?.to_vec();
+    let value = r.take("OXM value", len)?;
     let mask = if hasmask {
-        Some(r.take("OXM mask", len)?.to_vec())
+        Some(r.take("OXM mask", len)?)
     } else {
         None
     };
     Ok(((header & !0x1ff) | len as u32, value, mask))
 }
 
-/// Resolve an unmasked header into a known field with the right length.
-pub(crate) fn lookup(header: u32, offset: usize) -> Result<Fid, Error> {
-    let fid = Fid::from_class_field((header >> 16) as u16, ((header >> 9) & 0x7f) as u8).ok_or(
-        Error::BadMatch {
+/// Resolve an unmasked header into a known field (and its row) with the right length.
+pub(crate) fn lookup(header: u32, offset: usize) -> Result<(Fid, &'static FieldInfo), Error> {
+    let (fid, info) = crate::oxm_fast::find((header >> 16) as u16, ((header >> 9) & 0x7f) as u8)
+        .ok_or(Error::BadMatch {
             offset,
             kind: MatchError::BadField(header),
-        },
-    )?;
-    if fid.info().len as u32 != header & 0xff {
+        })?;
+    if info.len as u32 != header & 0xff {
         return Err(Error::BadMatch {
             offset,
             kind: MatchError::BadLen(header),
         });
     }
-    Ok(fid)
+    Ok((fid, info))
 }
 
+/// Decode the OXM list into a field list allocated once at its exact size. OVS writes fields in
+/// canonical order, so the list is only sorted (and only searched for duplicates) when a field
+/// arrives out of order.
 fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
-    let mut fields: Vec<MatchField> = Vec::new();
-    let mut seen: Vec<Fid> = Vec::new();
+    let mut fields: Vec<MatchField> =
+        Vec::with_capacity(crate::oxm_fast::count_tlvs(r.peek_rest()));
+    // Strictly ascending so far: then no field can repeat an earlier one.
+    let mut ascending = true;
+    let mut last: Option<Fid> = None;
+    let mut zero_masks = false;
     let mut eth_type: Option<u16> = None;
     let mut ip_proto: Option<u8> = None;
     let mut icmpv6_type: Option<u8> = None;
@@ -528,20 +525,23 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
     while !r.is_empty() {
         let off = r.offset();
         let (header, value, mask) = parse_tlv(r)?;
-        let fid = lookup(header, off)?;
-        let name = fid.name();
+        let (fid, info) = lookup(header, off)?;
         let bad = |kind| Error::BadMatch { offset: off, kind };
-        if seen.contains(&fid) {
-            return Err(bad(MatchError::DupField(name)));
+        if last.is_some_and(|l| l >= fid) {
+            ascending = false;
         }
-        let v = be_uint(&value);
-        let m = mask.as_deref().map(be_uint);
+        if !ascending && fields.iter().any(|f| f.raw().0 == fid) {
+            return Err(bad(MatchError::DupField(fid.name())));
+        }
+        last = Some(fid);
+        let v = crate::oxm_fast::be_value(value);
+        let m = mask.map(crate::oxm_fast::be_value);
         if let Some(m) = m {
-            if !fid.info().maskable {
-                return Err(bad(MatchError::BadMask(name)));
+            if !info.maskable {
+                return Err(bad(MatchError::BadMask(fid.name())));
             }
             if v & !m != 0 {
-                return Err(bad(MatchError::BadWildcards(name)));
+                return Err(bad(MatchError::BadWildcards(fid.name())));
             }
         }
         let is_ip = matches!(eth_type, Some(0x0800) | Some(0x86dd));
@@ -570,7 +570,7 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
             _ => true,
         };
         if !prereq_ok {
-            return Err(bad(MatchError::BadPrereq(name)));
+            return Err(bad(MatchError::BadPrereq(fid.name())));
         }
         match fid {
             Fid::EthType => eth_type = Some(v as u16),
@@ -579,12 +579,25 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
             Fid::VlanVid => vlan_present = v & 0x1000 != 0,
             _ => {}
         }
-        seen.push(fid);
-        if let Some(f) = MatchField::from_raw(fid, v, m).normalized() {
-            fields.push(f);
-        }
+        // Normalise as `MatchField::normalized` does: an all-ones mask is exact; all-zero
+        // masked fields stay in the list (so duplicates of them are still caught) until the end.
+        let m = match m {
+            Some(m) if m & fid.all_ones_of(info) == fid.all_ones_of(info) => None,
+            Some(0) => {
+                zero_masks = true;
+                Some(0)
+            }
+            m => m,
+        };
+        fields.push(MatchField::from_raw(fid, v, m));
     }
-    Ok(Match(fields).canonical())
+    if zero_masks {
+        fields.retain(|f| f.raw().2 != Some(0));
+    }
+    if !ascending {
+        fields.sort_by_key(|f| f.raw().0);
+    }
+    Ok(Match(fields))
 }
 
 #[cfg(test)]
