@@ -1,5 +1,5 @@
-//! OpenFlow 1.3 with Open vSwitch extensions: a zero-copy codec, the `ovs-ofctl` flow text form, and a
-//! tokio connection to a bridge's management socket.
+//! OpenFlow 1.3 with Open vSwitch extensions: a zero-copy codec, the `ovs-ofctl` flow text form,
+//! and a tokio connection to a bridge's management socket.
 //!
 //! # What is supported
 //! - Messages ([`Message`]): HELLO (version bitmap), ERROR (incl. experimenter errors),
