@@ -45,8 +45,8 @@ fn allocations_decoding(bytes: &[u8]) -> u64 {
 }
 
 /// An IPv4/TCP match of the first `n` of: eth_type, ip_proto, a masked reg, tp_dst, nw_src,
-/// ct_mark, nw_dst/16, conj_id, then the other fifteen registers (prerequisites always come before what
-/// needs them; the encoder writes the canonical order).
+/// ct_mark, nw_dst/16, conj_id, then the other fifteen registers (prerequisites always come
+/// before what needs them; the encoder writes the canonical order).
 fn match_of(n: usize) -> Match {
     let mut all = vec![
         MatchField::EthType(0x0800),
