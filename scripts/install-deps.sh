@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what kakine's demo and tests need on Debian: Open vSwitch (userspace datapath is
-# enough, no kernel module), iproute2 and ethtool. Does nothing when all is present.
+# enough, no kernel module), iproute2, ethtool and ping (the live agent's restart test).
+# Does nothing when all is present.
 set -euo pipefail
 
 need=()
@@ -8,6 +9,7 @@ command -v ovs-vswitchd >/dev/null 2>&1 || need+=(openvswitch-switch)
 command -v ovs-ofctl >/dev/null 2>&1 || need+=(openvswitch-common)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo not found: install a Rust toolchain (https://rustup.rs), then re-run" >&2

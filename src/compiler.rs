@@ -22,7 +22,7 @@ use ipnet::Ipv4Net;
 use openflow::flow::{ct_state, Action, Field, FlowMod, Instruction, MacAddr, Match, MatchField};
 
 use crate::alloc::{IdAllocator, PriorityAllocator};
-use crate::pipeline::{self, apply, packet_in, prio, regs, PipelineError, TableRef};
+use crate::pipeline::{self, apply, meters, packet_in, prio, regs, PipelineError, TableRef};
 use crate::policy::resolved::{
     Direction, Peers, PodInfo, PodKey, PortMatch, Protocol, ResolvedPolicies, ResolvedRule,
     RuleAction, RuleRef, Service, Stage,
@@ -137,7 +137,7 @@ pub struct CompiledRule {
     /// Its OpenFlow priority.
     pub priority: u16,
     /// Number of flows it uses: its conjunctive match flows (a flow shared with other rules
-    /// counts for each of them), its `conj_id` flows and its metric flow.
+    /// counts for each of them), its `conj_id` flows and its metric-table flows.
     pub flows: usize,
     /// The clause sizes of each conjunction the rule became: `(peer matches, applied-to
     /// matches, service matches)`, `None` for an unrestricted dimension (see
@@ -152,7 +152,7 @@ pub struct Compiled {
     pub flows: Vec<FlowMod>,
     /// The rules, by id.
     pub rules: Vec<CompiledRule>,
-    /// Notes for the user (e.g. Reject not yet answered).
+    /// Notes for the user.
     pub warnings: Vec<String>,
     /// The allocation to pass to the next compile.
     pub allocation: Allocation,
@@ -377,8 +377,10 @@ fn pod_flows(flows: &mut Vec<FlowMod>, local: &[LocalPod], round: u16) -> Result
     let arp_guard = t("ArpSpoofGuard")?;
     let guard = t("SpoofGuard")?;
     let l2 = t("L2Forwarding")?;
-    for (i, pod) in local.iter().enumerate() {
-        let obj = i as u32 + 1;
+    for pod in local {
+        // The object is the ofport: stable while the pod lives, so adding a pod leaves the
+        // other pods' flows (and cookies) alone.
+        let obj = pod.ofport;
         let mut push = |f: FlowMod| flows.push(with_cookie(f, round, cookie::POD, obj));
         let in_port = MatchField::InPort(pod.ofport);
         push(cls.flow(
@@ -501,12 +503,6 @@ impl<'a> PolicyCompiler<'a> {
             let table = *table;
             let p = out.allocation.priorities[table.table.name][key];
             let id = ids.get(&(key.clone(), 0)).expect("allocated");
-            if rule.action == RuleAction::Reject {
-                out.warnings.push(format!(
-                    "{}: Reject sends the packet to the agent, which does not answer with RST/ICMP yet (the client sees a drop)",
-                    rule.id
-                ));
-            }
             let mut used = 0;
             let mut dims = Vec::new();
             for (part, sub) in parts.into_iter().enumerate() {
@@ -551,14 +547,9 @@ impl<'a> PolicyCompiler<'a> {
                     id,
                 ));
             }
-            if matches!(rule.action, RuleAction::Drop | RuleAction::Reject) {
+            for f in metric_flows(rule, id)? {
                 used += 1;
-                action_flows.push(with_cookie(
-                    metric_flow(rule, id)?,
-                    self.round,
-                    cookie::POLICY,
-                    id,
-                ));
+                action_flows.push(with_cookie(f, self.round, cookie::POLICY, id));
             }
             out.rules.push(CompiledRule {
                 id,
@@ -588,7 +579,7 @@ impl<'a> PolicyCompiler<'a> {
                 let f = eg.flow(
                     prio::ISOLATION,
                     Match(vec![ip(), MatchField::Ipv4Src(pod.ip, None)]),
-                    vec![],
+                    self.isolation_actions(key),
                 );
                 out.flows
                     .push(with_cookie(f, self.round, cookie::ISOLATION, 1));
@@ -600,13 +591,26 @@ impl<'a> PolicyCompiler<'a> {
                 let f = ing.flow(
                     prio::ISOLATION,
                     Match(vec![ip(), reg_match(regs::TARGET_OFPORT, pod.ofport)]),
-                    vec![],
+                    self.isolation_actions(key),
                 );
                 out.flows
                     .push(with_cookie(f, self.round, cookie::ISOLATION, 2));
             }
         }
         Ok(())
+    }
+
+    /// The actions of the isolation drop of `pod`: none (drop), or a metered copy to the agent
+    /// for the audit log when its namespace turns NetworkPolicy logging on.
+    fn isolation_actions(&self, pod: &PodKey) -> Vec<Instruction> {
+        if !self.policies.np_logging.contains(&pod.namespace) {
+            return vec![];
+        }
+        vec![apply(vec![to_agent(
+            packet_in::OP_LOG,
+            packet_in::ISOLATION_RULE,
+            meters::LOG,
+        )])]
     }
 
     /// The applied-to clause of a set of pods: only pods on this node are enforced here.
@@ -830,30 +834,92 @@ fn metric_table(dir: Direction) -> Result<TableRef, PipelineError> {
     })
 }
 
-/// The metric-table flow of a Drop or Reject rule: counts its packets; a Drop ends there (no
-/// actions), a Reject goes to the agent with `controller(userdata=01.02.<rule id>)`.
-fn metric_flow(rule: &ResolvedRule, id: u32) -> Result<FlowMod, PipelineError> {
-    let metric = metric_table(rule.direction)?;
-    let mut disposition = regs::DENY_MARK.match_value(1);
-    let mut actions = vec![];
-    if rule.action == RuleAction::Reject {
-        let (v, m) = regs::REJECT_MARK.match_value(1);
-        disposition = (disposition.0 | v, disposition.1 | m);
-        actions.push(apply(vec![Action::Controller2 {
-            max_len: u16::MAX,
-            reason: 1,
-            id: 0,
-            userdata: packet_in::userdata(packet_in::OP_REJECT, id),
-        }]));
+/// A metered `controller(userdata=01.<operation>.<rule id>,meter_id=<meter>)` action.
+fn to_agent(operation: u8, rule_id: u32, meter: u32) -> Action {
+    Action::Controller2 {
+        max_len: u16::MAX,
+        reason: 1,
+        id: 0,
+        userdata: packet_in::userdata(operation, rule_id),
+        pause: false,
+        meter_id: Some(meter),
     }
-    Ok(metric.flow(
+}
+
+/// The metric-table flows of a rule, which count its packets, bytes and sessions (read back by
+/// `crate::observe::rule_stats`):
+/// - Allow: its new connections (`reg5`/`reg6` = rule id, `+new+trk`; with `enableLogging` a
+///   metered copy goes to the agent, `controller(userdata=01.01.<id>,meter_id=1)`, and the
+///   packet continues) and its established packets (`-new+trk`, the rule id in `ct_label`);
+/// - Drop: its packets end here (a logged rule's go to the agent first);
+/// - Reject: its packets go to the agent, `controller(userdata=01.02.<id>,meter_id=2)`
+///   (`01.03` when logged), which answers with RST / ICMP;
+/// - Pass: none (a Pass decides nothing).
+fn metric_flows(rule: &ResolvedRule, id: u32) -> Result<Vec<FlowMod>, PipelineError> {
+    let metric = metric_table(rule.direction)?;
+    let log = if rule.enable_logging {
+        packet_in::OP_LOG
+    } else {
+        0
+    };
+    let mut disposition = regs::DENY_MARK.match_value(1);
+    let actions = match rule.action {
+        RuleAction::Pass => return Ok(vec![]),
+        RuleAction::Allow => {
+            let (allow_reg, label_ofs) = match rule.direction {
+                Direction::Egress => (regs::EGRESS_RULE, regs::CT_LABEL_EGRESS_OFS),
+                Direction::Ingress => (regs::INGRESS_RULE, regs::CT_LABEL_INGRESS_OFS),
+            };
+            let next = metric.goto(metric.table.next[0])?;
+            let (trk, new) = (ct_state::TRK, ct_state::NEW);
+            let mut first = vec![];
+            if log != 0 {
+                first.push(apply(vec![to_agent(log, id, meters::LOG)]));
+            }
+            first.push(next.clone());
+            let label = u128::from(id) << label_ofs;
+            let label_mask = u128::from(u32::MAX) << label_ofs;
+            return Ok(vec![
+                metric.flow(
+                    prio::NORMAL,
+                    Match(vec![
+                        ct(new | trk, new | trk),
+                        ip(),
+                        reg_match(allow_reg, id),
+                    ]),
+                    first,
+                ),
+                metric.flow(
+                    prio::NORMAL,
+                    Match(vec![
+                        ct(trk, new | trk),
+                        ip(),
+                        MatchField::CtLabel(label, Some(label_mask)),
+                    ]),
+                    vec![next],
+                ),
+            ]);
+        }
+        RuleAction::Drop if log != 0 => vec![apply(vec![to_agent(log, id, meters::LOG)])],
+        RuleAction::Drop => vec![],
+        RuleAction::Reject => {
+            let (v, m) = regs::REJECT_MARK.match_value(1);
+            disposition = (disposition.0 | v, disposition.1 | m);
+            vec![apply(vec![to_agent(
+                log | packet_in::OP_REJECT,
+                id,
+                meters::REJECT,
+            )])]
+        }
+    };
+    Ok(vec![metric.flow(
         prio::NORMAL,
         Match(vec![
             MatchField::Reg(regs::DENY_MARK.reg, disposition.0, Some(disposition.1)),
             reg_match(regs::DENY_RULE, id),
         ]),
         actions,
-    ))
+    )])
 }
 
 /// The instructions of a rule's `conj_id` flow.

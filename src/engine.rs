@@ -233,7 +233,7 @@ impl SimEngine {
                 .verdict
                 .packet_ins
                 .iter()
-                .any(|u| matches!(packet_in::parse(u), Some((packet_in::OP_REJECT, _))));
+                .any(|u| packet_in::is_reject(u));
         Ok(decision_from_hits(
             &hits,
             &self.rules,

@@ -7,15 +7,21 @@
 
 pub mod agent;
 pub mod alloc;
+pub mod annotate;
 pub mod compiler;
 pub mod demo;
 pub mod engine;
 pub mod lab;
+pub mod observe;
 pub mod ovs_engine;
 pub mod pipeline;
 pub mod policy;
 pub mod probe;
+pub mod reconcile;
 pub mod sandbox;
 pub mod scenario;
+pub mod soak;
+pub mod state;
 pub mod stats;
 pub mod unixctl;
+pub mod watch;

@@ -8,12 +8,13 @@
 //! (`dpif/show`) = allow, anything else = deny, or reject when a Reject rule's flow decided; the
 //! deciding rules come from the cookies of the `conj_id` flows in the trace, as for the `sim`
 //! engine. In traffic mode the verdict is a real connection between the namespaces
-//! (`kakinectl probe connect`), the deciding rules still from the trace.
+//! (`kakinectl probe connect`), the deciding rules still from the trace; the agent's packet-in
+//! task ([`crate::observe`]) runs beside the probes and answers Reject rules with RST / ICMP.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -22,6 +23,7 @@ use crate::agent::{self, AgentConfig};
 use crate::compiler::{CompiledRule, LocalPod};
 use crate::engine::{decision_from_hits, Hit, OvsMode};
 use crate::lab::{Lab, Servers};
+use crate::observe::{self, RuleIndex};
 use crate::policy::resolved::{PodKey, Protocol, ResolvedPolicies};
 use crate::policy::{resolve, Cluster, Decision, Destination, PolicySet, Probe, Verdict};
 use crate::probe::{Outcome, Transport};
@@ -44,6 +46,11 @@ pub struct OvsEngine {
     mode: OvsMode,
     /// OpenFlow port -> datapath port, from `dpif/show`.
     dp_ports: BTreeMap<u32, u32>,
+    /// Traffic mode: the agent's packet-in task (Reject answers) and where it reads the rules.
+    packet_ins: Option<(
+        tokio::sync::watch::Sender<Arc<RuleIndex>>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 /// One step's policies realized on the bridge.
@@ -141,6 +148,7 @@ impl OvsEngine {
             cfg,
             mode,
             dp_ports: BTreeMap::new(),
+            packet_ins: None,
         })
     }
 
@@ -154,12 +162,48 @@ impl OvsEngine {
         &self.cfg.bridge
     }
 
+    /// In traffic mode, once: the packet-in meters and the agent's packet-in task, which
+    /// answers Reject rules' packets (the bridge exists after a first realization).
+    fn start_packet_ins(&mut self) -> Result<(), String> {
+        let of_socket = self.cfg.of_socket.clone();
+        let (tx, rx) = tokio::sync::watch::channel(Arc::new(RuleIndex::default()));
+        let task = self.rt.block_on(async {
+            let conn = openflow::Connection::connect_unix(&of_socket)
+                .await
+                .map_err(|e| format!("packet-in connection: {e}"))?;
+            observe::ensure_meters(&conn, &observe::ObserveConfig::default())
+                .await
+                .map_err(|e| format!("meters: {e}"))?;
+            let audit = observe::AuditLog::to_writer(std::io::sink(), Default::default());
+            Ok::<_, String>(observe::spawn_packet_ins(
+                conn,
+                rx,
+                audit,
+                observe::Metrics::new(),
+            ))
+        })?;
+        self.packet_ins = Some((tx, task));
+        Ok(())
+    }
+
     /// Realizes `policies` with the agent's code path: one bundle replacing every flow.
     pub fn load(&mut self, policies: &ResolvedPolicies) -> Result<OvsStep<'_>, String> {
-        let realized = self
-            .rt
-            .block_on(agent::realize_resolved(&self.cfg, policies))
-            .map_err(|e| format!("agent: {e}"))?;
+        let realize = |engine: &mut Self| {
+            engine
+                .rt
+                .block_on(agent::realize_resolved(&engine.cfg, policies))
+                .map_err(|e| format!("agent: {e}"))
+        };
+        let mut realized = realize(self)?;
+        if self.mode == OvsMode::Traffic && self.packet_ins.is_none() {
+            // Flows bind their meter when added: realize again now that the meters exist.
+            self.start_packet_ins()?;
+            realized = realize(self)?;
+        }
+        if let Some((tx, _)) = &self.packet_ins {
+            let index = RuleIndex::new(&realized.compiled, policies, &realized.pods);
+            let _ = tx.send(Arc::new(index));
+        }
         if let Some(note) = realized.notes.first() {
             return Err(format!("agent: {note}"));
         }
@@ -411,9 +455,7 @@ impl OvsStep<'_> {
                 Outcome::TimedOut => Verdict::Deny,
                 Outcome::Refused => Verdict::Reject,
             };
-            let reason = if traced.verdict == Verdict::Reject && verdict == Verdict::Deny {
-                "Reject is enforced as Drop until the agent sends RST".to_string()
-            } else if traced.verdict != verdict {
+            let reason = if traced.verdict != verdict {
                 format!(
                     "traffic: {outcome:?}, but ofproto/trace says {} ({})",
                     traced.verdict, traced.reason

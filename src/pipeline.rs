@@ -115,14 +115,14 @@ pub const TABLES: &[Table] = &[
         stage: Stage::EgressSecurity,
         miss: Miss::Next,
         next: &["EgressMetric"],
-        doc: "K8s egress isolation drops (priority 200) and baseline-tier egress rules below them",
+        doc: "K8s egress isolation drops (priority 200; a metered controller(userdata=01.01.00.00.00.00) copy in namespaces with NetworkPolicy logging) and baseline-tier egress rules below them",
     },
     Table {
         name: "EgressMetric",
         stage: Stage::EgressSecurity,
         miss: Miss::Next,
         next: &["L3Forwarding"],
-        doc: "per-rule counters; packets denied by a Drop rule (reg0[10], rule id in reg3) drop here, those of a Reject rule (reg0[10..11]) go to the agent: controller(userdata=01.02.<rule id>)",
+        doc: "per-rule counters: an Allow rule's new connections (reg5 = rule id, +new) and its established packets (ct_label[32..63] = rule id); packets denied by a Drop rule (reg0[10], rule id in reg3) drop here, those of a Reject rule (reg0[10..11]) go to the agent: controller(userdata=01.02.<rule id>,meter_id=2); logged rules send a copy: controller(userdata=01.01.<rule id>,meter_id=1)",
     },
     Table {
         name: "L3Forwarding",
@@ -164,14 +164,14 @@ pub const TABLES: &[Table] = &[
         stage: Stage::IngressSecurity,
         miss: Miss::Next,
         next: &["IngressMetric"],
-        doc: "K8s ingress isolation drops (priority 200) and baseline-tier ingress rules below them",
+        doc: "K8s ingress isolation drops (priority 200, logged as in EgressDefault) and baseline-tier ingress rules below them",
     },
     Table {
         name: "IngressMetric",
         stage: Stage::IngressSecurity,
         miss: Miss::Next,
         next: &["ConntrackCommit"],
-        doc: "per-rule counters; packets denied by a Drop rule drop here, those of a Reject rule go to the agent (packet-in)",
+        doc: "per-rule counters (reg6 and ct_label[0..31] for Allow rules); packets denied by a Drop rule drop here, those of a Reject rule go to the agent (packet-in); logged rules send a metered copy",
     },
     Table {
         name: "ConntrackCommit",
@@ -300,12 +300,19 @@ pub mod regs {
 }
 
 /// The userdata of the packet-ins the pipeline sends to the agent (Antrea's layout:
-/// `category, operation`, then the rule id as 4 bytes big-endian).
+/// `category, operation`, then the rule id as 4 bytes big-endian). The operation is a bit set:
+/// a logged Reject rule sends `OP_LOG | OP_REJECT`.
 pub mod packet_in {
     /// Category of policy packet-ins (Antrea's `PacketInCategoryNP`).
     pub const CATEGORY_POLICY: u8 = 1;
-    /// Operation: answer with TCP RST / ICMP unreachable (Antrea's `PacketInNPRejectOperation`).
+    /// Operation bit: write an audit-log line (Antrea's `PacketInNPLoggingOperation`).
+    pub const OP_LOG: u8 = 0b01;
+    /// Operation bit: answer with TCP RST / ICMP unreachable (Antrea's
+    /// `PacketInNPRejectOperation`).
     pub const OP_REJECT: u8 = 0b10;
+    /// The rule id of a K8s NetworkPolicy isolation drop (rule ids start at 1); the table of the
+    /// packet-in says which direction.
+    pub const ISOLATION_RULE: u32 = 0;
 
     /// The 6-byte userdata of a packet-in for `operation` decided by rule `rule_id`.
     pub fn userdata(operation: u8, rule_id: u32) -> Vec<u8> {
@@ -321,6 +328,21 @@ pub mod packet_in {
             _ => None,
         }
     }
+
+    /// Whether a policy packet-in's userdata asks for a Reject answer.
+    pub fn is_reject(userdata: &[u8]) -> bool {
+        parse(userdata).is_some_and(|(op, _)| op & OP_REJECT != 0)
+    }
+}
+
+/// The OpenFlow meters that rate-limit packet-ins in the datapath (`controller(meter_id=N)`),
+/// installed by the agent before any flow that names them (`crate::observe::ensure_meters`):
+/// a flow added while its meter is missing stays unmetered in OVS.
+pub mod meters {
+    /// Audit-log copies of allowed and dropped packets.
+    pub const LOG: u32 = 1;
+    /// Packets of Reject rules, answered by the agent.
+    pub const REJECT: u32 = 2;
 }
 
 /// Named priority bands.
@@ -580,6 +602,14 @@ mod tests {
             Some((packet_in::OP_REJECT, 0x0102_0304))
         );
         assert_eq!(packet_in::parse(&[]), None);
+        assert!(packet_in::is_reject(&packet_in::userdata(
+            packet_in::OP_LOG | packet_in::OP_REJECT,
+            7
+        )));
+        assert!(!packet_in::is_reject(&packet_in::userdata(
+            packet_in::OP_LOG,
+            7
+        )));
     }
 
     #[test]

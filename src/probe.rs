@@ -19,7 +19,8 @@ const IPPROTO_SCTP: i32 = 132;
 pub enum Outcome {
     /// TCP/SCTP: the handshake completed; UDP: the datagram came back.
     Connected,
-    /// TCP: an RST came back; UDP: an ICMP port unreachable; SCTP: an ABORT.
+    /// TCP: an RST came back; UDP: an ICMP port unreachable or administratively prohibited
+    /// (a Reject rule's answer); SCTP: an ABORT.
     Refused,
     /// Nothing came back before the timeout (packets dropped).
     TimedOut,
@@ -86,6 +87,9 @@ pub fn connect(
             let mut buf = [0u8; 64];
             Ok(match sock.recv(&mut buf) {
                 Ok(_) => Outcome::Connected,
+                // Linux reports ICMP type 3 code 13 (administratively prohibited) on a
+                // connected UDP socket as EHOSTUNREACH.
+                Err(e) if e.kind() == std::io::ErrorKind::HostUnreachable => Outcome::Refused,
                 Err(e) => outcome_of(&e),
             })
         }

@@ -179,45 +179,79 @@ impl OvsSandbox {
             .arg("create")
             .arg(dir.join("conf.db"))
             .arg(schema_path()))?;
-        run(Command::new("ovsdb-server")
-            .arg(dir.join("conf.db"))
-            .arg(format!("--remote=punix:{}", dir.join("db.sock").display()))
-            .arg(format!(
-                "--pidfile={}",
-                dir.join("ovsdb-server.pid").display()
-            ))
-            .arg(format!(
-                "--unixctl={}",
-                dir.join("ovsdb-server.ctl").display()
-            ))
-            .arg(format!(
-                "--log-file={}",
-                dir.join("ovsdb-server.log").display()
-            ))
-            .arg("--detach")
-            .env("OVS_RUNDIR", &dir))?;
+        s.start_ovsdb_server()?;
         run(Command::new("ovs-vsctl")
             .arg(format!("--db=unix:{}", dir.join("db.sock").display()))
             .arg("--no-wait")
             .arg("init")
             .env("OVS_RUNDIR", &dir))?;
-        run(Command::new("ovs-vswitchd")
-            .arg(format!("unix:{}", dir.join("db.sock").display()))
+        s.start_vswitchd()?;
+        Ok(s)
+    }
+
+    /// Starts `ovsdb-server` on the sandbox's existing `conf.db` (detached, pid file in the
+    /// directory). Used by [`start`](Self::start) and by tests that restart it.
+    pub fn start_ovsdb_server(&self) -> Result<(), SandboxError> {
+        run(Command::new("ovsdb-server")
+            .arg(self.dir.join("conf.db"))
+            .arg(format!(
+                "--remote=punix:{}",
+                self.dir.join("db.sock").display()
+            ))
             .arg(format!(
                 "--pidfile={}",
-                dir.join("ovs-vswitchd.pid").display()
+                self.dir.join("ovsdb-server.pid").display()
             ))
             .arg(format!(
                 "--unixctl={}",
-                dir.join("ovs-vswitchd.ctl").display()
+                self.dir.join("ovsdb-server.ctl").display()
             ))
             .arg(format!(
                 "--log-file={}",
-                dir.join("ovs-vswitchd.log").display()
+                self.dir.join("ovsdb-server.log").display()
             ))
             .arg("--detach")
-            .env("OVS_RUNDIR", &dir))?;
-        Ok(s)
+            .env("OVS_RUNDIR", &self.dir))?;
+        Ok(())
+    }
+
+    /// Starts `ovs-vswitchd` against the sandbox's database (detached, pid file in the
+    /// directory). Used by [`start`](Self::start) and by tests that restart it.
+    pub fn start_vswitchd(&self) -> Result<(), SandboxError> {
+        run(Command::new("ovs-vswitchd")
+            .arg(format!("unix:{}", self.dir.join("db.sock").display()))
+            .arg(format!(
+                "--pidfile={}",
+                self.dir.join("ovs-vswitchd.pid").display()
+            ))
+            .arg(format!(
+                "--unixctl={}",
+                self.dir.join("ovs-vswitchd.ctl").display()
+            ))
+            .arg(format!(
+                "--log-file={}",
+                self.dir.join("ovs-vswitchd.log").display()
+            ))
+            .arg("--detach")
+            .env("OVS_RUNDIR", &self.dir))?;
+        Ok(())
+    }
+
+    /// Kills `daemon` (`ovs-vswitchd` or `ovsdb-server`) of this sandbox with SIGKILL, by its
+    /// pid file, and waits until it is gone: a crash, for restart tests.
+    pub fn kill(&self, daemon: &str) {
+        let pidfile = self.dir.join(format!("{daemon}.pid"));
+        if let Some(pid) = read_pid(&pidfile) {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while pid_alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let _ = std::fs::remove_file(&pidfile);
     }
 
     /// Keeps the daemons running after drop (the demo's `KEEP=1`).

@@ -4,7 +4,8 @@
 //! N + M + P + 1 flows as a conjunction (one match flow per clause entry and one `conj_id` flow),
 //! where a cross product would need N × M × P. P counts prefix-cover entries: a port range
 //! becomes several masked matches. Two more flows are part of the encoding: a rule left with one
-//! dimension gets a match-all `ip` clause, and a Drop / Reject rule has a metric flow. The floor
+//! dimension gets a match-all `ip` clause, and a rule has metric-table flows (two for an Allow rule:
+//! new and established packets; one for a Drop / Reject rule). The floor
 //! here is that sum; `produced` is what the compiler actually emitted for the rule. Match flows
 //! shared by several rules are installed once, so the node's distinct policy flows can be fewer
 //! than the sum over rules.
@@ -31,7 +32,7 @@ pub struct RuleStats {
     pub service_matches: usize,
     /// Conjunctions the rule became (more than one when named ports resolve differently).
     pub parts: usize,
-    /// N + M + P + 1 per conjunction, plus the match-all clause and metric flow the encoding
+    /// N + M + P + 1 per conjunction, plus the match-all clause and metric flows the encoding
     /// needs.
     pub floor: usize,
     /// Flows the compiler emitted for the rule (shared match flows counted for every sharer).
@@ -91,10 +92,15 @@ pub fn stats(policies: &ResolvedPolicies, compiled: &Compiled) -> Stats {
             r.floor += n + m + p + 1 + usize::from(single);
             out.cross_product += (n.max(1) as u128) * (m as u128) * (p.max(1) as u128) + 1;
         }
-        if matches!(rule.action, RuleAction::Drop | RuleAction::Reject) {
-            r.floor += 1;
-            out.cross_product += 1;
-        }
+        // Metric-table flows: an Allow rule counts new and established packets, a Drop /
+        // Reject rule its denied ones.
+        let metric = match rule.action {
+            RuleAction::Allow => 2,
+            RuleAction::Drop | RuleAction::Reject => 1,
+            RuleAction::Pass => 0,
+        };
+        r.floor += metric;
+        out.cross_product += metric as u128;
         out.floor += r.floor;
         out.produced += r.produced;
         out.rules.push(r);

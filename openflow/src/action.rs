@@ -5,12 +5,14 @@
 //! known ones in forms this model does not express (e.g. `ct` with an unknown flag) decode as
 //! [`Action::Raw`] and re-emit byte for byte.
 
-use crate::error::NX_VENDOR_ID;
+use crate::error::{NX_VENDOR_ID, ONF_VENDOR_ID};
 use crate::flow::{Action, CtZone, Field, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
 use crate::oxm::{emit_tlv, ones};
 use crate::wire::{pad_to_8, put_u16_at, Reader};
 use crate::Error;
 use std::net::{Ipv4Addr, Ipv6Addr};
+
+mod ext;
 
 /// OFPAT_OUTPUT.
 pub const OFPAT_OUTPUT: u16 = 0;
@@ -58,8 +60,13 @@ const NXAC2PT_MAX_LEN: u16 = 0;
 const NXAC2PT_CONTROLLER_ID: u16 = 1;
 const NXAC2PT_REASON: u16 = 2;
 const NXAC2PT_USERDATA: u16 = 3;
+const NXAC2PT_PAUSE: u16 = 4;
+const NXAC2PT_METER_ID: u16 = 5;
 const NXAST_CT: u16 = 35;
 const NXAST_LEARN: u16 = 16;
+const NXAST_LEARN2: u16 = 45;
+/// NX_LEARN_F_WRITE_RESULT: LEARN2 writes "was it learned" to `result_dst`.
+const NX_LEARN_F_WRITE_RESULT: u16 = 4;
 const NXAST_MULTIPATH: u16 = 10;
 const NXAST_STACK_PUSH: u16 = 27;
 const NXAST_STACK_POP: u16 = 28;
@@ -75,6 +82,7 @@ const NXAST_NAT: u16 = 36;
 const NX_CT_F_COMMIT: u16 = 1;
 const NX_CT_F_FORCE: u16 = 2;
 const NXAST_EXIT: u16 = 17;
+const NXAST_POP_QUEUE: u16 = 5;
 const NXAST_CT_CLEAR: u16 = 43;
 const NXAST_RESUBMIT_TABLE_CT: u16 = 44;
 
@@ -87,54 +95,11 @@ fn std8(buf: &mut Vec<u8>, kind: u16, arg: &[u8]) {
     buf.extend_from_slice(&body);
 }
 
+/// NXM_OF_IN_PORT, the member type of `bundle`.
+const NX_IN_PORT_HEADER: u32 = 0x0000_0002;
+
 /// NXM `in_port` placeholder meaning "keep the current in_port" in resubmit.
 const NX_IN_PORT: u16 = 0xfff8;
-
-impl Field {
-    /// Width in bits.
-    pub fn bits(self) -> u16 {
-        match self {
-            Field::Reg(_) | Field::CtMark => 32,
-            Field::CtLabel => 128,
-            Field::InPort => 16,
-            Field::EthSrc | Field::EthDst => 48,
-        }
-    }
-
-    /// NXM header used by REG_LOAD / OUTPUT_REG (`NXM_NX_REG3` = 0x00010604).
-    pub fn nxm_header(self) -> u32 {
-        match self {
-            Field::Reg(n) => 0x0001_0004 | (n as u32 & 0x7f) << 9,
-            Field::CtMark => 0x0001_d604,
-            Field::CtLabel => 0x0001_d810,
-            Field::InPort => 0x0000_0002,
-            Field::EthSrc => 0x0000_0406,
-            Field::EthDst => 0x0000_0206,
-        }
-    }
-
-    /// Header OVS uses in OFPAT_SET_FIELD (OXM for Ethernet addresses, NXM otherwise).
-    pub fn set_field_header(self) -> u32 {
-        match self {
-            Field::EthSrc => 0x8000_0806,
-            Field::EthDst => 0x8000_0606,
-            f => f.nxm_header(),
-        }
-    }
-
-    /// The field for an NXM/OXM header (hasmask clear), if it is one we model.
-    pub fn from_header(h: u32) -> Option<Field> {
-        Some(match h {
-            0x0001_d604 => Field::CtMark,
-            0x0001_d810 => Field::CtLabel,
-            0x0000_0002 => Field::InPort,
-            0x0000_0406 | 0x8000_0806 => Field::EthSrc,
-            0x0000_0206 | 0x8000_0606 => Field::EthDst,
-            h if h & 0xffff_e1ff == 0x0001_0004 => Field::Reg(((h >> 9) & 0xf) as u8),
-            _ => return None,
-        })
-    }
-}
 
 fn ofs_nbits(ofs: u16, n_bits: u16) -> u16 {
     ofs << 6 | (n_bits.saturating_sub(1) & 0x3f)
@@ -349,16 +314,32 @@ fn parse_nat(r: &mut Reader) -> Option<Nat> {
 }
 
 fn emit_learn(buf: &mut Vec<u8>, l: &Learn) {
-    let start = nx_header(buf, NXAST_LEARN);
+    // OVS `encode_LEARN`: LEARN2 when a limit or a result destination is set.
+    let learn2 = l.limit != 0 || l.result_dst.is_some();
+    let start = nx_header(buf, if learn2 { NXAST_LEARN2 } else { NXAST_LEARN });
     for v in [l.idle_timeout, l.hard_timeout, l.priority] {
         buf.extend_from_slice(&v.to_be_bytes());
     }
     buf.extend_from_slice(&l.cookie.to_be_bytes());
-    buf.extend_from_slice(&l.flags.to_be_bytes());
+    let write_result = if l.result_dst.is_some() {
+        NX_LEARN_F_WRITE_RESULT
+    } else {
+        0
+    };
+    buf.extend_from_slice(&(l.flags | write_result).to_be_bytes());
     buf.push(l.table);
     buf.push(0);
     buf.extend_from_slice(&l.fin_idle_timeout.to_be_bytes());
     buf.extend_from_slice(&l.fin_hard_timeout.to_be_bytes());
+    if learn2 {
+        buf.extend_from_slice(&l.limit.to_be_bytes());
+        let (field, ofs) = l.result_dst.map_or((None, 0), |(f, o)| (Some(f), o));
+        buf.extend_from_slice(&ofs.to_be_bytes());
+        buf.extend_from_slice(&[0, 0]);
+        if let Some(f) = field {
+            buf.extend_from_slice(&f.nxm_header().to_be_bytes());
+        }
+    }
     for spec in &l.specs {
         let mut h = spec.n_bits & 0x3ff;
         if matches!(spec.src, LearnSrc::Imm(_)) {
@@ -395,12 +376,24 @@ fn emit_learn(buf: &mut Vec<u8>, l: &Learn) {
 fn learn_field(r: &mut Reader, n_bits: u16) -> Option<(Field, u16)> {
     let h = r.u32("learn field").ok()?;
     let ofs = r.u16("learn ofs").ok()?;
+    field_at(h, ofs, n_bits)
+}
+
+/// A field header read from `r` whose bit offset `ofs` came earlier in the action.
+fn learn_field_at(r: &mut Reader, ofs: u16, n_bits: u16) -> Option<(Field, u16)> {
+    field_at(r.u32("learn field").ok()?, ofs, n_bits)
+}
+
+/// The field with Nicira header `h` (exactly the header we would write) if `ofs..ofs+n_bits`
+/// fits in it.
+fn field_at(h: u32, ofs: u16, n_bits: u16) -> Option<(Field, u16)> {
     let field = Field::from_header(h).filter(|f| f.nxm_header() == h)?;
     (ofs as u32 + n_bits as u32 <= field.bits() as u32).then_some((field, ofs))
 }
 
-/// Decode a LEARN body (after the subtype); `None` for forms the model does not express.
-fn parse_learn(r: &mut Reader) -> Option<Learn> {
+/// Decode a LEARN or (`learn2`) LEARN2 body (after the subtype); `None` for forms the model
+/// does not express.
+fn parse_learn(r: &mut Reader, learn2: bool) -> Option<Learn> {
     let idle_timeout = r.u16("learn idle").ok()?;
     let hard_timeout = r.u16("learn hard").ok()?;
     let priority = r.u16("learn priority").ok()?;
@@ -410,9 +403,27 @@ fn parse_learn(r: &mut Reader) -> Option<Learn> {
     let pad = r.u8("learn pad").ok()?;
     let fin_idle_timeout = r.u16("learn fin_idle").ok()?;
     let fin_hard_timeout = r.u16("learn fin_hard").ok()?;
-    if flags & !3 != 0 || pad != 0 {
+    let allowed = if learn2 { 7 } else { 3 };
+    if flags & !allowed != 0 || pad != 0 {
         return None;
     }
+    let (mut limit, mut result_dst) = (0, None);
+    if learn2 {
+        limit = r.u32("learn2 limit").ok()?;
+        let ofs = r.u16("learn2 result_dst_ofs").ok()?;
+        if r.u16("learn2 pad").ok()? != 0 {
+            return None;
+        }
+        if flags & NX_LEARN_F_WRITE_RESULT != 0 {
+            let (field, ofs) = learn_field_at(r, ofs, 1)?;
+            result_dst = Some((field, ofs));
+        } else if ofs != 0 || limit == 0 {
+            // OVS would re-encode a limitless, resultless LEARN2 the same way; we would write
+            // LEARN, so keep the bytes.
+            return None;
+        }
+    }
+    let flags = flags & 3;
     let mut specs = Vec::new();
     while r.remaining() >= 2 {
         let h = r.u16("learn spec").ok()?;
@@ -463,6 +474,8 @@ fn parse_learn(r: &mut Reader) -> Option<Learn> {
         cookie,
         flags,
         specs,
+        limit,
+        result_dst,
     })
 }
 
@@ -525,6 +538,10 @@ impl Action {
             }
             Action::Exit => {
                 let start = nx_header(buf, NXAST_EXIT);
+                finish(buf, start);
+            }
+            Action::PopQueue => {
+                let start = nx_header(buf, NXAST_POP_QUEUE);
                 finish(buf, start);
             }
             Action::ResubmitExt { in_port, table, ct } => {
@@ -745,6 +762,8 @@ impl Action {
                 reason,
                 id,
                 userdata,
+                pause,
+                meter_id,
             } => {
                 let start = nx_header(buf, NXAST_CONTROLLER2);
                 buf.extend_from_slice(&[0; 6]);
@@ -775,8 +794,19 @@ impl Action {
                 if !userdata.is_empty() {
                     prop(NXAC2PT_USERDATA, userdata);
                 }
+                if *pause {
+                    prop(NXAC2PT_PAUSE, &[]);
+                }
+                if let Some(meter) = meter_id {
+                    prop(NXAC2PT_METER_ID, &meter.to_be_bytes());
+                }
                 finish(buf, start);
             }
+            Action::Bundle(_)
+            | Action::OutputReg2 { .. }
+            | Action::CopyField { .. }
+            | Action::SampleDir { .. }
+            | Action::SetTunMetadata { .. } => ext::emit(self, buf),
             Action::Raw { kind, body } => {
                 buf.extend_from_slice(&kind.to_be_bytes());
                 buf.extend_from_slice(&((body.len() + 4) as u16).to_be_bytes());
@@ -895,10 +925,13 @@ fn parse_action(r: &mut Reader, off: usize) -> Result<Action, Error> {
             if h & 0x100 != 0 || 8 + n > len {
                 return Err(bad(off, "set_field with mask or bad OXM length"));
             }
+            if let Some(a) = ext::parse_set_tun_metadata(&mut r.clone(), h) {
+                return Ok(a);
+            }
             let Some(field) = Field::from_header(h) else {
                 return Ok(raw(r, all));
             };
-            if field.bits() as usize != n * 8 || h != field.set_field_header() {
+            if h != field.set_field_header() {
                 return Ok(raw(r, all));
             }
             let v = r
@@ -907,6 +940,10 @@ fn parse_action(r: &mut Reader, off: usize) -> Result<Action, Error> {
                 .fold(0u128, |a, b| a << 8 | *b as u128);
             if r.rest().iter().any(|b| *b != 0) {
                 return Err(bad(off, "nonzero set_field padding"));
+            }
+            if field.bits() < 128 && v >> field.bits() != 0 {
+                // OVS refuses it (OFPBAC_BAD_SET_ARGUMENT); keep the bytes.
+                return Ok(raw(r, all));
             }
             Ok(Action::Load {
                 field,
@@ -917,6 +954,9 @@ fn parse_action(r: &mut Reader, off: usize) -> Result<Action, Error> {
         }
         OFPAT_EXPERIMENTER => {
             let vendor = r.u32("experimenter id")?;
+            if vendor == ONF_VENDOR_ID {
+                return ext::parse_onf(r, off, len, all);
+            }
             if vendor != NX_VENDOR_ID {
                 return Ok(raw(r, all));
             }
@@ -1059,11 +1099,13 @@ fn parse_nicira(
             }
             Ok(Action::ResubmitExt { in_port, table, ct })
         }
-        NXAST_CT_CLEAR | NXAST_EXIT if len == 16 && r.rest().iter().all(|b| *b == 0) => {
-            Ok(if subtype == NXAST_EXIT {
-                Action::Exit
-            } else {
-                Action::CtClear
+        NXAST_CT_CLEAR | NXAST_EXIT | NXAST_POP_QUEUE
+            if len == 16 && r.rest().iter().all(|b| *b == 0) =>
+        {
+            Ok(match subtype {
+                NXAST_EXIT => Action::Exit,
+                NXAST_POP_QUEUE => Action::PopQueue,
+                _ => Action::CtClear,
             })
         }
         NXAST_NOTE => Ok(Action::Note(r.rest().to_vec())),
@@ -1086,6 +1128,7 @@ fn parse_nicira(
                 return Ok(raw(r, all));
             }
             let (mut max_len, mut reason, mut id, mut userdata) = (u16::MAX, 1u8, 0u16, Vec::new());
+            let (mut pause, mut meter_id) = (false, None);
             while r.remaining() >= 4 {
                 let kind = r.u16("controller2 property type")?;
                 let plen = r.u16("controller2 property length")? as usize;
@@ -1104,13 +1147,21 @@ fn parse_nicira(
                     }
                     (NXAC2PT_REASON, 1) => reason = value[0],
                     (NXAC2PT_USERDATA, _) if !value.is_empty() => userdata = value.to_vec(),
-                    // pause, meter_id and unknown properties: keep the action's bytes.
+                    (NXAC2PT_PAUSE, 0) => pause = true,
+                    // OVS's NX_CTLR_NO_METER (u32::MAX) is never written: keep it raw.
+                    (NXAC2PT_METER_ID, 4) if value != [0xff; 4] => {
+                        meter_id =
+                            Some(u32::from_be_bytes([value[0], value[1], value[2], value[3]]))
+                    }
+                    // Unknown properties: keep the action's bytes.
                     _ => return Ok(raw(r, all)),
                 }
             }
-            if !r.rest().iter().all(|b| *b == 0) || userdata.is_empty() {
-                // Without userdata OVS writes NXAST_CONTROLLER; keep anything else as raw so it
-                // re-emits byte for byte.
+            if !r.rest().iter().all(|b| *b == 0)
+                || (userdata.is_empty() && !pause && meter_id.is_none())
+            {
+                // Without userdata, pause or meter OVS writes NXAST_CONTROLLER; keep anything
+                // else as raw so it re-emits byte for byte.
                 return Ok(raw(r, all));
             }
             Ok(Action::Controller2 {
@@ -1118,6 +1169,8 @@ fn parse_nicira(
                 reason,
                 id,
                 userdata,
+                pause,
+                meter_id,
             })
         }
         NXAST_CT => {
@@ -1301,10 +1354,11 @@ fn parse_nicira(
                 _ => Ok(raw(r, all)),
             }
         }
-        NXAST_LEARN if len >= 32 => match parse_learn(r) {
+        NXAST_LEARN | NXAST_LEARN2 if len >= 32 => match parse_learn(r, subtype == NXAST_LEARN2) {
             Some(l) => Ok(Action::Learn(Box::new(l))),
             None => Ok(raw(r, all)),
         },
+        s if ext::SUBTYPES.contains(&s) => ext::parse_nicira(r, off, len, subtype, all),
         NXAST_NAT => match parse_nat(r) {
             Some(n) if len >= 16 => Ok(Action::Nat(n)),
             _ => Ok(raw(r, all)),

@@ -1,6 +1,8 @@
 //! ONF bundle extension for OF1.3 (ONFT 2300/2301; the OF1.4 `ofp_bundle_ctrl_msg` /
 //! `ofp_bundle_add_msg` bodies inside an ONF experimenter message, `openflow-1.4.h`).
 
+use crate::OfpError;
+
 /// Bundle flags: all-or-nothing.
 pub const OFPBF_ATOMIC: u16 = 1;
 /// Bundle flags: apply in order.
@@ -87,5 +89,60 @@ impl BundleControl {
             flags,
             properties: Vec::new(),
         }
+    }
+}
+
+/// The xids of one bundle's BUNDLE_ADD messages: a contiguous run `first..first + len`, message
+/// `i` carrying `first + i` (the ONF bundle extension requires the inner message to carry the
+/// outer xid, and an error about a bundled message carries that xid, at add or at commit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BundleXids {
+    /// Xid of message 0.
+    pub first: u32,
+    /// Number of messages.
+    pub len: usize,
+}
+
+impl BundleXids {
+    /// Index of the message with `xid`, if it is one of the run.
+    pub fn index_of(&self, xid: u32) -> Option<usize> {
+        let i = xid.wrapping_sub(self.first) as usize;
+        (i < self.len).then_some(i)
+    }
+
+    /// Index of the message an ERROR is about: by the ERROR's own xid (`error_xid`), else by the
+    /// xid of the request echoed in its data. `None` for errors about the bundle as a whole
+    /// (OPEN, COMMIT: e.g. `OFPBFC_MSG_FAILED`, which OVS sends after the message's own error).
+    pub fn attribute(&self, error_xid: u32, error: &OfpError) -> Option<usize> {
+        self.index_of(error_xid)
+            .or_else(|| error.request_xid().and_then(|x| self.index_of(x)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error_codes::{BadInstructionCode, OnfErrorCode};
+    use crate::ErrorCode;
+
+    #[test]
+    fn an_error_is_attributed_by_its_xid_or_the_echoed_request_xid() {
+        let xids = BundleXids {
+            first: 0xffff_fffe,
+            len: 3,
+        };
+        let bad_table = OfpError::new(
+            ErrorCode::BadInstruction(BadInstructionCode::BadTableId),
+            vec![4, 4, 0, 0x48, 0, 0, 0, 1],
+        );
+        assert_eq!(xids.attribute(0xffff_ffff, &bad_table), Some(1));
+        // The commit's own error; its data echoes the inner message with xid 0 = index 2.
+        let failed = OfpError::new(
+            ErrorCode::Onf(OnfErrorCode::OfpbfcMsgFailed),
+            vec![4, 14, 0, 8, 0, 0, 0, 0],
+        );
+        assert_eq!(xids.attribute(7, &failed), Some(2));
+        assert_eq!(xids.attribute(7, &OfpError::new(failed.code, vec![])), None);
+        assert_eq!(xids.index_of(1), None);
     }
 }

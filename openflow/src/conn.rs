@@ -7,7 +7,7 @@
 //! answered and errors drained while a long bundle is being written, and it reconnects with
 //! backoff when the switch goes away (reported as [`AsyncEvent::Reconnected`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +18,9 @@ use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::monitor::{FlowMonitorRequest, FlowUpdate};
 use crate::multipart::{FlowStatsRequest, MultipartReply, MultipartRequest};
+use crate::nicira::ExtMessage;
 use crate::session::{Config, DisconnectReason, Event, RequestId, Response, Session};
 use crate::{Error, FlowMod, FlowStats, Message, SwitchFeatures};
 
@@ -194,6 +196,42 @@ impl Connection {
         }
     }
 
+    /// Start a flow monitor (ONFST_FLOW_MONITOR request, like `ovs-ofctl -O OpenFlow13 monitor
+    /// br watch:`) and wait for its initial reply; see [`crate::monitor`] for the flags. Use
+    /// [`FlowMonitorRequest::all`] to watch everything (drift detection: a flow added or deleted
+    /// by hand with `ovs-ofctl` shows up as a [`MonitorEvent::Update`]).
+    ///
+    /// Errors: [`Error::Switch`] if the switch rejects the request (e.g. OFPMOFC_MONITOR_EXISTS
+    /// for a reused id, OFPMOFC_BAD_FLAGS), [`Error::Closed`] if the connection is down.
+    pub async fn monitor_flows(&self, request: FlowMonitorRequest) -> Result<FlowMonitor, Error> {
+        // Subscribe first: updates may follow the initial reply at once.
+        let events = self.events();
+        let id = request.id;
+        let req = Message::MultipartRequest {
+            flags: 0,
+            body: MultipartRequest::FlowMonitor(vec![request]),
+        };
+        let mut initial = Vec::new();
+        match self.request(req).await? {
+            Response::Multipart(parts) => {
+                for part in parts {
+                    match part {
+                        MultipartReply::FlowMonitor(v) => initial.extend(v),
+                        other => return Err(Error::Unexpected(format!("{other:?}"))),
+                    }
+                }
+            }
+            other => return Err(Error::Unexpected(format!("{other:?}"))),
+        }
+        Ok(FlowMonitor {
+            id,
+            initial,
+            events,
+            pending: VecDeque::new(),
+            conn: self.clone(),
+        })
+    }
+
     /// Dump flow stats of one table, or all tables when `None` (MULTIPART FLOW, reassembled
     /// from replies flagged REPLY_MORE). Errors: [`Error::Switch`] if the request is rejected.
     pub async fn dump_flows(&self, table: Option<u8>) -> Result<Vec<FlowStats>, Error> {
@@ -214,6 +252,89 @@ impl Connection {
             }
             other => Err(Error::Unexpected(format!("{other:?}"))),
         }
+    }
+}
+
+/// What a [`FlowMonitor`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorEvent {
+    /// A flow was added, deleted or modified (by anyone; this connection's own changes come as
+    /// [`FlowUpdate::Abbrev`] unless the request had [`crate::monitor::FMF_OWN`]).
+    Update(FlowUpdate),
+    /// The switch stopped sending updates because this connection fell behind
+    /// (ONFT_FLOW_MONITOR_PAUSED); changes in between are lost.
+    Paused,
+    /// Updates flow again (ONFT_FLOW_MONITOR_RESUMED); the switch first re-sends what changed.
+    Resumed,
+    /// The connection dropped: the switch forgot the monitor. After
+    /// [`AsyncEvent::Reconnected`] start a new one with [`Connection::monitor_flows`].
+    Lost(DisconnectReason),
+}
+
+/// A running flow monitor (`ovs-ofctl -O OpenFlow13 monitor br watch:`): the flows that matched
+/// when it started, then every change as a [`MonitorEvent`]. The switch sends updates per
+/// connection, not per monitor, so two monitors on one connection both see the union.
+#[derive(Debug)]
+pub struct FlowMonitor {
+    id: u32,
+    initial: Vec<FlowUpdate>,
+    events: AsyncEvents,
+    /// Updates of a multi-update reply not yet handed out by [`FlowMonitor::next`].
+    pending: VecDeque<FlowUpdate>,
+    conn: Connection,
+}
+
+impl FlowMonitor {
+    /// The monitor's id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The flows that matched at the start (ADDED updates; empty without `FMF_INITIAL`).
+    pub fn initial(&self) -> &[FlowUpdate] {
+        &self.initial
+    }
+
+    /// The next event; `None` once the connection task has ended.
+    pub async fn next(&mut self) -> Option<MonitorEvent> {
+        if let Some(u) = self.pending.pop_front() {
+            return Some(MonitorEvent::Update(u));
+        }
+        loop {
+            match self.events.next().await? {
+                AsyncEvent::Message {
+                    message:
+                        Message::MultipartReply {
+                            body: MultipartReply::FlowMonitor(updates),
+                            ..
+                        },
+                    ..
+                } => {
+                    // A reply may carry several updates; hand them out one by one.
+                    self.pending.extend(updates);
+                    if let Some(u) = self.pending.pop_front() {
+                        return Some(MonitorEvent::Update(u));
+                    }
+                }
+                AsyncEvent::Message {
+                    message: Message::Ext(ExtMessage::FlowMonitorPaused),
+                    ..
+                } => return Some(MonitorEvent::Paused),
+                AsyncEvent::Message {
+                    message: Message::Ext(ExtMessage::FlowMonitorResumed),
+                    ..
+                } => return Some(MonitorEvent::Resumed),
+                AsyncEvent::Disconnected(reason) => return Some(MonitorEvent::Lost(reason)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Stop the monitor (ONFT_FLOW_MONITOR_CANCEL; the switch does not answer unless the id is
+    /// unknown, which comes back as an ERROR on [`Connection::events`]).
+    pub fn cancel(self) -> Result<(), Error> {
+        self.conn
+            .send(Message::Ext(ExtMessage::FlowMonitorCancel(self.id)))
     }
 }
 

@@ -1,7 +1,11 @@
-//! The crate's error type, and OpenFlow ERROR codes with OVS's names (OF1.3 §7.4.4,
-//! `lib/ofp-errors.h`).
+//! The crate's error type, and the OFPT_ERROR message (OF1.3 §7.4.4) with typed codes and OVS's
+//! names (the code tables are data in [`crate::error_codes`]).
 
 use std::fmt;
+
+use crate::error_codes::*;
+use crate::wire::Reader;
+use crate::Message;
 
 /// Everything that can go wrong in this crate: decoding (with the byte offset from the start of
 /// the message), flow text parsing, and the connection.
@@ -131,261 +135,321 @@ pub enum MatchError {
     BadValue(&'static str),
 }
 
-/// A decoded OFPT_ERROR: `type u16 | code u16 | data`, or for experimenter errors
-/// `0xffff | exp_code u16 | experimenter u32 | data` (OF1.3 §7.4.4).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct OfpError {
-    /// `ofp_error_type` (0xffff = experimenter).
-    pub kind: u16,
-    /// The code, or `exp_code` for experimenter errors.
-    pub code: u16,
-    /// Experimenter id (`0x2320` Nicira, `0x4f4e4600` ONF) when `kind == 0xffff`.
-    pub experimenter: Option<u32>,
-    /// The start of the offending request, as sent back by the switch.
-    pub data: Vec<u8>,
-}
-
-impl OfpError {
-    /// OVS's name for this error (`OFPBIC_BAD_TABLE_ID`, `OFPBFC_MSG_FAILED`, ...), if known.
-    pub fn name(&self) -> Option<&'static str> {
-        error_name(self.kind, self.code, self.experimenter)
-    }
-
-    /// The xid of the offending request in `data`, if at least a header was echoed.
-    pub fn request_xid(&self) -> Option<u32> {
-        self.data
-            .get(4..8)
-            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-}
-
-impl fmt::Display for OfpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.name(), self.experimenter) {
-            (Some(n), _) => write!(f, "{n}")?,
-            (None, Some(e)) => write!(f, "experimenter {e:#x} code {}", self.code)?,
-            (None, None) => write!(f, "type {} code {}", self.kind, self.code)?,
-        }
-        match self.experimenter {
-            Some(e) => write!(f, " (experimenter {e:#x}, code {})", self.code),
-            None => write!(f, " (type {}, code {})", self.kind, self.code),
-        }
-    }
-}
-
 /// Nicira experimenter id.
 pub const NX_VENDOR_ID: u32 = 0x0000_2320;
 /// ONF experimenter id ("ONF\0").
 pub const ONF_VENDOR_ID: u32 = 0x4f4e_4600;
+/// NXET_VENDOR: OVS's OpenFlow 1.0 error type for vendor errors (`nicira-ext.h`); the code is
+/// NXVC_VENDOR_ERROR (0) and the data starts with `nx_vendor_error`.
+pub const NXET_VENDOR: u16 = 0xb0c2;
 
-/// (type, prefix, code names) for the OF1.3 error types; verified with `ovs-ofctl print-error`.
-const ERROR_NAMES: &[(u16, &[&str])] = &[
-    (0, &["OFPHFC_INCOMPATIBLE", "OFPHFC_EPERM"]),
-    (
-        1,
-        &[
-            "OFPBRC_BAD_VERSION",
-            "OFPBRC_BAD_TYPE",
-            "OFPBRC_BAD_STAT",
-            "OFPBRC_BAD_VENDOR",
-            "OFPBRC_BAD_SUBTYPE",
-            "OFPBRC_EPERM",
-            "OFPBRC_BAD_LEN",
-            "OFPBRC_BUFFER_EMPTY",
-            "OFPBRC_BUFFER_UNKNOWN",
-            "OFPBRC_BAD_TABLE_ID",
-            "OFPBRC_IS_SECONDARY",
-            "OFPBRC_BAD_PORT",
-            "OFPBRC_BAD_PACKET",
-            "OFPBRC_MULTIPART_BUFFER_OVERFLOW",
-        ],
-    ),
-    (
-        2,
-        &[
-            "OFPBAC_BAD_TYPE",
-            "OFPBAC_BAD_LEN",
-            "OFPBAC_BAD_VENDOR",
-            "OFPBAC_BAD_VENDOR_TYPE",
-            "OFPBAC_BAD_OUT_PORT",
-            "OFPBAC_BAD_ARGUMENT",
-            "OFPBAC_EPERM",
-            "OFPBAC_TOO_MANY",
-            "OFPBAC_BAD_QUEUE",
-            "OFPBAC_BAD_OUT_GROUP",
-            "OFPBAC_MATCH_INCONSISTENT",
-            "OFPBAC_UNSUPPORTED_ORDER",
-            "OFPBAC_BAD_TAG",
-            "OFPBAC_BAD_SET_TYPE",
-            "OFPBAC_BAD_SET_LEN",
-            "OFPBAC_BAD_SET_ARGUMENT",
-        ],
-    ),
-    (
-        3,
-        &[
-            "OFPBIC_UNKNOWN_INST",
-            "OFPBIC_UNSUP_INST",
-            "OFPBIC_BAD_TABLE_ID",
-            "OFPBIC_UNSUP_METADATA",
-            "OFPBIC_UNSUP_METADATA_MASK",
-            "OFPBIC_BAD_EXPERIMENTER",
-            "OFPBIC_BAD_EXP_TYPE",
-            "OFPBIC_BAD_LEN",
-            "OFPBIC_EPERM",
-        ],
-    ),
-    (
-        4,
-        &[
-            "OFPBMC_BAD_TYPE",
-            "OFPBMC_BAD_LEN",
-            "OFPBMC_BAD_TAG",
-            "OFPBMC_BAD_DL_ADDR_MASK",
-            "OFPBMC_BAD_NW_ADDR_MASK",
-            "OFPBMC_BAD_WILDCARDS",
-            "OFPBMC_BAD_FIELD",
-            "OFPBMC_BAD_VALUE",
-            "OFPBMC_BAD_MASK",
-            "OFPBMC_BAD_PREREQ",
-            "OFPBMC_DUP_FIELD",
-            "OFPBMC_EPERM",
-        ],
-    ),
-    (
-        5,
-        &[
-            "OFPFMFC_UNKNOWN",
-            "OFPFMFC_TABLE_FULL",
-            "OFPFMFC_BAD_TABLE_ID",
-            "OFPFMFC_OVERLAP",
-            "OFPFMFC_EPERM",
-            "OFPFMFC_BAD_TIMEOUT",
-            "OFPFMFC_BAD_COMMAND",
-            "OFPFMFC_BAD_FLAGS",
-        ],
-    ),
-    (
-        6,
-        &[
-            "OFPGMFC_GROUP_EXISTS",
-            "OFPGMFC_INVALID_GROUP",
-            "OFPGMFC_WEIGHT_UNSUPPORTED",
-            "OFPGMFC_OUT_OF_GROUPS",
-            "OFPGMFC_OUT_OF_BUCKETS",
-            "OFPGMFC_CHAINING_UNSUPPORTED",
-            "OFPGMFC_WATCH_UNSUPPORTED",
-            "OFPGMFC_LOOP",
-            "OFPGMFC_UNKNOWN_GROUP",
-            "OFPGMFC_CHAINED_GROUP",
-            "OFPGMFC_BAD_TYPE",
-            "OFPGMFC_BAD_COMMAND",
-            "OFPGMFC_BAD_BUCKET",
-            "OFPGMFC_BAD_WATCH",
-            "OFPGMFC_EPERM",
-        ],
-    ),
-    (
-        7,
-        &[
-            "OFPPMFC_BAD_PORT",
-            "OFPPMFC_BAD_HW_ADDR",
-            "OFPPMFC_BAD_CONFIG",
-            "OFPPMFC_BAD_ADVERTISE",
-            "OFPPMFC_EPERM",
-        ],
-    ),
-    (
-        8,
-        &["OFPTMFC_BAD_TABLE", "OFPTMFC_BAD_CONFIG", "OFPTMFC_EPERM"],
-    ),
-    (
-        9,
-        &["OFPQOFC_BAD_PORT", "OFPQOFC_BAD_QUEUE", "OFPQOFC_EPERM"],
-    ),
-    (
-        10,
-        &["OFPSCFC_BAD_FLAGS", "OFPSCFC_BAD_LEN", "OFPSCFC_EPERM"],
-    ),
-    (11, &["OFPRRFC_STALE", "OFPRRFC_UNSUP", "OFPRRFC_BAD_ROLE"]),
-    (
-        12,
-        &[
-            "OFPMMFC_UNKNOWN",
-            "OFPMMFC_METER_EXISTS",
-            "OFPMMFC_INVALID_METER",
-            "OFPMMFC_UNKNOWN_METER",
-            "OFPMMFC_BAD_COMMAND",
-            "OFPMMFC_BAD_FLAGS",
-            "OFPMMFC_BAD_RATE",
-            "OFPMMFC_BAD_BURST",
-            "OFPMMFC_BAD_BAND",
-            "OFPMMFC_BAD_BAND_VALUE",
-            "OFPMMFC_OUT_OF_METERS",
-            "OFPMMFC_OUT_OF_BANDS",
-        ],
-    ),
-    (
-        13,
-        &[
-            "OFPTFFC_BAD_TABLE",
-            "OFPTFFC_BAD_METADATA",
-            "OFPTFFC_BAD_TYPE",
-            "OFPTFFC_BAD_LEN",
-            "OFPTFFC_BAD_ARGUMENT",
-            "OFPTFFC_EPERM",
-        ],
-    ),
-];
+/// The type and code of an OFPT_ERROR, typed: every OF1.3 type with its codes as open enums,
+/// experimenter errors from Nicira and ONF (how OVS sends its extension errors in OF1.3), and
+/// the OpenFlow 1.0 NXET_VENDOR form. Unknown values are kept and re-emitted unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// OFPET_HELLO_FAILED (0).
+    HelloFailed(HelloFailedCode),
+    /// OFPET_BAD_REQUEST (1).
+    BadRequest(BadRequestCode),
+    /// OFPET_BAD_ACTION (2).
+    BadAction(BadActionCode),
+    /// OFPET_BAD_INSTRUCTION (3).
+    BadInstruction(BadInstructionCode),
+    /// OFPET_BAD_MATCH (4).
+    BadMatch(BadMatchCode),
+    /// OFPET_FLOW_MOD_FAILED (5).
+    FlowModFailed(FlowModFailedCode),
+    /// OFPET_GROUP_MOD_FAILED (6).
+    GroupModFailed(GroupModFailedCode),
+    /// OFPET_PORT_MOD_FAILED (7).
+    PortModFailed(PortModFailedCode),
+    /// OFPET_TABLE_MOD_FAILED (8).
+    TableModFailed(TableModFailedCode),
+    /// OFPET_QUEUE_OP_FAILED (9).
+    QueueOpFailed(QueueOpFailedCode),
+    /// OFPET_SWITCH_CONFIG_FAILED (10).
+    SwitchConfigFailed(SwitchConfigFailedCode),
+    /// OFPET_ROLE_REQUEST_FAILED (11).
+    RoleRequestFailed(RoleRequestFailedCode),
+    /// OFPET_METER_MOD_FAILED (12).
+    MeterModFailed(MeterModFailedCode),
+    /// OFPET_TABLE_FEATURES_FAILED (13).
+    TableFeaturesFailed(TableFeaturesFailedCode),
+    /// OFPET_EXPERIMENTER with [`NX_VENDOR_ID`].
+    Nicira(NxErrorCode),
+    /// OFPET_EXPERIMENTER with [`ONF_VENDOR_ID`] (bundles, OF1.4 errors back-ported to 1.3).
+    Onf(OnfErrorCode),
+    /// OFPET_EXPERIMENTER from any other experimenter.
+    Experimenter {
+        /// Experimenter id.
+        experimenter: u32,
+        /// `exp_code`.
+        exp_code: u16,
+    },
+    /// NXET_VENDOR / NXVC_VENDOR_ERROR with `nx_vendor_error { vendor, type, code }`.
+    NxVendor {
+        /// Vendor id (0x2320 for Nicira).
+        vendor: u32,
+        /// The vendor's error type.
+        kind: u16,
+        /// The vendor's error code.
+        code: u16,
+    },
+    /// A type this crate does not know.
+    Unknown {
+        /// `ofp_error_type`.
+        kind: u16,
+        /// The code.
+        code: u16,
+    },
+}
 
-const ONF_BUNDLE_ERRORS: &[&str] = &[
-    "OFPBFC_UNKNOWN",
-    "OFPBFC_EPERM",
-    "OFPBFC_BAD_ID",
-    "OFPBFC_BUNDLE_EXIST",
-    "OFPBFC_BUNDLE_CLOSED",
-    "OFPBFC_OUT_OF_BUNDLES",
-    "OFPBFC_BAD_TYPE",
-    "OFPBFC_BAD_FLAGS",
-    "OFPBFC_MSG_BAD_LEN",
-    "OFPBFC_MSG_BAD_XID",
-    "OFPBFC_MSG_UNSUP",
-    "OFPBFC_MSG_CONFLICT",
-    "OFPBFC_MSG_TOO_MANY",
-    "OFPBFC_MSG_FAILED",
-    "OFPBFC_TIMEOUT",
-    "OFPBFC_BUNDLE_IN_PROGRESS",
-];
+impl ErrorCode {
+    /// From the wire's `type`, `code` and (for OFPET_EXPERIMENTER) experimenter id. NXET_VENDOR
+    /// is not built here: it comes from the message decoder.
+    pub fn from_parts(kind: u16, code: u16, experimenter: Option<u32>) -> ErrorCode {
+        use ErrorCode as E;
+        match (ErrorType::from_code(kind), experimenter) {
+            (ErrorType::Experimenter, Some(NX_VENDOR_ID)) => {
+                E::Nicira(NxErrorCode::from_code(code))
+            }
+            (ErrorType::Experimenter, Some(ONF_VENDOR_ID)) => E::Onf(OnfErrorCode::from_code(code)),
+            (ErrorType::Experimenter, Some(experimenter)) => E::Experimenter {
+                experimenter,
+                exp_code: code,
+            },
+            (ErrorType::HelloFailed, _) => E::HelloFailed(HelloFailedCode::from_code(code)),
+            (ErrorType::BadRequest, _) => E::BadRequest(BadRequestCode::from_code(code)),
+            (ErrorType::BadAction, _) => E::BadAction(BadActionCode::from_code(code)),
+            (ErrorType::BadInstruction, _) => {
+                E::BadInstruction(BadInstructionCode::from_code(code))
+            }
+            (ErrorType::BadMatch, _) => E::BadMatch(BadMatchCode::from_code(code)),
+            (ErrorType::FlowModFailed, _) => E::FlowModFailed(FlowModFailedCode::from_code(code)),
+            (ErrorType::GroupModFailed, _) => {
+                E::GroupModFailed(GroupModFailedCode::from_code(code))
+            }
+            (ErrorType::PortModFailed, _) => E::PortModFailed(PortModFailedCode::from_code(code)),
+            (ErrorType::TableModFailed, _) => {
+                E::TableModFailed(TableModFailedCode::from_code(code))
+            }
+            (ErrorType::QueueOpFailed, _) => E::QueueOpFailed(QueueOpFailedCode::from_code(code)),
+            (ErrorType::SwitchConfigFailed, _) => {
+                E::SwitchConfigFailed(SwitchConfigFailedCode::from_code(code))
+            }
+            (ErrorType::RoleRequestFailed, _) => {
+                E::RoleRequestFailed(RoleRequestFailedCode::from_code(code))
+            }
+            (ErrorType::MeterModFailed, _) => {
+                E::MeterModFailed(MeterModFailedCode::from_code(code))
+            }
+            (ErrorType::TableFeaturesFailed, _) => {
+                E::TableFeaturesFailed(TableFeaturesFailedCode::from_code(code))
+            }
+            (ErrorType::Experimenter | ErrorType::Unknown(_), _) => E::Unknown { kind, code },
+        }
+    }
 
-const NICIRA_ERRORS: &[(u16, &str)] = &[
-    (2, "NXBRC_NXM_INVALID"),
-    (3, "NXBRC_NXM_BAD_TYPE"),
-    (4, "NXBRC_MUST_BE_ZERO"),
-    (5, "NXBRC_BAD_REASON"),
-    (11, "NXBAC_MUST_BE_ZERO"),
-    (12, "NXFMFC_HARDWARE"),
-    (13, "NXFMFC_BAD_TABLE_ID"),
-    (15, "NXBAC_BAD_CONJUNCTION"),
-    (37, "NXFMFC_INVALID_TLV_FIELD"),
-    (42, "NXBAC_CT_DATAPATH_SUPPORT"),
-];
+    /// The wire `type`, `code` (or `exp_code`) and experimenter id (for NXET_VENDOR: 0xb0c2, 0,
+    /// no experimenter; the `nx_vendor_error` follows, written by the message encoder).
+    pub fn parts(self) -> (u16, u16, Option<u32>) {
+        use ErrorCode as E;
+        let std = |t: ErrorType, c: u16| (t.code(), c, None);
+        match self {
+            E::HelloFailed(c) => std(ErrorType::HelloFailed, c.code()),
+            E::BadRequest(c) => std(ErrorType::BadRequest, c.code()),
+            E::BadAction(c) => std(ErrorType::BadAction, c.code()),
+            E::BadInstruction(c) => std(ErrorType::BadInstruction, c.code()),
+            E::BadMatch(c) => std(ErrorType::BadMatch, c.code()),
+            E::FlowModFailed(c) => std(ErrorType::FlowModFailed, c.code()),
+            E::GroupModFailed(c) => std(ErrorType::GroupModFailed, c.code()),
+            E::PortModFailed(c) => std(ErrorType::PortModFailed, c.code()),
+            E::TableModFailed(c) => std(ErrorType::TableModFailed, c.code()),
+            E::QueueOpFailed(c) => std(ErrorType::QueueOpFailed, c.code()),
+            E::SwitchConfigFailed(c) => std(ErrorType::SwitchConfigFailed, c.code()),
+            E::RoleRequestFailed(c) => std(ErrorType::RoleRequestFailed, c.code()),
+            E::MeterModFailed(c) => std(ErrorType::MeterModFailed, c.code()),
+            E::TableFeaturesFailed(c) => std(ErrorType::TableFeaturesFailed, c.code()),
+            E::Nicira(c) => (0xffff, c.code(), Some(NX_VENDOR_ID)),
+            E::Onf(c) => (0xffff, c.code(), Some(ONF_VENDOR_ID)),
+            E::Experimenter {
+                experimenter,
+                exp_code,
+            } => (0xffff, exp_code, Some(experimenter)),
+            E::NxVendor { .. } => (NXET_VENDOR, 0, None),
+            E::Unknown { kind, code } => (kind, code, None),
+        }
+    }
+
+    /// The name `ovs-ofctl` prints for this error (`OFPBAC_BAD_OUT_PORT`, `OFPBFC_MSG_FAILED`,
+    /// `NXBRC_NXM_INVALID`, ...); `None` when OVS has no name for it either.
+    pub fn name(self) -> Option<&'static str> {
+        use ErrorCode as E;
+        match self {
+            E::HelloFailed(c) => c.name(),
+            E::BadRequest(c) => c.name(),
+            E::BadAction(c) => c.name(),
+            E::BadInstruction(c) => c.name(),
+            E::BadMatch(c) => c.name(),
+            E::FlowModFailed(c) => c.name(),
+            E::GroupModFailed(c) => c.name(),
+            E::PortModFailed(c) => c.name(),
+            E::TableModFailed(c) => c.name(),
+            E::QueueOpFailed(c) => c.name(),
+            E::SwitchConfigFailed(c) => c.name(),
+            E::RoleRequestFailed(c) => c.name(),
+            E::MeterModFailed(c) => c.name(),
+            E::TableFeaturesFailed(c) => c.name(),
+            E::Nicira(c) => c.name(),
+            E::Onf(c) => c.name(),
+            E::NxVendor {
+                vendor: NX_VENDOR_ID,
+                kind,
+                code,
+            } => NX_VENDOR_ERRORS
+                .iter()
+                .find(|(t, c, _)| (*t, *c) == (kind, code))
+                .map(|(_, _, n)| *n),
+            E::NxVendor { .. } | E::Experimenter { .. } | E::Unknown { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    /// OVS's name, or the raw numbers when there is none.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(n) = self.name() {
+            return f.write_str(n);
+        }
+        match *self {
+            ErrorCode::Experimenter {
+                experimenter,
+                exp_code,
+            } => write!(f, "experimenter={experimenter:#x},exp_code={exp_code}"),
+            ErrorCode::NxVendor { vendor, kind, code } => {
+                write!(f, "vendor={vendor:#x},type={kind},code={code}")
+            }
+            _ => {
+                let (kind, code, exp) = self.parts();
+                match exp {
+                    Some(e) => write!(f, "experimenter={e:#x},exp_code={code}"),
+                    None => write!(f, "type={kind},code={code}"),
+                }
+            }
+        }
+    }
+}
+
+/// An OFPT_ERROR body (OF1.3 §7.4.4): `type u16 | code u16 | data`, or for experimenter errors
+/// `0xffff | exp_code u16 | experimenter u32 | data`, or for NXET_VENDOR
+/// `0xb0c2 | 0 | vendor u32 | type u16 | code u16 | data`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OfpError {
+    /// Type and code.
+    pub code: ErrorCode,
+    /// For HELLO_FAILED an ASCII explanation; otherwise the start (OVS: all) of the offending
+    /// request, see [`OfpError::request`].
+    pub data: Vec<u8>,
+}
+
+impl OfpError {
+    /// An error with `code` and `data`.
+    pub fn new(code: ErrorCode, data: Vec<u8>) -> OfpError {
+        OfpError { code, data }
+    }
+
+    /// OVS's name for this error (`OFPBIC_BAD_TABLE_ID`, `OFPBFC_MSG_FAILED`, ...), if known.
+    pub fn name(&self) -> Option<&'static str> {
+        self.code.name()
+    }
+
+    /// The xid of the offending request in `data`, if at least a header was echoed.
+    pub fn request_xid(&self) -> Option<u32> {
+        if matches!(self.code, ErrorCode::HelloFailed(_)) {
+            return None;
+        }
+        self.data
+            .get(4..8)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// The offending request decoded from `data`: `None` for HELLO_FAILED (its data is text) or
+    /// when less than a header was echoed; `Some(Err)` when the echo is cut short (the spec only
+    /// requires 64 bytes) or does not decode, with offsets relative to the start of `data`.
+    pub fn request(&self) -> Option<Result<(u32, Message), Error>> {
+        if matches!(self.code, ErrorCode::HelloFailed(_)) || self.data.len() < 8 {
+            return None;
+        }
+        Some(Message::decode(&self.data))
+    }
+
+    /// The explanation carried by a HELLO_FAILED error (lossy UTF-8), `None` for other types.
+    pub fn hello_text(&self) -> Option<String> {
+        matches!(self.code, ErrorCode::HelloFailed(_))
+            .then(|| String::from_utf8_lossy(&self.data).into_owned())
+    }
+
+    /// Parse the body after the `ofp_header`. Errors: [`Error::Truncated`] when the type and
+    /// code, the experimenter id or the `nx_vendor_error` are cut short.
+    pub(crate) fn parse(r: &mut Reader) -> Result<OfpError, Error> {
+        let kind = r.u16("ofp_error_msg")?;
+        let code = r.u16("ofp_error_msg")?;
+        let code = match kind {
+            0xffff => ErrorCode::from_parts(kind, code, Some(r.u32("ofp_error_experimenter_msg")?)),
+            NXET_VENDOR if code == 0 => ErrorCode::NxVendor {
+                vendor: r.u32("nx_vendor_error")?,
+                kind: r.u16("nx_vendor_error")?,
+                code: r.u16("nx_vendor_error")?,
+            },
+            _ => ErrorCode::from_parts(kind, code, None),
+        };
+        Ok(OfpError {
+            code,
+            data: r.rest().to_vec(),
+        })
+    }
+
+    /// Append the body after the `ofp_header`.
+    pub(crate) fn emit(&self, buf: &mut Vec<u8>) {
+        let (kind, code, experimenter) = self.code.parts();
+        buf.extend_from_slice(&kind.to_be_bytes());
+        buf.extend_from_slice(&code.to_be_bytes());
+        if let Some(x) = experimenter {
+            buf.extend_from_slice(&x.to_be_bytes());
+        }
+        if let ErrorCode::NxVendor { vendor, kind, code } = self.code {
+            buf.extend_from_slice(&vendor.to_be_bytes());
+            buf.extend_from_slice(&kind.to_be_bytes());
+            buf.extend_from_slice(&code.to_be_bytes());
+        }
+        buf.extend_from_slice(&self.data);
+    }
+}
+
+impl fmt::Display for OfpError {
+    /// `OFPBIC_BAD_TABLE_ID for flow_mod \`table=5, ... actions=goto_table:2\``: the name, then
+    /// what the offending request was (a flow_mod, also inside a bundle add, in flow syntax).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        if let Some(text) = self.hello_text() {
+            return write!(f, " ({text:?})");
+        }
+        match self.request() {
+            Some(Ok((_, Message::FlowMod(fm)))) => write!(f, " for flow_mod `{fm}`"),
+            Some(Ok((_, Message::BundleAdd { message, .. }))) => match *message {
+                Message::FlowMod(fm) => write!(f, " for bundled flow_mod `{fm}`"),
+                m => write!(f, " for bundled message type {}", m.kind()),
+            },
+            _ => match (self.data.get(1), self.request_xid()) {
+                (Some(t), Some(xid)) => write!(f, " for message type {t} xid {xid:#x}"),
+                _ => Ok(()),
+            },
+        }
+    }
+}
 
 /// OVS's name of an error (type, code, experimenter), e.g. `(3, 2, None)` → `OFPBIC_BAD_TABLE_ID`.
 pub fn error_name(kind: u16, code: u16, experimenter: Option<u32>) -> Option<&'static str> {
-    match experimenter {
-        Some(ONF_VENDOR_ID) => code
-            .checked_sub(2300)
-            .and_then(|i| ONF_BUNDLE_ERRORS.get(i as usize))
-            .copied(),
-        Some(NX_VENDOR_ID) => NICIRA_ERRORS
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map(|(_, n)| *n),
-        Some(_) => None,
-        None => ERROR_NAMES
-            .iter()
-            .find(|(t, _)| *t == kind)
-            .and_then(|(_, names)| names.get(code as usize))
-            .copied(),
-    }
+    ErrorCode::from_parts(kind, code, experimenter).name()
 }

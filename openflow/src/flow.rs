@@ -113,6 +113,51 @@ pub enum MatchField {
     DpHash(u32, Option<u32>),
     /// NXM_NX_RECIRC_ID (not maskable).
     RecircId(u32),
+    /// OXM_OF_IN_PHY_PORT (needs IN_PORT). OVS does not implement it.
+    InPhyPort(u32),
+    /// OXM_OF_PBB_ISID (24 bits; needs eth_type 0x88e7), optional mask. OVS does not
+    /// implement it.
+    PbbIsid(u32, Option<u32>),
+    /// OXM_OF_IPV6_EXTHDR (9 bits, `ofp_ipv6exthdr_flags`; needs IPv6), optional mask. OVS does
+    /// not implement it.
+    Ipv6Exthdr(u16, Option<u16>),
+    /// NXM_NX_IP_FRAG (`nw_frag`): bit 0 "is a fragment", bit 1 "is a later fragment"; a mask of
+    /// both bits is an exact match (`nw_frag=first` is 1, `later` 3, `not_later` 0/2).
+    IpFrag(u8, Option<u8>),
+    /// TCP flags (12 bits; needs TCP), optional mask. OF1.3 carries it as the ONF experimenter
+    /// OXM ONFOXM_ET_TCP_FLAGS, which is what OVS writes; NXM_NX_TCP_FLAGS decodes too.
+    TcpFlags(u16, Option<u16>),
+    /// NXM_NX_TUN_FLAGS: bit 0 is `oam`, optional mask.
+    TunFlags(u16, Option<u16>),
+    /// NXM_NX_CT_NW_PROTO: IP protocol of the conntrack original direction (needs a ct_state
+    /// that implies a valid entry, e.g. `+est` or `+trk-inv`).
+    CtNwProto(u8),
+    /// NXM_NX_CT_NW_SRC, optional mask (same prerequisite as [`MatchField::CtNwProto`]).
+    CtNwSrc(Ipv4Addr, Option<Ipv4Addr>),
+    /// NXM_NX_CT_NW_DST, optional mask.
+    CtNwDst(Ipv4Addr, Option<Ipv4Addr>),
+    /// NXM_NX_CT_IPV6_SRC, optional mask.
+    CtIpv6Src(Ipv6Addr, Option<Ipv6Addr>),
+    /// NXM_NX_CT_IPV6_DST, optional mask.
+    CtIpv6Dst(Ipv6Addr, Option<Ipv6Addr>),
+    /// NXM_NX_CT_TP_SRC, optional mask.
+    CtTpSrc(u16, Option<u16>),
+    /// NXM_NX_CT_TP_DST, optional mask.
+    CtTpDst(u16, Option<u16>),
+    /// NXM_NX_TUN_METADATA`idx` (idx 0..=63): Geneve option space, a `len`-byte value and
+    /// optional mask. `ovs-ofctl` needs no TLV map to encode it: the length is that of the value
+    /// written (`tun_metadata0=0x1234` is 2 bytes, `=0` is 0 bytes). OVS allows up to 124
+    /// bytes; this model up to 16 (longer TLVs decode as [`crate::MatchError::BadLen`]).
+    TunMetadata {
+        /// Slot 0..=63.
+        idx: u8,
+        /// Value (and mask) length in bytes, 0..=16.
+        len: u8,
+        /// Value, right-aligned in `len` bytes.
+        value: u128,
+        /// Mask, right-aligned in `len` bytes.
+        mask: Option<u128>,
+    },
 }
 
 /// ct_state bits (`lib/packets.h` CS_*, `meta-flow.xml`).
@@ -150,6 +195,11 @@ pub enum Field {
     EthSrc,
     /// Ethernet destination.
     EthDst,
+    /// Any other field of [`crate::field::FIELDS`] or the `xreg`/`xxreg` families, by the
+    /// header OVS writes for it in Nicira actions (`NXM_OF_IP_SRC` = 0x00000e04). Build it with
+    /// [`Field::from_header`] / [`Field::from_name`], which pick the named variants above when
+    /// they apply, so each field has one value.
+    Nxm(u32),
 }
 
 /// An OpenFlow action (OF1.3 standard or Nicira extension).
@@ -248,10 +298,12 @@ pub enum Action {
         /// Controller connection id.
         id: u16,
     },
-    /// NXAST_CONTROLLER2 (37): `controller(reason=...,max_len=...,id=...,userdata=01.02...)`,
-    /// what OVS emits when the action carries userdata. Properties are written as OVS does:
-    /// only those that differ from the defaults (max_len 0xffff, id 0, reason 1 = action).
-    /// A packet-in it causes carries `userdata` back to the controller unchanged.
+    /// NXAST_CONTROLLER2 (37):
+    /// `controller(reason=...,max_len=...,id=...,userdata=01.02...,pause,meter_id=N)`, what OVS
+    /// emits when the action carries userdata, `pause` or a meter. Properties are written as
+    /// OVS does (`encode_CONTROLLER` in `lib/ofp-actions.c`): only those that differ from the
+    /// defaults (max_len 0xffff, id 0, reason 1 = action, no pause, no meter). A packet-in it
+    /// causes carries `userdata` back to the controller unchanged.
     Controller2 {
         /// Bytes of the packet to send (0xffff = all).
         max_len: u16,
@@ -261,6 +313,11 @@ pub enum Action {
         id: u16,
         /// Opaque bytes returned in the packet-in (NXAC2PT_USERDATA).
         userdata: Vec<u8>,
+        /// NXAC2PT_PAUSE: freeze the pipeline until the controller resumes it (NXT_RESUME).
+        pause: bool,
+        /// NXAC2PT_METER_ID: the meter that rate-limits the packet-ins of this action in the
+        /// datapath (`None` = OVS's `NX_CTLR_NO_METER`, unmetered).
+        meter_id: Option<u32>,
     },
     /// OFPAT_GROUP (22): `group:N`.
     Group(u32),
@@ -286,6 +343,8 @@ pub enum Action {
     CtClear,
     /// NXAST_EXIT (17): `exit`.
     Exit,
+    /// NXAST_POP_QUEUE (5): `pop_queue`, back to the queue the packet came with.
+    PopQueue,
     /// NXAST_RESUBMIT_TABLE (14) or, with `ct`, NXAST_RESUBMIT_TABLE_CT (44) in the forms
     /// [`Action::Resubmit`] does not cover: `resubmit:5`, `resubmit(3,4)`, `resubmit(,6,ct)`.
     ResubmitExt {
@@ -397,6 +456,65 @@ pub enum Action {
     },
     /// NXAST_LEARN (16): `learn(table=N,...,specs)`.
     Learn(Box<Learn>),
+    /// NXAST_BUNDLE (12) or, with a destination, NXAST_BUNDLE_LOAD (13):
+    /// `bundle(fields,basis,algorithm,ofport,members:1,2)` outputs to one live member port,
+    /// `bundle_load(fields,basis,algorithm,ofport,DST[a..b],members:1,2)` writes it to `DST`.
+    Bundle(Box<Bundle>),
+    /// NXAST_OUTPUT_REG2 (32): `output:FIELD[a..b]` as OVS decodes it from a switch or a
+    /// controller that chose the wider form (OVS itself writes NXAST_OUTPUT_REG, i.e.
+    /// [`Action::OutputReg`]; the text is the same, so `FromStr` gives `OutputReg`).
+    OutputReg2 {
+        /// The field.
+        field: Field,
+        /// First bit.
+        ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+    },
+    /// ONF copy_field (ONF experimenter action 3200, OF1.3 extension): what OVS prints as
+    /// `move:SRC[..]->DST[..]`. OVS writes [`Action::Move`] (NXAST_REG_MOVE) for that text in
+    /// OF1.3 and this form only when re-encoding a copy_field it received; `FromStr` gives
+    /// `Move`.
+    CopyField {
+        /// Source field.
+        src: Field,
+        /// First source bit.
+        src_ofs: u16,
+        /// Destination field.
+        dst: Field,
+        /// First destination bit.
+        dst_ofs: u16,
+        /// Number of bits.
+        n_bits: u16,
+    },
+    /// NXAST_SAMPLE3 (41): `sample(...,[sampling_port=N,]ingress|egress)`, a [`Action::Sample`]
+    /// with the direction of the sampled flow.
+    SampleDir {
+        /// Packets sampled per 65535.
+        probability: u16,
+        /// IPFIX collector set.
+        collector_set_id: u32,
+        /// Observation domain id.
+        obs_domain_id: u32,
+        /// Observation point id.
+        obs_point_id: u32,
+        /// Sampling port (16-bit); `None` is OFPP_NONE (0xffff) on the wire.
+        sampling_port: Option<u16>,
+        /// `egress` (NX_ACTION_SAMPLE_EGRESS 2) or `ingress` (1).
+        egress: bool,
+    },
+    /// `set_field:V[/M]->tun_metadataN` (and `load:V->NXM_NX_TUN_METADATAN[a..b]`): a write to
+    /// variable-length Geneve option space. Unmasked it is OFPAT_SET_FIELD with the NXM header,
+    /// masked NXAST_REG_LOAD2 (33) with a masked TLV, as OVS writes them. The value's length is
+    /// the TLV's length (1..=124 bytes).
+    SetTunMetadata {
+        /// Option slot, 0..=63 (NXM_NX_TUN_METADATA0 is NXM_1 field 40).
+        idx: u8,
+        /// Value bytes.
+        value: Vec<u8>,
+        /// Mask bytes, the same length as `value`.
+        mask: Option<Vec<u8>>,
+    },
     /// Any other action, and NXAST_CONTROLLER2 with `pause` or `meter_id`: round-trips raw
     /// (type, bytes after the 4-byte header).
     Raw {
@@ -470,6 +588,11 @@ pub struct Learn {
     pub flags: u16,
     /// The flow_mod specs, in order.
     pub specs: Vec<LearnSpec>,
+    /// `limit=N`: at most N flows learned (0 = unlimited). Nonzero makes it NXAST_LEARN2.
+    pub limit: u32,
+    /// `result_dst=FIELD[bit]`: the bit set to whether the flow was learned (field, bit).
+    /// Makes it NXAST_LEARN2 with NX_LEARN_F_WRITE_RESULT (4) in the flags.
+    pub result_dst: Option<(Field, u16)>,
 }
 
 impl Default for Learn {
@@ -484,8 +607,25 @@ impl Default for Learn {
             cookie: 0,
             flags: 0,
             specs: Vec::new(),
+            limit: 0,
+            result_dst: None,
         }
     }
+}
+
+/// The body of a `bundle` / `bundle_load` action (`struct nx_action_bundle`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Bundle {
+    /// `nx_hash_fields`, as for [`Action::Multipath`] (eth_src 0, symmetric_l4 1, ...).
+    pub fields: u16,
+    /// Hash basis.
+    pub basis: u16,
+    /// NX_BD_ALG_ACTIVE_BACKUP 0, NX_BD_ALG_HRW 1.
+    pub algorithm: u16,
+    /// Member OpenFlow ports (16-bit, `member_type` NXM_OF_IN_PORT, printed `ofport`).
+    pub members: Vec<u16>,
+    /// `bundle_load` destination (field, first bit, number of bits); `None` for `bundle`.
+    pub dst: Option<(Field, u16, u16)>,
 }
 
 /// Source of a learn spec.

@@ -2,23 +2,32 @@
 //! and a tokio connection to a bridge's management socket.
 //!
 //! # What is supported
-//! - Messages ([`Message`]): HELLO (version bitmap), ERROR (incl. experimenter errors),
+//! - Messages ([`Message`]): HELLO (version bitmap), ERROR (typed [`ErrorCode`]s with OVS's
+//!   names, Nicira/ONF experimenter and NXET_VENDOR forms, offending request decoded),
 //!   ECHO, FEATURES, GET/SET_CONFIG, BARRIER, FLOW_MOD, MULTIPART (FLOW stats and PORT_DESC
 //!   decoded, the rest raw), ONF bundles (ONFT 2300/2301) and NXT_SET_PACKET_IN_FORMAT. Any
 //!   other message is kept raw and re-emitted byte for byte.
-//! - Matches ([`Match`]): the fields of [`MatchField`], emitted exactly as
-//!   `ovs-ofctl -O OpenFlow13 parse-flow` does (canonical order, mask normalisation) and decoded
-//!   as strictly as OVS (prerequisites, duplicates, wildcards).
-//! - Actions ([`Action`]): output, output_reg, set_field/load (REG_LOAD per piece like OVS),
-//!   move, conjunction, ct (commit, zone, table, exec loads/moves), ct_clear, resubmit (table,
-//!   port, ct), exit, note, controller/controller2, group, dec_ttl, set/dec mpls_ttl,
-//!   push/pop vlan and mpls, set_queue, mod_nw_ttl; any other action round-trips as
-//!   [`Action::Raw`]. Instructions: all six OF1.3 ones.
+//! - Matches ([`Match`]): the fields of [`MatchField`] (all OXM basic fields 0..39; Nicira
+//!   regs, tun_id/src/dst/flags, tun_metadata0..63, ct_state/zone/mark/label and the ct tuple,
+//!   nw_frag, tcp_flags, pkt_mark, dp_hash, recirc_id, conj_id; `xreg`/`xxreg` text as the
+//!   register pairs OVS writes), emitted exactly as `ovs-ofctl -O OpenFlow13 parse-flow` does
+//!   (canonical order, mask normalisation, tcp_flags as the ONF experimenter OXM) and decoded as
+//!   strictly as OVS (prerequisites, duplicates, wildcards; NXM_OF_IN_PORT and NXM_NX_TCP_FLAGS
+//!   accepted too).
+//! - Actions ([`Action`]) on any field of [`field::FIELDS`] ([`Field`]): output, output_reg
+//!   (and OUTPUT_REG2 decode), set_field/load (SET_FIELD, REG_LOAD per 64-bit run, REG_LOAD2
+//!   for tun_metadata, like OVS), move (and ONF copy_field decode), conjunction, ct (commit,
+//!   force, zone, table, alg, exec, nat), ct_clear, resubmit (table, port, ct), exit, note,
+//!   controller/controller2, group, dec_ttl (+ids), set/dec mpls_ttl, push/pop vlan and mpls,
+//!   set_queue, mod_nw_ttl, fin_timeout, output_trunc, push/pop, clone, check_pkt_larger,
+//!   sample (1/2/3), multipath, bundle/bundle_load, learn/learn2; any other action round-trips
+//!   as [`Action::Raw`]. Instructions: all six OF1.3 ones.
 //! - Text: `Display` and `FromStr` for [`FlowMod`], `Display` for [`Match`], [`Action`] and
 //!   [`Instruction`] in `ovs-ofctl dump-flows` syntax.
 //! - [`session::Session`]: the sans-IO protocol core (handshake, xids, echo, bundles,
 //!   multipart, reconnect backoff); [`Connection`]: its tokio driver, a cloneable handle over
-//!   `<bridge>.mgmt` with an async-message stream and automatic reconnection.
+//!   `<bridge>.mgmt` with an async-message stream, flow monitoring ([`monitor`],
+//!   [`Connection::monitor_flows`]) and automatic reconnection.
 //!
 //! # Sources
 //! OpenFlow Switch Specification 1.3.x (section numbers as in 1.3.1+), OVS
@@ -34,12 +43,15 @@ pub mod bundle;
 pub mod conn;
 pub mod control;
 mod error;
+pub mod error_codes;
+pub mod field;
 pub mod flow;
 pub mod flow_mod;
 pub mod group;
 pub mod instruction;
 pub mod message;
 pub mod meter;
+pub mod monitor;
 pub mod multipart;
 pub mod nicira;
 pub mod oxm;
@@ -52,10 +64,13 @@ pub mod text;
 mod wire;
 
 pub use bundle::{BundleControl, BundleCtrlType};
-pub use conn::{AsyncEvent, AsyncEvents, Connection};
-pub use error::{error_name, Error, MatchError, OfpError, NX_VENDOR_ID, ONF_VENDOR_ID};
+pub use conn::{AsyncEvent, AsyncEvents, Connection, FlowMonitor, MonitorEvent};
+pub use error::{
+    error_name, Error, ErrorCode, MatchError, OfpError, NXET_VENDOR, NX_VENDOR_ID, ONF_VENDOR_ID,
+};
 pub use flow::{
     ct_state, Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField,
 };
 pub use message::{Hello, HelloElement, Message, SwitchConfig, SwitchFeatures};
+pub use monitor::{FlowMonitorRequest, FlowUpdate, FlowUpdateEvent};
 pub use multipart::{FlowStats, FlowStatsRequest, MultipartReply, MultipartRequest, Port};

@@ -269,14 +269,7 @@ impl Message {
                     buf.resize(buf.len() + pad8(buf.len() - s), 0);
                 }
             }
-            Message::Error(e) => {
-                buf.extend_from_slice(&e.kind.to_be_bytes());
-                buf.extend_from_slice(&e.code.to_be_bytes());
-                if let Some(x) = e.experimenter {
-                    buf.extend_from_slice(&x.to_be_bytes());
-                }
-                buf.extend_from_slice(&e.data);
-            }
+            Message::Error(e) => e.emit(buf),
             Message::EchoRequest(d) | Message::EchoReply(d) => buf.extend_from_slice(d),
             Message::FeaturesRequest
             | Message::GetConfigRequest
@@ -435,21 +428,7 @@ impl Message {
                 }
                 Message::Hello(Hello { version, elements })
             }
-            1 => {
-                let kind = r.u16("error")?;
-                let code = r.u16("error")?;
-                let experimenter = if kind == 0xffff {
-                    Some(r.u32("error experimenter")?)
-                } else {
-                    None
-                };
-                Message::Error(OfpError {
-                    kind,
-                    code,
-                    experimenter,
-                    data: r.rest().to_vec(),
-                })
-            }
+            1 => Message::Error(OfpError::parse(r)?),
             2 => Message::EchoRequest(r.rest().to_vec()),
             3 => Message::EchoReply(r.rest().to_vec()),
             4 => {

@@ -5,6 +5,7 @@ use crate::flow::{Instruction, MacAddr, Match};
 use crate::group::{GroupDesc, GroupStats};
 use crate::instruction::{emit_instructions, parse_instructions};
 use crate::meter::{MeterConfig, MeterStats};
+use crate::monitor::{emit_flow_monitor_header, is_flow_monitor, FlowMonitorRequest, FlowUpdate};
 use crate::stats::*;
 use crate::wire::{exact_len, put_u16_at, Reader};
 use crate::Error;
@@ -13,6 +14,8 @@ use crate::Error;
 pub const OFPMP_FLOW: u16 = 1;
 /// OFPMP_PORT_DESC.
 pub const OFPMP_PORT_DESC: u16 = 13;
+/// OFPMP_EXPERIMENTER: `experimenter u32 | exp_type u32 | body`.
+pub const OFPMP_EXPERIMENTER: u16 = 0xffff;
 /// OFPMPF_REQ_MORE / OFPMPF_REPLY_MORE.
 pub const OFPMPF_MORE: u16 = 1;
 
@@ -122,6 +125,9 @@ pub enum MultipartRequest {
     MeterConfig(u32),
     /// OFPMP_TABLE_FEATURES: empty to query, entries to set.
     TableFeatures(Vec<TableFeatures>),
+    /// ONFST_FLOW_MONITOR (OFPMP_EXPERIMENTER, ONF, 1870): monitors to start, see
+    /// [`crate::monitor`].
+    FlowMonitor(Vec<FlowMonitorRequest>),
     /// Any other type, body kept raw.
     Raw {
         /// OFPMP_* type.
@@ -156,6 +162,8 @@ pub enum MultipartReply {
     MeterConfig(Vec<MeterConfig>),
     /// OFPMP_TABLE_FEATURES entries.
     TableFeatures(Vec<TableFeatures>),
+    /// ONFST_FLOW_MONITOR updates (OFPMP_EXPERIMENTER, ONF, 1870), see [`crate::monitor`].
+    FlowMonitor(Vec<FlowUpdate>),
     /// Any other type, body kept raw.
     Raw {
         /// OFPMP_* type.
@@ -179,6 +187,7 @@ impl MultipartRequest {
             MultipartRequest::Meter(_) => OFPMP_METER,
             MultipartRequest::MeterConfig(_) => OFPMP_METER_CONFIG,
             MultipartRequest::TableFeatures(_) => OFPMP_TABLE_FEATURES,
+            MultipartRequest::FlowMonitor(_) => OFPMP_EXPERIMENTER,
             MultipartRequest::Raw { kind, .. } => *kind,
         }
     }
@@ -206,6 +215,10 @@ impl MultipartRequest {
                 buf.extend_from_slice(&[0; 4]);
             }
             MultipartRequest::TableFeatures(v) => v.iter().for_each(|t| t.emit(buf)),
+            MultipartRequest::FlowMonitor(v) => {
+                emit_flow_monitor_header(buf);
+                v.iter().for_each(|m| m.emit(buf));
+            }
             MultipartRequest::Raw { body, .. } => buf.extend_from_slice(body),
         }
     }
@@ -252,6 +265,9 @@ impl MultipartRequest {
             }
             OFPMP_TABLE_FEATURES => {
                 MultipartRequest::TableFeatures(entries(r, TableFeatures::parse)?)
+            }
+            OFPMP_EXPERIMENTER if is_flow_monitor(r) => {
+                MultipartRequest::FlowMonitor(entries(r, FlowMonitorRequest::parse)?)
             }
             _ => MultipartRequest::Raw {
                 kind,
@@ -391,6 +407,7 @@ impl MultipartReply {
             MultipartReply::Meter(_) => OFPMP_METER,
             MultipartReply::MeterConfig(_) => OFPMP_METER_CONFIG,
             MultipartReply::TableFeatures(_) => OFPMP_TABLE_FEATURES,
+            MultipartReply::FlowMonitor(_) => OFPMP_EXPERIMENTER,
             MultipartReply::Raw { kind, .. } => *kind,
         }
     }
@@ -408,6 +425,10 @@ impl MultipartReply {
             MultipartReply::Meter(v) => v.iter().for_each(|m| m.emit(buf)),
             MultipartReply::MeterConfig(v) => v.iter().for_each(|m| m.emit(buf)),
             MultipartReply::TableFeatures(v) => v.iter().for_each(|t| t.emit(buf)),
+            MultipartReply::FlowMonitor(v) => {
+                emit_flow_monitor_header(buf);
+                v.iter().for_each(|u| u.emit(buf));
+            }
             MultipartReply::Raw { body, .. } => buf.extend_from_slice(body),
         }
     }
@@ -449,6 +470,9 @@ impl MultipartReply {
             OFPMP_METER_CONFIG => MultipartReply::MeterConfig(entries(r, MeterConfig::parse)?),
             OFPMP_TABLE_FEATURES => {
                 MultipartReply::TableFeatures(entries(r, TableFeatures::parse)?)
+            }
+            OFPMP_EXPERIMENTER if is_flow_monitor(r) => {
+                MultipartReply::FlowMonitor(entries(r, FlowUpdate::parse)?)
             }
             _ => MultipartReply::Raw {
                 kind,

@@ -117,6 +117,26 @@ pub enum ExtMessage {
 }
 
 impl PacketIn2Prop {
+    /// The OXM_OF_IN_PORT of a `Metadata` property, read by walking the TLVs without decoding
+    /// the others (OVS also puts conntrack tuple fields there that [`Match`] may refuse).
+    pub fn metadata_in_port(&self) -> Option<u32> {
+        let PacketIn2Prop::Metadata(oxms) = self else {
+            return None;
+        };
+        let mut rest = oxms.as_slice();
+        while rest.len() >= 4 {
+            let header = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            let len = (header & 0xff) as usize;
+            let value = rest.get(4..4 + len)?;
+            // OXM class 0x8000 (OpenFlow basic), field 0 (IN_PORT), no mask, 4 bytes.
+            if header == 0x8000_0004 {
+                return Some(u32::from_be_bytes([value[0], value[1], value[2], value[3]]));
+            }
+            rest = &rest[4 + len..];
+        }
+        None
+    }
+
     /// The metadata as a [`Match`] (e.g. IN_PORT, regs), for a `Metadata` property.
     pub fn metadata_match(&self) -> Option<Result<Match, Error>> {
         let PacketIn2Prop::Metadata(oxms) = self else {
@@ -333,5 +353,26 @@ impl ExtMessage {
             })
         };
         Some(parse())
+    }
+}
+
+#[cfg(test)]
+mod metadata_tests {
+    use super::*;
+
+    #[test]
+    fn in_port_is_found_past_fields_the_match_decoder_refuses() {
+        // NXM_NX field 120 (a conntrack tuple field OVS puts in packet-in metadata), then
+        // OXM_OF_IN_PORT = 3.
+        let oxms = [
+            0x00, 0x01, 0xf0, 0x04, 10, 0, 0, 1, 0x80, 0x00, 0x00, 0x04, 0, 0, 0, 3,
+        ];
+        let prop = PacketIn2Prop::Metadata(oxms.to_vec());
+        assert_eq!(prop.metadata_in_port(), Some(3));
+        assert_eq!(
+            PacketIn2Prop::Metadata(oxms[..8].to_vec()).metadata_in_port(),
+            None
+        );
+        assert_eq!(PacketIn2Prop::TableId(1).metadata_in_port(), None);
     }
 }

@@ -29,6 +29,10 @@ pub(crate) enum Fid {
     RecircId,
     ConjId,
     InPort,
+    /// NXM_OF_IN_PORT (16-bit): decoded into [`MatchField::InPort`], never emitted (OVS writes
+    /// the OXM form in OF1.3).
+    NxmInPort,
+    InPhyPort,
     EthSrc,
     EthDst,
     EthType,
@@ -37,17 +41,21 @@ pub(crate) enum Fid {
     MplsTc,
     MplsBos,
     MplsLabel,
+    PbbIsid,
     Ipv4Src,
     Ipv4Dst,
     Ipv6Src,
     Ipv6Dst,
+    IpFrag,
     IpDscp,
     IpEcn,
     NwTtl,
     Ipv6Flabel,
+    Ipv6Exthdr,
     IpProto,
     TcpSrc,
     TcpDst,
+    TcpFlags,
     UdpSrc,
     UdpDst,
     SctpSrc,
@@ -65,14 +73,24 @@ pub(crate) enum Fid {
     ArpSha,
     ArpTha,
     TunnelId,
+    TunFlags,
     TunSrc,
     TunDst,
+    /// `tun_metadata<idx>` with a `len`-byte value (variable length on the wire).
+    TunMetadata(u8, u8),
     Reg(u8),
     PktMark,
     CtState,
     CtZone,
     CtMark,
     CtLabel,
+    CtNwSrc,
+    CtIpv6Src,
+    CtNwDst,
+    CtIpv6Dst,
+    CtNwProto,
+    CtTpSrc,
+    CtTpDst,
     Metadata,
 }
 
@@ -150,14 +168,41 @@ pub(crate) const FIELDS: &[(Fid, FieldInfo)] = &[
     (Fid::CtZone, fi(NX, 106, 2, false, "ct_zone")),
     (Fid::CtMark, fi(NX, 107, 4, true, "ct_mark")),
     (Fid::CtLabel, fi(NX, 108, 16, true, "ct_label")),
+    // OF1.3 basic fields OVS does not implement (OVS 3.1 rejects them as OFPBMC_BAD_FIELD).
+    (Fid::InPhyPort, fi(B, 1, 4, false, "in_phy_port")),
+    (Fid::PbbIsid, fi(B, 37, 3, true, "pbb_isid")),
+    (Fid::Ipv6Exthdr, fi(B, 39, 2, true, "ipv6_exthdr")),
+    (Fid::IpFrag, fi(NX, 26, 1, true, "nw_frag")),
+    (Fid::NxmInPort, fi(OFPXMC_NXM_0, 0, 2, false, "in_port")),
+    // NXM_NX_TCP_FLAGS is the identity; OF1.3 matches carry ONFOXM_ET_TCP_FLAGS (see
+    // `ONF_TCP_FLAGS`).
+    (Fid::TcpFlags, fi(NX, 34, 2, true, "tcp_flags")),
+    (Fid::TunFlags, fi(NX, 104, 2, true, "tun_flags")),
+    (Fid::CtNwProto, fi(NX, 119, 1, false, "ct_nw_proto")),
+    (Fid::CtNwSrc, fi(NX, 120, 4, true, "ct_nw_src")),
+    (Fid::CtNwDst, fi(NX, 121, 4, true, "ct_nw_dst")),
+    (Fid::CtIpv6Src, fi(NX, 122, 16, true, "ct_ipv6_src")),
+    (Fid::CtIpv6Dst, fi(NX, 123, 16, true, "ct_ipv6_dst")),
+    (Fid::CtTpSrc, fi(NX, 124, 2, true, "ct_tp_src")),
+    (Fid::CtTpDst, fi(NX, 125, 2, true, "ct_tp_dst")),
 ];
 
-pub(crate) const REG_INFO: FieldInfo = fi(NX, 0, 4, true, "reg");
+/// ONF experimenter id (`ONF_VENDOR_ID`) of experimenter OXMs.
+const ONF_EXPERIMENTER: u32 = 0x4f4e_4600;
+/// ONFOXM_ET_TCP_FLAGS: class 0xffff, field 42, after the experimenter id. OVS writes tcp_flags
+/// in OF1.3 matches this way (`meta-flow.h`: "OXM: ONFOXM_ET_TCP_FLAGS(42) since OF1.3").
+const ONF_TCP_FLAGS_FIELD: u8 = 42;
+
+const REG_INFO: FieldInfo = fi(NX, 0, 4, true, "reg");
+/// NXM_NX_TUN_METADATA0..63 are NXM_1 fields 40..103; the length is the TLV's (see
+/// [`Fid::len`]).
+const TUN_METADATA_INFO: FieldInfo = fi(NX, 40, 0, true, "tun_metadata");
 
 impl Fid {
     pub(crate) fn info(self) -> &'static FieldInfo {
         match self {
             Fid::Reg(_) => &REG_INFO,
+            Fid::TunMetadata(..) => &TUN_METADATA_INFO,
             _ => {
                 &FIELDS
                     .iter()
@@ -173,14 +218,40 @@ impl Fid {
         let i = self.info();
         let field = match self {
             Fid::Reg(n) => n,
+            Fid::TunMetadata(idx, _) => i.field + idx,
             _ => i.field,
         };
-        (i.class as u32) << 16 | (field as u32) << 9 | i.len as u32
+        (i.class as u32) << 16 | (field as u32) << 9 | self.len() as u32
+    }
+
+    /// Value length in bytes: the table's, or a tun_metadata TLV's own.
+    pub(crate) fn len(self) -> u8 {
+        self.len_of(self.info())
+    }
+
+    /// [`Fid::len`] given the field's row (saves the table lookup).
+    pub(crate) fn len_of(self, info: &FieldInfo) -> u8 {
+        match self {
+            Fid::TunMetadata(_, len) => len,
+            _ => info.len,
+        }
+    }
+
+    /// The identity duplicates are checked on (a tun_metadata slot whatever its length).
+    fn key(self) -> Fid {
+        match self {
+            Fid::TunMetadata(idx, _) => Fid::TunMetadata(idx, 0),
+            Fid::NxmInPort => Fid::InPort,
+            f => f,
+        }
     }
 
     pub(crate) fn from_class_field(class: u16, field: u8) -> Option<Fid> {
         if class == NX && field < 16 {
             return Some(Fid::Reg(field));
+        }
+        if class == NX && (40..104).contains(&field) {
+            return Some(Fid::TunMetadata(field - 40, 0));
         }
         FIELDS
             .iter()
@@ -210,7 +281,10 @@ impl Fid {
         match self {
             Fid::VlanVid => 0x1fff,
             Fid::Ipv6Flabel => 0xfffff,
-            _ => ones(info.len as u32 * 8),
+            // `nxm_put_frag`: both frag bits (FLOW_NW_FRAG_MASK) count as an exact match.
+            Fid::IpFrag => 0x3,
+            Fid::Ipv6Exthdr => 0x1ff,
+            _ => ones(self.len_of(info) as u32 * 8),
         }
     }
 }
@@ -224,7 +298,8 @@ pub(crate) fn ones(bits: u32) -> u128 {
     }
 }
 
-fn mac(v: u128) -> MacAddr {
+/// The Ethernet address in the low 48 bits of `v`.
+pub(crate) fn mac(v: u128) -> MacAddr {
     let b = (v as u64).to_be_bytes();
     MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
 }
@@ -291,6 +366,25 @@ impl MatchField {
             M::PktMark(v, m) => (Fid::PktMark, *v as u128, m.map(u128::from)),
             M::DpHash(v, m) => (Fid::DpHash, *v as u128, m.map(u128::from)),
             M::RecircId(v) => (Fid::RecircId, *v as u128, None),
+            M::TunMetadata {
+                idx,
+                len,
+                value,
+                mask,
+            } => (Fid::TunMetadata(*idx, *len), *value, *mask),
+            M::InPhyPort(p) => (Fid::InPhyPort, *p as u128, None),
+            M::PbbIsid(v, m) => (Fid::PbbIsid, *v as u128, m.map(u128::from)),
+            M::Ipv6Exthdr(v, m) => (Fid::Ipv6Exthdr, *v as u128, m.map(u128::from)),
+            M::IpFrag(v, m) => (Fid::IpFrag, *v as u128, m.map(u128::from)),
+            M::TcpFlags(v, m) => (Fid::TcpFlags, *v as u128, m.map(u128::from)),
+            M::TunFlags(v, m) => (Fid::TunFlags, *v as u128, m.map(u128::from)),
+            M::CtNwProto(v) => (Fid::CtNwProto, *v as u128, None),
+            M::CtNwSrc(v, m) => (Fid::CtNwSrc, ip(v), m.as_ref().map(ip)),
+            M::CtNwDst(v, m) => (Fid::CtNwDst, ip(v), m.as_ref().map(ip)),
+            M::CtIpv6Src(v, m) => (Fid::CtIpv6Src, ip6(v), m.as_ref().map(ip6)),
+            M::CtIpv6Dst(v, m) => (Fid::CtIpv6Dst, ip6(v), m.as_ref().map(ip6)),
+            M::CtTpSrc(v, m) => (Fid::CtTpSrc, *v as u128, m.map(u128::from)),
+            M::CtTpDst(v, m) => (Fid::CtTpDst, *v as u128, m.map(u128::from)),
         }
     }
 
@@ -300,6 +394,9 @@ impl MatchField {
         let ip = |x: u128| Ipv4Addr::from(x as u32);
         match fid {
             Fid::InPort => M::InPort(v as u32),
+            // OF1.0 16-bit port: reserved ports 0xff00.. map to 0xffffff00.. (`ofp11_port`).
+            Fid::NxmInPort if v >= 0xff00 => M::InPort(v as u32 | 0xffff_0000),
+            Fid::NxmInPort => M::InPort(v as u32),
             Fid::EthDst => M::EthDst(mac(v), m.map(mac)),
             Fid::EthSrc => M::EthSrc(mac(v), m.map(mac)),
             Fid::EthType => M::EthType(v as u16),
@@ -348,6 +445,25 @@ impl MatchField {
             Fid::PktMark => M::PktMark(v as u32, m.map(|m| m as u32)),
             Fid::DpHash => M::DpHash(v as u32, m.map(|m| m as u32)),
             Fid::RecircId => M::RecircId(v as u32),
+            Fid::TunMetadata(idx, len) => M::TunMetadata {
+                idx,
+                len,
+                value: v,
+                mask: m,
+            },
+            Fid::InPhyPort => M::InPhyPort(v as u32),
+            Fid::PbbIsid => M::PbbIsid(v as u32, m.map(|m| m as u32)),
+            Fid::Ipv6Exthdr => M::Ipv6Exthdr(v as u16, m.map(|m| m as u16)),
+            Fid::IpFrag => M::IpFrag(v as u8, m.map(|m| m as u8)),
+            Fid::TcpFlags => M::TcpFlags(v as u16, m.map(|m| m as u16)),
+            Fid::TunFlags => M::TunFlags(v as u16, m.map(|m| m as u16)),
+            Fid::CtNwProto => M::CtNwProto(v as u8),
+            Fid::CtNwSrc => M::CtNwSrc(ip(v), m.map(ip)),
+            Fid::CtNwDst => M::CtNwDst(ip(v), m.map(ip)),
+            Fid::CtIpv6Src => M::CtIpv6Src(Ipv6Addr::from(v), m.map(Ipv6Addr::from)),
+            Fid::CtIpv6Dst => M::CtIpv6Dst(Ipv6Addr::from(v), m.map(Ipv6Addr::from)),
+            Fid::CtTpSrc => M::CtTpSrc(v as u16, m.map(|m| m as u16)),
+            Fid::CtTpDst => M::CtTpDst(v as u16, m.map(|m| m as u16)),
         }
     }
 
@@ -400,7 +516,8 @@ impl Match {
             .iter()
             .map(|f| {
                 let (fid, _, m) = f.raw();
-                4 + fid.info().len as usize * if m.is_some() { 2 } else { 1 }
+                let experimenter = if fid == Fid::TcpFlags { 4 } else { 0 };
+                experimenter + 4 + fid.len() as usize * if m.is_some() { 2 } else { 1 }
             })
             .sum::<usize>()
     }
@@ -444,6 +561,30 @@ pub(crate) fn emit_tlv(buf: &mut Vec<u8>, header: u32, v: u128, m: Option<u128>)
         None => header,
     };
     buf.extend_from_slice(&header.to_be_bytes());
+    emit_tlv_body(buf, len, v, m);
+}
+
+/// Append one match field as OVS writes it in an OF1.3 match: tcp_flags as the ONF experimenter
+/// OXM, every other field as its OXM/NXM TLV.
+pub(crate) fn emit_field(buf: &mut Vec<u8>, fid: Fid, v: u128, m: Option<u128>) {
+    if fid == Fid::TcpFlags {
+        emit_onf_tlv(buf, ONF_TCP_FLAGS_FIELD, fid.info().len, v, m);
+    } else {
+        emit_tlv(buf, fid.header(), v, m);
+    }
+}
+
+/// Append an ONF experimenter OXM: `0xffff | field | hasmask | len (counting the experimenter
+/// id) | experimenter | value | mask?` (OF1.3 §7.2.3.2).
+fn emit_onf_tlv(buf: &mut Vec<u8>, field: u8, len: u8, v: u128, m: Option<u128>) {
+    let body = len as u32 * if m.is_some() { 2 } else { 1 };
+    let header = 0xffff_0000 | (field as u32) << 9 | (m.is_some() as u32) << 8 | (4 + body);
+    buf.extend_from_slice(&header.to_be_bytes());
+    buf.extend_from_slice(&ONF_EXPERIMENTER.to_be_bytes());
+    emit_tlv_body(buf, len as usize, v, m);
+}
+
+fn emit_tlv_body(buf: &mut Vec<u8>, len: usize, v: u128, m: Option<u128>) {
     buf.extend_from_slice(&v.to_be_bytes()[16 - len..]);
     if let Some(m) = m {
         buf.extend_from_slice(&m.to_be_bytes()[16 - len..]);
@@ -457,16 +598,23 @@ pub(crate) type RawTlv<'a> = (u32, &'a [u8], Option<&'a [u8]>);
 /// Returns (header with hasmask cleared and unmasked length, value, mask).
 pub(crate) fn parse_tlv<'a>(r: &mut Reader<'a>) -> Result<RawTlv<'a>, Error> {
     let off = r.offset();
-    let header = r.u32("OXM header")?;
+    let mut header = r.u32("OXM header")?;
     let class = (header >> 16) as u16;
     let hasmask = header & 0x100 != 0;
     let mut len = (header & 0xff) as usize;
     if class == 0xffff {
-        // Experimenter OXM: the length counts the 4-byte experimenter id.
-        return Err(Error::BadMatch {
-            offset: off,
-            kind: MatchError::BadField(header),
-        });
+        // Experimenter OXM: the length counts the 4-byte experimenter id. The one OVS writes in
+        // OF1.3 is ONFOXM_ET_TCP_FLAGS; it reads as its Nicira twin NXM_NX_TCP_FLAGS.
+        let field = ((header >> 9) & 0x7f) as u8;
+        if field != ONF_TCP_FLAGS_FIELD || len < 4 || r.u32("OXM experimenter")? != ONF_EXPERIMENTER
+        {
+            return Err(Error::BadMatch {
+                offset: off,
+                kind: MatchError::BadField(header),
+            });
+        }
+        len -= 4;
+        header = (Fid::TcpFlags.header() & !0xff) | (header & 0x100) | len as u32;
     }
     if hasmask {
         if !len.is_multiple_of(2) || len == 0 {
@@ -499,7 +647,11 @@ pub(crate) fn lookup(header: u32, offset: usize) -> Result<(Fid, &'static FieldI
             offset,
             kind: MatchError::BadField(header),
         })?;
-    if info.len as u32 != header & 0xff {
+    let fid = match fid {
+        Fid::TunMetadata(idx, _) => Fid::TunMetadata(idx, (header & 0xff) as u8),
+        f => f,
+    };
+    if fid.len_of(info) as u32 != header & 0xff {
         return Err(Error::BadMatch {
             offset,
             kind: MatchError::BadLen(header),
@@ -522,18 +674,19 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
     let mut ip_proto: Option<u8> = None;
     let mut icmpv6_type: Option<u8> = None;
     let mut vlan_present = false;
+    let mut ct_state: Option<(u32, u32)> = None;
     while !r.is_empty() {
         let off = r.offset();
         let (header, value, mask) = parse_tlv(r)?;
         let (fid, info) = lookup(header, off)?;
         let bad = |kind| Error::BadMatch { offset: off, kind };
-        if last.is_some_and(|l| l >= fid) {
+        if last.is_some_and(|l| l >= fid.key()) {
             ascending = false;
         }
-        if !ascending && fields.iter().any(|f| f.raw().0 == fid) {
+        if !ascending && fields.iter().any(|f| f.raw().0.key() == fid.key()) {
             return Err(bad(MatchError::DupField(fid.name())));
         }
-        last = Some(fid);
+        last = Some(fid.key());
         let v = crate::oxm_fast::be_value(value);
         let m = mask.map(crate::oxm_fast::be_value);
         if let Some(m) = m {
@@ -567,6 +720,18 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
                 matches!(eth_type, Some(0x8847) | Some(0x8848))
             }
             Fid::VlanPcp => vlan_present,
+            Fid::InPhyPort => fields.iter().any(|f| f.raw().0 == Fid::InPort),
+            Fid::PbbIsid => eth_type == Some(0x88e7),
+            Fid::Ipv6Exthdr => eth_type == Some(0x86dd),
+            Fid::IpFrag => is_ip,
+            Fid::TcpFlags => is_ip && ip_proto == Some(6),
+            Fid::CtNwProto
+            | Fid::CtNwSrc
+            | Fid::CtNwDst
+            | Fid::CtIpv6Src
+            | Fid::CtIpv6Dst
+            | Fid::CtTpSrc
+            | Fid::CtTpDst => ct_state.is_some_and(|(v, m)| ct_valid(v, m)),
             _ => true,
         };
         if !prereq_ok {
@@ -577,6 +742,7 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
             Fid::IpProto => ip_proto = Some(v as u8),
             Fid::Icmpv6Type => icmpv6_type = Some(v as u8),
             Fid::VlanVid => vlan_present = v & 0x1000 != 0,
+            Fid::CtState => ct_state = Some((v as u32, m.map_or(u32::MAX, |m| m as u32))),
             _ => {}
         }
         // Normalise as `MatchField::normalized` does: an all-ones mask is exact; all-zero
@@ -598,6 +764,15 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
         fields.sort_by_key(|f| f.raw().0);
     }
     Ok(Match(fields))
+}
+
+/// OVS `is_ct_valid` for a match: the ct_* tuple fields need a ct_state that implies a valid
+/// conntrack entry (new, est, rel, rpl, snat or dnat set, or +trk with an explicit -inv).
+fn ct_valid(v: u32, m: u32) -> bool {
+    use crate::flow::ct_state::{EST, INV, NEW, REL, RPL, TRK};
+    const SNAT: u32 = 0x40;
+    const DNAT: u32 = 0x80;
+    v & (NEW | EST | REL | RPL | SNAT | DNAT) != 0 || (v & TRK != 0 && m & INV != 0 && v & INV == 0)
 }
 
 #[cfg(test)]
@@ -655,6 +830,45 @@ mod tests {
                 Error::BadMatch {
                     offset: 52,
                     kind: MatchError::BadPrereq("nw_src")
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    fn dup_of(tlvs: &[u8]) -> Error {
+        let len = 4 + tlvs.len();
+        let mut b = vec![0, 1, 0, len as u8];
+        b.extend_from_slice(tlvs);
+        b.resize(len + pad8(len), 0);
+        Match::parse(&mut Reader::new(&b, 0)).unwrap_err()
+    }
+
+    #[test]
+    fn nxm_in_port_after_the_oxm_in_port_is_a_duplicate_although_it_sorts_later() {
+        let e = dup_of(&[0x80, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, 2, 0, 5]);
+        assert!(
+            matches!(
+                e,
+                Error::BadMatch {
+                    offset: 12,
+                    kind: MatchError::DupField("in_port")
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn one_tun_metadata_slot_at_two_lengths_is_a_duplicate() {
+        // tun_metadata0 as 1 byte, then as 2 bytes: ascending Fids, one slot.
+        let e = dup_of(&[0, 1, 0x50, 1, 7, 0, 1, 0x50, 2, 0, 7]);
+        assert!(
+            matches!(
+                e,
+                Error::BadMatch {
+                    offset: 9,
+                    kind: MatchError::DupField("tun_metadata")
                 }
             ),
             "{e}"

@@ -7,7 +7,7 @@
 //! [`Fid::from_class_field`]) is enough for decode and emit to pick it up.
 
 use crate::flow::Match;
-use crate::oxm::{emit_tlv, Fid, FieldInfo, FIELDS, OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC};
+use crate::oxm::{emit_field, Fid, FieldInfo, FIELDS, OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC};
 use crate::wire::{pad8, put_u16_at};
 
 /// Marks a `(class, field)` slot that has no row.
@@ -114,7 +114,7 @@ fn emit_sorted(tlvs: impl Iterator<Item = (Fid, u128, Option<u128>)>, buf: &mut 
     let start = buf.len();
     buf.extend_from_slice(&[0, 1, 0, 0]);
     for (fid, v, m) in tlvs {
-        emit_tlv(buf, fid.header(), v, m);
+        emit_field(buf, fid, v, m);
     }
     let len = buf.len() - start;
     put_u16_at(buf, start + 2, len as u16);
@@ -136,6 +136,27 @@ mod tests {
         assert_eq!(find(OFPXMC_NXM_1, 3).map(|f| f.0), Some(Fid::Reg(3)));
         assert!(find(OFPXMC_OPENFLOW_BASIC, 127).is_none());
         assert!(find(0x4242, 1).is_none());
+    }
+
+    #[test]
+    fn the_tables_answer_as_the_linear_search_does_for_every_class_and_field() {
+        for class in [
+            OFPXMC_OPENFLOW_BASIC,
+            OFPXMC_NXM_1,
+            crate::oxm::OFPXMC_NXM_0,
+        ] {
+            for field in 0..128u8 {
+                assert_eq!(
+                    find(class, field).map(|f| f.0),
+                    Fid::from_class_field(class, field),
+                    "class {class:#x} field {field}"
+                );
+            }
+        }
+        assert_eq!(
+            find(OFPXMC_NXM_1, 41).map(|f| f.0),
+            Some(Fid::TunMetadata(1, 0))
+        );
     }
 
     #[test]

@@ -22,12 +22,13 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::bundle::{
-    BundleControl, BundleCtrlType, OFPBF_ATOMIC, OFPBF_ORDERED, ONFT_BUNDLE_ADD_MESSAGE,
+    BundleControl, BundleCtrlType, BundleXids, OFPBF_ATOMIC, OFPBF_ORDERED, ONFT_BUNDLE_ADD_MESSAGE,
 };
 use crate::error::ONF_VENDOR_ID;
+use crate::error_codes::HelloFailedCode;
 use crate::message::{frame_len, Hello, HelloElement, SwitchConfig, SwitchFeatures, OFP13_VERSION};
 use crate::multipart::{MultipartReply, OFPMPF_MORE};
-use crate::{Error, FlowMod, Message, OfpError};
+use crate::{Error, ErrorCode, FlowMod, Message, OfpError};
 
 /// Bytes per buffer handed out by [`Session::poll_transmit`] for a large bundle.
 const TRANSMIT_CHUNK: usize = 256 * 1024;
@@ -173,23 +174,18 @@ enum BundlePhase {
 struct BundleOp {
     id: RequestId,
     open: u32,
-    base: u32,
-    n: usize,
+    xids: BundleXids,
     bundle_id: u32,
     phase: BundlePhase,
-    /// The first error: the flow_mod's index (None for OPEN/COMMIT) and the switch's ERROR.
+    /// The first error that names a flow_mod (else the first error): the flow_mod's index
+    /// (None for OPEN/COMMIT) and the switch's ERROR.
     failure: Option<(Option<usize>, OfpError)>,
 }
 
 impl BundleOp {
-    fn index_of(&self, xid: u32) -> Option<usize> {
-        let i = xid.wrapping_sub(self.base) as usize;
-        (i < self.n).then_some(i)
-    }
-
     fn owns(&self, xid: u32) -> bool {
         xid == self.open
-            || self.index_of(xid).is_some()
+            || self.xids.index_of(xid).is_some()
             || match self.phase {
                 BundlePhase::Adding { barrier } => xid == barrier,
                 BundlePhase::Committing { commit, barrier } => xid == commit || xid == barrier,
@@ -413,8 +409,10 @@ impl Session {
         self.bundles.push(BundleOp {
             id,
             open,
-            base,
-            n: flow_mods.len(),
+            xids: BundleXids {
+                first: base,
+                len: flow_mods.len(),
+            },
             bundle_id,
             phase: BundlePhase::Adding { barrier },
             failure: None,
@@ -509,12 +507,10 @@ impl Session {
                     };
                 }
                 other => {
-                    let err = Message::Error(OfpError {
-                        kind: 0,
-                        code: 0,
-                        experimenter: None,
-                        data: b"need OpenFlow 1.3".to_vec(),
-                    });
+                    let err = Message::Error(OfpError::new(
+                        ErrorCode::HelloFailed(HelloFailedCode::Incompatible),
+                        b"need OpenFlow 1.3".to_vec(),
+                    ));
                     self.queue(&err, xid);
                     let why = match other {
                         Some(v) => format!("negotiated version {v:#04x}, not OpenFlow 1.3"),
@@ -586,8 +582,13 @@ impl Session {
     fn bundle_message(&mut self, i: usize, xid: u32, message: Message) {
         let b = &mut self.bundles[i];
         if let Message::Error(e) = message {
-            if b.failure.is_none() {
-                b.failure = Some((b.index_of(xid), e));
+            let index = b.xids.attribute(xid, &e);
+            let better = match &b.failure {
+                None => true,
+                Some((known, _)) => known.is_none() && index.is_some(),
+            };
+            if better {
+                b.failure = Some((index, e));
             }
             if !matches!(b.phase, BundlePhase::Discarding { discard } if discard == xid) {
                 return;

@@ -14,6 +14,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use crate::action::port;
+use crate::field::ValueFormat;
 use crate::flow::{
     Action, CtZone, Field, FlowMod, FlowModCommand, Instruction, Learn, LearnDst, LearnSpec,
     LearnSrc, MacAddr, Match, MatchField, Nat, NatAddr,
@@ -21,6 +22,9 @@ use crate::flow::{
 use crate::flow_mod::flags;
 use crate::oxm::ones;
 use crate::Error;
+
+mod actions;
+mod fields;
 
 const CT_STATE_NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
 /// `nx_hash_fields` names, by value.
@@ -281,6 +285,7 @@ fn field_text(
         M::TcpDst(v, m) | M::UdpDst(v, m) | M::SctpDst(v, m) => {
             (71, format!("tp_dst={}", u16_masked(*v, *m)))
         }
+        other => return fields::field_text(other),
     })
 }
 
@@ -365,57 +370,22 @@ impl Display for Match {
 }
 
 impl Field {
-    /// NXM name as in `load:`/`move:`/`output:` (`NXM_NX_REG3`).
-    pub fn nxm_name(self) -> String {
-        match self {
-            Field::Reg(n) => format!("NXM_NX_REG{n}"),
-            Field::CtMark => "NXM_NX_CT_MARK".into(),
-            Field::CtLabel => "NXM_NX_CT_LABEL".into(),
-            Field::InPort => "NXM_OF_IN_PORT".into(),
-            Field::EthSrc => "NXM_OF_ETH_SRC".into(),
-            Field::EthDst => "NXM_OF_ETH_DST".into(),
-        }
-    }
-
-    /// meta-flow name as in `set_field:` (`reg3`, `ct_mark`, `eth_src`).
-    pub fn name(self) -> String {
-        match self {
-            Field::Reg(n) => format!("reg{n}"),
-            Field::CtMark => "ct_mark".into(),
-            Field::CtLabel => "ct_label".into(),
-            Field::InPort => "in_port".into(),
-            Field::EthSrc => "eth_src".into(),
-            Field::EthDst => "eth_dst".into(),
-        }
-    }
-
     fn parse_name(s: &str) -> Option<Field> {
-        let s = s.trim();
-        let up = s.to_ascii_uppercase();
-        if let Some(n) = up
-            .strip_prefix("NXM_NX_REG")
-            .or_else(|| up.strip_prefix("REG"))
-        {
-            return n.parse::<u8>().ok().filter(|n| *n < 16).map(Field::Reg);
-        }
-        Some(match up.as_str() {
-            "NXM_NX_CT_MARK" | "CT_MARK" => Field::CtMark,
-            "NXM_NX_CT_LABEL" | "CT_LABEL" => Field::CtLabel,
-            "NXM_OF_IN_PORT" | "IN_PORT" => Field::InPort,
-            "NXM_OF_ETH_SRC" | "ETH_SRC" | "DL_SRC" => Field::EthSrc,
-            "NXM_OF_ETH_DST" | "ETH_DST" | "DL_DST" => Field::EthDst,
-            _ => return None,
-        })
+        Field::from_name(s)
     }
 
+    /// The value as `set_field:` prints it (`mf_format`).
     fn format_value(self, v: u128) -> String {
-        match self {
-            Field::InPort => port_name(v as u32),
-            Field::EthSrc | Field::EthDst => {
-                let b = (v as u64).to_be_bytes();
-                MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]]).to_string()
+        match self.value_format() {
+            ValueFormat::Port if self.bits() == 16 && v >= 0xff00 => {
+                port_name(v as u32 | 0xffff_0000)
             }
-            _ => hex(v),
+            ValueFormat::Port => port_name(v as u32),
+            ValueFormat::Mac => crate::oxm::mac(v).to_string(),
+            ValueFormat::Ipv4 => Ipv4Addr::from(v as u32).to_string(),
+            ValueFormat::Ipv6 => Ipv6Addr::from(v).to_string(),
+            ValueFormat::Dec => v.to_string(),
+            ValueFormat::Hex => hex(v),
         }
     }
 }
@@ -673,6 +643,12 @@ fn learn_text(f: &mut Formatter<'_>, l: &Learn) -> fmt::Result {
     if l.cookie != 0 {
         write!(f, ",cookie={:#x}", l.cookie)?;
     }
+    if l.limit != 0 {
+        write!(f, ",limit={}", l.limit)?;
+    }
+    if let Some((field, ofs)) = l.result_dst {
+        write!(f, ",result_dst={}", subfield(field, ofs, 1))?;
+    }
     for spec in &l.specs {
         f.write_char(',')?;
         let n = spec.n_bits;
@@ -734,6 +710,14 @@ fn parse_learn(s: &str, inner: &str) -> Result<Learn, Error> {
             "cookie" => l.cookie = num(v)?,
             "send_flow_rem" if v.is_empty() => l.flags |= 1,
             "delete_learned" if v.is_empty() => l.flags |= 2,
+            "limit" => l.limit = num(v)?,
+            "result_dst" => {
+                let (field, ofs, n_bits) = parse_subfield(v)?;
+                if n_bits != 1 {
+                    return Err(perr(s, "learn result_dst is one bit"));
+                }
+                l.result_dst = Some((field, ofs));
+            }
             _ => l.specs.push(parse_learn_spec(s, kv)?),
         }
     }
@@ -803,13 +787,17 @@ impl Display for Action {
     /// ovs-ofctl action syntax, e.g. `load:0x3e9->NXM_NX_REG3[]`, `ct(commit,table=4,zone=65520)`.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
+            Action::Bundle(_) | Action::SampleDir { .. } | Action::SetTunMetadata { .. } => {
+                actions::fmt(f, self).unwrap_or(Ok(()))
+            }
             Action::Output {
                 port: port::CONTROLLER,
                 max_len,
             } => write!(f, "CONTROLLER:{max_len}"),
             Action::Output { port, .. } if *port < port::MAX => write!(f, "output:{port}"),
             Action::Output { port, .. } => f.write_str(&port_name(*port)),
-            Action::OutputReg { field, ofs, n_bits } => {
+            Action::OutputReg { field, ofs, n_bits }
+            | Action::OutputReg2 { field, ofs, n_bits } => {
                 write!(f, "output:{}", subfield(*field, *ofs, *n_bits))
             }
             Action::Load {
@@ -851,6 +839,13 @@ impl Display for Action {
                 Ok(())
             }
             Action::Move {
+                src,
+                src_ofs,
+                dst,
+                dst_ofs,
+                n_bits,
+            }
+            | Action::CopyField {
                 src,
                 src_ofs,
                 dst,
@@ -992,6 +987,8 @@ impl Display for Action {
                 reason,
                 id,
                 userdata,
+                pause,
+                meter_id,
             } => {
                 let mut parts = Vec::new();
                 if *reason != 1 {
@@ -1006,8 +1003,16 @@ impl Display for Action {
                 if *id != 0 {
                     parts.push(format!("id={id}"));
                 }
-                let h: Vec<String> = userdata.iter().map(|b| format!("{b:02x}")).collect();
-                parts.push(format!("userdata={}", h.join(".")));
+                if !userdata.is_empty() {
+                    let h: Vec<String> = userdata.iter().map(|b| format!("{b:02x}")).collect();
+                    parts.push(format!("userdata={}", h.join(".")));
+                }
+                if *pause {
+                    parts.push("pause".to_string());
+                }
+                if let Some(m) = meter_id {
+                    parts.push(format!("meter_id={m}"));
+                }
                 write!(f, "controller({})", parts.join(","))
             }
             Action::Group(g) => write!(f, "group:{g}"),
@@ -1021,6 +1026,7 @@ impl Display for Action {
             Action::SetNwTtl(t) => write!(f, "mod_nw_ttl:{t}"),
             Action::CtClear => f.write_str("ct_clear"),
             Action::Exit => f.write_str("exit"),
+            Action::PopQueue => f.write_str("pop_queue"),
             Action::ResubmitExt {
                 in_port,
                 table: 0xff,
@@ -1283,9 +1289,18 @@ fn parse_subfield(s: &str) -> Result<(Field, u16, u16), Error> {
 }
 
 fn parse_field_value(field: Field, s: &str) -> Result<u128, Error> {
-    match field {
-        Field::EthSrc | Field::EthDst if s.contains(':') => Ok(crate::oxm::mac_bits(s.parse()?)),
-        Field::InPort => parse_port(s).map(u128::from),
+    match field.value_format() {
+        ValueFormat::Mac if s.contains(':') => Ok(crate::oxm::mac_bits(s.parse()?)),
+        ValueFormat::Ipv4 if s.contains('.') => s
+            .parse::<Ipv4Addr>()
+            .map(|a| u32::from(a) as u128)
+            .map_err(|_| perr(s, "bad IPv4 address")),
+        ValueFormat::Ipv6 if s.contains(':') => s
+            .parse::<Ipv6Addr>()
+            .map(u128::from)
+            .map_err(|_| perr(s, "bad IPv6 address")),
+        ValueFormat::Port if field.bits() == 16 => nx_port(s).map(u128::from),
+        ValueFormat::Port => parse_port(s).map(u128::from),
         _ => num(s),
     }
 }
@@ -1296,6 +1311,9 @@ fn parse_set_field(s: &str, arg: &str) -> Result<Vec<Action>, Error> {
     let (val, dst) = arg
         .split_once("->")
         .ok_or_else(|| perr(s, "expected set_field:VALUE->FIELD"))?;
+    if let Some(a) = actions::parse_set_tun_metadata(val, dst)? {
+        return Ok(vec![a]);
+    }
     let field = Field::parse_name(dst).ok_or_else(|| perr(s, "unknown set_field destination"))?;
     let (v, m) = match val.split_once('/') {
         Some((v, m)) => (
@@ -1322,7 +1340,8 @@ fn parse_set_field(s: &str, arg: &str) -> Result<Vec<Action>, Error> {
             continue;
         }
         let start = bit;
-        while bit < field.bits() as u32 && m >> bit & 1 == 1 {
+        // OVS's `next_load_segment`: a run of mask bits, at most 64 (one REG_LOAD).
+        while bit < field.bits() as u32 && m >> bit & 1 == 1 && bit - start < 64 {
             bit += 1;
         }
         let n = bit - start;
@@ -1417,8 +1436,10 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         }
         ("sample", Some(a)) => {
             let (mut probability, mut c, mut d, mut o, mut sp) = (None, 0, 0, 0, None);
+            let mut egress = None;
             for kv in split_top(&paren(a)?) {
                 match kv.split_once('=') {
+                    None if kv == "ingress" || kv == "egress" => egress = Some(kv == "egress"),
                     Some(("probability", v)) => probability = Some(num(v)?),
                     Some(("collector_set_id", v)) => c = num(v)?,
                     Some(("obs_domain_id", v)) => d = num(v)?,
@@ -1427,8 +1448,19 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                     _ => return Err(perr(s, format!("unsupported sample option {kv:?}"))),
                 }
             }
+            let probability = probability.ok_or_else(|| perr(s, "sample needs probability"))?;
+            if let Some(egress) = egress {
+                return one(Action::SampleDir {
+                    probability,
+                    collector_set_id: c,
+                    obs_domain_id: d,
+                    obs_point_id: o,
+                    sampling_port: sp.filter(|p| *p != 0xffff),
+                    egress,
+                });
+            }
             one(Action::Sample {
-                probability: probability.ok_or_else(|| perr(s, "sample needs probability"))?,
+                probability,
                 collector_set_id: c,
                 obs_domain_id: d,
                 obs_point_id: o,
@@ -1513,9 +1545,14 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         }),
         ("controller", Some(a)) => {
             let (mut max_len, mut reason, mut id) = (u16::MAX, 1u8, 0u16);
-            let mut userdata = Vec::new();
+            let (mut userdata, mut pause, mut meter_id) = (Vec::new(), false, None);
             for kv in split_top(&paren(a)?) {
+                if kv == "pause" {
+                    pause = true;
+                    continue;
+                }
                 match kv.split_once('=') {
+                    Some(("meter_id", v)) => meter_id = Some(num(v)?),
                     Some(("max_len", v)) => max_len = num(v)?,
                     Some(("userdata", v)) => {
                         userdata = v
@@ -1535,12 +1572,14 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                     _ => return Err(perr(s, "unsupported controller option")),
                 }
             }
-            if !userdata.is_empty() {
+            if !userdata.is_empty() || pause || meter_id.is_some() {
                 one(Action::Controller2 {
                     max_len,
                     reason,
                     id,
                     userdata,
+                    pause,
+                    meter_id,
                 })
             } else if reason == 1 && id == 0 {
                 one(Action::Output {
@@ -1559,6 +1598,9 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             let (v, dst) = a
                 .split_once("->")
                 .ok_or_else(|| perr(s, "expected load:VALUE->FIELD[bits]"))?;
+            if let Some(a) = actions::parse_load_tun_metadata(s, v, dst)? {
+                return one(a);
+            }
             let (field, ofs, n_bits) = parse_subfield(dst)?;
             let value = parse_field_value(field, v)?;
             if value >> n_bits != 0 {
@@ -1709,6 +1751,23 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         ("mod_nw_ttl", Some(a)) => one(Action::SetNwTtl(num(a)?)),
         ("ct_clear", None) => one(Action::CtClear),
         ("exit", None) => one(Action::Exit),
+        ("pop_queue", None) => one(Action::PopQueue),
+        // OF1.0 spellings OVS turns into set_field (`ofp-actions.c` parse_SET_*).
+        ("set_tunnel" | "set_tunnel64", Some(a)) => parse_set_field(s, &format!("{a}->tun_id")),
+        ("mod_dl_src" | "mod_dl_dst" | "mod_nw_src" | "mod_nw_dst" | "mod_nw_ecn", Some(a)) => {
+            let field = match key {
+                "mod_dl_src" => "eth_src",
+                "mod_dl_dst" => "eth_dst",
+                "mod_nw_src" => "ip_src",
+                "mod_nw_dst" => "ip_dst",
+                _ => "nw_ecn",
+            };
+            parse_set_field(s, &format!("{a}->{field}"))
+        }
+        ("mod_nw_tos", Some(a)) => {
+            let tos: u8 = num(a)?;
+            parse_set_field(s, &format!("{}->ip_dscp", tos >> 2))
+        }
         ("dec_ttl", None) => one(Action::DecTtl),
         (_, None) if PORT_NAMES.iter().any(|(_, n)| n.eq_ignore_ascii_case(s)) => {
             one(Action::Output {
@@ -1720,6 +1779,9 @@ fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             port: num(s)?,
             max_len: 0,
         }),
+        (k @ ("bundle" | "bundle_load"), Some(a)) => {
+            one(actions::parse_bundle(s, k == "bundle_load", &paren(a)?)?)
+        }
         _ => Err(perr(s, "unsupported action")),
     }
 }
@@ -1978,7 +2040,10 @@ fn parse_match_tokens<'a>(
                 let (a, m) = num_masked::<u32>(need()?)?;
                 fields.push(M::Reg(r[3..].parse().unwrap_or(0), a, m));
             }
-            _ => return Err(perr(tok, "unsupported match field or keyword")),
+            _ => match fields::parse(k, v, tok)? {
+                Some(f) => fields.extend(f),
+                None => return Err(perr(tok, "unsupported match field or keyword")),
+            },
         }
     }
     let proto = fields.iter().find_map(|f| {

@@ -107,3 +107,38 @@ async fn bundles_install_atomically_and_dump_back() {
         20_000
     );
 }
+
+/// A flow_mod that passes validation but fails when the bundle is committed (check_overlap
+/// against a flow already installed): OVS sends the flow_mod's own error with its xid, then
+/// OFPBFC_MSG_FAILED for the COMMIT; the error names the flow_mod, and nothing is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_failing_at_commit_is_named_by_index_and_text() {
+    let sb = Sandbox::start();
+    let conn = Connection::connect_unix(sb.mgmt()).await.expect("connect");
+    let parse = |v: &[&str]| -> Vec<FlowMod> { v.iter().map(|s| s.parse().unwrap()).collect() };
+    conn.bundle(&parse(&["table=1, priority=7,ip actions=drop"]))
+        .await
+        .expect("first bundle");
+    let before = sb.ofctl_dump();
+    let bad = parse(&[
+        "table=2, priority=1 actions=drop",
+        "table=3, priority=1 actions=drop",
+        "table=1, check_overlap priority=7,ip,nw_src=10.0.0.1 actions=drop",
+    ]);
+    match conn.bundle(&bad).await {
+        Err(Error::Bundle { index, error, flow }) => {
+            assert_eq!(index, Some(2), "{error}");
+            assert_eq!(error.name(), Some("OFPFMFC_OVERLAP"), "{error}");
+            assert_eq!(
+                flow.as_deref(),
+                Some("table=1, check_overlap priority=7,ip,nw_src=10.0.0.1 actions=drop")
+            );
+        }
+        other => panic!("expected Error::Bundle, got {other:?}"),
+    }
+    assert_eq!(
+        sb.ofctl_dump(),
+        before,
+        "a failed bundle changed the flow table"
+    );
+}

@@ -3,7 +3,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use openflow::flow::{CtZone, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
+use openflow::field::FIELDS;
+use openflow::flow::{Bundle, CtZone, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
 use openflow::{Action, Field, FlowMod, Instruction, MacAddr, Match, MatchField as M, Message};
 use proptest::prelude::*;
 
@@ -36,9 +37,52 @@ fn a_match() -> impl Strategy<Value = Match> {
             (any::<u32>(), proptest::option::of(any::<u32>())).prop_map(|(v, m)| M::PktMark(v, m)),
             (any::<u32>(), proptest::option::of(any::<u32>())).prop_map(|(v, m)| M::DpHash(v, m)),
             any::<u32>().prop_map(M::RecircId),
+            (any::<u16>(), proptest::option::of(any::<u16>())).prop_map(|(v, m)| M::TunFlags(v, m)),
+            any::<u32>().prop_map(M::InPhyPort),
+            (
+                0u8..64,
+                0u8..=16,
+                any::<u128>(),
+                proptest::option::of(any::<u128>())
+            )
+                .prop_map(|(idx, len, v, m)| {
+                    let all = if len == 0 {
+                        0
+                    } else {
+                        u128::MAX >> (128 - 8 * len as u32)
+                    };
+                    M::TunMetadata {
+                        idx,
+                        len,
+                        value: v & all,
+                        mask: m.map(|m| m & all),
+                    }
+                }),
         ],
         0..5,
     );
+    // The conntrack tuple, under a ct_state that implies a valid entry (+est+trk).
+    let ct = proptest::option::of((
+        ip(),
+        proptest::option::of(ip()),
+        any::<u8>(),
+        any::<u16>(),
+        proptest::option::of(any::<u16>()),
+        any::<u128>().prop_map(Ipv6Addr::from),
+    ))
+    .prop_map(|t| match t {
+        None => vec![],
+        Some((a, m, proto, p, pm, a6)) => vec![
+            M::CtState(0x22, 0x22),
+            M::CtNwSrc(a, m),
+            M::CtNwDst(a, None),
+            M::CtIpv6Src(a6, None),
+            M::CtIpv6Dst(a6, Some(a6)),
+            M::CtNwProto(proto),
+            M::CtTpSrc(p, pm),
+            M::CtTpDst(p, None),
+        ],
+    });
     let vlan = prop_oneof![
         Just(vec![]),
         (0u16..0x1000).prop_map(|v| vec![M::VlanVid(0x1000 | v, None)]),
@@ -57,7 +101,13 @@ fn a_match() -> impl Strategy<Value = Match> {
             .prop_map(|(a, m, l4, p, pm)| {
                 let mut v = vec![M::EthType(0x0800), M::Ipv4Src(a, m), M::Ipv4Dst(a, None)];
                 match l4 {
-                    0 => v.extend([M::IpProto(6), M::TcpSrc(p, pm), M::TcpDst(p, None)]),
+                    0 => v.extend([
+                        M::IpProto(6),
+                        M::TcpSrc(p, pm),
+                        M::TcpDst(p, None),
+                        M::TcpFlags(p, pm.map(|m| m & 0xfff)),
+                        M::IpFrag(p as u8 & 3, pm.map(|m| m as u8)),
+                    ]),
                     1 => v.extend([M::IpProto(17), M::UdpSrc(p, None), M::UdpDst(p, pm)]),
                     2 => v.extend([M::IpProto(132), M::SctpSrc(p, pm), M::SctpDst(p, pm)]),
                     3 => v.extend([
@@ -84,6 +134,10 @@ fn a_match() -> impl Strategy<Value = Match> {
                 M::ArpTpa(a, None),
                 M::ArpSha(h, hm)
             ]),
+        (any::<u32>(), proptest::option::of(any::<u32>())).prop_map(|(v, m)| vec![
+            M::EthType(0x88e7),
+            M::PbbIsid(v & 0xff_ffff, m.map(|m| m & 0xff_ffff))
+        ]),
     ];
     let ip6 = || any::<u128>().prop_map(Ipv6Addr::from);
     let l3 = prop_oneof![
@@ -103,6 +157,7 @@ fn a_match() -> impl Strategy<Value = Match> {
                     M::Ipv6Src(a, m),
                     M::Ipv6Dst(a, None),
                     M::Ipv6Flabel(label & 0xfffff, Some(label & 0xff)),
+                    M::Ipv6Exthdr(label as u16 & 0x1ff, Some((label >> 16) as u16)),
                     M::IpDscp(dscp),
                     M::IpEcn(ttl & 3),
                     M::NwTtl(ttl),
@@ -120,13 +175,23 @@ fn a_match() -> impl Strategy<Value = Match> {
             M::MplsBos(bos)
         ]),
     ];
-    (common, l3, vlan).prop_map(|(mut c, l3, vlan)| {
+    (common, l3, vlan, ct).prop_map(|(mut c, l3, vlan, ct)| {
         c.extend(vlan);
         // One of each field: duplicates are invalid on the wire.
         c.sort_by_key(|f| (std::mem::discriminant(f).clone_key(), reg_no(f)));
         c.dedup_by(|a, b| {
             std::mem::discriminant(a) == std::mem::discriminant(b) && reg_no(a) == reg_no(b)
         });
+        if !ct.is_empty() {
+            c.retain(|f| !matches!(f, M::CtState(..)));
+            c.extend(ct);
+        }
+        // in_phy_port needs in_port.
+        if c.iter().any(|f| matches!(f, M::InPhyPort(_)))
+            && !c.iter().any(|f| matches!(f, M::InPort(_)))
+        {
+            c.push(M::InPort(1));
+        }
         c.extend(l3);
         Match(c)
     })
@@ -149,14 +214,32 @@ fn reg_no(f: &M) -> Option<u8> {
 }
 
 fn field() -> impl Strategy<Value = Field> {
+    // Any field of the action table or a register family, at least 2 bits wide (so that
+    // `partial` finds a range that is not the whole field).
+    let table: Vec<Field> = FIELDS
+        .iter()
+        .filter_map(|r| Field::from_header(r.header))
+        .filter(|f| f.bits() >= 2)
+        .collect();
     prop_oneof![
-        (0u8..16).prop_map(Field::Reg),
-        Just(Field::CtMark),
-        Just(Field::CtLabel),
-        Just(Field::InPort),
-        Just(Field::EthSrc),
-        Just(Field::EthDst)
+        3 => (0u8..16).prop_map(Field::Reg),
+        1 => Just(Field::CtMark),
+        1 => Just(Field::CtLabel),
+        1 => Just(Field::InPort),
+        1 => Just(Field::EthSrc),
+        1 => Just(Field::EthDst),
+        1 => (0u8..8).prop_map(|n| Field::from_name(&format!("xreg{n}")).unwrap()),
+        1 => (0u8..4).prop_map(|n| Field::from_name(&format!("xxreg{n}")).unwrap()),
+        3 => proptest::sample::select(table),
     ]
+}
+
+/// Two ranges of the same width inside `a` and `b`: (src_ofs, dst_ofs, n_bits).
+fn two_ranges(a: Field, b: Field) -> impl Strategy<Value = (Field, u16, Field, u16, u16)> {
+    let n_max = a.bits().min(b.bits());
+    (1..=n_max).prop_flat_map(move |n| {
+        (0..=a.bits() - n, 0..=b.bits() - n).prop_map(move |(so, dof)| (a, so, b, dof, n))
+    })
 }
 
 /// A bit range of at most 64 bits inside `f`, not the whole field.
@@ -278,9 +361,17 @@ fn learn() -> impl Strategy<Value = Action> {
         any::<(u8, u16, u16, u16, u16, u16, u64)>(),
         0u16..4,
         prop::collection::vec(learn_spec(), 0..5),
+        any::<u32>(),
+        proptest::option::of(field().prop_flat_map(|f| (Just(f), 0..f.bits()))),
     )
         .prop_map(
-            |((table, idle, hard, fin_idle, fin_hard, priority, cookie), flags, specs)| {
+            |(
+                (table, idle, hard, fin_idle, fin_hard, priority, cookie),
+                flags,
+                specs,
+                limit,
+                result_dst,
+            )| {
                 Action::Learn(Box::new(Learn {
                     table,
                     idle_timeout: idle,
@@ -291,6 +382,8 @@ fn learn() -> impl Strategy<Value = Action> {
                     cookie,
                     flags,
                     specs,
+                    limit,
+                    result_dst,
                 }))
             },
         )
@@ -389,14 +482,26 @@ fn action() -> impl Strategy<Value = Action> {
             any::<u16>(),
             any::<u8>(),
             any::<u16>(),
-            prop::collection::vec(any::<u8>(), 1..12)
+            prop::collection::vec(any::<u8>(), 0..12),
+            any::<bool>(),
+            prop::option::of(0..u32::MAX),
         )
-            .prop_map(|(max_len, reason, id, userdata)| Action::Controller2 {
-                max_len,
-                reason,
-                id,
-                userdata,
-            }),
+            .prop_filter(
+                "OVS writes NXAST_CONTROLLER without userdata, pause or meter",
+                |(_, _, _, userdata, pause, meter_id)| {
+                    !userdata.is_empty() || *pause || meter_id.is_some()
+                }
+            )
+            .prop_map(
+                |(max_len, reason, id, userdata, pause, meter_id)| Action::Controller2 {
+                    max_len,
+                    reason,
+                    id,
+                    userdata,
+                    pause,
+                    meter_id,
+                }
+            ),
         any::<u32>().prop_map(Action::Group),
         Just(Action::DecTtl),
         any::<u8>().prop_map(Action::SetMplsTtl),
@@ -476,8 +581,81 @@ fn action() -> impl Strategy<Value = Action> {
                 }
             ),
         learn(),
+        (field(), field())
+            .prop_flat_map(|(a, b)| two_ranges(a, b))
+            .prop_flat_map(|(src, src_ofs, dst, dst_ofs, n_bits)| prop_oneof![
+                Just(Action::Move {
+                    src,
+                    src_ofs,
+                    dst,
+                    dst_ofs,
+                    n_bits
+                }),
+                Just(Action::CopyField {
+                    src,
+                    src_ofs,
+                    dst,
+                    dst_ofs,
+                    n_bits
+                }),
+            ]),
+        field()
+            .prop_flat_map(partial)
+            .prop_map(|(field, ofs, n_bits)| Action::OutputReg2 { field, ofs, n_bits }),
+        (
+            0u16..=6,
+            any::<u16>(),
+            0u16..=1,
+            prop::collection::vec(any::<u16>(), 0..6),
+            proptest::option::of(field().prop_flat_map(partial))
+        )
+            .prop_map(|(fields, basis, algorithm, members, dst)| {
+                Action::Bundle(Box::new(Bundle {
+                    fields,
+                    basis,
+                    algorithm,
+                    members,
+                    dst,
+                }))
+            }),
+        (
+            any::<(u16, u32, u32, u32)>(),
+            proptest::option::of(0u16..0xffff),
+            any::<bool>()
+        )
+            .prop_map(|((probability, c, d, o), sampling_port, egress)| {
+                Action::SampleDir {
+                    probability,
+                    collector_set_id: c,
+                    obs_domain_id: d,
+                    obs_point_id: o,
+                    sampling_port,
+                    egress,
+                }
+            }),
+        (0u8..64, 0usize..20, any::<bool>()).prop_flat_map(|(idx, n, masked)| {
+            (
+                prop::collection::vec(any::<u8>(), n),
+                prop::collection::vec(any::<u8>(), n),
+            )
+                .prop_map(move |(value, mask)| {
+                    // A masked write carries at least one byte (OVS never writes an empty one).
+                    let masked = masked && n > 0;
+                    let value = if masked {
+                        value.iter().zip(&mask).map(|(v, m)| v & m).collect()
+                    } else {
+                        value
+                    };
+                    Action::SetTunMetadata {
+                        idx,
+                        value,
+                        mask: masked.then_some(mask),
+                    }
+                })
+        }),
         Just(Action::CtClear),
         Just(Action::Exit),
+        Just(Action::PopQueue),
         (any::<u16>(), any::<u8>(), any::<bool>())
             .prop_filter("plain resubmit(,T) is Action::Resubmit", |(p, _, ct)| {
                 *p != 0xfff8 || *ct

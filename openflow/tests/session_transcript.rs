@@ -3,10 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use openflow::error_codes::{BadInstructionCode, BadRequestCode};
 use openflow::message::{Hello, HelloElement, SwitchFeatures};
 use openflow::multipart::{FlowStats, MultipartReply};
 use openflow::session::{Config, DisconnectReason, Event, Response, Session};
-use openflow::{BundleControl, BundleCtrlType, Error, FlowMod, Match, Message, OfpError};
+use openflow::{
+    BundleControl, BundleCtrlType, Error, ErrorCode, FlowMod, Match, Message, OfpError,
+};
 
 const FEATURES: SwitchFeatures = SwitchFeatures {
     datapath_id: 0xfeed,
@@ -107,7 +110,7 @@ fn a_peer_without_a_common_version_gets_hello_failed_and_is_dropped() {
     sc.switch_says(0.0, 7, Message::Hello(only_1_5));
     let sent = sc.sent();
     assert!(
-        matches!(&sent[..], [(7, Message::Error(e))] if e.kind == 0 && e.code == 0),
+        matches!(&sent[..], [(7, Message::Error(e))] if e.name() == Some("OFPHFC_INCOMPATIBLE")),
         "{sent:?}"
     );
     assert!(matches!(
@@ -184,12 +187,10 @@ fn a_failing_bundle_is_discarded_and_the_error_names_the_inner_message() {
     let mut reply = c.clone();
     reply.kind = BundleCtrlType::OpenReply;
     sc.switch_says(0.1, open, Message::BundleControl(reply));
-    let bad_table = OfpError {
-        kind: 3,
-        code: 2,
-        experimenter: None,
-        data: vec![],
-    };
+    let bad_table = OfpError::new(
+        ErrorCode::BadInstruction(BadInstructionCode::BadTableId),
+        vec![],
+    );
     sc.switch_says(0.1, adds[1], Message::Error(bad_table.clone()));
     sc.switch_says(0.1, barrier, Message::BarrierReply);
     assert!(sc.events().is_empty(), "no answer before the discard");
@@ -371,12 +372,7 @@ fn a_switch_error_answers_its_request_and_an_unsolicited_one_is_async() {
     sc.events();
     let id = sc.s.request(&Message::GetConfigRequest);
     let (xid, _) = sc.sent()[0];
-    let e = OfpError {
-        kind: 1,
-        code: 1,
-        experimenter: None,
-        data: vec![],
-    };
+    let e = OfpError::new(ErrorCode::BadRequest(BadRequestCode::BadType), vec![]);
     sc.switch_says(0.1, xid, Message::Error(e.clone()));
     sc.switch_says(0.1, 0xabc, Message::Error(e.clone()));
     let ev = sc.events();

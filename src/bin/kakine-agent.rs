@@ -7,8 +7,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use std::time::Duration;
+
+use kakine::agent::live::{Live, LiveConfig};
 use kakine::agent::{self, AgentConfig};
 use kakine::pipeline;
+use kakine::watch::DirSource;
 
 /// Command-line arguments.
 #[derive(Parser, Debug)]
@@ -39,9 +43,18 @@ struct Args {
     /// This node's name (pods of other nodes are not attached).
     #[arg(long)]
     node: Option<String>,
-    /// Exit after programming OVS instead of staying up.
+    /// Exit after programming OVS once (delete-all + add in one bundle) instead of staying up.
     #[arg(long)]
     once: bool,
+    /// State directory: the last good input (enforced at start) and flow annotations.
+    #[arg(long, default_value = "/var/lib/kakine", value_name = "DIR")]
+    state_dir: PathBuf,
+    /// Seconds between drift checks (installed flows vs a dump); 0 = never.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    drift_interval: f64,
+    /// Benchmarks only: compile pods that have no interface here as local, on made-up ofports.
+    #[arg(long, hide = true)]
+    phantom_pods: bool,
 }
 
 #[tokio::main]
@@ -54,13 +67,16 @@ async fn main() {
 }
 
 async fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // The live agent logs each realization at info; the one-shot run only warnings.
+    let default = if args.once { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
     let cfg = AgentConfig {
         input: args.standalone.clone(),
         ovsdb: args
@@ -74,6 +90,9 @@ async fn run() -> anyhow::Result<()> {
         node: args.node.clone(),
         round: 1,
     };
+    if !args.once {
+        return run_live(args, cfg).await;
+    }
     let r = agent::realize(&cfg)
         .await
         .with_context(|| format!("--standalone {}", args.standalone.display()))?;
@@ -104,10 +123,38 @@ async fn run() -> anyhow::Result<()> {
             kakine::sandbox::mac_string(p.mac.0)
         );
     }
-    if args.once {
-        return Ok(());
-    }
-    println!("kakine-agent: running; Ctrl-C to stop (flows stay installed)");
-    tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+/// The live agent: enforce the last good state, then follow the input directory.
+async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
+    let live = LiveConfig {
+        agent: cfg,
+        state_dir: Some(args.state_dir.clone()),
+        drift_interval: Duration::from_secs_f64(args.drift_interval.max(0.0)),
+        quiet: Duration::from_millis(10),
+        phantom_pods: args.phantom_pods,
+    };
+    let quiet = live.quiet;
+    let agent = Live::start(live).await?;
+    let source = match DirSource::new(&args.standalone, quiet) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!("{e}; enforcing the last good policy only");
+            None
+        }
+    };
+    tracing::info!("running; SIGTERM or Ctrl-C stops (flows stay installed)");
+    agent.run(source, shutdown()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

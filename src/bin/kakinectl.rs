@@ -65,6 +65,23 @@ enum Cmd {
         #[arg(long)]
         stats: bool,
     },
+    /// The bridge's installed flows (`ovs-ofctl dump-flows --names` syntax, with counters), each
+    /// annotated with what it is for: tier/policy/rule, pod, or pipeline (from its cookie and the
+    /// agent's `agent.json`).
+    DumpFlows {
+        /// Open vSwitch run directory (the bridge's `<bridge>.mgmt` socket is here).
+        #[arg(long, default_value = "/var/run/openvswitch", value_name = "DIR")]
+        ovs_rundir: PathBuf,
+        /// Bridge name.
+        #[arg(long, default_value = "br-int")]
+        bridge: String,
+        /// The agent's state directory (for `agent.json`).
+        #[arg(long, default_value = "/var/lib/kakine", value_name = "DIR")]
+        state_dir: PathBuf,
+        /// Only this table (name or number).
+        #[arg(long)]
+        table: Option<String>,
+    },
     /// The standalone demo: sandbox OVS, netns pods, kakine-agent, flows, reachability matrix.
     Demo {
         /// Input directory.
@@ -126,6 +143,26 @@ enum ProbeCmd {
         /// Timeout in milliseconds.
         #[arg(long, default_value_t = 1500)]
         timeout_ms: u64,
+    },
+    /// Serve forever: echo every TCP connection on a port (for `probe soak`).
+    Echo {
+        /// TCP port.
+        #[arg(long)]
+        port: u16,
+    },
+    /// One long TCP connection: send a sequence number every interval and count the echoes;
+    /// prints a JSON report; exit 0 when every number came back, 1 otherwise.
+    Soak {
+        /// Server address.
+        ip: std::net::Ipv4Addr,
+        /// Server port.
+        port: u16,
+        /// How long, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Milliseconds between numbers.
+        #[arg(long, default_value_t = 10)]
+        interval_ms: u64,
     },
 }
 
@@ -253,6 +290,41 @@ async fn run(args: Args) -> anyhow::Result<()> {
             println!("  ingress: {}", rule(&d.ingress));
             println!("  {}", d.reason);
         }
+        Cmd::DumpFlows {
+            ovs_rundir,
+            bridge,
+            state_dir,
+            table,
+        } => {
+            let table = match table {
+                None => None,
+                Some(t) => Some(match t.parse::<u8>() {
+                    Ok(n) => n,
+                    Err(_) => {
+                        kakine::pipeline::table(&t)
+                            .map_err(|e| anyhow::anyhow!("--table {t}: {e}"))?
+                            .id
+                    }
+                }),
+            };
+            let state = kakine::state::read_agent_state(&state_dir)?;
+            if state.is_none() {
+                eprintln!(
+                    "kakinectl: no {} in {}: rules and pods are shown by id",
+                    kakine::state::AGENT_STATE,
+                    state_dir.display()
+                );
+            }
+            let sock = ovs_rundir.join(format!("{bridge}.mgmt"));
+            let conn = openflow::Connection::connect_unix(&sock)
+                .await
+                .with_context(|| format!("OpenFlow {}", sock.display()))?;
+            let mut flows = conn.dump_flows(table).await?;
+            flows.sort_by_key(|f| (f.table_id, std::cmp::Reverse(f.priority)));
+            for f in &flows {
+                println!("{}", kakine::annotate::line(f, state.as_ref()));
+            }
+        }
         Cmd::Compile { dir, stats } => {
             let policies = kakine::agent::load_input(&dir)?;
             let pods = kakine::compiler::offline_pods(&policies);
@@ -340,6 +412,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let o = kakine::probe::connect(protocol, ip, port, source_port, timeout)
                 .with_context(|| format!("{protocol:?} socket"))?;
             std::process::exit(o.exit_code());
+        }
+        Cmd::Probe {
+            cmd: ProbeCmd::Echo { port },
+        } => kakine::soak::echo(port).with_context(|| format!("echo server on TCP {port}"))?,
+        Cmd::Probe {
+            cmd:
+                ProbeCmd::Soak {
+                    ip,
+                    port,
+                    seconds,
+                    interval_ms,
+                },
+        } => {
+            let ms = Duration::from_millis;
+            let r = kakine::soak::soak(
+                ip,
+                port,
+                Duration::from_secs_f64(seconds),
+                ms(interval_ms),
+                ms(2000),
+            )
+            .with_context(|| format!("TCP {ip}:{port}"))?;
+            println!("{}", serde_json::to_string(&r)?);
+            std::process::exit(if r.broken || r.sent != r.echoed { 1 } else { 0 });
         }
     }
     Ok(())

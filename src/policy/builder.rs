@@ -37,7 +37,19 @@ impl Cluster {
         self.namespaces.push(Namespace {
             name: name.to_string(),
             labels: labels(l),
+            annotations: Default::default(),
         });
+        self
+    }
+
+    /// Adds an annotation to the namespace `name` (added before).
+    pub fn annotate(mut self, name: &str, key: &str, value: &str) -> Self {
+        let ns = self
+            .namespaces
+            .iter_mut()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no namespace {name} in the builder"));
+        ns.annotations.insert(key.to_string(), value.to_string());
         self
     }
 
@@ -276,6 +288,13 @@ impl AntreaRule {
     /// Names the rule.
     pub fn named(mut self, name: &str) -> Self {
         self.name = Some(name.to_string());
+        self
+    }
+
+    /// Turns on the audit log of the rule (`enableLogging: true`), with a `logLabel`.
+    pub fn logged(mut self, label: Option<&str>) -> Self {
+        self.enable_logging = true;
+        self.log_label = label.map(str::to_string);
         self
     }
 

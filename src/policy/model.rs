@@ -60,9 +60,29 @@ pub struct Namespace {
     /// Labels as written (see [`Namespace::effective_labels`]).
     #[serde(default)]
     pub labels: Labels,
+    /// Annotations; [`NP_LOGGING_ANNOTATIONS`] set to `"true"` turns on the audit log of the
+    /// namespace's K8s NetworkPolicies ([`Namespace::np_logging`]).
+    #[serde(default)]
+    pub annotations: Labels,
 }
 
+/// Namespace annotations that turn on the audit log of K8s NetworkPolicies in the namespace
+/// when set to `"true"`: kakine's own, and Antrea's two spellings (its docs'
+/// `networkpolicy.antrea.io/enable-logging` and `policy.antrea.io/enable-np-logging`).
+pub const NP_LOGGING_ANNOTATIONS: &[&str] = &[
+    "kakine.io/enable-np-logging",
+    "networkpolicy.antrea.io/enable-logging",
+    "policy.antrea.io/enable-np-logging",
+];
+
 impl Namespace {
+    /// Whether an [`NP_LOGGING_ANNOTATIONS`] annotation is `"true"`.
+    pub fn np_logging(&self) -> bool {
+        NP_LOGGING_ANNOTATIONS
+            .iter()
+            .any(|a| self.annotations.get(*a).is_some_and(|v| v == "true"))
+    }
+
     /// The labels selectors see: the written ones plus `kubernetes.io/metadata.name`.
     pub fn effective_labels(&self) -> Labels {
         let mut labels = self.labels.clone();
@@ -302,10 +322,10 @@ pub struct AntreaRule {
     /// Rule-level appliedTo, overriding the policy's.
     #[serde(default)]
     pub applied_to: Vec<AppliedTo>,
-    /// Audit logging (accepted, no effect on verdicts).
+    /// Audit logging: the agent logs the packets this rule decides (no effect on verdicts).
     #[serde(default)]
     pub enable_logging: bool,
-    /// Audit log label (accepted, no effect on verdicts).
+    /// Audit log label, copied into each audit-log line of the rule.
     #[serde(default)]
     pub log_label: Option<String>,
 }

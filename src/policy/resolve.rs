@@ -54,6 +54,12 @@ pub fn resolve(cluster: &Cluster, objects: &PolicySet) -> Result<ResolvedPolicie
         resolve_k8s(&world, p, &mut out);
     }
 
+    out.np_logging = cluster
+        .namespaces
+        .iter()
+        .filter(|n| n.np_logging())
+        .map(|n| n.name.clone())
+        .collect();
     out.rules.sort_by(order);
     out.pods = cluster
         .pods
@@ -131,6 +137,8 @@ fn resolve_antrea(
                     applied_to,
                     peers,
                     services: services(&rule.ports, &rule.protocols),
+                    enable_logging: rule.enable_logging,
+                    log_label: rule.log_label.clone(),
                 });
             }
         }
@@ -248,6 +256,8 @@ impl AdminRules<'_> {
             applied_to: self.applied_to.clone(),
             peers,
             services,
+            enable_logging: false,
+            log_label: None,
         }
     }
 }
@@ -287,6 +297,8 @@ fn resolve_k8s(world: &World<'_>, p: &K8sNetworkPolicy, out: &mut ResolvedPolici
                 applied_to: selected.clone(),
                 peers: world.k8s_peers(peers, ns),
                 services: services(&rule.ports, &[]),
+                enable_logging: world.np_logging(ns),
+                log_label: None,
             });
         }
     }
@@ -447,12 +459,27 @@ struct World<'a> {
     cluster_groups: BTreeMap<&'a str, &'a ClusterGroup>,
     /// Namespaced Groups by (namespace, name).
     groups: BTreeMap<(&'a str, &'a str), &'a ClusterGroup>,
+    /// The distinct namespaces of the pods.
+    pod_namespaces: Vec<&'a str>,
 }
 
 impl<'a> World<'a> {
+    /// Whether the namespace `ns` turns on the audit log of its K8s NetworkPolicies.
+    fn np_logging(&self, ns: &str) -> bool {
+        self.cluster
+            .namespaces
+            .iter()
+            .any(|n| n.name == ns && n.np_logging())
+    }
+
     fn new(cluster: &'a Cluster, objects: &'a PolicySet) -> Self {
+        let mut pod_namespaces: Vec<&str> =
+            cluster.pods.iter().map(|p| p.namespace.as_str()).collect();
+        pod_namespaces.sort_unstable();
+        pod_namespaces.dedup();
         World {
             cluster,
+            pod_namespaces,
             namespace_labels: cluster
                 .namespaces
                 .iter()
@@ -504,10 +531,17 @@ impl<'a> World<'a> {
         pods: Option<&LabelSelector>,
         ns_filter: impl Fn(&str) -> bool,
     ) -> BTreeSet<PodKey> {
+        // The filter once per namespace, not once per pod (it may compute label maps).
+        let accepted: std::collections::BTreeSet<&str> = self
+            .pod_namespaces
+            .iter()
+            .copied()
+            .filter(|ns| ns_filter(ns))
+            .collect();
         self.cluster
             .pods
             .iter()
-            .filter(|pod| ns_filter(&pod.namespace))
+            .filter(|pod| accepted.contains(pod.namespace.as_str()))
             .filter(|pod| pods.is_none_or(|sel| sel.matches(&pod.labels)))
             .map(|pod| PodKey {
                 namespace: pod.namespace.clone(),
@@ -739,5 +773,40 @@ impl<'a> World<'a> {
             }
         }
         m.into_peers()
+    }
+}
+
+#[cfg(test)]
+mod logging_tests {
+    use super::*;
+    use crate::policy::model::{AntreaPolicy, AntreaRule, K8sNetworkPolicy, K8sRule};
+    use crate::policy::resolved::RuleAction;
+
+    #[test]
+    fn enable_logging_and_the_namespace_annotation_reach_the_resolved_rules() {
+        let cluster = Cluster::default()
+            .namespace("audited", &[])
+            .annotate("audited", "policy.antrea.io/enable-np-logging", "true")
+            .namespace("quiet", &[])
+            .pod("audited/a", &[], "10.0.0.1")
+            .pod("quiet/b", &[], "10.0.0.2");
+        let set = PolicySet::default()
+            .with(
+                AntreaPolicy::test("p")
+                    .applied_to_all()
+                    .ingress(AntreaRule::new(RuleAction::Drop).logged(Some("lbl"))),
+            )
+            .with(K8sNetworkPolicy::test("audited", "np").ingress(K8sRule::default()))
+            .with(K8sNetworkPolicy::test("quiet", "np").ingress(K8sRule::default()));
+        let r = resolve(&cluster, &set).unwrap();
+        let logging: Vec<(String, bool, Option<String>)> = r
+            .rules
+            .iter()
+            .map(|x| (x.id.policy.clone(), x.enable_logging, x.log_label.clone()))
+            .collect();
+        assert!(logging.contains(&("p".into(), true, Some("lbl".into()))));
+        assert!(logging.contains(&("audited/np".into(), true, None)));
+        assert!(logging.contains(&("quiet/np".into(), false, None)));
+        assert_eq!(r.np_logging, ["audited".to_string()].into());
     }
 }

@@ -258,6 +258,11 @@ pub struct ResolvedRule {
     /// `None` = all traffic; `Some(list)` = the union of the entries (an empty list matches
     /// nothing).
     pub services: Option<Vec<Service>>,
+    /// Audit logging of the packets this rule decides (Antrea `enableLogging`; for K8s
+    /// NetworkPolicy, the namespace annotation of [`super::model::NP_LOGGING_ANNOTATIONS`]).
+    pub enable_logging: bool,
+    /// Antrea `logLabel`, copied into the audit-log lines of this rule.
+    pub log_label: Option<String>,
 }
 
 /// A pod of the cluster model, as the compiler and evaluator need it.
@@ -297,6 +302,9 @@ pub struct ResolvedPolicies {
     pub isolated_ingress: BTreeSet<PodKey>,
     /// Pods isolated for egress by some K8s NetworkPolicy.
     pub isolated_egress: BTreeSet<PodKey>,
+    /// Namespaces whose K8s NetworkPolicy isolation drops are audit-logged (namespace
+    /// annotation, [`super::model::NP_LOGGING_ANNOTATIONS`]).
+    pub np_logging: BTreeSet<String>,
     /// The pods of the cluster, by key.
     pub pods: Vec<PodInfo>,
     /// Lint findings (duplicate rule names, same-priority conflicts, shadowed rules): the

@@ -55,6 +55,15 @@ pub enum SimError {
         /// Width of the field.
         bits: u16,
     },
+    /// An action reads or writes a field the fake switch does not model (it models registers,
+    /// `xreg`/`xxreg`, ct_mark, ct_label, in_port and the Ethernet addresses).
+    #[error("table {table}: field {field} is not modelled by the fake switch")]
+    UnsupportedField {
+        /// The flow's table.
+        table: u8,
+        /// The field's meta-flow name.
+        field: String,
+    },
     /// More than one flow matches at the highest matching priority: OVS picks one
     /// arbitrarily, so the verdict is undefined.
     #[error("table {table}: {} flows match at priority {priority}: {}", flows.len(), flows.join(" | "))]

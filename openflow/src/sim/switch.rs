@@ -90,6 +90,12 @@ impl State {
             Field::InPort => u128::from(self.pkt.in_port),
             Field::EthSrc => mac_bits(self.pkt.eth_src),
             Field::EthDst => mac_bits(self.pkt.eth_dst),
+            // Validation admits only the register families here (see `table::validate_action`).
+            Field::Nxm(_) => field.registers().map_or(0, |(first, n)| {
+                (first..first + n).fold(0u128, |acc, r| {
+                    acc << 32 | u128::from(self.regs[r as usize & 15])
+                })
+            }),
         }
     }
 
@@ -101,6 +107,14 @@ impl State {
             Field::InPort => self.pkt.in_port = v as u32,
             Field::EthSrc => self.pkt.eth_src = mac(v),
             Field::EthDst => self.pkt.eth_dst = mac(v),
+            Field::Nxm(_) => {
+                if let Some((first, n)) = field.registers() {
+                    for (i, r) in (first..first + n).enumerate() {
+                        let shift = 32 * (n as usize - 1 - i);
+                        self.regs[r as usize & 15] = (v >> shift) as u32;
+                    }
+                }
+            }
         }
     }
 }
@@ -345,6 +359,12 @@ impl Xlate<'_> {
                     let saved = std::mem::take(&mut st.action_set);
                     self.pipeline(st, *table, depth + 1)?;
                     st.action_set = saved;
+                }
+                Action::CtClear => {
+                    st.ct_state = 0;
+                    st.ct_zone = 0;
+                    st.ct_mark = 0;
+                    st.ct_label = 0;
                 }
                 Action::Conjunction { .. }
                 | Action::Note(_)

@@ -87,6 +87,12 @@ impl Entry {
 }
 
 fn bit_range(table: u8, field: Field, ofs: u16, n_bits: u16) -> Result<(), SimError> {
+    if matches!(field, Field::Nxm(_)) && field.registers().is_none() {
+        return Err(SimError::UnsupportedField {
+            table,
+            field: field.name(),
+        });
+    }
     if n_bits == 0 || ofs + n_bits > field.bits() {
         return Err(SimError::BadBitRange {
             table,

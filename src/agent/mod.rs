@@ -9,6 +9,8 @@
 //! 4. OpenFlow: replace every flow of the bridge in **one atomic bundle** (delete all + add),
 //!    confirmed by barrier. If OVS rejects any flow, nothing changes.
 
+pub mod live;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -1,0 +1,694 @@
+//! The long-running agent: an event source in, one atomic bundle per change out.
+//!
+//! [`Live`] keeps what it installed ([`FlowTable`]) and, for every change of the source (a
+//! [`SourceEvent`]), compiles the node's desired flows, diffs them against the installed ones
+//! ([`reconcile::diff`]) and commits only the difference as one OpenFlow bundle confirmed by
+//! barrier. A failed bundle changes nothing in OVS and nothing in the agent's state; it is retried
+//! with backoff. Bad input is rejected with its error while the previous policy stays enforced.
+//!
+//! Restarts and failures:
+//! - **Agent start:** the flows already on the bridge are read back; the new cookie round is one
+//!   past the highest found; the first realization installs the whole new round and sweeps the
+//!   older rounds in the same bundle ([`reconcile::restart`]), so traffic never sees a gap. The
+//!   last good input (`last-good.yaml` in the state directory) is enforced first, before the
+//!   source is read.
+//! - **ovs-vswitchd restart:** the OpenFlow connection reconnects by itself
+//!   ([`openflow::conn::AsyncEvent::Reconnected`]); the agent re-reads the ports' ofports and the
+//!   flows (now none) and reinstalls everything.
+//! - **ovsdb-server restart:** an OVSDB error drops the client; the next attempt reconnects, with
+//!   backoff. Ports are ensured by name, so a retry never duplicates one.
+//! - **Drift:** every `drift_interval` the flows are dumped and compared with what the agent
+//!   installed; a difference (a flow deleted or added by hand) is logged flow by flow and
+//!   repaired with one bundle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openflow::conn::AsyncEvent;
+use openflow::flow::MacAddr;
+
+use super::{AgentConfig, AgentError};
+use crate::compiler::{self, Allocation, Compiled, LocalPod};
+use crate::pipeline;
+use crate::policy::resolved::{PodKey, ResolvedPolicies};
+use crate::reconcile::{self, FlowTable};
+use crate::sandbox;
+use crate::state::{self, AgentState};
+use crate::watch::{DirSource, SourceEvent};
+
+/// The live agent's settings beyond [`AgentConfig`] (whose `round` is ignored: the live agent
+/// picks its round from the bridge).
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    /// Where OVS is and what to program.
+    pub agent: AgentConfig,
+    /// The state directory (`last-good.yaml`, `agent.json`); `None` = nothing persisted.
+    pub state_dir: Option<PathBuf>,
+    /// How often installed flows are compared with a dump; zero = never.
+    pub drift_interval: Duration,
+    /// Debounce of the watched directory.
+    pub quiet: Duration,
+    /// Benchmarks only: a pod with no interface on this host is still compiled as local, on
+    /// the made-up ofport [`PHANTOM_OFPORT_BASE`] + its index in the input (no OVSDB port).
+    pub phantom_pods: bool,
+}
+
+/// First ofport of [`LiveConfig::phantom_pods`] (far above what OVS assigns to real ports).
+pub const PHANTOM_OFPORT_BASE: u32 = 0x8000;
+
+/// What one committed realization was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The first bundle of this run (new round, older rounds swept).
+    Restart,
+    /// A change of the source.
+    Update,
+    /// Reinstall after ovs-vswitchd came back.
+    Reconnect,
+    /// Repair of flows changed behind the agent's back.
+    Repair,
+}
+
+impl Kind {
+    /// Lower-case name (log lines, metric labels).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Restart => "restart",
+            Kind::Update => "update",
+            Kind::Reconnect => "reconnect",
+            Kind::Repair => "repair",
+        }
+    }
+}
+
+/// One committed (or empty) realization, published to observers after each commit.
+#[derive(Debug, Clone)]
+pub struct Realization {
+    /// Which kind.
+    pub kind: Kind,
+    /// Cookie round.
+    pub round: u16,
+    /// The policies realized.
+    pub policies: ResolvedPolicies,
+    /// The compile.
+    pub compiled: Compiled,
+    /// The attached pods.
+    pub pods: Vec<LocalPod>,
+    /// Flows added (new or changed), of which changed, and deleted.
+    pub added: usize,
+    /// Flows replaced in place.
+    pub changed: usize,
+    /// Flows deleted.
+    pub deleted: usize,
+    /// From the source event (or the trigger) to the bundle committed.
+    pub latency: Duration,
+}
+
+/// Counters of a live agent.
+#[derive(Debug, Clone, Default)]
+pub struct LiveStats {
+    /// Committed realizations.
+    pub realizations: u64,
+    /// Failed attempts (bundle or OVSDB errors).
+    pub failures: u64,
+    /// Inputs rejected (bad YAML, invalid objects).
+    pub rejected: u64,
+    /// Drift repairs.
+    pub repairs: u64,
+    /// OpenFlow reconnects seen.
+    pub openflow_reconnects: u64,
+    /// OVSDB reconnects made.
+    pub ovsdb_reconnects: u64,
+}
+
+/// The live agent; see the module docs.
+pub struct Live {
+    cfg: LiveConfig,
+    db: Option<ovsdb::Client>,
+    conn: openflow::Connection,
+    events: openflow::conn::AsyncEvents,
+    installed: FlowTable,
+    round: u16,
+    restart_pending: bool,
+    ports: BTreeMap<PodKey, (String, u32)>,
+    ports_swept: bool,
+    allocation: Option<Allocation>,
+    current: Option<Arc<ResolvedPolicies>>,
+    stats: LiveStats,
+    publish: tokio::sync::watch::Sender<Option<Arc<Realization>>>,
+}
+
+impl Live {
+    /// Connects to OVSDB and OpenFlow (retrying with backoff until both answer), creates the
+    /// bridge, reads the installed flows, picks the round, and enforces `last-good.yaml` of the
+    /// state directory if there is one.
+    ///
+    /// Errors: OVSDB refusing the bridge, the OpenFlow handshake failing for a reason other than
+    /// the socket not being there yet, or the persisted state failing to realize.
+    pub async fn start(cfg: LiveConfig) -> Result<Live, AgentError> {
+        let a = &cfg.agent;
+        let mut backoff = Backoff::new();
+        let db = loop {
+            match connect_db(a).await {
+                Ok(db) => break db,
+                Err(e) => {
+                    tracing::warn!("{e}; retrying");
+                    backoff.wait().await;
+                }
+            }
+        };
+        let mut backoff = Backoff::new();
+        let conn = loop {
+            match openflow::Connection::connect_unix(&a.of_socket).await {
+                Ok(c) => break c,
+                Err(openflow::Error::Io(e)) => {
+                    tracing::warn!("openflow {}: {e}; retrying", a.of_socket.display());
+                    backoff.wait().await;
+                }
+                Err(source) => {
+                    return Err(AgentError::OpenFlow {
+                        socket: a.of_socket.clone(),
+                        source,
+                    })
+                }
+            }
+        };
+        let events = conn.events();
+        let (publish, _) = tokio::sync::watch::channel(None);
+        let mut live = Live {
+            cfg,
+            db: Some(db),
+            conn,
+            events,
+            installed: FlowTable::default(),
+            round: 1,
+            restart_pending: true,
+            ports: BTreeMap::new(),
+            ports_swept: false,
+            allocation: None,
+            current: None,
+            stats: LiveStats::default(),
+            publish,
+        };
+        live.installed = live.dump().await?;
+        live.round = reconcile::next_round(&live.installed);
+        tracing::info!(
+            "{}: {} flows installed (rounds {:?}); this run is round {}",
+            live.cfg.agent.bridge,
+            live.installed.len(),
+            live.installed.rounds(),
+            live.round
+        );
+        if let Some(path) = live.cfg.state_dir.as_deref().and_then(state::last_good) {
+            let t = Instant::now();
+            let loaded = crate::policy::load_files(std::slice::from_ref(&path))
+                .map_err(|e| e.to_string())
+                .and_then(|i| {
+                    crate::policy::resolve(&i.cluster, &i.objects).map_err(|e| e.to_string())
+                });
+            match loaded {
+                Ok(p) => {
+                    tracing::info!("enforcing the last good policy ({})", path.display());
+                    live.realize(Arc::new(p), None, Kind::Restart, t).await?;
+                }
+                Err(e) => tracing::error!("{}: ignored: {e}", path.display()),
+            }
+        }
+        Ok(live)
+    }
+
+    /// A receiver of every committed realization (latest only).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<Arc<Realization>>> {
+        self.publish.subscribe()
+    }
+
+    /// The OpenFlow connection (for observers: packet-ins, stats).
+    pub fn connection(&self) -> &openflow::Connection {
+        &self.conn
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &LiveStats {
+        &self.stats
+    }
+
+    /// The flows the agent believes are installed.
+    pub fn installed(&self) -> &FlowTable {
+        &self.installed
+    }
+
+    /// The cookie round of this run.
+    pub fn round(&self) -> u16 {
+        self.round
+    }
+
+    /// Realizes one source event: a rejected input is logged and changes nothing.
+    ///
+    /// Errors: as [`Live::realize`]; the agent state is unchanged then and the caller retries.
+    pub async fn apply(&mut self, ev: SourceEvent) -> Result<Option<Arc<Realization>>, AgentError> {
+        match ev.input {
+            Err(e) => {
+                self.stats.rejected += 1;
+                tracing::error!("input rejected, the previous policy stays enforced: {e}");
+                Ok(None)
+            }
+            Ok((policies, files)) => self
+                .realize(Arc::new(policies), Some(files), Kind::Update, ev.at)
+                .await
+                .map(Some),
+        }
+    }
+
+    /// Attaches the pods, compiles, and commits the difference against the installed flows as
+    /// one bundle (the restart bundle the first time). On success the input is saved as the
+    /// last good one (when `files` is given) and published.
+    ///
+    /// Errors: OVSDB (the client is dropped and reconnected next time), OpenFlow (bundle
+    /// rejected: the error names the flow; nothing changed), compile.
+    pub async fn realize(
+        &mut self,
+        policies: Arc<ResolvedPolicies>,
+        files: Option<Vec<(PathBuf, String)>>,
+        kind: Kind,
+        at: Instant,
+    ) -> Result<Arc<Realization>, AgentError> {
+        let r = self.realize_inner(policies, files, kind, at).await;
+        if r.is_err() {
+            self.stats.failures += 1;
+        }
+        r
+    }
+
+    async fn realize_inner(
+        &mut self,
+        policies: Arc<ResolvedPolicies>,
+        files: Option<Vec<(PathBuf, String)>>,
+        kind: Kind,
+        at: Instant,
+    ) -> Result<Arc<Realization>, AgentError> {
+        let pods = self.sync_ports(&policies).await?;
+        let compiled =
+            compiler::compile_with(&policies, &pods, self.round, self.allocation.as_ref())?;
+        let desired = FlowTable::from_flows(&compiled.flows);
+        let kind = if self.restart_pending {
+            Kind::Restart
+        } else {
+            kind
+        };
+        let (mods, added, changed, deleted) = if self.restart_pending {
+            let mods = reconcile::restart(&self.installed, &desired);
+            let d = reconcile::diff(&self.installed, &desired);
+            (mods, d.add.len(), d.changed, d.delete.len())
+        } else {
+            let d = reconcile::diff(&self.installed, &desired);
+            tracing::debug!("{kind:?} diff {d}");
+            (d.flow_mods(), d.add.len(), d.changed, d.delete.len())
+        };
+        if !mods.is_empty() {
+            self.conn
+                .bundle(&mods)
+                .await
+                .map_err(|source| AgentError::OpenFlow {
+                    socket: self.cfg.agent.of_socket.clone(),
+                    source,
+                })?;
+        }
+        let latency = at.elapsed();
+        self.installed = desired;
+        self.restart_pending = false;
+        self.allocation = Some(compiled.allocation.clone());
+        self.current = Some(policies.clone());
+        self.stats.realizations += 1;
+        tracing::info!(
+            "{} committed in {:.1} ms: +{} ~{} -{} flows ({} installed, round {})",
+            kind.as_str(),
+            latency.as_secs_f64() * 1e3,
+            added - changed,
+            changed,
+            deleted,
+            self.installed.len(),
+            self.round
+        );
+        for m in &compiled.moves {
+            tracing::info!(
+                "priority move in {}: {} {} -> {}",
+                m.table,
+                m.rule,
+                m.from,
+                m.to
+            );
+        }
+        if let Some(dir) = &self.cfg.state_dir {
+            if let Some(files) = &files {
+                if let Err(e) = state::save_last_good(dir, files) {
+                    tracing::error!("{e}");
+                }
+            }
+            let s = AgentState::new(&self.cfg.agent.bridge, self.round, &compiled, &pods);
+            if let Err(e) = state::write_agent_state(dir, &s) {
+                tracing::error!("{e}");
+            }
+        }
+        let r = Arc::new(Realization {
+            kind,
+            round: self.round,
+            policies: (*policies).clone(),
+            compiled,
+            pods,
+            added,
+            changed,
+            deleted,
+            latency,
+        });
+        self.publish.send_replace(Some(r.clone()));
+        Ok(r)
+    }
+
+    /// Dumps the bridge's flows.
+    async fn dump(&self) -> Result<FlowTable, AgentError> {
+        let stats = self
+            .conn
+            .dump_flows(None)
+            .await
+            .map_err(|source| AgentError::OpenFlow {
+                socket: self.cfg.agent.of_socket.clone(),
+                source,
+            })?;
+        let flows: Vec<_> = stats.iter().map(|s| s.to_flow_mod()).collect();
+        Ok(FlowTable::from_flows(&flows))
+    }
+
+    /// Compares the bridge's flows with what the agent installed and repairs any difference in
+    /// one bundle. Returns the number of flows re-added and removed.
+    ///
+    /// Errors: the dump or the repair bundle failed.
+    pub async fn check_drift(&mut self) -> Result<(usize, usize), AgentError> {
+        let t = Instant::now();
+        let found = self.dump().await?;
+        let d = reconcile::diff(&found, &self.installed);
+        if d.is_empty() {
+            return Ok((0, 0));
+        }
+        tracing::warn!("drift: the bridge differs from what the agent installed; repairing {d}");
+        self.conn
+            .bundle(&d.flow_mods())
+            .await
+            .map_err(|source| AgentError::OpenFlow {
+                socket: self.cfg.agent.of_socket.clone(),
+                source,
+            })?;
+        self.stats.repairs += 1;
+        tracing::info!(
+            "repair committed in {:.1} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        Ok((d.add.len(), d.delete.len()))
+    }
+
+    /// After ovs-vswitchd came back: ofports are re-read, the flows dumped, and everything
+    /// missing reinstalled.
+    ///
+    /// Errors: as [`Live::realize`].
+    pub async fn resync(&mut self, at: Instant) -> Result<(), AgentError> {
+        self.ports.clear();
+        self.installed = self.dump().await?;
+        if let Some(p) = self.current.clone() {
+            self.realize(p, None, Kind::Reconnect, at).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs until `shutdown` resolves: source changes, reconnects, drift checks and retries.
+    /// `source` is `None` when only the persisted state is enforced.
+    pub async fn run(
+        mut self,
+        mut source: Option<DirSource>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let drift_every = if self.cfg.drift_interval.is_zero() {
+            Duration::from_secs(3600 * 24 * 365)
+        } else {
+            self.cfg.drift_interval
+        };
+        let mut drift = tokio::time::interval(drift_every);
+        drift.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        drift.tick().await;
+        // What to redo after a failure: a source input or a resync.
+        let mut pending: Option<Pending> = None;
+        let mut backoff = Backoff::new();
+        let mut retry_at: Option<tokio::time::Instant> = None;
+        if let Some(src) = &source {
+            // The source's current content (no file event happened yet).
+            let dir = src.dir().to_path_buf();
+            let input = tokio::task::spawn_blocking(move || crate::watch::load(&dir))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            pending = Some(Pending::Input(SourceEvent {
+                at: Instant::now(),
+                input,
+            }));
+            retry_at = Some(tokio::time::Instant::now());
+        }
+        loop {
+            let retry = async {
+                match retry_at {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return,
+                ev = next_source(&mut source) => {
+                    match ev {
+                        Some(ev) => { pending = Some(Pending::Input(ev)); retry_at = Some(tokio::time::Instant::now()); backoff = Backoff::new(); }
+                        None => { tracing::error!("the input directory watch stopped"); source = None; }
+                    }
+                }
+                ev = self.events.next() => match ev {
+                    Some(AsyncEvent::Reconnected { .. }) => {
+                        self.stats.openflow_reconnects += 1;
+                        tracing::warn!("OpenFlow connection back: reinstalling");
+                        if !matches!(pending, Some(Pending::Input(_))) {
+                            pending = Some(Pending::Resync(Instant::now()));
+                        }
+                        retry_at = Some(tokio::time::Instant::now());
+                    }
+                    Some(AsyncEvent::Disconnected(reason)) => tracing::warn!("OpenFlow connection lost ({reason:?}); reconnecting"),
+                    Some(AsyncEvent::Message { .. }) => {}
+                    None => { tracing::error!("OpenFlow connection ended"); return; }
+                },
+                _ = drift.tick(), if pending.is_none() => {
+                    if self.db.as_ref().is_none_or(|db| !db.is_connected()) {
+                        self.db = None;
+                        if let Err(e) = self.db().await { tracing::warn!("{e}"); }
+                    }
+                    if let Err(e) = self.check_drift().await { tracing::warn!("drift check: {e}"); }
+                }
+                _ = retry => {
+                    let outcome = match pending.take() {
+                        Some(Pending::Input(ev)) => {
+                            let at = ev.at;
+                            match ev.input {
+                                Err(e) => { self.stats.rejected += 1; tracing::error!("input rejected, the previous policy stays enforced: {e}"); Ok(()) }
+                                Ok((p, files)) => {
+                                    let p = Arc::new(p);
+                                    match self.realize(p.clone(), Some(files.clone()), Kind::Update, at).await {
+                                        Ok(_) => Ok(()),
+                                        Err(e) => { pending = Some(Pending::Input(SourceEvent { at, input: Ok(((*p).clone(), files)) })); Err(e) }
+                                    }
+                                }
+                            }
+                        }
+                        Some(Pending::Resync(at)) => match self.resync(at).await {
+                            Ok(()) => Ok(()),
+                            Err(e) => { pending = Some(Pending::Resync(at)); Err(e) }
+                        },
+                        None => Ok(()),
+                    };
+                    match outcome {
+                        Ok(()) => { retry_at = None; backoff = Backoff::new(); }
+                        Err(e) => {
+                            let d = backoff.next();
+                            tracing::error!("{e}; retrying in {} ms", d.as_millis());
+                            retry_at = Some(tokio::time::Instant::now() + d);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn db(&mut self) -> Result<&ovsdb::Client, AgentError> {
+        if self.db.as_ref().is_none_or(|db| !db.is_connected()) {
+            let db = connect_db(&self.cfg.agent).await?;
+            self.stats.ovsdb_reconnects += 1;
+            tracing::info!("OVSDB {} connected", self.cfg.agent.ovsdb);
+            self.db = Some(db);
+        }
+        Ok(self.db.as_ref().expect("set above"))
+    }
+
+    /// Attaches the local pods of `policies` (new ones only), detaches pods no longer there,
+    /// and returns the attached pods with their ofports.
+    async fn sync_ports(
+        &mut self,
+        policies: &ResolvedPolicies,
+    ) -> Result<Vec<LocalPod>, AgentError> {
+        let r = self.sync_ports_inner(policies).await;
+        if let Err(AgentError::Ovsdb { .. }) = &r {
+            self.db = None;
+        }
+        r
+    }
+
+    async fn sync_ports_inner(
+        &mut self,
+        policies: &ResolvedPolicies,
+    ) -> Result<Vec<LocalPod>, AgentError> {
+        let a = self.cfg.agent.clone();
+        let ovsdb_err = |source| AgentError::Ovsdb {
+            target: a.ovsdb.clone(),
+            source,
+        };
+        let mut out = Vec::new();
+        let mut wanted = BTreeSet::new();
+        for (index, pod) in policies.pods.iter().enumerate() {
+            if let (Some(node), Some(pod_node)) = (&a.node, &pod.node) {
+                if node != pod_node {
+                    continue;
+                }
+            }
+            let ifname = sandbox::host_ifname(&a.ifname_prefix, &pod.key.namespace, &pod.key.name);
+            let mac = pod.mac.unwrap_or_else(|| sandbox::default_mac(pod.ip));
+            if !std::path::Path::new("/sys/class/net")
+                .join(&ifname)
+                .exists()
+            {
+                if self.cfg.phantom_pods {
+                    out.push(LocalPod {
+                        key: pod.key.clone(),
+                        ip: pod.ip,
+                        mac: MacAddr(mac),
+                        ofport: PHANTOM_OFPORT_BASE + index as u32,
+                    });
+                }
+                continue;
+            }
+            let ofport = match self.ports.get(&pod.key) {
+                Some((n, ofport)) if *n == ifname => *ofport,
+                _ => {
+                    let ids = BTreeMap::from([
+                        ("pod-name".to_string(), pod.key.name.clone()),
+                        ("pod-namespace".to_string(), pod.key.namespace.clone()),
+                        ("ip".to_string(), pod.ip.to_string()),
+                        ("mac".to_string(), sandbox::mac_string(mac)),
+                    ]);
+                    let ofport = self
+                        .db()
+                        .await?
+                        .ensure_port(&a.bridge, &ifname, &ids)
+                        .await
+                        .map_err(ovsdb_err)?;
+                    tracing::info!("pod {} attached: {ifname} port {ofport}", pod.key);
+                    self.ports.insert(pod.key.clone(), (ifname.clone(), ofport));
+                    ofport
+                }
+            };
+            wanted.insert(ifname);
+            out.push(LocalPod {
+                key: pod.key.clone(),
+                ip: pod.ip,
+                mac: MacAddr(mac),
+                ofport,
+            });
+        }
+        // Pods gone from the input; on the first pass also ports left by an earlier run.
+        let gone: Vec<(PodKey, String)> = self
+            .ports
+            .iter()
+            .filter(|(_, (n, _))| !wanted.contains(n))
+            .map(|(k, (n, _))| (k.clone(), n.clone()))
+            .collect();
+        let mut stale: Vec<String> = gone.iter().map(|(_, n)| n.clone()).collect();
+        if !self.ports_swept {
+            for port in self
+                .db()
+                .await?
+                .list_ports(&a.bridge)
+                .await
+                .map_err(ovsdb_err)?
+            {
+                if port.external_ids.contains_key("pod-name") && !wanted.contains(&port.name) {
+                    stale.push(port.name);
+                }
+            }
+        }
+        stale.sort();
+        stale.dedup();
+        for name in stale {
+            self.db()
+                .await?
+                .delete_port(&a.bridge, &name)
+                .await
+                .map_err(ovsdb_err)?;
+            tracing::info!("port {name}: pod no longer in the input, detached");
+        }
+        for (k, _) in gone {
+            self.ports.remove(&k);
+        }
+        self.ports_swept = true;
+        Ok(out)
+    }
+}
+
+enum Pending {
+    Input(SourceEvent),
+    Resync(Instant),
+}
+
+async fn next_source(source: &mut Option<DirSource>) -> Option<SourceEvent> {
+    match source {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn connect_db(a: &AgentConfig) -> Result<ovsdb::Client, AgentError> {
+    let err = |source| AgentError::Ovsdb {
+        target: a.ovsdb.clone(),
+        source,
+    };
+    let db = ovsdb::Client::connect(&a.ovsdb).await.map_err(err)?;
+    let bridge = ovsdb::BridgeConfig {
+        name: a.bridge.clone(),
+        datapath_type: a.datapath_type.clone(),
+        protocols: vec!["OpenFlow13".into()],
+        fail_mode: Some("secure".into()),
+        external_ids: BTreeMap::from([("kakine.io/managed-by".into(), "kakine-agent".into())]),
+    };
+    db.ensure_bridge(&bridge).await.map_err(err)?;
+    db.set_flow_table_names(&a.bridge, &pipeline::table_names())
+        .await
+        .map_err(err)?;
+    Ok(db)
+}
+
+/// Exponential backoff: 100 ms doubling to 5 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff(Duration::from_millis(100))
+    }
+    fn next(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        d
+    }
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.next()).await;
+    }
+}
