@@ -76,37 +76,21 @@ impl FlowMod {
     /// Errors: [`Error::Truncated`], [`Error::BadValue`] for an unknown command, match,
     /// instruction and action errors.
     pub(crate) fn parse(r: &mut Reader) -> Result<FlowMod, Error> {
-        let cookie = r.u64("flow_mod")?;
-        let cookie_mask = r.u64("flow_mod")?;
-        let table_id = r.u8("flow_mod")?;
-        let off = r.offset();
-        let cmd = r.u8("flow_mod")?;
-        let command = FlowModCommand::from_code(cmd).ok_or_else(|| Error::BadValue {
-            offset: off,
-            reason: format!("unknown flow_mod command {cmd}"),
-        })?;
-        let idle_timeout = r.u16("flow_mod")?;
-        let hard_timeout = r.u16("flow_mod")?;
-        let priority = r.u16("flow_mod")?;
-        let buffer_id = r.u32("flow_mod")?;
-        let out_port = r.u32("flow_mod")?;
-        let out_group = r.u32("flow_mod")?;
-        let flags = r.u16("flow_mod")?;
-        r.skip("flow_mod", 2)?;
+        let f = Fixed::parse(r)?;
         let r#match = Match::parse(r)?;
         let instructions = parse_instructions(r)?;
         Ok(FlowMod {
-            cookie,
-            cookie_mask,
-            table_id,
-            command,
-            idle_timeout,
-            hard_timeout,
-            priority,
-            buffer_id,
-            out_port,
-            out_group,
-            flags,
+            cookie: f.cookie,
+            cookie_mask: f.cookie_mask,
+            table_id: f.table_id,
+            command: f.command,
+            idle_timeout: f.idle_timeout,
+            hard_timeout: f.hard_timeout,
+            priority: f.priority,
+            buffer_id: f.buffer_id,
+            out_port: f.out_port,
+            out_group: f.out_group,
+            flags: f.flags,
             r#match,
             instructions,
         })
@@ -119,5 +103,51 @@ impl FlowMod {
         f.r#match = f.r#match.canonical();
         f.instructions.sort_by_key(|i| i.rank());
         f
+    }
+}
+
+/// The 40 fixed bytes of a FLOW_MOD body, shared by [`FlowMod::parse`] and
+/// [`crate::FlowModView`].
+pub(crate) struct Fixed {
+    pub(crate) cookie: u64,
+    pub(crate) cookie_mask: u64,
+    pub(crate) table_id: u8,
+    pub(crate) command: FlowModCommand,
+    pub(crate) idle_timeout: u16,
+    pub(crate) hard_timeout: u16,
+    pub(crate) priority: u16,
+    pub(crate) buffer_id: u32,
+    pub(crate) out_port: u32,
+    pub(crate) out_group: u32,
+    pub(crate) flags: u16,
+}
+
+impl Fixed {
+    /// Errors: [`Error::Truncated`], [`Error::BadValue`] for an unknown command.
+    pub(crate) fn parse(r: &mut Reader) -> Result<Fixed, Error> {
+        let cookie = r.u64("flow_mod")?;
+        let cookie_mask = r.u64("flow_mod")?;
+        let table_id = r.u8("flow_mod")?;
+        let off = r.offset();
+        let cmd = r.u8("flow_mod")?;
+        let command = FlowModCommand::from_code(cmd).ok_or_else(|| Error::BadValue {
+            offset: off,
+            reason: format!("unknown flow_mod command {cmd}"),
+        })?;
+        let f = Fixed {
+            cookie,
+            cookie_mask,
+            table_id,
+            command,
+            idle_timeout: r.u16("flow_mod")?,
+            hard_timeout: r.u16("flow_mod")?,
+            priority: r.u16("flow_mod")?,
+            buffer_id: r.u32("flow_mod")?,
+            out_port: r.u32("flow_mod")?,
+            out_group: r.u32("flow_mod")?,
+            flags: r.u16("flow_mod")?,
+        };
+        r.skip("flow_mod", 2)?;
+        Ok(f)
     }
 }

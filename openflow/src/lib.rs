@@ -61,6 +61,7 @@ pub mod session;
 pub mod sim;
 pub mod stats;
 pub mod text;
+pub mod view;
 mod wire;
 
 pub use bundle::{BundleControl, BundleCtrlType};
@@ -74,3 +75,4 @@ pub use flow::{
 pub use message::{Hello, HelloElement, Message, SwitchConfig, SwitchFeatures};
 pub use monitor::{FlowMonitorRequest, FlowUpdate, FlowUpdateEvent};
 pub use multipart::{FlowStats, FlowStatsRequest, MultipartReply, MultipartRequest, Port};
+pub use view::{FlowModView, MatchView};

@@ -238,7 +238,7 @@ impl Fid {
     }
 
     /// The identity duplicates are checked on (a tun_metadata slot whatever its length).
-    fn key(self) -> Fid {
+    pub(crate) fn key(self) -> Fid {
         match self {
             Fid::TunMetadata(idx, _) => Fid::TunMetadata(idx, 0),
             Fid::NxmInPort => Fid::InPort,
@@ -531,26 +531,34 @@ impl Match {
     ///
     /// Errors: [`Error::Truncated`], [`Error::BadMatch`] with the TLV offset.
     pub(crate) fn parse(r: &mut Reader) -> Result<Match, Error> {
-        let start = r.offset();
-        let kind = r.u16("ofp_match")?;
-        let len = r.u16("ofp_match")? as usize;
-        if kind != 1 {
-            return Err(Error::BadMatch {
-                offset: start,
-                kind: MatchError::BadType(kind),
-            });
-        }
-        if len < 4 {
-            return Err(Error::BadLength {
-                what: "ofp_match",
-                offset: start,
-                length: len,
-            });
-        }
-        let mut body = r.sub("ofp_match", len - 4)?;
-        r.skip("ofp_match padding", pad8(len))?;
-        parse_oxms(&mut body)
+        parse_oxms(&mut match_tlvs(r)?)
     }
+}
+
+/// Read an `ofp_match` header and padding at the reader's position; the TLVs, unchecked.
+///
+/// Errors: [`Error::Truncated`], [`Error::BadMatch`] for a type other than OXM,
+/// [`Error::BadLength`] for a length below 4.
+pub(crate) fn match_tlvs<'a>(r: &mut Reader<'a>) -> Result<Reader<'a>, Error> {
+    let start = r.offset();
+    let kind = r.u16("ofp_match")?;
+    let len = r.u16("ofp_match")? as usize;
+    if kind != 1 {
+        return Err(Error::BadMatch {
+            offset: start,
+            kind: MatchError::BadType(kind),
+        });
+    }
+    if len < 4 {
+        return Err(Error::BadLength {
+            what: "ofp_match",
+            offset: start,
+            length: len,
+        });
+    }
+    let body = r.sub("ofp_match", len - 4)?;
+    r.skip("ofp_match padding", pad8(len))?;
+    Ok(body)
 }
 
 /// Append one TLV: header (with hasmask and doubled length when masked), value, mask.
@@ -661,15 +669,33 @@ pub(crate) fn lookup(header: u32, offset: usize) -> Result<(Fid, &'static FieldI
 }
 
 /// Decode the OXM list into a field list allocated once at its exact size. OVS writes fields in
-/// canonical order, so the list is only sorted (and only searched for duplicates) when a field
-/// arrives out of order.
+/// canonical order, so the list is only sorted when a field arrives out of order.
 fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
     let mut fields: Vec<MatchField> =
         Vec::with_capacity(crate::oxm_fast::count_tlvs(r.peek_rest()));
-    // Strictly ascending so far: then no field can repeat an earlier one.
+    let ascending = walk_oxms(r, |fid, v, m| fields.push(MatchField::from_raw(fid, v, m)))?;
+    if !ascending {
+        fields.sort_by_key(|f| f.raw().0);
+    }
+    Ok(Match(fields))
+}
+
+/// Check an OXM list (the TLVs of an `ofp_match`, to the end of `r`) as strictly as OVS's
+/// `oxm_pull_match` does for FLOW_MOD, handing `sink` each field as OVS normalises it (an
+/// all-ones mask made exact, an all-zero masked field dropped) in wire order. Returns whether
+/// the wire order was canonical (strictly ascending), i.e. whether the fields need no sort.
+///
+/// Nothing is allocated: a duplicate can only follow a field that broke the ascending order,
+/// and only then are the TLVs already read searched for it.
+pub(crate) fn walk_oxms(
+    r: &mut Reader,
+    mut sink: impl FnMut(Fid, u128, Option<u128>),
+) -> Result<bool, Error> {
+    let list = r.peek_rest();
+    let base = r.offset();
     let mut ascending = true;
     let mut last: Option<Fid> = None;
-    let mut zero_masks = false;
+    let mut in_port = false;
     let mut eth_type: Option<u16> = None;
     let mut ip_proto: Option<u8> = None;
     let mut icmpv6_type: Option<u8> = None;
@@ -683,7 +709,7 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
         if last.is_some_and(|l| l >= fid.key()) {
             ascending = false;
         }
-        if !ascending && fields.iter().any(|f| f.raw().0.key() == fid.key()) {
+        if !ascending && read_before(&list[..off - base], base, fid.key()) {
             return Err(bad(MatchError::DupField(fid.name())));
         }
         last = Some(fid.key());
@@ -720,7 +746,7 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
                 matches!(eth_type, Some(0x8847) | Some(0x8848))
             }
             Fid::VlanPcp => vlan_present,
-            Fid::InPhyPort => fields.iter().any(|f| f.raw().0 == Fid::InPort),
+            Fid::InPhyPort => in_port,
             Fid::PbbIsid => eth_type == Some(0x88e7),
             Fid::Ipv6Exthdr => eth_type == Some(0x86dd),
             Fid::IpFrag => is_ip,
@@ -738,6 +764,7 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
             return Err(bad(MatchError::BadPrereq(fid.name())));
         }
         match fid {
+            Fid::InPort | Fid::NxmInPort => in_port = true,
             Fid::EthType => eth_type = Some(v as u16),
             Fid::IpProto => ip_proto = Some(v as u8),
             Fid::Icmpv6Type => icmpv6_type = Some(v as u8),
@@ -745,25 +772,35 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
             Fid::CtState => ct_state = Some((v as u32, m.map_or(u32::MAX, |m| m as u32))),
             _ => {}
         }
-        // Normalise as `MatchField::normalized` does: an all-ones mask is exact; all-zero
-        // masked fields stay in the list (so duplicates of them are still caught) until the end.
-        let m = match m {
-            Some(m) if m & fid.all_ones_of(info) == fid.all_ones_of(info) => None,
-            Some(0) => {
-                zero_masks = true;
-                Some(0)
-            }
-            m => m,
-        };
-        fields.push(MatchField::from_raw(fid, v, m));
+        if let Some(m) = normalized_mask(fid, info, m) {
+            sink(fid, v, m);
+        }
     }
-    if zero_masks {
-        fields.retain(|f| f.raw().2 != Some(0));
+    Ok(ascending)
+}
+
+/// The mask as OVS normalises it: `None` (drop the field) for an all-zero mask, `Some(None)`
+/// (exact) for none or an all-ones mask, else the mask. Values were checked to lie within
+/// their mask, so they need no ANDing.
+pub(crate) fn normalized_mask(fid: Fid, info: &FieldInfo, m: Option<u128>) -> Option<Option<u128>> {
+    match m {
+        None => Some(None),
+        Some(0) => None,
+        Some(m) if m & fid.all_ones_of(info) == fid.all_ones_of(info) => Some(None),
+        m => Some(m),
     }
-    if !ascending {
-        fields.sort_by_key(|f| f.raw().0);
+}
+
+/// Whether a TLV in `tlvs` (already checked; `base` is its absolute offset) has this
+/// duplicate-check key.
+fn read_before(tlvs: &[u8], base: usize, key: Fid) -> bool {
+    let mut r = Reader::new(tlvs, base);
+    while let Ok((header, ..)) = parse_tlv(&mut r) {
+        if lookup(header, 0).is_ok_and(|(fid, _)| fid.key() == key) {
+            return true;
+        }
     }
-    Ok(Match(fields))
+    false
 }
 
 /// OVS `is_ct_valid` for a match: the ct_* tuple fields need a ct_state that implies a valid
