@@ -125,29 +125,42 @@ pub(crate) struct Fixed {
 impl Fixed {
     /// Errors: [`Error::Truncated`], [`Error::BadValue`] for an unknown command.
     pub(crate) fn parse(r: &mut Reader) -> Result<Fixed, Error> {
-        let cookie = r.u64("flow_mod")?;
-        let cookie_mask = r.u64("flow_mod")?;
-        let table_id = r.u8("flow_mod")?;
-        let off = r.offset();
-        let cmd = r.u8("flow_mod")?;
-        let command = FlowModCommand::from_code(cmd).ok_or_else(|| Error::BadValue {
-            offset: off,
-            reason: format!("unknown flow_mod command {cmd}"),
-        })?;
-        let f = Fixed {
-            cookie,
-            cookie_mask,
-            table_id,
-            command,
-            idle_timeout: r.u16("flow_mod")?,
-            hard_timeout: r.u16("flow_mod")?,
-            priority: r.u16("flow_mod")?,
-            buffer_id: r.u32("flow_mod")?,
-            out_port: r.u32("flow_mod")?,
-            out_group: r.u32("flow_mod")?,
-            flags: r.u16("flow_mod")?,
+        let at = r.offset();
+        let b: &[u8; 40] = match r.peek_rest().first_chunk() {
+            Some(b) => b,
+            // Report the field that is cut off, as a field-by-field read would.
+            None => return Err(Fixed::truncated(r)),
         };
-        r.skip("flow_mod", 2)?;
-        Ok(f)
+        let be = |i: usize, n: usize| b[i..i + n].iter().fold(0u64, |a, x| a << 8 | *x as u64);
+        let command = FlowModCommand::from_code(b[17]).ok_or_else(|| Error::BadValue {
+            offset: at + 17,
+            reason: format!("unknown flow_mod command {}", b[17]),
+        })?;
+        r.skip("flow_mod", 40)?;
+        Ok(Fixed {
+            cookie: be(0, 8),
+            cookie_mask: be(8, 8),
+            table_id: b[16],
+            command,
+            idle_timeout: be(18, 2) as u16,
+            hard_timeout: be(20, 2) as u16,
+            priority: be(22, 2) as u16,
+            buffer_id: be(24, 4) as u32,
+            out_port: be(28, 4) as u32,
+            out_group: be(32, 4) as u32,
+            flags: be(36, 2) as u16,
+        })
+    }
+
+    /// The error of a body shorter than the 40 fixed bytes (the first field that does not fit).
+    #[cold]
+    fn truncated(r: &mut Reader) -> Error {
+        let widths = [8, 8, 1, 1, 2, 2, 2, 4, 4, 4, 2, 2];
+        for w in widths {
+            if let Err(e) = r.take("flow_mod", w) {
+                return e;
+            }
+        }
+        unreachable!("a body of 40 bytes or more has no cut field")
     }
 }

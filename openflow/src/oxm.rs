@@ -604,6 +604,7 @@ pub(crate) type RawTlv<'a> = (u32, &'a [u8], Option<&'a [u8]>);
 
 /// Read one TLV header and its value (+mask) without interpreting the field.
 /// Returns (header with hasmask cleared and unmasked length, value, mask).
+#[inline]
 pub(crate) fn parse_tlv<'a>(r: &mut Reader<'a>) -> Result<RawTlv<'a>, Error> {
     let off = r.offset();
     let mut header = r.u32("OXM header")?;
@@ -649,6 +650,7 @@ pub(crate) fn parse_tlv<'a>(r: &mut Reader<'a>) -> Result<RawTlv<'a>, Error> {
 }
 
 /// Resolve an unmasked header into a known field (and its row) with the right length.
+#[inline]
 pub(crate) fn lookup(header: u32, offset: usize) -> Result<(Fid, &'static FieldInfo), Error> {
     let (fid, info) = crate::oxm_fast::find((header >> 16) as u16, ((header >> 9) & 0x7f) as u8)
         .ok_or(Error::BadMatch {

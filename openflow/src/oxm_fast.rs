@@ -34,6 +34,7 @@ static NX_ROWS: [u8; 128] = rows_of(OFPXMC_NXM_1);
 /// The field with this OXM/NXM class and 7-bit field number, with its table row; `None` when
 /// unknown. The two classes in the tables answer in constant time; anything else (other
 /// classes, parametrised fields like `reg0..15`) goes through [`Fid::from_class_field`].
+#[inline]
 pub(crate) fn find(class: u16, field: u8) -> Option<(Fid, &'static FieldInfo)> {
     let row = match class {
         OFPXMC_OPENFLOW_BASIC => BASIC_ROWS[field as usize & 0x7f],
@@ -59,7 +60,15 @@ pub(crate) fn count_tlvs(mut b: &[u8]) -> usize {
 }
 
 /// A big-endian unsigned integer of up to 16 bytes.
+#[inline]
 pub(crate) fn be_value(b: &[u8]) -> u128 {
+    // The common widths without a variable-length copy.
+    match b.len() {
+        1 => return b[0] as u128,
+        2 => return u16::from_be_bytes([b[0], b[1]]) as u128,
+        4 => return u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u128,
+        _ => {}
+    }
     let mut w = [0u8; 16];
     let n = b.len().min(16);
     w[16 - n..].copy_from_slice(&b[..n]);

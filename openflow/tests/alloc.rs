@@ -119,3 +119,34 @@ fn flow_mod_allocations_do_not_grow_with_the_match() {
     // Match list, instruction list, action list: three, for every match size.
     assert_eq!(counts, vec![3; 20]);
 }
+
+#[test]
+fn a_view_allocates_nothing_to_check_and_read_its_fields_and_plain_actions() {
+    let actions = vec![
+        Action::Conjunction {
+            id: 9,
+            clause: 1,
+            n_clauses: 2,
+        },
+        Action::Resubmit { table: 4 },
+    ];
+    for n in 0..=23 {
+        let insts = vec![Instruction::ApplyActions(actions.clone())];
+        let (fields, bytes) = flow_mod_bytes(match_of(n), insts);
+        let before = ALLOCS.with(Cell::get);
+        let (_, view) = openflow::FlowModView::parse(&bytes).expect("view");
+        let read = view.r#match.fields().count();
+        let decoded: usize = view
+            .instructions
+            .iter()
+            .map(|i| match i {
+                openflow::view::InstructionView::ApplyActions(a) => {
+                    a.iter().map(|a| a.expect("action")).count()
+                }
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(ALLOCS.with(Cell::get) - before, 0, "{n} fields");
+        assert_eq!((read, decoded), (fields, 2));
+    }
+}
