@@ -276,8 +276,12 @@ fn main() {
         theirs as f64 / n as f64,
         in_matches as f64 / fields as f64
     );
-    let view_allocs = allocs(&|f| drop(black_box(FlowModView::parse(f).expect("view"))));
-    let walk_allocs = allocs(&|f| drop(black_box(walk_view(f))));
+    let view_allocs = allocs(&|f| {
+        black_box(FlowModView::parse(f).expect("view"));
+    });
+    let walk_allocs = allocs(&|f| {
+        black_box(walk_view(f));
+    });
     println!(
         "view allocations: {:.2} per flow_mod checked, {:.2} per flow_mod with every field and \
          action decoded (ct exec lists)",
