@@ -8,6 +8,7 @@
 use crate::error::{NX_VENDOR_ID, ONF_VENDOR_ID};
 use crate::flow::{Action, CtZone, Field, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
 use crate::oxm::{emit_tlv, ones};
+use crate::view::Actions;
 use crate::wire::{pad_to_8, put_u16_at, Reader};
 use crate::Error;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -835,7 +836,17 @@ pub fn emit_actions(actions: &[Action], buf: &mut Vec<u8>) {
 /// Errors: [`Error::BadLength`] for a length that is < 8, not a multiple of 8 or past the end;
 /// [`Error::BadAction`] for a known action with an invalid body.
 pub(crate) fn parse_actions(r: &mut Reader) -> Result<Vec<Action>, Error> {
-    let mut out = Vec::new();
+    frame_actions(r)?.to_vec()
+}
+
+/// Check the framing of the action list to the end of `r` (every length at least 8, a multiple
+/// of 8 and within the list) and consume it, leaving the bodies to be decoded.
+///
+/// Errors: [`Error::Truncated`] for a cut header, [`Error::BadLength`] for a bad length.
+pub(crate) fn frame_actions<'a>(r: &mut Reader<'a>) -> Result<Actions<'a>, Error> {
+    let offset = r.offset();
+    let bytes = r.peek_rest();
+    let mut count = 0;
     while !r.is_empty() {
         let off = r.offset();
         let len = r.peek_u16(2).ok_or_else(|| Error::Truncated {
@@ -851,10 +862,18 @@ pub(crate) fn parse_actions(r: &mut Reader) -> Result<Vec<Action>, Error> {
                 length: len,
             });
         }
-        let mut a = r.sub("action", len)?;
-        out.push(parse_action(&mut a, off)?);
+        r.skip("action", len)?;
+        count += 1;
     }
-    Ok(out)
+    Ok(Actions::new(bytes, offset, count))
+}
+
+/// Decode the next action of a framed list (see [`frame_actions`]); `None` at the end.
+pub(crate) fn next_action(r: &mut Reader) -> Option<Result<Action, Error>> {
+    let off = r.offset();
+    let len = r.peek_u16(2)? as usize;
+    let mut a = r.sub("action", len).ok()?;
+    Some(parse_action(&mut a, off))
 }
 
 fn bad(offset: usize, reason: impl Into<String>) -> Error {

@@ -3,7 +3,8 @@
 
 use crate::flow::{FlowMod, FlowModCommand, Match};
 use crate::instruction::{emit_instructions, parse_instructions};
-use crate::wire::Reader;
+use crate::message::OFP13_VERSION;
+use crate::wire::{put_u16_at, Reader};
 use crate::Error;
 
 /// OFPFF_* flags.
@@ -58,42 +59,38 @@ impl FlowMod {
         emit_instructions(&self.instructions, buf);
     }
 
+    /// Append the whole OFPT_FLOW_MOD message: the 8-byte `ofp_header` with `xid`, then the
+    /// body. The same bytes as `Message::FlowMod(self.clone()).emit(xid, buf)` without the
+    /// clone; reserve capacity in `buf` to batch many messages without reallocating.
+    pub fn emit_message(&self, xid: u32, buf: &mut Vec<u8>) {
+        let start = buf.len();
+        buf.extend_from_slice(&[OFP13_VERSION, 14, 0, 0]);
+        buf.extend_from_slice(&xid.to_be_bytes());
+        self.emit(buf);
+        let len = buf.len() - start;
+        put_u16_at(buf, start + 2, len as u16);
+    }
+
     /// Parse a body; `r` covers exactly the body (offsets are absolute).
     ///
     /// Errors: [`Error::Truncated`], [`Error::BadValue`] for an unknown command, match,
     /// instruction and action errors.
     pub(crate) fn parse(r: &mut Reader) -> Result<FlowMod, Error> {
-        let cookie = r.u64("flow_mod")?;
-        let cookie_mask = r.u64("flow_mod")?;
-        let table_id = r.u8("flow_mod")?;
-        let off = r.offset();
-        let cmd = r.u8("flow_mod")?;
-        let command = FlowModCommand::from_code(cmd).ok_or_else(|| Error::BadValue {
-            offset: off,
-            reason: format!("unknown flow_mod command {cmd}"),
-        })?;
-        let idle_timeout = r.u16("flow_mod")?;
-        let hard_timeout = r.u16("flow_mod")?;
-        let priority = r.u16("flow_mod")?;
-        let buffer_id = r.u32("flow_mod")?;
-        let out_port = r.u32("flow_mod")?;
-        let out_group = r.u32("flow_mod")?;
-        let flags = r.u16("flow_mod")?;
-        r.skip("flow_mod", 2)?;
+        let f = Fixed::parse(r)?;
         let r#match = Match::parse(r)?;
         let instructions = parse_instructions(r)?;
         Ok(FlowMod {
-            cookie,
-            cookie_mask,
-            table_id,
-            command,
-            idle_timeout,
-            hard_timeout,
-            priority,
-            buffer_id,
-            out_port,
-            out_group,
-            flags,
+            cookie: f.cookie,
+            cookie_mask: f.cookie_mask,
+            table_id: f.table_id,
+            command: f.command,
+            idle_timeout: f.idle_timeout,
+            hard_timeout: f.hard_timeout,
+            priority: f.priority,
+            buffer_id: f.buffer_id,
+            out_port: f.out_port,
+            out_group: f.out_group,
+            flags: f.flags,
             r#match,
             instructions,
         })
@@ -106,5 +103,64 @@ impl FlowMod {
         f.r#match = f.r#match.canonical();
         f.instructions.sort_by_key(|i| i.rank());
         f
+    }
+}
+
+/// The 40 fixed bytes of a FLOW_MOD body, shared by [`FlowMod::parse`] and
+/// [`crate::FlowModView`].
+pub(crate) struct Fixed {
+    pub(crate) cookie: u64,
+    pub(crate) cookie_mask: u64,
+    pub(crate) table_id: u8,
+    pub(crate) command: FlowModCommand,
+    pub(crate) idle_timeout: u16,
+    pub(crate) hard_timeout: u16,
+    pub(crate) priority: u16,
+    pub(crate) buffer_id: u32,
+    pub(crate) out_port: u32,
+    pub(crate) out_group: u32,
+    pub(crate) flags: u16,
+}
+
+impl Fixed {
+    /// Errors: [`Error::Truncated`], [`Error::BadValue`] for an unknown command.
+    pub(crate) fn parse(r: &mut Reader) -> Result<Fixed, Error> {
+        let at = r.offset();
+        let b: &[u8; 40] = match r.peek_rest().first_chunk() {
+            Some(b) => b,
+            // Report the field that is cut off, as a field-by-field read would.
+            None => return Err(Fixed::truncated(r)),
+        };
+        let be = |i: usize, n: usize| b[i..i + n].iter().fold(0u64, |a, x| a << 8 | *x as u64);
+        let command = FlowModCommand::from_code(b[17]).ok_or_else(|| Error::BadValue {
+            offset: at + 17,
+            reason: format!("unknown flow_mod command {}", b[17]),
+        })?;
+        r.skip("flow_mod", 40)?;
+        Ok(Fixed {
+            cookie: be(0, 8),
+            cookie_mask: be(8, 8),
+            table_id: b[16],
+            command,
+            idle_timeout: be(18, 2) as u16,
+            hard_timeout: be(20, 2) as u16,
+            priority: be(22, 2) as u16,
+            buffer_id: be(24, 4) as u32,
+            out_port: be(28, 4) as u32,
+            out_group: be(32, 4) as u32,
+            flags: be(36, 2) as u16,
+        })
+    }
+
+    /// The error of a body shorter than the 40 fixed bytes (the first field that does not fit).
+    #[cold]
+    fn truncated(r: &mut Reader) -> Error {
+        let widths = [8, 8, 1, 1, 2, 2, 2, 4, 4, 4, 2, 2];
+        for w in widths {
+            if let Err(e) = r.take("flow_mod", w) {
+                return e;
+            }
+        }
+        unreachable!("a body of 40 bytes or more has no cut field")
     }
 }

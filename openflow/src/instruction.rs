@@ -3,8 +3,9 @@
 //! Emit order is the spec's execution order, which is also what OVS writes:
 //! meter, apply_actions, clear_actions, write_actions, write_metadata, goto_table.
 
-use crate::action::{emit_actions, parse_actions};
+use crate::action::{emit_actions, frame_actions};
 use crate::flow::Instruction;
+use crate::view::InstructionView;
 use crate::wire::{put_u16_at, Reader};
 use crate::Error;
 
@@ -59,10 +60,17 @@ impl Instruction {
 
 /// Append instructions in canonical order (see the module docs).
 pub fn emit_instructions(insts: &[Instruction], buf: &mut Vec<u8>) {
-    let mut sorted: Vec<&Instruction> = insts.iter().collect();
-    sorted.sort_by_key(|i| i.rank());
-    for i in sorted {
-        i.emit(buf);
+    if insts.is_sorted_by_key(|i| i.rank()) {
+        insts.iter().for_each(|i| i.emit(buf));
+        return;
+    }
+    // One pass per rank: a stable sort without a sorted copy.
+    let top = insts.iter().map(|i| i.rank()).max().unwrap_or(0);
+    for rank in 0..=top {
+        insts
+            .iter()
+            .filter(|i| i.rank() == rank)
+            .for_each(|i| i.emit(buf));
     }
 }
 
@@ -71,67 +79,75 @@ pub fn emit_instructions(insts: &[Instruction], buf: &mut Vec<u8>) {
 /// Errors: [`Error::BadLength`] for a bad instruction length, [`Error::BadInstruction`] for an
 /// unknown type, plus action errors.
 pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Error> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(crate::wire::count_items(r.peek_rest()));
     while !r.is_empty() {
-        let off = r.offset();
-        let kind = r.u16("instruction type")?;
-        let len = r.u16("instruction length")? as usize;
-        if len < 8 || !len.is_multiple_of(8) || len - 4 > r.remaining() {
-            return Err(Error::BadLength {
+        out.push(next_instruction(r)?.to_instruction()?);
+    }
+    Ok(out)
+}
+
+/// Read the next instruction in place: its type, length and fixed fields checked, and for
+/// apply/write_actions the framing of its action list (the action bodies are left to
+/// [`Actions`](crate::view::Actions)).
+///
+/// Errors: as [`parse_instructions`], except errors inside action bodies.
+pub(crate) fn next_instruction<'a>(r: &mut Reader<'a>) -> Result<InstructionView<'a>, Error> {
+    let off = r.offset();
+    let kind = r.u16("instruction type")?;
+    let len = r.u16("instruction length")? as usize;
+    if len < 8 || !len.is_multiple_of(8) || len - 4 > r.remaining() {
+        return Err(Error::BadLength {
+            what: "instruction",
+            offset: off,
+            length: len,
+        });
+    }
+    let mut b = r.sub("instruction", len - 4)?;
+    let fixed = |n: usize| {
+        if len == n {
+            Ok(())
+        } else {
+            Err(Error::BadLength {
                 what: "instruction",
                 offset: off,
                 length: len,
-            });
+            })
         }
-        let mut b = r.sub("instruction", len - 4)?;
-        let fixed = |n: usize| {
-            if len == n {
-                Ok(())
+    };
+    Ok(match kind {
+        1 => {
+            fixed(8)?;
+            InstructionView::GotoTable(b.u8("goto table")?)
+        }
+        2 => {
+            fixed(24)?;
+            b.skip("pad", 4)?;
+            InstructionView::WriteMetadata(b.u64("metadata")?, b.u64("metadata mask")?)
+        }
+        3 | 4 => {
+            b.skip("pad", 4)?;
+            let a = frame_actions(&mut b)?;
+            if kind == 3 {
+                InstructionView::WriteActions(a)
             } else {
-                Err(Error::BadLength {
-                    what: "instruction",
-                    offset: off,
-                    length: len,
-                })
+                InstructionView::ApplyActions(a)
             }
-        };
-        let inst = match kind {
-            1 => {
-                fixed(8)?;
-                Instruction::GotoTable(b.u8("goto table")?)
-            }
-            2 => {
-                fixed(24)?;
-                b.skip("pad", 4)?;
-                Instruction::WriteMetadata(b.u64("metadata")?, b.u64("metadata mask")?)
-            }
-            3 | 4 => {
-                b.skip("pad", 4)?;
-                let a = parse_actions(&mut b)?;
-                if kind == 3 {
-                    Instruction::WriteActions(a)
-                } else {
-                    Instruction::ApplyActions(a)
-                }
-            }
-            5 => {
-                fixed(8)?;
-                Instruction::ClearActions
-            }
-            6 => {
-                fixed(8)?;
-                Instruction::Meter(b.u32("meter id")?)
-            }
-            k => {
-                return Err(Error::BadInstruction {
-                    offset: off,
-                    reason: format!("unknown instruction type {k}"),
-                })
-            }
-        };
-        out.push(inst);
-    }
-    Ok(out)
+        }
+        5 => {
+            fixed(8)?;
+            InstructionView::ClearActions
+        }
+        6 => {
+            fixed(8)?;
+            InstructionView::Meter(b.u32("meter id")?)
+        }
+        k => {
+            return Err(Error::BadInstruction {
+                offset: off,
+                reason: format!("unknown instruction type {k}"),
+            })
+        }
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! OpenFlow 1.3 with Open vSwitch extensions: a nom codec, the `ovs-ofctl` flow text form, and a
-//! tokio connection to a bridge's management socket.
+//! OpenFlow 1.3 with Open vSwitch extensions: a zero-copy codec, the `ovs-ofctl` flow text form,
+//! and a tokio connection to a bridge's management socket.
 //!
 //! # What is supported
 //! - Messages ([`Message`]): HELLO (version bitmap), ERROR (typed [`ErrorCode`]s with OVS's
@@ -55,11 +55,13 @@ pub mod monitor;
 pub mod multipart;
 pub mod nicira;
 pub mod oxm;
+mod oxm_fast;
 pub mod packet;
 pub mod session;
 pub mod sim;
 pub mod stats;
 pub mod text;
+pub mod view;
 mod wire;
 
 pub use bundle::{BundleControl, BundleCtrlType};
@@ -73,3 +75,4 @@ pub use flow::{
 pub use message::{Hello, HelloElement, Message, SwitchConfig, SwitchFeatures};
 pub use monitor::{FlowMonitorRequest, FlowUpdate, FlowUpdateEvent};
 pub use multipart::{FlowStats, FlowStatsRequest, MultipartReply, MultipartRequest, Port};
+pub use view::{FlowModView, MatchView};

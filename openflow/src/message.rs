@@ -358,29 +358,7 @@ impl Message {
     /// [`Error::BadVersion`] for a non-1.3 message other than HELLO/ERROR, and body errors
     /// (all with offsets from the start of `bytes`). Never panics.
     pub fn decode(bytes: &[u8]) -> Result<(u32, Message), Error> {
-        let mut r = Reader::new(bytes, 0);
-        let version = r.u8("ofp_header")?;
-        let kind = r.u8("ofp_header")?;
-        let len = r.u16("ofp_header")? as usize;
-        let xid = r.u32("ofp_header")?;
-        if len < 8 || len < bytes.len() {
-            return Err(Error::BadLength {
-                what: "ofp_header",
-                offset: 0,
-                length: len,
-            });
-        }
-        if len > bytes.len() {
-            return Err(Error::Truncated {
-                what: "message",
-                offset: 0,
-                needed: len,
-                available: bytes.len(),
-            });
-        }
-        if version != OFP13_VERSION && kind > 1 {
-            return Err(Error::BadVersion { version });
-        }
+        let (version, kind, xid, mut r) = read_header(bytes)?;
         let msg = Self::decode_body(version, kind, xid, &mut r)?;
         Ok((xid, msg))
     }
@@ -610,6 +588,38 @@ fn shift(e: Error, by: usize) -> Error {
         },
         e => e,
     }
+}
+
+/// Check the `ofp_header` of one whole message: (version, type, xid, a reader over the body).
+///
+/// Errors: [`Error::BadLength`] when the header's length is below 8 or shorter than `bytes`,
+/// [`Error::Truncated`] when longer, [`Error::BadVersion`] for a version other than 1.3 (but
+/// HELLO and ERROR, which any version may send).
+pub(crate) fn read_header(bytes: &[u8]) -> Result<(u8, u8, u32, Reader<'_>), Error> {
+    let mut r = Reader::new(bytes, 0);
+    let version = r.u8("ofp_header")?;
+    let kind = r.u8("ofp_header")?;
+    let len = r.u16("ofp_header")? as usize;
+    let xid = r.u32("ofp_header")?;
+    if len < 8 || len < bytes.len() {
+        return Err(Error::BadLength {
+            what: "ofp_header",
+            offset: 0,
+            length: len,
+        });
+    }
+    if len > bytes.len() {
+        return Err(Error::Truncated {
+            what: "message",
+            offset: 0,
+            needed: len,
+            available: bytes.len(),
+        });
+    }
+    if version != OFP13_VERSION && kind > 1 {
+        return Err(Error::BadVersion { version });
+    }
+    Ok((version, kind, xid, r))
 }
 
 #[cfg(test)]

@@ -226,14 +226,19 @@ impl Fid {
 
     /// Value length in bytes: the table's, or a tun_metadata TLV's own.
     pub(crate) fn len(self) -> u8 {
+        self.len_of(self.info())
+    }
+
+    /// [`Fid::len`] given the field's row (saves the table lookup).
+    pub(crate) fn len_of(self, info: &FieldInfo) -> u8 {
         match self {
             Fid::TunMetadata(_, len) => len,
-            _ => self.info().len,
+            _ => info.len,
         }
     }
 
     /// The identity duplicates are checked on (a tun_metadata slot whatever its length).
-    fn key(self) -> Fid {
+    pub(crate) fn key(self) -> Fid {
         match self {
             Fid::TunMetadata(idx, _) => Fid::TunMetadata(idx, 0),
             Fid::NxmInPort => Fid::InPort,
@@ -241,7 +246,7 @@ impl Fid {
         }
     }
 
-    fn from_class_field(class: u16, field: u8) -> Option<Fid> {
+    pub(crate) fn from_class_field(class: u16, field: u8) -> Option<Fid> {
         if class == NX && field < 16 {
             return Some(Fid::Reg(field));
         }
@@ -267,14 +272,19 @@ impl Fid {
 
     /// The field's all-ones mask: its byte width, except the 13-bit VLAN_VID (present bit +
     /// VID) and the 20-bit IPv6 flow label.
-    fn all_ones(self) -> u128 {
+    pub(crate) fn all_ones(self) -> u128 {
+        self.all_ones_of(self.info())
+    }
+
+    /// [`Fid::all_ones`] given the field's row (saves the table lookup).
+    pub(crate) fn all_ones_of(self, info: &FieldInfo) -> u128 {
         match self {
             Fid::VlanVid => 0x1fff,
             Fid::Ipv6Flabel => 0xfffff,
             // `nxm_put_frag`: both frag bits (FLOW_NW_FRAG_MASK) count as an exact match.
             Fid::IpFrag => 0x3,
             Fid::Ipv6Exthdr => 0x1ff,
-            _ => ones(self.len() as u32 * 8),
+            _ => ones(self.len_of(info) as u32 * 8),
         }
     }
 }
@@ -514,47 +524,41 @@ impl Match {
 
     /// Append the `ofp_match` (header, TLVs in canonical order, padding) to `buf`.
     pub fn emit(&self, buf: &mut Vec<u8>) {
-        let canon = self.canonical();
-        let start = buf.len();
-        buf.extend_from_slice(&1u16.to_be_bytes());
-        buf.extend_from_slice(&[0, 0]);
-        for f in &canon.0 {
-            let (fid, v, m) = f.raw();
-            if fid == Fid::TcpFlags {
-                emit_onf_tlv(buf, ONF_TCP_FLAGS_FIELD, fid.info().len, v, m);
-                continue;
-            }
-            emit_tlv(buf, fid.header(), v, m);
-        }
-        let len = buf.len() - start;
-        crate::wire::put_u16_at(buf, start + 2, len as u16);
-        buf.resize(buf.len() + pad8(len), 0);
+        crate::oxm_fast::emit_match(self, buf);
     }
 
     /// Parse an `ofp_match` (including its padding) at the reader's position.
     ///
     /// Errors: [`Error::Truncated`], [`Error::BadMatch`] with the TLV offset.
     pub(crate) fn parse(r: &mut Reader) -> Result<Match, Error> {
-        let start = r.offset();
-        let kind = r.u16("ofp_match")?;
-        let len = r.u16("ofp_match")? as usize;
-        if kind != 1 {
-            return Err(Error::BadMatch {
-                offset: start,
-                kind: MatchError::BadType(kind),
-            });
-        }
-        if len < 4 {
-            return Err(Error::BadLength {
-                what: "ofp_match",
-                offset: start,
-                length: len,
-            });
-        }
-        let mut body = r.sub("ofp_match", len - 4)?;
-        r.skip("ofp_match padding", pad8(len))?;
-        parse_oxms(&mut body)
+        parse_oxms(&mut match_tlvs(r)?)
     }
+}
+
+/// Read an `ofp_match` header and padding at the reader's position; the TLVs, unchecked.
+///
+/// Errors: [`Error::Truncated`], [`Error::BadMatch`] for a type other than OXM,
+/// [`Error::BadLength`] for a length below 4.
+pub(crate) fn match_tlvs<'a>(r: &mut Reader<'a>) -> Result<Reader<'a>, Error> {
+    let start = r.offset();
+    let kind = r.u16("ofp_match")?;
+    let len = r.u16("ofp_match")? as usize;
+    if kind != 1 {
+        return Err(Error::BadMatch {
+            offset: start,
+            kind: MatchError::BadType(kind),
+        });
+    }
+    if len < 4 {
+        return Err(Error::BadLength {
+            what: "ofp_match",
+            offset: start,
+            length: len,
+        });
+    }
+    let body = r.sub("ofp_match", len - 4)?;
+    r.skip("ofp_match padding", pad8(len))?;
+    Ok(body)
 }
 
 /// Append one TLV: header (with hasmask and doubled length when masked), value, mask.
@@ -566,6 +570,16 @@ pub(crate) fn emit_tlv(buf: &mut Vec<u8>, header: u32, v: u128, m: Option<u128>)
     };
     buf.extend_from_slice(&header.to_be_bytes());
     emit_tlv_body(buf, len, v, m);
+}
+
+/// Append one match field as OVS writes it in an OF1.3 match: tcp_flags as the ONF experimenter
+/// OXM, every other field as its OXM/NXM TLV.
+pub(crate) fn emit_field(buf: &mut Vec<u8>, fid: Fid, v: u128, m: Option<u128>) {
+    if fid == Fid::TcpFlags {
+        emit_onf_tlv(buf, ONF_TCP_FLAGS_FIELD, fid.info().len, v, m);
+    } else {
+        emit_tlv(buf, fid.header(), v, m);
+    }
 }
 
 /// Append an ONF experimenter OXM: `0xffff | field | hasmask | len (counting the experimenter
@@ -585,16 +599,13 @@ fn emit_tlv_body(buf: &mut Vec<u8>, len: usize, v: u128, m: Option<u128>) {
     }
 }
 
-fn be_uint(b: &[u8]) -> u128 {
-    b.iter().fold(0u128, |acc, x| acc << 8 | *x as u128)
-}
-
-/// A TLV as read: unmasked header, value bytes, mask bytes.
-pub(crate) type RawTlv = (u32, Vec<u8>, Option<Vec<u8>>);
+/// A TLV as read: unmasked header, value bytes, mask bytes (borrowed from the message).
+pub(crate) type RawTlv<'a> = (u32, &'a [u8], Option<&'a [u8]>);
 
 /// Read one TLV header and its value (+mask) without interpreting the field.
 /// Returns (header with hasmask cleared and unmasked length, value, mask).
-pub(crate) fn parse_tlv(r: &mut Reader) -> Result<RawTlv, Error> {
+#[inline]
+pub(crate) fn parse_tlv<'a>(r: &mut Reader<'a>) -> Result<RawTlv<'a>, Error> {
     let off = r.offset();
     let mut header = r.u32("OXM header")?;
     let class = (header >> 16) as u16;
@@ -629,39 +640,64 @@ pub(crate) fn parse_tlv(r: &mut Reader) -> Result<RawTlv, Error> {
             kind: MatchError::BadLen(header),
         });
     }
-    let value = r.take("OXM value", len)?.to_vec();
+    let value = r.take("OXM value", len)?;
     let mask = if hasmask {
-        Some(r.take("OXM mask", len)?.to_vec())
+        Some(r.take("OXM mask", len)?)
     } else {
         None
     };
     Ok(((header & !0x1ff) | len as u32, value, mask))
 }
 
-/// Resolve an unmasked header into a known field with the right length.
-pub(crate) fn lookup(header: u32, offset: usize) -> Result<Fid, Error> {
-    let fid = Fid::from_class_field((header >> 16) as u16, ((header >> 9) & 0x7f) as u8).ok_or(
-        Error::BadMatch {
+/// Resolve an unmasked header into a known field (and its row) with the right length.
+#[inline]
+pub(crate) fn lookup(header: u32, offset: usize) -> Result<(Fid, &'static FieldInfo), Error> {
+    let (fid, info) = crate::oxm_fast::find((header >> 16) as u16, ((header >> 9) & 0x7f) as u8)
+        .ok_or(Error::BadMatch {
             offset,
             kind: MatchError::BadField(header),
-        },
-    )?;
+        })?;
     let fid = match fid {
         Fid::TunMetadata(idx, _) => Fid::TunMetadata(idx, (header & 0xff) as u8),
         f => f,
     };
-    if fid.len() as u32 != header & 0xff {
+    if fid.len_of(info) as u32 != header & 0xff {
         return Err(Error::BadMatch {
             offset,
             kind: MatchError::BadLen(header),
         });
     }
-    Ok(fid)
+    Ok((fid, info))
 }
 
+/// Decode the OXM list into a field list allocated once at its exact size. OVS writes fields in
+/// canonical order, so the list is only sorted when a field arrives out of order.
 fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
-    let mut fields: Vec<MatchField> = Vec::new();
-    let mut seen: Vec<Fid> = Vec::new();
+    let mut fields: Vec<MatchField> =
+        Vec::with_capacity(crate::oxm_fast::count_tlvs(r.peek_rest()));
+    let ascending = walk_oxms(r, |fid, v, m| fields.push(MatchField::from_raw(fid, v, m)))?;
+    if !ascending {
+        fields.sort_by_key(|f| f.raw().0);
+    }
+    Ok(Match(fields))
+}
+
+/// Check an OXM list (the TLVs of an `ofp_match`, to the end of `r`) as strictly as OVS's
+/// `oxm_pull_match` does for FLOW_MOD, handing `sink` each field as OVS normalises it (an
+/// all-ones mask made exact, an all-zero masked field dropped) in wire order. Returns whether
+/// the wire order was canonical (strictly ascending), i.e. whether the fields need no sort.
+///
+/// Nothing is allocated: a duplicate can only follow a field that broke the ascending order,
+/// and only then are the TLVs already read searched for it.
+pub(crate) fn walk_oxms(
+    r: &mut Reader,
+    mut sink: impl FnMut(Fid, u128, Option<u128>),
+) -> Result<bool, Error> {
+    let list = r.peek_rest();
+    let base = r.offset();
+    let mut ascending = true;
+    let mut last: Option<Fid> = None;
+    let mut in_port = false;
     let mut eth_type: Option<u16> = None;
     let mut ip_proto: Option<u8> = None;
     let mut icmpv6_type: Option<u8> = None;
@@ -670,20 +706,23 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
     while !r.is_empty() {
         let off = r.offset();
         let (header, value, mask) = parse_tlv(r)?;
-        let fid = lookup(header, off)?;
-        let name = fid.name();
+        let (fid, info) = lookup(header, off)?;
         let bad = |kind| Error::BadMatch { offset: off, kind };
-        if seen.contains(&fid.key()) {
-            return Err(bad(MatchError::DupField(name)));
+        if last.is_some_and(|l| l >= fid.key()) {
+            ascending = false;
         }
-        let v = be_uint(&value);
-        let m = mask.as_deref().map(be_uint);
+        if !ascending && read_before(&list[..off - base], base, fid.key()) {
+            return Err(bad(MatchError::DupField(fid.name())));
+        }
+        last = Some(fid.key());
+        let v = crate::oxm_fast::be_value(value);
+        let m = mask.map(crate::oxm_fast::be_value);
         if let Some(m) = m {
-            if !fid.info().maskable {
-                return Err(bad(MatchError::BadMask(name)));
+            if !info.maskable {
+                return Err(bad(MatchError::BadMask(fid.name())));
             }
             if v & !m != 0 {
-                return Err(bad(MatchError::BadWildcards(name)));
+                return Err(bad(MatchError::BadWildcards(fid.name())));
             }
         }
         let is_ip = matches!(eth_type, Some(0x0800) | Some(0x86dd));
@@ -709,7 +748,7 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
                 matches!(eth_type, Some(0x8847) | Some(0x8848))
             }
             Fid::VlanPcp => vlan_present,
-            Fid::InPhyPort => seen.contains(&Fid::InPort),
+            Fid::InPhyPort => in_port,
             Fid::PbbIsid => eth_type == Some(0x88e7),
             Fid::Ipv6Exthdr => eth_type == Some(0x86dd),
             Fid::IpFrag => is_ip,
@@ -724,9 +763,10 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
             _ => true,
         };
         if !prereq_ok {
-            return Err(bad(MatchError::BadPrereq(name)));
+            return Err(bad(MatchError::BadPrereq(fid.name())));
         }
         match fid {
+            Fid::InPort | Fid::NxmInPort => in_port = true,
             Fid::EthType => eth_type = Some(v as u16),
             Fid::IpProto => ip_proto = Some(v as u8),
             Fid::Icmpv6Type => icmpv6_type = Some(v as u8),
@@ -734,12 +774,35 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
             Fid::CtState => ct_state = Some((v as u32, m.map_or(u32::MAX, |m| m as u32))),
             _ => {}
         }
-        seen.push(fid.key());
-        if let Some(f) = MatchField::from_raw(fid, v, m).normalized() {
-            fields.push(f);
+        if let Some(m) = normalized_mask(fid, info, m) {
+            sink(fid, v, m);
         }
     }
-    Ok(Match(fields).canonical())
+    Ok(ascending)
+}
+
+/// The mask as OVS normalises it: `None` (drop the field) for an all-zero mask, `Some(None)`
+/// (exact) for none or an all-ones mask, else the mask. Values were checked to lie within
+/// their mask, so they need no ANDing.
+pub(crate) fn normalized_mask(fid: Fid, info: &FieldInfo, m: Option<u128>) -> Option<Option<u128>> {
+    match m {
+        None => Some(None),
+        Some(0) => None,
+        Some(m) if m & fid.all_ones_of(info) == fid.all_ones_of(info) => Some(None),
+        m => Some(m),
+    }
+}
+
+/// Whether a TLV in `tlvs` (already checked; `base` is its absolute offset) has this
+/// duplicate-check key.
+fn read_before(tlvs: &[u8], base: usize, key: Fid) -> bool {
+    let mut r = Reader::new(tlvs, base);
+    while let Ok((header, ..)) = parse_tlv(&mut r) {
+        if lookup(header, 0).is_ok_and(|(fid, _)| fid.key() == key) {
+            return true;
+        }
+    }
+    false
 }
 
 /// OVS `is_ct_valid` for a match: the ct_* tuple fields need a ct_state that implies a valid
@@ -806,6 +869,45 @@ mod tests {
                 Error::BadMatch {
                     offset: 52,
                     kind: MatchError::BadPrereq("nw_src")
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    fn dup_of(tlvs: &[u8]) -> Error {
+        let len = 4 + tlvs.len();
+        let mut b = vec![0, 1, 0, len as u8];
+        b.extend_from_slice(tlvs);
+        b.resize(len + pad8(len), 0);
+        Match::parse(&mut Reader::new(&b, 0)).unwrap_err()
+    }
+
+    #[test]
+    fn nxm_in_port_after_the_oxm_in_port_is_a_duplicate_although_it_sorts_later() {
+        let e = dup_of(&[0x80, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, 2, 0, 5]);
+        assert!(
+            matches!(
+                e,
+                Error::BadMatch {
+                    offset: 12,
+                    kind: MatchError::DupField("in_port")
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn one_tun_metadata_slot_at_two_lengths_is_a_duplicate() {
+        // tun_metadata0 as 1 byte, then as 2 bytes: ascending Fids, one slot.
+        let e = dup_of(&[0, 1, 0x50, 1, 7, 0, 1, 0x50, 2, 0, 7]);
+        assert!(
+            matches!(
+                e,
+                Error::BadMatch {
+                    offset: 9,
+                    kind: MatchError::DupField("tun_metadata")
                 }
             ),
             "{e}"

@@ -1,11 +1,7 @@
-//! Byte-level helpers shared by the codec: a checked big-endian reader built on nom's number
-//! parsers that reports absolute byte offsets, and padding helpers.
+//! Byte-level helpers shared by the codec: a checked, zero-copy big-endian reader that reports
+//! absolute byte offsets, and padding helpers.
 
 use crate::Error;
-use nom::number::complete::{be_u16, be_u32, be_u64, be_u8};
-use nom::Parser;
-
-type NomErr<'a> = nom::error::Error<&'a [u8]>;
 
 /// A cursor over `buf` whose offsets are reported relative to the start of the whole message
 /// (`base` is the absolute offset of `buf[0]`).
@@ -17,14 +13,17 @@ pub(crate) struct Reader<'a> {
 }
 
 macro_rules! read_int {
-    ($name:ident, $ty:ty, $parser:ident, $n:expr) => {
+    ($name:ident, $ty:ty) => {
+        #[inline]
         pub(crate) fn $name(&mut self, what: &'static str) -> Result<$ty, Error> {
-            let rest = self.need(what, $n)?;
-            let (_, v) = $parser::<&[u8], NomErr>
-                .parse(rest)
-                .map_err(|_| self.truncated(what, $n))?;
-            self.pos += $n;
-            Ok(v)
+            const N: usize = std::mem::size_of::<$ty>();
+            match self.buf[self.pos..].first_chunk::<N>() {
+                Some(b) => {
+                    self.pos += N;
+                    Ok(<$ty>::from_be_bytes(*b))
+                }
+                None => Err(self.truncated(what, N)),
+            }
         }
     };
 }
@@ -47,6 +46,7 @@ impl<'a> Reader<'a> {
         self.remaining() == 0
     }
 
+    #[cold]
     fn truncated(&self, what: &'static str, needed: usize) -> Error {
         Error::Truncated {
             what,
@@ -56,26 +56,20 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn need(&self, what: &'static str, n: usize) -> Result<&'a [u8], Error> {
-        if self.remaining() < n {
-            Err(self.truncated(what, n))
-        } else {
-            Ok(&self.buf[self.pos..])
-        }
-    }
+    read_int!(u8, u8);
+    read_int!(u16, u16);
+    read_int!(u32, u32);
+    read_int!(u64, u64);
 
-    read_int!(u8, u8, be_u8, 1);
-    read_int!(u16, u16, be_u16, 2);
-    read_int!(u32, u32, be_u32, 4);
-    read_int!(u64, u64, be_u64, 8);
-
+    #[inline]
     pub(crate) fn take(&mut self, what: &'static str, n: usize) -> Result<&'a [u8], Error> {
-        let rest = self.need(what, n)?;
-        let (_, v) = nom::bytes::complete::take::<usize, &[u8], NomErr>(n)
-            .parse(rest)
-            .map_err(|_| self.truncated(what, n))?;
-        self.pos += n;
-        Ok(v)
+        match self.buf[self.pos..].get(..n) {
+            Some(v) => {
+                self.pos += n;
+                Ok(v)
+            }
+            None => Err(self.truncated(what, n)),
+        }
     }
 
     /// A sub-reader over the next `n` bytes (with correct absolute offsets).
@@ -86,6 +80,11 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn skip(&mut self, what: &'static str, n: usize) -> Result<(), Error> {
         self.take(what, n).map(|_| ())
+    }
+
+    /// The unread bytes, without consuming them.
+    pub(crate) fn peek_rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
     }
 
     pub(crate) fn rest(&mut self) -> &'a [u8] {
@@ -100,6 +99,22 @@ impl<'a> Reader<'a> {
             .get(p..p + 2)
             .map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
+}
+
+/// Number of `type u16 | len u16 | ...` items (actions, instructions) in `b`, counted by
+/// hopping over their lengths so the decoded list is allocated once; stops at a length below 4
+/// or past the end (the decoder then reports that item).
+pub(crate) fn count_items(mut b: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(h) = b.first_chunk::<4>() {
+        n += 1;
+        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+        match b.get(len.max(4)..) {
+            Some(rest) if len >= 4 => b = rest,
+            _ => break,
+        }
+    }
+    n
 }
 
 /// Bytes of zero padding that bring `len` up to a multiple of 8.

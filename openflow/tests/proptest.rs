@@ -5,7 +5,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use openflow::field::FIELDS;
 use openflow::flow::{Bundle, CtZone, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
-use openflow::{Action, Field, FlowMod, Instruction, MacAddr, Match, MatchField as M, Message};
+use openflow::{
+    Action, Field, FlowMod, FlowModView, Instruction, MacAddr, Match, MatchField as M, Message,
+};
 use proptest::prelude::*;
 
 fn mac() -> impl Strategy<Value = MacAddr> {
@@ -747,6 +749,30 @@ proptest! {
         let _ = Message::decode(&bytes);
         let c = cut.index(bytes.len());
         let _ = Message::decode(&bytes[..c]);
+    }
+
+    #[test]
+    fn a_view_agrees_with_the_decoder_on_mutated_and_cut_flow_mods(fm in flow_mod(), at in any::<prop::sample::Index>(), val in any::<u8>(), cut in any::<prop::sample::Index>()) {
+        let mut bytes = Message::FlowMod(fm).encode(1);
+        let i = at.index(bytes.len());
+        bytes[i] = val;
+        let c = cut.index(bytes.len());
+        for b in [&bytes[..], &bytes[..c]] {
+            if b.get(1) != Some(&14) {
+                continue;
+            }
+            let view = FlowModView::parse(b).and_then(|(x, v)| Ok((x, Message::FlowMod(v.to_flow_mod()?))));
+            prop_assert_eq!(format!("{view:?}"), format!("{:?}", Message::decode(b)));
+        }
+    }
+
+    #[test]
+    fn a_view_of_an_emitted_flow_mod_gives_its_canonical_form(fm in flow_mod()) {
+        let bytes = Message::FlowMod(fm.clone()).encode(1);
+        let (_, v) = FlowModView::parse(&bytes).unwrap_or_else(|e| panic!("{e}: {fm:?}"));
+        let canonical = fm.canonical();
+        prop_assert_eq!(v.r#match.fields().collect::<Vec<_>>(), canonical.r#match.0.clone());
+        prop_assert_eq!(v.to_flow_mod().unwrap(), canonical);
     }
 }
 

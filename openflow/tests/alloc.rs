@@ -1,0 +1,152 @@
+//! Decoding a match allocates once (its field list), however many fields it has: a counting
+//! global allocator around `Message::decode` of FLOW_MODs whose matches grow from 0 to 20
+//! fields. Counts, not timings, so a regression fails deterministically.
+#![allow(unsafe_code)] // the counting allocator
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::Ipv4Addr;
+
+use openflow::flow::{Action, Field, FlowMod, Instruction, Match, MatchField};
+use openflow::Message;
+
+struct Counting;
+
+thread_local! {
+    /// Allocations (alloc + realloc) made by this thread; per thread so parallel tests do not
+    /// count each other.
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made while decoding `bytes` (the decoded value is dropped after counting).
+fn allocations_decoding(bytes: &[u8]) -> u64 {
+    let before = ALLOCS.with(Cell::get);
+    let decoded = Message::decode(bytes).expect("decode");
+    let n = ALLOCS.with(Cell::get) - before;
+    drop(decoded);
+    n
+}
+
+/// An IPv4/TCP match of the first `n` of: eth_type, ip_proto, a masked reg, tp_dst, nw_src,
+/// ct_mark, nw_dst/16, conj_id, then the other fifteen registers (prerequisites always come
+/// before what needs them; the encoder writes the canonical order).
+fn match_of(n: usize) -> Match {
+    let mut all = vec![
+        MatchField::EthType(0x0800),
+        MatchField::IpProto(6),
+        MatchField::Reg(4, 0x44, Some(0xff)),
+        MatchField::TcpDst(443, None),
+        MatchField::Ipv4Src(Ipv4Addr::new(10, 0, 0, 1), None),
+        MatchField::CtMark(2, Some(2)),
+        MatchField::Ipv4Dst(
+            Ipv4Addr::new(10, 1, 0, 0),
+            Some(Ipv4Addr::new(255, 255, 0, 0)),
+        ),
+        MatchField::ConjId(7),
+    ];
+    all.extend(
+        (5..16)
+            .chain(0..4)
+            .map(|r| MatchField::Reg(r, r as u32, None)),
+    );
+    all.truncate(n);
+    Match(all)
+}
+
+fn flow_mod_bytes(m: Match, instructions: Vec<Instruction>) -> (usize, Vec<u8>) {
+    let fm = FlowMod::add(3, 100, m, instructions);
+    let mut buf = Vec::new();
+    fm.emit_message(1, &mut buf);
+    let fields = match Message::decode(&buf).expect("decode") {
+        (_, Message::FlowMod(d)) => d.r#match.0.len(),
+        other => panic!("decoded {other:?}"),
+    };
+    (fields, buf)
+}
+
+#[test]
+fn decoding_a_match_allocates_once_whatever_its_field_count() {
+    let mut seen = Vec::new();
+    for n in 0..=23 {
+        let (fields, bytes) = flow_mod_bytes(match_of(n), vec![]);
+        seen.push((fields, allocations_decoding(&bytes)));
+    }
+    // No instructions: the only allocation is the match's field list (none when empty).
+    let expected: Vec<(usize, u64)> = seen.iter().map(|&(f, _)| (f, u64::from(f > 0))).collect();
+    assert_eq!(seen, expected);
+    assert!(seen.iter().any(|&(f, _)| f == 23), "{seen:?}");
+}
+
+#[test]
+fn flow_mod_allocations_do_not_grow_with_the_match() {
+    let actions = vec![
+        Action::Load {
+            field: Field::Reg(3),
+            ofs: 0,
+            n_bits: 4,
+            value: 2,
+        },
+        Action::Conjunction {
+            id: 9,
+            clause: 1,
+            n_clauses: 2,
+        },
+        Action::Resubmit { table: 4 },
+    ];
+    let counts: Vec<u64> = (1..=20)
+        .map(|n| {
+            let insts = vec![Instruction::ApplyActions(actions.clone())];
+            allocations_decoding(&flow_mod_bytes(match_of(n), insts).1)
+        })
+        .collect();
+    // Match list, instruction list, action list: three, for every match size.
+    assert_eq!(counts, vec![3; 20]);
+}
+
+#[test]
+fn a_view_allocates_nothing_to_check_and_read_its_fields_and_plain_actions() {
+    let actions = vec![
+        Action::Conjunction {
+            id: 9,
+            clause: 1,
+            n_clauses: 2,
+        },
+        Action::Resubmit { table: 4 },
+    ];
+    for n in 0..=23 {
+        let insts = vec![Instruction::ApplyActions(actions.clone())];
+        let (fields, bytes) = flow_mod_bytes(match_of(n), insts);
+        let before = ALLOCS.with(Cell::get);
+        let (_, view) = openflow::FlowModView::parse(&bytes).expect("view");
+        let read = view.r#match.fields().count();
+        let decoded: usize = view
+            .instructions
+            .iter()
+            .map(|i| match i {
+                openflow::view::InstructionView::ApplyActions(a) => {
+                    a.iter().filter(|a| a.is_ok()).count()
+                }
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(ALLOCS.with(Cell::get) - before, 0, "{n} fields");
+        assert_eq!((read, decoded), (fields, 2));
+    }
+}
