@@ -45,6 +45,12 @@ proptest:
 bench:
 	$(CARGO) bench --bench compile
 
+## Agent benchmarks on a sandbox OVS (install rate vs ovs-ofctl, realization latency, RSS and
+## restart at ~100k flows); figures in docs/benchmarks.md. Needs root.
+.PHONY: bench-agent
+bench-agent: check-root deps
+	$(CARGO) bench --bench agent
+
 ## Regenerate the OpenFlow and pipeline golden files from OVS's own encoder.
 golden:
 	bash openflow/scripts/gen-golden.sh
