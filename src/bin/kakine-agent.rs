@@ -89,6 +89,8 @@ async fn run() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| default.into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or journald gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cfg = AgentConfig {
         input: args.standalone.clone(),
