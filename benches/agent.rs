@@ -166,6 +166,13 @@ fn flows_of(dir: &Path) -> Vec<openflow::FlowMod> {
     compile(&policies, &pods, 1).unwrap().flows
 }
 
+/// Writes a file of the watched directory atomically (a temporary file outside it, renamed in).
+fn put(path: &Path, text: &str) {
+    let tmp = path.parent().unwrap().parent().unwrap().join("put.tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -331,21 +338,16 @@ async fn latency(ovs: &OvsSandbox, tmp: &Path) {
         for i in 0..30 {
             let t = Instant::now();
             match kind {
-                "policy add" => std::fs::write(&extra, policy_yaml(9000, 9000)).unwrap(),
-                "policy update" => {
-                    std::fs::write(&extra, policy_yaml(9000, 9001 + i as u16)).unwrap()
-                }
+                "policy add" => put(&extra, &policy_yaml(9000, 9000)),
+                "policy update" => put(&extra, &policy_yaml(9000, 9001 + i as u16)),
                 "policy delete" => {
                     std::fs::remove_file(&extra).unwrap();
                 }
-                "pod label" => {
-                    std::fs::write(&cluster, if i % 2 == 0 { &relabeled } else { &plain }).unwrap()
-                }
-                _ => std::fs::write(
-                    dir.join("cluster-ns-000.yaml"),
-                    namespace_yaml(SMALL, 0, i % 2 == 0),
-                )
-                .unwrap(),
+                "pod label" => put(&cluster, if i % 2 == 0 { &relabeled } else { &plain }),
+                _ => put(
+                    &dir.join("cluster-ns-000.yaml"),
+                    &namespace_yaml(SMALL, 0, i % 2 == 0),
+                ),
             }
             let r = next(&mut rx).await;
             rx.mark_unchanged();
@@ -358,7 +360,7 @@ async fn latency(ovs: &OvsSandbox, tmp: &Path) {
                     if kind == "policy add" {
                         std::fs::remove_file(&extra).unwrap();
                     } else {
-                        std::fs::write(&extra, policy_yaml(9000, 9000)).unwrap();
+                        put(&extra, &policy_yaml(9000, 9000));
                     }
                     next(&mut rx).await;
                     rx.mark_unchanged();

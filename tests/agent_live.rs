@@ -121,6 +121,18 @@ fn flows(ovs: &OvsSandbox, bridge: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// Writes `path` the way editors and `kubectl`-style tools do: a temporary file outside the
+/// watched directory renamed into place, so the agent sees one complete change (a plain write
+/// can be seen half done: created empty, then filled).
+fn put(path: &Path, text: &str) {
+    let tmp = path.parent().unwrap().parent().unwrap().join(format!(
+        ".put-{}",
+        path.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for f in kakine::state::input_files(from).unwrap() {
@@ -226,7 +238,7 @@ async fn the_live_agent_follows_its_directory_rejects_bad_input_and_repairs_drif
     let (frontend, orders) = (key("web/frontend"), key("api/orders"));
     let orders_ip = lab.pod(&orders).unwrap().info.ip;
     std::thread::sleep(Duration::from_millis(1100)); // so that untouched flows age visibly
-    std::fs::write(input.join("zz-extra.yaml"), EXTRA).unwrap();
+    put(&input.join("zz-extra.yaml"), EXTRA);
     let line = agent.wait_for("update committed", 1);
     let (added, changed, deleted) = counts(&line);
     let after = flows(&ovs, &bridge);
@@ -257,7 +269,7 @@ async fn the_live_agent_follows_its_directory_rejects_bad_input_and_repairs_drif
 
     // Bad input: rejected with the file named, flows untouched, traffic as before.
     let enforced = flows(&ovs, &bridge);
-    std::fs::write(input.join("zz-bad.yaml"), "kind: [\n").unwrap();
+    put(&input.join("zz-bad.yaml"), "kind: [\n");
     let line = agent.wait_for("input rejected", 1);
     assert!(line.contains("zz-bad.yaml"), "{line}");
     assert_eq!(
@@ -287,7 +299,7 @@ async fn the_live_agent_follows_its_directory_rejects_bad_input_and_repairs_drif
         "name: reports,  labels: {app: orders}",
     );
     assert_ne!(cluster, relabeled);
-    std::fs::write(input.join("cluster.yaml"), relabeled).unwrap();
+    put(&input.join("cluster.yaml"), &relabeled);
     agent.wait_for("update committed", 4);
     let (reports, postgres) = (key("api/reports"), key("db/postgres"));
     let pg_ip = lab.pod(&postgres).unwrap().info.ip;
@@ -311,17 +323,18 @@ async fn the_live_agent_follows_its_directory_rejects_bad_input_and_repairs_drif
         .filter(|p| !p.starts_with("cookie="))
         .collect::<Vec<_>>()
         .join(",");
-    sandbox::run(
-        Command::new("ovs-ofctl")
-            .args(["-O", "OpenFlow13", "--strict", "del-flows"])
-            .arg(format!("unix:{}", ovs.mgmt_sock(&bridge).display()))
-            .arg(&matchspec),
+    // Both changes in one ovs-ofctl bundle, so that a drift check sees both or neither.
+    let edits = state.join("drift.flows");
+    std::fs::write(
+        &edits,
+        format!("delete_strict {matchspec}\nadd table=0,priority=65000,ip,nw_src=10.99.0.1,actions=drop\n"),
     )
     .unwrap();
-    ovs.ofctl(
-        "add-flow",
-        &bridge,
-        &["table=0,priority=65000,ip,nw_src=10.99.0.1,actions=drop"],
+    sandbox::run(
+        Command::new("ovs-ofctl")
+            .args(["-O", "OpenFlow13", "--bundle", "add-flows"])
+            .arg(format!("unix:{}", ovs.mgmt_sock(&bridge).display()))
+            .arg(&edits),
     )
     .unwrap();
     let line = agent.wait_for("drift:", 1);
@@ -612,12 +625,12 @@ async fn the_agent_reinstalls_after_ovs_vswitchd_and_ovsdb_server_restart() {
         .filter(|l| !l.contains("name: server"))
         .collect::<Vec<_>>()
         .join("\n");
-    std::fs::write(soak.input().join("cluster.yaml"), without + "\n").unwrap();
+    put(&soak.input().join("cluster.yaml"), &(without + "\n"));
     agent.wait_for("detached", 1);
     agent.wait_for("update committed", 1);
     let ports = soak.ovs.vsctl(&["list-ports", &soak.bridge]).unwrap();
     assert_eq!(ports.lines().count(), 1, "{ports}");
-    std::fs::write(soak.input().join("cluster.yaml"), SOAK_CLUSTER).unwrap();
+    put(&soak.input().join("cluster.yaml"), SOAK_CLUSTER);
     agent.wait_for("update committed", 2);
     let ports = soak.ovs.vsctl(&["list-ports", &soak.bridge]).unwrap();
     assert_eq!(ports.lines().count(), 2, "{ports}");
