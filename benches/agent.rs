@@ -56,6 +56,16 @@ spec:
   - {name: drop-rest, action: Drop, from: [{namespaceSelector: {}}]}
 ";
 
+/// Pod `p` of namespace `ns-n`, one YAML line.
+fn pod_line(n: usize, p: usize, app: &str) -> String {
+    format!(
+        "- {{namespace: ns-{n}, name: pod-{p}, labels: {{app: {app}}}, ip: 10.{}.{}.{}, ports: [{{port: 80, protocol: TCP, name: http}}]}}\n",
+        128 + n / 250,
+        n % 250,
+        p + 1
+    )
+}
+
 /// The model of namespace `ns-n` alone (the split layout: one Cluster document per namespace).
 fn namespace_yaml(s: Shape, n: usize, relabel: bool) -> String {
     let mut y = String::from("apiVersion: kakine.io/v1alpha1\nkind: Cluster\nnamespaces:\n");
@@ -71,14 +81,7 @@ fn namespace_yaml(s: Shape, n: usize, relabel: bool) -> String {
         } else {
             format!("app{}", p % 10)
         };
-        writeln!(
-            y,
-            "- {{namespace: ns-{n}, name: pod-{p}, labels: {{app: {app}}}, ip: 10.{}.{}.{}, ports: [{{port: 80, protocol: TCP, name: http}}]}}",
-            128 + n / 250,
-            n % 250,
-            p + 1
-        )
-        .unwrap();
+        y.push_str(&pod_line(n, p, &app));
     }
     y
 }
@@ -98,14 +101,7 @@ fn cluster_yaml(s: Shape, relabel: bool) -> String {
             } else {
                 format!("app{}", p % 10)
             };
-            writeln!(
-                y,
-                "- {{namespace: ns-{n}, name: pod-{p}, labels: {{app: {app}}}, ip: 10.{}.{}.{}, ports: [{{port: 80, protocol: TCP, name: http}}]}}",
-                128 + n / 250,
-                n % 250,
-                p + 1
-            )
-            .unwrap();
+            y.push_str(&pod_line(n, p, &app));
         }
     }
     y

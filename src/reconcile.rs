@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use openflow::flow::{FlowMod, FlowModCommand, Match};
-use openflow::Message;
 
 use crate::compiler::cookie;
 
@@ -85,16 +84,8 @@ impl<'a> Flow<'a> {
 
     /// The flow as an ADD flow_mod.
     pub fn flow_mod(&self) -> FlowMod {
-        let mut msg = Vec::with_capacity(8 + self.0.len());
-        msg.extend_from_slice(&[4, 14]);
-        msg.extend_from_slice(&((8 + self.0.len()) as u16).to_be_bytes());
-        msg.extend_from_slice(&[0; 4]);
-        msg.extend_from_slice(self.0);
-        match Message::decode(&msg) {
-            Ok((_, Message::FlowMod(f))) => f,
-            // Our own encoding of a flow we decoded or compiled: always decodable.
-            other => unreachable!("re-decoding a stored flow failed: {other:?}"),
-        }
+        // Our own encoding of a flow we decoded or compiled: always decodable.
+        FlowMod::decode_body(self.0).expect("a stored flow decodes")
     }
 
     /// A DELETE_STRICT of this flow's identity.
@@ -481,17 +472,7 @@ mod tests {
         let (arena, spans) = restart_encoded(&old, &new);
         let decoded: Vec<FlowMod> = spans
             .iter()
-            .map(|&(o, l)| {
-                let body = &arena[o as usize..(o + l) as usize];
-                let mut msg = vec![4, 14];
-                msg.extend_from_slice(&((8 + body.len()) as u16).to_be_bytes());
-                msg.extend_from_slice(&[0; 4]);
-                msg.extend_from_slice(body);
-                match Message::decode(&msg).unwrap().1 {
-                    Message::FlowMod(f) => f,
-                    m => panic!("{m:?}"),
-                }
-            })
+            .map(|&(o, l)| FlowMod::decode_body(&arena[o as usize..(o + l) as usize]).unwrap())
             .collect();
         assert_eq!(decoded, bundle);
         assert_eq!(next_round(&FlowTable::default()), 1);

@@ -220,15 +220,9 @@ impl Connection {
             Err(Error::Bundle { index, error, .. }) => Err(Error::Bundle {
                 index,
                 flow: index.and_then(|i| spans.get(i)).and_then(|&(off, len)| {
-                    let body = &arena[off as usize..(off + len) as usize];
-                    let mut msg = vec![4, 14];
-                    msg.extend_from_slice(&((8 + body.len()) as u16).to_be_bytes());
-                    msg.extend_from_slice(&[0; 4]);
-                    msg.extend_from_slice(body);
-                    match Message::decode(&msg) {
-                        Ok((_, Message::FlowMod(f))) => Some(f.to_string()),
-                        _ => None,
-                    }
+                    FlowMod::decode_body(&arena[off as usize..(off + len) as usize])
+                        .ok()
+                        .map(|f| f.to_string())
                 }),
                 error,
             }),

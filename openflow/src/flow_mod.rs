@@ -71,6 +71,22 @@ impl FlowMod {
         put_u16_at(buf, start + 2, len as u16);
     }
 
+    /// Decode a FLOW_MOD body (what [`FlowMod::emit`] writes, without the 8-byte header), as
+    /// kept by a caller that stores flows encoded.
+    ///
+    /// Errors: as [`crate::Message::decode`] of the whole message.
+    pub fn decode_body(body: &[u8]) -> Result<FlowMod, Error> {
+        let mut msg = Vec::with_capacity(8 + body.len());
+        msg.extend_from_slice(&[OFP13_VERSION, 14, 0, 0, 0, 0, 0, 0]);
+        msg.extend_from_slice(body);
+        let len = msg.len();
+        put_u16_at(&mut msg, 2, len as u16);
+        match crate::Message::decode(&msg)? {
+            (_, crate::Message::FlowMod(f)) => Ok(f),
+            (_, other) => Err(Error::Unexpected(format!("{other:?}"))),
+        }
+    }
+
     /// Parse a body; `r` covers exactly the body (offsets are absolute).
     ///
     /// Errors: [`Error::Truncated`], [`Error::BadValue`] for an unknown command, match,
