@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 RUNDIR ?= run/ovs
+# Where cargo puts the binaries (follows CARGO_TARGET_DIR when it is set).
+BIN := $(or $(CARGO_TARGET_DIR),target)/debug
 DEMO_FLAGS := $(if $(filter 1,$(KEEP)),--keep) $(if $(filter 1,$(EXPLAIN)),--explain)
 
 .PHONY: all deps build demo demo-clean test test-ovs proptest golden lint bench check-root
@@ -19,11 +21,11 @@ check-root:
 
 ## The standalone demo: sandbox OVS in ./run, pods as netns, kakine-agent, flows, reachability.
 demo: check-root build
-	./target/debug/kakinectl demo examples --rundir $(RUNDIR) $(DEMO_FLAGS)
+	$(BIN)/kakinectl demo examples --rundir $(RUNDIR) $(DEMO_FLAGS)
 
 ## Stop what `make demo KEEP=1` left running.
 demo-clean:
-	./target/debug/kakinectl demo examples --rundir $(RUNDIR) --clean
+	$(BIN)/kakinectl demo examples --rundir $(RUNDIR) --clean
 
 ## Every test: unit, golden bytes, OVSDB against ovsdb-server, OpenFlow and end to end against
 ## ovs-vswitchd with real traffic between network namespaces.

@@ -70,7 +70,9 @@ pub struct LocalPod {
 /// A rule's identity across compiles: kind, tier, policy, direction and rule name
 /// (`ClusterNetworkPolicy/securityops/deny-dns/Egress/rule-0`), with `#n` appended to the n-th
 /// repeat of a name. Never a position, so inserting a rule leaves the others' keys alone.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct RuleKey(pub String);
 
 impl std::fmt::Display for RuleKey {
@@ -104,6 +106,49 @@ pub struct Allocation {
     /// Table name -> rule -> OpenFlow priority.
     pub priorities: BTreeMap<&'static str, BTreeMap<RuleKey, u16>>,
     /// Rule and conjunction ids, with delayed reuse.
+    pub ids: IdAllocator<(RuleKey, u32)>,
+}
+
+impl Allocation {
+    /// The allocation as plain data (table names as strings), for the agent's state directory.
+    pub fn to_saved(&self) -> SavedAllocation {
+        SavedAllocation {
+            priorities: self
+                .priorities
+                .iter()
+                .map(|(t, m)| {
+                    (
+                        t.to_string(),
+                        m.iter().map(|(k, p)| (k.clone(), *p)).collect(),
+                    )
+                })
+                .collect(),
+            ids: self.ids.clone(),
+        }
+    }
+
+    /// Back from [`SavedAllocation`]; tables the pipeline no longer declares are dropped.
+    pub fn from_saved(saved: SavedAllocation) -> Allocation {
+        Allocation {
+            priorities: saved
+                .priorities
+                .into_iter()
+                .filter_map(|(t, rules)| {
+                    let name = pipeline::TABLES.iter().find(|d| d.name == t)?.name;
+                    Some((name, rules.into_iter().collect()))
+                })
+                .collect(),
+            ids: saved.ids,
+        }
+    }
+}
+
+/// [`Allocation`] as it is saved (`allocation.json` of the agent's state directory).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SavedAllocation {
+    /// Table name -> (rule, priority) pairs.
+    pub priorities: Vec<(String, Vec<(RuleKey, u16)>)>,
+    /// Rule and conjunction ids.
     pub ids: IdAllocator<(RuleKey, u32)>,
 }
 

@@ -255,17 +255,9 @@ pub fn clean(input: &Path, rundir: &Path) -> anyhow::Result<()> {
         }
         let _ = std::fs::remove_file(path);
     }
-    // Pods of the input from runs that predate the markers.
-    if let Ok(policies) = crate::agent::load_input(input) {
-        for p in &policies.pods {
-            del_netns(&format!("kk-{}-{}", p.key.namespace, p.key.name));
-            del_link(&crate::sandbox::host_ifname(
-                "kk",
-                &p.key.namespace,
-                &p.key.name,
-            ));
-        }
-    }
+    // Only what this run directory's markers name: never interfaces by name alone (another
+    // sandbox or a real node may have pods of the same names).
+    let _ = input;
     Ok(())
 }
 

@@ -120,20 +120,60 @@ pub struct OvsSandbox {
 /// on the machine (tests, the demo) takes this lock for its lifetime.
 pub const NETDEV_LOCK: &str = "/tmp/ovs-netdev.lock";
 
-/// Blocks until this process holds [`NETDEV_LOCK`] (released when the file is dropped).
-pub fn lock_netdev() -> Result<std::fs::File, SandboxError> {
+/// A sandbox kept running after its process exits (`make demo KEEP=1`) still owns the userspace
+/// datapath, but no process holds [`NETDEV_LOCK`] for it any more: it records its
+/// `ovs-vswitchd` pid and directory here, and [`lock_netdev`] waits while that pid lives.
+pub const NETDEV_KEPT: &str = "/tmp/ovs-netdev.kept";
+
+/// Blocks until this process holds [`NETDEV_LOCK`] (released when the file is dropped) and no
+/// kept sandbox other than the one in `dir` ([`NETDEV_KEPT`]) is running.
+pub fn lock_netdev_for(dir: Option<&Path>) -> Result<std::fs::File, SandboxError> {
     let io = |source| SandboxError::Io {
         path: NETDEV_LOCK.into(),
         source,
     };
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(NETDEV_LOCK)
-        .map_err(io)?;
-    f.lock().map_err(io)?;
-    Ok(f)
+    let mut told = false;
+    loop {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(NETDEV_LOCK)
+            .map_err(io)?;
+        f.lock().map_err(io)?;
+        match kept_sandbox() {
+            Some((pid, kept)) if Some(kept.as_path()) != dir => {
+                if !told {
+                    eprintln!(
+                        "waiting for the kept sandbox OVS in {} (ovs-vswitchd pid {pid}): only one userspace datapath can run; stop it with `make demo-clean`",
+                        kept.display()
+                    );
+                    told = true;
+                }
+                drop(f);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            _ => return Ok(f),
+        }
+    }
+}
+
+/// [`lock_netdev_for`] a sandbox that is not a kept one.
+pub fn lock_netdev() -> Result<std::fs::File, SandboxError> {
+    lock_netdev_for(None)
+}
+
+/// The live kept sandbox, if any: (ovs-vswitchd pid, directory). A stale record is removed.
+fn kept_sandbox() -> Option<(u32, PathBuf)> {
+    let text = std::fs::read_to_string(NETDEV_KEPT).ok()?;
+    let (pid, dir) = text.trim().split_once(' ')?;
+    let pid: u32 = pid.parse().ok()?;
+    if pid_alive(pid) {
+        Some((pid, PathBuf::from(dir)))
+    } else {
+        let _ = std::fs::remove_file(NETDEV_KEPT);
+        None
+    }
 }
 
 impl OvsSandbox {
@@ -169,7 +209,7 @@ impl OvsSandbox {
             dir: dir.clone(),
             keep: false,
             _tmp: None,
-            _lock: Some(lock_netdev()?),
+            _lock: Some(lock_netdev_for(Some(&dir))?),
         };
         s.stop_daemons();
         for f in ["conf.db", ".conf.db.~lock~", "db.sock"] {
@@ -254,9 +294,13 @@ impl OvsSandbox {
         let _ = std::fs::remove_file(&pidfile);
     }
 
-    /// Keeps the daemons running after drop (the demo's `KEEP=1`).
+    /// Keeps the daemons running after drop (the demo's `KEEP=1`), and records them in
+    /// [`NETDEV_KEPT`] so that other sandboxes wait until they are stopped.
     pub fn keep(&mut self) {
         self.keep = true;
+        if let Some(pid) = read_pid(&self.dir.join("ovs-vswitchd.pid")) {
+            let _ = std::fs::write(NETDEV_KEPT, format!("{pid} {}\n", self.dir.display()));
+        }
     }
 
     /// The sandbox directory (OVS_RUNDIR).
@@ -353,6 +397,9 @@ pub fn stop_sandbox(dir: &Path) {
     }
     stop_pidfile(&dir.join("ovs-vswitchd.pid"), Duration::from_secs(5));
     stop_pidfile(&dir.join("ovsdb-server.pid"), Duration::from_secs(5));
+    if kept_sandbox().is_some_and(|(_, kept)| kept == dir) {
+        let _ = std::fs::remove_file(NETDEV_KEPT);
+    }
 }
 
 /// The Open_vSwitch schema shipped by Debian's openvswitch-common.

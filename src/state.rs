@@ -15,12 +15,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::compiler::{Compiled, LocalPod};
+use crate::compiler::{Compiled, LocalPod, SavedAllocation};
 
 /// Name of the last-good input file inside the state directory.
 pub const LAST_GOOD: &str = "last-good.yaml";
 /// Name of the flow-annotation file inside the state directory.
 pub const AGENT_STATE: &str = "agent.json";
+/// Name of the saved priority and rule-id allocation inside the state directory.
+pub const ALLOCATION: &str = "allocation.json";
 
 /// State-directory errors, naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +142,29 @@ pub fn write_agent_state(dir: &Path, state: &AgentState) -> Result<(), StateErro
     write_atomic(dir, AGENT_STATE, &json)
 }
 
+/// Reads `allocation.json` of `dir`; `Ok(None)` when there is none.
+///
+/// Errors: [`StateError`] naming the file when it cannot be read or parsed.
+pub fn read_allocation(dir: &Path) -> Result<Option<SavedAllocation>, StateError> {
+    let path = dir.join(ALLOCATION);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| StateError::Json { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StateError::Io { path, source }),
+    }
+}
+
+/// Writes `allocation.json` of `dir` (atomically).
+pub fn write_allocation(dir: &Path, a: &SavedAllocation) -> Result<(), StateError> {
+    let json = serde_json::to_vec(a).map_err(|source| StateError::Json {
+        path: dir.join(ALLOCATION),
+        source,
+    })?;
+    write_atomic(dir, ALLOCATION, &json)
+}
+
 /// The YAML files of an input directory, sorted (what [`crate::policy::load_dir`] reads).
 pub fn input_files(dir: &Path) -> Result<Vec<PathBuf>, StateError> {
     let io = |source| StateError::Io {
@@ -214,6 +239,28 @@ mod tests {
         let rb = crate::policy::resolve(&b.cluster, &b.objects).unwrap();
         assert_eq!(format!("{:?}", ra.rules), format!("{:?}", rb.rules));
         assert_eq!(format!("{:?}", ra.pods), format!("{:?}", rb.pods));
+    }
+
+    #[test]
+    fn a_saved_allocation_gives_every_rule_its_id_and_priority_back() {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let policies = crate::agent::load_input(&examples).unwrap();
+        let pods = crate::compiler::offline_pods(&policies);
+        let first = crate::compiler::compile(&policies, &pods, 1).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_allocation(dir.path()).unwrap(), None);
+        write_allocation(dir.path(), &first.allocation.to_saved()).unwrap();
+        let saved = read_allocation(dir.path()).unwrap().unwrap();
+        let back = crate::compiler::Allocation::from_saved(saved);
+        assert_eq!(back, first.allocation);
+        let again = crate::compiler::compile_with(&policies, &pods, 2, Some(&back)).unwrap();
+        let ids = |c: &Compiled| {
+            c.rules
+                .iter()
+                .map(|r| (r.key.clone(), r.id, r.priority))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&again), ids(&first));
     }
 
     #[test]

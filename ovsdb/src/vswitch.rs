@@ -142,6 +142,23 @@ impl Client {
         })
     }
 
+    /// The `datapath_type` of bridge `name` (`""` means the default, `system`); `None` when the
+    /// bridge does not exist.
+    ///
+    /// # Errors
+    /// Transport or transaction errors.
+    pub async fn bridge_datapath_type(&self, name: &str) -> Result<Option<String>, Error> {
+        let rows = self
+            .select_rows("Bridge", by_name(name), &["datapath_type"])
+            .await?;
+        Ok(rows.first().map(|r| {
+            r.get("datapath_type")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        }))
+    }
+
     /// Creates the bridge if missing (with its internal port and interface), else updates
     /// `datapath_type`, `protocols`, `fail_mode` and the given `external_ids` keys. Idempotent.
     /// Like `ovs-vsctl --may-exist add-br NAME -- set Bridge NAME …`: waits for ovs-vswitchd to

@@ -160,8 +160,10 @@ impl Live {
         let db = loop {
             match connect_db(a).await {
                 Ok(db) => break db,
+                // A wrong --datapath-type is not going to fix itself.
+                Err(e @ AgentError::Input(_)) => return Err(e),
                 Err(e) => {
-                    tracing::warn!("{e}; retrying");
+                    tracing::warn!("{e:#}; retrying");
                     backoff.wait().await;
                 }
             }
@@ -206,6 +208,15 @@ impl Live {
         live.ensure_meters().await?;
         live.installed = live.dump().await?;
         live.round = reconcile::next_round(&live.installed);
+        // Rules keep their ids and priorities across restarts: the ct_label of a live
+        // connection and the per-rule counters stay with the same rule.
+        if let Some(dir) = live.cfg.state_dir.as_deref() {
+            match state::read_allocation(dir) {
+                Ok(Some(saved)) => live.allocation = Some(Allocation::from_saved(saved)),
+                Ok(None) => {}
+                Err(e) => tracing::error!("{e}: ignored (rules get new ids)"),
+            }
+        }
         tracing::info!(
             "{}: {} flows installed (rounds {:?}); this run is round {}",
             live.cfg.agent.bridge,
@@ -309,12 +320,12 @@ impl Live {
         kind: Kind,
         at: Instant,
     ) -> Result<Arc<Realization>, AgentError> {
-        let r = self.realize_inner(policies, files, kind, at).await;
         let kind = if self.restart_pending {
             Kind::Restart
         } else {
             kind
         };
+        let r = self.realize_inner(policies, files, kind, at).await;
         self.metrics
             .realization(kind.as_str(), at.elapsed().as_secs_f64(), r.is_ok());
         match &r {
@@ -410,6 +421,9 @@ impl Live {
             }
             let s = AgentState::new(&self.cfg.agent.bridge, self.round, &compiled, &pods);
             if let Err(e) = state::write_agent_state(dir, &s) {
+                tracing::error!("{e}");
+            }
+            if let Err(e) = state::write_allocation(dir, &compiled.allocation.to_saved()) {
                 tracing::error!("{e}");
             }
         }
@@ -509,6 +523,11 @@ impl Live {
         let mut pending: Option<Pending> = None;
         let mut backoff = Backoff::new();
         let mut retry_at: Option<tokio::time::Instant> = None;
+        // Once a second: the input directory if it could not be watched yet, and pods whose
+        // interface appeared or went away.
+        let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut told_missing = false;
         if let Some(src) = &source {
             // The source's current content (no file event happened yet).
             pending = Some(Pending::Input(src.current().await));
@@ -543,6 +562,29 @@ impl Live {
                     Some(AsyncEvent::Message { .. }) => {}
                     None => { tracing::error!("OpenFlow connection ended"); return; }
                 },
+                _ = housekeeping.tick(), if pending.is_none() => {
+                    if source.is_none() {
+                        match DirSource::new(&self.cfg.agent.input, self.cfg.quiet) {
+                            Ok(src) => {
+                                tracing::info!("watching {}", self.cfg.agent.input.display());
+                                pending = Some(Pending::Input(src.current().await));
+                                retry_at = Some(tokio::time::Instant::now());
+                                source = Some(src);
+                                told_missing = false;
+                            }
+                            Err(e) if !told_missing => {
+                                tracing::warn!("{e}; retrying every second");
+                                told_missing = true;
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    if pending.is_none() && self.interfaces_changed() {
+                        tracing::info!("a pod interface appeared or went away: attaching again");
+                        pending = Some(Pending::Reattach(Instant::now()));
+                        retry_at = Some(tokio::time::Instant::now());
+                    }
+                }
                 _ = drift.tick(), if pending.is_none() => {
                     if self.db.as_ref().is_none_or(|db| !db.is_connected()) {
                         self.db = None;
@@ -565,6 +607,13 @@ impl Live {
                                 }
                             }
                         }
+                        Some(Pending::Reattach(at)) => match self.current.clone() {
+                            Some(p) => match self.realize(p, None, Kind::Update, at).await {
+                                Ok(_) => Ok(()),
+                                Err(e) => { pending = Some(Pending::Reattach(at)); Err(e) }
+                            },
+                            None => Ok(()),
+                        },
                         Some(Pending::Resync(at)) => match self.resync(at).await {
                             Ok(()) => Ok(()),
                             Err(e) => { pending = Some(Pending::Resync(at)); Err(e) }
@@ -582,6 +631,27 @@ impl Live {
                 }
             }
         }
+    }
+
+    /// Whether a local pod of the current input gained or lost its interface since the last
+    /// realization (its veth created or deleted after the pod entered the input).
+    fn interfaces_changed(&self) -> bool {
+        let Some(policies) = &self.current else {
+            return false;
+        };
+        let a = &self.cfg.agent;
+        policies.pods.iter().any(|pod| {
+            if let (Some(node), Some(pod_node)) = (&a.node, &pod.node) {
+                if node != pod_node {
+                    return false;
+                }
+            }
+            let ifname = sandbox::host_ifname(&a.ifname_prefix, &pod.key.namespace, &pod.key.name);
+            let exists = std::path::Path::new("/sys/class/net")
+                .join(&ifname)
+                .exists();
+            exists != self.ports.contains_key(&pod.key)
+        })
     }
 
     async fn db(&mut self) -> Result<&ovsdb::Client, AgentError> {
@@ -711,6 +781,8 @@ impl Live {
 enum Pending {
     Input(SourceEvent),
     Resync(Instant),
+    /// Pod interfaces changed: attach and realize the current input again.
+    Reattach(Instant),
 }
 
 async fn next_source(source: &mut Option<DirSource>) -> Option<SourceEvent> {
@@ -733,6 +805,7 @@ async fn connect_db(a: &AgentConfig) -> Result<ovsdb::Client, AgentError> {
         fail_mode: Some("secure".into()),
         external_ids: BTreeMap::from([("kakine.io/managed-by".into(), "kakine-agent".into())]),
     };
+    super::check_datapath_type(&db, a).await?;
     db.ensure_bridge(&bridge).await.map_err(err)?;
     db.set_flow_table_names(&a.bridge, &pipeline::table_names())
         .await

@@ -99,6 +99,37 @@ pub fn delete_all() -> FlowMod {
     f
 }
 
+/// Refuses to change the `datapath_type` of an existing bridge: OVS would re-create it, and
+/// every port (every pod) would be cut off until it is changed back.
+///
+/// Errors: [`AgentError::Input`] naming both types, or the OVSDB error.
+pub async fn check_datapath_type(db: &ovsdb::Client, cfg: &AgentConfig) -> Result<(), AgentError> {
+    let have = db
+        .bridge_datapath_type(&cfg.bridge)
+        .await
+        .map_err(|source| AgentError::Ovsdb {
+            target: cfg.ovsdb.clone(),
+            source,
+        })?;
+    let normal = |t: &str| {
+        if t.is_empty() {
+            "system".to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    match have {
+        Some(t) if normal(&t) != normal(&cfg.datapath_type) => Err(AgentError::Input(format!(
+            "bridge {} has datapath_type {}; --datapath-type {} would re-create it and cut every pod off (pass --datapath-type {})",
+            cfg.bridge,
+            normal(&t),
+            cfg.datapath_type,
+            normal(&t)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Runs one realization of the input directory `cfg.input` (see the module docs).
 pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
     let start = Instant::now();
@@ -130,6 +161,7 @@ pub async fn realize_resolved(
         fail_mode: Some("secure".into()),
         external_ids: BTreeMap::from([("kakine.io/managed-by".into(), "kakine-agent".into())]),
     };
+    check_datapath_type(&db, cfg).await?;
     db.ensure_bridge(&bridge).await.map_err(ovsdb_err)?;
     db.set_flow_table_names(&cfg.bridge, &pipeline::table_names())
         .await

@@ -9,12 +9,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use serde::{Deserialize, Serialize};
+
 /// Allocations an id of a deleted rule waits before it can be reused.
 pub const DEFAULT_QUARANTINE: u64 = 4;
 
-/// Ids per key, and the ids waiting for reuse.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Ids per key, and the ids waiting for reuse. Serializable (the agent keeps it across its
+/// restarts, so a rule keeps its id and its conntrack entries stay attributed to it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(serialize = "K: Serialize", deserialize = "K: Deserialize<'de> + Ord"))]
 pub struct IdAllocator<K: Ord> {
+    #[serde(with = "pairs")]
     ids: BTreeMap<K, u32>,
     /// Released ids with the generation that released them, oldest first.
     resting: VecDeque<(u32, u64)>,
@@ -26,6 +31,29 @@ pub struct IdAllocator<K: Ord> {
     generation: u64,
     /// Allocations a released id waits.
     pub quarantine: u64,
+}
+
+/// A map as a list of pairs (JSON map keys must be strings; ours are tuples).
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, K: Serialize, V: Serialize>(
+        m: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        D: Deserializer<'de>,
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+    {
+        Vec::<(K, V)>::deserialize(d).map(|v| v.into_iter().collect())
+    }
 }
 
 /// All 2^32 - 1 ids are taken or resting.

@@ -38,7 +38,7 @@ struct Args {
     #[arg(long, default_value = "br-int")]
     bridge: String,
     /// Bridge datapath_type: `system` (kernel module) or `netdev` (userspace).
-    #[arg(long, default_value = "system")]
+    #[arg(long, default_value = "system", value_parser = ["system", "netdev"])]
     datapath_type: String,
     /// Prefix of pods' host-side interface names.
     #[arg(long, default_value = "kk")]
@@ -150,6 +150,23 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         quiet: Duration::from_millis(5),
         phantom_pods: args.phantom_pods,
     };
+    // One live agent per bridge: two would repair each other's flows forever.
+    let lock_path = args
+        .ovs_rundir
+        .join(format!("kakine-{}.lock", live.agent.bridge));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("{}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        anyhow::bail!(
+            "another kakine-agent is programming bridge {} (it holds {})",
+            live.agent.bridge,
+            lock_path.display()
+        );
+    }
     let quiet = live.quiet;
     let of_socket = live.agent.of_socket.clone();
     let agent = Live::start(live).await?;
@@ -193,12 +210,13 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
     let source = match DirSource::new(&args.standalone, quiet) {
         Ok(s) => Some(s),
         Err(e) => {
-            tracing::error!("{e}; enforcing the last good policy only");
+            tracing::error!("{e}; enforcing the last good policy (if any) until it can be watched");
             None
         }
     };
     tracing::info!("running; SIGTERM or Ctrl-C stops (flows stay installed)");
     agent.run(source, shutdown()).await;
+    drop(lock);
     tracing::info!("stopped");
     Ok(())
 }

@@ -115,7 +115,7 @@ impl Metrics {
             Family::<Labels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
         registry.register_with_unit(
             "realization",
-            "Time from a policy or pod event to its bundle committed (label kind: full, incremental, repair, restart; result: ok, error)",
+            "Time from a policy or pod event to its bundle committed (label kind: restart, update, reconnect; result: ok, error)",
             Unit::Seconds,
             realization.clone(),
         );
@@ -175,7 +175,7 @@ impl Metrics {
         }))
     }
 
-    /// Records one realization of `kind` (`full`, `incremental`, `repair`, `restart`) that took
+    /// Records one realization of `kind` (`restart`, `update`, `reconnect`) that took
     /// `seconds` from the event to the bundle committed; `ok` = the bundle was committed.
     pub fn realization(&self, kind: &str, seconds: f64, ok: bool) {
         let result = if ok { "ok" } else { "error" };
