@@ -666,4 +666,48 @@ async fn the_agent_reinstalls_after_ovs_vswitchd_and_ovsdb_server_restart() {
     );
     let log = agent.log();
     assert!(log.contains("OVSDB"), "the reconnect is logged:\n{log}");
+
+    // A second agent on the same bridge refuses to start; so does a wrong datapath type.
+    let other = tempfile::tempdir().unwrap();
+    let second = |datapath: &str| {
+        Command::new(env!("CARGO_BIN_EXE_kakine-agent"))
+            .arg("--standalone")
+            .arg(soak.input())
+            .arg("--ovs-rundir")
+            .arg(soak.ovs.dir())
+            .arg("--state-dir")
+            .arg(other.path())
+            .args(["--datapath-type", datapath, "--ifname-prefix", &soak.prefix])
+            .args([
+                "--bridge",
+                &soak.bridge,
+                "--metrics-addr",
+                "off",
+                "--audit-log",
+            ])
+            .arg(other.path().join("audit.log"))
+            .output()
+            .unwrap()
+    };
+    let out = second("netdev");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("another kakine-agent"),
+        "{err}"
+    );
+    drop(agent);
+    let out = second("system");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("has datapath_type netdev"),
+        "{err}"
+    );
+    assert_eq!(
+        soak.ovs
+            .vsctl(&["get", "Bridge", &soak.bridge, "datapath_type"])
+            .unwrap()
+            .trim(),
+        "netdev",
+        "the bridge is left alone"
+    );
 }
