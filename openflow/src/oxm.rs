@@ -320,6 +320,18 @@ impl Fid {
         }
     }
 
+    /// The field's place in canonical order as one integer: `a < b` exactly when
+    /// `a.rank() < b.rank()` (variant, then payload, as the derived `Ord`).
+    #[inline(always)]
+    pub(crate) const fn rank(self) -> u32 {
+        let payload = match self {
+            Fid::Reg(n) => (n as u32) << 8,
+            Fid::TunMetadata(idx, len) => (idx as u32) << 8 | len as u32,
+            _ => 0,
+        };
+        (self.discriminant() as u32) << 16 | payload
+    }
+
     /// The identity duplicates are checked on (a tun_metadata slot whatever its length).
     pub(crate) fn key(self) -> Fid {
         match self {
@@ -622,8 +634,19 @@ impl Match {
 ///
 /// Errors: [`Error::Truncated`], [`Error::BadMatch`] for a type other than OXM,
 /// [`Error::BadLength`] for a length below 4.
+#[inline]
 pub(crate) fn match_tlvs<'a>(r: &mut Reader<'a>) -> Result<Reader<'a>, Error> {
     let start = r.offset();
+    // The common case in one bounds check: an OXM match whose TLVs and padding are all there.
+    let rest = r.peek_rest();
+    if let Some(h) = rest.first_chunk::<4>() {
+        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+        if h[..2] == [0, 1] && len >= 4 && len + pad8(len) <= rest.len() {
+            let body = Reader::new(&rest[4..len], start + 4);
+            r.advance(len + pad8(len));
+            return Ok(body);
+        }
+    }
     let kind = r.u16("ofp_match")?;
     let len = r.u16("ofp_match")? as usize;
     if kind != 1 {
@@ -765,13 +788,30 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
     Ok(Match(fields))
 }
 
+/// Facts about the packet a match has established, as [`Walk::have`] bits: what the
+/// prerequisites of the fields [`crate::oxm_fast::quick`] reads need.
+pub(crate) mod facts {
+    /// eth_type is IPv4 or IPv6.
+    pub(crate) const IP: u8 = 1;
+    /// eth_type is IPv4.
+    pub(crate) const IPV4: u8 = 2;
+    /// ip_proto is TCP.
+    pub(crate) const TCP: u8 = 4;
+    /// ip_proto is UDP.
+    pub(crate) const UDP: u8 = 8;
+}
+
 /// What [`walk_oxms`] remembers of the TLVs already read: their order, and the values later
 /// fields' prerequisites depend on.
 #[derive(Default)]
 struct Walk {
-    /// Every TLV so far came in canonical (strictly ascending) order.
+    /// Some TLV broke canonical (strictly ascending) order.
     descending: bool,
-    last: Option<Fid>,
+    /// The smallest [`Fid::rank`] the next TLV may have to keep the order ascending
+    /// (`u32::MAX` once it is broken, so the fast path steps aside).
+    next_rank: u32,
+    /// [`facts`] established so far.
+    have: u8,
     in_port: bool,
     eth_type: Option<u16>,
     ip_proto: Option<u8>,
@@ -787,8 +827,8 @@ struct Walk {
 /// the wire order was canonical (strictly ascending), i.e. whether the fields need no sort.
 ///
 /// Each TLV is first offered to [`crate::oxm_fast::quick`]; whatever it does not take, or
-/// that fails a check here, is read again by the general path, which reports the error. So the
-/// fast path changes no outcome, only its cost.
+/// that fails an order or prerequisite check here, is read again by the general path, which
+/// reports the error. So the fast path changes no outcome, only its cost.
 ///
 /// Nothing is allocated: a duplicate can only follow a field that broke the ascending order,
 /// and only then are the TLVs already read searched for it.
@@ -799,8 +839,8 @@ pub(crate) fn walk_oxms(r: &mut Reader, mut sink: impl FnMut(MatchField)) -> Res
     let mut w = Walk::default();
     while !r.is_empty() {
         if let Some(q) = crate::oxm_fast::quick(r.peek_rest()) {
-            if w.quick_ok(q.fid) {
-                w.note(q.fid, q.value, q.mask);
+            if q.rank >= w.next_rank && q.needs & !w.have == 0 {
+                w.note(q.fid, q.rank, q.value, q.mask);
                 r.advance(q.len);
                 if let Some(f) = q.field {
                     sink(f);
@@ -816,32 +856,28 @@ pub(crate) fn walk_oxms(r: &mut Reader, mut sink: impl FnMut(MatchField)) -> Res
 }
 
 impl Walk {
-    /// Whether a field [`crate::oxm_fast::quick`] read passes the order and prerequisite
-    /// checks (anything else goes to [`Walk::general`], which finds the error).
-    #[inline(always)]
-    fn quick_ok(&self, fid: Fid) -> bool {
-        if self.descending || self.last.is_some_and(|l| l >= fid) {
-            return false;
-        }
-        let ip4 = self.eth_type == Some(0x0800);
-        let ip = ip4 || self.eth_type == Some(0x86dd);
-        match fid {
-            Fid::IpProto => ip,
-            Fid::Ipv4Src | Fid::Ipv4Dst => ip4,
-            Fid::TcpSrc | Fid::TcpDst => ip && self.ip_proto == Some(6),
-            Fid::UdpSrc | Fid::UdpDst => ip && self.ip_proto == Some(17),
-            _ => true,
-        }
-    }
-
     /// Remember a field that passed: its order, and the values prerequisites depend on.
     #[inline(always)]
-    fn note(&mut self, fid: Fid, v: u32, m: u32) {
-        self.last = Some(fid.key());
+    fn note(&mut self, fid: Fid, rank: u32, v: u32, m: u32) {
+        self.next_rank = if self.descending { u32::MAX } else { rank + 1 };
         match fid {
             Fid::InPort | Fid::NxmInPort => self.in_port = true,
-            Fid::EthType => self.eth_type = Some(v as u16),
-            Fid::IpProto => self.ip_proto = Some(v as u8),
+            Fid::EthType => {
+                self.eth_type = Some(v as u16);
+                self.have |= match v {
+                    0x0800 => facts::IP | facts::IPV4,
+                    0x86dd => facts::IP,
+                    _ => 0,
+                };
+            }
+            Fid::IpProto => {
+                self.ip_proto = Some(v as u8);
+                self.have |= match v {
+                    6 => facts::TCP,
+                    17 => facts::UDP,
+                    _ => 0,
+                };
+            }
             Fid::Icmpv6Type => self.icmpv6_type = Some(v as u8),
             Fid::VlanVid => self.vlan_present = v & 0x1000 != 0,
             Fid::CtState => self.ct_state = Some((v, m)),
@@ -862,7 +898,8 @@ impl Walk {
         let (header, value, mask) = parse_tlv(r)?;
         let (fid, info) = lookup(header, off)?;
         let bad = |kind| Error::BadMatch { offset: off, kind };
-        if self.last.is_some_and(|l| l >= fid.key()) {
+        let rank = fid.key().rank();
+        if rank < self.next_rank {
             self.descending = true;
         }
         if self.descending && read_before(&list[..off - base], base, fid.key()) {
@@ -921,7 +958,7 @@ impl Walk {
         if !prereq_ok {
             return Err(bad(MatchError::BadPrereq(fid.name())));
         }
-        self.note(fid, v as u32, m.map_or(u32::MAX, |m| m as u32));
+        self.note(fid, rank, v as u32, m.map_or(u32::MAX, |m| m as u32));
         Ok(normalized_mask(fid, info, m).map(|m| MatchField::from_raw(fid, v, m)))
     }
 }

@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 
 use crate::flow::{Match, MatchField};
 use crate::oxm::{
-    emit_field, Fid, FieldInfo, FID_COUNT, FIELDS, OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC,
+    emit_field, facts, Fid, FieldInfo, FID_COUNT, FIELDS, OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC,
 };
 use crate::wire::{pad8, put_u16_at};
 
@@ -80,11 +80,14 @@ pub(crate) fn row_of(fid: Fid) -> &'static FieldInfo {
     &FIELDS[FID_ROWS[fid.discriminant() as usize] as usize].1
 }
 
-/// One TLV of a common field read by [`quick`]: its identity, length on the wire, the raw value
-/// and mask as the prerequisite bookkeeping needs them (low 32 bits; mask all ones when
-/// exact), and the field as OVS normalises it (`None`: an all-zero mask, dropped).
+/// One TLV of a common field read by [`quick`]: its identity and [`Fid::rank`], the
+/// [`facts`] its prerequisites need, its length on the wire, the raw value and mask as the
+/// prerequisite bookkeeping needs them (low 32 bits; mask all ones when exact), and the field
+/// as OVS normalises it (`None`: an all-zero mask, dropped).
 pub(crate) struct Quick {
     pub(crate) fid: Fid,
+    pub(crate) rank: u32,
+    pub(crate) needs: u8,
     pub(crate) len: usize,
     pub(crate) value: u32,
     pub(crate) mask: u32,
@@ -119,12 +122,27 @@ macro_rules! word {
 }
 word!(u8, u16, u32, u64, u128);
 
+/// The prerequisites of the fields [`quick`] reads, as OVS's `mf_are_prereqs_ok` has them
+/// (the general path in [`crate::oxm`] checks the same for every field).
+#[inline(always)]
+const fn needs(fid: Fid) -> u8 {
+    match fid {
+        Fid::IpProto => facts::IP,
+        Fid::Ipv4Src | Fid::Ipv4Dst => facts::IPV4,
+        Fid::TcpSrc | Fid::TcpDst => facts::IP | facts::TCP,
+        Fid::UdpSrc | Fid::UdpDst => facts::IP | facts::UDP,
+        _ => 0,
+    }
+}
+
 /// An unmasked TLV of `W`'s width after its 4-byte header.
 #[inline(always)]
 fn exact<W: Word>(b: &[u8], fid: Fid, make: impl FnOnce(W) -> MatchField) -> Option<Quick> {
     let v = W::read(b.get(4..4 + W::N)?);
     Some(Quick {
         fid,
+        rank: fid.rank(),
+        needs: needs(fid),
         len: 4 + W::N,
         value: v.low32(),
         mask: u32::MAX,
@@ -153,6 +171,8 @@ fn masked<W: Word>(
     };
     Some(Quick {
         fid,
+        rank: fid.rank(),
+        needs: needs(fid),
         len: 4 + 2 * W::N,
         value: v.low32(),
         mask: m.low32(),
@@ -331,6 +351,91 @@ mod tests {
             find(OFPXMC_NXM_1, 41).map(|f| f.0),
             Some(Fid::TunMetadata(1, 0))
         );
+    }
+
+    /// The general path's reading of one TLV: bytes used and the normalised field.
+    fn general(b: &[u8]) -> Option<(usize, Fid, Option<MatchField>)> {
+        let mut r = crate::wire::Reader::new(b, 0);
+        let (header, value, mask) = crate::oxm::parse_tlv(&mut r).ok()?;
+        let (fid, info) = crate::oxm::lookup(header, 0).ok()?;
+        let (v, m) = (be_value(value), mask.map(be_value));
+        if m.is_some_and(|m| !info.maskable || v & !m != 0) {
+            return None;
+        }
+        let field =
+            crate::oxm::normalized_mask(fid, info, m).map(|m| MatchField::from_raw(fid, v, m));
+        Some((r.offset(), fid, field))
+    }
+
+    #[test]
+    fn the_fast_path_reads_every_tlv_it_takes_as_the_general_path_does() {
+        let mut taken = 0;
+        let fids = FIELDS.iter().map(|(f, _)| *f).chain((0..16).map(Fid::Reg));
+        for fid in fids {
+            let len = fid.len() as usize;
+            let exact = fid.header();
+            let masked = (exact & !0xff) | 0x100 | (2 * len) as u32;
+            let pattern: Vec<u8> = (0..len as u8).map(|i| 0x5a ^ i.wrapping_mul(37)).collect();
+            let mut cases: Vec<Vec<u8>> = vec![[&exact.to_be_bytes()[..], &pattern].concat()];
+            for mask in [vec![0xff; len], vec![0; len], vec![0xf0; len]] {
+                let value: Vec<u8> = pattern.iter().zip(&mask).map(|(v, m)| v & m).collect();
+                cases.push([&masked.to_be_bytes()[..], &value, &mask].concat());
+                // A value bit outside the mask: the fast path must leave it to the general one.
+                let stray: Vec<u8> = value.iter().zip(&mask).map(|(v, m)| v | !m).collect();
+                cases.push([&masked.to_be_bytes()[..], &stray, &mask].concat());
+            }
+            let fast = matches!(
+                fid,
+                Fid::InPort
+                    | Fid::Metadata
+                    | Fid::EthType
+                    | Fid::IpProto
+                    | Fid::Ipv4Src
+                    | Fid::Ipv4Dst
+                    | Fid::TcpSrc
+                    | Fid::TcpDst
+                    | Fid::UdpSrc
+                    | Fid::UdpDst
+                    | Fid::Reg(_)
+                    | Fid::ConjId
+                    | Fid::CtState
+                    | Fid::CtMark
+                    | Fid::CtLabel
+            );
+            for b in cases {
+                let Some(q) = quick(&b) else {
+                    // Only what the general path refuses, or a field it does not know.
+                    assert!(!fast || general(&b).is_none(), "{fid:?} {b:02x?}");
+                    continue;
+                };
+                assert!(fast, "{fid:?}");
+                taken += 1;
+                assert_eq!(Some((q.len, q.fid, q.field)), general(&b), "{b:02x?}");
+                assert_eq!(q.rank, q.fid.rank());
+                // Cut short, it is the general path's to report.
+                assert!(quick(&b[..b.len() - 1]).is_none(), "{b:02x?}");
+            }
+        }
+        assert!(taken > 100);
+    }
+
+    #[test]
+    fn ranks_order_fields_as_their_derived_order_does() {
+        let fids: Vec<Fid> = FIELDS
+            .iter()
+            .map(|(f, _)| *f)
+            .chain([
+                Fid::Reg(0),
+                Fid::Reg(15),
+                Fid::TunMetadata(1, 4),
+                Fid::TunMetadata(2, 1),
+            ])
+            .collect();
+        for a in &fids {
+            for b in &fids {
+                assert_eq!(a.cmp(b), a.rank().cmp(&b.rank()), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

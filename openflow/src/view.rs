@@ -25,7 +25,7 @@
 use crate::action::next_action;
 use crate::flow::{Action, FlowMod, FlowModCommand, Instruction, Match, MatchField};
 use crate::flow_mod::Fixed;
-use crate::instruction::next_instruction;
+use crate::instruction::{instructions_ok, next_instruction};
 use crate::message::read_header;
 use crate::oxm::{lookup, match_tlvs, normalized_mask, parse_tlv, walk_oxms};
 use crate::oxm_fast::{be_value, quick};
@@ -223,6 +223,9 @@ pub struct Instructions<'a> {
 impl<'a> Instructions<'a> {
     fn parse_at(r: &mut Reader<'a>) -> Result<Instructions<'a>, Error> {
         let (bytes, offset) = (r.peek_rest(), r.offset());
+        if instructions_ok(bytes) {
+            r.advance(bytes.len());
+        }
         while !r.is_empty() {
             next_instruction(r)?;
         }
