@@ -124,6 +124,7 @@ pub(crate) struct Fixed {
 
 impl Fixed {
     /// Errors: [`Error::Truncated`], [`Error::BadValue`] for an unknown command.
+    #[inline]
     pub(crate) fn parse(r: &mut Reader) -> Result<Fixed, Error> {
         let at = r.offset();
         let b: &[u8; 40] = match r.peek_rest().first_chunk() {
@@ -134,10 +135,9 @@ impl Fixed {
         let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
         let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let u64_at = |i: usize| u64::from(u32_at(i)) << 32 | u64::from(u32_at(i + 4));
-        let command = FlowModCommand::from_code(b[17]).ok_or_else(|| Error::BadValue {
-            offset: at + 17,
-            reason: format!("unknown flow_mod command {}", b[17]),
-        })?;
+        let Some(command) = FlowModCommand::from_code(b[17]) else {
+            return Err(Fixed::bad_command(at, b[17]));
+        };
         r.advance(40);
         Ok(Fixed {
             cookie: u64_at(0),
@@ -152,6 +152,14 @@ impl Fixed {
             out_group: u32_at(32),
             flags: u16_at(36),
         })
+    }
+
+    #[cold]
+    fn bad_command(at: usize, code: u8) -> Error {
+        Error::BadValue {
+            offset: at + 17,
+            reason: format!("unknown flow_mod command {code}"),
+        }
     }
 
     /// The error of a body shorter than the 40 fixed bytes (the first field that does not fit).

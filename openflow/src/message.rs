@@ -595,6 +595,7 @@ fn shift(e: Error, by: usize) -> Error {
 /// Errors: [`Error::BadLength`] when the header's length is below 8 or shorter than `bytes`,
 /// [`Error::Truncated`] when longer, [`Error::BadVersion`] for a version other than 1.3 (but
 /// HELLO and ERROR, which any version may send).
+#[inline]
 pub(crate) fn read_header(bytes: &[u8]) -> Result<(u8, u8, u32, Reader<'_>), Error> {
     let mut r = Reader::new(bytes, 0);
     let Some(h) = bytes.first_chunk::<8>() else {

@@ -149,6 +149,7 @@ impl<'a> MatchView<'a> {
         Ok((m, r.offset()))
     }
 
+    #[inline]
     fn parse_at(r: &mut Reader<'a>) -> Result<MatchView<'a>, Error> {
         let tlvs = match_tlvs(r)?;
         let (bytes, offset) = (tlvs.peek_rest(), tlvs.offset());
