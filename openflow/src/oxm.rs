@@ -22,82 +22,20 @@ pub const OFPXMC_NXM_0: u16 = 0x0000;
 /// NXM_1 (`NXM_NX_*`) class.
 pub const OFPXMC_NXM_1: u16 = 0x0001;
 
-/// Identifies a match field independently of its value (one row of [`FIELDS`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Fid {
-    DpHash,
-    RecircId,
-    ConjId,
-    InPort,
-    /// NXM_OF_IN_PORT (16-bit): decoded into [`MatchField::InPort`], never emitted (OVS writes
-    /// the OXM form in OF1.3).
-    NxmInPort,
-    InPhyPort,
-    EthSrc,
-    EthDst,
-    EthType,
-    VlanVid,
-    VlanPcp,
-    MplsTc,
-    MplsBos,
-    MplsLabel,
-    PbbIsid,
-    Ipv4Src,
-    Ipv4Dst,
-    Ipv6Src,
-    Ipv6Dst,
-    IpFrag,
-    IpDscp,
-    IpEcn,
-    NwTtl,
-    Ipv6Flabel,
-    Ipv6Exthdr,
-    IpProto,
-    TcpSrc,
-    TcpDst,
-    TcpFlags,
-    UdpSrc,
-    UdpDst,
-    SctpSrc,
-    SctpDst,
-    IcmpType,
-    IcmpCode,
-    Icmpv6Type,
-    Icmpv6Code,
-    NdTarget,
-    NdSll,
-    NdTll,
-    ArpOp,
-    ArpSpa,
-    ArpTpa,
-    ArpSha,
-    ArpTha,
-    TunnelId,
-    TunFlags,
-    TunSrc,
-    TunDst,
-    /// `tun_metadata<idx>` with a `len`-byte value (variable length on the wire).
-    TunMetadata(u8, u8),
-    Reg(u8),
-    PktMark,
-    CtState,
-    CtZone,
-    CtMark,
-    CtLabel,
-    CtNwSrc,
-    CtIpv6Src,
-    CtNwDst,
-    CtIpv6Dst,
-    CtNwProto,
-    CtTpSrc,
-    CtTpDst,
-    Metadata,
-}
+/// Declares [`Fid`] and numbers its variants in declaration order, so tables can be indexed by
+/// field in constant time.
+macro_rules! fid_enum {
+    (
+        $(#[$meta:meta])*
+        pub(crate) enum Fid {
+            $($(#[$vmeta:meta])* $v:ident $(($($t:ty),*))?,)*
+        }
+    ) => {
+        $(#[$meta])*
+        pub(crate) enum Fid {
+            $($(#[$vmeta])* $v $(($($t),*))?,)*
+        }
 
-/// Numbers the variants of [`Fid`] in declaration order (the exhaustive match makes the list
-/// complete), so tables can be indexed by field in constant time.
-macro_rules! fid_index {
-    ($($v:ident),* $(,)?) => {
         /// Number of [`Fid`] variants.
         pub(crate) const FID_COUNT: usize = [$(stringify!($v)),*].len();
 
@@ -116,72 +54,79 @@ macro_rules! fid_index {
     };
 }
 
-fid_index!(
-    DpHash,
-    RecircId,
-    ConjId,
-    InPort,
-    NxmInPort,
-    InPhyPort,
-    EthSrc,
-    EthDst,
-    EthType,
-    VlanVid,
-    VlanPcp,
-    MplsTc,
-    MplsBos,
-    MplsLabel,
-    PbbIsid,
-    Ipv4Src,
-    Ipv4Dst,
-    Ipv6Src,
-    Ipv6Dst,
-    IpFrag,
-    IpDscp,
-    IpEcn,
-    NwTtl,
-    Ipv6Flabel,
-    Ipv6Exthdr,
-    IpProto,
-    TcpSrc,
-    TcpDst,
-    TcpFlags,
-    UdpSrc,
-    UdpDst,
-    SctpSrc,
-    SctpDst,
-    IcmpType,
-    IcmpCode,
-    Icmpv6Type,
-    Icmpv6Code,
-    NdTarget,
-    NdSll,
-    NdTll,
-    ArpOp,
-    ArpSpa,
-    ArpTpa,
-    ArpSha,
-    ArpTha,
-    TunnelId,
-    TunFlags,
-    TunSrc,
-    TunDst,
-    TunMetadata,
-    Reg,
-    PktMark,
-    CtState,
-    CtZone,
-    CtMark,
-    CtLabel,
-    CtNwSrc,
-    CtIpv6Src,
-    CtNwDst,
-    CtIpv6Dst,
-    CtNwProto,
-    CtTpSrc,
-    CtTpDst,
-    Metadata,
-);
+fid_enum! {
+    /// Identifies a match field independently of its value (one row of [`FIELDS`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub(crate) enum Fid {
+        DpHash,
+        RecircId,
+        ConjId,
+        InPort,
+        /// NXM_OF_IN_PORT (16-bit): decoded into [`MatchField::InPort`], never emitted (OVS writes
+        /// the OXM form in OF1.3).
+        NxmInPort,
+        InPhyPort,
+        EthSrc,
+        EthDst,
+        EthType,
+        VlanVid,
+        VlanPcp,
+        MplsTc,
+        MplsBos,
+        MplsLabel,
+        PbbIsid,
+        Ipv4Src,
+        Ipv4Dst,
+        Ipv6Src,
+        Ipv6Dst,
+        IpFrag,
+        IpDscp,
+        IpEcn,
+        NwTtl,
+        Ipv6Flabel,
+        Ipv6Exthdr,
+        IpProto,
+        TcpSrc,
+        TcpDst,
+        TcpFlags,
+        UdpSrc,
+        UdpDst,
+        SctpSrc,
+        SctpDst,
+        IcmpType,
+        IcmpCode,
+        Icmpv6Type,
+        Icmpv6Code,
+        NdTarget,
+        NdSll,
+        NdTll,
+        ArpOp,
+        ArpSpa,
+        ArpTpa,
+        ArpSha,
+        ArpTha,
+        TunnelId,
+        TunFlags,
+        TunSrc,
+        TunDst,
+        /// `tun_metadata<idx>` with a `len`-byte value (variable length on the wire).
+        TunMetadata(u8, u8),
+        Reg(u8),
+        PktMark,
+        CtState,
+        CtZone,
+        CtMark,
+        CtLabel,
+        CtNwSrc,
+        CtIpv6Src,
+        CtNwDst,
+        CtIpv6Dst,
+        CtNwProto,
+        CtTpSrc,
+        CtTpDst,
+        Metadata,
+    }
+}
 
 /// One row of the field table.
 pub(crate) struct FieldInfo {
@@ -758,11 +703,14 @@ pub(crate) fn parse_tlv<'a>(r: &mut Reader<'a>) -> Result<RawTlv<'a>, Error> {
 /// Resolve an unmasked header into a known field (and its row) with the right length.
 #[inline]
 pub(crate) fn lookup(header: u32, offset: usize) -> Result<(Fid, &'static FieldInfo), Error> {
-    let (fid, info) = crate::oxm_fast::find((header >> 16) as u16, ((header >> 9) & 0x7f) as u8)
-        .ok_or_else(|| Error::BadMatch {
+    let Some((fid, info)) =
+        crate::oxm_fast::find((header >> 16) as u16, ((header >> 9) & 0x7f) as u8)
+    else {
+        return Err(Error::BadMatch {
             offset,
             kind: MatchError::BadField(header),
-        })?;
+        });
+    };
     let fid = match fid {
         Fid::TunMetadata(idx, _) => Fid::TunMetadata(idx, (header & 0xff) as u8),
         f => f,
