@@ -140,6 +140,7 @@ pub(crate) struct Fixed {
 
 impl Fixed {
     /// Errors: [`Error::Truncated`], [`Error::BadValue`] for an unknown command.
+    #[inline]
     pub(crate) fn parse(r: &mut Reader) -> Result<Fixed, Error> {
         let at = r.offset();
         let b: &[u8; 40] = match r.peek_rest().first_chunk() {
@@ -147,25 +148,34 @@ impl Fixed {
             // Report the field that is cut off, as a field-by-field read would.
             None => return Err(Fixed::truncated(r)),
         };
-        let be = |i: usize, n: usize| b[i..i + n].iter().fold(0u64, |a, x| a << 8 | *x as u64);
-        let command = FlowModCommand::from_code(b[17]).ok_or_else(|| Error::BadValue {
-            offset: at + 17,
-            reason: format!("unknown flow_mod command {}", b[17]),
-        })?;
-        r.skip("flow_mod", 40)?;
+        let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+        let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let u64_at = |i: usize| u64::from(u32_at(i)) << 32 | u64::from(u32_at(i + 4));
+        let Some(command) = FlowModCommand::from_code(b[17]) else {
+            return Err(Fixed::bad_command(at, b[17]));
+        };
+        r.advance(40);
         Ok(Fixed {
-            cookie: be(0, 8),
-            cookie_mask: be(8, 8),
+            cookie: u64_at(0),
+            cookie_mask: u64_at(8),
             table_id: b[16],
             command,
-            idle_timeout: be(18, 2) as u16,
-            hard_timeout: be(20, 2) as u16,
-            priority: be(22, 2) as u16,
-            buffer_id: be(24, 4) as u32,
-            out_port: be(28, 4) as u32,
-            out_group: be(32, 4) as u32,
-            flags: be(36, 2) as u16,
+            idle_timeout: u16_at(18),
+            hard_timeout: u16_at(20),
+            priority: u16_at(22),
+            buffer_id: u32_at(24),
+            out_port: u32_at(28),
+            out_group: u32_at(32),
+            flags: u16_at(36),
         })
+    }
+
+    #[cold]
+    fn bad_command(at: usize, code: u8) -> Error {
+        Error::BadValue {
+            offset: at + 17,
+            reason: format!("unknown flow_mod command {code}"),
+        }
     }
 
     /// The error of a body shorter than the 40 fixed bytes (the first field that does not fit).

@@ -86,6 +86,43 @@ pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Err
     Ok(out)
 }
 
+/// Whether `b` is an instruction list [`next_instruction`] reads to the end without an error:
+/// every instruction one of the six OF1.3 types, its length a multiple of 8 of its type's
+/// size, and every action list framed as [`frame_actions`] requires. A check over the bytes
+/// with no reader, offsets or error values; on `false` the caller walks the list with
+/// [`next_instruction`] to find the error.
+pub(crate) fn instructions_ok(mut b: &[u8]) -> bool {
+    while let Some(h) = b.first_chunk::<4>() {
+        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+        if len < 8 || !len.is_multiple_of(8) || len > b.len() {
+            return false;
+        }
+        let ok = match u16::from_be_bytes([h[0], h[1]]) {
+            1 | 5 | 6 => len == 8,
+            2 => len == 24,
+            3 | 4 => actions_framed(&b[8..len]),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        b = &b[len..];
+    }
+    b.is_empty()
+}
+
+/// Whether every action in `b` has a length of at least 8, a multiple of 8, inside `b`.
+fn actions_framed(mut b: &[u8]) -> bool {
+    while let Some(h) = b.first_chunk::<4>() {
+        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+        if len < 8 || !len.is_multiple_of(8) || len > b.len() {
+            return false;
+        }
+        b = &b[len..];
+    }
+    b.is_empty()
+}
+
 /// Read the next instruction in place: its type, length and fixed fields checked, and for
 /// apply/write_actions the framing of its action list (the action bodies are left to
 /// [`Actions`](crate::view::Actions)).

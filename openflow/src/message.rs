@@ -595,12 +595,21 @@ fn shift(e: Error, by: usize) -> Error {
 /// Errors: [`Error::BadLength`] when the header's length is below 8 or shorter than `bytes`,
 /// [`Error::Truncated`] when longer, [`Error::BadVersion`] for a version other than 1.3 (but
 /// HELLO and ERROR, which any version may send).
+#[inline]
 pub(crate) fn read_header(bytes: &[u8]) -> Result<(u8, u8, u32, Reader<'_>), Error> {
     let mut r = Reader::new(bytes, 0);
-    let version = r.u8("ofp_header")?;
-    let kind = r.u8("ofp_header")?;
-    let len = r.u16("ofp_header")? as usize;
-    let xid = r.u32("ofp_header")?;
+    let Some(h) = bytes.first_chunk::<8>() else {
+        // Report the field that is cut off, as a field-by-field read does.
+        r.u8("ofp_header")?;
+        r.u8("ofp_header")?;
+        r.u16("ofp_header")?;
+        r.u32("ofp_header")?;
+        unreachable!("eight bytes are a whole header");
+    };
+    let (version, kind) = (h[0], h[1]);
+    let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+    let xid = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+    r.advance(8);
     if len < 8 || len < bytes.len() {
         return Err(Error::BadLength {
             what: "ofp_header",

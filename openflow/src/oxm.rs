@@ -22,76 +22,110 @@ pub const OFPXMC_NXM_0: u16 = 0x0000;
 /// NXM_1 (`NXM_NX_*`) class.
 pub const OFPXMC_NXM_1: u16 = 0x0001;
 
-/// Identifies a match field independently of its value (one row of [`FIELDS`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Fid {
-    DpHash,
-    RecircId,
-    ConjId,
-    InPort,
-    /// NXM_OF_IN_PORT (16-bit): decoded into [`MatchField::InPort`], never emitted (OVS writes
-    /// the OXM form in OF1.3).
-    NxmInPort,
-    InPhyPort,
-    EthSrc,
-    EthDst,
-    EthType,
-    VlanVid,
-    VlanPcp,
-    MplsTc,
-    MplsBos,
-    MplsLabel,
-    PbbIsid,
-    Ipv4Src,
-    Ipv4Dst,
-    Ipv6Src,
-    Ipv6Dst,
-    IpFrag,
-    IpDscp,
-    IpEcn,
-    NwTtl,
-    Ipv6Flabel,
-    Ipv6Exthdr,
-    IpProto,
-    TcpSrc,
-    TcpDst,
-    TcpFlags,
-    UdpSrc,
-    UdpDst,
-    SctpSrc,
-    SctpDst,
-    IcmpType,
-    IcmpCode,
-    Icmpv6Type,
-    Icmpv6Code,
-    NdTarget,
-    NdSll,
-    NdTll,
-    ArpOp,
-    ArpSpa,
-    ArpTpa,
-    ArpSha,
-    ArpTha,
-    TunnelId,
-    TunFlags,
-    TunSrc,
-    TunDst,
-    /// `tun_metadata<idx>` with a `len`-byte value (variable length on the wire).
-    TunMetadata(u8, u8),
-    Reg(u8),
-    PktMark,
-    CtState,
-    CtZone,
-    CtMark,
-    CtLabel,
-    CtNwSrc,
-    CtIpv6Src,
-    CtNwDst,
-    CtIpv6Dst,
-    CtNwProto,
-    CtTpSrc,
-    CtTpDst,
-    Metadata,
+/// Declares [`Fid`] and numbers its variants in declaration order, so tables can be indexed by
+/// field in constant time.
+macro_rules! fid_enum {
+    (
+        $(#[$meta:meta])*
+        pub(crate) enum Fid {
+            $($(#[$vmeta:meta])* $v:ident $(($($t:ty),*))?,)*
+        }
+    ) => {
+        $(#[$meta])*
+        pub(crate) enum Fid {
+            $($(#[$vmeta])* $v $(($($t),*))?,)*
+        }
+
+        /// Number of [`Fid`] variants.
+        pub(crate) const FID_COUNT: usize = [$(stringify!($v)),*].len();
+
+        impl Fid {
+            /// The variant's position in the declaration.
+            pub(crate) const fn discriminant(self) -> u8 {
+                #[repr(u8)]
+                enum Tag {
+                    $($v),*
+                }
+                match self {
+                    $(Fid::$v { .. } => Tag::$v as u8),*
+                }
+            }
+        }
+    };
+}
+
+fid_enum! {
+    /// Identifies a match field independently of its value (one row of [`FIELDS`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub(crate) enum Fid {
+        DpHash,
+        RecircId,
+        ConjId,
+        InPort,
+        /// NXM_OF_IN_PORT (16-bit): decoded into [`MatchField::InPort`], never emitted (OVS writes
+        /// the OXM form in OF1.3).
+        NxmInPort,
+        InPhyPort,
+        EthSrc,
+        EthDst,
+        EthType,
+        VlanVid,
+        VlanPcp,
+        MplsTc,
+        MplsBos,
+        MplsLabel,
+        PbbIsid,
+        Ipv4Src,
+        Ipv4Dst,
+        Ipv6Src,
+        Ipv6Dst,
+        IpFrag,
+        IpDscp,
+        IpEcn,
+        NwTtl,
+        Ipv6Flabel,
+        Ipv6Exthdr,
+        IpProto,
+        TcpSrc,
+        TcpDst,
+        TcpFlags,
+        UdpSrc,
+        UdpDst,
+        SctpSrc,
+        SctpDst,
+        IcmpType,
+        IcmpCode,
+        Icmpv6Type,
+        Icmpv6Code,
+        NdTarget,
+        NdSll,
+        NdTll,
+        ArpOp,
+        ArpSpa,
+        ArpTpa,
+        ArpSha,
+        ArpTha,
+        TunnelId,
+        TunFlags,
+        TunSrc,
+        TunDst,
+        /// `tun_metadata<idx>` with a `len`-byte value (variable length on the wire).
+        TunMetadata(u8, u8),
+        Reg(u8),
+        PktMark,
+        CtState,
+        CtZone,
+        CtMark,
+        CtLabel,
+        CtNwSrc,
+        CtIpv6Src,
+        CtNwDst,
+        CtIpv6Dst,
+        CtNwProto,
+        CtTpSrc,
+        CtTpDst,
+        Metadata,
+    }
 }
 
 /// One row of the field table.
@@ -203,13 +237,7 @@ impl Fid {
         match self {
             Fid::Reg(_) => &REG_INFO,
             Fid::TunMetadata(..) => &TUN_METADATA_INFO,
-            _ => {
-                &FIELDS
-                    .iter()
-                    .find(|(f, _)| *f == self)
-                    .expect("every Fid has a row")
-                    .1
-            }
+            _ => crate::oxm_fast::row_of(self),
         }
     }
 
@@ -235,6 +263,18 @@ impl Fid {
             Fid::TunMetadata(_, len) => len,
             _ => info.len,
         }
+    }
+
+    /// The field's place in canonical order as one integer: `a < b` exactly when
+    /// `a.rank() < b.rank()` (variant, then payload, as the derived `Ord`).
+    #[inline(always)]
+    pub(crate) const fn rank(self) -> u32 {
+        let payload = match self {
+            Fid::Reg(n) => (n as u32) << 8,
+            Fid::TunMetadata(idx, len) => (idx as u32) << 8 | len as u32,
+            _ => 0,
+        };
+        (self.discriminant() as u32) << 16 | payload
     }
 
     /// The identity duplicates are checked on (a tun_metadata slot whatever its length).
@@ -539,8 +579,19 @@ impl Match {
 ///
 /// Errors: [`Error::Truncated`], [`Error::BadMatch`] for a type other than OXM,
 /// [`Error::BadLength`] for a length below 4.
+#[inline]
 pub(crate) fn match_tlvs<'a>(r: &mut Reader<'a>) -> Result<Reader<'a>, Error> {
     let start = r.offset();
+    // The common case in one bounds check: an OXM match whose TLVs and padding are all there.
+    let rest = r.peek_rest();
+    if let Some(h) = rest.first_chunk::<4>() {
+        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+        if h[..2] == [0, 1] && len >= 4 && len + pad8(len) <= rest.len() {
+            let body = Reader::new(&rest[4..len], start + 4);
+            r.advance(len + pad8(len));
+            return Ok(body);
+        }
+    }
     let kind = r.u16("ofp_match")?;
     let len = r.u16("ofp_match")? as usize;
     if kind != 1 {
@@ -652,11 +703,14 @@ pub(crate) fn parse_tlv<'a>(r: &mut Reader<'a>) -> Result<RawTlv<'a>, Error> {
 /// Resolve an unmasked header into a known field (and its row) with the right length.
 #[inline]
 pub(crate) fn lookup(header: u32, offset: usize) -> Result<(Fid, &'static FieldInfo), Error> {
-    let (fid, info) = crate::oxm_fast::find((header >> 16) as u16, ((header >> 9) & 0x7f) as u8)
-        .ok_or(Error::BadMatch {
+    let Some((fid, info)) =
+        crate::oxm_fast::find((header >> 16) as u16, ((header >> 9) & 0x7f) as u8)
+    else {
+        return Err(Error::BadMatch {
             offset,
             kind: MatchError::BadField(header),
-        })?;
+        });
+    };
     let fid = match fid {
         Fid::TunMetadata(idx, _) => Fid::TunMetadata(idx, (header & 0xff) as u8),
         f => f,
@@ -675,11 +729,44 @@ pub(crate) fn lookup(header: u32, offset: usize) -> Result<(Fid, &'static FieldI
 fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
     let mut fields: Vec<MatchField> =
         Vec::with_capacity(crate::oxm_fast::count_tlvs(r.peek_rest()));
-    let ascending = walk_oxms(r, |fid, v, m| fields.push(MatchField::from_raw(fid, v, m)))?;
+    let ascending = walk_oxms(r, |f| fields.push(f))?;
     if !ascending {
         fields.sort_by_key(|f| f.raw().0);
     }
     Ok(Match(fields))
+}
+
+/// Facts about the packet a match has established, as [`Walk::have`] bits: what the
+/// prerequisites of the fields [`crate::oxm_fast::quick`] reads need.
+pub(crate) mod facts {
+    /// eth_type is IPv4 or IPv6.
+    pub(crate) const IP: u8 = 1;
+    /// eth_type is IPv4.
+    pub(crate) const IPV4: u8 = 2;
+    /// ip_proto is TCP.
+    pub(crate) const TCP: u8 = 4;
+    /// ip_proto is UDP.
+    pub(crate) const UDP: u8 = 8;
+}
+
+/// What [`walk_oxms`] remembers of the TLVs already read: their order, and the values later
+/// fields' prerequisites depend on.
+#[derive(Default)]
+struct Walk {
+    /// Some TLV broke canonical (strictly ascending) order.
+    descending: bool,
+    /// The smallest [`Fid::rank`] the next TLV may have to keep the order ascending
+    /// (`u32::MAX` once it is broken, so the fast path steps aside).
+    next_rank: u32,
+    /// [`facts`] established so far.
+    have: u8,
+    in_port: bool,
+    eth_type: Option<u16>,
+    ip_proto: Option<u8>,
+    icmpv6_type: Option<u8>,
+    vlan_present: bool,
+    /// (value, mask) of ct_state.
+    ct_state: Option<(u32, u32)>,
 }
 
 /// Check an OXM list (the TLVs of an `ofp_match`, to the end of `r`) as strictly as OVS's
@@ -687,34 +774,85 @@ fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
 /// all-ones mask made exact, an all-zero masked field dropped) in wire order. Returns whether
 /// the wire order was canonical (strictly ascending), i.e. whether the fields need no sort.
 ///
+/// Each TLV is first offered to [`crate::oxm_fast::quick`]; whatever it does not take, or
+/// that fails an order or prerequisite check here, is read again by the general path, which
+/// reports the error. So the fast path changes no outcome, only its cost.
+///
 /// Nothing is allocated: a duplicate can only follow a field that broke the ascending order,
 /// and only then are the TLVs already read searched for it.
-pub(crate) fn walk_oxms(
-    r: &mut Reader,
-    mut sink: impl FnMut(Fid, u128, Option<u128>),
-) -> Result<bool, Error> {
+#[inline]
+pub(crate) fn walk_oxms(r: &mut Reader, mut sink: impl FnMut(MatchField)) -> Result<bool, Error> {
     let list = r.peek_rest();
     let base = r.offset();
-    let mut ascending = true;
-    let mut last: Option<Fid> = None;
-    let mut in_port = false;
-    let mut eth_type: Option<u16> = None;
-    let mut ip_proto: Option<u8> = None;
-    let mut icmpv6_type: Option<u8> = None;
-    let mut vlan_present = false;
-    let mut ct_state: Option<(u32, u32)> = None;
+    let mut w = Walk::default();
     while !r.is_empty() {
+        if let Some(q) = crate::oxm_fast::quick(r.peek_rest()) {
+            if q.rank >= w.next_rank && q.needs & !w.have == 0 {
+                w.note(q.fid, q.rank, q.value, q.mask);
+                r.advance(q.len);
+                if let Some(f) = q.field {
+                    sink(f);
+                }
+                continue;
+            }
+        }
+        if let Some(f) = w.general(r, list, base)? {
+            sink(f);
+        }
+    }
+    Ok(!w.descending)
+}
+
+impl Walk {
+    /// Remember a field that passed: its order, and the values prerequisites depend on.
+    #[inline(always)]
+    fn note(&mut self, fid: Fid, rank: u32, v: u32, m: u32) {
+        self.next_rank = if self.descending { u32::MAX } else { rank + 1 };
+        match fid {
+            Fid::InPort | Fid::NxmInPort => self.in_port = true,
+            Fid::EthType => {
+                self.eth_type = Some(v as u16);
+                self.have |= match v {
+                    0x0800 => facts::IP | facts::IPV4,
+                    0x86dd => facts::IP,
+                    _ => 0,
+                };
+            }
+            Fid::IpProto => {
+                self.ip_proto = Some(v as u8);
+                self.have |= match v {
+                    6 => facts::TCP,
+                    17 => facts::UDP,
+                    _ => 0,
+                };
+            }
+            Fid::Icmpv6Type => self.icmpv6_type = Some(v as u8),
+            Fid::VlanVid => self.vlan_present = v & 0x1000 != 0,
+            Fid::CtState => self.ct_state = Some((v, m)),
+            _ => {}
+        }
+    }
+
+    /// Read and check one TLV of any kind: the field as OVS normalises it, `None` when an
+    /// all-zero mask drops it. `list` is the whole OXM list, `base` its absolute offset.
+    #[inline(never)]
+    fn general(
+        &mut self,
+        r: &mut Reader,
+        list: &[u8],
+        base: usize,
+    ) -> Result<Option<MatchField>, Error> {
         let off = r.offset();
         let (header, value, mask) = parse_tlv(r)?;
         let (fid, info) = lookup(header, off)?;
         let bad = |kind| Error::BadMatch { offset: off, kind };
-        if last.is_some_and(|l| l >= fid.key()) {
-            ascending = false;
+        let rank = fid.key().rank();
+        if rank < self.next_rank {
+            self.descending = true;
         }
-        if !ascending && read_before(&list[..off - base], base, fid.key()) {
+        if self.descending && read_before(&list[..off - base], base, fid.key()) {
             return Err(bad(MatchError::DupField(fid.name())));
         }
-        last = Some(fid.key());
         let v = crate::oxm_fast::be_value(value);
         let m = mask.map(crate::oxm_fast::be_value);
         if let Some(m) = m {
@@ -725,6 +863,9 @@ pub(crate) fn walk_oxms(
                 return Err(bad(MatchError::BadWildcards(fid.name())));
             }
         }
+        let eth_type = self.eth_type;
+        let ip_proto = self.ip_proto;
+        let icmpv6_type = self.icmpv6_type;
         let is_ip = matches!(eth_type, Some(0x0800) | Some(0x86dd));
         let prereq_ok = match fid {
             Fid::IpProto => is_ip,
@@ -747,8 +888,8 @@ pub(crate) fn walk_oxms(
             Fid::MplsLabel | Fid::MplsTc | Fid::MplsBos => {
                 matches!(eth_type, Some(0x8847) | Some(0x8848))
             }
-            Fid::VlanPcp => vlan_present,
-            Fid::InPhyPort => in_port,
+            Fid::VlanPcp => self.vlan_present,
+            Fid::InPhyPort => self.in_port,
             Fid::PbbIsid => eth_type == Some(0x88e7),
             Fid::Ipv6Exthdr => eth_type == Some(0x86dd),
             Fid::IpFrag => is_ip,
@@ -759,26 +900,15 @@ pub(crate) fn walk_oxms(
             | Fid::CtIpv6Src
             | Fid::CtIpv6Dst
             | Fid::CtTpSrc
-            | Fid::CtTpDst => ct_state.is_some_and(|(v, m)| ct_valid(v, m)),
+            | Fid::CtTpDst => self.ct_state.is_some_and(|(v, m)| ct_valid(v, m)),
             _ => true,
         };
         if !prereq_ok {
             return Err(bad(MatchError::BadPrereq(fid.name())));
         }
-        match fid {
-            Fid::InPort | Fid::NxmInPort => in_port = true,
-            Fid::EthType => eth_type = Some(v as u16),
-            Fid::IpProto => ip_proto = Some(v as u8),
-            Fid::Icmpv6Type => icmpv6_type = Some(v as u8),
-            Fid::VlanVid => vlan_present = v & 0x1000 != 0,
-            Fid::CtState => ct_state = Some((v as u32, m.map_or(u32::MAX, |m| m as u32))),
-            _ => {}
-        }
-        if let Some(m) = normalized_mask(fid, info, m) {
-            sink(fid, v, m);
-        }
+        self.note(fid, rank, v as u32, m.map_or(u32::MAX, |m| m as u32));
+        Ok(normalized_mask(fid, info, m).map(|m| MatchField::from_raw(fid, v, m)))
     }
-    Ok(ascending)
 }
 
 /// The mask as OVS normalises it: `None` (drop the field) for an all-zero mask, `Some(None)`

@@ -1,13 +1,19 @@
 //! Allocation-free plumbing for the OXM codec in [`crate::oxm`]: constant-time field lookup by
-//! `(class, field)` (tables derived at compile time from [`FIELDS`], the one protocol table),
-//! a TLV counter that sizes the decoded field list exactly, and a match emitter that sorts into
-//! OVS's canonical order on the stack instead of building a canonical copy.
+//! `(class, field)` and by [`Fid`] (tables derived at compile time from [`FIELDS`], the one
+//! protocol table), a TLV counter that sizes the decoded field list exactly, a match emitter
+//! that sorts into OVS's canonical order on the stack instead of building a canonical copy, and
+//! [`quick`], the decode fast path for the fields policy pipelines match on.
 //!
-//! Nothing here knows individual fields: adding a row to [`FIELDS`] (or a special case to
-//! [`Fid::from_class_field`]) is enough for decode and emit to pick it up.
+//! Only [`quick`] knows individual fields, and it is an optimisation: adding a row to [`FIELDS`]
+//! (or a special case to [`Fid::from_class_field`]) is enough for decode and emit to pick a
+//! field up through the general path.
 
-use crate::flow::Match;
-use crate::oxm::{emit_field, Fid, FieldInfo, FIELDS, OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC};
+use std::net::Ipv4Addr;
+
+use crate::flow::{Match, MatchField};
+use crate::oxm::{
+    emit_field, facts, Fid, FieldInfo, FID_COUNT, FIELDS, OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC,
+};
 use crate::wire::{pad8, put_u16_at};
 
 /// Marks a `(class, field)` slot that has no row.
@@ -44,6 +50,185 @@ pub(crate) fn find(class: u16, field: u8) -> Option<(Fid, &'static FieldInfo)> {
     match FIELDS.get(row as usize) {
         Some((fid, info)) => Some((*fid, info)),
         None => Fid::from_class_field(class, field).map(|f| (f, f.info())),
+    }
+}
+
+/// Row of [`FIELDS`] for each [`Fid`] without a payload, indexed by its discriminant
+/// ([`NO_ROW`] for `Reg` and `TunMetadata`, which have computed rows).
+static FID_ROWS: [u8; FID_COUNT] = {
+    let mut t = [NO_ROW; FID_COUNT];
+    let mut i = 0;
+    while i < FIELDS.len() {
+        let d = FIELDS[i].0.discriminant() as usize;
+        assert!(t[d] == NO_ROW, "one row per field");
+        assert!(
+            d != Fid::Reg(0).discriminant() as usize
+                && d != Fid::TunMetadata(0, 0).discriminant() as usize,
+            "registers and tun_metadata rows are computed"
+        );
+        t[d] = i as u8;
+        i += 1;
+    }
+    // With the two computed families, every other variant has exactly one row.
+    assert!(FIELDS.len() + 2 == FID_COUNT, "every Fid has a row");
+    t
+};
+
+/// The [`FIELDS`] row of a field without a payload, in constant time.
+#[inline]
+pub(crate) fn row_of(fid: Fid) -> &'static FieldInfo {
+    &FIELDS[FID_ROWS[fid.discriminant() as usize] as usize].1
+}
+
+/// One TLV of a common field read by [`quick`]: its identity and [`Fid::rank`], the
+/// [`facts`] its prerequisites need, its length on the wire, the raw value and mask as the
+/// prerequisite bookkeeping needs them (low 32 bits; mask all ones when exact), and the field
+/// as OVS normalises it (`None`: an all-zero mask, dropped).
+pub(crate) struct Quick {
+    pub(crate) fid: Fid,
+    pub(crate) rank: u32,
+    pub(crate) needs: u8,
+    pub(crate) len: usize,
+    pub(crate) value: u32,
+    pub(crate) mask: u32,
+    pub(crate) field: Option<MatchField>,
+}
+
+/// A big-endian word of a fixed-length field.
+trait Word: Copy + Eq + std::ops::Not<Output = Self> + std::ops::BitAnd<Output = Self> {
+    const N: usize;
+    const ZERO: Self;
+    const ONES: Self;
+    fn read(b: &[u8]) -> Self;
+    fn low32(self) -> u32;
+}
+
+macro_rules! word {
+    ($($t:ty),*) => {$(
+        impl Word for $t {
+            const N: usize = std::mem::size_of::<$t>();
+            const ZERO: Self = 0;
+            const ONES: Self = <$t>::MAX;
+            #[inline(always)]
+            fn read(b: &[u8]) -> Self {
+                <$t>::from_be_bytes(b[..Self::N].try_into().expect("N bytes"))
+            }
+            #[inline(always)]
+            fn low32(self) -> u32 {
+                self as u32
+            }
+        }
+    )*};
+}
+word!(u8, u16, u32, u64, u128);
+
+/// The prerequisites of the fields [`quick`] reads, as OVS's `mf_are_prereqs_ok` has them
+/// (the general path in [`crate::oxm`] checks the same for every field).
+#[inline(always)]
+const fn needs(fid: Fid) -> u8 {
+    match fid {
+        Fid::IpProto => facts::IP,
+        Fid::Ipv4Src | Fid::Ipv4Dst => facts::IPV4,
+        Fid::TcpSrc | Fid::TcpDst => facts::IP | facts::TCP,
+        Fid::UdpSrc | Fid::UdpDst => facts::IP | facts::UDP,
+        _ => 0,
+    }
+}
+
+/// An unmasked TLV of `W`'s width after its 4-byte header.
+#[inline(always)]
+fn exact<W: Word>(b: &[u8], fid: Fid, make: impl FnOnce(W) -> MatchField) -> Option<Quick> {
+    let v = W::read(b.get(4..4 + W::N)?);
+    Some(Quick {
+        fid,
+        rank: fid.rank(),
+        needs: needs(fid),
+        len: 4 + W::N,
+        value: v.low32(),
+        mask: u32::MAX,
+        field: Some(make(v)),
+    })
+}
+
+/// A masked TLV; `None` when a value bit lies outside the mask (the general path reports it).
+#[inline(always)]
+fn masked<W: Word>(
+    b: &[u8],
+    fid: Fid,
+    make: impl FnOnce(W, Option<W>) -> MatchField,
+) -> Option<Quick> {
+    let vm = b.get(4..4 + 2 * W::N)?;
+    let (v, m) = (W::read(vm), W::read(&vm[W::N..]));
+    if v & !m != W::ZERO {
+        return None;
+    }
+    let field = if m == W::ZERO {
+        None
+    } else if m == W::ONES {
+        Some(make(v, None))
+    } else {
+        Some(make(v, Some(m)))
+    };
+    Some(Quick {
+        fid,
+        rank: fid.rank(),
+        needs: needs(fid),
+        len: 4 + 2 * W::N,
+        value: v.low32(),
+        mask: m.low32(),
+        field,
+    })
+}
+
+/// The decode fast path: the TLV at the start of `b` when it is one of the fixed-length fields
+/// policy pipelines match on (in_port, metadata, eth_type, ip_proto, IPv4 and TCP/UDP ports,
+/// reg0..15, ct_state, ct_mark, ct_label, conj_id), recognised by its whole 32-bit header and
+/// read in place, value within its mask. `None` for anything else, a short TLV or a value bit
+/// outside its mask: the general path then reads the TLV (and reports its error). Ordering,
+/// duplicates and prerequisites are the caller's.
+#[inline(always)]
+pub(crate) fn quick(b: &[u8]) -> Option<Quick> {
+    use MatchField as M;
+    let h = u32::from_be_bytes(*b.first_chunk::<4>()?);
+    let ip = Ipv4Addr::from;
+    let ipm = |m: Option<u32>| m.map(Ipv4Addr::from);
+    if h & 0xffff_e000 == 0x0001_0000 {
+        // NXM_NX_REG0..15, 4 bytes, or 8 with a mask.
+        let n = (h >> 9) as u8 & 0xf;
+        return match h & 0x1ff {
+            0x004 => exact(b, Fid::Reg(n), |v| M::Reg(n, v, None)),
+            0x108 => masked(b, Fid::Reg(n), |v, m| M::Reg(n, v, m)),
+            _ => None,
+        };
+    }
+    match h {
+        0x8000_0004 => exact(b, Fid::InPort, M::InPort),
+        0x8000_0408 => exact(b, Fid::Metadata, |v| M::Metadata(v, None)),
+        0x8000_0510 => masked(b, Fid::Metadata, M::Metadata),
+        0x8000_0a02 => exact(b, Fid::EthType, M::EthType),
+        0x8000_1401 => exact(b, Fid::IpProto, M::IpProto),
+        0x8000_1604 => exact(b, Fid::Ipv4Src, |v| M::Ipv4Src(ip(v), None)),
+        0x8000_1708 => masked(b, Fid::Ipv4Src, |v, m| M::Ipv4Src(ip(v), ipm(m))),
+        0x8000_1804 => exact(b, Fid::Ipv4Dst, |v| M::Ipv4Dst(ip(v), None)),
+        0x8000_1908 => masked(b, Fid::Ipv4Dst, |v, m| M::Ipv4Dst(ip(v), ipm(m))),
+        0x8000_1a02 => exact(b, Fid::TcpSrc, |v| M::TcpSrc(v, None)),
+        0x8000_1b04 => masked(b, Fid::TcpSrc, M::TcpSrc),
+        0x8000_1c02 => exact(b, Fid::TcpDst, |v| M::TcpDst(v, None)),
+        0x8000_1d04 => masked(b, Fid::TcpDst, M::TcpDst),
+        0x8000_1e02 => exact(b, Fid::UdpSrc, |v| M::UdpSrc(v, None)),
+        0x8000_1f04 => masked(b, Fid::UdpSrc, M::UdpSrc),
+        0x8000_2002 => exact(b, Fid::UdpDst, |v| M::UdpDst(v, None)),
+        0x8000_2104 => masked(b, Fid::UdpDst, M::UdpDst),
+        0x0001_4a04 => exact(b, Fid::ConjId, M::ConjId),
+        0x0001_d204 => exact(b, Fid::CtState, |v| M::CtState(v, u32::MAX)),
+        0x0001_d308 => masked(b, Fid::CtState, |v, m: Option<u32>| {
+            M::CtState(v, m.unwrap_or(u32::MAX))
+        }),
+        0x0001_d604 => exact(b, Fid::CtMark, |v| M::CtMark(v, None)),
+        0x0001_d708 => masked(b, Fid::CtMark, M::CtMark),
+        0x0001_d810 => exact(b, Fid::CtLabel, |v| M::CtLabel(v, None)),
+        0x0001_d920 => masked(b, Fid::CtLabel, M::CtLabel),
+        _ => None,
     }
 }
 
@@ -166,6 +351,91 @@ mod tests {
             find(OFPXMC_NXM_1, 41).map(|f| f.0),
             Some(Fid::TunMetadata(1, 0))
         );
+    }
+
+    /// The general path's reading of one TLV: bytes used and the normalised field.
+    fn general(b: &[u8]) -> Option<(usize, Fid, Option<MatchField>)> {
+        let mut r = crate::wire::Reader::new(b, 0);
+        let (header, value, mask) = crate::oxm::parse_tlv(&mut r).ok()?;
+        let (fid, info) = crate::oxm::lookup(header, 0).ok()?;
+        let (v, m) = (be_value(value), mask.map(be_value));
+        if m.is_some_and(|m| !info.maskable || v & !m != 0) {
+            return None;
+        }
+        let field =
+            crate::oxm::normalized_mask(fid, info, m).map(|m| MatchField::from_raw(fid, v, m));
+        Some((r.offset(), fid, field))
+    }
+
+    #[test]
+    fn the_fast_path_reads_every_tlv_it_takes_as_the_general_path_does() {
+        let mut taken = 0;
+        let fids = FIELDS.iter().map(|(f, _)| *f).chain((0..16).map(Fid::Reg));
+        for fid in fids {
+            let len = fid.len() as usize;
+            let exact = fid.header();
+            let masked = (exact & !0xff) | 0x100 | (2 * len) as u32;
+            let pattern: Vec<u8> = (0..len as u8).map(|i| 0x5a ^ i.wrapping_mul(37)).collect();
+            let mut cases: Vec<Vec<u8>> = vec![[&exact.to_be_bytes()[..], &pattern].concat()];
+            for mask in [vec![0xff; len], vec![0; len], vec![0xf0; len]] {
+                let value: Vec<u8> = pattern.iter().zip(&mask).map(|(v, m)| v & m).collect();
+                cases.push([&masked.to_be_bytes()[..], &value, &mask].concat());
+                // A value bit outside the mask: the fast path must leave it to the general one.
+                let stray: Vec<u8> = value.iter().zip(&mask).map(|(v, m)| v | !m).collect();
+                cases.push([&masked.to_be_bytes()[..], &stray, &mask].concat());
+            }
+            let fast = matches!(
+                fid,
+                Fid::InPort
+                    | Fid::Metadata
+                    | Fid::EthType
+                    | Fid::IpProto
+                    | Fid::Ipv4Src
+                    | Fid::Ipv4Dst
+                    | Fid::TcpSrc
+                    | Fid::TcpDst
+                    | Fid::UdpSrc
+                    | Fid::UdpDst
+                    | Fid::Reg(_)
+                    | Fid::ConjId
+                    | Fid::CtState
+                    | Fid::CtMark
+                    | Fid::CtLabel
+            );
+            for b in cases {
+                let Some(q) = quick(&b) else {
+                    // Only what the general path refuses, or a field it does not know.
+                    assert!(!fast || general(&b).is_none(), "{fid:?} {b:02x?}");
+                    continue;
+                };
+                assert!(fast, "{fid:?}");
+                taken += 1;
+                assert_eq!(Some((q.len, q.fid, q.field)), general(&b), "{b:02x?}");
+                assert_eq!(q.rank, q.fid.rank());
+                // Cut short, it is the general path's to report.
+                assert!(quick(&b[..b.len() - 1]).is_none(), "{b:02x?}");
+            }
+        }
+        assert!(taken > 100);
+    }
+
+    #[test]
+    fn ranks_order_fields_as_their_derived_order_does() {
+        let fids: Vec<Fid> = FIELDS
+            .iter()
+            .map(|(f, _)| *f)
+            .chain([
+                Fid::Reg(0),
+                Fid::Reg(15),
+                Fid::TunMetadata(1, 4),
+                Fid::TunMetadata(2, 1),
+            ])
+            .collect();
+        for a in &fids {
+            for b in &fids {
+                assert_eq!(a.cmp(b), a.rank().cmp(&b.rank()), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -25,10 +25,10 @@
 use crate::action::next_action;
 use crate::flow::{Action, FlowMod, FlowModCommand, Instruction, Match, MatchField};
 use crate::flow_mod::Fixed;
-use crate::instruction::next_instruction;
+use crate::instruction::{instructions_ok, next_instruction};
 use crate::message::read_header;
 use crate::oxm::{lookup, match_tlvs, normalized_mask, parse_tlv, walk_oxms};
-use crate::oxm_fast::be_value;
+use crate::oxm_fast::{be_value, quick};
 use crate::wire::Reader;
 use crate::Error;
 
@@ -149,10 +149,11 @@ impl<'a> MatchView<'a> {
         Ok((m, r.offset()))
     }
 
+    #[inline]
     fn parse_at(r: &mut Reader<'a>) -> Result<MatchView<'a>, Error> {
         let tlvs = match_tlvs(r)?;
         let (bytes, offset) = (tlvs.peek_rest(), tlvs.offset());
-        let canonical = walk_oxms(&mut tlvs.clone(), |_, _, _| {})?;
+        let canonical = walk_oxms(&mut tlvs.clone(), |_| {})?;
         Ok(MatchView {
             tlvs: bytes,
             offset,
@@ -196,6 +197,13 @@ impl Iterator for Fields<'_> {
     fn next(&mut self) -> Option<MatchField> {
         // Checked when the view was made, so nothing below fails.
         while !self.r.is_empty() {
+            if let Some(q) = quick(self.r.peek_rest()) {
+                self.r.advance(q.len);
+                match q.field {
+                    Some(f) => return Some(f),
+                    None => continue,
+                }
+            }
             let (header, value, mask) = parse_tlv(&mut self.r).ok()?;
             let (fid, info) = lookup(header, 0).ok()?;
             if let Some(m) = normalized_mask(fid, info, mask.map(be_value)) {
@@ -216,6 +224,9 @@ pub struct Instructions<'a> {
 impl<'a> Instructions<'a> {
     fn parse_at(r: &mut Reader<'a>) -> Result<Instructions<'a>, Error> {
         let (bytes, offset) = (r.peek_rest(), r.offset());
+        if instructions_ok(bytes) {
+            r.advance(bytes.len());
+        }
         while !r.is_empty() {
             next_instruction(r)?;
         }

@@ -72,6 +72,12 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Step over `n` bytes the caller has already checked are there.
+    #[inline]
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.pos += n;
+    }
+
     /// A sub-reader over the next `n` bytes (with correct absolute offsets).
     pub(crate) fn sub(&mut self, what: &'static str, n: usize) -> Result<Reader<'a>, Error> {
         let base = self.offset();
