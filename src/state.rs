@@ -123,30 +123,31 @@ impl AgentState {
 ///
 /// Errors: [`StateError`] naming the file when it cannot be read or parsed.
 pub fn read_agent_state(dir: &Path) -> Result<Option<AgentState>, StateError> {
-    let path = dir.join(AGENT_STATE);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| StateError::Json { path, source }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StateError::Io { path, source }),
-    }
+    read_json(dir, AGENT_STATE)
 }
 
 /// Writes `agent.json` of `dir` (atomically).
 pub fn write_agent_state(dir: &Path, state: &AgentState) -> Result<(), StateError> {
-    let json = serde_json::to_vec_pretty(state).map_err(|source| StateError::Json {
-        path: dir.join(AGENT_STATE),
-        source,
-    })?;
-    write_atomic(dir, AGENT_STATE, &json)
+    write_json(dir, AGENT_STATE, state)
 }
 
 /// Reads `allocation.json` of `dir`; `Ok(None)` when there is none.
 ///
 /// Errors: [`StateError`] naming the file when it cannot be read or parsed.
 pub fn read_allocation(dir: &Path) -> Result<Option<SavedAllocation>, StateError> {
-    let path = dir.join(ALLOCATION);
+    read_json(dir, ALLOCATION)
+}
+
+/// Writes `allocation.json` of `dir` (atomically).
+pub fn write_allocation(dir: &Path, a: &SavedAllocation) -> Result<(), StateError> {
+    write_json(dir, ALLOCATION, a)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+) -> Result<Option<T>, StateError> {
+    let path = dir.join(name);
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
@@ -156,13 +157,12 @@ pub fn read_allocation(dir: &Path) -> Result<Option<SavedAllocation>, StateError
     }
 }
 
-/// Writes `allocation.json` of `dir` (atomically).
-pub fn write_allocation(dir: &Path, a: &SavedAllocation) -> Result<(), StateError> {
-    let json = serde_json::to_vec(a).map_err(|source| StateError::Json {
-        path: dir.join(ALLOCATION),
+fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), StateError> {
+    let json = serde_json::to_vec_pretty(value).map_err(|source| StateError::Json {
+        path: dir.join(name),
         source,
     })?;
-    write_atomic(dir, ALLOCATION, &json)
+    write_atomic(dir, name, &json)
 }
 
 /// The YAML files of an input directory, sorted (what [`crate::policy::load_dir`] reads).

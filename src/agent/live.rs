@@ -354,6 +354,8 @@ impl Live {
         r
     }
 
+    /// [`Live::realize`] without the bookkeeping; `kind` is already `Restart` for the first
+    /// bundle of the run.
     async fn realize_inner(
         &mut self,
         policies: Arc<ResolvedPolicies>,
@@ -366,11 +368,6 @@ impl Live {
             compiler::compile_with(&policies, &pods, self.round, self.allocation.as_ref())?;
         // The flows live on only in the compact table (see `reconcile::Flow`).
         let desired = FlowTable::from_flows(&std::mem::take(&mut compiled.flows));
-        let kind = if self.restart_pending {
-            Kind::Restart
-        } else {
-            kind
-        };
         let of_err = |source| AgentError::OpenFlow {
             socket: self.cfg.agent.of_socket.clone(),
             source,
@@ -714,12 +711,7 @@ impl Live {
             let ofport = match self.ports.get(&pod.key) {
                 Some((n, ofport)) if *n == ifname => *ofport,
                 _ => {
-                    let ids = BTreeMap::from([
-                        ("pod-name".to_string(), pod.key.name.clone()),
-                        ("pod-namespace".to_string(), pod.key.namespace.clone()),
-                        ("ip".to_string(), pod.ip.to_string()),
-                        ("mac".to_string(), sandbox::mac_string(mac)),
-                    ]);
+                    let ids = super::port_external_ids(pod, mac);
                     let ofport = self
                         .db()
                         .await?

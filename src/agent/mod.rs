@@ -19,7 +19,7 @@ use openflow::flow::{FlowMod, FlowModCommand, MacAddr, Match};
 
 use crate::compiler::{self, Compiled, LocalPod};
 use crate::pipeline;
-use crate::policy::resolved::ResolvedPolicies;
+use crate::policy::resolved::{PodInfo, ResolvedPolicies};
 use crate::sandbox;
 
 /// How the agent reaches OVS and what it programs.
@@ -97,6 +97,17 @@ pub fn delete_all() -> FlowMod {
     let mut f = FlowMod::add(0xff, 0, Match::default(), vec![]);
     f.command = FlowModCommand::Delete;
     f
+}
+
+/// The `external_ids` of a pod's port: `pod-name`, `pod-namespace`, `ip`, `mac` (what the
+/// agent and `ovs-vsctl list Interface` show about whose port it is).
+pub fn port_external_ids(pod: &PodInfo, mac: [u8; 6]) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("pod-name".to_string(), pod.key.name.clone()),
+        ("pod-namespace".to_string(), pod.key.namespace.clone()),
+        ("ip".to_string(), pod.ip.to_string()),
+        ("mac".to_string(), sandbox::mac_string(mac)),
+    ])
 }
 
 /// Refuses to change the `datapath_type` of an existing bridge: OVS would re-create it, and
@@ -184,14 +195,8 @@ pub async fn realize_resolved(
             continue;
         }
         let mac = pod.mac.unwrap_or_else(|| sandbox::default_mac(pod.ip));
-        let ids = BTreeMap::from([
-            ("pod-name".to_string(), pod.key.name.clone()),
-            ("pod-namespace".to_string(), pod.key.namespace.clone()),
-            ("ip".to_string(), pod.ip.to_string()),
-            ("mac".to_string(), sandbox::mac_string(mac)),
-        ]);
         let ofport = db
-            .ensure_port(&cfg.bridge, &ifname, &ids)
+            .ensure_port(&cfg.bridge, &ifname, &port_external_ids(pod, mac))
             .await
             .map_err(ovsdb_err)?;
         pods.push(LocalPod {
