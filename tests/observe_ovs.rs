@@ -250,6 +250,11 @@ async fn logged_and_rejected_traffic_shows_in_the_audit_log_the_clients_and_the_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let log = read(&log_path);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&log_path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the audit log holds addresses: owner-only");
+    }
     let allows: Vec<&str> = log.lines().filter(|l| l.contains(" Allow ")).collect();
     assert_eq!(allows.len(), 3, "one line per allowed connection:\n{log}");
     assert!(

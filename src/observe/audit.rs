@@ -164,12 +164,17 @@ impl AuditLog {
                 });
             }
         }
+        // The lines hold pod addresses: owner-only, like the state directory's files.
+        let mut open = std::fs::OpenOptions::new();
+        open.read(true).create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
         let file = file_rotate::FileRotate::new(
             &cfg.path,
             file_rotate::suffix::AppendCount::new(cfg.max_files),
             file_rotate::ContentLimit::BytesSurpassed(cfg.max_bytes),
             file_rotate::compression::Compression::None,
-            None,
+            Some(open),
         );
         Ok(Self::to_writer(file, cfg.format))
     }
