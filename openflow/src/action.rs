@@ -14,6 +14,7 @@ use crate::Error;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 mod ext;
+mod quick;
 
 /// OFPAT_OUTPUT.
 pub const OFPAT_OUTPUT: u16 = 0;
@@ -872,6 +873,10 @@ pub(crate) fn frame_actions<'a>(r: &mut Reader<'a>) -> Result<Actions<'a>, Error
 pub(crate) fn next_action(r: &mut Reader) -> Option<Result<Action, Error>> {
     let off = r.offset();
     let len = r.peek_u16(2)? as usize;
+    if let Some(a) = r.peek_rest().get(..len).and_then(quick::action) {
+        r.advance(len);
+        return Some(Ok(a));
+    }
     let mut a = r.sub("action", len).ok()?;
     Some(parse_action(&mut a, off))
 }

@@ -5,7 +5,7 @@
 
 use crate::action::{emit_actions, frame_actions};
 use crate::flow::Instruction;
-use crate::view::InstructionView;
+use crate::view::{Actions, InstructionView};
 use crate::wire::{put_u16_at, Reader};
 use crate::Error;
 
@@ -79,7 +79,39 @@ pub fn emit_instructions(insts: &[Instruction], buf: &mut Vec<u8>) {
 /// Errors: [`Error::BadLength`] for a bad instruction length, [`Error::BadInstruction`] for an
 /// unknown type, plus action errors.
 pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Error> {
-    let mut out = Vec::with_capacity(crate::wire::count_items(r.peek_rest()));
+    let bytes = r.peek_rest();
+    let mut out = Vec::with_capacity(crate::wire::count_items(bytes));
+    if instructions_ok(bytes) {
+        // The framing is known good: read each instruction straight from its bytes.
+        let mut at = 0;
+        while let Some(h) = bytes[at..].first_chunk::<4>() {
+            let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+            let b = &bytes[at..at + len];
+            let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+            let u64_at = |i: usize| u64::from(u32_at(i)) << 32 | u64::from(u32_at(i + 4));
+            out.push(match u16::from_be_bytes([h[0], h[1]]) {
+                1 => Instruction::GotoTable(b[4]),
+                2 => Instruction::WriteMetadata(u64_at(8), u64_at(16)),
+                k @ (3 | 4) => {
+                    let list = &b[8..];
+                    let actions =
+                        Actions::new(list, r.offset() + at + 8, crate::wire::count_items(list))
+                            .to_vec()?;
+                    if k == 3 {
+                        Instruction::WriteActions(actions)
+                    } else {
+                        Instruction::ApplyActions(actions)
+                    }
+                }
+                5 => Instruction::ClearActions,
+                6 => Instruction::Meter(u32_at(4)),
+                _ => next_instruction(&mut Reader::new(b, r.offset() + at))?.to_instruction()?,
+            });
+            at += len;
+        }
+        r.advance(bytes.len());
+        return Ok(out);
+    }
     while !r.is_empty() {
         out.push(next_instruction(r)?.to_instruction()?);
     }

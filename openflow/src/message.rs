@@ -359,6 +359,10 @@ impl Message {
     /// (all with offsets from the start of `bytes`). Never panics.
     pub fn decode(bytes: &[u8]) -> Result<(u32, Message), Error> {
         let (version, kind, xid, mut r) = read_header(bytes)?;
+        if kind == 14 {
+            // FLOW_MOD, the message decoded in bulk, without the other kinds' frame.
+            return Ok((xid, Message::FlowMod(FlowMod::parse(&mut r)?)));
+        }
         let msg = Self::decode_body(version, kind, xid, &mut r)?;
         Ok((xid, msg))
     }

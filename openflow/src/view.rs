@@ -271,8 +271,19 @@ impl<'a> Iterator for InstructionIter<'a> {
     type Item = InstructionView<'a>;
 
     fn next(&mut self) -> Option<InstructionView<'a>> {
-        if self.r.is_empty() {
-            return None;
+        // Checked when the view was made: read the common instructions straight from their
+        // bytes; the rest (and anything odd) through the checked reader.
+        let b = self.r.peek_rest();
+        let h = b.first_chunk::<4>()?;
+        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+        if let (3 | 4, Some(list)) = (u16::from_be_bytes([h[0], h[1]]), b.get(8..len)) {
+            let a = Actions::new(list, self.r.offset() + 8, crate::wire::count_items(list));
+            self.r.advance(len);
+            return Some(if h[1] == 3 {
+                InstructionView::WriteActions(a)
+            } else {
+                InstructionView::ApplyActions(a)
+            });
         }
         next_instruction(&mut self.r).ok()
     }

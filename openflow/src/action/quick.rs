@@ -1,0 +1,292 @@
+//! Decode fast path for the actions policy pipelines write most: output, set_field and
+//! reg_load into registers and conntrack marks, resubmit, conjunction, `ct` with such loads in
+//! its exec list, and ct_clear.
+//!
+//! [`action`] reads one framed action straight from its bytes, with no reader, offsets or
+//! error values, and answers only when the action is one of those forms and well formed. Then
+//! its answer is exactly what the general decoder ([`super::parse_action`]) gives; anything
+//! else (another action, an error, a form kept raw) is `None`, and the general decoder reads
+//! the action again and reports it. So the fast path changes no outcome, only its cost; the
+//! test below checks that on every action of the golden corpus.
+
+use super::{
+    NXAST_CONJUNCTION, NXAST_CT, NXAST_CT_CLEAR, NXAST_REG_LOAD, NXAST_RESUBMIT_TABLE,
+    NXAST_RESUBMIT_TABLE_CT, NX_CT_F_COMMIT, NX_CT_F_FORCE, NX_IN_PORT, OFPAT_EXPERIMENTER,
+    OFPAT_OUTPUT, OFPAT_SET_FIELD,
+};
+use crate::error::NX_VENDOR_ID;
+use crate::flow::{Action, CtZone, Field};
+
+#[inline(always)]
+fn u16_at(b: &[u8], i: usize) -> u16 {
+    u16::from_be_bytes([b[i], b[i + 1]])
+}
+
+#[inline(always)]
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+#[inline(always)]
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    u64::from(u32_at(b, i)) << 32 | u64::from(u32_at(b, i + 4))
+}
+
+/// The action in `b`, one whole action whose length field is `b.len()`, when it is one of the
+/// forms in the module docs and well formed; `None` otherwise.
+#[inline]
+pub(super) fn action(b: &[u8]) -> Option<Action> {
+    let (&[t0, t1, l0, l1], _) = b.split_first_chunk::<4>()?;
+    let (kind, len) = (
+        u16::from_be_bytes([t0, t1]),
+        u16::from_be_bytes([l0, l1]) as usize,
+    );
+    if len != b.len() {
+        return None;
+    }
+    match kind {
+        OFPAT_OUTPUT if len == 16 => Some(Action::Output {
+            port: u32_at(b, 4),
+            max_len: u16_at(b, 8),
+        }),
+        OFPAT_SET_FIELD if len >= 8 => set_field(b),
+        OFPAT_EXPERIMENTER if len >= 16 && u32_at(b, 4) == NX_VENDOR_ID => match u16_at(b, 8) {
+            NXAST_REG_LOAD if len == 24 => reg_load(b),
+            NXAST_RESUBMIT_TABLE | NXAST_RESUBMIT_TABLE_CT if len == 16 => {
+                if b[13..16] != [0, 0, 0] {
+                    return None;
+                }
+                let (in_port, table) = (u16_at(b, 10), b[12]);
+                let ct = u16_at(b, 8) == NXAST_RESUBMIT_TABLE_CT;
+                Some(if in_port == NX_IN_PORT && !ct {
+                    Action::Resubmit { table }
+                } else {
+                    Action::ResubmitExt { in_port, table, ct }
+                })
+            }
+            NXAST_CONJUNCTION if len == 16 => Some(Action::Conjunction {
+                clause: b[10].wrapping_add(1),
+                n_clauses: b[11],
+                id: u32_at(b, 12),
+            }),
+            NXAST_CT if len >= 24 => ct(b),
+            NXAST_CT_CLEAR if len == 16 && b[10..].iter().all(|x| *x == 0) => Some(Action::CtClear),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// OFPAT_SET_FIELD of a register or conntrack mark/label without a mask.
+#[inline]
+fn set_field(b: &[u8]) -> Option<Action> {
+    let h = u32_at(b, 4);
+    let n = (h & 0xff) as usize;
+    let field = match h {
+        0x0001_d604 => Field::CtMark,
+        0x0001_d810 => Field::CtLabel,
+        h if h & 0xffff_e1ff == 0x0001_0004 => Field::Reg(((h >> 9) & 0xf) as u8),
+        _ => return None,
+    };
+    let value = b.get(8..8 + n)?;
+    if h != field.set_field_header() || b[8 + n..].iter().any(|x| *x != 0) {
+        return None;
+    }
+    let v = value.iter().fold(0u128, |a, x| a << 8 | u128::from(*x));
+    let bits = field.bits();
+    if bits < 128 && v >> bits != 0 {
+        return None;
+    }
+    Some(Action::Load {
+        field,
+        ofs: 0,
+        n_bits: bits,
+        value: v,
+    })
+}
+
+/// NXAST_REG_LOAD into a register or conntrack mark/label.
+#[inline]
+fn reg_load(b: &[u8]) -> Option<Action> {
+    let on = u16_at(b, 10);
+    let (ofs, n_bits) = (on >> 6, (on & 0x3f) + 1);
+    let field = match u32_at(b, 12) {
+        0x0001_d604 => Field::CtMark,
+        0x0001_d810 => Field::CtLabel,
+        h if h & 0xffff_e1ff == 0x0001_0004 => Field::Reg(((h >> 9) & 0xf) as u8),
+        _ => return None,
+    };
+    let value = u64_at(b, 16);
+    if ofs + n_bits > field.bits() || (n_bits < 64 && value >> n_bits != 0) {
+        return None;
+    }
+    let value = u128::from(value);
+    Some(if ofs == 0 && n_bits == field.bits() {
+        Action::RegLoad {
+            field,
+            ofs,
+            n_bits,
+            value,
+        }
+    } else {
+        Action::Load {
+            field,
+            ofs,
+            n_bits,
+            value,
+        }
+    })
+}
+
+/// NXAST_CT with an immediate zone, commit/force flags only, and an exec list of loads into
+/// ct_mark / ct_label (what a policy pipeline commits with).
+#[inline(never)]
+fn ct(b: &[u8]) -> Option<Action> {
+    let flags = u16_at(b, 10);
+    if flags & !(NX_CT_F_COMMIT | NX_CT_F_FORCE) != 0 || u32_at(b, 12) != 0 {
+        return None;
+    }
+    let (zone, table, alg) = (u16_at(b, 16), b[18], u16_at(b, 22));
+    let mut list = &b[24..];
+    let mut exec = Vec::with_capacity(crate::wire::count_items(list));
+    while !list.is_empty() {
+        let len = u16_at(list.get(..4)?, 2) as usize;
+        if len < 8 || !len.is_multiple_of(8) || len > list.len() {
+            return None;
+        }
+        let a = action(&list[..len])?;
+        if !matches!(
+            a,
+            Action::Load {
+                field: Field::CtMark | Field::CtLabel,
+                ..
+            } | Action::RegLoad {
+                field: Field::CtMark | Field::CtLabel,
+                ..
+            }
+        ) {
+            return None;
+        }
+        exec.push(a);
+        list = &list[len..];
+    }
+    let table = (table != 0xff).then_some(table);
+    Some(Action::ct(
+        flags & NX_CT_F_COMMIT != 0,
+        flags & NX_CT_F_FORCE != 0,
+        CtZone::Imm(zone),
+        table,
+        alg,
+        exec,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Reader;
+
+    /// Every action list of the golden flow corpus: the fast path answers the general decoder's
+    /// answer or nothing, and answers for the forms it is for.
+    #[test]
+    fn the_fast_path_agrees_with_the_general_decoder_on_the_golden_corpus() {
+        let golden = include_str!("../../tests/golden/flows.golden");
+        let (mut taken, mut total) = (0, 0);
+        let mut mutants = Vec::new();
+        for line in golden.lines() {
+            let Some(hex) = line.strip_prefix("hex: ") else {
+                continue;
+            };
+            let Some(bytes) = (0..hex.len())
+                .step_by(2)
+                .map(|i| {
+                    hex.get(i..i + 2)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                })
+                .collect::<Option<Vec<u8>>>()
+            else {
+                continue;
+            };
+            let Ok((_, crate::Message::FlowMod(_))) = crate::Message::decode(&bytes) else {
+                continue;
+            };
+            let (_, v) = crate::FlowModView::parse(&bytes).expect("view");
+            for i in v.instructions {
+                let (crate::view::InstructionView::ApplyActions(a)
+                | crate::view::InstructionView::WriteActions(a)) = i
+                else {
+                    continue;
+                };
+                let mut list = a.bytes();
+                while !list.is_empty() {
+                    let len = u16::from_be_bytes([list[2], list[3]]) as usize;
+                    let one = &list[..len];
+                    let general = super::super::parse_action(&mut Reader::new(one, 0), 0);
+                    total += 1;
+                    if let Some(fast) = action(one) {
+                        taken += 1;
+                        assert_eq!(Some(&fast), general.as_ref().ok(), "{}", line);
+                    }
+                    mutants.push(one.to_vec());
+                    list = &list[len..];
+                }
+            }
+        }
+        assert!(total > 200, "the corpus has {total} actions");
+        assert!(taken > 30, "the fast path took {taken} of {total}");
+        // Each action with one byte changed (after the length field), many times over: the
+        // changes that reach the checks of the forms the fast path reads.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let (mut agreed, mut tried) = (0, 0);
+        for a in &mutants {
+            for _ in 0..64 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let mut m = a.clone();
+                let at = 4 + (seed as usize >> 8) % (m.len() - 4);
+                m[at] = seed as u8;
+                let general = super::super::parse_action(&mut Reader::new(&m, 0), 0);
+                tried += 1;
+                if let Some(fast) = action(&m) {
+                    agreed += 1;
+                    assert_eq!(Some(&fast), general.as_ref().ok(), "{m:02x?}");
+                }
+            }
+        }
+        assert!(
+            agreed > tried / 20,
+            "the fast path took {agreed} of {tried} mutants"
+        );
+    }
+
+    #[test]
+    fn the_fast_path_leaves_bad_and_unusual_forms_to_the_general_decoder() {
+        // reg_load of 0x10 into reg0[0..3]: wider than its bit range (an error).
+        let bad_load = [
+            0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 7, 0, 3, 0, 1, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        assert_eq!(action(&bad_load), None);
+        // The same load with value 2 is taken.
+        let mut ok = bad_load;
+        ok[23] = 2;
+        assert_eq!(
+            action(&ok),
+            Some(Action::Load {
+                field: Field::Reg(0),
+                ofs: 0,
+                n_bits: 4,
+                value: 2
+            })
+        );
+        // resubmit with nonzero padding is kept raw by the general decoder.
+        let resubmit = [
+            0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 14, 0xff, 0xf8, 3, 0, 0, 1,
+        ];
+        assert_eq!(action(&resubmit), None);
+        // A length field that disagrees with the slice.
+        let mut short = ok;
+        short[3] = 16;
+        assert_eq!(action(&short), None);
+    }
+}
