@@ -161,6 +161,10 @@ fn main() {
     let rules = model(n);
     let our_flows = ours(&rules, n);
     let their_flows = theirs(&rules, n);
+    if let Some(phase) = std::env::args().find_map(|a| a.strip_prefix("profile=").map(String::from))
+    {
+        return profile(&phase, &our_flows, &their_flows);
+    }
     println!("batch: {n} flow_mods, 4 Antrea shapes (best of 5 runs each)");
 
     // Encode: whole OFPT_FLOW_MOD messages. Ours into one reserved buffer; rovs through its
@@ -326,4 +330,64 @@ fn without_instructions(frame: &[u8]) -> Vec<u8> {
     let mut v = frame[..end].to_vec();
     v[2..4].copy_from_slice(&(end as u16).to_be_bytes());
     v
+}
+
+/// `profile=encode|decode|view|walk|rovs-decode`: run one phase 50 times over the batch and print
+/// nothing else, for `perf record` (see docs/benchmarks.md).
+fn profile(phase: &str, flows: &[FlowMod], theirs: &[rovs_openflow::Flow]) {
+    let mut buf = Vec::with_capacity(flows.len() * 200);
+    let mut ends = Vec::with_capacity(flows.len());
+    for (i, f) in flows.iter().enumerate() {
+        f.emit_message(i as u32, &mut buf);
+        ends.push(buf.len());
+    }
+    let mut start = 0;
+    let frames: Vec<&[u8]> = ends
+        .iter()
+        .map(|&e| {
+            let f = &buf[start..e];
+            start = e;
+            f
+        })
+        .collect();
+    let mut out = Vec::with_capacity(buf.len());
+    for _ in 0..50 {
+        match phase {
+            "encode" => {
+                out.clear();
+                for (i, f) in flows.iter().enumerate() {
+                    f.emit_message(i as u32, &mut out);
+                }
+                black_box(&out);
+            }
+            "decode" => frames
+                .iter()
+                .for_each(|f| drop(black_box(Message::decode(f)))),
+            "view" => frames
+                .iter()
+                .for_each(|f| drop(black_box(FlowModView::parse(f)))),
+            "none" => {}
+            "rovs-encode" => {
+                let mut total = 0;
+                for (i, f) in theirs.iter().enumerate() {
+                    let m = f
+                        .to_message(rovs_openflow::Version::Of13, i as u32)
+                        .encode();
+                    total += m.len();
+                    black_box(m);
+                }
+                black_box(total);
+            }
+            "rovs-decode" => frames.iter().for_each(|f| {
+                let body = &f[8 + 40..];
+                let m = rovs_openflow::Match::decode(body).expect("rovs match");
+                black_box(rovs_openflow::InstructionList::decode(&body[m.1..]).map(|i| (m, i)))
+                    .expect("rovs instructions");
+            }),
+            "walk" => frames.iter().for_each(|f| {
+                black_box(walk_view(f));
+            }),
+            other => panic!("profile={other}: encode, decode, view, walk or rovs-decode"),
+        }
+    }
 }

@@ -15,6 +15,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 mod ext;
 mod quick;
+pub(crate) use quick::decode_list;
 
 /// OFPAT_OUTPUT.
 pub const OFPAT_OUTPUT: u16 = 0;
@@ -122,21 +123,59 @@ fn finish(buf: &mut Vec<u8>, start: usize) {
     put_u16_at(buf, start + 2, len as u16);
 }
 
+/// A 16-byte Nicira action: its header and `body` (the 6 bytes after the subtype, zero-padded).
+/// One fixed-size write, as the common actions are emitted in bulk.
+#[inline]
+fn nx16(buf: &mut Vec<u8>, subtype: u16, body: [u8; 6]) {
+    let [v0, v1, v2, v3] = NX_VENDOR_ID.to_be_bytes();
+    let [s0, s1] = subtype.to_be_bytes();
+    let [b0, b1, b2, b3, b4, b5] = body;
+    buf.extend_from_slice(&[
+        0xff, 0xff, 0, 16, v0, v1, v2, v3, s0, s1, b0, b1, b2, b3, b4, b5,
+    ]);
+}
+
 fn emit_reg_load(buf: &mut Vec<u8>, field: Field, ofs: u16, n_bits: u16, value: u128) {
     // REG_LOAD carries at most 64 bits; OVS splits wider runs into 64-bit pieces.
     let mut done = 0u16;
     while done < n_bits.max(1) {
         let n = (n_bits - done).min(64);
-        let start = nx_header(buf, NXAST_REG_LOAD);
-        buf.extend_from_slice(&ofs_nbits(ofs + done, n).to_be_bytes());
-        buf.extend_from_slice(&field.nxm_header().to_be_bytes());
         let v = (value >> done) & ones(n as u32);
-        buf.extend_from_slice(&(v as u64).to_be_bytes());
-        finish(buf, start);
+        let mut a = [0u8; 24];
+        a[..4].copy_from_slice(&[0xff, 0xff, 0, 24]);
+        a[4..8].copy_from_slice(&NX_VENDOR_ID.to_be_bytes());
+        a[8..10].copy_from_slice(&NXAST_REG_LOAD.to_be_bytes());
+        a[10..12].copy_from_slice(&ofs_nbits(ofs + done, n).to_be_bytes());
+        a[12..16].copy_from_slice(&field.nxm_header().to_be_bytes());
+        a[16..].copy_from_slice(&(v as u64).to_be_bytes());
+        buf.extend_from_slice(&a);
         if n_bits == 0 {
             break;
         }
         done += n;
+    }
+}
+
+/// OFPAT_SET_FIELD of a whole field (OF1.3 §7.2.5): header, the field's OXM TLV, zero padding
+/// to a multiple of 8, written as one fixed-size block for fields of up to 16 bytes.
+fn emit_set_field(buf: &mut Vec<u8>, field: Field, value: u128) {
+    let header = field.set_field_header();
+    let n = (header & 0xff) as usize;
+    if n > 16 {
+        let start = buf.len();
+        buf.extend_from_slice(&[0, 25, 0, 0]);
+        emit_tlv(buf, header, value, None);
+        finish(buf, start);
+        return;
+    }
+    let len = (8 + n).div_ceil(8) * 8;
+    let mut a = [0u8; 24];
+    a[..4].copy_from_slice(&[0, 25, 0, len as u8]);
+    a[4..8].copy_from_slice(&header.to_be_bytes());
+    a[8..8 + n].copy_from_slice(&value.to_be_bytes()[16 - n..]);
+    match len {
+        16 => buf.extend_from_slice(&a[..16]),
+        _ => buf.extend_from_slice(&a),
     }
 }
 
@@ -148,17 +187,21 @@ fn emit_ct(
     alg: u16,
     exec: &[Action],
 ) {
-    let start = nx_header(buf, NXAST_CT);
-    buf.extend_from_slice(&flags.to_be_bytes());
+    let start = buf.len();
     let (src, word) = match zone {
         CtZone::Imm(z) => (0, z),
         CtZone::Field { field, ofs, n_bits } => (field.nxm_header(), ofs_nbits(ofs, n_bits)),
     };
-    buf.extend_from_slice(&src.to_be_bytes());
-    buf.extend_from_slice(&word.to_be_bytes());
-    buf.push(table.unwrap_or(0xff));
-    buf.extend_from_slice(&[0; 3]);
-    buf.extend_from_slice(&alg.to_be_bytes());
+    let mut a = [0u8; 24];
+    a[..4].copy_from_slice(&[0xff, 0xff, 0, 0]);
+    a[4..8].copy_from_slice(&NX_VENDOR_ID.to_be_bytes());
+    a[8..10].copy_from_slice(&NXAST_CT.to_be_bytes());
+    a[10..12].copy_from_slice(&flags.to_be_bytes());
+    a[12..16].copy_from_slice(&src.to_be_bytes());
+    a[16..18].copy_from_slice(&word.to_be_bytes());
+    a[18] = table.unwrap_or(0xff);
+    a[22..24].copy_from_slice(&alg.to_be_bytes());
+    buf.extend_from_slice(&a);
     for a in exec {
         a.emit(buf);
     }
@@ -516,10 +559,8 @@ impl Action {
     pub fn emit(&self, buf: &mut Vec<u8>) {
         match self {
             Action::Output { port, max_len } => {
-                buf.extend_from_slice(&[0, 0, 0, 16]);
-                buf.extend_from_slice(&port.to_be_bytes());
-                buf.extend_from_slice(&max_len.to_be_bytes());
-                buf.extend_from_slice(&[0; 6]);
+                let ([p0, p1, p2, p3], [m0, m1]) = (port.to_be_bytes(), max_len.to_be_bytes());
+                buf.extend_from_slice(&[0, 0, 0, 16, p0, p1, p2, p3, m0, m1, 0, 0, 0, 0, 0, 0]);
             }
             Action::Group(g) => {
                 buf.extend_from_slice(&[0, 22, 0, 8]);
@@ -534,28 +575,17 @@ impl Action {
             Action::PopMpls(e) => std8(buf, 20, &e.to_be_bytes()),
             Action::SetQueue(q) => std8(buf, 21, &q.to_be_bytes()),
             Action::SetNwTtl(t) => std8(buf, 23, &[*t]),
-            Action::CtClear => {
-                let start = nx_header(buf, NXAST_CT_CLEAR);
-                finish(buf, start);
-            }
-            Action::Exit => {
-                let start = nx_header(buf, NXAST_EXIT);
-                finish(buf, start);
-            }
-            Action::PopQueue => {
-                let start = nx_header(buf, NXAST_POP_QUEUE);
-                finish(buf, start);
-            }
+            Action::CtClear => nx16(buf, NXAST_CT_CLEAR, [0; 6]),
+            Action::Exit => nx16(buf, NXAST_EXIT, [0; 6]),
+            Action::PopQueue => nx16(buf, NXAST_POP_QUEUE, [0; 6]),
             Action::ResubmitExt { in_port, table, ct } => {
                 let subtype = if *ct {
                     NXAST_RESUBMIT_TABLE_CT
                 } else {
                     NXAST_RESUBMIT_TABLE
                 };
-                let start = nx_header(buf, subtype);
-                buf.extend_from_slice(&in_port.to_be_bytes());
-                buf.push(*table);
-                finish(buf, start);
+                let [p0, p1] = in_port.to_be_bytes();
+                nx16(buf, subtype, [p0, p1, *table, 0, 0, 0]);
             }
             Action::Load {
                 field,
@@ -564,15 +594,7 @@ impl Action {
                 value,
             } => {
                 if *ofs == 0 && *n_bits == field.bits() {
-                    let start = buf.len();
-                    buf.extend_from_slice(&[0, 25, 0, 0]);
-                    emit_tlv(
-                        buf,
-                        field.set_field_header(),
-                        *value & ones(field.bits() as u32),
-                        None,
-                    );
-                    finish(buf, start);
+                    emit_set_field(buf, *field, *value & ones(field.bits() as u32));
                 } else {
                     emit_reg_load(buf, *field, *ofs, *n_bits, *value);
                 }
@@ -610,11 +632,9 @@ impl Action {
                 clause,
                 n_clauses,
             } => {
-                let start = nx_header(buf, NXAST_CONJUNCTION);
-                buf.push(clause.wrapping_sub(1));
-                buf.push(*n_clauses);
-                buf.extend_from_slice(&id.to_be_bytes());
-                finish(buf, start);
+                let [i0, i1, i2, i3] = id.to_be_bytes();
+                let body = [clause.wrapping_sub(1), *n_clauses, i0, i1, i2, i3];
+                nx16(buf, NXAST_CONJUNCTION, body);
             }
             Action::Ct {
                 commit,
@@ -738,10 +758,8 @@ impl Action {
                 finish(buf, start);
             }
             Action::Resubmit { table } => {
-                let start = nx_header(buf, NXAST_RESUBMIT_TABLE);
-                buf.extend_from_slice(&NX_IN_PORT.to_be_bytes());
-                buf.push(*table);
-                finish(buf, start);
+                let [p0, p1] = NX_IN_PORT.to_be_bytes();
+                nx16(buf, NXAST_RESUBMIT_TABLE, [p0, p1, *table, 0, 0, 0]);
             }
             Action::Note(bytes) => {
                 let start = nx_header(buf, NXAST_NOTE);

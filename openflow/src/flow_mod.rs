@@ -43,20 +43,27 @@ impl FlowModCommand {
 impl FlowMod {
     /// Append the body (everything after the 8-byte `ofp_header`).
     pub fn emit(&self, buf: &mut Vec<u8>) {
-        buf.extend_from_slice(&self.cookie.to_be_bytes());
-        buf.extend_from_slice(&self.cookie_mask.to_be_bytes());
-        buf.push(self.table_id);
-        buf.push(self.command.code());
-        buf.extend_from_slice(&self.idle_timeout.to_be_bytes());
-        buf.extend_from_slice(&self.hard_timeout.to_be_bytes());
-        buf.extend_from_slice(&self.priority.to_be_bytes());
-        buf.extend_from_slice(&self.buffer_id.to_be_bytes());
-        buf.extend_from_slice(&self.out_port.to_be_bytes());
-        buf.extend_from_slice(&self.out_group.to_be_bytes());
-        buf.extend_from_slice(&self.flags.to_be_bytes());
-        buf.extend_from_slice(&[0, 0]);
+        buf.extend_from_slice(&self.fixed());
         self.r#match.emit(buf);
         emit_instructions(&self.instructions, buf);
+    }
+
+    /// The 40 fixed bytes of the body, written as one block.
+    #[inline]
+    fn fixed(&self) -> [u8; 40] {
+        let mut b = [0u8; 40];
+        b[0..8].copy_from_slice(&self.cookie.to_be_bytes());
+        b[8..16].copy_from_slice(&self.cookie_mask.to_be_bytes());
+        b[16] = self.table_id;
+        b[17] = self.command.code();
+        b[18..20].copy_from_slice(&self.idle_timeout.to_be_bytes());
+        b[20..22].copy_from_slice(&self.hard_timeout.to_be_bytes());
+        b[22..24].copy_from_slice(&self.priority.to_be_bytes());
+        b[24..28].copy_from_slice(&self.buffer_id.to_be_bytes());
+        b[28..32].copy_from_slice(&self.out_port.to_be_bytes());
+        b[32..36].copy_from_slice(&self.out_group.to_be_bytes());
+        b[36..38].copy_from_slice(&self.flags.to_be_bytes());
+        b
     }
 
     /// Append the whole OFPT_FLOW_MOD message: the 8-byte `ofp_header` with `xid`, then the
@@ -91,6 +98,7 @@ impl FlowMod {
     ///
     /// Errors: [`Error::Truncated`], [`Error::BadValue`] for an unknown command, match,
     /// instruction and action errors.
+    #[inline]
     pub(crate) fn parse(r: &mut Reader) -> Result<FlowMod, Error> {
         let f = Fixed::parse(r)?;
         let r#match = Match::parse(r)?;

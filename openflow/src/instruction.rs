@@ -5,7 +5,7 @@
 
 use crate::action::{emit_actions, frame_actions};
 use crate::flow::Instruction;
-use crate::view::{Actions, InstructionView};
+use crate::view::InstructionView;
 use crate::wire::{put_u16_at, Reader};
 use crate::Error;
 
@@ -94,9 +94,8 @@ pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Err
                 2 => Instruction::WriteMetadata(u64_at(8), u64_at(16)),
                 k @ (3 | 4) => {
                     let list = &b[8..];
-                    let actions =
-                        Actions::new(list, r.offset() + at + 8, crate::wire::count_items(list))
-                            .to_vec()?;
+                    let mut actions = Vec::with_capacity(crate::wire::count_items(list));
+                    crate::action::decode_list(list, r.offset() + at + 8, &mut actions)?;
                     if k == 3 {
                         Instruction::WriteActions(actions)
                     } else {

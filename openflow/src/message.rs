@@ -361,7 +361,10 @@ impl Message {
         let (version, kind, xid, mut r) = read_header(bytes)?;
         if kind == 14 {
             // FLOW_MOD, the message decoded in bulk, without the other kinds' frame.
-            return Ok((xid, Message::FlowMod(FlowMod::parse(&mut r)?)));
+            return match FlowMod::parse(&mut r) {
+                Ok(f) => Ok((xid, Message::FlowMod(f))),
+                Err(e) => Err(e),
+            };
         }
         let msg = Self::decode_body(version, kind, xid, &mut r)?;
         Ok((xid, msg))

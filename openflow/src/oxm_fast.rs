@@ -266,6 +266,29 @@ const INLINE_FIELDS: usize = 32;
 /// Append `m` as an `ofp_match` exactly as [`Match::emit`] specifies (canonical order, masks
 /// normalised, padding), without allocating for matches of up to [`INLINE_FIELDS`] fields.
 pub(crate) fn emit_match(m: &Match, buf: &mut Vec<u8>) {
+    // Optimistically in list order: a match built in canonical order (as the flow text parser
+    // and the decoder build them) is written in one pass. Equal fields stay in input order, as
+    // the stable sort below keeps them.
+    let start = buf.len();
+    buf.extend_from_slice(&[0, 1, 0, 0]);
+    let mut last = 0;
+    for f in &m.0 {
+        let (fid, v, mask) = f.raw();
+        let rank = fid.rank();
+        if rank < last {
+            buf.truncate(start);
+            return emit_unsorted(m, buf);
+        }
+        last = rank;
+        if let Some((fid, v, mask)) = normalized_raw((fid, v, mask)) {
+            emit_field(buf, fid, v, mask);
+        }
+    }
+    finish_match(buf, start);
+}
+
+/// [`emit_match`] for a match whose fields are out of canonical order.
+fn emit_unsorted(m: &Match, buf: &mut Vec<u8>) {
     if m.0.len() > INLINE_FIELDS {
         return emit_sorted(m.canonical().0.iter().map(|f| f.raw()), buf);
     }
@@ -310,9 +333,17 @@ fn emit_sorted(tlvs: impl Iterator<Item = (Fid, u128, Option<u128>)>, buf: &mut 
     for (fid, v, m) in tlvs {
         emit_field(buf, fid, v, m);
     }
+    finish_match(buf, start);
+}
+
+/// Write the length of the `ofp_match` that starts at `start` and pad it to 8 bytes.
+#[inline]
+fn finish_match(buf: &mut Vec<u8>, start: usize) {
     let len = buf.len() - start;
     put_u16_at(buf, start + 2, len as u16);
-    buf.resize(buf.len() + pad8(len), 0);
+    // A fixed-size write and a truncate instead of a variable-length fill.
+    buf.extend_from_slice(&[0; 8]);
+    buf.truncate(buf.len() - 8 + pad8(len));
 }
 
 #[cfg(test)]

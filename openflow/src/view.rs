@@ -367,9 +367,7 @@ impl<'a> Actions<'a> {
     /// Errors: the first action body that does not decode.
     pub fn to_vec(&self) -> Result<Vec<Action>, Error> {
         let mut v = Vec::with_capacity(self.count);
-        for a in self.iter() {
-            v.push(a?);
-        }
+        crate::action::decode_list(self.bytes, self.offset, &mut v)?;
         Ok(v)
     }
 }

@@ -16,6 +16,8 @@ use super::{
 };
 use crate::error::NX_VENDOR_ID;
 use crate::flow::{Action, CtZone, Field};
+use crate::wire::Reader;
+use crate::Error;
 
 #[inline(always)]
 fn u16_at(b: &[u8], i: usize) -> u16 {
@@ -36,6 +38,34 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
 /// forms in the module docs and well formed; `None` otherwise.
 #[inline]
 pub(super) fn action(b: &[u8]) -> Option<Action> {
+    with(b, |a| a)
+}
+
+/// Decode the framed action list `list` (see [`super::frame_actions`]; `offset` is its absolute
+/// offset) onto the end of `out`: each action through the fast path, the others through the
+/// general decoder.
+///
+/// Errors: the general decoder's, for the first action that does not decode.
+#[inline]
+pub(crate) fn decode_list(list: &[u8], offset: usize, out: &mut Vec<Action>) -> Result<(), Error> {
+    let mut at = 0;
+    while let Some(h) = list.get(at..at + 4) {
+        let len = (u16::from_be_bytes([h[2], h[3]]) as usize).max(4);
+        let b = list.get(at..at + len).unwrap_or(&list[at..]);
+        // Each action is written straight into the list: building it elsewhere and moving it
+        // in costs more than decoding it.
+        if with(b, |a| out.push(a)).is_none() {
+            let mut r = Reader::new(b, offset + at);
+            out.push(super::parse_action(&mut r, offset + at)?);
+        }
+        at += len;
+    }
+    Ok(())
+}
+
+/// [`action`], handing the decoded action to `emit`.
+#[inline(always)]
+fn with<R>(b: &[u8], emit: impl FnOnce(Action) -> R) -> Option<R> {
     let (&[t0, t1, l0, l1], _) = b.split_first_chunk::<4>()?;
     let (kind, len) = (
         u16::from_be_bytes([t0, t1]),
@@ -45,13 +75,13 @@ pub(super) fn action(b: &[u8]) -> Option<Action> {
         return None;
     }
     match kind {
-        OFPAT_OUTPUT if len == 16 => Some(Action::Output {
+        OFPAT_OUTPUT if len == 16 => Some(emit(Action::Output {
             port: u32_at(b, 4),
             max_len: u16_at(b, 8),
-        }),
-        OFPAT_SET_FIELD if len >= 8 => set_field(b),
+        })),
+        OFPAT_SET_FIELD if len >= 8 => set_field(b).map(emit),
         OFPAT_EXPERIMENTER if len >= 16 && u32_at(b, 4) == NX_VENDOR_ID => match u16_at(b, 8) {
-            NXAST_REG_LOAD if len == 24 => reg_load(b),
+            NXAST_REG_LOAD if len == 24 => reg_load(b, emit),
             NXAST_RESUBMIT_TABLE | NXAST_RESUBMIT_TABLE_CT if len == 16 => {
                 if b[13..16] != [0, 0, 0] {
                     return None;
@@ -59,18 +89,20 @@ pub(super) fn action(b: &[u8]) -> Option<Action> {
                 let (in_port, table) = (u16_at(b, 10), b[12]);
                 let ct = u16_at(b, 8) == NXAST_RESUBMIT_TABLE_CT;
                 Some(if in_port == NX_IN_PORT && !ct {
-                    Action::Resubmit { table }
+                    emit(Action::Resubmit { table })
                 } else {
-                    Action::ResubmitExt { in_port, table, ct }
+                    emit(Action::ResubmitExt { in_port, table, ct })
                 })
             }
-            NXAST_CONJUNCTION if len == 16 => Some(Action::Conjunction {
+            NXAST_CONJUNCTION if len == 16 => Some(emit(Action::Conjunction {
                 clause: b[10].wrapping_add(1),
                 n_clauses: b[11],
                 id: u32_at(b, 12),
-            }),
-            NXAST_CT if len >= 24 => ct(b),
-            NXAST_CT_CLEAR if len == 16 && b[10..].iter().all(|x| *x == 0) => Some(Action::CtClear),
+            })),
+            NXAST_CT if len >= 24 => ct(b).map(emit),
+            NXAST_CT_CLEAR if len == 16 && b[10..].iter().all(|x| *x == 0) => {
+                Some(emit(Action::CtClear))
+            }
             _ => None,
         },
         _ => None,
@@ -106,8 +138,8 @@ fn set_field(b: &[u8]) -> Option<Action> {
 }
 
 /// NXAST_REG_LOAD into a register or conntrack mark/label.
-#[inline]
-fn reg_load(b: &[u8]) -> Option<Action> {
+#[inline(always)]
+fn reg_load<R>(b: &[u8], emit: impl FnOnce(Action) -> R) -> Option<R> {
     let on = u16_at(b, 10);
     let (ofs, n_bits) = (on >> 6, (on & 0x3f) + 1);
     let field = match u32_at(b, 12) {
@@ -122,19 +154,19 @@ fn reg_load(b: &[u8]) -> Option<Action> {
     }
     let value = u128::from(value);
     Some(if ofs == 0 && n_bits == field.bits() {
-        Action::RegLoad {
+        emit(Action::RegLoad {
             field,
             ofs,
             n_bits,
             value,
-        }
+        })
     } else {
-        Action::Load {
+        emit(Action::Load {
             field,
             ofs,
             n_bits,
             value,
-        }
+        })
     })
 }
 
@@ -184,7 +216,6 @@ fn ct(b: &[u8]) -> Option<Action> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Reader;
 
     /// Every action list of the golden flow corpus: the fast path answers the general decoder's
     /// answer or nothing, and answers for the forms it is for.
