@@ -1,11 +1,13 @@
 //! Text of the actions in `action/ext.rs`: `bundle`, `bundle_load`,
 //! `sample(...,ingress|egress)` and `set_field:...->tun_metadataN` (OUTPUT_REG2 and copy_field
-//! print as `output:` and `move:` in `text.rs`),
+//! print as `output:` and `move:` in `action_text.rs`),
 //! as OVS's `format_*` / `parse_*` in `lib/ofp-actions.c` and `lib/bundle.c` write and read them.
 
 use std::fmt::{self, Formatter, Write};
 
-use super::{num, nx_port, nx_port_name, parse_subfield, perr, split_top, subfield, HASH_FIELDS};
+use super::action_parse::parse_subfield;
+use super::action_text::subfield;
+use super::values::{num, nx_port, nx_port_name, perr, split_top, HASH_FIELDS};
 use crate::flow::{Action, Bundle};
 use crate::oxm::ones;
 use crate::Error;

@@ -5,7 +5,7 @@
 //! Print forms follow OVS `lib/match.c` (`match_format`, `format_flags_masked`) and parse forms
 //! `lib/meta-flow.c` (`mf_from_tcp_flags_string`, `mf_from_frag_string`).
 
-use super::{
+use super::values::{
     hex, int_masked, ip6_masked, ip6_masked_parse, ip_masked, ip_masked_parse, num, num_masked,
     parse_port, perr, port_name, u16_masked,
 };

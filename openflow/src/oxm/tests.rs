@@ -1,0 +1,101 @@
+use std::net::Ipv4Addr;
+
+use crate::flow::{Match, MatchField};
+use crate::wire::{pad8, Reader};
+use crate::{Error, MatchError};
+
+/// `ip,nw_src=10.10.0.2` from `ovs-ofctl -mmmmm -O OpenFlow13 parse-flow`.
+const IP_SRC: [u8; 24] = [
+    0x00, 0x01, 0x00, 0x12, 0x80, 0x00, 0x0a, 0x02, 0x08, 0x00, 0x80, 0x00, 0x16, 0x04, 0x0a, 0x0a,
+    0x00, 0x02, 0, 0, 0, 0, 0, 0,
+];
+
+fn ip_src() -> Match {
+    Match(vec![
+        MatchField::Ipv4Src(Ipv4Addr::new(10, 10, 0, 2), None),
+        MatchField::EthType(0x0800),
+    ])
+}
+
+#[test]
+fn construct_puts_prerequisites_first_and_pads() {
+    let mut buf = vec![0xa5; 3];
+    ip_src().emit(&mut buf);
+    assert_eq!(&buf[..3], &[0xa5; 3]);
+    assert_eq!(&buf[3..], &IP_SRC[..]);
+    assert_eq!(ip_src().buffer_len(), 24);
+}
+
+#[test]
+fn parse_gives_canonical_fields() {
+    let m = Match::parse(&mut Reader::new(&IP_SRC, 0)).unwrap();
+    assert_eq!(m, ip_src().canonical());
+}
+
+#[test]
+fn all_ones_mask_is_exact_and_zero_mask_is_omitted() {
+    let m = Match(vec![
+        MatchField::Reg(1, 3, Some(u32::MAX)),
+        MatchField::Reg(2, 3, Some(0)),
+    ]);
+    assert_eq!(m.canonical(), Match(vec![MatchField::Reg(1, 3, None)]));
+}
+
+#[test]
+fn prerequisite_after_dependent_is_rejected() {
+    // IPV4_SRC before ETH_TYPE.
+    let b = [
+        0x00, 0x01, 0x00, 0x12, 0x80, 0x00, 0x16, 0x04, 10, 10, 0, 2, 0x80, 0x00, 0x0a, 0x02, 8, 0,
+        0, 0, 0, 0, 0, 0,
+    ];
+    let e = Match::parse(&mut Reader::new(&b, 48)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::BadMatch {
+                offset: 52,
+                kind: MatchError::BadPrereq("nw_src")
+            }
+        ),
+        "{e}"
+    );
+}
+
+fn dup_of(tlvs: &[u8]) -> Error {
+    let len = 4 + tlvs.len();
+    let mut b = vec![0, 1, 0, len as u8];
+    b.extend_from_slice(tlvs);
+    b.resize(len + pad8(len), 0);
+    Match::parse(&mut Reader::new(&b, 0)).unwrap_err()
+}
+
+#[test]
+fn nxm_in_port_after_the_oxm_in_port_is_a_duplicate_although_it_sorts_later() {
+    let e = dup_of(&[0x80, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, 2, 0, 5]);
+    assert!(
+        matches!(
+            e,
+            Error::BadMatch {
+                offset: 12,
+                kind: MatchError::DupField("in_port")
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn one_tun_metadata_slot_at_two_lengths_is_a_duplicate() {
+    // tun_metadata0 as 1 byte, then as 2 bytes: ascending Fids, one slot.
+    let e = dup_of(&[0, 1, 0x50, 1, 7, 0, 1, 0x50, 2, 0, 7]);
+    assert!(
+        matches!(
+            e,
+            Error::BadMatch {
+                offset: 9,
+                kind: MatchError::DupField("tun_metadata")
+            }
+        ),
+        "{e}"
+    );
+}

@@ -1,0 +1,216 @@
+//! The strict check of an OXM list, as OVS's `oxm_pull_match` for FLOW_MOD: canonical order,
+//! duplicates, masks and prerequisites, with the fast path of [`crate::oxm_fast::quick`].
+
+use super::decode::{lookup, parse_tlv};
+use super::table::{Fid, FieldInfo};
+use crate::flow::MatchField;
+use crate::wire::Reader;
+use crate::{Error, MatchError};
+
+/// Facts about the packet a match has established, as [`Walk::have`] bits: what the
+/// prerequisites of the fields [`crate::oxm_fast::quick`] reads need.
+pub(crate) mod facts {
+    /// eth_type is IPv4 or IPv6.
+    pub(crate) const IP: u8 = 1;
+    /// eth_type is IPv4.
+    pub(crate) const IPV4: u8 = 2;
+    /// ip_proto is TCP.
+    pub(crate) const TCP: u8 = 4;
+    /// ip_proto is UDP.
+    pub(crate) const UDP: u8 = 8;
+}
+
+/// What [`walk_oxms`] remembers of the TLVs already read: their order, and the values later
+/// fields' prerequisites depend on.
+#[derive(Default)]
+struct Walk {
+    /// Some TLV broke canonical (strictly ascending) order.
+    descending: bool,
+    /// The smallest [`Fid::rank`] the next TLV may have to keep the order ascending
+    /// (`u32::MAX` once it is broken, so the fast path steps aside).
+    next_rank: u32,
+    /// [`facts`] established so far.
+    have: u8,
+    in_port: bool,
+    eth_type: Option<u16>,
+    ip_proto: Option<u8>,
+    icmpv6_type: Option<u8>,
+    vlan_present: bool,
+    /// (value, mask) of ct_state.
+    ct_state: Option<(u32, u32)>,
+}
+
+/// Check an OXM list (the TLVs of an `ofp_match`, to the end of `r`) as strictly as OVS's
+/// `oxm_pull_match` does for FLOW_MOD, handing `sink` each field as OVS normalises it (an
+/// all-ones mask made exact, an all-zero masked field dropped) in wire order. Returns whether
+/// the wire order was canonical (strictly ascending), i.e. whether the fields need no sort.
+///
+/// Each TLV is first offered to [`crate::oxm_fast::quick`]; whatever it does not take, or
+/// that fails an order or prerequisite check here, is read again by the general path, which
+/// reports the error. So the fast path changes no outcome, only its cost.
+///
+/// Nothing is allocated: a duplicate can only follow a field that broke the ascending order,
+/// and only then are the TLVs already read searched for it.
+#[inline]
+pub(crate) fn walk_oxms(r: &mut Reader, mut sink: impl FnMut(MatchField)) -> Result<bool, Error> {
+    let list = r.peek_rest();
+    let base = r.offset();
+    let mut w = Walk::default();
+    while !r.is_empty() {
+        if let Some(q) = crate::oxm_fast::quick(r.peek_rest()) {
+            if q.rank >= w.next_rank && q.needs & !w.have == 0 {
+                w.note(q.fid, q.rank, q.value, q.mask);
+                r.advance(q.len);
+                if let Some(f) = q.field {
+                    sink(f);
+                }
+                continue;
+            }
+        }
+        if let Some(f) = w.general(r, list, base)? {
+            sink(f);
+        }
+    }
+    Ok(!w.descending)
+}
+
+impl Walk {
+    /// Remember a field that passed: its order, and the values prerequisites depend on.
+    #[inline(always)]
+    fn note(&mut self, fid: Fid, rank: u32, v: u32, m: u32) {
+        self.next_rank = if self.descending { u32::MAX } else { rank + 1 };
+        match fid {
+            Fid::InPort | Fid::NxmInPort => self.in_port = true,
+            Fid::EthType => {
+                self.eth_type = Some(v as u16);
+                self.have |= match v {
+                    0x0800 => facts::IP | facts::IPV4,
+                    0x86dd => facts::IP,
+                    _ => 0,
+                };
+            }
+            Fid::IpProto => {
+                self.ip_proto = Some(v as u8);
+                self.have |= match v {
+                    6 => facts::TCP,
+                    17 => facts::UDP,
+                    _ => 0,
+                };
+            }
+            Fid::Icmpv6Type => self.icmpv6_type = Some(v as u8),
+            Fid::VlanVid => self.vlan_present = v & 0x1000 != 0,
+            Fid::CtState => self.ct_state = Some((v, m)),
+            _ => {}
+        }
+    }
+
+    /// Read and check one TLV of any kind: the field as OVS normalises it, `None` when an
+    /// all-zero mask drops it. `list` is the whole OXM list, `base` its absolute offset.
+    #[inline(never)]
+    fn general(
+        &mut self,
+        r: &mut Reader,
+        list: &[u8],
+        base: usize,
+    ) -> Result<Option<MatchField>, Error> {
+        let off = r.offset();
+        let (header, value, mask) = parse_tlv(r)?;
+        let (fid, info) = lookup(header, off)?;
+        let bad = |kind| Error::BadMatch { offset: off, kind };
+        let rank = fid.key().rank();
+        if rank < self.next_rank {
+            self.descending = true;
+        }
+        if self.descending && read_before(&list[..off - base], base, fid.key()) {
+            return Err(bad(MatchError::DupField(fid.name())));
+        }
+        let v = crate::oxm_fast::be_value(value);
+        let m = mask.map(crate::oxm_fast::be_value);
+        if let Some(m) = m {
+            if !info.maskable {
+                return Err(bad(MatchError::BadMask(fid.name())));
+            }
+            if v & !m != 0 {
+                return Err(bad(MatchError::BadWildcards(fid.name())));
+            }
+        }
+        let eth_type = self.eth_type;
+        let ip_proto = self.ip_proto;
+        let icmpv6_type = self.icmpv6_type;
+        let is_ip = matches!(eth_type, Some(0x0800) | Some(0x86dd));
+        let prereq_ok = match fid {
+            Fid::IpProto => is_ip,
+            Fid::Ipv4Src | Fid::Ipv4Dst => eth_type == Some(0x0800),
+            Fid::TcpSrc | Fid::TcpDst => is_ip && ip_proto == Some(6),
+            Fid::UdpSrc | Fid::UdpDst => is_ip && ip_proto == Some(17),
+            Fid::SctpSrc | Fid::SctpDst => is_ip && ip_proto == Some(132),
+            Fid::IcmpType | Fid::IcmpCode => eth_type == Some(0x0800) && ip_proto == Some(1),
+            Fid::ArpOp | Fid::ArpSpa | Fid::ArpTpa | Fid::ArpSha | Fid::ArpTha => {
+                matches!(eth_type, Some(0x0806) | Some(0x8035))
+            }
+            Fid::IpDscp | Fid::IpEcn | Fid::NwTtl => is_ip,
+            Fid::Ipv6Src | Fid::Ipv6Dst | Fid::Ipv6Flabel => eth_type == Some(0x86dd),
+            Fid::Icmpv6Type | Fid::Icmpv6Code => eth_type == Some(0x86dd) && ip_proto == Some(58),
+            Fid::NdTarget => {
+                eth_type == Some(0x86dd) && matches!(icmpv6_type, Some(135) | Some(136))
+            }
+            Fid::NdSll => eth_type == Some(0x86dd) && icmpv6_type == Some(135),
+            Fid::NdTll => eth_type == Some(0x86dd) && icmpv6_type == Some(136),
+            Fid::MplsLabel | Fid::MplsTc | Fid::MplsBos => {
+                matches!(eth_type, Some(0x8847) | Some(0x8848))
+            }
+            Fid::VlanPcp => self.vlan_present,
+            Fid::InPhyPort => self.in_port,
+            Fid::PbbIsid => eth_type == Some(0x88e7),
+            Fid::Ipv6Exthdr => eth_type == Some(0x86dd),
+            Fid::IpFrag => is_ip,
+            Fid::TcpFlags => is_ip && ip_proto == Some(6),
+            Fid::CtNwProto
+            | Fid::CtNwSrc
+            | Fid::CtNwDst
+            | Fid::CtIpv6Src
+            | Fid::CtIpv6Dst
+            | Fid::CtTpSrc
+            | Fid::CtTpDst => self.ct_state.is_some_and(|(v, m)| ct_valid(v, m)),
+            _ => true,
+        };
+        if !prereq_ok {
+            return Err(bad(MatchError::BadPrereq(fid.name())));
+        }
+        self.note(fid, rank, v as u32, m.map_or(u32::MAX, |m| m as u32));
+        Ok(normalized_mask(fid, info, m).map(|m| MatchField::from_raw(fid, v, m)))
+    }
+}
+
+/// The mask as OVS normalises it: `None` (drop the field) for an all-zero mask, `Some(None)`
+/// (exact) for none or an all-ones mask, else the mask. Values were checked to lie within
+/// their mask, so they need no ANDing.
+pub(crate) fn normalized_mask(fid: Fid, info: &FieldInfo, m: Option<u128>) -> Option<Option<u128>> {
+    match m {
+        None => Some(None),
+        Some(0) => None,
+        Some(m) if m & fid.all_ones_of(info) == fid.all_ones_of(info) => Some(None),
+        m => Some(m),
+    }
+}
+
+/// Whether a TLV in `tlvs` (already checked; `base` is its absolute offset) has this
+/// duplicate-check key.
+fn read_before(tlvs: &[u8], base: usize, key: Fid) -> bool {
+    let mut r = Reader::new(tlvs, base);
+    while let Ok((header, ..)) = parse_tlv(&mut r) {
+        if lookup(header, 0).is_ok_and(|(fid, _)| fid.key() == key) {
+            return true;
+        }
+    }
+    false
+}
+
+/// OVS `is_ct_valid` for a match: the ct_* tuple fields need a ct_state that implies a valid
+/// conntrack entry (new, est, rel, rpl, snat or dnat set, or +trk with an explicit -inv).
+fn ct_valid(v: u32, m: u32) -> bool {
+    use crate::flow::ct_state::{EST, INV, NEW, REL, RPL, TRK};
+    const SNAT: u32 = 0x40;
+    const DNAT: u32 = 0x80;
+    v & (NEW | EST | REL | RPL | SNAT | DNAT) != 0 || (v & TRK != 0 && m & INV != 0 && v & INV == 0)
+}

@@ -1,0 +1,26 @@
+//! The `ovs-ofctl` flow text form: `Display` as `ovs-ofctl -O OpenFlow13 dump-flows --no-stats`
+//! prints (OVS `lib/match.c` `match_format`, `lib/ofp-actions.c` `format_*`), and `FromStr`
+//! for the same syntax (`ovs-ofctl add-flow`), restricted to the fields and actions of
+//! [`crate::flow`].
+//!
+//! ```
+//! use openflow::FlowMod;
+//! let f: FlowMod = "table=3, priority=200,ip,nw_src=10.10.0.2 actions=conjunction(1001,1/2)".parse().unwrap();
+//! assert_eq!(f.to_string(), "table=3, priority=200,ip,nw_src=10.10.0.2 actions=conjunction(1001,1/2)");
+//! ```
+
+mod action_parse;
+mod action_text;
+mod actions;
+mod fields;
+mod flow_mod;
+mod learn;
+mod match_parse;
+mod match_text;
+mod nat;
+#[cfg(test)]
+mod tests;
+mod values;
+
+pub use flow_mod::{flags_text, parse_instructions, InstructionsText};
+pub use match_parse::parse_match;

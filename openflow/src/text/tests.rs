@@ -1,0 +1,41 @@
+//! Whole-flow text round trips.
+
+use crate::flow::FlowMod;
+use crate::Error;
+
+fn rt(s: &str) {
+    let f: FlowMod = s.parse().unwrap();
+    assert_eq!(f.to_string(), s);
+}
+
+#[test]
+fn dump_flows_lines_round_trip() {
+    rt("table=3, priority=200,ip,nw_src=10.10.0.2 actions=conjunction(1001,1/2)");
+    rt("table=2, priority=190,ct_state=-new+trk,ct_mark=0x2/0x2,ip actions=goto_table:3");
+    rt("priority=200,in_port=2 actions=load:0x2->NXM_NX_REG0[0..3],resubmit(,1)");
+    rt("table=3, priority=190,conj_id=1001,ip actions=load:0x3e9->NXM_NX_REG3[],ct(commit,table=4,zone=65520,exec(load:0x1->NXM_NX_CT_MARK[1],load:0x3e9->NXM_NX_CT_LABEL[0..31]))");
+    rt("cookie=0x1234, table=9, idle_timeout=30, hard_timeout=60, send_flow_rem check_overlap reset_counts priority=5,ip,nw_dst=10.0.0.0/24 actions=group:1");
+    rt("table=9, priority=4,ip actions=meter:1,output:3");
+    rt("actions=drop");
+}
+
+#[test]
+fn masked_set_field_splits_into_runs() {
+    let f: FlowMod = "actions=set_field:0x5/0x5->reg0".parse().unwrap();
+    assert_eq!(
+        f.to_string(),
+        "actions=load:0x1->NXM_NX_REG0[0],load:0x1->NXM_NX_REG0[2]"
+    );
+}
+
+#[test]
+fn unknown_keyword_is_a_parse_error() {
+    assert!(matches!(
+        "frobnicate=1 actions=drop".parse::<FlowMod>(),
+        Err(Error::Parse { .. })
+    ));
+    assert!(matches!(
+        "ip actions=drop,output:1".parse::<FlowMod>(),
+        Err(Error::Parse { .. })
+    ));
+}
