@@ -82,9 +82,24 @@ fn emit_onf_tlv(buf: &mut Vec<u8>, field: u8, len: u8, v: u128, m: Option<u128>)
     emit_tlv_body(buf, len as usize, v, m);
 }
 
+/// Append the low `len` bytes of `v`, then of `m`, big-endian.
 fn emit_tlv_body(buf: &mut Vec<u8>, len: usize, v: u128, m: Option<u128>) {
-    buf.extend_from_slice(&v.to_be_bytes()[16 - len..]);
+    put_be(buf, len, v);
     if let Some(m) = m {
-        buf.extend_from_slice(&m.to_be_bytes()[16 - len..]);
+        put_be(buf, len, m);
+    }
+}
+
+/// Append the low `len` bytes of `v`, big-endian: one fixed-size store for the common widths
+/// (a variable-length copy per field costs more than the field).
+#[inline(always)]
+fn put_be(buf: &mut Vec<u8>, len: usize, v: u128) {
+    match len {
+        1 => buf.push(v as u8),
+        2 => buf.extend_from_slice(&(v as u16).to_be_bytes()),
+        4 => buf.extend_from_slice(&(v as u32).to_be_bytes()),
+        8 => buf.extend_from_slice(&(v as u64).to_be_bytes()),
+        16 => buf.extend_from_slice(&v.to_be_bytes()),
+        _ => buf.extend_from_slice(&v.to_be_bytes()[16 - len.min(16)..]),
     }
 }

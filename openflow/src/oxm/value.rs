@@ -20,6 +20,7 @@ pub(crate) fn mac_bits(m: MacAddr) -> u128 {
 
 impl MatchField {
     /// The field's identity, value and mask as integers (`None` = exact).
+    #[inline]
     pub(crate) fn raw(&self) -> (Fid, u128, Option<u128>) {
         use MatchField as M;
         let ip = |a: &Ipv4Addr| u32::from(*a) as u128;
