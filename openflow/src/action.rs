@@ -891,9 +891,12 @@ pub(crate) fn frame_actions<'a>(r: &mut Reader<'a>) -> Result<Actions<'a>, Error
 pub(crate) fn next_action(r: &mut Reader) -> Option<Result<Action, Error>> {
     let off = r.offset();
     let len = r.peek_u16(2)? as usize;
-    if let Some(a) = r.peek_rest().get(..len).and_then(quick::action) {
-        r.advance(len);
-        return Some(Ok(a));
+    if let Some(b) = r.peek_rest().get(..len) {
+        // Built in the return slot: moving a decoded action costs more than decoding it.
+        if let Some(a) = quick::with(b, |a| Some(Ok(a))) {
+            r.advance(len);
+            return a;
+        }
     }
     let mut a = r.sub("action", len).ok()?;
     Some(parse_action(&mut a, off))

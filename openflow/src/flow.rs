@@ -204,6 +204,9 @@ pub enum Field {
 
 /// An OpenFlow action (OF1.3 standard or Nicira extension).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// A one-byte tag first: `Option<Result<Action, _>>` is then told apart by that byte, not by a
+// wide niche compare that stalls on the stores that just wrote the action (decode hot path).
+#[repr(u8)]
 pub enum Action {
     /// OFPAT_OUTPUT to a port (`max_len` only matters for CONTROLLER).
     Output {

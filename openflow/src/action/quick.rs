@@ -65,7 +65,7 @@ pub(crate) fn decode_list(list: &[u8], offset: usize, out: &mut Vec<Action>) -> 
 
 /// [`action`], handing the decoded action to `emit`.
 #[inline(always)]
-fn with<R>(b: &[u8], emit: impl FnOnce(Action) -> R) -> Option<R> {
+pub(super) fn with<R>(b: &[u8], emit: impl FnOnce(Action) -> R) -> Option<R> {
     let (&[t0, t1, l0, l1], _) = b.split_first_chunk::<4>()?;
     let (kind, len) = (
         u16::from_be_bytes([t0, t1]),
