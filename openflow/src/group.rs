@@ -1,9 +1,10 @@
-//! Groups (OF1.3 §7.3.4.2, §7.3.5.9-10): GROUP_MOD, buckets, and the GROUP / GROUP_DESC
-//! multipart bodies. Equivalent to `ovs-ofctl add-group` / `dump-groups` / `dump-group-stats`.
+//! Groups (OF1.3 §7.3.4.2, §7.3.5.9-11): GROUP_MOD, buckets, and the GROUP / GROUP_DESC /
+//! GROUP_FEATURES multipart bodies. Equivalent to `ovs-ofctl add-group` / `dump-groups` /
+//! `dump-group-stats` / `dump-group-features`.
 
 use crate::action::{emit_actions, parse_actions};
 use crate::flow::Action;
-use crate::wire::{item, put_u16_at, Reader};
+use crate::wire::{exact_len, item, put_u16_at, Reader};
 use crate::Error;
 
 /// OFPG_ANY: "no group" in watch_group and filters.
@@ -91,6 +92,44 @@ pub struct GroupDesc {
     pub group_id: u32,
     /// Buckets.
     pub buckets: Vec<Bucket>,
+}
+
+/// GROUP_FEATURES reply (40 bytes): `types u32 | capabilities u32 | max_groups[4] u32 |
+/// actions[4] u32`, the arrays indexed by group type (all, select, indirect, ff).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupFeatures {
+    /// Bit n set: group type n is supported.
+    pub types: u32,
+    /// OFPGFC_* bits (SELECT_WEIGHT 1, SELECT_LIVENESS 2, CHAINING 4, CHAINING_CHECKS 8).
+    pub capabilities: u32,
+    /// Maximum number of groups of each type.
+    pub max_groups: [u32; 4],
+    /// Per type, bit n set: OFPAT_* action type n is supported in buckets.
+    pub actions: [u32; 4],
+}
+
+impl GroupFeatures {
+    /// Append the body.
+    pub fn emit(&self, buf: &mut Vec<u8>) {
+        let words = [self.types, self.capabilities];
+        for w in words.iter().chain(&self.max_groups).chain(&self.actions) {
+            buf.extend_from_slice(&w.to_be_bytes());
+        }
+    }
+
+    pub(crate) fn parse(r: &mut Reader) -> Result<Self, Error> {
+        exact_len(r, 40, "group features reply")?;
+        let mut w = [0u32; 10];
+        for x in &mut w {
+            *x = r.u32("group features")?;
+        }
+        Ok(GroupFeatures {
+            types: w[0],
+            capabilities: w[1],
+            max_groups: [w[2], w[3], w[4], w[5]],
+            actions: [w[6], w[7], w[8], w[9]],
+        })
+    }
 }
 
 impl Bucket {

@@ -4,9 +4,12 @@
 //! # What is supported
 //! - Messages ([`Message`]): HELLO (version bitmap), ERROR (typed [`ErrorCode`]s with OVS's
 //!   names, Nicira/ONF experimenter and NXET_VENDOR forms, offending request decoded),
-//!   ECHO, FEATURES, GET/SET_CONFIG, BARRIER, FLOW_MOD, MULTIPART (FLOW stats and PORT_DESC
-//!   decoded, the rest raw), ONF bundles (ONFT 2300/2301) and NXT_SET_PACKET_IN_FORMAT. Any
-//!   other message is kept raw and re-emitted byte for byte.
+//!   ECHO, FEATURES, GET/SET_CONFIG, BARRIER, FLOW_MOD, GROUP_MOD, METER_MOD, PORT_MOD,
+//!   TABLE_MOD, PACKET_IN, PACKET_OUT, FLOW_REMOVED, PORT_STATUS, ROLE, GET_ASYNC/SET_ASYNC,
+//!   every OF1.3 MULTIPART request and reply and ONF flow monitoring ([`multipart`]), ONF
+//!   bundles (ONFT 2300/2301), and Nicira NXT_SET_PACKET_IN_FORMAT, PACKET_IN2, RESUME and the
+//!   TLV table ([`nicira`]). Anything else (QUEUE_GET_CONFIG, other experimenter messages) is
+//!   kept raw and re-emitted byte for byte.
 //! - Matches ([`Match`]): the fields of [`MatchField`] (all OXM basic fields 0..39; Nicira
 //!   regs, tun_id/src/dst/flags, tun_metadata0..63, ct_state/zone/mark/label and the ct tuple,
 //!   nw_frag, tcp_flags, pkt_mark, dp_hash, recirc_id, conj_id; `xreg`/`xxreg` text as the

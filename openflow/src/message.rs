@@ -182,7 +182,8 @@ pub enum Message {
         /// The rest.
         data: Vec<u8>,
     },
-    /// Any other message type (PACKET_IN, PORT_STATUS, FLOW_REMOVED, ...), body raw.
+    /// Any other message type (QUEUE_GET_CONFIG_REQUEST/REPLY, types from OpenFlow 1.4 on),
+    /// body raw.
     Unknown {
         /// `ofp_type`.
         kind: u8,

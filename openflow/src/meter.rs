@@ -1,7 +1,8 @@
-//! Meters (OF1.3 §7.3.4.4, §7.3.5.12-13): METER_MOD with its bands, and the METER /
-//! METER_CONFIG multipart bodies. Equivalent to `ovs-ofctl add-meter` / `dump-meters`.
+//! Meters (OF1.3 §7.3.4.4, §7.3.5.12-14): METER_MOD with its bands, and the METER /
+//! METER_CONFIG / METER_FEATURES multipart bodies. Equivalent to `ovs-ofctl add-meter` /
+//! `meter-stats` / `dump-meters` / `meter-features`.
 
-use crate::wire::{item, put_u16_at, Reader};
+use crate::wire::{exact_len, item, put_u16_at, Reader};
 use crate::Error;
 
 /// OFPM_ALL: every meter (delete, stats request).
@@ -116,6 +117,45 @@ pub struct MeterConfig {
     pub meter_id: u32,
     /// Bands.
     pub bands: Vec<MeterBand>,
+}
+
+/// METER_FEATURES reply (16 bytes): `max_meter u32 | band_types u32 | capabilities u32 |
+/// max_bands u8 | max_color u8 | pad[2]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeterFeatures {
+    /// Maximum number of meters.
+    pub max_meter: u32,
+    /// Bit n set: band type n is supported (OVS: 1 << OFPMBT_DROP).
+    pub band_types: u32,
+    /// The [`flags`] the switch supports, as bits.
+    pub capabilities: u32,
+    /// Maximum bands per meter.
+    pub max_bands: u8,
+    /// Maximum color value.
+    pub max_color: u8,
+}
+
+impl MeterFeatures {
+    /// Append the body.
+    pub fn emit(&self, buf: &mut Vec<u8>) {
+        for w in [self.max_meter, self.band_types, self.capabilities] {
+            buf.extend_from_slice(&w.to_be_bytes());
+        }
+        buf.extend_from_slice(&[self.max_bands, self.max_color, 0, 0]);
+    }
+
+    pub(crate) fn parse(r: &mut Reader) -> Result<Self, Error> {
+        exact_len(r, 16, "meter features reply")?;
+        let f = MeterFeatures {
+            max_meter: r.u32("meter features")?,
+            band_types: r.u32("meter features")?,
+            capabilities: r.u32("meter features")?,
+            max_bands: r.u8("meter features")?,
+            max_color: r.u8("meter features")?,
+        };
+        r.skip("meter features", 2)?;
+        Ok(f)
+    }
 }
 
 impl MeterBand {

@@ -1,10 +1,13 @@
 //! MULTIPART request/reply bodies (OF1.3 §7.3.5): `type u16 | flags u16 | pad[4] | body`.
-//! FLOW stats and PORT_DESC are decoded; every other type is kept raw.
+//! Every OF1.3 type (DESC, FLOW, AGGREGATE, TABLE, PORT_STATS, QUEUE, GROUP, GROUP_DESC,
+//! GROUP_FEATURES, METER, METER_CONFIG, METER_FEATURES, TABLE_FEATURES, PORT_DESC) and ONF flow
+//! monitoring are decoded; other experimenter bodies and types OF1.3 does not define are kept raw
+//! and re-emitted byte for byte.
 
 use crate::flow::{Instruction, MacAddr, Match};
-use crate::group::{GroupDesc, GroupStats};
+use crate::group::{GroupDesc, GroupFeatures, GroupStats};
 use crate::instruction::{emit_instructions, parse_instructions};
-use crate::meter::{MeterConfig, MeterStats};
+use crate::meter::{MeterConfig, MeterFeatures, MeterStats};
 use crate::monitor::{emit_flow_monitor_header, is_flow_monitor, FlowMonitorRequest, FlowUpdate};
 use crate::stats::*;
 use crate::wire::{exact_len, put_u16_at, Reader};
@@ -115,14 +118,25 @@ pub enum MultipartRequest {
     Table,
     /// OFPMP_PORT_STATS: `port_no u32 | pad[4]` (OFPP_ANY = all).
     PortStats(u32),
+    /// OFPMP_QUEUE: `port_no u32 | queue_id u32` (OFPP_ANY / OFPQ_ALL 0xffffffff = all).
+    Queue {
+        /// Port.
+        port_no: u32,
+        /// Queue.
+        queue_id: u32,
+    },
     /// OFPMP_GROUP: `group_id u32 | pad[4]` (OFPG_ALL = all).
     Group(u32),
     /// OFPMP_GROUP_DESC (no body).
     GroupDesc,
+    /// OFPMP_GROUP_FEATURES (no body).
+    GroupFeatures,
     /// OFPMP_METER: `meter_id u32 | pad[4]` (OFPM_ALL = all).
     Meter(u32),
     /// OFPMP_METER_CONFIG: `meter_id u32 | pad[4]`.
     MeterConfig(u32),
+    /// OFPMP_METER_FEATURES (no body).
+    MeterFeatures,
     /// OFPMP_TABLE_FEATURES: empty to query, entries to set.
     TableFeatures(Vec<TableFeatures>),
     /// ONFST_FLOW_MONITOR (OFPMP_EXPERIMENTER, ONF, 1870): monitors to start, see
@@ -152,14 +166,20 @@ pub enum MultipartReply {
     Table(Vec<TableStats>),
     /// OFPMP_PORT_STATS entries.
     PortStats(Vec<PortStats>),
+    /// OFPMP_QUEUE entries.
+    Queue(Vec<QueueStats>),
     /// OFPMP_GROUP entries.
     Group(Vec<GroupStats>),
     /// OFPMP_GROUP_DESC entries.
     GroupDesc(Vec<GroupDesc>),
+    /// OFPMP_GROUP_FEATURES.
+    GroupFeatures(GroupFeatures),
     /// OFPMP_METER entries.
     Meter(Vec<MeterStats>),
     /// OFPMP_METER_CONFIG entries.
     MeterConfig(Vec<MeterConfig>),
+    /// OFPMP_METER_FEATURES.
+    MeterFeatures(MeterFeatures),
     /// OFPMP_TABLE_FEATURES entries.
     TableFeatures(Vec<TableFeatures>),
     /// ONFST_FLOW_MONITOR updates (OFPMP_EXPERIMENTER, ONF, 1870), see [`crate::monitor`].
@@ -182,10 +202,13 @@ impl MultipartRequest {
             MultipartRequest::Aggregate(_) => OFPMP_AGGREGATE,
             MultipartRequest::Table => OFPMP_TABLE,
             MultipartRequest::PortStats(_) => OFPMP_PORT_STATS,
+            MultipartRequest::Queue { .. } => OFPMP_QUEUE,
             MultipartRequest::Group(_) => OFPMP_GROUP,
             MultipartRequest::GroupDesc => OFPMP_GROUP_DESC,
+            MultipartRequest::GroupFeatures => OFPMP_GROUP_FEATURES,
             MultipartRequest::Meter(_) => OFPMP_METER,
             MultipartRequest::MeterConfig(_) => OFPMP_METER_CONFIG,
+            MultipartRequest::MeterFeatures => OFPMP_METER_FEATURES,
             MultipartRequest::TableFeatures(_) => OFPMP_TABLE_FEATURES,
             MultipartRequest::FlowMonitor(_) => OFPMP_EXPERIMENTER,
             MultipartRequest::Raw { kind, .. } => *kind,
@@ -206,7 +229,13 @@ impl MultipartRequest {
             MultipartRequest::PortDesc
             | MultipartRequest::Desc
             | MultipartRequest::Table
-            | MultipartRequest::GroupDesc => {}
+            | MultipartRequest::GroupDesc
+            | MultipartRequest::GroupFeatures
+            | MultipartRequest::MeterFeatures => {}
+            MultipartRequest::Queue { port_no, queue_id } => {
+                buf.extend_from_slice(&port_no.to_be_bytes());
+                buf.extend_from_slice(&queue_id.to_be_bytes());
+            }
             MultipartRequest::PortStats(id)
             | MultipartRequest::Group(id)
             | MultipartRequest::Meter(id)
@@ -252,6 +281,15 @@ impl MultipartRequest {
             OFPMP_DESC if r.is_empty() => MultipartRequest::Desc,
             OFPMP_TABLE if r.is_empty() => MultipartRequest::Table,
             OFPMP_GROUP_DESC if r.is_empty() => MultipartRequest::GroupDesc,
+            OFPMP_GROUP_FEATURES if r.is_empty() => MultipartRequest::GroupFeatures,
+            OFPMP_METER_FEATURES if r.is_empty() => MultipartRequest::MeterFeatures,
+            OFPMP_QUEUE => {
+                exact_len(r, 8, "queue stats request")?;
+                MultipartRequest::Queue {
+                    port_no: r.u32("queue stats request")?,
+                    queue_id: r.u32("queue stats request")?,
+                }
+            }
             OFPMP_PORT_STATS | OFPMP_GROUP | OFPMP_METER | OFPMP_METER_CONFIG => {
                 exact_len(r, 8, "multipart request id")?;
                 let id = r.u32("multipart request id")?;
@@ -402,10 +440,13 @@ impl MultipartReply {
             MultipartReply::Aggregate(_) => OFPMP_AGGREGATE,
             MultipartReply::Table(_) => OFPMP_TABLE,
             MultipartReply::PortStats(_) => OFPMP_PORT_STATS,
+            MultipartReply::Queue(_) => OFPMP_QUEUE,
             MultipartReply::Group(_) => OFPMP_GROUP,
             MultipartReply::GroupDesc(_) => OFPMP_GROUP_DESC,
+            MultipartReply::GroupFeatures(_) => OFPMP_GROUP_FEATURES,
             MultipartReply::Meter(_) => OFPMP_METER,
             MultipartReply::MeterConfig(_) => OFPMP_METER_CONFIG,
+            MultipartReply::MeterFeatures(_) => OFPMP_METER_FEATURES,
             MultipartReply::TableFeatures(_) => OFPMP_TABLE_FEATURES,
             MultipartReply::FlowMonitor(_) => OFPMP_EXPERIMENTER,
             MultipartReply::Raw { kind, .. } => *kind,
@@ -420,10 +461,13 @@ impl MultipartReply {
             MultipartReply::Aggregate(a) => a.emit(buf),
             MultipartReply::Table(v) => v.iter().for_each(|t| t.emit(buf)),
             MultipartReply::PortStats(v) => v.iter().for_each(|p| p.emit(buf)),
+            MultipartReply::Queue(v) => v.iter().for_each(|q| q.emit(buf)),
             MultipartReply::Group(v) => v.iter().for_each(|g| g.emit(buf)),
             MultipartReply::GroupDesc(v) => v.iter().for_each(|g| g.emit(buf)),
+            MultipartReply::GroupFeatures(g) => g.emit(buf),
             MultipartReply::Meter(v) => v.iter().for_each(|m| m.emit(buf)),
             MultipartReply::MeterConfig(v) => v.iter().for_each(|m| m.emit(buf)),
+            MultipartReply::MeterFeatures(m) => m.emit(buf),
             MultipartReply::TableFeatures(v) => v.iter().for_each(|t| t.emit(buf)),
             MultipartReply::FlowMonitor(v) => {
                 emit_flow_monitor_header(buf);
@@ -464,7 +508,12 @@ impl MultipartReply {
             OFPMP_PORT_STATS => {
                 MultipartReply::PortStats(fixed_entries(r, 112, "port stats", PortStats::parse)?)
             }
+            OFPMP_QUEUE => {
+                MultipartReply::Queue(fixed_entries(r, 40, "queue stats", QueueStats::parse)?)
+            }
             OFPMP_GROUP => MultipartReply::Group(entries(r, GroupStats::parse)?),
+            OFPMP_GROUP_FEATURES => MultipartReply::GroupFeatures(GroupFeatures::parse(r)?),
+            OFPMP_METER_FEATURES => MultipartReply::MeterFeatures(MeterFeatures::parse(r)?),
             OFPMP_GROUP_DESC => MultipartReply::GroupDesc(entries(r, GroupDesc::parse)?),
             OFPMP_METER => MultipartReply::Meter(entries(r, MeterStats::parse)?),
             OFPMP_METER_CONFIG => MultipartReply::MeterConfig(entries(r, MeterConfig::parse)?),

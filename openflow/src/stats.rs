@@ -1,7 +1,7 @@
 //! Multipart statistics bodies beyond FLOW and PORT_DESC (OF1.3 §7.3.5): DESC, AGGREGATE, TABLE,
-//! PORT_STATS, TABLE_FEATURES (properties kept raw per property), and [`reassemble`] for
-//! replies split with OFPMPF_REPLY_MORE. GROUP/GROUP_DESC bodies are in `group.rs`, METER and
-//! METER_CONFIG in `meter.rs`.
+//! PORT_STATS, QUEUE, TABLE_FEATURES (properties kept raw per property), and [`reassemble`] for
+//! replies split with OFPMPF_REPLY_MORE. GROUP / GROUP_DESC / GROUP_FEATURES bodies are in
+//! `group.rs`, METER / METER_CONFIG / METER_FEATURES in `meter.rs`.
 
 use crate::multipart::{MultipartReply, OFPMPF_MORE};
 use crate::wire::{exact_len, get_str, item, pad8, put_str, put_u16_at, Reader};
@@ -15,14 +15,20 @@ pub const OFPMP_AGGREGATE: u16 = 2;
 pub const OFPMP_TABLE: u16 = 3;
 /// OFPMP_PORT_STATS.
 pub const OFPMP_PORT_STATS: u16 = 4;
+/// OFPMP_QUEUE.
+pub const OFPMP_QUEUE: u16 = 5;
 /// OFPMP_GROUP.
 pub const OFPMP_GROUP: u16 = 6;
 /// OFPMP_GROUP_DESC.
 pub const OFPMP_GROUP_DESC: u16 = 7;
+/// OFPMP_GROUP_FEATURES.
+pub const OFPMP_GROUP_FEATURES: u16 = 8;
 /// OFPMP_METER.
 pub const OFPMP_METER: u16 = 9;
 /// OFPMP_METER_CONFIG.
 pub const OFPMP_METER_CONFIG: u16 = 10;
+/// OFPMP_METER_FEATURES.
+pub const OFPMP_METER_FEATURES: u16 = 11;
 /// OFPMP_TABLE_FEATURES.
 pub const OFPMP_TABLE_FEATURES: u16 = 12;
 
@@ -76,6 +82,27 @@ pub struct PortStats {
     /// rx_packets, tx_packets, rx_bytes, tx_bytes, rx_dropped, tx_dropped, rx_errors,
     /// tx_errors, rx_frame_err, rx_over_err, rx_crc_err, collisions (spec order).
     pub counters: [u64; 12],
+    /// Seconds alive.
+    pub duration_sec: u32,
+    /// Nanoseconds beyond `duration_sec`.
+    pub duration_nsec: u32,
+}
+
+/// QUEUE stats reply entry (40 bytes): `port_no u32 | queue_id u32 | tx_bytes u64 |
+/// tx_packets u64 | tx_errors u64 | duration_sec u32 | duration_nsec u32`. Equivalent to a
+/// line of `ovs-ofctl queue-stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Port.
+    pub port_no: u32,
+    /// Queue.
+    pub queue_id: u32,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Packets dropped on overrun.
+    pub tx_errors: u64,
     /// Seconds alive.
     pub duration_sec: u32,
     /// Nanoseconds beyond `duration_sec`.
@@ -200,6 +227,31 @@ impl PortStats {
             counters,
             duration_sec: r.u32("port stats")?,
             duration_nsec: r.u32("port stats")?,
+        })
+    }
+}
+
+impl QueueStats {
+    /// Append one entry.
+    pub fn emit(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.port_no.to_be_bytes());
+        buf.extend_from_slice(&self.queue_id.to_be_bytes());
+        for c in [self.tx_bytes, self.tx_packets, self.tx_errors] {
+            buf.extend_from_slice(&c.to_be_bytes());
+        }
+        buf.extend_from_slice(&self.duration_sec.to_be_bytes());
+        buf.extend_from_slice(&self.duration_nsec.to_be_bytes());
+    }
+
+    pub(crate) fn parse(r: &mut Reader) -> Result<Self, Error> {
+        Ok(QueueStats {
+            port_no: r.u32("queue stats")?,
+            queue_id: r.u32("queue stats")?,
+            tx_bytes: r.u64("queue stats")?,
+            tx_packets: r.u64("queue stats")?,
+            tx_errors: r.u64("queue stats")?,
+            duration_sec: r.u32("queue stats")?,
+            duration_nsec: r.u32("queue stats")?,
         })
     }
 }
