@@ -12,7 +12,8 @@ use std::net::Ipv4Addr;
 
 use crate::flow::{Match, MatchField};
 use crate::oxm::{
-    emit_field, facts, Fid, FieldInfo, FID_COUNT, FIELDS, OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC,
+    emit_field, emit_match_field, facts, Fid, FieldInfo, FID_COUNT, FIELDS, OFPXMC_NXM_1,
+    OFPXMC_OPENFLOW_BASIC,
 };
 use crate::wire::{pad8, put_u16_at};
 
@@ -264,15 +265,20 @@ pub(crate) fn be_value(b: &[u8]) -> u128 {
 const INLINE_FIELDS: usize = 32;
 
 /// Append `m` as an `ofp_match` exactly as [`Match::emit`] specifies (canonical order, masks
-/// normalised, padding), without allocating for matches of up to [`INLINE_FIELDS`] fields.
+/// normalised, padding), without allocating for matches of up to [`INLINE_FIELDS`] known
+/// fields.
 pub(crate) fn emit_match(m: &Match, buf: &mut Vec<u8>) {
     if m.0.len() > INLINE_FIELDS {
-        return emit_sorted(m.canonical().0.iter().map(|f| f.raw()), buf);
+        return emit_canonical(&m.canonical(), buf);
     }
     let mut tlvs = [(Fid::InPort, 0u128, None::<u128>); INLINE_FIELDS];
     let mut n = 0;
     for f in &m.0 {
-        let Some(t) = normalized_raw(f.raw()) else {
+        let Some(parts) = f.parts() else {
+            // A raw field keeps its place among the others, which the sort below cannot know.
+            return emit_canonical(&m.canonical(), buf);
+        };
+        let Some(t) = normalized_raw(parts) else {
             continue;
         };
         // Insertion keeps equal fields in input order, as the stable sort in `canonical` does.
@@ -284,10 +290,23 @@ pub(crate) fn emit_match(m: &Match, buf: &mut Vec<u8>) {
         tlvs[i] = t;
         n += 1;
     }
-    emit_sorted(tlvs[..n].iter().copied(), buf);
+    emit_framed(buf, |buf| {
+        for &(fid, v, m) in &tlvs[..n] {
+            emit_field(buf, fid, v, m);
+        }
+    });
 }
 
-/// [`crate::MatchField::normalized`] on the raw triple: `None` for an all-zero mask, exact for
+/// Append a match already in canonical form.
+fn emit_canonical(m: &Match, buf: &mut Vec<u8>) {
+    emit_framed(buf, |buf| {
+        for f in &m.0 {
+            emit_match_field(buf, f);
+        }
+    });
+}
+
+/// [`crate::MatchField::normalized`] on the integer triple: `None` for an all-zero mask, exact for
 /// an all-ones mask, value ANDed with the mask otherwise.
 fn normalized_raw((fid, v, m): (Fid, u128, Option<u128>)) -> Option<(Fid, u128, Option<u128>)> {
     match m {
@@ -304,12 +323,11 @@ fn normalized_raw((fid, v, m): (Fid, u128, Option<u128>)) -> Option<(Fid, u128, 
     }
 }
 
-fn emit_sorted(tlvs: impl Iterator<Item = (Fid, u128, Option<u128>)>, buf: &mut Vec<u8>) {
+/// Append the `ofp_match` header, the TLVs `tlvs` writes, and the padding.
+fn emit_framed(buf: &mut Vec<u8>, tlvs: impl FnOnce(&mut Vec<u8>)) {
     let start = buf.len();
     buf.extend_from_slice(&[0, 1, 0, 0]);
-    for (fid, v, m) in tlvs {
-        emit_field(buf, fid, v, m);
-    }
+    tlvs(buf);
     let len = buf.len() - start;
     put_u16_at(buf, start + 2, len as u16);
     buf.resize(buf.len() + pad8(len), 0);
@@ -356,9 +374,9 @@ mod tests {
     /// The general path's reading of one TLV: bytes used and the normalised field.
     fn general(b: &[u8]) -> Option<(usize, Fid, Option<MatchField>)> {
         let mut r = crate::wire::Reader::new(b, 0);
-        let (header, value, mask) = crate::oxm::parse_tlv(&mut r).ok()?;
-        let (fid, info) = crate::oxm::lookup(header, 0).ok()?;
-        let (v, m) = (be_value(value), mask.map(be_value));
+        let tlv = crate::oxm::parse_tlv(&mut r).ok()?;
+        let (fid, info) = crate::oxm::lookup(tlv.header, 0).ok()??;
+        let (v, m) = (be_value(tlv.value), tlv.mask.map(be_value));
         if m.is_some_and(|m| !info.maskable || v & !m != 0) {
             return None;
         }
@@ -464,7 +482,7 @@ mod tests {
         let mut fast = vec![0xa5];
         emit_match(&m, &mut fast);
         let mut slow = vec![0xa5];
-        emit_sorted(m.canonical().0.iter().map(|f| f.raw()), &mut slow);
+        emit_canonical(&m.canonical(), &mut slow);
         assert_eq!(fast, slow);
         assert_eq!(&fast[1..5], &[0, 1, 0, 54]);
     }
