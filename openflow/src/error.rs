@@ -115,7 +115,8 @@ pub enum MatchError {
     /// The OXM TLV length does not fit the field (OFPBMC_BAD_LEN).
     #[error("bad OXM length for header {0:#010x} (OFPBMC_BAD_LEN)")]
     BadLen(u32),
-    /// Unknown class/field (OFPBMC_BAD_FIELD).
+    /// Unknown class/field (OFPBMC_BAD_FIELD), as OVS reports it. This crate's decoder does not
+    /// return it: it keeps unknown fields as [`crate::MatchField::Raw`].
     #[error("unknown OXM field {0:#010x} (OFPBMC_BAD_FIELD)")]
     BadField(u32),
     /// A mask on a field that cannot be masked (OFPBMC_BAD_MASK).
@@ -130,6 +131,10 @@ pub enum MatchError {
     /// The same field twice (OFPBMC_DUP_FIELD).
     #[error("duplicate field {0} (OFPBMC_DUP_FIELD)")]
     DupField(&'static str),
+    /// The same unknown field ([`crate::MatchField::Raw`]: class, field and experimenter id)
+    /// twice, by the second one's header as on the wire (OFPBMC_DUP_FIELD).
+    #[error("duplicate unknown OXM field {0:#010x} (OFPBMC_DUP_FIELD)")]
+    DupRaw(u32),
     /// A value that the field does not allow, e.g. reg index > 15 (OFPBMC_BAD_VALUE).
     #[error("bad value for {0} (OFPBMC_BAD_VALUE)")]
     BadValue(&'static str),

@@ -12,7 +12,9 @@ pub struct MacAddr(pub [u8; 6]);
 /// A match field with its value and optional mask (`None` = exact match).
 ///
 /// Ports are OpenFlow 1.3 32-bit port numbers. Registers are `NXM_NX_REG0..15` (class 0x0001).
-/// On emit, fields are written in canonical order with prerequisites first (OVS's order).
+/// On emit, fields are written in canonical order with prerequisites first (OVS's order); a
+/// [`MatchField::Raw`] stays right after the field it follows in the list (first if it follows
+/// none), so a decoded match re-emits byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MatchField {
     /// OXM_OF_IN_PORT.
@@ -157,6 +159,35 @@ pub enum MatchField {
         value: u128,
         /// Mask, right-aligned in `len` bytes.
         mask: Option<u128>,
+    },
+    /// A field this crate does not know, kept as read so that it re-emits byte for byte (the
+    /// open-enum arm, like [`Action::Raw`]). On the wire it is the TLV
+    /// `class u16 | field u7 | hasmask u1 | len u8 | experimenter u32? | value | mask?`, where
+    /// `len` counts the experimenter id, value and mask (OF1.3 §7.2.3.2); emit computes
+    /// `hasmask` and `len` from `mask` and the byte lengths, which together are at most 255.
+    ///
+    /// Decode never checks it beyond its framing (hasmask with an odd or zero length, an
+    /// experimenter OXM shorter than its id, or bytes past the list are
+    /// [`crate::MatchError::BadLen`] / [`crate::Error::Truncated`]): it has no prerequisites, its
+    /// mask is not normalised and may leave value bits out. The same `(class, field,
+    /// experimenter)` twice is [`crate::MatchError::DupRaw`], as OVS refuses a duplicate field.
+    /// OVS refuses unknown fields (OFPBMC_BAD_FIELD); a library keeps what it cannot interpret.
+    /// A `Raw` naming a field this crate knows emits as given and decodes as that field.
+    ///
+    /// Text: `oxm(0x0001:127=0x1234/0xff00)` (class, field, value and mask with every byte),
+    /// `oxm(0xffff:0x00002320:21=0x0002)` for an experimenter OXM; not `ovs-ofctl` syntax.
+    Raw {
+        /// OXM class (0x0000 NXM_0, 0x0001 NXM_1, 0x8000 OpenFlow basic, 0xffff experimenter).
+        class: u16,
+        /// Field number, 0..=127.
+        field: u8,
+        /// The experimenter id after the header: `Some` exactly when `class` is 0xffff
+        /// (OFPXMC_EXPERIMENTER).
+        experimenter: Option<u32>,
+        /// Value bytes as on the wire.
+        value: Vec<u8>,
+        /// Mask bytes as on the wire (the hasmask bit set), as long as `value`.
+        mask: Option<Vec<u8>>,
     },
 }
 
@@ -692,6 +723,27 @@ pub enum Instruction {
     WriteMetadata(u64, u64),
     /// OFPIT_METER.
     Meter(u32),
+    /// OFPIT_EXPERIMENTER (0xffff): `type u16 | len u16 | experimenter u32 | data`, `len` a
+    /// multiple of 8 (OF1.3 §7.2.4). OVS refuses it (OFPBIC_BAD_EXPERIMENTER); decode keeps it
+    /// so that it re-emits byte for byte. Emitted after the six known instructions.
+    Experimenter {
+        /// Experimenter id (e.g. [`crate::NX_VENDOR_ID`]).
+        experimenter: u32,
+        /// The bytes after the experimenter id as received, padding included; emit pads them
+        /// with zeros when the instruction would not end on a multiple of 8.
+        data: Vec<u8>,
+    },
+    /// An instruction of a type OF1.3 does not define (not 1..=6, not 0xffff). OVS refuses it
+    /// (OFPBIC_UNKNOWN_INST), but a decoder that is a library keeps what it cannot interpret:
+    /// it re-emits byte for byte, after the known instructions. A `kind` of a known type emits
+    /// as given and decodes as that instruction.
+    Unknown {
+        /// OFPIT_* type.
+        kind: u16,
+        /// The bytes after the 4-byte type/length header as received, padding included; emit
+        /// pads them with zeros to a multiple of 8 as for [`Instruction::Experimenter`].
+        body: Vec<u8>,
+    },
 }
 
 /// OFPFC_* flow_mod commands.

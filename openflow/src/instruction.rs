@@ -1,16 +1,19 @@
 //! Instructions (OF1.3 §7.2.4): `type u16 | len u16 | body`, each 8-byte aligned.
 //!
 //! Emit order is the spec's execution order, which is also what OVS writes:
-//! meter, apply_actions, clear_actions, write_actions, write_metadata, goto_table.
+//! meter, apply_actions, clear_actions, write_actions, write_metadata, goto_table; then
+//! experimenter and unknown instructions in their order in the list. The order of instructions
+//! in a message carries no meaning (OF1.3 §5.9 runs them in the fixed order), so a decoded list
+//! whose unknown instructions came last re-emits byte for byte.
 
 use crate::action::{emit_actions, frame_actions};
 use crate::flow::Instruction;
 use crate::view::InstructionView;
-use crate::wire::{put_u16_at, Reader};
+use crate::wire::{pad_to_8, put_u16_at, Reader};
 use crate::Error;
 
 impl Instruction {
-    /// OFPIT_* type code.
+    /// OFPIT_* type code (0xffff for OFPIT_EXPERIMENTER).
     pub fn kind(&self) -> u16 {
         match self {
             Instruction::GotoTable(_) => 1,
@@ -19,6 +22,8 @@ impl Instruction {
             Instruction::ApplyActions(_) => 4,
             Instruction::ClearActions => 5,
             Instruction::Meter(_) => 6,
+            Instruction::Experimenter { .. } => 0xffff,
+            Instruction::Unknown { kind, .. } => *kind,
         }
     }
 
@@ -31,6 +36,7 @@ impl Instruction {
             Instruction::WriteActions(_) => 3,
             Instruction::WriteMetadata(..) => 4,
             Instruction::GotoTable(_) => 5,
+            Instruction::Experimenter { .. } | Instruction::Unknown { .. } => 6,
         }
     }
 
@@ -52,6 +58,15 @@ impl Instruction {
             }
             Instruction::ClearActions => buf.extend_from_slice(&[0; 4]),
             Instruction::Meter(m) => buf.extend_from_slice(&m.to_be_bytes()),
+            Instruction::Experimenter { experimenter, data } => {
+                buf.extend_from_slice(&experimenter.to_be_bytes());
+                buf.extend_from_slice(data);
+                pad_to_8(buf, start);
+            }
+            Instruction::Unknown { body, .. } => {
+                buf.extend_from_slice(body);
+                pad_to_8(buf, start);
+            }
         }
         let len = buf.len() - start;
         put_u16_at(buf, start + 2, len as u16);
@@ -74,10 +89,10 @@ pub fn emit_instructions(insts: &[Instruction], buf: &mut Vec<u8>) {
     }
 }
 
-/// Parse instructions until the reader is empty.
+/// Parse instructions until the reader is empty; an experimenter or unknown instruction is kept
+/// as [`Instruction::Experimenter`] / [`Instruction::Unknown`].
 ///
-/// Errors: [`Error::BadLength`] for a bad instruction length, [`Error::BadInstruction`] for an
-/// unknown type, plus action errors.
+/// Errors: [`Error::BadLength`] for a bad instruction length, plus action errors.
 pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Error> {
     let bytes = r.peek_rest();
     let mut out = Vec::with_capacity(crate::wire::count_items(bytes));
@@ -118,8 +133,8 @@ pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Err
 }
 
 /// Whether `b` is an instruction list [`next_instruction`] reads to the end without an error:
-/// every instruction one of the six OF1.3 types, its length a multiple of 8 of its type's
-/// size, and every action list framed as [`frame_actions`] requires. A check over the bytes
+/// every instruction's length a multiple of 8, the size of its type for the fixed-size ones,
+/// and every action list framed as [`frame_actions`] requires. A check over the bytes
 /// with no reader, offsets or error values; on `false` the caller walks the list with
 /// [`next_instruction`] to find the error.
 pub(crate) fn instructions_ok(mut b: &[u8]) -> bool {
@@ -132,7 +147,8 @@ pub(crate) fn instructions_ok(mut b: &[u8]) -> bool {
             1 | 5 | 6 => len == 8,
             2 => len == 24,
             3 | 4 => actions_framed(&b[8..len]),
-            _ => false,
+            // Experimenter (its id in the first 8 bytes) and unknown types: any length.
+            _ => true,
         };
         if !ok {
             return false;
@@ -154,8 +170,8 @@ fn actions_framed(mut b: &[u8]) -> bool {
     b.is_empty()
 }
 
-/// Read the next instruction in place: its type, length and fixed fields checked, and for
-/// apply/write_actions the framing of its action list (the action bodies are left to
+/// Read the next instruction in place: its length and the fixed fields of its type checked, and
+/// for apply/write_actions the framing of its action list (the action bodies are left to
 /// [`Actions`](crate::view::Actions)).
 ///
 /// Errors: as [`parse_instructions`], except errors inside action bodies.
@@ -209,12 +225,14 @@ pub(crate) fn next_instruction<'a>(r: &mut Reader<'a>) -> Result<InstructionView
             fixed(8)?;
             InstructionView::Meter(b.u32("meter id")?)
         }
-        k => {
-            return Err(Error::BadInstruction {
-                offset: off,
-                reason: format!("unknown instruction type {k}"),
-            })
-        }
+        0xffff => InstructionView::Experimenter {
+            experimenter: b.u32("instruction experimenter")?,
+            data: b.rest(),
+        },
+        kind => InstructionView::Unknown {
+            kind,
+            body: b.rest(),
+        },
     })
 }
 
@@ -244,5 +262,39 @@ mod tests {
         let mut buf = Vec::new();
         Instruction::GotoTable(5).emit(&mut buf);
         assert_eq!(buf, [0, 1, 0, 8, 5, 0, 0, 0]);
+    }
+
+    #[test]
+    fn experimenter_and_unknown_instructions_are_written_as_kept_and_padded_to_8() {
+        let insts = [
+            Instruction::Experimenter {
+                experimenter: 0x2320,
+                data: vec![1, 2, 3, 4, 5, 6, 7, 8],
+            },
+            // Three bytes of body: padded with zeros to 8.
+            Instruction::Unknown {
+                kind: 0x4242,
+                body: vec![9, 9, 9],
+            },
+        ];
+        let mut buf = vec![0xa5];
+        emit_instructions(&insts, &mut buf);
+        assert_eq!(
+            &buf[1..],
+            &[
+                0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 1, 2, 3, 4, 5, 6, 7, 8, //
+                0x42, 0x42, 0, 8, 9, 9, 9, 0,
+            ]
+        );
+        let parsed = parse_instructions(&mut Reader::new(&buf[1..], 0)).unwrap();
+        assert_eq!(parsed[0], insts[0]);
+        assert_eq!(
+            parsed[1],
+            Instruction::Unknown {
+                kind: 0x4242,
+                body: vec![9, 9, 9, 0],
+            }
+        );
+        assert!(instructions_ok(&buf[1..]));
     }
 }

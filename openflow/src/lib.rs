@@ -16,7 +16,9 @@
 //!   register pairs OVS writes), emitted exactly as `ovs-ofctl -O OpenFlow13 parse-flow` does
 //!   (canonical order, mask normalisation, tcp_flags as the ONF experimenter OXM) and decoded as
 //!   strictly as OVS (prerequisites, duplicates, wildcards; NXM_OF_IN_PORT and NXM_NX_TCP_FLAGS
-//!   accepted too).
+//!   accepted too). Any other OXM/NXM field, experimenter OXMs included, decodes to
+//!   [`MatchField::Raw`] (where OVS says OFPBMC_BAD_FIELD) and re-emits byte for byte, in its
+//!   place after the field it follows.
 //! - Actions ([`Action`]) on any field of [`field::FIELDS`] ([`Field`]): output, output_reg
 //!   (and OUTPUT_REG2 decode), set_field/load (SET_FIELD, REG_LOAD per 64-bit run, REG_LOAD2
 //!   for tun_metadata, like OVS), move (and ONF copy_field decode), conjunction, ct (commit,
@@ -24,9 +26,14 @@
 //!   controller/controller2, group, dec_ttl (+ids), set/dec mpls_ttl, push/pop vlan and mpls,
 //!   set_queue, mod_nw_ttl, fin_timeout, output_trunc, push/pop, clone, check_pkt_larger,
 //!   sample (1/2/3), multipath, bundle/bundle_load, learn/learn2; any other action round-trips
-//!   as [`Action::Raw`]. Instructions: all six OF1.3 ones.
+//!   as [`Action::Raw`]. Instructions: the six OF1.3 ones (goto_table, write_metadata,
+//!   write/apply/clear actions, meter), OFPIT_EXPERIMENTER ([`Instruction::Experimenter`]), and
+//!   any other type kept as [`Instruction::Unknown`]; both re-emit byte for byte after the
+//!   known ones.
 //! - Text: `Display` and `FromStr` for [`FlowMod`], `Display` for [`Match`], [`Action`] and
-//!   [`Instruction`] in `ovs-ofctl dump-flows` syntax.
+//!   [`Instruction`] in `ovs-ofctl dump-flows` syntax; unknown fields and instructions in a form
+//!   of our own that carries their bytes (`oxm(0x0001:127=0x1234)`,
+//!   `instruction(type=0x0007,body=0x00000000)`).
 //! - [`session::Session`]: the sans-IO protocol core (handshake, xids, echo, bundles,
 //!   multipart, reconnect backoff); [`Connection`]: its tokio driver, a cloneable handle over
 //!   `<bridge>.mgmt` with an async-message stream, flow monitoring ([`monitor`],

@@ -12,7 +12,8 @@ use std::net::Ipv4Addr;
 
 use crate::flow::{Match, MatchField};
 use crate::oxm::{
-    emit_field, facts, Fid, FieldInfo, FID_COUNT, FIELDS, OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC,
+    emit_field, emit_match_field, facts, Fid, FieldInfo, FID_COUNT, FIELDS, OFPXMC_NXM_1,
+    OFPXMC_OPENFLOW_BASIC,
 };
 use crate::wire::{pad8, put_u16_at};
 
@@ -264,7 +265,8 @@ pub(crate) fn be_value(b: &[u8]) -> u128 {
 const INLINE_FIELDS: usize = 32;
 
 /// Append `m` as an `ofp_match` exactly as [`Match::emit`] specifies (canonical order, masks
-/// normalised, padding), without allocating for matches of up to [`INLINE_FIELDS`] fields.
+/// normalised, padding), without allocating for matches of up to [`INLINE_FIELDS`] known
+/// fields.
 pub(crate) fn emit_match(m: &Match, buf: &mut Vec<u8>) {
     // Optimistically in list order: a match built in canonical order (as the flow text parser
     // and the decoder build them) is written in one pass. Equal fields stay in input order, as
@@ -273,29 +275,37 @@ pub(crate) fn emit_match(m: &Match, buf: &mut Vec<u8>) {
     buf.extend_from_slice(&[0, 1, 0, 0]);
     let mut last = 0;
     for f in &m.0 {
-        let (fid, v, mask) = f.raw();
-        let rank = fid.rank();
+        let Some(parts) = f.parts() else {
+            buf.truncate(start);
+            // A raw field keeps its place among the others, which the sort cannot know.
+            return emit_canonical(&m.canonical(), buf);
+        };
+        let rank = parts.0.rank();
         if rank < last {
             buf.truncate(start);
             return emit_unsorted(m, buf);
         }
         last = rank;
-        if let Some((fid, v, mask)) = normalized_raw((fid, v, mask)) {
+        if let Some((fid, v, mask)) = normalized_raw(parts) {
             emit_field(buf, fid, v, mask);
         }
     }
     finish_match(buf, start);
 }
 
-/// [`emit_match`] for a match whose fields are out of canonical order.
+/// [`emit_match`] for a match of known fields out of canonical order.
 fn emit_unsorted(m: &Match, buf: &mut Vec<u8>) {
     if m.0.len() > INLINE_FIELDS {
-        return emit_sorted(m.canonical().0.iter().map(|f| f.raw()), buf);
+        return emit_canonical(&m.canonical(), buf);
     }
     let mut tlvs = [(Fid::InPort, 0u128, None::<u128>); INLINE_FIELDS];
     let mut n = 0;
     for f in &m.0 {
-        let Some(t) = normalized_raw(f.raw()) else {
+        let Some(parts) = f.parts() else {
+            // A raw field after the out-of-order one: only `canonical` places it.
+            return emit_canonical(&m.canonical(), buf);
+        };
+        let Some(t) = normalized_raw(parts) else {
             continue;
         };
         // Insertion keeps equal fields in input order, as the stable sort in `canonical` does.
@@ -307,10 +317,23 @@ fn emit_unsorted(m: &Match, buf: &mut Vec<u8>) {
         tlvs[i] = t;
         n += 1;
     }
-    emit_sorted(tlvs[..n].iter().copied(), buf);
+    emit_framed(buf, |buf| {
+        for &(fid, v, m) in &tlvs[..n] {
+            emit_field(buf, fid, v, m);
+        }
+    });
 }
 
-/// [`crate::MatchField::normalized`] on the raw triple: `None` for an all-zero mask, exact for
+/// Append a match already in canonical form.
+fn emit_canonical(m: &Match, buf: &mut Vec<u8>) {
+    emit_framed(buf, |buf| {
+        for f in &m.0 {
+            emit_match_field(buf, f);
+        }
+    });
+}
+
+/// [`crate::MatchField::normalized`] on the integer triple: `None` for an all-zero mask, exact for
 /// an all-ones mask, value ANDed with the mask otherwise.
 fn normalized_raw((fid, v, m): (Fid, u128, Option<u128>)) -> Option<(Fid, u128, Option<u128>)> {
     match m {
@@ -327,12 +350,11 @@ fn normalized_raw((fid, v, m): (Fid, u128, Option<u128>)) -> Option<(Fid, u128, 
     }
 }
 
-fn emit_sorted(tlvs: impl Iterator<Item = (Fid, u128, Option<u128>)>, buf: &mut Vec<u8>) {
+/// Append the `ofp_match` header, the TLVs `tlvs` writes, and the padding.
+fn emit_framed(buf: &mut Vec<u8>, tlvs: impl FnOnce(&mut Vec<u8>)) {
     let start = buf.len();
     buf.extend_from_slice(&[0, 1, 0, 0]);
-    for (fid, v, m) in tlvs {
-        emit_field(buf, fid, v, m);
-    }
+    tlvs(buf);
     finish_match(buf, start);
 }
 
@@ -387,9 +409,9 @@ mod tests {
     /// The general path's reading of one TLV: bytes used and the normalised field.
     fn general(b: &[u8]) -> Option<(usize, Fid, Option<MatchField>)> {
         let mut r = crate::wire::Reader::new(b, 0);
-        let (header, value, mask) = crate::oxm::parse_tlv(&mut r).ok()?;
-        let (fid, info) = crate::oxm::lookup(header, 0).ok()?;
-        let (v, m) = (be_value(value), mask.map(be_value));
+        let tlv = crate::oxm::parse_tlv(&mut r).ok()?;
+        let (fid, info) = crate::oxm::lookup(tlv.header, 0).ok()??;
+        let (v, m) = (be_value(tlv.value), tlv.mask.map(be_value));
         if m.is_some_and(|m| !info.maskable || v & !m != 0) {
             return None;
         }
@@ -495,7 +517,7 @@ mod tests {
         let mut fast = vec![0xa5];
         emit_match(&m, &mut fast);
         let mut slow = vec![0xa5];
-        emit_sorted(m.canonical().0.iter().map(|f| f.raw()), &mut slow);
+        emit_canonical(&m.canonical(), &mut slow);
         assert_eq!(fast, slow);
         assert_eq!(&fast[1..5], &[0, 1, 0, 54]);
     }

@@ -5,9 +5,9 @@
 //! A view is checked once, when it is made, as strictly as the owned decoder checks:
 //! [`FlowModView::parse`] accepts exactly the messages [`Message::decode`] accepts as FLOW_MODs,
 //! with the same errors, except errors inside action bodies. It checks the header and every
-//! length and padding; every OXM TLV (known field, length, mask allowed, value within its mask,
-//! prerequisites, duplicates: OVS's `oxm_pull_match`); every instruction (type, length, fixed
-//! fields); and the framing of every action list (each action's length at least 8, a multiple
+//! length and padding; every OXM TLV (length, mask allowed, value within its mask,
+//! prerequisites, duplicates: OVS's `oxm_pull_match`; an unknown field only for its framing and
+//! duplicates); every instruction (length, fixed fields of the known types); and the framing of every action list (each action's length at least 8, a multiple
 //! of 8 and inside its list). What is left to the iterators is decoding: match fields are
 //! turned into [`MatchField`]s as they are read (this cannot fail any more), and actions into
 //! [`Action`]s, which can still fail on an action body (an unknown Nicira subtype, a bad
@@ -15,7 +15,7 @@
 //! [`Message::decode`] would have.
 //!
 //! Nothing here allocates except [`Action`]s that own lists (`ct` exec, `clone`, `learn`, raw
-//! bodies) and the owned conversions.
+//! bodies), the bytes of a [`MatchField::Raw`] when it is read, and the owned conversions.
 //!
 //! Use a view to look at many flows and keep few: a controller scanning a dump or a monitor
 //! stream for its cookies, or reading a packet-in's match.
@@ -27,7 +27,7 @@ use crate::flow::{Action, FlowMod, FlowModCommand, Instruction, Match, MatchFiel
 use crate::flow_mod::Fixed;
 use crate::instruction::{instructions_ok, next_instruction};
 use crate::message::read_header;
-use crate::oxm::{lookup, match_tlvs, normalized_mask, parse_tlv, walk_oxms};
+use crate::oxm::{lookup, match_tlvs, normalized_mask, parse_tlv, sort_canonical, walk_oxms, Item};
 use crate::oxm_fast::{be_value, quick};
 use crate::wire::Reader;
 use crate::Error;
@@ -162,7 +162,8 @@ impl<'a> MatchView<'a> {
     }
 
     /// The fields in wire order, normalised as [`Match::canonical`] does (all-zero masked
-    /// fields left out, all-ones masks exact).
+    /// fields left out, all-ones masks exact); a field this crate does not know as
+    /// [`MatchField::Raw`], its bytes copied.
     pub fn fields(&self) -> Fields<'a> {
         Fields {
             r: Reader::new(self.tlvs, self.offset),
@@ -171,7 +172,7 @@ impl<'a> MatchView<'a> {
 
     /// Whether the match has no field (matches every packet).
     pub fn is_empty(&self) -> bool {
-        self.fields().next().is_none()
+        self.fields().next_item().is_none()
     }
 
     /// The owned [`Match`], in canonical order: equal to what the owned decoder gives.
@@ -179,7 +180,7 @@ impl<'a> MatchView<'a> {
         let mut v = Vec::with_capacity(crate::oxm_fast::count_tlvs(self.tlvs));
         v.extend(self.fields());
         if !self.canonical {
-            v.sort_by_key(|f| f.raw().0);
+            sort_canonical(&mut v);
         }
         Match(v)
     }
@@ -191,26 +192,42 @@ pub struct Fields<'a> {
     r: Reader<'a>,
 }
 
-impl Iterator for Fields<'_> {
-    type Item = MatchField;
-
-    fn next(&mut self) -> Option<MatchField> {
+impl<'a> Fields<'a> {
+    /// The next field, an unknown one still borrowed.
+    fn next_item(&mut self) -> Option<Item<'a>> {
         // Checked when the view was made, so nothing below fails.
         while !self.r.is_empty() {
             if let Some(q) = quick(self.r.peek_rest()) {
                 self.r.advance(q.len);
                 match q.field {
-                    Some(f) => return Some(f),
+                    Some(f) => return Some(Item::Field(f)),
                     None => continue,
                 }
             }
-            let (header, value, mask) = parse_tlv(&mut self.r).ok()?;
-            let (fid, info) = lookup(header, 0).ok()?;
-            if let Some(m) = normalized_mask(fid, info, mask.map(be_value)) {
-                return Some(MatchField::from_raw(fid, be_value(value), m));
+            let tlv = parse_tlv(&mut self.r).ok()?;
+            let Some((fid, info)) = lookup(tlv.header, 0).ok()? else {
+                return Some(Item::Raw(tlv));
+            };
+            if let Some(m) = normalized_mask(fid, info, tlv.mask.map(be_value)) {
+                return Some(Item::Field(MatchField::from_raw(
+                    fid,
+                    be_value(tlv.value),
+                    m,
+                )));
             }
         }
         None
+    }
+}
+
+impl Iterator for Fields<'_> {
+    type Item = MatchField;
+
+    fn next(&mut self) -> Option<MatchField> {
+        Some(match self.next_item()? {
+            Item::Field(f) => f,
+            Item::Raw(tlv) => tlv.to_raw_field(),
+        })
     }
 }
 
@@ -289,7 +306,7 @@ impl<'a> Iterator for InstructionIter<'a> {
     }
 }
 
-/// One instruction read in place: [`Instruction`] with its action lists borrowed.
+/// One instruction read in place: [`Instruction`] with its action lists and bytes borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InstructionView<'a> {
     /// OFPIT_GOTO_TABLE.
@@ -304,6 +321,20 @@ pub enum InstructionView<'a> {
     ClearActions,
     /// OFPIT_METER.
     Meter(u32),
+    /// OFPIT_EXPERIMENTER, as [`Instruction::Experimenter`].
+    Experimenter {
+        /// Experimenter id.
+        experimenter: u32,
+        /// The bytes after the experimenter id, padding included.
+        data: &'a [u8],
+    },
+    /// An instruction of a type OF1.3 does not define, as [`Instruction::Unknown`].
+    Unknown {
+        /// OFPIT_* type.
+        kind: u16,
+        /// The bytes after the 4-byte type/length header, padding included.
+        body: &'a [u8],
+    },
 }
 
 impl InstructionView<'_> {
@@ -318,6 +349,14 @@ impl InstructionView<'_> {
             InstructionView::ApplyActions(a) => Instruction::ApplyActions(a.to_vec()?),
             InstructionView::ClearActions => Instruction::ClearActions,
             InstructionView::Meter(m) => Instruction::Meter(m),
+            InstructionView::Experimenter { experimenter, data } => Instruction::Experimenter {
+                experimenter,
+                data: data.to_vec(),
+            },
+            InstructionView::Unknown { kind, body } => Instruction::Unknown {
+                kind,
+                body: body.to_vec(),
+            },
         })
     }
 }

@@ -150,3 +150,46 @@ fn a_view_allocates_nothing_to_check_and_read_its_fields_and_plain_actions() {
         assert_eq!((read, decoded), (fields, 2));
     }
 }
+
+#[test]
+fn a_view_checks_unknown_fields_and_instructions_without_allocating() {
+    let raw = |field: u8| MatchField::Raw {
+        class: 0x7fff,
+        field,
+        experimenter: None,
+        value: vec![field; 3],
+        mask: Some(vec![0xff; 3]),
+    };
+    let mut m = match_of(6);
+    m.0.insert(0, raw(1));
+    m.0.insert(3, raw(2));
+    m.0.push(raw(3));
+    let insts = vec![
+        Instruction::GotoTable(4),
+        Instruction::Experimenter {
+            experimenter: 0x2320,
+            data: vec![7; 16],
+        },
+        Instruction::Unknown {
+            kind: 9,
+            body: vec![0; 4],
+        },
+    ];
+    let (_, bytes) = flow_mod_bytes(m, insts);
+    let before = ALLOCS.with(Cell::get);
+    let (_, view) = openflow::FlowModView::parse(&bytes).expect("view");
+    let empty = view.r#match.is_empty();
+    let raw_instructions = view
+        .instructions
+        .iter()
+        .filter(|i| {
+            matches!(
+                i,
+                openflow::view::InstructionView::Experimenter { .. }
+                    | openflow::view::InstructionView::Unknown { .. }
+            )
+        })
+        .count();
+    assert_eq!(ALLOCS.with(Cell::get) - before, 0);
+    assert_eq!((empty, raw_instructions), (false, 2));
+}

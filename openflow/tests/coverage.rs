@@ -4,11 +4,15 @@
 //!   OXM_OF_PBB_ISID 37, OXM_OF_IPV6_EXTHDR 39), and NXM_NX_TCP_FLAGS (`meta-flow.h`), which OVS
 //!   decodes as well as the ONF OXM it writes;
 //! - unknown actions, and known actions naming fields outside the field table, decode to
-//!   `Action::Raw` and re-emit byte for byte (rust-netlink's rule for unknown attributes).
-//!   Unknown *match* fields stay an error, as in OVS (`OFPBMC_BAD_FIELD`): a match cannot be
-//!   partially understood without changing what the flow matches.
+//!   `Action::Raw` and re-emit byte for byte (rust-netlink's rule for unknown attributes);
+//! - unknown match fields (`MatchField::Raw`) and experimenter or unknown instructions, which
+//!   OVS refuses (`OFPBMC_BAD_FIELD`, `OFPBIC_BAD_EXPERIMENTER`, `OFPBIC_UNKNOWN_INST`), the same
+//!   way: kept and re-emitted byte for byte, in their place.
 
-use openflow::{Action, Error, FlowMod, Instruction, Match, MatchError, MatchField as M, Message};
+use openflow::view::InstructionView;
+use openflow::{
+    Action, Error, FlowMod, FlowModView, Instruction, Match, MatchError, MatchField as M, Message,
+};
 
 fn unhex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
@@ -131,19 +135,198 @@ fn nicira_tcp_flags_decode_like_the_onf_oxm() {
     assert_eq!(Message::FlowMod(a).encode(1), onf);
 }
 
+/// A [`M::Raw`] without experimenter id.
+fn raw(class: u16, field: u8, value: &[u8], mask: Option<&[u8]>) -> M {
+    M::Raw {
+        class,
+        field,
+        experimenter: None,
+        value: value.to_vec(),
+        mask: mask.map(<[u8]>::to_vec),
+    }
+}
+
+/// Decoding `bytes` gives `fields` in this order, the view agrees, and encoding gives `bytes`.
+fn kept_in_place(bytes: &[u8], fields: &[M]) {
+    let Ok((1, Message::FlowMod(fm))) = Message::decode(bytes) else {
+        panic!("decode {:?}", Message::decode(bytes))
+    };
+    assert_eq!(fm.r#match.0, fields);
+    assert_eq!(Message::FlowMod(fm.clone()).encode(1), bytes);
+    let (_, view) = FlowModView::parse(bytes).expect("view");
+    assert_eq!(view.r#match.fields().collect::<Vec<_>>(), fields);
+    assert_eq!(view.to_flow_mod().expect("owned"), fm);
+}
+
 #[test]
-fn unknown_experimenter_oxm_is_a_bad_field() {
-    let e = Message::decode(&flow_mod("ffff5508 00002320 0002 0012")).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::BadMatch {
-                kind: MatchError::BadField(0xffff_5508),
-                ..
-            }
+fn unknown_fields_decode_raw_in_their_place_and_re_emit_byte_for_byte() {
+    let ip = M::EthType(0x0800);
+    let tcp = M::IpProto(6);
+    let cases = [
+        // First, unmasked (class 0x7fff, field 0).
+        (
+            "7fff0004 00000005 80000a02 0800",
+            vec![raw(0x7fff, 0, &[0, 0, 0, 5], None), ip.clone()],
         ),
-        "{e}"
+        // Between a prerequisite and its dependant, masked (NXM_1 field 127).
+        (
+            "80000a02 0800 0001ff04 1200 ff00 80001401 06",
+            vec![
+                ip.clone(),
+                raw(0x0001, 127, &[0x12, 0], Some(&[0xff, 0])),
+                tcp.clone(),
+            ],
+        ),
+        // Last (OpenFlow basic field 120), and wider than any known field (20 bytes).
+        (
+            "80000a02 0800 80001401 06 8000f014 000102030405060708090a0b0c0d0e0f10111213",
+            vec![
+                ip.clone(),
+                tcp.clone(),
+                raw(0x8000, 120, &(0..20).collect::<Vec<u8>>(), None),
+            ],
+        ),
+        // A mask is not normalised: all-zero, all-ones and value bits outside it are kept.
+        (
+            "7fff0104 00ff 0000 7fff0304 00ff ffff 7fff0504 0f0f 00ff",
+            vec![
+                raw(0x7fff, 0, &[0, 0xff], Some(&[0, 0])),
+                raw(0x7fff, 1, &[0, 0xff], Some(&[0xff, 0xff])),
+                raw(0x7fff, 2, &[0x0f, 0x0f], Some(&[0, 0xff])),
+            ],
+        ),
+        // Experimenter OXMs: a Nicira one, masked, and an ONF one other than tcp_flags.
+        (
+            "ffff5508 00002320 0002 0012 ffff0206 4f4e4600 abcd",
+            vec![
+                M::Raw {
+                    class: 0xffff,
+                    field: 42,
+                    experimenter: Some(0x2320),
+                    value: vec![0, 2],
+                    mask: Some(vec![0, 0x12]),
+                },
+                M::Raw {
+                    class: 0xffff,
+                    field: 1,
+                    experimenter: Some(0x4f4e_4600),
+                    value: vec![0xab, 0xcd],
+                    mask: None,
+                },
+            ],
+        ),
+    ];
+    for (oxms, fields) in cases {
+        kept_in_place(&flow_mod(oxms), &fields);
+        both_ways(fields, oxms);
+    }
+}
+
+#[test]
+fn an_unknown_match_field_is_kept_raw_where_ovs_refuses_it() {
+    let mut b = flow_mod_with_actions("");
+    // Replace the empty match with one holding an unknown OXM (class 0x7fff, field 0).
+    let m = unhex("0001000c 7fff0004 00000005 00000000");
+    b.splice(48..56, m);
+    let len = b.len() as u16;
+    b[2..4].copy_from_slice(&len.to_be_bytes());
+    kept_in_place(&b, &[raw(0x7fff, 0, &[0, 0, 0, 5], None)]);
+}
+
+#[test]
+fn a_raw_field_moves_with_the_known_field_it_follows_when_they_are_sorted() {
+    // reg1 before in_port is out of canonical order; the raw field stays after reg1.
+    let wire = flow_mod("00010204 00000007 7fff0002 abcd 80000004 00000003");
+    let Ok((_, Message::FlowMod(fm))) = Message::decode(&wire) else {
+        panic!("decode")
+    };
+    let sorted = vec![
+        M::InPort(3),
+        M::Reg(1, 7, None),
+        raw(0x7fff, 0, &[0xab, 0xcd], None),
+    ];
+    assert_eq!(fm.r#match.0, sorted);
+    let (_, view) = FlowModView::parse(&wire).expect("view");
+    assert_eq!(view.r#match.to_match().0, sorted);
+    assert_eq!(
+        Message::FlowMod(fm).encode(1),
+        flow_mod("80000004 00000003 00010204 00000007 7fff0002 abcd")
     );
+}
+
+#[test]
+fn the_same_unknown_field_twice_is_a_duplicate_at_any_length_but_not_for_another_experimenter() {
+    let dup = |oxms: &str| match Message::decode(&flow_mod(oxms)) {
+        Err(Error::BadMatch {
+            offset,
+            kind: MatchError::DupRaw(h),
+        }) => Some((offset, h)),
+        Ok(_) => None,
+        Err(e) => panic!("{oxms}: {e}"),
+    };
+    // The second TLV starts at 48 + 4 + 6.
+    assert_eq!(
+        dup("7fff0002 0001 7fff0104 0002 00ff"),
+        Some((58, 0x7fff_0104))
+    );
+    assert_eq!(
+        dup("ffff0206 00002320 0001 ffff0206 00002320 0002"),
+        Some((62, 0xffff_0206))
+    );
+    assert_eq!(dup("ffff0206 00002320 0001 ffff0206 00abcdef 0002"), None);
+    assert_eq!(dup("7fff0002 0001 7fff0202 0002"), None);
+}
+
+#[test]
+fn experimenter_and_unknown_instructions_round_trip_raw_after_the_known_ones() {
+    // goto_table:1, then an experimenter instruction with 8 bytes of data, then type 7.
+    let insts = "0001000801000000 ffff0010000023200102030405060708 0007000800000009";
+    let mut b = flow_mod_with_actions("");
+    b.truncate(56);
+    b.extend_from_slice(&unhex(insts));
+    let len = b.len() as u16;
+    b[2..4].copy_from_slice(&len.to_be_bytes());
+    let want = vec![
+        Instruction::GotoTable(1),
+        Instruction::Experimenter {
+            experimenter: 0x2320,
+            data: vec![1, 2, 3, 4, 5, 6, 7, 8],
+        },
+        Instruction::Unknown {
+            kind: 7,
+            body: vec![0, 0, 0, 9],
+        },
+    ];
+    let Ok((_, Message::FlowMod(fm))) = Message::decode(&b) else {
+        panic!("decode {:?}", Message::decode(&b))
+    };
+    assert_eq!(fm.instructions, want);
+    assert_eq!(Message::FlowMod(fm.clone()).encode(1), b);
+    let (_, view) = FlowModView::parse(&b).expect("view");
+    let views: Vec<InstructionView> = view.instructions.iter().collect();
+    assert_eq!(
+        views[1..],
+        [
+            InstructionView::Experimenter {
+                experimenter: 0x2320,
+                data: &[1, 2, 3, 4, 5, 6, 7, 8],
+            },
+            InstructionView::Unknown {
+                kind: 7,
+                body: &[0, 0, 0, 9],
+            },
+        ]
+    );
+    assert_eq!(view.to_flow_mod().expect("owned"), fm);
+    // Written first, they are re-emitted after the known instructions.
+    let mut first = FlowMod::add(0, 0x8000, Match::new(), vec![]);
+    first.instructions = vec![want[2].clone(), want[1].clone(), want[0].clone()];
+    let mut again = b.clone();
+    again.truncate(56);
+    again.extend_from_slice(&unhex(
+        "0001000801000000 0007000800000009 ffff0010000023200102030405060708",
+    ));
+    assert_eq!(Message::FlowMod(first).encode(1), again);
 }
 
 #[test]
@@ -217,25 +400,4 @@ fn unknown_actions_and_unknown_fields_in_actions_round_trip_raw() {
         }
         assert_eq!(msg.encode(1), bytes, "{hex}");
     }
-}
-
-#[test]
-fn an_unknown_match_field_is_a_bad_field_as_in_ovs() {
-    let mut b = flow_mod_with_actions("");
-    // Replace the empty match with one holding an unknown OXM (class 0x7fff, field 0).
-    let m = unhex("0001000c 7fff0004 00000005 00000000");
-    b.splice(48..56, m);
-    let len = b.len() as u16;
-    b[2..4].copy_from_slice(&len.to_be_bytes());
-    let e = Message::decode(&b).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::BadMatch {
-                kind: MatchError::BadField(0x7fff_0004),
-                ..
-            }
-        ),
-        "{e}"
-    );
 }

@@ -1,5 +1,6 @@
 //! Property tests: emit-then-decode is the identity (up to canonical form) for FlowMods built
-//! from the model, and decode never panics on arbitrary bytes.
+//! from the model, unknown match fields and instructions included, and decode never panics on
+//! arbitrary bytes.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -177,7 +178,7 @@ fn a_match() -> impl Strategy<Value = Match> {
             M::MplsBos(bos)
         ]),
     ];
-    (common, l3, vlan, ct).prop_map(|(mut c, l3, vlan, ct)| {
+    (common, l3, vlan, ct, raw_fields()).prop_map(|(mut c, l3, vlan, ct, raw)| {
         c.extend(vlan);
         // One of each field: duplicates are invalid on the wire.
         c.sort_by_key(|f| (std::mem::discriminant(f).clone_key(), reg_no(f)));
@@ -195,8 +196,61 @@ fn a_match() -> impl Strategy<Value = Match> {
             c.push(M::InPort(1));
         }
         c.extend(l3);
+        // Unknown fields anywhere: they keep their place after the field they follow.
+        for (at, f) in raw {
+            c.insert(at.index(c.len() + 1), f);
+        }
         Match(c)
     })
+}
+
+/// Fields this crate does not know, each (class, field, experimenter) once, with where to put
+/// them: unknown fields of the basic and NXM_1 classes, another class, and experimenter OXMs
+/// (Nicira's, and ONF's other than tcp_flags), masked or not, up to 20 bytes wide.
+fn raw_fields() -> impl Strategy<Value = Vec<(prop::sample::Index, M)>> {
+    let id = prop_oneof![
+        (40u8..128).prop_map(|f| (0x8000u16, f, None)),
+        prop_oneof![109u8..119, 126u8..128].prop_map(|f| (0x0001, f, None)),
+        (0u8..128).prop_map(|f| (0x7fff, f, None)),
+        (0u8..128).prop_map(|f| (0xffff, f, Some(0x2320u32))),
+        (0u8..128)
+            .prop_filter("ONF tcp_flags is known", |f| *f != 42)
+            .prop_map(|f| (0xffff, f, Some(0x4f4e_4600))),
+    ];
+    let bytes = prop::collection::vec(any::<u8>(), 0..=20);
+    let one = (id, bytes, any::<bool>(), any::<prop::sample::Index>()).prop_map(
+        |((class, field, experimenter), value, masked, at)| {
+            // A masked TLV needs a nonzero length.
+            let masked = masked && !value.is_empty();
+            let mask = masked.then(|| value.iter().map(|b| b.rotate_left(3)).collect());
+            let f = M::Raw {
+                class,
+                field,
+                experimenter,
+                value,
+                mask,
+            };
+            (at, f)
+        },
+    );
+    prop::collection::vec(one, 0..3).prop_map(|mut v| {
+        // Duplicates are invalid on the wire.
+        v.sort_by_key(|(_, f)| raw_id(f));
+        v.dedup_by(|(_, a), (_, b)| raw_id(a) == raw_id(b));
+        v
+    })
+}
+
+fn raw_id(f: &M) -> Option<(u16, u8, Option<u32>)> {
+    match f {
+        M::Raw {
+            class,
+            field,
+            experimenter,
+            ..
+        } => Some((*class, *field, *experimenter)),
+        _ => None,
+    }
 }
 
 trait CloneKey {
@@ -689,9 +743,21 @@ fn instructions() -> impl Strategy<Value = Vec<Instruction>> {
             (any::<u64>(), any::<u64>()).prop_map(|(v, m)| Instruction::WriteMetadata(v, m)),
         ),
         proptest::option::of(any::<u8>().prop_map(Instruction::GotoTable)),
+        proptest::option::of((any::<u32>(), 0usize..4, any::<u8>()).prop_map(
+            |(experimenter, n, b)| Instruction::Experimenter {
+                experimenter,
+                data: vec![b; 8 * n],
+            },
+        )),
+        proptest::option::of(
+            (7u16..0xffff, 0usize..3, any::<u8>()).prop_map(|(kind, n, b)| Instruction::Unknown {
+                kind,
+                body: vec![b; 4 + 8 * n],
+            }),
+        ),
     )
-        .prop_map(|(a, b, c, d, e, f)| {
-            let mut v: Vec<Instruction> = [a, b, c, d, e, f].into_iter().flatten().collect();
+        .prop_map(|(a, b, c, d, e, f, g, h)| {
+            let mut v: Vec<Instruction> = [a, b, c, d, e, f, g, h].into_iter().flatten().collect();
             v.reverse(); // emit must reorder
             v
         })

@@ -384,6 +384,33 @@ fn conjunction_mixed_with_other_actions_is_rejected() {
     }
 }
 
+#[test]
+fn unknown_fields_and_instructions_are_refused_as_ovs_refuses_them() {
+    let mut sw = FakeSwitch::new();
+    let err = sw
+        .apply(&flow(
+            "table=2, priority=1,ip,oxm(0x7fff:0=0x05) actions=drop",
+        ))
+        .unwrap_err();
+    assert!(
+        matches!(&err, SimError::UnsupportedField { table: 2, field } if field == "oxm(0x7fff:0=0x05)"),
+        "{err}"
+    );
+    for (insts, kind) in [
+        ("instruction(experimenter=0x00002320,data=0x)", 0xffff),
+        ("output:1,instruction(type=0x0007,body=0x00000000)", 7),
+    ] {
+        let err = sw
+            .apply(&flow(&format!("table=2, priority=1 actions={insts}")))
+            .unwrap_err();
+        assert!(
+            matches!(err, SimError::UnknownInstruction { table: 2, kind: k } if k == kind),
+            "{err}"
+        );
+    }
+    assert_eq!(sw.flow_count(), 0);
+}
+
 // ---- conntrack ----------------------------------------------------------------------------
 
 /// A miniature of kakine's pipeline: ct in table 1, policy in 3 (allow tcp/80 only), commit

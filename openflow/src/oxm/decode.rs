@@ -1,8 +1,10 @@
-//! Reading an `ofp_match`: its header and padding, one TLV at a time (length, mask, the ONF
-//! experimenter form), the field it names, and the owned decode built on [`walk_oxms`].
+//! Reading an `ofp_match`: its header and padding, one TLV at a time (length, mask, the
+//! experimenter id), the field it names if this crate knows it, and the owned decode built on
+//! [`walk_oxms`].
 
-use super::table::{Fid, FieldInfo, ONF_EXPERIMENTER, ONF_TCP_FLAGS_FIELD};
-use super::walk::walk_oxms;
+use super::emit::sort_canonical;
+use super::table::{Fid, FieldInfo, OFPXMC_EXPERIMENTER, ONF_EXPERIMENTER, ONF_TCP_FLAGS_FIELD};
+use super::walk::{walk_oxms, Item};
 use crate::flow::{Match, MatchField};
 use crate::wire::{pad8, Reader};
 use crate::{Error, MatchError};
@@ -53,11 +55,46 @@ pub(crate) fn match_tlvs<'a>(r: &mut Reader<'a>) -> Result<Reader<'a>, Error> {
     Ok(body)
 }
 
-/// A TLV as read: unmasked header, value bytes, mask bytes (borrowed from the message).
-pub(crate) type RawTlv<'a> = (u32, &'a [u8], Option<&'a [u8]>);
+/// One TLV as read, its field not yet interpreted (the bytes borrowed from the message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawTlv<'a> {
+    /// The field's identity and width: the header with hasmask clear and the length of one
+    /// value (for an experimenter OXM, without its id). ONF's tcp_flags OXM reads as its Nicira
+    /// twin NXM_NX_TCP_FLAGS.
+    pub(crate) header: u32,
+    /// The id of any other experimenter OXM (class 0xffff).
+    pub(crate) experimenter: Option<u32>,
+    /// Value bytes.
+    pub(crate) value: &'a [u8],
+    /// Mask bytes, as long as the value.
+    pub(crate) mask: Option<&'a [u8]>,
+}
 
-/// Read one TLV header and its value (+mask) without interpreting the field.
-/// Returns (header with hasmask cleared and unmasked length, value, mask).
+impl RawTlv<'_> {
+    /// The TLV as the field this crate does not know, its bytes copied.
+    pub(crate) fn to_raw_field(self) -> MatchField {
+        MatchField::Raw {
+            class: (self.header >> 16) as u16,
+            field: ((self.header >> 9) & 0x7f) as u8,
+            experimenter: self.experimenter,
+            value: self.value.to_vec(),
+            mask: self.mask.map(<[u8]>::to_vec),
+        }
+    }
+
+    /// Whether `other` names the same unknown field: class, field and experimenter id, at any
+    /// length.
+    pub(crate) fn same_raw_field(&self, other: &RawTlv) -> bool {
+        self.header & !0x1ff == other.header & !0x1ff && self.experimenter == other.experimenter
+    }
+}
+
+/// Read one TLV header and its value (+mask) without interpreting the field beyond the
+/// experimenter id of an experimenter OXM.
+///
+/// Errors, at the TLV's offset: [`MatchError::BadLen`] for a masked TLV of odd or zero length,
+/// an experimenter OXM shorter than its id, or a known field longer than 16 bytes (the model's
+/// widest); [`Error::Truncated`] for bytes past the list.
 #[inline]
 pub(crate) fn parse_tlv<'a>(r: &mut Reader<'a>) -> Result<RawTlv<'a>, Error> {
     let off = r.offset();
@@ -65,34 +102,37 @@ pub(crate) fn parse_tlv<'a>(r: &mut Reader<'a>) -> Result<RawTlv<'a>, Error> {
     let class = (header >> 16) as u16;
     let hasmask = header & 0x100 != 0;
     let mut len = (header & 0xff) as usize;
-    if class == 0xffff {
-        // Experimenter OXM: the length counts the 4-byte experimenter id. The one OVS writes in
-        // OF1.3 is ONFOXM_ET_TCP_FLAGS; it reads as its Nicira twin NXM_NX_TCP_FLAGS.
-        let field = ((header >> 9) & 0x7f) as u8;
-        if field != ONF_TCP_FLAGS_FIELD || len < 4 || r.u32("OXM experimenter")? != ONF_EXPERIMENTER
-        {
-            return Err(Error::BadMatch {
-                offset: off,
-                kind: MatchError::BadField(header),
-            });
+    let bad_len = |header| Error::BadMatch {
+        offset: off,
+        kind: MatchError::BadLen(header),
+    };
+    let mut experimenter = None;
+    if class == OFPXMC_EXPERIMENTER {
+        // Experimenter OXM: the length counts the 4-byte experimenter id (OF1.3 §7.2.3.2).
+        if len < 4 {
+            return Err(bad_len(header));
         }
+        let id = r.u32("OXM experimenter")?;
         len -= 4;
-        header = (Fid::TcpFlags.header() & !0xff) | (header & 0x100) | len as u32;
+        if id == ONF_EXPERIMENTER && ((header >> 9) & 0x7f) as u8 == ONF_TCP_FLAGS_FIELD {
+            // The one OVS writes in OF1.3 is ONFOXM_ET_TCP_FLAGS.
+            header = (Fid::TcpFlags.header() & !0xff) | (header & 0x100) | len as u32;
+        } else {
+            experimenter = Some(id);
+        }
     }
     if hasmask {
         if !len.is_multiple_of(2) || len == 0 {
-            return Err(Error::BadMatch {
-                offset: off,
-                kind: MatchError::BadLen(header),
-            });
+            return Err(bad_len(header));
         }
         len /= 2;
     }
-    if len > 16 {
-        return Err(Error::BadMatch {
-            offset: off,
-            kind: MatchError::BadLen(header),
-        });
+    // Only an unknown field may be wider than the model's u128 values; the lookup runs on this
+    // rare path alone.
+    if len > 16
+        && crate::oxm_fast::find((header >> 16) as u16, (header >> 9) as u8 & 0x7f).is_some()
+    {
+        return Err(bad_len(header));
     }
     let value = r.take("OXM value", len)?;
     let mask = if hasmask {
@@ -100,19 +140,27 @@ pub(crate) fn parse_tlv<'a>(r: &mut Reader<'a>) -> Result<RawTlv<'a>, Error> {
     } else {
         None
     };
-    Ok(((header & !0x1ff) | len as u32, value, mask))
+    Ok(RawTlv {
+        header: (header & !0x1ff) | len as u32,
+        experimenter,
+        value,
+        mask,
+    })
 }
 
-/// Resolve an unmasked header into a known field (and its row) with the right length.
+/// Resolve an unmasked header into a known field (and its row), `None` for a field this crate
+/// does not know.
+///
+/// Errors: [`MatchError::BadLen`] (at `offset`) for a known field of the wrong length.
 #[inline]
-pub(crate) fn lookup(header: u32, offset: usize) -> Result<(Fid, &'static FieldInfo), Error> {
+pub(crate) fn lookup(
+    header: u32,
+    offset: usize,
+) -> Result<Option<(Fid, &'static FieldInfo)>, Error> {
     let Some((fid, info)) =
         crate::oxm_fast::find((header >> 16) as u16, ((header >> 9) & 0x7f) as u8)
     else {
-        return Err(Error::BadMatch {
-            offset,
-            kind: MatchError::BadField(header),
-        });
+        return Ok(None);
     };
     let fid = match fid {
         Fid::TunMetadata(idx, _) => Fid::TunMetadata(idx, (header & 0xff) as u8),
@@ -124,17 +172,22 @@ pub(crate) fn lookup(header: u32, offset: usize) -> Result<(Fid, &'static FieldI
             kind: MatchError::BadLen(header),
         });
     }
-    Ok((fid, info))
+    Ok(Some((fid, info)))
 }
 
 /// Decode the OXM list into a field list allocated once at its exact size. OVS writes fields in
-/// canonical order, so the list is only sorted when a field arrives out of order.
+/// canonical order, so the list is only sorted when a known field arrives out of order.
 fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
     let mut fields: Vec<MatchField> =
         Vec::with_capacity(crate::oxm_fast::count_tlvs(r.peek_rest()));
-    let ascending = walk_oxms(r, |f| fields.push(f))?;
+    let ascending = walk_oxms(r, |item| {
+        fields.push(match item {
+            Item::Field(f) => f,
+            Item::Raw(t) => t.to_raw_field(),
+        })
+    })?;
     if !ascending {
-        fields.sort_by_key(|f| f.raw().0);
+        sort_canonical(&mut fields);
     }
     Ok(Match(fields))
 }

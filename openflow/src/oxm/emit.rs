@@ -1,7 +1,7 @@
 //! The owned [`Match`]: building it, its canonical form (OVS's order, masks normalised) and its
 //! emit, with the TLV writers the actions share.
 
-use super::table::{Fid, ONF_EXPERIMENTER, ONF_TCP_FLAGS_FIELD};
+use super::table::{Fid, OFPXMC_EXPERIMENTER, ONF_EXPERIMENTER, ONF_TCP_FLAGS_FIELD};
 use crate::flow::{Match, MatchField};
 use crate::wire::pad8;
 
@@ -18,11 +18,12 @@ impl Match {
     }
 
     /// The match as OVS normalises it: fields in OVS's canonical (wire) order, masks normalised
-    /// as in [`MatchField::normalized`]. Two matches are equivalent iff their canonical forms are
-    /// equal (duplicates are kept; they are invalid anyway).
+    /// as in [`MatchField::normalized`], each [`MatchField::Raw`] right after the known field it
+    /// follows in the list (first if none does). Two matches are equivalent iff their canonical
+    /// forms are equal (duplicates are kept; they are invalid anyway).
     pub fn canonical(&self) -> Match {
         let mut v: Vec<MatchField> = self.0.iter().filter_map(MatchField::normalized).collect();
-        v.sort_by_key(|f| f.raw().0);
+        sort_canonical(&mut v);
         Match(v)
     }
 
@@ -37,10 +38,12 @@ impl Match {
             .canonical()
             .0
             .iter()
-            .map(|f| {
-                let (fid, _, m) = f.raw();
-                let experimenter = if fid == Fid::TcpFlags { 4 } else { 0 };
-                experimenter + 4 + fid.len() as usize * if m.is_some() { 2 } else { 1 }
+            .map(|f| match f.parts() {
+                Some((fid, _, m)) => {
+                    let experimenter = if fid == Fid::TcpFlags { 4 } else { 0 };
+                    experimenter + 4 + fid.len() as usize * if m.is_some() { 2 } else { 1 }
+                }
+                None => 4 + raw_len(f),
             })
             .sum::<usize>()
     }
@@ -48,6 +51,74 @@ impl Match {
     /// Append the `ofp_match` (header, TLVs in canonical order, padding) to `buf`.
     pub fn emit(&self, buf: &mut Vec<u8>) {
         crate::oxm_fast::emit_match(self, buf);
+    }
+}
+
+/// Sort fields into canonical order: the known ones by [`Fid`] (stably: duplicates keep their
+/// order), each [`MatchField::Raw`] staying right after the known field it follows in `v`, in
+/// its order among the raw fields there, or first if no known field comes before it. Raw
+/// fields have no place in OVS's order, and this keeps a decoded list, whose known fields OVS
+/// wrote in canonical order, exactly in wire order.
+pub(crate) fn sort_canonical(v: &mut Vec<MatchField>) {
+    if !v.iter().any(|f| matches!(f, MatchField::Raw { .. })) {
+        v.sort_by_key(MatchField::fid);
+        return;
+    }
+    // Each field keyed by the known field it is or follows: a stable sort on the key moves a
+    // raw field together with that one.
+    let mut anchor = None;
+    let mut keyed: Vec<(Option<Fid>, MatchField)> = std::mem::take(v)
+        .into_iter()
+        .map(|f| {
+            anchor = f.fid().or(anchor);
+            (anchor, f)
+        })
+        .collect();
+    keyed.sort_by_key(|(key, _)| *key);
+    v.extend(keyed.into_iter().map(|(_, f)| f));
+}
+
+/// Append one field of a canonical match: a known one as [`emit_field`] writes it (its mask
+/// already normalised), a [`MatchField::Raw`] as it was read.
+pub(crate) fn emit_match_field(buf: &mut Vec<u8>, f: &MatchField) {
+    let MatchField::Raw {
+        class,
+        field,
+        experimenter,
+        value,
+        mask,
+    } = f
+    else {
+        if let Some((fid, v, m)) = f.parts() {
+            emit_field(buf, fid, v, m);
+        }
+        return;
+    };
+    let hasmask = mask.is_some() as u32;
+    // The 8-bit length keeps to its own bits: a longer field is the caller's error.
+    let len = raw_len(f) as u32 & 0xff;
+    let header = (*class as u32) << 16 | (*field as u32 & 0x7f) << 9 | hasmask << 8 | len;
+    buf.extend_from_slice(&header.to_be_bytes());
+    if let Some(e) = experimenter {
+        buf.extend_from_slice(&e.to_be_bytes());
+    }
+    buf.extend_from_slice(value);
+    if let Some(m) = mask {
+        buf.extend_from_slice(m);
+    }
+}
+
+/// The length byte of a [`MatchField::Raw`]'s TLV: experimenter id, value and mask (0 for a
+/// known field).
+fn raw_len(f: &MatchField) -> usize {
+    match f {
+        MatchField::Raw {
+            experimenter,
+            value,
+            mask,
+            ..
+        } => experimenter.map_or(0, |_| 4) + value.len() + mask.as_ref().map_or(0, Vec::len),
+        _ => 0,
     }
 }
 
@@ -76,7 +147,10 @@ pub(crate) fn emit_field(buf: &mut Vec<u8>, fid: Fid, v: u128, m: Option<u128>) 
 /// id) | experimenter | value | mask?` (OF1.3 §7.2.3.2).
 fn emit_onf_tlv(buf: &mut Vec<u8>, field: u8, len: u8, v: u128, m: Option<u128>) {
     let body = len as u32 * if m.is_some() { 2 } else { 1 };
-    let header = 0xffff_0000 | (field as u32) << 9 | (m.is_some() as u32) << 8 | (4 + body);
+    let header = (OFPXMC_EXPERIMENTER as u32) << 16
+        | (field as u32) << 9
+        | (m.is_some() as u32) << 8
+        | (4 + body);
     buf.extend_from_slice(&header.to_be_bytes());
     buf.extend_from_slice(&ONF_EXPERIMENTER.to_be_bytes());
     emit_tlv_body(buf, len as usize, v, m);

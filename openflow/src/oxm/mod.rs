@@ -7,7 +7,9 @@
 //! Emit follows OVS (`nx_put_raw`): canonical field order with prerequisites first, all-ones masks
 //! written unmasked, all-zero masks omitted, and the value ANDed with its mask. Decode is as strict
 //! as OVS's `oxm_pull_match` for FLOW_MOD: bad prerequisites, duplicates, value bits outside the
-//! mask, masks on unmaskable fields and unknown fields are errors carrying the TLV's byte offset.
+//! mask and masks on unmaskable fields are errors carrying the TLV's byte offset. Unknown fields
+//! are the exception: OVS refuses them (OFPBMC_BAD_FIELD), this crate keeps them as
+//! [`MatchField::Raw`](crate::MatchField::Raw), which re-emits byte for byte.
 
 mod decode;
 mod emit;
@@ -17,10 +19,10 @@ mod tests;
 mod value;
 mod walk;
 
-pub use table::{OFPXMC_NXM_0, OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC};
+pub use table::{OFPXMC_EXPERIMENTER, OFPXMC_NXM_0, OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC};
 
 pub(crate) use decode::{lookup, match_tlvs, parse_tlv};
-pub(crate) use emit::{emit_field, emit_tlv};
+pub(crate) use emit::{emit_field, emit_match_field, emit_tlv, sort_canonical};
 pub(crate) use table::{ones, Fid, FieldInfo, FID_COUNT, FIELDS};
 pub(crate) use value::{mac, mac_bits};
-pub(crate) use walk::{facts, normalized_mask, walk_oxms};
+pub(crate) use walk::{facts, normalized_mask, walk_oxms, Item};

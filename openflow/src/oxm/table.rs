@@ -8,6 +8,8 @@ pub const OFPXMC_OPENFLOW_BASIC: u16 = 0x8000;
 pub const OFPXMC_NXM_0: u16 = 0x0000;
 /// NXM_1 (`NXM_NX_*`) class.
 pub const OFPXMC_NXM_1: u16 = 0x0001;
+/// OFPXMC_EXPERIMENTER: the header is followed by a 4-byte experimenter id (OF1.3 §7.2.3.2).
+pub const OFPXMC_EXPERIMENTER: u16 = 0xffff;
 
 /// Declares [`Fid`] and numbers its variants in declaration order, so tables can be indexed by
 /// field in constant time.

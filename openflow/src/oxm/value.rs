@@ -19,13 +19,14 @@ pub(crate) fn mac_bits(m: MacAddr) -> u128 {
 }
 
 impl MatchField {
-    /// The field's identity, value and mask as integers (`None` = exact).
+    /// The field's identity, value and mask as integers (`None` = exact); `None` for a
+    /// [`MatchField::Raw`], which has no [`Fid`].
     #[inline]
-    pub(crate) fn raw(&self) -> (Fid, u128, Option<u128>) {
+    pub(crate) fn parts(&self) -> Option<(Fid, u128, Option<u128>)> {
         use MatchField as M;
         let ip = |a: &Ipv4Addr| u32::from(*a) as u128;
         let ip6 = |a: &Ipv6Addr| u128::from(*a);
-        match self {
+        Some(match self {
             M::InPort(p) => (Fid::InPort, *p as u128, None),
             M::EthDst(v, m) => (Fid::EthDst, mac_bits(*v), m.map(mac_bits)),
             M::EthSrc(v, m) => (Fid::EthSrc, mac_bits(*v), m.map(mac_bits)),
@@ -94,10 +95,16 @@ impl MatchField {
             M::CtIpv6Dst(v, m) => (Fid::CtIpv6Dst, ip6(v), m.as_ref().map(ip6)),
             M::CtTpSrc(v, m) => (Fid::CtTpSrc, *v as u128, m.map(u128::from)),
             M::CtTpDst(v, m) => (Fid::CtTpDst, *v as u128, m.map(u128::from)),
-        }
+            M::Raw { .. } => return None,
+        })
     }
 
-    /// Inverse of [`MatchField::raw`]; values are truncated to the field width.
+    /// The field's identity, `None` for a [`MatchField::Raw`].
+    pub(crate) fn fid(&self) -> Option<Fid> {
+        self.parts().map(|(fid, ..)| fid)
+    }
+
+    /// Inverse of [`MatchField::parts`]; values are truncated to the field width.
     pub(crate) fn from_raw(fid: Fid, v: u128, m: Option<u128>) -> MatchField {
         use MatchField as M;
         let ip = |x: u128| Ipv4Addr::from(x as u32);
@@ -177,9 +184,12 @@ impl MatchField {
     }
 
     /// The field as OVS normalises it: `None` when its mask is all-zero (the field matches
-    /// anything); otherwise value ANDed with the mask, and an all-ones mask made exact.
+    /// anything); otherwise value ANDed with the mask, and an all-ones mask made exact. A
+    /// [`MatchField::Raw`] is returned as it is: its width and meaning are unknown.
     pub fn normalized(&self) -> Option<MatchField> {
-        let (fid, v, m) = self.raw();
+        let Some((fid, v, m)) = self.parts() else {
+            return Some(self.clone());
+        };
         match m {
             Some(0) => None,
             Some(m) if m & fid.all_ones() == fid.all_ones() => {

@@ -1,7 +1,8 @@
 //! The strict check of an OXM list, as OVS's `oxm_pull_match` for FLOW_MOD: canonical order,
 //! duplicates, masks and prerequisites, with the fast path of [`crate::oxm_fast::quick`].
+//! A field this crate does not know passes once its framing is checked and it is no duplicate.
 
-use super::decode::{lookup, parse_tlv};
+use super::decode::{lookup, parse_tlv, RawTlv};
 use super::table::{Fid, FieldInfo};
 use crate::flow::MatchField;
 use crate::wire::Reader;
@@ -40,19 +41,34 @@ struct Walk {
     ct_state: Option<(u32, u32)>,
 }
 
+/// A field as [`walk_oxms`] hands it on: a known field decoded, or one this crate does not know
+/// still borrowed, so that a caller that only checks the list (a view) copies nothing.
+pub(crate) enum Item<'a> {
+    /// A known field, as OVS normalises it.
+    Field(MatchField),
+    /// An unknown field, for [`MatchField::Raw`].
+    Raw(RawTlv<'a>),
+}
+
 /// Check an OXM list (the TLVs of an `ofp_match`, to the end of `r`) as strictly as OVS's
-/// `oxm_pull_match` does for FLOW_MOD, handing `sink` each field as OVS normalises it (an
-/// all-ones mask made exact, an all-zero masked field dropped) in wire order. Returns whether
-/// the wire order was canonical (strictly ascending), i.e. whether the fields need no sort.
+/// `oxm_pull_match` does for FLOW_MOD, handing `sink` each field in wire order: known fields as
+/// OVS normalises them (an all-ones mask made exact, an all-zero masked field dropped), unknown
+/// ones raw. Returns whether the known fields came in canonical (strictly ascending) order,
+/// i.e. whether the list needs no sort (unknown fields keep their place after the field they
+/// follow, see [`super::emit::sort_canonical`]).
 ///
 /// Each TLV is first offered to [`crate::oxm_fast::quick`]; whatever it does not take, or
 /// that fails an order or prerequisite check here, is read again by the general path, which
 /// reports the error. So the fast path changes no outcome, only its cost.
 ///
-/// Nothing is allocated: a duplicate can only follow a field that broke the ascending order,
-/// and only then are the TLVs already read searched for it.
+/// Nothing is allocated: a duplicate of a known field can only follow a field that broke the
+/// ascending order, and only then are the TLVs already read searched for it; an unknown field
+/// has no order, so they are searched for each one.
 #[inline]
-pub(crate) fn walk_oxms(r: &mut Reader, mut sink: impl FnMut(MatchField)) -> Result<bool, Error> {
+pub(crate) fn walk_oxms<'a>(
+    r: &mut Reader<'a>,
+    mut sink: impl FnMut(Item<'a>),
+) -> Result<bool, Error> {
     let list = r.peek_rest();
     let base = r.offset();
     let mut w = Walk::default();
@@ -62,13 +78,13 @@ pub(crate) fn walk_oxms(r: &mut Reader, mut sink: impl FnMut(MatchField)) -> Res
                 w.note(q.fid, q.rank, q.value, q.mask);
                 r.advance(q.len);
                 if let Some(f) = q.field {
-                    sink(f);
+                    sink(Item::Field(f));
                 }
                 continue;
             }
         }
-        if let Some(f) = w.general(r, list, base)? {
-            sink(f);
+        if let Some(item) = w.general(r, list, base)? {
+            sink(item);
         }
     }
     Ok(!w.descending)
@@ -104,28 +120,39 @@ impl Walk {
         }
     }
 
-    /// Read and check one TLV of any kind: the field as OVS normalises it, `None` when an
-    /// all-zero mask drops it. `list` is the whole OXM list, `base` its absolute offset.
+    /// Read and check one TLV of any kind: a known field as OVS normalises it (`None` when an
+    /// all-zero mask drops it), an unknown one raw. `list` is the whole OXM list, `base` its
+    /// absolute offset.
     #[inline(never)]
-    fn general(
+    fn general<'a>(
         &mut self,
-        r: &mut Reader,
+        r: &mut Reader<'a>,
         list: &[u8],
         base: usize,
-    ) -> Result<Option<MatchField>, Error> {
+    ) -> Result<Option<Item<'a>>, Error> {
         let off = r.offset();
-        let (header, value, mask) = parse_tlv(r)?;
-        let (fid, info) = lookup(header, off)?;
+        let tlv = parse_tlv(r)?;
         let bad = |kind| Error::BadMatch { offset: off, kind };
+        let Some((fid, info)) = lookup(tlv.header, off)? else {
+            if read_before(&list[..off - base], base, |t| t.same_raw_field(&tlv)) {
+                let at = off - base;
+                let wire = u32::from_be_bytes(list[at..at + 4].try_into().expect("header read"));
+                return Err(bad(MatchError::DupRaw(wire)));
+            }
+            return Ok(Some(Item::Raw(tlv)));
+        };
         let rank = fid.key().rank();
         if rank < self.next_rank {
             self.descending = true;
         }
-        if self.descending && read_before(&list[..off - base], base, fid.key()) {
+        let known = |t: &RawTlv| {
+            lookup(t.header, 0).is_ok_and(|f| f.is_some_and(|(f, _)| f.key() == fid.key()))
+        };
+        if self.descending && read_before(&list[..off - base], base, known) {
             return Err(bad(MatchError::DupField(fid.name())));
         }
-        let v = crate::oxm_fast::be_value(value);
-        let m = mask.map(crate::oxm_fast::be_value);
+        let v = crate::oxm_fast::be_value(tlv.value);
+        let m = tlv.mask.map(crate::oxm_fast::be_value);
         if let Some(m) = m {
             if !info.maskable {
                 return Err(bad(MatchError::BadMask(fid.name())));
@@ -178,7 +205,7 @@ impl Walk {
             return Err(bad(MatchError::BadPrereq(fid.name())));
         }
         self.note(fid, rank, v as u32, m.map_or(u32::MAX, |m| m as u32));
-        Ok(normalized_mask(fid, info, m).map(|m| MatchField::from_raw(fid, v, m)))
+        Ok(normalized_mask(fid, info, m).map(|m| Item::Field(MatchField::from_raw(fid, v, m))))
     }
 }
 
@@ -194,12 +221,11 @@ pub(crate) fn normalized_mask(fid: Fid, info: &FieldInfo, m: Option<u128>) -> Op
     }
 }
 
-/// Whether a TLV in `tlvs` (already checked; `base` is its absolute offset) has this
-/// duplicate-check key.
-fn read_before(tlvs: &[u8], base: usize, key: Fid) -> bool {
+/// Whether a TLV in `tlvs` (already checked; `base` is its absolute offset) is `same`.
+fn read_before(tlvs: &[u8], base: usize, same: impl Fn(&RawTlv) -> bool) -> bool {
     let mut r = Reader::new(tlvs, base);
-    while let Ok((header, ..)) = parse_tlv(&mut r) {
-        if lookup(header, 0).is_ok_and(|(fid, _)| fid.key() == key) {
+    while let Ok(t) = parse_tlv(&mut r) {
+        if same(&t) {
             return true;
         }
     }

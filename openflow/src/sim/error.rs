@@ -56,7 +56,9 @@ pub enum SimError {
         bits: u16,
     },
     /// An action reads or writes a field the fake switch does not model (it models registers,
-    /// `xreg`/`xxreg`, ct_mark, ct_label, in_port and the Ethernet addresses).
+    /// `xreg`/`xxreg`, ct_mark, ct_label, in_port and the Ethernet addresses), or the match
+    /// names a field this crate does not know ([`crate::MatchField::Raw`], OFPBMC_BAD_FIELD in
+    /// OVS).
     #[error("table {table}: field {field} is not modelled by the fake switch")]
     UnsupportedField {
         /// The flow's table.
@@ -74,6 +76,15 @@ pub enum SimError {
         priority: u16,
         /// The tied flows, as text.
         flows: Vec<String>,
+    },
+    /// An experimenter instruction (OFPBIC_BAD_EXPERIMENTER in OVS) or one of a type OF1.3 does
+    /// not define (OFPBIC_UNKNOWN_INST).
+    #[error("table {table}: instruction type {kind:#06x} is not supported")]
+    UnknownInstruction {
+        /// The flow's table.
+        table: u8,
+        /// OFPIT_* type (0xffff for experimenter).
+        kind: u16,
     },
     /// Resubmits nested deeper than OVS's limit (64).
     #[error("resubmit depth exceeded at table {0}")]

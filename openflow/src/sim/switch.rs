@@ -271,7 +271,10 @@ impl Xlate<'_> {
                         st.metadata = (st.metadata & !m) | (v & m);
                     }
                     Instruction::GotoTable(t) => next = Some(*t),
-                    Instruction::Meter(_) => {}
+                    // Metering is not modelled; the others are refused on install.
+                    Instruction::Meter(_)
+                    | Instruction::Experimenter { .. }
+                    | Instruction::Unknown { .. } => {}
                 }
             }
             match next {

@@ -41,15 +41,7 @@ pub(crate) struct Entry {
 impl Entry {
     fn new(table: u8, fm: &FlowMod) -> Result<Entry, SimError> {
         let r#match = fm.r#match.canonical();
-        let fields = r#match
-            .0
-            .iter()
-            .map(|f| {
-                let (fid, v, m) = f.raw();
-                let m = m.unwrap_or(u128::MAX);
-                (fid, v & m, m)
-            })
-            .collect();
+        let fields = flatten(table, &r#match)?;
         let mut instructions = fm.instructions.clone();
         instructions.sort_by_key(|i| i.rank());
         let conj = validate(table, &instructions)?;
@@ -84,6 +76,23 @@ impl Entry {
             _ => false,
         })
     }
+}
+
+/// A canonical match as `(field, value & mask, mask)`, mask all-ones for exact fields.
+///
+/// Errors: [`SimError::UnsupportedField`] for a [`crate::MatchField::Raw`], which OVS refuses
+/// (OFPBMC_BAD_FIELD) and the fake switch could not evaluate.
+fn flatten(table: u8, m: &Match) -> Result<Vec<(Fid, u128, u128)>, SimError> {
+    m.0.iter()
+        .map(|f| {
+            let (fid, v, m) = f.parts().ok_or_else(|| SimError::UnsupportedField {
+                table,
+                field: Match(vec![f.clone()]).to_string(),
+            })?;
+            let m = m.unwrap_or(u128::MAX);
+            Ok((fid, v & m, m))
+        })
+        .collect()
 }
 
 fn bit_range(table: u8, field: Field, ofs: u16, n_bits: u16) -> Result<(), SimError> {
@@ -188,6 +197,12 @@ fn validate(table: u8, instructions: &[Instruction]) -> Result<Vec<Conj>, SimErr
                     }
                 }
             }
+            Instruction::Experimenter { .. } | Instruction::Unknown { .. } => {
+                return Err(SimError::UnknownInstruction {
+                    table,
+                    kind: i.kind(),
+                })
+            }
             _ => others += 1,
         }
     }
@@ -247,15 +262,7 @@ impl Tables {
                 let strict = matches!(fm.command, C::ModifyStrict | C::DeleteStrict);
                 let delete = matches!(fm.command, C::Delete | C::DeleteStrict);
                 let canon = fm.r#match.canonical();
-                let loose: Vec<(Fid, u128, u128)> = canon
-                    .0
-                    .iter()
-                    .map(|f| {
-                        let (fid, v, m) = f.raw();
-                        let m = m.unwrap_or(u128::MAX);
-                        (fid, v & m, m)
-                    })
-                    .collect();
+                let loose = flatten(fm.table_id, &canon)?;
                 let selects = |e: &Entry| {
                     (e.cookie & fm.cookie_mask) == (fm.cookie & fm.cookie_mask)
                         && (fm.out_port == port::ANY || !delete || e.outputs_to(fm.out_port))

@@ -7,12 +7,14 @@ use std::str::FromStr;
 use super::action_parse::parse_action;
 use super::action_text::write_list;
 use super::match_parse::parse_match_tokens;
+use super::raw;
 use super::values::{hex, num, num_masked, perr, split_top, FLAG_NAMES};
 use crate::flow::{FlowMod, FlowModCommand, Instruction, Match};
 use crate::Error;
 
 /// Instructions as the `actions=` value: `meter:N,<apply>,clear_actions,write_actions(..),
-/// write_metadata:V/M,goto_table:N`, or `drop` when there are none.
+/// write_metadata:V/M,goto_table:N`, then any `instruction(...)` (see [`Instruction`]'s
+/// experimenter and unknown forms), or `drop` when there are none.
 pub struct InstructionsText<'a>(pub &'a [Instruction]);
 
 impl Display for InstructionsText<'_> {
@@ -51,6 +53,9 @@ impl Display for Instruction {
                 write!(f, "write_metadata:{}/{}", hex(*v as u128), hex(*m as u128))
             }
             Instruction::GotoTable(t) => write!(f, "goto_table:{t}"),
+            Instruction::Experimenter { .. } | Instruction::Unknown { .. } => {
+                f.write_str(&raw::instruction_text(self).unwrap_or_default())
+            }
         }
     }
 }
@@ -116,6 +121,8 @@ pub fn parse_instructions(s: &str) -> Result<Vec<Instruction>, Error> {
         } else if let Some(w) = it.strip_prefix("write_metadata:") {
             let (v, m) = num_masked::<u64>(w)?;
             out.push(Instruction::WriteMetadata(v, m.unwrap_or(u64::MAX)));
+        } else if it.starts_with("instruction(") {
+            out.push(raw::parse_instruction(it)?);
         } else if let Some(w) = it.strip_prefix("write_actions(") {
             let inner = w.strip_suffix(')').ok_or_else(|| perr(it, "missing )"))?;
             let mut acts = Vec::new();

@@ -2,6 +2,7 @@
 //! [`MatchField`]s, with the protocol shorthands and `tp_src`/`tp_dst` resolved as OVS does.
 
 use super::fields;
+use super::raw;
 use super::values::{
     ct_state_parse, ip6_masked_parse, ip_masked_parse, mac_masked_parse, num, num_masked,
     parse_port, perr, FLAG_NAMES,
@@ -25,6 +26,7 @@ pub(super) fn parse_match_tokens<'a>(
     let mut fields: Vec<MatchField> = Vec::new();
     let mut tp: Vec<(bool, u16, Option<u16>)> = Vec::new();
     let mut vlan_pcp: Option<u8> = None;
+    let mut unknown: Vec<MatchField> = Vec::new();
     for tok in tokens {
         let (k, v) = match tok.split_once('=') {
             Some((k, v)) => (k, Some(v)),
@@ -222,6 +224,7 @@ pub(super) fn parse_match_tokens<'a>(
                 let (a, m) = num_masked::<u32>(need()?)?;
                 fields.push(M::Reg(r[3..].parse().unwrap_or(0), a, m));
             }
+            _ if tok.starts_with("oxm(") => unknown.push(raw::parse_oxm(tok)?),
             _ => match fields::parse(k, v, tok)? {
                 Some(f) => fields.extend(f),
                 None => return Err(perr(tok, "unsupported match field or keyword")),
@@ -263,6 +266,9 @@ pub(super) fn parse_match_tokens<'a>(
             _ => return Err(perr("tp_src/tp_dst", "needs tcp, udp or sctp")),
         });
     }
-    fm.r#match = Match(fields).canonical();
+    // Unknown fields go last, where `Display` prints them (canonical order keeps them there).
+    fields = Match(fields).canonical().0;
+    fields.extend(unknown);
+    fm.r#match = Match(fields);
     Ok(())
 }

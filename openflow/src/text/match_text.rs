@@ -4,6 +4,7 @@
 use std::fmt::{self, Display, Formatter};
 
 use super::fields;
+use super::raw;
 use super::values::{
     ct_state_text, hex, int_masked, ip6_masked, ip_masked, mac_masked, port_name, u16_masked,
 };
@@ -119,6 +120,8 @@ fn field_text(
         M::TcpDst(v, m) | M::UdpDst(v, m) | M::SctpDst(v, m) => {
             (71, format!("tp_dst={}", u16_masked(*v, *m)))
         }
+        // Last, in list order: they have no place in OVS's.
+        M::Raw { .. } => (u16::MAX, raw::oxm_text(f)?),
         other => return fields::field_text(other),
     })
 }

@@ -18,6 +18,7 @@ mod learn;
 mod match_parse;
 mod match_text;
 mod nat;
+mod raw;
 #[cfg(test)]
 mod tests;
 mod values;

@@ -39,3 +39,16 @@ fn unknown_keyword_is_a_parse_error() {
         Err(Error::Parse { .. })
     ));
 }
+
+#[test]
+fn unknown_fields_and_instructions_round_trip_in_their_own_syntax() {
+    rt("priority=5,ip,oxm(0x0001:127=0x1200/0xff00),oxm(0xffff:0x00002320:1=0xabcdef) actions=output:1,instruction(experimenter=0x00002320,data=0x0102030405060708),instruction(type=0x0007,body=0x00000009)");
+    // Printed last whatever their place in the match, and parsed back to the end of it.
+    let f: FlowMod = "oxm(0x7fff:0=0x05),tcp,tp_dst=80 actions=drop"
+        .parse()
+        .unwrap();
+    assert_eq!(
+        f.to_string(),
+        "tcp,tp_dst=80,oxm(0x7fff:0=0x05) actions=drop"
+    );
+}
