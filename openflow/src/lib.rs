@@ -61,13 +61,15 @@ pub mod session;
 pub mod sim;
 pub mod stats;
 pub mod text;
+mod validate;
 pub mod view;
 mod wire;
 
 pub use bundle::{BundleControl, BundleCtrlType};
 pub use conn::{AsyncEvent, AsyncEvents, Connection, FlowMonitor, MonitorEvent};
 pub use error::{
-    error_name, Error, ErrorCode, MatchError, OfpError, NXET_VENDOR, NX_VENDOR_ID, ONF_VENDOR_ID,
+    error_name, Error, ErrorCode, InvalidFlowMod, MatchError, OfpError, NXET_VENDOR, NX_VENDOR_ID,
+    ONF_VENDOR_ID,
 };
 pub use flow::{
     ct_state, Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField,
