@@ -22,8 +22,14 @@
 //!   set_queue, mod_nw_ttl, fin_timeout, output_trunc, push/pop, clone, check_pkt_larger,
 //!   sample (1/2/3), multipath, bundle/bundle_load, learn/learn2; any other action round-trips
 //!   as [`Action::Raw`]. Instructions: all six OF1.3 ones.
-//! - Text: `Display` and `FromStr` for [`FlowMod`], `Display` for [`Match`], [`Action`] and
-//!   [`Instruction`] in `ovs-ofctl dump-flows` syntax.
+//! - Text: `Display` and `FromStr` for [`FlowMod`], [`Match`] and [`Action`] (and
+//!   [`Action::parse_list`] / [`text::ActionsText`] for action lists), `Display` for
+//!   [`Instruction`], in `ovs-ofctl dump-flows` syntax; MODIFY and DELETE flow_mods read as
+//!   `ovs-ofctl mod-flows` / `del-flows` do ([`FlowMod::parse_with_command`]) and print as
+//!   `ovs-ofctl ofp-print` does.
+//! - Validation: [`Match::validate`] and [`FlowMod::validate`] refuse what OVS would (missing
+//!   prerequisites, duplicate fields, bad values, instruction rules), naming the field; every
+//!   send path checks flow_mods with them before anything goes out.
 //! - [`session::Session`]: the sans-IO protocol core (handshake, xids, echo, bundles,
 //!   multipart, reconnect backoff); [`Connection`]: its tokio driver, a cloneable handle over
 //!   `<bridge>.mgmt` with an async-message stream, flow monitoring ([`monitor`],

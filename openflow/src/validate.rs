@@ -249,8 +249,10 @@ impl FlowMod {
     /// Check the flow_mod as OVS checks a FLOW_MOD it receives: the match
     /// ([`Match::validate`]), at most one instruction of each type, `goto_table` only to a
     /// later table, a meter id in 1..=0xffff0000, table 255 only for DELETE,
-    /// and only the OF1.3 flag bits. What passes is what OVS 3.1 accepts, except action-level
-    /// checks (see the [module docs](self)).
+    /// and only the OF1.3 flag bits. What passes is what OVS 3.1 accepts, except the checks of
+    /// actions against the match (`ofpacts_check`: `set_field:ip_src` on a non-IP match, `ct`
+    /// without `ip` ...), which are not made. [`FlowMod::emit`] writes a flow_mod whether it
+    /// passes or not.
     ///
     /// Errors: [`InvalidFlowMod`]; its [`code`](InvalidFlowMod::code) is the error OVS would
     /// answer with. Sources: OF1.3 §7.3.4.1, §7.2.4; OVS `ofputil_decode_flow_mod`
