@@ -163,13 +163,19 @@ impl Connection {
 
     /// Send `msg` and wait for the reply with its xid (all parts for a MULTIPART_REQUEST).
     /// Errors: [`Error::Switch`] if the switch answers with an ERROR, [`Error::Closed`] if the
-    /// connection is down.
+    /// connection is down, [`Error::Invalid`] (nothing sent) for a FLOW_MOD that fails
+    /// [`FlowMod::validate`].
     pub async fn request(&self, msg: Message) -> Result<Response, Error> {
         self.call(|tx| Command::Request(msg, tx)).await
     }
 
     /// Send `msg` without waiting (an ERROR for it arrives on [`Connection::events`]).
+    ///
+    /// Errors: [`Error::Invalid`] for a FLOW_MOD (alone or in a BUNDLE_ADD) that fails
+    /// [`FlowMod::validate`] (nothing is sent), [`Error::Closed`] if the connection task has
+    /// ended. A flow_mod sent as [`Message::Unknown`] of type 14 goes out unchecked.
     pub fn send(&self, msg: Message) -> Result<(), Error> {
+        crate::validate::check_message(&msg)?;
         self.cmd.send(Command::Send(msg)).map_err(|_| Error::Closed)
     }
 
@@ -182,9 +188,10 @@ impl Connection {
     /// Apply `flow_mods` as one atomic, ordered bundle (ONF bundle extension, like
     /// `ovs-ofctl --bundle add-flows`); see [`Session::bundle`].
     ///
-    /// Errors: [`Error::Bundle`] when the switch rejects a flow_mod (`index` is its position in
-    /// `flow_mods`, found by xid) or the commit; nothing is applied then. [`Error::Closed`] if
-    /// the connection drops before the commit is confirmed.
+    /// Errors: [`Error::Invalid`] when a flow_mod fails [`FlowMod::validate`] (`index` is its
+    /// position in `flow_mods`); nothing of the bundle is sent then. [`Error::Bundle`] when the
+    /// switch rejects a flow_mod (`index` found by xid) or the commit; nothing is applied then.
+    /// [`Error::Closed`] if the connection drops before the commit is confirmed.
     pub async fn bundle(&self, flow_mods: &[FlowMod]) -> Result<(), Error> {
         if flow_mods.is_empty() {
             return Ok(());
@@ -205,7 +212,8 @@ impl Connection {
     /// FLOW_MOD bodies (what [`FlowMod::emit`] writes) in `arena`, applied in that order. For a
     /// caller that keeps its flows encoded: nothing is decoded or copied per flow.
     ///
-    /// Errors: as [`Connection::bundle`]; the offending flow is decoded for the message.
+    /// Errors: as [`Connection::bundle`] (the bodies are checked in place, see
+    /// [`Session::bundle_encoded`]); the offending flow is decoded for the message.
     pub async fn bundle_encoded(
         &self,
         arena: Arc<[u8]>,
@@ -454,6 +462,7 @@ impl Driver {
                 self.waiting.insert(id, tx);
             }
             Command::Send(msg) => {
+                // Checked by `Connection::send`; a closed session drops it, as documented.
                 let _ = self.session.send(&msg);
             }
             Command::Bundle(flows, tx) => {

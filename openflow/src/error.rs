@@ -101,6 +101,17 @@ pub enum Error {
         /// `Display` of the failing flow_mod.
         flow: Option<String>,
     },
+    /// A flow_mod the switch would refuse, caught before anything was sent (see
+    /// [`FlowMod::validate`](crate::FlowMod::validate)); for a bundle, none of it was sent.
+    #[error("invalid flow_mod #{index}: {error} in `{flow}`")]
+    Invalid {
+        /// Position of the flow_mod in what was given to send (0 for a single message).
+        index: usize,
+        /// What is wrong.
+        error: InvalidFlowMod,
+        /// `Display` of the flow_mod.
+        flow: String,
+    },
     /// The switch sent something we did not expect at this point.
     #[error("unexpected message: {0}")]
     Unexpected(String),
@@ -125,9 +136,15 @@ pub enum MatchError {
     /// Value has 1-bits where the mask is 0 (OFPBMC_BAD_WILDCARDS).
     #[error("value of {0} has bits outside its mask (OFPBMC_BAD_WILDCARDS)")]
     BadWildcards(&'static str),
-    /// A field's prerequisite is missing or comes later (OFPBMC_BAD_PREREQ).
-    #[error("prerequisite of {0} not met (OFPBMC_BAD_PREREQ)")]
-    BadPrereq(&'static str),
+    /// A field's prerequisite is missing or comes later (OFPBMC_BAD_PREREQ), as OVS's
+    /// `mf_are_match_prereqs_ok` decides it: e.g. `tp_dst` without `tcp`.
+    #[error("{field} needs {needs} first (OFPBMC_BAD_PREREQ)")]
+    BadPrereq {
+        /// The field (ovs-ofctl name).
+        field: &'static str,
+        /// What it needs, in ovs-ofctl terms (`tcp or tcp6 (ip_proto=6)`).
+        needs: &'static str,
+    },
     /// The same field twice (OFPBMC_DUP_FIELD).
     #[error("duplicate field {0} (OFPBMC_DUP_FIELD)")]
     DupField(&'static str),
@@ -138,6 +155,93 @@ pub enum MatchError {
     /// A value that the field does not allow, e.g. reg index > 15 (OFPBMC_BAD_VALUE).
     #[error("bad value for {0} (OFPBMC_BAD_VALUE)")]
     BadValue(&'static str),
+    /// A conntrack original-direction address of the other IP family than the match's
+    /// eth_type, or without one: OVS refuses the whole flow_mod with OFPBAC_MATCH_INCONSISTENT
+    /// (`ofputil_decode_flow_mod`, `lib/ofp-flow.c`), not with a match error.
+    #[error("{field} needs {needs} (OFPBAC_MATCH_INCONSISTENT)")]
+    Inconsistent {
+        /// The field (ovs-ofctl name).
+        field: &'static str,
+        /// The eth_type it needs.
+        needs: &'static str,
+    },
+}
+
+impl MatchError {
+    /// The error a switch answers with for such a match (what OVS sends).
+    pub fn code(&self) -> ErrorCode {
+        let bmc = |c| ErrorCode::BadMatch(c);
+        match self {
+            MatchError::BadType(_) => bmc(BadMatchCode::BadType),
+            MatchError::BadLen(_) => bmc(BadMatchCode::BadLen),
+            MatchError::BadField(_) => bmc(BadMatchCode::BadField),
+            MatchError::BadMask(_) => bmc(BadMatchCode::BadMask),
+            MatchError::BadWildcards(_) => bmc(BadMatchCode::BadWildcards),
+            MatchError::BadPrereq { .. } => bmc(BadMatchCode::BadPrereq),
+            MatchError::DupField(_) | MatchError::DupRaw(_) => bmc(BadMatchCode::DupField),
+            MatchError::BadValue(_) => bmc(BadMatchCode::BadValue),
+            MatchError::Inconsistent { .. } => {
+                ErrorCode::BadAction(BadActionCode::MatchInconsistent)
+            }
+        }
+    }
+}
+
+/// Why a [`FlowMod`](crate::FlowMod) would be refused by the switch, found before sending it
+/// ([`FlowMod::validate`](crate::FlowMod::validate)). Each maps to the error OVS 3.1 answers
+/// with ([`InvalidFlowMod::code`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidFlowMod {
+    /// The match is invalid.
+    #[error("bad match: {0}")]
+    Match(#[from] MatchError),
+    /// Two instructions of one type, e.g. two `goto_table` (OFPBIC_DUP_INST, an ONF
+    /// experimenter code in OF1.3).
+    #[error("two {0} instructions (OFPBIC_DUP_INST)")]
+    DupInstruction(&'static str),
+    /// `goto_table` to a table that is not after the flow's own (OF1.3 §5.1: the pipeline only
+    /// goes forward) (OFPBIC_BAD_TABLE_ID).
+    #[error("goto_table:{goto} from table {table} (OFPBIC_BAD_TABLE_ID)")]
+    BadGotoTable {
+        /// The flow's table.
+        table: u8,
+        /// The goto_table target.
+        goto: u8,
+    },
+    /// A meter id outside 1..=0xffff0000 (OFPM_MAX); OVS refuses the virtual meters too
+    /// (OFPMMFC_INVALID_METER).
+    #[error("meter:{0} is not a valid meter id (OFPMMFC_INVALID_METER)")]
+    BadMeter(u32),
+    /// An ADD or MODIFY in table 255 (OFPTT_ALL, valid for DELETE only)
+    /// (OFPFMFC_BAD_TABLE_ID).
+    #[error("table 255 (all tables) is only valid for delete (OFPFMFC_BAD_TABLE_ID)")]
+    AllTables,
+    /// Flag bits OF1.3 does not define (OFPFMFC_BAD_FLAGS).
+    #[error("unknown flow_mod flags {0:#x} (OFPFMFC_BAD_FLAGS)")]
+    BadFlags(u16),
+    /// An encoded body that does not decode (only for flow_mods sent encoded).
+    #[error("undecodable flow_mod: {0}")]
+    Undecodable(String),
+}
+
+impl InvalidFlowMod {
+    /// The error OVS answers with for such a flow_mod; `None` for
+    /// [`InvalidFlowMod::Undecodable`], whose code depends on the bytes.
+    pub fn code(&self) -> Option<ErrorCode> {
+        Some(match self {
+            InvalidFlowMod::Match(m) => m.code(),
+            InvalidFlowMod::DupInstruction(_) => ErrorCode::Onf(OnfErrorCode::OfpbicDupInst),
+            InvalidFlowMod::BadGotoTable { .. } => {
+                ErrorCode::BadInstruction(BadInstructionCode::BadTableId)
+            }
+            InvalidFlowMod::BadMeter(_) => {
+                ErrorCode::MeterModFailed(MeterModFailedCode::InvalidMeter)
+            }
+            InvalidFlowMod::AllTables => ErrorCode::FlowModFailed(FlowModFailedCode::BadTableId),
+            InvalidFlowMod::BadFlags(_) => ErrorCode::FlowModFailed(FlowModFailedCode::BadFlags),
+            InvalidFlowMod::Undecodable(_) => return None,
+        })
+    }
 }
 
 /// Nicira experimenter id.

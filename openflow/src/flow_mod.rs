@@ -41,7 +41,9 @@ impl FlowModCommand {
 }
 
 impl FlowMod {
-    /// Append the body (everything after the 8-byte `ofp_header`).
+    /// Append the body (everything after the 8-byte `ofp_header`). Infallible: it writes what
+    /// it is given, valid or not; [`FlowMod::validate`] is the check (the send paths of
+    /// [`crate::session::Session`] and [`crate::Connection`] run it).
     pub fn emit(&self, buf: &mut Vec<u8>) {
         buf.extend_from_slice(&self.fixed());
         self.r#match.emit(buf);

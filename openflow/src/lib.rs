@@ -30,10 +30,15 @@
 //!   write/apply/clear actions, meter), OFPIT_EXPERIMENTER ([`Instruction::Experimenter`]), and
 //!   any other type kept as [`Instruction::Unknown`]; both re-emit byte for byte after the
 //!   known ones.
-//! - Text: `Display` and `FromStr` for [`FlowMod`], `Display` for [`Match`], [`Action`] and
-//!   [`Instruction`] in `ovs-ofctl dump-flows` syntax; unknown fields and instructions in a form
-//!   of our own that carries their bytes (`oxm(0x0001:127=0x1234)`,
-//!   `instruction(type=0x0007,body=0x00000000)`).
+//! - Text: `Display` and `FromStr` for [`FlowMod`], [`Match`] and [`Action`] (and
+//!   [`Action::parse_list`] / [`text::ActionsText`] for action lists), `Display` for
+//!   [`Instruction`], in `ovs-ofctl dump-flows` syntax; MODIFY and DELETE flow_mods read as
+//!   `ovs-ofctl mod-flows` / `del-flows` do ([`FlowMod::parse_with_command`]) and print as
+//!   `ovs-ofctl ofp-print` does; unknown fields and instructions in a form of our own that
+//!   carries their bytes (`oxm(0x0001:127=0x1234)`, `instruction(type=0x0007,body=0x00000000)`).
+//! - Validation: [`Match::validate`] and [`FlowMod::validate`] refuse what OVS would (missing
+//!   prerequisites, duplicate fields, bad values, instruction rules), naming the field; every
+//!   send path checks flow_mods with them before anything goes out.
 //! - [`session::Session`]: the sans-IO protocol core (handshake, xids, echo, bundles,
 //!   multipart, reconnect backoff); [`Connection`]: its tokio driver, a cloneable handle over
 //!   `<bridge>.mgmt` with an async-message stream, flow monitoring ([`monitor`],
@@ -71,13 +76,15 @@ pub mod session;
 pub mod sim;
 pub mod stats;
 pub mod text;
+mod validate;
 pub mod view;
 mod wire;
 
 pub use bundle::{BundleControl, BundleCtrlType};
 pub use conn::{AsyncEvent, AsyncEvents, Connection, FlowMonitor, MonitorEvent};
 pub use error::{
-    error_name, Error, ErrorCode, MatchError, OfpError, NXET_VENDOR, NX_VENDOR_ID, ONF_VENDOR_ID,
+    error_name, Error, ErrorCode, InvalidFlowMod, MatchError, OfpError, NXET_VENDOR, NX_VENDOR_ID,
+    ONF_VENDOR_ID,
 };
 pub use flow::{
     ct_state, Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField,

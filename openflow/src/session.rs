@@ -28,6 +28,7 @@ use crate::error::ONF_VENDOR_ID;
 use crate::error_codes::HelloFailedCode;
 use crate::message::{frame_len, Hello, HelloElement, SwitchConfig, SwitchFeatures, OFP13_VERSION};
 use crate::multipart::{MultipartReply, OFPMPF_MORE};
+use crate::validate;
 use crate::{Error, ErrorCode, FlowMod, Message, OfpError};
 
 /// Bytes per buffer handed out by [`Session::poll_transmit`] for a large bundle.
@@ -327,9 +328,16 @@ impl Session {
 
     /// Send `msg` and report its reply (or ERROR) as [`Event::Response`] with the returned id.
     /// A MULTIPART_REQUEST is answered once its last part has arrived. When the session is not
-    /// active the response is [`Error::Closed`] at once.
+    /// active the response is [`Error::Closed`] at once; for a FLOW_MOD (alone or in a
+    /// BUNDLE_ADD) that fails [`FlowMod::validate`] it is [`Error::Invalid`] at once, and
+    /// nothing is sent.
     pub fn request(&mut self, msg: &Message) -> RequestId {
         let id = self.id();
+        if let Err(e) = validate::check_message(msg) {
+            self.events
+                .push_back(Event::Response { id, result: Err(e) });
+            return id;
+        }
         if self.state != State::Active {
             self.events.push_back(Event::Response {
                 id,
@@ -348,14 +356,19 @@ impl Session {
     }
 
     /// Send `msg` without waiting for a reply; returns its xid (an ERROR for it comes as
-    /// [`Event::Async`]), or `None` if the session is not active.
-    pub fn send(&mut self, msg: &Message) -> Option<u32> {
+    /// [`Event::Async`]).
+    ///
+    /// Errors: [`Error::Invalid`] for a FLOW_MOD (alone or in a BUNDLE_ADD) that fails
+    /// [`FlowMod::validate`], [`Error::Closed`] if the session is not active; nothing is sent
+    /// then.
+    pub fn send(&mut self, msg: &Message) -> Result<u32, Error> {
+        validate::check_message(msg)?;
         if self.state != State::Active {
-            return None;
+            return Err(Error::Closed);
         }
         let xid = self.xid();
         self.queue(msg, xid);
-        Some(xid)
+        Ok(xid)
     }
 
     /// A BARRIER_REQUEST; its [`Response::Message`] is the BARRIER_REPLY.
@@ -367,20 +380,38 @@ impl Session {
     /// OPEN, one BUNDLE_ADD per flow_mod and a BARRIER go out at once; at the barrier's reply
     /// COMMIT + BARRIER follow if nothing failed, DISCARD otherwise. The response is
     /// [`Response::BundleCommitted`] or [`Error::Bundle`] with the index of the first failing
-    /// flow_mod (`flow` is left `None`: the caller has the flow_mods).
+    /// flow_mod (`flow` is left `None`: the caller has the flow_mods). Every flow_mod is checked
+    /// first ([`FlowMod::validate`]): if one fails, nothing of the bundle is sent and the
+    /// response is [`Error::Invalid`] with its index.
     pub fn bundle(&mut self, flow_mods: &[FlowMod]) -> RequestId {
-        self.bundle_with(flow_mods.len(), |i, buf| flow_mods[i].emit(buf))
+        let valid = validate::check_all(flow_mods);
+        self.bundle_with(valid, flow_mods.len(), |i, buf| flow_mods[i].emit(buf))
     }
 
     /// [`Session::bundle`] of flow_mods already encoded: each of `bodies` is a FLOW_MOD body
     /// (what [`FlowMod::emit`] writes, without the 8-byte header). Lets a caller that keeps its
-    /// flows encoded (a reconciler holding 100k flows) install them without decoding.
+    /// flows encoded (a reconciler holding 100k flows) install them without decoding: the
+    /// bodies are checked in place, as [`FlowMod::validate`] checks a flow_mod (action bodies
+    /// aside), and an invalid one stops the bundle before anything is sent.
     pub fn bundle_encoded(&mut self, bodies: &[&[u8]]) -> RequestId {
-        self.bundle_with(bodies.len(), |i, buf| buf.extend_from_slice(bodies[i]))
+        let valid = validate::check_all_encoded(bodies.iter().copied());
+        self.bundle_with(valid, bodies.len(), |i, buf| {
+            buf.extend_from_slice(bodies[i])
+        })
     }
 
-    fn bundle_with(&mut self, n: usize, body: impl Fn(usize, &mut Vec<u8>)) -> RequestId {
+    fn bundle_with(
+        &mut self,
+        valid: Result<(), Error>,
+        n: usize,
+        body: impl Fn(usize, &mut Vec<u8>),
+    ) -> RequestId {
         let id = self.id();
+        if let Err(e) = valid {
+            self.events
+                .push_back(Event::Response { id, result: Err(e) });
+            return id;
+        }
         if self.state != State::Active {
             self.events.push_back(Event::Response {
                 id,

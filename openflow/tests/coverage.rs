@@ -60,7 +60,10 @@ fn in_phy_port_follows_in_port() {
         matches!(
             e,
             Error::BadMatch {
-                kind: MatchError::BadPrereq("in_phy_port"),
+                kind: MatchError::BadPrereq {
+                    field: "in_phy_port",
+                    ..
+                },
                 ..
             }
         ),
@@ -112,7 +115,10 @@ fn ipv6_exthdr_needs_ipv6() {
         matches!(
             e,
             Error::BadMatch {
-                kind: MatchError::BadPrereq("ipv6_exthdr"),
+                kind: MatchError::BadPrereq {
+                    field: "ipv6_exthdr",
+                    ..
+                },
                 ..
             }
         ),
@@ -338,7 +344,10 @@ fn ct_tuple_fields_need_a_valid_connection() {
         matches!(
             e,
             Error::BadMatch {
-                kind: MatchError::BadPrereq("ct_nw_src"),
+                kind: MatchError::BadPrereq {
+                    field: "ct_nw_src",
+                    ..
+                },
                 ..
             }
         ),

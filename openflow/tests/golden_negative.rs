@@ -41,7 +41,7 @@ fn class(e: &Error) -> (&'static str, Option<usize>) {
         Error::BadInstruction { offset, .. } => ("BadInstruction", Some(*offset)),
         Error::BadMatch { offset, kind } => (
             match kind {
-                MatchError::BadPrereq(_) => "BadPrereq",
+                MatchError::BadPrereq { .. } => "BadPrereq",
                 MatchError::DupField(_) => "DupField",
                 MatchError::BadWildcards(_) => "BadWildcards",
                 MatchError::BadField(_) => "BadField",

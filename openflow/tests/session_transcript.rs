@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use openflow::error_codes::{BadInstructionCode, BadRequestCode};
+use openflow::error_codes::{BadActionCode, BadRequestCode};
 use openflow::message::{Hello, HelloElement, SwitchFeatures};
 use openflow::multipart::{FlowStats, MultipartReply};
 use openflow::session::{Config, DisconnectReason, Event, Response, Session};
@@ -163,7 +163,8 @@ fn a_failing_bundle_is_discarded_and_the_error_names_the_inner_message() {
     sc.events();
     let flows = [
         flow("table=7, priority=1 actions=drop"),
-        flow("table=5, priority=1 actions=goto_table:2"),
+        // Valid, so it is sent; the switch has no group 9.
+        flow("table=5, priority=1 actions=group:9"),
         flow("table=8, priority=1 actions=drop"),
     ];
     let id = sc.s.bundle(&flows);
@@ -187,11 +188,8 @@ fn a_failing_bundle_is_discarded_and_the_error_names_the_inner_message() {
     let mut reply = c.clone();
     reply.kind = BundleCtrlType::OpenReply;
     sc.switch_says(0.1, open, Message::BundleControl(reply));
-    let bad_table = OfpError::new(
-        ErrorCode::BadInstruction(BadInstructionCode::BadTableId),
-        vec![],
-    );
-    sc.switch_says(0.1, adds[1], Message::Error(bad_table.clone()));
+    let bad_group = OfpError::new(ErrorCode::BadAction(BadActionCode::BadOutGroup), vec![]);
+    sc.switch_says(0.1, adds[1], Message::Error(bad_group.clone()));
     sc.switch_says(0.1, barrier, Message::BarrierReply);
     assert!(sc.events().is_empty(), "no answer before the discard");
     let sent = sc.sent();
@@ -209,10 +207,72 @@ fn a_failing_bundle_is_discarded_and_the_error_names_the_inner_message() {
         }] => {
             assert_eq!(*got, id);
             assert_eq!(*index, Some(1));
-            assert_eq!(*error, bad_table);
+            assert_eq!(*error, bad_group);
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn an_invalid_flow_mod_is_refused_before_anything_of_its_bundle_is_sent() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    sc.events();
+    let flows = [
+        flow("table=1, priority=1 actions=drop"),
+        flow("table=1, priority=2,ip,tcp_dst=80 actions=drop"),
+    ];
+    let id = sc.s.bundle(&flows);
+    assert!(sc.sent().is_empty(), "no OPEN, ADD or BARRIER");
+    match &sc.events()[..] {
+        [Event::Response {
+            id: got,
+            result: Err(Error::Invalid { index, error, flow }),
+        }] => {
+            assert_eq!(*got, id);
+            assert_eq!(*index, 1);
+            assert_eq!(
+                error.code().and_then(|c| c.name()),
+                Some("OFPBMC_BAD_PREREQ")
+            );
+            assert_eq!(flow, "table=1, priority=2,ip,tp_dst=80 actions=drop");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same flows encoded, and the flow_mod alone: refused, nothing sent.
+    let bodies: Vec<Vec<u8>> = flows
+        .iter()
+        .map(|f| {
+            let mut b = Vec::new();
+            f.emit(&mut b);
+            b
+        })
+        .collect();
+    let refs: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
+    sc.s.bundle_encoded(&refs);
+    assert!(matches!(
+        &sc.events()[..],
+        [Event::Response {
+            result: Err(Error::Invalid { index: 1, .. }),
+            ..
+        }]
+    ));
+    assert!(matches!(
+        sc.s.send(&Message::FlowMod(flows[1].clone())),
+        Err(Error::Invalid { index: 0, .. })
+    ));
+    sc.s.request(&Message::FlowMod(flows[1].clone()));
+    assert!(matches!(
+        &sc.events()[..],
+        [Event::Response {
+            result: Err(Error::Invalid { index: 0, .. }),
+            ..
+        }]
+    ));
+    assert!(sc.sent().is_empty());
+    // The session is untouched: the valid flow alone goes out as a bundle.
+    sc.s.bundle(&flows[..1]);
+    assert_eq!(sc.sent().len(), 3, "OPEN, ADD, BARRIER");
 }
 
 #[test]

@@ -48,7 +48,8 @@ impl Match {
             .sum::<usize>()
     }
 
-    /// Append the `ofp_match` (header, TLVs in canonical order, padding) to `buf`.
+    /// Append the `ofp_match` (header, TLVs in canonical order, padding) to `buf`, whether or
+    /// not the match passes [`Match::validate`].
     pub fn emit(&self, buf: &mut Vec<u8>) {
         crate::oxm_fast::emit_match(self, buf);
     }

@@ -25,4 +25,4 @@ pub(crate) use decode::{lookup, match_tlvs, parse_tlv};
 pub(crate) use emit::{emit_field, emit_match_field, emit_tlv, sort_canonical};
 pub(crate) use table::{ones, Fid, FieldInfo, FID_COUNT, FIELDS};
 pub(crate) use value::{mac, mac_bits};
-pub(crate) use walk::{facts, normalized_mask, walk_oxms, Item};
+pub(crate) use walk::{facts, normalized_mask, walk_oxms, Item, Prereqs};

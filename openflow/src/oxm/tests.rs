@@ -54,7 +54,10 @@ fn prerequisite_after_dependent_is_rejected() {
             e,
             Error::BadMatch {
                 offset: 52,
-                kind: MatchError::BadPrereq("nw_src")
+                kind: MatchError::BadPrereq {
+                    field: "nw_src",
+                    needs: "ip (eth_type=0x0800)"
+                }
             }
         ),
         "{e}"

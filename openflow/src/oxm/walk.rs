@@ -30,8 +30,19 @@ struct Walk {
     /// The smallest [`Fid::rank`] the next TLV may have to keep the order ascending
     /// (`u32::MAX` once it is broken, so the fast path steps aside).
     next_rank: u32,
+    /// What the fields read so far establish.
+    prereqs: Prereqs,
+}
+
+/// What the fields of a match seen so far establish for the prerequisites of later ones: the
+/// values OVS's `mf_are_match_prereqs_ok` (`lib/meta-flow.c`) looks at. The one copy of the
+/// prerequisite rules, fed field by field by the decoder ([`walk_oxms`], in wire order) and by
+/// [`Match::validate`](crate::Match::validate) (in the canonical order emit writes), so a match
+/// passes validation exactly when its encoding decodes.
+#[derive(Default)]
+pub(crate) struct Prereqs {
     /// [`facts`] established so far.
-    have: u8,
+    pub(crate) have: u8,
     in_port: bool,
     eth_type: Option<u16>,
     ip_proto: Option<u8>,
@@ -74,7 +85,7 @@ pub(crate) fn walk_oxms<'a>(
     let mut w = Walk::default();
     while !r.is_empty() {
         if let Some(q) = crate::oxm_fast::quick(r.peek_rest()) {
-            if q.rank >= w.next_rank && q.needs & !w.have == 0 {
+            if q.rank >= w.next_rank && q.needs & !w.prereqs.have == 0 {
                 w.note(q.fid, q.rank, q.value, q.mask);
                 r.advance(q.len);
                 if let Some(f) = q.field {
@@ -95,29 +106,7 @@ impl Walk {
     #[inline(always)]
     fn note(&mut self, fid: Fid, rank: u32, v: u32, m: u32) {
         self.next_rank = if self.descending { u32::MAX } else { rank + 1 };
-        match fid {
-            Fid::InPort | Fid::NxmInPort => self.in_port = true,
-            Fid::EthType => {
-                self.eth_type = Some(v as u16);
-                self.have |= match v {
-                    0x0800 => facts::IP | facts::IPV4,
-                    0x86dd => facts::IP,
-                    _ => 0,
-                };
-            }
-            Fid::IpProto => {
-                self.ip_proto = Some(v as u8);
-                self.have |= match v {
-                    6 => facts::TCP,
-                    17 => facts::UDP,
-                    _ => 0,
-                };
-            }
-            Fid::Icmpv6Type => self.icmpv6_type = Some(v as u8),
-            Fid::VlanVid => self.vlan_present = v & 0x1000 != 0,
-            Fid::CtState => self.ct_state = Some((v, m)),
-            _ => {}
-        }
+        self.prereqs.note(fid, v, m);
     }
 
     /// Read and check one TLV of any kind: a known field as OVS normalises it (`None` when an
@@ -161,51 +150,115 @@ impl Walk {
                 return Err(bad(MatchError::BadWildcards(fid.name())));
             }
         }
+        if let Err(needs) = self.prereqs.check(fid) {
+            return Err(bad(MatchError::BadPrereq {
+                field: fid.name(),
+                needs,
+            }));
+        }
+        self.note(fid, rank, v as u32, m.map_or(u32::MAX, |m| m as u32));
+        Ok(normalized_mask(fid, info, m).map(|m| Item::Field(MatchField::from_raw(fid, v, m))))
+    }
+}
+
+impl Prereqs {
+    /// Remember a field that passed, by its value and mask (low 32 bits; all ones when exact).
+    #[inline(always)]
+    pub(crate) fn note(&mut self, fid: Fid, v: u32, m: u32) {
+        match fid {
+            Fid::InPort | Fid::NxmInPort => self.in_port = true,
+            Fid::EthType => {
+                self.eth_type = Some(v as u16);
+                self.have |= match v {
+                    0x0800 => facts::IP | facts::IPV4,
+                    0x86dd => facts::IP,
+                    _ => 0,
+                };
+            }
+            Fid::IpProto => {
+                self.ip_proto = Some(v as u8);
+                self.have |= match v {
+                    6 => facts::TCP,
+                    17 => facts::UDP,
+                    _ => 0,
+                };
+            }
+            Fid::Icmpv6Type => self.icmpv6_type = Some(v as u8),
+            Fid::VlanVid => self.vlan_present = v & 0x1000 != 0,
+            Fid::CtState => self.ct_state = Some((v, m)),
+            _ => {}
+        }
+    }
+
+    /// Whether the fields noted so far meet `fid`'s prerequisites (`meta-flow.xml`); `Err`
+    /// says what is missing, in `ovs-ofctl` terms.
+    pub(crate) fn check(&self, fid: Fid) -> Result<(), &'static str> {
         let eth_type = self.eth_type;
         let ip_proto = self.ip_proto;
-        let icmpv6_type = self.icmpv6_type;
         let is_ip = matches!(eth_type, Some(0x0800) | Some(0x86dd));
-        let prereq_ok = match fid {
-            Fid::IpProto => is_ip,
-            Fid::Ipv4Src | Fid::Ipv4Dst => eth_type == Some(0x0800),
-            Fid::TcpSrc | Fid::TcpDst => is_ip && ip_proto == Some(6),
-            Fid::UdpSrc | Fid::UdpDst => is_ip && ip_proto == Some(17),
-            Fid::SctpSrc | Fid::SctpDst => is_ip && ip_proto == Some(132),
-            Fid::IcmpType | Fid::IcmpCode => eth_type == Some(0x0800) && ip_proto == Some(1),
-            Fid::ArpOp | Fid::ArpSpa | Fid::ArpTpa | Fid::ArpSha | Fid::ArpTha => {
-                matches!(eth_type, Some(0x0806) | Some(0x8035))
+        let (ok, needs) = match fid {
+            Fid::IpProto | Fid::IpDscp | Fid::IpEcn | Fid::NwTtl | Fid::IpFrag => {
+                (is_ip, "ip or ipv6 (eth_type=0x0800 or 0x86dd)")
             }
-            Fid::IpDscp | Fid::IpEcn | Fid::NwTtl => is_ip,
-            Fid::Ipv6Src | Fid::Ipv6Dst | Fid::Ipv6Flabel => eth_type == Some(0x86dd),
-            Fid::Icmpv6Type | Fid::Icmpv6Code => eth_type == Some(0x86dd) && ip_proto == Some(58),
-            Fid::NdTarget => {
-                eth_type == Some(0x86dd) && matches!(icmpv6_type, Some(135) | Some(136))
+            Fid::Ipv4Src | Fid::Ipv4Dst => (eth_type == Some(0x0800), "ip (eth_type=0x0800)"),
+            Fid::TcpSrc | Fid::TcpDst | Fid::TcpFlags => {
+                (is_ip && ip_proto == Some(6), "tcp or tcp6 (ip_proto=6)")
             }
-            Fid::NdSll => eth_type == Some(0x86dd) && icmpv6_type == Some(135),
-            Fid::NdTll => eth_type == Some(0x86dd) && icmpv6_type == Some(136),
-            Fid::MplsLabel | Fid::MplsTc | Fid::MplsBos => {
-                matches!(eth_type, Some(0x8847) | Some(0x8848))
+            Fid::UdpSrc | Fid::UdpDst => (is_ip && ip_proto == Some(17), "udp or udp6 (ip_proto=17)"),
+            Fid::SctpSrc | Fid::SctpDst => {
+                (is_ip && ip_proto == Some(132), "sctp or sctp6 (ip_proto=132)")
             }
-            Fid::VlanPcp => self.vlan_present,
-            Fid::InPhyPort => self.in_port,
-            Fid::PbbIsid => eth_type == Some(0x88e7),
-            Fid::Ipv6Exthdr => eth_type == Some(0x86dd),
-            Fid::IpFrag => is_ip,
-            Fid::TcpFlags => is_ip && ip_proto == Some(6),
+            Fid::IcmpType | Fid::IcmpCode => (
+                eth_type == Some(0x0800) && ip_proto == Some(1),
+                "icmp (eth_type=0x0800,ip_proto=1)",
+            ),
+            Fid::ArpOp | Fid::ArpSpa | Fid::ArpTpa | Fid::ArpSha | Fid::ArpTha => (
+                matches!(eth_type, Some(0x0806) | Some(0x8035)),
+                "arp or rarp (eth_type=0x0806 or 0x8035)",
+            ),
+            Fid::Ipv6Src | Fid::Ipv6Dst | Fid::Ipv6Flabel | Fid::Ipv6Exthdr => {
+                (eth_type == Some(0x86dd), "ipv6 (eth_type=0x86dd)")
+            }
+            Fid::Icmpv6Type | Fid::Icmpv6Code => (
+                eth_type == Some(0x86dd) && ip_proto == Some(58),
+                "icmp6 (eth_type=0x86dd,ip_proto=58)",
+            ),
+            Fid::NdTarget => (
+                eth_type == Some(0x86dd) && matches!(self.icmpv6_type, Some(135) | Some(136)),
+                "icmp6 with icmpv6_type=135 or 136",
+            ),
+            Fid::NdSll => (
+                eth_type == Some(0x86dd) && self.icmpv6_type == Some(135),
+                "icmp6 with icmpv6_type=135",
+            ),
+            Fid::NdTll => (
+                eth_type == Some(0x86dd) && self.icmpv6_type == Some(136),
+                "icmp6 with icmpv6_type=136",
+            ),
+            Fid::MplsLabel | Fid::MplsTc | Fid::MplsBos => (
+                matches!(eth_type, Some(0x8847) | Some(0x8848)),
+                "mpls or mplsm (eth_type=0x8847 or 0x8848)",
+            ),
+            Fid::VlanPcp => (self.vlan_present, "a VLAN (vlan_vid with OFPVID_PRESENT 0x1000)"),
+            Fid::InPhyPort => (self.in_port, "in_port"),
+            Fid::PbbIsid => (eth_type == Some(0x88e7), "eth_type=0x88e7"),
             Fid::CtNwProto
             | Fid::CtNwSrc
             | Fid::CtNwDst
             | Fid::CtIpv6Src
             | Fid::CtIpv6Dst
             | Fid::CtTpSrc
-            | Fid::CtTpDst => self.ct_state.is_some_and(|(v, m)| ct_valid(v, m)),
-            _ => true,
+            | Fid::CtTpDst => (
+                self.ct_state.is_some_and(|(v, m)| ct_valid(v, m)),
+                "a ct_state of a valid connection (+new, +est, +rel, +rpl, +snat, +dnat or +trk-inv)",
+            ),
+            _ => (true, ""),
         };
-        if !prereq_ok {
-            return Err(bad(MatchError::BadPrereq(fid.name())));
+        if ok {
+            Ok(())
+        } else {
+            Err(needs)
         }
-        self.note(fid, rank, v as u32, m.map_or(u32::MAX, |m| m as u32));
-        Ok(normalized_mask(fid, info, m).map(|m| Item::Field(MatchField::from_raw(fid, v, m))))
     }
 }
 

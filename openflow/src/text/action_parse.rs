@@ -1,6 +1,8 @@
 //! `FromStr` side of the actions: one `ovs-ofctl` action into [`Action`]s (OVS `ofpacts_parse`
 //! in `lib/ofp-actions.c`); `set_field` with a mask becomes one load per run of mask bits.
 
+use std::str::FromStr;
+
 use super::actions;
 use super::learn::parse_learn;
 use super::nat::parse_nat;
@@ -84,6 +86,61 @@ fn parse_set_field(s: &str, arg: &str) -> Result<Vec<Action>, Error> {
         });
     }
     Ok(out)
+}
+
+impl FromStr for Action {
+    type Err = Error;
+
+    /// One action in `ovs-ofctl` syntax, e.g. `output:3`,
+    /// `ct(commit,zone=5,exec(load:0x1->NXM_NX_CT_MARK[]))`, and `nat(...)` (which OVS only
+    /// takes inside `ct(...)`). Inverse of `Display`: `a.to_string().parse() == Ok(a)` for
+    /// every action except [`Action::Raw`] and a `load` wider than 64 bits, which print as
+    /// several.
+    ///
+    /// Errors: [`Error::Parse`] for text that is not an action, or that stands for several
+    /// (a masked `set_field` is one load per run of mask bits; read those with
+    /// [`Action::parse_list`]). Source: OVS `lib/ofp-actions.c` `ofpacts_parse`.
+    fn from_str(s: &str) -> Result<Action, Error> {
+        let s = s.trim();
+        if s == "nat" || s.starts_with("nat(") {
+            return Ok(Action::Nat(parse_nat(s)?));
+        }
+        let mut v = parse_action(s)?;
+        if v.len() == 1 {
+            Ok(v.remove(0))
+        } else {
+            Err(perr(
+                s,
+                format!("stands for {} actions; use Action::parse_list", v.len()),
+            ))
+        }
+    }
+}
+
+impl Action {
+    /// A comma-separated action list in `ovs-ofctl` syntax, as in `actions=` but without
+    /// instructions: `load:0x1->NXM_NX_REG0[],resubmit(,2)`; `drop` (alone) is the empty
+    /// list. Inverse of [`ActionsText`](super::ActionsText).
+    ///
+    /// Errors: [`Error::Parse`] naming the offending action (an instruction such as
+    /// `goto_table:N` is one). Source: OVS `lib/ofp-actions.c` `ofpacts_parse`.
+    pub fn parse_list(s: &str) -> Result<Vec<Action>, Error> {
+        let items = split_top(s);
+        if items == ["drop"] {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for it in items {
+            if it == "drop" {
+                return Err(perr(
+                    s,
+                    "\"drop\" must not be accompanied by any other action",
+                ));
+            }
+            out.extend(parse_action(it)?);
+        }
+        Ok(out)
+    }
 }
 
 pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {

@@ -24,6 +24,26 @@ pub(super) fn subfield(field: Field, ofs: u16, n_bits: u16) -> String {
     }
 }
 
+/// An action list as `ovs-ofctl` prints it: comma-separated, `drop` when empty. Inverse of
+/// [`Action::parse_list`].
+///
+/// ```
+/// use openflow::{text::ActionsText, Action};
+/// let v = Action::parse_list("load:0x2->NXM_NX_REG0[0..3],resubmit(,1)").unwrap();
+/// assert_eq!(ActionsText(&v).to_string(), "load:0x2->NXM_NX_REG0[0..3],resubmit(,1)");
+/// assert_eq!(ActionsText(&[]).to_string(), "drop");
+/// ```
+pub struct ActionsText<'a>(pub &'a [Action]);
+
+impl Display for ActionsText<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("drop");
+        }
+        write_list(f, self.0)
+    }
+}
+
 pub(super) fn write_list(f: &mut Formatter<'_>, actions: &[Action]) -> fmt::Result {
     for (i, a) in actions.iter().enumerate() {
         if i > 0 {

@@ -1,26 +1,47 @@
 //! `FromStr` side of a match: `ovs-ofctl` match keywords and `key=value` fields into
 //! [`MatchField`]s, with the protocol shorthands and `tp_src`/`tp_dst` resolved as OVS does.
 
+use std::str::FromStr;
+
 use super::fields;
+use super::flow_mod::header_keyword;
 use super::raw;
 use super::values::{
     ct_state_parse, ip6_masked_parse, ip_masked_parse, mac_masked_parse, num, num_masked,
-    parse_port, perr, FLAG_NAMES,
+    parse_port, perr,
 };
-use crate::flow::{FlowMod, Match, MatchField};
+use crate::flow::{FlowMod, FlowModCommand, Match, MatchField};
 use crate::Error;
 
 /// Parse a match (`ip,nw_src=10.0.0.1,reg1=0x3`, no priority) into canonical form.
 pub fn parse_match(s: &str) -> Result<Match, Error> {
     let mut fm = FlowMod::add(0, 0x8000, Match::default(), Vec::new());
-    parse_match_tokens(&mut fm, s.split([',', ' ']).filter(|t| !t.is_empty()), true)?;
+    parse_match_tokens(&mut fm, s.split([',', ' ']).filter(|t| !t.is_empty()), None)?;
     Ok(fm.r#match)
 }
 
+impl FromStr for Match {
+    type Err = Error;
+
+    /// The match part of an `ovs-ofctl` flow, e.g. `tcp,nw_src=10.0.0.0/8,tp_dst=80`: match
+    /// keywords and fields only (no `priority=`, `table=` or `actions=`), separated by commas
+    /// or spaces; the empty string is the empty match. The result is in canonical form
+    /// ([`Match::canonical`]), so `m.to_string().parse() == Ok(m.canonical())`. Prerequisites
+    /// are not checked here: see [`Match::validate`].
+    ///
+    /// Errors: [`Error::Parse`] naming the offending token. Source: OVS `lib/ofp-flow.c`
+    /// `parse_ofp_str__`, `lib/meta-flow.c` `mf_parse`.
+    fn from_str(s: &str) -> Result<Match, Error> {
+        parse_match(s)
+    }
+}
+
+/// Read match tokens into `fm.r#match` (canonical); with a `command`, the flow_mod keywords
+/// that command takes too ([`header_keyword`]).
 pub(super) fn parse_match_tokens<'a>(
     fm: &mut FlowMod,
     tokens: impl Iterator<Item = &'a str>,
-    only_match: bool,
+    command: Option<FlowModCommand>,
 ) -> Result<(), Error> {
     use MatchField as M;
     let mut fields: Vec<MatchField> = Vec::new();
@@ -32,28 +53,13 @@ pub(super) fn parse_match_tokens<'a>(
             Some((k, v)) => (k, Some(v)),
             None => (tok, None),
         };
+        if let Some(command) = command {
+            if header_keyword(fm, command, k, v, tok)? {
+                continue;
+            }
+        }
         let need = || v.ok_or_else(|| perr(tok, "expected key=value"));
-        let header_field = !only_match;
         match (k, v) {
-            ("table", Some(v)) if header_field => fm.table_id = num(v)?,
-            ("priority", Some(v)) if header_field => fm.priority = num(v)?,
-            ("idle_timeout", Some(v)) if header_field => fm.idle_timeout = num(v)?,
-            ("hard_timeout", Some(v)) if header_field => fm.hard_timeout = num(v)?,
-            ("cookie", Some(v)) if header_field => {
-                let (c, m) = num_masked::<u64>(v)?;
-                fm.cookie = c;
-                fm.cookie_mask = m.unwrap_or(0);
-            }
-            (
-                "duration" | "n_packets" | "n_bytes" | "idle_age" | "hard_age" | "importance",
-                Some(_),
-            ) if header_field => {}
-            (w, None) if header_field && FLAG_NAMES.iter().any(|(_, n)| *n == w) => {
-                fm.flags |= FLAG_NAMES
-                    .iter()
-                    .find(|(_, n)| *n == w)
-                    .map_or(0, |(b, _)| *b);
-            }
             ("ip", None) => fields.push(M::EthType(0x0800)),
             ("ipv6", None) => fields.push(M::EthType(0x86dd)),
             ("arp", None) => fields.push(M::EthType(0x0806)),

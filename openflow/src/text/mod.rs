@@ -1,7 +1,11 @@
 //! The `ovs-ofctl` flow text form: `Display` as `ovs-ofctl -O OpenFlow13 dump-flows --no-stats`
 //! prints (OVS `lib/match.c` `match_format`, `lib/ofp-actions.c` `format_*`), and `FromStr`
 //! for the same syntax (`ovs-ofctl add-flow`), restricted to the fields and actions of
-//! [`crate::flow`].
+//! [`crate::flow`]: for whole flows, matches and single actions, with
+//! [`Action::parse_list`](crate::Action::parse_list) / [`ActionsText`] for action lists.
+//! MODIFY and DELETE flow_mods are read as `ovs-ofctl mod-flows` / `del-flows` read them
+//! ([`FlowMod::parse_with_command`](crate::FlowMod::parse_with_command)) and printed as
+//! `ovs-ofctl ofp-print` prints them.
 //!
 //! ```
 //! use openflow::FlowMod;
@@ -23,5 +27,6 @@ mod raw;
 mod tests;
 mod values;
 
+pub use action_text::ActionsText;
 pub use flow_mod::{flags_text, parse_instructions, InstructionsText};
 pub use match_parse::parse_match;

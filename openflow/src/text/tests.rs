@@ -52,3 +52,48 @@ fn unknown_fields_and_instructions_round_trip_in_their_own_syntax() {
         "tcp,tp_dst=80,oxm(0x7fff:0=0x05) actions=drop"
     );
 }
+
+#[test]
+fn one_action_parses_alone_and_a_list_with_parse_list() {
+    use crate::flow::{Action, Field};
+    let a: Action = "ct(commit,zone=5,exec(load:0x1->NXM_NX_CT_MARK[]))"
+        .parse()
+        .unwrap();
+    assert_eq!(
+        a.to_string(),
+        "ct(commit,zone=5,exec(load:0x1->NXM_NX_CT_MARK[]))"
+    );
+    // A masked set_field is two REG_LOADs: one action list, not one action.
+    let e = "set_field:0x5/0x5->reg0".parse::<Action>().unwrap_err();
+    assert!(e.to_string().contains("stands for 2 actions"), "{e}");
+    let loads = Action::parse_list("set_field:0x5/0x5->reg0,output:3").unwrap();
+    assert_eq!(loads.len(), 3);
+    assert_eq!(
+        loads[0],
+        Action::Load {
+            field: Field::Reg(0),
+            ofs: 0,
+            n_bits: 1,
+            value: 1
+        }
+    );
+    assert_eq!(Action::parse_list("drop").unwrap(), vec![]);
+    assert!(Action::parse_list("drop,output:1").is_err());
+    // Instructions are not actions.
+    assert!(Action::parse_list("output:1,goto_table:2").is_err());
+    // `nat` alone is an Action (it prints so inside `ct`), though OVS takes it only there.
+    let nat: Action = "nat(src=10.0.0.1-10.0.0.9)".parse().unwrap();
+    assert_eq!(nat.to_string(), "nat(src=10.0.0.1-10.0.0.9)");
+    assert!(Action::parse_list("nat").is_err());
+}
+
+#[test]
+fn a_match_parses_without_flow_keywords() {
+    use crate::flow::{Match, MatchField};
+    assert_eq!("".parse::<Match>().unwrap(), Match::new());
+    let m: Match = "tcp,nw_src=10.0.0.0/8,tp_dst=80".parse().unwrap();
+    assert_eq!(m.to_string(), "tcp,nw_src=10.0.0.0/8,tp_dst=80");
+    assert!(m.0.contains(&MatchField::TcpDst(80, None)));
+    assert!("priority=5,ip".parse::<Match>().is_err());
+    assert!("ip actions=drop".parse::<Match>().is_err());
+}
