@@ -185,10 +185,78 @@ pub enum MatchField {
         /// (OFPXMC_EXPERIMENTER).
         experimenter: Option<u32>,
         /// Value bytes as on the wire.
-        value: Vec<u8>,
+        value: RawBytes,
         /// Mask bytes as on the wire (the hasmask bit set), as long as `value`.
-        mask: Option<Vec<u8>>,
+        mask: Option<RawBytes>,
     },
+}
+
+/// The bytes of a [`MatchField::Raw`] value or mask: at most [`RawBytes::MAX`] (16, the widest
+/// OXM basic field), kept inline so that a `MatchField` owns no heap memory (a match list is
+/// then dropped and copied without visiting its fields, which the decoder's hot path depends
+/// on). An unknown field wider than that is refused by the decoder as
+/// [`crate::MatchError::BadField`], as OVS refuses every unknown field.
+///
+/// Dereferences to the byte slice; equality and order are those of the slice.
+#[derive(Clone, Copy, Default)]
+pub struct RawBytes {
+    len: u8,
+    bytes: [u8; RawBytes::MAX],
+}
+
+impl RawBytes {
+    /// The most bytes a raw value or mask holds.
+    pub const MAX: usize = 16;
+
+    /// The bytes `b`; `None` when longer than [`RawBytes::MAX`].
+    pub fn new(b: &[u8]) -> Option<RawBytes> {
+        let mut bytes = [0; RawBytes::MAX];
+        bytes.get_mut(..b.len())?.copy_from_slice(b);
+        Some(RawBytes {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+}
+
+impl std::ops::Deref for RawBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+impl std::fmt::Debug for RawBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02x?}", &**self)
+    }
+}
+
+impl PartialEq for RawBytes {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for RawBytes {}
+
+impl std::hash::Hash for RawBytes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl PartialOrd for RawBytes {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RawBytes {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
 }
 
 /// ct_state bits (`lib/packets.h` CS_*, `meta-flow.xml`).

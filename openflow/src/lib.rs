@@ -88,6 +88,7 @@ pub use error::{
 };
 pub use flow::{
     ct_state, Action, Field, FlowMod, FlowModCommand, Instruction, MacAddr, Match, MatchField,
+    RawBytes,
 };
 pub use message::{Hello, HelloElement, Message, SwitchConfig, SwitchFeatures};
 pub use monitor::{FlowMonitorRequest, FlowUpdate, FlowUpdateEvent};

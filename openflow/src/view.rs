@@ -83,6 +83,7 @@ impl<'a> FlowModView<'a> {
     }
 
     /// Check a FLOW_MOD body; `r` covers exactly the body (offsets are absolute).
+    #[inline(always)]
     pub(crate) fn parse_body(r: &mut Reader<'a>) -> Result<FlowModView<'a>, Error> {
         let f = Fixed::parse(r)?;
         let r#match = MatchView::parse_at(r)?;
@@ -194,6 +195,7 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     /// The next field, an unknown one still borrowed.
+    #[inline(always)]
     fn next_item(&mut self) -> Option<Item<'a>> {
         // Checked when the view was made, so nothing below fails.
         while !self.r.is_empty() {

@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 
 use openflow::flow::{Action, Field, FlowMod, Instruction, Match, MatchField};
 use openflow::Message;
+use openflow::RawBytes;
 
 struct Counting;
 
@@ -157,8 +158,8 @@ fn a_view_checks_unknown_fields_and_instructions_without_allocating() {
         class: 0x7fff,
         field,
         experimenter: None,
-        value: vec![field; 3],
-        mask: Some(vec![0xff; 3]),
+        value: RawBytes::new(&[field; 3]).unwrap(),
+        mask: Some(RawBytes::new(&[0xff; 3]).unwrap()),
     };
     let mut m = match_of(6);
     m.0.insert(0, raw(1));

@@ -10,6 +10,7 @@
 //!   way: kept and re-emitted byte for byte, in their place.
 
 use openflow::view::InstructionView;
+use openflow::RawBytes;
 use openflow::{
     Action, Error, FlowMod, FlowModView, Instruction, Match, MatchError, MatchField as M, Message,
 };
@@ -147,8 +148,8 @@ fn raw(class: u16, field: u8, value: &[u8], mask: Option<&[u8]>) -> M {
         class,
         field,
         experimenter: None,
-        value: value.to_vec(),
-        mask: mask.map(<[u8]>::to_vec),
+        value: RawBytes::new(value).expect("at most 16 bytes"),
+        mask: mask.map(|m| RawBytes::new(m).expect("at most 16 bytes")),
     }
 }
 
@@ -183,13 +184,13 @@ fn unknown_fields_decode_raw_in_their_place_and_re_emit_byte_for_byte() {
                 tcp.clone(),
             ],
         ),
-        // Last (OpenFlow basic field 120), and wider than any known field (20 bytes).
+        // Last (OpenFlow basic field 120), and as wide as a raw field may be (16 bytes).
         (
-            "80000a02 0800 80001401 06 8000f014 000102030405060708090a0b0c0d0e0f10111213",
+            "80000a02 0800 80001401 06 8000f010 000102030405060708090a0b0c0d0e0f",
             vec![
                 ip.clone(),
                 tcp.clone(),
-                raw(0x8000, 120, &(0..20).collect::<Vec<u8>>(), None),
+                raw(0x8000, 120, &(0..16).collect::<Vec<u8>>(), None),
             ],
         ),
         // A mask is not normalised: all-zero, all-ones and value bits outside it are kept.
@@ -209,14 +210,14 @@ fn unknown_fields_decode_raw_in_their_place_and_re_emit_byte_for_byte() {
                     class: 0xffff,
                     field: 42,
                     experimenter: Some(0x2320),
-                    value: vec![0, 2],
-                    mask: Some(vec![0, 0x12]),
+                    value: RawBytes::new(&[0, 2]).unwrap(),
+                    mask: Some(RawBytes::new(&[0, 0x12]).unwrap()),
                 },
                 M::Raw {
                     class: 0xffff,
                     field: 1,
                     experimenter: Some(0x4f4e_4600),
-                    value: vec![0xab, 0xcd],
+                    value: RawBytes::new(&[0xab, 0xcd]).unwrap(),
                     mask: None,
                 },
             ],
@@ -226,6 +227,29 @@ fn unknown_fields_decode_raw_in_their_place_and_re_emit_byte_for_byte() {
         kept_in_place(&flow_mod(oxms), &fields);
         both_ways(fields, oxms);
     }
+}
+
+#[test]
+fn an_unknown_field_wider_than_16_bytes_is_refused_as_ovs_refuses_unknown_fields() {
+    // eth_type=ip, then OpenFlow basic field 120 with 17 value bytes.
+    let bytes = flow_mod("80000a02 0800 8000f011 000102030405060708090a0b0c0d0e0f10");
+    let err = Message::decode(&bytes).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BadMatch {
+                offset: 58,
+                kind: MatchError::BadField(0x8000_f011)
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        format!("{:?}", FlowModView::parse(&bytes).map(|_| ())),
+        format!("{:?}", Err::<(), _>(err))
+    );
+    // Sixteen bytes are kept.
+    assert!(RawBytes::new(&[0; 16]).is_some() && RawBytes::new(&[0; 17]).is_none());
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use openflow::field::FIELDS;
 use openflow::flow::{Bundle, CtZone, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
+use openflow::RawBytes;
 use openflow::{
     Action, Field, FlowMod, FlowModView, Instruction, MacAddr, Match, MatchField as M, Message,
 };
@@ -217,18 +218,20 @@ fn raw_fields() -> impl Strategy<Value = Vec<(prop::sample::Index, M)>> {
             .prop_filter("ONF tcp_flags is known", |f| *f != 42)
             .prop_map(|f| (0xffff, f, Some(0x4f4e_4600))),
     ];
-    let bytes = prop::collection::vec(any::<u8>(), 0..=20);
+    let bytes = prop::collection::vec(any::<u8>(), 0..=RawBytes::MAX);
     let one = (id, bytes, any::<bool>(), any::<prop::sample::Index>()).prop_map(
         |((class, field, experimenter), value, masked, at)| {
             // A masked TLV needs a nonzero length.
             let masked = masked && !value.is_empty();
-            let mask = masked.then(|| value.iter().map(|b| b.rotate_left(3)).collect());
+            let mask: Option<Vec<u8>> =
+                masked.then(|| value.iter().map(|b| b.rotate_left(3)).collect());
+            let inline = |b: &[u8]| RawBytes::new(b).expect("at most RawBytes::MAX");
             let f = M::Raw {
                 class,
                 field,
                 experimenter,
-                value,
-                mask,
+                value: inline(&value),
+                mask: mask.as_deref().map(inline),
             };
             (at, f)
         },

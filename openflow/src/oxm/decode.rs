@@ -5,7 +5,7 @@
 use super::emit::sort_canonical;
 use super::table::{Fid, FieldInfo, OFPXMC_EXPERIMENTER, ONF_EXPERIMENTER, ONF_TCP_FLAGS_FIELD};
 use super::walk::{walk_oxms, Item};
-use crate::flow::{Match, MatchField};
+use crate::flow::{Match, MatchField, RawBytes};
 use crate::wire::{pad8, Reader};
 use crate::{Error, MatchError};
 
@@ -72,13 +72,17 @@ pub(crate) struct RawTlv<'a> {
 
 impl RawTlv<'_> {
     /// The TLV as the field this crate does not know, its bytes copied.
+    ///
+    /// The walk ([`super::walk_oxms`]) refuses values longer than [`RawBytes::MAX`], so this
+    /// cannot fail on a checked list; anything longer is cut.
     pub(crate) fn to_raw_field(self) -> MatchField {
+        let cut = |b: &[u8]| RawBytes::new(&b[..b.len().min(RawBytes::MAX)]).unwrap_or_default();
         MatchField::Raw {
             class: (self.header >> 16) as u16,
             field: ((self.header >> 9) & 0x7f) as u8,
             experimenter: self.experimenter,
-            value: self.value.to_vec(),
-            mask: self.mask.map(<[u8]>::to_vec),
+            value: cut(self.value),
+            mask: self.mask.map(cut),
         }
     }
 
@@ -180,11 +184,9 @@ pub(crate) fn lookup(
 fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
     let mut fields: Vec<MatchField> =
         Vec::with_capacity(crate::oxm_fast::count_tlvs(r.peek_rest()));
-    let ascending = walk_oxms(r, |item| {
-        fields.push(match item {
-            Item::Field(f) => f,
-            Item::Raw(t) => t.to_raw_field(),
-        })
+    let ascending = walk_oxms(r, |item| match item {
+        Item::Field(f) => fields.push(f),
+        Item::Raw(t) => fields.push(t.to_raw_field()),
     })?;
     if !ascending {
         sort_canonical(&mut fields);

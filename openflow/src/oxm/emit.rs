@@ -118,7 +118,7 @@ fn raw_len(f: &MatchField) -> usize {
             value,
             mask,
             ..
-        } => experimenter.map_or(0, |_| 4) + value.len() + mask.as_ref().map_or(0, Vec::len),
+        } => experimenter.map_or(0, |_| 4) + value.len() + mask.map_or(0, |m| m.len()),
         _ => 0,
     }
 }

@@ -1,3 +1,4 @@
+use crate::RawBytes;
 use std::net::Ipv4Addr;
 
 use crate::flow::{Match, MatchField};
@@ -117,14 +118,14 @@ fn ip_raw() -> Match {
             class: 0x0001,
             field: 127,
             experimenter: None,
-            value: vec![0x12, 0x00],
-            mask: Some(vec![0xff, 0x00]),
+            value: RawBytes::new(&[0x12, 0x00]).unwrap(),
+            mask: Some(RawBytes::new(&[0xff, 0x00]).unwrap()),
         },
         MatchField::Raw {
             class: 0xffff,
             field: 1,
             experimenter: Some(0x2320),
-            value: vec![0xab, 0xcd, 0xef],
+            value: RawBytes::new(&[0xab, 0xcd, 0xef]).unwrap(),
             mask: None,
         },
     ])

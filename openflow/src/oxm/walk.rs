@@ -4,7 +4,7 @@
 
 use super::decode::{lookup, parse_tlv, RawTlv};
 use super::table::{Fid, FieldInfo};
-use crate::flow::MatchField;
+use crate::flow::{MatchField, RawBytes};
 use crate::wire::Reader;
 use crate::{Error, MatchError};
 
@@ -123,6 +123,12 @@ impl Walk {
         let tlv = parse_tlv(r)?;
         let bad = |kind| Error::BadMatch { offset: off, kind };
         let Some((fid, info)) = lookup(tlv.header, off)? else {
+            if tlv.value.len() > RawBytes::MAX {
+                // Too wide to keep inline (see RawBytes); OVS refuses every unknown field so.
+                let at = off - base;
+                let wire = u32::from_be_bytes(list[at..at + 4].try_into().expect("header read"));
+                return Err(bad(MatchError::BadField(wire)));
+            }
             if read_before(&list[..off - base], base, |t| t.same_raw_field(&tlv)) {
                 let at = off - base;
                 let wire = u32::from_be_bytes(list[at..at + 4].try_into().expect("header read"));

@@ -13,7 +13,7 @@
 use std::fmt::Write;
 
 use super::values::{num, perr, split_top};
-use crate::flow::{Instruction, MatchField};
+use crate::flow::{Instruction, MatchField, RawBytes};
 use crate::Error;
 
 /// `0x` and every byte as two hex digits.
@@ -88,11 +88,14 @@ pub(super) fn parse_oxm(tok: &str) -> Result<MatchField, Error> {
     if field > 0x7f {
         return Err(perr(tok, "OXM field numbers are 7 bits"));
     }
-    let (value, mask) = match bytes.split_once('/') {
-        Some((v, m)) => (parse_bytes(v)?, Some(parse_bytes(m)?)),
-        None => (parse_bytes(bytes)?, None),
+    let inline = |b: Vec<u8>| {
+        RawBytes::new(&b).ok_or_else(|| perr(tok, "a raw field holds at most 16 bytes"))
     };
-    if mask.as_ref().is_some_and(|m| m.len() != value.len()) {
+    let (value, mask) = match bytes.split_once('/') {
+        Some((v, m)) => (inline(parse_bytes(v)?)?, Some(inline(parse_bytes(m)?)?)),
+        None => (inline(parse_bytes(bytes)?)?, None),
+    };
+    if mask.is_some_and(|m| m.len() != value.len()) {
         return Err(perr(tok, "mask and value differ in length"));
     }
     Ok(MatchField::Raw {
@@ -161,8 +164,8 @@ mod tests {
                     class: 0x0001,
                     field: 127,
                     experimenter: None,
-                    value: vec![0x00, 0x34],
-                    mask: Some(vec![0xff, 0x00]),
+                    value: RawBytes::new(&[0x00, 0x34]).unwrap(),
+                    mask: Some(RawBytes::new(&[0xff, 0x00]).unwrap()),
                 },
                 "oxm(0x0001:127=0x0034/0xff00)",
             ),
@@ -171,7 +174,7 @@ mod tests {
                     class: 0xffff,
                     field: 21,
                     experimenter: Some(0x2320),
-                    value: vec![],
+                    value: RawBytes::default(),
                     mask: None,
                 },
                 "oxm(0xffff:0x00002320:21=0x)",
