@@ -18,7 +18,8 @@
 //!   strictly as OVS (prerequisites, duplicates, wildcards; NXM_OF_IN_PORT and NXM_NX_TCP_FLAGS
 //!   accepted too). Any other OXM/NXM field, experimenter OXMs included, decodes to
 //!   [`MatchField::Raw`] (where OVS says OFPBMC_BAD_FIELD) and re-emits byte for byte, in its
-//!   place after the field it follows.
+//!   place after the field it follows; values of up to 16 bytes ([`RawBytes`], kept inline),
+//!   a wider unknown field is refused as OVS refuses it.
 //! - Actions ([`Action`]) on any field of [`field::FIELDS`] ([`Field`]): output, output_reg
 //!   (and OUTPUT_REG2 decode), set_field/load (SET_FIELD, REG_LOAD per 64-bit run, REG_LOAD2
 //!   for tun_metadata, like OVS), move (and ONF copy_field decode), conjunction, ct (commit,
