@@ -52,7 +52,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     for f in conn.dump_flows(Some(0)).await? {
         if f.cookie == COOKIE {
-            println!("installed: {}  (packets {})", f.to_flow_mod(), f.packet_count);
+            println!(
+                "installed: {}  (packets {})",
+                f.to_flow_mod(),
+                f.packet_count
+            );
         }
     }
 
@@ -72,8 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Delete everything this example added: a non-strict DELETE filtered by cookie.
-    let delete =
-        FlowMod::parse_with_command("table=0,cookie=0x4b4b/-1", FlowModCommand::Delete)?;
+    let delete = FlowMod::parse_with_command("table=0,cookie=0x4b4b/-1", FlowModCommand::Delete)?;
     conn.bundle(&[delete]).await?;
     let left = conn.dump_flows(Some(0)).await?;
     println!(

@@ -91,6 +91,8 @@ pub(crate) fn emit_match_field(buf: &mut Vec<u8>, f: &MatchField) {
     } = f
     else {
         if let Some((fid, v, m)) = f.parts() {
+            // ct_state keeps an all-ones mask in its value form; on the wire that is exact.
+            let m = m.filter(|m| m & fid.all_ones() != fid.all_ones());
             emit_field(buf, fid, v, m);
         }
         return;
