@@ -356,7 +356,7 @@ fn emit_common(f: &MatchField, buf: &mut Vec<u8>, last: &mut u32) -> Option<bool
     // and copied (that copy stalls on the narrow stores that just built it).
     match mask {
         Some(m) => {
-            buf.extend_from_slice(&((header & !0xff) | 0x100 | 2 * len).to_be_bytes());
+            buf.extend_from_slice(&((header & !0xff) | 0x100 | (2 * len)).to_be_bytes());
             put_word(buf, len, value);
             put_word(buf, len, m);
         }
