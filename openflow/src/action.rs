@@ -594,7 +594,7 @@ impl Action {
                 value,
             } => {
                 if *ofs == 0 && *n_bits == field.bits() {
-                    emit_set_field(buf, *field, *value & ones(field.bits() as u32));
+                    emit_set_field(buf, *field, *value & ones(field.set_field_bits() as u32));
                 } else {
                     emit_reg_load(buf, *field, *ofs, *n_bits, *value);
                 }
@@ -986,7 +986,7 @@ fn parse_action(r: &mut Reader, off: usize) -> Result<Action, Error> {
             if r.rest().iter().any(|b| *b != 0) {
                 return Err(bad(off, "nonzero set_field padding"));
             }
-            if field.bits() < 128 && v >> field.bits() != 0 {
+            if field.set_field_bits() < 128 && v >> field.set_field_bits() != 0 {
                 // OVS refuses it (OFPBAC_BAD_SET_ARGUMENT); keep the bytes.
                 return Ok(raw(r, all));
             }

@@ -244,6 +244,17 @@ impl Field {
         Field::from_header(h)
     }
 
+    /// Width in bits of the values `set_field` writes: [`Field::bits`], except `vlan_vid`,
+    /// whose 13th bit is OFPVID_PRESENT (0x1000, OF1.3 §7.2.3.7): `set_field:4196->vlan_vid`
+    /// writes VLAN 100 with the present bit, while `load`/`move` see 12 bits (OVS
+    /// `mf_is_value_valid`, `MFF_VLAN_VID`).
+    pub fn set_field_bits(self) -> u16 {
+        match self {
+            Field::Nxm(0x8000_0c02) => 13,
+            f => f.bits(),
+        }
+    }
+
     /// Width in bits (`mf_field.n_bits`).
     pub fn bits(self) -> u16 {
         // The named variants without a table search (what policy pipelines load most).

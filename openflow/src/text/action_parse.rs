@@ -56,6 +56,19 @@ fn parse_set_field(s: &str, arg: &str) -> Result<Vec<Action>, Error> {
         None => (parse_field_value(field, val)?, None),
     };
     let all = ones(field.bits() as u32);
+    if m.is_none() {
+        let width = ones(field.set_field_bits() as u32);
+        if v & !width != 0 {
+            // OVS: "VALUE is not a valid value for field F".
+            return Err(perr(s, "value is not valid for the field (wider than it)"));
+        }
+        return Ok(vec![Action::Load {
+            field,
+            ofs: 0,
+            n_bits: field.bits(),
+            value: v,
+        }]);
+    }
     let m = m.unwrap_or(all) & all;
     if m == all {
         return Ok(vec![Action::Load {

@@ -97,3 +97,30 @@ fn a_match_parses_without_flow_keywords() {
     assert!("priority=5,ip".parse::<Match>().is_err());
     assert!("ip actions=drop".parse::<Match>().is_err());
 }
+
+#[test]
+fn set_field_vlan_vid_keeps_the_present_bit_as_ovs_does() {
+    // `ovs-ofctl -O OpenFlow13 parse-flow` keeps 4196 (0x1064: VLAN 100 with OFPVID_PRESENT)
+    // and refuses 0x2000 ("not a valid value for field vlan_vid").
+    let f: FlowMod = "dl_vlan=100 actions=push_vlan:0x8100,set_field:4196->vlan_vid,output:4"
+        .parse()
+        .unwrap();
+    assert_eq!(
+        f.to_string(),
+        "dl_vlan=100 actions=push_vlan:0x8100,set_field:4196->vlan_vid,output:4"
+    );
+    let bytes = crate::Message::FlowMod(f.clone()).encode(1);
+    // OFPAT_SET_FIELD, OXM_OF_VLAN_VID, 0x1064.
+    let want = [0, 25, 0, 16, 0x80, 0, 0x0c, 2, 0x10, 0x64, 0, 0, 0, 0, 0, 0];
+    assert!(bytes.windows(16).any(|w| w == want), "{bytes:02x?}");
+    assert_eq!(
+        crate::Message::decode(&bytes).unwrap().1,
+        crate::Message::FlowMod(f.canonical())
+    );
+    assert!("actions=set_field:0x2000->vlan_vid"
+        .parse::<FlowMod>()
+        .is_err());
+    assert!("actions=set_field:70000->tcp_dst"
+        .parse::<FlowMod>()
+        .is_err());
+}
