@@ -1219,8 +1219,14 @@ fn mac_masked_parse(s: &str) -> Result<(MacAddr, Option<MacAddr>), Error> {
 
 fn ct_state_parse(s: &str) -> Result<(u32, u32), Error> {
     if s.starts_with(|c: char| c.is_ascii_digit()) {
+        // OVS knows the 8 flags of CT_STATE_NAMES and matches a bare number on those bits
+        // (`ct_state=0x21` is 0x21/0xff on the wire); any other bit is an error there too.
         let (v, m) = num_masked::<u32>(s)?;
-        return Ok((v, m.unwrap_or(u32::MAX)));
+        let m = m.unwrap_or(0xff);
+        if (v | m) & !0xff != 0 {
+            return Err(perr(s, "unknown ct_state flag(s)"));
+        }
+        return Ok((v, m));
     }
     let (mut v, mut m) = (0u32, 0u32);
     let mut rest = s;
@@ -2081,7 +2087,21 @@ fn parse_match_tokens<'a>(
             _ => return Err(perr("tp_src/tp_dst", "needs tcp, udp or sctp")),
         });
     }
-    fm.r#match = Match(fields).canonical();
+    let mut m = Match(fields).canonical();
+    m.0.dedup();
+    // A match the switch would refuse is a parse error here rather than an ERROR later: a field
+    // without its prerequisites (`tcp_dst=80` without `tcp`; `ovs-ofctl` drops it, widening the
+    // flow) or given twice with different values. The checks are the decoder's, i.e. OVS's.
+    let mut wire = Vec::with_capacity(m.buffer_len());
+    m.emit(&mut wire);
+    if let Err(e) = Match::parse(&mut crate::wire::Reader::new(&wire, 0)) {
+        let reason = match e {
+            Error::BadMatch { kind, .. } => kind.to_string(),
+            e => e.to_string(),
+        };
+        return Err(perr(&m.to_string(), reason));
+    }
+    fm.r#match = m;
     Ok(())
 }
 
