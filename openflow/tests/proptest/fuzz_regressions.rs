@@ -1,0 +1,100 @@
+//! Inputs the fuzz targets (`openflow/fuzz`) found, kept as plain tests.
+
+use super::round_trips;
+use openflow::packet::PortStatus;
+use openflow::{Error, FlowMod, Message};
+
+/// PORT_STATUS (type 12) whose 16-byte port name field holds `name`.
+fn port_status(name: [u8; 16]) -> Vec<u8> {
+    let mut b = vec![4, 12, 0, 80, 0, 0, 0, 33, 2, 0, 0, 0, 0, 0, 0, 0];
+    b.extend_from_slice(&[0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 79, 0, 0, 0]);
+    b.extend_from_slice(&name);
+    b.extend_from_slice(&[0; 32]);
+    b
+}
+
+fn port_name(b: &[u8]) -> String {
+    match Message::decode(b) {
+        Ok((_, Message::PortStatus(PortStatus { port, .. }))) => port.name,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_port_name_of_invalid_utf8_decodes_to_what_it_re_encodes_to() {
+    // decode_message: 0xff bytes decoded as U+FFFD (3 bytes each) were cut on re-emit, so
+    // the re-encoding decoded to another name.
+    let mut name = [0xff; 16];
+    name[8..].fill(0);
+    let b = port_status(name);
+    assert_eq!(port_name(&b), "????????");
+    round_trips(&b).unwrap();
+    // A multi-byte character cut by the field keeps its whole bytes, the rest are `?`.
+    let mut name = [0; 16];
+    name[..15].copy_from_slice("abcdefghijklmn\u{e9}".as_bytes()[..15].try_into().unwrap());
+    assert_eq!(port_name(&port_status(name)), "abcdefghijklmn?");
+}
+
+#[test]
+fn a_port_name_filling_its_field_is_read_as_ovs_reads_it_to_15_bytes() {
+    let b = port_status(*b"0123456789abcdef");
+    assert_eq!(port_name(&b), "0123456789abcde");
+    round_trips(&b).unwrap();
+}
+
+fn parse_error(s: &str) -> String {
+    match s.parse::<FlowMod>() {
+        Err(Error::Parse { input, reason }) => format!("{input}: {reason}"),
+        other => panic!("{s}: {other:?}"),
+    }
+}
+
+#[test]
+fn a_flow_whose_match_lacks_a_prerequisite_or_repeats_a_field_does_not_parse() {
+    // parse_flow: these parsed, and the switch (like our decoder) refuses their encoding
+    // with OFPBMC_BAD_PREREQ / OFPBMC_DUP_FIELD; `ovs-ofctl` drops `tp_dst=80` instead,
+    // which widens the flow to every packet.
+    assert_eq!(
+        parse_error("table=7,tcp_dst=80 actions=drop"),
+        "tp_dst=80: prerequisite of tp_dst not met (OFPBMC_BAD_PREREQ)"
+    );
+    assert_eq!(
+        parse_error("sctp_src=5,tcp actions=drop"),
+        "tcp,tp_src=5: prerequisite of tp_src not met (OFPBMC_BAD_PREREQ)"
+    );
+    assert_eq!(
+        parse_error("pbb_isid=94,ip actions=drop"),
+        "ip,pbb_isid=0x5e: prerequisite of pbb_isid not met (OFPBMC_BAD_PREREQ)"
+    );
+    assert_eq!(
+        parse_error("eth_type=3,ip actions=drop"),
+        "dl_type=0x0003,dl_type=0x0800: duplicate field dl_type (OFPBMC_DUP_FIELD)"
+    );
+    // The same field twice with the same value is the one field.
+    let f: FlowMod = "ip,ip,tcp actions=drop".parse().unwrap();
+    assert_eq!(f.to_string(), "tcp actions=drop");
+}
+
+#[test]
+fn a_numeric_ct_state_is_the_eight_flags_as_ovs_encodes_it() {
+    // parse_flow: `ct_state=0x12` was an exact 32-bit match, printed as the 8 flags, which
+    // parse back as 0x12/0xff: another flow_mod. OVS writes 0x12/0xff for both.
+    // `ovs-ofctl -mmmmm -O OpenFlow13 parse-flow 'ct_state=0x21 actions=drop'`:
+    let ovs = "040e0040000000010000000000000000000000000000000000000000000080\
+               00ffffffffffffffffffffffff0000000000010010\
+               0001d30800000021000000ff";
+    let ovs: Vec<u8> = ovs
+        .as_bytes()
+        .chunks(2)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
+        .collect();
+    let f: FlowMod = "ct_state=0x21 actions=drop".parse().unwrap();
+    assert_eq!(Message::FlowMod(f.clone()).encode(1), ovs);
+    let again: FlowMod = f.to_string().parse().unwrap();
+    assert_eq!(again, f);
+    // Bits OVS has no flag for are refused, as `ovs-ofctl` refuses them.
+    assert_eq!(
+        parse_error("ct_state=0x1005/0x1c1 actions=drop"),
+        "0x1005/0x1c1: unknown ct_state flag(s)"
+    );
+}
