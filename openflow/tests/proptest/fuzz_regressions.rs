@@ -98,3 +98,30 @@ fn a_numeric_ct_state_is_the_eight_flags_as_ovs_encodes_it() {
         "0x1005/0x1c1: unknown ct_state flag(s)"
     );
 }
+
+#[test]
+fn a_reg_move_whose_offset_plus_length_overflows_u16_is_a_bad_action() {
+    // decode_message: `src_ofs + n_bits` in u16 panicked with overflow checks on and, without
+    // them, wrapped below the field width so that reg0[65535..] was accepted.
+    let mut b = vec![4, 14, 0, 88, 0, 0, 0, 1];
+    b.extend_from_slice(&[0; 16]); // cookie, cookie_mask
+    b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0x80, 0]); // table, ADD, timeouts, priority
+    b.extend_from_slice(&[0xff; 12]); // buffer_id, out_port, out_group
+    b.extend_from_slice(&[0; 4]); // flags, pad
+    b.extend_from_slice(&[0, 1, 0, 4, 0, 0, 0, 0]); // empty OXM match
+    b.extend_from_slice(&[0, 4, 0, 32, 0, 0, 0, 0]); // apply_actions
+    // NXAST_REG_MOVE: n_bits 2, src_ofs 0xffff, dst_ofs 0, reg0 -> reg1.
+    b.extend_from_slice(&[0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 6]);
+    b.extend_from_slice(&[0, 2, 0xff, 0xff, 0, 0, 0, 1, 0, 4, 0, 1, 2, 4]);
+    assert_eq!(b.len(), 88);
+    match Message::decode(&b) {
+        Err(Error::BadAction { offset, reason }) => {
+            assert_eq!(offset, 64);
+            assert_eq!(reason, "reg_move bit range outside its fields");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same move inside the field decodes.
+    b[76..78].copy_from_slice(&[0, 30]);
+    assert!(Message::decode(&b).is_ok());
+}
