@@ -1969,7 +1969,12 @@ fn parse_match_tokens<'a>(
                 let vid: u16 = num(need()?)?;
                 fields.push(M::VlanVid(0x1000 | (vid & 0x0fff), None));
             }
-            ("dl_vlan_pcp", _) => vlan_pcp = Some(num(need()?)?),
+            // OVS keeps the low 3 bits (`dl_vlan_pcp=8` is 0); a value that does not fit is
+            // refused here rather than matched as another priority.
+            ("dl_vlan_pcp", _) => match num(need()?)? {
+                p @ 0..=7 => vlan_pcp = Some(p),
+                _ => return Err(perr(tok, "dl_vlan_pcp is 0..7")),
+            },
             ("vlan_tci", _) => {
                 let (t, m) = num_masked::<u16>(need()?)?;
                 let m = m.unwrap_or(0xffff);

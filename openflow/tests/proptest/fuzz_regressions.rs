@@ -42,6 +42,13 @@ fn a_port_name_filling_its_field_is_read_as_ovs_reads_it_to_15_bytes() {
     round_trips(&b).unwrap();
 }
 
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 fn parse_error(s: &str) -> String {
     match s.parse::<FlowMod>() {
         Err(Error::Parse { input, reason }) => format!("{input}: {reason}"),
@@ -80,14 +87,11 @@ fn a_numeric_ct_state_is_the_eight_flags_as_ovs_encodes_it() {
     // parse_flow: `ct_state=0x12` was an exact 32-bit match, printed as the 8 flags, which
     // parse back as 0x12/0xff: another flow_mod. OVS writes 0x12/0xff for both.
     // `ovs-ofctl -mmmmm -O OpenFlow13 parse-flow 'ct_state=0x21 actions=drop'`:
-    let ovs = "040e0040000000010000000000000000000000000000000000000000000080\
-               00ffffffffffffffffffffffff0000000000010010\
-               0001d30800000021000000ff";
-    let ovs: Vec<u8> = ovs
-        .as_bytes()
-        .chunks(2)
-        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
-        .collect();
+    let ovs = unhex(
+        "040e0040000000010000000000000000000000000000000000000000000080\
+         00ffffffffffffffffffffffff0000000000010010\
+         0001d30800000021000000ff",
+    );
     let f: FlowMod = "ct_state=0x21 actions=drop".parse().unwrap();
     assert_eq!(Message::FlowMod(f.clone()).encode(1), ovs);
     let again: FlowMod = f.to_string().parse().unwrap();
@@ -110,7 +114,7 @@ fn a_reg_move_whose_offset_plus_length_overflows_u16_is_a_bad_action() {
     b.extend_from_slice(&[0; 4]); // flags, pad
     b.extend_from_slice(&[0, 1, 0, 4, 0, 0, 0, 0]); // empty OXM match
     b.extend_from_slice(&[0, 4, 0, 32, 0, 0, 0, 0]); // apply_actions
-    // NXAST_REG_MOVE: n_bits 2, src_ofs 0xffff, dst_ofs 0, reg0 -> reg1.
+                                                     // NXAST_REG_MOVE: n_bits 2, src_ofs 0xffff, dst_ofs 0, reg0 -> reg1.
     b.extend_from_slice(&[0xff, 0xff, 0, 24, 0, 0, 0x23, 0x20, 0, 6]);
     b.extend_from_slice(&[0, 2, 0xff, 0xff, 0, 0, 0, 1, 0, 4, 0, 1, 2, 4]);
     assert_eq!(b.len(), 88);
@@ -124,4 +128,40 @@ fn a_reg_move_whose_offset_plus_length_overflows_u16_is_a_bad_action() {
     // The same move inside the field decodes.
     b[76..78].copy_from_slice(&[0, 30]);
     assert!(Message::decode(&b).is_ok());
+}
+
+#[test]
+fn exact_tcp_flags_print_as_a_flag_list_that_parses_back() {
+    // parse_flow: `tcp_flags=5` printed as OVS prints it, `fin|rst`, which did not parse.
+    // `ovs-ofctl -mmmmm -O OpenFlow13 parse-flow 'tcp,tcp_flags=fin|rst actions=drop'`:
+    let ovs = unhex(
+        "040e005000000001000000000000000000000000000000000000000000008000\
+         ffffffffffffffffffffffff000000000001001980000a0208008000140106ff\
+         ff54064f4e4600000500000000000000",
+    );
+    for text in [
+        "tcp,tcp_flags=5 actions=drop",
+        "tcp,tcp_flags=fin|rst actions=drop",
+    ] {
+        let f: FlowMod = text.parse().unwrap();
+        assert_eq!(f.to_string(), "tcp,tcp_flags=fin|rst actions=drop");
+        assert_eq!(Message::FlowMod(f).encode(1), ovs, "{text}");
+    }
+    // As `ovs-ofctl`: "0x1000: unknown TCP flag(s)".
+    assert_eq!(
+        parse_error("tcp,tcp_flags=0x1000 actions=drop"),
+        "0x1000: unknown flag(s)"
+    );
+}
+
+#[test]
+fn a_vlan_priority_past_three_bits_does_not_parse() {
+    // parse_flow: `dl_vlan_pcp=8` encoded 8, which the printer (like OVS's `ovs-ofctl`) reads
+    // as its low 3 bits, 0: another flow.
+    assert_eq!(
+        parse_error("dl_vlan_pcp=8 actions=drop"),
+        "dl_vlan_pcp=8: dl_vlan_pcp is 0..7"
+    );
+    let f: FlowMod = "dl_vlan_pcp=7 actions=drop".parse().unwrap();
+    assert_eq!(f.to_string(), "dl_vlan_pcp=7 actions=drop");
 }
