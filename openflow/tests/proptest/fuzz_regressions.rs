@@ -165,3 +165,20 @@ fn a_vlan_priority_past_three_bits_does_not_parse() {
     let f: FlowMod = "dl_vlan_pcp=7 actions=drop".parse().unwrap();
     assert_eq!(f.to_string(), "dl_vlan_pcp=7 actions=drop");
 }
+
+#[test]
+fn ct_exec_writes_only_conntrack_mark_and_label() {
+    // parse_flow: `exec(set_field:..->arp_spa)` parsed, and the decoder (like OVS, which
+    // refuses it: "ct action doesn't support nested modification") keeps such a ct raw.
+    assert_eq!(
+        parse_error("tcp actions=ct(commit,exec(set_field:0x1->reg0))"),
+        "set_field:0x1->reg0: ct exec only sets ct_mark or ct_label"
+    );
+    let f: FlowMod = "tcp actions=ct(commit,exec(load:0x1->NXM_NX_CT_MARK[]))"
+        .parse()
+        .unwrap();
+    assert_eq!(
+        f.to_string(),
+        "tcp actions=ct(commit,exec(load:0x1->NXM_NX_CT_MARK[]))"
+    );
+}
