@@ -1103,8 +1103,11 @@ fn parse_nicira(
                         && dst.nxm_header()
                             == u32::from_be_bytes([all[20], all[21], all[22], all[23]]) =>
                 {
-                    if n_bits == 0 || src_ofs + n_bits > src.bits() || dst_ofs + n_bits > dst.bits()
-                    {
+                    // In u32: the three are any u16 on the wire, and their sum may not fit.
+                    let fits = |ofs: u16, f: Field| {
+                        u32::from(ofs) + u32::from(n_bits) <= u32::from(f.bits())
+                    };
+                    if n_bits == 0 || !fits(src_ofs, src) || !fits(dst_ofs, dst) {
                         return Err(bad(off, "reg_move bit range outside its fields"));
                     }
                     Ok(Action::Move {

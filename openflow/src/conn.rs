@@ -191,7 +191,9 @@ impl Connection {
     /// Errors: [`Error::Invalid`] when a flow_mod fails [`FlowMod::validate`] (`index` is its
     /// position in `flow_mods`); nothing of the bundle is sent then. [`Error::Bundle`] when the
     /// switch rejects a flow_mod (`index` found by xid) or the commit; nothing is applied then.
-    /// [`Error::Closed`] if the connection drops before the commit is confirmed.
+    /// [`Error::BundleLost`] if the connection drops before the commit is confirmed: with
+    /// `maybe_applied: false` (dropped before the COMMIT) nothing was applied. The bundle is not
+    /// re-sent on the reconnect; [`Error::Closed`] if the connection was already down.
     pub async fn bundle(&self, flow_mods: &[FlowMod]) -> Result<(), Error> {
         if flow_mods.is_empty() {
             return Ok(());

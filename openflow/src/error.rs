@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::error_codes::*;
+use crate::session::DisconnectReason;
 use crate::wire::Reader;
 use crate::Message;
 
@@ -111,6 +112,21 @@ pub enum Error {
         error: InvalidFlowMod,
         /// `Display` of the flow_mod.
         flow: String,
+    },
+    /// The connection dropped while a bundle was in flight. Before its COMMIT went out the
+    /// switch discards the open bundle with the connection (OVS does), so nothing was applied;
+    /// once the COMMIT was queued the bundle may or may not have been applied (dump the flows to
+    /// know). Either way nothing of it is sent again after the reconnect.
+    #[error("bundle {}: the connection was lost ({reason})", if *maybe_applied {
+        "outcome unknown, its COMMIT was sent but not confirmed"
+    } else {
+        "not applied"
+    })]
+    BundleLost {
+        /// Whether the COMMIT had been queued, so that the switch may have applied the bundle.
+        maybe_applied: bool,
+        /// Why the connection ended.
+        reason: DisconnectReason,
     },
     /// The switch sent something we did not expect at this point.
     #[error("unexpected message: {0}")]

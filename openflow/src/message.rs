@@ -5,9 +5,10 @@
 use crate::bundle::{BundleControl, BundleCtrlType, ONFT_BUNDLE_ADD_MESSAGE, ONFT_BUNDLE_CONTROL};
 use crate::control::{AsyncConfig, PortMod, Role, TableMod};
 use crate::error::{NX_VENDOR_ID, ONF_VENDOR_ID};
-use crate::flow::FlowMod;
+use crate::flow::{FlowMod, Instruction};
 use crate::group::GroupMod;
 use crate::meter::MeterMod;
+use crate::monitor::FlowUpdate;
 use crate::multipart::{MultipartReply, MultipartRequest};
 use crate::nicira::ExtMessage;
 use crate::packet::{FlowRemoved, PacketIn, PacketOut, PortStatus};
@@ -236,6 +237,59 @@ impl Message {
             Message::BarrierReply => 21,
             Message::Unknown { kind, .. } => *kind,
         }
+    }
+
+    /// The message as decoding its encoding gives it: every match in canonical form
+    /// ([`crate::Match::canonical`]) and every instruction list in emit order, also inside a
+    /// bundled message, flow stats, flow monitor requests and updates, PACKET_IN and
+    /// FLOW_REMOVED. For any message the decoder returned, `decode(encode(m)) ==
+    /// m.canonical()`; the property tests and the fuzz target check exactly that.
+    pub fn canonical(&self) -> Message {
+        fn insts(v: &mut [Instruction]) {
+            v.sort_by_key(|i| i.rank());
+        }
+        let mut m = self.clone();
+        match &mut m {
+            Message::FlowMod(f) => *f = f.canonical(),
+            Message::BundleAdd { message, .. } => **message = message.canonical(),
+            Message::PacketIn(p) => p.r#match = p.r#match.canonical(),
+            Message::FlowRemoved(f) => f.r#match = f.r#match.canonical(),
+            Message::MultipartRequest { body, .. } => match body {
+                MultipartRequest::Flow(f) | MultipartRequest::Aggregate(f) => {
+                    f.r#match = f.r#match.canonical()
+                }
+                MultipartRequest::FlowMonitor(v) => {
+                    for r in v {
+                        r.r#match = r.r#match.canonical();
+                    }
+                }
+                _ => {}
+            },
+            Message::MultipartReply { body, .. } => match body {
+                MultipartReply::Flow(v) => {
+                    for f in v {
+                        f.r#match = f.r#match.canonical();
+                        insts(&mut f.instructions);
+                    }
+                }
+                MultipartReply::FlowMonitor(v) => {
+                    for u in v {
+                        if let FlowUpdate::Full {
+                            r#match,
+                            instructions,
+                            ..
+                        } = u
+                        {
+                            *r#match = r#match.canonical();
+                            insts(instructions);
+                        }
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        m
     }
 
     /// Encode with header and `xid`. Lengths are computed here, never stored.

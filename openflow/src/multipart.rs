@@ -10,7 +10,7 @@ use crate::instruction::{emit_instructions, parse_instructions};
 use crate::meter::{MeterConfig, MeterFeatures, MeterStats};
 use crate::monitor::{emit_flow_monitor_header, is_flow_monitor, FlowMonitorRequest, FlowUpdate};
 use crate::stats::*;
-use crate::wire::{exact_len, put_u16_at, Reader};
+use crate::wire::{exact_len, get_str, put_u16_at, Reader};
 use crate::Error;
 
 /// OFPMP_FLOW.
@@ -406,8 +406,7 @@ impl Port {
         hw.copy_from_slice(r.take("ofp_port", 6)?);
         r.skip("ofp_port", 2)?;
         let name = r.take("ofp_port", 16)?;
-        let name = String::from_utf8_lossy(name.split(|b| *b == 0).next().unwrap_or_default())
-            .into_owned();
+        let name = get_str(name);
         let config = r.u32("ofp_port")?;
         let state = r.u32("ofp_port")?;
         let features = [

@@ -95,6 +95,18 @@ pub enum DisconnectReason {
     Protocol(String),
 }
 
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DisconnectReason::Transport(why) => write!(f, "transport: {why}"),
+            DisconnectReason::ProbeTimeout => f.write_str("no answer to the echo probe"),
+            DisconnectReason::HandshakeTimeout => f.write_str("handshake timed out"),
+            DisconnectReason::Handshake(why) => write!(f, "handshake: {why}"),
+            DisconnectReason::Protocol(why) => write!(f, "protocol: {why}"),
+        }
+    }
+}
+
 /// What the session tells its driver and user.
 #[derive(Debug)]
 pub enum Event {
@@ -108,7 +120,9 @@ pub enum Event {
         reconnect: bool,
     },
     /// The connection is gone (close the transport if it is still open); pending requests
-    /// failed with [`Error::Closed`]. A reconnect follows after the backoff.
+    /// failed with [`Error::Closed`], bundles with [`Error::BundleLost`] (or [`Error::Bundle`]
+    /// when the switch had already rejected one of their messages). Nothing is re-sent on the
+    /// next connection. A reconnect follows after the backoff.
     Disconnected(DisconnectReason),
     /// The answer to a request.
     Response {
@@ -317,9 +331,22 @@ impl Session {
             });
         }
         for b in self.bundles.drain(..) {
+            let result = match b.failure {
+                // A message was refused, so the COMMIT was never sent: nothing applied, and the
+                // switch's reason is the one worth reporting.
+                Some((index, error)) => Error::Bundle {
+                    index,
+                    error,
+                    flow: None,
+                },
+                None => Error::BundleLost {
+                    maybe_applied: matches!(b.phase, BundlePhase::Committing { .. }),
+                    reason: reason.clone(),
+                },
+            };
             self.events.push_back(Event::Response {
                 id: b.id,
-                result: Err(Error::Closed),
+                result: Err(result),
             });
         }
         self.events.push_back(Event::Disconnected(reason));
@@ -380,9 +407,10 @@ impl Session {
     /// OPEN, one BUNDLE_ADD per flow_mod and a BARRIER go out at once; at the barrier's reply
     /// COMMIT + BARRIER follow if nothing failed, DISCARD otherwise. The response is
     /// [`Response::BundleCommitted`] or [`Error::Bundle`] with the index of the first failing
-    /// flow_mod (`flow` is left `None`: the caller has the flow_mods). Every flow_mod is checked
-    /// first ([`FlowMod::validate`]): if one fails, nothing of the bundle is sent and the
-    /// response is [`Error::Invalid`] with its index.
+    /// flow_mod (`flow` is left `None`: the caller has the flow_mods), or [`Error::BundleLost`]
+    /// when the connection drops first. Every flow_mod is checked first ([`FlowMod::validate`]):
+    /// if one fails, nothing of the bundle is sent and the response is [`Error::Invalid`] with
+    /// its index.
     pub fn bundle(&mut self, flow_mods: &[FlowMod]) -> RequestId {
         let valid = validate::check_all(flow_mods);
         self.bundle_with(valid, flow_mods.len(), |i, buf| flow_mods[i].emit(buf))

@@ -159,9 +159,20 @@ pub(crate) fn put_str(buf: &mut Vec<u8>, s: &str, n: usize) {
     buf.resize(buf.len() + n - k, 0);
 }
 
-/// A NUL-padded fixed-size string field (up to the first NUL).
+/// A NUL-padded fixed-size string field: the bytes up to the first NUL, at most `b.len() - 1`
+/// of them (the last byte is the terminator; OVS's `ovs_strlcpy` reads the field the same way),
+/// each byte of an invalid UTF-8 sequence read as `?`. Byte for byte, so that [`put_str`]
+/// writes the string back to the bytes it came from (invalid ones as `?`) and decoding an
+/// encoding gives the same string: a lossy `U+FFFD` is 3 bytes and would be cut on re-emit.
 pub(crate) fn get_str(b: &[u8]) -> String {
-    String::from_utf8_lossy(b.split(|x| *x == 0).next().unwrap_or_default()).into_owned()
+    let b = &b[..b.len().saturating_sub(1)];
+    let b = b.split(|x| *x == 0).next().unwrap_or_default();
+    let mut s = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        s.push_str(chunk.valid());
+        s.extend(std::iter::repeat_n('?', chunk.invalid().len()));
+    }
+    s
 }
 
 /// Read a length-prefixed item (`len u16` at `at` within the item) of at least `min` bytes and

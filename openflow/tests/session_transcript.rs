@@ -218,10 +218,13 @@ fn an_invalid_flow_mod_is_refused_before_anything_of_its_bundle_is_sent() {
     let mut sc = Script::new();
     sc.handshake(0.0);
     sc.events();
-    let flows = [
-        flow("table=1, priority=1 actions=drop"),
-        flow("table=1, priority=2,ip,tcp_dst=80 actions=drop"),
-    ];
+    // Built in code: the text parser refuses tcp_dst without tcp already.
+    let mut no_tcp = flow("table=1, priority=2,ip actions=drop");
+    no_tcp
+        .r#match
+        .0
+        .push(openflow::MatchField::TcpDst(80, None));
+    let flows = [flow("table=1, priority=1 actions=drop"), no_tcp];
     let id = sc.s.bundle(&flows);
     assert!(sc.sent().is_empty(), "no OPEN, ADD or BARRIER");
     match &sc.events()[..] {
@@ -446,4 +449,165 @@ fn a_switch_error_answers_its_request_and_an_unsolicited_one_is_async() {
             message: Message::Error(_)
         }
     ));
+}
+
+/// After a reconnect at `t`, everything the session sends up to the end of the handshake: the
+/// handshake's own four messages and nothing else.
+fn reconnect_and_handshake(sc: &mut Script, t: f64) -> Vec<Event> {
+    let retry = sc.s.poll_timeout().expect("a reconnect is scheduled");
+    sc.s.handle_timeout(retry);
+    assert!(matches!(sc.events()[..], [Event::Connect]));
+    sc.s.connected(sc.at(t));
+    sc.handshake(t);
+    sc.events()
+}
+
+#[test]
+fn a_bundle_cut_off_before_its_commit_fails_as_not_applied_and_is_not_replayed() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    sc.events();
+    let flows = [
+        flow("table=7, priority=1 actions=drop"),
+        flow("table=8, priority=1 actions=drop"),
+    ];
+    let id = sc.s.bundle(&flows);
+    let sent = sc.sent();
+    assert_eq!(sent.len(), 4, "OPEN, 2 ADDs, BARRIER: {sent:?}");
+    let (open, Message::BundleControl(ref c)) = sent[0] else {
+        panic!("{sent:?}")
+    };
+    // The switch opens the bundle, then the transport goes before the barrier's reply.
+    let mut reply = c.clone();
+    reply.kind = BundleCtrlType::OpenReply;
+    sc.switch_says(0.1, open, Message::BundleControl(reply));
+    assert!(sc.events().is_empty());
+    sc.s.disconnected(sc.at(0.2), DisconnectReason::Transport("EOF".into()));
+    match &sc.events()[..] {
+        [Event::Response {
+            id: got,
+            result:
+                Err(
+                    e @ Error::BundleLost {
+                        maybe_applied: false,
+                        reason: DisconnectReason::Transport(why),
+                    },
+                ),
+        }, Event::Disconnected(DisconnectReason::Transport(_))] => {
+            assert_eq!(*got, id);
+            assert_eq!(why, "EOF");
+            assert_eq!(
+                e.to_string(),
+                "bundle not applied: the connection was lost (transport: EOF)"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing more goes out on the dead transport, and the next connection carries only the
+    // handshake: no COMMIT, no DISCARD, no BUNDLE_ADD of the lost bundle.
+    assert!(sc.sent().is_empty());
+    let ev = reconnect_and_handshake(&mut sc, 1.0);
+    assert!(
+        matches!(
+            ev[..],
+            [Event::Connected {
+                reconnect: true,
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
+    assert!(sc.sent().is_empty());
+    // A late answer to the old bundle's xids is just an unsolicited message now.
+    sc.switch_says(1.1, open, Message::BarrierReply);
+    assert!(matches!(
+        &sc.events()[..],
+        [Event::Async { message: Message::BarrierReply, xid }] if *xid == open
+    ));
+    // And a new bundle starts from OPEN with a new bundle id.
+    sc.s.bundle(&flows[..1]);
+    let sent = sc.sent();
+    assert!(
+        matches!(
+            &sent[..],
+            [
+                (_, Message::BundleControl(o)),
+                (_, Message::BundleAdd { .. }),
+                (_, Message::BarrierRequest)
+            ] if o.kind == BundleCtrlType::OpenRequest && o.bundle_id != c.bundle_id
+        ),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn a_bundle_cut_off_after_its_commit_went_out_fails_as_maybe_applied() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    sc.events();
+    let id = sc.s.bundle(&[flow("priority=1 actions=drop")]);
+    let sent = sc.sent();
+    sc.switch_says(0.1, sent[2].0, Message::BarrierReply);
+    let sent = sc.sent();
+    assert!(
+        matches!(&sent[..], [(_, Message::BundleControl(c)), (_, Message::BarrierRequest)]
+            if c.kind == BundleCtrlType::CommitRequest),
+        "{sent:?}"
+    );
+    sc.s.handle_timeout(sc.at(5.1));
+    sc.s.handle_timeout(sc.at(10.1));
+    match &sc.events()[..] {
+        [Event::Response {
+            id: got,
+            result:
+                Err(
+                    e @ Error::BundleLost {
+                        maybe_applied: true,
+                        reason: DisconnectReason::ProbeTimeout,
+                    },
+                ),
+        }, Event::Disconnected(DisconnectReason::ProbeTimeout)] => {
+            assert_eq!(*got, id);
+            assert!(e.to_string().contains("outcome unknown"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let ev = reconnect_and_handshake(&mut sc, 11.0);
+    assert!(
+        matches!(
+            ev[..],
+            [Event::Connected {
+                reconnect: true,
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
+    assert!(sc.sent().is_empty(), "the COMMIT is not sent again");
+}
+
+#[test]
+fn a_bundle_cut_off_after_the_switch_refused_a_message_reports_the_refusal() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    sc.events();
+    let id = sc.s.bundle(&[
+        flow("priority=1 actions=drop"),
+        flow("table=5, priority=1 actions=group:9"),
+    ]);
+    let sent = sc.sent();
+    let bad_table = OfpError::new(ErrorCode::BadAction(BadActionCode::BadOutGroup), vec![]);
+    sc.switch_says(0.1, sent[2].0, Message::Error(bad_table.clone()));
+    sc.s.disconnected(sc.at(0.2), DisconnectReason::Transport("EOF".into()));
+    match &sc.events()[..] {
+        [Event::Response {
+            id: got,
+            result: Err(Error::Bundle { index, error, .. }),
+        }, Event::Disconnected(_)] => {
+            assert_eq!(*got, id);
+            assert_eq!(*index, Some(1));
+            assert_eq!(*error, bad_table);
+        }
+        other => panic!("{other:?}"),
+    }
 }

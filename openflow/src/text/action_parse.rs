@@ -472,7 +472,21 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                             if x == "nat" || x.starts_with("nat(") {
                                 exec.push(Action::Nat(parse_nat(x)?));
                             } else {
-                                exec.extend(parse_action(x)?);
+                                let acts = parse_action(x)?;
+                                // OVS: "ct action doesn't support nested modification of reg0";
+                                // only conntrack's own mark and label can be written there.
+                                let ct_field =
+                                    |f: &Field| matches!(f, Field::CtMark | Field::CtLabel);
+                                if !acts.iter().all(|a| match a {
+                                    Action::Load { field, .. } | Action::RegLoad { field, .. } => {
+                                        ct_field(field)
+                                    }
+                                    Action::Move { dst, .. } => ct_field(dst),
+                                    _ => false,
+                                }) {
+                                    return Err(perr(x, "ct exec only sets ct_mark or ct_label"));
+                                }
+                                exec.extend(acts);
                             }
                         }
                     } else {

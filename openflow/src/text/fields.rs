@@ -48,24 +48,41 @@ fn flags_masked(names: &[&str], v: u32, m: u32, max: u32) -> String {
         .collect()
 }
 
-/// `+a-b` or `V[/M]` into (value, mask); `max` is the mask of a bare number.
+/// `+a-b`, `a|b` or `V[/M]` into (value, mask); `max` is the mask of a bare number and of the
+/// `a|b` list (exactly these flags set), which is what [`flags_masked`] prints for that mask.
+/// Value bits without a name are refused, as OVS refuses them ("unknown TCP flag(s)").
 fn flags_parse(names: &[&str], s: &str, max: u32) -> Result<(u32, u32), Error> {
-    if !s.starts_with(['+', '-']) {
+    let bit = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .ok_or_else(|| perr(s, "unknown flag"))
+    };
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
         let (v, m) = num_masked::<u32>(s)?;
-        return Ok((v, m.unwrap_or(max)));
+        let m = m.unwrap_or(max);
+        let named = u32::MAX >> (32 - names.len());
+        if v & !named != 0 || (m != max && m & !named != 0) {
+            return Err(perr(s, "unknown flag(s)"));
+        }
+        return Ok((v, m));
+    }
+    if !s.starts_with(['+', '-']) {
+        let mut v = 0u32;
+        for name in s.split('|') {
+            v |= 1 << bit(name)?;
+        }
+        return Ok((v, max));
     }
     let (mut v, mut m) = (0u32, 0u32);
     let mut rest = s;
     while let Some(sign) = rest.chars().next() {
         let body = &rest[1..];
         let end = body.find(['+', '-']).unwrap_or(body.len());
-        let bit = names
-            .iter()
-            .position(|n| *n == &body[..end])
-            .ok_or_else(|| perr(s, "unknown flag"))?;
-        m |= 1 << bit;
+        let b = bit(&body[..end])?;
+        m |= 1 << b;
         if sign == '+' {
-            v |= 1 << bit;
+            v |= 1 << b;
         }
         rest = &body[end..];
     }
@@ -165,7 +182,9 @@ pub(super) fn parse(k: &str, v: Option<&str>, tok: &str) -> Result<Option<Vec<Ma
             M::TunFlags(a as u16, Some(m as u16))
         }
         "tcp_flags" => {
-            let (a, m) = flags_parse(&TCP_FLAGS, need()?, 0xfff)?;
+            // A bare number or flag list is an exact match (OVS writes no mask for it), though
+            // only the 12 low bits have flags.
+            let (a, m) = flags_parse(&TCP_FLAGS, need()?, 0xffff)?;
             M::TcpFlags(a as u16, Some(m as u16))
         }
         "nw_frag" | "ip_frag" => {

@@ -156,11 +156,27 @@ impl FlowMod {
     ///   number) for DELETE and DELETE_STRICT.
     /// - `actions=` is required for ADD and MODIFY and refused for DELETE.
     ///
-    /// Statistics (`duration=`, `n_packets=`, ...) are ignored. Prerequisites are not checked
-    /// here: see [`FlowMod::validate`].
+    /// Statistics (`duration=`, `n_packets=`, ...) are ignored. A match field without its
+    /// prerequisites (`tcp_dst=80` without `tcp`), or given twice with different values, is
+    /// refused as the switch refuses its bytes (`ovs-ofctl` drops such a field, widening the
+    /// flow); the other checks are [`FlowMod::validate`]'s, made when the flow is sent.
     ///
     /// Errors: [`Error::Parse`] naming the offending token.
     pub fn parse_with_command(s: &str, command: FlowModCommand) -> Result<FlowMod, Error> {
+        Self::parse_text(s, command, true)
+    }
+
+    /// An ADD flow as [`FlowMod::from_str`] reads it, but without refusing a match field whose
+    /// prerequisites are missing or that is repeated: for building the flows a switch must
+    /// refuse (switch tests, negative cases). [`FlowMod::validate`] and every send path still
+    /// refuse them.
+    ///
+    /// Errors: [`Error::Parse`] naming the offending token.
+    pub fn parse_unchecked(s: &str) -> Result<FlowMod, Error> {
+        Self::parse_text(s, FlowModCommand::Add, false)
+    }
+
+    fn parse_text(s: &str, command: FlowModCommand, check: bool) -> Result<FlowMod, Error> {
         let s = s.trim();
         let delete = matches!(
             command,
@@ -179,6 +195,7 @@ impl FlowMod {
             &mut fm,
             head.split([',', ' ']).filter(|t| !t.is_empty()),
             Some(command),
+            check,
         )?;
         if let Some(acts) = acts {
             fm.instructions = parse_instructions(acts)?;

@@ -16,7 +16,12 @@ use crate::Error;
 /// Parse a match (`ip,nw_src=10.0.0.1,reg1=0x3`, no priority) into canonical form.
 pub fn parse_match(s: &str) -> Result<Match, Error> {
     let mut fm = FlowMod::add(0, 0x8000, Match::default(), Vec::new());
-    parse_match_tokens(&mut fm, s.split([',', ' ']).filter(|t| !t.is_empty()), None)?;
+    parse_match_tokens(
+        &mut fm,
+        s.split([',', ' ']).filter(|t| !t.is_empty()),
+        None,
+        true,
+    )?;
     Ok(fm.r#match)
 }
 
@@ -26,8 +31,9 @@ impl FromStr for Match {
     /// The match part of an `ovs-ofctl` flow, e.g. `tcp,nw_src=10.0.0.0/8,tp_dst=80`: match
     /// keywords and fields only (no `priority=`, `table=` or `actions=`), separated by commas
     /// or spaces; the empty string is the empty match. The result is in canonical form
-    /// ([`Match::canonical`]), so `m.to_string().parse() == Ok(m.canonical())`. Prerequisites
-    /// are not checked here: see [`Match::validate`].
+    /// ([`Match::canonical`]), so `m.to_string().parse() == Ok(m.canonical())`. A field
+    /// without its prerequisites, or twice with different values, is refused as the decoder
+    /// refuses it; field values are checked by [`Match::validate`].
     ///
     /// Errors: [`Error::Parse`] naming the offending token. Source: OVS `lib/ofp-flow.c`
     /// `parse_ofp_str__`, `lib/meta-flow.c` `mf_parse`.
@@ -42,6 +48,7 @@ pub(super) fn parse_match_tokens<'a>(
     fm: &mut FlowMod,
     tokens: impl Iterator<Item = &'a str>,
     command: Option<FlowModCommand>,
+    check: bool,
 ) -> Result<(), Error> {
     use MatchField as M;
     let mut fields: Vec<MatchField> = Vec::new();
@@ -153,7 +160,12 @@ pub(super) fn parse_match_tokens<'a>(
                 let vid: u16 = num(need()?)?;
                 fields.push(M::VlanVid(0x1000 | (vid & 0x0fff), None));
             }
-            ("dl_vlan_pcp", _) => vlan_pcp = Some(num(need()?)?),
+            // OVS keeps the low 3 bits (`dl_vlan_pcp=8` is 0); a value that does not fit is
+            // refused here rather than matched as another priority.
+            ("dl_vlan_pcp", _) => match num(need()?)? {
+                p @ 0..=7 => vlan_pcp = Some(p),
+                _ => return Err(perr(tok, "dl_vlan_pcp is 0..7")),
+            },
             ("vlan_tci", _) => {
                 let (t, m) = num_masked::<u16>(need()?)?;
                 let m = m.unwrap_or(0xffff);
@@ -274,6 +286,27 @@ pub(super) fn parse_match_tokens<'a>(
     }
     // Unknown fields go last, where `Display` prints them (canonical order keeps them there).
     fields = Match(fields).canonical().0;
+    if check {
+        // An exact repeat (`ip,ip`) is one field, as OVS reads it.
+        fields.dedup();
+    }
+    // A match the switch would refuse is a parse error here rather than an ERROR later: a field
+    // without its prerequisites or given twice with different values (`ovs-ofctl` drops a
+    // field without its prerequisite, widening the flow). The checks are the decoder's, i.e.
+    // OVS's `oxm_pull_match`.
+    let known = Match(fields);
+    if check {
+        let mut wire = Vec::with_capacity(known.buffer_len());
+        known.emit(&mut wire);
+        if let Err(e) = Match::parse(&mut crate::wire::Reader::new(&wire, 0)) {
+            let reason = match e {
+                Error::BadMatch { kind, .. } => kind.to_string(),
+                e => e.to_string(),
+            };
+            return Err(perr(&known.to_string(), reason));
+        }
+    }
+    let mut fields = known.0;
     fields.extend(unknown);
     fm.r#match = Match(fields);
     Ok(())

@@ -265,8 +265,14 @@ pub(super) fn mac_masked_parse(s: &str) -> Result<(MacAddr, Option<MacAddr>), Er
 
 pub(super) fn ct_state_parse(s: &str) -> Result<(u32, u32), Error> {
     if s.starts_with(|c: char| c.is_ascii_digit()) {
+        // OVS knows the 8 flags of CT_STATE_NAMES and matches a bare number on those bits
+        // (`ct_state=0x21` is 0x21/0xff on the wire); any other bit is an error there too.
         let (v, m) = num_masked::<u32>(s)?;
-        return Ok((v, m.unwrap_or(u32::MAX)));
+        let m = m.unwrap_or(0xff);
+        if (v | m) & !0xff != 0 {
+            return Err(perr(s, "unknown ct_state flag(s)"));
+        }
+        return Ok((v, m));
     }
     let (mut v, mut m) = (0u32, 0u32);
     let mut rest = s;
