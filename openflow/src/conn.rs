@@ -245,8 +245,10 @@ impl Connection {
     /// [`FlowMonitorRequest::all`] to watch everything (drift detection: a flow added or deleted
     /// by hand with `ovs-ofctl` shows up as a [`MonitorEvent::Update`]).
     ///
-    /// Errors: [`Error::Switch`] if the switch rejects the request (e.g. OFPMOFC_MONITOR_EXISTS
-    /// for a reused id, OFPMOFC_BAD_FLAGS), [`Error::Closed`] if the connection is down.
+    /// Errors: [`Error::Switch`] if the switch rejects the request (e.g. OFPMOFC_BAD_FLAGS),
+    /// [`Error::Closed`] if the connection is down. Use a fresh id per monitor on a
+    /// connection: OVS 3.1 answers a reused id with a malformed ERROR that matches no request,
+    /// so that call does not return (wrap it in a timeout if ids may repeat).
     pub async fn monitor_flows(&self, request: FlowMonitorRequest) -> Result<FlowMonitor, Error> {
         // Subscribe first: updates may follow the initial reply at once.
         let events = self.events();

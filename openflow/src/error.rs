@@ -93,7 +93,11 @@ pub enum Error {
     #[error("switch error: {0}")]
     Switch(OfpError),
     /// An atomic bundle failed; nothing was applied.
-    #[error("bundle failed{}: {error}{}", index.map(|i| format!(" at flow_mod #{i}")).unwrap_or_default(), flow.as_ref().map(|f| format!(" for `{f}`")).unwrap_or_default())]
+    // With the flow known, its text and the error's name; else the error with what it echoes.
+    #[error("bundle failed{}: {}", index.map(|i| format!(" at flow_mod #{i}")).unwrap_or_default(), match flow {
+        Some(f) => format!("{} for `{f}`", error.code),
+        None => error.to_string(),
+    })]
     Bundle {
         /// Index in the slice given to `bundle` of the flow_mod the switch rejected (by xid).
         index: Option<usize>,

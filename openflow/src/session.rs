@@ -173,6 +173,9 @@ enum Handshake {
 enum Pending {
     Single(RequestId),
     Multipart(RequestId, Vec<MultipartReply>),
+    /// The BARRIER that follows a request the switch does not answer: its reply completes the
+    /// request with this xid, unless an ERROR for it came first.
+    Confirm(u32),
 }
 
 #[derive(Debug)]
@@ -227,6 +230,9 @@ pub struct Session {
     bundles: Vec<BundleOp>,
     last_rx: Instant,
     probe_sent: Option<Instant>,
+    /// The last NXT_SET_PACKET_IN_FORMAT sent: per connection in OVS, so it is sent again in
+    /// the handshake after a reconnect.
+    packet_in_format: Option<u32>,
 }
 
 impl Session {
@@ -239,6 +245,7 @@ impl Session {
             backoff: config.backoff_min,
             ever_connected: false,
             features: None,
+            packet_in_format: None,
             rx: Vec::new(),
             tx: VecDeque::new(),
             events: VecDeque::from([Event::Connect]),
@@ -306,6 +313,9 @@ impl Session {
     }
 
     fn queue(&mut self, msg: &Message, xid: u32) {
+        if let Message::SetPacketInFormat(f) = msg {
+            self.packet_in_format = Some(*f);
+        }
         let mut buf = Vec::new();
         msg.emit(xid, &mut buf);
         self.tx.push_back(buf);
@@ -324,6 +334,7 @@ impl Session {
         for (_, p) in self.pending.drain() {
             let id = match p {
                 Pending::Single(id) | Pending::Multipart(id, _) => id,
+                Pending::Confirm(_) => continue,
             };
             self.events.push_back(Event::Response {
                 id,
@@ -354,7 +365,11 @@ impl Session {
     }
 
     /// Send `msg` and report its reply (or ERROR) as [`Event::Response`] with the returned id.
-    /// A MULTIPART_REQUEST is answered once its last part has arrived. When the session is not
+    /// A MULTIPART_REQUEST is answered once its last part has arrived. A message the switch
+    /// answers only when it fails (FLOW_MOD, PACKET_OUT, GROUP_MOD, SET_CONFIG, NXT_RESUME ...;
+    /// any but the request kinds of OF1.3 §7.3 and the TLV table request) is followed by a
+    /// BARRIER, and its response is that [`Message::BarrierReply`]: the switch processed it
+    /// without an error. When the session is not
     /// active the response is [`Error::Closed`] at once; for a FLOW_MOD (alone or in a
     /// BUNDLE_ADD) that fails [`FlowMod::validate`] it is [`Error::Invalid`] at once, and
     /// nothing is sent.
@@ -379,6 +394,11 @@ impl Session {
         };
         self.pending.insert(xid, pending);
         self.queue(msg, xid);
+        if !has_reply(msg) {
+            let barrier = self.xid();
+            self.pending.insert(barrier, Pending::Confirm(xid));
+            self.queue(&Message::BarrierRequest, barrier);
+        }
         id
     }
 
@@ -528,6 +548,7 @@ impl Session {
                 if let Some(p) = self.pending.remove(&xid) {
                     let id = match p {
                         Pending::Single(id) | Pending::Multipart(id, _) => id,
+                        Pending::Confirm(_) => return,
                     };
                     self.events.push_back(Event::Response {
                         id,
@@ -598,6 +619,10 @@ impl Session {
                 };
                 let x = self.xid();
                 self.queue(&Message::SetConfig(config), x);
+                if let Some(f) = self.packet_in_format {
+                    let x = self.xid();
+                    self.queue(&Message::SetPacketInFormat(f), x);
+                }
                 let barrier = self.xid();
                 self.queue(&Message::BarrierRequest, barrier);
                 self.state = State::Handshake {
@@ -633,6 +658,17 @@ impl Session {
 
     fn answer(&mut self, xid: u32, pending: Pending, message: Message) {
         let (id, result) = match (pending, message) {
+            (Pending::Confirm(request), m) => match self.pending.remove(&request) {
+                // No ERROR came for the request before this barrier's reply: it was done.
+                Some(Pending::Single(id) | Pending::Multipart(id, _)) => {
+                    (id, Ok(Response::Message(m)))
+                }
+                Some(other) => {
+                    self.pending.insert(request, other);
+                    return;
+                }
+                None => return,
+            },
             (Pending::Single(id) | Pending::Multipart(id, _), Message::Error(e)) => {
                 (id, Err(Error::Switch(e)))
             }
@@ -797,6 +833,23 @@ fn emit_bundle_add(
     buf[inner + 2..inner + 4].copy_from_slice(&inner_len.to_be_bytes());
     let len = (buf.len() - start) as u16;
     buf[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// Whether the switch answers `msg` whether or not it succeeds: the OF1.3 request/reply pairs
+/// (§7.3), BUNDLE_CONTROL and the TLV table request. Anything else is answered only by an ERROR.
+fn has_reply(msg: &Message) -> bool {
+    matches!(
+        msg,
+        Message::EchoRequest(_)
+            | Message::FeaturesRequest
+            | Message::GetConfigRequest
+            | Message::MultipartRequest { .. }
+            | Message::BarrierRequest
+            | Message::RoleRequest(_)
+            | Message::GetAsyncRequest
+            | Message::BundleControl(_)
+            | Message::Ext(crate::nicira::ExtMessage::TlvTableRequest)
+    )
 }
 
 #[cfg(test)]

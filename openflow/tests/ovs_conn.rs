@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use openflow::{Connection, Error, FlowMod, InvalidFlowMod};
+use openflow::session::Response;
+use openflow::{Connection, Error, FlowMod, InvalidFlowMod, Message};
 
 mod common;
 use common::Sandbox;
@@ -39,6 +40,27 @@ async fn bundles_install_atomically_and_dump_back() {
     assert_ne!(conn.datapath_id(), 0);
 
     conn.bundle(&flows()).await.expect("bundle");
+    // Requests OVS answers only on failure complete on the barrier the session sends after
+    // them (they used to wait forever): one done, one refused (no group 99).
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        conn.request(Message::SetPacketInFormat(2)),
+    )
+    .await
+    .expect("a request without a reply completes");
+    assert!(
+        matches!(done, Ok(Response::Message(Message::BarrierReply))),
+        "{done:?}"
+    );
+    let refused = conn
+        .request(Message::FlowMod(
+            "table=7,priority=1 actions=group:99".parse().expect("flow"),
+        ))
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::Switch(e)) if e.to_string().contains("OFPBAC_BAD_OUT_GROUP")),
+        "{refused:?}"
+    );
     let expected: BTreeSet<String> = FLOWS.iter().map(|s| s.to_string()).collect();
     assert_eq!(
         sb.ofctl_dump(),

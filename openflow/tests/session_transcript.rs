@@ -611,3 +611,80 @@ fn a_bundle_cut_off_after_the_switch_refused_a_message_reports_the_refusal() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_request_the_switch_does_not_answer_completes_on_the_barrier_after_it_or_on_its_error() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    sc.events();
+    // Done: a FLOW_MOD, then the BARRIER the session adds; the barrier's reply answers it.
+    let id =
+        sc.s.request(&Message::FlowMod(flow("priority=1 actions=drop")));
+    let sent = sc.sent();
+    assert!(
+        matches!(
+            sent[..],
+            [(_, Message::FlowMod(_)), (_, Message::BarrierRequest)]
+        ),
+        "{sent:?}"
+    );
+    sc.switch_says(0.1, sent[1].0, Message::BarrierReply);
+    match &sc.events()[..] {
+        [Event::Response {
+            id: got,
+            result: Ok(Response::Message(Message::BarrierReply)),
+        }] => {
+            assert_eq!(*got, id)
+        }
+        other => panic!("{other:?}"),
+    }
+    // Refused: the ERROR for the message answers it, and the barrier's reply is then ignored.
+    let id = sc.s.request(&Message::SetPacketInFormat(7));
+    let sent = sc.sent();
+    let bad = OfpError::new(ErrorCode::BadRequest(BadRequestCode::BadType), vec![]);
+    sc.switch_says(0.2, sent[0].0, Message::Error(bad.clone()));
+    sc.switch_says(0.3, sent[1].0, Message::BarrierReply);
+    match &sc.events()[..] {
+        [Event::Response {
+            id: got,
+            result: Err(Error::Switch(e)),
+        }] => {
+            assert_eq!((*got, e), (id, &bad))
+        }
+        other => panic!("{other:?}"),
+    }
+    // A request with a reply of its own gets no barrier.
+    sc.s.request(&Message::GetConfigRequest);
+    assert!(matches!(sc.sent()[..], [(_, Message::GetConfigRequest)]));
+}
+
+#[test]
+fn the_packet_in_format_is_set_again_in_the_handshake_after_a_reconnect() {
+    let mut sc = Script::new();
+    sc.handshake(0.0);
+    sc.events();
+    sc.s.send(&Message::SetPacketInFormat(2)).expect("send");
+    sc.sent();
+    sc.s.disconnected(sc.at(1.0), DisconnectReason::Transport("EOF".into()));
+    sc.events();
+    sc.s.handle_timeout(sc.at(1.25));
+    assert!(matches!(sc.events()[..], [Event::Connect]));
+    sc.s.connected(sc.at(1.25));
+    sc.sent();
+    sc.switch_says(1.3, 1, Message::Hello(Hello::of13()));
+    let (xid, _) = sc.sent().remove(0);
+    sc.switch_says(1.3, xid, Message::FeaturesReply(FEATURES));
+    // OVS keeps the format per connection: without it packet-ins would come as OFPT_PACKET_IN.
+    let sent: Vec<Message> = sc.sent().into_iter().map(|(_, m)| m).collect();
+    assert!(
+        matches!(
+            sent[..],
+            [
+                Message::SetConfig(_),
+                Message::SetPacketInFormat(2),
+                Message::BarrierRequest
+            ]
+        ),
+        "{sent:?}"
+    );
+}
