@@ -230,9 +230,12 @@ pub struct Session {
     bundles: Vec<BundleOp>,
     last_rx: Instant,
     probe_sent: Option<Instant>,
-    /// The last NXT_SET_PACKET_IN_FORMAT sent: per connection in OVS, so it is sent again in
-    /// the handshake after a reconnect.
+    /// The last NXT_SET_PACKET_IN_FORMAT sent with a format OVS knows (0, 1, 2): per
+    /// connection in OVS, so it is sent again in the handshake after a reconnect.
     packet_in_format: Option<u32>,
+    /// The xid of that re-sent format during a handshake: an ERROR for it forgets the format
+    /// instead of failing the handshake.
+    format_xid: Option<u32>,
 }
 
 impl Session {
@@ -246,6 +249,7 @@ impl Session {
             ever_connected: false,
             features: None,
             packet_in_format: None,
+            format_xid: None,
             rx: Vec::new(),
             tx: VecDeque::new(),
             events: VecDeque::from([Event::Connect]),
@@ -313,7 +317,8 @@ impl Session {
     }
 
     fn queue(&mut self, msg: &Message, xid: u32) {
-        if let Message::SetPacketInFormat(f) = msg {
+        // Standard, NXT_PACKET_IN, NXT_PACKET_IN2: any other value OVS refuses (OFPBRC_EPERM).
+        if let Message::SetPacketInFormat(f @ 0..=2) = msg {
             self.packet_in_format = Some(*f);
         }
         let mut buf = Vec::new();
@@ -619,10 +624,11 @@ impl Session {
                 };
                 let x = self.xid();
                 self.queue(&Message::SetConfig(config), x);
-                if let Some(f) = self.packet_in_format {
+                self.format_xid = self.packet_in_format.map(|f| {
                     let x = self.xid();
                     self.queue(&Message::SetPacketInFormat(f), x);
-                }
+                    x
+                });
                 let barrier = self.xid();
                 self.queue(&Message::BarrierRequest, barrier);
                 self.state = State::Handshake {
@@ -648,6 +654,13 @@ impl Session {
                     reconnect: self.ever_connected,
                 });
                 self.ever_connected = true;
+            }
+            (_, Message::Error(e)) if Some(xid) == self.format_xid => {
+                // The switch refuses the packet-in format it took before: keep the connection
+                // (the handshake step is unchanged), forget the format.
+                tracing::warn!(error = %e, "packet-in format refused after reconnect; not kept");
+                self.packet_in_format = None;
+                self.format_xid = None;
             }
             (_, Message::Error(e)) => {
                 self.drop_connection(now, DisconnectReason::Handshake(e.to_string()))

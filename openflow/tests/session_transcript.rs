@@ -66,6 +66,23 @@ impl Script {
         self.s.handle_bytes(now, &msg.encode(xid));
     }
 
+    /// The transport lost at 1 s and opened again after the 0.25 s backoff, HELLO both ways
+    /// and the FEATURES_REPLY given: what the session sends next.
+    fn reconnect_to_features(&mut self) -> Vec<(u32, Message)> {
+        self.sent();
+        self.s
+            .disconnected(self.at(1.0), DisconnectReason::Transport("EOF".into()));
+        self.events();
+        self.s.handle_timeout(self.at(1.25));
+        assert!(matches!(self.events()[..], [Event::Connect]));
+        self.s.connected(self.at(1.25));
+        self.sent();
+        self.switch_says(1.3, 1, Message::Hello(Hello::of13()));
+        let (xid, _) = self.sent().remove(0);
+        self.switch_says(1.3, xid, Message::FeaturesReply(FEATURES));
+        self.sent()
+    }
+
     /// HELLO both ways, FEATURES, SET_CONFIG + BARRIER: the session is active at `t`.
     fn handshake(&mut self, t: f64) {
         let sent = self.sent();
@@ -659,32 +676,39 @@ fn a_request_the_switch_does_not_answer_completes_on_the_barrier_after_it_or_on_
 }
 
 #[test]
-fn the_packet_in_format_is_set_again_in_the_handshake_after_a_reconnect() {
+fn the_packet_in_format_is_set_again_after_a_reconnect_and_forgotten_if_refused_there() {
     let mut sc = Script::new();
     sc.handshake(0.0);
     sc.events();
+    // OVS keeps the format per connection (without it packet-ins would come as
+    // OFPT_PACKET_IN), so it is set again; a format OVS refuses is never kept: 2 stays.
     sc.s.send(&Message::SetPacketInFormat(2)).expect("send");
-    sc.sent();
-    sc.s.disconnected(sc.at(1.0), DisconnectReason::Transport("EOF".into()));
-    sc.events();
-    sc.s.handle_timeout(sc.at(1.25));
-    assert!(matches!(sc.events()[..], [Event::Connect]));
-    sc.s.connected(sc.at(1.25));
-    sc.sent();
-    sc.switch_says(1.3, 1, Message::Hello(Hello::of13()));
-    let (xid, _) = sc.sent().remove(0);
-    sc.switch_says(1.3, xid, Message::FeaturesReply(FEATURES));
-    // OVS keeps the format per connection: without it packet-ins would come as OFPT_PACKET_IN.
-    let sent: Vec<Message> = sc.sent().into_iter().map(|(_, m)| m).collect();
+    sc.s.send(&Message::SetPacketInFormat(7)).expect("send");
+    let sent = sc.reconnect_to_features();
     assert!(
         matches!(
             sent[..],
             [
-                Message::SetConfig(_),
-                Message::SetPacketInFormat(2),
-                Message::BarrierRequest
+                (_, Message::SetConfig(_)),
+                (_, Message::SetPacketInFormat(2)),
+                (_, Message::BarrierRequest)
             ]
         ),
         "{sent:?}"
+    );
+    // This switch refuses even format 2 now: the handshake still completes.
+    let eperm = OfpError::new(ErrorCode::BadRequest(BadRequestCode::Eperm), vec![]);
+    sc.switch_says(1.4, sent[1].0, Message::Error(eperm));
+    sc.switch_says(1.4, sent[2].0, Message::BarrierReply);
+    assert!(sc.s.is_active());
+    assert!(
+        matches!(
+            sc.events()[..],
+            [Event::Connected {
+                reconnect: true,
+                ..
+            }]
+        ),
+        "connected"
     );
 }

@@ -158,7 +158,12 @@ pub(super) fn parse_match_tokens<'a>(
             }
             ("dl_vlan", _) => {
                 let vid: u16 = num(need()?)?;
-                fields.push(M::VlanVid(0x1000 | (vid & 0x0fff), None));
+                // OFP10_VLAN_NONE (0xffff) is "no VLAN", as `ovs-ofctl` reads it; any other
+                // value keeps its low 12 bits with OFPVID_PRESENT, as OVS does.
+                fields.push(match vid {
+                    0xffff => M::VlanVid(0, None),
+                    vid => M::VlanVid(0x1000 | (vid & 0x0fff), None),
+                });
             }
             // OVS keeps the low 3 bits (`dl_vlan_pcp=8` is 0); a value that does not fit is
             // refused here rather than matched as another priority.
