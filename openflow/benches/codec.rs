@@ -332,7 +332,7 @@ fn without_instructions(frame: &[u8]) -> Vec<u8> {
     v
 }
 
-/// `profile=encode|decode|view|walk|rovs-decode`: run one phase 50 times over the batch and print
+/// `profile=encode|decode|view|walk|validate|rovs-encode|rovs-decode|none`: run one phase 50 times over the batch and print
 /// nothing else, for `perf record` (see docs/benchmarks.md).
 fn profile(phase: &str, flows: &[FlowMod], theirs: &[rovs_openflow::Flow]) {
     let mut buf = Vec::with_capacity(flows.len() * 200);
@@ -367,6 +367,9 @@ fn profile(phase: &str, flows: &[FlowMod], theirs: &[rovs_openflow::Flow]) {
                 .iter()
                 .for_each(|f| drop(black_box(FlowModView::parse(f)))),
             "none" => {}
+            "validate" => flows.iter().for_each(|f| {
+                black_box(f.validate()).expect("valid");
+            }),
             "rovs-encode" => {
                 let mut total = 0;
                 for (i, f) in theirs.iter().enumerate() {
@@ -387,7 +390,7 @@ fn profile(phase: &str, flows: &[FlowMod], theirs: &[rovs_openflow::Flow]) {
             "walk" => frames.iter().for_each(|f| {
                 black_box(walk_view(f));
             }),
-            other => panic!("profile={other}: encode, decode, view, walk or rovs-decode"),
+            other => panic!("profile={other}: see the docs of `profile`"),
         }
     }
 }

@@ -48,35 +48,53 @@ impl Match {
     /// the wire cannot carry, then [`MatchError::Inconsistent`]. Sources: OVS
     /// `lib/nx-match.c` `nx_pull_raw`, `lib/meta-flow.c` `mf_is_value_valid`.
     pub fn validate(&self) -> Result<(), MatchError> {
-        let mut fields: Vec<(Fid, u128, Option<u128>)> = Vec::with_capacity(self.0.len());
         for f in &self.0 {
             check_slot(f)?;
-            // A field this crate does not know is left to the switch to judge.
-            if let Some(parts) = f.normalized().as_ref().and_then(MatchField::parts) {
-                fields.push(parts);
-            }
         }
+        // A field this crate does not know is left to the switch to judge.
+        let known = |f: &MatchField| f.normalized().as_ref().and_then(MatchField::parts);
+        let mut last = 0;
+        let in_order = self.0.iter().all(|f| match f.parts() {
+            Some((fid, ..)) => {
+                let ok = fid.rank() >= last;
+                last = fid.rank();
+                ok
+            }
+            None => true,
+        });
+        if in_order {
+            // What the text parser and the decoder build: checked in place, nothing allocated.
+            return check_canonical(self.0.iter().filter_map(known));
+        }
+        let mut fields: Vec<(Fid, u128, Option<u128>)> = self.0.iter().filter_map(known).collect();
         fields.sort_by_key(|(fid, ..)| *fid);
-        let mut prereqs = Prereqs::default();
-        let mut family = Family::default();
-        let mut prev: Option<Fid> = None;
-        for &(fid, v, m) in &fields {
-            if prev.is_some_and(|p| p.key() == fid.key()) {
-                return Err(MatchError::DupField(fid.name()));
-            }
-            prev = Some(fid);
-            check_value(fid, v)?;
-            if let Err(needs) = prereqs.check(fid) {
-                return Err(MatchError::BadPrereq {
-                    field: fid.name(),
-                    needs,
-                });
-            }
-            prereqs.note(fid, v as u32, m.map_or(u32::MAX, |m| m as u32));
-            family.note(fid, v);
-        }
-        family.check()
+        check_canonical(fields.into_iter())
     }
+}
+
+/// The checks of [`Match::validate`] on known fields in canonical (emit) order.
+fn check_canonical(
+    fields: impl Iterator<Item = (Fid, u128, Option<u128>)>,
+) -> Result<(), MatchError> {
+    let mut prereqs = Prereqs::default();
+    let mut family = Family::default();
+    let mut prev: Option<Fid> = None;
+    for (fid, v, m) in fields {
+        if prev.is_some_and(|p| p.key() == fid.key()) {
+            return Err(MatchError::DupField(fid.name()));
+        }
+        prev = Some(fid);
+        check_value(fid, v)?;
+        if let Err(needs) = prereqs.check(fid) {
+            return Err(MatchError::BadPrereq {
+                field: fid.name(),
+                needs,
+            });
+        }
+        prereqs.note(fid, v as u32, m.map_or(u32::MAX, |m| m as u32));
+        family.note(fid, v);
+    }
+    family.check()
 }
 
 /// Registers and tun_metadata slots beyond what the wire can name, checked before anything
