@@ -15,11 +15,10 @@ use crate::flow::{Action, CtZone, Field};
 use crate::oxm::ones;
 use crate::Error;
 
-/// `NAME[a..b]`, `NAME[n]` or `NAME[]` → (field, ofs, n_bits).
+/// `NAME[a..b]`, `NAME[n]`, `NAME[]` or a bare `NAME` (the whole field, as `ovs-ofctl` reads
+/// `load:1->reg0`) → (field, ofs, n_bits).
 pub(super) fn parse_subfield(s: &str) -> Result<(Field, u16, u16), Error> {
-    let (name, range) = s
-        .split_once('[')
-        .ok_or_else(|| perr(s, "expected FIELD[bits]"))?;
+    let (name, range) = s.split_once('[').unwrap_or((s, "]"));
     let field = Field::parse_name(name).ok_or_else(|| perr(s, "unknown field"))?;
     let range = range
         .strip_suffix(']')
@@ -312,10 +311,16 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             let (field, ofs, n_bits) = parse_subfield(a)?;
             one(Action::OutputReg { field, ofs, n_bits })
         }
-        ("output", Some(a)) => one(Action::Output {
-            port: parse_port(a)?,
-            max_len: 0,
-        }),
+        // A port number or name first (`output:in_port` is IN_PORT, as in OVS), else a bare
+        // field name is the whole field (`output:reg2`).
+        ("output", Some(a)) => match parse_port(a) {
+            Ok(port) => one(Action::Output { port, max_len: 0 }),
+            Err(e) if Field::parse_name(a).is_none() => Err(e),
+            Err(_) => {
+                let (field, ofs, n_bits) = parse_subfield(a)?;
+                one(Action::OutputReg { field, ofs, n_bits })
+            }
+        },
         ("controller", None) => one(Action::Output {
             port: port::CONTROLLER,
             max_len: u16::MAX,

@@ -137,6 +137,21 @@ pub(super) fn int_masked(v: u128, m: Option<u128>) -> String {
 }
 
 pub(super) fn ct_state_text(v: u32, m: u32) -> String {
+    // Every known flag matched: OVS prints the set ones joined by `|` (`new|trk`), `0` for
+    // none (`format_flags_masked` with the whole mask).
+    if m == 0xff {
+        let set: Vec<&str> = CT_STATE_NAMES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| v & 1 << i != 0)
+            .map(|(_, n)| *n)
+            .collect();
+        return if set.is_empty() {
+            "0".to_string()
+        } else {
+            set.join("|")
+        };
+    }
     let mut s = String::new();
     for (i, name) in CT_STATE_NAMES.iter().enumerate() {
         let bit = 1u32 << i;
@@ -273,6 +288,18 @@ pub(super) fn ct_state_parse(s: &str) -> Result<(u32, u32), Error> {
             return Err(perr(s, "unknown ct_state flag(s)"));
         }
         return Ok((v, m));
+    }
+    if !s.starts_with(['+', '-']) {
+        // `new|trk`: these flags set and every other known flag clear, as OVS reads it.
+        let mut v = 0u32;
+        for name in s.split('|') {
+            let i = CT_STATE_NAMES
+                .iter()
+                .position(|n| *n == name)
+                .ok_or_else(|| perr(s, "unknown ct_state flag"))?;
+            v |= 1 << i;
+        }
+        return Ok((v, 0xff));
     }
     let (mut v, mut m) = (0u32, 0u32);
     let mut rest = s;
