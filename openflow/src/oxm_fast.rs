@@ -421,7 +421,9 @@ fn emit_canonical(m: &Match, buf: &mut Vec<u8>) {
 
 /// [`crate::MatchField::normalized`] on the integer triple: `None` for an all-zero mask, exact for
 /// an all-ones mask, value ANDed with the mask otherwise.
-fn normalized_raw((fid, v, m): (Fid, u128, Option<u128>)) -> Option<(Fid, u128, Option<u128>)> {
+pub(crate) fn normalized_raw(
+    (fid, v, m): (Fid, u128, Option<u128>),
+) -> Option<(Fid, u128, Option<u128>)> {
     match m {
         None => Some((fid, v, None)),
         Some(0) => None,

@@ -676,11 +676,8 @@ impl Session {
                 Some(Pending::Single(id) | Pending::Multipart(id, _)) => {
                     (id, Ok(Response::Message(m)))
                 }
-                Some(other) => {
-                    self.pending.insert(request, other);
-                    return;
-                }
-                None => return,
+                // Answered by its ERROR already (a Confirm is never keyed by a request's xid).
+                _ => return,
             },
             (Pending::Single(id) | Pending::Multipart(id, _), Message::Error(e)) => {
                 (id, Err(Error::Switch(e)))

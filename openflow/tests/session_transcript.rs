@@ -66,6 +66,14 @@ impl Script {
         self.s.handle_bytes(now, &msg.encode(xid));
     }
 
+    /// Run the scheduled reconnect: its timeout, the Connect event, the transport opened at `t`.
+    fn retry_connect(&mut self, t: f64) {
+        let retry = self.s.poll_timeout().expect("a reconnect is scheduled");
+        self.s.handle_timeout(retry);
+        assert!(matches!(self.events()[..], [Event::Connect]));
+        self.s.connected(self.at(t));
+    }
+
     /// The transport lost at 1 s and opened again after the 0.25 s backoff, HELLO both ways
     /// and the FEATURES_REPLY given: what the session sends next.
     fn reconnect_to_features(&mut self) -> Vec<(u32, Message)> {
@@ -73,9 +81,7 @@ impl Script {
         self.s
             .disconnected(self.at(1.0), DisconnectReason::Transport("EOF".into()));
         self.events();
-        self.s.handle_timeout(self.at(1.25));
-        assert!(matches!(self.events()[..], [Event::Connect]));
-        self.s.connected(self.at(1.25));
+        self.retry_connect(1.25);
         self.sent();
         self.switch_says(1.3, 1, Message::Hello(Hello::of13()));
         let (xid, _) = self.sent().remove(0);
@@ -471,10 +477,7 @@ fn a_switch_error_answers_its_request_and_an_unsolicited_one_is_async() {
 /// After a reconnect at `t`, everything the session sends up to the end of the handshake: the
 /// handshake's own four messages and nothing else.
 fn reconnect_and_handshake(sc: &mut Script, t: f64) -> Vec<Event> {
-    let retry = sc.s.poll_timeout().expect("a reconnect is scheduled");
-    sc.s.handle_timeout(retry);
-    assert!(matches!(sc.events()[..], [Event::Connect]));
-    sc.s.connected(sc.at(t));
+    sc.retry_connect(t);
     sc.handshake(t);
     sc.events()
 }

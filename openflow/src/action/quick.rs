@@ -114,12 +114,7 @@ pub(super) fn with<R>(b: &[u8], emit: impl FnOnce(Action) -> R) -> Option<R> {
 fn set_field(b: &[u8]) -> Option<Action> {
     let h = u32_at(b, 4);
     let n = (h & 0xff) as usize;
-    let field = match h {
-        0x0001_d604 => Field::CtMark,
-        0x0001_d810 => Field::CtLabel,
-        h if h & 0xffff_e1ff == 0x0001_0004 => Field::Reg(((h >> 9) & 0xf) as u8),
-        _ => return None,
-    };
+    let field = common_field(h)?;
     let value = b.get(8..8 + n)?;
     if h != field.set_field_header() || b[8 + n..].iter().any(|x| *x != 0) {
         return None;
@@ -137,17 +132,24 @@ fn set_field(b: &[u8]) -> Option<Action> {
     })
 }
 
+/// The field of an unmasked header naming reg0..15, ct_mark or ct_label (the fields the fast
+/// path writes), as [`Field::from_header`] names it; `None` for any other header.
+#[inline(always)]
+fn common_field(h: u32) -> Option<Field> {
+    match h {
+        0x0001_d604 => Some(Field::CtMark),
+        0x0001_d810 => Some(Field::CtLabel),
+        h if h & 0xffff_e1ff == 0x0001_0004 => Some(Field::Reg(((h >> 9) & 0xf) as u8)),
+        _ => None,
+    }
+}
+
 /// NXAST_REG_LOAD into a register or conntrack mark/label.
 #[inline(always)]
 fn reg_load<R>(b: &[u8], emit: impl FnOnce(Action) -> R) -> Option<R> {
     let on = u16_at(b, 10);
     let (ofs, n_bits) = (on >> 6, (on & 0x3f) + 1);
-    let field = match u32_at(b, 12) {
-        0x0001_d604 => Field::CtMark,
-        0x0001_d810 => Field::CtLabel,
-        h if h & 0xffff_e1ff == 0x0001_0004 => Field::Reg(((h >> 9) & 0xf) as u8),
-        _ => return None,
-    };
+    let field = common_field(u32_at(b, 12))?;
     let value = u64_at(b, 16);
     if ofs + n_bits > field.bits() || (n_bits < 64 && value >> n_bits != 0) {
         return None;

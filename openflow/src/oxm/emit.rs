@@ -90,9 +90,9 @@ pub(crate) fn emit_match_field(buf: &mut Vec<u8>, f: &MatchField) {
         mask,
     } = f
     else {
-        if let Some((fid, v, m)) = f.parts() {
-            // ct_state keeps an all-ones mask in its value form; on the wire that is exact.
-            let m = m.filter(|m| m & fid.all_ones() != fid.all_ones());
+        // Normalised once more: ct_state keeps an all-ones mask in its value form, and on the
+        // wire that is exact.
+        if let Some((fid, v, m)) = f.parts().and_then(crate::oxm_fast::normalized_raw) {
             emit_field(buf, fid, v, m);
         }
         return;
