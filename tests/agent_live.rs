@@ -520,10 +520,14 @@ async fn traffic_across<F: std::future::Future<Output = ()>>(
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // A count with a later deadline: `-w` alone stops at the deadline with the last echo still
+    // in flight, which then counts as lost.
     let p = soak
         .client("ping")
-        .args(["-q", "-i", "0.02", "-w"])
-        .arg(seconds.to_string())
+        .args(["-q", "-i", "0.02", "-c"])
+        .arg((seconds * 50).to_string())
+        .arg("-w")
+        .arg((seconds + 3).to_string())
         .arg("10.20.1.20")
         .stdout(Stdio::piped())
         .spawn()
