@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use kakine::agent::live::{Live, LiveConfig, Realization, PHANTOM_OFPORT_BASE};
 use kakine::agent::AgentConfig;
-use kakine::compiler::{compile, LocalPod};
-use kakine::lab::{Lab, Servers};
-use kakine::sandbox::{self, OvsSandbox};
+use kakine::datapath::compiler::{compile, LocalPod};
+use kakine::lab::pods::{Lab, Servers};
+use kakine::lab::sandbox::OvsSandbox;
 use openflow::flow::MacAddr;
 
 /// A generated input: `namespaces` × `pods` pods, `policies` ACNPs.
@@ -155,7 +155,7 @@ fn flows_of(dir: &Path) -> Vec<openflow::FlowMod> {
         .map(|(i, p)| LocalPod {
             key: p.key.clone(),
             ip: p.ip,
-            mac: MacAddr(sandbox::default_mac(p.ip)),
+            mac: MacAddr(kakine::policy::mac::default_mac(p.ip)),
             ofport: PHANTOM_OFPORT_BASE + i as u32,
         })
         .collect();
@@ -281,7 +281,7 @@ async fn latency(ovs: &OvsSandbox, tmp: &Path) {
     };
     let live = Live::start(cfg).await.unwrap();
     let mut rx = live.subscribe();
-    let source = kakine::watch::DirSource::new(&dir, Duration::from_millis(5)).unwrap();
+    let source = kakine::agent::watch::DirSource::new(&dir, Duration::from_millis(5)).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(live.run(Some(source), async {
         let _ = stop_rx.await;
@@ -596,11 +596,11 @@ fn main() {
             let policies = kakine::policy::resolve(&input.cluster, &input.objects).unwrap();
             let t_resolve = t.elapsed() - t_load;
             let t = Instant::now();
-            let pods = kakine::compiler::offline_pods(&policies);
+            let pods = kakine::datapath::compiler::offline_pods(&policies);
             let flows = compile(&policies, &pods, 1).unwrap().flows;
             let t_compile = t.elapsed();
             let t = Instant::now();
-            let table = kakine::reconcile::FlowTable::from_flows(&flows);
+            let table = kakine::datapath::reconcile::FlowTable::from_flows(&flows);
             let rss = || status_kib(std::process::id(), "VmRSS:") / 1024;
             println!(
                 "{name}: RSS with input, policies, flows and table: {} MiB",
@@ -626,7 +626,7 @@ fn main() {
                 bytes,
                 bytes as f64 / table.len() as f64
             );
-            let d = kakine::reconcile::diff(&table, &table);
+            let d = kakine::datapath::reconcile::diff(&table, &table);
             let t_diff = t.elapsed();
             assert!(d.is_empty());
             let ms = |d: Duration| d.as_secs_f64() * 1e3;

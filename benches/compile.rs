@@ -10,9 +10,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use kakine::alloc::PriorityAllocator;
-use kakine::compiler::{compile, offline_pods, rule_keys};
-use kakine::pipeline::prio;
+use kakine::datapath::alloc::PriorityAllocator;
+use kakine::datapath::compiler::{compile, offline_pods, rule_keys};
+use kakine::datapath::pipeline::prio;
 use kakine::policy::model::{AntreaPeer, AntreaPolicy, AntreaRule};
 use kakine::policy::resolved::{Direction, Protocol, RuleAction, Stage};
 use kakine::policy::selector::LabelSelector;
@@ -141,7 +141,7 @@ fn main() {
     let compiled = compile(&resolved, &pods, 1).expect("compiles");
     let compile_time = t.elapsed();
     let rss_compile = vm_hwm_kib();
-    let stats = kakine::stats::stats(&resolved, &compiled);
+    let stats = kakine::datapath::stats::stats(&resolved, &compiled);
 
     let keys = rule_keys(&resolved.rules);
     let tier_ingress: Vec<String> = resolved

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kakine::lab::Lab;
+use kakine::lab::pods::Lab;
+use kakine::lab::probe::Outcome;
+use kakine::lab::sandbox::{self, OvsSandbox};
 use kakine::policy::resolved::{PodKey, ResolvedPolicies};
-use kakine::probe::Outcome;
-use kakine::sandbox::{self, OvsSandbox};
 
 fn key(s: &str) -> PodKey {
     let (namespace, name) = s.split_once('/').unwrap();
@@ -135,7 +135,7 @@ fn put(path: &Path, text: &str) {
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    for f in kakine::state::input_files(from).unwrap() {
+    for f in kakine::agent::state::input_files(from).unwrap() {
         std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
     }
 }
@@ -432,7 +432,7 @@ impl Soak {
         std::fs::write(tmp.path().join("input/policies.yaml"), SOAK_POLICIES).unwrap();
         let policies = kakine::agent::load_input(&tmp.path().join("input")).unwrap();
         // No declared ports, so no probe server: the echo server below owns 7000.
-        let servers = kakine::lab::Servers {
+        let servers = kakine::lab::pods::Servers {
             kakinectl: Path::new(env!("CARGO_BIN_EXE_kakinectl")),
             udp: false,
             sctp: false,

@@ -1,7 +1,7 @@
 //! Priorities and rule ids survive recompiles: the compiler threads its [`Allocation`] from one
 //! compile to the next, and a Reject rule's flows send the packet to the agent.
 
-use kakine::compiler::{compile, compile_with, offline_pods};
+use kakine::datapath::compiler::{compile, compile_with, offline_pods};
 use kakine::policy::resolved::{ResolvedPolicies, RuleAction};
 
 fn examples() -> ResolvedPolicies {

@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use kakine::engine::{Backend, Engine, Oracle, OvsMode};
+use kakine::lab::engine::{Backend, Engine, Oracle, OvsMode};
 use kakine::policy::load::{parse_document, Parsed};
 use kakine::policy::resolved::{PodKey, Protocol};
 use kakine::policy::{resolve, Cluster, Destination, PolicySet, Probe};

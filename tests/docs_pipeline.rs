@@ -18,7 +18,7 @@ fn section<'a>(doc: &'a str, name: &str) -> &'a str {
 fn pipeline_doc_lists_the_declared_tables_in_order() {
     let doc =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pipeline.md")).unwrap();
-    let expected = kakine::pipeline::markdown_table();
+    let expected = kakine::datapath::pipeline::markdown_table();
     assert_eq!(
         section(&doc, "tables"),
         expected,
@@ -30,7 +30,7 @@ fn pipeline_doc_lists_the_declared_tables_in_order() {
 fn pipeline_doc_lists_the_declared_registers() {
     let doc =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pipeline.md")).unwrap();
-    let expected = kakine::pipeline::markdown_registers();
+    let expected = kakine::datapath::pipeline::markdown_registers();
     assert_eq!(
         section(&doc, "registers"),
         expected,

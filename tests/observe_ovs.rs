@@ -8,18 +8,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kakine::agent::{realize_resolved, AgentConfig};
-use kakine::lab::{Lab, Servers};
-use kakine::observe::{
+use kakine::agent::observe::{
     ensure_meters, serve_metrics, spawn_packet_ins, AuditConfig, AuditFormat, AuditLog, Metrics,
     ObserveConfig, RuleIndex, StatsSource,
 };
+use kakine::agent::{realize_resolved, AgentConfig};
+use kakine::lab::pods::{Lab, Servers};
+use kakine::lab::probe::{Outcome, Transport};
+use kakine::lab::sandbox::OvsSandbox;
 use kakine::policy::model::{AntreaPolicy, AntreaRule};
 use kakine::policy::resolved::{PodKey, Protocol, ResolvedPolicies, RuleAction};
 use kakine::policy::selector::LabelSelector;
 use kakine::policy::{resolve, Cluster, PolicySet};
-use kakine::probe::{Outcome, Transport};
-use kakine::sandbox::OvsSandbox;
 
 fn prefix() -> String {
     format!("v{}", std::process::id() % 100_000)

@@ -30,9 +30,12 @@ fn hex(bytes: &[u8]) -> String {
 fn the_example_pipeline_encodes_exactly_as_ovs_encodes_it() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let policies = kakine::agent::load_input(&dir).unwrap();
-    let compiled =
-        kakine::compiler::compile(&policies, &kakine::compiler::offline_pods(&policies), 1)
-            .unwrap();
+    let compiled = kakine::datapath::compiler::compile(
+        &policies,
+        &kakine::datapath::compiler::offline_pods(&policies),
+        1,
+    )
+    .unwrap();
     let golden = golden();
     assert_eq!(
         compiled.flows.len(),
@@ -68,10 +71,13 @@ fn the_example_pipeline_encodes_exactly_as_ovs_encodes_it() {
 fn every_example_rule_compiles_to_exactly_its_conjunctive_floor() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let policies = kakine::agent::load_input(&dir).unwrap();
-    let compiled =
-        kakine::compiler::compile(&policies, &kakine::compiler::offline_pods(&policies), 1)
-            .unwrap();
-    let stats = kakine::stats::stats(&policies, &compiled);
+    let compiled = kakine::datapath::compiler::compile(
+        &policies,
+        &kakine::datapath::compiler::offline_pods(&policies),
+        1,
+    )
+    .unwrap();
+    let stats = kakine::datapath::stats::stats(&policies, &compiled);
     assert!(!stats.rules.is_empty());
     for r in &stats.rules {
         assert_eq!(r.produced, r.floor, "{stats}");

@@ -1,15 +1,15 @@
-//! Runs every shared reachability scenario through resolve + evaluate.
+//! Runs every reachability scenario of `tests/cases` (translated from public suites) through resolve + evaluate.
 
 use std::path::{Path, PathBuf};
 
-use kakine::engine::Engine;
-use kakine::scenario::{run_files, run_files_with};
+use kakine::lab::engine::Engine;
+use kakine::lab::scenario::{run_files, run_files_with};
 
 fn case_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/cases");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
         panic!(
-            "the shared scenario directory {} is missing: {e}",
+            "the scenario directory {} is missing: {e}",
             dir.display()
         )
     });
@@ -80,7 +80,7 @@ steps:
   - {from: x/a, to: x/b, port: 80, protocol: TCP, expect: EXPECT}
 ";
 
-fn run_one(text: &str) -> (kakine::scenario::Summary, String) {
+fn run_one(text: &str) -> (kakine::lab::scenario::Summary, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("own-01-small.yaml");
     std::fs::write(&path, text).expect("write");
@@ -150,7 +150,7 @@ fn every_own_scenario_passes_and_is_named_after_its_file() {
     let files = own_files();
     assert!(files.len() >= 8, "{files:?}");
     for path in &files {
-        let scenario = kakine::scenario::read_scenario(path).expect("scenario");
+        let scenario = kakine::lab::scenario::read_scenario(path).expect("scenario");
         assert_eq!(
             Some(scenario.id.as_str()),
             path.file_stem().and_then(|s| s.to_str())
@@ -172,13 +172,13 @@ fn every_own_scenario_passes_and_is_named_after_its_file() {
 /// and encode to exactly its bytes.
 #[test]
 fn every_own_scenario_compiles_to_flows_ovs_encodes_identically() {
-    use kakine::compiler::{compile, cookie, offline_pods};
+    use kakine::datapath::compiler::{compile, cookie, offline_pods};
     use std::collections::BTreeSet;
     let mut flows = BTreeSet::new();
     for path in own_files() {
-        let scenario = kakine::scenario::read_scenario(&path).expect("scenario");
+        let scenario = kakine::lab::scenario::read_scenario(&path).expect("scenario");
         for step in &scenario.steps {
-            let resolved = kakine::scenario::resolve_step(&path, &scenario, step)
+            let resolved = kakine::lab::scenario::resolve_step(&path, &scenario, step)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let compiled = compile(&resolved, &offline_pods(&resolved), 1)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use kakine::engine::{Engine, OvsMode};
-use kakine::scenario::run_files_with;
+use kakine::lab::engine::{Engine, OvsMode};
+use kakine::lab::scenario::run_files_with;
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -23,7 +23,7 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn run(files: &[PathBuf], engine: Engine) -> (kakine::scenario::Summary, String) {
+fn run(files: &[PathBuf], engine: Engine) -> (kakine::lab::scenario::Summary, String) {
     let mut out = Vec::new();
     let summary = run_files_with(files, &mut out, false, engine).expect("writing to a Vec");
     (summary, String::from_utf8(out).expect("UTF-8 report"))
@@ -31,7 +31,7 @@ fn run(files: &[PathBuf], engine: Engine) -> (kakine::scenario::Summary, String)
 
 #[test]
 fn every_in_scope_scenario_passes_on_a_real_ovs_programmed_by_the_agent() {
-    let mut files = yaml_files(&root().join("../shared/cases"));
+    let mut files = yaml_files(&root().join("tests/cases"));
     files.extend(yaml_files(&root().join("tests/scenarios")));
     let reference = run(&files, Engine::Reference).0;
     let (ovs, report) = run(&files, Engine::Ovs(OvsMode::Trace));
@@ -43,8 +43,8 @@ fn every_in_scope_scenario_passes_on_a_real_ovs_programmed_by_the_agent() {
 #[test]
 fn real_tcp_and_udp_between_the_pods_meet_the_expectations() {
     let files = [
-        root().join("../shared/cases/k8s-01-default-deny-ingress.yaml"),
-        root().join("../shared/cases/anp-05-egress-udp-rule-order.yaml"),
+        root().join("tests/cases/k8s-01-default-deny-ingress.yaml"),
+        root().join("tests/cases/anp-05-egress-udp-rule-order.yaml"),
         root().join("tests/scenarios/kakine-02-source-port.yaml"),
     ];
     let (summary, report) = run(&files, Engine::Ovs(OvsMode::Traffic));
@@ -59,7 +59,7 @@ fn real_tcp_and_udp_between_the_pods_meet_the_expectations() {
 /// rejected clients see a refusal (not a timeout) and the file passes.
 #[test]
 fn a_reject_rule_with_real_traffic_is_refused_by_the_agent() {
-    let files = [root().join("../shared/cases/antrea-23-reject-egress.yaml")];
+    let files = [root().join("tests/cases/antrea-23-reject-egress.yaml")];
     let (summary, report) = run(&files, Engine::Ovs(OvsMode::Traffic));
     assert_eq!((summary.passed, summary.failed), (1, 0), "{report}");
     assert!(!report.contains("enforced as Drop"), "{report}");

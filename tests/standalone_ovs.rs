@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use kakine::lab::Lab;
+use kakine::lab::pods::Lab;
+use kakine::lab::probe::Outcome;
+use kakine::lab::sandbox::OvsSandbox;
 use kakine::policy::resolved::{PodKey, ResolvedPolicies};
-use kakine::probe::Outcome;
-use kakine::sandbox::{self, OvsSandbox};
 
 /// Names unique to this test process: pods' namespaces and veths, and the bridge (on the
 /// userspace datapath a bridge is also a tap device in the root namespace), so the demo or
@@ -84,7 +84,8 @@ fn trace(
         .netns
         .host_if;
     let ofport = ovs.vsctl(&["get", "Interface", src_if, "ofport"]).unwrap();
-    let mac = |p: &kakine::policy::resolved::PodInfo| sandbox::mac_string(p.mac.unwrap());
+    let mac =
+        |p: &kakine::policy::resolved::PodInfo| kakine::policy::mac::mac_string(p.mac.unwrap());
     let flow = format!(
         "in_port={},tcp,dl_src={},dl_dst={},nw_src={},nw_dst={},tp_src=40000,tp_dst={port}",
         ofport.trim(),
@@ -115,7 +116,11 @@ fn rule_cookie(policies: &ResolvedPolicies, policy_and_rule: &str) -> String {
         .unwrap_or_else(|| panic!("no rule {policy_and_rule}"));
     format!(
         "cookie {:#x}",
-        kakine::compiler::cookie::make(1, kakine::compiler::cookie::POLICY, i as u32 + 1)
+        kakine::datapath::compiler::cookie::make(
+            1,
+            kakine::datapath::compiler::cookie::POLICY,
+            i as u32 + 1
+        )
     )
 }
 
@@ -151,7 +156,7 @@ async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
         get(&["get", "Bridge", &bridge(), "datapath_type"]),
         "netdev"
     );
-    let orders_if = sandbox::host_ifname(&prefix(), "api", "orders");
+    let orders_if = kakine::agent::interfaces::host_ifname(&prefix(), "api", "orders");
     assert_eq!(
         get(&["get", "Interface", &orders_if, "external_ids:pod-name"]),
         "orders"
@@ -163,7 +168,7 @@ async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
 
     // Flows by table name, as an operator reads them.
     let dump = ovs.ofctl("dump-flows", &bridge(), &["--names"]).unwrap();
-    for table in kakine::pipeline::TABLES.iter().map(|t| t.name) {
+    for table in kakine::datapath::pipeline::TABLES.iter().map(|t| t.name) {
         if !matches!(table, "Classifier" | "ArpSpoofGuard" | "SpoofGuard") {
             continue;
         }

@@ -30,14 +30,13 @@ use openflow::conn::AsyncEvent;
 use openflow::flow::MacAddr;
 
 use super::{AgentConfig, AgentError};
-use crate::compiler::{self, Allocation, Compiled, LocalPod};
-use crate::observe::{Metrics, ObserveConfig, RuleIndex};
-use crate::pipeline;
+use crate::agent::observe::{Metrics, ObserveConfig, RuleIndex};
+use crate::agent::state::{self, AgentState};
+use crate::agent::watch::{DirSource, SourceEvent};
+use crate::datapath::compiler::{self, Allocation, Compiled, LocalPod};
+use crate::datapath::pipeline;
+use crate::datapath::reconcile::{self, FlowTable};
 use crate::policy::resolved::{PodKey, ResolvedPolicies};
-use crate::reconcile::{self, FlowTable};
-use crate::sandbox;
-use crate::state::{self, AgentState};
-use crate::watch::{DirSource, SourceEvent};
 
 /// The live agent's settings beyond [`AgentConfig`] (whose `round` is ignored: the live agent
 /// picks its round from the bridge).
@@ -253,7 +252,7 @@ impl Live {
     }
 
     /// The Prometheus metrics the agent updates (serve them with
-    /// [`crate::observe::serve_metrics`]).
+    /// [`crate::agent::observe::serve_metrics`]).
     pub fn metrics(&self) -> Metrics {
         self.metrics.clone()
     }
@@ -267,7 +266,7 @@ impl Live {
     /// The packet-in meters (log and Reject rate limits), installed before any flow: OVS binds
     /// a `controller(meter_id=N)` action to its meter when the flow is added.
     async fn ensure_meters(&self) -> Result<(), AgentError> {
-        crate::observe::ensure_meters(&self.conn, &self.meters)
+        crate::agent::observe::ensure_meters(&self.conn, &self.meters)
             .await
             .map_err(|source| AgentError::OpenFlow {
                 socket: self.cfg.agent.of_socket.clone(),
@@ -643,7 +642,11 @@ impl Live {
                     return false;
                 }
             }
-            let ifname = sandbox::host_ifname(&a.ifname_prefix, &pod.key.namespace, &pod.key.name);
+            let ifname = crate::agent::interfaces::host_ifname(
+                &a.ifname_prefix,
+                &pod.key.namespace,
+                &pod.key.name,
+            );
             let exists = std::path::Path::new("/sys/class/net")
                 .join(&ifname)
                 .exists();
@@ -692,8 +695,14 @@ impl Live {
                     continue;
                 }
             }
-            let ifname = sandbox::host_ifname(&a.ifname_prefix, &pod.key.namespace, &pod.key.name);
-            let mac = pod.mac.unwrap_or_else(|| sandbox::default_mac(pod.ip));
+            let ifname = crate::agent::interfaces::host_ifname(
+                &a.ifname_prefix,
+                &pod.key.namespace,
+                &pod.key.name,
+            );
+            let mac = pod
+                .mac
+                .unwrap_or_else(|| crate::policy::mac::default_mac(pod.ip));
             if !std::path::Path::new("/sys/class/net")
                 .join(&ifname)
                 .exists()

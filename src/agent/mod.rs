@@ -9,7 +9,12 @@
 //! 4. OpenFlow: replace every flow of the bridge in **one atomic bundle** (delete all + add),
 //!    confirmed by barrier. If OVS rejects any flow, nothing changes.
 
+pub mod annotate;
+pub mod interfaces;
 pub mod live;
+pub mod observe;
+pub mod state;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,10 +22,9 @@ use std::time::{Duration, Instant};
 
 use openflow::flow::{FlowMod, FlowModCommand, MacAddr, Match};
 
-use crate::compiler::{self, Compiled, LocalPod};
-use crate::pipeline;
+use crate::datapath::compiler::{self, Compiled, LocalPod};
+use crate::datapath::pipeline;
 use crate::policy::resolved::{PodInfo, ResolvedPolicies};
-use crate::sandbox;
 
 /// How the agent reaches OVS and what it programs.
 #[derive(Debug, Clone)]
@@ -35,7 +39,7 @@ pub struct AgentConfig {
     pub bridge: String,
     /// `Bridge.datapath_type`: `netdev` (userspace) or `system` (kernel).
     pub datapath_type: String,
-    /// Prefix of pods' host-side interface names ([`sandbox::host_ifname`]).
+    /// Prefix of pods' host-side interface names ([`crate::agent::interfaces::host_ifname`]).
     pub ifname_prefix: String,
     /// This node's name; pods of other nodes are not attached. `None` = every pod is local.
     pub node: Option<String>,
@@ -106,7 +110,7 @@ pub fn port_external_ids(pod: &PodInfo, mac: [u8; 6]) -> BTreeMap<String, String
         ("pod-name".to_string(), pod.key.name.clone()),
         ("pod-namespace".to_string(), pod.key.namespace.clone()),
         ("ip".to_string(), pod.ip.to_string()),
-        ("mac".to_string(), sandbox::mac_string(mac)),
+        ("mac".to_string(), crate::policy::mac::mac_string(mac)),
     ])
 }
 
@@ -186,7 +190,11 @@ pub async fn realize_resolved(
                 continue;
             }
         }
-        let ifname = sandbox::host_ifname(&cfg.ifname_prefix, &pod.key.namespace, &pod.key.name);
+        let ifname = crate::agent::interfaces::host_ifname(
+            &cfg.ifname_prefix,
+            &pod.key.namespace,
+            &pod.key.name,
+        );
         if !Path::new("/sys/class/net").join(&ifname).exists() {
             notes.push(format!(
                 "pod {}: no interface {ifname} on this host",
@@ -194,7 +202,9 @@ pub async fn realize_resolved(
             ));
             continue;
         }
-        let mac = pod.mac.unwrap_or_else(|| sandbox::default_mac(pod.ip));
+        let mac = pod
+            .mac
+            .unwrap_or_else(|| crate::policy::mac::default_mac(pod.ip));
         let ofport = db
             .ensure_port(&cfg.bridge, &ifname, &port_external_ids(pod, mac))
             .await
@@ -225,7 +235,9 @@ pub async fn realize_resolved(
     // Ports of pods no longer in the input (the agent's own: they carry a pod identity).
     let attached: std::collections::BTreeSet<String> = pods
         .iter()
-        .map(|p| sandbox::host_ifname(&cfg.ifname_prefix, &p.key.namespace, &p.key.name))
+        .map(|p| {
+            crate::agent::interfaces::host_ifname(&cfg.ifname_prefix, &p.key.namespace, &p.key.name)
+        })
         .collect();
     for port in db.list_ports(&cfg.bridge).await.map_err(ovsdb_err)? {
         if port.external_ids.contains_key("pod-name") && !attached.contains(&port.name) {

@@ -10,12 +10,12 @@ use clap::Parser;
 use std::time::Duration;
 
 use kakine::agent::live::{Live, LiveConfig};
-use kakine::agent::{self, AgentConfig};
-use kakine::observe::{
+use kakine::agent::observe::{
     serve_metrics, spawn_packet_ins, AuditConfig, AuditFormat, AuditLog, StatsSource,
 };
-use kakine::pipeline;
-use kakine::watch::DirSource;
+use kakine::agent::watch::DirSource;
+use kakine::agent::{self, AgentConfig};
+use kakine::datapath::pipeline;
 
 /// Command-line arguments.
 #[derive(Parser, Debug)]
@@ -135,7 +135,7 @@ async fn run() -> anyhow::Result<()> {
             p.ofport,
             p.key.to_string(),
             p.ip,
-            kakine::sandbox::mac_string(p.mac.0)
+            kakine::policy::mac::mac_string(p.mac.0)
         );
     }
     Ok(())

@@ -22,7 +22,7 @@ struct Args {
 enum Cmd {
     /// Run reachability scenario files through the reference evaluator.
     Test {
-        /// Scenario files (format: SCENARIOS.md).
+        /// Scenario files (format: docs/scenarios.md).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Print every probe with its deciding rules, not only the failing ones.
@@ -33,7 +33,7 @@ enum Cmd {
         /// vSwitch with the file's pods as network namespaces; probes answered by
         /// `ofproto/trace`; needs root).
         #[arg(long, default_value = "reference")]
-        engine: kakine::engine::Engine,
+        engine: kakine::lab::engine::Engine,
         /// With `--engine ovs`: answer probes with real TCP/UDP/SCTP traffic between the pods'
         /// namespaces instead of traces.
         #[arg(long)]
@@ -136,7 +136,7 @@ enum ProbeCmd {
         port: u16,
         /// tcp, udp or sctp.
         #[arg(long, value_enum, default_value = "tcp")]
-        protocol: kakine::probe::Transport,
+        protocol: kakine::lab::probe::Transport,
         /// Source port (default: any).
         #[arg(long, default_value_t = 0)]
         source_port: u16,
@@ -204,8 +204,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             traffic,
         } => {
             let engine = match (engine, traffic) {
-                (kakine::engine::Engine::Ovs(_), true) => {
-                    kakine::engine::Engine::Ovs(kakine::engine::OvsMode::Traffic)
+                (kakine::lab::engine::Engine::Ovs(_), true) => {
+                    kakine::lab::engine::Engine::Ovs(kakine::lab::engine::OvsMode::Traffic)
                 }
                 (_, true) => anyhow::bail!("--traffic needs --engine ovs"),
                 (e, false) => e,
@@ -216,7 +216,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let flag = stop.clone();
             let mut runner = tokio::task::spawn_blocking(move || {
-                kakine::scenario::run_files_until(
+                kakine::lab::scenario::run_files_until(
                     &files,
                     &mut std::io::stdout(),
                     explain,
@@ -301,17 +301,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 Some(t) => Some(match t.parse::<u8>() {
                     Ok(n) => n,
                     Err(_) => {
-                        kakine::pipeline::table(&t)
+                        kakine::datapath::pipeline::table(&t)
                             .map_err(|e| anyhow::anyhow!("--table {t}: {e}"))?
                             .id
                     }
                 }),
             };
-            let state = kakine::state::read_agent_state(&state_dir)?;
+            let state = kakine::agent::state::read_agent_state(&state_dir)?;
             if state.is_none() {
                 eprintln!(
                     "kakinectl: no {} in {}: rules and pods are shown by id",
-                    kakine::state::AGENT_STATE,
+                    kakine::agent::state::AGENT_STATE,
                     state_dir.display()
                 );
             }
@@ -322,13 +322,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let mut flows = conn.dump_flows(table).await?;
             flows.sort_by_key(|f| (f.table_id, std::cmp::Reverse(f.priority)));
             for f in &flows {
-                println!("{}", kakine::annotate::line(f, state.as_ref()));
+                println!("{}", kakine::agent::annotate::line(f, state.as_ref()));
             }
         }
         Cmd::Compile { dir, stats } => {
             let policies = kakine::agent::load_input(&dir)?;
-            let pods = kakine::compiler::offline_pods(&policies);
-            let compiled = kakine::compiler::compile(&policies, &pods, 1)?;
+            let pods = kakine::datapath::compiler::offline_pods(&policies);
+            let compiled = kakine::datapath::compiler::compile(&policies, &pods, 1)?;
             for w in &policies.warnings {
                 eprintln!("warning: {w}");
             }
@@ -336,7 +336,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 eprintln!("warning: {w}");
             }
             if stats {
-                print!("{}", kakine::stats::stats(&policies, &compiled));
+                print!("{}", kakine::datapath::stats::stats(&policies, &compiled));
                 return Ok(());
             }
             for f in &compiled.flows {
@@ -358,9 +358,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             clean,
         } => {
             if clean {
-                return kakine::demo::clean(&dir, &rundir);
+                return kakine::lab::demo::clean(&dir, &rundir);
             }
-            let opts = kakine::demo::DemoOptions {
+            let opts = kakine::lab::demo::DemoOptions {
                 input: dir,
                 rundir,
                 keep,
@@ -371,7 +371,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             let result = tokio::select! {
-                r = kakine::demo::run(&opts) => Some(r),
+                r = kakine::lab::demo::run(&opts) => Some(r),
                 _ = tokio::signal::ctrl_c() => None,
                 _ = term.recv() => None,
             };
@@ -396,7 +396,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     sctp,
                 },
         } => {
-            kakine::probe::serve(&tcp, &udp, &sctp, &name)?;
+            kakine::lab::probe::serve(&tcp, &udp, &sctp, &name)?;
         }
         Cmd::Probe {
             cmd:
@@ -409,13 +409,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 },
         } => {
             let timeout = Duration::from_millis(timeout_ms);
-            let o = kakine::probe::connect(protocol, ip, port, source_port, timeout)
+            let o = kakine::lab::probe::connect(protocol, ip, port, source_port, timeout)
                 .with_context(|| format!("{protocol:?} socket"))?;
             std::process::exit(o.exit_code());
         }
         Cmd::Probe {
             cmd: ProbeCmd::Echo { port },
-        } => kakine::soak::echo(port).with_context(|| format!("echo server on TCP {port}"))?,
+        } => kakine::lab::soak::echo(port).with_context(|| format!("echo server on TCP {port}"))?,
         Cmd::Probe {
             cmd:
                 ProbeCmd::Soak {
@@ -426,7 +426,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 },
         } => {
             let ms = Duration::from_millis;
-            let r = kakine::soak::soak(
+            let r = kakine::lab::soak::soak(
                 ip,
                 port,
                 Duration::from_secs_f64(seconds),

@@ -8,6 +8,7 @@ pub mod error;
 pub mod evaluate;
 pub mod lint;
 pub mod load;
+pub mod mac;
 pub mod model;
 pub mod model_v1alpha2;
 pub mod resolve;

@@ -2,7 +2,7 @@
 //!
 //! This is the contract between the policy front end (parsing, normalization, selection) and its
 //! two consumers: the reference evaluator ([`super::evaluate`]) and the flow compiler
-//! (`crate::compiler`). Both walk the same rules in the same precedence order; only the
+//! (`crate::datapath::compiler`). Both walk the same rules in the same precedence order; only the
 //! evaluator's verdict logic and the compiler's flows differ.
 
 use std::collections::BTreeSet;

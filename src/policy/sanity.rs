@@ -173,7 +173,7 @@ pub fn check_cluster(cluster: &Cluster) -> Result<(), Problem> {
             ));
         }
         if let Some(mac) = &pod.mac {
-            let mac = crate::sandbox::mac_string(*mac);
+            let mac = crate::policy::mac::mac_string(*mac);
             if let Some(other) = macs.insert(mac.clone(), key.clone()) {
                 return Err((
                     at("mac"),

@@ -1,0 +1,201 @@
+//! The standalone event source: a watched input directory.
+//!
+//! [`DirSource`] watches the directory with the `notify` crate (inotify on Linux) and turns a
+//! burst of file events (an editor's write-rename, `cp` of several files) into one
+//! [`SourceEvent`] after a quiet period, carrying the time of the first event of the burst so
+//! that realization latency is measured from the change, not from the end of the debounce. The
+//! event carries the whole input, loaded and resolved: the live agent diffs flows, not objects,
+//! so a snapshot is all it needs (the controller stream will deliver the same shape).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use std::collections::BTreeMap;
+
+use crate::policy::load::{self, Parsed};
+use crate::policy::resolved::ResolvedPolicies;
+
+/// One change of the source: the new input, or why it was rejected.
+#[derive(Debug)]
+pub struct SourceEvent {
+    /// When the first file event of this change was seen.
+    pub at: Instant,
+    /// The resolved input and its files (path, text), or the error naming file, object and field.
+    pub input: Result<Loaded, String>,
+}
+
+/// A loaded input: the resolved policies and the files read (path, text).
+pub type Loaded = (ResolvedPolicies, Vec<(PathBuf, String)>);
+
+/// Loads and resolves a directory, returning the files it read as well (for the last-good
+/// copy). Errors are one line naming the file, object and field.
+pub fn load(dir: &Path) -> Result<Loaded, String> {
+    Loader::default().load(dir)
+}
+
+/// A directory loader that keeps each file's parsed documents and parses again only the files
+/// whose text changed: a one-policy edit costs the parse of that file, not of the whole input.
+#[derive(Debug, Default)]
+pub struct Loader {
+    /// Path -> (text, its documents).
+    cache: BTreeMap<PathBuf, (String, Vec<Parsed>)>,
+}
+
+impl Loader {
+    /// [`load`], reusing the parse of every unchanged file.
+    pub fn load(&mut self, dir: &Path) -> Result<Loaded, String> {
+        let files = crate::agent::state::input_files(dir).map_err(|e| e.to_string())?;
+        let mut texts = Vec::with_capacity(files.len());
+        for path in &files {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            texts.push((path.clone(), text));
+        }
+        self.cache.retain(|p, _| files.contains(p));
+        for (path, text) in &texts {
+            if self.cache.get(path).is_some_and(|(t, _)| t == text) {
+                continue;
+            }
+            self.cache.remove(path);
+            let docs = load::parse_file(path, text).map_err(|e| e.to_string())?;
+            self.cache.insert(path.clone(), (text.clone(), docs));
+        }
+        let (cluster, objects) = load::assemble(
+            self.cache
+                .iter()
+                .map(|(p, (_, docs))| (p.as_path(), docs.as_slice())),
+        )
+        .map_err(|e| e.to_string())?;
+        let cluster = cluster.ok_or_else(|| load::no_cluster(dir).to_string())?;
+        let resolved = crate::policy::resolve(&cluster, &objects).map_err(|e| e.to_string())?;
+        Ok((resolved, texts))
+    }
+}
+
+/// A watched input directory; see the module docs.
+pub struct DirSource {
+    dir: PathBuf,
+    rx: mpsc::UnboundedReceiver<Instant>,
+    quiet: Duration,
+    /// The parse cache, shared with the blocking load task.
+    loader: std::sync::Arc<std::sync::Mutex<Loader>>,
+    /// The first file event of the change being debounced.
+    first: Option<Instant>,
+    /// The load of the change, once debounced.
+    loading: Option<tokio::task::JoinHandle<Result<Loaded, String>>>,
+    // Kept alive for the watch to last.
+    _watcher: notify::RecommendedWatcher,
+}
+
+impl DirSource {
+    /// Starts watching `dir`. `quiet` is the debounce: a change is reported once no file event
+    /// has arrived for that long (20 ms is plenty for editors and `cp`).
+    ///
+    /// Errors: the directory cannot be watched (missing, no inotify instances left).
+    pub fn new(dir: &Path, quiet: Duration) -> Result<Self, String> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            let relevant = match &ev {
+                Ok(e) => !matches!(e.kind, notify::EventKind::Access(_)),
+                Err(_) => true,
+            };
+            if relevant {
+                let _ = tx.send(Instant::now());
+            }
+        })
+        .map_err(|e| format!("watch {}: {e}", dir.display()))?;
+        watcher
+            .watch(dir, RecursiveMode::NonRecursive)
+            .map_err(|e| format!("watch {}: {e}", dir.display()))?;
+        Ok(DirSource {
+            dir: dir.to_path_buf(),
+            rx,
+            quiet,
+            loader: Default::default(),
+            first: None,
+            loading: None,
+            _watcher: watcher,
+        })
+    }
+
+    /// The directory's current content (no file event needed), through the parse cache.
+    pub async fn current(&self) -> SourceEvent {
+        let (dir, loader) = (self.dir.clone(), self.loader.clone());
+        let at = Instant::now();
+        let input =
+            tokio::task::spawn_blocking(move || loader.lock().expect("loader lock").load(&dir))
+                .await
+                .unwrap_or_else(|e| Err(format!("loading the input failed: {e}")));
+        SourceEvent { at, input }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The next change, loaded; `None` if the watcher stopped.
+    ///
+    /// Cancel-safe (it is polled in a `select!`): a change seen, or a load started, by a
+    /// dropped call is returned by the next one.
+    pub async fn next(&mut self) -> Option<SourceEvent> {
+        if self.loading.is_none() {
+            if self.first.is_none() {
+                self.first = Some(self.rx.recv().await?);
+            }
+            loop {
+                match tokio::time::timeout(self.quiet, self.rx.recv()).await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => return None,
+                    Err(_) => break,
+                }
+            }
+            let dir = self.dir.clone();
+            let loader = self.loader.clone();
+            self.loading = Some(tokio::task::spawn_blocking(move || {
+                loader.lock().expect("loader lock").load(&dir)
+            }));
+        }
+        let handle = self.loading.as_mut().expect("set above");
+        let input = handle
+            .await
+            .unwrap_or_else(|e| Err(format!("loading the input failed: {e}")));
+        self.loading = None;
+        let at = self.first.take().unwrap_or_else(Instant::now);
+        Some(SourceEvent { at, input })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_burst_of_writes_is_one_event_and_bad_input_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let mut src = DirSource::new(dir.path(), Duration::from_millis(50)).unwrap();
+        for f in crate::agent::state::input_files(&examples).unwrap() {
+            std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+        }
+        let ev = tokio::time::timeout(Duration::from_secs(5), src.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let (policies, files) = ev.input.unwrap();
+        assert_eq!(files.len(), 2);
+        assert!(!policies.rules.is_empty());
+        assert!(ev.at.elapsed() >= Duration::from_millis(50));
+
+        std::fs::write(dir.path().join("zz-bad.yaml"), "kind: [").unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), src.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let e = ev.input.unwrap_err();
+        assert!(e.contains("zz-bad.yaml"), "{e}");
+    }
+}

@@ -1,0 +1,211 @@
+//! The fixed flows of the pipeline and the per-pod flows, with the small flow builders the
+//! other parts share.
+
+use super::*;
+
+pub(super) fn with_cookie(mut f: FlowMod, round: u16, category: u8, object: u32) -> FlowMod {
+    f.cookie = cookie::make(round, category, object);
+    f
+}
+
+pub(super) fn t(name: &str) -> Result<TableRef, PipelineError> {
+    pipeline::table(name)
+}
+
+pub(super) fn ip() -> MatchField {
+    MatchField::EthType(ETH_TYPE_IP)
+}
+
+pub(super) fn ct(value: u32, mask: u32) -> MatchField {
+    MatchField::CtState(value, mask)
+}
+
+pub(super) fn load(field: regs::RegField, value: u32) -> Action {
+    Action::Load {
+        field: field.field(),
+        ofs: field.ofs,
+        n_bits: field.n_bits,
+        value: value.into(),
+    }
+}
+
+pub(super) fn reg_match(field: regs::RegField, value: u32) -> MatchField {
+    let (v, m) = field.match_value(value);
+    MatchField::Reg(field.reg, v, if m == u32::MAX { None } else { Some(m) })
+}
+
+/// The fixed flows of the pipeline: miss flows, conntrack, commit, output.
+pub(super) fn base_flows(flows: &mut Vec<FlowMod>, round: u16) -> Result<(), CompileError> {
+    let mut push = |f: FlowMod| flows.push(with_cookie(f, round, cookie::PIPELINE, 0));
+    for (i, _) in pipeline::TABLES.iter().enumerate() {
+        let tr = t(pipeline::TABLES[i].name)?;
+        if let Some(f) = tr.miss_flow()? {
+            push(f);
+        }
+    }
+    let arp = t("ArpResponder")?;
+    push(arp.flow(
+        prio::NORMAL,
+        Match(vec![MatchField::EthType(ETH_TYPE_ARP)]),
+        vec![apply(vec![Action::Output {
+            port: OFPP_NORMAL,
+            max_len: 0,
+        }])],
+    ));
+
+    let zone = t("ConntrackZone")?;
+    push(zone.flow(
+        prio::NORMAL,
+        Match(vec![ip()]),
+        vec![apply(vec![Action::Ct {
+            commit: false,
+            zone: regs::CT_ZONE,
+            table: Some(zone.next_id("ConntrackState")?),
+            exec: vec![],
+        }])],
+    ));
+
+    let state = t("ConntrackState")?;
+    let (inv, trk, new, est, rel) = (
+        ct_state::INV,
+        ct_state::TRK,
+        ct_state::NEW,
+        ct_state::EST,
+        ct_state::REL,
+    );
+    push(state.flow(
+        prio::NORMAL,
+        Match(vec![ct(inv | trk, inv | trk), ip()]),
+        vec![],
+    ));
+    for bit in [est, rel] {
+        push(state.flow(
+            prio::LOW,
+            Match(vec![ct(bit | trk, new | bit | trk), ip()]),
+            vec![state.goto("EgressMetric")?],
+        ));
+    }
+    push(state.flow(
+        prio::LOW - 1,
+        Match(vec![ct(new | trk, new | trk), ip()]),
+        vec![state.goto("EgressTier")?],
+    ));
+
+    let icls = t("IngressClassifier")?;
+    for bit in [est, rel] {
+        push(icls.flow(
+            prio::NORMAL,
+            Match(vec![ct(bit | trk, new | bit | trk), ip()]),
+            vec![icls.goto("IngressMetric")?],
+        ));
+    }
+
+    for (name, _) in [("EgressMetric", ()), ("IngressMetric", ())] {
+        let m = t(name)?;
+        let (v, mask) = regs::DENY_MARK.match_value(1);
+        push(m.flow(
+            prio::LOW,
+            Match(vec![MatchField::Reg(0, v, Some(mask))]),
+            vec![],
+        ));
+    }
+
+    let commit = t("ConntrackCommit")?;
+    let label_move = |reg: regs::RegField, ofs: u16| Action::Move {
+        src: reg.field(),
+        src_ofs: 0,
+        dst: Field::CtLabel,
+        dst_ofs: ofs,
+        n_bits: 32,
+    };
+    push(commit.flow(
+        prio::NORMAL,
+        Match(vec![ct(new | trk, new | trk), ip()]),
+        vec![
+            apply(vec![Action::Ct {
+                commit: true,
+                zone: regs::CT_ZONE,
+                table: None,
+                exec: vec![
+                    label_move(regs::INGRESS_RULE, regs::CT_LABEL_INGRESS_OFS),
+                    label_move(regs::EGRESS_RULE, regs::CT_LABEL_EGRESS_OFS),
+                ],
+            }]),
+            commit.goto("Output")?,
+        ],
+    ));
+
+    let output = t("Output")?;
+    let target = regs::TARGET_OFPORT;
+    push(output.flow(
+        prio::LOW,
+        Match::default(),
+        vec![apply(vec![Action::OutputReg {
+            field: target.field(),
+            ofs: target.ofs,
+            n_bits: target.n_bits,
+        }])],
+    ));
+    Ok(())
+}
+
+/// Per-pod flows: classification, ARP and IP anti-spoofing, L2 forwarding.
+pub(super) fn pod_flows(
+    flows: &mut Vec<FlowMod>,
+    local: &[LocalPod],
+    round: u16,
+) -> Result<(), CompileError> {
+    let cls = t("Classifier")?;
+    let arp_guard = t("ArpSpoofGuard")?;
+    let guard = t("SpoofGuard")?;
+    let l2 = t("L2Forwarding")?;
+    for pod in local {
+        // The object is the ofport: stable while the pod lives, so adding a pod leaves the
+        // other pods' flows (and cookies) alone.
+        let obj = pod.ofport;
+        let mut push = |f: FlowMod| flows.push(with_cookie(f, round, cookie::POD, obj));
+        let in_port = MatchField::InPort(pod.ofport);
+        push(cls.flow(
+            prio::NORMAL,
+            Match(vec![in_port.clone(), MatchField::EthType(ETH_TYPE_ARP)]),
+            vec![cls.goto("ArpSpoofGuard")?],
+        ));
+        push(cls.flow(
+            prio::LOW,
+            Match(vec![in_port.clone()]),
+            vec![
+                apply(vec![load(regs::PKT_SOURCE, regs::SOURCE_LOCAL_POD)]),
+                cls.goto("SpoofGuard")?,
+            ],
+        ));
+        push(arp_guard.flow(
+            prio::NORMAL,
+            Match(vec![
+                in_port.clone(),
+                MatchField::EthType(ETH_TYPE_ARP),
+                MatchField::ArpSpa(pod.ip, None),
+                MatchField::ArpSha(pod.mac, None),
+            ]),
+            vec![arp_guard.goto("ArpResponder")?],
+        ));
+        push(guard.flow(
+            prio::NORMAL,
+            Match(vec![
+                in_port,
+                MatchField::EthSrc(pod.mac, None),
+                ip(),
+                MatchField::Ipv4Src(pod.ip, None),
+            ]),
+            vec![guard.goto("ConntrackZone")?],
+        ));
+        push(l2.flow(
+            prio::NORMAL,
+            Match(vec![MatchField::EthDst(pod.mac, None)]),
+            vec![
+                apply(vec![load(regs::TARGET_OFPORT, pod.ofport)]),
+                l2.goto("IngressClassifier")?,
+            ],
+        ));
+    }
+    Ok(())
+}

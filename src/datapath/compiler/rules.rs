@@ -1,0 +1,343 @@
+//! Policy rules to conjunctive flows: each rule's applied-to, peer and service clauses, merged
+//! match flows, `conj_id` flows and priorities.
+
+use super::base::*;
+use super::clauses::*;
+use super::*;
+
+/// One clause's flows: each entry is the match fields of one flow (without eth_type).
+pub(super) type Clause = Vec<Vec<MatchField>>;
+
+/// A rule, or the part of a rule with one set of resolved named ports.
+pub(super) struct SubRule {
+    applied: Clause,
+    peers: Option<Clause>,
+    services: Option<Clause>,
+}
+
+pub(super) struct PolicyCompiler<'a> {
+    policies: &'a ResolvedPolicies,
+    local: BTreeMap<&'a PodKey, &'a LocalPod>,
+    pods: BTreeMap<&'a PodKey, &'a PodInfo>,
+    round: u16,
+    /// Conjunctive match flows, merged by (table, priority, match).
+    conj_flows: BTreeMap<(u8, u16, Match), (u32, Vec<Action>)>,
+}
+
+impl<'a> PolicyCompiler<'a> {
+    pub(super) fn new(policies: &'a ResolvedPolicies, local: &'a [LocalPod], round: u16) -> Self {
+        PolicyCompiler {
+            policies,
+            local: local.iter().map(|p| (&p.key, p)).collect(),
+            pods: policies.pods.iter().map(|p| (&p.key, p)).collect(),
+            round,
+            conj_flows: BTreeMap::new(),
+        }
+    }
+
+    pub(super) fn run(
+        mut self,
+        out: &mut Compiled,
+        previous: &Allocation,
+    ) -> Result<(), CompileError> {
+        let rules = &self.policies.rules;
+        let keys = rule_keys(rules);
+        let tables = rules
+            .iter()
+            .map(rule_table)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // Priorities, per table, in precedence order.
+        let mut orders: BTreeMap<&'static str, Vec<RuleKey>> = BTreeMap::new();
+        for (key, table) in keys.iter().zip(&tables) {
+            orders
+                .entry(table.table.name)
+                .or_default()
+                .push(key.clone());
+        }
+        let none = BTreeMap::new();
+        for (name, order) in &orders {
+            let prev = previous.priorities.get(name).unwrap_or(&none);
+            let a = band(name)
+                .assign(prev, order)
+                .map_err(|e| PipelineError::PriorityExhausted(format!("table {name}: {e}")))?;
+            out.moves.extend(a.moves.iter().map(|m| PriorityMove {
+                table: name,
+                rule: m.key.clone(),
+                from: m.from,
+                to: m.to,
+            }));
+            out.allocation.priorities.insert(name, a.to_map());
+        }
+
+        // Ids: part 0 of every rule first, so a fresh compile numbers rules 1..=N in order.
+        let subs: Vec<Vec<SubRule>> = rules.iter().map(|r| self.sub_rules(r)).collect();
+        let mut live: Vec<(RuleKey, u32)> = keys.iter().map(|k| (k.clone(), 0)).collect();
+        for (key, parts) in keys.iter().zip(&subs) {
+            live.extend((1..parts.len() as u32).map(|part| (key.clone(), part)));
+        }
+        out.allocation.ids = previous.ids.next(&live)?;
+        let ids = &out.allocation.ids;
+
+        let mut action_flows = Vec::new();
+        for (((rule, key), table), parts) in rules.iter().zip(&keys).zip(&tables).zip(subs) {
+            let table = *table;
+            let p = out.allocation.priorities[table.table.name][key];
+            let id = ids.get(&(key.clone(), 0)).expect("allocated");
+            let mut used = 0;
+            let mut dims = Vec::new();
+            for (part, sub) in parts.into_iter().enumerate() {
+                let conj = ids.get(&(key.clone(), part as u32)).expect("allocated");
+                dims.push((
+                    sub.peers.as_ref().map(Vec::len),
+                    sub.applied.len(),
+                    sub.services.as_ref().map(Vec::len),
+                ));
+                let mut clauses: Vec<Clause> = vec![sub.applied];
+                clauses.extend(sub.peers);
+                clauses.extend(sub.services);
+                if clauses.iter().any(|c| c.is_empty()) {
+                    continue; // a dimension that matches nothing: the rule never applies
+                }
+                if clauses.len() == 1 {
+                    clauses.push(vec![vec![]]);
+                }
+                let n = clauses.len() as u8;
+                used += 1 + clauses.iter().map(Vec::len).sum::<usize>();
+                for (k, clause) in clauses.into_iter().enumerate() {
+                    for fields in clause {
+                        let mut m = vec![ip()];
+                        m.extend(fields);
+                        let key = (table.id, p, Match(m));
+                        let entry = self.conj_flows.entry(key).or_insert((id, Vec::new()));
+                        entry.1.push(Action::Conjunction {
+                            id: conj,
+                            clause: k as u8 + 1,
+                            n_clauses: n,
+                        });
+                    }
+                }
+                action_flows.push(with_cookie(
+                    table.flow(
+                        p,
+                        Match(vec![ip(), MatchField::ConjId(conj)]),
+                        rule_actions(rule, id, table)?,
+                    ),
+                    self.round,
+                    cookie::POLICY,
+                    id,
+                ));
+            }
+            for f in metric_flows(rule, id)? {
+                used += 1;
+                action_flows.push(with_cookie(f, self.round, cookie::POLICY, id));
+            }
+            out.rules.push(CompiledRule {
+                id,
+                key: key.clone(),
+                rule: rule.id.clone(),
+                direction: rule.direction,
+                action: rule.action,
+                priority: p,
+                flows: used,
+                dims,
+            });
+        }
+        for ((table, priority, m), (rule_id, actions)) in std::mem::take(&mut self.conj_flows) {
+            let f = FlowMod::add(table, priority, m, vec![apply(actions)]);
+            out.flows
+                .push(with_cookie(f, self.round, cookie::POLICY, rule_id));
+        }
+        out.flows.extend(action_flows);
+        self.isolation_flows(out)?;
+        Ok(())
+    }
+
+    fn isolation_flows(&self, out: &mut Compiled) -> Result<(), CompileError> {
+        let eg = t("EgressDefault")?;
+        for key in &self.policies.isolated_egress {
+            if let Some(pod) = self.local.get(key) {
+                let f = eg.flow(
+                    prio::ISOLATION,
+                    Match(vec![ip(), MatchField::Ipv4Src(pod.ip, None)]),
+                    self.isolation_actions(key),
+                );
+                out.flows
+                    .push(with_cookie(f, self.round, cookie::ISOLATION, 1));
+            }
+        }
+        let ing = t("IngressDefault")?;
+        for key in &self.policies.isolated_ingress {
+            if let Some(pod) = self.local.get(key) {
+                let f = ing.flow(
+                    prio::ISOLATION,
+                    Match(vec![ip(), reg_match(regs::TARGET_OFPORT, pod.ofport)]),
+                    self.isolation_actions(key),
+                );
+                out.flows
+                    .push(with_cookie(f, self.round, cookie::ISOLATION, 2));
+            }
+        }
+        Ok(())
+    }
+
+    /// The actions of the isolation drop of `pod`: none (drop), or a metered copy to the agent
+    /// for the audit log when its namespace turns NetworkPolicy logging on.
+    fn isolation_actions(&self, pod: &PodKey) -> Vec<Instruction> {
+        if !self.policies.np_logging.contains(&pod.namespace) {
+            return vec![];
+        }
+        vec![apply(vec![to_agent(
+            packet_in::OP_LOG,
+            packet_in::ISOLATION_RULE,
+            meters::LOG,
+        )])]
+    }
+
+    /// The applied-to clause of a set of pods: only pods on this node are enforced here.
+    fn applied_clause<'k>(
+        &self,
+        dir: Direction,
+        pods: impl IntoIterator<Item = &'k PodKey>,
+    ) -> Clause {
+        let mut set = BTreeSet::new();
+        for key in pods {
+            if let Some(pod) = self.local.get(key) {
+                set.insert(match dir {
+                    Direction::Egress => vec![MatchField::Ipv4Src(pod.ip, None)],
+                    Direction::Ingress => vec![reg_match(regs::TARGET_OFPORT, pod.ofport)],
+                });
+            }
+        }
+        set.into_iter().collect()
+    }
+
+    fn peer_field(dir: Direction, net: Ipv4Net) -> Vec<MatchField> {
+        if net.prefix_len() == 0 {
+            return vec![];
+        }
+        let mask = if net.prefix_len() == 32 {
+            None
+        } else {
+            Some(net.netmask())
+        };
+        vec![match dir {
+            Direction::Egress => MatchField::Ipv4Dst(net.network(), mask),
+            Direction::Ingress => MatchField::Ipv4Src(net.network(), mask),
+        }]
+    }
+
+    fn peer_clause<'k>(
+        &self,
+        dir: Direction,
+        pods: impl IntoIterator<Item = &'k PodKey>,
+        blocks: &[crate::policy::resolved::IpBlock],
+        node_ips: &BTreeSet<Ipv4Addr>,
+    ) -> Clause {
+        let mut set = BTreeSet::new();
+        for key in pods {
+            if let Some(pod) = self.pods.get(key) {
+                set.insert(Self::peer_field(dir, Ipv4Net::from(pod.ip)));
+            }
+        }
+        for ip in node_ips {
+            set.insert(Self::peer_field(dir, Ipv4Net::from(*ip)));
+        }
+        for b in blocks {
+            for net in cidr_minus(b.cidr.trunc(), &b.except) {
+                set.insert(Self::peer_field(dir, net));
+            }
+        }
+        set.into_iter().collect()
+    }
+
+    /// Splits a rule by resolved named ports (OVS matches numbers, names resolve per
+    /// destination pod) and builds each part's clauses.
+    fn sub_rules(&self, rule: &ResolvedRule) -> Vec<SubRule> {
+        let dir = rule.direction;
+        let no_nodes = BTreeSet::new();
+        let (peer_pods, blocks, node_ips): (Option<&BTreeSet<PodKey>>, &[_], _) = match &rule.peers
+        {
+            Peers::Any => (None, &[], &no_nodes),
+            Peers::Set {
+                pods,
+                ip_blocks,
+                node_ips,
+            } => (Some(pods), ip_blocks.as_slice(), node_ips),
+        };
+        let peers_all = || peer_pods.map(|pods| self.peer_clause(dir, pods, blocks, node_ips));
+        let Some(services) = &rule.services else {
+            return vec![SubRule {
+                applied: self.applied_clause(dir, &rule.applied_to),
+                peers: peers_all(),
+                services: None,
+            }];
+        };
+        let (named, numeric): (Vec<&Service>, Vec<&Service>) = services
+            .iter()
+            .partition(|s| matches!(s.port, PortMatch::Named(_)));
+        let mut subs = Vec::new();
+        if !numeric.is_empty() || named.is_empty() {
+            subs.push(SubRule {
+                applied: self.applied_clause(dir, &rule.applied_to),
+                peers: peers_all(),
+                services: Some(service_clause(numeric.iter().copied().cloned())),
+            });
+        }
+        if named.is_empty() {
+            return subs;
+        }
+        // Destination pods of the named ports, grouped by what the names resolve to.
+        let destinations: Vec<&PodKey> = match dir {
+            Direction::Ingress => rule.applied_to.iter().collect(),
+            // A named port resolves only on a pod: the peer pods, and the pods whose address
+            // lies in an ipBlock peer (as the evaluator sees them).
+            Direction::Egress => match peer_pods {
+                Some(pods) => self
+                    .pods
+                    .iter()
+                    .filter(|(k, p)| pods.contains(**k) || blocks.iter().any(|b| b.contains(p.ip)))
+                    .map(|(k, _)| *k)
+                    .collect(),
+                None => self.pods.keys().copied().collect(),
+            },
+        };
+        let mut groups: BTreeMap<BTreeSet<Service>, Vec<&PodKey>> = BTreeMap::new();
+        for key in destinations {
+            let Some(pod) = self.pods.get(key) else {
+                continue;
+            };
+            let resolved: BTreeSet<Service> = named
+                .iter()
+                .filter_map(|s| {
+                    let PortMatch::Named(name) = &s.port else {
+                        return None;
+                    };
+                    pod.named_port(name, s.protocol).map(|n| Service {
+                        port: PortMatch::Range(n, n),
+                        ..(*s).clone()
+                    })
+                })
+                .collect();
+            if !resolved.is_empty() {
+                groups.entry(resolved).or_default().push(key);
+            }
+        }
+        for (ports, pods) in groups {
+            let services = Some(service_clause(ports));
+            subs.push(match dir {
+                Direction::Ingress => SubRule {
+                    applied: self.applied_clause(dir, pods),
+                    peers: peers_all(),
+                    services,
+                },
+                Direction::Egress => SubRule {
+                    applied: self.applied_clause(dir, &rule.applied_to),
+                    peers: Some(self.peer_clause(dir, pods, &[], &BTreeSet::new())),
+                    services,
+                },
+            });
+        }
+        subs
+    }
+}

@@ -1,0 +1,323 @@
+//! Verdict engines: the same probe answered by the reference evaluator, by the compiled
+//! pipeline running on the in-process flow-table interpreter ([`openflow::sim::FakeSwitch`]), or
+//! by a real Open vSwitch programmed by the agent ([`crate::lab::ovs_engine`]).
+//!
+//! The `sim` engine compiles the step's policies exactly as the agent does (every pod local, on
+//! ports 1..=N), applies the flow_mods to a FakeSwitch and sends one packet per probe. The verdict
+//! is where the packet went: output to the server's port = allow; a packet-in whose userdata
+//! says Reject (`controller(userdata=01.02.<rule id>)` in the metric table) = reject, which the
+//! agent answers with RST / ICMP; anything else = deny. The deciding rules come from the cookies
+//! of the `conj_id` flows the packet hit, and for a reject from the packet-in's rule id.
+
+use std::collections::BTreeMap;
+
+use openflow::sim::{FakeSwitch, OutPort, Packet};
+
+use crate::datapath::compiler::{self, cookie, CompiledRule, LocalPod};
+use crate::datapath::pipeline::packet_in;
+pub use crate::lab::ovs_engine::{OvsEngine, OvsStep};
+use crate::policy::resolved::{Direction, PodKey, Protocol, ResolvedPolicies, RuleAction, RuleRef};
+use crate::policy::{evaluate, Cluster, Decision, Destination, Probe, Verdict};
+
+/// Which engine answers probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// `policy::evaluate`, straight from the policy model.
+    Reference,
+    /// The compiled flows on the FakeSwitch.
+    Sim,
+    /// The agent programming a sandbox Open vSwitch, pods as network namespaces.
+    Ovs(OvsMode),
+}
+
+/// How the `ovs` engine answers a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OvsMode {
+    /// `ofproto/trace` of the probe's first packet as a new connection.
+    Trace,
+    /// A real TCP/UDP/SCTP attempt between the pods' namespaces (`kakinectl probe connect`).
+    Traffic,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "reference" => Ok(Engine::Reference),
+            "sim" => Ok(Engine::Sim),
+            "ovs" => Ok(Engine::Ovs(OvsMode::Trace)),
+            other => Err(format!(
+                "unknown engine {other:?} (expected reference, sim or ovs)"
+            )),
+        }
+    }
+}
+
+/// What an engine keeps across the steps of one scenario file: nothing for the in-process
+/// engines; the sandbox OVS and the pods for `ovs`. Dropping it stops and deletes them.
+pub enum Backend {
+    /// The reference evaluator or the FakeSwitch (each step loads from scratch).
+    InProcess(Engine),
+    /// A sandbox OVS with the file's pods.
+    Ovs(Box<OvsEngine>),
+}
+
+impl Backend {
+    /// Prepares `engine` for the scenario file whose world is `cluster` (for `ovs`: starts the
+    /// sandbox and makes the pods).
+    pub fn start(engine: Engine, cluster: &Cluster) -> Result<Self, String> {
+        Ok(match engine {
+            Engine::Ovs(mode) => Backend::Ovs(Box::new(OvsEngine::start(cluster, mode)?)),
+            other => Backend::InProcess(other),
+        })
+    }
+
+    /// Loads one step's policies (for `ovs`: one agent realization, one bundle).
+    pub fn load<'a>(&'a mut self, policies: &'a ResolvedPolicies) -> Result<Oracle<'a>, String> {
+        match self {
+            Backend::InProcess(engine) => Oracle::new(*engine, policies),
+            Backend::Ovs(ovs) => Ok(Oracle::Ovs(ovs.load(policies)?)),
+        }
+    }
+}
+
+/// An engine loaded with one set of resolved policies.
+pub enum Oracle<'a> {
+    /// The reference evaluator.
+    Reference(&'a ResolvedPolicies),
+    /// The compiled pipeline on a FakeSwitch.
+    Sim(Box<SimEngine>),
+    /// The policies realized by the agent on a sandbox OVS.
+    Ovs(OvsStep<'a>),
+}
+
+impl<'a> Oracle<'a> {
+    /// Loads `policies` into an in-process `engine` (`ovs` needs a [`Backend`]). Errors: the
+    /// compiler or the FakeSwitch refused the flows.
+    pub fn new(engine: Engine, policies: &'a ResolvedPolicies) -> Result<Self, String> {
+        Ok(match engine {
+            Engine::Reference => Oracle::Reference(policies),
+            Engine::Sim => Oracle::Sim(Box::new(SimEngine::new(policies)?)),
+            Engine::Ovs(_) => {
+                return Err("the ovs engine runs in a Backend (sandbox OVS and pods)".into())
+            }
+        })
+    }
+
+    /// Answers a probe.
+    pub fn decide(&mut self, probe: &Probe) -> Result<Decision, String> {
+        match self {
+            Oracle::Reference(p) => Ok(evaluate(p, probe)),
+            Oracle::Sim(s) => s.decide(probe),
+            Oracle::Ovs(o) => o.decide(probe),
+        }
+    }
+
+    /// Answers many probes, at once where the engine can (real traffic runs concurrently).
+    pub fn decide_all(&mut self, probes: &[Probe]) -> Vec<Result<Decision, String>> {
+        match self {
+            Oracle::Ovs(o) => o.decide_all(probes),
+            _ => probes.iter().map(|p| self.decide(p)).collect(),
+        }
+    }
+
+    /// What the engine wants the reader to know about the answers so far (e.g. probes answered
+    /// by a trace because the kernel cannot carry their protocol).
+    pub fn notes(&self) -> Vec<String> {
+        match self {
+            Oracle::Ovs(o) => o.notes(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The compiled pipeline of a policy set on a FakeSwitch.
+pub struct SimEngine {
+    switch: FakeSwitch,
+    pods: BTreeMap<PodKey, LocalPod>,
+    rules: Vec<CompiledRule>,
+}
+
+impl SimEngine {
+    /// Compiles `policies` with every pod local and installs the flows — as the encoded
+    /// FLOW_MOD bytes the agent would send to OVS, so the codec is part of what is checked.
+    pub fn new(policies: &ResolvedPolicies) -> Result<Self, String> {
+        let local = compiler::offline_pods(policies);
+        let compiled = compiler::compile(policies, &local, 1).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        for (xid, f) in compiled.flows.iter().enumerate() {
+            openflow::Message::FlowMod(f.clone()).emit(xid as u32, &mut bytes);
+        }
+        let mut switch = FakeSwitch::new();
+        switch
+            .apply_message(&bytes)
+            .map_err(|e| format!("FakeSwitch refused the flows: {e}"))?;
+        Ok(SimEngine {
+            switch,
+            pods: local.into_iter().map(|p| (p.key.clone(), p)).collect(),
+            rules: compiled.rules,
+        })
+    }
+
+    /// Sends one new connection's first packet for `probe` and reads the verdict.
+    pub fn decide(&mut self, probe: &Probe) -> Result<Decision, String> {
+        let from = self
+            .pods
+            .get(&probe.from)
+            .ok_or_else(|| format!("no pod {}", probe.from))?;
+        let to = match &probe.to {
+            Destination::Pod(k) => self.pods.get(k),
+            Destination::Ip(ip) => self.pods.values().find(|p| p.ip == *ip),
+        }
+        .ok_or_else(|| format!("destination {} is not a pod of this node", probe.to))?;
+        // Each probe is a new connection: no conntrack state from earlier probes. A probe that
+        // does not fix its source port uses 0, which no realistic sourcePort range covers (the
+        // evaluator lets such a probe match no source-port rule).
+        self.switch.conntrack_mut().flush();
+        let sport = probe.source_port.unwrap_or(0);
+        let pkt = match probe.protocol {
+            Protocol::Tcp => Packet::tcp(
+                from.ofport,
+                from.mac,
+                to.mac,
+                from.ip,
+                to.ip,
+                sport,
+                probe.port,
+            ),
+            Protocol::Udp => Packet::udp(
+                from.ofport,
+                from.mac,
+                to.mac,
+                from.ip,
+                to.ip,
+                sport,
+                probe.port,
+            ),
+            Protocol::Sctp => Packet::sctp(
+                from.ofport,
+                from.mac,
+                to.mac,
+                from.ip,
+                to.ip,
+                sport,
+                probe.port,
+            ),
+            Protocol::Icmp => {
+                let (icmp_type, icmp_code) = ((probe.port >> 8) as u8, probe.port as u8);
+                Packet::icmp(
+                    from.ofport,
+                    from.mac,
+                    to.mac,
+                    from.ip,
+                    to.ip,
+                    icmp_type,
+                    icmp_code,
+                )
+            }
+        };
+        let trace = self.switch.trace(&pkt).map_err(|e| e.to_string())?;
+        let hits: Vec<Hit> = trace
+            .steps
+            .iter()
+            .filter(|step| step.priority.is_some())
+            .map(|step| Hit {
+                cookie: step.cookie,
+                conj: step.conj_id.is_some(),
+            })
+            .collect();
+        // A reject is what the flows say: the packet ends at the controller with a Reject
+        // packet-in.
+        let to_agent = trace.verdict.outputs == [OutPort::Controller]
+            && trace
+                .verdict
+                .packet_ins
+                .iter()
+                .any(|u| packet_in::is_reject(u));
+        Ok(decision_from_hits(
+            &hits,
+            &self.rules,
+            trace.verdict.is_output_to(to.ofport),
+            to_agent,
+            format!("FakeSwitch: {}", trace.verdict),
+        ))
+    }
+}
+
+/// A flow a packet matched on its way through the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hit {
+    /// The flow's cookie.
+    pub cookie: u64,
+    /// Whether the flow matches on `conj_id` (a rule's action flow).
+    pub conj: bool,
+}
+
+/// The decision of a packet's path, the same for every engine that runs the compiled flows:
+/// `output` (reached the server's port) = allow; otherwise a Reject rule's flow = reject, any
+/// other drop = deny; a Reject rule's packet must also have been handed to the agent
+/// (`to_agent`), as the flows do. The deciding rules are the rules of the `conj_id` flows hit (a Pass decides
+/// nothing); with no denying rule, the K8s isolation drop of each direction that has one.
+pub(crate) fn decision_from_hits(
+    hits: &[Hit],
+    rules: &[CompiledRule],
+    output: bool,
+    to_agent: bool,
+    reason: String,
+) -> Decision {
+    let mut egress = None;
+    let mut ingress = None;
+    let mut deny_action = None;
+    for hit in hits {
+        let (_, category, object) = cookie::split(hit.cookie);
+        if !hit.conj || category != cookie::POLICY {
+            continue;
+        }
+        let Some(rule) = rules.iter().find(|r| r.id == object) else {
+            continue;
+        };
+        if rule.action == RuleAction::Pass {
+            continue; // a Pass decides nothing; what comes after it does
+        }
+        match rule.direction {
+            Direction::Egress => egress = Some(rule.rule.clone()),
+            Direction::Ingress => ingress = Some(rule.rule.clone()),
+        }
+        if matches!(rule.action, RuleAction::Drop | RuleAction::Reject) {
+            deny_action = Some(rule.action);
+        }
+    }
+    let isolation = |dir: &str| RuleRef {
+        kind: "NetworkPolicy".into(),
+        policy: "<k8s-isolation>".into(),
+        tier: "k8s".into(),
+        rule: format!("default-deny-{dir}"),
+    };
+    let verdict = if output {
+        Verdict::Allow
+    } else if deny_action == Some(RuleAction::Reject) && to_agent {
+        // The flows hand a rejected packet to the agent, which answers with RST / ICMP.
+        Verdict::Reject
+    } else {
+        if deny_action.is_none() {
+            // No rule denied it: the K8s isolation drop of the first direction that has one.
+            for hit in hits {
+                let (_, category, object) = cookie::split(hit.cookie);
+                if category == cookie::ISOLATION {
+                    if object == 1 && egress.is_none() {
+                        egress = Some(isolation("egress"));
+                    } else if object == 2 && ingress.is_none() {
+                        ingress = Some(isolation("ingress"));
+                    }
+                }
+            }
+        }
+        Verdict::Deny
+    };
+    Decision {
+        verdict,
+        egress,
+        ingress,
+        reason,
+    }
+}

@@ -1,0 +1,13 @@
+//! The test bench, never imported by the product: a sandbox Open vSwitch, pods as network
+//! namespaces, real-traffic probes and soak connections, the demo, and the scenario runner with
+//! its three engines (reference evaluator, in-process FakeSwitch, real OVS).
+
+pub mod demo;
+pub mod engine;
+pub mod ovs_engine;
+pub mod pods;
+pub mod probe;
+pub mod sandbox;
+pub mod scenario;
+pub mod soak;
+pub mod unixctl;
