@@ -1,0 +1,378 @@
+//! The Antrea and Kubernetes policy objects, and the set of every object of an input.
+
+use std::path::PathBuf;
+
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+
+use super::de::*;
+use crate::policy::resolved::{Protocol, RuleAction};
+use crate::policy::selector::LabelSelector;
+
+// ---------------------------------------------------------------------------------------------
+// Policy objects
+
+/// `metadata` of an object (other keys such as `labels` or `annotations` are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ObjectMeta {
+    /// Name.
+    pub name: String,
+    /// Namespace, for namespaced kinds.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// Where an object was read from, for error messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// File (empty for objects built in code).
+    pub file: PathBuf,
+}
+
+/// A `Tier` (`crd.kakine.io/v1beta1` or `crd.antrea.io/v1beta1`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tier {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: TierSpec,
+    /// Source file.
+    pub origin: Origin,
+}
+
+/// `Tier.spec`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierSpec {
+    /// Priority, 0..=255, lower first; unique among tiers.
+    pub priority: i64,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Which Antrea-native policy kind an [`AntreaPolicy`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AntreaKind {
+    /// Cluster-scoped `ClusterNetworkPolicy`.
+    Cluster,
+    /// Namespaced Antrea `NetworkPolicy`; selectors default to its own namespace.
+    Namespaced,
+}
+
+/// A `ClusterNetworkPolicy` or Antrea `NetworkPolicy`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AntreaPolicy {
+    /// Which kind.
+    pub kind: AntreaKind,
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: AntreaPolicySpec,
+    /// Source file.
+    pub origin: Origin,
+}
+
+/// Spec shared by ClusterNetworkPolicy and Antrea NetworkPolicy.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AntreaPolicySpec {
+    /// Tier name (default `application`).
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Priority inside the tier, 1.0..=10000.0, lower first.
+    pub priority: f64,
+    /// Pods the policy applies to (unless a rule has its own `appliedTo`).
+    #[serde(default)]
+    pub applied_to: Vec<AppliedTo>,
+    /// Ingress rules, in order.
+    #[serde(default)]
+    pub ingress: Vec<AntreaRule>,
+    /// Egress rules, in order.
+    #[serde(default)]
+    pub egress: Vec<AntreaRule>,
+}
+
+/// An `appliedTo` entry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppliedTo {
+    /// Pod selector.
+    #[serde(default)]
+    pub pod_selector: Option<LabelSelector>,
+    /// Namespace selector.
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+    /// ClusterGroup name (a Group of the policy's namespace for an Antrea NetworkPolicy).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Pods running as this service account.
+    #[serde(default)]
+    pub service_account: Option<ServiceAccountRef>,
+}
+
+/// A `serviceAccount` appliedTo or peer: the pods running as `namespace/name`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountRef {
+    /// Service account name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+}
+
+/// A rule's `protocols` entry (only ICMP is implemented).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleProtocol {
+    /// ICMP, optionally one type and code.
+    #[serde(default)]
+    pub icmp: Option<IcmpProtocol>,
+}
+
+/// `protocols[].icmp`: absent type (or code) = any.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IcmpProtocol {
+    /// ICMP type, 0..=255.
+    #[serde(default)]
+    pub icmp_type: Option<u8>,
+    /// ICMP code, 0..=255 (needs `icmpType`).
+    #[serde(default)]
+    pub icmp_code: Option<u8>,
+}
+
+/// `namespaces` of an Antrea peer: the namespace of each applied-to pod, or the namespaces
+/// sharing its values for some label keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PeerNamespaces {
+    /// `Self`: the applied-to pod's own namespace.
+    #[serde(default, rename = "match")]
+    pub match_: Option<NamespaceMatch>,
+    /// Label keys whose values must equal those of the applied-to pod's namespace.
+    #[serde(default)]
+    pub same_labels: Vec<String>,
+}
+
+/// `namespaces.match` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum NamespaceMatch {
+    /// The applied-to pod's own namespace.
+    #[serde(rename = "Self")]
+    Self_,
+}
+
+/// A rule of an Antrea-native policy.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AntreaRule {
+    /// Action.
+    #[serde(deserialize_with = "de_action")]
+    pub action: RuleAction,
+    /// Rule name (generated `ingress-0` style when absent).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Sources (ingress rules); absent or empty = any.
+    #[serde(default)]
+    pub from: Vec<AntreaPeer>,
+    /// Destinations (egress rules); absent or empty = any.
+    #[serde(default)]
+    pub to: Vec<AntreaPeer>,
+    /// Ports; absent or empty (with `protocols` also empty) = all traffic.
+    #[serde(default)]
+    pub ports: Vec<PolicyPort>,
+    /// Non-port protocols (ICMP), in union with `ports`.
+    #[serde(default)]
+    pub protocols: Vec<RuleProtocol>,
+    /// Rule-level appliedTo, overriding the policy's.
+    #[serde(default)]
+    pub applied_to: Vec<AppliedTo>,
+    /// Audit logging: the agent logs the packets this rule decides (no effect on verdicts).
+    #[serde(default)]
+    pub enable_logging: bool,
+    /// Audit log label, copied into each audit-log line of the rule.
+    #[serde(default)]
+    pub log_label: Option<String>,
+}
+
+/// A peer of an Antrea-native rule.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AntreaPeer {
+    /// Pod selector (all namespaces for ClusterNetworkPolicy, own namespace for ANNP).
+    #[serde(default)]
+    pub pod_selector: Option<LabelSelector>,
+    /// Namespace selector.
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+    /// IP block.
+    #[serde(default)]
+    pub ip_block: Option<IpBlockSpec>,
+    /// ClusterGroup name (a Group of the policy's namespace for an Antrea NetworkPolicy).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// The applied-to pod's own namespace (`match: Self`) or namespaces sharing label values
+    /// (`sameLabels`); ClusterNetworkPolicy only, exclusive with `namespaceSelector`.
+    #[serde(default)]
+    pub namespaces: Option<PeerNamespaces>,
+    /// Pods running as this service account.
+    #[serde(default)]
+    pub service_account: Option<ServiceAccountRef>,
+    /// Nodes, by label: their IPs.
+    #[serde(default)]
+    pub node_selector: Option<LabelSelector>,
+}
+
+/// An `ipBlock`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpBlockSpec {
+    /// The block.
+    #[serde(deserialize_with = "de_cidr")]
+    pub cidr: Ipv4Net,
+    /// Excluded sub-blocks.
+    #[serde(default, deserialize_with = "de_cidrs")]
+    pub except: Vec<Ipv4Net>,
+}
+
+/// A `ports` entry (Antrea and K8s share the shape).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyPort {
+    /// Protocol (default TCP).
+    #[serde(default = "tcp", deserialize_with = "de_protocol")]
+    pub protocol: Protocol,
+    /// Port number or container port name; absent = all ports.
+    #[serde(default)]
+    pub port: Option<PortValue>,
+    /// Last port of a range starting at `port`.
+    #[serde(default)]
+    pub end_port: Option<u16>,
+    /// Source port (Antrea-native only).
+    #[serde(default)]
+    pub source_port: Option<u16>,
+    /// Last source port of a range starting at `sourcePort`.
+    #[serde(default)]
+    pub source_end_port: Option<u16>,
+}
+
+/// An int-or-string port.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged, expecting = "a port number or a container port name")]
+pub enum PortValue {
+    /// A number.
+    Number(u16),
+    /// A named container port.
+    Name(String),
+}
+
+/// A `ClusterGroup`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterGroup {
+    /// Metadata.
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: ClusterGroupSpec,
+    /// Source file.
+    pub origin: Origin,
+}
+
+/// `ClusterGroup.spec`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterGroupSpec {
+    /// Pod selector (all namespaces unless `namespaceSelector` narrows it).
+    #[serde(default)]
+    pub pod_selector: Option<LabelSelector>,
+    /// Namespace selector.
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+    /// IP blocks.
+    #[serde(default)]
+    pub ip_blocks: Vec<IpBlockSpec>,
+    /// Member groups (one level: a child may not have children), in union with the above.
+    #[serde(default)]
+    pub child_groups: Vec<String>,
+}
+
+/// A `networking.k8s.io/v1` NetworkPolicy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct K8sNetworkPolicy {
+    /// Metadata (namespace required; `default` when absent).
+    pub metadata: ObjectMeta,
+    /// Spec.
+    pub spec: K8sPolicySpec,
+    /// Source file.
+    pub origin: Origin,
+}
+
+/// A K8s `policyTypes` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum PolicyType {
+    /// Ingress isolation.
+    Ingress,
+    /// Egress isolation.
+    Egress,
+}
+
+/// K8s `NetworkPolicy.spec`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct K8sPolicySpec {
+    /// Pods of the policy's namespace it selects.
+    pub pod_selector: LabelSelector,
+    /// Explicit policy types; see [`K8sPolicySpec::effective_policy_types`].
+    #[serde(default)]
+    pub policy_types: Option<Vec<PolicyType>>,
+    /// Ingress rules.
+    #[serde(default)]
+    pub ingress: Vec<K8sRule>,
+    /// Egress rules.
+    #[serde(default)]
+    pub egress: Vec<K8sRule>,
+}
+
+impl K8sPolicySpec {
+    /// `(ingress, egress)` isolation: `policyTypes` when given, else Ingress always and Egress
+    /// when the policy has egress rules (the API server's defaulting).
+    pub fn effective_policy_types(&self) -> (bool, bool) {
+        match &self.policy_types {
+            Some(types) => (
+                types.contains(&PolicyType::Ingress),
+                types.contains(&PolicyType::Egress),
+            ),
+            None => (true, !self.egress.is_empty()),
+        }
+    }
+}
+
+/// A K8s NetworkPolicy ingress or egress rule.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct K8sRule {
+    /// Sources (ingress); absent or empty = all.
+    #[serde(default)]
+    pub from: Vec<K8sPeer>,
+    /// Destinations (egress); absent or empty = all.
+    #[serde(default)]
+    pub to: Vec<K8sPeer>,
+    /// Ports; absent or empty = all.
+    #[serde(default)]
+    pub ports: Vec<PolicyPort>,
+}
+
+/// A K8s NetworkPolicy peer.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct K8sPeer {
+    /// Pod selector (the policy's namespace unless `namespaceSelector` is given).
+    #[serde(default)]
+    pub pod_selector: Option<LabelSelector>,
+    /// Namespace selector.
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+    /// IP block.
+    #[serde(default)]
+    pub ip_block: Option<IpBlockSpec>,
+}
