@@ -1,0 +1,185 @@
+//! The live loop: source changes, reconnects, drift checks and retries with backoff.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openflow::conn::AsyncEvent;
+
+use crate::agent::watch::{DirSource, SourceEvent};
+
+use super::*;
+
+impl Live {
+    /// Runs until `shutdown` resolves: source changes, reconnects, drift checks and retries.
+    /// `source` is `None` when only the persisted state is enforced.
+    pub async fn run(
+        mut self,
+        mut source: Option<DirSource>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let drift_every = if self.cfg.drift_interval.is_zero() {
+            Duration::from_secs(3600 * 24 * 365)
+        } else {
+            self.cfg.drift_interval
+        };
+        let mut drift = tokio::time::interval(drift_every);
+        drift.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        drift.tick().await;
+        // What to redo after a failure: a source input or a resync.
+        let mut pending: Option<Pending> = None;
+        let mut backoff = Backoff::new();
+        let mut retry_at: Option<tokio::time::Instant> = None;
+        // Once a second: the input directory if it could not be watched yet, and pods whose
+        // interface appeared or went away.
+        let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut told_missing = false;
+        if let Some(src) = &source {
+            // The source's current content (no file event happened yet).
+            pending = Some(Pending::Input(src.current().await));
+            retry_at = Some(tokio::time::Instant::now());
+        }
+        loop {
+            let retry = async {
+                match retry_at {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return,
+                ev = next_source(&mut source) => {
+                    match ev {
+                        Some(ev) => { pending = Some(Pending::Input(ev)); retry_at = Some(tokio::time::Instant::now()); backoff = Backoff::new(); }
+                        None => { tracing::error!("the input directory watch stopped"); source = None; }
+                    }
+                }
+                ev = self.events.next() => match ev {
+                    Some(AsyncEvent::Reconnected { .. }) => {
+                        self.stats.openflow_reconnects += 1;
+                        self.metrics.reconnect("openflow");
+                        tracing::warn!("OpenFlow connection back: reinstalling");
+                        if !matches!(pending, Some(Pending::Input(_))) {
+                            pending = Some(Pending::Resync(Instant::now()));
+                        }
+                        retry_at = Some(tokio::time::Instant::now());
+                    }
+                    Some(AsyncEvent::Disconnected(reason)) => tracing::warn!("OpenFlow connection lost ({reason:?}); reconnecting"),
+                    Some(AsyncEvent::Message { .. }) => {}
+                    None => { tracing::error!("OpenFlow connection ended"); return; }
+                },
+                _ = housekeeping.tick(), if pending.is_none() => {
+                    if source.is_none() {
+                        match DirSource::new(&self.cfg.agent.input, self.cfg.quiet) {
+                            Ok(src) => {
+                                tracing::info!("watching {}", self.cfg.agent.input.display());
+                                pending = Some(Pending::Input(src.current().await));
+                                retry_at = Some(tokio::time::Instant::now());
+                                source = Some(src);
+                                told_missing = false;
+                            }
+                            Err(e) if !told_missing => {
+                                tracing::warn!("{e}; retrying every second");
+                                told_missing = true;
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    if pending.is_none() && self.interfaces_changed() {
+                        tracing::info!("a pod interface appeared or went away: attaching again");
+                        pending = Some(Pending::Reattach(Instant::now()));
+                        retry_at = Some(tokio::time::Instant::now());
+                    }
+                }
+                _ = drift.tick(), if pending.is_none() => {
+                    if self.db.as_ref().is_none_or(|db| !db.is_connected()) {
+                        self.db = None;
+                        if let Err(e) = self.db().await { tracing::warn!("{e}"); }
+                    }
+                    if let Err(e) = self.check_drift().await { tracing::warn!("drift check: {e}"); }
+                }
+                _ = retry => {
+                    let outcome = match pending.take() {
+                        Some(Pending::Input(ev)) => {
+                            let at = ev.at;
+                            match ev.input {
+                                Err(e) => { self.stats.rejected += 1; tracing::error!("input rejected, the previous policy stays enforced: {e}"); Ok(()) }
+                                Ok((p, files)) => {
+                                    let p = Arc::new(p);
+                                    match self.realize(p.clone(), Some(files.clone()), Kind::Update, at).await {
+                                        Ok(_) => Ok(()),
+                                        Err(e) => { pending = Some(Pending::Input(SourceEvent { at, input: Ok(((*p).clone(), files)) })); Err(e) }
+                                    }
+                                }
+                            }
+                        }
+                        Some(Pending::Reattach(at)) => match self.current.clone() {
+                            Some(p) => match self.realize(p, None, Kind::Update, at).await {
+                                Ok(_) => Ok(()),
+                                Err(e) => { pending = Some(Pending::Reattach(at)); Err(e) }
+                            },
+                            None => Ok(()),
+                        },
+                        Some(Pending::Resync(at)) => match self.resync(at).await {
+                            Ok(()) => Ok(()),
+                            Err(e) => { pending = Some(Pending::Resync(at)); Err(e) }
+                        },
+                        None => Ok(()),
+                    };
+                    match outcome {
+                        Ok(()) => { retry_at = None; backoff = Backoff::new(); }
+                        Err(e) => {
+                            let d = backoff.next();
+                            tracing::error!("{e}; retrying in {} ms", d.as_millis());
+                            retry_at = Some(tokio::time::Instant::now() + d);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Pending {
+    Input(SourceEvent),
+    Resync(Instant),
+    /// Pod interfaces changed: attach and realize the current input again.
+    Reattach(Instant),
+}
+
+async fn next_source(source: &mut Option<DirSource>) -> Option<SourceEvent> {
+    match source {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands the heap pages freed by a realization (the compile's flow_mods, the bundle) back to
+/// the kernel: glibc keeps them otherwise, and a 100k-flow compile would stay in the agent's
+/// RSS for good (`malloc_trim(3)`).
+#[allow(unsafe_code)]
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own arenas; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Exponential backoff: 100 ms doubling to 5 s.
+pub(super) struct Backoff(Duration);
+
+impl Backoff {
+    pub(super) fn new() -> Self {
+        Backoff(Duration::from_millis(100))
+    }
+    pub(super) fn next(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        d
+    }
+    pub(super) async fn wait(&mut self) {
+        tokio::time::sleep(self.next()).await;
+    }
+}
