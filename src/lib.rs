@@ -5,6 +5,8 @@
 //!
 //! - [`policy`]: the input models (Antrea, Kubernetes, network-policy-api), loading, validation,
 //!   lint, selector resolution and the reference evaluator (pure);
+//! - [`grouping`]: label sets, selectors and groups in one incremental index, spans, and a
+//!   node's view: what the resolved rules are derived from (pure);
 //! - [`datapath`]: the OVS pipeline declared as data, the compiler from resolved rules to
 //!   flow_mods, the priority and id allocators, the reconciler's diff into one bundle, and the
 //!   flow statistics (pure);
@@ -15,5 +17,6 @@
 
 pub mod agent;
 pub mod datapath;
+pub mod grouping;
 pub mod lab;
 pub mod policy;

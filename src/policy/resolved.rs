@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
@@ -24,6 +25,10 @@ impl std::fmt::Display for PodKey {
         write!(f, "{}/{}", self.namespace, self.name)
     }
 }
+
+/// A set of pods shared by every rule that selects it (a group's members), never copied per
+/// rule.
+pub type PodSet = Arc<BTreeSet<PodKey>>;
 
 /// Traffic direction relative to the applied-to pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -165,7 +170,7 @@ pub enum Peers {
     /// The union of these pods and these IP blocks (empty = matches nothing).
     Set {
         /// Pods selected by podSelector / namespaceSelector / group peers.
-        pods: BTreeSet<PodKey>,
+        pods: PodSet,
         /// ipBlock / networks peers.
         ip_blocks: Vec<IpBlock>,
         /// IPs of the nodes selected by nodeSelector / nodes peers.
@@ -252,7 +257,7 @@ pub struct ResolvedRule {
     /// Action (always `Allow` for K8s NetworkPolicy).
     pub action: RuleAction,
     /// Pods the rule is enforced on (sources for egress, destinations for ingress).
-    pub applied_to: BTreeSet<PodKey>,
+    pub applied_to: PodSet,
     /// Peers (destinations for egress, sources for ingress).
     pub peers: Peers,
     /// `None` = all traffic; `Some(list)` = the union of the entries (an empty list matches

@@ -10,7 +10,7 @@ use serde::Deserialize;
 pub type Labels = BTreeMap<String, String>;
 
 /// A label selector; the empty selector selects everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LabelSelector {
     /// Every key must be present with exactly this value.
@@ -22,7 +22,7 @@ pub struct LabelSelector {
 }
 
 /// One `matchExpressions` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Requirement {
     /// Label key.
@@ -35,7 +35,7 @@ pub struct Requirement {
 }
 
 /// A `matchExpressions` operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Operator {
     /// The label's value is one of `values`.
     In,
@@ -106,6 +106,31 @@ impl LabelSelector {
             values: values.iter().map(|v| v.to_string()).collect(),
         });
         self
+    }
+
+    /// The same selector in a canonical form: expressions and their values sorted and
+    /// deduplicated, so that equal selectors compare (and hash) equal.
+    pub fn normalized(&self) -> LabelSelector {
+        let mut expressions: Vec<Requirement> = self
+            .match_expressions
+            .iter()
+            .map(|r| {
+                let mut values = r.values.clone();
+                values.sort();
+                values.dedup();
+                Requirement {
+                    key: r.key.clone(),
+                    operator: r.operator,
+                    values,
+                }
+            })
+            .collect();
+        expressions.sort();
+        expressions.dedup();
+        LabelSelector {
+            match_labels: self.match_labels.clone(),
+            match_expressions: expressions,
+        }
     }
 
     /// Whether `labels` are selected.

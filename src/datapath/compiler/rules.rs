@@ -268,7 +268,7 @@ impl<'a> PolicyCompiler<'a> {
         let peers_all = || peer_pods.map(|pods| self.peer_clause(dir, pods, blocks, node_ips));
         let Some(services) = &rule.services else {
             return vec![SubRule {
-                applied: self.applied_clause(dir, &rule.applied_to),
+                applied: self.applied_clause(dir, rule.applied_to.iter()),
                 peers: peers_all(),
                 services: None,
             }];
@@ -279,7 +279,7 @@ impl<'a> PolicyCompiler<'a> {
         let mut subs = Vec::new();
         if !numeric.is_empty() || named.is_empty() {
             subs.push(SubRule {
-                applied: self.applied_clause(dir, &rule.applied_to),
+                applied: self.applied_clause(dir, rule.applied_to.iter()),
                 peers: peers_all(),
                 services: Some(service_clause(numeric.iter().copied().cloned())),
             });
@@ -332,7 +332,7 @@ impl<'a> PolicyCompiler<'a> {
                     services,
                 },
                 Direction::Egress => SubRule {
-                    applied: self.applied_clause(dir, &rule.applied_to),
+                    applied: self.applied_clause(dir, rule.applied_to.iter()),
                     peers: Some(self.peer_clause(dir, pods, &[], &BTreeSet::new())),
                     services,
                 },

@@ -1,0 +1,221 @@
+//! From the index to what the compiler and the reference evaluator consume: the
+//! [`ResolvedPolicies`] of the whole cluster, or of one node's view.
+//!
+//! A node's view (Antrea's agent receives the same): the policies whose span holds the node;
+//! their applied-to groups with only the node's members; their address groups whole; the pods
+//! the node needs (its own and the members of those address groups); nothing else. Member sets
+//! are shared: a rule whose applied-to or peers are one group holds that group's set (`Arc`),
+//! built once per derivation.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::index::{GroupId, PodId};
+use super::state::{address_groups, Grouping};
+use super::translate::{InternalPeers, InternalRule};
+use crate::policy::model::{Cluster, Pod};
+use crate::policy::resolve::order;
+use crate::policy::resolved::{Peers, PodInfo, PodKey, PodSet, ResolvedPolicies, ResolvedRule};
+
+/// Member sets built once per derivation.
+struct Sets<'g> {
+    g: &'g Grouping,
+    node: Option<&'g str>,
+    /// Whole groups (peers).
+    whole: HashMap<GroupId, PodSet>,
+    /// Groups restricted to the node (applied-to in a view).
+    local: HashMap<GroupId, PodSet>,
+}
+
+impl<'g> Sets<'g> {
+    fn keys(&self, g: GroupId, node: Option<&str>) -> BTreeSet<PodKey> {
+        self.g
+            .index
+            .members(g)
+            .filter_map(|p| self.g.index.pod_by_id(p))
+            .filter(|e| node.is_none() || e.pod.node.as_deref() == node)
+            .map(|e| e.key.clone())
+            .collect()
+    }
+
+    fn whole(&mut self, g: GroupId) -> PodSet {
+        if let Some(s) = self.whole.get(&g) {
+            return s.clone();
+        }
+        let s = Arc::new(self.keys(g, None));
+        self.whole.insert(g, s.clone());
+        s
+    }
+
+    /// Applied-to members: the node's only, in a view.
+    fn applied(&mut self, g: GroupId) -> PodSet {
+        if self.node.is_none() {
+            return self.whole(g);
+        }
+        if let Some(s) = self.local.get(&g) {
+            return s.clone();
+        }
+        let s = Arc::new(self.keys(g, self.node));
+        self.local.insert(g, s.clone());
+        s
+    }
+
+    /// The union of groups: the shared set itself when there is one group.
+    fn union(&mut self, groups: &[GroupId], applied: bool) -> PodSet {
+        let mut sets = groups.iter().map(|g| {
+            if applied {
+                self.applied(*g)
+            } else {
+                self.whole(*g)
+            }
+        });
+        match groups.len() {
+            0 => Arc::new(BTreeSet::new()),
+            1 => sets.next().expect("one group"),
+            _ => Arc::new(
+                sets.flat_map(|s| s.iter().cloned().collect::<Vec<_>>())
+                    .collect(),
+            ),
+        }
+    }
+
+    fn rule(&mut self, r: &InternalRule) -> ResolvedRule {
+        let mut applied_to = self.union(&r.applied_to, true);
+        if let Some(ns) = &r.namespace_part {
+            applied_to = Arc::new(
+                applied_to
+                    .iter()
+                    .filter(|k| k.namespace == *ns)
+                    .cloned()
+                    .collect(),
+            );
+        }
+        let peers = match &r.peers {
+            InternalPeers::Any => Peers::Any,
+            InternalPeers::Set {
+                groups,
+                ip_blocks,
+                nodes,
+            } => Peers::Set {
+                pods: self.union(groups, false),
+                ip_blocks: ip_blocks.clone(),
+                node_ips: self
+                    .g
+                    .nodes
+                    .values()
+                    .filter(|n| nodes.iter().any(|s| s.matches(&n.labels)))
+                    .filter_map(|n| n.ip)
+                    .collect(),
+            },
+        };
+        ResolvedRule {
+            id: r.id.clone(),
+            stage: r.stage,
+            policy_priority: r.policy_priority,
+            rule_index: r.rule_index,
+            direction: r.direction,
+            action: r.action,
+            applied_to,
+            peers,
+            services: r.services.clone(),
+            enable_logging: r.enable_logging,
+            log_label: r.log_label.clone(),
+        }
+    }
+}
+
+/// The pod as the compiler and evaluator see it.
+pub fn pod_info(pod: &Pod) -> PodInfo {
+    PodInfo {
+        key: PodKey {
+            namespace: pod.namespace.clone(),
+            name: pod.name.clone(),
+        },
+        ip: pod.ip,
+        mac: pod.mac,
+        node: pod.node.clone(),
+        named_ports: pod
+            .ports
+            .iter()
+            .filter_map(|port| {
+                port.name
+                    .as_ref()
+                    .map(|n| (n.clone(), port.protocol, port.port))
+            })
+            .collect(),
+        ports: pod.ports.iter().map(|p| (p.protocol, p.port)).collect(),
+    }
+}
+
+/// The resolved policies of the whole cluster; `pods` in the order of `cluster` when given (the
+/// order `kakinectl compile` numbers ports in), else in the index's order. No lint warnings.
+pub fn resolved(g: &Grouping, cluster: Option<&Cluster>) -> ResolvedPolicies {
+    let mut out = derive(g, None);
+    out.pods = match cluster {
+        Some(c) => c.pods.iter().map(pod_info).collect(),
+        None => g.index.pods().map(|(_, e)| pod_info(&e.pod)).collect(),
+    };
+    out
+}
+
+/// The view of node `node`: the policies whose span holds it, their applied-to groups with only
+/// its members, their address groups whole, and the pods it needs (its own and those address
+/// groups' members), in the index's order.
+pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
+    let mut out = derive(g, Some(node));
+    let mut needed: BTreeSet<PodId> = g
+        .index
+        .pods()
+        .filter(|(_, e)| e.pod.node.as_deref() == Some(node))
+        .map(|(id, _)| id)
+        .collect();
+    for p in g.policies.values().filter(|p| g.policy_spans(p, node)) {
+        for a in address_groups(p) {
+            needed.extend(g.index.members(a));
+        }
+    }
+    out.pods = needed
+        .into_iter()
+        .filter_map(|p| g.index.pod_by_id(p))
+        .map(|e| pod_info(&e.pod))
+        .collect();
+    out
+}
+
+fn derive(g: &Grouping, node: Option<&str>) -> ResolvedPolicies {
+    let mut sets = Sets {
+        g,
+        node,
+        whole: HashMap::new(),
+        local: HashMap::new(),
+    };
+    let mut out = ResolvedPolicies::default();
+    for p in g.policies.values() {
+        if let Some(n) = node {
+            if !g.policy_spans(p, n) {
+                continue;
+            }
+        }
+        for r in &p.rules {
+            out.rules.push(sets.rule(r));
+        }
+        for i in &p.isolates_ingress {
+            out.isolated_ingress
+                .extend(sets.applied(*i).iter().cloned());
+        }
+        for e in &p.isolates_egress {
+            out.isolated_egress.extend(sets.applied(*e).iter().cloned());
+        }
+    }
+    // Policies are visited in key order; `order` then gives the precedence order, and the
+    // stable sort keeps a rule's namespace parts in namespace order.
+    out.rules.sort_by(order);
+    out.np_logging = g
+        .index
+        .namespace_objects()
+        .into_iter()
+        .filter(|n| n.np_logging())
+        .map(|n| n.name.clone())
+        .collect();
+    out
+}

@@ -1,0 +1,719 @@
+//! The grouping index: pods interned as label sets, selectors interned as groups, and the
+//! membership between them kept up to date event by event.
+//!
+//! Four levels, as in Antrea's `GroupEntityIndex` (`pkg/controller/grouping`): a pod belongs to
+//! one [`LabelSet`]; a group ([`GroupSelector`]) matches label sets; a group's members are the
+//! pods of the label sets it matches. Matching is label sets x groups, and a namespaced group
+//! only ever looks at its namespace's label sets; a cluster-scoped group whose namespace
+//! selector has a `matchLabels` pair is filed under that pair, so a new namespace is matched only
+//! against the groups that can select it.
+//!
+//! Every event (pod added, removed or relabelled, namespace relabelled, group acquired or
+//! released) touches only the groups it changes and records their member changes as
+//! [`GroupDelta`]s ([`GroupIndex::take_deltas`]): what the controller streams to agents. Each
+//! group also counts its members per node, so its span is known without a scan.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+
+use super::selector::{GroupSelector, LabelSet, NamespaceScope};
+use crate::policy::model::{Namespace, Pod, NAMESPACE_NAME_LABEL};
+use crate::policy::resolved::PodKey;
+use crate::policy::selector::Labels;
+
+/// A pod of the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PodId(pub u32);
+
+/// A label set of the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LabelSetId(pub u32);
+
+/// A group: one interned [`GroupSelector`] and its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId(pub u32);
+
+/// The member changes of one group since the last [`GroupIndex::take_deltas`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupDelta {
+    /// Pods that joined.
+    pub added: BTreeSet<PodKey>,
+    /// Pods that left.
+    pub removed: BTreeSet<PodKey>,
+}
+
+/// A pod as the index keeps it: the model's pod and its label set.
+#[derive(Debug, Clone)]
+pub struct PodEntry {
+    /// The pod as the cluster model gives it.
+    pub pod: Pod,
+    /// Its key.
+    pub key: PodKey,
+    /// Its label set.
+    pub set: LabelSetId,
+}
+
+#[derive(Debug)]
+struct SetEntry {
+    set: LabelSet,
+    pods: BTreeSet<PodId>,
+    groups: BTreeSet<GroupId>,
+}
+
+#[derive(Debug, Default)]
+struct NsEntry {
+    /// Effective labels (with `kubernetes.io/metadata.name`).
+    labels: Labels,
+    /// The namespace object, when the model has one.
+    object: Option<Namespace>,
+    sets: BTreeSet<LabelSetId>,
+}
+
+#[derive(Debug)]
+struct GroupEntry {
+    selector: GroupSelector,
+    sets: BTreeSet<LabelSetId>,
+    members: BTreeSet<PodId>,
+    /// Members per node name (pods without a node are not counted).
+    nodes: BTreeMap<String, u32>,
+    /// How many holders acquired the group.
+    users: u32,
+}
+
+/// A slab: ids stay stable, freed slots are reused.
+#[derive(Debug)]
+struct Slab<T> {
+    items: Vec<Option<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            items: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T> Slab<T> {
+    fn insert(&mut self, v: T) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.items[i as usize] = Some(v);
+                i
+            }
+            None => {
+                self.items.push(Some(v));
+                (self.items.len() - 1) as u32
+            }
+        }
+    }
+    fn remove(&mut self, i: u32) -> Option<T> {
+        let v = self.items.get_mut(i as usize)?.take();
+        if v.is_some() {
+            self.free.push(i);
+        }
+        v
+    }
+    /// Takes the item out without freeing its slot (see [`Slab::release`]).
+    fn take(&mut self, i: u32) -> Option<T> {
+        self.items.get_mut(i as usize)?.take()
+    }
+    /// Frees slots taken by [`Slab::take`].
+    fn release(&mut self, slots: impl IntoIterator<Item = u32>) {
+        self.free.extend(slots);
+    }
+    fn get(&self, i: u32) -> Option<&T> {
+        self.items.get(i as usize)?.as_ref()
+    }
+    fn get_mut(&mut self, i: u32) -> Option<&mut T> {
+        self.items.get_mut(i as usize)?.as_mut()
+    }
+    fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.as_ref().map(|v| (i as u32, v)))
+    }
+}
+
+/// The grouping index. See the module documentation.
+#[derive(Debug, Default)]
+pub struct GroupIndex {
+    pods: Slab<PodEntry>,
+    pod_ids: HashMap<PodKey, PodId>,
+    sets: Slab<SetEntry>,
+    set_ids: HashMap<LabelSet, LabelSetId>,
+    namespaces: HashMap<String, NsEntry>,
+    /// Namespaces by one `(key, value)` of their labels.
+    ns_by_label: HashMap<(String, String), BTreeSet<String>>,
+    groups: Slab<GroupEntry>,
+    group_ids: HashMap<GroupSelector, GroupId>,
+    /// Groups scoped to one namespace, by namespace.
+    groups_by_ns: HashMap<String, BTreeSet<GroupId>>,
+    /// Cluster-scoped groups filed under a `matchLabels` pair of their namespace selector.
+    groups_by_anchor: HashMap<(String, String), BTreeSet<GroupId>>,
+    /// Cluster-scoped groups with no such pair (every namespace, or expressions only).
+    groups_unanchored: BTreeSet<GroupId>,
+    /// Member changes since the last `take_deltas`, by group.
+    pending: BTreeMap<GroupId, (BTreeSet<PodId>, BTreeSet<PodId>)>,
+    /// Keys of pods removed while a delta names them.
+    removed_keys: HashMap<PodId, PodKey>,
+}
+
+impl GroupIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        GroupIndex::default()
+    }
+
+    // ---- namespaces ------------------------------------------------------------------------
+
+    /// Adds or replaces a namespace object; its pods' memberships in cluster-scoped groups are
+    /// re-evaluated when its labels change.
+    pub fn upsert_namespace(&mut self, ns: &Namespace) {
+        let labels = ns.effective_labels();
+        self.set_namespace_labels(&ns.name, labels, Some(ns.clone()));
+    }
+
+    /// Removes a namespace object: its pods (if any remain) see only the implicit name label.
+    pub fn remove_namespace(&mut self, name: &str) {
+        let labels = implicit_labels(name);
+        self.set_namespace_labels(name, labels, None);
+    }
+
+    /// The namespace object `name`, when the model has one.
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces.get(name)?.object.as_ref()
+    }
+
+    /// Every namespace object, in name order.
+    pub fn namespace_objects(&self) -> Vec<&Namespace> {
+        let mut v: Vec<&Namespace> = self
+            .namespaces
+            .values()
+            .filter_map(|n| n.object.as_ref())
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// The effective labels of namespace `name` (only the implicit name label for one the model
+    /// lacks).
+    pub fn namespace_labels(&self, name: &str) -> Labels {
+        self.namespaces
+            .get(name)
+            .map(|n| n.labels.clone())
+            .unwrap_or_else(|| implicit_labels(name))
+    }
+
+    fn set_namespace_labels(&mut self, name: &str, labels: Labels, object: Option<Namespace>) {
+        let entry = self.namespaces.entry(name.to_string()).or_default();
+        let old = std::mem::replace(&mut entry.labels, labels.clone());
+        entry.object = object;
+        if old == labels {
+            return;
+        }
+        for (k, v) in &old {
+            if let Some(s) = self.ns_by_label.get_mut(&(k.clone(), v.clone())) {
+                s.remove(name);
+                if s.is_empty() {
+                    self.ns_by_label.remove(&(k.clone(), v.clone()));
+                }
+            }
+        }
+        for (k, v) in &labels {
+            self.ns_by_label
+                .entry((k.clone(), v.clone()))
+                .or_default()
+                .insert(name.to_string());
+        }
+        // Only cluster-scoped groups depend on namespace labels.
+        let mut candidates: BTreeSet<GroupId> = self.groups_unanchored.clone();
+        for (k, v) in old.iter().chain(labels.iter()) {
+            if let Some(g) = self.groups_by_anchor.get(&(k.clone(), v.clone())) {
+                candidates.extend(g.iter().copied());
+            }
+        }
+        let sets: Vec<LabelSetId> = self.namespaces[name].sets.iter().copied().collect();
+        for set in sets {
+            for &g in &candidates {
+                self.rematch(g, set, &labels);
+            }
+        }
+    }
+
+    // ---- pods ------------------------------------------------------------------------------
+
+    /// Adds a pod, or updates it: a change of labels, service account or host network moves it
+    /// to another label set (and so in and out of groups); a change of node moves it between
+    /// the groups' node counts.
+    pub fn upsert_pod(&mut self, pod: &Pod) {
+        let key = PodKey {
+            namespace: pod.namespace.clone(),
+            name: pod.name.clone(),
+        };
+        let set_key = LabelSet {
+            namespace: pod.namespace.clone(),
+            labels: pod.labels.clone(),
+            service_account: pod.service_account_name().to_string(),
+            host_network: pod.host_network,
+        };
+        if let Some(&id) = self.pod_ids.get(&key) {
+            let entry = self.pods.get(id.0).expect("indexed pod");
+            if self.sets.get(entry.set.0).map(|s| &s.set) == Some(&set_key) {
+                let old_node = entry.pod.node.clone();
+                let set = entry.set;
+                if old_node != pod.node {
+                    let groups: Vec<GroupId> = self
+                        .sets
+                        .get(set.0)
+                        .expect("set")
+                        .groups
+                        .iter()
+                        .copied()
+                        .collect();
+                    for g in groups {
+                        let ge = self.groups.get_mut(g.0).expect("group");
+                        count_node(&mut ge.nodes, old_node.as_deref(), -1);
+                        count_node(&mut ge.nodes, pod.node.as_deref(), 1);
+                    }
+                }
+                self.pods.get_mut(id.0).expect("indexed pod").pod = pod.clone();
+                return;
+            }
+            // Relabelled: the same pod moves from its label set to another; a group that
+            // matches both keeps it (its delta cancels out).
+            let old_set = entry.set;
+            let old_node = entry.pod.node.clone();
+            let new_set = self.intern_set(set_key);
+            let old_groups: Vec<GroupId> = {
+                let se = self.sets.get_mut(old_set.0).expect("set");
+                se.pods.remove(&id);
+                se.groups.iter().copied().collect()
+            };
+            for g in old_groups {
+                self.remove_member(g, id, old_node.as_deref());
+            }
+            {
+                let e = self.pods.get_mut(id.0).expect("indexed pod");
+                e.pod = pod.clone();
+                e.set = new_set;
+            }
+            let se = self.sets.get_mut(new_set.0).expect("set");
+            se.pods.insert(id);
+            let new_groups: Vec<GroupId> = se.groups.iter().copied().collect();
+            for g in new_groups {
+                self.add_member(g, id);
+            }
+            if self.sets.get(old_set.0).is_some_and(|s| s.pods.is_empty()) {
+                self.drop_set(old_set);
+            }
+            return;
+        }
+        let set = self.intern_set(set_key);
+        let id = PodId(self.pods.insert(PodEntry {
+            pod: pod.clone(),
+            key: key.clone(),
+            set,
+        }));
+        self.pod_ids.insert(key, id);
+        let se = self.sets.get_mut(set.0).expect("set");
+        se.pods.insert(id);
+        let groups: Vec<GroupId> = se.groups.iter().copied().collect();
+        for g in groups {
+            self.add_member(g, id);
+        }
+    }
+
+    /// Removes a pod (nothing when it is not indexed).
+    pub fn remove_pod(&mut self, key: &PodKey) {
+        let Some(id) = self.pod_ids.remove(key) else {
+            return;
+        };
+        // The slot is not reused before the next `take_deltas`, so a delta never confuses the
+        // removed pod with a new one.
+        let entry = self.pods.take(id.0).expect("indexed pod");
+        let se = self.sets.get_mut(entry.set.0).expect("set");
+        se.pods.remove(&id);
+        let groups: Vec<GroupId> = se.groups.iter().copied().collect();
+        let empty = se.pods.is_empty();
+        for g in groups {
+            self.remove_member(g, id, entry.pod.node.as_deref());
+        }
+        self.removed_keys.insert(id, entry.key.clone());
+        if empty {
+            self.drop_set(entry.set);
+        }
+    }
+
+    /// The pod `key`, if indexed.
+    pub fn pod(&self, key: &PodKey) -> Option<&PodEntry> {
+        self.pods.get(self.pod_ids.get(key)?.0)
+    }
+
+    /// The pod of an id.
+    pub fn pod_by_id(&self, id: PodId) -> Option<&PodEntry> {
+        self.pods.get(id.0)
+    }
+
+    /// Every pod, in slot order.
+    pub fn pods(&self) -> impl Iterator<Item = (PodId, &PodEntry)> {
+        self.pods.iter().map(|(i, p)| (PodId(i), p))
+    }
+
+    /// Number of pods.
+    pub fn pod_count(&self) -> usize {
+        self.pod_ids.len()
+    }
+
+    /// Number of distinct label sets.
+    pub fn label_set_count(&self) -> usize {
+        self.set_ids.len()
+    }
+
+    fn intern_set(&mut self, set: LabelSet) -> LabelSetId {
+        if let Some(&id) = self.set_ids.get(&set) {
+            return id;
+        }
+        let ns = set.namespace.clone();
+        let ns_labels = self.namespace_labels(&ns);
+        let id = LabelSetId(self.sets.insert(SetEntry {
+            set: set.clone(),
+            pods: BTreeSet::new(),
+            groups: BTreeSet::new(),
+        }));
+        self.set_ids.insert(set, id);
+        let entry = self
+            .namespaces
+            .entry(ns.clone())
+            .or_insert_with(|| NsEntry {
+                labels: implicit_labels(&ns),
+                ..NsEntry::default()
+            });
+        if entry.sets.is_empty() && entry.object.is_none() {
+            // A namespace first seen through a pod: file its implicit label.
+            for (k, v) in &ns_labels {
+                self.ns_by_label
+                    .entry((k.clone(), v.clone()))
+                    .or_default()
+                    .insert(ns.clone());
+            }
+        }
+        self.namespaces
+            .get_mut(&ns)
+            .expect("namespace")
+            .sets
+            .insert(id);
+        let mut candidates: BTreeSet<GroupId> = self.groups_unanchored.clone();
+        if let Some(g) = self.groups_by_ns.get(&ns) {
+            candidates.extend(g.iter().copied());
+        }
+        for (k, v) in &ns_labels {
+            if let Some(g) = self.groups_by_anchor.get(&(k.clone(), v.clone())) {
+                candidates.extend(g.iter().copied());
+            }
+        }
+        let se = &self.sets.get(id.0).expect("set").set;
+        let matched: Vec<GroupId> = candidates
+            .into_iter()
+            .filter(|g| {
+                self.groups
+                    .get(g.0)
+                    .is_some_and(|ge| ge.selector.matches(se, &ns_labels))
+            })
+            .collect();
+        for g in matched {
+            self.groups.get_mut(g.0).expect("group").sets.insert(id);
+            self.sets.get_mut(id.0).expect("set").groups.insert(g);
+        }
+        id
+    }
+
+    fn drop_set(&mut self, id: LabelSetId) {
+        let se = self.sets.remove(id.0).expect("set");
+        self.set_ids.remove(&se.set);
+        for g in se.groups {
+            if let Some(ge) = self.groups.get_mut(g.0) {
+                ge.sets.remove(&id);
+            }
+        }
+        if let Some(ns) = self.namespaces.get_mut(&se.set.namespace) {
+            ns.sets.remove(&id);
+            if ns.sets.is_empty() && ns.object.is_none() {
+                let labels = std::mem::take(&mut ns.labels);
+                self.namespaces.remove(&se.set.namespace);
+                for (k, v) in labels {
+                    if let Some(s) = self.ns_by_label.get_mut(&(k.clone(), v.clone())) {
+                        s.remove(&se.set.namespace);
+                        if s.is_empty() {
+                            self.ns_by_label.remove(&(k, v));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Re-evaluates whether group `g` matches label set `set` (in a namespace with `ns_labels`)
+    /// and moves the set's pods in or out.
+    fn rematch(&mut self, g: GroupId, set: LabelSetId, ns_labels: &Labels) {
+        let Some(ge) = self.groups.get(g.0) else {
+            return;
+        };
+        let se = self.sets.get(set.0).expect("set");
+        let now = ge.selector.matches(&se.set, ns_labels);
+        let before = ge.sets.contains(&set);
+        if now == before {
+            return;
+        }
+        let pods: Vec<PodId> = se.pods.iter().copied().collect();
+        if now {
+            self.groups.get_mut(g.0).expect("group").sets.insert(set);
+            self.sets.get_mut(set.0).expect("set").groups.insert(g);
+            for p in pods {
+                self.add_member(g, p);
+            }
+        } else {
+            self.groups.get_mut(g.0).expect("group").sets.remove(&set);
+            self.sets.get_mut(set.0).expect("set").groups.remove(&g);
+            for p in pods {
+                let node = self.pods.get(p.0).and_then(|e| e.pod.node.clone());
+                self.remove_member(g, p, node.as_deref());
+            }
+        }
+    }
+
+    fn add_member(&mut self, g: GroupId, p: PodId) {
+        let node = self.pods.get(p.0).and_then(|e| e.pod.node.clone());
+        let ge = self.groups.get_mut(g.0).expect("group");
+        if ge.members.insert(p) {
+            count_node(&mut ge.nodes, node.as_deref(), 1);
+            let d = self.pending.entry(g).or_default();
+            if !d.1.remove(&p) {
+                d.0.insert(p);
+            }
+        }
+    }
+
+    fn remove_member(&mut self, g: GroupId, p: PodId, node: Option<&str>) {
+        let ge = self.groups.get_mut(g.0).expect("group");
+        if ge.members.remove(&p) {
+            count_node(&mut ge.nodes, node, -1);
+            let d = self.pending.entry(g).or_default();
+            if !d.0.remove(&p) {
+                d.1.insert(p);
+            }
+        }
+    }
+
+    // ---- groups ----------------------------------------------------------------------------
+
+    /// The group of `selector`, created (and its members computed) on first use; every
+    /// [`acquire`](Self::acquire) is matched by one [`release`](Self::release).
+    pub fn acquire(&mut self, selector: &GroupSelector) -> GroupId {
+        if let Some(&g) = self.group_ids.get(selector) {
+            self.groups.get_mut(g.0).expect("group").users += 1;
+            return g;
+        }
+        let g = GroupId(self.groups.insert(GroupEntry {
+            selector: selector.clone(),
+            sets: BTreeSet::new(),
+            members: BTreeSet::new(),
+            nodes: BTreeMap::new(),
+            users: 1,
+        }));
+        self.group_ids.insert(selector.clone(), g);
+        // Candidate namespaces, then their label sets.
+        let namespaces: Vec<String> = match (&selector.namespaces, selector.namespace_anchor()) {
+            (NamespaceScope::Name(n), _) => {
+                self.groups_by_ns.entry(n.clone()).or_default().insert(g);
+                vec![n.clone()]
+            }
+            (_, Some((k, v))) => {
+                self.groups_by_anchor
+                    .entry((k.to_string(), v.to_string()))
+                    .or_default()
+                    .insert(g);
+                self.ns_by_label
+                    .get(&(k.to_string(), v.to_string()))
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default()
+            }
+            _ => {
+                self.groups_unanchored.insert(g);
+                self.namespaces.keys().cloned().collect()
+            }
+        };
+        for ns in namespaces {
+            let Some(entry) = self.namespaces.get(&ns) else {
+                continue;
+            };
+            let in_scope = match &selector.namespaces {
+                NamespaceScope::Name(n) => *n == ns,
+                NamespaceScope::Selector(s) => s.matches(&entry.labels),
+                NamespaceScope::All => true,
+            };
+            if !in_scope {
+                continue;
+            }
+            let sets: Vec<LabelSetId> = entry
+                .sets
+                .iter()
+                .copied()
+                .filter(|s| selector.matches_pods(&self.sets.get(s.0).expect("set").set))
+                .collect();
+            for s in sets {
+                self.groups.get_mut(g.0).expect("group").sets.insert(s);
+                let pods: Vec<PodId> = {
+                    let se = self.sets.get_mut(s.0).expect("set");
+                    se.groups.insert(g);
+                    se.pods.iter().copied().collect()
+                };
+                for p in pods {
+                    self.add_member(g, p);
+                }
+            }
+        }
+        g
+    }
+
+    /// Gives back one use of `g`; the last release deletes the group.
+    pub fn release(&mut self, g: GroupId) {
+        let Some(ge) = self.groups.get_mut(g.0) else {
+            return;
+        };
+        ge.users -= 1;
+        if ge.users > 0 {
+            return;
+        }
+        let ge = self.groups.remove(g.0).expect("group");
+        self.group_ids.remove(&ge.selector);
+        for s in &ge.sets {
+            if let Some(se) = self.sets.get_mut(s.0) {
+                se.groups.remove(&g);
+            }
+        }
+        match (&ge.selector.namespaces, ge.selector.namespace_anchor()) {
+            (NamespaceScope::Name(n), _) => {
+                if let Some(s) = self.groups_by_ns.get_mut(n) {
+                    s.remove(&g);
+                    if s.is_empty() {
+                        self.groups_by_ns.remove(n);
+                    }
+                }
+            }
+            (_, Some((k, v))) => {
+                let key = (k.to_string(), v.to_string());
+                if let Some(s) = self.groups_by_anchor.get_mut(&key) {
+                    s.remove(&g);
+                    if s.is_empty() {
+                        self.groups_by_anchor.remove(&key);
+                    }
+                }
+            }
+            _ => {
+                self.groups_unanchored.remove(&g);
+            }
+        }
+        self.pending.remove(&g);
+    }
+
+    /// The group of `selector`, if some holder acquired it.
+    pub fn group_of(&self, selector: &GroupSelector) -> Option<GroupId> {
+        self.group_ids.get(selector).copied()
+    }
+
+    /// The selector of group `g`.
+    pub fn selector(&self, g: GroupId) -> Option<&GroupSelector> {
+        Some(&self.groups.get(g.0)?.selector)
+    }
+
+    /// The members of group `g` (empty for an unknown group).
+    pub fn members(&self, g: GroupId) -> impl Iterator<Item = PodId> + '_ {
+        self.groups
+            .get(g.0)
+            .into_iter()
+            .flat_map(|ge| ge.members.iter().copied())
+    }
+
+    /// The number of members of group `g`.
+    pub fn member_count(&self, g: GroupId) -> usize {
+        self.groups.get(g.0).map_or(0, |ge| ge.members.len())
+    }
+
+    /// The keys of the members of group `g`.
+    pub fn member_keys(&self, g: GroupId) -> BTreeSet<PodKey> {
+        self.members(g)
+            .filter_map(|p| self.pods.get(p.0).map(|e| e.key.clone()))
+            .collect()
+    }
+
+    /// The span of group `g`: the nodes hosting its members, with how many members each.
+    pub fn group_nodes(&self, g: GroupId) -> Option<&BTreeMap<String, u32>> {
+        Some(&self.groups.get(g.0)?.nodes)
+    }
+
+    /// Every live group, in id order.
+    pub fn groups(&self) -> impl Iterator<Item = GroupId> + '_ {
+        self.groups.iter().map(|(i, _)| GroupId(i))
+    }
+
+    /// Number of live groups.
+    pub fn group_count(&self) -> usize {
+        self.group_ids.len()
+    }
+
+    /// The member changes since the previous call, by group (groups released since are left
+    /// out: their deletion is the event).
+    pub fn take_deltas(&mut self) -> BTreeMap<GroupId, GroupDelta> {
+        let pending = std::mem::take(&mut self.pending);
+        let key = |p: PodId| -> PodKey {
+            self.removed_keys
+                .get(&p)
+                .cloned()
+                .or_else(|| self.pods.get(p.0).map(|e| e.key.clone()))
+                .expect("a pod of a delta is indexed or remembered")
+        };
+        let out = pending
+            .into_iter()
+            .filter(|(_, (a, r))| !a.is_empty() || !r.is_empty())
+            .map(|(g, (a, r))| {
+                (
+                    g,
+                    GroupDelta {
+                        added: a.into_iter().map(key).collect(),
+                        removed: r.into_iter().map(key).collect(),
+                    },
+                )
+            })
+            .collect();
+        let freed: Vec<u32> = self.removed_keys.drain().map(|(p, _)| p.0).collect();
+        self.pods.release(freed);
+        out
+    }
+
+    /// IPs of pods for diagnostics and views: the address of a member.
+    pub fn pod_ip(&self, p: PodId) -> Option<Ipv4Addr> {
+        self.pods.get(p.0).map(|e| e.pod.ip)
+    }
+}
+
+fn implicit_labels(ns: &str) -> Labels {
+    Labels::from([(NAMESPACE_NAME_LABEL.to_string(), ns.to_string())])
+}
+
+fn count_node(nodes: &mut BTreeMap<String, u32>, node: Option<&str>, by: i32) {
+    let Some(node) = node else {
+        return;
+    };
+    if by > 0 {
+        *nodes.entry(node.to_string()).or_default() += 1;
+    } else if let Some(c) = nodes.get_mut(node) {
+        *c -= 1;
+        if *c == 0 {
+            nodes.remove(node);
+        }
+    }
+}
