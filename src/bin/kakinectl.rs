@@ -60,6 +60,10 @@ enum Cmd {
     Compile {
         /// Input directory.
         dir: PathBuf,
+        /// Compile only this node's view (its pods as local, the policies whose span holds it),
+        /// as `kakine-agent --node` does.
+        #[arg(long)]
+        node: Option<String>,
         /// Print, instead of the flows, each rule's peers (N), applied-to pods (M), services
         /// (P, and their prefix-cover entries), the N+M+P+1 floor, the flows produced, and totals.
         #[arg(long)]
@@ -81,6 +85,15 @@ enum Cmd {
         /// Only this table (name or number).
         #[arg(long)]
         table: Option<String>,
+    },
+    /// The groups, their sizes and the span of every node (or of one), with time and peak memory
+    /// per phase: what the controller computes and each agent receives.
+    Spans {
+        /// Input directory.
+        dir: PathBuf,
+        /// Only this node's line.
+        #[arg(long)]
+        node: Option<String>,
     },
     /// The standalone demo: sandbox OVS, netns pods, kakine-agent, flows, reachability matrix.
     Demo {
@@ -325,9 +338,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 println!("{}", kakine::agent::annotate::line(f, state.as_ref()));
             }
         }
-        Cmd::Compile { dir, stats } => {
-            let policies = kakine::agent::load_input(&dir)?;
-            let pods = kakine::datapath::compiler::offline_pods(&policies);
+        Cmd::Compile { dir, node, stats } => {
+            let input = kakine::policy::load_dir(&dir)?;
+            let policies =
+                kakine::grouping::resolve_node(&input.cluster, &input.objects, node.as_deref())?;
+            let mut pods = kakine::datapath::compiler::offline_pods(&policies);
+            if let Some(n) = &node {
+                let on_node: std::collections::BTreeSet<&PodKey> = policies
+                    .pods
+                    .iter()
+                    .filter(|p| p.node.as_deref() == Some(n.as_str()))
+                    .map(|p| &p.key)
+                    .collect();
+                pods.retain(|p| on_node.contains(&p.key));
+            }
             let compiled = kakine::datapath::compiler::compile(&policies, &pods, 1)?;
             for w in &policies.warnings {
                 eprintln!("warning: {w}");
@@ -348,6 +372,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     r.id, r.priority, r.direction, r.action, r.rule, r.flows
                 );
             }
+        }
+        Cmd::Spans { dir, node } => {
+            let mut phases = Phases::new();
+            let input = phases.run("load (parse + validate)", || kakine::policy::load_dir(&dir))?;
+            let g = phases.run("groups and spans", || {
+                kakine::grouping::Grouping::build(&input.cluster, &input.objects)
+            });
+            let derived = phases.run("internal rules to resolved rules", || match &node {
+                Some(n) => kakine::grouping::derive::view(&g, n),
+                None => kakine::grouping::derive::resolved(&g, Some(&input.cluster)),
+            });
+            let report = phases.run("report", || kakine::grouping::report::report(&g, node.as_deref()));
+            print!("{report}");
+            if let Some(n) = &node {
+                println!(
+                    "view of {n}: {} rules, {} pods",
+                    derived.rules.len(),
+                    derived.pods.len()
+                );
+            }
+            print!("{phases}");
         }
         Cmd::Demo {
             dir,
@@ -439,4 +484,38 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Wall-clock time and peak RSS of each phase of a command (`VmHWM` of `/proc/self/status`,
+/// reset before each phase through `/proc/self/clear_refs` where the kernel allows it).
+struct Phases(Vec<(&'static str, Duration, Option<u64>)>);
+
+impl Phases {
+    fn new() -> Self {
+        Phases(Vec::new())
+    }
+
+    fn run<T>(&mut self, name: &'static str, f: impl FnOnce() -> T) -> T {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let t = std::time::Instant::now();
+        let out = f();
+        self.0.push((name, t.elapsed(), peak_rss_kib()));
+        out
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (name, d, rss) in &self.0 {
+            let rss = rss.map_or("?".to_string(), |k| format!("{:.1} MB", k as f64 / 1024.0));
+            writeln!(f, "phase {name:<34} {:>10.3} s  peak RSS {rss}", d.as_secs_f64())?;
+        }
+        Ok(())
+    }
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
