@@ -383,7 +383,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 Some(n) => kakine::grouping::derive::view(&g, n),
                 None => kakine::grouping::derive::resolved(&g, Some(&input.cluster)),
             });
-            let report = phases.run("report", || kakine::grouping::report::report(&g, node.as_deref()));
+            let report = phases.run("report", || {
+                kakine::grouping::report::report(&g, node.as_deref())
+            });
             print!("{report}");
             if let Some(n) = &node {
                 println!(
@@ -508,7 +510,11 @@ impl std::fmt::Display for Phases {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (name, d, rss) in &self.0 {
             let rss = rss.map_or("?".to_string(), |k| format!("{:.1} MB", k as f64 / 1024.0));
-            writeln!(f, "phase {name:<34} {:>10.3} s  peak RSS {rss}", d.as_secs_f64())?;
+            writeln!(
+                f,
+                "phase {name:<34} {:>10.3} s  peak RSS {rss}",
+                d.as_secs_f64()
+            )?;
         }
         Ok(())
     }

@@ -64,16 +64,28 @@ pub fn report(g: &Grouping, node: Option<&str>) -> SpansReport {
         rules: g.policies.values().map(|p| p.rules.len()).sum(),
         ..SpansReport::default()
     };
-    let mut sizes: Vec<(usize, GroupId)> = g.index.groups().map(|id| (g.index.member_count(id), id)).collect();
+    let mut sizes: Vec<(usize, GroupId)> = g
+        .index
+        .groups()
+        .map(|id| (g.index.member_count(id), id))
+        .collect();
     for (n, _) in &sizes {
-        let bucket = BUCKETS.iter().position(|(max, _)| n <= max).unwrap_or(BUCKETS.len() - 1);
+        let bucket = BUCKETS
+            .iter()
+            .position(|(max, _)| n <= max)
+            .unwrap_or(BUCKETS.len() - 1);
         *r.size_histogram.entry(bucket).or_default() += 1;
     }
     sizes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     r.largest = sizes
         .iter()
         .take(5)
-        .map(|(n, id)| (*n, g.index.selector(*id).map(selector_text).unwrap_or_default()))
+        .map(|(n, id)| {
+            (
+                *n,
+                g.index.selector(*id).map(selector_text).unwrap_or_default(),
+            )
+        })
         .collect();
 
     let mut names: BTreeSet<String> = g.nodes.keys().cloned().collect();
@@ -85,10 +97,8 @@ pub fn report(g: &Grouping, node: Option<&str>) -> SpansReport {
     if let Some(n) = node {
         names = BTreeSet::from([n.to_string()]);
     }
-    let mut per_node: BTreeMap<String, (NodeSpan, BTreeSet<GroupId>, BTreeSet<GroupId>)> = names
-        .into_iter()
-        .map(|n| (n, Default::default()))
-        .collect();
+    let mut per_node: BTreeMap<String, (NodeSpan, BTreeSet<GroupId>, BTreeSet<GroupId>)> =
+        names.into_iter().map(|n| (n, Default::default())).collect();
     for (_, e) in g.index.pods() {
         if let Some(entry) = e.pod.node.as_ref().and_then(|n| per_node.get_mut(n)) {
             entry.0.local_pods += 1;
@@ -139,7 +149,11 @@ pub fn selector_text(s: &GroupSelector) -> String {
 /// A label selector in `kubectl get -l` syntax: `app=db,tier in (a,b),!legacy`; `*` when
 /// empty.
 pub fn label_selector_text(s: &LabelSelector) -> String {
-    let mut parts: Vec<String> = s.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut parts: Vec<String> = s
+        .match_labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     for r in &s.match_expressions {
         parts.push(match r.operator {
             Operator::In => format!("{} in ({})", r.key, r.values.join(",")),

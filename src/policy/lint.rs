@@ -11,7 +11,7 @@
 //!
 //! The containment and overlap tests are conservative: a lint is only reported when it holds.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -21,7 +21,8 @@ use super::error::Location;
 use super::model::PolicySet;
 use super::model_v1alpha2::NetworkPolicyV1Alpha2;
 use super::resolved::{
-    IpBlock, Peers, PodKey, PortMatch, ResolvedPolicies, ResolvedRule, RuleAction, Service, Stage,
+    Direction, IpBlock, Peers, PodKey, PortMatch, ResolvedPolicies, ResolvedRule, RuleAction,
+    Service, Stage,
 };
 
 /// A lint finding: where, and what.
@@ -53,42 +54,133 @@ pub fn lint(objects: &PolicySet, resolved: &ResolvedPolicies) -> Vec<Warning> {
     let mut out = duplicate_names(objects);
     let ips: BTreeMap<&PodKey, Ipv4Addr> = resolved.pods.iter().map(|p| (&p.key, p.ip)).collect();
     let rules = &resolved.rules;
-    for (j, later) in rules.iter().enumerate() {
-        if later.applied_to.is_empty() {
+    // (later, earlier, warning), sorted so that the findings read in precedence order.
+    let mut found: Vec<(usize, usize, Warning)> = Vec::new();
+    let conflict = |earlier: &ResolvedRule, later: &ResolvedRule| {
+        earlier.id != later.id
+            && earlier.direction == later.direction
+            && same_effective_priority(earlier, later)
+            && earlier.id.policy != later.id.policy
+            && earlier.action != later.action
+            && overlaps(earlier, later)
+    };
+
+    // Conflicts: only rules at the same effective priority can conflict, so only pairs inside
+    // one (stage, priority, rule index, direction) bucket are compared.
+    let mut buckets: HashMap<(u8, u32, u64, usize, Direction), Vec<usize>> = HashMap::new();
+    for (i, r) in rules.iter().enumerate() {
+        if r.stage == Stage::K8s {
             continue;
         }
-        let mut shadowed = false;
-        for earlier in &rules[..j] {
-            if earlier.id == later.id || earlier.direction != later.direction {
+        let (class, tier) = stage_key(r.stage);
+        buckets
+            .entry((
+                class,
+                tier,
+                r.policy_priority.to_bits(),
+                r.rule_index,
+                r.direction,
+            ))
+            .or_default()
+            .push(i);
+    }
+    for members in buckets.values() {
+        for (x, &j) in members.iter().enumerate() {
+            let later = &rules[j];
+            if later.applied_to.is_empty() {
                 continue;
             }
-            if same_effective_priority(earlier, later)
-                && earlier.id.policy != later.id.policy
-                && earlier.action != later.action
-                && overlaps(earlier, later)
-            {
-                out.push(Warning {
-                    at: at(later),
-                    message: format!(
-                        "conflicts with {} {} at the same priority ({:?} here, {:?} there); \
-                         the tie is broken by policy name",
-                        earlier.id.kind, earlier.id, later.action, earlier.action
-                    ),
-                });
-            } else if !shadowed && can_shadow(earlier, later) && contains(earlier, later, &ips) {
-                // The first (highest-precedence) rule that hides it is the one worth naming.
-                shadowed = true;
-                out.push(Warning {
+            for &i in &members[..x] {
+                let earlier = &rules[i];
+                if conflict(earlier, later) {
+                    found.push((
+                        j,
+                        i,
+                        Warning {
+                            at: at(later),
+                            message: format!(
+                                "conflicts with {} {} at the same priority ({:?} here, {:?} there); \
+                                 the tie is broken by policy name",
+                                earlier.id.kind, earlier.id, later.action, earlier.action
+                            ),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+
+    // Shadowing: an earlier rule hides a later one only if its applied-to pods include the later
+    // rule's, so only rules whose applied-to set holds the later rule's first pod are candidates:
+    // an index from pod to the distinct applied-to sets holding it (sets are shared between
+    // rules, so this costs the distinct sets' sizes, not rules x pods).
+    let mut set_of: HashMap<*const BTreeSet<PodKey>, usize> = HashMap::new();
+    let mut set_rules: Vec<Vec<usize>> = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let id = *set_of
+            .entry(std::sync::Arc::as_ptr(&r.applied_to))
+            .or_insert_with(|| {
+                set_rules.push(Vec::new());
+                set_rules.len() - 1
+            });
+        set_rules[id].push(i);
+    }
+    let mut by_pod: HashMap<&PodKey, Vec<usize>> = HashMap::new();
+    for (id, members) in set_rules.iter().enumerate() {
+        for k in rules[members[0]].applied_to.iter() {
+            by_pod.entry(k).or_default().push(id);
+        }
+    }
+    for (j, later) in rules.iter().enumerate() {
+        let Some(first) = later.applied_to.iter().next() else {
+            continue;
+        };
+        let mut candidates: Vec<usize> = Vec::new();
+        for &set in by_pod.get(first).map(Vec::as_slice).unwrap_or_default() {
+            for &i in set_rules[set].iter().take_while(|&&i| i < j) {
+                let earlier = &rules[i];
+                if earlier.id != later.id
+                    && earlier.direction == later.direction
+                    && can_shadow(earlier, later)
+                {
+                    candidates.push(i);
+                }
+            }
+        }
+        candidates.sort_unstable();
+        // The first (highest-precedence) rule that hides it is the one worth naming; a pair that
+        // conflicts is reported as a conflict instead.
+        if let Some(&i) = candidates
+            .iter()
+            .find(|&&i| !conflict(&rules[i], later) && contains(&rules[i], later, &ips))
+        {
+            let earlier = &rules[i];
+            found.push((
+                j,
+                i,
+                Warning {
                     at: at(later),
                     message: format!(
                         "shadowed by the earlier rule {} {}: it never decides",
                         earlier.id.kind, earlier.id
                     ),
-                });
-            }
+                },
+            ));
         }
     }
+    found.sort_by_key(|(j, i, _)| (*j, *i));
+    out.extend(found.into_iter().map(|(_, _, w)| w));
     out
+}
+
+/// Stage as an orderable key.
+fn stage_key(s: Stage) -> (u8, u32) {
+    match s {
+        Stage::Tier(p) => (0, p),
+        Stage::K8s => (1, 0),
+        Stage::Baseline => (2, 0),
+        Stage::AdminBaseline => (3, 0),
+    }
 }
 
 /// The file of each policy, by (kind, name as in [`super::resolved::RuleRef::policy`]).
@@ -400,5 +492,121 @@ mod tests {
             "{w:?}"
         );
         assert!(w.iter().any(|w| w.contains("conflicts with")), "{w:?}");
+    }
+
+    /// The lint as first written: every pair of rules compared. The oracle of the indexed one.
+    fn pairwise(resolved: &ResolvedPolicies) -> Vec<String> {
+        let ips: BTreeMap<&PodKey, Ipv4Addr> =
+            resolved.pods.iter().map(|p| (&p.key, p.ip)).collect();
+        let rules = &resolved.rules;
+        let mut out = Vec::new();
+        for (j, later) in rules.iter().enumerate() {
+            if later.applied_to.is_empty() {
+                continue;
+            }
+            let mut shadowed = false;
+            for earlier in &rules[..j] {
+                if earlier.id == later.id || earlier.direction != later.direction {
+                    continue;
+                }
+                if same_effective_priority(earlier, later)
+                    && earlier.id.policy != later.id.policy
+                    && earlier.action != later.action
+                    && overlaps(earlier, later)
+                {
+                    out.push(format!("{} conflicts with {}", later.id, earlier.id));
+                } else if !shadowed && can_shadow(earlier, later) && contains(earlier, later, &ips)
+                {
+                    shadowed = true;
+                    out.push(format!("{} shadowed by {}", later.id, earlier.id));
+                }
+            }
+        }
+        out
+    }
+
+    fn rule_strategy() -> impl proptest::strategy::Strategy<Value = ResolvedRule> {
+        use crate::policy::resolved::{RuleRef, Service};
+        use proptest::prelude::*;
+        (
+            0..4usize,
+            0..3usize,
+            0..2usize,
+            0..2usize,
+            0..4usize,
+            prop::collection::btree_set(0..4usize, 0..4),
+            prop::option::of(prop::collection::btree_set(0..4usize, 0..4)),
+            prop::option::of(80u16..83),
+        )
+            .prop_map(
+                |(policy, stage, prio, index, action, applied, peers, port)| {
+                    let key = |i: usize| PodKey {
+                        namespace: "x".into(),
+                        name: format!("p{i}"),
+                    };
+                    ResolvedRule {
+                        id: RuleRef {
+                            kind: "ClusterNetworkPolicy".into(),
+                            policy: format!("pol{policy}"),
+                            tier: "t".into(),
+                            rule: format!("r{index}"),
+                        },
+                        stage: [Stage::Tier(100), Stage::K8s, Stage::Baseline][stage],
+                        policy_priority: prio as f64,
+                        rule_index: index,
+                        direction: Direction::Ingress,
+                        action: [
+                            RuleAction::Allow,
+                            RuleAction::Drop,
+                            RuleAction::Reject,
+                            RuleAction::Pass,
+                        ][action],
+                        applied_to: std::sync::Arc::new(applied.into_iter().map(key).collect()),
+                        peers: match peers {
+                            None => Peers::Any,
+                            Some(p) => Peers::Set {
+                                pods: std::sync::Arc::new(p.into_iter().map(key).collect()),
+                                ip_blocks: Vec::new(),
+                                node_ips: BTreeSet::new(),
+                            },
+                        },
+                        services: port.map(|p| {
+                            vec![Service {
+                                protocol: Protocol::Tcp,
+                                port: PortMatch::Range(p, p),
+                                source: None,
+                            }]
+                        }),
+                        enable_logging: false,
+                        log_label: None,
+                    }
+                },
+            )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_indexed_lint_finds_what_comparing_every_pair_finds(
+            rules in proptest::collection::vec(rule_strategy(), 0..12)
+        ) {
+            let mut rules = rules;
+            // Shared sets, as the grouping derives them: equal sets become one Arc.
+            for i in 1..rules.len() {
+                if let Some(j) = (0..i).find(|&j| rules[j].applied_to == rules[i].applied_to) {
+                    rules[i].applied_to = rules[j].applied_to.clone();
+                }
+            }
+            let resolved = ResolvedPolicies { rules, ..ResolvedPolicies::default() };
+            let indexed: Vec<String> = lint(&PolicySet::default(), &resolved)
+                .iter()
+                .map(|w| w.message.clone())
+                .collect();
+            let expected = pairwise(&resolved);
+            proptest::prop_assert_eq!(indexed.len(), expected.len(), "{:?} vs {:?}", indexed, expected);
+            for (w, e) in indexed.iter().zip(&expected) {
+                let other = e.split_once(if e.contains(" conflicts with ") { " conflicts with " } else { " shadowed by " }).unwrap().1;
+                proptest::prop_assert!(w.contains(other), "{} vs {}", w, e);
+            }
+        }
     }
 }
