@@ -1,5 +1,5 @@
 //! The test bench, never imported by the product: a sandbox Open vSwitch, pods as network
-//! namespaces, real-traffic probes and soak connections, the demo, and the scenario runner with
+//! namespaces, real-traffic probes and soak connections, the demo, Antrea's benchmark shapes, and the scenario runner with
 //! its three engines (reference evaluator, in-process FakeSwitch, real OVS).
 
 pub mod demo;
@@ -9,5 +9,7 @@ pub mod pods;
 pub mod probe;
 pub mod sandbox;
 pub mod scenario;
+pub mod shapes;
+pub mod shapes_yaml;
 pub mod soak;
 pub mod unixctl;

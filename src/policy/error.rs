@@ -159,6 +159,15 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
+    /// A resource limit of the YAML reader was hit (the message names the limit, its value and
+    /// the environment variable that raises it; see [`super::limits`]).
+    #[error("{}: {message}", file.display())]
+    Limit {
+        /// The file (or, for a bad limit setting, the environment variable).
+        file: PathBuf,
+        /// What exceeded which limit.
+        message: String,
+    },
     /// No or more than one `Cluster` document among the inputs.
     #[error("{message}")]
     ClusterCount {

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::{Location, PolicyError};
+use super::limits::YamlLimits;
 use super::model::{
     AdminKind, AdminPolicy, AntreaKind, AntreaPolicy, Cluster, ClusterGroup, Document,
     K8sNetworkPolicy, Origin, PolicyObject, PolicySet, Tier,
@@ -100,13 +101,17 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Input, PolicyError> {
 }
 
 fn load_all(paths: &[PathBuf]) -> Result<(Option<Cluster>, PolicySet), PolicyError> {
+    let limits = YamlLimits::from_env()?;
     let mut parsed = Vec::with_capacity(paths.len());
     for path in paths {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+        let io = |source| PolicyError::Io {
             path: path.clone(),
             source,
-        })?;
-        parsed.push((path.clone(), parse_file(path, &text)?));
+        };
+        // Refused before it is read, so a huge file costs no memory.
+        limits.check_size(path, std::fs::metadata(path).map_err(io)?.len())?;
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        parsed.push((path.clone(), parse_file_with(path, &text, &limits)?));
     }
     assemble(parsed.iter().map(|(p, d)| (p.as_path(), d.as_slice())))
 }
@@ -116,7 +121,16 @@ fn load_all(paths: &[PathBuf]) -> Result<(Option<Cluster>, PolicySet), PolicyErr
 /// Errors: malformed YAML, or a document that is not a valid object (naming file, object and
 /// field).
 pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Parsed>, PolicyError> {
-    parse_documents(file, text)?
+    parse_file_with(file, text, &YamlLimits::from_env()?)
+}
+
+/// [`parse_file`] under the given limits.
+pub fn parse_file_with(
+    file: &Path,
+    text: &str,
+    limits: &YamlLimits,
+) -> Result<Vec<Parsed>, PolicyError> {
+    parse_documents_with(file, text, limits)?
         .iter()
         .map(|doc| parse_document(doc, file))
         .collect()
@@ -192,25 +206,60 @@ pub fn no_cluster(dir: &Path) -> PolicyError {
     }
 }
 
-/// Splits YAML text into its documents as generic values (empty documents are skipped).
+/// Splits YAML text into its documents as generic values (empty documents are skipped), under
+/// the [`YamlLimits`] of the environment ([`YamlLimits::from_env`]).
+///
+/// Errors: malformed YAML; a limit hit ([`PolicyError::Limit`], naming it); a bad limit
+/// variable.
 pub fn parse_documents(file: &Path, text: &str) -> Result<Vec<Value>, PolicyError> {
-    // YAML 1.2 booleans only: a namespace named `y` or `n` must stay a string.
-    let mut options = serde_saphyr::Options::default();
-    options.strict_booleans = true;
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| PolicyError::Yaml {
-            file: file.to_path_buf(),
-            // The first line has line and column; the source snippet after it is dropped so
-            // the error stays one line.
-            message: e
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim_start_matches("error: ")
-                // The library's advice is for its API users, not for ours.
-                .replace(", set DuplicateKeyPolicy in Options if acceptable", ""),
-        })?;
+    parse_documents_with(file, text, &YamlLimits::from_env()?)
+}
+
+/// [`parse_documents`] under the given limits.
+pub fn parse_documents_with(
+    file: &Path,
+    text: &str,
+    limits: &YamlLimits,
+) -> Result<Vec<Value>, PolicyError> {
+    limits.check_size(file, text.len() as u64)?;
+    // The deserializer recurses once per level: parse on a thread whose stack fits the depth
+    // limit, so the limit holds whatever stack the caller runs on (a tokio worker has 2 MiB).
+    let parsed = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("yaml-parse".to_string())
+            .stack_size(limits.parse_stack_bytes())
+            .spawn_scoped(scope, || {
+                serde_saphyr::from_multiple_with_options::<Value>(text, limits.options(text))
+            })
+            .map(|handle| handle.join())
+    });
+    let parsed = match parsed {
+        Ok(Ok(parsed)) => parsed,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(source) => {
+            return Err(PolicyError::Io {
+                path: file.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let docs = parsed.map_err(|e| {
+        limits
+            .explain(file, text.len(), &e)
+            .unwrap_or_else(|| PolicyError::Yaml {
+                file: file.to_path_buf(),
+                // The first line has line and column; the source snippet after it is dropped
+                // so the error stays one line.
+                message: e
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ")
+                    // The library's advice is for its API users, not for ours.
+                    .replace(", set DuplicateKeyPolicy in Options if acceptable", ""),
+            })
+    })?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
