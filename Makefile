@@ -47,6 +47,12 @@ proptest:
 bench:
 	$(CARGO) bench --bench compile
 
+## Grouping benchmark on Antrea's controller benchmark shapes (groups, spans, internal policies,
+## incremental updates, one node's view); figures in docs/benchmarks.md.
+.PHONY: bench-grouping
+bench-grouping:
+	$(CARGO) bench --bench grouping
+
 ## Agent benchmarks on a sandbox OVS (install rate vs ovs-ofctl, realization latency, RSS and
 ## restart at ~100k flows); figures in docs/benchmarks.md. Needs root.
 .PHONY: bench-agent
