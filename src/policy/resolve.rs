@@ -304,8 +304,13 @@ fn resolve_k8s(world: &World<'_>, p: &K8sNetworkPolicy, out: &mut ResolvedPolici
     }
 }
 
-/// The precedence order: stage, policy priority, policy name, kind, direction, rule index.
-/// The sort is stable, so the per-namespace parts of one rule keep their namespace order.
+/// The precedence order, as Antrea's `priorityAssigner` (`types.Priority{TierPriority,
+/// PolicyPriority, RulePriority}`, `pkg/agent/types/networkpolicy.go`): stage, policy priority,
+/// then rule index, so at equal policy priority rule 0 of every policy precedes rule 1 of any
+/// (Antrea's e2e `testACNPRulePriority`). Rules still equal are an upstream tie (the same OVS
+/// priority in Antrea; the lint reports it): kakine breaks it deterministically, Drop and Reject
+/// before Pass before Allow, then policy name, kind and direction. The sort is stable, so the
+/// per-namespace parts of one rule keep their namespace order.
 fn order(a: &ResolvedRule, b: &ResolvedRule) -> Ordering {
     fn stage_key(s: Stage) -> (u8, u32) {
         match s {
@@ -315,13 +320,22 @@ fn order(a: &ResolvedRule, b: &ResolvedRule) -> Ordering {
             Stage::AdminBaseline => (3, 0),
         }
     }
+    fn action_key(a: RuleAction) -> u8 {
+        match a {
+            RuleAction::Drop => 0,
+            RuleAction::Reject => 1,
+            RuleAction::Pass => 2,
+            RuleAction::Allow => 3,
+        }
+    }
     stage_key(a.stage)
         .cmp(&stage_key(b.stage))
         .then(a.policy_priority.total_cmp(&b.policy_priority))
+        .then(a.rule_index.cmp(&b.rule_index))
+        .then(action_key(a.action).cmp(&action_key(b.action)))
         .then_with(|| a.id.policy.cmp(&b.id.policy))
         .then_with(|| a.id.kind.cmp(&b.id.kind))
         .then(a.direction.cmp(&b.direction))
-        .then(a.rule_index.cmp(&b.rule_index))
 }
 
 /// A rule's `ports` and `protocols` as services: both empty = all traffic.

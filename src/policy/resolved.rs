@@ -296,7 +296,8 @@ impl PodInfo {
 /// K8s NetworkPolicy isolation sets.
 #[derive(Debug, Clone, Default)]
 pub struct ResolvedPolicies {
-    /// Rules sorted by (stage, policy_priority, policy name, rule_index); deterministic.
+    /// Rules sorted by (stage, policy_priority, rule_index), ties broken by action (Drop and
+    /// Reject first) and policy name; deterministic.
     pub rules: Vec<ResolvedRule>,
     /// Pods isolated for ingress by some K8s NetworkPolicy.
     pub isolated_ingress: BTreeSet<PodKey>,
