@@ -72,6 +72,14 @@ pub fn resolve(cluster: &Cluster, objects: &PolicySet) -> Result<ResolvedPolicie
             ip: pod.ip,
             mac: pod.mac,
             node: pod.node.clone(),
+            node_ip: pod.node.as_ref().and_then(|n| {
+                cluster
+                    .nodes
+                    .iter()
+                    .find(|node| &node.name == n)
+                    .and_then(|node| node.ip)
+            }),
+            host_network: pod.host_network,
             named_ports: pod
                 .ports
                 .iter()
@@ -745,13 +753,17 @@ impl<'a> World<'a> {
         m.into_peers()
     }
 
+    /// The peers of an upstream policy's rule. `namespaces` and `pods` never select
+    /// host-network pods (network-policy-api `apis/v1alpha1/shared_types.go`: host-networked
+    /// pods are not included in these peers); only `nodes` selects node IPs.
     fn admin_peers(&self, peers: &[AdminPeer]) -> Peers {
         let mut m = Members::default();
         for peer in peers {
             if let Some(ns) = &peer.namespaces {
-                m.pods.extend(self.select(None, Some(ns), None));
+                m.pods
+                    .extend(self.subjects(self.select(None, Some(ns), None)));
             } else if let Some(pods) = &peer.pods {
-                m.pods.extend(self.namespaced_pods(pods));
+                m.pods.extend(self.subjects(self.namespaced_pods(pods)));
             } else if let Some(nodes) = &peer.nodes {
                 m.node_ips.extend(self.node_ips(nodes));
             } else if let Some(networks) = &peer.networks {
