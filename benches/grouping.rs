@@ -147,7 +147,11 @@ fn incremental(mut g: Grouping, shape: &kakine::lab::shapes::Shape) {
         times.push(t.elapsed());
         assert!(!d.is_empty(), "a relabel moves the pod between groups");
     }
-    println!("{:<22} pod relabel (update + deltas):     {}", "", percentiles(times));
+    println!(
+        "{:<22} pod relabel (update + deltas):     {}",
+        "",
+        percentiles(times)
+    );
     let mut times = Vec::new();
     for (i, p) in pods.iter().enumerate() {
         let mut q = (*p).clone();
@@ -158,7 +162,11 @@ fn incremental(mut g: Grouping, shape: &kakine::lab::shapes::Shape) {
         times.push(t.elapsed());
         assert!(!d.is_empty(), "a new pod joins its namespace's groups");
     }
-    println!("{:<22} pod add (update + deltas):         {}", "", percentiles(times));
+    println!(
+        "{:<22} pod add (update + deltas):         {}",
+        "",
+        percentiles(times)
+    );
     let template = shape
         .policies
         .k8s_policies
@@ -175,11 +183,18 @@ fn incremental(mut g: Grouping, shape: &kakine::lab::shapes::Shape) {
         g.apply(Event::PolicyUpsert(PolicyObject::K8s(np)));
         times.push(t.elapsed());
     }
-    println!("{:<22} policy add (update + deltas):      {}", "", percentiles(times));
+    println!(
+        "{:<22} policy add (update + deltas):      {}",
+        "",
+        percentiles(times)
+    );
 }
 
 fn main() {
-    let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     println!(
         "grouping benchmark, {} cores (Antrea's reference values are from 12 cores; see docs/benchmarks.md)",
         std::thread::available_parallelism().map_or(0, |n| n.get())

@@ -65,6 +65,11 @@ kind: ClusterGroup
 metadata: {name: web}
 spec:
   podSelector: {matchLabels: {pod: a}}
+---
+apiVersion: crd.kakine.io/v1beta1
+kind: ClusterGroup
+metadata: {name: nets}
+spec:
   ipBlocks: [{cidr: 10.1.0.0/16}]
 ---
 apiVersion: crd.kakine.io/v1beta1
@@ -106,7 +111,7 @@ spec:
     let o = &input.objects;
     assert_eq!(o.tiers[0].spec.priority, 120);
     assert_eq!(
-        o.cluster_groups[0].spec.ip_blocks[0].cidr.to_string(),
+        o.cluster_groups[1].spec.ip_blocks[0].cidr.to_string(),
         "10.1.0.0/16"
     );
     assert_eq!(o.antrea_policies[0].kind, AntreaKind::Cluster);
@@ -232,15 +237,14 @@ fn an_unknown_tier_is_an_error_on_spec_tier() {
 }
 
 #[test]
-fn built_in_tier_names_match_case_insensitively() {
-    let (_dir, result) = load(&[
-        ("cluster.yaml", CLUSTER),
-        (
-            "p.yaml",
-            &cnp("  tier: SecurityOps\n  priority: 1\n  appliedTo: [{podSelector: {}}]\n"),
-        ),
-    ]);
-    result.expect("SecurityOps is the built-in securityops tier");
+fn tier_names_are_case_sensitive() {
+    let msg = error_of(&cnp(
+        "  tier: SecurityOps\n  priority: 1\n  appliedTo: [{podSelector: {}}]\n",
+    ));
+    assert_eq!(
+        msg,
+        "DIR/policies.yaml: ClusterNetworkPolicy \"deny-x\": spec.tier: unknown tier \"SecurityOps\" (tier names are case-sensitive; did you mean \"securityops\"?)"
+    );
 }
 
 #[test]
@@ -255,13 +259,16 @@ fn an_invalid_cidr_names_the_value_and_field() {
 }
 
 #[test]
-fn duplicate_object_names_are_an_error() {
-    let one = cnp("  priority: 1\n  appliedTo: [{podSelector: {}}]\n");
-    let msg = error_of(&format!("{one}---\n{one}"));
-    assert!(
-        msg == "DIR/policies.yaml: ClusterNetworkPolicy \"deny-x\": metadata.name: duplicate name (also defined in DIR/policies.yaml)",
-        "{msg}"
-    );
+fn the_same_object_twice_is_accepted_and_the_later_wins() {
+    let first = cnp("  priority: 1\n  appliedTo: [{podSelector: {}}]\n");
+    let later = cnp("  priority: 7\n  appliedTo: [{podSelector: {}}]\n");
+    let (_dir, result) = load(&[
+        ("cluster.yaml", CLUSTER),
+        ("policies.yaml", &format!("{first}---\n{later}")),
+    ]);
+    let input = result.expect("a repeated object is not an error");
+    assert_eq!(input.objects.antrea_policies.len(), 1);
+    assert_eq!(input.objects.antrea_policies[0].spec.priority, 7.0);
 }
 
 #[test]

@@ -163,6 +163,19 @@ fn every_own_scenario_passes_and_is_named_after_its_file() {
     );
 }
 
+#[test]
+fn every_own_scenario_passes_on_the_compiled_flows_in_the_fake_switch() {
+    let files = own_files();
+    let mut out = Vec::new();
+    let sim = run_files_with(&files, &mut out, false, Engine::Sim).expect("writing to a Vec");
+    let report = String::from_utf8(out).expect("UTF-8 report");
+    assert_eq!(
+        (sim.passed, sim.failed, sim.unsupported.len()),
+        (files.len(), 0, 0),
+        "{report}"
+    );
+}
+
 /// The policy flows compiled for every step of our own scenarios (ICMP type/code, tp_src
 /// covers, node IPs, admin tiers in their tables) are accepted by Open vSwitch's own encoder
 /// and encode to exactly its bytes.

@@ -39,6 +39,20 @@ enum Cmd {
         #[arg(long)]
         traffic: bool,
     },
+    /// Validate policy files offline as the API server would, reporting every error at once
+    /// (docs/standalone.md, "Validating"). Exit status 1 on errors (or on warnings with
+    /// `--strict`), else 0.
+    Validate {
+        /// YAML files and directories (their .yaml/.yml files).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format: `text` or `json`.
+        #[arg(short = 'o', long, default_value = "text", value_parser = ["text", "json"])]
+        output: String,
+        /// Warnings fail too.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Answer "may A reach B on PORT?" from a standalone input directory, with the deciding rules.
     Explain {
         /// Input directory (cluster model + policies).
@@ -255,6 +269,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 }
             };
             if summary.failed > 0 {
+                std::process::exit(1);
+            }
+        }
+        Cmd::Validate {
+            paths,
+            output,
+            strict,
+        } => {
+            let report = kakine::policy::validate_input::validate_paths(&paths);
+            if output == "json" {
+                println!("{:#}", report.to_json());
+            } else {
+                print!("{}", report.to_text());
+            }
+            if !report.errors.is_empty() || (strict && !report.warnings.is_empty()) {
                 std::process::exit(1);
             }
         }

@@ -143,7 +143,7 @@ pub const TABLES: &[Table] = &[
         stage: Stage::IngressSecurity,
         miss: Miss::Next,
         next: &["IngressTier", "IngressMetric"],
-        doc: "-new+est and -new+rel skip ingress policy to IngressMetric",
+        doc: "-new+est and -new+rel skip ingress policy to IngressMetric; so does traffic from a pod's own node (nw_src = node IP, reg1 = the pod's ofport)",
     },
     Table {
         name: "IngressTier",

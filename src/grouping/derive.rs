@@ -124,9 +124,12 @@ impl<'g> Sets<'g> {
     }
 }
 
-/// The pod as the compiler and evaluator see it.
-pub fn pod_info(pod: &Pod) -> PodInfo {
+/// The pod as the compiler and evaluator see it; `node_ip` is its node's address when the
+/// model gives one.
+pub fn pod_info(pod: &Pod, node_ip: Option<std::net::Ipv4Addr>) -> PodInfo {
     PodInfo {
+        node_ip,
+        host_network: pod.host_network,
         key: PodKey {
             namespace: pod.namespace.clone(),
             name: pod.name.clone(),
@@ -152,8 +155,12 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
 pub fn resolved(g: &Grouping, cluster: Option<&Cluster>) -> ResolvedPolicies {
     let mut out = derive(g, None);
     out.pods = match cluster {
-        Some(c) => c.pods.iter().map(pod_info).collect(),
-        None => g.index.pods().map(|(_, e)| pod_info(&e.pod)).collect(),
+        Some(c) => c.pods.iter().map(|p| pod_info(p, node_ip(g, p))).collect(),
+        None => g
+            .index
+            .pods()
+            .map(|(_, e)| pod_info(&e.pod, node_ip(g, &e.pod)))
+            .collect(),
     };
     out
 }
@@ -177,9 +184,14 @@ pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
     out.pods = needed
         .into_iter()
         .filter_map(|p| g.index.pod_by_id(p))
-        .map(|e| pod_info(&e.pod))
+        .map(|e| pod_info(&e.pod, node_ip(g, &e.pod)))
         .collect();
     out
+}
+
+/// The IP of the node a pod runs on, when the model gives both.
+fn node_ip(g: &Grouping, pod: &Pod) -> Option<std::net::Ipv4Addr> {
+    g.nodes.get(pod.node.as_ref()?)?.ip
 }
 
 fn derive(g: &Grouping, node: Option<&str>) -> ResolvedPolicies {

@@ -391,10 +391,12 @@ impl<'i, 'c> Translator<'i, 'c> {
     fn admin_peers(&mut self, peers: &[AdminPeer]) -> InternalPeers {
         let mut m = Members::default();
         for peer in peers {
+            // `namespaces` and `pods` peers never select host-network pods (network-policy-api
+            // v1alpha1 `AdminNetworkPolicyPeer`); only `nodes` selects node IPs.
             if let Some(ns) = &peer.namespaces {
-                m.groups.push(self.select(None, Some(ns), None, false));
+                m.groups.push(self.select(None, Some(ns), None, true));
             } else if let Some(pods) = &peer.pods {
-                m.groups.push(self.namespaced_pods(pods, false));
+                m.groups.push(self.namespaced_pods(pods, true));
             } else if let Some(nodes) = &peer.nodes {
                 m.nodes.push(nodes.clone());
             } else if let Some(networks) = &peer.networks {

@@ -5,7 +5,8 @@
 //! each direction: tiered rules in order (first match wins; `Pass` jumps to the K8s stage), then
 //! K8s NetworkPolicy (an isolated pod is allowed only by a matching K8s rule, and the baseline
 //! tier is not consulted), then, for a pod K8s does not isolate, the baseline tier; nothing
-//! matching means allow.
+//! matching means allow. Traffic from the server's own node (the node IP) passes its ingress
+//! whatever isolates it.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -139,7 +140,18 @@ pub fn evaluate(p: &ResolvedPolicies, probe: &Probe) -> Decision {
             reason,
         };
     }
+    let from_own_node = match (server, client) {
+        (Some(s), Some(c)) => !s.host_network && s.node_ip.is_some_and(|n| n == c.ip),
+        _ => false,
+    };
     let ingress = match &server_key {
+        // A pod never isolates its own node (kubelet probes): the Kubernetes NetworkPolicy
+        // concept docs, and Antrea's `nodeSelector` docs (a node's traffic to its own pods is
+        // not affected). Another node's traffic is judged by the rules.
+        Some(_) if from_own_node => Outcome {
+            verdict: Verdict::Allow,
+            rule: None,
+        },
         Some(key) => direction(
             p,
             Direction::Ingress,

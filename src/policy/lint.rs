@@ -5,7 +5,7 @@
 //! - a rule name used twice in one policy;
 //! - a conflict: two rules of different policies at the same effective priority (stage, policy
 //!   priority, rule index) with different actions whose traffic overlaps (precedence between them
-//!   is then only the tie-break by name);
+//!   is then only kakine's tie-break: Drop and Reject before Allow, then by policy name);
 //! - a shadowed rule: every packet it matches is matched by an earlier rule (applied-to pods,
 //!   peers and services all contained), so it never decides.
 //!
@@ -100,7 +100,7 @@ pub fn lint(objects: &PolicySet, resolved: &ResolvedPolicies) -> Vec<Warning> {
                             at: at(later),
                             message: format!(
                                 "conflicts with {} {} at the same priority ({:?} here, {:?} there); \
-                                 the tie is broken by policy name",
+                                 kakine breaks the tie Drop and Reject first, then by policy name",
                                 earlier.id.kind, earlier.id, later.action, earlier.action
                             ),
                         },

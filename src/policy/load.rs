@@ -17,6 +17,7 @@ use super::model::{
 };
 use super::model_v1alpha2::NetworkPolicyV1Alpha2;
 use super::validate::validate;
+use super::validate_raw::{check_document, Api};
 
 /// Antrea-compatible CRD groups accepted for Tier, ClusterNetworkPolicy, NetworkPolicy,
 /// ClusterGroup and Group.
@@ -192,6 +193,8 @@ pub fn assemble<'a>(
             }
         })?;
     }
+    // The same object twice: the later wins, as `kubectl apply` of both would leave it.
+    super::validate_input::dedupe(&mut objects);
     validate(&objects)?;
     Ok((cluster, objects))
 }
@@ -265,6 +268,35 @@ pub fn parse_documents_with(
 
 /// Parses one document, dispatching on `apiVersion` + `kind`.
 pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
+    let mut problems = Vec::new();
+    let parsed = parse_checked(doc, file, &mut problems);
+    match problems.into_iter().next() {
+        Some(first) => Err(first),
+        None => parsed,
+    }
+}
+
+/// [`parse_document`] with every problem of the document: the API server's checks on the
+/// document as written ([`super::validate_raw`]) all, then the typed parse's first error. The
+/// object is returned when it parsed, even with problems.
+pub fn parse_document_all(doc: &Value, file: &Path) -> (Option<Parsed>, Vec<PolicyError>) {
+    let mut problems = Vec::new();
+    match parse_checked(doc, file, &mut problems) {
+        Ok(p) => (Some(p), problems),
+        Err(e) => {
+            if !problems.iter().any(|p| p.to_string() == e.to_string()) {
+                problems.push(e);
+            }
+            (None, problems)
+        }
+    }
+}
+
+fn parse_checked(
+    doc: &Value,
+    file: &Path,
+    problems: &mut Vec<PolicyError>,
+) -> Result<Parsed, PolicyError> {
     let mut at = Location::file(file);
     let Some(map) = doc.as_object() else {
         return Err(PolicyError::Field {
@@ -342,6 +374,23 @@ pub fn parse_document(doc: &Value, file: &Path) -> Result<Parsed, PolicyError> {
                 feature,
             });
         }
+    }
+    let api = if k8s {
+        Api::Kubernetes
+    } else if crd {
+        Api::Antrea
+    } else {
+        Api::Admin
+    };
+    problems.extend(
+        check_document(api, kind, map)
+            .into_iter()
+            .map(|(field, message)| PolicyError::Field {
+                at: at.at(field),
+                message,
+            }),
+    );
+    if let Some(spec) = map.get("spec") {
         super::sanity::check_spec(spec).map_err(|(field, message)| PolicyError::Field {
             at: at.at(field),
             message,

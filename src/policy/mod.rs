@@ -18,7 +18,11 @@ pub mod sanity;
 pub mod selector;
 pub mod validate;
 pub mod validate_admin;
+pub mod validate_input;
+pub mod validate_names;
+pub mod validate_raw;
 pub mod validate_v1alpha2;
+pub mod yaml_context;
 
 pub use error::{LoadError, Location, PolicyError, ResolveError};
 pub use evaluate::{evaluate, Decision, Destination, Probe, Verdict};

@@ -281,6 +281,11 @@ pub struct PodInfo {
     pub mac: Option<[u8; 6]>,
     /// Node name, when given.
     pub node: Option<String>,
+    /// The IP of its node, when the model gives the node and its IP: traffic from this
+    /// address into the pod is never isolated (see [`super::evaluate`]).
+    pub node_ip: Option<Ipv4Addr>,
+    /// Whether the pod shares its node's network namespace (never a policy subject).
+    pub host_network: bool,
     /// Declared container ports: (name, protocol, number).
     pub named_ports: Vec<(String, Protocol, u16)>,
     /// Every (protocol, port) the pod serves (the cluster model's `ports`, named or not).
@@ -301,7 +306,8 @@ impl PodInfo {
 /// K8s NetworkPolicy isolation sets.
 #[derive(Debug, Clone, Default)]
 pub struct ResolvedPolicies {
-    /// Rules sorted by (stage, policy_priority, policy name, rule_index); deterministic.
+    /// Rules sorted by (stage, policy_priority, rule_index), ties broken by action (Drop and
+    /// Reject first) and policy name; deterministic.
     pub rules: Vec<ResolvedRule>,
     /// Pods isolated for ingress by some K8s NetworkPolicy.
     pub isolated_ingress: BTreeSet<PodKey>,

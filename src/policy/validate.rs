@@ -115,6 +115,12 @@ pub fn validate(objects: &PolicySet) -> Result<(), PolicyError> {
             &p.origin,
         )?;
     }
+    if let Some(e) = super::validate_input::set_problems(objects)
+        .into_iter()
+        .next()
+    {
+        return Err(e);
+    }
     validate_groups(objects)?;
     super::validate_admin::validate_admin(objects)?;
     super::validate_v1alpha2::validate_v1alpha2(objects)?;

@@ -17,6 +17,7 @@
 
 mod base;
 mod clauses;
+mod node;
 mod rules;
 
 pub use clauses::{cidr_minus, port_range_masks};
@@ -251,6 +252,7 @@ pub fn compile_with(
     let mut out = Compiled::default();
     base_flows(&mut out.flows, round)?;
     pod_flows(&mut out.flows, local, round)?;
+    node::local_node_flows(&mut out.flows, policies, local, round)?;
     let default = Allocation::default();
     PolicyCompiler::new(policies, local, round).run(&mut out, previous.unwrap_or(&default))?;
     Ok(out)

@@ -320,7 +320,9 @@ pub enum PolicyType {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct K8sPolicySpec {
-    /// Pods of the policy's namespace it selects.
+    /// Pods of the policy's namespace it selects; omitted, every pod (Kubernetes
+    /// `NetworkPolicySpec.podSelector` is optional and defaults to the empty selector).
+    #[serde(default)]
     pub pod_selector: LabelSelector,
     /// Explicit policy types; see [`K8sPolicySpec::effective_policy_types`].
     #[serde(default)]
