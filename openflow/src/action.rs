@@ -9,7 +9,7 @@ use crate::error::{NX_VENDOR_ID, ONF_VENDOR_ID};
 use crate::flow::{Action, CtZone, Field, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
 use crate::oxm::{emit_tlv, ones};
 use crate::view::Actions;
-use crate::wire::{pad_to_8, put_u16_at, Reader};
+use crate::wire::{len16, pad_to_8, put_len_at, put_u16_at, Reader};
 use crate::Error;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -120,7 +120,7 @@ fn nx_header(buf: &mut Vec<u8>, subtype: u16) -> usize {
 fn finish(buf: &mut Vec<u8>, start: usize) {
     pad_to_8(buf, start);
     let len = buf.len() - start;
-    put_u16_at(buf, start + 2, len as u16);
+    put_len_at(buf, start + 2, len);
 }
 
 /// A 16-byte Nicira action: its header and `body` (the 6 bytes after the subtype, zero-padded).
@@ -792,7 +792,7 @@ impl Action {
                 let mut prop = |kind: u16, value: &[u8]| {
                     let p = buf.len();
                     buf.extend_from_slice(&kind.to_be_bytes());
-                    buf.extend_from_slice(&((value.len() + 4) as u16).to_be_bytes());
+                    buf.extend_from_slice(&len16(value.len() + 4));
                     buf.extend_from_slice(value);
                     pad_to_8(buf, p);
                 };
@@ -829,7 +829,7 @@ impl Action {
             | Action::SetTunMetadata { .. } => ext::emit(self, buf),
             Action::Raw { kind, body } => {
                 buf.extend_from_slice(&kind.to_be_bytes());
-                buf.extend_from_slice(&((body.len() + 4) as u16).to_be_bytes());
+                buf.extend_from_slice(&len16(body.len() + 4));
                 buf.extend_from_slice(body);
             }
         }

@@ -29,6 +29,7 @@ use crate::error_codes::HelloFailedCode;
 use crate::message::{frame_len, Hello, HelloElement, SwitchConfig, SwitchFeatures, OFP13_VERSION};
 use crate::multipart::{MultipartReply, OFPMPF_MORE};
 use crate::validate;
+use crate::wire::put_len_at;
 use crate::{Error, ErrorCode, FlowMod, Message, OfpError};
 
 /// Bytes per buffer handed out by [`Session::poll_transmit`] for a large bundle.
@@ -316,14 +317,25 @@ impl Session {
         id
     }
 
+    /// Queue one of the session's own messages (HELLO, BARRIER, ECHO, BUNDLE_CONTROL ...: all
+    /// short).
     fn queue(&mut self, msg: &Message, xid: u32) {
+        if let Err(e) = self.try_queue(msg, xid) {
+            tracing::error!(error = %e, "session message not sent");
+        }
+    }
+
+    /// Queue `msg`, unless it is too long for one OpenFlow message ([`Error::TooLong`]: then
+    /// nothing is queued).
+    fn try_queue(&mut self, msg: &Message, xid: u32) -> Result<(), Error> {
+        let mut buf = Vec::new();
+        msg.try_emit(xid, &mut buf)?;
         // Standard, NXT_PACKET_IN, NXT_PACKET_IN2: any other value OVS refuses (OFPBRC_EPERM).
         if let Message::SetPacketInFormat(f @ 0..=2) = msg {
             self.packet_in_format = Some(*f);
         }
-        let mut buf = Vec::new();
-        msg.emit(xid, &mut buf);
         self.tx.push_back(buf);
+        Ok(())
     }
 
     fn enter_backoff(&mut self, now: Instant) {
@@ -376,8 +388,8 @@ impl Session {
     /// BARRIER, and its response is that [`Message::BarrierReply`]: the switch processed it
     /// without an error. When the session is not
     /// active the response is [`Error::Closed`] at once; for a FLOW_MOD (alone or in a
-    /// BUNDLE_ADD) that fails [`FlowMod::validate`] it is [`Error::Invalid`] at once, and
-    /// nothing is sent.
+    /// BUNDLE_ADD) that fails [`FlowMod::validate`] it is [`Error::Invalid`] at once, for any
+    /// other message longer than 65535 bytes [`Error::TooLong`], and nothing is sent.
     pub fn request(&mut self, msg: &Message) -> RequestId {
         let id = self.id();
         if let Err(e) = validate::check_message(msg) {
@@ -393,12 +405,16 @@ impl Session {
             return id;
         }
         let xid = self.xid();
+        if let Err(e) = self.try_queue(msg, xid) {
+            self.events
+                .push_back(Event::Response { id, result: Err(e) });
+            return id;
+        }
         let pending = match msg {
             Message::MultipartRequest { .. } => Pending::Multipart(id, Vec::new()),
             _ => Pending::Single(id),
         };
         self.pending.insert(xid, pending);
-        self.queue(msg, xid);
         if !has_reply(msg) {
             let barrier = self.xid();
             self.pending.insert(barrier, Pending::Confirm(xid));
@@ -411,15 +427,15 @@ impl Session {
     /// [`Event::Async`]).
     ///
     /// Errors: [`Error::Invalid`] for a FLOW_MOD (alone or in a BUNDLE_ADD) that fails
-    /// [`FlowMod::validate`], [`Error::Closed`] if the session is not active; nothing is sent
-    /// then.
+    /// [`FlowMod::validate`], [`Error::TooLong`] for any other message longer than 65535
+    /// bytes, [`Error::Closed`] if the session is not active; nothing is sent then.
     pub fn send(&mut self, msg: &Message) -> Result<u32, Error> {
         validate::check_message(msg)?;
         if self.state != State::Active {
             return Err(Error::Closed);
         }
         let xid = self.xid();
-        self.queue(msg, xid);
+        self.try_queue(msg, xid)?;
         Ok(xid)
     }
 
@@ -839,10 +855,10 @@ fn emit_bundle_add(
     buf.extend_from_slice(&[OFP13_VERSION, 14, 0, 0]);
     buf.extend_from_slice(&xid.to_be_bytes());
     body(buf);
-    let inner_len = (buf.len() - inner) as u16;
-    buf[inner + 2..inner + 4].copy_from_slice(&inner_len.to_be_bytes());
-    let len = (buf.len() - start) as u16;
-    buf[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
+    // The bodies were checked to fit (`validate::check_all*`), so neither length is 0 here.
+    let end = buf.len();
+    put_len_at(buf, inner + 2, end - inner);
+    put_len_at(buf, start + 2, end - start);
 }
 
 /// Whether the switch answers `msg` whether or not it succeeds: the OF1.3 request/reply pairs
