@@ -468,6 +468,8 @@ impl Driver {
     }
 
     fn command(&mut self, cmd: Command) {
+        // The session counts request deadlines from the latest time it was given.
+        self.session.handle_timeout(Instant::now().into_std());
         match cmd {
             Command::Request(msg, tx) => {
                 let id = self.session.request(&msg);

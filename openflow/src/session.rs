@@ -51,6 +51,28 @@ pub struct Config {
     pub backoff_min: Duration,
     /// Longest reconnect delay.
     pub backoff_max: Duration,
+    /// How long a request (a dump, a barrier, a flow_mod's confirming barrier, an echo ...)
+    /// may wait for its whole answer (30 s). When it passes the request fails with
+    /// [`Error::Timeout`] and the connection is dropped (a switch that lost or ignores a
+    /// request is not trusted with the next), then re-established after the backoff.
+    pub request_timeout: Duration,
+    /// How long each phase of a bundle (OPEN and ADDs to their barrier's reply, COMMIT to its
+    /// barrier's reply) may take (120 s: 100k flows take OVS a few seconds); as for
+    /// `request_timeout`, expiry fails the bundle with [`Error::Timeout`] and drops the
+    /// connection.
+    pub bundle_timeout: Duration,
+    /// Most MULTIPART_REPLY parts one request may gather (1 Mi). One more fails the request
+    /// with [`Error::MultipartTooLarge`] and drops the connection.
+    pub max_multipart_parts: usize,
+    /// Most bytes (whole messages, headers included) one request's MULTIPART_REPLY parts may
+    /// total (256 MiB); past it, as for `max_multipart_parts`.
+    pub max_multipart_bytes: usize,
+    /// The `miss_send_len` of the SET_CONFIG sent in every handshake (OF1.3 §7.3.2): how many
+    /// bytes of a packet a table-miss or `controller` PACKET_IN carries when the action does
+    /// not say (0xffff, OFPCML_NO_BUFFER: the whole packet). 0 keeps the packet-ins of a
+    /// connection that wants none of their bytes (an agent that only counts them) empty; an
+    /// explicit `controller(max_len=...)` still sets its own length.
+    pub miss_send_len: u16,
 }
 
 impl Default for Config {
@@ -62,6 +84,11 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(8),
+            request_timeout: Duration::from_secs(30),
+            bundle_timeout: Duration::from_secs(120),
+            max_multipart_parts: 1 << 20,
+            max_multipart_bytes: 256 << 20,
+            miss_send_len: 0xffff,
         }
     }
 }
@@ -94,6 +121,12 @@ pub enum DisconnectReason {
     Handshake(String),
     /// The peer sent bytes that are not OpenFlow framing.
     Protocol(String),
+    /// A request got no answer within its deadline ([`Config::request_timeout`],
+    /// [`Config::bundle_timeout`]); names the request.
+    RequestTimeout(String),
+    /// A multipart reply passed [`Config::max_multipart_parts`] or
+    /// [`Config::max_multipart_bytes`].
+    ReplyTooLarge(String),
 }
 
 impl std::fmt::Display for DisconnectReason {
@@ -104,6 +137,8 @@ impl std::fmt::Display for DisconnectReason {
             DisconnectReason::HandshakeTimeout => f.write_str("handshake timed out"),
             DisconnectReason::Handshake(why) => write!(f, "handshake: {why}"),
             DisconnectReason::Protocol(why) => write!(f, "protocol: {why}"),
+            DisconnectReason::RequestTimeout(what) => write!(f, "no answer in time to {what}"),
+            DisconnectReason::ReplyTooLarge(why) => write!(f, "reply too large: {why}"),
         }
     }
 }
@@ -170,10 +205,27 @@ enum Handshake {
     Barrier { xid: u32, features: SwitchFeatures },
 }
 
+/// A request waiting for its answer.
+#[derive(Debug)]
+struct Waiting {
+    id: RequestId,
+    /// Its name for [`Error::Timeout`].
+    what: String,
+    deadline: Instant,
+}
+
+/// The parts of a multipart reply so far.
+#[derive(Debug, Default)]
+struct Parts {
+    parts: Vec<MultipartReply>,
+    /// Their messages' lengths, bytes.
+    bytes: usize,
+}
+
 #[derive(Debug)]
 enum Pending {
-    Single(RequestId),
-    Multipart(RequestId, Vec<MultipartReply>),
+    Single(Waiting),
+    Multipart(Waiting, Parts),
     /// The BARRIER that follows a request the switch does not answer: its reply completes the
     /// request with this xid, unless an ERROR for it came first.
     Confirm(u32),
@@ -199,6 +251,8 @@ struct BundleOp {
     /// The first error that names a flow_mod (else the first error): the flow_mod's index
     /// (None for OPEN/COMMIT) and the switch's ERROR.
     failure: Option<(Option<usize>, OfpError)>,
+    /// When the current phase must have ended.
+    deadline: Instant,
 }
 
 impl BundleOp {
@@ -237,6 +291,8 @@ pub struct Session {
     /// The xid of that re-sent format during a handshake: an ERROR for it forgets the format
     /// instead of failing the handshake.
     format_xid: Option<u32>,
+    /// The latest `now` given to any method: request deadlines count from it.
+    now: Instant,
 }
 
 impl Session {
@@ -261,6 +317,7 @@ impl Session {
             bundles: Vec::new(),
             last_rx: now,
             probe_sent: None,
+            now,
         }
     }
 
@@ -276,6 +333,7 @@ impl Session {
 
     /// The transport is open: send HELLO and start the handshake.
     pub fn connected(&mut self, now: Instant) {
+        self.now = now;
         self.tx.clear();
         self.rx.clear();
         self.last_rx = now;
@@ -294,11 +352,13 @@ impl Session {
 
     /// Opening the transport failed: back off and ask again later.
     pub fn connect_failed(&mut self, now: Instant) {
+        self.now = now;
         self.enter_backoff(now);
     }
 
     /// The transport closed or failed.
     pub fn disconnected(&mut self, now: Instant, reason: DisconnectReason) {
+        self.now = now;
         if matches!(self.state, State::Handshake { .. } | State::Active) {
             self.drop_connection(now, reason);
         }
@@ -350,7 +410,7 @@ impl Session {
         self.probe_sent = None;
         for (_, p) in self.pending.drain() {
             let id = match p {
-                Pending::Single(id) | Pending::Multipart(id, _) => id,
+                Pending::Single(w) | Pending::Multipart(w, _) => w.id,
                 Pending::Confirm(_) => continue,
             };
             self.events.push_back(Event::Response {
@@ -389,7 +449,12 @@ impl Session {
     /// without an error. When the session is not
     /// active the response is [`Error::Closed`] at once; for a FLOW_MOD (alone or in a
     /// BUNDLE_ADD) that fails [`FlowMod::validate`] it is [`Error::Invalid`] at once, for any
-    /// other message longer than 65535 bytes [`Error::TooLong`], and nothing is sent.
+    /// other message longer than 65535 bytes [`Error::TooLong`], and nothing is sent. The
+    /// whole answer must come within [`Config::request_timeout`] of the latest `now` the
+    /// session was given (a driver calls [`Session::handle_timeout`] before requesting), and a
+    /// multipart one within [`Config::max_multipart_parts`] and
+    /// [`Config::max_multipart_bytes`]; else the response is [`Error::Timeout`] or
+    /// [`Error::MultipartTooLarge`] and the connection is dropped.
     pub fn request(&mut self, msg: &Message) -> RequestId {
         let id = self.id();
         if let Err(e) = validate::check_message(msg) {
@@ -410,9 +475,14 @@ impl Session {
                 .push_back(Event::Response { id, result: Err(e) });
             return id;
         }
+        let waiting = Waiting {
+            id,
+            what: request_name(msg),
+            deadline: self.now + self.config.request_timeout,
+        };
         let pending = match msg {
-            Message::MultipartRequest { .. } => Pending::Multipart(id, Vec::new()),
-            _ => Pending::Single(id),
+            Message::MultipartRequest { .. } => Pending::Multipart(waiting, Parts::default()),
+            _ => Pending::Single(waiting),
         };
         self.pending.insert(xid, pending);
         if !has_reply(msg) {
@@ -527,6 +597,7 @@ impl Session {
             bundle_id,
             phase: BundlePhase::Adding { barrier },
             failure: None,
+            deadline: self.now + self.config.bundle_timeout,
         });
         id
     }
@@ -536,6 +607,7 @@ impl Session {
         if !matches!(self.state, State::Handshake { .. } | State::Active) {
             return;
         }
+        self.now = now;
         self.last_rx = now;
         self.probe_sent = None;
         self.rx.extend_from_slice(bytes);
@@ -568,7 +640,7 @@ impl Session {
             Err(error) => {
                 if let Some(p) = self.pending.remove(&xid) {
                     let id = match p {
-                        Pending::Single(id) | Pending::Multipart(id, _) => id,
+                        Pending::Single(w) | Pending::Multipart(w, _) => w.id,
                         Pending::Confirm(_) => return,
                     };
                     self.events.push_back(Event::Response {
@@ -590,7 +662,7 @@ impl Session {
             return;
         }
         if let Some(p) = self.pending.remove(&xid) {
-            self.answer(xid, p, message);
+            self.answer(now, xid, frame.len(), p, message);
             return;
         }
         if let Some(i) = self.bundles.iter().position(|b| b.owns(xid)) {
@@ -636,7 +708,7 @@ impl Session {
             {
                 let config = SwitchConfig {
                     flags: 0,
-                    miss_send_len: 0xffff,
+                    miss_send_len: self.config.miss_send_len,
                 };
                 let x = self.xid();
                 self.queue(&Message::SetConfig(config), x);
@@ -685,28 +757,48 @@ impl Session {
         }
     }
 
-    fn answer(&mut self, xid: u32, pending: Pending, message: Message) {
+    fn answer(&mut self, now: Instant, xid: u32, len: usize, pending: Pending, message: Message) {
         let (id, result) = match (pending, message) {
             (Pending::Confirm(request), m) => match self.pending.remove(&request) {
                 // No ERROR came for the request before this barrier's reply: it was done.
-                Some(Pending::Single(id) | Pending::Multipart(id, _)) => {
-                    (id, Ok(Response::Message(m)))
+                Some(Pending::Single(w) | Pending::Multipart(w, _)) => {
+                    (w.id, Ok(Response::Message(m)))
                 }
                 // Answered by its ERROR already (a Confirm is never keyed by a request's xid).
                 _ => return,
             },
-            (Pending::Single(id) | Pending::Multipart(id, _), Message::Error(e)) => {
-                (id, Err(Error::Switch(e)))
+            (Pending::Single(w) | Pending::Multipart(w, _), Message::Error(e)) => {
+                (w.id, Err(Error::Switch(e)))
             }
-            (Pending::Multipart(id, mut parts), Message::MultipartReply { flags, body }) => {
-                parts.push(body);
-                if flags & OFPMPF_MORE != 0 {
-                    self.pending.insert(xid, Pending::Multipart(id, parts));
+            (Pending::Multipart(w, mut p), Message::MultipartReply { flags, body }) => {
+                p.parts.push(body);
+                p.bytes += len;
+                let (max_parts, max_bytes) = (
+                    self.config.max_multipart_parts,
+                    self.config.max_multipart_bytes,
+                );
+                if p.parts.len() > max_parts || p.bytes > max_bytes {
+                    let error = Error::MultipartTooLarge {
+                        parts: p.parts.len(),
+                        bytes: p.bytes,
+                        max_parts,
+                        max_bytes,
+                    };
+                    let why = format!("{}: {error}", w.what);
+                    self.events.push_back(Event::Response {
+                        id: w.id,
+                        result: Err(error),
+                    });
+                    self.drop_connection(now, DisconnectReason::ReplyTooLarge(why));
                     return;
                 }
-                (id, Ok(Response::Multipart(parts)))
+                if flags & OFPMPF_MORE != 0 {
+                    self.pending.insert(xid, Pending::Multipart(w, p));
+                    return;
+                }
+                (w.id, Ok(Response::Multipart(p.parts)))
             }
-            (Pending::Single(id) | Pending::Multipart(id, _), m) => (id, Ok(Response::Message(m))),
+            (Pending::Single(w) | Pending::Multipart(w, _), m) => (w.id, Ok(Response::Message(m))),
         };
         self.events.push_back(Event::Response { id, result });
     }
@@ -733,12 +825,14 @@ impl Session {
                 if b.failure.is_some() {
                     let discard = self.xid();
                     self.bundles[i].phase = BundlePhase::Discarding { discard };
+                    self.bundles[i].deadline = self.now + self.config.bundle_timeout;
                     let ctrl = BundleControl::new(bundle_id, BundleCtrlType::DiscardRequest, flags);
                     self.queue(&Message::BundleControl(ctrl), discard);
                 } else {
                     let commit = self.xid();
                     let barrier = self.xid();
                     self.bundles[i].phase = BundlePhase::Committing { commit, barrier };
+                    self.bundles[i].deadline = self.now + self.config.bundle_timeout;
                     let ctrl = BundleControl::new(bundle_id, BundleCtrlType::CommitRequest, flags);
                     self.queue(&Message::BundleControl(ctrl), commit);
                     self.queue(&Message::BarrierRequest, barrier);
@@ -769,15 +863,41 @@ impl Session {
             State::Backoff { retry_at } => Some(retry_at),
             State::Connecting => None,
             State::Handshake { deadline, .. } => Some(deadline),
-            State::Active => Some(match self.probe_sent {
-                Some(sent) => sent + self.config.probe_timeout,
-                None => self.last_rx + self.config.probe_interval,
-            }),
+            State::Active => {
+                let probe = match self.probe_sent {
+                    Some(sent) => sent + self.config.probe_timeout,
+                    None => self.last_rx + self.config.probe_interval,
+                };
+                Some(
+                    self.next_request_deadline()
+                        .map_or(probe, |(d, _)| d.min(probe)),
+                )
+            }
         }
     }
 
-    /// Time has passed: reconnect after backoff, probe an idle peer, give up on a dead one.
+    /// The earliest request or bundle deadline and whose it is (a scan: few requests are in
+    /// flight at once, bundles being one each).
+    fn next_request_deadline(&self) -> Option<(Instant, Expiring)> {
+        let requests = self.pending.iter().filter_map(|(&xid, p)| match p {
+            Pending::Single(w) | Pending::Multipart(w, _) => {
+                Some((w.deadline, Expiring::Request(xid)))
+            }
+            Pending::Confirm(_) => None,
+        });
+        let bundles = self
+            .bundles
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.deadline, Expiring::Bundle(i)));
+        requests.chain(bundles).min_by_key(|&(d, _)| d)
+    }
+
+    /// Time has passed: reconnect after backoff, probe an idle peer, give up on a dead one,
+    /// fail a request past its deadline (dropping the connection). Also the way to tell the
+    /// session the time before [`Session::request`] or [`Session::bundle`].
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
         match self.state {
             State::Backoff { retry_at } if now >= retry_at => {
                 self.state = State::Connecting;
@@ -786,19 +906,52 @@ impl Session {
             State::Handshake { deadline, .. } if now >= deadline => {
                 self.drop_connection(now, DisconnectReason::HandshakeTimeout)
             }
-            State::Active => match self.probe_sent {
-                Some(sent) if now >= sent + self.config.probe_timeout => {
-                    self.drop_connection(now, DisconnectReason::ProbeTimeout)
-                }
-                None if now >= self.last_rx + self.config.probe_interval => {
-                    let xid = self.xid();
-                    self.queue(&Message::EchoRequest(Vec::new()), xid);
-                    self.probe_sent = Some(now);
-                }
-                _ => {}
+            State::Active => match self.next_request_deadline() {
+                Some((deadline, which)) if now >= deadline => self.expire(now, which),
+                _ => match self.probe_sent {
+                    Some(sent) if now >= sent + self.config.probe_timeout => {
+                        self.drop_connection(now, DisconnectReason::ProbeTimeout)
+                    }
+                    None if now >= self.last_rx + self.config.probe_interval => {
+                        let xid = self.xid();
+                        self.queue(&Message::EchoRequest(Vec::new()), xid);
+                        self.probe_sent = Some(now);
+                    }
+                    _ => {}
+                },
             },
             _ => {}
         }
+    }
+
+    /// Fail the request or bundle past its deadline with [`Error::Timeout`] and drop the
+    /// connection (the others fail as on any drop).
+    fn expire(&mut self, now: Instant, which: Expiring) {
+        let (id, what, after) = match which {
+            Expiring::Request(xid) => match self.pending.remove(&xid) {
+                Some(Pending::Single(w) | Pending::Multipart(w, _)) => {
+                    (w.id, w.what, self.config.request_timeout)
+                }
+                _ => return,
+            },
+            Expiring::Bundle(i) => {
+                let b = self.bundles.remove(i);
+                let phase = match b.phase {
+                    BundlePhase::Adding { .. } => "bundle (adding)",
+                    BundlePhase::Committing { .. } => "bundle (committing)",
+                    BundlePhase::Discarding { .. } => "bundle (discarding)",
+                };
+                (b.id, phase.to_string(), self.config.bundle_timeout)
+            }
+        };
+        self.events.push_back(Event::Response {
+            id,
+            result: Err(Error::Timeout {
+                what: what.clone(),
+                after,
+            }),
+        });
+        self.drop_connection(now, DisconnectReason::RequestTimeout(what));
     }
 
     /// The next bytes to write, in order.
@@ -809,6 +962,31 @@ impl Session {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+}
+
+/// Which deadline passed.
+#[derive(Debug, Clone, Copy)]
+enum Expiring {
+    /// The request with this xid.
+    Request(u32),
+    /// The bundle at this index of `bundles`.
+    Bundle(usize),
+}
+
+/// What [`Error::Timeout`] calls a request: the OpenFlow message name.
+fn request_name(msg: &Message) -> String {
+    match msg {
+        Message::MultipartRequest { body, .. } => format!("multipart request type {}", body.kind()),
+        Message::BarrierRequest => "barrier".into(),
+        Message::EchoRequest(_) => "echo".into(),
+        Message::FeaturesRequest => "features request".into(),
+        Message::GetConfigRequest => "get_config".into(),
+        Message::RoleRequest(_) => "role request".into(),
+        Message::GetAsyncRequest => "get_async".into(),
+        Message::BundleControl(_) => "bundle control".into(),
+        Message::FlowMod(_) => "flow_mod (its barrier)".into(),
+        m => format!("message type {} (its barrier)", m.kind()),
     }
 }
 
