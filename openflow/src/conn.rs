@@ -84,7 +84,7 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// Connect to a unix socket and do the handshake with default timers: HELLO (1.3 bitmap)
-    /// and version negotiation, FEATURES_REQUEST, SET_CONFIG(miss_send_len=0xffff) so async
+    /// and version negotiation, FEATURES_REQUEST, SET_CONFIG (`miss_send_len` 0xffff by default) so async
     /// messages are delivered on the mgmt socket, then a BARRIER.
     ///
     /// Errors: [`Error::Io`] if the socket cannot be opened, [`Error::Handshake`] if the switch

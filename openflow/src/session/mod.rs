@@ -12,7 +12,7 @@
 //!    [`Event::Disconnected`] to close it.
 //!
 //! What the session does by itself: HELLO and version negotiation by bitmap (OF1.3 §6.3.1),
-//! FEATURES_REQUEST and SET_CONFIG(miss_send_len=0xffff) confirmed by a BARRIER, xid
+//! FEATURES_REQUEST and SET_CONFIG (`miss_send_len` from [`Config`]) confirmed by a BARRIER, xid
 //! allocation and request/reply correlation, answering ECHO_REQUESTs, probing an idle peer with
 //! its own ECHO_REQUEST and declaring it dead when no byte arrives in time, multipart
 //! reassembly (REPLY_MORE), atomic bundles with errors attributed to the inner message, and
