@@ -84,7 +84,7 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// Connect to a unix socket and do the handshake with default timers: HELLO (1.3 bitmap)
-    /// and version negotiation, FEATURES_REQUEST, SET_CONFIG(miss_send_len=0xffff) so async
+    /// and version negotiation, FEATURES_REQUEST, SET_CONFIG (`miss_send_len` 0xffff by default) so async
     /// messages are delivered on the mgmt socket, then a BARRIER.
     ///
     /// Errors: [`Error::Io`] if the socket cannot be opened, [`Error::Handshake`] if the switch
@@ -164,7 +164,10 @@ impl Connection {
     /// Send `msg` and wait for the reply with its xid (all parts for a MULTIPART_REQUEST).
     /// Errors: [`Error::Switch`] if the switch answers with an ERROR, [`Error::Closed`] if the
     /// connection is down, [`Error::Invalid`] (nothing sent) for a FLOW_MOD that fails
-    /// [`FlowMod::validate`].
+    /// [`FlowMod::validate`], [`Error::TooLong`] for another message longer than 65535 bytes,
+    /// [`Error::Timeout`] when no whole answer came within [`Config::request_timeout`] and
+    /// [`Error::MultipartTooLarge`] for a reply over the caps (both drop the connection, which
+    /// then reconnects).
     pub async fn request(&self, msg: Message) -> Result<Response, Error> {
         self.call(|tx| Command::Request(msg, tx)).await
     }
@@ -172,10 +175,15 @@ impl Connection {
     /// Send `msg` without waiting (an ERROR for it arrives on [`Connection::events`]).
     ///
     /// Errors: [`Error::Invalid`] for a FLOW_MOD (alone or in a BUNDLE_ADD) that fails
-    /// [`FlowMod::validate`] (nothing is sent), [`Error::Closed`] if the connection task has
-    /// ended. A flow_mod sent as [`Message::Unknown`] of type 14 goes out unchecked.
+    /// [`FlowMod::validate`] (nothing is sent), [`Error::TooLong`] for another message longer
+    /// than 65535 bytes, [`Error::Closed`] if the connection task has ended. A flow_mod sent
+    /// as [`Message::Unknown`] of type 14 goes out unchecked.
     pub fn send(&self, msg: Message) -> Result<(), Error> {
         crate::validate::check_message(&msg)?;
+        if !matches!(msg, Message::FlowMod(_) | Message::BundleAdd { .. }) {
+            // Checked here, as the connection task has no one to tell.
+            msg.try_encode(0)?;
+        }
         self.cmd.send(Command::Send(msg)).map_err(|_| Error::Closed)
     }
 
@@ -460,6 +468,8 @@ impl Driver {
     }
 
     fn command(&mut self, cmd: Command) {
+        // The session counts request deadlines from the latest time it was given.
+        self.session.handle_timeout(Instant::now().into_std());
         match cmd {
             Command::Request(msg, tx) => {
                 let id = self.session.request(&msg);

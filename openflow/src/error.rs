@@ -135,6 +135,44 @@ pub enum Error {
     /// The switch sent something we did not expect at this point.
     #[error("unexpected message: {0}")]
     Unexpected(String),
+    /// A message too long for the 16-bit OpenFlow length field (OF1.3 §7.1: at most
+    /// [`MAX_MESSAGE_LEN`](crate::message::MAX_MESSAGE_LEN) bytes with its header). Nothing
+    /// of it was written.
+    #[error("{what} encodes to {len} bytes, more than the {max} an OpenFlow message can carry")]
+    TooLong {
+        /// The message (and, for a FLOW_MOD, its largest instruction with its size).
+        what: String,
+        /// Its encoded length, bytes (the whole message with its header).
+        len: usize,
+        /// The limit, bytes.
+        max: usize,
+    },
+    /// A request got no complete answer within its deadline
+    /// ([`Config::request_timeout`](crate::session::Config::request_timeout) or
+    /// [`Config::bundle_timeout`](crate::session::Config::bundle_timeout)); the connection was
+    /// dropped with it, as the switch is hung or lost our request.
+    #[error("{what} got no answer within {after:?}; connection dropped")]
+    Timeout {
+        /// The request (`multipart flow`, `barrier`, `bundle` ...).
+        what: String,
+        /// The deadline that passed.
+        after: std::time::Duration,
+    },
+    /// A multipart reply grew past its cap
+    /// ([`Config::max_multipart_parts`](crate::session::Config::max_multipart_parts) or
+    /// [`Config::max_multipart_bytes`](crate::session::Config::max_multipart_bytes)); the
+    /// parts were dropped with the connection.
+    #[error("multipart reply over its cap: {parts} parts, {bytes} bytes (limits {max_parts} parts, {max_bytes} bytes); connection dropped")]
+    MultipartTooLarge {
+        /// Parts received, this one included.
+        parts: usize,
+        /// Bytes received (whole messages), this one included.
+        bytes: usize,
+        /// The parts limit.
+        max_parts: usize,
+        /// The bytes limit.
+        max_bytes: usize,
+    },
 }
 
 /// Why an `ofp_match` is invalid; each maps to an `OFPBMC_*` code (OF1.3 §7.4.4).
@@ -242,6 +280,20 @@ pub enum InvalidFlowMod {
     /// An encoded body that does not decode (only for flow_mods sent encoded).
     #[error("undecodable flow_mod: {0}")]
     Undecodable(String),
+    /// The flow_mod does not fit one OpenFlow message: its encoding ([`FlowMod::encoded_len`](
+    /// crate::FlowMod::encoded_len)) is longer than `max`, 65535 bytes alone
+    /// ([`MAX_MESSAGE_LEN`](crate::message::MAX_MESSAGE_LEN)) or 65511 inside a BUNDLE_ADD
+    /// ([`MAX_BUNDLED_FLOW_MOD_LEN`](crate::message::MAX_BUNDLED_FLOW_MOD_LEN)). Split its
+    /// actions over several flows.
+    #[error("flow_mod encodes to {len} bytes, more than {max}{}", largest.map(|(n, l)| format!(" (its {n} instruction is {l} bytes)")).unwrap_or_default())]
+    TooLong {
+        /// Encoded length with the 8-byte header, bytes.
+        len: usize,
+        /// The limit that applies, bytes.
+        max: usize,
+        /// The largest instruction's name and encoded length, bytes.
+        largest: Option<(&'static str, usize)>,
+    },
 }
 
 impl InvalidFlowMod {
@@ -259,7 +311,8 @@ impl InvalidFlowMod {
             }
             InvalidFlowMod::AllTables => ErrorCode::FlowModFailed(FlowModFailedCode::BadTableId),
             InvalidFlowMod::BadFlags(_) => ErrorCode::FlowModFailed(FlowModFailedCode::BadFlags),
-            InvalidFlowMod::Undecodable(_) => return None,
+            // Never reaches a switch: no length field can carry it.
+            InvalidFlowMod::Undecodable(_) | InvalidFlowMod::TooLong { .. } => return None,
         })
     }
 }

@@ -3,8 +3,10 @@
 
 use crate::flow::{FlowMod, FlowModCommand, Match};
 use crate::instruction::{emit_instructions, parse_instructions};
-use crate::message::OFP13_VERSION;
-use crate::wire::{put_u16_at, Reader};
+use std::cell::RefCell;
+
+use crate::message::{MAX_MESSAGE_LEN, OFP13_VERSION};
+use crate::wire::{put_len_at, Reader};
 use crate::Error;
 
 /// OFPFF_* flags.
@@ -70,26 +72,100 @@ impl FlowMod {
 
     /// Append the whole OFPT_FLOW_MOD message: the 8-byte `ofp_header` with `xid`, then the
     /// body. The same bytes as `Message::FlowMod(self.clone()).emit(xid, buf)` without the
-    /// clone; reserve capacity in `buf` to batch many messages without reallocating.
+    /// clone; reserve capacity in `buf` to batch many messages without reallocating. A
+    /// flow_mod longer than [`MAX_MESSAGE_LEN`] is not written (logged as an error); use
+    /// [`FlowMod::try_emit_message`] to get the reason.
     pub fn emit_message(&self, xid: u32, buf: &mut Vec<u8>) {
+        if let Err(e) = self.try_emit_message(xid, buf) {
+            tracing::error!(error = %e, "flow_mod not encoded");
+        }
+    }
+
+    /// [`FlowMod::emit_message`], refusing a flow_mod longer than [`MAX_MESSAGE_LEN`] (then
+    /// `buf` is left as it was).
+    ///
+    /// Errors: [`Error::TooLong`] naming the largest instruction and the size.
+    pub fn try_emit_message(&self, xid: u32, buf: &mut Vec<u8>) -> Result<(), Error> {
         let start = buf.len();
         buf.extend_from_slice(&[OFP13_VERSION, 14, 0, 0]);
         buf.extend_from_slice(&xid.to_be_bytes());
         self.emit(buf);
         let len = buf.len() - start;
-        put_u16_at(buf, start + 2, len as u16);
+        if len > MAX_MESSAGE_LEN {
+            buf.truncate(start);
+            return Err(Error::TooLong {
+                what: self.size_name(),
+                len,
+                max: MAX_MESSAGE_LEN,
+            });
+        }
+        put_len_at(buf, start + 2, len);
+        Ok(())
+    }
+
+    /// Length in bytes of the whole OFPT_FLOW_MOD message, its 8-byte header included: what
+    /// [`FlowMod::emit_message`] writes. It must be at most [`MAX_MESSAGE_LEN`] (65535) to be
+    /// sent alone, [`crate::message::MAX_BUNDLED_FLOW_MOD_LEN`] (65511) inside a bundle; a flow compiler
+    /// splits flows longer than that. Cost: one encode into a reused per-thread buffer, no
+    /// allocation (about what sending the flow costs).
+    pub fn encoded_len(&self) -> usize {
+        thread_local! {
+            static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with(|s| {
+            let mut buf = s.borrow_mut();
+            buf.clear();
+            self.emit(&mut buf);
+            let len = 8 + buf.len();
+            // Keep a small buffer for the common flow; let go of one grown by an oversize one.
+            if buf.capacity() > 4 * MAX_MESSAGE_LEN {
+                *buf = Vec::new();
+            }
+            len
+        })
+    }
+
+    /// The largest instruction and its encoded length, for the size errors.
+    #[cold]
+    pub(crate) fn largest_instruction(&self) -> Option<(&'static str, usize)> {
+        self.instructions
+            .iter()
+            .map(|i| {
+                let mut b = Vec::new();
+                i.emit(&mut b);
+                (i.name(), b.len())
+            })
+            .max_by_key(|&(_, len)| len)
+    }
+
+    /// What [`Error::TooLong`] calls this flow_mod.
+    #[cold]
+    pub(crate) fn size_name(&self) -> String {
+        match self.largest_instruction() {
+            Some((name, len)) => format!("flow_mod (its {name} instruction is {len} bytes)"),
+            None => "flow_mod".into(),
+        }
     }
 
     /// Decode a FLOW_MOD body (what [`FlowMod::emit`] writes, without the 8-byte header), as
     /// kept by a caller that stores flows encoded.
     ///
-    /// Errors: as [`crate::Message::decode`] of the whole message.
+    /// Errors: [`Error::BadLength`] for a body longer than a message can carry
+    /// ([`MAX_MESSAGE_LEN`] less the header), else as [`crate::Message::decode`] of the whole
+    /// message.
     pub fn decode_body(body: &[u8]) -> Result<FlowMod, Error> {
-        let mut msg = Vec::with_capacity(8 + body.len());
+        let len = 8 + body.len();
+        if len > MAX_MESSAGE_LEN {
+            return Err(Error::BadLength {
+                what: "flow_mod body",
+                offset: 0,
+                length: len,
+            });
+        }
+        let mut msg = Vec::with_capacity(len);
         msg.extend_from_slice(&[OFP13_VERSION, 14, 0, 0, 0, 0, 0, 0]);
         msg.extend_from_slice(body);
-        let len = msg.len();
-        put_u16_at(&mut msg, 2, len as u16);
+        put_len_at(&mut msg, 2, len);
         match crate::Message::decode(&msg)? {
             (_, crate::Message::FlowMod(f)) => Ok(f),
             (_, other) => Err(Error::Unexpected(format!("{other:?}"))),

@@ -4,7 +4,7 @@
 
 use crate::action::{emit_actions, parse_actions};
 use crate::flow::Action;
-use crate::wire::{exact_len, item, put_u16_at, Reader};
+use crate::wire::{exact_len, item, put_len_at, Reader};
 use crate::Error;
 
 /// OFPG_ANY: "no group" in watch_group and filters.
@@ -143,7 +143,7 @@ impl Bucket {
         buf.extend_from_slice(&[0; 4]);
         emit_actions(&self.actions, buf);
         let len = buf.len() - start;
-        put_u16_at(buf, start, len as u16);
+        put_len_at(buf, start, len);
     }
 
     fn parse(r: &mut Reader) -> Result<Bucket, Error> {
@@ -212,7 +212,7 @@ impl GroupStats {
             buf.extend_from_slice(&b.to_be_bytes());
         }
         let len = buf.len() - start;
-        put_u16_at(buf, start, len as u16);
+        put_len_at(buf, start, len);
     }
 
     pub(crate) fn parse(r: &mut Reader) -> Result<Self, Error> {
@@ -257,7 +257,7 @@ impl GroupDesc {
         buf.extend_from_slice(&self.group_id.to_be_bytes());
         self.buckets.iter().for_each(|b| b.emit(buf));
         let len = buf.len() - start;
-        put_u16_at(buf, start, len as u16);
+        put_len_at(buf, start, len);
     }
 
     pub(crate) fn parse(r: &mut Reader) -> Result<Self, Error> {

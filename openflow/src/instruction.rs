@@ -9,7 +9,7 @@
 use crate::action::{emit_actions, frame_actions};
 use crate::flow::Instruction;
 use crate::view::InstructionView;
-use crate::wire::{pad_to_8, put_u16_at, Reader};
+use crate::wire::{pad_to_8, put_len_at, Reader};
 use crate::Error;
 
 impl Instruction {
@@ -24,6 +24,21 @@ impl Instruction {
             Instruction::Meter(_) => 6,
             Instruction::Experimenter { .. } => 0xffff,
             Instruction::Unknown { kind, .. } => *kind,
+        }
+    }
+
+    /// The ovs-ofctl name of the instruction's type (`apply_actions`, `goto_table`, ...;
+    /// `experimenter` and `unknown` for the kept ones).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Instruction::GotoTable(_) => "goto_table",
+            Instruction::Meter(_) => "meter",
+            Instruction::WriteMetadata(..) => "write_metadata",
+            Instruction::WriteActions(_) => "write_actions",
+            Instruction::ApplyActions(_) => "apply_actions",
+            Instruction::ClearActions => "clear_actions",
+            Instruction::Experimenter { .. } => "experimenter",
+            Instruction::Unknown { .. } => "unknown",
         }
     }
 
@@ -69,7 +84,7 @@ impl Instruction {
             }
         }
         let len = buf.len() - start;
-        put_u16_at(buf, start + 2, len as u16);
+        put_len_at(buf, start + 2, len);
     }
 }
 

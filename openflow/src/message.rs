@@ -12,11 +12,25 @@ use crate::monitor::FlowUpdate;
 use crate::multipart::{MultipartReply, MultipartRequest};
 use crate::nicira::ExtMessage;
 use crate::packet::{FlowRemoved, PacketIn, PacketOut, PortStatus};
-use crate::wire::{pad8, put_u16_at, Reader};
+use crate::wire::{len16, pad8, put_len_at, Reader};
 use crate::{Error, OfpError};
 
 /// OpenFlow 1.3 wire version.
 pub const OFP13_VERSION: u8 = 4;
+
+/// The longest OpenFlow message, its 8-byte header included: `ofp_header.length` is 16 bits
+/// (OF1.3 §7.1). [`Message::try_emit`] refuses longer ones.
+pub const MAX_MESSAGE_LEN: usize = 0xffff;
+
+/// The bytes of an ONFT_BUNDLE_ADD_MESSAGE before the message it carries: `ofp_header` (8),
+/// experimenter id and type (8), bundle_id (4), pad (2), flags (2) (OF1.4 §7.3.9.6 as ONF
+/// extension 230 for OF1.3).
+pub const BUNDLE_ADD_HEADER_LEN: usize = 24;
+
+/// The longest FLOW_MOD (header included) that a BUNDLE_ADD can carry:
+/// [`MAX_MESSAGE_LEN`] less [`BUNDLE_ADD_HEADER_LEN`], 65511 bytes. The flows
+/// [`crate::session::Session::bundle`] sends must fit this.
+pub const MAX_BUNDLED_FLOW_MOD_LEN: usize = MAX_MESSAGE_LEN - BUNDLE_ADD_HEADER_LEN;
 /// NXT_SET_PACKET_IN_FORMAT subtype.
 pub const NXT_SET_PACKET_IN_FORMAT: u32 = 16;
 
@@ -292,15 +306,67 @@ impl Message {
         m
     }
 
-    /// Encode with header and `xid`. Lengths are computed here, never stored.
+    /// Encode with header and `xid`. Lengths are computed here, never stored. A message longer
+    /// than [`MAX_MESSAGE_LEN`] encodes to nothing (an empty vector, logged as an error): use
+    /// [`Message::try_encode`] to get the reason.
     pub fn encode(&self, xid: u32) -> Vec<u8> {
         let mut buf = Vec::with_capacity(64);
         self.emit(xid, &mut buf);
         buf
     }
 
-    /// Append the encoded message to `buf` (used to batch many messages in one write).
+    /// [`Message::encode`], refusing a message longer than [`MAX_MESSAGE_LEN`].
+    ///
+    /// Errors: [`Error::TooLong`] naming the message (for a FLOW_MOD, its largest
+    /// instruction) and its size.
+    pub fn try_encode(&self, xid: u32) -> Result<Vec<u8>, Error> {
+        let mut buf = Vec::with_capacity(64);
+        self.try_emit(xid, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Append the encoded message to `buf` (used to batch many messages in one write). A
+    /// message longer than [`MAX_MESSAGE_LEN`] is not written at all (logged as an error, as
+    /// no wrapped length may reach a switch); the send paths use [`Message::try_emit`].
     pub fn emit(&self, xid: u32, buf: &mut Vec<u8>) {
+        if let Err(e) = self.try_emit(xid, buf) {
+            tracing::error!(error = %e, "OpenFlow message not encoded");
+        }
+    }
+
+    /// [`Message::emit`], refusing a message longer than [`MAX_MESSAGE_LEN`]: then `buf` is
+    /// left as it was.
+    ///
+    /// Errors: [`Error::TooLong`] naming the message (for a FLOW_MOD or a BUNDLE_ADD of one,
+    /// the flow_mod's largest instruction) and its size.
+    pub fn try_emit(&self, xid: u32, buf: &mut Vec<u8>) -> Result<(), Error> {
+        let start = buf.len();
+        self.emit_unchecked(xid, buf);
+        let len = buf.len() - start;
+        if len > MAX_MESSAGE_LEN {
+            buf.truncate(start);
+            return Err(Error::TooLong {
+                what: self.size_name(),
+                len,
+                max: MAX_MESSAGE_LEN,
+            });
+        }
+        Ok(())
+    }
+
+    /// What [`Error::TooLong`] calls this message.
+    #[cold]
+    fn size_name(&self) -> String {
+        match self {
+            Message::FlowMod(f) => f.size_name(),
+            Message::BundleAdd { message, .. } => format!("bundle_add of {}", message.size_name()),
+            m => format!("OpenFlow message type {}", m.kind()),
+        }
+    }
+
+    /// Write the message whatever its length; a length field that does not fit 16 bits is
+    /// written as 0 (see [`crate::wire::len16`]), and the caller checks the total.
+    fn emit_unchecked(&self, xid: u32, buf: &mut Vec<u8>) {
         let start = buf.len();
         let version = match self {
             Message::Hello(h) => h.version,
@@ -319,7 +385,7 @@ impl Message {
                         HelloElement::Unknown { kind, data } => (*kind, data.clone()),
                     };
                     buf.extend_from_slice(&kind.to_be_bytes());
-                    buf.extend_from_slice(&((data.len() + 4) as u16).to_be_bytes());
+                    buf.extend_from_slice(&len16(data.len() + 4));
                     buf.extend_from_slice(&data);
                     buf.resize(buf.len() + pad8(buf.len() - s), 0);
                 }
@@ -384,7 +450,7 @@ impl Message {
                 buf.extend_from_slice(&bundle_id.to_be_bytes());
                 buf.extend_from_slice(&[0, 0]);
                 buf.extend_from_slice(&flags.to_be_bytes());
-                message.emit(xid, buf);
+                message.emit_unchecked(xid, buf);
             }
             Message::SetPacketInFormat(f) => {
                 buf.extend_from_slice(&NX_VENDOR_ID.to_be_bytes());
@@ -403,7 +469,7 @@ impl Message {
             Message::Unknown { body, .. } => buf.extend_from_slice(body),
         }
         let len = buf.len() - start;
-        put_u16_at(buf, start + 2, len as u16);
+        put_len_at(buf, start + 2, len);
     }
 
     /// Decode exactly one whole message; returns its xid and the message.

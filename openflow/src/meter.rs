@@ -2,7 +2,7 @@
 //! METER_CONFIG / METER_FEATURES multipart bodies. Equivalent to `ovs-ofctl add-meter` /
 //! `meter-stats` / `dump-meters` / `meter-features`.
 
-use crate::wire::{exact_len, item, put_u16_at, Reader};
+use crate::wire::{exact_len, item, put_len_at, Reader};
 use crate::Error;
 
 /// OFPM_ALL: every meter (delete, stats request).
@@ -195,7 +195,7 @@ impl MeterBand {
             MeterBand::Unknown { body, .. } => buf.extend_from_slice(body),
         }
         let len = buf.len() - start;
-        put_u16_at(buf, start + 2, len as u16);
+        put_len_at(buf, start + 2, len);
     }
 
     fn parse(r: &mut Reader) -> Result<MeterBand, Error> {
@@ -290,7 +290,7 @@ impl MeterStats {
             buf.extend_from_slice(&b.to_be_bytes());
         }
         let len = buf.len() - start;
-        put_u16_at(buf, start + 4, len as u16);
+        put_len_at(buf, start + 4, len);
     }
 
     pub(crate) fn parse(r: &mut Reader) -> Result<Self, Error> {
@@ -335,7 +335,7 @@ impl MeterConfig {
         buf.extend_from_slice(&self.meter_id.to_be_bytes());
         self.bands.iter().for_each(|b| b.emit(buf));
         let len = buf.len() - start;
-        put_u16_at(buf, start, len as u16);
+        put_len_at(buf, start, len);
     }
 
     pub(crate) fn parse(r: &mut Reader) -> Result<Self, Error> {

@@ -13,7 +13,7 @@
 use crate::error::ONF_VENDOR_ID;
 use crate::flow::{FlowMod, Instruction, Match};
 use crate::instruction::{emit_instructions, parse_instructions};
-use crate::wire::{item, put_u16_at, Reader};
+use crate::wire::{item, put_len_at, put_u16_at, Reader};
 use crate::Error;
 
 /// ONFST_FLOW_MONITOR experimenter multipart type.
@@ -215,7 +215,7 @@ impl FlowUpdate {
                 put_u16_at(buf, start + 12, match_len);
                 emit_instructions(instructions, buf);
                 let len = buf.len() - start;
-                put_u16_at(buf, start, len as u16);
+                put_len_at(buf, start, len);
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::instruction::{emit_instructions, parse_instructions};
 use crate::meter::{MeterConfig, MeterFeatures, MeterStats};
 use crate::monitor::{emit_flow_monitor_header, is_flow_monitor, FlowMonitorRequest, FlowUpdate};
 use crate::stats::*;
-use crate::wire::{exact_len, get_str, put_u16_at, Reader};
+use crate::wire::{exact_len, get_str, put_len_at, Reader};
 use crate::Error;
 
 /// OFPMP_FLOW.
@@ -333,7 +333,7 @@ impl FlowStats {
         self.r#match.emit(buf);
         emit_instructions(&self.instructions, buf);
         let len = buf.len() - start;
-        put_u16_at(buf, start, len as u16);
+        put_len_at(buf, start, len);
     }
 
     fn parse(r: &mut Reader) -> Result<FlowStats, Error> {

@@ -5,7 +5,7 @@
 
 use crate::error::{NX_VENDOR_ID, ONF_VENDOR_ID};
 use crate::flow::Match;
-use crate::wire::{exact_len, pad8, Reader};
+use crate::wire::{exact_len, len16, pad8, Reader};
 use crate::Error;
 
 /// NXT_TLV_TABLE_MOD.
@@ -143,7 +143,7 @@ impl PacketIn2Prop {
             return None;
         };
         let mut m = vec![0, 1];
-        m.extend_from_slice(&((oxms.len() + 4) as u16).to_be_bytes());
+        m.extend_from_slice(&len16(oxms.len() + 4));
         m.extend_from_slice(oxms);
         m.resize(m.len() + pad8(m.len()), 0);
         Some(Match::parse(&mut Reader::new(&m, 0)))
@@ -163,7 +163,7 @@ impl PacketIn2Prop {
             PacketIn2Prop::Unknown { kind, data } => (*kind, data.clone()),
         };
         buf.extend_from_slice(&kind.to_be_bytes());
-        buf.extend_from_slice(&((data.len() + 4) as u16).to_be_bytes());
+        buf.extend_from_slice(&len16(data.len() + 4));
         buf.extend_from_slice(&data);
         buf.resize(buf.len() + pad8(data.len() + 4), 0);
     }

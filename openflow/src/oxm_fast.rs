@@ -15,7 +15,7 @@ use crate::oxm::{
     emit_field, emit_match_field, facts, Fid, FieldInfo, FID_COUNT, FIELDS, OFPXMC_NXM_1,
     OFPXMC_OPENFLOW_BASIC,
 };
-use crate::wire::{pad8, put_u16_at};
+use crate::wire::{pad8, put_len_at};
 
 /// Marks a `(class, field)` slot that has no row.
 const NO_ROW: u8 = u8::MAX;
@@ -450,7 +450,7 @@ fn emit_framed(buf: &mut Vec<u8>, tlvs: impl FnOnce(&mut Vec<u8>)) {
 #[inline]
 fn finish_match(buf: &mut Vec<u8>, start: usize) {
     let len = buf.len() - start;
-    put_u16_at(buf, start + 2, len as u16);
+    put_len_at(buf, start + 2, len);
     // A fixed-size write and a truncate instead of a variable-length fill.
     buf.extend_from_slice(&[0; 8]);
     buf.truncate(buf.len() - 8 + pad8(len));

@@ -4,7 +4,7 @@
 //! `group.rs`, METER / METER_CONFIG / METER_FEATURES in `meter.rs`.
 
 use crate::multipart::{MultipartReply, OFPMPF_MORE};
-use crate::wire::{exact_len, get_str, item, pad8, put_str, put_u16_at, Reader};
+use crate::wire::{exact_len, get_str, item, len16, pad8, put_len_at, put_str, Reader};
 use crate::{Error, Message};
 
 /// OFPMP_DESC.
@@ -268,12 +268,12 @@ impl TableFeatures {
         buf.extend_from_slice(&self.max_entries.to_be_bytes());
         for p in &self.properties {
             buf.extend_from_slice(&p.kind.to_be_bytes());
-            buf.extend_from_slice(&((p.data.len() + 4) as u16).to_be_bytes());
+            buf.extend_from_slice(&len16(p.data.len() + 4));
             buf.extend_from_slice(&p.data);
             buf.resize(buf.len() + pad8(p.data.len() + 4), 0);
         }
         let len = buf.len() - start;
-        put_u16_at(buf, start, len as u16);
+        put_len_at(buf, start, len);
     }
 
     pub(crate) fn parse(r: &mut Reader) -> Result<Self, Error> {

@@ -19,6 +19,7 @@
 
 use crate::flow::{FlowMod, FlowModCommand, Instruction, Match, MatchField};
 use crate::flow_mod::flags;
+use crate::message::{MAX_BUNDLED_FLOW_MOD_LEN, MAX_MESSAGE_LEN};
 use crate::oxm::{ones, Fid, Prereqs};
 use crate::view::{FlowModView, InstructionView};
 use crate::wire::Reader;
@@ -192,12 +193,7 @@ impl Inst {
         match i {
             Instruction::GotoTable(t) => Inst::Goto(*t),
             Instruction::Meter(m) => Inst::Meter(*m),
-            Instruction::WriteMetadata(..) => Inst::Other(2, "write_metadata"),
-            Instruction::WriteActions(_) => Inst::Other(3, "write_actions"),
-            Instruction::ApplyActions(_) => Inst::Other(4, "apply_actions"),
-            Instruction::ClearActions => Inst::Other(5, "clear_actions"),
-            Instruction::Experimenter { .. } => Inst::Other(0xffff, "experimenter"),
-            Instruction::Unknown { kind, .. } => Inst::Other(*kind, "unknown"),
+            other => Inst::Other(other.kind(), other.name()),
         }
     }
 
@@ -232,13 +228,21 @@ fn check_flow_mod(
     flags: u16,
     insts: impl Iterator<Item = Inst> + Clone,
 ) -> Result<(), InvalidFlowMod> {
-    let mut seen = 0u8;
-    for i in insts.clone() {
+    // The OF1.3 types (1..=6) in a bit set; experimenter and unknown types (any u16) by
+    // comparing with the ones before, as a flow has few of them.
+    let mut seen = 0u64;
+    for (n, i) in insts.clone().enumerate() {
         let (kind, name) = i.kind();
-        if seen & 1 << kind != 0 {
+        let dup = if kind < 64 {
+            let dup = seen & 1 << kind != 0;
+            seen |= 1 << kind;
+            dup
+        } else {
+            insts.clone().take(n).any(|p| p.kind().0 == kind)
+        };
+        if dup {
             return Err(InvalidFlowMod::DupInstruction(name));
         }
-        seen |= 1 << kind;
     }
     if flags & !FLAGS_ALL != 0 {
         return Err(InvalidFlowMod::BadFlags(flags));
@@ -272,30 +276,55 @@ impl FlowMod {
     /// Check the flow_mod as OVS checks a FLOW_MOD it receives: the match
     /// ([`Match::validate`]), at most one instruction of each type, `goto_table` only to a
     /// later table, a meter id in 1..=0xffff0000, table 255 only for DELETE,
-    /// and only the OF1.3 flag bits. What passes is what OVS 3.1 accepts, except the checks of
-    /// actions against the match (`ofpacts_check`: `set_field:ip_src` on a non-IP match, `ct`
-    /// without `ip` ...), which are not made. [`FlowMod::emit`] writes a flow_mod whether it
-    /// passes or not.
+    /// and only the OF1.3 flag bits; and that the whole message fits its 16-bit length
+    /// ([`FlowMod::encoded_len`] at most [`MAX_MESSAGE_LEN`], 65535 bytes; the bundle send
+    /// paths hold it to [`MAX_BUNDLED_FLOW_MOD_LEN`], 65511). What passes is what OVS 3.1
+    /// accepts, except the checks of actions against the match (`ofpacts_check`:
+    /// `set_field:ip_src` on a non-IP match, `ct` without `ip` ...), which are not made.
+    /// [`FlowMod::emit`] writes a flow_mod whether it passes or not.
     ///
     /// Errors: [`InvalidFlowMod`]; its [`code`](InvalidFlowMod::code) is the error OVS would
-    /// answer with. Sources: OF1.3 §7.3.4.1, §7.2.4; OVS `ofputil_decode_flow_mod`
+    /// answer with ([`InvalidFlowMod::TooLong`] has none: it cannot be sent). Sources: OF1.3 §7.3.4.1, §7.2.4; OVS `ofputil_decode_flow_mod`
     /// (`lib/ofp-flow.c`), `decode_openflow11_instructions` and `ofpacts_check`
     /// (`lib/ofp-actions.c`).
     pub fn validate(&self) -> Result<(), InvalidFlowMod> {
+        self.validate_within(MAX_MESSAGE_LEN)
+    }
+
+    /// [`FlowMod::validate`] with `max` as the longest encoding allowed.
+    pub(crate) fn validate_within(&self, max: usize) -> Result<(), InvalidFlowMod> {
         self.r#match.validate()?;
         check_flow_mod(
             self.command,
             self.table_id,
             self.flags,
             self.instructions.iter().map(Inst::of),
-        )
+        )?;
+        let len = self.encoded_len();
+        if len > max {
+            return Err(InvalidFlowMod::TooLong {
+                len,
+                max,
+                largest: self.largest_instruction(),
+            });
+        }
+        Ok(())
     }
 }
 
-/// [`FlowMod::validate`] of an encoded FLOW_MOD body (what [`FlowMod::emit`] writes): the
-/// decoder's checks through a [`FlowModView`] (no owned flow is built), then the same value,
+/// [`FlowMod::validate`] of an encoded FLOW_MOD body (what [`FlowMod::emit`] writes), for a
+/// bundle (so at most [`MAX_BUNDLED_FLOW_MOD_LEN`] with its header): the decoder's checks through a [`FlowModView`] (no owned flow is built), then the same value,
 /// family and instruction checks. Action bodies are not decoded.
 pub(crate) fn validate_body(body: &[u8]) -> Result<(), InvalidFlowMod> {
+    let len = 8 + body.len();
+    if len > MAX_BUNDLED_FLOW_MOD_LEN {
+        // Its length fields may hold 0 (see `wire::len16`), so it is not walked.
+        return Err(InvalidFlowMod::TooLong {
+            len,
+            max: MAX_BUNDLED_FLOW_MOD_LEN,
+            largest: None,
+        });
+    }
     let view = FlowModView::parse_body(&mut Reader::new(body, 8)).map_err(|e| match e {
         Error::BadMatch { kind, .. } => InvalidFlowMod::Match(kind),
         e => InvalidFlowMod::Undecodable(e.to_string()),
@@ -326,10 +355,12 @@ pub(crate) fn invalid(index: usize, error: InvalidFlowMod, flow: &FlowMod) -> Er
     }
 }
 
-/// Check every flow_mod of a list, for a bundle: the first invalid one as [`Error::Invalid`].
+/// Check every flow_mod of a list, for a bundle (each must fit a BUNDLE_ADD:
+/// [`MAX_BUNDLED_FLOW_MOD_LEN`]): the first invalid one as [`Error::Invalid`].
 pub(crate) fn check_all(flow_mods: &[FlowMod]) -> Result<(), Error> {
     for (i, f) in flow_mods.iter().enumerate() {
-        f.validate().map_err(|e| invalid(i, e, f))?;
+        f.validate_within(MAX_BUNDLED_FLOW_MOD_LEN)
+            .map_err(|e| invalid(i, e, f))?;
     }
     Ok(())
 }
@@ -351,12 +382,18 @@ pub(crate) fn check_all_encoded<'a>(
 }
 
 /// Check a message about to be sent: a FLOW_MOD, alone or inside a BUNDLE_ADD, must pass
-/// [`FlowMod::validate`]. Other messages, and flow_mods sent raw as [`Message::Unknown`],
+/// [`FlowMod::validate`] (inside a BUNDLE_ADD it must fit with the bundle's header,
+/// [`MAX_BUNDLED_FLOW_MOD_LEN`]). Other messages, and flow_mods sent raw as [`Message::Unknown`],
 /// go out as they are.
 pub(crate) fn check_message(msg: &Message) -> Result<(), Error> {
     match msg {
         Message::FlowMod(f) => f.validate().map_err(|e| invalid(0, e, f)),
-        Message::BundleAdd { message, .. } => check_message(message),
+        Message::BundleAdd { message, .. } => match &**message {
+            Message::FlowMod(f) => f
+                .validate_within(MAX_BUNDLED_FLOW_MOD_LEN)
+                .map_err(|e| invalid(0, e, f)),
+            other => check_message(other),
+        },
         _ => Ok(()),
     }
 }

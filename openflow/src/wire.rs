@@ -139,6 +139,22 @@ pub(crate) fn put_u16_at(buf: &mut [u8], at: usize, v: u16) {
     buf[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
 
+/// A length field's two bytes: `n` big-endian when it fits 16 bits, else 0. A length that
+/// does not fit is never wrapped (a wrapped length would frame the bytes after it as other
+/// messages); 0 is a length every decoder refuses, and the message around it is longer than
+/// [`crate::message::MAX_MESSAGE_LEN`] anyway, so [`crate::Message::try_emit`] refuses it
+/// whole before anything is sent.
+#[inline]
+pub(crate) fn len16(n: usize) -> [u8; 2] {
+    u16::try_from(n).unwrap_or(0).to_be_bytes()
+}
+
+/// Overwrite the length field at `at` with [`len16`]`(n)`.
+#[inline]
+pub(crate) fn put_len_at(buf: &mut [u8], at: usize, n: usize) {
+    buf[at..at + 2].copy_from_slice(&len16(n));
+}
+
 /// Fail with [`Error::BadLength`] unless exactly `n` bytes are left (fixed-size bodies).
 pub(crate) fn exact_len(r: &Reader, n: usize, what: &'static str) -> Result<(), Error> {
     if r.remaining() == n {

@@ -134,3 +134,27 @@ fn an_error_names_the_field_and_what_it_needs() {
         Err("bad match: nd_sll needs icmp6 with icmpv6_type=135 first (OFPBMC_BAD_PREREQ)".into())
     );
 }
+
+#[test]
+fn experimenter_and_unknown_instruction_types_are_checked_for_duplicates_without_overflow() {
+    use openflow::flow::Instruction;
+    let exp = || Instruction::Experimenter {
+        experimenter: 0x2320,
+        data: vec![0; 4],
+    };
+    let unknown = |kind| Instruction::Unknown {
+        kind,
+        body: vec![0; 4],
+    };
+    let with = |insts| FlowMod::add(0, 1, Match(vec![]), insts);
+    // Type 0xffff and 0x20 are past any small bit set (a `1u8 << kind` panicked in debug).
+    assert_eq!(with(vec![exp(), unknown(0x20)]).validate(), Ok(()));
+    assert_eq!(
+        with(vec![exp(), unknown(0x20), exp()]).validate(),
+        Err(InvalidFlowMod::DupInstruction("experimenter"))
+    );
+    assert_eq!(
+        with(vec![unknown(7), unknown(7)]).validate(),
+        Err(InvalidFlowMod::DupInstruction("unknown"))
+    );
+}

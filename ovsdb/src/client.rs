@@ -53,7 +53,18 @@ impl Client {
     /// # Errors
     /// [`Error::InvalidTarget`], [`Error::Connect`].
     pub async fn connect(target: &str) -> Result<Client, Error> {
-        let (sender, receiver) = transport::connect(target).await?;
+        Self::connect_with_max_message_len(target, crate::jsonrpc::DEFAULT_MAX_MESSAGE_LEN).await
+    }
+
+    /// [`Client::connect`] refusing server messages longer than `max` bytes (default
+    /// [`crate::jsonrpc::DEFAULT_MAX_MESSAGE_LEN`], 64 MiB): a longer one ends the connection,
+    /// and calls fail with [`Error::Rpc`] whose transport error carries a
+    /// [`crate::jsonrpc::FrameError::TooLarge`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidTarget`], [`Error::Connect`].
+    pub async fn connect_with_max_message_len(target: &str, max: usize) -> Result<Client, Error> {
+        let (sender, receiver) = transport::connect(target, max).await?;
         let rpc = ClientBuilder::default().build_with_tokio(sender, receiver);
         Ok(Client {
             rpc: Arc::new(rpc),

@@ -9,38 +9,185 @@ use serde_json::{json, Map, Value as Json};
 /// The JSON-RPC error code given to every OVSDB error (the OVSDB payload goes in `data`).
 pub const OVSDB_ERROR_CODE: i32 = -32000;
 
-/// Splits a byte stream of concatenated JSON values.
-#[derive(Debug, Default)]
+/// The longest message [`Framer::default`] accepts: 64 MiB (a full `monitor` reply of a
+/// large Open_vSwitch database is a few MiB).
+pub const DEFAULT_MAX_MESSAGE_LEN: usize = 64 << 20;
+
+/// Why the byte stream cannot be framed; the connection cannot be resynchronised after any.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// A message grew past the framer's limit before it ended (a hostile or broken peer
+    /// streaming one endless value).
+    #[error("OVSDB message longer than {max} bytes (received {len} without its end)")]
+    TooLarge {
+        /// Bytes of the unfinished message received so far.
+        len: usize,
+        /// The limit ([`Framer::with_max_len`]).
+        max: usize,
+    },
+    /// A message that is not a JSON object or array (RFC 7047 §4: every message is an
+    /// object), at byte `offset` of the stream.
+    #[error("OVSDB stream byte {offset}: {byte:#04x} does not start a JSON object")]
+    NotAnObject {
+        /// Offset in the stream.
+        offset: u64,
+        /// The byte found.
+        byte: u8,
+    },
+    /// The message's JSON is malformed.
+    #[error("malformed OVSDB message: {0}")]
+    Syntax(#[from] serde_json::Error),
+}
+
+/// Splits a byte stream of concatenated JSON values (RFC 7047 §4: objects, no delimiter).
+///
+/// The scan is incremental: the framer keeps its place (nesting depth, inside a string or an
+/// escape) between pushes, so each byte is looked at once however the value is cut (O(n)
+/// over a stream, where re-parsing from the start on each read is O(n²)), and only a
+/// complete value is parsed. A value longer than the limit fails with
+/// [`FrameError::TooLarge`] as soon as the limit is passed, so memory stays bounded by it.
+#[derive(Debug)]
 pub struct Framer {
     buf: Vec<u8>,
+    /// Bytes of `buf` already handed out (dropped on the next push).
+    consumed: usize,
+    /// Where the scan resumes.
+    scan: usize,
+    /// Offset in `buf` where the current value starts, once its first byte is seen.
+    start: Option<usize>,
+    /// Nesting depth of `{`/`[` in the current value.
+    depth: usize,
+    in_string: bool,
+    escape: bool,
+    max: usize,
+    /// Stream offset of `buf[0]`, for errors.
+    base: u64,
+    /// Bytes scanned in all (each byte of the stream once).
+    scanned: u64,
+}
+
+impl Default for Framer {
+    fn default() -> Self {
+        Framer::with_max_len(DEFAULT_MAX_MESSAGE_LEN)
+    }
 }
 
 impl Framer {
+    /// A framer refusing messages longer than `max` bytes.
+    pub fn with_max_len(max: usize) -> Self {
+        Framer {
+            buf: Vec::new(),
+            consumed: 0,
+            scan: 0,
+            start: None,
+            depth: 0,
+            in_string: false,
+            escape: false,
+            max,
+            base: 0,
+            scanned: 0,
+        }
+    }
+
     /// Appends received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.consumed > 0 {
+            self.buf.drain(..self.consumed);
+            self.base += self.consumed as u64;
+            self.scan -= self.consumed;
+            self.start = self.start.map(|s| s - self.consumed);
+            self.consumed = 0;
+        }
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes buffered and not yet handed out.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.consumed
     }
 
     /// The next complete message, `Ok(None)` if more bytes are needed.
     ///
     /// # Errors
-    /// The JSON syntax error; the stream cannot be resynchronised after one.
-    pub fn next_message(&mut self) -> Result<Option<Json>, serde_json::Error> {
-        let mut it = serde_json::Deserializer::from_slice(&self.buf).into_iter::<Json>();
-        match it.next() {
-            Some(Ok(v)) => {
-                let used = it.byte_offset();
-                self.buf.drain(..used);
-                Ok(Some(v))
+    /// [`FrameError`]; the stream cannot be resynchronised after one.
+    pub fn next_message(&mut self) -> Result<Option<Json>, FrameError> {
+        let Some(end) = self.scan_to_end()? else {
+            return Ok(None);
+        };
+        let start = self.start.take().unwrap_or(self.consumed);
+        if end - start > self.max {
+            return Err(FrameError::TooLarge {
+                len: end - start,
+                max: self.max,
+            });
+        }
+        let value = serde_json::from_slice(&self.buf[start..end])?;
+        self.consumed = end;
+        self.scan = end;
+        Ok(Some(value))
+    }
+
+    /// Scan on from where the last call stopped; the end (exclusive) of the current value
+    /// once it is complete.
+    fn scan_to_end(&mut self) -> Result<Option<usize>, FrameError> {
+        let from = self.scan;
+        let end = self.scan_from(from);
+        self.scanned += (self.scan - from) as u64;
+        end
+    }
+
+    fn scan_from(&mut self, from: usize) -> Result<Option<usize>, FrameError> {
+        let mut i = from;
+        while i < self.buf.len() {
+            let b = self.buf[i];
+            i += 1;
+            if self.in_string {
+                if self.escape {
+                    self.escape = false;
+                } else if b == b'\\' {
+                    self.escape = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
             }
-            Some(Err(e)) if e.is_eof() => Ok(None),
-            Some(Err(e)) => Err(e),
-            None => {
-                // Only whitespace buffered.
-                self.buf.clear();
-                Ok(None)
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' if self.start.is_none() => {
+                    self.consumed = i;
+                    continue;
+                }
+                b'{' | b'[' => {
+                    self.start.get_or_insert(i - 1);
+                    self.depth += 1;
+                }
+                _ if self.start.is_none() => {
+                    self.scan = i;
+                    return Err(FrameError::NotAnObject {
+                        offset: self.base + (i - 1) as u64,
+                        byte: b,
+                    });
+                }
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        self.scan = i;
+                        return Ok(Some(i));
+                    }
+                }
+                b'"' => self.in_string = true,
+                _ => {}
             }
         }
+        self.scan = i;
+        if let Some(start) = self.start {
+            if i - start > self.max {
+                return Err(FrameError::TooLarge {
+                    len: i - start,
+                    max: self.max,
+                });
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -147,7 +294,80 @@ mod tests {
         assert_eq!(f.next_message().unwrap().unwrap()["method"], "update");
         assert_eq!(f.next_message().unwrap(), None);
         f.push(b"]");
-        assert!(f.next_message().is_err());
+        assert!(matches!(
+            f.next_message(),
+            Err(FrameError::NotAnObject { byte: b']', .. })
+        ));
+    }
+
+    #[test]
+    fn framer_finds_messages_cut_anywhere_even_inside_strings_and_escapes() {
+        let text = br#" {"id":1,"result":["a}\"]{[", {"k":[1,2,{}]}],"error":null}
+[{"x":"\\"}] "#;
+        let want: Vec<Json> = serde_json::Deserializer::from_slice(text)
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(want.len(), 2);
+        for cut in 0..text.len() {
+            let mut f = Framer::default();
+            let mut got = Vec::new();
+            for part in [&text[..cut], &text[cut..]] {
+                f.push(part);
+                while let Some(v) = f.next_message().unwrap() {
+                    got.push(v);
+                }
+            }
+            assert_eq!(got, want, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn framer_refuses_a_message_past_its_limit_before_buffering_more() {
+        let mut f = Framer::with_max_len(1000);
+        f.push(br#"{"id":1,"result":"#);
+        let mut pushed = 0;
+        let err = loop {
+            f.push(&[b'['; 100]);
+            pushed += 100;
+            assert!(pushed < 2000, "still buffering at {pushed} bytes");
+            match f.next_message() {
+                Ok(None) => continue,
+                Err(e) => break e,
+                Ok(Some(v)) => panic!("{v}"),
+            }
+        };
+        assert!(
+            matches!(err, FrameError::TooLarge { max: 1000, len } if len > 1000 && len <= 1100)
+        );
+        assert!(f.buffered() <= 1100 + 17);
+        // A complete message over the limit in one push is refused too.
+        let mut f = Framer::with_max_len(10);
+        f.push(br#"{"id":12345678}"#);
+        assert!(matches!(
+            f.next_message(),
+            Err(FrameError::TooLarge { len: 15, .. })
+        ));
+    }
+
+    #[test]
+    fn framer_scans_each_byte_once_however_the_stream_is_cut() {
+        // One 1 MiB message in 16-byte reads: the old framer re-parsed from the start on each
+        // read (65,536 parses of up to 1 MiB); this one looks at each byte once.
+        let mut msg = br#"{"id":1,"result":""#.to_vec();
+        msg.extend(std::iter::repeat_n(b'x', 1 << 20));
+        msg.extend_from_slice(br#"","error":null} {"id":2}"#);
+        let mut f = Framer::default();
+        let mut got = Vec::new();
+        for chunk in msg.chunks(16) {
+            f.push(chunk);
+            while let Some(v) = f.next_message().unwrap() {
+                got.push(v);
+            }
+        }
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0]["result"].as_str().unwrap().len(), 1 << 20);
+        assert_eq!(f.scanned, msg.len() as u64);
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub(crate) struct Receiver {
 }
 
 /// Opens the socket and returns the two halves for `ClientBuilder::build_with_tokio`.
-pub(crate) async fn connect(target: &str) -> Result<(Sender, Receiver), Error> {
+/// Opens the socket; the receiver's framer refuses messages longer than `max_len` bytes.
+pub(crate) async fn connect(target: &str, max_len: usize) -> Result<(Sender, Receiver), Error> {
     let parsed = Target::parse(target)?;
     let conn_err = |source| Error::Connect {
         target: target.into(),
@@ -98,7 +99,7 @@ pub(crate) async fn connect(target: &str) -> Result<(Sender, Receiver), Error> {
         },
         Receiver {
             reader,
-            framer: Framer::default(),
+            framer: Framer::with_max_len(max_len),
             writer,
             buf: vec![0; 64 * 1024],
         },
@@ -133,6 +134,7 @@ impl TransportReceiverT for Receiver {
             let next = self
                 .framer
                 .next_message()
+                // The typed [`crate::jsonrpc::FrameError`] inside, for a caller to downcast.
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             if let Some(msg) = next {
                 tracing::trace!(%msg, "ovsdb receive");

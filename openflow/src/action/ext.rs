@@ -8,7 +8,7 @@
 use super::{finish, nx_header, ofs_nbits, raw, NX_IN_PORT_HEADER, OFPAT_SET_FIELD};
 use crate::error::ONF_VENDOR_ID;
 use crate::flow::{Action, Bundle, Field};
-use crate::wire::{pad_to_8, put_u16_at, Reader};
+use crate::wire::{pad_to_8, put_len_at, Reader};
 use crate::Error;
 
 const NXAST_BUNDLE: u16 = 12;
@@ -135,7 +135,7 @@ pub(super) fn emit(a: &Action, buf: &mut Vec<u8>) {
             }
             pad_to_8(buf, start);
             let len = buf.len() - start;
-            put_u16_at(buf, start + 2, len as u16);
+            put_len_at(buf, start + 2, len);
         }
         _ => {}
     }

@@ -509,9 +509,10 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         ("resubmit", Some(a)) => {
             let inner = paren(a)?;
             match inner.split_once(',') {
-                Some(("", t)) if !t.contains(',') && !t.is_empty() => {
-                    one(Action::Resubmit { table: num(t)? })
-                }
+                Some(("", t)) if !t.contains(',') => one(Action::Resubmit {
+                    // What the decoder gives for in_port=IN_PORT, table=255 (this table).
+                    table: if t.is_empty() { 0xff } else { num(t)? },
+                }),
                 Some((p, rest)) => {
                     let (t, ct) = match rest.split_once(',') {
                         Some((t, "ct")) => (t, true),

@@ -20,7 +20,9 @@ pub(super) fn subfield(field: Field, ofs: u16, n_bits: u16) -> String {
     } else if n_bits == 1 {
         format!("{name}[{ofs}]")
     } else {
-        format!("{name}[{ofs}..{}]", ofs as u32 + n_bits as u32 - 1)
+        // i64: an empty slice (n_bits 0, only built by hand) prints as `[ofs..ofs-1]` rather
+        // than underflowing.
+        format!("{name}[{ofs}..{}]", ofs as i64 + n_bits as i64 - 1)
     }
 }
 
@@ -271,6 +273,8 @@ impl Display for Action {
                 let ids: Vec<String> = ids.iter().map(u16::to_string).collect();
                 write!(f, "dec_ttl({})", ids.join(","))
             }
+            // Table 255 is "this table", which OVS prints as an empty table.
+            Action::Resubmit { table: 0xff } => f.write_str("resubmit(,)"),
             Action::Resubmit { table } => write!(f, "resubmit(,{table})"),
             Action::Note(bytes) => {
                 let h: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -344,11 +348,13 @@ impl Display for Action {
             Action::CtClear => f.write_str("ct_clear"),
             Action::Exit => f.write_str("exit"),
             Action::PopQueue => f.write_str("pop_queue"),
+            // As OVS's `format_RESUBMIT`: the `resubmit:PORT` form only with a port, so
+            // in_port=IN_PORT table=255 prints `resubmit(,)`, which parses back.
             Action::ResubmitExt {
                 in_port,
                 table: 0xff,
                 ct: false,
-            } => write!(f, "resubmit:{}", nx_port_name(*in_port)),
+            } if *in_port != NX_IN_PORT => write!(f, "resubmit:{}", nx_port_name(*in_port)),
             Action::ResubmitExt { in_port, table, ct } => {
                 f.write_str("resubmit(")?;
                 if *in_port != NX_IN_PORT {

@@ -124,3 +124,43 @@ fn set_field_vlan_vid_keeps_the_present_bit_as_ovs_does() {
         .parse::<FlowMod>()
         .is_err());
 }
+
+#[test]
+fn resubmit_with_neither_port_nor_table_prints_as_ovs_does_and_parses_back() {
+    // NXAST_RESUBMIT_TABLE in_port=0xfff8 (IN_PORT) table=255 in an OF1.3 FLOW_MOD;
+    // `ovs-ofctl ofp-print` of these bytes (OVS 3.1) prints `ADD actions=resubmit(,)`.
+    let hex = "040e005000000001000000000000000000000000000000000000000000008000\
+               ffffffffffffffffffffffff000000000001000400000000000400180000000\
+               0ffff001000002320000efff8ff000000";
+    let hex: String = hex.split_whitespace().collect();
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let (_, msg) = crate::Message::decode(&bytes).unwrap();
+    let crate::Message::FlowMod(f) = msg else {
+        panic!("{msg:?}")
+    };
+    assert_eq!(f.to_string(), "actions=resubmit(,)");
+    let parsed: FlowMod = "actions=resubmit(,)".parse().unwrap();
+    assert_eq!(parsed, f);
+    rt("actions=resubmit(,,ct)");
+    rt("actions=resubmit:3");
+    rt("actions=resubmit(3,5)");
+}
+
+#[test]
+fn an_empty_bit_range_built_by_hand_prints_without_overflow() {
+    use crate::flow::{Action, Field};
+    let mv = Action::Move {
+        src: Field::Reg(0),
+        src_ofs: 0,
+        dst: Field::Reg(1),
+        dst_ofs: 4,
+        n_bits: 0,
+    };
+    assert_eq!(
+        crate::text::ActionsText(&[mv]).to_string(),
+        "move:NXM_NX_REG0[0..-1]->NXM_NX_REG1[4..3]"
+    );
+}
