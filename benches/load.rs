@@ -4,7 +4,8 @@
 //! Prints seconds and MB/s per phase and the peak RSS (`VmHWM`). Timings are printed, never
 //! asserted.
 //!
-//! Arguments (any order): a shape name (default `xlarge-small-ns`), `runs=N` (default 3).
+//! Arguments (any order): a shape name (default `xlarge-small-ns`), `runs=N` (default 3),
+//! `units=N` (default Antrea's scale, [`ShapeName::full_units`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -57,9 +58,17 @@ fn main() {
         .find_map(|a| a.strip_prefix("runs=").and_then(|n| n.parse().ok()))
         .unwrap_or(3);
 
+    let mut options = ShapeOptions::full(shape);
+    if let Some(units) = args
+        .iter()
+        .find_map(|a| a.strip_prefix("units=").and_then(|n| n.parse().ok()))
+    {
+        options.units = units;
+    }
+
     let dir = tempfile::tempdir().expect("temp dir");
     let t = Instant::now();
-    let generated = generate(shape, &ShapeOptions::full(shape));
+    let generated = generate(shape, &options);
     write_dir(&generated, dir.path()).expect("write the shape");
     let written = t.elapsed();
     drop(generated);
