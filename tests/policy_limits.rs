@@ -13,7 +13,7 @@ fn billion_laughs() -> String {
     let mut yaml = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for level in 1..10 {
         let prev = format!("*a{}", level - 1);
-        let items = vec![prev.as_str(); 10].join(", ");
+        let items = [prev.as_str(); 10].join(", ");
         yaml.push_str(&format!("a{level}: &a{level} [{items}]\n"));
     }
     yaml

@@ -130,11 +130,43 @@ enum Cmd {
         #[arg(long)]
         clean: bool,
     },
+    /// Write one of Antrea's controller benchmark shapes as a standalone input directory
+    /// (`cluster.yaml`, `policies.yaml`): xlarge-small-ns, xlarge-large-ns, xlarge-one-ns,
+    /// xlarge-small-ns-acnp, xlarge-small-ns-annp.
+    Shape {
+        /// The shape's name.
+        #[arg(value_parser = parse_shape)]
+        name: kakine::lab::shapes::ShapeName,
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Nodes the pods are spread over, round-robin.
+        #[arg(long, default_value_t = 100)]
+        nodes: usize,
+        /// Seed of the namespace names.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Repetitions of the shape's unit (namespaces; pods and policies for xlarge-one-ns);
+        /// default Antrea's scale.
+        #[arg(long)]
+        units: Option<usize>,
+    },
     /// Traffic probes (run inside pod namespaces with `ip netns exec`).
     Probe {
         #[command(subcommand)]
         cmd: ProbeCmd,
     },
+}
+
+fn parse_shape(name: &str) -> Result<kakine::lab::shapes::ShapeName, String> {
+    use kakine::lab::shapes::ShapeName;
+    ShapeName::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = ShapeName::ALL.iter().map(|s| s.as_str()).collect();
+        format!(
+            "unknown shape \"{name}\" (expected one of {})",
+            names.join(", ")
+        )
+    })
 }
 
 #[derive(Subcommand, Debug)]
@@ -424,6 +456,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 );
             }
             print!("{phases}");
+        }
+        Cmd::Shape {
+            name,
+            out,
+            nodes,
+            seed,
+            units,
+        } => {
+            use kakine::lab::shapes::{generate, ShapeOptions};
+            let options = ShapeOptions {
+                nodes,
+                seed,
+                units: units.unwrap_or(name.full_units()),
+            };
+            let shape = generate(name, &options);
+            kakine::lab::shapes_yaml::write_dir(&shape, &out)
+                .with_context(|| format!("writing {name} to {}", out.display()))?;
+            println!(
+                "{name}: {} nodes, {} namespaces, {} pods, {} policies in {}",
+                shape.cluster.nodes.len(),
+                shape.cluster.namespaces.len(),
+                shape.cluster.pods.len(),
+                shape.policies.k8s_policies.len() + shape.policies.antrea_policies.len(),
+                out.display()
+            );
         }
         Cmd::Demo {
             dir,

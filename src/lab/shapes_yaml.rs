@@ -157,11 +157,13 @@ fn k8s_yaml(p: &K8sNetworkPolicy, y: &mut String) -> io::Result<()> {
             if !r.ports.is_empty() {
                 return Err(unsupported("ports"));
             }
-            items.push(format!(
-                "{{from: {}, to: {}}}",
-                k8s_peers(&r.from)?,
-                k8s_peers(&r.to)?
-            ));
+            let mut peers = Vec::new();
+            for (key, list) in [("from", &r.from), ("to", &r.to)] {
+                if !list.is_empty() {
+                    peers.push(format!("{key}: {}", k8s_peers(list)?));
+                }
+            }
+            items.push(format!("{{{}}}", peers.join(", ")));
         }
         fields.push(format!("{key}: [{}]", items.join(", ")));
     }
@@ -227,11 +229,13 @@ fn antrea_rule(r: &AntreaRule) -> io::Result<String> {
         .as_deref()
         .map(|n| format!(", name: {}", q(n)))
         .unwrap_or_default();
-    Ok(format!(
-        "{{action: {action}{name}, from: {}, to: {}}}",
-        antrea_peers(&r.from)?,
-        antrea_peers(&r.to)?
-    ))
+    let mut peers = String::new();
+    for (key, list) in [("from", &r.from), ("to", &r.to)] {
+        if !list.is_empty() {
+            let _ = write!(peers, ", {key}: {}", antrea_peers(list)?);
+        }
+    }
+    Ok(format!("{{action: {action}{name}{peers}}}"))
 }
 
 fn antrea_yaml(p: &AntreaPolicy, y: &mut String) -> io::Result<()> {
@@ -243,8 +247,10 @@ fn antrea_yaml(p: &AntreaPolicy, y: &mut String) -> io::Result<()> {
     fields.push(format!("priority: {}", spec.priority));
     fields.push(format!("appliedTo: {}", applied_to(&spec.applied_to)?));
     for (key, rules) in [("ingress", &spec.ingress), ("egress", &spec.egress)] {
-        let items: Vec<String> = rules.iter().map(antrea_rule).collect::<io::Result<_>>()?;
-        fields.push(format!("{key}: [{}]", items.join(", ")));
+        if !rules.is_empty() {
+            let items: Vec<String> = rules.iter().map(antrea_rule).collect::<io::Result<_>>()?;
+            fields.push(format!("{key}: [{}]", items.join(", ")));
+        }
     }
     let metadata = match (&p.kind, &p.metadata.namespace) {
         (AntreaKind::Namespaced, Some(ns)) => {

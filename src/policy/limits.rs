@@ -136,13 +136,14 @@ impl YamlLimits {
     }
 
     /// serde-saphyr options enforcing these limits on `text`: depth and alias expansion as set,
-    /// the counting budgets scaled to the text's length (never below the library's defaults).
+    /// the counting budgets scaled to the text's length.
     pub fn options(&self, text: &str) -> serde_saphyr::Options {
         let len = text.len();
         let mut budget = serde_saphyr::Budget::default();
         budget.max_depth = self.max_depth;
-        // A block collection is one level of the parser's own nesting limit as well; a flow
-        // collection (`[[[..]]]`) is capped by the parser at 255 regardless.
+        // Flow collections (`[[[..]]]`) count toward `max_depth` like block ones; the parser's
+        // own cap on them stays above it, so the error names `max-yaml-depth`.
+        budget.flow_nesting_limit = budget.flow_nesting_limit.max(self.max_depth + 1);
         // Nodes and events replayed from aliases count too: the file's own (at most one node
         // and a few events a byte) plus `max-alias-expansion`.
         let expansion = self.max_alias_expansion;
@@ -166,8 +167,9 @@ impl YamlLimits {
         options
     }
 
-    /// The limit `error` (of parsing a text of `text_len` bytes) hit, as a [`PolicyError::Limit`] naming it and its variable; `None`
-    /// for errors that are not about limits (malformed YAML).
+    /// The limit that `error` (of parsing a text of `text_len` bytes) hit, as a
+    /// [`PolicyError::Limit`] naming it and its variable; `None` for errors that are not about
+    /// limits (malformed YAML).
     pub fn explain(
         &self,
         file: &Path,
