@@ -56,6 +56,9 @@ pub enum AgentError {
     /// The compiler refused the policies (nothing was sent to OVS).
     #[error("compile: {0}")]
     Compile(#[from] compiler::CompileError),
+    /// A flow held by the reconciler does not decode (nothing was sent to OVS).
+    #[error("reconcile: {0}")]
+    Reconcile(#[from] crate::datapath::reconcile::StoredFlowError),
     /// OVSDB failed.
     #[error("ovsdb {target}: {source}")]
     Ovsdb {
