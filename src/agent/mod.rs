@@ -187,18 +187,27 @@ pub async fn realize_resolved(
 
     let mut pods = Vec::new();
     let mut notes = Vec::new();
-    for pod in &policies.pods {
-        if let (Some(node), Some(pod_node)) = (&cfg.node, &pod.node) {
-            if node != pod_node {
-                continue;
-            }
-        }
-        let ifname = crate::agent::interfaces::host_ifname(
-            &cfg.ifname_prefix,
-            &pod.key.namespace,
-            &pod.key.name,
-        );
-        if !Path::new("/sys/class/net").join(&ifname).exists() {
+    let local: Vec<&PodInfo> = policies
+        .pods
+        .iter()
+        .filter(|pod| match (&cfg.node, &pod.node) {
+            (Some(node), Some(pod_node)) => node == pod_node,
+            _ => true,
+        })
+        .collect();
+    let (ifnames, collisions) = crate::agent::interfaces::assign_host_ifnames(
+        &cfg.ifname_prefix,
+        local.iter().map(|p| &p.key),
+    );
+    for c in &collisions {
+        tracing::error!("{c}");
+        notes.push(c.to_string());
+    }
+    for pod in local {
+        let Some(ifname) = ifnames.get(&pod.key) else {
+            continue; // refused above: its name is another pod's
+        };
+        if !Path::new("/sys/class/net").join(ifname).exists() {
             notes.push(format!(
                 "pod {}: no interface {ifname} on this host",
                 pod.key
@@ -209,7 +218,7 @@ pub async fn realize_resolved(
             .mac
             .unwrap_or_else(|| crate::policy::mac::default_mac(pod.ip));
         let ofport = db
-            .ensure_port(&cfg.bridge, &ifname, &port_external_ids(pod, mac))
+            .ensure_port(&cfg.bridge, ifname, &port_external_ids(pod, mac))
             .await
             .map_err(ovsdb_err)?;
         pods.push(LocalPod {
@@ -236,12 +245,8 @@ pub async fn realize_resolved(
     conn.bundle(&batch).await.map_err(of_err)?;
 
     // Ports of pods no longer in the input (the agent's own: they carry a pod identity).
-    let attached: std::collections::BTreeSet<String> = pods
-        .iter()
-        .map(|p| {
-            crate::agent::interfaces::host_ifname(&cfg.ifname_prefix, &p.key.namespace, &p.key.name)
-        })
-        .collect();
+    let attached: std::collections::BTreeSet<&String> =
+        pods.iter().filter_map(|p| ifnames.get(&p.key)).collect();
     for port in db.list_ports(&cfg.bridge).await.map_err(ovsdb_err)? {
         if port.external_ids.contains_key("pod-name") && !attached.contains(&port.name) {
             db.delete_port(&cfg.bridge, &port.name)

@@ -40,8 +40,8 @@ struct Args {
     /// Bridge datapath_type: `system` (kernel module) or `netdev` (userspace).
     #[arg(long, default_value = "system", value_parser = ["system", "netdev"])]
     datapath_type: String,
-    /// Prefix of pods' host-side interface names.
-    #[arg(long, default_value = "kk")]
+    /// Prefix of pods' host-side interface names: 1 to 7 ASCII letters, digits, '-' or '_'.
+    #[arg(long, default_value = "kk", value_parser = ifname_prefix)]
     ifname_prefix: String,
     /// This node's name (pods of other nodes are not attached).
     #[arg(long)]
@@ -228,4 +228,9 @@ async fn shutdown() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// `--ifname-prefix`, checked ([`kakine::agent::interfaces::check_prefix`]).
+fn ifname_prefix(s: &str) -> Result<String, String> {
+    kakine::agent::interfaces::check_prefix(s).map(|()| s.to_string())
 }
