@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use kakine::agent::live::{Live, LiveConfig};
 use kakine::agent::observe::{
-    serve_metrics, spawn_packet_ins, AuditConfig, AuditFormat, AuditLog, StatsSource,
+    serve_metrics, spawn_packet_ins_limited, AuditConfig, AuditFormat, AuditLog, PodLimiter,
+    StatsSource,
 };
 use kakine::agent::watch::DirSource;
 use kakine::agent::{self, AgentConfig};
@@ -43,6 +44,10 @@ struct Args {
     /// Prefix of pods' host-side interface names: 1 to 7 ASCII letters, digits, '-' or '_'.
     #[arg(long, default_value = "kk", value_parser = ifname_prefix)]
     ifname_prefix: String,
+    /// Audit lines and Reject answers per second for one pod (burst twice that), on top of the
+    /// node-wide meters; 0 = no per-pod limit.
+    #[arg(long, default_value_t = kakine::agent::observe::pod_limit::DEFAULT_POD_RATE, value_name = "PER_SECOND")]
+    packet_in_pod_rate: u32,
     /// This node's name (pods of other nodes are not attached).
     #[arg(long)]
     node: Option<String>,
@@ -205,7 +210,13 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
     let packet_ins = openflow::Connection::connect_unix(&of_socket)
         .await
         .with_context(|| format!("OpenFlow {}", of_socket.display()))?;
-    spawn_packet_ins(packet_ins, agent.rule_index(), audit, metrics);
+    spawn_packet_ins_limited(
+        packet_ins,
+        agent.rule_index(),
+        audit,
+        metrics,
+        PodLimiter::new(args.packet_in_pod_rate),
+    );
 
     let source = match DirSource::new(&args.standalone, quiet) {
         Ok(s) => Some(s),

@@ -313,6 +313,11 @@ pub mod packet_in {
     /// The rule id of a K8s NetworkPolicy isolation drop (rule ids start at 1); the table of the
     /// packet-in says which direction.
     pub const ISOLATION_RULE: u32 = 0;
+    /// Bytes of a packet a `controller` action sends the agent (its `max_len`): the largest
+    /// headers the audit log and the Reject answer read — Ethernet 14, two VLAN tags 8, IPv4
+    /// with options 60, TCP with options 60, 142 in all — rounded up; the payload never
+    /// crosses the connection. (The ICMP answer quotes the IP header and 8 bytes, less.)
+    pub const MAX_LEN: u16 = 160;
 
     /// The 6-byte userdata of a packet-in for `operation` decided by rule `rule_id`.
     pub fn userdata(operation: u8, rule_id: u32) -> Vec<u8> {

@@ -83,10 +83,11 @@ pub(super) fn metric_table(dir: Direction) -> Result<TableRef, PipelineError> {
     })
 }
 
-/// A metered `controller(userdata=01.<operation>.<rule id>,meter_id=<meter>)` action.
+/// A metered `controller(max_len=160,userdata=01.<operation>.<rule id>,meter_id=<meter>)`
+/// action: the packet's headers only ([`packet_in::MAX_LEN`]).
 pub(super) fn to_agent(operation: u8, rule_id: u32, meter: u32) -> Action {
     Action::Controller2 {
-        max_len: u16::MAX,
+        max_len: packet_in::MAX_LEN,
         reason: 1,
         id: 0,
         userdata: packet_in::userdata(operation, rule_id),
