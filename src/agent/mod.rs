@@ -10,6 +10,7 @@
 //!    confirmed by barrier. If OVS rejects any flow, nothing changes.
 
 pub mod annotate;
+pub mod escape;
 pub mod interfaces;
 pub mod live;
 pub mod observe;
