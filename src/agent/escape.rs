@@ -31,7 +31,10 @@ mod tests {
 
     #[test]
     fn names_with_newlines_spaces_or_controls_stay_on_one_field() {
-        assert!(matches!(escape_field("web-guard"), Cow::Borrowed("web-guard")));
+        assert!(matches!(
+            escape_field("web-guard"),
+            Cow::Borrowed("web-guard")
+        ));
         assert_eq!(escape_field("a\nb c"), "a\\x0ab\\x20c");
         assert_eq!(escape_field("x\r\t\u{1b}"), "x\\x0d\\x09\\x1b");
         assert_eq!(escape_field("a\u{2028}b\u{85}"), "a\\u{2028}b\\u{0085}");

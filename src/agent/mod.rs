@@ -94,10 +94,11 @@ pub struct Realized {
 }
 
 /// Loads and resolves a standalone input directory.
+/// The files are those of [`crate::agent::state::input_files`] (no symbolic link out of `dir`).
 pub fn load_input(dir: &Path) -> Result<ResolvedPolicies, AgentError> {
-    let input = crate::policy::load_dir(dir).map_err(|e| AgentError::Input(e.to_string()))?;
-    crate::policy::resolve(&input.cluster, &input.objects)
-        .map_err(|e| AgentError::Input(e.to_string()))
+    crate::agent::watch::load(dir)
+        .map(|(resolved, _)| resolved)
+        .map_err(AgentError::Input)
 }
 
 /// A flow_mod deleting every flow of every table (`ovs-ofctl del-flows`).

@@ -3,6 +3,7 @@
 //! Standalone mode: `kakine-agent --standalone DIR` reads a cluster model and policies from YAML
 //! files in DIR instead of a Kubernetes API server.
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -159,12 +160,15 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
     let lock_path = args
         .ovs_rundir
         .join(format!("kakine-{}.lock", live.agent.bridge));
+    // Not through a symbolic link: the run directory may be writable by others (O_NOFOLLOW).
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&lock_path)
-        .with_context(|| format!("{}", lock_path.display()))?;
+        .with_context(|| format!("{} (a symbolic link is refused)", lock_path.display()))?;
     if lock.try_lock().is_err() {
         anyhow::bail!(
             "another kakine-agent is programming bridge {} (it holds {})",
@@ -194,7 +198,9 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         tracing::info!("metrics on http://{bound}/metrics");
     }
     if let Some(dir) = args.audit_log.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("--audit-log {}", dir.display()))?;
+        // Owner and group only: audit lines name pods and their connections.
+        kakine::agent::state::create_dir_mode(dir, 0o750)
+            .with_context(|| format!("--audit-log {}", dir.display()))?;
     }
     let audit = AuditLog::open(&AuditConfig {
         path: args.audit_log.clone(),
