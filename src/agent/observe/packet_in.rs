@@ -360,39 +360,15 @@ pub fn spawn_packet_ins_limited(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datapath::compiler;
-    use crate::policy::model::{AntreaPolicy, AntreaRule};
-    use crate::policy::resolved::{Protocol, RuleAction};
-    use crate::policy::selector::LabelSelector;
-    use crate::policy::{resolve, Cluster, PolicySet};
 
-    /// A logged Reject rule on the web pod's ingress, compiled; its rule index and rule id.
+    /// The rule fixture and the id of the table its packet-ins come from.
     fn index() -> (RuleIndex, u32, u8) {
-        let cluster = Cluster::default()
-            .namespace("prod", &[])
-            .pod("prod/client", &[("app", "client")], "10.77.0.1")
-            .pod("prod/web", &[("app", "web")], "10.77.0.2");
-        let policy = AntreaPolicy::test("web-guard")
-            .tier("securityops")
-            .applied_to(LabelSelector::labels([("app", "web")]), None)
-            .ingress(
-                AntreaRule::new(RuleAction::Reject)
-                    .named("reject-udp")
-                    .port(Protocol::Udp, 5353)
-                    .logged(None),
-            );
-        let policies = resolve(&cluster, &PolicySet::default().with(policy)).unwrap();
-        let pods = compiler::offline_pods(&policies);
-        let compiled = compiler::compile(&policies, &pods, 1).unwrap();
+        let (rules, id) = super::super::rules::tests::fixture();
         let table = pipeline::TABLES
             .iter()
             .position(|t| t.name == "IngressMetric")
             .unwrap() as u8;
-        (
-            RuleIndex::new(&compiled, &policies, &pods),
-            compiled.rules[0].id,
-            table,
-        )
+        (rules, id, table)
     }
 
     #[test]
