@@ -115,14 +115,14 @@ pub const TABLES: &[Table] = &[
         stage: Stage::EgressSecurity,
         miss: Miss::Next,
         next: &["EgressMetric"],
-        doc: "K8s egress isolation drops (priority 200; a metered controller(userdata=01.01.00.00.00.00) copy in namespaces with NetworkPolicy logging) and baseline-tier egress rules below them",
+        doc: "K8s egress isolation drops (priority 200; a metered controller(max_len=160,userdata=01.01.00.00.00.00) copy in namespaces with NetworkPolicy logging) and baseline-tier egress rules below them",
     },
     Table {
         name: "EgressMetric",
         stage: Stage::EgressSecurity,
         miss: Miss::Next,
         next: &["L3Forwarding"],
-        doc: "per-rule counters: an Allow rule's new connections (reg5 = rule id, +new) and its established packets (ct_label[32..63] = rule id); packets denied by a Drop rule (reg0[10], rule id in reg3) drop here, those of a Reject rule (reg0[10..11]) go to the agent: controller(userdata=01.02.<rule id>,meter_id=2); logged rules send a copy: controller(userdata=01.01.<rule id>,meter_id=1)",
+        doc: "per-rule counters: an Allow rule's new connections (reg5 = rule id, +new) and its established packets (ct_label[32..63] = rule id); packets denied by a Drop rule (reg0[10], rule id in reg3) drop here, those of a Reject rule (reg0[10..11]) go to the agent: controller(max_len=160,userdata=01.02.<rule id>,meter_id=2); logged rules send a copy: controller(max_len=160,userdata=01.01.<rule id>,meter_id=1)",
     },
     Table {
         name: "L3Forwarding",

@@ -1,7 +1,7 @@
 //! The packet-in task: audit-log lines and Reject answers for the packets the pipeline sends to
 //! the agent, and the meters that rate-limit those packets in the datapath.
 //!
-//! The pipeline's `controller(userdata=01.<op>.<rule id>,meter_id=N)` actions reach this task
+//! The pipeline's `controller(max_len=160,userdata=01.<op>.<rule id>,meter_id=N)` actions reach this task
 //! as NXT_PACKET_IN2 (the task asks for that format with NXT_SET_PACKET_IN_FORMAT, again after
 //! each reconnect: only PACKET_IN2 carries the userdata). [`handle`] is the sans-IO core: a
 //! packet-in and the rule index in, an audit event and a PACKET_OUT out.
