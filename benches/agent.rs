@@ -626,7 +626,7 @@ fn main() {
                 bytes,
                 bytes as f64 / table.len() as f64
             );
-            let d = kakine::datapath::reconcile::diff(&table, &table);
+            let d = kakine::datapath::reconcile::diff(&table, &table).expect("flows decode");
             let t_diff = t.elapsed();
             assert!(d.is_empty());
             let ms = |d: Duration| d.as_secs_f64() * 1e3;

@@ -60,7 +60,7 @@ fn a_reject_rule_marks_the_packet_and_sends_it_to_the_agent_in_a_flow_ovs_accept
     let compiled = compile(&policies, &offline_pods(&policies), 1).unwrap();
     let id = compiled.rules[i].id;
     let texts: Vec<String> = compiled.flows.iter().map(|f| f.to_string()).collect();
-    let needle = format!("controller(userdata=01.02.{},meter_id=2)", {
+    let needle = format!("controller(max_len=160,userdata=01.02.{},meter_id=2)", {
         let b = id.to_be_bytes();
         format!("{:02x}.{:02x}.{:02x}.{:02x}", b[0], b[1], b[2], b[3])
     });

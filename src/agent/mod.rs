@@ -10,6 +10,7 @@
 //!    confirmed by barrier. If OVS rejects any flow, nothing changes.
 
 pub mod annotate;
+pub mod escape;
 pub mod interfaces;
 pub mod live;
 pub mod observe;
@@ -56,6 +57,9 @@ pub enum AgentError {
     /// The compiler refused the policies (nothing was sent to OVS).
     #[error("compile: {0}")]
     Compile(#[from] compiler::CompileError),
+    /// A flow held by the reconciler does not decode (nothing was sent to OVS).
+    #[error("reconcile: {0}")]
+    Reconcile(#[from] crate::datapath::reconcile::StoredFlowError),
     /// OVSDB failed.
     #[error("ovsdb {target}: {source}")]
     Ovsdb {
@@ -90,10 +94,11 @@ pub struct Realized {
 }
 
 /// Loads and resolves a standalone input directory.
+/// The files are those of [`crate::agent::state::input_files`] (no symbolic link out of `dir`).
 pub fn load_input(dir: &Path) -> Result<ResolvedPolicies, AgentError> {
-    let input = crate::policy::load_dir(dir).map_err(|e| AgentError::Input(e.to_string()))?;
-    crate::policy::resolve(&input.cluster, &input.objects)
-        .map_err(|e| AgentError::Input(e.to_string()))
+    crate::agent::watch::load(dir)
+        .map(|(resolved, _)| resolved)
+        .map_err(AgentError::Input)
 }
 
 /// A flow_mod deleting every flow of every table (`ovs-ofctl del-flows`).
@@ -184,18 +189,27 @@ pub async fn realize_resolved(
 
     let mut pods = Vec::new();
     let mut notes = Vec::new();
-    for pod in &policies.pods {
-        if let (Some(node), Some(pod_node)) = (&cfg.node, &pod.node) {
-            if node != pod_node {
-                continue;
-            }
-        }
-        let ifname = crate::agent::interfaces::host_ifname(
-            &cfg.ifname_prefix,
-            &pod.key.namespace,
-            &pod.key.name,
-        );
-        if !Path::new("/sys/class/net").join(&ifname).exists() {
+    let local: Vec<&PodInfo> = policies
+        .pods
+        .iter()
+        .filter(|pod| match (&cfg.node, &pod.node) {
+            (Some(node), Some(pod_node)) => node == pod_node,
+            _ => true,
+        })
+        .collect();
+    let (ifnames, collisions) = crate::agent::interfaces::assign_host_ifnames(
+        &cfg.ifname_prefix,
+        local.iter().map(|p| &p.key),
+    );
+    for c in &collisions {
+        tracing::error!("{c}");
+        notes.push(c.to_string());
+    }
+    for pod in local {
+        let Some(ifname) = ifnames.get(&pod.key) else {
+            continue; // refused above: its name is another pod's
+        };
+        if !Path::new("/sys/class/net").join(ifname).exists() {
             notes.push(format!(
                 "pod {}: no interface {ifname} on this host",
                 pod.key
@@ -206,7 +220,7 @@ pub async fn realize_resolved(
             .mac
             .unwrap_or_else(|| crate::policy::mac::default_mac(pod.ip));
         let ofport = db
-            .ensure_port(&cfg.bridge, &ifname, &port_external_ids(pod, mac))
+            .ensure_port(&cfg.bridge, ifname, &port_external_ids(pod, mac))
             .await
             .map_err(ovsdb_err)?;
         pods.push(LocalPod {
@@ -233,12 +247,8 @@ pub async fn realize_resolved(
     conn.bundle(&batch).await.map_err(of_err)?;
 
     // Ports of pods no longer in the input (the agent's own: they carry a pod identity).
-    let attached: std::collections::BTreeSet<String> = pods
-        .iter()
-        .map(|p| {
-            crate::agent::interfaces::host_ifname(&cfg.ifname_prefix, &p.key.namespace, &p.key.name)
-        })
-        .collect();
+    let attached: std::collections::BTreeSet<&String> =
+        pods.iter().filter_map(|p| ifnames.get(&p.key)).collect();
     for port in db.list_ports(&cfg.bridge).await.map_err(ovsdb_err)? {
         if port.external_ids.contains_key("pod-name") && !attached.contains(&port.name) {
             db.delete_port(&cfg.bridge, &port.name)

@@ -35,6 +35,14 @@ pub enum StateError {
         /// The cause.
         source: std::io::Error,
     },
+    /// An input file is a symbolic link leading out of the input directory.
+    #[error("{path}: a symbolic link to {target}, outside the input directory; refused")]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+        /// Where it leads.
+        target: PathBuf,
+    },
     /// `agent.json` is not valid.
     #[error("{path}: {source}")]
     Json {
@@ -166,15 +174,40 @@ fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<(), Sta
 }
 
 /// The YAML files of an input directory, sorted (what [`crate::policy::load_dir`] reads).
+///
+/// A symbolic link is followed only when it resolves inside `dir` (a Kubernetes ConfigMap
+/// volume links each file to `..data/<file>` in the same directory); a link that leads out of
+/// it is refused, so the agent never reads, nor copies into `last-good.yaml`, a file its input
+/// directory does not hold.
+///
+/// Errors: the directory cannot be read, or [`StateError::Symlink`] naming the link and where
+/// it leads.
 pub fn input_files(dir: &Path) -> Result<Vec<PathBuf>, StateError> {
     let io = |source| StateError::Io {
         path: dir.to_path_buf(),
         source,
     };
+    let root = dir.canonicalize().map_err(io)?;
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") && path.is_file() {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        if !path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            continue;
+        }
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_symlink() {
+            let target = match path.canonicalize() {
+                Ok(t) => t,
+                Err(_) => continue, // dangling: a ConfigMap update in flight, or nothing
+            };
+            if !target.starts_with(&root) {
+                return Err(StateError::Symlink { path, target });
+            }
+            if target.is_file() {
+                files.push(path);
+            }
+        } else if kind.is_file() {
             files.push(path);
         }
     }
@@ -186,7 +219,12 @@ pub fn input_files(dir: &Path) -> Result<Vec<PathBuf>, StateError> {
 pub fn save_last_good(dir: &Path, files: &[(PathBuf, String)]) -> Result<(), StateError> {
     let mut out = String::from("# kakine-agent: the last policy input it realized\n");
     for (path, text) in files {
-        out.push_str(&format!("---\n# from {}\n", path.display()));
+        // Escaped: a file name with a newline would otherwise end the comment.
+        let name = path.display().to_string();
+        out.push_str(&format!(
+            "---\n# from {}\n",
+            crate::agent::escape::escape_field(&name)
+        ));
         out.push_str(text);
         if !text.ends_with('\n') {
             out.push('\n');
@@ -201,13 +239,29 @@ pub fn last_good(dir: &Path) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// Creates `dir` and its missing parents with mode 0700 (owner only: the state directory
+/// holds the policy input and the flows' meaning). An existing directory keeps its mode.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    create_dir_mode(dir, 0o700)
+}
+
+/// Creates `dir` and its missing parents with `mode` (before the umask); an existing directory
+/// keeps its mode.
+pub fn create_dir_mode(dir: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+}
+
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StateError> {
     let path = dir.join(name);
     let io = |source| StateError::Io {
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(io)?;
+    create_private_dir(dir).map_err(io)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
@@ -239,6 +293,57 @@ mod tests {
         let rb = crate::policy::resolve(&b.cluster, &b.objects).unwrap();
         assert_eq!(format!("{:?}", ra.rules), format!("{:?}", rb.rules));
         assert_eq!(format!("{:?}", ra.pods), format!("{:?}", rb.pods));
+    }
+
+    #[test]
+    fn an_input_symlink_out_of_the_directory_is_refused_and_one_inside_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.yaml"), "x: 1\n").unwrap();
+        // A ConfigMap volume: policy.yaml -> ..data/policy.yaml, ..data -> ..2026_01_01.
+        let data = dir.path().join("..2026_01_01");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("policy.yaml"), "y: 2\n").unwrap();
+        std::os::unix::fs::symlink("..2026_01_01", dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/policy.yaml", dir.path().join("policy.yaml")).unwrap();
+        std::fs::write(dir.path().join("plain.yml"), "z: 3\n").unwrap();
+        let files = input_files(dir.path()).unwrap();
+        let names: Vec<_> = files.iter().map(|p| p.file_name().unwrap()).collect();
+        assert_eq!(names, ["plain.yml", "policy.yaml"]);
+
+        let link = dir.path().join("stolen.yaml");
+        std::os::unix::fs::symlink(outside.path().join("secret.yaml"), &link).unwrap();
+        let e = input_files(dir.path()).unwrap_err();
+        assert!(
+            matches!(e, StateError::Symlink { ref path, .. } if *path == link),
+            "{e}"
+        );
+        assert!(e.to_string().contains("outside the input directory"), "{e}");
+    }
+
+    #[test]
+    fn a_file_name_with_a_newline_stays_in_its_comment_in_last_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = PathBuf::from("in/evil\nkind: Forged.yaml");
+        save_last_good(dir.path(), &[(name, "a: 1\n".into())]).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(LAST_GOOD)).unwrap();
+        assert!(
+            text.contains("# from in/evil\\x0akind:\\x20Forged.yaml\n"),
+            "{text}"
+        );
+        assert!(!text.lines().any(|l| l.starts_with("kind:")), "{text}");
+    }
+
+    #[test]
+    fn the_state_directory_is_created_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("state/kakine");
+        write_agent_state(&dir, &AgentState::default()).unwrap();
+        for d in [&dir, &top.path().join("state")] {
+            let mode = std::fs::metadata(d).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", d.display());
+        }
     }
 
     #[test]

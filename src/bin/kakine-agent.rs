@@ -3,6 +3,7 @@
 //! Standalone mode: `kakine-agent --standalone DIR` reads a cluster model and policies from YAML
 //! files in DIR instead of a Kubernetes API server.
 
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -11,7 +12,8 @@ use std::time::Duration;
 
 use kakine::agent::live::{Live, LiveConfig};
 use kakine::agent::observe::{
-    serve_metrics, spawn_packet_ins, AuditConfig, AuditFormat, AuditLog, StatsSource,
+    serve_metrics, spawn_packet_ins_limited, AuditConfig, AuditFormat, AuditLog, PodLimiter,
+    StatsSource,
 };
 use kakine::agent::watch::DirSource;
 use kakine::agent::{self, AgentConfig};
@@ -40,9 +42,13 @@ struct Args {
     /// Bridge datapath_type: `system` (kernel module) or `netdev` (userspace).
     #[arg(long, default_value = "system", value_parser = ["system", "netdev"])]
     datapath_type: String,
-    /// Prefix of pods' host-side interface names.
-    #[arg(long, default_value = "kk")]
+    /// Prefix of pods' host-side interface names: 1 to 7 ASCII letters, digits, '-' or '_'.
+    #[arg(long, default_value = "kk", value_parser = ifname_prefix)]
     ifname_prefix: String,
+    /// Audit lines and Reject answers per second for one pod (burst twice that), on top of the
+    /// node-wide meters; 0 = no per-pod limit.
+    #[arg(long, default_value_t = kakine::agent::observe::pod_limit::DEFAULT_POD_RATE, value_name = "PER_SECOND")]
+    packet_in_pod_rate: u32,
     /// This node's name (pods of other nodes are not attached).
     #[arg(long)]
     node: Option<String>,
@@ -154,12 +160,15 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
     let lock_path = args
         .ovs_rundir
         .join(format!("kakine-{}.lock", live.agent.bridge));
+    // Not through a symbolic link: the run directory may be writable by others (O_NOFOLLOW).
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&lock_path)
-        .with_context(|| format!("{}", lock_path.display()))?;
+        .with_context(|| format!("{} (a symbolic link is refused)", lock_path.display()))?;
     if lock.try_lock().is_err() {
         anyhow::bail!(
             "another kakine-agent is programming bridge {} (it holds {})",
@@ -189,7 +198,9 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         tracing::info!("metrics on http://{bound}/metrics");
     }
     if let Some(dir) = args.audit_log.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("--audit-log {}", dir.display()))?;
+        // Owner and group only: audit lines name pods and their connections.
+        kakine::agent::state::create_dir_mode(dir, 0o750)
+            .with_context(|| format!("--audit-log {}", dir.display()))?;
     }
     let audit = AuditLog::open(&AuditConfig {
         path: args.audit_log.clone(),
@@ -205,7 +216,13 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
     let packet_ins = openflow::Connection::connect_unix(&of_socket)
         .await
         .with_context(|| format!("OpenFlow {}", of_socket.display()))?;
-    spawn_packet_ins(packet_ins, agent.rule_index(), audit, metrics);
+    spawn_packet_ins_limited(
+        packet_ins,
+        agent.rule_index(),
+        audit,
+        metrics,
+        PodLimiter::new(args.packet_in_pod_rate),
+    );
 
     let source = match DirSource::new(&args.standalone, quiet) {
         Ok(s) => Some(s),
@@ -228,4 +245,9 @@ async fn shutdown() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// `--ifname-prefix`, checked ([`kakine::agent::interfaces::check_prefix`]).
+fn ifname_prefix(s: &str) -> Result<String, String> {
+    kakine::agent::interfaces::check_prefix(s).map(|()| s.to_string())
 }

@@ -115,14 +115,14 @@ pub const TABLES: &[Table] = &[
         stage: Stage::EgressSecurity,
         miss: Miss::Next,
         next: &["EgressMetric"],
-        doc: "K8s egress isolation drops (priority 200; a metered controller(userdata=01.01.00.00.00.00) copy in namespaces with NetworkPolicy logging) and baseline-tier egress rules below them",
+        doc: "K8s egress isolation drops (priority 200; a metered controller(max_len=160,userdata=01.01.00.00.00.00) copy in namespaces with NetworkPolicy logging) and baseline-tier egress rules below them",
     },
     Table {
         name: "EgressMetric",
         stage: Stage::EgressSecurity,
         miss: Miss::Next,
         next: &["L3Forwarding"],
-        doc: "per-rule counters: an Allow rule's new connections (reg5 = rule id, +new) and its established packets (ct_label[32..63] = rule id); packets denied by a Drop rule (reg0[10], rule id in reg3) drop here, those of a Reject rule (reg0[10..11]) go to the agent: controller(userdata=01.02.<rule id>,meter_id=2); logged rules send a copy: controller(userdata=01.01.<rule id>,meter_id=1)",
+        doc: "per-rule counters: an Allow rule's new connections (reg5 = rule id, +new) and its established packets (ct_label[32..63] = rule id); packets denied by a Drop rule (reg0[10], rule id in reg3) drop here, those of a Reject rule (reg0[10..11]) go to the agent: controller(max_len=160,userdata=01.02.<rule id>,meter_id=2); logged rules send a copy: controller(max_len=160,userdata=01.01.<rule id>,meter_id=1)",
     },
     Table {
         name: "L3Forwarding",
@@ -313,6 +313,11 @@ pub mod packet_in {
     /// The rule id of a K8s NetworkPolicy isolation drop (rule ids start at 1); the table of the
     /// packet-in says which direction.
     pub const ISOLATION_RULE: u32 = 0;
+    /// Bytes of a packet a `controller` action sends the agent (its `max_len`): the largest
+    /// headers the audit log and the Reject answer read — Ethernet 14, two VLAN tags 8, IPv4
+    /// with options 60, TCP with options 60, 142 in all — rounded up; the payload never
+    /// crosses the connection. (The ICMP answer quotes the IP header and 8 bytes, less.)
+    pub const MAX_LEN: u16 = 160;
 
     /// The 6-byte userdata of a packet-in for `operation` decided by rule `rule_id`.
     pub fn userdata(operation: u8, rule_id: u32) -> Vec<u8> {

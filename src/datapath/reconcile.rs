@@ -31,6 +31,22 @@ use crate::datapath::compiler::cookie;
 #[derive(Debug, Clone, Copy)]
 pub struct Flow<'a>(&'a [u8]);
 
+/// A flow of a [`FlowTable`] that does not decode back to a flow_mod.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stored flow of table {table} priority {priority} ({bytes} bytes) does not decode: {source}"
+)]
+pub struct StoredFlowError {
+    /// Table id.
+    pub table: u8,
+    /// Priority.
+    pub priority: u16,
+    /// Size of the stored FLOW_MOD body, bytes.
+    pub bytes: usize,
+    /// Why it does not decode.
+    pub source: openflow::Error,
+}
+
 /// `ofp_flow_mod` body offsets (after the 8-byte header).
 const COOKIE: usize = 0;
 const TABLE: usize = 16;
@@ -83,18 +99,26 @@ impl<'a> Flow<'a> {
     }
 
     /// The flow as an ADD flow_mod.
-    pub fn flow_mod(&self) -> FlowMod {
-        // Our own encoding of a flow we decoded or compiled: always decodable.
-        FlowMod::decode_body(self.0).expect("a stored flow decodes")
+    ///
+    /// Errors: [`StoredFlowError`] when the stored encoding does not decode (a flow too large
+    /// for one OpenFlow message, whose 16-bit lengths wrapped); the compiler refuses such flows
+    /// ([`crate::datapath::compiler::CompileError::FlowTooLarge`]), and this never panics.
+    pub fn flow_mod(&self) -> Result<FlowMod, StoredFlowError> {
+        FlowMod::decode_body(self.0).map_err(|source| StoredFlowError {
+            table: self.table(),
+            priority: self.priority(),
+            bytes: self.0.len(),
+            source,
+        })
     }
 
-    /// A DELETE_STRICT of this flow's identity.
-    pub fn delete_strict(&self) -> FlowMod {
-        let mut f = self.flow_mod();
+    /// A DELETE_STRICT of this flow's identity. Errors: as [`Flow::flow_mod`].
+    pub fn delete_strict(&self) -> Result<FlowMod, StoredFlowError> {
+        let mut f = self.flow_mod()?;
         f.command = FlowModCommand::DeleteStrict;
         f.cookie = 0;
         f.instructions.clear();
-        f
+        Ok(f)
     }
 
     fn key(&self) -> (u8, u16, &'a [u8]) {
@@ -195,8 +219,8 @@ impl FlowTable {
             .map(|i| self.at(self.index[i]))
     }
 
-    /// Every flow as an ADD flow_mod, in identity order.
-    pub fn flow_mods(&self) -> Vec<FlowMod> {
+    /// Every flow as an ADD flow_mod, in identity order. Errors: as [`Flow::flow_mod`].
+    pub fn flow_mods(&self) -> Result<Vec<FlowMod>, StoredFlowError> {
         self.iter().map(|f| f.flow_mod()).collect()
     }
 
@@ -217,8 +241,10 @@ impl FlowTable {
     /// The table after applying flow_mods the way a switch does (ADD replaces by identity,
     /// DELETE_STRICT removes by identity, DELETE with an empty match removes by table and
     /// cookie/mask, MODIFY replaces the instructions), for checking a bundle.
-    pub fn apply(&self, mods: &[FlowMod]) -> FlowTable {
-        let mut flows = self.flow_mods();
+    ///
+    /// Errors: as [`Flow::flow_mod`].
+    pub fn apply(&self, mods: &[FlowMod]) -> Result<FlowTable, StoredFlowError> {
+        let mut flows = self.flow_mods()?;
         for m in mods {
             let same = |f: &FlowMod| {
                 let (a, b) = (FlowTable::from_flows([f]), FlowTable::from_flows([m]));
@@ -243,7 +269,7 @@ impl FlowTable {
                 }
             }
         }
-        FlowTable::from_flows(&flows)
+        Ok(FlowTable::from_flows(&flows))
     }
 }
 
@@ -331,18 +357,29 @@ fn walk<'a>(installed: &'a FlowTable, desired: &'a FlowTable, mut f: impl FnMut(
 }
 
 /// The flow_mods that turn `installed` into `desired`; see the module docs.
-pub fn diff(installed: &FlowTable, desired: &FlowTable) -> Diff {
+///
+/// Errors: the first flow that does not decode (see [`Flow::flow_mod`]).
+pub fn diff(installed: &FlowTable, desired: &FlowTable) -> Result<Diff, StoredFlowError> {
     let mut out = Diff::default();
-    walk(installed, desired, |step| match step {
-        Step::Same => {}
-        Step::Changed(new) => {
-            out.changed += 1;
-            out.add.push(new.flow_mod());
+    let mut failed = None;
+    walk(installed, desired, |step| {
+        let r = match step {
+            Step::Same => return,
+            Step::Changed(new) => {
+                out.changed += 1;
+                new.flow_mod().map(|f| out.add.push(f))
+            }
+            Step::Added(new) => new.flow_mod().map(|f| out.add.push(f)),
+            Step::Deleted(old) => old.delete_strict().map(|f| out.delete.push(f)),
+        };
+        if let Err(e) = r {
+            failed.get_or_insert(e);
         }
-        Step::Added(new) => out.add.push(new.flow_mod()),
-        Step::Deleted(old) => out.delete.push(old.delete_strict()),
     });
-    out
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// What [`diff`] would do, counted without building flow_mods: (added including changed,
@@ -373,11 +410,16 @@ pub fn sweep_round(round: u16) -> FlowMod {
 /// The restart bundle: every desired flow (cookies of the new round), then a sweep of each
 /// round of `installed` other than the desired flows' round. Flows of the agent's previous run
 /// that are still desired are replaced in place by the ADD; the rest go with the sweep.
-pub fn restart(installed: &FlowTable, desired: &FlowTable) -> Vec<FlowMod> {
+///
+/// Errors: as [`FlowTable::flow_mods`].
+pub fn restart(
+    installed: &FlowTable,
+    desired: &FlowTable,
+) -> Result<Vec<FlowMod>, StoredFlowError> {
     let new: BTreeSet<u16> = desired.rounds();
-    let mut out = desired.flow_mods();
+    let mut out = desired.flow_mods()?;
     out.extend(installed.rounds().difference(&new).map(|&r| sweep_round(r)));
-    out
+    Ok(out)
 }
 
 /// [`restart`], encoded for [`openflow::Connection::bundle_encoded`]: the FLOW_MOD bodies of
@@ -434,8 +476,8 @@ mod tests {
             (stored.table(), stored.priority(), stored.cookie()),
             (3, 10, f.cookie)
         );
-        assert_eq!(stored.flow_mod(), f.canonical());
-        let d = stored.delete_strict();
+        assert_eq!(stored.flow_mod().unwrap(), f.canonical());
+        let d = stored.delete_strict().unwrap();
         assert_eq!(
             (d.command, d.r#match.clone()),
             (FlowModCommand::DeleteStrict, f.r#match.canonical())
@@ -447,7 +489,7 @@ mod tests {
         let a = flow(1, 10, 3, 4, 1);
         let mut b = a.clone();
         b.r#match.0.reverse();
-        let d = diff(&FlowTable::from_flows([&a]), &FlowTable::from_flows([&b]));
+        let d = diff(&FlowTable::from_flows([&a]), &FlowTable::from_flows([&b])).unwrap();
         assert!(d.is_empty(), "{d}");
     }
 
@@ -455,7 +497,7 @@ mod tests {
     fn changed_actions_are_one_add() {
         let a = flow(1, 10, 3, 4, 1);
         let b = flow(1, 10, 3, 5, 1);
-        let d = diff(&FlowTable::from_flows([&a]), &FlowTable::from_flows([&b]));
+        let d = diff(&FlowTable::from_flows([&a]), &FlowTable::from_flows([&b])).unwrap();
         assert_eq!((d.add.len(), d.changed, d.delete.len()), (1, 1, 0));
         assert_eq!(d.to_string().lines().next(), Some("+0 ~1 -0"));
     }
@@ -465,9 +507,9 @@ mod tests {
         let old = FlowTable::from_flows(&[flow(1, 10, 3, 4, 6), flow(1, 10, 9, 4, 6)]);
         let new = FlowTable::from_flows(&[flow(1, 10, 3, 4, 7)]);
         assert_eq!(next_round(&old), 7);
-        let bundle = restart(&old, &new);
+        let bundle = restart(&old, &new).unwrap();
         assert_eq!(bundle.len(), 2);
-        assert_eq!(old.apply(&bundle), new);
+        assert_eq!(old.apply(&bundle).unwrap(), new);
         // The encoded form is the same bundle.
         let (arena, spans) = restart_encoded(&old, &new);
         let decoded: Vec<FlowMod> = spans
@@ -478,6 +520,30 @@ mod tests {
         assert_eq!(next_round(&FlowTable::default()), 1);
         let wrap = FlowTable::from_flows(&[flow(1, 1, 1, 1, u16::MAX)]);
         assert_eq!(next_round(&wrap), 1);
+    }
+
+    #[test]
+    fn a_flow_too_large_for_one_message_is_an_error_in_the_diff_not_a_panic() {
+        // 4,100 conjunction actions: 65,664 bytes, whose 16-bit lengths wrap when encoded.
+        let actions = (1..=4100)
+            .map(|id| Action::Conjunction {
+                id,
+                clause: 1,
+                n_clauses: 2,
+            })
+            .collect();
+        let big = FlowMod::add(
+            1,
+            10,
+            Match(vec![MatchField::EthType(0x800)]),
+            vec![Instruction::ApplyActions(actions)],
+        );
+        let desired = FlowTable::from_flows([&big]);
+        let e = diff(&FlowTable::default(), &desired).unwrap_err();
+        assert_eq!((e.table, e.priority), (1, 10));
+        assert!(e.bytes > usize::from(u16::MAX), "{e}");
+        assert!(restart(&FlowTable::default(), &desired).is_err());
+        assert!(desired.flow_mods().is_err());
     }
 
     fn table() -> impl Strategy<Value = Vec<FlowMod>> {
@@ -494,8 +560,8 @@ mod tests {
         #[test]
         fn diff_applied_is_desired(a in table(), b in table()) {
             let (installed, desired) = (FlowTable::from_flows(&a), FlowTable::from_flows(&b));
-            let d = diff(&installed, &desired);
-            prop_assert_eq!(&installed.apply(&d.flow_mods()), &desired);
+            let d = diff(&installed, &desired).unwrap();
+            prop_assert_eq!(&installed.apply(&d.flow_mods()).unwrap(), &desired);
             prop_assert_eq!(diff_counts(&installed, &desired), (d.add.len(), d.changed, d.delete.len()));
             let same = installed.iter().filter(|f| desired.get(f).is_some_and(|d| d.same(f))).count();
             prop_assert_eq!(d.add.len(), desired.len() - same);
@@ -514,7 +580,7 @@ mod tests {
                 f.cookie = cookie::make(round, c, o);
                 f
             }).collect::<Vec<_>>());
-            prop_assert_eq!(installed.apply(&restart(&installed, &desired)), desired);
+            prop_assert_eq!(installed.apply(&restart(&installed, &desired).unwrap()).unwrap(), desired);
         }
     }
 }

@@ -384,7 +384,7 @@ impl Live {
                 .await
                 .map_err(of_err)?;
         } else if added + deleted > 0 {
-            let d = reconcile::diff(&self.installed, &desired);
+            let d = reconcile::diff(&self.installed, &desired)?;
             tracing::debug!("{kind:?} diff {d}");
             self.conn.bundle(&d.flow_mods()).await.map_err(of_err)?;
         }
@@ -467,7 +467,7 @@ impl Live {
     pub async fn check_drift(&mut self) -> Result<(usize, usize), AgentError> {
         let t = Instant::now();
         let found = self.dump().await?;
-        let d = reconcile::diff(&found, &self.installed);
+        let d = reconcile::diff(&found, &self.installed)?;
         if d.is_empty() {
             return Ok((0, 0));
         }

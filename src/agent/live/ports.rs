@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use openflow::flow::MacAddr;
 
 use super::{AgentConfig, AgentError};
+use crate::agent::interfaces::{assign_host_ifnames, IfnameCollision};
 use crate::datapath::compiler::LocalPod;
 use crate::datapath::pipeline;
-use crate::policy::resolved::{PodKey, ResolvedPolicies};
+use crate::policy::resolved::{PodInfo, PodKey, ResolvedPolicies};
 
 use super::*;
 
@@ -19,23 +20,34 @@ impl Live {
         let Some(policies) = &self.current else {
             return false;
         };
-        let a = &self.cfg.agent;
-        policies.pods.iter().any(|pod| {
-            if let (Some(node), Some(pod_node)) = (&a.node, &pod.node) {
-                if node != pod_node {
-                    return false;
-                }
-            }
-            let ifname = crate::agent::interfaces::host_ifname(
-                &a.ifname_prefix,
-                &pod.key.namespace,
-                &pod.key.name,
-            );
-            let exists = std::path::Path::new("/sys/class/net")
-                .join(&ifname)
-                .exists();
-            exists != self.ports.contains_key(&pod.key)
+        let (ifnames, _) = self.local_ifnames(policies);
+        ifnames.iter().any(|(key, ifname)| {
+            let exists = std::path::Path::new("/sys/class/net").join(ifname).exists();
+            exists != self.ports.contains_key(key)
         })
+    }
+
+    /// The host interface names of the local pods of `policies`, each name given to one pod
+    /// only: pods already attached keep theirs, then input order decides
+    /// ([`crate::agent::interfaces::assign_host_ifnames`]); the refused pods come second.
+    fn local_ifnames(
+        &self,
+        policies: &ResolvedPolicies,
+    ) -> (BTreeMap<PodKey, String>, Vec<IfnameCollision>) {
+        let a = &self.cfg.agent;
+        let local = policies
+            .pods
+            .iter()
+            .filter(|pod| match (&a.node, &pod.node) {
+                (Some(node), Some(pod_node)) => node == pod_node,
+                _ => true,
+            });
+        let (attached, new): (Vec<&PodInfo>, Vec<&PodInfo>) =
+            local.partition(|p| self.ports.contains_key(&p.key));
+        assign_host_ifnames(
+            &a.ifname_prefix,
+            attached.iter().chain(&new).map(|p| &p.key),
+        )
     }
 
     pub(super) async fn db(&mut self) -> Result<&ovsdb::Client, AgentError> {
@@ -73,17 +85,14 @@ impl Live {
         };
         let mut out = Vec::new();
         let mut wanted = BTreeSet::new();
+        let (ifnames, collisions) = self.local_ifnames(policies);
+        for c in &collisions {
+            tracing::error!("{c}");
+        }
         for (index, pod) in policies.pods.iter().enumerate() {
-            if let (Some(node), Some(pod_node)) = (&a.node, &pod.node) {
-                if node != pod_node {
-                    continue;
-                }
-            }
-            let ifname = crate::agent::interfaces::host_ifname(
-                &a.ifname_prefix,
-                &pod.key.namespace,
-                &pod.key.name,
-            );
+            let Some(ifname) = ifnames.get(&pod.key).cloned() else {
+                continue; // not local, or refused: its interface name is another pod's
+            };
             let mac = pod
                 .mac
                 .unwrap_or_else(|| crate::policy::mac::default_mac(pod.ip));

@@ -109,6 +109,9 @@ impl Live {
                                     let p = Arc::new(p);
                                     match self.realize(p.clone(), Some(files.clone()), Kind::Update, at).await {
                                         Ok(_) => Ok(()),
+                                        // The compiler refuses the same input every time (a flow too
+                                        // large, two pods on one port): refused, not retried.
+                                        Err(e @ AgentError::Compile(_)) => { self.stats.rejected += 1; tracing::error!("input rejected, the previous policy stays enforced: {e}"); Ok(()) }
                                         Err(e) => { pending = Some(Pending::Input(SourceEvent { at, input: Ok(((*p).clone(), files)) })); Err(e) }
                                     }
                                 }

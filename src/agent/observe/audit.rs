@@ -104,6 +104,11 @@ fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
     v.as_ref().map_or_else(|| "-".to_string(), T::to_string)
 }
 
+/// A name field of a text line, escaped ([`crate::agent::escape::escape_field`]).
+fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::agent::escape::escape_field(s)
+}
+
 /// One line for `event` seen `packets` times, without the newline.
 pub fn format_line(event: &AuditEvent, packets: u64, format: AuditFormat) -> String {
     let time = humantime::format_rfc3339_micros(event.time).to_string();
@@ -111,21 +116,21 @@ pub fn format_line(event: &AuditEvent, packets: u64, format: AuditFormat) -> Str
     match format {
         AuditFormat::Text => format!(
             "{time} {} {} {}:{} {} {:?} {:?} {} {} {} {} {} {} {} {} [{packets} packets]",
-            event.table,
-            r.tier,
-            r.kind,
-            r.policy,
-            r.rule,
+            esc(&event.table),
+            esc(&r.tier),
+            esc(&r.kind),
+            esc(&r.policy),
+            esc(&r.rule),
             r.direction,
             r.action,
-            opt(&event.applied_to),
+            esc(&opt(&event.applied_to)),
             event.src_ip,
             opt(&event.src_port),
             event.dst_ip,
             opt(&event.dst_port),
-            event.protocol,
+            esc(&event.protocol),
             event.length,
-            r.log_label.as_deref().unwrap_or("-"),
+            esc(r.log_label.as_deref().unwrap_or("-")),
         ),
         AuditFormat::Json => serde_json::json!({
             "time": time,
@@ -210,7 +215,8 @@ impl AuditLog {
             event.dst_port,
             event.protocol.clone(),
         );
-        inner.pending.entry(key).or_insert((event, 0)).1 += 1;
+        let n = &mut inner.pending.entry(key).or_insert((event, 0)).1;
+        *n = n.saturating_add(1);
     }
 
     /// Writes the windows opened at least [`DEDUP_WINDOW`] before `now`.
@@ -306,6 +312,23 @@ mod tests {
         assert_eq!(
             buf.text(),
             "2023-11-14T22:13:20.000000Z IngressMetric securityops ClusterNetworkPolicy:web allow-http Ingress Allow prod/web 10.0.0.1 40000 10.0.0.2 80 TCP 60 audit-web [1 packets]\n"
+        );
+    }
+
+    #[test]
+    fn a_name_with_a_newline_cannot_forge_a_second_text_line() {
+        let buf = Buf::default();
+        let log = AuditLog::to_writer(buf.clone(), AuditFormat::Text);
+        let mut e = event(RuleAction::Allow, 0);
+        e.rule.policy = "web\n2023-11-14T22:13:20.000000Z IngressMetric forged".into();
+        e.rule.log_label = Some("a b".into());
+        log.record(e);
+        let text = buf.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains(" ClusterNetworkPolicy:web\\x0a2023-11-14T22:13:20.000000Z\\x20IngressMetric\\x20forged allow-http ")
+                && text.contains(" a\\x20b [1 packets]"),
+            "{text}"
         );
     }
 

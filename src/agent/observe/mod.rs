@@ -18,17 +18,22 @@
 //! - [`reject`]: the TCP RST / ICMP administratively-prohibited answer to a rejected packet.
 //! - [`packet_in`]: [`ensure_meters`] and [`spawn_packet_ins`], the task that turns packet-ins
 //!   into audit lines and Reject answers.
+//! - [`pod_limit`]: [`PodLimiter`], the per-pod budget of that task.
 //!
 //! `docs/observability.md` lists the metrics, the audit-log format and the Reject behaviour.
 
 pub mod audit;
 pub mod metrics;
 pub mod packet_in;
+pub mod pod_limit;
 pub mod reject;
 pub mod rules;
 
 pub use audit::{AuditConfig, AuditError, AuditEvent, AuditFormat, AuditLog};
 pub use metrics::{serve_metrics, Metrics, StatsSource};
-pub use packet_in::{ensure_meters, handle, spawn_packet_ins, Handled, ObserveConfig};
+pub use packet_in::{
+    ensure_meters, handle, spawn_packet_ins, spawn_packet_ins_limited, Handled, ObserveConfig,
+};
+pub use pod_limit::PodLimiter;
 pub use reject::{reject_reply, RejectError, RejectKind};
 pub use rules::{rule_stats, RuleIndex, RuleInfo, RuleStats};

@@ -1,7 +1,7 @@
 //! The packet-in task: audit-log lines and Reject answers for the packets the pipeline sends to
 //! the agent, and the meters that rate-limit those packets in the datapath.
 //!
-//! The pipeline's `controller(userdata=01.<op>.<rule id>,meter_id=N)` actions reach this task
+//! The pipeline's `controller(max_len=160,userdata=01.<op>.<rule id>,meter_id=N)` actions reach this task
 //! as NXT_PACKET_IN2 (the task asks for that format with NXT_SET_PACKET_IN_FORMAT, again after
 //! each reconnect: only PACKET_IN2 carries the userdata). [`handle`] is the sans-IO core: a
 //! packet-in and the rule index in, an audit event and a PACKET_OUT out.
@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use openflow::flow::Action;
 use openflow::meter::{flags, MeterBand, MeterMod, MeterModCommand, OFPM_ALL};
 use openflow::multipart::{MultipartReply, MultipartRequest};
@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use super::audit::{AuditEvent, AuditLog};
 use super::metrics::Metrics;
+use super::pod_limit::{charged_pod, PodLimiter};
 use super::reject::{reject_reply, RejectKind};
 use super::rules::RuleIndex;
 use crate::datapath::pipeline::{self, meters, packet_in};
@@ -222,8 +223,9 @@ fn audit_event(
     rules: &RuleIndex,
     now: SystemTime,
 ) -> Result<AuditEvent, String> {
-    let p = SlicedPacket::from_ethernet(frame).map_err(|e| e.to_string())?;
-    let Some(NetSlice::Ipv4(ip)) = &p.net else {
+    // Lax: the frame is cut to the controller action's max_len (`packet_in::MAX_LEN`).
+    let p = LaxSlicedPacket::from_ethernet(frame).map_err(|e| e.to_string())?;
+    let Some(LaxNetSlice::Ipv4(ip)) = &p.net else {
         return Err("not IPv4".into());
     };
     let h = ip.header();
@@ -280,6 +282,19 @@ pub fn spawn_packet_ins(
     audit: AuditLog,
     metrics: Metrics,
 ) -> tokio::task::JoinHandle<()> {
+    spawn_packet_ins_limited(conn, rules, audit, metrics, PodLimiter::default())
+}
+
+/// [`spawn_packet_ins`] with the per-pod budget `limiter` ([`super::pod_limit`]): a packet-in
+/// past its pod's budget is dropped unanswered and unlogged, counted as operation
+/// `rate_limited`.
+pub fn spawn_packet_ins_limited(
+    conn: openflow::Connection,
+    rules: watch::Receiver<Arc<RuleIndex>>,
+    audit: AuditLog,
+    metrics: Metrics,
+    mut limiter: PodLimiter,
+) -> tokio::task::JoinHandle<()> {
     let mut events = conn.events();
     tokio::spawn(async move {
         if conn
@@ -307,6 +322,12 @@ pub fn spawn_packet_ins(
                     ..
                 }) => {
                     let index = rules.borrow().clone();
+                    if let Some(pod) = charged_pod(&props, &index) {
+                        if !limiter.allow(pod, std::time::Instant::now()) {
+                            metrics.packet_in("rate_limited");
+                            continue;
+                        }
+                    }
                     let h = handle(&props, &index, SystemTime::now());
                     metrics.packet_in(h.operation);
                     if let Some((out, kind)) = h.reject {
@@ -334,4 +355,62 @@ pub fn spawn_packet_ins(
         }
         audit.flush_all();
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rule fixture and the id of the table its packet-ins come from.
+    fn index() -> (RuleIndex, u32, u8) {
+        let (rules, id) = super::super::rules::tests::fixture();
+        let table = pipeline::TABLES
+            .iter()
+            .position(|t| t.name == "IngressMetric")
+            .unwrap() as u8;
+        (rules, id, table)
+    }
+
+    #[test]
+    fn a_packet_cut_to_max_len_is_still_logged_and_answered() {
+        let (rules, id, table) = index();
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([0xaa, 0, 0, 0, 0, 1], [0xaa, 0, 0, 0, 0, 2])
+            .ipv4([10, 77, 0, 1], [10, 77, 0, 2], 64)
+            .udp(40000, 5353)
+            .write(&mut frame, &[9; 1000])
+            .unwrap();
+        frame.truncate(usize::from(packet_in::MAX_LEN));
+        let mut in_port = vec![0x80, 0x00, 0x00, 0x04];
+        in_port.extend_from_slice(&1u32.to_be_bytes());
+        let props = vec![
+            PacketIn2Prop::Packet(frame),
+            PacketIn2Prop::TableId(table),
+            PacketIn2Prop::Userdata(packet_in::userdata(
+                packet_in::OP_LOG | packet_in::OP_REJECT,
+                id,
+            )),
+            PacketIn2Prop::Metadata(in_port),
+        ];
+        let h = handle(&props, &rules, SystemTime::UNIX_EPOCH);
+        assert_eq!(h.problem, None);
+        let e = h.event.expect("an audit event");
+        assert_eq!((e.src_port, e.dst_port), (Some(40000), Some(5353)));
+        // The length the IP header gives, not the bytes that reached the agent.
+        assert_eq!(e.length, 20 + 8 + 1000);
+        let (out, kind) = h.reject.expect("a Reject answer");
+        assert_eq!(kind, RejectKind::IcmpAdminProhibited);
+        assert_eq!(
+            out.actions,
+            vec![Action::Output {
+                port: 1,
+                max_len: 0
+            }]
+        );
+        // A pod past its budget is not handled at all (see `pod_limit`).
+        assert_eq!(
+            super::super::pod_limit::charged_pod(&props, &rules),
+            Some("10.77.0.2".parse().unwrap())
+        );
+    }
 }

@@ -157,13 +157,14 @@ fn add_flow(stats: &mut BTreeMap<u32, RuleStats>, rules: &RuleIndex, f: &openflo
         bytes: 0,
         sessions: 0,
     });
-    entry.packets += f.packet_count;
-    entry.bytes += f.byte_count;
+    // Saturating: the counts are the switch's word, summed over rounds.
+    entry.packets = entry.packets.saturating_add(f.packet_count);
+    entry.bytes = entry.bytes.saturating_add(f.byte_count);
     let established = f.r#match.0.iter().any(|m| {
         matches!(m, MatchField::CtState(v, mask) if mask & ct_state::NEW != 0 && v & ct_state::NEW == 0)
     });
     if !established {
-        entry.sessions += f.packet_count;
+        entry.sessions = entry.sessions.saturating_add(f.packet_count);
     }
 }
 
@@ -195,4 +196,66 @@ pub async fn rule_stats(
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::datapath::compiler;
+    use crate::policy::model::{AntreaPolicy, AntreaRule};
+    use crate::policy::resolved::{Protocol, RuleAction};
+    use crate::policy::selector::LabelSelector;
+    use crate::policy::{resolve, Cluster, PolicySet};
+
+    /// A logged Reject rule on the ingress of `prod/web` (10.77.0.2, port 2) from
+    /// `prod/client` (10.77.0.1, port 1), compiled: its rule index and rule id.
+    pub(in crate::agent::observe) fn fixture() -> (RuleIndex, u32) {
+        let cluster = Cluster::default()
+            .namespace("prod", &[])
+            .pod("prod/client", &[("app", "client")], "10.77.0.1")
+            .pod("prod/web", &[("app", "web")], "10.77.0.2");
+        let policy = AntreaPolicy::test("web-guard")
+            .tier("securityops")
+            .applied_to(LabelSelector::labels([("app", "web")]), None)
+            .ingress(
+                AntreaRule::new(RuleAction::Reject)
+                    .named("reject-udp")
+                    .port(Protocol::Udp, 5353)
+                    .logged(None),
+            );
+        let policies = resolve(&cluster, &PolicySet::default().with(policy)).unwrap();
+        let pods = compiler::offline_pods(&policies);
+        let compiled = compiler::compile(&policies, &pods, 1).unwrap();
+        (
+            RuleIndex::new(&compiled, &policies, &pods),
+            compiled.rules[0].id,
+        )
+    }
+
+    #[test]
+    fn counters_the_switch_reports_at_their_limit_saturate() {
+        let (rules, id) = fixture();
+        let f = openflow::FlowStats {
+            table_id: 0,
+            duration_sec: 0,
+            duration_nsec: 0,
+            priority: 0,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            flags: 0,
+            cookie: cookie::make(1, cookie::POLICY, id),
+            packet_count: u64::MAX,
+            byte_count: u64::MAX - 1,
+            r#match: Default::default(),
+            instructions: vec![],
+        };
+        let mut stats = BTreeMap::new();
+        add_flow(&mut stats, &rules, &f);
+        add_flow(&mut stats, &rules, &f);
+        let s = &stats[&id];
+        assert_eq!(
+            (s.packets, s.bytes, s.sessions),
+            (u64::MAX, u64::MAX, u64::MAX)
+        );
+    }
 }

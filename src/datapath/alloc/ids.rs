@@ -110,11 +110,12 @@ impl<K: Ord + Clone> IdAllocator<K> {
     where
         K: 'k,
     {
-        let generation = self.generation + 1;
+        // Saturating: both come from `allocation.json`, which may hold anything.
+        let generation = self.generation.saturating_add(1);
         let mut resting = self.resting.clone();
         let mut free = self.free.clone();
         while let Some(&(id, released)) = resting.front() {
-            if released + self.quarantine >= generation {
+            if released.saturating_add(self.quarantine) >= generation {
                 break;
             }
             free.insert(id);
@@ -163,6 +164,16 @@ impl<K: Ord + Clone> IdAllocator<K> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_saved_allocation_at_the_counters_limits_allocates_without_overflow() {
+        let json = r#"{"ids":[],"resting":[[7,18446744073709551615]],"free":[],"fresh":1,
+            "generation":18446744073709551615,"quarantine":18446744073709551615}"#;
+        let a: IdAllocator<u32> = serde_json::from_str(json).unwrap();
+        let b = a.next(&[1u32]).unwrap();
+        assert_eq!(b.generation(), u64::MAX);
+        assert_eq!(b.get(&1), Some(1));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

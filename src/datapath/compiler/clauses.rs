@@ -83,10 +83,11 @@ pub(super) fn metric_table(dir: Direction) -> Result<TableRef, PipelineError> {
     })
 }
 
-/// A metered `controller(userdata=01.<operation>.<rule id>,meter_id=<meter>)` action.
+/// A metered `controller(max_len=160,userdata=01.<operation>.<rule id>,meter_id=<meter>)`
+/// action: the packet's headers only ([`packet_in::MAX_LEN`]).
 pub(super) fn to_agent(operation: u8, rule_id: u32, meter: u32) -> Action {
     Action::Controller2 {
-        max_len: u16::MAX,
+        max_len: packet_in::MAX_LEN,
         reason: 1,
         id: 0,
         userdata: packet_in::userdata(operation, rule_id),
@@ -98,10 +99,10 @@ pub(super) fn to_agent(operation: u8, rule_id: u32, meter: u32) -> Action {
 /// The metric-table flows of a rule, which count its packets, bytes and sessions (read back by
 /// `crate::agent::observe::rule_stats`):
 /// - Allow: its new connections (`reg5`/`reg6` = rule id, `+new+trk`; with `enableLogging` a
-///   metered copy goes to the agent, `controller(userdata=01.01.<id>,meter_id=1)`, and the
+///   metered copy goes to the agent, `controller(max_len=160,userdata=01.01.<id>,meter_id=1)`, and the
 ///   packet continues) and its established packets (`-new+trk`, the rule id in `ct_label`);
 /// - Drop: its packets end here (a logged rule's go to the agent first);
-/// - Reject: its packets go to the agent, `controller(userdata=01.02.<id>,meter_id=2)`
+/// - Reject: its packets go to the agent, `controller(max_len=160,userdata=01.02.<id>,meter_id=2)`
 ///   (`01.03` when logged), which answers with RST / ICMP;
 /// - Pass: none (a Pass decides nothing).
 pub(super) fn metric_flows(rule: &ResolvedRule, id: u32) -> Result<Vec<FlowMod>, PipelineError> {

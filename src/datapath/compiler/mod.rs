@@ -19,8 +19,10 @@ mod base;
 mod clauses;
 mod node;
 mod rules;
+mod size;
 
 pub use clauses::{cidr_minus, port_range_masks};
+pub use size::{encoded_len, MAX_FLOW_MOD_BYTES};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -226,11 +228,39 @@ pub enum CompileError {
     /// No rule id left.
     #[error(transparent)]
     Ids(#[from] crate::datapath::alloc::IdsExhausted),
+    /// A flow would not fit in one OpenFlow message inside a bundle (see
+    /// [`MAX_FLOW_MOD_BYTES`]); nothing was sent.
+    #[error(
+        "{rule}: a flow of table {table} priority {priority} would take {bytes} bytes, more \
+         than the {MAX_FLOW_MOD_BYTES} one OpenFlow message in a bundle holds; split the rule"
+    )]
+    FlowTooLarge {
+        /// The rule (`Kind/tier/policy/rule`), or which fixed flows.
+        rule: String,
+        /// Table id.
+        table: u8,
+        /// Priority.
+        priority: u16,
+        /// Encoded FLOW_MOD size, bytes.
+        bytes: usize,
+    },
+    /// Two local pods were given one OpenFlow port: each would pass the other's spoof guard.
+    #[error("pods {first} and {second} share OpenFlow port {ofport}; refusing both on one port")]
+    SharedPort {
+        /// The pod listed first.
+        first: PodKey,
+        /// The pod listed second.
+        second: PodKey,
+        /// The port.
+        ofport: u32,
+    },
 }
 
 /// Compiles the node's desired flows from scratch. `round` goes into every cookie.
 ///
-/// Errors: a jump the pipeline does not declare, or more rules than a priority band holds.
+/// Errors: a jump the pipeline does not declare, more rules than a priority band holds, two
+/// local pods on one OpenFlow port ([`CompileError::SharedPort`]), or a flow larger than one
+/// OpenFlow message ([`CompileError::FlowTooLarge`]).
 pub fn compile(
     policies: &ResolvedPolicies,
     local: &[LocalPod],
@@ -249,12 +279,23 @@ pub fn compile_with(
     round: u16,
     previous: Option<&Allocation>,
 ) -> Result<Compiled, CompileError> {
+    let mut ports: BTreeMap<u32, &PodKey> = BTreeMap::new();
+    for p in local {
+        if let Some(first) = ports.insert(p.ofport, &p.key) {
+            return Err(CompileError::SharedPort {
+                first: first.clone(),
+                second: p.key.clone(),
+                ofport: p.ofport,
+            });
+        }
+    }
     let mut out = Compiled::default();
     base_flows(&mut out.flows, round)?;
     pod_flows(&mut out.flows, local, round)?;
     node::local_node_flows(&mut out.flows, policies, local, round)?;
     let default = Allocation::default();
     PolicyCompiler::new(policies, local, round).run(&mut out, previous.unwrap_or(&default))?;
+    size::check(&out)?;
     Ok(out)
 }
 

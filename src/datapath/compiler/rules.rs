@@ -8,6 +8,12 @@ use super::*;
 /// One clause's flows: each entry is the match fields of one flow (without eth_type).
 pub(super) type Clause = Vec<Vec<MatchField>>;
 
+/// The most parts (conjunctions) a rule's named ports split it into; past it the named ports
+/// become one part with a combined clause (`PolicyCompiler::paired_sub_rule`). A flow that the
+/// parts share carries one 16-byte `conjunction` action per part, so 1,024 parts keep it near
+/// 16 KiB, well inside one OpenFlow message (`size.rs`).
+pub(super) const MAX_SHARED_PARTS: usize = 1024;
+
 /// A rule, or the part of a rule with one set of resolved named ports.
 pub(super) struct SubRule {
     applied: Clause,
@@ -251,6 +257,47 @@ impl<'a> PolicyCompiler<'a> {
         set.into_iter().collect()
     }
 
+    /// The named-port part of a rule whose names resolve to more than [`MAX_SHARED_PARTS`]
+    /// distinct port sets, as one conjunction: each destination pod and its own numbers make
+    /// one flow of a combined clause (egress: `nw_dst=<pod>,tp_dst=<n>` in place of the peer and
+    /// service clauses; ingress: `reg_target=<ofport>,tp_dst=<n>` in place of the applied-to and
+    /// service clauses). The same packets match as with one part per port set, and the shared
+    /// flows carry one `conjunction` action instead of one per part.
+    fn paired_sub_rule(
+        &self,
+        rule: &ResolvedRule,
+        groups: BTreeMap<BTreeSet<Service>, Vec<&PodKey>>,
+        peers: Option<Clause>,
+    ) -> SubRule {
+        let dir = rule.direction;
+        let mut pairs = BTreeSet::new();
+        for (ports, pods) in groups {
+            let services = service_clause(ports);
+            let firsts: Clause = match dir {
+                Direction::Ingress => self.applied_clause(dir, pods),
+                Direction::Egress => self.peer_clause(dir, pods, &[], &BTreeSet::new()),
+            };
+            for first in &firsts {
+                for service in &services {
+                    pairs.insert(first.iter().chain(service).cloned().collect::<Vec<_>>());
+                }
+            }
+        }
+        let pairs: Clause = pairs.into_iter().collect();
+        match dir {
+            Direction::Ingress => SubRule {
+                applied: pairs,
+                peers,
+                services: None,
+            },
+            Direction::Egress => SubRule {
+                applied: self.applied_clause(dir, &rule.applied_to),
+                peers: None,
+                services: Some(pairs),
+            },
+        }
+    }
+
     /// Splits a rule by resolved named ports (OVS matches numbers, names resolve per
     /// destination pod) and builds each part's clauses.
     fn sub_rules(&self, rule: &ResolvedRule) -> Vec<SubRule> {
@@ -322,6 +369,10 @@ impl<'a> PolicyCompiler<'a> {
             if !resolved.is_empty() {
                 groups.entry(resolved).or_default().push(key);
             }
+        }
+        if groups.len() > MAX_SHARED_PARTS {
+            subs.push(self.paired_sub_rule(rule, groups, peers_all()));
+            return subs;
         }
         for (ports, pods) in groups {
             let services = Some(service_clause(ports));
