@@ -25,10 +25,12 @@ pub mod audit;
 pub mod metrics;
 pub mod packet_in;
 pub mod reject;
+pub mod rotate;
 pub mod rules;
 
 pub use audit::{AuditConfig, AuditError, AuditEvent, AuditFormat, AuditLog};
 pub use metrics::{serve_metrics, Metrics, StatsSource};
 pub use packet_in::{ensure_meters, handle, spawn_packet_ins, Handled, ObserveConfig};
 pub use reject::{reject_reply, RejectError, RejectKind};
+pub use rotate::{RotatingFile, Rotation};
 pub use rules::{rule_stats, RuleIndex, RuleInfo, RuleStats};
