@@ -191,14 +191,16 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
             .metrics_addr
             .parse()
             .with_context(|| format!("--metrics-addr {}", args.metrics_addr))?;
-        let source = StatsSource {
-            conn: agent.connection().clone(),
-            rules: agent.rule_index(),
-        };
+        // Statistics on a connection of their own, read at most every 5 s.
+        let source = StatsSource::new(
+            of_socket.clone(),
+            Some(args.ovs_rundir.clone()),
+            agent.rule_index(),
+        );
         let (bound, _task) = serve_metrics(addr, metrics.clone(), Some(source))
             .await
             .with_context(|| format!("--metrics-addr {addr}"))?;
-        tracing::info!("metrics on http://{bound}/metrics");
+        tracing::info!("metrics on http://{bound}/metrics (probes: /healthz /livez /readyz)");
     }
     if let Some(dir) = args.audit_log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("--audit-log {}", dir.display()))?;

@@ -277,6 +277,12 @@ fn resolve_k8s(world: &World<'_>, p: &K8sNetworkPolicy, out: &mut ResolvedPolici
             Direction::Ingress => out.isolated_ingress.extend(selected.iter().cloned()),
             Direction::Egress => out.isolated_egress.extend(selected.iter().cloned()),
         }
+        for pod in &selected {
+            out.isolated_by
+                .entry((direction, pod.clone()))
+                .or_default()
+                .insert(p.full_name());
+        }
         for (index, rule) in rules.iter().enumerate() {
             let peers = match direction {
                 Direction::Ingress => &rule.from,
