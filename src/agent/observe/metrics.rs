@@ -510,7 +510,7 @@ mod tests {
         m.enforced(4, 2, 5, 1);
         m.reconnect_attempt("openflow_stats", false);
         m.set_conntrack(17);
-        m.flows_per_table(&BTreeMap::from([("Classifier", 3), ("IngressRule", 2)]));
+        m.flows_per_table(&BTreeMap::from([("Classifier", 3), ("IngressTier", 2)]));
         let text = m.encode();
         for line in [
             "kakine_agent_connected{connection=\"ovsdb\"} 1",
@@ -521,7 +521,7 @@ mod tests {
             "kakine_agent_reconnect_attempts_total{connection=\"openflow_stats\",result=\"error\"} 1",
             "kakine_agent_conntrack_total_connection_count 17",
             "kakine_agent_ovs_total_flow_count 5",
-            "kakine_agent_ovs_flow_count{table=\"IngressRule\"} 2",
+            "kakine_agent_ovs_flow_count{table=\"IngressTier\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }
