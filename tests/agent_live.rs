@@ -291,12 +291,14 @@ async fn the_live_agent_follows_its_directory_rejects_bad_input_and_repairs_drif
         flows(&ovs, &bridge).keys().collect::<Vec<_>>(),
         enforced.keys().collect::<Vec<_>>()
     );
+    // Removing the bad file changes nothing: no info line.
     std::fs::remove_file(input.join("zz-bad.yaml")).unwrap();
-    agent.wait_for("update committed", 2);
 
-    // The policy deleted: frontend reaches orders again.
+    // The policy deleted: frontend reaches orders again, and the log names it.
     std::fs::remove_file(input.join("zz-extra.yaml")).unwrap();
-    agent.wait_for("update committed", 3);
+    agent.wait_for("update committed", 2);
+    let line = agent.wait_for("policy freeze-api removed", 1);
+    assert!(line.contains("+0 ~0 -") && !line.ends_with(" -0"), "{line}");
     assert!(
         connects(&lab, &frontend, orders_ip, 8080).await,
         "{}",
@@ -316,7 +318,7 @@ async fn the_live_agent_follows_its_directory_rejects_bad_input_and_repairs_drif
     );
     assert_ne!(cluster, relabeled);
     put(&input.join("cluster.yaml"), &relabeled);
-    agent.wait_for("update committed", 4);
+    agent.wait_for("update committed", 3);
     let (reports, postgres) = (key("api/reports"), key("db/postgres"));
     let pg_ip = lab.pod(&postgres).unwrap().info.ip;
     assert!(

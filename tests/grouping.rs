@@ -264,6 +264,7 @@ fn text(r: &ResolvedPolicies) -> Vec<String> {
         .collect();
     out.push(format!("isolated in {:?}", r.isolated_ingress));
     out.push(format!("isolated out {:?}", r.isolated_egress));
+    out.push(format!("isolated by {:?}", r.isolated_by));
     let pods: BTreeSet<String> = r
         .pods
         .iter()

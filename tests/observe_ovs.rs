@@ -150,8 +150,11 @@ async fn logged_and_rejected_traffic_shows_in_the_audit_log_the_clients_and_the_
     let audit = AuditLog::open(&AuditConfig {
         path: log_path.clone(),
         format: AuditFormat::Text,
-        max_bytes: 1 << 20,
-        max_files: 2,
+        rotation: kakine::agent::observe::Rotation {
+            max_bytes: 1 << 20,
+            max_backups: 2,
+            ..Default::default()
+        },
     })
     .unwrap();
     let metrics = Metrics::new();
@@ -159,10 +162,7 @@ async fn logged_and_rejected_traffic_shows_in_the_audit_log_the_clients_and_the_
     let (addr, server) = serve_metrics(
         "127.0.0.1:0".parse().unwrap(),
         metrics.clone(),
-        Some(StatsSource {
-            conn: conn.clone(),
-            rules: rx,
-        }),
+        Some(StatsSource::new(cfg.of_socket.clone(), None, rx)),
     )
     .await
     .expect("metrics endpoint binds");

@@ -15,6 +15,7 @@ pub mod interfaces;
 pub mod live;
 pub mod observe;
 pub mod state;
+pub mod unixctl;
 pub mod watch;
 
 use std::collections::BTreeMap;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use kakine::agent::live::{Live, LiveConfig};
 use kakine::agent::observe::{
     serve_metrics, spawn_packet_ins_limited, AuditConfig, AuditFormat, AuditLog, PodLimiter,
-    StatsSource,
+    Rotation, StatsSource,
 };
 use kakine::agent::watch::DirSource;
 use kakine::agent::{self, AgentConfig};
@@ -65,12 +65,24 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:9479", value_name = "ADDR:PORT")]
     metrics_addr: String,
     /// Audit log of rules with enableLogging (and K8s NetworkPolicies in namespaces annotated
-    /// `kakine.io/enable-np-logging: "true"`); rotated at 100 MiB, 5 files kept.
+    /// `kakine.io/enable-np-logging: "true"`); rotated as the `--audit-log-max-*` flags say.
     #[arg(long, default_value = "/var/log/kakine/np.log", value_name = "FILE")]
     audit_log: PathBuf,
     /// Audit-log lines as JSON objects instead of text.
     #[arg(long)]
     audit_json: bool,
+    /// Size in MiB past which the audit log rotates (Antrea's `auditLogging.maxSize`).
+    #[arg(long, default_value_t = 100, value_name = "MIB")]
+    audit_log_max_size: u64,
+    /// Rotated audit-log files kept (`np.log.1` ..; Antrea's `maxBackups`).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    audit_log_max_backups: usize,
+    /// Days after which a rotated audit-log file is removed; 0 = never (Antrea's `maxAge`).
+    #[arg(long, default_value_t = 0, value_name = "DAYS")]
+    audit_log_max_age: u64,
+    /// Gzip rotated audit-log files (`np.log.1.gz`; Antrea's `compress`).
+    #[arg(long)]
+    audit_log_compress: bool,
     /// Benchmarks only: compile pods that have no interface here as local, on made-up ofports.
     #[arg(long, hide = true)]
     phantom_pods: bool,
@@ -188,14 +200,16 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
             .metrics_addr
             .parse()
             .with_context(|| format!("--metrics-addr {}", args.metrics_addr))?;
-        let source = StatsSource {
-            conn: agent.connection().clone(),
-            rules: agent.rule_index(),
-        };
+        // Statistics on a connection of their own, read at most every 5 s.
+        let source = StatsSource::new(
+            of_socket.clone(),
+            Some(args.ovs_rundir.clone()),
+            agent.rule_index(),
+        );
         let (bound, _task) = serve_metrics(addr, metrics.clone(), Some(source))
             .await
             .with_context(|| format!("--metrics-addr {addr}"))?;
-        tracing::info!("metrics on http://{bound}/metrics");
+        tracing::info!("metrics on http://{bound}/metrics (probes: /healthz /livez /readyz)");
     }
     if let Some(dir) = args.audit_log.parent() {
         // Owner and group only: audit lines name pods and their connections.
@@ -209,8 +223,13 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         } else {
             AuditFormat::Text
         },
-        max_bytes: 100 << 20,
-        max_files: 5,
+        rotation: Rotation {
+            max_bytes: args.audit_log_max_size.max(1) << 20,
+            max_backups: args.audit_log_max_backups,
+            max_age: (args.audit_log_max_age > 0)
+                .then(|| Duration::from_secs(args.audit_log_max_age * 86_400)),
+            compress: args.audit_log_compress,
+        },
     })
     .with_context(|| format!("--audit-log {}", args.audit_log.display()))?;
     let packet_ins = openflow::Connection::connect_unix(&of_socket)

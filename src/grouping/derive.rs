@@ -15,7 +15,9 @@ use super::state::{address_groups, Grouping};
 use super::translate::{InternalPeers, InternalRule};
 use crate::policy::model::{Cluster, Pod};
 use crate::policy::resolve::order;
-use crate::policy::resolved::{Peers, PodInfo, PodKey, PodSet, ResolvedPolicies, ResolvedRule};
+use crate::policy::resolved::{
+    Direction, Peers, PodInfo, PodKey, PodSet, ResolvedPolicies, ResolvedRule,
+};
 
 /// Member sets built once per derivation.
 struct Sets<'g> {
@@ -202,7 +204,7 @@ fn derive(g: &Grouping, node: Option<&str>) -> ResolvedPolicies {
         local: HashMap::new(),
     };
     let mut out = ResolvedPolicies::default();
-    for p in g.policies.values() {
+    for (key, p) in &g.policies {
         if let Some(n) = node {
             if !g.policy_spans(p, n) {
                 continue;
@@ -211,12 +213,23 @@ fn derive(g: &Grouping, node: Option<&str>) -> ResolvedPolicies {
         for r in &p.rules {
             out.rules.push(sets.rule(r));
         }
-        for i in &p.isolates_ingress {
-            out.isolated_ingress
-                .extend(sets.applied(*i).iter().cloned());
-        }
-        for e in &p.isolates_egress {
-            out.isolated_egress.extend(sets.applied(*e).iter().cloned());
+        for (direction, groups) in [
+            (Direction::Ingress, &p.isolates_ingress),
+            (Direction::Egress, &p.isolates_egress),
+        ] {
+            for i in groups {
+                let pods = sets.applied(*i);
+                for pod in pods.iter() {
+                    out.isolated_by
+                        .entry((direction, pod.clone()))
+                        .or_default()
+                        .insert(key.name.clone());
+                }
+                match direction {
+                    Direction::Ingress => out.isolated_ingress.extend(pods.iter().cloned()),
+                    Direction::Egress => out.isolated_egress.extend(pods.iter().cloned()),
+                }
+            }
         }
     }
     // Policies are visited in key order; `order` then gives the precedence order, and the

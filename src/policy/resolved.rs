@@ -313,6 +313,10 @@ pub struct ResolvedPolicies {
     pub isolated_ingress: BTreeSet<PodKey>,
     /// Pods isolated for egress by some K8s NetworkPolicy.
     pub isolated_egress: BTreeSet<PodKey>,
+    /// The K8s NetworkPolicies (`namespace/name`) that isolate each pod of
+    /// `isolated_ingress` / `isolated_egress` in that direction: whom an isolation drop is
+    /// attributed to in the audit log and the denied-connection metric.
+    pub isolated_by: std::collections::BTreeMap<(Direction, PodKey), BTreeSet<String>>,
     /// Namespaces whose K8s NetworkPolicy isolation drops are audit-logged (namespace
     /// annotation, [`super::model::NP_LOGGING_ANNOTATIONS`]).
     pub np_logging: BTreeSet<String>,

@@ -35,6 +35,7 @@ use crate::datapath::pipeline;
 use crate::datapath::reconcile::{self, FlowTable};
 use crate::policy::resolved::{PodKey, ResolvedPolicies};
 
+pub mod changes;
 mod ports;
 mod run;
 
@@ -148,6 +149,8 @@ pub struct Live {
     metrics: Metrics,
     rules: tokio::sync::watch::Sender<Arc<RuleIndex>>,
     meters: ObserveConfig,
+    /// Rule id → policy of the installed compile (names the deleted flows' policies).
+    rule_policies: BTreeMap<u32, String>,
 }
 
 impl Live {
@@ -159,24 +162,32 @@ impl Live {
     /// the socket not being there yet, or the persisted state failing to realize.
     pub async fn start(cfg: LiveConfig) -> Result<Live, AgentError> {
         let a = &cfg.agent;
+        let metrics = Metrics::new();
         let mut backoff = Backoff::new();
         let db = loop {
-            match connect_db(a).await {
+            let r = connect_db(a).await;
+            match r {
                 Ok(db) => break db,
                 // A wrong --datapath-type is not going to fix itself.
                 Err(e @ AgentError::Input(_)) => return Err(e),
                 Err(e) => {
-                    tracing::warn!("{e:#}; retrying");
+                    metrics.reconnect_attempt("ovsdb", false);
+                    tracing::warn!("waiting for ovsdb-server at {}: {e:#}; retrying", a.ovsdb);
                     backoff.wait().await;
                 }
             }
         };
+        metrics.set_connected("ovsdb", true);
         let mut backoff = Backoff::new();
         let conn = loop {
             match openflow::Connection::connect_unix(&a.of_socket).await {
                 Ok(c) => break c,
                 Err(openflow::Error::Io(e)) => {
-                    tracing::warn!("openflow {}: {e}; retrying", a.of_socket.display());
+                    metrics.reconnect_attempt("openflow", false);
+                    tracing::warn!(
+                        "waiting for ovs-vswitchd's OpenFlow socket {} (is ovs-vswitchd running with this run directory, and the bridge created?): {e}; retrying",
+                        a.of_socket.display()
+                    );
                     backoff.wait().await;
                 }
                 Err(source) => {
@@ -187,6 +198,7 @@ impl Live {
                 }
             }
         };
+        metrics.set_connected("openflow", true);
         let events = conn.events();
         let (publish, _) = tokio::sync::watch::channel(None);
         let (rules, _) = tokio::sync::watch::channel(Arc::new(RuleIndex::default()));
@@ -204,9 +216,10 @@ impl Live {
             current: None,
             stats: LiveStats::default(),
             publish,
-            metrics: Metrics::new(),
+            metrics,
             rules,
             meters: ObserveConfig::default(),
+            rule_policies: BTreeMap::new(),
         };
         live.ensure_meters().await?;
         live.installed = live.dump().await?;
@@ -376,6 +389,16 @@ impl Live {
             source,
         };
         let (added, changed, deleted) = reconcile::diff_counts(&self.installed, &desired);
+        let new_policies = changes::rule_policies(&compiled);
+        let per_policy = (!self.restart_pending && added + deleted > 0).then(|| {
+            changes::per_policy(
+                &self.installed,
+                &desired,
+                &self.rule_policies,
+                &new_policies,
+            )
+        });
+        let bundle_start = Instant::now();
         if self.restart_pending {
             // The whole new round, encoded straight from the table (no 100k flow_mods built).
             let (arena, spans) = reconcile::restart_encoded(&self.installed, &desired);
@@ -388,13 +411,17 @@ impl Live {
             tracing::debug!("{kind:?} diff {d}");
             self.conn.bundle(&d.flow_mods()).await.map_err(of_err)?;
         }
+        if self.restart_pending || added + deleted > 0 {
+            self.metrics
+                .bundle_commit(bundle_start.elapsed().as_secs_f64());
+        }
         let latency = at.elapsed();
         self.installed = desired;
         self.restart_pending = false;
         self.allocation = Some(compiled.allocation.clone());
         self.current = Some(policies.clone());
         self.stats.realizations += 1;
-        tracing::info!(
+        let line = format!(
             "{} committed in {:.1} ms: +{} ~{} -{} flows ({} installed, round {})",
             kind.as_str(),
             latency.as_secs_f64() * 1e3,
@@ -404,6 +431,19 @@ impl Live {
             self.installed.len(),
             self.round
         );
+        // A change that changes nothing is not news.
+        if kind == Kind::Restart || added + deleted > 0 {
+            tracing::info!("{line}");
+        } else {
+            tracing::debug!("{line}");
+        }
+        for (policy, c) in per_policy.unwrap_or_default() {
+            tracing::info!(
+                "{}",
+                changes::describe(&policy, c, &self.rule_policies, &new_policies)
+            );
+        }
+        self.rule_policies = new_policies;
         for m in &compiled.moves {
             tracing::info!(
                 "priority move in {}: {} {} -> {}",
@@ -439,6 +479,27 @@ impl Live {
             deleted,
             latency,
         });
+        let (ingress, egress) =
+            r.compiled
+                .rules
+                .iter()
+                .fold((0, 0), |(i, e), c| match c.direction {
+                    crate::policy::resolved::Direction::Ingress => (i + 1, e),
+                    crate::policy::resolved::Direction::Egress => (i, e + 1),
+                });
+        let mut enforcing: std::collections::BTreeSet<&str> = r
+            .compiled
+            .rules
+            .iter()
+            .map(|c| c.rule.policy.as_str())
+            .collect();
+        for ((_, pod), by) in &r.policies.isolated_by {
+            if r.pods.iter().any(|p| &p.key == pod) {
+                enforcing.extend(by.iter().map(String::as_str));
+            }
+        }
+        self.metrics
+            .enforced(r.pods.len(), enforcing.len(), ingress, egress);
         self.rules
             .send_replace(Arc::new(RuleIndex::new(&r.compiled, &r.policies, &r.pods)));
         self.publish.send_replace(Some(r.clone()));

@@ -52,7 +52,11 @@ impl Live {
 
     pub(super) async fn db(&mut self) -> Result<&ovsdb::Client, AgentError> {
         if self.db.as_ref().is_none_or(|db| !db.is_connected()) {
-            let db = connect_db(&self.cfg.agent).await?;
+            self.metrics.set_connected("ovsdb", false);
+            let r = connect_db(&self.cfg.agent).await;
+            self.metrics.reconnect_attempt("ovsdb", r.is_ok());
+            let db = r?;
+            self.metrics.set_connected("ovsdb", true);
             self.stats.ovsdb_reconnects += 1;
             self.metrics.reconnect("ovsdb");
             tracing::info!("OVSDB {} connected", self.cfg.agent.ovsdb);

@@ -41,6 +41,10 @@ impl Live {
             retry_at = Some(tokio::time::Instant::now());
         }
         loop {
+            self.metrics.set_connected(
+                "ovsdb",
+                self.db.as_ref().is_some_and(|db| db.is_connected()),
+            );
             let retry = async {
                 match retry_at {
                     Some(t) => tokio::time::sleep_until(t).await,
@@ -59,13 +63,18 @@ impl Live {
                     Some(AsyncEvent::Reconnected { .. }) => {
                         self.stats.openflow_reconnects += 1;
                         self.metrics.reconnect("openflow");
+                        self.metrics.reconnect_attempt("openflow", true);
+                        self.metrics.set_connected("openflow", true);
                         tracing::warn!("OpenFlow connection back: reinstalling");
                         if !matches!(pending, Some(Pending::Input(_))) {
                             pending = Some(Pending::Resync(Instant::now()));
                         }
                         retry_at = Some(tokio::time::Instant::now());
                     }
-                    Some(AsyncEvent::Disconnected(reason)) => tracing::warn!("OpenFlow connection lost ({reason:?}); reconnecting"),
+                    Some(AsyncEvent::Disconnected(reason)) => {
+                        self.metrics.set_connected("openflow", false);
+                        tracing::warn!("OpenFlow connection to {} lost ({reason:?}); reconnecting", self.cfg.agent.of_socket.display());
+                    }
                     Some(AsyncEvent::Message { .. }) => {}
                     None => { tracing::error!("OpenFlow connection ended"); return; }
                 },

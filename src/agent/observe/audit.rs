@@ -1,13 +1,19 @@
-//! The audit log: one line per packet a logged rule decided.
+//! The audit log: one line per connection a logged rule decided.
 //!
-//! Text lines (Antrea's `np.log` field order) or JSON lines, in a file that rotates by size
-//! (`file-rotate`). Allow events are written at once; Drop and Reject events are deduplicated
-//! per second: the first event of a (rule, source, destination, port, protocol) opens a
-//! one-second window, repeats inside it only count, and one line with the count is written when
-//! the window closes ([`AuditLog::flush`]). Time is a parameter, so the dedup is tested without
-//! a clock.
+//! Text lines (Antrea's `np.log` field order) or JSON lines, in a file rotated by size, count
+//! and age ([`RotatingFile`]) that survives files deleted or moved under it. Allow events are
+//! one per connection already (only a connection's first packet is sent to the agent). Drop and
+//! Reject events are deduplicated per connection attempt: the first packet of a
+//! [`DedupKey`] (rule, table, source and destination address and port, protocol) opens a
+//! [`DEDUP_WINDOW`]; the same attempt's packets inside it (a retransmitted SYN) only count, and
+//! one line with the count is written when the window closes ([`AuditLog::flush`]). Another
+//! source port is another attempt and another line.
+//!
+//! Lines are written in the order of their events' times: an Allow line waits behind a Drop
+//! window opened before it (at most [`DEDUP_WINDOW`]). Time is a parameter, so the dedup and
+//! the order are tested without a clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -16,9 +22,12 @@ use std::time::{Duration, SystemTime};
 
 use crate::policy::resolved::{PodKey, RuleAction};
 
+use super::rotate::RotatingFile;
+pub use super::rotate::Rotation;
 use super::rules::RuleInfo;
 
-/// The dedup window of Drop / Reject events.
+/// The dedup window of Drop / Reject events: a TCP client's first SYN retransmission comes
+/// 1 s after the SYN (Linux `TCP_TIMEOUT_INIT`), so repeats faster than that are one line.
 pub const DEDUP_WINDOW: Duration = Duration::from_secs(1);
 
 /// Line format.
@@ -34,25 +43,24 @@ pub enum AuditFormat {
 /// Where and how the audit log is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditConfig {
-    /// The log file (rotated files get `.1`, `.2`, ... appended).
+    /// The log file (rotated files get `.1`, `.2`, ... appended, `.gz` when compressed).
     pub path: PathBuf,
     /// Line format.
     pub format: AuditFormat,
-    /// Size in bytes at which the file rotates (> 0).
-    pub max_bytes: usize,
-    /// Rotated files kept (> 0).
-    pub max_files: usize,
+    /// Size, count and age of rotation (`--audit-log-max-size`, `-max-backups`, `-max-age`,
+    /// `-compress`).
+    pub rotation: Rotation,
 }
 
-/// A bad [`AuditConfig`] or a file that cannot be opened.
+/// A bad [`AuditConfig`].
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    /// A size or count of zero.
+    /// A size of zero.
     #[error("audit log {path}: {field} must be > 0")]
     Zero {
         /// The log path.
         path: PathBuf,
-        /// `max_bytes` or `max_files`.
+        /// `max_bytes`.
         field: &'static str,
     },
 }
@@ -82,12 +90,38 @@ pub struct AuditEvent {
     pub length: u16,
 }
 
-type DedupKey = (u32, String, Ipv4Addr, Ipv4Addr, Option<u16>, String);
+/// What makes two Drop / Reject packets one connection attempt: rule id, table, source
+/// address and port, destination address and port, protocol.
+pub type DedupKey = (
+    u32,
+    String,
+    Ipv4Addr,
+    Option<u16>,
+    Ipv4Addr,
+    Option<u16>,
+    String,
+);
+
+enum Sink {
+    File(RotatingFile),
+    Writer(Box<dyn Write + Send>),
+}
+
+/// An event waiting for its line: `key` is `None` for an Allow (final at once).
+struct Entry {
+    key: Option<DedupKey>,
+    event: AuditEvent,
+    packets: u64,
+}
 
 struct Inner {
-    out: Box<dyn Write + Send>,
+    out: Sink,
     format: AuditFormat,
-    pending: BTreeMap<DedupKey, (AuditEvent, u64)>,
+    /// Events by arrival (sequence number), so lines come out in time order.
+    queue: BTreeMap<u64, Entry>,
+    /// Open Drop / Reject windows: key → sequence number in `queue`.
+    open: HashMap<DedupKey, u64>,
+    next: u64,
 }
 
 /// The audit log; cheap to clone (one `Arc`).
@@ -156,40 +190,33 @@ pub fn format_line(event: &AuditEvent, packets: u64, format: AuditFormat) -> Str
 }
 
 impl AuditLog {
-    /// Opens (appends to) the log file of `cfg`, rotating at `cfg.max_bytes` and keeping
-    /// `cfg.max_files` rotated files.
+    /// The log file of `cfg`, appended to and rotated by `cfg.rotation`; the file is opened at
+    /// the first line (and again whenever it went away).
     ///
-    /// Errors: [`AuditError::Zero`] for a zero size or count.
+    /// Errors: [`AuditError::Zero`] for a zero size.
     pub fn open(cfg: &AuditConfig) -> Result<Self, AuditError> {
-        for (field, v) in [("max_bytes", cfg.max_bytes), ("max_files", cfg.max_files)] {
-            if v == 0 {
-                return Err(AuditError::Zero {
-                    path: cfg.path.clone(),
-                    field,
-                });
-            }
+        if cfg.rotation.max_bytes == 0 {
+            return Err(AuditError::Zero {
+                path: cfg.path.clone(),
+                field: "max_bytes",
+            });
         }
-        // The lines hold pod addresses: owner-only, like the state directory's files.
-        let mut open = std::fs::OpenOptions::new();
-        open.read(true).create(true).append(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-        let file = file_rotate::FileRotate::new(
-            &cfg.path,
-            file_rotate::suffix::AppendCount::new(cfg.max_files),
-            file_rotate::ContentLimit::BytesSurpassed(cfg.max_bytes),
-            file_rotate::compression::Compression::None,
-            Some(open),
-        );
-        Ok(Self::to_writer(file, cfg.format))
+        let file = RotatingFile::new(&cfg.path, cfg.rotation.clone());
+        Ok(Self::with_sink(Sink::File(file), cfg.format))
     }
 
     /// A log writing to `out` (tests, stdout).
     pub fn to_writer(out: impl Write + Send + 'static, format: AuditFormat) -> Self {
+        Self::with_sink(Sink::Writer(Box::new(out)), format)
+    }
+
+    fn with_sink(out: Sink, format: AuditFormat) -> Self {
         AuditLog(Arc::new(Mutex::new(Inner {
-            out: Box::new(out),
+            out,
             format,
-            pending: BTreeMap::new(),
+            queue: BTreeMap::new(),
+            open: HashMap::new(),
+            next: 0,
         })))
     }
 
@@ -197,42 +224,72 @@ impl AuditLog {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records `event`: an Allow is written now; a Drop / Reject opens or counts in its dedup
-    /// window. Windows older than [`DEDUP_WINDOW`] at `event.time` are flushed first.
+    /// Closes the log file; the next line opens its path again (SIGHUP after logrotate moved
+    /// the file away). A no-op for [`AuditLog::to_writer`].
+    pub fn reopen(&self) {
+        if let Sink::File(f) = &mut self.inner().out {
+            f.reopen();
+        }
+    }
+
+    /// Records `event`: an Allow is final at once; a Drop / Reject opens or counts in the
+    /// window of its [`DedupKey`]. Lines that are due at `event.time` are written first.
     pub fn record(&self, event: AuditEvent) {
         self.flush(event.time);
         let mut inner = self.inner();
-        if event.rule.action == RuleAction::Allow {
-            let line = format_line(&event, 1, inner.format);
-            write_line(&mut inner, &line);
-            return;
+        let key = (event.rule.action != RuleAction::Allow).then(|| {
+            (
+                event.rule.id,
+                event.table.clone(),
+                event.src_ip,
+                event.src_port,
+                event.dst_ip,
+                event.dst_port,
+                event.protocol.clone(),
+            )
+        });
+        if let Some(seq) = key.as_ref().and_then(|k| inner.open.get(k).copied()) {
+            if let Some(e) = inner.queue.get_mut(&seq) {
+                e.packets = e.packets.saturating_add(1);
+                return;
+            }
         }
-        let key = (
-            event.rule.id,
-            event.table.clone(),
-            event.src_ip,
-            event.dst_ip,
-            event.dst_port,
-            event.protocol.clone(),
+        let seq = inner.next;
+        inner.next += 1;
+        if let Some(k) = &key {
+            inner.open.insert(k.clone(), seq);
+        }
+        inner.queue.insert(
+            seq,
+            Entry {
+                key,
+                event,
+                packets: 1,
+            },
         );
-        let n = &mut inner.pending.entry(key).or_insert((event, 0)).1;
-        *n = n.saturating_add(1);
+        drop(inner);
+        // An Allow with nothing open before it is written now.
+        self.flush(SystemTime::UNIX_EPOCH);
     }
 
-    /// Writes the windows opened at least [`DEDUP_WINDOW`] before `now`.
+    /// Writes, oldest first, the lines that are final at `now`: Allows, and windows opened at
+    /// least [`DEDUP_WINDOW`] before `now`; stops at the first window still open, so the file
+    /// stays in time order.
     pub fn flush(&self, now: SystemTime) {
         let mut inner = self.inner();
-        let due: Vec<DedupKey> = inner
-            .pending
-            .iter()
-            .filter(|(_, (e, _))| now.duration_since(e.time).unwrap_or_default() >= DEDUP_WINDOW)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
-            if let Some((event, n)) = inner.pending.remove(&key) {
-                let line = format_line(&event, n, inner.format);
-                write_line(&mut inner, &line);
+        while let Some(entry) = inner.queue.first_entry() {
+            let e = entry.get();
+            let due = e.key.is_none()
+                || now.duration_since(e.event.time).unwrap_or_default() >= DEDUP_WINDOW;
+            if !due {
+                break;
             }
+            let e = entry.remove();
+            if let Some(k) = &e.key {
+                inner.open.remove(k);
+            }
+            let line = format_line(&e.event, e.packets, inner.format);
+            write_line(&mut inner.out, &line);
         }
     }
 
@@ -242,14 +299,14 @@ impl AuditLog {
     }
 }
 
-fn write_line(inner: &mut Inner, line: &str) {
-    // One write per line, so that a rotation never splits a line across files.
-    let bytes = format!("{line}\n");
-    if let Err(e) = inner
-        .out
-        .write_all(bytes.as_bytes())
-        .and_then(|_| inner.out.flush())
-    {
+fn write_line(out: &mut Sink, line: &str) {
+    let r = match out {
+        Sink::File(f) => f.write_line(line),
+        Sink::Writer(w) => w
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|_| w.flush()),
+    };
+    if let Err(e) = r {
         tracing::warn!("audit log: {e}");
     }
 }
@@ -361,14 +418,80 @@ mod tests {
         assert_eq!(v["packets"], 1);
     }
 
+    fn config(path: PathBuf, max_bytes: u64, max_backups: usize) -> AuditConfig {
+        AuditConfig {
+            path,
+            format: AuditFormat::Text,
+            rotation: Rotation {
+                max_bytes,
+                max_backups,
+                ..Rotation::default()
+            },
+        }
+    }
+
+    fn from_port(mut e: AuditEvent, port: u16) -> AuditEvent {
+        e.src_port = Some(port);
+        e
+    }
+
+    #[test]
+    fn each_connection_attempt_is_its_own_reject_line_and_a_retransmission_is_not() {
+        let buf = Buf::default();
+        let log = AuditLog::to_writer(buf.clone(), AuditFormat::Text);
+        // Five attempts from five source ports, the first one retransmitting its SYN.
+        for (ms, port) in [
+            (0, 40000),
+            (10, 40001),
+            (20, 40002),
+            (30, 40003),
+            (40, 40004),
+        ] {
+            log.record(from_port(event(RuleAction::Reject, ms), port));
+        }
+        log.record(from_port(event(RuleAction::Reject, 900), 40000));
+        log.flush(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_002_000));
+        let text = buf.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines[0].contains(" 10.0.0.1 40000 ") && lines[0].ends_with("[2 packets]"));
+        for (line, port) in lines[1..].iter().zip(40001..) {
+            assert!(line.contains(&format!(" 10.0.0.1 {port} ")), "{line}");
+            assert!(line.ends_with("[1 packets]"), "{line}");
+        }
+    }
+
+    #[test]
+    fn lines_are_written_in_the_order_of_their_events() {
+        let buf = Buf::default();
+        let log = AuditLog::to_writer(buf.clone(), AuditFormat::Text);
+        log.record(event(RuleAction::Drop, 0));
+        log.record(from_port(event(RuleAction::Allow, 200), 41000));
+        assert_eq!(
+            buf.text(),
+            "",
+            "the allow waits behind the open drop window"
+        );
+        log.flush(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_001_000));
+        let text = buf.text();
+        let times: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+        assert_eq!(
+            times,
+            ["2023-11-14T22:13:20.000000Z", "2023-11-14T22:13:20.200000Z"]
+        );
+        assert!(text.lines().next().unwrap().contains(" Drop "));
+    }
+
+    #[test]
+    fn a_line_break_in_a_name_does_not_forge_a_line() {
+        let mut e = event(RuleAction::Allow, 0);
+        e.rule.rule = "x\n2023-11-14T22:13:20.000000Z forged".into();
+        assert_eq!(format_line(&e, 1, AuditFormat::Text).lines().count(), 1);
+    }
+
     #[test]
     fn a_zero_rotation_size_is_refused_with_the_field_named() {
-        let cfg = AuditConfig {
-            path: "/tmp/x.log".into(),
-            format: AuditFormat::Text,
-            max_bytes: 0,
-            max_files: 3,
-        };
+        let cfg = config("/tmp/x.log".into(), 0, 3);
         let e = AuditLog::open(&cfg).unwrap_err();
         assert_eq!(e.to_string(), "audit log /tmp/x.log: max_bytes must be > 0");
     }
@@ -376,17 +499,53 @@ mod tests {
     #[test]
     fn the_file_rotates_at_its_size() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = AuditConfig {
-            path: dir.path().join("np.log"),
-            format: AuditFormat::Text,
-            max_bytes: 300,
-            max_files: 2,
-        };
+        let cfg = config(dir.path().join("np.log"), 300, 2);
         let log = AuditLog::open(&cfg).unwrap();
         for i in 0..6 {
             log.record(event(RuleAction::Allow, i));
         }
         assert!(dir.path().join("np.log.1").exists());
-        assert!(std::fs::metadata(&cfg.path).unwrap().len() < 600);
+        assert!(std::fs::metadata(&cfg.path).unwrap().len() <= 300);
+    }
+
+    #[test]
+    fn lines_keep_coming_when_rotated_files_and_the_log_itself_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path().join("np.log"), 300, 2);
+        let log = AuditLog::open(&cfg).unwrap();
+        let mut written = 0;
+        for round in 0..5 {
+            for i in 0..7 {
+                log.record(event(RuleAction::Allow, round * 100 + i));
+                written += 1;
+            }
+            // logrotate gone wrong, or an operator's `rm np.log*`.
+            for e in std::fs::read_dir(dir.path()).unwrap() {
+                std::fs::remove_file(e.unwrap().path()).unwrap();
+            }
+        }
+        log.record(event(RuleAction::Allow, 999));
+        written += 1;
+        assert!(written > 30);
+        let text = std::fs::read_to_string(&cfg.path).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.starts_with("2023-11-14T22:13:20.999000Z "), "{text}");
+    }
+
+    #[test]
+    fn reopen_leaves_a_moved_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path().join("np.log"), 1 << 20, 2);
+        let log = AuditLog::open(&cfg).unwrap();
+        log.record(event(RuleAction::Allow, 0));
+        let moved = dir.path().join("np.log.moved");
+        std::fs::rename(&cfg.path, &moved).unwrap();
+        log.reopen();
+        log.record(event(RuleAction::Allow, 1));
+        assert_eq!(std::fs::read_to_string(&moved).unwrap().lines().count(), 1);
+        assert_eq!(
+            std::fs::read_to_string(&cfg.path).unwrap().lines().count(),
+            1
+        );
     }
 }

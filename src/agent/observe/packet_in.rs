@@ -205,11 +205,7 @@ pub fn handle(props: &[PacketIn2Prop], rules: &RuleIndex, now: SystemTime) -> Ha
     if op & packet_in::OP_LOG == 0 {
         return h;
     }
-    let Some(rule) = rules.for_packet_in(rule_id, table) else {
-        h.problem = Some(format!("log: no rule {rule_id} (table {table})"));
-        return h;
-    };
-    match audit_event(frame, table, rule, rules, now) {
+    match audit_event(frame, table, rule_id, rules, now) {
         Ok(e) => h.event = Some(e),
         Err(e) => h.problem = Some(format!("log: {e}")),
     }
@@ -219,7 +215,7 @@ pub fn handle(props: &[PacketIn2Prop], rules: &RuleIndex, now: SystemTime) -> Ha
 fn audit_event(
     frame: &[u8],
     table: u8,
-    rule: super::rules::RuleInfo,
+    rule_id: u32,
     rules: &RuleIndex,
     now: SystemTime,
 ) -> Result<AuditEvent, String> {
@@ -252,6 +248,9 @@ fn audit_event(
         _ => (h.protocol().0.to_string(), None),
     };
     let (src_ip, dst_ip) = (h.source_addr(), h.destination_addr());
+    let rule = rules
+        .for_packet_in(rule_id, table, src_ip, dst_ip)
+        .ok_or_else(|| format!("no rule {rule_id} (table {table})"))?;
     let applied_to = rules
         .pod(match rule.direction {
             Direction::Egress => src_ip,

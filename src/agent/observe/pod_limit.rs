@@ -106,7 +106,7 @@ pub fn charged_pod(props: &[PacketIn2Prop], rules: &RuleIndex) -> Option<Ipv4Add
     let direction = userdata
         .and_then(packet_in::parse)
         .zip(table)
-        .and_then(|((_, rule), table)| rules.for_packet_in(rule, table))
+        .and_then(|((_, rule), table)| rules.for_packet_in(rule, table, src, dst))
         .map(|r| r.direction);
     Some(match direction {
         Some(Direction::Ingress) => dst,

@@ -7,7 +7,8 @@ use std::net::Ipv4Addr;
 use openflow::flow::{ct_state, MatchField};
 
 use crate::datapath::compiler::{cookie, Compiled, LocalPod};
-use crate::datapath::pipeline::{self, packet_in};
+use crate::datapath::pipeline::{self, packet_in, regs};
+use crate::policy::evaluate::K8S_ISOLATION_POLICY;
 use crate::policy::resolved::{Direction, PodKey, ResolvedPolicies, RuleAction};
 
 /// What the agent knows of a rule: the bounded labels of its metrics and the fields of its
@@ -36,8 +37,13 @@ pub struct RuleInfo {
 }
 
 impl RuleInfo {
-    /// The K8s NetworkPolicy isolation drop of `direction` (the names the engines use for it).
-    pub fn isolation(direction: Direction) -> RuleInfo {
+    /// The K8s NetworkPolicy isolation drop of `direction` of a pod isolated by `policies`
+    /// (`namespace/name`, joined by `,` into the policy name: every NetworkPolicy that selects
+    /// the pod for that direction and so denies what none of them allows).
+    pub fn isolation<'a>(
+        direction: Direction,
+        policies: impl IntoIterator<Item = &'a String>,
+    ) -> RuleInfo {
         let dir = match direction {
             Direction::Ingress => "ingress",
             Direction::Egress => "egress",
@@ -46,7 +52,14 @@ impl RuleInfo {
             id: packet_in::ISOLATION_RULE,
             kind: "NetworkPolicy".into(),
             tier: "k8s".into(),
-            policy: "<k8s-isolation>".into(),
+            policy: {
+                let names: Vec<&str> = policies.into_iter().map(String::as_str).collect();
+                if names.is_empty() {
+                    K8S_ISOLATION_POLICY.to_string()
+                } else {
+                    names.join(",")
+                }
+            },
             rule: format!("default-deny-{dir}"),
             direction,
             action: RuleAction::Drop,
@@ -74,6 +87,9 @@ impl RuleInfo {
 pub struct RuleIndex {
     rules: BTreeMap<u32, RuleInfo>,
     pods: BTreeMap<Ipv4Addr, PodKey>,
+    ofports: BTreeMap<u32, PodKey>,
+    /// The isolation drop of each isolated local pod, per direction.
+    isolation: BTreeMap<(Direction, PodKey), RuleInfo>,
 }
 
 impl RuleIndex {
@@ -94,9 +110,20 @@ impl RuleIndex {
                 log_label: resolved.log_label.clone(),
             });
         }
+        let isolation = local
+            .iter()
+            .flat_map(|p| [Direction::Ingress, Direction::Egress].map(|d| (d, p.key.clone())))
+            .filter_map(|k| {
+                let by = policies.isolated_by.get(&k)?;
+                let info = RuleInfo::isolation(k.0, by);
+                Some((k, info))
+            })
+            .collect();
         RuleIndex {
             rules,
             pods: local.iter().map(|p| (p.ip, p.key.clone())).collect(),
+            ofports: local.iter().map(|p| (p.ofport, p.key.clone())).collect(),
+            isolation,
         }
     }
 
@@ -110,17 +137,36 @@ impl RuleIndex {
         self.rules.values()
     }
 
-    /// The rule a packet-in names: `rule_id` from its userdata, or for
-    /// [`packet_in::ISOLATION_RULE`] the isolation drop of the direction of `table`.
-    pub fn for_packet_in(&self, rule_id: u32, table: u8) -> Option<RuleInfo> {
+    /// The rule a packet-in of `src` → `dst` names: `rule_id` from its userdata, or for
+    /// [`packet_in::ISOLATION_RULE`] the isolation drop of the direction of `table`, attributed
+    /// to the NetworkPolicies isolating the local pod (the source for egress, the destination
+    /// for ingress).
+    pub fn for_packet_in(
+        &self,
+        rule_id: u32,
+        table: u8,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) -> Option<RuleInfo> {
         if rule_id != packet_in::ISOLATION_RULE {
             return self.rule(rule_id).cloned();
         }
-        match pipeline::table_name(table)? {
-            "EgressDefault" => Some(RuleInfo::isolation(Direction::Egress)),
-            "IngressDefault" => Some(RuleInfo::isolation(Direction::Ingress)),
-            _ => None,
-        }
+        let (direction, ip) = match pipeline::table_name(table)? {
+            "EgressDefault" => (Direction::Egress, src),
+            "IngressDefault" => (Direction::Ingress, dst),
+            _ => return None,
+        };
+        Some(
+            self.pod(ip)
+                .and_then(|pod| self.isolation.get(&(direction, pod.clone())))
+                .cloned()
+                .unwrap_or_else(|| RuleInfo::isolation(direction, [])),
+        )
+    }
+
+    /// The isolation drop of `pod` in `direction`, if a NetworkPolicy isolates it.
+    pub fn isolation(&self, direction: Direction, pod: &PodKey) -> Option<&RuleInfo> {
+        self.isolation.get(&(direction, pod.clone()))
     }
 
     /// The local pod with address `ip`.
@@ -198,6 +244,53 @@ pub async fn rule_stats(
         .collect())
 }
 
+/// The pod an isolation-drop flow applies to: its `nw_src` (EgressDefault) or its
+/// `reg1` target ofport (IngressDefault), as `compiler::rules` builds them.
+fn isolated_pod<'a>(
+    rules: &'a RuleIndex,
+    f: &openflow::FlowStats,
+) -> Option<(Direction, &'a PodKey)> {
+    let (_, category, object) = cookie::split(f.cookie);
+    if category != cookie::ISOLATION {
+        return None;
+    }
+    f.r#match.0.iter().find_map(|m| match (object, m) {
+        (1, MatchField::Ipv4Src(ip, None)) => Some((Direction::Egress, rules.pod(*ip)?)),
+        (2, MatchField::Reg(r, port, None)) if *r == regs::TARGET_OFPORT.reg => {
+            Some((Direction::Ingress, rules.ofports.get(port)?))
+        }
+        _ => None,
+    })
+}
+
+/// The packets each isolated local pod's isolation drops dropped, attributed to its isolation
+/// rule (the NetworkPolicies isolating it), from a flow-stats dump of `EgressDefault` and
+/// `IngressDefault`. Pods sharing the same isolating policies are summed.
+///
+/// Errors: the OpenFlow request failed ([`openflow::Error`]).
+pub async fn isolation_stats(
+    conn: &openflow::Connection,
+    rules: &RuleIndex,
+) -> Result<Vec<(RuleInfo, u64)>, openflow::Error> {
+    let mut out: BTreeMap<(Direction, String), (RuleInfo, u64)> = BTreeMap::new();
+    for name in ["EgressDefault", "IngressDefault"] {
+        let table =
+            pipeline::table(name).map_err(|e| openflow::Error::Unexpected(e.to_string()))?;
+        for f in conn.dump_flows(Some(table.id)).await? {
+            let Some((dir, pod)) = isolated_pod(rules, &f) else {
+                continue;
+            };
+            let Some(rule) = rules.isolation(dir, pod) else {
+                continue;
+            };
+            out.entry((dir, rule.policy.clone()))
+                .or_insert_with(|| (rule.clone(), 0))
+                .1 += f.packet_count;
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -257,5 +350,75 @@ pub(super) mod tests {
             (s.packets, s.bytes, s.sessions),
             (u64::MAX, u64::MAX, u64::MAX)
         );
+    }
+    use crate::policy::resolved::PodKey;
+
+    fn key(ns: &str, name: &str) -> PodKey {
+        PodKey {
+            namespace: ns.into(),
+            name: name.into(),
+        }
+    }
+
+    fn index() -> RuleIndex {
+        let mut policies = ResolvedPolicies::default();
+        let web = key("prod", "web");
+        policies.isolated_ingress.insert(web.clone());
+        policies.isolated_by.insert(
+            (Direction::Ingress, web.clone()),
+            [
+                "prod/allow-frontend".to_string(),
+                "prod/deny-all".to_string(),
+            ]
+            .into(),
+        );
+        let pod = LocalPod {
+            key: web,
+            ip: Ipv4Addr::new(10, 0, 0, 2),
+            mac: openflow::flow::MacAddr([2, 0, 0, 0, 0, 2]),
+            ofport: 7,
+        };
+        RuleIndex::new(&Compiled::default(), &policies, &[pod])
+    }
+
+    #[test]
+    fn an_isolation_drop_is_attributed_to_every_policy_isolating_the_pod() {
+        let idx = index();
+        let table = pipeline::table("IngressDefault").unwrap().id;
+        let r = idx
+            .for_packet_in(
+                packet_in::ISOLATION_RULE,
+                table,
+                Ipv4Addr::new(10, 0, 0, 1),
+                Ipv4Addr::new(10, 0, 0, 2),
+            )
+            .unwrap();
+        assert_eq!(r.policy, "prod/allow-frontend,prod/deny-all");
+        assert_eq!(
+            (r.kind.as_str(), r.rule.as_str()),
+            ("NetworkPolicy", "default-deny-ingress")
+        );
+        assert_eq!(r.action, RuleAction::Drop);
+    }
+
+    #[test]
+    fn an_isolation_flow_is_mapped_to_its_pod_by_target_ofport() {
+        let idx = index();
+        let f = openflow::FlowStats {
+            cookie: cookie::make(3, cookie::ISOLATION, 2),
+            r#match: openflow::flow::Match(vec![MatchField::Reg(1, 7, None)]),
+            packet_count: 4,
+            table_id: 0,
+            duration_sec: 0,
+            duration_nsec: 0,
+            priority: 200,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            flags: 0,
+            byte_count: 0,
+            instructions: vec![],
+        };
+        let (dir, pod) = isolated_pod(&idx, &f).unwrap();
+        assert_eq!((dir, pod), (Direction::Ingress, &key("prod", "web")));
     }
 }

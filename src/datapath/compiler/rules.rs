@@ -291,7 +291,7 @@ impl<'a> PolicyCompiler<'a> {
                 services: None,
             },
             Direction::Egress => SubRule {
-                applied: self.applied_clause(dir, &rule.applied_to),
+                applied: self.applied_clause(dir, rule.applied_to.iter()),
                 peers: None,
                 services: Some(pairs),
             },
