@@ -9,6 +9,7 @@
 //! 4. OpenFlow: replace every flow of the bridge in **one atomic bundle** (delete all + add),
 //!    confirmed by barrier. If OVS rejects any flow, nothing changes.
 
+pub mod accept;
 pub mod annotate;
 pub mod interfaces;
 pub mod live;
