@@ -154,6 +154,57 @@ pub struct LastGood {
 }
 
 impl LastGood {
+    /// The objects of a saved `last-good.yaml` (`saved` is its path): each document after a
+    /// `# from FILE` line is an object of FILE (documents before any such line, or that do not
+    /// parse, are of `saved` or dropped). Written by [`LastGood::files`] and
+    /// [`crate::agent::state::save_last_good`].
+    pub fn from_saved(text: &str, saved: &Path) -> LastGood {
+        let mut chunks: Vec<(PathBuf, String)> = vec![(saved.to_path_buf(), String::new())];
+        for line in text.lines() {
+            if line.trim_end() == "---" {
+                let file = chunks.last().map(|c| c.0.clone()).unwrap_or_default();
+                chunks.push((file, String::new()));
+                continue;
+            }
+            let last = chunks.last_mut().expect("one chunk");
+            if let Some(name) = line.strip_prefix("# from ") {
+                if last.1.trim().is_empty() {
+                    last.0 = serde_json::from_str::<String>(name)
+                        .unwrap_or_else(|_| name.to_string())
+                        .into();
+                    continue;
+                }
+            }
+            last.1.push_str(line);
+            last.1.push('\n');
+        }
+        let mut out = LastGood::default();
+        let mut counts: BTreeMap<PathBuf, (usize, usize)> = BTreeMap::new();
+        for (file, text) in chunks {
+            let Ok(docs) = parse_file(&file, &text) else {
+                continue;
+            };
+            for (value, parsed) in docs {
+                let (index, clusters) = counts.entry(file.clone()).or_default();
+                let id = ObjectId::of(&value, &file, *clusters);
+                if id.as_ref().is_some_and(|i| i.kind == "Cluster") {
+                    *clusters += 1;
+                }
+                *index += 1;
+                if let (Some(id), Ok(parsed)) = (id, parsed) {
+                    let doc = Doc {
+                        file: file.clone(),
+                        index: *index - 1,
+                        value,
+                        parsed,
+                    };
+                    out.docs.insert(id, doc);
+                }
+            }
+        }
+        out
+    }
+
     /// Every document as (file, one-line JSON), in file and document order: what
     /// `last-good.yaml` keeps ([`crate::agent::state::save_last_good`]).
     pub fn files(&self) -> Vec<(PathBuf, String)> {
@@ -256,20 +307,20 @@ pub fn parse_file(file: &Path, text: &str) -> FileDocs {
 ///
 /// Errors: nothing enforceable (no `Cluster` document accepted, now or before), or the last good
 /// objects themselves no longer check out; the error names file, object and field.
-pub fn accept(files: &[(PathBuf, FileDocs)], last: &LastGood) -> Result<Outcome, PolicyError> {
+pub fn accept(files: &[(&Path, &FileDocs)], last: &LastGood) -> Result<Outcome, PolicyError> {
     let mut refused: Vec<Refusal> = Vec::new();
     let mut skipped = Vec::new();
     // Files whose missing objects keep their last good version.
     let mut holding: BTreeSet<&Path> = BTreeSet::new();
     let mut seen: BTreeMap<ObjectId, Vec<Doc>> = BTreeMap::new();
     let mut refused_ids: BTreeMap<ObjectId, (PathBuf, String)> = BTreeMap::new();
-    for (file, docs) in files {
+    for &(file, docs) in files {
         let docs = match docs {
             Ok(d) => d,
             Err(e) => {
                 holding.insert(file);
                 refused.push(Refusal {
-                    file: file.clone(),
+                    file: file.to_path_buf(),
                     object: String::new(),
                     kind: "File".into(),
                     reason: e.to_string(),
@@ -286,7 +337,7 @@ pub fn accept(files: &[(PathBuf, FileDocs)], last: &LastGood) -> Result<Outcome,
             }
             match (parsed, id) {
                 (Ok(p), Some(id)) => seen.entry(id).or_default().push(Doc {
-                    file: file.clone(),
+                    file: file.to_path_buf(),
                     index,
                     value: value.clone(),
                     parsed: p.clone(),
@@ -298,7 +349,7 @@ pub fn accept(files: &[(PathBuf, FileDocs)], last: &LastGood) -> Result<Outcome,
                     holding.insert(file);
                     refused_ids
                         .entry(id)
-                        .or_insert_with(|| (file.clone(), e.to_string()));
+                        .or_insert_with(|| (file.to_path_buf(), e.to_string()));
                 }
                 (parsed, None) => {
                     holding.insert(file);
@@ -311,7 +362,7 @@ pub fn accept(files: &[(PathBuf, FileDocs)], last: &LastGood) -> Result<Outcome,
                         ),
                     };
                     refused.push(Refusal {
-                        file: file.clone(),
+                        file: file.to_path_buf(),
                         object: String::new(),
                         kind: "File".into(),
                         reason,

@@ -11,6 +11,7 @@
 
 pub mod accept;
 pub mod annotate;
+pub mod inspect;
 pub mod interfaces;
 pub mod live;
 pub mod observe;

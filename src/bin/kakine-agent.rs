@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use kakine::agent::live::{Live, LiveConfig};
 use kakine::agent::observe::{
-    serve_metrics, spawn_packet_ins, AuditConfig, AuditFormat, AuditLog, StatsSource,
+    serve_metrics, spawn_packet_ins, AuditConfig, AuditFormat, AuditLog, AuditRotation, StatsSource,
 };
 use kakine::agent::watch::DirSource;
 use kakine::agent::{self, AgentConfig};
 use kakine::datapath::pipeline;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// Command-line arguments.
 #[derive(Parser, Debug)]
@@ -49,8 +50,14 @@ struct Args {
     /// Exit after programming OVS once (delete-all + add in one bundle) instead of staying up.
     #[arg(long)]
     once: bool,
-    /// State directory: the last good input (enforced at start) and flow annotations.
-    #[arg(long, default_value = "/var/lib/kakine", value_name = "DIR")]
+    /// State directory: the last good input (enforced at start), flow annotations, refused
+    /// objects (`KAKINE_STATE_DIR` sets it too, as for `kakinectl`).
+    #[arg(
+        long,
+        env = "KAKINE_STATE_DIR",
+        default_value = "/var/lib/kakine",
+        value_name = "DIR"
+    )]
     state_dir: PathBuf,
     /// Seconds between drift checks (installed flows vs a dump); 0 = never.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
@@ -59,9 +66,21 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:9479", value_name = "ADDR:PORT")]
     metrics_addr: String,
     /// Audit log of rules with enableLogging (and K8s NetworkPolicies in namespaces annotated
-    /// `kakine.io/enable-np-logging: "true"`); rotated at 100 MiB, 5 files kept.
+    /// `kakine.io/enable-np-logging: "true"`). SIGHUP reopens it (after logrotate moved it).
     #[arg(long, default_value = "/var/log/kakine/np.log", value_name = "FILE")]
     audit_log: PathBuf,
+    /// Size in MiB at which the audit log rotates (Antrea: auditLogging.maxSize).
+    #[arg(long, default_value_t = 100, value_name = "MIB")]
+    audit_log_max_size: usize,
+    /// Rotated audit-log files kept (Antrea: auditLogging.maxBackups).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    audit_log_max_backups: usize,
+    /// Days a rotated audit-log file is kept; 0 = no age limit (Antrea: auditLogging.maxAge).
+    #[arg(long, default_value_t = 0.0, value_name = "DAYS")]
+    audit_log_max_age: f64,
+    /// Gzip rotated audit-log files but the newest (Antrea: auditLogging.compress).
+    #[arg(long)]
+    audit_log_compress: bool,
     /// Audit-log lines as JSON objects instead of text.
     #[arg(long)]
     audit_json: bool,
@@ -114,6 +133,13 @@ async fn run() -> anyhow::Result<()> {
     for s in &r.notes {
         eprintln!("kakine-agent: warning: {s}");
     }
+    // What `kakinectl dump-flows` and `explain --enforced` read, as the live agent leaves it.
+    if let Err(e) = save_once_state(&args, &cfg, &r) {
+        eprintln!(
+            "kakine-agent: warning: --state-dir {}: {e}",
+            args.state_dir.display()
+        );
+    }
     for w in &r.policies.warnings {
         eprintln!("kakine-agent: warning: {w}");
     }
@@ -141,8 +167,63 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `agent.json`, `allocation.json` and `last-good.yaml` of a `--once` run.
+fn save_once_state(
+    args: &Args,
+    cfg: &AgentConfig,
+    r: &agent::Realized,
+) -> Result<(), kakine::agent::state::StateError> {
+    use kakine::agent::state;
+    let dir = &args.state_dir;
+    let s = state::AgentState::new(&cfg.bridge, cfg.round, &r.compiled, &r.pods);
+    state::write_agent_state(dir, &s)?;
+    state::write_allocation(dir, &r.compiled.allocation.to_saved())?;
+    let mut files = Vec::new();
+    for path in state::input_files(&args.standalone)? {
+        let text = std::fs::read_to_string(&path).map_err(|source| state::StateError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        files.push((path, text));
+    }
+    state::save_last_good(dir, &files)
+}
+
+/// The signals the live agent handles, installed before anything else so that none of them
+/// ends the process with the default action: SIGTERM and SIGINT stop it (exit 0), SIGHUP
+/// reopens the audit log and re-reads the input.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        let on = |k: SignalKind, name: &str| signal(k).with_context(|| format!("{name} handler"));
+        Ok(Signals {
+            term: on(SignalKind::terminate(), "SIGTERM")?,
+            int: on(SignalKind::interrupt(), "SIGINT")?,
+            hup: on(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+}
+
+/// Resolves at the first SIGTERM or SIGINT, with its name.
+async fn stop_signal(term: &mut Signal, int: &mut Signal) -> &'static str {
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
 /// The live agent: enforce the last good state, then follow the input directory.
 async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = Signals::install()?;
     let live = LiveConfig {
         agent: cfg,
         state_dir: Some(args.state_dir.clone()),
@@ -169,7 +250,13 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
     }
     let quiet = live.quiet;
     let of_socket = live.agent.of_socket.clone();
-    let agent = Live::start(live).await?;
+    let agent = tokio::select! {
+        r = Live::start(live) => r?,
+        name = stop_signal(&mut term, &mut int) => {
+            tracing::info!("received {name} while starting: stopped");
+            return Ok(());
+        }
+    };
 
     // Observability: metrics endpoint, audit log, and the packet-in task (its own connection:
     // the packet-in format is per connection).
@@ -191,41 +278,65 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
     if let Some(dir) = args.audit_log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("--audit-log {}", dir.display()))?;
     }
-    let audit = AuditLog::open(&AuditConfig {
-        path: args.audit_log.clone(),
-        format: if args.audit_json {
-            AuditFormat::Json
-        } else {
-            AuditFormat::Text
+    let rotation = AuditRotation {
+        max_age: (args.audit_log_max_age > 0.0)
+            .then(|| Duration::from_secs_f64(args.audit_log_max_age * 86400.0)),
+        compress: args.audit_log_compress,
+    };
+    let audit = AuditLog::open_rotating(
+        &AuditConfig {
+            path: args.audit_log.clone(),
+            format: if args.audit_json {
+                AuditFormat::Json
+            } else {
+                AuditFormat::Text
+            },
+            max_bytes: args.audit_log_max_size.saturating_mul(1 << 20),
+            max_files: args.audit_log_max_backups,
         },
-        max_bytes: 100 << 20,
-        max_files: 5,
-    })
+        rotation,
+    )
     .with_context(|| format!("--audit-log {}", args.audit_log.display()))?;
     let packet_ins = openflow::Connection::connect_unix(&of_socket)
         .await
         .with_context(|| format!("OpenFlow {}", of_socket.display()))?;
-    spawn_packet_ins(packet_ins, agent.rule_index(), audit, metrics);
+    spawn_packet_ins(packet_ins, agent.rule_index(), audit.clone(), metrics);
+
+    let (reload, reopened, path) = (agent.reload_handle(), audit.clone(), args.audit_log.clone());
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!(
+                "received SIGHUP: reopening the audit log {} and re-reading the input",
+                path.display()
+            );
+            if let Err(e) = reopened.reopen() {
+                tracing::error!("{e}");
+            }
+            reload.notify_one();
+        }
+    });
 
     let source = match DirSource::new(&args.standalone, quiet) {
-        Ok(s) => Some(s),
+        Ok(s) => {
+            s.seed(kakine::agent::watch::read_last_good(&args.state_dir));
+            Some(s)
+        }
         Err(e) => {
             tracing::error!("{e}; enforcing the last good policy (if any) until it can be watched");
             None
         }
     };
-    tracing::info!("running; SIGTERM or Ctrl-C stops (flows stay installed)");
-    agent.run(source, shutdown()).await;
+    tracing::info!(
+        "running; SIGTERM or SIGINT stops (flows stay installed), SIGHUP reopens the audit log and re-reads the input"
+    );
+    agent
+        .run(source, async {
+            let name = stop_signal(&mut term, &mut int).await;
+            tracing::info!("received {name}: stopping");
+        })
+        .await;
+    audit.flush_all();
     drop(lock);
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn shutdown() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -36,6 +36,7 @@ use crate::datapath::reconcile::{self, FlowTable};
 use crate::policy::resolved::{PodKey, ResolvedPolicies};
 
 mod ports;
+mod report;
 mod run;
 
 use ports::connect_db;
@@ -148,6 +149,10 @@ pub struct Live {
     metrics: Metrics,
     rules: tokio::sync::watch::Sender<Arc<RuleIndex>>,
     meters: ObserveConfig,
+    /// The last input's refused and skipped objects.
+    refused: crate::agent::watch::Report,
+    /// Notified to re-read the input (SIGHUP).
+    reload: Arc<tokio::sync::Notify>,
 }
 
 impl Live {
@@ -207,6 +212,8 @@ impl Live {
             metrics: Metrics::new(),
             rules,
             meters: ObserveConfig::default(),
+            refused: Default::default(),
+            reload: Default::default(),
         };
         live.ensure_meters().await?;
         live.installed = live.dump().await?;
@@ -278,6 +285,12 @@ impl Live {
             })
     }
 
+    /// A handle that makes the running agent re-read its input (what SIGHUP does): the
+    /// directory's current content is loaded and realized as a change.
+    pub fn reload_handle(&self) -> Arc<tokio::sync::Notify> {
+        self.reload.clone()
+    }
+
     /// The counters.
     pub fn stats(&self) -> &LiveStats {
         &self.stats
@@ -297,6 +310,7 @@ impl Live {
     ///
     /// Errors: as [`Live::realize`]; the agent state is unchanged then and the caller retries.
     pub async fn apply(&mut self, ev: SourceEvent) -> Result<Option<Arc<Realization>>, AgentError> {
+        self.report_input(&ev);
         match ev.input {
             Err(e) => {
                 self.stats.rejected += 1;

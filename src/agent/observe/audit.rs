@@ -44,6 +44,16 @@ pub struct AuditConfig {
     pub max_files: usize,
 }
 
+/// Rotation beyond size and count (Antrea's agent `auditLogging` `maxAge` and `compress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AuditRotation {
+    /// Rotated files older than this (by modification time) are deleted; `None` keeps them
+    /// (up to `max_files`).
+    pub max_age: Option<Duration>,
+    /// Rotated files are gzipped (`np.log.2.gz`); the newest rotated one stays plain.
+    pub compress: bool,
+}
+
 /// A bad [`AuditConfig`] or a file that cannot be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -88,6 +98,10 @@ struct Inner {
     out: Box<dyn Write + Send>,
     format: AuditFormat,
     pending: BTreeMap<DedupKey, (AuditEvent, u64)>,
+    /// What the file was opened with ([`AuditLog::reopen`]); `None` for a plain writer.
+    file: Option<(AuditConfig, AuditRotation)>,
+    /// When rotated files were last checked against `max_age`.
+    pruned: Option<SystemTime>,
 }
 
 /// The audit log; cheap to clone (one `Arc`).
@@ -156,35 +170,115 @@ impl AuditLog {
     ///
     /// Errors: [`AuditError::Zero`] for a zero size or count.
     pub fn open(cfg: &AuditConfig) -> Result<Self, AuditError> {
-        for (field, v) in [("max_bytes", cfg.max_bytes), ("max_files", cfg.max_files)] {
-            if v == 0 {
-                return Err(AuditError::Zero {
-                    path: cfg.path.clone(),
-                    field,
-                });
-            }
-        }
-        // The lines hold pod addresses: owner-only, like the state directory's files.
-        let mut open = std::fs::OpenOptions::new();
-        open.read(true).create(true).append(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-        let file = file_rotate::FileRotate::new(
-            &cfg.path,
-            file_rotate::suffix::AppendCount::new(cfg.max_files),
-            file_rotate::ContentLimit::BytesSurpassed(cfg.max_bytes),
-            file_rotate::compression::Compression::None,
-            Some(open),
-        );
-        Ok(Self::to_writer(file, cfg.format))
+        Self::open_rotating(cfg, AuditRotation::default())
     }
 
+    /// [`AuditLog::open`] with age-based deletion and compression of rotated files.
+    ///
+    /// Errors: [`AuditError::Zero`] for a zero size or count.
+    pub fn open_rotating(cfg: &AuditConfig, rotation: AuditRotation) -> Result<Self, AuditError> {
+        let log = Self::to_writer(rotating_file(cfg, rotation)?, cfg.format);
+        log.inner().file = Some((cfg.clone(), rotation));
+        prune(cfg, rotation, SystemTime::now());
+        Ok(log)
+    }
+
+    /// Opens the file again at its path: after `mv np.log np.log.moved` (logrotate's default),
+    /// new lines go to a fresh `np.log`, not to the moved file. What SIGHUP does. A writer
+    /// that is not a file is left as it is.
+    ///
+    /// Errors: [`AuditError::Zero`] cannot happen here (the settings were checked at open).
+    pub fn reopen(&self) -> Result<(), AuditError> {
+        let mut inner = self.inner();
+        let Some((cfg, rotation)) = inner.file.clone() else {
+            return Ok(());
+        };
+        let _ = inner.out.flush();
+        inner.out = Box::new(rotating_file(&cfg, rotation)?);
+        drop(inner);
+        prune(&cfg, rotation, SystemTime::now());
+        Ok(())
+    }
+}
+
+/// The size-rotated file of `cfg`.
+fn rotating_file(
+    cfg: &AuditConfig,
+    rotation: AuditRotation,
+) -> Result<file_rotate::FileRotate<file_rotate::suffix::AppendCount>, AuditError> {
+    for (field, v) in [("max_bytes", cfg.max_bytes), ("max_files", cfg.max_files)] {
+        if v == 0 {
+            return Err(AuditError::Zero {
+                path: cfg.path.clone(),
+                field,
+            });
+        }
+    }
+    // The lines hold pod addresses: owner-only, like the state directory's files.
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true).create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let compression = if rotation.compress {
+        file_rotate::compression::Compression::OnRotate(1)
+    } else {
+        file_rotate::compression::Compression::None
+    };
+    Ok(file_rotate::FileRotate::new(
+        &cfg.path,
+        file_rotate::suffix::AppendCount::new(cfg.max_files),
+        file_rotate::ContentLimit::BytesSurpassed(cfg.max_bytes),
+        compression,
+        Some(open),
+    ))
+}
+
+/// Deletes the rotated files of `cfg` (`np.log.N`, `np.log.N.gz`) older than `max_age` at `now`.
+fn prune(cfg: &AuditConfig, rotation: AuditRotation, now: SystemTime) {
+    let (Some(max_age), Some(dir), Some(name)) = (
+        rotation.max_age,
+        cfg.path.parent(),
+        cfg.path.file_name().and_then(|n| n.to_str()),
+    ) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    }) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(name)) else {
+            continue;
+        };
+        let n = rest.strip_prefix('.').map(|r| r.trim_end_matches(".gz"));
+        if !n.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > max_age);
+        if old {
+            if let Err(err) = std::fs::remove_file(e.path()) {
+                tracing::warn!("audit log: {}: {err}", e.path().display());
+            }
+        }
+    }
+}
+
+impl AuditLog {
     /// A log writing to `out` (tests, stdout).
     pub fn to_writer(out: impl Write + Send + 'static, format: AuditFormat) -> Self {
         AuditLog(Arc::new(Mutex::new(Inner {
             out: Box::new(out),
             format,
             pending: BTreeMap::new(),
+            file: None,
+            pruned: None,
         })))
     }
 
@@ -213,9 +307,19 @@ impl AuditLog {
         inner.pending.entry(key).or_insert((event, 0)).1 += 1;
     }
 
-    /// Writes the windows opened at least [`DEDUP_WINDOW`] before `now`.
+    /// Writes the windows opened at least [`DEDUP_WINDOW`] before `now`; once a minute, also
+    /// deletes rotated files older than the rotation's `max_age`.
     pub fn flush(&self, now: SystemTime) {
         let mut inner = self.inner();
+        if let Some((cfg, rotation)) = inner.file.clone().filter(|(_, r)| r.max_age.is_some()) {
+            let due = inner.pruned.is_none_or(|t| {
+                now.duration_since(t).unwrap_or_default() >= Duration::from_secs(60)
+            });
+            if due {
+                inner.pruned = Some(now);
+                prune(&cfg, rotation, now);
+            }
+        }
         let due: Vec<DedupKey> = inner
             .pending
             .iter()
@@ -348,6 +452,38 @@ mod tests {
         };
         let e = AuditLog::open(&cfg).unwrap_err();
         assert_eq!(e.to_string(), "audit log /tmp/x.log: max_bytes must be > 0");
+    }
+
+    #[test]
+    fn reopen_after_a_move_writes_to_a_fresh_file_and_age_prunes_rotated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = AuditConfig {
+            path: dir.path().join("np.log"),
+            format: AuditFormat::Text,
+            max_bytes: 1 << 20,
+            max_files: 2,
+        };
+        let rotation = AuditRotation {
+            max_age: Some(Duration::from_secs(3600)),
+            compress: false,
+        };
+        std::fs::write(dir.path().join("np.log.1"), "old\n").unwrap();
+        let old = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("np.log.1"))
+            .unwrap();
+        old.set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+        let log = AuditLog::open_rotating(&cfg, rotation).unwrap();
+        assert!(!dir.path().join("np.log.1").exists(), "older than max_age");
+        log.record(event(RuleAction::Allow, 0));
+        let moved = dir.path().join("np.log.moved");
+        std::fs::rename(&cfg.path, &moved).unwrap();
+        log.reopen().unwrap();
+        log.record(event(RuleAction::Allow, 1));
+        let lines = |p: &std::path::Path| std::fs::read_to_string(p).unwrap().lines().count();
+        assert_eq!(lines(&moved), 1);
+        assert_eq!(lines(&cfg.path), 1);
     }
 
     #[test]

@@ -81,6 +81,7 @@ struct Inner {
     drift: Family<Labels, Counter>,
     packet_ins: Family<Labels, Counter>,
     rejects: Family<Labels, Counter>,
+    refused: Family<Labels, Gauge>,
 }
 
 /// The agent's metrics: a `prometheus-client` registry with every `kakine_agent_*` family.
@@ -161,6 +162,12 @@ impl Metrics {
             "Reject answers sent by packet-out (label reply: tcp_rst, icmp_admin_prohibited)",
             rejects.clone(),
         );
+        let refused = Family::<Labels, Gauge>::default();
+        registry.register(
+            "input_objects_refused",
+            "Input objects refused by the last input, by kind (their last good version stays enforced)",
+            refused.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry,
             rules,
@@ -172,6 +179,7 @@ impl Metrics {
             drift,
             packet_ins,
             rejects,
+            refused,
         }))
     }
 
@@ -196,6 +204,38 @@ impl Metrics {
                 .flows
                 .get_or_create(&vec![("table", t.name.to_string())])
                 .set(n as i64);
+        }
+    }
+
+    /// Sets the refused input objects per kind. Kinds are bounded: the policy kinds, `Cluster`,
+    /// `File` (a whole file), `Input` (the whole input), anything else counts as `Other`.
+    pub fn set_refused<'a>(&self, kinds: impl IntoIterator<Item = &'a str>) {
+        const KINDS: [&str; 11] = [
+            "Tier",
+            "ClusterNetworkPolicy",
+            "NetworkPolicy",
+            "ClusterGroup",
+            "Group",
+            "AdminNetworkPolicy",
+            "BaselineAdminNetworkPolicy",
+            "Cluster",
+            "File",
+            "Input",
+            "Other",
+        ];
+        let mut counts = [0i64; KINDS.len()];
+        for k in kinds {
+            let i = KINDS
+                .iter()
+                .position(|x| *x == k)
+                .unwrap_or(KINDS.len() - 1);
+            counts[i] += 1;
+        }
+        for (k, n) in KINDS.iter().zip(counts) {
+            self.0
+                .refused
+                .get_or_create(&vec![("kind", k.to_string())])
+                .set(n);
         }
     }
 

@@ -27,7 +27,7 @@ pub mod packet_in;
 pub mod reject;
 pub mod rules;
 
-pub use audit::{AuditConfig, AuditError, AuditEvent, AuditFormat, AuditLog};
+pub use audit::{AuditConfig, AuditError, AuditEvent, AuditFormat, AuditLog, AuditRotation};
 pub use metrics::{serve_metrics, Metrics, StatsSource};
 pub use packet_in::{ensure_meters, handle, spawn_packet_ins, Handled, ObserveConfig};
 pub use reject::{reject_reply, RejectError, RejectKind};
