@@ -256,8 +256,11 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let (policies, files) = ev.input.unwrap();
+        let (policies, docs) = ev.input.unwrap();
+        // One entry per accepted document, from the two files.
+        let files: std::collections::BTreeSet<_> = docs.iter().map(|(p, _)| p).collect();
         assert_eq!(files.len(), 2);
+        assert!(docs.len() > 2);
         assert!(!policies.rules.is_empty());
         assert!(ev.at.elapsed() >= Duration::from_millis(50));
 
