@@ -274,7 +274,7 @@ async fn sighup_reopens_the_audit_log_bad_objects_are_refused_alone_and_sigterm_
     put(&deny, &policy("deny-7001", "securityops", "Dorp", &[7001]));
     put(
         &input.join("zz-new.yaml"),
-        &policy("zz-new", "emergency", "Allow", &[7001]).replace("port: 7001", "port: seven"),
+        &policy("zz-new", "emergency", "Allow", &[7001]).replace("priority: 5", "priority: 0"),
     );
     put(
         &input.join("cm.yaml"),
@@ -293,7 +293,9 @@ async fn sighup_reopens_the_audit_log_bad_objects_are_refused_alone_and_sigterm_
     );
     let new = agent.wait_for("refused: ClusterNetworkPolicy.crd.kakine.io zz-new", 1);
     assert!(
-        new.contains("it is absent") && new.contains("zz-new.yaml"),
+        new.contains("it is absent")
+            && new.contains("zz-new.yaml")
+            && new.contains("spec.priority"),
         "{new}"
     );
     agent.wait_for("v1 ConfigMap is not a policy kind: skipped", 1);
