@@ -40,7 +40,7 @@ impl Live {
             // The source's current content (no file event happened yet).
             let ev = src.current().await;
             self.report_input(&ev);
-            pending = Some(Pending::Input(ev));
+            pending = Some(Pending::Input(Box::new(ev)));
             retry_at = Some(tokio::time::Instant::now());
         }
         loop {
@@ -54,7 +54,7 @@ impl Live {
                 _ = &mut shutdown => return,
                 ev = next_source(&mut source) => {
                     match ev {
-                        Some(ev) => { self.report_input(&ev); pending = Some(Pending::Input(ev)); retry_at = Some(tokio::time::Instant::now()); backoff = Backoff::new(); }
+                        Some(ev) => { self.report_input(&ev); pending = Some(Pending::Input(Box::new(ev))); retry_at = Some(tokio::time::Instant::now()); backoff = Backoff::new(); }
                         None => { tracing::error!("the input directory watch stopped"); source = None; }
                     }
                 }
@@ -63,7 +63,7 @@ impl Live {
                         tracing::info!("re-reading {}", src.dir().display());
                         let ev = src.current().await;
                         self.report_input(&ev);
-                        pending = Some(Pending::Input(ev));
+                        pending = Some(Pending::Input(Box::new(ev)));
                         retry_at = Some(tokio::time::Instant::now());
                         backoff = Backoff::new();
                     }
@@ -93,7 +93,7 @@ impl Live {
                                 }
                                 let ev = src.current().await;
                                 self.report_input(&ev);
-                                pending = Some(Pending::Input(ev));
+                                pending = Some(Pending::Input(Box::new(ev)));
                                 retry_at = Some(tokio::time::Instant::now());
                                 source = Some(src);
                                 told_missing = false;
@@ -128,7 +128,7 @@ impl Live {
                                     let p = Arc::new(p);
                                     match self.realize(p.clone(), Some(files.clone()), Kind::Update, at).await {
                                         Ok(_) => Ok(()),
-                                        Err(e) => { pending = Some(Pending::Input(SourceEvent { at, input: Ok(((*p).clone(), files)), report: Default::default() })); Err(e) }
+                                        Err(e) => { pending = Some(Pending::Input(Box::new(SourceEvent { at, input: Ok(((*p).clone(), files)), report: Default::default() }))); Err(e) }
                                     }
                                 }
                             }
@@ -161,7 +161,7 @@ impl Live {
 }
 
 enum Pending {
-    Input(SourceEvent),
+    Input(Box<SourceEvent>),
     Resync(Instant),
     /// Pod interfaces changed: attach and realize the current input again.
     Reattach(Instant),
