@@ -44,6 +44,9 @@ fn run_agent(ovs: &OvsSandbox, input: &Path, prefix: &str) -> std::process::Outp
         .arg(input)
         .arg("--ovs-rundir")
         .arg(ovs.dir())
+        // Inside the sandbox: --once writes its state directory (never the host's).
+        .arg("--state-dir")
+        .arg(ovs.dir().join("state"))
         .args([
             "--datapath-type",
             "netdev",
@@ -144,6 +147,13 @@ async fn the_agent_enforces_the_example_policies_on_real_tcp_traffic() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // --once leaves what `kakinectl dump-flows` and `explain --enforced` read.
+    let state = kakine::agent::state::read_agent_state(&ovs.dir().join("state"))
+        .unwrap()
+        .expect("agent.json written by --once");
+    assert_eq!(state.pods.len(), policies.pods.len());
+    let enforced = kakine::agent::inspect::enforced(&ovs.dir().join("state")).unwrap();
+    assert_eq!(enforced.rules.len(), policies.rules.len());
 
     // OVSDB: the bridge as configured, the pods' ports with their identity, table names.
     let get = |args: &[&str]| ovs.vsctl(args).unwrap().trim().to_string();

@@ -9,8 +9,10 @@
 //! 4. OpenFlow: replace every flow of the bridge in **one atomic bundle** (delete all + add),
 //!    confirmed by barrier. If OVS rejects any flow, nothing changes.
 
+pub mod accept;
 pub mod annotate;
 pub mod escape;
+pub mod inspect;
 pub mod interfaces;
 pub mod live;
 pub mod observe;

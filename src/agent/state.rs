@@ -23,6 +23,8 @@ pub const LAST_GOOD: &str = "last-good.yaml";
 pub const AGENT_STATE: &str = "agent.json";
 /// Name of the saved priority and rule-id allocation inside the state directory.
 pub const ALLOCATION: &str = "allocation.json";
+/// Name of the refused-objects report inside the state directory.
+pub const REFUSED: &str = "refused.json";
 
 /// State-directory errors, naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +151,19 @@ pub fn read_allocation(dir: &Path) -> Result<Option<SavedAllocation>, StateError
 /// Writes `allocation.json` of `dir` (atomically).
 pub fn write_allocation(dir: &Path, a: &SavedAllocation) -> Result<(), StateError> {
     write_json(dir, ALLOCATION, a)
+}
+
+/// Reads `refused.json` of `dir` (what the last input refused and skipped); `Ok(None)` when
+/// there is none.
+///
+/// Errors: [`StateError`] naming the file when it cannot be read or parsed.
+pub fn read_refused(dir: &Path) -> Result<Option<crate::agent::watch::Report>, StateError> {
+    read_json(dir, REFUSED)
+}
+
+/// Writes `refused.json` of `dir` (atomically).
+pub fn write_refused(dir: &Path, r: &crate::agent::watch::Report) -> Result<(), StateError> {
+    write_json(dir, REFUSED, r)
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(

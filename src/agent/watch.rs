@@ -15,38 +15,80 @@ use tokio::sync::mpsc;
 
 use std::collections::BTreeMap;
 
-use crate::policy::load::{self, Parsed};
+use crate::agent::accept::{self, FileDocs, LastGood, Refusal};
 use crate::policy::resolved::ResolvedPolicies;
 
-/// One change of the source: the new input, or why it was rejected.
+/// One change of the source: the new input, or why it was rejected as a whole.
 #[derive(Debug)]
 pub struct SourceEvent {
     /// When the first file event of this change was seen.
     pub at: Instant,
-    /// The resolved input and its files (path, text), or the error naming file, object and field.
+    /// The accepted objects, resolved, and their documents (file, text); or the error naming
+    /// file, object and field when nothing can be enforced (no cluster model accepted).
     pub input: Result<Loaded, String>,
+    /// The objects refused and the documents skipped ([`crate::agent::accept`]).
+    pub report: Report,
 }
 
-/// A loaded input: the resolved policies and the files read (path, text).
+/// A loaded input: the resolved policies and the accepted documents (file, text), what
+/// `last-good.yaml` keeps.
 pub type Loaded = (ResolvedPolicies, Vec<(PathBuf, String)>);
 
-/// Loads and resolves a directory, returning the files it read as well (for the last-good
-/// copy). Errors are one line naming the file, object and field.
+/// What was refused or skipped in one input.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    /// Refused objects and files (a whole input refused is one refusal of kind `Input`).
+    pub refused: Vec<Refusal>,
+    /// Documents skipped as not policy.
+    pub skipped: Vec<String>,
+}
+
+/// Loads and resolves a directory with nothing accepted before.
 pub fn load(dir: &Path) -> Result<Loaded, String> {
-    Loader::default().load(dir)
+    Loader::default().load(dir).0
 }
 
 /// A directory loader that keeps each file's parsed documents and parses again only the files
-/// whose text changed: a one-policy edit costs the parse of that file, not of the whole input.
+/// whose text changed (a one-policy edit costs the parse of that file, not of the whole
+/// input), and the last good version of every object, against which each object of the next
+/// input is accepted or refused on its own ([`accept::accept`]).
 #[derive(Debug, Default)]
 pub struct Loader {
     /// Path -> (text, its documents).
-    cache: BTreeMap<PathBuf, (String, Vec<Parsed>)>,
+    cache: BTreeMap<PathBuf, (String, FileDocs)>,
+    /// The last accepted objects.
+    last: LastGood,
 }
 
 impl Loader {
-    /// [`load`], reusing the parse of every unchanged file.
-    pub fn load(&mut self, dir: &Path) -> Result<Loaded, String> {
+    /// Starts from `last` (the state directory's `last-good.yaml`) instead of nothing.
+    pub fn seed(&mut self, last: LastGood) {
+        self.last = last;
+    }
+
+    /// [`load`], reusing the parse of every unchanged file; the accepted objects become the
+    /// last good ones.
+    pub fn load(&mut self, dir: &Path) -> (Result<Loaded, String>, Report) {
+        match self.load_inner(dir) {
+            Ok((loaded, report)) => (Ok(loaded), report),
+            Err(e) => {
+                let refusal = Refusal {
+                    file: dir.to_path_buf(),
+                    object: String::new(),
+                    kind: "Input".into(),
+                    reason: e.clone(),
+                    enforced: accept::Enforced::LastGood,
+                };
+                let report = Report {
+                    refused: vec![refusal],
+                    skipped: Vec::new(),
+                };
+                (Err(e), report)
+            }
+        }
+    }
+
+    fn load_inner(&mut self, dir: &Path) -> Result<(Loaded, Report), String> {
         let files = crate::agent::state::input_files(dir).map_err(|e| e.to_string())?;
         let mut texts = Vec::with_capacity(files.len());
         for path in &files {
@@ -55,23 +97,28 @@ impl Loader {
             texts.push((path.clone(), text));
         }
         self.cache.retain(|p, _| files.contains(p));
-        for (path, text) in &texts {
-            if self.cache.get(path).is_some_and(|(t, _)| t == text) {
+        for (path, text) in texts {
+            if self.cache.get(&path).is_some_and(|(t, _)| *t == text) {
                 continue;
             }
-            self.cache.remove(path);
-            let docs = load::parse_file(path, text).map_err(|e| e.to_string())?;
-            self.cache.insert(path.clone(), (text.clone(), docs));
+            let docs = accept::parse_file(&path, &text);
+            self.cache.insert(path, (text, docs));
         }
-        let (cluster, objects) = load::assemble(
-            self.cache
-                .iter()
-                .map(|(p, (_, docs))| (p.as_path(), docs.as_slice())),
-        )
-        .map_err(|e| e.to_string())?;
-        let cluster = cluster.ok_or_else(|| load::no_cluster(dir).to_string())?;
-        let resolved = crate::policy::resolve(&cluster, &objects).map_err(|e| e.to_string())?;
-        Ok((resolved, texts))
+        let input: Vec<(&Path, &FileDocs)> = self
+            .cache
+            .iter()
+            .map(|(p, (_, d))| (p.as_path(), d))
+            .collect();
+        let outcome = accept::accept(&input, &self.last).map_err(|e| e.to_string())?;
+        let resolved = crate::policy::resolve(&outcome.cluster, &outcome.objects)
+            .map_err(|e| e.to_string())?;
+        let files = outcome.accepted.files();
+        self.last = outcome.accepted;
+        let report = Report {
+            refused: outcome.refused,
+            skipped: outcome.skipped,
+        };
+        Ok(((resolved, files), report))
     }
 }
 
@@ -85,7 +132,7 @@ pub struct DirSource {
     /// The first file event of the change being debounced.
     first: Option<Instant>,
     /// The load of the change, once debounced.
-    loading: Option<tokio::task::JoinHandle<Result<Loaded, String>>>,
+    loading: Option<tokio::task::JoinHandle<(Result<Loaded, String>, Report)>>,
     // Kept alive for the watch to last.
     _watcher: notify::RecommendedWatcher,
 }
@@ -125,11 +172,22 @@ impl DirSource {
     pub async fn current(&self) -> SourceEvent {
         let (dir, loader) = (self.dir.clone(), self.loader.clone());
         let at = Instant::now();
-        let input =
+        let (input, report) =
             tokio::task::spawn_blocking(move || loader.lock().expect("loader lock").load(&dir))
                 .await
-                .unwrap_or_else(|e| Err(format!("loading the input failed: {e}")));
-        SourceEvent { at, input }
+                .unwrap_or_else(|e| {
+                    (
+                        Err(format!("loading the input failed: {e}")),
+                        Report::default(),
+                    )
+                });
+        SourceEvent { at, input, report }
+    }
+
+    /// Objects are accepted against `last` from now on (the state directory's last good
+    /// objects, read with [`read_last_good`]).
+    pub fn seed(&self, last: LastGood) {
+        self.loader.lock().expect("loader lock").seed(last);
     }
 
     /// The directory.
@@ -160,12 +218,25 @@ impl DirSource {
             }));
         }
         let handle = self.loading.as_mut().expect("set above");
-        let input = handle
-            .await
-            .unwrap_or_else(|e| Err(format!("loading the input failed: {e}")));
+        let (input, report) = handle.await.unwrap_or_else(|e| {
+            (
+                Err(format!("loading the input failed: {e}")),
+                Report::default(),
+            )
+        });
         self.loading = None;
         let at = self.first.take().unwrap_or_else(Instant::now);
-        Some(SourceEvent { at, input })
+        Some(SourceEvent { at, input, report })
+    }
+}
+
+/// The last good objects saved in `state_dir` (`last-good.yaml`), each with the input file it
+/// came from; none when there is no such file.
+pub fn read_last_good(state_dir: &Path) -> LastGood {
+    let path = state_dir.join(crate::agent::state::LAST_GOOD);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => LastGood::from_saved(&text, &path),
+        Err(_) => LastGood::default(),
     }
 }
 
@@ -185,8 +256,11 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let (policies, files) = ev.input.unwrap();
+        let (policies, docs) = ev.input.unwrap();
+        // One entry per accepted document, from the two files.
+        let files: std::collections::BTreeSet<_> = docs.iter().map(|(p, _)| p).collect();
         assert_eq!(files.len(), 2);
+        assert!(docs.len() > 2);
         assert!(!policies.rules.is_empty());
         assert!(ev.at.elapsed() >= Duration::from_millis(50));
 
@@ -195,7 +269,10 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let e = ev.input.unwrap_err();
-        assert!(e.contains("zz-bad.yaml"), "{e}");
+        // The bad file is refused on its own; the rest stays accepted.
+        assert!(ev.input.is_ok());
+        let e = &ev.report.refused[0];
+        assert_eq!(e.kind, "File");
+        assert!(e.reason.contains("zz-bad.yaml"), "{e}");
     }
 }

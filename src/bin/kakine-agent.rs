@@ -18,6 +18,7 @@ use kakine::agent::observe::{
 use kakine::agent::watch::DirSource;
 use kakine::agent::{self, AgentConfig};
 use kakine::datapath::pipeline;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// Command-line arguments.
 #[derive(Parser, Debug)]
@@ -55,8 +56,14 @@ struct Args {
     /// Exit after programming OVS once (delete-all + add in one bundle) instead of staying up.
     #[arg(long)]
     once: bool,
-    /// State directory: the last good input (enforced at start) and flow annotations.
-    #[arg(long, default_value = "/var/lib/kakine", value_name = "DIR")]
+    /// State directory: the last good input (enforced at start), flow annotations, refused
+    /// objects (`KAKINE_STATE_DIR` sets it too, as for `kakinectl`).
+    #[arg(
+        long,
+        env = "KAKINE_STATE_DIR",
+        default_value = "/var/lib/kakine",
+        value_name = "DIR"
+    )]
     state_dir: PathBuf,
     /// Seconds between drift checks (installed flows vs a dump); 0 = never.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
@@ -65,7 +72,8 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:9479", value_name = "ADDR:PORT")]
     metrics_addr: String,
     /// Audit log of rules with enableLogging (and K8s NetworkPolicies in namespaces annotated
-    /// `kakine.io/enable-np-logging: "true"`); rotated as the `--audit-log-max-*` flags say.
+    /// `kakine.io/enable-np-logging: "true"`); rotated as the `--audit-log-max-*` flags say;
+    /// SIGHUP reopens it (after logrotate moved it).
     #[arg(long, default_value = "/var/log/kakine/np.log", value_name = "FILE")]
     audit_log: PathBuf,
     /// Audit-log lines as JSON objects instead of text.
@@ -132,6 +140,13 @@ async fn run() -> anyhow::Result<()> {
     for s in &r.notes {
         eprintln!("kakine-agent: warning: {s}");
     }
+    // What `kakinectl dump-flows` and `explain --enforced` read, as the live agent leaves it.
+    if let Err(e) = save_once_state(&args, &cfg, &r) {
+        eprintln!(
+            "kakine-agent: warning: --state-dir {}: {e}",
+            args.state_dir.display()
+        );
+    }
     for w in &r.policies.warnings {
         eprintln!("kakine-agent: warning: {w}");
     }
@@ -159,8 +174,63 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `agent.json`, `allocation.json` and `last-good.yaml` of a `--once` run.
+fn save_once_state(
+    args: &Args,
+    cfg: &AgentConfig,
+    r: &agent::Realized,
+) -> Result<(), kakine::agent::state::StateError> {
+    use kakine::agent::state;
+    let dir = &args.state_dir;
+    let s = state::AgentState::new(&cfg.bridge, cfg.round, &r.compiled, &r.pods);
+    state::write_agent_state(dir, &s)?;
+    state::write_allocation(dir, &r.compiled.allocation.to_saved())?;
+    let mut files = Vec::new();
+    for path in state::input_files(&args.standalone)? {
+        let text = std::fs::read_to_string(&path).map_err(|source| state::StateError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        files.push((path, text));
+    }
+    state::save_last_good(dir, &files)
+}
+
+/// The signals the live agent handles, installed before anything else so that none of them
+/// ends the process with the default action: SIGTERM and SIGINT stop it (exit 0), SIGHUP
+/// reopens the audit log and re-reads the input.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        let on = |k: SignalKind, name: &str| signal(k).with_context(|| format!("{name} handler"));
+        Ok(Signals {
+            term: on(SignalKind::terminate(), "SIGTERM")?,
+            int: on(SignalKind::interrupt(), "SIGINT")?,
+            hup: on(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+}
+
+/// Resolves at the first SIGTERM or SIGINT, with its name.
+async fn stop_signal(term: &mut Signal, int: &mut Signal) -> &'static str {
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
 /// The live agent: enforce the last good state, then follow the input directory.
 async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = Signals::install()?;
     let live = LiveConfig {
         agent: cfg,
         state_dir: Some(args.state_dir.clone()),
@@ -190,7 +260,13 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
     }
     let quiet = live.quiet;
     let of_socket = live.agent.of_socket.clone();
-    let agent = Live::start(live).await?;
+    let agent = tokio::select! {
+        r = Live::start(live) => r?,
+        name = stop_signal(&mut term, &mut int) => {
+            tracing::info!("received {name} while starting: stopped");
+            return Ok(());
+        }
+    };
 
     // Observability: metrics endpoint, audit log, and the packet-in task (its own connection:
     // the packet-in format is per connection).
@@ -238,32 +314,46 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
     spawn_packet_ins_limited(
         packet_ins,
         agent.rule_index(),
-        audit,
+        audit.clone(),
         metrics,
         PodLimiter::new(args.packet_in_pod_rate),
     );
 
+    let (reload, reopened, path) = (agent.reload_handle(), audit.clone(), args.audit_log.clone());
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!(
+                "received SIGHUP: reopening the audit log {} and re-reading the input",
+                path.display()
+            );
+            reopened.reopen();
+            reload.notify_one();
+        }
+    });
+
     let source = match DirSource::new(&args.standalone, quiet) {
-        Ok(s) => Some(s),
+        Ok(s) => {
+            s.seed(kakine::agent::watch::read_last_good(&args.state_dir));
+            Some(s)
+        }
         Err(e) => {
             tracing::error!("{e}; enforcing the last good policy (if any) until it can be watched");
             None
         }
     };
-    tracing::info!("running; SIGTERM or Ctrl-C stops (flows stay installed)");
-    agent.run(source, shutdown()).await;
+    tracing::info!(
+        "running; SIGTERM or SIGINT stops (flows stay installed), SIGHUP reopens the audit log and re-reads the input"
+    );
+    agent
+        .run(source, async {
+            let name = stop_signal(&mut term, &mut int).await;
+            tracing::info!("received {name}: stopping");
+        })
+        .await;
+    audit.flush_all();
     drop(lock);
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn shutdown() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
 
 /// `--ifname-prefix`, checked ([`kakine::agent::interfaces::check_prefix`]).

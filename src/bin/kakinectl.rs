@@ -53,10 +53,24 @@ enum Cmd {
         #[arg(long)]
         strict: bool,
     },
-    /// Answer "may A reach B on PORT?" from a standalone input directory, with the deciding rules.
+    /// Answer "may A reach B on PORT?" from a standalone input directory, with the deciding rules;
+    /// with `--enforced`, from what the agent enforces (its last good state) instead.
     Explain {
-        /// Input directory (cluster model + policies).
-        dir: PathBuf,
+        /// Input directory (cluster model + policies); not with `--enforced`.
+        #[arg(required_unless_present = "enforced", conflicts_with = "enforced")]
+        dir: Option<PathBuf>,
+        /// Answer from the agent's state directory: the policy it enforces, which differs from
+        /// the input while objects of the input are refused.
+        #[arg(long)]
+        enforced: bool,
+        /// The agent's state directory (with `--enforced`).
+        #[arg(
+            long,
+            env = "KAKINE_STATE_DIR",
+            default_value = "/var/lib/kakine",
+            value_name = "DIR"
+        )]
+        state_dir: PathBuf,
         /// Client pod, `namespace/name`.
         #[arg(long)]
         from: String,
@@ -87,14 +101,25 @@ enum Cmd {
     /// annotated with what it is for: tier/policy/rule, pod, or pipeline (from its cookie and the
     /// agent's `agent.json`).
     DumpFlows {
-        /// Open vSwitch run directory (the bridge's `<bridge>.mgmt` socket is here).
-        #[arg(long, default_value = "/var/run/openvswitch", value_name = "DIR")]
+        /// Open vSwitch run directory (the bridge's `<bridge>.mgmt` socket is here); as for
+        /// `ovs-ofctl`, `OVS_RUNDIR` sets it.
+        #[arg(
+            long,
+            env = "OVS_RUNDIR",
+            default_value = "/var/run/openvswitch",
+            value_name = "DIR"
+        )]
         ovs_rundir: PathBuf,
         /// Bridge name.
         #[arg(long, default_value = "br-int")]
         bridge: String,
         /// The agent's state directory (for `agent.json`).
-        #[arg(long, default_value = "/var/lib/kakine", value_name = "DIR")]
+        #[arg(
+            long,
+            env = "KAKINE_STATE_DIR",
+            default_value = "/var/lib/kakine",
+            value_name = "DIR"
+        )]
         state_dir: PathBuf,
         /// Only this table (name or number).
         #[arg(long)]
@@ -108,6 +133,18 @@ enum Cmd {
         /// Only this node's line.
         #[arg(long)]
         node: Option<String>,
+    },
+    /// What the agent's last input refused (each object with its file, what stays enforced and
+    /// why) and skipped (documents that are not policy), from its state directory.
+    Refused {
+        /// The agent's state directory.
+        #[arg(
+            long,
+            env = "KAKINE_STATE_DIR",
+            default_value = "/var/lib/kakine",
+            value_name = "DIR"
+        )]
+        state_dir: PathBuf,
     },
     /// The standalone demo: sandbox OVS, netns pods, kakine-agent, flows, reachability matrix.
     Demo {
@@ -321,16 +358,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         Cmd::Explain {
             dir,
+            enforced,
+            state_dir,
             from,
             to,
             port,
             protocol: proto,
         } => {
-            let policies = kakine::agent::load_input(&dir)?;
+            let (policies, source) = match dir {
+                Some(dir) if !enforced => (kakine::agent::load_input(&dir)?, dir),
+                _ => (
+                    kakine::agent::inspect::enforced(&state_dir)?,
+                    state_dir.join(kakine::agent::state::LAST_GOOD),
+                ),
+            };
             for pod in [&from, &to] {
                 let key = pod_key(pod)?;
                 if !policies.pods.iter().any(|p| p.key == key) {
-                    anyhow::bail!("no pod {pod} in the cluster model of {}", dir.display());
+                    anyhow::bail!("no pod {pod} in the cluster model of {}", source.display());
                 }
             }
             let probe = kakine::policy::Probe {
@@ -390,14 +435,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 );
             }
             let sock = ovs_rundir.join(format!("{bridge}.mgmt"));
-            let conn = openflow::Connection::connect_unix(&sock)
-                .await
-                .with_context(|| format!("OpenFlow {}", sock.display()))?;
+            let conn = match openflow::Connection::connect_unix(&sock).await {
+                Ok(c) => c,
+                // One line: the I/O error is the whole story (no "I/O: x: x" chain).
+                Err(openflow::Error::Io(e)) => anyhow::bail!(
+                    "OpenFlow {}: {e} (is ovs-vswitchd running with bridge {bridge}? --ovs-rundir or OVS_RUNDIR names its run directory)",
+                    sock.display()
+                ),
+                Err(e) => anyhow::bail!("OpenFlow {}: {e}", sock.display()),
+            };
             let mut flows = conn.dump_flows(table).await?;
             flows.sort_by_key(|f| (f.table_id, std::cmp::Reverse(f.priority)));
             for f in &flows {
                 println!("{}", kakine::agent::annotate::line(f, state.as_ref()));
             }
+        }
+        Cmd::Refused { state_dir } => {
+            print!(
+                "{}",
+                kakine::agent::inspect::render_refused(&kakine::agent::inspect::refused(
+                    &state_dir
+                )?)
+            );
         }
         Cmd::Compile { dir, node, stats } => {
             let input = kakine::policy::load_dir(&dir)?;

@@ -72,17 +72,23 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<usize> {
         );
     }
 
-    let rundir = ovs.dir().to_path_buf();
+    let rundir = std::path::absolute(ovs.dir())?;
+    // The state directory beside the sandbox: `kakinectl dump-flows` annotates the flows from
+    // it and `kakinectl explain --enforced` answers from it.
+    let state = rundir.join("state");
     println!(
-        "[3/5] $ kakine-agent --standalone {} --ovs-rundir {} --datapath-type netdev --once",
+        "[3/5] $ kakine-agent --standalone {} --ovs-rundir {} --state-dir {} --datapath-type netdev --once",
         opts.input.display(),
-        rundir.display()
+        rundir.display(),
+        state.display()
     );
     let status = tokio::process::Command::new(&agent)
         .arg("--standalone")
         .arg(&opts.input)
         .arg("--ovs-rundir")
         .arg(&rundir)
+        .arg("--state-dir")
+        .arg(&state)
         .args(["--datapath-type", "netdev", "--once"])
         .status()
         .await?;
@@ -120,12 +126,12 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<usize> {
     if opts.keep {
         lab.keep();
         ovs.keep();
-        let dir = rundir.display();
         println!("\nKEEP=1: OVS and the pods stay up. Try:");
-        println!(
-            "  ovs-ofctl -O OpenFlow13 dump-flows --names unix:{dir}/br-int.mgmt table=IngressTier"
-        );
-        println!("  ovs-vsctl --db=unix:{dir}/db.sock show");
+        let probe = matrix
+            .cells
+            .first()
+            .map(|c| (c.from.to_string(), c.to.to_string(), c.port));
+        println!("{}", keep_commands(&rundir, &state, &kakinectl, probe));
         if let Some(t) = trace_example(&ovs, &lab, &matrix) {
             println!("  {t}");
         }
@@ -142,6 +148,33 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<usize> {
         );
     }
     Ok(bad)
+}
+
+/// The commands printed by a `--keep` run: the environment that points `ovs-ofctl`,
+/// `ovs-vsctl` and `kakinectl` at this sandbox, then one example of each.
+pub fn keep_commands(
+    rundir: &Path,
+    state: &Path,
+    kakinectl: &Path,
+    probe: Option<(String, String, u16)>,
+) -> String {
+    let k = kakinectl.display();
+    let mut lines = vec![
+        format!(
+            "  export OVS_RUNDIR={} KAKINE_STATE_DIR={}",
+            rundir.display(),
+            state.display()
+        ),
+        "  ovs-ofctl -O OpenFlow13 dump-flows --names br-int table=IngressTier".to_string(),
+        "  ovs-vsctl show".to_string(),
+        format!("  {k} dump-flows --table IngressTier"),
+    ];
+    if let Some((from, to, port)) = probe {
+        lines.push(format!(
+            "  {k} explain --enforced --from {from} --to {to} --port {port}"
+        ));
+    }
+    lines.join("\n")
 }
 
 /// An `ofproto/trace` command for the first dropped cell (or the first cell), as a new

@@ -37,6 +37,7 @@ use crate::policy::resolved::{PodKey, ResolvedPolicies};
 
 pub mod changes;
 mod ports;
+mod report;
 mod run;
 
 use ports::connect_db;
@@ -151,6 +152,10 @@ pub struct Live {
     meters: ObserveConfig,
     /// Rule id → policy of the installed compile (names the deleted flows' policies).
     rule_policies: BTreeMap<u32, String>,
+    /// The last input's refused and skipped objects.
+    refused: crate::agent::watch::Report,
+    /// Notified to re-read the input (SIGHUP).
+    reload: Arc<tokio::sync::Notify>,
 }
 
 impl Live {
@@ -220,6 +225,8 @@ impl Live {
             rules,
             meters: ObserveConfig::default(),
             rule_policies: BTreeMap::new(),
+            refused: Default::default(),
+            reload: Default::default(),
         };
         live.ensure_meters().await?;
         live.installed = live.dump().await?;
@@ -291,6 +298,12 @@ impl Live {
             })
     }
 
+    /// A handle that makes the running agent re-read its input (what SIGHUP does): the
+    /// directory's current content is loaded and realized as a change.
+    pub fn reload_handle(&self) -> Arc<tokio::sync::Notify> {
+        self.reload.clone()
+    }
+
     /// The counters.
     pub fn stats(&self) -> &LiveStats {
         &self.stats
@@ -310,6 +323,7 @@ impl Live {
     ///
     /// Errors: as [`Live::realize`]; the agent state is unchanged then and the caller retries.
     pub async fn apply(&mut self, ev: SourceEvent) -> Result<Option<Arc<Realization>>, AgentError> {
+        self.report_input(&ev);
         match ev.input {
             Err(e) => {
                 self.stats.rejected += 1;

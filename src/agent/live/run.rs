@@ -35,9 +35,12 @@ impl Live {
         let mut housekeeping = tokio::time::interval(Duration::from_secs(1));
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut told_missing = false;
+        let reload = self.reload.clone();
         if let Some(src) = &source {
             // The source's current content (no file event happened yet).
-            pending = Some(Pending::Input(src.current().await));
+            let ev = src.current().await;
+            self.report_input(&ev);
+            pending = Some(Pending::Input(Box::new(ev)));
             retry_at = Some(tokio::time::Instant::now());
         }
         loop {
@@ -55,10 +58,21 @@ impl Live {
                 _ = &mut shutdown => return,
                 ev = next_source(&mut source) => {
                     match ev {
-                        Some(ev) => { pending = Some(Pending::Input(ev)); retry_at = Some(tokio::time::Instant::now()); backoff = Backoff::new(); }
+                        Some(ev) => { self.report_input(&ev); pending = Some(Pending::Input(Box::new(ev))); retry_at = Some(tokio::time::Instant::now()); backoff = Backoff::new(); }
                         None => { tracing::error!("the input directory watch stopped"); source = None; }
                     }
                 }
+                _ = reload.notified() => match &source {
+                    Some(src) => {
+                        tracing::info!("re-reading {}", src.dir().display());
+                        let ev = src.current().await;
+                        self.report_input(&ev);
+                        pending = Some(Pending::Input(Box::new(ev)));
+                        retry_at = Some(tokio::time::Instant::now());
+                        backoff = Backoff::new();
+                    }
+                    None => tracing::info!("{} is not watched yet: retried every second", self.cfg.agent.input.display()),
+                },
                 ev = self.events.next() => match ev {
                     Some(AsyncEvent::Reconnected { .. }) => {
                         self.stats.openflow_reconnects += 1;
@@ -83,7 +97,12 @@ impl Live {
                         match DirSource::new(&self.cfg.agent.input, self.cfg.quiet) {
                             Ok(src) => {
                                 tracing::info!("watching {}", self.cfg.agent.input.display());
-                                pending = Some(Pending::Input(src.current().await));
+                                if let Some(dir) = &self.cfg.state_dir {
+                                    src.seed(crate::agent::watch::read_last_good(dir));
+                                }
+                                let ev = src.current().await;
+                                self.report_input(&ev);
+                                pending = Some(Pending::Input(Box::new(ev)));
                                 retry_at = Some(tokio::time::Instant::now());
                                 source = Some(src);
                                 told_missing = false;
@@ -121,7 +140,7 @@ impl Live {
                                         // The compiler refuses the same input every time (a flow too
                                         // large, two pods on one port): refused, not retried.
                                         Err(e @ AgentError::Compile(_)) => { self.stats.rejected += 1; tracing::error!("input rejected, the previous policy stays enforced: {e}"); Ok(()) }
-                                        Err(e) => { pending = Some(Pending::Input(SourceEvent { at, input: Ok(((*p).clone(), files)) })); Err(e) }
+                                        Err(e) => { pending = Some(Pending::Input(Box::new(SourceEvent { at, input: Ok(((*p).clone(), files)), report: Default::default() }))); Err(e) }
                                     }
                                 }
                             }
@@ -154,7 +173,7 @@ impl Live {
 }
 
 enum Pending {
-    Input(SourceEvent),
+    Input(Box<SourceEvent>),
     Resync(Instant),
     /// Pod interfaces changed: attach and realize the current input again.
     Reattach(Instant),

@@ -204,7 +204,9 @@ impl AuditLog {
         let file = RotatingFile::new(&cfg.path, cfg.rotation.clone());
         Ok(Self::with_sink(Sink::File(file), cfg.format))
     }
+}
 
+impl AuditLog {
     /// A log writing to `out` (tests, stdout).
     pub fn to_writer(out: impl Write + Send + 'static, format: AuditFormat) -> Self {
         Self::with_sink(Sink::Writer(Box::new(out)), format)

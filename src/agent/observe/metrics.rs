@@ -119,6 +119,7 @@ struct Inner {
     drift: Family<Labels, Counter>,
     packet_ins: Family<Labels, Counter>,
     rejects: Family<Labels, Counter>,
+    refused: Family<Labels, Gauge>,
 }
 
 /// The agent's metrics: a `prometheus-client` registry with every `kakine_agent_*` family
@@ -287,6 +288,12 @@ impl Metrics {
         for c in ["openflow", "ovsdb"] {
             connected.get_or_create(&label("connection", c)).set(0);
         }
+        let refused = Family::<Labels, Gauge>::default();
+        r.register(
+            "input_objects_refused",
+            "Input objects refused by the last input, by kind (their last good version stays enforced)",
+            refused.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry: root,
             rules,
@@ -307,6 +314,7 @@ impl Metrics {
             drift,
             packet_ins,
             rejects,
+            refused,
         }))
     }
 
@@ -357,6 +365,38 @@ impl Metrics {
                 .rule_count
                 .get_or_create(&label("direction", d))
                 .set(n as i64);
+        }
+    }
+
+    /// Sets the refused input objects per kind. Kinds are bounded: the policy kinds, `Cluster`,
+    /// `File` (a whole file), `Input` (the whole input), anything else counts as `Other`.
+    pub fn set_refused<'a>(&self, kinds: impl IntoIterator<Item = &'a str>) {
+        const KINDS: [&str; 11] = [
+            "Tier",
+            "ClusterNetworkPolicy",
+            "NetworkPolicy",
+            "ClusterGroup",
+            "Group",
+            "AdminNetworkPolicy",
+            "BaselineAdminNetworkPolicy",
+            "Cluster",
+            "File",
+            "Input",
+            "Other",
+        ];
+        let mut counts = [0i64; KINDS.len()];
+        for k in kinds {
+            let i = KINDS
+                .iter()
+                .position(|x| *x == k)
+                .unwrap_or(KINDS.len() - 1);
+            counts[i] += 1;
+        }
+        for (k, n) in KINDS.iter().zip(counts) {
+            self.0
+                .refused
+                .get_or_create(&vec![("kind", k.to_string())])
+                .set(n);
         }
     }
 
