@@ -538,3 +538,60 @@ fn identical_selectors_of_many_policies_are_one_group_whose_members_are_shared()
         .windows(2)
         .all(|w| std::sync::Arc::ptr_eq(&w[0].applied_to, &w[1].applied_to)));
 }
+
+/// What `kakine-agent --node` compiles: one node's view of Antrea's small-namespace shape spread
+/// over ten nodes holds only the rules whose applied-to pods run there, and compiles with only
+/// that node's pods as local.
+#[test]
+fn one_node_of_ten_compiles_only_the_rules_of_its_own_pods() {
+    use kakine::datapath::compiler::{compile, cookie, offline_pods};
+    use kakine::lab::shapes::{generate, ShapeName, ShapeOptions};
+    let shape = generate(
+        ShapeName::XlargeSmallNs,
+        &ShapeOptions {
+            nodes: 10,
+            seed: 1,
+            units: 50,
+        },
+    );
+    let whole = kakine::grouping::resolve_node(&shape.cluster, &shape.policies, None).unwrap();
+    let view =
+        kakine::grouping::resolve_node(&shape.cluster, &shape.policies, Some("node-3")).unwrap();
+    let on_node: BTreeSet<PodKey> = shape
+        .cluster
+        .pods
+        .iter()
+        .filter(|p| p.node.as_deref() == Some("node-3"))
+        .map(|p| PodKey {
+            namespace: p.namespace.clone(),
+            name: p.name.clone(),
+        })
+        .collect();
+    assert_eq!(on_node.len(), 20, "200 pods round-robin over 10 nodes");
+    let expected: Vec<String> = whole
+        .rules
+        .iter()
+        .filter(|r| r.applied_to.iter().any(|k| on_node.contains(k)))
+        .map(|r| r.id.to_string())
+        .collect();
+    let got: Vec<String> = view.rules.iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(got, expected);
+    assert!(
+        got.len() * 3 < whole.rules.len(),
+        "{} of {}",
+        got.len(),
+        whole.rules.len()
+    );
+    let mut local = offline_pods(&view);
+    local.retain(|p| on_node.contains(&p.key));
+    let compiled = compile(&view, &local, 1).unwrap();
+    let pod_objects: BTreeSet<u32> = compiled
+        .flows
+        .iter()
+        .map(|f| cookie::split(f.cookie))
+        .filter(|(_, category, _)| *category == cookie::POD)
+        .map(|(_, _, object)| object)
+        .collect();
+    assert!(pod_objects.len() <= on_node.len(), "{pod_objects:?}");
+    assert_eq!(compiled.rules.len(), view.rules.len());
+}

@@ -99,7 +99,14 @@ pub struct Realized {
 /// Loads and resolves a standalone input directory.
 /// The files are those of [`crate::agent::state::input_files`] (no symbolic link out of `dir`).
 pub fn load_input(dir: &Path) -> Result<ResolvedPolicies, AgentError> {
-    crate::agent::watch::load(dir)
+    load_input_for(dir, None)
+}
+
+/// [`load_input`] resolving only the view of `node` (`kakine-agent --node`): the policies whose
+/// span holds the node and the pods they need, so an agent on a large input does the work of
+/// one node.
+pub fn load_input_for(dir: &Path, node: Option<&str>) -> Result<ResolvedPolicies, AgentError> {
+    crate::agent::watch::load_for(dir, node)
         .map(|(resolved, _)| resolved)
         .map_err(AgentError::Input)
 }
@@ -156,7 +163,7 @@ pub async fn check_datapath_type(db: &ovsdb::Client, cfg: &AgentConfig) -> Resul
 /// Runs one realization of the input directory `cfg.input` (see the module docs).
 pub async fn realize(cfg: &AgentConfig) -> Result<Realized, AgentError> {
     let start = Instant::now();
-    let policies = load_input(&cfg.input)?;
+    let policies = load_input_for(&cfg.input, cfg.node.as_deref())?;
     let mut r = realize_resolved(cfg, &policies).await?;
     r.elapsed = start.elapsed();
     Ok(r)

@@ -45,7 +45,17 @@ pub struct Report {
 
 /// Loads and resolves a directory with nothing accepted before.
 pub fn load(dir: &Path) -> Result<Loaded, String> {
-    Loader::default().load(dir).0
+    load_for(dir, None)
+}
+
+/// [`load`] resolving only the view of `node` (all of it with `None`).
+pub fn load_for(dir: &Path, node: Option<&str>) -> Result<Loaded, String> {
+    Loader {
+        node: node.map(str::to_string),
+        ..Loader::default()
+    }
+    .load(dir)
+    .0
 }
 
 /// A directory loader that keeps each file's parsed documents and parses again only the files
@@ -58,6 +68,8 @@ pub struct Loader {
     cache: BTreeMap<PathBuf, (String, FileDocs)>,
     /// The last accepted objects.
     last: LastGood,
+    /// With a node, only its view is resolved ([`crate::grouping::derive::view`]).
+    node: Option<String>,
 }
 
 impl Loader {
@@ -110,8 +122,9 @@ impl Loader {
             .map(|(p, (_, d))| (p.as_path(), d))
             .collect();
         let outcome = accept::accept(&input, &self.last).map_err(|e| e.to_string())?;
-        let resolved = crate::policy::resolve(&outcome.cluster, &outcome.objects)
-            .map_err(|e| e.to_string())?;
+        let resolved =
+            crate::grouping::resolve_node(&outcome.cluster, &outcome.objects, self.node.as_deref())
+                .map_err(|e| e.to_string())?;
         let files = outcome.accepted.files();
         self.last = outcome.accepted;
         let report = Report {
@@ -166,6 +179,13 @@ impl DirSource {
             loading: None,
             _watcher: watcher,
         })
+    }
+
+    /// Resolves only the view of `node` from now on (`kakine-agent --node`): the policies whose
+    /// span holds the node, and the pods they need.
+    pub fn for_node(self, node: Option<String>) -> Self {
+        self.loader.lock().unwrap_or_else(|e| e.into_inner()).node = node;
+        self
     }
 
     /// The directory's current content (no file event needed), through the parse cache.

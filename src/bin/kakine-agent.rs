@@ -50,7 +50,8 @@ struct Args {
     /// node-wide meters; 0 = no per-pod limit.
     #[arg(long, default_value_t = kakine::agent::observe::pod_limit::DEFAULT_POD_RATE, value_name = "PER_SECOND")]
     packet_in_pod_rate: u32,
-    /// This node's name (pods of other nodes are not attached).
+    /// This node's name: only its view is compiled (the policies whose span holds it, their
+    /// applied-to pods on this node, the pods they need); pods of other nodes are not attached.
     #[arg(long)]
     node: Option<String>,
     /// Exit after programming OVS once (delete-all + add in one bundle) instead of staying up.
@@ -333,6 +334,7 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
 
     let source = match DirSource::new(&args.standalone, quiet) {
         Ok(s) => {
+            let s = s.for_node(args.node.clone());
             s.seed(kakine::agent::watch::read_last_good(&args.state_dir));
             Some(s)
         }

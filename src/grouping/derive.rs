@@ -35,7 +35,7 @@ impl<'g> Sets<'g> {
             .index
             .members(g)
             .filter_map(|p| self.g.index.pod_by_id(p))
-            .filter(|e| node.is_none() || e.pod.node.as_deref() == node)
+            .filter(|e| node.is_none() || e.pod.node.is_none() || e.pod.node.as_deref() == node)
             .map(|e| e.key.clone())
             .collect()
     }
@@ -169,13 +169,14 @@ pub fn resolved(g: &Grouping, cluster: Option<&Cluster>) -> ResolvedPolicies {
 
 /// The view of node `node`: the policies whose span holds it, their applied-to groups with only
 /// its members, their address groups whole, and the pods it needs (its own and those address
-/// groups' members), in the index's order.
+/// groups' members), in the index's order. A pod without a node is local on every node (the
+/// standalone model may leave `node` out).
 pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
     let mut out = derive(g, Some(node));
     let mut needed: BTreeSet<PodId> = g
         .index
         .pods()
-        .filter(|(_, e)| e.pod.node.as_deref() == Some(node))
+        .filter(|(_, e)| e.pod.node.is_none() || e.pod.node.as_deref() == Some(node))
         .map(|(id, _)| id)
         .collect();
     for p in g.policies.values().filter(|p| g.policy_spans(p, node)) {

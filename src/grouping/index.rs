@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 use super::selector::{GroupSelector, LabelSet, NamespaceScope};
+use super::slab::Slab;
 use crate::policy::model::{Namespace, Pod, NAMESPACE_NAME_LABEL};
 use crate::policy::resolved::PodKey;
 use crate::policy::selector::Labels;
@@ -74,68 +75,10 @@ struct GroupEntry {
     selector: GroupSelector,
     sets: BTreeSet<LabelSetId>,
     members: BTreeSet<PodId>,
-    /// Members per node name (pods without a node are not counted).
+    /// Members per node name (pods without a node under [`ANY_NODE`]).
     nodes: BTreeMap<String, u32>,
     /// How many holders acquired the group.
     users: u32,
-}
-
-/// A slab: ids stay stable, freed slots are reused.
-#[derive(Debug)]
-struct Slab<T> {
-    items: Vec<Option<T>>,
-    free: Vec<u32>,
-}
-
-impl<T> Default for Slab<T> {
-    fn default() -> Self {
-        Slab {
-            items: Vec::new(),
-            free: Vec::new(),
-        }
-    }
-}
-
-impl<T> Slab<T> {
-    fn insert(&mut self, v: T) -> u32 {
-        match self.free.pop() {
-            Some(i) => {
-                self.items[i as usize] = Some(v);
-                i
-            }
-            None => {
-                self.items.push(Some(v));
-                (self.items.len() - 1) as u32
-            }
-        }
-    }
-    fn remove(&mut self, i: u32) -> Option<T> {
-        let v = self.items.get_mut(i as usize)?.take();
-        if v.is_some() {
-            self.free.push(i);
-        }
-        v
-    }
-    /// Takes the item out without freeing its slot (see [`Slab::release`]).
-    fn take(&mut self, i: u32) -> Option<T> {
-        self.items.get_mut(i as usize)?.take()
-    }
-    /// Frees slots taken by [`Slab::take`].
-    fn release(&mut self, slots: impl IntoIterator<Item = u32>) {
-        self.free.extend(slots);
-    }
-    fn get(&self, i: u32) -> Option<&T> {
-        self.items.get(i as usize)?.as_ref()
-    }
-    fn get_mut(&mut self, i: u32) -> Option<&mut T> {
-        self.items.get_mut(i as usize)?.as_mut()
-    }
-    fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
-        self.items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.as_ref().map(|v| (i as u32, v)))
-    }
 }
 
 /// The grouping index. See the module documentation.
@@ -650,7 +593,8 @@ impl GroupIndex {
             .collect()
     }
 
-    /// The span of group `g`: the nodes hosting its members, with how many members each.
+    /// The span of group `g`: the nodes hosting its members, with how many members each
+    /// ([`ANY_NODE`] counts the members without a node).
     pub fn group_nodes(&self, g: GroupId) -> Option<&BTreeMap<String, u32>> {
         Some(&self.groups.get(g.0)?.nodes)
     }
@@ -704,10 +648,12 @@ fn implicit_labels(ns: &str) -> Labels {
     Labels::from([(NAMESPACE_NAME_LABEL.to_string(), ns.to_string())])
 }
 
+/// The node key of a pod without a node: the standalone model may leave `node` out, and such a
+/// pod is local wherever an agent runs.
+pub const ANY_NODE: &str = "";
+
 fn count_node(nodes: &mut BTreeMap<String, u32>, node: Option<&str>, by: i32) {
-    let Some(node) = node else {
-        return;
-    };
+    let node = node.unwrap_or(ANY_NODE);
     if by > 0 {
         *nodes.entry(node.to_string()).or_default() += 1;
     } else if let Some(c) = nodes.get_mut(node) {

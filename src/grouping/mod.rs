@@ -18,10 +18,11 @@ pub mod derive;
 pub mod index;
 pub mod report;
 pub mod selector;
+mod slab;
 pub mod state;
 pub mod translate;
 
-pub use index::{GroupDelta, GroupId, GroupIndex, LabelSetId, PodId};
+pub use index::{GroupDelta, GroupId, GroupIndex, LabelSetId, PodId, ANY_NODE};
 pub use selector::{GroupSelector, LabelSet, NamespaceScope};
 pub use state::{Event, Grouping, PolicyKey, Span};
 pub use translate::{InternalPeers, InternalPolicy, InternalRule};

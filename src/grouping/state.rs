@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::index::{GroupDelta, GroupId, GroupIndex};
+use super::index::{GroupDelta, GroupId, GroupIndex, ANY_NODE};
 use super::translate::{Context, InternalPeers, InternalPolicy, Translator};
 use crate::policy::model::{
     Cluster, ClusterGroup, Namespace, Node, Pod, PolicyObject, PolicySet, Tier,
@@ -394,11 +394,12 @@ impl Grouping {
 
     // ---- spans -----------------------------------------------------------------------------
 
-    /// The span of group `g` as an applied-to group: the nodes of its members.
+    /// The span of group `g` as an applied-to group: the nodes of its members (members without
+    /// a node are in every node's view but name no node here).
     pub fn group_span(&self, g: GroupId) -> Span {
         self.index
             .group_nodes(g)
-            .map(|n| n.keys().cloned().collect())
+            .map(|n| n.keys().filter(|k| *k != ANY_NODE).cloned().collect())
             .unwrap_or_default()
     }
 
@@ -407,18 +408,19 @@ impl Grouping {
         let mut span = Span::new();
         for g in applied_groups(p) {
             if let Some(n) = self.index.group_nodes(g) {
-                span.extend(n.keys().cloned());
+                span.extend(n.keys().filter(|k| *k != ANY_NODE).cloned());
             }
         }
         span
     }
 
-    /// Whether node `node` is in the span of policy `p` (without building the span).
+    /// Whether node `node` is in the span of policy `p` (without building the span): a member
+    /// runs there, or a member names no node (local everywhere).
     pub fn policy_spans(&self, p: &InternalPolicy, node: &str) -> bool {
         applied_groups(p).any(|g| {
             self.index
                 .group_nodes(g)
-                .is_some_and(|n| n.contains_key(node))
+                .is_some_and(|n| n.contains_key(node) || n.contains_key(ANY_NODE))
         })
     }
 

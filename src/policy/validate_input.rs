@@ -8,6 +8,7 @@
 //! wins with a warning, as `kubectl apply` of both would leave it. An input without any object
 //! is an error (`kubectl apply`: "no objects passed to apply").
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::error::{Location, PolicyError};
@@ -252,29 +253,40 @@ pub fn dedupe(objects: &mut PolicySet) -> Vec<Warning> {
         origin: impl Fn(&T) -> &Origin,
         out: &mut Vec<Warning>,
     ) {
-        let mut i = 0;
-        while i < items.len() {
-            let later = (i + 1..items.len()).find(|&j| {
-                kind(&items[j]) == kind(&items[i]) && name(&items[j]) == name(&items[i])
-            });
-            match later {
-                Some(j) => {
-                    out.push(Warning {
-                        at: Location {
-                            file: origin(&items[j]).file.clone(),
-                            object: Some(format!("{} \"{}\"", kind(&items[j]), name(&items[j]))),
-                            field: "metadata.name".to_string(),
-                        },
-                        message: format!(
-                            "defined twice; this later definition replaces the one in {}",
-                            origin(&items[i]).file.display()
-                        ),
-                    });
-                    items.remove(i);
-                }
-                None => i += 1,
+        // Linear: each object's key once, its occurrences in order; every occurrence but the
+        // last is replaced by the next one (a warning each), the last is kept.
+        let keys: Vec<(String, String)> = items.iter().map(|t| (kind(t), name(t))).collect();
+        let mut occurrences: HashMap<&(String, String), Vec<usize>> = HashMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            occurrences.entry(k).or_default().push(i);
+        }
+        let mut replaced = vec![false; items.len()];
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        for idx in occurrences.values().filter(|v| v.len() > 1) {
+            for w in idx.windows(2) {
+                replaced[w[0]] = true;
+                pairs.push((w[0], w[1]));
             }
         }
+        pairs.sort_unstable();
+        for (i, j) in pairs {
+            out.push(Warning {
+                at: Location {
+                    file: origin(&items[j]).file.clone(),
+                    object: Some(format!("{} \"{}\"", keys[j].0, keys[j].1)),
+                    field: "metadata.name".to_string(),
+                },
+                message: format!(
+                    "defined twice; this later definition replaces the one in {}",
+                    origin(&items[i]).file.display()
+                ),
+            });
+        }
+        let mut i = 0;
+        items.retain(|_| {
+            i += 1;
+            !replaced[i - 1]
+        });
     }
     let mut out = Vec::new();
     keep_last(

@@ -252,7 +252,12 @@ impl Live {
             let loaded = crate::policy::load_files(std::slice::from_ref(&path))
                 .map_err(|e| e.to_string())
                 .and_then(|i| {
-                    crate::policy::resolve(&i.cluster, &i.objects).map_err(|e| e.to_string())
+                    crate::grouping::resolve_node(
+                        &i.cluster,
+                        &i.objects,
+                        live.cfg.agent.node.as_deref(),
+                    )
+                    .map_err(|e| e.to_string())
                 });
             match loaded {
                 Ok(p) => {
