@@ -48,14 +48,20 @@ pub fn load(dir: &Path) -> Result<Loaded, String> {
     load_for(dir, None)
 }
 
-/// [`load`] resolving only the view of `node` (all of it with `None`).
+/// [`load`] resolving only the view of `node` (all of it with `None`). A one-shot load has no
+/// last good version to fall back on, so any refused object fails it, with every refusal named
+/// (file, object, field); skipped documents that are not policy do not.
 pub fn load_for(dir: &Path, node: Option<&str>) -> Result<Loaded, String> {
-    Loader {
+    let (loaded, report) = Loader {
         node: node.map(str::to_string),
         ..Loader::default()
     }
-    .load(dir)
-    .0
+    .load(dir);
+    if !report.refused.is_empty() {
+        let reasons: Vec<&str> = report.refused.iter().map(|r| r.reason.as_str()).collect();
+        return Err(reasons.join("\n"));
+    }
+    loaded
 }
 
 /// A directory loader that keeps each file's parsed documents and parses again only the files
