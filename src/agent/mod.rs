@@ -111,6 +111,18 @@ pub fn load_input_for(dir: &Path, node: Option<&str>) -> Result<ResolvedPolicies
         .map_err(AgentError::Input)
 }
 
+/// The settings of the agent's OpenFlow connections that do not read packet-ins (the main one
+/// and the statistics one): `miss_send_len` 0 (OF1.3 §7.3.2), so a table-miss packet-in carries
+/// no bytes of the packet. Every controller connection still receives the pipeline's
+/// `controller` packet-ins, capped by their own `max_len` (160 bytes); only the packet-in task's
+/// connection reads them.
+pub fn quiet_connection() -> openflow::session::Config {
+    openflow::session::Config {
+        miss_send_len: 0,
+        ..openflow::session::Config::default()
+    }
+}
+
 /// A flow_mod deleting every flow of every table (`ovs-ofctl del-flows`).
 pub fn delete_all() -> FlowMod {
     let mut f = FlowMod::add(0xff, 0, Match::default(), vec![]);
@@ -248,9 +260,10 @@ pub async fn realize_resolved(
         source,
     };
     wait_for_socket(&cfg.of_socket, Duration::from_secs(30)).await;
-    let conn = openflow::Connection::connect_unix(&cfg.of_socket)
-        .await
-        .map_err(of_err)?;
+    let conn =
+        openflow::Connection::connect_unix_with(&cfg.of_socket, crate::agent::quiet_connection())
+            .await
+            .map_err(of_err)?;
     let mut batch = Vec::with_capacity(compiled.flows.len() + 1);
     batch.push(delete_all());
     batch.extend(compiled.flows.iter().cloned());

@@ -185,7 +185,12 @@ impl Live {
         metrics.set_connected("ovsdb", true);
         let mut backoff = Backoff::new();
         let conn = loop {
-            match openflow::Connection::connect_unix(&a.of_socket).await {
+            match openflow::Connection::connect_unix_with(
+                &a.of_socket,
+                crate::agent::quiet_connection(),
+            )
+            .await
+            {
                 Ok(c) => break c,
                 Err(openflow::Error::Io(e)) => {
                     metrics.reconnect_attempt("openflow", false);

@@ -88,7 +88,10 @@ impl StatsCache {
         if state.conn.is_none() {
             let c = tokio::time::timeout(
                 READ_TIMEOUT,
-                openflow::Connection::connect_unix(&self.source.of_socket),
+                openflow::Connection::connect_unix_with(
+                    &self.source.of_socket,
+                    crate::agent::quiet_connection(),
+                ),
             )
             .await;
             let ok = matches!(c, Ok(Ok(_)));
