@@ -284,11 +284,31 @@ fn protocol(s: &str) -> anyhow::Result<Protocol> {
 
 #[tokio::main]
 async fn main() {
+    quiet_on_broken_pipe();
     if let Err(e) = run(Args::parse()).await {
         // One line, the whole cause chain; no backtrace even with RUST_BACKTRACE set.
         eprintln!("kakinectl: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// `kakinectl ... | head` closes our stdout early: `print!` then panics with "failed printing to
+/// stdout: Broken pipe". Exit quietly with 141 (128 + SIGPIPE), as a shell tool killed by
+/// SIGPIPE does, instead of a panic and a backtrace.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -496,6 +516,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::Spans { dir, node } => {
             let mut phases = Phases::new();
             let input = phases.run("load (parse + validate)", || kakine::policy::load_dir(&dir))?;
+            if let Some(n) = &node {
+                kakine::grouping::check_node(&input.cluster, n)?;
+            }
             let g = phases.run("groups and spans", || {
                 kakine::grouping::Grouping::build(&input.cluster, &input.objects)
             });

@@ -16,7 +16,7 @@ use super::translate::{InternalPeers, InternalRule};
 use crate::policy::model::{Cluster, Pod};
 use crate::policy::resolve::order;
 use crate::policy::resolved::{
-    Direction, Peers, PodInfo, PodKey, PodSet, ResolvedPolicies, ResolvedRule,
+    Direction, Isolation, Peers, PodInfo, PodKey, PodSet, ResolvedPolicies, ResolvedRule,
 };
 
 /// Member sets built once per derivation.
@@ -220,12 +220,11 @@ fn derive(g: &Grouping, node: Option<&str>) -> ResolvedPolicies {
         ] {
             for i in groups {
                 let pods = sets.applied(*i);
-                for pod in pods.iter() {
-                    out.isolated_by
-                        .entry((direction, pod.clone()))
-                        .or_default()
-                        .insert(key.name.clone());
-                }
+                out.isolated_by.push(Isolation {
+                    direction,
+                    policy: key.name.clone(),
+                    pods: pods.clone(),
+                });
                 match direction {
                     Direction::Ingress => out.isolated_ingress.extend(pods.iter().cloned()),
                     Direction::Egress => out.isolated_egress.extend(pods.iter().cloned()),

@@ -34,7 +34,9 @@ use crate::policy::resolved::ResolvedPolicies;
 /// [`crate::policy::resolve`], or with `node` only that node's view (see [`derive::view`]),
 /// linted as the agent enforces it.
 ///
-/// Errors: the first validation error of `objects`.
+/// Errors: [`PolicyError::UnknownNode`] for a node neither the model's `nodes:` nor any pod
+/// names (a typo would otherwise compile an empty view and detach every pod); the first
+/// validation error of `objects`.
 pub fn resolve_node(
     cluster: &Cluster,
     objects: &PolicySet,
@@ -43,9 +45,35 @@ pub fn resolve_node(
     let Some(node) = node else {
         return crate::policy::resolve(cluster, objects);
     };
+    check_node(cluster, node)?;
     crate::policy::validate::validate(objects)?;
     let grouping = Grouping::build(cluster, objects);
     let mut out = derive::view(&grouping, node);
     out.warnings = crate::policy::lint::lint(objects, &out);
     Ok(out)
+}
+
+/// Whether the model knows node `node` (its `nodes:` or a pod's `node:`); a model that names
+/// no node accepts any.
+///
+/// Errors: [`PolicyError::UnknownNode`], naming up to ten of the nodes it has.
+pub fn check_node(cluster: &Cluster, node: &str) -> Result<(), PolicyError> {
+    let known: std::collections::BTreeSet<&str> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.name.as_str())
+        .chain(cluster.pods.iter().filter_map(|p| p.node.as_deref()))
+        .collect();
+    // A model that names no node at all (a single-node input) has every pod on every node.
+    if !known.is_empty() && !known.contains(node) {
+        let mut list: Vec<&str> = known.iter().copied().take(10).collect();
+        if known.len() > 10 {
+            list.push("...");
+        }
+        return Err(PolicyError::UnknownNode {
+            node: node.to_string(),
+            known: list.join(", "),
+        });
+    }
+    Ok(())
 }

@@ -174,6 +174,14 @@ pub enum PolicyError {
         /// What was found.
         message: String,
     },
+    /// A node view was asked of a node the cluster model does not have (`--node`).
+    #[error("node \"{node}\" is not in the cluster model (its nodes: {known})")]
+    UnknownNode {
+        /// The node asked for.
+        node: String,
+        /// The nodes the model has (those of `nodes:` and those pods name), comma-separated.
+        known: String,
+    },
 }
 
 /// Errors of [`super::load_dir`] / [`super::load_files`].

@@ -270,6 +270,28 @@ pub struct ResolvedRule {
     pub log_label: Option<String>,
 }
 
+/// One K8s NetworkPolicy's isolation in one direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Isolation {
+    /// The direction it isolates.
+    pub direction: Direction,
+    /// The policy, `namespace/name`.
+    pub policy: String,
+    /// The pods it isolates.
+    pub pods: PodSet,
+}
+
+impl ResolvedPolicies {
+    /// The K8s NetworkPolicies (`namespace/name`, sorted) that isolate `pod` in `direction`.
+    pub fn isolating(&self, direction: Direction, pod: &PodKey) -> BTreeSet<&str> {
+        self.isolated_by
+            .iter()
+            .filter(|i| i.direction == direction && i.pods.contains(pod))
+            .map(|i| i.policy.as_str())
+            .collect()
+    }
+}
+
 /// A pod of the cluster model, as the compiler and evaluator need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodInfo {
@@ -313,10 +335,12 @@ pub struct ResolvedPolicies {
     pub isolated_ingress: BTreeSet<PodKey>,
     /// Pods isolated for egress by some K8s NetworkPolicy.
     pub isolated_egress: BTreeSet<PodKey>,
-    /// The K8s NetworkPolicies (`namespace/name`) that isolate each pod of
-    /// `isolated_ingress` / `isolated_egress` in that direction: whom an isolation drop is
-    /// attributed to in the audit log and the denied-connection metric.
-    pub isolated_by: std::collections::BTreeMap<(Direction, PodKey), BTreeSet<String>>,
+    /// The K8s NetworkPolicies that isolate pods, one entry per policy and direction, with the
+    /// pods it isolates (a shared group's members): whom an isolation drop is attributed to in
+    /// the audit log and the denied-connection metric ([`ResolvedPolicies::isolating`]). Kept
+    /// per policy, not per pod, so that 10k policies isolating the same 10k pods cost 10k
+    /// entries, not 100M.
+    pub isolated_by: Vec<Isolation>,
     /// Namespaces whose K8s NetworkPolicy isolation drops are audit-logged (namespace
     /// annotation, [`super::model::NP_LOGGING_ANNOTATIONS`]).
     pub np_logging: BTreeSet<String>,

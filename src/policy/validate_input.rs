@@ -379,7 +379,7 @@ pub fn error_location(e: &PolicyError) -> (Option<&Location>, Option<&Path>) {
         | PolicyError::Invalid { at, .. } => (Some(at), None),
         PolicyError::Io { path, .. } => (None, Some(path)),
         PolicyError::Yaml { file, .. } | PolicyError::Limit { file, .. } => (None, Some(file)),
-        PolicyError::ClusterCount { .. } => (None, None),
+        PolicyError::ClusterCount { .. } | PolicyError::UnknownNode { .. } => (None, None),
     }
 }
 

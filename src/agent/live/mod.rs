@@ -517,9 +517,9 @@ impl Live {
             .iter()
             .map(|c| c.rule.policy.as_str())
             .collect();
-        for ((_, pod), by) in &r.policies.isolated_by {
-            if r.pods.iter().any(|p| &p.key == pod) {
-                enforcing.extend(by.iter().map(String::as_str));
+        for i in &r.policies.isolated_by {
+            if r.pods.iter().any(|p| i.pods.contains(&p.key)) {
+                enforcing.insert(i.policy.as_str());
             }
         }
         self.metrics

@@ -114,8 +114,15 @@ impl RuleIndex {
             .iter()
             .flat_map(|p| [Direction::Ingress, Direction::Egress].map(|d| (d, p.key.clone())))
             .filter_map(|k| {
-                let by = policies.isolated_by.get(&k)?;
-                let info = RuleInfo::isolation(k.0, by);
+                let by: Vec<String> = policies
+                    .isolating(k.0, &k.1)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                if by.is_empty() {
+                    return None;
+                }
+                let info = RuleInfo::isolation(k.0, &by);
                 Some((k, info))
             })
             .collect();
@@ -364,14 +371,15 @@ pub(super) mod tests {
         let mut policies = ResolvedPolicies::default();
         let web = key("prod", "web");
         policies.isolated_ingress.insert(web.clone());
-        policies.isolated_by.insert(
-            (Direction::Ingress, web.clone()),
-            [
-                "prod/allow-frontend".to_string(),
-                "prod/deny-all".to_string(),
-            ]
-            .into(),
-        );
+        for policy in ["prod/allow-frontend", "prod/deny-all"] {
+            policies
+                .isolated_by
+                .push(crate::policy::resolved::Isolation {
+                    direction: Direction::Ingress,
+                    policy: policy.to_string(),
+                    pods: std::sync::Arc::new([web.clone()].into()),
+                });
+        }
         let pod = LocalPod {
             key: web,
             ip: Ipv4Addr::new(10, 0, 0, 2),
