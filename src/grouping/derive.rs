@@ -205,6 +205,7 @@ fn derive(g: &Grouping, node: Option<&str>) -> ResolvedPolicies {
         local: HashMap::new(),
     };
     let mut out = ResolvedPolicies::default();
+    let mut isolating_groups: BTreeSet<(Direction, GroupId)> = BTreeSet::new();
     for (key, p) in &g.policies {
         if let Some(n) = node {
             if !g.policy_spans(p, n) {
@@ -225,9 +226,12 @@ fn derive(g: &Grouping, node: Option<&str>) -> ResolvedPolicies {
                     policy: key.name.clone(),
                     pods: pods.clone(),
                 });
-                match direction {
-                    Direction::Ingress => out.isolated_ingress.extend(pods.iter().cloned()),
-                    Direction::Egress => out.isolated_egress.extend(pods.iter().cloned()),
+                // A group isolated by many policies (10k policies, one selector) is added once.
+                if isolating_groups.insert((direction, *i)) {
+                    match direction {
+                        Direction::Ingress => out.isolated_ingress.extend(pods.iter().cloned()),
+                        Direction::Egress => out.isolated_egress.extend(pods.iter().cloned()),
+                    }
                 }
             }
         }
