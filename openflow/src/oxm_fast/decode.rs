@@ -1,0 +1,186 @@
+//! The decode fast path ([`quick`]) and the TLV counter.
+
+use std::net::Ipv4Addr;
+
+use crate::flow::MatchField;
+use crate::oxm::{facts, Fid};
+
+/// One TLV of a common field read by [`quick`]: its identity and [`Fid::rank`], the
+/// [`facts`] its prerequisites need, its length on the wire, the raw value and mask as the
+/// prerequisite bookkeeping needs them (low 32 bits; mask all ones when exact), and the field
+/// as OVS normalises it (`None`: an all-zero mask, dropped).
+pub(crate) struct Quick {
+    pub(crate) fid: Fid,
+    pub(crate) rank: u32,
+    pub(crate) needs: u8,
+    pub(crate) len: usize,
+    pub(crate) value: u32,
+    pub(crate) mask: u32,
+    pub(crate) field: Option<MatchField>,
+}
+
+/// A big-endian word of a fixed-length field.
+trait Word: Copy + Eq + std::ops::Not<Output = Self> + std::ops::BitAnd<Output = Self> {
+    const N: usize;
+    const ZERO: Self;
+    const ONES: Self;
+    fn read(b: &[u8]) -> Self;
+    fn low32(self) -> u32;
+}
+
+macro_rules! word {
+    ($($t:ty),*) => {$(
+        impl Word for $t {
+            const N: usize = std::mem::size_of::<$t>();
+            const ZERO: Self = 0;
+            const ONES: Self = <$t>::MAX;
+            #[inline(always)]
+            fn read(b: &[u8]) -> Self {
+                <$t>::from_be_bytes(b[..Self::N].try_into().expect("N bytes"))
+            }
+            #[inline(always)]
+            fn low32(self) -> u32 {
+                self as u32
+            }
+        }
+    )*};
+}
+word!(u8, u16, u32, u64, u128);
+
+/// The prerequisites of the fields [`quick`] reads, as OVS's `mf_are_prereqs_ok` has them
+/// (the general path in [`crate::oxm`] checks the same for every field).
+#[inline(always)]
+const fn needs(fid: Fid) -> u8 {
+    match fid {
+        Fid::IpProto => facts::IP,
+        Fid::Ipv4Src | Fid::Ipv4Dst => facts::IPV4,
+        Fid::TcpSrc | Fid::TcpDst => facts::IP | facts::TCP,
+        Fid::UdpSrc | Fid::UdpDst => facts::IP | facts::UDP,
+        _ => 0,
+    }
+}
+
+/// An unmasked TLV of `W`'s width after its 4-byte header.
+#[inline(always)]
+fn exact<W: Word>(b: &[u8], fid: Fid, make: impl FnOnce(W) -> MatchField) -> Option<Quick> {
+    let v = W::read(b.get(4..4 + W::N)?);
+    Some(Quick {
+        fid,
+        rank: fid.rank(),
+        needs: needs(fid),
+        len: 4 + W::N,
+        value: v.low32(),
+        mask: u32::MAX,
+        field: Some(make(v)),
+    })
+}
+
+/// A masked TLV; `None` when a value bit lies outside the mask (the general path reports it).
+#[inline(always)]
+fn masked<W: Word>(
+    b: &[u8],
+    fid: Fid,
+    make: impl FnOnce(W, Option<W>) -> MatchField,
+) -> Option<Quick> {
+    let vm = b.get(4..4 + 2 * W::N)?;
+    let (v, m) = (W::read(vm), W::read(&vm[W::N..]));
+    if v & !m != W::ZERO {
+        return None;
+    }
+    let field = if m == W::ZERO {
+        None
+    } else if m == W::ONES {
+        Some(make(v, None))
+    } else {
+        Some(make(v, Some(m)))
+    };
+    Some(Quick {
+        fid,
+        rank: fid.rank(),
+        needs: needs(fid),
+        len: 4 + 2 * W::N,
+        value: v.low32(),
+        mask: m.low32(),
+        field,
+    })
+}
+
+/// The decode fast path: the TLV at the start of `b` when it is one of the fixed-length fields
+/// policy pipelines match on (in_port, metadata, eth_type, ip_proto, IPv4 and TCP/UDP ports,
+/// reg0..15, ct_state, ct_mark, ct_label, conj_id), recognised by its whole 32-bit header and
+/// read in place, value within its mask. `None` for anything else, a short TLV or a value bit
+/// outside its mask: the general path then reads the TLV (and reports its error). Ordering,
+/// duplicates and prerequisites are the caller's.
+#[inline(always)]
+pub(crate) fn quick(b: &[u8]) -> Option<Quick> {
+    use MatchField as M;
+    let h = u32::from_be_bytes(*b.first_chunk::<4>()?);
+    let ip = Ipv4Addr::from;
+    let ipm = |m: Option<u32>| m.map(Ipv4Addr::from);
+    if h & 0xffff_e000 == 0x0001_0000 {
+        // NXM_NX_REG0..15, 4 bytes, or 8 with a mask.
+        let n = (h >> 9) as u8 & 0xf;
+        return match h & 0x1ff {
+            0x004 => exact(b, Fid::Reg(n), |v| M::Reg(n, v, None)),
+            0x108 => masked(b, Fid::Reg(n), |v, m| M::Reg(n, v, m)),
+            _ => None,
+        };
+    }
+    match h {
+        0x8000_0004 => exact(b, Fid::InPort, M::InPort),
+        0x8000_0408 => exact(b, Fid::Metadata, |v| M::Metadata(v, None)),
+        0x8000_0510 => masked(b, Fid::Metadata, M::Metadata),
+        0x8000_0a02 => exact(b, Fid::EthType, M::EthType),
+        0x8000_1401 => exact(b, Fid::IpProto, M::IpProto),
+        0x8000_1604 => exact(b, Fid::Ipv4Src, |v| M::Ipv4Src(ip(v), None)),
+        0x8000_1708 => masked(b, Fid::Ipv4Src, |v, m| M::Ipv4Src(ip(v), ipm(m))),
+        0x8000_1804 => exact(b, Fid::Ipv4Dst, |v| M::Ipv4Dst(ip(v), None)),
+        0x8000_1908 => masked(b, Fid::Ipv4Dst, |v, m| M::Ipv4Dst(ip(v), ipm(m))),
+        0x8000_1a02 => exact(b, Fid::TcpSrc, |v| M::TcpSrc(v, None)),
+        0x8000_1b04 => masked(b, Fid::TcpSrc, M::TcpSrc),
+        0x8000_1c02 => exact(b, Fid::TcpDst, |v| M::TcpDst(v, None)),
+        0x8000_1d04 => masked(b, Fid::TcpDst, M::TcpDst),
+        0x8000_1e02 => exact(b, Fid::UdpSrc, |v| M::UdpSrc(v, None)),
+        0x8000_1f04 => masked(b, Fid::UdpSrc, M::UdpSrc),
+        0x8000_2002 => exact(b, Fid::UdpDst, |v| M::UdpDst(v, None)),
+        0x8000_2104 => masked(b, Fid::UdpDst, M::UdpDst),
+        0x0001_4a04 => exact(b, Fid::ConjId, M::ConjId),
+        0x0001_d204 => exact(b, Fid::CtState, |v| M::CtState(v, u32::MAX)),
+        0x0001_d308 => masked(b, Fid::CtState, |v, m: Option<u32>| {
+            M::CtState(v, m.unwrap_or(u32::MAX))
+        }),
+        0x0001_d604 => exact(b, Fid::CtMark, |v| M::CtMark(v, None)),
+        0x0001_d708 => masked(b, Fid::CtMark, M::CtMark),
+        0x0001_d810 => exact(b, Fid::CtLabel, |v| M::CtLabel(v, None)),
+        0x0001_d920 => masked(b, Fid::CtLabel, M::CtLabel),
+        _ => None,
+    }
+}
+
+/// Number of TLVs in an OXM list, counted by hopping over their headers (an upper bound on the
+/// fields a well-formed list decodes to; a malformed tail stops the count, and the decoder
+/// reports it).
+pub(crate) fn count_tlvs(mut b: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(h) = b.first_chunk::<4>() {
+        n += 1;
+        b = b.get(4 + h[3] as usize..).unwrap_or_default();
+    }
+    n
+}
+
+/// A big-endian unsigned integer of up to 16 bytes.
+#[inline]
+pub(crate) fn be_value(b: &[u8]) -> u128 {
+    // The common widths without a variable-length copy.
+    match b.len() {
+        1 => return b[0] as u128,
+        2 => return u16::from_be_bytes([b[0], b[1]]) as u128,
+        4 => return u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u128,
+        _ => {}
+    }
+    let mut w = [0u8; 16];
+    let n = b.len().min(16);
+    w[16 - n..].copy_from_slice(&b[..n]);
+    u128::from_be_bytes(w)
+}
