@@ -105,6 +105,8 @@ pub struct Grouping {
     pub objects: BTreeMap<PolicyKey, PolicyObject>,
     /// The internal policy of every policy object that has rules or isolation.
     pub policies: BTreeMap<PolicyKey, InternalPolicy>,
+    /// The policies with a per-namespace rule (translated again on pod and namespace events).
+    per_namespace: BTreeSet<PolicyKey>,
     cluster_groups: BTreeMap<String, ClusterGroup>,
     groups: BTreeMap<(String, String), ClusterGroup>,
     tiers: BTreeMap<String, u32>,
@@ -233,6 +235,11 @@ impl Grouping {
             _ => None,
         };
         if let Some(internal) = internal {
+            if internal.per_namespace {
+                self.per_namespace.insert(key.clone());
+            } else {
+                self.per_namespace.remove(key);
+            }
             if let Some(old) = self.policies.insert(key.clone(), internal) {
                 for g in old.held {
                     self.index.release(g);
@@ -242,6 +249,7 @@ impl Grouping {
     }
 
     fn drop_policy(&mut self, key: &PolicyKey) {
+        self.per_namespace.remove(key);
         if let Some(old) = self.policies.remove(key) {
             for g in old.held {
                 self.index.release(g);
@@ -325,12 +333,7 @@ impl Grouping {
             }
         }
         if retranslate_per_namespace {
-            let keys: Vec<PolicyKey> = self
-                .policies
-                .iter()
-                .filter(|(_, p)| p.per_namespace)
-                .map(|(k, _)| k.clone())
-                .collect();
+            let keys: Vec<PolicyKey> = self.per_namespace.iter().cloned().collect();
             for k in keys {
                 self.translate(&k);
             }
