@@ -187,3 +187,38 @@ fn the_command_exits_1_on_errors_and_0_on_warnings_unless_strict() {
     assert_eq!(json["errors"][0]["object"], "NetworkPolicy \"x/Np\"");
     assert_eq!(json["errors"][0]["field"], "metadata.name");
 }
+
+#[test]
+fn a_configmap_beside_the_policies_is_skipped_by_the_loader_and_the_validator_as_by_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["cluster.yaml", "policies.yaml"] {
+        std::fs::copy(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples")
+                .join(f),
+            dir.path().join(f),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: db}\ndata: {a: b}\n",
+    )
+    .unwrap();
+    let report = validate_paths(&[dir.path().to_path_buf()]);
+    assert!(report.errors.is_empty(), "{}", report.to_text());
+    let with = kakine::policy::load_dir(dir.path()).expect("the ConfigMap is skipped");
+    std::fs::remove_file(dir.path().join("cm.yaml")).unwrap();
+    let without = kakine::policy::load_dir(dir.path()).unwrap();
+    assert_eq!(with.objects, without.objects);
+    // A misspelt kind in a policy group is still an error.
+    std::fs::write(
+        dir.path().join("typo.yaml"),
+        "apiVersion: crd.antrea.io/v1beta1\nkind: ClusterNetworkPolcy\nmetadata: {name: x}\nspec: {}\n",
+    )
+    .unwrap();
+    assert!(kakine::policy::load_dir(dir.path()).is_err());
+    assert!(!validate_paths(&[dir.path().to_path_buf()])
+        .errors
+        .is_empty());
+}

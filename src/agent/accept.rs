@@ -28,29 +28,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::policy::load::{self, Parsed, CLUSTER_API_VERSION};
+use crate::policy::load::{self, Parsed, CLUSTER_API_VERSION, POLICY_GROUPS, POLICY_KINDS};
 use crate::policy::model::{Cluster, PolicySet};
 use crate::policy::{Location, PolicyError};
-
-/// Kinds kakine reads; a document of another kind outside the policy groups is skipped.
-const POLICY_KINDS: [&str; 8] = [
-    "Tier",
-    "ClusterNetworkPolicy",
-    "NetworkPolicy",
-    "ClusterGroup",
-    "Group",
-    "AdminNetworkPolicy",
-    "BaselineAdminNetworkPolicy",
-    "Cluster",
-];
-
-/// Groups whose every kind is treated as policy (a misspelt kind there is refused, not skipped).
-const POLICY_GROUPS: [&str; 4] = [
-    "crd.kakine.io",
-    "crd.antrea.io",
-    "policy.networking.k8s.io",
-    "kakine.io",
-];
 
 /// The identity of an input object (`kubectl`'s `kind.group namespace/name`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

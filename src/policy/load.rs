@@ -133,8 +133,71 @@ pub fn parse_file_with(
 ) -> Result<Vec<Parsed>, PolicyError> {
     parse_documents_with(file, text, limits)?
         .iter()
+        .filter(|doc| {
+            let policy = is_policy_document(doc);
+            if !policy {
+                tracing::warn!(
+                    "{}: {}: not a policy kind: skipped",
+                    file.display(),
+                    kind_of(doc)
+                );
+            }
+            policy
+        })
         .map(|doc| parse_document(doc, file))
         .collect()
+}
+
+/// Kinds kakine reads in any API group; a document of another kind outside
+/// [`POLICY_GROUPS`] (a `v1 ConfigMap`, an `apps/v1 Deployment`) is not policy and is skipped
+/// with a warning, by the agent and by `kakinectl` alike.
+pub const POLICY_KINDS: [&str; 8] = [
+    "Tier",
+    "ClusterNetworkPolicy",
+    "NetworkPolicy",
+    "ClusterGroup",
+    "Group",
+    "AdminNetworkPolicy",
+    "BaselineAdminNetworkPolicy",
+    "Cluster",
+];
+
+/// API groups whose every kind is policy (a misspelt kind there is an error, not skipped).
+pub const POLICY_GROUPS: [&str; 4] = [
+    "crd.kakine.io",
+    "crd.antrea.io",
+    "policy.networking.k8s.io",
+    "kakine.io",
+];
+
+/// Whether a YAML document is policy (read, and refused when bad) rather than another
+/// Kubernetes object to skip; a document without a string `kind` is policy (so that its error is
+/// reported).
+pub fn is_policy_document(doc: &Value) -> bool {
+    let Some(kind) = doc.get("kind").and_then(Value::as_str) else {
+        return true;
+    };
+    let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let group = api.rsplit_once('/').map_or("", |(g, _)| g);
+    POLICY_KINDS.contains(&kind) || POLICY_GROUPS.contains(&group)
+}
+
+/// `apiVersion kind namespace/name` of a document, for messages.
+fn kind_of(doc: &Value) -> String {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+    let meta = doc.get("metadata");
+    let name = text(meta.and_then(|m| m.get("name")));
+    let ns = text(meta.and_then(|m| m.get("namespace")));
+    let name = if ns.is_empty() {
+        name
+    } else {
+        format!("{ns}/{name}")
+    };
+    format!(
+        "{} {} {name}",
+        text(doc.get("apiVersion")),
+        text(doc.get("kind"))
+    )
 }
 
 /// Puts parsed files together (in the order given): the `Cluster` documents merged into one

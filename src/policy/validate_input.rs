@@ -157,7 +157,9 @@ pub fn validate_bytes(file: &Path, bytes: &[u8], errors: &mut Vec<PolicyError>) 
         }
     };
     let mut out = Vec::new();
-    for doc in &docs {
+    // Other Kubernetes objects (a ConfigMap beside the policies) are skipped, as the agent and
+    // the loader skip them.
+    for doc in docs.iter().filter(|d| super::load::is_policy_document(d)) {
         let (parsed, problems) = parse_document_all(doc, file);
         errors.extend(problems);
         out.extend(parsed);

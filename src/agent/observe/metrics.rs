@@ -371,28 +371,18 @@ impl Metrics {
     /// Sets the refused input objects per kind. Kinds are bounded: the policy kinds, `Cluster`,
     /// `File` (a whole file), `Input` (the whole input), anything else counts as `Other`.
     pub fn set_refused<'a>(&self, kinds: impl IntoIterator<Item = &'a str>) {
-        const KINDS: [&str; 11] = [
-            "Tier",
-            "ClusterNetworkPolicy",
-            "NetworkPolicy",
-            "ClusterGroup",
-            "Group",
-            "AdminNetworkPolicy",
-            "BaselineAdminNetworkPolicy",
-            "Cluster",
-            "File",
-            "Input",
-            "Other",
-        ];
-        let mut counts = [0i64; KINDS.len()];
+        use crate::policy::load::POLICY_KINDS;
+        const OTHER: [&str; 3] = ["File", "Input", "Other"];
+        let labels: Vec<&str> = POLICY_KINDS.iter().chain(OTHER.iter()).copied().collect();
+        let mut counts = vec![0i64; labels.len()];
         for k in kinds {
-            let i = KINDS
+            let i = labels
                 .iter()
                 .position(|x| *x == k)
-                .unwrap_or(KINDS.len() - 1);
+                .unwrap_or(labels.len() - 1);
             counts[i] += 1;
         }
-        for (k, n) in KINDS.iter().zip(counts) {
+        for (k, n) in labels.iter().zip(counts) {
             self.0
                 .refused
                 .get_or_create(&vec![("kind", k.to_string())])
