@@ -178,14 +178,14 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
         /// Nodes the pods are spread over, round-robin.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         nodes: usize,
         /// Seed of the namespace names.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Repetitions of the shape's unit (namespaces; pods and policies for xlarge-one-ns);
         /// default Antrea's scale.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         units: Option<usize>,
     },
     /// Traffic probes (run inside pod namespaces with `ip netns exec`).
