@@ -487,7 +487,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let on_node: std::collections::BTreeSet<&PodKey> = policies
                     .pods
                     .iter()
-                    .filter(|p| p.node.as_deref() == Some(n.as_str()))
+                    .filter(|p| kakine::grouping::derive::on_node(p.node.as_deref(), n))
                     .map(|p| &p.key)
                     .collect();
                 pods.retain(|p| on_node.contains(&p.key));

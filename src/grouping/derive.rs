@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::index::{GroupId, PodId};
 use super::state::{address_groups, Grouping};
-use super::translate::{InternalPeers, InternalRule};
+use super::translate::{InternalPeers, InternalPolicy, InternalRule};
 use crate::policy::model::{Cluster, Pod};
 use crate::policy::resolve::order;
 use crate::policy::resolved::{
@@ -35,7 +35,7 @@ impl<'g> Sets<'g> {
             .index
             .members(g)
             .filter_map(|p| self.g.index.pod_by_id(p))
-            .filter(|e| node.is_none() || e.pod.node.is_none() || e.pod.node.as_deref() == node)
+            .filter(|e| node.is_none_or(|n| on_node(e.pod.node.as_deref(), n)))
             .map(|e| e.key.clone())
             .collect()
     }
@@ -155,7 +155,7 @@ pub fn pod_info(pod: &Pod, node_ip: Option<std::net::Ipv4Addr>) -> PodInfo {
 /// The resolved policies of the whole cluster; `pods` in the order of `cluster` when given (the
 /// order `kakinectl compile` numbers ports in), else in the index's order. No lint warnings.
 pub fn resolved(g: &Grouping, cluster: Option<&Cluster>) -> ResolvedPolicies {
-    let mut out = derive(g, None);
+    let (mut out, _) = derive(g, None);
     out.pods = match cluster {
         Some(c) => c.pods.iter().map(|p| pod_info(p, node_ip(g, p))).collect(),
         None => g
@@ -172,14 +172,14 @@ pub fn resolved(g: &Grouping, cluster: Option<&Cluster>) -> ResolvedPolicies {
 /// groups' members), in the index's order. A pod without a node is local on every node (the
 /// standalone model may leave `node` out).
 pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
-    let mut out = derive(g, Some(node));
+    let (mut out, spanning) = derive(g, Some(node));
     let mut needed: BTreeSet<PodId> = g
         .index
         .pods()
-        .filter(|(_, e)| e.pod.node.is_none() || e.pod.node.as_deref() == Some(node))
+        .filter(|(_, e)| on_node(e.pod.node.as_deref(), node))
         .map(|(id, _)| id)
         .collect();
-    for p in g.policies.values().filter(|p| g.policy_spans(p, node)) {
+    for p in spanning {
         for a in address_groups(p) {
             needed.extend(g.index.members(a));
         }
@@ -192,12 +192,20 @@ pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
     out
 }
 
+/// Whether a pod with node `pod_node` is local on `node`: it runs there, or it names no node
+/// (local everywhere).
+pub fn on_node(pod_node: Option<&str>, node: &str) -> bool {
+    pod_node.is_none_or(|n| n == node)
+}
+
 /// The IP of the node a pod runs on, when the model gives both.
 fn node_ip(g: &Grouping, pod: &Pod) -> Option<std::net::Ipv4Addr> {
     g.nodes.get(pod.node.as_ref()?)?.ip
 }
 
-fn derive(g: &Grouping, node: Option<&str>) -> ResolvedPolicies {
+/// The resolved rules of the policies whose span holds `node` (all with `None`), and those
+/// policies.
+fn derive<'g>(g: &'g Grouping, node: Option<&str>) -> (ResolvedPolicies, Vec<&'g InternalPolicy>) {
     let mut sets = Sets {
         g,
         node,
@@ -206,12 +214,14 @@ fn derive(g: &Grouping, node: Option<&str>) -> ResolvedPolicies {
     };
     let mut out = ResolvedPolicies::default();
     let mut isolating_groups: BTreeSet<(Direction, GroupId)> = BTreeSet::new();
+    let mut spanning = Vec::new();
     for (key, p) in &g.policies {
         if let Some(n) = node {
             if !g.policy_spans(p, n) {
                 continue;
             }
         }
+        spanning.push(p);
         for r in &p.rules {
             out.rules.push(sets.rule(r));
         }
@@ -246,5 +256,5 @@ fn derive(g: &Grouping, node: Option<&str>) -> ResolvedPolicies {
         .filter(|n| n.np_logging())
         .map(|n| n.name.clone())
         .collect();
-    out
+    (out, spanning)
 }

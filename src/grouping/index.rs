@@ -14,7 +14,6 @@
 //! group also counts its members per node, so its span is known without a scan.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::Ipv4Addr;
 
 use super::selector::{GroupSelector, LabelSet, NamespaceScope};
 use super::slab::Slab;
@@ -563,11 +562,6 @@ impl GroupIndex {
         self.pending.remove(&g);
     }
 
-    /// The group of `selector`, if some holder acquired it.
-    pub fn group_of(&self, selector: &GroupSelector) -> Option<GroupId> {
-        self.group_ids.get(selector).copied()
-    }
-
     /// The selector of group `g`.
     pub fn selector(&self, g: GroupId) -> Option<&GroupSelector> {
         Some(&self.groups.get(g.0)?.selector)
@@ -636,11 +630,6 @@ impl GroupIndex {
         let freed: Vec<u32> = self.removed_keys.drain().map(|(p, _)| p.0).collect();
         self.pods.release(freed);
         out
-    }
-
-    /// IPs of pods for diagnostics and views: the address of a member.
-    pub fn pod_ip(&self, p: PodId) -> Option<Ipv4Addr> {
-        self.pods.get(p.0).map(|e| e.pod.ip)
     }
 }
 

@@ -110,10 +110,6 @@ pub struct Grouping {
     cluster_groups: BTreeMap<String, ClusterGroup>,
     groups: BTreeMap<(String, String), ClusterGroup>,
     tiers: BTreeMap<String, u32>,
-    /// The order in which objects were first added (the input's order, for derivations that
-    /// keep it).
-    order: BTreeMap<PolicyKey, u64>,
-    next_order: u64,
 }
 
 impl Grouping {
@@ -194,10 +190,6 @@ impl Grouping {
                 );
             }
             _ => {}
-        }
-        if !self.order.contains_key(&key) {
-            self.order.insert(key.clone(), self.next_order);
-            self.next_order += 1;
         }
         self.objects.insert(key.clone(), o);
         key
@@ -313,7 +305,6 @@ impl Grouping {
             }
             Event::PolicyDelete(key) => {
                 if let Some(o) = self.objects.remove(&key) {
-                    self.order.remove(&key);
                     match o {
                         PolicyObject::ClusterGroup(c) => {
                             self.cluster_groups.remove(&c.metadata.name);
@@ -379,32 +370,7 @@ impl Grouping {
         }
     }
 
-    /// The policy objects in the order they were first added.
-    pub fn objects_in_order(&self) -> Vec<(&PolicyKey, &PolicyObject)> {
-        let mut v: Vec<(&PolicyKey, &PolicyObject)> = self.objects.iter().collect();
-        v.sort_by_key(|(k, _)| self.order.get(*k).copied().unwrap_or(u64::MAX));
-        v
-    }
-
-    /// The policy objects as a [`PolicySet`], in input order.
-    pub fn policy_set(&self) -> PolicySet {
-        let mut set = PolicySet::default();
-        for (_, o) in self.objects_in_order() {
-            set.push(o.clone());
-        }
-        set
-    }
-
     // ---- spans -----------------------------------------------------------------------------
-
-    /// The span of group `g` as an applied-to group: the nodes of its members (members without
-    /// a node are in every node's view but name no node here).
-    pub fn group_span(&self, g: GroupId) -> Span {
-        self.index
-            .group_nodes(g)
-            .map(|n| n.keys().filter(|k| *k != ANY_NODE).cloned().collect())
-            .unwrap_or_default()
-    }
 
     /// The span of a policy: the union of its applied-to groups' spans.
     pub fn policy_span(&self, p: &InternalPolicy) -> Span {

@@ -108,6 +108,16 @@ pub struct Translator<'i, 'c> {
     out: InternalPolicy,
 }
 
+/// What the rules of one upstream (network-policy-api) policy share.
+struct Upstream<'p> {
+    kind: &'static str,
+    name: &'p str,
+    stage: Stage,
+    tier: &'static str,
+    priority: f64,
+    applied_to: Vec<GroupId>,
+}
+
 /// What a group or peer contributes.
 #[derive(Default)]
 struct Members {
@@ -415,6 +425,42 @@ impl<'i, 'c> Translator<'i, 'c> {
         into_peers(m)
     }
 
+    /// One rule of an upstream (network-policy-api) policy `u`.
+    #[allow(clippy::too_many_arguments)]
+    fn upstream_rule(
+        &mut self,
+        u: &Upstream<'_>,
+        direction: Direction,
+        index: usize,
+        name: Option<&String>,
+        action: RuleAction,
+        peers: &[AdminPeer],
+        services: Option<Vec<Service>>,
+    ) {
+        let peers = self.admin_peers(peers);
+        self.out.rules.push(InternalRule {
+            id: RuleRef {
+                kind: u.kind.to_string(),
+                policy: u.name.to_string(),
+                tier: u.tier.to_string(),
+                rule: name
+                    .cloned()
+                    .unwrap_or_else(|| generated_rule_name(direction, index)),
+            },
+            stage: u.stage,
+            policy_priority: u.priority,
+            rule_index: index,
+            direction,
+            action,
+            applied_to: u.applied_to.clone(),
+            namespace_part: None,
+            peers,
+            services,
+            enable_logging: false,
+            log_label: None,
+        });
+    }
+
     /// An AdminNetworkPolicy or BaselineAdminNetworkPolicy.
     pub fn admin(mut self, p: &AdminPolicy) -> InternalPolicy {
         let (stage, tier, priority) = match p.kind {
@@ -425,7 +471,14 @@ impl<'i, 'c> Translator<'i, 'c> {
             ),
             AdminKind::Baseline => (Stage::AdminBaseline, ADMIN_BASELINE_TIER, 0.0),
         };
-        let applied_to = self.admin_subject(&p.spec.subject);
+        let u = Upstream {
+            kind: p.kind_name(),
+            name: &p.metadata.name,
+            stage,
+            tier,
+            priority,
+            applied_to: self.admin_subject(&p.spec.subject),
+        };
         for (direction, rules) in [
             (Direction::Ingress, &p.spec.ingress),
             (Direction::Egress, &p.spec.egress),
@@ -435,29 +488,16 @@ impl<'i, 'c> Translator<'i, 'c> {
                     Direction::Ingress => &rule.from,
                     Direction::Egress => &rule.to,
                 };
-                let peers = self.admin_peers(peers);
-                self.out.rules.push(InternalRule {
-                    id: RuleRef {
-                        kind: p.kind_name().to_string(),
-                        policy: p.metadata.name.clone(),
-                        tier: tier.to_string(),
-                        rule: rule
-                            .name
-                            .clone()
-                            .unwrap_or_else(|| generated_rule_name(direction, index)),
-                    },
-                    stage,
-                    policy_priority: priority,
-                    rule_index: index,
+                let services = rule.ports.as_deref().map(admin_services);
+                self.upstream_rule(
+                    &u,
                     direction,
-                    action: rule.action,
-                    applied_to: applied_to.clone(),
-                    namespace_part: None,
+                    index,
+                    rule.name.as_ref(),
+                    rule.action,
                     peers,
-                    services: rule.ports.as_deref().map(admin_services),
-                    enable_logging: false,
-                    log_label: None,
-                });
+                    services,
+                );
             }
         }
         self.out
@@ -470,7 +510,14 @@ impl<'i, 'c> Translator<'i, 'c> {
             CnpTier::Admin => (Stage::Tier(ADMIN_TIER_PRIORITY), ADMIN_TIER),
             CnpTier::Baseline => (Stage::AdminBaseline, ADMIN_BASELINE_TIER),
         };
-        let applied_to = self.admin_subject(&p.spec.subject);
+        let u = Upstream {
+            kind: NetworkPolicyV1Alpha2::KIND,
+            name: &p.metadata.name,
+            stage,
+            tier,
+            priority: p.spec.priority as f64,
+            applied_to: self.admin_subject(&p.spec.subject),
+        };
         for (direction, rules) in [
             (Direction::Ingress, &p.spec.ingress),
             (Direction::Egress, &p.spec.egress),
@@ -480,29 +527,16 @@ impl<'i, 'c> Translator<'i, 'c> {
                     Direction::Ingress => &rule.from,
                     Direction::Egress => &rule.to,
                 };
-                let peers = self.admin_peers(peers);
-                self.out.rules.push(InternalRule {
-                    id: RuleRef {
-                        kind: NetworkPolicyV1Alpha2::KIND.to_string(),
-                        policy: p.metadata.name.clone(),
-                        tier: tier.to_string(),
-                        rule: rule
-                            .name
-                            .clone()
-                            .unwrap_or_else(|| generated_rule_name(direction, index)),
-                    },
-                    stage,
-                    policy_priority: p.spec.priority as f64,
-                    rule_index: index,
+                let services = rule.protocols.as_deref().map(v1alpha2_services);
+                self.upstream_rule(
+                    &u,
                     direction,
-                    action: rule.action,
-                    applied_to: applied_to.clone(),
-                    namespace_part: None,
+                    index,
+                    rule.name.as_ref(),
+                    rule.action,
                     peers,
-                    services: rule.protocols.as_deref().map(v1alpha2_services),
-                    enable_logging: false,
-                    log_label: None,
-                });
+                    services,
+                );
             }
         }
         self.out

@@ -1,7 +1,7 @@
 //! A sandbox Open vSwitch and network-namespace pods, for the demo and the tests.
 //!
 //! [`OvsSandbox`] starts its own `ovsdb-server` and `ovs-vswitchd` with their database, sockets,
-//! pid files and logs in one directory (the recipe of `../shared/reference/protocols.md` §3.1,
+//! pid files and logs in one directory (`ovsdb-tool create`, then both daemons with `OVS_RUNDIR` set to it,
 //! userspace datapath, no kernel module) and stops them by the pids in their pid files when
 //! dropped. [`PodNetns`] is a pod made of a network namespace and a veth pair, the way a CNI
 //! plugin makes one; dropping it deletes the namespace (and with it the veth pair).

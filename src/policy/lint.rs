@@ -72,7 +72,7 @@ pub fn lint(objects: &PolicySet, resolved: &ResolvedPolicies) -> Vec<Warning> {
         if r.stage == Stage::K8s {
             continue;
         }
-        let (class, tier) = stage_key(r.stage);
+        let (class, tier) = r.stage.precedence_key();
         buckets
             .entry((
                 class,
@@ -171,16 +171,6 @@ pub fn lint(objects: &PolicySet, resolved: &ResolvedPolicies) -> Vec<Warning> {
     found.sort_by_key(|(j, i, _)| (*j, *i));
     out.extend(found.into_iter().map(|(_, _, w)| w));
     out
-}
-
-/// Stage as an orderable key.
-fn stage_key(s: Stage) -> (u8, u32) {
-    match s {
-        Stage::Tier(p) => (0, p),
-        Stage::K8s => (1, 0),
-        Stage::Baseline => (2, 0),
-        Stage::AdminBaseline => (3, 0),
-    }
 }
 
 /// The file of each policy, by (kind, name as in [`super::resolved::RuleRef::policy`]).

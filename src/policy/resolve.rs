@@ -14,7 +14,6 @@ use super::model::{
 use super::model_v1alpha2::CnpProtocol;
 use super::resolved::{
     Direction, IpBlock, PortMatch, Protocol, ResolvedPolicies, ResolvedRule, RuleAction, Service,
-    Stage,
 };
 use super::validate::validate;
 
@@ -48,14 +47,6 @@ pub(crate) fn generated_rule_name(direction: Direction, index: usize) -> String 
 /// before Pass before Allow, then policy name, kind and direction. The sort is stable, so the
 /// per-namespace parts of one rule keep their namespace order.
 pub(crate) fn order(a: &ResolvedRule, b: &ResolvedRule) -> Ordering {
-    fn stage_key(s: Stage) -> (u8, u32) {
-        match s {
-            Stage::Tier(p) => (0, p),
-            Stage::K8s => (1, 0),
-            Stage::Baseline => (2, 0),
-            Stage::AdminBaseline => (3, 0),
-        }
-    }
     fn action_key(a: RuleAction) -> u8 {
         match a {
             RuleAction::Drop => 0,
@@ -64,8 +55,9 @@ pub(crate) fn order(a: &ResolvedRule, b: &ResolvedRule) -> Ordering {
             RuleAction::Allow => 3,
         }
     }
-    stage_key(a.stage)
-        .cmp(&stage_key(b.stage))
+    a.stage
+        .precedence_key()
+        .cmp(&b.stage.precedence_key())
         .then(a.policy_priority.total_cmp(&b.policy_priority))
         .then(a.rule_index.cmp(&b.rule_index))
         .then(action_key(a.action).cmp(&action_key(b.action)))

@@ -213,6 +213,19 @@ pub enum Stage {
     AdminBaseline,
 }
 
+impl Stage {
+    /// The stage as an orderable key, in precedence order: the tiers by priority, then K8s
+    /// NetworkPolicy, the baseline tier, the BaselineAdminNetworkPolicy.
+    pub fn precedence_key(self) -> (u8, u32) {
+        match self {
+            Stage::Tier(p) => (0, p),
+            Stage::K8s => (1, 0),
+            Stage::Baseline => (2, 0),
+            Stage::AdminBaseline => (3, 0),
+        }
+    }
+}
+
 /// The tier position of AdminNetworkPolicies: between platform (200) and application (250).
 pub const ADMIN_TIER_PRIORITY: u32 = 220;
 
