@@ -9,9 +9,8 @@ mod lab;
 mod node;
 mod offline;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use kakine::policy::resolved::{PodKey, Protocol};
+use kakine::policy::resolved::Protocol;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,8 +31,9 @@ enum Cmd {
     /// (docs/standalone.md, "Validating"). Exit status 1 on errors (or on warnings with
     /// `--strict`), else 0.
     Validate(offline::ValidateArgs),
-    /// Answer "may A reach B on PORT?" from a standalone input directory, with the deciding rules;
-    /// with `--enforced`, from what the agent enforces (its last good state) instead.
+    /// Answer "may A reach B on PORT?" from a standalone input directory: both directions walked
+    /// tier by tier, every Pass, the NetworkPolicies that isolate, the deciding rules; with
+    /// `--enforced`, from what the agent enforces (its last good state) instead.
     Explain(explain::ExplainArgs),
     /// Compile a standalone input directory and print the flows (ovs-ofctl syntax), no OVS needed.
     Compile(offline::CompileArgs),
@@ -60,16 +60,6 @@ enum Cmd {
     },
 }
 
-fn pod_key(s: &str) -> anyhow::Result<PodKey> {
-    let (namespace, name) = s
-        .split_once('/')
-        .with_context(|| format!("{s:?}: expected namespace/name"))?;
-    Ok(PodKey {
-        namespace: namespace.into(),
-        name: name.into(),
-    })
-}
-
 fn protocol(s: &str) -> anyhow::Result<Protocol> {
     Ok(match s.to_ascii_uppercase().as_str() {
         "TCP" => Protocol::Tcp,
@@ -83,10 +73,16 @@ fn protocol(s: &str) -> anyhow::Result<Protocol> {
 #[tokio::main]
 async fn main() {
     quiet_on_broken_pipe();
-    if let Err(e) = run(Args::parse()).await {
+    let args = Args::parse();
+    // Where the exit status is the answer (1: denied, changed), an error must not look like one.
+    let error_status = match &args.cmd {
+        Cmd::Explain(a) if a.exit_code => 2,
+        _ => 1,
+    };
+    if let Err(e) = run(args).await {
         // One line, the whole cause chain; no backtrace even with RUST_BACKTRACE set.
         eprintln!("kakinectl: {e:#}");
-        std::process::exit(1);
+        std::process::exit(error_status);
     }
 }
 

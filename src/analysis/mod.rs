@@ -1,0 +1,10 @@
+//! The analyst's questions, answered offline from resolved policies (pure): the walkthrough of
+//! one connection through every tier of both directions ([`walk`]), the reachability matrix of
+//! every pod pair ([`matrix`]), and what changes between two policy sets ([`diff`]).
+//!
+//! Everything here asks the reference evaluator ([`crate::policy::evaluate`]); nothing
+//! re-implements precedence.
+
+pub mod walk;
+
+pub use walk::{walk, Endpoint, PortSpec, Query, Walkthrough};
