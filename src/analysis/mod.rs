@@ -5,6 +5,8 @@
 //! Everything here asks the reference evaluator ([`crate::policy::evaluate`]); nothing
 //! re-implements precedence.
 
+pub mod matrix;
 pub mod walk;
 
+pub use matrix::{matrix, Matrix, ServiceSpec};
 pub use walk::{walk, Endpoint, PortSpec, Query, Walkthrough};

@@ -8,7 +8,8 @@ use clap::Subcommand;
 
 #[derive(clap::Args, Debug)]
 pub struct TestArgs {
-    /// Scenario files (format: docs/scenarios.md).
+    /// Scenario files (format: docs/scenarios.md), or directories of them (their .yaml/.yml
+    /// files, in name order).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Print every probe with its deciding rules, not only the failing ones.
@@ -149,6 +150,7 @@ pub async fn test(a: TestArgs) -> anyhow::Result<()> {
         (_, true) => anyhow::bail!("--traffic needs --engine ovs"),
         (e, false) => e,
     };
+    let files = kakine::lab::scenario::scenario_files(&files)?;
     // The ovs engine drives the agent on its own runtime: run the files off this one.
     // On Ctrl-C / SIGTERM the runner stops after the current step and drops its
     // sandbox OVS and pods before we exit.

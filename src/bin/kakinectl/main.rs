@@ -4,6 +4,7 @@
 //! an input directory; `node` (dump-flows, refused) reads what a running agent holds; `lab` (test,
 //! demo, shape, probe) drives the test bench.
 
+mod analysis;
 mod explain;
 mod lab;
 mod node;
@@ -25,7 +26,8 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Run reachability scenario files through the reference evaluator.
+    /// Run reachability scenario files (or the scenario files of directories) through the
+    /// reference evaluator.
     Test(lab::TestArgs),
     /// Validate policy files offline as the API server would, reporting every error at once
     /// (docs/standalone.md, "Validating"). Exit status 1 on errors (or on warnings with
@@ -35,6 +37,9 @@ enum Cmd {
     /// tier by tier, every Pass, the NetworkPolicies that isolate, the deciding rules; with
     /// `--enforced`, from what the agent enforces (its last good state) instead.
     Explain(explain::ExplainArgs),
+    /// The reachability matrix of every pod pair on a list of ports (egress, ingress and
+    /// combined), with the deciding rules on request; `--emit-scenario` freezes it as a scenario.
+    Matrix(analysis::MatrixArgs),
     /// Compile a standalone input directory and print the flows (ovs-ofctl syntax), no OVS needed.
     Compile(offline::CompileArgs),
     /// The bridge's installed flows (`ovs-ofctl dump-flows --names` syntax, with counters), each
@@ -110,6 +115,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::Test(a) => lab::test(a).await,
         Cmd::Validate(a) => offline::validate(a),
         Cmd::Explain(a) => explain::explain(a),
+        Cmd::Matrix(a) => analysis::matrix_cmd(a),
         Cmd::Compile(a) => offline::compile(a),
         Cmd::Spans(a) => offline::spans(a),
         Cmd::DumpFlows(a) => node::dump_flows(a).await,
