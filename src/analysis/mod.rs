@@ -5,6 +5,7 @@
 //! Everything here asks the reference evaluator ([`crate::policy::evaluate`]); nothing
 //! re-implements precedence.
 
+pub mod diff;
 pub mod matrix;
 pub mod walk;
 

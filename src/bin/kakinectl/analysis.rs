@@ -98,3 +98,74 @@ pub fn matrix_cmd(a: MatrixArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    /// The input before the change: a directory (cluster model + policies) or a policy file
+    /// (then the cluster model comes from the other side).
+    before: PathBuf,
+    /// The input after the change.
+    after: PathBuf,
+    /// Comma-separated services, as for `matrix`. Default: every port either model's pods
+    /// declare.
+    #[arg(long, value_delimiter = ',')]
+    ports: Vec<String>,
+    /// Output format: `text` or `json`.
+    #[arg(short = 'o', long, default_value = "text", value_parser = ["text", "json"])]
+    output: String,
+}
+
+/// An input directory, or a file of policy documents (with or without a cluster model).
+fn load(path: &Path) -> anyhow::Result<kakine::policy::Input> {
+    let input = if path.is_dir() {
+        kakine::policy::load_dir(path)?
+    } else {
+        kakine::policy::load_files(&[path.to_path_buf()])?
+    };
+    Ok(input)
+}
+
+fn has_model(input: &kakine::policy::Input) -> bool {
+    !input.cluster.pods.is_empty() || !input.cluster.namespaces.is_empty()
+}
+
+pub fn diff_cmd(a: DiffArgs) -> anyhow::Result<()> {
+    let (mut before, mut after) = (load(&a.before)?, load(&a.after)?);
+    match (has_model(&before), has_model(&after)) {
+        (true, false) => after.cluster = before.cluster.clone(),
+        (false, true) => before.cluster = after.cluster.clone(),
+        (false, false) => anyhow::bail!(
+            "neither {} nor {} holds a cluster model (a Cluster document)",
+            a.before.display(),
+            a.after.display()
+        ),
+        (true, true) => {}
+    }
+    let resolve = |i: &kakine::policy::Input, path: &Path| {
+        kakine::policy::resolve(&i.cluster, &i.objects).with_context(|| path.display().to_string())
+    };
+    let (rb, ra) = (resolve(&before, &a.before)?, resolve(&after, &a.after)?);
+    let services = if a.ports.is_empty() {
+        let mut s = declared_services(&rb);
+        s.extend(declared_services(&ra));
+        s.sort();
+        s.dedup();
+        if s.is_empty() {
+            anyhow::bail!("the cluster models' pods declare no ports: name some with --ports");
+        }
+        s
+    } else {
+        services(&a.ports, &rb)?
+    };
+    let (mb, ma) = (matrix(&rb, &services), matrix(&ra, &services));
+    let d = kakine::analysis::diff::diff((&before, &mb), (&after, &ma))?;
+    if a.output == "json" {
+        println!("{:#}", d.to_json());
+    } else {
+        print!("{d}");
+    }
+    if d.verdicts_change() {
+        std::process::exit(1);
+    }
+    Ok(())
+}

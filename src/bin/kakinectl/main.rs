@@ -40,6 +40,10 @@ enum Cmd {
     /// The reachability matrix of every pod pair on a list of ports (egress, ingress and
     /// combined), with the deciding rules on request; `--emit-scenario` freezes it as a scenario.
     Matrix(analysis::MatrixArgs),
+    /// The reachability cells that change between two inputs, with their deciding rules before
+    /// and after, and the flow delta per node. Exit status 1 when a verdict changes, 0 when
+    /// none does, 2 on an error.
+    Diff(analysis::DiffArgs),
     /// Compile a standalone input directory and print the flows (ovs-ofctl syntax), no OVS needed.
     Compile(offline::CompileArgs),
     /// The bridge's installed flows (`ovs-ofctl dump-flows --names` syntax, with counters), each
@@ -82,6 +86,7 @@ async fn main() {
     // Where the exit status is the answer (1: denied, changed), an error must not look like one.
     let error_status = match &args.cmd {
         Cmd::Explain(a) if a.exit_code => 2,
+        Cmd::Diff(_) => 2,
         _ => 1,
     };
     if let Err(e) = run(args).await {
@@ -116,6 +121,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::Validate(a) => offline::validate(a),
         Cmd::Explain(a) => explain::explain(a),
         Cmd::Matrix(a) => analysis::matrix_cmd(a),
+        Cmd::Diff(a) => analysis::diff_cmd(a),
         Cmd::Compile(a) => offline::compile(a),
         Cmd::Spans(a) => offline::spans(a),
         Cmd::DumpFlows(a) => node::dump_flows(a).await,
