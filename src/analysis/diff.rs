@@ -12,8 +12,9 @@ use crate::analysis::matrix::{Cell, Matrix};
 use crate::datapath::compiler::{self, CompileError};
 use crate::datapath::reconcile::{diff_counts, FlowTable};
 use crate::grouping::derive::on_node;
+use crate::policy::model::EnforcementMode;
 use crate::policy::resolved::PodKey;
-use crate::policy::{Input, PolicyError, Verdict};
+use crate::policy::{Input, PolicyError, PolicySet, Verdict};
 
 /// One cell on one side: its verdict and deciding rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,6 +198,23 @@ fn compile_node(
         pods.retain(|p| local.contains(&p.key));
     }
     Ok(Some(compiler::compile_with(&policies, &pods, 1, previous)?))
+}
+
+/// `objects` with every staged policy and rule enforced (`enforcementMode: Audit` made
+/// `Enforce`): the AFTER side of `kakinectl diff --staged`, whose BEFORE is `objects` as they
+/// are enforced.
+pub fn enforce_staged(objects: &PolicySet) -> PolicySet {
+    let mut out = objects.clone();
+    for p in &mut out.antrea_policies {
+        let staged = p.spec.enforcement_mode == Some(EnforcementMode::Audit);
+        p.spec.enforcement_mode = None;
+        for r in p.spec.ingress.iter_mut().chain(p.spec.egress.iter_mut()) {
+            if staged || r.enforcement_mode == Some(EnforcementMode::Audit) {
+                r.enforcement_mode = None;
+            }
+        }
+    }
+    out
 }
 
 /// Why a diff could not be made.

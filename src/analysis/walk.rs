@@ -118,6 +118,8 @@ pub struct Leg {
     pub reached: bool,
     /// Ingress from the pod's own node: never isolated.
     pub from_own_node: bool,
+    /// The staged rule that would decide were it enforced, with its action.
+    pub staged: Option<(RuleRef, RuleAction)>,
 }
 
 impl Leg {
@@ -130,6 +132,7 @@ impl Leg {
             && self.rule == other.rule
             && self.reached == other.reached
             && self.from_own_node == other.from_own_node
+            && self.staged == other.staged
     }
 }
 
@@ -504,6 +507,7 @@ fn leg(p: &ResolvedPolicies, dir: Direction, t: &LegTrace, reached: bool) -> Leg
         rule: t.rule.clone(),
         reached,
         from_own_node: t.from_own_node,
+        staged: t.staged.map(|i| (p.rules[i].id.clone(), p.rules[i].action)),
     }
 }
 
@@ -522,6 +526,13 @@ fn effect_text(step: &RuleStep) -> &'static str {
         Effect::K8sAlsoAllows => "also allows",
         Effect::NotConsulted => "not consulted",
         Effect::PassesToDefault => "passes",
+        Effect::Staged => match step.action {
+            RuleAction::Allow => "would allow (staged)",
+            RuleAction::Drop => "would drop (staged)",
+            RuleAction::Reject => "would reject (staged)",
+            RuleAction::Pass => "would pass (staged)",
+        },
+        Effect::StagedBehind => "staged, not reached",
     }
 }
 
@@ -535,6 +546,8 @@ fn effect_key(e: Effect) -> &'static str {
         Effect::K8sAlsoAllows => "also-allows",
         Effect::NotConsulted => "not-consulted",
         Effect::PassesToDefault => "passes-to-default",
+        Effect::Staged => "staged",
+        Effect::StagedBehind => "staged-behind",
     }
 }
 
@@ -625,10 +638,29 @@ fn leg_text(out: &mut String, title: &str, leg: &Leg, many: bool) {
         Some(r) => rule_text(r),
         None => {
             let _ = writeln!(out, "    => {}: no rule decided", verdict_word(verdict));
+            staged_text(out, leg);
             return;
         }
     };
     let _ = writeln!(out, "    => {} by {by}", verdict_word(verdict));
+    staged_text(out, leg);
+}
+
+/// The staged rule's "would" line of a leg, if any.
+fn staged_text(out: &mut String, leg: &Leg) {
+    if let Some((rule, action)) = &leg.staged {
+        let would = match action {
+            RuleAction::Allow => "allow",
+            RuleAction::Drop => "drop",
+            RuleAction::Reject => "reject",
+            RuleAction::Pass => "pass",
+        };
+        let _ = writeln!(
+            out,
+            "    staged: {} would {would} this traffic if enforced",
+            rule_text(rule)
+        );
+    }
 }
 
 impl fmt::Display for Walkthrough {
@@ -668,6 +700,7 @@ fn leg_json(leg: &Leg) -> Value {
         "rule": rule_json(&leg.rule),
         "isolating": leg.isolating,
         "from_own_node": leg.from_own_node,
+        "staged": leg.staged.as_ref().map(|(r, a)| json!({"rule": rule_json(&Some(r.clone())), "action": format!("{a:?}")})),
         "stages": leg.stages.iter().map(|s| json!({
             "stage": s.name,
             "rules": s.rules.iter().map(|r| json!({

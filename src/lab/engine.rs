@@ -228,16 +228,29 @@ impl SimEngine {
             .collect();
         // A reject is what the flows say: the packet ends at the controller with a Reject
         // packet-in.
-        let to_agent = trace.verdict.outputs == [OutPort::Controller]
+        let to_agent = !trace.verdict.outputs.is_empty()
+            && trace
+                .verdict
+                .outputs
+                .iter()
+                .all(|o| *o == OutPort::Controller)
             && trace
                 .verdict
                 .packet_ins
                 .iter()
                 .any(|u| packet_in::is_reject(u));
+        // A logged rule's copy to the agent goes beside the packet: delivered is the server's
+        // port and no other port.
+        let delivered = trace
+            .verdict
+            .outputs
+            .iter()
+            .filter(|o| **o != OutPort::Controller)
+            .eq([&OutPort::Port(to.ofport)]);
         Ok(decision_from_hits(
             &hits,
             &self.rules,
-            trace.verdict.is_output_to(to.ofport),
+            delivered,
             to_agent,
             format!("FakeSwitch: {}", trace.verdict),
         ))
@@ -276,8 +289,8 @@ pub(crate) fn decision_from_hits(
         let Some(rule) = rules.iter().find(|r| r.id == object) else {
             continue;
         };
-        if rule.action == RuleAction::Pass {
-            continue; // a Pass decides nothing; what comes after it does
+        if rule.action == RuleAction::Pass || rule.staged {
+            continue; // a Pass or a staged rule decides nothing; what comes after it does
         }
         match rule.direction {
             Direction::Egress => egress = Some(rule.rule.clone()),

@@ -138,6 +138,12 @@ pub enum Effect {
     NotConsulted,
     /// A v1alpha2 `Baseline` tier `Pass`: the default allow decides.
     PassesToDefault,
+    /// A staged rule (`enforcementMode: Audit`), the first reached that matches: it would
+    /// decide with its action were it enforced; it decides nothing, the walk goes on.
+    Staged,
+    /// A staged rule matching after an earlier staged one: not reported (only the first staged
+    /// rule reached is, as the pipeline counts and logs it).
+    StagedBehind,
 }
 
 /// One rule the evaluator met in one direction: `index` into [`ResolvedPolicies::rules`].
@@ -167,6 +173,9 @@ pub struct LegTrace {
     pub rule: Option<RuleRef>,
     /// Ingress only: the client is the server's own node, which no policy isolates.
     pub from_own_node: bool,
+    /// The staged rule this traffic reaches first and matches: index into
+    /// [`ResolvedPolicies::rules`]; it would decide with its action were it enforced.
+    pub staged: Option<usize>,
 }
 
 /// Both directions of an evaluation. The ingress leg is evaluated even when egress already
@@ -402,8 +411,25 @@ fn direction(
             .filter(|(_, r)| r.direction == dir && r.applied_to.contains(applied));
         let mut k8s_allow: Option<&ResolvedRule> = None;
         let mut passed = false;
+        let mut staged_hit = false;
         for (index, rule) in applicable {
             let matched = rule.peers.contains(peer, peer_ip) && traffic.matches(rule);
+            if rule.staged {
+                // A staged rule never decides: reported where the walk reaches it, then the
+                // walk goes on as if it were absent.
+                let effect = match rule.stage {
+                    Stage::Tier(_) if passed => Effect::SkippedByPass,
+                    _ if !matched => Effect::NoMatch,
+                    Stage::Baseline | Stage::AdminBaseline if k8s_allow.is_some() || isolated => {
+                        Effect::NotConsulted
+                    }
+                    _ if staged_hit => Effect::StagedBehind,
+                    _ => Effect::Staged,
+                };
+                staged_hit |= effect == Effect::Staged;
+                note(index, matched, effect);
+                continue;
+            }
             match rule.stage {
                 Stage::Tier(_) if passed => note(index, matched, Effect::SkippedByPass),
                 _ if !matched => note(index, false, Effect::NoMatch),
@@ -473,6 +499,11 @@ fn direction(
     if let Some(r) = rec {
         r.verdict = Some(out.verdict);
         r.rule = out.rule.clone();
+        r.staged = r
+            .seen
+            .iter()
+            .find(|s| s.effect == Effect::Staged)
+            .map(|s| s.index);
     }
     out
 }

@@ -569,6 +569,7 @@ mod tests {
                         }),
                         enable_logging: false,
                         log_label: None,
+                        staged: false,
                     }
                 },
             )

@@ -104,8 +104,13 @@ pub struct DiffArgs {
     /// The input before the change: a directory (cluster model + policies) or a policy file
     /// (then the cluster model comes from the other side).
     before: PathBuf,
-    /// The input after the change.
-    after: PathBuf,
+    /// The input after the change (not with `--staged`).
+    #[arg(required_unless_present = "staged", conflicts_with = "staged")]
+    after: Option<PathBuf>,
+    /// Compare BEFORE as enforced with BEFORE with its staged policies and rules enforced:
+    /// what promoting them would change.
+    #[arg(long)]
+    staged: bool,
     /// Comma-separated services, as for `matrix`. Default: every port either model's pods
     /// declare.
     #[arg(long, value_delimiter = ',')]
@@ -130,21 +135,33 @@ fn has_model(input: &kakine::policy::Input) -> bool {
 }
 
 pub fn diff_cmd(a: DiffArgs) -> anyhow::Result<()> {
-    let (mut before, mut after) = (load(&a.before)?, load(&a.after)?);
+    let before_path = a.before.clone();
+    let (mut before, mut after, after_path) = match &a.after {
+        Some(after) => (load(&a.before)?, load(after)?, after.clone()),
+        None => {
+            let before = load(&a.before)?;
+            let mut after = before.clone();
+            after.objects = kakine::analysis::diff::enforce_staged(&before.objects);
+            (before, after, a.before.clone())
+        }
+    };
     match (has_model(&before), has_model(&after)) {
         (true, false) => after.cluster = before.cluster.clone(),
         (false, true) => before.cluster = after.cluster.clone(),
         (false, false) => anyhow::bail!(
             "neither {} nor {} holds a cluster model (a Cluster document)",
-            a.before.display(),
-            a.after.display()
+            before_path.display(),
+            after_path.display()
         ),
         (true, true) => {}
     }
     let resolve = |i: &kakine::policy::Input, path: &Path| {
         kakine::policy::resolve(&i.cluster, &i.objects).with_context(|| path.display().to_string())
     };
-    let (rb, ra) = (resolve(&before, &a.before)?, resolve(&after, &a.after)?);
+    let (rb, ra) = (
+        resolve(&before, &before_path)?,
+        resolve(&after, &after_path)?,
+    );
     let services = if a.ports.is_empty() {
         let mut s = declared_services(&rb);
         s.extend(declared_services(&ra));

@@ -106,6 +106,9 @@ pub(super) fn to_agent(operation: u8, rule_id: u32, meter: u32) -> Action {
 ///   (`01.03` when logged), which answers with RST / ICMP;
 /// - Pass: none (a Pass decides nothing).
 pub(super) fn metric_flows(rule: &ResolvedRule, id: u32) -> Result<Vec<FlowMod>, PipelineError> {
+    if rule.staged {
+        return Ok(vec![]); // counted by its own conj_id flow: it decides nothing
+    }
     let metric = metric_table(rule.direction)?;
     let log = if rule.enable_logging {
         packet_in::OP_LOG
@@ -186,6 +189,21 @@ pub(super) fn rule_actions(
         Direction::Egress => regs::EGRESS_RULE,
         Direction::Ingress => regs::INGRESS_RULE,
     };
+    if rule.staged {
+        // Mark the packet, copy it to the agent when logged, and look the table up again: the
+        // staged rule's flows match only an unmarked packet, so the lookup finds what the
+        // enforced rules decide, as if the staged rule were absent.
+        let mut actions = vec![load(staged_reg(rule.direction), id)];
+        if rule.enable_logging {
+            actions.push(to_agent(
+                packet_in::OP_LOG | packet_in::OP_STAGED,
+                id,
+                meters::LOG,
+            ));
+        }
+        actions.push(Action::Resubmit { table: table.id });
+        return Ok(vec![apply(actions)]);
+    }
     Ok(match rule.action {
         RuleAction::Allow => vec![apply(vec![load(allow_reg, id)]), table.goto(metric)?],
         RuleAction::Drop => vec![
@@ -210,6 +228,14 @@ pub(super) fn rule_actions(
             })?],
         },
     })
+}
+
+/// The register marking a staged rule's hit in `direction`.
+pub(super) fn staged_reg(direction: Direction) -> regs::RegField {
+    match direction {
+        Direction::Egress => regs::EGRESS_STAGED_RULE,
+        Direction::Ingress => regs::INGRESS_STAGED_RULE,
+    }
 }
 
 /// `net` minus every `except` network, as a minimal list of disjoint CIDRs.

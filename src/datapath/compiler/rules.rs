@@ -114,6 +114,9 @@ impl<'a> PolicyCompiler<'a> {
                     for fields in clause {
                         let mut m = vec![ip()];
                         m.extend(fields);
+                        if rule.staged {
+                            m.push(reg_match(staged_reg(rule.direction), 0));
+                        }
                         let key = (table.id, p, Match(m));
                         let entry = self.conj_flows.entry(key).or_insert((id, Vec::new()));
                         entry.1.push(Action::Conjunction {
@@ -144,6 +147,7 @@ impl<'a> PolicyCompiler<'a> {
                 rule: rule.id.clone(),
                 direction: rule.direction,
                 action: rule.action,
+                staged: rule.staged,
                 priority: p,
                 flows: used,
                 dims,
