@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what kakine's demo and tests need on Debian: Open vSwitch (userspace datapath is
-# enough, no kernel module), iproute2, ethtool and ping (the live agent's restart test).
+# enough, no kernel module), iproute2, ethtool and ping (the live agent's restart test), and
+# Debian's headless Chromium (the `kakinectl graph` page is rendered in it by a test).
 # Does nothing when all is present.
 set -euo pipefail
 
@@ -10,6 +11,8 @@ command -v ovs-ofctl >/dev/null 2>&1 || need+=(openvswitch-common)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+command -v chromium >/dev/null 2>&1 || command -v chromium-headless-shell >/dev/null 2>&1 \
+  || need+=(chromium-headless-shell)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo not found: install a Rust toolchain (https://rustup.rs), then re-run" >&2

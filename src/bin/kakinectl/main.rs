@@ -8,6 +8,7 @@ mod analysis;
 mod explain;
 mod lab;
 mod node;
+mod observed;
 mod offline;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,12 @@ enum Cmd {
     /// and after, and the flow delta per node. Exit status 1 when a verdict changes, 0 when
     /// none does, 2 on an error.
     Diff(analysis::DiffArgs),
+    /// The dependency map of observed traffic (conntrack dumps, audit logs) between workloads
+    /// (namespace/app), as Graphviz DOT, a standalone SVG or an HTML page.
+    Graph(observed::GraphArgs),
+    /// The least-privilege ClusterNetworkPolicies that keep exactly the observed connections,
+    /// proven with `diff` against the running set; exit 1 if they would break one.
+    Recommend(observed::RecommendArgs),
     /// Compile a standalone input directory and print the flows (ovs-ofctl syntax), no OVS needed.
     Compile(offline::CompileArgs),
     /// The bridge's installed flows (`ovs-ofctl dump-flows --names` syntax, with counters), each
@@ -122,6 +129,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::Explain(a) => explain::explain(a),
         Cmd::Matrix(a) => analysis::matrix_cmd(a),
         Cmd::Diff(a) => analysis::diff_cmd(a),
+        Cmd::Graph(a) => observed::graph_cmd(a),
+        Cmd::Recommend(a) => observed::recommend_cmd(a),
         Cmd::Compile(a) => offline::compile(a),
         Cmd::Spans(a) => offline::spans(a),
         Cmd::DumpFlows(a) => node::dump_flows(a).await,
