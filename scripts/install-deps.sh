@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what kakine's demo and tests need on Debian: Open vSwitch (userspace datapath is
-# enough, no kernel module), iproute2, ethtool and ping (the live agent's restart test).
+# enough, no kernel module), iproute2, ethtool, ping (the live agent's restart test) and nftables (the multi-node agent's masquerade).
 # Does nothing when all is present.
 set -euo pipefail
 
@@ -10,6 +10,8 @@ command -v ovs-ofctl >/dev/null 2>&1 || need+=(openvswitch-common)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+# The multi-node agent owns a masquerade rule (nftables) in its node.
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo not found: install a Rust toolchain (https://rustup.rs), then re-run" >&2

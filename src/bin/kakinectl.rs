@@ -31,13 +31,18 @@ enum Cmd {
         /// Who answers the probes: `reference` (the policy evaluator), `sim` (the compiled
         /// flows on the in-process FakeSwitch) or `ovs` (the agent programming a sandbox Open
         /// vSwitch with the file's pods as network namespaces; probes answered by
-        /// `ofproto/trace`; needs root).
+        /// `ofproto/trace`; needs root) or `cluster` (a node lab of `--nodes` nodes, each its own
+        /// OVS and kakine-agent, joined by Geneve; needs root).
         #[arg(long, default_value = "reference")]
         engine: kakine::lab::engine::Engine,
-        /// With `--engine ovs`: answer probes with real TCP/UDP/SCTP traffic between the pods'
-        /// namespaces instead of traces.
+        /// With `--engine ovs` or `cluster`: answer probes with real TCP/UDP/SCTP traffic
+        /// between the pods' namespaces instead of traces.
         #[arg(long)]
         traffic: bool,
+        /// With `--engine cluster`: how many nodes (each its own OVS and kakine-agent, joined
+        /// by Geneve); a case's own `node:` fields win.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
+        nodes: u16,
     },
     /// Validate policy files offline as the API server would, reporting every error at once
     /// (docs/standalone.md, "Validating"). Exit status 1 on errors (or on warnings with
@@ -166,6 +171,12 @@ enum Cmd {
         /// Stop what a `--keep` run left behind, then exit.
         #[arg(long)]
         clean: bool,
+    },
+    /// A node lab kept running: several nodes on this machine, each a network namespace with its
+    /// own Open vSwitch and kakine-agent, joined by Geneve, with a scenario's pods (docs/multinode.md).
+    Lab {
+        #[command(subcommand)]
+        cmd: LabCmd,
     },
     /// Write one of Antrea's controller benchmark shapes as a standalone input directory
     /// (`cluster.yaml`, `policies.yaml`): xlarge-small-ns, xlarge-large-ns, xlarge-one-ns,
@@ -311,19 +322,69 @@ fn quiet_on_broken_pipe() {
     }));
 }
 
+/// `kakinectl lab` subcommands.
+#[derive(Subcommand, Debug)]
+enum LabCmd {
+    /// Bring a lab up for a scenario file's cluster and realize one of its steps.
+    Up {
+        /// The scenario file (format: docs/scenarios.md).
+        file: PathBuf,
+        /// Nodes (at least; more if the case names more).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
+        nodes: u16,
+        /// Which step to realize (1-based).
+        #[arg(long, default_value_t = 1)]
+        step: usize,
+        /// Where the lab keeps its OVS, agents' state and logs.
+        #[arg(long, default_value = "run/lab")]
+        dir: PathBuf,
+    },
+    /// Stop and delete the lab kept in `--dir`.
+    Down {
+        /// The lab's directory.
+        #[arg(long, default_value = "run/lab")]
+        dir: PathBuf,
+    },
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     match args.cmd {
+        Cmd::Lab { cmd } => match cmd {
+            LabCmd::Up {
+                file,
+                nodes,
+                step,
+                dir,
+            } => {
+                let out = tokio::task::spawn_blocking(move || {
+                    kakine::lab::lab_cmd::up(&file, nodes.into(), step, &dir)
+                })
+                .await?
+                .map_err(|e| anyhow::anyhow!(e))?;
+                print!("{out}");
+            }
+            LabCmd::Down { dir } => kakine::lab::lab_cmd::down(&dir),
+        },
         Cmd::Test {
             files,
             explain,
             engine,
             traffic,
+            nodes,
         } => {
+            use kakine::lab::engine::{Engine, OvsMode};
+            let mode = if traffic {
+                OvsMode::Traffic
+            } else {
+                OvsMode::Trace
+            };
             let engine = match (engine, traffic) {
-                (kakine::lab::engine::Engine::Ovs(_), true) => {
-                    kakine::lab::engine::Engine::Ovs(kakine::lab::engine::OvsMode::Traffic)
-                }
-                (_, true) => anyhow::bail!("--traffic needs --engine ovs"),
+                (Engine::Ovs(_), _) => Engine::Ovs(mode),
+                (Engine::Cluster { .. }, _) => Engine::Cluster {
+                    nodes: nodes.into(),
+                    mode,
+                },
+                (_, true) => anyhow::bail!("--traffic needs --engine ovs or cluster"),
                 (e, false) => e,
             };
             // The ovs engine drives the agent on its own runtime: run the files off this one.

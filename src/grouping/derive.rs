@@ -16,7 +16,7 @@ use super::translate::{InternalPeers, InternalPolicy, InternalRule};
 use crate::policy::model::{Cluster, Pod};
 use crate::policy::resolve::order;
 use crate::policy::resolved::{
-    Direction, Isolation, Peers, PodInfo, PodKey, PodSet, ResolvedPolicies, ResolvedRule,
+    Direction, Isolation, NodeInfo, Peers, PodInfo, PodKey, PodSet, ResolvedPolicies, ResolvedRule,
 };
 
 /// Member sets built once per derivation.
@@ -156,6 +156,7 @@ pub fn pod_info(pod: &Pod, node_ip: Option<std::net::Ipv4Addr>) -> PodInfo {
 /// order `kakinectl compile` numbers ports in), else in the index's order. No lint warnings.
 pub fn resolved(g: &Grouping, cluster: Option<&Cluster>) -> ResolvedPolicies {
     let (mut out, _) = derive(g, None);
+    out.nodes = node_infos(g);
     out.pods = match cluster {
         Some(c) => c.pods.iter().map(|p| pod_info(p, node_ip(g, p))).collect(),
         None => g
@@ -173,6 +174,7 @@ pub fn resolved(g: &Grouping, cluster: Option<&Cluster>) -> ResolvedPolicies {
 /// standalone model may leave `node` out).
 pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
     let (mut out, spanning) = derive(g, Some(node));
+    out.nodes = node_infos(g);
     let mut needed: BTreeSet<PodId> = g
         .index
         .pods()
@@ -196,6 +198,20 @@ pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
 /// (local everywhere).
 pub fn on_node(pod_node: Option<&str>, node: &str) -> bool {
     pod_node.is_none_or(|n| n == node)
+}
+
+/// Every node of the model, in name order (a view needs them all: every node's pod CIDRs
+/// are routes).
+fn node_infos(g: &Grouping) -> Vec<NodeInfo> {
+    g.nodes
+        .values()
+        .map(|n| NodeInfo {
+            name: n.name.clone(),
+            ip: n.ip,
+            pod_cidrs: n.all_pod_cidrs(),
+            gateway_ip: n.gateway_ip,
+        })
+        .collect()
 }
 
 /// The IP of the node a pod runs on, when the model gives both.

@@ -28,6 +28,14 @@ pub enum Engine {
     Sim,
     /// The agent programming a sandbox Open vSwitch, pods as network namespaces.
     Ovs(OvsMode),
+    /// A node lab: `nodes` nodes, each its own OVS and agent, joined by Geneve
+    /// ([`crate::lab::cluster_engine`]).
+    Cluster {
+        /// How many nodes (at least; more if the case names more).
+        nodes: usize,
+        /// Traces or real traffic.
+        mode: OvsMode,
+    },
 }
 
 /// How the `ovs` engine answers a probe.
@@ -46,8 +54,12 @@ impl std::str::FromStr for Engine {
             "reference" => Ok(Engine::Reference),
             "sim" => Ok(Engine::Sim),
             "ovs" => Ok(Engine::Ovs(OvsMode::Trace)),
+            "cluster" => Ok(Engine::Cluster {
+                nodes: 3,
+                mode: OvsMode::Trace,
+            }),
             other => Err(format!(
-                "unknown engine {other:?} (expected reference, sim or ovs)"
+                "unknown engine {other:?} (expected reference, sim, ovs or cluster)"
             )),
         }
     }
@@ -60,16 +72,46 @@ pub enum Backend {
     InProcess(Engine),
     /// A sandbox OVS with the file's pods.
     Ovs(Box<OvsEngine>),
+    /// A node lab with the file's pods spread over its nodes.
+    Cluster(Box<crate::lab::cluster_engine::ClusterEngine>),
 }
 
 impl Backend {
     /// Prepares `engine` for the scenario file whose world is `cluster` (for `ovs`: starts the
     /// sandbox and makes the pods).
     pub fn start(engine: Engine, cluster: &Cluster) -> Result<Self, String> {
+        Self::start_with(engine, cluster, &[])
+    }
+
+    /// [`Backend::start`], with the destinations outside the cluster the probes use and their
+    /// TCP ports (the `cluster` engine's outside host answers on them).
+    pub fn start_with(
+        engine: Engine,
+        cluster: &Cluster,
+        external: &[(std::net::Ipv4Addr, u16)],
+    ) -> Result<Self, String> {
         Ok(match engine {
             Engine::Ovs(mode) => Backend::Ovs(Box::new(OvsEngine::start(cluster, mode)?)),
+            Engine::Cluster { nodes, mode } => Backend::Cluster(Box::new(
+                crate::lab::cluster_engine::ClusterEngine::start(cluster, nodes, mode, external)?,
+            )),
             other => Backend::InProcess(other),
         })
+    }
+
+    /// Loads one step: its cluster (label overrides applied), its objects as written, and
+    /// their resolution (the `cluster` engine feeds the agents the objects; the others the
+    /// resolution).
+    pub fn load_step<'a>(
+        &'a mut self,
+        cluster: &Cluster,
+        resources: &[serde_json::Value],
+        policies: &'a ResolvedPolicies,
+    ) -> Result<Oracle<'a>, String> {
+        match self {
+            Backend::Cluster(c) => Ok(Oracle::Cluster(c.load(cluster, resources)?)),
+            other => other.load(policies),
+        }
     }
 
     /// Loads one step's policies (for `ovs`: one agent realization, one bundle).
@@ -77,6 +119,9 @@ impl Backend {
         match self {
             Backend::InProcess(engine) => Oracle::new(*engine, policies),
             Backend::Ovs(ovs) => Ok(Oracle::Ovs(ovs.load(policies)?)),
+            Backend::Cluster(_) => {
+                Err("the cluster engine loads a step's objects (load_step)".into())
+            }
         }
     }
 }
@@ -89,6 +134,8 @@ pub enum Oracle<'a> {
     Sim(Box<SimEngine>),
     /// The policies realized by the agent on a sandbox OVS.
     Ovs(OvsStep<'a>),
+    /// The step realized by every node's agent of a node lab.
+    Cluster(crate::lab::cluster_engine::ClusterStep<'a>),
 }
 
 impl<'a> Oracle<'a> {
@@ -98,8 +145,8 @@ impl<'a> Oracle<'a> {
         Ok(match engine {
             Engine::Reference => Oracle::Reference(policies),
             Engine::Sim => Oracle::Sim(Box::new(SimEngine::new(policies)?)),
-            Engine::Ovs(_) => {
-                return Err("the ovs engine runs in a Backend (sandbox OVS and pods)".into())
+            Engine::Ovs(_) | Engine::Cluster { .. } => {
+                return Err("the ovs and cluster engines run in a Backend (OVS and pods)".into())
             }
         })
     }
@@ -110,6 +157,10 @@ impl<'a> Oracle<'a> {
             Oracle::Reference(p) => Ok(evaluate(p, probe)),
             Oracle::Sim(s) => s.decide(probe),
             Oracle::Ovs(o) => o.decide(probe),
+            Oracle::Cluster(c) => c
+                .decide_all(std::slice::from_ref(probe))
+                .pop()
+                .unwrap_or_else(|| Err("no decision".into())),
         }
     }
 
@@ -117,6 +168,7 @@ impl<'a> Oracle<'a> {
     pub fn decide_all(&mut self, probes: &[Probe]) -> Vec<Result<Decision, String>> {
         match self {
             Oracle::Ovs(o) => o.decide_all(probes),
+            Oracle::Cluster(c) => c.decide_all(probes),
             _ => probes.iter().map(|p| self.decide(p)).collect(),
         }
     }
@@ -126,6 +178,7 @@ impl<'a> Oracle<'a> {
     pub fn notes(&self) -> Vec<String> {
         match self {
             Oracle::Ovs(o) => o.notes(),
+            Oracle::Cluster(c) => c.notes(),
             _ => Vec::new(),
         }
     }

@@ -2,8 +2,11 @@
 //! namespaces, real-traffic probes and soak connections, the demo, Antrea's benchmark shapes, and the scenario runner with
 //! its three engines (reference evaluator, in-process FakeSwitch, real OVS).
 
+pub mod cluster_engine;
 pub mod demo;
 pub mod engine;
+pub mod lab_cmd;
+pub mod nodes;
 pub mod ovs_engine;
 pub mod pods;
 pub mod probe;
