@@ -181,10 +181,37 @@ pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
         .filter(|(_, e)| on_node(e.pod.node.as_deref(), node))
         .map(|(id, _)| id)
         .collect();
+    let mut named_egress: BTreeSet<&str> = BTreeSet::new();
     for p in spanning {
         for a in address_groups(p) {
             needed.extend(g.index.members(a));
         }
+        // An egress rule to any peer on a named port resolves the name on every pod that
+        // declares it, wherever it runs (Antrea gives such a rule an address group of all
+        // pods for the same reason).
+        for r in p.rules.iter().filter(|r| {
+            r.direction == crate::policy::resolved::Direction::Egress
+                && matches!(r.peers, InternalPeers::Any)
+        }) {
+            for svc in r.services.iter().flatten() {
+                if let crate::policy::resolved::PortMatch::Named(n) = &svc.port {
+                    named_egress.insert(n.as_str());
+                }
+            }
+        }
+    }
+    if !named_egress.is_empty() {
+        needed.extend(g.index.pods().filter_map(|(id, e)| {
+            e.pod
+                .ports
+                .iter()
+                .any(|port| {
+                    port.name
+                        .as_deref()
+                        .is_some_and(|n| named_egress.contains(n))
+                })
+                .then_some(id)
+        }));
     }
     out.pods = needed
         .into_iter()

@@ -189,6 +189,26 @@ pub struct SimEngine {
     switch: FakeSwitch,
     pods: BTreeMap<PodKey, LocalPod>,
     rules: Vec<CompiledRule>,
+    /// The gateway port: where a packet for anything but a pod goes (the host, the outside).
+    gateway_ofport: u32,
+}
+
+/// The one node of the `sim` engine: every pod local, and a gateway (and an idle tunnel) so
+/// that destinations outside the cluster are routed to the host, as on a real node.
+fn sim_network(local: &[LocalPod]) -> crate::datapath::network::NodeNetwork {
+    use crate::datapath::network::{Gateway, NodeNetwork};
+    let next = local.iter().map(|p| p.ofport).max().unwrap_or(0) + 1;
+    NodeNetwork {
+        node: "sim".into(),
+        node_ip: std::net::Ipv4Addr::new(169, 254, 0, 2),
+        pod_cidrs: Vec::new(),
+        gateway: Gateway {
+            ip: std::net::Ipv4Addr::new(169, 254, 0, 1),
+            ofport: next,
+        },
+        tunnel_ofport: next + 1,
+        remotes: Vec::new(),
+    }
 }
 
 impl SimEngine {
@@ -196,7 +216,9 @@ impl SimEngine {
     /// FLOW_MOD bytes the agent would send to OVS, so the codec is part of what is checked.
     pub fn new(policies: &ResolvedPolicies) -> Result<Self, String> {
         let local = compiler::offline_pods(policies);
-        let compiled = compiler::compile(policies, &local, 1).map_err(|e| e.to_string())?;
+        let net = sim_network(&local);
+        let compiled = compiler::compile_node(policies, &local, Some(&net), 1, None)
+            .map_err(|e| e.to_string())?;
         let mut bytes = Vec::new();
         for (xid, f) in compiled.flows.iter().enumerate() {
             openflow::Message::FlowMod(f.clone()).emit(xid as u32, &mut bytes);
@@ -209,6 +231,7 @@ impl SimEngine {
             switch,
             pods: local.into_iter().map(|p| (p.key.clone(), p)).collect(),
             rules: compiled.rules,
+            gateway_ofport: net.gateway.ofport,
         })
     }
 
@@ -218,11 +241,26 @@ impl SimEngine {
             .pods
             .get(&probe.from)
             .ok_or_else(|| format!("no pod {}", probe.from))?;
+        // A destination that is no pod is outside the cluster: routed to the gateway.
+        let outside;
         let to = match &probe.to {
-            Destination::Pod(k) => self.pods.get(k),
-            Destination::Ip(ip) => self.pods.values().find(|p| p.ip == *ip),
-        }
-        .ok_or_else(|| format!("destination {} is not a pod of this node", probe.to))?;
+            Destination::Pod(k) => self.pods.get(k).ok_or_else(|| format!("no pod {k}"))?,
+            Destination::Ip(ip) => match self.pods.values().find(|p| p.ip == *ip) {
+                Some(p) => p,
+                None => {
+                    outside = LocalPod {
+                        key: PodKey {
+                            namespace: String::new(),
+                            name: ip.to_string(),
+                        },
+                        ip: *ip,
+                        mac: crate::datapath::network::GATEWAY_MAC,
+                        ofport: self.gateway_ofport,
+                    };
+                    &outside
+                }
+            },
+        };
         // Each probe is a new connection: no conntrack state from earlier probes. A probe that
         // does not fix its source port uses 0, which no realistic sourcePort range covers (the
         // evaluator lets such a probe match no source-port rule).

@@ -30,7 +30,7 @@ pub fn up(path: &Path, nodes: usize, step: usize, dir: &Path) -> Result<String, 
         &scenario.cluster,
         nodes,
         OvsMode::Traffic,
-        &[],
+        &crate::lab::scenario::external(&scenario),
         dir.clone(),
         PREFIX.to_string(),
     )?;

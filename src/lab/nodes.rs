@@ -168,6 +168,8 @@ impl NodeLab {
             ],
         )?;
         ip_in(&out, &["link", "set", "out0", "up"])?;
+        // Full checksums: the nodes' userspace conntrack marks partial ones invalid.
+        exec_in(&out, &["ethtool", "-K", "out0", "tx", "off"])?;
         for a in &spec.outside_addrs {
             ip_in(&out, &["addr", "add", &format!("{a}/32"), "dev", "lo"])?;
         }

@@ -225,7 +225,7 @@ pub fn run_files_until(
 }
 
 /// The probes' destinations outside the cluster (`to_ip` of no pod), with their ports.
-fn external(scenario: &Scenario) -> Vec<(Ipv4Addr, u16)> {
+pub(crate) fn external(scenario: &Scenario) -> Vec<(Ipv4Addr, u16)> {
     let mut out = Vec::new();
     for step in &scenario.steps {
         for p in &step.probes {
