@@ -39,6 +39,12 @@ test-ovs: check-root deps
 	$(CARGO) test --test scenarios_ovs -- --test-threads=2
 	OVS_DIFFERENTIAL_CASES=$${OVS_DIFFERENTIAL_CASES:-100} $(CARGO) test --test differential real_ovs -- --nocapture
 
+## The whole scenario corpus across a 3-node lab with real traffic (make test runs a sample).
+.PHONY: test-cluster
+test-cluster: check-root deps
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --test cluster -- --include-ignored --test-threads=1 --nocapture
+
 ## The differential property test with many more random cases than `make test` runs.
 proptest:
 	PROPTEST_CASES=$${PROPTEST_CASES:-20000} $(CARGO) test --test differential -- --nocapture

@@ -246,7 +246,6 @@ impl ClusterEngine {
         };
         let mut lab = NodeLab::start(spec).map_err(|e| e.to_string())?;
         let kakinectl = crate::lab::ovs_engine::kakinectl_binary();
-        let agent = kakinectl.with_file_name("kakine-agent");
         let input = dir.join("input");
         std::fs::create_dir_all(&input).map_err(|e| e.to_string())?;
         let node_index = |name: &str| {
@@ -312,6 +311,7 @@ impl ClusterEngine {
             fallbacks: BTreeMap::new(),
         };
         engine.write_input(&engine.placement.cluster.clone(), &[])?;
+        let agent = engine.agent_binary();
         engine
             .lab
             .start_agents(&agent, &engine.input)
@@ -328,6 +328,26 @@ impl ClusterEngine {
     /// Where the pods run and how the nodes are addressed.
     pub fn placement(&self) -> &Placement {
         &self.placement
+    }
+
+    /// The lab, to crash and restart its parts (restart tests).
+    pub fn lab_mut(&mut self) -> &mut NodeLab {
+        &mut self.lab
+    }
+
+    /// The input directory every agent follows.
+    pub fn input(&self) -> &std::path::Path {
+        &self.input
+    }
+
+    /// The `kakine-agent` binary the lab runs.
+    pub fn agent_binary(&self) -> PathBuf {
+        self.kakinectl.with_file_name("kakine-agent")
+    }
+
+    /// The `kakinectl` binary the lab runs in pods.
+    pub fn kakinectl(&self) -> &std::path::Path {
+        &self.kakinectl
     }
 
     /// Leaves the lab running after drop (`kakinectl lab up`).
