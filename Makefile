@@ -65,6 +65,13 @@ bench-grouping:
 bench-agent: check-root deps
 	$(CARGO) bench --bench agent
 
+## Node-lab benchmarks (policy change until committed on 3 and 10 nodes; cross-node TCP
+## throughput and latency vs plain forwarding); figures in docs/benchmarks.md. Needs root.
+.PHONY: bench-cluster
+bench-cluster: check-root deps
+	$(CARGO) build --workspace --bins
+	$(CARGO) bench --bench cluster
+
 ## Regenerate the OpenFlow and pipeline golden files from OVS's own encoder.
 golden:
 	bash openflow/scripts/gen-golden.sh

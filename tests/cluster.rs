@@ -86,16 +86,7 @@ fn policy() -> Vec<serde_json::Value> {
 }
 
 fn in_pod(engine: &ClusterEngine, pod: &str, program: &str) -> Command {
-    let ns = &engine
-        .lab()
-        .pods
-        .iter()
-        .find(|p| p.info.key.name == pod)
-        .expect("pod made")
-        .netns;
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, program]);
-    c
+    engine.lab().pod_command(pod, program)
 }
 
 fn wait_log(path: &Path, what: &str, n: usize) {

@@ -39,10 +39,11 @@ enum Cmd {
         /// between the pods' namespaces instead of traces.
         #[arg(long)]
         traffic: bool,
-        /// With `--engine cluster`: how many nodes (each its own OVS and kakine-agent, joined
-        /// by Geneve); a case's own `node:` fields win.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
-        nodes: u16,
+        /// How many nodes: with `--engine cluster` (default 3) each its own OVS and
+        /// kakine-agent, joined by Geneve; with `--engine sim` each node's flows on its own
+        /// FakeSwitch, joined by the tunnel. A case's own `node:` fields win.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=16))]
+        nodes: Option<u16>,
     },
     /// Validate policy files offline as the API server would, reporting every error at once
     /// (docs/standalone.md, "Validating"). Exit status 1 on errors (or on warnings with
@@ -381,8 +382,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let engine = match (engine, traffic) {
                 (Engine::Ovs(_), _) => Engine::Ovs(mode),
                 (Engine::Cluster { .. }, _) => Engine::Cluster {
-                    nodes: nodes.into(),
+                    nodes: nodes.unwrap_or(3).into(),
                     mode,
+                },
+                (Engine::Sim, false) if nodes.is_some() => Engine::SimCluster {
+                    nodes: nodes.unwrap_or(1).into(),
                 },
                 (_, true) => anyhow::bail!("--traffic needs --engine ovs or cluster"),
                 (e, false) => e,

@@ -25,7 +25,7 @@ use ipnet::Ipv4Net;
 use crate::agent::state::read_agent_state;
 use crate::datapath::compiler::CompiledRule;
 use crate::datapath::network::{GATEWAY_MAC, GATEWAY_PORT, TUNNEL_PORT};
-use crate::lab::engine::{decision_from_hits, Hit, OvsMode};
+use crate::lab::engine::{decision_from_hits, rule_on_destination, Hit, OvsMode};
 use crate::lab::nodes::{LabSpec, NodeLab, NodeSpec, BRIDGE};
 use crate::lab::probe::{Outcome, Transport};
 use crate::policy::model::Node;
@@ -404,20 +404,7 @@ impl ClusterEngine {
         cluster: &Cluster,
         resources: &[serde_json::Value],
     ) -> Result<ClusterStep<'_>, String> {
-        let mut placed = self.placement.cluster.clone();
-        // Labels may change per step; where pods run and their addresses do not.
-        for p in placed.pods.iter_mut() {
-            if let Some(q) = cluster
-                .pods
-                .iter()
-                .find(|q| q.namespace == p.namespace && q.name == p.name)
-            {
-                p.labels = q.labels.clone();
-            }
-        }
-        placed.namespaces = cluster.namespaces.clone();
-        self.write_input(&placed, resources)?;
-        self.wait()?;
+        self.apply(cluster, resources)?;
         let mut nodes = Vec::new();
         for n in &self.lab.nodes {
             nodes.push(read_node_ports(n)?);
@@ -435,6 +422,33 @@ impl ClusterEngine {
         })
     }
 
+    /// Writes one step's input and waits until every node's agent has committed it; returns
+    /// how long that took (the file written to the last node's commit, 2 ms resolution).
+    ///
+    /// Errors: a node did not realize it in time (with its agent log's tail).
+    pub fn apply(
+        &mut self,
+        cluster: &Cluster,
+        resources: &[serde_json::Value],
+    ) -> Result<Duration, String> {
+        let t = std::time::Instant::now();
+        let mut placed = self.placement.cluster.clone();
+        // Labels may change per step; where pods run and their addresses do not.
+        for p in placed.pods.iter_mut() {
+            if let Some(q) = cluster
+                .pods
+                .iter()
+                .find(|q| q.namespace == p.namespace && q.name == p.name)
+            {
+                p.labels = q.labels.clone();
+            }
+        }
+        placed.namespaces = cluster.namespaces.clone();
+        self.write_input(&placed, resources)?;
+        self.wait()?;
+        Ok(t.elapsed())
+    }
+
     /// The engine's fallbacks so far (probes answered by a trace in traffic mode).
     pub fn notes(&self) -> Vec<String> {
         self.fallbacks
@@ -445,26 +459,7 @@ impl ClusterEngine {
 }
 
 fn read_node_ports(n: &crate::lab::nodes::LabNode) -> Result<NodePorts, String> {
-    let out = n
-        .ovs
-        .vsctl(&[
-            "--format=csv",
-            "--no-headings",
-            "--columns=name,ofport",
-            "list",
-            "Interface",
-        ])
-        .map_err(|e| e.to_string())?;
-    let mut ofport = BTreeMap::new();
-    for line in out.lines() {
-        if let Some((name, port)) = line.split_once(',') {
-            if let Ok(p) = port.trim().parse::<i64>() {
-                if p > 0 {
-                    ofport.insert(name.trim_matches('"').to_string(), p as u32);
-                }
-            }
-        }
-    }
+    let ofport = n.interface_ofports().map_err(|e| e.to_string())?;
     let show = n.ovs.appctl(&["dpif/show"]).map_err(|e| e.to_string())?;
     let mut dp = BTreeMap::new();
     let mut in_bridge = false;
@@ -673,8 +668,8 @@ impl ClusterStep<'_> {
                 let tun = *dports.ofport.get(TUNNEL_PORT).ok_or("no tunnel port")?;
                 let flow = format!("in_port={tun},tun_src={src_node_ip},tun_dst={node_ip},{l4},dl_src={gw},dl_dst={gw},nw_src={nw_src},nw_dst={dst_ip}");
                 let (hop2, hits2, actions2) = self.trace_on(dst_node, &flow)?;
-                hits.extend(hits2);
-                rules.extend(dports.rules.iter().cloned());
+                hits.extend(hits2.into_iter().map(Hit::on_destination));
+                rules.extend(dports.rules.iter().map(rule_on_destination));
                 reason.push_str(&format!(
                     "; {}: {actions2}",
                     self.engine.lab.nodes[dst_node].spec.name
@@ -749,7 +744,6 @@ impl ClusterStep<'_> {
             futures::stream::iter(wire.iter().map(|&(i, t, ip)| {
                 let p = &probes[i];
                 engine.lab.probe(
-                    &engine.kakinectl,
                     &p.from,
                     ip,
                     t,

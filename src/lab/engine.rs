@@ -26,6 +26,12 @@ pub enum Engine {
     Reference,
     /// The compiled flows on the FakeSwitch.
     Sim,
+    /// The compiled flows of each node on its own FakeSwitch, joined by the tunnel
+    /// ([`crate::lab::sim_cluster`]).
+    SimCluster {
+        /// How many nodes (at least; more if the case names more).
+        nodes: usize,
+    },
     /// The agent programming a sandbox Open vSwitch, pods as network namespaces.
     Ovs(OvsMode),
     /// A node lab: `nodes` nodes, each its own OVS and agent, joined by Geneve
@@ -110,6 +116,9 @@ impl Backend {
     ) -> Result<Oracle<'a>, String> {
         match self {
             Backend::Cluster(c) => Ok(Oracle::Cluster(c.load(cluster, resources)?)),
+            Backend::InProcess(Engine::SimCluster { nodes }) => Ok(Oracle::SimCluster(Box::new(
+                crate::lab::sim_cluster::SimCluster::new(cluster, *nodes, policies)?,
+            ))),
             other => other.load(policies),
         }
     }
@@ -132,6 +141,8 @@ pub enum Oracle<'a> {
     Reference(&'a ResolvedPolicies),
     /// The compiled pipeline on a FakeSwitch.
     Sim(Box<SimEngine>),
+    /// Each node's compiled pipeline on its own FakeSwitch.
+    SimCluster(Box<crate::lab::sim_cluster::SimCluster>),
     /// The policies realized by the agent on a sandbox OVS.
     Ovs(OvsStep<'a>),
     /// The step realized by every node's agent of a node lab.
@@ -145,8 +156,8 @@ impl<'a> Oracle<'a> {
         Ok(match engine {
             Engine::Reference => Oracle::Reference(policies),
             Engine::Sim => Oracle::Sim(Box::new(SimEngine::new(policies)?)),
-            Engine::Ovs(_) | Engine::Cluster { .. } => {
-                return Err("the ovs and cluster engines run in a Backend (OVS and pods)".into())
+            Engine::Ovs(_) | Engine::Cluster { .. } | Engine::SimCluster { .. } => {
+                return Err("this engine runs in a Backend (load_step)".into())
             }
         })
     }
@@ -156,6 +167,7 @@ impl<'a> Oracle<'a> {
         match self {
             Oracle::Reference(p) => Ok(evaluate(p, probe)),
             Oracle::Sim(s) => s.decide(probe),
+            Oracle::SimCluster(s) => s.decide(probe),
             Oracle::Ovs(o) => o.decide(probe),
             Oracle::Cluster(c) => c
                 .decide_all(std::slice::from_ref(probe))
@@ -219,14 +231,7 @@ impl SimEngine {
         let net = sim_network(&local);
         let compiled = compiler::compile_node(policies, &local, Some(&net), 1, None)
             .map_err(|e| e.to_string())?;
-        let mut bytes = Vec::new();
-        for (xid, f) in compiled.flows.iter().enumerate() {
-            openflow::Message::FlowMod(f.clone()).emit(xid as u32, &mut bytes);
-        }
-        let mut switch = FakeSwitch::new();
-        switch
-            .apply_message(&bytes)
-            .map_err(|e| format!("FakeSwitch refused the flows: {e}"))?;
+        let switch = load_switch(&compiled.flows)?;
         Ok(SimEngine {
             switch,
             pods: local.into_iter().map(|p| (p.key.clone(), p)).collect(),
@@ -308,15 +313,7 @@ impl SimEngine {
             }
         };
         let trace = self.switch.trace(&pkt).map_err(|e| e.to_string())?;
-        let hits: Vec<Hit> = trace
-            .steps
-            .iter()
-            .filter(|step| step.priority.is_some())
-            .map(|step| Hit {
-                cookie: step.cookie,
-                conj: step.conj_id.is_some(),
-            })
-            .collect();
+        let hits = hits_of(&trace);
         // A reject is what the flows say: the packet ends at the controller with a Reject
         // packet-in.
         let to_agent = trace.verdict.outputs == [OutPort::Controller]
@@ -332,6 +329,63 @@ impl SimEngine {
             to_agent,
             format!("FakeSwitch: {}", trace.verdict),
         ))
+    }
+}
+
+/// The flows a FakeSwitch trace matched, as hits.
+pub(crate) fn hits_of(trace: &openflow::sim::Trace) -> Vec<Hit> {
+    trace
+        .steps
+        .iter()
+        .filter(|step| step.priority.is_some())
+        .map(|step| Hit {
+            cookie: step.cookie,
+            conj: step.conj_id.is_some(),
+        })
+        .collect()
+}
+
+/// A FakeSwitch with `flows` installed — as the encoded FLOW_MOD bytes the agent would send to
+/// OVS, so the codec is part of what is checked.
+///
+/// Errors: the switch refused a flow.
+pub(crate) fn load_switch(flows: &[openflow::flow::FlowMod]) -> Result<FakeSwitch, String> {
+    let mut bytes = Vec::new();
+    for (xid, f) in flows.iter().enumerate() {
+        openflow::Message::FlowMod(f.clone()).emit(xid as u32, &mut bytes);
+    }
+    let mut switch = FakeSwitch::new();
+    switch
+        .apply_message(&bytes)
+        .map_err(|e| format!("FakeSwitch refused the flows: {e}"))?;
+    Ok(switch)
+}
+
+/// Rule ids are per node: in a decision over two nodes, the destination node's rule ids are
+/// moved up by this much ([`Hit::on_destination`], [`rule_on_destination`]).
+pub(crate) const DESTINATION_IDS: u32 = 0x8000_0000;
+
+impl Hit {
+    /// The hit with its policy rule id moved into the destination node's range.
+    pub(crate) fn on_destination(self) -> Hit {
+        let (round, category, object) = cookie::split(self.cookie);
+        let object = if category == cookie::POLICY {
+            object | DESTINATION_IDS
+        } else {
+            object
+        };
+        Hit {
+            cookie: cookie::make(round, category, object),
+            conj: self.conj,
+        }
+    }
+}
+
+/// A destination node's rule with its id moved as [`Hit::on_destination`] moves hits.
+pub(crate) fn rule_on_destination(r: &CompiledRule) -> CompiledRule {
+    CompiledRule {
+        id: r.id | DESTINATION_IDS,
+        ..r.clone()
     }
 }
 

@@ -14,5 +14,6 @@ pub mod sandbox;
 pub mod scenario;
 pub mod shapes;
 pub mod shapes_yaml;
+pub mod sim_cluster;
 pub mod soak;
 pub mod unixctl;

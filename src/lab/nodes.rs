@@ -82,6 +82,30 @@ impl LabNode {
     pub fn agent_log(&self) -> PathBuf {
         self.dir.join("agent.log")
     }
+    /// Interface name -> OpenFlow port of every interface of the node's OVS
+    /// (`ovs-vsctl list Interface`).
+    ///
+    /// Errors: `ovs-vsctl` failed.
+    pub fn interface_ofports(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, u32>, SandboxError> {
+        let out = self.ovs.vsctl(&[
+            "--format=csv",
+            "--no-headings",
+            "--columns=name,ofport",
+            "list",
+            "Interface",
+        ])?;
+        Ok(out
+            .lines()
+            .filter_map(|line| {
+                let (name, port) = line.split_once(',')?;
+                let p: i64 = port.trim().parse().ok()?;
+                (p > 0).then(|| (name.trim_matches('"').to_string(), p as u32))
+            })
+            .collect())
+    }
+
     /// A command run inside the node's namespace.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("ip");
@@ -472,6 +496,21 @@ impl NodeLab {
         Ok(child)
     }
 
+    /// A command run inside the namespace of the pod named `name` (any namespace; the node's
+    /// for a host-network pod).
+    ///
+    /// Panics: no pod of that name (a test's typo).
+    pub fn pod_command(&self, name: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let pod = self
+            .pods
+            .iter()
+            .find(|p| p.info.key.name == name)
+            .unwrap_or_else(|| panic!("no pod named {name} in the lab"));
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &pod.netns]).arg(program);
+        c
+    }
+
     /// The pod `key`, if the lab made it.
     pub fn pod(&self, key: &PodKey) -> Option<&LabPod> {
         self.pods.iter().find(|p| &p.info.key == key)
@@ -481,7 +520,6 @@ impl NodeLab {
     /// `None`: the probe could not run.
     pub async fn probe(
         &self,
-        kakinectl: &Path,
         from: &PodKey,
         ip: Ipv4Addr,
         transport: Transport,
@@ -497,7 +535,7 @@ impl NodeLab {
         };
         let status = tokio::process::Command::new("ip")
             .args(["netns", "exec", &pod.netns])
-            .arg(kakinectl)
+            .arg(crate::lab::ovs_engine::kakinectl_binary())
             .args(["probe", "connect", &ip.to_string(), &port.to_string()])
             .args(["--protocol", protocol])
             .args(["--source-port", &source_port.to_string()])
@@ -541,7 +579,7 @@ impl NodeLab {
                 }
                 return Err(msg);
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 
