@@ -39,6 +39,12 @@ test-ovs: check-root deps
 	$(CARGO) test --test scenarios_ovs -- --test-threads=2
 	OVS_DIFFERENTIAL_CASES=$${OVS_DIFFERENTIAL_CASES:-100} $(CARGO) test --test differential real_ovs -- --nocapture
 
+## The whole scenario corpus across a 3-node lab with real traffic (make test runs a sample).
+.PHONY: test-cluster
+test-cluster: check-root deps
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --test cluster -- --include-ignored --test-threads=1 --nocapture
+
 ## The differential property test with many more random cases than `make test` runs.
 proptest:
 	PROPTEST_CASES=$${PROPTEST_CASES:-20000} $(CARGO) test --test differential -- --nocapture
@@ -58,6 +64,13 @@ bench-grouping:
 .PHONY: bench-agent
 bench-agent: check-root deps
 	$(CARGO) bench --bench agent
+
+## Node-lab benchmarks (policy change until committed on 3 and 10 nodes; cross-node TCP
+## throughput and latency vs plain forwarding); figures in docs/benchmarks.md. Needs root.
+.PHONY: bench-cluster
+bench-cluster: check-root deps
+	$(CARGO) build --workspace --bins
+	$(CARGO) bench --bench cluster
 
 ## Regenerate the OpenFlow and pipeline golden files from OVS's own encoder.
 golden:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what kakine's demo and tests need on Debian: Open vSwitch (userspace datapath is
-# enough, no kernel module), iproute2, ethtool and ping (the live agent's restart test), and
-# Debian's headless Chromium (the `kakinectl graph` page is rendered in it by a test).
+# enough, no kernel module), iproute2, ethtool, ping (the live agent's restart test), nftables (the
+# multi-node agent's masquerade) and Debian's headless Chromium (the `kakinectl graph` page is
+# rendered in it by a test).
 # Does nothing when all is present.
 set -euo pipefail
 
@@ -11,6 +12,8 @@ command -v ovs-ofctl >/dev/null 2>&1 || need+=(openvswitch-common)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+# The multi-node agent owns a masquerade rule (nftables) in its node.
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v chromium >/dev/null 2>&1 || command -v chromium-headless-shell >/dev/null 2>&1 \
   || need+=(chromium-headless-shell)
 

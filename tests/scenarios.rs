@@ -176,6 +176,21 @@ fn every_own_scenario_passes_on_the_compiled_flows_in_the_fake_switch() {
     );
 }
 
+/// Every scenario, ours and the public suites', with the pods spread over three nodes, each
+/// node's flows on its own FakeSwitch: a probe between nodes leaves the source node through the
+/// tunnel (its `tun_dst` names the destination node) and enters the destination node from it.
+#[test]
+fn every_scenario_passes_across_three_nodes_on_the_fake_switches() {
+    let mut files = own_files();
+    files.extend(case_files());
+    let mut out = Vec::new();
+    let sim = run_files_with(&files, &mut out, false, Engine::SimCluster { nodes: 3 })
+        .expect("writing to a Vec");
+    let report = String::from_utf8(out).expect("UTF-8 report");
+    assert_eq!(sim.failed, 0, "{report}");
+    assert_eq!(sim.passed + sim.unsupported.len(), files.len(), "{report}");
+}
+
 /// The policy flows compiled for every step of our own scenarios (ICMP type/code, tp_src
 /// covers, node IPs, admin tiers in their tables) are accepted by Open vSwitch's own encoder
 /// and encode to exactly its bytes.

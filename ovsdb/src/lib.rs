@@ -59,4 +59,4 @@ pub use operation::{
     Condition, Function, Mutation, Mutator, OpResult, Operation, Transaction, WaitUntil,
 };
 pub use transport::Target;
-pub use vswitch::{BridgeConfig, PortInfo};
+pub use vswitch::{BridgeConfig, InterfaceSpec, PortInfo};

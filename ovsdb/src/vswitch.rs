@@ -33,6 +33,36 @@ pub struct BridgeConfig {
     pub external_ids: BTreeMap<String, String>,
 }
 
+/// What [`Client::ensure_port_with`] sets on a port's interface beyond its name
+/// (`ovs-vsctl set Interface NAME type=… options:…=… mac=… mtu_request=…`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InterfaceSpec {
+    /// `Interface.type`: `""` (a system device), `"internal"`, `"geneve"`, ...
+    pub iface_type: String,
+    /// `Interface.options`, e.g. `remote_ip=flow`, `key=flow` for a flow-based tunnel.
+    pub options: BTreeMap<String, String>,
+    /// `Interface.mac`: the MAC of an internal interface (`aa:bb:cc:dd:ee:ff`).
+    pub mac: Option<String>,
+    /// `Interface.mtu_request`, bytes.
+    pub mtu_request: Option<i64>,
+}
+
+impl InterfaceSpec {
+    fn columns(&self) -> Vec<(&'static str, Value)> {
+        let mut c = vec![
+            ("type", Value::from(self.iface_type.as_str())),
+            ("options", string_map(&self.options)),
+        ];
+        if let Some(mac) = &self.mac {
+            c.push(("mac", Value::from(mac.as_str())));
+        }
+        if let Some(mtu) = self.mtu_request {
+            c.push(("mtu_request", Value::from(mtu)));
+        }
+        c
+    }
+}
+
 /// One port of a bridge as [`Client::list_ports`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortInfo {
@@ -321,6 +351,24 @@ impl Client {
         name: &str,
         external_ids: &BTreeMap<String, String>,
     ) -> Result<u32, Error> {
+        self.ensure_port_with(bridge, name, &InterfaceSpec::default(), external_ids)
+            .await
+    }
+
+    /// [`Client::ensure_port`] with the interface's type, options, MAC and MTU set as `spec`
+    /// says (on an existing port too): `ovs-vsctl --may-exist add-port BR NAME -- set
+    /// Interface NAME type=… options:…`. A tunnel is `type=geneve` with
+    /// `options:remote_ip=flow`; a gateway `type=internal` with its `mac`.
+    ///
+    /// # Errors
+    /// As [`Client::ensure_port`].
+    pub async fn ensure_port_with(
+        &self,
+        bridge: &str,
+        name: &str,
+        spec: &InterfaceSpec,
+        external_ids: &BTreeMap<String, String>,
+    ) -> Result<u32, Error> {
         let r = self
             .transact(
                 DB,
@@ -346,14 +394,21 @@ impl Client {
                     actual: self.bridge_of(&port).await?.unwrap_or_default(),
                 });
             }
+            let mut iface = spec.columns();
+            iface.push(("external_ids", ids.clone()));
             Transaction::new()
-                .update("Interface", by_name(name), [("external_ids", ids.clone())])
+                .update("Interface", by_name(name), iface)
                 .update("Port", by_name(name), [("external_ids", ids)])
         } else {
             Transaction::new()
                 .insert_named(
                     "Interface",
-                    [("name", name.into()), ("external_ids", ids.clone())],
+                    {
+                        let mut iface = spec.columns();
+                        iface.push(("name", name.into()));
+                        iface.push(("external_ids", ids.clone()));
+                        iface
+                    },
                     "iface",
                 )
                 .insert_named(

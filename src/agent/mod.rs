@@ -12,6 +12,7 @@
 pub mod accept;
 pub mod annotate;
 pub mod escape;
+pub mod host;
 pub mod inspect;
 pub mod interfaces;
 pub mod live;
@@ -71,6 +72,10 @@ pub enum AgentError {
         /// The error.
         source: ovsdb::Error,
     },
+    /// The host's network configuration failed (multi-node: gateway address, routes,
+    /// masquerade); no flow was sent.
+    #[error("host network: {0}")]
+    Host(String),
     /// OpenFlow failed; the bundle was not applied.
     #[error("openflow {socket}: {source}")]
     OpenFlow {

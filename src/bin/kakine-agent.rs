@@ -95,6 +95,10 @@ struct Args {
     /// Benchmarks only: compile pods that have no interface here as local, on made-up ofports.
     #[arg(long, hide = true)]
     phantom_pods: bool,
+    /// On a multi-node model, leave the host's gateway address, routes and masquerade alone
+    /// (by default the agent owns them, in its own network namespace).
+    #[arg(long)]
+    no_host_config: bool,
 }
 
 #[tokio::main]
@@ -238,6 +242,7 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         drift_interval: Duration::from_secs_f64(args.drift_interval.max(0.0)),
         quiet: Duration::from_millis(5),
         phantom_pods: args.phantom_pods,
+        configure_host: !args.no_host_config,
     };
     // One live agent per bridge: two would repair each other's flows forever.
     let lock_path = args

@@ -58,8 +58,8 @@ pub const TABLES: &[Table] = &[
         name: "Classifier",
         stage: Stage::Classify,
         miss: Miss::Drop,
-        next: &["ArpSpoofGuard", "SpoofGuard"],
-        doc: "by in_port: ARP of a local pod to ArpSpoofGuard, IP of a local pod marks reg0[0..3]=local and goes to SpoofGuard",
+        next: &["ArpSpoofGuard", "ArpResponder", "SpoofGuard", "ConntrackZone"],
+        doc: "by in_port: ARP of a local pod to ArpSpoofGuard, IP of a local pod marks reg0[0..3]=local and goes to SpoofGuard; multi-node: ARP from the gateway to ArpResponder, IP from the gateway (reg0[0..3]=1) and the tunnel (reg0[0..3]=2) to ConntrackZone",
     },
     Table {
         name: "ArpSpoofGuard",
@@ -73,7 +73,7 @@ pub const TABLES: &[Table] = &[
         stage: Stage::Classify,
         miss: Miss::Drop,
         next: &[],
-        doc: "ARP is switched with the NORMAL action",
+        doc: "multi-node: a request for the gateway address is answered with the gateway MAC (out IN_PORT); other ARP is switched with the NORMAL action",
     },
     Table {
         name: "SpoofGuard",
@@ -128,22 +128,22 @@ pub const TABLES: &[Table] = &[
         name: "L3Forwarding",
         stage: Stage::Routing,
         miss: Miss::Next,
-        next: &["L2Forwarding"],
-        doc: "single node, one subnet: nothing to route yet",
+        next: &["L2Forwarding", "IngressClassifier"],
+        doc: "multi-node: a remote node's pod CIDR or IP sets tun_dst to that node and reg1 to the tunnel (to IngressClassifier); a routed packet (dl_dst = gateway MAC) to a local pod gets the pod's MAC; single node: nothing to route",
     },
     Table {
         name: "L2Forwarding",
         stage: Stage::Routing,
         miss: Miss::Drop,
         next: &["IngressClassifier"],
-        doc: "by dl_dst of a local pod: its ofport into reg1",
+        doc: "by dl_dst of a local pod: its ofport into reg1; multi-node: the gateway MAC (node IPs, the host, outside the cluster) to the gateway port",
     },
     Table {
         name: "IngressClassifier",
         stage: Stage::IngressSecurity,
         miss: Miss::Next,
         next: &["IngressTier", "IngressMetric"],
-        doc: "-new+est and -new+rel skip ingress policy to IngressMetric; so does traffic from a pod's own node (nw_src = node IP, reg1 = the pod's ofport)",
+        doc: "-new+est and -new+rel skip ingress policy to IngressMetric; so does traffic from a pod's own node (nw_src = node IP, reg1 = the pod's ofport; multi-node: nw_src = the gateway address)",
     },
     Table {
         name: "IngressTier",
@@ -226,7 +226,7 @@ pub mod regs {
         }
     }
 
-    /// reg0[0..3]: where the packet came from (3 = local pod).
+    /// reg0[0..3]: where the packet came from (1 = gateway, 2 = tunnel, 3 = local pod).
     pub const PKT_SOURCE: RegField = RegField {
         name: "PktSource",
         reg: 0,
@@ -306,6 +306,10 @@ pub mod regs {
         INGRESS_STAGED_RULE,
     ];
 
+    /// PktSource value of a packet from the gateway port (the host).
+    pub const SOURCE_GATEWAY: u32 = 1;
+    /// PktSource value of a packet from the tunnel (another node).
+    pub const SOURCE_TUNNEL: u32 = 2;
     /// PktSource value of a local pod.
     pub const SOURCE_LOCAL_POD: u32 = 3;
 
@@ -372,6 +376,8 @@ pub mod meters {
 
 /// Named priority bands.
 pub mod prio {
+    /// Flows above normal (the ARP responder's answer for the gateway address).
+    pub const HIGH: u16 = 210;
     /// Normal pipeline flows.
     pub const NORMAL: u16 = 200;
     /// Flows below normal (e.g. "any other packet of a local pod").
@@ -528,7 +534,7 @@ pub fn markdown_registers() -> String {
     let mut s = String::from("| field | register bits | what |\n|---|---|---|\n");
     let doc = |name: &str| {
         match name {
-        "PktSource" => "where the packet came from (3 = local pod)",
+        "PktSource" => "where the packet came from (1 = gateway, 2 = tunnel, 3 = local pod)",
         "DenyMark" => "a Drop or Reject rule decided; the packet drops in the metric table",
         "RejectMark" => {
             "with DenyMark: a Reject rule decided; the metric table sends the packet to the agent (controller, userdata 01.02.<rule id>)"

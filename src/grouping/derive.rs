@@ -16,7 +16,7 @@ use super::translate::{InternalPeers, InternalPolicy, InternalRule};
 use crate::policy::model::{Cluster, Pod};
 use crate::policy::resolve::order;
 use crate::policy::resolved::{
-    Direction, Isolation, Peers, PodInfo, PodKey, PodSet, ResolvedPolicies, ResolvedRule,
+    Direction, Isolation, NodeInfo, Peers, PodInfo, PodKey, PodSet, ResolvedPolicies, ResolvedRule,
 };
 
 /// Member sets built once per derivation.
@@ -157,6 +157,7 @@ pub fn pod_info(pod: &Pod, node_ip: Option<std::net::Ipv4Addr>) -> PodInfo {
 /// order `kakinectl compile` numbers ports in), else in the index's order. No lint warnings.
 pub fn resolved(g: &Grouping, cluster: Option<&Cluster>) -> ResolvedPolicies {
     let (mut out, _) = derive(g, None);
+    out.nodes = node_infos(g);
     out.pods = match cluster {
         Some(c) => c.pods.iter().map(|p| pod_info(p, node_ip(g, p))).collect(),
         None => g
@@ -174,16 +175,44 @@ pub fn resolved(g: &Grouping, cluster: Option<&Cluster>) -> ResolvedPolicies {
 /// standalone model may leave `node` out).
 pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
     let (mut out, spanning) = derive(g, Some(node));
+    out.nodes = node_infos(g);
     let mut needed: BTreeSet<PodId> = g
         .index
         .pods()
         .filter(|(_, e)| on_node(e.pod.node.as_deref(), node))
         .map(|(id, _)| id)
         .collect();
+    let mut named_egress: BTreeSet<&str> = BTreeSet::new();
     for p in spanning {
         for a in address_groups(p) {
             needed.extend(g.index.members(a));
         }
+        // An egress rule to any peer on a named port resolves the name on every pod that
+        // declares it, wherever it runs (Antrea gives such a rule an address group of all
+        // pods for the same reason).
+        for r in p.rules.iter().filter(|r| {
+            r.direction == crate::policy::resolved::Direction::Egress
+                && matches!(r.peers, InternalPeers::Any)
+        }) {
+            for svc in r.services.iter().flatten() {
+                if let crate::policy::resolved::PortMatch::Named(n) = &svc.port {
+                    named_egress.insert(n.as_str());
+                }
+            }
+        }
+    }
+    if !named_egress.is_empty() {
+        needed.extend(g.index.pods().filter_map(|(id, e)| {
+            e.pod
+                .ports
+                .iter()
+                .any(|port| {
+                    port.name
+                        .as_deref()
+                        .is_some_and(|n| named_egress.contains(n))
+                })
+                .then_some(id)
+        }));
     }
     out.pods = needed
         .into_iter()
@@ -197,6 +226,20 @@ pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
 /// (local everywhere).
 pub fn on_node(pod_node: Option<&str>, node: &str) -> bool {
     pod_node.is_none_or(|n| n == node)
+}
+
+/// Every node of the model, in name order (a view needs them all: every node's pod CIDRs
+/// are routes).
+fn node_infos(g: &Grouping) -> Vec<NodeInfo> {
+    g.nodes
+        .values()
+        .map(|n| NodeInfo {
+            name: n.name.clone(),
+            ip: n.ip,
+            pod_cidrs: n.all_pod_cidrs(),
+            gateway_ip: n.gateway_ip,
+        })
+        .collect()
 }
 
 /// The IP of the node a pod runs on, when the model gives both.

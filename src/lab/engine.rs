@@ -26,8 +26,22 @@ pub enum Engine {
     Reference,
     /// The compiled flows on the FakeSwitch.
     Sim,
+    /// The compiled flows of each node on its own FakeSwitch, joined by the tunnel
+    /// ([`crate::lab::sim_cluster`]).
+    SimCluster {
+        /// How many nodes (at least; more if the case names more).
+        nodes: usize,
+    },
     /// The agent programming a sandbox Open vSwitch, pods as network namespaces.
     Ovs(OvsMode),
+    /// A node lab: `nodes` nodes, each its own OVS and agent, joined by Geneve
+    /// ([`crate::lab::cluster_engine`]).
+    Cluster {
+        /// How many nodes (at least; more if the case names more).
+        nodes: usize,
+        /// Traces or real traffic.
+        mode: OvsMode,
+    },
 }
 
 /// How the `ovs` engine answers a probe.
@@ -46,8 +60,12 @@ impl std::str::FromStr for Engine {
             "reference" => Ok(Engine::Reference),
             "sim" => Ok(Engine::Sim),
             "ovs" => Ok(Engine::Ovs(OvsMode::Trace)),
+            "cluster" => Ok(Engine::Cluster {
+                nodes: 3,
+                mode: OvsMode::Trace,
+            }),
             other => Err(format!(
-                "unknown engine {other:?} (expected reference, sim or ovs)"
+                "unknown engine {other:?} (expected reference, sim, ovs or cluster)"
             )),
         }
     }
@@ -60,16 +78,49 @@ pub enum Backend {
     InProcess(Engine),
     /// A sandbox OVS with the file's pods.
     Ovs(Box<OvsEngine>),
+    /// A node lab with the file's pods spread over its nodes.
+    Cluster(Box<crate::lab::cluster_engine::ClusterEngine>),
 }
 
 impl Backend {
     /// Prepares `engine` for the scenario file whose world is `cluster` (for `ovs`: starts the
     /// sandbox and makes the pods).
     pub fn start(engine: Engine, cluster: &Cluster) -> Result<Self, String> {
+        Self::start_with(engine, cluster, &[])
+    }
+
+    /// [`Backend::start`], with the destinations outside the cluster the probes use and their
+    /// TCP ports (the `cluster` engine's outside host answers on them).
+    pub fn start_with(
+        engine: Engine,
+        cluster: &Cluster,
+        external: &[(std::net::Ipv4Addr, u16)],
+    ) -> Result<Self, String> {
         Ok(match engine {
             Engine::Ovs(mode) => Backend::Ovs(Box::new(OvsEngine::start(cluster, mode)?)),
+            Engine::Cluster { nodes, mode } => Backend::Cluster(Box::new(
+                crate::lab::cluster_engine::ClusterEngine::start(cluster, nodes, mode, external)?,
+            )),
             other => Backend::InProcess(other),
         })
+    }
+
+    /// Loads one step: its cluster (label overrides applied), its objects as written, and
+    /// their resolution (the `cluster` engine feeds the agents the objects; the others the
+    /// resolution).
+    pub fn load_step<'a>(
+        &'a mut self,
+        cluster: &Cluster,
+        resources: &[serde_json::Value],
+        policies: &'a ResolvedPolicies,
+    ) -> Result<Oracle<'a>, String> {
+        match self {
+            Backend::Cluster(c) => Ok(Oracle::Cluster(c.load(cluster, resources)?)),
+            Backend::InProcess(Engine::SimCluster { nodes }) => Ok(Oracle::SimCluster(Box::new(
+                crate::lab::sim_cluster::SimCluster::new(cluster, *nodes, policies)?,
+            ))),
+            other => other.load(policies),
+        }
     }
 
     /// Loads one step's policies (for `ovs`: one agent realization, one bundle).
@@ -77,6 +128,9 @@ impl Backend {
         match self {
             Backend::InProcess(engine) => Oracle::new(*engine, policies),
             Backend::Ovs(ovs) => Ok(Oracle::Ovs(ovs.load(policies)?)),
+            Backend::Cluster(_) => {
+                Err("the cluster engine loads a step's objects (load_step)".into())
+            }
         }
     }
 }
@@ -87,8 +141,12 @@ pub enum Oracle<'a> {
     Reference(&'a ResolvedPolicies),
     /// The compiled pipeline on a FakeSwitch.
     Sim(Box<SimEngine>),
+    /// Each node's compiled pipeline on its own FakeSwitch.
+    SimCluster(Box<crate::lab::sim_cluster::SimCluster>),
     /// The policies realized by the agent on a sandbox OVS.
     Ovs(OvsStep<'a>),
+    /// The step realized by every node's agent of a node lab.
+    Cluster(crate::lab::cluster_engine::ClusterStep<'a>),
 }
 
 impl<'a> Oracle<'a> {
@@ -98,8 +156,8 @@ impl<'a> Oracle<'a> {
         Ok(match engine {
             Engine::Reference => Oracle::Reference(policies),
             Engine::Sim => Oracle::Sim(Box::new(SimEngine::new(policies)?)),
-            Engine::Ovs(_) => {
-                return Err("the ovs engine runs in a Backend (sandbox OVS and pods)".into())
+            Engine::Ovs(_) | Engine::Cluster { .. } | Engine::SimCluster { .. } => {
+                return Err("this engine runs in a Backend (load_step)".into())
             }
         })
     }
@@ -109,7 +167,12 @@ impl<'a> Oracle<'a> {
         match self {
             Oracle::Reference(p) => Ok(evaluate(p, probe)),
             Oracle::Sim(s) => s.decide(probe),
+            Oracle::SimCluster(s) => s.decide(probe),
             Oracle::Ovs(o) => o.decide(probe),
+            Oracle::Cluster(c) => c
+                .decide_all(std::slice::from_ref(probe))
+                .pop()
+                .unwrap_or_else(|| Err("no decision".into())),
         }
     }
 
@@ -117,6 +180,7 @@ impl<'a> Oracle<'a> {
     pub fn decide_all(&mut self, probes: &[Probe]) -> Vec<Result<Decision, String>> {
         match self {
             Oracle::Ovs(o) => o.decide_all(probes),
+            Oracle::Cluster(c) => c.decide_all(probes),
             _ => probes.iter().map(|p| self.decide(p)).collect(),
         }
     }
@@ -126,6 +190,7 @@ impl<'a> Oracle<'a> {
     pub fn notes(&self) -> Vec<String> {
         match self {
             Oracle::Ovs(o) => o.notes(),
+            Oracle::Cluster(c) => c.notes(),
             _ => Vec::new(),
         }
     }
@@ -136,6 +201,26 @@ pub struct SimEngine {
     switch: FakeSwitch,
     pods: BTreeMap<PodKey, LocalPod>,
     rules: Vec<CompiledRule>,
+    /// The gateway port: where a packet for anything but a pod goes (the host, the outside).
+    gateway_ofport: u32,
+}
+
+/// The one node of the `sim` engine: every pod local, and a gateway (and an idle tunnel) so
+/// that destinations outside the cluster are routed to the host, as on a real node.
+fn sim_network(local: &[LocalPod]) -> crate::datapath::network::NodeNetwork {
+    use crate::datapath::network::{Gateway, NodeNetwork};
+    let next = local.iter().map(|p| p.ofport).max().unwrap_or(0) + 1;
+    NodeNetwork {
+        node: "sim".into(),
+        node_ip: std::net::Ipv4Addr::new(169, 254, 0, 2),
+        pod_cidrs: Vec::new(),
+        gateway: Gateway {
+            ip: std::net::Ipv4Addr::new(169, 254, 0, 1),
+            ofport: next,
+        },
+        tunnel_ofport: next + 1,
+        remotes: Vec::new(),
+    }
 }
 
 impl SimEngine {
@@ -143,19 +228,15 @@ impl SimEngine {
     /// FLOW_MOD bytes the agent would send to OVS, so the codec is part of what is checked.
     pub fn new(policies: &ResolvedPolicies) -> Result<Self, String> {
         let local = compiler::offline_pods(policies);
-        let compiled = compiler::compile(policies, &local, 1).map_err(|e| e.to_string())?;
-        let mut bytes = Vec::new();
-        for (xid, f) in compiled.flows.iter().enumerate() {
-            openflow::Message::FlowMod(f.clone()).emit(xid as u32, &mut bytes);
-        }
-        let mut switch = FakeSwitch::new();
-        switch
-            .apply_message(&bytes)
-            .map_err(|e| format!("FakeSwitch refused the flows: {e}"))?;
+        let net = sim_network(&local);
+        let compiled = compiler::compile_node(policies, &local, Some(&net), 1, None)
+            .map_err(|e| e.to_string())?;
+        let switch = load_switch(&compiled.flows)?;
         Ok(SimEngine {
             switch,
             pods: local.into_iter().map(|p| (p.key.clone(), p)).collect(),
             rules: compiled.rules,
+            gateway_ofport: net.gateway.ofport,
         })
     }
 
@@ -165,11 +246,26 @@ impl SimEngine {
             .pods
             .get(&probe.from)
             .ok_or_else(|| format!("no pod {}", probe.from))?;
+        // A destination that is no pod is outside the cluster: routed to the gateway.
+        let outside;
         let to = match &probe.to {
-            Destination::Pod(k) => self.pods.get(k),
-            Destination::Ip(ip) => self.pods.values().find(|p| p.ip == *ip),
-        }
-        .ok_or_else(|| format!("destination {} is not a pod of this node", probe.to))?;
+            Destination::Pod(k) => self.pods.get(k).ok_or_else(|| format!("no pod {k}"))?,
+            Destination::Ip(ip) => match self.pods.values().find(|p| p.ip == *ip) {
+                Some(p) => p,
+                None => {
+                    outside = LocalPod {
+                        key: PodKey {
+                            namespace: String::new(),
+                            name: ip.to_string(),
+                        },
+                        ip: *ip,
+                        mac: crate::datapath::network::GATEWAY_MAC,
+                        ofport: self.gateway_ofport,
+                    };
+                    &outside
+                }
+            },
+        };
         // Each probe is a new connection: no conntrack state from earlier probes. A probe that
         // does not fix its source port uses 0, which no realistic sourcePort range covers (the
         // evaluator lets such a probe match no source-port rule).
@@ -217,36 +313,11 @@ impl SimEngine {
             }
         };
         let trace = self.switch.trace(&pkt).map_err(|e| e.to_string())?;
-        let hits: Vec<Hit> = trace
-            .steps
-            .iter()
-            .filter(|step| step.priority.is_some())
-            .map(|step| Hit {
-                cookie: step.cookie,
-                conj: step.conj_id.is_some(),
-            })
-            .collect();
+        let hits = hits_of(&trace);
         // A reject is what the flows say: the packet ends at the controller with a Reject
         // packet-in.
-        let to_agent = !trace.verdict.outputs.is_empty()
-            && trace
-                .verdict
-                .outputs
-                .iter()
-                .all(|o| *o == OutPort::Controller)
-            && trace
-                .verdict
-                .packet_ins
-                .iter()
-                .any(|u| packet_in::is_reject(u));
-        // A logged rule's copy to the agent goes beside the packet: delivered is the server's
-        // port and no other port.
-        let delivered = trace
-            .verdict
-            .outputs
-            .iter()
-            .filter(|o| **o != OutPort::Controller)
-            .eq([&OutPort::Port(to.ofport)]);
+        let to_agent = handed_to_agent(&trace.verdict);
+        let delivered = delivered_to(&trace.verdict, to.ofport);
         Ok(decision_from_hits(
             &hits,
             &self.rules,
@@ -255,6 +326,85 @@ impl SimEngine {
             format!("FakeSwitch: {}", trace.verdict),
         ))
     }
+}
+
+/// The flows a FakeSwitch trace matched, as hits.
+pub(crate) fn hits_of(trace: &openflow::sim::Trace) -> Vec<Hit> {
+    trace
+        .steps
+        .iter()
+        .filter(|step| step.priority.is_some())
+        .map(|step| Hit {
+            cookie: step.cookie,
+            conj: step.conj_id.is_some(),
+        })
+        .collect()
+}
+
+/// A FakeSwitch with `flows` installed — as the encoded FLOW_MOD bytes the agent would send to
+/// OVS, so the codec is part of what is checked.
+///
+/// Errors: the switch refused a flow.
+pub(crate) fn load_switch(flows: &[openflow::flow::FlowMod]) -> Result<FakeSwitch, String> {
+    let mut bytes = Vec::new();
+    for (xid, f) in flows.iter().enumerate() {
+        openflow::Message::FlowMod(f.clone()).emit(xid as u32, &mut bytes);
+    }
+    let mut switch = FakeSwitch::new();
+    switch
+        .apply_message(&bytes)
+        .map_err(|e| format!("FakeSwitch refused the flows: {e}"))?;
+    Ok(switch)
+}
+
+/// Rule ids are per node: in a decision over two nodes, the destination node's rule ids are
+/// moved up by this much ([`Hit::on_destination`], [`rule_on_destination`]).
+pub(crate) const DESTINATION_IDS: u32 = 0x8000_0000;
+
+impl Hit {
+    /// The hit with its policy rule id moved into the destination node's range.
+    pub(crate) fn on_destination(self) -> Hit {
+        let (round, category, object) = cookie::split(self.cookie);
+        let object = if category == cookie::POLICY {
+            object | DESTINATION_IDS
+        } else {
+            object
+        };
+        Hit {
+            cookie: cookie::make(round, category, object),
+            conj: self.conj,
+        }
+    }
+}
+
+/// A destination node's rule with its id moved as [`Hit::on_destination`] moves hits.
+pub(crate) fn rule_on_destination(r: &CompiledRule) -> CompiledRule {
+    CompiledRule {
+        id: r.id | DESTINATION_IDS,
+        ..r.clone()
+    }
+}
+
+/// The ports a packet left by, the agent's copies left out: a logged rule's copy goes to the
+/// agent beside the packet.
+pub(crate) fn ports_out(v: &openflow::sim::Verdict) -> Vec<&OutPort> {
+    v.outputs
+        .iter()
+        .filter(|o| **o != OutPort::Controller)
+        .collect()
+}
+
+/// Whether the packet went out of port `p` and no other port.
+pub(crate) fn delivered_to(v: &openflow::sim::Verdict, p: u32) -> bool {
+    ports_out(v) == [&OutPort::Port(p)]
+}
+
+/// Whether the packet ended at the agent with a Reject packet-in (which the agent answers with
+/// RST / ICMP), as a Reject rule's flows send it.
+pub(crate) fn handed_to_agent(v: &openflow::sim::Verdict) -> bool {
+    !v.outputs.is_empty()
+        && ports_out(v).is_empty()
+        && v.packet_ins.iter().any(|u| packet_in::is_reject(u))
 }
 
 /// A flow a packet matched on its way through the pipeline.

@@ -2,8 +2,11 @@
 //! namespaces, real-traffic probes and soak connections, the demo, Antrea's benchmark shapes, and the scenario runner with
 //! its three engines (reference evaluator, in-process FakeSwitch, real OVS).
 
+pub mod cluster_engine;
 pub mod demo;
 pub mod engine;
+pub mod lab_cmd;
+pub mod nodes;
 pub mod ovs_engine;
 pub mod pods;
 pub mod probe;
@@ -11,5 +14,6 @@ pub mod sandbox;
 pub mod scenario;
 pub mod shapes;
 pub mod shapes_yaml;
+pub mod sim_cluster;
 pub mod soak;
 pub mod unixctl;

@@ -56,7 +56,7 @@ pub fn common_prefix_len(ips: &[Ipv4Addr]) -> u8 {
     len.min(24)
 }
 
-fn served(info: &PodInfo, protocol: Protocol) -> Vec<u16> {
+pub(crate) fn served(info: &PodInfo, protocol: Protocol) -> Vec<u16> {
     let mut ports: Vec<u16> = info
         .ports
         .iter()
@@ -68,7 +68,7 @@ fn served(info: &PodInfo, protocol: Protocol) -> Vec<u16> {
     ports
 }
 
-fn port_list(ports: &[u16]) -> String {
+pub(crate) fn port_list(ports: &[u16]) -> String {
     ports
         .iter()
         .map(u16::to_string)

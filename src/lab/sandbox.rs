@@ -108,6 +108,8 @@ pub fn stop_pidfile(pidfile: &Path, grace: Duration) {
 #[derive(Debug)]
 pub struct OvsSandbox {
     dir: PathBuf,
+    /// The network namespace the daemons run in (a node of the node lab); `None` = this one.
+    netns: Option<String>,
     keep: bool,
     _tmp: Option<tempfile::TempDir>,
     /// Held for the sandbox's lifetime; see [`NETDEV_LOCK`]. Dropped after the daemons stop.
@@ -196,6 +198,13 @@ impl OvsSandbox {
     /// Equivalent to: `ovsdb-tool create`, `ovsdb-server --remote=punix:DIR/db.sock --detach`,
     /// `ovs-vsctl --no-wait init`, `OVS_RUNDIR=DIR ovs-vswitchd --detach`.
     pub fn start(dir: &Path) -> Result<Self, SandboxError> {
+        Self::start_in(dir, None)
+    }
+
+    /// [`OvsSandbox::start`] with the daemons inside network namespace `netns` (`ip netns exec
+    /// NS ovsdb-server ...`): a node of the node lab. Each namespace has its own userspace
+    /// datapath tap (`ovs-netdev`), so no machine-wide lock is taken for it.
+    pub fn start_in(dir: &Path, netns: Option<&str>) -> Result<Self, SandboxError> {
         std::fs::create_dir_all(dir).map_err(|source| SandboxError::Io {
             path: dir.into(),
             source,
@@ -206,9 +215,13 @@ impl OvsSandbox {
         })?;
         let s = OvsSandbox {
             dir: dir.clone(),
+            netns: netns.map(str::to_string),
             keep: false,
             _tmp: None,
-            _lock: Some(lock_netdev_for(Some(&dir))?),
+            _lock: match netns {
+                Some(_) => None,
+                None => Some(lock_netdev_for(Some(&dir))?),
+            },
         };
         s.stop_daemons();
         for f in ["conf.db", ".conf.db.~lock~", "db.sock"] {
@@ -231,7 +244,8 @@ impl OvsSandbox {
     /// Starts `ovsdb-server` on the sandbox's existing `conf.db` (detached, pid file in the
     /// directory). Used by [`start`](Self::start) and by tests that restart it.
     pub fn start_ovsdb_server(&self) -> Result<(), SandboxError> {
-        run(Command::new("ovsdb-server")
+        run(self
+            .daemon("ovsdb-server")
             .arg(self.dir.join("conf.db"))
             .arg(format!(
                 "--remote=punix:{}",
@@ -257,7 +271,8 @@ impl OvsSandbox {
     /// Starts `ovs-vswitchd` against the sandbox's database (detached, pid file in the
     /// directory). Used by [`start`](Self::start) and by tests that restart it.
     pub fn start_vswitchd(&self) -> Result<(), SandboxError> {
-        run(Command::new("ovs-vswitchd")
+        run(self
+            .daemon("ovs-vswitchd")
             .arg(format!("unix:{}", self.dir.join("db.sock").display()))
             .arg(format!(
                 "--pidfile={}",
@@ -274,6 +289,18 @@ impl OvsSandbox {
             .arg("--detach")
             .env("OVS_RUNDIR", &self.dir))?;
         Ok(())
+    }
+
+    /// `program` as a daemon of this sandbox: in its network namespace when it has one.
+    fn daemon(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, program]);
+                c
+            }
+            None => Command::new(program),
+        }
     }
 
     /// Kills `daemon` (`ovs-vswitchd` or `ovsdb-server`) of this sandbox with SIGKILL, by its

@@ -184,7 +184,8 @@ pub fn run_files_until(
                 continue;
             }
         };
-        let mut backend = match Backend::start(engine, &scenario.cluster) {
+        let mut backend = match Backend::start_with(engine, &scenario.cluster, &external(&scenario))
+        {
             Ok(b) => b,
             Err(e) => {
                 writeln!(out, "  FAIL  cannot start the {engine:?} engine: {e}")?;
@@ -249,6 +250,21 @@ pub fn scenario_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The probes' destinations outside the cluster (`to_ip` of no pod), with their ports.
+pub(crate) fn external(scenario: &Scenario) -> Vec<(Ipv4Addr, u16)> {
+    let mut out = Vec::new();
+    for step in &scenario.steps {
+        for p in &step.probes {
+            if let (None, Some(ip)) = (&p.to, p.to_ip) {
+                if !scenario.cluster.pods.iter().any(|q| q.ip == ip) {
+                    out.push((ip, p.port));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Reads and parses a scenario file.
 pub fn read_scenario(path: &Path) -> Result<Scenario, PolicyError> {
     let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
@@ -291,7 +307,7 @@ pub fn resolve_step(
 }
 
 /// The cluster of a step: the base with the step's label overrides applied.
-fn step_cluster(base: &Cluster, overrides: &LabelOverrides) -> Cluster {
+pub(crate) fn step_cluster(base: &Cluster, overrides: &LabelOverrides) -> Cluster {
     let mut cluster = base.clone();
     for pod in &mut cluster.pods {
         if let Some(l) = overrides
@@ -396,7 +412,7 @@ fn run_step(
             return Ok(StepResult::Fail);
         }
     };
-    let mut oracle = match backend.load(&resolved) {
+    let mut oracle = match backend.load_step(&cluster, &step.resources, &resolved) {
         Ok(o) => o,
         Err(e) => {
             writeln!(out, "  FAIL  {label}: {e}")?;

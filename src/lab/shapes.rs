@@ -161,6 +161,9 @@ impl ClusterBuilder {
                     name: format!("node-{i}"),
                     ip: Some(Ipv4Addr::from(node_base + i as u32)),
                     labels: Labels::new(),
+                    pod_cidr: None,
+                    pod_cidrs: Vec::new(),
+                    gateway_ip: None,
                 })
                 .collect(),
             ..Cluster::default()

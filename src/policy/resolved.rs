@@ -308,6 +308,30 @@ impl ResolvedPolicies {
     }
 }
 
+/// A node of the cluster model, as the datapath needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Node name.
+    pub name: String,
+    /// Its IP (the tunnel endpoint, and the source of its host's traffic).
+    pub ip: Option<Ipv4Addr>,
+    /// Its pod CIDRs (`spec.podCIDR` and any more address blocks).
+    pub pod_cidrs: Vec<Ipv4Net>,
+    /// The address of its gateway port, when the model gives one.
+    pub gateway_ip: Option<Ipv4Addr>,
+}
+
+impl NodeInfo {
+    /// The gateway address: the model's, else the first address of the first pod CIDR
+    /// (`10.244.1.1` for `10.244.1.0/24`, as Antrea's `antrea-gw0`); `None` without either.
+    pub fn gateway(&self) -> Option<Ipv4Addr> {
+        self.gateway_ip.or_else(|| {
+            let net = self.pod_cidrs.first()?;
+            Some(Ipv4Addr::from(u32::from(net.network()).checked_add(1)?))
+        })
+    }
+}
+
 /// A pod of the cluster model, as the compiler and evaluator need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodInfo {
@@ -362,6 +386,9 @@ pub struct ResolvedPolicies {
     pub np_logging: BTreeSet<String>,
     /// The pods of the cluster, by key.
     pub pods: Vec<PodInfo>,
+    /// The nodes of the cluster model, in name order: where pods' addresses live and how a
+    /// node reaches another (the multi-node datapath, `crate::datapath::network`).
+    pub nodes: Vec<NodeInfo>,
     /// Lint findings (duplicate rule names, same-priority conflicts, shadowed rules): the
     /// policies are enforced as written, but these are likely mistakes.
     pub warnings: Vec<super::lint::Warning>,

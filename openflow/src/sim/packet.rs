@@ -56,6 +56,9 @@ pub struct Packet {
     pub arp_tpa: Ipv4Addr,
     /// ARP sender hardware address.
     pub arp_sha: MacAddr,
+    /// Tunnel destination (`tun_dst`), set by a flow before output to a flow-based tunnel
+    /// port; 0.0.0.0 when unset.
+    pub tun_dst: Ipv4Addr,
 }
 
 impl Packet {
@@ -83,6 +86,7 @@ impl Packet {
             arp_spa: Ipv4Addr::UNSPECIFIED,
             arp_tpa: Ipv4Addr::UNSPECIFIED,
             arp_sha: MacAddr::default(),
+            tun_dst: Ipv4Addr::UNSPECIFIED,
         }
     }
 
@@ -179,6 +183,7 @@ impl Packet {
             arp_spa: spa,
             arp_tpa: tpa,
             arp_sha: src_mac,
+            tun_dst: Ipv4Addr::UNSPECIFIED,
         }
     }
 
@@ -215,6 +220,7 @@ impl Packet {
             Fid::ArpSpa => ip(self.arp_spa),
             Fid::ArpTpa => ip(self.arp_tpa),
             Fid::ArpSha => mac_bits(self.arp_sha),
+            Fid::TunDst => ip(self.tun_dst),
             _ => return None,
         })
     }

@@ -3,6 +3,7 @@
 //! conjunctive match).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::action::port;
@@ -90,6 +91,12 @@ impl State {
             Field::InPort => u128::from(self.pkt.in_port),
             Field::EthSrc => mac_bits(self.pkt.eth_src),
             Field::EthDst => mac_bits(self.pkt.eth_dst),
+            f if f == TUN_DST => u128::from(u32::from(self.pkt.tun_dst)),
+            f if f == ARP_OP => u128::from(self.pkt.arp_op),
+            f if f == ARP_SPA => u128::from(u32::from(self.pkt.arp_spa)),
+            f if f == ARP_TPA => u128::from(u32::from(self.pkt.arp_tpa)),
+            f if f == ARP_SHA => mac_bits(self.pkt.arp_sha),
+            f if f == ARP_THA => 0,
             // Validation admits only the register families here (see `table::validate_action`).
             Field::Nxm(_) => field.registers().map_or(0, |(first, n)| {
                 (first..first + n).fold(0u128, |acc, r| {
@@ -107,6 +114,13 @@ impl State {
             Field::InPort => self.pkt.in_port = v as u32,
             Field::EthSrc => self.pkt.eth_src = mac(v),
             Field::EthDst => self.pkt.eth_dst = mac(v),
+            f if f == TUN_DST => self.pkt.tun_dst = Ipv4Addr::from(v as u32),
+            f if f == ARP_OP => self.pkt.arp_op = v as u16,
+            f if f == ARP_SPA => self.pkt.arp_spa = Ipv4Addr::from(v as u32),
+            f if f == ARP_TPA => self.pkt.arp_tpa = Ipv4Addr::from(v as u32),
+            f if f == ARP_SHA => self.pkt.arp_sha = mac(v),
+            // The target hardware address is not modelled (no probe reads it).
+            f if f == ARP_THA => {}
             Field::Nxm(_) => {
                 if let Some((first, n)) = field.registers() {
                     for (i, r) in (first..first + n).enumerate() {
@@ -118,6 +132,20 @@ impl State {
         }
     }
 }
+
+/// NXM_NX_TUN_IPV4_DST, the one tunnel field the switch models (a flow sets it before output
+/// to a flow-based tunnel port; [`Verdict::tun_dst`] reports it).
+pub(crate) const TUN_DST: Field = Field::Nxm(0x0001_4004);
+/// NXM_OF_ARP_OP and the ARP address fields an ARP responder rewrites (OVS's
+/// `arpResponder` flows); the target hardware address is accepted but not kept.
+pub(crate) const ARP_OP: Field = Field::Nxm(0x0000_1e02);
+pub(crate) const ARP_SPA: Field = Field::Nxm(0x0000_2004);
+pub(crate) const ARP_TPA: Field = Field::Nxm(0x0000_2204);
+pub(crate) const ARP_SHA: Field = Field::Nxm(0x0001_2206);
+pub(crate) const ARP_THA: Field = Field::Nxm(0x0001_2406);
+
+/// The non-register fields the switch models in `load`/`move` (validation admits them).
+pub(crate) const MODELLED: [Field; 6] = [TUN_DST, ARP_OP, ARP_SPA, ARP_TPA, ARP_SHA, ARP_THA];
 
 fn mac(v: u128) -> MacAddr {
     let b = (v as u64).to_be_bytes();
@@ -144,6 +172,7 @@ struct Xlate<'a> {
     steps: Vec<Step>,
     outputs: Vec<OutPort>,
     packet_ins: Vec<Vec<u8>>,
+    tun_dst: Option<Ipv4Addr>,
     recircs: VecDeque<(State, u8)>,
 }
 
@@ -307,6 +336,9 @@ impl Xlate<'_> {
             p if p == st.pkt.in_port || p >= port::MAX => return,
             p => OutPort::Port(p),
         };
+        if matches!(o, OutPort::Port(_)) && !st.pkt.tun_dst.is_unspecified() {
+            self.tun_dst = Some(st.pkt.tun_dst);
+        }
         self.outputs.push(o);
     }
 
@@ -526,6 +558,7 @@ impl FakeSwitch {
             steps: Vec::new(),
             outputs: Vec::new(),
             packet_ins: Vec::new(),
+            tun_dst: None,
             recircs: VecDeque::new(),
         };
         x.pass(State::new(*pkt), 0)?;
@@ -539,6 +572,7 @@ impl FakeSwitch {
                 outputs: x.outputs,
                 dropped,
                 packet_ins: x.packet_ins,
+                tun_dst: x.tun_dst,
             },
         })
     }

@@ -96,7 +96,10 @@ fn flatten(table: u8, m: &Match) -> Result<Vec<(Fid, u128, u128)>, SimError> {
 }
 
 fn bit_range(table: u8, field: Field, ofs: u16, n_bits: u16) -> Result<(), SimError> {
-    if matches!(field, Field::Nxm(_)) && field.registers().is_none() {
+    if matches!(field, Field::Nxm(_))
+        && field.registers().is_none()
+        && !super::switch::MODELLED.contains(&field)
+    {
         return Err(SimError::UnsupportedField {
             table,
             field: field.name(),

@@ -1,6 +1,7 @@
 //! What a packet did: the verdict and a short `ofproto/trace`-like list of steps.
 
 use std::fmt::{self, Display, Formatter};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::flow::{ct_state, Instruction};
@@ -46,6 +47,9 @@ pub struct Verdict {
     /// The userdata of every packet-in (`controller(userdata=...)`; empty for plain
     /// `controller`), in the order of the [`OutPort::Controller`] outputs.
     pub packet_ins: Vec<Vec<u8>>,
+    /// The `tun_dst` the packet carried when it was output to a port (a flow-based tunnel's
+    /// remote endpoint); `None` when no flow set one.
+    pub tun_dst: Option<Ipv4Addr>,
 }
 
 impl Verdict {

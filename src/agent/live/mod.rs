@@ -59,6 +59,10 @@ pub struct LiveConfig {
     /// Benchmarks only: a pod with no interface on this host is still compiled as local, on
     /// the made-up ofport [`PHANTOM_OFPORT_BASE`] + its index in the input (no OVSDB port).
     pub phantom_pods: bool,
+    /// On a multi-node model (nodes with pod CIDRs, and `agent.node` set): configure the host's
+    /// gateway address, routes and masquerade ([`crate::agent::host`]); `false` leaves the host
+    /// to someone else (the tunnel and gateway ports and their flows are made either way).
+    pub configure_host: bool,
 }
 
 /// First ofport of [`LiveConfig::phantom_pods`] (far above what OVS assigns to real ports).
@@ -143,6 +147,10 @@ pub struct Live {
     restart_pending: bool,
     ports: BTreeMap<PodKey, (String, u32)>,
     ports_swept: bool,
+    /// The gateway's and the tunnel's ofports, once made (multi-node).
+    network_ports: Option<(u32, u32)>,
+    /// The host plan last applied (multi-node).
+    host_plan: Option<crate::agent::host::HostPlan>,
     allocation: Option<Allocation>,
     current: Option<Arc<ResolvedPolicies>>,
     stats: LiveStats,
@@ -222,6 +230,8 @@ impl Live {
             restart_pending: true,
             ports: BTreeMap::new(),
             ports_swept: false,
+            network_ports: None,
+            host_plan: None,
             allocation: None,
             current: None,
             stats: LiveStats::default(),
@@ -403,9 +413,15 @@ impl Live {
         kind: Kind,
         at: Instant,
     ) -> Result<Arc<Realization>, AgentError> {
+        let network = self.sync_network(&policies).await?;
         let pods = self.sync_ports(&policies).await?;
-        let mut compiled =
-            compiler::compile_with(&policies, &pods, self.round, self.allocation.as_ref())?;
+        let mut compiled = compiler::compile_node(
+            &policies,
+            &pods,
+            network.as_ref(),
+            self.round,
+            self.allocation.as_ref(),
+        )?;
         // The flows live on only in the compact table (see `reconcile::Flow`).
         let desired = FlowTable::from_flows(&std::mem::take(&mut compiled.flows));
         let of_err = |source| AgentError::OpenFlow {
@@ -580,6 +596,7 @@ impl Live {
     /// Errors: as [`Live::realize`].
     pub async fn resync(&mut self, at: Instant) -> Result<(), AgentError> {
         self.ports.clear();
+        self.network_ports = None;
         self.ensure_meters().await?;
         self.installed = self.dump().await?;
         if let Some(p) = self.current.clone() {

@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use openflow::flow::MacAddr;
 
 use super::{AgentConfig, AgentError};
+use crate::agent::host::HostPlan;
 use crate::agent::interfaces::{assign_host_ifnames, IfnameCollision};
 use crate::datapath::compiler::LocalPod;
+use crate::datapath::network::{self, NodeNetwork};
 use crate::datapath::pipeline;
 use crate::policy::resolved::{PodInfo, PodKey, ResolvedPolicies};
 
@@ -48,6 +50,93 @@ impl Live {
             &a.ifname_prefix,
             attached.iter().chain(&new).map(|p| &p.key),
         )
+    }
+
+    /// On a multi-node model: the gateway and tunnel ports made (once per connection), the
+    /// node's network built from the model, and the host configured when its plan changed.
+    /// `None` on a single-node input or without `--node`.
+    ///
+    /// Errors: the model lacks what the node needs ([`crate::datapath::network::NetworkError`],
+    /// as [`AgentError::Input`]); OVSDB; the host configuration ([`AgentError::Host`]).
+    pub(super) async fn sync_network(
+        &mut self,
+        policies: &ResolvedPolicies,
+    ) -> Result<Option<NodeNetwork>, AgentError> {
+        let Some(node) = self.cfg.agent.node.clone() else {
+            return Ok(None);
+        };
+        if !network::is_multi_node(&policies.nodes) {
+            return Ok(None);
+        }
+        // The model is checked before anything is made.
+        NodeNetwork::for_node(&policies.nodes, &node, 0, 0)
+            .map_err(|e| AgentError::Input(e.to_string()))?;
+        let (gw, tun) = match self.network_ports {
+            Some(p) => p,
+            None => {
+                let p = self.ensure_network_ports().await.inspect_err(|e| {
+                    if let AgentError::Ovsdb { .. } = e {
+                        self.db = None;
+                    }
+                })?;
+                self.network_ports = Some(p);
+                p
+            }
+        };
+        let net = NodeNetwork::for_node(&policies.nodes, &node, gw, tun)
+            .map_err(|e| AgentError::Input(e.to_string()))?;
+        if self.cfg.configure_host {
+            let plan = HostPlan::for_network(&net);
+            if self.host_plan.as_ref() != Some(&plan) {
+                crate::agent::host::apply(&plan).map_err(AgentError::Host)?;
+                tracing::info!(
+                    "host configured for node {node}: gateway {}, {} remote node(s)",
+                    net.gateway.ip,
+                    net.remotes.len()
+                );
+                self.host_plan = Some(plan);
+            }
+        }
+        Ok(Some(net))
+    }
+
+    async fn ensure_network_ports(&mut self) -> Result<(u32, u32), AgentError> {
+        let a = self.cfg.agent.clone();
+        let ovsdb_err = |source| AgentError::Ovsdb {
+            target: a.ovsdb.clone(),
+            source,
+        };
+        let ids = BTreeMap::from([("kakine.io/role".to_string(), "gateway".to_string())]);
+        let gateway = ovsdb::InterfaceSpec {
+            iface_type: "internal".into(),
+            mac: Some(crate::policy::mac::mac_string(network::GATEWAY_MAC.0)),
+            mtu_request: Some(i64::from(network::GENEVE_POD_MTU)),
+            ..Default::default()
+        };
+        let gw = self
+            .db()
+            .await?
+            .ensure_port_with(&a.bridge, network::GATEWAY_PORT, &gateway, &ids)
+            .await
+            .map_err(ovsdb_err)?;
+        let ids = BTreeMap::from([("kakine.io/role".to_string(), "tunnel".to_string())]);
+        let tunnel = ovsdb::InterfaceSpec {
+            iface_type: "geneve".into(),
+            options: BTreeMap::from([("remote_ip".to_string(), "flow".to_string())]),
+            ..Default::default()
+        };
+        let tun = self
+            .db()
+            .await?
+            .ensure_port_with(&a.bridge, network::TUNNEL_PORT, &tunnel, &ids)
+            .await
+            .map_err(ovsdb_err)?;
+        tracing::info!(
+            "{} port {gw}, {} port {tun}",
+            network::GATEWAY_PORT,
+            network::TUNNEL_PORT
+        );
+        Ok((gw, tun))
     }
 
     pub(super) async fn db(&mut self) -> Result<&ovsdb::Client, AgentError> {

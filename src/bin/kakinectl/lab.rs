@@ -18,13 +18,64 @@ pub struct TestArgs {
     /// Who answers the probes: `reference` (the policy evaluator), `sim` (the compiled
     /// flows on the in-process FakeSwitch) or `ovs` (the agent programming a sandbox Open
     /// vSwitch with the file's pods as network namespaces; probes answered by
-    /// `ofproto/trace`; needs root).
+    /// `ofproto/trace`; needs root) or `cluster` (a node lab of `--nodes` nodes, each its own
+    /// OVS and kakine-agent, joined by Geneve; needs root).
     #[arg(long, default_value = "reference")]
     engine: kakine::lab::engine::Engine,
-    /// With `--engine ovs`: answer probes with real TCP/UDP/SCTP traffic between the pods'
-    /// namespaces instead of traces.
+    /// With `--engine ovs` or `cluster`: answer probes with real TCP/UDP/SCTP traffic
+    /// between the pods' namespaces instead of traces.
     #[arg(long)]
     traffic: bool,
+    /// How many nodes: with `--engine cluster` (default 3) each its own OVS and
+    /// kakine-agent, joined by Geneve; with `--engine sim` each node's flows on its own
+    /// FakeSwitch, joined by the tunnel. A case's own `node:` fields win.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=16))]
+    nodes: Option<u16>,
+}
+
+/// `kakinectl lab` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum LabCmd {
+    /// Bring a lab up for a scenario file's cluster and realize one of its steps.
+    Up {
+        /// The scenario file (format: docs/scenarios.md).
+        file: PathBuf,
+        /// Nodes (at least; more if the case names more).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
+        nodes: u16,
+        /// Which step to realize (1-based).
+        #[arg(long, default_value_t = 1)]
+        step: usize,
+        /// Where the lab keeps its OVS, agents' state and logs.
+        #[arg(long, default_value = "run/lab")]
+        dir: PathBuf,
+    },
+    /// Stop and delete the lab kept in `--dir`.
+    Down {
+        /// The lab's directory.
+        #[arg(long, default_value = "run/lab")]
+        dir: PathBuf,
+    },
+}
+
+pub async fn lab(cmd: LabCmd) -> anyhow::Result<()> {
+    match cmd {
+        LabCmd::Up {
+            file,
+            nodes,
+            step,
+            dir,
+        } => {
+            let out = tokio::task::spawn_blocking(move || {
+                kakine::lab::lab_cmd::up(&file, nodes.into(), step, &dir)
+            })
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?;
+            print!("{out}");
+        }
+        LabCmd::Down { dir } => kakine::lab::lab_cmd::down(&dir),
+    }
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]
@@ -137,17 +188,29 @@ pub enum ProbeCmd {
 }
 
 pub async fn test(a: TestArgs) -> anyhow::Result<()> {
+    use kakine::lab::engine::{Engine, OvsMode};
     let TestArgs {
         files,
         explain,
         engine,
         traffic,
+        nodes,
     } = a;
+    let mode = if traffic {
+        OvsMode::Traffic
+    } else {
+        OvsMode::Trace
+    };
     let engine = match (engine, traffic) {
-        (kakine::lab::engine::Engine::Ovs(_), true) => {
-            kakine::lab::engine::Engine::Ovs(kakine::lab::engine::OvsMode::Traffic)
-        }
-        (_, true) => anyhow::bail!("--traffic needs --engine ovs"),
+        (Engine::Ovs(_), _) => Engine::Ovs(mode),
+        (Engine::Cluster { .. }, _) => Engine::Cluster {
+            nodes: nodes.unwrap_or(3).into(),
+            mode,
+        },
+        (Engine::Sim, false) if nodes.is_some() => Engine::SimCluster {
+            nodes: nodes.unwrap_or(1).into(),
+        },
+        (_, true) => anyhow::bail!("--traffic needs --engine ovs or cluster"),
         (e, false) => e,
     };
     let files = kakine::lab::scenario::scenario_files(&files)?;

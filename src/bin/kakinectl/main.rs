@@ -65,6 +65,12 @@ enum Cmd {
     Refused(node::RefusedArgs),
     /// The standalone demo: sandbox OVS, netns pods, kakine-agent, flows, reachability matrix.
     Demo(lab::DemoArgs),
+    /// A node lab kept running: several nodes on this machine, each a network namespace with its
+    /// own Open vSwitch and kakine-agent, joined by Geneve, with a scenario's pods (docs/multinode.md).
+    Lab {
+        #[command(subcommand)]
+        cmd: lab::LabCmd,
+    },
     /// Write one of Antrea's controller benchmark shapes as a standalone input directory
     /// (`cluster.yaml`, `policies.yaml`): xlarge-small-ns, xlarge-large-ns, xlarge-one-ns,
     /// xlarge-small-ns-acnp, xlarge-small-ns-annp.
@@ -136,6 +142,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::DumpFlows(a) => node::dump_flows(a).await,
         Cmd::Refused(a) => node::refused(a),
         Cmd::Demo(a) => lab::demo(a).await,
+        Cmd::Lab { cmd } => lab::lab(cmd).await,
         Cmd::Shape(a) => lab::shape(a),
         Cmd::Probe { cmd } => lab::probe(cmd),
     }

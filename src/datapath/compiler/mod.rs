@@ -18,6 +18,7 @@
 mod base;
 mod clauses;
 mod node;
+mod overlay;
 mod rules;
 mod size;
 
@@ -57,6 +58,8 @@ pub mod cookie {
     pub const POLICY: u8 = 3;
     /// K8s NetworkPolicy isolation drops; the object is 1 (egress) or 2 (ingress).
     pub const ISOLATION: u8 = 4;
+    /// Multi-node flows (gateway, tunnel, routes; [`crate::datapath::network`]).
+    pub const NETWORK: u8 = 5;
 
     /// Packs a cookie.
     pub fn make(round: u16, category: u8, object: u32) -> u64 {
@@ -281,6 +284,20 @@ pub fn compile_with(
     round: u16,
     previous: Option<&Allocation>,
 ) -> Result<Compiled, CompileError> {
+    compile_node(policies, local, None, round, previous)
+}
+
+/// [`compile_with`] for a node of a multi-node cluster: with `network`, the gateway, tunnel
+/// and routing flows of [`crate::datapath::network`] too (`None` is the single-node pipeline).
+///
+/// Errors: as [`compile_with`].
+pub fn compile_node(
+    policies: &ResolvedPolicies,
+    local: &[LocalPod],
+    network: Option<&crate::datapath::network::NodeNetwork>,
+    round: u16,
+    previous: Option<&Allocation>,
+) -> Result<Compiled, CompileError> {
     let mut ports: BTreeMap<u32, &PodKey> = BTreeMap::new();
     for p in local {
         if let Some(first) = ports.insert(p.ofport, &p.key) {
@@ -295,6 +312,9 @@ pub fn compile_with(
     base_flows(&mut out.flows, round)?;
     pod_flows(&mut out.flows, local, round)?;
     node::local_node_flows(&mut out.flows, policies, local, round)?;
+    if let Some(net) = network {
+        overlay::overlay_flows(&mut out.flows, net, local, round)?;
+    }
     let default = Allocation::default();
     PolicyCompiler::new(policies, local, round).run(&mut out, previous.unwrap_or(&default))?;
     size::check(&out)?;

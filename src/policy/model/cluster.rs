@@ -2,6 +2,7 @@
 
 use std::net::Ipv4Addr;
 
+use ipnet::Ipv4Net;
 use serde::Deserialize;
 
 use super::de::*;
@@ -40,6 +41,31 @@ pub struct Node {
     /// Node labels.
     #[serde(default)]
     pub labels: Labels,
+    /// The node's pod CIDR, as Kubernetes assigns it (`spec.podCIDR`); written `pod_cidr` or
+    /// `podCIDR`. Only a multi-node datapath needs it: remote pods are routed by it.
+    #[serde(default, alias = "podCIDR", deserialize_with = "de_opt_cidr")]
+    pub pod_cidr: Option<Ipv4Net>,
+    /// More pod CIDRs of the node (`spec.podCIDRs`, or address blocks of an IPAM that hands a
+    /// node several, as Calico's does); written `pod_cidrs` or `podCIDRs`.
+    #[serde(default, alias = "podCIDRs", deserialize_with = "de_cidrs")]
+    pub pod_cidrs: Vec<Ipv4Net>,
+    /// The address of the node's gateway port (`kakine-gw0`); the first address of its first
+    /// pod CIDR when not given. Written `gateway_ip` or `gatewayIP`.
+    #[serde(default, alias = "gatewayIP")]
+    pub gateway_ip: Option<Ipv4Addr>,
+}
+
+impl Node {
+    /// Every pod CIDR of the node: `pod_cidr`, then `pod_cidrs`, without repeats.
+    pub fn all_pod_cidrs(&self) -> Vec<Ipv4Net> {
+        let mut out: Vec<Ipv4Net> = Vec::new();
+        for c in self.pod_cidr.iter().chain(&self.pod_cidrs) {
+            if !out.contains(c) {
+                out.push(*c);
+            }
+        }
+        out
+    }
 }
 
 /// A namespace and its labels.

@@ -75,6 +75,12 @@ pub(super) fn de_cidr<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Net, D::Err
     parse_cidr(&String::deserialize(d)?)
 }
 
+pub(super) fn de_opt_cidr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv4Net>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|s| parse_cidr(&s))
+        .transpose()
+}
+
 pub(super) fn de_cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ipv4Net>, D::Error> {
     struct Cidrs;
     impl<'de> de::Visitor<'de> for Cidrs {
