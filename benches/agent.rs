@@ -278,6 +278,7 @@ async fn latency(ovs: &OvsSandbox, tmp: &Path) {
         drift_interval: Duration::ZERO,
         quiet: Duration::from_millis(5),
         phantom_pods: true,
+        cni_socket: None,
     };
     let live = Live::start(cfg).await.unwrap();
     let mut rx = live.subscribe();

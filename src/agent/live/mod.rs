@@ -36,6 +36,7 @@ use crate::datapath::reconcile::{self, FlowTable};
 use crate::policy::resolved::{PodKey, ResolvedPolicies};
 
 pub mod changes;
+mod cni;
 mod ports;
 mod report;
 mod run;
@@ -59,6 +60,10 @@ pub struct LiveConfig {
     /// Benchmarks only: a pod with no interface on this host is still compiled as local, on
     /// the made-up ofport [`PHANTOM_OFPORT_BASE`] + its index in the input (no OVSDB port).
     pub phantom_pods: bool,
+    /// `--cni-socket`: serve kakine-cni here; local pods are then attached only once its ADD
+    /// asked for them ([`crate::agent::cni_server`], docs/cni.md). `None` = attach every local
+    /// pod whose veth exists.
+    pub cni_socket: Option<PathBuf>,
 }
 
 /// First ofport of [`LiveConfig::phantom_pods`] (far above what OVS assigns to real ports).
@@ -156,6 +161,8 @@ pub struct Live {
     refused: crate::agent::watch::Report,
     /// Notified to re-read the input (SIGHUP).
     reload: Arc<tokio::sync::Notify>,
+    /// The pods' CNI attachments and waiting requests (`--cni-socket`).
+    cni: Option<cni::CniState>,
 }
 
 impl Live {
@@ -232,6 +239,7 @@ impl Live {
             rule_policies: BTreeMap::new(),
             refused: Default::default(),
             reload: Default::default(),
+            cni: None,
         };
         live.ensure_meters().await?;
         live.installed = live.dump().await?;
@@ -252,6 +260,9 @@ impl Live {
             live.installed.rounds(),
             live.round
         );
+        if let Some(path) = live.cfg.cni_socket.clone() {
+            live.start_cni(&path).await?;
+        }
         if let Some(path) = live.cfg.state_dir.as_deref().and_then(state::last_good) {
             let t = Instant::now();
             let loaded = crate::policy::load_files(std::slice::from_ref(&path))
@@ -527,6 +538,7 @@ impl Live {
         self.rules
             .send_replace(Arc::new(RuleIndex::new(&r.compiled, &r.policies, &r.pods)));
         self.publish.send_replace(Some(r.clone()));
+        self.answer_cni(&r);
         trim_heap();
         Ok(r)
     }
