@@ -2,6 +2,7 @@
 //! namespaces, real-traffic probes and soak connections, the demo, Antrea's benchmark shapes, and the scenario runner with
 //! its three engines (reference evaluator, in-process FakeSwitch, real OVS).
 
+pub mod cni_node;
 pub mod demo;
 pub mod engine;
 pub mod ovs_engine;
