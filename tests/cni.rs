@@ -429,3 +429,92 @@ fn bad_input_gets_the_spec_codes_and_leaves_nothing_behind() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// What a runtime does with a conflist (SPEC.md "Network configuration lists"): each plugin
+/// gets its entry with the list's `name` and `cniVersion`, the `runtimeConfig` of the
+/// capabilities it declares, and the previous plugin's result as `prevResult`; DEL runs them
+/// in reverse order.
+fn run_conflist(
+    n: &CniNode,
+    list: &serde_json::Value,
+    env: &[(&'static str, String)],
+    runtime: &serde_json::Value,
+    prev: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    let mut plugins: Vec<&serde_json::Value> = list["plugins"].as_array().unwrap().iter().collect();
+    let del = env.iter().any(|(k, v)| *k == "CNI_COMMAND" && v == "DEL");
+    if del {
+        plugins.reverse();
+    }
+    let mut result = prev.cloned();
+    for p in plugins {
+        let mut conf = p.clone();
+        conf["name"] = list["name"].clone();
+        conf["cniVersion"] = list["cniVersion"].clone();
+        if let Some(caps) = p["capabilities"].as_object() {
+            let rc: serde_json::Map<_, _> = caps
+                .keys()
+                .filter_map(|k| Some((k.clone(), runtime.get(k)?.clone())))
+                .collect();
+            conf["runtimeConfig"] = rc.into();
+        }
+        if let Some(r) = &result {
+            conf["prevResult"] = r.clone();
+        }
+        let ty = p["type"].as_str().unwrap();
+        let exe = if ty == "kakine-cni" {
+            PathBuf::from(env!("CARGO_BIN_EXE_kakine-cni"))
+        } else {
+            Path::new("/usr/lib/cni").join(ty)
+        };
+        let r = n.plugin(&exe, env, &conf.to_string());
+        assert_eq!(r.code, 0, "{ty}: {r:?}\n{}", n.agent_log());
+        if !del {
+            result = Some(r.json);
+        }
+    }
+    result.unwrap_or_default()
+}
+
+#[test]
+fn the_example_conflist_chains_portmap_for_host_port_dnat() {
+    let mut n = node("c");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/cni/10-kakine.conflist"),
+    )
+    .unwrap();
+    let mut list: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // This node's socket, pod CIDR and data directory instead of a real node's.
+    let k = &mut list["plugins"][0];
+    k["agentSocket"] = n.socket().display().to_string().into();
+    k["ifnamePrefix"] = PREFIX.into();
+    k["ipam"]["ranges"] = serde_json::json!([[{"subnet": "10.77.1.0/24"}]]);
+    k["ipam"]["dataDir"] = n.ipam_dir().display().to_string().into();
+    let netns = n.pod_netns("server").unwrap();
+    let runtime = serde_json::json!({
+        "portMappings": [{"hostPort": 18080, "containerPort": 8080, "protocol": "tcp"}]
+    });
+    let add = env(
+        "ADD",
+        "c-srv",
+        Some(&netns),
+        "shop/server",
+        Some("10.77.1.20"),
+    );
+    let result = run_conflist(&n, &list, &add, &runtime, None);
+    // portmap passes kakine-cni's result on.
+    assert_eq!(result["ips"][0]["address"], "10.77.1.20/24", "{result}");
+    let nat = n.exec("iptables-save", &["-t", "nat"]).unwrap();
+    assert!(
+        nat.contains("--dport 18080") && nat.contains("--to-destination 10.77.1.20:8080"),
+        "no hostPort DNAT in the node's nat table:\n{nat}"
+    );
+    let del = env("DEL", "c-srv", Some(&netns), "shop/server", None);
+    run_conflist(&n, &list, &del, &runtime, Some(&result));
+    let nat = n.exec("iptables-save", &["-t", "nat"]).unwrap();
+    assert!(
+        !nat.contains("10.77.1.20:8080"),
+        "DNAT left after DEL:\n{nat}"
+    );
+    assert_clean(&n, "shop/server", "kakine", &[]);
+}

@@ -259,9 +259,15 @@ impl CniNode {
     /// Runs `kakine-cni` in the node's namespace as a runtime does: `env` are the `CNI_*`
     /// variables, `conf` goes to stdin.
     pub fn cni(&self, env: &[(&str, String)], conf: &str) -> CniRun {
+        self.plugin(&self.bins.cni, env, conf)
+    }
+
+    /// Runs the CNI plugin `exe` in the node's namespace as a runtime does (the chained
+    /// plugins of a conflist: `portmap`).
+    pub fn plugin(&self, exe: &Path, env: &[(&str, String)], conf: &str) -> CniRun {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.netns])
-            .arg(&self.bins.cni)
+            .arg(exe)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
