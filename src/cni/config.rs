@@ -334,12 +334,6 @@ impl NetConf {
     }
 }
 
-/// The `cniVersion` of a VERSION request's stdin, if it gives one (the runtime's own).
-pub fn requested_version(bytes: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(bytes).ok()?;
-    v.get("cniVersion")?.as_str().map(str::to_string)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,9 +432,5 @@ mod tests {
         ] {
             assert!(e.msg.contains(part), "{part} not in {}", e.msg);
         }
-        assert_eq!(
-            requested_version(br#"{"cniVersion":"1.0.0"}"#).as_deref(),
-            Some("1.0.0")
-        );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
-use super::config::{requested_version, Command, Invocation, NetConf};
+use super::config::{Command, Invocation, NetConf};
 use super::ipam;
 use super::link::{self, VethSpec};
 use super::protocol::{self, Attachment, CallError, Reply, Request};
@@ -27,8 +27,7 @@ pub fn run(
 ) -> Result<Option<serde_json::Value>, CniError> {
     let inv = Invocation::from_env(var)?;
     if inv.command == Command::Version {
-        // The runtime may say its own version; the answer is the same list whatever it is.
-        let _ = requested_version(stdin);
+        // Whatever version the runtime gives on stdin, the answer is the same list.
         return Ok(Some(spec::version_json()));
     }
     let conf = NetConf::parse(stdin)?;
