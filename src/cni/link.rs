@@ -104,40 +104,31 @@ fn link_mac(json: &str) -> Option<String> {
 }
 
 /// Creates the veth and configures the container side: `ip link add HOST mtu M type veth peer
-/// name IF mtu M netns NETNS`, host side up; inside the namespace the address, link up, the
+/// name IF mtu M netns NETNS` and the host side up in one `ip -batch`; inside the namespace the address, link up, the
 /// routes, and `ethtool -K IF tx off` (the userspace datapath's conntrack marks partially
 /// checksummed TCP invalid). Nothing is undone here on failure: the caller deletes the host
 /// side ([`delete`]), which takes the container side with it.
 ///
 /// Errors: [`ErrorCode::InterfaceFailure`] naming the command and its stderr.
 pub fn create(spec: &VethSpec<'_>) -> Result<Macs, CniError> {
-    let mtu = spec.mtu.to_string();
-    let netns = spec.netns.display().to_string();
-    run(
-        "ip",
-        &[
-            "link",
-            "add",
-            spec.host,
-            "mtu",
-            &mtu,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            spec.container,
-            "mtu",
-            &mtu,
-            "netns",
-            &netns,
-        ],
-        None,
-    )
-    .map_err(interface_error)?;
+    // One `ip -batch` for the host side; the path quoted (iproute2's batch reads "..." as one
+    // word), so a path with a quote, backslash or line break is refused rather than misread.
+    if spec.netns.to_string_lossy().contains(['"', '\n', '\\']) {
+        return Err(interface_error(format!(
+            "CNI_NETNS {:?}: a path with a quote, backslash or line break is not supported",
+            spec.netns
+        )));
+    }
     let host = run(
         "ip",
         &["-j", "-batch", "-"],
-        Some(&format!("link set {0} up\nlink show dev {0}\n", spec.host)),
+        Some(&format!(
+            "link add {h} mtu {m} type veth peer name {c} mtu {m} netns \"{n}\"\nlink set {h} up\nlink show dev {h}\n",
+            h = spec.host,
+            m = spec.mtu,
+            c = spec.container,
+            n = spec.netns.display()
+        )),
     )
     .map_err(interface_error)?;
     let mut batch = format!(
