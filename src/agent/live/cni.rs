@@ -368,43 +368,33 @@ impl Live {
     /// a realization is needed (to detach a port attached meanwhile).
     pub(super) fn expire_cni(&mut self) -> bool {
         let now = Instant::now();
-        let in_input = |pod: &PodKey| {
-            self.current
-                .as_ref()
-                .is_some_and(|p| p.pods.iter().any(|i| i.key == *pod))
-        };
-        let Some(cni) = self.cni.as_ref() else {
+        let current = self.current.clone();
+        let Some(cni) = self.cni.as_mut() else {
             return false;
         };
-        let (late, _): (Vec<&Waiter>, Vec<&Waiter>) =
-            cni.waiting.iter().partition(|w| w.deadline <= now);
-        let reasons: Vec<String> = late
-            .iter()
-            .map(|w| match (&w.add, in_input(&w.pod)) {
-                (Some(_), false) => format!(
-                    "pod {} is not in the agent's input (waited {} s)",
-                    w.pod,
-                    w.waited.as_secs_f64()
-                ),
-                (Some(_), true) => format!(
-                    "pod {}: its flows were not committed within {} s (see the agent's log)",
-                    w.pod,
-                    w.waited.as_secs_f64()
-                ),
-                (None, _) => format!(
-                    "pod {}: its port was not removed within {} s",
-                    w.pod,
-                    w.waited.as_secs_f64()
-                ),
-            })
-            .collect();
-        let cni = self.cni.as_mut().expect("checked above");
         let (late, keep): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut cni.waiting)
             .into_iter()
             .partition(|w| w.deadline <= now);
         cni.waiting = keep;
         let mut detach = false;
-        for (w, reason) in late.into_iter().zip(reasons) {
+        for w in late {
+            let in_input = current
+                .as_ref()
+                .is_some_and(|p| p.pods.iter().any(|i| i.key == w.pod));
+            let secs = w.waited.as_secs_f64();
+            let reason = match (&w.add, in_input) {
+                (Some(_), false) => {
+                    format!(
+                        "pod {} is not in the agent's input (waited {secs} s)",
+                        w.pod
+                    )
+                }
+                (Some(_), true) => format!(
+                    "pod {}: its flows were not committed within {secs} s (see the agent's log)",
+                    w.pod
+                ),
+                (None, _) => format!("pod {}: its port was not removed within {secs} s", w.pod),
+            };
             tracing::warn!("CNI: refused: {reason}");
             if let Some(container) = &w.add {
                 if cni
