@@ -92,6 +92,10 @@ struct Args {
     /// Gzip rotated audit-log files (`np.log.1.gz`; Antrea's `compress`).
     #[arg(long)]
     audit_log_compress: bool,
+    /// Serve kakine-cni on this unix socket (docs/cni.md): local pods are then attached only
+    /// once the plugin's ADD asks, and ADD is answered once the pod's flows are committed.
+    #[arg(long, value_name = "PATH")]
+    cni_socket: Option<PathBuf>,
     /// Benchmarks only: compile pods that have no interface here as local, on made-up ofports.
     #[arg(long, hide = true)]
     phantom_pods: bool,
@@ -243,6 +247,7 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         quiet: Duration::from_millis(5),
         phantom_pods: args.phantom_pods,
         configure_host: !args.no_host_config,
+        cni_socket: args.cni_socket.clone(),
     };
     // One live agent per bridge: two would repair each other's flows forever.
     let lock_path = args
