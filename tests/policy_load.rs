@@ -254,7 +254,7 @@ fn an_invalid_cidr_names_the_value_and_field() {
     ));
     assert_eq!(
         msg,
-        "DIR/policies.yaml: ClusterNetworkPolicy \"deny-x\": spec.egress[0].to[0].ipBlock.cidr: invalid CIDR \"10.0.0.300/8\" (expected an IPv4 CIDR such as 10.0.0.0/16)"
+        "DIR/policies.yaml: ClusterNetworkPolicy \"deny-x\": spec.egress[0].to[0].ipBlock.cidr: invalid CIDR \"10.0.0.300/8\" (expected a CIDR such as 10.0.0.0/16 or fd00::/64)"
     );
 }
 

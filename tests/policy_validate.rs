@@ -288,3 +288,31 @@ fn an_input_with_ten_mistakes_of_the_older_checks_reports_all_ten_in_order() {
         .collect();
     assert_eq!(found, expected);
 }
+
+#[test]
+fn ipv6_cidrs_are_accepted_in_every_api_and_a_pods_ipv6_address_is_unique() {
+    let text = format!(
+        "{}---\n{}---\n{}---\n{}",
+        k8s(
+            "{name: np, namespace: x}",
+            "{ingress: [{from: [{ipBlock: {cidr: \"fd00:11::/64\", except: [\"fd00:11::2/128\"]}}]}]}"
+        ),
+        acnp(
+            "ClusterNetworkPolicy",
+            "{name: c}",
+            "{priority: 1, appliedTo: [{podSelector: {}}], egress: [{action: Drop, to: [{ipBlock: {cidr: \"fd00::/8\"}}]}]}"
+        ),
+        anp("{priority: 1, subject: {namespaces: {}}, egress: [{action: Deny, to: [{networks: [\"fd00:10::1/128\"]}]}]}"),
+        "apiVersion: kakine.io/v1alpha1\nkind: Cluster\nnamespaces: [{name: x}]\npods:\n\
+         - {namespace: x, name: a, ip: 10.0.0.1, ipv6: \"fd00::1\"}\n\
+         - {namespace: x, name: b, ip: 10.0.0.2, ipv6: \"fd00::1\"}\n"
+    );
+    assert_eq!(
+        errors(&text),
+        vec![(
+            "Cluster".to_string(),
+            "pods[1].ipv6".to_string(),
+            "pod x/b: IP fd00::1 is already pod x/a's".to_string()
+        )]
+    );
+}

@@ -10,6 +10,7 @@
 //! of the `conj_id` flows the packet hit, and for a reject from the packet-in's rule id.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use openflow::sim::{FakeSwitch, OutPort, Packet};
 
@@ -135,6 +136,8 @@ impl<'a> Oracle<'a> {
 pub struct SimEngine {
     switch: FakeSwitch,
     pods: BTreeMap<PodKey, LocalPod>,
+    /// The IPv6 addresses of the dual-stack pods.
+    ipv6: BTreeMap<PodKey, std::net::Ipv6Addr>,
     rules: Vec<CompiledRule>,
 }
 
@@ -155,6 +158,11 @@ impl SimEngine {
         Ok(SimEngine {
             switch,
             pods: local.into_iter().map(|p| (p.key.clone(), p)).collect(),
+            ipv6: policies
+                .pods
+                .iter()
+                .filter_map(|p| p.ipv6.map(|a| (p.key.clone(), a)))
+                .collect(),
             rules: compiled.rules,
         })
     }
@@ -167,9 +175,25 @@ impl SimEngine {
             .ok_or_else(|| format!("no pod {}", probe.from))?;
         let to = match &probe.to {
             Destination::Pod(k) => self.pods.get(k),
-            Destination::Ip(ip) => self.pods.values().find(|p| p.ip == *ip),
+            Destination::Ip(IpAddr::V4(ip)) => self.pods.values().find(|p| p.ip == *ip),
+            Destination::Ip(IpAddr::V6(ip)) => self
+                .ipv6
+                .iter()
+                .find(|(_, a)| *a == ip)
+                .and_then(|(k, _)| self.pods.get(k)),
         }
         .ok_or_else(|| format!("destination {} is not a pod of this node", probe.to))?;
+        // An IPv6 probe: the same packet between the two pods' IPv6 addresses.
+        let v6 = match probe.to {
+            Destination::Ip(IpAddr::V6(dst)) => {
+                let src = self
+                    .ipv6
+                    .get(&probe.from)
+                    .ok_or_else(|| format!("{} has no IPv6 address to send from", probe.from))?;
+                Some((*src, dst))
+            }
+            _ => None,
+        };
         // Each probe is a new connection: no conntrack state from earlier probes. A probe that
         // does not fix its source port uses 0, which no realistic sourcePort range covers (the
         // evaluator lets such a probe match no source-port rule).
@@ -215,6 +239,10 @@ impl SimEngine {
                     icmp_code,
                 )
             }
+        };
+        let pkt = match v6 {
+            Some((src, dst)) => pkt.into_ipv6(src, dst),
+            None => pkt,
         };
         let trace = self.switch.trace(&pkt).map_err(|e| e.to_string())?;
         let hits: Vec<Hit> = trace

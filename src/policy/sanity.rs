@@ -152,8 +152,8 @@ fn check_except(cidr: &str, except: &[Value], path: &str, out: &mut Vec<Problem>
     }
 }
 
-/// Checks the cluster model: every pod in a declared namespace, unique `namespace/name`, IP and
-/// MAC, and unique container port names per pod: every problem, in pod order.
+/// Checks the cluster model: every pod in a declared namespace, unique `namespace/name`, IPs
+/// (IPv4 and IPv6) and MAC, and unique container port names per pod: every problem, in pod order.
 pub fn check_cluster(cluster: &Cluster) -> Vec<Problem> {
     let mut out = Vec::new();
     let namespaces: BTreeSet<&str> = cluster.namespaces.iter().map(|n| n.name.as_str()).collect();
@@ -179,6 +179,17 @@ pub fn check_cluster(cluster: &Cluster) -> Vec<Problem> {
             )),
             None => {
                 ips.insert(pod.ip.to_string(), key.clone());
+            }
+        }
+        if let Some(v6) = pod.ipv6 {
+            match ips.get(&v6.to_string()) {
+                Some(other) => out.push((
+                    at("ipv6"),
+                    format!("pod {key}: IP {v6} is already pod {other}'s"),
+                )),
+                None => {
+                    ips.insert(v6.to_string(), key.clone());
+                }
             }
         }
         if let Some(mac) = &pod.mac {

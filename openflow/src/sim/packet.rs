@@ -2,13 +2,17 @@
 //! matches on, with builders for the common shapes.
 
 use std::fmt::{self, Display, Formatter};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::flow::MacAddr;
 use crate::oxm::{mac_bits, Fid};
 
 /// Ethernet type of IPv4.
 pub const ETH_TYPE_IP: u16 = 0x0800;
+/// Ethernet type of IPv6.
+pub const ETH_TYPE_IPV6: u16 = 0x86dd;
+/// IP protocol number of ICMPv6.
+pub const IPPROTO_ICMPV6: u8 = 58;
 /// Ethernet type of ARP.
 pub const ETH_TYPE_ARP: u16 = 0x0806;
 /// IP protocol number of ICMP.
@@ -56,6 +60,12 @@ pub struct Packet {
     pub arp_tpa: Ipv4Addr,
     /// ARP sender hardware address.
     pub arp_sha: MacAddr,
+    /// IPv6 source (`::` for non-IPv6).
+    pub ipv6_src: Ipv6Addr,
+    /// IPv6 destination.
+    pub ipv6_dst: Ipv6Addr,
+    /// Neighbor Solicitation / Advertisement target (RFC 4861 §4.3-4.4).
+    pub nd_target: Ipv6Addr,
 }
 
 impl Packet {
@@ -83,6 +93,43 @@ impl Packet {
             arp_spa: Ipv4Addr::UNSPECIFIED,
             arp_tpa: Ipv4Addr::UNSPECIFIED,
             arp_sha: MacAddr::default(),
+            ipv6_src: Ipv6Addr::UNSPECIFIED,
+            ipv6_dst: Ipv6Addr::UNSPECIFIED,
+            nd_target: Ipv6Addr::UNSPECIFIED,
+        }
+    }
+
+    /// The same packet carried over IPv6 from `src` to `dst`: `eth_type=0x86dd`, the IPv4
+    /// addresses cleared, ICMP becoming ICMPv6 (the type and code are the caller's: an echo
+    /// request is 128, RFC 4443 §4.1).
+    pub fn into_ipv6(self, src: Ipv6Addr, dst: Ipv6Addr) -> Packet {
+        Packet {
+            eth_type: ETH_TYPE_IPV6,
+            ip_proto: match self.ip_proto {
+                IPPROTO_ICMP => IPPROTO_ICMPV6,
+                p => p,
+            },
+            ipv4_src: Ipv4Addr::UNSPECIFIED,
+            ipv4_dst: Ipv4Addr::UNSPECIFIED,
+            ipv6_src: src,
+            ipv6_dst: dst,
+            ..self
+        }
+    }
+
+    /// The source address, IPv4 or IPv6 by `eth_type`.
+    pub fn src_ip(&self) -> IpAddr {
+        match self.eth_type {
+            ETH_TYPE_IPV6 => self.ipv6_src.into(),
+            _ => self.ipv4_src.into(),
+        }
+    }
+
+    /// The destination address, IPv4 or IPv6 by `eth_type`.
+    pub fn dst_ip(&self) -> IpAddr {
+        match self.eth_type {
+            ETH_TYPE_IPV6 => self.ipv6_dst.into(),
+            _ => self.ipv4_dst.into(),
         }
     }
 
@@ -179,6 +226,9 @@ impl Packet {
             arp_spa: spa,
             arp_tpa: tpa,
             arp_sha: src_mac,
+            ipv6_src: Ipv6Addr::UNSPECIFIED,
+            ipv6_dst: Ipv6Addr::UNSPECIFIED,
+            nd_target: Ipv6Addr::UNSPECIFIED,
         }
     }
 
@@ -189,9 +239,13 @@ impl Packet {
         p.in_port = in_port;
         std::mem::swap(&mut p.eth_src, &mut p.eth_dst);
         std::mem::swap(&mut p.ipv4_src, &mut p.ipv4_dst);
+        std::mem::swap(&mut p.ipv6_src, &mut p.ipv6_dst);
         std::mem::swap(&mut p.tp_src, &mut p.tp_dst);
         if p.ip_proto == IPPROTO_ICMP && p.icmp_type == 8 {
             p.icmp_type = 0;
+        }
+        if p.ip_proto == IPPROTO_ICMPV6 && p.icmp_type == 128 {
+            p.icmp_type = 129;
         }
         p
     }
@@ -215,6 +269,11 @@ impl Packet {
             Fid::ArpSpa => ip(self.arp_spa),
             Fid::ArpTpa => ip(self.arp_tpa),
             Fid::ArpSha => mac_bits(self.arp_sha),
+            Fid::Ipv6Src => u128::from(self.ipv6_src),
+            Fid::Ipv6Dst => u128::from(self.ipv6_dst),
+            Fid::Icmpv6Type => u128::from(self.icmp_type),
+            Fid::Icmpv6Code => u128::from(self.icmp_code),
+            Fid::NdTarget => u128::from(self.nd_target),
             _ => return None,
         })
     }
@@ -231,6 +290,11 @@ impl Display for Packet {
             (ETH_TYPE_IP, IPPROTO_SCTP) => "sctp",
             (ETH_TYPE_IP, IPPROTO_ICMP) => "icmp",
             (ETH_TYPE_IP, _) => "ip",
+            (ETH_TYPE_IPV6, IPPROTO_TCP) => "tcp6",
+            (ETH_TYPE_IPV6, IPPROTO_UDP) => "udp6",
+            (ETH_TYPE_IPV6, IPPROTO_SCTP) => "sctp6",
+            (ETH_TYPE_IPV6, IPPROTO_ICMPV6) => "icmp6",
+            (ETH_TYPE_IPV6, _) => "ipv6",
             _ => "",
         };
         if proto.is_empty() {
@@ -251,19 +315,20 @@ impl Display for Packet {
             ),
             "" => Ok(()),
             _ => {
-                write!(f, ",nw_src={},nw_dst={}", self.ipv4_src, self.ipv4_dst)?;
-                match proto {
+                if self.eth_type == ETH_TYPE_IPV6 {
+                    write!(f, ",ipv6_src={},ipv6_dst={}", self.ipv6_src, self.ipv6_dst)?;
+                } else {
+                    write!(f, ",nw_src={},nw_dst={}", self.ipv4_src, self.ipv4_dst)?;
+                }
+                let l4 = proto.trim_end_matches('6');
+                match l4 {
                     "icmp" => write!(
                         f,
                         ",icmp_type={},icmp_code={}",
                         self.icmp_type, self.icmp_code
                     ),
-                    "ip" => write!(f, ",nw_proto={}", self.ip_proto),
-                    _ => write!(
-                        f,
-                        ",{proto}_src={},{proto}_dst={}",
-                        self.tp_src, self.tp_dst
-                    ),
+                    "ip" | "ipv" => write!(f, ",nw_proto={}", self.ip_proto),
+                    _ => write!(f, ",{l4}_src={},{l4}_dst={}", self.tp_src, self.tp_dst),
                 }
             }
         }

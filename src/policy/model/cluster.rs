@@ -1,6 +1,6 @@
 //! The cluster model: nodes, namespaces, pods and their served ports.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::Deserialize;
 
@@ -95,6 +95,11 @@ pub struct Pod {
     pub labels: Labels,
     /// IPv4 address.
     pub ip: Ipv4Addr,
+    /// IPv6 address, for a dual-stack pod (Kubernetes `status.podIPs`' second entry). A pod
+    /// always has its IPv4 `ip`, so that IPv4-only models read as before; see
+    /// `docs/pipeline.md` (IPv6 and dual stack) for why the shape is `ip` plus `ipv6`.
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Addr>,
     /// MAC address of its interface (`aa:bb:cc:dd:ee:ff`), when known.
     #[serde(default, deserialize_with = "de_mac")]
     pub mac: Option<[u8; 6]>,

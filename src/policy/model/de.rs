@@ -1,9 +1,9 @@
 //! Field deserializers with messages that name the bad value.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use serde::de::{self, Deserializer, IgnoredAny};
 use serde::Deserialize;
 
@@ -61,24 +61,26 @@ pub(super) fn de_action<'de, D: Deserializer<'de>>(d: D) -> Result<RuleAction, D
     }
 }
 
-pub(super) fn parse_cidr<E: de::Error>(s: &str) -> Result<Ipv4Net, E> {
-    s.parse::<Ipv4Net>()
-        .or_else(|_| s.parse::<Ipv4Addr>().map(Ipv4Net::from))
+/// An IPv4 or IPv6 CIDR (a bare address is its /32 or /128; the strict forms each API wants
+/// are checked on the document as written, [`crate::policy::validate_raw`]).
+pub(super) fn parse_cidr<E: de::Error>(s: &str) -> Result<IpNet, E> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
         .map_err(|_| {
             E::custom(format!(
-                "invalid CIDR \"{s}\" (expected an IPv4 CIDR such as 10.0.0.0/16)"
+                "invalid CIDR \"{s}\" (expected a CIDR such as 10.0.0.0/16 or fd00::/64)"
             ))
         })
 }
 
-pub(super) fn de_cidr<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Net, D::Error> {
+pub(super) fn de_cidr<'de, D: Deserializer<'de>>(d: D) -> Result<IpNet, D::Error> {
     parse_cidr(&String::deserialize(d)?)
 }
 
-pub(super) fn de_cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ipv4Net>, D::Error> {
+pub(super) fn de_cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
     struct Cidrs;
     impl<'de> de::Visitor<'de> for Cidrs {
-        type Value = Vec<Ipv4Net>;
+        type Value = Vec<IpNet>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a list of CIDRs")
         }
