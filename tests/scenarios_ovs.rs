@@ -46,6 +46,9 @@ fn real_tcp_and_udp_between_the_pods_meet_the_expectations() {
         root().join("tests/cases/k8s-01-default-deny-ingress.yaml"),
         root().join("tests/cases/anp-05-egress-udp-rule-order.yaml"),
         root().join("tests/scenarios/kakine-02-source-port.yaml"),
+        // Dual stack: real IPv6 TCP between the namespaces (addresses added with `nodad`),
+        // neighbour discovery and IPv6 conntrack through the agent's flows.
+        root().join("tests/scenarios/kakine-13-ipv6-dual-stack.yaml"),
     ];
     let (summary, report) = run(&files, Engine::Ovs(OvsMode::Traffic));
     assert_eq!(

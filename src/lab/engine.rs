@@ -132,6 +132,37 @@ impl<'a> Oracle<'a> {
     }
 }
 
+/// The client and server pods of a probe among `pods` (the dual-stack ones' IPv6 addresses
+/// in `ipv6`), and the addresses it goes between: the pods' IPv4 addresses, or for a probe to
+/// an IPv6 address their IPv6 ones. Errors: a pod missing, or no IPv6 address to send from.
+pub(crate) fn endpoints<'a>(
+    pods: &'a BTreeMap<PodKey, LocalPod>,
+    ipv6: &BTreeMap<PodKey, std::net::Ipv6Addr>,
+    probe: &Probe,
+) -> Result<(&'a LocalPod, &'a LocalPod, IpAddr, IpAddr), String> {
+    let from = pods
+        .get(&probe.from)
+        .ok_or_else(|| format!("no pod {}", probe.from))?;
+    let to = match &probe.to {
+        Destination::Pod(k) => pods.get(k),
+        Destination::Ip(IpAddr::V4(ip)) => pods.values().find(|p| p.ip == *ip),
+        Destination::Ip(IpAddr::V6(ip)) => ipv6
+            .iter()
+            .find(|(_, a)| *a == ip)
+            .and_then(|(k, _)| pods.get(k)),
+    }
+    .ok_or_else(|| format!("destination {} is not a pod of this node", probe.to))?;
+    match probe.to {
+        Destination::Ip(IpAddr::V6(dst)) => {
+            let src = ipv6
+                .get(&probe.from)
+                .ok_or_else(|| format!("{} has no IPv6 address to send from", probe.from))?;
+            Ok((from, to, IpAddr::V6(*src), IpAddr::V6(dst)))
+        }
+        _ => Ok((from, to, from.ip.into(), to.ip.into())),
+    }
+}
+
 /// The compiled pipeline of a policy set on a FakeSwitch.
 pub struct SimEngine {
     switch: FakeSwitch,
@@ -169,29 +200,10 @@ impl SimEngine {
 
     /// Sends one new connection's first packet for `probe` and reads the verdict.
     pub fn decide(&mut self, probe: &Probe) -> Result<Decision, String> {
-        let from = self
-            .pods
-            .get(&probe.from)
-            .ok_or_else(|| format!("no pod {}", probe.from))?;
-        let to = match &probe.to {
-            Destination::Pod(k) => self.pods.get(k),
-            Destination::Ip(IpAddr::V4(ip)) => self.pods.values().find(|p| p.ip == *ip),
-            Destination::Ip(IpAddr::V6(ip)) => self
-                .ipv6
-                .iter()
-                .find(|(_, a)| *a == ip)
-                .and_then(|(k, _)| self.pods.get(k)),
-        }
-        .ok_or_else(|| format!("destination {} is not a pod of this node", probe.to))?;
+        let (from, to, src, dst) = endpoints(&self.pods, &self.ipv6, probe)?;
         // An IPv6 probe: the same packet between the two pods' IPv6 addresses.
-        let v6 = match probe.to {
-            Destination::Ip(IpAddr::V6(dst)) => {
-                let src = self
-                    .ipv6
-                    .get(&probe.from)
-                    .ok_or_else(|| format!("{} has no IPv6 address to send from", probe.from))?;
-                Some((*src, dst))
-            }
+        let v6 = match (src, dst) {
+            (IpAddr::V6(s), IpAddr::V6(d)) => Some((s, d)),
             _ => None,
         };
         // Each probe is a new connection: no conntrack state from earlier probes. A probe that

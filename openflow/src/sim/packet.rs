@@ -322,6 +322,11 @@ impl Display for Packet {
                 }
                 let l4 = proto.trim_end_matches('6');
                 match l4 {
+                    "icmp" if proto == "icmp6" => write!(
+                        f,
+                        ",icmpv6_type={},icmpv6_code={}",
+                        self.icmp_type, self.icmp_code
+                    ),
                     "icmp" => write!(
                         f,
                         ",icmp_type={},icmp_code={}",
@@ -350,6 +355,42 @@ mod tests {
         );
         let a = Packet::arp(1, m, m, 1, [10, 0, 0, 1].into(), [10, 0, 0, 2].into());
         assert!(a.to_string().starts_with("arp,in_port=1,"));
+    }
+
+    #[test]
+    fn an_ipv6_packet_shows_and_matches_its_ipv6_fields() {
+        let m = MacAddr([2, 0, 0, 0, 0, 1]);
+        let (a, b): (Ipv6Addr, Ipv6Addr) = ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
+        let p = Packet::tcp(3, m, m, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 5, 80)
+            .into_ipv6(a, b);
+        assert_eq!(
+            p.to_string(),
+            "tcp6,in_port=3,dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:01,\
+             ipv6_src=fd00::1,ipv6_dst=fd00::2,tcp_src=5,tcp_dst=80"
+        );
+        assert_eq!(p.header(Fid::EthType), Some(0x86dd));
+        assert_eq!(p.header(Fid::Ipv6Dst), Some(u128::from(b)));
+        assert_eq!(p.header(Fid::Ipv4Dst), Some(0));
+        let ping = Packet::icmp(
+            3,
+            m,
+            m,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            128,
+            0,
+        )
+        .into_ipv6(a, b);
+        assert!(ping.to_string().starts_with("icmp6,"), "{ping}");
+        assert!(
+            ping.to_string().ends_with(",icmpv6_type=128,icmpv6_code=0"),
+            "{ping}"
+        );
+        let pong = ping.reply(4);
+        assert_eq!(
+            (pong.ipv6_src, pong.icmp_type, pong.src_ip()),
+            (b, 129, IpAddr::V6(b))
+        );
     }
 
     #[test]
