@@ -468,6 +468,21 @@ impl<'a> PolicyCompiler<'a> {
                 groups.entry(resolved).or_default().push(key);
             }
         }
+        if let (Direction::Egress, Some(peer_pods)) = (dir, peer_pods) {
+            // The parts do not depend on the family, their destinations do: a pod reached
+            // through an ipBlock is a destination in the family of its address in the block.
+            for pods in groups.values_mut() {
+                pods.retain(|k| {
+                    peer_pods.contains(*k)
+                        || self.pods.get(*k).is_some_and(|p| {
+                            blocks.iter().any(|b| match family {
+                                Family::V4 => b.contains(p.ip),
+                                Family::V6 => p.ipv6.is_some_and(|a| b.contains(a)),
+                            })
+                        })
+                });
+            }
+        }
         if groups.len() > MAX_SHARED_PARTS {
             subs.push(self.paired_sub_rule(rule, groups, peers_all(), family));
             return subs;
