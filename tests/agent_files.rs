@@ -128,3 +128,34 @@ fn the_live_agent_reports_every_input_error_before_it_waits_for_ovsdb() {
         before.join("\n")
     );
 }
+
+#[test]
+fn the_one_shot_agent_fails_naming_every_input_error_before_it_connects() {
+    let input = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad/several-mistakes.yaml"),
+        input.path().join("in.yaml"),
+    )
+    .unwrap();
+    let run = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let out = live_agent(input.path(), run.path(), state.path())
+        .arg("--once")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for want in [
+        "spec.ingress[0].ports[0].endPort: endPort 80 is below port 90",
+        "spec.ingress[0].ports[1].endPort: endPort 80 is below port 90",
+        "pods[1].ip: pod x/b: IP 10.0.0.1 is already pod x/a's",
+        "pods[2].namespace: pod y/c: namespace \"y\" is not declared",
+        "spec.priority: priority 2000 out of range (expected 0..=1000)",
+        "spec.tier: unknown tier \"nosuch\"",
+        "spec.appliedTo[0].group: unknown ClusterGroup \"missing\"",
+    ] {
+        assert!(stderr.contains(want), "{want} missing in:\n{stderr}");
+    }
+    // It stopped at its input: it never tried the (absent) ovsdb-server.
+    assert!(!stderr.contains("ovsdb"), "{stderr}");
+}
