@@ -57,6 +57,17 @@ fn the_agent_refuses_a_non_ascii_interface_prefix_naming_it() {
     );
 }
 
+/// An input directory holding `tests/bad/several-mistakes.yaml`.
+fn several_mistakes() -> tempfile::TempDir {
+    let input = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad/several-mistakes.yaml"),
+        input.path().join("in.yaml"),
+    )
+    .unwrap();
+    input
+}
+
 /// Kills the agent (by its own pid) however the test ends.
 struct Running(std::process::Child);
 
@@ -69,12 +80,7 @@ impl Drop for Running {
 
 #[test]
 fn the_live_agent_reports_every_input_error_before_it_waits_for_ovsdb() {
-    let input = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad/several-mistakes.yaml"),
-        input.path().join("in.yaml"),
-    )
-    .unwrap();
+    let input = several_mistakes();
     // A run directory without ovsdb-server: the agent retries its connection forever.
     let run = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
@@ -131,12 +137,7 @@ fn the_live_agent_reports_every_input_error_before_it_waits_for_ovsdb() {
 
 #[test]
 fn the_one_shot_agent_fails_naming_every_input_error_before_it_connects() {
-    let input = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad/several-mistakes.yaml"),
-        input.path().join("in.yaml"),
-    )
-    .unwrap();
+    let input = several_mistakes();
     let run = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let out = live_agent(input.path(), run.path(), state.path())
