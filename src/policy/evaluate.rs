@@ -9,7 +9,7 @@
 //! whatever isolates it.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::resolved::{
     Direction, PodInfo, PodKey, Protocol, ResolvedPolicies, ResolvedRule, RuleAction, RuleRef,
@@ -24,8 +24,9 @@ pub const K8S_ISOLATION_POLICY: &str = "<k8s-isolation>";
 pub enum Destination {
     /// A pod of the cluster.
     Pod(PodKey),
-    /// A raw IP address (a pod's IP is treated as that pod).
-    Ip(Ipv4Addr),
+    /// A raw IP address (a pod's IP is treated as that pod). An IPv6 address makes the probe
+    /// IPv6: the client sends from its own IPv6 address.
+    Ip(IpAddr),
 }
 
 impl fmt::Display for Destination {
@@ -97,10 +98,25 @@ struct Outcome {
 /// Evaluates `probe` against `p`.
 pub fn evaluate(p: &ResolvedPolicies, probe: &Probe) -> Decision {
     let client = p.pods.iter().find(|i| i.key == probe.from);
+    let v6 = matches!(probe.to, Destination::Ip(IpAddr::V6(_)));
     let server = match &probe.to {
         Destination::Pod(k) => p.pods.iter().find(|i| &i.key == k),
-        Destination::Ip(ip) => p.pods.iter().find(|i| i.ip == *ip),
+        Destination::Ip(IpAddr::V4(ip)) => p.pods.iter().find(|i| i.ip == *ip),
+        Destination::Ip(IpAddr::V6(ip)) => p.pods.iter().find(|i| i.ipv6 == Some(*ip)),
     };
+    // The client's address in the probe's family.
+    let client_ip: Option<IpAddr> = client.and_then(|c| match v6 {
+        false => Some(c.ip.into()),
+        true => c.ipv6.map(IpAddr::from),
+    });
+    if v6 && client.is_some() && client_ip.is_none() {
+        return Decision {
+            verdict: Verdict::Deny,
+            egress: None,
+            ingress: None,
+            reason: format!("{} has no IPv6 address to send from", probe.from),
+        };
+    }
     let server_key = match (&probe.to, server) {
         (_, Some(s)) => Some(s.key.clone()),
         (Destination::Pod(k), None) => Some(k.clone()),
@@ -108,7 +124,7 @@ pub fn evaluate(p: &ResolvedPolicies, probe: &Probe) -> Decision {
     };
     let server_ip = match (&probe.to, server) {
         (Destination::Ip(ip), _) => Some(*ip),
-        (_, Some(s)) => Some(s.ip),
+        (_, Some(s)) => Some(IpAddr::from(s.ip)),
         _ => None,
     };
     let traffic = Traffic {
@@ -140,8 +156,9 @@ pub fn evaluate(p: &ResolvedPolicies, probe: &Probe) -> Decision {
             reason,
         };
     }
+    // Node addresses are IPv4 in the model: an IPv6 probe never comes from a node.
     let from_own_node = match (server, client) {
-        (Some(s), Some(c)) => !s.host_network && s.node_ip.is_some_and(|n| n == c.ip),
+        (Some(s), Some(c)) => !v6 && !s.host_network && s.node_ip.is_some_and(|n| n == c.ip),
         _ => false,
     };
     let ingress = match &server_key {
@@ -157,7 +174,7 @@ pub fn evaluate(p: &ResolvedPolicies, probe: &Probe) -> Decision {
             Direction::Ingress,
             key,
             Some(&probe.from),
-            client.map(|c| c.ip),
+            client_ip,
             &traffic,
         ),
         None => Outcome {
@@ -235,7 +252,7 @@ fn direction(
     dir: Direction,
     applied: &PodKey,
     peer: Option<&PodKey>,
-    peer_ip: Option<Ipv4Addr>,
+    peer_ip: Option<IpAddr>,
     traffic: &Traffic<'_>,
 ) -> Outcome {
     let candidates = p.rules.iter().filter(|r| {

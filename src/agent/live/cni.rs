@@ -442,6 +442,7 @@ mod tests {
             mac: None,
             node: None,
             node_ip: None,
+            ipv6: None,
             host_network: false,
             named_ports: vec![],
             ports: vec![],
