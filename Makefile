@@ -72,6 +72,12 @@ bench-cluster: check-root deps
 	$(CARGO) build --workspace --bins
 	$(CARGO) bench --bench cluster
 
+## CNI benchmark: kakine-cni ADD to pod reachable under its policy, p50/p99 over PODS pods
+## (default 50) on a node netns with its own OVS; figures in docs/benchmarks.md. Needs root.
+.PHONY: bench-cni
+bench-cni: check-root deps
+	$(CARGO) bench --bench cni -- $(PODS)
+
 ## Regenerate the OpenFlow and pipeline golden files from OVS's own encoder.
 golden:
 	bash openflow/scripts/gen-golden.sh

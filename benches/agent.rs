@@ -279,6 +279,7 @@ async fn latency(ovs: &OvsSandbox, tmp: &Path) {
         quiet: Duration::from_millis(5),
         phantom_pods: true,
         configure_host: false,
+        cni_socket: None,
     };
     let live = Live::start(cfg).await.unwrap();
     let mut rx = live.subscribe();

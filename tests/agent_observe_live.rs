@@ -186,7 +186,10 @@ async fn readiness_follows_a_vswitchd_outage_and_the_audit_log_names_isolating_p
     assert_eq!(get(addr, "/healthz").0, 200);
     assert_eq!(get(addr, "/livez").0, 200);
 
-    let (client, server) = (key("a/client"), "10.30.1.20".parse().unwrap());
+    let (client, server) = (
+        key("a/client"),
+        "10.30.1.20".parse::<std::net::Ipv4Addr>().unwrap(),
+    );
     let t = Duration::from_millis(1500);
     assert_eq!(
         lab.probe_tcp(&client, server, 7000, t).await,

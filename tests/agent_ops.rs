@@ -165,7 +165,7 @@ async fn reaches(lab: &Lab, port: u16) -> bool {
         let o = lab
             .probe_tcp(
                 &key("a/client"),
-                SERVER.parse().unwrap(),
+                SERVER.parse::<std::net::Ipv4Addr>().unwrap(),
                 port,
                 Duration::from_secs(1),
             )

@@ -122,6 +122,9 @@ fn every_cell_agrees_with_the_expectations_of_the_repositorys_scenarios() {
                 if probe.from == *to {
                     continue;
                 }
+                if probe.ip_family.as_deref() == Some("IPv6") {
+                    continue; // the matrix answers IPv4 pod to pod
+                }
                 let service = match probe.protocol.as_str() {
                     "ICMP" => ServiceSpec::Icmp(
                         probe.icmp_type.unwrap_or(8),
@@ -228,7 +231,7 @@ fn kakinectl_test_takes_a_directory_of_scenarios() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.ends_with("14 passed, 0 failed\n"), "{text}");
+    assert!(text.ends_with("15 passed, 0 failed\n"), "{text}");
     assert!(
         text.starts_with("tests/scenarios/kakine-01-icmp-type-code.yaml\n"),
         "{text}"

@@ -33,7 +33,11 @@ const CLUSTER: Engine = Engine::Cluster {
 
 #[test]
 fn kakines_scenarios_and_a_sample_of_the_public_cases_hold_across_three_nodes_with_real_traffic() {
-    let mut files = yaml_files(&root().join("tests/scenarios"));
+    // IPv6 is single-node for now: the overlay routes IPv4 (docs/multinode.md).
+    let mut files: Vec<PathBuf> = yaml_files(&root().join("tests/scenarios"))
+        .into_iter()
+        .filter(|f| !f.ends_with("kakine-13-ipv6-dual-stack.yaml"))
+        .collect();
     // One case per API family from the public suites (the rest: make test-cluster).
     for case in [
         "k8s-23-egress-named-port",
@@ -55,7 +59,10 @@ fn kakines_scenarios_and_a_sample_of_the_public_cases_hold_across_three_nodes_wi
 #[test]
 #[ignore]
 fn the_whole_corpus_holds_across_three_nodes_with_real_traffic() {
-    let mut files = yaml_files(&root().join("tests/scenarios"));
+    let mut files: Vec<PathBuf> = yaml_files(&root().join("tests/scenarios"))
+        .into_iter()
+        .filter(|f| !f.ends_with("kakine-13-ipv6-dual-stack.yaml"))
+        .collect();
     files.extend(yaml_files(&root().join("tests/cases")));
     let mut out = Vec::new();
     let summary = run_files_with(&files, &mut out, false, CLUSTER).expect("writing to a Vec");

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use kakine::lab::engine::{Backend, Engine, Oracle, OvsMode};
 use kakine::policy::load::{parse_document, Parsed};
-use kakine::policy::resolved::{PodKey, Protocol};
+use kakine::policy::resolved::Protocol;
 use kakine::policy::{resolve, Cluster, Destination, PolicySet, Probe};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -46,6 +46,8 @@ struct PodSpec {
     app: usize,
     role: bool,
     web: bool,
+    /// Dual stack: the pod has an IPv6 address too ([`pod_ip6`]).
+    v6: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -192,16 +194,13 @@ fn peer() -> impl Strategy<Value = Peer> {
         sel().prop_map(Peer::Pods),
         ns_sel().prop_map(Peer::Ns),
         (ns_sel(), sel()).prop_map(|(n, s)| Peer::NsPods(n, s)),
-        (
-            0..8usize,
-            prop_oneof![Just(32u8), Just(24), Just(16)],
-            any::<bool>()
-        )
-            .prop_map(|(pod, prefix, except_pod)| Peer::Block {
+        (0..8usize, block_prefix(), any::<bool>()).prop_map(|(pod, prefix, except_pod)| {
+            Peer::Block {
                 pod,
                 prefix,
-                except_pod
-            }),
+                except_pod,
+            }
+        }),
         (0..3usize).prop_map(Peer::Group),
         Just(Peer::SelfNs),
         Just(Peer::SameEnv),
@@ -245,8 +244,20 @@ fn rule() -> impl Strategy<Value = Rule> {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    let pod = (0..3usize, 0..3usize, any::<bool>(), any::<bool>())
-        .prop_map(|(ns, app, role, web)| PodSpec { ns, app, role, web });
+    let pod = (
+        0..3usize,
+        0..3usize,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(ns, app, role, web, v6)| PodSpec {
+            ns,
+            app,
+            role,
+            web,
+            v6,
+        });
     let acnp = (
         0..4usize,
         1..4u8,
@@ -273,11 +284,7 @@ fn case() -> impl Strategy<Value = Case> {
     );
     let group = prop_oneof![
         (ns_sel(), sel()).prop_map(|(n, s)| GroupSpec::Pods(n, s)),
-        (
-            0..8usize,
-            prop_oneof![Just(32u8), Just(24), Just(16)],
-            any::<bool>()
-        )
+        (0..8usize, block_prefix(), any::<bool>())
             .prop_map(|(pod, prefix, except)| GroupSpec::Block(pod, prefix, except)),
         prop::collection::vec(0..3usize, 1..3).prop_map(GroupSpec::Children),
     ];
@@ -341,6 +348,26 @@ fn pod_ip(case: &Case, i: usize) -> String {
     format!("10.1.{}.{}", case.pods[i].ns, 10 + i)
 }
 
+/// The IPv6 address pod `i` has when it is dual stack (and an ipBlock of its can name anyway).
+fn pod_ip6(case: &Case, i: usize) -> std::net::Ipv6Addr {
+    format!("fd00:{}::{:x}", case.pods[i].ns, 10 + i)
+        .parse()
+        .unwrap()
+}
+
+/// An ipBlock's prefix length: 32, 24 or 16 of a pod's IPv4 address, or 128, 120 or 112 of
+/// its IPv6 address.
+fn block_prefix() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        Just(32u8),
+        Just(24),
+        Just(16),
+        Just(128),
+        Just(120),
+        Just(112)
+    ]
+}
+
 fn sel_json(s: &Sel) -> Value {
     match s {
         Sel::All => json!({}),
@@ -375,11 +402,14 @@ enum Api {
 
 fn block_cidr(case: &Case, pod: usize, prefix: u8, except_pod: bool) -> Value {
     let i = pod % case.pods.len();
-    let ip: std::net::Ipv4Addr = pod_ip(case, i).parse().unwrap();
-    let net = ipnet::Ipv4Net::new(ip, prefix).unwrap().trunc();
+    let ip: std::net::IpAddr = match prefix {
+        0..=32 => std::net::IpAddr::V4(pod_ip(case, i).parse().unwrap()),
+        _ => std::net::IpAddr::V6(pod_ip6(case, i)),
+    };
+    let net = ipnet::IpNet::new(ip, prefix).unwrap().trunc();
     let mut block = json!({"cidr": net.to_string()});
-    if except_pod && prefix < 32 {
-        block["except"] = json!([format!("{ip}/32")]);
+    if except_pod && prefix < net.max_prefix_len() {
+        block["except"] = json!([format!("{ip}/{}", net.max_prefix_len())]);
     }
     block
 }
@@ -626,8 +656,12 @@ fn scenario(case: &Case) -> Value {
             } else {
                 json!({"port": 81, "protocol": "TCP"})
             });
-            json!({"namespace": NAMESPACES[p.ns], "name": format!("p{i}"), "labels": labels,
-                   "ip": pod_ip(case, i), "ports": ports})
+            let mut pod = json!({"namespace": NAMESPACES[p.ns], "name": format!("p{i}"),
+                   "labels": labels, "ip": pod_ip(case, i), "ports": ports});
+            if p.v6 {
+                pod["ipv6"] = json!(pod_ip6(case, i).to_string());
+            }
+            pod
         })
         .collect();
     let mut resources = Vec::new();
@@ -746,17 +780,24 @@ fn compare_with(case: &Case, engine: Engine) -> Result<(), String> {
     let mut reference = Oracle::new(Engine::Reference, &resolved)?;
     let mut backend = Backend::start(engine, &cluster)?;
     let mut sim = backend.load(&resolved)?;
-    let keys: Vec<PodKey> = resolved.pods.iter().map(|p| p.key.clone()).collect();
     let mut bad = Vec::new();
-    for from in &keys {
-        for to in &keys {
-            if from == to {
+    for from in &resolved.pods {
+        for to in &resolved.pods {
+            if from.key == to.key {
                 continue;
             }
-            for (protocol, port, source_port) in PROBES {
+            // Over IPv4, and between two dual-stack pods over IPv6 too.
+            let mut destinations = vec![Destination::Pod(to.key.clone())];
+            if let (Some(_), Some(v6)) = (from.ipv6, to.ipv6) {
+                destinations.push(Destination::Ip(v6.into()));
+            }
+            for (destination, (protocol, port, source_port)) in destinations
+                .iter()
+                .flat_map(|d| PROBES.into_iter().map(move |p| (d, p)))
+            {
                 let probe = Probe {
-                    from: from.clone(),
-                    to: Destination::Pod(to.clone()),
+                    from: from.key.clone(),
+                    to: destination.clone(),
                     protocol,
                     port,
                     source_port,
@@ -765,7 +806,7 @@ fn compare_with(case: &Case, engine: Engine) -> Result<(), String> {
                 let s = sim.decide(&probe)?;
                 if r.verdict != s.verdict || r.egress != s.egress || r.ingress != s.ingress {
                     let mut probe = json!({
-                        "from": from.to_string(), "to": to.to_string(), "port": port,
+                        "from": from.key.to_string(), "to": to.key.to_string(), "port": port,
                         "protocol": match protocol {
                             Protocol::Tcp => "TCP",
                             Protocol::Udp => "UDP",
@@ -782,6 +823,9 @@ fn compare_with(case: &Case, engine: Engine) -> Result<(), String> {
                     }
                     if let Some(sport) = source_port {
                         probe["source_port"] = json!(sport);
+                    }
+                    if matches!(destination, Destination::Ip(_)) {
+                        probe["ip_family"] = json!("IPv6");
                     }
                     bad.push(probe);
                 }

@@ -254,7 +254,7 @@ fn an_invalid_cidr_names_the_value_and_field() {
     ));
     assert_eq!(
         msg,
-        "DIR/policies.yaml: ClusterNetworkPolicy \"deny-x\": spec.egress[0].to[0].ipBlock.cidr: invalid CIDR \"10.0.0.300/8\" (expected an IPv4 CIDR such as 10.0.0.0/16)"
+        "DIR/policies.yaml: ClusterNetworkPolicy \"deny-x\": spec.egress[0].to[0].ipBlock.cidr: invalid CIDR \"10.0.0.300/8\" (expected a CIDR such as 10.0.0.0/16 or fd00::/64)"
     );
 }
 
@@ -393,4 +393,33 @@ fn an_end_port_below_its_port_is_refused() {
         error_of(&policy),
         "DIR/policies.yaml: ClusterNetworkPolicy \"deny-x\": spec.ingress[0].ports[0].endPort: endPort 8000 is below port 9000"
     );
+}
+
+#[test]
+fn the_loader_reports_every_error_of_an_input_at_once() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad/several-mistakes.yaml");
+    let e = load_files(std::slice::from_ref(&path)).expect_err("ten mistakes");
+    let PolicyError::Several { errors } = &e else {
+        panic!("expected every error, got one: {e}");
+    };
+    let found: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    // The same list, in the same order, as `kakinectl validate` gives
+    // (tests/policy_validate.rs, `SEVERAL_MISTAKES`).
+    let file = path.display();
+    assert_eq!(
+        found,
+        vec![
+            format!("{file}: ClusterNetworkPolicy \"c\": spec.ingress[0].ports[0].endPort: endPort 80 is below port 90"),
+            format!("{file}: NetworkPolicy \"x/np\": spec.ingress[0].ports[0].port: port 0 is out of range 1-65535"),
+            format!("{file}: NetworkPolicy \"x/np\": spec.ingress[0].ports[1].endPort: endPort 80 is below port 90"),
+            format!("{file}: Cluster: pods[1].ip: pod x/b: IP 10.0.0.1 is already pod x/a's"),
+            format!("{file}: Cluster: pods[2].namespace: pod y/c: namespace \"y\" is not declared"),
+            format!("{file}: AdminNetworkPolicy \"anp\": spec.priority: priority 2000 out of range (expected 0..=1000)"),
+            format!("{file}: AdminNetworkPolicy \"anp\": spec.ingress[0].from[0]: nodes and networks peers are for egress rules only"),
+            format!("{file}: ClusterNetworkPolicy \"c\": spec.priority: priority 0 out of range (expected 1.0..=10000.0)"),
+            format!("{file}: ClusterNetworkPolicy \"c\": spec.tier: unknown tier \"nosuch\""),
+            format!("{file}: ClusterNetworkPolicy \"c\": spec.appliedTo[0].group: unknown ClusterGroup \"missing\""),
+        ]
+    );
+    assert!(e.to_string().starts_with("10 errors:\n  "), "{e}");
 }

@@ -222,3 +222,97 @@ fn a_configmap_beside_the_policies_is_skipped_by_the_loader_and_the_validator_as
         .errors
         .is_empty());
 }
+
+/// The ten mistakes of `tests/bad/several-mistakes.yaml`, in the order they are reported: the
+/// documents as written, the merged cluster model, then the checks across objects.
+pub const SEVERAL_MISTAKES: [(&str, &str, &str); 10] = [
+    (
+        "ClusterNetworkPolicy \"c\"",
+        "spec.ingress[0].ports[0].endPort",
+        "endPort 80 is below port 90",
+    ),
+    (
+        "NetworkPolicy \"x/np\"",
+        "spec.ingress[0].ports[0].port",
+        "port 0 is out of range 1-65535",
+    ),
+    (
+        "NetworkPolicy \"x/np\"",
+        "spec.ingress[0].ports[1].endPort",
+        "endPort 80 is below port 90",
+    ),
+    (
+        "Cluster",
+        "pods[1].ip",
+        "pod x/b: IP 10.0.0.1 is already pod x/a's",
+    ),
+    (
+        "Cluster",
+        "pods[2].namespace",
+        "pod y/c: namespace \"y\" is not declared",
+    ),
+    (
+        "AdminNetworkPolicy \"anp\"",
+        "spec.priority",
+        "priority 2000 out of range (expected 0..=1000)",
+    ),
+    (
+        "AdminNetworkPolicy \"anp\"",
+        "spec.ingress[0].from[0]",
+        "nodes and networks peers are for egress rules only",
+    ),
+    (
+        "ClusterNetworkPolicy \"c\"",
+        "spec.priority",
+        "priority 0 out of range (expected 1.0..=10000.0)",
+    ),
+    (
+        "ClusterNetworkPolicy \"c\"",
+        "spec.tier",
+        "unknown tier \"nosuch\"",
+    ),
+    (
+        "ClusterNetworkPolicy \"c\"",
+        "spec.appliedTo[0].group",
+        "unknown ClusterGroup \"missing\"",
+    ),
+];
+
+#[test]
+fn an_input_with_ten_mistakes_of_the_older_checks_reports_all_ten_in_order() {
+    let text = include_str!("bad/several-mistakes.yaml");
+    let found = errors(text);
+    let expected: Vec<(String, String, String)> = SEVERAL_MISTAKES
+        .iter()
+        .map(|(o, f, m)| (o.to_string(), f.to_string(), m.to_string()))
+        .collect();
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn ipv6_cidrs_are_accepted_in_every_api_and_a_pods_ipv6_address_is_unique() {
+    let text = format!(
+        "{}---\n{}---\n{}---\n{}",
+        k8s(
+            "{name: np, namespace: x}",
+            "{ingress: [{from: [{ipBlock: {cidr: \"fd00:11::/64\", except: [\"fd00:11::2/128\"]}}]}]}"
+        ),
+        acnp(
+            "ClusterNetworkPolicy",
+            "{name: c}",
+            "{priority: 1, appliedTo: [{podSelector: {}}], egress: [{action: Drop, to: [{ipBlock: {cidr: \"fd00::/8\"}}]}]}"
+        ),
+        anp("{priority: 1, subject: {namespaces: {}}, egress: [{action: Deny, to: [{networks: [\"fd00:10::1/128\"]}]}]}"),
+        "apiVersion: kakine.io/v1alpha1\nkind: Cluster\nnamespaces: [{name: x}]\npods:\n\
+         - {namespace: x, name: a, ip: 10.0.0.1, ipv6: \"fd00::1\"}\n\
+         - {namespace: x, name: b, ip: 10.0.0.2, ipv6: \"fd00::1\"}\n"
+    );
+    assert_eq!(
+        errors(&text),
+        vec![(
+            "Cluster".to_string(),
+            "pods[1].ipv6".to_string(),
+            "pod x/b: IP fd00::1 is already pod x/a's".to_string()
+        )]
+    );
+}

@@ -181,7 +181,11 @@ fn every_own_scenario_passes_on_the_compiled_flows_in_the_fake_switch() {
 /// tunnel (its `tun_dst` names the destination node) and enters the destination node from it.
 #[test]
 fn every_scenario_passes_across_three_nodes_on_the_fake_switches() {
-    let mut files = own_files();
+    // IPv6 is single-node for now: the overlay routes IPv4 (docs/multinode.md).
+    let mut files: Vec<PathBuf> = own_files()
+        .into_iter()
+        .filter(|f| !f.ends_with("kakine-13-ipv6-dual-stack.yaml"))
+        .collect();
     files.extend(case_files());
     let mut out = Vec::new();
     let sim = run_files_with(&files, &mut out, false, Engine::SimCluster { nodes: 3 })

@@ -330,5 +330,17 @@ async fn every_regression_input_behaves_on_ovs_as_the_evaluator_says() {
             dir.display(),
             matrix.render(true)
         );
+        // A dual-stack input is measured over IPv6 too, with connections both made and dropped.
+        if policies.pods.iter().any(|p| p.ipv6.is_some()) {
+            let v6: Vec<_> = matrix.cells.iter().filter(|c| c.ipv6).collect();
+            for outcome in [Outcome::Connected, Outcome::TimedOut] {
+                assert!(
+                    v6.iter().any(|c| c.measured == Some(outcome)),
+                    "{}: no IPv6 cell {outcome:?}:\n{}",
+                    dir.display(),
+                    matrix.render(true)
+                );
+            }
+        }
     }
 }

@@ -277,7 +277,18 @@ pub fn parse_file(file: &Path, text: &str) -> FileDocs {
     Ok(load::parse_documents(file, text)?
         .into_iter()
         .map(|v| {
-            let p = load::parse_document(&v, file);
+            // Every problem of the document in its refusal, not only the first.
+            let p = match load::parse_document_all(&v, file) {
+                (Some(p), problems) if problems.is_empty() => Ok(p),
+                (_, problems) => {
+                    Err(
+                        PolicyError::all(problems).unwrap_or_else(|| PolicyError::Field {
+                            at: Location::file(file),
+                            message: "a document that neither parsed nor failed".to_string(),
+                        }),
+                    )
+                }
+            };
             (v, p)
         })
         .collect())

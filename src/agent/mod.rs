@@ -11,6 +11,7 @@
 
 pub mod accept;
 pub mod annotate;
+pub mod cni_server;
 pub mod escape;
 pub mod host;
 pub mod inspect;

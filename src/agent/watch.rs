@@ -49,8 +49,9 @@ pub fn load(dir: &Path) -> Result<Loaded, String> {
 }
 
 /// [`load`] resolving only the view of `node` (all of it with `None`). A one-shot load has no
-/// last good version to fall back on, so any refused object fails it, with every refusal named
-/// (file, object, field); skipped documents that are not policy do not.
+/// last good version to fall back on, so any refused object fails it, with every error of the
+/// input named (file, object, field; [`crate::policy::validate_input`]); skipped documents that
+/// are not policy do not.
 pub fn load_for(dir: &Path, node: Option<&str>) -> Result<Loaded, String> {
     let (loaded, report) = Loader {
         node: node.map(str::to_string),
@@ -58,7 +59,13 @@ pub fn load_for(dir: &Path, node: Option<&str>) -> Result<Loaded, String> {
     }
     .load(dir);
     if !report.refused.is_empty() {
-        let reasons: Vec<&str> = report.refused.iter().map(|r| r.reason.as_str()).collect();
+        // Every error of the input, as `kakinectl validate` lists them: one refusal can hide
+        // others (a refused Cluster document leaves only "no Cluster document").
+        let all = crate::policy::validate_input::validate_paths(&[dir.to_path_buf()]);
+        let reasons: Vec<String> = match all.errors.is_empty() {
+            true => report.refused.iter().map(|r| r.reason.clone()).collect(),
+            false => all.errors.iter().map(ToString::to_string).collect(),
+        };
         return Err(reasons.join("\n"));
     }
     loaded

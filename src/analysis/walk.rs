@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use serde_json::{json, Value};
 
 use crate::policy::evaluate::{evaluate_traced, Effect, LegTrace, Source};
@@ -350,9 +350,10 @@ fn boundaries(p: &ResolvedPolicies) -> BTreeSet<Ipv4Net> {
             ..
         } = &r.peers
         {
+            // The walkthrough's address endpoints are IPv4: IPv6 blocks cut nothing in them.
             for b in ip_blocks {
-                cuts.insert(b.cidr.trunc());
-                cuts.extend(b.except.iter().map(|e| e.trunc()));
+                cuts.extend(v4(b.cidr.trunc()));
+                cuts.extend(b.except.iter().filter_map(|e| v4(e.trunc())));
             }
             cuts.extend(node_ips.iter().map(|ip| Ipv4Net::from(*ip)));
         }
@@ -362,6 +363,13 @@ fn boundaries(p: &ResolvedPolicies) -> BTreeSet<Ipv4Net> {
         cuts.extend(pod.node_ip.map(Ipv4Net::from));
     }
     cuts
+}
+
+fn v4(net: IpNet) -> Option<Ipv4Net> {
+    match net {
+        IpNet::V4(n) => Some(n),
+        IpNet::V6(_) => None,
+    }
 }
 
 /// An endpoint as the evaluator's sources (or destinations): a pod, or one representative
@@ -424,7 +432,7 @@ impl From<Rep> for Source {
     fn from(r: Rep) -> Source {
         match r {
             Rep::Pod(k) => Source::Pod(k),
-            Rep::Ip(ip) => Source::Ip(ip),
+            Rep::Ip(ip) => Source::Ip(ip.into()),
         }
     }
 }
@@ -433,7 +441,7 @@ impl From<Rep> for Destination {
     fn from(r: Rep) -> Destination {
         match r {
             Rep::Pod(k) => Destination::Pod(k),
-            Rep::Ip(ip) => Destination::Ip(ip),
+            Rep::Ip(ip) => Destination::Ip(ip.into()),
         }
     }
 }

@@ -92,6 +92,10 @@ struct Args {
     /// Gzip rotated audit-log files (`np.log.1.gz`; Antrea's `compress`).
     #[arg(long)]
     audit_log_compress: bool,
+    /// Serve kakine-cni on this unix socket (docs/cni.md): local pods are then attached only
+    /// once the plugin's ADD asks, and ADD is answered once the pod's flows are committed.
+    #[arg(long, value_name = "PATH")]
+    cni_socket: Option<PathBuf>,
     /// Benchmarks only: compile pods that have no interface here as local, on made-up ofports.
     #[arg(long, hide = true)]
     phantom_pods: bool,
@@ -236,6 +240,7 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         mut int,
         mut hup,
     } = Signals::install()?;
+    report_input(&args.standalone);
     let live = LiveConfig {
         agent: cfg,
         state_dir: Some(args.state_dir.clone()),
@@ -243,6 +248,7 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         quiet: Duration::from_millis(5),
         phantom_pods: args.phantom_pods,
         configure_host: !args.no_host_config,
+        cni_socket: args.cni_socket.clone(),
     };
     // One live agent per bridge: two would repair each other's flows forever.
     let lock_path = args
@@ -361,6 +367,27 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
     drop(lock);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every error and warning of the input, logged at once before any connection is tried (a
+/// missing ovsdb-server would otherwise hide them behind its retries): the same checks as
+/// `kakinectl validate` ([`kakine::policy::validate_input`]). The live agent then goes on: the
+/// refused objects keep their last good version, as after any bad edit.
+fn report_input(dir: &std::path::Path) {
+    let report = kakine::policy::validate_input::validate_paths(&[dir.to_path_buf()]);
+    for e in &report.errors {
+        tracing::error!("input: {e}");
+    }
+    for w in &report.warnings {
+        tracing::warn!("input: {w}");
+    }
+    if !report.errors.is_empty() {
+        tracing::error!(
+            "input {}: {} error(s); the objects they name are refused (their last good version, if any, stays enforced)",
+            dir.display(),
+            report.errors.len()
+        );
+    }
 }
 
 /// `--ifname-prefix`, checked ([`kakine::agent::interfaces::check_prefix`]).

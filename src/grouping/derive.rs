@@ -138,6 +138,7 @@ pub fn pod_info(pod: &Pod, node_ip: Option<std::net::Ipv4Addr>) -> PodInfo {
             name: pod.name.clone(),
         },
         ip: pod.ip,
+        ipv6: pod.ipv6,
         mac: pod.mac,
         node: pod.node.clone(),
         named_ports: pod

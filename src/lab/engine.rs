@@ -10,6 +10,7 @@
 //! of the `conj_id` flows the packet hit, and for a reject from the packet-in's rule id.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use openflow::sim::{FakeSwitch, OutPort, Packet};
 
@@ -196,10 +197,43 @@ impl<'a> Oracle<'a> {
     }
 }
 
+/// The client and server pods of a probe among `pods` (the dual-stack ones' IPv6 addresses
+/// in `ipv6`), and the addresses it goes between: the pods' IPv4 addresses, or for a probe to
+/// an IPv6 address their IPv6 ones. Errors: a pod missing, or no IPv6 address to send from.
+pub(crate) fn endpoints<'a>(
+    pods: &'a BTreeMap<PodKey, LocalPod>,
+    ipv6: &BTreeMap<PodKey, std::net::Ipv6Addr>,
+    probe: &Probe,
+) -> Result<(&'a LocalPod, &'a LocalPod, IpAddr, IpAddr), String> {
+    let from = pods
+        .get(&probe.from)
+        .ok_or_else(|| format!("no pod {}", probe.from))?;
+    let to = match &probe.to {
+        Destination::Pod(k) => pods.get(k),
+        Destination::Ip(IpAddr::V4(ip)) => pods.values().find(|p| p.ip == *ip),
+        Destination::Ip(IpAddr::V6(ip)) => ipv6
+            .iter()
+            .find(|(_, a)| *a == ip)
+            .and_then(|(k, _)| pods.get(k)),
+    }
+    .ok_or_else(|| format!("destination {} is not a pod of this node", probe.to))?;
+    match probe.to {
+        Destination::Ip(IpAddr::V6(dst)) => {
+            let src = ipv6
+                .get(&probe.from)
+                .ok_or_else(|| format!("{} has no IPv6 address to send from", probe.from))?;
+            Ok((from, to, IpAddr::V6(*src), IpAddr::V6(dst)))
+        }
+        _ => Ok((from, to, from.ip.into(), to.ip.into())),
+    }
+}
+
 /// The compiled pipeline of a policy set on a FakeSwitch.
 pub struct SimEngine {
     switch: FakeSwitch,
     pods: BTreeMap<PodKey, LocalPod>,
+    /// The IPv6 addresses of the dual-stack pods.
+    ipv6: BTreeMap<PodKey, std::net::Ipv6Addr>,
     rules: Vec<CompiledRule>,
     /// The gateway port: where a packet for anything but a pod goes (the host, the outside).
     gateway_ofport: u32,
@@ -235,6 +269,11 @@ impl SimEngine {
         Ok(SimEngine {
             switch,
             pods: local.into_iter().map(|p| (p.key.clone(), p)).collect(),
+            ipv6: policies
+                .pods
+                .iter()
+                .filter_map(|p| p.ipv6.map(|a| (p.key.clone(), a)))
+                .collect(),
             rules: compiled.rules,
             gateway_ofport: net.gateway.ofport,
         })
@@ -242,29 +281,29 @@ impl SimEngine {
 
     /// Sends one new connection's first packet for `probe` and reads the verdict.
     pub fn decide(&mut self, probe: &Probe) -> Result<Decision, String> {
-        let from = self
-            .pods
-            .get(&probe.from)
-            .ok_or_else(|| format!("no pod {}", probe.from))?;
         // A destination that is no pod is outside the cluster: routed to the gateway.
         let outside;
-        let to = match &probe.to {
-            Destination::Pod(k) => self.pods.get(k).ok_or_else(|| format!("no pod {k}"))?,
-            Destination::Ip(ip) => match self.pods.values().find(|p| p.ip == *ip) {
-                Some(p) => p,
-                None => {
-                    outside = LocalPod {
-                        key: PodKey {
-                            namespace: String::new(),
-                            name: ip.to_string(),
-                        },
-                        ip: *ip,
-                        mac: crate::datapath::network::GATEWAY_MAC,
-                        ofport: self.gateway_ofport,
-                    };
-                    &outside
-                }
-            },
+        let (from, to, src, dst) = match (endpoints(&self.pods, &self.ipv6, probe), &probe.to) {
+            (Ok(e), _) => e,
+            (Err(_), Destination::Ip(IpAddr::V4(ip))) if self.pods.contains_key(&probe.from) => {
+                outside = LocalPod {
+                    key: PodKey {
+                        namespace: String::new(),
+                        name: ip.to_string(),
+                    },
+                    ip: *ip,
+                    mac: crate::datapath::network::GATEWAY_MAC,
+                    ofport: self.gateway_ofport,
+                };
+                let from = &self.pods[&probe.from];
+                (from, &outside, IpAddr::V4(from.ip), IpAddr::V4(*ip))
+            }
+            (Err(e), _) => return Err(e),
+        };
+        // An IPv6 probe: the same packet between the two pods' IPv6 addresses.
+        let v6 = match (src, dst) {
+            (IpAddr::V6(s), IpAddr::V6(d)) => Some((s, d)),
+            _ => None,
         };
         // Each probe is a new connection: no conntrack state from earlier probes. A probe that
         // does not fix its source port uses 0, which no realistic sourcePort range covers (the
@@ -311,6 +350,10 @@ impl SimEngine {
                     icmp_code,
                 )
             }
+        };
+        let pkt = match v6 {
+            Some((src, dst)) => pkt.into_ipv6(src, dst),
+            None => pkt,
         };
         let trace = self.switch.trace(&pkt).map_err(|e| e.to_string())?;
         let hits = hits_of(&trace);

@@ -3,6 +3,7 @@
 //! its three engines (reference evaluator, in-process FakeSwitch, real OVS).
 
 pub mod cluster_engine;
+pub mod cni_node;
 pub mod demo;
 pub mod engine;
 pub mod lab_cmd;

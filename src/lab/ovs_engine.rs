@@ -12,6 +12,7 @@
 //! task ([`crate::agent::observe`]) runs beside the probes and answers Reject rules with RST / ICMP.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -28,7 +29,7 @@ use crate::lab::probe::{Outcome, Transport};
 use crate::lab::sandbox::OvsSandbox;
 use crate::lab::unixctl::Unixctl;
 use crate::policy::resolved::{PodKey, Protocol, ResolvedPolicies};
-use crate::policy::{resolve, Cluster, Decision, Destination, PolicySet, Probe, Verdict};
+use crate::policy::{resolve, Cluster, Decision, PolicySet, Probe, Verdict};
 
 /// How long a real probe waits for an answer before calling it dropped.
 const TRAFFIC_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -57,6 +58,8 @@ pub struct OvsEngine {
 pub struct OvsStep<'a> {
     engine: &'a mut OvsEngine,
     pods: BTreeMap<PodKey, LocalPod>,
+    /// The IPv6 addresses of the dual-stack pods.
+    ipv6: BTreeMap<PodKey, Ipv6Addr>,
     rules: Vec<CompiledRule>,
     /// Probes answered by a trace although real traffic was asked for, with why.
     fallbacks: BTreeMap<String, usize>,
@@ -228,6 +231,11 @@ impl OvsEngine {
                 .into_iter()
                 .map(|p| (p.key.clone(), p))
                 .collect(),
+            ipv6: policies
+                .pods
+                .iter()
+                .filter_map(|p| p.ipv6.map(|a| (p.key.clone(), a)))
+                .collect(),
             rules: realized.compiled.rules,
             fallbacks: BTreeMap::new(),
         })
@@ -315,27 +323,25 @@ fn transport(p: Protocol) -> Option<Transport> {
 }
 
 impl OvsStep<'_> {
-    fn endpoints(&self, probe: &Probe) -> Result<(&LocalPod, &LocalPod), String> {
-        let from = self
-            .pods
-            .get(&probe.from)
-            .ok_or_else(|| format!("no pod {}", probe.from))?;
-        let to = match &probe.to {
-            Destination::Pod(k) => self.pods.get(k),
-            Destination::Ip(ip) => self.pods.values().find(|p| p.ip == *ip),
-        }
-        .ok_or_else(|| format!("destination {} is not a pod of this node", probe.to))?;
-        Ok((from, to))
+    fn endpoints(&self, probe: &Probe) -> Result<(&LocalPod, &LocalPod, IpAddr, IpAddr), String> {
+        crate::lab::engine::endpoints(&self.pods, &self.ipv6, probe)
     }
 
     /// `ofproto/trace` of the probe's first packet as a new connection. As in the `sim` engine, a
     /// probe that does not fix its source port uses 0, which no realistic sourcePort range covers.
     pub fn trace(&mut self, probe: &Probe) -> Result<Decision, String> {
-        let (from, to) = self.endpoints(probe)?;
+        let (from, to, src, dst) = self.endpoints(probe)?;
+        let (six, addrs) = match (src, dst) {
+            (IpAddr::V6(s), IpAddr::V6(d)) => ("6", format!("ipv6_src={s},ipv6_dst={d}")),
+            (s, d) => ("", format!("nw_src={s},nw_dst={d}")),
+        };
         let l4 = match probe.protocol {
+            // OVS names the ICMPv6 fields `icmpv6_type` / `icmpv6_code`.
             Protocol::Icmp => format!(
-                "icmp,icmp_type={},icmp_code={}",
+                "icmp{six},icmp{}_type={},icmp{}_code={}",
+                if six.is_empty() { "" } else { "v6" },
                 probe.port >> 8,
+                if six.is_empty() { "" } else { "v6" },
                 probe.port & 0xff
             ),
             p => {
@@ -346,19 +352,17 @@ impl OvsStep<'_> {
                     _ => "tcp",
                 };
                 format!(
-                    "{name},{name}_src={},{name}_dst={}",
+                    "{name}{six},{name}_src={},{name}_dst={}",
                     probe.source_port.unwrap_or(0),
                     probe.port
                 )
             }
         };
         let flow = format!(
-            "in_port={},{l4},dl_src={},dl_dst={},nw_src={},nw_dst={}",
+            "in_port={},{l4},dl_src={},dl_dst={},{addrs}",
             from.ofport,
             crate::policy::mac::mac_string(from.mac.0),
             crate::policy::mac::mac_string(to.mac.0),
-            from.ip,
-            to.ip
         );
         let to_ofport = to.ofport;
         let engine = &mut *self.engine;
@@ -415,10 +419,10 @@ impl OvsStep<'_> {
                     Some("SCTP probes answered by ofproto/trace: this kernel opens no SCTP sockets")
                 }
                 Some(t) => {
-                    let Ok((_, to)) = self.endpoints(probe) else {
+                    let Ok((_, _, _, dst)) = self.endpoints(probe) else {
                         continue;
                     };
-                    wire.push((i, t, to.ip));
+                    wire.push((i, t, dst));
                     None
                 }
             };

@@ -4,7 +4,7 @@
 //! Used by `kakinectl demo` and by the integration tests.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -148,7 +148,11 @@ impl Lab {
         });
         let mut pods = Vec::new();
         for (info, pod) in policies.pods.iter().zip(made) {
-            pods.push((info, pod?));
+            let pod = pod?;
+            if let Some(addr) = info.ipv6 {
+                pod.add_ipv6(addr)?;
+            }
+            pods.push((info, pod));
         }
         for (info, pod) in pods {
             let tcp_ports = served(info, Protocol::Tcp);
@@ -224,11 +228,11 @@ impl Lab {
     pub async fn probe_tcp(
         &self,
         from: &PodKey,
-        to_ip: Ipv4Addr,
+        to_ip: impl Into<IpAddr>,
         port: u16,
         timeout: Duration,
     ) -> Option<Outcome> {
-        self.probe(from, to_ip, Transport::Tcp, port, 0, timeout)
+        self.probe(from, to_ip.into(), Transport::Tcp, port, 0, timeout)
             .await
     }
 
@@ -237,12 +241,13 @@ impl Lab {
     pub async fn probe(
         &self,
         from: &PodKey,
-        to_ip: Ipv4Addr,
+        to_ip: impl Into<IpAddr>,
         transport: Transport,
         port: u16,
         source_port: u16,
         timeout: Duration,
     ) -> Option<Outcome> {
+        let to_ip = to_ip.into();
         let pod = self.pod(from)?;
         let protocol = match transport {
             Transport::Tcp => "tcp",
@@ -265,14 +270,25 @@ impl Lab {
     }
 
     /// Measures every (client, server, served TCP port) cell with real connections, all at once,
-    /// and evaluates each with the reference evaluator.
+    /// and evaluates each with the reference evaluator; between two dual-stack pods, over IPv4
+    /// and over IPv6.
     pub async fn matrix(&self, policies: &ResolvedPolicies, timeout: Duration) -> Matrix {
         let mut probes = Vec::new();
         for to in &self.pods {
             for &port in &to.tcp_ports {
                 for from in &self.pods {
-                    if from.info.key != to.info.key {
-                        probes.push((from.info.key.clone(), to.info.key.clone(), to.info.ip, port));
+                    if from.info.key == to.info.key {
+                        continue;
+                    }
+                    let (from_key, to_key) = (from.info.key.clone(), to.info.key.clone());
+                    probes.push((
+                        from_key.clone(),
+                        to_key.clone(),
+                        IpAddr::V4(to.info.ip),
+                        port,
+                    ));
+                    if let (Some(_), Some(v6)) = (from.info.ipv6, to.info.ipv6) {
+                        probes.push((from_key, to_key, IpAddr::V6(v6), port));
                     }
                 }
             }
@@ -284,10 +300,13 @@ impl Lab {
         let cells = probes
             .into_iter()
             .zip(outcomes)
-            .map(|((from, to, _, port), measured)| {
+            .map(|((from, to, ip, port), measured)| {
                 let probe = Probe {
                     from: from.clone(),
-                    to: Destination::Pod(to.clone()),
+                    to: match ip {
+                        IpAddr::V4(_) => Destination::Pod(to.clone()),
+                        v6 => Destination::Ip(v6),
+                    },
                     protocol: Protocol::Tcp,
                     port,
                     source_port: None,
@@ -297,6 +316,7 @@ impl Lab {
                     from,
                     to,
                     port,
+                    ipv6: ip.is_ipv6(),
                     measured,
                     expected,
                 }
@@ -327,6 +347,8 @@ pub struct Cell {
     pub to: PodKey,
     /// TCP port.
     pub port: u16,
+    /// Whether the connection went between the pods' IPv6 addresses.
+    pub ipv6: bool,
     /// What the real connection did (`None`: the probe could not run).
     pub measured: Option<Outcome>,
     /// The reference evaluator's decision.
@@ -379,13 +401,13 @@ impl Matrix {
 
     /// Renders one measured | expected grid per port; `explain` adds the deciding rules.
     pub fn render(&self, explain: bool) -> String {
-        let mut ports: Vec<u16> = self.cells.iter().map(|c| c.port).collect();
+        let mut ports: Vec<(bool, u16)> = self.cells.iter().map(|c| (c.ipv6, c.port)).collect();
         ports.sort_unstable();
         ports.dedup();
-        let index: BTreeMap<(&PodKey, &PodKey, u16), &Cell> = self
+        let index: BTreeMap<(&PodKey, &PodKey, bool, u16), &Cell> = self
             .cells
             .iter()
-            .map(|c| ((&c.from, &c.to, c.port), c))
+            .map(|c| ((&c.from, &c.to, c.ipv6, c.port), c))
             .collect();
         // Pod names alone when they are unique, `namespace/name` otherwise.
         let unique = {
@@ -406,9 +428,10 @@ impl Matrix {
             .collect();
         let w = names.iter().map(String::len).max().unwrap_or(3).max(4);
         let mut s = String::new();
-        for port in ports {
+        for (ipv6, port) in ports {
+            let family = if ipv6 { " over IPv6" } else { "" };
             s.push_str(&format!(
-                "\nTCP port {port}: rows = client, columns = server; + allowed, x dropped, R rejected, . not probed (self, or port not served); ! differs\n"
+                "\nTCP port {port}{family}: rows = client, columns = server; + allowed, x dropped, R rejected, . not probed (self, or port not served); ! differs\n"
             ));
             let header: String = names.iter().map(|n| format!(" {n:>w$}")).collect();
             s.push_str(&format!(
@@ -421,7 +444,7 @@ impl Matrix {
                 let mut left = String::new();
                 let mut right = String::new();
                 for to in &self.pods {
-                    let (m, e) = match index.get(&(from, to, port)) {
+                    let (m, e) = match index.get(&(from, to, ipv6, port)) {
                         None => (".", ".".to_string()),
                         Some(c) => {
                             let e = verdict_symbol(c.expected.verdict);
@@ -444,10 +467,11 @@ impl Matrix {
                         .unwrap_or_else(|| "-".into())
                 };
                 s.push_str(&format!(
-                    "  {} -> {}:{}  measured {}  expected {:?}  egress: {}  ingress: {}{}\n",
+                    "  {} -> {}:{}{}  measured {}  expected {:?}  egress: {}  ingress: {}{}\n",
                     c.from,
                     c.to,
                     c.port,
+                    if c.ipv6 { " (IPv6)" } else { "" },
                     measured_symbol(c.measured),
                     c.expected.verdict,
                     rule(&c.expected.egress),

@@ -6,7 +6,7 @@
 //! `ip netns exec`.
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
@@ -67,17 +67,22 @@ fn outcome_of(e: &std::io::Error) -> Outcome {
     }
 }
 
-/// One attempt to `ip:port` over `transport` from `source_port` (0 = any), with a timeout.
-/// Errors: the local socket could not be made (e.g. no SCTP in this kernel).
+/// One attempt to `ip:port` (IPv4 or IPv6) over `transport` from `source_port` (0 = any), with
+/// a timeout. Errors: the local socket could not be made (e.g. no SCTP in this kernel).
 pub fn connect(
     transport: Transport,
-    ip: Ipv4Addr,
+    ip: impl Into<IpAddr>,
     port: u16,
     source_port: u16,
     timeout: Duration,
 ) -> std::io::Result<Outcome> {
+    let ip = ip.into();
     let dst = SocketAddr::from((ip, port));
-    let src = SocketAddr::from((Ipv4Addr::UNSPECIFIED, source_port));
+    let any = match ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let src = SocketAddr::from((any, source_port));
     match transport {
         Transport::Udp => {
             let sock = UdpSocket::bind(src)?;
@@ -94,7 +99,7 @@ pub fn connect(
             })
         }
         Transport::Tcp | Transport::Sctp => {
-            let sock = stream_socket(transport)?;
+            let sock = stream_socket(transport, Domain::for_address(dst))?;
             if source_port != 0 {
                 sock.set_reuse_address(true)?;
                 sock.bind(&src.into())?;
@@ -107,33 +112,72 @@ pub fn connect(
     }
 }
 
-fn stream_socket(transport: Transport) -> std::io::Result<Socket> {
+fn stream_socket(transport: Transport, domain: Domain) -> std::io::Result<Socket> {
     let protocol = match transport {
         Transport::Sctp => Some(socket2::Protocol::from(IPPROTO_SCTP)),
         _ => Some(socket2::Protocol::TCP),
     };
-    Socket::new(Domain::IPV4, Type::STREAM, protocol)
+    Socket::new(domain, Type::STREAM, protocol)
+}
+
+/// A listening socket on `port` of every address: dual stack (`[::]` without `IPV6_V6ONLY`,
+/// so IPv4 clients arrive as IPv4-mapped addresses) where the namespace has IPv6, else IPv4.
+fn listener(transport: Transport, port: u16) -> std::io::Result<TcpListener> {
+    let bind = |domain: Domain, addr: SocketAddr| -> std::io::Result<Socket> {
+        let sock = stream_socket(transport, domain)?;
+        if domain == Domain::IPV6 {
+            sock.set_only_v6(false)?;
+        }
+        sock.set_reuse_address(true)?;
+        sock.bind(&addr.into())?;
+        sock.listen(128)?;
+        Ok(sock)
+    };
+    let sock = bind(
+        Domain::IPV6,
+        SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
+    )
+    .or_else(|_| {
+        bind(
+            Domain::IPV4,
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+        )
+    })?;
+    Ok(sock.into())
+}
+
+/// A UDP socket on `port` of every address, dual stack where the namespace has IPv6.
+fn udp_socket(port: u16) -> std::io::Result<UdpSocket> {
+    let v6 = Socket::new(Domain::IPV6, Type::DGRAM, Some(socket2::Protocol::UDP)).and_then(|s| {
+        s.set_only_v6(false)?;
+        s.bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)).into())?;
+        Ok(s)
+    });
+    match v6 {
+        Ok(s) => Ok(s.into()),
+        Err(_) => UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)),
+    }
 }
 
 /// Whether this kernel opens SCTP sockets (the `sctp` module is loaded or loadable); checked in
 /// the caller's network namespace.
 pub fn sctp_supported() -> bool {
-    stream_socket(Transport::Sctp).is_ok()
+    stream_socket(Transport::Sctp, Domain::IPV4).is_ok()
 }
 
 /// Connects to `ip:port` over TCP with a timeout.
-pub fn connect_tcp(ip: Ipv4Addr, port: u16, timeout: Duration) -> Outcome {
+pub fn connect_tcp(ip: impl Into<IpAddr>, port: u16, timeout: Duration) -> Outcome {
     connect(Transport::Tcp, ip, port, 0, timeout).unwrap_or(Outcome::TimedOut)
 }
 
 /// Serves forever: accepts TCP connections on `tcp` and SCTP associations on `sctp`, writing
-/// `name\n` to each client, and echoes every datagram received on `udp`. Returns an error if a
-/// port cannot be bound.
+/// `name\n` to each client, and echoes every datagram received on `udp`, on IPv4 and (where
+/// the namespace has it) IPv6. Returns an error if a port cannot be bound.
 pub fn serve(tcp: &[u16], udp: &[u16], sctp: &[u16], name: &str) -> std::io::Result<()> {
     let mut handles = Vec::new();
     let greeting = format!("{name}\n");
     for &port in tcp {
-        let listener = TcpListener::bind(("0.0.0.0", port))?;
+        let listener = listener(Transport::Tcp, port)?;
         let greeting = greeting.clone();
         handles.push(std::thread::spawn(move || {
             for mut stream in listener.incoming().flatten() {
@@ -142,11 +186,7 @@ pub fn serve(tcp: &[u16], udp: &[u16], sctp: &[u16], name: &str) -> std::io::Res
         }));
     }
     for &port in sctp {
-        let sock = stream_socket(Transport::Sctp)?;
-        sock.set_reuse_address(true)?;
-        sock.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())?;
-        sock.listen(16)?;
-        let listener: TcpListener = sock.into();
+        let listener = listener(Transport::Sctp, port)?;
         let greeting = greeting.clone();
         handles.push(std::thread::spawn(move || {
             for mut stream in listener.incoming().flatten() {
@@ -155,7 +195,7 @@ pub fn serve(tcp: &[u16], udp: &[u16], sctp: &[u16], name: &str) -> std::io::Res
         }));
     }
     for &port in udp {
-        let sock = UdpSocket::bind(("0.0.0.0", port))?;
+        let sock = udp_socket(port)?;
         handles.push(std::thread::spawn(move || {
             let mut buf = [0u8; 1500];
             while let Ok((n, from)) = sock.recv_from(&mut buf) {

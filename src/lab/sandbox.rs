@@ -505,6 +505,25 @@ impl PodNetns {
         Ok(pod)
     }
 
+    /// Gives the pod the IPv6 address `addr` (dual stack): `addr/64` on eth0 with `nodad`, so
+    /// it is usable at once instead of after duplicate address detection, and every IPv6
+    /// destination on-link through eth0 (`ip -6 route replace default dev eth0`), inside the
+    /// pod's namespace only.
+    pub fn add_ipv6(&self, addr: std::net::Ipv6Addr) -> Result<(), SandboxError> {
+        let ns = |args: &[&str]| run(Command::new("ip").arg("-n").arg(&self.netns).args(args));
+        ns(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{addr}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ])?;
+        ns(&["-6", "route", "replace", "default", "dev", "eth0"])?;
+        Ok(())
+    }
+
     /// A command that runs `program` inside the pod's namespace (`ip netns exec NS program`).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("ip");

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -82,9 +82,13 @@ pub struct ProbeSpec {
     /// Server `ns/name`.
     #[serde(default)]
     pub to: Option<String>,
-    /// Raw destination IP (instead of `to`).
+    /// Raw destination IP, IPv4 or IPv6 (instead of `to`).
     #[serde(default)]
-    pub to_ip: Option<Ipv4Addr>,
+    pub to_ip: Option<IpAddr>,
+    /// `IPv4` (default) or `IPv6`: with `IPv6`, the probe goes from the client's IPv6 address
+    /// to the `to` pod's (both pods need one).
+    #[serde(default)]
+    pub ip_family: Option<String>,
     /// Destination port (unused for ICMP).
     #[serde(default)]
     pub port: u16,
@@ -251,11 +255,11 @@ pub fn scenario_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// The probes' destinations outside the cluster (`to_ip` of no pod), with their ports.
-pub(crate) fn external(scenario: &Scenario) -> Vec<(Ipv4Addr, u16)> {
+pub(crate) fn external(scenario: &Scenario) -> Vec<(std::net::Ipv4Addr, u16)> {
     let mut out = Vec::new();
     for step in &scenario.steps {
         for p in &step.probes {
-            if let (None, Some(ip)) = (&p.to, p.to_ip) {
+            if let (None, Some(IpAddr::V4(ip))) = (&p.to, p.to_ip) {
                 if !scenario.cluster.pods.iter().any(|q| q.ip == ip) {
                     out.push((ip, p.port));
                 }
@@ -424,10 +428,18 @@ fn run_step(
     let mut probes = Vec::new();
     for p in &step.probes {
         let from = pod_key(&p.from);
-        let to = match (&p.to, p.to_ip) {
-            (Some(to), _) => pod_key(to).map(Destination::Pod),
-            (None, Some(ip)) => Some(Destination::Ip(ip)),
-            (None, None) => None,
+        let to = match (&p.to, p.to_ip, p.ip_family.as_deref()) {
+            (Some(to), _, None | Some("IPv4")) => pod_key(to).map(Destination::Pod),
+            (Some(to), _, Some("IPv6")) => cluster
+                .pods
+                .iter()
+                .find(|c| {
+                    pod_key(to).is_some_and(|k| k.namespace == c.namespace && k.name == c.name)
+                })
+                .and_then(|c| c.ipv6)
+                .map(|a| Destination::Ip(a.into())),
+            (None, Some(ip), None) => Some(Destination::Ip(ip)),
+            _ => None,
         };
         let protocol: Option<Protocol> = match p.protocol.as_str() {
             "ICMP" => Some(Protocol::Icmp),

@@ -187,6 +187,7 @@ impl ClusterBuilder {
             name,
             labels,
             ip: Ipv4Addr::from(base + i as u32),
+            ipv6: None,
             mac: None,
             node: Some(format!("node-{}", i % self.nodes)),
             host_network: false,

@@ -134,7 +134,10 @@ impl SimCluster {
                 let (n, p) = self.pods.get(k).ok_or_else(|| format!("no pod {k}"))?;
                 (p.ip, Some((*n, p.clone())))
             }
-            Destination::Ip(ip) => (
+            Destination::Ip(std::net::IpAddr::V6(_)) => {
+                return Err("IPv6 probes across nodes are not supported yet".into())
+            }
+            Destination::Ip(std::net::IpAddr::V4(ip)) => (
                 *ip,
                 self.pods
                     .values()

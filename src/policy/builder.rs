@@ -26,7 +26,7 @@ fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
     }
 }
 
-fn cidr(s: &str) -> ipnet::Ipv4Net {
+fn cidr(s: &str) -> ipnet::IpNet {
     s.parse()
         .unwrap_or_else(|_| panic!("bad CIDR {s:?} in a builder"))
 }
@@ -61,12 +61,20 @@ impl Cluster {
             name: name.to_string(),
             labels: labels(l),
             ip: ip.parse::<Ipv4Addr>().expect("pod IP"),
+            ipv6: None,
             mac: None,
             node: None,
             host_network: false,
             ports: Vec::new(),
             service_account: None,
         });
+        self
+    }
+
+    /// Gives the last added pod the IPv6 address `ip` (dual stack).
+    pub fn ipv6(mut self, ip: &str) -> Self {
+        let pod = self.pods.last_mut().expect("ipv6() after pod()");
+        pod.ipv6 = Some(ip.parse().expect("pod IPv6 address"));
         self
     }
 

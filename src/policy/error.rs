@@ -174,6 +174,14 @@ pub enum PolicyError {
         /// What was found.
         message: String,
     },
+    /// Several problems of one input, every one, in input order (the loader reports them all
+    /// at once, as `kubectl apply` of the input would; built by [`PolicyError::all`], never
+    /// nested, never fewer than two).
+    #[error("{} errors:\n{}", errors.len(), list(errors))]
+    Several {
+        /// The problems.
+        errors: Vec<PolicyError>,
+    },
     /// A node view was asked of a node the cluster model does not have (`--node`).
     #[error("node \"{node}\" is not in the cluster model (its nodes: {known})")]
     UnknownNode {
@@ -182,6 +190,44 @@ pub enum PolicyError {
         /// The nodes the model has (those of `nodes:` and those pods name), comma-separated.
         known: String,
     },
+}
+
+impl PolicyError {
+    /// One error for a list of problems: `None` for none, the problem itself for one,
+    /// [`PolicyError::Several`] (flattened, [`PolicyError::distinct`]) for more.
+    pub fn all(errors: impl IntoIterator<Item = PolicyError>) -> Option<PolicyError> {
+        let flat = errors.into_iter().flat_map(PolicyError::into_list);
+        let mut flat = PolicyError::distinct(flat.collect());
+        match flat.len() {
+            0 => None,
+            1 => flat.pop(),
+            _ => Some(PolicyError::Several { errors: flat }),
+        }
+    }
+
+    /// `errors` without repeats (the same message twice: a check made on the document as
+    /// written and again on the typed object), in order.
+    pub fn distinct(errors: Vec<PolicyError>) -> Vec<PolicyError> {
+        let mut seen = std::collections::HashSet::new();
+        errors
+            .into_iter()
+            .filter(|e| seen.insert(e.to_string()))
+            .collect()
+    }
+
+    /// The problems this error stands for: those of [`PolicyError::Several`], or itself.
+    pub fn into_list(self) -> Vec<PolicyError> {
+        match self {
+            PolicyError::Several { errors } => errors,
+            e => vec![e],
+        }
+    }
+}
+
+/// One problem per line, indented, for [`PolicyError::Several`].
+fn list(errors: &[PolicyError]) -> String {
+    let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+    lines.join("\n")
 }
 
 /// Errors of [`super::load_dir`] / [`super::load_files`].

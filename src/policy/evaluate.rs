@@ -9,7 +9,7 @@
 //! whatever isolates it.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::resolved::{
     Direction, PodInfo, PodKey, Protocol, ResolvedPolicies, ResolvedRule, RuleAction, RuleRef,
@@ -24,8 +24,9 @@ pub const K8S_ISOLATION_POLICY: &str = "<k8s-isolation>";
 pub enum Destination {
     /// A pod of the cluster.
     Pod(PodKey),
-    /// A raw IP address (a pod's IP is treated as that pod).
-    Ip(Ipv4Addr),
+    /// A raw IP address (a pod's IP is treated as that pod). An IPv6 address makes the probe
+    /// IPv6: the client sends from its own IPv6 address.
+    Ip(IpAddr),
 }
 
 impl fmt::Display for Destination {
@@ -106,8 +107,8 @@ pub fn evaluate(p: &ResolvedPolicies, probe: &Probe) -> Decision {
 pub enum Source {
     /// A pod of the cluster.
     Pod(PodKey),
-    /// A raw IP address.
-    Ip(Ipv4Addr),
+    /// A raw IP address (IPv4 or IPv6; an IPv6 one makes the probe IPv6).
+    Ip(IpAddr),
 }
 
 impl fmt::Display for Source {
@@ -202,23 +203,39 @@ fn decide(
     probe: &Probe,
     mut trace: Option<&mut Trace>,
 ) -> Decision {
+    // IPv6 when the destination or the source address is: the pods send from their own IPv6
+    // address.
+    let v6 = matches!(probe.to, Destination::Ip(IpAddr::V6(_)))
+        || matches!(from, Source::Ip(IpAddr::V6(_)));
     let client = match from {
         Source::Pod(k) => p.pods.iter().find(|i| &i.key == k),
-        Source::Ip(ip) => p.pods.iter().find(|i| i.ip == *ip),
+        Source::Ip(IpAddr::V4(ip)) => p.pods.iter().find(|i| i.ip == *ip),
+        Source::Ip(IpAddr::V6(ip)) => p.pods.iter().find(|i| i.ipv6 == Some(*ip)),
     };
     let client_key = match (from, client) {
         (_, Some(c)) => Some(c.key.clone()),
         (Source::Pod(k), None) => Some(k.clone()),
         (Source::Ip(_), None) => None,
     };
-    let client_ip = match (from, client) {
+    // The client's address in the probe's family.
+    let client_ip: Option<IpAddr> = match (from, client) {
         (Source::Ip(ip), _) => Some(*ip),
-        (_, Some(c)) => Some(c.ip),
+        (_, Some(c)) if v6 => c.ipv6.map(IpAddr::from),
+        (_, Some(c)) => Some(c.ip.into()),
         _ => None,
     };
+    if v6 && client.is_some() && client_ip.is_none() {
+        return Decision {
+            verdict: Verdict::Deny,
+            egress: None,
+            ingress: None,
+            reason: format!("{from} has no IPv6 address to send from"),
+        };
+    }
     let server = match &probe.to {
         Destination::Pod(k) => p.pods.iter().find(|i| &i.key == k),
-        Destination::Ip(ip) => p.pods.iter().find(|i| i.ip == *ip),
+        Destination::Ip(IpAddr::V4(ip)) => p.pods.iter().find(|i| i.ip == *ip),
+        Destination::Ip(IpAddr::V6(ip)) => p.pods.iter().find(|i| i.ipv6 == Some(*ip)),
     };
     let server_key = match (&probe.to, server) {
         (_, Some(s)) => Some(s.key.clone()),
@@ -227,7 +244,8 @@ fn decide(
     };
     let server_ip = match (&probe.to, server) {
         (Destination::Ip(ip), _) => Some(*ip),
-        (_, Some(s)) => Some(s.ip),
+        (_, Some(s)) if v6 => s.ipv6.map(IpAddr::from),
+        (_, Some(s)) => Some(IpAddr::from(s.ip)),
         _ => None,
     };
     let traffic = Traffic {
@@ -252,8 +270,11 @@ fn decide(
             rule: None,
         },
     };
+    // Node addresses are IPv4 in the model: an IPv6 probe never comes from a node.
     let from_own_node = match (server, client_ip) {
-        (Some(s), Some(c)) => !s.host_network && s.node_ip.is_some_and(|n| n == c),
+        (Some(s), Some(c)) => {
+            !v6 && !s.host_network && s.node_ip.is_some_and(|n| IpAddr::V4(n) == c)
+        }
         _ => false,
     };
     let refused = egress.verdict != Verdict::Allow;
@@ -382,7 +403,7 @@ fn direction(
     dir: Direction,
     applied: &PodKey,
     peer: Option<&PodKey>,
-    peer_ip: Option<Ipv4Addr>,
+    peer_ip: Option<IpAddr>,
     traffic: &Traffic<'_>,
     mut rec: Option<&mut LegTrace>,
 ) -> Outcome {

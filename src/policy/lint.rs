@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use super::error::Location;
 use super::model::PolicySet;
@@ -284,7 +284,7 @@ fn overlaps(a: &ResolvedRule, b: &ResolvedRule) -> bool {
         }
 }
 
-fn nets_overlap(a: Ipv4Net, b: Ipv4Net) -> bool {
+fn nets_overlap(a: IpNet, b: IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 

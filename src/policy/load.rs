@@ -16,7 +16,7 @@ use super::model::{
     K8sNetworkPolicy, Origin, PolicyObject, PolicySet, Tier,
 };
 use super::model_v1alpha2::NetworkPolicyV1Alpha2;
-use super::validate::validate;
+use super::validate::problems;
 use super::validate_raw::{check_document, Api};
 
 /// Antrea-compatible CRD groups accepted for Tier, ClusterNetworkPolicy, NetworkPolicy,
@@ -101,8 +101,12 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Input, PolicyError> {
     })
 }
 
+/// Every file read and parsed, every problem of every file and document collected, then the
+/// model and cross-object checks of [`assemble_all`] on what parsed: all of them reported at
+/// once ([`PolicyError::all`]).
 fn load_all(paths: &[PathBuf]) -> Result<(Option<Cluster>, PolicySet), PolicyError> {
     let limits = YamlLimits::from_env()?;
+    let mut errors = Vec::new();
     let mut parsed = Vec::with_capacity(paths.len());
     for path in paths {
         let io = |source| PolicyError::Io {
@@ -110,11 +114,25 @@ fn load_all(paths: &[PathBuf]) -> Result<(Option<Cluster>, PolicySet), PolicyErr
             source,
         };
         // Refused before it is read, so a huge file costs no memory.
-        limits.check_size(path, std::fs::metadata(path).map_err(io)?.len())?;
-        let text = std::fs::read_to_string(path).map_err(io)?;
-        parsed.push((path.clone(), parse_file_with(path, &text, &limits)?));
+        let text = std::fs::metadata(path)
+            .map_err(io)
+            .and_then(|m| limits.check_size(path, m.len()))
+            .and_then(|()| std::fs::read_to_string(path).map_err(io));
+        match text {
+            Ok(text) => {
+                let (docs, problems) = parse_file_all(path, &text, &limits);
+                errors.extend(problems);
+                parsed.push((path.clone(), docs));
+            }
+            Err(e) => errors.push(e),
+        }
     }
-    assemble(parsed.iter().map(|(p, d)| (p.as_path(), d.as_slice())))
+    let assembled = assemble_all(parsed.iter().map(|(p, d)| (p.as_path(), d.as_slice())));
+    match (assembled, PolicyError::all(errors)) {
+        (Ok(input), None) => Ok(input),
+        (Ok(_), Some(e)) => Err(e),
+        (Err(more), e) => Err(PolicyError::all(e.into_iter().chain(more)).expect("some")),
+    }
 }
 
 /// Parses every document of one file (`file` names it in errors).
@@ -133,19 +151,43 @@ pub fn parse_file_with(
 ) -> Result<Vec<Parsed>, PolicyError> {
     parse_documents_with(file, text, limits)?
         .iter()
-        .filter(|doc| {
-            let policy = is_policy_document(doc);
-            if !policy {
-                tracing::warn!(
-                    "{}: {}: not a policy kind: skipped",
-                    file.display(),
-                    kind_of(doc)
-                );
-            }
-            policy
-        })
+        .filter(|doc| keep_policy(file, doc))
         .map(|doc| parse_document(doc, file))
         .collect()
+}
+
+/// [`parse_file_with`] with every problem of every document: the documents that parsed, and
+/// the problems (a malformed file is one problem and no documents).
+pub fn parse_file_all(
+    file: &Path,
+    text: &str,
+    limits: &YamlLimits,
+) -> (Vec<Parsed>, Vec<PolicyError>) {
+    let docs = match parse_documents_with(file, text, limits) {
+        Ok(docs) => docs,
+        Err(e) => return (Vec::new(), vec![e]),
+    };
+    let mut parsed = Vec::with_capacity(docs.len());
+    let mut problems = Vec::new();
+    for doc in docs.iter().filter(|doc| keep_policy(file, doc)) {
+        let (p, more) = parse_document_all(doc, file);
+        parsed.extend(p);
+        problems.extend(more);
+    }
+    (parsed, problems)
+}
+
+/// Whether to read a document, with a warning for one that is not policy.
+fn keep_policy(file: &Path, doc: &Value) -> bool {
+    let policy = is_policy_document(doc);
+    if !policy {
+        tracing::warn!(
+            "{}: {}: not a policy kind: skipped",
+            file.display(),
+            kind_of(doc)
+        );
+    }
+    policy
 }
 
 /// Kinds kakine reads in any API group; a document of another kind outside
@@ -203,13 +245,38 @@ fn kind_of(doc: &Value) -> String {
 /// Puts parsed files together (in the order given): the `Cluster` documents merged into one
 /// model (nodes, namespaces and pods of each, in order: a large model can be split, say one
 /// file per namespace, so that a change re-parses only its file), checked as a whole, then the
-/// cross-object validation of [`validate`].
+/// cross-object validation of [`super::validate::validate`].
 ///
-/// Errors: a model problem (undeclared namespace, a pod, IP or MAC twice), naming the file and
-/// the field of the document it is in; or a validation error.
+/// Errors: the first of [`assemble_all`]'s: a model problem (undeclared namespace, a pod, IP or
+/// MAC twice), naming the file and the field of the document it is in; or a validation error.
 pub fn assemble<'a>(
     files: impl IntoIterator<Item = (&'a Path, &'a [Parsed])>,
 ) -> Result<(Option<Cluster>, PolicySet), PolicyError> {
+    assemble_all(files).map_err(|errors| errors.into_iter().next().expect("some"))
+}
+
+/// [`assemble`] with every problem (at least one on `Err`): those of the model, then those of
+/// [`super::validate::problems`].
+pub fn assemble_all<'a>(
+    files: impl IntoIterator<Item = (&'a Path, &'a [Parsed])>,
+) -> Result<(Option<Cluster>, PolicySet), Vec<PolicyError>> {
+    let (cluster, mut objects, mut errors) = gather(files);
+    // The same object twice: the later wins, as `kubectl apply` of both would leave it.
+    super::validate_input::dedupe(&mut objects);
+    errors.extend(problems(&objects));
+    if errors.is_empty() {
+        Ok((cluster, objects))
+    } else {
+        Err(errors)
+    }
+}
+
+/// The `Cluster` documents merged into one model (nodes, namespaces and pods of each, in
+/// order) and its problems ([`super::sanity::check_cluster`]), each naming the file and the
+/// field of the document it is in; and the policy objects, as given (not deduplicated).
+pub fn gather<'a>(
+    files: impl IntoIterator<Item = (&'a Path, &'a [Parsed])>,
+) -> (Option<Cluster>, PolicySet, Vec<PolicyError>) {
     let mut cluster: Option<Cluster> = None;
     // Per Cluster document: its file and the index of its first pod in the merged model.
     let mut origins: Vec<(&Path, usize)> = Vec::new();
@@ -228,38 +295,40 @@ pub fn assemble<'a>(
             }
         }
     }
+    let mut errors = Vec::new();
     if let Some(c) = &cluster {
-        super::sanity::check_cluster(c).map_err(|(field, message)| {
-            // `pods[i].x` of the merged model -> the document holding pod i.
-            let index = field
-                .strip_prefix("pods[")
-                .and_then(|r| r.split(']').next())
-                .and_then(|n| n.parse::<usize>().ok());
-            let (file, field) = match index {
-                Some(i) => {
-                    let (file, first) = origins
-                        .iter()
-                        .rev()
-                        .find(|(_, first)| *first <= i)
-                        .copied()
-                        .unwrap_or((origins[0].0, 0));
-                    let rest = field.split_once(']').map(|(_, r)| r).unwrap_or("");
-                    (file, format!("pods[{}]{rest}", i - first))
-                }
-                None => (origins[0].0, field),
-            };
-            let mut at = Location::file(file);
-            at.object = Some("Cluster".to_string());
-            PolicyError::Field {
-                at: at.at(field),
-                message,
-            }
-        })?;
+        errors.extend(
+            super::sanity::check_cluster(c)
+                .into_iter()
+                .map(|(field, message)| {
+                    // `pods[i].x` of the merged model -> the document holding pod i.
+                    let index = field
+                        .strip_prefix("pods[")
+                        .and_then(|r| r.split(']').next())
+                        .and_then(|n| n.parse::<usize>().ok());
+                    let (file, field) = match index {
+                        Some(i) => {
+                            let (file, first) = origins
+                                .iter()
+                                .rev()
+                                .find(|(_, first)| *first <= i)
+                                .copied()
+                                .unwrap_or((origins[0].0, 0));
+                            let rest = field.split_once(']').map(|(_, r)| r).unwrap_or("");
+                            (file, format!("pods[{}]{rest}", i - first))
+                        }
+                        None => (origins[0].0, field),
+                    };
+                    let mut at = Location::file(file);
+                    at.object = Some("Cluster".to_string());
+                    PolicyError::Field {
+                        at: at.at(field),
+                        message,
+                    }
+                }),
+        );
     }
-    // The same object twice: the later wins, as `kubectl apply` of both would leave it.
-    super::validate_input::dedupe(&mut objects);
-    validate(&objects)?;
-    Ok((cluster, objects))
+    (cluster, objects, errors)
 }
 
 /// The error of a directory without a `Cluster` document.
@@ -454,10 +523,14 @@ fn parse_checked(
             }),
     );
     if let Some(spec) = map.get("spec") {
-        super::sanity::check_spec(spec).map_err(|(field, message)| PolicyError::Field {
-            at: at.at(field),
-            message,
-        })?;
+        problems.extend(
+            super::sanity::check_spec(spec)
+                .into_iter()
+                .map(|(field, message)| PolicyError::Field {
+                    at: at.at(field),
+                    message,
+                }),
+        );
     }
     if v1alpha2 {
         let d: Document<_> = typed(doc, &at)?;

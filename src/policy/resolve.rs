@@ -3,9 +3,9 @@
 //! [`super::resolved`]).
 
 use std::cmp::Ordering;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 
 use super::error::PolicyError;
 use super::model::{
@@ -160,14 +160,12 @@ pub(crate) fn ip_block(b: &IpBlockSpec) -> IpBlock {
     }
 }
 
-/// A `networks` entry: an IPv4 CIDR (or address), or `None` for IPv6 (single stack: ignored).
-/// Validation has already rejected anything else.
-pub fn network(s: &str) -> Option<Ipv4Net> {
-    match s.parse::<IpNet>() {
-        Ok(IpNet::V4(n)) => Some(n),
-        Ok(IpNet::V6(_)) => None,
-        Err(_) => s.parse::<Ipv4Addr>().ok().map(Ipv4Net::from),
-    }
+/// A `networks` entry: an IPv4 or IPv6 CIDR (or address). Validation has already rejected
+/// anything else.
+pub fn network(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@
 //! evaluator's verdict logic and the compiler's flows differ.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 
 /// A pod, named `namespace/name`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -150,14 +150,16 @@ impl Service {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpBlock {
     /// The block.
-    pub cidr: Ipv4Net,
-    /// Sub-blocks excluded from it.
-    pub except: Vec<Ipv4Net>,
+    pub cidr: IpNet,
+    /// Sub-blocks excluded from it (of the block's family).
+    pub except: Vec<IpNet>,
 }
 
 impl IpBlock {
-    /// Whether `ip` lies in the block and in none of its exceptions.
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+    /// Whether `ip` lies in the block and in none of its exceptions (an address of the other
+    /// family never does).
+    pub fn contains(&self, ip: impl Into<IpAddr>) -> bool {
+        let ip = ip.into();
         self.cidr.contains(&ip) && !self.except.iter().any(|e| e.contains(&ip))
     }
 }
@@ -179,8 +181,8 @@ pub enum Peers {
 }
 
 impl Peers {
-    /// Whether the pod `key` or the address `ip` is a peer.
-    pub fn contains(&self, key: Option<&PodKey>, ip: Option<Ipv4Addr>) -> bool {
+    /// Whether the pod `key` or the address `ip` (IPv4 or IPv6) is a peer.
+    pub fn contains(&self, key: Option<&PodKey>, ip: Option<IpAddr>) -> bool {
         match self {
             Peers::Any => true,
             Peers::Set {
@@ -190,7 +192,11 @@ impl Peers {
             } => {
                 key.is_some_and(|k| pods.contains(k))
                     || ip.is_some_and(|ip| {
-                        node_ips.contains(&ip) || ip_blocks.iter().any(|b| b.contains(ip))
+                        let node = match ip {
+                            IpAddr::V4(v4) => node_ips.contains(&v4),
+                            IpAddr::V6(_) => false,
+                        };
+                        node || ip_blocks.iter().any(|b| b.contains(ip))
                     })
             }
         }
@@ -339,6 +345,8 @@ pub struct PodInfo {
     pub key: PodKey,
     /// IPv4 address.
     pub ip: Ipv4Addr,
+    /// IPv6 address of a dual-stack pod.
+    pub ipv6: Option<Ipv6Addr>,
     /// MAC address of its interface, when the cluster model gives one.
     pub mac: Option<[u8; 6]>,
     /// Node name, when given.

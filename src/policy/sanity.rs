@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use serde_json::Value;
 
 use super::model::Cluster;
@@ -15,49 +15,55 @@ use super::model::Cluster;
 /// A problem: field path and message.
 pub type Problem = (String, String);
 
-/// Checks every selector, port and ipBlock in a policy document's `spec`, wherever they are.
-pub fn check_spec(spec: &Value) -> Result<(), Problem> {
-    walk(spec, "spec")
+/// Checks every selector, port and ipBlock in a policy document's `spec`, wherever they are:
+/// every problem, in document order.
+pub fn check_spec(spec: &Value) -> Vec<Problem> {
+    let mut out = Vec::new();
+    walk(spec, "spec", &mut out);
+    out
 }
 
-fn walk(v: &Value, path: &str) -> Result<(), Problem> {
+fn walk(v: &Value, path: &str, out: &mut Vec<Problem>) {
     match v {
         Value::Object(map) => {
             if let Some(Value::Array(exprs)) = map.get("matchExpressions") {
                 for (i, e) in exprs.iter().enumerate() {
-                    check_expression(e, &format!("{path}.matchExpressions[{i}]"))?;
+                    out.extend(check_expression(e, &format!("{path}.matchExpressions[{i}]")).err());
                 }
             }
             if map.contains_key("endPort") {
-                check_port_range(map, path)?;
+                out.extend(check_port_range(map, path).err());
             }
             if let (Some(Value::String(cidr)), Some(Value::Array(except))) =
                 (map.get("cidr"), map.get("except"))
             {
-                check_except(cidr, except, path)?;
+                check_except(cidr, except, path, out);
             }
             for (k, child) in map {
                 let child_path = format!("{path}.{k}");
                 if let Value::Array(items) = child {
                     for (i, item) in items.iter().enumerate() {
                         match k.as_str() {
-                            "from" | "to" => check_peer(item, &format!("{child_path}[{i}]"))?,
-                            "ports" => check_port_number(item, &format!("{child_path}[{i}]"))?,
+                            "from" | "to" => {
+                                out.extend(check_peer(item, &format!("{child_path}[{i}]")).err())
+                            }
+                            "ports" => out.extend(
+                                check_port_number(item, &format!("{child_path}[{i}]")).err(),
+                            ),
                             _ => {}
                         }
                     }
                 }
-                walk(child, &child_path)?;
+                walk(child, &child_path, out);
             }
         }
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
-                walk(child, &format!("{path}[{i}]"))?;
+                walk(child, &format!("{path}[{i}]"), out);
             }
         }
         _ => {}
     }
-    Ok(())
 }
 
 /// An `ipBlock` peer stands alone (Kubernetes: exactly one peer type per entry).
@@ -128,28 +134,28 @@ fn check_port_range(map: &serde_json::Map<String, Value>, path: &str) -> Result<
     }
 }
 
-fn check_except(cidr: &str, except: &[Value], path: &str) -> Result<(), Problem> {
+fn check_except(cidr: &str, except: &[Value], path: &str, out: &mut Vec<Problem>) {
     // An unparsable CIDR is reported by the typed parse with its own message.
-    let Ok(block) = cidr.parse::<Ipv4Net>() else {
-        return Ok(());
+    let Ok(block) = cidr.parse::<IpNet>() else {
+        return;
     };
     for (i, e) in except.iter().enumerate() {
-        let Some(Ok(net)) = e.as_str().map(str::parse::<Ipv4Net>) else {
+        let Some(Ok(net)) = e.as_str().map(str::parse::<IpNet>) else {
             continue;
         };
         if !block.contains(&net) {
-            return Err((
+            out.push((
                 format!("{path}.except[{i}]"),
                 format!("{net} is not inside the block {block}"),
             ));
         }
     }
-    Ok(())
 }
 
-/// Checks the cluster model: every pod in a declared namespace, unique `namespace/name`, IP and
-/// MAC, and unique container port names per pod.
-pub fn check_cluster(cluster: &Cluster) -> Result<(), Problem> {
+/// Checks the cluster model: every pod in a declared namespace, unique `namespace/name`, IPs
+/// (IPv4 and IPv6) and MAC, and unique container port names per pod: every problem, in pod order.
+pub fn check_cluster(cluster: &Cluster) -> Vec<Problem> {
+    let mut out = Vec::new();
     let namespaces: BTreeSet<&str> = cluster.namespaces.iter().map(|n| n.name.as_str()).collect();
     let mut names = BTreeSet::new();
     let mut ips: BTreeMap<String, String> = BTreeMap::new();
@@ -158,34 +164,51 @@ pub fn check_cluster(cluster: &Cluster) -> Result<(), Problem> {
         let at = |f: &str| format!("pods[{i}].{f}");
         let key = format!("{}/{}", pod.namespace, pod.name);
         if !namespaces.contains(pod.namespace.as_str()) {
-            return Err((
+            out.push((
                 at("namespace"),
                 format!("pod {key}: namespace {:?} is not declared", pod.namespace),
             ));
         }
         if !names.insert(key.clone()) {
-            return Err((at("name"), format!("pod {key} is declared twice")));
+            out.push((at("name"), format!("pod {key} is declared twice")));
         }
-        if let Some(other) = ips.insert(pod.ip.to_string(), key.clone()) {
-            return Err((
+        match ips.get(&pod.ip.to_string()) {
+            Some(other) => out.push((
                 at("ip"),
                 format!("pod {key}: IP {} is already pod {other}'s", pod.ip),
-            ));
+            )),
+            None => {
+                ips.insert(pod.ip.to_string(), key.clone());
+            }
+        }
+        if let Some(v6) = pod.ipv6 {
+            match ips.get(&v6.to_string()) {
+                Some(other) => out.push((
+                    at("ipv6"),
+                    format!("pod {key}: IP {v6} is already pod {other}'s"),
+                )),
+                None => {
+                    ips.insert(v6.to_string(), key.clone());
+                }
+            }
         }
         if let Some(mac) = &pod.mac {
             let mac = crate::policy::mac::mac_string(*mac);
-            if let Some(other) = macs.insert(mac.clone(), key.clone()) {
-                return Err((
+            match macs.get(&mac) {
+                Some(other) => out.push((
                     at("mac"),
                     format!("pod {key}: MAC {mac} is already pod {other}'s"),
-                ));
+                )),
+                None => {
+                    macs.insert(mac, key.clone());
+                }
             }
         }
         let mut port_names = BTreeSet::new();
         for (j, p) in pod.ports.iter().enumerate() {
             if let Some(name) = &p.name {
                 if !port_names.insert(name.clone()) {
-                    return Err((
+                    out.push((
                         at(&format!("ports[{j}].name")),
                         format!("pod {key}: container port name {name:?} is used twice"),
                     ));
@@ -193,7 +216,7 @@ pub fn check_cluster(cluster: &Cluster) -> Result<(), Problem> {
             }
         }
     }
-    Ok(())
+    out
 }
 
 #[cfg(test)]
@@ -211,17 +234,17 @@ mod tests {
         );
         assert_eq!(
             check_spec(&bad),
-            Err((
+            vec![(
                 "spec.appliedTo[0].podSelector.matchExpressions[0].values".into(),
                 "operator In needs at least one value".into()
-            ))
+            )]
         );
         let bad =
             spec(r#"{"x":{"matchExpressions":[{"key":"a","operator":"Exists","values":["v"]}]}}"#);
-        assert!(check_spec(&bad).unwrap_err().1.contains("takes no values"));
+        assert!(check_spec(&bad)[0].1.contains("takes no values"));
         let good =
             spec(r#"{"x":{"matchExpressions":[{"key":"a","operator":"NotIn","values":["v"]}]}}"#);
-        assert_eq!(check_spec(&good), Ok(()));
+        assert_eq!(check_spec(&good), Vec::<Problem>::new());
     }
 
     #[test]
@@ -229,16 +252,16 @@ mod tests {
         let bad = spec(r#"{"ingress":[{"ports":[{"port":9000,"endPort":8000}]}]}"#);
         assert_eq!(
             check_spec(&bad),
-            Err((
+            vec![(
                 "spec.ingress[0].ports[0].endPort".into(),
                 "endPort 8000 is below port 9000".into()
-            ))
+            )]
         );
         let bad = spec(r#"{"ingress":[{"ports":[{"port":"http","endPort":8000}]}]}"#);
-        assert!(check_spec(&bad).unwrap_err().1.contains("named port"));
+        assert!(check_spec(&bad)[0].1.contains("named port"));
         assert_eq!(
             check_spec(&spec(r#"{"ports":[{"port":80,"endPort":90}]}"#)),
-            Ok(())
+            Vec::<Problem>::new()
         );
     }
 
@@ -248,23 +271,23 @@ mod tests {
             spec(r#"{"ingress":[{"from":[{"ipBlock":{"cidr":"10.0.0.0/8"},"podSelector":{}}]}]}"#);
         assert_eq!(
             check_spec(&bad),
-            Err((
+            vec![(
                 "spec.ingress[0].from[0]".into(),
                 "a peer with ipBlock cannot also have podSelector (one peer type per entry)".into()
-            ))
+            )]
         );
         let bad = spec(r#"{"ingress":[{"ports":[{"port":0}]}]}"#);
         assert_eq!(
             check_spec(&bad),
-            Err((
+            vec![(
                 "spec.ingress[0].ports[0].port".into(),
                 "port 0 is out of range 1-65535".into()
-            ))
+            )]
         );
-        assert!(check_spec(&spec(r#"{"ingress":[{"ports":[{"port":70000}]}]}"#)).is_err());
+        assert!(!check_spec(&spec(r#"{"ingress":[{"ports":[{"port":70000}]}]}"#)).is_empty());
         assert_eq!(
             check_spec(&spec(r#"{"ingress":[{"ports":[{"port":65535}]}]}"#)),
-            Ok(())
+            Vec::<Problem>::new()
         );
     }
 
@@ -273,12 +296,12 @@ mod tests {
         let bad = spec(r#"{"to":[{"ipBlock":{"cidr":"10.0.0.0/24","except":["10.0.1.0/28"]}}]}"#);
         assert_eq!(
             check_spec(&bad),
-            Err((
+            vec![(
                 "spec.to[0].ipBlock.except[0]".into(),
                 "10.0.1.0/28 is not inside the block 10.0.0.0/24".into()
-            ))
+            )]
         );
         let good = spec(r#"{"to":[{"ipBlock":{"cidr":"10.0.0.0/24","except":["10.0.0.0/28"]}}]}"#);
-        assert_eq!(check_spec(&good), Ok(()));
+        assert_eq!(check_spec(&good), Vec::<Problem>::new());
     }
 }

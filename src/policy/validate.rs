@@ -41,6 +41,14 @@ pub(crate) fn object_at(origin: &Origin, kind: &str, name: &str, field: &str) ->
     }
 }
 
+/// A [`PolicyError::Invalid`] at `at`.
+pub(crate) fn invalid(at: Location, message: impl Into<String>) -> PolicyError {
+    PolicyError::Invalid {
+        at,
+        message: message.into(),
+    }
+}
+
 /// Every tier by lower-cased name: built-ins plus the set's Tier objects.
 pub fn tier_table(objects: &PolicySet) -> BTreeMap<String, u32> {
     let mut tiers: BTreeMap<String, u32> = BUILTIN_TIERS
@@ -65,65 +73,74 @@ pub fn tier_name(p: &AntreaPolicy) -> String {
         .to_lowercase()
 }
 
-/// Validates a policy set; the first problem found is returned.
+/// Validates a policy set; the first problem of [`problems`] is returned.
 pub fn validate(objects: &PolicySet) -> Result<(), PolicyError> {
+    match problems(objects).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Every problem of a policy set, as the API server would list them for `kubectl apply` of
+/// the whole input: per object in input order, the checks of the Antrea and network-policy-api
+/// validators ([`super::validate_admin`], [`super::validate_v1alpha2`]) and those across
+/// objects ([`super::validate_input::set_problems`]).
+pub fn problems(objects: &PolicySet) -> Vec<PolicyError> {
+    let mut out = Vec::new();
     let mut seen: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
-    let mut check_unique = |kind: &str, name: String, origin: &Origin| {
+    let mut check_unique = |kind: &str, name: String, origin: &Origin, out: &mut Vec<_>| {
         let at = object_at(origin, kind, &name, "metadata.name");
         match seen.get(&(kind.to_string(), name.clone())) {
-            Some(first) => Err(PolicyError::Duplicate {
+            Some(first) => out.push(PolicyError::Duplicate {
                 at,
                 first: first.clone(),
             }),
             None => {
                 seen.insert((kind.to_string(), name), origin.file.clone());
-                Ok(())
             }
         }
     };
     for t in &objects.tiers {
-        check_unique("Tier", t.metadata.name.clone(), &t.origin)?;
+        check_unique("Tier", t.metadata.name.clone(), &t.origin, &mut out);
     }
     for g in &objects.cluster_groups {
-        check_unique("ClusterGroup", g.metadata.name.clone(), &g.origin)?;
+        check_unique("ClusterGroup", g.metadata.name.clone(), &g.origin, &mut out);
     }
     for p in &objects.antrea_policies {
-        check_unique(p.kind_name(), p.full_name(), &p.origin)?;
+        check_unique(p.kind_name(), p.full_name(), &p.origin, &mut out);
     }
     for p in &objects.k8s_policies {
-        check_unique("NetworkPolicy (K8s)", p.full_name(), &p.origin)?;
+        check_unique("NetworkPolicy (K8s)", p.full_name(), &p.origin, &mut out);
     }
     for g in &objects.groups {
-        let name = match &g.metadata.namespace {
-            Some(ns) => format!("{ns}/{}", g.metadata.name),
-            None => {
-                return Err(PolicyError::Invalid {
-                    at: object_at(&g.origin, "Group", &g.metadata.name, "metadata.namespace"),
-                    message: "a Group needs a namespace".to_string(),
-                })
-            }
-        };
-        check_unique("Group", name, &g.origin)?;
+        match &g.metadata.namespace {
+            Some(ns) => check_unique(
+                "Group",
+                format!("{ns}/{}", g.metadata.name),
+                &g.origin,
+                &mut out,
+            ),
+            None => out.push(PolicyError::Invalid {
+                at: object_at(&g.origin, "Group", &g.metadata.name, "metadata.namespace"),
+                message: "a Group needs a namespace".to_string(),
+            }),
+        }
     }
     for p in &objects.admin_policies {
-        check_unique(p.kind_name(), p.metadata.name.clone(), &p.origin)?;
+        check_unique(p.kind_name(), p.metadata.name.clone(), &p.origin, &mut out);
     }
     for p in &objects.network_policies_v1alpha2 {
         check_unique(
             "ClusterNetworkPolicy (v1alpha2)",
             p.metadata.name.clone(),
             &p.origin,
-        )?;
+            &mut out,
+        );
     }
-    if let Some(e) = super::validate_input::set_problems(objects)
-        .into_iter()
-        .next()
-    {
-        return Err(e);
-    }
-    validate_groups(objects)?;
-    super::validate_admin::validate_admin(objects)?;
-    super::validate_v1alpha2::validate_v1alpha2(objects)?;
+    out.extend(super::validate_input::set_problems(objects));
+    validate_groups(objects, &mut out);
+    out.extend(super::validate_admin::validate_admin(objects));
+    out.extend(super::validate_v1alpha2::validate_v1alpha2(objects));
 
     let mut tier_priorities: BTreeMap<i64, String> = BUILTIN_TIERS
         .iter()
@@ -133,15 +150,16 @@ pub fn validate(objects: &PolicySet) -> Result<(), PolicyError> {
         let at = object_at(&t.origin, "Tier", &t.metadata.name, "spec.priority");
         let p = t.spec.priority;
         if !(0..=255).contains(&p) {
-            return Err(PolicyError::PriorityOutOfRange {
+            out.push(PolicyError::PriorityOutOfRange {
                 at,
                 value: p as f64,
                 range: "0..=255",
             });
+            continue;
         }
         if RESERVED_TIER_PRIORITIES.contains(&p) {
-            return Err(PolicyError::Invalid {
-                at,
+            out.push(PolicyError::Invalid {
+                at: at.clone(),
                 message: format!("tier priority {p} is reserved"),
             });
         }
@@ -149,16 +167,18 @@ pub fn validate(objects: &PolicySet) -> Result<(), PolicyError> {
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case(&t.metadata.name))
         {
-            return Err(PolicyError::Invalid {
+            out.push(PolicyError::Invalid {
                 at: at.at("metadata.name"),
                 message: format!("\"{}\" is a built-in tier", t.metadata.name),
             });
         }
-        if let Some(other) = tier_priorities.insert(p, t.metadata.name.clone()) {
-            return Err(PolicyError::Invalid {
+        if let Some(other) = tier_priorities.get(&p) {
+            out.push(PolicyError::Invalid {
                 at,
                 message: format!("tier priority {p} is already used by tier \"{other}\""),
             });
+        } else {
+            tier_priorities.insert(p, t.metadata.name.clone());
         }
     }
 
@@ -171,25 +191,27 @@ pub fn validate(objects: &PolicySet) -> Result<(), PolicyError> {
     for p in &objects.antrea_policies {
         let at = object_at(&p.origin, p.kind_name(), &p.full_name(), "");
         if p.kind == AntreaKind::Namespaced && p.metadata.namespace.is_none() {
-            return Err(PolicyError::Invalid {
+            out.push(PolicyError::Invalid {
                 at: at.at("metadata.namespace"),
                 message: "an Antrea NetworkPolicy needs a namespace".to_string(),
             });
         }
         if !POLICY_PRIORITY_RANGE.contains(&p.spec.priority) {
-            return Err(PolicyError::PriorityOutOfRange {
+            out.push(PolicyError::PriorityOutOfRange {
                 at: at.at("spec.priority"),
                 value: p.spec.priority,
                 range: "1.0..=10000.0",
             });
         }
         let tier = tier_name(p);
-        let Some(&tier_priority) = tiers.get(&tier) else {
-            return Err(PolicyError::UnknownTier {
+        let tier_priority = tiers.get(&tier).copied();
+        // An upper-case tier name is reported by `set_problems` already.
+        if tier_priority.is_none() && tier == p.spec.tier.as_deref().unwrap_or(DEFAULT_TIER) {
+            out.push(PolicyError::UnknownTier {
                 at: at.at("spec.tier"),
                 tier: p.spec.tier.clone().unwrap_or_default(),
             });
-        };
+        }
         let scope = match p.kind {
             AntreaKind::Cluster => None,
             AntreaKind::Namespaced => p.metadata.namespace.as_deref(),
@@ -206,62 +228,64 @@ pub fn validate(objects: &PolicySet) -> Result<(), PolicyError> {
         } else {
             "ClusterGroup"
         };
-        let check_groups = |applied: &[AppliedTo], field: &str| {
+        let check_groups = |applied: &[AppliedTo], field: &str, out: &mut Vec<PolicyError>| {
             for (i, a) in applied.iter().enumerate() {
                 if let Some(g) = &a.group {
                     if !group_exists(g) {
-                        return Err(PolicyError::UnknownGroup {
+                        out.push(PolicyError::UnknownGroup {
                             at: at.at(format!("{field}[{i}].group")),
                             kind: group_kind,
                             group: g.clone(),
                         });
                     }
                 }
-                check_one_of(
-                    &at.at(format!("{field}[{i}]")),
-                    &[
-                        ("group", a.group.is_some()),
-                        ("serviceAccount", a.service_account.is_some()),
-                        (
-                            "podSelector/namespaceSelector",
-                            a.pod_selector.is_some() || a.namespace_selector.is_some(),
-                        ),
-                    ],
-                    true,
-                )?;
+                out.extend(
+                    check_one_of(
+                        &at.at(format!("{field}[{i}]")),
+                        &[
+                            ("group", a.group.is_some()),
+                            ("serviceAccount", a.service_account.is_some()),
+                            (
+                                "podSelector/namespaceSelector",
+                                a.pod_selector.is_some() || a.namespace_selector.is_some(),
+                            ),
+                        ],
+                        true,
+                    )
+                    .err(),
+                );
             }
-            Ok(())
         };
-        check_groups(&p.spec.applied_to, "spec.appliedTo")?;
+        check_groups(&p.spec.applied_to, "spec.appliedTo", &mut out);
         for (dir, rules) in [("ingress", &p.spec.ingress), ("egress", &p.spec.egress)] {
             for (i, r) in rules.iter().enumerate() {
                 let field = format!("spec.{dir}[{i}]");
-                if r.action == RuleAction::Pass && tier_priority == BASELINE_TIER_PRIORITY {
-                    return Err(PolicyError::PassInBaseline {
+                if r.action == RuleAction::Pass && tier_priority == Some(BASELINE_TIER_PRIORITY) {
+                    out.push(PolicyError::PassInBaseline {
                         at: at.at(format!("{field}.action")),
                     });
                 }
                 if p.spec.applied_to.is_empty() && r.applied_to.is_empty() {
-                    return Err(PolicyError::Invalid {
+                    out.push(PolicyError::Invalid {
                         at: at.at(format!("{field}.appliedTo")),
                         message: "appliedTo is required in the spec or in every rule".to_string(),
                     });
                 }
                 if !p.spec.applied_to.is_empty() && !r.applied_to.is_empty() {
-                    return Err(PolicyError::Invalid {
+                    out.push(PolicyError::Invalid {
                         at: at.at(format!("{field}.appliedTo")),
                         message: "appliedTo cannot be set both in the spec and in a rule"
                             .to_string(),
                     });
                 }
-                check_groups(&r.applied_to, &format!("{field}.appliedTo"))?;
+                check_groups(&r.applied_to, &format!("{field}.appliedTo"), &mut out);
                 let (peers, peer_field) = match dir {
                     "ingress" => (&r.from, "from"),
                     _ => (&r.to, "to"),
                 };
                 let wrong = if dir == "ingress" { &r.to } else { &r.from };
                 if !wrong.is_empty() {
-                    return Err(PolicyError::Invalid {
+                    out.push(PolicyError::Invalid {
                         at: at.at(field.clone()),
                         message: format!("an {dir} rule takes `{peer_field}` peers"),
                     });
@@ -270,67 +294,65 @@ pub fn validate(objects: &PolicySet) -> Result<(), PolicyError> {
                     let pat = at.at(format!("{field}.{peer_field}[{j}]"));
                     if let Some(g) = &peer.group {
                         if !group_exists(g) {
-                            return Err(PolicyError::UnknownGroup {
+                            out.push(PolicyError::UnknownGroup {
                                 at: pat.at(format!("{}.group", pat.field)),
                                 kind: group_kind,
                                 group: g.clone(),
                             });
                         }
                     }
-                    check_one_of(
-                        &pat,
-                        &[
-                            ("ipBlock", peer.ip_block.is_some()),
-                            ("group", peer.group.is_some()),
-                            ("serviceAccount", peer.service_account.is_some()),
-                            ("nodeSelector", peer.node_selector.is_some()),
-                            (
-                                "podSelector/namespaceSelector/namespaces",
-                                peer.pod_selector.is_some()
-                                    || peer.namespace_selector.is_some()
-                                    || peer.namespaces.is_some(),
-                            ),
-                        ],
-                        true,
-                    )?;
+                    out.extend(
+                        check_one_of(
+                            &pat,
+                            &[
+                                ("ipBlock", peer.ip_block.is_some()),
+                                ("group", peer.group.is_some()),
+                                ("serviceAccount", peer.service_account.is_some()),
+                                ("nodeSelector", peer.node_selector.is_some()),
+                                (
+                                    "podSelector/namespaceSelector/namespaces",
+                                    peer.pod_selector.is_some()
+                                        || peer.namespace_selector.is_some()
+                                        || peer.namespaces.is_some(),
+                                ),
+                            ],
+                            true,
+                        )
+                        .err(),
+                    );
                     if let Some(n) = &peer.namespaces {
                         let nat = pat.at(format!("{}.namespaces", pat.field));
+                        let invalid = |message: &str| PolicyError::Invalid {
+                            at: nat.clone(),
+                            message: message.to_string(),
+                        };
                         if p.kind == AntreaKind::Namespaced {
-                            return Err(PolicyError::Invalid {
-                                at: nat,
-                                message: "namespaces peers are for ClusterNetworkPolicy only"
-                                    .to_string(),
-                            });
+                            out.push(invalid(
+                                "namespaces peers are for ClusterNetworkPolicy only",
+                            ));
                         }
                         if peer.namespace_selector.is_some() {
-                            return Err(PolicyError::Invalid {
-                                at: nat,
-                                message: "namespaces cannot be combined with namespaceSelector"
-                                    .to_string(),
-                            });
+                            out.push(invalid(
+                                "namespaces cannot be combined with namespaceSelector",
+                            ));
                         }
                         if n.match_.is_some() != n.same_labels.is_empty() {
-                            return Err(PolicyError::Invalid {
-                                at: nat,
-                                message: "exactly one of match: Self and a non-empty sameLabels"
-                                    .to_string(),
-                            });
+                            out.push(invalid(
+                                "exactly one of match: Self and a non-empty sameLabels",
+                            ));
                         }
                     }
                 }
-                check_ports(&at, &field, &r.ports)?;
+                check_ports(&at, &field, &r.ports, &mut out);
                 for (j, proto) in r.protocols.iter().enumerate() {
                     let pat = at.at(format!("{field}.protocols[{j}]"));
                     match &proto.icmp {
-                        None => {
-                            return Err(PolicyError::Invalid {
-                                at: pat,
-                                message: "expected `icmp` (the only protocol implemented)"
-                                    .to_string(),
-                            })
-                        }
+                        None => out.push(PolicyError::Invalid {
+                            at: pat,
+                            message: "expected `icmp` (the only protocol implemented)".to_string(),
+                        }),
                         Some(i) if i.icmp_code.is_some() && i.icmp_type.is_none() => {
-                            return Err(PolicyError::Invalid {
+                            out.push(PolicyError::Invalid {
                                 at: pat.at(format!("{}.icmp.icmpCode", pat.field)),
                                 message: "icmpCode needs icmpType".to_string(),
                             })
@@ -341,16 +363,16 @@ pub fn validate(objects: &PolicySet) -> Result<(), PolicyError> {
             }
         }
     }
-    Ok(())
+    out
 }
 
 /// Port ranges and source port ranges of a rule are well formed.
-fn check_ports(at: &Location, field: &str, ports: &[PolicyPort]) -> Result<(), PolicyError> {
+fn check_ports(at: &Location, field: &str, ports: &[PolicyPort], out: &mut Vec<PolicyError>) {
     for (j, port) in ports.iter().enumerate() {
         let pat = at.at(format!("{field}.ports[{j}]"));
         if let (Some(end), Some(PortValue::Number(start))) = (port.end_port, &port.port) {
             if end < *start {
-                return Err(PolicyError::Invalid {
+                out.push(PolicyError::Invalid {
                     at: pat.at(format!("{}.endPort", pat.field)),
                     message: format!("endPort {end} is below port {start}"),
                 });
@@ -358,21 +380,20 @@ fn check_ports(at: &Location, field: &str, ports: &[PolicyPort]) -> Result<(), P
         }
         match (port.source_port, port.source_end_port) {
             (None, Some(_)) => {
-                return Err(PolicyError::Invalid {
+                out.push(PolicyError::Invalid {
                     at: pat.at(format!("{}.sourceEndPort", pat.field)),
                     message: "sourceEndPort needs sourcePort".to_string(),
-                })
+                });
             }
             (Some(start), Some(end)) if end < start => {
-                return Err(PolicyError::Invalid {
+                out.push(PolicyError::Invalid {
                     at: pat.at(format!("{}.sourceEndPort", pat.field)),
                     message: format!("sourceEndPort {end} is below sourcePort {start}"),
-                })
+                });
             }
             _ => {}
         }
     }
-    Ok(())
 }
 
 /// Exactly one (or, with `allow_none`, at most one) of the named alternatives is set.
@@ -406,7 +427,7 @@ pub(crate) fn check_one_of(
 
 /// ClusterGroup and Group `childGroups`: they exist, are not the group itself, and have no
 /// children of their own (one level, as in Antrea).
-fn validate_groups(objects: &PolicySet) -> Result<(), PolicyError> {
+fn validate_groups(objects: &PolicySet, out: &mut Vec<PolicyError>) {
     let all = objects
         .cluster_groups
         .iter()
@@ -423,14 +444,15 @@ fn validate_groups(objects: &PolicySet) -> Result<(), PolicyError> {
                 c.metadata.name == *child && c.metadata.namespace == g.metadata.namespace
             });
             let Some(c) = found else {
-                return Err(PolicyError::UnknownGroup {
+                out.push(PolicyError::UnknownGroup {
                     at,
                     kind,
                     group: child.clone(),
                 });
+                continue;
             };
             if c.metadata.name == g.metadata.name || !c.spec.child_groups.is_empty() {
-                return Err(PolicyError::Invalid {
+                out.push(PolicyError::Invalid {
                     at,
                     message: format!(
                         "child group \"{child}\" has child groups itself (one level only)"
@@ -441,11 +463,10 @@ fn validate_groups(objects: &PolicySet) -> Result<(), PolicyError> {
         let s = &g.spec;
         let selectors = s.pod_selector.is_some() || s.namespace_selector.is_some();
         if !s.child_groups.is_empty() && (selectors || !s.ip_blocks.is_empty()) {
-            return Err(PolicyError::Invalid {
+            out.push(PolicyError::Invalid {
                 at: object_at(&g.origin, kind, &name, "spec.childGroups"),
                 message: "childGroups cannot be combined with selectors or ipBlocks".to_string(),
             });
         }
     }
-    Ok(())
 }

@@ -1,10 +1,10 @@
 //! Checks of AdminNetworkPolicy and BaselineAdminNetworkPolicy that their types cannot express
 //! (the CEL and OpenAPI rules of `policy.networking.k8s.io/v1alpha1`).
 
-use super::error::PolicyError;
-use super::model::{AdminKind, AdminPeer, AdminRule, PolicySet};
+use super::error::{Location, PolicyError};
+use super::model::{AdminKind, AdminPeer, AdminRule, AdminSubject, PolicySet};
 use super::resolved::RuleAction;
-use super::validate::{check_one_of, object_at};
+use super::validate::{check_one_of, invalid, object_at};
 
 /// Accepted range of an AdminNetworkPolicy's `spec.priority`.
 pub const ADMIN_PRIORITY_RANGE: std::ops::RangeInclusive<i64> = 0..=1000;
@@ -12,148 +12,160 @@ pub const ADMIN_PRIORITY_RANGE: std::ops::RangeInclusive<i64> = 0..=1000;
 /// Most rules an admin policy may have per direction.
 pub const MAX_ADMIN_RULES: usize = 100;
 
-/// Validates every admin policy of `objects`; the first problem found is returned.
-pub fn validate_admin(objects: &PolicySet) -> Result<(), PolicyError> {
+/// Validates every admin policy of `objects`: every problem, in input order.
+pub fn validate_admin(objects: &PolicySet) -> Vec<PolicyError> {
+    let mut out = Vec::new();
     for p in &objects.admin_policies {
         let at = object_at(&p.origin, p.kind_name(), &p.metadata.name, "");
         match (p.kind, p.spec.priority) {
-            (AdminKind::Admin, None) => {
-                return Err(PolicyError::Invalid {
-                    at: at.at("spec.priority"),
-                    message: "an AdminNetworkPolicy needs a priority".to_string(),
-                })
-            }
+            (AdminKind::Admin, None) => out.push(invalid(
+                at.at("spec.priority"),
+                "an AdminNetworkPolicy needs a priority",
+            )),
             (AdminKind::Admin, Some(v)) if !ADMIN_PRIORITY_RANGE.contains(&v) => {
-                return Err(PolicyError::PriorityOutOfRange {
+                out.push(PolicyError::PriorityOutOfRange {
                     at: at.at("spec.priority"),
                     value: v as f64,
                     range: "0..=1000",
                 })
             }
-            (AdminKind::Baseline, Some(_)) => {
-                return Err(PolicyError::Invalid {
-                    at: at.at("spec.priority"),
-                    message: "a BaselineAdminNetworkPolicy has no priority".to_string(),
-                })
-            }
+            (AdminKind::Baseline, Some(_)) => out.push(invalid(
+                at.at("spec.priority"),
+                "a BaselineAdminNetworkPolicy has no priority",
+            )),
             _ => {}
         }
         if p.kind == AdminKind::Baseline && p.metadata.name != "default" {
-            return Err(PolicyError::Invalid {
-                at: at.at("metadata.name"),
-                message: "the BaselineAdminNetworkPolicy must be named \"default\"".to_string(),
-            });
+            out.push(invalid(
+                at.at("metadata.name"),
+                "the BaselineAdminNetworkPolicy must be named \"default\"",
+            ));
         }
-        let subject = &p.spec.subject;
-        check_one_of(
-            &at.at("spec.subject"),
-            &[
-                ("namespaces", subject.namespaces.is_some()),
-                ("pods", subject.pods.is_some()),
-            ],
-            false,
-        )?;
+        out.extend(check_subject(&at, &p.spec.subject));
         for (dir, rules) in [("ingress", &p.spec.ingress), ("egress", &p.spec.egress)] {
             if rules.len() > MAX_ADMIN_RULES {
-                return Err(PolicyError::Invalid {
-                    at: at.at(format!("spec.{dir}")),
-                    message: format!("{} rules (at most {MAX_ADMIN_RULES})", rules.len()),
-                });
+                out.push(invalid(
+                    at.at(format!("spec.{dir}")),
+                    format!("{} rules (at most {MAX_ADMIN_RULES})", rules.len()),
+                ));
             }
             for (i, r) in rules.iter().enumerate() {
                 let field = format!("spec.{dir}[{i}]");
                 if r.action == RuleAction::Pass && p.kind == AdminKind::Baseline {
-                    return Err(PolicyError::Invalid {
-                        at: at.at(format!("{field}.action")),
-                        message: "a BaselineAdminNetworkPolicy rule is Allow or Deny".to_string(),
-                    });
+                    out.push(invalid(
+                        at.at(format!("{field}.action")),
+                        "a BaselineAdminNetworkPolicy rule is Allow or Deny",
+                    ));
                 }
-                check_rule(&at, &field, dir, r)?;
+                check_rule(&at, &field, dir, r, &mut out);
             }
         }
     }
-    Ok(())
+    out
 }
 
-fn check_rule(
-    at: &super::error::Location,
-    field: &str,
-    dir: &str,
-    r: &AdminRule,
-) -> Result<(), PolicyError> {
-    let (peers, peer_field, wrong) = match dir {
-        "ingress" => (&r.from, "from", &r.to),
-        _ => (&r.to, "to", &r.from),
-    };
-    if !wrong.is_empty() {
-        return Err(PolicyError::Invalid {
-            at: at.at(field),
-            message: format!("an {dir} rule takes `{peer_field}` peers"),
-        });
-    }
-    if peers.is_empty() || peers.len() > MAX_ADMIN_RULES {
-        return Err(PolicyError::Invalid {
-            at: at.at(format!("{field}.{peer_field}")),
-            message: format!("1..={MAX_ADMIN_RULES} peers required"),
-        });
-    }
-    for (j, peer) in peers.iter().enumerate() {
-        check_peer(&at.at(format!("{field}.{peer_field}[{j}]")), dir, peer)?;
-    }
+fn check_rule(at: &Location, field: &str, dir: &str, r: &AdminRule, out: &mut Vec<PolicyError>) {
+    check_peers(at, field, dir, (&r.from, &r.to), MAX_ADMIN_RULES, out);
     for (j, port) in r.ports.iter().flatten().enumerate() {
         let pat = at.at(format!("{field}.ports[{j}]"));
-        check_one_of(
-            &pat,
-            &[
-                ("portNumber", port.port_number.is_some()),
-                ("namedPort", port.named_port.is_some()),
-                ("portRange", port.port_range.is_some()),
-            ],
-            false,
-        )?;
+        out.extend(
+            check_one_of(
+                &pat,
+                &[
+                    ("portNumber", port.port_number.is_some()),
+                    ("namedPort", port.named_port.is_some()),
+                    ("portRange", port.port_range.is_some()),
+                ],
+                false,
+            )
+            .err(),
+        );
         if let Some(range) = &port.port_range {
             if range.end < range.start {
-                return Err(PolicyError::Invalid {
-                    at: pat.at(format!("{}.portRange.end", pat.field)),
-                    message: format!("end {} is below start {}", range.end, range.start),
-                });
+                out.push(invalid(
+                    pat.at(format!("{}.portRange.end", pat.field)),
+                    format!("end {} is below start {}", range.end, range.start),
+                ));
             }
         }
     }
-    Ok(())
 }
 
-pub(crate) fn check_peer(
-    at: &super::error::Location,
-    dir: &str,
-    peer: &AdminPeer,
-) -> Result<(), PolicyError> {
+/// `spec.subject`: exactly one of `namespaces` and `pods`. Shared with the v1alpha2
+/// ClusterNetworkPolicy.
+pub(crate) fn check_subject(at: &Location, subject: &AdminSubject) -> Option<PolicyError> {
     check_one_of(
-        at,
+        &at.at("spec.subject"),
         &[
-            ("namespaces", peer.namespaces.is_some()),
-            ("pods", peer.pods.is_some()),
-            ("nodes", peer.nodes.is_some()),
-            ("networks", peer.networks.is_some()),
+            ("namespaces", subject.namespaces.is_some()),
+            ("pods", subject.pods.is_some()),
         ],
         false,
-    )?;
+    )
+    .err()
+}
+
+/// The peers of a rule (`from`, `to`): those of its direction only, 1 to `max` of them, each
+/// well formed ([`check_peer`]). Shared with the v1alpha2 ClusterNetworkPolicy.
+pub(crate) fn check_peers(
+    at: &Location,
+    field: &str,
+    dir: &str,
+    (from, to): (&[AdminPeer], &[AdminPeer]),
+    max: usize,
+    out: &mut Vec<PolicyError>,
+) {
+    let (peers, peer_field, wrong) = match dir {
+        "ingress" => (from, "from", to),
+        _ => (to, "to", from),
+    };
+    if !wrong.is_empty() {
+        out.push(invalid(
+            at.at(field),
+            format!("an {dir} rule takes `{peer_field}` peers"),
+        ));
+    }
+    if peers.is_empty() || peers.len() > max {
+        out.push(invalid(
+            at.at(format!("{field}.{peer_field}")),
+            format!("1..={max} peers required"),
+        ));
+    }
+    for (j, peer) in peers.iter().enumerate() {
+        check_peer(&at.at(format!("{field}.{peer_field}[{j}]")), dir, peer, out);
+    }
+}
+
+/// The problems of one admin peer (also the v1alpha2 ClusterNetworkPolicy's), pushed to `out`.
+pub(crate) fn check_peer(at: &Location, dir: &str, peer: &AdminPeer, out: &mut Vec<PolicyError>) {
+    out.extend(
+        check_one_of(
+            at,
+            &[
+                ("namespaces", peer.namespaces.is_some()),
+                ("pods", peer.pods.is_some()),
+                ("nodes", peer.nodes.is_some()),
+                ("networks", peer.networks.is_some()),
+            ],
+            false,
+        )
+        .err(),
+    );
     if dir == "ingress" && (peer.nodes.is_some() || peer.networks.is_some()) {
-        return Err(PolicyError::Invalid {
-            at: at.clone(),
-            message: "nodes and networks peers are for egress rules only".to_string(),
-        });
+        out.push(invalid(
+            at.clone(),
+            "nodes and networks peers are for egress rules only",
+        ));
     }
     for (k, n) in peer.networks.iter().flatten().enumerate() {
         let valid = n.parse::<ipnet::IpNet>().is_ok() || n.parse::<std::net::IpAddr>().is_ok();
         if !valid {
-            return Err(PolicyError::Invalid {
-                at: at.at(format!("{}.networks[{k}]", at.field)),
-                message: format!("invalid CIDR \"{n}\""),
-            });
+            out.push(invalid(
+                at.at(format!("{}.networks[{k}]", at.field)),
+                format!("invalid CIDR \"{n}\""),
+            ));
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -169,7 +181,7 @@ mod tests {
             Ok(Parsed::Cluster(_)) => panic!("a cluster"),
             Err(e) => return e.to_string(),
         }
-        super::validate_admin(&set).unwrap_err().to_string()
+        super::validate_admin(&set)[0].to_string()
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Per file: unreadable files, invalid UTF-8 (with its line), malformed YAML (with the
 //! document's object and the field path, [`super::yaml_context`]); per document, every check of
 //! [`super::validate_raw`] and the typed parse; across documents, the set checks of
-//! [`super::validate()`] and [`set_problems`]. The same object twice is not an error: the later
+//! [`super::validate::problems`] (which include [`set_problems`]). The same object twice is not an error: the later
 //! wins with a warning, as `kubectl apply` of both would leave it. An input without any object
 //! is an error (`kubectl apply`: "no objects passed to apply").
 
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use super::error::{Location, PolicyError};
 use super::lint::Warning;
 use super::load::{parse_document_all, parse_documents, Parsed};
-use super::model::{Cluster, Origin, PolicySet};
+use super::model::{Origin, PolicySet};
 use super::validate::BUILTIN_TIERS;
 
 /// Antrea `validate.go`: `maxSupportedTiers` (built-in tiers included).
@@ -59,54 +59,32 @@ pub fn validate_paths(paths: &[PathBuf]) -> Report {
     let mut parsed = Vec::new();
     for f in &files {
         match std::fs::read(f) {
-            Ok(bytes) => parsed.extend(validate_bytes(f, &bytes, &mut report.errors)),
+            Ok(bytes) => {
+                let docs = validate_bytes(f, &bytes, &mut report.errors);
+                parsed.push((f.clone(), docs));
+            }
             Err(source) => report.errors.push(PolicyError::Io {
                 path: f.clone(),
                 source,
             }),
         }
     }
-    let mut cluster: Option<Cluster> = None;
-    let mut objects = PolicySet::default();
-    for p in parsed {
-        match p {
-            Parsed::Cluster(c) => {
-                let merged = cluster.get_or_insert_with(Cluster::default);
-                merged.nodes.extend(c.nodes);
-                merged.namespaces.extend(c.namespaces);
-                merged.pods.extend(c.pods);
-            }
-            Parsed::Object(o) => {
-                report.objects += 1;
-                objects.push(*o);
-            }
-        }
-    }
+    let (cluster, mut objects, model_errors) =
+        super::load::gather(parsed.iter().map(|(f, d)| (f.as_path(), d.as_slice())));
+    report.objects = objects.len();
     if report.objects == 0 && cluster.is_none() && report.errors.is_empty() {
         report.errors.push(PolicyError::Invalid {
             at: Location::default(),
             message: "no objects passed to validate (the input holds no document)".to_string(),
         });
     }
+    report.errors.extend(model_errors);
     report.warnings.extend(dedupe(&mut objects));
-    let mut set_errors = set_problems(&objects);
-    if let Err(e) = super::validate::validate(&objects) {
-        if !set_errors.iter().any(|s| s.to_string() == e.to_string()) {
-            set_errors.insert(0, e);
-        }
-    }
-    if let Some(c) = &cluster {
-        if let Err((field, message)) = super::sanity::check_cluster(c) {
-            let at = Location {
-                object: Some("Cluster".to_string()),
-                field,
-                ..Location::default()
-            };
-            report.errors.push(PolicyError::Field { at, message });
-        }
-    }
+    let set_errors = super::validate::problems(&objects);
     let clean = report.errors.is_empty() && set_errors.is_empty();
     report.errors.extend(set_errors);
+    // A check made twice (on the document as written and on the typed object) is one error.
+    report.errors = PolicyError::distinct(std::mem::take(&mut report.errors));
     if clean {
         if let Ok(r) = super::resolve::resolve(&cluster.unwrap_or_default(), &objects) {
             report.warnings.extend(r.warnings);
@@ -381,6 +359,7 @@ pub fn error_location(e: &PolicyError) -> (Option<&Location>, Option<&Path>) {
         | PolicyError::Invalid { at, .. } => (Some(at), None),
         PolicyError::Io { path, .. } => (None, Some(path)),
         PolicyError::Yaml { file, .. } | PolicyError::Limit { file, .. } => (None, Some(file)),
+        PolicyError::Several { errors } => errors.first().map_or((None, None), error_location),
         PolicyError::ClusterCount { .. } | PolicyError::UnknownNode { .. } => (None, None),
     }
 }

@@ -4,135 +4,110 @@
 use super::error::{Location, PolicyError};
 use super::model::PolicySet;
 use super::model_v1alpha2::{CnpPorts, CnpRule, NetworkPolicyV1Alpha2};
-use super::validate::{check_one_of, object_at};
-use super::validate_admin::{check_peer, ADMIN_PRIORITY_RANGE};
+use super::validate::{check_one_of, invalid, object_at};
+use super::validate_admin::{check_peers, check_subject, ADMIN_PRIORITY_RANGE};
 
 /// Most rules per direction, peers per rule and protocol entries per rule.
 pub const MAX_V1ALPHA2_ITEMS: usize = 25;
 
-fn invalid(at: Location, message: impl Into<String>) -> PolicyError {
-    PolicyError::Invalid {
-        at,
-        message: message.into(),
-    }
-}
-
-/// Validates every v1alpha2 ClusterNetworkPolicy of `objects`; the first problem is returned.
-pub fn validate_v1alpha2(objects: &PolicySet) -> Result<(), PolicyError> {
+/// Validates every v1alpha2 ClusterNetworkPolicy of `objects`: every problem, in input order.
+pub fn validate_v1alpha2(objects: &PolicySet) -> Vec<PolicyError> {
+    let mut out = Vec::new();
     for p in &objects.network_policies_v1alpha2 {
         let at = object_at(&p.origin, NetworkPolicyV1Alpha2::KIND, &p.metadata.name, "");
         if !ADMIN_PRIORITY_RANGE.contains(&p.spec.priority) {
-            return Err(PolicyError::PriorityOutOfRange {
+            out.push(PolicyError::PriorityOutOfRange {
                 at: at.at("spec.priority"),
                 value: p.spec.priority as f64,
                 range: "0..=1000",
             });
         }
-        let subject = &p.spec.subject;
-        check_one_of(
-            &at.at("spec.subject"),
-            &[
-                ("namespaces", subject.namespaces.is_some()),
-                ("pods", subject.pods.is_some()),
-            ],
-            false,
-        )?;
+        out.extend(check_subject(&at, &p.spec.subject));
         for (dir, rules) in [("ingress", &p.spec.ingress), ("egress", &p.spec.egress)] {
             if rules.len() > MAX_V1ALPHA2_ITEMS {
-                return Err(invalid(
+                out.push(invalid(
                     at.at(format!("spec.{dir}")),
                     format!("{} rules (at most {MAX_V1ALPHA2_ITEMS})", rules.len()),
                 ));
             }
             for (i, r) in rules.iter().enumerate() {
-                check_rule(&at, &format!("spec.{dir}[{i}]"), dir, r)?;
+                check_rule(&at, &format!("spec.{dir}[{i}]"), dir, r, &mut out);
             }
         }
     }
-    Ok(())
+    out
 }
 
-fn check_rule(at: &Location, field: &str, dir: &str, r: &CnpRule) -> Result<(), PolicyError> {
-    let (peers, peer_field, wrong) = match dir {
-        "ingress" => (&r.from, "from", &r.to),
-        _ => (&r.to, "to", &r.from),
-    };
-    if !wrong.is_empty() {
-        return Err(invalid(
-            at.at(field),
-            format!("an {dir} rule takes `{peer_field}` peers"),
-        ));
-    }
-    if peers.is_empty() || peers.len() > MAX_V1ALPHA2_ITEMS {
-        return Err(invalid(
-            at.at(format!("{field}.{peer_field}")),
-            format!("1..={MAX_V1ALPHA2_ITEMS} peers required"),
-        ));
-    }
-    for (j, peer) in peers.iter().enumerate() {
-        check_peer(&at.at(format!("{field}.{peer_field}[{j}]")), dir, peer)?;
-    }
+fn check_rule(at: &Location, field: &str, dir: &str, r: &CnpRule, out: &mut Vec<PolicyError>) {
+    check_peers(at, field, dir, (&r.from, &r.to), MAX_V1ALPHA2_ITEMS, out);
+    let peers = if dir == "ingress" { &r.from } else { &r.to };
     let Some(protocols) = &r.protocols else {
-        return Ok(());
+        return;
     };
     if protocols.is_empty() || protocols.len() > MAX_V1ALPHA2_ITEMS {
-        return Err(invalid(
+        out.push(invalid(
             at.at(format!("{field}.protocols")),
             format!("1..={MAX_V1ALPHA2_ITEMS} entries required (omit the field for all traffic)"),
         ));
     }
     for (j, p) in protocols.iter().enumerate() {
         let pat = at.at(format!("{field}.protocols[{j}]"));
-        check_one_of(
-            &pat,
-            &[
-                ("tcp", p.tcp.is_some()),
-                ("udp", p.udp.is_some()),
-                ("sctp", p.sctp.is_some()),
-                ("destinationNamedPort", p.destination_named_port.is_some()),
-            ],
-            false,
-        )?;
+        out.extend(
+            check_one_of(
+                &pat,
+                &[
+                    ("tcp", p.tcp.is_some()),
+                    ("udp", p.udp.is_some()),
+                    ("sctp", p.sctp.is_some()),
+                    ("destinationNamedPort", p.destination_named_port.is_some()),
+                ],
+                false,
+            )
+            .err(),
+        );
         for (name, ports) in [("tcp", &p.tcp), ("udp", &p.udp), ("sctp", &p.sctp)] {
             if let Some(ports) = ports {
-                check_ports(&pat.at(format!("{}.{name}", pat.field)), ports)?;
+                check_ports(&pat.at(format!("{}.{name}", pat.field)), ports, out);
             }
         }
         let no_names = peers
             .iter()
             .any(|p| p.nodes.is_some() || p.networks.is_some());
         if p.destination_named_port.is_some() && no_names {
-            return Err(invalid(
+            out.push(invalid(
                 pat.at(format!("{}.destinationNamedPort", pat.field)),
                 "nodes and networks peers have no named ports",
             ));
         }
     }
-    Ok(())
 }
 
-fn check_ports(at: &Location, ports: &CnpPorts) -> Result<(), PolicyError> {
+fn check_ports(at: &Location, ports: &CnpPorts, out: &mut Vec<PolicyError>) {
     let Some(port) = &ports.destination_port else {
-        return Err(invalid(at.clone(), "destinationPort is required"));
+        out.push(invalid(at.clone(), "destinationPort is required"));
+        return;
     };
     let at = at.at(format!("{}.destinationPort", at.field));
-    check_one_of(
-        &at,
-        &[
-            ("number", port.number.is_some()),
-            ("range", port.range.is_some()),
-        ],
-        false,
-    )?;
+    out.extend(
+        check_one_of(
+            &at,
+            &[
+                ("number", port.number.is_some()),
+                ("range", port.range.is_some()),
+            ],
+            false,
+        )
+        .err(),
+    );
     if port.number == Some(0) {
-        return Err(invalid(
+        out.push(invalid(
             at.at(format!("{}.number", at.field)),
             "port 0 (expected 1..=65535)",
         ));
     }
     if let Some(range) = &port.range {
         if range.start == 0 || range.start >= range.end {
-            return Err(invalid(
+            out.push(invalid(
                 at.at(format!("{}.range", at.field)),
                 format!(
                     "start {} must be at least 1 and below end {}",
@@ -141,7 +116,6 @@ fn check_ports(at: &Location, ports: &CnpPorts) -> Result<(), PolicyError> {
             ));
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -161,7 +135,7 @@ mod tests {
             Ok(Parsed::Cluster(_)) => panic!("a cluster"),
             Err(e) => return e.to_string(),
         }
-        super::validate_v1alpha2(&set).unwrap_err().to_string()
+        super::validate_v1alpha2(&set)[0].to_string()
     }
 
     #[test]

@@ -7,11 +7,11 @@
 //! and `+inv` are not modelled (`+inv` is only given to non-IP packets).
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use crate::flow::ct_state;
 
-use super::packet::{Packet, ETH_TYPE_IP};
+use super::packet::{Packet, ETH_TYPE_IP, ETH_TYPE_IPV6};
 
 /// A connection key in the original direction: zone, protocol, addresses and ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,10 +20,10 @@ pub struct ConnKey {
     pub zone: u16,
     /// IP protocol.
     pub proto: u8,
-    /// Source address.
-    pub src: Ipv4Addr,
+    /// Source address (IPv4 or IPv6).
+    pub src: IpAddr,
     /// Destination address.
-    pub dst: Ipv4Addr,
+    pub dst: IpAddr,
     /// Source port (0 for ICMP).
     pub sport: u16,
     /// Destination port (0 for ICMP).
@@ -35,8 +35,8 @@ impl ConnKey {
         ConnKey {
             zone,
             proto: p.ip_proto,
-            src: p.ipv4_src,
-            dst: p.ipv4_dst,
+            src: p.src_ip(),
+            dst: p.dst_ip(),
             sport: p.tp_src,
             dport: p.tp_dst,
         }
@@ -81,7 +81,7 @@ pub struct Conntrack {
 impl Conntrack {
     /// Classifies a packet in `zone` (and records that the reply direction was seen).
     pub(crate) fn lookup(&mut self, zone: u16, p: &Packet) -> Lookup {
-        if p.eth_type != ETH_TYPE_IP {
+        if p.eth_type != ETH_TYPE_IP && p.eth_type != ETH_TYPE_IPV6 {
             return Lookup {
                 state: ct_state::TRK | ct_state::INV,
                 key: None,

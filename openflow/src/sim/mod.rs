@@ -31,7 +31,8 @@ mod trace;
 pub use conntrack::{Conn, ConnKey, Conntrack};
 pub use error::SimError;
 pub use packet::{
-    Packet, ETH_TYPE_ARP, ETH_TYPE_IP, IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
+    Packet, ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP,
+    IPPROTO_TCP, IPPROTO_UDP,
 };
 pub use switch::FakeSwitch;
 pub use table::{N_TABLES, TABLE_ALL};

@@ -2,13 +2,17 @@
 //! matches on, with builders for the common shapes.
 
 use std::fmt::{self, Display, Formatter};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::flow::MacAddr;
 use crate::oxm::{mac_bits, Fid};
 
 /// Ethernet type of IPv4.
 pub const ETH_TYPE_IP: u16 = 0x0800;
+/// Ethernet type of IPv6.
+pub const ETH_TYPE_IPV6: u16 = 0x86dd;
+/// IP protocol number of ICMPv6.
+pub const IPPROTO_ICMPV6: u8 = 58;
 /// Ethernet type of ARP.
 pub const ETH_TYPE_ARP: u16 = 0x0806;
 /// IP protocol number of ICMP.
@@ -59,6 +63,12 @@ pub struct Packet {
     /// Tunnel destination (`tun_dst`), set by a flow before output to a flow-based tunnel
     /// port; 0.0.0.0 when unset.
     pub tun_dst: Ipv4Addr,
+    /// IPv6 source (`::` for non-IPv6).
+    pub ipv6_src: Ipv6Addr,
+    /// IPv6 destination.
+    pub ipv6_dst: Ipv6Addr,
+    /// Neighbor Solicitation / Advertisement target (RFC 4861 §4.3-4.4).
+    pub nd_target: Ipv6Addr,
 }
 
 impl Packet {
@@ -87,6 +97,43 @@ impl Packet {
             arp_tpa: Ipv4Addr::UNSPECIFIED,
             arp_sha: MacAddr::default(),
             tun_dst: Ipv4Addr::UNSPECIFIED,
+            ipv6_src: Ipv6Addr::UNSPECIFIED,
+            ipv6_dst: Ipv6Addr::UNSPECIFIED,
+            nd_target: Ipv6Addr::UNSPECIFIED,
+        }
+    }
+
+    /// The same packet carried over IPv6 from `src` to `dst`: `eth_type=0x86dd`, the IPv4
+    /// addresses cleared, ICMP becoming ICMPv6 (the type and code are the caller's: an echo
+    /// request is 128, RFC 4443 §4.1).
+    pub fn into_ipv6(self, src: Ipv6Addr, dst: Ipv6Addr) -> Packet {
+        Packet {
+            eth_type: ETH_TYPE_IPV6,
+            ip_proto: match self.ip_proto {
+                IPPROTO_ICMP => IPPROTO_ICMPV6,
+                p => p,
+            },
+            ipv4_src: Ipv4Addr::UNSPECIFIED,
+            ipv4_dst: Ipv4Addr::UNSPECIFIED,
+            ipv6_src: src,
+            ipv6_dst: dst,
+            ..self
+        }
+    }
+
+    /// The source address, IPv4 or IPv6 by `eth_type`.
+    pub fn src_ip(&self) -> IpAddr {
+        match self.eth_type {
+            ETH_TYPE_IPV6 => self.ipv6_src.into(),
+            _ => self.ipv4_src.into(),
+        }
+    }
+
+    /// The destination address, IPv4 or IPv6 by `eth_type`.
+    pub fn dst_ip(&self) -> IpAddr {
+        match self.eth_type {
+            ETH_TYPE_IPV6 => self.ipv6_dst.into(),
+            _ => self.ipv4_dst.into(),
         }
     }
 
@@ -184,6 +231,9 @@ impl Packet {
             arp_tpa: tpa,
             arp_sha: src_mac,
             tun_dst: Ipv4Addr::UNSPECIFIED,
+            ipv6_src: Ipv6Addr::UNSPECIFIED,
+            ipv6_dst: Ipv6Addr::UNSPECIFIED,
+            nd_target: Ipv6Addr::UNSPECIFIED,
         }
     }
 
@@ -194,9 +244,13 @@ impl Packet {
         p.in_port = in_port;
         std::mem::swap(&mut p.eth_src, &mut p.eth_dst);
         std::mem::swap(&mut p.ipv4_src, &mut p.ipv4_dst);
+        std::mem::swap(&mut p.ipv6_src, &mut p.ipv6_dst);
         std::mem::swap(&mut p.tp_src, &mut p.tp_dst);
         if p.ip_proto == IPPROTO_ICMP && p.icmp_type == 8 {
             p.icmp_type = 0;
+        }
+        if p.ip_proto == IPPROTO_ICMPV6 && p.icmp_type == 128 {
+            p.icmp_type = 129;
         }
         p
     }
@@ -221,6 +275,11 @@ impl Packet {
             Fid::ArpTpa => ip(self.arp_tpa),
             Fid::ArpSha => mac_bits(self.arp_sha),
             Fid::TunDst => ip(self.tun_dst),
+            Fid::Ipv6Src => u128::from(self.ipv6_src),
+            Fid::Ipv6Dst => u128::from(self.ipv6_dst),
+            Fid::Icmpv6Type => u128::from(self.icmp_type),
+            Fid::Icmpv6Code => u128::from(self.icmp_code),
+            Fid::NdTarget => u128::from(self.nd_target),
             _ => return None,
         })
     }
@@ -237,6 +296,11 @@ impl Display for Packet {
             (ETH_TYPE_IP, IPPROTO_SCTP) => "sctp",
             (ETH_TYPE_IP, IPPROTO_ICMP) => "icmp",
             (ETH_TYPE_IP, _) => "ip",
+            (ETH_TYPE_IPV6, IPPROTO_TCP) => "tcp6",
+            (ETH_TYPE_IPV6, IPPROTO_UDP) => "udp6",
+            (ETH_TYPE_IPV6, IPPROTO_SCTP) => "sctp6",
+            (ETH_TYPE_IPV6, IPPROTO_ICMPV6) => "icmp6",
+            (ETH_TYPE_IPV6, _) => "ipv6",
             _ => "",
         };
         if proto.is_empty() {
@@ -257,19 +321,25 @@ impl Display for Packet {
             ),
             "" => Ok(()),
             _ => {
-                write!(f, ",nw_src={},nw_dst={}", self.ipv4_src, self.ipv4_dst)?;
-                match proto {
+                if self.eth_type == ETH_TYPE_IPV6 {
+                    write!(f, ",ipv6_src={},ipv6_dst={}", self.ipv6_src, self.ipv6_dst)?;
+                } else {
+                    write!(f, ",nw_src={},nw_dst={}", self.ipv4_src, self.ipv4_dst)?;
+                }
+                let l4 = proto.trim_end_matches('6');
+                match l4 {
+                    "icmp" if proto == "icmp6" => write!(
+                        f,
+                        ",icmpv6_type={},icmpv6_code={}",
+                        self.icmp_type, self.icmp_code
+                    ),
                     "icmp" => write!(
                         f,
                         ",icmp_type={},icmp_code={}",
                         self.icmp_type, self.icmp_code
                     ),
-                    "ip" => write!(f, ",nw_proto={}", self.ip_proto),
-                    _ => write!(
-                        f,
-                        ",{proto}_src={},{proto}_dst={}",
-                        self.tp_src, self.tp_dst
-                    ),
+                    "ip" | "ipv" => write!(f, ",nw_proto={}", self.ip_proto),
+                    _ => write!(f, ",{l4}_src={},{l4}_dst={}", self.tp_src, self.tp_dst),
                 }
             }
         }
@@ -291,6 +361,42 @@ mod tests {
         );
         let a = Packet::arp(1, m, m, 1, [10, 0, 0, 1].into(), [10, 0, 0, 2].into());
         assert!(a.to_string().starts_with("arp,in_port=1,"));
+    }
+
+    #[test]
+    fn an_ipv6_packet_shows_and_matches_its_ipv6_fields() {
+        let m = MacAddr([2, 0, 0, 0, 0, 1]);
+        let (a, b): (Ipv6Addr, Ipv6Addr) = ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
+        let p = Packet::tcp(3, m, m, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, 5, 80)
+            .into_ipv6(a, b);
+        assert_eq!(
+            p.to_string(),
+            "tcp6,in_port=3,dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:01,\
+             ipv6_src=fd00::1,ipv6_dst=fd00::2,tcp_src=5,tcp_dst=80"
+        );
+        assert_eq!(p.header(Fid::EthType), Some(0x86dd));
+        assert_eq!(p.header(Fid::Ipv6Dst), Some(u128::from(b)));
+        assert_eq!(p.header(Fid::Ipv4Dst), Some(0));
+        let ping = Packet::icmp(
+            3,
+            m,
+            m,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            128,
+            0,
+        )
+        .into_ipv6(a, b);
+        assert!(ping.to_string().starts_with("icmp6,"), "{ping}");
+        assert!(
+            ping.to_string().ends_with(",icmpv6_type=128,icmpv6_code=0"),
+            "{ping}"
+        );
+        let pong = ping.reply(4);
+        assert_eq!(
+            (pong.ipv6_src, pong.icmp_type, pong.src_ip()),
+            (b, 129, IpAddr::V6(b))
+        );
     }
 
     #[test]

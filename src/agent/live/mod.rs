@@ -36,6 +36,7 @@ use crate::datapath::reconcile::{self, FlowTable};
 use crate::policy::resolved::{PodKey, ResolvedPolicies};
 
 pub mod changes;
+mod cni;
 mod ports;
 mod report;
 mod run;
@@ -63,6 +64,10 @@ pub struct LiveConfig {
     /// gateway address, routes and masquerade ([`crate::agent::host`]); `false` leaves the host
     /// to someone else (the tunnel and gateway ports and their flows are made either way).
     pub configure_host: bool,
+    /// `--cni-socket`: serve kakine-cni here; local pods are then attached only once its ADD
+    /// asked for them ([`crate::agent::cni_server`], docs/cni.md). `None` = attach every local
+    /// pod whose veth exists.
+    pub cni_socket: Option<PathBuf>,
 }
 
 /// First ofport of [`LiveConfig::phantom_pods`] (far above what OVS assigns to real ports).
@@ -164,6 +169,8 @@ pub struct Live {
     refused: crate::agent::watch::Report,
     /// Notified to re-read the input (SIGHUP).
     reload: Arc<tokio::sync::Notify>,
+    /// The pods' CNI attachments and waiting requests (`--cni-socket`).
+    cni: Option<cni::CniState>,
 }
 
 impl Live {
@@ -242,6 +249,7 @@ impl Live {
             rule_policies: BTreeMap::new(),
             refused: Default::default(),
             reload: Default::default(),
+            cni: None,
         };
         live.ensure_meters().await?;
         live.installed = live.dump().await?;
@@ -262,6 +270,9 @@ impl Live {
             live.installed.rounds(),
             live.round
         );
+        if let Some(path) = live.cfg.cni_socket.clone() {
+            live.start_cni(&path).await?;
+        }
         if let Some(path) = live.cfg.state_dir.as_deref().and_then(state::last_good) {
             let t = Instant::now();
             let loaded = crate::policy::load_files(std::slice::from_ref(&path))
@@ -543,6 +554,7 @@ impl Live {
         self.rules
             .send_replace(Arc::new(RuleIndex::new(&r.compiled, &r.policies, &r.pods)));
         self.publish.send_replace(Some(r.clone()));
+        self.answer_cni(&r);
         trim_heap();
         Ok(r)
     }

@@ -43,7 +43,8 @@ impl Live {
             .filter(|pod| match (&a.node, &pod.node) {
                 (Some(node), Some(pod_node)) => node == pod_node,
                 _ => true,
-            });
+            })
+            .filter(|pod| self.cni_port(pod).is_some());
         let (attached, new): (Vec<&PodInfo>, Vec<&PodInfo>) =
             local.partition(|p| self.ports.contains_key(&p.key));
         assign_host_ifnames(
@@ -186,9 +187,9 @@ impl Live {
             let Some(ifname) = ifnames.get(&pod.key).cloned() else {
                 continue; // not local, or refused: its interface name is another pod's
             };
-            let mac = pod
-                .mac
-                .unwrap_or_else(|| crate::policy::mac::default_mac(pod.ip));
+            let Some((mac, cni_ids)) = self.cni_port(pod) else {
+                continue; // CNI did not ask for it
+            };
             if !std::path::Path::new("/sys/class/net")
                 .join(&ifname)
                 .exists()
@@ -206,7 +207,8 @@ impl Live {
             let ofport = match self.ports.get(&pod.key) {
                 Some((n, ofport)) if *n == ifname => *ofport,
                 _ => {
-                    let ids = crate::agent::port_external_ids(pod, mac);
+                    let mut ids = crate::agent::port_external_ids(pod, mac);
+                    ids.extend(cni_ids);
                     let ofport = self
                         .db()
                         .await?

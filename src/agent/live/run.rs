@@ -36,6 +36,7 @@ impl Live {
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut told_missing = false;
         let reload = self.reload.clone();
+        let mut cni_calls = self.cni.as_mut().and_then(|c| c.calls.take());
         if let Some(src) = &source {
             // The source's current content (no file event happened yet).
             let ev = src.current().await;
@@ -54,8 +55,20 @@ impl Live {
                     None => std::future::pending().await,
                 }
             };
+            let cni_deadline = self.cni_deadline();
+            let cni_expiry = async {
+                match cni_deadline {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut shutdown => return,
+                call = cni::next_call(&mut cni_calls) => match call {
+                    Some(call) => if self.on_cni_call(call) { wake(&mut pending, &mut retry_at) },
+                    None => cni_calls = None,
+                },
+                _ = cni_expiry => if self.expire_cni() { wake(&mut pending, &mut retry_at) },
                 ev = next_source(&mut source) => {
                     match ev {
                         Some(ev) => { self.report_input(&ev); pending = Some(Pending::Input(Box::new(ev))); retry_at = Some(tokio::time::Instant::now()); backoff = Backoff::new(); }
@@ -169,6 +182,15 @@ impl Live {
                 }
             }
         }
+    }
+}
+
+/// Realizes the current input again soon (a CNI ADD or DEL), unless a realization is pending
+/// anyway: it attaches the pods too.
+fn wake(pending: &mut Option<Pending>, retry_at: &mut Option<tokio::time::Instant>) {
+    if pending.is_none() {
+        *pending = Some(Pending::Reattach(Instant::now()));
+        *retry_at = Some(tokio::time::Instant::now());
     }
 }
 

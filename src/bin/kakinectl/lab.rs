@@ -151,8 +151,8 @@ pub enum ProbeCmd {
     /// One attempt: a TCP or SCTP connection, or a UDP datagram waiting for its echo; exit 0
     /// answered, 1 timed out (dropped), 2 refused (rejected: RST, ICMP port unreachable, ABORT).
     Connect {
-        /// Server address.
-        ip: std::net::Ipv4Addr,
+        /// Server address (IPv4 or IPv6).
+        ip: std::net::IpAddr,
         /// Server port.
         port: u16,
         /// tcp, udp or sctp.

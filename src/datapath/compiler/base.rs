@@ -43,62 +43,12 @@ pub(super) fn base_flows(flows: &mut Vec<FlowMod>, round: u16) -> Result<(), Com
             push(f);
         }
     }
-    let arp = t("ArpResponder")?;
-    push(arp.flow(
-        prio::NORMAL,
-        Match(vec![MatchField::EthType(ETH_TYPE_ARP)]),
-        vec![apply(vec![Action::Output {
-            port: OFPP_NORMAL,
-            max_len: 0,
-        }])],
-    ));
+    push(switched(vec![MatchField::EthType(ETH_TYPE_ARP)])?);
 
-    let zone = t("ConntrackZone")?;
-    push(zone.flow(
-        prio::NORMAL,
-        Match(vec![ip()]),
-        vec![apply(vec![Action::Ct {
-            commit: false,
-            zone: regs::CT_ZONE,
-            table: Some(zone.next_id("ConntrackState")?),
-            exec: vec![],
-        }])],
-    ));
-
-    let state = t("ConntrackState")?;
-    let (inv, trk, new, est, rel) = (
-        ct_state::INV,
-        ct_state::TRK,
-        ct_state::NEW,
-        ct_state::EST,
-        ct_state::REL,
-    );
-    push(state.flow(
-        prio::NORMAL,
-        Match(vec![ct(inv | trk, inv | trk), ip()]),
-        vec![],
-    ));
-    for bit in [est, rel] {
-        push(state.flow(
-            prio::LOW,
-            Match(vec![ct(bit | trk, new | bit | trk), ip()]),
-            vec![state.goto("EgressMetric")?],
-        ));
-    }
-    push(state.flow(
-        prio::LOW - 1,
-        Match(vec![ct(new | trk, new | trk), ip()]),
-        vec![state.goto("EgressTier")?],
-    ));
-
-    let icls = t("IngressClassifier")?;
-    for bit in [est, rel] {
-        push(icls.flow(
-            prio::NORMAL,
-            Match(vec![ct(bit | trk, new | bit | trk), ip()]),
-            vec![icls.goto("IngressMetric")?],
-        ));
-    }
+    conntrack_flows(ip())?.into_iter().for_each(&mut push);
+    established_ingress_flows(ip())?
+        .into_iter()
+        .for_each(&mut push);
 
     for (name, _) in [("EgressMetric", ()), ("IngressMetric", ())] {
         let m = t(name)?;
@@ -110,30 +60,7 @@ pub(super) fn base_flows(flows: &mut Vec<FlowMod>, round: u16) -> Result<(), Com
         ));
     }
 
-    let commit = t("ConntrackCommit")?;
-    let label_move = |reg: regs::RegField, ofs: u16| Action::Move {
-        src: reg.field(),
-        src_ofs: 0,
-        dst: Field::CtLabel,
-        dst_ofs: ofs,
-        n_bits: 32,
-    };
-    push(commit.flow(
-        prio::NORMAL,
-        Match(vec![ct(new | trk, new | trk), ip()]),
-        vec![
-            apply(vec![Action::Ct {
-                commit: true,
-                zone: regs::CT_ZONE,
-                table: None,
-                exec: vec![
-                    label_move(regs::INGRESS_RULE, regs::CT_LABEL_INGRESS_OFS),
-                    label_move(regs::EGRESS_RULE, regs::CT_LABEL_EGRESS_OFS),
-                ],
-            }]),
-            commit.goto("Output")?,
-        ],
-    ));
+    push(commit_flow(ip())?);
 
     let output = t("Output")?;
     let target = regs::TARGET_OFPORT;
@@ -147,6 +74,110 @@ pub(super) fn base_flows(flows: &mut Vec<FlowMod>, round: u16) -> Result<(), Com
         }])],
     ));
     Ok(())
+}
+
+/// An ArpResponder flow: what `fields` match is switched with the NORMAL action.
+pub(super) fn switched(fields: Vec<MatchField>) -> Result<FlowMod, PipelineError> {
+    Ok(t("ArpResponder")?.flow(
+        prio::NORMAL,
+        Match(fields),
+        vec![apply(vec![Action::Output {
+            port: OFPP_NORMAL,
+            max_len: 0,
+        }])],
+    ))
+}
+
+/// The conntrack lookup and state flows of one family (`eth`: `ip` or `ipv6`): ct(zone,
+/// table=ConntrackState); `+inv` drops, `-new+est` / `-new+rel` skip policy, `+new` goes to
+/// EgressTier.
+pub(super) fn conntrack_flows(eth: MatchField) -> Result<Vec<FlowMod>, PipelineError> {
+    let zone = t("ConntrackZone")?;
+    let state = t("ConntrackState")?;
+    let (inv, trk, new, est, rel) = (
+        ct_state::INV,
+        ct_state::TRK,
+        ct_state::NEW,
+        ct_state::EST,
+        ct_state::REL,
+    );
+    let mut out = vec![
+        zone.flow(
+            prio::NORMAL,
+            Match(vec![eth.clone()]),
+            vec![apply(vec![Action::Ct {
+                commit: false,
+                zone: regs::CT_ZONE,
+                table: Some(zone.next_id("ConntrackState")?),
+                exec: vec![],
+            }])],
+        ),
+        state.flow(
+            prio::NORMAL,
+            Match(vec![ct(inv | trk, inv | trk), eth.clone()]),
+            vec![],
+        ),
+    ];
+    for bit in [est, rel] {
+        out.push(state.flow(
+            prio::LOW,
+            Match(vec![ct(bit | trk, new | bit | trk), eth.clone()]),
+            vec![state.goto("EgressMetric")?],
+        ));
+    }
+    out.push(state.flow(
+        prio::LOW - 1,
+        Match(vec![ct(new | trk, new | trk), eth]),
+        vec![state.goto("EgressTier")?],
+    ));
+    Ok(out)
+}
+
+/// IngressClassifier's shortcut of one family: established and related packets skip ingress
+/// policy.
+pub(super) fn established_ingress_flows(eth: MatchField) -> Result<Vec<FlowMod>, PipelineError> {
+    let icls = t("IngressClassifier")?;
+    let (trk, new) = (ct_state::TRK, ct_state::NEW);
+    [ct_state::EST, ct_state::REL]
+        .into_iter()
+        .map(|bit| {
+            Ok(icls.flow(
+                prio::NORMAL,
+                Match(vec![ct(bit | trk, new | bit | trk), eth.clone()]),
+                vec![icls.goto("IngressMetric")?],
+            ))
+        })
+        .collect()
+}
+
+/// ConntrackCommit's flow of one family: `+new+trk` is committed with both rule ids in
+/// ct_label.
+pub(super) fn commit_flow(eth: MatchField) -> Result<FlowMod, PipelineError> {
+    let commit = t("ConntrackCommit")?;
+    let (trk, new) = (ct_state::TRK, ct_state::NEW);
+    let label_move = |reg: regs::RegField, ofs: u16| Action::Move {
+        src: reg.field(),
+        src_ofs: 0,
+        dst: Field::CtLabel,
+        dst_ofs: ofs,
+        n_bits: 32,
+    };
+    Ok(commit.flow(
+        prio::NORMAL,
+        Match(vec![ct(new | trk, new | trk), eth]),
+        vec![
+            apply(vec![Action::Ct {
+                commit: true,
+                zone: regs::CT_ZONE,
+                table: None,
+                exec: vec![
+                    label_move(regs::INGRESS_RULE, regs::CT_LABEL_INGRESS_OFS),
+                    label_move(regs::EGRESS_RULE, regs::CT_LABEL_EGRESS_OFS),
+                ],
+            }]),
+            commit.goto("Output")?,
+        ],
+    ))
 }
 
 /// Per-pod flows: classification, ARP and IP anti-spoofing, L2 forwarding.

@@ -2,13 +2,18 @@
 //! set differences, the metric tables' flows and the packet-in actions of logged rules.
 
 use super::base::*;
+use super::ipv6::{ipv6, Family, IPPROTO_ICMPV6};
 use super::rules::Clause;
 use super::*;
 
 /// The flows of a services clause: per service, the protocol and the prefix covers of its
 /// destination range × its source range (`tp_dst` / `tp_src` masked matches); ICMP type and
-/// code as `icmp_type` / `icmp_code`. Named ports must be resolved before.
-pub(super) fn service_clause(services: impl IntoIterator<Item = Service>) -> Clause {
+/// code as `icmp_type` / `icmp_code` (in IPv6, ICMPv6's `icmpv6_type` / `icmpv6_code`, as
+/// Antrea matches an `icmp` protocol there). Named ports must be resolved before.
+pub(super) fn service_clause(
+    services: impl IntoIterator<Item = Service>,
+    family: Family,
+) -> Clause {
     let mut set = BTreeSet::new();
     for s in services {
         let proto_field = MatchField::IpProto(s.protocol.number());
@@ -20,9 +25,20 @@ pub(super) fn service_clause(services: impl IntoIterator<Item = Service>) -> Cla
                 icmp_type,
                 icmp_code,
             } => {
-                let mut fields = vec![proto_field];
-                fields.extend(icmp_type.map(MatchField::IcmpType));
-                fields.extend(icmp_code.map(MatchField::IcmpCode));
+                let fields = match family {
+                    Family::V4 => {
+                        let mut fields = vec![proto_field];
+                        fields.extend(icmp_type.map(MatchField::IcmpType));
+                        fields.extend(icmp_code.map(MatchField::IcmpCode));
+                        fields
+                    }
+                    Family::V6 => {
+                        let mut fields = vec![MatchField::IpProto(IPPROTO_ICMPV6)];
+                        fields.extend(icmp_type.map(MatchField::Icmpv6Type));
+                        fields.extend(icmp_code.map(MatchField::Icmpv6Code));
+                        fields
+                    }
+                };
                 set.insert(fields);
                 continue;
             }
@@ -105,7 +121,13 @@ pub(super) fn to_agent(operation: u8, rule_id: u32, meter: u32) -> Action {
 /// - Reject: its packets go to the agent, `controller(max_len=160,userdata=01.02.<id>,meter_id=2)`
 ///   (`01.03` when logged), which answers with RST / ICMP;
 /// - Pass: none (a Pass decides nothing).
-pub(super) fn metric_flows(rule: &ResolvedRule, id: u32) -> Result<Vec<FlowMod>, PipelineError> {
+///
+/// With `v6`, an Allow rule's two flows come again for IPv6.
+pub(super) fn metric_flows(
+    rule: &ResolvedRule,
+    id: u32,
+    v6: bool,
+) -> Result<Vec<FlowMod>, PipelineError> {
     if rule.staged {
         return Ok(vec![]); // counted by its own conj_id flow: it decides nothing
     }
@@ -132,26 +154,29 @@ pub(super) fn metric_flows(rule: &ResolvedRule, id: u32) -> Result<Vec<FlowMod>,
             first.push(next.clone());
             let label = u128::from(id) << label_ofs;
             let label_mask = u128::from(u32::MAX) << label_ofs;
-            return Ok(vec![
-                metric.flow(
+            let families = if v6 { vec![ip(), ipv6()] } else { vec![ip()] };
+            let mut flows = Vec::new();
+            for eth in families {
+                flows.push(metric.flow(
                     prio::NORMAL,
                     Match(vec![
                         ct(new | trk, new | trk),
-                        ip(),
+                        eth.clone(),
                         reg_match(allow_reg, id),
                     ]),
-                    first,
-                ),
-                metric.flow(
+                    first.clone(),
+                ));
+                flows.push(metric.flow(
                     prio::NORMAL,
                     Match(vec![
                         ct(trk, new | trk),
-                        ip(),
+                        eth,
                         MatchField::CtLabel(label, Some(label_mask)),
                     ]),
-                    vec![next],
-                ),
-            ]);
+                    vec![next.clone()],
+                ));
+            }
+            return Ok(flows);
         }
         RuleAction::Drop if log != 0 => vec![apply(vec![to_agent(log, id, meters::LOG)])],
         RuleAction::Drop => vec![],
@@ -238,8 +263,9 @@ pub(super) fn staged_reg(direction: Direction) -> regs::RegField {
     }
 }
 
-/// `net` minus every `except` network, as a minimal list of disjoint CIDRs.
-pub fn cidr_minus(net: Ipv4Net, except: &[Ipv4Net]) -> Vec<Ipv4Net> {
+/// `net` minus every `except` network, as a minimal list of disjoint CIDRs (IPv4 or IPv6; an
+/// exception of the other family takes nothing away).
+pub fn cidr_minus(net: IpNet, except: &[IpNet]) -> Vec<IpNet> {
     if except.iter().any(|e| e.contains(&net)) {
         return vec![];
     }

@@ -17,6 +17,7 @@
 
 mod base;
 mod clauses;
+mod ipv6;
 mod node;
 mod overlay;
 mod rules;
@@ -26,9 +27,9 @@ pub use clauses::{cidr_minus, port_range_masks};
 pub use size::{encoded_len, MAX_FLOW_MOD_BYTES};
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use openflow::flow::{ct_state, Action, Field, FlowMod, Instruction, MacAddr, Match, MatchField};
 
 use crate::datapath::alloc::{IdAllocator, PriorityAllocator};
@@ -311,6 +312,10 @@ pub fn compile_node(
     let mut out = Compiled::default();
     base_flows(&mut out.flows, round)?;
     pod_flows(&mut out.flows, local, round)?;
+    if ipv6::enabled(policies) {
+        ipv6::base_flows(&mut out.flows, round)?;
+        ipv6::pod_flows(&mut out.flows, policies, local, round)?;
+    }
     node::local_node_flows(&mut out.flows, policies, local, round)?;
     if let Some(net) = network {
         overlay::overlay_flows(&mut out.flows, net, local, round)?;
@@ -374,20 +379,34 @@ mod tests {
 
     #[test]
     fn ipblock_except_is_a_set_difference() {
-        let net: Ipv4Net = "10.0.0.0/24".parse().unwrap();
-        let ex: Ipv4Net = "10.0.0.128/25".parse().unwrap();
+        let net: IpNet = "10.0.0.0/24".parse().unwrap();
+        let ex: IpNet = "10.0.0.128/25".parse().unwrap();
         assert_eq!(
             cidr_minus(net, &[ex]),
-            vec!["10.0.0.0/25".parse::<Ipv4Net>().unwrap()]
+            vec!["10.0.0.0/25".parse::<IpNet>().unwrap()]
         );
-        let ex2: Ipv4Net = "10.0.0.5/32".parse().unwrap();
+        let ex2: IpNet = "10.0.0.5/32".parse().unwrap();
         let parts = cidr_minus(net, &[ex2]);
         assert_eq!(parts.len(), 8);
         for i in 0..=255u8 {
-            let ip = Ipv4Addr::new(10, 0, 0, i);
+            let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, i));
             assert_eq!(parts.iter().any(|p| p.contains(&ip)), i != 5);
         }
         assert!(cidr_minus(ex2, &[net]).is_empty());
+    }
+
+    #[test]
+    fn an_ipv6_block_minus_its_except_leaves_the_rest_and_ignores_ipv4_exceptions() {
+        let net: IpNet = "fd00::/120".parse().unwrap();
+        let ex: IpNet = "fd00::7/128".parse().unwrap();
+        let v4: IpNet = "10.0.0.0/8".parse().unwrap();
+        let parts = cidr_minus(net, &[ex, v4]);
+        assert_eq!(parts.len(), 8);
+        for i in 0..=255u16 {
+            let ip = IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, i));
+            assert_eq!(parts.iter().any(|p| p.contains(&ip)), i != 7);
+        }
+        assert_eq!(cidr_minus(net, &[v4]), vec![net]);
     }
 
     #[test]

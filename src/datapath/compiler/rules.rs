@@ -3,6 +3,7 @@
 
 use super::base::*;
 use super::clauses::*;
+use super::ipv6::{ipv6, Family};
 use super::*;
 
 /// One clause's flows: each entry is the match fields of one flow (without eth_type).
@@ -26,6 +27,8 @@ pub(super) struct PolicyCompiler<'a> {
     local: BTreeMap<&'a PodKey, &'a LocalPod>,
     pods: BTreeMap<&'a PodKey, &'a PodInfo>,
     round: u16,
+    /// Whether the input has IPv6: each rule part then gets IPv6 clause flows too.
+    v6: bool,
     /// Conjunctive match flows, merged by (table, priority, match).
     conj_flows: BTreeMap<(u8, u16, Match), (u32, Vec<Action>)>,
 }
@@ -37,6 +40,7 @@ impl<'a> PolicyCompiler<'a> {
             local: local.iter().map(|p| (&p.key, p)).collect(),
             pods: policies.pods.iter().map(|p| (&p.key, p)).collect(),
             round,
+            v6: super::ipv6::enabled(policies),
             conj_flows: BTreeMap::new(),
         }
     }
@@ -77,7 +81,19 @@ impl<'a> PolicyCompiler<'a> {
         }
 
         // Ids: part 0 of every rule first, so a fresh compile numbers rules 1..=N in order.
-        let subs: Vec<Vec<SubRule>> = rules.iter().map(|r| self.sub_rules(r)).collect();
+        let subs: Vec<Vec<SubRule>> = rules
+            .iter()
+            .map(|r| self.sub_rules(r, Family::V4))
+            .collect();
+        // The same parts, in the same order (named ports resolve per pod, whatever the
+        // family), with IPv6 clauses.
+        let mut subs6: Vec<std::vec::IntoIter<SubRule>> = rules
+            .iter()
+            .map(|r| match self.v6 {
+                true => self.sub_rules(r, Family::V6).into_iter(),
+                false => Vec::new().into_iter(),
+            })
+            .collect();
         let mut live: Vec<(RuleKey, u32)> = keys.iter().map(|k| (k.clone(), 0)).collect();
         for (key, parts) in keys.iter().zip(&subs) {
             live.extend((1..parts.len() as u32).map(|part| (key.clone(), part)));
@@ -86,7 +102,13 @@ impl<'a> PolicyCompiler<'a> {
         let ids = &out.allocation.ids;
 
         let mut action_flows = Vec::new();
-        for (((rule, key), table), parts) in rules.iter().zip(&keys).zip(&tables).zip(subs) {
+        for ((((rule, key), table), parts), parts6) in rules
+            .iter()
+            .zip(&keys)
+            .zip(&tables)
+            .zip(subs)
+            .zip(subs6.iter_mut())
+        {
             let table = *table;
             let p = out.allocation.priorities[table.table.name][key];
             let id = ids.get(&(key.clone(), 0)).expect("allocated");
@@ -99,45 +121,28 @@ impl<'a> PolicyCompiler<'a> {
                     sub.applied.len(),
                     sub.services.as_ref().map(Vec::len),
                 ));
-                let mut clauses: Vec<Clause> = vec![sub.applied];
-                clauses.extend(sub.peers);
-                clauses.extend(sub.services);
-                if clauses.iter().any(|c| c.is_empty()) {
-                    continue; // a dimension that matches nothing: the rule never applies
+                let v6 = parts6.next();
+                for (family, sub) in [(Family::V4, Some(sub)), (Family::V6, v6)] {
+                    let Some(sub) = sub else { continue };
+                    let staged = rule.staged.then(|| staged_reg(rule.direction));
+                    let Some(n) = self.clause_flows(sub, family, staged, (table, p), (id, conj))
+                    else {
+                        continue; // a dimension that matches nothing: the rule never applies
+                    };
+                    used += 1 + n;
+                    action_flows.push(with_cookie(
+                        table.flow(
+                            p,
+                            Match(vec![family.eth(), MatchField::ConjId(conj)]),
+                            rule_actions(rule, id, table)?,
+                        ),
+                        self.round,
+                        cookie::POLICY,
+                        id,
+                    ));
                 }
-                if clauses.len() == 1 {
-                    clauses.push(vec![vec![]]);
-                }
-                let n = clauses.len() as u8;
-                used += 1 + clauses.iter().map(Vec::len).sum::<usize>();
-                for (k, clause) in clauses.into_iter().enumerate() {
-                    for fields in clause {
-                        let mut m = vec![ip()];
-                        m.extend(fields);
-                        if rule.staged {
-                            m.push(reg_match(staged_reg(rule.direction), 0));
-                        }
-                        let key = (table.id, p, Match(m));
-                        let entry = self.conj_flows.entry(key).or_insert((id, Vec::new()));
-                        entry.1.push(Action::Conjunction {
-                            id: conj,
-                            clause: k as u8 + 1,
-                            n_clauses: n,
-                        });
-                    }
-                }
-                action_flows.push(with_cookie(
-                    table.flow(
-                        p,
-                        Match(vec![ip(), MatchField::ConjId(conj)]),
-                        rule_actions(rule, id, table)?,
-                    ),
-                    self.round,
-                    cookie::POLICY,
-                    id,
-                ));
             }
-            for f in metric_flows(rule, id)? {
+            for f in metric_flows(rule, id, self.v6)? {
                 used += 1;
                 action_flows.push(with_cookie(f, self.round, cookie::POLICY, id));
             }
@@ -163,6 +168,47 @@ impl<'a> PolicyCompiler<'a> {
         Ok(())
     }
 
+    /// The clause flows of one rule part in one family, merged into `conj_flows` under the
+    /// rule's `conj_id`; how many clause flows, or `None` when a dimension matches nothing. A
+    /// staged rule's flows (`staged`: its direction's register) match only while it is unset.
+    fn clause_flows(
+        &mut self,
+        sub: SubRule,
+        family: Family,
+        staged: Option<regs::RegField>,
+        (table, p): (TableRef, u16),
+        (id, conj): (u32, u32),
+    ) -> Option<usize> {
+        let mut clauses: Vec<Clause> = vec![sub.applied];
+        clauses.extend(sub.peers);
+        clauses.extend(sub.services);
+        if clauses.iter().any(|c| c.is_empty()) {
+            return None;
+        }
+        if clauses.len() == 1 {
+            clauses.push(vec![vec![]]);
+        }
+        let n = clauses.len() as u8;
+        let count = clauses.iter().map(Vec::len).sum::<usize>();
+        for (k, clause) in clauses.into_iter().enumerate() {
+            for fields in clause {
+                let mut m = vec![family.eth()];
+                m.extend(fields);
+                if let Some(reg) = staged {
+                    m.push(reg_match(reg, 0));
+                }
+                let key = (table.id, p, Match(m));
+                let entry = self.conj_flows.entry(key).or_insert((id, Vec::new()));
+                entry.1.push(Action::Conjunction {
+                    id: conj,
+                    clause: k as u8 + 1,
+                    n_clauses: n,
+                });
+            }
+        }
+        Some(count)
+    }
+
     fn isolation_flows(&self, out: &mut Compiled) -> Result<(), CompileError> {
         let eg = t("EgressDefault")?;
         for key in &self.policies.isolated_egress {
@@ -174,6 +220,15 @@ impl<'a> PolicyCompiler<'a> {
                 );
                 out.flows
                     .push(with_cookie(f, self.round, cookie::ISOLATION, 1));
+                if let Some(addr) = self.pods.get(key).and_then(|p| p.ipv6) {
+                    let f = eg.flow(
+                        prio::ISOLATION,
+                        Match(vec![ipv6(), MatchField::Ipv6Src(addr, None)]),
+                        self.isolation_actions(key),
+                    );
+                    out.flows
+                        .push(with_cookie(f, self.round, cookie::ISOLATION, 1));
+                }
             }
         }
         let ing = t("IngressDefault")?;
@@ -186,6 +241,15 @@ impl<'a> PolicyCompiler<'a> {
                 );
                 out.flows
                     .push(with_cookie(f, self.round, cookie::ISOLATION, 2));
+                if self.v6 {
+                    let f = ing.flow(
+                        prio::ISOLATION,
+                        Match(vec![ipv6(), reg_match(regs::TARGET_OFPORT, pod.ofport)]),
+                        self.isolation_actions(key),
+                    );
+                    out.flows
+                        .push(with_cookie(f, self.round, cookie::ISOLATION, 2));
+                }
             }
         }
         Ok(())
@@ -205,55 +269,85 @@ impl<'a> PolicyCompiler<'a> {
     }
 
     /// The applied-to clause of a set of pods: only pods on this node are enforced here.
+    /// The applied-to clause of a set of pods: only pods on this node are enforced here (in
+    /// IPv6, egress: only those with an IPv6 address).
     fn applied_clause<'k>(
         &self,
         dir: Direction,
         pods: impl IntoIterator<Item = &'k PodKey>,
+        family: Family,
     ) -> Clause {
         let mut set = BTreeSet::new();
         for key in pods {
             if let Some(pod) = self.local.get(key) {
-                set.insert(match dir {
-                    Direction::Egress => vec![MatchField::Ipv4Src(pod.ip, None)],
-                    Direction::Ingress => vec![reg_match(regs::TARGET_OFPORT, pod.ofport)],
+                set.extend(match (dir, family) {
+                    (Direction::Egress, Family::V4) => {
+                        Some(vec![MatchField::Ipv4Src(pod.ip, None)])
+                    }
+                    (Direction::Egress, Family::V6) => self
+                        .pods
+                        .get(key)
+                        .and_then(|p| p.ipv6)
+                        .map(|a| vec![MatchField::Ipv6Src(a, None)]),
+                    (Direction::Ingress, _) => {
+                        Some(vec![reg_match(regs::TARGET_OFPORT, pod.ofport)])
+                    }
                 });
             }
         }
         set.into_iter().collect()
     }
 
-    fn peer_field(dir: Direction, net: Ipv4Net) -> Vec<MatchField> {
+    fn peer_field(dir: Direction, net: IpNet) -> Vec<MatchField> {
         if net.prefix_len() == 0 {
             return vec![];
         }
-        let mask = if net.prefix_len() == 32 {
-            None
-        } else {
-            Some(net.netmask())
-        };
-        vec![match dir {
-            Direction::Egress => MatchField::Ipv4Dst(net.network(), mask),
-            Direction::Ingress => MatchField::Ipv4Src(net.network(), mask),
+        let full = net.prefix_len() == net.max_prefix_len();
+        vec![match (dir, net) {
+            (Direction::Egress, IpNet::V4(n)) => {
+                MatchField::Ipv4Dst(n.network(), (!full).then(|| n.netmask()))
+            }
+            (Direction::Ingress, IpNet::V4(n)) => {
+                MatchField::Ipv4Src(n.network(), (!full).then(|| n.netmask()))
+            }
+            (Direction::Egress, IpNet::V6(n)) => {
+                MatchField::Ipv6Dst(n.network(), (!full).then(|| n.netmask()))
+            }
+            (Direction::Ingress, IpNet::V6(n)) => {
+                MatchField::Ipv6Src(n.network(), (!full).then(|| n.netmask()))
+            }
         }]
     }
 
+    /// The peer clause in one family: the peer pods' addresses of the family, the node IPs
+    /// (IPv4), the ipBlocks of the family minus their exceptions.
     fn peer_clause<'k>(
         &self,
         dir: Direction,
         pods: impl IntoIterator<Item = &'k PodKey>,
         blocks: &[crate::policy::resolved::IpBlock],
         node_ips: &BTreeSet<Ipv4Addr>,
+        family: Family,
     ) -> Clause {
         let mut set = BTreeSet::new();
         for key in pods {
             if let Some(pod) = self.pods.get(key) {
-                set.insert(Self::peer_field(dir, Ipv4Net::from(pod.ip)));
+                let addr = match family {
+                    Family::V4 => Some(IpNet::from(IpAddr::V4(pod.ip))),
+                    Family::V6 => pod.ipv6.map(|a| IpNet::from(IpAddr::V6(a))),
+                };
+                set.extend(addr.map(|a| Self::peer_field(dir, a)));
             }
         }
-        for ip in node_ips {
-            set.insert(Self::peer_field(dir, Ipv4Net::from(*ip)));
+        if family == Family::V4 {
+            for ip in node_ips {
+                set.insert(Self::peer_field(dir, IpNet::from(IpAddr::V4(*ip))));
+            }
         }
         for b in blocks {
+            if b.cidr.addr().is_ipv6() != (family == Family::V6) {
+                continue;
+            }
             for net in cidr_minus(b.cidr.trunc(), &b.except) {
                 set.insert(Self::peer_field(dir, net));
             }
@@ -272,14 +366,15 @@ impl<'a> PolicyCompiler<'a> {
         rule: &ResolvedRule,
         groups: BTreeMap<BTreeSet<Service>, Vec<&PodKey>>,
         peers: Option<Clause>,
+        family: Family,
     ) -> SubRule {
         let dir = rule.direction;
         let mut pairs = BTreeSet::new();
         for (ports, pods) in groups {
-            let services = service_clause(ports);
+            let services = service_clause(ports, family);
             let firsts: Clause = match dir {
-                Direction::Ingress => self.applied_clause(dir, pods),
-                Direction::Egress => self.peer_clause(dir, pods, &[], &BTreeSet::new()),
+                Direction::Ingress => self.applied_clause(dir, pods, family),
+                Direction::Egress => self.peer_clause(dir, pods, &[], &BTreeSet::new(), family),
             };
             for first in &firsts {
                 for service in &services {
@@ -295,7 +390,7 @@ impl<'a> PolicyCompiler<'a> {
                 services: None,
             },
             Direction::Egress => SubRule {
-                applied: self.applied_clause(dir, rule.applied_to.iter()),
+                applied: self.applied_clause(dir, rule.applied_to.iter(), family),
                 peers: None,
                 services: Some(pairs),
             },
@@ -303,8 +398,9 @@ impl<'a> PolicyCompiler<'a> {
     }
 
     /// Splits a rule by resolved named ports (OVS matches numbers, names resolve per
-    /// destination pod) and builds each part's clauses.
-    fn sub_rules(&self, rule: &ResolvedRule) -> Vec<SubRule> {
+    /// destination pod) and builds each part's clauses in `family`. The parts, and their
+    /// order, do not depend on the family.
+    fn sub_rules(&self, rule: &ResolvedRule, family: Family) -> Vec<SubRule> {
         let dir = rule.direction;
         let no_nodes = BTreeSet::new();
         let (peer_pods, blocks, node_ips): (Option<&BTreeSet<PodKey>>, &[_], _) = match &rule.peers
@@ -316,10 +412,11 @@ impl<'a> PolicyCompiler<'a> {
                 node_ips,
             } => (Some(pods), ip_blocks.as_slice(), node_ips),
         };
-        let peers_all = || peer_pods.map(|pods| self.peer_clause(dir, pods, blocks, node_ips));
+        let peers_all =
+            || peer_pods.map(|pods| self.peer_clause(dir, pods, blocks, node_ips, family));
         let Some(services) = &rule.services else {
             return vec![SubRule {
-                applied: self.applied_clause(dir, rule.applied_to.iter()),
+                applied: self.applied_clause(dir, rule.applied_to.iter(), family),
                 peers: peers_all(),
                 services: None,
             }];
@@ -330,9 +427,9 @@ impl<'a> PolicyCompiler<'a> {
         let mut subs = Vec::new();
         if !numeric.is_empty() || named.is_empty() {
             subs.push(SubRule {
-                applied: self.applied_clause(dir, rule.applied_to.iter()),
+                applied: self.applied_clause(dir, rule.applied_to.iter(), family),
                 peers: peers_all(),
-                services: Some(service_clause(numeric.iter().copied().cloned())),
+                services: Some(service_clause(numeric.iter().copied().cloned(), family)),
             });
         }
         if named.is_empty() {
@@ -347,7 +444,12 @@ impl<'a> PolicyCompiler<'a> {
                 Some(pods) => self
                     .pods
                     .iter()
-                    .filter(|(k, p)| pods.contains(**k) || blocks.iter().any(|b| b.contains(p.ip)))
+                    .filter(|(k, p)| {
+                        pods.contains(**k)
+                            || blocks
+                                .iter()
+                                .any(|b| b.contains(p.ip) || p.ipv6.is_some_and(|a| b.contains(a)))
+                    })
                     .map(|(k, _)| *k)
                     .collect(),
                 None => self.pods.keys().copied().collect(),
@@ -374,21 +476,36 @@ impl<'a> PolicyCompiler<'a> {
                 groups.entry(resolved).or_default().push(key);
             }
         }
+        if let (Direction::Egress, Some(peer_pods)) = (dir, peer_pods) {
+            // The parts do not depend on the family, their destinations do: a pod reached
+            // through an ipBlock is a destination in the family of its address in the block.
+            for pods in groups.values_mut() {
+                pods.retain(|k| {
+                    peer_pods.contains(*k)
+                        || self.pods.get(*k).is_some_and(|p| {
+                            blocks.iter().any(|b| match family {
+                                Family::V4 => b.contains(p.ip),
+                                Family::V6 => p.ipv6.is_some_and(|a| b.contains(a)),
+                            })
+                        })
+                });
+            }
+        }
         if groups.len() > MAX_SHARED_PARTS {
-            subs.push(self.paired_sub_rule(rule, groups, peers_all()));
+            subs.push(self.paired_sub_rule(rule, groups, peers_all(), family));
             return subs;
         }
         for (ports, pods) in groups {
-            let services = Some(service_clause(ports));
+            let services = Some(service_clause(ports, family));
             subs.push(match dir {
                 Direction::Ingress => SubRule {
-                    applied: self.applied_clause(dir, pods),
+                    applied: self.applied_clause(dir, pods, family),
                     peers: peers_all(),
                     services,
                 },
                 Direction::Egress => SubRule {
-                    applied: self.applied_clause(dir, rule.applied_to.iter()),
-                    peers: Some(self.peer_clause(dir, pods, &[], &BTreeSet::new())),
+                    applied: self.applied_clause(dir, rule.applied_to.iter(), family),
+                    peers: Some(self.peer_clause(dir, pods, &[], &BTreeSet::new(), family)),
                     services,
                 },
             });

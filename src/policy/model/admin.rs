@@ -115,7 +115,7 @@ pub struct AdminPeer {
     /// Nodes (egress only): their IPs.
     #[serde(default)]
     pub nodes: Option<LabelSelector>,
-    /// CIDRs (egress only); IPv6 ones are accepted and ignored (IPv4 single stack).
+    /// CIDRs (egress only); IPv4 or IPv6 (an IPv6 one matches the pods' IPv6 addresses).
     #[serde(default)]
     pub networks: Option<Vec<String>>,
 }

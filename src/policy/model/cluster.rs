@@ -1,6 +1,6 @@
 //! The cluster model: nodes, namespaces, pods and their served ports.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv4Net;
 use serde::Deserialize;
@@ -47,7 +47,7 @@ pub struct Node {
     pub pod_cidr: Option<Ipv4Net>,
     /// More pod CIDRs of the node (`spec.podCIDRs`, or address blocks of an IPAM that hands a
     /// node several, as Calico's does); written `pod_cidrs` or `podCIDRs`.
-    #[serde(default, alias = "podCIDRs", deserialize_with = "de_cidrs")]
+    #[serde(default, alias = "podCIDRs", deserialize_with = "de_cidrs_v4")]
     pub pod_cidrs: Vec<Ipv4Net>,
     /// The address of the node's gateway port (`kakine-gw0`); the first address of its first
     /// pod CIDR when not given. Written `gateway_ip` or `gatewayIP`.
@@ -121,6 +121,11 @@ pub struct Pod {
     pub labels: Labels,
     /// IPv4 address.
     pub ip: Ipv4Addr,
+    /// IPv6 address, for a dual-stack pod (Kubernetes `status.podIPs`' second entry). A pod
+    /// always has its IPv4 `ip`, so that IPv4-only models read as before; see
+    /// `docs/pipeline.md` (IPv6 and dual stack) for why the shape is `ip` plus `ipv6`.
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Addr>,
     /// MAC address of its interface (`aa:bb:cc:dd:ee:ff`), when known.
     #[serde(default, deserialize_with = "de_mac")]
     pub mac: Option<[u8; 6]>,

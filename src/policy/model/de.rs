@@ -1,9 +1,9 @@
 //! Field deserializers with messages that name the bad value.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use serde::de::{self, Deserializer, IgnoredAny};
 use serde::Deserialize;
 
@@ -61,30 +61,49 @@ pub(super) fn de_action<'de, D: Deserializer<'de>>(d: D) -> Result<RuleAction, D
     }
 }
 
-pub(super) fn parse_cidr<E: de::Error>(s: &str) -> Result<Ipv4Net, E> {
-    s.parse::<Ipv4Net>()
-        .or_else(|_| s.parse::<Ipv4Addr>().map(Ipv4Net::from))
+/// An IPv4 or IPv6 CIDR (a bare address is its /32 or /128; the strict forms each API wants
+/// are checked on the document as written, [`crate::policy::validate_raw`]).
+pub(super) fn parse_cidr<E: de::Error>(s: &str) -> Result<IpNet, E> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
         .map_err(|_| {
             E::custom(format!(
-                "invalid CIDR \"{s}\" (expected an IPv4 CIDR such as 10.0.0.0/16)"
+                "invalid CIDR \"{s}\" (expected a CIDR such as 10.0.0.0/16 or fd00::/64)"
             ))
         })
 }
 
-pub(super) fn de_cidr<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Net, D::Error> {
+pub(super) fn de_cidr<'de, D: Deserializer<'de>>(d: D) -> Result<IpNet, D::Error> {
     parse_cidr(&String::deserialize(d)?)
+}
+
+/// An IPv4 CIDR (a node's pod CIDRs are IPv4 for now).
+fn parse_cidr_v4<E: de::Error>(s: &str) -> Result<Ipv4Net, E> {
+    match parse_cidr(s)? {
+        IpNet::V4(n) => Ok(n),
+        IpNet::V6(_) => Err(E::custom(format!(
+            "pod CIDR \"{s}\": IPv6 pod CIDRs are not supported yet (expected e.g. 10.244.1.0/24)"
+        ))),
+    }
 }
 
 pub(super) fn de_opt_cidr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv4Net>, D::Error> {
     Option::<String>::deserialize(d)?
-        .map(|s| parse_cidr(&s))
+        .map(|s| parse_cidr_v4(&s))
         .transpose()
 }
 
-pub(super) fn de_cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ipv4Net>, D::Error> {
+pub(super) fn de_cidrs_v4<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Ipv4Net>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| parse_cidr_v4(s))
+        .collect()
+}
+
+pub(super) fn de_cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
     struct Cidrs;
     impl<'de> de::Visitor<'de> for Cidrs {
-        type Value = Vec<Ipv4Net>;
+        type Value = Vec<IpNet>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a list of CIDRs")
         }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::de::*;
@@ -253,10 +253,10 @@ pub struct AntreaPeer {
 pub struct IpBlockSpec {
     /// The block.
     #[serde(deserialize_with = "de_cidr")]
-    pub cidr: Ipv4Net,
+    pub cidr: IpNet,
     /// Excluded sub-blocks.
     #[serde(default, deserialize_with = "de_cidrs")]
-    pub except: Vec<Ipv4Net>,
+    pub except: Vec<IpNet>,
 }
 
 /// A `ports` entry (Antrea and K8s share the shape).

@@ -42,6 +42,22 @@ pub enum PolicyObject {
 }
 
 impl PolicySet {
+    /// How many objects, of every kind.
+    pub fn len(&self) -> usize {
+        self.tiers.len()
+            + self.antrea_policies.len()
+            + self.cluster_groups.len()
+            + self.k8s_policies.len()
+            + self.groups.len()
+            + self.admin_policies.len()
+            + self.network_policies_v1alpha2.len()
+    }
+
+    /// Whether there is no object.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Adds one object.
     pub fn push(&mut self, object: PolicyObject) {
         match object {
