@@ -204,8 +204,12 @@ impl ClusterEngine {
         mode: OvsMode,
         external: &[(Ipv4Addr, u16)],
     ) -> Result<Self, String> {
-        let dir = std::env::temp_dir().join(format!("kk-lab-{}", std::process::id()));
-        let prefix = format!("kl{}", std::process::id());
+        // Several labs may run at once in one process (tests): each its own names.
+        static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = LABS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}x{n}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("kk-lab-{id}"));
+        let prefix = format!("kl{id}");
         Self::start_in(cluster, nodes, mode, external, dir, prefix)
     }
 
