@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what kakine's demo and tests need on Debian: Open vSwitch (userspace datapath is
 # enough, no kernel module), iproute2, ethtool and ping (the live agent's restart test), nftables
-# (the multi-node agent's masquerade), and the standard CNI plugins kakine-cni delegates to and
+# (the multi-node agent's masquerade), the standard CNI plugins kakine-cni delegates to and
 # chains with (host-local, portmap in /usr/lib/cni; portmap needs iptables) with nsenter
-# (util-linux) to enter pods' namespaces.
+# (util-linux) to enter pods' namespaces, and Debian's headless Chromium (the `kakinectl graph`
+# page is rendered in it by a test).
 # Does nothing when all is present.
 set -euo pipefail
 
@@ -18,6 +19,8 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/portmap ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v chromium >/dev/null 2>&1 || command -v chromium-headless-shell >/dev/null 2>&1 \
+  || need+=(chromium-headless-shell)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install-deps: cargo not found: install a Rust toolchain (https://rustup.rs), then re-run" >&2

@@ -12,12 +12,15 @@
 //!   flow statistics (pure);
 //! - [`agent`]: the node agent: its input sources, the live loop, the state directory, pod
 //!   interfaces, observability (metrics, audit log, Reject) and flow annotation;
+//! - [`analysis`]: the analyst's questions answered offline: a connection's walkthrough, the
+//!   reachability matrix, the difference two policy sets make (pure);
 //! - [`cni`]: the `kakine-cni` plugin: the CNI environment and configuration, IPAM delegated
 //!   to host-local, the pod's veth, and the request that makes the agent attach the pod;
 //! - [`lab`]: the test bench: sandbox OVS, network-namespace pods, probes, the demo, and the
 //!   scenario runner with its engines. Nothing outside `lab` imports it.
 
 pub mod agent;
+pub mod analysis;
 pub mod cni;
 pub mod datapath;
 pub mod grouping;

@@ -277,6 +277,22 @@ pub mod regs {
         n_bits: 32,
     };
 
+    /// reg14: id of the staged egress rule the packet reached first (0: none yet); a staged
+    /// rule's flows match only while it is 0, so the lookup it resubmits skips them.
+    pub const EGRESS_STAGED_RULE: RegField = RegField {
+        name: "EgressStagedRuleId",
+        reg: 14,
+        ofs: 0,
+        n_bits: 32,
+    };
+    /// reg15: the same for ingress.
+    pub const INGRESS_STAGED_RULE: RegField = RegField {
+        name: "IngressStagedRuleId",
+        reg: 15,
+        ofs: 0,
+        n_bits: 32,
+    };
+
     /// Every register field, for the overlap check and docs.
     pub const ALL: &[RegField] = &[
         PKT_SOURCE,
@@ -286,6 +302,8 @@ pub mod regs {
         DENY_RULE,
         EGRESS_RULE,
         INGRESS_RULE,
+        EGRESS_STAGED_RULE,
+        INGRESS_STAGED_RULE,
     ];
 
     /// PktSource value of a packet from the gateway port (the host).
@@ -314,6 +332,8 @@ pub mod packet_in {
     /// Operation bit: answer with TCP RST / ICMP unreachable (Antrea's
     /// `PacketInNPRejectOperation`).
     pub const OP_REJECT: u8 = 0b10;
+    /// Operation bit (kakine's): the rule is staged, the line says what it would do.
+    pub const OP_STAGED: u8 = 0b100;
     /// The rule id of a K8s NetworkPolicy isolation drop (rule ids start at 1); the table of the
     /// packet-in says which direction.
     pub const ISOLATION_RULE: u32 = 0;
@@ -529,6 +549,10 @@ pub fn markdown_registers() -> String {
         "IngressRuleId" => {
             "id of the ingress rule that allowed the packet; committed to ct_label[0..31]"
         }
+        "EgressStagedRuleId" => {
+            "id of the staged egress rule the packet reached first (0: none); staged flows match only 0"
+        }
+        "IngressStagedRuleId" => "the same for ingress",
         _ => "",
     }
     };

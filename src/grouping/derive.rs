@@ -122,6 +122,7 @@ impl<'g> Sets<'g> {
             services: r.services.clone(),
             enable_logging: r.enable_logging,
             log_label: r.log_label.clone(),
+            staged: r.staged,
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct InternalRule {
     pub enable_logging: bool,
     /// Antrea `logLabel`.
     pub log_label: Option<String>,
+    /// Staged (`enforcementMode: Audit`): reported, never enforced.
+    pub staged: bool,
 }
 
 /// One policy object over groups: its rules, the groups a K8s NetworkPolicy isolates, and every
@@ -345,6 +347,7 @@ impl<'i, 'c> Translator<'i, 'c> {
                         services: services(&rule.ports, &rule.protocols),
                         enable_logging: rule.enable_logging,
                         log_label: rule.log_label.clone(),
+                        staged: rule.staged(&p.spec),
                     });
                 }
             }
@@ -458,6 +461,7 @@ impl<'i, 'c> Translator<'i, 'c> {
             services,
             enable_logging: false,
             log_label: None,
+            staged: false,
         });
     }
 
@@ -602,6 +606,7 @@ impl<'i, 'c> Translator<'i, 'c> {
                     services: services(&rule.ports, &[]),
                     enable_logging: logging,
                     log_label: None,
+                    staged: false,
                 });
             }
         }

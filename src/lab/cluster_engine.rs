@@ -506,6 +506,9 @@ fn read_node_ports(n: &crate::lab::nodes::LabNode) -> Result<NodePorts, String> 
             } else {
                 Direction::Ingress
             },
+            // agent.json does not say which rules are staged: a staged rule's hit reads as
+            // its action here (the verdict, from where the packet went, is unaffected).
+            staged: false,
             action: match r.action.as_str() {
                 "Drop" => RuleAction::Drop,
                 "Reject" => RuleAction::Reject,

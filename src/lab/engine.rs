@@ -359,16 +359,12 @@ impl SimEngine {
         let hits = hits_of(&trace);
         // A reject is what the flows say: the packet ends at the controller with a Reject
         // packet-in.
-        let to_agent = trace.verdict.outputs == [OutPort::Controller]
-            && trace
-                .verdict
-                .packet_ins
-                .iter()
-                .any(|u| packet_in::is_reject(u));
+        let to_agent = handed_to_agent(&trace.verdict);
+        let delivered = delivered_to(&trace.verdict, to.ofport);
         Ok(decision_from_hits(
             &hits,
             &self.rules,
-            trace.verdict.is_output_to(to.ofport),
+            delivered,
             to_agent,
             format!("FakeSwitch: {}", trace.verdict),
         ))
@@ -432,6 +428,28 @@ pub(crate) fn rule_on_destination(r: &CompiledRule) -> CompiledRule {
     }
 }
 
+/// The ports a packet left by, the agent's copies left out: a logged rule's copy goes to the
+/// agent beside the packet.
+pub(crate) fn ports_out(v: &openflow::sim::Verdict) -> Vec<&OutPort> {
+    v.outputs
+        .iter()
+        .filter(|o| **o != OutPort::Controller)
+        .collect()
+}
+
+/// Whether the packet went out of port `p` and no other port.
+pub(crate) fn delivered_to(v: &openflow::sim::Verdict, p: u32) -> bool {
+    ports_out(v) == [&OutPort::Port(p)]
+}
+
+/// Whether the packet ended at the agent with a Reject packet-in (which the agent answers with
+/// RST / ICMP), as a Reject rule's flows send it.
+pub(crate) fn handed_to_agent(v: &openflow::sim::Verdict) -> bool {
+    !v.outputs.is_empty()
+        && ports_out(v).is_empty()
+        && v.packet_ins.iter().any(|u| packet_in::is_reject(u))
+}
+
 /// A flow a packet matched on its way through the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Hit {
@@ -464,8 +482,8 @@ pub(crate) fn decision_from_hits(
         let Some(rule) = rules.iter().find(|r| r.id == object) else {
             continue;
         };
-        if rule.action == RuleAction::Pass {
-            continue; // a Pass decides nothing; what comes after it does
+        if rule.action == RuleAction::Pass || rule.staged {
+            continue; // a Pass or a staged rule decides nothing; what comes after it does
         }
         match rule.direction {
             Direction::Egress => egress = Some(rule.rule.clone()),

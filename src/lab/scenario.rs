@@ -228,6 +228,32 @@ pub fn run_files_until(
     Ok(summary)
 }
 
+/// The scenario files of `paths`: each file as given, each directory's `.yaml` / `.yml` files in
+/// name order (not recursive).
+///
+/// Errors: a directory that cannot be read, naming it.
+pub fn scenario_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            out.push(path.clone());
+            continue;
+        }
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?
+        {
+            let f = entry?.path();
+            if f.is_file() && f.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(f);
+            }
+        }
+        files.sort();
+        out.extend(files);
+    }
+    Ok(out)
+}
+
 /// The probes' destinations outside the cluster (`to_ip` of no pod), with their ports.
 pub(crate) fn external(scenario: &Scenario) -> Vec<(std::net::Ipv4Addr, u16)> {
     let mut out = Vec::new();

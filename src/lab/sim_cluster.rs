@@ -8,13 +8,15 @@
 
 use std::collections::BTreeMap;
 
-use openflow::sim::{FakeSwitch, OutPort, Packet};
+use openflow::sim::{FakeSwitch, Packet};
 
 use crate::datapath::compiler::{self, CompiledRule, LocalPod};
 use crate::datapath::network::{NodeNetwork, GATEWAY_MAC};
-use crate::datapath::pipeline::packet_in;
 use crate::lab::cluster_engine::place;
-use crate::lab::engine::{decision_from_hits, hits_of, load_switch, rule_on_destination, Hit};
+use crate::lab::engine::{
+    decision_from_hits, delivered_to, handed_to_agent, hits_of, load_switch, rule_on_destination,
+    Hit,
+};
 use crate::policy::resolved::{NodeInfo, PodInfo, PodKey, Protocol, ResolvedPolicies};
 use crate::policy::{Cluster, Decision, Destination, Probe};
 
@@ -187,7 +189,7 @@ impl SimCluster {
         let mut rules = self.nodes[src].rules.clone();
         let mut reason = format!("FakeSwitch {}: {}", self.nodes[src].net.node, first.verdict);
         let mut last = (src, first.verdict.clone());
-        if first.verdict.outputs == [OutPort::Port(self.nodes[src].net.tunnel_ofport)] {
+        if delivered_to(&first.verdict, self.nodes[src].net.tunnel_ofport) {
             let tun_dst = first
                 .verdict
                 .tun_dst
@@ -213,9 +215,8 @@ impl SimCluster {
             Some((_, p)) if !p.host_network => n.pods.get(&p.key).map(|p| p.ofport),
             _ => Some(n.net.gateway.ofport),
         };
-        let delivered = want.is_some_and(|p| verdict.is_output_to(p));
-        let to_agent = verdict.outputs == [OutPort::Controller]
-            && verdict.packet_ins.iter().any(|u| packet_in::is_reject(u));
+        let delivered = want.is_some_and(|p| delivered_to(&verdict, p));
+        let to_agent = handed_to_agent(&verdict);
         Ok(decision_from_hits(
             &hits, &rules, delivered, to_agent, reason,
         ))

@@ -174,6 +174,7 @@ impl AntreaPolicy {
                 applied_to: Vec::new(),
                 ingress: Vec::new(),
                 egress: Vec::new(),
+                enforcement_mode: None,
             },
             origin: Origin::default(),
         }
@@ -290,7 +291,14 @@ impl AntreaRule {
             applied_to: Vec::new(),
             enable_logging: false,
             log_label: None,
+            enforcement_mode: None,
         }
+    }
+
+    /// Stages the rule (`enforcementMode: Audit`).
+    pub fn audit(mut self) -> Self {
+        self.enforcement_mode = Some(super::model::EnforcementMode::Audit);
+        self
     }
 
     /// Names the rule.

@@ -97,26 +97,146 @@ struct Outcome {
 
 /// Evaluates `probe` against `p`.
 pub fn evaluate(p: &ResolvedPolicies, probe: &Probe) -> Decision {
-    let client = p.pods.iter().find(|i| i.key == probe.from);
-    let v6 = matches!(probe.to, Destination::Ip(IpAddr::V6(_)));
-    let server = match &probe.to {
-        Destination::Pod(k) => p.pods.iter().find(|i| &i.key == k),
-        Destination::Ip(IpAddr::V4(ip)) => p.pods.iter().find(|i| i.ip == *ip),
-        Destination::Ip(IpAddr::V6(ip)) => p.pods.iter().find(|i| i.ipv6 == Some(*ip)),
+    let from = Source::Pod(probe.from.clone());
+    decide(p, &from, probe, None)
+}
+
+/// The client of a connection: a pod, or an address (a pod's IP is treated as that pod; any
+/// other address is outside the cluster and has no egress policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A pod of the cluster.
+    Pod(PodKey),
+    /// A raw IP address (IPv4 or IPv6; an IPv6 one makes the probe IPv6).
+    Ip(IpAddr),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Pod(k) => k.fmt(f),
+            Source::Ip(ip) => ip.fmt(f),
+        }
+    }
+}
+
+/// What a rule the evaluator met did to the packet (the walkthrough's vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// The rule applies to the pod but not to this traffic (peers or ports differ).
+    NoMatch,
+    /// It decided the direction (Allow, Drop, Reject of a tier or the baseline).
+    Decides,
+    /// A tier's `Pass`: the remaining tiers are skipped, K8s NetworkPolicy comes next.
+    Passes,
+    /// A tier rule after a `Pass`: not consulted (`matched` says whether it would have matched).
+    SkippedByPass,
+    /// The first K8s NetworkPolicy rule admitting the traffic: it allows.
+    K8sAllows,
+    /// A later K8s NetworkPolicy rule admitting it too.
+    K8sAlsoAllows,
+    /// A baseline rule not consulted: K8s NetworkPolicy isolates the pod, or already allowed.
+    NotConsulted,
+    /// A v1alpha2 `Baseline` tier `Pass`: the default allow decides.
+    PassesToDefault,
+    /// A staged rule (`enforcementMode: Audit`), the first reached that matches: it would
+    /// decide with its action were it enforced; it decides nothing, the walk goes on.
+    Staged,
+    /// A staged rule matching after an earlier staged one: not reported (only the first staged
+    /// rule reached is, as the pipeline counts and logs it).
+    StagedBehind,
+}
+
+/// One rule the evaluator met in one direction: `index` into [`ResolvedPolicies::rules`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// Index of the rule.
+    pub index: usize,
+    /// Whether its peers and services match the traffic.
+    pub matched: bool,
+    /// What it did.
+    pub effect: Effect,
+}
+
+/// The evaluation of one direction, rule by rule, in precedence order; rules after the one that
+/// decided are not listed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LegTrace {
+    /// The pod whose policy this is (`None`: an address outside the cluster, no policy).
+    pub pod: Option<PodKey>,
+    /// The rules applied to the pod in this direction, as met.
+    pub seen: Vec<Seen>,
+    /// Whether K8s NetworkPolicy isolates the pod in this direction.
+    pub isolated: bool,
+    /// The direction's verdict on its own.
+    pub verdict: Option<Verdict>,
+    /// The rule that decided it (`None`: default allow).
+    pub rule: Option<RuleRef>,
+    /// Ingress only: the client is the server's own node, which no policy isolates.
+    pub from_own_node: bool,
+    /// The staged rule this traffic reaches first and matches: index into
+    /// [`ResolvedPolicies::rules`]; it would decide with its action were it enforced.
+    pub staged: Option<usize>,
+}
+
+/// Both directions of an evaluation. The ingress leg is evaluated even when egress already
+/// refused, to show what the server's policy would do (`Decision` is unchanged by it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Trace {
+    /// The client's egress.
+    pub egress: LegTrace,
+    /// The server's ingress.
+    pub ingress: LegTrace,
+}
+
+/// [`evaluate`] from any [`Source`], recording both directions rule by rule; the decision is
+/// the one [`evaluate`] gives (`probe.from` is ignored in favour of `from`).
+pub fn evaluate_traced(p: &ResolvedPolicies, from: &Source, probe: &Probe) -> (Decision, Trace) {
+    let mut trace = Trace::default();
+    let d = decide(p, from, probe, Some(&mut trace));
+    (d, trace)
+}
+
+fn decide(
+    p: &ResolvedPolicies,
+    from: &Source,
+    probe: &Probe,
+    mut trace: Option<&mut Trace>,
+) -> Decision {
+    // IPv6 when the destination or the source address is: the pods send from their own IPv6
+    // address.
+    let v6 = matches!(probe.to, Destination::Ip(IpAddr::V6(_)))
+        || matches!(from, Source::Ip(IpAddr::V6(_)));
+    let client = match from {
+        Source::Pod(k) => p.pods.iter().find(|i| &i.key == k),
+        Source::Ip(IpAddr::V4(ip)) => p.pods.iter().find(|i| i.ip == *ip),
+        Source::Ip(IpAddr::V6(ip)) => p.pods.iter().find(|i| i.ipv6 == Some(*ip)),
+    };
+    let client_key = match (from, client) {
+        (_, Some(c)) => Some(c.key.clone()),
+        (Source::Pod(k), None) => Some(k.clone()),
+        (Source::Ip(_), None) => None,
     };
     // The client's address in the probe's family.
-    let client_ip: Option<IpAddr> = client.and_then(|c| match v6 {
-        false => Some(c.ip.into()),
-        true => c.ipv6.map(IpAddr::from),
-    });
+    let client_ip: Option<IpAddr> = match (from, client) {
+        (Source::Ip(ip), _) => Some(*ip),
+        (_, Some(c)) if v6 => c.ipv6.map(IpAddr::from),
+        (_, Some(c)) => Some(c.ip.into()),
+        _ => None,
+    };
     if v6 && client.is_some() && client_ip.is_none() {
         return Decision {
             verdict: Verdict::Deny,
             egress: None,
             ingress: None,
-            reason: format!("{} has no IPv6 address to send from", probe.from),
+            reason: format!("{from} has no IPv6 address to send from"),
         };
     }
+    let server = match &probe.to {
+        Destination::Pod(k) => p.pods.iter().find(|i| &i.key == k),
+        Destination::Ip(IpAddr::V4(ip)) => p.pods.iter().find(|i| i.ip == *ip),
+        Destination::Ip(IpAddr::V6(ip)) => p.pods.iter().find(|i| i.ipv6 == Some(*ip)),
+    };
     let server_key = match (&probe.to, server) {
         (_, Some(s)) => Some(s.key.clone()),
         (Destination::Pod(k), None) => Some(k.clone()),
@@ -124,6 +244,7 @@ pub fn evaluate(p: &ResolvedPolicies, probe: &Probe) -> Decision {
     };
     let server_ip = match (&probe.to, server) {
         (Destination::Ip(ip), _) => Some(*ip),
+        (_, Some(s)) if v6 => s.ipv6.map(IpAddr::from),
         (_, Some(s)) => Some(IpAddr::from(s.ip)),
         _ => None,
     };
@@ -134,21 +255,76 @@ pub fn evaluate(p: &ResolvedPolicies, probe: &Probe) -> Decision {
         server,
     };
 
-    let egress = direction(
-        p,
-        Direction::Egress,
-        &probe.from,
-        server_key.as_ref(),
-        server_ip,
-        &traffic,
-    );
-    if egress.verdict != Verdict::Allow {
-        let reason = format!(
-            "egress of {} {} by {}",
-            probe.from,
-            verb(egress.verdict),
+    let egress = match &client_key {
+        Some(key) => direction(
+            p,
+            Direction::Egress,
+            key,
+            server_key.as_ref(),
+            server_ip,
+            &traffic,
+            trace.as_deref_mut().map(|t| &mut t.egress),
+        ),
+        None => Outcome {
+            verdict: Verdict::Allow,
+            rule: None,
+        },
+    };
+    // Node addresses are IPv4 in the model: an IPv6 probe never comes from a node.
+    let from_own_node = match (server, client_ip) {
+        (Some(s), Some(c)) => {
+            !v6 && !s.host_network && s.node_ip.is_some_and(|n| IpAddr::V4(n) == c)
+        }
+        _ => false,
+    };
+    let refused = egress.verdict != Verdict::Allow;
+    // Untraced, a refused egress ends the evaluation; traced, the ingress is still walked.
+    let ingress = if refused && trace.is_none() {
+        None
+    } else {
+        Some(match &server_key {
+            // A pod never isolates its own node (kubelet probes): the Kubernetes NetworkPolicy
+            // concept docs, and Antrea's `nodeSelector` docs (a node's traffic to its own pods
+            // is not affected). Another node's traffic is judged by the rules.
+            Some(key) if from_own_node => {
+                if let Some(t) = trace.as_deref_mut() {
+                    t.ingress = LegTrace {
+                        pod: Some(key.clone()),
+                        from_own_node: true,
+                        verdict: Some(Verdict::Allow),
+                        ..LegTrace::default()
+                    };
+                }
+                Outcome {
+                    verdict: Verdict::Allow,
+                    rule: None,
+                }
+            }
+            Some(key) => direction(
+                p,
+                Direction::Ingress,
+                key,
+                client_key.as_ref(),
+                client_ip,
+                &traffic,
+                trace.map(|t| &mut t.ingress),
+            ),
+            None => Outcome {
+                verdict: Verdict::Allow,
+                rule: None,
+            },
+        })
+    };
+    let egress_text = |verdict: Verdict| match &client_key {
+        Some(_) => format!(
+            "egress of {from} {} by {}",
+            verb(verdict),
             describe(&egress.rule)
-        );
+        ),
+        None => format!("{from} is outside the cluster (no egress policy)"),
+    };
+    if refused {
+        let reason = egress_text(egress.verdict);
         return Decision {
             verdict: egress.verdict,
             egress: egress.rule,
@@ -156,36 +332,10 @@ pub fn evaluate(p: &ResolvedPolicies, probe: &Probe) -> Decision {
             reason,
         };
     }
-    // Node addresses are IPv4 in the model: an IPv6 probe never comes from a node.
-    let from_own_node = match (server, client) {
-        (Some(s), Some(c)) => !v6 && !s.host_network && s.node_ip.is_some_and(|n| n == c.ip),
-        _ => false,
-    };
-    let ingress = match &server_key {
-        // A pod never isolates its own node (kubelet probes): the Kubernetes NetworkPolicy
-        // concept docs, and Antrea's `nodeSelector` docs (a node's traffic to its own pods is
-        // not affected). Another node's traffic is judged by the rules.
-        Some(_) if from_own_node => Outcome {
-            verdict: Verdict::Allow,
-            rule: None,
-        },
-        Some(key) => direction(
-            p,
-            Direction::Ingress,
-            key,
-            Some(&probe.from),
-            client_ip,
-            &traffic,
-        ),
-        None => Outcome {
-            verdict: Verdict::Allow,
-            rule: None,
-        },
-    };
+    let ingress = ingress.expect("evaluated when egress allows");
     let reason = format!(
-        "egress of {} allowed by {}; ingress of {} {} by {}",
-        probe.from,
-        describe(&egress.rule),
+        "{}; ingress of {} {} by {}",
+        egress_text(Verdict::Allow),
         probe.to,
         verb(ingress.verdict),
         describe(&ingress.rule)
@@ -246,7 +396,8 @@ fn outcome(rule: &ResolvedRule) -> Outcome {
     }
 }
 
-/// The decision for one direction at the pod `applied` (client for egress, server for ingress).
+/// The decision for one direction at the pod `applied` (client for egress, server for ingress),
+/// recording every rule met into `rec` when given.
 fn direction(
     p: &ResolvedPolicies,
     dir: Direction,
@@ -254,71 +405,126 @@ fn direction(
     peer: Option<&PodKey>,
     peer_ip: Option<IpAddr>,
     traffic: &Traffic<'_>,
+    mut rec: Option<&mut LegTrace>,
 ) -> Outcome {
-    let candidates = p.rules.iter().filter(|r| {
-        r.direction == dir
-            && r.applied_to.contains(applied)
-            && r.peers.contains(peer, peer_ip)
-            && traffic.matches(r)
-    });
-    let mut k8s_allow: Option<&ResolvedRule> = None;
-    let mut passed = false;
     let isolated = match dir {
         Direction::Ingress => p.isolated_ingress.contains(applied),
         Direction::Egress => p.isolated_egress.contains(applied),
     };
-    for rule in candidates {
-        match rule.stage {
-            Stage::Tier(_) if passed => {}
-            Stage::Tier(_) => {
-                if rule.action == RuleAction::Pass {
-                    passed = true;
-                } else {
-                    return outcome(rule);
-                }
+    if let Some(r) = rec.as_deref_mut() {
+        r.pod = Some(applied.clone());
+        r.isolated = isolated;
+    }
+    let out = 'decide: {
+        let mut note = |index: usize, matched: bool, effect: Effect| {
+            if let Some(r) = rec.as_deref_mut() {
+                r.seen.push(Seen {
+                    index,
+                    matched,
+                    effect,
+                });
             }
-            Stage::K8s => {
-                k8s_allow = k8s_allow.or(Some(rule));
+        };
+        let applicable = p
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.direction == dir && r.applied_to.contains(applied));
+        let mut k8s_allow: Option<&ResolvedRule> = None;
+        let mut passed = false;
+        let mut staged_hit = false;
+        for (index, rule) in applicable {
+            let matched = rule.peers.contains(peer, peer_ip) && traffic.matches(rule);
+            if rule.staged {
+                // A staged rule never decides: reported where the walk reaches it, then the
+                // walk goes on as if it were absent.
+                let effect = match rule.stage {
+                    Stage::Tier(_) if passed => Effect::SkippedByPass,
+                    _ if !matched => Effect::NoMatch,
+                    Stage::Baseline | Stage::AdminBaseline if k8s_allow.is_some() || isolated => {
+                        Effect::NotConsulted
+                    }
+                    _ if staged_hit => Effect::StagedBehind,
+                    _ => Effect::Staged,
+                };
+                staged_hit |= effect == Effect::Staged;
+                note(index, matched, effect);
+                continue;
             }
-            Stage::Baseline | Stage::AdminBaseline => {
-                if let Some(allow) = k8s_allow {
-                    return outcome(allow);
+            match rule.stage {
+                Stage::Tier(_) if passed => note(index, matched, Effect::SkippedByPass),
+                _ if !matched => note(index, false, Effect::NoMatch),
+                Stage::Tier(_) => {
+                    if rule.action == RuleAction::Pass {
+                        note(index, true, Effect::Passes);
+                        passed = true;
+                    } else {
+                        note(index, true, Effect::Decides);
+                        break 'decide outcome(rule);
+                    }
                 }
-                if isolated {
-                    break;
+                Stage::K8s => {
+                    if k8s_allow.is_none() {
+                        note(index, true, Effect::K8sAllows);
+                        k8s_allow = Some(rule);
+                    } else {
+                        note(index, true, Effect::K8sAlsoAllows);
+                    }
                 }
-                // A Baseline-tier (v1alpha2) Pass skips the rest of the tier: the default
-                // allow decides. Validation forbids Pass in the Antrea baseline tier and the
-                // BaselineAdminNetworkPolicy.
-                if rule.action == RuleAction::Pass {
-                    return Outcome {
-                        verdict: Verdict::Allow,
-                        rule: None,
-                    };
+                Stage::Baseline | Stage::AdminBaseline => {
+                    if let Some(allow) = k8s_allow {
+                        note(index, true, Effect::NotConsulted);
+                        break 'decide outcome(allow);
+                    }
+                    if isolated {
+                        note(index, true, Effect::NotConsulted);
+                        break;
+                    }
+                    // A Baseline-tier (v1alpha2) Pass skips the rest of the tier: the default
+                    // allow decides. Validation forbids Pass in the Antrea baseline tier and the
+                    // BaselineAdminNetworkPolicy.
+                    if rule.action == RuleAction::Pass {
+                        note(index, true, Effect::PassesToDefault);
+                        break 'decide Outcome {
+                            verdict: Verdict::Allow,
+                            rule: None,
+                        };
+                    }
+                    note(index, true, Effect::Decides);
+                    break 'decide outcome(rule);
                 }
-                return outcome(rule);
             }
         }
+        if let Some(allow) = k8s_allow {
+            break 'decide outcome(allow);
+        }
+        if isolated {
+            break 'decide Outcome {
+                verdict: Verdict::Deny,
+                rule: Some(RuleRef {
+                    kind: "NetworkPolicy".to_string(),
+                    policy: K8S_ISOLATION_POLICY.to_string(),
+                    tier: super::resolve::K8S_TIER.to_string(),
+                    rule: match dir {
+                        Direction::Ingress => "default-deny-ingress".to_string(),
+                        Direction::Egress => "default-deny-egress".to_string(),
+                    },
+                }),
+            };
+        }
+        Outcome {
+            verdict: Verdict::Allow,
+            rule: None,
+        }
+    };
+    if let Some(r) = rec {
+        r.verdict = Some(out.verdict);
+        r.rule = out.rule.clone();
+        r.staged = r
+            .seen
+            .iter()
+            .find(|s| s.effect == Effect::Staged)
+            .map(|s| s.index);
     }
-    if let Some(allow) = k8s_allow {
-        return outcome(allow);
-    }
-    if isolated {
-        return Outcome {
-            verdict: Verdict::Deny,
-            rule: Some(RuleRef {
-                kind: "NetworkPolicy".to_string(),
-                policy: K8S_ISOLATION_POLICY.to_string(),
-                tier: super::resolve::K8S_TIER.to_string(),
-                rule: match dir {
-                    Direction::Ingress => "default-deny-ingress".to_string(),
-                    Direction::Egress => "default-deny-egress".to_string(),
-                },
-            }),
-        };
-    }
-    Outcome {
-        verdict: Verdict::Allow,
-        rule: None,
-    }
+    out
 }

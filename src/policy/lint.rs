@@ -56,8 +56,11 @@ pub fn lint(objects: &PolicySet, resolved: &ResolvedPolicies) -> Vec<Warning> {
     let rules = &resolved.rules;
     // (later, earlier, warning), sorted so that the findings read in precedence order.
     let mut found: Vec<(usize, usize, Warning)> = Vec::new();
+    // A staged rule decides nothing: it neither conflicts nor hides (it can be hidden).
     let conflict = |earlier: &ResolvedRule, later: &ResolvedRule| {
-        earlier.id != later.id
+        !earlier.staged
+            && !later.staged
+            && earlier.id != later.id
             && earlier.direction == later.direction
             && same_effective_priority(earlier, later)
             && earlier.id.policy != later.id.policy
@@ -262,6 +265,9 @@ fn same_effective_priority(a: &ResolvedRule, b: &ResolvedRule) -> bool {
 /// Whether `earlier` matching first can hide `later`: K8s allows are a union, not an order; a
 /// Pass hides only the tiered rules after it.
 fn can_shadow(earlier: &ResolvedRule, later: &ResolvedRule) -> bool {
+    if earlier.staged {
+        return false;
+    }
     let both_k8s = earlier.stage == Stage::K8s && later.stage == Stage::K8s;
     let pass_hides = earlier.action != RuleAction::Pass
         || matches!(later.stage, Stage::Tier(_))
@@ -427,6 +433,33 @@ mod tests {
     }
 
     #[test]
+    fn a_staged_rule_hides_nothing_but_can_be_hidden() {
+        let set = |staged_first: bool| {
+            let (all, web) = (
+                AntreaRule::new(RuleAction::Drop).named("all"),
+                AntreaRule::new(RuleAction::Allow)
+                    .named("web")
+                    .from(AntreaPeer::pods(a()))
+                    .port(Protocol::Tcp, 80),
+            );
+            let (all, web) = if staged_first {
+                (all.audit(), web)
+            } else {
+                (all, web.audit())
+            };
+            PolicySet::default().with(
+                AntreaPolicy::test("p")
+                    .applied_to(LabelSelector::default(), None)
+                    .ingress(all)
+                    .ingress(web),
+            )
+        };
+        assert_eq!(resolve(&cluster(), &set(true)).unwrap().warnings, vec![]);
+        let w = resolve(&cluster(), &set(false)).unwrap().warnings;
+        assert_eq!(w.len(), 1, "{w:?}");
+    }
+
+    #[test]
     fn a_rule_inside_an_earlier_one_is_reported_as_shadowed() {
         let set = PolicySet::default().with(
             AntreaPolicy::test("p")
@@ -569,6 +602,7 @@ mod tests {
                         }),
                         enable_logging: false,
                         log_label: None,
+                        staged: false,
                     }
                 },
             )

@@ -287,6 +287,9 @@ pub struct ResolvedRule {
     pub enable_logging: bool,
     /// Antrea `logLabel`, copied into the audit-log lines of this rule.
     pub log_label: Option<String>,
+    /// Staged (`enforcementMode: Audit`): evaluated and reported ("would allow" / "would
+    /// drop"), counted and logged by the agent, never deciding a packet (docs/analysis.md).
+    pub staged: bool,
 }
 
 /// One K8s NetworkPolicy's isolation in one direction.

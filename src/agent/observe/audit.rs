@@ -149,14 +149,14 @@ pub fn format_line(event: &AuditEvent, packets: u64, format: AuditFormat) -> Str
     let r = &event.rule;
     match format {
         AuditFormat::Text => format!(
-            "{time} {} {} {}:{} {} {:?} {:?} {} {} {} {} {} {} {} {} [{packets} packets]",
+            "{time} {} {} {}:{} {} {:?} {} {} {} {} {} {} {} {} {} [{packets} packets]",
             esc(&event.table),
             esc(&r.tier),
             esc(&r.kind),
             esc(&r.policy),
             esc(&r.rule),
             r.direction,
-            r.action,
+            r.action_name(),
             esc(&opt(&event.applied_to)),
             event.src_ip,
             opt(&event.src_port),
@@ -174,7 +174,8 @@ pub fn format_line(event: &AuditEvent, packets: u64, format: AuditFormat) -> Str
             "policy": r.policy,
             "rule": r.rule,
             "direction": format!("{:?}", r.direction),
-            "action": format!("{:?}", r.action),
+            "action": r.action_name(),
+            "staged": r.staged,
             "appliedTo": event.applied_to.as_ref().map(PodKey::to_string),
             "srcIP": event.src_ip.to_string(),
             "srcPort": event.src_port,
@@ -349,6 +350,7 @@ mod tests {
                 action,
                 enable_logging: true,
                 log_label: Some("audit-web".into()),
+                staged: false,
             },
             applied_to: Some(PodKey {
                 namespace: "prod".into(),
@@ -418,6 +420,26 @@ mod tests {
         assert_eq!(v["appliedTo"], "prod/web");
         assert_eq!(v["logLabel"], "audit-web");
         assert_eq!(v["packets"], 1);
+    }
+
+    #[test]
+    fn a_staged_rules_lines_say_what_it_would_do() {
+        let mut e = event(RuleAction::Drop, 0);
+        e.rule.staged = true;
+        let text = format_line(&e, 2, AuditFormat::Text);
+        assert!(
+            text.contains(
+                " securityops ClusterNetworkPolicy:web allow-http Ingress WouldDrop prod/web "
+            ),
+            "{text}"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&format_line(&e, 2, AuditFormat::Json)).unwrap();
+        assert_eq!(
+            (v["action"].as_str(), v["staged"].as_bool()),
+            (Some("WouldDrop"), Some(true))
+        );
+        assert_eq!(e.rule.labels()[4], ("action", "WouldDrop".to_string()));
     }
 
     fn config(path: PathBuf, max_bytes: u64, max_backups: usize) -> AuditConfig {

@@ -46,7 +46,8 @@ impl prometheus_client::collector::Collector for RuleCollector {
         // attributed to the NetworkPolicies isolating the pod.
         let mut denied: BTreeMap<Labels, u64> = BTreeMap::new();
         for s in &snapshot.rules {
-            if s.rule.action != RuleAction::Allow {
+            // A staged rule denies nothing: its "would" counts are in the rule families only.
+            if s.rule.action != RuleAction::Allow && !s.rule.staged {
                 *denied.entry(s.rule.labels()).or_default() += s.sessions;
             }
         }

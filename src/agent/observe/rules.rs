@@ -34,9 +34,21 @@ pub struct RuleInfo {
     pub enable_logging: bool,
     /// Antrea `logLabel`.
     pub log_label: Option<String>,
+    /// Staged (`enforcementMode: Audit`): its counters and lines are what it would do.
+    pub staged: bool,
 }
 
 impl RuleInfo {
+    /// The action as metrics and audit lines name it: `Allow`, `Drop`, ...; `WouldAllow`,
+    /// `WouldDrop`, ... for a staged rule.
+    pub fn action_name(&self) -> String {
+        if self.staged {
+            format!("Would{:?}", self.action)
+        } else {
+            format!("{:?}", self.action)
+        }
+    }
+
     /// The K8s NetworkPolicy isolation drop of `direction` of a pod isolated by `policies`
     /// (`namespace/name`, joined by `,` into the policy name: every NetworkPolicy that selects
     /// the pod for that direction and so denies what none of them allows).
@@ -65,6 +77,7 @@ impl RuleInfo {
             action: RuleAction::Drop,
             enable_logging: true,
             log_label: None,
+            staged: false,
         }
     }
 
@@ -75,7 +88,7 @@ impl RuleInfo {
             ("policy", self.policy.clone()),
             ("rule", self.rule.clone()),
             ("direction", format!("{:?}", self.direction)),
-            ("action", format!("{:?}", self.action)),
+            ("action", self.action_name()),
         ]
     }
 }
@@ -108,6 +121,7 @@ impl RuleIndex {
                 action: c.action,
                 enable_logging: resolved.enable_logging,
                 log_label: resolved.log_label.clone(),
+                staged: resolved.staged,
             });
         }
         let isolation = local
@@ -197,6 +211,18 @@ pub struct RuleStats {
     pub sessions: u64,
 }
 
+/// Whether `f` is the `conj_id` flow of a staged rule (its hits are the rule's "would" packets;
+/// its clause flows carry the same cookie but count every partial match).
+fn is_staged_conj_flow(rules: &RuleIndex, f: &openflow::FlowStats) -> bool {
+    let (_, category, id) = cookie::split(f.cookie);
+    category == cookie::POLICY
+        && rules.rule(id).is_some_and(|r| r.staged)
+        && f.r#match
+            .0
+            .iter()
+            .any(|m| matches!(m, MatchField::ConjId(_)))
+}
+
 /// Adds one metric-table flow's counters to `stats` (keyed by rule id).
 fn add_flow(stats: &mut BTreeMap<u32, RuleStats>, rules: &RuleIndex, f: &openflow::FlowStats) {
     let (_, category, id) = cookie::split(f.cookie);
@@ -223,7 +249,9 @@ fn add_flow(stats: &mut BTreeMap<u32, RuleStats>, rules: &RuleIndex, f: &openflo
 
 /// The counters of every rule of `rules`, from a flow-stats dump of the two metric tables
 /// (`ovs-ofctl dump-flows br-int table=EgressMetric`, `table=IngressMetric`); flows of older
-/// cookie rounds count for the same rule. Rules without traffic are listed with zeros.
+/// cookie rounds count for the same rule. A staged rule, which has no metric flows, counts the
+/// packets of its `conj_id` flows in the tier and baseline tables (dumped only when some rule
+/// is staged). Rules without traffic are listed with zeros.
 ///
 /// Errors: the OpenFlow request failed ([`openflow::Error`]).
 pub async fn rule_stats(
@@ -236,6 +264,22 @@ pub async fn rule_stats(
             pipeline::table(name).map_err(|e| openflow::Error::Unexpected(e.to_string()))?;
         for f in conn.dump_flows(Some(table.id)).await? {
             add_flow(&mut stats, rules, &f);
+        }
+    }
+    if rules.rules().any(|r| r.staged) {
+        for name in [
+            "EgressTier",
+            "EgressDefault",
+            "IngressTier",
+            "IngressDefault",
+        ] {
+            let table =
+                pipeline::table(name).map_err(|e| openflow::Error::Unexpected(e.to_string()))?;
+            for f in conn.dump_flows(Some(table.id)).await? {
+                if is_staged_conj_flow(rules, &f) {
+                    add_flow(&mut stats, rules, &f);
+                }
+            }
         }
     }
     Ok(rules

@@ -128,6 +128,9 @@ pub(super) fn metric_flows(
     id: u32,
     v6: bool,
 ) -> Result<Vec<FlowMod>, PipelineError> {
+    if rule.staged {
+        return Ok(vec![]); // counted by its own conj_id flow: it decides nothing
+    }
     let metric = metric_table(rule.direction)?;
     let log = if rule.enable_logging {
         packet_in::OP_LOG
@@ -211,6 +214,21 @@ pub(super) fn rule_actions(
         Direction::Egress => regs::EGRESS_RULE,
         Direction::Ingress => regs::INGRESS_RULE,
     };
+    if rule.staged {
+        // Mark the packet, copy it to the agent when logged, and look the table up again: the
+        // staged rule's flows match only an unmarked packet, so the lookup finds what the
+        // enforced rules decide, as if the staged rule were absent.
+        let mut actions = vec![load(staged_reg(rule.direction), id)];
+        if rule.enable_logging {
+            actions.push(to_agent(
+                packet_in::OP_LOG | packet_in::OP_STAGED,
+                id,
+                meters::LOG,
+            ));
+        }
+        actions.push(Action::Resubmit { table: table.id });
+        return Ok(vec![apply(actions)]);
+    }
     Ok(match rule.action {
         RuleAction::Allow => vec![apply(vec![load(allow_reg, id)]), table.goto(metric)?],
         RuleAction::Drop => vec![
@@ -235,6 +253,14 @@ pub(super) fn rule_actions(
             })?],
         },
     })
+}
+
+/// The register marking a staged rule's hit in `direction`.
+pub(super) fn staged_reg(direction: Direction) -> regs::RegField {
+    match direction {
+        Direction::Egress => regs::EGRESS_STAGED_RULE,
+        Direction::Ingress => regs::INGRESS_STAGED_RULE,
+    }
 }
 
 /// `net` minus every `except` network, as a minimal list of disjoint CIDRs (IPv4 or IPv6; an

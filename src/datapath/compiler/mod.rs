@@ -197,6 +197,8 @@ pub struct CompiledRule {
     pub direction: Direction,
     /// Its action.
     pub action: RuleAction,
+    /// Staged: its flows count and log what it would do, never decide.
+    pub staged: bool,
     /// Its OpenFlow priority.
     pub priority: u16,
     /// Number of flows it uses: its conjunctive match flows (a flow shared with other rules

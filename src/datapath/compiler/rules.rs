@@ -124,7 +124,9 @@ impl<'a> PolicyCompiler<'a> {
                 let v6 = parts6.next();
                 for (family, sub) in [(Family::V4, Some(sub)), (Family::V6, v6)] {
                     let Some(sub) = sub else { continue };
-                    let Some(n) = self.clause_flows(sub, family, (table, p), (id, conj)) else {
+                    let staged = rule.staged.then(|| staged_reg(rule.direction));
+                    let Some(n) = self.clause_flows(sub, family, staged, (table, p), (id, conj))
+                    else {
                         continue; // a dimension that matches nothing: the rule never applies
                     };
                     used += 1 + n;
@@ -150,6 +152,7 @@ impl<'a> PolicyCompiler<'a> {
                 rule: rule.id.clone(),
                 direction: rule.direction,
                 action: rule.action,
+                staged: rule.staged,
                 priority: p,
                 flows: used,
                 dims,
@@ -166,11 +169,13 @@ impl<'a> PolicyCompiler<'a> {
     }
 
     /// The clause flows of one rule part in one family, merged into `conj_flows` under the
-    /// rule's `conj_id`; how many clause flows, or `None` when a dimension matches nothing.
+    /// rule's `conj_id`; how many clause flows, or `None` when a dimension matches nothing. A
+    /// staged rule's flows (`staged`: its direction's register) match only while it is unset.
     fn clause_flows(
         &mut self,
         sub: SubRule,
         family: Family,
+        staged: Option<regs::RegField>,
         (table, p): (TableRef, u16),
         (id, conj): (u32, u32),
     ) -> Option<usize> {
@@ -189,6 +194,9 @@ impl<'a> PolicyCompiler<'a> {
             for fields in clause {
                 let mut m = vec![family.eth()];
                 m.extend(fields);
+                if let Some(reg) = staged {
+                    m.push(reg_match(reg, 0));
+                }
                 let key = (table.id, p, Match(m));
                 let entry = self.conj_flows.entry(key).or_insert((id, Vec::new()));
                 entry.1.push(Action::Conjunction {

@@ -74,6 +74,7 @@ mod tests {
             },
             direction: Direction::Egress,
             action: RuleAction::Allow,
+            staged: false,
             priority: 100,
             flows: 1,
             dims: vec![],

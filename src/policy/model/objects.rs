@@ -91,6 +91,19 @@ pub struct AntreaPolicySpec {
     /// Egress rules, in order.
     #[serde(default)]
     pub egress: Vec<AntreaRule>,
+    /// `Audit` stages every rule of the policy (kakine extension, docs/analysis.md): evaluated,
+    /// counted and logged as "would allow" / "would drop", never enforced.
+    #[serde(default)]
+    pub enforcement_mode: Option<EnforcementMode>,
+}
+
+/// Whether a policy or rule is enforced or only staged (kakine's `enforcementMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum EnforcementMode {
+    /// Enforced (the default).
+    Enforce,
+    /// Staged: evaluated and reported, never deciding a packet's fate.
+    Audit,
 }
 
 /// An `appliedTo` entry.
@@ -194,6 +207,16 @@ pub struct AntreaRule {
     /// Audit log label, copied into each audit-log line of the rule.
     #[serde(default)]
     pub log_label: Option<String>,
+    /// `Audit` stages this rule, `Enforce` enforces it in a staged policy; absent: the policy's.
+    #[serde(default)]
+    pub enforcement_mode: Option<EnforcementMode>,
+}
+
+impl AntreaRule {
+    /// Whether the rule is staged in `spec` (its own mode, else the policy's).
+    pub fn staged(&self, spec: &AntreaPolicySpec) -> bool {
+        self.enforcement_mode.or(spec.enforcement_mode) == Some(EnforcementMode::Audit)
+    }
 }
 
 /// A peer of an Antrea-native rule.

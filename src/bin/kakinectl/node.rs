@@ -1,0 +1,94 @@
+//! Commands that read a running agent: its bridge's flows and its state directory.
+
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct DumpFlowsArgs {
+    /// Open vSwitch run directory (the bridge's `<bridge>.mgmt` socket is here); as for
+    /// `ovs-ofctl`, `OVS_RUNDIR` sets it.
+    #[arg(
+        long,
+        env = "OVS_RUNDIR",
+        default_value = "/var/run/openvswitch",
+        value_name = "DIR"
+    )]
+    ovs_rundir: PathBuf,
+    /// Bridge name.
+    #[arg(long, default_value = "br-int")]
+    bridge: String,
+    /// The agent's state directory (for `agent.json`).
+    #[arg(
+        long,
+        env = "KAKINE_STATE_DIR",
+        default_value = "/var/lib/kakine",
+        value_name = "DIR"
+    )]
+    state_dir: PathBuf,
+    /// Only this table (name or number).
+    #[arg(long)]
+    table: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RefusedArgs {
+    /// The agent's state directory.
+    #[arg(
+        long,
+        env = "KAKINE_STATE_DIR",
+        default_value = "/var/lib/kakine",
+        value_name = "DIR"
+    )]
+    state_dir: PathBuf,
+}
+
+pub async fn dump_flows(a: DumpFlowsArgs) -> anyhow::Result<()> {
+    let DumpFlowsArgs {
+        ovs_rundir,
+        bridge,
+        state_dir,
+        table,
+    } = a;
+    let table = match table {
+        None => None,
+        Some(t) => Some(match t.parse::<u8>() {
+            Ok(n) => n,
+            Err(_) => {
+                kakine::datapath::pipeline::table(&t)
+                    .map_err(|e| anyhow::anyhow!("--table {t}: {e}"))?
+                    .id
+            }
+        }),
+    };
+    let state = kakine::agent::state::read_agent_state(&state_dir)?;
+    if state.is_none() {
+        eprintln!(
+            "kakinectl: no {} in {}: rules and pods are shown by id",
+            kakine::agent::state::AGENT_STATE,
+            state_dir.display()
+        );
+    }
+    let sock = ovs_rundir.join(format!("{bridge}.mgmt"));
+    let conn = match openflow::Connection::connect_unix(&sock).await {
+        Ok(c) => c,
+        // One line: the I/O error is the whole story (no "I/O: x: x" chain).
+        Err(openflow::Error::Io(e)) => anyhow::bail!(
+            "OpenFlow {}: {e} (is ovs-vswitchd running with bridge {bridge}? --ovs-rundir or OVS_RUNDIR names its run directory)",
+            sock.display()
+        ),
+        Err(e) => anyhow::bail!("OpenFlow {}: {e}", sock.display()),
+    };
+    let mut flows = conn.dump_flows(table).await?;
+    flows.sort_by_key(|f| (f.table_id, std::cmp::Reverse(f.priority)));
+    for f in &flows {
+        println!("{}", kakine::agent::annotate::line(f, state.as_ref()));
+    }
+    Ok(())
+}
+
+pub fn refused(a: RefusedArgs) -> anyhow::Result<()> {
+    print!(
+        "{}",
+        kakine::agent::inspect::render_refused(&kakine::agent::inspect::refused(&a.state_dir)?)
+    );
+    Ok(())
+}
