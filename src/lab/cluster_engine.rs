@@ -30,7 +30,7 @@ use crate::lab::nodes::{LabSpec, NodeLab, NodeSpec, BRIDGE};
 use crate::lab::probe::{Outcome, Transport};
 use crate::policy::model::Node;
 use crate::policy::resolved::{Direction, PodInfo, PodKey, Protocol, RuleAction, RuleRef};
-use crate::policy::{Cluster, Decision, Destination, Probe, Verdict};
+use crate::policy::{Cluster, Decision, Destination, Probe};
 
 /// How long a real probe waits before calling it dropped.
 const TRAFFIC_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -764,34 +764,8 @@ impl ClusterStep<'_> {
             .buffered(16)
             .collect(),
         );
-        let mut out = traced;
-        for (&(i, t, _), outcome) in wire.iter().zip(measured) {
-            let Ok(traced) = &out[i] else { continue };
-            let Some(outcome) = outcome else {
-                out[i] = Err(format!("the {t:?} probe could not run"));
-                continue;
-            };
-            let verdict = match outcome {
-                Outcome::Connected => Verdict::Allow,
-                Outcome::TimedOut => Verdict::Deny,
-                Outcome::Refused => Verdict::Reject,
-            };
-            let reason = if traced.verdict != verdict {
-                format!(
-                    "traffic: {outcome:?}, but the traces say {} ({})",
-                    traced.verdict, traced.reason
-                )
-            } else {
-                format!("traffic: {outcome:?}")
-            };
-            out[i] = Ok(Decision {
-                verdict,
-                egress: traced.egress.clone(),
-                ingress: traced.ingress.clone(),
-                reason,
-            });
-        }
-        out
+        let measured = wire.iter().zip(measured).map(|(&(i, t, _), o)| (i, t, o));
+        crate::lab::engine::with_traffic(traced, measured)
     }
 }
 

@@ -371,6 +371,50 @@ impl SimEngine {
     }
 }
 
+/// The traced decisions with the real attempts' outcomes in place of their verdicts: probe `i`
+/// connected = allow, timed out = deny, refused = reject; the deciding rules stay the trace's,
+/// and a verdict the trace disagrees with says so in the reason. A probe that could not run is
+/// an error.
+pub(crate) fn with_traffic(
+    mut out: Vec<Result<Decision, String>>,
+    measured: impl IntoIterator<
+        Item = (
+            usize,
+            crate::lab::probe::Transport,
+            Option<crate::lab::probe::Outcome>,
+        ),
+    >,
+) -> Vec<Result<Decision, String>> {
+    use crate::lab::probe::Outcome;
+    for (i, t, outcome) in measured {
+        let Ok(traced) = &out[i] else { continue };
+        let Some(outcome) = outcome else {
+            out[i] = Err(format!("the {t:?} probe could not run in the pod"));
+            continue;
+        };
+        let verdict = match outcome {
+            Outcome::Connected => Verdict::Allow,
+            Outcome::TimedOut => Verdict::Deny,
+            Outcome::Refused => Verdict::Reject,
+        };
+        let reason = if traced.verdict != verdict {
+            format!(
+                "traffic: {outcome:?}, but ofproto/trace says {} ({})",
+                traced.verdict, traced.reason
+            )
+        } else {
+            format!("traffic: {outcome:?}")
+        };
+        out[i] = Ok(Decision {
+            verdict,
+            egress: traced.egress.clone(),
+            ingress: traced.ingress.clone(),
+            reason,
+        });
+    }
+    out
+}
+
 /// The flows a FakeSwitch trace matched, as hits.
 pub(crate) fn hits_of(trace: &openflow::sim::Trace) -> Vec<Hit> {
     trace

@@ -29,7 +29,7 @@ use crate::lab::probe::{Outcome, Transport};
 use crate::lab::sandbox::OvsSandbox;
 use crate::lab::unixctl::Unixctl;
 use crate::policy::resolved::{PodKey, Protocol, ResolvedPolicies};
-use crate::policy::{resolve, Cluster, Decision, PolicySet, Probe, Verdict};
+use crate::policy::{resolve, Cluster, Decision, PolicySet, Probe};
 
 /// How long a real probe waits for an answer before calling it dropped.
 const TRAFFIC_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -447,34 +447,8 @@ impl OvsStep<'_> {
             .buffered(TRAFFIC_PARALLEL)
             .collect(),
         );
-        let mut out = traced;
-        for (&(i, t, _), outcome) in wire.iter().zip(measured) {
-            let Ok(traced) = &out[i] else { continue };
-            let Some(outcome) = outcome else {
-                out[i] = Err(format!("the {t:?} probe could not run in the pod"));
-                continue;
-            };
-            let verdict = match outcome {
-                Outcome::Connected => Verdict::Allow,
-                Outcome::TimedOut => Verdict::Deny,
-                Outcome::Refused => Verdict::Reject,
-            };
-            let reason = if traced.verdict != verdict {
-                format!(
-                    "traffic: {outcome:?}, but ofproto/trace says {} ({})",
-                    traced.verdict, traced.reason
-                )
-            } else {
-                format!("traffic: {outcome:?}")
-            };
-            out[i] = Ok(Decision {
-                verdict,
-                egress: traced.egress.clone(),
-                ingress: traced.ingress.clone(),
-                reason,
-            });
-        }
-        out
+        let measured = wire.iter().zip(measured).map(|(&(i, t, _), o)| (i, t, o));
+        crate::lab::engine::with_traffic(traced, measured)
     }
 
     /// The fallbacks of this step, one line each with its count.
