@@ -16,6 +16,7 @@ pub mod resolve;
 pub mod resolved;
 pub mod sanity;
 pub mod selector;
+pub mod topology;
 pub mod validate;
 pub mod validate_admin;
 pub mod validate_input;

@@ -153,7 +153,9 @@ fn check_except(cidr: &str, except: &[Value], path: &str, out: &mut Vec<Problem>
 }
 
 /// Checks the cluster model: every pod in a declared namespace, unique `namespace/name`, IPs
-/// (IPv4 and IPv6) and MAC, and unique container port names per pod: every problem, in pod order.
+/// (IPv4 and IPv6) and MAC, and unique container port names per pod, in pod order; then the
+/// topology ([`super::topology::problems`]: pods on known nodes, no pod CIDR of two nodes).
+/// Every problem.
 pub fn check_cluster(cluster: &Cluster) -> Vec<Problem> {
     let mut out = Vec::new();
     let namespaces: BTreeSet<&str> = cluster.namespaces.iter().map(|n| n.name.as_str()).collect();
@@ -216,6 +218,7 @@ pub fn check_cluster(cluster: &Cluster) -> Vec<Problem> {
             }
         }
     }
+    out.extend(super::topology::problems(cluster));
     out
 }
 
