@@ -88,7 +88,10 @@ fn a_pod_on_a_node_the_nodes_list_lacks_is_refused_naming_the_pod_field_and_know
     // Without a nodes list, the nodes pods name are the model's.
     let r = validate(&[(
         "cluster.yaml",
-        cluster(&NONE, &[pod("a", "10.0.0.1", "n1"), pod("b", "10.0.0.2", "n9")]),
+        cluster(
+            &NONE,
+            &[pod("a", "10.0.0.1", "n1"), pod("b", "10.0.0.2", "n9")],
+        ),
     )]);
     assert!(r.errors.is_empty(), "{}", r.to_text());
 }
@@ -235,7 +238,11 @@ fn a_scenario_with_a_pod_ip_twice_is_refused_by_the_reader_and_by_every_engine()
         },
     ] {
         match Backend::start(engine, &model) {
-            Err(e) => assert_eq!(e, format!("cluster.pods[1].ip: {DUPLICATE_IP}"), "{engine:?}"),
+            Err(e) => assert_eq!(
+                e,
+                format!("cluster.pods[1].ip: {DUPLICATE_IP}"),
+                "{engine:?}"
+            ),
             Ok(_) => panic!("{engine:?} accepted a pod IP twice"),
         }
     }
@@ -289,8 +296,8 @@ fn accept_files(files: &[(&str, String)], last: &LastGood) -> Outcome {
 /// of the model it accepts or refuses), keeping that document's last good version, instead of
 /// retrying the datapath on "overlapping pod CIDRs".
 #[test]
-fn the_agent_refuses_the_cluster_document_with_a_topology_problem_and_keeps_its_last_good_version(
-) {
+fn the_agent_refuses_the_cluster_document_with_a_topology_problem_and_keeps_its_last_good_version()
+{
     let nodes = |second: &str| cluster(&[node("n1", "10.0.1.0/24"), node("n2", second)], &NONE);
     let pods = |extra: &str| {
         let mut p = vec![pod("a", "10.0.1.5", "n1")];
@@ -300,7 +307,10 @@ fn the_agent_refuses_the_cluster_document_with_a_topology_problem_and_keeps_its_
         cluster(&NONE, &p)
     };
     let first = accept_files(
-        &[("nodes.yaml", nodes("10.0.2.0/24")), ("pods.yaml", pods(""))],
+        &[
+            ("nodes.yaml", nodes("10.0.2.0/24")),
+            ("pods.yaml", pods("")),
+        ],
         &LastGood::default(),
     );
     assert!(first.refused.is_empty(), "{:?}", first.refused);
@@ -331,7 +341,10 @@ fn the_agent_refuses_the_cluster_document_with_a_topology_problem_and_keeps_its_
 
     // A node's pod CIDR over another's: the nodes document is refused, naming both.
     let next = accept_files(
-        &[("nodes.yaml", nodes("10.0.0.0/16")), ("pods.yaml", pods(""))],
+        &[
+            ("nodes.yaml", nodes("10.0.0.0/16")),
+            ("pods.yaml", pods("")),
+        ],
         &first.accepted,
     );
     let refused: Vec<_> = next

@@ -174,7 +174,12 @@ pub fn warnings(cluster: &Cluster) -> Vec<Problem> {
             continue;
         }
         let own = pod.node.as_deref().and_then(|n| index.get(n).copied());
-        let in_own = own.is_some_and(|n| cluster.nodes[n].all_pod_cidrs().iter().any(|c| c.contains(&pod.ip)));
+        let in_own = own.is_some_and(|n| {
+            cluster.nodes[n]
+                .all_pod_cidrs()
+                .iter()
+                .any(|c| c.contains(&pod.ip))
+        });
         if in_own {
             continue;
         }
@@ -194,4 +199,72 @@ pub fn warnings(cluster: &Cluster) -> Vec<Problem> {
         out.push((format!("pods[{i}].ip"), message));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::model::Node;
+    use proptest::prelude::*;
+
+    fn node(name: String, pod_cidrs: Vec<Ipv4Net>) -> Node {
+        Node {
+            name,
+            ip: None,
+            labels: Default::default(),
+            pod_cidr: None,
+            pod_cidrs,
+            gateway_ip: None,
+        }
+    }
+
+    /// Small CIDRs inside 10.0.0.0/20, so that they often nest or repeat.
+    fn cidr() -> impl Strategy<Value = Ipv4Net> {
+        (0u32..4096, 20u8..=28).prop_map(|(host, len)| {
+            Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + host), len)
+                .expect("a valid prefix length")
+                .trunc()
+        })
+    }
+
+    proptest! {
+        /// The sweep names exactly the nodes that comparing every pair of CIDRs of two nodes
+        /// finds overlapping.
+        #[test]
+        fn the_sweep_finds_the_nodes_comparing_every_pair_finds(
+            cidrs in proptest::collection::vec(proptest::collection::vec(cidr(), 0..4), 1..8)
+        ) {
+            let cluster = Cluster {
+                nodes: cidrs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| node(format!("n{i}"), c.clone()))
+                    .collect(),
+                ..Cluster::default()
+            };
+            let mut pairwise = BTreeSet::new();
+            for (i, a) in cidrs.iter().enumerate() {
+                for (j, b) in cidrs.iter().enumerate().skip(i + 1) {
+                    let clash = a.iter().any(|x| {
+                        b.iter().any(|y| x.contains(&y.network()) || y.contains(&x.network()))
+                    });
+                    if clash {
+                        pairwise.insert(format!("\"n{i}\""));
+                        pairwise.insert(format!("\"n{j}\""));
+                    }
+                }
+            }
+            let mut swept = BTreeSet::new();
+            for (_, message) in problems(&cluster) {
+                let names = message
+                    .strip_prefix("nodes ")
+                    .and_then(|m| m.split(" have").next())
+                    .expect("the message names the nodes");
+                for n in names.split(" and ") {
+                    swept.insert(n.to_string());
+                }
+            }
+            prop_assert_eq!(swept, pairwise);
+        }
+    }
 }
