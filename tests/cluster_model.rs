@@ -62,8 +62,20 @@ fn findings(report: &Report, list: &str) -> Vec<(String, String, String, String)
         .collect()
 }
 
-fn finding(file: &str, field: &str, message: &str) -> (String, String, String, String) {
+fn finding(
+    file: &str,
+    field: &str,
+    message: impl Into<String>,
+) -> (String, String, String, String) {
     (file.into(), "Cluster".into(), field.into(), message.into())
+}
+
+/// The error of two nodes' overlapping pod CIDRs.
+fn overlap(first: &str, second: &str, a: &str, b: &str) -> String {
+    format!(
+        "nodes \"{first}\" and \"{second}\" have overlapping pod CIDRs {a} and {b} (a pod CIDR \
+         belongs to one node: the others route its addresses to that node)"
+    )
 }
 
 const DUPLICATE_IP: &str = "pod x/b: IP 10.0.0.1 is already pod x/a's";
@@ -116,14 +128,12 @@ fn overlapping_pod_cidrs_of_two_nodes_are_refused_naming_both_nodes_and_cidrs() 
             finding(
                 "b.yaml",
                 "nodes[1].podCIDRs[1]",
-                "nodes \"n1\" and \"n2\" have overlapping pod CIDRs 10.0.0.0/16 and 10.0.3.0/24 \
-                 (a pod CIDR belongs to one node: the others route its addresses to that node)"
+                &overlap("n1", "n2", "10.0.0.0/16", "10.0.3.0/24")
             ),
             finding(
                 "b.yaml",
                 "nodes[2].podCIDRs[0]",
-                "nodes \"n2\" and \"n3\" have overlapping pod CIDRs 10.1.0.0/24 and 10.1.0.0/24 \
-                 (a pod CIDR belongs to one node: the others route its addresses to that node)"
+                &overlap("n2", "n3", "10.1.0.0/24", "10.1.0.0/24")
             ),
         ]
     );
@@ -150,8 +160,7 @@ fn every_problem_of_a_cluster_document_is_reported_at_once() {
             finding(
                 "cluster.yaml",
                 "nodes[1].podCIDRs[0]",
-                "nodes \"n1\" and \"n2\" have overlapping pod CIDRs 10.0.0.0/24 and 10.0.0.128/25 \
-                 (a pod CIDR belongs to one node: the others route its addresses to that node)"
+                &overlap("n1", "n2", "10.0.0.0/24", "10.0.0.128/25")
             ),
         ]
     );
