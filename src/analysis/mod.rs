@@ -8,6 +8,7 @@
 //! nothing re-implements precedence.
 
 pub mod diff;
+pub mod live;
 pub mod matrix;
 pub mod observed;
 pub mod recommend;

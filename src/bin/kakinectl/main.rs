@@ -5,6 +5,7 @@
 //! demo, shape, probe) drives the test bench.
 
 mod analysis;
+mod args;
 mod explain;
 mod lab;
 mod node;
@@ -98,7 +99,7 @@ async fn main() {
     let args = Args::parse();
     // Where the exit status is the answer (1: denied, changed), an error must not look like one.
     let error_status = match &args.cmd {
-        Cmd::Explain(a) if a.exit_code => 2,
+        Cmd::Explain(a) if a.exit_code || a.live => 2,
         Cmd::Diff(_) => 2,
         _ => 1,
     };
@@ -132,7 +133,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     match args.cmd {
         Cmd::Test(a) => lab::test(a).await,
         Cmd::Validate(a) => offline::validate(a),
-        Cmd::Explain(a) => explain::explain(a),
+        Cmd::Explain(a) => explain::explain(a).await,
         Cmd::Matrix(a) => analysis::matrix_cmd(a),
         Cmd::Diff(a) => analysis::diff_cmd(a),
         Cmd::Graph(a) => observed::graph_cmd(a),

@@ -1,0 +1,489 @@
+//! `kakinectl explain --live`: the connection of a [`Query`] asked of a running node as well —
+//! an `ofproto/trace` of its first packet (a new connection) on the node's bridge, decoded back
+//! to the deciding tier/policy/rule through the cookies of the `conj_id` flows it hit and the
+//! node's `agent.json`, with the audit-log lines of that connection — and set beside the offline
+//! answer ([`walk`](super::walk)); [`disagreements`] names where the two differ.
+//!
+//! The trace starts at the client's port, so the client must be a pod attached to this node.
+//! Both directions are decided here when the server is local too (a standalone node); when the
+//! packet leaves by the Geneve tunnel (a node lab), only the egress is, and the comparison is
+//! of the egress alone. The decoding is the one the `ovs` and `cluster` test engines hold to the
+//! reference evaluator ([`crate::lab::engine`]).
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use crate::agent::annotate::annotate;
+use crate::agent::state::{read_agent_state, AgentState, PodEntry};
+use crate::agent::unixctl;
+use crate::analysis::observed::audit_line;
+use crate::analysis::walk::{resolve_port, rule_json, Case, Endpoint, Query};
+use crate::datapath::compiler::cookie;
+use crate::datapath::network::GATEWAY_MAC;
+use crate::datapath::pipeline;
+use crate::lab::cluster_engine::{hop, l4, Hop};
+use crate::lab::engine::{decision_from_hits_by, trace_actions, trace_line, HitRule};
+use crate::lab::ovs_engine::{dp_ports, outputs_to};
+use crate::policy::resolved::{Direction, PodKey, Protocol, ResolvedPolicies, RuleAction};
+use crate::policy::{Decision, Destination, Probe, Verdict};
+
+/// The audit-log lines of the connection kept in an answer (the newest).
+const AUDIT_LINES: usize = 10;
+
+/// Where a running node keeps what `explain --live` reads.
+#[derive(Debug, Clone)]
+pub struct NodeDirs {
+    /// The OVS run directory (`<bridge>.mgmt`, `ovs-vswitchd.ctl` or `ovs-vswitchd.<pid>.ctl`).
+    pub ovs_rundir: PathBuf,
+    /// The agent's bridge.
+    pub bridge: String,
+    /// The agent's state directory (`agent.json`).
+    pub state_dir: PathBuf,
+    /// The agent's audit log (`--audit-log`); a missing file is noted, not an error.
+    pub audit_log: Option<PathBuf>,
+}
+
+/// One flow of the trace that names a rule: a rule's `conj_id` flow or a K8s isolation drop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracedFlow {
+    /// Its table's name.
+    pub table: String,
+    /// Its cookie.
+    pub cookie: u64,
+    /// What it is for ([`annotate`]: `rule 3: Ingress Allow tier/policy/rule`, ...).
+    pub what: String,
+}
+
+/// The node's answer.
+#[derive(Debug, Clone)]
+pub struct LiveAnswer {
+    /// The `ovs-appctl` command that reproduces the trace.
+    pub command: String,
+    /// The last `Datapath actions:` of the trace.
+    pub actions: String,
+    /// The verdict and deciding rules read from the flows hit (isolation drops as
+    /// `k8s/<k8s-isolation>/default-deny-DIR`, as the evaluator names them).
+    pub decision: Decision,
+    /// Whether the server's ingress is decided on this node (the server is attached here); if
+    /// not, the packet left by the tunnel or the gateway and only the egress was decided here.
+    pub ingress_here: bool,
+    /// Where the packet went: `delivered to ...`, `tunnel to 10.0.0.2`, `to the agent`, `dropped`.
+    pub hop: String,
+    /// The rule flows the packet hit, in order.
+    pub flows: Vec<TracedFlow>,
+    /// The newest audit-log lines of this connection (client, server, protocol, port).
+    pub audit: Vec<String>,
+    /// Why there are no audit lines to show, when that is not "none logged".
+    pub audit_note: Option<String>,
+}
+
+fn rule_of(state: &AgentState, id: u32) -> Option<HitRule> {
+    let r = state.rules.iter().find(|r| r.id == id)?;
+    Some(HitRule {
+        rule: crate::policy::resolved::RuleRef {
+            kind: r.kind.clone(),
+            policy: r.policy.clone(),
+            tier: r.tier.clone(),
+            rule: r.rule.clone(),
+        },
+        direction: match r.direction.as_str() {
+            "Egress" => Direction::Egress,
+            _ => Direction::Ingress,
+        },
+        action: match r.action.as_str() {
+            "Allow" => RuleAction::Allow,
+            "Drop" => RuleAction::Drop,
+            "Reject" => RuleAction::Reject,
+            _ => RuleAction::Pass,
+        },
+        staged: r.staged,
+    })
+}
+
+/// The address of one end of a live query: a pod's IPv4 address, or one address.
+fn address(p: &ResolvedPolicies, e: &Endpoint, which: &str) -> Result<Ipv4Addr, String> {
+    match e {
+        Endpoint::Pod(k) => p
+            .pods
+            .iter()
+            .find(|i| &i.key == k)
+            .map(|i| i.ip)
+            .ok_or_else(|| format!("{which} {k}: no such pod in the cluster model")),
+        Endpoint::Net(n) if n.prefix_len() == 32 => Ok(n.addr()),
+        Endpoint::Net(n) => Err(format!(
+            "{which} {n}: --live traces one connection; give one address, not a block"
+        )),
+    }
+}
+
+/// The MAC address of `pod` from its SpoofGuard flow (`in_port`, `dl_src`, `nw_src`).
+fn mac_of(guard: &[openflow::FlowStats], pod: &PodEntry) -> Option<openflow::flow::MacAddr> {
+    use openflow::flow::MatchField;
+    guard.iter().find_map(|f| {
+        let m = &f.r#match.0;
+        m.contains(&MatchField::InPort(pod.ofport))
+            .then(|| {
+                m.iter().find_map(|x| match x {
+                    MatchField::EthSrc(mac, None) => Some(*mac),
+                    _ => None,
+                })
+            })
+            .flatten()
+    })
+}
+
+/// Asks the node of `node` the connection of `query` (whose pods, addresses and named ports
+/// are read in `policies`, the offline answer's input): see the module docs.
+///
+/// Errors (each naming the file, socket or pod): no `agent.json`; the client is not attached
+/// to this node; the bridge or ovs-vswitchd cannot be reached; the trace has no datapath
+/// actions.
+pub async fn ask(
+    node: &NodeDirs,
+    policies: &ResolvedPolicies,
+    query: &Query,
+) -> Result<LiveAnswer, String> {
+    let state = read_agent_state(&node.state_dir)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "no {} in {}: no kakine-agent has programmed this node (--state-dir or KAKINE_STATE_DIR names the agent's state directory)",
+                crate::agent::state::AGENT_STATE,
+                node.state_dir.display()
+            )
+        })?;
+    let (port, _) = resolve_port(policies, query)?;
+    let src = address(policies, &query.from, "--from")?;
+    let dst = address(policies, &query.to, "--to")?;
+    let local = |ip: Ipv4Addr| state.pods.iter().find(|p| p.ip == ip.to_string());
+    let client = local(src).ok_or_else(|| {
+        format!(
+            "--from {}: not a pod attached to this node ({} lists {}); the trace starts at the client's port, so ask the client's node",
+            query.from,
+            node.state_dir.join(crate::agent::state::AGENT_STATE).display(),
+            if state.pods.is_empty() {
+                "no pods".to_string()
+            } else {
+                state.pods.iter().map(|p| p.pod.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        )
+    })?;
+    let server = local(dst);
+
+    let sock = node.ovs_rundir.join(format!("{}.mgmt", node.bridge));
+    let conn = openflow::Connection::connect_unix(&sock).await.map_err(|e| {
+        format!(
+            "OpenFlow {}: {e} (is ovs-vswitchd running with bridge {}? --ovs-rundir or OVS_RUNDIR names its run directory, --bridge the bridge)",
+            sock.display(),
+            node.bridge
+        )
+    })?;
+    let guard_table = pipeline::table("SpoofGuard").map_err(|e| e.to_string())?.id;
+    let guard = conn
+        .dump_flows(Some(guard_table))
+        .await
+        .map_err(|e| format!("OpenFlow {}: {e}", sock.display()))?;
+    let src_mac = mac_of(&guard, client).ok_or_else(|| {
+        format!(
+            "{}: no SpoofGuard flow for port {} on {}: the agent has not attached it yet",
+            client.pod, client.ofport, node.bridge
+        )
+    })?;
+    let dst_mac = server.and_then(|s| mac_of(&guard, s)).unwrap_or(GATEWAY_MAC);
+    // `l4` reads the protocol and ports of the probe, not its client.
+    let (namespace, name) = client.pod.split_once('/').unwrap_or(("", &client.pod));
+    let probe = Probe {
+        from: PodKey {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        },
+        to: Destination::Ip(dst.into()),
+        protocol: query.protocol,
+        port,
+        source_port: query.source_port,
+    };
+    let mac = |m: openflow::flow::MacAddr| crate::policy::mac::mac_string(m.0);
+    let flow = format!(
+        "in_port={},{},dl_src={},dl_dst={},nw_src={src},nw_dst={dst}",
+        client.ofport,
+        l4(&probe),
+        mac(src_mac),
+        mac(dst_mac),
+    );
+    let ctl = unixctl::vswitchd_socket(&node.ovs_rundir).map_err(|e| e.to_string())?;
+    let out = unixctl::call(
+        &ctl,
+        "ofproto/trace",
+        &[node.bridge.as_str(), flow.as_str(), "--ct-next", "trk,new"],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let actions = trace_actions(&out);
+    if actions.is_empty() {
+        return Err(format!(
+            "no datapath actions in the trace of {flow}:\n{out}"
+        ));
+    }
+    let dpif = unixctl::call(&ctl, "dpif/show", &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    let dp = dp_ports(&dpif, &node.bridge);
+    let hop = hop(&actions)?;
+    let (output, where_to) = match (server, hop) {
+        (Some(s), _) => {
+            let to_server = dp
+                .get(&s.ofport)
+                .is_some_and(|p| outputs_to(&actions, *p));
+            (to_server, format!("delivered to {} (port {})", s.pod, s.ofport))
+        }
+        (None, Hop::Tunnel(ip)) => (true, format!("tunnel to node {ip}")),
+        (None, Hop::Port(p)) => (true, format!("out of datapath port {p}")),
+        (None, _) => (false, String::new()),
+    };
+    let to_agent = actions.contains("controller(");
+    let steps: Vec<(Option<u8>, crate::lab::engine::Hit)> =
+        out.lines().filter_map(trace_line).collect();
+    let hits: Vec<_> = steps.iter().map(|(_, h)| *h).collect();
+    let decision = decision_from_hits_by(
+        &hits,
+        |id| rule_of(&state, id),
+        output,
+        to_agent,
+        format!("ofproto/trace: datapath actions {actions}"),
+    );
+    let hop = if output {
+        where_to
+    } else if to_agent {
+        "to the agent (it answers a Reject)".to_string()
+    } else {
+        "dropped".to_string()
+    };
+    let flows = steps
+        .iter()
+        .filter(|(_, h)| {
+            let (_, category, _) = cookie::split(h.cookie);
+            (h.conj && category == cookie::POLICY) || category == cookie::ISOLATION
+        })
+        .map(|(t, h)| TracedFlow {
+            table: t
+                .and_then(pipeline::table_name)
+                .map_or_else(|| "?".to_string(), str::to_string),
+            cookie: h.cookie,
+            what: annotate(h.cookie, Some(&state)),
+        })
+        .collect();
+    let (audit, audit_note) = audit_of(node, src, dst, query.protocol, port);
+    Ok(LiveAnswer {
+        command: format!(
+            "ovs-appctl -t {} ofproto/trace {} '{flow}' --ct-next trk,new",
+            ctl.display(),
+            node.bridge
+        ),
+        actions,
+        decision,
+        ingress_here: server.is_some(),
+        hop,
+        flows,
+        audit,
+        audit_note,
+    })
+}
+
+/// The newest audit-log lines of `src -> dst` on `protocol`/`port` (for ICMP any).
+fn audit_of(
+    node: &NodeDirs,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: Protocol,
+    port: u16,
+) -> (Vec<String>, Option<String>) {
+    let Some(path) = &node.audit_log else {
+        return (Vec::new(), Some("no audit log given".into()));
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return (Vec::new(), Some(format!("{}: {e}", path.display()))),
+    };
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| {
+            audit_line(l).is_some_and(|(c, _)| {
+                c.src == src
+                    && c.dst == dst
+                    && c.protocol == protocol
+                    && (protocol == Protocol::Icmp || c.port == port)
+            })
+        })
+        .map(str::to_string)
+        .collect();
+    let skip = lines.len().saturating_sub(AUDIT_LINES);
+    lines.drain(..skip);
+    (lines, None)
+}
+
+/// Where the node's answer differs from the offline `case`, one line each (empty: they agree).
+/// With the ingress decided elsewhere, only the egress is compared: its verdict (the packet
+/// left this node or not) and its deciding rule.
+pub fn disagreements(case: &Case, live: &LiveAnswer) -> Vec<String> {
+    let mut out = Vec::new();
+    let show = |r: &Option<crate::policy::resolved::RuleRef>| {
+        r.as_ref()
+            .map_or_else(|| "none (default allow)".to_string(), |r| r.to_string())
+    };
+    let (offline, node) = if live.ingress_here {
+        (case.decision.verdict, live.decision.verdict)
+    } else {
+        (
+            case.egress.verdict.unwrap_or(Verdict::Allow),
+            live.decision.verdict,
+        )
+    };
+    if offline != node {
+        out.push(format!(
+            "verdict{}: offline {offline}, node {node}",
+            if live.ingress_here { "" } else { " of the egress" }
+        ));
+    }
+    if case.decision.egress != live.decision.egress {
+        out.push(format!(
+            "egress rule: offline {}, node {}",
+            show(&case.decision.egress),
+            show(&live.decision.egress)
+        ));
+    }
+    if live.ingress_here && case.decision.ingress != live.decision.ingress {
+        out.push(format!(
+            "ingress rule: offline {}, node {}",
+            show(&case.decision.ingress),
+            show(&live.decision.ingress)
+        ));
+    }
+    out
+}
+
+impl LiveAnswer {
+    /// `{verdict, egress_rule, ingress_rule, ingress_here, hop, actions, command, flows:
+    /// [{table, cookie, what}], audit: [line], audit_note}` (rules as in the offline JSON).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "verdict": self.decision.verdict.to_string(),
+            "egress_rule": rule_json(&self.decision.egress),
+            "ingress_rule": rule_json(&self.decision.ingress),
+            "ingress_here": self.ingress_here,
+            "hop": self.hop,
+            "actions": self.actions,
+            "command": self.command,
+            "flows": self.flows.iter().map(|f| json!({
+                "table": f.table,
+                "cookie": format!("{:#x}", f.cookie),
+                "what": f.what,
+            })).collect::<Vec<_>>(),
+            "audit": self.audit,
+            "audit_note": self.audit_note,
+        })
+    }
+}
+
+/// The text of `explain --live`: the offline walkthrough, the node's trace (command, datapath
+/// actions, the rule flows hit, audit lines), then both answers side by side and the verdict
+/// of the comparison (`AGREE`, or `DISAGREE` with each difference).
+pub fn side_by_side(
+    offline: &crate::analysis::Walkthrough,
+    case: &Case,
+    live: &LiveAnswer,
+    differ: &[String],
+    offline_source: &str,
+    node: &str,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = offline.to_string();
+    let _ = writeln!(
+        out,
+        "\non the node ({node}): ofproto/trace of the first packet of a new connection"
+    );
+    let _ = writeln!(out, "  $ {}", live.command);
+    let _ = writeln!(out, "  datapath actions: {}", live.actions);
+    if live.flows.is_empty() {
+        let _ = writeln!(out, "  no rule flow hit");
+    }
+    for f in &live.flows {
+        let _ = writeln!(
+            out,
+            "  {:<16} cookie {:#x}  {}",
+            f.table, f.cookie, f.what
+        );
+    }
+    let _ = writeln!(out, "  => {}", live.hop);
+    if !live.ingress_here {
+        let _ = writeln!(
+            out,
+            "  (the server is not on this node: its ingress is decided on its own node)"
+        );
+    }
+    match (&live.audit_note, live.audit.is_empty()) {
+        (Some(note), _) => {
+            let _ = writeln!(out, "  audit log: {note}");
+        }
+        (None, true) => {
+            let _ = writeln!(out, "  audit log: no line of this connection");
+        }
+        (None, false) => {
+            let _ = writeln!(out, "  audit log ({} newest lines of this connection):", live.audit.len());
+            for l in &live.audit {
+                let _ = writeln!(out, "    {l}");
+            }
+        }
+    }
+    let rule = |r: &Option<crate::policy::resolved::RuleRef>| {
+        r.as_ref()
+            .map_or_else(|| "none (default allow)".to_string(), |r| r.to_string())
+    };
+    let width = [
+        offline_source.len() + 10,
+        rule(&case.decision.egress).len(),
+        rule(&case.decision.ingress).len(),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0)
+        + 2;
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{:<14}{:<width$}node", "", format!("offline ({offline_source})"));
+    let _ = writeln!(
+        out,
+        "{:<14}{:<width$}{}",
+        "verdict", case.decision.verdict.to_string(), live.decision.verdict
+    );
+    let _ = writeln!(
+        out,
+        "{:<14}{:<width$}{}",
+        "egress rule",
+        rule(&case.decision.egress),
+        rule(&live.decision.egress)
+    );
+    let _ = writeln!(
+        out,
+        "{:<14}{:<width$}{}",
+        "ingress rule",
+        rule(&case.decision.ingress),
+        if live.ingress_here {
+            rule(&live.decision.ingress)
+        } else {
+            "(decided on the server's node)".to_string()
+        }
+    );
+    if differ.is_empty() {
+        let _ = writeln!(out, "AGREE: the node decides as the offline answer says");
+    } else {
+        let _ = writeln!(
+            out,
+            "DISAGREE: the node does not do what the offline answer says (the flows above are what it does):"
+        );
+        for d in differ {
+            let _ = writeln!(out, "  {d}");
+        }
+    }
+    out
+}
