@@ -94,11 +94,7 @@ async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() 
     );
     assert!(cluster.contains("enable-np-logging"), "examples changed");
     std::fs::write(input.join("cluster.yaml"), cluster).unwrap();
-    std::fs::copy(
-        examples.join("policies.yaml"),
-        input.join("policies.yaml"),
-    )
-    .unwrap();
+    std::fs::copy(examples.join("policies.yaml"), input.join("policies.yaml")).unwrap();
     let policies = kakine::agent::load_input(&input).unwrap();
     let servers = Servers {
         kakinectl: Path::new(env!("CARGO_BIN_EXE_kakinectl")),
@@ -131,7 +127,11 @@ async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() 
     let agent = Agent(child, log);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !agent.log().contains("restart committed") {
-        assert!(Instant::now() < deadline, "agent not ready:\n{}", agent.log());
+        assert!(
+            Instant::now() < deadline,
+            "agent not ready:\n{}",
+            agent.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 

@@ -191,7 +191,9 @@ pub async fn ask(
             client.pod, client.ofport, node.bridge
         )
     })?;
-    let dst_mac = server.and_then(|s| mac_of(&guard, s)).unwrap_or(GATEWAY_MAC);
+    let dst_mac = server
+        .and_then(|s| mac_of(&guard, s))
+        .unwrap_or(GATEWAY_MAC);
     // `l4` reads the protocol and ports of the probe, not its client.
     let (namespace, name) = client.pod.split_once('/').unwrap_or(("", &client.pod));
     let probe = Probe {
@@ -233,10 +235,11 @@ pub async fn ask(
     let hop = hop(&actions)?;
     let (output, where_to) = match (server, hop) {
         (Some(s), _) => {
-            let to_server = dp
-                .get(&s.ofport)
-                .is_some_and(|p| outputs_to(&actions, *p));
-            (to_server, format!("delivered to {} (port {})", s.pod, s.ofport))
+            let to_server = dp.get(&s.ofport).is_some_and(|p| outputs_to(&actions, *p));
+            (
+                to_server,
+                format!("delivered to {} (port {})", s.pod, s.ofport),
+            )
         }
         (None, Hop::Tunnel(ip)) => (true, format!("tunnel to node {ip}")),
         (None, Hop::Port(p)) => (true, format!("out of datapath port {p}")),
@@ -304,7 +307,15 @@ fn audit_of(
     };
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) => return (Vec::new(), Some(format!("{}: {e}", path.display()))),
+        Err(e) => {
+            return (
+                Vec::new(),
+                Some(format!(
+                    "{}: {e} (--audit-log names the agent's audit log)",
+                    path.display()
+                )),
+            )
+        }
     };
     let mut lines: Vec<String> = text
         .lines()
@@ -343,7 +354,11 @@ pub fn disagreements(case: &Case, live: &LiveAnswer) -> Vec<String> {
     if offline != node {
         out.push(format!(
             "verdict{}: offline {offline}, node {node}",
-            if live.ingress_here { "" } else { " of the egress" }
+            if live.ingress_here {
+                ""
+            } else {
+                " of the egress"
+            }
         ));
     }
     if case.decision.egress != live.decision.egress {
@@ -409,11 +424,7 @@ pub fn side_by_side(
         let _ = writeln!(out, "  no rule flow hit");
     }
     for f in &live.flows {
-        let _ = writeln!(
-            out,
-            "  {:<16} cookie {:#x}  {}",
-            f.table, f.cookie, f.what
-        );
+        let _ = writeln!(out, "  {:<16} cookie {:#x}  {}", f.table, f.cookie, f.what);
     }
     let _ = writeln!(out, "  => {}", live.hop);
     if !live.ingress_here {
@@ -430,7 +441,11 @@ pub fn side_by_side(
             let _ = writeln!(out, "  audit log: no line of this connection");
         }
         (None, false) => {
-            let _ = writeln!(out, "  audit log ({} newest lines of this connection):", live.audit.len());
+            let _ = writeln!(
+                out,
+                "  audit log ({} newest lines of this connection):",
+                live.audit.len()
+            );
             for l in &live.audit {
                 let _ = writeln!(out, "    {l}");
             }
@@ -450,11 +465,18 @@ pub fn side_by_side(
     .unwrap_or(0)
         + 2;
     let _ = writeln!(out);
-    let _ = writeln!(out, "{:<14}{:<width$}node", "", format!("offline ({offline_source})"));
+    let _ = writeln!(
+        out,
+        "{:<14}{:<width$}node",
+        "",
+        format!("offline ({offline_source})")
+    );
     let _ = writeln!(
         out,
         "{:<14}{:<width$}{}",
-        "verdict", case.decision.verdict.to_string(), live.decision.verdict
+        "verdict",
+        case.decision.verdict.to_string(),
+        live.decision.verdict
     );
     let _ = writeln!(
         out,
@@ -486,4 +508,93 @@ pub fn side_by_side(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::walk::{walk, PortSpec};
+    use openflow::flow::{MacAddr, Match, MatchField};
+
+    fn case(from: &str, to: &str, port: u16) -> Case {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let p = crate::agent::load_input(&dir).unwrap();
+        let q = Query {
+            from: Endpoint::parse(from).unwrap(),
+            to: Endpoint::parse(to).unwrap(),
+            protocol: Protocol::Tcp,
+            port: PortSpec::Number(port),
+            source_port: None,
+        };
+        walk(&p, &q).unwrap().cases.remove(0)
+    }
+
+    fn answer(verdict: Verdict, ingress_here: bool) -> LiveAnswer {
+        LiveAnswer {
+            command: String::new(),
+            actions: String::new(),
+            decision: Decision {
+                verdict,
+                egress: None,
+                ingress: None,
+                reason: String::new(),
+            },
+            ingress_here,
+            hop: String::new(),
+            flows: Vec::new(),
+            audit: Vec::new(),
+            audit_note: None,
+        }
+    }
+
+    #[test]
+    fn with_the_ingress_on_another_node_only_the_egress_is_compared() {
+        // Offline: the egress allows, the server's ingress drops (securityops).
+        let c = case("web/frontend", "db/postgres", 5432);
+        assert_eq!(c.decision.verdict, Verdict::Deny);
+        // The packet left by the tunnel: the egress agrees.
+        assert!(disagreements(&c, &answer(Verdict::Allow, false)).is_empty());
+        // Dropped on the client's node: the egress does not.
+        assert_eq!(
+            disagreements(&c, &answer(Verdict::Deny, false)),
+            ["verdict of the egress: offline allow, node deny"]
+        );
+        // Delivered on a node holding both: verdict and ingress rule differ.
+        assert_eq!(
+            disagreements(&c, &answer(Verdict::Allow, true)),
+            [
+                "verdict: offline deny, node allow",
+                "ingress rule: offline securityops/web-never-reaches-db/drop-web, node none (default allow)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pods_mac_is_read_from_its_spoofguard_flow() {
+        let mac = MacAddr([0x0a, 0x58, 10, 10, 1, 10]);
+        let flow = |port: u32| openflow::FlowStats {
+            table_id: 0,
+            duration_sec: 0,
+            duration_nsec: 0,
+            priority: 200,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            flags: 0,
+            cookie: 0,
+            packet_count: 0,
+            byte_count: 0,
+            r#match: Match(vec![
+                MatchField::InPort(port),
+                MatchField::EthSrc(mac, None),
+            ]),
+            instructions: vec![],
+        };
+        let pod = |ofport| PodEntry {
+            ofport,
+            pod: "web/frontend".into(),
+            ip: "10.10.1.10".into(),
+        };
+        assert_eq!(mac_of(&[flow(3), flow(4)], &pod(4)), Some(mac));
+        assert_eq!(mac_of(&[flow(3)], &pod(4)), None);
+    }
 }

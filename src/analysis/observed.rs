@@ -199,3 +199,24 @@ pub fn graph(
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_audit_line_gives_its_connection_and_action_in_text_and_json() {
+        let c = Connection {
+            src: Ipv4Addr::new(10, 10, 2, 11),
+            dst: Ipv4Addr::new(10, 10, 3, 10),
+            protocol: Protocol::Tcp,
+            port: 5432,
+        };
+        let text = "2026-11-29T18:40:02.413094Z IngressDefault k8s NetworkPolicy:db/postgres-clients default-deny-ingress Ingress Drop db/postgres 10.10.2.11 40000 10.10.3.10 5432 TCP 60 <nil> [1 packets]";
+        assert_eq!(audit_line(text), Some((c, "Drop".to_string())));
+        let json = r#"{"action":"WouldDrop","srcIP":"10.10.2.11","dstIP":"10.10.3.10","dstPort":5432,"protocol":"TCP"}"#;
+        assert_eq!(audit_line(json), Some((c, "WouldDrop".to_string())));
+        assert_eq!(audit_line("kakine-agent started"), None);
+        assert!(parse_audit(text).is_empty(), "a Drop is no connection");
+    }
+}

@@ -23,9 +23,9 @@ use futures::StreamExt;
 use crate::agent::observe::{self, RuleIndex};
 use crate::agent::{self, AgentConfig};
 use crate::datapath::compiler::{CompiledRule, LocalPod};
-use crate::lab::engine::{decision_from_hits, parse_trace, OvsMode};
 #[cfg(test)]
 use crate::lab::engine::Hit;
+use crate::lab::engine::{decision_from_hits, parse_trace, OvsMode};
 use crate::lab::pods::{Lab, Servers};
 use crate::lab::probe::{Outcome, Transport};
 use crate::lab::sandbox::OvsSandbox;

@@ -65,7 +65,9 @@ pub async fn dump_flows(a: DumpFlowsArgs) -> anyhow::Result<()> {
 pub fn refused(a: RefusedArgs) -> anyhow::Result<()> {
     print!(
         "{}",
-        kakine::agent::inspect::render_refused(&kakine::agent::inspect::refused(&a.state.state_dir)?)
+        kakine::agent::inspect::render_refused(&kakine::agent::inspect::refused(
+            &a.state.state_dir
+        )?)
     );
     Ok(())
 }
