@@ -778,7 +778,7 @@ pub(crate) fn hop(actions: &str) -> Result<Hop, String> {
         Hop::Tunnel(dst)
     } else if actions.contains("controller(") {
         Hop::Controller
-    } else if let Some(p) = last_port(&actions) {
+    } else if let Some(p) = last_port(actions) {
         Hop::Port(p)
     } else {
         Hop::Drop
