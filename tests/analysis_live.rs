@@ -193,7 +193,7 @@ async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() 
             && line.contains(" 10.10.3.10 5432 TCP "),
         "{line}"
     );
-    let flows = v["node"]["flows"].as_array().unwrap();
+    let flows = v["node"]["traces"][0]["flows"].as_array().unwrap();
     assert!(
         flows
             .iter()

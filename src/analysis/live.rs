@@ -21,11 +21,13 @@ use crate::agent::unixctl;
 use crate::analysis::observed::audit_line;
 use crate::analysis::walk::{resolve_port, rule_json, Case, Endpoint, Query};
 use crate::datapath::compiler::cookie;
-use crate::datapath::network::GATEWAY_MAC;
+use crate::datapath::network::{GATEWAY_MAC, TUNNEL_PORT};
 use crate::datapath::pipeline;
 use crate::lab::cluster_engine::{hop, l4, Hop};
-use crate::lab::engine::{decision_from_hits_by, trace_actions, trace_line, HitRule};
-use crate::lab::ovs_engine::{dp_ports, outputs_to};
+use crate::lab::engine::{
+    decision_from_hits_by, trace_actions, trace_line, Hit, HitRule, DESTINATION_IDS,
+};
+use crate::lab::ovs_engine::{dp_ports, dpif_ports, outputs_to};
 use crate::policy::resolved::{Direction, PodKey, Protocol, ResolvedPolicies, RuleAction};
 use crate::policy::{Decision, Destination, Probe, Verdict};
 
@@ -56,23 +58,34 @@ pub struct TracedFlow {
     pub what: String,
 }
 
-/// The node's answer.
+/// The trace on one node.
 #[derive(Debug, Clone)]
-pub struct LiveAnswer {
+pub struct NodeTrace {
+    /// The node's OVS run directory.
+    pub node: String,
     /// The `ovs-appctl` command that reproduces the trace.
     pub command: String,
     /// The last `Datapath actions:` of the trace.
     pub actions: String,
+    /// The rule flows the packet hit there, in order.
+    pub flows: Vec<TracedFlow>,
+}
+
+/// The node's answer.
+#[derive(Debug, Clone)]
+pub struct LiveAnswer {
+    /// The traces: the client's node, then (across the tunnel) the server's node when given.
+    pub traces: Vec<NodeTrace>,
     /// The verdict and deciding rules read from the flows hit (isolation drops as
     /// `k8s/<k8s-isolation>/default-deny-DIR`, as the evaluator names them).
     pub decision: Decision,
-    /// Whether the server's ingress is decided on this node (the server is attached here); if
-    /// not, the packet left by the tunnel or the gateway and only the egress was decided here.
+    /// Whether the server's ingress was traced (the server is attached to the client's node,
+    /// or the server's node was given); if not, the packet left by the tunnel or the gateway
+    /// and only the egress was decided.
     pub ingress_here: bool,
-    /// Where the packet went: `delivered to ...`, `tunnel to 10.0.0.2`, `to the agent`, `dropped`.
+    /// Where the packet went: `delivered to ...`, `tunnel to node 10.0.0.2`, `to the agent`,
+    /// `dropped`.
     pub hop: String,
-    /// The rule flows the packet hit, in order.
-    pub flows: Vec<TracedFlow>,
     /// The newest audit-log lines of this connection (client, server, protocol, port).
     pub audit: Vec<String>,
     /// Why there are no audit lines to show, when that is not "none logged".
@@ -134,18 +147,9 @@ fn mac_of(guard: &[openflow::FlowStats], pod: &PodEntry) -> Option<openflow::flo
     })
 }
 
-/// Asks the node of `node` the connection of `query` (whose pods, addresses and named ports
-/// are read in `policies`, the offline answer's input): see the module docs.
-///
-/// Errors (each naming the file, socket or pod): no `agent.json`; the client is not attached
-/// to this node; the bridge or ovs-vswitchd cannot be reached; the trace has no datapath
-/// actions.
-pub async fn ask(
-    node: &NodeDirs,
-    policies: &ResolvedPolicies,
-    query: &Query,
-) -> Result<LiveAnswer, String> {
-    let state = read_agent_state(&node.state_dir)
+/// The `agent.json` of `node`.
+fn agent_state(node: &NodeDirs) -> Result<AgentState, String> {
+    read_agent_state(&node.state_dir)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| {
             format!(
@@ -153,24 +157,105 @@ pub async fn ask(
                 crate::agent::state::AGENT_STATE,
                 node.state_dir.display()
             )
-        })?;
+        })
+}
+
+/// `ofproto/trace` of `flow` on `node` as a new connection: the trace, the node's `dpif/show`
+/// and the command that reproduces the trace.
+///
+/// Errors: ovs-vswitchd unreachable, or a trace without datapath actions.
+async fn trace_on(node: &NodeDirs, flow: &str) -> Result<(String, String, String), String> {
+    let ctl = unixctl::vswitchd_socket(&node.ovs_rundir).map_err(|e| e.to_string())?;
+    let out = unixctl::call(
+        &ctl,
+        "ofproto/trace",
+        &[node.bridge.as_str(), flow, "--ct-next", "trk,new"],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if trace_actions(&out).is_empty() {
+        return Err(format!(
+            "no datapath actions in the trace of {flow}:\n{out}"
+        ));
+    }
+    let dpif = unixctl::call(&ctl, "dpif/show", &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    let command = format!(
+        "ovs-appctl -t {} ofproto/trace {} '{flow}' --ct-next trk,new",
+        ctl.display(),
+        node.bridge
+    );
+    Ok((out, dpif, command))
+}
+
+/// The rule flows of a trace (a rule's `conj_id` flow, an isolation drop), named through
+/// `state`.
+fn rule_flows(steps: &[(Option<u8>, Hit)], state: &AgentState) -> Vec<TracedFlow> {
+    steps
+        .iter()
+        .filter(|(_, h)| {
+            let (_, category, _) = cookie::split(h.cookie);
+            (h.conj && category == cookie::POLICY) || category == cookie::ISOLATION
+        })
+        .map(|(t, h)| TracedFlow {
+            table: t
+                .and_then(pipeline::table_name)
+                .map_or_else(|| "?".to_string(), str::to_string),
+            cookie: h.cookie,
+            what: annotate(h.cookie, Some(state)),
+        })
+        .collect()
+}
+
+/// The outer IPv4 source of a `tnl_push` (the client's node).
+fn tunnel_source(actions: &str) -> Option<Ipv4Addr> {
+    let rest = &actions[actions.find("tnl_push(")?..];
+    let rest = &rest[rest.find("ipv4(src=")? + "ipv4(src=".len()..];
+    rest.split(',').next()?.parse().ok()
+}
+
+/// The attached pod of `state` with address `ip`.
+fn attached(state: &AgentState, ip: Ipv4Addr) -> Option<PodEntry> {
+    state.pods.iter().find(|p| p.ip == ip.to_string()).cloned()
+}
+
+/// The attached pods of `state`, for an error.
+fn pods_of(state: &AgentState) -> String {
+    if state.pods.is_empty() {
+        return "no pods".to_string();
+    }
+    let names: Vec<&str> = state.pods.iter().map(|p| p.pod.as_str()).collect();
+    names.join(", ")
+}
+
+/// Asks the node of `node` the connection of `query` (whose pods, addresses and named ports
+/// are read in `policies`, the offline answer's input): see the module docs. When the packet
+/// leaves by the tunnel and `server_node` is given, it is traced on that node too, arriving
+/// from the tunnel, and the ingress is decided there.
+///
+/// Errors (each naming the file, socket or pod): no `agent.json`; the client is not attached
+/// to this node (or the server to `server_node`); the bridge or ovs-vswitchd cannot be
+/// reached; a trace has no datapath actions.
+pub async fn ask(
+    node: &NodeDirs,
+    server_node: Option<&NodeDirs>,
+    policies: &ResolvedPolicies,
+    query: &Query,
+) -> Result<LiveAnswer, String> {
+    let state = agent_state(node)?;
     let (port, _) = resolve_port(policies, query)?;
     let src = address(policies, &query.from, "--from")?;
     let dst = address(policies, &query.to, "--to")?;
-    let local = |ip: Ipv4Addr| state.pods.iter().find(|p| p.ip == ip.to_string());
-    let client = local(src).ok_or_else(|| {
+    let client = attached(&state, src).ok_or_else(|| {
         format!(
             "--from {}: not a pod attached to this node ({} lists {}); the trace starts at the client's port, so ask the client's node",
             query.from,
             node.state_dir.join(crate::agent::state::AGENT_STATE).display(),
-            if state.pods.is_empty() {
-                "no pods".to_string()
-            } else {
-                state.pods.iter().map(|p| p.pod.as_str()).collect::<Vec<_>>().join(", ")
-            }
+            pods_of(&state)
         )
     })?;
-    let server = local(dst);
+    let mut server = attached(&state, dst);
 
     let sock = node.ovs_rundir.join(format!("{}.mgmt", node.bridge));
     let conn = openflow::Connection::connect_unix(&sock).await.map_err(|e| {
@@ -185,13 +270,14 @@ pub async fn ask(
         .dump_flows(Some(guard_table))
         .await
         .map_err(|e| format!("OpenFlow {}: {e}", sock.display()))?;
-    let src_mac = mac_of(&guard, client).ok_or_else(|| {
+    let src_mac = mac_of(&guard, &client).ok_or_else(|| {
         format!(
             "{}: no SpoofGuard flow for port {} on {}: the agent has not attached it yet",
             client.pod, client.ofport, node.bridge
         )
     })?;
     let dst_mac = server
+        .as_ref()
         .and_then(|s| mac_of(&guard, s))
         .unwrap_or(GATEWAY_MAC);
     // `l4` reads the protocol and ports of the probe, not its client.
@@ -207,51 +293,83 @@ pub async fn ask(
         source_port: query.source_port,
     };
     let mac = |m: openflow::flow::MacAddr| crate::policy::mac::mac_string(m.0);
+    let l4 = l4(&probe);
     let flow = format!(
-        "in_port={},{},dl_src={},dl_dst={},nw_src={src},nw_dst={dst}",
+        "in_port={},{l4},dl_src={},dl_dst={},nw_src={src},nw_dst={dst}",
         client.ofport,
-        l4(&probe),
         mac(src_mac),
         mac(dst_mac),
     );
-    let ctl = unixctl::vswitchd_socket(&node.ovs_rundir).map_err(|e| e.to_string())?;
-    let out = unixctl::call(
-        &ctl,
-        "ofproto/trace",
-        &[node.bridge.as_str(), flow.as_str(), "--ct-next", "trk,new"],
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let actions = trace_actions(&out);
-    if actions.is_empty() {
-        return Err(format!(
-            "no datapath actions in the trace of {flow}:\n{out}"
-        ));
-    }
-    let dpif = unixctl::call(&ctl, "dpif/show", &[])
-        .await
-        .map_err(|e| e.to_string())?;
-    let dp = dp_ports(&dpif, &node.bridge);
-    let hop = hop(&actions)?;
-    let (output, where_to) = match (server, hop) {
-        (Some(s), _) => {
-            let to_server = dp.get(&s.ofport).is_some_and(|p| outputs_to(&actions, *p));
-            (
-                to_server,
-                format!("delivered to {} (port {})", s.pod, s.ofport),
+    let (out, dpif, command) = trace_on(node, &flow).await?;
+    let mut actions = trace_actions(&out);
+    let mut steps: Vec<(Option<u8>, Hit)> = out.lines().filter_map(trace_line).collect();
+    let mut traces = vec![NodeTrace {
+        node: node.ovs_rundir.display().to_string(),
+        command,
+        actions: actions.clone(),
+        flows: rule_flows(&steps, &state),
+    }];
+    let mut dp = dp_ports(&dpif, &node.bridge);
+    let mut on_server_node = String::new();
+    let mut peer_state = None;
+    if let (Hop::Tunnel(node_ip), None, Some(peer)) = (hop(&actions)?, &server, server_node) {
+        // Across the tunnel: the packet as the server's node receives it.
+        let pstate = agent_state(peer)?;
+        let s = attached(&pstate, dst).ok_or_else(|| {
+            format!(
+                "--to {}: not a pod attached to the server's node {} (it lists {})",
+                query.to,
+                peer.ovs_rundir.display(),
+                pods_of(&pstate)
             )
-        }
+        })?;
+        let ctl = unixctl::vswitchd_socket(&peer.ovs_rundir).map_err(|e| e.to_string())?;
+        let pdpif = unixctl::call(&ctl, "dpif/show", &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        let tun = dpif_ports(&pdpif, &peer.bridge)
+            .into_iter()
+            .find(|(n, _, _)| n == TUNNEL_PORT)
+            .map(|(_, of, _)| of)
+            .ok_or_else(|| format!("no {TUNNEL_PORT} on {}", peer.ovs_rundir.display()))?;
+        let tun_src =
+            tunnel_source(&actions).ok_or_else(|| format!("no tunnel source in {actions}"))?;
+        let gw = mac(GATEWAY_MAC);
+        let flow = format!(
+            "in_port={tun},tun_src={tun_src},tun_dst={node_ip},{l4},dl_src={gw},dl_dst={gw},nw_src={src},nw_dst={dst}"
+        );
+        let (out, pdpif, command) = trace_on(peer, &flow).await?;
+        let psteps: Vec<(Option<u8>, Hit)> = out.lines().filter_map(trace_line).collect();
+        actions = trace_actions(&out);
+        traces.push(NodeTrace {
+            node: peer.ovs_rundir.display().to_string(),
+            command,
+            actions: actions.clone(),
+            flows: rule_flows(&psteps, &pstate),
+        });
+        steps.extend(psteps.into_iter().map(|(t, h)| (t, h.on_destination())));
+        dp = dp_ports(&pdpif, &peer.bridge);
+        on_server_node = format!(" on {}", peer.ovs_rundir.display());
+        server = Some(s);
+        peer_state = Some(pstate);
+    }
+    let (output, where_to) = match (&server, hop(&actions)?) {
+        (Some(s), _) => (
+            dp.get(&s.ofport).is_some_and(|p| outputs_to(&actions, *p)),
+            format!("delivered to {} (port {}){on_server_node}", s.pod, s.ofport),
+        ),
         (None, Hop::Tunnel(ip)) => (true, format!("tunnel to node {ip}")),
         (None, Hop::Port(p)) => (true, format!("out of datapath port {p}")),
         (None, _) => (false, String::new()),
     };
     let to_agent = actions.contains("controller(");
-    let steps: Vec<(Option<u8>, crate::lab::engine::Hit)> =
-        out.lines().filter_map(trace_line).collect();
-    let hits: Vec<_> = steps.iter().map(|(_, h)| *h).collect();
+    let hits: Vec<Hit> = steps.iter().map(|(_, h)| *h).collect();
     let decision = decision_from_hits_by(
         &hits,
-        |id| rule_of(&state, id),
+        |id| match &peer_state {
+            Some(p) if id & DESTINATION_IDS != 0 => rule_of(p, id & !DESTINATION_IDS),
+            _ => rule_of(&state, id),
+        },
         output,
         to_agent,
         format!("ofproto/trace: datapath actions {actions}"),
@@ -263,32 +381,20 @@ pub async fn ask(
     } else {
         "dropped".to_string()
     };
-    let flows = steps
-        .iter()
-        .filter(|(_, h)| {
-            let (_, category, _) = cookie::split(h.cookie);
-            (h.conj && category == cookie::POLICY) || category == cookie::ISOLATION
-        })
-        .map(|(t, h)| TracedFlow {
-            table: t
-                .and_then(pipeline::table_name)
-                .map_or_else(|| "?".to_string(), str::to_string),
-            cookie: h.cookie,
-            what: annotate(h.cookie, Some(&state)),
-        })
-        .collect();
-    let (audit, audit_note) = audit_of(node, src, dst, query.protocol, port);
+    let mut audit = Vec::new();
+    let mut audit_note = None;
+    // The server's node's log too, when it is another file (a node lab's agents may share one).
+    let peer_log = server_node.filter(|p| peer_state.is_some() && p.audit_log != node.audit_log);
+    for n in std::iter::once(node).chain(peer_log) {
+        let (lines, note) = audit_of(n, src, dst, query.protocol, port);
+        audit.extend(lines);
+        audit_note = audit_note.or(note);
+    }
     Ok(LiveAnswer {
-        command: format!(
-            "ovs-appctl -t {} ofproto/trace {} '{flow}' --ct-next trk,new",
-            ctl.display(),
-            node.bridge
-        ),
-        actions,
+        traces,
         decision,
         ingress_here: server.is_some(),
         hop,
-        flows,
         audit,
         audit_note,
     })
@@ -379,8 +485,9 @@ pub fn disagreements(case: &Case, live: &LiveAnswer) -> Vec<String> {
 }
 
 impl LiveAnswer {
-    /// `{verdict, egress_rule, ingress_rule, ingress_here, hop, actions, command, flows:
-    /// [{table, cookie, what}], audit: [line], audit_note}` (rules as in the offline JSON).
+    /// `{verdict, egress_rule, ingress_rule, ingress_here, hop, traces: [{node, command,
+    /// actions, flows: [{table, cookie, what}]}], audit: [line], audit_note}` (rules as in the
+    /// offline JSON).
     pub fn to_json(&self) -> Value {
         json!({
             "verdict": self.decision.verdict.to_string(),
@@ -388,12 +495,15 @@ impl LiveAnswer {
             "ingress_rule": rule_json(&self.decision.ingress),
             "ingress_here": self.ingress_here,
             "hop": self.hop,
-            "actions": self.actions,
-            "command": self.command,
-            "flows": self.flows.iter().map(|f| json!({
-                "table": f.table,
-                "cookie": format!("{:#x}", f.cookie),
-                "what": f.what,
+            "traces": self.traces.iter().map(|t| json!({
+                "node": t.node,
+                "command": t.command,
+                "actions": t.actions,
+                "flows": t.flows.iter().map(|f| json!({
+                    "table": f.table,
+                    "cookie": format!("{:#x}", f.cookie),
+                    "what": f.what,
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "audit": self.audit,
             "audit_note": self.audit_note,
@@ -418,19 +528,28 @@ pub fn side_by_side(
         out,
         "\non the node ({node}): ofproto/trace of the first packet of a new connection"
     );
-    let _ = writeln!(out, "  $ {}", live.command);
-    let _ = writeln!(out, "  datapath actions: {}", live.actions);
-    if live.flows.is_empty() {
-        let _ = writeln!(out, "  no rule flow hit");
-    }
-    for f in &live.flows {
-        let _ = writeln!(out, "  {:<16} cookie {:#x}  {}", f.table, f.cookie, f.what);
+    for (i, t) in live.traces.iter().enumerate() {
+        if i > 0 {
+            let _ = writeln!(
+                out,
+                "  across the tunnel, on the server's node ({}):",
+                t.node
+            );
+        }
+        let _ = writeln!(out, "  $ {}", t.command);
+        let _ = writeln!(out, "  datapath actions: {}", t.actions);
+        if t.flows.is_empty() {
+            let _ = writeln!(out, "  no rule flow hit");
+        }
+        for f in &t.flows {
+            let _ = writeln!(out, "  {:<16} cookie {:#x}  {}", f.table, f.cookie, f.what);
+        }
     }
     let _ = writeln!(out, "  => {}", live.hop);
     if !live.ingress_here {
         let _ = writeln!(
             out,
-            "  (the server is not on this node: its ingress is decided on its own node)"
+            "  (the server is not on this node: its ingress is decided on its own node; --server-node-dir traces it there)"
         );
     }
     match (&live.audit_note, live.audit.is_empty()) {
@@ -531,8 +650,7 @@ mod tests {
 
     fn answer(verdict: Verdict, ingress_here: bool) -> LiveAnswer {
         LiveAnswer {
-            command: String::new(),
-            actions: String::new(),
+            traces: Vec::new(),
             decision: Decision {
                 verdict,
                 egress: None,
@@ -541,7 +659,6 @@ mod tests {
             },
             ingress_here,
             hop: String::new(),
-            flows: Vec::new(),
             audit: Vec::new(),
             audit_note: None,
         }

@@ -250,10 +250,18 @@ impl OvsEngine {
     }
 }
 
-/// OpenFlow port -> datapath port of `bridge`, from a `dpif/show` answer (`bridge:` headers,
-/// then `name ofport/dpport: (type)` lines).
+/// OpenFlow port -> datapath port of `bridge`, from a `dpif/show` answer ([`dpif_ports`]).
 pub(crate) fn dp_ports(dpif_show: &str, bridge: &str) -> BTreeMap<u32, u32> {
-    let mut ports = BTreeMap::new();
+    dpif_ports(dpif_show, bridge)
+        .into_iter()
+        .map(|(_, of, dp)| (of, dp))
+        .collect()
+}
+
+/// (name, OpenFlow port, datapath port) of every port of `bridge`, from a `dpif/show` answer
+/// (`bridge:` headers, then `name ofport/dpport: (type)` lines).
+pub(crate) fn dpif_ports(dpif_show: &str, bridge: &str) -> Vec<(String, u32, u32)> {
+    let mut ports = Vec::new();
     let mut in_bridge = false;
     for line in dpif_show.lines() {
         let trimmed = line.trim();
@@ -264,14 +272,15 @@ pub(crate) fn dp_ports(dpif_show: &str, bridge: &str) -> BTreeMap<u32, u32> {
         if !in_bridge {
             continue;
         }
-        let Some(numbers) = trimmed.split_whitespace().nth(1) else {
+        let mut words = trimmed.split_whitespace();
+        let (Some(name), Some(numbers)) = (words.next(), words.next()) else {
             continue;
         };
         let Some((of, dp)) = numbers.trim_end_matches(':').split_once('/') else {
             continue;
         };
         if let (Ok(of), Ok(dp)) = (of.parse(), dp.parse()) {
-            ports.insert(of, dp);
+            ports.push((name.to_string(), of, dp));
         }
     }
     ports

@@ -30,6 +30,11 @@ pub struct ExplainArgs {
     /// Sets `--ovs-rundir` and `--state-dir`.
     #[arg(long, value_name = "DIR")]
     node_dir: Option<PathBuf>,
+    /// With `--live`, the server's node when it is not the client's (a node lab's `run/lab/n1`,
+    /// same bridge): the packet that leaves by the tunnel is traced there too, and its ingress
+    /// decided and compared.
+    #[arg(long, value_name = "DIR", requires = "live")]
+    server_node_dir: Option<PathBuf>,
     #[command(flatten)]
     state: StateDirArgs,
     #[command(flatten)]
@@ -138,7 +143,13 @@ pub async fn explain(a: ExplainArgs) -> anyhow::Result<()> {
                     .unwrap_or_else(|| PathBuf::from("/var/log/kakine/np.log")),
             ),
         };
-        return live(&a, &policies, &source, &node, answer).await;
+        let server_node = a.server_node_dir.as_ref().map(|d| NodeDirs {
+            ovs_rundir: d.clone(),
+            bridge: a.ovs.bridge.clone(),
+            state_dir: d.join("state"),
+            audit_log: node.audit_log.clone(),
+        });
+        return live(&a, &policies, &source, &node, server_node.as_ref(), answer).await;
     }
     if a.output == "json" {
         println!("{:#}", answer.to_json());
@@ -157,6 +168,7 @@ async fn live(
     policies: &kakine::policy::resolved::ResolvedPolicies,
     source: &std::path::Path,
     node: &NodeDirs,
+    server_node: Option<&NodeDirs>,
     answer: Walkthrough,
 ) -> anyhow::Result<()> {
     let [case] = answer.cases.as_slice() else {
@@ -167,7 +179,7 @@ async fn live(
             answer.cases.len()
         );
     };
-    let node_answer = live::ask(node, policies, &answer.query)
+    let node_answer = live::ask(node, server_node, policies, &answer.query)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let differ = live::disagreements(case, &node_answer);
