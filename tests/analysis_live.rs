@@ -268,3 +268,75 @@ async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() 
     drop(agent);
     drop(lab);
 }
+
+/// A node lab of two nodes (kakine-06: custom tiers): a client's node asked with the server's
+/// node beside it traces the packet across the Geneve tunnel, and the ingress rule decided on
+/// the server's node (with that node's own rule ids) is the offline one.
+#[test]
+fn across_the_tunnel_the_servers_node_decides_the_offline_ingress_rule() {
+    use kakine::lab::cluster_engine::ClusterEngine;
+    use kakine::lab::engine::OvsMode;
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/kakine-06-custom-tiers.yaml");
+    let scenario = kakine::lab::scenario::read_scenario(&file).unwrap();
+    let mut engine =
+        ClusterEngine::start(&scenario.cluster, 2, OvsMode::Trace, &[]).expect("lab up");
+    drop(
+        engine
+            .load(&scenario.cluster, &scenario.steps[0].resources)
+            .expect("step 1 realized on both nodes"),
+    );
+    let lab = engine.lab();
+    let node_of = |pod: &str| {
+        let p = lab
+            .pods
+            .iter()
+            .find(|p| p.info.key.to_string() == pod)
+            .unwrap();
+        lab.nodes[p.node].dir.clone()
+    };
+    let ask = |from: &str, to: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kakinectl"))
+            .args(["explain", "--live", "--node-dir"])
+            .arg(node_of(from))
+            .arg("--server-node-dir")
+            .arg(node_of(to))
+            .args(["--audit-log", "/nonexistent/np.log"])
+            .args(["--from", from, "--to", to, "--port", "80", "-o", "json"])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+        });
+        (out.status.code(), v)
+    };
+    let s = |v: (&str, &str, &str)| (v.0.to_string(), v.1.to_string(), v.2.to_string());
+    for (from, to, want) in [
+        (
+            "x/a",
+            "x/b",
+            s(("allow", "none", "devops/devops-allow/from-x-a")),
+        ),
+        (
+            "x/c",
+            "x/b",
+            s(("deny", "none", "networkops/networkops-drop/drop-all")),
+        ),
+        (
+            "y/a",
+            "x/c",
+            s(("deny", "none", "late/late-drop/drop-from-y")),
+        ),
+    ] {
+        assert_ne!(node_of(from), node_of(to), "placement changed");
+        let (code, v) = ask(from, to);
+        assert_eq!(sides(&v), [want.clone(), want], "{from} -> {to}: {v:#}");
+        assert_eq!(code, Some(0), "{v:#}");
+        let traces = v["node"]["traces"].as_array().unwrap();
+        assert_eq!(traces.len(), 2, "{v:#}");
+        assert!(
+            traces[0]["actions"].as_str().unwrap().contains("tnl_push("),
+            "{v:#}"
+        );
+    }
+}
