@@ -9,6 +9,7 @@
 
 pub mod diff;
 pub mod live;
+pub mod live_text;
 pub mod matrix;
 pub mod observed;
 pub mod recommend;

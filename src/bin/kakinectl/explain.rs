@@ -202,7 +202,7 @@ async fn live(
     } else {
         print!(
             "{}",
-            live::side_by_side(
+            kakine::analysis::live_text::side_by_side(
                 &answer,
                 case,
                 &node_answer,
