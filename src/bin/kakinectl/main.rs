@@ -1,7 +1,8 @@
 //! kakinectl: inspect and test kakine policy.
 //!
 //! One module per command group: `offline` (validate, compile, spans) and `explain` answer from
-//! an input directory; `node` (dump-flows, refused) reads what a running agent holds; `lab` (test,
+//! an input directory (`explain --live` beside a running node's trace); `node` (dump-flows,
+//! refused) reads what a running agent holds; `args` holds the argument blocks they share; `lab` (test,
 //! demo, shape, probe) drives the test bench.
 
 mod analysis;
@@ -37,7 +38,8 @@ enum Cmd {
     Validate(offline::ValidateArgs),
     /// Answer "may A reach B on PORT?" from a standalone input directory: both directions walked
     /// tier by tier, every Pass, the NetworkPolicies that isolate, the deciding rules; with
-    /// `--enforced`, from what the agent enforces (its last good state) instead.
+    /// `--enforced`, from what the agent enforces (its last good state) instead; with `--live`,
+    /// beside the running node's `ofproto/trace` of it (exit 3 when they disagree).
     Explain(explain::ExplainArgs),
     /// The reachability matrix of every pod pair on a list of ports (egress, ingress and
     /// combined), with the deciding rules on request; `--emit-scenario` freezes it as a scenario.
