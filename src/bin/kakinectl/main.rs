@@ -2,8 +2,8 @@
 //!
 //! One module per command group: `offline` (validate, compile, spans) and `explain` answer from
 //! an input directory (`explain --live` beside a running node's trace); `node` (dump-flows,
-//! refused) reads what a running agent holds; `args` holds the argument blocks they share; `lab` (test,
-//! demo, shape, probe) drives the test bench.
+//! refused) reads what a running agent holds; `lab` (test, demo, shape, probe) drives the test
+//! bench; `args` holds the argument blocks they share.
 
 mod analysis;
 mod args;
