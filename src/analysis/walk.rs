@@ -285,8 +285,8 @@ fn aggregate(names: &[String]) -> Vec<String> {
     out
 }
 
-/// The destination port of `q` as the number the evaluator takes (ICMP: type << 8 | code) and as the walkthrough's
-/// service string (`TCP/5432`, `TCP/http=8080`, `ICMP 8/0`).
+/// The destination port of `q` as the number the evaluator takes (ICMP: type << 8 | code) and
+/// as the walkthrough's service string (`TCP/5432`, `TCP/http=8080`, `ICMP 8/0`).
 ///
 /// Errors: as [`walk`]'s for the port.
 pub fn resolve_port(p: &ResolvedPolicies, q: &Query) -> Result<(u16, String), String> {
