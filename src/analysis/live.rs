@@ -8,8 +8,9 @@
 //! Both directions are decided here when the server is local too (a standalone node). When the
 //! packet leaves by the Geneve tunnel (a node lab), it is traced on the server's node as well,
 //! arriving from the tunnel, if that node is given; if not, only the egress is decided, and the
-//! comparison is of the egress alone. The decoding is the one the `ovs` and `cluster` test engines hold to the
-//! reference evaluator ([`crate::lab::engine`]). Its text and JSON: [`super::live_text`].
+//! comparison is of the egress alone. The decoding is the one the `ovs` and `cluster` test
+//! engines hold to the reference evaluator ([`crate::lab::engine`]). Its text and JSON:
+//! [`super::live_text`].
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
