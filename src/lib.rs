@@ -22,6 +22,7 @@
 pub mod agent;
 pub mod analysis;
 pub mod cni;
+pub mod controller;
 pub mod datapath;
 pub mod grouping;
 pub mod lab;

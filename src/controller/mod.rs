@@ -1,0 +1,14 @@
+//! The controller: the grouping index fed by batches of events, the per-node spans fanned out
+//! to agents over the controlplane, and the agents' realization collected per policy.
+//!
+//! - [`auth`]: the [`Authenticator`](auth::Authenticator) trait, the token file, the one
+//!   authorization rule;
+//! - [`realization`]: agents' reports and the per-policy [`RealizationCounts`];
+//! - [`kube`]: everything that talks to the Kubernetes API (CRDs, watchers, status, Lease,
+//!   TokenReview).
+
+pub mod auth;
+pub mod kube;
+pub mod realization;
+
+pub use realization::{Realization, RealizationCounts, RealizationReport};
