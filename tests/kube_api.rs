@@ -74,7 +74,10 @@ fn status_phases_and_conditions() {
             "n2: flow table full; n3: OVS down"
         )
     );
-    assert_eq!(f.last_transition_time.as_deref(), Some("2026-01-01T00:02:00Z"));
+    assert_eq!(
+        f.last_transition_time.as_deref(),
+        Some("2026-01-01T00:02:00Z")
+    );
     assert_eq!(status_of(&counts(0, 0, &[]), 1, None, "t").phase, "Pending");
 }
 
@@ -96,7 +99,10 @@ async fn status_patch_body_and_conflict_retry() {
     let path = "/apis/crd.kakine.io/v1beta1/clusternetworkpolicies/p/status";
     let r = server.next().await;
     r.expect("PATCH", path, &[]);
-    assert_eq!(r.content_type.as_deref(), Some("application/merge-patch+json"));
+    assert_eq!(
+        r.content_type.as_deref(),
+        Some("application/merge-patch+json")
+    );
     assert_eq!(r.body, body);
     r.status(409, "Conflict", "the object has been modified");
     let r = server.next().await;
@@ -111,7 +117,8 @@ async fn status_patch_body_and_conflict_retry() {
         kind: "NetworkPolicy",
         name: "shop/q".to_string(),
     };
-    let writer = tokio::spawn(async move { write(&client, &key, &PolicyStatus::default(), 3).await });
+    let writer =
+        tokio::spawn(async move { write(&client, &key, &PolicyStatus::default(), 3).await });
     let r = server.next().await;
     r.expect(
         "PATCH",
@@ -133,7 +140,13 @@ async fn status_writer_rate_limits_and_writes_only_as_leader() {
         min_interval: Duration::from_millis(400),
         attempts: 3,
     };
-    let task = tokio::spawn(run_status(client, counts_rx, generations, leader_rx, options));
+    let task = tokio::spawn(run_status(
+        client,
+        counts_rx,
+        generations,
+        leader_rx,
+        options,
+    ));
     let path = "/apis/crd.kakine.io/v1beta1/clusternetworkpolicies/p/status";
     let k8s_key = PolicyKey {
         kind: "K8sNetworkPolicy",
@@ -198,7 +211,8 @@ async fn review(
     node: &str,
 ) -> Result<Identity, AuthError> {
     let (client, mut server) = pair();
-    let auth = TokenReviewAuthenticator::new(client, "kakine-controller", "kube-system", "kakine-agent");
+    let auth =
+        TokenReviewAuthenticator::new(client, "kakine-controller", "kube-system", "kakine-agent");
     let node = node.to_string();
     let asked = tokio::spawn(async move { check(&auth, Some("Bearer t0ken"), &node).await });
     let r = server.next().await;
@@ -265,7 +279,12 @@ async fn tokenreview_pod_bound_token() {
         matches!(&replaced, Err(AuthError::Invalid(m)) if m.contains("was replaced")),
         "{replaced:?}"
     );
-    let gone = review(review_answer(true, AGENT, extra, ""), Some((path, Value::Null)), "n3").await;
+    let gone = review(
+        review_answer(true, AGENT, extra, ""),
+        Some((path, Value::Null)),
+        "n3",
+    )
+    .await;
     assert!(
         matches!(&gone, Err(AuthError::Invalid(m)) if m.contains("no longer exists")),
         "{gone:?}"
@@ -274,7 +293,12 @@ async fn tokenreview_pod_bound_token() {
 
 #[tokio::test]
 async fn tokenreview_refusals() {
-    let denied = review(review_answer(false, "", json!({}), "token has expired"), None, "n1").await;
+    let denied = review(
+        review_answer(false, "", json!({}), "token has expired"),
+        None,
+        "n1",
+    )
+    .await;
     assert_eq!(denied, Err(AuthError::Invalid("token has expired".into())));
     let node = json!({"authentication.kubernetes.io/node-name": ["n1"]});
     let other = review(
@@ -294,14 +318,22 @@ async fn tokenreview_refusals() {
     );
     // No Authorization header: refused before any request.
     let (client, _server) = pair();
-    let auth = TokenReviewAuthenticator::new(client, "kakine-controller", "kube-system", "kakine-agent");
+    let auth =
+        TokenReviewAuthenticator::new(client, "kakine-controller", "kube-system", "kakine-agent");
     assert_eq!(check(&auth, None, "n1").await, Err(AuthError::Missing));
     // The API server failing: unavailable, not refused.
     let (client, mut server) = pair();
-    let auth = TokenReviewAuthenticator::new(client, "kakine-controller", "kube-system", "kakine-agent");
+    let auth =
+        TokenReviewAuthenticator::new(client, "kakine-controller", "kube-system", "kakine-agent");
     let asked = tokio::spawn(async move { auth.authenticate("t").await });
-    server.next().await.status(500, "InternalError", "etcd timeout");
-    assert!(matches!(asked.await.unwrap(), Err(AuthError::Unavailable(_))));
+    server
+        .next()
+        .await
+        .status(500, "InternalError", "etcd timeout");
+    assert!(matches!(
+        asked.await.unwrap(),
+        Err(AuthError::Unavailable(_))
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,7 +361,10 @@ async fn lease_acquire_renew_lose_and_take_over() {
 
     // Acquire: no Lease yet, create it.
     let t = round(elector);
-    server.next().await.status(404, "NotFound", "leases not found");
+    server
+        .next()
+        .await
+        .status(404, "NotFound", "leases not found");
     let r = server.next().await;
     r.expect("POST", LEASES, &[]);
     assert_eq!(r.body["spec"]["holderIdentity"], "replica-a");
@@ -352,7 +387,10 @@ async fn lease_acquire_renew_lose_and_take_over() {
     r.expect("PUT", LEASE, &[]);
     assert_eq!(r.body["metadata"]["resourceVersion"], "1");
     assert_eq!(r.body["spec"]["holderIdentity"], "replica-a");
-    assert_eq!(r.body["spec"]["acquireTime"], created["spec"]["acquireTime"]);
+    assert_eq!(
+        r.body["spec"]["acquireTime"],
+        created["spec"]["acquireTime"]
+    );
     assert_eq!(r.body["spec"]["leaseTransitions"], 0);
     let renewed = r.body.clone();
     r.ok(&renewed);

@@ -3,10 +3,10 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use k8s_openapi::api::core::v1 as core;
 use kakine::controller::kube::convert;
 use kakine::policy::model::{AntreaKind, PolicyObject};
 use kakine::policy::resolved::{NodeInfo, Protocol};
-use k8s_openapi::api::core::v1 as core;
 use serde_json::json;
 
 fn pod(v: serde_json::Value) -> core::Pod {
@@ -157,17 +157,26 @@ fn policies_of_every_kind() {
         "metadata": {"name": "deny", "namespace": "shop"},
         "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}
     });
-    assert!(matches!(convert::policy(&k8s).unwrap(), PolicyObject::K8s(_)));
+    assert!(matches!(
+        convert::policy(&k8s).unwrap(),
+        PolicyObject::K8s(_)
+    ));
     let anp = json!({
         "apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
         "metadata": {"name": "a"},
         "spec": {"priority": 10, "subject": {"namespaces": {}},
                  "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}]}
     });
-    assert!(matches!(convert::policy(&anp).unwrap(), PolicyObject::Admin(_)));
+    assert!(matches!(
+        convert::policy(&anp).unwrap(),
+        PolicyObject::Admin(_)
+    ));
     let tier = json!({"apiVersion": "crd.antrea.io/v1beta1", "kind": "Tier",
                       "metadata": {"name": "devops"}, "spec": {"priority": 120}});
-    assert!(matches!(convert::policy(&tier).unwrap(), PolicyObject::Tier(_)));
+    assert!(matches!(
+        convert::policy(&tier).unwrap(),
+        PolicyObject::Tier(_)
+    ));
 }
 
 #[test]

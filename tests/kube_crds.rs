@@ -62,7 +62,10 @@ fn crds_have_the_antrea_shape() {
     assert_eq!(kcnp["spec"]["scope"], "Cluster");
     assert_eq!(kcnp["spec"]["names"]["shortNames"], json!(["kcnp"]));
     assert_eq!(all["NetworkPolicy"]["spec"]["scope"], "Namespaced");
-    assert_eq!(all["NetworkPolicy"]["spec"]["names"]["shortNames"], json!(["knp"]));
+    assert_eq!(
+        all["NetworkPolicy"]["spec"]["names"]["shortNames"],
+        json!(["knp"])
+    );
     let version = &kcnp["spec"]["versions"][0];
     assert_eq!(version["name"], "v1beta1");
     assert_eq!(version["subresources"]["status"], json!({}));
@@ -96,7 +99,9 @@ fn crds_have_the_antrea_shape() {
         json!(["Allow", "Drop", "Reject", "Pass"])
     );
     let peer = &rule["properties"]["from"]["items"];
-    let cel = peer["x-kubernetes-validations"].as_array().expect("peer CEL");
+    let cel = peer["x-kubernetes-validations"]
+        .as_array()
+        .expect("peer CEL");
     assert!(cel[0]["rule"].as_str().unwrap().contains("size() <= 1"));
     assert_eq!(
         rule["properties"]["ports"]["items"]["properties"]["port"]["x-kubernetes-int-or-string"],
@@ -190,10 +195,8 @@ fn check(schema: &Value, v: &Value, path: &str, out: &mut Vec<String>) {
                 out.push(format!("{path}: {x} is above {}", schema["maximum"]));
             }
         }
-        Some("boolean") => {
-            if !v.is_boolean() {
-                out.push(format!("{path}: expected a boolean, got {v}"));
-            }
+        Some("boolean") if !v.is_boolean() => {
+            out.push(format!("{path}: expected a boolean, got {v}"));
         }
         _ => {}
     }
@@ -314,7 +317,9 @@ fn schema_refuses_what_kakinectl_refuses() {
     };
     assert_eq!(
         bad(&["spec", "ingress", "0", "action"], json!("Accept")),
-        [r#".spec.ingress[0].action: "Accept" is not one of [String("Allow"), String("Drop"), String("Reject"), String("Pass")]"#]
+        [
+            r#".spec.ingress[0].action: "Accept" is not one of [String("Allow"), String("Drop"), String("Reject"), String("Pass")]"#
+        ]
     );
     assert_eq!(
         bad(&["spec", "priority"], json!(10001)),

@@ -30,7 +30,12 @@ fn describe(e: &Event) -> String {
         Event::PodDelete(k) => format!("pod- {}/{}", k.namespace, k.name),
         Event::PolicyUpsert(o) => match o {
             PolicyObject::Antrea(p) => {
-                format!("policy+ {} {} {}", p.kind_name(), p.full_name(), p.spec.priority)
+                format!(
+                    "policy+ {} {} {}",
+                    p.kind_name(),
+                    p.full_name(),
+                    p.spec.priority
+                )
             }
             other => format!("policy+ {other:?}"),
         },
@@ -49,7 +54,10 @@ async fn batch(rx: &mut mpsc::Receiver<Vec<Event>>) -> Vec<String> {
 
 async fn no_batch(rx: &mut mpsc::Receiver<Vec<Event>>) {
     if let Ok(Some(b)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
-        panic!("unexpected batch {:?}", b.iter().map(describe).collect::<Vec<_>>());
+        panic!(
+            "unexpected batch {:?}",
+            b.iter().map(describe).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -86,7 +94,7 @@ fn watch_query(rv: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn q(v: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+fn q<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     v.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
@@ -129,12 +137,21 @@ async fn pods_list_watch_bookmark_restart_gone_relist_and_errors() {
     let mut a_ready = pod("a", "12", Some("10.0.0.1"), json!({"app": "a"}));
     a_ready["status"]["conditions"] = json!([{"type": "Ready", "status": "True"}]);
     r.watch(&[
-        event("MODIFIED", &pod("b", "11", Some("10.0.0.2"), json!({"app": "b"}))),
+        event(
+            "MODIFIED",
+            &pod("b", "11", Some("10.0.0.2"), json!({"app": "b"})),
+        ),
         event("MODIFIED", &a_ready),
-        event("DELETED", &pod("c", "13", Some("10.0.0.3"), json!({"app": "c"}))),
+        event(
+            "DELETED",
+            &pod("c", "13", Some("10.0.0.3"), json!({"app": "c"})),
+        ),
         bookmark("v1", "Pod", "14"),
     ]);
-    assert_eq!(batch(&mut rx).await, [r#"pod+ x/b 10.0.0.2 {"app": "b"} node=n1"#]);
+    assert_eq!(
+        batch(&mut rx).await,
+        [r#"pod+ x/b 10.0.0.2 {"app": "b"} node=n1"#]
+    );
     assert_eq!(batch(&mut rx).await, ["pod- x/c"]);
     no_batch(&mut rx).await;
 
@@ -151,7 +168,12 @@ async fn pods_list_watch_bookmark_restart_gone_relist_and_errors() {
         "Pod",
         "20",
         &[
-            pod("a", "15", Some("10.0.0.1"), json!({"app": "a", "tier": "web"})),
+            pod(
+                "a",
+                "15",
+                Some("10.0.0.1"),
+                json!({"app": "a", "tier": "web"}),
+            ),
             pod("d", "16", Some("10.0.0.4"), json!({"app": "d"})),
         ],
     ));
@@ -176,19 +198,30 @@ async fn pods_list_watch_bookmark_restart_gone_relist_and_errors() {
     bytes.extend(
         serde_json::to_vec(&event(
             "MODIFIED",
-            &pod("d", "22", Some("10.0.0.4"), json!({"app": "d", "v": "2"}))
+            &pod("d", "22", Some("10.0.0.4"), json!({"app": "d", "v": "2"})),
         ))
         .unwrap(),
     );
     bytes.push(b'\n');
     r.raw(&bytes);
-    assert_eq!(batch(&mut rx).await, [r#"pod+ x/d 10.0.0.4 {"app": "d", "v": "1"} node=n1"#]);
-    assert_eq!(batch(&mut rx).await, [r#"pod+ x/d 10.0.0.4 {"app": "d", "v": "2"} node=n1"#]);
+    assert_eq!(
+        batch(&mut rx).await,
+        [r#"pod+ x/d 10.0.0.4 {"app": "d", "v": "1"} node=n1"#]
+    );
+    assert_eq!(
+        batch(&mut rx).await,
+        [r#"pod+ x/d 10.0.0.4 {"app": "d", "v": "2"} node=n1"#]
+    );
 
     // A finished pod is left out (its IP may be reused).
     let r = server.next().await;
     r.expect("GET", "/api/v1/pods", &q(&watch_query("22")));
-    let mut done = pod("a", "23", Some("10.0.0.1"), json!({"app": "a", "tier": "web"}));
+    let mut done = pod(
+        "a",
+        "23",
+        Some("10.0.0.1"),
+        json!({"app": "a", "tier": "web"}),
+    );
     done["status"]["phase"] = json!("Succeeded");
     r.watch(&[event("MODIFIED", &done)]);
     assert_eq!(batch(&mut rx).await, ["pod- x/a"]);
@@ -234,7 +267,11 @@ async fn policies_convert_keep_the_last_good_version_and_delete() {
     ));
 
     let r = server.next().await;
-    r.expect("GET", "/apis/crd.kakine.io/v1beta1/clusternetworkpolicies", LIST);
+    r.expect(
+        "GET",
+        "/apis/crd.kakine.io/v1beta1/clusternetworkpolicies",
+        LIST,
+    );
     // List items come without apiVersion and kind; a bad policy is left out (and logged).
     let mut good = kcnp("good", "3", json!(5), "Allow");
     let mut bad = kcnp("bad", "4", json!(6), "Accept");
@@ -242,8 +279,16 @@ async fn policies_convert_keep_the_last_good_version_and_delete() {
         p.as_object_mut().unwrap().remove("apiVersion");
         p.as_object_mut().unwrap().remove("kind");
     }
-    r.ok(&list("crd.kakine.io/v1beta1", "ClusterNetworkPolicy", "4", &[good, bad]));
-    assert_eq!(batch(&mut rx).await, ["policy+ ClusterNetworkPolicy good 5"]);
+    r.ok(&list(
+        "crd.kakine.io/v1beta1",
+        "ClusterNetworkPolicy",
+        "4",
+        &[good, bad],
+    ));
+    assert_eq!(
+        batch(&mut rx).await,
+        ["policy+ ClusterNetworkPolicy good 5"]
+    );
 
     let r = server.next().await;
     r.expect(
@@ -264,7 +309,10 @@ async fn policies_convert_keep_the_last_good_version_and_delete() {
         event("DELETED", &kcnp("good", "8", json!(7.5), "Drop")),
         event("DELETED", &kcnp("bad", "9", json!(6), "Accept")),
     ]);
-    assert_eq!(batch(&mut rx).await, ["policy+ ClusterNetworkPolicy good 7.5"]);
+    assert_eq!(
+        batch(&mut rx).await,
+        ["policy+ ClusterNetworkPolicy good 7.5"]
+    );
     assert_eq!(batch(&mut rx).await, ["policy- ClusterNetworkPolicy good"]);
     no_batch(&mut rx).await;
     let _ = server.next().await;

@@ -147,8 +147,7 @@ impl TokenFile {
     ///
     /// Errors: the file cannot be read; see [`TokenFile::parse`].
     pub fn read(path: &Path) -> Result<Self, String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -194,7 +193,10 @@ mod tests {
             AuthError::Invalid("unknown token".into())
         );
         assert_eq!(check(&f, None, "n1").await, Err(AuthError::Missing));
-        assert_eq!(check(&f, Some("Basic t1"), "n1").await, Err(AuthError::Missing));
+        assert_eq!(
+            check(&f, Some("Basic t1"), "n1").await,
+            Err(AuthError::Missing)
+        );
     }
 
     #[test]

@@ -42,10 +42,11 @@ pub fn pair() -> (Client, ApiServer) {
 impl ApiServer {
     /// The next request (panics after 10 s without one).
     pub async fn next(&mut self) -> Received {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(10), self.handle.next_request())
-            .await
-            .expect("the client made no request within 10 s")
-            .expect("the client is gone");
+        let (request, send) =
+            tokio::time::timeout(Duration::from_secs(10), self.handle.next_request())
+                .await
+                .expect("the client made no request within 10 s")
+                .expect("the client is gone");
         let method = request.method().to_string();
         let path = request.uri().path().to_string();
         let query = request

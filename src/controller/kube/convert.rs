@@ -13,9 +13,7 @@ use k8s_openapi::api::core::v1 as core;
 use serde_json::{json, Value};
 
 use crate::policy::load::{parse_document_all, Parsed};
-use crate::policy::model::{
-    parse_protocol, ContainerPort, Namespace, Node, Pod, PolicyObject,
-};
+use crate::policy::model::{parse_protocol, ContainerPort, Namespace, Node, Pod, PolicyObject};
 
 /// The `file` of the [`Origin`](crate::policy::model::Origin) of objects read from the API.
 pub const API_ORIGIN: &str = "kubernetes-api";
@@ -31,7 +29,10 @@ pub struct ConvertError {
     pub problems: Vec<String>,
 }
 
-fn object_name(kind: &str, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+fn object_name(
+    kind: &str,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> String {
     let name = meta.name.as_deref().unwrap_or("");
     match &meta.namespace {
         Some(ns) => format!("{kind} \"{ns}/{name}\""),
@@ -92,16 +93,18 @@ pub fn pod(p: &core::Pod) -> Result<Option<Pod>, ConvertError> {
     }
     let spec = p.spec.as_ref();
     let mut ports = Vec::new();
-    for (i, c) in spec.map(|s| s.containers.as_slice()).unwrap_or_default().iter().enumerate() {
+    for (i, c) in spec
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         for (j, cp) in c.ports.iter().flatten().enumerate() {
             let at = format!("spec.containers[{i}].ports[{j}]");
-            let Ok(port) = u16::try_from(cp.container_port).map_err(|_| ()).and_then(|p| {
-                if p == 0 {
-                    Err(())
-                } else {
-                    Ok(p)
-                }
-            }) else {
+            let Ok(port) = u16::try_from(cp.container_port)
+                .map_err(|_| ())
+                .and_then(|p| if p == 0 { Err(()) } else { Ok(p) })
+            else {
                 problems.push(format!(
                     "{at}.containerPort: {} is not a port (1..=65535)",
                     cp.container_port

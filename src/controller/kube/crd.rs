@@ -33,11 +33,11 @@ pub const VERSION: &str = "v1beta1";
     shortname = "kcnp",
     category = "kakine",
     status = "PolicyStatus",
-    printcolumn(name = "Tier", type_ = "string", json_path = ".spec.tier", description = "The tier the policy belongs to."),
-    printcolumn(name = "Priority", type_ = "number", json_path = ".spec.priority", description = "The priority of the policy in its tier."),
-    printcolumn(name = "Desired Nodes", type_ = "number", json_path = ".status.desiredNodesRealized", description = "The number of nodes that should realize the policy."),
-    printcolumn(name = "Current Nodes", type_ = "number", json_path = ".status.currentNodesRealized", description = "The number of nodes that have realized the policy."),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name": "Tier", "type": "string", "jsonPath": ".spec.tier", "description": "The tier the policy belongs to."}"#,
+    printcolumn = r#"{"name": "Priority", "type": "number", "jsonPath": ".spec.priority", "description": "The priority of the policy in its tier."}"#,
+    printcolumn = r#"{"name": "Desired Nodes", "type": "integer", "jsonPath": ".status.desiredNodesRealized", "description": "The number of nodes that should realize the policy."}"#,
+    printcolumn = r#"{"name": "Current Nodes", "type": "integer", "jsonPath": ".status.currentNodesRealized", "description": "The number of nodes that have realized the policy."}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(transparent)]
 pub struct ClusterNetworkPolicySpec(pub AntreaPolicySpec);
@@ -53,11 +53,11 @@ pub struct ClusterNetworkPolicySpec(pub AntreaPolicySpec);
     shortname = "knp",
     category = "kakine",
     status = "PolicyStatus",
-    printcolumn(name = "Tier", type_ = "string", json_path = ".spec.tier", description = "The tier the policy belongs to."),
-    printcolumn(name = "Priority", type_ = "number", json_path = ".spec.priority", description = "The priority of the policy in its tier."),
-    printcolumn(name = "Desired Nodes", type_ = "number", json_path = ".status.desiredNodesRealized", description = "The number of nodes that should realize the policy."),
-    printcolumn(name = "Current Nodes", type_ = "number", json_path = ".status.currentNodesRealized", description = "The number of nodes that have realized the policy."),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name": "Tier", "type": "string", "jsonPath": ".spec.tier", "description": "The tier the policy belongs to."}"#,
+    printcolumn = r#"{"name": "Priority", "type": "number", "jsonPath": ".spec.priority", "description": "The priority of the policy in its tier."}"#,
+    printcolumn = r#"{"name": "Desired Nodes", "type": "integer", "jsonPath": ".status.desiredNodesRealized", "description": "The number of nodes that should realize the policy."}"#,
+    printcolumn = r#"{"name": "Current Nodes", "type": "integer", "jsonPath": ".status.currentNodesRealized", "description": "The number of nodes that have realized the policy."}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(transparent)]
 pub struct NetworkPolicySpec(pub AntreaPolicySpec);
@@ -71,8 +71,17 @@ pub struct NetworkPolicySpec(pub AntreaPolicySpec);
     doc = "A tier: an ordered group of kakine policies.",
     shortname = "ktr",
     category = "kakine",
-    printcolumn(name = "Priority", type_ = "integer", json_path = ".spec.priority", description = "The priority of the tier."),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Priority",
+        type_ = "integer",
+        json_path = ".spec.priority",
+        description = "The priority of the tier."
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(transparent)]
 pub struct TierResourceSpec(pub TierSpec);
@@ -86,7 +95,11 @@ pub struct TierResourceSpec(pub TierSpec);
     doc = "A group of pods, namespaces or IP blocks, for kakine policies.",
     shortname = "kcg",
     category = "kakine",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(transparent)]
 pub struct ClusterGroupResourceSpec(pub ClusterGroupSpec);
@@ -101,7 +114,11 @@ pub struct ClusterGroupResourceSpec(pub ClusterGroupSpec);
     namespaced,
     shortname = "kg",
     category = "kakine",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(transparent)]
 pub struct GroupResourceSpec(pub ClusterGroupSpec);
@@ -159,7 +176,12 @@ pub fn crds() -> Vec<(String, CustomResourceDefinition)> {
         Group::crd(),
     ]
     .into_iter()
-    .map(|crd| (format!("{GROUP}_{}.yaml", crd.spec.names.plural), structural(crd)))
+    .map(|crd| {
+        (
+            format!("{GROUP}_{}.yaml", crd.spec.names.plural),
+            structural(crd),
+        )
+    })
     .collect()
 }
 

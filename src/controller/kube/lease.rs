@@ -139,8 +139,7 @@ impl Elector {
                 .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0)))
                 .unwrap_or(self.options.lease_duration);
             let seen = self.observed.as_ref().map(|(_, at)| *at);
-            let expired =
-                holder.is_empty() || seen.is_some_and(|at| at.elapsed() >= duration);
+            let expired = holder.is_empty() || seen.is_some_and(|at| at.elapsed() >= duration);
             if !expired {
                 return Ok(false);
             }

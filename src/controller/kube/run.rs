@@ -61,17 +61,32 @@ const CRD_KINDS: [(&str, &str); 5] = [
 /// (v1alpha2) of `policy.networking.k8s.io` when served; Antrea's kinds with `antrea_crds`.
 pub fn policy_resources(antrea_crds: bool) -> Vec<PolicyResource> {
     let mut out = Vec::new();
-    let mut add = |r: ApiResource, optional: bool| out.push(PolicyResource { resource: r, optional });
+    let mut add = |r: ApiResource, optional: bool| {
+        out.push(PolicyResource {
+            resource: r,
+            optional,
+        })
+    };
     for (kind, plural) in CRD_KINDS {
         add(resource("crd.kakine.io", "v1beta1", kind, plural), false);
     }
     add(
-        resource("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"),
+        resource(
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+        ),
         false,
     );
     let npa = "policy.networking.k8s.io";
     add(
-        resource(npa, "v1alpha1", "AdminNetworkPolicy", "adminnetworkpolicies"),
+        resource(
+            npa,
+            "v1alpha1",
+            "AdminNetworkPolicy",
+            "adminnetworkpolicies",
+        ),
         true,
     );
     add(
@@ -84,7 +99,12 @@ pub fn policy_resources(antrea_crds: bool) -> Vec<PolicyResource> {
         true,
     );
     add(
-        resource(npa, "v1alpha2", "ClusterNetworkPolicy", "clusternetworkpolicies"),
+        resource(
+            npa,
+            "v1alpha2",
+            "ClusterNetworkPolicy",
+            "clusternetworkpolicies",
+        ),
         true,
     );
     if antrea_crds {
@@ -125,9 +145,24 @@ pub async fn run(
 ) -> Result<(), tokio::task::JoinError> {
     let mut tasks: JoinSet<Result<(), Closed>> = JoinSet::new();
     let w = options.watch.clone();
-    tasks.spawn(run_watcher(Api::all(client.clone()), Namespaces, w.clone(), events.clone()));
-    tasks.spawn(run_watcher(Api::all(client.clone()), Nodes, w.clone(), events.clone()));
-    tasks.spawn(run_watcher(Api::all(client.clone()), Pods, w.clone(), events.clone()));
+    tasks.spawn(run_watcher(
+        Api::all(client.clone()),
+        Namespaces,
+        w.clone(),
+        events.clone(),
+    ));
+    tasks.spawn(run_watcher(
+        Api::all(client.clone()),
+        Nodes,
+        w.clone(),
+        events.clone(),
+    ));
+    tasks.spawn(run_watcher(
+        Api::all(client.clone()),
+        Pods,
+        w.clone(),
+        events.clone(),
+    ));
     let generations = Generations::default();
     for p in policy_resources(options.antrea_crds) {
         if p.optional && !served(&client, &p.resource).await {
@@ -157,13 +192,10 @@ pub async fn run(
     });
     drop(events);
     while let Some(done) = tasks.join_next().await {
-        match done? {
-            Err(Closed) => {
-                tracing::info!("controller core stopped; the kube layer stops");
-                tasks.abort_all();
-                return Ok(());
-            }
-            Ok(()) => {}
+        if let Err(Closed) = done? {
+            tracing::info!("controller core stopped; the kube layer stops");
+            tasks.abort_all();
+            return Ok(());
         }
     }
     Ok(())

@@ -118,21 +118,26 @@ pub enum Written {
 /// Writes `status` to the object of `key` (a kakine ClusterNetworkPolicy `name` or
 /// NetworkPolicy `namespace/name`; other kinds are not kakine's to write): a merge patch of
 /// `status`, retried on conflict up to `attempts` times.
-pub async fn write(client: &Client, key: &PolicyKey, status: &PolicyStatus, attempts: u32) -> Written {
+pub async fn write(
+    client: &Client,
+    key: &PolicyKey,
+    status: &PolicyStatus,
+    attempts: u32,
+) -> Written {
     let patch = Patch::Merge(json!({ "status": status }));
     let params = PatchParams::default();
     for attempt in 1..=attempts.max(1) {
         let result = match (key.kind, key.name.split_once('/')) {
-            ("ClusterNetworkPolicy", None) => {
-                Api::<ClusterNetworkPolicy>::all(client.clone())
-                    .patch_status(&key.name, &params, &patch)
+            ("ClusterNetworkPolicy", None) => Api::<ClusterNetworkPolicy>::all(client.clone())
+                .patch_status(&key.name, &params, &patch)
+                .await
+                .map(|_| ()),
+            ("NetworkPolicy", Some((ns, name))) => {
+                Api::<NetworkPolicy>::namespaced(client.clone(), ns)
+                    .patch_status(name, &params, &patch)
                     .await
                     .map(|_| ())
             }
-            ("NetworkPolicy", Some((ns, name))) => Api::<NetworkPolicy>::namespaced(client.clone(), ns)
-                .patch_status(name, &params, &patch)
-                .await
-                .map(|_| ()),
             _ => return Written::Gone,
         };
         match result {

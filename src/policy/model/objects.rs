@@ -82,7 +82,10 @@ pub struct AntreaPolicy {
 pub struct AntreaPolicySpec {
     /// Tier name (default `application`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 63), regex(pattern = r"^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"))]
+    #[schemars(
+        length(max = 63),
+        regex(pattern = r"^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+    )]
     pub tier: Option<String>,
     /// Priority inside the tier, 1.0..=10000.0, lower first.
     #[schemars(range(min = 1.0, max = 10000.0))]
