@@ -23,105 +23,90 @@ pub const GROUP: &str = "crd.kakine.io";
 /// The version of kakine's custom resources.
 pub const VERSION: &str = "v1beta1";
 
-/// `ClusterNetworkPolicy.spec` (`crd.kakine.io/v1beta1`): Antrea's ClusterNetworkPolicySpec.
-#[derive(CustomResource, Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[kube(
-    group = "crd.kakine.io",
-    version = "v1beta1",
-    kind = "ClusterNetworkPolicy",
-    doc = "A kakine ClusterNetworkPolicy: tiered, cluster-wide policy (Antrea's ACNP).",
-    shortname = "kcnp",
-    category = "kakine",
-    status = "PolicyStatus",
-    printcolumn = r#"{"name": "Tier", "type": "string", "jsonPath": ".spec.tier", "description": "The tier the policy belongs to."}"#,
-    printcolumn = r#"{"name": "Priority", "type": "number", "jsonPath": ".spec.priority", "description": "The priority of the policy in its tier."}"#,
-    printcolumn = r#"{"name": "Desired Nodes", "type": "integer", "jsonPath": ".status.desiredNodesRealized", "description": "The number of nodes that should realize the policy."}"#,
-    printcolumn = r#"{"name": "Current Nodes", "type": "integer", "jsonPath": ".status.currentNodesRealized", "description": "The number of nodes that have realized the policy."}"#,
-    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
-)]
-#[serde(transparent)]
-pub struct ClusterNetworkPolicySpec(pub AntreaPolicySpec);
+/// Declares a kakine CRD whose spec is a model type: the derive, the group, the version and
+/// the category every kind shares, then the kind's own `#[kube]` attributes.
+macro_rules! kakine_crd {
+    ($(#[$doc:meta])* $spec:ident($model:ty) { $($kube:tt)* }) => {
+        $(#[$doc])*
+        #[derive(CustomResource, Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+        #[kube(group = "crd.kakine.io", version = "v1beta1", category = "kakine", $($kube)*)]
+        #[serde(transparent)]
+        pub struct $spec(pub $model);
+    };
+}
 
-/// `NetworkPolicy.spec` (`crd.kakine.io/v1beta1`, namespaced): Antrea's NetworkPolicySpec.
-#[derive(CustomResource, Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[kube(
-    group = "crd.kakine.io",
-    version = "v1beta1",
-    kind = "NetworkPolicy",
-    doc = "A kakine NetworkPolicy: tiered policy in a namespace (Antrea's ANNP).",
-    namespaced,
-    shortname = "knp",
-    category = "kakine",
-    status = "PolicyStatus",
-    printcolumn = r#"{"name": "Tier", "type": "string", "jsonPath": ".spec.tier", "description": "The tier the policy belongs to."}"#,
-    printcolumn = r#"{"name": "Priority", "type": "number", "jsonPath": ".spec.priority", "description": "The priority of the policy in its tier."}"#,
-    printcolumn = r#"{"name": "Desired Nodes", "type": "integer", "jsonPath": ".status.desiredNodesRealized", "description": "The number of nodes that should realize the policy."}"#,
-    printcolumn = r#"{"name": "Current Nodes", "type": "integer", "jsonPath": ".status.currentNodesRealized", "description": "The number of nodes that have realized the policy."}"#,
-    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
-)]
-#[serde(transparent)]
-pub struct NetworkPolicySpec(pub AntreaPolicySpec);
+/// Declares a policy CRD: a kakine CRD of an [`AntreaPolicySpec`] with a [`PolicyStatus`] and
+/// the printer columns of `kubectl get acnp` (Tier, Priority, Desired Nodes, Current Nodes,
+/// Age).
+macro_rules! policy_crd {
+    ($(#[$doc:meta])* $spec:ident { $($kube:tt)* }) => {
+        kakine_crd! {
+            $(#[$doc])*
+            $spec(AntreaPolicySpec) {
+                $($kube)*
+                status = "PolicyStatus",
+                printcolumn = r#"{"name": "Tier", "type": "string", "jsonPath": ".spec.tier", "description": "The tier the policy belongs to."}"#,
+                printcolumn = r#"{"name": "Priority", "type": "number", "jsonPath": ".spec.priority", "description": "The priority of the policy in its tier."}"#,
+                printcolumn = r#"{"name": "Desired Nodes", "type": "integer", "jsonPath": ".status.desiredNodesRealized", "description": "The number of nodes that should realize the policy."}"#,
+                printcolumn = r#"{"name": "Current Nodes", "type": "integer", "jsonPath": ".status.currentNodesRealized", "description": "The number of nodes that have realized the policy."}"#,
+                printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+            }
+        }
+    };
+}
 
-/// `Tier.spec` (`crd.kakine.io/v1beta1`): priority (0..=255) and description.
-#[derive(CustomResource, Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[kube(
-    group = "crd.kakine.io",
-    version = "v1beta1",
-    kind = "Tier",
-    doc = "A tier: an ordered group of kakine policies.",
-    shortname = "ktr",
-    category = "kakine",
-    printcolumn(
-        name = "Priority",
-        type_ = "integer",
-        json_path = ".spec.priority",
-        description = "The priority of the tier."
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
-#[serde(transparent)]
-pub struct TierResourceSpec(pub TierSpec);
+policy_crd! {
+    /// `ClusterNetworkPolicy.spec` (`crd.kakine.io/v1beta1`): Antrea's
+    /// ClusterNetworkPolicySpec.
+    ClusterNetworkPolicySpec {
+        kind = "ClusterNetworkPolicy",
+        doc = "A kakine ClusterNetworkPolicy: tiered, cluster-wide policy (Antrea's ACNP).",
+        shortname = "kcnp",
+    }
+}
 
-/// `ClusterGroup.spec` (`crd.kakine.io/v1beta1`).
-#[derive(CustomResource, Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[kube(
-    group = "crd.kakine.io",
-    version = "v1beta1",
-    kind = "ClusterGroup",
-    doc = "A group of pods, namespaces or IP blocks, for kakine policies.",
-    shortname = "kcg",
-    category = "kakine",
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
-#[serde(transparent)]
-pub struct ClusterGroupResourceSpec(pub ClusterGroupSpec);
+policy_crd! {
+    /// `NetworkPolicy.spec` (`crd.kakine.io/v1beta1`, namespaced): Antrea's NetworkPolicySpec.
+    NetworkPolicySpec {
+        kind = "NetworkPolicy",
+        doc = "A kakine NetworkPolicy: tiered policy in a namespace (Antrea's ANNP).",
+        namespaced,
+        shortname = "knp",
+    }
+}
 
-/// `Group.spec` (`crd.kakine.io/v1beta1`, namespaced): a ClusterGroup's shape, in a namespace.
-#[derive(CustomResource, Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[kube(
-    group = "crd.kakine.io",
-    version = "v1beta1",
-    kind = "Group",
-    doc = "A group of pods or IP blocks in a namespace, for kakine NetworkPolicies.",
-    namespaced,
-    shortname = "kg",
-    category = "kakine",
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
-#[serde(transparent)]
-pub struct GroupResourceSpec(pub ClusterGroupSpec);
+kakine_crd! {
+    /// `Tier.spec` (`crd.kakine.io/v1beta1`): priority (0..=255) and description.
+    TierResourceSpec(TierSpec) {
+        kind = "Tier",
+        doc = "A tier: an ordered group of kakine policies.",
+        shortname = "ktr",
+        printcolumn = r#"{"name": "Priority", "type": "integer", "jsonPath": ".spec.priority", "description": "The priority of the tier."}"#,
+        printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+    }
+}
+
+kakine_crd! {
+    /// `ClusterGroup.spec` (`crd.kakine.io/v1beta1`).
+    ClusterGroupResourceSpec(ClusterGroupSpec) {
+        kind = "ClusterGroup",
+        doc = "A group of pods, namespaces or IP blocks, for kakine policies.",
+        shortname = "kcg",
+        printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+    }
+}
+
+kakine_crd! {
+    /// `Group.spec` (`crd.kakine.io/v1beta1`, namespaced): a ClusterGroup's shape, in a
+    /// namespace.
+    GroupResourceSpec(ClusterGroupSpec) {
+        kind = "Group",
+        doc = "A group of pods or IP blocks in a namespace, for kakine NetworkPolicies.",
+        namespaced,
+        shortname = "kg",
+        printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+    }
+}
 
 /// The status of a ClusterNetworkPolicy or NetworkPolicy: realization counts only, as Antrea's
 /// `NetworkPolicyStatus` (`pkg/apis/crd/v1beta1/types.go`).
