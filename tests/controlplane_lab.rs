@@ -72,6 +72,11 @@ fn connects(engine: &ClusterEngine) -> bool {
 fn agents_follow_the_controller_across_nodes_and_keep_enforcing_without_it() {
     let cluster: kakine::policy::Cluster = serde_saphyr::from_str(WORLD).unwrap();
     let mut engine = ClusterEngine::start(&cluster, 2, OvsMode::Traffic, &[]).expect("lab up");
+    // The lab's standalone agents go: from now on the controller is the only reader of the
+    // directory.
+    for i in 0..2 {
+        engine.lab_mut().stop_agent(i);
+    }
     let input = engine.input().to_path_buf();
     let policy_file = input.join("policy.yaml");
     std::fs::write(&policy_file, policy("client")).unwrap();
@@ -88,10 +93,12 @@ fn agents_follow_the_controller_across_nodes_and_keep_enforcing_without_it() {
             .start_agent_with(i, &agent, &source)
             .unwrap();
     }
-    for (l, n) in logs.iter().zip(&before) {
+    for l in &logs {
         wait_log(l, "subscribed from version None", 1);
-        wait_log(l, "update committed", n + 1);
     }
+    // node-2 hosts b, the policy's pod: its flows change (node-1's span has no policy, its
+    // flows stay as they are and nothing is committed).
+    wait_log(&logs[1], "update committed", before[1] + 1);
     let mut echo = engine
         .lab()
         .pod_command("b", engine.kakinectl())
