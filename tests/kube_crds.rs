@@ -115,6 +115,20 @@ fn crds_have_the_antrea_shape() {
     // Structural: no `additionalProperties: false` beside `properties` anywhere.
     let text = serde_json::to_string(&all).unwrap();
     assert!(!text.contains("\"additionalProperties\":false"));
+    // Only formats Kubernetes knows.
+    for f in ["uint8", "uint16", "uint32", "int8", "int16"] {
+        assert!(!text.contains(&format!("\"format\":\"{f}\"")), "{f}");
+    }
+    let icmp_type =
+        &rule["properties"]["protocols"]["items"]["properties"]["icmp"]["properties"]["icmpType"];
+    assert_eq!(
+        (
+            &icmp_type["format"],
+            &icmp_type["minimum"],
+            &icmp_type["maximum"]
+        ),
+        (&json!("int32"), &json!(0.0), &json!(255.0))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
