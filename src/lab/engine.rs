@@ -101,14 +101,7 @@ impl Backend {
         cluster: &Cluster,
         external: &[(std::net::Ipv4Addr, u16)],
     ) -> Result<Self, String> {
-        let problems = crate::policy::sanity::check_cluster(cluster);
-        if !problems.is_empty() {
-            let lines: Vec<String> = problems
-                .iter()
-                .map(|(field, message)| format!("cluster.{field}: {message}"))
-                .collect();
-            return Err(lines.join("\n"));
-        }
+        crate::policy::sanity::cluster_ok(cluster, "cluster.")?;
         Ok(match engine {
             Engine::Ovs(mode) => Backend::Ovs(Box::new(OvsEngine::start(cluster, mode)?)),
             Engine::Cluster { nodes, mode } => Backend::Cluster(Box::new(

@@ -6,6 +6,7 @@
 pub mod builder;
 pub mod error;
 pub mod evaluate;
+pub mod gather;
 pub mod limits;
 pub mod lint;
 pub mod load;

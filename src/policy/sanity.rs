@@ -222,6 +222,20 @@ pub fn check_cluster(cluster: &Cluster) -> Vec<Problem> {
     out
 }
 
+/// [`check_cluster`] as one text: `Ok` when the model has no problem, else every problem, one
+/// `<prefix><field>: <message>` a line (`prefix` places the model in its document, e.g.
+/// `cluster.` in a scenario).
+pub fn cluster_ok(cluster: &Cluster, prefix: &str) -> Result<(), String> {
+    let lines: Vec<String> = check_cluster(cluster)
+        .into_iter()
+        .map(|(field, message)| format!("{prefix}{field}: {message}"))
+        .collect();
+    match lines.is_empty() {
+        true => Ok(()),
+        false => Err(lines.join("\n")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
