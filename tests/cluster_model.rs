@@ -128,12 +128,12 @@ fn overlapping_pod_cidrs_of_two_nodes_are_refused_naming_both_nodes_and_cidrs() 
             finding(
                 "b.yaml",
                 "nodes[1].podCIDRs[1]",
-                &overlap("n1", "n2", "10.0.0.0/16", "10.0.3.0/24")
+                overlap("n1", "n2", "10.0.0.0/16", "10.0.3.0/24")
             ),
             finding(
                 "b.yaml",
                 "nodes[2].podCIDRs[0]",
-                &overlap("n2", "n3", "10.1.0.0/24", "10.1.0.0/24")
+                overlap("n2", "n3", "10.1.0.0/24", "10.1.0.0/24")
             ),
         ]
     );
@@ -160,7 +160,7 @@ fn every_problem_of_a_cluster_document_is_reported_at_once() {
             finding(
                 "cluster.yaml",
                 "nodes[1].podCIDRs[0]",
-                &overlap("n1", "n2", "10.0.0.0/24", "10.0.0.128/25")
+                overlap("n1", "n2", "10.0.0.0/24", "10.0.0.128/25")
             ),
         ]
     );
