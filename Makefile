@@ -97,3 +97,9 @@ FUZZ_SECONDS ?= 180
 fuzz:
 	cd openflow/fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode_message -- -max_total_time=$(FUZZ_SECONDS)
 	cd openflow/fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run parse_flow -- -max_total_time=$(FUZZ_SECONDS)
+
+## manifests/kakine.yaml from the kustomize base (`kubectl apply -k manifests/` takes the base
+## itself); tests/manifests.rs fails when it is stale.
+.PHONY: manifests
+manifests:
+	bash scripts/manifests.sh
