@@ -103,3 +103,11 @@ fuzz:
 .PHONY: manifests
 manifests:
 	bash scripts/manifests.sh
+
+## The agent and controller images (Debian slim, Open vSwitch from Debian), tagged with the crate
+## version, built from Cargo.lock (--locked). Needs docker.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+.PHONY: images
+images:
+	docker build -f images/agent/Dockerfile -t kakine/kakine-agent:$(VERSION) .
+	docker build -f images/controller/Dockerfile -t kakine/kakine-controller:$(VERSION) .

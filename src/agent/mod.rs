@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod interfaces;
 pub mod live;
 pub mod observe;
+pub mod restore_wait;
 pub mod state;
 pub mod unixctl;
 pub mod watch;

@@ -1,0 +1,622 @@
+//! The install manifests (`manifests/`, docs/install.md): `kubectl kustomize` renders them;
+//! every object parses into its Kubernetes API type (k8s-openapi) with no field left over;
+//! `manifests/kakine.yaml` and `manifests/crds/kustomization.yaml` are what `make manifests`
+//! writes; the containers' command lines, with the variables the kubelet expands, parse with
+//! the binaries' own clap definitions; the conflist is one kakine-cni accepts and its chained
+//! plugins exist; RBAC grants what the code asks for and no more than the comments justify.
+//!
+//! Needs `kubectl` (for `kubectl kustomize`; `make deps` does not install it: docs/install.md).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::Resource;
+use serde_json::Value;
+
+#[path = "../src/bin/kakine-agent.rs"]
+#[allow(dead_code, unused_imports)]
+mod agent_bin;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `kubectl kustomize manifests`: the YAML stream `kubectl apply -k manifests/` applies.
+fn render() -> String {
+    let out = Command::new("kubectl")
+        .args(["kustomize", "manifests"])
+        .current_dir(root())
+        .output()
+        .expect("running kubectl (needed for `kubectl kustomize`; see docs/install.md)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize manifests: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// The rendered objects, in order.
+fn objects() -> Vec<Value> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&render()).expect("rendered YAML");
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+fn name_of(o: &Value) -> String {
+    format!(
+        "{} {}",
+        o["kind"].as_str().unwrap_or("?"),
+        o["metadata"]["name"].as_str().unwrap_or("?")
+    )
+}
+
+/// Where `input` has something that `output` (the typed round trip) lost or changed: the
+/// fields the type does not know, or values of the wrong shape.
+fn lost_fields(input: &Value, output: &Value, at: &str, out: &mut Vec<String>) {
+    match (input, output) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let path = format!("{at}.{k}");
+                match b.get(k) {
+                    Some(w) => lost_fields(v, w, &path, out),
+                    None => out.push(format!("{path}: unknown field")),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (v, w)) in a.iter().zip(b).enumerate() {
+                lost_fields(v, w, &format!("{at}[{i}]"), out);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => out.push(format!("{at}: {a} became {b}")),
+    }
+}
+
+/// Parses `o` as `T` and returns the fields the round trip lost (empty = every field known).
+fn round_trip<T: Resource + serde::de::DeserializeOwned + serde::Serialize>(
+    o: &Value,
+) -> Result<Vec<String>, String> {
+    let typed: T = serde_json::from_value(o.clone()).map_err(|e| e.to_string())?;
+    let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+    let mut lost = Vec::new();
+    lost_fields(o, &back, "", &mut lost);
+    Ok(lost)
+}
+
+/// Every rendered object parses into its k8s-openapi type, and nothing in it is a field the
+/// type does not have (a typo such as `readinesProbe` would be dropped by the API server's
+/// lenient decoding, silently; here it fails).
+#[test]
+fn every_object_parses_into_its_api_type_with_no_unknown_field() {
+    let objs = objects();
+    let mut problems = Vec::new();
+    let mut kinds = BTreeMap::<String, usize>::new();
+    for o in &objs {
+        let key = (
+            o["apiVersion"].as_str().unwrap_or(""),
+            o["kind"].as_str().unwrap_or(""),
+        );
+        macro_rules! check {
+            ($($t:ty),*) => {
+                $(if key == (<$t>::API_VERSION, <$t>::KIND) {
+                    Some(round_trip::<$t>(o))
+                } else)* { None }
+            };
+        }
+        let r = check!(
+            ServiceAccount,
+            ConfigMap,
+            Service,
+            ClusterRole,
+            ClusterRoleBinding,
+            Role,
+            RoleBinding,
+            Deployment,
+            DaemonSet,
+            PodDisruptionBudget,
+            CustomResourceDefinition
+        );
+        *kinds.entry(key.1.to_string()).or_default() += 1;
+        match r {
+            None => problems.push(format!("{}: kind {key:?} is not expected here", name_of(o))),
+            Some(Err(e)) => problems.push(format!("{}: {e}", name_of(o))),
+            Some(Ok(lost)) => {
+                problems.extend(lost.into_iter().map(|l| format!("{}: {l}", name_of(o))))
+            }
+        }
+        // Namespaced objects all land in kube-system.
+        let cluster_scoped = matches!(
+            key.1,
+            "ClusterRole" | "ClusterRoleBinding" | "CustomResourceDefinition"
+        );
+        let ns = o["metadata"]["namespace"].as_str();
+        if cluster_scoped != ns.is_none() || ns.is_some_and(|n| n != "kube-system") {
+            problems.push(format!("{}: namespace {ns:?}", name_of(o)));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    for (kind, n) in [
+        ("DaemonSet", 1),
+        ("Deployment", 1),
+        ("Service", 1),
+        ("PodDisruptionBudget", 1),
+        ("ServiceAccount", 2),
+        ("ClusterRole", 2),
+    ] {
+        assert_eq!(kinds.get(kind), Some(&n), "{kind} objects in {kinds:?}");
+    }
+}
+
+/// The round trip finds a misspelt field: the check above can fail.
+#[test]
+fn a_misspelt_field_is_found() {
+    let o: Value = serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "s"},
+        "spec": {"ports": [{"port": 1, "targetPrt": 2}], "selectr": {}}
+    });
+    let lost = round_trip::<Service>(&o).unwrap();
+    assert_eq!(
+        lost,
+        [
+            ".spec.ports[0].targetPrt: unknown field",
+            ".spec.selectr: unknown field"
+        ]
+    );
+}
+
+/// `manifests/kakine.yaml` is the render (`make manifests` rewrites it).
+#[test]
+fn the_rendered_file_is_fresh() {
+    let file = std::fs::read_to_string(root().join("manifests/kakine.yaml")).unwrap();
+    let body: String = file
+        .lines()
+        .skip_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        body == render(),
+        "manifests/kakine.yaml is stale: run `make manifests`"
+    );
+}
+
+/// `manifests/crds/kustomization.yaml` lists every CRD file of the directory, and each of
+/// them renders as CustomResourceDefinitions whose crd.kakine.io resources the controller may
+/// list and watch.
+#[test]
+fn every_crd_file_is_installed_and_watched() {
+    let dir = root().join("manifests/crds");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".yaml") && f != "kustomization.yaml")
+        .collect();
+    files.sort();
+    let k: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap())
+            .unwrap();
+    let listed: Vec<String> = k["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        listed, files,
+        "manifests/crds/kustomization.yaml: run `make manifests`"
+    );
+
+    let objs = objects();
+    let crds: Vec<&Value> = objs
+        .iter()
+        .filter(|o| o["kind"] == "CustomResourceDefinition")
+        .collect();
+    let mut in_files = 0;
+    for f in &files {
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap();
+        for d in docs.iter().filter(|d| !d.is_null()) {
+            assert_eq!(d["kind"], "CustomResourceDefinition", "{f}: {}", name_of(d));
+            in_files += 1;
+        }
+    }
+    assert_eq!(crds.len(), in_files, "CRDs rendered vs in manifests/crds");
+    let role = cluster_role(&objs, "kakine-controller");
+    for crd in crds {
+        let group = crd["spec"]["group"].as_str().unwrap();
+        let plural = crd["spec"]["names"]["plural"].as_str().unwrap();
+        if group == "crd.kakine.io" {
+            for verb in ["list", "watch"] {
+                assert!(
+                    allows(&role, group, plural, verb),
+                    "controller may not {verb} {plural}"
+                );
+            }
+        }
+    }
+}
+
+fn cluster_role(objs: &[Value], name: &str) -> Vec<PolicyRule> {
+    let o = objs
+        .iter()
+        .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("ClusterRole {name}"));
+    serde_json::from_value::<ClusterRole>(o.clone())
+        .unwrap()
+        .rules
+        .unwrap_or_default()
+}
+
+fn role(objs: &[Value], name: &str) -> Vec<PolicyRule> {
+    let o = objs
+        .iter()
+        .find(|o| o["kind"] == "Role" && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("Role {name}"));
+    serde_json::from_value::<Role>(o.clone())
+        .unwrap()
+        .rules
+        .unwrap_or_default()
+}
+
+/// Whether `rules` allow `verb` on `group`/`resource` (any name).
+fn allows(rules: &[PolicyRule], group: &str, resource: &str, verb: &str) -> bool {
+    allows_named(rules, group, resource, verb, None)
+}
+
+fn allows_named(
+    rules: &[PolicyRule],
+    group: &str,
+    resource: &str,
+    verb: &str,
+    name: Option<&str>,
+) -> bool {
+    rules.iter().any(|r| {
+        r.api_groups.iter().flatten().any(|g| g == group)
+            && r.resources.iter().flatten().any(|x| x == resource)
+            && r.verbs.iter().any(|v| v == verb)
+            && match (&r.resource_names, name) {
+                (None, _) => true,
+                (Some(names), Some(n)) => names.iter().any(|x| x == n),
+                (Some(_), None) => false,
+            }
+    })
+}
+
+/// RBAC: the controller may do what it does (watch its inputs, review tokens, write status,
+/// hold its Lease, publish its CA), the agent only reads, and nobody gets a wildcard.
+#[test]
+fn rbac_grants_what_the_code_calls_and_no_wildcard() {
+    let objs = objects();
+    let ctl = cluster_role(&objs, "kakine-controller");
+    for (group, resource, verbs) in [
+        ("", "pods", &["get", "list", "watch"][..]),
+        ("", "namespaces", &["list", "watch"]),
+        ("", "nodes", &["list", "watch"]),
+        ("networking.k8s.io", "networkpolicies", &["list", "watch"]),
+        (
+            "policy.networking.k8s.io",
+            "adminnetworkpolicies",
+            &["list", "watch"],
+        ),
+        (
+            "policy.networking.k8s.io",
+            "baselineadminnetworkpolicies",
+            &["list", "watch"],
+        ),
+        ("crd.kakine.io", "tiers", &["list", "watch"]),
+        (
+            "crd.kakine.io",
+            "clusternetworkpolicies",
+            &["list", "watch"],
+        ),
+        ("crd.kakine.io", "networkpolicies", &["list", "watch"]),
+        ("crd.kakine.io", "clustergroups", &["list", "watch"]),
+        ("crd.kakine.io", "groups", &["list", "watch"]),
+        ("crd.kakine.io", "clusternetworkpolicies/status", &["patch"]),
+        ("crd.kakine.io", "networkpolicies/status", &["patch"]),
+        ("authentication.k8s.io", "tokenreviews", &["create"]),
+    ] {
+        for v in verbs {
+            assert!(
+                allows(&ctl, group, resource, v),
+                "controller: {v} {group}/{resource}"
+            );
+        }
+    }
+    // The status subresource only: no write on a policy's spec.
+    for r in ["clusternetworkpolicies", "networkpolicies", "tiers"] {
+        for v in ["update", "patch", "create", "delete"] {
+            assert!(
+                !allows(&ctl, "crd.kakine.io", r, v),
+                "controller may {v} {r}"
+            );
+        }
+    }
+    let ns_role = role(&objs, "kakine-controller");
+    let ca_cm = controller_flag(&objs, "--ca-configmap").unwrap_or_else(|| "kakine-ca".into());
+    assert!(allows_named(
+        &ns_role,
+        "",
+        "configmaps",
+        "update",
+        Some(&ca_cm)
+    ));
+    assert!(!allows_named(
+        &ns_role,
+        "",
+        "configmaps",
+        "update",
+        Some("other")
+    ));
+    assert!(allows_named(
+        &ns_role,
+        "coordination.k8s.io",
+        "leases",
+        "update",
+        Some("kakine-controller")
+    ));
+    let agent = cluster_role(&objs, "kakine-agent");
+    assert!(allows(&agent, "", "nodes", "get"));
+    assert!(allows(&agent, "", "pods", "watch"));
+    for r in agent.iter().chain(&ctl).chain(&ns_role) {
+        let all = r
+            .api_groups
+            .iter()
+            .flatten()
+            .chain(r.resources.iter().flatten())
+            .chain(&r.verbs);
+        assert!(!all.clone().any(|x| x == "*"), "wildcard in {r:?}");
+    }
+    for r in &agent {
+        for v in &r.verbs {
+            assert!(
+                ["get", "list", "watch"].contains(&v.as_str()),
+                "agent may {v}: {r:?}"
+            );
+        }
+    }
+}
+
+/// The value of `flag` (`--flag=VALUE`) in the controller container's args.
+fn controller_flag(objs: &[Value], flag: &str) -> Option<String> {
+    let d = objs.iter().find(|o| o["kind"] == "Deployment")?;
+    let args = d["spec"]["template"]["spec"]["containers"][0]["args"].as_array()?;
+    args.iter()
+        .filter_map(|a| {
+            a.as_str()?
+                .strip_prefix(&format!("{flag}="))
+                .map(String::from)
+        })
+        .next()
+}
+
+/// A pod template of a workload, with its namespace.
+fn pod_spec(o: &Value) -> PodSpec {
+    serde_json::from_value(o["spec"]["template"]["spec"].clone()).expect("pod template")
+}
+
+/// The environment the kubelet gives `c` (docs: "Define dependent environment variables"),
+/// on node `node-a` with address 192.0.2.10: `fieldRef`s, `configMapKeyRef`s into the
+/// rendered ConfigMaps, and the service-link variables of the namespace's Services.
+fn container_env(
+    objs: &[Value],
+    ns: &str,
+    c: &Container,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut env = BTreeMap::new();
+    for s in objs.iter().filter(|o| o["kind"] == "Service") {
+        let svc: Service = serde_json::from_value(s.clone()).unwrap();
+        let name = svc.metadata.name.unwrap().to_uppercase().replace('-', "_");
+        let port = svc.spec.unwrap().ports.unwrap()[0].port;
+        env.insert(format!("{name}_SERVICE_HOST"), "10.96.0.20".to_string());
+        env.insert(format!("{name}_SERVICE_PORT"), port.to_string());
+    }
+    for e in c.env.iter().flatten() {
+        let value = match (&e.value, &e.value_from) {
+            (Some(v), _) => expand(v, &env)?,
+            (None, Some(from)) => {
+                if let Some(f) = &from.field_ref {
+                    match f.field_path.as_str() {
+                        "spec.nodeName" => "node-a".to_string(),
+                        "metadata.namespace" => ns.to_string(),
+                        "status.podIP" | "status.hostIP" => "192.0.2.10".to_string(),
+                        other => return Err(format!("env {}: fieldRef {other}", e.name)),
+                    }
+                } else if let Some(k) = &from.config_map_key_ref {
+                    let cm = objs
+                        .iter()
+                        .find(|o| {
+                            o["kind"] == "ConfigMap" && o["metadata"]["name"] == k.name.as_str()
+                        })
+                        .ok_or(format!("env {}: no ConfigMap {}", e.name, k.name))?;
+                    cm["data"][&k.key]
+                        .as_str()
+                        .ok_or(format!(
+                            "env {}: ConfigMap {} has no key {}",
+                            e.name, k.name, k.key
+                        ))?
+                        .to_string()
+                } else {
+                    return Err(format!("env {}: valueFrom not resolved here", e.name));
+                }
+            }
+            (None, None) => String::new(),
+        };
+        env.insert(e.name.clone(), value);
+    }
+    Ok(env)
+}
+
+/// The kubelet's `$(VAR)` expansion (`$$` is a literal `$`); a reference to a variable not
+/// defined is an error here (the kubelet would leave it as text, for the binary to refuse).
+fn expand(s: &str, env: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if let Some(r) = rest.strip_prefix("$$") {
+            out.push('$');
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("$(") {
+            let end = r.find(')').ok_or(format!("{s}: unclosed $("))?;
+            let var = &r[..end];
+            out.push_str(
+                env.get(var)
+                    .ok_or(format!("{s}: $({var}) is not defined"))?,
+            );
+            rest = &r[end + 1..];
+        } else {
+            out.push('$');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The value of `--name=VALUE` in `argv`.
+fn flag<'a>(argv: &'a [String], name: &str) -> Option<&'a str> {
+    argv.iter()
+        .find_map(|a| a.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// Every container's command line as the kubelet runs it (variables expanded).
+fn command_lines(objs: &[Value]) -> Vec<(String, Vec<String>)> {
+    let mut lines = Vec::new();
+    for o in objs
+        .iter()
+        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "DaemonSet")
+    {
+        let ns = o["metadata"]["namespace"].as_str().unwrap();
+        let spec = pod_spec(o);
+        for c in spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(&spec.containers)
+        {
+            let who = format!("{} container {}", name_of(o), c.name);
+            let env = container_env(objs, ns, c).unwrap_or_else(|e| panic!("{who}: {e}"));
+            let argv: Vec<String> = c
+                .command
+                .iter()
+                .flatten()
+                .chain(c.args.iter().flatten())
+                .map(|a| expand(a, &env).unwrap_or_else(|e| panic!("{who}: {e}")))
+                .collect();
+            assert!(
+                !argv.is_empty(),
+                "{who}: no command (the image's entrypoint is not ours)"
+            );
+            lines.push((who, argv));
+        }
+    }
+    lines
+}
+
+/// The flags of every container are the binary's real flags: kakine-agent's parse with its
+/// own clap definition (src/bin/kakine-agent.rs), the scripts are the image's.
+#[test]
+fn container_command_lines_parse_with_the_binaries_own_flags() {
+    use clap::Parser as _;
+    let objs = objects();
+    let mut seen = BTreeMap::<String, usize>::new();
+    for (who, argv) in command_lines(&objs) {
+        let bin = argv[0].clone();
+        *seen.entry(bin.clone()).or_default() += 1;
+        match bin.as_str() {
+            "kakine-agent" => {
+                agent_bin::Args::try_parse_from(&argv)
+                    .unwrap_or_else(|e| panic!("{who}: {argv:?}: {e}"));
+                assert_eq!(flag(&argv, "--node"), Some("node-a"), "{who}");
+                assert_eq!(
+                    flag(&argv, "--metrics-addr"),
+                    Some("192.0.2.10:9479"),
+                    "{who}"
+                );
+            }
+            "install-cni" | "start-ovs" => {
+                let script = root().join("images/scripts").join(&bin);
+                assert!(
+                    script.is_file(),
+                    "{who}: {} is not in the image",
+                    script.display()
+                );
+            }
+            other => panic!("{who}: {other} is not a kakine binary or script"),
+        }
+    }
+    assert_eq!(seen.get("kakine-agent"), Some(&1), "{seen:?}");
+}
+
+/// The conflist the init container installs is the repository's, kakine-cni accepts its
+/// entry, the agent serves the socket it dials with the interface prefix it expects, and the
+/// chained and IPAM plugins exist where containernetworking-plugins puts them (the image
+/// copies them from there).
+#[test]
+fn the_conflist_is_one_kakine_cni_accepts_and_its_plugins_exist() {
+    use clap::Parser as _;
+    let objs = objects();
+    let file = std::fs::read_to_string(root().join("manifests/cni/10-kakine.conflist")).unwrap();
+    let cm = objs
+        .iter()
+        .find(|o| {
+            o["kind"] == "ConfigMap"
+                && o["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("kakine-cni-conf")
+        })
+        .expect("the conflist ConfigMap");
+    assert_eq!(
+        cm["data"]["10-kakine.conflist"].as_str(),
+        Some(file.as_str())
+    );
+    let list: Value = serde_json::from_str(&file).unwrap();
+    let plugins = list["plugins"].as_array().unwrap();
+    assert_eq!(
+        plugins[0]["type"], "kakine-cni",
+        "kakine-cni first in the chain"
+    );
+    let mut entry = plugins[0].clone();
+    entry["name"] = list["name"].clone();
+    entry["cniVersion"] = list["cniVersion"].clone();
+    let conf = kakine::cni::config::NetConf::parse(entry.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("kakine-cni refuses the conflist's entry: {}", e.to_json()));
+    let (_, argv) = command_lines(&objs)
+        .into_iter()
+        .find(|(_, a)| a[0] == "kakine-agent")
+        .unwrap();
+    agent_bin::Args::try_parse_from(&argv).unwrap();
+    assert_eq!(
+        flag(&argv, "--cni-socket").map(PathBuf::from),
+        Some(conf.agent_socket)
+    );
+    // The agent's default prefix unless the manifest sets one.
+    assert_eq!(
+        flag(&argv, "--ifname-prefix").unwrap_or("kk"),
+        conf.ifname_prefix
+    );
+    let mut needed: Vec<String> = vec![conf.ipam_type.clone()];
+    needed.extend(
+        plugins[1..]
+            .iter()
+            .map(|p| p["type"].as_str().unwrap().to_string()),
+    );
+    for p in needed {
+        let path = PathBuf::from("/usr/lib/cni").join(&p);
+        assert!(
+            path.is_file(),
+            "{}: missing (containernetworking-plugins)",
+            path.display()
+        );
+    }
+}
