@@ -29,14 +29,20 @@ fn root() -> &'static Path {
 
 /// `kubectl kustomize manifests`: the YAML stream `kubectl apply -k manifests/` applies.
 fn render() -> String {
+    render_dir(&root().join("manifests"))
+}
+
+/// `kubectl kustomize DIR`.
+fn render_dir(dir: &Path) -> String {
     let out = Command::new("kubectl")
-        .args(["kustomize", "manifests"])
-        .current_dir(root())
+        .arg("kustomize")
+        .arg(dir)
         .output()
         .expect("running kubectl (needed for `kubectl kustomize`; see docs/install.md)");
     assert!(
         out.status.success(),
-        "kubectl kustomize manifests: {}",
+        "kubectl kustomize {}: {}",
+        dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("UTF-8")
@@ -44,8 +50,27 @@ fn render() -> String {
 
 /// The rendered objects, in order.
 fn objects() -> Vec<Value> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&render()).expect("rendered YAML");
+    parse_stream(&render())
+}
+
+fn parse_stream(text: &str) -> Vec<Value> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).expect("rendered YAML");
     docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+/// The objects of an overlay of the base with the `manifests/antrea-crds` component, as a
+/// user's overlay has it (docs/install.md).
+fn antrea_objects() -> Vec<Value> {
+    let dir = tempfile::Builder::new()
+        .prefix(".overlay")
+        .tempdir_in(root())
+        .unwrap();
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "resources: [../manifests]\ncomponents: [../manifests/antrea-crds]\n",
+    )
+    .unwrap();
+    parse_stream(&render_dir(dir.path()))
 }
 
 fn name_of(o: &Value) -> String {
@@ -96,9 +121,83 @@ fn round_trip<T: Resource + serde::de::DeserializeOwned + serde::Serialize>(
 #[test]
 fn every_object_parses_into_its_api_type_with_no_unknown_field() {
     let objs = objects();
-    let mut problems = Vec::new();
-    let mut kinds = BTreeMap::<String, usize>::new();
+    let problems = type_problems(&objs);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let mut kinds = BTreeMap::<&str, usize>::new();
     for o in &objs {
+        *kinds.entry(o["kind"].as_str().unwrap()).or_default() += 1;
+    }
+    for (kind, n) in [
+        ("DaemonSet", 1),
+        ("Deployment", 1),
+        ("Service", 1),
+        ("PodDisruptionBudget", 1),
+        ("ServiceAccount", 2),
+        ("ClusterRole", 2),
+    ] {
+        assert_eq!(kinds.get(kind), Some(&n), "{kind} objects in {kinds:?}");
+    }
+    // The images are tagged with the crate's version (`make images` tags them so).
+    for o in objs
+        .iter()
+        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "DaemonSet")
+    {
+        let spec = pod_spec(o);
+        for c in spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(&spec.containers)
+        {
+            let image = c.image.as_deref().unwrap_or("");
+            let tag = image.rsplit_once(':').map(|(_, t)| t);
+            assert_eq!(
+                tag,
+                Some(env!("CARGO_PKG_VERSION")),
+                "{} {}: {image}",
+                name_of(o),
+                c.name
+            );
+        }
+    }
+}
+
+/// The Antrea component adds `--antrea-crds` and exactly the read grants it needs.
+#[test]
+fn the_antrea_component_adds_the_flag_and_its_grants() {
+    let objs = antrea_objects();
+    let problems = type_problems(&objs);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let args = command_lines(&objs);
+    let (_, ctl) = args
+        .iter()
+        .find(|(_, a)| a[0] == "kakine-controller")
+        .unwrap();
+    assert!(ctl.iter().any(|a| a == "--antrea-crds"), "{ctl:?}");
+    let role = cluster_role(&objs, "kakine-controller-antrea");
+    for r in [
+        "tiers",
+        "clusternetworkpolicies",
+        "networkpolicies",
+        "clustergroups",
+        "groups",
+    ] {
+        for v in ["get", "list", "watch"] {
+            assert!(allows(&role, "crd.antrea.io", r, v), "{v} {r}");
+        }
+        assert!(!allows(&role, "crd.antrea.io", r, "update"));
+    }
+    let base = objects();
+    assert!(!base
+        .iter()
+        .any(|o| o["metadata"]["name"] == "kakine-controller-antrea"));
+}
+
+/// Every problem of `objs`: a kind not expected, a field its type does not know, a namespace
+/// other than kube-system.
+fn type_problems(objs: &[Value]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for o in objs {
         let key = (
             o["apiVersion"].as_str().unwrap_or(""),
             o["kind"].as_str().unwrap_or(""),
@@ -123,7 +222,6 @@ fn every_object_parses_into_its_api_type_with_no_unknown_field() {
             PodDisruptionBudget,
             CustomResourceDefinition
         );
-        *kinds.entry(key.1.to_string()).or_default() += 1;
         match r {
             None => problems.push(format!("{}: kind {key:?} is not expected here", name_of(o))),
             Some(Err(e)) => problems.push(format!("{}: {e}", name_of(o))),
@@ -141,17 +239,7 @@ fn every_object_parses_into_its_api_type_with_no_unknown_field() {
             problems.push(format!("{}: namespace {ns:?}", name_of(o)));
         }
     }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
-    for (kind, n) in [
-        ("DaemonSet", 1),
-        ("Deployment", 1),
-        ("Service", 1),
-        ("PodDisruptionBudget", 1),
-        ("ServiceAccount", 2),
-        ("ClusterRole", 2),
-    ] {
-        assert_eq!(kinds.get(kind), Some(&n), "{kind} objects in {kinds:?}");
-    }
+    problems
 }
 
 /// The round trip finds a misspelt field: the check above can fail.
@@ -382,6 +470,60 @@ fn rbac_grants_what_the_code_calls_and_no_wildcard() {
             );
         }
     }
+}
+
+/// The RBAC table of docs/kubernetes.md (what the kube layer calls, written by its authors)
+/// is granted: ClusterRole rows by the controller's ClusterRole (the `--antrea-crds` rows by
+/// the Antrea component's), Role rows by its Role in kube-system.
+#[test]
+fn rbac_covers_the_table_of_docs_kubernetes_md() {
+    let doc = std::fs::read_to_string(root().join("docs/kubernetes.md"))
+        .expect("docs/kubernetes.md (the kube layer's RBAC table)");
+    let table: Vec<Vec<String>> = doc
+        .lines()
+        .skip_while(|l| l.trim() != "## RBAC")
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with('|') && !l.starts_with("|---") && !l.starts_with("| part"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    assert!(table.len() >= 5, "docs/kubernetes.md ## RBAC: {table:?}");
+    let objs = antrea_objects();
+    let ctl = cluster_role(&objs, "kakine-controller");
+    let antrea = cluster_role(&objs, "kakine-controller-antrea");
+    let ns = role(&objs, "kakine-controller");
+    let mut missing = Vec::new();
+    for row in &table {
+        let [part, group, resources, verbs, scope] = &row[..] else {
+            panic!("docs/kubernetes.md ## RBAC row {row:?}: not 5 columns");
+        };
+        let group = if group.starts_with("\"\"") {
+            ""
+        } else {
+            group.as_str()
+        };
+        let rules = if part.contains("--antrea-crds") {
+            &antrea
+        } else if scope.starts_with("Role") {
+            &ns
+        } else {
+            &ctl
+        };
+        for r in resources.split(',').map(str::trim) {
+            for v in verbs.split(',').map(str::trim) {
+                let name = (r == "leases").then_some("kakine-controller");
+                if !allows_named(rules, group, r, v, name) {
+                    missing.push(format!("{part}: {v} {group}/{r} ({scope})"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not granted:\n{}", missing.join("\n"));
 }
 
 /// The value of `flag` (`--flag=VALUE`) in the controller container's args.
