@@ -100,6 +100,8 @@ fn lost_fields(input: &Value, output: &Value, at: &str, out: &mut Vec<String>) {
             }
         }
         (a, b) if a == b => {}
+        // JSON numbers: `maximum: 255` is the f64 255.0 of JSONSchemaProps.
+        (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => {}
         (a, b) => out.push(format!("{at}: {a} became {b}")),
     }
 }
