@@ -22,6 +22,9 @@ use serde_json::Value;
 #[path = "../src/bin/kakine-agent.rs"]
 #[allow(dead_code, unused_imports)]
 mod agent_bin;
+#[path = "../src/bin/kakine-controller.rs"]
+#[allow(dead_code, unused_imports)]
+mod controller_bin;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -667,7 +670,8 @@ fn command_lines(objs: &[Value]) -> Vec<(String, Vec<String>)> {
 }
 
 /// The flags of every container are the binary's real flags: kakine-agent's parse with its
-/// own clap definition (src/bin/kakine-agent.rs), the scripts are the image's.
+/// own clap definition (src/bin/kakine-agent.rs, src/bin/kakine-controller.rs), the scripts
+/// are the image's.
 #[test]
 fn container_command_lines_parse_with_the_binaries_own_flags() {
     use clap::Parser as _;
@@ -687,6 +691,11 @@ fn container_command_lines_parse_with_the_binaries_own_flags() {
                     "{who}"
                 );
             }
+            "kakine-controller" => {
+                controller_bin::Args::try_parse_from(&argv)
+                    .unwrap_or_else(|e| panic!("{who}: {argv:?}: {e}"));
+                assert_eq!(flag(&argv, "--namespace"), Some("kube-system"), "{who}");
+            }
             "install-cni" | "start-ovs" => {
                 let script = root().join("images/scripts").join(&bin);
                 assert!(
@@ -699,6 +708,7 @@ fn container_command_lines_parse_with_the_binaries_own_flags() {
         }
     }
     assert_eq!(seen.get("kakine-agent"), Some(&1), "{seen:?}");
+    assert_eq!(seen.get("kakine-controller"), Some(&1), "{seen:?}");
 }
 
 /// The conflist the init container installs is the repository's, kakine-cni accepts its

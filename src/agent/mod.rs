@@ -12,6 +12,7 @@
 pub mod accept;
 pub mod annotate;
 pub mod cni_server;
+pub mod controller_source;
 pub mod escape;
 pub mod host;
 pub mod inspect;
@@ -19,6 +20,7 @@ pub mod interfaces;
 pub mod live;
 pub mod observe;
 pub mod restore_wait;
+pub mod source;
 pub mod state;
 pub mod unixctl;
 pub mod watch;

@@ -270,7 +270,10 @@ pub fn create_dir_mode(dir: &Path, mode: u32) -> std::io::Result<()> {
         .create(dir)
 }
 
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+/// Writes `dir/name` atomically (a temporary file renamed over it).
+///
+/// Errors: [`StateError::Io`] naming the path.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StateError> {
     let path = dir.join(name);
     let io = |source| StateError::Io {
         path: path.clone(),
