@@ -14,7 +14,7 @@ use ovsdb::vswitch::DB;
 use ovsdb::{Client, Mutation, Transaction, Value};
 use tokio::sync::watch;
 
-use crate::agent::live::Realization;
+use crate::agent::live::{Kind, Realization};
 
 /// The `other_config` key.
 pub const FLOW_RESTORE_WAIT: &str = "flow-restore-wait";
@@ -62,16 +62,21 @@ pub async fn clear(db: &Client) -> Result<bool, ovsdb::Error> {
 }
 
 /// Runs for the agent's lifetime: after every committed realization of `realizations`
-/// ([`crate::agent::live::Live::subscribe`]), removes flow-restore-wait from the OVSDB at
-/// `ovsdb` (`unix:PATH` or `tcp:HOST:PORT`) if it is set. Errors are logged and retried at the
-/// next realization or after 5 s.
+/// ([`crate::agent::live::Live::subscribe`]) that installed the whole pipeline (the first of
+/// the run, the reinstall after ovs-vswitchd came back, a repair; not an incremental update,
+/// which may land on a restarted, empty ovs-vswitchd before its reinstall), removes
+/// flow-restore-wait from the OVSDB at `ovsdb` (`unix:PATH` or `tcp:HOST:PORT`) if it is set.
+/// Errors are logged and retried after 5 s.
 pub async fn clear_after_realizations(
     ovsdb: String,
     mut realizations: watch::Receiver<Option<Arc<Realization>>>,
 ) {
     let mut db: Option<Client> = None;
     loop {
-        let committed = realizations.borrow_and_update().is_some();
+        let committed = realizations
+            .borrow_and_update()
+            .as_ref()
+            .is_some_and(|r| matches!(r.kind, Kind::Restart | Kind::Reconnect | Kind::Repair));
         if committed {
             if db.as_ref().is_none_or(|c| !c.is_connected()) {
                 db = Client::connect(&ovsdb).await.ok();
