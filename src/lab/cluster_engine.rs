@@ -248,7 +248,7 @@ impl ClusterEngine {
             outside_addrs,
             outside_ports,
         };
-        let mut lab = NodeLab::start(spec).map_err(|e| e.to_string())?;
+        let lab = NodeLab::start(spec).map_err(|e| e.to_string())?;
         let kakinectl = crate::lab::ovs_engine::kakinectl_binary();
         let input = dir.join("input");
         std::fs::create_dir_all(&input).map_err(|e| e.to_string())?;
@@ -291,14 +291,6 @@ impl ClusterEngine {
             .map(|n| n.gateway_ip.expect("placed nodes have gateways"))
             .collect();
         let sctp = crate::lab::probe::sctp_supported();
-        lab.add_pods(
-            &infos,
-            &gateways,
-            &kakinectl,
-            mode == OvsMode::Traffic,
-            sctp,
-        )
-        .map_err(|e| e.to_string())?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -319,6 +311,19 @@ impl ClusterEngine {
         engine
             .lab
             .start_agents(&agent, &engine.input)
+            .map_err(|e| e.to_string())?;
+        // Pods come through kakine-cni, which needs the agents: each ADD returns once the
+        // pod's node has committed its flows.
+        let kakinectl = engine.kakinectl.clone();
+        engine
+            .lab
+            .add_pods(
+                &infos,
+                &gateways,
+                &kakinectl,
+                mode == OvsMode::Traffic,
+                sctp,
+            )
             .map_err(|e| e.to_string())?;
         engine.wait()?;
         Ok(engine)

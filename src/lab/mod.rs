@@ -7,6 +7,7 @@ pub mod cni_node;
 pub mod demo;
 pub mod engine;
 pub mod lab_cmd;
+pub mod node_pods;
 pub mod nodes;
 pub mod ovs_engine;
 pub mod pods;
