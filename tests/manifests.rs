@@ -336,25 +336,23 @@ fn every_crd_file_is_installed_and_watched() {
     }
 }
 
+/// The rules of ClusterRole `name`.
 fn cluster_role(objs: &[Value], name: &str) -> Vec<PolicyRule> {
-    let o = objs
-        .iter()
-        .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("ClusterRole {name}"));
-    serde_json::from_value::<ClusterRole>(o.clone())
-        .unwrap()
-        .rules
-        .unwrap_or_default()
+    rules_of(objs, "ClusterRole", name)
 }
 
+/// The rules of Role `name`.
 fn role(objs: &[Value], name: &str) -> Vec<PolicyRule> {
+    rules_of(objs, "Role", name)
+}
+
+fn rules_of(objs: &[Value], kind: &str, name: &str) -> Vec<PolicyRule> {
     let o = objs
         .iter()
-        .find(|o| o["kind"] == "Role" && o["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("Role {name}"));
-    serde_json::from_value::<Role>(o.clone())
-        .unwrap()
-        .rules
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind} {name}"));
+    serde_json::from_value::<Option<Vec<PolicyRule>>>(o["rules"].clone())
+        .unwrap_or_else(|e| panic!("{kind} {name}: {e}"))
         .unwrap_or_default()
 }
 

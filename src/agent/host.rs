@@ -89,7 +89,10 @@ pub fn apply(plan: &HostPlan) -> Result<(), String> {
     // Written only when off: in a container /proc/sys is read-only, and a node that forwards
     // already (kube-proxy needs it) is left as it is.
     let forward = "/proc/sys/net/ipv4/ip_forward";
-    if std::fs::read_to_string(forward).map(|v| v.trim() != "1").unwrap_or(true) {
+    if std::fs::read_to_string(forward)
+        .map(|v| v.trim() != "1")
+        .unwrap_or(true)
+    {
         std::fs::write(forward, "1")
             .map_err(|e| format!("enabling IPv4 forwarding ({forward}): {e}"))?;
     }
