@@ -81,7 +81,7 @@ fn check(g: &Grouping, name: &str, a: &Agent) -> Result<(), String> {
     }
     let o = &a.span.objects;
     let mut addr = BTreeSet::new();
-    for ((kind, pname), _) in &o.policies {
+    for (kind, pname) in o.policies.keys() {
         let (_, p) = g
             .policies
             .iter()

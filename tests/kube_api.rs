@@ -429,3 +429,34 @@ async fn lease_acquire_renew_lose_and_take_over() {
     let (leads, _) = t.await.unwrap();
     assert!(!leads);
 }
+
+// ---------------------------------------------------------------------------------------------
+// CA ConfigMap
+
+#[tokio::test]
+async fn ca_published_by_server_side_apply() {
+    use kakine::controller::kube::ca::publish_ca;
+    let (client, mut server) = pair();
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let t = tokio::spawn(async move { publish_ca(&client, "kube-system", "kakine-ca", pem).await });
+    let r = server.next().await;
+    r.expect(
+        "PATCH",
+        "/api/v1/namespaces/kube-system/configmaps/kakine-ca",
+        &[("fieldManager", "kakine-controller"), ("force", "true")],
+    );
+    assert_eq!(
+        r.content_type.as_deref(),
+        Some("application/apply-patch+yaml")
+    );
+    assert_eq!(
+        r.body,
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "kakine-ca", "namespace": "kube-system",
+                            "labels": {"app.kubernetes.io/name": "kakine"}},
+               "data": {"ca.crt": pem}})
+    );
+    let answer = r.body.clone();
+    r.ok(&answer);
+    t.await.unwrap().unwrap();
+}

@@ -318,3 +318,85 @@ async fn policies_convert_keep_the_last_good_version_and_delete() {
     let _ = server.next().await;
     task.abort();
 }
+
+#[tokio::test]
+async fn run_lists_every_kind_discovers_the_optional_ones_and_stops_with_the_core() {
+    use kakine::controller::kube::{run, KubeOptions};
+    use std::collections::BTreeSet;
+    let (client, mut server) = pair();
+    let (tx, mut rx) = mpsc::channel(16);
+    let (_counts_tx, counts_rx) = tokio::sync::watch::channel(Default::default());
+    let options = KubeOptions {
+        watch: options(),
+        ..KubeOptions::default()
+    };
+    let task = tokio::spawn(run(client, options, tx, counts_rx));
+    let expected: BTreeSet<&str> = [
+        "/api/v1/namespaces",
+        "/api/v1/nodes",
+        "/api/v1/pods",
+        "/apis/crd.kakine.io/v1beta1/tiers",
+        "/apis/crd.kakine.io/v1beta1/clusternetworkpolicies",
+        "/apis/crd.kakine.io/v1beta1/networkpolicies",
+        "/apis/crd.kakine.io/v1beta1/clustergroups",
+        "/apis/crd.kakine.io/v1beta1/groups",
+        "/apis/networking.k8s.io/v1/networkpolicies",
+        // Served (discovered); BaselineAdminNetworkPolicy and v1alpha2 are not.
+        "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies",
+    ]
+    .into();
+    let mut listed = BTreeSet::new();
+    let mut discovered = BTreeSet::new();
+    let mut watches = Vec::new();
+    while listed.len() < expected.len() || discovered.len() < 2 {
+        let r = server.next().await;
+        let path = r.path.clone();
+        match path.as_str() {
+            "/apis/policy.networking.k8s.io/v1alpha1" => {
+                discovered.insert(path);
+                r.ok(&json!({"kind": "APIResourceList", "apiVersion": "v1",
+                    "groupVersion": "policy.networking.k8s.io/v1alpha1",
+                    "resources": [{"name": "adminnetworkpolicies",
+                        "singularName": "adminnetworkpolicy", "namespaced": false,
+                        "kind": "AdminNetworkPolicy", "verbs": ["get", "list", "watch"]}]}));
+            }
+            "/apis/policy.networking.k8s.io/v1alpha2" => {
+                discovered.insert(path);
+                r.status(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                );
+            }
+            _ if r.query.contains_key("watch") => watches.push(r),
+            _ => {
+                r.expect("GET", &path, LIST);
+                assert!(expected.contains(path.as_str()), "unexpected list {path}");
+                assert!(listed.insert(path.clone()), "listed twice: {path}");
+                let items = match path.as_str() {
+                    "/api/v1/namespaces" => vec![json!({"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": {"name": "x", "resourceVersion": "1"}})],
+                    "/apis/crd.kakine.io/v1beta1/tiers" => vec![json!({
+                        "metadata": {"name": "devops", "resourceVersion": "2"},
+                        "spec": {"priority": 120}})],
+                    _ => vec![],
+                };
+                r.ok(&list("v1", "Object", "5", &items));
+            }
+        }
+    }
+    let mut sent = vec![batch(&mut rx).await, batch(&mut rx).await];
+    sent.sort();
+    assert!(
+        sent[0][0].starts_with("NamespaceUpsert(Namespace { name: \"x\""),
+        "{sent:?}"
+    );
+    assert!(sent[1][0].starts_with("policy+ Tier("), "{sent:?}");
+    assert!(sent[1][0].contains("name: \"devops\""), "{sent:?}");
+    no_batch(&mut rx).await;
+    // The core stops: so does the kube layer, every watcher with it.
+    drop(rx);
+    let stopped = tokio::time::timeout(Duration::from_secs(5), task).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+    drop(watches);
+}

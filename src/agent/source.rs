@@ -10,7 +10,7 @@ pub enum Source {
     /// A watched directory.
     Dir(DirSource),
     /// The controller.
-    Controller(ControllerSource),
+    Controller(Box<ControllerSource>),
 }
 
 impl Source {

@@ -396,10 +396,10 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
                 kakine::controller::client::Client::new(url, tls, args.token_file.clone(), node)
                     .map_err(anyhow::Error::msg)?;
             tracing::info!("following node {node}'s span from {url}");
-            Some(Source::Controller(ControllerSource::start(
+            Some(Source::Controller(Box::new(ControllerSource::start(
                 client,
                 Some(args.state_dir.clone()),
-            )))
+            ))))
         }
         (None, Some(dir)) => match DirSource::new(dir, quiet) {
             Ok(s) => {

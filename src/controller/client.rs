@@ -112,7 +112,7 @@ impl Client {
             Err(_) => ServerName::try_from(self.host.clone())
                 .map_err(|err| e(format!("{}: {err}", self.host)))?,
         };
-        let tcp = tokio::net::TcpStream::connect(&addr)
+        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|err| e(format!("connect {addr}: {err}")))?;
         let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
@@ -140,7 +140,10 @@ impl Client {
     }
 
     fn uri(&self, path: &str) -> String {
-        format!("https://{}:{}{path}", self.host, self.port)
+        match self.host.contains(':') {
+            true => format!("https://[{}]:{}{path}", self.host, self.port),
+            false => format!("https://{}:{}{path}", self.host, self.port),
+        }
     }
 
     /// Subscribes to the node's span, from `since` when given.
@@ -241,5 +244,42 @@ impl FrameStream {
                 Err(e) => return Some(Err(ClientError::Connect(e.to_string()))),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(url: &str) -> Result<(String, u16), String> {
+        let tls = Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        );
+        Client::new(url, tls, PathBuf::from("t"), "n").map(|c| (c.host, c.port))
+    }
+
+    #[test]
+    fn controller_urls() {
+        assert_eq!(parse("https://ctl"), Ok(("ctl".into(), DEFAULT_PORT)));
+        assert_eq!(parse("https://10.0.0.1:99/"), Ok(("10.0.0.1".into(), 99)));
+        assert_eq!(parse("https://[fd00::1]:99"), Ok(("fd00::1".into(), 99)));
+        assert_eq!(
+            parse("https://[fd00::1]"),
+            Ok(("fd00::1".into(), DEFAULT_PORT))
+        );
+        assert_eq!(
+            parse("http://ctl"),
+            Err("--controller http://ctl: expected https://HOST[:PORT] (the controlplane is TLS only)".into())
+        );
+        assert_eq!(
+            parse("https://ctl:x"),
+            Err("--controller https://ctl:x: bad port \"x\"".into())
+        );
     }
 }

@@ -8,7 +8,7 @@
 //! - [`standalone`]: the `--standalone DIR` source of batches;
 //! - [`tls`]: certificate directories, client configuration, `certs` generation;
 //! - [`server`]: HTTP/2 over TLS, the span stream and the realization reports;
-//! - [`client`]: the agent's end of the transport;
+//! - [`client`]: the agent's end of the transport.
 //! - [`metrics`]: `/metrics`, `/healthz`, `/readyz`;
 //! - [`kube`]: everything that talks to the Kubernetes API (CRDs, watchers, status, Lease,
 //!   TokenReview).

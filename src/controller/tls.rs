@@ -116,5 +116,9 @@ pub fn generate(out: &Path, hosts: &[String]) -> Result<(), String> {
         let path = out.join(name);
         std::fs::write(&path, text).map_err(|err| format!("{}: {err}", path.display()))?;
     }
+    // The key readable by its owner only.
+    let key = out.join(TLS_KEY);
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(|err| format!("{}: {err}", key.display()))?;
     Ok(())
 }

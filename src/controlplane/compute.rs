@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::message::{WirePeers, WirePolicy, WireRule};
 use super::objects::{Members, NodeObjects};
-use crate::grouping::derive::{on_node, pod_info};
+use crate::grouping::derive::{node_ips, on_node, pod_info};
 use crate::grouping::index::ANY_NODE;
 use crate::grouping::state::{address_groups, applied_groups};
 use crate::grouping::{GroupId, Grouping, InternalPeers, InternalPolicy, PodId, PolicyKey};
@@ -27,6 +27,10 @@ pub struct Spans<'g> {
     nodes: BTreeMap<String, Arc<NodeInfo>>,
     /// Pods by node name ([`ANY_NODE`] for those without one).
     pods_by_node: HashMap<&'g str, Vec<PodId>>,
+    /// The policies whose span holds each node, and those with a member on no node (in every
+    /// node's span): one pass over the policies' applied-to groups, not one per node.
+    by_node: HashMap<&'g str, Vec<&'g PolicyKey>>,
+    everywhere: Vec<&'g PolicyKey>,
     /// Port names of egress rules to any peer, per policy (their pods are needed).
     named_egress: HashMap<&'g PolicyKey, BTreeSet<&'g str>>,
     np_logging: BTreeSet<String>,
@@ -74,8 +78,27 @@ impl<'g> Spans<'g> {
                 (!names.is_empty()).then_some((k, names))
             })
             .collect();
+        let mut by_node: HashMap<&str, Vec<&PolicyKey>> = HashMap::new();
+        let mut everywhere = Vec::new();
+        for (k, p) in &g.policies {
+            let mut nodes: BTreeSet<&str> = BTreeSet::new();
+            for a in applied_groups(p) {
+                if let Some(n) = g.index.group_nodes(a) {
+                    nodes.extend(n.keys().map(String::as_str));
+                }
+            }
+            if nodes.contains(ANY_NODE) {
+                everywhere.push(k);
+            } else {
+                for n in nodes {
+                    by_node.entry(n).or_default().push(k);
+                }
+            }
+        }
         Spans {
             g,
+            by_node,
+            everywhere,
             policies: HashMap::new(),
             whole: HashMap::new(),
             pods: HashMap::new(),
@@ -135,12 +158,7 @@ impl<'g> Spans<'g> {
                         } => WirePeers::Set {
                             groups: groups.iter().map(|g| g.0).collect(),
                             ip_blocks: ip_blocks.clone(),
-                            node_ips: g
-                                .nodes
-                                .values()
-                                .filter(|n| nodes.iter().any(|s| s.matches(&n.labels)))
-                                .filter_map(|n| n.ip)
-                                .collect(),
+                            node_ips: node_ips(g, nodes),
                         },
                     },
                     services: r.services.clone(),
@@ -194,10 +212,21 @@ impl<'g> Spans<'g> {
             needed.extend(self.pods_by_node.get(n).into_iter().flatten().copied());
         }
         let mut named: BTreeSet<&str> = BTreeSet::new();
-        for (key, p) in &g.policies {
-            if !g.policy_spans(p, node) {
+        // The node's policies in key order, as the grouping visits them.
+        let mut keys: Vec<&PolicyKey> = self
+            .by_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .chain(&self.everywhere)
+            .copied()
+            .collect();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let Some(p) = g.policies.get(key) else {
                 continue;
-            }
+            };
             let w = self.wire(key, p);
             out.policies
                 .insert((w.kind.clone(), w.name.clone()), w.clone());
@@ -214,9 +243,9 @@ impl<'g> Spans<'g> {
                 });
             }
             for a in address_groups(p) {
-                if !out.address_groups.contains_key(&a.0) {
-                    let m = self.whole(a);
-                    out.address_groups.insert(a.0, m);
+                if let std::collections::btree_map::Entry::Vacant(e) = out.address_groups.entry(a.0)
+                {
+                    e.insert(self.whole(a));
                     needed.extend(g.index.members(a));
                 }
             }

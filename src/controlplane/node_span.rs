@@ -10,10 +10,9 @@ use std::sync::Arc;
 
 use super::message::{Delta, Frame, Snapshot, WirePeers, WireRule};
 use super::objects::{ApplyError, Members, NodeObjects};
+use crate::grouping::derive::isolate;
 use crate::policy::resolve::order;
-use crate::policy::resolved::{
-    Direction, Isolation, Peers, PodSet, ResolvedPolicies, ResolvedRule,
-};
+use crate::policy::resolved::{Direction, Peers, PodSet, ResolvedPolicies, ResolvedRule};
 
 /// A node's span as the agent holds it; see the module documentation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -130,17 +129,13 @@ pub fn derive_from(o: &NodeObjects) -> ResolvedPolicies {
         ] {
             for g in groups {
                 let pods = applied.of(std::slice::from_ref(g));
-                out.isolated_by.push(Isolation {
+                isolate(
+                    &mut out,
                     direction,
-                    policy: p.name.clone(),
-                    pods: pods.clone(),
-                });
-                if isolating.insert((direction, *g)) {
-                    match direction {
-                        Direction::Ingress => out.isolated_ingress.extend(pods.iter().cloned()),
-                        Direction::Egress => out.isolated_egress.extend(pods.iter().cloned()),
-                    }
-                }
+                    &p.name,
+                    pods,
+                    isolating.insert((direction, *g)),
+                );
             }
         }
     }

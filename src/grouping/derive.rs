@@ -101,13 +101,7 @@ impl<'g> Sets<'g> {
             } => Peers::Set {
                 pods: self.union(groups, false),
                 ip_blocks: ip_blocks.clone(),
-                node_ips: self
-                    .g
-                    .nodes
-                    .values()
-                    .filter(|n| nodes.iter().any(|s| s.matches(&n.labels)))
-                    .filter_map(|n| n.ip)
-                    .collect(),
+                node_ips: node_ips(self.g, nodes),
             },
         };
         ResolvedRule {
@@ -258,7 +252,7 @@ fn derive<'g>(g: &'g Grouping, node: Option<&str>) -> (ResolvedPolicies, Vec<&'g
         local: HashMap::new(),
     };
     let mut out = ResolvedPolicies::default();
-    let mut isolating_groups: BTreeSet<(Direction, GroupId)> = BTreeSet::new();
+    let mut isolating_groups: BTreeSet<(Direction, u32)> = BTreeSet::new();
     let mut spanning = Vec::new();
     for (key, p) in &g.policies {
         if let Some(n) = node {
@@ -276,18 +270,8 @@ fn derive<'g>(g: &'g Grouping, node: Option<&str>) -> (ResolvedPolicies, Vec<&'g
         ] {
             for i in groups {
                 let pods = sets.applied(*i);
-                out.isolated_by.push(Isolation {
-                    direction,
-                    policy: key.name.clone(),
-                    pods: pods.clone(),
-                });
-                // A group isolated by many policies (10k policies, one selector) is added once.
-                if isolating_groups.insert((direction, *i)) {
-                    match direction {
-                        Direction::Ingress => out.isolated_ingress.extend(pods.iter().cloned()),
-                        Direction::Egress => out.isolated_egress.extend(pods.iter().cloned()),
-                    }
-                }
+                let first = isolating_groups.insert((direction, i.0));
+                isolate(&mut out, direction, &key.name, pods, first);
             }
         }
     }
@@ -302,4 +286,39 @@ fn derive<'g>(g: &'g Grouping, node: Option<&str>) -> (ResolvedPolicies, Vec<&'g
         .map(|n| n.name.clone())
         .collect();
     (out, spanning)
+}
+
+/// The IPs of the nodes that any of `selectors` matches (a rule's node peers).
+pub fn node_ips(
+    g: &Grouping,
+    selectors: &[crate::policy::selector::LabelSelector],
+) -> BTreeSet<std::net::Ipv4Addr> {
+    g.nodes
+        .values()
+        .filter(|n| selectors.iter().any(|s| s.matches(&n.labels)))
+        .filter_map(|n| n.ip)
+        .collect()
+}
+
+/// Records that `policy` isolates `pods` in `direction`; `first` when no policy before
+/// isolated the same group in that direction (a group isolated by many policies, 10k policies
+/// of one selector, is added to the isolated set once).
+pub fn isolate(
+    out: &mut ResolvedPolicies,
+    direction: Direction,
+    policy: &str,
+    pods: PodSet,
+    first: bool,
+) {
+    if first {
+        match direction {
+            Direction::Ingress => out.isolated_ingress.extend(pods.iter().cloned()),
+            Direction::Egress => out.isolated_egress.extend(pods.iter().cloned()),
+        }
+    }
+    out.isolated_by.push(Isolation {
+        direction,
+        policy: policy.to_string(),
+        pods,
+    });
 }

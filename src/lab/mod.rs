@@ -4,6 +4,7 @@
 
 pub mod cluster_engine;
 pub mod cni_node;
+pub mod controller_lab;
 pub mod demo;
 pub mod engine;
 pub mod lab_cmd;

@@ -340,6 +340,19 @@ impl NodeLab {
         agent: &Path,
         input: &Path,
     ) -> Result<(), SandboxError> {
+        self.start_agent_with(i, agent, &["--standalone".into(), input.into()])
+    }
+
+    /// Starts (or restarts) the agent of node `i` with `source` as its input arguments
+    /// (`--standalone DIR`, or `--controller URL --ca-file .. --token-file ..`).
+    ///
+    /// Errors: the agent binary cannot be started.
+    pub fn start_agent_with(
+        &mut self,
+        i: usize,
+        agent: &Path,
+        source: &[std::ffi::OsString],
+    ) -> Result<(), SandboxError> {
         self.stop_agent(i);
         let node = &mut self.nodes[i];
         let log = node.agent_log();
@@ -350,8 +363,7 @@ impl NodeLab {
             .map_err(io(&log))?;
         let child = node
             .command(agent)
-            .arg("--standalone")
-            .arg(input)
+            .args(source)
             .args(["--node", &node.spec.name])
             .arg("--ovs-rundir")
             .arg(node.ovs.dir())

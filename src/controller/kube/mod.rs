@@ -6,10 +6,12 @@
 //! - [`status`]: realization counts written to the policies' status subresource;
 //! - [`lease`]: leader election on a Lease (only the leader writes status);
 //! - [`tokenreview`]: agents authenticated by TokenReview and bound to their node;
+//! - [`ca`]: the controller's CA published in a ConfigMap;
 //! - [`run`]: all of it for one controller replica.
 //!
 //! docs/kubernetes.md describes the CRDs, what is watched and the RBAC each part needs.
 
+pub mod ca;
 pub mod convert;
 pub mod crd;
 pub mod lease;

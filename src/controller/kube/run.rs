@@ -130,7 +130,7 @@ async fn served(client: &Client, r: &ApiResource) -> bool {
 
 /// Runs the kube layer of one replica: a watcher per kind sending batches to `events`, the
 /// status writer of `realization` (while leading), and leader election; until the controller
-/// core closes `events` (then `Ok`).
+/// core drops the receiver of `events` (then `Ok`, every task stopped).
 ///
 /// Optional kinds are discovered once at start: a network-policy-api CRD installed later is
 /// watched after a restart.
@@ -190,12 +190,22 @@ pub async fn run(
         run_status(client, realization, generations, leader_rx, status).await;
         Ok(())
     });
-    drop(events);
-    while let Some(done) = tasks.join_next().await {
-        if let Err(Closed) = done? {
-            tracing::info!("controller core stopped; the kube layer stops");
-            tasks.abort_all();
-            return Ok(());
+    loop {
+        tokio::select! {
+            _ = events.closed() => {
+                tracing::info!("controller core stopped; the kube layer stops");
+                tasks.abort_all();
+                return Ok(());
+            }
+            done = tasks.join_next() => match done {
+                None => break,
+                Some(done) => {
+                    if let Err(Closed) = done? {
+                        tasks.abort_all();
+                        return Ok(());
+                    }
+                }
+            },
         }
     }
     Ok(())
