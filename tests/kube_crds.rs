@@ -98,6 +98,11 @@ fn crds_have_the_antrea_shape() {
         rule["properties"]["action"]["enum"],
         json!(["Allow", "Drop", "Reject", "Pass"])
     );
+    // Every list above a CEL rule is bounded (the API server's cost budget).
+    assert_eq!(spec["properties"]["ingress"]["maxItems"], 1000);
+    for list in ["from", "to", "ports", "protocols", "appliedTo"] {
+        assert_eq!(rule["properties"][list]["maxItems"], 100, "{list}");
+    }
     let peer = &rule["properties"]["from"]["items"];
     let cel = peer["x-kubernetes-validations"]
         .as_array()
@@ -110,6 +115,20 @@ fn crds_have_the_antrea_shape() {
     // Structural: no `additionalProperties: false` beside `properties` anywhere.
     let text = serde_json::to_string(&all).unwrap();
     assert!(!text.contains("\"additionalProperties\":false"));
+    // Only formats Kubernetes knows.
+    for f in ["uint8", "uint16", "uint32", "int8", "int16"] {
+        assert!(!text.contains(&format!("\"format\":\"{f}\"")), "{f}");
+    }
+    let icmp_type =
+        &rule["properties"]["protocols"]["items"]["properties"]["icmp"]["properties"]["icmpType"];
+    assert_eq!(
+        (
+            &icmp_type["format"],
+            &icmp_type["minimum"],
+            &icmp_type["maximum"]
+        ),
+        (&json!("int32"), &json!(0.0), &json!(255.0))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -157,6 +176,11 @@ fn check(schema: &Value, v: &Value, path: &str, out: &mut Vec<String>) {
         }
         Some("array") => match v.as_array() {
             Some(items) => {
+                if let Some(max) = schema["maxItems"].as_u64() {
+                    if items.len() as u64 > max {
+                        out.push(format!("{path}: more than {max} items"));
+                    }
+                }
                 for (i, item) in items.iter().enumerate() {
                     check(&schema["items"], item, &format!("{path}[{i}]"), out);
                 }
@@ -332,6 +356,11 @@ fn schema_refuses_what_kakinectl_refuses() {
     assert_eq!(
         bad(&["spec", "tier"], json!("Not a tier!")),
         [r#".spec.tier: "Not a tier!" does not match ^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"#]
+    );
+    let many: Vec<Value> = (0..101).map(|_| json!({"podSelector": {}})).collect();
+    assert_eq!(
+        bad(&["spec", "ingress", "0", "from"], json!(many)),
+        [".spec.ingress[0].from: more than 100 items"]
     );
     assert_eq!(
         bad(&["spec", "ingress", "0", "ports", "0", "port"], json!(true)),

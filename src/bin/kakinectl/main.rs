@@ -1,11 +1,13 @@
 //! kakinectl: inspect and test kakine policy.
 //!
 //! One module per command group: `offline` (validate, compile, spans) and `explain` answer from
-//! an input directory; `node` (dump-flows, refused) reads what a running agent holds; `cluster`
-//! (realization, dump-flows --node) reads a live cluster through kubectl, as the kubectl plugin
-//! `kubectl kakine`; `lab` (test, demo, shape, probe) drives the test bench.
+//! an input directory (`explain --live` beside a running node's trace); `node` (dump-flows,
+//! refused) reads what a running agent holds; `cluster` (realization, dump-flows --node) reads a
+//! live cluster through kubectl, as the kubectl plugin `kubectl kakine`; `lab` (test, demo,
+//! shape, probe) drives the test bench; `args` holds the argument blocks they share.
 
 mod analysis;
+mod args;
 mod cluster;
 mod explain;
 mod lab;
@@ -38,7 +40,8 @@ enum Cmd {
     Validate(offline::ValidateArgs),
     /// Answer "may A reach B on PORT?" from a standalone input directory: both directions walked
     /// tier by tier, every Pass, the NetworkPolicies that isolate, the deciding rules; with
-    /// `--enforced`, from what the agent enforces (its last good state) instead.
+    /// `--enforced`, from what the agent enforces (its last good state) instead; with `--live`,
+    /// beside the running node's `ofproto/trace` of it (exit 3 when they disagree).
     Explain(explain::ExplainArgs),
     /// The reachability matrix of every pod pair on a list of ports (egress, ingress and
     /// combined), with the deciding rules on request; `--emit-scenario` freezes it as a scenario.
@@ -111,7 +114,7 @@ async fn main() {
     };
     // Where the exit status is the answer (1: denied, changed), an error must not look like one.
     let error_status = match &args.cmd {
-        Cmd::Explain(a) if a.exit_code => 2,
+        Cmd::Explain(a) if a.exit_code || a.live => 2,
         Cmd::Diff(_) => 2,
         _ => 1,
     };
@@ -145,7 +148,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     match args.cmd {
         Cmd::Test(a) => lab::test(a).await,
         Cmd::Validate(a) => offline::validate(a),
-        Cmd::Explain(a) => explain::explain(a),
+        Cmd::Explain(a) => explain::explain(a).await,
         Cmd::Matrix(a) => analysis::matrix_cmd(a),
         Cmd::Diff(a) => analysis::diff_cmd(a),
         Cmd::Graph(a) => observed::graph_cmd(a),

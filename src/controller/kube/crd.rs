@@ -172,7 +172,8 @@ pub fn crds() -> Vec<(String, CustomResourceDefinition)> {
 
 /// The CRD with `additionalProperties: false` dropped where `properties` is given (the model's
 /// `deny_unknown_fields`): a structural schema may not have both, and the API server prunes or,
-/// with strict field validation, refuses fields the schema does not name anyway.
+/// with strict field validation, refuses fields the schema does not name anyway. Integer
+/// formats narrower than `int32` become `int32` (Kubernetes' formats are int32 and int64).
 fn structural(crd: CustomResourceDefinition) -> CustomResourceDefinition {
     fn walk(v: &mut Value) {
         match v {
@@ -181,6 +182,13 @@ fn structural(crd: CustomResourceDefinition) -> CustomResourceDefinition {
                     && map.get("additionalProperties") == Some(&Value::Bool(false))
                 {
                     map.remove("additionalProperties");
+                }
+                // Kubernetes knows int32 and int64, not schemars' narrower formats (the
+                // narrower range is in minimum and maximum).
+                if let Some(Value::String(f)) = map.get("format") {
+                    if matches!(f.as_str(), "uint8" | "uint16" | "uint32" | "int8" | "int16") {
+                        map.insert("format".into(), Value::String("int32".into()));
+                    }
                 }
                 map.values_mut().for_each(walk);
             }

@@ -14,6 +14,15 @@ use crate::policy::selector::LabelSelector;
 // ---------------------------------------------------------------------------------------------
 // Policy objects
 
+/// The most rules a direction of an Antrea-native policy may have in the CRD schema
+/// (`maxItems`): it bounds the API server's cost estimate of the CEL rules below them
+/// (Kubernetes refuses a CRD whose rules could cost more than its budget).
+pub const MAX_RULES: u32 = 1000;
+
+/// The most entries of a rule's `from`, `to`, `ports`, `protocols` and of an `appliedTo` in
+/// the CRD schema (`maxItems`), as the network-policy-api's 100 peers per rule.
+pub const MAX_LIST_ITEMS: u32 = 100;
+
 /// `metadata` of an object (other keys such as `labels` or `annotations` are ignored).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ObjectMeta {
@@ -92,12 +101,15 @@ pub struct AntreaPolicySpec {
     pub priority: f64,
     /// Pods the policy applies to (unless a rule has its own `appliedTo`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LIST_ITEMS))]
     pub applied_to: Vec<AppliedTo>,
     /// Ingress rules, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_RULES))]
     pub ingress: Vec<AntreaRule>,
     /// Egress rules, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_RULES))]
     pub egress: Vec<AntreaRule>,
     /// `Audit` stages every rule of the policy (kakine extension, docs/analysis.md): evaluated,
     /// counted and logged as "would allow" / "would drop", never enforced.
@@ -206,18 +218,23 @@ pub struct AntreaRule {
     pub name: Option<String>,
     /// Sources (ingress rules); absent or empty = any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LIST_ITEMS))]
     pub from: Vec<AntreaPeer>,
     /// Destinations (egress rules); absent or empty = any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LIST_ITEMS))]
     pub to: Vec<AntreaPeer>,
     /// Ports; absent or empty (with `protocols` also empty) = all traffic.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LIST_ITEMS))]
     pub ports: Vec<PolicyPort>,
     /// Non-port protocols (ICMP), in union with `ports`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LIST_ITEMS))]
     pub protocols: Vec<RuleProtocol>,
     /// Rule-level appliedTo, overriding the policy's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LIST_ITEMS))]
     pub applied_to: Vec<AppliedTo>,
     /// Audit logging: the agent logs the packets this rule decides (no effect on verdicts).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
