@@ -72,6 +72,10 @@ pub struct RuleEntry {
     pub direction: String,
     /// `Allow`, `Drop`, `Reject` or `Pass`.
     pub action: String,
+    /// Staged (`enforcementMode: Audit`): its flows count and log, never decide. Absent in
+    /// the `agent.json` of older agents (read as not staged).
+    #[serde(default)]
+    pub staged: bool,
 }
 
 /// One attached pod, as `agent.json` records it.
@@ -115,6 +119,7 @@ impl AgentState {
                     rule: r.rule.rule.to_string(),
                     direction: format!("{:?}", r.direction),
                     action: format!("{:?}", r.action),
+                    staged: r.staged,
                 })
                 .collect(),
             pods: pods

@@ -15,7 +15,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kakine::controller::auth::TokenFile;
+use kakine::controller::kube as kube_layer;
 use kakine::controller::{metrics, server, standalone, tls, Controller};
+use kube_layer::lease::LeaseOptions;
+use kube_layer::{KubeOptions, TokenReviewAuthenticator};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +54,12 @@ struct Args {
     /// Also watch Antrea's crd.antrea.io objects (migration).
     #[arg(long)]
     antrea_crds: bool,
+    /// In a cluster: the audience the agents' projected ServiceAccount tokens are for.
+    #[arg(long, default_value = "kakine-controller", value_name = "AUDIENCE")]
+    token_audience: String,
+    /// In a cluster: the agents' ServiceAccount (in --namespace); other tokens are refused.
+    #[arg(long, default_value = "kakine-agent", value_name = "NAME")]
+    agent_service_account: String,
     /// /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:10350", value_name = "ADDR")]
     metrics_addr: SocketAddr,
@@ -99,25 +108,20 @@ async fn run() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let Some(dir) = args.standalone.clone() else {
-        let _ = (
-            &args.namespace,
-            &args.ca_configmap,
-            args.leader_elect,
-            args.antrea_crds,
-        );
-        anyhow::bail!(
-            "in-cluster mode needs the kube layer, not built into this binary yet; run with --standalone DIR"
-        );
-    };
     let cert_dir = args
         .tls_cert_dir
         .clone()
         .context("--tls-cert-dir DIR is required: the controlplane is TLS only (`kakine-controller certs` writes one)")?;
-    let tokens = args.tokens.clone().context(
-        "--standalone needs --tokens FILE: the agents' per-node credentials (lines `NODE TOKEN`)",
-    )?;
-    let auth = Arc::new(TokenFile::read(&tokens).map_err(anyhow::Error::msg)?);
+    // Standalone: the per-node token file; in a cluster: TokenReview (checked before binding).
+    let tokens = match &args.standalone {
+        Some(_) => Some(Arc::new(
+            TokenFile::read(&args.tokens.clone().context(
+                "--standalone needs --tokens FILE: the agents' per-node credentials (lines `NODE TOKEN`)",
+            )?)
+            .map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
     let tls = tls::server_config(&cert_dir).map_err(anyhow::Error::msg)?;
     let controller = Controller::new(Controller::first_version());
     let ready = Arc::new(AtomicBool::new(false));
@@ -128,11 +132,6 @@ async fn run() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("--listen {}", args.listen))?;
-    tracing::info!(
-        "controlplane on https://{} serving {}",
-        listener.local_addr()?,
-        dir.display()
-    );
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     // The first batch applied: ready.
     let (ftx, mut frx) = tokio::sync::mpsc::channel(16);
@@ -147,18 +146,75 @@ async fn run() -> anyhow::Result<()> {
             }
         }
     });
-    let watch = tokio::spawn(standalone::watch(
-        dir.clone(),
-        Duration::from_millis(20),
-        ftx,
-    ));
+    let (source, serve) = match (args.standalone.clone(), tokens) {
+        (Some(dir), Some(auth)) => {
+            tracing::info!(
+                "controlplane on https://{} serving {}",
+                listener.local_addr()?,
+                dir.display()
+            );
+            let source = tokio::spawn(async move {
+                match standalone::watch(dir.clone(), Duration::from_millis(20), ftx).await {
+                    Err(e) => anyhow::anyhow!("--standalone {}: {e}", dir.display()),
+                    Ok(_) => anyhow::anyhow!("--standalone {}: the watch stopped", dir.display()),
+                }
+            });
+            let serve = tokio::spawn(server::serve(listener, tls, controller.clone(), auth));
+            (source, serve)
+        }
+        _ => {
+            let client = kube::Client::try_default().await.context(
+                "in-cluster mode (no --standalone): no Kubernetes API access (in-cluster \
+                 ServiceAccount or KUBECONFIG)",
+            )?;
+            let ca_file = cert_dir.join("ca.crt");
+            let ca = std::fs::read_to_string(&ca_file)
+                .with_context(|| format!("--tls-cert-dir: {}", ca_file.display()))?;
+            kube_layer::ca::publish_ca(&client, &args.namespace, &args.ca_configmap, &ca)
+                .await
+                .with_context(|| {
+                    format!(
+                        "publish the CA in ConfigMap {}/{}",
+                        args.namespace, args.ca_configmap
+                    )
+                })?;
+            let auth = Arc::new(TokenReviewAuthenticator::new(
+                client.clone(),
+                &args.token_audience,
+                &args.namespace,
+                &args.agent_service_account,
+            ));
+            let identity = std::env::var("POD_NAME")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_else(|_| format!("kakine-controller-{}", std::process::id()));
+            let options = KubeOptions {
+                antrea_crds: args.antrea_crds,
+                leader_election: args
+                    .leader_elect
+                    .then(|| LeaseOptions::new(&args.namespace, "kakine-controller", &identity)),
+                ..KubeOptions::default()
+            };
+            tracing::info!(
+                "controlplane on https://{} serving the cluster (identity {identity})",
+                listener.local_addr()?
+            );
+            let realization = controller.realization();
+            let source = tokio::spawn(async move {
+                match kube_layer::run(client, options, ftx, realization).await {
+                    Ok(()) => anyhow::anyhow!("the kube layer stopped"),
+                    Err(e) => anyhow::anyhow!("the kube layer failed: {e}"),
+                }
+            });
+            let serve = tokio::spawn(server::serve(listener, tls, controller.clone(), auth));
+            (source, serve)
+        }
+    };
     let run = tokio::spawn(controller.clone().run(rx, Duration::from_secs(5)));
-    let serve = tokio::spawn(server::serve(listener, tls, controller, auth));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        r = watch => match r {
-            Ok(Err(e)) => anyhow::bail!("--standalone {}: {e}", dir.display()),
-            _ => anyhow::bail!("--standalone {}: the watch stopped", dir.display()),
+        r = source => match r {
+            Ok(e) => return Err(e),
+            Err(e) => anyhow::bail!("the source of events stopped: {e}"),
         },
         _ = run => anyhow::bail!("the controller stopped"),
         _ = serve => anyhow::bail!("the controlplane server stopped"),

@@ -9,11 +9,14 @@
 //! - [`tls`]: certificate directories, client configuration, `certs` generation;
 //! - [`server`]: HTTP/2 over TLS, the span stream and the realization reports;
 //! - [`client`]: the agent's end of the transport.
-//! - [`metrics`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`metrics`]: `/metrics`, `/healthz`, `/readyz`;
+//! - [`kube`]: everything that talks to the Kubernetes API (CRDs, watchers, status, Lease,
+//!   TokenReview).
 
 pub mod auth;
 pub mod client;
 pub mod core;
+pub mod kube;
 pub mod metrics;
 pub mod realization;
 pub mod server;

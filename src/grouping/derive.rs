@@ -182,19 +182,7 @@ pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
         for a in address_groups(p) {
             needed.extend(g.index.members(a));
         }
-        // An egress rule to any peer on a named port resolves the name on every pod that
-        // declares it, wherever it runs (Antrea gives such a rule an address group of all
-        // pods for the same reason).
-        for r in p.rules.iter().filter(|r| {
-            r.direction == crate::policy::resolved::Direction::Egress
-                && matches!(r.peers, InternalPeers::Any)
-        }) {
-            for svc in r.services.iter().flatten() {
-                if let crate::policy::resolved::PortMatch::Named(n) = &svc.port {
-                    named_egress.insert(n.as_str());
-                }
-            }
-        }
+        named_egress.extend(named_egress_ports(p));
     }
     if !named_egress.is_empty() {
         needed.extend(g.index.pods().filter_map(|(id, e)| {
@@ -215,6 +203,29 @@ pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
         .map(|e| pod_info(&e.pod, node_ip(g, &e.pod)))
         .collect();
     out
+}
+
+/// The port names of `p`'s egress rules whose peers may be pods of any node without naming
+/// them by group: any peer, or an ipBlock / `networks` (a block holds pods wherever they run).
+/// A node enforcing such a rule resolves the name on every pod that declares it, wherever it
+/// runs (Antrea gives such a rule an address group of all pods for the same reason); a pod of
+/// another node left out of the view would miss its flows (a false deny, or a false allow past
+/// a Deny).
+pub fn named_egress_ports(p: &InternalPolicy) -> impl Iterator<Item = &str> + '_ {
+    p.rules
+        .iter()
+        .filter(|r| {
+            r.direction == Direction::Egress
+                && match &r.peers {
+                    InternalPeers::Any => true,
+                    InternalPeers::Set { ip_blocks, .. } => !ip_blocks.is_empty(),
+                }
+        })
+        .flat_map(|r| r.services.iter().flatten())
+        .filter_map(|svc| match &svc.port {
+            crate::policy::resolved::PortMatch::Named(n) => Some(n.as_str()),
+            _ => None,
+        })
 }
 
 /// Whether a pod with node `pod_node` is local on `node`: it runs there, or it names no node
