@@ -159,6 +159,7 @@ pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Err
 /// and every action list framed as [`frame_actions`] requires ([`aligned_item`]). A check over the bytes
 /// with no reader, offsets or error values; on `false` the caller walks the list with
 /// [`next_instruction`] to find the error.
+#[inline]
 pub(crate) fn instructions_ok(mut b: &[u8]) -> bool {
     while !b.is_empty() {
         let Ok((rest, (kind, item))) = aligned_item(b) else {

@@ -2,10 +2,7 @@
 //! absolute byte offsets (its reads are the nom parsers of [`crate::grammar`]), and padding
 //! helpers.
 
-use nom::bytes::complete::take;
-use nom::Parser;
-
-use crate::grammar::{int_at, BeInt};
+use crate::grammar::{int_at, take_n, BeInt};
 use crate::Error;
 
 /// A cursor over `buf` whose offsets are reported relative to the start of the whole message
@@ -19,7 +16,7 @@ pub(crate) struct Reader<'a> {
 
 macro_rules! read_int {
     ($name:ident, $ty:ty) => {
-        /// The next big-endian integer of this width, read by nom
+        /// The next big-endian integer of this width, read by its nom parser
         /// ([`crate::grammar::BeInt`]); [`Error::Truncated`] naming `what` when it is cut off.
         #[inline]
         pub(crate) fn $name(&mut self, what: &'static str) -> Result<$ty, Error> {
@@ -67,11 +64,11 @@ impl<'a> Reader<'a> {
     read_int!(u32, u32);
     read_int!(u64, u64);
 
-    /// The next `n` bytes (nom's `take`); [`Error::Truncated`] naming `what` when there are
+    /// The next `n` bytes ([`take_n`]); [`Error::Truncated`] naming `what` when there are
     /// fewer.
     #[inline]
     pub(crate) fn take(&mut self, what: &'static str, n: usize) -> Result<&'a [u8], Error> {
-        match take::<_, _, ()>(n).parse(&self.buf[self.pos..]) {
+        match take_n(&self.buf[self.pos..], n) {
             Ok((_, v)) => {
                 self.pos += n;
                 Ok(v)
