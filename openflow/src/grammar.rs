@@ -74,7 +74,12 @@ be_int!(u8 => be8; u16 => be16; u32 => be32; u64 => be64; u128 => be128);
 /// `ofp_header` (OF1.3 §7.1): (version, type, length, xid).
 #[inline(always)]
 pub(crate) fn ofp_header(i: &[u8]) -> PResult<'_, (u8, u8, u16, u32)> {
-    (be8, be8, be16, be32).parse(i)
+    // One bounds check for the 8 bytes; the fields' checks then fold away on the fixed block.
+    let Some((h, rest)) = i.split_first_chunk::<8>() else {
+        return fail();
+    };
+    let (_, header) = (be8, be8, be16, be32).parse(&h[..])?;
+    Ok((rest, header))
 }
 
 /// The 40 fixed bytes of `ofp_flow_mod` after the header (OF1.3 §7.3.4.1): one bounds check
@@ -118,7 +123,10 @@ pub(crate) fn flow_mod_fixed(i: &[u8]) -> PResult<'_, Fixed> {
 /// length), the length as `usize`; the rest starts after the header.
 #[inline(always)]
 pub(crate) fn tl(i: &[u8]) -> PResult<'_, (u16, usize)> {
-    let (rest, (kind, len)) = (be16, be16).parse(i)?;
+    let Some((h, rest)) = i.split_first_chunk::<4>() else {
+        return fail();
+    };
+    let (_, (kind, len)) = (be16, be16).parse(&h[..])?;
     Ok((rest, (kind, usize::from(len))))
 }
 
@@ -136,7 +144,7 @@ pub(crate) fn aligned_item(i: &[u8]) -> PResult<'_, (u16, &[u8])> {
 }
 
 /// Whether `i` is a list of [`aligned_item`]s to its very end.
-#[inline]
+#[inline(always)]
 pub(crate) fn aligned_items(mut i: &[u8]) -> bool {
     while !i.is_empty() {
         match aligned_item(i) {

@@ -80,7 +80,8 @@ fn masked<W: Word>(
     fid: Fid,
     make: impl FnOnce(W, Option<W>) -> MatchField,
 ) -> Option<Quick> {
-    let (_, (v, m)) = (W::be, W::be).parse(b.get(4..)?).ok()?;
+    // The value and mask as one block, so the two reads need one bounds check.
+    let (_, (v, m)) = (W::be, W::be).parse(b.get(4..4 + 2 * W::N)?).ok()?;
     if v & !m != W::ZERO {
         return None;
     }

@@ -66,10 +66,7 @@ fn item(i: &str) -> PResult<'_, &str> {
 pub(super) fn split_top(s: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = s;
-    loop {
-        let Ok((after, it)) = item(rest) else {
-            break;
-        };
+    while let Ok((after, it)) = item(rest) {
         let it = it.trim();
         if !it.is_empty() {
             out.push(it);
