@@ -59,6 +59,12 @@ bench:
 bench-grouping:
 	$(CARGO) bench --bench grouping
 
+## Controller benchmark: every node's span and event -> delta fan-out with 100 and 1,000
+## agents on Antrea's shapes (figures in docs/benchmarks.md).
+.PHONY: bench-controller
+bench-controller:
+	$(CARGO) bench --bench controller
+
 ## Agent benchmarks on a sandbox OVS (install rate vs ovs-ofctl, realization latency, RSS and
 ## restart at ~100k flows); figures in docs/benchmarks.md. Needs root.
 .PHONY: bench-agent

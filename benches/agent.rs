@@ -285,9 +285,11 @@ async fn latency(ovs: &OvsSandbox, tmp: &Path) {
     let mut rx = live.subscribe();
     let source = kakine::agent::watch::DirSource::new(&dir, Duration::from_millis(5)).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(live.run(Some(source), async {
-        let _ = stop_rx.await;
-    }));
+    let task = tokio::spawn(
+        live.run(Some(kakine::agent::source::Source::Dir(source)), async {
+            let _ = stop_rx.await;
+        }),
+    );
     let next = |rx: &mut tokio::sync::watch::Receiver<Option<Arc<Realization>>>| {
         let mut rx = rx.clone();
         async move {

@@ -14,6 +14,10 @@
 //!   interfaces, observability (metrics, audit log, Reject) and flow annotation;
 //! - [`analysis`]: the analyst's questions answered offline: a connection's walkthrough, the
 //!   reachability matrix, the difference two policy sets make (pure);
+//! - [`controlplane`]: the controller-to-agent messages (a node's span as a snapshot and
+//!   ordered deltas) and the pure fan-out from the grouping to each node (pure);
+//! - [`controller`]: the controller: events in, spans served to agents over HTTP/2 + TLS,
+//!   their realization reports counted per policy;
 //! - [`cni`]: the `kakine-cni` plugin: the CNI environment and configuration, IPAM delegated
 //!   to host-local, the pod's veth, and the request that makes the agent attach the pod;
 //! - [`lab`]: the test bench: sandbox OVS, network-namespace pods, probes, the demo, and the
@@ -22,6 +26,8 @@
 pub mod agent;
 pub mod analysis;
 pub mod cni;
+pub mod controller;
+pub mod controlplane;
 pub mod datapath;
 pub mod grouping;
 pub mod lab;

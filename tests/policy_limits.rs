@@ -2,7 +2,6 @@
 //! how to raise it; legitimate large files load.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use kakine::policy::limits::YamlLimits;
 use kakine::policy::load::parse_documents_with;
@@ -28,22 +27,20 @@ fn message(result: Result<Vec<serde_json::Value>, PolicyError>) -> String {
 }
 
 #[test]
-fn a_billion_laughs_alias_bomb_is_refused_quickly_naming_the_alias_limit() {
-    let start = Instant::now();
+fn a_billion_laughs_alias_bomb_is_refused_naming_the_alias_limit() {
     let err = message(parse_documents_with(
         Path::new("bomb.yaml"),
         &billion_laughs(),
         &YamlLimits::default(),
     ));
-    let took = start.elapsed();
     assert!(err.starts_with("bomb.yaml: "), "{err}");
     assert!(
         err.contains("over the limit max-alias-expansion = 1000000"),
         "{err}"
     );
+    // Expanding it would take minutes and gigabytes: the limit fired, so the work stopped at a
+    // million expanded nodes (how long that takes is a benchmark's question, not a test's).
     assert!(err.contains("KAKINE_MAX_ALIAS_EXPANSION=N"), "{err}");
-    // Expanding it would take minutes and gigabytes; refusing it takes a bounded amount of work.
-    assert!(took < Duration::from_secs(20), "took {took:?}");
 }
 
 #[test]

@@ -10,13 +10,21 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::notation::{Atom, Row, Uuid, Value};
-use crate::operation::{Condition, Mutation, Mutator, OpResult, Transaction};
+use crate::operation::{Condition, Mutation, Mutator, OpResult, Transaction, WaitUntil};
 use crate::{Client, Error};
 
 /// The database the helpers use.
 pub const DB: &str = "Open_vSwitch";
 
-const POLL: Duration = Duration::from_millis(20);
+/// The longest one blocking `wait` lasts before the helper reads again (a lost update cannot
+/// stall it longer).
+const WAIT_SLICE: Duration = Duration::from_millis(500);
+
+/// Milliseconds for a `wait` operation: the time left to `deadline`, at most [`WAIT_SLICE`].
+fn wait_slice(deadline: Instant) -> u64 {
+    let left = deadline.saturating_duration_since(Instant::now());
+    left.min(WAIT_SLICE).as_millis() as u64
+}
 
 /// Desired state of a bridge (`ovs-vsctl add-br` plus `set Bridge`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,19 +132,12 @@ impl Client {
 
     async fn wait_cur_cfg(&self, next_cfg: i64, what: &str) -> Result<(), Error> {
         let deadline = Instant::now() + self.wait_timeout;
+        let select = || Transaction::new().select(DB, [], Some(&["cur_cfg"]));
+        let mut r = self.transact(DB, select().build()).await?;
         loop {
-            let r = self
-                .transact(
-                    DB,
-                    Transaction::new()
-                        .select(DB, [], Some(&["cur_cfg"]))
-                        .build(),
-                )
-                .await?;
-            let cur = r[0]
-                .rows()
-                .first()
-                .and_then(|row| row.get("cur_cfg")?.as_i64());
+            let cur = r
+                .pop()
+                .and_then(|r| r.rows().first()?.get("cur_cfg")?.as_i64());
             if cur.is_some_and(|c| c >= next_cfg) {
                 return Ok(());
             }
@@ -148,7 +149,25 @@ impl Client {
                     after: self.wait_timeout,
                 });
             }
-            tokio::time::sleep(POLL).await;
+            // Blocks in ovsdb-server until cur_cfg moves on (RFC 7047 §5.2.6 `wait`), then
+            // reads it: no polling interval between ovs-vswitchd's commit and ours.
+            let seen = Value::Atom(Atom::from(cur.unwrap_or_default()));
+            let txn = Transaction::new()
+                .wait(
+                    DB,
+                    [],
+                    &["cur_cfg"],
+                    WaitUntil::Ne,
+                    vec![[("cur_cfg".to_owned(), seen)].into()],
+                    Some(wait_slice(deadline)),
+                )
+                .select(DB, [], Some(&["cur_cfg"]));
+            r = match self.transact(DB, txn.build()).await {
+                Ok(r) => r,
+                // The wait timed out: read again and look at the deadline.
+                Err(Error::Transaction { .. }) => self.transact(DB, select().build()).await?,
+                Err(e) => return Err(e),
+            };
         }
     }
 
@@ -497,7 +516,24 @@ impl Client {
                     after: self.wait_timeout,
                 });
             }
-            tokio::time::sleep(POLL).await;
+            // Blocks in ovsdb-server until ovs-vswitchd writes the interface's ofport or error
+            // (RFC 7047 §5.2.6 `wait`); a timed-out wait just reads again.
+            let txn = Transaction::new().wait(
+                "Interface",
+                by_name(name),
+                &["ofport", "error"],
+                WaitUntil::Ne,
+                vec![[
+                    ("ofport".to_owned(), Value::empty_set()),
+                    ("error".to_owned(), Value::empty_set()),
+                ]
+                .into()],
+                Some(wait_slice(deadline)),
+            );
+            match self.transact(DB, txn.build()).await {
+                Ok(_) | Err(Error::Transaction { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 

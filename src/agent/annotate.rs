@@ -87,6 +87,7 @@ mod tests {
                 rule: "r".into(),
                 direction: "Ingress".into(),
                 action: "Allow".into(),
+                staged: false,
             }],
             pods: vec![PodEntry {
                 ofport: 3,

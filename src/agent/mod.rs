@@ -12,12 +12,14 @@
 pub mod accept;
 pub mod annotate;
 pub mod cni_server;
+pub mod controller_source;
 pub mod escape;
 pub mod host;
 pub mod inspect;
 pub mod interfaces;
 pub mod live;
 pub mod observe;
+pub mod source;
 pub mod state;
 pub mod unixctl;
 pub mod watch;

@@ -72,6 +72,10 @@ pub struct RuleEntry {
     pub direction: String,
     /// `Allow`, `Drop`, `Reject` or `Pass`.
     pub action: String,
+    /// Staged (`enforcementMode: Audit`): its flows count and log, never decide. Absent in
+    /// the `agent.json` of older agents (read as not staged).
+    #[serde(default)]
+    pub staged: bool,
 }
 
 /// One attached pod, as `agent.json` records it.
@@ -115,6 +119,7 @@ impl AgentState {
                     rule: r.rule.rule.to_string(),
                     direction: format!("{:?}", r.direction),
                     action: format!("{:?}", r.action),
+                    staged: r.staged,
                 })
                 .collect(),
             pods: pods
@@ -270,7 +275,10 @@ pub fn create_dir_mode(dir: &Path, mode: u32) -> std::io::Result<()> {
         .create(dir)
 }
 
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+/// Writes `dir/name` atomically (a temporary file renamed over it).
+///
+/// Errors: [`StateError::Io`] naming the path.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StateError> {
     let path = dir.join(name);
     let io = |source| StateError::Io {
         path: path.clone(),

@@ -114,6 +114,22 @@ impl Loader {
     }
 
     fn load_inner(&mut self, dir: &Path) -> Result<(Loaded, Report), String> {
+        let (outcome, report) = self.accept_dir(dir)?;
+        let resolved =
+            crate::grouping::resolve_node(&outcome.cluster, &outcome.objects, self.node.as_deref())
+                .map_err(|e| e.to_string())?;
+        let files = outcome.accepted.files();
+        self.last = outcome.accepted;
+        Ok(((resolved, files), report))
+    }
+
+    /// The objects of `dir` accepted against the last good ones (through the parse cache),
+    /// not resolved; the caller makes `outcome.accepted` the last good objects
+    /// ([`Loader::seed`]) once it took them. The controller's standalone source reads its
+    /// directory so.
+    ///
+    /// Errors: the directory or a file cannot be read; no cluster model can be assembled.
+    pub fn accept_dir(&mut self, dir: &Path) -> Result<(accept::Outcome, Report), String> {
         let files = crate::agent::state::input_files(dir).map_err(|e| e.to_string())?;
         let mut texts = Vec::with_capacity(files.len());
         for path in &files {
@@ -134,17 +150,12 @@ impl Loader {
             .iter()
             .map(|(p, (_, d))| (p.as_path(), d))
             .collect();
-        let outcome = accept::accept(&input, &self.last).map_err(|e| e.to_string())?;
-        let resolved =
-            crate::grouping::resolve_node(&outcome.cluster, &outcome.objects, self.node.as_deref())
-                .map_err(|e| e.to_string())?;
-        let files = outcome.accepted.files();
-        self.last = outcome.accepted;
+        let mut outcome = accept::accept(&input, &self.last).map_err(|e| e.to_string())?;
         let report = Report {
-            refused: outcome.refused,
-            skipped: outcome.skipped,
+            refused: std::mem::take(&mut outcome.refused),
+            skipped: std::mem::take(&mut outcome.skipped),
         };
-        Ok(((resolved, files), report))
+        Ok((outcome, report))
     }
 }
 

@@ -8,6 +8,8 @@
 //! nothing re-implements precedence.
 
 pub mod diff;
+pub mod live;
+pub mod live_text;
 pub mod matrix;
 pub mod observed;
 pub mod recommend;

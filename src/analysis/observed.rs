@@ -70,36 +70,41 @@ pub fn parse_conntrack(text: &str) -> Vec<Connection> {
 /// a logged rule allowed. Drop, Reject and staged lines are attempts, not connections.
 pub fn parse_audit(text: &str) -> Vec<Connection> {
     text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            if line.starts_with('{') {
-                let v: serde_json::Value = serde_json::from_str(line).ok()?;
-                if v["action"] != "Allow" {
-                    return None;
-                }
-                let protocol = protocol_of(v["protocol"].as_str()?)?;
-                return Some(Connection {
-                    src: v["srcIP"].as_str()?.parse().ok()?,
-                    dst: v["dstIP"].as_str()?.parse().ok()?,
-                    protocol,
-                    port: v["dstPort"].as_u64().unwrap_or(0) as u16,
-                });
-            }
-            // time table tier kind:policy rule direction action applied-to src-ip src-port
-            // dst-ip dst-port protocol ip-length log-label [N packets]
-            let f: Vec<&str> = line.split(' ').collect();
-            if f.len() < 14 || f[6] != "Allow" {
-                return None;
-            }
-            let protocol = protocol_of(f[12])?;
-            Some(Connection {
-                src: f[8].parse().ok()?,
-                dst: f[10].parse().ok()?,
-                protocol,
-                port: f[11].parse().unwrap_or(0),
-            })
-        })
+        .filter_map(audit_line)
+        .filter(|(_, action)| action == "Allow")
+        .map(|(c, _)| c)
         .collect()
+}
+
+/// One audit-log line (text or JSON, docs/observability.md): its connection and its action
+/// (`Allow`, `Drop`, `Reject`, `Pass`, `WouldDrop`, ...); `None` for a line that is neither.
+pub fn audit_line(line: &str) -> Option<(Connection, String)> {
+    let line = line.trim();
+    if line.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        let protocol = protocol_of(v["protocol"].as_str()?)?;
+        let c = Connection {
+            src: v["srcIP"].as_str()?.parse().ok()?,
+            dst: v["dstIP"].as_str()?.parse().ok()?,
+            protocol,
+            port: v["dstPort"].as_u64().unwrap_or(0) as u16,
+        };
+        return Some((c, v["action"].as_str()?.to_string()));
+    }
+    // time table tier kind:policy rule direction action applied-to src-ip src-port
+    // dst-ip dst-port protocol ip-length log-label [N packets]
+    let f: Vec<&str> = line.split(' ').collect();
+    if f.len() < 14 {
+        return None;
+    }
+    let protocol = protocol_of(f[12])?;
+    let c = Connection {
+        src: f[8].parse().ok()?,
+        dst: f[10].parse().ok()?,
+        protocol,
+        port: f[11].parse().unwrap_or(0),
+    };
+    Some((c, f[6].to_string()))
 }
 
 /// A workload: the pods of one namespace sharing an `app` label (or one pod without it), or an
@@ -192,5 +197,26 @@ pub fn graph(
                 connections,
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_audit_line_gives_its_connection_and_action_in_text_and_json() {
+        let c = Connection {
+            src: Ipv4Addr::new(10, 10, 2, 11),
+            dst: Ipv4Addr::new(10, 10, 3, 10),
+            protocol: Protocol::Tcp,
+            port: 5432,
+        };
+        let text = "2026-11-29T18:40:02.413094Z IngressDefault k8s NetworkPolicy:db/postgres-clients default-deny-ingress Ingress Drop db/postgres 10.10.2.11 40000 10.10.3.10 5432 TCP 60 <nil> [1 packets]";
+        assert_eq!(audit_line(text), Some((c, "Drop".to_string())));
+        let json = r#"{"action":"WouldDrop","srcIP":"10.10.2.11","dstIP":"10.10.3.10","dstPort":5432,"protocol":"TCP"}"#;
+        assert_eq!(audit_line(json), Some((c, "WouldDrop".to_string())));
+        assert_eq!(audit_line("kakine-agent started"), None);
+        assert!(parse_audit(text).is_empty(), "a Drop is no connection");
     }
 }

@@ -285,8 +285,11 @@ fn aggregate(names: &[String]) -> Vec<String> {
     out
 }
 
-/// The port number the evaluator takes, and the service's text.
-fn resolve_port(p: &ResolvedPolicies, q: &Query) -> Result<(u16, String), String> {
+/// The destination port of `q` as the number the evaluator takes (ICMP: type << 8 | code) and
+/// as the walkthrough's service string (`TCP/5432`, `TCP/http=8080`, `ICMP 8/0`).
+///
+/// Errors: as [`walk`]'s for the port.
+pub fn resolve_port(p: &ResolvedPolicies, q: &Query) -> Result<(u16, String), String> {
     let proto = protocol_name(q.protocol);
     match (&q.port, q.protocol) {
         (PortSpec::Icmp(t, c), Protocol::Icmp) => Ok((icmp_port(*t, *c), format!("ICMP {t}/{c}"))),
@@ -693,7 +696,7 @@ impl fmt::Display for Walkthrough {
     }
 }
 
-fn rule_json(r: &Option<RuleRef>) -> Value {
+pub(crate) fn rule_json(r: &Option<RuleRef>) -> Value {
     match r {
         Some(r) => json!({"kind": r.kind, "tier": r.tier, "policy": r.policy, "rule": r.rule}),
         None => Value::Null,

@@ -10,11 +10,13 @@ use anyhow::Context;
 use clap::Parser;
 use std::time::Duration;
 
+use kakine::agent::controller_source::ControllerSource;
 use kakine::agent::live::{Live, LiveConfig};
 use kakine::agent::observe::{
     serve_metrics, spawn_packet_ins_limited, AuditConfig, AuditFormat, AuditLog, PodLimiter,
     Rotation, StatsSource,
 };
+use kakine::agent::source::Source;
 use kakine::agent::watch::DirSource;
 use kakine::agent::{self, AgentConfig};
 use kakine::datapath::pipeline;
@@ -29,8 +31,29 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 )]
 struct Args {
     /// Read the cluster model and policies from the YAML files of this directory.
-    #[arg(long, value_name = "DIR")]
-    standalone: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "controller",
+        conflicts_with = "controller"
+    )]
+    standalone: Option<PathBuf>,
+    /// Follow the node's span served by kakine-controller at this URL (https://HOST[:PORT];
+    /// needs --node, --ca-file).
+    #[arg(long, value_name = "URL", requires_all = ["node", "ca_file"])]
+    controller: Option<String>,
+    /// The CA the controller's certificate is checked against (the kakine-ca ConfigMap's
+    /// ca.crt in a cluster).
+    #[arg(long, value_name = "PATH")]
+    ca_file: Option<PathBuf>,
+    /// The bearer token the agent authenticates to the controller with (read at each
+    /// connection).
+    #[arg(
+        long,
+        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        value_name = "PATH"
+    )]
+    token_file: PathBuf,
     /// Open vSwitch run directory (db.sock and <bridge>.mgmt live here).
     #[arg(long, default_value = "/var/run/openvswitch", value_name = "DIR")]
     ovs_rundir: PathBuf,
@@ -127,8 +150,16 @@ async fn run() -> anyhow::Result<()> {
         // Colours only on a terminal: a log file or journald gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if args.controller.is_some() && args.once {
+        anyhow::bail!("--once reads --standalone DIR; with --controller run the live agent");
+    }
     let cfg = AgentConfig {
-        input: args.standalone.clone(),
+        // With --controller the input directory is the state directory (nothing is read from
+        // it as policy input).
+        input: args
+            .standalone
+            .clone()
+            .unwrap_or_else(|| args.state_dir.clone()),
         ovsdb: args
             .ovsdb
             .clone()
@@ -145,7 +176,7 @@ async fn run() -> anyhow::Result<()> {
     }
     let r = agent::realize(&cfg)
         .await
-        .with_context(|| format!("--standalone {}", args.standalone.display()))?;
+        .with_context(|| format!("--standalone {}", cfg.input.display()))?;
     for s in &r.notes {
         eprintln!("kakine-agent: warning: {s}");
     }
@@ -195,7 +226,7 @@ fn save_once_state(
     state::write_agent_state(dir, &s)?;
     state::write_allocation(dir, &r.compiled.allocation.to_saved())?;
     let mut files = Vec::new();
-    for path in state::input_files(&args.standalone)? {
+    for path in state::input_files(&cfg.input)? {
         let text = std::fs::read_to_string(&path).map_err(|source| state::StateError::Io {
             path: path.clone(),
             source,
@@ -240,7 +271,9 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         mut int,
         mut hup,
     } = Signals::install()?;
-    report_input(&args.standalone);
+    if let Some(dir) = &args.standalone {
+        report_input(dir);
+    }
     let live = LiveConfig {
         agent: cfg,
         state_dir: Some(args.state_dir.clone()),
@@ -343,16 +376,37 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         }
     });
 
-    let source = match DirSource::new(&args.standalone, quiet) {
-        Ok(s) => {
-            let s = s.for_node(args.node.clone());
-            s.seed(kakine::agent::watch::read_last_good(&args.state_dir));
-            Some(s)
+    let source = match (&args.controller, &args.standalone) {
+        (Some(url), _) => {
+            let ca = args
+                .ca_file
+                .as_deref()
+                .context("--controller needs --ca-file")?;
+            let node = args.node.as_deref().context("--controller needs --node")?;
+            let tls = kakine::controller::tls::client_config(ca).map_err(anyhow::Error::msg)?;
+            let client =
+                kakine::controller::client::Client::new(url, tls, args.token_file.clone(), node)
+                    .map_err(anyhow::Error::msg)?;
+            tracing::info!("following node {node}'s span from {url}");
+            Some(Source::Controller(Box::new(ControllerSource::start(
+                client,
+                Some(args.state_dir.clone()),
+            ))))
         }
-        Err(e) => {
-            tracing::error!("{e}; enforcing the last good policy (if any) until it can be watched");
-            None
-        }
+        (None, Some(dir)) => match DirSource::new(dir, quiet) {
+            Ok(s) => {
+                let s = s.for_node(args.node.clone());
+                s.seed(kakine::agent::watch::read_last_good(&args.state_dir));
+                Some(Source::Dir(s))
+            }
+            Err(e) => {
+                tracing::error!(
+                    "{e}; enforcing the last good policy (if any) until it can be watched"
+                );
+                None
+            }
+        },
+        (None, None) => anyhow::bail!("--standalone DIR or --controller URL is required"),
     };
     tracing::info!(
         "running; SIGTERM or SIGINT stops (flows stay installed), SIGHUP reopens the audit log and re-reads the input"

@@ -46,6 +46,9 @@ pub struct Invocation {
     pub pod: Option<PodKey>,
     /// `CNI_ARGS` as given, passed on to the IPAM plugin (which reads `IP=`).
     pub args: String,
+    /// The MAC the runtime asks for in `CNI_ARGS` (`MAC=`, as the standard `bridge` plugin
+    /// reads it), normalised to lower case.
+    pub mac: Option<String>,
     /// `CNI_PATH`: where delegated plugins are looked for, in order.
     pub path: Vec<PathBuf>,
 }
@@ -78,6 +81,7 @@ impl Invocation {
             ifname: get("CNI_IFNAME"),
             pod: None,
             args: get("CNI_ARGS"),
+            mac: None,
             path: std::env::split_paths(&get("CNI_PATH")).collect(),
         };
         if command == Command::Version {
@@ -99,6 +103,10 @@ impl Invocation {
         match pod_from_args(&inv.args) {
             Ok(pod) => inv.pod = Some(pod),
             Err(e) => problems.extend(e),
+        }
+        match mac_from_args(&inv.args) {
+            Ok(mac) => inv.mac = mac,
+            Err(e) => problems.push(e),
         }
         if problems.is_empty() {
             Ok(inv)
@@ -177,6 +185,54 @@ fn pod_from_args(args: &str) -> Result<PodKey, Vec<String>> {
     }
 }
 
+/// The `MAC=` of `CNI_ARGS`, if any.
+fn mac_from_args(args: &str) -> Result<Option<String>, String> {
+    match args.split(';').find_map(|pair| pair.strip_prefix("MAC=")) {
+        None => Ok(None),
+        Some(v) => check_mac(v)
+            .map(Some)
+            .map_err(|e| format!("CNI_ARGS: MAC {v:?}: {e}")),
+    }
+}
+
+/// A unicast Ethernet address written `xx:xx:xx:xx:xx:xx`, in lower case.
+///
+/// Errors: not six hex pairs, or a multicast address (the low bit of the first octet set).
+pub fn check_mac(mac: &str) -> Result<String, String> {
+    let octets: Vec<Option<u8>> = mac
+        .split(':')
+        .map(|o| {
+            (o.len() == 2)
+                .then(|| u8::from_str_radix(o, 16).ok())
+                .flatten()
+        })
+        .collect();
+    match octets.as_slice() {
+        [Some(first), rest @ ..] if rest.len() == 5 && rest.iter().all(Option::is_some) => {
+            if first & 1 == 1 {
+                Err("a multicast address cannot be an interface's".into())
+            } else {
+                Ok(mac.to_ascii_lowercase())
+            }
+        }
+        _ => Err("not an Ethernet address (six hex pairs separated by ':')".into()),
+    }
+}
+
+/// How the pod's address is laid out in its namespace (`podAddress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PodAddress {
+    /// `subnet` (the default): the address with IPAM's prefix; the subnet's other addresses
+    /// are on-link (reached over br-int by L2), everything else via the gateway (Antrea's
+    /// layout: one pod CIDR per node).
+    #[default]
+    Subnet,
+    /// `host`: a /32; the gateway on-link and every route through it (Calico's layout), for
+    /// nodes whose pods do not share a subnet of their own (the node lab, where a scenario's
+    /// pods keep their addresses on whatever node they land).
+    Host,
+}
+
 /// The network configuration of kakine-cni (one entry of a conflist, as the runtime streams it
 /// on stdin; docs/cni.md lists the fields).
 #[derive(Debug, Clone, PartialEq)]
@@ -195,6 +251,11 @@ pub struct NetConf {
     pub ifname_prefix: String,
     /// `ipam.type`: the IPAM plugin's executable, looked for in `CNI_PATH`.
     pub ipam_type: String,
+    /// `podAddress`: `subnet` or `host` ([`PodAddress`]).
+    pub pod_address: PodAddress,
+    /// `runtimeConfig.mac`: the MAC the runtime asks for (the CNI conventions' `mac`
+    /// capability), normalised to lower case; it wins over `CNI_ARGS` `MAC=`.
+    pub mac: Option<String>,
     /// `prevResult` (CHECK and DEL of a chain).
     pub prev_result: Option<CniResult>,
     /// The configuration as given: delegated plugins get these very bytes.
@@ -298,6 +359,29 @@ impl NetConf {
                 String::new()
             }
         };
+        let pod_address = match obj.get("podAddress") {
+            None => PodAddress::Subnet,
+            Some(Value::String(s)) if s == "subnet" => PodAddress::Subnet,
+            Some(Value::String(s)) if s == "host" => PodAddress::Host,
+            Some(other) => {
+                problems.push(format!("podAddress: {other} is not \"subnet\" or \"host\""));
+                PodAddress::Subnet
+            }
+        };
+        let mac = match obj.get("runtimeConfig").and_then(|r| r.get("mac")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(m)) => match check_mac(m) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    problems.push(format!("runtimeConfig.mac {m:?}: {e}"));
+                    None
+                }
+            },
+            Some(other) => {
+                problems.push(format!("runtimeConfig.mac: {other} is not a string"));
+                None
+            }
+        };
         let prev_result = match obj.get("prevResult") {
             None | Some(Value::Null) => None,
             Some(p) => match serde_json::from_value::<CniResult>(p.clone()) {
@@ -322,6 +406,8 @@ impl NetConf {
             mtu,
             ifname_prefix,
             ipam_type,
+            pod_address,
+            mac,
             prev_result,
             raw: bytes.to_vec(),
         })
@@ -400,6 +486,50 @@ mod tests {
         .unwrap();
         assert_eq!(del.netns, None);
         Invocation::from_env(env(&[("CNI_COMMAND", "VERSION")])).unwrap();
+    }
+
+    #[test]
+    fn a_requested_mac_is_read_from_cni_args_and_runtime_config_and_checked() {
+        let base = [
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "c1"),
+            ("CNI_NETNS", "/var/run/netns/p"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/usr/lib/cni"),
+        ];
+        let with_args = |args: &str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("CNI_ARGS", args));
+            Invocation::from_env(env(&pairs))
+        };
+        let inv = with_args(&format!("{KUBELET_ARGS};MAC=0A:58:0A:00:00:05")).unwrap();
+        assert_eq!(inv.mac.as_deref(), Some("0a:58:0a:00:00:05"));
+        assert_eq!(with_args(KUBELET_ARGS).unwrap().mac, None);
+        for (bad, why) in [
+            ("01:00:5e:00:00:01", "multicast"),
+            ("0a:58:0a:00:05", "six hex pairs"),
+            ("0a:58:0a:00:00:zz", "six hex pairs"),
+        ] {
+            let e = with_args(&format!("{KUBELET_ARGS};MAC={bad}")).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidEnvironment);
+            assert!(e.msg.contains(bad) && e.msg.contains(why), "{e}");
+        }
+        let c = NetConf::parse(
+            br#"{"cniVersion":"1.0.0","name":"k","type":"kakine-cni","podAddress":"host","runtimeConfig":{"mac":"0A:58:0A:00:00:07"},"ipam":{"type":"host-local"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.mac.as_deref(), Some("0a:58:0a:00:00:07"));
+        assert_eq!(c.pod_address, PodAddress::Host);
+        let e = NetConf::parse(
+            br#"{"cniVersion":"1.0.0","name":"k","type":"kakine-cni","podAddress":"routed","runtimeConfig":{"mac":"ff:ff:ff:ff:ff:ff"},"ipam":{"type":"host-local"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidNetworkConfig);
+        assert!(e.msg.contains("podAddress: \"routed\""), "{e}");
+        assert!(
+            e.msg.contains("runtimeConfig.mac \"ff:ff:ff:ff:ff:ff\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -29,6 +29,11 @@ pub struct VethSpec<'a> {
     pub routes: &'a [Route],
     /// The gateway, for routes without one.
     pub gateway: Ipv4Addr,
+    /// Whether the gateway gets an on-link route of its own (a /32 pod, whose gateway is in
+    /// no subnet of its).
+    pub gateway_on_link: bool,
+    /// The container side's MAC when the runtime asks for one; else the kernel's random one.
+    pub mac: Option<&'a str>,
 }
 
 /// The MACs of a veth made by [`create`]: (host side, container side).
@@ -104,9 +109,13 @@ fn link_mac(json: &str) -> Option<String> {
 }
 
 /// Creates the veth and configures the container side: `ip link add HOST mtu M type veth peer
-/// name IF mtu M netns NETNS` and the host side up in one `ip -batch`; inside the namespace the address, link up, the
-/// routes, and `ethtool -K IF tx off` (the userspace datapath's conntrack marks partially
-/// checksummed TCP invalid). Nothing is undone here on failure: the caller deletes the host
+/// name IF mtu M netns NETNS` and the host side up with ARP off in one `ip -batch`; inside the
+/// namespace the MAC when asked, the address, link up, the gateway's on-link route when asked,
+/// the routes, and `ethtool -K IF tx off` (the userspace datapath's conntrack marks partially
+/// checksummed TCP invalid). ARP is off on the host side because on the userspace datapath the
+/// node's kernel still sees the frames of an OVS port: it would answer the pod's ARP for the
+/// gateway (a local address of the node) with the veth's own MAC, and the pod's packets would
+/// bypass the pipeline. Nothing is undone here on failure: the caller deletes the host
 /// side ([`delete`]), which takes the container side with it.
 ///
 /// Errors: [`ErrorCode::InterfaceFailure`] naming the command and its stderr.
@@ -123,7 +132,7 @@ pub fn create(spec: &VethSpec<'_>) -> Result<Macs, CniError> {
         "ip",
         &["-j", "-batch", "-"],
         Some(&format!(
-            "link add {h} mtu {m} type veth peer name {c} mtu {m} netns \"{n}\"\nlink set {h} up\nlink show dev {h}\n",
+            "link add {h} mtu {m} type veth peer name {c} mtu {m} netns \"{n}\"\nlink set {h} arp off up\nlink show dev {h}\n",
             h = spec.host,
             m = spec.mtu,
             c = spec.container,
@@ -131,11 +140,21 @@ pub fn create(spec: &VethSpec<'_>) -> Result<Macs, CniError> {
         )),
     )
     .map_err(interface_error)?;
-    let mut batch = format!(
+    let mut batch = String::new();
+    if let Some(mac) = spec.mac {
+        batch.push_str(&format!("link set {} address {mac}\n", spec.container));
+    }
+    batch.push_str(&format!(
         "addr add {} dev {c}\nlink set {c} up\n",
         spec.address,
         c = spec.container
-    );
+    ));
+    if spec.gateway_on_link {
+        batch.push_str(&format!(
+            "route add {}/32 dev {} scope link\n",
+            spec.gateway, spec.container
+        ));
+    }
     for r in spec.routes {
         batch.push_str(&format!(
             "route add {} via {} dev {}\n",

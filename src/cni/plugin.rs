@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
-use super::config::{Command, Invocation, NetConf};
+use super::config::{Command, Invocation, NetConf, PodAddress};
 use super::ipam;
 use super::link::{self, VethSpec};
 use super::protocol::{self, Attachment, CallError, Reply, Request};
@@ -108,12 +108,17 @@ fn add(inv: &Invocation, conf: &NetConf) -> Result<CniResult, CniError> {
             eprintln!("kakine-cni: undoing ADD: {e}");
         }
     };
-    let Some((address, gateway)) = ipv4_of(&ipam) else {
+    let Some((ipam_address, gateway)) = ipv4_of(&ipam) else {
         release();
         return Err(CniError::new(
             ErrorCode::IpamFailure,
             format!("IPAM {}: no IPv4 address in its result", conf.ipam_type),
         ));
+    };
+    let host_layout = conf.pod_address == PodAddress::Host;
+    let address = match host_layout {
+        true => Ipv4Net::from(ipam_address.addr()),
+        false => ipam_address,
     };
     let routes = routes_of(&ipam);
     let undo = || {
@@ -130,6 +135,8 @@ fn add(inv: &Invocation, conf: &NetConf) -> Result<CniResult, CniError> {
         address,
         routes: &routes,
         gateway,
+        gateway_on_link: host_layout,
+        mac: conf.mac.as_deref().or(inv.mac.as_deref()),
     };
     let (host_mac, mac) = link::create(&veth).inspect_err(|_| undo())?;
     let attachment = Attachment {

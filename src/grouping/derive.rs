@@ -101,13 +101,7 @@ impl<'g> Sets<'g> {
             } => Peers::Set {
                 pods: self.union(groups, false),
                 ip_blocks: ip_blocks.clone(),
-                node_ips: self
-                    .g
-                    .nodes
-                    .values()
-                    .filter(|n| nodes.iter().any(|s| s.matches(&n.labels)))
-                    .filter_map(|n| n.ip)
-                    .collect(),
+                node_ips: node_ips(self.g, nodes),
             },
         };
         ResolvedRule {
@@ -188,19 +182,7 @@ pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
         for a in address_groups(p) {
             needed.extend(g.index.members(a));
         }
-        // An egress rule to any peer on a named port resolves the name on every pod that
-        // declares it, wherever it runs (Antrea gives such a rule an address group of all
-        // pods for the same reason).
-        for r in p.rules.iter().filter(|r| {
-            r.direction == crate::policy::resolved::Direction::Egress
-                && matches!(r.peers, InternalPeers::Any)
-        }) {
-            for svc in r.services.iter().flatten() {
-                if let crate::policy::resolved::PortMatch::Named(n) = &svc.port {
-                    named_egress.insert(n.as_str());
-                }
-            }
-        }
+        named_egress.extend(named_egress_ports(p));
     }
     if !named_egress.is_empty() {
         needed.extend(g.index.pods().filter_map(|(id, e)| {
@@ -221,6 +203,29 @@ pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
         .map(|e| pod_info(&e.pod, node_ip(g, &e.pod)))
         .collect();
     out
+}
+
+/// The port names of `p`'s egress rules whose peers may be pods of any node without naming
+/// them by group: any peer, or an ipBlock / `networks` (a block holds pods wherever they run).
+/// A node enforcing such a rule resolves the name on every pod that declares it, wherever it
+/// runs (Antrea gives such a rule an address group of all pods for the same reason); a pod of
+/// another node left out of the view would miss its flows (a false deny, or a false allow past
+/// a Deny).
+pub fn named_egress_ports(p: &InternalPolicy) -> impl Iterator<Item = &str> + '_ {
+    p.rules
+        .iter()
+        .filter(|r| {
+            r.direction == Direction::Egress
+                && match &r.peers {
+                    InternalPeers::Any => true,
+                    InternalPeers::Set { ip_blocks, .. } => !ip_blocks.is_empty(),
+                }
+        })
+        .flat_map(|r| r.services.iter().flatten())
+        .filter_map(|svc| match &svc.port {
+            crate::policy::resolved::PortMatch::Named(n) => Some(n.as_str()),
+            _ => None,
+        })
 }
 
 /// Whether a pod with node `pod_node` is local on `node`: it runs there, or it names no node
@@ -258,7 +263,7 @@ fn derive<'g>(g: &'g Grouping, node: Option<&str>) -> (ResolvedPolicies, Vec<&'g
         local: HashMap::new(),
     };
     let mut out = ResolvedPolicies::default();
-    let mut isolating_groups: BTreeSet<(Direction, GroupId)> = BTreeSet::new();
+    let mut isolating_groups: BTreeSet<(Direction, u32)> = BTreeSet::new();
     let mut spanning = Vec::new();
     for (key, p) in &g.policies {
         if let Some(n) = node {
@@ -276,18 +281,8 @@ fn derive<'g>(g: &'g Grouping, node: Option<&str>) -> (ResolvedPolicies, Vec<&'g
         ] {
             for i in groups {
                 let pods = sets.applied(*i);
-                out.isolated_by.push(Isolation {
-                    direction,
-                    policy: key.name.clone(),
-                    pods: pods.clone(),
-                });
-                // A group isolated by many policies (10k policies, one selector) is added once.
-                if isolating_groups.insert((direction, *i)) {
-                    match direction {
-                        Direction::Ingress => out.isolated_ingress.extend(pods.iter().cloned()),
-                        Direction::Egress => out.isolated_egress.extend(pods.iter().cloned()),
-                    }
-                }
+                let first = isolating_groups.insert((direction, i.0));
+                isolate(&mut out, direction, &key.name, pods, first);
             }
         }
     }
@@ -302,4 +297,39 @@ fn derive<'g>(g: &'g Grouping, node: Option<&str>) -> (ResolvedPolicies, Vec<&'g
         .map(|n| n.name.clone())
         .collect();
     (out, spanning)
+}
+
+/// The IPs of the nodes that any of `selectors` matches (a rule's node peers).
+pub fn node_ips(
+    g: &Grouping,
+    selectors: &[crate::policy::selector::LabelSelector],
+) -> BTreeSet<std::net::Ipv4Addr> {
+    g.nodes
+        .values()
+        .filter(|n| selectors.iter().any(|s| s.matches(&n.labels)))
+        .filter_map(|n| n.ip)
+        .collect()
+}
+
+/// Records that `policy` isolates `pods` in `direction`; `first` when no policy before
+/// isolated the same group in that direction (a group isolated by many policies, 10k policies
+/// of one selector, is added to the isolated set once).
+pub fn isolate(
+    out: &mut ResolvedPolicies,
+    direction: Direction,
+    policy: &str,
+    pods: PodSet,
+    first: bool,
+) {
+    if first {
+        match direction {
+            Direction::Ingress => out.isolated_ingress.extend(pods.iter().cloned()),
+            Direction::Egress => out.isolated_egress.extend(pods.iter().cloned()),
+        }
+    }
+    out.isolated_by.push(Isolation {
+        direction,
+        policy: policy.to_string(),
+        pods,
+    });
 }

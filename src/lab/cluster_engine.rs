@@ -25,7 +25,7 @@ use ipnet::Ipv4Net;
 use crate::agent::state::read_agent_state;
 use crate::datapath::compiler::CompiledRule;
 use crate::datapath::network::{GATEWAY_MAC, GATEWAY_PORT, TUNNEL_PORT};
-use crate::lab::engine::{decision_from_hits, rule_on_destination, Hit, OvsMode};
+use crate::lab::engine::{decision_from_hits, parse_trace, rule_on_destination, Hit, OvsMode};
 use crate::lab::nodes::{LabSpec, NodeLab, NodeSpec, BRIDGE};
 use crate::lab::probe::{Outcome, Transport};
 use crate::policy::model::Node;
@@ -248,7 +248,7 @@ impl ClusterEngine {
             outside_addrs,
             outside_ports,
         };
-        let mut lab = NodeLab::start(spec).map_err(|e| e.to_string())?;
+        let lab = NodeLab::start(spec).map_err(|e| e.to_string())?;
         let kakinectl = crate::lab::ovs_engine::kakinectl_binary();
         let input = dir.join("input");
         std::fs::create_dir_all(&input).map_err(|e| e.to_string())?;
@@ -291,14 +291,6 @@ impl ClusterEngine {
             .map(|n| n.gateway_ip.expect("placed nodes have gateways"))
             .collect();
         let sctp = crate::lab::probe::sctp_supported();
-        lab.add_pods(
-            &infos,
-            &gateways,
-            &kakinectl,
-            mode == OvsMode::Traffic,
-            sctp,
-        )
-        .map_err(|e| e.to_string())?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -319,6 +311,19 @@ impl ClusterEngine {
         engine
             .lab
             .start_agents(&agent, &engine.input)
+            .map_err(|e| e.to_string())?;
+        // Pods come through kakine-cni, which needs the agents: each ADD returns once the
+        // pod's node has committed its flows.
+        let kakinectl = engine.kakinectl.clone();
+        engine
+            .lab
+            .add_pods(
+                &infos,
+                &gateways,
+                &kakinectl,
+                mode == OvsMode::Traffic,
+                sctp,
+            )
             .map_err(|e| e.to_string())?;
         engine.wait()?;
         Ok(engine)
@@ -530,7 +535,8 @@ pub struct ClusterStep<'a> {
 }
 
 /// Where a probe's packet ends on a node.
-enum Hop {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hop {
     /// Out of the given datapath port.
     Port(u32),
     /// Into the tunnel, to this node IP.
@@ -576,39 +582,8 @@ impl ClusterStep<'_> {
             .ovs
             .appctl(&["ofproto/trace", BRIDGE, flow, "--ct-next", "trk,new"])
             .map_err(|e| e.to_string())?;
-        let actions = out
-            .lines()
-            .rev()
-            .find_map(|l| l.strip_prefix("Datapath actions: "))
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        let hits = out
-            .lines()
-            .filter_map(|l| {
-                let (head, hex) = l.rsplit_once(", cookie 0x")?;
-                Some(Hit {
-                    cookie: u64::from_str_radix(hex.trim(), 16).ok()?,
-                    conj: head.contains("conj_id="),
-                })
-            })
-            .collect();
-        let hop = if let Some(i) = actions.find("tnl_push(") {
-            let rest = &actions[i..];
-            let dst = rest
-                .find("ipv4(src=")
-                .and_then(|j| rest[j..].split("dst=").nth(1))
-                .and_then(|s| s.split(',').next())
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("no tunnel destination in {actions}"))?;
-            Hop::Tunnel(dst)
-        } else if actions.contains("controller(") {
-            Hop::Controller
-        } else if let Some(p) = last_port(&actions) {
-            Hop::Port(p)
-        } else {
-            Hop::Drop
-        };
+        let (actions, hits) = parse_trace(&out);
+        let hop = hop(&actions)?;
         Ok((hop, hits, actions))
     }
 
@@ -769,7 +744,7 @@ impl ClusterStep<'_> {
     }
 }
 
-fn l4(probe: &Probe) -> String {
+pub(crate) fn l4(probe: &Probe) -> String {
     match probe.protocol {
         Protocol::Icmp => format!(
             "icmp,icmp_type={},icmp_code={}",
@@ -789,6 +764,30 @@ fn l4(probe: &Probe) -> String {
             )
         }
     }
+}
+
+/// Where the datapath `actions` of a trace send the packet: into the tunnel (`tnl_push` with
+/// its outer destination), to the agent (`controller(...)`), out of the last plain port, or
+/// nowhere (dropped).
+///
+/// Errors: a `tnl_push` without a readable outer IPv4 destination.
+pub(crate) fn hop(actions: &str) -> Result<Hop, String> {
+    Ok(if let Some(i) = actions.find("tnl_push(") {
+        let rest = &actions[i..];
+        let dst = rest
+            .find("ipv4(src=")
+            .and_then(|j| rest[j..].split("dst=").nth(1))
+            .and_then(|s| s.split(',').next())
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("no tunnel destination in {actions}"))?;
+        Hop::Tunnel(dst)
+    } else if actions.contains("controller(") {
+        Hop::Controller
+    } else if let Some(p) = last_port(actions) {
+        Hop::Port(p)
+    } else {
+        Hop::Drop
+    })
 }
 
 /// The last plain port number among the top-level datapath actions.

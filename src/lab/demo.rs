@@ -173,6 +173,10 @@ pub fn keep_commands(
         lines.push(format!(
             "  {k} explain --enforced --from {from} --to {to} --port {port}"
         ));
+        // The same question beside the node's own trace (exit 3 if they disagree).
+        lines.push(format!(
+            "  {k} explain --live --from {from} --to {to} --port {port}"
+        ));
     }
     lines.join("\n")
 }

@@ -494,6 +494,44 @@ pub(crate) fn handed_to_agent(v: &openflow::sim::Verdict) -> bool {
         && v.packet_ins.iter().any(|u| packet_in::is_reject(u))
 }
 
+/// One flow line of an `ofproto/trace` answer (` 15. ct_state=+new+trk,ip, priority 100,
+/// cookie 0x1030000000007`): its table number (when the line shows one) and the hit.
+pub(crate) fn trace_line(line: &str) -> Option<(Option<u8>, Hit)> {
+    let (head, hex) = line.rsplit_once(", cookie 0x")?;
+    let cookie = u64::from_str_radix(hex.trim(), 16).ok()?;
+    let table = head
+        .trim_start()
+        .split_once(". ")
+        .and_then(|(t, _)| t.parse().ok());
+    Some((
+        table,
+        Hit {
+            cookie,
+            conj: head.contains("conj_id="),
+        },
+    ))
+}
+
+/// The last `Datapath actions:` of an `ofproto/trace` answer (trimmed; empty when none).
+pub(crate) fn trace_actions(out: &str) -> String {
+    out.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("Datapath actions: "))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// The last `Datapath actions:` of a trace and the flows it hit.
+pub(crate) fn parse_trace(out: &str) -> (String, Vec<Hit>) {
+    let hits = out
+        .lines()
+        .filter_map(trace_line)
+        .map(|(_, hit)| hit)
+        .collect();
+    (trace_actions(out), hits)
+}
+
 /// A flow a packet matched on its way through the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Hit {
@@ -515,6 +553,44 @@ pub(crate) fn decision_from_hits(
     to_agent: bool,
     reason: String,
 ) -> Decision {
+    decision_from_hits_by(
+        hits,
+        |id| {
+            rules.iter().find(|r| r.id == id).map(|r| HitRule {
+                rule: r.rule.clone(),
+                direction: r.direction,
+                action: r.action,
+                staged: r.staged,
+            })
+        },
+        output,
+        to_agent,
+        reason,
+    )
+}
+
+/// What [`decision_from_hits_by`] needs of a rule a hit names.
+#[derive(Debug, Clone)]
+pub(crate) struct HitRule {
+    /// Which rule.
+    pub rule: RuleRef,
+    /// Its direction.
+    pub direction: Direction,
+    /// Its action.
+    pub action: RuleAction,
+    /// Staged: decides nothing.
+    pub staged: bool,
+}
+
+/// [`decision_from_hits`] with the rules looked up by id through `rule` (a live node's
+/// `agent.json`, or a compile's rules).
+pub(crate) fn decision_from_hits_by(
+    hits: &[Hit],
+    rule: impl Fn(u32) -> Option<HitRule>,
+    output: bool,
+    to_agent: bool,
+    reason: String,
+) -> Decision {
     let mut egress = None;
     let mut ingress = None;
     let mut deny_action = None;
@@ -523,7 +599,7 @@ pub(crate) fn decision_from_hits(
         if !hit.conj || category != cookie::POLICY {
             continue;
         }
-        let Some(rule) = rules.iter().find(|r| r.id == object) else {
+        let Some(rule) = rule(object) else {
             continue;
         };
         if rule.action == RuleAction::Pass || rule.staged {

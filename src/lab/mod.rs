@@ -4,9 +4,11 @@
 
 pub mod cluster_engine;
 pub mod cni_node;
+pub mod controller_lab;
 pub mod demo;
 pub mod engine;
 pub mod lab_cmd;
+pub mod node_pods;
 pub mod nodes;
 pub mod ovs_engine;
 pub mod pods;

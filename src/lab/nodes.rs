@@ -6,9 +6,10 @@
 //! "fabric" namespace and one veth per node, whose node end (`ul0`) is a port of the node's
 //! `br-phy` bridge, which holds the node IP (OVS routes Geneve through it). An "outside" host
 //! on the underlay owns the addresses outside the cluster that probes may reach, and is every
-//! node's default route. Pods are namespaces whose `eth0` is the peer of a veth in their node
-//! (named as the agent expects, [`crate::agent::interfaces::host_ifname`]), with a /32
-//! address, the Geneve MTU and a default route via the node's gateway.
+//! node's default route. Pods are network namespaces made by `kakine-cni` as a kubelet's runtime
+//! runs it, against the node's agent (`--cni-socket`), with host-local IPAM
+//! ([`crate::lab::node_pods`]): a /32 address, the Geneve MTU and a default route via the
+//! node's gateway.
 //!
 //! Nothing is created in the root namespace: every veth is created inside a lab namespace
 //! (`ip -n NS link add ... peer ... netns OTHER`). Every namespace made is listed in
@@ -20,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::datapath::network::GENEVE_POD_MTU;
 use crate::lab::pods::{port_list, served};
 use crate::lab::probe::{Outcome, Transport};
 use crate::lab::sandbox::{run, stop_pidfile, stop_sandbox, OvsSandbox, SandboxError};
@@ -81,6 +81,10 @@ impl LabNode {
     /// The agent's log.
     pub fn agent_log(&self) -> PathBuf {
         self.dir.join("agent.log")
+    }
+    /// The agent's CNI socket (`--cni-socket`), where `kakine-cni` attaches pods.
+    pub fn cni_socket(&self) -> PathBuf {
+        self.dir.join("cni.sock")
     }
     /// Interface name -> OpenFlow port of every interface of the node's OVS
     /// (`ovs-vsctl list Interface`).
@@ -336,6 +340,19 @@ impl NodeLab {
         agent: &Path,
         input: &Path,
     ) -> Result<(), SandboxError> {
+        self.start_agent_with(i, agent, &["--standalone".into(), input.into()])
+    }
+
+    /// Starts (or restarts) the agent of node `i` with `source` as its input arguments
+    /// (`--standalone DIR`, or `--controller URL --ca-file .. --token-file ..`).
+    ///
+    /// Errors: the agent binary cannot be started.
+    pub fn start_agent_with(
+        &mut self,
+        i: usize,
+        agent: &Path,
+        source: &[std::ffi::OsString],
+    ) -> Result<(), SandboxError> {
         self.stop_agent(i);
         let node = &mut self.nodes[i];
         let log = node.agent_log();
@@ -346,13 +363,14 @@ impl NodeLab {
             .map_err(io(&log))?;
         let child = node
             .command(agent)
-            .arg("--standalone")
-            .arg(input)
+            .args(source)
             .args(["--node", &node.spec.name])
             .arg("--ovs-rundir")
             .arg(node.ovs.dir())
             .arg("--state-dir")
             .arg(node.state_dir())
+            .arg("--cni-socket")
+            .arg(node.cni_socket())
             .args(["--bridge", BRIDGE, "--datapath-type", "netdev"])
             .args(["--metrics-addr", "off", "--drift-interval", "0"])
             .env("RUST_LOG", "info")
@@ -380,11 +398,12 @@ impl NodeLab {
         }
     }
 
-    /// Makes `pods` (those of a node of this lab; a host-network pod is its node itself) and
-    /// starts `kakinectl probe serve` on their ports. `node_of(pod)` names each pod's node
-    /// index; `gateway(node)` its gateway address.
+    /// Makes `pods` (those of a node of this lab; a host-network pod is its node itself) through
+    /// `kakine-cni` (beside `kakinectl`; [`crate::lab::node_pods`]) and starts `kakinectl probe
+    /// serve` on their ports. The agents must run: ADD returns once a pod's node has committed
+    /// its flows. `gateways[node]` is each node's gateway address.
     ///
-    /// Errors: the first command that failed.
+    /// Errors: the first command that failed (a plugin error carries its code and message).
     pub fn add_pods(
         &mut self,
         pods: &[(PodInfo, usize)],
@@ -403,6 +422,29 @@ impl NodeLab {
             }
         }
         std::fs::write(&list, text).map_err(io(&list))?;
+        let cni = crate::lab::node_pods::cni_binary(kakinectl);
+        let configs: Vec<String> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| {
+                let addresses: Vec<Ipv4Addr> = pods
+                    .iter()
+                    .filter(|(info, at)| *at == n && !info.host_network)
+                    .map(|(info, _)| info.ip)
+                    .collect();
+                crate::lab::node_pods::network_config(
+                    &node.cni_socket(),
+                    &node.dir.join("ipam"),
+                    &addresses,
+                    gateways[n],
+                )
+                .to_string()
+            })
+            .collect();
+        for node in &self.nodes {
+            wait_for(&node.cni_socket(), Duration::from_secs(30))?;
+        }
         let made: Vec<Result<String, SandboxError>> = std::thread::scope(|s| {
             let hs: Vec<_> = pods
                 .iter()
@@ -410,13 +452,19 @@ impl NodeLab {
                 .map(|(k, (info, node))| {
                     let node_ns = self.nodes[*node].netns.clone();
                     let pod_ns = format!("{}-p{}", self.spec.prefix, base + k);
-                    let gw = gateways[*node];
+                    let (cni, config) = (&cni, &configs[*node]);
                     s.spawn(move || {
                         if info.host_network {
-                            Ok(node_ns)
-                        } else {
-                            make_pod(&node_ns, &pod_ns, info, gw).map(|_| pod_ns)
+                            return Ok(node_ns);
                         }
+                        crate::lab::node_pods::add(&crate::lab::node_pods::PodAdd {
+                            cni,
+                            node_ns: &node_ns,
+                            pod_ns: &pod_ns,
+                            info,
+                            config,
+                        })
+                        .map(|_| pod_ns)
                     })
                 })
                 .collect();
@@ -643,6 +691,24 @@ pub fn teardown(dir: &Path) {
     }
 }
 
+/// Waits until `path` exists (an agent's socket).
+///
+/// Errors: [`SandboxError::Timeout`] naming it.
+fn wait_for(path: &Path, timeout: Duration) -> Result<(), SandboxError> {
+    let until = Instant::now() + timeout;
+    while !path.exists() {
+        if Instant::now() > until {
+            return Err(SandboxError::Timeout(format!(
+                "{} did not appear within {} s (is the agent running?)",
+                path.display(),
+                timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 /// The MAC of `link` in namespace `ns`.
 fn link_mac(ns: &str, link: &str) -> Result<String, SandboxError> {
     let out = ip_in(ns, &["-br", "link", "show", link])?;
@@ -650,57 +716,4 @@ fn link_mac(ns: &str, link: &str) -> Result<String, SandboxError> {
         .nth(2)
         .map(str::to_string)
         .ok_or_else(|| SandboxError::Timeout(format!("no MAC for {link} in {ns}: {out}")))
-}
-
-/// A pod namespace `pod_ns` whose `eth0` is the peer of the host veth (named as the agent
-/// expects) in `node_ns`: /32 address, MAC, Geneve MTU, a default route via the gateway
-/// (on-link), TX checksum offload off (the userspace datapath's conntrack needs full
-/// checksums).
-fn make_pod(node_ns: &str, pod_ns: &str, info: &PodInfo, gw: Ipv4Addr) -> Result<(), SandboxError> {
-    let host = crate::agent::interfaces::host_ifname("kk", &info.key.namespace, &info.key.name);
-    let mac = info
-        .mac
-        .unwrap_or_else(|| crate::policy::mac::default_mac(info.ip));
-    let mtu = GENEVE_POD_MTU.to_string();
-    let _ = run(Command::new("ip").args(["netns", "del", pod_ns]));
-    run(Command::new("ip").args(["netns", "add", pod_ns]))?;
-    exec_in(
-        pod_ns,
-        &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
-    )?;
-    ip_in(
-        node_ns,
-        &[
-            "link", "add", &host, "type", "veth", "peer", "name", "eth0", "netns", pod_ns,
-        ],
-    )?;
-    // On the userspace datapath the node's kernel still sees the frames of an OVS port: with
-    // ARP on, it would answer the pod's ARP for the gateway (a local address of the node) with
-    // the veth's own MAC, and the pod's packets would bypass the pipeline.
-    ip_in(
-        node_ns,
-        &["link", "set", &host, "mtu", &mtu, "arp", "off", "up"],
-    )?;
-    let mac_s = crate::policy::mac::mac_string(mac);
-    ip_in(
-        pod_ns,
-        &["link", "set", "eth0", "address", &mac_s, "mtu", &mtu],
-    )?;
-    ip_in(
-        pod_ns,
-        &["addr", "add", &format!("{}/32", info.ip), "dev", "eth0"],
-    )?;
-    ip_in(pod_ns, &["link", "set", "eth0", "up"])?;
-    ip_in(pod_ns, &["link", "set", "lo", "up"])?;
-    let gw = gw.to_string();
-    ip_in(
-        pod_ns,
-        &["route", "add", &gw, "dev", "eth0", "scope", "link"],
-    )?;
-    ip_in(
-        pod_ns,
-        &["route", "add", "default", "via", &gw, "dev", "eth0"],
-    )?;
-    exec_in(pod_ns, &["ethtool", "-K", "eth0", "tx", "off"])?;
-    Ok(())
 }

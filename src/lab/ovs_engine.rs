@@ -23,7 +23,9 @@ use futures::StreamExt;
 use crate::agent::observe::{self, RuleIndex};
 use crate::agent::{self, AgentConfig};
 use crate::datapath::compiler::{CompiledRule, LocalPod};
-use crate::lab::engine::{decision_from_hits, Hit, OvsMode};
+#[cfg(test)]
+use crate::lab::engine::Hit;
+use crate::lab::engine::{decision_from_hits, parse_trace, OvsMode};
 use crate::lab::pods::{Lab, Servers};
 use crate::lab::probe::{Outcome, Transport};
 use crate::lab::sandbox::OvsSandbox;
@@ -244,57 +246,49 @@ impl OvsEngine {
     /// `dpif/show` of the bridge: `name ofport/dpport: (type)` lines.
     fn read_dp_ports(&mut self) -> Result<BTreeMap<u32, u32>, String> {
         let out = self.ctl.call("dpif/show", &[]).map_err(|e| e.to_string())?;
-        let mut ports = BTreeMap::new();
-        let mut in_bridge = false;
-        for line in out.lines() {
-            let trimmed = line.trim();
-            if let Some(name) = trimmed.strip_suffix(':') {
-                in_bridge = name == self.cfg.bridge;
-                continue;
-            }
-            if !in_bridge {
-                continue;
-            }
-            let Some(numbers) = trimmed.split_whitespace().nth(1) else {
-                continue;
-            };
-            let Some((of, dp)) = numbers.trim_end_matches(':').split_once('/') else {
-                continue;
-            };
-            if let (Ok(of), Ok(dp)) = (of.parse(), dp.parse()) {
-                ports.insert(of, dp);
-            }
-        }
-        Ok(ports)
+        Ok(dp_ports(&out, &self.cfg.bridge))
     }
 }
 
-/// The last `Datapath actions:` of a trace and the flows it hit.
-fn parse_trace(out: &str) -> (String, Vec<Hit>) {
-    let actions = out
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("Datapath actions: "))
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let hits = out
-        .lines()
-        .filter_map(|l| {
-            let (head, hex) = l.rsplit_once(", cookie 0x")?;
-            let cookie = u64::from_str_radix(hex.trim(), 16).ok()?;
-            Some(Hit {
-                cookie,
-                conj: head.contains("conj_id="),
-            })
-        })
-        .collect();
-    (actions, hits)
+/// OpenFlow port -> datapath port of `bridge`, from a `dpif/show` answer ([`dpif_ports`]).
+pub(crate) fn dp_ports(dpif_show: &str, bridge: &str) -> BTreeMap<u32, u32> {
+    dpif_ports(dpif_show, bridge)
+        .into_iter()
+        .map(|(_, of, dp)| (of, dp))
+        .collect()
+}
+
+/// (name, OpenFlow port, datapath port) of every port of `bridge`, from a `dpif/show` answer
+/// (`bridge:` headers, then `name ofport/dpport: (type)` lines).
+pub(crate) fn dpif_ports(dpif_show: &str, bridge: &str) -> Vec<(String, u32, u32)> {
+    let mut ports = Vec::new();
+    let mut in_bridge = false;
+    for line in dpif_show.lines() {
+        let trimmed = line.trim();
+        if let Some(name) = trimmed.strip_suffix(':') {
+            in_bridge = name == bridge;
+            continue;
+        }
+        if !in_bridge {
+            continue;
+        }
+        let mut words = trimmed.split_whitespace();
+        let (Some(name), Some(numbers)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Some((of, dp)) = numbers.trim_end_matches(':').split_once('/') else {
+            continue;
+        };
+        if let (Ok(of), Ok(dp)) = (of.parse(), dp.parse()) {
+            ports.push((name.to_string(), of, dp));
+        }
+    }
+    ports
 }
 
 /// Whether datapath `actions` output to datapath port `port` (top-level comma-separated action
 /// list; commas inside `ct(...)` do not split).
-fn outputs_to(actions: &str, port: u32) -> bool {
+pub(crate) fn outputs_to(actions: &str, port: u32) -> bool {
     let mut depth = 0i32;
     let mut start = 0;
     let mut items = Vec::new();

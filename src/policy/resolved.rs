@@ -12,7 +12,9 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net};
 
 /// A pod, named `namespace/name`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct PodKey {
     /// Namespace.
     pub namespace: String,
@@ -31,7 +33,9 @@ impl std::fmt::Display for PodKey {
 pub type PodSet = Arc<BTreeSet<PodKey>>;
 
 /// Traffic direction relative to the applied-to pod.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Direction {
     /// Traffic arriving at the applied-to pod (`ingress`, peers are sources).
     Ingress,
@@ -40,7 +44,9 @@ pub enum Direction {
 }
 
 /// What a matching rule does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum RuleAction {
     /// Allow and commit the connection.
     Allow,
@@ -53,7 +59,9 @@ pub enum RuleAction {
 }
 
 /// L4 protocol of a rule's service or a probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Protocol {
     /// TCP (IP protocol 6).
     Tcp,
@@ -84,7 +92,9 @@ impl Protocol {
 }
 
 /// The destination ports a service entry admits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum PortMatch {
     /// Every port of the protocol.
     Any,
@@ -103,7 +113,9 @@ pub enum PortMatch {
 }
 
 /// One entry of a rule's `ports` (or `protocols`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Service {
     /// Protocol.
     pub protocol: Protocol,
@@ -147,7 +159,9 @@ impl Service {
 }
 
 /// An `ipBlock`: a CIDR minus its `except` CIDRs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct IpBlock {
     /// The block.
     pub cidr: IpNet,
@@ -204,7 +218,7 @@ impl Peers {
 }
 
 /// Where in the precedence order a rule sits.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, serde::Serialize, serde::Deserialize)]
 pub enum Stage {
     /// A non-baseline tier (tier priority, e.g. securityops 100, application 250), and the
     /// AdminNetworkPolicy tier ([`ADMIN_TIER_PRIORITY`]).
@@ -242,7 +256,9 @@ pub const ADMIN_TIER: &str = "admin";
 pub const ADMIN_BASELINE_TIER: &str = "admin-baseline";
 
 /// Identity of a rule, for the "deciding rule" answer, flow annotations and cookies.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct RuleRef {
     /// Policy kind as the user wrote it: `ClusterNetworkPolicy`, `NetworkPolicy` (K8s), ...
     pub kind: String,
@@ -315,7 +331,7 @@ impl ResolvedPolicies {
 }
 
 /// A node of the cluster model, as the datapath needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeInfo {
     /// Node name.
     pub name: String,
@@ -339,7 +355,7 @@ impl NodeInfo {
 }
 
 /// A pod of the cluster model, as the compiler and evaluator need it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PodInfo {
     /// Its key.
     pub key: PodKey,

@@ -5,16 +5,18 @@ use std::time::{Duration, Instant};
 
 use openflow::conn::AsyncEvent;
 
+use crate::agent::source::Source;
 use crate::agent::watch::{DirSource, SourceEvent};
 
 use super::*;
 
 impl Live {
     /// Runs until `shutdown` resolves: source changes, reconnects, drift checks and retries.
-    /// `source` is `None` when only the persisted state is enforced.
+    /// `source` is `None` when only the persisted state is enforced (the input directory is
+    /// then watched as soon as it can be).
     pub async fn run(
         mut self,
-        mut source: Option<DirSource>,
+        mut source: Option<Source>,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
@@ -37,12 +39,15 @@ impl Live {
         let mut told_missing = false;
         let reload = self.reload.clone();
         let mut cni_calls = self.cni.as_mut().and_then(|c| c.calls.take());
-        if let Some(src) = &source {
+        // A controller source is never replaced by a watch of the input directory.
+        let from_controller = matches!(source, Some(Source::Controller(_)));
+        if let Some(src) = &mut source {
             // The source's current content (no file event happened yet).
-            let ev = src.current().await;
-            self.report_input(&ev);
-            pending = Some(Pending::Input(Box::new(ev)));
-            retry_at = Some(tokio::time::Instant::now());
+            if let Some(ev) = src.current().await {
+                self.report_input(&ev);
+                pending = Some(Pending::Input(Box::new(ev)));
+                retry_at = Some(tokio::time::Instant::now());
+            }
         }
         loop {
             self.metrics.set_connected(
@@ -72,11 +77,12 @@ impl Live {
                 ev = next_source(&mut source) => {
                     match ev {
                         Some(ev) => { self.report_input(&ev); pending = Some(Pending::Input(Box::new(ev))); retry_at = Some(tokio::time::Instant::now()); backoff = Backoff::new(); }
-                        None => { tracing::error!("the input directory watch stopped"); source = None; }
+                        None => { tracing::error!("the input source stopped"); source = None; }
                     }
                 }
                 _ = reload.notified() => match &source {
-                    Some(src) => {
+                    Some(Source::Controller(_)) => tracing::info!("re-read asked: the controller source follows the controller's stream"),
+                    Some(Source::Dir(src)) => {
                         tracing::info!("re-reading {}", src.dir().display());
                         let ev = src.current().await;
                         self.report_input(&ev);
@@ -106,7 +112,7 @@ impl Live {
                     None => { tracing::error!("OpenFlow connection ended"); return; }
                 },
                 _ = housekeeping.tick(), if pending.is_none() => {
-                    if source.is_none() {
+                    if source.is_none() && !from_controller {
                         match DirSource::new(&self.cfg.agent.input, self.cfg.quiet) {
                             Ok(src) => {
                                 tracing::info!("watching {}", self.cfg.agent.input.display());
@@ -117,7 +123,7 @@ impl Live {
                                 self.report_input(&ev);
                                 pending = Some(Pending::Input(Box::new(ev)));
                                 retry_at = Some(tokio::time::Instant::now());
-                                source = Some(src);
+                                source = Some(Source::Dir(src));
                                 told_missing = false;
                             }
                             Err(e) if !told_missing => {
@@ -148,11 +154,13 @@ impl Live {
                                 Err(e) => { self.stats.rejected += 1; tracing::error!("input rejected, the previous policy stays enforced: {e}"); Ok(()) }
                                 Ok((p, files)) => {
                                     let p = Arc::new(p);
-                                    match self.realize(p.clone(), Some(files.clone()), Kind::Update, at).await {
-                                        Ok(_) => Ok(()),
+                                    // The controller source has no documents: last-good.yaml is left alone.
+                                    let docs = (!files.is_empty()).then(|| files.clone());
+                                    match self.realize(p.clone(), docs, Kind::Update, at).await {
+                                        Ok(_) => { if let Some(s) = &source { s.realized(Ok(())) } Ok(()) }
                                         // The compiler refuses the same input every time (a flow too
                                         // large, two pods on one port): refused, not retried.
-                                        Err(e @ AgentError::Compile(_)) => { self.stats.rejected += 1; tracing::error!("input rejected, the previous policy stays enforced: {e}"); Ok(()) }
+                                        Err(e @ AgentError::Compile(_)) => { self.stats.rejected += 1; if let Some(s) = &source { s.realized(Err(e.to_string())) } tracing::error!("input rejected, the previous policy stays enforced: {e}"); Ok(()) }
                                         Err(e) => { pending = Some(Pending::Input(Box::new(SourceEvent { at, input: Ok(((*p).clone(), files)), report: Default::default() }))); Err(e) }
                                     }
                                 }
@@ -201,7 +209,7 @@ enum Pending {
     Reattach(Instant),
 }
 
-async fn next_source(source: &mut Option<DirSource>) -> Option<SourceEvent> {
+async fn next_source(source: &mut Option<Source>) -> Option<SourceEvent> {
     match source {
         Some(s) => s.next().await,
         None => std::future::pending().await,

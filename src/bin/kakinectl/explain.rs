@@ -3,28 +3,45 @@
 
 use std::path::PathBuf;
 
-use kakine::analysis::{walk, Endpoint, PortSpec, Query};
+use kakine::analysis::live::{self, NodeDirs};
+use kakine::analysis::{walk, Endpoint, PortSpec, Query, Walkthrough};
 use kakine::policy::resolved::Protocol;
 
+use crate::args::{OvsArgs, StateDirArgs};
 use crate::protocol;
 
 #[derive(clap::Args, Debug)]
 pub struct ExplainArgs {
-    /// Input directory (cluster model + policies); not with `--enforced`.
-    #[arg(required_unless_present = "enforced", conflicts_with = "enforced")]
+    /// Input directory (cluster model + policies); not with `--enforced`. With `--live`, the
+    /// offline side of the comparison (default: what the agent enforces).
+    #[arg(required_unless_present_any = ["enforced", "live"], conflicts_with = "enforced")]
     dir: Option<PathBuf>,
     /// Answer from the agent's state directory: the policy it enforces, which differs from
     /// the input while objects of the input are refused.
     #[arg(long)]
     enforced: bool,
-    /// The agent's state directory (with `--enforced`).
-    #[arg(
-        long,
-        env = "KAKINE_STATE_DIR",
-        default_value = "/var/lib/kakine",
-        value_name = "DIR"
-    )]
-    state_dir: PathBuf,
+    /// Ask the running node too: an `ofproto/trace` of the connection's first packet on the
+    /// agent's bridge, decoded to the deciding rules, and the audit-log lines of the
+    /// connection, beside the offline answer. Exit status 3 when they disagree.
+    #[arg(long)]
+    pub live: bool,
+    /// A node's directory as `kakinectl demo --keep` and `kakinectl lab up` leave it (one per
+    /// node: `run/lab/n0`): the OVS run directory, with the agent's state in `DIR/state`.
+    /// Sets `--ovs-rundir` and `--state-dir`.
+    #[arg(long, value_name = "DIR")]
+    node_dir: Option<PathBuf>,
+    /// With `--live`, the server's node when it is not the client's (a node lab's `run/lab/n1`,
+    /// same bridge): the packet that leaves by the tunnel is traced there too, and its ingress
+    /// decided and compared.
+    #[arg(long, value_name = "DIR", requires = "live")]
+    server_node_dir: Option<PathBuf>,
+    #[command(flatten)]
+    state: StateDirArgs,
+    #[command(flatten)]
+    ovs: OvsArgs,
+    /// The agent's audit log (with `--live`; the agent's default `/var/log/kakine/np.log`).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
     /// Client: a pod (`namespace/name`), an IPv4 address or a CIDR (answered per block of
     /// addresses the rules treat alike).
     #[arg(long)]
@@ -57,12 +74,16 @@ pub struct ExplainArgs {
     pub exit_code: bool,
 }
 
-pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
+pub async fn explain(a: ExplainArgs) -> anyhow::Result<()> {
+    let (ovs_rundir, state_dir) = match &a.node_dir {
+        Some(d) => (d.clone(), d.join("state")),
+        None => (a.ovs.ovs_rundir.clone(), a.state.state_dir.clone()),
+    };
     let (policies, source) = match &a.dir {
         Some(dir) if !a.enforced => (kakine::agent::load_input(dir)?, dir.clone()),
         _ => (
-            kakine::agent::inspect::enforced(&a.state_dir)?,
-            a.state_dir.join(kakine::agent::state::LAST_GOOD),
+            kakine::agent::inspect::enforced(&state_dir)?,
+            state_dir.join(kakine::agent::state::LAST_GOOD),
         ),
     };
     let from = Endpoint::parse(&a.from).map_err(|e| anyhow::anyhow!("--from {e}"))?;
@@ -111,10 +132,88 @@ pub fn explain(a: ExplainArgs) -> anyhow::Result<()> {
         source_port: a.source_port,
     };
     let answer = walk(&policies, &query).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if a.live {
+        let node = NodeDirs {
+            ovs_rundir,
+            bridge: a.ovs.bridge.clone(),
+            state_dir,
+            audit_log: Some(
+                a.audit_log
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("/var/log/kakine/np.log")),
+            ),
+        };
+        let server_node = a.server_node_dir.as_ref().map(|d| NodeDirs {
+            ovs_rundir: d.clone(),
+            bridge: a.ovs.bridge.clone(),
+            state_dir: d.join("state"),
+            audit_log: node.audit_log.clone(),
+        });
+        return live(&a, &policies, &source, &node, server_node.as_ref(), answer).await;
+    }
     if a.output == "json" {
         println!("{:#}", answer.to_json());
     } else {
         print!("{answer}");
+    }
+    if a.exit_code && !answer.allowed() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// `--live`: the node's answer beside the offline one; exit 3 when they disagree.
+async fn live(
+    a: &ExplainArgs,
+    policies: &kakine::policy::resolved::ResolvedPolicies,
+    source: &std::path::Path,
+    node: &NodeDirs,
+    server_node: Option<&NodeDirs>,
+    answer: Walkthrough,
+) -> anyhow::Result<()> {
+    let [case] = answer.cases.as_slice() else {
+        anyhow::bail!(
+            "--live traces one connection: --from {} and --to {} cover {} cases",
+            a.from,
+            a.to,
+            answer.cases.len()
+        );
+    };
+    let node_answer = live::ask(node, server_node, policies, &answer.query)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let differ = live::disagreements(case, &node_answer);
+    if a.output == "json" {
+        println!(
+            "{:#}",
+            serde_json::json!({
+                "offline": answer.to_json(),
+                "offline_source": source.display().to_string(),
+                "node": node_answer.to_json(),
+                "node_dirs": {
+                    "ovs_rundir": node.ovs_rundir.display().to_string(),
+                    "bridge": node.bridge,
+                    "state_dir": node.state_dir.display().to_string(),
+                },
+                "agree": differ.is_empty(),
+                "disagreements": differ,
+            })
+        );
+    } else {
+        print!(
+            "{}",
+            kakine::analysis::live_text::side_by_side(
+                &answer,
+                case,
+                &node_answer,
+                &differ,
+                &source.display().to_string(),
+                &format!("{} {}", node.ovs_rundir.display(), node.bridge),
+            )
+        );
+    }
+    if !differ.is_empty() {
+        std::process::exit(3);
     }
     if a.exit_code && !answer.allowed() {
         std::process::exit(1);

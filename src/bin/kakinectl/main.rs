@@ -1,10 +1,12 @@
 //! kakinectl: inspect and test kakine policy.
 //!
 //! One module per command group: `offline` (validate, compile, spans) and `explain` answer from
-//! an input directory; `node` (dump-flows, refused) reads what a running agent holds; `lab` (test,
-//! demo, shape, probe) drives the test bench.
+//! an input directory (`explain --live` beside a running node's trace); `node` (dump-flows,
+//! refused) reads what a running agent holds; `lab` (test, demo, shape, probe) drives the test
+//! bench; `args` holds the argument blocks they share.
 
 mod analysis;
+mod args;
 mod explain;
 mod lab;
 mod node;
@@ -36,7 +38,8 @@ enum Cmd {
     Validate(offline::ValidateArgs),
     /// Answer "may A reach B on PORT?" from a standalone input directory: both directions walked
     /// tier by tier, every Pass, the NetworkPolicies that isolate, the deciding rules; with
-    /// `--enforced`, from what the agent enforces (its last good state) instead.
+    /// `--enforced`, from what the agent enforces (its last good state) instead; with `--live`,
+    /// beside the running node's `ofproto/trace` of it (exit 3 when they disagree).
     Explain(explain::ExplainArgs),
     /// The reachability matrix of every pod pair on a list of ports (egress, ingress and
     /// combined), with the deciding rules on request; `--emit-scenario` freezes it as a scenario.
@@ -98,7 +101,7 @@ async fn main() {
     let args = Args::parse();
     // Where the exit status is the answer (1: denied, changed), an error must not look like one.
     let error_status = match &args.cmd {
-        Cmd::Explain(a) if a.exit_code => 2,
+        Cmd::Explain(a) if a.exit_code || a.live => 2,
         Cmd::Diff(_) => 2,
         _ => 1,
     };
@@ -132,7 +135,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     match args.cmd {
         Cmd::Test(a) => lab::test(a).await,
         Cmd::Validate(a) => offline::validate(a),
-        Cmd::Explain(a) => explain::explain(a),
+        Cmd::Explain(a) => explain::explain(a).await,
         Cmd::Matrix(a) => analysis::matrix_cmd(a),
         Cmd::Diff(a) => analysis::diff_cmd(a),
         Cmd::Graph(a) => observed::graph_cmd(a),

@@ -1,29 +1,13 @@
 //! Commands that read a running agent: its bridge's flows and its state directory.
 
-use std::path::PathBuf;
+use crate::args::{OvsArgs, StateDirArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct DumpFlowsArgs {
-    /// Open vSwitch run directory (the bridge's `<bridge>.mgmt` socket is here); as for
-    /// `ovs-ofctl`, `OVS_RUNDIR` sets it.
-    #[arg(
-        long,
-        env = "OVS_RUNDIR",
-        default_value = "/var/run/openvswitch",
-        value_name = "DIR"
-    )]
-    ovs_rundir: PathBuf,
-    /// Bridge name.
-    #[arg(long, default_value = "br-int")]
-    bridge: String,
-    /// The agent's state directory (for `agent.json`).
-    #[arg(
-        long,
-        env = "KAKINE_STATE_DIR",
-        default_value = "/var/lib/kakine",
-        value_name = "DIR"
-    )]
-    state_dir: PathBuf,
+    #[command(flatten)]
+    ovs: OvsArgs,
+    #[command(flatten)]
+    state: StateDirArgs,
     /// Only this table (name or number).
     #[arg(long)]
     table: Option<String>,
@@ -31,21 +15,14 @@ pub struct DumpFlowsArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct RefusedArgs {
-    /// The agent's state directory.
-    #[arg(
-        long,
-        env = "KAKINE_STATE_DIR",
-        default_value = "/var/lib/kakine",
-        value_name = "DIR"
-    )]
-    state_dir: PathBuf,
+    #[command(flatten)]
+    state: StateDirArgs,
 }
 
 pub async fn dump_flows(a: DumpFlowsArgs) -> anyhow::Result<()> {
     let DumpFlowsArgs {
-        ovs_rundir,
-        bridge,
-        state_dir,
+        ovs: OvsArgs { ovs_rundir, bridge },
+        state: StateDirArgs { state_dir },
         table,
     } = a;
     let table = match table {
@@ -88,7 +65,9 @@ pub async fn dump_flows(a: DumpFlowsArgs) -> anyhow::Result<()> {
 pub fn refused(a: RefusedArgs) -> anyhow::Result<()> {
     print!(
         "{}",
-        kakine::agent::inspect::render_refused(&kakine::agent::inspect::refused(&a.state_dir)?)
+        kakine::agent::inspect::render_refused(&kakine::agent::inspect::refused(
+            &a.state.state_dir
+        )?)
     );
     Ok(())
 }

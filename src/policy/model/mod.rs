@@ -8,6 +8,7 @@ mod admin;
 mod cluster;
 mod de;
 mod objects;
+mod schema;
 mod set;
 
 pub use admin::*;

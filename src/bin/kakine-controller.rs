@@ -1,0 +1,225 @@
+//! kakine-controller: computes each node's span from the policies and the cluster and serves
+//! it to the agents over the controlplane (HTTP/2 + TLS, docs/controlplane.md).
+//!
+//! `kakine-controller --standalone DIR --tls-cert-dir CERTS --tokens FILE` serves agents from
+//! the YAML directory `kakinectl` reads, with per-node tokens; `kakine-controller certs --out
+//! DIR --hosts h1,h2` writes a CA and a serving certificate. Without `--standalone` it runs
+//! in a cluster (Kubernetes watchers, TokenReview, CRD status, leader election).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kakine::controller::auth::TokenFile;
+use kakine::controller::kube as kube_layer;
+use kakine::controller::{metrics, server, standalone, tls, Controller};
+use kube_layer::lease::LeaseOptions;
+use kube_layer::{KubeOptions, TokenReviewAuthenticator};
+
+#[derive(Parser)]
+#[command(
+    name = "kakine-controller",
+    version,
+    about = "kakine controller: per-node policy spans served to the agents"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Serve the cluster model and policies of the YAML files of this directory (no API
+    /// server; agents authenticate with --tokens).
+    #[arg(long, value_name = "DIR")]
+    standalone: Option<PathBuf>,
+    /// The controlplane's address.
+    #[arg(long, default_value = "0.0.0.0:10349", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// The serving certificate: tls.crt, tls.key (and ca.crt, what agents trust).
+    #[arg(long, value_name = "DIR")]
+    tls_cert_dir: Option<PathBuf>,
+    /// Standalone credentials: lines `NODE TOKEN`.
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<PathBuf>,
+    /// The namespace of the controller's objects (CA ConfigMap, Lease).
+    #[arg(long, default_value = "kube-system", value_name = "NS")]
+    namespace: String,
+    /// The ConfigMap the CA is published in.
+    #[arg(long, default_value = "kakine-ca", value_name = "NAME")]
+    ca_configmap: String,
+    /// Run with leader election on a Lease (two replicas).
+    #[arg(long)]
+    leader_elect: bool,
+    /// Also watch Antrea's crd.antrea.io objects (migration).
+    #[arg(long)]
+    antrea_crds: bool,
+    /// In a cluster: the audience the agents' projected ServiceAccount tokens are for.
+    #[arg(long, default_value = "kakine-controller", value_name = "AUDIENCE")]
+    token_audience: String,
+    /// In a cluster: the agents' ServiceAccount (in --namespace); other tokens are refused.
+    #[arg(long, default_value = "kakine-agent", value_name = "NAME")]
+    agent_service_account: String,
+    /// /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:10350", value_name = "ADDR")]
+    metrics_addr: SocketAddr,
+    /// Log filter (tracing `EnvFilter` syntax: info, debug, kakine=debug, ...).
+    #[arg(long, default_value = "info", value_name = "LEVEL")]
+    log_level: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a CA (ca.crt) and a serving certificate signed by it (tls.crt, tls.key).
+    Certs {
+        /// The directory to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The names and addresses agents reach the controller by, comma-separated.
+        #[arg(long, value_name = "H1,H2", value_delimiter = ',', required = true)]
+        hosts: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("kakine-controller: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log_level)
+                .with_context(|| format!("--log-level {}", args.log_level))?,
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if let Some(Command::Certs { out, hosts }) = &args.command {
+        tls::generate(out, hosts).map_err(anyhow::Error::msg)?;
+        println!(
+            "kakine-controller: wrote {}/{{ca.crt,tls.crt,tls.key}} for {}",
+            out.display(),
+            hosts.join(",")
+        );
+        return Ok(());
+    }
+    let cert_dir = args
+        .tls_cert_dir
+        .clone()
+        .context("--tls-cert-dir DIR is required: the controlplane is TLS only (`kakine-controller certs` writes one)")?;
+    // Standalone: the per-node token file; in a cluster: TokenReview (checked before binding).
+    let tokens = match &args.standalone {
+        Some(_) => Some(Arc::new(
+            TokenFile::read(&args.tokens.clone().context(
+                "--standalone needs --tokens FILE: the agents' per-node credentials (lines `NODE TOKEN`)",
+            )?)
+            .map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
+    let tls = tls::server_config(&cert_dir).map_err(anyhow::Error::msg)?;
+    let controller = Controller::new(Controller::first_version());
+    let ready = Arc::new(AtomicBool::new(false));
+    let (bound, _metrics) = metrics::serve(args.metrics_addr, controller.clone(), ready.clone())
+        .await
+        .with_context(|| format!("--metrics-addr {}", args.metrics_addr))?;
+    tracing::info!("metrics on http://{bound}/metrics");
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("--listen {}", args.listen))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    // The first batch applied: ready.
+    let (ftx, mut frx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Some(b) = frx.recv().await {
+            if tx.send(b).await.is_err() {
+                return;
+            }
+            if std::mem::take(&mut first) {
+                ready.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+    let (source, serve) = match (args.standalone.clone(), tokens) {
+        (Some(dir), Some(auth)) => {
+            tracing::info!(
+                "controlplane on https://{} serving {}",
+                listener.local_addr()?,
+                dir.display()
+            );
+            let source = tokio::spawn(async move {
+                match standalone::watch(dir.clone(), Duration::from_millis(20), ftx).await {
+                    Err(e) => anyhow::anyhow!("--standalone {}: {e}", dir.display()),
+                    Ok(_) => anyhow::anyhow!("--standalone {}: the watch stopped", dir.display()),
+                }
+            });
+            let serve = tokio::spawn(server::serve(listener, tls, controller.clone(), auth));
+            (source, serve)
+        }
+        _ => {
+            let client = kube::Client::try_default().await.context(
+                "in-cluster mode (no --standalone): no Kubernetes API access (in-cluster \
+                 ServiceAccount or KUBECONFIG)",
+            )?;
+            let ca_file = cert_dir.join("ca.crt");
+            let ca = std::fs::read_to_string(&ca_file)
+                .with_context(|| format!("--tls-cert-dir: {}", ca_file.display()))?;
+            kube_layer::ca::publish_ca(&client, &args.namespace, &args.ca_configmap, &ca)
+                .await
+                .with_context(|| {
+                    format!(
+                        "publish the CA in ConfigMap {}/{}",
+                        args.namespace, args.ca_configmap
+                    )
+                })?;
+            let auth = Arc::new(TokenReviewAuthenticator::new(
+                client.clone(),
+                &args.token_audience,
+                &args.namespace,
+                &args.agent_service_account,
+            ));
+            let identity = std::env::var("POD_NAME")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_else(|_| format!("kakine-controller-{}", std::process::id()));
+            let options = KubeOptions {
+                antrea_crds: args.antrea_crds,
+                leader_election: args
+                    .leader_elect
+                    .then(|| LeaseOptions::new(&args.namespace, "kakine-controller", &identity)),
+                ..KubeOptions::default()
+            };
+            tracing::info!(
+                "controlplane on https://{} serving the cluster (identity {identity})",
+                listener.local_addr()?
+            );
+            let realization = controller.realization();
+            let source = tokio::spawn(async move {
+                match kube_layer::run(client, options, ftx, realization).await {
+                    Ok(()) => anyhow::anyhow!("the kube layer stopped"),
+                    Err(e) => anyhow::anyhow!("the kube layer failed: {e}"),
+                }
+            });
+            let serve = tokio::spawn(server::serve(listener, tls, controller.clone(), auth));
+            (source, serve)
+        }
+    };
+    let run = tokio::spawn(controller.clone().run(rx, Duration::from_secs(5)));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = source => match r {
+            Ok(e) => return Err(e),
+            Err(e) => anyhow::bail!("the source of events stopped: {e}"),
+        },
+        _ = run => anyhow::bail!("the controller stopped"),
+        _ = serve => anyhow::bail!("the controlplane server stopped"),
+        _ = term.recv() => tracing::info!("received SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT: stopping"),
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! The controller's state: the grouping index fed by batches of events, the fan-out of each
+//! batch to the agents subscribed to its nodes, and the realization counts.
+//!
+//! One [`Controller`] is shared (an `Arc`) by the batch loop ([`Controller::run`]) and the
+//! server's requests; its state sits behind one mutex, so that a subscription (snapshot or
+//! resume, then registration) never misses or repeats a delta. Each subscriber has a bounded
+//! buffer ([`SUBSCRIBER_BUFFER`] frames): a subscriber whose buffer is full when a delta comes
+//! is cut off (its stream ends) and resumes from its version when it reconnects, so a slow
+//! agent never holds deltas for the others or grows the controller's memory (the lesson of
+//! antrea-io/antrea#277 and #292).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::realization::{Realization, RealizationCounts, RealizationReport};
+use crate::controlplane::{FanOut, Frame, Resume, DEFAULT_HISTORY};
+use crate::grouping::{Event, Grouping, PolicyKey};
+
+/// Frames buffered per subscriber before it is cut off.
+pub const SUBSCRIBER_BUFFER: usize = 256;
+
+/// How often the realization counts are recomputed when reports or batches came.
+pub const REALIZATION_EVERY: Duration = Duration::from_millis(200);
+
+struct Subscriber {
+    tx: mpsc::Sender<Arc<Frame>>,
+}
+
+struct State {
+    grouping: Grouping,
+    fanout: FanOut,
+    subscribers: BTreeMap<String, Vec<Subscriber>>,
+    /// The last report of each node.
+    reports: BTreeMap<String, RealizationReport>,
+    /// Reports or batches since the counts were last computed.
+    dirty: bool,
+    /// Subscribers cut off for a full buffer, in all.
+    cut_off: u64,
+}
+
+/// The controller; see the module documentation.
+pub struct Controller {
+    state: Mutex<State>,
+    realization: watch::Sender<Realization>,
+}
+
+/// A subscription: the frames of one node's span, snapshot or resume first.
+pub struct Subscription {
+    /// The frames; the stream ends when the subscriber is cut off or the controller stops.
+    pub frames: mpsc::Receiver<Arc<Frame>>,
+}
+
+impl Controller {
+    /// A controller with an empty grouping whose first version is `first` (the controller
+    /// uses its start time in microseconds; see [`crate::controlplane::fanout`]).
+    pub fn new(first: u64) -> Arc<Self> {
+        Arc::new(Controller {
+            state: Mutex::new(State {
+                grouping: Grouping::new(),
+                fanout: FanOut::new(first, DEFAULT_HISTORY),
+                subscribers: BTreeMap::new(),
+                reports: BTreeMap::new(),
+                dirty: false,
+                cut_off: 0,
+            }),
+            realization: watch::channel(Realization::new()).0,
+        })
+    }
+
+    /// A first version for [`Controller::new`]: now in microseconds since the epoch.
+    pub fn first_version() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_micros() as u64)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies one batch of events and sends each subscribed node its delta.
+    pub fn apply(&self, batch: Vec<Event>) {
+        let mut st = self.lock();
+        for e in batch {
+            st.grouping.apply(e);
+        }
+        let st = &mut *st;
+        let deltas = st.fanout.apply(&st.grouping);
+        let version = st.fanout.version();
+        for (node, subs) in &mut st.subscribers {
+            let frame = match deltas.get(node) {
+                Some(d) => Arc::new(Frame::Delta((**d).clone())),
+                None => Arc::new(Frame::Bookmark { version }),
+            };
+            let before = subs.len();
+            subs.retain(|s| s.tx.try_send(frame.clone()).is_ok());
+            if subs.len() < before {
+                tracing::warn!(
+                    "{} subscriber(s) of node {node} cut off (buffer full or gone); they resume on reconnect",
+                    before - subs.len()
+                );
+                st.cut_off += (before - subs.len()) as u64;
+            }
+        }
+        st.subscribers.retain(|_, s| !s.is_empty());
+        st.dirty = true;
+    }
+
+    /// Subscribes to node `node`'s span: a snapshot, or the deltas after `since` when it lies
+    /// in the node's history, then every delta (and a bookmark per batch without one).
+    pub fn subscribe(&self, node: &str, since: Option<u64>) -> Subscription {
+        let mut st = self.lock();
+        let st = &mut *st;
+        st.fanout.track(node, &st.grouping);
+        let version = st.fanout.version();
+        let first: Vec<Frame> = match since.and_then(|v| st.fanout.resume(node, v)) {
+            Some(Resume::Deltas(ds)) => ds
+                .iter()
+                .map(|d| Frame::Delta((**d).clone()))
+                .chain([Frame::Bookmark { version }])
+                .collect(),
+            Some(Resume::Snapshot(s)) => vec![Frame::Snapshot(s)],
+            None => st
+                .fanout
+                .snapshot(node)
+                .map(Frame::Snapshot)
+                .into_iter()
+                .collect(),
+        };
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER.max(first.len() + 1));
+        for f in first {
+            let _ = tx.try_send(Arc::new(f));
+        }
+        st.subscribers
+            .entry(node.to_string())
+            .or_default()
+            .push(Subscriber { tx });
+        tracing::info!("node {node}: subscribed from version {since:?} at {version}");
+        Subscription { frames: rx }
+    }
+
+    /// Sends every subscriber a bookmark (keepalive), cutting off those whose buffer is full.
+    pub fn bookmark(&self) {
+        let mut st = self.lock();
+        let frame = Arc::new(Frame::Bookmark {
+            version: st.fanout.version(),
+        });
+        for subs in st.subscribers.values_mut() {
+            subs.retain(|s| !s.tx.is_closed() && s.tx.try_send(frame.clone()).is_ok());
+        }
+        st.subscribers.retain(|_, s| !s.is_empty());
+    }
+
+    /// Records node `node`'s realization report.
+    pub fn report(&self, node: &str, report: RealizationReport) {
+        let mut st = self.lock();
+        st.reports.insert(node.to_string(), report);
+        st.dirty = true;
+    }
+
+    /// The per-policy realization counts, updated at most every [`REALIZATION_EVERY`].
+    pub fn realization(&self) -> watch::Receiver<Realization> {
+        self.realization.subscribe()
+    }
+
+    /// Subscribers cut off for a full buffer since the start.
+    pub fn cut_off(&self) -> u64 {
+        self.lock().cut_off
+    }
+
+    /// The current version.
+    pub fn version(&self) -> u64 {
+        self.lock().fanout.version()
+    }
+
+    /// Recomputes the realization counts when reports or batches came since the last time.
+    pub fn update_realization(&self) {
+        let counts = {
+            let mut st = self.lock();
+            if !st.dirty {
+                return;
+            }
+            st.dirty = false;
+            counts(&st)
+        };
+        self.realization.send_if_modified(|c| {
+            let changed = *c != counts;
+            *c = counts;
+            changed
+        });
+    }
+
+    /// Applies the batches of `batches` until it closes (the kube layer's watchers or the
+    /// standalone directory feed it), keeping subscribers alive with a bookmark every
+    /// `keepalive` and the realization counts fresh.
+    pub async fn run(
+        self: Arc<Self>,
+        mut batches: mpsc::Receiver<Vec<Event>>,
+        keepalive: Duration,
+    ) {
+        let mut bookmark = tokio::time::interval(keepalive);
+        let mut realization = tokio::time::interval(REALIZATION_EVERY);
+        loop {
+            tokio::select! {
+                b = batches.recv() => match b {
+                    Some(b) => {
+                        let me = self.clone();
+                        // The batch's fan-out is CPU work: off the runtime's reactor threads.
+                        let _ = tokio::task::spawn_blocking(move || me.apply(b)).await;
+                    }
+                    None => return,
+                },
+                _ = bookmark.tick() => self.bookmark(),
+                _ = realization.tick() => self.update_realization(),
+            }
+        }
+    }
+}
+
+/// The counts of every policy: desired = its span's size; current = the nodes of its span whose
+/// last report realized the node's current span (a version at or after its last delta) with
+/// the policy; failures by node, whatever the version.
+fn counts(st: &State) -> Realization {
+    let mut out: Realization = BTreeMap::new();
+    let mut by_policy: BTreeMap<(&str, &str), Vec<(&str, &super::realization::PolicyRealization)>> =
+        BTreeMap::new();
+    for (node, r) in &st.reports {
+        for p in &r.policies {
+            by_policy
+                .entry((p.kind.as_str(), p.name.as_str()))
+                .or_default()
+                .push((node.as_str(), p));
+        }
+    }
+    for (key, p) in &st.grouping.policies {
+        let span = st.grouping.policy_span(p);
+        let mut c = RealizationCounts {
+            desired: span.len() as u32,
+            ..RealizationCounts::default()
+        };
+        for (node, r) in by_policy
+            .get(&(key.kind, key.name.as_str()))
+            .into_iter()
+            .flatten()
+        {
+            if !span.contains(*node) {
+                continue;
+            }
+            let fresh = st.reports[*node].version >= st.fanout.changed(node).unwrap_or(u64::MAX);
+            match &r.failure {
+                None if fresh => c.current += 1,
+                None => {}
+                Some(reason) => {
+                    c.failures.insert(node.to_string(), reason.clone());
+                }
+            }
+        }
+        out.insert(PolicyKey::clone(key), c);
+    }
+    out
+}

@@ -1,0 +1,77 @@
+//! The controller's metrics endpoint (`--metrics-addr`, plain HTTP/1): `/metrics`
+//! (OpenMetrics text), `/healthz` (the process answers), `/readyz` (the first batch of the
+//! source was applied).
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::core::Controller;
+
+/// Serves the endpoint on `addr`; returns the bound address and the task.
+///
+/// Errors: the address cannot be bound.
+pub async fn serve(
+    addr: SocketAddr,
+    controller: Arc<Controller>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let version = Gauge::<u64, AtomicU64>::default();
+    let cut_off = Gauge::<u64, AtomicU64>::default();
+    let mut registry = Registry::with_prefix("kakine_controller");
+    registry.register(
+        "span_version",
+        "The controller's current span version",
+        version.clone(),
+    );
+    registry.register(
+        "subscribers_cut_off",
+        "Agent subscriptions cut off for a full send buffer since the start",
+        cut_off.clone(),
+    );
+    let registry = Arc::new(registry);
+    let scrape = move || {
+        let (registry, controller) = (registry.clone(), controller.clone());
+        let (version, cut_off) = (version.clone(), cut_off.clone());
+        async move {
+            version.set(controller.version());
+            cut_off.set(controller.cut_off());
+            let mut out = String::new();
+            let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
+                out,
+            )
+        }
+    };
+    let readyz = move || {
+        let ready = ready.load(std::sync::atomic::Ordering::Relaxed);
+        async move {
+            match ready {
+                true => (axum::http::StatusCode::OK, "ok\n"),
+                false => (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "the source's first content is not applied yet\n",
+                ),
+            }
+        }
+    };
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(scrape))
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .route("/readyz", axum::routing::get(readyz));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("metrics endpoint: {e}");
+        }
+    });
+    Ok((bound, task))
+}

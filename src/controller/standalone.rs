@@ -1,0 +1,225 @@
+//! The standalone source (`kakine-controller --standalone DIR`): the same YAML directory
+//! `kakinectl` and `kakine-agent --standalone` read, watched, loaded as the agent's loader
+//! does (each object accepted or refused on its own, [`crate::agent::accept`]), and each new
+//! content diffed against the previous one into one batch of [`Event`]s.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::agent::watch::Loader;
+use crate::grouping::state::key_of;
+use crate::grouping::{Event, PolicyKey};
+use crate::policy::model::{Cluster, Namespace, Node, Pod, PolicyObject};
+use crate::policy::resolved::PodKey;
+use crate::policy::PolicySet;
+
+/// The objects of one content, by identity.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Objects {
+    nodes: BTreeMap<String, Node>,
+    namespaces: BTreeMap<String, Namespace>,
+    pods: BTreeMap<PodKey, Pod>,
+    policies: BTreeMap<PolicyKey, PolicyObject>,
+}
+
+impl Objects {
+    /// The objects of a cluster model and a policy set.
+    pub fn new(cluster: &Cluster, set: &PolicySet) -> Self {
+        let mut policies = BTreeMap::new();
+        let all = set
+            .tiers
+            .iter()
+            .cloned()
+            .map(PolicyObject::Tier)
+            .chain(
+                set.cluster_groups
+                    .iter()
+                    .cloned()
+                    .map(PolicyObject::ClusterGroup),
+            )
+            .chain(set.groups.iter().cloned().map(PolicyObject::Group))
+            .chain(
+                set.antrea_policies
+                    .iter()
+                    .cloned()
+                    .map(PolicyObject::Antrea),
+            )
+            .chain(set.admin_policies.iter().cloned().map(PolicyObject::Admin))
+            .chain(
+                set.network_policies_v1alpha2
+                    .iter()
+                    .cloned()
+                    .map(PolicyObject::V1Alpha2),
+            )
+            .chain(set.k8s_policies.iter().cloned().map(PolicyObject::K8s));
+        for o in all {
+            policies.insert(key_of(&o), o);
+        }
+        Objects {
+            nodes: cluster
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.clone()))
+                .collect(),
+            namespaces: cluster
+                .namespaces
+                .iter()
+                .map(|n| (n.name.clone(), n.clone()))
+                .collect(),
+            pods: cluster
+                .pods
+                .iter()
+                .map(|p| {
+                    let key = PodKey {
+                        namespace: p.namespace.clone(),
+                        name: p.name.clone(),
+                    };
+                    (key, p.clone())
+                })
+                .collect(),
+            policies,
+        }
+    }
+
+    /// The events that turn `self` into `new`: upserts of what is new or changed (nodes,
+    /// namespaces, pods, then tiers and groups before the policies that name them), then
+    /// deletions of what is gone (policies first).
+    pub fn diff(&self, new: &Objects) -> Vec<Event> {
+        let mut out = Vec::new();
+        upserts(&self.nodes, &new.nodes, &mut out, |n| {
+            Event::NodeUpsert(n.clone())
+        });
+        upserts(&self.namespaces, &new.namespaces, &mut out, |n| {
+            Event::NamespaceUpsert(n.clone())
+        });
+        upserts(&self.pods, &new.pods, &mut out, |p| {
+            Event::PodUpsert(p.clone())
+        });
+        let reference = |o: &PolicyObject| {
+            matches!(
+                o,
+                PolicyObject::Tier(_) | PolicyObject::ClusterGroup(_) | PolicyObject::Group(_)
+            )
+        };
+        for first in [true, false] {
+            for (k, o) in &new.policies {
+                if reference(o) == first && self.policies.get(k) != Some(o) {
+                    out.push(Event::PolicyUpsert(o.clone()));
+                }
+            }
+        }
+        for first in [false, true] {
+            for (k, o) in &self.policies {
+                if reference(o) == first && !new.policies.contains_key(k) {
+                    out.push(Event::PolicyDelete(k.clone()));
+                }
+            }
+        }
+        deletions(&self.pods, &new.pods, &mut out, |k| {
+            Event::PodDelete(k.clone())
+        });
+        deletions(&self.namespaces, &new.namespaces, &mut out, |k| {
+            Event::NamespaceDelete(k.clone())
+        });
+        deletions(&self.nodes, &new.nodes, &mut out, |k| {
+            Event::NodeDelete(k.clone())
+        });
+        out
+    }
+}
+
+fn upserts<K: Ord, V: PartialEq>(
+    old: &BTreeMap<K, V>,
+    new: &BTreeMap<K, V>,
+    out: &mut Vec<Event>,
+    ev: impl Fn(&V) -> Event,
+) {
+    out.extend(
+        new.iter()
+            .filter(|(k, v)| old.get(*k) != Some(*v))
+            .map(|(_, v)| ev(v)),
+    );
+}
+
+fn deletions<K: Ord, V>(
+    old: &BTreeMap<K, V>,
+    new: &BTreeMap<K, V>,
+    out: &mut Vec<Event>,
+    ev: impl Fn(&K) -> Event,
+) {
+    out.extend(old.keys().filter(|k| !new.contains_key(*k)).map(ev));
+}
+
+/// Loads `dir` with `loader`: the accepted objects, validated as a whole; refused objects are
+/// logged and keep their previous version.
+///
+/// Errors: the directory cannot be read, no cluster model, or the accepted set fails
+/// validation (the previous content then stays served).
+pub fn load(loader: &mut Loader, dir: &Path) -> Result<Objects, String> {
+    let (outcome, report) = loader.accept_dir(dir)?;
+    for r in &report.refused {
+        tracing::error!("refused, the previous version stays served: {r}");
+    }
+    crate::policy::validate::validate(&outcome.objects).map_err(|e| e.to_string())?;
+    let objects = Objects::new(&outcome.cluster, &outcome.objects);
+    loader.seed(outcome.accepted);
+    Ok(objects)
+}
+
+/// Watches `dir` and sends a batch of events for its first content and for each change (after
+/// `quiet` without file events), until `batches` closes.
+///
+/// Errors: the directory cannot be watched.
+pub async fn watch(
+    dir: PathBuf,
+    quiet: Duration,
+    batches: mpsc::Sender<Vec<Event>>,
+) -> Result<(), String> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if !matches!(&ev, Ok(e) if matches!(e.kind, notify::EventKind::Access(_))) {
+            let _ = tx.send(());
+        }
+    })
+    .map_err(|e| format!("watch {}: {e}", dir.display()))?;
+    watcher
+        .watch(&dir, RecursiveMode::NonRecursive)
+        .map_err(|e| format!("watch {}: {e}", dir.display()))?;
+    let mut loader = Loader::default();
+    let mut served = Objects::default();
+    loop {
+        let d = dir.clone();
+        let (l, loaded) = tokio::task::spawn_blocking(move || {
+            let r = load(&mut loader, &d);
+            (loader, r)
+        })
+        .await
+        .map_err(|e| format!("loading {}: {e}", dir.display()))?;
+        loader = l;
+        match loaded {
+            Ok(objects) => {
+                let events = served.diff(&objects);
+                if !events.is_empty() {
+                    tracing::info!("{}: {} change(s)", dir.display(), events.len());
+                    if batches.send(events).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                served = objects;
+            }
+            Err(e) => tracing::error!(
+                "{}: input refused, the previous content stays served: {e}",
+                dir.display()
+            ),
+        }
+        // The next change: a first file event, then quiet.
+        if rx.recv().await.is_none() {
+            return Ok(());
+        }
+        while let Ok(Some(())) = tokio::time::timeout(quiet, rx.recv()).await {}
+    }
+}

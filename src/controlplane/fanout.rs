@@ -1,0 +1,150 @@
+//! The pure fan-out: per node, what it was sent (the span before) against its span in the
+//! grouping after a batch of events, diffed into one [`Delta`] per node whose span changed
+//! (the four cases of [`NodeObjects::diff`]); nodes whose span the batch did not touch get
+//! nothing. Each node keeps its last deltas (a bounded history) so that an agent reconnecting
+//! from a version inside it resumes with the deltas since; from outside it (too old, or a
+//! version of a previous controller run) it gets a fresh snapshot (Antrea's `ramStore`
+//! watchers resume the same way).
+//!
+//! Versions are the controller's, one per batch, strictly increasing; they start at the
+//! `first` version given to [`FanOut::new`] (the controller uses its start time in
+//! microseconds, so a restarted controller never reuses a version an agent holds).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use super::compute::Spans;
+use super::message::{Delta, Snapshot};
+use super::objects::NodeObjects;
+use crate::grouping::Grouping;
+
+/// Deltas kept per node by default.
+pub const DEFAULT_HISTORY: usize = 64;
+
+struct NodeState {
+    objects: NodeObjects,
+    history: VecDeque<Arc<Delta>>,
+    /// The oldest version a resume can start from: the node's version before the oldest
+    /// delta kept.
+    floor: u64,
+    /// The version of the node's last delta (or the version it was first tracked at).
+    changed: u64,
+}
+
+/// How an agent resumes from a version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resume {
+    /// The deltas after that version (possibly none), in order.
+    Deltas(Vec<Arc<Delta>>),
+    /// The version is outside the history: the whole span.
+    Snapshot(Snapshot),
+}
+
+/// The per-node spans sent and their histories; see the module documentation.
+pub struct FanOut {
+    version: u64,
+    history: usize,
+    nodes: BTreeMap<String, NodeState>,
+}
+
+impl FanOut {
+    /// A fan-out with no node yet, at version `first`, keeping `history` deltas per node
+    /// (at least 1).
+    pub fn new(first: u64, history: usize) -> Self {
+        FanOut {
+            version: first,
+            history: history.max(1),
+            nodes: BTreeMap::new(),
+        }
+    }
+
+    /// The current version.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The nodes tracked.
+    pub fn nodes(&self) -> impl Iterator<Item = &str> {
+        self.nodes.keys().map(String::as_str)
+    }
+
+    /// After a batch applied to `g`: the next version, and the delta of every node whose span
+    /// changed (the model's nodes, those pods name, and those tracked before).
+    pub fn apply(&mut self, g: &Grouping) -> BTreeMap<String, Arc<Delta>> {
+        self.version += 1;
+        let version = self.version;
+        let mut spans = Spans::new(g);
+        for n in spans.node_names() {
+            self.nodes.entry(n).or_insert_with(|| NodeState {
+                objects: NodeObjects::default(),
+                history: VecDeque::new(),
+                floor: version - 1,
+                changed: version - 1,
+            });
+        }
+        let mut out = BTreeMap::new();
+        for (name, st) in &mut self.nodes {
+            let now = spans.node(name);
+            let changes = st.objects.diff(&now);
+            if changes.is_empty() {
+                continue;
+            }
+            st.objects = now;
+            st.changed = version;
+            let d = Arc::new(Delta { version, changes });
+            st.history.push_back(d.clone());
+            if st.history.len() > self.history {
+                if let Some(old) = st.history.pop_front() {
+                    st.floor = old.version;
+                }
+            }
+            out.insert(name.clone(), d);
+        }
+        out
+    }
+
+    /// Starts tracking node `name` (an agent of a node the model does not name yet) with its
+    /// span in `g` at the current version.
+    pub fn track(&mut self, name: &str, g: &Grouping) {
+        if !self.nodes.contains_key(name) {
+            let objects = Spans::new(g).node(name);
+            self.nodes.insert(
+                name.to_string(),
+                NodeState {
+                    objects,
+                    history: VecDeque::new(),
+                    floor: self.version,
+                    changed: self.version,
+                },
+            );
+        }
+    }
+
+    /// The version at which tracked node `name`'s span last changed: a report of that
+    /// version or later realized the current span.
+    pub fn changed(&self, name: &str) -> Option<u64> {
+        Some(self.nodes.get(name)?.changed)
+    }
+
+    /// The span of tracked node `name` at the current version.
+    pub fn snapshot(&self, name: &str) -> Option<Snapshot> {
+        Some(self.nodes.get(name)?.objects.snapshot(self.version))
+    }
+
+    /// How tracked node `name` resumes from version `since`: the deltas after it when `since`
+    /// lies in the node's history (between its floor and the current version), else a
+    /// snapshot. `None` for a node not tracked.
+    pub fn resume(&self, name: &str, since: u64) -> Option<Resume> {
+        let st = self.nodes.get(name)?;
+        if since < st.floor || since > self.version {
+            return Some(Resume::Snapshot(st.objects.snapshot(self.version)));
+        }
+        Some(Resume::Deltas(
+            st.history
+                .iter()
+                .filter(|d| d.version > since)
+                .cloned()
+                .collect(),
+        ))
+    }
+}

@@ -1,0 +1,22 @@
+//! The controlplane, pure: what the controller sends each agent and how both ends keep it.
+//!
+//! - [`message`]: the messages: a node's span as objects keyed by id, [`Snapshot`],
+//!   [`Delta`] of [`Change`]s, the stream's [`Frame`]s (docs/controlplane.md lists them);
+//! - [`objects`]: [`NodeObjects`], a span as both ends hold it, its four-case diff and its
+//!   application;
+//! - [`compute`]: a node's span from the [`crate::grouping::Grouping`];
+//! - [`fanout`]: [`FanOut`], per node the delta of a batch, versions and bounded histories
+//!   (resume or snapshot);
+//! - [`node_span`]: [`NodeSpan`], the agent's end: snapshot + deltas → the
+//!   [`crate::policy::ResolvedPolicies`] it enforces.
+
+pub mod compute;
+pub mod fanout;
+pub mod message;
+pub mod node_span;
+pub mod objects;
+
+pub use fanout::{FanOut, Resume, DEFAULT_HISTORY};
+pub use message::{Change, Delta, Frame, Snapshot};
+pub use node_span::{NodeSpan, SpanError};
+pub use objects::NodeObjects;

@@ -1,0 +1,342 @@
+//! `kakinectl explain --live` against a running node: a sandbox ovsdb-server + ovs-vswitchd, the
+//! example pods as network namespaces and a live `kakine-agent --standalone` with an audit log.
+//! The rule the node's `ofproto/trace` names must be the offline answer's for an allow, a deny by
+//! a tier rule and a K8s isolation drop (with its audit line after a real attempt); after the
+//! allow rule's flows are deleted with `ovs-ofctl`, the command says they disagree (exit 3).
+//! Needs root, Open vSwitch and iproute2; fails (never skips) without.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kakine::lab::pods::{Lab, Servers};
+use kakine::lab::probe::Outcome;
+use kakine::lab::sandbox::OvsSandbox;
+use kakine::policy::resolved::PodKey;
+use serde_json::Value;
+
+/// The agent, killed (by its pid) when the test ends, passing or not.
+struct Agent(Child, PathBuf);
+
+impl Agent {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.1).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `kakinectl explain --live -o json` on the node: (exit status, the JSON answer).
+fn explain(node_dir: &Path, bridge: &str, audit: &Path, from: &str, to: &str) -> (i32, Value) {
+    let (to, port) = to.rsplit_once(':').unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kakinectl"))
+        .args(["explain", "--live", "--node-dir"])
+        .arg(node_dir)
+        .args(["--bridge", bridge, "--audit-log"])
+        .arg(audit)
+        .args(["--from", from, "--to", to, "--port", port, "-o", "json"])
+        .output()
+        .expect("kakinectl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "{from} -> {to}:{port}: not JSON ({e}):\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+fn rule(v: &Value) -> String {
+    if v.is_null() {
+        return "none".into();
+    }
+    format!(
+        "{}/{}/{}",
+        v["tier"].as_str().unwrap(),
+        v["policy"].as_str().unwrap(),
+        v["rule"].as_str().unwrap()
+    )
+}
+
+/// (verdict, egress rule, ingress rule) of the offline answer and of the node's.
+fn sides(v: &Value) -> [(String, String, String); 2] {
+    let case = &v["offline"]["cases"][0];
+    let node = &v["node"];
+    [case, node].map(|x| {
+        (
+            x["verdict"].as_str().unwrap().to_string(),
+            rule(&x["egress_rule"]),
+            rule(&x["ingress_rule"]),
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() {
+    let prefix = format!("l{}", std::process::id() % 100_000);
+    let bridge = format!("{prefix}b");
+    let ovs = OvsSandbox::start_temp().expect("sandbox OVS (needs openvswitch-switch, root)");
+    // The examples, with the db namespace's NetworkPolicy logging (its isolation drops too).
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let cluster = std::fs::read_to_string(examples.join("cluster.yaml")).unwrap();
+    let cluster = cluster.replace(
+        "- name: db\n  labels: {team: data}",
+        "- name: db\n  labels: {team: data}\n  annotations: {kakine.io/enable-np-logging: \"true\"}",
+    );
+    assert!(cluster.contains("enable-np-logging"), "examples changed");
+    std::fs::write(input.join("cluster.yaml"), cluster).unwrap();
+    std::fs::copy(examples.join("policies.yaml"), input.join("policies.yaml")).unwrap();
+    let policies = kakine::agent::load_input(&input).unwrap();
+    let servers = Servers {
+        kakinectl: Path::new(env!("CARGO_BIN_EXE_kakinectl")),
+        udp: false,
+        sctp: false,
+    };
+    let lab = Lab::create_with(&policies, &prefix, Some(servers), None).expect("netns pods");
+
+    // The node's layout as `kakinectl demo --keep` leaves it: the state in `<rundir>/state`.
+    let node_dir = ovs.dir().to_path_buf();
+    let state = node_dir.join("state");
+    let audit = tmp.path().join("np.log");
+    let log = tmp.path().join("agent.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_kakine-agent"))
+        .arg("--standalone")
+        .arg(&input)
+        .arg("--ovs-rundir")
+        .arg(&node_dir)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--datapath-type", "netdev", "--ifname-prefix", &prefix])
+        .args(["--bridge", &bridge, "--drift-interval", "0"])
+        .args(["--metrics-addr", "off", "--audit-log"])
+        .arg(&audit)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("kakine-agent starts");
+    let agent = Agent(child, log);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !agent.log().contains("restart committed") {
+        assert!(
+            Instant::now() < deadline,
+            "agent not ready:\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let ask = |from: &str, to: &str| explain(&node_dir, &bridge, &audit, from, to);
+    let s = |v: (&str, &str, &str)| (v.0.to_string(), v.1.to_string(), v.2.to_string());
+
+    // Allow by an application-tier rule.
+    let (code, v) = ask("web/frontend", "api/orders:8080");
+    let want = s((
+        "allow",
+        "none",
+        "application/frontend-calls-api/allow-frontend",
+    ));
+    assert_eq!(sides(&v), [want.clone(), want], "{v:#}");
+    assert_eq!((code, v["agree"].as_bool()), (0, Some(true)), "{v:#}");
+    assert!(
+        v["node"]["hop"].as_str().unwrap().contains("api/orders"),
+        "{v:#}"
+    );
+
+    // Deny by a securityops rule.
+    let (code, v) = ask("web/frontend", "db/postgres:5432");
+    let want = s(("deny", "none", "securityops/web-never-reaches-db/drop-web"));
+    assert_eq!(sides(&v), [want.clone(), want], "{v:#}");
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["node"]["hop"], "dropped");
+
+    // A K8s isolation drop, after a real attempt that the agent audit-logs.
+    let reports = PodKey {
+        namespace: "api".into(),
+        name: "reports".into(),
+    };
+    let postgres: std::net::Ipv4Addr = "10.10.3.10".parse().unwrap();
+    assert_eq!(
+        lab.probe_tcp(&reports, postgres, 5432, Duration::from_millis(800))
+            .await,
+        Some(Outcome::TimedOut)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let v = loop {
+        let (code, v) = ask("api/reports", "db/postgres:5432");
+        assert_eq!(code, 0, "{v:#}");
+        if v["node"]["audit"].as_array().is_some_and(|a| !a.is_empty()) {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no audit line:\n{v:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let want = s(("deny", "none", "k8s/<k8s-isolation>/default-deny-ingress"));
+    assert_eq!(sides(&v), [want.clone(), want], "{v:#}");
+    assert_eq!(
+        v["offline"]["cases"][0]["ingress"]["isolating"],
+        serde_json::json!(["db/postgres-clients"])
+    );
+    let line = v["node"]["audit"][0].as_str().unwrap();
+    assert!(
+        line.contains("NetworkPolicy:db/postgres-clients default-deny-ingress Ingress Drop")
+            && line.contains(" 10.10.2.11 ")
+            && line.contains(" 10.10.3.10 5432 TCP "),
+        "{line}"
+    );
+    let flows = v["node"]["traces"][0]["flows"].as_array().unwrap();
+    assert!(
+        flows
+            .iter()
+            .any(|f| f["what"] == "K8s NetworkPolicy isolation (ingress)"),
+        "{v:#}"
+    );
+
+    // Tampered: the allow rule's flows deleted behind the agent's back (no drift repair).
+    let rule_id = kakine::agent::state::read_agent_state(&state)
+        .unwrap()
+        .unwrap()
+        .rules
+        .iter()
+        .find(|r| r.policy == "frontend-calls-api" && r.rule == "allow-frontend")
+        .expect("the allow rule in agent.json")
+        .id;
+    let round = kakine::agent::state::read_agent_state(&state)
+        .unwrap()
+        .unwrap()
+        .round;
+    let cookie = kakine::datapath::compiler::cookie::make(
+        round,
+        kakine::datapath::compiler::cookie::POLICY,
+        rule_id,
+    );
+    ovs.ofctl("del-flows", &bridge, &[&format!("cookie={cookie:#x}/-1")])
+        .unwrap();
+    let (code, v) = ask("web/frontend", "api/orders:8080");
+    let [offline, node] = sides(&v);
+    assert_eq!(
+        offline,
+        s((
+            "allow",
+            "none",
+            "application/frontend-calls-api/allow-frontend"
+        ))
+    );
+    assert_eq!(
+        node,
+        s((
+            "deny",
+            "none",
+            "baseline/api-closed-by-default/drop-other-namespaces"
+        )),
+        "{v:#}"
+    );
+    assert_eq!((code, v["agree"].as_bool()), (3, Some(false)), "{v:#}");
+    assert_eq!(
+        v["disagreements"],
+        serde_json::json!([
+            "verdict: offline allow, node deny",
+            "ingress rule: offline application/frontend-calls-api/allow-frontend, node baseline/api-closed-by-default/drop-other-namespaces"
+        ])
+    );
+
+    // The same in text: both sides and the disagreement, loudly.
+    let out = Command::new(env!("CARGO_BIN_EXE_kakinectl"))
+        .args(["explain", "--live", "--node-dir"])
+        .arg(&node_dir)
+        .args(["--bridge", &bridge, "--from", "web/frontend"])
+        .args(["--to", "api/orders", "--port", "8080"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("DISAGREE")
+            && text.contains("ofproto/trace")
+            && text.contains("baseline/api-closed-by-default/drop-other-namespaces"),
+        "{text}"
+    );
+    drop(agent);
+    drop(lab);
+}
+
+/// A node lab of two nodes (kakine-06: custom tiers): a client's node asked with the server's
+/// node beside it traces the packet across the Geneve tunnel, and the ingress rule decided on
+/// the server's node (with that node's own rule ids) is the offline one.
+#[test]
+fn across_the_tunnel_the_servers_node_decides_the_offline_ingress_rule() {
+    use kakine::lab::cluster_engine::ClusterEngine;
+    use kakine::lab::engine::OvsMode;
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/kakine-06-custom-tiers.yaml");
+    let scenario = kakine::lab::scenario::read_scenario(&file).unwrap();
+    let mut engine =
+        ClusterEngine::start(&scenario.cluster, 2, OvsMode::Trace, &[]).expect("lab up");
+    drop(
+        engine
+            .load(&scenario.cluster, &scenario.steps[0].resources)
+            .expect("step 1 realized on both nodes"),
+    );
+    let lab = engine.lab();
+    let node_of = |pod: &str| {
+        let p = lab
+            .pods
+            .iter()
+            .find(|p| p.info.key.to_string() == pod)
+            .unwrap();
+        lab.nodes[p.node].dir.clone()
+    };
+    let ask = |from: &str, to: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kakinectl"))
+            .args(["explain", "--live", "--node-dir"])
+            .arg(node_of(from))
+            .arg("--server-node-dir")
+            .arg(node_of(to))
+            .args(["--audit-log", "/nonexistent/np.log"])
+            .args(["--from", from, "--to", to, "--port", "80", "-o", "json"])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+        });
+        (out.status.code(), v)
+    };
+    let s = |v: (&str, &str, &str)| (v.0.to_string(), v.1.to_string(), v.2.to_string());
+    for (from, to, want) in [
+        (
+            "x/a",
+            "x/b",
+            s(("allow", "none", "devops/devops-allow/from-x-a")),
+        ),
+        (
+            "x/c",
+            "x/b",
+            s(("deny", "none", "networkops/networkops-drop/drop-all")),
+        ),
+        (
+            "y/a",
+            "x/c",
+            s(("deny", "none", "late/late-drop/drop-from-y")),
+        ),
+    ] {
+        assert_ne!(node_of(from), node_of(to), "placement changed");
+        let (code, v) = ask(from, to);
+        assert_eq!(sides(&v), [want.clone(), want], "{from} -> {to}: {v:#}");
+        assert_eq!(code, Some(0), "{v:#}");
+        let traces = v["node"]["traces"].as_array().unwrap();
+        assert_eq!(traces.len(), 2, "{v:#}");
+        assert!(
+            traces[0]["actions"].as_str().unwrap().contains("tnl_push("),
+            "{v:#}"
+        );
+    }
+}

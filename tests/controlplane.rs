@@ -1,0 +1,351 @@
+//! The controlplane over its real transport, in one process: `kakine-controller`'s parts
+//! (the standalone directory source, the controller, the HTTP/2 + TLS server with a token
+//! file) and the agent's (the client, the controller source), on 127.0.0.1.
+//!
+//! - a node's agent gets a snapshot that derives exactly the node's view of the directory;
+//!   editing a file reaches it as a delta that flips the rule's action;
+//! - its realization report comes back as the policy's counts;
+//! - a forged token, no token, another node's span and plain TCP are refused, each with a
+//!   clear error;
+//! - a restarted controller (new versions) gives a resuming agent a fresh snapshot; the agent's
+//!   source keeps the last span on disk and hands it out at start with no controller.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kakine::agent::controller_source::{ControllerSource, SPAN_FILE};
+use kakine::controller::auth::TokenFile;
+use kakine::controller::client::{Client, ClientError, FrameStream};
+use kakine::controller::realization::{PolicyRealization, RealizationReport};
+use kakine::controller::{server, standalone, tls, Controller};
+use kakine::controlplane::{Frame, NodeSpan};
+use kakine::policy::resolved::{ResolvedPolicies, RuleAction};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CLUSTER: &str = "\
+apiVersion: kakine.io/v1alpha1
+kind: Cluster
+nodes:
+- {name: n1, ip: 192.168.50.1, podCIDR: 10.50.1.0/24}
+- {name: n2, ip: 192.168.50.2, podCIDR: 10.50.2.0/24}
+namespaces:
+- {name: web}
+- {name: db}
+pods:
+- {namespace: web, name: frontend, labels: {app: frontend}, ip: 10.50.1.10, node: n1}
+- {namespace: db, name: postgres, labels: {app: postgres}, ip: 10.50.2.10, node: n2}
+";
+
+fn policy(action: &str) -> String {
+    format!(
+        "\
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {{name: web-to-db}}
+spec:
+  priority: 5
+  tier: application
+  appliedTo:
+  - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: db}}}}
+  ingress:
+  - name: from-web
+    action: {action}
+    from:
+    - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: web}}}}
+"
+    )
+}
+
+struct Running {
+    addr: std::net::SocketAddr,
+    controller: Arc<Controller>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops every task and waits until they are gone (the port is free again).
+    async fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn start(dir: &Path, certs: &Path, tokens: &Path, first: u64, port: u16) -> Running {
+    let controller = Controller::new(first);
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let auth = Arc::new(TokenFile::read(tokens).unwrap());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = tls::server_config(certs).unwrap();
+    let dir = dir.to_path_buf();
+    let tasks = vec![
+        tokio::spawn(async move {
+            standalone::watch(dir, Duration::from_millis(20), tx)
+                .await
+                .unwrap()
+        }),
+        tokio::spawn(controller.clone().run(rx, Duration::from_millis(200))),
+        tokio::spawn(server::serve(listener, tls, controller.clone(), auth)),
+    ];
+    // The first content applied.
+    for _ in 0..200 {
+        if controller.version() > first {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        controller.version() > first,
+        "the directory was never applied"
+    );
+    Running {
+        addr,
+        controller,
+        tasks,
+    }
+}
+
+fn client(r: &Running, certs: &Path, token: &Path, node: &str) -> Client {
+    let cfg = tls::client_config(&certs.join(tls::CA_CRT)).unwrap();
+    Client::new(
+        &format!("https://127.0.0.1:{}", r.addr.port()),
+        cfg,
+        token.to_path_buf(),
+        node,
+    )
+    .unwrap()
+}
+
+async fn next(s: &mut FrameStream) -> Frame {
+    tokio::time::timeout(Duration::from_secs(10), s.next())
+        .await
+        .expect("a frame within 10 s")
+        .expect("the stream goes on")
+        .expect("a frame parses")
+}
+
+/// The next snapshot or delta, applied (bookmarks skipped).
+async fn content(s: &mut FrameStream, span: &mut NodeSpan) -> Frame {
+    loop {
+        let f = next(s).await;
+        span.apply(&f).unwrap();
+        if !matches!(f, Frame::Bookmark { .. }) {
+            return f;
+        }
+    }
+}
+
+fn actions(p: &ResolvedPolicies) -> Vec<(String, RuleAction)> {
+    p.rules
+        .iter()
+        .map(|r| (r.id.to_string(), r.action))
+        .collect()
+}
+
+fn write(path: PathBuf, text: &str) -> PathBuf {
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_follows_its_span_over_tls_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, certs) = (tmp.path().join("input"), tmp.path().join("certs"));
+    std::fs::create_dir_all(&dir).unwrap();
+    write(dir.join("cluster.yaml"), CLUSTER);
+    write(dir.join("policy.yaml"), &policy("Drop"));
+    tls::generate(&certs, &["127.0.0.1".to_string()]).unwrap();
+    let tokens = write(tmp.path().join("tokens"), "n1 secret-one\nn2 secret-two\n");
+    let t2 = write(tmp.path().join("t2"), "secret-two\n");
+    let t1 = write(tmp.path().join("t1"), "secret-one\n");
+    let forged = write(tmp.path().join("forged"), "secret-three\n");
+
+    let first = 1_000;
+    let running = start(&dir, &certs, &tokens, first, 0).await;
+    let port = running.addr.port();
+
+    // n2 hosts the applied-to pod: the policy is in its span; n1 has none.
+    let mut span = NodeSpan::default();
+    let mut stream = client(&running, &certs, &t2, "n2")
+        .subscribe(None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        content(&mut stream, &mut span).await,
+        Frame::Snapshot(_)
+    ));
+    let want = kakine::agent::watch::load_for(&dir, Some("n2")).unwrap().0;
+    assert_eq!(actions(&span.derive_from()), actions(&want));
+    assert_eq!(
+        actions(&span.derive_from()),
+        [(
+            "application/web-to-db/from-web".to_string(),
+            RuleAction::Drop
+        )]
+    );
+    let pods: Vec<String> = span
+        .derive_from()
+        .pods
+        .iter()
+        .map(|p| p.key.to_string())
+        .collect();
+    assert_eq!(pods, ["db/postgres", "web/frontend"]);
+    let mut span1 = NodeSpan::default();
+    let mut stream1 = client(&running, &certs, &t1, "n1")
+        .subscribe(None)
+        .await
+        .unwrap();
+    content(&mut stream1, &mut span1).await;
+    assert!(span1.derive_from().rules.is_empty());
+
+    // An edit reaches n2 as a delta: the verdict flips.
+    write(dir.join("policy.yaml"), &policy("Allow"));
+    let f = content(&mut stream, &mut span).await;
+    assert!(matches!(f, Frame::Delta(_)), "{f:?}");
+    assert_eq!(
+        actions(&span.derive_from()),
+        [(
+            "application/web-to-db/from-web".to_string(),
+            RuleAction::Allow
+        )]
+    );
+
+    // The realization report comes back as counts.
+    let mut counts = running.controller.realization();
+    client(&running, &certs, &t2, "n2")
+        .report(&RealizationReport {
+            version: span.version,
+            policies: vec![PolicyRealization {
+                kind: "ClusterNetworkPolicy".into(),
+                name: "web-to-db".into(),
+                failure: None,
+            }],
+        })
+        .await
+        .unwrap();
+    let c = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            counts.changed().await.unwrap();
+            let now = counts.borrow().clone();
+            if let Some(c) = now
+                .iter()
+                .find(|(k, _)| k.name == "web-to-db")
+                .map(|(_, c)| c.clone())
+            {
+                if c.current == 1 {
+                    return c;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the counts within 5 s");
+    assert_eq!((c.desired, c.current, c.failures.len()), (1, 1, 0));
+
+    // Refusals, each with its reason.
+    match client(&running, &certs, &forged, "n2")
+        .subscribe(None)
+        .await
+    {
+        Err(ClientError::Refused { status, message }) => {
+            assert_eq!(
+                (status, message.as_str()),
+                (401, "token refused: unknown token")
+            )
+        }
+        r => panic!("a forged token: {:?}", r.err()),
+    }
+    match client(&running, &certs, &t1, "n2").subscribe(None).await {
+        Err(ClientError::Refused { status, message }) => assert_eq!(
+            (status, message.as_str()),
+            (
+                403,
+                "node \"n1\" may not read or report the span of node \"n2\""
+            )
+        ),
+        r => panic!("another node's span: {:?}", r.err()),
+    }
+    let e = Client::new(
+        &format!("http://127.0.0.1:{port}"),
+        tls::client_config(&certs.join(tls::CA_CRT)).unwrap(),
+        t2.clone(),
+        "n2",
+    )
+    .err()
+    .unwrap();
+    assert!(e.contains("TLS only"), "{e}");
+    // Plain TCP: the server answers no HTTP, it closes the connection.
+    let mut tcp = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    tcp.write_all(
+        b"GET /v1/span/n2 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer secret-two\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
+    assert!(
+        !String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"),
+        "{buf:?}"
+    );
+    assert!(!String::from_utf8_lossy(&buf).contains("snapshot"));
+
+    // The agent's source: a span kept on disk.
+    let state = tmp.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let mut src = ControllerSource::start(client(&running, &certs, &t2, "n2"), Some(state.clone()));
+    let ev = tokio::time::timeout(Duration::from_secs(10), src.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(actions(&ev.input.unwrap().0), actions(&span.derive_from()));
+    assert!(state.join(SPAN_FILE).exists());
+    drop(src);
+
+    // The controller restarts with new versions: a resume from the old one gets a snapshot.
+    let old = span.version;
+    drop(stream);
+    drop(stream1);
+    running.stop().await;
+    let running = start(&dir, &certs, &tokens, old + 1_000_000, port).await;
+    let mut stream = client(&running, &certs, &t2, "n2")
+        .subscribe(Some(old))
+        .await
+        .unwrap();
+    let f = content(&mut stream, &mut span).await;
+    assert!(matches!(f, Frame::Snapshot(_)), "{f:?}");
+    assert_eq!(actions(&span.derive_from()), actions(&ev_actions(&dir)));
+
+    // No controller at all: the agent's source hands out the span it kept.
+    drop(stream);
+    running.stop().await;
+    let mut src = ControllerSource::start(client_to(port, &certs, &t2), Some(state));
+    let ev = src.current().expect("the kept span");
+    assert_eq!(
+        actions(&ev.input.unwrap().0),
+        [(
+            "application/web-to-db/from-web".to_string(),
+            RuleAction::Allow
+        )]
+    );
+}
+
+fn ev_actions(dir: &Path) -> ResolvedPolicies {
+    kakine::agent::watch::load_for(dir, Some("n2")).unwrap().0
+}
+
+fn client_to(port: u16, certs: &Path, token: &Path) -> Client {
+    Client::new(
+        &format!("https://127.0.0.1:{port}"),
+        tls::client_config(&certs.join(tls::CA_CRT)).unwrap(),
+        token.to_path_buf(),
+        "n2",
+    )
+    .unwrap()
+}

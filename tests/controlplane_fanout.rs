@@ -1,0 +1,220 @@
+//! The controlplane fan-out under random clusters, policies and event sequences (batched at
+//! random), with agents that disconnect and resume and a controller that restarts: after every
+//! batch, each node's agent, having applied its snapshot and every delta it received (through
+//! their JSON frames), derives exactly the view `grouping::derive::view` gives for the node,
+//! and holds no object outside the node's span.
+//!
+//! `PROPTEST_CASES=2000 cargo test --test controlplane_fanout` runs more sequences.
+
+use std::collections::BTreeSet;
+
+use kakine::controlplane::{FanOut, Frame, NodeSpan, Resume};
+use kakine::grouping::derive::{on_node, view};
+use kakine::grouping::state::address_groups;
+use kakine::grouping::Grouping;
+use proptest::prelude::*;
+
+#[path = "support/grouping_events.rs"]
+mod grouping_events;
+use grouping_events::*;
+
+/// A step: a batch of test events, then what happens to the agents and the controller.
+#[derive(Debug, Clone)]
+enum Step {
+    Batch(Vec<Ev>),
+    /// The agent of node i disconnects (misses deltas until it resumes).
+    Disconnect(usize),
+    /// The agent of node i resumes from its version.
+    Resume(usize),
+    /// The controller restarts: every agent resumes against the new one.
+    Restart,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => prop::collection::vec(ev(), 1..4).prop_map(Step::Batch),
+        1 => (0..NODES).prop_map(Step::Disconnect),
+        1 => (0..NODES).prop_map(Step::Resume),
+        1 => Just(Step::Restart),
+    ]
+}
+
+struct Agent {
+    span: NodeSpan,
+    connected: bool,
+}
+
+/// Through the wire: the frame as JSON and back.
+fn wire(f: &Frame) -> Frame {
+    serde_json::from_str(&serde_json::to_string(f).expect("a frame serializes"))
+        .expect("a frame parses")
+}
+
+fn resume(fo: &mut FanOut, g: &Grouping, name: &str, a: &mut Agent) -> Result<(), String> {
+    fo.track(name, g);
+    match fo.resume(name, a.span.version).expect("tracked") {
+        Resume::Snapshot(s) => a.span.apply(&wire(&Frame::Snapshot(s))),
+        Resume::Deltas(ds) => ds
+            .iter()
+            .try_for_each(|d| a.span.apply(&wire(&Frame::Delta((**d).clone())))),
+    }
+    .map_err(|e| format!("{name}: resume: {e}"))?;
+    a.span
+        .apply(&Frame::Bookmark {
+            version: fo.version(),
+        })
+        .map_err(|e| e.to_string())?;
+    a.connected = true;
+    Ok(())
+}
+
+/// The agent's span: derives the node's view, and holds nothing outside the node's span.
+fn check(g: &Grouping, name: &str, a: &Agent) -> Result<(), String> {
+    let got = a.span.derive_from();
+    let want = view(g, name);
+    if text(&got) != text(&want) || got.nodes != want.nodes || got.np_logging != want.np_logging {
+        return Err(format!(
+            "{name}: the span derives {:#?}\nthe view is {:#?}",
+            text(&got),
+            text(&want)
+        ));
+    }
+    let o = &a.span.objects;
+    let mut addr = BTreeSet::new();
+    for (kind, pname) in o.policies.keys() {
+        let (_, p) = g
+            .policies
+            .iter()
+            .find(|(k, _)| k.kind == kind && k.name == *pname)
+            .ok_or_else(|| format!("{name}: holds policy {kind} {pname}, deleted"))?;
+        if !g.policy_spans(p, name) {
+            return Err(format!("{name}: holds {kind} {pname}, outside its span"));
+        }
+        addr.extend(address_groups(p).map(|g| g.0));
+    }
+    if let Some(id) = o.address_groups.keys().find(|id| !addr.contains(id)) {
+        return Err(format!(
+            "{name}: holds address group {id}, outside its span"
+        ));
+    }
+    for (id, members) in &o.applied_to_groups {
+        for k in members.iter() {
+            let pod = g.index.pod(k).ok_or_else(|| format!("{k} deleted"))?;
+            if !on_node(pod.pod.node.as_deref(), name) {
+                return Err(format!(
+                    "{name}: applied-to group {id} holds {k} of another node"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run(steps: &[Step], history: usize) -> Result<(), String> {
+    let mut world = World::default();
+    let mut g = Grouping::new();
+    let mut fo = FanOut::new(1000, history);
+    let names: Vec<String> = (0..NODES).map(|n| format!("n{n}")).collect();
+    let mut agents: Vec<Agent> = names
+        .iter()
+        .map(|_| Agent {
+            span: NodeSpan::default(),
+            connected: false,
+        })
+        .collect();
+    for (name, a) in names.iter().zip(&mut agents) {
+        resume(&mut fo, &g, name, a)?;
+    }
+    for (i, s) in steps.iter().enumerate() {
+        match s {
+            Step::Batch(evs) => {
+                for ev in evs {
+                    for e in events(&mut world, ev) {
+                        g.apply(e);
+                    }
+                }
+                let deltas = fo.apply(&g);
+                for (name, a) in names.iter().zip(&mut agents) {
+                    if let (true, Some(d)) = (a.connected, deltas.get(name)) {
+                        a.span
+                            .apply(&wire(&Frame::Delta((**d).clone())))
+                            .map_err(|e| format!("step {i}: {name}: {e}"))?;
+                    }
+                }
+            }
+            Step::Disconnect(n) => agents[*n].connected = false,
+            Step::Resume(n) => resume(&mut fo, &g, &names[*n], &mut agents[*n])?,
+            Step::Restart => {
+                fo = FanOut::new(fo.version() + 1000, history);
+                for (name, a) in names.iter().zip(&mut agents) {
+                    resume(&mut fo, &g, name, a)?;
+                }
+            }
+        }
+        for (name, a) in names.iter().zip(&agents) {
+            if a.connected {
+                check(&g, name, a).map_err(|e| format!("after step {i} ({s:?}): {e}"))?;
+            }
+        }
+    }
+    // Everyone back: every node ends with exactly its span.
+    for (name, a) in names.iter().zip(&mut agents) {
+        resume(&mut fo, &g, name, a)?;
+        check(&g, name, a).map_err(|e| format!("at the end: {e}"))?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(150)))]
+
+    #[test]
+    fn every_agent_ends_with_exactly_its_span(
+        steps in prop::collection::vec(step(), 1..30),
+        history in 1..6usize,
+    ) {
+        if let Err(e) = run(&steps, history) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
+
+#[test]
+fn a_resume_inside_the_history_gets_the_deltas_since_and_outside_it_a_snapshot() {
+    let mut world = World::default();
+    let mut g = Grouping::new();
+    let mut fo = FanOut::new(10, 2);
+    let mut versions = Vec::new();
+    for slot in 0..4 {
+        for e in events(&mut world, &Ev::Pod(slot, 0, 0, false, 0, false, false)) {
+            g.apply(e);
+        }
+        let d = fo.apply(&g);
+        versions.push(d["n0"].version);
+    }
+    assert_eq!(versions, [11, 12, 13, 14]);
+    // Two deltas kept: from 12 on, deltas; before, a snapshot.
+    match fo.resume("n0", 12).unwrap() {
+        Resume::Deltas(ds) => {
+            assert_eq!(ds.iter().map(|d| d.version).collect::<Vec<_>>(), [13, 14])
+        }
+        r => panic!("{r:?}"),
+    }
+    match fo.resume("n0", 11).unwrap() {
+        Resume::Snapshot(s) => {
+            assert_eq!(s.version, 14);
+            assert_eq!(s.pods.len(), 4);
+        }
+        r => panic!("{r:?}"),
+    }
+    // A version of another controller run (ahead of this one): a snapshot.
+    assert!(matches!(fo.resume("n0", 99), Some(Resume::Snapshot(_))));
+    assert_eq!(fo.resume("n0", 14), Some(Resume::Deltas(vec![])));
+    // A batch touching only n1's pods sends n0 nothing.
+    for e in events(&mut world, &Ev::Pod(7, 1, 0, false, 1, false, false)) {
+        g.apply(e);
+    }
+    let d = fo.apply(&g);
+    assert_eq!(d.keys().collect::<Vec<_>>(), ["n1"]);
+}
