@@ -90,9 +90,8 @@ pub(crate) fn flow_mod_fixed(i: &[u8]) -> PResult<'_, Fixed> {
     let Some((b, rest)) = i.split_first_chunk::<40>() else {
         return fail();
     };
-    // Each field at its constant offset in the 40-byte block: no further bounds check is left
-    // after inlining, and no field waits on the one before (a sequence of parsers, each
-    // taking the rest of the last, measured 11 instructions a message more).
+    // Each field by its parser at its constant offset in the 40-byte block: no bounds check is
+    // left after inlining, and no read waits on the position the one before computed.
     fn field<T: BeInt>(b: &[u8], at: usize) -> Result<T, nom::Err<()>> {
         int_at(b, at).ok_or(nom::Err::Error(()))
     }
