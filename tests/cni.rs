@@ -380,6 +380,31 @@ fn bad_input_gets_the_spec_codes_and_leaves_nothing_behind() {
     );
     assert_eq!(n.held_addresses(NETWORK), vec![ip("10.77.1.10")]);
 
+    // Another live pod's MAC is refused (it would take over that pod's L2 forwarding), and so
+    // is the gateway's; nothing is left behind.
+    let client_mac = ok.json["interfaces"][1]["mac"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let server = n.pod_netns("server").unwrap();
+    for (mac, why) in [
+        (client_mac.as_str(), "is pod shop/client's (container c1)"),
+        ("0a:6b:6b:00:00:01", "is the gateway's"),
+    ] {
+        let mut e = env(
+            "ADD",
+            "c-s",
+            Some(&server),
+            "shop/server",
+            Some("10.77.1.20"),
+        );
+        e.iter_mut()
+            .filter(|(k, _)| *k == "CNI_ARGS")
+            .for_each(|(_, v)| v.push_str(&format!(";MAC={mac}")));
+        assert_error(&n.cni(&e, &good), 104, why);
+        assert_clean(&n, "shop/server", NETWORK, &["10.77.1.10"]);
+    }
+
     // IPAM exhausted: a /30 has one address for pods.
     let small = conf(&n, SMALL, "10.77.2.0/30", 10);
     let one = n.pod_netns("one").unwrap();

@@ -5,7 +5,8 @@
 //! The objects are those of [`crate::grouping::derive::view`]: the policies whose span holds
 //! the node; their applied-to groups with only the node's members; their address groups whole;
 //! the pods the node needs (its own, the address groups' members, and the pods declaring a
-//! port named by an egress rule to any peer); every node.
+//! port named by an egress rule to any peer or to an ipBlock:
+//! [`crate::grouping::derive::named_egress_ports`]); every node.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use crate::grouping::derive::{node_ips, on_node, pod_info};
 use crate::grouping::index::ANY_NODE;
 use crate::grouping::state::{address_groups, applied_groups};
 use crate::grouping::{GroupId, Grouping, InternalPeers, InternalPolicy, PodId, PolicyKey};
-use crate::policy::resolved::{Direction, NodeInfo, PodInfo, PortMatch};
+use crate::policy::resolved::{NodeInfo, PodInfo};
 
 /// The spans of one state of a grouping; see the module documentation.
 pub struct Spans<'g> {
@@ -63,18 +64,8 @@ impl<'g> Spans<'g> {
             .policies
             .iter()
             .filter_map(|(k, p)| {
-                let names: BTreeSet<&str> = p
-                    .rules
-                    .iter()
-                    .filter(|r| {
-                        r.direction == Direction::Egress && matches!(r.peers, InternalPeers::Any)
-                    })
-                    .flat_map(|r| r.services.iter().flatten())
-                    .filter_map(|s| match &s.port {
-                        PortMatch::Named(n) => Some(n.as_str()),
-                        _ => None,
-                    })
-                    .collect();
+                let names: BTreeSet<&str> =
+                    crate::grouping::derive::named_egress_ports(p).collect();
                 (!names.is_empty()).then_some((k, names))
             })
             .collect();

@@ -8,8 +8,53 @@ use crate::lab::cluster_engine::ClusterEngine;
 use crate::lab::engine::OvsMode;
 use crate::lab::scenario::{read_scenario, step_cluster};
 
-/// The namespace prefix of a kept lab.
-pub const PREFIX: &str = "kklab";
+/// The namespace prefix of a lab kept in `dir`: `kk` and four hex digits of a hash of the
+/// absolute directory, so that labs in two directories never share a namespace name (and a
+/// user's own namespaces are never taken for a lab's).
+pub fn prefix(dir: &Path) -> String {
+    // FNV-1a: stable across runs and builds (the prefix must be the same for `lab down`).
+    let mut h: u32 = 0x811c_9dc5;
+    for b in dir.as_os_str().as_encoded_bytes() {
+        h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+    }
+    format!("kk{:04x}", (h ^ (h >> 16)) & 0xffff)
+}
+
+/// Whether a lab kept in `dir` still runs: a process of its pid files alive, or a namespace
+/// of its `netns.list` present.
+fn running(dir: &Path) -> bool {
+    let alive = |p: &Path| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists())
+    };
+    let pids = walk_pidfiles(dir).into_iter().any(|p| alive(&p));
+    let namespaces = std::fs::read_to_string(dir.join("netns.list"))
+        .unwrap_or_default()
+        .lines()
+        .any(|ns| !ns.is_empty() && Path::new("/var/run/netns").join(ns).exists());
+    pids || namespaces
+}
+
+/// The `*.pid` files of `dir` and of its subdirectories one level down (the nodes').
+fn walk_pidfiles(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        dirs.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for d in dirs {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            out.extend(
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "pid")),
+            );
+        }
+    }
+    out
+}
 
 /// Brings up a node lab of at least `nodes` nodes for scenario file `path`, realizes its step
 /// `step` (1-based) on every node, leaves everything running in `dir`, and returns what a
@@ -26,13 +71,19 @@ pub fn up(path: &Path, nodes: usize, step: usize, dir: &Path) -> Result<String, 
         )
     })?;
     let dir = std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if running(&dir) {
+        return Err(format!(
+            "a lab is up in {d} already: stop it first with `kakinectl lab down --dir {d}`, or pick another --dir",
+            d = dir.display()
+        ));
+    }
     let mut engine = ClusterEngine::start_in(
         &scenario.cluster,
         nodes,
         OvsMode::Traffic,
         &crate::lab::scenario::external(&scenario),
         dir.clone(),
-        PREFIX.to_string(),
+        prefix(&dir),
     )?;
     let cluster = step_cluster(&scenario.cluster, &s.label_overrides);
     drop(engine.load(&cluster, &s.resources)?);
@@ -85,4 +136,32 @@ pub fn up(path: &Path, nodes: usize, step: usize, dir: &Path) -> Result<String, 
 pub fn down(dir: &Path) {
     crate::lab::nodes::teardown(dir);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labs_in_two_directories_get_two_prefixes_and_a_directory_always_the_same() {
+        let a = prefix(Path::new("/tmp/kklab"));
+        let b = prefix(Path::new("/tmp/other/kklab"));
+        assert_ne!(a, b);
+        assert_eq!(a, prefix(Path::new("/tmp/kklab")));
+        assert!(a.starts_with("kk") && a.len() == 6, "{a}");
+    }
+
+    #[test]
+    fn a_directory_without_a_lab_is_not_running() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(!running(d.path()));
+        std::fs::write(d.path().join("netns.list"), "kk-no-such-namespace-here\n").unwrap();
+        std::fs::create_dir(d.path().join("n0")).unwrap();
+        std::fs::write(
+            d.path().join("n0/agent.pid"),
+            format!("{}\n", std::process::id()),
+        )
+        .unwrap();
+        assert!(running(d.path()), "a live pid file means a running lab");
+    }
 }

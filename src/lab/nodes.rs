@@ -442,7 +442,10 @@ impl NodeLab {
                 .to_string()
             })
             .collect();
-        for node in &self.nodes {
+        for (node, config) in self.nodes.iter().zip(&configs) {
+            // Kept beside the node for a person who runs kakine-cni by hand (docs/multinode.md).
+            let path = node.dir.join("10-kakine.conf");
+            std::fs::write(&path, config).map_err(io(&path))?;
             wait_for(&node.cni_socket(), Duration::from_secs(30))?;
         }
         let made: Vec<Result<String, SandboxError>> = std::thread::scope(|s| {

@@ -146,7 +146,7 @@ pub fn lock_netdev_for(dir: Option<&Path>) -> Result<std::fs::File, SandboxError
             Some((pid, kept)) if Some(kept.as_path()) != dir => {
                 if !told {
                     eprintln!(
-                        "waiting for the kept sandbox OVS in {} (ovs-vswitchd pid {pid}): only one userspace datapath can run; stop it with `make demo-clean`",
+                        "waiting for the kept sandbox OVS in {} (ovs-vswitchd pid {pid}): only one userspace datapath can run in a namespace; stop it with `make demo-clean` (Ctrl-C to give up)",
                         kept.display()
                     );
                     told = true;
@@ -320,10 +320,15 @@ impl OvsSandbox {
         let _ = std::fs::remove_file(&pidfile);
     }
 
-    /// Keeps the daemons running after drop (the demo's `KEEP=1`), and records them in
-    /// [`NETDEV_KEPT`] so that other sandboxes wait until they are stopped.
+    /// Keeps the daemons running after drop (the demo's `KEEP=1`), and, for a sandbox in the
+    /// root namespace, records them in [`NETDEV_KEPT`] so that other sandboxes wait until they
+    /// are stopped. A sandbox in a namespace of its own (a lab node) has its own `ovs-netdev`
+    /// and blocks nobody.
     pub fn keep(&mut self) {
         self.keep = true;
+        if self.netns.is_some() {
+            return;
+        }
         if let Some(pid) = read_pid(&self.dir.join("ovs-vswitchd.pid")) {
             let _ = std::fs::write(NETDEV_KEPT, format!("{pid} {}\n", self.dir.display()));
         }

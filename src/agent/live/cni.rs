@@ -213,8 +213,9 @@ impl Live {
         }
     }
 
-    /// Whether an ADD can be taken: the agent's host interface name, a MAC, no other live
-    /// container of the pod, and (when the pod is in the input already) this node and its IP.
+    /// Whether an ADD can be taken: the agent's host interface name, a MAC that is neither the
+    /// gateway's nor another live pod's, an IP no other live pod has, no other live container
+    /// of the pod, and (when the pod is in the input already) this node and its IP.
     fn admit(&self, a: &Attachment) -> Result<(), String> {
         let pod = a.pod();
         let want = crate::agent::interfaces::host_ifname(
@@ -235,6 +236,30 @@ impl Live {
             ));
         }
         let cni = self.cni.as_ref().expect("CNI calls come only with CNI on");
+        let mac = a.mac.to_ascii_lowercase();
+        if crate::policy::model::parse_mac(&mac) == Some(crate::datapath::network::GATEWAY_MAC.0) {
+            return Err(format!("pod {pod}: mac {mac} is the gateway's"));
+        }
+        // Another live pod's MAC would take over its L2 forwarding (its traffic redirected
+        // here); another live pod's IP, its routed traffic and spoof guard.
+        let live = |o: &Attachment| Path::new("/sys/class/net").join(&o.host_ifname).exists();
+        for (other, o) in &cni.attachments {
+            if *other == pod || !live(o) {
+                continue;
+            }
+            if o.mac.eq_ignore_ascii_case(&mac) {
+                return Err(format!(
+                    "pod {pod}: mac {mac} is pod {other}'s (container {})",
+                    o.container_id
+                ));
+            }
+            if o.ip == a.ip {
+                return Err(format!(
+                    "pod {pod}: IP {} is pod {other}'s (container {})",
+                    a.ip, o.container_id
+                ));
+            }
+        }
         if let Some(old) = cni.attachments.get(&pod) {
             if old.container_id != a.container_id
                 && Path::new("/sys/class/net").join(&old.host_ifname).exists()

@@ -257,7 +257,9 @@ impl Live {
                 .delete_port(&a.bridge, &name)
                 .await
                 .map_err(ovsdb_err)?;
-            tracing::info!("port {name}: pod no longer in the input, detached");
+            tracing::info!(
+                "port {name}: detached (its pod is not attached here any more: gone from the input, on another node or with another IP there, or its CNI attachment ended)"
+            );
         }
         for (k, _) in gone {
             self.ports.remove(&k);
