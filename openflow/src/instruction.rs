@@ -6,9 +6,9 @@
 //! in a message carries no meaning (OF1.3 §5.9 runs them in the fixed order), so a decoded list
 //! whose unknown instructions came last re-emits byte for byte.
 
-use crate::action::{emit_actions, frame_actions};
 use nom::Parser;
 
+use crate::action::{emit_actions, frame_actions};
 use crate::flow::Instruction;
 use crate::grammar::{aligned_item, aligned_items, be64, count_items, int_at};
 use crate::view::InstructionView;
@@ -156,8 +156,8 @@ pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Err
 
 /// Whether `b` is an instruction list [`next_instruction`] reads to the end without an error:
 /// every instruction's length a multiple of 8, the size of its type for the fixed-size ones,
-/// and every action list framed as [`frame_actions`] requires ([`aligned_item`]). A check over the bytes
-/// with no reader, offsets or error values; on `false` the caller walks the list with
+/// and every action list framed as [`frame_actions`] requires ([`aligned_item`]). A check over
+/// the bytes with no reader, offsets or error values; on `false` the caller walks the list with
 /// [`next_instruction`] to find the error.
 #[inline]
 pub(crate) fn instructions_ok(mut b: &[u8]) -> bool {

@@ -1,4 +1,5 @@
-//! The decode fast path ([`quick`]): the common OXM TLVs read with nom's integer parsers.
+//! The decode fast path ([`quick`]): the common OXM TLVs read with the nom parsers of
+//! [`crate::grammar`].
 
 use std::net::Ipv4Addr;
 
