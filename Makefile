@@ -103,3 +103,35 @@ FUZZ_SECONDS ?= 180
 fuzz:
 	cd openflow/fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run decode_message -- -max_total_time=$(FUZZ_SECONDS)
 	cd openflow/fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run parse_flow -- -max_total_time=$(FUZZ_SECONDS)
+
+## manifests/kakine.yaml from the kustomize base (`kubectl apply -k manifests/` takes the base
+## itself); tests/manifests.rs fails when it is stale.
+.PHONY: manifests
+manifests:
+	bash scripts/manifests.sh
+
+## The agent and controller images (Debian slim, Open vSwitch from Debian), tagged with the crate
+## version, built from Cargo.lock (--locked). Needs docker.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+.PHONY: images
+images:
+	docker build -f images/agent/Dockerfile -t kakine/kakine-agent:$(VERSION) .
+	docker build -f images/controller/Dockerfile -t kakine/kakine-controller:$(VERSION) .
+
+## kakinectl as the kubectl plugin `kubectl kakine` (kubectl runs `kubectl-kakine` from PATH):
+## installs kakinectl into $(PREFIX)/bin with the link kubectl-kakine beside it.
+PREFIX ?= /usr/local
+.PHONY: install-plugin
+install-plugin:
+	$(CARGO) build --release --bin kakinectl
+	install -D -m 755 $(or $(CARGO_TARGET_DIR),target)/release/kakinectl $(PREFIX)/bin/kakinectl
+	ln -sf kakinectl $(PREFIX)/bin/kubectl-kakine
+
+## End to end in kind (needs docker, kind, kubectl; not here): a cluster without its default CNI,
+## the images built and loaded, the manifests applied, then the upstream NetworkPolicy e2e, the
+## network-policy-api conformance (ANP/BANP) and kakine's scenarios with pods. Prints
+## `N passed, N failed`; logs of every component kept under $(E2E_OUT) on failure.
+E2E_OUT ?= run/e2e-kind
+.PHONY: e2e-kind
+e2e-kind:
+	E2E_OUT=$(E2E_OUT) VERSION=$(VERSION) bash scripts/e2e-kind.sh

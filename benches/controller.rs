@@ -6,7 +6,7 @@
 //!
 //! `cargo bench --bench controller` (or `make bench-controller`); `-- SHAPE...` for some shapes
 //! only; `KAKINE_BENCH_AGENTS=100,1000` the agent counts (pods are spread over that many nodes);
-//! `KAKINE_BENCH_UNITS=N` a smaller scale. Each (shape, agents) pair runs in a child process so
+//! `KAKINE_BENCH_UNITS=N` a smaller scale; `KAKINE_BENCH_EVENTS=N` events of each kind (20). Each (shape, agents) pair runs in a child process so
 //! that its peak RSS (`VmHWM`) is its own. Timings are printed, never asserted;
 //! `docs/benchmarks.md` records them with the machine.
 
@@ -77,7 +77,12 @@ fn one(name: ShapeName, agents: usize, units: Option<usize>) {
         .pods
         .iter()
         .step_by(97)
-        .take(50)
+        .take(
+            std::env::var("KAKINE_BENCH_EVENTS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(20),
+        )
         .cloned()
         .collect();
     let template = shape.policies.k8s_policies.first().cloned();

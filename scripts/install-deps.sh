@@ -3,7 +3,7 @@
 # enough, no kernel module), iproute2, ethtool and ping (the live agent's restart test), nftables
 # (the multi-node agent's masquerade), the standard CNI plugins kakine-cni delegates to and
 # chains with (host-local, portmap in /usr/lib/cni; portmap needs iptables) with nsenter
-# (util-linux) to enter pods' namespaces, and Debian's headless Chromium (the `kakinectl graph`
+# (util-linux) to enter pods' namespaces, jq (the install-cni script), and Debian's headless Chromium (the `kakinectl graph`
 # page is rendered in it by a test).
 # Does nothing when all is present.
 set -euo pipefail
@@ -19,6 +19,12 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/portmap ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
+# The agent image's install-cni script (tests/install_startup.rs runs it) edits the conflist.
+command -v jq >/dev/null 2>&1 || need+=(jq)
+# tests/manifests.rs renders manifests/ with `kubectl kustomize` (kustomize v5: kubectl 1.27 or
+# later; Debian's kubernetes-client is too old): not installable from Debian, so only said.
+command -v kubectl >/dev/null 2>&1 \
+  || echo "install-deps: kubectl not found: tests/manifests.rs needs kubectl >= 1.27 on PATH" >&2
 command -v chromium >/dev/null 2>&1 || command -v chromium-headless-shell >/dev/null 2>&1 \
   || need+=(chromium-headless-shell)
 

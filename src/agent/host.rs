@@ -86,8 +86,16 @@ impl HostPlan {
 /// Errors: the step that failed and what the tool said (e.g. `kakine-gw0` missing, `nft`
 /// not installed).
 pub fn apply(plan: &HostPlan) -> Result<(), String> {
-    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
-        .map_err(|e| format!("enabling IPv4 forwarding (/proc/sys/net/ipv4/ip_forward): {e}"))?;
+    // Written only when off: in a container /proc/sys is read-only, and a node that forwards
+    // already (kube-proxy needs it) is left as it is.
+    let forward = "/proc/sys/net/ipv4/ip_forward";
+    if std::fs::read_to_string(forward)
+        .map(|v| v.trim() != "1")
+        .unwrap_or(true)
+    {
+        std::fs::write(forward, "1")
+            .map_err(|e| format!("enabling IPv4 forwarding ({forward}): {e}"))?;
+    }
     feed(
         Command::new("ip").args(["-batch", "-"]),
         &plan.ip.join("\n"),

@@ -19,6 +19,7 @@ pub mod inspect;
 pub mod interfaces;
 pub mod live;
 pub mod observe;
+pub mod restore_wait;
 pub mod source;
 pub mod state;
 pub mod unixctl;

@@ -29,7 +29,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
     version,
     about = "kakine node agent: tiered network policy on Open vSwitch"
 )]
-struct Args {
+pub(crate) struct Args {
     /// Read the cluster model and policies from the YAML files of this directory.
     #[arg(
         long,
@@ -305,6 +305,7 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
     }
     let quiet = live.quiet;
     let of_socket = live.agent.of_socket.clone();
+    let ovsdb_target = live.agent.ovsdb.clone();
     let agent = tokio::select! {
         r = Live::start(live) => r?,
         name = stop_signal(&mut term, &mut int) => {
@@ -312,6 +313,13 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
             return Ok(());
         }
     };
+
+    // A restarted Open vSwitch waits for our flows (images/scripts/start-ovs): release it after
+    // each committed realization.
+    tokio::spawn(kakine::agent::restore_wait::clear_after_realizations(
+        ovsdb_target,
+        agent.subscribe(),
+    ));
 
     // Observability: metrics endpoint, audit log, and the packet-in task (its own connection:
     // the packet-in format is per connection).

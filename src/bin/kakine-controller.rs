@@ -26,7 +26,7 @@ use kube_layer::{KubeOptions, TokenReviewAuthenticator};
     version,
     about = "kakine controller: per-node policy spans served to the agents"
 )]
-struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     command: Option<Command>,
     /// Serve the cluster model and policies of the YAML files of this directory (no API

@@ -262,3 +262,72 @@ fn counts(st: &State) -> Realization {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controlplane::NodeSpan;
+    use tokio::sync::mpsc::error::TryRecvError;
+
+    fn pod(i: usize) -> Event {
+        Event::PodUpsert(
+            serde_json::from_value(serde_json::json!({
+                "namespace": "ns", "name": format!("p{i}"),
+                "ip": format!("10.1.{}.{}", i / 200, i % 200 + 1), "node": "n1",
+            }))
+            .expect("a pod"),
+        )
+    }
+
+    #[test]
+    fn a_slow_subscriber_is_cut_off_and_catches_up_when_it_resumes() {
+        let c = Controller::new(100);
+        c.apply(vec![pod(0)]);
+        let mut sub = c.subscribe("n1", None);
+        let n = SUBSCRIBER_BUFFER + 10;
+        for i in 1..n {
+            c.apply(vec![pod(i)]);
+        }
+        // Its buffer filled: cut off, the others (none here) unaffected.
+        assert_eq!(c.cut_off(), 1);
+        let mut span = NodeSpan::default();
+        loop {
+            match sub.frames.try_recv() {
+                Ok(f) => span.apply(&f).unwrap(),
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => panic!("a cut-off stream ends"),
+            }
+        }
+        assert!(span.version < c.version());
+        assert_eq!(span.derive_from().pods.len(), SUBSCRIBER_BUFFER);
+        // It resumes from what it had: 10 deltas behind, inside the history, so the deltas
+        // since and a bookmark.
+        let mut sub = c.subscribe("n1", Some(span.version));
+        let mut deltas = 0;
+        loop {
+            let f = sub.frames.try_recv().unwrap();
+            span.apply(&f).unwrap();
+            match &*f {
+                Frame::Delta(_) => deltas += 1,
+                Frame::Bookmark { .. } => break,
+                Frame::Snapshot(_) => panic!("a resume inside the history is no snapshot"),
+            }
+        }
+        assert_eq!(deltas, 10);
+        assert_eq!(span.version, c.version());
+        assert_eq!(span.derive_from().pods.len(), n);
+        // From before the history: a snapshot.
+        let mut sub = c.subscribe("n1", Some(101));
+        assert!(matches!(
+            *sub.frames.try_recv().unwrap(),
+            Frame::Snapshot(_)
+        ));
+        // Caught up: a resume from the current version is a bookmark only.
+        let mut sub = c.subscribe("n1", Some(c.version()));
+        assert!(matches!(
+            *sub.frames.try_recv().unwrap(),
+            Frame::Bookmark { .. }
+        ));
+        assert!(matches!(sub.frames.try_recv(), Err(TryRecvError::Empty)));
+    }
+}

@@ -2,11 +2,13 @@
 //!
 //! One module per command group: `offline` (validate, compile, spans) and `explain` answer from
 //! an input directory (`explain --live` beside a running node's trace); `node` (dump-flows,
-//! refused) reads what a running agent holds; `lab` (test, demo, shape, probe) drives the test
-//! bench; `args` holds the argument blocks they share.
+//! refused) reads what a running agent holds; `cluster` (realization, dump-flows --node) reads a
+//! live cluster through kubectl, as the kubectl plugin `kubectl kakine`; `lab` (test, demo,
+//! shape, probe) drives the test bench; `args` holds the argument blocks they share.
 
 mod analysis;
 mod args;
+mod cluster;
 mod explain;
 mod lab;
 mod node;
@@ -60,6 +62,9 @@ enum Cmd {
     /// annotated with what it is for: tier/policy/rule, pod, or pipeline (from its cookie and the
     /// agent's `agent.json`).
     DumpFlows(node::DumpFlowsArgs),
+    /// The realization of kakine's policies in a live cluster (their status: phase, nodes
+    /// realized of those that need them, failing nodes), read with kubectl's configuration.
+    Realization(cluster::RealizationArgs),
     /// The groups, their sizes and the span of every node (or of one), with time and peak memory
     /// per phase: what the controller computes and each agent receives.
     Spans(offline::SpansArgs),
@@ -98,7 +103,15 @@ fn protocol(s: &str) -> anyhow::Result<Protocol> {
 #[tokio::main]
 async fn main() {
     quiet_on_broken_pipe();
-    let args = Args::parse();
+    // As `kubectl kakine`, help and errors name the command the user typed.
+    let args = if cluster::invoked_as_plugin() {
+        let m = <Args as clap::CommandFactory>::command()
+            .bin_name("kubectl kakine")
+            .get_matches();
+        <Args as clap::FromArgMatches>::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
+    } else {
+        Args::parse()
+    };
     // Where the exit status is the answer (1: denied, changed), an error must not look like one.
     let error_status = match &args.cmd {
         Cmd::Explain(a) if a.exit_code || a.live => 2,
@@ -143,6 +156,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::Compile(a) => offline::compile(a),
         Cmd::Spans(a) => offline::spans(a),
         Cmd::DumpFlows(a) => node::dump_flows(a).await,
+        Cmd::Realization(a) => cluster::realization(a),
         Cmd::Refused(a) => node::refused(a),
         Cmd::Demo(a) => lab::demo(a).await,
         Cmd::Lab { cmd } => lab::lab(cmd).await,

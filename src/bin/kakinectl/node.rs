@@ -11,6 +11,12 @@ pub struct DumpFlowsArgs {
     /// Only this table (name or number).
     #[arg(long)]
     table: Option<String>,
+    /// Dump the flows of this node of a live cluster, through its kakine-agent pod (`kubectl
+    /// exec`, with kubectl's configuration) instead of the local bridge.
+    #[arg(long, value_name = "NODE")]
+    node: Option<String>,
+    #[command(flatten)]
+    kube: crate::cluster::KubeFlags,
 }
 
 #[derive(clap::Args, Debug)]
@@ -24,7 +30,12 @@ pub async fn dump_flows(a: DumpFlowsArgs) -> anyhow::Result<()> {
         ovs: OvsArgs { ovs_rundir, bridge },
         state: StateDirArgs { state_dir },
         table,
+        node,
+        kube,
     } = a;
+    if let Some(node) = node {
+        return crate::cluster::dump_flows_on(&kube, &node, table.as_deref());
+    }
     let table = match table {
         None => None,
         Some(t) => Some(match t.parse::<u8>() {

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# kakine end to end in kind (`make e2e-kind`; docs/install.md, "End to end in kind").
+# Needs docker, kind, kubectl and, for the suites:
+#   E2E_TEST   the upstream Kubernetes e2e binary `e2e.test` (kubernetes-test tarball of the
+#              cluster's version): its NetworkPolicy specs run
+#   NPAPI_DIR  a checkout of kubernetes-sigs/network-policy-api at a release (its CRDs are
+#              installed from config/crd/standard and its conformance suite runs with go)
+# A suite whose input is not given is counted as failed (nothing is skipped silently).
+# Prints `N passed, N failed` (suites' test cases) last; on a failure keeps the logs of every
+# kakine container, the objects and `kind export logs` under E2E_OUT (default run/e2e-kind).
+# KEEP=1 leaves the cluster up.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+cluster=${KIND_CLUSTER:-kakine-e2e}
+out=${E2E_OUT:-run/e2e-kind}
+version=${VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)}
+passed=0
+failed=0
+mkdir -p "$out"
+
+log() { echo "e2e-kind: $*" >&2; }
+need() { command -v "$1" >/dev/null || { log "$1 is not installed"; exit 2; }; }
+need docker
+need kind
+need kubectl
+
+cleanup() {
+    if [ "${KEEP:-}" != 1 ]; then kind delete cluster --name "$cluster" >/dev/null 2>&1; fi
+}
+trap cleanup EXIT
+
+# 1. A cluster with no CNI (kakine is the CNI) and the host's kernel modules visible, so the
+#    ovs container can use the kernel datapath (datapathType netdev otherwise).
+cat >"$out/kind.yaml" <<KIND
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+networking:
+  disableDefaultCNI: true
+  podSubnet: 10.244.0.0/16
+nodes:
+  - role: control-plane
+    extraMounts: [{hostPath: /lib/modules, containerPath: /lib/modules, readOnly: true}]
+  - role: worker
+    extraMounts: [{hostPath: /lib/modules, containerPath: /lib/modules, readOnly: true}]
+  - role: worker
+    extraMounts: [{hostPath: /lib/modules, containerPath: /lib/modules, readOnly: true}]
+KIND
+kind delete cluster --name "$cluster" >/dev/null 2>&1
+kind create cluster --name "$cluster" --config "$out/kind.yaml" --wait 0s || exit 1
+kubectl config use-context "kind-$cluster" >/dev/null
+
+# 2. The images, built from this checkout and loaded into every node.
+make images VERSION="$version" || exit 1
+for i in kakine-agent kakine-controller; do
+    kind load docker-image --name "$cluster" "kakine/$i:$version" || exit 1
+done
+
+# 3. kakine, its certificate, and the ANP/BANP CRDs.
+if [ -n "${NPAPI_DIR:-}" ]; then
+    kubectl apply -f "$NPAPI_DIR/config/crd/standard" || exit 1
+fi
+kubectl apply -k manifests/ || exit 1
+cargo build --bin kakine-controller || exit 1
+bash scripts/kakine-certs.sh || exit 1
+
+# 4. Ready: controller, an agent per node, every node Ready (its CNI configured).
+ready() {
+    kubectl -n kube-system rollout status deploy/kakine-controller --timeout=300s &&
+        kubectl -n kube-system rollout status ds/kakine-agent --timeout=300s &&
+        kubectl wait --for=condition=Ready nodes --all --timeout=300s
+}
+collect() {
+    log "collecting logs into $out"
+    kubectl get all,cm,ds,lease -A -o wide >"$out/objects.txt" 2>&1
+    kubectl -n kube-system describe pods -l app.kubernetes.io/part-of=kakine >"$out/describe.txt" 2>&1
+    for p in $(kubectl -n kube-system get pods -l app.kubernetes.io/part-of=kakine -o name); do
+        for c in $(kubectl -n kube-system get "$p" -o jsonpath='{.spec.initContainers[*].name} {.spec.containers[*].name}'); do
+            kubectl -n kube-system logs "$p" -c "$c" >"$out/${p#pod/}.$c.log" 2>&1
+            kubectl -n kube-system logs "$p" -c "$c" --previous >"$out/${p#pod/}.$c.previous.log" 2>/dev/null
+        done
+    done
+    kind export logs --name "$cluster" "$out/kind" >/dev/null 2>&1
+}
+if ! ready; then
+    collect
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+# 5a. Upstream NetworkPolicy e2e: Ginkgo's "Ran N of M Specs ... X Passed | Y Failed".
+if [ -n "${E2E_TEST:-}" ]; then
+    "$E2E_TEST" --kubeconfig "${KUBECONFIG:-$HOME/.kube/config}" --provider=skeleton \
+        --ginkgo.focus='NetworkPolicy' --ginkgo.skip='Feature:SCTPConnectivity|Disruptive' \
+        --ginkgo.timeout=2h >"$out/e2e-networkpolicy.log" 2>&1
+    line=$(grep -Eo '[0-9]+ Passed \| [0-9]+ Failed' "$out/e2e-networkpolicy.log" | tail -n 1)
+    if [ -n "$line" ]; then
+        passed=$((passed + $(awk '{print $1}' <<<"$line")))
+        failed=$((failed + $(awk '{print $4}' <<<"$line")))
+    else
+        failed=$((failed + 1))
+    fi
+else
+    log "E2E_TEST not set: the upstream NetworkPolicy suite did not run (counted as failed)"
+    failed=$((failed + 1))
+fi
+
+# 5b. network-policy-api conformance (AdminNetworkPolicy, BaselineAdminNetworkPolicy).
+if [ -n "${NPAPI_DIR:-}" ]; then
+    (cd "$NPAPI_DIR" && go test ./conformance -run TestConformance -timeout 2h -v \
+        -args --supported-features=AdminNetworkPolicy,BaselineAdminNetworkPolicy) \
+        >"$out/npapi-conformance.log" 2>&1
+    p=$(grep -c -- '--- PASS' "$out/npapi-conformance.log")
+    f=$(grep -c -- '--- FAIL' "$out/npapi-conformance.log")
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$((p + f))" -gt 0 ] || failed=$((failed + 1))
+else
+    log "NPAPI_DIR not set: the ANP/BANP conformance suite did not run (counted as failed)"
+    failed=$((failed + 1))
+fi
+
+[ "$failed" -eq 0 ] || collect
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,251 @@
+//! Commands that read a live cluster, for `kubectl kakine ...` (kakinectl installed as the
+//! kubectl plugin `kubectl-kakine`, docs/install.md). They run `kubectl` itself, so the user's
+//! kubeconfig, context, credential plugins and proxies apply exactly as they do for kubectl.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+/// How to reach the cluster: kubectl's own flags, passed on.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KubeFlags {
+    /// The kubeconfig context (`kubectl --context`); default: the current context.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// The kubeconfig file (`kubectl --kubeconfig`); default: `KUBECONFIG` or ~/.kube/config.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The namespace kakine runs in.
+    #[arg(long, default_value = "kube-system", value_name = "NS")]
+    pub kakine_namespace: String,
+}
+
+impl KubeFlags {
+    /// `kubectl [--kubeconfig F] [--context C] ARGS`.
+    fn kubectl(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(std::env::var_os("KUBECTL").unwrap_or("kubectl".into()));
+        if let Some(k) = &self.kubeconfig {
+            c.arg("--kubeconfig").arg(k);
+        }
+        if let Some(ctx) = &self.context {
+            c.arg("--context").arg(ctx);
+        }
+        c.args(args);
+        c
+    }
+
+    /// Runs kubectl and parses its JSON output.
+    fn get_json(&self, args: &[&str]) -> anyhow::Result<Value> {
+        let out = self
+            .kubectl(args)
+            .output()
+            .context("running kubectl (set KUBECTL to its path if it is not on PATH)")?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "kubectl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("kubectl {}: output is not JSON", args.join(" ")))
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RealizationArgs {
+    /// Only the policies of this name.
+    name: Option<String>,
+    #[command(flatten)]
+    kube: KubeFlags,
+}
+
+/// `kakinectl realization`: each kakine policy's realization from its status (written by the
+/// leading controller from the agents' reports: docs/kubernetes.md, "Status"): phase, the
+/// nodes that realized it of those whose span holds it, and the failing nodes with their
+/// reasons.
+pub fn realization(a: RealizationArgs) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for (kind, resource) in [
+        (
+            "ClusterNetworkPolicy",
+            "clusternetworkpolicies.crd.kakine.io",
+        ),
+        ("NetworkPolicy", "networkpolicies.crd.kakine.io"),
+    ] {
+        let list = a
+            .kube
+            .get_json(&["get", resource, "--all-namespaces", "-o", "json"])?;
+        for item in list["items"].as_array().into_iter().flatten() {
+            let name = item["metadata"]["name"].as_str().unwrap_or_default();
+            if a.name.as_deref().is_some_and(|n| n != name) {
+                continue;
+            }
+            let full = match item["metadata"]["namespace"].as_str() {
+                Some(ns) => format!("{ns}/{name}"),
+                None => name.to_string(),
+            };
+            rows.push(realization_row(kind, &full, &item["status"]));
+        }
+    }
+    if rows.is_empty() {
+        anyhow::bail!(
+            "no kakine policy{} in the cluster",
+            a.name.map(|n| format!(" named {n}")).unwrap_or_default()
+        );
+    }
+    print!("{}", render_rows(&rows));
+    Ok(())
+}
+
+/// One line of `realization`: kind, name, phase, current/desired nodes, failures.
+fn realization_row(kind: &str, name: &str, status: &Value) -> [String; 5] {
+    let n = |k: &str| {
+        status[k]
+            .as_i64()
+            .map_or("-".to_string(), |v| v.to_string())
+    };
+    let failure = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "RealizationFailure" && c["status"] == "True")
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or("")
+        .to_string();
+    [
+        kind.to_string(),
+        name.to_string(),
+        status["phase"].as_str().unwrap_or("-").to_string(),
+        format!(
+            "{}/{}",
+            n("currentNodesRealized"),
+            n("desiredNodesRealized")
+        ),
+        failure,
+    ]
+}
+
+fn render_rows(rows: &[[String; 5]]) -> String {
+    let head = ["KIND", "NAME", "PHASE", "NODES", "FAILURES"].map(String::from);
+    let all: Vec<&[String; 5]> = std::iter::once(&head).chain(rows).collect();
+    let width = |i: usize| all.iter().map(|r| r[i].len()).max().unwrap_or(0);
+    let w = [width(0), width(1), width(2), width(3)];
+    all.iter()
+        .map(|r| {
+            format!(
+                "{:<a$}  {:<b$}  {:<c$}  {:<d$}  {}\n",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                a = w[0],
+                b = w[1],
+                c = w[2],
+                d = w[3]
+            )
+            .trim_end()
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+/// The kakine-agent pod of `node`.
+fn agent_pod(kube: &KubeFlags, node: &str) -> anyhow::Result<String> {
+    let selector = format!("spec.nodeName={node}");
+    let pods = kube.get_json(&[
+        "get",
+        "pods",
+        "-n",
+        &kube.kakine_namespace,
+        "-l",
+        "app.kubernetes.io/name=kakine-agent",
+        "--field-selector",
+        &selector,
+        "-o",
+        "json",
+    ])?;
+    pods["items"][0]["metadata"]["name"]
+        .as_str()
+        .map(String::from)
+        .with_context(|| {
+            format!(
+                "no kakine-agent pod on node {node} in namespace {}",
+                kube.kakine_namespace
+            )
+        })
+}
+
+/// `dump-flows --node NODE`: the same command run by the node's agent container (`kubectl
+/// exec`), whose kakinectl reads br-int and the agent's state directory there.
+pub fn dump_flows_on(kube: &KubeFlags, node: &str, table: Option<&str>) -> anyhow::Result<()> {
+    let pod = agent_pod(kube, node)?;
+    let mut args = vec![
+        "exec",
+        "-n",
+        &kube.kakine_namespace,
+        &pod,
+        "-c",
+        "kakine-agent",
+        "--",
+        "kakinectl",
+        "dump-flows",
+    ];
+    if let Some(t) = table {
+        args.extend(["--table", t]);
+    }
+    let status = kube.kubectl(&args).status().context("running kubectl")?;
+    if !status.success() {
+        anyhow::bail!("kubectl exec {pod} (node {node}): {status}");
+    }
+    Ok(())
+}
+
+/// Whether this process was started as the kubectl plugin (`kubectl kakine` runs the
+/// `kubectl-kakine` found on PATH, a link to kakinectl).
+pub fn invoked_as_plugin() -> bool {
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .is_some_and(|f| f == "kubectl-kakine")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_becomes_one_row_with_its_failures() {
+        let status = serde_json::json!({
+            "phase": "Failed", "observedGeneration": 2,
+            "currentNodesRealized": 2, "desiredNodesRealized": 3,
+            "conditions": [
+                {"type": "Realizable", "status": "True"},
+                {"type": "RealizationFailure", "status": "True", "message": "node-c: bundle refused"}
+            ]
+        });
+        let row = realization_row("ClusterNetworkPolicy", "deny-all", &status);
+        assert_eq!(
+            row,
+            [
+                "ClusterNetworkPolicy",
+                "deny-all",
+                "Failed",
+                "2/3",
+                "node-c: bundle refused"
+            ]
+        );
+        let empty = realization_row("NetworkPolicy", "ns/p", &Value::Null);
+        assert_eq!(empty, ["NetworkPolicy", "ns/p", "-", "-/-", ""]);
+        assert_eq!(
+            render_rows(&[row]),
+            "KIND                  NAME      PHASE   NODES  FAILURES\n\
+             ClusterNetworkPolicy  deny-all  Failed  2/3    node-c: bundle refused\n"
+        );
+    }
+}
