@@ -98,11 +98,17 @@ pub fn object(slot: usize, shape: &Shape) -> PolicyObject {
             } else {
                 json!([peer])
             };
+            // Without a namespace peer, egress to any peer on a named port too (its pods are
+            // then in the span of every node the policy applies to).
+            let egress = match peer_team {
+                None => json!([{"ports": [{"protocol": "TCP", "port": "http"}]}]),
+                Some(_) => json!([]),
+            };
             json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": {"name": format!("p{slot}"), "namespace": format!("ns{ns}")},
                 "spec": {"podSelector": sel.map(app).unwrap_or(json!({})),
                          "policyTypes": ["Ingress", "Egress"],
-                         "ingress": [{"from": from}]}})
+                         "ingress": [{"from": from}], "egress": egress}})
         }
         Shape::Acnp(sel, ns_team, peer) => {
             let mut applied = json!({});
@@ -176,6 +182,8 @@ pub fn pod(
         "labels": if tier { json!({"app": format!("a{a}"), "tier": "web"}) } else { json!({"app": format!("a{a}")}) },
         "ip": format!("10.0.0.{}", slot + 1), "node": format!("n{node}"), "host_network": host,
         "serviceAccountName": if robot { "robot" } else { "default" },
+        // A named port (for the policies' named egress ports) on the tier pods.
+        "ports": if tier { json!([{"port": 8080, "name": "http"}]) } else { json!([]) },
     }))
     .expect("a generated pod parses")
 }
