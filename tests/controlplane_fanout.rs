@@ -33,7 +33,7 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        6 => prop::collection::vec(ev(), 1..4).prop_map(Step::Batch),
+        6 => prop::collection::vec(ev_named(), 1..4).prop_map(Step::Batch),
         1 => (0..NODES).prop_map(Step::Disconnect),
         1 => (0..NODES).prop_map(Step::Resume),
         1 => Just(Step::Restart),
