@@ -231,7 +231,7 @@ fn kakinectl_test_takes_a_directory_of_scenarios() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.ends_with("15 passed, 0 failed\n"), "{text}");
+    assert!(text.ends_with("16 passed, 0 failed\n"), "{text}");
     assert!(
         text.starts_with("tests/scenarios/kakine-01-icmp-type-code.yaml\n"),
         "{text}"

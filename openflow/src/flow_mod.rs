@@ -2,6 +2,7 @@
 //! `ofp_match`, then instructions to the end of the message.
 
 use crate::flow::{FlowMod, FlowModCommand, Match};
+use crate::grammar::flow_mod_fixed;
 use crate::instruction::{emit_instructions, parse_instructions};
 use std::cell::RefCell;
 
@@ -229,31 +230,15 @@ impl Fixed {
     #[inline]
     pub(crate) fn parse(r: &mut Reader) -> Result<Fixed, Error> {
         let at = r.offset();
-        let b: &[u8; 40] = match r.peek_rest().first_chunk() {
-            Some(b) => b,
+        match flow_mod_fixed(r.peek_rest()) {
+            Ok((_, f)) => {
+                r.advance(40);
+                Ok(f)
+            }
             // Report the field that is cut off, as a field-by-field read would.
-            None => return Err(Fixed::truncated(r)),
-        };
-        let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
-        let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let u64_at = |i: usize| u64::from(u32_at(i)) << 32 | u64::from(u32_at(i + 4));
-        let Some(command) = FlowModCommand::from_code(b[17]) else {
-            return Err(Fixed::bad_command(at, b[17]));
-        };
-        r.advance(40);
-        Ok(Fixed {
-            cookie: u64_at(0),
-            cookie_mask: u64_at(8),
-            table_id: b[16],
-            command,
-            idle_timeout: u16_at(18),
-            hard_timeout: u16_at(20),
-            priority: u16_at(22),
-            buffer_id: u32_at(24),
-            out_port: u32_at(28),
-            out_group: u32_at(32),
-            flags: u16_at(36),
-        })
+            Err(_) if r.remaining() < 40 => Err(Fixed::truncated(r)),
+            Err(_) => Err(Fixed::bad_command(at, r.peek_rest()[17])),
+        }
     }
 
     #[cold]

@@ -6,8 +6,11 @@
 //! in a message carries no meaning (OF1.3 §5.9 runs them in the fixed order), so a decoded list
 //! whose unknown instructions came last re-emits byte for byte.
 
+use nom::Parser;
+
 use crate::action::{emit_actions, frame_actions};
 use crate::flow::Instruction;
+use crate::grammar::{aligned_item, aligned_items, be64, count_items, int_at};
 use crate::view::InstructionView;
 use crate::wire::{pad_to_8, put_len_at, Reader};
 use crate::Error;
@@ -110,33 +113,37 @@ pub fn emit_instructions(insts: &[Instruction], buf: &mut Vec<u8>) {
 /// Errors: [`Error::BadLength`] for a bad instruction length, plus action errors.
 pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Error> {
     let bytes = r.peek_rest();
-    let mut out = Vec::with_capacity(crate::wire::count_items(bytes));
+    let mut out = Vec::with_capacity(count_items(bytes));
     if instructions_ok(bytes) {
         // The framing is known good: read each instruction straight from its bytes.
-        let mut at = 0;
-        while let Some(h) = bytes[at..].first_chunk::<4>() {
-            let len = u16::from_be_bytes([h[2], h[3]]) as usize;
-            let b = &bytes[at..at + len];
-            let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-            let u64_at = |i: usize| u64::from(u32_at(i)) << 32 | u64::from(u32_at(i + 4));
-            out.push(match u16::from_be_bytes([h[0], h[1]]) {
-                1 => Instruction::GotoTable(b[4]),
-                2 => Instruction::WriteMetadata(u64_at(8), u64_at(16)),
-                k @ (3 | 4) => {
+        let mut rest = bytes;
+        while let Ok((next, (kind, b))) = aligned_item(rest) {
+            let at = bytes.len() - rest.len();
+            let known = match kind {
+                1 => int_at(b, 4).map(Instruction::GotoTable),
+                2 => (be64, be64)
+                    .parse(&b[8..])
+                    .ok()
+                    .map(|(_, (v, m))| Instruction::WriteMetadata(v, m)),
+                3 | 4 => {
                     let list = &b[8..];
-                    let mut actions = Vec::with_capacity(crate::wire::count_items(list));
+                    let mut actions = Vec::with_capacity(count_items(list));
                     crate::action::decode_list(list, r.offset() + at + 8, &mut actions)?;
-                    if k == 3 {
+                    Some(if kind == 3 {
                         Instruction::WriteActions(actions)
                     } else {
                         Instruction::ApplyActions(actions)
-                    }
+                    })
                 }
-                5 => Instruction::ClearActions,
-                6 => Instruction::Meter(u32_at(4)),
-                _ => next_instruction(&mut Reader::new(b, r.offset() + at))?.to_instruction()?,
+                5 => Some(Instruction::ClearActions),
+                6 => int_at(b, 4).map(Instruction::Meter),
+                _ => None,
+            };
+            out.push(match known {
+                Some(i) => i,
+                None => next_instruction(&mut Reader::new(b, r.offset() + at))?.to_instruction()?,
             });
-            at += len;
+            rest = next;
         }
         r.advance(bytes.len());
         return Ok(out);
@@ -149,40 +156,28 @@ pub(crate) fn parse_instructions(r: &mut Reader) -> Result<Vec<Instruction>, Err
 
 /// Whether `b` is an instruction list [`next_instruction`] reads to the end without an error:
 /// every instruction's length a multiple of 8, the size of its type for the fixed-size ones,
-/// and every action list framed as [`frame_actions`] requires. A check over the bytes
-/// with no reader, offsets or error values; on `false` the caller walks the list with
+/// and every action list framed as [`frame_actions`] requires ([`aligned_item`]). A check over
+/// the bytes with no reader, offsets or error values; on `false` the caller walks the list with
 /// [`next_instruction`] to find the error.
+#[inline]
 pub(crate) fn instructions_ok(mut b: &[u8]) -> bool {
-    while let Some(h) = b.first_chunk::<4>() {
-        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
-        if len < 8 || !len.is_multiple_of(8) || len > b.len() {
+    while !b.is_empty() {
+        let Ok((rest, (kind, item))) = aligned_item(b) else {
             return false;
-        }
-        let ok = match u16::from_be_bytes([h[0], h[1]]) {
-            1 | 5 | 6 => len == 8,
-            2 => len == 24,
-            3 | 4 => actions_framed(&b[8..len]),
+        };
+        let ok = match kind {
+            1 | 5 | 6 => item.len() == 8,
+            2 => item.len() == 24,
+            3 | 4 => aligned_items(&item[8..]),
             // Experimenter (its id in the first 8 bytes) and unknown types: any length.
             _ => true,
         };
         if !ok {
             return false;
         }
-        b = &b[len..];
+        b = rest;
     }
-    b.is_empty()
-}
-
-/// Whether every action in `b` has a length of at least 8, a multiple of 8, inside `b`.
-fn actions_framed(mut b: &[u8]) -> bool {
-    while let Some(h) = b.first_chunk::<4>() {
-        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
-        if len < 8 || !len.is_multiple_of(8) || len > b.len() {
-            return false;
-        }
-        b = &b[len..];
-    }
-    b.is_empty()
+    true
 }
 
 /// Read the next instruction in place: its length and the fixed fields of its type checked, and

@@ -63,6 +63,7 @@ pub mod error_codes;
 pub mod field;
 pub mod flow;
 pub mod flow_mod;
+mod grammar;
 pub mod group;
 pub mod instruction;
 pub mod message;

@@ -263,7 +263,7 @@ impl<'a> Instructions<'a> {
     ///
     /// Errors: the first action body that does not decode.
     pub fn to_vec(&self) -> Result<Vec<Instruction>, Error> {
-        let mut v = Vec::with_capacity(crate::wire::count_items(self.bytes));
+        let mut v = Vec::with_capacity(crate::grammar::count_items(self.bytes));
         for i in self.iter() {
             v.push(i.to_instruction()?);
         }
@@ -296,7 +296,7 @@ impl<'a> Iterator for InstructionIter<'a> {
         let h = b.first_chunk::<4>()?;
         let len = u16::from_be_bytes([h[2], h[3]]) as usize;
         if let (3 | 4, Some(list)) = (u16::from_be_bytes([h[0], h[1]]), b.get(8..len)) {
-            let a = Actions::new(list, self.r.offset() + 8, crate::wire::count_items(list));
+            let a = Actions::new(list, self.r.offset() + 8, crate::grammar::count_items(list));
             self.r.advance(len);
             return Some(if h[1] == 3 {
                 InstructionView::WriteActions(a)

@@ -1,6 +1,8 @@
 //! Byte-level helpers shared by the codec: a checked, zero-copy big-endian reader that reports
-//! absolute byte offsets, and padding helpers.
+//! absolute byte offsets (its reads are the nom parsers of [`crate::grammar`]), and padding
+//! helpers.
 
+use crate::grammar::{int_at, take_n, BeInt};
 use crate::Error;
 
 /// A cursor over `buf` whose offsets are reported relative to the start of the whole message
@@ -14,15 +16,16 @@ pub(crate) struct Reader<'a> {
 
 macro_rules! read_int {
     ($name:ident, $ty:ty) => {
+        /// The next big-endian integer of this width, read by its nom parser
+        /// ([`crate::grammar::BeInt`]); [`Error::Truncated`] naming `what` when it is cut off.
         #[inline]
         pub(crate) fn $name(&mut self, what: &'static str) -> Result<$ty, Error> {
-            const N: usize = std::mem::size_of::<$ty>();
-            match self.buf[self.pos..].first_chunk::<N>() {
-                Some(b) => {
-                    self.pos += N;
-                    Ok(<$ty>::from_be_bytes(*b))
+            match <$ty as BeInt>::be(&self.buf[self.pos..]) {
+                Ok((rest, v)) => {
+                    self.pos = self.buf.len() - rest.len();
+                    Ok(v)
                 }
-                None => Err(self.truncated(what, N)),
+                Err(_) => Err(self.truncated(what, std::mem::size_of::<$ty>())),
             }
         }
     };
@@ -61,14 +64,16 @@ impl<'a> Reader<'a> {
     read_int!(u32, u32);
     read_int!(u64, u64);
 
+    /// The next `n` bytes ([`take_n`]); [`Error::Truncated`] naming `what` when there are
+    /// fewer.
     #[inline]
     pub(crate) fn take(&mut self, what: &'static str, n: usize) -> Result<&'a [u8], Error> {
-        match self.buf[self.pos..].get(..n) {
-            Some(v) => {
+        match take_n(&self.buf[self.pos..], n) {
+            Ok((_, v)) => {
                 self.pos += n;
                 Ok(v)
             }
-            None => Err(self.truncated(what, n)),
+            Err(_) => Err(self.truncated(what, n)),
         }
     }
 
@@ -100,27 +105,8 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn peek_u16(&self, at: usize) -> Option<u16> {
-        let p = self.pos + at;
-        self.buf
-            .get(p..p + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        int_at(&self.buf[self.pos..], at)
     }
-}
-
-/// Number of `type u16 | len u16 | ...` items (actions, instructions) in `b`, counted by
-/// hopping over their lengths so the decoded list is allocated once; stops at a length below 4
-/// or past the end (the decoder then reports that item).
-pub(crate) fn count_items(mut b: &[u8]) -> usize {
-    let mut n = 0;
-    while let Some(h) = b.first_chunk::<4>() {
-        n += 1;
-        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
-        match b.get(len.max(4)..) {
-            Some(rest) if len >= 4 => b = rest,
-            _ => break,
-        }
-    }
-    n
 }
 
 /// Bytes of zero padding that bring `len` up to a multiple of 8.

@@ -92,11 +92,16 @@ impl Backend {
 
     /// [`Backend::start`], with the destinations outside the cluster the probes use and their
     /// TCP ports (the `cluster` engine's outside host answers on them).
+    ///
+    /// Errors: every problem of `cluster` ([`crate::policy::sanity::check_cluster`]: a pod IP
+    /// twice, a pod on a node `nodes` lacks, ...), one `cluster.<field>: <message>` a line,
+    /// before anything starts; or the engine's own.
     pub fn start_with(
         engine: Engine,
         cluster: &Cluster,
         external: &[(std::net::Ipv4Addr, u16)],
     ) -> Result<Self, String> {
+        crate::policy::sanity::cluster_ok(cluster, "cluster.")?;
         Ok(match engine {
             Engine::Ovs(mode) => Backend::Ovs(Box::new(OvsEngine::start(cluster, mode)?)),
             Engine::Cluster { nodes, mode } => Backend::Cluster(Box::new(

@@ -269,8 +269,28 @@ pub(crate) fn external(scenario: &Scenario) -> Vec<(std::net::Ipv4Addr, u16)> {
     out
 }
 
-/// Reads and parses a scenario file.
+/// Reads and parses a scenario file, and checks its cluster as a `Cluster` document is checked
+/// ([`crate::policy::sanity::check_cluster`]: pods, IPs and MACs unique, namespaces declared,
+/// pods on known nodes, no pod CIDR of two nodes).
+///
+/// Errors: unreadable or malformed YAML, not one document, a field of the wrong shape (naming
+/// the field), or every problem of the cluster at once ([`PolicyError::Several`] for more than
+/// one), each at `cluster.<field>` of the file.
 pub fn read_scenario(path: &Path) -> Result<Scenario, PolicyError> {
+    let scenario = parse_scenario(path)?;
+    let problems = crate::policy::sanity::check_cluster(&scenario.cluster)
+        .into_iter()
+        .map(|(field, message)| PolicyError::Field {
+            at: Location::file(path).at(format!("cluster.{field}")),
+            message,
+        });
+    match PolicyError::all(problems) {
+        None => Ok(scenario),
+        Some(e) => Err(e),
+    }
+}
+
+fn parse_scenario(path: &Path) -> Result<Scenario, PolicyError> {
     let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
         path: path.to_path_buf(),
         source,

@@ -19,6 +19,8 @@ use super::model_v1alpha2::NetworkPolicyV1Alpha2;
 use super::validate::problems;
 use super::validate_raw::{check_document, Api};
 
+pub use super::gather::{gather, Gathered};
+
 /// Antrea-compatible CRD groups accepted for Tier, ClusterNetworkPolicy, NetworkPolicy,
 /// ClusterGroup and Group.
 pub const CRD_API_VERSIONS: [&str; 2] = ["crd.kakine.io/v1beta1", "crd.antrea.io/v1beta1"];
@@ -260,7 +262,12 @@ pub fn assemble<'a>(
 pub fn assemble_all<'a>(
     files: impl IntoIterator<Item = (&'a Path, &'a [Parsed])>,
 ) -> Result<(Option<Cluster>, PolicySet), Vec<PolicyError>> {
-    let (cluster, mut objects, mut errors) = gather(files);
+    let Gathered {
+        cluster,
+        mut objects,
+        mut errors,
+        ..
+    } = gather(files);
     // The same object twice: the later wins, as `kubectl apply` of both would leave it.
     super::validate_input::dedupe(&mut objects);
     errors.extend(problems(&objects));
@@ -269,66 +276,6 @@ pub fn assemble_all<'a>(
     } else {
         Err(errors)
     }
-}
-
-/// The `Cluster` documents merged into one model (nodes, namespaces and pods of each, in
-/// order) and its problems ([`super::sanity::check_cluster`]), each naming the file and the
-/// field of the document it is in; and the policy objects, as given (not deduplicated).
-pub fn gather<'a>(
-    files: impl IntoIterator<Item = (&'a Path, &'a [Parsed])>,
-) -> (Option<Cluster>, PolicySet, Vec<PolicyError>) {
-    let mut cluster: Option<Cluster> = None;
-    // Per Cluster document: its file and the index of its first pod in the merged model.
-    let mut origins: Vec<(&Path, usize)> = Vec::new();
-    let mut objects = PolicySet::default();
-    for (path, docs) in files {
-        for doc in docs {
-            match doc {
-                Parsed::Cluster(c) => {
-                    let merged = cluster.get_or_insert_with(Cluster::default);
-                    origins.push((path, merged.pods.len()));
-                    merged.nodes.extend(c.nodes.iter().cloned());
-                    merged.namespaces.extend(c.namespaces.iter().cloned());
-                    merged.pods.extend(c.pods.iter().cloned());
-                }
-                Parsed::Object(o) => objects.push((**o).clone()),
-            }
-        }
-    }
-    let mut errors = Vec::new();
-    if let Some(c) = &cluster {
-        errors.extend(
-            super::sanity::check_cluster(c)
-                .into_iter()
-                .map(|(field, message)| {
-                    // `pods[i].x` of the merged model -> the document holding pod i.
-                    let index = field
-                        .strip_prefix("pods[")
-                        .and_then(|r| r.split(']').next())
-                        .and_then(|n| n.parse::<usize>().ok());
-                    let (file, field) = match index {
-                        Some(i) => {
-                            let (file, first) = origins
-                                .iter()
-                                .rev()
-                                .find(|(_, first)| *first <= i)
-                                .copied()
-                                .unwrap_or((origins[0].0, 0));
-                            let rest = field.split_once(']').map(|(_, r)| r).unwrap_or("");
-                            (file, format!("pods[{}]{rest}", i - first))
-                        }
-                        None => (origins[0].0, field),
-                    };
-                    let mut at = Location::file(file);
-                    at.object = Some("Cluster".to_string());
-                    PolicyError::Field {
-                        at: at.at(field),
-                        message,
-                    }
-                }),
-        );
-    }
-    (cluster, objects, errors)
 }
 
 /// The error of a directory without a `Cluster` document.

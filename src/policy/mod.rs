@@ -6,6 +6,7 @@
 pub mod builder;
 pub mod error;
 pub mod evaluate;
+pub mod gather;
 pub mod limits;
 pub mod lint;
 pub mod load;
@@ -16,6 +17,7 @@ pub mod resolve;
 pub mod resolved;
 pub mod sanity;
 pub mod selector;
+pub mod topology;
 pub mod validate;
 pub mod validate_admin;
 pub mod validate_input;

@@ -153,7 +153,9 @@ fn check_except(cidr: &str, except: &[Value], path: &str, out: &mut Vec<Problem>
 }
 
 /// Checks the cluster model: every pod in a declared namespace, unique `namespace/name`, IPs
-/// (IPv4 and IPv6) and MAC, and unique container port names per pod: every problem, in pod order.
+/// (IPv4 and IPv6) and MAC, and unique container port names per pod, in pod order; then the
+/// topology ([`super::topology::problems`]: pods on known nodes, no pod CIDR of two nodes).
+/// Every problem.
 pub fn check_cluster(cluster: &Cluster) -> Vec<Problem> {
     let mut out = Vec::new();
     let namespaces: BTreeSet<&str> = cluster.namespaces.iter().map(|n| n.name.as_str()).collect();
@@ -216,7 +218,22 @@ pub fn check_cluster(cluster: &Cluster) -> Vec<Problem> {
             }
         }
     }
+    out.extend(super::topology::problems(cluster));
     out
+}
+
+/// [`check_cluster`] as one text: `Ok` when the model has no problem, else every problem, one
+/// `<prefix><field>: <message>` a line (`prefix` places the model in its document, e.g.
+/// `cluster.` in a scenario).
+pub fn cluster_ok(cluster: &Cluster, prefix: &str) -> Result<(), String> {
+    let lines: Vec<String> = check_cluster(cluster)
+        .into_iter()
+        .map(|(field, message)| format!("{prefix}{field}: {message}"))
+        .collect();
+    match lines.is_empty() {
+        true => Ok(()),
+        false => Err(lines.join("\n")),
+    }
 }
 
 #[cfg(test)]

@@ -69,8 +69,12 @@ pub fn validate_paths(paths: &[PathBuf]) -> Report {
             }),
         }
     }
-    let (cluster, mut objects, model_errors) =
-        super::load::gather(parsed.iter().map(|(f, d)| (f.as_path(), d.as_slice())));
+    let super::load::Gathered {
+        cluster,
+        mut objects,
+        errors: model_errors,
+        warnings: model_warnings,
+    } = super::load::gather(parsed.iter().map(|(f, d)| (f.as_path(), d.as_slice())));
     report.objects = objects.len();
     if report.objects == 0 && cluster.is_none() && report.errors.is_empty() {
         report.errors.push(PolicyError::Invalid {
@@ -79,6 +83,7 @@ pub fn validate_paths(paths: &[PathBuf]) -> Report {
         });
     }
     report.errors.extend(model_errors);
+    report.warnings.extend(model_warnings);
     report.warnings.extend(dedupe(&mut objects));
     let set_errors = super::validate::problems(&objects);
     let clean = report.errors.is_empty() && set_errors.is_empty();

@@ -15,23 +15,28 @@ use super::{
     OFPAT_OUTPUT, OFPAT_SET_FIELD,
 };
 use crate::error::NX_VENDOR_ID;
+use nom::Parser;
+
 use crate::flow::{Action, CtZone, Field};
+use crate::grammar::{aligned_item, be16, be32, int_at, tl};
 use crate::wire::Reader;
 use crate::Error;
 
+// The reads below are at offsets inside lengths the caller has checked; a read past the end
+// (which cannot happen) gives 0 rather than a panic.
 #[inline(always)]
 fn u16_at(b: &[u8], i: usize) -> u16 {
-    u16::from_be_bytes([b[i], b[i + 1]])
+    int_at(b, i).unwrap_or_default()
 }
 
 #[inline(always)]
 fn u32_at(b: &[u8], i: usize) -> u32 {
-    u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+    int_at(b, i).unwrap_or_default()
 }
 
 #[inline(always)]
 fn u64_at(b: &[u8], i: usize) -> u64 {
-    u64::from(u32_at(b, i)) << 32 | u64::from(u32_at(b, i + 4))
+    int_at(b, i).unwrap_or_default()
 }
 
 /// The action in `b`, one whole action whose length field is `b.len()`, when it is one of the
@@ -48,17 +53,17 @@ pub(super) fn action(b: &[u8]) -> Option<Action> {
 /// Errors: the general decoder's, for the first action that does not decode.
 #[inline]
 pub(crate) fn decode_list(list: &[u8], offset: usize, out: &mut Vec<Action>) -> Result<(), Error> {
-    let mut at = 0;
-    while let Some(h) = list.get(at..at + 4) {
-        let len = (u16::from_be_bytes([h[2], h[3]]) as usize).max(4);
-        let b = list.get(at..at + len).unwrap_or(&list[at..]);
+    let mut rest = list;
+    while let Ok((_, (_, len))) = tl(rest) {
+        let at = list.len() - rest.len();
+        let (b, next) = rest.split_at(len.max(4).min(rest.len()));
         // Each action is written straight into the list: building it elsewhere and moving it
         // in costs more than decoding it.
         if with(b, |a| out.push(a)).is_none() {
             let mut r = Reader::new(b, offset + at);
             out.push(super::parse_action(&mut r, offset + at)?);
         }
-        at += len;
+        rest = next;
     }
     Ok(())
 }
@@ -66,19 +71,15 @@ pub(crate) fn decode_list(list: &[u8], offset: usize, out: &mut Vec<Action>) -> 
 /// [`action`], handing the decoded action to `emit`.
 #[inline(always)]
 pub(super) fn with<R>(b: &[u8], emit: impl FnOnce(Action) -> R) -> Option<R> {
-    let (&[t0, t1, l0, l1], _) = b.split_first_chunk::<4>()?;
-    let (kind, len) = (
-        u16::from_be_bytes([t0, t1]),
-        u16::from_be_bytes([l0, l1]) as usize,
-    );
+    let (body, (kind, len)) = tl(b).ok()?;
     if len != b.len() {
         return None;
     }
     match kind {
-        OFPAT_OUTPUT if len == 16 => Some(emit(Action::Output {
-            port: u32_at(b, 4),
-            max_len: u16_at(b, 8),
-        })),
+        OFPAT_OUTPUT if len == 16 => {
+            let (_, (port, max_len)) = (be32, be16).parse(body).ok()?;
+            Some(emit(Action::Output { port, max_len }))
+        }
         OFPAT_SET_FIELD if len >= 8 => set_field(b).map(emit),
         OFPAT_EXPERIMENTER if len >= 16 && u32_at(b, 4) == NX_VENDOR_ID => match u16_at(b, 8) {
             NXAST_REG_LOAD if len == 24 => reg_load(b, emit),
@@ -182,13 +183,10 @@ fn ct(b: &[u8]) -> Option<Action> {
     }
     let (zone, table, alg) = (u16_at(b, 16), b[18], u16_at(b, 22));
     let mut list = &b[24..];
-    let mut exec = Vec::with_capacity(crate::wire::count_items(list));
+    let mut exec = Vec::with_capacity(crate::grammar::count_items(list));
     while !list.is_empty() {
-        let len = u16_at(list.get(..4)?, 2) as usize;
-        if len < 8 || !len.is_multiple_of(8) || len > list.len() {
-            return None;
-        }
-        let a = action(&list[..len])?;
+        let (rest, (_, item)) = aligned_item(list).ok()?;
+        let a = action(item)?;
         if !matches!(
             a,
             Action::Load {
@@ -202,7 +200,7 @@ fn ct(b: &[u8]) -> Option<Action> {
             return None;
         }
         exec.push(a);
-        list = &list[len..];
+        list = rest;
     }
     let table = (table != 0xff).then_some(table);
     Some(Action::ct(

@@ -8,6 +8,7 @@ use crate::bundle::{BundleControl, BundleCtrlType, ONFT_BUNDLE_ADD_MESSAGE, ONFT
 use crate::control::{AsyncConfig, PortMod, Role, TableMod};
 use crate::error::{NX_VENDOR_ID, ONF_VENDOR_ID};
 use crate::flow::FlowMod;
+use crate::grammar::ofp_header;
 use crate::group::GroupMod;
 use crate::meter::MeterMod;
 use crate::multipart::{MultipartReply, MultipartRequest};
@@ -271,7 +272,7 @@ fn shift(e: Error, by: usize) -> Error {
 #[inline]
 pub(crate) fn read_header(bytes: &[u8]) -> Result<(u8, u8, u32, Reader<'_>), Error> {
     let mut r = Reader::new(bytes, 0);
-    let Some(h) = bytes.first_chunk::<8>() else {
+    let Ok((_, (version, kind, len, xid))) = ofp_header(bytes) else {
         // Report the field that is cut off, as a field-by-field read does.
         r.u8("ofp_header")?;
         r.u8("ofp_header")?;
@@ -279,9 +280,7 @@ pub(crate) fn read_header(bytes: &[u8]) -> Result<(u8, u8, u32, Reader<'_>), Err
         r.u32("ofp_header")?;
         unreachable!("eight bytes are a whole header");
     };
-    let (version, kind) = (h[0], h[1]);
-    let len = u16::from_be_bytes([h[2], h[3]]) as usize;
-    let xid = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+    let len = usize::from(len);
     r.advance(8);
     if len < 8 || len < bytes.len() {
         return Err(Error::BadLength {

@@ -6,6 +6,7 @@ use super::emit::sort_canonical;
 use super::table::{Fid, FieldInfo, OFPXMC_EXPERIMENTER, ONF_EXPERIMENTER, ONF_TCP_FLAGS_FIELD};
 use super::walk::{walk_oxms, Item};
 use crate::flow::{Match, MatchField, RawBytes};
+use crate::grammar::tl;
 use crate::wire::{pad8, Reader};
 use crate::{Error, MatchError};
 
@@ -27,9 +28,8 @@ pub(crate) fn match_tlvs<'a>(r: &mut Reader<'a>) -> Result<Reader<'a>, Error> {
     let start = r.offset();
     // The common case in one bounds check: an OXM match whose TLVs and padding are all there.
     let rest = r.peek_rest();
-    if let Some(h) = rest.first_chunk::<4>() {
-        let len = u16::from_be_bytes([h[2], h[3]]) as usize;
-        if h[..2] == [0, 1] && len >= 4 && len + pad8(len) <= rest.len() {
+    if let Ok((_, (kind, len))) = tl(rest) {
+        if kind == 1 && len >= 4 && len + pad8(len) <= rest.len() {
             let body = Reader::new(&rest[4..len], start + 4);
             r.advance(len + pad8(len));
             return Ok(body);

@@ -1,8 +1,12 @@
-//! The decode fast path ([`quick`]) and the TLV counter.
+//! The decode fast path ([`quick`]): the common OXM TLVs read with the nom parsers of
+//! [`crate::grammar`].
 
 use std::net::Ipv4Addr;
 
+use nom::Parser;
+
 use crate::flow::MatchField;
+use crate::grammar::{int_at, oxm_header, BeInt};
 use crate::oxm::{facts, Fid};
 
 /// One TLV of a common field read by [`quick`]: its identity and [`Fid::rank`], the
@@ -20,11 +24,10 @@ pub(crate) struct Quick {
 }
 
 /// A big-endian word of a fixed-length field.
-trait Word: Copy + Eq + std::ops::Not<Output = Self> + std::ops::BitAnd<Output = Self> {
+trait Word: BeInt + Copy + Eq + std::ops::Not<Output = Self> + std::ops::BitAnd<Output = Self> {
     const N: usize;
     const ZERO: Self;
     const ONES: Self;
-    fn read(b: &[u8]) -> Self;
     fn low32(self) -> u32;
 }
 
@@ -34,10 +37,6 @@ macro_rules! word {
             const N: usize = std::mem::size_of::<$t>();
             const ZERO: Self = 0;
             const ONES: Self = <$t>::MAX;
-            #[inline(always)]
-            fn read(b: &[u8]) -> Self {
-                <$t>::from_be_bytes(b[..Self::N].try_into().expect("N bytes"))
-            }
             #[inline(always)]
             fn low32(self) -> u32 {
                 self as u32
@@ -63,7 +62,7 @@ const fn needs(fid: Fid) -> u8 {
 /// An unmasked TLV of `W`'s width after its 4-byte header.
 #[inline(always)]
 fn exact<W: Word>(b: &[u8], fid: Fid, make: impl FnOnce(W) -> MatchField) -> Option<Quick> {
-    let v = W::read(b.get(4..4 + W::N)?);
+    let v = int_at::<W>(b, 4)?;
     Some(Quick {
         fid,
         rank: fid.rank(),
@@ -82,8 +81,8 @@ fn masked<W: Word>(
     fid: Fid,
     make: impl FnOnce(W, Option<W>) -> MatchField,
 ) -> Option<Quick> {
-    let vm = b.get(4..4 + 2 * W::N)?;
-    let (v, m) = (W::read(vm), W::read(&vm[W::N..]));
+    // The value and mask as one block, so the two reads need one bounds check.
+    let (_, (v, m)) = (W::be, W::be).parse(b.get(4..4 + 2 * W::N)?).ok()?;
     if v & !m != W::ZERO {
         return None;
     }
@@ -114,7 +113,7 @@ fn masked<W: Word>(
 #[inline(always)]
 pub(crate) fn quick(b: &[u8]) -> Option<Quick> {
     use MatchField as M;
-    let h = u32::from_be_bytes(*b.first_chunk::<4>()?);
+    let (_, h) = oxm_header(b).ok()?;
     let ip = Ipv4Addr::from;
     let ipm = |m: Option<u32>| m.map(Ipv4Addr::from);
     if h & 0xffff_e000 == 0x0001_0000 {
@@ -155,32 +154,4 @@ pub(crate) fn quick(b: &[u8]) -> Option<Quick> {
         0x0001_d920 => masked(b, Fid::CtLabel, M::CtLabel),
         _ => None,
     }
-}
-
-/// Number of TLVs in an OXM list, counted by hopping over their headers (an upper bound on the
-/// fields a well-formed list decodes to; a malformed tail stops the count, and the decoder
-/// reports it).
-pub(crate) fn count_tlvs(mut b: &[u8]) -> usize {
-    let mut n = 0;
-    while let Some(h) = b.first_chunk::<4>() {
-        n += 1;
-        b = b.get(4 + h[3] as usize..).unwrap_or_default();
-    }
-    n
-}
-
-/// A big-endian unsigned integer of up to 16 bytes.
-#[inline]
-pub(crate) fn be_value(b: &[u8]) -> u128 {
-    // The common widths without a variable-length copy.
-    match b.len() {
-        1 => return b[0] as u128,
-        2 => return u16::from_be_bytes([b[0], b[1]]) as u128,
-        4 => return u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u128,
-        _ => {}
-    }
-    let mut w = [0u8; 16];
-    let n = b.len().min(16);
-    w[16 - n..].copy_from_slice(&b[..n]);
-    u128::from_be_bytes(w)
 }

@@ -389,7 +389,8 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             }
             let (field, ofs, n_bits) = parse_subfield(dst)?;
             let value = parse_field_value(field, v)?;
-            if value >> n_bits != 0 {
+            // A whole 128-bit field (`ct_label`) has no bit above its range.
+            if n_bits < 128 && value >> n_bits != 0 {
                 return Err(perr(s, "value does not fit the bit range"));
             }
             if n_bits > 64 {

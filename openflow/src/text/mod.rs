@@ -19,6 +19,7 @@ mod actions;
 mod fields;
 mod flow_mod;
 mod learn;
+mod lex;
 mod match_parse;
 mod match_text;
 mod nat;

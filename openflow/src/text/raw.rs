@@ -28,14 +28,7 @@ fn bytes_text(b: &[u8]) -> String {
 
 /// The inverse of [`bytes_text`]: `0x` and an even number of hex digits.
 fn parse_bytes(s: &str) -> Result<Vec<u8>, Error> {
-    let digits = s
-        .strip_prefix("0x")
-        .filter(|d| d.len().is_multiple_of(2) && d.bytes().all(|c| c.is_ascii_hexdigit()))
-        .ok_or_else(|| perr(s, "expected 0x and two hex digits per byte"))?;
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).map_err(|_| perr(s, "bad hex byte")))
-        .collect()
+    super::lex::byte_string(s).ok_or_else(|| perr(s, "expected 0x and two hex digits per byte"))
 }
 
 /// `oxm(...)` of a [`MatchField::Raw`]; `None` for any other field.

@@ -164,3 +164,20 @@ fn an_empty_bit_range_built_by_hand_prints_without_overflow() {
         "move:NXM_NX_REG0[0..-1]->NXM_NX_REG1[4..3]"
     );
 }
+
+/// Found by the `parse_flow` fuzz target: a load into the whole of a 128-bit field shifted a
+/// u128 by 128 (a panic in a debug build). It is refused, as every load wider than 64 bits is.
+#[test]
+fn a_load_into_all_128_bits_of_ct_label_is_an_error_not_a_panic() {
+    for text in [
+        "actions=load:0x2->NXM_NX_CT_LABEL[]",
+        "priority=200,in_port=2 actions=load:0x2->        ct_label   ",
+    ] {
+        match text.parse::<FlowMod>() {
+            Err(Error::Parse { reason, .. }) => {
+                assert!(reason.contains("limited to 64 bits"), "{text}: {reason}")
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}

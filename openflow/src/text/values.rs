@@ -3,6 +3,7 @@
 //! with masks, ports, and a field's value as `set_field` prints and reads it (`mf_format`,
 //! `mf_parse`).
 
+pub(super) use super::lex::split_top;
 use std::fmt::{self, Display, Formatter};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
@@ -199,12 +200,7 @@ impl Field {
 }
 
 pub(super) fn num<T: TryFrom<u128>>(s: &str) -> Result<T, Error> {
-    let t = s.trim();
-    let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(h) => u128::from_str_radix(h, 16),
-        None => t.parse::<u128>(),
-    }
-    .map_err(|_| perr(s, "expected a number"))?;
+    let v = super::lex::number(s).ok_or_else(|| perr(s, "expected a number"))?;
     T::try_from(v).map_err(|_| perr(s, "number out of range"))
 }
 
@@ -323,25 +319,6 @@ pub(super) fn ct_state_parse(s: &str) -> Result<(u32, u32), Error> {
         rest = &rest[end..];
     }
     Ok((v, m))
-}
-
-/// Split at top-level commas (not inside parentheses).
-pub(super) fn split_top(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut depth, mut start) = (0i32, 0usize);
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(s[start..i].trim());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(s[start..].trim());
-    out.into_iter().filter(|x| !x.is_empty()).collect()
 }
 
 pub(super) fn parse_field_value(field: Field, s: &str) -> Result<u128, Error> {
