@@ -6,13 +6,15 @@
 //!
 //! `cargo bench --bench controller` (or `make bench-controller`); `-- SHAPE...` for some shapes
 //! only; `KAKINE_BENCH_AGENTS=100,1000` the agent counts (pods are spread over that many nodes);
-//! `KAKINE_BENCH_UNITS=N` a smaller scale; `KAKINE_BENCH_EVENTS=N` events of each kind (20). Each (shape, agents) pair runs in a child process so
-//! that its peak RSS (`VmHWM`) is its own. Timings are printed, never asserted;
-//! `docs/benchmarks.md` records them with the machine.
+//! `KAKINE_BENCH_UNITS=N` a smaller scale; `KAKINE_BENCH_EVENTS=N` events of each kind (20);
+//! `KAKINE_BENCH_FULL=N` the first N relabels also timed with every node recomputed (3), the
+//! fan-out before its narrowing ([`Touched`]), side by side. Each (shape, agents) pair runs in
+//! a child process so that its peak RSS (`VmHWM`) is its own. Timings are printed, never
+//! asserted; `docs/benchmarks.md` records them with the machine.
 
 use std::time::{Duration, Instant};
 
-use kakine::controlplane::{FanOut, Frame};
+use kakine::controlplane::{FanOut, Frame, Touched};
 use kakine::grouping::{Event, Grouping};
 use kakine::lab::shapes::{generate, ShapeName, ShapeOptions};
 use kakine::policy::model::PolicyObject;
@@ -86,14 +88,31 @@ fn one(name: ShapeName, agents: usize, units: Option<usize>) {
         .cloned()
         .collect();
     let template = shape.policies.k8s_policies.first().cloned();
+    let full_events: usize = std::env::var("KAKINE_BENCH_FULL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let (mut relabel, mut add, mut touched, mut delta_bytes) = (Vec::new(), Vec::new(), 0, 0);
+    let mut full = Vec::new();
     for (i, p) in pods.iter().enumerate() {
         let mut q = p.clone();
         q.labels.insert("bench-flip".into(), i.to_string());
         let t = Instant::now();
-        g.apply(Event::PodUpsert(q));
-        let d = fo.apply(&g);
+        let mut batch = Touched::default();
+        batch.apply(&mut g, Event::PodUpsert(q));
+        let d = fo.apply_touched(&g, &batch);
         relabel.push(t.elapsed());
+        if i < full_events {
+            // The fan-out before the narrowing: every node's span recomputed and diffed.
+            let t = Instant::now();
+            let none = fo.apply(&g);
+            full.push(t.elapsed());
+            assert!(
+                none.is_empty(),
+                "the narrowed fan-out missed {:?}",
+                none.keys()
+            );
+        }
         touched += d.len();
         delta_bytes += d
             .values()
@@ -103,8 +122,9 @@ fn one(name: ShapeName, agents: usize, units: Option<usize>) {
             np.metadata.name = format!("bench-added-{i}");
             np.metadata.namespace = Some(p.namespace.clone());
             let t = Instant::now();
-            g.apply(Event::PolicyUpsert(PolicyObject::K8s(np)));
-            fo.apply(&g);
+            let mut batch = Touched::default();
+            batch.apply(&mut g, Event::PolicyUpsert(PolicyObject::K8s(np)));
+            fo.apply_touched(&g, &batch);
             add.push(t.elapsed());
         }
     }
@@ -115,6 +135,14 @@ fn one(name: ShapeName, agents: usize, units: Option<usize>) {
         touched as f64 / pods.len() as f64,
         delta_bytes as f64 / touched.max(1) as f64
     );
+    if !full.is_empty() {
+        println!(
+            "{:<22} every node recomputed (before the narrowing), {} events: {}",
+            "",
+            full.len(),
+            percentiles(full)
+        );
+    }
     if !add.is_empty() {
         println!("{:<22} policy add  -> deltas: {}", "", percentiles(add));
     }

@@ -2,13 +2,14 @@
 //! random), with agents that disconnect and resume and a controller that restarts: after every
 //! batch, each node's agent, having applied its snapshot and every delta it received (through
 //! their JSON frames), derives exactly the view `grouping::derive::view` gives for the node,
-//! and holds no object outside the node's span.
+//! and holds no object outside the node's span; and the narrowed fan-out (only the nodes the
+//! batch's [`Touched`] names recomputed) equals the full recompute on every node.
 //!
 //! `PROPTEST_CASES=2000 cargo test --test controlplane_fanout` runs more sequences.
 
 use std::collections::BTreeSet;
 
-use kakine::controlplane::{FanOut, Frame, NodeSpan, Resume};
+use kakine::controlplane::{FanOut, Frame, NodeSpan, Resume, Touched};
 use kakine::grouping::derive::{on_node, view};
 use kakine::grouping::state::address_groups;
 use kakine::grouping::Grouping;
@@ -32,7 +33,7 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        6 => prop::collection::vec(ev(), 1..4).prop_map(Step::Batch),
+        6 => prop::collection::vec(ev_named(), 1..4).prop_map(Step::Batch),
         1 => (0..NODES).prop_map(Step::Disconnect),
         1 => (0..NODES).prop_map(Step::Resume),
         1 => Just(Step::Restart),
@@ -128,12 +129,16 @@ fn run(steps: &[Step], history: usize) -> Result<(), String> {
     for (i, s) in steps.iter().enumerate() {
         match s {
             Step::Batch(evs) => {
+                let mut touched = Touched::default();
                 for ev in evs {
                     for e in events(&mut world, ev) {
-                        g.apply(e);
+                        touched.apply(&mut g, e);
                     }
                 }
-                let deltas = fo.apply(&g);
+                // The narrowed fan-out equals the full recompute on every node.
+                let deltas = fo
+                    .apply_checked(&g, &touched)
+                    .map_err(|e| format!("step {i} ({s:?}): {e}"))?;
                 for (name, a) in names.iter().zip(&mut agents) {
                     if let (true, Some(d)) = (a.connected, deltas.get(name)) {
                         a.span
@@ -212,9 +217,10 @@ fn a_resume_inside_the_history_gets_the_deltas_since_and_outside_it_a_snapshot()
     assert!(matches!(fo.resume("n0", 99), Some(Resume::Snapshot(_))));
     assert_eq!(fo.resume("n0", 14), Some(Resume::Deltas(vec![])));
     // A batch touching only n1's pods sends n0 nothing.
+    let mut touched = Touched::default();
     for e in events(&mut world, &Ev::Pod(7, 1, 0, false, 1, false, false)) {
-        g.apply(e);
+        touched.apply(&mut g, e);
     }
-    let d = fo.apply(&g);
+    let d = fo.apply_checked(&g, &touched).unwrap();
     assert_eq!(d.keys().collect::<Vec<_>>(), ["n1"]);
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::realization::{Realization, RealizationCounts, RealizationReport};
-use crate::controlplane::{FanOut, Frame, Resume, DEFAULT_HISTORY};
+use crate::controlplane::{FanOut, Frame, Resume, Touched, DEFAULT_HISTORY};
 use crate::grouping::{Event, Grouping, PolicyKey};
 
 /// Frames buffered per subscriber before it is cut off.
@@ -84,11 +84,12 @@ impl Controller {
     /// Applies one batch of events and sends each subscribed node its delta.
     pub fn apply(&self, batch: Vec<Event>) {
         let mut st = self.lock();
-        for e in batch {
-            st.grouping.apply(e);
-        }
         let st = &mut *st;
-        let deltas = st.fanout.apply(&st.grouping);
+        let mut touched = Touched::default();
+        for e in batch {
+            touched.apply(&mut st.grouping, e);
+        }
+        let deltas = st.fanout.apply_touched(&st.grouping, &touched);
         let version = st.fanout.version();
         for (node, subs) in &mut st.subscribers {
             let frame = match deltas.get(node) {

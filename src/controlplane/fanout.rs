@@ -16,6 +16,7 @@ use std::sync::Arc;
 use super::compute::Spans;
 use super::message::{Delta, Snapshot};
 use super::objects::NodeObjects;
+use super::touched::{Nodes, Touched};
 use crate::grouping::Grouping;
 
 /// Deltas kept per node by default.
@@ -69,21 +70,46 @@ impl FanOut {
     }
 
     /// After a batch applied to `g`: the next version, and the delta of every node whose span
-    /// changed (the model's nodes, those pods name, and those tracked before).
+    /// changed (the model's nodes, those pods name, and those tracked before), every node's
+    /// span recomputed.
     pub fn apply(&mut self, g: &Grouping) -> BTreeMap<String, Arc<Delta>> {
+        self.apply_touched(g, &Touched::everything())
+    }
+
+    /// As [`FanOut::apply`], recomputing only the nodes whose span the batch can change
+    /// ([`Touched::nodes`]: `touched` recorded the batch's events) and the nodes not tracked
+    /// before; the others get no delta.
+    pub fn apply_touched(
+        &mut self,
+        g: &Grouping,
+        touched: &Touched,
+    ) -> BTreeMap<String, Arc<Delta>> {
         self.version += 1;
         let version = self.version;
         let mut spans = Spans::new(g);
+        let dirty = touched.nodes(g, self.nodes.iter().map(|(n, st)| (n, &st.objects)));
+        let mut dirty = match dirty {
+            Nodes::All => None,
+            Nodes::Some(d) => Some(d),
+        };
         for n in spans.node_names() {
-            self.nodes.entry(n).or_insert_with(|| NodeState {
-                objects: NodeObjects::default(),
-                history: VecDeque::new(),
-                floor: version - 1,
-                changed: version - 1,
-            });
+            if let std::collections::btree_map::Entry::Vacant(e) = self.nodes.entry(n) {
+                if let Some(d) = &mut dirty {
+                    d.insert(e.key().clone());
+                }
+                e.insert(NodeState {
+                    objects: NodeObjects::default(),
+                    history: VecDeque::new(),
+                    floor: version - 1,
+                    changed: version - 1,
+                });
+            }
         }
         let mut out = BTreeMap::new();
         for (name, st) in &mut self.nodes {
+            if dirty.as_ref().is_some_and(|d| !d.contains(name)) {
+                continue;
+            }
             let now = spans.node(name);
             let changes = st.objects.diff(&now);
             if changes.is_empty() {
@@ -101,6 +127,35 @@ impl FanOut {
             out.insert(name.clone(), d);
         }
         out
+    }
+
+    /// As [`FanOut::apply_touched`], then every node's span recomputed and compared with what
+    /// the node now holds (a check of the narrowing for tests; it costs a full pass).
+    ///
+    /// Errors: the nodes whose held span differs from their span in `g`, with the changes
+    /// the narrowing missed.
+    pub fn apply_checked(
+        &mut self,
+        g: &Grouping,
+        touched: &Touched,
+    ) -> Result<BTreeMap<String, Arc<Delta>>, String> {
+        let out = self.apply_touched(g, touched);
+        let mut spans = Spans::new(g);
+        let missed: Vec<String> = self
+            .nodes
+            .iter()
+            .filter_map(|(name, st)| {
+                let changes = st.objects.diff(&spans.node(name));
+                (!changes.is_empty()).then(|| format!("node {name}: missed {changes:?}"))
+            })
+            .collect();
+        match missed.is_empty() {
+            true => Ok(out),
+            false => Err(format!(
+                "the narrowed fan-out of {touched:?} missed: {}",
+                missed.join("; ")
+            )),
+        }
     }
 
     /// Starts tracking node `name` (an agent of a node the model does not name yet) with its

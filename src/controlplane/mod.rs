@@ -7,6 +7,8 @@
 //! - [`compute`]: a node's span from the [`crate::grouping::Grouping`];
 //! - [`fanout`]: [`FanOut`], per node the delta of a batch, versions and bounded histories
 //!   (resume or snapshot);
+//! - [`touched`]: [`Touched`], what a batch can change, narrowing the nodes the fan-out
+//!   recomputes;
 //! - [`node_span`]: [`NodeSpan`], the agent's end: snapshot + deltas → the
 //!   [`crate::policy::ResolvedPolicies`] it enforces.
 
@@ -15,8 +17,10 @@ pub mod fanout;
 pub mod message;
 pub mod node_span;
 pub mod objects;
+pub mod touched;
 
 pub use fanout::{FanOut, Resume, DEFAULT_HISTORY};
 pub use message::{Change, Delta, Frame, Snapshot};
 pub use node_span::{NodeSpan, SpanError};
 pub use objects::NodeObjects;
+pub use touched::Touched;

@@ -370,6 +370,12 @@ impl Grouping {
         }
     }
 
+    /// The policies with a per-namespace rule: translated again on every pod and namespace
+    /// event (so their rules and groups may change with any of them).
+    pub fn per_namespace(&self) -> impl Iterator<Item = &PolicyKey> {
+        self.per_namespace.iter()
+    }
+
     // ---- spans -----------------------------------------------------------------------------
 
     /// The span of a policy: the union of its applied-to groups' spans.

@@ -42,6 +42,9 @@ pub enum Shape {
     Acnp(Option<usize>, Option<usize>, usize),
     /// AdminNetworkPolicy: subject namespace team, peer app.
     Anp(usize, Option<usize>),
+    /// K8s NetworkPolicy in namespace, podSelector app: egress to any peer on the port named
+    /// `http` (the tier pods declare it), so those pods are in its span ([`named_shape`]).
+    K8sNamedEgress(usize, Option<usize>),
 }
 
 pub fn ev() -> impl Strategy<Value = Ev> {
@@ -54,6 +57,19 @@ pub fn ev() -> impl Strategy<Value = Ev> {
         3 => (0..POLICIES, shape()).prop_map(|(a, b)| Ev::Policy(a, b)),
         1 => (0..POLICIES).prop_map(Ev::PolicyDelete),
     ]
+}
+
+/// As [`ev`], the policies also of [`Shape::K8sNamedEgress`].
+pub fn ev_named() -> impl Strategy<Value = Ev> {
+    prop_oneof![
+        6 => ev(),
+        1 => (0..POLICIES, named_shape()).prop_map(|(a, b)| Ev::Policy(a, b)),
+    ]
+}
+
+/// [`Shape::K8sNamedEgress`].
+pub fn named_shape() -> impl Strategy<Value = Shape> {
+    (0..NAMESPACES, prop::option::of(0..3usize)).prop_map(|(a, b)| Shape::K8sNamedEgress(a, b))
 }
 
 pub fn shape() -> impl Strategy<Value = Shape> {
@@ -103,6 +119,13 @@ pub fn object(slot: usize, shape: &Shape) -> PolicyObject {
                 "spec": {"podSelector": sel.map(app).unwrap_or(json!({})),
                          "policyTypes": ["Ingress", "Egress"],
                          "ingress": [{"from": from}]}})
+        }
+        Shape::K8sNamedEgress(ns, sel) => {
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": format!("p{slot}"), "namespace": format!("ns{ns}")},
+                "spec": {"podSelector": sel.map(app).unwrap_or(json!({})),
+                         "policyTypes": ["Egress"],
+                         "egress": [{"ports": [{"protocol": "TCP", "port": "http"}]}]}})
         }
         Shape::Acnp(sel, ns_team, peer) => {
             let mut applied = json!({});
@@ -176,6 +199,8 @@ pub fn pod(
         "labels": if tier { json!({"app": format!("a{a}"), "tier": "web"}) } else { json!({"app": format!("a{a}")}) },
         "ip": format!("10.0.0.{}", slot + 1), "node": format!("n{node}"), "host_network": host,
         "serviceAccountName": if robot { "robot" } else { "default" },
+        // A named port (for the policies' named egress ports) on the tier pods.
+        "ports": if tier { json!([{"port": 8080, "name": "http"}]) } else { json!([]) },
     }))
     .expect("a generated pod parses")
 }
