@@ -110,7 +110,7 @@ impl TokenFile {
     /// Parses the text of a token file; `file` names it in errors.
     ///
     /// Errors: every malformed line (not two fields) and every token given twice, at once,
-    /// each with its line number.
+    /// each with its line number; a file without a token.
     pub fn parse(text: &str, file: &str) -> Result<Self, String> {
         let mut by_token = BTreeMap::new();
         let mut errors = Vec::new();
@@ -135,6 +135,11 @@ impl TokenFile {
                     fields.len()
                 )),
             }
+        }
+        if errors.is_empty() && by_token.is_empty() {
+            errors.push(format!(
+                "{file}: no `NODE TOKEN` line: no agent could ever authenticate"
+            ));
         }
         if errors.is_empty() {
             Ok(TokenFile { by_token })
@@ -205,6 +210,11 @@ mod tests {
         assert_eq!(
             e,
             "f:1: expected `NODE TOKEN`, found 3 field(s)\nf:3: token given twice"
+        );
+        let e = TokenFile::parse("# only a comment\n\n", "f").unwrap_err();
+        assert_eq!(
+            e,
+            "f: no `NODE TOKEN` line: no agent could ever authenticate"
         );
     }
 }

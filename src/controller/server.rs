@@ -131,6 +131,11 @@ pub async fn handle<A: Authenticator>(
     if let Err(e) = auth::check(auth, header, node).await {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
         tracing::warn!("controlplane: {path}: {e}");
+        if req.method() == hyper::Method::POST {
+            // Read (and drop) the body first: answering while the client still sends makes
+            // hyper reset the stream, and the client sees a stream error, not the refusal.
+            let _ = Limited::new(req.into_body(), MAX_REPORT).collect().await;
+        }
         return text(status, e);
     }
     match (route, req.method()) {
