@@ -792,22 +792,10 @@ pub(crate) fn hop(actions: &str) -> Result<Hop, String> {
 
 /// The last plain port number among the top-level datapath actions.
 fn last_port(actions: &str) -> Option<u32> {
-    let mut depth = 0i32;
-    let mut items = Vec::new();
-    let mut start = 0;
-    for (i, c) in actions.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                items.push(&actions[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    items.push(&actions[start..]);
-    items.iter().rev().find_map(|a| a.trim().parse().ok())
+    crate::lab::ovs_engine::top_level_actions(actions)
+        .iter()
+        .rev()
+        .find_map(|a| a.trim().parse().ok())
 }
 
 #[cfg(test)]

@@ -286,9 +286,8 @@ pub(crate) fn dpif_ports(dpif_show: &str, bridge: &str) -> Vec<(String, u32, u32
     ports
 }
 
-/// Whether datapath `actions` output to datapath port `port` (top-level comma-separated action
-/// list; commas inside `ct(...)` do not split).
-pub(crate) fn outputs_to(actions: &str, port: u32) -> bool {
+/// The top-level items of a datapath action list (commas inside `ct(...)` do not split).
+pub(crate) fn top_level_actions(actions: &str) -> Vec<&str> {
     let mut depth = 0i32;
     let mut start = 0;
     let mut items = Vec::new();
@@ -304,7 +303,15 @@ pub(crate) fn outputs_to(actions: &str, port: u32) -> bool {
         }
     }
     items.push(&actions[start..]);
-    items.iter().any(|a| a.trim() == port.to_string())
+    items
+}
+
+/// Whether datapath `actions` output to datapath port `port` (top-level comma-separated action
+/// list; commas inside `ct(...)` do not split).
+pub(crate) fn outputs_to(actions: &str, port: u32) -> bool {
+    top_level_actions(actions)
+        .iter()
+        .any(|a| a.trim() == port.to_string())
 }
 
 fn transport(p: Protocol) -> Option<Transport> {
