@@ -10,12 +10,24 @@
 //!    allowing the traffic from a peer group, then with the agents stopped and plain forwarding flows (ARP responder,
 //!    routes, tunnel; no conntrack, no policy) on the same nodes, same run.
 //!
-//! Optional arguments: the steps to run (`change throughput`), default both.
+//! 3. **The same events through the controller** (`controller`): `kakine-controller
+//!    --standalone DIR` in the first node (as `tests/controlplane_lab.rs` runs it) and one
+//!    `kakine-agent --controller` per node; the input file is written and the time until every
+//!    agent has logged a commit is taken, for the policy flips of 1 and for pod-label flips.
+//!    The file-watch path's pod-label flips are measured in 1 beside it, same run.
+//!
+//! A pod-label event: pod `p0-0` flips between `app: web` and `app: db` under a policy
+//! admitting `app: web` pods on every pod of the namespace: the address group changes on every
+//! node.
+//!
+//! Optional arguments: the steps to run (`change throughput controller`), default all three.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use kakine::lab::cluster_engine::ClusterEngine;
+use kakine::lab::cluster_engine::{cluster_document, ClusterEngine};
+use kakine::lab::controller_lab::{count, LabController};
 use kakine::lab::engine::OvsMode;
 use kakine::policy::Cluster;
 
@@ -64,9 +76,45 @@ fn throughput_policy() -> Vec<serde_json::Value> {
     })]
 }
 
+/// Every pod of x admits the `app: web` pods on TCP 80: the `app: web` address group is in
+/// every node's span.
+fn peer_policy() -> Vec<serde_json::Value> {
+    vec![serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "web", "namespace": "x"},
+        "spec": {
+            "podSelector": {},
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}],
+                         "ports": [{"protocol": "TCP", "port": 80}]}],
+        },
+    })]
+}
+
+/// `c` with pod `p0-0` labelled `app: web` (`web`) or `app: db`.
+fn relabelled(c: &Cluster, web: bool) -> Cluster {
+    let mut c = c.clone();
+    for p in c.pods.iter_mut().filter(|p| p.name == "p0-0") {
+        let app = if web { "web" } else { "db" };
+        p.labels.insert("app".into(), app.into());
+    }
+    c
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
+}
+
+fn report(what: &str, nodes: usize, mut ms: Vec<f64>) {
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "{what} committed on all {nodes} nodes: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} events)",
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.99),
+        ms[ms.len() - 1],
+        ms.len()
+    );
 }
 
 fn change(nodes: usize, runs: usize) {
@@ -80,13 +128,120 @@ fn change(nodes: usize, runs: usize) {
             .expect("change realized");
         ms.push(d.as_secs_f64() * 1e3);
     }
-    ms.sort_by(f64::total_cmp);
-    println!(
-        "policy change committed on all {nodes} nodes: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({runs} changes)",
-        percentile(&ms, 0.5),
-        percentile(&ms, 0.99),
-        ms[ms.len() - 1]
-    );
+    report("file watch: policy change", nodes, ms);
+    engine.apply(&c, &peer_policy()).expect("peer policy");
+    let mut ms = Vec::new();
+    for i in 0..runs {
+        let d = engine
+            .apply(&relabelled(&c, i % 2 == 1), &peer_policy())
+            .expect("relabel realized");
+        ms.push(d.as_secs_f64() * 1e3);
+    }
+    report("file watch: pod-label change", nodes, ms);
+}
+
+/// Writes the controller's input: the lab's cluster and `resources`, one file renamed into
+/// place (the controller reads it as one change).
+fn write_input(dir: &Path, cluster: &Cluster, resources: &[serde_json::Value]) {
+    let mut text = format!("{}\n", cluster_document(cluster));
+    for r in resources {
+        text.push_str(&format!("---\n{r}\n"));
+    }
+    let tmp = dir.join(".lab.yaml.tmp");
+    std::fs::write(&tmp, text).expect("input written");
+    std::fs::rename(&tmp, dir.join("lab.yaml")).expect("input renamed");
+}
+
+/// Commits of kind `kind` (`restart`, `update`) logged by each agent so far.
+fn commits(logs: &[PathBuf], kind: &str) -> Vec<usize> {
+    let line = format!("{kind} committed in ");
+    logs.iter().map(|l| count(l, &line)).collect()
+}
+
+/// Waits (2 ms polling, 30 s at most) until every agent logged a commit of `kind` after
+/// `before`.
+fn wait_commits(logs: &[PathBuf], kind: &str, before: &[usize]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while commits(logs, kind).iter().zip(before).any(|(n, b)| n <= b) {
+        if Instant::now() > deadline {
+            let tails: Vec<String> = logs
+                .iter()
+                .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+                .collect();
+            panic!(
+                "not every agent committed within 30 s:\n{}",
+                tails.join("\n----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// One event through the controller: the input written, every agent's commit awaited.
+fn through(dir: &Path, logs: &[PathBuf], c: &Cluster, resources: &[serde_json::Value]) -> f64 {
+    let before = commits(logs, "update");
+    let t = Instant::now();
+    write_input(dir, c, resources);
+    wait_commits(logs, "update", &before);
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn controller(nodes: usize, runs: usize) {
+    let c = cluster(nodes, 2);
+    let mut engine = ClusterEngine::start(&c, nodes, OvsMode::Trace, &[]).expect("lab up");
+    engine.apply(&c, &policy(80)).expect("first policy");
+    // The lab's file-watching agents go: the controller is the only reader of the directory.
+    for i in 0..nodes {
+        engine.lab_mut().stop_agent(i);
+    }
+    let placed = engine.placement().cluster.clone();
+    let dir = engine.input().to_path_buf();
+    write_input(&dir, &placed, &policy(80));
+    let binary = engine.kakinectl().with_file_name("kakine-controller");
+    let lab_controller =
+        LabController::start(engine.lab(), &binary, &dir).expect("the controller listens");
+    let agent = engine.agent_binary();
+    let logs: Vec<PathBuf> = engine.lab().nodes.iter().map(|n| n.agent_log()).collect();
+    let names: Vec<String> = engine
+        .lab()
+        .nodes
+        .iter()
+        .map(|n| n.spec.name.clone())
+        .collect();
+    let before = commits(&logs, "restart");
+    for (i, name) in names.iter().enumerate() {
+        let source = lab_controller.agent_source(name);
+        engine
+            .lab_mut()
+            .start_agent_with(i, &agent, &source)
+            .expect("agent started");
+    }
+    // Each agent's first realization: the controller's snapshot.
+    wait_commits(&logs, "restart", &before);
+    let ms = (0..runs)
+        .map(|i| {
+            through(
+                &dir,
+                &logs,
+                &placed,
+                &policy(if i % 2 == 0 { 81 } else { 80 }),
+            )
+        })
+        .collect();
+    report("controller: policy change", nodes, ms);
+    through(&dir, &logs, &placed, &peer_policy());
+    let ms = (0..runs)
+        .map(|i| {
+            through(
+                &dir,
+                &logs,
+                &relabelled(&placed, i % 2 == 1),
+                &peer_policy(),
+            )
+        })
+        .collect();
+    report("controller: pod-label change", nodes, ms);
+    drop(lab_controller);
 }
 
 const SERVER: &str = "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',5201))\ns.listen(4)\nwhile True:\n  c,_=s.accept()\n  while c.recv(1<<20): pass\n  c.close()\n";
@@ -210,5 +365,9 @@ fn main() {
     }
     if want("throughput") {
         throughput();
+    }
+    if want("controller") {
+        controller(3, 100);
+        controller(10, 100);
     }
 }

@@ -18,6 +18,7 @@ use kakine::controlplane::{FanOut, Frame, Touched};
 use kakine::grouping::{Event, Grouping};
 use kakine::lab::shapes::{generate, ShapeName, ShapeOptions};
 use kakine::policy::model::PolicyObject;
+use kakine::policy::resolved::PodKey;
 
 fn hwm_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -72,8 +73,9 @@ fn one(name: ShapeName, agents: usize, units: Option<usize>) {
         bytes as f64 / 1024.0 / agents.max(1) as f64,
         hwm_mb()
     );
-    // Single events: a pod relabel (it leaves one policy's groups and joins another's), then a
-    // policy added in the pod's namespace; each applied and fanned out.
+    // Single events, each applied as its own batch and fanned out: a pod relabel (a label no
+    // selector reads: the pod's groups stay), a pod added beside it (same labels: it joins its
+    // namespace's groups), that pod deleted, and a policy added in the pod's namespace.
     let pods: Vec<_> = shape
         .cluster
         .pods
@@ -92,16 +94,24 @@ fn one(name: ShapeName, agents: usize, units: Option<usize>) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let (mut relabel, mut add, mut touched, mut delta_bytes) = (Vec::new(), Vec::new(), 0, 0);
+    let mut stats: [Stat; 4] = Default::default();
     let mut full = Vec::new();
+    let mut one = |g: &mut Grouping, fo: &mut FanOut, stat: &mut Stat, e: Event| {
+        let t = Instant::now();
+        let mut batch = Touched::default();
+        batch.apply(g, e);
+        let d = fo.apply_touched(g, &batch);
+        stat.times.push(t.elapsed());
+        stat.nodes += d.len();
+        stat.bytes += d
+            .values()
+            .map(|d| serde_json::to_vec(&**d).map_or(0, |b| b.len()))
+            .sum::<usize>();
+    };
     for (i, p) in pods.iter().enumerate() {
         let mut q = p.clone();
         q.labels.insert("bench-flip".into(), i.to_string());
-        let t = Instant::now();
-        let mut batch = Touched::default();
-        batch.apply(&mut g, Event::PodUpsert(q));
-        let d = fo.apply_touched(&g, &batch);
-        relabel.push(t.elapsed());
+        one(&mut g, &mut fo, &mut stats[0], Event::PodUpsert(q));
         if i < full_events {
             // The fan-out before the narrowing: every node's span recomputed and diffed.
             let t = Instant::now();
@@ -113,28 +123,38 @@ fn one(name: ShapeName, agents: usize, units: Option<usize>) {
                 none.keys()
             );
         }
-        touched += d.len();
-        delta_bytes += d
-            .values()
-            .map(|d| serde_json::to_vec(&**d).map_or(0, |b| b.len()))
-            .sum::<usize>();
+        let mut added = p.clone();
+        added.name = format!("bench-pod-{i}");
+        added.ip = std::net::Ipv4Addr::new(11, 0, (i / 250) as u8, (i % 250) as u8 + 1);
+        let key = PodKey {
+            namespace: added.namespace.clone(),
+            name: added.name.clone(),
+        };
+        one(&mut g, &mut fo, &mut stats[1], Event::PodUpsert(added));
+        one(&mut g, &mut fo, &mut stats[2], Event::PodDelete(key));
         if let Some(mut np) = template.clone() {
             np.metadata.name = format!("bench-added-{i}");
             np.metadata.namespace = Some(p.namespace.clone());
-            let t = Instant::now();
-            let mut batch = Touched::default();
-            batch.apply(&mut g, Event::PolicyUpsert(PolicyObject::K8s(np)));
-            fo.apply_touched(&g, &batch);
-            add.push(t.elapsed());
+            let e = Event::PolicyUpsert(PolicyObject::K8s(np));
+            one(&mut g, &mut fo, &mut stats[3], e);
         }
     }
-    println!(
-        "{:<22} pod relabel -> deltas: {}  ({:.1} nodes, {:.0} bytes a delta)",
-        "",
-        percentiles(relabel),
-        touched as f64 / pods.len() as f64,
-        delta_bytes as f64 / touched.max(1) as f64
-    );
+    for (what, s) in ["pod relabel", "pod add", "pod delete", "policy add"]
+        .iter()
+        .zip(stats)
+    {
+        if s.times.is_empty() {
+            continue;
+        }
+        let n = s.times.len();
+        println!(
+            "{:<22} {what:<12}-> deltas: {}  ({:.1} nodes, {:.0} bytes a delta)",
+            "",
+            percentiles(s.times),
+            s.nodes as f64 / n as f64,
+            s.bytes as f64 / s.nodes.max(1) as f64
+        );
+    }
     if !full.is_empty() {
         println!(
             "{:<22} every node recomputed (before the narrowing), {} events: {}",
@@ -143,9 +163,14 @@ fn one(name: ShapeName, agents: usize, units: Option<usize>) {
             percentiles(full)
         );
     }
-    if !add.is_empty() {
-        println!("{:<22} policy add  -> deltas: {}", "", percentiles(add));
-    }
+}
+
+/// One kind of event: its times, the deltas it made and their bytes as JSON.
+#[derive(Default)]
+struct Stat {
+    times: Vec<Duration>,
+    nodes: usize,
+    bytes: usize,
 }
 
 fn main() {

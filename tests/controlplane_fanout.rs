@@ -224,3 +224,39 @@ fn a_resume_inside_the_history_gets_the_deltas_since_and_outside_it_a_snapshot()
     let d = fo.apply_checked(&g, &touched).unwrap();
     assert_eq!(d.keys().collect::<Vec<_>>(), ["n1"]);
 }
+
+#[test]
+fn the_first_event_after_a_build_touches_only_what_it_changes() {
+    use kakine::grouping::Event;
+    use kakine::lab::shapes::{generate, ShapeName, ShapeOptions};
+    use kakine::policy::resolved::PodKey;
+    let options = ShapeOptions {
+        nodes: 10,
+        seed: 1,
+        units: 20,
+    };
+    let shape = generate(ShapeName::XlargeSmallNs, &options);
+    let mut g = Grouping::build(&shape.cluster, &shape.policies);
+    let mut fo = FanOut::new(1, 4);
+    assert_eq!(fo.apply(&g).len(), 10, "every node's first span");
+    // A label no selector reads: the pod stays in its groups.
+    let mut pod = shape.cluster.pods[0].clone();
+    pod.labels.insert("unread".into(), "1".into());
+    let key = PodKey {
+        namespace: pod.namespace.clone(),
+        name: pod.name.clone(),
+    };
+    let mut touched = Touched::default();
+    touched.apply(&mut g, Event::PodUpsert(pod));
+    // The build's own member additions are no delta of the first event (they made it
+    // recompute every node: the p99 of docs/benchmarks.md).
+    assert_eq!(touched.groups, BTreeSet::new());
+    assert_eq!(touched.pods, BTreeSet::from([key]));
+    let d = fo.apply_checked(&g, &touched).unwrap();
+    // Its node and its namespace mate's (the other member of its `app-1` address group).
+    assert!(
+        d.keys().all(|n| n == "node-0" || n == "node-1"),
+        "{:?}",
+        d.keys()
+    );
+}

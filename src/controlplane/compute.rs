@@ -1,6 +1,9 @@
-//! A node's span from the grouping: [`Spans`] computes the [`NodeObjects`] of any node of one
-//! state of the [`Grouping`], sharing what nodes have in common (wire policies, address
-//! groups' member sets, pods, nodes) across the nodes of one batch.
+//! A node's span from the grouping: [`Spans`] computes the [`NodeObjects`] of any node of the
+//! [`Grouping`] from its reverse indexes (the groups with a member on the node, the policies
+//! applied to each group, the pods of the node, the pods declaring a named port), never by a
+//! pass over every pod or policy; what nodes share (wire policies, address groups' member
+//! sets, pods, nodes) is built once and shared. The fan-out keeps one `Spans` from batch to
+//! batch and [`Spans::refresh`]es only what a batch touched.
 //!
 //! The objects are those of [`crate::grouping::derive::view`]: the policies whose span holds
 //! the node; their applied-to groups with only the node's members; their address groups whole;
@@ -13,118 +16,100 @@ use std::sync::Arc;
 
 use super::message::{WirePeers, WirePolicy, WireRule};
 use super::objects::{Members, NodeObjects};
-use crate::grouping::derive::{node_ips, on_node, pod_info};
+use super::touched::Touched;
+use crate::grouping::derive::{named_egress_ports, node_ips, pod_info};
 use crate::grouping::index::ANY_NODE;
 use crate::grouping::state::{address_groups, applied_groups};
 use crate::grouping::{GroupId, Grouping, InternalPeers, InternalPolicy, PodId, PolicyKey};
-use crate::policy::resolved::{NodeInfo, PodInfo};
+use crate::policy::resolved::{NodeInfo, PodInfo, PodKey};
 
-/// The spans of one state of a grouping; see the module documentation.
-pub struct Spans<'g> {
-    g: &'g Grouping,
-    policies: HashMap<&'g PolicyKey, Arc<WirePolicy>>,
+/// Shared objects of the spans of a grouping; see the module documentation.
+#[derive(Default)]
+pub struct Spans {
+    policies: HashMap<PolicyKey, Arc<WirePolicy>>,
     whole: HashMap<GroupId, Members>,
-    pods: HashMap<PodId, Arc<PodInfo>>,
+    pods: HashMap<PodKey, Arc<PodInfo>>,
     nodes: BTreeMap<String, Arc<NodeInfo>>,
-    /// Pods by node name ([`ANY_NODE`] for those without one).
-    pods_by_node: HashMap<&'g str, Vec<PodId>>,
-    /// The policies whose span holds each node, and those with a member on no node (in every
-    /// node's span): one pass over the policies' applied-to groups, not one per node.
-    by_node: HashMap<&'g str, Vec<&'g PolicyKey>>,
-    everywhere: Vec<&'g PolicyKey>,
-    /// Port names of egress rules to any peer, per policy (their pods are needed).
-    named_egress: HashMap<&'g PolicyKey, BTreeSet<&'g str>>,
     np_logging: BTreeSet<String>,
+    /// Applied-to groups' members by node, for the current batch.
+    local: HashMap<GroupId, HashMap<String, Members>>,
 }
 
-impl<'g> Spans<'g> {
-    /// Prepares the spans of `g` (one pass over pods and nodes).
-    pub fn new(g: &'g Grouping) -> Self {
-        let mut pods_by_node: HashMap<&str, Vec<PodId>> = HashMap::new();
-        for (id, e) in g.index.pods() {
-            pods_by_node
-                .entry(e.pod.node.as_deref().unwrap_or(ANY_NODE))
-                .or_default()
-                .push(id);
+impl Spans {
+    /// The spans of `g`, nothing built yet but the nodes.
+    pub fn new(g: &Grouping) -> Self {
+        let mut s = Spans::default();
+        s.refresh(g, &Touched::everything());
+        s
+    }
+
+    /// Forgets what a batch applied to `g` touched ([`Touched`]): its policies and their
+    /// groups, its groups, its pods; everything for a batch that touched every node (then the
+    /// nodes and the np_logging namespaces again: one pass over nodes and namespaces).
+    pub fn refresh(&mut self, g: &Grouping, touched: &Touched) {
+        self.local.clear();
+        if touched.all {
+            *self = Spans {
+                nodes: g
+                    .nodes
+                    .values()
+                    .map(|n| {
+                        let info = NodeInfo {
+                            name: n.name.clone(),
+                            ip: n.ip,
+                            pod_cidrs: n.all_pod_cidrs(),
+                            gateway_ip: n.gateway_ip,
+                        };
+                        (n.name.clone(), Arc::new(info))
+                    })
+                    .collect(),
+                np_logging: g
+                    .index
+                    .namespace_objects()
+                    .into_iter()
+                    .filter(|n| n.np_logging())
+                    .map(|n| n.name.clone())
+                    .collect(),
+                ..Spans::default()
+            };
+            return;
         }
-        let nodes = g
-            .nodes
-            .values()
-            .map(|n| {
-                let info = NodeInfo {
-                    name: n.name.clone(),
-                    ip: n.ip,
-                    pod_cidrs: n.all_pod_cidrs(),
-                    gateway_ip: n.gateway_ip,
-                };
-                (n.name.clone(), Arc::new(info))
-            })
-            .collect();
-        let named_egress = g
-            .policies
-            .iter()
-            .filter_map(|(k, p)| {
-                let names: BTreeSet<&str> =
-                    crate::grouping::derive::named_egress_ports(p).collect();
-                (!names.is_empty()).then_some((k, names))
-            })
-            .collect();
-        let mut by_node: HashMap<&str, Vec<&PolicyKey>> = HashMap::new();
-        let mut everywhere = Vec::new();
-        for (k, p) in &g.policies {
-            let mut nodes: BTreeSet<&str> = BTreeSet::new();
-            for a in applied_groups(p) {
-                if let Some(n) = g.index.group_nodes(a) {
-                    nodes.extend(n.keys().map(String::as_str));
+        for k in &touched.policies {
+            self.policies.remove(k);
+            // A group released and acquired again in the batch may come back under the same
+            // id with other members: the touched policies' groups are built again.
+            if let Some(p) = g.policies.get(k) {
+                for a in address_groups(p) {
+                    self.whole.remove(&a);
                 }
             }
-            if nodes.contains(ANY_NODE) {
-                everywhere.push(k);
-            } else {
-                for n in nodes {
-                    by_node.entry(n).or_default().push(k);
-                }
-            }
         }
-        Spans {
-            g,
-            by_node,
-            everywhere,
-            policies: HashMap::new(),
-            whole: HashMap::new(),
-            pods: HashMap::new(),
-            nodes,
-            pods_by_node,
-            named_egress,
-            np_logging: g
-                .index
-                .namespace_objects()
-                .into_iter()
-                .filter(|n| n.np_logging())
-                .map(|n| n.name.clone())
-                .collect(),
+        for a in &touched.groups {
+            self.whole.remove(a);
+        }
+        for k in &touched.pods {
+            self.pods.remove(k);
         }
     }
 
     /// The nodes an agent may be running on: the model's nodes and those pods name.
-    pub fn node_names(&self) -> BTreeSet<String> {
+    pub fn node_names(&self, g: &Grouping) -> BTreeSet<String> {
         self.nodes
             .keys()
             .cloned()
             .chain(
-                self.pods_by_node
-                    .keys()
-                    .filter(|n| **n != ANY_NODE)
-                    .map(|n| n.to_string()),
+                g.index
+                    .pod_nodes()
+                    .filter(|n| *n != ANY_NODE)
+                    .map(str::to_string),
             )
             .collect()
     }
 
-    fn wire(&mut self, key: &'g PolicyKey, p: &'g InternalPolicy) -> Arc<WirePolicy> {
+    fn wire(&mut self, g: &Grouping, key: &PolicyKey, p: &InternalPolicy) -> Arc<WirePolicy> {
         if let Some(w) = self.policies.get(key) {
             return w.clone();
         }
-        let g = self.g;
         let w = Arc::new(WirePolicy {
             kind: key.kind.to_string(),
             name: key.name.clone(),
@@ -161,100 +146,116 @@ impl<'g> Spans<'g> {
             isolates_ingress: p.isolates_ingress.iter().map(|g| g.0).collect(),
             isolates_egress: p.isolates_egress.iter().map(|g| g.0).collect(),
         });
-        self.policies.insert(key, w.clone());
+        self.policies.insert(key.clone(), w.clone());
         w
     }
 
-    fn whole(&mut self, g: GroupId) -> Members {
-        if let Some(m) = self.whole.get(&g) {
-            return m.clone();
-        }
-        let m = Arc::new(self.g.index.member_keys(g));
-        self.whole.insert(g, m.clone());
-        m
+    fn whole(&mut self, g: &Grouping, a: GroupId) -> Members {
+        self.whole
+            .entry(a)
+            .or_insert_with(|| Arc::new(g.index.member_keys(a)))
+            .clone()
     }
 
-    fn pod(&mut self, id: PodId) -> Option<Arc<PodInfo>> {
-        if let Some(p) = self.pods.get(&id) {
+    /// The members of applied-to group `a` local on `node` (those on no node included),
+    /// bucketed by node once per batch.
+    fn local(&mut self, g: &Grouping, a: GroupId, node: &str) -> Members {
+        let by_node = self.local.entry(a).or_insert_with(|| {
+            let mut by_node: HashMap<String, BTreeSet<PodKey>> = HashMap::new();
+            let mut anywhere = Vec::new();
+            for e in g.index.members(a).filter_map(|m| g.index.pod_by_id(m)) {
+                match e.pod.node.as_deref() {
+                    Some(n) => {
+                        by_node
+                            .entry(n.to_string())
+                            .or_default()
+                            .insert(e.key.clone());
+                    }
+                    None => anywhere.push(e.key.clone()),
+                }
+            }
+            let mut out: HashMap<String, Members> = by_node
+                .into_iter()
+                .map(|(n, mut s)| {
+                    s.extend(anywhere.iter().cloned());
+                    (n, Arc::new(s))
+                })
+                .collect();
+            out.insert(
+                ANY_NODE.to_string(),
+                Arc::new(anywhere.into_iter().collect()),
+            );
+            out
+        });
+        by_node
+            .get(node)
+            .or_else(|| by_node.get(ANY_NODE))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn pod(&mut self, g: &Grouping, id: PodId) -> Option<Arc<PodInfo>> {
+        let e = g.index.pod_by_id(id)?;
+        if let Some(p) = self.pods.get(&e.key) {
             return Some(p.clone());
         }
-        let e = self.g.index.pod_by_id(id)?;
         let node_ip = e
             .pod
             .node
             .as_ref()
-            .and_then(|n| self.g.nodes.get(n))
+            .and_then(|n| g.nodes.get(n))
             .and_then(|n| n.ip);
         let p = Arc::new(pod_info(&e.pod, node_ip));
-        self.pods.insert(id, p.clone());
+        self.pods.insert(e.key.clone(), p.clone());
         Some(p)
     }
 
-    /// The span of node `node`.
-    pub fn node(&mut self, node: &str) -> NodeObjects {
-        let g = self.g;
-        let mut out = NodeObjects {
-            nodes: self.nodes.clone(),
-            np_logging: self.np_logging.clone(),
-            ..NodeObjects::default()
-        };
+    /// The span of node `node`: with every node and the np_logging namespaces when `whole`,
+    /// else without them (the fan-out keeps a node's when no node or namespace changed).
+    pub fn node(&mut self, g: &Grouping, node: &str, whole: bool) -> NodeObjects {
+        let mut out = NodeObjects::default();
+        if whole {
+            out.nodes = self.nodes.clone();
+            out.np_logging = self.np_logging.clone();
+        }
         let mut needed: BTreeSet<PodId> = BTreeSet::new();
+        // The node's policies: those applied to a group with a member on the node (or on no
+        // node), in key order as the grouping visits them.
+        let mut keys: BTreeSet<&PolicyKey> = BTreeSet::new();
         for n in [node, ANY_NODE] {
-            needed.extend(self.pods_by_node.get(n).into_iter().flatten().copied());
+            needed.extend(g.index.pods_on(n));
+            for a in g.index.groups_on(n) {
+                keys.extend(g.users.applied(a));
+            }
         }
         let mut named: BTreeSet<&str> = BTreeSet::new();
-        // The node's policies in key order, as the grouping visits them.
-        let mut keys: Vec<&PolicyKey> = self
-            .by_node
-            .get(node)
-            .into_iter()
-            .flatten()
-            .chain(&self.everywhere)
-            .copied()
-            .collect();
-        keys.sort();
-        keys.dedup();
         for key in keys {
             let Some(p) = g.policies.get(key) else {
                 continue;
             };
-            let w = self.wire(key, p);
+            let w = self.wire(g, key, p);
             out.policies
                 .insert((w.kind.clone(), w.name.clone()), w.clone());
             for a in applied_groups(p) {
-                out.applied_to_groups.entry(a.0).or_insert_with(|| {
-                    Arc::new(
-                        g.index
-                            .members(a)
-                            .filter_map(|m| g.index.pod_by_id(m))
-                            .filter(|e| on_node(e.pod.node.as_deref(), node))
-                            .map(|e| e.key.clone())
-                            .collect(),
-                    )
-                });
+                if !out.applied_to_groups.contains_key(&a.0) {
+                    let m = self.local(g, a, node);
+                    out.applied_to_groups.insert(a.0, m);
+                }
             }
             for a in address_groups(p) {
                 if let std::collections::btree_map::Entry::Vacant(e) = out.address_groups.entry(a.0)
                 {
-                    e.insert(self.whole(a));
+                    e.insert(self.whole(g, a));
                     needed.extend(g.index.members(a));
                 }
             }
-            if let Some(n) = self.named_egress.get(key) {
-                named.extend(n.iter().copied());
-            }
+            named.extend(named_egress_ports(p));
         }
-        if !named.is_empty() {
-            needed.extend(g.index.pods().filter_map(|(id, e)| {
-                e.pod
-                    .ports
-                    .iter()
-                    .any(|port| port.name.as_deref().is_some_and(|n| named.contains(n)))
-                    .then_some(id)
-            }));
+        for n in named {
+            needed.extend(g.index.pods_with_port(n));
         }
         for id in needed {
-            if let Some(p) = self.pod(id) {
+            if let Some(p) = self.pod(g, id) {
                 out.pods.insert(p.key.clone(), p);
             }
         }

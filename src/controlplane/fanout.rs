@@ -10,10 +10,11 @@
 //! `first` version given to [`FanOut::new`] (the controller uses its start time in
 //! microseconds, so a restarted controller never reuses a version an agent holds).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use super::compute::Spans;
+use super::holders::Holders;
 use super::message::{Delta, Snapshot};
 use super::objects::NodeObjects;
 use super::touched::{Nodes, Touched};
@@ -46,6 +47,12 @@ pub struct FanOut {
     version: u64,
     history: usize,
     nodes: BTreeMap<String, NodeState>,
+    /// Which node holds which object: the nodes a touched object was in before a batch.
+    holders: Holders,
+    /// What spans share (wire policies, member sets, pods, nodes), kept from batch to batch.
+    spans: Spans,
+    /// Whether a batch was applied: the first recomputes every node (and tracks the model's).
+    primed: bool,
 }
 
 impl FanOut {
@@ -56,6 +63,9 @@ impl FanOut {
             version: first,
             history: history.max(1),
             nodes: BTreeMap::new(),
+            holders: Holders::default(),
+            spans: Spans::default(),
+            primed: false,
         }
     }
 
@@ -78,7 +88,10 @@ impl FanOut {
 
     /// As [`FanOut::apply`], recomputing only the nodes whose span the batch can change
     /// ([`Touched::nodes`]: `touched` recorded the batch's events) and the nodes not tracked
-    /// before; the others get no delta.
+    /// before; the others get no delta. Cost: the touched objects' holders and users, then one
+    /// span per recomputed node (its policies, groups and pods, read from the grouping's
+    /// indexes); a batch touching every node (node, tier, group, np_logging events) recomputes
+    /// every node.
     pub fn apply_touched(
         &mut self,
         g: &Grouping,
@@ -86,17 +99,31 @@ impl FanOut {
     ) -> BTreeMap<String, Arc<Delta>> {
         self.version += 1;
         let version = self.version;
-        let mut spans = Spans::new(g);
-        let dirty = touched.nodes(g, self.nodes.iter().map(|(n, st)| (n, &st.objects)));
-        let mut dirty = match dirty {
+        let everything = Touched::everything();
+        let touched = match self.primed {
+            true => touched,
+            false => &everything,
+        };
+        self.primed = true;
+        self.spans.refresh(g, touched);
+        // Nodes not tracked yet: the model's and those pods name (all of them after a batch
+        // touching every node; else only those of the touched pods can be new).
+        let names: BTreeSet<String> = match touched.all {
+            true => self.spans.node_names(g),
+            false => touched
+                .pods
+                .iter()
+                .filter_map(|k| g.index.pod(k)?.pod.node.clone())
+                .collect(),
+        };
+        let mut dirty = match touched.nodes(g, &self.holders) {
             Nodes::All => None,
             Nodes::Some(d) => Some(d),
         };
-        for n in spans.node_names() {
+        let mut fresh = BTreeSet::new();
+        for n in names {
             if let std::collections::btree_map::Entry::Vacant(e) = self.nodes.entry(n) {
-                if let Some(d) = &mut dirty {
-                    d.insert(e.key().clone());
-                }
+                fresh.insert(e.key().clone());
                 e.insert(NodeState {
                     objects: NodeObjects::default(),
                     history: VecDeque::new(),
@@ -105,17 +132,40 @@ impl FanOut {
                 });
             }
         }
+        if let Some(d) = &mut dirty {
+            d.extend(fresh.iter().cloned());
+        }
         let mut out = BTreeMap::new();
-        for (name, st) in &mut self.nodes {
-            if dirty.as_ref().is_some_and(|d| !d.contains(name)) {
-                continue;
-            }
-            let now = spans.node(name);
+        let names: Vec<String> = match &dirty {
+            None => self.nodes.keys().cloned().collect(),
+            Some(d) => d
+                .iter()
+                .filter(|n| self.nodes.contains_key(*n))
+                .cloned()
+                .collect(),
+        };
+        for name in names {
+            let st = self.nodes.get_mut(&name).expect("tracked");
+            // Nodes and np_logging change only in batches touching every node: else the
+            // node's are kept (not copied, not compared).
+            let whole = touched.all || fresh.contains(&name);
+            let mut now = self.spans.node(g, &name, whole);
+            let kept = (!whole).then(|| {
+                (
+                    std::mem::take(&mut st.objects.nodes),
+                    std::mem::take(&mut st.objects.np_logging),
+                )
+            });
             let changes = st.objects.diff(&now);
+            if let Some((nodes, np_logging)) = kept {
+                now.nodes = nodes;
+                now.np_logging = np_logging;
+            }
+            st.objects = now;
             if changes.is_empty() {
                 continue;
             }
-            st.objects = now;
+            self.holders.record(&name, &changes);
             st.changed = version;
             let d = Arc::new(Delta { version, changes });
             st.history.push_back(d.clone());
@@ -124,7 +174,7 @@ impl FanOut {
                     st.floor = old.version;
                 }
             }
-            out.insert(name.clone(), d);
+            out.insert(name, d);
         }
         out
     }
@@ -145,7 +195,7 @@ impl FanOut {
             .nodes
             .iter()
             .filter_map(|(name, st)| {
-                let changes = st.objects.diff(&spans.node(name));
+                let changes = st.objects.diff(&spans.node(g, name, true));
                 (!changes.is_empty()).then(|| format!("node {name}: missed {changes:?}"))
             })
             .collect();
@@ -162,7 +212,12 @@ impl FanOut {
     /// span in `g` at the current version.
     pub fn track(&mut self, name: &str, g: &Grouping) {
         if !self.nodes.contains_key(name) {
-            let objects = Spans::new(g).node(name);
+            // Before the first batch, the shared objects are not built yet.
+            let objects = match self.primed {
+                true => self.spans.node(g, name, true),
+                false => Spans::new(g).node(g, name, true),
+            };
+            self.holders.hold_all(name, &objects);
             self.nodes.insert(
                 name.to_string(),
                 NodeState {

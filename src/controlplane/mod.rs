@@ -9,17 +9,20 @@
 //!   (resume or snapshot);
 //! - [`touched`]: [`Touched`], what a batch can change, narrowing the nodes the fan-out
 //!   recomputes;
+//! - [`holders`]: [`Holders`], which node holds which object (the reverse of what was sent);
 //! - [`node_span`]: [`NodeSpan`], the agent's end: snapshot + deltas → the
 //!   [`crate::policy::ResolvedPolicies`] it enforces.
 
 pub mod compute;
 pub mod fanout;
+pub mod holders;
 pub mod message;
 pub mod node_span;
 pub mod objects;
 pub mod touched;
 
 pub use fanout::{FanOut, Resume, DEFAULT_HISTORY};
+pub use holders::Holders;
 pub use message::{Change, Delta, Frame, Snapshot};
 pub use node_span::{NodeSpan, SpanError};
 pub use objects::NodeObjects;

@@ -198,15 +198,17 @@ impl NodeObjects {
     }
 }
 
+/// The four cases over one kind of object; an object shared by both sides (the same `Arc`,
+/// as the fan-out keeps untouched objects) is equal without a comparison.
 fn diff_map<K: Ord + Clone, V: PartialEq>(
-    old: &BTreeMap<K, V>,
-    new: &BTreeMap<K, V>,
+    old: &BTreeMap<K, Arc<V>>,
+    new: &BTreeMap<K, Arc<V>>,
     out: &mut Vec<Change>,
-    put: impl Fn(&K, &V) -> Change,
+    put: impl Fn(&K, &Arc<V>) -> Change,
     delete: impl Fn(&K) -> Change,
 ) {
     for (k, v) in new {
-        if old.get(k) != Some(v) {
+        if !old.get(k).is_some_and(|o| Arc::ptr_eq(o, v) || **o == **v) {
             out.push(put(k, v));
         }
     }

@@ -22,11 +22,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::objects::NodeObjects;
-use crate::grouping::derive::named_egress_ports;
+use super::holders::Holders;
 use crate::grouping::index::ANY_NODE;
-use crate::grouping::state::{address_groups, applied_groups, key_of};
-use crate::grouping::{Event, GroupDelta, GroupId, Grouping, InternalPolicy, PolicyKey};
+use crate::grouping::state::{applied_groups, key_of};
+use crate::grouping::{Event, GroupDelta, GroupId, Grouping, PolicyKey};
 use crate::policy::model::{Namespace, PolicyObject};
 use crate::policy::resolved::PodKey;
 
@@ -118,73 +117,63 @@ impl Touched {
         deltas
     }
 
-    /// The nodes whose span the batch can change, given what each tracked node was sent
-    /// (`sent`, its span before the batch) and the grouping after the batch.
-    pub fn nodes<'a>(
-        &self,
-        g: &Grouping,
-        sent: impl Iterator<Item = (&'a String, &'a NodeObjects)>,
-    ) -> Nodes {
+    /// The nodes whose span the batch can change, given which nodes hold which object
+    /// (`holders`: the spans before the batch) and the grouping after the batch.
+    pub fn nodes(&self, g: &Grouping, holders: &Holders) -> Nodes {
         if self.all {
             return Nodes::All;
         }
-        let mut out = BTreeSet::new();
-        // Before: the nodes that held a touched object.
-        let policy_ids: BTreeSet<(String, String)> = self
-            .policies
-            .iter()
-            .map(|k| (k.kind.to_string(), k.name.clone()))
-            .collect();
-        for (name, o) in sent {
-            let held = policy_ids.iter().any(|k| o.policies.contains_key(k))
-                || self.pods.iter().any(|k| o.pods.contains_key(k))
-                || self.groups.iter().any(|id| {
-                    o.address_groups.contains_key(&id.0) || o.applied_to_groups.contains_key(&id.0)
-                });
-            if held {
-                out.insert(name.clone());
+        let mut out: BTreeSet<String> = BTreeSet::new();
+        let mut add = |names: &mut dyn Iterator<Item = &str>| {
+            for n in names {
+                if !out.contains(n) {
+                    out.insert(n.to_string());
+                }
             }
+        };
+        // Before: the nodes that held a touched object.
+        for k in &self.policies {
+            add(&mut holders.policy(k.kind, &k.name));
         }
-        // After: the spans of the touched policies, of the policies using a touched group as
-        // an address group or naming a port a touched pod declares, and the touched pods'
-        // nodes.
-        let mut port_names: BTreeSet<&str> = BTreeSet::new();
+        for k in &self.pods {
+            add(&mut holders.pod(k));
+        }
+        for id in &self.groups {
+            add(&mut holders.group(id.0));
+        }
+        // After: the touched pods' nodes, and the spans of the touched policies, of the
+        // policies using a touched group as an address group and of those naming a port a
+        // touched pod declares.
+        let mut policies: BTreeSet<&PolicyKey> = self.policies.iter().collect();
         for k in &self.pods {
             let Some(e) = g.index.pod(k) else {
                 continue;
             };
-            let node = e.pod.node.as_deref().unwrap_or(ANY_NODE);
-            if node == ANY_NODE {
-                return Nodes::All;
+            match e.pod.node.as_deref() {
+                None => return Nodes::All,
+                Some(n) => add(&mut std::iter::once(n)),
             }
-            out.insert(node.to_string());
-            port_names.extend(e.pod.ports.iter().filter_map(|p| p.name.as_deref()));
+            for port in e.pod.ports.iter().filter_map(|p| p.name.as_deref()) {
+                policies.extend(g.users.named_port(port));
+            }
         }
-        if self.policies.is_empty() && self.groups.is_empty() && port_names.is_empty() {
-            return Nodes::Some(out);
+        for id in &self.groups {
+            policies.extend(g.users.address(*id));
         }
-        for (k, p) in &g.policies {
-            let uses = self.policies.contains(k)
-                || address_groups(p).any(|a| self.groups.contains(&a))
-                || (!port_names.is_empty()
-                    && named_egress_ports(p).any(|n| port_names.contains(n)));
-            if uses && !span_into(g, p, &mut out) {
-                return Nodes::All;
+        // A span is the union of the applied-to groups' spans: each group once.
+        let applied: BTreeSet<GroupId> = policies
+            .into_iter()
+            .filter_map(|k| g.policies.get(k))
+            .flat_map(applied_groups)
+            .collect();
+        for a in applied {
+            if let Some(n) = g.index.group_nodes(a) {
+                if n.contains_key(ANY_NODE) {
+                    return Nodes::All;
+                }
+                add(&mut n.keys().map(String::as_str));
             }
         }
         Nodes::Some(out)
     }
-}
-
-/// Adds the span of `p` to `out`; false when a member names no node (every node's span).
-fn span_into(g: &Grouping, p: &InternalPolicy, out: &mut BTreeSet<String>) -> bool {
-    for a in applied_groups(p) {
-        if let Some(n) = g.index.group_nodes(a) {
-            if n.contains_key(ANY_NODE) {
-                return false;
-            }
-            out.extend(n.keys().cloned());
-        }
-    }
-    true
 }

@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::by_node::ByNode;
 use super::selector::{GroupSelector, LabelSet, NamespaceScope};
 use super::slab::Slab;
 use crate::policy::model::{Namespace, Pod, NAMESPACE_NAME_LABEL};
@@ -102,6 +103,8 @@ pub struct GroupIndex {
     pending: BTreeMap<GroupId, (BTreeSet<PodId>, BTreeSet<PodId>)>,
     /// Keys of pods removed while a delta names them.
     removed_keys: HashMap<PodId, PodKey>,
+    /// Pods and groups by node, pods by named port.
+    by_node: ByNode,
 }
 
 impl GroupIndex {
@@ -218,11 +221,13 @@ impl GroupIndex {
                         .collect();
                     for g in groups {
                         let ge = self.groups.get_mut(g.0).expect("group");
-                        count_node(&mut ge.nodes, old_node.as_deref(), -1);
-                        count_node(&mut ge.nodes, pod.node.as_deref(), 1);
+                        count_node(&mut ge.nodes, g, old_node.as_deref(), -1, &mut self.by_node);
+                        count_node(&mut ge.nodes, g, pod.node.as_deref(), 1, &mut self.by_node);
                     }
                 }
-                self.pods.get_mut(id.0).expect("indexed pod").pod = pod.clone();
+                let e = self.pods.get_mut(id.0).expect("indexed pod");
+                self.by_node.upsert_pod(id, Some(&e.pod), pod);
+                e.pod = pod.clone();
                 return;
             }
             // Relabelled: the same pod moves from its label set to another; a group that
@@ -240,6 +245,7 @@ impl GroupIndex {
             }
             {
                 let e = self.pods.get_mut(id.0).expect("indexed pod");
+                self.by_node.upsert_pod(id, Some(&e.pod), pod);
                 e.pod = pod.clone();
                 e.set = new_set;
             }
@@ -261,6 +267,7 @@ impl GroupIndex {
             set,
         }));
         self.pod_ids.insert(key, id);
+        self.by_node.upsert_pod(id, None, pod);
         let se = self.sets.get_mut(set.0).expect("set");
         se.pods.insert(id);
         let groups: Vec<GroupId> = se.groups.iter().copied().collect();
@@ -277,6 +284,7 @@ impl GroupIndex {
         // The slot is not reused before the next `take_deltas`, so a delta never confuses the
         // removed pod with a new one.
         let entry = self.pods.take(id.0).expect("indexed pod");
+        self.by_node.remove_pod(id, &entry.pod);
         let se = self.sets.get_mut(entry.set.0).expect("set");
         se.pods.remove(&id);
         let groups: Vec<GroupId> = se.groups.iter().copied().collect();
@@ -431,7 +439,7 @@ impl GroupIndex {
         let node = self.pods.get(p.0).and_then(|e| e.pod.node.clone());
         let ge = self.groups.get_mut(g.0).expect("group");
         if ge.members.insert(p) {
-            count_node(&mut ge.nodes, node.as_deref(), 1);
+            count_node(&mut ge.nodes, g, node.as_deref(), 1, &mut self.by_node);
             let d = self.pending.entry(g).or_default();
             if !d.1.remove(&p) {
                 d.0.insert(p);
@@ -442,7 +450,7 @@ impl GroupIndex {
     fn remove_member(&mut self, g: GroupId, p: PodId, node: Option<&str>) {
         let ge = self.groups.get_mut(g.0).expect("group");
         if ge.members.remove(&p) {
-            count_node(&mut ge.nodes, node, -1);
+            count_node(&mut ge.nodes, g, node, -1, &mut self.by_node);
             let d = self.pending.entry(g).or_default();
             if !d.0.remove(&p) {
                 d.1.insert(p);
@@ -532,6 +540,9 @@ impl GroupIndex {
         }
         let ge = self.groups.remove(g.0).expect("group");
         self.group_ids.remove(&ge.selector);
+        for n in ge.nodes.keys() {
+            self.by_node.group_on(g, n, false);
+        }
         for s in &ge.sets {
             if let Some(se) = self.sets.get_mut(s.0) {
                 se.groups.remove(&g);
@@ -593,6 +604,26 @@ impl GroupIndex {
         Some(&self.groups.get(g.0)?.nodes)
     }
 
+    /// The pods on node `node` ([`ANY_NODE`]: those without a node).
+    pub fn pods_on(&self, node: &str) -> impl Iterator<Item = PodId> + '_ {
+        self.by_node.pods(node)
+    }
+
+    /// The nodes pods name ([`ANY_NODE`] for pods without one).
+    pub fn pod_nodes(&self) -> impl Iterator<Item = &str> {
+        self.by_node.nodes()
+    }
+
+    /// The groups with a member on node `node` ([`ANY_NODE`]: a member without a node).
+    pub fn groups_on(&self, node: &str) -> impl Iterator<Item = GroupId> + '_ {
+        self.by_node.groups(node)
+    }
+
+    /// The pods declaring a port named `name`.
+    pub fn pods_with_port(&self, name: &str) -> impl Iterator<Item = PodId> + '_ {
+        self.by_node.port_pods(name)
+    }
+
     /// Every live group, in id order.
     pub fn groups(&self) -> impl Iterator<Item = GroupId> + '_ {
         self.groups.iter().map(|(i, _)| GroupId(i))
@@ -601,6 +632,15 @@ impl GroupIndex {
     /// Number of live groups.
     pub fn group_count(&self) -> usize {
         self.group_ids.len()
+    }
+
+    /// Drops the member changes since the previous [`take_deltas`](Self::take_deltas): after a
+    /// build from scratch they are every member of every group, which no one sends (the first
+    /// event would otherwise carry them all).
+    pub fn forget_deltas(&mut self) {
+        self.pending.clear();
+        let freed: Vec<u32> = self.removed_keys.drain().map(|(p, _)| p.0).collect();
+        self.pods.release(freed);
     }
 
     /// The member changes since the previous call, by group (groups released since are left
@@ -641,14 +681,27 @@ fn implicit_labels(ns: &str) -> Labels {
 /// pod is local wherever an agent runs.
 pub const ANY_NODE: &str = "";
 
-fn count_node(nodes: &mut BTreeMap<String, u32>, node: Option<&str>, by: i32) {
+/// Counts a member of group `g` in (`by` 1) or out (-1) of `node`, filing the group under
+/// the node in `by_node` when it is the first there and unfiling it with the last.
+fn count_node(
+    nodes: &mut BTreeMap<String, u32>,
+    g: GroupId,
+    node: Option<&str>,
+    by: i32,
+    by_node: &mut ByNode,
+) {
     let node = node.unwrap_or(ANY_NODE);
     if by > 0 {
-        *nodes.entry(node.to_string()).or_default() += 1;
+        let c = nodes.entry(node.to_string()).or_default();
+        *c += 1;
+        if *c == 1 {
+            by_node.group_on(g, node, true);
+        }
     } else if let Some(c) = nodes.get_mut(node) {
         *c -= 1;
         if *c == 0 {
             nodes.remove(node);
+            by_node.group_on(g, node, false);
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`index`]: [`GroupIndex`], label sets x groups, membership and [`GroupDelta`]s;
 //! - [`translate`]: policy objects to [`InternalPolicy`]s whose rules hold group ids;
 //! - [`state`]: [`Grouping`], the cluster and the policies as events ([`Event`]), with spans;
+//! - [`users`]: [`users::PolicyUsers`], the policies by the groups and port names they use;
 //! - [`report`]: group sizes and per-node span sizes (`kakinectl spans`);
 //! - [`derive`]: the [`ResolvedPolicies`](crate::policy::ResolvedPolicies) the compiler and the
 //!   reference evaluator consume, for the whole cluster or for one node's view.
@@ -14,6 +15,7 @@
 //! set; identical selectors are one group, shared by every rule; a rule's member sets are shared
 //! (`Arc`), never copied per rule.
 
+mod by_node;
 pub mod derive;
 pub mod index;
 pub mod report;
@@ -21,6 +23,7 @@ pub mod selector;
 mod slab;
 pub mod state;
 pub mod translate;
+pub mod users;
 
 pub use index::{GroupDelta, GroupId, GroupIndex, LabelSetId, PodId, ANY_NODE};
 pub use selector::{GroupSelector, LabelSet, NamespaceScope};

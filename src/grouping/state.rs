@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::index::{GroupDelta, GroupId, GroupIndex, ANY_NODE};
 use super::translate::{Context, InternalPeers, InternalPolicy, Translator};
+use super::users::PolicyUsers;
 use crate::policy::model::{
     Cluster, ClusterGroup, Namespace, Node, Pod, PolicyObject, PolicySet, Tier,
 };
@@ -105,6 +106,8 @@ pub struct Grouping {
     pub objects: BTreeMap<PolicyKey, PolicyObject>,
     /// The internal policy of every policy object that has rules or isolation.
     pub policies: BTreeMap<PolicyKey, InternalPolicy>,
+    /// The policies by the groups they use and the egress port names they name.
+    pub users: PolicyUsers,
     /// The policies with a per-namespace rule (translated again on pod and namespace events).
     per_namespace: BTreeSet<PolicyKey>,
     cluster_groups: BTreeMap<String, ClusterGroup>,
@@ -169,6 +172,8 @@ impl Grouping {
             let key = g.store(p);
             g.translate(&key);
         }
+        // The build is the starting point, not a change: its member additions are no delta.
+        g.index.forget_deltas();
         g
     }
 
@@ -232,10 +237,14 @@ impl Grouping {
             } else {
                 self.per_namespace.remove(key);
             }
-            if let Some(old) = self.policies.insert(key.clone(), internal) {
-                for g in old.held {
-                    self.index.release(g);
-                }
+            let old = self.policies.remove(key);
+            if let Some(old) = &old {
+                self.users.update(key, old, false);
+            }
+            self.users.update(key, &internal, true);
+            self.policies.insert(key.clone(), internal);
+            for g in old.into_iter().flat_map(|o| o.held) {
+                self.index.release(g);
             }
         }
     }
@@ -243,6 +252,7 @@ impl Grouping {
     fn drop_policy(&mut self, key: &PolicyKey) {
         self.per_namespace.remove(key);
         if let Some(old) = self.policies.remove(key) {
+            self.users.update(key, &old, false);
             for g in old.held {
                 self.index.release(g);
             }
