@@ -237,9 +237,10 @@ impl Spans {
             out.policies
                 .insert((w.kind.clone(), w.name.clone()), w.clone());
             for a in applied_groups(p) {
-                if !out.applied_to_groups.contains_key(&a.0) {
-                    let m = self.local(g, a, node);
-                    out.applied_to_groups.insert(a.0, m);
+                if let std::collections::btree_map::Entry::Vacant(e) =
+                    out.applied_to_groups.entry(a.0)
+                {
+                    e.insert(self.local(g, a, node));
                 }
             }
             for a in address_groups(p) {
