@@ -102,6 +102,10 @@ pub struct GroupIndex {
     pending: BTreeMap<GroupId, (BTreeSet<PodId>, BTreeSet<PodId>)>,
     /// Keys of pods removed while a delta names them.
     removed_keys: HashMap<PodId, PodKey>,
+    /// Groups whose last holder released them since the last `take_deltas`: kept (and their
+    /// members maintained) until then, so that a group released by one policy and acquired by
+    /// another within one event stays the same group and its delta is the net change.
+    unheld: BTreeSet<GroupId>,
 }
 
 impl GroupIndex {
@@ -457,6 +461,7 @@ impl GroupIndex {
     pub fn acquire(&mut self, selector: &GroupSelector) -> GroupId {
         if let Some(&g) = self.group_ids.get(selector) {
             self.groups.get_mut(g.0).expect("group").users += 1;
+            self.unheld.remove(&g);
             return g;
         }
         let g = GroupId(self.groups.insert(GroupEntry {
@@ -521,15 +526,29 @@ impl GroupIndex {
         g
     }
 
-    /// Gives back one use of `g`; the last release deletes the group.
+    /// Gives back one use of `g`. The last release deletes the group at the next
+    /// [`take_deltas`](Self::take_deltas) (or [`sweep`](Self::sweep)), unless it is acquired
+    /// again before.
     pub fn release(&mut self, g: GroupId) {
         let Some(ge) = self.groups.get_mut(g.0) else {
             return;
         };
-        ge.users -= 1;
-        if ge.users > 0 {
-            return;
+        ge.users = ge.users.saturating_sub(1);
+        if ge.users == 0 {
+            self.unheld.insert(g);
         }
+    }
+
+    /// Deletes the groups no holder has acquired again since their last release.
+    pub fn sweep(&mut self) {
+        for g in std::mem::take(&mut self.unheld) {
+            if self.groups.get(g.0).is_some_and(|ge| ge.users == 0) {
+                self.delete_group(g);
+            }
+        }
+    }
+
+    fn delete_group(&mut self, g: GroupId) {
         let ge = self.groups.remove(g.0).expect("group");
         self.group_ids.remove(&ge.selector);
         for s in &ge.sets {
@@ -604,8 +623,10 @@ impl GroupIndex {
     }
 
     /// The member changes since the previous call, by group (groups released since are left
-    /// out: their deletion is the event).
+    /// out: their deletion is the event). Deletes the groups released since and not acquired
+    /// again ([`sweep`](Self::sweep)) first.
     pub fn take_deltas(&mut self) -> BTreeMap<GroupId, GroupDelta> {
+        self.sweep();
         let pending = std::mem::take(&mut self.pending);
         let key = |p: PodId| -> PodKey {
             self.removed_keys
