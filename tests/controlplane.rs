@@ -225,6 +225,7 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
             policies: vec![PolicyRealization {
                 kind: "ClusterNetworkPolicy".into(),
                 name: "web-to-db".into(),
+                generation: 0,
                 failure: None,
             }],
         })

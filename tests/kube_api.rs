@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 fn counts(desired: u32, current: u32, failures: &[(&str, &str)]) -> RealizationCounts {
     RealizationCounts {
+        generation: 1,
         desired,
         current,
         failures: failures
@@ -78,7 +79,14 @@ fn status_phases_and_conditions() {
         f.last_transition_time.as_deref(),
         Some("2026-01-01T00:02:00Z")
     );
-    assert_eq!(status_of(&counts(0, 0, &[]), 1, None, "t").phase, "Pending");
+    // A span of no node is realized (Antrea: currentNodes == desiredNodes).
+    assert_eq!(status_of(&counts(0, 0, &[]), 1, None, "t").phase, "Realized");
+    // A failure while a node has not reported yet: still realizing, the failure a condition.
+    let partial = status_of(&counts(3, 1, &[("n2", "x")]), 1, None, "t");
+    assert_eq!(
+        (partial.phase.as_str(), partial.conditions[1].status.as_str()),
+        ("Realizing", "True")
+    );
 }
 
 fn policy_json(name: &str, status: &Value) -> Value {

@@ -58,6 +58,10 @@ impl KubeFlags {
 pub struct RealizationArgs {
     /// Only the policies of this name.
     name: Option<String>,
+    /// Read a standalone controller instead of the cluster: its `--metrics-addr`,
+    /// `http://HOST:PORT` (`GET /v1/realization`, docs/controlplane.md).
+    #[arg(long, value_name = "URL")]
+    controller: Option<String>,
     #[command(flatten)]
     kube: KubeFlags,
 }
@@ -68,6 +72,27 @@ pub struct RealizationArgs {
 /// reasons.
 pub fn realization(a: RealizationArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
+    if let Some(url) = &a.controller {
+        let all = http_get_json(url, "/v1/realization")?;
+        for item in all["items"].as_array().into_iter().flatten() {
+            let name = item["name"].as_str().unwrap_or_default();
+            // A namespaced policy's name is `namespace/name`: match either.
+            let short = name.rsplit('/').next().unwrap_or(name);
+            if a.name.as_deref().is_some_and(|n| n != name && n != short) {
+                continue;
+            }
+            let kind = item["kind"].as_str().unwrap_or_default();
+            rows.push(realization_row(kind, name, &item["status"]));
+        }
+        if rows.is_empty() {
+            anyhow::bail!(
+                "no policy{} served by the controller at {url}",
+                a.name.map(|n| format!(" named {n}")).unwrap_or_default()
+            );
+        }
+        print!("{}", render_rows(&rows));
+        return Ok(());
+    }
     for (kind, resource) in [
         (
             "ClusterNetworkPolicy",
@@ -126,6 +151,35 @@ fn realization_row(kind: &str, name: &str, status: &Value) -> [String; 5] {
         ),
         failure,
     ]
+}
+
+/// `GET path` of `url` (`http://HOST:PORT`, plain HTTP/1.0) as JSON.
+fn http_get_json(url: &str, path: &str) -> anyhow::Result<Value> {
+    use std::io::{Read, Write};
+    let addr = url
+        .strip_prefix("http://")
+        .map(|a| a.trim_end_matches('/'))
+        .with_context(|| {
+            format!("--controller {url}: expected http://HOST:PORT (its --metrics-addr)")
+        })?;
+    let timeout = std::time::Duration::from_secs(10);
+    let mut tcp = std::net::TcpStream::connect(addr)
+        .with_context(|| format!("--controller {url}: connect"))?;
+    tcp.set_read_timeout(Some(timeout))?;
+    tcp.set_write_timeout(Some(timeout))?;
+    write!(tcp, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer)
+        .with_context(|| format!("--controller {url}: read"))?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .with_context(|| format!("{url}{path}: not an HTTP answer"))?;
+    let status = head.lines().next().unwrap_or_default();
+    if !status.contains(" 200 ") {
+        anyhow::bail!("{url}{path}: {status}: {}", body.trim());
+    }
+    serde_json::from_str(body).with_context(|| format!("{url}{path}: not JSON"))
 }
 
 fn render_rows(rows: &[[String; 5]]) -> String {
