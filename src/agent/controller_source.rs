@@ -269,3 +269,83 @@ async fn stream(
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controlplane::message::WirePolicy;
+    use crate::controlplane::{Delta, NodeObjects};
+
+    fn wire(name: &str) -> WirePolicy {
+        WirePolicy {
+            kind: "K8sNetworkPolicy".into(),
+            name: name.into(),
+            rules: vec![],
+            isolates_ingress: vec![],
+            isolates_egress: vec![],
+        }
+    }
+
+    fn key(name: &str) -> (String, String) {
+        ("K8sNetworkPolicy".to_string(), name.to_string())
+    }
+
+    #[test]
+    fn a_refused_bundle_fails_only_the_generations_not_enforced_before() {
+        let mut g = Generations::new();
+        let snapshot = NodeObjects::default().snapshot(10);
+        let snapshot = Snapshot {
+            policies: vec![wire("x/p"), wire("x/q")],
+            ..snapshot
+        };
+        note_generations(&mut g, &Frame::Snapshot(snapshot));
+        assert_eq!(g, Generations::from([(key("x/p"), 10), (key("x/q"), 10)]));
+        let enforced = g.clone();
+        note_generations(
+            &mut g,
+            &Frame::Delta(Delta {
+                version: 12,
+                changes: vec![
+                    Change::PolicyPut(wire("x/q")),
+                    Change::PolicyDelete {
+                        kind: "K8sNetworkPolicy".into(),
+                        name: "x/p".into(),
+                    },
+                    Change::PolicyPut(wire("x/r")),
+                ],
+            }),
+        );
+        note_generations(&mut g, &Frame::Bookmark { version: 13 });
+        assert_eq!(g, Generations::from([(key("x/q"), 12), (key("x/r"), 12)]));
+        let outcome = |r: &RealizationReport| {
+            r.policies
+                .iter()
+                .map(|p| (p.name.clone(), p.generation, p.failure.clone()))
+                .collect::<Vec<_>>()
+        };
+        let ok = report(12, &g, &enforced, &Ok(()));
+        assert_eq!(
+            outcome(&ok),
+            [("x/q".into(), 12, None), ("x/r".into(), 12, None)]
+        );
+        // q at 10 stays enforced, but 12 was refused: both new generations fail.
+        let refused = report(12, &g, &enforced, &Err("too large".into()));
+        assert_eq!(
+            outcome(&refused),
+            [
+                ("x/q".into(), 12, Some("too large".into())),
+                ("x/r".into(), 12, Some("too large".into()))
+            ]
+        );
+        // A refused bundle that did not change q's content: q is reported realized.
+        let unchanged = Generations::from([(key("x/q"), 12), (key("x/s"), 14)]);
+        let refused = report(14, &unchanged, &g, &Err("too large".into()));
+        assert_eq!(
+            outcome(&refused),
+            [
+                ("x/q".into(), 12, None),
+                ("x/s".into(), 14, Some("too large".into()))
+            ]
+        );
+    }
+}

@@ -240,4 +240,86 @@ mod tests {
             r#"{"version":9,"policies":[{"kind":"K8sNetworkPolicy","name":"x/p"}]}"#
         );
     }
+
+    fn wire(name: &str, isolates: u32) -> WirePolicy {
+        WirePolicy {
+            kind: "K8sNetworkPolicy".into(),
+            name: name.into(),
+            rules: vec![],
+            isolates_ingress: vec![isolates],
+            isolates_egress: vec![],
+        }
+    }
+
+    #[test]
+    fn a_generation_moves_with_the_content_only() {
+        let mut g = PolicyGenerations::default();
+        assert_eq!(g.get("K8sNetworkPolicy", "x/p"), 0);
+        g.observe(&wire("x/p", 1), 10);
+        // The same content put again (a node joining the span): the generation stays.
+        g.observe(&wire("x/p", 1), 20);
+        assert_eq!(g.get("K8sNetworkPolicy", "x/p"), 10);
+        g.observe(&wire("x/p", 2), 30);
+        assert_eq!(g.get("K8sNetworkPolicy", "x/p"), 30);
+        g.observe(&wire("x/q", 2), 40);
+        g.retain(|_, name| name == "x/q");
+        assert_eq!(g.get("K8sNetworkPolicy", "x/p"), 0);
+        assert_eq!(g.get("K8sNetworkPolicy", "x/q"), 40);
+    }
+
+    fn entry(generation: u64, failure: Option<&str>) -> PolicyRealization {
+        PolicyRealization {
+            kind: "K8sNetworkPolicy".into(),
+            name: "x/p".into(),
+            generation,
+            failure: failure.map(String::from),
+        }
+    }
+
+    fn reports(of: &[(&str, u64, PolicyRealization)]) -> BTreeMap<String, RealizationReport> {
+        of.iter()
+            .map(|(node, version, p)| {
+                let r = RealizationReport {
+                    version: *version,
+                    policies: vec![p.clone()],
+                };
+                (node.to_string(), r)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_nodes_of_the_span_at_the_current_generation_count() {
+        let key = PolicyKey {
+            kind: "K8sNetworkPolicy",
+            name: "x/p".into(),
+        };
+        let span: Span = ["n1", "n2", "n3", "n4"].map(String::from).into();
+        let r = reports(&[
+            // Realized the current generation (30), at a later span version.
+            ("n1", 50, entry(30, None)),
+            // Realized an older content: not current.
+            ("n2", 50, entry(20, None)),
+            // Failed on the current generation: a failure.
+            ("n3", 40, entry(40, Some("flow too large"))),
+            // Failed on an older one: neither.
+            ("n4", 25, entry(25, Some("old"))),
+            // Not in the span: ignored.
+            ("n9", 50, entry(30, None)),
+        ]);
+        let c = &count([(&key, span.clone(), 30)], &r)[&key];
+        assert_eq!((c.generation, c.desired, c.current), (30, 4, 1));
+        assert_eq!(
+            c.failures,
+            BTreeMap::from([("n3".to_string(), "flow too large".to_string())])
+        );
+        assert_eq!(c.phase(), "Realizing");
+        // A report without generations counts at its version.
+        let r = reports(&[("n1", 30, entry(0, None)), ("n2", 29, entry(0, None))]);
+        let c = &count([(&key, span, 30)], &r)[&key];
+        assert_eq!(c.current, 1);
+        // No node holds it: realized, as Antrea's 0/0.
+        let c = &count([(&key, Span::new(), 30)], &r)[&key];
+        assert_eq!((c.desired, c.current, c.phase()), (0, 0, "Realized"));
+    }
 }
