@@ -4,7 +4,9 @@
 //!
 //! - a node's agent gets a snapshot that derives exactly the node's view of the directory;
 //!   editing a file reaches it as a delta that flips the rule's action;
-//! - its realization report comes back as the policy's counts;
+//! - its realization report comes back as the policy's counts, per policy: a change of the
+//!   node's span that leaves the policy alone keeps the node counted, an edit of the policy
+//!   counts only once the node reports the new generation (realized or failed);
 //! - a forged token, no token, another node's span and plain TCP are refused, each with a
 //!   clear error;
 //! - a restarted controller (new versions) gives a resuming agent a fresh snapshot; the agent's
@@ -18,7 +20,7 @@ use kakine::agent::controller_source::{ControllerSource, SPAN_FILE};
 use kakine::controller::auth::TokenFile;
 use kakine::controller::client::{Client, ClientError, FrameStream};
 use kakine::controller::realization::{PolicyRealization, RealizationReport};
-use kakine::controller::{server, standalone, tls, Controller};
+use kakine::controller::{server, standalone, tls, Controller, Realization, RealizationCounts};
 use kakine::controlplane::{Frame, NodeSpan};
 use kakine::policy::resolved::{ResolvedPolicies, RuleAction};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -249,6 +251,65 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
     .await
     .expect("the counts within 5 s");
     assert_eq!((c.desired, c.current, c.failures.len()), (1, 1, 0));
+    let generation = c.generation;
+    assert!(generation > first, "{generation}");
+
+    // Per policy: a change of n2's span that leaves the policy's content alone (a new pod of
+    // its peer namespace: an address group patch) keeps its generation, and n2 stays counted
+    // although its span moved on.
+    write(
+        dir.join("cluster.yaml"),
+        &format!(
+            "{CLUSTER}- {{namespace: web, name: frontend2, labels: {{app: frontend}}, ip: \
+             10.50.1.11, node: n1}}\n"
+        ),
+    );
+    assert!(matches!(
+        content(&mut stream, &mut span).await,
+        Frame::Delta(_)
+    ));
+    assert!(span.version > generation);
+    // The counts are recomputed within REALIZATION_EVERY (200 ms) of the batch.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let c = policy_counts(&counts.borrow(), "web-to-db");
+    assert_eq!((c.generation, c.desired, c.current), (generation, 1, 1));
+
+    // An edit of the policy is a new generation: n2 is no longer counted until it reports it.
+    write(dir.join("policy.yaml"), &policy("Drop"));
+    assert!(matches!(
+        content(&mut stream, &mut span).await,
+        Frame::Delta(_)
+    ));
+    let c = counts_until(&mut counts, |c| c.generation == span.version).await;
+    assert_eq!((c.desired, c.current, c.phase()), (1, 0, "Realizing"));
+    let n2 = client(&running, &certs, &t2, "n2");
+    let realized = |generation: u64, failure: Option<&str>| RealizationReport {
+        version: span.version,
+        policies: vec![PolicyRealization {
+            kind: "ClusterNetworkPolicy".into(),
+            name: "web-to-db".into(),
+            generation,
+            failure: failure.map(String::from),
+        }],
+    };
+    // A report of the old generation does not count.
+    n2.report(&realized(generation, None)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(policy_counts(&counts.borrow(), "web-to-db").current, 0);
+    n2.report(&realized(span.version, None)).await.unwrap();
+    let c = counts_until(&mut counts, |c| c.current == 1).await;
+    assert_eq!(c.phase(), "Realized");
+    n2.report(&realized(span.version, Some("a flow too large")))
+        .await
+        .unwrap();
+    let c = counts_until(&mut counts, |c| !c.failures.is_empty()).await;
+    assert_eq!((c.current, c.phase()), (0, "Failed"));
+    assert_eq!(c.failures["n2"], "a flow too large");
+    write(dir.join("policy.yaml"), &policy("Allow"));
+    assert!(matches!(
+        content(&mut stream, &mut span).await,
+        Frame::Delta(_)
+    ));
 
     // Refusals, each with its reason.
     match client(&running, &certs, &forged, "n2")
@@ -335,6 +396,31 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
             RuleAction::Allow
         )]
     );
+}
+
+fn policy_counts(r: &Realization, name: &str) -> RealizationCounts {
+    r.iter()
+        .find(|(k, _)| k.name == name)
+        .map(|(_, c)| c.clone())
+        .unwrap_or_else(|| panic!("no counts of {name} in {r:?}"))
+}
+
+/// The counts of web-to-db once `until` holds (within 5 s).
+async fn counts_until(
+    rx: &mut tokio::sync::watch::Receiver<Realization>,
+    until: impl Fn(&RealizationCounts) -> bool,
+) -> RealizationCounts {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let c = policy_counts(&rx.borrow_and_update(), "web-to-db");
+            if until(&c) {
+                return c;
+            }
+            rx.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("counts: {:?}", rx.borrow()))
 }
 
 fn ev_actions(dir: &Path) -> ResolvedPolicies {

@@ -1,6 +1,7 @@
 //! The kube layer's writes and reviews against an API-server verifier on kube's mock service:
 //! status patches (body, conflict retry, rate limit, leader only), TokenReview
-//! (allowed, denied, wrong node, pod-bound), Lease (acquire, renew, lose, take over).
+//! (allowed; expired, another ServiceAccount, another audience, unbound; another node by a
+//! node-bound or a pod-bound token; pod replaced or gone), Lease (acquire, renew, lose, take over).
 
 mod kube_mock;
 
@@ -277,6 +278,20 @@ async fn tokenreview_pod_bound_token() {
     )
     .await;
     assert_eq!(ok, Ok(Identity { node: "n3".into() }));
+    // The same pod-bound token asking for another node's span: its pod runs on n3.
+    let elsewhere = review(
+        review_answer(true, AGENT, extra.clone(), ""),
+        Some((path, pod("uid-1"))),
+        "n1",
+    )
+    .await;
+    assert_eq!(
+        elsewhere,
+        Err(AuthError::Forbidden {
+            identity: "n3".into(),
+            requested: "n1".into()
+        })
+    );
     let replaced = review(
         review_answer(true, AGENT, extra.clone(), ""),
         Some((path, pod("uid-2"))),
@@ -301,6 +316,7 @@ async fn tokenreview_pod_bound_token() {
 
 #[tokio::test]
 async fn tokenreview_refusals() {
+    // An expired token: the API server says why.
     let denied = review(
         review_answer(false, "", json!({}), "token has expired"),
         None,
@@ -310,7 +326,7 @@ async fn tokenreview_refusals() {
     assert_eq!(denied, Err(AuthError::Invalid("token has expired".into())));
     let node = json!({"authentication.kubernetes.io/node-name": ["n1"]});
     let other = review(
-        review_answer(true, "system:serviceaccount:default:web", node, ""),
+        review_answer(true, "system:serviceaccount:default:web", node.clone(), ""),
         None,
         "n1",
     )
@@ -324,6 +340,26 @@ async fn tokenreview_refusals() {
         matches!(&unbound, Err(AuthError::Invalid(m)) if m.contains("bound to neither")),
         "{unbound:?}"
     );
+    // A token for another audience: the API server authenticates it but names the token's
+    // audiences, not the controller's.
+    let mut wrong_audience = review_answer(true, AGENT, node.clone(), "");
+    wrong_audience["status"]["audiences"] = json!(["https://kubernetes.default.svc"]);
+    let wrong_audience = review(wrong_audience, None, "n1").await;
+    assert_eq!(
+        wrong_audience,
+        Err(AuthError::Invalid(
+            "token is not for audience \"kakine-controller\"".into()
+        ))
+    );
+    let mut no_audience = review_answer(true, AGENT, node, "");
+    no_audience["status"]
+        .as_object_mut()
+        .unwrap()
+        .remove("audiences");
+    assert!(matches!(
+        review(no_audience, None, "n1").await,
+        Err(AuthError::Invalid(m)) if m.contains("not for audience")
+    ));
     // No Authorization header: refused before any request.
     let (client, _server) = pair();
     let auth =
