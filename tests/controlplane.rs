@@ -10,7 +10,10 @@
 //! - a forged token, no token, another node's span and plain TCP are refused, each with a
 //!   clear error;
 //! - a restarted controller (new versions) gives a resuming agent a fresh snapshot; the agent's
-//!   source keeps the last span on disk and hands it out at start with no controller.
+//!   source keeps the last span on disk and hands it out at start with no controller;
+//! - the binaries' command lines: usage on no or unknown arguments, every bad flag of
+//!   `kakine-controller` at once before it serves, `kakine-agent --controller`'s flags checked
+//!   before OVS is touched.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -435,4 +438,111 @@ fn client_to(port: u16, certs: &Path, token: &Path) -> Client {
         "n2",
     )
     .unwrap()
+}
+
+/// Runs `program args` to its end (killed after 20 s: a refusal must not serve): exit code and
+/// stderr.
+fn run_to_end(program: &str, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{program} {args:?} still runs after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_binaries_refuse_bad_command_lines_before_serving() {
+    let ctl = env!("CARGO_BIN_EXE_kakine-controller");
+    let agent = env!("CARGO_BIN_EXE_kakine-agent");
+    // No argument: the full help, as kakinectl gives it.
+    for bin in [ctl, agent] {
+        let (code, err) = run_to_end(bin, &[]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("Usage:") && err.contains("Options:"), "{err}");
+    }
+    let (code, err) = run_to_end(ctl, &["--bogus"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with("error: unexpected argument '--bogus' found")
+            && err.contains("Usage: kakine-controller [OPTIONS] [COMMAND]"),
+        "{err}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    tls::generate(&certs, &["127.0.0.1".to_string()]).unwrap();
+    let tokens = write(tmp.path().join("tokens"), "n1 t1\n");
+    let missing = tmp.path().join("missing");
+    let listen = ["--listen", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"];
+    // A missing directory: refused at start, naming the flag and the path, never served.
+    let mut args = vec!["--standalone", missing.to_str().unwrap()];
+    args.extend(["--tls-cert-dir", certs.to_str().unwrap()]);
+    args.extend(["--tokens", tokens.to_str().unwrap()]);
+    args.extend(listen);
+    let (code, err) = run_to_end(ctl, &args);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "kakine-controller: --standalone {}: cannot read the directory: No such file or \
+             directory (os error 2)\n",
+            missing.display()
+        )
+    );
+    // Every problem at once.
+    let mut args = vec!["--standalone", missing.to_str().unwrap()];
+    args.extend(["--tls-cert-dir", missing.to_str().unwrap()]);
+    args.extend(listen);
+    let (code, err) = run_to_end(ctl, &args);
+    assert_eq!(code, Some(1), "{err}");
+    let m = missing.display();
+    assert_eq!(
+        err,
+        format!(
+            "kakine-controller: --tls-cert-dir {m}: {m}/tls.crt: No such file or directory (os \
+             error 2)\n--standalone {m}: cannot read the directory: No such file or directory \
+             (os error 2)\n--standalone needs --tokens FILE: the agents' per-node credentials \
+             (lines `NODE TOKEN`)\n"
+        )
+    );
+    // The agent: --controller without --ca-file is a usage error; an unreadable CA, or an
+    // http:// URL, is refused before OVS is touched (there is none at /nonexistent).
+    let (code, err) = run_to_end(agent, &["--controller", "https://x", "--node", "n1"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--ca-file <PATH>"), "{err}");
+    let ovs = ["--node", "n1", "--ovs-rundir", "/nonexistent", "--metrics-addr", "off"];
+    let mut args = vec!["--controller", "https://x", "--ca-file", missing.to_str().unwrap()];
+    args.extend(ovs);
+    let (code, err) = run_to_end(agent, &args);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("kakine-agent: --ca-file {m}: No such file or directory")),
+        "{err}"
+    );
+    let ca = certs.join(tls::CA_CRT);
+    let mut args = vec!["--controller", "http://x", "--ca-file", ca.to_str().unwrap()];
+    args.extend(ovs);
+    let (code, err) = run_to_end(agent, &args);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(
+            "kakine-agent: --controller http://x: expected https://HOST[:PORT] (the \
+             controlplane is TLS only)"
+        ),
+        "{err}"
+    );
 }

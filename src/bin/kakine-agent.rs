@@ -27,6 +27,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 #[command(
     name = "kakine-agent",
     version,
+    arg_required_else_help = true,
     about = "kakine node agent: tiered network policy on Open vSwitch"
 )]
 pub(crate) struct Args {

@@ -24,6 +24,7 @@ use kube_layer::{KubeOptions, TokenReviewAuthenticator};
 #[command(
     name = "kakine-controller",
     version,
+    arg_required_else_help = true,
     about = "kakine controller: per-node policy spans served to the agents"
 )]
 pub(crate) struct Args {
