@@ -193,7 +193,10 @@ fn agents_follow_the_controller_across_nodes_and_keep_enforcing_without_it() {
 
 /// Flows of `node`'s OVS that a policy installs (cookie category POLICY or ISOLATION).
 fn policy_flows(node: &LabNode) -> Vec<String> {
-    let dump = node.ovs.ofctl("dump-flows", BRIDGE, &[]).expect("dump-flows");
+    let dump = node
+        .ovs
+        .ofctl("dump-flows", BRIDGE, &[])
+        .expect("dump-flows");
     dump.lines()
         .filter(|l| {
             let Some(c) = l.trim().strip_prefix("cookie=0x") else {
@@ -271,7 +274,11 @@ fn refused_credentials_get_no_span_and_the_agent_says_why() {
         ),
         (
             "a forged token",
-            with(&right, "--token-file", &file("forged", "lab-node-2-forged\n")),
+            with(
+                &right,
+                "--token-file",
+                &file("forged", "lab-node-2-forged\n"),
+            ),
             "the controller refused the request (401): token refused: unknown token".to_string(),
         ),
         (
@@ -298,7 +305,11 @@ fn refused_credentials_get_no_span_and_the_agent_says_why() {
         );
         engine.lab_mut().stop_agent(1);
     }
-    assert_eq!(count(&ctl_log, "subscribed from version"), 0, "no span was served");
+    assert_eq!(
+        count(&ctl_log, "subscribed from version"),
+        0,
+        "no span was served"
+    );
 
     // An http:// URL: refused at start, before OVS is touched, and the agent exits.
     let url = controller.url.replace("https://", "http://");
@@ -324,7 +335,8 @@ fn refused_credentials_get_no_span_and_the_agent_says_why() {
         "GET /v1/span/node-2 HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer {}\\r\\n\\r\\n",
         token.trim()
     );
-    let script = format!("exec 3<>/dev/tcp/{ip}/10349 && printf '{request}' >&3 && timeout 5 cat <&3");
+    let script =
+        format!("exec 3<>/dev/tcp/{ip}/10349 && printf '{request}' >&3 && timeout 5 cat <&3");
     let n = count(&ctl_log, "TLS handshake refused");
     let out = engine.lab().nodes[1]
         .command("bash")

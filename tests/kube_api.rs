@@ -81,11 +81,17 @@ fn status_phases_and_conditions() {
         Some("2026-01-01T00:02:00Z")
     );
     // A span of no node is realized (Antrea: currentNodes == desiredNodes).
-    assert_eq!(status_of(&counts(0, 0, &[]), 1, None, "t").phase, "Realized");
+    assert_eq!(
+        status_of(&counts(0, 0, &[]), 1, None, "t").phase,
+        "Realized"
+    );
     // A failure while a node has not reported yet: still realizing, the failure a condition.
     let partial = status_of(&counts(3, 1, &[("n2", "x")]), 1, None, "t");
     assert_eq!(
-        (partial.phase.as_str(), partial.conditions[1].status.as_str()),
+        (
+            partial.phase.as_str(),
+            partial.conditions[1].status.as_str()
+        ),
         ("Realizing", "True")
     );
 }

@@ -277,8 +277,8 @@ fn controller_client(args: &Args) -> anyhow::Result<Option<kakine::controller::c
         .as_deref()
         .context("--controller needs --ca-file")?;
     let node = args.node.as_deref().context("--controller needs --node")?;
-    let tls = kakine::controller::tls::client_config(ca)
-        .map_err(|e| anyhow::anyhow!("--ca-file {e}"))?;
+    let tls =
+        kakine::controller::tls::client_config(ca).map_err(|e| anyhow::anyhow!("--ca-file {e}"))?;
     kakine::controller::client::Client::new(url, tls, args.token_file.clone(), node)
         .map(Some)
         .map_err(anyhow::Error::msg)

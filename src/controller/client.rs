@@ -167,10 +167,7 @@ impl Client {
             path.push_str(&format!("?since={v}"));
         }
         let req = hyper::Request::get(self.uri(&path))
-            .header(
-                hyper::header::AUTHORIZATION,
-                format!("Bearer {token}"),
-            )
+            .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
             .body(Empty::new())
             .map_err(|err| ClientError::Connect(err.to_string()))?;
         let resp = send
@@ -193,10 +190,7 @@ impl Client {
         let path = format!("/v1/realization/{}", self.node);
         let body = serde_json::to_vec(report).map_err(|err| ClientError::Frame(err.to_string()))?;
         let req = hyper::Request::post(self.uri(&path))
-            .header(
-                hyper::header::AUTHORIZATION,
-                format!("Bearer {token}"),
-            )
+            .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|err| ClientError::Connect(err.to_string()))?;

@@ -160,7 +160,9 @@ pub fn count<'a>(
     policies: impl IntoIterator<Item = (&'a PolicyKey, Span, u64)>,
     reports: &BTreeMap<String, RealizationReport>,
 ) -> Realization {
-    let mut by_policy: HashMap<(&str, &str), Vec<(&str, u64, Option<&str>)>> = HashMap::new();
+    // (kind, name) -> (node, generation, failure) of each report entry.
+    type Entries<'r> = Vec<(&'r str, u64, Option<&'r str>)>;
+    let mut by_policy: HashMap<(&str, &str), Entries> = HashMap::new();
     for (node, r) in reports {
         for p in &r.policies {
             let generation = if p.generation == 0 {
