@@ -524,44 +524,26 @@ fn the_binaries_refuse_bad_command_lines_before_serving() {
     let (code, err) = run_to_end(agent, &["--controller", "https://x", "--node", "n1"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--ca-file <PATH>"), "{err}");
-    let ovs = [
-        "--node",
-        "n1",
-        "--ovs-rundir",
-        "/nonexistent",
-        "--metrics-addr",
-        "off",
-    ];
-    let mut args = vec![
-        "--controller",
-        "https://x",
-        "--ca-file",
-        missing.to_str().unwrap(),
-    ];
-    args.extend(ovs);
-    let (code, err) = run_to_end(agent, &args);
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains(&format!(
-            "kakine-agent: --ca-file {m}: No such file or directory"
-        )),
-        "{err}"
-    );
     let ca = certs.join(tls::CA_CRT);
-    let mut args = vec![
-        "--controller",
-        "http://x",
-        "--ca-file",
-        ca.to_str().unwrap(),
-    ];
-    args.extend(ovs);
-    let (code, err) = run_to_end(agent, &args);
-    assert_eq!(code, Some(1), "{err}");
-    assert!(
-        err.contains(
+    for (url, ca, why) in [
+        (
+            "https://x",
+            missing.as_path(),
+            format!("kakine-agent: --ca-file {m}: No such file or directory"),
+        ),
+        (
+            "http://x",
+            ca.as_path(),
             "kakine-agent: --controller http://x: expected https://HOST[:PORT] (the \
              controlplane is TLS only)"
+                .to_string(),
         ),
-        "{err}"
-    );
+    ] {
+        let mut args = vec!["--controller", url, "--ca-file", ca.to_str().unwrap()];
+        args.extend(["--node", "n1", "--ovs-rundir", "/nonexistent"]);
+        args.extend(["--metrics-addr", "off"]);
+        let (code, err) = run_to_end(agent, &args);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(&why), "{err}");
+    }
 }

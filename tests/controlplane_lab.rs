@@ -110,21 +110,27 @@ fn realized(s: &Value) -> bool {
     s["phase"] == "Realized" && s["currentNodesRealized"] == 1 && s["desiredNodesRealized"] == 1
 }
 
-#[test]
-fn agents_follow_the_controller_across_nodes_and_keep_enforcing_without_it() {
+/// A two-node lab of WORLD whose standalone agents are stopped (from then on the controller is
+/// the only reader of the directory), the policy `policy("client")` written (b, on node-2, is
+/// isolated: node-2's span holds it), and the controller started in node-1.
+fn lab_with_controller() -> (ClusterEngine, LabController) {
     let cluster: kakine::policy::Cluster = serde_saphyr::from_str(WORLD).unwrap();
     let mut engine = ClusterEngine::start(&cluster, 2, OvsMode::Traffic, &[]).expect("lab up");
-    // The lab's standalone agents go: from now on the controller is the only reader of the
-    // directory.
     for i in 0..2 {
         engine.lab_mut().stop_agent(i);
     }
     let input = engine.input().to_path_buf();
-    let policy_file = input.join("policy.yaml");
-    std::fs::write(&policy_file, policy("client")).unwrap();
+    std::fs::write(input.join("policy.yaml"), policy("client")).unwrap();
     let binary = engine.kakinectl().with_file_name("kakine-controller");
-    let mut controller =
+    let controller =
         LabController::start(engine.lab(), &binary, &input).expect("the controller listens");
+    (engine, controller)
+}
+
+#[test]
+fn agents_follow_the_controller_across_nodes_and_keep_enforcing_without_it() {
+    let (mut engine, mut controller) = lab_with_controller();
+    let policy_file = engine.input().join("policy.yaml");
     let agent = engine.agent_binary();
     let logs: Vec<_> = engine.lab().nodes.iter().map(|n| n.agent_log()).collect();
     let before: Vec<usize> = logs.iter().map(|l| count(l, "update committed")).collect();
@@ -220,17 +226,7 @@ fn with(source: &[std::ffi::OsString], flag: &str, value: &Path) -> Vec<std::ffi
 
 #[test]
 fn refused_credentials_get_no_span_and_the_agent_says_why() {
-    let cluster: kakine::policy::Cluster = serde_saphyr::from_str(WORLD).unwrap();
-    let mut engine = ClusterEngine::start(&cluster, 2, OvsMode::Traffic, &[]).expect("lab up");
-    for i in 0..2 {
-        engine.lab_mut().stop_agent(i);
-    }
-    let input = engine.input().to_path_buf();
-    // b, on node-2, is isolated by the policy: node-2's span holds it.
-    std::fs::write(input.join("policy.yaml"), policy("client")).unwrap();
-    let binary = engine.kakinectl().with_file_name("kakine-controller");
-    let controller =
-        LabController::start(engine.lab(), &binary, &input).expect("the controller listens");
+    let (mut engine, controller) = lab_with_controller();
     let agent = engine.agent_binary();
     let log = engine.lab().nodes[1].agent_log();
     let ctl_log = controller.log();
