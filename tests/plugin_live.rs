@@ -380,6 +380,47 @@ fn v1alpha2_tiers_answer_as_offline() {
     );
 }
 
+#[test]
+fn kubectl_kakine_reads_the_cluster_without_a_directory() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/k8s-21-ingress-named-port.yaml");
+    let scenario = read_scenario(&path).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = serve(
+        api_of(&scenario, &["crd.kakine.io"]),
+        &tmp.path().join("certs"),
+    );
+    let kc = kubeconfig(tmp.path(), addr);
+    offline_dir(&scenario, tmp.path());
+    // kubectl finds the plugin on PATH, as `make install-plugin` leaves it.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kakinectl"), bin.join("kubectl-kakine"))
+        .unwrap();
+    let path_var = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_string());
+    let live = Command::new(kubectl)
+        .args([
+            "kakine",
+            "matrix",
+            "--rules",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ])
+        .args(["--context", "scenario"])
+        .env("PATH", path_var)
+        .env("HOME", tmp.path())
+        .output()
+        .unwrap();
+    let offline = kakinectl(
+        &["matrix", tmp.path().to_str().unwrap(), "--rules"],
+        tmp.path(),
+    );
+    assert!(live.status.success(), "{}", text(&live.stderr));
+    assert!(offline.status.success(), "{}", text(&offline.stderr));
+    assert_eq!(text(&live.stdout), text(&offline.stdout));
+}
+
 fn live_error(api: Option<Api>, context: &str) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let addr = match api {

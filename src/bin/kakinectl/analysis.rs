@@ -13,7 +13,7 @@ use crate::cluster_objects::ClusterSource;
 
 #[derive(clap::Args, Debug)]
 pub struct MatrixArgs {
-    /// Input directory (cluster model + policies).
+    /// Input directory (cluster model + policies); or `--cluster`.
     #[arg(required_unless_present = "cluster", conflicts_with = "cluster")]
     dir: Option<PathBuf>,
     /// The live cluster instead of DIR (`--cluster`).

@@ -36,6 +36,28 @@ pub struct ClusterSource {
     pub kube: KubeFlags,
 }
 
+/// As the kubectl plugin, `explain` and `matrix` without DIR (nor `--enforced`, `--live`) read
+/// the cluster: `kubectl kakine matrix` is `kakinectl matrix --cluster`. `error` is the parse
+/// of `argv` as given; when it misses a required argument of one of them, `argv` is parsed
+/// again with `--cluster` (whose error, if any, is then the one to show).
+pub fn parse_as_plugin(
+    cmd: clap::Command,
+    argv: &[std::ffi::OsString],
+    error: clap::Error,
+) -> Result<clap::ArgMatches, clap::Error> {
+    let sub = argv.get(1).and_then(|s| s.to_str());
+    let given = argv.iter().any(|a| a == "--cluster");
+    if error.kind() != clap::error::ErrorKind::MissingRequiredArgument
+        || !matches!(sub, Some("explain" | "matrix"))
+        || given
+    {
+        return Err(error);
+    }
+    let mut again = argv.to_vec();
+    again.push("--cluster".into());
+    cmd.try_get_matches_from(again)
+}
+
 /// The cluster's policies resolved, and what the answer must mention.
 pub struct LiveCluster {
     /// The policies resolved over the cluster's pods.
@@ -59,12 +81,12 @@ enum Outcome {
 /// kubectl's error line sorted into what it means. kubectl prints `Error from server
 /// (Reason): message` for an API status, and "Unable to connect to the server" / "The
 /// connection to the server ... was refused" when nothing answered.
-fn outcome(ok: bool, stdout: &[u8], stderr: &[u8], path: &str) -> Outcome {
+fn outcome(ok: bool, stdout: &[u8], stderr: &[u8]) -> Outcome {
     let err = String::from_utf8_lossy(stderr).trim().to_string();
     if ok {
         return match serde_json::from_slice(stdout) {
             Ok(v) => Outcome::Listed(v),
-            Err(e) => Outcome::Failed(format!("GET {path}: the answer is not JSON: {e}")),
+            Err(e) => Outcome::Failed(format!("the answer is not JSON: {e}")),
         };
     }
     if err.contains("(NotFound)") {
@@ -79,7 +101,7 @@ fn outcome(ok: bool, stdout: &[u8], stderr: &[u8], path: &str) -> Outcome {
     {
         Outcome::Unreachable(err)
     } else {
-        Outcome::Failed(format!("GET {path}: {err}"))
+        Outcome::Failed(err)
     }
 }
 
@@ -156,14 +178,9 @@ fn spawn(kube: &KubeFlags, path: &str) -> anyhow::Result<Child> {
         .context("running kubectl (set KUBECTL to its path if it is not on PATH)")
 }
 
-fn finish(child: Child, path: &str) -> anyhow::Result<Outcome> {
+fn finish(child: Child) -> anyhow::Result<Outcome> {
     let out = child.wait_with_output().context("running kubectl")?;
-    Ok(outcome(
-        out.status.success(),
-        &out.stdout,
-        &out.stderr,
-        path,
-    ))
+    Ok(outcome(out.status.success(), &out.stdout, &out.stderr))
 }
 
 /// Reads the cluster's objects and resolves them; notes (kinds not installed, objects left
@@ -187,24 +204,32 @@ pub fn read(src: &ClusterSource) -> anyhow::Result<LiveCluster> {
         .collect::<anyhow::Result<_>>()?;
     let mut firsts = Vec::new();
     for (child, p) in children {
-        firsts.push(finish(child, &p)?);
+        firsts.push((finish(child)?, p));
     }
-    let (mut forbidden, mut failed, mut missing) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut forbidden, mut missing) = (Vec::new(), Vec::new());
+    let mut failed: Vec<(String, Vec<String>)> = Vec::new();
     let mut listed = Vec::new();
-    for (l, o) in lists.iter().zip(firsts) {
+    // One message per distinct failure, with the reads it failed (a kubectl configuration
+    // error fails them all alike).
+    let mut fail =
+        |message: String, path: String| match failed.iter_mut().find(|(m, _)| *m == message) {
+            Some((_, paths)) => paths.push(path),
+            None => failed.push((message, vec![path])),
+        };
+    for (l, (o, path)) in lists.iter().zip(firsts) {
         match o {
             Outcome::Listed(v) => listed.push((l, v)),
             Outcome::NotFound if l.optional => missing.push(l.what.clone()),
-            Outcome::NotFound => failed.push(format!(
-                "GET {}: not found (is this a Kubernetes API server?)",
-                l.path
-            )),
+            Outcome::NotFound => fail(
+                "not found (is this a Kubernetes API server?)".to_string(),
+                path,
+            ),
             Outcome::Forbidden(m) => forbidden.push((l.what.clone(), m)),
             Outcome::Unauthorized(m) => {
                 anyhow::bail!("{label} refused kubectl's credentials: {m}")
             }
             Outcome::Unreachable(m) => anyhow::bail!("cannot reach {label}: {m}"),
-            Outcome::Failed(m) => failed.push(m),
+            Outcome::Failed(m) => fail(m, path),
         }
     }
     if !forbidden.is_empty() {
@@ -218,7 +243,15 @@ pub fn read(src: &ClusterSource) -> anyhow::Result<LiveCluster> {
         );
     }
     if !failed.is_empty() {
-        anyhow::bail!("reading {label}: {}", failed.join("; "));
+        let all = lists.len();
+        let text: Vec<String> = failed
+            .iter()
+            .map(|(m, paths)| match paths.len() {
+                n if n == all => format!("{m} (every list)"),
+                _ => format!("{m} (GET {})", paths.join(", ")),
+            })
+            .collect();
+        anyhow::bail!("reading {label}: {}", text.join("; "));
     }
     let mut snapshot = Snapshot::default();
     for (l, mut page) in listed {
@@ -230,12 +263,12 @@ pub fn read(src: &ClusterSource) -> anyhow::Result<LiveCluster> {
                 .map(str::to_string);
             let Some(token) = token else { break };
             let p = page_path(&l.path, Some(&token));
-            page = match finish(spawn(&src.kube, &p)?, &p)? {
+            page = match finish(spawn(&src.kube, &p)?)? {
                 Outcome::Listed(v) => v,
                 Outcome::Forbidden(m) | Outcome::Unauthorized(m) | Outcome::Unreachable(m) => {
                     anyhow::bail!("reading {label}, GET {p}: {m}")
                 }
-                Outcome::Failed(m) => anyhow::bail!("reading {label}: {m}"),
+                Outcome::Failed(m) => anyhow::bail!("reading {label}, GET {p}: {m}"),
                 Outcome::NotFound => anyhow::bail!("reading {label}, GET {p}: not found"),
             };
         }
@@ -275,7 +308,7 @@ mod tests {
 
     #[test]
     fn kubectl_errors_are_sorted_by_what_they_mean() {
-        let o = |e: &str| outcome(false, b"", e.as_bytes(), "/p");
+        let o = |e: &str| outcome(false, b"", e.as_bytes());
         assert!(matches!(
             o("Error from server (NotFound): the server could not find the requested resource"),
             Outcome::NotFound

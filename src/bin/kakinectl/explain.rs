@@ -13,7 +13,7 @@ use crate::protocol;
 
 #[derive(clap::Args, Debug)]
 pub struct ExplainArgs {
-    /// Input directory (cluster model + policies); not with `--enforced`. With `--live`, the
+    /// Input directory (cluster model + policies); or `--cluster`, `--enforced`. With `--live`, the
     /// offline side of the comparison (default: what the agent enforces).
     #[arg(
         required_unless_present_any = ["enforced", "live", "cluster"],

@@ -114,9 +114,12 @@ async fn main() {
     quiet_on_broken_pipe();
     // As `kubectl kakine`, help and errors name the command the user typed.
     let args = if cluster::invoked_as_plugin() {
-        let m = <Args as clap::CommandFactory>::command()
-            .bin_name("kubectl kakine")
-            .get_matches();
+        let cmd = || <Args as clap::CommandFactory>::command().bin_name("kubectl kakine");
+        let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let m = cmd()
+            .try_get_matches_from(&argv)
+            .or_else(|e| cluster_objects::parse_as_plugin(cmd(), &argv, e))
+            .unwrap_or_else(|e| e.exit());
         <Args as clap::FromArgMatches>::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
     } else {
         Args::parse()
