@@ -14,6 +14,7 @@
 # (scenarios). Env: PROBE_TIMEOUT (s, default 3), SETTLE (s, default 5), READY_TIMEOUT
 # (default 180s).
 set -uo pipefail
+export LC_ALL=C # scenarios in name order
 suite=${1:?usage: kind-suite.sh SUITE_DIR}
 probe_timeout=${PROBE_TIMEOUT:-3}
 settle=${SETTLE:-5}
@@ -49,8 +50,15 @@ run_scenario() {
     for objects in "$d"/step-*-objects.yaml; do
         n=${objects##*/step-}
         n=${n%-objects.yaml}
-        local applied namespaces
-        if ! applied=$(kubectl apply -f "$objects" -o name); then
+        local applied namespaces try
+        # A new namespace's `default` ServiceAccount appears a moment after it: pods that run
+        # as it are refused until then, so the apply is tried again.
+        for try in 1 2 3 4 5; do
+            applied=$(kubectl apply -f "$objects" -o name) && break
+            applied=
+            sleep "$try"
+        done
+        if [ -z "$applied" ]; then
             log "$id step $n: the objects do not apply"
             ok=1
             break

@@ -244,3 +244,141 @@ fn a_scenario_bound_to_the_models_addresses_says_every_reason() {
     assert!(why.iter().any(|w| w.ends_with("an IPv6 probe")), "{why:?}");
     assert!(why.iter().any(|w| w.ends_with("an ICMP probe")), "{why:?}");
 }
+
+/// A stand-in for kubectl that answers what `scripts/kind-suite.sh` asks: `apply -o name`
+/// names the file's objects, `get pod` gives `NS.POD` as the pod's address, and `exec ...
+/// /agnhost connect NS.POD:PORT` answers as `$FAKE_VERDICTS` says (lines `from to port
+/// protocol verdict`): exit 0 for allow, `REFUSED` for reject, `TIMEOUT` for deny. Every call is
+/// logged to `$FAKE_LOG`.
+const FAKE_KUBECTL: &str = r#"#!/usr/bin/env bash
+echo "$*" >>"$FAKE_LOG"
+case $1 in
+apply)
+    if [ "${4:-}" = "-o" ]; then
+        grep -v '^---' "$3" | jq -r '(.kind | ascii_downcase) + "/" + .metadata.name'
+        step=${3##*/step-}
+        echo "${step%-objects.yaml}" >"$FAKE_LOG.step"
+    fi ;;
+get) echo -n "$4.$5" ;;
+exec)
+    from="$3/$4"; dest=${8%:*}; port=${8##*:}; proto=${10#--protocol=}
+    v=$(awk -v s="$(cat "$FAKE_LOG.step")" -v f="$from" -v d="${dest/./\/}" -v p="$port" \
+        -v q="${proto^^}" '$1 == s && $2 == f && $3 == d && $4 == p && $5 == q { print $6 }' \
+        "$FAKE_VERDICTS")
+    case $v in
+    allow) exit 0 ;;
+    reject) echo "REFUSED"; exit 1 ;;
+    deny) echo "TIMEOUT"; exit 1 ;;
+    *) echo "no verdict for $from $dest $port $proto"; exit 1 ;;
+    esac ;;
+esac
+exit 0
+"#;
+
+#[test]
+fn the_suite_script_probes_compares_and_counts_scenarios() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let (suite, bin) = (tmp.path().join("suite"), tmp.path().join("bin"));
+    std::fs::create_dir(&bin).unwrap();
+    let kubectl = bin.join("kubectl");
+    std::fs::write(&kubectl, FAKE_KUBECTL).unwrap();
+    std::fs::set_permissions(
+        &kubectl,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_kakinectl"))
+        .args(["kind-suite", "render", "--out"])
+        .arg(&suite)
+        .arg(root.join("tests/cases/k8s-26-ingress-from-updated-pod-label.yaml"))
+        .arg(root.join("tests/scenarios/kakine-04-service-account.yaml"))
+        .arg(root.join("tests/scenarios/kakine-01-icmp-type-code.yaml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    // The cluster answers as the scenarios expect, but for one probe of kakine-04.
+    let mut verdicts = String::new();
+    for id in [
+        "k8s-26-ingress-from-updated-pod-label",
+        "kakine-04-service-account",
+    ] {
+        let tsv = std::fs::read_to_string(suite.join(id).join("probes.tsv")).unwrap();
+        for (i, line) in tsv.lines().enumerate() {
+            let f: Vec<&str> = line.split('\t').collect();
+            let mut expect = f[7];
+            if id.starts_with("kakine-04") && i == 0 {
+                assert_eq!(expect, "allow");
+                expect = "deny";
+            }
+            verdicts += &format!(
+                "{} {}/{} {}/{} {} {} {expect}\n",
+                f[0], f[1], f[2], f[3], f[4], f[5], f[6]
+            );
+        }
+    }
+    std::fs::write(tmp.path().join("verdicts"), verdicts).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let log = tmp.path().join("log");
+    let o = Command::new("bash")
+        .arg(root.join("scripts/kind-suite.sh"))
+        .arg(&suite)
+        .env("PATH", path)
+        .env("SETTLE", "0")
+        .env("FAKE_LOG", &log)
+        .env("FAKE_VERDICTS", tmp.path().join("verdicts"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        lines,
+        [
+            "k8s-26-ingress-from-updated-pod-label: PASS",
+            "kakine-01-icmp-type-code: not run in a cluster: step 1: an ICMP probe",
+            "kakine-04-service-account step 1: x/web -> x/db 5432/TCP: expected allow, got deny",
+            "kakine-04-service-account: FAIL",
+            "1 not run in a cluster",
+            "1 passed, 1 failed",
+        ]
+    );
+    // Per step: objects, pods ready, policies, probes, policies deleted; objects deleted last.
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let k8s26: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.contains("k8s-26") && !l.starts_with("exec"))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    let steps = read_scenario(&root.join("tests/cases/k8s-26-ingress-from-updated-pod-label.yaml"))
+        .unwrap()
+        .steps;
+    let mut want: Vec<&str> = Vec::new();
+    for step in &steps {
+        want.push("apply");
+        if !step.resources.is_empty() {
+            want.extend(["apply", "delete"]);
+        }
+    }
+    want.push("delete");
+    assert_eq!(k8s26, want, "{calls}");
+    let execs = calls.lines().filter(|l| l.starts_with("exec -n")).count();
+    let probes = [
+        "k8s-26-ingress-from-updated-pod-label",
+        "kakine-04-service-account",
+    ]
+    .iter()
+    .map(|id| {
+        std::fs::read_to_string(suite.join(id).join("probes.tsv"))
+            .unwrap()
+            .lines()
+            .count()
+    })
+    .sum::<usize>();
+    assert_eq!(execs, probes);
+}
