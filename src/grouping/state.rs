@@ -169,6 +169,7 @@ impl Grouping {
             let key = g.store(p);
             g.translate(&key);
         }
+        g.index.sweep();
         g
     }
 
