@@ -421,26 +421,51 @@ fn kubectl_kakine_reads_the_cluster_without_a_directory() {
     assert_eq!(text(&live.stdout), text(&offline.stdout));
 }
 
-fn live_error(api: Option<Api>, context: &str) -> String {
+/// The stderr of `kakinectl QUESTION --cluster` against `api` (or nothing listening) in
+/// `context`, which must fail with exit status 1.
+fn live_error_of(question: &[&str], api: Option<Api>, context: &str) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let addr = match api {
         Some(api) => serve(api, &tmp.path().join("certs")),
         None => "127.0.0.1:1".parse().unwrap(),
     };
     let kc = kubeconfig(tmp.path(), addr);
-    let out = kakinectl(
-        &[
-            "matrix",
-            "--cluster",
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "--context",
-            context,
-        ],
-        tmp.path(),
-    );
+    let mut args = vec![
+        question[0],
+        "--cluster",
+        "--kubeconfig",
+        kc.to_str().unwrap(),
+    ];
+    args.extend(["--context", context]);
+    args.extend(&question[1..]);
+    let out = kakinectl(&args, tmp.path());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     text(&out.stderr)
+}
+
+fn live_error(api: Option<Api>, context: &str) -> String {
+    live_error_of(&["matrix"], api, context)
+}
+
+#[test]
+fn a_pod_without_an_ip_is_named_pending() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/k8s-01-default-deny-ingress.yaml");
+    let mut api = api_of(&read_scenario(&path).unwrap(), &["crd.kakine.io"]);
+    let pods = &mut api.lists.get_mut("/api/v1/pods").unwrap().2;
+    let a = pods
+        .iter_mut()
+        .find(|p| p["metadata"]["namespace"] == "x" && p["metadata"]["name"] == "a")
+        .unwrap();
+    a["status"] = json!({"phase": "Pending"});
+    let question = ["explain", "--from", "x/a", "--to", "x/b", "--port", "80"];
+    let e = live_error_of(&question, Some(api), "scenario");
+    assert!(
+        e.ends_with(
+            "kakinectl: pod x/a in the cluster (context scenario) has no IP yet (pending)\n"
+        ),
+        "{e}"
+    );
 }
 
 #[test]

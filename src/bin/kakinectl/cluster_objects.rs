@@ -62,10 +62,27 @@ pub fn parse_as_plugin(
 pub struct LiveCluster {
     /// The policies resolved over the cluster's pods.
     pub policies: ResolvedPolicies,
+    /// What a missing pod's error says.
+    pub about: About,
+}
+
+/// The cluster read, for messages.
+pub struct About {
     /// Pods without an IP yet (`namespace/name`).
     pub pending_pods: Vec<String>,
-    /// "the cluster (context C)", for messages.
+    /// "the cluster (context C)".
     pub label: String,
+}
+
+impl About {
+    /// The error for a pod the answer needs and the model lacks.
+    pub fn no_pod(&self, key: &str) -> anyhow::Error {
+        if self.pending_pods.iter().any(|p| p == key) {
+            anyhow::anyhow!("pod {key} in {} has no IP yet (pending)", self.label)
+        } else {
+            anyhow::anyhow!("no pod {key} in {}", self.label)
+        }
+    }
 }
 
 /// How one list read ended.
@@ -148,6 +165,9 @@ fn lists(antrea_crds: bool) -> Vec<List> {
     out
 }
 
+/// How long one read may take (`kubectl --request-timeout`; kubectl's default is none).
+const REQUEST_TIMEOUT: &str = "60s";
+
 /// The page size of each list (`kubectl get`'s `--chunk-size` default).
 const PAGE: usize = 500;
 
@@ -171,7 +191,7 @@ fn percent_encode(s: &str) -> String {
 }
 
 fn spawn(kube: &KubeFlags, path: &str) -> anyhow::Result<Child> {
-    kube.kubectl(&["get", "--raw", path])
+    kube.kubectl(&["get", "--raw", path, "--request-timeout", REQUEST_TIMEOUT])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -286,20 +306,11 @@ pub fn read(src: &ClusterSource) -> anyhow::Result<LiveCluster> {
         .with_context(|| format!("the policies of {label}"))?;
     Ok(LiveCluster {
         policies,
-        pending_pods: snapshot.pending_pods,
-        label,
+        about: About {
+            pending_pods: snapshot.pending_pods,
+            label,
+        },
     })
-}
-
-impl LiveCluster {
-    /// The error for a pod the answer needs and the model lacks.
-    pub fn no_pod(&self, key: &str) -> anyhow::Error {
-        if self.pending_pods.iter().any(|p| p == key) {
-            anyhow::anyhow!("pod {key} in {} has no IP yet (pending)", self.label)
-        } else {
-            anyhow::anyhow!("no pod {key} in {}", self.label)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -88,12 +88,13 @@ pub async fn explain(a: ExplainArgs) -> anyhow::Result<()> {
     };
     let from = Endpoint::parse(&a.from).map_err(|e| anyhow::anyhow!("--from {e}"))?;
     let to = Endpoint::parse(&a.to).map_err(|e| anyhow::anyhow!("--to {e}"))?;
-    let mut live_cluster = None;
+    let mut about = None;
     let (policies, source) = match &a.dir {
         _ if a.cluster.cluster => {
             let c = cluster_objects::read(&a.cluster)?;
-            let label = PathBuf::from(&c.label);
-            (live_cluster.insert(c).policies.clone(), label)
+            let label = PathBuf::from(&c.about.label);
+            about = Some(c.about);
+            (c.policies, label)
         }
         Some(dir) if !a.enforced => (kakine::agent::load_input(dir)?, dir.clone()),
         _ => (
@@ -104,7 +105,7 @@ pub async fn explain(a: ExplainArgs) -> anyhow::Result<()> {
     for e in [&from, &to] {
         if let Endpoint::Pod(key) = e {
             if !policies.pods.iter().any(|p| &p.key == key) {
-                if let Some(c) = &live_cluster {
+                if let Some(c) = &about {
                     return Err(c.no_pod(&key.to_string()));
                 }
                 anyhow::bail!("no pod {key} in the cluster model of {}", source.display());
