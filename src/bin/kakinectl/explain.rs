@@ -97,10 +97,15 @@ pub async fn explain(a: ExplainArgs) -> anyhow::Result<()> {
             (c.policies, label)
         }
         Some(dir) if !a.enforced => (kakine::agent::load_input(dir)?, dir.clone()),
-        _ => (
-            kakine::agent::inspect::enforced(&state_dir)?,
-            state_dir.join(kakine::agent::state::LAST_GOOD),
-        ),
+        _ => {
+            let span = state_dir.join(kakine::agent::controller_source::SPAN_FILE);
+            let file = if span.is_file() {
+                span
+            } else {
+                state_dir.join(kakine::agent::state::LAST_GOOD)
+            };
+            (kakine::agent::inspect::enforced(&state_dir)?, file)
+        }
     };
     for e in [&from, &to] {
         if let Endpoint::Pod(key) = e {
