@@ -24,7 +24,7 @@ pub struct KubeFlags {
 
 impl KubeFlags {
     /// `kubectl [--kubeconfig F] [--context C] ARGS`.
-    fn kubectl(&self, args: &[&str]) -> Command {
+    pub(crate) fn kubectl(&self, args: &[&str]) -> Command {
         let mut c = Command::new(std::env::var_os("KUBECTL").unwrap_or("kubectl".into()));
         if let Some(k) = &self.kubeconfig {
             c.arg("--kubeconfig").arg(k);
