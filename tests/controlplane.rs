@@ -4,11 +4,16 @@
 //!
 //! - a node's agent gets a snapshot that derives exactly the node's view of the directory;
 //!   editing a file reaches it as a delta that flips the rule's action;
-//! - its realization report comes back as the policy's counts;
+//! - its realization report comes back as the policy's counts, per policy: a change of the
+//!   node's span that leaves the policy alone keeps the node counted, an edit of the policy
+//!   counts only once the node reports the new generation (realized or failed);
 //! - a forged token, no token, another node's span and plain TCP are refused, each with a
 //!   clear error;
 //! - a restarted controller (new versions) gives a resuming agent a fresh snapshot; the agent's
-//!   source keeps the last span on disk and hands it out at start with no controller.
+//!   source keeps the last span on disk and hands it out at start with no controller;
+//! - the binaries' command lines: usage on no or unknown arguments, every bad flag of
+//!   `kakine-controller` at once before it serves, `kakine-agent --controller`'s flags checked
+//!   before OVS is touched.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +23,7 @@ use kakine::agent::controller_source::{ControllerSource, SPAN_FILE};
 use kakine::controller::auth::TokenFile;
 use kakine::controller::client::{Client, ClientError, FrameStream};
 use kakine::controller::realization::{PolicyRealization, RealizationReport};
-use kakine::controller::{server, standalone, tls, Controller};
+use kakine::controller::{server, standalone, tls, Controller, Realization, RealizationCounts};
 use kakine::controlplane::{Frame, NodeSpan};
 use kakine::policy::resolved::{ResolvedPolicies, RuleAction};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -225,6 +230,7 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
             policies: vec![PolicyRealization {
                 kind: "ClusterNetworkPolicy".into(),
                 name: "web-to-db".into(),
+                generation: 0,
                 failure: None,
             }],
         })
@@ -248,6 +254,65 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
     .await
     .expect("the counts within 5 s");
     assert_eq!((c.desired, c.current, c.failures.len()), (1, 1, 0));
+    let generation = c.generation;
+    assert!(generation > first, "{generation}");
+
+    // Per policy: a change of n2's span that leaves the policy's content alone (a new pod of
+    // its peer namespace: an address group patch) keeps its generation, and n2 stays counted
+    // although its span moved on.
+    write(
+        dir.join("cluster.yaml"),
+        &format!(
+            "{CLUSTER}- {{namespace: web, name: frontend2, labels: {{app: frontend}}, ip: \
+             10.50.1.11, node: n1}}\n"
+        ),
+    );
+    assert!(matches!(
+        content(&mut stream, &mut span).await,
+        Frame::Delta(_)
+    ));
+    assert!(span.version > generation);
+    // The counts are recomputed within REALIZATION_EVERY (200 ms) of the batch.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let c = policy_counts(&counts.borrow(), "web-to-db");
+    assert_eq!((c.generation, c.desired, c.current), (generation, 1, 1));
+
+    // An edit of the policy is a new generation: n2 is no longer counted until it reports it.
+    write(dir.join("policy.yaml"), &policy("Drop"));
+    assert!(matches!(
+        content(&mut stream, &mut span).await,
+        Frame::Delta(_)
+    ));
+    let c = counts_until(&mut counts, |c| c.generation == span.version).await;
+    assert_eq!((c.desired, c.current, c.phase()), (1, 0, "Realizing"));
+    let n2 = client(&running, &certs, &t2, "n2");
+    let realized = |generation: u64, failure: Option<&str>| RealizationReport {
+        version: span.version,
+        policies: vec![PolicyRealization {
+            kind: "ClusterNetworkPolicy".into(),
+            name: "web-to-db".into(),
+            generation,
+            failure: failure.map(String::from),
+        }],
+    };
+    // A report of the old generation does not count.
+    n2.report(&realized(generation, None)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(policy_counts(&counts.borrow(), "web-to-db").current, 0);
+    n2.report(&realized(span.version, None)).await.unwrap();
+    let c = counts_until(&mut counts, |c| c.current == 1).await;
+    assert_eq!(c.phase(), "Realized");
+    n2.report(&realized(span.version, Some("a flow too large")))
+        .await
+        .unwrap();
+    let c = counts_until(&mut counts, |c| !c.failures.is_empty()).await;
+    assert_eq!((c.current, c.phase()), (0, "Failed"));
+    assert_eq!(c.failures["n2"], "a flow too large");
+    write(dir.join("policy.yaml"), &policy("Allow"));
+    assert!(matches!(
+        content(&mut stream, &mut span).await,
+        Frame::Delta(_)
+    ));
 
     // Refusals, each with its reason.
     match client(&running, &certs, &forged, "n2")
@@ -299,13 +364,35 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
     // The agent's source: a span kept on disk.
     let state = tmp.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
-    let mut src = ControllerSource::start(client(&running, &certs, &t2, "n2"), Some(state.clone()));
+    let metrics = kakine::agent::observe::Metrics::new();
+    let mut src = ControllerSource::start_observed(
+        client(&running, &certs, &t2, "n2"),
+        Some(state.clone()),
+        Some(metrics.clone()),
+    );
     let ev = tokio::time::timeout(Duration::from_secs(10), src.next())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(actions(&ev.input.unwrap().0), actions(&span.derive_from()));
     assert!(state.join(SPAN_FILE).exists());
+    let controller_up = |m: &kakine::agent::observe::Metrics| {
+        m.encode()
+            .lines()
+            .find(|l| l.starts_with("kakine_agent_connected{connection=\"controller\"}"))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+    };
+    assert_eq!(controller_up(&metrics).as_deref(), Some("1"));
+    drop(src);
+    // Refused (another node's token): the connection gauge says so.
+    let refused = kakine::agent::observe::Metrics::new();
+    let src = ControllerSource::start_observed(
+        client(&running, &certs, &t2, "n1"),
+        None,
+        Some(refused.clone()),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(controller_up(&refused).as_deref(), Some("0"));
     drop(src);
 
     // The controller restarts with new versions: a resume from the old one gets a snapshot.
@@ -336,6 +423,31 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
     );
 }
 
+fn policy_counts(r: &Realization, name: &str) -> RealizationCounts {
+    r.iter()
+        .find(|(k, _)| k.name == name)
+        .map(|(_, c)| c.clone())
+        .unwrap_or_else(|| panic!("no counts of {name} in {r:?}"))
+}
+
+/// The counts of web-to-db once `until` holds (within 5 s).
+async fn counts_until(
+    rx: &mut tokio::sync::watch::Receiver<Realization>,
+    until: impl Fn(&RealizationCounts) -> bool,
+) -> RealizationCounts {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let c = policy_counts(&rx.borrow_and_update(), "web-to-db");
+            if until(&c) {
+                return c;
+            }
+            rx.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("counts: {:?}", rx.borrow()))
+}
+
 fn ev_actions(dir: &Path) -> ResolvedPolicies {
     kakine::agent::watch::load_for(dir, Some("n2")).unwrap().0
 }
@@ -348,4 +460,112 @@ fn client_to(port: u16, certs: &Path, token: &Path) -> Client {
         "n2",
     )
     .unwrap()
+}
+
+/// Runs `program args` to its end (killed after 20 s: a refusal must not serve): exit code and
+/// stderr.
+fn run_to_end(program: &str, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{program} {args:?} still runs after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_binaries_refuse_bad_command_lines_before_serving() {
+    let ctl = env!("CARGO_BIN_EXE_kakine-controller");
+    let agent = env!("CARGO_BIN_EXE_kakine-agent");
+    // No argument: the full help, as kakinectl gives it.
+    for bin in [ctl, agent] {
+        let (code, err) = run_to_end(bin, &[]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("Usage:") && err.contains("Options:"), "{err}");
+    }
+    let (code, err) = run_to_end(ctl, &["--bogus"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with("error: unexpected argument '--bogus' found")
+            && err.contains("Usage: kakine-controller [OPTIONS] [COMMAND]"),
+        "{err}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("certs");
+    tls::generate(&certs, &["127.0.0.1".to_string()]).unwrap();
+    let tokens = write(tmp.path().join("tokens"), "n1 t1\n");
+    let missing = tmp.path().join("missing");
+    let listen = ["--listen", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"];
+    // A missing directory: refused at start, naming the flag and the path, never served.
+    let mut args = vec!["--standalone", missing.to_str().unwrap()];
+    args.extend(["--tls-cert-dir", certs.to_str().unwrap()]);
+    args.extend(["--tokens", tokens.to_str().unwrap()]);
+    args.extend(listen);
+    let (code, err) = run_to_end(ctl, &args);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "kakine-controller: --standalone {}: cannot read the directory: No such file or \
+             directory (os error 2)\n",
+            missing.display()
+        )
+    );
+    // Every problem at once.
+    let mut args = vec!["--standalone", missing.to_str().unwrap()];
+    args.extend(["--tls-cert-dir", missing.to_str().unwrap()]);
+    args.extend(listen);
+    let (code, err) = run_to_end(ctl, &args);
+    assert_eq!(code, Some(1), "{err}");
+    let m = missing.display();
+    assert_eq!(
+        err,
+        format!(
+            "kakine-controller: --tls-cert-dir {m}: {m}/tls.crt: No such file or directory (os \
+             error 2)\n--standalone {m}: cannot read the directory: No such file or directory \
+             (os error 2)\n--standalone needs --tokens FILE: the agents' per-node credentials \
+             (lines `NODE TOKEN`)\n"
+        )
+    );
+    // The agent: --controller without --ca-file is a usage error; an unreadable CA, or an
+    // http:// URL, is refused before OVS is touched (there is none at /nonexistent).
+    let (code, err) = run_to_end(agent, &["--controller", "https://x", "--node", "n1"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--ca-file <PATH>"), "{err}");
+    let ca = certs.join(tls::CA_CRT);
+    for (url, ca, why) in [
+        (
+            "https://x",
+            missing.as_path(),
+            format!("kakine-agent: --ca-file {m}: No such file or directory"),
+        ),
+        (
+            "http://x",
+            ca.as_path(),
+            "kakine-agent: --controller http://x: expected https://HOST[:PORT] (the \
+             controlplane is TLS only)"
+                .to_string(),
+        ),
+    ] {
+        let mut args = vec!["--controller", url, "--ca-file", ca.to_str().unwrap()];
+        args.extend(["--node", "n1", "--ovs-rundir", "/nonexistent"]);
+        args.extend(["--metrics-addr", "off"]);
+        let (code, err) = run_to_end(agent, &args);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(&why), "{err}");
+    }
 }

@@ -341,3 +341,19 @@ fn one_node_of_ten_compiles_only_the_rules_of_its_own_pods() {
     assert!(pod_objects.len() <= on_node.len(), "{pod_objects:?}");
     assert_eq!(compiled.rules.len(), view.rules.len());
 }
+
+/// A group released by one policy and acquired by another within one event stays one group, and
+/// its delta is the net change: here pod 9 leaves the first policy's applied-to, which held the
+/// `Self` peer group of ns1, and joins the second's, which needs the same group. (Random
+/// sequences found it: the group was deleted and made again with the same id, and its delta
+/// added pod 9, already a member, a second time.)
+#[test]
+fn a_group_handed_from_one_policy_to_another_in_one_event_keeps_its_members() {
+    let evs = [
+        Ev::Policy(0, Shape::Acnp(Some(0), None, 0)),
+        Ev::Pod(9, 1, 0, false, 0, false, false),
+        Ev::Policy(1, Shape::Acnp(Some(2), None, 0)),
+        Ev::Pod(9, 1, 2, false, 0, false, false),
+    ];
+    run(&evs).unwrap();
+}

@@ -1,6 +1,7 @@
 //! The kube layer's writes and reviews against an API-server verifier on kube's mock service:
 //! status patches (body, conflict retry, rate limit, leader only), TokenReview
-//! (allowed, denied, wrong node, pod-bound), Lease (acquire, renew, lose, take over).
+//! (allowed; expired, another ServiceAccount, another audience, unbound; another node by a
+//! node-bound or a pod-bound token; pod replaced or gone), Lease (acquire, renew, lose, take over).
 
 mod kube_mock;
 
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 
 fn counts(desired: u32, current: u32, failures: &[(&str, &str)]) -> RealizationCounts {
     RealizationCounts {
+        generation: 1,
         desired,
         current,
         failures: failures
@@ -78,7 +80,20 @@ fn status_phases_and_conditions() {
         f.last_transition_time.as_deref(),
         Some("2026-01-01T00:02:00Z")
     );
-    assert_eq!(status_of(&counts(0, 0, &[]), 1, None, "t").phase, "Pending");
+    // A span of no node is realized (Antrea: currentNodes == desiredNodes).
+    assert_eq!(
+        status_of(&counts(0, 0, &[]), 1, None, "t").phase,
+        "Realized"
+    );
+    // A failure while a node has not reported yet: still realizing, the failure a condition.
+    let partial = status_of(&counts(3, 1, &[("n2", "x")]), 1, None, "t");
+    assert_eq!(
+        (
+            partial.phase.as_str(),
+            partial.conditions[1].status.as_str()
+        ),
+        ("Realizing", "True")
+    );
 }
 
 fn policy_json(name: &str, status: &Value) -> Value {
@@ -269,6 +284,20 @@ async fn tokenreview_pod_bound_token() {
     )
     .await;
     assert_eq!(ok, Ok(Identity { node: "n3".into() }));
+    // The same pod-bound token asking for another node's span: its pod runs on n3.
+    let elsewhere = review(
+        review_answer(true, AGENT, extra.clone(), ""),
+        Some((path, pod("uid-1"))),
+        "n1",
+    )
+    .await;
+    assert_eq!(
+        elsewhere,
+        Err(AuthError::Forbidden {
+            identity: "n3".into(),
+            requested: "n1".into()
+        })
+    );
     let replaced = review(
         review_answer(true, AGENT, extra.clone(), ""),
         Some((path, pod("uid-2"))),
@@ -293,6 +322,7 @@ async fn tokenreview_pod_bound_token() {
 
 #[tokio::test]
 async fn tokenreview_refusals() {
+    // An expired token: the API server says why.
     let denied = review(
         review_answer(false, "", json!({}), "token has expired"),
         None,
@@ -302,7 +332,7 @@ async fn tokenreview_refusals() {
     assert_eq!(denied, Err(AuthError::Invalid("token has expired".into())));
     let node = json!({"authentication.kubernetes.io/node-name": ["n1"]});
     let other = review(
-        review_answer(true, "system:serviceaccount:default:web", node, ""),
+        review_answer(true, "system:serviceaccount:default:web", node.clone(), ""),
         None,
         "n1",
     )
@@ -316,6 +346,26 @@ async fn tokenreview_refusals() {
         matches!(&unbound, Err(AuthError::Invalid(m)) if m.contains("bound to neither")),
         "{unbound:?}"
     );
+    // A token for another audience: the API server authenticates it but names the token's
+    // audiences, not the controller's.
+    let mut wrong_audience = review_answer(true, AGENT, node.clone(), "");
+    wrong_audience["status"]["audiences"] = json!(["https://kubernetes.default.svc"]);
+    let wrong_audience = review(wrong_audience, None, "n1").await;
+    assert_eq!(
+        wrong_audience,
+        Err(AuthError::Invalid(
+            "token is not for audience \"kakine-controller\"".into()
+        ))
+    );
+    let mut no_audience = review_answer(true, AGENT, node, "");
+    no_audience["status"]
+        .as_object_mut()
+        .unwrap()
+        .remove("audiences");
+    assert!(matches!(
+        review(no_audience, None, "n1").await,
+        Err(AuthError::Invalid(m)) if m.contains("not for audience")
+    ));
     // No Authorization header: refused before any request.
     let (client, _server) = pair();
     let auth =

@@ -33,7 +33,7 @@ impl Source {
 
     /// Tells the source how the last event's realization went (the controller source reports
     /// it to the controller).
-    pub fn realized(&self, outcome: Result<(), String>) {
+    pub fn realized(&mut self, outcome: Result<(), String>) {
         if let Source::Controller(c) = self {
             c.realized(outcome);
         }

@@ -27,6 +27,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 #[command(
     name = "kakine-agent",
     version,
+    arg_required_else_help = true,
     about = "kakine node agent: tiered network policy on Open vSwitch"
 )]
 pub(crate) struct Args {
@@ -265,7 +266,26 @@ async fn stop_signal(term: &mut Signal, int: &mut Signal) -> &'static str {
 }
 
 /// The live agent: enforce the last good state, then follow the input directory.
+/// The controller client of `--controller URL --ca-file CA --node NODE`, checked at start,
+/// before OVS is touched: a URL that is not `https://`, a CA file that cannot be read.
+fn controller_client(args: &Args) -> anyhow::Result<Option<kakine::controller::client::Client>> {
+    let Some(url) = &args.controller else {
+        return Ok(None);
+    };
+    let ca = args
+        .ca_file
+        .as_deref()
+        .context("--controller needs --ca-file")?;
+    let node = args.node.as_deref().context("--controller needs --node")?;
+    let tls =
+        kakine::controller::tls::client_config(ca).map_err(|e| anyhow::anyhow!("--ca-file {e}"))?;
+    kakine::controller::client::Client::new(url, tls, args.token_file.clone(), node)
+        .map(Some)
+        .map_err(anyhow::Error::msg)
+}
+
 async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
+    let controller = controller_client(&args)?;
     let Signals {
         mut term,
         mut int,
@@ -302,6 +322,20 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
             live.agent.bridge,
             lock_path.display()
         );
+    }
+    // The other mode's kept policy is stale: never enforce it at start.
+    match kakine::agent::state::forget_other_source(&args.state_dir, args.controller.is_some()) {
+        Ok(Some(path)) => tracing::warn!(
+            "{}: removed (kept by an earlier run in the other mode; this run follows {})",
+            path.display(),
+            if args.controller.is_some() {
+                "the controller"
+            } else {
+                "its input directory"
+            }
+        ),
+        Ok(None) => {}
+        Err(e) => anyhow::bail!("{e}: the other mode's kept policy would be enforced at start"),
     }
     let quiet = live.quiet;
     let of_socket = live.agent.of_socket.clone();
@@ -368,7 +402,7 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         packet_ins,
         agent.rule_index(),
         audit.clone(),
-        metrics,
+        metrics.clone(),
         PodLimiter::new(args.packet_in_pod_rate),
     );
 
@@ -384,22 +418,20 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         }
     });
 
-    let source = match (&args.controller, &args.standalone) {
-        (Some(url), _) => {
-            let ca = args
-                .ca_file
-                .as_deref()
-                .context("--controller needs --ca-file")?;
-            let node = args.node.as_deref().context("--controller needs --node")?;
-            let tls = kakine::controller::tls::client_config(ca).map_err(anyhow::Error::msg)?;
-            let client =
-                kakine::controller::client::Client::new(url, tls, args.token_file.clone(), node)
-                    .map_err(anyhow::Error::msg)?;
-            tracing::info!("following node {node}'s span from {url}");
-            Some(Source::Controller(Box::new(ControllerSource::start(
-                client,
-                Some(args.state_dir.clone()),
-            ))))
+    let source = match (controller, &args.standalone) {
+        (Some(client), _) => {
+            tracing::info!(
+                "following node {}'s span from {}",
+                client.node(),
+                args.controller.as_deref().unwrap_or_default()
+            );
+            Some(Source::Controller(Box::new(
+                ControllerSource::start_observed(
+                    client,
+                    Some(args.state_dir.clone()),
+                    Some(metrics.clone()),
+                ),
+            )))
         }
         (None, Some(dir)) => match DirSource::new(dir, quiet) {
             Ok(s) => {

@@ -24,6 +24,7 @@ use kube_layer::{KubeOptions, TokenReviewAuthenticator};
 #[command(
     name = "kakine-controller",
     version,
+    arg_required_else_help = true,
     about = "kakine controller: per-node policy spans served to the agents"
 )]
 pub(crate) struct Args {
@@ -81,6 +82,62 @@ enum Command {
     },
 }
 
+/// The serving certificate and, with `--standalone`, the token file, or every problem of the
+/// command line at once (each naming its flag and path): a missing or unreadable
+/// `--tls-cert-dir`, an unreadable `--standalone DIR`, a missing or bad `--tokens FILE`.
+fn check_start(args: &Args) -> Result<Start, String> {
+    let mut errors = Vec::new();
+    let cert_dir = args.tls_cert_dir.clone();
+    let mut tls = None;
+    match &cert_dir {
+        Some(dir) => match tls::server_config(dir) {
+            Ok(t) => tls = Some(t),
+            Err(e) => errors.push(format!("--tls-cert-dir {}: {e}", dir.display())),
+        },
+        None => errors.push(
+            "--tls-cert-dir DIR is required: the controlplane is TLS only (`kakine-controller \
+             certs` writes one)"
+                .to_string(),
+        ),
+    }
+    let mut tokens = None;
+    if let Some(dir) = &args.standalone {
+        match std::fs::read_dir(dir) {
+            Ok(_) => {}
+            Err(e) => errors.push(format!(
+                "--standalone {}: cannot read the directory: {e}",
+                dir.display()
+            )),
+        }
+        match &args.tokens {
+            None => errors.push(
+                "--standalone needs --tokens FILE: the agents' per-node credentials (lines \
+                 `NODE TOKEN`)"
+                    .to_string(),
+            ),
+            Some(path) => match TokenFile::read(path) {
+                Ok(t) => tokens = Some(Arc::new(t)),
+                Err(e) => errors.push(format!("--tokens {e}")),
+            },
+        }
+    }
+    match (cert_dir, tls) {
+        (Some(cert_dir), Some(tls)) if errors.is_empty() => Ok(Start {
+            cert_dir,
+            tls,
+            tokens,
+        }),
+        _ => Err(errors.join("\n")),
+    }
+}
+
+/// What the command line gives once checked ([`check_start`]).
+struct Start {
+    cert_dir: PathBuf,
+    tls: Arc<rustls::ServerConfig>,
+    tokens: Option<Arc<TokenFile>>,
+}
+
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {
@@ -108,21 +165,11 @@ async fn run() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let cert_dir = args
-        .tls_cert_dir
-        .clone()
-        .context("--tls-cert-dir DIR is required: the controlplane is TLS only (`kakine-controller certs` writes one)")?;
-    // Standalone: the per-node token file; in a cluster: TokenReview (checked before binding).
-    let tokens = match &args.standalone {
-        Some(_) => Some(Arc::new(
-            TokenFile::read(&args.tokens.clone().context(
-                "--standalone needs --tokens FILE: the agents' per-node credentials (lines `NODE TOKEN`)",
-            )?)
-            .map_err(anyhow::Error::msg)?,
-        )),
-        None => None,
-    };
-    let tls = tls::server_config(&cert_dir).map_err(anyhow::Error::msg)?;
+    let Start {
+        cert_dir,
+        tls,
+        tokens,
+    } = check_start(&args).map_err(anyhow::Error::msg)?;
     let controller = Controller::new(Controller::first_version());
     let ready = Arc::new(AtomicBool::new(false));
     let (bound, _metrics) = metrics::serve(args.metrics_addr, controller.clone(), ready.clone())

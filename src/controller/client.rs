@@ -131,12 +131,21 @@ impl Client {
         Ok(send)
     }
 
+    /// The token of the token file, read now.
+    ///
+    /// Errors ([`ClientError::Connect`], retried): the file cannot be read, or is empty (a
+    /// request without a token would only be refused).
     fn token(&self) -> Result<String, ClientError> {
-        std::fs::read_to_string(&self.token_file)
+        let path = self.token_file.display();
+        let token = std::fs::read_to_string(&self.token_file)
             .map(|t| t.trim().to_string())
-            .map_err(|err| {
-                ClientError::Connect(format!("token {}: {err}", self.token_file.display()))
-            })
+            .map_err(|err| ClientError::Connect(format!("--token-file {path}: {err}")))?;
+        if token.is_empty() {
+            return Err(ClientError::Connect(format!(
+                "--token-file {path}: empty: no token to authenticate with"
+            )));
+        }
+        Ok(token)
     }
 
     fn uri(&self, path: &str) -> String {
@@ -151,16 +160,14 @@ impl Client {
     /// Errors: [`ClientError::Connect`]; [`ClientError::Refused`] with the controller's
     /// explanation (a forged token, another node's span).
     pub async fn subscribe(&self, since: Option<u64>) -> Result<FrameStream, ClientError> {
+        let token = self.token()?;
         let mut send = self.connect::<Empty<Bytes>>().await?;
         let mut path = format!("/v1/span/{}", self.node);
         if let Some(v) = since {
             path.push_str(&format!("?since={v}"));
         }
         let req = hyper::Request::get(self.uri(&path))
-            .header(
-                hyper::header::AUTHORIZATION,
-                format!("Bearer {}", self.token()?),
-            )
+            .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
             .body(Empty::new())
             .map_err(|err| ClientError::Connect(err.to_string()))?;
         let resp = send
@@ -178,14 +185,12 @@ impl Client {
     ///
     /// Errors: as [`Client::subscribe`].
     pub async fn report(&self, report: &RealizationReport) -> Result<(), ClientError> {
+        let token = self.token()?;
         let mut send = self.connect::<Full<Bytes>>().await?;
         let path = format!("/v1/realization/{}", self.node);
         let body = serde_json::to_vec(report).map_err(|err| ClientError::Frame(err.to_string()))?;
         let req = hyper::Request::post(self.uri(&path))
-            .header(
-                hyper::header::AUTHORIZATION,
-                format!("Bearer {}", self.token()?),
-            )
+            .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|err| ClientError::Connect(err.to_string()))?;

@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::realization::{Realization, RealizationCounts, RealizationReport};
-use crate::controlplane::{FanOut, Frame, Resume, Touched, DEFAULT_HISTORY};
-use crate::grouping::{Event, Grouping, PolicyKey};
+use super::realization::{self, PolicyGenerations, Realization, RealizationReport};
+use crate::controlplane::{Change, FanOut, Frame, Resume, Touched, DEFAULT_HISTORY};
+use crate::grouping::{Event, Grouping};
 
 /// Frames buffered per subscriber before it is cut off.
 pub const SUBSCRIBER_BUFFER: usize = 256;
@@ -35,6 +35,8 @@ struct State {
     subscribers: BTreeMap<String, Vec<Subscriber>>,
     /// The last report of each node.
     reports: BTreeMap<String, RealizationReport>,
+    /// Each policy's generation, from what was sent.
+    generations: PolicyGenerations,
     /// Reports or batches since the counts were last computed.
     dirty: bool,
     /// Subscribers cut off for a full buffer, in all.
@@ -63,6 +65,7 @@ impl Controller {
                 fanout: FanOut::new(first, DEFAULT_HISTORY),
                 subscribers: BTreeMap::new(),
                 reports: BTreeMap::new(),
+                generations: PolicyGenerations::default(),
                 dirty: false,
                 cut_off: 0,
             }),
@@ -91,6 +94,17 @@ impl Controller {
         }
         let deltas = st.fanout.apply_touched(&st.grouping, &touched);
         let version = st.fanout.version();
+        // Each policy put once per batch: its content is the same for every node.
+        let mut seen = std::collections::HashSet::new();
+        for d in deltas.values() {
+            for c in &d.changes {
+                if let Change::PolicyPut(p) = c {
+                    if seen.insert((p.kind.as_str(), p.name.as_str())) {
+                        st.generations.observe(p, d.version);
+                    }
+                }
+            }
+        }
         for (node, subs) in &mut st.subscribers {
             let frame = match deltas.get(node) {
                 Some(d) => Arc::new(Frame::Delta((**d).clone())),
@@ -131,6 +145,12 @@ impl Controller {
                 .into_iter()
                 .collect(),
         };
+        // A snapshot may carry content no delta carried (changed while no node held it).
+        if let Some(Frame::Snapshot(s)) = first.first() {
+            for p in &s.policies {
+                st.generations.observe(p, s.version);
+            }
+        }
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER.max(first.len() + 1));
         for f in first {
             let _ = tx.try_send(Arc::new(f));
@@ -185,7 +205,16 @@ impl Controller {
                 return;
             }
             st.dirty = false;
-            counts(&st)
+            let st = &mut *st;
+            let live: std::collections::HashSet<(&str, &str)> = st
+                .grouping
+                .policies
+                .keys()
+                .map(|k| (k.kind, k.name.as_str()))
+                .collect();
+            st.generations
+                .retain(|kind, name| live.contains(&(kind, name)));
+            counts(st)
         };
         self.realization.send_if_modified(|c| {
             let changed = *c != counts;
@@ -221,47 +250,19 @@ impl Controller {
     }
 }
 
-/// The counts of every policy: desired = its span's size; current = the nodes of its span whose
-/// last report realized the node's current span (a version at or after its last delta) with
-/// the policy; failures by node, whatever the version.
+/// The counts of every policy ([`realization::count`]): its span, its generation, the
+/// nodes' last reports.
 fn counts(st: &State) -> Realization {
-    let mut out: Realization = BTreeMap::new();
-    let mut by_policy: BTreeMap<(&str, &str), Vec<(&str, &super::realization::PolicyRealization)>> =
-        BTreeMap::new();
-    for (node, r) in &st.reports {
-        for p in &r.policies {
-            by_policy
-                .entry((p.kind.as_str(), p.name.as_str()))
-                .or_default()
-                .push((node.as_str(), p));
-        }
-    }
-    for (key, p) in &st.grouping.policies {
-        let span = st.grouping.policy_span(p);
-        let mut c = RealizationCounts {
-            desired: span.len() as u32,
-            ..RealizationCounts::default()
-        };
-        for (node, r) in by_policy
-            .get(&(key.kind, key.name.as_str()))
-            .into_iter()
-            .flatten()
-        {
-            if !span.contains(*node) {
-                continue;
-            }
-            let fresh = st.reports[*node].version >= st.fanout.changed(node).unwrap_or(u64::MAX);
-            match &r.failure {
-                None if fresh => c.current += 1,
-                None => {}
-                Some(reason) => {
-                    c.failures.insert(node.to_string(), reason.clone());
-                }
-            }
-        }
-        out.insert(PolicyKey::clone(key), c);
-    }
-    out
+    realization::count(
+        st.grouping.policies.iter().map(|(key, p)| {
+            (
+                key,
+                st.grouping.policy_span(p),
+                st.generations.get(key.kind, &key.name),
+            )
+        }),
+        &st.reports,
+    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The controller's metrics endpoint (`--metrics-addr`, plain HTTP/1): `/metrics`
 //! (OpenMetrics text), `/healthz` (the process answers), `/readyz` (the first batch of the
-//! source was applied).
+//! source was applied), `/v1/realization` (every policy's realization status as JSON,
+//! [`realization_json`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -33,6 +34,7 @@ pub async fn serve(
         cut_off.clone(),
     );
     let registry = Arc::new(registry);
+    let realization = controller.realization();
     let scrape = move || {
         let (registry, controller) = (registry.clone(), controller.clone());
         let (version, cut_off) = (version.clone(), cut_off.clone());
@@ -62,7 +64,17 @@ pub async fn serve(
             }
         }
     };
+    let realization = move || {
+        let now = realization.borrow().clone();
+        async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                realization_json(&now).to_string(),
+            )
+        }
+    };
     let app = axum::Router::new()
+        .route("/v1/realization", axum::routing::get(realization))
         .route("/metrics", axum::routing::get(scrape))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .route("/readyz", axum::routing::get(readyz));
@@ -74,4 +86,24 @@ pub async fn serve(
         }
     });
     Ok((bound, task))
+}
+
+/// The realization of every policy as `GET /v1/realization` answers it: `{"items": [{"kind",
+/// "name", "status"}]}`, `status` as the CRD status the kube layer writes
+/// ([`super::kube::status::untimed_status`]; `observedGeneration` is the policy's controlplane
+/// generation, no condition has a transition time), so that `kakinectl realization
+/// --controller URL` reads it as it reads the CRDs.
+pub fn realization_json(r: &super::Realization) -> serde_json::Value {
+    let items: Vec<serde_json::Value> = r
+        .iter()
+        .map(|(key, c)| {
+            let generation = i64::try_from(c.generation).unwrap_or(i64::MAX);
+            serde_json::json!({
+                "kind": key.kind,
+                "name": key.name,
+                "status": super::kube::status::untimed_status(c, generation),
+            })
+        })
+        .collect();
+    serde_json::json!({ "items": items })
 }

@@ -16,11 +16,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::by_node::ByNode;
-use super::selector::{GroupSelector, LabelSet, NamespaceScope};
+use super::selector::{GroupSelector, LabelSet};
 use super::slab::Slab;
 use crate::policy::model::{Namespace, Pod, NAMESPACE_NAME_LABEL};
 use crate::policy::resolved::PodKey;
 use crate::policy::selector::Labels;
+
+mod groups;
 
 /// A pod of the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,6 +105,10 @@ pub struct GroupIndex {
     pending: BTreeMap<GroupId, (BTreeSet<PodId>, BTreeSet<PodId>)>,
     /// Keys of pods removed while a delta names them.
     removed_keys: HashMap<PodId, PodKey>,
+    /// Groups whose last holder released them since the last `take_deltas`: kept (and their
+    /// members maintained) until then, so that a group released by one policy and acquired by
+    /// another within one event stays the same group and its delta is the net change.
+    unheld: BTreeSet<GroupId>,
     /// Pods and groups by node, pods by named port.
     by_node: ByNode,
 }
@@ -313,6 +319,26 @@ impl GroupIndex {
         self.pods.iter().map(|(i, p)| (PodId(i), p))
     }
 
+    /// The pods on node `node` ([`ANY_NODE`]: those without a node).
+    pub fn pods_on(&self, node: &str) -> impl Iterator<Item = PodId> + '_ {
+        self.by_node.pods(node)
+    }
+
+    /// The nodes pods name ([`ANY_NODE`] for pods without one).
+    pub fn pod_nodes(&self) -> impl Iterator<Item = &str> {
+        self.by_node.nodes()
+    }
+
+    /// The groups with a member on node `node` ([`ANY_NODE`]: a member without a node).
+    pub fn groups_on(&self, node: &str) -> impl Iterator<Item = GroupId> + '_ {
+        self.by_node.groups(node)
+    }
+
+    /// The pods declaring a port named `name`.
+    pub fn pods_with_port(&self, name: &str) -> impl Iterator<Item = PodId> + '_ {
+        self.by_node.port_pods(name)
+    }
+
     /// Number of pods.
     pub fn pod_count(&self) -> usize {
         self.pod_ids.len()
@@ -456,220 +482,6 @@ impl GroupIndex {
                 d.1.insert(p);
             }
         }
-    }
-
-    // ---- groups ----------------------------------------------------------------------------
-
-    /// The group of `selector`, created (and its members computed) on first use; every
-    /// [`acquire`](Self::acquire) is matched by one [`release`](Self::release).
-    pub fn acquire(&mut self, selector: &GroupSelector) -> GroupId {
-        if let Some(&g) = self.group_ids.get(selector) {
-            self.groups.get_mut(g.0).expect("group").users += 1;
-            return g;
-        }
-        let g = GroupId(self.groups.insert(GroupEntry {
-            selector: selector.clone(),
-            sets: BTreeSet::new(),
-            members: BTreeSet::new(),
-            nodes: BTreeMap::new(),
-            users: 1,
-        }));
-        self.group_ids.insert(selector.clone(), g);
-        // Candidate namespaces, then their label sets.
-        let namespaces: Vec<String> = match (&selector.namespaces, selector.namespace_anchor()) {
-            (NamespaceScope::Name(n), _) => {
-                self.groups_by_ns.entry(n.clone()).or_default().insert(g);
-                vec![n.clone()]
-            }
-            (_, Some((k, v))) => {
-                self.groups_by_anchor
-                    .entry((k.to_string(), v.to_string()))
-                    .or_default()
-                    .insert(g);
-                self.ns_by_label
-                    .get(&(k.to_string(), v.to_string()))
-                    .map(|s| s.iter().cloned().collect())
-                    .unwrap_or_default()
-            }
-            _ => {
-                self.groups_unanchored.insert(g);
-                self.namespaces.keys().cloned().collect()
-            }
-        };
-        for ns in namespaces {
-            let Some(entry) = self.namespaces.get(&ns) else {
-                continue;
-            };
-            let in_scope = match &selector.namespaces {
-                NamespaceScope::Name(n) => *n == ns,
-                NamespaceScope::Selector(s) => s.matches(&entry.labels),
-                NamespaceScope::All => true,
-            };
-            if !in_scope {
-                continue;
-            }
-            let sets: Vec<LabelSetId> = entry
-                .sets
-                .iter()
-                .copied()
-                .filter(|s| selector.matches_pods(&self.sets.get(s.0).expect("set").set))
-                .collect();
-            for s in sets {
-                self.groups.get_mut(g.0).expect("group").sets.insert(s);
-                let pods: Vec<PodId> = {
-                    let se = self.sets.get_mut(s.0).expect("set");
-                    se.groups.insert(g);
-                    se.pods.iter().copied().collect()
-                };
-                for p in pods {
-                    self.add_member(g, p);
-                }
-            }
-        }
-        g
-    }
-
-    /// Gives back one use of `g`; the last release deletes the group.
-    pub fn release(&mut self, g: GroupId) {
-        let Some(ge) = self.groups.get_mut(g.0) else {
-            return;
-        };
-        ge.users -= 1;
-        if ge.users > 0 {
-            return;
-        }
-        let ge = self.groups.remove(g.0).expect("group");
-        self.group_ids.remove(&ge.selector);
-        for n in ge.nodes.keys() {
-            self.by_node.group_on(g, n, false);
-        }
-        for s in &ge.sets {
-            if let Some(se) = self.sets.get_mut(s.0) {
-                se.groups.remove(&g);
-            }
-        }
-        match (&ge.selector.namespaces, ge.selector.namespace_anchor()) {
-            (NamespaceScope::Name(n), _) => {
-                if let Some(s) = self.groups_by_ns.get_mut(n) {
-                    s.remove(&g);
-                    if s.is_empty() {
-                        self.groups_by_ns.remove(n);
-                    }
-                }
-            }
-            (_, Some((k, v))) => {
-                let key = (k.to_string(), v.to_string());
-                if let Some(s) = self.groups_by_anchor.get_mut(&key) {
-                    s.remove(&g);
-                    if s.is_empty() {
-                        self.groups_by_anchor.remove(&key);
-                    }
-                }
-            }
-            _ => {
-                self.groups_unanchored.remove(&g);
-            }
-        }
-        self.pending.remove(&g);
-    }
-
-    /// The selector of group `g`.
-    pub fn selector(&self, g: GroupId) -> Option<&GroupSelector> {
-        Some(&self.groups.get(g.0)?.selector)
-    }
-
-    /// The members of group `g` (empty for an unknown group).
-    pub fn members(&self, g: GroupId) -> impl Iterator<Item = PodId> + '_ {
-        self.groups
-            .get(g.0)
-            .into_iter()
-            .flat_map(|ge| ge.members.iter().copied())
-    }
-
-    /// The number of members of group `g`.
-    pub fn member_count(&self, g: GroupId) -> usize {
-        self.groups.get(g.0).map_or(0, |ge| ge.members.len())
-    }
-
-    /// The keys of the members of group `g`.
-    pub fn member_keys(&self, g: GroupId) -> BTreeSet<PodKey> {
-        self.members(g)
-            .filter_map(|p| self.pods.get(p.0).map(|e| e.key.clone()))
-            .collect()
-    }
-
-    /// The span of group `g`: the nodes hosting its members, with how many members each
-    /// ([`ANY_NODE`] counts the members without a node).
-    pub fn group_nodes(&self, g: GroupId) -> Option<&BTreeMap<String, u32>> {
-        Some(&self.groups.get(g.0)?.nodes)
-    }
-
-    /// The pods on node `node` ([`ANY_NODE`]: those without a node).
-    pub fn pods_on(&self, node: &str) -> impl Iterator<Item = PodId> + '_ {
-        self.by_node.pods(node)
-    }
-
-    /// The nodes pods name ([`ANY_NODE`] for pods without one).
-    pub fn pod_nodes(&self) -> impl Iterator<Item = &str> {
-        self.by_node.nodes()
-    }
-
-    /// The groups with a member on node `node` ([`ANY_NODE`]: a member without a node).
-    pub fn groups_on(&self, node: &str) -> impl Iterator<Item = GroupId> + '_ {
-        self.by_node.groups(node)
-    }
-
-    /// The pods declaring a port named `name`.
-    pub fn pods_with_port(&self, name: &str) -> impl Iterator<Item = PodId> + '_ {
-        self.by_node.port_pods(name)
-    }
-
-    /// Every live group, in id order.
-    pub fn groups(&self) -> impl Iterator<Item = GroupId> + '_ {
-        self.groups.iter().map(|(i, _)| GroupId(i))
-    }
-
-    /// Number of live groups.
-    pub fn group_count(&self) -> usize {
-        self.group_ids.len()
-    }
-
-    /// Drops the member changes since the previous [`take_deltas`](Self::take_deltas): after a
-    /// build from scratch they are every member of every group, which no one sends (the first
-    /// event would otherwise carry them all).
-    pub fn forget_deltas(&mut self) {
-        self.pending.clear();
-        let freed: Vec<u32> = self.removed_keys.drain().map(|(p, _)| p.0).collect();
-        self.pods.release(freed);
-    }
-
-    /// The member changes since the previous call, by group (groups released since are left
-    /// out: their deletion is the event).
-    pub fn take_deltas(&mut self) -> BTreeMap<GroupId, GroupDelta> {
-        let pending = std::mem::take(&mut self.pending);
-        let key = |p: PodId| -> PodKey {
-            self.removed_keys
-                .get(&p)
-                .cloned()
-                .or_else(|| self.pods.get(p.0).map(|e| e.key.clone()))
-                .expect("a pod of a delta is indexed or remembered")
-        };
-        let out = pending
-            .into_iter()
-            .filter(|(_, (a, r))| !a.is_empty() || !r.is_empty())
-            .map(|(g, (a, r))| {
-                (
-                    g,
-                    GroupDelta {
-                        added: a.into_iter().map(key).collect(),
-                        removed: r.into_iter().map(key).collect(),
-                    },
-                )
-            })
-            .collect();
-        let freed: Vec<u32> = self.removed_keys.drain().map(|(p, _)| p.0).collect();
-        self.pods.release(freed);
-        out
     }
 }
 

@@ -172,7 +172,8 @@ impl Grouping {
             let key = g.store(p);
             g.translate(&key);
         }
-        // The build is the starting point, not a change: its member additions are no delta.
+        // The build is the starting point, not a change: its member additions are no delta
+        // (and the groups released during it are deleted, as a sweep does).
         g.index.forget_deltas();
         g
     }

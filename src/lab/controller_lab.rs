@@ -2,7 +2,8 @@
 //! namespace, listening on its underlay address, with a CA and serving certificate made for
 //! that address and one token per node; the agents follow it with `--controller`
 //! (docs/controlplane.md). Its pid file is `server-controller.pid`, so that the lab's teardown
-//! stops it like the pods' servers.
+//! stops it like the pods' servers. Its metrics endpoint (`/v1/realization`) listens on
+//! `127.0.0.1:`[`METRICS_PORT`] inside that namespace.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use crate::controller::{client::DEFAULT_PORT, tls};
 use crate::lab::nodes::NodeLab;
+
+/// The controller's `--metrics-addr` port, on 127.0.0.1 of the first node's namespace.
+pub const METRICS_PORT: u16 = 10350;
 
 /// A controller of a lab; see the module documentation.
 pub struct LabController {
@@ -86,7 +90,8 @@ impl LabController {
             .command(&self.binary)
             .arg("--standalone")
             .arg(&self.input)
-            .args(["--listen", &self.listen, "--metrics-addr", "127.0.0.1:0"])
+            .args(["--listen", &self.listen, "--metrics-addr"])
+            .arg(format!("127.0.0.1:{METRICS_PORT}"))
             .arg("--tls-cert-dir")
             .arg(&certs)
             .arg("--tokens")
@@ -133,6 +138,30 @@ impl LabController {
             "--token-file".into(),
             self.dir.join(format!("token-{node}")).into(),
         ]
+    }
+}
+
+impl LabController {
+    /// Every policy's realization as the controller serves it (`kakinectl realization
+    /// --controller http://127.0.0.1:METRICS_PORT -o json`, run in the first node's namespace):
+    /// `{"items": [{"kind", "name", "status"}]}`.
+    ///
+    /// Errors: kakinectl failed (its message), or printed no JSON.
+    pub fn realization(
+        &self,
+        lab: &NodeLab,
+        kakinectl: &Path,
+    ) -> Result<serde_json::Value, String> {
+        let out = lab.nodes[0]
+            .command(kakinectl)
+            .args(["realization", "-o", "json", "--controller"])
+            .arg(format!("http://127.0.0.1:{METRICS_PORT}"))
+            .output()
+            .map_err(|e| format!("{}: {e}", kakinectl.display()))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("kakinectl realization: {e}"))
     }
 }
 

@@ -369,6 +369,8 @@ impl NodeLab {
             .arg(node.ovs.dir())
             .arg("--state-dir")
             .arg(node.state_dir())
+            .arg("--audit-log")
+            .arg(node.state_dir().join("np.log"))
             .arg("--cni-socket")
             .arg(node.cni_socket())
             .args(["--bridge", BRIDGE, "--datapath-type", "netdev"])

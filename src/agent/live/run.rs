@@ -157,10 +157,10 @@ impl Live {
                                     // The controller source has no documents: last-good.yaml is left alone.
                                     let docs = (!files.is_empty()).then(|| files.clone());
                                     match self.realize(p.clone(), docs, Kind::Update, at).await {
-                                        Ok(_) => { if let Some(s) = &source { s.realized(Ok(())) } Ok(()) }
+                                        Ok(_) => { if let Some(s) = &mut source { s.realized(Ok(())) } Ok(()) }
                                         // The compiler refuses the same input every time (a flow too
                                         // large, two pods on one port): refused, not retried.
-                                        Err(e @ AgentError::Compile(_)) => { self.stats.rejected += 1; if let Some(s) = &source { s.realized(Err(e.to_string())) } tracing::error!("input rejected, the previous policy stays enforced: {e}"); Ok(()) }
+                                        Err(e @ AgentError::Compile(_)) => { self.stats.rejected += 1; if let Some(s) = &mut source { s.realized(Err(e.to_string())) } tracing::error!("input rejected, the previous policy stays enforced: {e}"); Ok(()) }
                                         Err(e) => { pending = Some(Pending::Input(Box::new(SourceEvent { at, input: Ok(((*p).clone(), files)), report: Default::default() }))); Err(e) }
                                     }
                                 }

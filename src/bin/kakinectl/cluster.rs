@@ -17,14 +17,11 @@ pub struct KubeFlags {
     /// The kubeconfig file (`kubectl --kubeconfig`); default: `KUBECONFIG` or ~/.kube/config.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
-    /// The namespace kakine runs in.
-    #[arg(long, default_value = "kube-system", value_name = "NS")]
-    pub kakine_namespace: String,
 }
 
 impl KubeFlags {
     /// `kubectl [--kubeconfig F] [--context C] ARGS`.
-    fn kubectl(&self, args: &[&str]) -> Command {
+    pub(crate) fn kubectl(&self, args: &[&str]) -> Command {
         let mut c = Command::new(std::env::var_os("KUBECTL").unwrap_or("kubectl".into()));
         if let Some(k) = &self.kubeconfig {
             c.arg("--kubeconfig").arg(k);
@@ -58,44 +55,90 @@ impl KubeFlags {
 pub struct RealizationArgs {
     /// Only the policies of this name.
     name: Option<String>,
+    /// Read a standalone controller instead of the cluster: its `--metrics-addr`,
+    /// `http://HOST:PORT` (`GET /v1/realization`, docs/controlplane.md).
+    #[arg(long, value_name = "URL")]
+    controller: Option<String>,
+    /// `table`, or `json`: `{"items": [{"kind", "name", "status"}]}`, the status as the CRD's.
+    #[arg(long, short, default_value = "table", value_parser = ["table", "json"])]
+    output: String,
     #[command(flatten)]
     kube: KubeFlags,
 }
 
 /// `kakinectl realization`: each kakine policy's realization from its status (written by the
-/// leading controller from the agents' reports: docs/kubernetes.md, "Status"): phase, the
-/// nodes that realized it of those whose span holds it, and the failing nodes with their
-/// reasons.
+/// leading controller from the agents' reports: docs/kubernetes.md, "Status"), or from a
+/// standalone controller (`--controller`): phase, the nodes that realized it of those whose
+/// span holds it, and the failing nodes with their reasons.
 pub fn realization(a: RealizationArgs) -> anyhow::Result<()> {
-    let mut rows = Vec::new();
-    for (kind, resource) in [
-        (
-            "ClusterNetworkPolicy",
-            "clusternetworkpolicies.crd.kakine.io",
-        ),
-        ("NetworkPolicy", "networkpolicies.crd.kakine.io"),
-    ] {
-        let list = a
-            .kube
-            .get_json(&["get", resource, "--all-namespaces", "-o", "json"])?;
-        for item in list["items"].as_array().into_iter().flatten() {
-            let name = item["metadata"]["name"].as_str().unwrap_or_default();
-            if a.name.as_deref().is_some_and(|n| n != name) {
-                continue;
+    // A namespaced policy's name is `namespace/name`: either matches.
+    let wanted = |name: &str| {
+        let short = name.rsplit('/').next().unwrap_or(name);
+        a.name.as_deref().is_none_or(|n| n == name || n == short)
+    };
+    let mut items = Vec::new();
+    if let Some(url) = &a.controller {
+        let all = http_get_json(url, "/v1/realization")?;
+        for item in all["items"].as_array().into_iter().flatten() {
+            if wanted(item["name"].as_str().unwrap_or_default()) {
+                items.push(item.clone());
             }
-            let full = match item["metadata"]["namespace"].as_str() {
-                Some(ns) => format!("{ns}/{name}"),
-                None => name.to_string(),
-            };
-            rows.push(realization_row(kind, &full, &item["status"]));
+        }
+    } else {
+        for (kind, resource) in [
+            (
+                "ClusterNetworkPolicy",
+                "clusternetworkpolicies.crd.kakine.io",
+            ),
+            ("NetworkPolicy", "networkpolicies.crd.kakine.io"),
+        ] {
+            let list = a
+                .kube
+                .get_json(&["get", resource, "--all-namespaces", "-o", "json"])?;
+            for item in list["items"].as_array().into_iter().flatten() {
+                let name = item["metadata"]["name"].as_str().unwrap_or_default();
+                let full = match item["metadata"]["namespace"].as_str() {
+                    Some(ns) => format!("{ns}/{name}"),
+                    None => name.to_string(),
+                };
+                if wanted(&full) {
+                    items.push(serde_json::json!({
+                        "kind": kind, "name": full, "status": item["status"],
+                    }));
+                }
+            }
         }
     }
-    if rows.is_empty() {
+    if items.is_empty() {
         anyhow::bail!(
-            "no kakine policy{} in the cluster",
-            a.name.map(|n| format!(" named {n}")).unwrap_or_default()
+            "no kakine policy{} {}",
+            a.name
+                .as_ref()
+                .map(|n| format!(" named {n}"))
+                .unwrap_or_default(),
+            match &a.controller {
+                Some(url) => format!("served by the controller at {url}"),
+                None => "in the cluster".to_string(),
+            }
         );
     }
+    if a.output == "json" {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "items": items }))?
+        );
+        return Ok(());
+    }
+    let rows: Vec<[String; 5]> = items
+        .iter()
+        .map(|i| {
+            realization_row(
+                i["kind"].as_str().unwrap_or_default(),
+                i["name"].as_str().unwrap_or_default(),
+                &i["status"],
+            )
+        })
+        .collect();
     print!("{}", render_rows(&rows));
     Ok(())
 }
@@ -128,6 +171,35 @@ fn realization_row(kind: &str, name: &str, status: &Value) -> [String; 5] {
     ]
 }
 
+/// `GET path` of `url` (`http://HOST:PORT`, plain HTTP/1.0) as JSON.
+fn http_get_json(url: &str, path: &str) -> anyhow::Result<Value> {
+    use std::io::{Read, Write};
+    let addr = url
+        .strip_prefix("http://")
+        .map(|a| a.trim_end_matches('/'))
+        .with_context(|| {
+            format!("--controller {url}: expected http://HOST:PORT (its --metrics-addr)")
+        })?;
+    let timeout = std::time::Duration::from_secs(10);
+    let mut tcp = std::net::TcpStream::connect(addr)
+        .with_context(|| format!("--controller {url}: connect"))?;
+    tcp.set_read_timeout(Some(timeout))?;
+    tcp.set_write_timeout(Some(timeout))?;
+    write!(tcp, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer)
+        .with_context(|| format!("--controller {url}: read"))?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .with_context(|| format!("{url}{path}: not an HTTP answer"))?;
+    let status = head.lines().next().unwrap_or_default();
+    if !status.contains(" 200 ") {
+        anyhow::bail!("{url}{path}: {status}: {}", body.trim());
+    }
+    serde_json::from_str(body).with_context(|| format!("{url}{path}: not JSON"))
+}
+
 fn render_rows(rows: &[[String; 5]]) -> String {
     let head = ["KIND", "NAME", "PHASE", "NODES", "FAILURES"].map(String::from);
     let all: Vec<&[String; 5]> = std::iter::once(&head).chain(rows).collect();
@@ -155,13 +227,13 @@ fn render_rows(rows: &[[String; 5]]) -> String {
 }
 
 /// The kakine-agent pod of `node`.
-fn agent_pod(kube: &KubeFlags, node: &str) -> anyhow::Result<String> {
+fn agent_pod(kube: &KubeFlags, namespace: &str, node: &str) -> anyhow::Result<String> {
     let selector = format!("spec.nodeName={node}");
     let pods = kube.get_json(&[
         "get",
         "pods",
         "-n",
-        &kube.kakine_namespace,
+        namespace,
         "-l",
         "app.kubernetes.io/name=kakine-agent",
         "--field-selector",
@@ -172,22 +244,24 @@ fn agent_pod(kube: &KubeFlags, node: &str) -> anyhow::Result<String> {
     pods["items"][0]["metadata"]["name"]
         .as_str()
         .map(String::from)
-        .with_context(|| {
-            format!(
-                "no kakine-agent pod on node {node} in namespace {}",
-                kube.kakine_namespace
-            )
-        })
+        .with_context(|| format!("no kakine-agent pod on node {node} in namespace {namespace}"))
 }
 
 /// `dump-flows --node NODE`: the same command run by the node's agent container (`kubectl
 /// exec`), whose kakinectl reads br-int and the agent's state directory there.
-pub fn dump_flows_on(kube: &KubeFlags, node: &str, table: Option<&str>) -> anyhow::Result<()> {
-    let pod = agent_pod(kube, node)?;
+///
+/// `namespace` is the namespace kakine runs in (`--kakine-namespace`).
+pub fn dump_flows_on(
+    kube: &KubeFlags,
+    namespace: &str,
+    node: &str,
+    table: Option<&str>,
+) -> anyhow::Result<()> {
+    let pod = agent_pod(kube, namespace, node)?;
     let mut args = vec![
         "exec",
         "-n",
-        &kube.kakine_namespace,
+        namespace,
         &pod,
         "-c",
         "kakine-agent",

@@ -113,7 +113,8 @@ kakine_crd! {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyStatus {
-    /// `Pending` (no node holds it yet), `Realizing`, `Realized` or `Failed`.
+    /// `Realizing`, `Realized` (every node of its span realized its current generation) or
+    /// `Failed` (every node of its span realized or failed it, some failed); Antrea's phases.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub phase: String,
     /// The `metadata.generation` these counts are of.

@@ -34,15 +34,24 @@ pub fn status_of(
     previous: Option<&PolicyStatus>,
     now: &str,
 ) -> PolicyStatus {
-    let phase = if !counts.failures.is_empty() {
-        "Failed"
-    } else if counts.desired == 0 {
-        "Pending"
-    } else if counts.current >= counts.desired {
-        "Realized"
-    } else {
-        "Realizing"
-    };
+    let mut status = untimed_status(counts, generation);
+    for c in &mut status.conditions {
+        let before = previous.and_then(|p| p.conditions.iter().find(|b| b.type_ == c.type_));
+        c.last_transition_time = match before {
+            Some(b) if b.status == c.status => b.last_transition_time.clone(),
+            _ => Some(now.to_string()),
+        };
+    }
+    status
+}
+
+/// The status of a policy with `counts` at `generation`, its conditions without transition
+/// times: `phase` ([`RealizationCounts::phase`]), the counts, `Realizable` (True: a policy the
+/// controller refuses never reaches the grouping) and `RealizationFailure` (True with reason
+/// `NetworkPolicyRealizationFailedOnNode` and `NODE: REASON; ...` when a node of the span
+/// failed on the current generation). The standalone controller serves it as is
+/// (`GET /v1/realization`).
+pub fn untimed_status(counts: &RealizationCounts, generation: i64) -> PolicyStatus {
     let failed = !counts.failures.is_empty();
     let message = counts
         .failures
@@ -50,7 +59,7 @@ pub fn status_of(
         .map(|(node, reason)| format!("{node}: {reason}"))
         .collect::<Vec<_>>()
         .join("; ");
-    let mut conditions = vec![
+    let conditions = vec![
         PolicyCondition {
             type_: "Realizable".to_string(),
             status: "True".to_string(),
@@ -70,15 +79,8 @@ pub fn status_of(
             message,
         },
     ];
-    for c in &mut conditions {
-        let before = previous.and_then(|p| p.conditions.iter().find(|b| b.type_ == c.type_));
-        c.last_transition_time = match before {
-            Some(b) if b.status == c.status => b.last_transition_time.clone(),
-            _ => Some(now.to_string()),
-        };
-    }
     PolicyStatus {
-        phase: phase.to_string(),
+        phase: counts.phase().to_string(),
         observed_generation: generation,
         current_nodes_realized: i32::try_from(counts.current).unwrap_or(i32::MAX),
         desired_nodes_realized: i32::try_from(counts.desired).unwrap_or(i32::MAX),
