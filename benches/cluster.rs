@@ -26,9 +26,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kakine::lab::cluster_engine::{cluster_document, ClusterEngine};
+use kakine::lab::cluster_engine::ClusterEngine;
 use kakine::lab::controller_lab::{count, LabController};
 use kakine::lab::engine::OvsMode;
+use kakine::lab::placement::cluster_document;
 use kakine::policy::Cluster;
 
 fn cluster(nodes: usize, pods_per_node: usize) -> Cluster {

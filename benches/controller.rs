@@ -96,7 +96,7 @@ fn one(name: ShapeName, agents: usize, units: Option<usize>) {
         .unwrap_or(3);
     let mut stats: [Stat; 4] = Default::default();
     let mut full = Vec::new();
-    let mut one = |g: &mut Grouping, fo: &mut FanOut, stat: &mut Stat, e: Event| {
+    let one = |g: &mut Grouping, fo: &mut FanOut, stat: &mut Stat, e: Event| {
         let t = Instant::now();
         let mut batch = Touched::default();
         batch.apply(g, e);
