@@ -3,7 +3,16 @@
 
 use std::collections::BTreeSet;
 
+use serde_json::Value;
+
 use crate::manifests_support::*;
+
+/// The Deployment and the DaemonSet: the objects with a pod template.
+fn workloads(objs: &[Value]) -> Vec<&Value> {
+    objs.iter()
+        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "DaemonSet")
+        .collect()
+}
 
 /// Every pod runs with the runtime's default seccomp profile; no long-running container holds
 /// SYS_MODULE (only the one-shot `load-openvswitch` init container does); every container has
@@ -11,10 +20,7 @@ use crate::manifests_support::*;
 #[test]
 fn every_pod_is_seccomp_confined_and_no_long_running_container_loads_modules() {
     let objs = objects();
-    let workloads: Vec<_> = objs
-        .iter()
-        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "DaemonSet")
-        .collect();
+    let workloads = workloads(&objs);
     assert_eq!(workloads.len(), 2);
     for o in &workloads {
         let spec = pod_spec(o);
@@ -84,10 +90,7 @@ fn only_install_cni_holds_an_api_token_and_the_agent_reads_no_pods() {
     assert!(allows(&agent, "", "nodes", "get"));
     assert_eq!(agent.len(), 1, "{agent:?}");
 
-    for o in objs
-        .iter()
-        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "DaemonSet")
-    {
+    for o in workloads(&objs) {
         let spec = pod_spec(o);
         assert_eq!(spec.automount_service_account_token, Some(false), "{}", name_of(o));
         let api_volume = spec
@@ -167,10 +170,8 @@ fn the_pods_carry_the_labels_e2e_kind_collects_by() {
         .map(|w| w[1])
         .collect();
     assert!(!selectors.is_empty(), "scripts/e2e-kind.sh selects no pods");
-    for o in objects()
-        .iter()
-        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "DaemonSet")
-    {
+    let objs = objects();
+    for o in workloads(&objs) {
         let labels = &o["spec"]["template"]["metadata"]["labels"];
         for sel in &selectors {
             let (k, v) = sel.split_once('=').expect("KEY=VALUE selector");
@@ -184,10 +185,7 @@ fn the_pods_carry_the_labels_e2e_kind_collects_by() {
 #[test]
 fn long_running_containers_have_a_startup_probe_of_minutes() {
     let objs = objects();
-    for o in objs
-        .iter()
-        .filter(|o| o["kind"] == "Deployment" || o["kind"] == "DaemonSet")
-    {
+    for o in workloads(&objs) {
         for c in pod_spec(o).containers {
             let who = format!("{} {}", name_of(o), c.name);
             let live = c.liveness_probe.expect(&who);
