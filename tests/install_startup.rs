@@ -292,7 +292,8 @@ fn load_module_is_a_no_op_for_netdev_and_refuses_an_unknown_datapath() {
     let out = run("dpdk");
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("OVS_DATAPATH_TYPE dpdk: not system or netdev"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("OVS_DATAPATH_TYPE dpdk: not system or netdev"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

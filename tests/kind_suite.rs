@@ -368,7 +368,12 @@ fn the_suite_script_probes_compares_and_counts_scenarios() {
     }
     // Then every policy file and every objects file, deleted again whatever happened (the
     // same clean-up the script's trap runs when it is stopped mid-scenario).
-    want.extend(steps.iter().filter(|s| !s.resources.is_empty()).map(|_| "delete"));
+    want.extend(
+        steps
+            .iter()
+            .filter(|s| !s.resources.is_empty())
+            .map(|_| "delete"),
+    );
     want.extend(steps.iter().map(|_| "delete"));
     assert_eq!(k8s26, want, "{calls}");
     let execs = calls.lines().filter(|l| l.starts_with("exec -n")).count();

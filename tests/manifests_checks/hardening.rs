@@ -36,7 +36,12 @@ fn every_pod_is_seccomp_confined_and_no_long_running_container_loads_modules() {
             .flatten()
             .map(|c| c.name.clone())
             .collect();
-        for c in spec.init_containers.iter().flatten().chain(&spec.containers) {
+        for c in spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(&spec.containers)
+        {
             let who = format!("{} {}", name_of(o), c.name);
             let sc = c.security_context.clone().unwrap_or_default();
             assert_eq!(sc.privileged, None, "{who}");
@@ -47,13 +52,22 @@ fn every_pod_is_seccomp_confined_and_no_long_running_container_loads_modules() {
             let add = caps.add.unwrap_or_default();
             for cap in &add {
                 assert!(
-                    ["NET_ADMIN", "SYS_NICE", "SYS_RESOURCE", "IPC_LOCK", "SYS_MODULE"]
-                        .contains(&cap.as_str()),
+                    [
+                        "NET_ADMIN",
+                        "SYS_NICE",
+                        "SYS_RESOURCE",
+                        "IPC_LOCK",
+                        "SYS_MODULE"
+                    ]
+                    .contains(&cap.as_str()),
                     "{who}: {cap}"
                 );
             }
             if add.iter().any(|c| c == "SYS_MODULE") {
-                assert!(init.contains(&c.name), "{who}: SYS_MODULE in a long-running container");
+                assert!(
+                    init.contains(&c.name),
+                    "{who}: SYS_MODULE in a long-running container"
+                );
                 assert_eq!(
                     c.command.as_deref(),
                     Some(&["start-ovs".to_string(), "--load-module".to_string()][..]),
@@ -71,7 +85,12 @@ fn every_pod_is_seccomp_confined_and_no_long_running_container_loads_modules() {
         .flatten()
         .find(|c| c.name == "load-openvswitch")
         .expect("the load-openvswitch init container");
-    let caps = loader.security_context.clone().unwrap().capabilities.unwrap();
+    let caps = loader
+        .security_context
+        .clone()
+        .unwrap()
+        .capabilities
+        .unwrap();
     assert_eq!(caps.add, Some(vec!["SYS_MODULE".to_string()]));
 }
 
@@ -83,16 +102,26 @@ fn every_pod_is_seccomp_confined_and_no_long_running_container_loads_modules() {
 fn only_install_cni_holds_an_api_token_and_the_agent_reads_no_pods() {
     let objs = objects();
     let agent = cluster_role(&objs, "kakine-agent");
-    for v in ["get", "list", "watch", "create", "update", "patch", "delete"] {
+    for v in [
+        "get", "list", "watch", "create", "update", "patch", "delete",
+    ] {
         assert!(!allows(&agent, "", "pods", v), "agent may {v} pods");
-        assert!(!allows(&agent, "", "nodes", v) || v == "get", "agent may {v} nodes");
+        assert!(
+            !allows(&agent, "", "nodes", v) || v == "get",
+            "agent may {v} nodes"
+        );
     }
     assert!(allows(&agent, "", "nodes", "get"));
     assert_eq!(agent.len(), 1, "{agent:?}");
 
     for o in workloads(&objs) {
         let spec = pod_spec(o);
-        assert_eq!(spec.automount_service_account_token, Some(false), "{}", name_of(o));
+        assert_eq!(
+            spec.automount_service_account_token,
+            Some(false),
+            "{}",
+            name_of(o)
+        );
         let api_volume = spec
             .volumes
             .iter()
@@ -106,9 +135,10 @@ fn only_install_cni_holds_an_api_token_and_the_agent_reads_no_pods() {
             .find_map(|s| s.service_account_token.as_ref())
             .expect("a serviceAccountToken source");
         assert_eq!(token.audience, None, "the API server's audience");
-        assert!(sources
-            .iter()
-            .any(|s| s.config_map.as_ref().is_some_and(|c| c.name == "kube-root-ca.crt")));
+        assert!(sources.iter().any(|s| s
+            .config_map
+            .as_ref()
+            .is_some_and(|c| c.name == "kube-root-ca.crt")));
         assert!(sources.iter().any(|s| s.downward_api.is_some()));
         let holders: Vec<String> = spec
             .init_containers
@@ -149,7 +179,10 @@ fn images_never_resolve_to_a_public_registry_and_make_images_builds_them() {
         let (host, _) = image.split_once('/').unwrap_or(("", ""));
         assert_eq!(host, "localhost", "{} {}: {image}", name_of(o), c.name);
         let repo = image.rsplit_once(':').unwrap().0;
-        let built = format!("-t $(IMAGE_PREFIX)/{}:$(VERSION)", repo.rsplit('/').next().unwrap());
+        let built = format!(
+            "-t $(IMAGE_PREFIX)/{}:$(VERSION)",
+            repo.rsplit('/').next().unwrap()
+        );
         assert!(
             makefile.contains(&built) && repo.starts_with(&format!("{prefix}/")),
             "{image}: `make images` does not build it"
@@ -189,12 +222,17 @@ fn long_running_containers_have_a_startup_probe_of_minutes() {
         for c in pod_spec(o).containers {
             let who = format!("{} {}", name_of(o), c.name);
             let live = c.liveness_probe.expect(&who);
-            let start = c.startup_probe.unwrap_or_else(|| panic!("{who}: no startupProbe"));
+            let start = c
+                .startup_probe
+                .unwrap_or_else(|| panic!("{who}: no startupProbe"));
             let budget = start.period_seconds.unwrap_or(10) * start.failure_threshold.unwrap_or(3);
             assert!(budget >= 300, "{who}: {budget} s to start");
             assert_eq!(live.initial_delay_seconds, None, "{who}");
             assert_eq!(
-                (start.http_get.map(|h| h.path), start.exec.map(|e| e.command)),
+                (
+                    start.http_get.map(|h| h.path),
+                    start.exec.map(|e| e.command)
+                ),
                 (live.http_get.map(|h| h.path), live.exec.map(|e| e.command)),
                 "{who}: the startup probe asks what the liveness probe asks"
             );
