@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 cluster=${KIND_CLUSTER:-kakine-e2e}
 out=${E2E_OUT:-run/e2e-kind}
 version=${VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)}
-prefix=${IMAGE_PREFIX:-localhost/kakine}
+prefix=localhost/kakine # the manifests' image names (manifests/kustomization.yaml)
 passed=0
 failed=0
 mkdir -p "$out"
