@@ -166,7 +166,7 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
     std::fs::create_dir_all(&dir).unwrap();
     write(dir.join("cluster.yaml"), CLUSTER);
     write(dir.join("policy.yaml"), &policy("Drop"));
-    tls::generate(&certs, &["127.0.0.1".to_string()]).unwrap();
+    tls::generate(&certs, &["127.0.0.1".to_string()], false).unwrap();
     let tokens = write(tmp.path().join("tokens"), "n1 secret-one\nn2 secret-two\n");
     let t2 = write(tmp.path().join("t2"), "secret-two\n");
     let t1 = write(tmp.path().join("t1"), "secret-one\n");
@@ -484,7 +484,7 @@ fn the_binaries_refuse_bad_command_lines_before_serving() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
-    tls::generate(&certs, &["127.0.0.1".to_string()]).unwrap();
+    tls::generate(&certs, &["127.0.0.1".to_string()], false).unwrap();
     let tokens = write(tmp.path().join("tokens"), "n1 t1\n");
     let missing = tmp.path().join("missing");
     let listen = ["--listen", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"];

@@ -10,12 +10,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use std::collections::BTreeMap;
 
 use crate::agent::accept::{self, FileDocs, LastGood, Refusal};
+use crate::agent::dirwatch::{PathWatch, RECHECK};
 use crate::policy::resolved::ResolvedPolicies;
 
 /// One change of the source: the new input, or why it was rejected as a whole.
@@ -170,30 +170,26 @@ pub struct DirSource {
     first: Option<Instant>,
     /// The load of the change, once debounced.
     loading: Option<tokio::task::JoinHandle<(Result<Loaded, String>, Report)>>,
-    // Kept alive for the watch to last.
-    _watcher: notify::RecommendedWatcher,
+    /// The watch, following the path ([`crate::agent::dirwatch`]).
+    watch: PathWatch,
+    /// When to resolve the path again.
+    recheck: tokio::time::Interval,
 }
 
 impl DirSource {
-    /// Starts watching `dir`. `quiet` is the debounce: a change is reported once no file event
-    /// has arrived for that long (20 ms is plenty for editors and `cp`).
+    /// Starts watching `dir`, following the path when the directory is replaced or a symlink
+    /// to it swapped ([`crate::agent::dirwatch`]; checked every [`RECHECK`]). `quiet` is the
+    /// debounce: a change is reported once no file event has arrived for that long (20 ms is
+    /// plenty for editors and `cp`).
     ///
     /// Errors: the directory cannot be watched (missing, no inotify instances left).
     pub fn new(dir: &Path, quiet: Duration) -> Result<Self, String> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-            let relevant = match &ev {
-                Ok(e) => !matches!(e.kind, notify::EventKind::Access(_)),
-                Err(_) => true,
-            };
-            if relevant {
-                let _ = tx.send(Instant::now());
-            }
-        })
-        .map_err(|e| format!("watch {}: {e}", dir.display()))?;
-        watcher
-            .watch(dir, RecursiveMode::NonRecursive)
-            .map_err(|e| format!("watch {}: {e}", dir.display()))?;
+        let watch = PathWatch::new(dir, move || {
+            let _ = tx.send(Instant::now());
+        })?;
+        let mut recheck = tokio::time::interval(RECHECK);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(DirSource {
             dir: dir.to_path_buf(),
             rx,
@@ -201,7 +197,8 @@ impl DirSource {
             loader: Default::default(),
             first: None,
             loading: None,
-            _watcher: watcher,
+            watch,
+            recheck,
         })
     }
 
@@ -245,8 +242,15 @@ impl DirSource {
     /// dropped call is returned by the next one.
     pub async fn next(&mut self) -> Option<SourceEvent> {
         if self.loading.is_none() {
-            if self.first.is_none() {
-                self.first = Some(self.rx.recv().await?);
+            while self.first.is_none() {
+                tokio::select! {
+                    t = self.rx.recv() => self.first = Some(t?),
+                    _ = self.recheck.tick() => {
+                        if self.watch.recheck() {
+                            self.first = Some(Instant::now());
+                        }
+                    }
+                }
             }
             loop {
                 match tokio::time::timeout(self.quiet, self.rx.recv()).await {

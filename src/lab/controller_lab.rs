@@ -37,7 +37,7 @@ impl LabController {
     pub fn start(lab: &NodeLab, binary: &Path, input: &Path) -> Result<Self, String> {
         let dir = lab.spec.dir.join("controller");
         let ip = lab.nodes[0].spec.ip;
-        tls::generate(&dir.join("certs"), &[ip.to_string()])?;
+        tls::generate(&dir.join("certs"), &[ip.to_string()], true)?;
         let salt = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
