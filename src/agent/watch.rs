@@ -323,4 +323,36 @@ mod tests {
         assert_eq!(e.kind, "File");
         assert!(e.reason.contains("zz-bad.yaml"), "{e}");
     }
+
+    #[tokio::test]
+    async fn a_replaced_directory_is_read_not_the_old_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("input");
+        std::fs::create_dir(&dir).unwrap();
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let files = crate::agent::state::input_files(&examples).unwrap();
+        for f in &files {
+            std::fs::copy(f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+        let mut src = DirSource::new(&dir, Duration::from_millis(20)).unwrap();
+        assert!(src.current().await.input.is_ok());
+        // mv dir dir.old; mkdir dir; cp dir.old/* dir/ (plus a bad file to recognize it by)
+        std::fs::rename(&dir, tmp.path().join("input.old")).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        for f in &files {
+            std::fs::copy(f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+        std::fs::write(dir.join("zz-new.yaml"), "kind: [").unwrap();
+        let seen = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let ev = src.next().await.unwrap();
+                if ev.report.refused.iter().any(|r| r.reason.contains("zz-new.yaml")) {
+                    return ev;
+                }
+            }
+        })
+        .await
+        .expect("the new directory is read within 5 s");
+        assert!(seen.input.is_ok());
+    }
 }
