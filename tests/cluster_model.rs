@@ -206,6 +206,37 @@ fn a_pod_ip_outside_its_nodes_pod_cidr_is_a_warning_naming_the_pod() {
     assert_eq!(r.errors.len() + r.warnings.len(), 0, "{}", r.to_text());
 }
 
+#[test]
+fn a_pod_without_a_node_in_a_model_of_several_nodes_is_a_warning() {
+    let r = validate(&[(
+        "cluster.yaml",
+        cluster(
+            &["{name: n1}", "{name: n2}"],
+            &[
+                pod("placed", "10.0.1.5", "n1"),
+                "{namespace: x, name: drifter, ip: 10.0.1.6}".into(),
+                "{namespace: x, name: host, ip: 192.168.77.1, host_network: true}".into(),
+            ],
+        ),
+    )]);
+    assert!(r.errors.is_empty(), "{}", r.to_text());
+    assert_eq!(
+        findings(&r, "warnings"),
+        vec![finding(
+            "cluster.yaml",
+            "pods[1].node",
+            "pod x/drifter: no node in a model of 2 nodes: every node's agent takes it as its \
+             own (give it its node)"
+        )]
+    );
+    // One node (or none): a pod without a node is that node's, as standalone models write it.
+    let r = validate(&[(
+        "cluster.yaml",
+        cluster(&["{name: n1}"], &["{namespace: x, name: d, ip: 10.0.1.6}"]),
+    )]);
+    assert_eq!(r.errors.len() + r.warnings.len(), 0, "{}", r.to_text());
+}
+
 /// A scenario file whose cluster is `cluster` (flow style), one step with one probe.
 fn scenario(dir: &Path, cluster: &str) -> PathBuf {
     let path = dir.join("case.yaml");

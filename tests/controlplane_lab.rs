@@ -133,7 +133,7 @@ fn agents_follow_the_controller_across_nodes_and_keep_enforcing_without_it() {
     let policy_file = engine.input().join("policy.yaml");
     let agent = engine.agent_binary();
     let logs: Vec<_> = engine.lab().nodes.iter().map(|n| n.agent_log()).collect();
-    let before: Vec<usize> = logs.iter().map(|l| count(l, "update committed")).collect();
+    let before: Vec<usize> = logs.iter().map(|l| count(l, " committed in ")).collect();
     for (i, name) in ["node-1", "node-2"].into_iter().enumerate() {
         let source = controller.agent_source(name);
         engine
@@ -146,7 +146,7 @@ fn agents_follow_the_controller_across_nodes_and_keep_enforcing_without_it() {
     }
     // node-2 hosts b, the policy's pod: its flows change (node-1's span has no policy, its
     // flows stay as they are and nothing is committed).
-    wait_log(&logs[1], "update committed", before[1] + 1);
+    wait_log(&logs[1], " committed in ", before[1] + 1);
     let mut echo = engine
         .lab()
         .pod_command("b", engine.kakinectl())
@@ -192,6 +192,40 @@ fn agents_follow_the_controller_across_nodes_and_keep_enforcing_without_it() {
     assert!(
         connects(&engine),
         "the edit after the restart reached node-2"
+    );
+
+    // node-2's agent crashes and restarts: at start it enforces the span it kept, never the
+    // lab's standalone `last-good.yaml` (no policy: a would connect), which the first start in
+    // controller mode removed.
+    let n = count(&logs[1], "update committed");
+    std::fs::write(&policy_file, policy("nobody")).unwrap();
+    wait_log(&logs[1], "update committed", n + 1);
+    let state = engine.lab().nodes[1].state_dir();
+    assert!(
+        !state.join("last-good.yaml").exists(),
+        "a stale last-good.yaml"
+    );
+    let kept = count(&logs[1], "enforcing the span kept in the state directory");
+    engine.lab_mut().stop_agent(1);
+    let source = controller.agent_source("node-2");
+    engine
+        .lab_mut()
+        .start_agent_with(1, &agent, &source)
+        .unwrap();
+    wait_log(
+        &logs[1],
+        "enforcing the span kept in the state directory",
+        kept + 1,
+    );
+    assert!(!connects(&engine), "the kept span holds across the restart");
+    assert_eq!(count(&logs[1], "enforcing the last good policy"), 0);
+    let enforced = kakine::agent::inspect::enforced(&state).expect("the kept span reads back");
+    assert!(
+        enforced
+            .isolated_ingress
+            .iter()
+            .any(|k| k.namespace == "x" && k.name == "b"),
+        "explain --enforced reads the controller's span: b is isolated"
     );
     let _ = echo.kill();
     let _ = echo.wait();
@@ -350,12 +384,12 @@ fn refused_credentials_get_no_span_and_the_agent_says_why() {
     assert!(policy_flows(&engine.lab().nodes[1]).is_empty());
 
     // The right credentials: the span and its policy flows (the check above can fail).
-    let n = count(&log, "update committed");
+    let n = count(&log, " committed in ");
     engine
         .lab_mut()
         .start_agent_with(1, &agent, &right)
         .unwrap();
-    wait_log(&log, "update committed", n + 1);
+    wait_log(&log, " committed in ", n + 1);
     assert!(
         !policy_flows(&engine.lab().nodes[1]).is_empty(),
         "the right token brings node-2's policy flows"

@@ -7,12 +7,14 @@ use openflow::FlowStats;
 
 use crate::agent::state::AgentState;
 use crate::datapath::compiler::cookie;
+use crate::datapath::compiler::REMOTE_NODE_OBJECT;
 use crate::datapath::pipeline;
 
 /// The annotation of a flow with `c` as its cookie; `state` is the agent's `agent.json`.
 ///
 /// Shapes: `pipeline`, `pod web/frontend`, `rule 3: Ingress Allow application/frontend-calls-api/allow-frontend`,
-/// `K8s NetworkPolicy isolation (ingress)`, `not kakine's (cookie category 0)`, with
+/// `K8s NetworkPolicy isolation (ingress)`, `node network: gateway and tunnel`,
+/// `node network: routes to remote node 2` (its position in the node network, from 1), `not kakine's (cookie category 0)`, with
 /// ` [stale round N]` appended when the round is not the agent's current one.
 pub fn annotate(c: u64, state: Option<&AgentState>) -> String {
     let (round, category, object) = cookie::split(c);
@@ -33,6 +35,15 @@ pub fn annotate(c: u64, state: Option<&AgentState>) -> String {
             "K8s NetworkPolicy isolation ({})",
             if object == 1 { "egress" } else { "ingress" }
         ),
+        cookie::NETWORK if object == 0 => "node network: gateway and tunnel".to_string(),
+        cookie::NETWORK if object & REMOTE_NODE_OBJECT != 0 => format!(
+            "node network: routes to remote node {}",
+            object & !REMOTE_NODE_OBJECT
+        ),
+        cookie::NETWORK => match state.and_then(|s| s.pods.iter().find(|p| p.ofport == object)) {
+            Some(p) => format!("node network: pod {} ({})", p.pod, p.ip),
+            None => format!("node network: pod on port {object}"),
+        },
         other => format!("not kakine's (cookie category {other})"),
     };
     if let Some(st) = state {
@@ -109,6 +120,19 @@ mod tests {
             "pipeline"
         );
         assert_eq!(annotate(0, s), "not kakine's (cookie category 0)");
+        assert_eq!(
+            annotate(cookie::make(2, cookie::NETWORK, 0), s),
+            "node network: gateway and tunnel"
+        );
+        assert_eq!(
+            annotate(cookie::make(2, cookie::NETWORK, 3), s),
+            "node network: pod web/frontend (10.0.0.3)"
+        );
+        let route = crate::datapath::compiler::remote_node_object(2);
+        assert_eq!(
+            annotate(cookie::make(2, cookie::NETWORK, route), s),
+            "node network: routes to remote node 3"
+        );
         assert_eq!(
             annotate(cookie::make(2, cookie::POLICY, 9), None),
             "rule 9 (unknown to agent.json)"

@@ -10,16 +10,24 @@ use crate::agent::watch::Report;
 use crate::agent::AgentError;
 use crate::policy::ResolvedPolicies;
 
-/// The policy the agent of `state_dir` enforces: its last good input, resolved.
+/// The policy the agent of `state_dir` enforces: in controller mode the span the controller
+/// sent last (`controller-span.json`), else its last good input (`last-good.yaml`), resolved.
 ///
-/// Errors: no `last-good.yaml` there (the agent has not realized anything, or another state
+/// Errors: neither file there (the agent has not realized anything, or another state
 /// directory is meant), or one that does not load (naming file, object and field).
 pub fn enforced(state_dir: &Path) -> Result<ResolvedPolicies, AgentError> {
+    let span = state_dir.join(crate::agent::controller_source::SPAN_FILE);
+    if span.is_file() {
+        return crate::agent::controller_source::read_saved(state_dir)
+            .map(|s| s.derive_from())
+            .ok_or_else(|| AgentError::Input(format!("{}: not a readable span", span.display())));
+    }
     let path = state::last_good(state_dir).ok_or_else(|| {
         AgentError::Input(format!(
-            "{}: no {} (has an agent with --state-dir {} realized anything?)",
+            "{}: no {} nor {} (has an agent with --state-dir {} realized anything?)",
             state_dir.display(),
             state::LAST_GOOD,
+            crate::agent::controller_source::SPAN_FILE,
             state_dir.display()
         ))
     })?;

@@ -4,6 +4,11 @@
 //! - `last-good.yaml`: every YAML document of the last input the agent realized, concatenated
 //!   (`---` between files). At start the agent enforces it before it reads any source, so policy
 //!   holds while the source (a directory, later the controller) is away or broken.
+//! - `controller-span.json` instead, in controller mode (`--controller`): the last span the
+//!   controller sent ([`crate::agent::controller_source::SPAN_FILE`]), enforced at start the
+//!   same way. Each mode removes the other's file when it starts ([`forget_other_source`]):
+//!   a stale policy of another mode is never enforced, nor shown by `kakinectl explain
+//!   --enforced`.
 //! - `agent.json`: [`AgentState`]: the bridge, the cookie round, and for each rule id and pod
 //!   object the names `kakinectl dump-flows` prints next to each flow.
 //!
@@ -259,6 +264,25 @@ pub fn last_good(dir: &Path) -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// Removes from `dir` the kept policy of the source the agent does not follow: `last-good.yaml`
+/// when it follows a controller (`controller = true`), the controller's kept span otherwise.
+/// Returns the path removed, if any.
+///
+/// Errors: the file exists and cannot be removed.
+pub fn forget_other_source(dir: &Path, controller: bool) -> Result<Option<PathBuf>, StateError> {
+    let name = if controller {
+        LAST_GOOD
+    } else {
+        crate::agent::controller_source::SPAN_FILE
+    };
+    let path = dir.join(name);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(Some(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StateError::Io { path, source }),
+    }
+}
+
 /// Creates `dir` and its missing parents with mode 0700 (owner only: the state directory
 /// holds the policy input and the flows' meaning). An existing directory keeps its mode.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -295,6 +319,29 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StateErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_mode_removes_only_the_other_modes_kept_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let span = dir.path().join(crate::agent::controller_source::SPAN_FILE);
+        let write_both = || {
+            save_last_good(dir.path(), &[("a.yaml".into(), "a: 1\n".into())]).unwrap();
+            std::fs::write(&span, "{}").unwrap();
+        };
+        write_both();
+        assert_eq!(
+            forget_other_source(dir.path(), true).unwrap(),
+            Some(dir.path().join(LAST_GOOD))
+        );
+        assert!(last_good(dir.path()).is_none() && span.is_file());
+        assert_eq!(forget_other_source(dir.path(), true).unwrap(), None);
+        write_both();
+        assert_eq!(
+            forget_other_source(dir.path(), false).unwrap(),
+            Some(span.clone())
+        );
+        assert!(last_good(dir.path()).is_some() && !span.exists());
+    }
 
     #[test]
     fn last_good_round_trips_through_the_loader() {

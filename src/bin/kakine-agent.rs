@@ -323,6 +323,20 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
             lock_path.display()
         );
     }
+    // The other mode's kept policy is stale: never enforce it at start.
+    match kakine::agent::state::forget_other_source(&args.state_dir, args.controller.is_some()) {
+        Ok(Some(path)) => tracing::warn!(
+            "{}: removed (kept by an earlier run in the other mode; this run follows {})",
+            path.display(),
+            if args.controller.is_some() {
+                "the controller"
+            } else {
+                "its input directory"
+            }
+        ),
+        Ok(None) => {}
+        Err(e) => anyhow::bail!("{e}: the other mode's kept policy would be enforced at start"),
+    }
     let quiet = live.quiet;
     let of_socket = live.agent.of_socket.clone();
     let ovsdb_target = live.agent.ovsdb.clone();

@@ -11,6 +11,7 @@ pub mod lab_cmd;
 pub mod node_pods;
 pub mod nodes;
 pub mod ovs_engine;
+pub mod placement;
 pub mod pods;
 pub mod probe;
 pub mod sandbox;

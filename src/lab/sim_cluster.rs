@@ -1,7 +1,7 @@
 //! The `sim` engine across nodes (`kakinectl test --engine sim --nodes N`): one FakeSwitch per
 //! node, each compiled as that node's agent compiles it (its local pods, its gateway and tunnel,
 //! the routes to the other nodes), placed as the `cluster` engine places pods
-//! ([`crate::lab::cluster_engine::place`]). A probe's first packet runs through the source
+//! ([`crate::lab::placement::place`]). A probe's first packet runs through the source
 //! node's switch; when it leaves through the tunnel, the switch of the node its `tun_dst` names
 //! receives it from the tunnel. Output to the destination pod's port (or, for the host and
 //! addresses outside the cluster, to the gateway) = allow.
@@ -12,11 +12,11 @@ use openflow::sim::{FakeSwitch, Packet};
 
 use crate::datapath::compiler::{self, CompiledRule, LocalPod};
 use crate::datapath::network::{NodeNetwork, GATEWAY_MAC};
-use crate::lab::cluster_engine::place;
 use crate::lab::engine::{
     decision_from_hits, delivered_to, handed_to_agent, hits_of, load_switch, rule_on_destination,
     Hit,
 };
+use crate::lab::placement::place;
 use crate::policy::resolved::{NodeInfo, PodInfo, PodKey, Protocol, ResolvedPolicies};
 use crate::policy::{Cluster, Decision, Destination, Probe};
 

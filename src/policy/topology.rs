@@ -141,10 +141,34 @@ fn overlaps(cluster: &Cluster) -> Vec<Problem> {
     found.into_iter().map(|(_, p)| p).collect()
 }
 
-/// The warnings: a pod whose IPv4 address is outside every node's pod CIDR, or inside another
-/// node's and not its own's, when nodes declare pod CIDRs; host-network pods (whose IP is their
-/// node's) are not checked. In pod order, field `pods[i].ip`.
+/// The warnings: a pod without a `node` in a model of several nodes (field `pods[i].node`:
+/// every node's agent takes it as its own, so it can be attached on several nodes); a pod whose
+/// IPv4 address is outside every node's pod CIDR, or inside another node's and not its own's,
+/// when nodes declare pod CIDRs (field `pods[i].ip`); host-network pods (whose IP is their
+/// node's) are not checked. In pod order.
 pub fn warnings(cluster: &Cluster) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if cluster.nodes.len() > 1 {
+        for (i, pod) in cluster.pods.iter().enumerate() {
+            if pod.node.is_none() && !pod.host_network {
+                out.push((
+                    format!("pods[{i}].node"),
+                    format!(
+                        "pod {}/{}: no node in a model of {} nodes: every node's agent takes it \
+                         as its own (give it its node)",
+                        pod.namespace,
+                        pod.name,
+                        cluster.nodes.len()
+                    ),
+                ));
+            }
+        }
+    }
+    out.extend(address_warnings(cluster));
+    out
+}
+
+fn address_warnings(cluster: &Cluster) -> Vec<Problem> {
     let all = entries(cluster);
     if all.is_empty() {
         return Vec::new();

@@ -81,10 +81,15 @@ pub async fn explain(a: ExplainArgs) -> anyhow::Result<()> {
     };
     let (policies, source) = match &a.dir {
         Some(dir) if !a.enforced => (kakine::agent::load_input(dir)?, dir.clone()),
-        _ => (
-            kakine::agent::inspect::enforced(&state_dir)?,
-            state_dir.join(kakine::agent::state::LAST_GOOD),
-        ),
+        _ => {
+            let span = state_dir.join(kakine::agent::controller_source::SPAN_FILE);
+            let file = if span.is_file() {
+                span
+            } else {
+                state_dir.join(kakine::agent::state::LAST_GOOD)
+            };
+            (kakine::agent::inspect::enforced(&state_dir)?, file)
+        }
     };
     let from = Endpoint::parse(&a.from).map_err(|e| anyhow::anyhow!("--from {e}"))?;
     let to = Endpoint::parse(&a.to).map_err(|e| anyhow::anyhow!("--to {e}"))?;

@@ -20,6 +20,7 @@ mod clauses;
 mod ipv6;
 mod node;
 mod overlay;
+pub use overlay::{remote_node_object, REMOTE_NODE_OBJECT};
 mod rules;
 mod size;
 

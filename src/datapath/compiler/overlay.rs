@@ -47,8 +47,17 @@ fn copy(src: Field, dst: Field, bits: u16) -> Action {
     }
 }
 
+/// The cookie object of the routes to the remote node at `position` of the node network:
+/// [`REMOTE_NODE_OBJECT`] with the position + 1 (apart from any ofport).
+pub fn remote_node_object(position: usize) -> u32 {
+    REMOTE_NODE_OBJECT | (position as u32 + 1)
+}
+
+/// The bit that marks a NETWORK cookie's object as a remote node's routes.
+pub const REMOTE_NODE_OBJECT: u32 = 0x8000_0000;
+
 /// The flows of `net` for the local pods `local` (cookie category NETWORK; object 0 for the
-/// gateway's and tunnel's flows, the remote node's position + 1 for its routes, the pod's
+/// gateway's and tunnel's flows, [`remote_node_object`] for a remote node's routes, the pod's
 /// ofport for its L3 flow).
 pub(super) fn overlay_flows(
     flows: &mut Vec<FlowMod>,
@@ -148,7 +157,7 @@ pub(super) fn overlay_flows(
             };
             push(
                 l3.flow(prio::NORMAL, Match(vec![ip(), dst]), to_tunnel()?),
-                i as u32 + 1,
+                remote_node_object(i),
             );
         }
         push(
@@ -157,7 +166,7 @@ pub(super) fn overlay_flows(
                 Match(vec![ip(), MatchField::Ipv4Dst(remote.ip, None)]),
                 to_tunnel()?,
             ),
-            i as u32 + 1,
+            remote_node_object(i),
         );
     }
     // A routed packet (to the gateway MAC: from a pod with a /32 or off-subnet address, from
