@@ -167,10 +167,10 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
     write(dir.join("cluster.yaml"), CLUSTER);
     write(dir.join("policy.yaml"), &policy("Drop"));
     tls::generate(&certs, &["127.0.0.1".to_string()], false).unwrap();
-    let tokens = write(tmp.path().join("tokens"), "n1 secret-one\nn2 secret-two\n");
-    let t2 = write(tmp.path().join("t2"), "secret-two\n");
-    let t1 = write(tmp.path().join("t1"), "secret-one\n");
-    let forged = write(tmp.path().join("forged"), "secret-three\n");
+    let tokens = write(tmp.path().join("tokens"), "n1 secret-one-0123456789\nn2 secret-two-0123456789\n");
+    let t2 = write(tmp.path().join("t2"), "secret-two-0123456789\n");
+    let t1 = write(tmp.path().join("t1"), "secret-one-0123456789\n");
+    let forged = write(tmp.path().join("forged"), "secret-three-0123456789\n");
 
     let first = 1_000;
     let running = start(&dir, &certs, &tokens, first, 0).await;
@@ -349,7 +349,7 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
     // Plain TCP: the server answers no HTTP, it closes the connection.
     let mut tcp = tokio::net::TcpStream::connect(running.addr).await.unwrap();
     tcp.write_all(
-        b"GET /v1/span/n2 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer secret-two\r\n\r\n",
+        b"GET /v1/span/n2 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer secret-two-0123456789\r\n\r\n",
     )
     .await
     .unwrap();
@@ -485,7 +485,9 @@ fn the_binaries_refuse_bad_command_lines_before_serving() {
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
     tls::generate(&certs, &["127.0.0.1".to_string()], false).unwrap();
-    let tokens = write(tmp.path().join("tokens"), "n1 t1\n");
+    let tokens = write(tmp.path().join("tokens"), "n1 t1-0123456789abcdef\n");
+    let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+    std::fs::set_permissions(&tokens, private).unwrap();
     let missing = tmp.path().join("missing");
     let listen = ["--listen", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"];
     // A missing directory: refused at start, naming the flag and the path, never served.
@@ -519,6 +521,48 @@ fn the_binaries_refuse_bad_command_lines_before_serving() {
              (lines `NODE TOKEN`)\n"
         )
     );
+    // A short token (naming its line) and a --metrics-addr that is neither an address nor
+    // off, at once.
+    let short = write(tmp.path().join("short"), "# n1\nn1 t1\n");
+    let public = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+    std::fs::set_permissions(&short, public).unwrap();
+    let mut args = vec!["--standalone", tmp.path().to_str().unwrap()];
+    args.extend(["--tls-cert-dir", certs.to_str().unwrap()]);
+    args.extend(["--tokens", short.to_str().unwrap()]);
+    args.extend(["--listen", "127.0.0.1:0", "--metrics-addr", "nowhere"]);
+    let (code, err) = run_to_end(ctl, &args);
+    assert_eq!(code, Some(1), "{err}");
+    // The file is readable by every user (mode 644): a warning first.
+    let (warning, err) = err.split_once('\n').unwrap();
+    assert!(
+        warning.contains("WARN") && warning.contains("readable by every user (mode 644)"),
+        "{warning}"
+    );
+    assert_eq!(
+        err,
+        format!(
+            "kakine-controller: --metrics-addr nowhere: neither an address (IP:PORT) nor \
+             off\n--tokens {}:2: a token of 2 characters; at least 16 (e.g. `openssl rand -hex \
+             16`)\n",
+            short.display()
+        )
+    );
+    // certs: an existing CA is not replaced without --force; every bad host is named.
+    let (code, err) = run_to_end(
+        ctl,
+        &["certs", "--out", certs.to_str().unwrap(), "--hosts", "127.0.0.1"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("ca.crt exists") && err.contains("--force"), "{err}");
+    let fresh = tmp.path().join("fresh");
+    let out = fresh.to_str().unwrap();
+    let (code, err) = run_to_end(ctl, &["certs", "--out", out, "--hosts", "999.1.1.1,,ok"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("--hosts \"999.1.1.1\"") && err.contains("--hosts \"\": empty"),
+        "{err}"
+    );
+    assert!(!fresh.exists());
     // The agent: --controller without --ca-file is a usage error; an unreadable CA, or an
     // http:// URL, is refused before OVS is touched (there is none at /nonexistent).
     let (code, err) = run_to_end(agent, &["--controller", "https://x", "--node", "n1"]);

@@ -148,6 +148,15 @@ fn check_start(args: &Args) -> Result<Start, String> {
             },
         }
     }
+    // Created last, once nothing else is wrong: a refused command line leaves no trace.
+    if let (Some(state), Some(_), true) = (&state_dir, &args.standalone, errors.is_empty()) {
+        if let Err(e) = kakine::agent::state::create_private_dir(state) {
+            errors.push(format!(
+                "--state-dir {}: {e} (another directory, or `--state-dir none` to keep nothing)",
+                state.display()
+            ));
+        }
+    }
     match (cert_dir, tls) {
         (Some(cert_dir), Some(tls)) if errors.is_empty() => Ok(Start {
             cert_dir,

@@ -20,7 +20,8 @@ pub const METRICS_PORT: u16 = 10350;
 pub struct LabController {
     /// `https://IP:PORT` of the controlplane.
     pub url: String,
-    /// Its directory: `certs/`, `tokens`, `token-NODE`, `controller.log`.
+    /// Its directory: `certs/`, `tokens`, `token-NODE`, `state/` (`--state-dir`),
+    /// `controller.log`.
     pub dir: PathBuf,
     binary: PathBuf,
     input: PathBuf,
@@ -96,6 +97,8 @@ impl LabController {
             .arg(&certs)
             .arg("--tokens")
             .arg(&tokens)
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err)
