@@ -26,19 +26,9 @@ use kakine::controlplane::{Frame, NodeSpan};
 use kakine::policy::resolved::RuleAction;
 use tokio::io::AsyncReadExt;
 
-const CLUSTER: &str = "\
-apiVersion: kakine.io/v1alpha1
-kind: Cluster
-nodes:
-- {name: n1, ip: 192.168.50.1, podCIDR: 10.50.1.0/24}
-- {name: n2, ip: 192.168.50.2, podCIDR: 10.50.2.0/24}
-namespaces:
-- {name: web}
-- {name: db}
-pods:
-- {namespace: web, name: frontend, labels: {app: frontend}, ip: 10.50.1.10, node: n1}
-- {namespace: db, name: postgres, labels: {app: postgres}, ip: 10.50.2.10, node: n2}
-";
+#[path = "support/controlplane_parts.rs"]
+mod parts;
+use parts::{Running, CLUSTER};
 
 /// A Drop policy applied to `db` (node n2) from `web`, on `port`.
 fn policy(name: &str, port: u32) -> String {
@@ -64,22 +54,7 @@ spec:
 
 const TOKEN: &str = "n2-token-0123456789abcdef";
 
-struct Running {
-    controller: Arc<Controller>,
-    addr: std::net::SocketAddr,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
 impl Running {
-    async fn stop(self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
-
     /// Waits (5 s at most) for the source's initial content; whether it came.
     async fn synced(&self) -> bool {
         for _ in 0..250 {
@@ -193,7 +168,11 @@ async fn a_restart_keeps_serving_the_last_good_version_of_a_refused_object() {
     std::fs::write(dir.join("policy.yaml"), policy("deny-5432", 70000)).unwrap();
     std::fs::write(
         dir.join("other.yaml"),
-        format!("{}---\n{}", policy("deny-6379", 6379), policy("deny-5432", 1)),
+        format!(
+            "{}---\n{}",
+            policy("deny-6379", 6379),
+            policy("deny-5432", 1)
+        ),
     )
     .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -374,7 +353,11 @@ async fn idle_and_surplus_connections_are_closed() {
     let t0 = std::time::Instant::now();
     assert_eq!(closed_within(&mut a, Duration::from_secs(3)).await, Ok(()));
     assert_eq!(closed_within(&mut b, Duration::from_secs(3)).await, Ok(()));
-    assert!(t0.elapsed() >= Duration::from_millis(250), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        t0.elapsed()
+    );
     // Their slots are free again: a new connection is held until its own timeout.
     let mut d = tokio::net::TcpStream::connect(r.addr).await.unwrap();
     assert_eq!(
@@ -394,12 +377,11 @@ async fn a_refused_post_closes_its_connection_and_a_huge_report_is_refused() {
     assert!(r.synced().await);
     // A forged token with a 1 MiB body, on a raw HTTP/2 connection.
     let tcp = tokio::net::TcpStream::connect(r.addr).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(
-        tls::client_config(&certs.join(tls::CA_CRT)).unwrap(),
-    )
-    .connect("127.0.0.1".try_into().unwrap(), tcp)
-    .await
-    .unwrap();
+    let tls =
+        tokio_rustls::TlsConnector::from(tls::client_config(&certs.join(tls::CA_CRT)).unwrap())
+            .connect("127.0.0.1".try_into().unwrap(), tcp)
+            .await
+            .unwrap();
     let (mut send, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
         hyper_util::rt::TokioIo::new(tls),

@@ -28,19 +28,9 @@ use kakine::controlplane::{Frame, NodeSpan};
 use kakine::policy::resolved::{ResolvedPolicies, RuleAction};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const CLUSTER: &str = "\
-apiVersion: kakine.io/v1alpha1
-kind: Cluster
-nodes:
-- {name: n1, ip: 192.168.50.1, podCIDR: 10.50.1.0/24}
-- {name: n2, ip: 192.168.50.2, podCIDR: 10.50.2.0/24}
-namespaces:
-- {name: web}
-- {name: db}
-pods:
-- {namespace: web, name: frontend, labels: {app: frontend}, ip: 10.50.1.10, node: n1}
-- {namespace: db, name: postgres, labels: {app: postgres}, ip: 10.50.2.10, node: n2}
-";
+#[path = "support/controlplane_parts.rs"]
+mod parts;
+use parts::{Running, CLUSTER};
 
 fn policy(action: &str) -> String {
     format!(
@@ -62,24 +52,6 @@ spec:
     )
 }
 
-struct Running {
-    addr: std::net::SocketAddr,
-    controller: Arc<Controller>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Running {
-    /// Stops every task and waits until they are gone (the port is free again).
-    async fn stop(self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
-}
-
 async fn start(dir: &Path, certs: &Path, tokens: &Path, first: u64, port: u16) -> Running {
     let controller = Controller::new(first);
     let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -99,17 +71,15 @@ async fn start(dir: &Path, certs: &Path, tokens: &Path, first: u64, port: u16) -
         tokio::spawn(controller.clone().run(rx, Duration::from_millis(200))),
         tokio::spawn(server::serve(listener, tls, controller.clone(), auth)),
     ];
-    // The first content applied.
+    // The first content applied (spans are served from then on).
     for _ in 0..200 {
-        if controller.version() > first {
+        if controller.synced() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        controller.version() > first,
-        "the directory was never applied"
-    );
+    assert!(controller.synced(), "the directory was never applied");
+    assert!(controller.version() > first);
     Running {
         addr,
         controller,
@@ -167,7 +137,10 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
     write(dir.join("cluster.yaml"), CLUSTER);
     write(dir.join("policy.yaml"), &policy("Drop"));
     tls::generate(&certs, &["127.0.0.1".to_string()], false).unwrap();
-    let tokens = write(tmp.path().join("tokens"), "n1 secret-one-0123456789\nn2 secret-two-0123456789\n");
+    let tokens = write(
+        tmp.path().join("tokens"),
+        "n1 secret-one-0123456789\nn2 secret-two-0123456789\n",
+    );
     let t2 = write(tmp.path().join("t2"), "secret-two-0123456789\n");
     let t1 = write(tmp.path().join("t1"), "secret-one-0123456789\n");
     let forged = write(tmp.path().join("forged"), "secret-three-0123456789\n");
@@ -550,10 +523,19 @@ fn the_binaries_refuse_bad_command_lines_before_serving() {
     // certs: an existing CA is not replaced without --force; every bad host is named.
     let (code, err) = run_to_end(
         ctl,
-        &["certs", "--out", certs.to_str().unwrap(), "--hosts", "127.0.0.1"],
+        &[
+            "certs",
+            "--out",
+            certs.to_str().unwrap(),
+            "--hosts",
+            "127.0.0.1",
+        ],
     );
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("ca.crt exists") && err.contains("--force"), "{err}");
+    assert!(
+        err.contains("ca.crt exists") && err.contains("--force"),
+        "{err}"
+    );
     let fresh = tmp.path().join("fresh");
     let out = fresh.to_str().unwrap();
     let (code, err) = run_to_end(ctl, &["certs", "--out", out, "--hosts", "999.1.1.1,,ok"]);

@@ -346,7 +346,12 @@ mod tests {
         let seen = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
                 let ev = src.next().await.unwrap();
-                if ev.report.refused.iter().any(|r| r.reason.contains("zz-new.yaml")) {
+                if ev
+                    .report
+                    .refused
+                    .iter()
+                    .any(|r| r.reason.contains("zz-new.yaml"))
+                {
                     return ev;
                 }
             }

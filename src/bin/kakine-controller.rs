@@ -213,6 +213,23 @@ struct Start {
     state_dir: Option<PathBuf>,
 }
 
+/// The controlplane server's task.
+fn spawn_server<A: Authenticator>(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    controller: &Arc<Controller>,
+    auth: Arc<A>,
+    options: server::ServeOptions,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(server::serve_with(
+        listener,
+        tls,
+        controller.clone(),
+        auth,
+        options,
+    ))
+}
+
 #[tokio::main]
 async fn main() {
     if let Err(e) = run().await {
@@ -277,13 +294,7 @@ async fn run() -> anyhow::Result<()> {
                     Ok(_) => anyhow::anyhow!("--standalone {}: the watch stopped", dir.display()),
                 }
             });
-            let serve = tokio::spawn(server::serve_with(
-                listener,
-                tls,
-                controller.clone(),
-                auth,
-                serve_options,
-            ));
+            let serve = spawn_server(listener, tls, &controller, auth, serve_options);
             (source, serve)
         }
         _ => {
@@ -329,13 +340,7 @@ async fn run() -> anyhow::Result<()> {
                     Err(e) => anyhow::anyhow!("the kube layer failed: {e}"),
                 }
             });
-            let serve = tokio::spawn(server::serve_with(
-                listener,
-                tls,
-                controller.clone(),
-                auth,
-                serve_options,
-            ));
+            let serve = spawn_server(listener, tls, &controller, auth, serve_options);
             (source, serve)
         }
     };

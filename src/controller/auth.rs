@@ -203,12 +203,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_node_reads_only_its_own_span() {
-        let f = TokenFile::parse("# nodes\nn1 t1-0123456789abcdef\n\nn2 t2-0123456789abcdef\n", "tokens").unwrap();
+        let f = TokenFile::parse(
+            "# nodes\nn1 t1-0123456789abcdef\n\nn2 t2-0123456789abcdef\n",
+            "tokens",
+        )
+        .unwrap();
         assert_eq!(
             check(&f, Some("Bearer t1-0123456789abcdef"), "n1").await,
             Ok(Identity { node: "n1".into() })
         );
-        let e = check(&f, Some("Bearer t1-0123456789abcdef"), "n2").await.unwrap_err();
+        let e = check(&f, Some("Bearer t1-0123456789abcdef"), "n2")
+            .await
+            .unwrap_err();
         assert_eq!(e.status(), 403);
         assert_eq!(
             e.to_string(),

@@ -149,22 +149,21 @@ pub async fn serve_with<A: Authenticator>(
         let (acceptor, controller, auth) = (acceptor.clone(), controller.clone(), auth.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            let tls = match tokio::time::timeout(options.handshake_timeout, acceptor.accept(tcp))
-                .await
-            {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::info!("controlplane: {peer}: TLS handshake refused: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(
-                        "controlplane: {peer}: no TLS handshake within {:?}: closed",
-                        options.handshake_timeout
-                    );
-                    return;
-                }
-            };
+            let tls =
+                match tokio::time::timeout(options.handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::info!("controlplane: {peer}: TLS handshake refused: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::info!(
+                            "controlplane: {peer}: no TLS handshake within {:?}: closed",
+                            options.handshake_timeout
+                        );
+                        return;
+                    }
+                };
             let close = Arc::new(Notify::new());
             let on_refusal = close.clone();
             let svc = hyper::service::service_fn(move |req| {
@@ -211,11 +210,19 @@ pub async fn handle<A: Authenticator>(
         Some(n) => ("span", n),
         None => match path.strip_prefix("/v1/realization/") {
             Some(n) => ("realization", n),
-            None => return (text(StatusCode::NOT_FOUND, format!("no route {path}")), false),
+            None => {
+                return (
+                    text(StatusCode::NOT_FOUND, format!("no route {path}")),
+                    false,
+                )
+            }
         },
     };
     if node.is_empty() || node.contains('/') {
-        return (text(StatusCode::NOT_FOUND, format!("no route {path}")), false);
+        return (
+            text(StatusCode::NOT_FOUND, format!("no route {path}")),
+            false,
+        );
     }
     let header = req
         .headers()

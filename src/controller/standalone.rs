@@ -239,8 +239,7 @@ pub async fn watch_with(
                         dir.display()
                     );
                     let events = served.diff(&objects);
-                    if batches.send(events).await.is_err() || batches.send(SYNCED).await.is_err()
-                    {
+                    if batches.send(events).await.is_err() || batches.send(SYNCED).await.is_err() {
                         return Ok(());
                     }
                     synced = true;

@@ -108,7 +108,10 @@ pub fn check_host(host: &str) -> Result<(), String> {
             return bad("neither an IP address nor a DNS name (letters, digits, inner '-')");
         }
     }
-    if labels.last().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+    if labels
+        .last()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
         return bad("neither an IP address nor a DNS name (its last label is all digits)");
     }
     Ok(())
@@ -124,8 +127,8 @@ pub fn check_host(host: &str) -> Result<(), String> {
 /// writable.
 pub fn generate(out: &Path, hosts: &[String], force: bool) -> Result<(), String> {
     use rcgen::{
-        date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose,
-        IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+        Issuer, KeyPair, KeyUsagePurpose,
     };
     if hosts.is_empty() {
         return Err("certs: --hosts names no host".into());
@@ -193,7 +196,13 @@ mod tests {
 
     #[test]
     fn hosts_are_ip_addresses_or_dns_names() {
-        for ok in ["127.0.0.1", "::1", "kakine-controller", "a.b-c.svc", "node-1.lab"] {
+        for ok in [
+            "127.0.0.1",
+            "::1",
+            "kakine-controller",
+            "a.b-c.svc",
+            "node-1.lab",
+        ] {
             assert_eq!(check_host(ok), Ok(()), "{ok}");
         }
         assert_eq!(
