@@ -280,6 +280,9 @@ async fn a_replaced_directory_and_a_swapped_symlink_are_followed() {
     let old = tmp.path().join("input.old");
     std::fs::rename(&dir, &old).unwrap();
     std::fs::create_dir(&dir).unwrap();
+    // The move is the old directory's last event: read (an empty directory, refused) before
+    // the copy, so that only following the path can see the copy.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     std::fs::copy(old.join("cluster.yaml"), dir.join("cluster.yaml")).unwrap();
     std::fs::write(dir.join("policy.yaml"), policy("deny-6379", 6379)).unwrap();
     assert!(

@@ -336,9 +336,11 @@ mod tests {
         }
         let mut src = DirSource::new(&dir, Duration::from_millis(20)).unwrap();
         assert!(src.current().await.input.is_ok());
-        // mv dir dir.old; mkdir dir; cp dir.old/* dir/ (plus a bad file to recognize it by)
+        // mv dir dir.old; mkdir dir; (the move is the old directory's last event, read now)
         std::fs::rename(&dir, tmp.path().join("input.old")).unwrap();
         std::fs::create_dir(&dir).unwrap();
+        let _ = tokio::time::timeout(Duration::from_millis(500), src.next()).await;
+        // cp dir.old/* dir/ (plus a bad file to recognize it by): events of the new directory.
         for f in &files {
             std::fs::copy(f, dir.join(f.file_name().unwrap())).unwrap();
         }
