@@ -392,7 +392,7 @@ async fn a_refused_post_closes_its_connection_and_a_huge_report_is_refused() {
     .await
     .unwrap();
     let conn = tokio::spawn(conn);
-    let req = hyper::Request::post(format!("https://127.0.0.1/v1/realization/n2"))
+    let req = hyper::Request::post("https://127.0.0.1/v1/realization/n2")
         .header("authorization", "Bearer forged-token-0123456789")
         .body(Full::new(Bytes::from(vec![b' '; 1 << 20])))
         .unwrap();
