@@ -11,7 +11,8 @@
 //! - a replaced directory (`mv dir dir.old; mkdir dir; cp …`) and a swapped symlink are read;
 //! - an idle TCP connection is closed after the handshake timeout, connections beyond the
 //!   bound are closed at once, a refused POST closes its connection, a report above the cap is
-//!   refused with 413.
+//!   refused with 413;
+//! - the binary reads its tokens file again on SIGHUP and goes on (`--metrics-addr off`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -422,4 +423,86 @@ async fn a_refused_post_closes_its_connection_and_a_huge_report_is_refused() {
         other => panic!("expected a 413, got {other:?}"),
     }
     r.stop().await;
+}
+
+/// Kills the process it holds when dropped (the test's own child, by its pid).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reads_the_tokens_again_and_the_controller_goes_on() {
+    let (tmp, dir, certs) = setup();
+    std::fs::write(dir.join("cluster.yaml"), CLUSTER).unwrap();
+    let tokens = tmp.path().join("tokens");
+    std::fs::write(&tokens, "n1 n1-token-0123456789abcdef\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(tmp.path().join("controller.log")).unwrap();
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kakine-controller"))
+            .arg("--standalone")
+            .arg(&dir)
+            .arg("--tls-cert-dir")
+            .arg(&certs)
+            .arg("--tokens")
+            .arg(&tokens)
+            .arg("--state-dir")
+            .arg(tmp.path().join("state"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-addr", "off"])
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let r = Running {
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        controller: Controller::new(1),
+        tasks: Vec::new(),
+    };
+    // n2's token is not in the file yet: 401 (once the controller listens).
+    let mut refused = None;
+    for _ in 0..100 {
+        match client(&r, &certs, TOKEN).subscribe(None).await {
+            Err(ClientError::Refused { status, .. }) => {
+                refused = Some(status);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert_eq!(refused, Some(401));
+    std::fs::write(&tokens, format!("n2 {TOKEN}\n")).unwrap();
+    let pid = child.0.id().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut frames = None;
+    for _ in 0..100 {
+        if let Ok(f) = client(&r, &certs, TOKEN).subscribe(None).await {
+            frames = Some(f);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut frames = frames.expect("the new token is accepted after SIGHUP");
+    let first = tokio::time::timeout(Duration::from_secs(5), frames.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(first, Frame::Snapshot(_)), "{first:?}");
+    assert!(child.0.try_wait().unwrap().is_none(), "still running");
+    // It kept what it served.
+    assert!(tmp.path().join("state/last-good.yaml").is_file());
 }
