@@ -6,6 +6,8 @@
 #   NPAPI_DIR  a checkout of kubernetes-sigs/network-policy-api at a release (its CRDs are
 #              installed from config/crd/standard and its conformance suite runs with go)
 # A suite whose input is not given is counted as failed (nothing is skipped silently).
+# kakine's own scenario corpus (tests/cases, tests/scenarios) always runs: scripts/kind-suite.sh;
+# KIND_SUITE_IMAGE overrides its agnhost image (a mirror, for clusters without registry.k8s.io).
 # Prints `N passed, N failed` (suites' test cases) last; on a failure keeps the logs of every
 # kakine container, the objects and `kind export logs` under E2E_OUT (default run/e2e-kind).
 # KEEP=1 leaves the cluster up.
@@ -117,6 +119,26 @@ if [ -n "${NPAPI_DIR:-}" ]; then
     [ "$((p + f))" -gt 0 ] || failed=$((failed + 1))
 else
     log "NPAPI_DIR not set: the ANP/BANP conformance suite did not run (counted as failed)"
+    failed=$((failed + 1))
+fi
+
+# 5c. kakine's scenario corpus with pods and real connections: rendered by kakinectl (checked
+#     in `make test` by tests/kind_suite.rs), applied, probed and compared by kind-suite.sh.
+nodes=$(kubectl get nodes -o jsonpath='{.items[*].metadata.name}' | tr ' ' ',')
+rm -rf "$out/scenarios"
+if cargo run --quiet --bin kakinectl -- kind-suite render --out "$out/scenarios" \
+    --nodes "$nodes" ${KIND_SUITE_IMAGE:+--image "$KIND_SUITE_IMAGE"} \
+    tests/cases tests/scenarios >"$out/scenarios-render.log" 2>&1; then
+    bash scripts/kind-suite.sh "$out/scenarios" >"$out/scenarios.log" 2>&1
+    line=$(tail -n 1 "$out/scenarios.log")
+    if [[ $line =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        passed=$((passed + BASH_REMATCH[1]))
+        failed=$((failed + BASH_REMATCH[2]))
+    else
+        failed=$((failed + 1))
+    fi
+else
+    log "kakinectl kind-suite render failed (see $out/scenarios-render.log)"
     failed=$((failed + 1))
 fi
 

@@ -337,13 +337,35 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
     // The agent's source: a span kept on disk.
     let state = tmp.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
-    let mut src = ControllerSource::start(client(&running, &certs, &t2, "n2"), Some(state.clone()));
+    let metrics = kakine::agent::observe::Metrics::new();
+    let mut src = ControllerSource::start_observed(
+        client(&running, &certs, &t2, "n2"),
+        Some(state.clone()),
+        Some(metrics.clone()),
+    );
     let ev = tokio::time::timeout(Duration::from_secs(10), src.next())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(actions(&ev.input.unwrap().0), actions(&span.derive_from()));
     assert!(state.join(SPAN_FILE).exists());
+    let controller_up = |m: &kakine::agent::observe::Metrics| {
+        m.encode()
+            .lines()
+            .find(|l| l.starts_with("kakine_agent_connected{connection=\"controller\"}"))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+    };
+    assert_eq!(controller_up(&metrics).as_deref(), Some("1"));
+    drop(src);
+    // Refused (another node's token): the connection gauge says so.
+    let refused = kakine::agent::observe::Metrics::new();
+    let src = ControllerSource::start_observed(
+        client(&running, &certs, &t2, "n1"),
+        None,
+        Some(refused.clone()),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(controller_up(&refused).as_deref(), Some("0"));
     drop(src);
 
     // The controller restarts with new versions: a resume from the old one gets a snapshot.

@@ -111,11 +111,11 @@ fn check(g: &Grouping, name: &str, a: &Agent) -> Result<(), String> {
     Ok(())
 }
 
-fn run(steps: &[Step], history: usize) -> Result<(), String> {
+fn run(steps: &[Step], history: usize, nodes: usize) -> Result<(), String> {
     let mut world = World::default();
     let mut g = Grouping::new();
     let mut fo = FanOut::new(1000, history);
-    let names: Vec<String> = (0..NODES).map(|n| format!("n{n}")).collect();
+    let names: Vec<String> = (0..nodes).map(|n| format!("n{n}")).collect();
     let mut agents: Vec<Agent> = names
         .iter()
         .map(|_| Agent {
@@ -179,7 +179,66 @@ proptest! {
         steps in prop::collection::vec(step(), 1..30),
         history in 1..6usize,
     ) {
-        if let Err(e) = run(&steps, history) {
+        if let Err(e) = run(&steps, history, NODES) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
+
+/// Agents of the wide run: as many as the fan-out property asks for.
+const WIDE_NODES: usize = 1000;
+/// Pod slots of the wide run (each slot is an address `10.0.0.{slot + 1}`).
+const WIDE_PODS: usize = 240;
+
+/// A pod event of the wide run: any of [`WIDE_PODS`] pods on any of [`WIDE_NODES`] nodes.
+fn wide_pod() -> impl Strategy<Value = Ev> {
+    (
+        0..WIDE_PODS,
+        0..NAMESPACES,
+        0..3usize,
+        any::<bool>(),
+        0..WIDE_NODES,
+        prop::bool::weighted(0.05),
+        any::<bool>(),
+    )
+        .prop_map(|(a, b, c, d, e, f, g)| Ev::Pod(a, b, c, d, e, f, g))
+}
+
+fn wide_step() -> impl Strategy<Value = Step> {
+    let ev = prop_oneof![
+        6 => wide_pod(),
+        1 => (0..WIDE_PODS).prop_map(Ev::PodDelete),
+        1 => (0..NAMESPACES, 0..3usize, any::<bool>()).prop_map(|(a, b, c)| Ev::Namespace(a, b, c)),
+        1 => (0..NODES, 0..2usize).prop_map(|(a, b)| Ev::Node(a, b)),
+        3 => (0..POLICIES, shape()).prop_map(|(a, b)| Ev::Policy(a, b)),
+        1 => (0..POLICIES, named_shape()).prop_map(|(a, b)| Ev::Policy(a, b)),
+        1 => (0..POLICIES).prop_map(Ev::PolicyDelete),
+    ];
+    prop_oneof![
+        4 => prop::collection::vec(ev, 1..30).prop_map(Step::Batch),
+        2 => (0..WIDE_NODES).prop_map(Step::Disconnect),
+        2 => (0..WIDE_NODES).prop_map(Step::Resume),
+        1 => Just(Step::Restart),
+    ]
+}
+
+proptest! {
+    // Few cases by default (each is 1,000 agents checked after every step);
+    // `KAKINE_WIDE_CASES=N` runs more.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("KAKINE_WIDE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2)))]
+
+    /// The fan-out property at 1,000 agents: a populated cluster, then random batches,
+    /// agent disconnects and resumes, and controller restarts; after every step each connected
+    /// agent holds exactly its span, and at the end every one does.
+    #[test]
+    fn a_thousand_agents_each_end_with_exactly_their_span(
+        start in prop::collection::vec(wide_pod(), 150..200),
+        steps in prop::collection::vec(wide_step(), 4..10),
+        history in 1..6usize,
+    ) {
+        let all: Vec<Step> = std::iter::once(Step::Batch(start)).chain(steps).collect();
+        if let Err(e) = run(&all, history, WIDE_NODES) {
             prop_assert!(false, "{}", e);
         }
     }

@@ -141,6 +141,16 @@ pub fn read_saved(state_dir: &std::path::Path) -> Option<NodeSpan> {
 impl ControllerSource {
     /// Starts streaming the span of `client`'s node; `state_dir` keeps the last span.
     pub fn start(client: Client, state_dir: Option<PathBuf>) -> Self {
+        Self::start_observed(client, state_dir, None)
+    }
+
+    /// As [`start`](Self::start), and sets `kakine_agent_connected{connection="controller"}`
+    /// of `metrics`: 1 while subscribed, 0 while refused or unreachable.
+    pub fn start_observed(
+        client: Client,
+        state_dir: Option<PathBuf>,
+        metrics: Option<crate::agent::observe::Metrics>,
+    ) -> Self {
         let span = state_dir
             .as_deref()
             .and_then(read_saved)
@@ -154,7 +164,14 @@ impl ControllerSource {
             .collect();
         let saved = (span.version > 0).then(|| update(&span, &generations));
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(stream(client.clone(), span, generations, state_dir, tx));
+        let task = tokio::spawn(stream(
+            client.clone(),
+            span,
+            generations,
+            state_dir,
+            tx,
+            metrics,
+        ));
         ControllerSource {
             rx,
             client,
@@ -216,11 +233,20 @@ async fn stream(
     mut generations: Generations,
     state_dir: Option<PathBuf>,
     tx: mpsc::UnboundedSender<Update>,
+    metrics: Option<crate::agent::observe::Metrics>,
 ) {
+    let connected = |up: bool| {
+        if let Some(m) = &metrics {
+            m.set_connected("controller", up);
+        }
+    };
+    connected(false);
     let mut backoff = Duration::from_millis(100);
     loop {
         let since = (span.version > 0).then_some(span.version);
-        match client.subscribe(since).await {
+        let subscribed = client.subscribe(since).await;
+        connected(subscribed.is_ok());
+        match subscribed {
             Err(e @ ClientError::Refused { status: 503, .. }) => tracing::warn!(
                 "node {}: {e}; the last span stays enforced, retrying",
                 client.node()
@@ -270,6 +296,7 @@ async fn stream(
                 }
             }
         }
+        connected(false);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }

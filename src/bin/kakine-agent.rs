@@ -402,7 +402,7 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
         packet_ins,
         agent.rule_index(),
         audit.clone(),
-        metrics,
+        metrics.clone(),
         PodLimiter::new(args.packet_in_pod_rate),
     );
 
@@ -425,10 +425,13 @@ async fn run_live(args: Args, cfg: AgentConfig) -> anyhow::Result<()> {
                 client.node(),
                 args.controller.as_deref().unwrap_or_default()
             );
-            Some(Source::Controller(Box::new(ControllerSource::start(
-                client,
-                Some(args.state_dir.clone()),
-            ))))
+            Some(Source::Controller(Box::new(
+                ControllerSource::start_observed(
+                    client,
+                    Some(args.state_dir.clone()),
+                    Some(metrics.clone()),
+                ),
+            )))
         }
         (None, Some(dir)) => match DirSource::new(dir, quiet) {
             Ok(s) => {

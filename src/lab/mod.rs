@@ -7,6 +7,8 @@ pub mod cni_node;
 pub mod controller_lab;
 pub mod demo;
 pub mod engine;
+pub mod kind_suite;
+pub mod kube_objects;
 pub mod lab_cmd;
 pub mod node_pods;
 pub mod nodes;

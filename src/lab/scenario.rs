@@ -331,7 +331,7 @@ pub fn resolve_step(
 }
 
 /// The cluster of a step: the base with the step's label overrides applied.
-pub(crate) fn step_cluster(base: &Cluster, overrides: &LabelOverrides) -> Cluster {
+pub fn step_cluster(base: &Cluster, overrides: &LabelOverrides) -> Cluster {
     let mut cluster = base.clone();
     for pod in &mut cluster.pods {
         if let Some(l) = overrides

@@ -9,10 +9,16 @@ use kakine::analysis::{matrix, ServiceSpec};
 use kakine::policy::ResolvedPolicies;
 use serde_json::Value;
 
+use crate::cluster_objects::ClusterSource;
+
 #[derive(clap::Args, Debug)]
 pub struct MatrixArgs {
-    /// Input directory (cluster model + policies).
-    dir: PathBuf,
+    /// Input directory (cluster model + policies); or `--cluster`.
+    #[arg(required_unless_present = "cluster", conflicts_with = "cluster")]
+    dir: Option<PathBuf>,
+    /// The live cluster instead of DIR (`--cluster`).
+    #[command(flatten)]
+    cluster: ClusterSource,
     /// Comma-separated services: `80`, `tcp/80`, `udp/53`, `sctp/9`, a container port name
     /// (`http`, `udp/dns`; resolved on each server), `icmp` or `icmp/TYPE/CODE`. Default: every
     /// port the cluster model's pods declare.
@@ -26,7 +32,7 @@ pub struct MatrixArgs {
     output: String,
     /// Also write the combined verdicts as a scenario file (docs/scenarios.md), for
     /// `kakinectl test` to hold later changes to.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "cluster")]
     emit_scenario: Option<PathBuf>,
 }
 
@@ -74,7 +80,10 @@ fn documents(dir: &Path) -> anyhow::Result<(Vec<Value>, Vec<Value>)> {
 }
 
 pub fn matrix_cmd(a: MatrixArgs) -> anyhow::Result<()> {
-    let p = kakine::agent::load_input(&a.dir)?;
+    let p = match &a.dir {
+        Some(dir) if !a.cluster.cluster => kakine::agent::load_input(dir)?,
+        _ => crate::cluster_objects::read(&a.cluster)?.policies,
+    };
     let services = services(&a.ports, &p)?;
     let m = matrix(&p, &services);
     if a.output == "json" {
@@ -82,8 +91,8 @@ pub fn matrix_cmd(a: MatrixArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", m.render(a.rules));
     }
-    if let Some(file) = &a.emit_scenario {
-        let (clusters, policies) = documents(&a.dir)?;
+    if let (Some(file), Some(dir)) = (&a.emit_scenario, &a.dir) {
+        let (clusters, policies) = documents(dir)?;
         let id = file
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())

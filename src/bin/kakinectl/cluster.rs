@@ -17,14 +17,11 @@ pub struct KubeFlags {
     /// The kubeconfig file (`kubectl --kubeconfig`); default: `KUBECONFIG` or ~/.kube/config.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
-    /// The namespace kakine runs in.
-    #[arg(long, default_value = "kube-system", value_name = "NS")]
-    pub kakine_namespace: String,
 }
 
 impl KubeFlags {
     /// `kubectl [--kubeconfig F] [--context C] ARGS`.
-    fn kubectl(&self, args: &[&str]) -> Command {
+    pub(crate) fn kubectl(&self, args: &[&str]) -> Command {
         let mut c = Command::new(std::env::var_os("KUBECTL").unwrap_or("kubectl".into()));
         if let Some(k) = &self.kubeconfig {
             c.arg("--kubeconfig").arg(k);
@@ -230,13 +227,13 @@ fn render_rows(rows: &[[String; 5]]) -> String {
 }
 
 /// The kakine-agent pod of `node`.
-fn agent_pod(kube: &KubeFlags, node: &str) -> anyhow::Result<String> {
+fn agent_pod(kube: &KubeFlags, namespace: &str, node: &str) -> anyhow::Result<String> {
     let selector = format!("spec.nodeName={node}");
     let pods = kube.get_json(&[
         "get",
         "pods",
         "-n",
-        &kube.kakine_namespace,
+        namespace,
         "-l",
         "app.kubernetes.io/name=kakine-agent",
         "--field-selector",
@@ -247,22 +244,24 @@ fn agent_pod(kube: &KubeFlags, node: &str) -> anyhow::Result<String> {
     pods["items"][0]["metadata"]["name"]
         .as_str()
         .map(String::from)
-        .with_context(|| {
-            format!(
-                "no kakine-agent pod on node {node} in namespace {}",
-                kube.kakine_namespace
-            )
-        })
+        .with_context(|| format!("no kakine-agent pod on node {node} in namespace {namespace}"))
 }
 
 /// `dump-flows --node NODE`: the same command run by the node's agent container (`kubectl
 /// exec`), whose kakinectl reads br-int and the agent's state directory there.
-pub fn dump_flows_on(kube: &KubeFlags, node: &str, table: Option<&str>) -> anyhow::Result<()> {
-    let pod = agent_pod(kube, node)?;
+///
+/// `namespace` is the namespace kakine runs in (`--kakine-namespace`).
+pub fn dump_flows_on(
+    kube: &KubeFlags,
+    namespace: &str,
+    node: &str,
+    table: Option<&str>,
+) -> anyhow::Result<()> {
+    let pod = agent_pod(kube, namespace, node)?;
     let mut args = vec![
         "exec",
         "-n",
-        &kube.kakine_namespace,
+        namespace,
         &pod,
         "-c",
         "kakine-agent",

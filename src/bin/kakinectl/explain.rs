@@ -8,22 +8,29 @@ use kakine::analysis::{walk, Endpoint, PortSpec, Query, Walkthrough};
 use kakine::policy::resolved::Protocol;
 
 use crate::args::{OvsArgs, StateDirArgs};
+use crate::cluster_objects::{self, ClusterSource};
 use crate::protocol;
 
 #[derive(clap::Args, Debug)]
 pub struct ExplainArgs {
-    /// Input directory (cluster model + policies); not with `--enforced`. With `--live`, the
+    /// Input directory (cluster model + policies); or `--cluster`, `--enforced`. With `--live`, the
     /// offline side of the comparison (default: what the agent enforces).
-    #[arg(required_unless_present_any = ["enforced", "live"], conflicts_with = "enforced")]
+    #[arg(
+        required_unless_present_any = ["enforced", "live", "cluster"],
+        conflicts_with_all = ["enforced", "cluster"]
+    )]
     dir: Option<PathBuf>,
+    /// The live cluster instead of DIR (`--cluster`).
+    #[command(flatten)]
+    cluster: ClusterSource,
     /// Answer from the agent's state directory: the policy it enforces, which differs from
     /// the input while objects of the input are refused.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "cluster")]
     enforced: bool,
     /// Ask the running node too: an `ofproto/trace` of the connection's first packet on the
     /// agent's bridge, decoded to the deciding rules, and the audit-log lines of the
     /// connection, beside the offline answer. Exit status 3 when they disagree.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "cluster")]
     pub live: bool,
     /// A node's directory as `kakinectl demo --keep` and `kakinectl lab up` leave it (one per
     /// node: `run/lab/n0`): the OVS run directory, with the agent's state in `DIR/state`.
@@ -79,7 +86,16 @@ pub async fn explain(a: ExplainArgs) -> anyhow::Result<()> {
         Some(d) => (d.clone(), d.join("state")),
         None => (a.ovs.ovs_rundir.clone(), a.state.state_dir.clone()),
     };
+    let from = Endpoint::parse(&a.from).map_err(|e| anyhow::anyhow!("--from {e}"))?;
+    let to = Endpoint::parse(&a.to).map_err(|e| anyhow::anyhow!("--to {e}"))?;
+    let mut about = None;
     let (policies, source) = match &a.dir {
+        _ if a.cluster.cluster => {
+            let c = cluster_objects::read(&a.cluster)?;
+            let label = PathBuf::from(&c.about.label);
+            about = Some(c.about);
+            (c.policies, label)
+        }
         Some(dir) if !a.enforced => (kakine::agent::load_input(dir)?, dir.clone()),
         _ => {
             let span = state_dir.join(kakine::agent::controller_source::SPAN_FILE);
@@ -91,11 +107,12 @@ pub async fn explain(a: ExplainArgs) -> anyhow::Result<()> {
             (kakine::agent::inspect::enforced(&state_dir)?, file)
         }
     };
-    let from = Endpoint::parse(&a.from).map_err(|e| anyhow::anyhow!("--from {e}"))?;
-    let to = Endpoint::parse(&a.to).map_err(|e| anyhow::anyhow!("--to {e}"))?;
     for e in [&from, &to] {
         if let Endpoint::Pod(key) = e {
             if !policies.pods.iter().any(|p| &p.key == key) {
+                if let Some(c) = &about {
+                    return Err(c.no_pod(&key.to_string()));
+                }
                 anyhow::bail!("no pod {key} in the cluster model of {}", source.display());
             }
         }

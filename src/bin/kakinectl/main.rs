@@ -3,13 +3,16 @@
 //! One module per command group: `offline` (validate, compile, spans) and `explain` answer from
 //! an input directory (`explain --live` beside a running node's trace); `node` (dump-flows,
 //! refused) reads what a running agent holds; `cluster` (realization, dump-flows --node) reads a
-//! live cluster through kubectl, as the kubectl plugin `kubectl kakine`; `lab` (test, demo,
-//! shape, probe) drives the test bench; `args` holds the argument blocks they share.
+//! live cluster through kubectl, as the kubectl plugin `kubectl kakine`, and `cluster_objects`
+//! its objects for `explain --cluster` and `matrix --cluster`; `lab` (test, demo,
+//! shape, probe) drives the test bench, `kind_suite` renders the scenario corpus for a cluster; `args` holds the argument blocks they share.
 
 mod analysis;
 mod args;
 mod cluster;
+mod cluster_objects;
 mod explain;
+mod kind_suite;
 mod lab;
 mod node;
 mod observed;
@@ -83,6 +86,12 @@ enum Cmd {
     /// (`cluster.yaml`, `policies.yaml`): xlarge-small-ns, xlarge-large-ns, xlarge-one-ns,
     /// xlarge-small-ns-acnp, xlarge-small-ns-annp.
     Shape(lab::ShapeArgs),
+    /// kakine's scenario corpus for a real cluster (`make e2e-kind`, `scripts/kind-suite.sh`):
+    /// each scenario's namespaces, pods, policies per step and probes, as files.
+    KindSuite {
+        #[command(subcommand)]
+        cmd: kind_suite::KindSuiteCmd,
+    },
     /// Traffic probes (run inside pod namespaces with `ip netns exec`).
     Probe {
         #[command(subcommand)]
@@ -105,9 +114,12 @@ async fn main() {
     quiet_on_broken_pipe();
     // As `kubectl kakine`, help and errors name the command the user typed.
     let args = if cluster::invoked_as_plugin() {
-        let m = <Args as clap::CommandFactory>::command()
-            .bin_name("kubectl kakine")
-            .get_matches();
+        let cmd = || <Args as clap::CommandFactory>::command().bin_name("kubectl kakine");
+        let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        let m = cmd()
+            .try_get_matches_from(&argv)
+            .or_else(|e| cluster_objects::parse_as_plugin(cmd(), &argv, e))
+            .unwrap_or_else(|e| e.exit());
         <Args as clap::FromArgMatches>::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
     } else {
         Args::parse()
@@ -161,6 +173,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Cmd::Demo(a) => lab::demo(a).await,
         Cmd::Lab { cmd } => lab::lab(cmd).await,
         Cmd::Shape(a) => lab::shape(a),
+        Cmd::KindSuite { cmd } => kind_suite::kind_suite(cmd),
         Cmd::Probe { cmd } => lab::probe(cmd),
     }
 }

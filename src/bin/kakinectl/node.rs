@@ -17,6 +17,9 @@ pub struct DumpFlowsArgs {
     node: Option<String>,
     #[command(flatten)]
     kube: crate::cluster::KubeFlags,
+    /// With `--node`: the namespace kakine runs in.
+    #[arg(long, default_value = "kube-system", value_name = "NS")]
+    kakine_namespace: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -32,9 +35,10 @@ pub async fn dump_flows(a: DumpFlowsArgs) -> anyhow::Result<()> {
         table,
         node,
         kube,
+        kakine_namespace,
     } = a;
     if let Some(node) = node {
-        return crate::cluster::dump_flows_on(&kube, &node, table.as_deref());
+        return crate::cluster::dump_flows_on(&kube, &kakine_namespace, &node, table.as_deref());
     }
     let table = match table {
         None => None,

@@ -7,6 +7,7 @@
 //! - [`lease`]: leader election on a Lease (only the leader writes status);
 //! - [`tokenreview`]: agents authenticated by TokenReview and bound to their node;
 //! - [`ca`]: the controller's CA published in a ConfigMap;
+//! - [`snapshot`]: the objects of one moment as the model (for `kubectl kakine explain`);
 //! - [`run`]: all of it for one controller replica.
 //!
 //! docs/kubernetes.md describes the CRDs, what is watched and the RBAC each part needs.
@@ -16,6 +17,7 @@ pub mod convert;
 pub mod crd;
 pub mod lease;
 mod run;
+pub mod snapshot;
 pub mod status;
 pub mod tokenreview;
 pub mod watch;
