@@ -29,28 +29,11 @@ use tokio::io::AsyncReadExt;
 
 #[path = "support/controlplane_parts.rs"]
 mod parts;
-use parts::{Running, CLUSTER};
+use parts::{web_to_db, Running, CLUSTER};
 
 /// A Drop policy applied to `db` (node n2) from `web`, on `port`.
 fn policy(name: &str, port: u32) -> String {
-    format!(
-        "\
-apiVersion: crd.antrea.io/v1beta1
-kind: ClusterNetworkPolicy
-metadata: {{name: {name}}}
-spec:
-  priority: 5
-  tier: application
-  appliedTo:
-  - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: db}}}}
-  ingress:
-  - name: from-web
-    action: Drop
-    ports: [{{protocol: TCP, port: {port}}}]
-    from:
-    - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: web}}}}
-"
-    )
+    web_to_db(name, "Drop", Some(port))
 }
 
 const TOKEN: &str = "n2-token-0123456789abcdef";

@@ -30,26 +30,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[path = "support/controlplane_parts.rs"]
 mod parts;
-use parts::{Running, CLUSTER};
+use parts::{web_to_db, Running, CLUSTER};
 
 fn policy(action: &str) -> String {
-    format!(
-        "\
-apiVersion: crd.antrea.io/v1beta1
-kind: ClusterNetworkPolicy
-metadata: {{name: web-to-db}}
-spec:
-  priority: 5
-  tier: application
-  appliedTo:
-  - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: db}}}}
-  ingress:
-  - name: from-web
-    action: {action}
-    from:
-    - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: web}}}}
-"
-    )
+    web_to_db("web-to-db", action, None)
 }
 
 async fn start(dir: &Path, certs: &Path, tokens: &Path, first: u64, port: u16) -> Running {

@@ -21,6 +21,31 @@ pods:
 - {namespace: db, name: postgres, labels: {app: postgres}, ip: 10.50.2.10, node: n2}
 ";
 
+/// A ClusterNetworkPolicy `name` in tier application applied to namespace `db` (node n2),
+/// its ingress rule `from-web` with `action` from namespace `web`, on TCP `port` if given.
+pub fn web_to_db(name: &str, action: &str, port: Option<u32>) -> String {
+    let ports = port.map_or(String::new(), |p| {
+        format!("    ports: [{{protocol: TCP, port: {p}}}]\n")
+    });
+    format!(
+        "\
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {{name: {name}}}
+spec:
+  priority: 5
+  tier: application
+  appliedTo:
+  - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: db}}}}
+  ingress:
+  - name: from-web
+    action: {action}
+{ports}    from:
+    - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: web}}}}
+"
+    )
+}
+
 /// A controller's parts running: the source, the batch loop, the server.
 pub struct Running {
     /// The server's address.
