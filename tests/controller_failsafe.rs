@@ -302,6 +302,30 @@ async fn a_replaced_directory_and_a_swapped_symlink_are_followed() {
     r.stop().await;
 }
 
+/// A raw HTTP/2 connection over TLS to `r`: its request sender and the connection's task
+/// (it ends when the server closes the connection).
+async fn h2(
+    r: &Running,
+    certs: &Path,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Full<hyper::body::Bytes>>,
+    tokio::task::JoinHandle<Result<(), hyper::Error>>,
+) {
+    let tcp = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let tls =
+        tokio_rustls::TlsConnector::from(tls::client_config(&certs.join(tls::CA_CRT)).unwrap())
+            .connect("127.0.0.1".try_into().unwrap(), tcp)
+            .await
+            .unwrap();
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    (send, tokio::spawn(conn))
+}
+
 /// Reads until the peer closes (`Ok`) or `within` passes (`Err`).
 async fn closed_within(s: &mut tokio::net::TcpStream, within: Duration) -> Result<(), ()> {
     let mut buf = [0u8; 1024];
@@ -351,6 +375,20 @@ async fn idle_and_surplus_connections_are_closed() {
         closed_within(&mut d, Duration::from_millis(200)).await,
         Err(())
     );
+    drop(d);
+    // A peer that completes TLS and HTTP/2 but sends no request is closed as long again after.
+    let t0 = std::time::Instant::now();
+    let (_send, conn) = h2(&r, &certs).await;
+    tokio::time::timeout(Duration::from_secs(5), conn)
+        .await
+        .expect("a connection with no authenticated request is closed")
+        .unwrap()
+        .ok();
+    assert!(
+        t0.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        t0.elapsed()
+    );
     r.stop().await;
 }
 
@@ -363,19 +401,7 @@ async fn a_refused_post_closes_its_connection_and_a_huge_report_is_refused() {
     let r = start(&dir, None, &certs, ServeOptions::default()).await;
     assert!(r.synced().await);
     // A forged token with a 1 MiB body, on a raw HTTP/2 connection.
-    let tcp = tokio::net::TcpStream::connect(r.addr).await.unwrap();
-    let tls =
-        tokio_rustls::TlsConnector::from(tls::client_config(&certs.join(tls::CA_CRT)).unwrap())
-            .connect("127.0.0.1".try_into().unwrap(), tcp)
-            .await
-            .unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tls),
-    )
-    .await
-    .unwrap();
-    let conn = tokio::spawn(conn);
+    let (mut send, conn) = h2(&r, &certs).await;
     let req = hyper::Request::post("https://127.0.0.1/v1/realization/n2")
         .header("authorization", "Bearer forged-token-0123456789")
         .body(Full::new(Bytes::from(vec![b' '; 1 << 20])))

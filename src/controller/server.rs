@@ -16,12 +16,14 @@
 //! Any pod can reach the port, so what an unauthenticated peer holds is bounded
 //! ([`ServeOptions`]): a connection that does not complete a TLS handshake within
 //! [`ServeOptions::handshake_timeout`] (plain TCP, an idle socket, a client not trusting the
-//! CA) is closed before any HTTP is read, and beyond [`ServeOptions::max_connections`]
+//! CA) is closed before any HTTP is read, one that makes no authenticated request within as
+//! long again after it is closed too (GOAWAY), and beyond [`ServeOptions::max_connections`]
 //! connections a new one is closed at once.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -165,14 +167,17 @@ pub async fn serve_with<A: Authenticator>(
                     }
                 };
             let close = Arc::new(Notify::new());
-            let on_refusal = close.clone();
+            let authenticated = Arc::new(AtomicBool::new(false));
+            let (on_refusal, on_auth) = (close.clone(), authenticated.clone());
             let svc = hyper::service::service_fn(move |req| {
-                let (controller, auth, close) =
-                    (controller.clone(), auth.clone(), on_refusal.clone());
+                let (controller, auth) = (controller.clone(), auth.clone());
+                let (close, authenticated) = (on_refusal.clone(), on_auth.clone());
                 async move {
-                    let (resp, refused) = handle(req, peer, &controller, &*auth).await;
-                    if refused {
-                        close.notify_one();
+                    let (resp, verdict) = handle(req, peer, &controller, &*auth).await;
+                    match verdict {
+                        Verdict::Refused => close.notify_one(),
+                        Verdict::Authenticated => authenticated.store(true, Ordering::Relaxed),
+                        Verdict::Unchecked => {}
                     }
                     Ok::<_, Infallible>(resp)
                 }
@@ -180,15 +185,28 @@ pub async fn serve_with<A: Authenticator>(
             let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), svc);
             tokio::pin!(conn);
-            let done = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = close.notified() => {
-                    // The refusal is sent, then GOAWAY; a peer that does not let go is dropped.
-                    conn.as_mut().graceful_shutdown();
-                    tokio::time::timeout(Duration::from_secs(5), conn)
-                        .await
-                        .unwrap_or(Ok(()))
-                }
+            // A peer that completes TLS (any pod can) has as long again to authenticate.
+            let first = tokio::time::sleep(options.handshake_timeout);
+            tokio::pin!(first);
+            let mut waiting = true;
+            let done = loop {
+                let why = tokio::select! {
+                    r = conn.as_mut() => break r,
+                    _ = close.notified() => "refused",
+                    _ = &mut first, if waiting => match authenticated.load(Ordering::Relaxed) {
+                        true => {
+                            waiting = false;
+                            continue;
+                        }
+                        false => "no authenticated request within the handshake timeout",
+                    },
+                };
+                tracing::info!("controlplane: {peer}: {why}: closing the connection");
+                // The refusal is sent, then GOAWAY; a peer that does not let go is dropped.
+                conn.as_mut().graceful_shutdown();
+                break tokio::time::timeout(Duration::from_secs(5), conn)
+                    .await
+                    .unwrap_or(Ok(()));
             };
             if let Err(e) = done {
                 tracing::debug!("controlplane: {peer}: {e}");
@@ -197,14 +215,25 @@ pub async fn serve_with<A: Authenticator>(
     }
 }
 
-/// One request from `peer`; see the module documentation. Also says whether the request was
-/// refused (the connection is then closed).
+/// What [`handle`] made of a request's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No route: not checked.
+    Unchecked,
+    /// Refused (`401`, `403`, `503` authenticator down): the connection is closed.
+    Refused,
+    /// Authenticated and authorized.
+    Authenticated,
+}
+
+/// One request from `peer`; see the module documentation. Also says what it made of the
+/// credentials ([`Verdict`]).
 pub async fn handle<A: Authenticator>(
     req: Request<Incoming>,
     peer: SocketAddr,
     controller: &Controller,
     auth: &A,
-) -> (Response<Body>, bool) {
+) -> (Response<Body>, Verdict) {
     let path = req.uri().path().to_string();
     let (route, node) = match path.strip_prefix("/v1/span/") {
         Some(n) => ("span", n),
@@ -213,7 +242,7 @@ pub async fn handle<A: Authenticator>(
             None => {
                 return (
                     text(StatusCode::NOT_FOUND, format!("no route {path}")),
-                    false,
+                    Verdict::Unchecked,
                 )
             }
         },
@@ -221,7 +250,7 @@ pub async fn handle<A: Authenticator>(
     if node.is_empty() || node.contains('/') {
         return (
             text(StatusCode::NOT_FOUND, format!("no route {path}")),
-            false,
+            Verdict::Unchecked,
         );
     }
     let header = req
@@ -237,7 +266,7 @@ pub async fn handle<A: Authenticator>(
             // refusal. No more than REFUSED_BODY: the peer is not trusted.
             let _ = Limited::new(req.into_body(), REFUSED_BODY).collect().await;
         }
-        return (text(status, e), true);
+        return (text(status, e), Verdict::Refused);
     }
     let resp = match (route, req.method()) {
         ("span", &hyper::Method::GET) if !controller.synced() => {
@@ -256,7 +285,7 @@ pub async fn handle<A: Authenticator>(
         ("span", &hyper::Method::GET) => {
             let since = match since(req.uri().query()) {
                 Ok(s) => s,
-                Err(e) => return (text(StatusCode::BAD_REQUEST, e), false),
+                Err(e) => return (text(StatusCode::BAD_REQUEST, e), Verdict::Authenticated),
             };
             let sub = controller.subscribe(node, since);
             Response::builder()
@@ -270,7 +299,7 @@ pub async fn handle<A: Authenticator>(
             format!("{} {path}: method not allowed", req.method()),
         ),
     };
-    (resp, false)
+    (resp, Verdict::Authenticated)
 }
 
 /// `POST /v1/realization/{node}`: the report recorded, `204`; `413` above [`MAX_REPORT`].
