@@ -24,7 +24,7 @@ prefix=localhost/kakine # the manifests' image names (manifests/kustomization.ya
 passed=0
 failed=0
 mkdir -p "$out"
-export KUBECONFIG=$PWD/$out/kubeconfig
+export KUBECONFIG=$(cd "$out" && pwd)/kubeconfig
 
 log() { echo "e2e-kind: $*" >&2; }
 need() { command -v "$1" >/dev/null || { log "$1 is not installed"; exit 2; }; }
