@@ -111,12 +111,19 @@ manifests:
 	bash scripts/manifests.sh
 
 ## The agent and controller images (Debian slim, Open vSwitch from Debian), tagged with the crate
-## version, built from Cargo.lock (--locked). Needs docker.
+## version, built from Cargo.lock (--locked). Needs docker. Named $(IMAGE_PREFIX)/kakine-agent and
+## $(IMAGE_PREFIX)/kakine-controller: the default `localhost/kakine` is the manifests' default and
+## never pulls from a registry (kind load takes it); set your registry with
+## `make images IMAGE_PREFIX=registry.example.com/kakine` and `kustomize edit set image`
+## (docs/install.md). RUST_IMAGE and DEBIAN_IMAGE pin the base images (name@sha256:...).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+IMAGE_PREFIX ?= localhost/kakine
+IMAGE_BUILD_ARGS = $(if $(RUST_IMAGE),--build-arg RUST_IMAGE=$(RUST_IMAGE)) \
+	$(if $(DEBIAN_IMAGE),--build-arg DEBIAN_IMAGE=$(DEBIAN_IMAGE))
 .PHONY: images
 images:
-	docker build -f images/agent/Dockerfile -t kakine/kakine-agent:$(VERSION) .
-	docker build -f images/controller/Dockerfile -t kakine/kakine-controller:$(VERSION) .
+	docker build $(IMAGE_BUILD_ARGS) -f images/agent/Dockerfile -t $(IMAGE_PREFIX)/kakine-agent:$(VERSION) .
+	docker build $(IMAGE_BUILD_ARGS) -f images/controller/Dockerfile -t $(IMAGE_PREFIX)/kakine-controller:$(VERSION) .
 
 ## kakinectl as the kubectl plugin `kubectl kakine` (kubectl runs `kubectl-kakine` from PATH):
 ## installs kakinectl into $(PREFIX)/bin with the link kubectl-kakine beside it.

@@ -12,13 +12,21 @@
 # deletes the scenario's objects. A scenario passes when every probe does.
 # Prints each mismatch, each scenario not run with its reasons, and last `N passed, N failed`
 # (scenarios). Env: PROBE_TIMEOUT (s, default 3), SETTLE (s, default 5), READY_TIMEOUT
-# (default 180s).
+# (default 180s), APPLY_TIMEOUT (s, default 180: how long an apply refused because a
+# namespace is still being terminated is tried again).
+#
+# Run it on a test cluster: some scenarios' policies are cluster-wide (ClusterNetworkPolicies
+# and AdminNetworkPolicies that select every namespace, kube-system included, some of them
+# Drop). Whatever way this script ends (a failure, Ctrl-C, SIGTERM), a trap deletes the
+# running scenario's policies and namespaces, and before the first scenario it waits for the
+# namespaces being terminated (those of the suites run before it) to be gone.
 set -uo pipefail
 export LC_ALL=C # scenarios in name order
 suite=${1:?usage: kind-suite.sh SUITE_DIR}
 probe_timeout=${PROBE_TIMEOUT:-3}
 settle=${SETTLE:-5}
 ready_timeout=${READY_TIMEOUT:-180s}
+apply_timeout=${APPLY_TIMEOUT:-180}
 passed=0
 failed=0
 not_run=0
@@ -42,6 +50,45 @@ verdict() {
     fi
 }
 
+# Deletes every policy of scenario directory $1, then its objects (namespaces: their pods go
+# with them), each file whether or not it was applied.
+clean_scenario() {
+    local f
+    for f in "$1"/step-*-policies.yaml; do
+        [ -s "$f" ] && kubectl delete -f "$f" --ignore-not-found >/dev/null 2>&1
+    done
+    for f in "$1"/step-*-objects.yaml; do
+        [ -s "$f" ] && kubectl delete -f "$f" --ignore-not-found --wait=true \
+            --timeout="$ready_timeout" >/dev/null 2>&1
+    done
+    return 0
+}
+current=
+on_exit() {
+    if [ -n "$current" ]; then
+        log "stopped during $(basename "$current"): deleting its policies and namespaces"
+        clean_scenario "$current"
+    fi
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# kubectl apply -f $1 -o name, tried again for up to apply_timeout seconds: a new namespace's
+# `default` ServiceAccount appears a moment after it, and a namespace of the same name still
+# being terminated refuses objects until it is gone.
+apply_retrying() {
+    local deadline=$((SECONDS + apply_timeout)) out
+    while :; do
+        out=$(kubectl apply -f "$1" -o name 2>&1) && { echo "$out"; return 0; }
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log "kubectl apply -f $1: $out"
+            return 1
+        fi
+        sleep 2
+    done
+}
+
 # Runs scenario directory $1; returns 0 when every probe matched.
 run_scenario() {
     local d=$1 id ok=0 n step fns fpod tns tpod port proto expect got ip
@@ -50,14 +97,8 @@ run_scenario() {
     for objects in "$d"/step-*-objects.yaml; do
         n=${objects##*/step-}
         n=${n%-objects.yaml}
-        local applied namespaces try
-        # A new namespace's `default` ServiceAccount appears a moment after it: pods that run
-        # as it are refused until then, so the apply is tried again.
-        for try in 1 2 3 4 5; do
-            applied=$(kubectl apply -f "$objects" -o name) && break
-            applied=
-            sleep "$try"
-        done
+        local applied namespaces
+        applied=$(apply_retrying "$objects") || applied=
         if [ -z "$applied" ]; then
             log "$id step $n: the objects do not apply"
             ok=1
@@ -94,10 +135,19 @@ run_scenario() {
         done <"$d/probes.tsv"
         [ -s "$policies" ] && kubectl delete -f "$policies" --ignore-not-found >/dev/null
     done
-    kubectl delete -f "$d/step-1-objects.yaml" --ignore-not-found --wait=true \
-        --timeout="$ready_timeout" >/dev/null
+    clean_scenario "$d"
     return "$ok"
 }
+
+# The suites run before this one delete their namespaces asynchronously: wait until none is
+# terminating, so that no scenario meets a half-deleted namespace (or its policies).
+terminating=$(kubectl get namespaces --no-headers 2>/dev/null | awk '$2 == "Terminating" {print "namespace/" $1}')
+if [ -n "$terminating" ]; then
+    log "waiting for $(wc -w <<<"$terminating") terminating namespaces to be gone"
+    # shellcheck disable=SC2086
+    kubectl wait --for=delete $terminating --timeout=300s >/dev/null ||
+        log "namespaces still terminating after 300 s; applies are retried for ${apply_timeout} s"
+fi
 
 for d in "$suite"/*/; do
     d=${d%/}
@@ -107,6 +157,7 @@ for d in "$suite"/*/; do
         not_run=$((not_run + 1))
         continue
     fi
+    current=$d
     if run_scenario "$d"; then
         echo "$id: PASS"
         passed=$((passed + 1))
@@ -114,6 +165,7 @@ for d in "$suite"/*/; do
         echo "$id: FAIL"
         failed=$((failed + 1))
     fi
+    current=
 done
 echo "$not_run not run in a cluster"
 echo "$passed passed, $failed failed"

@@ -28,56 +28,12 @@ use kakine::controlplane::{Frame, NodeSpan};
 use kakine::policy::resolved::{ResolvedPolicies, RuleAction};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const CLUSTER: &str = "\
-apiVersion: kakine.io/v1alpha1
-kind: Cluster
-nodes:
-- {name: n1, ip: 192.168.50.1, podCIDR: 10.50.1.0/24}
-- {name: n2, ip: 192.168.50.2, podCIDR: 10.50.2.0/24}
-namespaces:
-- {name: web}
-- {name: db}
-pods:
-- {namespace: web, name: frontend, labels: {app: frontend}, ip: 10.50.1.10, node: n1}
-- {namespace: db, name: postgres, labels: {app: postgres}, ip: 10.50.2.10, node: n2}
-";
+#[path = "support/controlplane_parts.rs"]
+mod parts;
+use parts::{web_to_db, Running, CLUSTER};
 
 fn policy(action: &str) -> String {
-    format!(
-        "\
-apiVersion: crd.antrea.io/v1beta1
-kind: ClusterNetworkPolicy
-metadata: {{name: web-to-db}}
-spec:
-  priority: 5
-  tier: application
-  appliedTo:
-  - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: db}}}}
-  ingress:
-  - name: from-web
-    action: {action}
-    from:
-    - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: web}}}}
-"
-    )
-}
-
-struct Running {
-    addr: std::net::SocketAddr,
-    controller: Arc<Controller>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Running {
-    /// Stops every task and waits until they are gone (the port is free again).
-    async fn stop(self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
+    web_to_db("web-to-db", action, None)
 }
 
 async fn start(dir: &Path, certs: &Path, tokens: &Path, first: u64, port: u16) -> Running {
@@ -99,17 +55,15 @@ async fn start(dir: &Path, certs: &Path, tokens: &Path, first: u64, port: u16) -
         tokio::spawn(controller.clone().run(rx, Duration::from_millis(200))),
         tokio::spawn(server::serve(listener, tls, controller.clone(), auth)),
     ];
-    // The first content applied.
+    // The first content applied (spans are served from then on).
     for _ in 0..200 {
-        if controller.version() > first {
+        if controller.synced() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        controller.version() > first,
-        "the directory was never applied"
-    );
+    assert!(controller.synced(), "the directory was never applied");
+    assert!(controller.version() > first);
     Running {
         addr,
         controller,
@@ -166,11 +120,14 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
     std::fs::create_dir_all(&dir).unwrap();
     write(dir.join("cluster.yaml"), CLUSTER);
     write(dir.join("policy.yaml"), &policy("Drop"));
-    tls::generate(&certs, &["127.0.0.1".to_string()]).unwrap();
-    let tokens = write(tmp.path().join("tokens"), "n1 secret-one\nn2 secret-two\n");
-    let t2 = write(tmp.path().join("t2"), "secret-two\n");
-    let t1 = write(tmp.path().join("t1"), "secret-one\n");
-    let forged = write(tmp.path().join("forged"), "secret-three\n");
+    tls::generate(&certs, &["127.0.0.1".to_string()], false).unwrap();
+    let tokens = write(
+        tmp.path().join("tokens"),
+        "n1 secret-one-0123456789\nn2 secret-two-0123456789\n",
+    );
+    let t2 = write(tmp.path().join("t2"), "secret-two-0123456789\n");
+    let t1 = write(tmp.path().join("t1"), "secret-one-0123456789\n");
+    let forged = write(tmp.path().join("forged"), "secret-three-0123456789\n");
 
     let first = 1_000;
     let running = start(&dir, &certs, &tokens, first, 0).await;
@@ -349,7 +306,7 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
     // Plain TCP: the server answers no HTTP, it closes the connection.
     let mut tcp = tokio::net::TcpStream::connect(running.addr).await.unwrap();
     tcp.write_all(
-        b"GET /v1/span/n2 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer secret-two\r\n\r\n",
+        b"GET /v1/span/n2 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer secret-two-0123456789\r\n\r\n",
     )
     .await
     .unwrap();
@@ -506,8 +463,10 @@ fn the_binaries_refuse_bad_command_lines_before_serving() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let certs = tmp.path().join("certs");
-    tls::generate(&certs, &["127.0.0.1".to_string()]).unwrap();
-    let tokens = write(tmp.path().join("tokens"), "n1 t1\n");
+    tls::generate(&certs, &["127.0.0.1".to_string()], false).unwrap();
+    let tokens = write(tmp.path().join("tokens"), "n1 t1-0123456789abcdef\n");
+    let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+    std::fs::set_permissions(&tokens, private).unwrap();
     let missing = tmp.path().join("missing");
     let listen = ["--listen", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"];
     // A missing directory: refused at start, naming the flag and the path, never served.
@@ -541,6 +500,57 @@ fn the_binaries_refuse_bad_command_lines_before_serving() {
              (lines `NODE TOKEN`)\n"
         )
     );
+    // A short token (naming its line) and a --metrics-addr that is neither an address nor
+    // off, at once.
+    let short = write(tmp.path().join("short"), "# n1\nn1 t1\n");
+    let public = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+    std::fs::set_permissions(&short, public).unwrap();
+    let mut args = vec!["--standalone", tmp.path().to_str().unwrap()];
+    args.extend(["--tls-cert-dir", certs.to_str().unwrap()]);
+    args.extend(["--tokens", short.to_str().unwrap()]);
+    args.extend(["--listen", "127.0.0.1:0", "--metrics-addr", "nowhere"]);
+    let (code, err) = run_to_end(ctl, &args);
+    assert_eq!(code, Some(1), "{err}");
+    // The file is readable by every user (mode 644): a warning first.
+    let (warning, err) = err.split_once('\n').unwrap();
+    assert!(
+        warning.contains("WARN") && warning.contains("readable by every user (mode 644)"),
+        "{warning}"
+    );
+    assert_eq!(
+        err,
+        format!(
+            "kakine-controller: --metrics-addr nowhere: neither an address (IP:PORT) nor \
+             off\n--tokens {}:2: a token of 2 characters; at least 16 (e.g. `openssl rand -hex \
+             16`)\n",
+            short.display()
+        )
+    );
+    // certs: an existing CA is not replaced without --force; every bad host is named.
+    let (code, err) = run_to_end(
+        ctl,
+        &[
+            "certs",
+            "--out",
+            certs.to_str().unwrap(),
+            "--hosts",
+            "127.0.0.1",
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("ca.crt exists") && err.contains("--force"),
+        "{err}"
+    );
+    let fresh = tmp.path().join("fresh");
+    let out = fresh.to_str().unwrap();
+    let (code, err) = run_to_end(ctl, &["certs", "--out", out, "--hosts", "999.1.1.1,,ok"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("--hosts \"999.1.1.1\"") && err.contains("--hosts \"\": empty"),
+        "{err}"
+    );
+    assert!(!fresh.exists());
     // The agent: --controller without --ca-file is a usage error; an unreadable CA, or an
     // http:// URL, is refused before OVS is touched (there is none at /nonexistent).
     let (code, err) = run_to_end(agent, &["--controller", "https://x", "--node", "n1"]);

@@ -276,8 +276,12 @@ fn refused_credentials_get_no_span_and_the_agent_says_why() {
         p
     };
     let other_ca = dir.join("other-ca");
-    kakine::controller::tls::generate(&other_ca, &[engine.lab().nodes[0].spec.ip.to_string()])
-        .unwrap();
+    kakine::controller::tls::generate(
+        &other_ca,
+        &[engine.lab().nodes[0].spec.ip.to_string()],
+        false,
+    )
+    .unwrap();
     let cases: Vec<(&str, Vec<std::ffi::OsString>, String)> = vec![
         (
             "another node's token",

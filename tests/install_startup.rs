@@ -4,7 +4,7 @@
 //! CIDRs in place; `start-ovs` brings ovsdb-server and ovs-vswitchd up (userspace datapath
 //! here); kakine-agent programs br-int. Then the ovs container restarts: `start-ovs` finds
 //! br-int in its database and sets flow-restore-wait, and the agent reinstalls its flows and
-//! removes it.
+//! removes it. The load-openvswitch init container's mode of `start-ovs` is checked too.
 //!
 //! Needs root and Open vSwitch (`make deps`); fails loudly without them.
 
@@ -262,4 +262,40 @@ fn start_ovs_then_agent_and_an_ovs_restart_waits_for_the_agents_flows() {
         "{}",
         n.log("agent.log")
     );
+}
+
+/// The load-openvswitch init container (`start-ovs --load-module`, the only container with
+/// SYS_MODULE): with the userspace datapath it loads nothing and starts nothing; a datapath
+/// type that is neither is refused by name. (The kernel datapath's modprobe is not run here:
+/// the test must not load modules into the host's kernel.)
+#[test]
+fn load_module_is_a_no_op_for_netdev_and_refuses_an_unknown_datapath() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |datapath: &str| {
+        Command::new(root().join("images/scripts/start-ovs"))
+            .arg("--load-module")
+            .env("OVS_DATAPATH_TYPE", datapath)
+            .env("OVS_RUNDIR", dir.path().join("run"))
+            .env("OVS_DBDIR", dir.path().join("db"))
+            .env("OVS_LOGDIR", dir.path().join("log"))
+            .output()
+            .expect("start-ovs (bash)")
+    };
+    let out = run("netdev");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let out = run("dpdk");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("OVS_DATAPATH_TYPE dpdk: not system or netdev"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -348,7 +348,8 @@ fn the_suite_script_probes_compares_and_counts_scenarios() {
             "1 passed, 1 failed",
         ]
     );
-    // Per step: objects, pods ready, policies, probes, policies deleted; objects deleted last.
+    // Per step: objects, pods ready, policies, probes, policies deleted; policies and objects
+    // deleted last.
     let calls = std::fs::read_to_string(&log).unwrap();
     let k8s26: Vec<&str> = calls
         .lines()
@@ -365,7 +366,15 @@ fn the_suite_script_probes_compares_and_counts_scenarios() {
             want.extend(["apply", "delete"]);
         }
     }
-    want.push("delete");
+    // Then every policy file and every objects file, deleted again whatever happened (the
+    // same clean-up the script's trap runs when it is stopped mid-scenario).
+    want.extend(
+        steps
+            .iter()
+            .filter(|s| !s.resources.is_empty())
+            .map(|_| "delete"),
+    );
+    want.extend(steps.iter().map(|_| "delete"));
     assert_eq!(k8s26, want, "{calls}");
     let execs = calls.lines().filter(|l| l.starts_with("exec -n")).count();
     let probes = [

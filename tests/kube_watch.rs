@@ -320,7 +320,7 @@ async fn policies_convert_keep_the_last_good_version_and_delete() {
 }
 
 #[tokio::test]
-async fn run_lists_every_kind_discovers_the_optional_ones_and_stops_with_the_core() {
+async fn run_lists_every_kind_discovers_the_optional_ones_marks_synced_and_stops_with_the_core() {
     use kakine::controller::kube::{run, KubeOptions};
     use std::collections::BTreeSet;
     let (client, mut server) = pair();
@@ -393,6 +393,9 @@ async fn run_lists_every_kind_discovers_the_optional_ones_and_stops_with_the_cor
     );
     assert!(sent[1][0].starts_with("policy+ Tier("), "{sent:?}");
     assert!(sent[1][0].contains("name: \"devops\""), "{sent:?}");
+    // Every watcher's initial list sent: then the synced mark (the empty batch), after them;
+    // the controller serves spans from it on.
+    assert_eq!(batch(&mut rx).await, Vec::<String>::new());
     no_batch(&mut rx).await;
     // The core stops: so does the kube layer, every watcher with it.
     drop(rx);

@@ -114,7 +114,7 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
 /// certificate written into `certs` (kubectl sends a bearer token over TLS only); returns the
 /// address.
 fn serve(api: Api, certs: &Path) -> SocketAddr {
-    kakine::controller::tls::generate(certs, &["127.0.0.1".to_string()]).unwrap();
+    kakine::controller::tls::generate(certs, &["127.0.0.1".to_string()], false).unwrap();
     let mut tls = (*kakine::controller::tls::server_config(certs).unwrap()).clone();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));

@@ -7,7 +7,8 @@
 //! retried with backoff (100 ms doubling to 5 s), resuming from the span's version: the
 //! controller sends the deltas since, or a fresh snapshot. A refused subscription (a token
 //! refused, another node's span) is logged as an error and retried the same way: the token
-//! file is read again at each attempt.
+//! file is read again at each attempt. A controller that has no valid content yet answers
+//! `503`: logged as a warning, retried, the last span enforced meanwhile.
 //!
 //! After each realization the agent reports to the controller the version it realized and
 //! every policy of it with its generation (the version of the frame that last brought the
@@ -246,6 +247,10 @@ async fn stream(
         let subscribed = client.subscribe(since).await;
         connected(subscribed.is_ok());
         match subscribed {
+            Err(e @ ClientError::Refused { status: 503, .. }) => tracing::warn!(
+                "node {}: {e}; the last span stays enforced, retrying",
+                client.node()
+            ),
             Err(e @ ClientError::Refused { .. }) => {
                 tracing::error!("node {}: {e}", client.node())
             }

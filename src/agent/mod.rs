@@ -13,6 +13,7 @@ pub mod accept;
 pub mod annotate;
 pub mod cni_server;
 pub mod controller_source;
+pub mod dirwatch;
 pub mod escape;
 pub mod host;
 pub mod inspect;

@@ -10,12 +10,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use std::collections::BTreeMap;
 
 use crate::agent::accept::{self, FileDocs, LastGood, Refusal};
+use crate::agent::dirwatch::{PathWatch, RECHECK};
 use crate::policy::resolved::ResolvedPolicies;
 
 /// One change of the source: the new input, or why it was rejected as a whole.
@@ -170,30 +170,26 @@ pub struct DirSource {
     first: Option<Instant>,
     /// The load of the change, once debounced.
     loading: Option<tokio::task::JoinHandle<(Result<Loaded, String>, Report)>>,
-    // Kept alive for the watch to last.
-    _watcher: notify::RecommendedWatcher,
+    /// The watch, following the path ([`crate::agent::dirwatch`]).
+    watch: PathWatch,
+    /// When to resolve the path again.
+    recheck: tokio::time::Interval,
 }
 
 impl DirSource {
-    /// Starts watching `dir`. `quiet` is the debounce: a change is reported once no file event
-    /// has arrived for that long (20 ms is plenty for editors and `cp`).
+    /// Starts watching `dir`, following the path when the directory is replaced or a symlink
+    /// to it swapped ([`crate::agent::dirwatch`]; checked every [`RECHECK`]). `quiet` is the
+    /// debounce: a change is reported once no file event has arrived for that long (20 ms is
+    /// plenty for editors and `cp`).
     ///
     /// Errors: the directory cannot be watched (missing, no inotify instances left).
     pub fn new(dir: &Path, quiet: Duration) -> Result<Self, String> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-            let relevant = match &ev {
-                Ok(e) => !matches!(e.kind, notify::EventKind::Access(_)),
-                Err(_) => true,
-            };
-            if relevant {
-                let _ = tx.send(Instant::now());
-            }
-        })
-        .map_err(|e| format!("watch {}: {e}", dir.display()))?;
-        watcher
-            .watch(dir, RecursiveMode::NonRecursive)
-            .map_err(|e| format!("watch {}: {e}", dir.display()))?;
+        let watch = PathWatch::new(dir, move || {
+            let _ = tx.send(Instant::now());
+        })?;
+        let mut recheck = tokio::time::interval(RECHECK);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Ok(DirSource {
             dir: dir.to_path_buf(),
             rx,
@@ -201,7 +197,8 @@ impl DirSource {
             loader: Default::default(),
             first: None,
             loading: None,
-            _watcher: watcher,
+            watch,
+            recheck,
         })
     }
 
@@ -245,8 +242,15 @@ impl DirSource {
     /// dropped call is returned by the next one.
     pub async fn next(&mut self) -> Option<SourceEvent> {
         if self.loading.is_none() {
-            if self.first.is_none() {
-                self.first = Some(self.rx.recv().await?);
+            while self.first.is_none() {
+                tokio::select! {
+                    t = self.rx.recv() => self.first = Some(t?),
+                    _ = self.recheck.tick() => {
+                        if self.watch.recheck() {
+                            self.first = Some(Instant::now());
+                        }
+                    }
+                }
             }
             loop {
                 match tokio::time::timeout(self.quiet, self.rx.recv()).await {
@@ -318,5 +322,44 @@ mod tests {
         let e = &ev.report.refused[0];
         assert_eq!(e.kind, "File");
         assert!(e.reason.contains("zz-bad.yaml"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_replaced_directory_is_read_not_the_old_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("input");
+        std::fs::create_dir(&dir).unwrap();
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let files = crate::agent::state::input_files(&examples).unwrap();
+        for f in &files {
+            std::fs::copy(f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+        let mut src = DirSource::new(&dir, Duration::from_millis(20)).unwrap();
+        assert!(src.current().await.input.is_ok());
+        // mv dir dir.old; mkdir dir; (the move is the old directory's last event, read now)
+        std::fs::rename(&dir, tmp.path().join("input.old")).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        let _ = tokio::time::timeout(Duration::from_millis(500), src.next()).await;
+        // cp dir.old/* dir/ (plus a bad file to recognize it by): events of the new directory.
+        for f in &files {
+            std::fs::copy(f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+        std::fs::write(dir.join("zz-new.yaml"), "kind: [").unwrap();
+        let seen = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let ev = src.next().await.unwrap();
+                if ev
+                    .report
+                    .refused
+                    .iter()
+                    .any(|r| r.reason.contains("zz-new.yaml"))
+                {
+                    return ev;
+                }
+            }
+        })
+        .await
+        .expect("the new directory is read within 5 s");
+        assert!(seen.input.is_ok());
     }
 }

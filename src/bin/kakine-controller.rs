@@ -8,13 +8,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use kakine::controller::auth::TokenFile;
+use kakine::controller::auth::{AuthError, Authenticator, Identity, TokenFile};
 use kakine::controller::kube as kube_layer;
 use kakine::controller::{metrics, server, standalone, tls, Controller};
 use kube_layer::lease::LeaseOptions;
@@ -43,6 +42,15 @@ pub(crate) struct Args {
     /// Standalone credentials: lines `NODE TOKEN`.
     #[arg(long, value_name = "FILE")]
     tokens: Option<PathBuf>,
+    /// Standalone: where the last good version of every object is kept (last-good.yaml), so
+    /// that a restart serves it and an object whose file is refused keeps it ("none": nothing
+    /// kept, a restart reads only DIR).
+    #[arg(long, default_value = "/var/lib/kakine-controller", value_name = "DIR")]
+    state_dir: String,
+    /// Controlplane connections served at once; one more is closed when accepted.
+    #[arg(long, default_value_t = 4096, value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// The namespace of the controller's objects (CA ConfigMap, Lease).
     #[arg(long, default_value = "kube-system", value_name = "NS")]
     namespace: String,
@@ -61,9 +69,9 @@ pub(crate) struct Args {
     /// In a cluster: the agents' ServiceAccount (in --namespace); other tokens are refused.
     #[arg(long, default_value = "kakine-agent", value_name = "NAME")]
     agent_service_account: String,
-    /// /metrics, /healthz and /readyz.
-    #[arg(long, default_value = "0.0.0.0:10350", value_name = "ADDR")]
-    metrics_addr: SocketAddr,
+    /// /metrics, /healthz, /readyz and /v1/realization ("off": none).
+    #[arg(long, default_value = "0.0.0.0:10350", value_name = "ADDR|off")]
+    metrics_addr: String,
     /// Log filter (tracing `EnvFilter` syntax: info, debug, kakine=debug, ...).
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     log_level: String,
@@ -79,6 +87,9 @@ enum Command {
         /// The names and addresses agents reach the controller by, comma-separated.
         #[arg(long, value_name = "H1,H2", value_delimiter = ',', required = true)]
         hosts: Vec<String>,
+        /// Replace a CA already in --out (every agent must then trust the new ca.crt).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -100,6 +111,22 @@ fn check_start(args: &Args) -> Result<Start, String> {
                 .to_string(),
         ),
     }
+    let metrics = match args.metrics_addr.as_str() {
+        "off" => None,
+        a => match a.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                errors.push(format!(
+                    "--metrics-addr {a}: neither an address (IP:PORT) nor off"
+                ));
+                None
+            }
+        },
+    };
+    let state_dir = match args.state_dir.as_str() {
+        "none" | "" => None,
+        d => Some(PathBuf::from(d)),
+    };
     let mut tokens = None;
     if let Some(dir) = &args.standalone {
         match std::fs::read_dir(dir) {
@@ -115,10 +142,19 @@ fn check_start(args: &Args) -> Result<Start, String> {
                  `NODE TOKEN`)"
                     .to_string(),
             ),
-            Some(path) => match TokenFile::read(path) {
+            Some(path) => match Tokens::read(path) {
                 Ok(t) => tokens = Some(Arc::new(t)),
                 Err(e) => errors.push(format!("--tokens {e}")),
             },
+        }
+    }
+    // Created last, once nothing else is wrong: a refused command line leaves no trace.
+    if let (Some(state), Some(_), true) = (&state_dir, &args.standalone, errors.is_empty()) {
+        if let Err(e) = kakine::agent::state::create_private_dir(state) {
+            errors.push(format!(
+                "--state-dir {}: {e} (another directory, or `--state-dir none` to keep nothing)",
+                state.display()
+            ));
         }
     }
     match (cert_dir, tls) {
@@ -126,8 +162,43 @@ fn check_start(args: &Args) -> Result<Start, String> {
             cert_dir,
             tls,
             tokens,
+            metrics,
+            state_dir,
         }),
         _ => Err(errors.join("\n")),
+    }
+}
+
+/// The `--tokens` file, read at start and again on SIGHUP ([`Tokens::reload`]).
+struct Tokens {
+    path: PathBuf,
+    now: std::sync::RwLock<Arc<TokenFile>>,
+}
+
+impl Tokens {
+    fn read(path: &std::path::Path) -> Result<Self, String> {
+        Ok(Tokens {
+            path: path.to_path_buf(),
+            now: std::sync::RwLock::new(Arc::new(TokenFile::read(path)?)),
+        })
+    }
+
+    /// Reads the file again; a file that does not parse keeps the tokens in force (logged).
+    fn reload(&self) {
+        match TokenFile::read(&self.path) {
+            Ok(t) => {
+                *self.now.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
+                tracing::info!("--tokens {}: read again", self.path.display());
+            }
+            Err(e) => tracing::error!("--tokens {e}; the tokens read before stay in force"),
+        }
+    }
+}
+
+impl Authenticator for Tokens {
+    async fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
+        let now = self.now.read().unwrap_or_else(|e| e.into_inner()).clone();
+        now.authenticate(token).await
     }
 }
 
@@ -135,7 +206,28 @@ fn check_start(args: &Args) -> Result<Start, String> {
 struct Start {
     cert_dir: PathBuf,
     tls: Arc<rustls::ServerConfig>,
-    tokens: Option<Arc<TokenFile>>,
+    tokens: Option<Arc<Tokens>>,
+    /// `--metrics-addr`, `None` for off.
+    metrics: Option<SocketAddr>,
+    /// `--state-dir`, `None` for none.
+    state_dir: Option<PathBuf>,
+}
+
+/// The controlplane server's task.
+fn spawn_server<A: Authenticator>(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    controller: &Arc<Controller>,
+    auth: Arc<A>,
+    options: server::ServeOptions,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(server::serve_with(
+        listener,
+        tls,
+        controller.clone(),
+        auth,
+        options,
+    ))
 }
 
 #[tokio::main]
@@ -156,8 +248,8 @@ async fn run() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if let Some(Command::Certs { out, hosts }) = &args.command {
-        tls::generate(out, hosts).map_err(anyhow::Error::msg)?;
+    if let Some(Command::Certs { out, hosts, force }) = &args.command {
+        tls::generate(out, hosts, *force).map_err(anyhow::Error::msg)?;
         println!(
             "kakine-controller: wrote {}/{{ca.crt,tls.crt,tls.key}} for {}",
             out.display(),
@@ -169,30 +261,25 @@ async fn run() -> anyhow::Result<()> {
         cert_dir,
         tls,
         tokens,
+        metrics,
+        state_dir,
     } = check_start(&args).map_err(anyhow::Error::msg)?;
     let controller = Controller::new(Controller::first_version());
-    let ready = Arc::new(AtomicBool::new(false));
-    let (bound, _metrics) = metrics::serve(args.metrics_addr, controller.clone(), ready.clone())
-        .await
-        .with_context(|| format!("--metrics-addr {}", args.metrics_addr))?;
-    tracing::info!("metrics on http://{bound}/metrics");
+    if let Some(addr) = metrics {
+        let (bound, _metrics) = metrics::serve(addr, controller.clone())
+            .await
+            .with_context(|| format!("--metrics-addr {addr}"))?;
+        tracing::info!("metrics on http://{bound}/metrics");
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("--listen {}", args.listen))?;
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    // The first batch applied: ready.
-    let (ftx, mut frx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(async move {
-        let mut first = true;
-        while let Some(b) = frx.recv().await {
-            if tx.send(b).await.is_err() {
-                return;
-            }
-            if std::mem::take(&mut first) {
-                ready.store(true, Ordering::Relaxed);
-            }
-        }
-    });
+    let serve_options = server::ServeOptions {
+        max_connections: args.max_connections as usize,
+        ..server::ServeOptions::default()
+    };
+    let (ftx, rx) = tokio::sync::mpsc::channel(16);
+    let reload = tokens.clone();
     let (source, serve) = match (args.standalone.clone(), tokens) {
         (Some(dir), Some(auth)) => {
             tracing::info!(
@@ -201,12 +288,13 @@ async fn run() -> anyhow::Result<()> {
                 dir.display()
             );
             let source = tokio::spawn(async move {
-                match standalone::watch(dir.clone(), Duration::from_millis(20), ftx).await {
+                let quiet = Duration::from_millis(20);
+                match standalone::watch_with(dir.clone(), quiet, state_dir, ftx).await {
                     Err(e) => anyhow::anyhow!("--standalone {}: {e}", dir.display()),
                     Ok(_) => anyhow::anyhow!("--standalone {}: the watch stopped", dir.display()),
                 }
             });
-            let serve = tokio::spawn(server::serve(listener, tls, controller.clone(), auth));
+            let serve = spawn_server(listener, tls, &controller, auth, serve_options);
             (source, serve)
         }
         _ => {
@@ -252,21 +340,32 @@ async fn run() -> anyhow::Result<()> {
                     Err(e) => anyhow::anyhow!("the kube layer failed: {e}"),
                 }
             });
-            let serve = tokio::spawn(server::serve(listener, tls, controller.clone(), auth));
+            let serve = spawn_server(listener, tls, &controller, auth, serve_options);
             (source, serve)
         }
     };
     let run = tokio::spawn(controller.clone().run(rx, Duration::from_secs(5)));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = source => match r {
-            Ok(e) => return Err(e),
-            Err(e) => anyhow::bail!("the source of events stopped: {e}"),
-        },
-        _ = run => anyhow::bail!("the controller stopped"),
-        _ = serve => anyhow::bail!("the controlplane server stopped"),
-        _ = term.recv() => tracing::info!("received SIGTERM: stopping"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT: stopping"),
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    // SIGHUP (the agent's reload) reads the tokens file again; the directory and the
+    // Kubernetes objects are watched.
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::pin!(source, run, serve);
+    loop {
+        tokio::select! {
+            r = &mut source => match r {
+                Ok(e) => return Err(e),
+                Err(e) => anyhow::bail!("the source of events stopped: {e}"),
+            },
+            _ = &mut run => anyhow::bail!("the controller stopped"),
+            _ = &mut serve => anyhow::bail!("the controlplane server stopped"),
+            _ = hup.recv() => match &reload {
+                Some(tokens) => tokens.reload(),
+                None => tracing::info!("received SIGHUP: nothing to reload (watches follow)"),
+            },
+            _ = term.recv() => break tracing::info!("received SIGTERM: stopping"),
+            _ = tokio::signal::ctrl_c() => break tracing::info!("received SIGINT: stopping"),
+        }
     }
     Ok(())
 }

@@ -99,6 +99,9 @@ pub async fn check<A: Authenticator>(
     Ok(identity)
 }
 
+/// The fewest characters a standalone token may have (a short token is guessed).
+pub const MIN_TOKEN: usize = 16;
+
 /// The standalone credentials: per-node tokens from a file of lines `NODE TOKEN` (blank lines
 /// and `#` comments ignored).
 #[derive(Debug, Clone, Default)]
@@ -109,8 +112,9 @@ pub struct TokenFile {
 impl TokenFile {
     /// Parses the text of a token file; `file` names it in errors.
     ///
-    /// Errors: every malformed line (not two fields) and every token given twice, at once,
-    /// each with its line number; a file without a token.
+    /// Errors: every malformed line (not two fields), every token shorter than [`MIN_TOKEN`]
+    /// characters and every token given twice, at once, each with its line number; a file
+    /// without a token.
     pub fn parse(text: &str, file: &str) -> Result<Self, String> {
         let mut by_token = BTreeMap::new();
         let mut errors = Vec::new();
@@ -121,6 +125,12 @@ impl TokenFile {
             }
             let fields: Vec<&str> = line.split_whitespace().collect();
             match fields[..] {
+                [_, token] if token.chars().count() < MIN_TOKEN => errors.push(format!(
+                    "{file}:{}: a token of {} characters; at least {MIN_TOKEN} (e.g. `openssl \
+                     rand -hex 16`)",
+                    i + 1,
+                    token.chars().count()
+                )),
                 [node, token] => {
                     if by_token
                         .insert(token.to_string(), node.to_string())
@@ -148,11 +158,22 @@ impl TokenFile {
         }
     }
 
-    /// Reads and parses a token file.
+    /// Reads and parses a token file; a file every user may read is logged as a warning.
     ///
     /// Errors: the file cannot be read; see [`TokenFile::parse`].
     pub fn read(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Ok(m) = std::fs::metadata(path) {
+            let mode = std::os::unix::fs::PermissionsExt::mode(&m.permissions());
+            if mode & 0o004 != 0 {
+                tracing::warn!(
+                    "{}: readable by every user (mode {:o}): anyone on this host can read \
+                     every node's token; chmod 600 it",
+                    path.display(),
+                    mode & 0o777
+                );
+            }
+        }
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -182,12 +203,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_node_reads_only_its_own_span() {
-        let f = TokenFile::parse("# nodes\nn1 t1\n\nn2 t2\n", "tokens").unwrap();
+        let f = TokenFile::parse(
+            "# nodes\nn1 t1-0123456789abcdef\n\nn2 t2-0123456789abcdef\n",
+            "tokens",
+        )
+        .unwrap();
         assert_eq!(
-            check(&f, Some("Bearer t1"), "n1").await,
+            check(&f, Some("Bearer t1-0123456789abcdef"), "n1").await,
             Ok(Identity { node: "n1".into() })
         );
-        let e = check(&f, Some("Bearer t1"), "n2").await.unwrap_err();
+        let e = check(&f, Some("Bearer t1-0123456789abcdef"), "n2")
+            .await
+            .unwrap_err();
         assert_eq!(e.status(), 403);
         assert_eq!(
             e.to_string(),
@@ -199,17 +226,20 @@ mod tests {
         );
         assert_eq!(check(&f, None, "n1").await, Err(AuthError::Missing));
         assert_eq!(
-            check(&f, Some("Basic t1"), "n1").await,
+            check(&f, Some("Basic t1-0123456789abcdef"), "n1").await,
             Err(AuthError::Missing)
         );
     }
 
     #[test]
     fn every_bad_line_is_named() {
-        let e = TokenFile::parse("n1 t1 extra\nn2 t1\nn3 t1\n", "f").unwrap_err();
+        let t = "t1-0123456789abcdef";
+        let text = format!("n1 {t} extra\nn2 {t}\nn3 {t}\nn4 short-token\n");
+        let e = TokenFile::parse(&text, "f").unwrap_err();
         assert_eq!(
             e,
-            "f:1: expected `NODE TOKEN`, found 3 field(s)\nf:3: token given twice"
+            "f:1: expected `NODE TOKEN`, found 3 field(s)\nf:3: token given twice\nf:4: a \
+             token of 11 characters; at least 16 (e.g. `openssl rand -hex 16`)"
         );
         let e = TokenFile::parse("# only a comment\n\n", "f").unwrap_err();
         assert_eq!(

@@ -10,6 +10,7 @@
 //! antrea-io/antrea#277 and #292).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +22,11 @@ use crate::grouping::{Event, Grouping};
 
 /// Frames buffered per subscriber before it is cut off.
 pub const SUBSCRIBER_BUFFER: usize = 256;
+
+/// The batch a source sends once its initial content is sent (the standalone directory's
+/// first valid content; every Kubernetes watcher's initial list): the empty batch. Batches are
+/// applied in order, so it is applied after that content ([`Controller::synced`]).
+pub const SYNCED: Vec<Event> = Vec::new();
 
 /// How often the realization counts are recomputed when reports or batches came.
 pub const REALIZATION_EVERY: Duration = Duration::from_millis(200);
@@ -47,6 +53,8 @@ struct State {
 pub struct Controller {
     state: Mutex<State>,
     realization: watch::Sender<Realization>,
+    /// The source's initial content is applied ([`Controller::synced`]).
+    synced: AtomicBool,
 }
 
 /// A subscription: the frames of one node's span, snapshot or resume first.
@@ -70,7 +78,15 @@ impl Controller {
                 cut_off: 0,
             }),
             realization: watch::channel(Realization::new()).0,
+            synced: AtomicBool::new(false),
         })
+    }
+
+    /// Whether the source's initial content is applied: until then no span is served (an
+    /// empty grouping would tell every agent to remove every pod and policy) and `/readyz`
+    /// answers 503. A source marks it by sending [`SYNCED`] after its initial batches.
+    pub fn synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
     }
 
     /// A first version for [`Controller::new`]: now in microseconds since the epoch.
@@ -84,8 +100,15 @@ impl Controller {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Applies one batch of events and sends each subscribed node its delta.
+    /// Applies one batch of events and sends each subscribed node its delta. The empty batch
+    /// ([`SYNCED`]) marks the source's initial content applied ([`Controller::synced`]).
     pub fn apply(&self, batch: Vec<Event>) {
+        if batch.is_empty() {
+            if !self.synced.swap(true, Ordering::AcqRel) {
+                tracing::info!("the source's initial content is applied: spans are served");
+            }
+            return;
+        }
         let mut st = self.lock();
         let st = &mut *st;
         let mut touched = Touched::default();

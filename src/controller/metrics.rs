@@ -1,6 +1,7 @@
 //! The controller's metrics endpoint (`--metrics-addr`, plain HTTP/1): `/metrics`
-//! (OpenMetrics text), `/healthz` (the process answers), `/readyz` (the first batch of the
-//! source was applied), `/v1/realization` (every policy's realization status as JSON,
+//! (OpenMetrics text), `/healthz` (the process answers), `/readyz` (the source's initial
+//! content is applied: the standalone directory's first valid content, or every Kubernetes
+//! watch's initial list; [`Controller::synced`]), `/v1/realization` (every policy's realization status as JSON,
 //! [`realization_json`]).
 
 use std::net::SocketAddr;
@@ -18,7 +19,6 @@ use super::core::Controller;
 pub async fn serve(
     addr: SocketAddr,
     controller: Arc<Controller>,
-    ready: Arc<std::sync::atomic::AtomicBool>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let version = Gauge::<u64, AtomicU64>::default();
     let cut_off = Gauge::<u64, AtomicU64>::default();
@@ -35,6 +35,7 @@ pub async fn serve(
     );
     let registry = Arc::new(registry);
     let realization = controller.realization();
+    let synced = controller.clone();
     let scrape = move || {
         let (registry, controller) = (registry.clone(), controller.clone());
         let (version, cut_off) = (version.clone(), cut_off.clone());
@@ -53,13 +54,14 @@ pub async fn serve(
         }
     };
     let readyz = move || {
-        let ready = ready.load(std::sync::atomic::Ordering::Relaxed);
+        let ready = synced.synced();
         async move {
             match ready {
                 true => (axum::http::StatusCode::OK, "ok\n"),
                 false => (
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "the source's first content is not applied yet\n",
+                    "the source's initial content is not applied yet (a directory that does \
+                     not validate, or watches not synced): no span is served\n",
                 ),
             }
         }

@@ -1,16 +1,26 @@
 //! The standalone source (`kakine-controller --standalone DIR`): the same YAML directory
-//! `kakinectl` and `kakine-agent --standalone` read, watched, loaded as the agent's loader
-//! does (each object accepted or refused on its own, [`crate::agent::accept`]), and each new
-//! content diffed against the previous one into one batch of [`Event`]s.
+//! `kakinectl` and `kakine-agent --standalone` read, watched (following the path when the
+//! directory is replaced, [`crate::agent::dirwatch`]), loaded as the agent's loader does (each
+//! object accepted or refused on its own, [`crate::agent::accept`]), and each new content
+//! diffed against the previous one into one batch of [`Event`]s.
+//!
+//! With a state directory (`--state-dir`), the last good version of every object is kept in
+//! its `last-good.yaml` (the agent's format, [`crate::agent::state::save_last_good`]) after
+//! each content served, and read back at start: the controller serves it at once, and an
+//! object whose file is refused now keeps its last good version across restarts, as it does
+//! while running. The first batch is followed by [`SYNCED`]; nothing is sent before a content
+//! validates, so no agent is ever served an empty span.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
+use crate::agent::accept::LastGood;
+use crate::agent::dirwatch::{PathWatch, RECHECK};
 use crate::agent::watch::Loader;
+use crate::controller::core::SYNCED;
 use crate::grouping::state::key_of;
 use crate::grouping::{Event, PolicyKey};
 use crate::policy::model::{Cluster, Namespace, Node, Pod, PolicyObject};
@@ -154,24 +164,35 @@ fn deletions<K: Ord, V>(
     out.extend(old.keys().filter(|k| !new.contains_key(*k)).map(ev));
 }
 
-/// Loads `dir` with `loader`: the accepted objects, validated as a whole; refused objects are
-/// logged and keep their previous version.
+/// Loads `dir` with `loader`: the accepted objects, validated as a whole, and the accepted
+/// documents as `last-good.yaml` keeps them (file, text); refused objects are logged and keep
+/// their previous version.
 ///
 /// Errors: the directory cannot be read, no cluster model, or the accepted set fails
 /// validation (the previous content then stays served).
-pub fn load(loader: &mut Loader, dir: &Path) -> Result<Objects, String> {
+pub fn load(loader: &mut Loader, dir: &Path) -> Result<(Objects, Vec<(PathBuf, String)>), String> {
     let (outcome, report) = loader.accept_dir(dir)?;
     for r in &report.refused {
         tracing::error!("refused, the previous version stays served: {r}");
     }
     crate::policy::validate::validate(&outcome.objects).map_err(|e| e.to_string())?;
     let objects = Objects::new(&outcome.cluster, &outcome.objects);
+    let files = outcome.accepted.files();
     loader.seed(outcome.accepted);
-    Ok(objects)
+    Ok((objects, files))
 }
 
-/// Watches `dir` and sends a batch of events for its first content and for each change (after
-/// `quiet` without file events), until `batches` closes.
+/// The objects of a kept last good state, checked as a whole.
+///
+/// Errors: no cluster model, or the set fails validation (a state written by another version).
+pub fn last_good_objects(last: &LastGood) -> Result<Objects, String> {
+    let (cluster, set) = last.assemble().map_err(|e| e.to_string())?;
+    let cluster = cluster.ok_or("no Cluster document")?;
+    crate::policy::validate::validate(&set).map_err(|e| e.to_string())?;
+    Ok(Objects::new(&cluster, &set))
+}
+
+/// [`watch_with`] without a state directory.
 ///
 /// Errors: the directory cannot be watched.
 pub async fn watch(
@@ -179,18 +200,60 @@ pub async fn watch(
     quiet: Duration,
     batches: mpsc::Sender<Vec<Event>>,
 ) -> Result<(), String> {
+    watch_with(dir, quiet, None, batches).await
+}
+
+/// Watches `dir` and sends a batch of events for its first valid content (or first the last
+/// good state kept in `state_dir`), then [`SYNCED`], then a batch for each change (after
+/// `quiet` without file events), until `batches` closes. Each content served is saved in
+/// `state_dir`.
+///
+/// Errors: the directory cannot be watched; `state_dir` cannot be created.
+pub async fn watch_with(
+    dir: PathBuf,
+    quiet: Duration,
+    state_dir: Option<PathBuf>,
+    batches: mpsc::Sender<Vec<Event>>,
+) -> Result<(), String> {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        if !matches!(&ev, Ok(e) if matches!(e.kind, notify::EventKind::Access(_))) {
-            let _ = tx.send(());
-        }
-    })
-    .map_err(|e| format!("watch {}: {e}", dir.display()))?;
-    watcher
-        .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(|e| format!("watch {}: {e}", dir.display()))?;
+    let mut watch = PathWatch::new(&dir, move || {
+        let _ = tx.send(());
+    })?;
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut loader = Loader::default();
     let mut served = Objects::default();
+    let mut saved = Vec::new();
+    let mut synced = false;
+    if let Some(state) = &state_dir {
+        crate::agent::state::create_private_dir(state)
+            .map_err(|e| format!("--state-dir {}: {e}", state.display()))?;
+        let last = crate::agent::watch::read_last_good(state);
+        if !last.docs.is_empty() {
+            match last_good_objects(&last) {
+                Ok(objects) => {
+                    tracing::info!(
+                        "{}: serving the last good content kept in {} until {} is read",
+                        state.display(),
+                        crate::agent::state::LAST_GOOD,
+                        dir.display()
+                    );
+                    let events = served.diff(&objects);
+                    if batches.send(events).await.is_err() || batches.send(SYNCED).await.is_err() {
+                        return Ok(());
+                    }
+                    synced = true;
+                    served = objects;
+                    saved = last.files();
+                }
+                Err(e) => tracing::error!(
+                    "{}: the kept last good content does not validate, not served: {e}",
+                    state.display()
+                ),
+            }
+            loader.seed(last);
+        }
+    }
     loop {
         let d = dir.clone();
         let (l, loaded) = tokio::task::spawn_blocking(move || {
@@ -201,7 +264,7 @@ pub async fn watch(
         .map_err(|e| format!("loading {}: {e}", dir.display()))?;
         loader = l;
         match loaded {
-            Ok(objects) => {
+            Ok((objects, files)) => {
                 let events = served.diff(&objects);
                 if !events.is_empty() {
                     tracing::info!("{}: {} change(s)", dir.display(), events.len());
@@ -209,16 +272,41 @@ pub async fn watch(
                         return Ok(());
                     }
                 }
+                if !synced {
+                    if batches.send(SYNCED).await.is_err() {
+                        return Ok(());
+                    }
+                    synced = true;
+                }
                 served = objects;
+                if let Some(state) = state_dir.as_deref().filter(|_| files != saved) {
+                    match crate::agent::state::save_last_good(state, &files) {
+                        Ok(()) => saved = files,
+                        Err(e) => tracing::error!("keeping the last good content: {e}"),
+                    }
+                }
             }
-            Err(e) => tracing::error!(
+            Err(e) if synced => tracing::error!(
                 "{}: input refused, the previous content stays served: {e}",
                 dir.display()
             ),
+            Err(e) => tracing::error!(
+                "{}: input refused; no span is served until it validates: {e}",
+                dir.display()
+            ),
         }
-        // The next change: a first file event, then quiet.
-        if rx.recv().await.is_none() {
-            return Ok(());
+        // The next change: a first file event or the path naming another directory, then
+        // quiet.
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(()) => break,
+                    None => return Ok(()),
+                },
+                _ = recheck.tick() => if watch.recheck() {
+                    break;
+                },
+            }
         }
         while let Ok(Some(())) = tokio::time::timeout(quiet, rx.recv()).await {}
     }

@@ -74,19 +74,82 @@ pub fn client_config(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>, String
     Ok(Arc::new(cfg))
 }
 
-/// Writes a new CA (`ca.crt`) and a serving certificate signed by it for `hosts` (DNS names
-/// or IP addresses; `tls.crt`, `tls.key`) into `out`, created if missing. The CA's key is not
-/// kept: a new serving certificate needs a new CA.
+/// How long the serving certificate `certs` writes is valid (from one hour before its
+/// creation: clocks differ).
+pub const SERVING_VALIDITY: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+/// How long the CA `certs` writes is valid.
+pub const CA_VALIDITY: std::time::Duration = std::time::Duration::from_secs(10 * 365 * 86_400);
+
+/// Checks one `--hosts` entry: an IP address, or a DNS name (RFC 1123 labels of letters,
+/// digits and `-`, at most 63 bytes each and 253 in all, the last label not all digits: so
+/// `999.1.1.1`, which is not an IPv4 address, is not taken for a name either).
 ///
-/// Errors: no host, a host that is neither a DNS name nor an IP, `out` not writable.
-pub fn generate(out: &Path, hosts: &[String]) -> Result<(), String> {
+/// Errors: naming the host and what is wrong.
+pub fn check_host(host: &str) -> Result<(), String> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let bad = |why: &str| Err(format!("--hosts {host:?}: {why}"));
+    if host.is_empty() {
+        return bad("empty (a name or an IP address is needed)");
+    }
+    if host.len() > 253 {
+        return bad("longer than 253 bytes");
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    for l in &labels {
+        if l.is_empty() || l.len() > 63 {
+            return bad("a label is empty or longer than 63 bytes");
+        }
+        if !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || l.starts_with('-')
+            || l.ends_with('-')
+        {
+            return bad("neither an IP address nor a DNS name (letters, digits, inner '-')");
+        }
+    }
+    if labels
+        .last()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return bad("neither an IP address nor a DNS name (its last label is all digits)");
+    }
+    Ok(())
+}
+
+/// Writes a new CA (`ca.crt`, valid [`CA_VALIDITY`]) and a serving certificate signed by it
+/// for `hosts` (DNS names or IP addresses, [`check_host`]; `tls.crt`, `tls.key`, valid
+/// [`SERVING_VALIDITY`]) into `out`, created if missing. The CA's key is not kept: a new
+/// serving certificate needs a new CA (docs/controlplane.md, "Certificates and their
+/// rotation"). A CA already in `out` is replaced only with `force`: every agent trusts it.
+///
+/// Errors: no host, every bad host at once, `out/ca.crt` exists without `force`, `out` not
+/// writable.
+pub fn generate(out: &Path, hosts: &[String], force: bool) -> Result<(), String> {
     use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
+        date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+        Issuer, KeyPair, KeyUsagePurpose,
     };
     if hosts.is_empty() {
         return Err("certs: --hosts names no host".into());
     }
+    let bad: Vec<String> = hosts.iter().filter_map(|h| check_host(h).err()).collect();
+    if !bad.is_empty() {
+        return Err(format!("certs: {}", bad.join("\n")));
+    }
+    let existing = out.join(CA_CRT);
+    if existing.exists() && !force {
+        return Err(format!(
+            "certs: {} exists: every agent trusts it; --force replaces it (then give the \
+             agents the new one)",
+            existing.display()
+        ));
+    }
+    let now = date_time_ymd(1970, 1, 1)
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+    let not_before = now - std::time::Duration::from_secs(3600);
     let e = |e: rcgen::Error| format!("certs: {e}");
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -97,6 +160,8 @@ pub fn generate(out: &Path, hosts: &[String]) -> Result<(), String> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
+    ca.not_before = not_before;
+    ca.not_after = now + CA_VALIDITY;
     let ca_key = KeyPair::generate().map_err(e)?;
     let ca_cert = ca.self_signed(&ca_key).map_err(e)?;
     let issuer = Issuer::new(ca, ca_key);
@@ -105,6 +170,8 @@ pub fn generate(out: &Path, hosts: &[String]) -> Result<(), String> {
     leaf.distinguished_name
         .push(DnType::CommonName, "kakine-controller");
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.not_before = not_before;
+    leaf.not_after = now + SERVING_VALIDITY;
     let key = KeyPair::generate().map_err(e)?;
     let cert = leaf.signed_by(&key, &issuer).map_err(e)?;
     std::fs::create_dir_all(out).map_err(|err| format!("{}: {err}", out.display()))?;
@@ -121,4 +188,46 @@ pub fn generate(out: &Path, hosts: &[String]) -> Result<(), String> {
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .map_err(|err| format!("{}: {err}", key.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_ip_addresses_or_dns_names() {
+        for ok in [
+            "127.0.0.1",
+            "::1",
+            "kakine-controller",
+            "a.b-c.svc",
+            "node-1.lab",
+        ] {
+            assert_eq!(check_host(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            check_host("999.1.1.1").unwrap_err(),
+            "--hosts \"999.1.1.1\": neither an IP address nor a DNS name (its last label is \
+             all digits)"
+        );
+        for bad in ["", "a..b", "-a", "a_b", "a b", "x.", &"a".repeat(64)] {
+            assert!(check_host(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_existing_ca_is_replaced_only_with_force_and_bad_hosts_write_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("certs");
+        let e = generate(&out, &["ok".into(), "999.1.1.1".into(), "".into()], false).unwrap_err();
+        assert_eq!(e.lines().count(), 2, "{e}");
+        assert!(!out.exists());
+        generate(&out, &["127.0.0.1".into()], false).unwrap();
+        let ca = std::fs::read(out.join(CA_CRT)).unwrap();
+        let e = generate(&out, &["127.0.0.1".into()], false).unwrap_err();
+        assert!(e.contains("--force"), "{e}");
+        assert_eq!(std::fs::read(out.join(CA_CRT)).unwrap(), ca);
+        generate(&out, &["127.0.0.1".into()], true).unwrap();
+        assert_ne!(std::fs::read(out.join(CA_CRT)).unwrap(), ca);
+    }
 }

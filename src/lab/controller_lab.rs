@@ -20,7 +20,8 @@ pub const METRICS_PORT: u16 = 10350;
 pub struct LabController {
     /// `https://IP:PORT` of the controlplane.
     pub url: String,
-    /// Its directory: `certs/`, `tokens`, `token-NODE`, `controller.log`.
+    /// Its directory: `certs/`, `tokens`, `token-NODE`, `state/` (`--state-dir`),
+    /// `controller.log`.
     pub dir: PathBuf,
     binary: PathBuf,
     input: PathBuf,
@@ -37,7 +38,7 @@ impl LabController {
     pub fn start(lab: &NodeLab, binary: &Path, input: &Path) -> Result<Self, String> {
         let dir = lab.spec.dir.join("controller");
         let ip = lab.nodes[0].spec.ip;
-        tls::generate(&dir.join("certs"), &[ip.to_string()])?;
+        tls::generate(&dir.join("certs"), &[ip.to_string()], true)?;
         let salt = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -96,6 +97,8 @@ impl LabController {
             .arg(&certs)
             .arg("--tokens")
             .arg(&tokens)
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err)

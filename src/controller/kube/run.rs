@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 use super::lease::{run_election, LeaseOptions};
 use super::status::{run_status, Generations, StatusOptions};
 use super::watch::{run_watcher, Closed, Namespaces, Nodes, Pods, Policies, WatchOptions};
+use crate::controller::core::SYNCED;
 use crate::controller::Realization;
 use crate::grouping::Event;
 
@@ -130,7 +131,9 @@ async fn served(client: &Client, r: &ApiResource) -> bool {
 
 /// Runs the kube layer of one replica: a watcher per kind sending batches to `events`, the
 /// status writer of `realization` (while leading), and leader election; until the controller
-/// core drops the receiver of `events` (then `Ok`, every task stopped).
+/// core drops the receiver of `events` (then `Ok`, every task stopped). Once every watcher's
+/// initial list is sent, it sends [`SYNCED`]: the controller serves spans (and `/readyz`
+/// answers 200) only from then on, never from a half-listed cluster.
 ///
 /// Optional kinds are discovered once at start: a network-policy-api CRD installed later is
 /// watched after a restart.
@@ -144,7 +147,10 @@ pub async fn run(
     realization: watch::Receiver<Realization>,
 ) -> Result<(), tokio::task::JoinError> {
     let mut tasks: JoinSet<Result<(), Closed>> = JoinSet::new();
-    let w = options.watch.clone();
+    let (synced_tx, mut synced_rx) = mpsc::unbounded_channel();
+    let mut w = options.watch.clone();
+    w.synced = Some(synced_tx);
+    let mut watchers = 3;
     tasks.spawn(run_watcher(
         Api::all(client.clone()),
         Namespaces,
@@ -176,7 +182,19 @@ pub async fn run(
             generations: Some(generations.clone()),
         };
         tasks.spawn(run_watcher(api, source, w.clone(), events.clone()));
+        watchers += 1;
     }
+    drop(w);
+    let synced_events = events.clone();
+    tasks.spawn(async move {
+        for _ in 0..watchers {
+            if synced_rx.recv().await.is_none() {
+                return Ok(());
+            }
+        }
+        tracing::info!("every watcher's initial list is sent ({watchers} watchers)");
+        synced_events.send(SYNCED).await.map_err(|_| Closed)
+    });
     let (leader_tx, leader_rx) = watch::channel(options.leader_election.is_none());
     if let Some(lease) = options.leader_election.clone() {
         let client = client.clone();

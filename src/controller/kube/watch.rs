@@ -263,6 +263,9 @@ pub struct WatchOptions {
     pub backoff: bool,
     /// The watcher configuration (bookmarks on; page size 500).
     pub config: watcher::Config,
+    /// Told once, after the batch of the watcher's initial list is sent (an empty list too):
+    /// [`super::run`] marks the controller synced when every watcher has told it.
+    pub synced: Option<mpsc::UnboundedSender<()>>,
 }
 
 impl Default for WatchOptions {
@@ -270,6 +273,7 @@ impl Default for WatchOptions {
         WatchOptions {
             backoff: true,
             config: watcher::Config::default(),
+            synced: None,
         }
     }
 }
@@ -300,12 +304,19 @@ pub async fn run_watcher<S: Source>(
         Box::pin(stream)
     };
     let mut mirror = Mirror::new(source);
+    let mut synced = options.synced.clone();
     while let Some(item) = stream.next().await {
         match item {
             Ok(event) => {
+                let listed = matches!(event, WatchEvent::InitDone);
                 let batch = mirror.handle(event);
                 if !batch.is_empty() {
                     tx.send(batch).await.map_err(|_| Closed)?;
+                }
+                if listed {
+                    if let Some(s) = synced.take() {
+                        let _ = s.send(());
+                    }
                 }
             }
             Err(e) => tracing::warn!(kind, error = %e, "watch error; the watcher retries"),
