@@ -10,27 +10,38 @@ use crate::agent::watch::Report;
 use crate::agent::AgentError;
 use crate::policy::ResolvedPolicies;
 
-/// The policy the agent of `state_dir` enforces: in controller mode the span the controller
-/// sent last (`controller-span.json`), else its last good input (`last-good.yaml`), resolved.
+/// The file holding the policy the agent of `state_dir` enforces: the controller's span
+/// (`controller-span.json`) when there is one (controller mode), else `last-good.yaml`
+/// (which may not exist).
+pub fn enforced_file(state_dir: &Path) -> std::path::PathBuf {
+    let span = state_dir.join(crate::agent::controller_source::SPAN_FILE);
+    if span.is_file() {
+        span
+    } else {
+        state_dir.join(state::LAST_GOOD)
+    }
+}
+
+/// The policy the agent of `state_dir` enforces ([`enforced_file`]), resolved.
 ///
 /// Errors: neither file there (the agent has not realized anything, or another state
 /// directory is meant), or one that does not load (naming file, object and field).
 pub fn enforced(state_dir: &Path) -> Result<ResolvedPolicies, AgentError> {
-    let span = state_dir.join(crate::agent::controller_source::SPAN_FILE);
-    if span.is_file() {
+    let path = enforced_file(state_dir);
+    if path.ends_with(crate::agent::controller_source::SPAN_FILE) {
         return crate::agent::controller_source::read_saved(state_dir)
             .map(|s| s.derive_from())
-            .ok_or_else(|| AgentError::Input(format!("{}: not a readable span", span.display())));
+            .ok_or_else(|| AgentError::Input(format!("{}: not a readable span", path.display())));
     }
-    let path = state::last_good(state_dir).ok_or_else(|| {
-        AgentError::Input(format!(
+    if !path.is_file() {
+        return Err(AgentError::Input(format!(
             "{}: no {} nor {} (has an agent with --state-dir {} realized anything?)",
             state_dir.display(),
             state::LAST_GOOD,
             crate::agent::controller_source::SPAN_FILE,
             state_dir.display()
-        ))
-    })?;
+        )));
+    }
     let input = crate::policy::load_files(std::slice::from_ref(&path))
         .map_err(|e| AgentError::Input(e.to_string()))?;
     crate::policy::resolve(&input.cluster, &input.objects)

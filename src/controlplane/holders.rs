@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::message::Change;
 use super::objects::NodeObjects;
+use crate::grouping::multimap::file;
 use crate::policy::resolved::PodKey;
 
 /// A tracked node's number.
@@ -21,22 +22,6 @@ pub struct Holders {
     address_groups: HashMap<u32, BTreeSet<NodeNo>>,
     applied_to_groups: HashMap<u32, BTreeSet<NodeNo>>,
     pods: HashMap<PodKey, BTreeSet<NodeNo>>,
-}
-
-fn file<K: std::hash::Hash + Eq>(
-    map: &mut HashMap<K, BTreeSet<NodeNo>>,
-    key: K,
-    node: NodeNo,
-    held: bool,
-) {
-    if held {
-        map.entry(key).or_default().insert(node);
-    } else if let Some(s) = map.get_mut(&key) {
-        s.remove(&node);
-        if s.is_empty() {
-            map.remove(&key);
-        }
-    }
 }
 
 impl Holders {

@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::index::{GroupId, PodId, ANY_NODE};
+use super::multimap::unfile;
 use crate::policy::model::Pod;
 
 /// See the module documentation.
@@ -25,15 +26,6 @@ fn node_of(pod: &Pod) -> &str {
 
 fn port_names(pod: &Pod) -> impl Iterator<Item = &str> {
     pod.ports.iter().filter_map(|p| p.name.as_deref())
-}
-
-fn remove<K: Ord>(map: &mut HashMap<String, BTreeSet<K>>, key: &str, item: &K) {
-    if let Some(s) = map.get_mut(key) {
-        s.remove(item);
-        if s.is_empty() {
-            map.remove(key);
-        }
-    }
 }
 
 impl ByNode {
@@ -53,9 +45,9 @@ impl ByNode {
 
     /// Unfiles pod `id`.
     pub(super) fn remove_pod(&mut self, id: PodId, pod: &Pod) {
-        remove(&mut self.pods, node_of(pod), &id);
+        unfile(&mut self.pods, node_of(pod), &id);
         for n in port_names(pod) {
-            remove(&mut self.port_pods, n, &id);
+            unfile(&mut self.port_pods, n, &id);
         }
     }
 
@@ -65,7 +57,7 @@ impl ByNode {
             true => {
                 self.groups.entry(node.to_string()).or_default().insert(g);
             }
-            false => remove(&mut self.groups, node, &g),
+            false => unfile(&mut self.groups, node, &g),
         }
     }
 

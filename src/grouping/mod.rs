@@ -18,6 +18,7 @@
 mod by_node;
 pub mod derive;
 pub mod index;
+pub(crate) mod multimap;
 pub mod report;
 pub mod selector;
 mod slab;

@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::derive::named_egress_ports;
 use super::index::GroupId;
+use super::multimap::file;
 use super::state::{address_groups, applied_groups, PolicyKey};
 use super::translate::InternalPolicy;
 
@@ -19,33 +20,17 @@ pub struct PolicyUsers {
     named_ports: HashMap<String, BTreeSet<PolicyKey>>,
 }
 
-fn file<K: std::hash::Hash + Eq>(
-    map: &mut HashMap<K, BTreeSet<PolicyKey>>,
-    at: K,
-    key: &PolicyKey,
-    add: bool,
-) {
-    if add {
-        map.entry(at).or_default().insert(key.clone());
-    } else if let Some(s) = map.get_mut(&at) {
-        s.remove(key);
-        if s.is_empty() {
-            map.remove(&at);
-        }
-    }
-}
-
 impl PolicyUsers {
     /// Files (`add`) or unfiles policy `key` under its groups and named egress ports.
     pub(super) fn update(&mut self, key: &PolicyKey, p: &InternalPolicy, add: bool) {
         for g in applied_groups(p) {
-            file(&mut self.applied, g, key, add);
+            file(&mut self.applied, g, key.clone(), add);
         }
         for g in address_groups(p) {
-            file(&mut self.address, g, key, add);
+            file(&mut self.address, g, key.clone(), add);
         }
         for n in named_egress_ports(p) {
-            file(&mut self.named_ports, n.to_string(), key, add);
+            file(&mut self.named_ports, n.to_string(), key.clone(), add);
         }
     }
 

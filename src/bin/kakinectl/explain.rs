@@ -97,15 +97,10 @@ pub async fn explain(a: ExplainArgs) -> anyhow::Result<()> {
             (c.policies, label)
         }
         Some(dir) if !a.enforced => (kakine::agent::load_input(dir)?, dir.clone()),
-        _ => {
-            let span = state_dir.join(kakine::agent::controller_source::SPAN_FILE);
-            let file = if span.is_file() {
-                span
-            } else {
-                state_dir.join(kakine::agent::state::LAST_GOOD)
-            };
-            (kakine::agent::inspect::enforced(&state_dir)?, file)
-        }
+        _ => (
+            kakine::agent::inspect::enforced(&state_dir)?,
+            kakine::agent::inspect::enforced_file(&state_dir),
+        ),
     };
     for e in [&from, &to] {
         if let Endpoint::Pod(key) = e {
