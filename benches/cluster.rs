@@ -80,16 +80,9 @@ fn throughput_policy() -> Vec<serde_json::Value> {
 /// Every pod of x admits the `app: web` pods on TCP 80: the `app: web` address group is in
 /// every node's span.
 fn peer_policy() -> Vec<serde_json::Value> {
-    vec![serde_json::json!({
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": "web", "namespace": "x"},
-        "spec": {
-            "podSelector": {},
-            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}],
-                         "ports": [{"protocol": "TCP", "port": 80}]}],
-        },
-    })]
+    let mut p = throughput_policy();
+    p[0]["spec"]["ingress"][0]["ports"] = serde_json::json!([{"protocol": "TCP", "port": 80}]);
+    p
 }
 
 /// `c` with pod `p0-0` labelled `app: web` (`web`) or `app: db`.
