@@ -3,7 +3,8 @@
 //! applied to each group, the pods of the node, the pods declaring a named port), never by a
 //! pass over every pod or policy; what nodes share (wire policies, address groups' member
 //! sets, pods, nodes) is built once and shared. The fan-out keeps one `Spans` from batch to
-//! batch and [`Spans::refresh`]es only what a batch touched.
+//! batch and [`Spans::refresh`]es only what a batch touched; a node's span is built whole once
+//! ([`Spans::node`]) and then patched for what each batch touched ([`Spans::patch`]).
 //!
 //! The objects are those of [`crate::grouping::derive::view`]: the policies whose span holds
 //! the node; their applied-to groups with only the node's members; their address groups whole;
@@ -13,6 +14,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+
+mod patch;
+
+pub use patch::Candidates;
 
 use super::message::{WirePeers, WirePolicy, WireRule};
 use super::objects::{Members, NodeObjects};
@@ -33,6 +38,9 @@ pub struct Spans {
     np_logging: BTreeSet<String>,
     /// Applied-to groups' members by node, for the current batch.
     local: HashMap<GroupId, HashMap<String, Members>>,
+    /// Address groups' member changes from a held version (kept alive here) to the current
+    /// one, for the current batch ([`Spans::patch`]).
+    moves: HashMap<(u32, usize), (Members, Arc<patch::Move>)>,
 }
 
 impl Spans {
@@ -48,6 +56,7 @@ impl Spans {
     /// nodes and the np_logging namespaces again: one pass over nodes and namespaces).
     pub fn refresh(&mut self, g: &Grouping, touched: &Touched) {
         self.local.clear();
+        self.moves.clear();
         if touched.all {
             *self = Spans {
                 nodes: g
@@ -210,14 +219,15 @@ impl Spans {
         Some(p)
     }
 
-    /// The span of node `node`: with every node and the np_logging namespaces when `whole`,
-    /// else without them (the fan-out keeps a node's when no node or namespace changed).
-    pub fn node(&mut self, g: &Grouping, node: &str, whole: bool) -> NodeObjects {
-        let mut out = NodeObjects::default();
-        if whole {
-            out.nodes = self.nodes.clone();
-            out.np_logging = self.np_logging.clone();
-        }
+    /// The span of node `node`, built whole (the fan-out builds a node's span whole when the
+    /// node is new or a batch touched every node, and patches it otherwise:
+    /// [`Spans::patch`]).
+    pub fn node(&mut self, g: &Grouping, node: &str) -> NodeObjects {
+        let mut out = NodeObjects {
+            nodes: self.nodes.clone(),
+            np_logging: self.np_logging.clone(),
+            ..NodeObjects::default()
+        };
         let mut needed: BTreeSet<PodId> = BTreeSet::new();
         // The node's policies: those applied to a group with a member on the node (or on no
         // node), in key order as the grouping visits them.

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use super::compute::Spans;
+use super::compute::{Candidates, Spans};
 use super::holders::Holders;
 use super::message::{Delta, Snapshot};
 use super::objects::NodeObjects;
@@ -88,10 +88,11 @@ impl FanOut {
 
     /// As [`FanOut::apply`], recomputing only the nodes whose span the batch can change
     /// ([`Touched::nodes`]: `touched` recorded the batch's events) and the nodes not tracked
-    /// before; the others get no delta. Cost: the touched objects' holders and users, then one
-    /// span per recomputed node (its policies, groups and pods, read from the grouping's
-    /// indexes); a batch touching every node (node, tier, group, np_logging events) recomputes
-    /// every node.
+    /// before; the others get no delta. Cost: the touched objects' holders and users, then per
+    /// recomputed node a patch of its span for the batch's candidates ([`Candidates`]: the
+    /// touched keys and the objects they bring in or take out); a new node's span, and every
+    /// node's after a batch touching every node (node, tier, group, np_logging events), is
+    /// built whole.
     pub fn apply_touched(
         &mut self,
         g: &Grouping,
@@ -135,6 +136,7 @@ impl FanOut {
         if let Some(d) = &mut dirty {
             d.extend(fresh.iter().cloned());
         }
+        let candidates = (!touched.all).then(|| Candidates::of(g, touched));
         let mut out = BTreeMap::new();
         let names: Vec<String> = match &dirty {
             None => self.nodes.keys().cloned().collect(),
@@ -147,21 +149,16 @@ impl FanOut {
         for name in names {
             let st = self.nodes.get_mut(&name).expect("tracked");
             // Nodes and np_logging change only in batches touching every node: else the
-            // node's are kept (not copied, not compared).
-            let whole = touched.all || fresh.contains(&name);
-            let mut now = self.spans.node(g, &name, whole);
-            let kept = (!whole).then(|| {
-                (
-                    std::mem::take(&mut st.objects.nodes),
-                    std::mem::take(&mut st.objects.np_logging),
-                )
-            });
-            let changes = st.objects.diff(&now);
-            if let Some((nodes, np_logging)) = kept {
-                now.nodes = nodes;
-                now.np_logging = np_logging;
-            }
-            st.objects = now;
+            // node's are kept and its span patched for the batch's candidates.
+            let changes = match (&candidates, fresh.contains(&name)) {
+                (Some(c), false) => self.spans.patch(g, &name, c, &mut st.objects),
+                _ => {
+                    let now = self.spans.node(g, &name);
+                    let changes = st.objects.diff(&now);
+                    st.objects = now;
+                    changes
+                }
+            };
             if changes.is_empty() {
                 continue;
             }
@@ -195,7 +192,7 @@ impl FanOut {
             .nodes
             .iter()
             .filter_map(|(name, st)| {
-                let changes = st.objects.diff(&spans.node(g, name, true));
+                let changes = st.objects.diff(&spans.node(g, name));
                 (!changes.is_empty()).then(|| format!("node {name}: missed {changes:?}"))
             })
             .collect();
@@ -214,8 +211,8 @@ impl FanOut {
         if !self.nodes.contains_key(name) {
             // Before the first batch, the shared objects are not built yet.
             let objects = match self.primed {
-                true => self.spans.node(g, name, true),
-                false => Spans::new(g).node(g, name, true),
+                true => self.spans.node(g, name),
+                false => Spans::new(g).node(g, name),
             };
             self.holders.hold_all(name, &objects);
             self.nodes.insert(

@@ -40,6 +40,9 @@ pub struct Touched {
     pub groups: BTreeSet<GroupId>,
     /// Pods upserted, deleted, or moved in or out of a group.
     pub pods: BTreeSet<PodKey>,
+    /// Groups that gained or lost a node ([`crate::grouping::GroupIndex::spread_changed`]):
+    /// the spans of the policies applied to them can change.
+    pub spread: BTreeSet<GroupId>,
 }
 
 /// The nodes a batch touched: every node, or some.
@@ -109,6 +112,7 @@ impl Touched {
         if per_namespace {
             self.policies.extend(g.per_namespace().cloned());
         }
+        self.spread.extend(g.index.spread_changed().iter().copied());
         for (id, d) in &deltas {
             self.groups.insert(*id);
             self.pods.extend(d.added.iter().cloned());

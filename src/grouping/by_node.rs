@@ -18,6 +18,8 @@ pub(super) struct ByNode {
     pods: HashMap<String, BTreeSet<PodId>>,
     groups: HashMap<String, BTreeSet<GroupId>>,
     port_pods: HashMap<String, BTreeSet<PodId>>,
+    /// Groups whose set of nodes changed since the last [`ByNode::take_spread`].
+    spread: BTreeSet<GroupId>,
 }
 
 fn node_of(pod: &Pod) -> &str {
@@ -53,12 +55,18 @@ impl ByNode {
 
     /// Group `g` has its first member on `node` (`true`) or lost its last one (`false`).
     pub(super) fn group_on(&mut self, g: GroupId, node: &str, on: bool) {
+        self.spread.insert(g);
         match on {
             true => {
                 self.groups.entry(node.to_string()).or_default().insert(g);
             }
             false => unfile(&mut self.groups, node, &g),
         }
+    }
+
+    /// The groups that gained or lost a node since the last call.
+    pub(super) fn take_spread(&mut self) -> BTreeSet<GroupId> {
+        std::mem::take(&mut self.spread)
     }
 
     pub(super) fn pods(&self, node: &str) -> impl Iterator<Item = PodId> + '_ {

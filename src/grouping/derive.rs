@@ -17,6 +17,7 @@ use crate::policy::model::{Cluster, Pod};
 use crate::policy::resolve::order;
 use crate::policy::resolved::{
     Direction, Isolation, NodeInfo, Peers, PodInfo, PodKey, PodSet, ResolvedPolicies, ResolvedRule,
+    Service,
 };
 
 /// Member sets built once per derivation.
@@ -212,16 +213,24 @@ pub fn view(g: &Grouping, node: &str) -> ResolvedPolicies {
 /// another node left out of the view would miss its flows (a false deny, or a false allow past
 /// a Deny).
 pub fn named_egress_ports(p: &InternalPolicy) -> impl Iterator<Item = &str> + '_ {
-    p.rules
-        .iter()
-        .filter(|r| {
-            r.direction == Direction::Egress
-                && match &r.peers {
-                    InternalPeers::Any => true,
-                    InternalPeers::Set { ip_blocks, .. } => !ip_blocks.is_empty(),
-                }
-        })
-        .flat_map(|r| r.services.iter().flatten())
+    egress_port_names(p.rules.iter().map(|r| {
+        let unnamed_peers = match &r.peers {
+            InternalPeers::Any => true,
+            InternalPeers::Set { ip_blocks, .. } => !ip_blocks.is_empty(),
+        };
+        (r.direction, unnamed_peers, r.services.as_deref())
+    }))
+}
+
+/// The rule of [`named_egress_ports`] over rules given as (direction, whether the peers are
+/// any peer or hold an ipBlock, services): shared by the internal policy and the policy as
+/// sent to agents (`crate::controlplane`).
+pub fn egress_port_names<'a>(
+    rules: impl Iterator<Item = (Direction, bool, Option<&'a [Service]>)> + 'a,
+) -> impl Iterator<Item = &'a str> + 'a {
+    rules
+        .filter(|(direction, unnamed_peers, _)| *direction == Direction::Egress && *unnamed_peers)
+        .flat_map(|(_, _, services)| services.into_iter().flatten())
         .filter_map(|svc| match &svc.port {
             crate::policy::resolved::PortMatch::Named(n) => Some(n.as_str()),
             _ => None,

@@ -111,6 +111,8 @@ pub struct GroupIndex {
     unheld: BTreeSet<GroupId>,
     /// Pods and groups by node, pods by named port.
     by_node: ByNode,
+    /// The groups that gained or lost a node in the events the last `take_deltas` covered.
+    spread: BTreeSet<GroupId>,
 }
 
 impl GroupIndex {
@@ -309,6 +311,11 @@ impl GroupIndex {
         self.pods.get(self.pod_ids.get(key)?.0)
     }
 
+    /// The id of pod `key`, if indexed.
+    pub fn pod_id(&self, key: &PodKey) -> Option<PodId> {
+        self.pod_ids.get(key).copied()
+    }
+
     /// The pod of an id.
     pub fn pod_by_id(&self, id: PodId) -> Option<&PodEntry> {
         self.pods.get(id.0)
@@ -317,6 +324,23 @@ impl GroupIndex {
     /// Every pod, in slot order.
     pub fn pods(&self) -> impl Iterator<Item = (PodId, &PodEntry)> {
         self.pods.iter().map(|(i, p)| (PodId(i), p))
+    }
+
+    /// The groups pod `id` is a member of: those matching its label set (none for an unknown
+    /// pod).
+    pub fn groups_of(&self, id: PodId) -> impl Iterator<Item = GroupId> + '_ {
+        self.pods
+            .get(id.0)
+            .and_then(|e| self.sets.get(e.set.0))
+            .into_iter()
+            .flat_map(|s| s.groups.iter().copied())
+    }
+
+    /// The groups that gained or lost a node (their first member on it, or their last one
+    /// left) in the events the last [`GroupIndex::take_deltas`] covered: the only groups whose
+    /// applied-to policies' spans those events can change.
+    pub fn spread_changed(&self) -> &BTreeSet<GroupId> {
+        &self.spread
     }
 
     /// The pods on node `node` ([`ANY_NODE`]: those without a node).

@@ -186,15 +186,19 @@ impl GroupIndex {
     pub fn forget_deltas(&mut self) {
         self.sweep();
         self.pending.clear();
+        self.by_node.take_spread();
+        self.spread.clear();
         let freed: Vec<u32> = self.removed_keys.drain().map(|(p, _)| p.0).collect();
         self.pods.release(freed);
     }
 
     /// The member changes since the previous call, by group (groups released since are left
     /// out: their deletion is the event). Deletes the groups released since and not acquired
-    /// again ([`sweep`](Self::sweep)) first.
+    /// again ([`sweep`](Self::sweep)) first; the groups that gained or lost a node since are
+    /// then [`spread_changed`](Self::spread_changed).
     pub fn take_deltas(&mut self) -> BTreeMap<GroupId, GroupDelta> {
         self.sweep();
+        self.spread = self.by_node.take_spread();
         let pending = std::mem::take(&mut self.pending);
         let key = |p: PodId| -> PodKey {
             self.removed_keys
