@@ -262,7 +262,7 @@ fn main() {
     let fields: usize = frames
         .iter()
         .map(|f| match Message::decode(f).expect("decode") {
-            (_, Message::FlowMod(m)) => m.r#match.0.len(),
+            (_, Message::FlowMod(m)) => m.r#match.len(),
             _ => 0,
         })
         .sum();

@@ -136,6 +136,8 @@ pub struct MatchView<'a> {
     offset: usize,
     /// The TLVs are in canonical order (OVS and [`Match::emit`] write them so).
     canonical: bool,
+    /// The TLVs are byte for byte what [`Match`] keeps for their fields.
+    verbatim: bool,
 }
 
 impl<'a> MatchView<'a> {
@@ -154,11 +156,12 @@ impl<'a> MatchView<'a> {
     fn parse_at(r: &mut Reader<'a>) -> Result<MatchView<'a>, Error> {
         let tlvs = match_tlvs(r)?;
         let (bytes, offset) = (tlvs.peek_rest(), tlvs.offset());
-        let canonical = walk_oxms(&mut tlvs.clone(), |_| {})?;
+        let walked = walk_oxms(&mut tlvs.clone(), |_| {})?;
         Ok(MatchView {
             tlvs: bytes,
             offset,
-            canonical,
+            canonical: walked.ascending,
+            verbatim: walked.verbatim,
         })
     }
 
@@ -171,6 +174,11 @@ impl<'a> MatchView<'a> {
         }
     }
 
+    /// The TLVs as read (no header, no padding).
+    pub fn tlvs(&self) -> &'a [u8] {
+        self.tlvs
+    }
+
     /// Whether the match has no field (matches every packet).
     pub fn is_empty(&self) -> bool {
         self.fields().next_item().is_none()
@@ -178,22 +186,33 @@ impl<'a> MatchView<'a> {
 
     /// The owned [`Match`], in canonical order: equal to what the owned decoder gives.
     pub fn to_match(&self) -> Match {
+        if self.verbatim {
+            return Match::from_tlvs(self.tlvs);
+        }
         let mut v = Vec::with_capacity(crate::oxm_fast::count_tlvs(self.tlvs));
         v.extend(self.fields());
         if !self.canonical {
             sort_canonical(&mut v);
         }
-        Match(v)
+        Match::from_fields(&v)
     }
 }
 
-/// Iterator over the fields of a [`MatchView`].
+/// Iterator over the fields of a [`MatchView`] or a [`Match`]: each TLV decoded into a
+/// [`MatchField`] as it is reached.
 #[derive(Debug, Clone)]
 pub struct Fields<'a> {
     r: Reader<'a>,
 }
 
 impl<'a> Fields<'a> {
+    /// Over checked TLVs (a [`Match`]'s).
+    pub(crate) fn new(tlvs: &'a [u8]) -> Self {
+        Fields {
+            r: Reader::new(tlvs, 0),
+        }
+    }
+
     /// The next field, an unknown one still borrowed.
     #[inline(always)]
     fn next_item(&mut self) -> Option<Item<'a>> {
@@ -201,10 +220,7 @@ impl<'a> Fields<'a> {
         while !self.r.is_empty() {
             if let Some(q) = quick(self.r.peek_rest()) {
                 self.r.advance(q.len);
-                match q.field {
-                    Some(f) => return Some(Item::Field(f)),
-                    None => continue,
-                }
+                return Some(Item::Field(q.field));
             }
             let tlv = parse_tlv(&mut self.r).ok()?;
             let Some((fid, info)) = lookup(tlv.header, 0).ok()? else {
@@ -241,6 +257,7 @@ pub struct Instructions<'a> {
 }
 
 impl<'a> Instructions<'a> {
+    #[inline(always)]
     fn parse_at(r: &mut Reader<'a>) -> Result<Instructions<'a>, Error> {
         let (bytes, offset) = (r.peek_rest(), r.offset());
         if instructions_ok(bytes) {
@@ -461,7 +478,10 @@ mod tests {
         assert_eq!(xid, 7);
         assert_eq!((v.table_id, v.priority, v.cookie), (3, 9, 5));
         assert_eq!(v.to_flow_mod().unwrap(), owned);
-        assert_eq!(v.r#match.fields().collect::<Vec<_>>(), owned.r#match.0);
+        assert_eq!(
+            v.r#match.fields().collect::<Vec<_>>(),
+            owned.r#match.to_vec()
+        );
         let mut insts = v.instructions.iter();
         let Some(InstructionView::ApplyActions(a)) = insts.next() else {
             panic!("apply_actions first")

@@ -7,8 +7,10 @@ mod action_bodies;
 mod actions;
 mod flow_mod;
 mod match_fields;
+mod match_list;
 
 pub use self::action_bodies::{Bundle, CtZone, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
 pub use self::actions::{Action, Field};
 pub use self::flow_mod::{FlowMod, FlowModCommand, Instruction};
-pub use self::match_fields::{ct_state, MacAddr, Match, MatchField, RawBytes};
+pub use self::match_fields::{ct_state, MacAddr, MatchField, RawBytes};
+pub use self::match_list::Match;

@@ -12,7 +12,7 @@ use crate::oxm::{facts, Fid};
 /// One TLV of a common field read by [`quick`]: its identity and [`Fid::rank`], the
 /// [`facts`] its prerequisites need, its length on the wire, the raw value and mask as the
 /// prerequisite bookkeeping needs them (low 32 bits; mask all ones when exact), and the field
-/// as OVS normalises it (`None`: an all-zero mask, dropped).
+/// (masks all zeros or all ones are left to the general path, which normalises them).
 pub(crate) struct Quick {
     pub(crate) fid: Fid,
     pub(crate) rank: u32,
@@ -20,7 +20,7 @@ pub(crate) struct Quick {
     pub(crate) len: usize,
     pub(crate) value: u32,
     pub(crate) mask: u32,
-    pub(crate) field: Option<MatchField>,
+    pub(crate) field: MatchField,
 }
 
 /// A big-endian word of a fixed-length field.
@@ -70,11 +70,12 @@ fn exact<W: Word>(b: &[u8], fid: Fid, make: impl FnOnce(W) -> MatchField) -> Opt
         len: 4 + W::N,
         value: v.low32(),
         mask: u32::MAX,
-        field: Some(make(v)),
+        field: make(v),
     })
 }
 
-/// A masked TLV; `None` when a value bit lies outside the mask (the general path reports it).
+/// A masked TLV; `None` when a value bit lies outside the mask (the general path reports it)
+/// or the mask is all zeros or all ones (the general path normalises it).
 #[inline(always)]
 fn masked<W: Word>(
     b: &[u8],
@@ -86,13 +87,12 @@ fn masked<W: Word>(
     if v & !m != W::ZERO {
         return None;
     }
-    let field = if m == W::ZERO {
-        None
-    } else if m == W::ONES {
-        Some(make(v, None))
-    } else {
-        Some(make(v, Some(m)))
-    };
+    // An all-zero or all-ones mask is left to the general path, which normalises it: what
+    // this path takes is then written as [`crate::Match`] keeps it.
+    if m == W::ZERO || m == W::ONES {
+        return None;
+    }
+    let field = make(v, Some(m));
     Some(Quick {
         fid,
         rank: fid.rank(),
@@ -107,9 +107,10 @@ fn masked<W: Word>(
 /// The decode fast path: the TLV at the start of `b` when it is one of the fixed-length fields
 /// policy pipelines match on (in_port, metadata, eth_type, ip_proto, IPv4 and TCP/UDP ports,
 /// reg0..15, ct_state, ct_mark, ct_label, conj_id), recognised by its whole 32-bit header and
-/// read in place, value within its mask. `None` for anything else, a short TLV or a value bit
-/// outside its mask: the general path then reads the TLV (and reports its error). Ordering,
-/// duplicates and prerequisites are the caller's.
+/// read in place, value within its mask. `None` for anything else, a short TLV, a value bit
+/// outside its mask, or a mask to normalise: the general path then reads the TLV (and reports
+/// its error). What it takes is in the form [`crate::Match`] keeps. Ordering, duplicates and
+/// prerequisites are the caller's.
 #[inline(always)]
 pub(crate) fn quick(b: &[u8]) -> Option<Quick> {
     use MatchField as M;

@@ -18,6 +18,6 @@ mod lookup;
 mod tests;
 
 pub(crate) use self::decode::quick;
-pub(crate) use self::emit::{emit_match, normalized_raw};
+pub(crate) use self::emit::{emit_fields, normalized_raw};
 pub(crate) use self::lookup::{find, row_of};
 pub(crate) use crate::grammar::{be_value, count_tlvs};

@@ -11,7 +11,7 @@ pub fn flow(s: &str) -> FlowMod {
 }
 
 pub fn with_match(fields: Vec<M>) -> FlowMod {
-    FlowMod::add(0, 0x8000, Match(fields), Vec::new())
+    FlowMod::add(0, 0x8000, Match::from(fields), Vec::new())
 }
 
 /// One flow OVS refuses and the same flow fixed, with the error we predict.
