@@ -291,12 +291,20 @@ impl FlowMod {
     /// [`FlowMod::validate`] with `max` as the longest encoding allowed.
     pub(crate) fn validate_within(&self, max: usize) -> Result<(), InvalidFlowMod> {
         self.r#match.validate()?;
-        check_flow_mod(
-            self.command,
-            self.table_id,
-            self.flags,
-            self.instructions.iter().map(Inst::of),
-        )?;
+        match self.instructions.long() {
+            Some(list) => check_flow_mod(
+                self.command,
+                self.table_id,
+                self.flags,
+                list.iter().map(Inst::of),
+            )?,
+            None => check_flow_mod(
+                self.command,
+                self.table_id,
+                self.flags,
+                self.instructions.views().map(|v| Inst::of_view(&v)),
+            )?,
+        }
         let len = self.encoded_len();
         if len > max {
             return Err(InvalidFlowMod::TooLong {

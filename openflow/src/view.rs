@@ -123,7 +123,7 @@ impl<'a> FlowModView<'a> {
             out_group: self.out_group,
             flags: self.flags,
             r#match: self.r#match.to_match(),
-            instructions: self.instructions.to_vec()?,
+            instructions: self.instructions.to_instructions()?,
         })
     }
 }
@@ -241,7 +241,23 @@ impl<'a> Fields<'a> {
 impl Iterator for Fields<'_> {
     type Item = MatchField;
 
+    #[inline]
     fn next(&mut self) -> Option<MatchField> {
+        // The common fields read straight from their bytes; the rest by the general path.
+        if self.r.is_empty() {
+            return None;
+        }
+        if let Some((len, f)) = crate::oxm_fast::field(self.r.peek_rest()) {
+            self.r.advance(len);
+            return Some(f);
+        }
+        self.next_general()
+    }
+}
+
+impl Fields<'_> {
+    #[inline(never)]
+    fn next_general(&mut self) -> Option<MatchField> {
         Some(match self.next_item()? {
             Item::Field(f) => f,
             Item::Raw(tlv) => tlv.to_raw_field(),
@@ -276,6 +292,17 @@ impl<'a> Instructions<'a> {
         }
     }
 
+    /// The owned [`crate::flow::Instructions`]: equal to what the owned decoder gives (the
+    /// bytes copied when in canonical form).
+    ///
+    /// Errors: the first action body that does not decode.
+    pub fn to_instructions(&self) -> Result<crate::flow::Instructions, Error> {
+        if crate::instruction::canonical_instructions(self.bytes) {
+            return Ok(crate::flow::Instructions::from_wire(self.bytes));
+        }
+        Ok(crate::flow::Instructions::from_list(&self.to_vec()?))
+    }
+
     /// The owned instructions, in wire order.
     ///
     /// Errors: the first action body that does not decode.
@@ -297,10 +324,19 @@ impl<'a> IntoIterator for Instructions<'a> {
     }
 }
 
-/// Iterator over [`Instructions`].
+/// Iterator over [`Instructions`] (or the bytes of a [`crate::flow::Instructions`]).
 #[derive(Debug, Clone)]
 pub struct InstructionIter<'a> {
     r: Reader<'a>,
+}
+
+impl<'a> InstructionIter<'a> {
+    /// Over checked instruction bytes at absolute offset `offset`.
+    pub(crate) fn new(bytes: &'a [u8], offset: usize) -> Self {
+        InstructionIter {
+            r: Reader::new(bytes, offset),
+        }
+    }
 }
 
 impl<'a> Iterator for InstructionIter<'a> {

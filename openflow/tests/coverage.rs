@@ -330,7 +330,7 @@ fn experimenter_and_unknown_instructions_round_trip_raw_after_the_known_ones() {
     let Ok((_, Message::FlowMod(fm))) = Message::decode(&b) else {
         panic!("decode {:?}", Message::decode(&b))
     };
-    assert_eq!(fm.instructions, want);
+    assert_eq!(fm.instructions.to_vec(), want);
     assert_eq!(Message::FlowMod(fm.clone()).encode(1), b);
     let (_, view) = FlowModView::parse(&b).expect("view");
     let views: Vec<InstructionView> = view.instructions.iter().collect();
@@ -350,7 +350,7 @@ fn experimenter_and_unknown_instructions_round_trip_raw_after_the_known_ones() {
     assert_eq!(view.to_flow_mod().expect("owned"), fm);
     // Written first, they are re-emitted after the known instructions.
     let mut first = FlowMod::add(0, 0x8000, Match::new(), vec![]);
-    first.instructions = vec![want[2].clone(), want[1].clone(), want[0].clone()];
+    first.instructions = vec![want[2].clone(), want[1].clone(), want[0].clone()].into();
     let mut again = b.clone();
     again.truncate(56);
     again.extend_from_slice(&unhex(
@@ -425,7 +425,7 @@ fn unknown_actions_and_unknown_fields_in_actions_round_trip_raw() {
         let Message::FlowMod(fm) = &msg else {
             panic!("{hex}: {msg:?}")
         };
-        match &fm.instructions[..] {
+        match &fm.instructions.to_vec()[..] {
             [Instruction::ApplyActions(a)] => {
                 assert!(matches!(a[..], [Action::Raw { .. }]), "{hex}: {a:?}")
             }

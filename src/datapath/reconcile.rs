@@ -63,7 +63,7 @@ fn encode(f: &FlowMod, buf: &mut Vec<u8>) {
     fixed.emit(buf);
     buf.truncate(start + MATCH);
     f.r#match.emit(buf);
-    openflow::instruction::emit_instructions(&f.instructions, buf);
+    f.instructions.emit(buf);
 }
 
 impl<'a> Flow<'a> {

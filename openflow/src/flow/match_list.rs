@@ -4,15 +4,9 @@
 
 use std::fmt;
 
+use super::inline::InlineBytes;
 use crate::flow::MatchField;
 use crate::view::Fields;
-
-/// The TLV bytes of a [`Match`]: inline when they fit, else on the heap.
-#[derive(Clone)]
-enum Tlvs {
-    Inline(u8, [u8; Match::INLINE]),
-    Heap(Box<[u8]>),
-}
 
 /// An OXM match: a set of [`MatchField`]s kept as their TLVs in OVS's canonical form, exactly
 /// the bytes an `ofp_match` carries between its 4-byte header and its padding.
@@ -23,14 +17,15 @@ enum Tlvs {
 ///   ANDed with their mask, tcp_flags as the ONF experimenter OXM; a [`MatchField::Raw`] stays
 ///   right after the known field it follows in the input (first if none), as its TLV.
 ///   Duplicates and missing prerequisites are kept: [`Match::validate`] reports them.
-/// - **Equality, order and hash** are those of the canonical bytes: two matches with the same
-///   fields in any order are equal (what comparing [`Match::canonical`] forms meant before).
+/// - **Equality and hash** are those of the canonical bytes: two matches with the same fields
+///   in any order are equal (what comparing [`Match::canonical`] forms meant before). **Order**
+///   is field by field in canonical order (see the `Ord` impl).
 /// - **Reading** is through [`Match::fields`], which decodes each TLV into a [`MatchField`] on
 ///   the fly (in canonical order, normalised), or [`Match::tlvs`] for the bytes.
 /// - **Decode** checks the TLVs as OVS's `oxm_pull_match` does, then copies them in when they
 ///   already are in canonical form (what OVS and this crate write); otherwise it builds the
 ///   match from the decoded fields. **Emit** writes the header, the bytes and the padding.
-/// - **Size**: `size_of::<Match>()` is 104 bytes; a match whose TLVs take at most
+/// - **Size**: `size_of::<Match>()` is 96 bytes; a match whose TLVs take at most
 ///   [`Match::INLINE`] bytes (e.g. in_port, eth_type, ip_proto, a masked nw_src and nw_dst,
 ///   tp_dst, a masked reg and ct_state: 73 bytes) owns no heap memory.
 /// - A register above 15 or a tun_metadata slot above 63 or longer than 16 bytes cannot be
@@ -38,7 +33,7 @@ enum Tlvs {
 ///   [`Match::validate`] returns.
 #[derive(Clone)]
 pub struct Match {
-    tlvs: Tlvs,
+    tlvs: InlineBytes<{ Match::INLINE }>,
     /// The first field that could not be written ([`crate::validate`]'s slot check), as the
     /// code [`Match::bad_slot`] gives; 0 when none.
     bad: u32,
@@ -46,12 +41,12 @@ pub struct Match {
 
 impl Match {
     /// TLV bytes kept inline, without a heap allocation.
-    pub const INLINE: usize = 94;
+    pub const INLINE: usize = 86;
 
     /// An empty match (matches every packet).
     pub const fn new() -> Self {
         Match {
-            tlvs: Tlvs::Inline(0, [0; Match::INLINE]),
+            tlvs: InlineBytes::EMPTY,
             bad: 0,
         }
     }
@@ -60,14 +55,10 @@ impl Match {
     /// what [`Match::from`] would write for its fields).
     #[inline]
     pub(crate) fn from_tlvs(b: &[u8]) -> Self {
-        let tlvs = if b.len() <= Match::INLINE {
-            let mut inline = [0; Match::INLINE];
-            inline[..b.len()].copy_from_slice(b);
-            Tlvs::Inline(b.len() as u8, inline)
-        } else {
-            Tlvs::Heap(b.into())
-        };
-        Match { tlvs, bad: 0 }
+        Match {
+            tlvs: InlineBytes::new(b),
+            bad: 0,
+        }
     }
 
     /// Build from fields in any order (see the type's docs for the canonical form).
@@ -96,10 +87,7 @@ impl Match {
     /// without the padding.
     #[inline]
     pub fn tlvs(&self) -> &[u8] {
-        match &self.tlvs {
-            Tlvs::Inline(len, b) => &b[..*len as usize],
-            Tlvs::Heap(b) => b,
-        }
+        self.tlvs.get()
     }
 
     /// The fields, decoded one by one from the TLVs, in canonical order.
@@ -222,9 +210,15 @@ impl PartialOrd for Match {
     }
 }
 
+/// Field by field in canonical order, each field by [`MatchField`]'s order (the order of the
+/// list model, on which callers such as the flow compiler's maps rely for their output order),
+/// then by the bytes.
 impl Ord for Match {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.tlvs().cmp(other.tlvs()).then(self.bad.cmp(&other.bad))
+        self.fields()
+            .cmp(other.fields())
+            .then_with(|| self.tlvs().cmp(other.tlvs()))
+            .then(self.bad.cmp(&other.bad))
     }
 }
 

@@ -156,3 +156,52 @@ pub(crate) fn quick(b: &[u8]) -> Option<Quick> {
         _ => None,
     }
 }
+
+/// The field of a checked TLV at the start of `b` when it is one of [`quick`]'s, read for a
+/// caller that only wants the field (an iterator over a checked match): its length on the wire
+/// and the field, built in place with no bookkeeping. `None` for anything else, a short TLV, a
+/// value bit outside its mask, or a mask to normalise (all zeros or all ones): the general
+/// path then reads it.
+#[inline(always)]
+pub(crate) fn field(b: &[u8]) -> Option<(usize, MatchField)> {
+    use MatchField as M;
+    let h = int_at::<u32>(b, 0)?;
+    // An exact value of `W`'s width, or a masked one kept as it is.
+    fn exact<W: Word>(b: &[u8]) -> Option<W> {
+        int_at::<W>(b, 4)
+    }
+    fn masked<W: Word>(b: &[u8]) -> Option<(W, W)> {
+        let (_, (v, m)) = (W::be, W::be).parse(b.get(4..4 + 2 * W::N)?).ok()?;
+        (v & !m == W::ZERO && m != W::ZERO && m != W::ONES).then_some((v, m))
+    }
+    let ip = Ipv4Addr::from;
+    if h & 0xffff_e000 == 0x0001_0000 {
+        let n = (h >> 9) as u8 & 0xf;
+        return match h & 0x1ff {
+            0x004 => Some((8, M::Reg(n, exact(b)?, None))),
+            0x108 => masked(b).map(|(v, m)| (12, M::Reg(n, v, Some(m)))),
+            _ => None,
+        };
+    }
+    Some(match h {
+        0x8000_0004 => (8, M::InPort(exact(b)?)),
+        0x8000_0408 => (12, M::Metadata(exact(b)?, None)),
+        0x8000_0510 => masked(b).map(|(v, m)| (20, M::Metadata(v, Some(m))))?,
+        0x8000_0a02 => (6, M::EthType(exact(b)?)),
+        0x8000_1401 => (5, M::IpProto(exact(b)?)),
+        0x8000_1604 => (8, M::Ipv4Src(ip(exact::<u32>(b)?), None)),
+        0x8000_1708 => masked::<u32>(b).map(|(v, m)| (12, M::Ipv4Src(ip(v), Some(ip(m)))))?,
+        0x8000_1804 => (8, M::Ipv4Dst(ip(exact::<u32>(b)?), None)),
+        0x8000_1908 => masked::<u32>(b).map(|(v, m)| (12, M::Ipv4Dst(ip(v), Some(ip(m)))))?,
+        0x8000_1a02 => (6, M::TcpSrc(exact(b)?, None)),
+        0x8000_1c02 => (6, M::TcpDst(exact(b)?, None)),
+        0x8000_1e02 => (6, M::UdpSrc(exact(b)?, None)),
+        0x8000_2002 => (6, M::UdpDst(exact(b)?, None)),
+        0x0001_4a04 => (8, M::ConjId(exact(b)?)),
+        0x0001_d204 => (8, M::CtState(exact(b)?, u32::MAX)),
+        0x0001_d308 => masked(b).map(|(v, m)| (12, M::CtState(v, m)))?,
+        0x0001_d604 => (8, M::CtMark(exact(b)?, None)),
+        0x0001_d708 => masked(b).map(|(v, m)| (12, M::CtMark(v, Some(m))))?,
+        _ => return None,
+    })
+}

@@ -42,8 +42,8 @@ impl Entry {
     fn new(table: u8, fm: &FlowMod) -> Result<Entry, SimError> {
         let r#match = fm.r#match.canonical();
         let fields = flatten(table, &r#match)?;
-        let mut instructions = fm.instructions.clone();
-        instructions.sort_by_key(|i| i.rank());
+        // Decoded once, in canonical (emit) order.
+        let instructions = fm.instructions.to_vec();
         let conj = validate(table, &instructions)?;
         let mut shown = fm.canonical();
         shown.table_id = table;
