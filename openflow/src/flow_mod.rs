@@ -11,6 +11,29 @@ use crate::message::{MAX_MESSAGE_LEN, OFP13_VERSION};
 use crate::wire::{put_len_at, Reader};
 use crate::Error;
 
+/// The [`FlowMod`] of the fixed fields of `$fixed` (a [`Fixed`] or a
+/// [`crate::FlowModView`]) with the match `$m` and the instructions `$i`.
+macro_rules! flow_mod_of {
+    ($fixed:expr, $m:expr, $i:expr) => {
+        $crate::flow::FlowMod {
+            cookie: $fixed.cookie,
+            cookie_mask: $fixed.cookie_mask,
+            table_id: $fixed.table_id,
+            command: $fixed.command,
+            idle_timeout: $fixed.idle_timeout,
+            hard_timeout: $fixed.hard_timeout,
+            priority: $fixed.priority,
+            buffer_id: $fixed.buffer_id,
+            out_port: $fixed.out_port,
+            out_group: $fixed.out_group,
+            flags: $fixed.flags,
+            r#match: $m,
+            instructions: $i,
+        }
+    };
+}
+pub(crate) use flow_mod_of;
+
 /// OFPFF_* flags.
 pub mod flags {
     /// Send FLOW_REMOVED when the flow expires or is deleted.
@@ -182,10 +205,7 @@ impl FlowMod {
     ///
     /// Errors: as [`FlowMod::parse`].
     #[inline(always)]
-    pub(crate) fn decode_message(
-        xid: u32,
-        r: &mut Reader,
-    ) -> Result<(u32, crate::Message), Error> {
+    pub(crate) fn decode_message(xid: u32, r: &mut Reader) -> Result<(u32, crate::Message), Error> {
         let start = r.clone();
         let f = Fixed::parse(r)?;
         let tlvs = match_tlvs(r)?;
@@ -197,21 +217,11 @@ impl FlowMod {
         r.advance(instructions.len());
         Ok((
             xid,
-            crate::Message::FlowMod(FlowMod {
-                cookie: f.cookie,
-                cookie_mask: f.cookie_mask,
-                table_id: f.table_id,
-                command: f.command,
-                idle_timeout: f.idle_timeout,
-                hard_timeout: f.hard_timeout,
-                priority: f.priority,
-                buffer_id: f.buffer_id,
-                out_port: f.out_port,
-                out_group: f.out_group,
-                flags: f.flags,
-                r#match: Match::from_tlvs(tlvs.peek_rest()),
-                instructions: Instructions::from_wire(instructions),
-            }),
+            crate::Message::FlowMod(flow_mod_of!(
+                f,
+                Match::from_tlvs(tlvs.peek_rest()),
+                Instructions::from_wire(instructions)
+            )),
         ))
     }
 
@@ -231,21 +241,7 @@ impl FlowMod {
         let f = Fixed::parse(r)?;
         let r#match = Match::parse(r)?;
         let instructions = parse_flow_mod_instructions(r)?;
-        Ok(FlowMod {
-            cookie: f.cookie,
-            cookie_mask: f.cookie_mask,
-            table_id: f.table_id,
-            command: f.command,
-            idle_timeout: f.idle_timeout,
-            hard_timeout: f.hard_timeout,
-            priority: f.priority,
-            buffer_id: f.buffer_id,
-            out_port: f.out_port,
-            out_group: f.out_group,
-            flags: f.flags,
-            r#match,
-            instructions,
-        })
+        Ok(flow_mod_of!(f, r#match, instructions))
     }
 
     /// The flow_mod with its match in canonical form and instructions in emit order, i.e. what

@@ -145,7 +145,10 @@ pub(crate) fn canonical_instructions(mut b: &[u8]) -> bool {
             3 => (3, pad(item) && crate::action::canonical_actions(&item[8..])),
             2 => (4, item.len() == 24 && pad(item)),
             // The table, then 3 bytes of padding.
-            1 => (5, item.len() == 8 && int_at::<u32>(item, 4).is_some_and(|w| w & 0xff_ffff == 0)),
+            1 => (
+                5,
+                item.len() == 8 && int_at::<u32>(item, 4).is_some_and(|w| w & 0xff_ffff == 0),
+            ),
             // Experimenter (its id in the first 8 bytes) and unknown types are kept as read.
             0xffff | 7.. => (6, true),
             _ => return false,

@@ -110,21 +110,11 @@ impl<'a> FlowModView<'a> {
     ///
     /// Errors: the first action body that does not decode.
     pub fn to_flow_mod(&self) -> Result<FlowMod, Error> {
-        Ok(FlowMod {
-            cookie: self.cookie,
-            cookie_mask: self.cookie_mask,
-            table_id: self.table_id,
-            command: self.command,
-            idle_timeout: self.idle_timeout,
-            hard_timeout: self.hard_timeout,
-            priority: self.priority,
-            buffer_id: self.buffer_id,
-            out_port: self.out_port,
-            out_group: self.out_group,
-            flags: self.flags,
-            r#match: self.r#match.to_match(),
-            instructions: self.instructions.to_instructions()?,
-        })
+        Ok(crate::flow_mod::flow_mod_of!(
+            self,
+            self.r#match.to_match(),
+            self.instructions.to_instructions()?
+        ))
     }
 }
 

@@ -139,16 +139,21 @@ fn flow_mod_allocations_do_not_grow_with_the_match() {
     assert_eq!(counts, expected);
 }
 
-#[test]
-fn a_view_allocates_nothing_to_check_and_read_its_fields_and_plain_actions() {
-    let actions = vec![
+/// Two plain actions: conjunction(9,1/2), resubmit(,4).
+fn conjunction_and_resubmit() -> Vec<Action> {
+    vec![
         Action::Conjunction {
             id: 9,
             clause: 1,
             n_clauses: 2,
         },
         Action::Resubmit { table: 4 },
-    ];
+    ]
+}
+
+#[test]
+fn a_view_allocates_nothing_to_check_and_read_its_fields_and_plain_actions() {
+    let actions = conjunction_and_resubmit();
     for n in 0..=23 {
         let insts = vec![Instruction::ApplyActions(actions.clone())];
         let (fields, bytes) = flow_mod_bytes(match_of(n), insts);
@@ -234,13 +239,8 @@ fn eight_fields_and_eight_actions_decode_without_allocating() {
         MatchField::Reg(4, 0x44, Some(0xff)),
         MatchField::CtState(0x22, 0x23),
     ]);
-    let actions = vec![
-        Action::Conjunction {
-            id: 9,
-            clause: 1,
-            n_clauses: 2,
-        },
-        Action::Resubmit { table: 4 },
+    let mut actions = conjunction_and_resubmit();
+    actions.extend([
         Action::Output {
             port: 1,
             max_len: 0,
@@ -256,7 +256,7 @@ fn eight_fields_and_eight_actions_decode_without_allocating() {
             max_len: 0,
         },
         Action::Resubmit { table: 6 },
-    ];
+    ]);
     let apply = vec![Instruction::ApplyActions(actions)];
     let (fields, bytes) = flow_mod_bytes(m, apply.clone());
     assert_eq!(fields, 8);

@@ -422,7 +422,10 @@ mod tests {
             "the fast path took {agreed} of {tried} mutants"
         );
         assert!(canonical > 30, "{canonical} canonical of {total}");
-        assert!(canonical_mutants > 100, "{canonical_mutants} canonical mutants");
+        assert!(
+            canonical_mutants > 100,
+            "{canonical_mutants} canonical mutants"
+        );
     }
 
     /// Whether `b` is one that [`canonical_action`] vouches for; if so, checks that it decodes

@@ -34,3 +34,35 @@ impl<const N: usize> InlineBytes<N> {
         }
     }
 }
+
+/// The conversions of a list type kept as bytes (`$list`, built by `$build(&[$item])`): from a
+/// `Vec`, a slice, an array and any iterator of `$item`.
+macro_rules! from_items {
+    ($list:ty, $item:ty, $build:path) => {
+        impl From<Vec<$item>> for $list {
+            fn from(v: Vec<$item>) -> Self {
+                $build(&v)
+            }
+        }
+
+        impl From<&[$item]> for $list {
+            fn from(v: &[$item]) -> Self {
+                $build(v)
+            }
+        }
+
+        impl<const N: usize> From<[$item; N]> for $list {
+            fn from(v: [$item; N]) -> Self {
+                $build(&v)
+            }
+        }
+
+        impl FromIterator<$item> for $list {
+            fn from_iter<I: IntoIterator<Item = $item>>(it: I) -> Self {
+                let v: Vec<$item> = it.into_iter().collect();
+                $build(&v)
+            }
+        }
+    };
+}
+pub(crate) use from_items;

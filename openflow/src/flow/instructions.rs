@@ -242,30 +242,7 @@ impl Default for Instructions {
     }
 }
 
-impl From<Vec<Instruction>> for Instructions {
-    fn from(v: Vec<Instruction>) -> Self {
-        Instructions::from_list(&v)
-    }
-}
-
-impl From<&[Instruction]> for Instructions {
-    fn from(v: &[Instruction]) -> Self {
-        Instructions::from_list(v)
-    }
-}
-
-impl<const N: usize> From<[Instruction; N]> for Instructions {
-    fn from(v: [Instruction; N]) -> Self {
-        Instructions::from_list(&v)
-    }
-}
-
-impl FromIterator<Instruction> for Instructions {
-    fn from_iter<I: IntoIterator<Item = Instruction>>(it: I) -> Self {
-        let v: Vec<Instruction> = it.into_iter().collect();
-        Instructions::from_list(&v)
-    }
-}
+super::inline::from_items!(Instructions, Instruction, Instructions::from_list);
 
 impl PartialEq for Instructions {
     fn eq(&self, other: &Self) -> bool {

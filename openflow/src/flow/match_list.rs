@@ -155,30 +155,7 @@ impl Default for Match {
     }
 }
 
-impl From<Vec<MatchField>> for Match {
-    fn from(v: Vec<MatchField>) -> Self {
-        Match::from_fields(&v)
-    }
-}
-
-impl From<&[MatchField]> for Match {
-    fn from(v: &[MatchField]) -> Self {
-        Match::from_fields(v)
-    }
-}
-
-impl<const N: usize> From<[MatchField; N]> for Match {
-    fn from(v: [MatchField; N]) -> Self {
-        Match::from_fields(&v)
-    }
-}
-
-impl FromIterator<MatchField> for Match {
-    fn from_iter<I: IntoIterator<Item = MatchField>>(it: I) -> Self {
-        let v: Vec<MatchField> = it.into_iter().collect();
-        Match::from_fields(&v)
-    }
-}
+super::inline::from_items!(Match, MatchField, Match::from_fields);
 
 impl<'a> IntoIterator for &'a Match {
     type Item = MatchField;
