@@ -339,7 +339,7 @@ impl<'a> Iterator for InstructionIter<'a> {
         let h = b.first_chunk::<4>()?;
         let len = u16::from_be_bytes([h[2], h[3]]) as usize;
         if let (3 | 4, Some(list)) = (u16::from_be_bytes([h[0], h[1]]), b.get(8..len)) {
-            let a = Actions::new(list, self.r.offset() + 8, crate::grammar::count_items(list));
+            let a = Actions::new(list, self.r.offset() + 8);
             self.r.advance(len);
             return Some(if h[1] == 3 {
                 InstructionView::WriteActions(a)
@@ -412,26 +412,21 @@ impl InstructionView<'_> {
 pub struct Actions<'a> {
     bytes: &'a [u8],
     offset: usize,
-    count: usize,
 }
 
 impl<'a> Actions<'a> {
-    pub(crate) fn new(bytes: &'a [u8], offset: usize, count: usize) -> Self {
-        Actions {
-            bytes,
-            offset,
-            count,
-        }
+    pub(crate) fn new(bytes: &'a [u8], offset: usize) -> Self {
+        Actions { bytes, offset }
     }
 
-    /// Number of actions.
+    /// Number of actions (counted over the framing, which was checked).
     pub fn len(&self) -> usize {
-        self.count
+        crate::grammar::count_items(self.bytes)
     }
 
     /// Whether the list is empty (the packet is dropped).
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.bytes.is_empty()
     }
 
     /// The list's wire bytes (each action's `type | len | body`).
@@ -450,7 +445,7 @@ impl<'a> Actions<'a> {
     ///
     /// Errors: the first action body that does not decode.
     pub fn to_vec(&self) -> Result<Vec<Action>, Error> {
-        let mut v = Vec::with_capacity(self.count);
+        let mut v = Vec::with_capacity(self.len());
         crate::action::decode_list(self.bytes, self.offset, &mut v)?;
         Ok(v)
     }
