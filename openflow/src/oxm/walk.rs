@@ -322,7 +322,7 @@ fn written_as(f: &MatchField, read: (Fid, u128, Option<u128>), wire: u32) -> boo
                 | (masked as u32) << 8
                 | (4 + body)
         }
-        (_, true) => (h & !0xff) | 0x100 | 2 * len,
+        (_, true) => (h & !0xff) | 0x100 | (2 * len),
         (_, false) => h,
     };
     wire == expected
