@@ -235,6 +235,13 @@ fn main() {
         }
     });
     let r_view_walk = report("decode  kakine view + every item", n, buf.len(), t);
+    // The owned decode, then every match field and action through its typed iterators.
+    let (_, t) = best(|| {
+        for f in &frames {
+            black_box(walk_owned(f));
+        }
+    });
+    let r_owned_walk = report("decode  kakine owned + every item", n, buf.len(), t);
     let rovs_decode = |f: &[u8]| {
         let body = &f[8 + 40..];
         rovs_openflow::Match::decode(body).and_then(|(m, used)| {
@@ -262,7 +269,7 @@ fn main() {
     let fields: usize = frames
         .iter()
         .map(|f| match Message::decode(f).expect("decode") {
-            (_, Message::FlowMod(m)) => m.r#match.0.len(),
+            (_, Message::FlowMod(m)) => m.r#match.len(),
             _ => 0,
         })
         .sum();
@@ -294,17 +301,22 @@ fn main() {
     let walk_allocs = allocs(&|f| {
         black_box(walk_view(f));
     });
+    let owned_walk_allocs = allocs(&|f| {
+        black_box(walk_owned(f));
+    });
     println!(
         "view allocations: {:.2} per flow_mod checked, {:.2} per flow_mod with every field and \
-         action decoded (ct exec lists)",
+         action decoded (ct exec lists); owned + every item {:.2}",
         view_allocs as f64 / n as f64,
-        walk_allocs as f64 / n as f64
+        walk_allocs as f64 / n as f64,
+        owned_walk_allocs as f64 / n as f64
     );
     println!(
-        "ratio kakine/rovs: encode {:.2}x; decode owned {:.2}x, view checked {:.2}x, \
-         view + every item {:.2}x",
+        "ratio kakine/rovs: encode {:.2}x; decode owned {:.2}x, owned + every item {:.2}x, \
+         view checked {:.2}x, view + every item {:.2}x",
         r_ours_enc / r_rovs_enc,
         r_ours_dec / r_rovs_dec,
+        r_owned_walk / r_rovs_dec,
         r_view / r_rovs_dec,
         r_view_walk / r_rovs_dec
     );
@@ -332,6 +344,30 @@ fn walk_view(f: &[u8]) -> usize {
     n
 }
 
+/// Decode a flow_mod owned ([`Message::decode`]), then decode every match field and every
+/// action of it through its typed iterators, dropping each: the owned decoder plus the work of
+/// rovs' decoders. Returns a checksum so nothing is optimised away.
+#[inline(never)]
+fn walk_owned(f: &[u8]) -> usize {
+    let Ok((_, Message::FlowMod(m))) = Message::decode(f) else {
+        panic!("decode")
+    };
+    let mut n = 0;
+    for field in m.r#match.fields() {
+        black_box(&field);
+        n += 1;
+    }
+    for i in m.instructions.views() {
+        if let InstructionView::ApplyActions(a) | InstructionView::WriteActions(a) = i {
+            for action in a {
+                black_box(action.expect("action"));
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 /// The flow_mod in `frame` with its instructions cut off (header length fixed up).
 fn without_instructions(frame: &[u8]) -> Vec<u8> {
     let match_len = u16::from_be_bytes([frame[50], frame[51]]) as usize;
@@ -341,7 +377,7 @@ fn without_instructions(frame: &[u8]) -> Vec<u8> {
     v
 }
 
-/// `profile=encode|decode|view|walk|validate|rovs-encode|rovs-decode|none`: run one phase 50 times over the batch and print
+/// `profile=encode|decode|view|walk|owned-walk|validate|rovs-encode|rovs-decode|none`: run one phase 50 times over the batch and print
 /// nothing else, for `perf record` (see docs/benchmarks.md).
 fn profile(phase: &str, flows: &[FlowMod], theirs: &[rovs_openflow::Flow]) {
     let mut buf = Vec::with_capacity(flows.len() * 200);
@@ -398,6 +434,9 @@ fn profile(phase: &str, flows: &[FlowMod], theirs: &[rovs_openflow::Flow]) {
             }),
             "walk" => frames.iter().for_each(|f| {
                 black_box(walk_view(f));
+            }),
+            "owned-walk" => frames.iter().for_each(|f| {
+                black_box(walk_owned(f));
             }),
             other => panic!("profile={other}: see the docs of `profile`"),
         }

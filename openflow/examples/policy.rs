@@ -45,7 +45,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A flow OVS would refuse never leaves the process: the error names the flow and field.
     // (The text parser refuses `tp_dst=22` without `tcp` already; a flow built in code is
     // checked when it is sent.)
-    let bad = FlowMod::add(0, 5, Match(vec![MatchField::TcpDst(22, None)]), vec![]);
+    let bad = FlowMod::add(
+        0,
+        5,
+        Match::from(vec![MatchField::TcpDst(22, None)]),
+        vec![],
+    );
     if let Err(e) = conn.bundle(&[bad]).await {
         println!("refused before sending: {e}");
     }

@@ -1,14 +1,38 @@
 //! FLOW_MOD body (OF1.3 §7.3.4.1, `struct ofp11_flow_mod`): 40 fixed bytes, the padded
 //! `ofp_match`, then instructions to the end of the message.
 
-use crate::flow::{FlowMod, FlowModCommand, Match};
+use crate::flow::{FlowMod, FlowModCommand, Instructions, Match};
 use crate::grammar::flow_mod_fixed;
-use crate::instruction::{emit_instructions, parse_instructions};
+use crate::instruction::{canonical_instructions, parse_flow_mod_instructions};
+use crate::oxm::{match_tlvs, walk_oxms};
 use std::cell::RefCell;
 
 use crate::message::{MAX_MESSAGE_LEN, OFP13_VERSION};
 use crate::wire::{put_len_at, Reader};
 use crate::Error;
+
+/// The [`FlowMod`] of the fixed fields of `$fixed` (a [`Fixed`] or a
+/// [`crate::FlowModView`]) with the match `$m` and the instructions `$i`.
+macro_rules! flow_mod_of {
+    ($fixed:expr, $m:expr, $i:expr) => {
+        $crate::flow::FlowMod {
+            cookie: $fixed.cookie,
+            cookie_mask: $fixed.cookie_mask,
+            table_id: $fixed.table_id,
+            command: $fixed.command,
+            idle_timeout: $fixed.idle_timeout,
+            hard_timeout: $fixed.hard_timeout,
+            priority: $fixed.priority,
+            buffer_id: $fixed.buffer_id,
+            out_port: $fixed.out_port,
+            out_group: $fixed.out_group,
+            flags: $fixed.flags,
+            r#match: $m,
+            instructions: $i,
+        }
+    };
+}
+pub(crate) use flow_mod_of;
 
 /// OFPFF_* flags.
 pub mod flags {
@@ -50,7 +74,7 @@ impl FlowMod {
     pub fn emit(&self, buf: &mut Vec<u8>) {
         buf.extend_from_slice(&self.fixed());
         self.r#match.emit(buf);
-        emit_instructions(&self.instructions, buf);
+        self.instructions.emit(buf);
     }
 
     /// The 40 fixed bytes of the body, written as one block.
@@ -173,6 +197,41 @@ impl FlowMod {
         }
     }
 
+    /// Decode a body (`r` covers exactly the body) into the whole message, `xid` given: the
+    /// path of [`crate::Message::decode`]. Everything is checked on the bytes first; when the
+    /// match and the instructions are in canonical form (what OVS and this crate write) the
+    /// flow_mod is then built in one expression, its match and instructions copied in, so it
+    /// is written once, in place. Anything else goes through [`FlowMod::parse`].
+    ///
+    /// Errors: as [`FlowMod::parse`].
+    #[inline(always)]
+    pub(crate) fn decode_message(xid: u32, r: &mut Reader) -> Result<(u32, crate::Message), Error> {
+        let start = r.clone();
+        let f = Fixed::parse(r)?;
+        let tlvs = match_tlvs(r)?;
+        let walked = walk_oxms(&mut tlvs.clone(), |_| {})?;
+        let instructions = r.peek_rest();
+        if !(walked.verbatim && canonical_instructions(instructions)) {
+            return Self::decode_message_slow(xid, start);
+        }
+        r.advance(instructions.len());
+        Ok((
+            xid,
+            crate::Message::FlowMod(flow_mod_of!(
+                f,
+                Match::from_tlvs(tlvs.peek_rest()),
+                Instructions::from_wire(instructions)
+            )),
+        ))
+    }
+
+    /// [`FlowMod::decode_message`] of a body not in canonical form, from its start.
+    #[cold]
+    #[inline(never)]
+    fn decode_message_slow(xid: u32, mut r: Reader) -> Result<(u32, crate::Message), Error> {
+        Ok((xid, crate::Message::FlowMod(FlowMod::parse(&mut r)?)))
+    }
+
     /// Parse a body; `r` covers exactly the body (offsets are absolute).
     ///
     /// Errors: [`Error::Truncated`], [`Error::BadValue`] for an unknown command, match,
@@ -181,31 +240,15 @@ impl FlowMod {
     pub(crate) fn parse(r: &mut Reader) -> Result<FlowMod, Error> {
         let f = Fixed::parse(r)?;
         let r#match = Match::parse(r)?;
-        let instructions = parse_instructions(r)?;
-        Ok(FlowMod {
-            cookie: f.cookie,
-            cookie_mask: f.cookie_mask,
-            table_id: f.table_id,
-            command: f.command,
-            idle_timeout: f.idle_timeout,
-            hard_timeout: f.hard_timeout,
-            priority: f.priority,
-            buffer_id: f.buffer_id,
-            out_port: f.out_port,
-            out_group: f.out_group,
-            flags: f.flags,
-            r#match,
-            instructions,
-        })
+        let instructions = parse_flow_mod_instructions(r)?;
+        Ok(flow_mod_of!(f, r#match, instructions))
     }
 
     /// The flow_mod with its match in canonical form and instructions in emit order, i.e. what
-    /// decoding its encoding gives.
+    /// decoding its encoding gives. [`Match`] and [`crate::flow::Instructions`] are always kept
+    /// in that form, so this is a copy (kept for callers of the list model).
     pub fn canonical(&self) -> FlowMod {
-        let mut f = self.clone();
-        f.r#match = f.r#match.canonical();
-        f.instructions.sort_by_key(|i| i.rank());
-        f
+        self.clone()
     }
 }
 

@@ -9,7 +9,7 @@
 use nom::Parser;
 
 use crate::action::{emit_actions, frame_actions};
-use crate::flow::Instruction;
+use crate::flow::{Instruction, Instructions};
 use crate::grammar::{aligned_item, aligned_items, be64, count_items, int_at};
 use crate::view::InstructionView;
 use crate::wire::{pad_to_8, put_len_at, Reader};
@@ -105,6 +105,61 @@ pub fn emit_instructions(insts: &[Instruction], buf: &mut Vec<u8>) {
             .filter(|i| i.rank() == rank)
             .for_each(|i| i.emit(buf));
     }
+}
+
+/// Parse a FLOW_MOD's instructions (to the end of the reader) into [`Instructions`]: the bytes
+/// copied in when [`canonical_instructions`] vouches for them (each checked as the decoder
+/// checks it, and already in the form emit writes), else decoded as [`parse_instructions`]
+/// does and written again.
+///
+/// Errors: those of [`parse_instructions`].
+#[inline]
+pub(crate) fn parse_flow_mod_instructions(r: &mut Reader) -> Result<Instructions, Error> {
+    let bytes = r.peek_rest();
+    if canonical_instructions(bytes) {
+        r.advance(bytes.len());
+        return Ok(Instructions::from_wire(bytes));
+    }
+    Ok(Instructions::from_list(&parse_instructions(r)?))
+}
+
+/// Whether `b` is an instruction list that decodes without error and that emit would write
+/// byte for byte from what it decodes to: instructions in canonical order
+/// ([`Instruction::rank`]), each of its type's exact length with zero padding, and every action
+/// one of the common forms [`crate::action::canonical_actions`] vouches for. A check over the
+/// bytes alone: nothing is decoded. `false` says nothing about validity (the caller then
+/// decodes the list, which reports any error).
+#[inline]
+pub(crate) fn canonical_instructions(mut b: &[u8]) -> bool {
+    // The 4 bytes after the type and length: padding for all but meter and goto_table.
+    let pad = |item: &[u8]| int_at::<u32>(item, 4) == Some(0);
+    let mut last = 0;
+    while !b.is_empty() {
+        let Ok((rest, (kind, item))) = aligned_item(b) else {
+            return false;
+        };
+        let (rank, ok) = match kind {
+            6 => (0, item.len() == 8),
+            4 => (1, pad(item) && crate::action::canonical_actions(&item[8..])),
+            5 => (2, item.len() == 8 && pad(item)),
+            3 => (3, pad(item) && crate::action::canonical_actions(&item[8..])),
+            2 => (4, item.len() == 24 && pad(item)),
+            // The table, then 3 bytes of padding.
+            1 => (
+                5,
+                item.len() == 8 && int_at::<u32>(item, 4).is_some_and(|w| w & 0xff_ffff == 0),
+            ),
+            // Experimenter (its id in the first 8 bytes) and unknown types are kept as read.
+            0xffff | 7.. => (6, true),
+            _ => return false,
+        };
+        if !ok || rank < last {
+            return false;
+        }
+        last = rank;
+        b = rest;
+    }
+    true
 }
 
 /// Parse instructions until the reader is empty; an experimenter or unknown instruction is kept

@@ -49,27 +49,12 @@ impl Match {
     /// the wire cannot carry, then [`MatchError::Inconsistent`]. Sources: OVS
     /// `lib/nx-match.c` `nx_pull_raw`, `lib/meta-flow.c` `mf_is_value_valid`.
     pub fn validate(&self) -> Result<(), MatchError> {
-        for f in &self.0 {
-            check_slot(f)?;
+        if self.bad_slot() != 0 {
+            return Err(slot_error(self.bad_slot()));
         }
-        // A field this crate does not know is left to the switch to judge.
-        let known = |f: &MatchField| f.normalized().as_ref().and_then(MatchField::parts);
-        let mut last = 0;
-        let in_order = self.0.iter().all(|f| match f.parts() {
-            Some((fid, ..)) => {
-                let ok = fid.rank() >= last;
-                last = fid.rank();
-                ok
-            }
-            None => true,
-        });
-        if in_order {
-            // What the text parser and the decoder build: checked in place, nothing allocated.
-            return check_canonical(self.0.iter().filter_map(known));
-        }
-        let mut fields: Vec<(Fid, u128, Option<u128>)> = self.0.iter().filter_map(known).collect();
-        fields.sort_by_key(|(fid, ..)| *fid);
-        check_canonical(fields.into_iter())
+        // A field this crate does not know is left to the switch to judge. The fields are kept
+        // in canonical order, normalised: checked in place, nothing allocated.
+        check_canonical(self.fields().filter_map(|f| f.parts()))
     }
 }
 
@@ -99,17 +84,29 @@ fn check_canonical(
 }
 
 /// Registers and tun_metadata slots beyond what the wire can name, checked before anything
-/// computes their header.
-fn check_slot(f: &MatchField) -> Result<(), MatchError> {
+/// computes their header: 0 for a field the wire can carry, else a code [`slot_error`] turns
+/// into the error ([`Match`] keeps the first such field's code instead of the field).
+pub(crate) fn slot_code(f: &MatchField) -> u32 {
     match *f {
-        MatchField::Reg(n, ..) if n >= 16 => Err(MatchError::BadValue("reg")),
-        MatchField::TunMetadata { idx, .. } if idx >= 64 => {
-            Err(MatchError::BadValue("tun_metadata"))
+        MatchField::Reg(n, ..) if n >= 16 => 1,
+        MatchField::TunMetadata { idx, .. } if idx >= 64 => 2,
+        MatchField::TunMetadata { idx, len, .. } if len > 16 => {
+            (crate::oxm::OFPXMC_NXM_1 as u32) << 16 | (40 + idx as u32) << 9 | len as u32
         }
-        MatchField::TunMetadata { idx, len, .. } if len > 16 => Err(MatchError::BadLen(
-            (crate::oxm::OFPXMC_NXM_1 as u32) << 16 | (40 + idx as u32) << 9 | len as u32,
-        )),
-        _ => Ok(()),
+        // A value or mask wider than its `len` bytes: the TLV would cut it.
+        MatchField::TunMetadata {
+            len, value, mask, ..
+        } if len < 16 && (value | mask.unwrap_or(0)) >> (8 * len as u32) != 0 => 2,
+        _ => 0,
+    }
+}
+
+/// The error of a [`slot_code`].
+fn slot_error(code: u32) -> MatchError {
+    match code {
+        1 => MatchError::BadValue("reg"),
+        2 => MatchError::BadValue("tun_metadata"),
+        header => MatchError::BadLen(header),
     }
 }
 
@@ -294,12 +291,20 @@ impl FlowMod {
     /// [`FlowMod::validate`] with `max` as the longest encoding allowed.
     pub(crate) fn validate_within(&self, max: usize) -> Result<(), InvalidFlowMod> {
         self.r#match.validate()?;
-        check_flow_mod(
-            self.command,
-            self.table_id,
-            self.flags,
-            self.instructions.iter().map(Inst::of),
-        )?;
+        match self.instructions.long() {
+            Some(list) => check_flow_mod(
+                self.command,
+                self.table_id,
+                self.flags,
+                list.iter().map(Inst::of),
+            )?,
+            None => check_flow_mod(
+                self.command,
+                self.table_id,
+                self.flags,
+                self.instructions.views().map(|v| Inst::of_view(&v)),
+            )?,
+        }
         let len = self.encoded_len();
         if len > max {
             return Err(InvalidFlowMod::TooLong {

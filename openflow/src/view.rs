@@ -110,21 +110,11 @@ impl<'a> FlowModView<'a> {
     ///
     /// Errors: the first action body that does not decode.
     pub fn to_flow_mod(&self) -> Result<FlowMod, Error> {
-        Ok(FlowMod {
-            cookie: self.cookie,
-            cookie_mask: self.cookie_mask,
-            table_id: self.table_id,
-            command: self.command,
-            idle_timeout: self.idle_timeout,
-            hard_timeout: self.hard_timeout,
-            priority: self.priority,
-            buffer_id: self.buffer_id,
-            out_port: self.out_port,
-            out_group: self.out_group,
-            flags: self.flags,
-            r#match: self.r#match.to_match(),
-            instructions: self.instructions.to_vec()?,
-        })
+        Ok(crate::flow_mod::flow_mod_of!(
+            self,
+            self.r#match.to_match(),
+            self.instructions.to_instructions()?
+        ))
     }
 }
 
@@ -136,6 +126,8 @@ pub struct MatchView<'a> {
     offset: usize,
     /// The TLVs are in canonical order (OVS and [`Match::emit`] write them so).
     canonical: bool,
+    /// The TLVs are byte for byte what [`Match`] keeps for their fields.
+    verbatim: bool,
 }
 
 impl<'a> MatchView<'a> {
@@ -154,11 +146,12 @@ impl<'a> MatchView<'a> {
     fn parse_at(r: &mut Reader<'a>) -> Result<MatchView<'a>, Error> {
         let tlvs = match_tlvs(r)?;
         let (bytes, offset) = (tlvs.peek_rest(), tlvs.offset());
-        let canonical = walk_oxms(&mut tlvs.clone(), |_| {})?;
+        let walked = walk_oxms(&mut tlvs.clone(), |_| {})?;
         Ok(MatchView {
             tlvs: bytes,
             offset,
-            canonical,
+            canonical: walked.ascending,
+            verbatim: walked.verbatim,
         })
     }
 
@@ -171,6 +164,11 @@ impl<'a> MatchView<'a> {
         }
     }
 
+    /// The TLVs as read (no header, no padding).
+    pub fn tlvs(&self) -> &'a [u8] {
+        self.tlvs
+    }
+
     /// Whether the match has no field (matches every packet).
     pub fn is_empty(&self) -> bool {
         self.fields().next_item().is_none()
@@ -178,22 +176,33 @@ impl<'a> MatchView<'a> {
 
     /// The owned [`Match`], in canonical order: equal to what the owned decoder gives.
     pub fn to_match(&self) -> Match {
+        if self.verbatim {
+            return Match::from_tlvs(self.tlvs);
+        }
         let mut v = Vec::with_capacity(crate::oxm_fast::count_tlvs(self.tlvs));
         v.extend(self.fields());
         if !self.canonical {
             sort_canonical(&mut v);
         }
-        Match(v)
+        Match::from_fields(&v)
     }
 }
 
-/// Iterator over the fields of a [`MatchView`].
+/// Iterator over the fields of a [`MatchView`] or a [`Match`]: each TLV decoded into a
+/// [`MatchField`] as it is reached.
 #[derive(Debug, Clone)]
 pub struct Fields<'a> {
     r: Reader<'a>,
 }
 
 impl<'a> Fields<'a> {
+    /// Over checked TLVs (a [`Match`]'s).
+    pub(crate) fn new(tlvs: &'a [u8]) -> Self {
+        Fields {
+            r: Reader::new(tlvs, 0),
+        }
+    }
+
     /// The next field, an unknown one still borrowed.
     #[inline(always)]
     fn next_item(&mut self) -> Option<Item<'a>> {
@@ -201,10 +210,7 @@ impl<'a> Fields<'a> {
         while !self.r.is_empty() {
             if let Some(q) = quick(self.r.peek_rest()) {
                 self.r.advance(q.len);
-                match q.field {
-                    Some(f) => return Some(Item::Field(f)),
-                    None => continue,
-                }
+                return Some(Item::Field(q.field));
             }
             let tlv = parse_tlv(&mut self.r).ok()?;
             let Some((fid, info)) = lookup(tlv.header, 0).ok()? else {
@@ -225,7 +231,23 @@ impl<'a> Fields<'a> {
 impl Iterator for Fields<'_> {
     type Item = MatchField;
 
+    #[inline]
     fn next(&mut self) -> Option<MatchField> {
+        // The common fields read straight from their bytes; the rest by the general path.
+        if self.r.is_empty() {
+            return None;
+        }
+        if let Some((len, f)) = crate::oxm_fast::field(self.r.peek_rest()) {
+            self.r.advance(len);
+            return Some(f);
+        }
+        self.next_general()
+    }
+}
+
+impl Fields<'_> {
+    #[inline(never)]
+    fn next_general(&mut self) -> Option<MatchField> {
         Some(match self.next_item()? {
             Item::Field(f) => f,
             Item::Raw(tlv) => tlv.to_raw_field(),
@@ -241,6 +263,7 @@ pub struct Instructions<'a> {
 }
 
 impl<'a> Instructions<'a> {
+    #[inline(always)]
     fn parse_at(r: &mut Reader<'a>) -> Result<Instructions<'a>, Error> {
         let (bytes, offset) = (r.peek_rest(), r.offset());
         if instructions_ok(bytes) {
@@ -257,6 +280,17 @@ impl<'a> Instructions<'a> {
         InstructionIter {
             r: Reader::new(self.bytes, self.offset),
         }
+    }
+
+    /// The owned [`crate::flow::Instructions`]: equal to what the owned decoder gives (the
+    /// bytes copied when in canonical form).
+    ///
+    /// Errors: the first action body that does not decode.
+    pub fn to_instructions(&self) -> Result<crate::flow::Instructions, Error> {
+        if crate::instruction::canonical_instructions(self.bytes) {
+            return Ok(crate::flow::Instructions::from_wire(self.bytes));
+        }
+        Ok(crate::flow::Instructions::from_list(&self.to_vec()?))
     }
 
     /// The owned instructions, in wire order.
@@ -280,10 +314,19 @@ impl<'a> IntoIterator for Instructions<'a> {
     }
 }
 
-/// Iterator over [`Instructions`].
+/// Iterator over [`Instructions`] (or the bytes of a [`crate::flow::Instructions`]).
 #[derive(Debug, Clone)]
 pub struct InstructionIter<'a> {
     r: Reader<'a>,
+}
+
+impl<'a> InstructionIter<'a> {
+    /// Over checked instruction bytes at absolute offset `offset`.
+    pub(crate) fn new(bytes: &'a [u8], offset: usize) -> Self {
+        InstructionIter {
+            r: Reader::new(bytes, offset),
+        }
+    }
 }
 
 impl<'a> Iterator for InstructionIter<'a> {
@@ -296,7 +339,7 @@ impl<'a> Iterator for InstructionIter<'a> {
         let h = b.first_chunk::<4>()?;
         let len = u16::from_be_bytes([h[2], h[3]]) as usize;
         if let (3 | 4, Some(list)) = (u16::from_be_bytes([h[0], h[1]]), b.get(8..len)) {
-            let a = Actions::new(list, self.r.offset() + 8, crate::grammar::count_items(list));
+            let a = Actions::new(list, self.r.offset() + 8);
             self.r.advance(len);
             return Some(if h[1] == 3 {
                 InstructionView::WriteActions(a)
@@ -369,26 +412,21 @@ impl InstructionView<'_> {
 pub struct Actions<'a> {
     bytes: &'a [u8],
     offset: usize,
-    count: usize,
 }
 
 impl<'a> Actions<'a> {
-    pub(crate) fn new(bytes: &'a [u8], offset: usize, count: usize) -> Self {
-        Actions {
-            bytes,
-            offset,
-            count,
-        }
+    pub(crate) fn new(bytes: &'a [u8], offset: usize) -> Self {
+        Actions { bytes, offset }
     }
 
-    /// Number of actions.
+    /// Number of actions (counted over the framing, which was checked).
     pub fn len(&self) -> usize {
-        self.count
+        crate::grammar::count_items(self.bytes)
     }
 
     /// Whether the list is empty (the packet is dropped).
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.bytes.is_empty()
     }
 
     /// The list's wire bytes (each action's `type | len | body`).
@@ -407,7 +445,7 @@ impl<'a> Actions<'a> {
     ///
     /// Errors: the first action body that does not decode.
     pub fn to_vec(&self) -> Result<Vec<Action>, Error> {
-        let mut v = Vec::with_capacity(self.count);
+        let mut v = Vec::with_capacity(self.len());
         crate::action::decode_list(self.bytes, self.offset, &mut v)?;
         Ok(v)
     }
@@ -461,7 +499,10 @@ mod tests {
         assert_eq!(xid, 7);
         assert_eq!((v.table_id, v.priority, v.cookie), (3, 9, 5));
         assert_eq!(v.to_flow_mod().unwrap(), owned);
-        assert_eq!(v.r#match.fields().collect::<Vec<_>>(), owned.r#match.0);
+        assert_eq!(
+            v.r#match.fields().collect::<Vec<_>>(),
+            owned.r#match.to_vec()
+        );
         let mut insts = v.instructions.iter();
         let Some(InstructionView::ApplyActions(a)) = insts.next() else {
             panic!("apply_actions first")

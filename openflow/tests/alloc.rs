@@ -1,6 +1,8 @@
-//! Decoding a match allocates once (its field list), however many fields it has: a counting
-//! global allocator around `Message::decode` of FLOW_MODs whose matches grow from 0 to 20
-//! fields. Counts, not timings, so a regression fails deterministically.
+//! Decoding a FLOW_MOD allocates nothing while its match's TLVs fit inline ([`Match::INLINE`]
+//! bytes) and its instructions too ([`openflow::flow::Instructions::INLINE`]), and once for
+//! each beyond, however many fields and actions it has: a counting global allocator around
+//! `Message::decode` of FLOW_MODs whose matches grow from 0 to 23 fields. Counts, not
+//! timings, so a regression fails deterministically.
 #![allow(unsafe_code)] // the counting allocator
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -68,7 +70,7 @@ fn match_of(n: usize) -> Match {
             .map(|r| MatchField::Reg(r, r as u32, None)),
     );
     all.truncate(n);
-    Match(all)
+    Match::from(all)
 }
 
 fn flow_mod_bytes(m: Match, instructions: Vec<Instruction>) -> (usize, Vec<u8>) {
@@ -76,23 +78,34 @@ fn flow_mod_bytes(m: Match, instructions: Vec<Instruction>) -> (usize, Vec<u8>) 
     let mut buf = Vec::new();
     fm.emit_message(1, &mut buf);
     let fields = match Message::decode(&buf).expect("decode") {
-        (_, Message::FlowMod(d)) => d.r#match.0.len(),
+        (_, Message::FlowMod(d)) => d.r#match.len(),
         other => panic!("decoded {other:?}"),
     };
     (fields, buf)
 }
 
+/// Whether the match of the FLOW_MOD message `bytes` keeps its TLVs inline: the `ofp_match`
+/// length (at 50, after the header and the 40 fixed bytes) less its 4-byte header.
+fn inline(bytes: &[u8]) -> bool {
+    u16::from_be_bytes([bytes[50], bytes[51]]) as usize - 4 <= Match::INLINE
+}
+
 #[test]
-fn decoding_a_match_allocates_once_whatever_its_field_count() {
+fn decoding_a_match_allocates_nothing_inline_and_once_beyond() {
     let mut seen = Vec::new();
     for n in 0..=23 {
         let (fields, bytes) = flow_mod_bytes(match_of(n), vec![]);
-        seen.push((fields, allocations_decoding(&bytes)));
+        seen.push((fields, inline(&bytes), allocations_decoding(&bytes)));
     }
-    // No instructions: the only allocation is the match's field list (none when empty).
-    let expected: Vec<(usize, u64)> = seen.iter().map(|&(f, _)| (f, u64::from(f > 0))).collect();
+    // No instructions: the only allocation is the heap copy of a match too long to be inline.
+    let expected: Vec<(usize, bool, u64)> = seen
+        .iter()
+        .map(|&(f, inline, _)| (f, inline, u64::from(!inline)))
+        .collect();
     assert_eq!(seen, expected);
-    assert!(seen.iter().any(|&(f, _)| f == 23), "{seen:?}");
+    // Both cases are covered: 8 common fields inline, 23 fields on the heap.
+    assert!(seen.iter().any(|&(f, i, _)| f == 8 && i), "{seen:?}");
+    assert!(seen.iter().any(|&(f, i, _)| f == 23 && !i), "{seen:?}");
 }
 
 #[test]
@@ -111,26 +124,36 @@ fn flow_mod_allocations_do_not_grow_with_the_match() {
         },
         Action::Resubmit { table: 4 },
     ];
-    let counts: Vec<u64> = (1..=20)
+    let counts: Vec<(bool, u64)> = (1..=20)
         .map(|n| {
             let insts = vec![Instruction::ApplyActions(actions.clone())];
-            allocations_decoding(&flow_mod_bytes(match_of(n), insts).1)
+            let bytes = flow_mod_bytes(match_of(n), insts).1;
+            (inline(&bytes), allocations_decoding(&bytes))
         })
         .collect();
-    // Match list, instruction list, action list: three, for every match size.
-    assert_eq!(counts, vec![3; 20]);
+    // The instructions (64 bytes) are inline: the match's bytes once they are not inline.
+    let expected: Vec<(bool, u64)> = counts
+        .iter()
+        .map(|&(inline, _)| (inline, u64::from(!inline)))
+        .collect();
+    assert_eq!(counts, expected);
 }
 
-#[test]
-fn a_view_allocates_nothing_to_check_and_read_its_fields_and_plain_actions() {
-    let actions = vec![
+/// Two plain actions: conjunction(9,1/2), resubmit(,4).
+fn conjunction_and_resubmit() -> Vec<Action> {
+    vec![
         Action::Conjunction {
             id: 9,
             clause: 1,
             n_clauses: 2,
         },
         Action::Resubmit { table: 4 },
-    ];
+    ]
+}
+
+#[test]
+fn a_view_allocates_nothing_to_check_and_read_its_fields_and_plain_actions() {
+    let actions = conjunction_and_resubmit();
     for n in 0..=23 {
         let insts = vec![Instruction::ApplyActions(actions.clone())];
         let (fields, bytes) = flow_mod_bytes(match_of(n), insts);
@@ -161,10 +184,11 @@ fn a_view_checks_unknown_fields_and_instructions_without_allocating() {
         value: RawBytes::new(&[field; 3]).unwrap(),
         mask: Some(RawBytes::new(&[0xff; 3]).unwrap()),
     };
-    let mut m = match_of(6);
-    m.0.insert(0, raw(1));
-    m.0.insert(3, raw(2));
-    m.0.push(raw(3));
+    let mut v = match_of(6).to_vec();
+    v.insert(0, raw(1));
+    v.insert(3, raw(2));
+    v.push(raw(3));
+    let m = Match::from(v);
     let insts = vec![
         Instruction::GotoTable(4),
         Instruction::Experimenter {
@@ -193,4 +217,52 @@ fn a_view_checks_unknown_fields_and_instructions_without_allocating() {
         .count();
     assert_eq!(ALLOCS.with(Cell::get) - before, 0);
     assert_eq!((empty, raw_instructions), (false, 2));
+}
+
+/// The goal: a FLOW_MOD whose match has 8 common fields and whose apply_actions has 8
+/// actions decodes without allocating, and is its own size, with no heap part.
+#[test]
+fn eight_fields_and_eight_actions_decode_without_allocating() {
+    let m = Match::from(vec![
+        MatchField::InPort(3),
+        MatchField::EthType(0x0800),
+        MatchField::IpProto(6),
+        MatchField::Ipv4Src(
+            Ipv4Addr::new(10, 1, 0, 0),
+            Some(Ipv4Addr::new(255, 255, 0, 0)),
+        ),
+        MatchField::Ipv4Dst(
+            Ipv4Addr::new(10, 2, 3, 0),
+            Some(Ipv4Addr::new(255, 255, 255, 0)),
+        ),
+        MatchField::TcpDst(443, None),
+        MatchField::Reg(4, 0x44, Some(0xff)),
+        MatchField::CtState(0x22, 0x23),
+    ]);
+    let mut actions = conjunction_and_resubmit();
+    actions.extend([
+        Action::Output {
+            port: 1,
+            max_len: 0,
+        },
+        Action::Output {
+            port: 2,
+            max_len: 0,
+        },
+        Action::CtClear,
+        Action::Resubmit { table: 5 },
+        Action::Output {
+            port: 3,
+            max_len: 0,
+        },
+        Action::Resubmit { table: 6 },
+    ]);
+    let apply = vec![Instruction::ApplyActions(actions)];
+    let (fields, bytes) = flow_mod_bytes(m, apply.clone());
+    assert_eq!(fields, 8);
+    assert_eq!(allocations_decoding(&bytes), 0);
+    let Ok((_, Message::FlowMod(f))) = Message::decode(&bytes) else {
+        panic!("decode")
+    };
+    assert_eq!(f.instructions.to_vec(), apply);
 }

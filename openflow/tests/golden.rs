@@ -173,7 +173,7 @@ fn every_corpus_match_and_action_prints_and_parses_back() {
             other => failures.push(format!("match {m:?}: {other:?}")),
         }
         matches += 1;
-        for i in &f.instructions {
+        for i in &f.instructions.to_vec() {
             let (Instruction::ApplyActions(list) | Instruction::WriteActions(list)) = i else {
                 continue;
             };

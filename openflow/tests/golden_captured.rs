@@ -387,7 +387,7 @@ fn assert_flow_mod_prints_like(f: &FlowMod, line: &str) {
         "{line}"
     );
     assert_eq!(
-        InstructionsText(&f.instructions).to_string(),
+        InstructionsText(&f.instructions.to_vec()).to_string(),
         actions,
         "{line}"
     );

@@ -57,7 +57,7 @@ fn the_reply_decodes_to_added_deleted_and_abbrev() {
                 table_id: 1,
                 cookie: 0,
                 r#match: ip.clone(),
-                instructions: added.instructions.clone(),
+                instructions: added.instructions.to_vec(),
             },
             FlowUpdate::Full {
                 event: FlowUpdateEvent::Deleted,

@@ -112,8 +112,7 @@ fn kept_raw(name: &str, bytes: &[u8], printed: &str) {
     };
     let raw_field = fm
         .r#match
-        .0
-        .iter()
+        .fields()
         .any(|f| matches!(f, MatchField::Raw { .. }));
     let raw_instruction = fm.instructions.iter().any(|i| {
         matches!(

@@ -42,7 +42,7 @@ fn every_golden_flow_views_as_it_decodes() {
         // OVS writes canonical order, so the fields iterate as the decoder sorts them.
         assert_eq!(
             v.r#match.fields().collect::<Vec<_>>(),
-            decoded.r#match.0,
+            decoded.r#match.to_vec(),
             "{flow}"
         );
         let actions: usize = v

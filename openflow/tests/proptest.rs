@@ -205,7 +205,7 @@ fn a_match() -> impl Strategy<Value = Match> {
         for (at, f) in raw {
             c.insert(at.index(c.len() + 1), f);
         }
-        Match(c)
+        Match::from(c)
     })
 }
 
@@ -844,7 +844,7 @@ proptest! {
         let bytes = Message::FlowMod(fm.clone()).encode(1);
         let (_, v) = FlowModView::parse(&bytes).unwrap_or_else(|e| panic!("{e}: {fm:?}"));
         let canonical = fm.canonical();
-        prop_assert_eq!(v.r#match.fields().collect::<Vec<_>>(), canonical.r#match.0.clone());
+        prop_assert_eq!(v.r#match.fields().collect::<Vec<_>>(), canonical.r#match.to_vec());
         prop_assert_eq!(v.to_flow_mod().unwrap(), canonical);
     }
 }

@@ -243,10 +243,7 @@ fn an_invalid_flow_mod_is_refused_before_anything_of_its_bundle_is_sent() {
     sc.events();
     // Built in code: the text parser refuses tcp_dst without tcp already.
     let mut no_tcp = flow("table=1, priority=2,ip actions=drop");
-    no_tcp
-        .r#match
-        .0
-        .push(openflow::MatchField::TcpDst(80, None));
+    no_tcp.r#match.push(openflow::MatchField::TcpDst(80, None));
     let flows = [flow("table=1, priority=1 actions=drop"), no_tcp];
     let id = sc.s.bundle(&flows);
     assert!(sc.sent().is_empty(), "no OPEN, ADD or BARRIER");

@@ -338,7 +338,7 @@ fn pods(flows: &[FlowMod]) -> BTreeMap<u32, (MacAddr, Ipv4Addr)> {
         .filter(|f| f.table_id == 3)
         .filter_map(|f| {
             let (mut port, mut mac, mut ip) = (None, None, None);
-            for m in &f.r#match.0 {
+            for m in &f.r#match.to_vec() {
                 match m {
                     MatchField::InPort(p) => port = Some(*p),
                     MatchField::EthSrc(a, None) => mac = Some(*a),

@@ -28,7 +28,7 @@ fn flow_of(outputs: u32) -> FlowMod {
     FlowMod::add(
         0,
         100,
-        Match(vec![]),
+        Match::from(vec![]),
         vec![Instruction::ApplyActions(actions)],
     )
 }

@@ -78,10 +78,10 @@ fn a_mask_is_judged_as_emit_writes_it() {
 
 #[test]
 fn slots_the_wire_cannot_name_are_refused_before_emit_would_misplace_them() {
-    let reg = Match(vec![M::Reg(16, 1, None)]);
+    let reg = Match::from(vec![M::Reg(16, 1, None)]);
     assert_eq!(reg.validate(), Err(MatchError::BadValue("reg")));
     let tun = |idx, len| {
-        Match(vec![M::TunMetadata {
+        Match::from(vec![M::TunMetadata {
             idx,
             len,
             value: 1,
@@ -94,7 +94,7 @@ fn slots_the_wire_cannot_name_are_refused_before_emit_would_misplace_them() {
     );
     assert_eq!(tun(3, 17).validate(), Err(MatchError::BadLen(0x0001_5611)));
     assert_eq!(
-        Match(vec![M::TunMetadata {
+        Match::from(vec![M::TunMetadata {
             idx: 3,
             len: 1,
             value: 0x100,
@@ -146,7 +146,7 @@ fn experimenter_and_unknown_instruction_types_are_checked_for_duplicates_without
         kind,
         body: vec![0; 4],
     };
-    let with = |insts| FlowMod::add(0, 1, Match(vec![]), insts);
+    let with = |insts| FlowMod::add(0, 1, Match::from(vec![]), insts);
     // Type 0xffff and 0x20 are past any small bit set (a `1u8 << kind` panicked in debug).
     assert_eq!(with(vec![exp(), unknown(0x20)]).validate(), Ok(()));
     assert_eq!(

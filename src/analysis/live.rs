@@ -135,7 +135,7 @@ fn address(p: &ResolvedPolicies, e: &Endpoint, which: &str) -> Result<Ipv4Addr, 
 fn mac_of(guard: &[openflow::FlowStats], pod: &PodEntry) -> Option<openflow::flow::MacAddr> {
     use openflow::flow::MatchField;
     guard.iter().find_map(|f| {
-        let m = &f.r#match.0;
+        let m = &f.r#match.to_vec();
         m.contains(&MatchField::InPort(pod.ofport))
             .then(|| {
                 m.iter().find_map(|x| match x {
@@ -555,7 +555,7 @@ mod tests {
             cookie: 0,
             packet_count: 0,
             byte_count: 0,
-            r#match: Match(vec![
+            r#match: Match::from(vec![
                 MatchField::InPort(port),
                 MatchField::EthSrc(mac, None),
             ]),

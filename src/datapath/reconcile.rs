@@ -56,14 +56,14 @@ const MATCH: usize = 40;
 /// Appends the canonical encoding of `f` as an ADD to `buf`: command, cookie mask, buffer,
 /// out_port/group and flags reset; the match emitted in canonical order.
 fn encode(f: &FlowMod, buf: &mut Vec<u8>) {
-    let mut fixed = FlowMod::add(f.table_id, f.priority, Match(vec![]), vec![]);
+    let mut fixed = FlowMod::add(f.table_id, f.priority, Match::from(vec![]), vec![]);
     fixed.cookie = f.cookie;
     (fixed.idle_timeout, fixed.hard_timeout) = (f.idle_timeout, f.hard_timeout);
     let start = buf.len();
     fixed.emit(buf);
     buf.truncate(start + MATCH);
     f.r#match.emit(buf);
-    openflow::instruction::emit_instructions(&f.instructions, buf);
+    f.instructions.emit(buf);
 }
 
 impl<'a> Flow<'a> {
@@ -260,7 +260,7 @@ impl FlowTable {
                 FlowModCommand::Delete => flows.retain(|f| {
                     let table = m.table_id == 0xff || m.table_id == f.table_id;
                     let cookie = (f.cookie & m.cookie_mask) == (m.cookie & m.cookie_mask);
-                    !(table && cookie && m.r#match.0.is_empty())
+                    !(table && cookie && m.r#match.is_empty())
                 }),
                 FlowModCommand::Modify | FlowModCommand::ModifyStrict => {
                     for f in flows.iter_mut().filter(|f| same(f)) {
@@ -456,7 +456,7 @@ mod tests {
         let mut f = FlowMod::add(
             table,
             prio,
-            Match(vec![MatchField::EthType(0x800), MatchField::InPort(port)]),
+            Match::from(vec![MatchField::EthType(0x800), MatchField::InPort(port)]),
             vec![Instruction::ApplyActions(vec![Action::Output {
                 port: out,
                 max_len: 0,
@@ -488,7 +488,7 @@ mod tests {
     fn match_order_does_not_matter() {
         let a = flow(1, 10, 3, 4, 1);
         let mut b = a.clone();
-        b.r#match.0.reverse();
+        b.r#match = b.r#match.to_vec().into_iter().rev().collect();
         let d = diff(&FlowTable::from_flows([&a]), &FlowTable::from_flows([&b])).unwrap();
         assert!(d.is_empty(), "{d}");
     }
@@ -535,7 +535,7 @@ mod tests {
         let big = FlowMod::add(
             1,
             10,
-            Match(vec![MatchField::EthType(0x800)]),
+            Match::from(vec![MatchField::EthType(0x800)]),
             vec![Instruction::ApplyActions(actions)],
         );
         let desired = FlowTable::from_flows([&big]);

@@ -26,7 +26,7 @@ use ct::*;
 use emit::*;
 use learn::*;
 use nicira::*;
-pub(crate) use quick::decode_list;
+pub(crate) use quick::{canonical_actions, decode_list};
 
 /// OFPAT_OUTPUT.
 pub const OFPAT_OUTPUT: u16 = 0;
@@ -159,7 +159,6 @@ pub(crate) fn parse_actions(r: &mut Reader) -> Result<Vec<Action>, Error> {
 pub(crate) fn frame_actions<'a>(r: &mut Reader<'a>) -> Result<Actions<'a>, Error> {
     let offset = r.offset();
     let bytes = r.peek_rest();
-    let mut count = 0;
     while !r.is_empty() {
         let off = r.offset();
         let len = r.peek_u16(2).ok_or_else(|| Error::Truncated {
@@ -176,9 +175,8 @@ pub(crate) fn frame_actions<'a>(r: &mut Reader<'a>) -> Result<Actions<'a>, Error
             });
         }
         r.skip("action", len)?;
-        count += 1;
     }
-    Ok(Actions::new(bytes, offset, count))
+    Ok(Actions::new(bytes, offset))
 }
 
 /// Decode the next action of a framed list (see [`frame_actions`]); `None` at the end.

@@ -1,6 +1,6 @@
 //! Instructions and the FLOW_MOD body: [`Instruction`], [`FlowModCommand`], [`FlowMod`].
 
-use super::{Action, Match};
+use super::{Action, Instructions, Match};
 
 /// An OF1.3 instruction.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -83,17 +83,19 @@ pub struct FlowMod {
     /// The match.
     pub r#match: Match,
     /// Instructions; empty = drop.
-    pub instructions: Vec<Instruction>,
+    pub instructions: Instructions,
 }
 
 impl FlowMod {
-    /// An ADD flow_mod with defaults (`buffer_id`, `out_port`, `out_group` = none/any).
+    /// An ADD flow_mod with defaults (`buffer_id`, `out_port`, `out_group` = none/any);
+    /// `instructions` as a `Vec<Instruction>`, an array or [`Instructions`].
     pub fn add(
         table_id: u8,
         priority: u16,
         r#match: Match,
-        instructions: Vec<Instruction>,
+        instructions: impl Into<Instructions>,
     ) -> Self {
+        let instructions = instructions.into();
         FlowMod {
             cookie: 0,
             cookie_mask: 0,

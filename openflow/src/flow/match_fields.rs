@@ -1,4 +1,4 @@
-//! Match fields and their raw bytes: [`MatchField`], [`RawBytes`], [`Match`], ct_state bits.
+//! Match fields and their raw bytes: [`MatchField`], [`RawBytes`], ct_state bits.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -274,7 +274,3 @@ pub mod ct_state {
     /// Tracked (has been through ct).
     pub const TRK: u32 = 0x20;
 }
-
-/// A list of match fields. Order in the vector does not matter; emit sorts canonically.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-pub struct Match(pub Vec<MatchField>);

@@ -6,9 +6,14 @@
 mod action_bodies;
 mod actions;
 mod flow_mod;
+mod inline;
+mod instructions;
 mod match_fields;
+mod match_list;
 
 pub use self::action_bodies::{Bundle, CtZone, Learn, LearnDst, LearnSpec, LearnSrc, Nat, NatAddr};
 pub use self::actions::{Action, Field};
 pub use self::flow_mod::{FlowMod, FlowModCommand, Instruction};
-pub use self::match_fields::{ct_state, MacAddr, Match, MatchField, RawBytes};
+pub use self::instructions::Instructions;
+pub use self::match_fields::{ct_state, MacAddr, MatchField, RawBytes};
+pub use self::match_list::Match;

@@ -28,10 +28,7 @@ impl Message {
         let (version, kind, xid, mut r) = read_header(bytes)?;
         if kind == 14 {
             // FLOW_MOD, the message decoded in bulk, without the other kinds' frame.
-            return match FlowMod::parse(&mut r) {
-                Ok(f) => Ok((xid, Message::FlowMod(f))),
-                Err(e) => Err(e),
-            };
+            return FlowMod::decode_message(xid, &mut r);
         }
         let msg = Self::decode_body(version, kind, xid, &mut r)?;
         Ok((xid, msg))

@@ -14,8 +14,16 @@ impl Match {
     /// Parse an `ofp_match` (including its padding) at the reader's position.
     ///
     /// Errors: [`Error::Truncated`], [`Error::BadMatch`] with the TLV offset.
+    /// The TLVs are checked in place; when they are in the form [`Match`] keeps (what OVS and
+    /// this crate write) they are copied in, else the match is built from the decoded fields.
+    #[inline]
     pub(crate) fn parse(r: &mut Reader) -> Result<Match, Error> {
-        parse_oxms(&mut match_tlvs(r)?)
+        let mut tlvs = match_tlvs(r)?;
+        let bytes = tlvs.peek_rest();
+        if walk_oxms(&mut tlvs.clone(), |_| {})?.verbatim {
+            return Ok(Match::from_tlvs(bytes));
+        }
+        parse_oxms(&mut tlvs)
     }
 }
 
@@ -179,17 +187,18 @@ pub(crate) fn lookup(
     Ok(Some((fid, info)))
 }
 
-/// Decode the OXM list into a field list allocated once at its exact size. OVS writes fields in
-/// canonical order, so the list is only sorted when a known field arrives out of order.
+/// Decode the OXM list into a field list, then the [`Match`] of those fields: the path of a
+/// list not in the form [`Match`] keeps (out of order, masks to normalise, NXM headers).
+#[cold]
 fn parse_oxms(r: &mut Reader) -> Result<Match, Error> {
     let mut fields: Vec<MatchField> =
         Vec::with_capacity(crate::oxm_fast::count_tlvs(r.peek_rest()));
-    let ascending = walk_oxms(r, |item| match item {
+    let walked = walk_oxms(r, |item| match item {
         Item::Field(f) => fields.push(f),
         Item::Raw(t) => fields.push(t.to_raw_field()),
     })?;
-    if !ascending {
+    if !walked.ascending {
         sort_canonical(&mut fields);
     }
-    Ok(Match(fields))
+    Ok(Match::from_fields(&fields))
 }

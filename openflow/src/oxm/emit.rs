@@ -6,53 +6,34 @@ use crate::flow::{Match, MatchField};
 use crate::wire::pad8;
 
 impl Match {
-    /// An empty match (matches every packet).
-    pub fn new() -> Self {
-        Match(Vec::new())
-    }
-
-    /// Builder-style: add a field.
-    pub fn with(mut self, f: MatchField) -> Self {
-        self.0.push(f);
-        self
-    }
-
-    /// The match as OVS normalises it: fields in OVS's canonical (wire) order, masks normalised
-    /// as in [`MatchField::normalized`], each [`MatchField::Raw`] right after the known field it
-    /// follows in the list (first if none does). Two matches are equivalent iff their canonical
-    /// forms are equal (duplicates are kept; they are invalid anyway).
-    pub fn canonical(&self) -> Match {
-        let mut v: Vec<MatchField> = self.0.iter().filter_map(MatchField::normalized).collect();
-        sort_canonical(&mut v);
-        Match(v)
-    }
-
     /// Length of the `ofp_match` on the wire, including padding (a multiple of 8).
     pub fn buffer_len(&self) -> usize {
-        let n = self.unpadded_len();
+        let n = 4 + self.tlvs().len();
         n + pad8(n)
     }
 
-    fn unpadded_len(&self) -> usize {
-        4 + self
-            .canonical()
-            .0
-            .iter()
-            .map(|f| match f.parts() {
-                Some((fid, _, m)) => {
-                    let experimenter = if fid == Fid::TcpFlags { 4 } else { 0 };
-                    experimenter + 4 + fid.len() as usize * if m.is_some() { 2 } else { 1 }
-                }
-                None => 4 + raw_len(f),
-            })
-            .sum::<usize>()
-    }
-
-    /// Append the `ofp_match` (header, TLVs in canonical order, padding) to `buf`, whether or
-    /// not the match passes [`Match::validate`].
+    /// Append the `ofp_match`: header, the TLVs (canonical order), padding. Written whether
+    /// or not the match passes [`Match::validate`].
+    #[inline]
     pub fn emit(&self, buf: &mut Vec<u8>) {
-        crate::oxm_fast::emit_match(self, buf);
+        let t = self.tlvs();
+        let n = 4 + t.len();
+        buf.reserve(n + 8);
+        buf.extend_from_slice(&[0, 1]);
+        buf.extend_from_slice(&(n as u16).to_be_bytes());
+        buf.extend_from_slice(t);
+        // A fixed-size write and a truncate instead of a variable-length fill.
+        buf.extend_from_slice(&[0; 8]);
+        buf.truncate(buf.len() - 8 + pad8(n));
     }
+}
+
+/// The fields as OVS normalises them: masks normalised as in [`MatchField::normalized`], in
+/// canonical order ([`sort_canonical`]). Duplicates are kept.
+pub(crate) fn canonical_fields(fields: &[MatchField]) -> Vec<MatchField> {
+    let mut v: Vec<MatchField> = fields.iter().filter_map(MatchField::normalized).collect();
+    sort_canonical(&mut v);
+    v
 }
 
 /// Sort fields into canonical order: the known ones by [`Fid`] (stably: duplicates keep their

@@ -22,7 +22,7 @@ mod walk;
 pub use table::{OFPXMC_EXPERIMENTER, OFPXMC_NXM_0, OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC};
 
 pub(crate) use decode::{lookup, match_tlvs, parse_tlv};
-pub(crate) use emit::{emit_field, emit_match_field, emit_tlv, sort_canonical};
+pub(crate) use emit::{canonical_fields, emit_field, emit_match_field, emit_tlv, sort_canonical};
 pub(crate) use table::{ones, Fid, FieldInfo, FID_COUNT, FIELDS};
 pub(crate) use value::{mac, mac_bits};
 pub(crate) use walk::{facts, normalized_mask, walk_oxms, Item, Prereqs};

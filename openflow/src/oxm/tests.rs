@@ -12,7 +12,7 @@ const IP_SRC: [u8; 24] = [
 ];
 
 fn ip_src() -> Match {
-    Match(vec![
+    Match::from(vec![
         MatchField::Ipv4Src(Ipv4Addr::new(10, 10, 0, 2), None),
         MatchField::EthType(0x0800),
     ])
@@ -35,11 +35,14 @@ fn parse_gives_canonical_fields() {
 
 #[test]
 fn all_ones_mask_is_exact_and_zero_mask_is_omitted() {
-    let m = Match(vec![
+    let m = Match::from(vec![
         MatchField::Reg(1, 3, Some(u32::MAX)),
         MatchField::Reg(2, 3, Some(0)),
     ]);
-    assert_eq!(m.canonical(), Match(vec![MatchField::Reg(1, 3, None)]));
+    assert_eq!(
+        m.canonical(),
+        Match::from(vec![MatchField::Reg(1, 3, None)])
+    );
 }
 
 #[test]
@@ -112,7 +115,7 @@ const IP_RAW: [u8; 32] = [
 ];
 
 fn ip_raw() -> Match {
-    Match(vec![
+    Match::from(vec![
         MatchField::EthType(0x0800),
         MatchField::Raw {
             class: 0x0001,

@@ -27,6 +27,9 @@ pub(crate) mod facts {
 struct Walk {
     /// Some TLV broke canonical (strictly ascending) order.
     descending: bool,
+    /// Some TLV is not written as [`crate::Match`] keeps its field (a mask to normalise, a
+    /// header of another form).
+    rewritten: bool,
     /// The smallest [`Fid::rank`] the next TLV may have to keep the order ascending
     /// (`u32::MAX` once it is broken, so the fast path steps aside).
     next_rank: u32,
@@ -61,12 +64,23 @@ pub(crate) enum Item<'a> {
     Raw(RawTlv<'a>),
 }
 
+/// What [`walk_oxms`] found about a list it accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Walked {
+    /// The known fields came in canonical (strictly ascending) order: the field list needs no
+    /// sort (unknown fields keep their place after the field they follow, see
+    /// [`super::emit::sort_canonical`]).
+    pub(crate) ascending: bool,
+    /// The list is byte for byte what [`crate::Match`] keeps for its fields: ascending, and
+    /// every TLV in the form emit writes (masks normalised, OXM headers, tcp_flags as the ONF
+    /// OXM). A decoder may then copy the bytes in.
+    pub(crate) verbatim: bool,
+}
+
 /// Check an OXM list (the TLVs of an `ofp_match`, to the end of `r`) as strictly as OVS's
 /// `oxm_pull_match` does for FLOW_MOD, handing `sink` each field in wire order: known fields as
 /// OVS normalises them (an all-ones mask made exact, an all-zero masked field dropped), unknown
-/// ones raw. Returns whether the known fields came in canonical (strictly ascending) order,
-/// i.e. whether the list needs no sort (unknown fields keep their place after the field they
-/// follow, see [`super::emit::sort_canonical`]).
+/// ones raw. Returns the list's order and form ([`Walked`]).
 ///
 /// Each TLV is first offered to [`crate::oxm_fast::quick`]; whatever it does not take, or
 /// that fails an order or prerequisite check here, is read again by the general path, which
@@ -79,7 +93,7 @@ pub(crate) enum Item<'a> {
 pub(crate) fn walk_oxms<'a>(
     r: &mut Reader<'a>,
     mut sink: impl FnMut(Item<'a>),
-) -> Result<bool, Error> {
+) -> Result<Walked, Error> {
     let list = r.peek_rest();
     let base = r.offset();
     let mut w = Walk::default();
@@ -88,9 +102,7 @@ pub(crate) fn walk_oxms<'a>(
             if q.rank >= w.next_rank && q.needs & !w.prereqs.have == 0 {
                 w.note(q.fid, q.rank, q.value, q.mask);
                 r.advance(q.len);
-                if let Some(f) = q.field {
-                    sink(Item::Field(f));
-                }
+                sink(Item::Field(q.field));
                 continue;
             }
         }
@@ -98,7 +110,10 @@ pub(crate) fn walk_oxms<'a>(
             sink(item);
         }
     }
-    Ok(!w.descending)
+    Ok(Walked {
+        ascending: !w.descending,
+        verbatim: !w.descending && !w.rewritten,
+    })
 }
 
 impl Walk {
@@ -163,7 +178,16 @@ impl Walk {
             }));
         }
         self.note(fid, rank, v as u32, m.map_or(u32::MAX, |m| m as u32));
-        Ok(normalized_mask(fid, info, m).map(|m| Item::Field(MatchField::from_raw(fid, v, m))))
+        let field = normalized_mask(fid, info, m).map(|m| MatchField::from_raw(fid, v, m));
+        let at = off - base;
+        let wire = u32::from_be_bytes(list[at..at + 4].try_into().expect("header read"));
+        if !field
+            .as_ref()
+            .is_some_and(|f| written_as(f, (fid, v, m), wire))
+        {
+            self.rewritten = true;
+        }
+        Ok(field.map(Item::Field))
     }
 }
 
@@ -278,6 +302,30 @@ pub(crate) fn normalized_mask(fid: Fid, info: &FieldInfo, m: Option<u128>) -> Op
         Some(m) if m & fid.all_ones_of(info) == fid.all_ones_of(info) => Some(None),
         m => Some(m),
     }
+}
+
+/// Whether the decoded field `f` is written as the TLV it was read from: the same
+/// `(fid, value, mask)` after normalisation, under the header emit writes for it (`wire`, the
+/// TLV's first four bytes; tcp_flags as the ONF experimenter OXM).
+fn written_as(f: &MatchField, read: (Fid, u128, Option<u128>), wire: u32) -> bool {
+    if f.parts().and_then(crate::oxm_fast::normalized_raw) != Some(read) {
+        return false;
+    }
+    let (fid, _, m) = read;
+    let h = fid.header();
+    let len = h & 0xff;
+    let expected = match (fid, m.is_some()) {
+        (Fid::TcpFlags, masked) => {
+            let body = len * if masked { 2 } else { 1 };
+            (super::OFPXMC_EXPERIMENTER as u32) << 16
+                | (super::table::ONF_TCP_FLAGS_FIELD as u32) << 9
+                | (masked as u32) << 8
+                | (4 + body)
+        }
+        (_, true) => (h & !0xff) | 0x100 | (2 * len),
+        (_, false) => h,
+    };
+    wire == expected
 }
 
 /// Whether a TLV in `tlvs` (already checked; `base` is its absolute offset) is `same`.

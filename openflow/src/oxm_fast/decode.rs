@@ -12,7 +12,7 @@ use crate::oxm::{facts, Fid};
 /// One TLV of a common field read by [`quick`]: its identity and [`Fid::rank`], the
 /// [`facts`] its prerequisites need, its length on the wire, the raw value and mask as the
 /// prerequisite bookkeeping needs them (low 32 bits; mask all ones when exact), and the field
-/// as OVS normalises it (`None`: an all-zero mask, dropped).
+/// (masks all zeros or all ones are left to the general path, which normalises them).
 pub(crate) struct Quick {
     pub(crate) fid: Fid,
     pub(crate) rank: u32,
@@ -20,7 +20,7 @@ pub(crate) struct Quick {
     pub(crate) len: usize,
     pub(crate) value: u32,
     pub(crate) mask: u32,
-    pub(crate) field: Option<MatchField>,
+    pub(crate) field: MatchField,
 }
 
 /// A big-endian word of a fixed-length field.
@@ -70,11 +70,12 @@ fn exact<W: Word>(b: &[u8], fid: Fid, make: impl FnOnce(W) -> MatchField) -> Opt
         len: 4 + W::N,
         value: v.low32(),
         mask: u32::MAX,
-        field: Some(make(v)),
+        field: make(v),
     })
 }
 
-/// A masked TLV; `None` when a value bit lies outside the mask (the general path reports it).
+/// A masked TLV; `None` when a value bit lies outside the mask (the general path reports it)
+/// or the mask is all zeros or all ones (the general path normalises it).
 #[inline(always)]
 fn masked<W: Word>(
     b: &[u8],
@@ -86,13 +87,12 @@ fn masked<W: Word>(
     if v & !m != W::ZERO {
         return None;
     }
-    let field = if m == W::ZERO {
-        None
-    } else if m == W::ONES {
-        Some(make(v, None))
-    } else {
-        Some(make(v, Some(m)))
-    };
+    // An all-zero or all-ones mask is left to the general path, which normalises it: what
+    // this path takes is then written as [`crate::Match`] keeps it.
+    if m == W::ZERO || m == W::ONES {
+        return None;
+    }
+    let field = make(v, Some(m));
     Some(Quick {
         fid,
         rank: fid.rank(),
@@ -107,9 +107,10 @@ fn masked<W: Word>(
 /// The decode fast path: the TLV at the start of `b` when it is one of the fixed-length fields
 /// policy pipelines match on (in_port, metadata, eth_type, ip_proto, IPv4 and TCP/UDP ports,
 /// reg0..15, ct_state, ct_mark, ct_label, conj_id), recognised by its whole 32-bit header and
-/// read in place, value within its mask. `None` for anything else, a short TLV or a value bit
-/// outside its mask: the general path then reads the TLV (and reports its error). Ordering,
-/// duplicates and prerequisites are the caller's.
+/// read in place, value within its mask. `None` for anything else, a short TLV, a value bit
+/// outside its mask, or a mask to normalise: the general path then reads the TLV (and reports
+/// its error). What it takes is in the form [`crate::Match`] keeps. Ordering, duplicates and
+/// prerequisites are the caller's.
 #[inline(always)]
 pub(crate) fn quick(b: &[u8]) -> Option<Quick> {
     use MatchField as M;
@@ -154,4 +155,53 @@ pub(crate) fn quick(b: &[u8]) -> Option<Quick> {
         0x0001_d920 => masked(b, Fid::CtLabel, M::CtLabel),
         _ => None,
     }
+}
+
+/// The field of a checked TLV at the start of `b` when it is one of [`quick`]'s, read for a
+/// caller that only wants the field (an iterator over a checked match): its length on the wire
+/// and the field, built in place with no bookkeeping. `None` for anything else, a short TLV, a
+/// value bit outside its mask, or a mask to normalise (all zeros or all ones): the general
+/// path then reads it.
+#[inline(always)]
+pub(crate) fn field(b: &[u8]) -> Option<(usize, MatchField)> {
+    use MatchField as M;
+    let h = int_at::<u32>(b, 0)?;
+    // An exact value of `W`'s width, or a masked one kept as it is.
+    fn exact<W: Word>(b: &[u8]) -> Option<W> {
+        int_at::<W>(b, 4)
+    }
+    fn masked<W: Word>(b: &[u8]) -> Option<(W, W)> {
+        let (_, (v, m)) = (W::be, W::be).parse(b.get(4..4 + 2 * W::N)?).ok()?;
+        (v & !m == W::ZERO && m != W::ZERO && m != W::ONES).then_some((v, m))
+    }
+    let ip = Ipv4Addr::from;
+    if h & 0xffff_e000 == 0x0001_0000 {
+        let n = (h >> 9) as u8 & 0xf;
+        return match h & 0x1ff {
+            0x004 => Some((8, M::Reg(n, exact(b)?, None))),
+            0x108 => masked(b).map(|(v, m)| (12, M::Reg(n, v, Some(m)))),
+            _ => None,
+        };
+    }
+    Some(match h {
+        0x8000_0004 => (8, M::InPort(exact(b)?)),
+        0x8000_0408 => (12, M::Metadata(exact(b)?, None)),
+        0x8000_0510 => masked(b).map(|(v, m)| (20, M::Metadata(v, Some(m))))?,
+        0x8000_0a02 => (6, M::EthType(exact(b)?)),
+        0x8000_1401 => (5, M::IpProto(exact(b)?)),
+        0x8000_1604 => (8, M::Ipv4Src(ip(exact::<u32>(b)?), None)),
+        0x8000_1708 => masked::<u32>(b).map(|(v, m)| (12, M::Ipv4Src(ip(v), Some(ip(m)))))?,
+        0x8000_1804 => (8, M::Ipv4Dst(ip(exact::<u32>(b)?), None)),
+        0x8000_1908 => masked::<u32>(b).map(|(v, m)| (12, M::Ipv4Dst(ip(v), Some(ip(m)))))?,
+        0x8000_1a02 => (6, M::TcpSrc(exact(b)?, None)),
+        0x8000_1c02 => (6, M::TcpDst(exact(b)?, None)),
+        0x8000_1e02 => (6, M::UdpSrc(exact(b)?, None)),
+        0x8000_2002 => (6, M::UdpDst(exact(b)?, None)),
+        0x0001_4a04 => (8, M::ConjId(exact(b)?)),
+        0x0001_d204 => (8, M::CtState(exact(b)?, u32::MAX)),
+        0x0001_d308 => masked(b).map(|(v, m)| (12, M::CtState(v, m)))?,
+        0x0001_d604 => (8, M::CtMark(exact(b)?, None)),
+        0x0001_d708 => masked(b).map(|(v, m)| (12, M::CtMark(v, Some(m))))?,
+        _ => return None,
+    })
 }

@@ -2,24 +2,25 @@
 
 #[cfg(doc)]
 use super::quick;
-use crate::flow::{Match, MatchField};
+use crate::flow::MatchField;
+use crate::oxm::canonical_fields;
 use crate::oxm::{emit_field, emit_match_field, Fid};
 use crate::wire::{pad8, put_len_at};
 
 /// Matches with at most this many fields are sorted on the stack when emitted.
 const INLINE_FIELDS: usize = 32;
 
-/// Append `m` as an `ofp_match` exactly as [`Match::emit`] specifies (canonical order, masks
-/// normalised, padding), without allocating for matches of up to [`INLINE_FIELDS`] known
-/// fields.
-pub(crate) fn emit_match(m: &Match, buf: &mut Vec<u8>) {
+/// Append `fields` as an `ofp_match` in the form [`crate::Match`] keeps (canonical order,
+/// masks normalised, padding), without allocating for matches of up to [`INLINE_FIELDS`]
+/// known fields.
+pub(crate) fn emit_fields(m: &[MatchField], buf: &mut Vec<u8>) {
     // Optimistically in list order: a match built in canonical order (as the flow text parser
     // and the decoder build them) is written in one pass. Equal fields stay in input order, as
     // the stable sort below keeps them.
     let start = buf.len();
     buf.extend_from_slice(&[0, 1, 0, 0]);
     let mut last = 0;
-    for f in &m.0 {
+    for f in m {
         match emit_common(f, buf, &mut last) {
             Some(true) => continue,
             Some(false) => {
@@ -31,7 +32,7 @@ pub(crate) fn emit_match(m: &Match, buf: &mut Vec<u8>) {
         let Some(parts) = f.parts() else {
             buf.truncate(start);
             // A raw field keeps its place among the others, which the sort cannot know.
-            return emit_canonical(&m.canonical(), buf);
+            return emit_canonical(&canonical_fields(m), buf);
         };
         let rank = parts.0.rank();
         if rank < last {
@@ -125,16 +126,16 @@ fn put_word(buf: &mut Vec<u8>, len: u32, v: u64) {
 }
 
 /// [`emit_match`] for a match of known fields out of canonical order.
-fn emit_unsorted(m: &Match, buf: &mut Vec<u8>) {
-    if m.0.len() > INLINE_FIELDS {
-        return emit_canonical(&m.canonical(), buf);
+fn emit_unsorted(m: &[MatchField], buf: &mut Vec<u8>) {
+    if m.len() > INLINE_FIELDS {
+        return emit_canonical(&canonical_fields(m), buf);
     }
     let mut tlvs = [(Fid::InPort, 0u128, None::<u128>); INLINE_FIELDS];
     let mut n = 0;
-    for f in &m.0 {
+    for f in m {
         let Some(parts) = f.parts() else {
             // A raw field after the out-of-order one: only `canonical` places it.
-            return emit_canonical(&m.canonical(), buf);
+            return emit_canonical(&canonical_fields(m), buf);
         };
         let Some(t) = normalized_raw(parts) else {
             continue;
@@ -156,9 +157,9 @@ fn emit_unsorted(m: &Match, buf: &mut Vec<u8>) {
 }
 
 /// Append a match already in canonical form.
-pub(super) fn emit_canonical(m: &Match, buf: &mut Vec<u8>) {
+pub(super) fn emit_canonical(m: &[MatchField], buf: &mut Vec<u8>) {
     emit_framed(buf, |buf| {
-        for f in &m.0 {
+        for f in m {
             emit_match_field(buf, f);
         }
     });

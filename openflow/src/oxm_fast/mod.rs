@@ -17,7 +17,7 @@ mod lookup;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use self::decode::quick;
-pub(crate) use self::emit::{emit_match, normalized_raw};
+pub(crate) use self::decode::{field, quick};
+pub(crate) use self::emit::{emit_fields, normalized_raw};
 pub(crate) use self::lookup::{find, row_of};
 pub(crate) use crate::grammar::{be_value, count_tlvs};

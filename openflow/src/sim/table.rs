@@ -42,8 +42,8 @@ impl Entry {
     fn new(table: u8, fm: &FlowMod) -> Result<Entry, SimError> {
         let r#match = fm.r#match.canonical();
         let fields = flatten(table, &r#match)?;
-        let mut instructions = fm.instructions.clone();
-        instructions.sort_by_key(|i| i.rank());
+        // Decoded once, in canonical (emit) order.
+        let instructions = fm.instructions.to_vec();
         let conj = validate(table, &instructions)?;
         let mut shown = fm.canonical();
         shown.table_id = table;
@@ -83,11 +83,11 @@ impl Entry {
 /// Errors: [`SimError::UnsupportedField`] for a [`crate::MatchField::Raw`], which OVS refuses
 /// (OFPBMC_BAD_FIELD) and the fake switch could not evaluate.
 fn flatten(table: u8, m: &Match) -> Result<Vec<(Fid, u128, u128)>, SimError> {
-    m.0.iter()
+    m.fields()
         .map(|f| {
             let (fid, v, m) = f.parts().ok_or_else(|| SimError::UnsupportedField {
                 table,
-                field: Match(vec![f.clone()]).to_string(),
+                field: Match::from([f.clone()]).to_string(),
             })?;
             let m = m.unwrap_or(u128::MAX);
             Ok((fid, v & m, m))

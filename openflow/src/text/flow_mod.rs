@@ -105,7 +105,11 @@ impl Display for FlowMod {
         if !s.is_empty() && !s.ends_with(' ') {
             s.push(' ');
         }
-        write!(f, "{s}actions={}", InstructionsText(&self.instructions))
+        write!(
+            f,
+            "{s}actions={}",
+            InstructionsText(&self.instructions.to_vec())
+        )
     }
 }
 
@@ -139,7 +143,11 @@ impl FlowMod {
         if self.flags != 0 {
             write!(s, "{} ", flags_text(self.flags))?;
         }
-        write!(f, "{s}actions={}", InstructionsText(&self.instructions))
+        write!(
+            f,
+            "{s}actions={}",
+            InstructionsText(&self.instructions.to_vec())
+        )
     }
 
     /// Parse a flow_mod of any command the way `ovs-ofctl` reads the flows of `add-flow`
@@ -198,7 +206,7 @@ impl FlowMod {
             check,
         )?;
         if let Some(acts) = acts {
-            fm.instructions = parse_instructions(acts)?;
+            fm.instructions = parse_instructions(acts)?.into();
         }
         Ok(fm)
     }

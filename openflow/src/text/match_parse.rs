@@ -290,7 +290,7 @@ pub(super) fn parse_match_tokens<'a>(
         });
     }
     // Unknown fields go last, where `Display` prints them (canonical order keeps them there).
-    fields = Match(fields).canonical().0;
+    fields = crate::oxm::canonical_fields(&fields);
     if check {
         // An exact repeat (`ip,ip`) is one field, as OVS reads it.
         fields.dedup();
@@ -299,7 +299,7 @@ pub(super) fn parse_match_tokens<'a>(
     // without its prerequisites or given twice with different values (`ovs-ofctl` drops a
     // field without its prerequisite, widening the flow). The checks are the decoder's, i.e.
     // OVS's `oxm_pull_match`.
-    let known = Match(fields);
+    let known = Match::from_fields(&fields);
     if check {
         let mut wire = Vec::with_capacity(known.buffer_len());
         known.emit(&mut wire);
@@ -311,8 +311,7 @@ pub(super) fn parse_match_tokens<'a>(
             return Err(perr(&known.to_string(), reason));
         }
     }
-    let mut fields = known.0;
     fields.extend(unknown);
-    fm.r#match = Match(fields);
+    fm.r#match = Match::from_fields(&fields);
     Ok(())
 }

@@ -130,15 +130,15 @@ impl Match {
     /// `match_format` with a priority: `priority=N,` unless it is the default 32768, then the
     /// fields in OVS's print order, comma-separated.
     pub fn to_string_with_priority(&self, priority: u16) -> String {
-        let canon = self.canonical();
-        let eth_type = canon.0.iter().find_map(|f| {
+        let canon = self.to_vec();
+        let eth_type = canon.iter().find_map(|f| {
             if let MatchField::EthType(t) = f {
                 Some(*t)
             } else {
                 None
             }
         });
-        let ip_proto = canon.0.iter().find_map(|f| {
+        let ip_proto = canon.iter().find_map(|f| {
             if let MatchField::IpProto(p) = f {
                 Some(*p)
             } else {
@@ -164,7 +164,6 @@ impl Match {
             _ => None,
         };
         let mut items: Vec<(u16, String)> = canon
-            .0
             .iter()
             .filter_map(|f| {
                 field_text(
@@ -178,11 +177,11 @@ impl Match {
         if let Some((name, _)) = shorthand {
             items.push((9, name.to_string()));
         }
-        let vid = canon.0.iter().find_map(|f| match f {
+        let vid = canon.iter().find_map(|f| match f {
             MatchField::VlanVid(v, m) => Some((*v, *m)),
             _ => None,
         });
-        let pcp = canon.0.iter().find_map(|f| match f {
+        let pcp = canon.iter().find_map(|f| match f {
             MatchField::VlanPcp(p) => Some(*p),
             _ => None,
         });

@@ -93,7 +93,7 @@ fn a_match_parses_without_flow_keywords() {
     assert_eq!("".parse::<Match>().unwrap(), Match::new());
     let m: Match = "tcp,nw_src=10.0.0.0/8,tp_dst=80".parse().unwrap();
     assert_eq!(m.to_string(), "tcp,nw_src=10.0.0.0/8,tp_dst=80");
-    assert!(m.0.contains(&MatchField::TcpDst(80, None)));
+    assert!(m.fields().any(|f| f == MatchField::TcpDst(80, None)));
     assert!("priority=5,ip".parse::<Match>().is_err());
     assert!("ip actions=drop".parse::<Match>().is_err());
 }

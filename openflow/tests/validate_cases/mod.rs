@@ -11,7 +11,7 @@ pub fn flow(s: &str) -> FlowMod {
 }
 
 pub fn with_match(fields: Vec<M>) -> FlowMod {
-    FlowMod::add(0, 0x8000, Match(fields), Vec::new())
+    FlowMod::add(0, 0x8000, Match::from(fields), Vec::new())
 }
 
 /// One flow OVS refuses and the same flow fixed, with the error we predict.
@@ -363,7 +363,7 @@ pub fn flow_mod_cases() -> Vec<Case> {
     let mut delete_back = flow("table=5, actions=goto_table:2");
     delete_back.command = FlowModCommand::Delete;
     let mut delete_forward = delete_back.clone();
-    delete_forward.instructions = vec![Instruction::GotoTable(6)];
+    delete_forward.instructions = vec![Instruction::GotoTable(6)].into();
     vec![
         case(
             "table=1, actions=goto_table:2,goto_table:3",

@@ -91,7 +91,7 @@ mod tests {
         let mut f = FlowMod::add(
             table,
             prio,
-            Match(vec![MatchField::Reg(1, u32::from(prio), None)]),
+            Match::from(vec![MatchField::Reg(1, u32::from(prio), None)]),
             vec![],
         );
         f.cookie = cookie::make(1, cookie::POLICY, rule);

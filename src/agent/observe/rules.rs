@@ -218,8 +218,7 @@ fn is_staged_conj_flow(rules: &RuleIndex, f: &openflow::FlowStats) -> bool {
     category == cookie::POLICY
         && rules.rule(id).is_some_and(|r| r.staged)
         && f.r#match
-            .0
-            .iter()
+            .fields()
             .any(|m| matches!(m, MatchField::ConjId(_)))
 }
 
@@ -239,7 +238,7 @@ fn add_flow(stats: &mut BTreeMap<u32, RuleStats>, rules: &RuleIndex, f: &openflo
     // Saturating: the counts are the switch's word, summed over rounds.
     entry.packets = entry.packets.saturating_add(f.packet_count);
     entry.bytes = entry.bytes.saturating_add(f.byte_count);
-    let established = f.r#match.0.iter().any(|m| {
+    let established = f.r#match.fields().any(|m| {
         matches!(m, MatchField::CtState(v, mask) if mask & ct_state::NEW != 0 && v & ct_state::NEW == 0)
     });
     if !established {
@@ -305,10 +304,10 @@ fn isolated_pod<'a>(
     if category != cookie::ISOLATION {
         return None;
     }
-    f.r#match.0.iter().find_map(|m| match (object, m) {
-        (1, MatchField::Ipv4Src(ip, None)) => Some((Direction::Egress, rules.pod(*ip)?)),
-        (2, MatchField::Reg(r, port, None)) if *r == regs::TARGET_OFPORT.reg => {
-            Some((Direction::Ingress, rules.ofports.get(port)?))
+    f.r#match.fields().find_map(|m| match (object, m) {
+        (1, MatchField::Ipv4Src(ip, None)) => Some((Direction::Egress, rules.pod(ip)?)),
+        (2, MatchField::Reg(r, port, None)) if r == regs::TARGET_OFPORT.reg => {
+            Some((Direction::Ingress, rules.ofports.get(&port)?))
         }
         _ => None,
     })
@@ -458,7 +457,7 @@ pub(super) mod tests {
         let idx = index();
         let f = openflow::FlowStats {
             cookie: cookie::make(3, cookie::ISOLATION, 2),
-            r#match: openflow::flow::Match(vec![MatchField::Reg(1, 7, None)]),
+            r#match: openflow::flow::Match::from(vec![MatchField::Reg(1, 7, None)]),
             packet_count: 4,
             table_id: 0,
             duration_sec: 0,

@@ -55,7 +55,7 @@ pub(super) fn base_flows(flows: &mut Vec<FlowMod>, round: u16) -> Result<(), Com
         let (v, mask) = regs::DENY_MARK.match_value(1);
         push(m.flow(
             prio::LOW,
-            Match(vec![MatchField::Reg(0, v, Some(mask))]),
+            Match::from(vec![MatchField::Reg(0, v, Some(mask))]),
             vec![],
         ));
     }
@@ -80,7 +80,7 @@ pub(super) fn base_flows(flows: &mut Vec<FlowMod>, round: u16) -> Result<(), Com
 pub(super) fn switched(fields: Vec<MatchField>) -> Result<FlowMod, PipelineError> {
     Ok(t("ArpResponder")?.flow(
         prio::NORMAL,
-        Match(fields),
+        Match::from(fields),
         vec![apply(vec![Action::Output {
             port: OFPP_NORMAL,
             max_len: 0,
@@ -104,7 +104,7 @@ pub(super) fn conntrack_flows(eth: MatchField) -> Result<Vec<FlowMod>, PipelineE
     let mut out = vec![
         zone.flow(
             prio::NORMAL,
-            Match(vec![eth.clone()]),
+            Match::from(vec![eth.clone()]),
             vec![apply(vec![Action::Ct {
                 commit: false,
                 zone: regs::CT_ZONE,
@@ -114,20 +114,20 @@ pub(super) fn conntrack_flows(eth: MatchField) -> Result<Vec<FlowMod>, PipelineE
         ),
         state.flow(
             prio::NORMAL,
-            Match(vec![ct(inv | trk, inv | trk), eth.clone()]),
+            Match::from(vec![ct(inv | trk, inv | trk), eth.clone()]),
             vec![],
         ),
     ];
     for bit in [est, rel] {
         out.push(state.flow(
             prio::LOW,
-            Match(vec![ct(bit | trk, new | bit | trk), eth.clone()]),
+            Match::from(vec![ct(bit | trk, new | bit | trk), eth.clone()]),
             vec![state.goto("EgressMetric")?],
         ));
     }
     out.push(state.flow(
         prio::LOW - 1,
-        Match(vec![ct(new | trk, new | trk), eth]),
+        Match::from(vec![ct(new | trk, new | trk), eth]),
         vec![state.goto("EgressTier")?],
     ));
     Ok(out)
@@ -143,7 +143,7 @@ pub(super) fn established_ingress_flows(eth: MatchField) -> Result<Vec<FlowMod>,
         .map(|bit| {
             Ok(icls.flow(
                 prio::NORMAL,
-                Match(vec![ct(bit | trk, new | bit | trk), eth.clone()]),
+                Match::from(vec![ct(bit | trk, new | bit | trk), eth.clone()]),
                 vec![icls.goto("IngressMetric")?],
             ))
         })
@@ -164,7 +164,7 @@ pub(super) fn commit_flow(eth: MatchField) -> Result<FlowMod, PipelineError> {
     };
     Ok(commit.flow(
         prio::NORMAL,
-        Match(vec![ct(new | trk, new | trk), eth]),
+        Match::from(vec![ct(new | trk, new | trk), eth]),
         vec![
             apply(vec![Action::Ct {
                 commit: true,
@@ -198,12 +198,12 @@ pub(super) fn pod_flows(
         let in_port = MatchField::InPort(pod.ofport);
         push(cls.flow(
             prio::NORMAL,
-            Match(vec![in_port.clone(), MatchField::EthType(ETH_TYPE_ARP)]),
+            Match::from(vec![in_port.clone(), MatchField::EthType(ETH_TYPE_ARP)]),
             vec![cls.goto("ArpSpoofGuard")?],
         ));
         push(cls.flow(
             prio::LOW,
-            Match(vec![in_port.clone()]),
+            Match::from(vec![in_port.clone()]),
             vec![
                 apply(vec![load(regs::PKT_SOURCE, regs::SOURCE_LOCAL_POD)]),
                 cls.goto("SpoofGuard")?,
@@ -211,7 +211,7 @@ pub(super) fn pod_flows(
         ));
         push(arp_guard.flow(
             prio::NORMAL,
-            Match(vec![
+            Match::from(vec![
                 in_port.clone(),
                 MatchField::EthType(ETH_TYPE_ARP),
                 MatchField::ArpSpa(pod.ip, None),
@@ -221,7 +221,7 @@ pub(super) fn pod_flows(
         ));
         push(guard.flow(
             prio::NORMAL,
-            Match(vec![
+            Match::from(vec![
                 in_port,
                 MatchField::EthSrc(pod.mac, None),
                 ip(),
@@ -231,7 +231,7 @@ pub(super) fn pod_flows(
         ));
         push(l2.flow(
             prio::NORMAL,
-            Match(vec![MatchField::EthDst(pod.mac, None)]),
+            Match::from(vec![MatchField::EthDst(pod.mac, None)]),
             vec![
                 apply(vec![load(regs::TARGET_OFPORT, pod.ofport)]),
                 l2.goto("IngressClassifier")?,

@@ -159,7 +159,7 @@ pub(super) fn metric_flows(
             for eth in families {
                 flows.push(metric.flow(
                     prio::NORMAL,
-                    Match(vec![
+                    Match::from(vec![
                         ct(new | trk, new | trk),
                         eth.clone(),
                         reg_match(allow_reg, id),
@@ -168,7 +168,7 @@ pub(super) fn metric_flows(
                 ));
                 flows.push(metric.flow(
                     prio::NORMAL,
-                    Match(vec![
+                    Match::from(vec![
                         ct(trk, new | trk),
                         eth,
                         MatchField::CtLabel(label, Some(label_mask)),
@@ -192,7 +192,7 @@ pub(super) fn metric_flows(
     };
     Ok(vec![metric.flow(
         prio::NORMAL,
-        Match(vec![
+        Match::from(vec![
             MatchField::Reg(regs::DENY_MARK.reg, disposition.0, Some(disposition.1)),
             reg_match(regs::DENY_RULE, id),
         ]),

@@ -114,7 +114,7 @@ pub(super) fn pod_flows(
         for nd_type in [ND_SOLICIT, ND_ADVERT] {
             push(cls.flow(
                 prio::NORMAL,
-                Match(nd(nd_type)),
+                Match::from(nd(nd_type)),
                 vec![cls.goto("ArpSpoofGuard")?],
             ));
         }
@@ -122,7 +122,7 @@ pub(super) fn pod_flows(
         solicit.push(MatchField::EthSrc(pod.mac, None));
         push(arp_guard.flow(
             prio::NORMAL,
-            Match(solicit),
+            Match::from(solicit),
             vec![arp_guard.goto("ArpResponder")?],
         ));
         let mut advert = nd(ND_ADVERT);
@@ -130,12 +130,12 @@ pub(super) fn pod_flows(
         advert.push(MatchField::NdTarget(addr, None));
         push(arp_guard.flow(
             prio::NORMAL,
-            Match(advert),
+            Match::from(advert),
             vec![arp_guard.goto("ArpResponder")?],
         ));
         push(guard.flow(
             prio::NORMAL,
-            Match(vec![
+            Match::from(vec![
                 in_port,
                 MatchField::EthSrc(pod.mac, None),
                 ipv6(),

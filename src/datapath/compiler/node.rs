@@ -35,7 +35,7 @@ pub(super) fn local_node_flows(
         flows.push(with_cookie(
             icls.flow(
                 prio::LOW,
-                Match(vec![
+                Match::from(vec![
                     ip(),
                     MatchField::Ipv4Src(node_ip, None),
                     reg_match(regs::TARGET_OFPORT, pod.ofport),

@@ -73,7 +73,7 @@ pub(super) fn overlay_flows(
     push(
         cls.flow(
             prio::NORMAL,
-            Match(vec![
+            Match::from(vec![
                 MatchField::InPort(gw.ofport),
                 MatchField::EthType(ETH_TYPE_ARP),
             ]),
@@ -88,7 +88,7 @@ pub(super) fn overlay_flows(
         push(
             cls.flow(
                 prio::LOW,
-                Match(vec![MatchField::InPort(ofport)]),
+                Match::from(vec![MatchField::InPort(ofport)]),
                 vec![
                     apply(vec![load(regs::PKT_SOURCE, source)]),
                     cls.goto("ConntrackZone")?,
@@ -111,7 +111,7 @@ pub(super) fn overlay_flows(
     push(
         arp.flow(
             prio::HIGH,
-            Match(vec![
+            Match::from(vec![
                 MatchField::EthType(ETH_TYPE_ARP),
                 MatchField::ArpOp(ARP_REQUEST),
                 MatchField::ArpTpa(gw.ip, None),
@@ -156,14 +156,14 @@ pub(super) fn overlay_flows(
                 dst
             };
             push(
-                l3.flow(prio::NORMAL, Match(vec![ip(), dst]), to_tunnel()?),
+                l3.flow(prio::NORMAL, Match::from(vec![ip(), dst]), to_tunnel()?),
                 remote_node_object(i),
             );
         }
         push(
             l3.flow(
                 prio::NORMAL,
-                Match(vec![ip(), MatchField::Ipv4Dst(remote.ip, None)]),
+                Match::from(vec![ip(), MatchField::Ipv4Dst(remote.ip, None)]),
                 to_tunnel()?,
             ),
             remote_node_object(i),
@@ -175,7 +175,7 @@ pub(super) fn overlay_flows(
         push(
             l3.flow(
                 prio::NORMAL,
-                Match(vec![
+                Match::from(vec![
                     MatchField::EthDst(GATEWAY_MAC, None),
                     ip(),
                     MatchField::Ipv4Dst(pod.ip, None),
@@ -197,7 +197,7 @@ pub(super) fn overlay_flows(
     push(
         l2.flow(
             prio::NORMAL,
-            Match(vec![MatchField::EthDst(GATEWAY_MAC, None)]),
+            Match::from(vec![MatchField::EthDst(GATEWAY_MAC, None)]),
             vec![
                 apply(vec![load(regs::TARGET_OFPORT, gw.ofport)]),
                 l2.goto("IngressClassifier")?,
@@ -211,7 +211,7 @@ pub(super) fn overlay_flows(
     push(
         icls.flow(
             prio::LOW,
-            Match(vec![ip(), MatchField::Ipv4Src(gw.ip, None)]),
+            Match::from(vec![ip(), MatchField::Ipv4Src(gw.ip, None)]),
             vec![icls.goto("IngressMetric")?],
         ),
         0,

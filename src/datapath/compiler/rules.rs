@@ -133,7 +133,7 @@ impl<'a> PolicyCompiler<'a> {
                     action_flows.push(with_cookie(
                         table.flow(
                             p,
-                            Match(vec![family.eth(), MatchField::ConjId(conj)]),
+                            Match::from(vec![family.eth(), MatchField::ConjId(conj)]),
                             rule_actions(rule, id, table)?,
                         ),
                         self.round,
@@ -197,7 +197,7 @@ impl<'a> PolicyCompiler<'a> {
                 if let Some(reg) = staged {
                     m.push(reg_match(reg, 0));
                 }
-                let key = (table.id, p, Match(m));
+                let key = (table.id, p, Match::from(m));
                 let entry = self.conj_flows.entry(key).or_insert((id, Vec::new()));
                 entry.1.push(Action::Conjunction {
                     id: conj,
@@ -215,7 +215,7 @@ impl<'a> PolicyCompiler<'a> {
             if let Some(pod) = self.local.get(key) {
                 let f = eg.flow(
                     prio::ISOLATION,
-                    Match(vec![ip(), MatchField::Ipv4Src(pod.ip, None)]),
+                    Match::from(vec![ip(), MatchField::Ipv4Src(pod.ip, None)]),
                     self.isolation_actions(key),
                 );
                 out.flows
@@ -223,7 +223,7 @@ impl<'a> PolicyCompiler<'a> {
                 if let Some(addr) = self.pods.get(key).and_then(|p| p.ipv6) {
                     let f = eg.flow(
                         prio::ISOLATION,
-                        Match(vec![ipv6(), MatchField::Ipv6Src(addr, None)]),
+                        Match::from(vec![ipv6(), MatchField::Ipv6Src(addr, None)]),
                         self.isolation_actions(key),
                     );
                     out.flows
@@ -236,7 +236,7 @@ impl<'a> PolicyCompiler<'a> {
             if let Some(pod) = self.local.get(key) {
                 let f = ing.flow(
                     prio::ISOLATION,
-                    Match(vec![ip(), reg_match(regs::TARGET_OFPORT, pod.ofport)]),
+                    Match::from(vec![ip(), reg_match(regs::TARGET_OFPORT, pod.ofport)]),
                     self.isolation_actions(key),
                 );
                 out.flows
@@ -244,7 +244,7 @@ impl<'a> PolicyCompiler<'a> {
                 if self.v6 {
                     let f = ing.flow(
                         prio::ISOLATION,
-                        Match(vec![ipv6(), reg_match(regs::TARGET_OFPORT, pod.ofport)]),
+                        Match::from(vec![ipv6(), reg_match(regs::TARGET_OFPORT, pod.ofport)]),
                         self.isolation_actions(key),
                     );
                     out.flows

@@ -90,7 +90,7 @@ mod tests {
                 n_clauses: 2,
             })
             .collect();
-        let f = FlowMod::add(20, 100, Match(vec![]), vec![apply(actions)]);
+        let f = FlowMod::add(20, 100, Match::from(vec![]), vec![apply(actions)]);
         base::with_cookie(f, 1, cookie::POLICY, 7)
     }
 
