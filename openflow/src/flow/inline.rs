@@ -35,6 +35,27 @@ impl<const N: usize> InlineBytes<N> {
     }
 }
 
+/// Run `f` with an empty per-thread scratch buffer (what building a [`super::Match`] or
+/// [`super::Instructions`] writes its bytes into before they are copied in): no allocation per
+/// build. A buffer grown past 64 KiB by a huge list is let go afterwards.
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let r = f(&mut buf);
+            if buf.capacity() > 1 << 16 {
+                *buf = Vec::new();
+            }
+            r
+        }
+        // Re-entered (cannot happen today): a buffer of its own.
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
 /// The conversions of a list type kept as bytes (`$list`, built by `$build(&[$item])`): from a
 /// `Vec`, a slice, an array and any iterator of `$item`.
 macro_rules! from_items {

@@ -69,20 +69,23 @@ impl Instructions {
 
     /// Build from instructions in any order.
     pub fn from_list(list: &[Instruction]) -> Self {
-        let mut sorted: Vec<&Instruction> = list.iter().collect();
-        sorted.sort_by_key(|i| i.rank());
-        let mut buf = Vec::with_capacity(64);
-        for i in &sorted {
-            let start = buf.len();
-            i.emit(&mut buf);
-            if buf.len() - start > usize::from(u16::MAX) {
-                let long = sorted.into_iter().cloned().collect();
-                return Instructions {
-                    repr: Repr::Long(long),
-                };
-            }
+        if !list.is_sorted_by_key(|i| i.rank()) {
+            let mut sorted = list.to_vec();
+            sorted.sort_by_key(|i| i.rank());
+            return Instructions::from_list(&sorted);
         }
-        Instructions::from_wire(&buf)
+        super::inline::with_scratch(|buf| {
+            for i in list {
+                let start = buf.len();
+                i.emit(buf);
+                if buf.len() - start > usize::from(u16::MAX) {
+                    return Instructions {
+                        repr: Repr::Long(list.into()),
+                    };
+                }
+            }
+            Instructions::from_wire(buf)
+        })
     }
 
     /// The instructions' wire bytes, as a FLOW_MOD carries them after its match (written

@@ -64,23 +64,24 @@ impl Match {
     /// Build from fields in any order (see the type's docs for the canonical form).
     pub fn from_fields(fields: &[MatchField]) -> Self {
         let mut bad = 0;
-        let mut buf = Vec::with_capacity(4 + 16 * fields.len());
-        let slot_ok = |f: &MatchField| crate::validate::slot_code(f) == 0;
-        if fields.iter().all(slot_ok) {
-            crate::oxm_fast::emit_fields(fields, &mut buf);
-        } else {
-            bad = fields
-                .iter()
-                .map(crate::validate::slot_code)
-                .find(|&c| c != 0)
-                .unwrap_or(0);
-            let ok: Vec<MatchField> = fields.iter().filter(|f| slot_ok(f)).cloned().collect();
-            crate::oxm_fast::emit_fields(&ok, &mut buf);
-        }
-        let len = u16::from_be_bytes([buf[2], buf[3]]) as usize;
-        let mut m = Match::from_tlvs(&buf[4..len]);
-        m.bad = bad;
-        m
+        super::inline::with_scratch(|buf| {
+            let slot_ok = |f: &MatchField| crate::validate::slot_code(f) == 0;
+            if fields.iter().all(slot_ok) {
+                crate::oxm_fast::emit_fields(fields, buf);
+            } else {
+                bad = fields
+                    .iter()
+                    .map(crate::validate::slot_code)
+                    .find(|&c| c != 0)
+                    .unwrap_or(0);
+                let ok: Vec<MatchField> = fields.iter().filter(|f| slot_ok(f)).cloned().collect();
+                crate::oxm_fast::emit_fields(&ok, buf);
+            }
+            let len = u16::from_be_bytes([buf[2], buf[3]]) as usize;
+            let mut m = Match::from_tlvs(&buf[4..len]);
+            m.bad = bad;
+            m
+        })
     }
 
     /// The TLVs in canonical order: what an `ofp_match` carries after its 4-byte header,
@@ -192,11 +193,29 @@ impl PartialOrd for Match {
 /// then by the bytes.
 impl Ord for Match {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.fields()
-            .cmp(other.fields())
-            .then_with(|| self.tlvs().cmp(other.tlvs()))
+        let (a, b) = (self.tlvs(), other.tlvs());
+        // The TLVs both start with are the same fields: only the first that differ are decoded
+        // (a flow compiler's map compares many matches that share their first fields).
+        let mut same = 0;
+        while let (Some(x), Some(y)) = (tlv_at(a, same), tlv_at(b, same)) {
+            if x != y {
+                break;
+            }
+            same += x.len();
+        }
+        Fields::new(&a[same..])
+            .cmp(Fields::new(&b[same..]))
+            .then_with(|| a.cmp(b))
             .then(self.bad.cmp(&other.bad))
     }
+}
+
+/// The whole TLV at `at` in `tlvs` (header, experimenter id, value and mask), `None` at the
+/// end or for a TLV cut short.
+fn tlv_at(tlvs: &[u8], at: usize) -> Option<&[u8]> {
+    let rest = tlvs.get(at..)?;
+    let len = 4 + *rest.get(3)? as usize;
+    rest.get(..len)
 }
 
 /// `Match([field, ..])`, the fields decoded.
