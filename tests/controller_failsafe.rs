@@ -12,7 +12,8 @@
 //! - an idle TCP connection is closed after the handshake timeout, connections beyond the
 //!   bound are closed at once, a refused POST closes its connection, a report above the cap is
 //!   refused with 413;
-//! - the binary reads its tokens file again on SIGHUP and goes on (`--metrics-addr off`).
+//! - the binary reads its tokens file again on SIGHUP and goes on (`--metrics-addr off`); an
+//!   open span stream whose token the reload revoked ends, one whose token stays goes on.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -445,7 +446,7 @@ impl Drop for Child {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_reads_the_tokens_again_and_the_controller_goes_on() {
+async fn sighup_reads_the_tokens_again_ends_revoked_streams_and_the_controller_goes_on() {
     let (tmp, dir, certs) = setup();
     std::fs::write(dir.join("cluster.yaml"), CLUSTER).unwrap();
     let tokens = tmp.path().join("tokens");
@@ -514,4 +515,73 @@ async fn sighup_reads_the_tokens_again_and_the_controller_goes_on() {
     assert!(child.0.try_wait().unwrap().is_none(), "still running");
     // It kept what it served.
     assert!(tmp.path().join("state/last-good.yaml").is_file());
+
+    // A reload that keeps n2's token keeps its stream open...
+    let hup = || {
+        let ok = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    std::fs::write(
+        &tokens,
+        format!("n2 {TOKEN}\nn1 n1-token-0123456789abcdef\n"),
+    )
+    .unwrap();
+    hup();
+    let kept = tokio::time::timeout(Duration::from_millis(1500), frames.next()).await;
+    assert!(
+        kept.is_err() || matches!(kept, Ok(Some(Ok(Frame::Bookmark { .. })))),
+        "the stream of a token still in the file changed at a reload: {kept:?}"
+    );
+    // ...one that revokes it ends the stream, and the token is refused from then on.
+    std::fs::write(&tokens, "n2 another-token-0123456789abcdef\n").unwrap();
+    hup();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match frames.next().await {
+                Some(Ok(Frame::Bookmark { .. })) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the stream of a revoked token ends after the reload");
+    assert!(
+        !matches!(ended, Some(Ok(_))),
+        "a revoked token's stream went on: {ended:?}"
+    );
+    assert!(matches!(
+        client(&r, &certs, TOKEN).subscribe(None).await,
+        Err(ClientError::Refused { status: 401, .. })
+    ));
+    let log = std::fs::read_to_string(tmp.path().join("controller.log")).unwrap();
+    assert!(
+        log.contains("the span stream of node n2 ended: its credentials no longer hold"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_refusal_is_tracked_from_load_to_load_so_it_is_logged_once_and_its_end_too() {
+    let (_tmp, dir, _certs) = setup();
+    std::fs::write(dir.join("cluster.yaml"), CLUSTER).unwrap();
+    std::fs::write(dir.join("policy.yaml"), policy("deny-5432", 5432)).unwrap();
+    let mut loader = kakine::agent::watch::Loader::default();
+    let mut refused = Vec::new();
+    kakine::controller::standalone::load(&mut loader, &dir, &mut refused).unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
+    // A port out of range: refused, and still refused at the next load (logged once).
+    std::fs::write(dir.join("policy.yaml"), policy("deny-5432", 70000)).unwrap();
+    for _ in 0..2 {
+        kakine::controller::standalone::load(&mut loader, &dir, &mut refused).unwrap();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(refused[0].reason.contains("70000"), "{refused:?}");
+    }
+    // Fixed: no longer refused.
+    std::fs::write(dir.join("policy.yaml"), policy("deny-5432", 5433)).unwrap();
+    kakine::controller::standalone::load(&mut loader, &dir, &mut refused).unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
 }

@@ -256,7 +256,12 @@ async fn stream(
             }
             Err(e) => tracing::warn!("node {}: {e}; the last span stays enforced", client.node()),
             Ok(mut frames) => {
-                tracing::info!("node {}: subscribed from version {since:?}", client.node());
+                match since {
+                    Some(v) => {
+                        tracing::info!("node {}: subscribed from version {v}", client.node())
+                    }
+                    None => tracing::info!("node {}: subscribed (a snapshot)", client.node()),
+                }
                 backoff = Duration::from_millis(100);
                 loop {
                     let frame = match frames.next().await {

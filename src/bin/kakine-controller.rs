@@ -173,6 +173,8 @@ fn check_start(args: &Args) -> Result<Start, String> {
 struct Tokens {
     path: PathBuf,
     now: std::sync::RwLock<Arc<TokenFile>>,
+    /// Bumped at each reload: open span streams check their token again.
+    reloads: tokio::sync::watch::Sender<u64>,
 }
 
 impl Tokens {
@@ -180,15 +182,18 @@ impl Tokens {
         Ok(Tokens {
             path: path.to_path_buf(),
             now: std::sync::RwLock::new(Arc::new(TokenFile::read(path)?)),
+            reloads: tokio::sync::watch::Sender::new(0),
         })
     }
 
     /// Reads the file again; a file that does not parse keeps the tokens in force (logged).
+    /// The open span streams of a token no longer in the file are then ended.
     fn reload(&self) {
         match TokenFile::read(&self.path) {
             Ok(t) => {
                 *self.now.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(t);
                 tracing::info!("--tokens {}: read again", self.path.display());
+                self.reloads.send_modify(|n| *n += 1);
             }
             Err(e) => tracing::error!("--tokens {e}; the tokens read before stay in force"),
         }
@@ -199,6 +204,10 @@ impl Authenticator for Tokens {
     async fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
         let now = self.now.read().unwrap_or_else(|e| e.into_inner()).clone();
         now.authenticate(token).await
+    }
+
+    fn reloads(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.reloads.subscribe())
     }
 }
 

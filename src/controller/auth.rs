@@ -61,6 +61,14 @@ pub trait Authenticator: Send + Sync + 'static {
     /// [`AuthError::Unavailable`] when it cannot be checked now.
     fn authenticate(&self, token: &str)
         -> impl Future<Output = Result<Identity, AuthError>> + Send;
+
+    /// A receiver that changes each time the credentials are read again (the standalone
+    /// `--tokens` file on SIGHUP): the server then checks each open span stream's token again
+    /// and ends the streams whose token no longer proves their node. `None` (the default): the
+    /// credentials never change while the controller runs.
+    fn reloads(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// The authorization rule, the same for every authenticator: the node of `identity` may read

@@ -182,7 +182,18 @@ impl Controller {
             .entry(node.to_string())
             .or_default()
             .push(Subscriber { tx });
-        tracing::info!("node {node}: subscribed from version {since:?} at {version}");
+        match since {
+            Some(v) => tracing::info!("node {node}: subscribed from version {v} at {version}"),
+            None => tracing::info!("node {node}: subscribed (a snapshot) at {version}"),
+        }
+        if !st.grouping.nodes.is_empty() && !st.grouping.nodes.contains_key(node) {
+            let known: Vec<&str> = st.grouping.nodes.keys().map(String::as_str).collect();
+            tracing::warn!(
+                "node {node} is not in the cluster model (its nodes: {}): it is sent the span of \
+                 a node without pods (a mistyped --node, or a node removed from the model)",
+                known.join(", ")
+            );
+        }
         Subscription { frames: rx }
     }
 

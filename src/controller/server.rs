@@ -21,6 +21,7 @@
 //! connections a new one is closed at once.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +34,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
 use super::auth::{self, Authenticator};
 use super::core::Controller;
@@ -78,6 +79,8 @@ impl Default for ServeOptions {
 /// The stream of a span subscription as a response body: one JSON line per frame.
 pub struct FrameBody {
     rx: mpsc::Receiver<Arc<Frame>>,
+    /// Fires when the stream's token no longer proves its node (credentials read again).
+    revoked: Option<oneshot::Receiver<()>>,
 }
 
 impl hyper::body::Body for FrameBody {
@@ -88,6 +91,14 @@ impl hyper::body::Body for FrameBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        if let Some(r) = &mut self.revoked {
+            match Pin::new(r).poll(cx) {
+                Poll::Ready(Ok(())) => return Poll::Ready(None),
+                // The watcher is gone (no reloads any more): nothing to wait for.
+                Poll::Ready(Err(_)) => self.revoked = None,
+                Poll::Pending => {}
+            }
+        }
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(f)) => {
                 let mut line = serde_json::to_vec(&*f).unwrap_or_default();
@@ -173,7 +184,7 @@ pub async fn serve_with<A: Authenticator>(
                 let (controller, auth) = (controller.clone(), auth.clone());
                 let (close, authenticated) = (on_refusal.clone(), on_auth.clone());
                 async move {
-                    let (resp, verdict) = handle(req, peer, &controller, &*auth).await;
+                    let (resp, verdict) = handle(req, peer, &controller, &auth).await;
                     match verdict {
                         Verdict::Refused => close.notify_one(),
                         Verdict::Authenticated => authenticated.store(true, Ordering::Relaxed),
@@ -232,7 +243,7 @@ pub async fn handle<A: Authenticator>(
     req: Request<Incoming>,
     peer: SocketAddr,
     controller: &Controller,
-    auth: &A,
+    auth: &Arc<A>,
 ) -> (Response<Body>, Verdict) {
     let path = req.uri().path().to_string();
     let (route, node) = match path.strip_prefix("/v1/span/") {
@@ -257,7 +268,7 @@ pub async fn handle<A: Authenticator>(
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok());
-    if let Err(e) = auth::check(auth, header, node).await {
+    if let Err(e) = auth::check(&**auth, header, node).await {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
         tracing::warn!("controlplane: {peer}: {} {path}: {e}", status.as_u16());
         if req.method() == hyper::Method::POST {
@@ -288,9 +299,13 @@ pub async fn handle<A: Authenticator>(
                 Err(e) => return (text(StatusCode::BAD_REQUEST, e), Verdict::Authenticated),
             };
             let sub = controller.subscribe(node, since);
+            let revoked = header.and_then(|h| watch_revocation(auth, h, node, peer));
             Response::builder()
                 .header("content-type", "application/x-ndjson")
-                .body(Either::Right(FrameBody { rx: sub.frames }))
+                .body(Either::Right(FrameBody {
+                    rx: sub.frames,
+                    revoked,
+                }))
                 .expect("a valid response")
         }
         ("realization", &hyper::Method::POST) => report(req, node, controller).await,
@@ -300,6 +315,40 @@ pub async fn handle<A: Authenticator>(
         ),
     };
     (resp, Verdict::Authenticated)
+}
+
+/// For an authenticator whose credentials are read again ([`Authenticator::reloads`]): a task
+/// that checks the stream's credentials (`header`) after each reload and fires the returned
+/// receiver when they no longer prove node `node` (a revoked or changed token: the stream
+/// ends, logged; the agent's reconnect is then refused as any other). The task ends with the
+/// stream.
+fn watch_revocation<A: Authenticator>(
+    auth: &Arc<A>,
+    header: &str,
+    node: &str,
+    peer: SocketAddr,
+) -> Option<oneshot::Receiver<()>> {
+    let mut reloads = auth.reloads()?;
+    let (tx, rx) = oneshot::channel();
+    let (auth, header, node) = (auth.clone(), header.to_string(), node.to_string());
+    tokio::spawn(async move {
+        let mut tx = tx;
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                r = reloads.changed() => if r.is_err() { return },
+            }
+            if let Err(e) = auth::check(&*auth, Some(&header), &node).await {
+                tracing::warn!(
+                    "controlplane: {peer}: the span stream of node {node} ended: its credentials \
+                     no longer hold after they were read again ({e})"
+                );
+                let _ = tx.send(());
+                return;
+            }
+        }
+    });
+    Some(rx)
 }
 
 /// `POST /v1/realization/{node}`: the report recorded, `204`; `413` above [`MAX_REPORT`].

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::agent::accept::LastGood;
+use crate::agent::accept::{LastGood, Refusal};
 use crate::agent::dirwatch::{PathWatch, RECHECK};
 use crate::agent::watch::Loader;
 use crate::controller::core::SYNCED;
@@ -165,16 +165,37 @@ fn deletions<K: Ord, V>(
 }
 
 /// Loads `dir` with `loader`: the accepted objects, validated as a whole, and the accepted
-/// documents as `last-good.yaml` keeps them (file, text); refused objects are logged and keep
-/// their previous version.
+/// documents as `last-good.yaml` keeps them (file, text); refused objects keep their previous
+/// version. `refused` holds the refusals of the previous load: a new refusal is logged as an
+/// error (once, not at every load), one that went away at info ("no longer refused").
 ///
 /// Errors: the directory cannot be read, no cluster model, or the accepted set fails
 /// validation (the previous content then stays served).
-pub fn load(loader: &mut Loader, dir: &Path) -> Result<(Objects, Vec<(PathBuf, String)>), String> {
+pub fn load(
+    loader: &mut Loader,
+    dir: &Path,
+    refused: &mut Vec<Refusal>,
+) -> Result<(Objects, Vec<(PathBuf, String)>), String> {
     let (outcome, report) = loader.accept_dir(dir)?;
     for r in &report.refused {
-        tracing::error!("refused, the previous version stays served: {r}");
+        if !refused.contains(r) {
+            tracing::error!("refused, the previous version stays served: {r}");
+        }
     }
+    for r in refused.iter() {
+        if !report
+            .refused
+            .iter()
+            .any(|n| n.object == r.object && n.file == r.file)
+        {
+            let what = match r.object.is_empty() {
+                true => format!("file {}", r.file.display()),
+                false => r.object.clone(),
+            };
+            tracing::info!("{what}: no longer refused");
+        }
+    }
+    *refused = report.refused.clone();
     crate::policy::validate::validate(&outcome.objects).map_err(|e| e.to_string())?;
     let objects = Objects::new(&outcome.cluster, &outcome.objects);
     let files = outcome.accepted.files();
@@ -254,15 +275,22 @@ pub async fn watch_with(
             loader.seed(last);
         }
     }
+    let mut refused = Vec::new();
+    // Whether the last load was refused as a whole (said once accepted again).
+    let mut input_refused = false;
     loop {
         let d = dir.clone();
-        let (l, loaded) = tokio::task::spawn_blocking(move || {
-            let r = load(&mut loader, &d);
-            (loader, r)
+        let (l, r, loaded) = tokio::task::spawn_blocking(move || {
+            let loaded = load(&mut loader, &d, &mut refused);
+            (loader, refused, loaded)
         })
         .await
         .map_err(|e| format!("loading {}: {e}", dir.display()))?;
-        loader = l;
+        (loader, refused) = (l, r);
+        if loaded.is_ok() && std::mem::take(&mut input_refused) {
+            tracing::info!("{}: input accepted again", dir.display());
+        }
+        input_refused = loaded.is_err();
         match loaded {
             Ok((objects, files)) => {
                 let events = served.diff(&objects);
