@@ -222,12 +222,21 @@ fn a_pod_without_a_node_in_a_model_of_several_nodes_is_a_warning() {
     assert!(r.errors.is_empty(), "{}", r.to_text());
     assert_eq!(
         findings(&r, "warnings"),
-        vec![finding(
-            "cluster.yaml",
-            "pods[1].node",
-            "pod x/drifter: no node in a model of 2 nodes: every node's agent takes it as its \
-             own (give it its node)"
-        )]
+        vec![
+            finding(
+                "cluster.yaml",
+                "pods[1].node",
+                "pod x/drifter: no node in a model of 2 nodes: every node's agent takes it as \
+                 its own (give it its node)"
+            ),
+            // n1 hosts a pod and has no pod CIDR; n2 hosts none.
+            finding(
+                "cluster.yaml",
+                "nodes[0].podCIDR",
+                "node n1: no podCIDR in a model of 2 nodes: the other nodes have no route to \
+                 its pods (traffic to them from another node is dropped)"
+            ),
+        ]
     );
     // One node (or none): a pod without a node is that node's, as standalone models write it.
     let r = validate(&[(

@@ -7,7 +7,9 @@
 //!   overlap: an address would belong to both (errors; the agent's
 //!   [`crate::datapath::network::NetworkError::Overlap`] at run time);
 //! - a pod's IPv4 address should lie in its node's pod CIDR: outside every node's, the other
-//!   nodes cannot route to it; inside another node's, they route it to that node (warnings).
+//!   nodes cannot route to it; inside another node's, they route it to that node (warnings);
+//! - in a model of several nodes, a node hosting pods should declare a pod CIDR: the other
+//!   nodes route only pod CIDRs to it (a warning).
 //!
 //! Costs: O(c log c) for c pod CIDRs, and per pod one hash lookup per distinct prefix length
 //! (at most 33): nothing pairwise.
@@ -142,7 +144,9 @@ fn overlaps(cluster: &Cluster) -> Vec<Problem> {
 }
 
 /// The warnings: a pod without a `node` in a model of several nodes (field `pods[i].node`:
-/// every node's agent takes it as its own, so it can be attached on several nodes); a pod whose
+/// every node's agent takes it as its own, so it can be attached on several nodes); a node of
+/// such a model hosting pods without a pod CIDR (field `nodes[i].podCIDR`: no other node can
+/// route to its pods); a pod whose
 /// IPv4 address is outside every node's pod CIDR, or inside another node's and not its own's,
 /// when nodes declare pod CIDRs (field `pods[i].ip`); host-network pods (whose IP is their
 /// node's) are not checked. In pod order.
@@ -158,6 +162,26 @@ pub fn warnings(cluster: &Cluster) -> Vec<Problem> {
                          as its own (give it its node)",
                         pod.namespace,
                         pod.name,
+                        cluster.nodes.len()
+                    ),
+                ));
+            }
+        }
+        // A node hosting pods without a pod CIDR: the other nodes have no route to its pods.
+        let hosting: BTreeSet<&str> = cluster
+            .pods
+            .iter()
+            .filter(|p| !p.host_network)
+            .filter_map(|p| p.node.as_deref())
+            .collect();
+        for (i, node) in cluster.nodes.iter().enumerate() {
+            if node.all_pod_cidrs().is_empty() && hosting.contains(node.name.as_str()) {
+                out.push((
+                    format!("nodes[{i}].podCIDR"),
+                    format!(
+                        "node {}: no podCIDR in a model of {} nodes: the other nodes have no \
+                         route to its pods (traffic to them from another node is dropped)",
+                        node.name,
                         cluster.nodes.len()
                     ),
                 ));
