@@ -239,13 +239,30 @@ pub struct Refusal {
     pub enforced: Enforced,
 }
 
+impl Refusal {
+    /// What was refused: the object, or `file PATH` for a whole file.
+    pub fn what(&self) -> String {
+        match self.object.is_empty() {
+            true => format!("file {}", self.file.display()),
+            false => self.object.clone(),
+        }
+    }
+}
+
+/// The refusals of `before` that `now` no longer has (the same object of the same file,
+/// whatever the reason now): what a log says is "no longer refused".
+pub fn no_longer_refused<'a>(
+    before: &'a [Refusal],
+    now: &'a [Refusal],
+) -> impl Iterator<Item = &'a Refusal> + 'a {
+    before
+        .iter()
+        .filter(move |r| !now.iter().any(|n| n.object == r.object && n.file == r.file))
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = if self.object.is_empty() {
-            format!("file {}", self.file.display())
-        } else {
-            self.object.clone()
-        };
+        let what = self.what();
         let kept = match self.enforced {
             Enforced::LastGood => "its last good version stays enforced",
             Enforced::Absent => "it is absent",

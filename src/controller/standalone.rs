@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::agent::accept::{LastGood, Refusal};
+use crate::agent::accept::{no_longer_refused, LastGood, Refusal};
 use crate::agent::dirwatch::{PathWatch, RECHECK};
 use crate::agent::watch::Loader;
 use crate::controller::core::SYNCED;
@@ -182,18 +182,8 @@ pub fn load(
             tracing::error!("refused, the previous version stays served: {r}");
         }
     }
-    for r in refused.iter() {
-        if !report
-            .refused
-            .iter()
-            .any(|n| n.object == r.object && n.file == r.file)
-        {
-            let what = match r.object.is_empty() {
-                true => format!("file {}", r.file.display()),
-                false => r.object.clone(),
-            };
-            tracing::info!("{what}: no longer refused");
-        }
+    for r in no_longer_refused(refused, &report.refused) {
+        tracing::info!("{}: no longer refused", r.what());
     }
     *refused = report.refused.clone();
     crate::policy::validate::validate(&outcome.objects).map_err(|e| e.to_string())?;

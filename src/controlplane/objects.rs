@@ -226,39 +226,53 @@ fn diff_groups(
     address: bool,
 ) {
     for (id, m) in new {
-        match old.get(id) {
-            None => {
-                let g = GroupMembers {
-                    id: *id,
-                    members: m.iter().cloned().collect(),
-                };
-                out.push(match address {
-                    true => Change::AddressGroupAdd(g),
-                    false => Change::AppliedToGroupAdd(g),
-                });
-            }
-            Some(o) if Arc::ptr_eq(o, m) || o == m => {}
-            Some(o) => {
-                let p = GroupPatch {
-                    id: *id,
-                    added: m.difference(o).cloned().collect(),
-                    removed: o.difference(m).cloned().collect(),
-                };
-                out.push(match address {
-                    true => Change::AddressGroupPatch(p),
-                    false => Change::AppliedToGroupPatch(p),
-                });
-            }
-        }
+        out.extend(group_change(*id, old.get(id), Some(m), address));
     }
-    for id in old.keys() {
+    for (id, o) in old {
         if !new.contains_key(id) {
-            out.push(match address {
-                true => Change::AddressGroupDelete { id: *id },
-                false => Change::AppliedToGroupDelete { id: *id },
-            });
+            out.extend(group_change(*id, Some(o), None, address));
         }
     }
+}
+
+/// The change of group `id` (an address group when `address`, else an applied-to group) from
+/// `old` to `new`, the four cases of [`NodeObjects::diff`]: added whole, patched by members,
+/// deleted, or nothing (equal, or in neither).
+pub fn group_change(
+    id: u32,
+    old: Option<&Members>,
+    new: Option<&Members>,
+    address: bool,
+) -> Option<Change> {
+    Some(match (old, new) {
+        (None, None) => return None,
+        (Some(o), Some(n)) if Arc::ptr_eq(o, n) || o == n => return None,
+        (None, Some(n)) => {
+            let g = GroupMembers {
+                id,
+                members: n.iter().cloned().collect(),
+            };
+            match address {
+                true => Change::AddressGroupAdd(g),
+                false => Change::AppliedToGroupAdd(g),
+            }
+        }
+        (Some(o), Some(n)) => {
+            let p = GroupPatch {
+                id,
+                added: n.difference(o).cloned().collect(),
+                removed: o.difference(n).cloned().collect(),
+            };
+            match address {
+                true => Change::AddressGroupPatch(p),
+                false => Change::AppliedToGroupPatch(p),
+            }
+        }
+        (Some(_), None) => match address {
+            true => Change::AddressGroupDelete { id },
+            false => Change::AppliedToGroupDelete { id },
+        },
+    })
 }
 
 fn patch(groups: &mut BTreeMap<u32, Members>, p: &GroupPatch) -> Result<(), String> {

@@ -2,6 +2,7 @@
 //! change of the report, the `kakine_agent_input_objects_refused` gauge, and
 //! `STATE_DIR/refused.json` for `kakinectl refused`.
 
+use crate::agent::accept::no_longer_refused;
 use crate::agent::state;
 use crate::agent::watch::{Report, SourceEvent};
 
@@ -19,19 +20,8 @@ impl Live {
                 tracing::warn!("refused: {r}");
             }
         }
-        for r in &before.refused {
-            if !now
-                .refused
-                .iter()
-                .any(|n| n.object == r.object && n.file == r.file)
-            {
-                let what = if r.object.is_empty() {
-                    format!("file {}", r.file.display())
-                } else {
-                    r.object.clone()
-                };
-                tracing::info!("{what}: no longer refused");
-            }
+        for r in no_longer_refused(&before.refused, &now.refused) {
+            tracing::info!("{}: no longer refused", r.what());
         }
         for s in &now.skipped {
             if !before.skipped.contains(s) {

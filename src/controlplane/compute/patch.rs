@@ -19,12 +19,12 @@
 //! span built whole, after every batch of the property test.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::Spans;
 use crate::controlplane::message::{Change, GroupMembers, GroupPatch, WirePeers, WirePolicy};
-use crate::controlplane::objects::{Members, NodeObjects};
+use crate::controlplane::objects::{group_change, Members, NodeObjects};
 use crate::controlplane::touched::Touched;
 use crate::grouping::derive::{egress_port_names, named_egress_ports};
 use crate::grouping::index::ANY_NODE;
@@ -178,11 +178,8 @@ impl Spans {
                 }
             }
         }
-        let held = |objects: &NodeObjects, k: &PolicyKey| {
-            objects
-                .policies
-                .contains_key(&(k.kind.to_string(), k.name.clone()))
-        };
+        let held =
+            |objects: &NodeObjects, k: &PolicyKey| objects.policies.contains_key(&object_key(k));
 
         // Applied-to groups: the node's members of each group a held policy applies.
         let mut applied_changes = Vec::new();
@@ -195,12 +192,16 @@ impl Spans {
                 false => users.any(|k| held(objects, k)),
             };
             let new = used.then(|| self.local(g, a, node));
-            applied_change(
-                &mut objects.applied_to_groups,
+            applied_changes.extend(group_change(
                 id,
-                new,
-                &mut applied_changes,
-            );
+                objects.applied_to_groups.get(&id),
+                new.as_ref(),
+                false,
+            ));
+            match new {
+                Some(n) => objects.applied_to_groups.insert(id, n),
+                None => objects.applied_to_groups.remove(&id),
+            };
         }
 
         // Address groups, whole; the members they bring in are needed, those they take out
@@ -303,33 +304,4 @@ impl Spans {
         out.append(&mut policy_changes);
         out
     }
-}
-
-/// Sets applied-to group `id` of `groups` to `new` and records the change, as
-/// [`NodeObjects::diff`] would: added whole, patched by members, or deleted.
-fn applied_change(
-    groups: &mut BTreeMap<u32, Members>,
-    id: u32,
-    new: Option<Members>,
-    out: &mut Vec<Change>,
-) {
-    let change = match (groups.get(&id), &new) {
-        (None, None) => None,
-        (Some(o), Some(n)) if Arc::ptr_eq(o, n) || o == n => None,
-        (None, Some(n)) => Some(Change::AppliedToGroupAdd(GroupMembers {
-            id,
-            members: n.iter().cloned().collect(),
-        })),
-        (Some(o), Some(n)) => Some(Change::AppliedToGroupPatch(GroupPatch {
-            id,
-            added: n.difference(o).cloned().collect(),
-            removed: o.difference(n).cloned().collect(),
-        })),
-        (Some(_), None) => Some(Change::AppliedToGroupDelete { id }),
-    };
-    out.extend(change);
-    match new {
-        Some(n) => groups.insert(id, n),
-        None => groups.remove(&id),
-    };
 }
