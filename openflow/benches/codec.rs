@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use openflow::view::InstructionView;
+use openflow::view::{InstructionView, ItemSink};
 use openflow::{FlowMod, FlowModView, Message};
 
 struct Counting;
@@ -235,6 +235,13 @@ fn main() {
         }
     });
     let r_view_walk = report("decode  kakine view + every item", n, buf.len(), t);
+    // Every match field and action typed in one checked pass (`FlowModView::parse_items`).
+    let (_, t) = best(|| {
+        for f in &frames {
+            black_box(walk_items(f));
+        }
+    });
+    let r_items = report("decode  kakine every item, 1 pass", n, buf.len(), t);
     // The owned decode, then every match field and action through its typed iterators.
     let (_, t) = best(|| {
         for f in &frames {
@@ -304,21 +311,26 @@ fn main() {
     let owned_walk_allocs = allocs(&|f| {
         black_box(walk_owned(f));
     });
+    let items_allocs = allocs(&|f| {
+        black_box(walk_items(f));
+    });
     println!(
         "view allocations: {:.2} per flow_mod checked, {:.2} per flow_mod with every field and \
-         action decoded (ct exec lists); owned + every item {:.2}",
+         action decoded (ct exec lists); owned + every item {:.2}; every item in one pass {:.2}",
         view_allocs as f64 / n as f64,
         walk_allocs as f64 / n as f64,
-        owned_walk_allocs as f64 / n as f64
+        owned_walk_allocs as f64 / n as f64,
+        items_allocs as f64 / n as f64
     );
     println!(
         "ratio kakine/rovs: encode {:.2}x; decode owned {:.2}x, owned + every item {:.2}x, \
-         view checked {:.2}x, view + every item {:.2}x",
+         view checked {:.2}x, view + every item {:.2}x, every item in one pass {:.2}x",
         r_ours_enc / r_rovs_enc,
         r_ours_dec / r_rovs_dec,
         r_owned_walk / r_rovs_dec,
         r_view / r_rovs_dec,
-        r_view_walk / r_rovs_dec
+        r_view_walk / r_rovs_dec,
+        r_items / r_rovs_dec
     );
 }
 
@@ -342,6 +354,27 @@ fn walk_view(f: &[u8]) -> usize {
         }
     }
     n
+}
+
+/// Every match field and every action of a flow_mod, typed, in the one pass of
+/// [`FlowModView::parse_items`] (checks included): what rovs' decoders hand back. Returns a
+/// checksum so nothing is optimised away.
+#[inline(never)]
+fn walk_items(f: &[u8]) -> usize {
+    struct Count(usize);
+    impl ItemSink<'_> for Count {
+        fn field(&mut self, field: openflow::MatchField) {
+            black_box(&field);
+            self.0 += 1;
+        }
+        fn action(&mut self, action: openflow::Action, in_ct: bool) {
+            black_box((&action, in_ct));
+            self.0 += 1;
+        }
+    }
+    let mut n = Count(0);
+    FlowModView::parse_items(f, &mut n).expect("items");
+    n.0
 }
 
 /// Decode a flow_mod owned ([`Message::decode`]), then decode every match field and every
@@ -377,7 +410,7 @@ fn without_instructions(frame: &[u8]) -> Vec<u8> {
     v
 }
 
-/// `profile=encode|decode|view|walk|owned-walk|validate|rovs-encode|rovs-decode|none`: run one phase 50 times over the batch and print
+/// `profile=encode|decode|view|walk|owned-walk|items|validate|rovs-encode|rovs-decode|none`: run one phase 50 times over the batch and print
 /// nothing else, for `perf record` (see docs/benchmarks.md).
 fn profile(phase: &str, flows: &[FlowMod], theirs: &[rovs_openflow::Flow]) {
     let mut buf = Vec::with_capacity(flows.len() * 200);
@@ -437,6 +470,9 @@ fn profile(phase: &str, flows: &[FlowMod], theirs: &[rovs_openflow::Flow]) {
             }),
             "owned-walk" => frames.iter().for_each(|f| {
                 black_box(walk_owned(f));
+            }),
+            "items" => frames.iter().for_each(|f| {
+                black_box(walk_items(f));
             }),
             other => panic!("profile={other}: see the docs of `profile`"),
         }

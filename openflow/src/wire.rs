@@ -37,14 +37,17 @@ impl<'a> Reader<'a> {
     }
 
     /// Absolute offset of the next byte.
+    #[inline(always)]
     pub(crate) fn offset(&self) -> usize {
         self.base + self.pos
     }
 
+    #[inline(always)]
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
+    #[inline(always)]
     pub(crate) fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
@@ -84,16 +87,19 @@ impl<'a> Reader<'a> {
     }
 
     /// A sub-reader over the next `n` bytes (with correct absolute offsets).
+    #[inline]
     pub(crate) fn sub(&mut self, what: &'static str, n: usize) -> Result<Reader<'a>, Error> {
         let base = self.offset();
         Ok(Reader::new(self.take(what, n)?, base))
     }
 
+    #[inline]
     pub(crate) fn skip(&mut self, what: &'static str, n: usize) -> Result<(), Error> {
         self.take(what, n).map(|_| ())
     }
 
     /// The unread bytes, without consuming them.
+    #[inline(always)]
     pub(crate) fn peek_rest(&self) -> &'a [u8] {
         &self.buf[self.pos..]
     }

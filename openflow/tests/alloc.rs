@@ -266,3 +266,91 @@ fn eight_fields_and_eight_actions_decode_without_allocating() {
     };
     assert_eq!(f.instructions.to_vec(), apply);
 }
+
+/// [`FlowModView::parse_items`] hands on eight fields and eight actions, one of them a `ct`
+/// with two loads in its exec list, without allocating; the two-pass view's iterator
+/// allocates the `ct`'s exec list.
+#[test]
+fn every_item_in_one_pass_allocates_nothing_even_with_a_ct_exec_list() {
+    use openflow::view::{InstructionView, ItemSink};
+    use openflow::FlowModView;
+
+    /// Counts and checks each item as it comes; keeps nothing.
+    struct Tally(Vec<(bool, bool)>, usize);
+    impl ItemSink<'_> for Tally {
+        fn field(&mut self, _: MatchField) {
+            self.1 += 1;
+        }
+        fn action(&mut self, a: Action, in_ct: bool) {
+            let ct_with_empty_exec = matches!(&a, Action::Ct { exec, .. } if exec.is_empty());
+            if self.0.len() < self.0.capacity() {
+                self.0.push((ct_with_empty_exec, in_ct));
+            }
+        }
+    }
+    let m = match_of(8);
+    let mut actions = conjunction_and_resubmit();
+    actions.extend([
+        Action::Ct {
+            commit: true,
+            zone: 65520,
+            table: Some(4),
+            exec: vec![
+                Action::Load {
+                    field: Field::CtMark,
+                    ofs: 1,
+                    n_bits: 1,
+                    value: 1,
+                },
+                Action::Load {
+                    field: Field::CtLabel,
+                    ofs: 0,
+                    n_bits: 32,
+                    value: 0x1234,
+                },
+            ],
+        },
+        Action::Output {
+            port: 1,
+            max_len: 0,
+        },
+        Action::CtClear,
+        Action::Resubmit { table: 5 },
+        Action::Output {
+            port: 2,
+            max_len: 0,
+        },
+        Action::Resubmit { table: 6 },
+    ]);
+    let n_actions = actions.len();
+    let ct_at = actions
+        .iter()
+        .position(|a| matches!(a, Action::Ct { .. }))
+        .expect("a ct");
+    let (fields, bytes) = flow_mod_bytes(m, vec![Instruction::ApplyActions(actions)]);
+    assert_eq!((fields, n_actions), (8, 8));
+    let mut tally = Tally(Vec::with_capacity(16), 0);
+    let before = ALLOCS.with(Cell::get);
+    FlowModView::parse_items(&bytes, &mut tally).expect("items");
+    assert_eq!(ALLOCS.with(Cell::get) - before, 0);
+    assert_eq!(tally.1, 8);
+    // The ct with an empty exec, then its two loads, in place.
+    assert_eq!(tally.0.len(), n_actions + 2);
+    assert_eq!(tally.0[ct_at], (true, false));
+    assert_eq!(
+        tally.0[ct_at + 1..ct_at + 3],
+        [(false, true), (false, true)]
+    );
+    assert!(tally.0.iter().filter(|(_, in_ct)| *in_ct).count() == 2);
+    // The two-pass view allocates the exec list when it decodes the ct.
+    let (_, v) = FlowModView::parse(&bytes).expect("view");
+    let before = ALLOCS.with(Cell::get);
+    for i in v.instructions {
+        if let InstructionView::ApplyActions(list) = i {
+            for a in list {
+                drop(a.expect("action"));
+            }
+        }
+    }
+    assert_eq!(ALLOCS.with(Cell::get) - before, 1);
+}

@@ -4,6 +4,8 @@
 use openflow::view::InstructionView;
 use openflow::{FlowModView, Message};
 
+mod items;
+
 /// Blocks of `key: value` lines separated by blank lines.
 fn blocks(text: &str) -> Vec<Vec<(String, String)>> {
     text.split("\n\n")
@@ -66,6 +68,9 @@ fn every_golden_flow_views_as_it_decodes() {
             })
             .sum();
         assert_eq!(actions, want, "{flow}");
+        // One pass gives the view and the items of two.
+        let (one, two) = (items::one_pass(&bytes), items::two_passes(&bytes));
+        assert_eq!(format!("{one:?}"), format!("{two:?}"), "{flow}");
         n += 1;
     }
     assert!(n >= 134, "{n} flows");
@@ -93,6 +98,8 @@ fn every_broken_flow_mod_is_refused_with_the_decoders_error() {
         let want = Message::decode(&bytes).expect_err(name);
         let got = view.expect_err(name);
         assert_eq!(format!("{got:?}"), format!("{want:?}"), "{name}");
+        let one = items::one_pass(&bytes).map(|_| ()).expect_err(name);
+        assert_eq!(format!("{one:?}"), format!("{want:?}"), "{name}: one pass");
         n += 1;
     }
     assert!(

@@ -26,7 +26,7 @@ use ct::*;
 use emit::*;
 use learn::*;
 use nicira::*;
-pub(crate) use quick::{canonical_actions, decode_list};
+pub(crate) use quick::{canonical_actions, decode_list, each};
 
 /// OFPAT_OUTPUT.
 pub const OFPAT_OUTPUT: u16 = 0;

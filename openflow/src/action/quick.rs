@@ -18,7 +18,7 @@ use crate::error::NX_VENDOR_ID;
 use nom::Parser;
 
 use crate::flow::{Action, CtZone, Field};
-use crate::grammar::{aligned_item, be16, be32, int_at, tl};
+use crate::grammar::{aligned_item, aligned_items, be16, be32, int_at, tl};
 use crate::wire::Reader;
 use crate::Error;
 
@@ -64,6 +64,86 @@ pub(crate) fn decode_list(list: &[u8], offset: usize, out: &mut Vec<Action>) -> 
             out.push(super::parse_action(&mut r, offset + at)?);
         }
         rest = next;
+    }
+    Ok(())
+}
+
+/// Decode the action list `list` (absolute offset `offset`), checking its framing as
+/// [`super::frame_actions`] does, then each body as [`super::parse_action`] does, and hand each
+/// action to `emit` as it is read, in wire order, with `false`. The exec actions of a `ct`
+/// ([`Action::Ct`], [`Action::CtExt`]) follow it, each with `true`; the `ct` itself is handed on
+/// with an empty `exec`, so the common forms decode without allocating. Other nested lists
+/// (`clone`) stay inside their action.
+///
+/// Errors: the first framing or body error, in wire order ([`Error::Truncated`],
+/// [`Error::BadLength`], [`Error::BadAction`]); actions before it have been handed on.
+#[inline]
+pub(crate) fn each(
+    list: &[u8],
+    offset: usize,
+    emit: &mut impl FnMut(Action, bool),
+) -> Result<(), Error> {
+    // The framing of the whole list first, as the owned decoder checks it.
+    if !aligned_items(list) {
+        super::frame_actions(&mut Reader::new(list, offset))?;
+    }
+    let mut rest = list;
+    while let Ok((next, (kind, b))) = aligned_item(rest) {
+        let at = offset + (list.len() - rest.len());
+        let len = b.len();
+        rest = next;
+        if kind == OFPAT_EXPERIMENTER
+            && len >= 24
+            && u32_at(b, 4) == NX_VENDOR_ID
+            && u16_at(b, 8) == NXAST_CT
+            && canonical_ct(b)
+        {
+            // What [`ct`] takes, vouched for by the bytes: the exec loads each decode.
+            let flags = u16_at(b, 10);
+            let table = (b[18] != 0xff).then_some(b[18]);
+            emit(
+                Action::ct(
+                    flags & NX_CT_F_COMMIT != 0,
+                    flags & NX_CT_F_FORCE != 0,
+                    CtZone::Imm(u16_at(b, 16)),
+                    table,
+                    u16_at(b, 22),
+                    Vec::new(),
+                ),
+                false,
+            );
+            each_nested(&b[24..], at + 24, emit)?;
+            continue;
+        }
+        if with(b, |a| emit(a, false)).is_none() {
+            let mut a = super::parse_action(&mut Reader::new(b, at), at)?;
+            let exec = match &mut a {
+                Action::Ct { exec, .. } | Action::CtExt { exec, .. } => std::mem::take(exec),
+                _ => Vec::new(),
+            };
+            emit(a, false);
+            for x in exec {
+                emit(x, true);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The exec list of a `ct` [`canonical_ct`] vouched for, each action handed on with `true`.
+#[inline]
+fn each_nested(
+    mut list: &[u8],
+    offset: usize,
+    emit: &mut impl FnMut(Action, bool),
+) -> Result<(), Error> {
+    let start = list.len();
+    while let Ok((rest, (_, item))) = aligned_item(list) {
+        if with(item, |a| emit(a, true)).is_none() {
+            let at = offset + (start - list.len());
+            emit(super::parse_action(&mut Reader::new(item, at), at)?, true);
+        }
+        list = rest;
     }
     Ok(())
 }

@@ -32,6 +32,9 @@ use crate::oxm_fast::{be_value, quick};
 use crate::wire::Reader;
 use crate::Error;
 
+mod items;
+pub use items::ItemSink;
+
 /// OFPT_FLOW_MOD.
 const OFPT_FLOW_MOD: u8 = 14;
 
@@ -88,7 +91,13 @@ impl<'a> FlowModView<'a> {
         let f = Fixed::parse(r)?;
         let r#match = MatchView::parse_at(r)?;
         let instructions = Instructions::parse_at(r)?;
-        Ok(FlowModView {
+        Ok(Self::of(&f, r#match, instructions))
+    }
+
+    /// The view of a checked fixed part, match and instructions.
+    #[inline(always)]
+    fn of(f: &Fixed, r#match: MatchView<'a>, instructions: Instructions<'a>) -> FlowModView<'a> {
+        FlowModView {
             cookie: f.cookie,
             cookie_mask: f.cookie_mask,
             table_id: f.table_id,
@@ -102,7 +111,7 @@ impl<'a> FlowModView<'a> {
             flags: f.flags,
             r#match,
             instructions,
-        })
+        }
     }
 
     /// The owned [`FlowMod`]: equal to what [`Message::decode`](crate::Message::decode) gives

@@ -1,0 +1,101 @@
+//! One pass over a FLOW_MOD that checks it and hands on every item decoded: the match fields
+//! as [`MatchField`]s and the actions as [`Action`]s, in wire order, with nothing allocated
+//! for the common forms (a `ct`'s exec actions follow it instead of living in its `exec`).
+//!
+//! The same checks and errors as [`Message::decode`](crate::Message::decode) for a FLOW_MOD,
+//! action bodies included; the items are what [`MatchView::fields`] and [`Actions::iter`]
+//! give for the same bytes.
+
+use super::{Actions, FlowModView, InstructionView, Instructions, MatchView, OFPT_FLOW_MOD};
+use crate::action::each;
+use crate::flow::{Action, MatchField};
+use crate::flow_mod::Fixed;
+use crate::instruction::next_instruction;
+use crate::message::read_header;
+use crate::oxm::{match_tlvs, walk_oxms, Item};
+use crate::Error;
+
+/// What [`FlowModView::parse_items`] hands each decoded item to, in wire order.
+pub trait ItemSink<'a> {
+    /// A match field, normalised as [`MatchView::fields`] gives it (an all-zero masked field
+    /// left out, an all-ones mask exact; a field this crate does not know as
+    /// [`MatchField::Raw`]).
+    fn field(&mut self, field: MatchField);
+
+    /// An instruction, before the actions of its list. Does nothing unless overridden.
+    fn instruction(&mut self, instruction: InstructionView<'a>) {
+        let _ = instruction;
+    }
+
+    /// An action of an apply or write list. `in_ct` is true for the exec actions of a `ct`,
+    /// which follow it; the `ct` itself ([`Action::Ct`], [`Action::CtExt`]) comes with an
+    /// empty `exec`. Other nested lists (`clone`) stay inside their action.
+    fn action(&mut self, action: Action, in_ct: bool);
+}
+
+impl<'a> FlowModView<'a> {
+    /// Check one whole OFPT_FLOW_MOD message (header included), decoding every match field
+    /// and every action into `sink` as it is read; returns the xid and the view.
+    ///
+    /// One pass where [`FlowModView::parse`] and then the iterators take two: the fields come
+    /// from the match check itself, and each action body is checked as it is decoded.
+    ///
+    /// Errors: those of [`Message::decode`](crate::Message::decode) for a FLOW_MOD, action
+    /// bodies included; [`Error::BadValue`] for another message type. On an error, the items
+    /// already handed on belong to a refused message.
+    pub fn parse_items(
+        bytes: &'a [u8],
+        sink: &mut impl ItemSink<'a>,
+    ) -> Result<(u32, FlowModView<'a>), Error> {
+        let (_, kind, xid, mut r) = read_header(bytes)?;
+        if kind != OFPT_FLOW_MOD {
+            return Err(Error::BadValue {
+                offset: 1,
+                reason: format!("message type {kind} is not FLOW_MOD"),
+            });
+        }
+        let f = Fixed::parse(&mut r)?;
+        let tlvs = match_tlvs(&mut r)?;
+        let (bytes, offset) = (tlvs.peek_rest(), tlvs.offset());
+        let walked = walk_oxms(&mut tlvs.clone(), |item| {
+            sink.field(match item {
+                Item::Field(f) => f,
+                Item::Raw(tlv) => tlv.to_raw_field(),
+            })
+        })?;
+        let r#match = MatchView {
+            tlvs: bytes,
+            offset,
+            canonical: walked.ascending,
+            verbatim: walked.verbatim,
+        };
+        let (ibytes, ioffset) = (r.peek_rest(), r.offset());
+        while !r.is_empty() {
+            let (b, at) = (r.peek_rest(), r.offset());
+            // Apply and write actions straight from their bytes: the action framing is checked
+            // as each action is decoded. Everything else through the instruction reader.
+            if let Some(h) = b.first_chunk::<4>() {
+                let kind = u16::from_be_bytes([h[0], h[1]]);
+                let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+                if (kind == 3 || kind == 4) && len >= 8 && len.is_multiple_of(8) && len <= b.len() {
+                    let list = &b[8..len];
+                    let actions = Actions::new(list, at + 8);
+                    r.advance(len);
+                    sink.instruction(if kind == 3 {
+                        InstructionView::WriteActions(actions)
+                    } else {
+                        InstructionView::ApplyActions(actions)
+                    });
+                    each(list, at + 8, &mut |a, in_ct| sink.action(a, in_ct))?;
+                    continue;
+                }
+            }
+            sink.instruction(next_instruction(&mut r)?);
+        }
+        let instructions = Instructions {
+            bytes: ibytes,
+            offset: ioffset,
+        };
+        Ok((xid, FlowModView::of(&f, r#match, instructions)))
+    }
+}
