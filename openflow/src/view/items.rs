@@ -16,6 +16,36 @@ use crate::oxm::{match_tlvs, walk_oxms, Item};
 use crate::Error;
 
 /// What [`FlowModView::parse_items`] hands each decoded item to, in wire order.
+///
+/// ```
+/// use openflow::view::ItemSink;
+/// use openflow::{Action, FlowMod, FlowModView, MatchField};
+///
+/// #[derive(Default)]
+/// struct Resubmits {
+///     tables: Vec<u8>,
+///     fields: usize,
+/// }
+///
+/// impl ItemSink<'_> for Resubmits {
+///     fn field(&mut self, _: MatchField) {
+///         self.fields += 1;
+///     }
+///     fn action(&mut self, a: Action, _in_ct: bool) {
+///         if let Action::Resubmit { table } = a {
+///             self.tables.push(table);
+///         }
+///     }
+/// }
+///
+/// let flow: FlowMod = "table=0,ip actions=resubmit(,5)".parse()?;
+/// let mut bytes = Vec::new();
+/// flow.emit_message(1, &mut bytes);
+/// let mut r = Resubmits::default();
+/// let (_xid, view) = FlowModView::parse_items(&bytes, &mut r)?;
+/// assert_eq!((r.fields, r.tables.as_slice(), view.table_id), (1, &[5][..], 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait ItemSink<'a> {
     /// A match field, normalised as [`MatchView::fields`] gives it (an all-zero masked field
     /// left out, an all-ones mask exact; a field this crate does not know as
