@@ -133,9 +133,25 @@ pub fn up(path: &Path, nodes: usize, step: usize, dir: &Path) -> Result<String, 
 }
 
 /// Stops and deletes a lab kept in `dir` (agents, servers, OVS, namespaces) and the directory.
-pub fn down(dir: &Path) {
-    crate::lab::nodes::teardown(dir);
+/// Returns what `kakinectl lab down` prints: each thing stopped or deleted, or that there was
+/// no lab there.
+pub fn down(dir: &Path) -> String {
+    let done = crate::lab::nodes::teardown(dir);
+    let existed = dir.exists();
     let _ = std::fs::remove_dir_all(dir);
+    let mut out = if done.is_empty() {
+        format!("no lab running in {}: nothing to stop", dir.display())
+    } else {
+        format!("node lab in {} down:", dir.display())
+    };
+    for d in &done {
+        out.push_str(&format!("\n  {d}"));
+    }
+    if existed {
+        out.push_str(&format!("\n  directory {} removed", dir.display()));
+    }
+    out.push('\n');
+    out
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ pub async fn lab(cmd: LabCmd) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!(e))?;
             print!("{out}");
         }
-        LabCmd::Down { dir } => kakine::lab::lab_cmd::down(&dir),
+        LabCmd::Down { dir } => print!("{}", kakine::lab::lab_cmd::down(&dir)),
     }
     Ok(())
 }
@@ -288,7 +288,9 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         clean,
     } = a;
     if clean {
-        return kakine::lab::demo::clean(&dir, &rundir);
+        let done = kakine::lab::demo::clean(&dir, &rundir)?;
+        print!("{}", kakine::lab::demo::clean_report(&rundir, &done));
+        return Ok(());
     }
     let opts = kakine::lab::demo::DemoOptions {
         input: dir,
