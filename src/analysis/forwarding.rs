@@ -36,14 +36,11 @@ pub struct ForwardingDrop {
 /// line is a table miss (`12. No match.`). Lines of flows read ` 12. dl_dst=..., priority
 /// 100, cookie 0x...`, nested resubmits indented further; `None` when no line names a table.
 pub fn last_table(trace: &str) -> Option<(u8, bool)> {
-    trace
-        .lines()
-        .filter_map(|l| {
-            let (id, rest) = l.trim_start().split_once(". ")?;
-            let id: u8 = id.parse().ok()?;
-            Some((id, rest.trim_start().starts_with("No match")))
-        })
-        .last()
+    trace.lines().rev().find_map(|l| {
+        let (id, rest) = l.trim_start().split_once(". ")?;
+        let id: u8 = id.parse().ok()?;
+        Some((id, rest.trim_start().starts_with("No match")))
+    })
 }
 
 /// Whether the packet's path ends before the ingress tables (so the server's ingress policy

@@ -680,7 +680,10 @@ pub fn teardown(dir: &Path) -> Vec<String> {
         let name = e.file_name().to_string_lossy().to_string();
         if name.starts_with("server-") && name.ends_with(".pid") {
             if let Some(pid) = stop_pidfile(&p, Duration::from_millis(200)) {
-                let what = name.trim_end_matches(".pid");
+                let what = match name.as_str() {
+                    "server-controller.pid" => "controller",
+                    _ => "pod server",
+                };
                 done.push(format!("{what} (pid {pid}) stopped"));
             }
         } else if p.is_dir() && p.join("conf.db").exists() {
