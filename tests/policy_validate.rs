@@ -199,6 +199,27 @@ fn a_port_out_of_range_is_one_error_naming_its_field() {
             "{text}"
         );
     }
+    // Integers that are not ports: the typed parse's error, with the range it expected.
+    assert_eq!(
+        errors(&acnp(
+            "ClusterNetworkPolicy",
+            "{name: c}",
+            "{priority: 1, appliedTo: [{podSelector: {}}], ingress: [{action: Allow, from: [{podSelector: {}}], protocols: [{icmp: {icmpType: 300}}]}]}"
+        )),
+        [(
+            c.to_string(),
+            "spec.ingress[0].protocols[0].icmp.icmpType".to_string(),
+            "invalid value: integer `300`, expected an integer 0-255".to_string()
+        )]
+    );
+    assert_eq!(
+        errors("apiVersion: kakine.io/v1alpha1\nkind: Cluster\nnamespaces: [{name: x}]\npods:\n- {namespace: x, name: a, ip: 10.0.0.1, ports: [{port: 70000, protocol: TCP}]}\n"),
+        [(
+            "Cluster".to_string(),
+            "pods[0].ports[0].port".to_string(),
+            "invalid value: integer `70000`, expected an integer 0-65535".to_string()
+        )]
+    );
     // Not a number at all: the typed parse's error, which says what it expected.
     assert_eq!(
         errors(&k8s(
