@@ -21,8 +21,47 @@ use serde_json::Value;
 struct Agent(Child, PathBuf);
 
 impl Agent {
+    /// `kakine-agent --standalone input` (with `extra` flags) on the sandbox of `node_dir`, its
+    /// state in `node_dir/state` as `kakinectl demo --keep` leaves it, its log in `log`.
+    fn start(
+        input: &Path,
+        node_dir: &Path,
+        (prefix, bridge): (&str, &str),
+        audit: &Path,
+        log: PathBuf,
+        extra: &[&str],
+    ) -> Agent {
+        let child = Command::new(env!("CARGO_BIN_EXE_kakine-agent"))
+            .arg("--standalone")
+            .arg(input)
+            .args(extra)
+            .arg("--ovs-rundir")
+            .arg(node_dir)
+            .arg("--state-dir")
+            .arg(node_dir.join("state"))
+            .args(["--datapath-type", "netdev", "--ifname-prefix", prefix])
+            .args(["--bridge", bridge, "--drift-interval", "0"])
+            .args(["--metrics-addr", "off", "--audit-log"])
+            .arg(audit)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("kakine-agent starts");
+        Agent(child, log)
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.1).unwrap_or_default()
+    }
+
+    /// Waits (30 s at most) until its log has `n` lines with `what`.
+    fn wait(&self, what: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.log().matches(what).count() < n {
+            assert!(Instant::now() < deadline, "no {what:?}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -79,15 +118,22 @@ fn sides(v: &Value) -> [(String, String, String); 2] {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() {
-    let prefix = format!("l{}", std::process::id() % 100_000);
+/// A node of its own for a test: (interface prefix `tag` + pid, bridge, sandbox OVS, a
+/// temporary directory, its empty `input` directory).
+fn node(tag: &str) -> (String, String, OvsSandbox, tempfile::TempDir, PathBuf) {
+    let prefix = format!("{tag}{}", std::process::id() % 100_000);
     let bridge = format!("{prefix}b");
     let ovs = OvsSandbox::start_temp().expect("sandbox OVS (needs openvswitch-switch, root)");
-    // The examples, with the db namespace's NetworkPolicy logging (its isolation drops too).
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("input");
     std::fs::create_dir_all(&input).unwrap();
+    (prefix, bridge, ovs, tmp, input)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() {
+    let (prefix, bridge, ovs, tmp, input) = node("l");
+    // The examples, with the db namespace's NetworkPolicy logging (its isolation drops too).
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let cluster = std::fs::read_to_string(examples.join("cluster.yaml")).unwrap();
     let cluster = cluster.replace(
@@ -110,32 +156,8 @@ async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() 
     let state = node_dir.join("state");
     let audit = tmp.path().join("np.log");
     let log = tmp.path().join("agent.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_kakine-agent"))
-        .arg("--standalone")
-        .arg(&input)
-        .arg("--ovs-rundir")
-        .arg(&node_dir)
-        .arg("--state-dir")
-        .arg(&state)
-        .args(["--datapath-type", "netdev", "--ifname-prefix", &prefix])
-        .args(["--bridge", &bridge, "--drift-interval", "0"])
-        .args(["--metrics-addr", "off", "--audit-log"])
-        .arg(&audit)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("kakine-agent starts");
-    let agent = Agent(child, log);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !agent.log().contains("restart committed") {
-        assert!(
-            Instant::now() < deadline,
-            "agent not ready:\n{}",
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let agent = Agent::start(&input, &node_dir, (&prefix, &bridge), &audit, log, &[]);
+    agent.wait("restart committed", 1);
 
     let ask = |from: &str, to: &str| explain(&node_dir, &bridge, &audit, from, to);
     let s = |v: (&str, &str, &str)| (v.0.to_string(), v.1.to_string(), v.2.to_string());
@@ -280,12 +302,7 @@ async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() 
 /// offline allow, node deny" (exit 3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_of_a_node_without_a_route_is_a_forwarding_drop_not_a_policy_disagreement() {
-    let prefix = format!("f{}", std::process::id() % 100_000);
-    let bridge = format!("{prefix}b");
-    let ovs = OvsSandbox::start_temp().expect("sandbox OVS (needs openvswitch-switch, root)");
-    let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("input");
-    std::fs::create_dir_all(&input).unwrap();
+    let (prefix, bridge, ovs, tmp, input) = node("f");
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut cluster = std::fs::read_to_string(examples.join("cluster.yaml")).unwrap();
     for (pod, node) in [
@@ -315,31 +332,9 @@ async fn a_pod_of_a_node_without_a_route_is_a_forwarding_drop_not_a_policy_disag
     let node_dir = ovs.dir().to_path_buf();
     let audit = tmp.path().join("np.log");
     let log = tmp.path().join("agent.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_kakine-agent"))
-        .arg("--standalone")
-        .arg(&input)
-        .args(["--node", "node-1", "--no-host-config", "--ovs-rundir"])
-        .arg(&node_dir)
-        .arg("--state-dir")
-        .arg(node_dir.join("state"))
-        .args(["--datapath-type", "netdev", "--ifname-prefix", &prefix])
-        .args(["--bridge", &bridge, "--drift-interval", "0"])
-        .args(["--metrics-addr", "off", "--audit-log"])
-        .arg(&audit)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("kakine-agent starts");
-    let agent = Agent(child, log);
-    let wait = |what: &str, n: usize| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while agent.log().matches(what).count() < n {
-            assert!(Instant::now() < deadline, "no {what:?}:\n{}", agent.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    wait("restart committed", 1);
+    let node1 = ["--node", "node-1", "--no-host-config"];
+    let agent = Agent::start(&input, &node_dir, (&prefix, &bridge), &audit, log, &node1);
+    agent.wait("restart committed", 1);
     let ask = |from: &str, to: &str| explain(&node_dir, &bridge, &audit, from, to);
 
     // Both on node-1: delivered, no forwarding drop.
@@ -376,7 +371,7 @@ async fn a_pod_of_a_node_without_a_route_is_a_forwarding_drop_not_a_policy_disag
         with_nodes(", podCIDR: 10.10.1.0/24"),
     )
     .unwrap();
-    wait("update committed", n + 1);
+    agent.wait("update committed", n + 1);
     let (code, v) = ask("web/frontend", "api/orders:8080");
     let fwd = &v["node"]["forwarding_drop"];
     assert_eq!((code, v["agree"].as_bool()), (4, Some(true)), "{v:#}");
