@@ -365,31 +365,13 @@ pub fn parse_document_all(doc: &Value, file: &Path) -> (Option<Parsed>, Vec<Poli
         Err(e) => {
             if !problems
                 .iter()
-                .any(|p| p.to_string() == e.to_string() || same_field(p, &e))
+                .any(|p| p.to_string() == e.to_string() || p.names_the_field_of(&e))
             {
                 problems.push(e);
             }
             (None, problems)
         }
     }
-}
-
-/// Whether `checked` (a check on the document as written) already names the field of
-/// `parse` (the typed parse's error), or one inside it: `port: 70000` is then one fault, said
-/// by the check (`port 70000 is out of range 1-65535`), not also by serde at the same field
-/// (`expected a port number 1-65535 or a container port name`).
-fn same_field(checked: &PolicyError, parse: &PolicyError) -> bool {
-    let (PolicyError::Field { at: a, .. }, PolicyError::Field { at: b, .. }) = (checked, parse)
-    else {
-        return false;
-    };
-    if a.file != b.file || a.object != b.object || b.field.is_empty() {
-        return false;
-    }
-    a.field == b.field
-        || a.field
-            .strip_prefix(b.field.as_str())
-            .is_some_and(|rest| rest.starts_with(['.', '[']))
 }
 
 fn parse_checked(
