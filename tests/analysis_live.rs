@@ -3,6 +3,8 @@
 //! The rule the node's `ofproto/trace` names must be the offline answer's for an allow, a deny by
 //! a tier rule and a K8s isolation drop (with its audit line after a real attempt); after the
 //! allow rule's flows are deleted with `ovs-ofctl`, the command says they disagree (exit 3).
+//! A packet for a pod of another node this node has no route to is a forwarding drop (exit 4),
+//! never a disagreement with the policies.
 //! Needs root, Open vSwitch and iproute2; fails (never skips) without.
 
 use std::path::{Path, PathBuf};
@@ -19,8 +21,47 @@ use serde_json::Value;
 struct Agent(Child, PathBuf);
 
 impl Agent {
+    /// `kakine-agent --standalone input` (with `extra` flags) on the sandbox of `node_dir`, its
+    /// state in `node_dir/state` as `kakinectl demo --keep` leaves it, its log in `log`.
+    fn start(
+        input: &Path,
+        node_dir: &Path,
+        (prefix, bridge): (&str, &str),
+        audit: &Path,
+        log: PathBuf,
+        extra: &[&str],
+    ) -> Agent {
+        let child = Command::new(env!("CARGO_BIN_EXE_kakine-agent"))
+            .arg("--standalone")
+            .arg(input)
+            .args(extra)
+            .arg("--ovs-rundir")
+            .arg(node_dir)
+            .arg("--state-dir")
+            .arg(node_dir.join("state"))
+            .args(["--datapath-type", "netdev", "--ifname-prefix", prefix])
+            .args(["--bridge", bridge, "--drift-interval", "0"])
+            .args(["--metrics-addr", "off", "--audit-log"])
+            .arg(audit)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("kakine-agent starts");
+        Agent(child, log)
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.1).unwrap_or_default()
+    }
+
+    /// Waits (30 s at most) until its log has `n` lines with `what`.
+    fn wait(&self, what: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.log().matches(what).count() < n {
+            assert!(Instant::now() < deadline, "no {what:?}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -77,15 +118,22 @@ fn sides(v: &Value) -> [(String, String, String); 2] {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() {
-    let prefix = format!("l{}", std::process::id() % 100_000);
+/// A node of its own for a test: (interface prefix `tag` + pid, bridge, sandbox OVS, a
+/// temporary directory, its empty `input` directory).
+fn node(tag: &str) -> (String, String, OvsSandbox, tempfile::TempDir, PathBuf) {
+    let prefix = format!("{tag}{}", std::process::id() % 100_000);
     let bridge = format!("{prefix}b");
     let ovs = OvsSandbox::start_temp().expect("sandbox OVS (needs openvswitch-switch, root)");
-    // The examples, with the db namespace's NetworkPolicy logging (its isolation drops too).
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("input");
     std::fs::create_dir_all(&input).unwrap();
+    (prefix, bridge, ovs, tmp, input)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() {
+    let (prefix, bridge, ovs, tmp, input) = node("l");
+    // The examples, with the db namespace's NetworkPolicy logging (its isolation drops too).
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let cluster = std::fs::read_to_string(examples.join("cluster.yaml")).unwrap();
     let cluster = cluster.replace(
@@ -108,32 +156,8 @@ async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() 
     let state = node_dir.join("state");
     let audit = tmp.path().join("np.log");
     let log = tmp.path().join("agent.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_kakine-agent"))
-        .arg("--standalone")
-        .arg(&input)
-        .arg("--ovs-rundir")
-        .arg(&node_dir)
-        .arg("--state-dir")
-        .arg(&state)
-        .args(["--datapath-type", "netdev", "--ifname-prefix", &prefix])
-        .args(["--bridge", &bridge, "--drift-interval", "0"])
-        .args(["--metrics-addr", "off", "--audit-log"])
-        .arg(&audit)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("kakine-agent starts");
-    let agent = Agent(child, log);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !agent.log().contains("restart committed") {
-        assert!(
-            Instant::now() < deadline,
-            "agent not ready:\n{}",
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let agent = Agent::start(&input, &node_dir, (&prefix, &bridge), &audit, log, &[]);
+    agent.wait("restart committed", 1);
 
     let ask = |from: &str, to: &str| explain(&node_dir, &bridge, &audit, from, to);
     let s = |v: (&str, &str, &str)| (v.0.to_string(), v.1.to_string(), v.2.to_string());
@@ -264,6 +288,101 @@ async fn the_node_names_the_offline_rule_and_a_deleted_flow_is_a_disagreement() 
             && text.contains("ofproto/trace")
             && text.contains("baseline/api-closed-by-default/drop-other-namespaces"),
         "{text}"
+    );
+    drop(agent);
+    drop(lab);
+}
+
+/// The agent of node-1 of a model of two nodes, on a sandbox OVS with the example pods:
+/// web/frontend and web/admin on node-1, the others on node-2. Traffic to node-2's pods is
+/// allowed by the policies and dropped by forwarding: with no podCIDR on any node there is no
+/// multi-node network (L2Forwarding misses), with one on node-1 only the packet goes to the
+/// host by the gateway port. `explain --live` says so (exit 4, `forwarding_drop` with the
+/// table and why) and agrees with the policies; before, it reported "verdict of the egress:
+/// offline allow, node deny" (exit 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_of_a_node_without_a_route_is_a_forwarding_drop_not_a_policy_disagreement() {
+    let (prefix, bridge, ovs, tmp, input) = node("f");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut cluster = std::fs::read_to_string(examples.join("cluster.yaml")).unwrap();
+    for (pod, node) in [
+        ("frontend", "node-1"),
+        ("admin", "node-1"),
+        ("orders", "node-2"),
+        ("reports", "node-2"),
+        ("postgres", "node-2"),
+        ("backup", "node-2"),
+    ] {
+        let at = cluster
+            .find(&format!("name: {pod},"))
+            .expect("examples changed");
+        cluster.insert_str(at, &format!("node: {node}, "));
+    }
+    let with_nodes = |node1: &str| {
+        cluster.replacen(
+            "kind: Cluster\n",
+            &format!("kind: Cluster\nnodes: [{{name: node-1, ip: 192.168.50.1{node1}}}, {{name: node-2, ip: 192.168.50.2}}]\n"),
+            1,
+        )
+    };
+    std::fs::write(input.join("cluster.yaml"), with_nodes("")).unwrap();
+    std::fs::copy(examples.join("policies.yaml"), input.join("policies.yaml")).unwrap();
+    let policies = kakine::agent::load_input(&input).unwrap();
+    let lab = Lab::create_with(&policies, &prefix, None, None).expect("netns pods");
+    let node_dir = ovs.dir().to_path_buf();
+    let audit = tmp.path().join("np.log");
+    let log = tmp.path().join("agent.log");
+    let node1 = ["--node", "node-1", "--no-host-config"];
+    let agent = Agent::start(&input, &node_dir, (&prefix, &bridge), &audit, log, &node1);
+    agent.wait("restart committed", 1);
+    let ask = |from: &str, to: &str| explain(&node_dir, &bridge, &audit, from, to);
+
+    // Both on node-1: delivered, no forwarding drop.
+    let (code, v) = ask("web/frontend", "web/admin:80");
+    assert_eq!(code, 0, "{v:#}");
+    assert!(v["node"]["forwarding_drop"].is_null(), "{v:#}");
+
+    // No node declares a podCIDR: no multi-node network, L2Forwarding has no flow for it.
+    let (code, v) = ask("web/frontend", "api/orders:8080");
+    let fwd = &v["node"]["forwarding_drop"];
+    assert_eq!((code, v["agree"].as_bool()), (4, Some(true)), "{v:#}");
+    assert_eq!(v["disagreements"], serde_json::json!([]), "{v:#}");
+    assert_eq!(
+        (&v["node"]["verdict"], &v["node"]["policy_verdict"]),
+        (&"deny".into(), &"allow".into()),
+        "{v:#}"
+    );
+    assert_eq!(
+        (&fwd["table"], &fwd["table_miss"], &fwd["at_host"]),
+        (&"L2Forwarding".into(), &true.into(), &false.into()),
+        "{v:#}"
+    );
+    assert!(
+        fwd["why"].as_str().unwrap().starts_with(
+            "no route from node node-1 to pod api/orders (10.10.2.10) on node node-2: no node of the cluster model declares a podCIDR"
+        ),
+        "{v:#}"
+    );
+
+    // node-1 has a podCIDR, node-2 none: the packet leaves by the gateway port to the host.
+    let n = agent.log().matches("update committed").count();
+    std::fs::write(
+        input.join("cluster.yaml"),
+        with_nodes(", podCIDR: 10.10.1.0/24"),
+    )
+    .unwrap();
+    agent.wait("update committed", n + 1);
+    let (code, v) = ask("web/frontend", "api/orders:8080");
+    let fwd = &v["node"]["forwarding_drop"];
+    assert_eq!((code, v["agree"].as_bool()), (4, Some(true)), "{v:#}");
+    assert_eq!(v["node"]["verdict"], "allow", "{v:#}");
+    assert_eq!(fwd["at_host"], true, "{v:#}");
+    assert!(
+        fwd["why"]
+            .as_str()
+            .unwrap()
+            .contains("node node-2 has no podCIDR in the cluster model"),
+        "{v:#}"
     );
     drop(agent);
     drop(lab);

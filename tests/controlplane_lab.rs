@@ -391,3 +391,125 @@ fn refused_credentials_get_no_span_and_the_agent_says_why() {
         "the right token brings node-2's policy flows"
     );
 }
+
+/// `kakinectl lab up --controller`: the lab's agents follow a controller started in its first
+/// node (kakine-06 on two nodes: x/a allowed to x/b across nodes, x/c dropped, as with the
+/// standalone agents), the controller counts the policies realized, and `lab down` stops the
+/// controller with the rest and says so.
+#[test]
+fn lab_up_with_a_controller_runs_the_agents_from_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let kakinectl = Path::new(env!("CARGO_BIN_EXE_kakinectl"));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lab");
+    let up = std::process::Command::new(kakinectl)
+        .args(["lab", "up"])
+        .arg(root.join("tests/scenarios/kakine-06-custom-tiers.yaml"))
+        .args(["--nodes", "2", "--controller", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&up.stdout).to_string();
+    // Down whatever happens below.
+    struct Down<'a>(&'a Path, &'a Path);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new(self.0)
+                .args(["lab", "down", "--dir"])
+                .arg(self.1)
+                .output();
+        }
+    }
+    let down = Down(kakinectl, &dir);
+    assert!(
+        up.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    assert!(text.contains("controller: https://"), "{text}");
+    for n in ["n0", "n1"] {
+        let log = dir.join(n).join("agent.log");
+        assert_eq!(
+            count(&log, "subscribed (a snapshot)"),
+            1,
+            "{}",
+            log.display()
+        );
+    }
+    // The namespace of a pod, as `lab up` prints it.
+    let netns = |pod: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("pod {pod} ")))
+            .unwrap_or_else(|| panic!("no pod {pod} in\n{text}"));
+        line.split("ip netns exec ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+            .to_string()
+    };
+    let probe = |from: &str| {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &netns(from)])
+            .arg(kakinectl)
+            .args(["probe", "connect", "10.6.0.2", "80", "--timeout-ms", "1000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .code()
+    };
+    assert_eq!(
+        probe("x/a"),
+        Some(0),
+        "x/a reaches x/b across nodes:\n{text}"
+    );
+    assert_eq!(
+        probe("x/c"),
+        Some(1),
+        "x/c is dropped by networkops:\n{text}"
+    );
+    // The first node's namespace (`node node-1 ip ... : netns NS`), where the controller runs.
+    let node1 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("node node-1 "))
+        .and_then(|l| l.rsplit("netns ").next())
+        .unwrap_or_else(|| panic!("no node-1 in\n{text}"))
+        .trim()
+        .to_string();
+    let realization = std::process::Command::new("ip")
+        .args(["netns", "exec", &node1])
+        .arg(kakinectl)
+        .args(["realization", "--controller", "http://127.0.0.1:10350"])
+        .output()
+        .unwrap();
+    let r = String::from_utf8_lossy(&realization.stdout);
+    assert!(
+        r.lines()
+            .any(|l| l.contains("devops-allow") && l.contains("Realized")),
+        "{r}"
+    );
+    let lab_down = || {
+        let out = std::process::Command::new(kakinectl)
+            .args(["lab", "down", "--dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = lab_down();
+    std::mem::forget(down);
+    for line in [
+        format!("node lab in {} down:", dir.display()),
+        "  controller (pid ".to_string(),
+        "  agent of n1 (pid ".to_string(),
+        "  n0: ovs-vswitchd (pid ".to_string(),
+        format!("  directory {} removed", dir.display()),
+    ] {
+        assert!(first.contains(&line), "no {line:?} in\n{first}");
+    }
+    assert_eq!(
+        lab_down(),
+        format!("no lab running in {}: nothing to stop\n", dir.display())
+    );
+}

@@ -95,6 +95,145 @@ fn every_rule_names_its_object_and_field() {
     }
 }
 
+/// A port number out of range is one error naming its field, in every API and for every
+/// numeric port field: the range check, never also the typed parse's complaint about the
+/// same field (`port: 70000` once gave "a port number or a container port name" beside it).
+#[test]
+fn a_port_out_of_range_is_one_error_naming_its_field() {
+    let c = "ClusterNetworkPolicy \"c\"";
+    let acnp_ports = |ports: &str| {
+        acnp(
+            "ClusterNetworkPolicy",
+            "{name: c}",
+            &format!("{{priority: 1, appliedTo: [{{podSelector: {{}}}}], ingress: [{{action: Allow, from: [{{podSelector: {{}}}}], ports: [{ports}]}}]}}"),
+        )
+    };
+    let anp_ports = |ports: &str| {
+        anp(&format!(
+            "{{priority: 1, subject: {{namespaces: {{}}}}, ingress: [{{action: Allow, from: [{{namespaces: {{}}}}], ports: [{ports}]}}]}}"
+        ))
+    };
+    let at = "spec.ingress[0].ports[0]";
+    let cases: Vec<(String, &str, &str, &str)> = vec![
+        (
+            k8s(
+                "{name: np, namespace: x}",
+                "{ingress: [{ports: [{port: 70000}]}]}",
+            ),
+            NP,
+            "port",
+            "port 70000 is out of range 1-65535",
+        ),
+        (
+            k8s(
+                "{name: np, namespace: x}",
+                "{ingress: [{ports: [{port: -1}]}]}",
+            ),
+            NP,
+            "port",
+            "port -1 is out of range 1-65535",
+        ),
+        (
+            k8s(
+                "{name: np, namespace: x}",
+                "{ingress: [{ports: [{port: 80, endPort: 70000}]}]}",
+            ),
+            NP,
+            "endPort",
+            "endPort 70000 is out of range 1-65535",
+        ),
+        (
+            k8s(
+                "{name: np, namespace: x}",
+                "{ingress: [{ports: [{port: 70000, endPort: 80}]}]}",
+            ),
+            NP,
+            "port",
+            "port 70000 is out of range 1-65535",
+        ),
+        (
+            acnp_ports("{protocol: TCP, port: 70000}"),
+            c,
+            "port",
+            "port 70000 is out of range 1-65535",
+        ),
+        (
+            acnp_ports("{protocol: TCP, port: 80, endPort: 70000}"),
+            c,
+            "endPort",
+            "endPort 70000 is out of range 1-65535",
+        ),
+        (
+            acnp_ports("{protocol: TCP, sourcePort: 70000}"),
+            c,
+            "sourcePort",
+            "sourcePort 70000 is out of range 1-65535",
+        ),
+        (
+            acnp_ports("{protocol: TCP, sourcePort: 80, sourceEndPort: 70000}"),
+            c,
+            "sourceEndPort",
+            "sourceEndPort 70000 is out of range 1-65535",
+        ),
+        (
+            anp_ports("{portNumber: {protocol: TCP, port: 70000}}"),
+            ANP,
+            "portNumber.port",
+            "port 70000 is out of range 1-65535",
+        ),
+        (
+            anp_ports("{portRange: {protocol: TCP, start: 80, end: 70000}}"),
+            ANP,
+            "portRange.end",
+            "end 70000 is out of range 1-65535",
+        ),
+    ];
+    for (text, object, field, message) in cases {
+        assert_eq!(
+            errors(&text),
+            [(
+                object.to_string(),
+                format!("{at}.{field}"),
+                message.to_string()
+            )],
+            "{text}"
+        );
+    }
+    // Integers that are not ports: the typed parse's error, with the range it expected.
+    assert_eq!(
+        errors(&acnp(
+            "ClusterNetworkPolicy",
+            "{name: c}",
+            "{priority: 1, appliedTo: [{podSelector: {}}], ingress: [{action: Allow, from: [{podSelector: {}}], protocols: [{icmp: {icmpType: 300}}]}]}"
+        )),
+        [(
+            c.to_string(),
+            "spec.ingress[0].protocols[0].icmp.icmpType".to_string(),
+            "invalid value: integer `300`, expected an integer 0-255".to_string()
+        )]
+    );
+    assert_eq!(
+        errors("apiVersion: kakine.io/v1alpha1\nkind: Cluster\nnamespaces: [{name: x}]\npods:\n- {namespace: x, name: a, ip: 10.0.0.1, ports: [{port: 70000, protocol: TCP}]}\n"),
+        [(
+            "Cluster".to_string(),
+            "pods[0].ports[0].port".to_string(),
+            "invalid value: integer `70000`, expected an integer 0-65535".to_string()
+        )]
+    );
+    // Not a number at all: the typed parse's error, which says what it expected.
+    assert_eq!(
+        errors(&k8s(
+            "{name: np, namespace: x}",
+            "{ingress: [{ports: [{port: 1.5}]}]}"
+        )),
+        [(
+            NP.to_string(),
+            format!("{at}.port"),
+            "expected a port number 1-65535 or a container port name".to_string()
+        )]
+    );
+}
+
 #[test]
 fn every_error_of_the_input_is_reported_at_once() {
     let text = format!(

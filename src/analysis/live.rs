@@ -18,10 +18,11 @@ use std::path::PathBuf;
 use crate::agent::annotate::annotate;
 use crate::agent::state::{read_agent_state, AgentState, PodEntry};
 use crate::agent::unixctl;
+use crate::analysis::forwarding::{before_ingress, forwarding_drop, to_host, ForwardingDrop};
 use crate::analysis::observed::audit_line;
 use crate::analysis::walk::{resolve_port, Case, Endpoint, Query};
 use crate::datapath::compiler::cookie;
-use crate::datapath::network::{GATEWAY_MAC, TUNNEL_PORT};
+use crate::datapath::network::{GATEWAY_MAC, GATEWAY_PORT, TUNNEL_PORT};
 use crate::datapath::pipeline;
 use crate::lab::cluster_engine::{hop, l4, Hop};
 use crate::lab::engine::{
@@ -84,8 +85,12 @@ pub struct LiveAnswer {
     /// and only the egress was decided.
     pub ingress_here: bool,
     /// Where the packet went: `delivered to ...`, `tunnel to node 10.0.0.2`, `to the agent`,
-    /// `dropped`.
+    /// `dropped`, `dropped by forwarding in L2Forwarding on ...: why`.
     pub hop: String,
+    /// No policy denied the packet and it was dropped all the same: where and why (a node
+    /// without a route to the server, [`crate::analysis::forwarding`]). The policies' verdict
+    /// on the node is then allow, and [`disagreements`] compares that.
+    pub forwarding: Option<ForwardingDrop>,
     /// The newest audit-log lines of this connection (client, server, protocol, port).
     pub audit: Vec<String>,
     /// Why there are no audit lines to show, when that is not "none logged".
@@ -302,6 +307,8 @@ pub async fn ask(
     );
     let (out, dpif, command) = trace_on(node, &flow).await?;
     let mut actions = trace_actions(&out);
+    // The trace the packet ended in, and that node's run directory.
+    let mut last = (out.clone(), node.ovs_rundir.display().to_string());
     let mut steps: Vec<(Option<u8>, Hit)> = out.lines().filter_map(trace_line).collect();
     let mut traces = vec![NodeTrace {
         node: node.ovs_rundir.display().to_string(),
@@ -310,6 +317,13 @@ pub async fn ask(
         flows: rule_flows(&steps, &state),
     }];
     let mut dp = dp_ports(&dpif, &node.bridge);
+    let gateway_of = |dpif: &str, bridge: &str| {
+        dpif_ports(dpif, bridge)
+            .into_iter()
+            .find(|(n, _, _)| n == GATEWAY_PORT)
+            .map(|(_, _, dp)| dp)
+    };
+    let mut gateway = gateway_of(&dpif, &node.bridge);
     let mut on_server_node = String::new();
     let mut peer_state = None;
     if let (Hop::Tunnel(node_ip), None, Some(peer)) = (hop(&actions)?, &server, server_node) {
@@ -341,6 +355,7 @@ pub async fn ask(
         let (out, pdpif, command) = trace_on(peer, &flow).await?;
         let psteps: Vec<(Option<u8>, Hit)> = out.lines().filter_map(trace_line).collect();
         actions = trace_actions(&out);
+        last = (out.clone(), peer.ovs_rundir.display().to_string());
         traces.push(NodeTrace {
             node: peer.ovs_rundir.display().to_string(),
             command,
@@ -349,10 +364,12 @@ pub async fn ask(
         });
         steps.extend(psteps.into_iter().map(|(t, h)| (t, h.on_destination())));
         dp = dp_ports(&pdpif, &peer.bridge);
+        gateway = gateway_of(&pdpif, &peer.bridge);
         on_server_node = format!(" on {}", peer.ovs_rundir.display());
         server = Some(s);
         peer_state = Some(pstate);
     }
+    let at_host = server.is_none() && matches!(hop(&actions)?, Hop::Port(p) if Some(p) == gateway);
     let (output, where_to) = match (&server, hop(&actions)?) {
         (Some(s), _) => (
             dp.get(&s.ofport).is_some_and(|p| outputs_to(&actions, *p)),
@@ -364,23 +381,47 @@ pub async fn ask(
     };
     let to_agent = actions.contains("controller(");
     let hits: Vec<Hit> = steps.iter().map(|(_, h)| *h).collect();
+    let lookup = |id: u32| match &peer_state {
+        Some(p) if id & DESTINATION_IDS != 0 => rule_of(p, id & !DESTINATION_IDS),
+        _ => rule_of(&state, id),
+    };
     let decision = decision_from_hits_by(
         &hits,
-        |id| match &peer_state {
-            Some(p) if id & DESTINATION_IDS != 0 => rule_of(p, id & !DESTINATION_IDS),
-            _ => rule_of(&state, id),
-        },
+        lookup,
         output,
         to_agent,
         format!("ofproto/trace: datapath actions {actions}"),
     );
-    let hop = if output {
+    // Dropped with no policy flow denying it: forwarding, not policy.
+    let forwarding = if at_host {
+        to_host(&last.1, policies, src, dst)
+    } else {
+        (!output && !to_agent && !denied_by_policy(&hits, lookup))
+            .then(|| forwarding_drop(&last.1, &last.0, policies, src, dst))
+            .flatten()
+    };
+    let hop = if let (Some(f), true) = (&forwarding, output) {
+        format!(
+            "{where_to} ({GATEWAY_PORT}, to the host), not to the server's node: {}",
+            f.why
+        )
+    } else if output {
         where_to
     } else if to_agent {
         "to the agent (it answers a Reject)".to_string()
+    } else if let Some(f) = &forwarding {
+        format!(
+            "dropped by forwarding in {} on {}, not by a policy: {}",
+            f.table, f.node, f.why
+        )
     } else {
         "dropped".to_string()
     };
+    // Dropped before the ingress tables: the server's ingress was not decided here.
+    let ingress_decided = forwarding
+        .as_ref()
+        .and_then(|f| pipeline::table(&f.table).ok())
+        .is_none_or(|t| !before_ingress(t.id));
     let mut audit = Vec::new();
     let mut audit_note = None;
     // The server's node's log too, when it is another file (a node lab's agents may share one).
@@ -393,11 +434,37 @@ pub async fn ask(
     Ok(LiveAnswer {
         traces,
         decision,
-        ingress_here: server.is_some(),
+        ingress_here: server.is_some() && ingress_decided,
         hop,
+        forwarding,
         audit,
         audit_note,
     })
+}
+
+/// Whether a flow of `hits` denies the packet by policy: a Drop or Reject rule's `conj_id`
+/// flow (not staged), or a K8s isolation drop.
+fn denied_by_policy(hits: &[Hit], rule: impl Fn(u32) -> Option<HitRule>) -> bool {
+    hits.iter().any(|h| {
+        let (_, category, object) = cookie::split(h.cookie);
+        category == cookie::ISOLATION
+            || (h.conj
+                && category == cookie::POLICY
+                && rule(object).is_some_and(|r| {
+                    !r.staged && matches!(r.action, RuleAction::Drop | RuleAction::Reject)
+                }))
+    })
+}
+
+impl LiveAnswer {
+    /// The node's policy verdict: the packet's, unless it was dropped by forwarding (then
+    /// allow: no policy denied it).
+    pub fn policy_verdict(&self) -> Verdict {
+        match self.forwarding {
+            Some(_) => Verdict::Allow,
+            None => self.decision.verdict,
+        }
+    }
 }
 
 /// The newest audit-log lines of `src -> dst` on `protocol`/`port` (for ICMP any).
@@ -442,20 +509,19 @@ fn audit_of(
 
 /// Where the node's answer differs from the offline `case`, one line each (empty: they agree).
 /// With the ingress decided elsewhere, only the egress is compared: its verdict (the packet
-/// left this node or not) and its deciding rule.
+/// left this node or not) and its deciding rule. A forwarding drop ([`LiveAnswer::forwarding`])
+/// is no policy verdict: the node's policies then allowed the packet, and that is compared.
 pub fn disagreements(case: &Case, live: &LiveAnswer) -> Vec<String> {
     let mut out = Vec::new();
     let show = |r: &Option<crate::policy::resolved::RuleRef>| {
         r.as_ref()
             .map_or_else(|| "none (default allow)".to_string(), |r| r.to_string())
     };
-    let (offline, node) = if live.ingress_here {
-        (case.decision.verdict, live.decision.verdict)
+    let node = live.policy_verdict();
+    let offline = if live.ingress_here {
+        case.decision.verdict
     } else {
-        (
-            case.egress.verdict.unwrap_or(Verdict::Allow),
-            live.decision.verdict,
-        )
+        case.egress.verdict.unwrap_or(Verdict::Allow)
     };
     if offline != node {
         out.push(format!(
@@ -485,88 +551,5 @@ pub fn disagreements(case: &Case, live: &LiveAnswer) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::analysis::walk::{walk, PortSpec};
-    use openflow::flow::{MacAddr, Match, MatchField};
-
-    fn case(from: &str, to: &str, port: u16) -> Case {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-        let p = crate::agent::load_input(&dir).unwrap();
-        let q = Query {
-            from: Endpoint::parse(from).unwrap(),
-            to: Endpoint::parse(to).unwrap(),
-            protocol: Protocol::Tcp,
-            port: PortSpec::Number(port),
-            source_port: None,
-        };
-        walk(&p, &q).unwrap().cases.remove(0)
-    }
-
-    fn answer(verdict: Verdict, ingress_here: bool) -> LiveAnswer {
-        LiveAnswer {
-            traces: Vec::new(),
-            decision: Decision {
-                verdict,
-                egress: None,
-                ingress: None,
-                reason: String::new(),
-            },
-            ingress_here,
-            hop: String::new(),
-            audit: Vec::new(),
-            audit_note: None,
-        }
-    }
-
-    #[test]
-    fn with_the_ingress_on_another_node_only_the_egress_is_compared() {
-        // Offline: the egress allows, the server's ingress drops (securityops).
-        let c = case("web/frontend", "db/postgres", 5432);
-        assert_eq!(c.decision.verdict, Verdict::Deny);
-        // The packet left by the tunnel: the egress agrees.
-        assert!(disagreements(&c, &answer(Verdict::Allow, false)).is_empty());
-        // Dropped on the client's node: the egress does not.
-        assert_eq!(
-            disagreements(&c, &answer(Verdict::Deny, false)),
-            ["verdict of the egress: offline allow, node deny"]
-        );
-        // Delivered on a node holding both: verdict and ingress rule differ.
-        assert_eq!(
-            disagreements(&c, &answer(Verdict::Allow, true)),
-            [
-                "verdict: offline deny, node allow",
-                "ingress rule: offline securityops/web-never-reaches-db/drop-web, node none (default allow)"
-            ]
-        );
-    }
-
-    #[test]
-    fn a_pods_mac_is_read_from_its_spoofguard_flow() {
-        let mac = MacAddr([0x0a, 0x58, 10, 10, 1, 10]);
-        let flow = |port: u32| openflow::FlowStats {
-            table_id: 0,
-            duration_sec: 0,
-            duration_nsec: 0,
-            priority: 200,
-            idle_timeout: 0,
-            hard_timeout: 0,
-            flags: 0,
-            cookie: 0,
-            packet_count: 0,
-            byte_count: 0,
-            r#match: Match::from(vec![
-                MatchField::InPort(port),
-                MatchField::EthSrc(mac, None),
-            ]),
-            instructions: vec![],
-        };
-        let pod = |ofport| PodEntry {
-            ofport,
-            pod: "web/frontend".into(),
-            ip: "10.10.1.10".into(),
-        };
-        assert_eq!(mac_of(&[flow(3), flow(4)], &pod(4)), Some(mac));
-        assert_eq!(mac_of(&[flow(3)], &pod(4)), None);
-    }
-}
+#[path = "live_tests.rs"]
+mod tests;

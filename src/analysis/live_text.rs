@@ -10,12 +10,22 @@ use crate::analysis::walk::{rule_json, Case, Walkthrough};
 use crate::policy::resolved::RuleRef;
 
 impl LiveAnswer {
-    /// `{verdict, egress_rule, ingress_rule, ingress_here, hop, traces: [{node, command,
+    /// `{verdict, policy_verdict, egress_rule, ingress_rule, ingress_here, hop,
+    /// forwarding_drop: null | {node, table, table_miss, at_host, why}, traces: [{node, command,
     /// actions, flows: [{table, cookie, what}]}], audit: [line], audit_note}` (rules as in the
-    /// offline JSON).
+    /// offline JSON; `verdict` is what happened to the packet, `policy_verdict` what the
+    /// policies decided: allow when it was dropped by forwarding).
     pub fn to_json(&self) -> Value {
         json!({
             "verdict": self.decision.verdict.to_string(),
+            "policy_verdict": self.policy_verdict().to_string(),
+            "forwarding_drop": self.forwarding.as_ref().map(|f| json!({
+                "node": f.node,
+                "table": f.table,
+                "table_miss": f.table_miss,
+                "at_host": f.at_host,
+                "why": f.why,
+            })),
             "egress_rule": rule_json(&self.decision.egress),
             "ingress_rule": rule_json(&self.decision.ingress),
             "ingress_here": self.ingress_here,
@@ -114,12 +124,24 @@ pub fn side_by_side(
         "",
         format!("offline ({offline_source})")
     );
+    let node_verdict = match &live.forwarding {
+        Some(f) if f.at_host => format!(
+            "{} by policy, then sent to the host ({})",
+            live.policy_verdict(),
+            f.table
+        ),
+        Some(f) => format!(
+            "{} by policy, then dropped by forwarding ({})",
+            live.policy_verdict(),
+            f.table
+        ),
+        None => live.decision.verdict.to_string(),
+    };
     let _ = writeln!(
         out,
-        "{:<14}{:<width$}{}",
+        "{:<14}{:<width$}{node_verdict}",
         "verdict",
         case.decision.verdict.to_string(),
-        live.decision.verdict
     );
     let _ = writeln!(
         out,
@@ -149,6 +171,22 @@ pub fn side_by_side(
         for d in differ {
             let _ = writeln!(out, "  {d}");
         }
+    }
+    if let Some(f) = live.forwarding.as_ref().filter(|f| f.at_host) {
+        let _ = writeln!(
+            out,
+            "FORWARDING DROP: no policy denies the packet; {} sends it out of its gateway port ({}) to the host, not to the server's node: {}",
+            f.node, f.table, f.why
+        );
+    } else if let Some(f) = &live.forwarding {
+        let _ = writeln!(
+            out,
+            "FORWARDING DROP: no policy denies the packet; the datapath of {} drops it in table {}{}: {}",
+            f.node,
+            f.table,
+            if f.table_miss { " (no flow matches)" } else { "" },
+            f.why
+        );
     }
     out
 }

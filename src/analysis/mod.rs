@@ -8,6 +8,7 @@
 //! nothing re-implements precedence.
 
 pub mod diff;
+pub mod forwarding;
 pub mod live;
 pub mod live_text;
 pub mod matrix;

@@ -168,6 +168,22 @@ impl LabController {
     }
 }
 
+impl LabController {
+    /// Leaves the controller running when this value goes (a kept lab: `lab down` stops it
+    /// by its pid file, `server-controller.pid`).
+    pub fn keep(mut self) {
+        self.child.take();
+    }
+
+    /// The `kakinectl realization` command that reads it, run in the first node of `lab`.
+    pub fn realization_command(&self, lab: &NodeLab) -> String {
+        format!(
+            "ip netns exec {} kakinectl realization --controller http://127.0.0.1:{METRICS_PORT}",
+            lab.nodes[0].netns
+        )
+    }
+}
+
 impl Drop for LabController {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {

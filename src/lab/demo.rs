@@ -50,7 +50,10 @@ pub async fn run(opts: &DemoOptions) -> anyhow::Result<usize> {
 
     println!("kakine demo: standalone kakine on a sandbox Open vSwitch\n");
     // Whatever an earlier `--keep` run left in this run directory goes first.
-    clean(&opts.input, &opts.rundir)?;
+    let left = clean(&opts.input, &opts.rundir)?;
+    if !left.is_empty() {
+        print!("{}", clean_report(&opts.rundir, &left));
+    }
     println!(
         "[1/5] sandbox OVS (ovsdb-server + ovs-vswitchd, userspace datapath) in {}",
         opts.rundir.display()
@@ -245,22 +248,14 @@ pub fn excerpt(dump: &str, per_table: usize) -> String {
     s
 }
 
-/// Stops a sandbox left by `KEEP=1`: the daemons by pid file, the `kk-*` namespaces of the input.
-pub fn clean(input: &Path, rundir: &Path) -> anyhow::Result<()> {
-    let del_netns = |ns: &str| {
-        if Path::new("/run/netns").join(ns).exists() {
-            let _ = crate::lab::sandbox::run(
-                std::process::Command::new("ip").args(["netns", "del", ns]),
-            );
-        }
-    };
-    let del_link = |name: &str| {
-        if Path::new("/sys/class/net").join(name).exists() {
-            let _ = crate::lab::sandbox::run(
-                std::process::Command::new("ip").args(["link", "del", name]),
-            );
-        }
-    };
+/// Stops a sandbox left by `KEEP=1`: the pods' servers by pid file, the sandbox's OVS
+/// ([`crate::lab::sandbox::stop_sandbox`]), the `kk-*` namespaces and host veths the run
+/// directory's markers name. Returns what it removed, one line each (`netns kk-web-frontend
+/// deleted`); empty when nothing was left there.
+///
+/// Errors: the run directory exists but cannot be resolved.
+pub fn clean(input: &Path, rundir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut done = Vec::new();
     let pods = rundir.join("pods");
     let mut entries: Vec<PathBuf> = std::fs::read_dir(&pods)
         .map(|d| d.flatten().map(|e| e.path()).collect())
@@ -270,27 +265,63 @@ pub fn clean(input: &Path, rundir: &Path) -> anyhow::Result<()> {
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "pid"))
     {
-        crate::lab::sandbox::stop_pidfile(path, Duration::from_secs(2));
+        if let Some(pid) = crate::lab::sandbox::stop_pidfile(path, Duration::from_secs(2)) {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy())
+                .unwrap_or_default();
+            done.push(format!("pod server {name} (pid {pid}) stopped"));
+        }
     }
     if rundir.exists() {
-        crate::lab::sandbox::stop_sandbox(&rundir.canonicalize()?);
+        done.extend(crate::lab::sandbox::stop_sandbox(&rundir.canonicalize()?));
     }
     for path in entries
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "netns"))
     {
         if let Some(ns) = path.file_stem().and_then(|s| s.to_str()) {
-            del_netns(ns);
+            if Path::new("/run/netns").join(ns).exists()
+                && crate::lab::sandbox::run(
+                    std::process::Command::new("ip").args(["netns", "del", ns]),
+                )
+                .is_ok()
+            {
+                done.push(format!("netns {ns} deleted"));
+            }
         }
         if let Ok(host_if) = std::fs::read_to_string(path) {
-            del_link(host_if.trim());
+            let host_if = host_if.trim();
+            if Path::new("/sys/class/net").join(host_if).exists()
+                && crate::lab::sandbox::run(
+                    std::process::Command::new("ip").args(["link", "del", host_if]),
+                )
+                .is_ok()
+            {
+                done.push(format!("veth {host_if} deleted"));
+            }
         }
         let _ = std::fs::remove_file(path);
     }
     // Only what this run directory's markers name: never interfaces by name alone (another
     // sandbox or a real node may have pods of the same names).
     let _ = input;
-    Ok(())
+    Ok(done)
+}
+
+/// What `kakinectl demo --clean` prints: each thing removed, or that there was nothing.
+pub fn clean_report(rundir: &Path, done: &[String]) -> String {
+    if done.is_empty() {
+        return format!(
+            "nothing to remove in {}: no sandbox of a --keep run is running there\n",
+            rundir.display()
+        );
+    }
+    let mut s = format!("removed the demo sandbox in {}:\n", rundir.display());
+    for d in done {
+        s.push_str(&format!("  {d}\n"));
+    }
+    s
 }
 
 #[cfg(test)]

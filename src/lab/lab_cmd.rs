@@ -4,7 +4,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use std::time::{Duration, Instant};
+
 use crate::lab::cluster_engine::ClusterEngine;
+use crate::lab::controller_lab::{count, LabController};
 use crate::lab::engine::OvsMode;
 use crate::lab::scenario::{read_scenario, step_cluster};
 
@@ -58,10 +61,20 @@ fn walk_pidfiles(dir: &Path) -> Vec<std::path::PathBuf> {
 
 /// Brings up a node lab of at least `nodes` nodes for scenario file `path`, realizes its step
 /// `step` (1-based) on every node, leaves everything running in `dir`, and returns what a
-/// person needs to poke at it.
+/// person needs to poke at it. With `controller`, the step realized, `kakine-controller
+/// --standalone` on the lab's input starts in the first node and every agent is started again
+/// following it (`--controller`, [`crate::lab::controller_lab`]); `up` returns once each has
+/// committed the span it was sent.
 ///
-/// Errors: the scenario cannot be read, has no such step, or the lab cannot be made.
-pub fn up(path: &Path, nodes: usize, step: usize, dir: &Path) -> Result<String, String> {
+/// Errors: the scenario cannot be read, has no such step, the lab cannot be made, or (with
+/// `controller`) the controller does not listen or an agent commits no span within 30 s.
+pub fn up(
+    path: &Path,
+    nodes: usize,
+    step: usize,
+    dir: &Path,
+    controller: bool,
+) -> Result<String, String> {
     let scenario = read_scenario(path).map_err(|e| e.to_string())?;
     let s = scenario.steps.get(step.wrapping_sub(1)).ok_or_else(|| {
         format!(
@@ -87,6 +100,11 @@ pub fn up(path: &Path, nodes: usize, step: usize, dir: &Path) -> Result<String, 
     )?;
     let cluster = step_cluster(&scenario.cluster, &s.label_overrides);
     drop(engine.load(&cluster, &s.resources)?);
+    let controller = if controller {
+        Some(follow_controller(&mut engine)?)
+    } else {
+        None
+    };
     engine.keep();
     let mut out = String::new();
     let _ = writeln!(
@@ -123,19 +141,95 @@ pub fn up(path: &Path, nodes: usize, step: usize, dir: &Path) -> Result<String, 
             p.netns
         );
     }
-    let _ = writeln!(
-        out,
-        "input: {}/input/lab.yaml (the agents follow it); stop with: kakinectl lab down --dir {}",
-        dir.display(),
-        dir.display()
-    );
+    match controller {
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "controller: {} in netns {} (--standalone {}/input), log {}\n    {}\n  the agents follow it with --controller (tokens and CA in {})",
+                c.url,
+                engine.lab().nodes[0].netns,
+                dir.display(),
+                c.log().display(),
+                c.realization_command(engine.lab()),
+                c.dir.display()
+            );
+            let _ = writeln!(
+                out,
+                "input: {}/input/lab.yaml (the controller follows it); stop with: kakinectl lab down --dir {}",
+                dir.display(),
+                dir.display()
+            );
+            c.keep();
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "input: {}/input/lab.yaml (the agents follow it); stop with: kakinectl lab down --dir {}",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
     Ok(out)
 }
 
+/// The controller in the first node of `engine`'s lab on its input, and every node's agent
+/// started again following it; returns once each agent has committed a span.
+///
+/// Errors: the controller does not listen, an agent cannot be started or commits no span
+/// within 30 s (with its log).
+fn follow_controller(engine: &mut ClusterEngine) -> Result<LabController, String> {
+    let binary = engine.kakinectl().with_file_name("kakine-controller");
+    let agent = engine.agent_binary();
+    let input = engine.input().to_path_buf();
+    let n = engine.lab().nodes.len();
+    for i in 0..n {
+        engine.lab_mut().stop_agent(i);
+    }
+    let controller = LabController::start(engine.lab(), &binary, &input)?;
+    for i in 0..n {
+        let node = engine.lab().nodes[i].spec.name.clone();
+        let log = engine.lab().nodes[i].agent_log();
+        let before = count(&log, " committed in ");
+        engine
+            .lab_mut()
+            .start_agent_with(i, &agent, &controller.agent_source(&node))
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while count(&log, "subscribed (a snapshot)") == 0 || count(&log, " committed in ") == before
+        {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the agent of {node} committed no span of the controller within 30 s:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(controller)
+}
+
 /// Stops and deletes a lab kept in `dir` (agents, servers, OVS, namespaces) and the directory.
-pub fn down(dir: &Path) {
-    crate::lab::nodes::teardown(dir);
+/// Returns what `kakinectl lab down` prints: each thing stopped or deleted, or that there was
+/// no lab there.
+pub fn down(dir: &Path) -> String {
+    let done = crate::lab::nodes::teardown(dir);
+    let existed = dir.exists();
     let _ = std::fs::remove_dir_all(dir);
+    let mut out = if done.is_empty() {
+        format!("no lab running in {}: nothing to stop", dir.display())
+    } else {
+        format!("node lab in {} down:", dir.display())
+    };
+    for d in &done {
+        out.push_str(&format!("\n  {d}"));
+    }
+    if existed {
+        out.push_str(&format!("\n  directory {} removed", dir.display()));
+    }
+    out.push('\n');
+    out
 }
 
 #[cfg(test)]

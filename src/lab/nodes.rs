@@ -667,33 +667,52 @@ impl Drop for NodeLab {
 
 /// Stops and deletes everything a lab in `dir` made (agents, servers and OVS by their pid
 /// files, then its namespaces: pods first, the fabric last), and removes `dir`'s pid files.
-/// Safe on a directory without a lab.
-pub fn teardown(dir: &Path) {
+/// Safe on a directory without a lab. Returns what it stopped or deleted, one line each
+/// (`agent of n0 (pid 4242) stopped`, `netns kkdae2-p0 deleted`); empty when nothing ran.
+pub fn teardown(dir: &Path) -> Vec<String> {
+    let mut done = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return done;
     };
     let mut node_dirs = Vec::new();
     for e in entries.flatten() {
         let p = e.path();
         let name = e.file_name().to_string_lossy().to_string();
         if name.starts_with("server-") && name.ends_with(".pid") {
-            stop_pidfile(&p, Duration::from_millis(200));
+            if let Some(pid) = stop_pidfile(&p, Duration::from_millis(200)) {
+                let what = match name.as_str() {
+                    "server-controller.pid" => "controller",
+                    _ => "pod server",
+                };
+                done.push(format!("{what} (pid {pid}) stopped"));
+            }
         } else if p.is_dir() && p.join("conf.db").exists() {
             node_dirs.push(p);
         }
     }
+    node_dirs.sort();
+    let node = |d: &Path| d.file_name().map(|n| n.to_string_lossy().to_string());
     for d in &node_dirs {
-        stop_pidfile(&d.join("agent.pid"), Duration::from_secs(2));
+        if let Some(pid) = stop_pidfile(&d.join("agent.pid"), Duration::from_secs(2)) {
+            done.push(format!(
+                "agent of {} (pid {pid}) stopped",
+                node(d).unwrap_or_default()
+            ));
+        }
     }
     for d in &node_dirs {
-        stop_sandbox(d);
+        let n = node(d).unwrap_or_default();
+        done.extend(stop_sandbox(d).into_iter().map(|x| format!("{n}: {x}")));
     }
     if let Ok(list) = std::fs::read_to_string(dir.join("netns.list")) {
         for ns in list.lines().rev() {
-            let _ = run(Command::new("ip").args(["netns", "del", ns]));
+            if run(Command::new("ip").args(["netns", "del", ns])).is_ok() {
+                done.push(format!("netns {ns} deleted"));
+            }
         }
         let _ = std::fs::remove_file(dir.join("netns.list"));
     }
+    done
 }
 
 /// Waits until `path` exists (an agent's socket).

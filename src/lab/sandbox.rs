@@ -79,13 +79,14 @@ fn pid_alive(pid: u32) -> bool {
             .unwrap_or(false)
 }
 
-/// Stops the process whose pid is in `pidfile`: SIGTERM, then SIGKILL after `grace`.
-/// Does nothing when the file is missing or the process is gone.
-pub fn stop_pidfile(pidfile: &Path, grace: Duration) {
-    let Some(pid) = read_pid(pidfile) else { return };
+/// Stops the process whose pid is in `pidfile`: SIGTERM, then SIGKILL after `grace`; the pid
+/// file is removed. Returns the pid it stopped; `None` (nothing done but removing a stale pid
+/// file) when the file is missing or the process is gone.
+pub fn stop_pidfile(pidfile: &Path, grace: Duration) -> Option<u32> {
+    let pid = read_pid(pidfile)?;
     if !pid_alive(pid) {
         let _ = std::fs::remove_file(pidfile);
-        return;
+        return None;
     }
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -102,6 +103,7 @@ pub fn stop_pidfile(pidfile: &Path, grace: Duration) {
             .status();
     }
     let _ = std::fs::remove_file(pidfile);
+    Some(pid)
 }
 
 /// A private Open vSwitch: ovsdb-server + ovs-vswitchd in one directory.
@@ -410,7 +412,10 @@ impl Drop for OvsSandbox {
 
 /// Stops the OVS of a sandbox directory by its pid files, deleting its bridges first: on the
 /// userspace datapath a bridge's internal port is a tap device that outlives ovs-vswitchd.
-pub fn stop_sandbox(dir: &Path) {
+/// Returns what it did, one line each (`bridge br-int deleted`, `ovs-vswitchd (pid 4242)
+/// stopped`); empty when nothing of the sandbox ran.
+pub fn stop_sandbox(dir: &Path) -> Vec<String> {
+    let mut done = Vec::new();
     let alive = |f: &str| read_pid(&dir.join(f)).is_some_and(pid_alive);
     if alive("ovsdb-server.pid") && alive("ovs-vswitchd.pid") {
         let vsctl = |args: &[&str]| {
@@ -422,15 +427,22 @@ pub fn stop_sandbox(dir: &Path) {
         };
         if let Ok(list) = vsctl(&["list-br"]) {
             for br in list.lines().filter(|l| !l.is_empty()) {
-                let _ = vsctl(&["--if-exists", "del-br", br]);
+                if vsctl(&["--if-exists", "del-br", br]).is_ok() {
+                    done.push(format!("bridge {br} deleted"));
+                }
             }
         }
     }
-    stop_pidfile(&dir.join("ovs-vswitchd.pid"), Duration::from_secs(5));
-    stop_pidfile(&dir.join("ovsdb-server.pid"), Duration::from_secs(5));
+    for daemon in ["ovs-vswitchd", "ovsdb-server"] {
+        if let Some(pid) = stop_pidfile(&dir.join(format!("{daemon}.pid")), Duration::from_secs(5))
+        {
+            done.push(format!("{daemon} (pid {pid}) stopped"));
+        }
+    }
     if kept_sandbox().is_some_and(|(_, kept)| kept == dir) {
         let _ = std::fs::remove_file(NETDEV_KEPT);
     }
+    done
 }
 
 /// The Open_vSwitch schema shipped by Debian's openvswitch-common.

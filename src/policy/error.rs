@@ -193,6 +193,24 @@ pub enum PolicyError {
 }
 
 impl PolicyError {
+    /// Whether `self` (a check on the document as written) already names the field of
+    /// `parse` (the typed parse's error), or one inside it: `port: 70000` is then one fault,
+    /// said by the check (`port 70000 is out of range 1-65535`), not also by serde at the same
+    /// field (`expected a port number 1-65535 or a container port name`).
+    pub(crate) fn names_the_field_of(&self, parse: &PolicyError) -> bool {
+        let (PolicyError::Field { at: a, .. }, PolicyError::Field { at: b, .. }) = (self, parse)
+        else {
+            return false;
+        };
+        if a.file != b.file || a.object != b.object || b.field.is_empty() {
+            return false;
+        }
+        a.field == b.field
+            || a.field
+                .strip_prefix(b.field.as_str())
+                .is_some_and(|rest| rest.starts_with(['.', '[']))
+    }
+
     /// One error for a list of problems: `None` for none, the problem itself for one,
     /// [`PolicyError::Several`] (flattened, [`PolicyError::distinct`]) for more.
     pub fn all(errors: impl IntoIterator<Item = PolicyError>) -> Option<PolicyError> {

@@ -363,7 +363,10 @@ pub fn parse_document_all(doc: &Value, file: &Path) -> (Option<Parsed>, Vec<Poli
     match parse_checked(doc, file, &mut problems) {
         Ok(p) => (Some(p), problems),
         Err(e) => {
-            if !problems.iter().any(|p| p.to_string() == e.to_string()) {
+            if !problems
+                .iter()
+                .any(|p| p.to_string() == e.to_string() || p.names_the_field_of(&e))
+            {
                 problems.push(e);
             }
             (None, problems)
@@ -572,9 +575,23 @@ pub(crate) fn typed<T: DeserializeOwned>(value: &Value, at: &Location) -> Result
         }
         PolicyError::Field {
             at: at.at(path),
-            message,
+            message: integer_range(message),
         }
     })
+}
+
+/// serde's "expected u16" said as the range a YAML author knows: `invalid value: integer
+/// `70000`, expected an integer 0-65535`.
+fn integer_range(message: String) -> String {
+    const RANGES: [(&str, &str); 3] = [
+        ("expected u8", "expected an integer 0-255"),
+        ("expected u16", "expected an integer 0-65535"),
+        ("expected u32", "expected an integer 0-4294967295"),
+    ];
+    match RANGES.iter().find(|(rust, _)| message.ends_with(rust)) {
+        Some((rust, range)) => format!("{}{range}", &message[..message.len() - rust.len()]),
+        None => message,
+    }
 }
 
 /// The first out-of-scope feature used under `value` (a field path and the feature's name).

@@ -47,9 +47,7 @@ fn walk(v: &Value, path: &str, out: &mut Vec<Problem>) {
                             "from" | "to" => {
                                 out.extend(check_peer(item, &format!("{child_path}[{i}]")).err())
                             }
-                            "ports" => out.extend(
-                                check_port_number(item, &format!("{child_path}[{i}]")).err(),
-                            ),
+                            "ports" => check_port_numbers(item, &format!("{child_path}[{i}]"), out),
                             _ => {}
                         }
                     }
@@ -82,14 +80,39 @@ fn check_peer(peer: &Value, path: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-/// A numeric `port` is 1..=65535.
-fn check_port_number(entry: &Value, path: &str) -> Result<(), Problem> {
-    match entry.get("port").and_then(Value::as_i64) {
-        Some(p) if !(1..=65535).contains(&p) => Err((
-            format!("{path}.port"),
-            format!("port {p} is out of range 1-65535"),
-        )),
-        _ => Ok(()),
+/// The numeric port fields of a `ports` entry: `port`, `endPort`, `sourcePort`,
+/// `sourceEndPort` (NetworkPolicy, Antrea) and `portNumber.port`, `portRange.start`,
+/// `portRange.end` (AdminNetworkPolicy).
+const PORT_FIELDS: &[&[&str]] = &[
+    &["port"],
+    &["endPort"],
+    &["sourcePort"],
+    &["sourceEndPort"],
+    &["portNumber", "port"],
+    &["portRange", "start"],
+    &["portRange", "end"],
+];
+
+/// Every integer port field of a `ports` entry ([`PORT_FIELDS`]) is 1..=65535, one problem
+/// each, naming the field (`spec.ingress[0].ports[0].endPort`). Non-integers (a name, a
+/// fraction) are left to the typed parse.
+fn check_port_numbers(entry: &Value, path: &str, out: &mut Vec<Problem>) {
+    for fields in PORT_FIELDS {
+        let Some(v) = fields.iter().try_fold(entry, |v, f| v.get(f)) else {
+            continue;
+        };
+        let n = match (v.as_i64(), v.as_u64()) {
+            (Some(n), _) => i128::from(n),
+            (None, Some(n)) => i128::from(n),
+            (None, None) => continue,
+        };
+        if !(1..=65535).contains(&n) {
+            let name = fields.last().copied().unwrap_or("port");
+            out.push((
+                format!("{path}.{}", fields.join(".")),
+                format!("{name} {n} is out of range 1-65535"),
+            ));
+        }
     }
 }
 
@@ -120,7 +143,8 @@ fn check_port_range(map: &serde_json::Map<String, Value>, path: &str) -> Result<
             format!("endPort needs a numeric port, not the named port {name:?}"),
         )),
         (Some(port), Some(end)) => match port.as_u64() {
-            Some(p) if end < p => Err((
+            // A port out of range is its own problem, not also an order one.
+            Some(p) if end < p && p <= 65535 => Err((
                 format!("{path}.endPort"),
                 format!("endPort {end} is below port {p}"),
             )),

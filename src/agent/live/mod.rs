@@ -482,6 +482,21 @@ impl Live {
             self.installed.len(),
             self.round
         );
+        // The state first: whoever reads the log line finds the state of that commit.
+        if let Some(dir) = &self.cfg.state_dir {
+            if let Some(files) = &files {
+                if let Err(e) = state::save_last_good(dir, files) {
+                    tracing::error!("{e}");
+                }
+            }
+            let s = AgentState::new(&self.cfg.agent.bridge, self.round, &compiled, &pods);
+            if let Err(e) = state::write_agent_state(dir, &s) {
+                tracing::error!("{e}");
+            }
+            if let Err(e) = state::write_allocation(dir, &compiled.allocation.to_saved()) {
+                tracing::error!("{e}");
+            }
+        }
         // A change that changes nothing is not news.
         if kind == Kind::Restart || added + deleted > 0 {
             tracing::info!("{line}");
@@ -503,20 +518,6 @@ impl Live {
                 m.from,
                 m.to
             );
-        }
-        if let Some(dir) = &self.cfg.state_dir {
-            if let Some(files) = &files {
-                if let Err(e) = state::save_last_good(dir, files) {
-                    tracing::error!("{e}");
-                }
-            }
-            let s = AgentState::new(&self.cfg.agent.bridge, self.round, &compiled, &pods);
-            if let Err(e) = state::write_agent_state(dir, &s) {
-                tracing::error!("{e}");
-            }
-            if let Err(e) = state::write_allocation(dir, &compiled.allocation.to_saved()) {
-                tracing::error!("{e}");
-            }
         }
         let r = Arc::new(Realization {
             kind,

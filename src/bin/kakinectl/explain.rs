@@ -29,7 +29,9 @@ pub struct ExplainArgs {
     enforced: bool,
     /// Ask the running node too: an `ofproto/trace` of the connection's first packet on the
     /// agent's bridge, decoded to the deciding rules, and the audit-log lines of the
-    /// connection, beside the offline answer. Exit status 3 when they disagree.
+    /// connection, beside the offline answer. Exit status 3 when they disagree; 4 when they
+    /// agree but the node drops the packet by forwarding (no route to the server: not a
+    /// policy, said as `FORWARDING DROP` with the table and why).
     #[arg(long, conflicts_with = "cluster")]
     pub live: bool,
     /// A node's directory as `kakinectl demo --keep` and `kakinectl lab up` leave it (one per
@@ -179,7 +181,8 @@ pub async fn explain(a: ExplainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--live`: the node's answer beside the offline one; exit 3 when they disagree.
+/// `--live`: the node's answer beside the offline one; exit 3 when they disagree, 4 when they
+/// agree and the node drops the packet by forwarding.
 async fn live(
     a: &ExplainArgs,
     policies: &kakine::policy::resolved::ResolvedPolicies,
@@ -231,6 +234,9 @@ async fn live(
     }
     if !differ.is_empty() {
         std::process::exit(3);
+    }
+    if node_answer.forwarding.is_some() {
+        std::process::exit(4);
     }
     if a.exit_code && !answer.allowed() {
         std::process::exit(1);

@@ -49,6 +49,11 @@ pub enum LabCmd {
         /// Where the lab keeps its OVS, agents' state and logs.
         #[arg(long, default_value = "run/lab")]
         dir: PathBuf,
+        /// The distributed mode: `kakine-controller --standalone` on the lab's input in the
+        /// first node's namespace (TLS, a token per node) and each node's agent following it
+        /// with `--controller` instead of reading the input itself.
+        #[arg(long)]
+        controller: bool,
     },
     /// Stop and delete the lab kept in `--dir`.
     Down {
@@ -65,15 +70,16 @@ pub async fn lab(cmd: LabCmd) -> anyhow::Result<()> {
             nodes,
             step,
             dir,
+            controller,
         } => {
             let out = tokio::task::spawn_blocking(move || {
-                kakine::lab::lab_cmd::up(&file, nodes.into(), step, &dir)
+                kakine::lab::lab_cmd::up(&file, nodes.into(), step, &dir, controller)
             })
             .await?
             .map_err(|e| anyhow::anyhow!(e))?;
             print!("{out}");
         }
-        LabCmd::Down { dir } => kakine::lab::lab_cmd::down(&dir),
+        LabCmd::Down { dir } => print!("{}", kakine::lab::lab_cmd::down(&dir)),
     }
     Ok(())
 }
@@ -288,7 +294,9 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         clean,
     } = a;
     if clean {
-        return kakine::lab::demo::clean(&dir, &rundir);
+        let done = kakine::lab::demo::clean(&dir, &rundir)?;
+        print!("{}", kakine::lab::demo::clean_report(&rundir, &done));
+        return Ok(());
     }
     let opts = kakine::lab::demo::DemoOptions {
         input: dir,

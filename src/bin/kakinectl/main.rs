@@ -44,7 +44,8 @@ enum Cmd {
     /// Answer "may A reach B on PORT?" from a standalone input directory: both directions walked
     /// tier by tier, every Pass, the NetworkPolicies that isolate, the deciding rules; with
     /// `--enforced`, from what the agent enforces (its last good state) instead; with `--live`,
-    /// beside the running node's `ofproto/trace` of it (exit 3 when they disagree).
+    /// beside the running node's `ofproto/trace` of it (exit 3 when they disagree, 4 when the
+    /// node drops the packet by forwarding: no route, not a policy).
     Explain(explain::ExplainArgs),
     /// The reachability matrix of every pod pair on a list of ports (egress, ingress and
     /// combined), with the deciding rules on request; `--emit-scenario` freezes it as a scenario.

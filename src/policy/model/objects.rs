@@ -336,7 +336,10 @@ pub struct PolicyPort {
 
 /// An int-or-string port.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(untagged, expecting = "a port number or a container port name")]
+#[serde(
+    untagged,
+    expecting = "expected a port number 1-65535 or a container port name"
+)]
 pub enum PortValue {
     /// A number.
     Number(u16),
