@@ -189,6 +189,7 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
                 name: "web-to-db".into(),
                 generation: 0,
                 failure: None,
+                pending: None,
             }],
         })
         .await
@@ -250,6 +251,7 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
             name: "web-to-db".into(),
             generation,
             failure: failure.map(String::from),
+            pending: None,
         }],
     };
     // A report of the old generation does not count.
