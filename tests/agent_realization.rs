@@ -4,28 +4,30 @@
 //! the pods as network namespaces. Needs root, Open vSwitch and iproute2; fails (never skips)
 //! without.
 //!
-//! - a local pod whose interface does not exist yet leaves the policies applied to it pending on
-//!   the node (naming the pod and the missing interface), not realized; once its veth appears
-//!   they are realized;
+//! - a local pod whose interface does not exist yet leaves the policies applied to it (here a
+//!   K8s NetworkPolicy isolating its namespace) pending on the node (naming the pod and the
+//!   missing interface), not realized; once its veth appears they are realized;
 //! - a bundle OVS refuses (a table full: `Flow_Table` `flow_limit` with `overflow_policy=refuse`)
 //!   fails the policy whose flow OVS named, the other changed policy is pending (its previous
 //!   content stays enforced), an unchanged one stays realized; once the table has room the
 //!   retried bundle realizes them all.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use kakine::agent::controller_source::ControllerSource;
 use kakine::agent::live::{Live, LiveConfig};
 use kakine::agent::source::Source;
 use kakine::agent::AgentConfig;
-use kakine::controller::auth::TokenFile;
 use kakine::controller::client::Client;
-use kakine::controller::{server, standalone, tls, Controller, Realization, RealizationCounts};
+use kakine::controller::{tls, Realization, RealizationCounts};
 use kakine::lab::pods::Lab;
 use kakine::lab::sandbox::OvsSandbox;
 use kakine::policy::{resolve, Cluster, PolicySet};
+
+#[path = "support/controlplane_parts.rs"]
+mod parts;
+use parts::{from_web, start};
 
 /// One node; `db/postgres` and `late/job` on it, `web/frontend` elsewhere (no node).
 const CLUSTER: &str = "\
@@ -43,28 +45,18 @@ pods:
 - {namespace: late, name: job, labels: {app: job}, ip: 10.66.3.10, node: n1}
 ";
 
-/// A ClusterNetworkPolicy applied to namespace `to`, its ingress rule allowing `web` on TCP
-/// `port`.
-fn ingress(name: &str, to: &str, port: u16) -> String {
-    format!(
-        "\
-apiVersion: crd.antrea.io/v1beta1
-kind: ClusterNetworkPolicy
-metadata: {{name: {name}}}
-spec:
-  priority: 5
-  tier: application
-  appliedTo:
-  - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {to}}}}}
-  ingress:
-  - name: from-web
-    action: Allow
-    ports: [{{protocol: TCP, port: {port}}}]
-    from:
-    - namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: web}}}}
-"
-    )
+/// A ClusterNetworkPolicy applied to namespace `db`, allowing `web` on TCP `port`.
+fn to_db(name: &str, port: u32) -> String {
+    from_web(name, "Allow", "db", Some(port))
 }
+
+/// A K8s NetworkPolicy isolating namespace `late` for ingress (no rule: an isolation only).
+const LATE: &str = "\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: late-job, namespace: late}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+";
 
 /// A ClusterNetworkPolicy applied to `db`, its egress rule dropping TCP 5432 to a block.
 const EGRESS: &str = "\
@@ -135,35 +127,16 @@ async fn the_agent_reports_what_it_enforces() {
     let (dir, certs) = (tmp.path().join("input"), tmp.path().join("certs"));
     std::fs::create_dir_all(&dir).unwrap();
     write(&dir, "cluster.yaml", CLUSTER);
-    write(&dir, "stable.yaml", &ingress("stable", "db", 80));
-    write(&dir, "edited.yaml", &ingress("edited", "db", 443));
-    write(&dir, "late.yaml", &ingress("late-job", "late", 8080));
+    write(&dir, "stable.yaml", &to_db("stable", 80));
+    write(&dir, "edited.yaml", &to_db("edited", 443));
+    write(&dir, "late.yaml", LATE);
     tls::generate(&certs, &["127.0.0.1".to_string()], false).unwrap();
     std::fs::write(tmp.path().join("tokens"), format!("n1 {TOKEN}\n")).unwrap();
     std::fs::write(tmp.path().join("token"), format!("{TOKEN}\n")).unwrap();
 
     // The controller's parts.
-    let controller = Controller::new(100);
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let auth = Arc::new(TokenFile::read(&tmp.path().join("tokens")).unwrap());
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let watched = dir.clone();
-    tokio::spawn(async move {
-        standalone::watch(watched, Duration::from_millis(20), tx)
-            .await
-            .unwrap()
-    });
-    tokio::spawn(controller.clone().run(rx, Duration::from_millis(200)));
-    tokio::spawn(server::serve(
-        listener,
-        tls::server_config(&certs).unwrap(),
-        controller.clone(),
-        auth,
-    ));
-    let mut realization = controller.realization();
+    let running = start(&dir, &certs, &tmp.path().join("tokens"), 100, 0).await;
+    let mut realization = running.controller.realization();
 
     // The node: a sandbox OVS, db/postgres's namespace; late/job has none yet.
     let ovs = OvsSandbox::start_temp().expect("sandbox OVS starts (needs openvswitch and root)");
@@ -192,7 +165,7 @@ async fn the_agent_reports_what_it_enforces() {
     .await
     .expect("the agent starts on the sandbox OVS");
     let client = Client::new(
-        &format!("https://127.0.0.1:{port}"),
+        &format!("https://127.0.0.1:{}", running.addr.port()),
         tls::client_config(&certs.join(tls::CA_CRT)).unwrap(),
         tmp.path().join("token"),
         "n1",
@@ -209,7 +182,7 @@ async fn the_agent_reports_what_it_enforces() {
         counts(r, "stable").current == 1 && counts(r, "edited").current == 1
     })
     .await;
-    let late = counts(&r, "late-job");
+    let late = counts(&r, "late/late-job");
     assert_eq!((late.desired, late.current), (1, 0), "{late:?}");
     assert!(late.failures.is_empty(), "{late:?}");
     let ifname = kakine::agent::interfaces::host_ifname(&prefix, "late", "job");
@@ -223,10 +196,10 @@ async fn the_agent_reports_what_it_enforces() {
     // Its veth appears: the agent attaches it and reports the policy realized.
     let _job = pod_netns(&prefix, "late", "job", "10.66.3.10");
     let r = until(&mut realization, "late-job realized", |r| {
-        counts(r, "late-job").current == 1
+        counts(r, "late/late-job").current == 1
     })
     .await;
-    assert!(counts(&r, "late-job").pending.is_empty());
+    assert!(counts(&r, "late/late-job").pending.is_empty());
 
     // 2. OVS refuses the next bundle: EgressTier holds no more flows than it has.
     let (egress_tier, _) = kakine::datapath::pipeline::table_names()
@@ -259,7 +232,7 @@ async fn the_agent_reports_what_it_enforces() {
     .unwrap();
     // One change: `edited` edited (ingress only), `egress-block` new (EgressTier).
     write(&dir, "changes.yaml", EGRESS);
-    write(&dir, "edited.yaml", &ingress("edited", "db", 8443));
+    write(&dir, "edited.yaml", &to_db("edited", 8443));
     let r = until(&mut realization, "the refusal reported", |r| {
         !counts(r, "egress-block").failures.is_empty()
     })
@@ -286,7 +259,7 @@ async fn the_agent_reports_what_it_enforces() {
     );
     assert_eq!(edited.phase(), "Realizing");
     assert_eq!(counts(&r, "stable").current, 1);
-    assert_eq!(counts(&r, "late-job").current, 1);
+    assert_eq!(counts(&r, "late/late-job").current, 1);
     // Nothing of it was applied: the old port of `edited` is still what OVS has.
     let all = ovs.ofctl("dump-flows", &bridge, &["--no-stats"]).unwrap();
     assert!(all.contains("tp_dst=443"), "{all}");
@@ -296,7 +269,7 @@ async fn the_agent_reports_what_it_enforces() {
     ovs.vsctl(&["clear", "Flow_Table", &uuid, "flow_limit"])
         .unwrap();
     let r = until(&mut realization, "all realized", |r| {
-        ["stable", "edited", "egress-block", "late-job"]
+        ["stable", "edited", "egress-block", "late/late-job"]
             .iter()
             .all(|p| counts(r, p).current == 1)
     })
@@ -307,4 +280,5 @@ async fn the_agent_reports_what_it_enforces() {
 
     let _ = stop.send(());
     let _ = agent_task.await;
+    running.stop().await;
 }

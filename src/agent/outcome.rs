@@ -95,7 +95,7 @@ pub fn applied_to(policies: &ResolvedPolicies, pod: &PodKey) -> Vec<PolicyRef> {
 /// The policy a compile error names: the rule of an oversized flow.
 pub fn compile_culprit(e: &CompileError) -> Option<PolicyRef> {
     match e {
-        CompileError::FlowTooLarge { owner, .. } => owner.clone().map(PolicyRef::Rule),
+        CompileError::FlowTooLarge { owner, .. } => owner.as_deref().cloned().map(PolicyRef::Rule),
         _ => None,
     }
 }
@@ -117,13 +117,6 @@ pub fn cookie_culprit(cookie_value: u64, rules: &[CompiledRule]) -> Option<Polic
 mod tests {
     use super::*;
 
-    fn key(ns: &str, name: &str) -> PodKey {
-        PodKey {
-            namespace: ns.into(),
-            name: name.into(),
-        }
-    }
-
     #[test]
     fn the_policies_of_a_pod_are_its_rules_policies_and_isolations() {
         let dir = tempfile::tempdir().unwrap();
@@ -141,9 +134,7 @@ pods:
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: deny, namespace: db}
-spec:
-  podSelector: {}
-  policyTypes: [Ingress]
+spec: {podSelector: {}, policyTypes: [Ingress]}
 ---
 apiVersion: crd.antrea.io/v1beta1
 kind: ClusterNetworkPolicy
@@ -161,7 +152,8 @@ spec:
         .unwrap();
         let input = crate::policy::load_files(&[path]).unwrap();
         let p = crate::policy::resolve(&input.cluster, &input.objects).unwrap();
-        let refs = applied_to(&p, &key("db", "postgres"));
+        let key = |name: &str| &p.pods.iter().find(|i| i.key.name == name).unwrap().key;
+        let refs = applied_to(&p, key("postgres"));
         let shown: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
         // One entry for pg (two rules), one for the isolation of deny.
         assert_eq!(
@@ -171,6 +163,6 @@ spec:
                 "NetworkPolicy db/deny (isolation)"
             ]
         );
-        assert!(applied_to(&p, &key("web", "front")).is_empty());
+        assert!(applied_to(&p, key("front")).is_empty());
     }
 }

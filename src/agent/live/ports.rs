@@ -38,6 +38,18 @@ impl Live {
         }
     }
 
+    /// Whether `pod` is one this node owes an interface: not host-network, and the model puts
+    /// it on this node (or the agent has no `--node`). A pod the model puts on no node is
+    /// attached where its interface is, and missed nowhere.
+    fn placed_here(&self, pod: &PodInfo) -> bool {
+        !pod.host_network
+            && match (&self.cfg.agent.node, &pod.node) {
+                (Some(node), Some(pod_node)) => node == pod_node,
+                (None, _) => true,
+                (Some(_), None) => false,
+            }
+    }
+
     /// The host interface names of the local pods of `policies`, each name given to one pod
     /// only: pods already attached keep theirs, then input order decides
     /// ([`crate::agent::interfaces::assign_host_ifnames`]); the refused pods come second.
@@ -194,7 +206,7 @@ impl Live {
             let Some(ifname) = ifnames.get(&pod.key).cloned() else {
                 // Not local; or local and not attached: CNI did not ask for it, or its
                 // interface name is another pod's.
-                if self.is_local(pod) && !pod.host_network {
+                if self.placed_here(pod) {
                     let missing = match collisions.iter().find(|c| c.refused == pod.key) {
                         Some(c) => format!(
                             "its host interface name {} is also pod {}'s",
@@ -220,7 +232,7 @@ impl Live {
                         mac: MacAddr(mac),
                         ofport: PHANTOM_OFPORT_BASE + index as u32,
                     });
-                } else if !pod.host_network {
+                } else if self.placed_here(pod) {
                     unattached.push((
                         pod.key.clone(),
                         format!("no interface {ifname} on the node yet (its CNI ADD has not run)"),

@@ -245,7 +245,7 @@ pub enum CompileError {
         /// The rule (`Kind/tier/policy/rule`), or which fixed flows.
         rule: String,
         /// The rule, when the flow is a policy rule's (what the agent reports failed).
-        owner: Option<crate::policy::resolved::RuleRef>,
+        owner: Option<Box<crate::policy::resolved::RuleRef>>,
         /// Table id.
         table: u8,
         /// Priority.

@@ -40,7 +40,7 @@ pub(super) fn check(out: &Compiled) -> Result<(), CompileError> {
         let owner = (category == cookie::POLICY)
             .then(|| out.rules.iter().find(|r| r.id == object))
             .flatten()
-            .map(|r| r.rule.clone());
+            .map(|r| Box::new(r.rule.clone()));
         let rule = match category {
             cookie::POLICY => owner
                 .as_ref()
@@ -120,7 +120,7 @@ mod tests {
         let e = check(&out).unwrap_err();
         // The agent reports this rule's policy failed (and the others pending).
         assert!(
-            matches!(&e, CompileError::FlowTooLarge { owner: Some(r), .. } if *r == rule(7).rule),
+            matches!(&e, CompileError::FlowTooLarge { owner: Some(r), .. } if **r == rule(7).rule),
             "{e:?}"
         );
         let e = e.to_string();
