@@ -423,6 +423,7 @@ async fn a_refused_post_closes_its_connection_and_a_huge_report_is_refused() {
         name: "n".repeat(253),
         generation: 1,
         failure: None,
+        pending: None,
     };
     let huge = RealizationReport {
         version: 1,

@@ -16,59 +16,22 @@
 //!   before OVS is touched.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use kakine::agent::controller_source::{ControllerSource, SPAN_FILE};
-use kakine::controller::auth::TokenFile;
 use kakine::controller::client::{Client, ClientError, FrameStream};
 use kakine::controller::realization::{PolicyRealization, RealizationReport};
-use kakine::controller::{server, standalone, tls, Controller, Realization, RealizationCounts};
+use kakine::controller::{tls, Realization, RealizationCounts};
 use kakine::controlplane::{Frame, NodeSpan};
 use kakine::policy::resolved::{ResolvedPolicies, RuleAction};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[path = "support/controlplane_parts.rs"]
 mod parts;
-use parts::{web_to_db, Running, CLUSTER};
+use parts::{start, web_to_db, Running, CLUSTER};
 
 fn policy(action: &str) -> String {
     web_to_db("web-to-db", action, None)
-}
-
-async fn start(dir: &Path, certs: &Path, tokens: &Path, first: u64, port: u16) -> Running {
-    let controller = Controller::new(first);
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let auth = Arc::new(TokenFile::read(tokens).unwrap());
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let tls = tls::server_config(certs).unwrap();
-    let dir = dir.to_path_buf();
-    let tasks = vec![
-        tokio::spawn(async move {
-            standalone::watch(dir, Duration::from_millis(20), tx)
-                .await
-                .unwrap()
-        }),
-        tokio::spawn(controller.clone().run(rx, Duration::from_millis(200))),
-        tokio::spawn(server::serve(listener, tls, controller.clone(), auth)),
-    ];
-    // The first content applied (spans are served from then on).
-    for _ in 0..200 {
-        if controller.synced() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(controller.synced(), "the directory was never applied");
-    assert!(controller.version() > first);
-    Running {
-        addr,
-        controller,
-        tasks,
-    }
 }
 
 fn client(r: &Running, certs: &Path, token: &Path, node: &str) -> Client {
@@ -189,6 +152,7 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
                 name: "web-to-db".into(),
                 generation: 0,
                 failure: None,
+                pending: None,
             }],
         })
         .await
@@ -250,6 +214,7 @@ async fn a_node_follows_its_span_over_tls_and_nothing_else() {
             name: "web-to-db".into(),
             generation,
             failure: failure.map(String::from),
+            pending: None,
         }],
     };
     // A report of the old generation does not count.

@@ -30,6 +30,7 @@ fn counts(desired: u32, current: u32, failures: &[(&str, &str)]) -> RealizationC
             .iter()
             .map(|(n, r)| (n.to_string(), r.to_string()))
             .collect(),
+        ..RealizationCounts::default()
     }
 }
 
@@ -52,6 +53,8 @@ fn status_phases_and_conditions() {
                 {"type": "Realizable", "status": "True",
                  "lastTransitionTime": "2026-01-01T00:00:00Z"},
                 {"type": "RealizationFailure", "status": "False",
+                 "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                {"type": "RealizationPending", "status": "False",
                  "lastTransitionTime": "2026-01-01T00:00:00Z"}
             ]
         })
@@ -93,6 +96,28 @@ fn status_phases_and_conditions() {
             partial.conditions[1].status.as_str()
         ),
         ("Realizing", "True")
+    );
+    // Pending on a node: still realizing, what it waits for a condition of its own.
+    let mut c = counts(2, 1, &[]);
+    c.pending
+        .insert("n2".into(), "pod db/job: no interface".into());
+    let pending = status_of(&c, 1, None, "t");
+    let p = &pending.conditions[2];
+    assert_eq!(
+        (
+            pending.phase.as_str(),
+            p.type_.as_str(),
+            p.status.as_str(),
+            p.reason.as_str(),
+            p.message.as_str()
+        ),
+        (
+            "Realizing",
+            "RealizationPending",
+            "True",
+            "NetworkPolicyRealizationPendingOnNode",
+            "n2: pod db/job: no interface"
+        )
     );
 }
 

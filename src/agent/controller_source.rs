@@ -12,44 +12,113 @@
 //!
 //! After each realization the agent reports to the controller the version it realized and
 //! every policy of it with its generation (the version of the frame that last brought the
-//! policy's content: its `policy_put`, or the snapshot). A bundle refused realizes nothing new:
-//! the policies whose generation the agent had realized before are reported realized at that
-//! generation (they stay enforced), the others failed with the reason
-//! ([`crate::controller::realization`]).
+//! policy's content: its `policy_put`, or the snapshot) and its state
+//! ([`crate::controller::realization`], [`Outcome`]):
+//! - committed: realized; pending (naming the pods and what they miss) when a local pod it
+//!   applies to is not attached (no interface yet, no CNI ADD yet);
+//! - refused (nothing of the bundle applied): the policy whose rule the error names failed with
+//!   the error; the other policies whose generation the agent had realized before stay
+//!   realized (they stay enforced, pending if they were); the others pending behind the
+//!   culprit; when the error names no policy, those failed with it.
+//!
+//! The report is sent again when the local pods' attachments change (a veth appeared), and
+//! never twice the same.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::agent::outcome::{Outcome, PolicyRef, Unattached};
 use crate::agent::watch::{Report, SourceEvent};
 use crate::controller::client::{Client, ClientError};
-use crate::controller::realization::{PolicyRealization, RealizationReport};
+use crate::controller::realization::{bounded_reason, PolicyRealization, RealizationReport};
 use crate::controlplane::{Change, Frame, NodeSpan, Snapshot};
 
 /// The last span received, in the state directory.
 pub const SPAN_FILE: &str = "controller-span.json";
 
+/// A policy of the span: (kind, name) of its `WirePolicy`.
+type Key = (String, String);
+
 /// Policy (kind, name) -> its generation: the version of the frame that last brought its
 /// content.
-type Generations = BTreeMap<(String, String), u64>;
+type Generations = BTreeMap<Key, u64>;
+
+/// The policies of a span by what the datapath names them ([`PolicyRef`]): a rule's (kind,
+/// tier, policy), an isolation's `namespace/name`.
+#[derive(Debug, Default)]
+struct Owners {
+    rules: HashMap<(String, String, String), BTreeSet<Key>>,
+    isolations: HashMap<String, BTreeSet<Key>>,
+}
+
+impl Owners {
+    /// Cost: one pass over the span's policies and their rules.
+    fn of_span(span: &NodeSpan) -> Owners {
+        let mut o = Owners::default();
+        for (key, p) in &span.objects.policies {
+            for r in &p.rules {
+                let id = (r.id.kind.clone(), r.id.tier.clone(), r.id.policy.clone());
+                o.rules.entry(id).or_default().insert(key.clone());
+            }
+            if !p.isolates_ingress.is_empty() || !p.isolates_egress.is_empty() {
+                o.isolations
+                    .entry(p.name.clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
+        o
+    }
+
+    /// The span's policies `p` names (none when the span has no such policy).
+    fn of(&self, p: &PolicyRef) -> BTreeSet<Key> {
+        let found = match p {
+            PolicyRef::Rule(r) => {
+                let id = (r.kind.clone(), r.tier.clone(), r.policy.clone());
+                self.rules.get(&id)
+            }
+            PolicyRef::Isolation(name) => self.isolations.get(name),
+        };
+        found.cloned().unwrap_or_default()
+    }
+}
 
 struct Update {
     ev: SourceEvent,
     version: u64,
     policies: Generations,
+    owners: Arc<Owners>,
 }
+
+/// What a realization realizes: the version, policies and owners of the last event handed out.
+struct Handed {
+    version: u64,
+    policies: Generations,
+    owners: Arc<Owners>,
+}
+
+/// Pending policies: (kind, name) -> why.
+type Pending = BTreeMap<Key, String>;
 
 /// A span streamed from the controller; see the module documentation.
 pub struct ControllerSource {
     rx: mpsc::UnboundedReceiver<Update>,
     client: Client,
-    /// The version and policies of the last event handed out (what a realization realizes).
-    handed: Option<(u64, Generations)>,
+    /// The last event handed out (what a realization realizes).
+    handed: Option<Handed>,
+    /// How its realization went.
+    outcome: Option<Outcome>,
     /// The policy generations of the last span realized (what stays enforced when a later one
     /// is refused).
     enforced: Generations,
+    /// Of those, the ones pending on unattached pods.
+    enforced_pending: Pending,
+    /// The last report sent.
+    sent: Option<RealizationReport>,
     /// The span kept in the state directory, enforced first.
     saved: Option<Update>,
     _task: tokio::task::JoinHandle<()>,
@@ -64,6 +133,7 @@ fn update(span: &NodeSpan, generations: &Generations) -> Update {
         },
         version: span.version,
         policies: generations.clone(),
+        owners: Arc::new(Owners::of_span(span)),
     }
 }
 
@@ -94,34 +164,82 @@ fn note_generations(generations: &mut Generations, frame: &Frame) {
     }
 }
 
-/// The report of realizing `policies` at `version` with `outcome`; `enforced` are the
-/// generations realized before (see the module documentation).
+/// The pending policies of `unattached` pods: each policy applied to one, with the pods (the
+/// first three, and how many more).
+fn pending_of(unattached: &[Unattached], owners: &Owners) -> Pending {
+    let mut pods: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+    for u in unattached {
+        let keys: BTreeSet<Key> = u.policies.iter().flat_map(|p| owners.of(p)).collect();
+        for k in keys {
+            pods.entry(k).or_default().push(u.reason());
+        }
+    }
+    pods.into_iter()
+        .map(|(k, reasons)| {
+            let mut why = reasons[..reasons.len().min(3)].join("; ");
+            if reasons.len() > 3 {
+                why.push_str(&format!(" (and {} more pods)", reasons.len() - 3));
+            }
+            (k, why)
+        })
+        .collect()
+}
+
+/// The report of realizing `h` with `outcome`; `enforced` are the generations realized before
+/// and `enforced_pending` those of them pending (see the module documentation).
 fn report(
-    version: u64,
-    policies: &Generations,
+    h: &Handed,
     enforced: &Generations,
-    outcome: &Result<(), String>,
+    enforced_pending: &Pending,
+    outcome: &Outcome,
 ) -> RealizationReport {
-    RealizationReport {
-        version,
-        policies: policies
-            .iter()
-            .map(|((kind, name), generation)| {
-                let failure = match outcome {
-                    Ok(()) => None,
-                    Err(_) if enforced.get(&(kind.clone(), name.clone())) == Some(generation) => {
-                        None
+    let entry =
+        |(kind, name): &Key, generation, failure: Option<String>, pending: Option<String>| {
+            PolicyRealization {
+                kind: kind.clone(),
+                name: name.clone(),
+                generation,
+                failure: failure.as_deref().map(bounded_reason),
+                pending: pending.as_deref().map(bounded_reason),
+            }
+        };
+    let policies = match outcome {
+        Outcome::Committed { unattached } => {
+            let pending = pending_of(unattached, &h.owners);
+            h.policies
+                .iter()
+                .map(|(k, g)| entry(k, *g, None, pending.get(k).cloned()))
+                .collect()
+        }
+        Outcome::Refused { error, culprit } => {
+            let culprits = culprit.as_ref().map(|c| h.owners.of(c)).unwrap_or_default();
+            h.policies
+                .iter()
+                .map(|(k, g)| match culprit {
+                    Some(PolicyRef::Rule(r)) if culprits.contains(k) => {
+                        entry(k, *g, Some(format!("rule {}: {error}", r.rule)), None)
                     }
-                    Err(e) => Some(e.clone()),
-                };
-                PolicyRealization {
-                    kind: kind.clone(),
-                    name: name.clone(),
-                    generation: *generation,
-                    failure,
-                }
-            })
-            .collect(),
+                    Some(PolicyRef::Isolation(_)) if culprits.contains(k) => {
+                        entry(k, *g, Some(format!("isolation: {error}")), None)
+                    }
+                    _ if enforced.get(k) == Some(g) => {
+                        entry(k, *g, None, enforced_pending.get(k).cloned())
+                    }
+                    Some(c) if !culprits.is_empty() => {
+                        let why = format!(
+                            "not applied: {c} was refused in the same bundle, so nothing of it \
+                             was (the previous state stays enforced)"
+                        );
+                        entry(k, *g, None, Some(why))
+                    }
+                    _ => entry(k, *g, Some(error.clone()), None),
+                })
+                .collect()
+        }
+    };
+    RealizationReport {
+        version: h.version,
+        policies,
     }
 }
 
@@ -176,7 +294,10 @@ impl ControllerSource {
             rx,
             client,
             handed: None,
+            outcome: None,
             enforced: Generations::new(),
+            enforced_pending: Pending::new(),
+            sent: None,
             saved,
             _task: task,
         }
@@ -189,7 +310,16 @@ impl ControllerSource {
             "enforcing the span kept in the state directory (version {})",
             u.version
         );
-        self.handed = Some((u.version, u.policies));
+        self.hand(u)
+    }
+
+    fn hand(&mut self, u: Update) -> Option<SourceEvent> {
+        self.handed = Some(Handed {
+            version: u.version,
+            policies: u.policies,
+            owners: u.owners,
+        });
+        self.outcome = None;
         Some(u.ev)
     }
 
@@ -202,22 +332,47 @@ impl ControllerSource {
         while let Ok(newer) = self.rx.try_recv() {
             u = newer;
         }
-        self.handed = Some((u.version, u.policies));
-        Some(u.ev)
+        self.hand(u)
     }
 
-    /// Reports the realization of the last span handed out (sent in the background): every
-    /// policy realized; or, with `outcome` an error, those of a generation not realized before
-    /// failed with its reason.
-    pub fn realized(&mut self, outcome: Result<(), String>) {
-        let Some((version, policies)) = &self.handed else {
+    /// Reports the realization of the last span handed out (sent in the background); see
+    /// the module documentation.
+    pub fn realized(&mut self, outcome: Outcome) {
+        let Some(h) = &self.handed else {
             return;
         };
-        let version = *version;
-        let report = report(version, policies, &self.enforced, &outcome);
-        if outcome.is_ok() {
-            self.enforced = policies.clone();
+        if let Outcome::Committed { unattached } = &outcome {
+            self.enforced = h.policies.clone();
+            self.enforced_pending = pending_of(unattached, &h.owners);
         }
+        self.outcome = Some(outcome);
+        self.send();
+    }
+
+    /// Reports again after the input enforced was realized again with pods attached or
+    /// detached: `outcome` (a commit) lists the local pods still not attached.
+    pub fn reattached(&mut self, outcome: Outcome) {
+        let (Some(h), Outcome::Committed { unattached }) = (&self.handed, &outcome) else {
+            return;
+        };
+        self.enforced_pending = pending_of(unattached, &h.owners);
+        if matches!(self.outcome, Some(Outcome::Committed { .. })) {
+            self.outcome = Some(outcome);
+        }
+        self.send();
+    }
+
+    /// Sends the report of the handed span and its outcome, unless it is the one sent last.
+    fn send(&mut self) {
+        let (Some(h), Some(outcome)) = (&self.handed, &self.outcome) else {
+            return;
+        };
+        let report = report(h, &self.enforced, &self.enforced_pending, outcome);
+        if self.sent.as_ref() == Some(&report) {
+            return;
+        }
+        self.sent = Some(report.clone());
+        let version = h.version;
         let client = self.client.clone();
         tokio::spawn(async move {
             if let Err(e) = client.report(&report).await {
@@ -312,6 +467,7 @@ mod tests {
     use super::*;
     use crate::controlplane::message::WirePolicy;
     use crate::controlplane::{Delta, NodeObjects};
+    use crate::policy::resolved::{PodKey, RuleRef};
 
     fn wire(name: &str) -> WirePolicy {
         WirePolicy {
@@ -327,8 +483,55 @@ mod tests {
         ("K8sNetworkPolicy".to_string(), name.to_string())
     }
 
+    fn rule(policy: &str) -> RuleRef {
+        RuleRef {
+            kind: "NetworkPolicy".into(),
+            policy: policy.into(),
+            tier: "k8s".into(),
+            rule: "ingress-0".into(),
+        }
+    }
+
+    /// Policies x/p, x/q, x/r, x/s, each with one rule (`rule(name)`); x/s isolates too.
+    fn owners() -> Arc<Owners> {
+        let mut o = Owners::default();
+        for name in ["x/p", "x/q", "x/r", "x/s"] {
+            let r = rule(name);
+            o.rules
+                .entry((r.kind, r.tier, r.policy))
+                .or_default()
+                .insert(key(name));
+        }
+        o.isolations
+            .entry("x/s".into())
+            .or_default()
+            .insert(key("x/s"));
+        Arc::new(o)
+    }
+
+    fn outcome(r: &RealizationReport) -> Vec<(String, u64, Option<String>, Option<String>)> {
+        r.policies
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.generation,
+                    p.failure.clone(),
+                    p.pending.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn refused(culprit: Option<PolicyRef>) -> Outcome {
+        Outcome::Refused {
+            error: "too large".into(),
+            culprit,
+        }
+    }
+
     #[test]
-    fn a_refused_bundle_fails_only_the_generations_not_enforced_before() {
+    fn a_refused_bundle_fails_the_culprit_and_leaves_the_other_changes_pending() {
         let mut g = Generations::new();
         let snapshot = NodeObjects::default().snapshot(10);
         let snapshot = Snapshot {
@@ -354,35 +557,148 @@ mod tests {
         );
         note_generations(&mut g, &Frame::Bookmark { version: 13 });
         assert_eq!(g, Generations::from([(key("x/q"), 12), (key("x/r"), 12)]));
-        let outcome = |r: &RealizationReport| {
-            r.policies
-                .iter()
-                .map(|p| (p.name.clone(), p.generation, p.failure.clone()))
-                .collect::<Vec<_>>()
+        let h = Handed {
+            version: 12,
+            policies: g.clone(),
+            owners: owners(),
         };
-        let ok = report(12, &g, &enforced, &Ok(()));
+        let none = Pending::new();
+        let ok = report(
+            &h,
+            &enforced,
+            &none,
+            &Outcome::Committed { unattached: vec![] },
+        );
         assert_eq!(
             outcome(&ok),
-            [("x/q".into(), 12, None), ("x/r".into(), 12, None)]
-        );
-        // q at 10 stays enforced, but 12 was refused: both new generations fail.
-        let refused = report(12, &g, &enforced, &Err("too large".into()));
-        assert_eq!(
-            outcome(&refused),
             [
-                ("x/q".into(), 12, Some("too large".into())),
-                ("x/r".into(), 12, Some("too large".into()))
+                ("x/q".into(), 12, None, None),
+                ("x/r".into(), 12, None, None)
             ]
         );
-        // A refused bundle that did not change q's content: q is reported realized.
-        let unchanged = Generations::from([(key("x/q"), 12), (key("x/s"), 14)]);
-        let refused = report(14, &unchanged, &g, &Err("too large".into()));
+        // r's rule is the culprit: r failed naming its rule, q (changed too) pending behind it.
+        let r = report(
+            &h,
+            &enforced,
+            &none,
+            &refused(Some(PolicyRef::Rule(rule("x/r")))),
+        );
+        let behind = "not applied: NetworkPolicy x/r (rule ingress-0) was refused in the same \
+                      bundle, so nothing of it was (the previous state stays enforced)";
         assert_eq!(
-            outcome(&refused),
+            outcome(&r),
             [
-                ("x/q".into(), 12, None),
-                ("x/s".into(), 14, Some("too large".into()))
+                ("x/q".into(), 12, None, Some(behind.into())),
+                (
+                    "x/r".into(),
+                    12,
+                    Some("rule ingress-0: too large".into()),
+                    None
+                )
             ]
+        );
+        // No culprit named: every change failed with the error.
+        let r = report(&h, &enforced, &none, &refused(None));
+        assert_eq!(
+            outcome(&r),
+            [
+                ("x/q".into(), 12, Some("too large".into()), None),
+                ("x/r".into(), 12, Some("too large".into()), None)
+            ]
+        );
+        // A refused bundle that did not change q's content: q is reported as it was enforced
+        // (realized; pending when it was), even beside a culprit.
+        let h = Handed {
+            version: 14,
+            policies: Generations::from([(key("x/q"), 12), (key("x/s"), 14)]),
+            owners: owners(),
+        };
+        let isolation = refused(Some(PolicyRef::Isolation("x/s".into())));
+        let r = report(&h, &g, &none, &isolation);
+        assert_eq!(
+            outcome(&r),
+            [
+                ("x/q".into(), 12, None, None),
+                ("x/s".into(), 14, Some("isolation: too large".into()), None)
+            ]
+        );
+        let was_pending = Pending::from([(key("x/q"), "pod x/a: no interface".to_string())]);
+        let r = report(&h, &g, &was_pending, &isolation);
+        assert_eq!(outcome(&r)[0].3.as_deref(), Some("pod x/a: no interface"));
+    }
+
+    #[test]
+    fn a_pod_not_attached_leaves_its_policies_pending_naming_it() {
+        let h = Handed {
+            version: 20,
+            policies: Generations::from([(key("x/p"), 20), (key("x/q"), 20), (key("x/s"), 20)]),
+            owners: owners(),
+        };
+        let pod = |name: &str, policies: Vec<PolicyRef>| Unattached {
+            pod: PodKey {
+                namespace: "x".into(),
+                name: name.into(),
+            },
+            missing: "no interface kak-x on the node yet".into(),
+            policies,
+        };
+        let mut unattached = vec![
+            pod("a", vec![PolicyRef::Rule(rule("x/p"))]),
+            // An isolation names its policy; a policy the span lacks names none.
+            pod(
+                "b",
+                vec![
+                    PolicyRef::Isolation("x/s".into()),
+                    PolicyRef::Rule(rule("y/z")),
+                ],
+            ),
+        ];
+        let r = report(
+            &h,
+            &Generations::new(),
+            &Pending::new(),
+            &Outcome::Committed {
+                unattached: unattached.clone(),
+            },
+        );
+        assert_eq!(
+            outcome(&r),
+            [
+                (
+                    "x/p".into(),
+                    20,
+                    None,
+                    Some("pod x/a: no interface kak-x on the node yet".into())
+                ),
+                ("x/q".into(), 20, None, None),
+                (
+                    "x/s".into(),
+                    20,
+                    None,
+                    Some("pod x/b: no interface kak-x on the node yet".into())
+                ),
+            ]
+        );
+        // Many pods: three named, the rest counted; the reason stays bounded.
+        for n in 0..5 {
+            unattached.push(pod(&format!("c{n}"), vec![PolicyRef::Rule(rule("x/p"))]));
+        }
+        let p = &pending_of(&unattached, &h.owners)[&key("x/p")];
+        assert!(
+            p.starts_with("pod x/a: ") && p.contains("pod x/c1: "),
+            "{p}"
+        );
+        assert!(p.ends_with(" (and 3 more pods)"), "{p}");
+        let r = report(
+            &h,
+            &Generations::new(),
+            &Pending::new(),
+            &Outcome::Committed { unattached },
+        );
+        let sent = r.policies[0].pending.as_deref().unwrap();
+        assert!(
+            sent.len() <= crate::controller::realization::MAX_REASON,
+            "{sent}"
         );
     }
 }

@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod interfaces;
 pub mod live;
 pub mod observe;
+pub mod outcome;
 pub mod restore_wait;
 pub mod source;
 pub mod state;

@@ -3,6 +3,7 @@
 //! [`SourceEvent`]s.
 
 use crate::agent::controller_source::ControllerSource;
+use crate::agent::outcome::Outcome;
 use crate::agent::watch::{DirSource, SourceEvent};
 
 /// Where the live agent's input comes from.
@@ -33,9 +34,17 @@ impl Source {
 
     /// Tells the source how the last event's realization went (the controller source reports
     /// it to the controller).
-    pub fn realized(&mut self, outcome: Result<(), String>) {
+    pub fn realized(&mut self, outcome: Outcome) {
         if let Source::Controller(c) = self {
             c.realized(outcome);
+        }
+    }
+
+    /// Tells the source that the input enforced was realized again with pods attached or
+    /// detached (`outcome` a commit: the local pods still not attached).
+    pub fn reattached(&mut self, outcome: Outcome) {
+        if let Source::Controller(c) = self {
+            c.reattached(outcome);
         }
     }
 }

@@ -12,8 +12,9 @@
 //! publishes, per policy, [`RealizationCounts`] as Antrea's status controller computes them
 //! (`pkg/controller/networkpolicy/status_controller.go`, `syncHandler`): `desired` = the nodes
 //! of its span; `current` = those that realized its current generation; `failures` = those
-//! that failed on its current generation, with the reason (reports of an older generation and
-//! of nodes out of the span do not count). The kube layer writes them to the CRD status, the
+//! that failed on its current generation, with the reason; `pending` = those where it is
+//! pending, with what it waits for (reports of an older generation and of nodes out of the span
+//! do not count). The kube layer writes them to the CRD status, the
 //! standalone controller serves them (`GET /v1/realization`).
 
 use std::collections::{BTreeMap, HashMap};
@@ -39,12 +40,17 @@ pub struct RealizationCounts {
     /// Nodes of the span that failed to realize its generation: node name -> reason
     /// (`RealizationFailure`).
     pub failures: BTreeMap<String, String>,
+    /// Nodes of the span where its generation is pending: not realized yet, nothing wrong
+    /// with the policy itself (a local pod's interface missing, another policy's flow refused
+    /// in the same bundle); node name -> what it waits for (`RealizationPending`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending: BTreeMap<String, String>,
 }
 
 impl RealizationCounts {
     /// The phase, as Antrea's: `Realized` when every node of the span realized the current
     /// generation (a span of no node included), `Failed` when every node of it either realized
-    /// or failed and some failed, else `Realizing`.
+    /// or failed and some failed, else `Realizing` (a pending node is neither).
     pub fn phase(&self) -> &'static str {
         let failed = self.failures.len() as u32;
         if self.current >= self.desired && failed == 0 {
@@ -61,7 +67,8 @@ impl RealizationCounts {
 pub type Realization = BTreeMap<PolicyKey, RealizationCounts>;
 
 /// One policy in a report: its key (`kind` and `name` of [`PolicyKey`]), the generation
-/// realized (or failed), and why it failed (`None` = realized).
+/// realized (or failed, or pending), and why it failed or what it waits for (both `None` =
+/// realized).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyRealization {
     /// Policy kind, as [`PolicyKey::kind`].
@@ -75,6 +82,28 @@ pub struct PolicyRealization {
     /// The failure reason; `None` when realized.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// Pending: the generation is not realized on the node yet, and the policy is not at
+    /// fault; what it waits for (a local pod's interface, another policy refused in the same
+    /// bundle). `None` when realized or failed. A controller older than this field reads a
+    /// pending entry as realized: upgrade the controller first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+}
+
+/// The most bytes of a failure or pending reason an agent reports ([`bounded_reason`]).
+pub const MAX_REASON: usize = 256;
+
+/// `reason` cut to at most [`MAX_REASON`] bytes (at a character boundary, ending in `…` when
+/// cut), so that a node's report of every policy of its span stays under the server's cap.
+pub fn bounded_reason(reason: &str) -> String {
+    if reason.len() <= MAX_REASON {
+        return reason.to_string();
+    }
+    let mut end = MAX_REASON - '…'.len_utf8();
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &reason[..end])
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -160,8 +189,8 @@ pub fn count<'a>(
     policies: impl IntoIterator<Item = (&'a PolicyKey, Span, u64)>,
     reports: &BTreeMap<String, RealizationReport>,
 ) -> Realization {
-    // (kind, name) -> (node, generation, failure) of each report entry.
-    type Entries<'r> = Vec<(&'r str, u64, Option<&'r str>)>;
+    // (kind, name) -> (node, generation, entry) of each report entry.
+    type Entries<'r> = Vec<(&'r str, u64, &'r PolicyRealization)>;
     let mut by_policy: HashMap<(&str, &str), Entries> = HashMap::new();
     for (node, r) in reports {
         for p in &r.policies {
@@ -173,7 +202,7 @@ pub fn count<'a>(
             by_policy
                 .entry((p.kind.as_str(), p.name.as_str()))
                 .or_default()
-                .push((node.as_str(), generation, p.failure.as_deref()));
+                .push((node.as_str(), generation, p));
         }
     }
     let mut out = Realization::new();
@@ -183,7 +212,7 @@ pub fn count<'a>(
             desired: span.len() as u32,
             ..RealizationCounts::default()
         };
-        for (node, realized, failure) in by_policy
+        for (node, realized, entry) in by_policy
             .get(&(key.kind, key.name.as_str()))
             .into_iter()
             .flatten()
@@ -191,11 +220,14 @@ pub fn count<'a>(
             if !span.contains(*node) || *realized < generation {
                 continue;
             }
-            match failure {
-                None => c.current += 1,
-                Some(reason) => {
-                    c.failures.insert(node.to_string(), reason.to_string());
+            match (&entry.failure, &entry.pending) {
+                (Some(reason), _) => {
+                    c.failures.insert(node.to_string(), reason.clone());
                 }
+                (None, Some(why)) => {
+                    c.pending.insert(node.to_string(), why.clone());
+                }
+                (None, None) => c.current += 1,
             }
         }
         out.insert(key.clone(), c);
@@ -216,6 +248,7 @@ mod tests {
                 .iter()
                 .map(|n| (n.to_string(), "refused".to_string()))
                 .collect(),
+            ..RealizationCounts::default()
         }
     }
 
@@ -228,6 +261,53 @@ mod tests {
         assert_eq!(counts(3, 1, &["n2"]).phase(), "Realizing");
         assert_eq!(counts(3, 2, &["n2"]).phase(), "Failed");
         assert_eq!(counts(2, 0, &["n1", "n2"]).phase(), "Failed");
+    }
+
+    #[test]
+    fn a_reason_is_cut_at_a_character_boundary() {
+        assert_eq!(bounded_reason("short"), "short");
+        let long = "é".repeat(200);
+        let cut = bounded_reason(&long);
+        assert!(cut.len() <= MAX_REASON, "{}", cut.len());
+        assert!(cut.ends_with('…') && cut.starts_with("éé"));
+        assert_eq!(cut.len(), MAX_REASON - 1);
+    }
+
+    #[test]
+    fn a_pending_entry_counts_neither_realized_nor_failed() {
+        let key = PolicyKey {
+            kind: "K8sNetworkPolicy",
+            name: "x/p".into(),
+        };
+        let span: Span = ["n1", "n2"].map(String::from).into();
+        let pending = PolicyRealization {
+            pending: Some("pod x/a: no interface".into()),
+            ..entry(30, None)
+        };
+        let r = reports(&[("n1", 30, entry(30, None)), ("n2", 30, pending.clone())]);
+        let c = &count([(&key, span.clone(), 30)], &r)[&key];
+        assert_eq!(
+            (c.current, c.failures.len(), c.phase()),
+            (1, 0, "Realizing")
+        );
+        assert_eq!(
+            c.pending,
+            BTreeMap::from([("n2".to_string(), "pod x/a: no interface".to_string())])
+        );
+        // Pending on an older generation: not counted at all.
+        let r = reports(&[(
+            "n2",
+            20,
+            PolicyRealization {
+                generation: 20,
+                ..pending
+            },
+        )]);
+        assert!(count([(&key, span, 30)], &r)[&key].pending.is_empty());
+        // A report without the field reads as before.
+        let old: PolicyRealization =
+            serde_json::from_str(r#"{"kind": "K8sNetworkPolicy", "name": "x/p"}"#).unwrap();
+        assert_eq!(old.pending, None);
     }
 
     #[test]
@@ -275,6 +355,7 @@ mod tests {
             name: "x/p".into(),
             generation,
             failure: failure.map(String::from),
+            pending: None,
         }
     }
 

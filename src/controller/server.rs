@@ -46,10 +46,11 @@ use crate::controlplane::Frame;
 pub const REPORT_POLICIES: usize = 10_000;
 
 /// The largest realization report accepted, in bytes: [`REPORT_POLICIES`] entries of at most
-/// 400 bytes of JSON each (kind, a 253-character name, a 16-digit generation, a short failure
-/// reason; a typical entry is under 100). A test holds a report of that many such entries
-/// under it.
-pub const MAX_REPORT: usize = 4 << 20;
+/// about 620 bytes of JSON each (kind, a 253-character name, a 16-digit generation, a failure or
+/// pending reason of at most
+/// [`MAX_REASON`](super::realization::MAX_REASON) bytes; a typical entry is under 100). A test holds a
+/// report of that many such entries under it.
+pub const MAX_REPORT: usize = 8 << 20;
 
 /// The most bytes read of a refused request's body before the refusal is answered and the
 /// connection closed.
@@ -394,7 +395,7 @@ fn since(query: Option<&str>) -> Result<Option<u64>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::realization::PolicyRealization;
+    use crate::controller::realization::{PolicyRealization, MAX_REASON};
 
     #[test]
     fn a_report_of_the_most_policies_with_long_names_fits_the_cap() {
@@ -402,7 +403,8 @@ mod tests {
             kind: "ClusterNetworkPolicy".into(),
             name: "n".repeat(253),
             generation: 1_765_090_000_000_000,
-            failure: Some("f".repeat(60)),
+            failure: Some("f".repeat(MAX_REASON)),
+            pending: None,
         };
         let report = RealizationReport {
             version: u64::MAX,

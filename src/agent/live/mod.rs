@@ -37,6 +37,7 @@ use crate::policy::resolved::{PodKey, ResolvedPolicies};
 
 pub mod changes;
 mod cni;
+mod outcome;
 mod ports;
 mod report;
 mod run;
@@ -171,6 +172,10 @@ pub struct Live {
     reload: Arc<tokio::sync::Notify>,
     /// The pods' CNI attachments and waiting requests (`--cni-socket`).
     cni: Option<cni::CniState>,
+    /// The local pods of the last port sync not attached, with what is missing.
+    unattached: Vec<(PodKey, String)>,
+    /// The policy of the flow the switch refused in the last bundle, if it named one.
+    refused_by: Option<crate::agent::outcome::PolicyRef>,
 }
 
 impl Live {
@@ -250,6 +255,8 @@ impl Live {
             refused: Default::default(),
             reload: Default::default(),
             cni: None,
+            unattached: Vec::new(),
+            refused_by: None,
         };
         live.ensure_meters().await?;
         live.installed = live.dump().await?;
@@ -435,10 +442,6 @@ impl Live {
         )?;
         // The flows live on only in the compact table (see `reconcile::Flow`).
         let desired = FlowTable::from_flows(&std::mem::take(&mut compiled.flows));
-        let of_err = |source| AgentError::OpenFlow {
-            socket: self.cfg.agent.of_socket.clone(),
-            source,
-        };
         let (added, changed, deleted) = reconcile::diff_counts(&self.installed, &desired);
         let new_policies = changes::rule_policies(&compiled);
         let per_policy = (!self.restart_pending && added + deleted > 0).then(|| {
@@ -450,18 +453,7 @@ impl Live {
             )
         });
         let bundle_start = Instant::now();
-        if self.restart_pending {
-            // The whole new round, encoded straight from the table (no 100k flow_mods built).
-            let (arena, spans) = reconcile::restart_encoded(&self.installed, &desired);
-            self.conn
-                .bundle_encoded(arena.into(), spans)
-                .await
-                .map_err(of_err)?;
-        } else if added + deleted > 0 {
-            let d = reconcile::diff(&self.installed, &desired)?;
-            tracing::debug!("{kind:?} diff {d}");
-            self.conn.bundle(&d.flow_mods()).await.map_err(of_err)?;
-        }
+        self.send_bundle(&desired, &compiled.rules).await?;
         if self.restart_pending || added + deleted > 0 {
             self.metrics
                 .bundle_commit(bundle_start.elapsed().as_secs_f64());

@@ -29,6 +29,27 @@ impl Live {
         })
     }
 
+    /// Whether `pod` is to be on this node: its node is the agent's `--node`, or either is
+    /// not given.
+    fn is_local(&self, pod: &PodInfo) -> bool {
+        match (&self.cfg.agent.node, &pod.node) {
+            (Some(node), Some(pod_node)) => node == pod_node,
+            _ => true,
+        }
+    }
+
+    /// Whether `pod` is one this node owes an interface: not host-network, and the model puts
+    /// it on this node (or the agent has no `--node`). A pod the model puts on no node is
+    /// attached where its interface is, and missed nowhere.
+    fn placed_here(&self, pod: &PodInfo) -> bool {
+        !pod.host_network
+            && match (&self.cfg.agent.node, &pod.node) {
+                (Some(node), Some(pod_node)) => node == pod_node,
+                (None, _) => true,
+                (Some(_), None) => false,
+            }
+    }
+
     /// The host interface names of the local pods of `policies`, each name given to one pod
     /// only: pods already attached keep theirs, then input order decides
     /// ([`crate::agent::interfaces::assign_host_ifnames`]); the refused pods come second.
@@ -40,10 +61,7 @@ impl Live {
         let local = policies
             .pods
             .iter()
-            .filter(|pod| match (&a.node, &pod.node) {
-                (Some(node), Some(pod_node)) => node == pod_node,
-                _ => true,
-            })
+            .filter(|pod| self.is_local(pod))
             .filter(|pod| self.cni_port(pod).is_some());
         let (attached, new): (Vec<&PodInfo>, Vec<&PodInfo>) =
             local.partition(|p| self.ports.contains_key(&p.key));
@@ -179,16 +197,29 @@ impl Live {
         };
         let mut out = Vec::new();
         let mut wanted = BTreeSet::new();
+        let mut unattached = Vec::new();
         let (ifnames, collisions) = self.local_ifnames(policies);
         for c in &collisions {
             tracing::error!("{c}");
         }
         for (index, pod) in policies.pods.iter().enumerate() {
             let Some(ifname) = ifnames.get(&pod.key).cloned() else {
-                continue; // not local, or refused: its interface name is another pod's
+                // Not local; or local and not attached: CNI did not ask for it, or its
+                // interface name is another pod's.
+                if self.placed_here(pod) {
+                    let missing = match collisions.iter().find(|c| c.refused == pod.key) {
+                        Some(c) => format!(
+                            "its host interface name {} is also pod {}'s",
+                            c.ifname, c.holder
+                        ),
+                        None => "no CNI ADD for it at its address yet".to_string(),
+                    };
+                    unattached.push((pod.key.clone(), missing));
+                }
+                continue;
             };
             let Some((mac, cni_ids)) = self.cni_port(pod) else {
-                continue; // CNI did not ask for it
+                continue; // CNI did not ask for it (not listed in `ifnames`)
             };
             if !std::path::Path::new("/sys/class/net")
                 .join(&ifname)
@@ -201,6 +232,11 @@ impl Live {
                         mac: MacAddr(mac),
                         ofport: PHANTOM_OFPORT_BASE + index as u32,
                     });
+                } else if self.placed_here(pod) {
+                    unattached.push((
+                        pod.key.clone(),
+                        format!("no interface {ifname} on the node yet (its CNI ADD has not run)"),
+                    ));
                 }
                 continue;
             }
@@ -265,6 +301,7 @@ impl Live {
             self.ports.remove(&k);
         }
         self.ports_swept = true;
+        self.note_unattached(unattached);
         Ok(out)
     }
 }

@@ -157,18 +157,20 @@ impl Live {
                                     // The controller source has no documents: last-good.yaml is left alone.
                                     let docs = (!files.is_empty()).then(|| files.clone());
                                     match self.realize(p.clone(), docs, Kind::Update, at).await {
-                                        Ok(_) => { if let Some(s) = &mut source { s.realized(Ok(())) } Ok(()) }
+                                        Ok(_) => { if let Some(s) = &mut source { s.realized(self.committed()) } Ok(()) }
                                         // The compiler refuses the same input every time (a flow too
                                         // large, two pods on one port): refused, not retried.
-                                        Err(e @ AgentError::Compile(_)) => { self.stats.rejected += 1; if let Some(s) = &mut source { s.realized(Err(e.to_string())) } tracing::error!("input rejected, the previous policy stays enforced: {e}"); Ok(()) }
-                                        Err(e) => { pending = Some(Pending::Input(Box::new(SourceEvent { at, input: Ok(((*p).clone(), files)), report: Default::default() }))); Err(e) }
+                                        Err(e @ AgentError::Compile(_)) => { self.stats.rejected += 1; self.report_refusal(&mut source, &e); tracing::error!("input rejected, the previous policy stays enforced: {e}"); Ok(()) }
+                                        // A flow_mod the switch refused is reported, and retried (a
+                                        // full table may get room); a lost connection only retried.
+                                        Err(e) => { self.report_refusal(&mut source, &e); pending = Some(Pending::Input(Box::new(SourceEvent { at, input: Ok(((*p).clone(), files)), report: Default::default() }))); Err(e) }
                                     }
                                 }
                             }
                         }
                         Some(Pending::Reattach(at)) => match self.current.clone() {
                             Some(p) => match self.realize(p, None, Kind::Update, at).await {
-                                Ok(_) => Ok(()),
+                                Ok(_) => { if let Some(s) = &mut source { s.reattached(self.committed()) } Ok(()) }
                                 Err(e) => { pending = Some(Pending::Reattach(at)); Err(e) }
                             },
                             None => Ok(()),
@@ -189,6 +191,16 @@ impl Live {
                     }
                 }
             }
+        }
+    }
+}
+
+impl Live {
+    /// Tells `source` of a refusal ([`Live::refusal`]); a failure that is no refusal is not
+    /// reported (it is retried).
+    fn report_refusal(&self, source: &mut Option<Source>, e: &AgentError) {
+        if let (Some(s), Some(outcome)) = (source.as_mut(), self.refusal(e)) {
+            s.realized(outcome);
         }
     }
 }

@@ -129,7 +129,7 @@ pub fn realization(a: RealizationArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let rows: Vec<[String; 5]> = items
+    let rows: Vec<[String; 6]> = items
         .iter()
         .map(|i| {
             realization_row(
@@ -143,21 +143,25 @@ pub fn realization(a: RealizationArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line of `realization`: kind, name, phase, current/desired nodes, failures.
-fn realization_row(kind: &str, name: &str, status: &Value) -> [String; 5] {
+/// One line of `realization`: kind, name, phase, current/desired nodes, the failing nodes
+/// with their reasons and the pending ones with what they wait for (`-` for none).
+fn realization_row(kind: &str, name: &str, status: &Value) -> [String; 6] {
     let n = |k: &str| {
         status[k]
             .as_i64()
             .map_or("-".to_string(), |v| v.to_string())
     };
-    let failure = status["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["type"] == "RealizationFailure" && c["status"] == "True")
-        .and_then(|c| c["message"].as_str())
-        .unwrap_or("")
-        .to_string();
+    let condition = |type_: &str| {
+        status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == type_ && c["status"] == "True")
+            .and_then(|c| c["message"].as_str())
+            .filter(|m| !m.is_empty())
+            .unwrap_or("-")
+            .to_string()
+    };
     [
         kind.to_string(),
         name.to_string(),
@@ -167,7 +171,8 @@ fn realization_row(kind: &str, name: &str, status: &Value) -> [String; 5] {
             n("currentNodesRealized"),
             n("desiredNodesRealized")
         ),
-        failure,
+        condition("RealizationFailure"),
+        condition("RealizationPending"),
     ]
 }
 
@@ -200,28 +205,19 @@ fn http_get_json(url: &str, path: &str) -> anyhow::Result<Value> {
     serde_json::from_str(body).with_context(|| format!("{url}{path}: not JSON"))
 }
 
-fn render_rows(rows: &[[String; 5]]) -> String {
-    let head = ["KIND", "NAME", "PHASE", "NODES", "FAILURES"].map(String::from);
-    let all: Vec<&[String; 5]> = std::iter::once(&head).chain(rows).collect();
-    let width = |i: usize| all.iter().map(|r| r[i].len()).max().unwrap_or(0);
-    let w = [width(0), width(1), width(2), width(3)];
+fn render_rows(rows: &[[String; 6]]) -> String {
+    let head = ["KIND", "NAME", "PHASE", "NODES", "FAILURES", "PENDING"].map(String::from);
+    let all: Vec<&[String; 6]> = std::iter::once(&head).chain(rows).collect();
+    let width = |i: usize| all.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..5).map(width).collect();
     all.iter()
         .map(|r| {
-            format!(
-                "{:<a$}  {:<b$}  {:<c$}  {:<d$}  {}\n",
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                a = w[0],
-                b = w[1],
-                c = w[2],
-                d = w[3]
-            )
-            .trim_end()
-            .to_string()
-                + "\n"
+            let mut line = String::new();
+            for (cell, w) in r.iter().zip(&widths) {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+            line.push_str(&r[5]);
+            line.trim_end().to_string() + "\n"
         })
         .collect()
 }
@@ -294,13 +290,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_status_becomes_one_row_with_its_failures() {
+    fn a_status_becomes_one_row_with_its_failures_and_pending_nodes() {
         let status = serde_json::json!({
             "phase": "Failed", "observedGeneration": 2,
             "currentNodesRealized": 2, "desiredNodesRealized": 3,
             "conditions": [
                 {"type": "Realizable", "status": "True"},
-                {"type": "RealizationFailure", "status": "True", "message": "node-c: bundle refused"}
+                {"type": "RealizationFailure", "status": "True", "message": "node-c: bundle refused"},
+                {"type": "RealizationPending", "status": "False"}
             ]
         });
         let row = realization_row("ClusterNetworkPolicy", "deny-all", &status);
@@ -311,15 +308,31 @@ mod tests {
                 "deny-all",
                 "Failed",
                 "2/3",
-                "node-c: bundle refused"
+                "node-c: bundle refused",
+                "-"
             ]
         );
-        let empty = realization_row("NetworkPolicy", "ns/p", &Value::Null);
-        assert_eq!(empty, ["NetworkPolicy", "ns/p", "-", "-/-", ""]);
+        let pending = serde_json::json!({
+            "phase": "Realizing",
+            "currentNodesRealized": 1, "desiredNodesRealized": 2,
+            "conditions": [
+                {"type": "RealizationFailure", "status": "False"},
+                {"type": "RealizationPending", "status": "True",
+                 "message": "node-a: pod db/job: no interface kak1 on the node yet"}
+            ]
+        });
+        let row2 = realization_row("NetworkPolicy", "db/p", &pending);
         assert_eq!(
-            render_rows(&[row]),
-            "KIND                  NAME      PHASE   NODES  FAILURES\n\
-             ClusterNetworkPolicy  deny-all  Failed  2/3    node-c: bundle refused\n"
+            row2[4..],
+            ["-", "node-a: pod db/job: no interface kak1 on the node yet"]
+        );
+        let empty = realization_row("NetworkPolicy", "ns/p", &Value::Null);
+        assert_eq!(empty, ["NetworkPolicy", "ns/p", "-", "-/-", "-", "-"]);
+        assert_eq!(
+            render_rows(&[row, row2]),
+            "KIND                  NAME      PHASE      NODES  FAILURES                PENDING\n\
+             ClusterNetworkPolicy  deny-all  Failed     2/3    node-c: bundle refused  -\n\
+             NetworkPolicy         db/p      Realizing  1/2    -                       node-a: pod db/job: no interface kak1 on the node yet\n"
         );
     }
 }

@@ -126,7 +126,7 @@ pub struct PolicyStatus {
     /// Nodes whose span holds the policy.
     #[serde(default)]
     pub desired_nodes_realized: i32,
-    /// `Realizable` and `RealizationFailure`.
+    /// `Realizable`, `RealizationFailure` and `RealizationPending`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<PolicyCondition>,
 }
@@ -135,7 +135,7 @@ pub struct PolicyStatus {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyCondition {
-    /// `Realizable` or `RealizationFailure`.
+    /// `Realizable`, `RealizationFailure` or `RealizationPending`.
     #[serde(rename = "type")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.
@@ -146,7 +146,8 @@ pub struct PolicyCondition {
     /// A CamelCase reason.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    /// A human-readable message (for `RealizationFailure`: the failed nodes and why).
+    /// A human-readable message (for `RealizationFailure`: the failed nodes and why; for
+    /// `RealizationPending`: the nodes where it is pending and what it waits for).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
 }

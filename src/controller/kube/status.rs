@@ -2,7 +2,8 @@
 //! subresource of kakine's ClusterNetworkPolicy and NetworkPolicy objects.
 //!
 //! Counts only (`phase`, `observedGeneration`, `currentNodesRealized`, `desiredNodesRealized`,
-//! conditions `Realizable` and `RealizationFailure`), as Antrea's status controller
+//! conditions `Realizable` and `RealizationFailure`, and kakine's `RealizationPending`), as
+//! Antrea's status controller
 //! (`pkg/controller/networkpolicy/status_controller.go`) writes them. Each write is a JSON merge
 //! patch of `status` alone; an object is written at most once per `min_interval` (1 s) and
 //! only when its status changed; a conflict (409) is retried, a vanished object (404) dropped.
@@ -47,18 +48,31 @@ pub fn status_of(
 
 /// The status of a policy with `counts` at `generation`, its conditions without transition
 /// times: `phase` ([`RealizationCounts::phase`]), the counts, `Realizable` (True: a policy the
-/// controller refuses never reaches the grouping) and `RealizationFailure` (True with reason
+/// controller refuses never reaches the grouping), `RealizationFailure` (True with reason
 /// `NetworkPolicyRealizationFailedOnNode` and `NODE: REASON; ...` when a node of the span
-/// failed on the current generation). The standalone controller serves it as is
+/// failed on the current generation) and `RealizationPending` (kakine's: True with reason
+/// `NetworkPolicyRealizationPendingOnNode` and `NODE: WHAT IT WAITS FOR; ...` when it is
+/// pending on a node of the span). The standalone controller serves it as is
 /// (`GET /v1/realization`).
 pub fn untimed_status(counts: &RealizationCounts, generation: i64) -> PolicyStatus {
-    let failed = !counts.failures.is_empty();
-    let message = counts
-        .failures
-        .iter()
-        .map(|(node, reason)| format!("{node}: {reason}"))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let by_node = |type_: &str, reason: &str, nodes: &BTreeMap<String, String>| {
+        let message = nodes
+            .iter()
+            .map(|(node, why)| format!("{node}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        PolicyCondition {
+            type_: type_.to_string(),
+            status: if nodes.is_empty() { "False" } else { "True" }.to_string(),
+            last_transition_time: None,
+            reason: if nodes.is_empty() {
+                String::new()
+            } else {
+                reason.to_string()
+            },
+            message,
+        }
+    };
     let conditions = vec![
         PolicyCondition {
             type_: "Realizable".to_string(),
@@ -67,17 +81,16 @@ pub fn untimed_status(counts: &RealizationCounts, generation: i64) -> PolicyStat
             reason: String::new(),
             message: String::new(),
         },
-        PolicyCondition {
-            type_: "RealizationFailure".to_string(),
-            status: if failed { "True" } else { "False" }.to_string(),
-            last_transition_time: None,
-            reason: if failed {
-                "NetworkPolicyRealizationFailedOnNode".to_string()
-            } else {
-                String::new()
-            },
-            message,
-        },
+        by_node(
+            "RealizationFailure",
+            "NetworkPolicyRealizationFailedOnNode",
+            &counts.failures,
+        ),
+        by_node(
+            "RealizationPending",
+            "NetworkPolicyRealizationPendingOnNode",
+            &counts.pending,
+        ),
     ];
     PolicyStatus {
         phase: counts.phase().to_string(),

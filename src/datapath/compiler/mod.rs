@@ -244,6 +244,8 @@ pub enum CompileError {
     FlowTooLarge {
         /// The rule (`Kind/tier/policy/rule`), or which fixed flows.
         rule: String,
+        /// The rule, when the flow is a policy rule's (what the agent reports failed).
+        owner: Option<Box<crate::policy::resolved::RuleRef>>,
         /// Table id.
         table: u8,
         /// Priority.

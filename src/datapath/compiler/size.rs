@@ -37,18 +37,21 @@ pub(super) fn check(out: &Compiled) -> Result<(), CompileError> {
             continue;
         }
         let (_, category, object) = cookie::split(f.cookie);
+        let owner = (category == cookie::POLICY)
+            .then(|| out.rules.iter().find(|r| r.id == object))
+            .flatten()
+            .map(|r| Box::new(r.rule.clone()));
         let rule = match category {
-            cookie::POLICY => out
-                .rules
-                .iter()
-                .find(|r| r.id == object)
-                .map_or_else(|| format!("rule id {object}"), |r| r.rule.to_string()),
+            cookie::POLICY => owner
+                .as_ref()
+                .map_or_else(|| format!("rule id {object}"), |r| r.to_string()),
             cookie::POD => "the per-pod flows".to_string(),
             cookie::ISOLATION => "the NetworkPolicy isolation flows".to_string(),
             _ => "the pipeline's fixed flows".to_string(),
         };
         return Err(CompileError::FlowTooLarge {
             rule,
+            owner,
             table: f.table_id,
             priority: f.priority,
             bytes,
@@ -114,7 +117,13 @@ mod tests {
         };
         check(&out).expect("a flow under the limit passes");
         out.flows.push(shared_flow(4100));
-        let e = check(&out).unwrap_err().to_string();
+        let e = check(&out).unwrap_err();
+        // The agent reports this rule's policy failed (and the others pending).
+        assert!(
+            matches!(&e, CompileError::FlowTooLarge { owner: Some(r), .. } if **r == rule(7).rule),
+            "{e:?}"
+        );
+        let e = e.to_string();
         assert!(e.starts_with("securityops/wide/to-web: "), "{e}");
         assert!(e.contains("65664 bytes"), "{e}");
     }
