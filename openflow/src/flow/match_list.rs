@@ -19,7 +19,7 @@ use crate::view::Fields;
 ///   Duplicates and missing prerequisites are kept: [`Match::validate`] reports them.
 /// - **Equality and hash** are those of the canonical bytes: two matches with the same fields
 ///   in any order are equal (what comparing [`Match::canonical`] forms meant before). **Order**
-///   is field by field in canonical order (see the `Ord` impl).
+///   is that of the canonical bytes (see the `Ord` impl), so `Ord` agrees with `Eq`.
 /// - **Reading** is through [`Match::fields`], which decodes each TLV into a [`MatchField`] on
 ///   the fly (in canonical order, normalised), or [`Match::tlvs`] for the bytes.
 /// - **Decode** checks the TLVs as OVS's `oxm_pull_match` does, then copies them in when they
@@ -188,34 +188,18 @@ impl PartialOrd for Match {
     }
 }
 
-/// Field by field in canonical order, each field by [`MatchField`]'s order (the order of the
-/// list model, on which callers such as the flow compiler's maps rely for their output order),
-/// then by the bytes.
+/// The canonical TLV bytes compared as byte strings (lexicographic, a match that is a prefix of
+/// another first), then [`Match::bad_slot`]: one `memcmp`, no field decoded, and consistent
+/// with `Eq` and `Hash`, which look at the same two parts. Matches that share their first TLVs
+/// are ordered by the first TLV that differs: by its header (OXM class, field, has-mask bit,
+/// length; so an exact field before the same field masked) and then by its value and mask as
+/// big-endian numbers. The order of OVS's own `ofp_match` bytes, not a field-by-field order: the
+/// flow compiler's conjunction flows of one table and priority come out in it.
 impl Ord for Match {
+    #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let (a, b) = (self.tlvs(), other.tlvs());
-        // The TLVs both start with are the same fields: only the first that differ are decoded
-        // (a flow compiler's map compares many matches that share their first fields).
-        let mut same = 0;
-        while let (Some(x), Some(y)) = (tlv_at(a, same), tlv_at(b, same)) {
-            if x != y {
-                break;
-            }
-            same += x.len();
-        }
-        Fields::new(&a[same..])
-            .cmp(Fields::new(&b[same..]))
-            .then_with(|| a.cmp(b))
-            .then(self.bad.cmp(&other.bad))
+        self.tlvs().cmp(other.tlvs()).then(self.bad.cmp(&other.bad))
     }
-}
-
-/// The whole TLV at `at` in `tlvs` (header, experimenter id, value and mask), `None` at the
-/// end or for a TLV cut short.
-fn tlv_at(tlvs: &[u8], at: usize) -> Option<&[u8]> {
-    let rest = tlvs.get(at..)?;
-    let len = 4 + *rest.get(3)? as usize;
-    rest.get(..len)
 }
 
 /// `Match([field, ..])`, the fields decoded.
