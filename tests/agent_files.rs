@@ -113,9 +113,9 @@ fn the_live_agent_reports_every_input_error_before_it_waits_for_ovsdb() {
         "spec.ingress[0].ports[1].endPort: endPort 80 is below port 90",
         "pods[1].ip: pod x/b: IP 10.0.0.1 is already pod x/a's",
         "pods[2].namespace: pod y/c: namespace \"y\" is not declared",
-        "spec.priority: priority 2000 out of range (expected 0..=1000)",
+        "spec.priority: priority 2000 out of range (expected 0 to 1000)",
         "spec.ingress[0].from[0]: nodes and networks peers are for egress rules only",
-        "spec.priority: priority 0 out of range (expected 1.0..=10000.0)",
+        "spec.priority: priority 0 out of range (expected 1 to 10000)",
         "spec.tier: unknown tier \"nosuch\"",
         "spec.appliedTo[0].group: unknown ClusterGroup \"missing\"",
     ];
@@ -151,7 +151,7 @@ fn the_one_shot_agent_fails_naming_every_input_error_before_it_connects() {
         "spec.ingress[0].ports[1].endPort: endPort 80 is below port 90",
         "pods[1].ip: pod x/b: IP 10.0.0.1 is already pod x/a's",
         "pods[2].namespace: pod y/c: namespace \"y\" is not declared",
-        "spec.priority: priority 2000 out of range (expected 0..=1000)",
+        "spec.priority: priority 2000 out of range (expected 0 to 1000)",
         "spec.tier: unknown tier \"nosuch\"",
         "spec.appliedTo[0].group: unknown ClusterGroup \"missing\"",
     ] {

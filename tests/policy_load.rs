@@ -287,7 +287,7 @@ fn a_policy_priority_out_of_range_is_an_error() {
     let msg = error_of(&cnp("  priority: 0.5\n  appliedTo: [{podSelector: {}}]\n"));
     assert_eq!(
         msg,
-        "DIR/policies.yaml: ClusterNetworkPolicy \"deny-x\": spec.priority: priority 0.5 out of range (expected 1.0..=10000.0)"
+        "DIR/policies.yaml: ClusterNetworkPolicy \"deny-x\": spec.priority: priority 0.5 out of range (expected 1 to 10000)"
     );
 }
 
@@ -296,7 +296,7 @@ fn a_tier_priority_out_of_range_is_an_error() {
     let msg = error_of("apiVersion: crd.kakine.io/v1beta1\nkind: Tier\nmetadata: {name: t}\nspec: {priority: 300}\n");
     assert_eq!(
         msg,
-        "DIR/policies.yaml: Tier \"t\": spec.priority: priority 300 out of range (expected 0..=255)"
+        "DIR/policies.yaml: Tier \"t\": spec.priority: priority 300 out of range (expected 0 to 255)"
     );
 }
 
@@ -414,9 +414,9 @@ fn the_loader_reports_every_error_of_an_input_at_once() {
             format!("{file}: NetworkPolicy \"x/np\": spec.ingress[0].ports[1].endPort: endPort 80 is below port 90"),
             format!("{file}: Cluster: pods[1].ip: pod x/b: IP 10.0.0.1 is already pod x/a's"),
             format!("{file}: Cluster: pods[2].namespace: pod y/c: namespace \"y\" is not declared"),
-            format!("{file}: AdminNetworkPolicy \"anp\": spec.priority: priority 2000 out of range (expected 0..=1000)"),
+            format!("{file}: AdminNetworkPolicy \"anp\": spec.priority: priority 2000 out of range (expected 0 to 1000)"),
             format!("{file}: AdminNetworkPolicy \"anp\": spec.ingress[0].from[0]: nodes and networks peers are for egress rules only"),
-            format!("{file}: ClusterNetworkPolicy \"c\": spec.priority: priority 0 out of range (expected 1.0..=10000.0)"),
+            format!("{file}: ClusterNetworkPolicy \"c\": spec.priority: priority 0 out of range (expected 1 to 10000)"),
             format!("{file}: ClusterNetworkPolicy \"c\": spec.tier: unknown tier \"nosuch\""),
             format!("{file}: ClusterNetworkPolicy \"c\": spec.appliedTo[0].group: unknown ClusterGroup \"missing\""),
         ]

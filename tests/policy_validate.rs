@@ -393,7 +393,7 @@ pub const SEVERAL_MISTAKES: [(&str, &str, &str); 10] = [
     (
         "AdminNetworkPolicy \"anp\"",
         "spec.priority",
-        "priority 2000 out of range (expected 0..=1000)",
+        "priority 2000 out of range (expected 0 to 1000)",
     ),
     (
         "AdminNetworkPolicy \"anp\"",
@@ -403,7 +403,7 @@ pub const SEVERAL_MISTAKES: [(&str, &str, &str); 10] = [
     (
         "ClusterNetworkPolicy \"c\"",
         "spec.priority",
-        "priority 0 out of range (expected 1.0..=10000.0)",
+        "priority 0 out of range (expected 1 to 10000)",
     ),
     (
         "ClusterNetworkPolicy \"c\"",

@@ -407,8 +407,11 @@ pub async fn ask(
         )
     } else if output {
         where_to
-    } else if to_agent {
+    } else if to_agent && decision.verdict == Verdict::Reject {
         "to the agent (it answers a Reject)".to_string()
+    } else if to_agent {
+        // A logged rule's packet goes to the agent for its audit log; a Drop ends there.
+        "to the agent (logged), then dropped".to_string()
     } else if let Some(f) = &forwarding {
         format!(
             "dropped by forwarding in {} on {}, not by a policy: {}",

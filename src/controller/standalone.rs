@@ -179,7 +179,8 @@ pub fn load(
     let (outcome, report) = loader.accept_dir(dir)?;
     for r in &report.refused {
         if !refused.contains(r) {
-            tracing::error!("refused, the previous version stays served: {r}");
+            // The refusal says what stays served: the last good version, or nothing.
+            tracing::error!("{r}");
         }
     }
     for r in no_longer_refused(refused, &report.refused) {

@@ -280,6 +280,12 @@ pub fn clean(input: &Path, rundir: &Path) -> anyhow::Result<Vec<String>> {
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "netns"))
     {
+        // The host end of the pod's veth, looked at before its netns goes: deleting the
+        // netns takes the pair with it, at a moment of the kernel's choosing.
+        let host_if = std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|h| !h.is_empty() && Path::new("/sys/class/net").join(h).exists());
         if let Some(ns) = path.file_stem().and_then(|s| s.to_str()) {
             if Path::new("/run/netns").join(ns).exists()
                 && crate::lab::sandbox::run(
@@ -290,14 +296,14 @@ pub fn clean(input: &Path, rundir: &Path) -> anyhow::Result<Vec<String>> {
                 done.push(format!("netns {ns} deleted"));
             }
         }
-        if let Ok(host_if) = std::fs::read_to_string(path) {
-            let host_if = host_if.trim();
-            if Path::new("/sys/class/net").join(host_if).exists()
-                && crate::lab::sandbox::run(
-                    std::process::Command::new("ip").args(["link", "del", host_if]),
+        if let Some(host_if) = host_if {
+            let gone = !Path::new("/sys/class/net").join(&host_if).exists()
+                || crate::lab::sandbox::run(
+                    std::process::Command::new("ip").args(["link", "del", &host_if]),
                 )
                 .is_ok()
-            {
+                || !Path::new("/sys/class/net").join(&host_if).exists();
+            if gone {
                 done.push(format!("veth {host_if} deleted"));
             }
         }

@@ -153,7 +153,7 @@ pub fn problems(objects: &PolicySet) -> Vec<PolicyError> {
             out.push(PolicyError::PriorityOutOfRange {
                 at,
                 value: p as f64,
-                range: "0..=255",
+                range: "0 to 255",
             });
             continue;
         }
@@ -200,7 +200,7 @@ pub fn problems(objects: &PolicySet) -> Vec<PolicyError> {
             out.push(PolicyError::PriorityOutOfRange {
                 at: at.at("spec.priority"),
                 value: p.spec.priority,
-                range: "1.0..=10000.0",
+                range: "1 to 10000",
             });
         }
         let tier = tier_name(p);

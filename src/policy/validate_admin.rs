@@ -26,7 +26,7 @@ pub fn validate_admin(objects: &PolicySet) -> Vec<PolicyError> {
                 out.push(PolicyError::PriorityOutOfRange {
                     at: at.at("spec.priority"),
                     value: v as f64,
-                    range: "0..=1000",
+                    range: "0 to 1000",
                 })
             }
             (AdminKind::Baseline, Some(_)) => out.push(invalid(

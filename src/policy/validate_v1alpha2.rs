@@ -19,7 +19,7 @@ pub fn validate_v1alpha2(objects: &PolicySet) -> Vec<PolicyError> {
             out.push(PolicyError::PriorityOutOfRange {
                 at: at.at("spec.priority"),
                 value: p.spec.priority as f64,
-                range: "0..=1000",
+                range: "0 to 1000",
             });
         }
         out.extend(check_subject(&at, &p.spec.subject));
