@@ -9,16 +9,17 @@
 use nom::branch::alt;
 use nom::bytes::complete::{tag, tag_no_case, take_while1, take_while_m_n};
 use nom::character::complete::char;
-use nom::combinator::{all_consuming, map_res, opt, recognize};
+use nom::combinator::{all_consuming, map_opt, map_res, opt, recognize};
 use nom::multi::many0;
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
-type PResult<'a, T> = IResult<&'a str, T, ()>;
+/// What the text parsers return: the rest of the input and the value, or `Err` with no detail.
+pub(super) type PResult<'a, T> = IResult<&'a str, T, ()>;
 
 /// Digits of `radix` with an optional leading `+` (what Rust's `from_str_radix` accepts for
 /// an unsigned type), read as a u128; fails on no digit or overflow.
-fn digits(radix: u32) -> impl FnMut(&str) -> PResult<'_, u128> {
+pub(super) fn digits(radix: u32) -> impl FnMut(&str) -> PResult<'_, u128> {
     move |i| {
         map_res(
             recognize((opt(char('+')), take_while1(|c: char| c.is_digit(radix)))),
@@ -33,6 +34,13 @@ fn digits(radix: u32) -> impl FnMut(&str) -> PResult<'_, u128> {
 pub(super) fn number(s: &str) -> Option<u128> {
     let v: PResult<'_, u128> =
         all_consuming(alt((preceded(tag_no_case("0x"), digits(16)), digits(10)))).parse(s.trim());
+    v.ok().map(|(_, v)| v)
+}
+
+/// A whole hexadecimal byte without `0x` (`ff`, `+f`, `0ff`), as `u8::from_str_radix(s, 16)`
+/// reads it; `None` for anything else.
+pub(super) fn hex_u8(s: &str) -> Option<u8> {
+    let v: PResult<'_, u8> = all_consuming(map_opt(digits(16), |v| u8::try_from(v).ok())).parse(s);
     v.ok().map(|(_, v)| v)
 }
 
