@@ -8,8 +8,8 @@ use super::learn::parse_learn;
 use super::lex::hex_u8;
 use super::nat::parse_nat;
 use super::syntax::{
-    action_head, bit_range, conjunction_args, ct_option, dot_list, is_nat, kv_pair, masked,
-    paren_body, resubmit_args, split_at, subfield, whole, BitRange, CtOption,
+    action_head, bit_range, conjunction_args, ct_option, is_nat, kv_pair, masked, paren_body,
+    pieces, resubmit_args, split_at, subfield, whole, BitRange, CtOption,
 };
 use super::values::{
     num, nx_port, parse_field_value, parse_port, perr, split_top, HASH_FIELDS, MP_ALGORITHMS,
@@ -361,7 +361,7 @@ pub(super) fn parse_action<'a>(s: &'a str) -> Result<Vec<Action>, Error> {
                     Some(("meter_id", v)) => meter_id = Some(num(v)?),
                     Some(("max_len", v)) => max_len = num(v)?,
                     Some(("userdata", v)) => {
-                        userdata = dot_list(v)
+                        userdata = pieces(v, '.')
                             .into_iter()
                             .map(hex_u8)
                             .collect::<Option<Vec<u8>>>()
@@ -523,7 +523,7 @@ pub(super) fn parse_action<'a>(s: &'a str) -> Result<Vec<Action>, Error> {
         }
         ("note", Some(a)) => {
             let mut bytes = Vec::new();
-            for h in dot_list(a).into_iter().filter(|h| !h.is_empty()) {
+            for h in pieces(a, '.').into_iter().filter(|h| !h.is_empty()) {
                 bytes.push(hex_u8(h).ok_or_else(|| perr(s, "bad note byte"))?);
             }
             // OVS pads the note so the action is a multiple of 8 and prints the padding.

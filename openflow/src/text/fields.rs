@@ -5,7 +5,7 @@
 //! Print forms follow OVS `lib/match.c` (`match_format`, `format_flags_masked`) and parse forms
 //! `lib/meta-flow.c` (`mf_from_tcp_flags_string`, `mf_from_frag_string`).
 
-use super::syntax::{bar_list, indexed, signed_flags};
+use super::syntax::{indexed, pieces, signed_flags};
 use super::values::{
     hex, int_masked, ip6_masked, ip6_masked_parse, ip_masked, ip_masked_parse, num, num_masked,
     parse_port, perr, port_name, u16_masked,
@@ -70,7 +70,7 @@ fn flags_parse(names: &[&str], s: &str, max: u32) -> Result<(u32, u32), Error> {
     }
     let Some(signed) = signed_flags(s) else {
         let mut v = 0u32;
-        for name in bar_list(s) {
+        for name in pieces(s, '|') {
             v |= 1 << bit(name)?;
         }
         return Ok((v, max));

@@ -9,7 +9,8 @@ use super::action_text::write_list;
 use super::match_parse::parse_match_tokens;
 use super::raw;
 use super::syntax::{
-    flow_parts, group_name, instruction_item, masked, whole, InstructionItem, MatchTokens,
+    flow_parts, group_name, instruction_item, masked, paren_body, whole, InstructionItem,
+    MatchTokens,
 };
 use super::values::{hex, num, num_masked, parse_port, perr, port_name, split_top, FLAG_NAMES};
 use crate::action::port;
@@ -303,7 +304,7 @@ pub fn parse_instructions(s: &str) -> Result<Vec<Instruction>, Error> {
             }
             InstructionItem::Raw(it) => out.push(raw::parse_instruction(it)?),
             InstructionItem::WriteActions(w) => {
-                let inner = w.strip_suffix(')').ok_or_else(|| perr(it, "missing )"))?;
+                let inner = paren_body(w).ok_or_else(|| perr(it, "missing )"))?;
                 let mut acts = Vec::new();
                 for a in split_top(inner) {
                     acts.extend(parse_action(a)?);

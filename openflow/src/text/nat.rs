@@ -4,7 +4,7 @@ use std::fmt::{self, Formatter, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::lex::PResult;
-use super::syntax::{comma_list, kv as key_value, paren_body, split_at, whole};
+use super::syntax::{kv as key_value, paren_body, pieces, split_at_char, whole};
 use super::values::{num, perr};
 use crate::flow::{Nat, NatAddr};
 use crate::Error;
@@ -77,7 +77,7 @@ pub(super) fn parse_nat(s: &str) -> Result<Nat, Error> {
         return Ok(n);
     }
     let inner = paren_body(inner).ok_or_else(|| perr(s, "expected nat(...)"))?;
-    for kv in comma_list(inner)
+    for kv in pieces(inner, ',')
         .into_iter()
         .map(str::trim)
         .filter(|x| !x.is_empty())
@@ -122,7 +122,7 @@ fn parse_nat_range(s: &str, v: &str, n: &mut Nat) -> Result<(), Error> {
             None => return Err(perr(s, "bad nat range")),
         }
     } else {
-        match split_at(v, ":") {
+        match split_at_char(v, ':') {
             Some((a, p)) => (a, Some(p)),
             None => (v, None),
         }
@@ -141,7 +141,7 @@ fn parse_nat_range(s: &str, v: &str, n: &mut Nat) -> Result<(), Error> {
                 .parse()
                 .map_err(|_| perr(s, "bad nat IPv6 address"))
         };
-        let (min, max) = match split_at(addrs, "-") {
+        let (min, max) = match split_at_char(addrs, '-') {
             Some((a, b)) => (six(a)?, Some(six(b)?)),
             None => (six(addrs)?, None),
         };
@@ -150,7 +150,7 @@ fn parse_nat_range(s: &str, v: &str, n: &mut Nat) -> Result<(), Error> {
         let four = |x: &str| -> Result<Ipv4Addr, Error> {
             x.parse().map_err(|_| perr(s, "bad nat IPv4 address"))
         };
-        let (min, max) = match split_at(addrs, "-") {
+        let (min, max) = match split_at_char(addrs, '-') {
             Some((a, b)) => (four(a)?, Some(four(b)?)),
             None => (four(addrs)?, None),
         };
@@ -165,7 +165,7 @@ fn parse_nat_range(s: &str, v: &str, n: &mut Nat) -> Result<(), Error> {
     }
     n.addr = Some(addr);
     if let Some(p) = ports {
-        let (min, max): (u16, Option<u16>) = match split_at(p, "-") {
+        let (min, max): (u16, Option<u16>) = match split_at_char(p, '-') {
             Some((a, b)) => (num(a)?, Some(num(b)?)),
             None => (num(p)?, None),
         };

@@ -54,9 +54,22 @@ pub(super) fn kv(s: &str) -> (&str, Option<&str>) {
     whole(s, key_value).unwrap_or((s, None))
 }
 
+/// `A SEP B` for a one-character `SEP`, split at its first occurrence: `(A, B)`. (The same as
+/// [`split_first`], without a substring search.)
+pub(super) fn split_first_char<'a>(
+    sep: char,
+) -> impl Parser<&'a str, Output = (&'a str, &'a str), Error = ()> {
+    separated_pair(take_till(move |c| c == sep), char(sep), rest)
+}
+
+/// `s` split at the first `sep` (see [`split_first_char`]).
+pub(super) fn split_at_char(s: &str, sep: char) -> Option<(&str, &str)> {
+    whole(s, split_first_char(sep))
+}
+
 /// `KEY=VALUE` split at the first `=`; `None` without one.
 pub(super) fn kv_pair(s: &str) -> Option<(&str, &str)> {
-    split_at(s, "=")
+    split_at_char(s, '=')
 }
 
 /// `VALUE[/MASK]`, split at the first `/`.
@@ -128,19 +141,10 @@ pub(super) fn signed_flags(s: &str) -> Option<Vec<(bool, &str)>> {
     whole(s, many1(flag))
 }
 
-/// `a|b|c`: the names (an empty one included).
-pub(super) fn bar_list(s: &str) -> Vec<&str> {
-    whole(s, separated_list1(char('|'), take_till(|c| c == '|'))).unwrap_or_default()
-}
-
-/// `a,b,c`: the pieces between commas, parentheses or not (an empty one included).
-pub(super) fn comma_list(s: &str) -> Vec<&str> {
-    whole(s, separated_list1(char(','), take_till(|c| c == ','))).unwrap_or_default()
-}
-
-/// `a.b.c`: the pieces between dots (an empty one included).
-pub(super) fn dot_list(s: &str) -> Vec<&str> {
-    whole(s, separated_list1(char('.'), take_till(|c| c == '.'))).unwrap_or_default()
+/// `a<SEP>b<SEP>c`: the pieces between the separators (empty ones included), as
+/// `str::split` gives them: `a|b` (flag names), `a.b` (bytes), `a,b` (nat options), `a:b`.
+pub(super) fn pieces(s: &str, sep: char) -> Vec<&str> {
+    whole(s, separated_list1(char(sep), take_till(move |c| c == sep))).unwrap_or_default()
 }
 
 /// A piece of text separated by commas or spaces, after any number of them.
@@ -164,7 +168,7 @@ impl<'a> Iterator for MatchTokens<'a> {
 /// `resubmit(PORT,TABLE[,ct])`'s body: (port, table, what follows a second comma).
 pub(super) fn resubmit_args(s: &str) -> Option<(&str, &str, Option<&str>)> {
     let p = (
-        take_until(","),
+        take_till(|c| c == ','),
         char(','),
         take_till(|c| c == ','),
         opt(preceded(char(','), rest)),
@@ -174,7 +178,13 @@ pub(super) fn resubmit_args(s: &str) -> Option<(&str, &str, Option<&str>)> {
 
 /// `conjunction(ID,K/N)`'s body: (id, k, n).
 pub(super) fn conjunction_args(s: &str) -> Option<(&str, &str, &str)> {
-    let p = (take_until(","), char(','), take_until("/"), char('/'), rest);
+    let p = (
+        take_till(|c| c == ','),
+        char(','),
+        take_till(|c| c == '/'),
+        char('/'),
+        rest,
+    );
     whole(s, map(p, |(id, _, k, _, n)| (id, k, n)))
 }
 
@@ -210,6 +220,11 @@ pub(super) fn ct_option(s: &str) -> Option<CtOption<'_>> {
     whole(s, option)
 }
 
+/// `NAME(BODY)`, e.g. `oxm(...)`, `instruction(...)`: the body.
+pub(super) fn call_body<'a>(s: &'a str, name: &'static str) -> Option<&'a str> {
+    whole(s, preceded(tag(name), parenthesized))
+}
+
 /// `nat` or `nat(...)`, as `ct` takes it and [`crate::Action`]'s `FromStr` reads it alone.
 pub(super) fn is_nat(s: &str) -> bool {
     matches!(ct_option(s), Some(CtOption::Nat(_)))
@@ -231,7 +246,7 @@ pub(super) enum InstructionItem<'a> {
     WriteMetadata(&'a str),
     /// `instruction(...)`: the whole item.
     Raw(&'a str),
-    /// What follows `write_actions(`, which should end in `)`.
+    /// What follows `write_actions`, from its `(`, which should be `(ACTIONS)`.
     WriteActions(&'a str),
     /// Anything else: an action of the apply-actions list.
     Apply(&'a str),
@@ -256,7 +271,7 @@ pub(super) fn instruction_item(s: &str) -> InstructionItem<'_> {
         ),
         map(recognize((tag("instruction("), rest)), InstructionItem::Raw),
         map(
-            preceded(tag("write_actions("), rest),
+            preceded(tag("write_actions"), recognize((peek(char('(')), rest))),
             InstructionItem::WriteActions,
         ),
     ));
@@ -333,9 +348,12 @@ mod tests {
             Some(vec![(true, ""), (false, "new")])
         );
         assert_eq!(signed_flags("trk"), None);
-        assert_eq!(bar_list("new|trk"), ["new", "trk"]);
-        assert_eq!(bar_list(""), [""]);
-        assert_eq!(dot_list("01..ff"), ["01", "", "ff"]);
+        assert_eq!(pieces("new|trk", '|'), ["new", "trk"]);
+        assert_eq!(pieces("", '|'), [""]);
+        assert_eq!(pieces("01..ff", '.'), ["01", "", "ff"]);
+        for s in ["", "a", ":a::b:", "::"] {
+            assert_eq!(pieces(s, ':'), s.split(':').collect::<Vec<_>>(), "{s:?}");
+        }
         assert_eq!(
             MatchTokens(" table=3,, ip  nw_src=1.2.3.4,").collect::<Vec<_>>(),
             ["table=3", "ip", "nw_src=1.2.3.4"]
@@ -369,7 +387,7 @@ mod tests {
         );
         assert_eq!(
             instruction_item("write_actions(output:1)"),
-            InstructionItem::WriteActions("output:1)")
+            InstructionItem::WriteActions("(output:1)")
         );
         assert_eq!(flow_parts("ip actions=drop"), ("ip ", Some("drop")));
         assert_eq!(flow_parts("ip"), ("ip", None));

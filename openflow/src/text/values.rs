@@ -15,10 +15,7 @@ use crate::flow_mod::flags;
 use crate::Error;
 
 use super::lex::hex_u8;
-use super::syntax::{bar_list, masked, signed_flags, whole};
-use nom::bytes::complete::take_till;
-use nom::character::complete::char;
-use nom::multi::separated_list1;
+use super::syntax::{masked, pieces, signed_flags};
 
 const CT_STATE_NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
 /// `nx_hash_fields` names, by value.
@@ -73,8 +70,7 @@ impl Display for MacAddr {
 impl FromStr for MacAddr {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        let parts =
-            whole(s, separated_list1(char(':'), take_till(|c| c == ':'))).unwrap_or_default();
+        let parts = pieces(s, ':');
         let mut b = [0u8; 6];
         if parts.len() != 6 {
             return Err(perr(s, "expected a MAC address xx:xx:xx:xx:xx:xx"));
@@ -295,7 +291,7 @@ pub(super) fn ct_state_parse(s: &str) -> Result<(u32, u32), Error> {
     let Some(signed) = signed_flags(s) else {
         // `new|trk`: these flags set and every other known flag clear, as OVS reads it.
         let mut v = 0u32;
-        for name in bar_list(s) {
+        for name in pieces(s, '|') {
             v |= 1 << bit(name)?;
         }
         return Ok((v, 0xff));
