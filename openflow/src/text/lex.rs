@@ -29,6 +29,19 @@ pub(super) fn digits(radix: u32) -> impl FnMut(&str) -> PResult<'_, u128> {
     }
 }
 
+/// Everything before the first byte that `stop` accepts (all of the input without one): nom's
+/// `take_till` for the ASCII separators of the text grammar. Like [`crate::grammar`]'s leaves it
+/// is ours for cost: nom 8's `&str` `take_till` decodes every character and calls its predicate
+/// through `char_indices`; an ASCII separator never occurs inside a multi-byte UTF-8 sequence,
+/// so a byte scan finds the same place and the split stays on a character boundary.
+#[inline]
+pub(super) fn till(stop: impl Fn(u8) -> bool) -> impl Fn(&str) -> PResult<'_, &str> {
+    move |i: &str| {
+        let at = i.bytes().position(&stop).unwrap_or(i.len());
+        Ok((&i[at..], &i[..at]))
+    }
+}
+
 /// A whole number token (surrounding whitespace ignored): `0x`/`0X` and hex digits, or decimal
 /// digits; `None` for anything else or a value past u128.
 pub(super) fn number(s: &str) -> Option<u128> {

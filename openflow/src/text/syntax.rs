@@ -15,14 +15,16 @@
 //! is `1` and `a->b`; a `(BODY)` ends at the last `)`.
 
 use nom::branch::alt;
-use nom::bytes::complete::{tag, tag_no_case, take_till, take_till1, take_until, take_while};
+use nom::bytes::complete::{tag, tag_no_case, take_until};
 use nom::character::complete::{char, one_of};
-use nom::combinator::{all_consuming, eof, map, map_opt, opt, peek, recognize, rest, value};
+use nom::combinator::{
+    all_consuming, eof, map, map_opt, opt, peek, recognize, rest, value, verify,
+};
 use nom::multi::{many1, separated_list1};
 use nom::sequence::{preceded, separated_pair};
 use nom::Parser;
 
-use super::lex::{digits, PResult};
+use super::lex::{digits, till, PResult};
 
 /// `p` over the whole of `s`: its output, or `None` when it fails or leaves input.
 pub(super) fn whole<'a, O>(
@@ -46,7 +48,7 @@ pub(super) fn split_at<'a>(s: &'a str, sep: &'static str) -> Option<(&'a str, &'
 
 /// `KEY[=VALUE]`, split at the first `=`: a keyword (`ip`, `commit`) or a key=value pair.
 pub(super) fn key_value(i: &str) -> PResult<'_, (&str, Option<&str>)> {
-    (take_till(|c| c == '='), opt(preceded(char('='), rest))).parse(i)
+    (till(|c| c == b'='), opt(preceded(char('='), rest))).parse(i)
 }
 
 /// [`key_value`] of a whole token (it always succeeds).
@@ -54,12 +56,13 @@ pub(super) fn kv(s: &str) -> (&str, Option<&str>) {
     whole(s, key_value).unwrap_or((s, None))
 }
 
-/// `A SEP B` for a one-character `SEP`, split at its first occurrence: `(A, B)`. (The same as
+/// `A SEP B` for a one-character ASCII `SEP`, split at its first occurrence: `(A, B)`. (The same as
 /// [`split_first`], without a substring search.)
 pub(super) fn split_first_char<'a>(
     sep: char,
 ) -> impl Parser<&'a str, Output = (&'a str, &'a str), Error = ()> {
-    separated_pair(take_till(move |c| c == sep), char(sep), rest)
+    debug_assert!(sep.is_ascii(), "{sep:?}");
+    separated_pair(till(move |c| c == sep as u8), char(sep), rest)
 }
 
 /// `s` split at the first `sep` (see [`split_first_char`]).
@@ -74,7 +77,7 @@ pub(super) fn kv_pair(s: &str) -> Option<(&str, &str)> {
 
 /// `VALUE[/MASK]`, split at the first `/`.
 pub(super) fn masked(s: &str) -> (&str, Option<&str>) {
-    let p = (take_till(|c| c == '/'), opt(preceded(char('/'), rest)));
+    let p = (till(|c| c == b'/'), opt(preceded(char('/'), rest)));
     whole(s, p).unwrap_or((s, None))
 }
 
@@ -95,12 +98,12 @@ pub(super) fn action_head(i: &str) -> PResult<'_, (&str, Option<&str>)> {
         preceded(char(':'), rest),
         recognize((peek(char('(')), rest)),
     ));
-    (take_till(|c| c == ':' || c == '('), opt(arg)).parse(i)
+    (till(|c| c == b':' || c == b'('), opt(arg)).parse(i)
 }
 
 /// `NAME[RANGE]` or `NAME`: the name and the text after the `[` (which should end in `]`).
 pub(super) fn subfield(s: &str) -> (&str, Option<&str>) {
-    let p = (take_till(|c| c == '['), opt(preceded(char('['), rest)));
+    let p = (till(|c| c == b'['), opt(preceded(char('['), rest)));
     whole(s, p).unwrap_or((s, None))
 }
 
@@ -136,7 +139,7 @@ pub(super) fn indexed(s: &str, prefix: &'static str, limit: u8) -> Option<u8> {
 pub(super) fn signed_flags(s: &str) -> Option<Vec<(bool, &str)>> {
     let flag = (
         map(one_of("+-"), |c| c == '+'),
-        take_till(|c| c == '+' || c == '-'),
+        till(|c| c == b'+' || c == b'-'),
     );
     whole(s, many1(flag))
 }
@@ -144,13 +147,18 @@ pub(super) fn signed_flags(s: &str) -> Option<Vec<(bool, &str)>> {
 /// `a<SEP>b<SEP>c`: the pieces between the separators (empty ones included), as
 /// `str::split` gives them: `a|b` (flag names), `a.b` (bytes), `a,b` (nat options), `a:b`.
 pub(super) fn pieces(s: &str, sep: char) -> Vec<&str> {
-    whole(s, separated_list1(char(sep), take_till(move |c| c == sep))).unwrap_or_default()
+    debug_assert!(sep.is_ascii(), "{sep:?}");
+    whole(s, separated_list1(char(sep), till(move |c| c == sep as u8))).unwrap_or_default()
 }
 
 /// A piece of text separated by commas or spaces, after any number of them.
 fn match_token(i: &str) -> PResult<'_, &str> {
-    let sep = |c| c == ',' || c == ' ';
-    preceded(take_while(sep), take_till1(sep)).parse(i)
+    let sep = |c: u8| c == b',' || c == b' ';
+    preceded(
+        till(move |c| !sep(c)),
+        verify(till(sep), |t: &str| !t.is_empty()),
+    )
+    .parse(i)
 }
 
 /// The tokens of a flow's match and keywords, separated by any run of commas and spaces.
@@ -168,9 +176,9 @@ impl<'a> Iterator for MatchTokens<'a> {
 /// `resubmit(PORT,TABLE[,ct])`'s body: (port, table, what follows a second comma).
 pub(super) fn resubmit_args(s: &str) -> Option<(&str, &str, Option<&str>)> {
     let p = (
-        take_till(|c| c == ','),
+        till(|c| c == b','),
         char(','),
-        take_till(|c| c == ','),
+        till(|c| c == b','),
         opt(preceded(char(','), rest)),
     );
     whole(s, map(p, |(port, _, table, ct)| (port, table, ct)))
@@ -179,9 +187,9 @@ pub(super) fn resubmit_args(s: &str) -> Option<(&str, &str, Option<&str>)> {
 /// `conjunction(ID,K/N)`'s body: (id, k, n).
 pub(super) fn conjunction_args(s: &str) -> Option<(&str, &str, &str)> {
     let p = (
-        take_till(|c| c == ','),
+        till(|c| c == b','),
         char(','),
-        take_till(|c| c == '/'),
+        till(|c| c == b'/'),
         char('/'),
         rest,
     );
