@@ -33,12 +33,16 @@ pub(super) fn digits(radix: u32) -> impl FnMut(&str) -> PResult<'_, u128> {
 /// `take_till` for the ASCII separators of the text grammar. Like [`crate::grammar`]'s leaves it
 /// is ours for cost: nom 8's `&str` `take_till` decodes every character and calls its predicate
 /// through `char_indices`; an ASCII separator never occurs inside a multi-byte UTF-8 sequence,
-/// so a byte scan finds the same place and the split stays on a character boundary.
+/// so a byte scan finds the same place and the split stays on a character boundary. A `stop`
+/// that accepts a byte inside a character fails the parse there rather than split it.
 #[inline]
 pub(super) fn till(stop: impl Fn(u8) -> bool) -> impl Fn(&str) -> PResult<'_, &str> {
     move |i: &str| {
         let at = i.bytes().position(&stop).unwrap_or(i.len());
-        Ok((&i[at..], &i[..at]))
+        match i.split_at_checked(at) {
+            Some((taken, rest)) => Ok((rest, taken)),
+            None => Err(nom::Err::Error(())),
+        }
     }
 }
 
@@ -141,6 +145,16 @@ mod tests {
             };
             assert_eq!(number(s), std, "{s:?}");
         }
+    }
+
+    #[test]
+    fn till_splits_before_the_first_stop_byte_on_a_character_boundary() {
+        let comma = till(|b| b == b',');
+        assert_eq!(comma("é,ü"), Ok((",ü", "é")));
+        assert_eq!(comma("éü"), Ok(("", "éü")));
+        assert_eq!(comma(""), Ok(("", "")));
+        // A stop inside a character (0xa9, the second byte of `é`) fails instead of splitting.
+        assert!(till(|b| b == 0xa9)("aé").is_err());
     }
 
     #[test]
