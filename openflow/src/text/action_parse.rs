@@ -5,7 +5,12 @@ use std::str::FromStr;
 
 use super::actions;
 use super::learn::parse_learn;
+use super::lex::hex_u8;
 use super::nat::parse_nat;
+use super::syntax::{
+    action_head, bit_range, conjunction_args, ct_option, is_nat, kv_pair, masked, paren_body,
+    pieces, resubmit_args, split_at, subfield, whole, BitRange, CtOption,
+};
 use super::values::{
     num, nx_port, parse_field_value, parse_port, perr, split_top, HASH_FIELDS, MP_ALGORITHMS,
     NX_IN_PORT, PORT_NAMES, REASONS,
@@ -18,18 +23,19 @@ use crate::Error;
 /// `NAME[a..b]`, `NAME[n]`, `NAME[]` or a bare `NAME` (the whole field, as `ovs-ofctl` reads
 /// `load:1->reg0`) → (field, ofs, n_bits).
 pub(super) fn parse_subfield(s: &str) -> Result<(Field, u16, u16), Error> {
-    let (name, range) = s.split_once('[').unwrap_or((s, "]"));
+    let (name, range) = subfield(s);
     let field = Field::parse_name(name).ok_or_else(|| perr(s, "unknown field"))?;
-    let range = range
-        .strip_suffix(']')
-        .ok_or_else(|| perr(s, "missing ]"))?;
-    let (ofs, end) = if range.is_empty() {
-        (0, field.bits() - 1)
-    } else if let Some((a, b)) = range.split_once("..") {
-        (num(a)?, num(b)?)
-    } else {
-        let n = num(range)?;
-        (n, n)
+    let range = match range {
+        None => BitRange::Whole,
+        Some(r) => bit_range(r).ok_or_else(|| perr(s, "missing ]"))?,
+    };
+    let (ofs, end) = match range {
+        BitRange::Whole => (0, field.bits() - 1),
+        BitRange::Span(a, b) => (num(a)?, num(b)?),
+        BitRange::Bit(n) => {
+            let n = num(n)?;
+            (n, n)
+        }
     };
     if end < ofs || end >= field.bits() {
         return Err(perr(s, "bit range outside the field"));
@@ -40,19 +46,18 @@ pub(super) fn parse_subfield(s: &str) -> Result<(Field, u16, u16), Error> {
 /// `set_field:V[/M]->F`: whole field → one Load; masked → one Load per contiguous run of mask
 /// bits (what OVS encodes as REG_LOADs).
 fn parse_set_field(s: &str, arg: &str) -> Result<Vec<Action>, Error> {
-    let (val, dst) = arg
-        .split_once("->")
-        .ok_or_else(|| perr(s, "expected set_field:VALUE->FIELD"))?;
+    let (val, dst) =
+        split_at(arg, "->").ok_or_else(|| perr(s, "expected set_field:VALUE->FIELD"))?;
     if let Some(a) = actions::parse_set_tun_metadata(val, dst)? {
         return Ok(vec![a]);
     }
     let field = Field::parse_name(dst).ok_or_else(|| perr(s, "unknown set_field destination"))?;
-    let (v, m) = match val.split_once('/') {
-        Some((v, m)) => (
+    let (v, m) = match masked(val) {
+        (v, Some(m)) => (
             parse_field_value(field, v)?,
             Some(parse_field_value(field, m)?),
         ),
-        None => (parse_field_value(field, val)?, None),
+        (v, None) => (parse_field_value(field, v)?, None),
     };
     let all = ones(field.bits() as u32);
     if m.is_none() {
@@ -100,6 +105,29 @@ fn parse_set_field(s: &str, arg: &str) -> Result<Vec<Action>, Error> {
     Ok(out)
 }
 
+/// The actions of `ct(...,exec(ACTIONS))`: `nat` and the writes of conntrack's own mark and
+/// label (OVS: "ct action doesn't support nested modification of reg0").
+fn parse_ct_exec(body: &str) -> Result<Vec<Action>, Error> {
+    let mut exec = Vec::new();
+    for x in split_top(body) {
+        if is_nat(x) {
+            exec.push(Action::Nat(parse_nat(x)?));
+            continue;
+        }
+        let acts = parse_action(x)?;
+        let ct_field = |f: &Field| matches!(f, Field::CtMark | Field::CtLabel);
+        if !acts.iter().all(|a| match a {
+            Action::Load { field, .. } | Action::RegLoad { field, .. } => ct_field(field),
+            Action::Move { dst, .. } => ct_field(dst),
+            _ => false,
+        }) {
+            return Err(perr(x, "ct exec only sets ct_mark or ct_label"));
+        }
+        exec.extend(acts);
+    }
+    Ok(exec)
+}
+
 impl FromStr for Action {
     type Err = Error;
 
@@ -114,7 +142,7 @@ impl FromStr for Action {
     /// [`Action::parse_list`]). Source: OVS `lib/ofp-actions.c` `ofpacts_parse`.
     fn from_str(s: &str) -> Result<Action, Error> {
         let s = s.trim();
-        if s == "nat" || s.starts_with("nat(") {
+        if is_nat(s) {
             return Ok(Action::Nat(parse_nat(s)?));
         }
         let mut v = parse_action(s)?;
@@ -155,24 +183,17 @@ impl Action {
     }
 }
 
-pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
+pub(super) fn parse_action<'a>(s: &'a str) -> Result<Vec<Action>, Error> {
     let one = |a| Ok(vec![a]);
-    let (key, arg) = match s.find([':', '(']) {
-        Some(i) if s.as_bytes()[i] == b':' => (&s[..i], Some(&s[i + 1..])),
-        Some(i) => (&s[..i], Some(&s[i..])),
-        None => (s, None),
-    };
-    let paren = |a: &str| -> Result<String, Error> {
-        a.strip_prefix('(')
-            .and_then(|x| x.strip_suffix(')'))
-            .map(str::to_string)
-            .ok_or_else(|| perr(s, "expected (...)"))
+    let (key, arg) = whole(s, action_head).unwrap_or((s, None));
+    let paren = |a: &'a str| -> Result<&'a str, Error> {
+        paren_body(a).ok_or_else(|| perr(s, "expected (...)"))
     };
     match (key.to_ascii_lowercase().as_str(), arg) {
         ("output", Some(a)) if a.starts_with('(') => {
             let (mut port, mut max_len) = (None, None);
-            for kv in split_top(&paren(a)?) {
-                match kv.split_once('=') {
+            for kv in split_top(paren(a)?) {
+                match kv_pair(kv) {
                     Some(("port", v)) => port = Some(nx_port(v)?),
                     Some(("max_len", v)) => max_len = Some(num(v)?),
                     _ => return Err(perr(s, "expected output(port=N,max_len=M)")),
@@ -193,7 +214,7 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         }
         ("clone", Some(a)) => {
             let mut actions = Vec::new();
-            for x in split_top(&paren(a)?) {
+            for x in split_top(paren(a)?) {
                 if x != "drop" {
                     actions.extend(parse_action(x)?);
                 }
@@ -201,15 +222,14 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             one(Action::Clone(actions))
         }
         ("check_pkt_larger", Some(a)) => {
-            let (n, dst) = a
-                .split_once("->")
+            let (n, dst) = split_at(a, "->")
                 .ok_or_else(|| perr(s, "expected check_pkt_larger(N)->FIELD[bit]"))?;
             let (field, ofs, n_bits) = parse_subfield(dst)?;
             if n_bits != 1 {
                 return Err(perr(s, "check_pkt_larger writes one bit"));
             }
             one(Action::CheckPktLarger {
-                pkt_len: num(&paren(n)?)?,
+                pkt_len: num(paren(n)?)?,
                 field,
                 ofs,
             })
@@ -217,8 +237,8 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         ("sample", Some(a)) => {
             let (mut probability, mut c, mut d, mut o, mut sp) = (None, 0, 0, 0, None);
             let mut egress = None;
-            for kv in split_top(&paren(a)?) {
-                match kv.split_once('=') {
+            for kv in split_top(paren(a)?) {
+                match kv_pair(kv) {
                     None if kv == "ingress" || kv == "egress" => egress = Some(kv == "egress"),
                     Some(("probability", v)) => probability = Some(num(v)?),
                     Some(("collector_set_id", v)) => c = num(v)?,
@@ -249,7 +269,7 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         }
         ("multipath", Some(a)) => {
             let inner = paren(a)?;
-            let v = split_top(&inner);
+            let v = split_top(inner);
             let [fields, basis, alg, n_links, arg, dst] = v[..] else {
                 return Err(perr(
                     s,
@@ -285,11 +305,11 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
                 n_bits,
             })
         }
-        ("learn", Some(a)) => one(Action::Learn(Box::new(parse_learn(s, &paren(a)?)?))),
+        ("learn", Some(a)) => one(Action::Learn(Box::new(parse_learn(s, paren(a)?)?))),
         ("fin_timeout", Some(a)) => {
             let (mut idle, mut hard) = (0, 0);
-            for kv in split_top(&paren(a)?) {
-                match kv.split_once('=') {
+            for kv in split_top(paren(a)?) {
+                match kv_pair(kv) {
                     Some(("idle_timeout", v)) => idle = num(v)?,
                     Some(("hard_timeout", v)) => hard = num(v)?,
                     _ => return Err(perr(s, "unknown fin_timeout option")),
@@ -298,7 +318,7 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             one(Action::FinTimeout { idle, hard })
         }
         ("dec_ttl", Some(a)) => {
-            let ids = split_top(&paren(a)?)
+            let ids = split_top(paren(a)?)
                 .into_iter()
                 .map(num)
                 .collect::<Result<Vec<u16>, _>>()?;
@@ -332,20 +352,20 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         ("controller", Some(a)) => {
             let (mut max_len, mut reason, mut id) = (u16::MAX, 1u8, 0u16);
             let (mut userdata, mut pause, mut meter_id) = (Vec::new(), false, None);
-            for kv in split_top(&paren(a)?) {
+            for kv in split_top(paren(a)?) {
                 if kv == "pause" {
                     pause = true;
                     continue;
                 }
-                match kv.split_once('=') {
+                match kv_pair(kv) {
                     Some(("meter_id", v)) => meter_id = Some(num(v)?),
                     Some(("max_len", v)) => max_len = num(v)?,
                     Some(("userdata", v)) => {
-                        userdata = v
-                            .split('.')
-                            .map(|b| u8::from_str_radix(b, 16))
-                            .collect::<Result<Vec<u8>, _>>()
-                            .map_err(|_| perr(s, "userdata is hex bytes separated by dots"))?
+                        userdata = pieces(v, '.')
+                            .into_iter()
+                            .map(hex_u8)
+                            .collect::<Option<Vec<u8>>>()
+                            .ok_or_else(|| perr(s, "userdata is hex bytes separated by dots"))?
                     }
                     Some(("id", v)) => id = num(v)?,
                     Some(("reason", v)) => {
@@ -381,9 +401,8 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             }
         }
         ("load", Some(a)) => {
-            let (v, dst) = a
-                .split_once("->")
-                .ok_or_else(|| perr(s, "expected load:VALUE->FIELD[bits]"))?;
+            let (v, dst) =
+                split_at(a, "->").ok_or_else(|| perr(s, "expected load:VALUE->FIELD[bits]"))?;
             if let Some(a) = actions::parse_load_tun_metadata(s, v, dst)? {
                 return one(a);
             }
@@ -414,9 +433,8 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
         }
         ("set_field", Some(a)) => parse_set_field(s, a),
         ("move", Some(a)) => {
-            let (src, dst) = a
-                .split_once("->")
-                .ok_or_else(|| perr(s, "expected move:SRC[]->DST[]"))?;
+            let (src, dst) =
+                split_at(a, "->").ok_or_else(|| perr(s, "expected move:SRC[]->DST[]"))?;
             let (src, src_ofs, n) = parse_subfield(src)?;
             let (dst, dst_ofs, n2) = parse_subfield(dst)?;
             if n != n2 {
@@ -431,12 +449,7 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             })
         }
         ("conjunction", Some(a)) => {
-            let inner = paren(a)?;
-            let (id, rest) = inner
-                .split_once(',')
-                .ok_or_else(|| perr(s, "expected conjunction(id,k/n)"))?;
-            let (k, n) = rest
-                .split_once('/')
+            let (id, k, n) = conjunction_args(paren(a)?)
                 .ok_or_else(|| perr(s, "expected conjunction(id,k/n)"))?;
             one(Action::Conjunction {
                 id: num(id)?,
@@ -448,55 +461,32 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             let (mut commit, mut force, mut zone, mut table, mut alg, mut exec) =
                 (false, false, CtZone::Imm(0), None, 0u16, Vec::new());
             if let Some(a) = a {
-                for kv in split_top(&paren(a)?) {
-                    if kv == "commit" {
-                        commit = true;
-                    } else if kv == "force" {
-                        force = true;
-                    } else if let Some(z) = kv.strip_prefix("zone=") {
-                        zone = if z.contains('[') {
-                            let (field, ofs, n_bits) = parse_subfield(z)?;
-                            if n_bits > 64 {
-                                return Err(perr(s, "ct zone is at most 64 bits"));
-                            }
-                            CtZone::Field { field, ofs, n_bits }
-                        } else {
-                            CtZone::Imm(num(z)?)
-                        };
-                    } else if let Some(t) = kv.strip_prefix("table=") {
-                        table = Some(num(t)?);
-                    } else if let Some(v) = kv.strip_prefix("alg=") {
-                        alg = match v {
-                            "ftp" => 21,
-                            "tftp" => 69,
-                            _ => num(v)?,
-                        };
-                    } else if kv == "nat" || kv.starts_with("nat(") {
-                        exec.push(Action::Nat(parse_nat(kv)?));
-                    } else if let Some(e) = kv.strip_prefix("exec") {
-                        for x in split_top(&paren(e)?) {
-                            if x == "nat" || x.starts_with("nat(") {
-                                exec.push(Action::Nat(parse_nat(x)?));
-                            } else {
-                                let acts = parse_action(x)?;
-                                // OVS: "ct action doesn't support nested modification of reg0";
-                                // only conntrack's own mark and label can be written there.
-                                let ct_field =
-                                    |f: &Field| matches!(f, Field::CtMark | Field::CtLabel);
-                                if !acts.iter().all(|a| match a {
-                                    Action::Load { field, .. } | Action::RegLoad { field, .. } => {
-                                        ct_field(field)
-                                    }
-                                    Action::Move { dst, .. } => ct_field(dst),
-                                    _ => false,
-                                }) {
-                                    return Err(perr(x, "ct exec only sets ct_mark or ct_label"));
+                for kv in split_top(paren(a)?) {
+                    match ct_option(kv) {
+                        Some(CtOption::Commit) => commit = true,
+                        Some(CtOption::Force) => force = true,
+                        Some(CtOption::Zone(z)) => {
+                            zone = if z.contains('[') {
+                                let (field, ofs, n_bits) = parse_subfield(z)?;
+                                if n_bits > 64 {
+                                    return Err(perr(s, "ct zone is at most 64 bits"));
                                 }
-                                exec.extend(acts);
+                                CtZone::Field { field, ofs, n_bits }
+                            } else {
+                                CtZone::Imm(num(z)?)
                             }
                         }
-                    } else {
-                        return Err(perr(s, format!("unsupported ct option {kv:?}")));
+                        Some(CtOption::Table(t)) => table = Some(num(t)?),
+                        Some(CtOption::Alg(v)) => {
+                            alg = match v {
+                                "ftp" => 21,
+                                "tftp" => 69,
+                                _ => num(v)?,
+                            }
+                        }
+                        Some(CtOption::Nat(n)) => exec.push(Action::Nat(parse_nat(n)?)),
+                        Some(CtOption::Exec(e)) => exec.extend(parse_ct_exec(paren(e)?)?),
+                        None => return Err(perr(s, format!("unsupported ct option {kv:?}"))),
                     }
                 }
             }
@@ -508,35 +498,33 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             ct: false,
         }),
         ("resubmit", Some(a)) => {
-            let inner = paren(a)?;
-            match inner.split_once(',') {
-                Some(("", t)) if !t.contains(',') => one(Action::Resubmit {
-                    // What the decoder gives for in_port=IN_PORT, table=255 (this table).
+            let expected = || perr(s, "expected resubmit(PORT,TABLE[,ct])");
+            let (p, t, ct) = resubmit_args(paren(a)?).ok_or_else(expected)?;
+            let ct = match ct {
+                None => false,
+                Some("ct") => true,
+                Some(_) => return Err(expected()),
+            };
+            if p.is_empty() && !ct {
+                // What the decoder gives for in_port=IN_PORT, table=255 (this table).
+                return one(Action::Resubmit {
                     table: if t.is_empty() { 0xff } else { num(t)? },
-                }),
-                Some((p, rest)) => {
-                    let (t, ct) = match rest.split_once(',') {
-                        Some((t, "ct")) => (t, true),
-                        Some(_) => return Err(perr(s, "expected resubmit(PORT,TABLE[,ct])")),
-                        None => (rest, false),
-                    };
-                    one(Action::ResubmitExt {
-                        in_port: if p.is_empty() {
-                            NX_IN_PORT
-                        } else {
-                            nx_port(p)?
-                        },
-                        table: if t.is_empty() { 0xff } else { num(t)? },
-                        ct,
-                    })
-                }
-                None => Err(perr(s, "expected resubmit(PORT,TABLE[,ct])")),
+                });
             }
+            one(Action::ResubmitExt {
+                in_port: if p.is_empty() {
+                    NX_IN_PORT
+                } else {
+                    nx_port(p)?
+                },
+                table: if t.is_empty() { 0xff } else { num(t)? },
+                ct,
+            })
         }
         ("note", Some(a)) => {
             let mut bytes = Vec::new();
-            for h in a.split('.').filter(|h| !h.is_empty()) {
-                bytes.push(u8::from_str_radix(h, 16).map_err(|_| perr(s, "bad note byte"))?);
+            for h in pieces(a, '.').into_iter().filter(|h| !h.is_empty()) {
+                bytes.push(hex_u8(h).ok_or_else(|| perr(s, "bad note byte"))?);
             }
             // OVS pads the note so the action is a multiple of 8 and prints the padding.
             bytes.resize(bytes.len() + crate::wire::pad8(bytes.len() + 10), 0);
@@ -582,7 +570,7 @@ pub(super) fn parse_action(s: &str) -> Result<Vec<Action>, Error> {
             max_len: 0,
         }),
         (k @ ("bundle" | "bundle_load"), Some(a)) => {
-            one(actions::parse_bundle(s, k == "bundle_load", &paren(a)?)?)
+            one(actions::parse_bundle(s, k == "bundle_load", paren(a)?)?)
         }
         _ => Err(perr(s, "unsupported action")),
     }

@@ -7,10 +7,15 @@ use std::fmt::{self, Formatter, Write};
 
 use super::action_parse::parse_subfield;
 use super::action_text::subfield;
+use super::syntax::{bit_range, indexed, masked, subfield as subfield_text, whole, BitRange};
 use super::values::{num, nx_port, nx_port_name, perr, split_top, HASH_FIELDS};
 use crate::flow::{Action, Bundle};
 use crate::oxm::ones;
 use crate::Error;
+use nom::branch::alt;
+use nom::bytes::complete::tag;
+use nom::combinator::rest;
+use nom::sequence::preceded;
 
 /// NX_BD_ALG_* names.
 const BD_ALGORITHMS: [&str; 2] = ["active_backup", "hrw"];
@@ -117,9 +122,8 @@ pub(super) fn parse_bundle(s: &str, load: bool, inner: &str) -> Result<Action, E
     } else {
         None
     };
-    let first = parts[fixed]
-        .strip_prefix("members:")
-        .or_else(|| parts[fixed].strip_prefix("slaves:"))
+    let members_tag = alt((tag("members:"), tag("slaves:")));
+    let first = whole(parts[fixed], preceded(members_tag, rest))
         .ok_or_else(|| perr(s, "expected members:"))?;
     let members = std::iter::once(first)
         .chain(parts[fixed + 1..].iter().copied())
@@ -136,10 +140,7 @@ pub(super) fn parse_bundle(s: &str, load: bool, inner: &str) -> Result<Action, E
 
 /// The slot of `tun_metadataN` / `NXM_NX_TUN_METADATAN`.
 fn tun_metadata_slot(name: &str) -> Option<u8> {
-    let n = name
-        .strip_prefix("tun_metadata")
-        .or_else(|| name.strip_prefix("NXM_NX_TUN_METADATA"))?;
-    n.parse::<u8>().ok().filter(|n| *n < 64)
+    indexed(name, "tun_metadata", 64).or_else(|| indexed(name, "NXM_NX_TUN_METADATA", 64))
 }
 
 /// `set_field:V[/M]->tun_metadataN`; `None` if the destination is not tun_metadata. Values
@@ -148,9 +149,9 @@ pub(super) fn parse_set_tun_metadata(val: &str, dst: &str) -> Result<Option<Acti
     let Some(idx) = tun_metadata_slot(dst.trim()) else {
         return Ok(None);
     };
-    let (v, m) = match val.split_once('/') {
-        Some((v, m)) => (num::<u128>(v)?, Some(num::<u128>(m)?)),
-        None => (num::<u128>(val)?, None),
+    let (v, m) = match masked(val) {
+        (v, Some(m)) => (num::<u128>(v)?, Some(num::<u128>(m)?)),
+        (v, None) => (num::<u128>(v)?, None),
     };
     Ok(Some(tun_metadata(idx, v, m)))
 }
@@ -161,19 +162,22 @@ pub(super) fn parse_load_tun_metadata(
     val: &str,
     dst: &str,
 ) -> Result<Option<Action>, Error> {
-    let Some((name, range)) = dst.split_once('[') else {
+    let (name, Some(range)) = subfield_text(dst) else {
         return Ok(None);
     };
     let Some(idx) = tun_metadata_slot(name) else {
         return Ok(None);
     };
-    let range = range
-        .strip_suffix(']')
-        .ok_or_else(|| perr(s, "missing ]"))?;
-    let (ofs, end): (u32, u32) = match range.split_once("..") {
-        Some((a, b)) => (num(a)?, num(b)?),
-        None => {
-            let n = num(range)?;
+    let range = bit_range(range).ok_or_else(|| perr(s, "missing ]"))?;
+    let (ofs, end): (u32, u32) = match range {
+        BitRange::Span(a, b) => (num(a)?, num(b)?),
+        // `[]` names no bits here: the empty number is refused as before.
+        BitRange::Whole => {
+            let n = num("")?;
+            (n, n)
+        }
+        BitRange::Bit(n) => {
+            let n = num(n)?;
             (n, n)
         }
     };

@@ -5,6 +5,7 @@
 //! Print forms follow OVS `lib/match.c` (`match_format`, `format_flags_masked`) and parse forms
 //! `lib/meta-flow.c` (`mf_from_tcp_flags_string`, `mf_from_frag_string`).
 
+use super::syntax::{indexed, pieces, signed_flags};
 use super::values::{
     hex, int_masked, ip6_masked, ip6_masked_parse, ip_masked, ip_masked_parse, num, num_masked,
     parse_port, perr, port_name, u16_masked,
@@ -67,24 +68,20 @@ fn flags_parse(names: &[&str], s: &str, max: u32) -> Result<(u32, u32), Error> {
         }
         return Ok((v, m));
     }
-    if !s.starts_with(['+', '-']) {
+    let Some(signed) = signed_flags(s) else {
         let mut v = 0u32;
-        for name in s.split('|') {
+        for name in pieces(s, '|') {
             v |= 1 << bit(name)?;
         }
         return Ok((v, max));
-    }
+    };
     let (mut v, mut m) = (0u32, 0u32);
-    let mut rest = s;
-    while let Some(sign) = rest.chars().next() {
-        let body = &rest[1..];
-        let end = body.find(['+', '-']).unwrap_or(body.len());
-        let b = bit(&body[..end])?;
+    for (plus, name) in signed {
+        let b = bit(name)?;
         m |= 1 << b;
-        if sign == '+' {
+        if plus {
             v |= 1 << b;
         }
-        rest = &body[end..];
     }
     Ok((v, m))
 }
@@ -205,11 +202,7 @@ pub(super) fn parse(k: &str, v: Option<&str>, tok: &str) -> Result<Option<Vec<Ma
             M::Ipv6Exthdr(a, m)
         }
         k if k.starts_with("tun_metadata") => {
-            let Some(idx) = k["tun_metadata".len()..]
-                .parse::<u8>()
-                .ok()
-                .filter(|n| *n < 64)
-            else {
+            let Some(idx) = indexed(k, "tun_metadata", 64) else {
                 return Ok(None);
             };
             let (value, mask) = num_masked::<u128>(need()?)?;
@@ -235,16 +228,10 @@ fn parse_register_family(
     v: Option<&str>,
     tok: &str,
 ) -> Result<Option<Vec<MatchField>>, Error> {
-    let (first, count) = if let Some(n) = k.strip_prefix("xxreg") {
-        match n.parse::<u8>() {
-            Ok(n) if n < 4 => (4 * n, 4u8),
-            _ => return Ok(None),
-        }
-    } else if let Some(n) = k.strip_prefix("xreg") {
-        match n.parse::<u8>() {
-            Ok(n) if n < 8 => (2 * n, 2u8),
-            _ => return Ok(None),
-        }
+    let (first, count) = if let Some(n) = indexed(k, "xxreg", 4) {
+        (4 * n, 4u8)
+    } else if let Some(n) = indexed(k, "xreg", 8) {
+        (2 * n, 2u8)
     } else {
         return Ok(None);
     };

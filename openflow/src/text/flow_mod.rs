@@ -8,10 +8,13 @@ use super::action_parse::parse_action;
 use super::action_text::write_list;
 use super::match_parse::parse_match_tokens;
 use super::raw;
+use super::syntax::{
+    flow_parts, group_name, instruction_item, masked, paren_body, whole, InstructionItem,
+    MatchTokens,
+};
 use super::values::{hex, num, num_masked, parse_port, perr, port_name, split_top, FLAG_NAMES};
 use crate::action::port;
 use crate::flow::{FlowMod, FlowModCommand, Instruction, Match};
-use crate::group::{OFPG_ALL, OFPG_ANY};
 use crate::Error;
 
 /// Instructions as the `actions=` value: `meter:N,<apply>,clear_actions,write_actions(..),
@@ -190,21 +193,15 @@ impl FlowMod {
             command,
             FlowModCommand::Delete | FlowModCommand::DeleteStrict
         );
-        let (head, acts) = match s.find("actions=") {
-            Some(_) if delete => return Err(perr(s, "a delete takes no actions")),
-            Some(i) => (&s[..i], Some(&s[i + "actions=".len()..])),
-            None if delete => (s, None),
-            None => return Err(perr(s, "missing actions=")),
+        let (head, acts) = match flow_parts(s) {
+            (_, Some(_)) if delete => return Err(perr(s, "a delete takes no actions")),
+            (_, None) if !delete => return Err(perr(s, "missing actions=")),
+            parts => parts,
         };
         let table = if delete { 0xff } else { 0 };
         let mut fm = FlowMod::add(table, 0x8000, Match::default(), Vec::new());
         fm.command = command;
-        parse_match_tokens(
-            &mut fm,
-            head.split([',', ' ']).filter(|t| !t.is_empty()),
-            Some(command),
-            check,
-        )?;
+        parse_match_tokens(&mut fm, MatchTokens(head), Some(command), check)?;
         if let Some(acts) = acts {
             fm.instructions = parse_instructions(acts)?.into();
         }
@@ -244,14 +241,16 @@ pub(super) fn header_keyword(
         ("priority", Some(v)) if priority => fm.priority = num(v)?,
         ("idle_timeout", Some(v)) if modify => fm.idle_timeout = num(v)?,
         ("hard_timeout", Some(v)) if modify => fm.hard_timeout = num(v)?,
-        ("cookie", Some(v)) => match (v.split_once('/'), command) {
-            (Some(_), C::Add) => return Err(perr(tok, "flow additions cannot use a cookie mask")),
-            (Some((c, m)), _) => {
+        ("cookie", Some(v)) => match (masked(v), command) {
+            ((_, Some(_)), C::Add) => {
+                return Err(perr(tok, "flow additions cannot use a cookie mask"))
+            }
+            ((c, Some(m)), _) => {
                 fm.cookie = num(c)?;
                 fm.cookie_mask = if m.trim() == "-1" { u64::MAX } else { num(m)? };
             }
-            (None, C::Add) => fm.cookie = num(v)?,
-            (None, _) => {
+            ((_, None), C::Add) => fm.cookie = num(v)?,
+            ((_, None), _) => {
                 return Err(perr(
                     tok,
                     "cannot set a cookie here (to match on a cookie, specify a mask, e.g. cookie=0x7/-1)",
@@ -260,10 +259,11 @@ pub(super) fn header_keyword(
         },
         ("out_port", Some(v)) if delete => fm.out_port = parse_port(v)?,
         ("out_group", Some(v)) if delete => {
-            fm.out_group = match v.trim().to_ascii_lowercase().as_str() {
-                "any" => OFPG_ANY,
-                "all" => OFPG_ALL,
-                n => num(n)?,
+            let v = v.trim();
+            fm.out_group = match whole(v, group_name) {
+                Some(g) => g,
+                // The number as OVS reads it after lowercasing the word.
+                None => num(&v.to_ascii_lowercase())?,
             }
         }
         ("duration" | "n_packets" | "n_bytes" | "idle_age" | "hard_age" | "importance", Some(_)) => {
@@ -288,31 +288,30 @@ pub fn parse_instructions(s: &str) -> Result<Vec<Instruction>, Error> {
     let mut apply = Vec::new();
     let mut out = Vec::new();
     for it in items {
-        if it == "drop" {
-            return Err(perr(
-                s,
-                "\"drop\" must not be accompanied by any other action or instruction",
-            ));
-        } else if let Some(m) = it.strip_prefix("meter:") {
-            out.push(Instruction::Meter(num(m)?));
-        } else if let Some(t) = it.strip_prefix("goto_table:") {
-            out.push(Instruction::GotoTable(num(t)?));
-        } else if it == "clear_actions" {
-            out.push(Instruction::ClearActions);
-        } else if let Some(w) = it.strip_prefix("write_metadata:") {
-            let (v, m) = num_masked::<u64>(w)?;
-            out.push(Instruction::WriteMetadata(v, m.unwrap_or(u64::MAX)));
-        } else if it.starts_with("instruction(") {
-            out.push(raw::parse_instruction(it)?);
-        } else if let Some(w) = it.strip_prefix("write_actions(") {
-            let inner = w.strip_suffix(')').ok_or_else(|| perr(it, "missing )"))?;
-            let mut acts = Vec::new();
-            for a in split_top(inner) {
-                acts.extend(parse_action(a)?);
+        match instruction_item(it) {
+            InstructionItem::Drop => {
+                return Err(perr(
+                    s,
+                    "\"drop\" must not be accompanied by any other action or instruction",
+                ))
             }
-            out.push(Instruction::WriteActions(acts));
-        } else {
-            apply.extend(parse_action(it)?);
+            InstructionItem::Meter(m) => out.push(Instruction::Meter(num(m)?)),
+            InstructionItem::GotoTable(t) => out.push(Instruction::GotoTable(num(t)?)),
+            InstructionItem::ClearActions => out.push(Instruction::ClearActions),
+            InstructionItem::WriteMetadata(w) => {
+                let (v, m) = num_masked::<u64>(w)?;
+                out.push(Instruction::WriteMetadata(v, m.unwrap_or(u64::MAX)));
+            }
+            InstructionItem::Raw(it) => out.push(raw::parse_instruction(it)?),
+            InstructionItem::WriteActions(w) => {
+                let inner = paren_body(w).ok_or_else(|| perr(it, "missing )"))?;
+                let mut acts = Vec::new();
+                for a in split_top(inner) {
+                    acts.extend(parse_action(a)?);
+                }
+                out.push(Instruction::WriteActions(acts));
+            }
+            InstructionItem::Apply(it) => apply.extend(parse_action(it)?),
         }
     }
     if !apply.is_empty() {

@@ -4,9 +4,15 @@ use std::fmt::{self, Formatter, Write};
 
 use super::action_parse::parse_subfield;
 use super::action_text::subfield;
+use super::syntax::{kv as key_value_of, kv_pair, split_at, whole};
 use super::values::{hex, num, parse_field_value, perr, split_top};
 use crate::flow::{Field, Learn, LearnDst, LearnSpec, LearnSrc};
 use crate::Error;
+use nom::branch::alt;
+use nom::bytes::complete::tag;
+use nom::combinator::{map, rest, value};
+use nom::sequence::preceded;
+use nom::Parser;
 
 /// OVS `learn_format`.
 pub(super) fn learn_text(f: &mut Formatter<'_>, l: &Learn) -> fmt::Result {
@@ -76,6 +82,26 @@ pub(super) fn learn_text(f: &mut Formatter<'_>, l: &Learn) -> fmt::Result {
     f.write_char(')')
 }
 
+/// A flow spec of `learn(...)`, by its form (`learn_parse_spec`).
+#[derive(Clone, Copy)]
+enum LearnSpecText<'a> {
+    /// `load:SRC->DST`: what follows `load:`.
+    Load(&'a str),
+    /// `output:SRC`: what follows `output:`.
+    Output(&'a str),
+    /// `DST[=SRC]`: a match spec.
+    Match,
+}
+
+fn learn_spec(i: &str) -> super::lex::PResult<'_, LearnSpecText<'_>> {
+    alt((
+        map(preceded(tag("load:"), rest), LearnSpecText::Load),
+        map(preceded(tag("output:"), rest), LearnSpecText::Output),
+        value(LearnSpecText::Match, rest),
+    ))
+    .parse(i)
+}
+
 /// `FIELD[a..b]` or a whole-field name.
 fn learn_subfield(s: &str) -> Result<(Field, u16, u16), Error> {
     if s.contains('[') {
@@ -89,7 +115,7 @@ fn learn_subfield(s: &str) -> Result<(Field, u16, u16), Error> {
 pub(super) fn parse_learn(s: &str, inner: &str) -> Result<Learn, Error> {
     let mut l = Learn::default();
     for kv in split_top(inner) {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        let (k, v) = kv_pair(kv).unwrap_or((kv, ""));
         match k {
             "table" => l.table = num(v)?,
             "idle_timeout" => l.idle_timeout = num(v)?,
@@ -122,10 +148,10 @@ fn parse_learn_spec(s: &str, kv: &str) -> Result<LearnSpec, Error> {
         }
         Ok(v)
     };
-    if let Some(a) = kv.strip_prefix("load:") {
-        let (src, dst) = a
-            .split_once("->")
-            .ok_or_else(|| perr(s, "expected load:SRC->DST in learn"))?;
+    let spec = whole(kv, learn_spec).unwrap_or(LearnSpecText::Match);
+    if let LearnSpecText::Load(a) = spec {
+        let (src, dst) =
+            split_at(a, "->").ok_or_else(|| perr(s, "expected load:SRC->DST in learn"))?;
         let (field, ofs, n_bits) = parse_subfield(dst)?;
         let src = if src.contains('[') {
             let (sf, so, sn) = parse_subfield(src)?;
@@ -142,7 +168,7 @@ fn parse_learn_spec(s: &str, kv: &str) -> Result<LearnSpec, Error> {
             dst: LearnDst::Load { field, ofs },
         });
     }
-    if let Some(a) = kv.strip_prefix("output:") {
+    if let LearnSpecText::Output(a) = spec {
         let (field, ofs, n_bits) = parse_subfield(a)?;
         return Ok(LearnSpec {
             n_bits,
@@ -150,10 +176,7 @@ fn parse_learn_spec(s: &str, kv: &str) -> Result<LearnSpec, Error> {
             dst: LearnDst::Output,
         });
     }
-    let (dst, src) = match kv.split_once('=') {
-        Some((d, v)) => (d, Some(v)),
-        None => (kv, None),
-    };
+    let (dst, src) = key_value_of(kv);
     let (field, ofs, n_bits) = learn_subfield(dst)?;
     let src = match src {
         None => LearnSrc::Field { field, ofs },

@@ -9,16 +9,17 @@
 use nom::branch::alt;
 use nom::bytes::complete::{tag, tag_no_case, take_while1, take_while_m_n};
 use nom::character::complete::char;
-use nom::combinator::{all_consuming, map_res, opt, recognize};
+use nom::combinator::{all_consuming, map_opt, map_res, opt, recognize};
 use nom::multi::many0;
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
-type PResult<'a, T> = IResult<&'a str, T, ()>;
+/// What the text parsers return: the rest of the input and the value, or `Err` with no detail.
+pub(super) type PResult<'a, T> = IResult<&'a str, T, ()>;
 
 /// Digits of `radix` with an optional leading `+` (what Rust's `from_str_radix` accepts for
 /// an unsigned type), read as a u128; fails on no digit or overflow.
-fn digits(radix: u32) -> impl FnMut(&str) -> PResult<'_, u128> {
+pub(super) fn digits(radix: u32) -> impl FnMut(&str) -> PResult<'_, u128> {
     move |i| {
         map_res(
             recognize((opt(char('+')), take_while1(|c: char| c.is_digit(radix)))),
@@ -28,11 +29,35 @@ fn digits(radix: u32) -> impl FnMut(&str) -> PResult<'_, u128> {
     }
 }
 
+/// Everything before the first byte that `stop` accepts (all of the input without one): nom's
+/// `take_till` for the ASCII separators of the text grammar. Like [`crate::grammar`]'s leaves it
+/// is ours for cost: nom 8's `&str` `take_till` decodes every character and calls its predicate
+/// through `char_indices`; an ASCII separator never occurs inside a multi-byte UTF-8 sequence,
+/// so a byte scan finds the same place and the split stays on a character boundary. A `stop`
+/// that accepts a byte inside a character fails the parse there rather than split it.
+#[inline]
+pub(super) fn till(stop: impl Fn(u8) -> bool) -> impl Fn(&str) -> PResult<'_, &str> {
+    move |i: &str| {
+        let at = i.bytes().position(&stop).unwrap_or(i.len());
+        match i.split_at_checked(at) {
+            Some((taken, rest)) => Ok((rest, taken)),
+            None => Err(nom::Err::Error(())),
+        }
+    }
+}
+
 /// A whole number token (surrounding whitespace ignored): `0x`/`0X` and hex digits, or decimal
 /// digits; `None` for anything else or a value past u128.
 pub(super) fn number(s: &str) -> Option<u128> {
     let v: PResult<'_, u128> =
         all_consuming(alt((preceded(tag_no_case("0x"), digits(16)), digits(10)))).parse(s.trim());
+    v.ok().map(|(_, v)| v)
+}
+
+/// A whole hexadecimal byte without `0x` (`ff`, `+f`, `0ff`), as `u8::from_str_radix(s, 16)`
+/// reads it; `None` for anything else.
+pub(super) fn hex_u8(s: &str) -> Option<u8> {
+    let v: PResult<'_, u8> = all_consuming(map_opt(digits(16), |v| u8::try_from(v).ok())).parse(s);
     v.ok().map(|(_, v)| v)
 }
 
@@ -120,6 +145,16 @@ mod tests {
             };
             assert_eq!(number(s), std, "{s:?}");
         }
+    }
+
+    #[test]
+    fn till_splits_before_the_first_stop_byte_on_a_character_boundary() {
+        let comma = till(|b| b == b',');
+        assert_eq!(comma("é,ü"), Ok((",ü", "é")));
+        assert_eq!(comma("éü"), Ok(("", "éü")));
+        assert_eq!(comma(""), Ok(("", "")));
+        // A stop inside a character (0xa9, the second byte of `é`) fails instead of splitting.
+        assert!(till(|b| b == 0xa9)("aé").is_err());
     }
 
     #[test]

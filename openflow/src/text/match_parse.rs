@@ -6,6 +6,7 @@ use std::str::FromStr;
 use super::fields;
 use super::flow_mod::header_keyword;
 use super::raw;
+use super::syntax::{indexed, is_oxm, kv, MatchTokens};
 use super::values::{
     ct_state_parse, ip6_masked_parse, ip_masked_parse, mac_masked_parse, num, num_masked,
     parse_port, perr,
@@ -16,12 +17,7 @@ use crate::Error;
 /// Parse a match (`ip,nw_src=10.0.0.1,reg1=0x3`, no priority) into canonical form.
 pub fn parse_match(s: &str) -> Result<Match, Error> {
     let mut fm = FlowMod::add(0, 0x8000, Match::default(), Vec::new());
-    parse_match_tokens(
-        &mut fm,
-        s.split([',', ' ']).filter(|t| !t.is_empty()),
-        None,
-        true,
-    )?;
+    parse_match_tokens(&mut fm, MatchTokens(s), None, true)?;
     Ok(fm.r#match)
 }
 
@@ -56,10 +52,7 @@ pub(super) fn parse_match_tokens<'a>(
     let mut vlan_pcp: Option<u8> = None;
     let mut unknown: Vec<MatchField> = Vec::new();
     for tok in tokens {
-        let (k, v) = match tok.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (tok, None),
-        };
+        let (k, v) = kv(tok);
         if let Some(command) = command {
             if header_keyword(fm, command, k, v, tok)? {
                 continue;
@@ -243,11 +236,11 @@ pub(super) fn parse_match_tokens<'a>(
                 fields.push(M::DpHash(a, m));
             }
             ("recirc_id", _) => fields.push(M::RecircId(num(need()?)?)),
-            (r, _) if r.starts_with("reg") && r[3..].parse::<u8>().is_ok_and(|n| n < 16) => {
+            (r, _) if indexed(r, "reg", 16).is_some() => {
                 let (a, m) = num_masked::<u32>(need()?)?;
-                fields.push(M::Reg(r[3..].parse().unwrap_or(0), a, m));
+                fields.push(M::Reg(indexed(r, "reg", 16).unwrap_or(0), a, m));
             }
-            _ if tok.starts_with("oxm(") => unknown.push(raw::parse_oxm(tok)?),
+            _ if is_oxm(tok) => unknown.push(raw::parse_oxm(tok)?),
             _ => match fields::parse(k, v, tok)? {
                 Some(f) => fields.extend(f),
                 None => return Err(perr(tok, "unsupported match field or keyword")),

@@ -24,6 +24,7 @@ mod match_parse;
 mod match_text;
 mod nat;
 mod raw;
+mod syntax;
 #[cfg(test)]
 mod tests;
 mod values;

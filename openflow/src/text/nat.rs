@@ -3,9 +3,16 @@
 use std::fmt::{self, Formatter, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::lex::PResult;
+use super::syntax::{kv as key_value, paren_body, pieces, split_at_char, whole};
 use super::values::{num, perr};
 use crate::flow::{Nat, NatAddr};
 use crate::Error;
+use nom::bytes::complete::tag;
+use nom::character::complete::char;
+use nom::combinator::{map_opt, rest};
+use nom::sequence::preceded;
+use nom::Parser;
 
 /// OVS `format_NAT`.
 pub(super) fn nat_text(f: &mut Formatter<'_>, n: &Nat) -> fmt::Result {
@@ -63,21 +70,19 @@ pub(super) fn nat_text(f: &mut Formatter<'_>, n: &Nat) -> fmt::Result {
 /// `nat` or `nat(src|dst[=ADDR[-ADDR][:PORT[-PORT]]][,persistent][,hash][,random])`.
 pub(super) fn parse_nat(s: &str) -> Result<Nat, Error> {
     let mut n = Nat::default();
-    let Some(inner) = s.strip_prefix("nat") else {
+    let Some(inner) = whole(s, preceded(tag("nat"), rest)) else {
         return Err(perr(s, "expected nat"));
     };
     if inner.is_empty() {
         return Ok(n);
     }
-    let inner = inner
-        .strip_prefix('(')
-        .and_then(|x| x.strip_suffix(')'))
-        .ok_or_else(|| perr(s, "expected nat(...)"))?;
-    for kv in inner.split(',').map(str::trim).filter(|x| !x.is_empty()) {
-        let (k, v) = match kv.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (kv, None),
-        };
+    let inner = paren_body(inner).ok_or_else(|| perr(s, "expected nat(...)"))?;
+    for kv in pieces(inner, ',')
+        .into_iter()
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+    {
+        let (k, v) = key_value(kv);
         match (k, v) {
             ("src" | "dst", v) => {
                 if n.src.is_some() {
@@ -100,6 +105,11 @@ pub(super) fn parse_nat(s: &str) -> Result<Nat, Error> {
     Ok(n)
 }
 
+/// `[ADDR]`: the IPv6 address between the brackets (the last character a `]`).
+fn bracketed(i: &str) -> PResult<'_, &str> {
+    preceded(char('['), map_opt(rest, |r: &str| r.strip_suffix(']'))).parse(i)
+}
+
 fn parse_nat_range(s: &str, v: &str, n: &mut Nat) -> Result<(), Error> {
     let (addrs, ports) = if v.starts_with('[') {
         // [A]-[B]:P-Q
@@ -112,7 +122,7 @@ fn parse_nat_range(s: &str, v: &str, n: &mut Nat) -> Result<(), Error> {
             None => return Err(perr(s, "bad nat range")),
         }
     } else {
-        match v.split_once(':') {
+        match split_at_char(v, ':') {
             Some((a, p)) => (a, Some(p)),
             None => (v, None),
         }
@@ -126,13 +136,12 @@ fn parse_nat_range(s: &str, v: &str, n: &mut Nat) -> Result<(), Error> {
     let addr = if addrs.contains('[') || addrs.matches(':').count() > 1 {
         let six = |x: &str| -> Result<Ipv6Addr, Error> {
             let x = x.trim();
-            x.strip_prefix('[')
-                .and_then(|x| x.strip_suffix(']'))
+            whole(x, bracketed)
                 .unwrap_or(x)
                 .parse()
                 .map_err(|_| perr(s, "bad nat IPv6 address"))
         };
-        let (min, max) = match addrs.split_once('-') {
+        let (min, max) = match split_at_char(addrs, '-') {
             Some((a, b)) => (six(a)?, Some(six(b)?)),
             None => (six(addrs)?, None),
         };
@@ -141,7 +150,7 @@ fn parse_nat_range(s: &str, v: &str, n: &mut Nat) -> Result<(), Error> {
         let four = |x: &str| -> Result<Ipv4Addr, Error> {
             x.parse().map_err(|_| perr(s, "bad nat IPv4 address"))
         };
-        let (min, max) = match addrs.split_once('-') {
+        let (min, max) = match split_at_char(addrs, '-') {
             Some((a, b)) => (four(a)?, Some(four(b)?)),
             None => (four(addrs)?, None),
         };
@@ -156,7 +165,7 @@ fn parse_nat_range(s: &str, v: &str, n: &mut Nat) -> Result<(), Error> {
     }
     n.addr = Some(addr);
     if let Some(p) = ports {
-        let (min, max): (u16, Option<u16>) = match p.split_once('-') {
+        let (min, max): (u16, Option<u16>) = match split_at_char(p, '-') {
             Some((a, b)) => (num(a)?, Some(num(b)?)),
             None => (num(p)?, None),
         };

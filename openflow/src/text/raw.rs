@@ -12,6 +12,7 @@
 
 use std::fmt::Write;
 
+use super::syntax::{call_body, kv_pair, masked, pieces};
 use super::values::{num, perr, split_top};
 use crate::flow::{Instruction, MatchField, RawBytes};
 use crate::Error;
@@ -59,14 +60,9 @@ pub(super) fn oxm_text(f: &MatchField) -> Option<String> {
 ///
 /// Errors: [`Error::Parse`] naming the token.
 pub(super) fn parse_oxm(tok: &str) -> Result<MatchField, Error> {
-    let inner = tok
-        .strip_prefix("oxm(")
-        .and_then(|t| t.strip_suffix(')'))
-        .ok_or_else(|| perr(tok, "expected oxm(...)"))?;
-    let (id, bytes) = inner
-        .split_once('=')
-        .ok_or_else(|| perr(tok, "expected oxm(CLASS:FIELD=VALUE)"))?;
-    let parts: Vec<&str> = id.split(':').collect();
+    let inner = call_body(tok, "oxm").ok_or_else(|| perr(tok, "expected oxm(...)"))?;
+    let (id, bytes) = kv_pair(inner).ok_or_else(|| perr(tok, "expected oxm(CLASS:FIELD=VALUE)"))?;
+    let parts = pieces(id, ':');
     let (class, experimenter, field) = match parts[..] {
         [class, field] => (class, None, field),
         [class, experimenter, field] => (class, Some(num::<u32>(experimenter)?), field),
@@ -84,9 +80,9 @@ pub(super) fn parse_oxm(tok: &str) -> Result<MatchField, Error> {
     let inline = |b: Vec<u8>| {
         RawBytes::new(&b).ok_or_else(|| perr(tok, "a raw field holds at most 16 bytes"))
     };
-    let (value, mask) = match bytes.split_once('/') {
-        Some((v, m)) => (inline(parse_bytes(v)?)?, Some(inline(parse_bytes(m)?)?)),
-        None => (inline(parse_bytes(bytes)?)?, None),
+    let (value, mask) = match masked(bytes) {
+        (v, Some(m)) => (inline(parse_bytes(v)?)?, Some(inline(parse_bytes(m)?)?)),
+        (v, None) => (inline(parse_bytes(v)?)?, None),
     };
     if mask.is_some_and(|m| m.len() != value.len()) {
         return Err(perr(tok, "mask and value differ in length"));
@@ -118,16 +114,11 @@ pub(super) fn instruction_text(i: &Instruction) -> Option<String> {
 ///
 /// Errors: [`Error::Parse`] naming the item.
 pub(super) fn parse_instruction(it: &str) -> Result<Instruction, Error> {
-    let inner = it
-        .strip_prefix("instruction(")
-        .and_then(|t| t.strip_suffix(')'))
-        .ok_or_else(|| perr(it, "expected instruction(...)"))?;
+    let inner =
+        call_body(it, "instruction").ok_or_else(|| perr(it, "expected instruction(...)"))?;
     let pairs: Vec<(&str, &str)> = split_top(inner)
         .into_iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .ok_or_else(|| perr(it, "expected key=value"))
-        })
+        .map(|kv| kv_pair(kv).ok_or_else(|| perr(it, "expected key=value")))
         .collect::<Result<_, _>>()?;
     match pairs[..] {
         [("experimenter", e), ("data", d)] => Ok(Instruction::Experimenter {

@@ -14,6 +14,9 @@ use crate::flow::{Field, MacAddr};
 use crate::flow_mod::flags;
 use crate::Error;
 
+use super::lex::hex_u8;
+use super::syntax::{masked, pieces, signed_flags};
+
 const CT_STATE_NAMES: [&str; 8] = ["new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"];
 /// `nx_hash_fields` names, by value.
 pub(super) const HASH_FIELDS: [&str; 7] = [
@@ -67,13 +70,13 @@ impl Display for MacAddr {
 impl FromStr for MacAddr {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        let parts: Vec<&str> = s.split(':').collect();
+        let parts = pieces(s, ':');
         let mut b = [0u8; 6];
         if parts.len() != 6 {
             return Err(perr(s, "expected a MAC address xx:xx:xx:xx:xx:xx"));
         }
         for (i, p) in parts.iter().enumerate() {
-            b[i] = u8::from_str_radix(p, 16).map_err(|_| perr(s, "bad MAC address byte"))?;
+            b[i] = hex_u8(p).ok_or_else(|| perr(s, "bad MAC address byte"))?;
         }
         Ok(MacAddr(b))
     }
@@ -205,9 +208,9 @@ pub(super) fn num<T: TryFrom<u128>>(s: &str) -> Result<T, Error> {
 }
 
 pub(super) fn num_masked<T: TryFrom<u128> + Copy>(s: &str) -> Result<(T, Option<T>), Error> {
-    match s.split_once('/') {
-        Some((v, m)) => Ok((num(v)?, Some(num(m)?))),
-        None => Ok((num(s)?, None)),
+    match masked(s) {
+        (v, Some(m)) => Ok((num(v)?, Some(num(m)?))),
+        (v, None) => Ok((num(v)?, None)),
     }
 }
 
@@ -220,10 +223,7 @@ pub(super) fn parse_port(s: &str) -> Result<u32, Error> {
 }
 
 pub(super) fn ip_masked_parse(s: &str) -> Result<(Ipv4Addr, Option<Ipv4Addr>), Error> {
-    let (a, m) = match s.split_once('/') {
-        Some((a, m)) => (a, Some(m)),
-        None => (s, None),
-    };
+    let (a, m) = masked(s);
     let a: Ipv4Addr = a.parse().map_err(|_| perr(s, "expected an IPv4 address"))?;
     let m = match m {
         None => None,
@@ -244,10 +244,7 @@ pub(super) fn ip_masked_parse(s: &str) -> Result<(Ipv4Addr, Option<Ipv4Addr>), E
 }
 
 pub(super) fn ip6_masked_parse(s: &str) -> Result<(Ipv6Addr, Option<Ipv6Addr>), Error> {
-    let (a, m) = match s.split_once('/') {
-        Some((a, m)) => (a, Some(m)),
-        None => (s, None),
-    };
+    let (a, m) = masked(s);
     let a: Ipv6Addr = a.parse().map_err(|_| perr(s, "expected an IPv6 address"))?;
     let m = match m {
         None => None,
@@ -268,9 +265,9 @@ pub(super) fn ip6_masked_parse(s: &str) -> Result<(Ipv6Addr, Option<Ipv6Addr>), 
 }
 
 pub(super) fn mac_masked_parse(s: &str) -> Result<(MacAddr, Option<MacAddr>), Error> {
-    match s.split_once('/') {
-        Some((a, m)) => Ok((a.parse()?, Some(m.parse()?))),
-        None => Ok((s.parse()?, None)),
+    match masked(s) {
+        (a, Some(m)) => Ok((a.parse()?, Some(m.parse()?))),
+        (a, None) => Ok((a.parse()?, None)),
     }
 }
 
@@ -285,38 +282,27 @@ pub(super) fn ct_state_parse(s: &str) -> Result<(u32, u32), Error> {
         }
         return Ok((v, m));
     }
-    if !s.starts_with(['+', '-']) {
-        // `new|trk`: these flags set and every other known flag clear, as OVS reads it.
-        let mut v = 0u32;
-        for name in s.split('|') {
-            let i = CT_STATE_NAMES
-                .iter()
-                .position(|n| *n == name)
-                .ok_or_else(|| perr(s, "unknown ct_state flag"))?;
-            v |= 1 << i;
-        }
-        return Ok((v, 0xff));
-    }
-    let (mut v, mut m) = (0u32, 0u32);
-    let mut rest = s;
-    while !rest.is_empty() {
-        let plus = match rest.as_bytes()[0] {
-            b'+' => true,
-            b'-' => false,
-            _ => return Err(perr(s, "ct_state flags must start with + or -")),
-        };
-        rest = &rest[1..];
-        let end = rest.find(['+', '-']).unwrap_or(rest.len());
-        let name = &rest[..end];
-        let i = CT_STATE_NAMES
+    let bit = |name: &str| {
+        CT_STATE_NAMES
             .iter()
             .position(|n| *n == name)
-            .ok_or_else(|| perr(s, "unknown ct_state flag"))?;
+            .ok_or_else(|| perr(s, "unknown ct_state flag"))
+    };
+    let Some(signed) = signed_flags(s) else {
+        // `new|trk`: these flags set and every other known flag clear, as OVS reads it.
+        let mut v = 0u32;
+        for name in pieces(s, '|') {
+            v |= 1 << bit(name)?;
+        }
+        return Ok((v, 0xff));
+    };
+    let (mut v, mut m) = (0u32, 0u32);
+    for (plus, name) in signed {
+        let i = bit(name)?;
         m |= 1 << i;
         if plus {
             v |= 1 << i;
         }
-        rest = &rest[end..];
     }
     Ok((v, m))
 }
