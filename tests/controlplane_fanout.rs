@@ -255,7 +255,16 @@ fn a_resume_inside_the_history_gets_the_deltas_since_and_outside_it_a_snapshot()
             g.apply(e);
         }
         let d = fo.apply(&g);
-        versions.push(d["n0"].version);
+        versions.push(fo.changed("n0").expect("tracked"));
+        // The first batch tracks n0 with its span and sends no delta (no agent holds it): a
+        // resume from before it is a snapshot. The next batches send n0 a delta each.
+        assert_eq!(
+            d.get("n0").map(|d| d.version),
+            (slot > 0).then_some(11 + slot as u64)
+        );
+        if slot == 0 {
+            assert!(matches!(fo.resume("n0", 10), Some(Resume::Snapshot(_))));
+        }
     }
     assert_eq!(versions, [11, 12, 13, 14]);
     // Two deltas kept: from 12 on, deltas; before, a snapshot.
@@ -275,13 +284,16 @@ fn a_resume_inside_the_history_gets_the_deltas_since_and_outside_it_a_snapshot()
     // A version of another controller run (ahead of this one): a snapshot.
     assert!(matches!(fo.resume("n0", 99), Some(Resume::Snapshot(_))));
     assert_eq!(fo.resume("n0", 14), Some(Resume::Deltas(vec![])));
-    // A batch touching only n1's pods sends n0 nothing.
+    // A batch touching only n1's pods sends n0 nothing; n1, new, is tracked with its span
+    // and gets no delta (no agent holds it).
     let mut touched = Touched::default();
     for e in events(&mut world, &Ev::Pod(7, 1, 0, false, 1, false, false)) {
         touched.apply(&mut g, e);
     }
     let d = fo.apply_checked(&g, &touched).unwrap();
-    assert_eq!(d.keys().collect::<Vec<_>>(), ["n1"]);
+    assert!(d.is_empty(), "{:?}", d.keys());
+    assert_eq!(fo.nodes().collect::<Vec<_>>(), ["n0", "n1"]);
+    assert_eq!(fo.changed("n1"), Some(15));
 }
 
 #[test]
@@ -297,7 +309,11 @@ fn the_first_event_after_a_build_touches_only_what_it_changes() {
     let shape = generate(ShapeName::XlargeSmallNs, &options);
     let mut g = Grouping::build(&shape.cluster, &shape.policies);
     let mut fo = FanOut::new(1, 4);
-    assert_eq!(fo.apply(&g).len(), 10, "every node's first span");
+    assert!(
+        fo.apply(&g).is_empty(),
+        "new nodes are tracked with their span, no delta"
+    );
+    assert_eq!(fo.nodes().count(), 10, "every node tracked");
     // A label no selector reads: the pod stays in its groups.
     let mut pod = shape.cluster.pods[0].clone();
     pod.labels.insert("unread".into(), "1".into());

@@ -79,16 +79,17 @@ impl FanOut {
         self.nodes.keys().map(String::as_str)
     }
 
-    /// After a batch applied to `g`: the next version, and the delta of every node whose span
-    /// changed (the model's nodes, those pods name, and those tracked before), every node's
-    /// span recomputed.
+    /// After a batch applied to `g`: the next version, and the delta of every node tracked
+    /// before whose span changed, every node's span recomputed; the nodes not tracked before
+    /// (the model's nodes and those pods name) are tracked from this version on, with their
+    /// span and no delta (as [`FanOut::track`]).
     pub fn apply(&mut self, g: &Grouping) -> BTreeMap<String, Arc<Delta>> {
         self.apply_touched(g, &Touched::everything())
     }
 
     /// As [`FanOut::apply`], recomputing only the nodes whose span the batch can change
     /// ([`Touched::nodes`]: `touched` recorded the batch's events) and the nodes not tracked
-    /// before; the others get no delta. Cost: the touched objects' holders and users, then per
+    /// before (tracked with their span, no delta); the others get no delta. Cost: the touched objects' holders and users, then per
     /// recomputed node a patch of its span for the batch's candidates ([`Candidates`]: the
     /// touched keys and the objects they bring in or take out); a new node's span, and every
     /// node's after a batch touching every node (node, tier, group, np_logging events), is
@@ -148,11 +149,21 @@ impl FanOut {
         };
         for name in names {
             let st = self.nodes.get_mut(&name).expect("tracked");
+            if fresh.contains(&name) {
+                // A node not tracked before has no agent (an agent's subscription tracks its
+                // node first): it gets its span, not a delta from nothing, which would keep a
+                // copy of every object of its span in its history.
+                st.objects = self.spans.node(g, &name);
+                self.holders.hold_all(&name, &st.objects);
+                st.floor = version;
+                st.changed = version;
+                continue;
+            }
             // Nodes and np_logging change only in batches touching every node: else the
             // node's are kept and its span patched for the batch's candidates.
-            let changes = match (&candidates, fresh.contains(&name)) {
-                (Some(c), false) => self.spans.patch(g, &name, c, &mut st.objects),
-                _ => {
+            let changes = match &candidates {
+                Some(c) => self.spans.patch(g, &name, c, &mut st.objects),
+                None => {
                     let now = self.spans.node(g, &name);
                     let changes = st.objects.diff(&now);
                     st.objects = now;
