@@ -106,7 +106,7 @@ fn the_distributed_quickstart_runs_as_written() {
     let at = find(&text, at, "frontend-calls-api");
     let line = text[at..].lines().next().unwrap();
     assert!(
-        line.split_whitespace().collect::<Vec<_>>()[1..] == ["Realized", "1/1"],
+        line.split_whitespace().collect::<Vec<_>>()[1..] == ["Realized", "1/1", "-", "-"],
         "{line}"
     );
     let at = find(&text, at, "frontend -> orders:8080 exit 0");

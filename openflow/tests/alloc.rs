@@ -249,14 +249,8 @@ fn eight_fields_and_eight_actions_decode_without_allocating() {
             port: 2,
             max_len: 0,
         },
-        Action::CtClear,
-        Action::Resubmit { table: 5 },
-        Action::Output {
-            port: 3,
-            max_len: 0,
-        },
-        Action::Resubmit { table: 6 },
     ]);
+    actions.extend(four_plain_actions());
     let apply = vec![Instruction::ApplyActions(actions)];
     let (fields, bytes) = flow_mod_bytes(m, apply.clone());
     assert_eq!(fields, 8);
@@ -314,14 +308,8 @@ fn every_item_in_one_pass_allocates_nothing_even_with_a_ct_exec_list() {
             port: 1,
             max_len: 0,
         },
-        Action::CtClear,
-        Action::Resubmit { table: 5 },
-        Action::Output {
-            port: 2,
-            max_len: 0,
-        },
-        Action::Resubmit { table: 6 },
     ]);
+    actions.extend(four_plain_actions());
     let n_actions = actions.len();
     let ct_at = actions
         .iter()
@@ -353,4 +341,17 @@ fn every_item_in_one_pass_allocates_nothing_even_with_a_ct_exec_list() {
         }
     }
     assert_eq!(ALLOCS.with(Cell::get) - before, 1);
+}
+
+/// ct_clear, two resubmits and an output: actions that own nothing.
+fn four_plain_actions() -> [Action; 4] {
+    [
+        Action::CtClear,
+        Action::Resubmit { table: 5 },
+        Action::Output {
+            port: 3,
+            max_len: 0,
+        },
+        Action::Resubmit { table: 6 },
+    ]
 }
