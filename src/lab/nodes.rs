@@ -546,6 +546,8 @@ impl NodeLab {
             })?;
         let pidfile = self.spec.dir.join(format!("server-{}.pid", child.id()));
         std::fs::write(&pidfile, format!("{}\n", child.id())).map_err(io(&pidfile))?;
+        // The pod it serves, for teardown to name.
+        let _ = std::fs::write(pidfile.with_extension("pod"), name);
         Ok(child)
     }
 
@@ -681,11 +683,15 @@ pub fn teardown(dir: &Path) -> Vec<String> {
         if name.starts_with("server-") && name.ends_with(".pid") {
             if let Some(pid) = stop_pidfile(&p, Duration::from_millis(200)) {
                 let what = match name.as_str() {
-                    "server-controller.pid" => "controller",
-                    _ => "pod server",
+                    "server-controller.pid" => "controller".to_string(),
+                    _ => match std::fs::read_to_string(p.with_extension("pod")) {
+                        Ok(pod) => format!("server of {}", pod.trim()),
+                        Err(_) => "pod server".to_string(),
+                    },
                 };
                 done.push(format!("{what} (pid {pid}) stopped"));
             }
+            let _ = std::fs::remove_file(p.with_extension("pod"));
         } else if p.is_dir() && p.join("conf.db").exists() {
             node_dirs.push(p);
         }
