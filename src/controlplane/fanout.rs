@@ -33,6 +33,20 @@ struct NodeState {
     changed: u64,
 }
 
+impl NodeState {
+    /// Node `name` first tracked at `version` with its span `objects` (held in `holders`):
+    /// no history, a resume from before `version` gets a snapshot.
+    fn tracked(holders: &mut Holders, name: &str, objects: NodeObjects, version: u64) -> Self {
+        holders.hold_all(name, &objects);
+        NodeState {
+            objects,
+            history: VecDeque::new(),
+            floor: version,
+            changed: version,
+        }
+    }
+}
+
 /// How an agent resumes from a version.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resume {
@@ -153,10 +167,8 @@ impl FanOut {
                 // A node not tracked before has no agent (an agent's subscription tracks its
                 // node first): it gets its span, not a delta from nothing, which would keep a
                 // copy of every object of its span in its history.
-                st.objects = self.spans.node(g, &name);
-                self.holders.hold_all(&name, &st.objects);
-                st.floor = version;
-                st.changed = version;
+                let objects = self.spans.node(g, &name);
+                *st = NodeState::tracked(&mut self.holders, &name, objects, version);
                 continue;
             }
             // Nodes and np_logging change only in batches touching every node: else the
@@ -225,16 +237,8 @@ impl FanOut {
                 true => self.spans.node(g, name),
                 false => Spans::new(g).node(g, name),
             };
-            self.holders.hold_all(name, &objects);
-            self.nodes.insert(
-                name.to_string(),
-                NodeState {
-                    objects,
-                    history: VecDeque::new(),
-                    floor: self.version,
-                    changed: self.version,
-                },
-            );
+            let st = NodeState::tracked(&mut self.holders, name, objects, self.version);
+            self.nodes.insert(name.to_string(), st);
         }
     }
 

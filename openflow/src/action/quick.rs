@@ -99,19 +99,7 @@ pub(crate) fn each(
             && canonical_ct(b)
         {
             // What [`ct`] takes, vouched for by the bytes: the exec loads each decode.
-            let flags = u16_at(b, 10);
-            let table = (b[18] != 0xff).then_some(b[18]);
-            emit(
-                Action::ct(
-                    flags & NX_CT_F_COMMIT != 0,
-                    flags & NX_CT_F_FORCE != 0,
-                    CtZone::Imm(u16_at(b, 16)),
-                    table,
-                    u16_at(b, 22),
-                    Vec::new(),
-                ),
-                false,
-            );
+            emit(ct_with_exec(b, Vec::new()), false);
             each_nested(&b[24..], at + 24, emit)?;
             continue;
         }
@@ -391,7 +379,6 @@ fn ct(b: &[u8]) -> Option<Action> {
     if flags & !(NX_CT_F_COMMIT | NX_CT_F_FORCE) != 0 || u32_at(b, 12) != 0 {
         return None;
     }
-    let (zone, table, alg) = (u16_at(b, 16), b[18], u16_at(b, 22));
     let mut list = &b[24..];
     let mut exec = Vec::with_capacity(crate::grammar::count_items(list));
     while !list.is_empty() {
@@ -412,15 +399,23 @@ fn ct(b: &[u8]) -> Option<Action> {
         exec.push(a);
         list = rest;
     }
-    let table = (table != 0xff).then_some(table);
-    Some(Action::ct(
+    Some(ct_with_exec(b, exec))
+}
+
+/// The NXAST_CT `b` with an immediate zone (its flags, zone, recirculation table and alg, as
+/// [`ct`] checked them), with `exec` as its exec list.
+#[inline(always)]
+fn ct_with_exec(b: &[u8], exec: Vec<Action>) -> Action {
+    let flags = u16_at(b, 10);
+    let table = (b[18] != 0xff).then_some(b[18]);
+    Action::ct(
         flags & NX_CT_F_COMMIT != 0,
         flags & NX_CT_F_FORCE != 0,
-        CtZone::Imm(zone),
+        CtZone::Imm(u16_at(b, 16)),
         table,
-        alg,
+        u16_at(b, 22),
         exec,
-    ))
+    )
 }
 
 #[cfg(test)]

@@ -6,13 +6,12 @@
 //! action bodies included; the items are what [`MatchView::fields`] and [`Actions::iter`]
 //! give for the same bytes.
 
-use super::{Actions, FlowModView, InstructionView, Instructions, MatchView, OFPT_FLOW_MOD};
+use super::{Actions, FlowModView, InstructionView, Instructions, MatchView};
 use crate::action::each;
 use crate::flow::{Action, MatchField};
 use crate::flow_mod::Fixed;
 use crate::instruction::next_instruction;
-use crate::message::read_header;
-use crate::oxm::{match_tlvs, walk_oxms, Item};
+use crate::oxm::Item;
 use crate::Error;
 
 /// What [`FlowModView::parse_items`] hands each decoded item to, in wire order.
@@ -77,28 +76,14 @@ impl<'a> FlowModView<'a> {
         bytes: &'a [u8],
         sink: &mut impl ItemSink<'a>,
     ) -> Result<(u32, FlowModView<'a>), Error> {
-        let (_, kind, xid, mut r) = read_header(bytes)?;
-        if kind != OFPT_FLOW_MOD {
-            return Err(Error::BadValue {
-                offset: 1,
-                reason: format!("message type {kind} is not FLOW_MOD"),
-            });
-        }
+        let (xid, mut r) = FlowModView::body(bytes)?;
         let f = Fixed::parse(&mut r)?;
-        let tlvs = match_tlvs(&mut r)?;
-        let (bytes, offset) = (tlvs.peek_rest(), tlvs.offset());
-        let walked = walk_oxms(&mut tlvs.clone(), |item| {
+        let r#match = MatchView::parse_at_with(&mut r, |item| {
             sink.field(match item {
                 Item::Field(f) => f,
                 Item::Raw(tlv) => tlv.to_raw_field(),
             })
         })?;
-        let r#match = MatchView {
-            tlvs: bytes,
-            offset,
-            canonical: walked.ascending,
-            verbatim: walked.verbatim,
-        };
         let (ibytes, ioffset) = (r.peek_rest(), r.offset());
         while !r.is_empty() {
             let (b, at) = (r.peek_rest(), r.offset());

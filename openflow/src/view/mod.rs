@@ -75,14 +75,23 @@ impl<'a> FlowModView<'a> {
     /// Errors: those of [`Message::decode`](crate::Message::decode) for a FLOW_MOD but action
     /// body errors; [`Error::BadValue`] for another message type.
     pub fn parse(bytes: &'a [u8]) -> Result<(u32, FlowModView<'a>), Error> {
-        let (_, kind, xid, mut r) = read_header(bytes)?;
+        let (xid, mut r) = Self::body(bytes)?;
+        Ok((xid, Self::parse_body(&mut r)?))
+    }
+
+    /// The xid and a reader over the body of a whole OFPT_FLOW_MOD message.
+    ///
+    /// Errors: the header's; [`Error::BadValue`] for another message type.
+    #[inline(always)]
+    fn body(bytes: &'a [u8]) -> Result<(u32, Reader<'a>), Error> {
+        let (_, kind, xid, r) = read_header(bytes)?;
         if kind != OFPT_FLOW_MOD {
             return Err(Error::BadValue {
                 offset: 1,
                 reason: format!("message type {kind} is not FLOW_MOD"),
             });
         }
-        Ok((xid, Self::parse_body(&mut r)?))
+        Ok((xid, r))
     }
 
     /// Check a FLOW_MOD body; `r` covers exactly the body (offsets are absolute).
@@ -153,9 +162,18 @@ impl<'a> MatchView<'a> {
 
     #[inline]
     fn parse_at(r: &mut Reader<'a>) -> Result<MatchView<'a>, Error> {
+        Self::parse_at_with(r, |_| {})
+    }
+
+    /// [`MatchView::parse_at`], handing `sink` each field as the check reads it.
+    #[inline(always)]
+    fn parse_at_with(
+        r: &mut Reader<'a>,
+        sink: impl FnMut(Item<'a>),
+    ) -> Result<MatchView<'a>, Error> {
         let tlvs = match_tlvs(r)?;
         let (bytes, offset) = (tlvs.peek_rest(), tlvs.offset());
-        let walked = walk_oxms(&mut tlvs.clone(), |_| {})?;
+        let walked = walk_oxms(&mut tlvs.clone(), sink)?;
         Ok(MatchView {
             tlvs: bytes,
             offset,
