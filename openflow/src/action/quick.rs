@@ -103,8 +103,9 @@ pub(crate) fn each(
             each_nested(&b[24..], at + 24, emit)?;
             continue;
         }
-        if with(b, |a| emit(a, false)).is_none() {
-            let mut a = super::parse_action(&mut Reader::new(b, at), at)?;
+        // Any other `ct` (the fast path's with another form, or the general decoder's) has
+        // its exec list moved out after it as well.
+        let mut flat = |mut a: Action| {
             let exec = match &mut a {
                 Action::Ct { exec, .. } | Action::CtExt { exec, .. } => std::mem::take(exec),
                 _ => Vec::new(),
@@ -113,6 +114,9 @@ pub(crate) fn each(
             for x in exec {
                 emit(x, true);
             }
+        };
+        if with(b, &mut flat).is_none() {
+            flat(super::parse_action(&mut Reader::new(b, at), at)?);
         }
     }
     Ok(())
